@@ -1,0 +1,35 @@
+"""mlver: version what a model is made of, and explain why it changed.
+
+The Python API mirrors the command line without printing::
+
+    import mlver
+    repo = mlver.Repo.init(".")
+    rec = repo.snapshot("price-model", inputs={"train": "data/listings.csv"},
+                        outputs={"model": "model.pkl"}, params="params.yaml")
+    print(repo.diff("price-model@1", "price-model@2"))
+"""
+
+from .api import NameStatus, Repo, SlotStatus
+from .diff.value import Diff, SlotDiff
+from .errors import (
+    CaptureError,
+    ConfigError,
+    CorruptObjectError,
+    MlverError,
+    NotAStoreError,
+    ParamsError,
+    RecordFormatError,
+    RevisionError,
+    StoreFormatError,
+)
+from .record import Artifact, Code, Env, Record, Run
+from .snapshot import SnapshotResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Artifact", "CaptureError", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
+    "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
+    "Repo", "RevisionError", "Run", "SlotDiff", "SlotStatus", "SnapshotResult",
+    "StoreFormatError", "__version__",
+]

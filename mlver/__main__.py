@@ -1,0 +1,5 @@
+"""``python -m mlver``."""
+
+from .cli import main
+
+main(prog_name="mlver")

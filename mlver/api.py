@@ -1,0 +1,401 @@
+"""``Repo``: the one facade the CLI and Python users call. It never prints.
+
+A Repo is a folder holding ``.mlver/`` (the store): objects, refs, config and
+the index. Paths given to the Python API are relative to the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from . import config as cfgmod
+from . import revision as revmod
+from . import snapshot as snap
+from .errors import MlverError, NotAStoreError, RecordFormatError, RevisionError
+from .record import Record
+from .store import index as idx
+from .store.objects import ObjectStore
+from .store.refs import Refs
+from .store.statcache import StatCache
+from .store.trees import Tree
+
+STORE_DIR = ".mlver"
+_STORE_GITIGNORE = "# Content lives in objects/, never in git.\n/objects/\n/tmp/\n/index.sqlite*\n*.lock\n"
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """One input/output of the latest version compared with the workspace."""
+
+    side: str  # "input" or "output"
+    slot: str
+    path: str
+    status: str  # "unchanged", "modified", "missing"
+    old: str
+    new: str | None
+
+    def to_dict(self) -> dict:
+        return {"side": self.side, "slot": self.slot, "path": self.path, "status": self.status,
+                "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class NameStatus:
+    """``mlver status`` for one name."""
+
+    name: str
+    version: int
+    oid: str
+    slots: tuple[SlotStatus, ...]
+    params_changed: bool
+    code_changed: bool
+
+    @property
+    def clean(self) -> bool:
+        return not self.params_changed and not self.code_changed and all(
+            s.status == "unchanged" for s in self.slots)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
+                "params_changed": self.params_changed, "code_changed": self.code_changed,
+                "slots": [s.to_dict() for s in self.slots]}
+
+
+def find_root(start: str) -> str:
+    """The nearest folder at or above ``start`` holding a store."""
+    cur = os.path.abspath(start)
+    while True:
+        if os.path.isdir(os.path.join(cur, STORE_DIR)):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            raise NotAStoreError(f"no mlver store in {os.path.abspath(start)} or any parent "
+                                 "folder; run mlver init at the repository root")
+        cur = parent
+
+
+class Repo:
+    """A repository with an mlver store. ``Repo(path)`` opens the nearest one at or above."""
+
+    def __init__(self, path: str = ".", warn=None) -> None:
+        self.root = find_root(path)
+        self.store_dir = os.path.join(self.root, STORE_DIR)
+        self.config = cfgmod.read_store_config(self.store_dir)
+        self.objects = ObjectStore(self.store_dir)
+        self.refs = Refs(self.store_dir)
+        self._warn = warn
+        self._conn = None
+        self._project = None
+        self._records: dict[str, Record] = {}
+        # Objects a workspace capture computed without writing them (trees, patch, packages).
+        self.overlay: dict[str, bytes] = {}
+
+    @classmethod
+    def init(cls, path: str = ".") -> "Repo":
+        """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it."""
+        store = os.path.join(os.path.abspath(path), STORE_DIR)
+        if not os.path.isdir(os.path.abspath(path)):
+            raise NotAStoreError(f"folder {path} does not exist; create it first")
+        if os.path.exists(os.path.join(store, cfgmod.CONFIG_FILE)):
+            cfgmod.read_store_config(store)  # refuse to "reinitialise" a newer store
+            return cls(path)
+        for sub in ("objects", "tmp", "refs/names", "refs/tags"):
+            os.makedirs(os.path.join(store, sub), exist_ok=True)
+        with open(os.path.join(store, ".gitignore"), "w", encoding="utf-8") as f:
+            f.write(_STORE_GITIGNORE)
+        cfgmod.write_store_config(store)
+        return cls(path)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def warn(self, message: str) -> None:
+        """Report a non-fatal problem (the CLI prints ``Warning: …`` on stderr)."""
+        if self._warn is not None:
+            self._warn(message)
+
+    @property
+    def project(self) -> cfgmod.ProjectConfig:
+        """The parsed ``mlver.toml`` of the repository root."""
+        if self._project is None:
+            self._project = cfgmod.load_project(self.root)
+        return self._project
+
+    @property
+    def conn(self):
+        """The index connection, brought up to date with the refs on first use."""
+        if self._conn is None:
+            self._conn = idx.connect(os.path.join(self.store_dir, "index.sqlite"))
+            self._sync_index()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "Repo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def record(self, oid: str) -> Record:
+        """Load and validate the record ``oid``."""
+        rec = self._records.get(oid)
+        if rec is None:
+            try:
+                rec = Record.decode(self.objects.read(oid))
+            except RecordFormatError as e:
+                raise RecordFormatError(f"record {oid}: {e}") from None
+            self._records[oid] = rec
+        return rec
+
+    def tree(self, oid: str) -> Tree:
+        """Load and validate the tree ``oid``."""
+        return Tree.decode(self.read_object(oid))
+
+    def read_object(self, oid: str) -> bytes:
+        """Bytes of an object from the store, or from the overlay of a workspace capture."""
+        data = self.overlay.get(oid)
+        return data if data is not None else self.objects.read(oid)
+
+    def open_blob(self, oid: str, path: str | None = None):
+        """A readable binary file of blob ``oid``: the store's copy, else the workspace file
+        at ``path`` (root-relative) when it still hashes to ``oid``."""
+        p = self.objects.path(oid)
+        if os.path.exists(p):
+            return open(p, "rb")
+        if oid in self.overlay:
+            import io
+
+            return io.BytesIO(self.overlay[oid])
+        if path is not None:
+            from .hashing import hash_file
+
+            full = os.path.join(self.root, path)
+            if os.path.isfile(full) and hash_file(full)[0] == oid:
+                return open(full, "rb")
+        return open(p, "rb")  # raises FileNotFoundError: the caller reports the missing object
+
+    def env_cache_get(self, python: str):
+        raw = idx.get_meta(self.conn, "env:" + python)
+        return tuple(json.loads(raw)) if raw else None
+
+    def env_cache_put(self, python: str, fingerprint: str, payload: str) -> None:
+        idx.set_meta(self.conn, "env:" + python, json.dumps([fingerprint, payload]))
+
+    # -- index ------------------------------------------------------------------------------
+
+    def index_records(self, items) -> None:
+        """Add ``(oid, record)`` pairs to the index (records table and lineage edges)."""
+        from . import lineage
+
+        with idx.transaction(self.conn) as c:
+            for oid, rec in items:
+                c.execute("INSERT OR REPLACE INTO records(oid, name, version, kind, created, message,"
+                          " commit_sha, parent, status) VALUES(?,?,?,?,?,?,?,?,?)",
+                          (oid, rec.name, rec.version, rec.kind, rec.created, rec.message,
+                           rec.code.commit, rec.parents[0] if rec.parents else None,
+                           "failed" if rec.run and rec.run.exit_code != 0 else "ok"))
+                lineage.index_edges(c, oid, rec, self.tree)
+
+    def _sync_index(self) -> None:
+        # Catch up with refs moved by a process that died before indexing, or by a
+        # deleted index: walk each name's chain back to the first record already known.
+        missing = []
+        for name in self.refs.names():
+            oid = self.refs.get(name)
+            while oid and not self._conn.execute(
+                    "SELECT 1 FROM records WHERE oid=?", (oid,)).fetchone():
+                rec = self.record(oid)
+                missing.append((oid, rec))
+                oid = rec.parents[0] if rec.parents else None
+        if missing:
+            self.index_records(missing)
+
+    def reindex(self) -> int:
+        """Rebuild the index from objects + refs; return the number of records indexed."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(os.path.join(self.store_dir, "index.sqlite" + suffix))
+            except FileNotFoundError:
+                pass
+        return self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    # -- revisions --------------------------------------------------------------------------
+
+    def resolve(self, rev: str) -> str:
+        """The oid of the record a revision names."""
+        c = self.conn
+        return revmod.resolve(
+            revmod.parse(rev),
+            head=self.refs.get,
+            tag=self.refs.get_tag,
+            by_version=lambda n, v: _one(c.execute(
+                "SELECT oid FROM records WHERE name=? AND version=?", (n, v))),
+            by_prefix=lambda p: [r[0] for r in c.execute(
+                "SELECT oid FROM records WHERE oid >= ? AND oid < ?", (p, p + "g"))],
+            parent=lambda o: self.record(o).parents[0] if self.record(o).parents else None,
+            names=self.refs.names)
+
+    def show(self, rev: str) -> tuple[str, Record]:
+        """``(oid, record)`` of a revision."""
+        oid = self.resolve(rev)
+        return oid, self.record(oid)
+
+    def names(self) -> list[str]:
+        """Every versioned name."""
+        return self.refs.names()
+
+    def log(self, name: str | None = None, n: int | None = None) -> list[tuple[str, Record]]:
+        """Records newest first: of one name by version, or of all names by time."""
+        if name is not None:
+            if self.refs.get(name) is None:
+                self.resolve(name)  # raises the usual unknown-revision error
+            rows = self.conn.execute("SELECT oid FROM records WHERE name=? ORDER BY version DESC",
+                                     (name,))
+        else:
+            rows = self.conn.execute("SELECT oid FROM records ORDER BY created DESC, name")
+        oids = [r[0] for r in rows]
+        if n is not None:
+            oids = oids[:max(n, 0)]
+        return [(o, self.record(o)) for o in oids]
+
+    def tag(self, rev: str, tag: str) -> tuple[str, Record, str | None]:
+        """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
+        snap.check_name(tag, "tag")
+        if tag.isdigit():
+            raise RevisionError(f"tag '{tag}' is all digits and would read as a version; "
+                                "pick a name with a letter")
+        oid, rec = self.show(rev)
+        return oid, rec, self.refs.set_tag(rec.name, tag, oid)
+
+    # -- snapshot ---------------------------------------------------------------------------
+
+    def snapshot(self, name: str, inputs: dict | None = None, outputs: dict | None = None,
+                 params=None, metrics=None, message: str | None = None, kind: str | None = None,
+                 python: str | None = None, progress=None) -> snap.SnapshotResult:
+        """Capture inputs, outputs, code, params, metrics and env as a new version of ``name``.
+
+        With neither inputs nor outputs, ``[snapshot.NAME]`` of mlver.toml supplies them. When
+        the content equals the latest version, no version is written (``result.created`` is
+        False). ``params``/``metrics``: a file path, ``KEY=VALUE``, or a list of them.
+        """
+        snap.check_name(name)
+        inputs, outputs, params, metrics, kind, message, _ = snap.spec_for(
+            self, name, inputs, outputs, _listify(params), _listify(metrics), kind, message)
+        kind = self._kind(name, kind)
+        inputs = {k: snap.to_rel(self.root, v) if os.path.lexists(os.path.join(self.root, v)) else v
+                  for k, v in inputs.items()}
+        outputs = {k: snap.to_rel(self.root, v) for k, v in outputs.items()}
+        cache = StatCache(self.conn)
+        with self.objects.batch() as batch:
+            ins = snap.capture_slots(self, inputs, cache, batch, progress)
+            outs = snap.capture_slots(self, outputs, cache, batch, progress, allow_revisions=False)
+            ctx = snap.capture_context(self, [a.path for a in (*ins.values(), *outs.values())
+                                              if not a.source], params, metrics, python, batch)
+            draft = snap.draft_record(name, kind, message, ins, outs, ctx)
+            result = snap.publish(self, draft, batch)
+        cache.save()
+        return result
+
+    def _kind(self, name: str, kind: str | None) -> str:
+        if kind is None:
+            head = self.refs.get(name)
+            kind = self.record(head).kind if head else "model"
+        if kind not in ("model", "dataset"):
+            raise cfgmod.ConfigError(f"kind '{kind}' is not model or dataset; pass --kind model|dataset")
+        return kind
+
+    # -- status -----------------------------------------------------------------------------
+
+    def status(self, name: str | None = None) -> list[NameStatus]:
+        """Compare the latest version of each name (or ``name``) with the workspace.
+
+        Reads through the stat cache and writes no objects.
+        """
+        from .capture import git as capgit
+        from .capture.files import capture_path
+        from .errors import CaptureError
+
+        names = [name] if name else self.names()
+        if name and self.refs.get(name) is None:
+            self.resolve(name)
+        cache = StatCache(self.conn)
+        head_commit = None
+        out = []
+        for n in names:
+            oid = self.refs.get(n)
+            rec = self.record(oid)
+            slots = []
+            for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
+                for slot, art in arts.items():
+                    if art.source:
+                        slots.append(SlotStatus(side, slot, art.path, "unchanged", art.oid, art.oid))
+                        continue
+                    try:
+                        new = capture_path(self.root, art.path, cache).oid
+                    except CaptureError:
+                        new = None
+                    state = "missing" if new is None else ("unchanged" if new == art.oid else "modified")
+                    slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
+            params_changed = _params_changed(self.root, rec)
+            if rec.code.commit and head_commit is None:
+                git = capgit.capture_code(self.root, [])
+                head_commit = git.commit if git else ""
+            code_changed = bool(rec.code.commit) and head_commit != rec.code.commit
+            out.append(NameStatus(n, rec.version, oid, tuple(slots), params_changed, code_changed))
+        cache.save()
+        return out
+
+    # -- diff -------------------------------------------------------------------------------
+
+    def diff(self, a: str, b: str | None = None, keys=None, rows: int = 0):
+        """Explain how record ``a`` differs from ``b`` (default: the workspace now)."""
+        from .diff.records import diff_records
+
+        old_oid, old = self.show(a)
+        if b is None:
+            new_oid, new = None, self._workspace_record(old)
+        else:
+            new_oid, new = self.show(b)
+        return diff_records(self, old_oid, old, new_oid, new, keys=keys or {}, rows=rows)
+
+    def _workspace_record(self, like: Record) -> Record:
+        """What a snapshot of ``like``'s paths would capture now, writing nothing."""
+        return snap.workspace_record(self, like)
+
+
+def _one(rows):
+    row = rows.fetchone()
+    return row[0] if row else None
+
+
+def _listify(value):
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _params_changed(root: str, rec: Record) -> bool:
+    """True when a key of the record's params files now holds another value.
+
+    Only keys present in the files now are compared: keys given as KEY=VALUE live in
+    no file, so their absence from the files says nothing.
+    """
+    from .capture.params import collect, flatten
+
+    if not rec.params_files:
+        return False
+    try:
+        now = flatten(collect(rec.params_files, root)[0])
+    except MlverError:
+        return True
+    old = flatten(rec.params)
+    return any(old.get(k, _MISSING) != v for k, v in now.items())
+
+
+_MISSING = object()

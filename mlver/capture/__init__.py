@@ -1,0 +1,1 @@
+"""Capture: turn the workspace (files, git, params, the Python env) into record parts."""

@@ -1,0 +1,196 @@
+"""Files and folders -> blobs and nested trees, through the stat cache.
+
+The walk stats every entry once; files whose stat matches the cache skip
+hashing; the rest are hashed (and, when writing, copied into the store in the
+same read) in a thread pool, since file reads and xxhash release the GIL.
+Symlinks inside a folder are stored as links (their target text) and never
+followed; a fifo, socket or device is refused by name.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import CaptureError
+from ..hashing import hash_file, oid_of
+from ..store.objects import Batch
+from ..store.statcache import StatCache, StatKey
+from ..store.trees import Tree, TreeEntry
+
+SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
+WORKERS = min(8, (os.cpu_count() or 2) * 2)
+CHUNK_FILES = 256  # files per pool task: amortises scheduling over tiny files
+
+
+@dataclass(frozen=True)
+class Captured:
+    """The content at one path: its type, oid, total size and file count."""
+
+    type: str
+    oid: str
+    size: int
+    files: int
+
+
+def _special(st: os.stat_result) -> str | None:
+    mode = st.st_mode
+    for test, word in ((stat_mod.S_ISFIFO, "a fifo"), (stat_mod.S_ISSOCK, "a socket"),
+                       (stat_mod.S_ISCHR, "a character device"), (stat_mod.S_ISBLK, "a block device")):
+        if test(mode):
+            return word
+    return None
+
+
+def _refuse_special(rel: str, what: str) -> CaptureError:
+    return CaptureError(
+        f"'{rel}' is {what}; mlver stores only files, folders and symlinks, "
+        "so move it out of the captured path")
+
+
+class _Node:
+    __slots__ = ("rel", "dirs", "files", "links")
+
+    def __init__(self, rel: str) -> None:
+        self.rel = rel
+        self.dirs: list[tuple[str, _Node]] = []
+        self.files: list[list] = []  # [name, rel, StatKey, exec, oid]
+        self.links: list[tuple[str, str]] = []  # name, target
+
+
+def _scan(root: str, rel: str) -> tuple[_Node, list[list]]:
+    """Walk the folder ``root/rel`` once; return its node tree and a flat file list."""
+    top = _Node(rel)
+    stack = [top]
+    files: list[list] = []
+    while stack:
+        node = stack.pop()
+        full = os.path.join(root, node.rel)
+        try:
+            it = os.scandir(full)
+        except PermissionError:
+            raise CaptureError(f"cannot read folder '{node.rel}' (permission denied); "
+                               "fix its permissions or leave it out") from None
+        with it:
+            for e in it:
+                if e.name in SKIP_NAMES:
+                    continue
+                erel = f"{node.rel}/{e.name}"
+                if e.is_symlink():
+                    node.links.append((e.name, os.readlink(e.path)))
+                elif e.is_dir(follow_symlinks=False):
+                    child = _Node(erel)
+                    node.dirs.append((e.name, child))
+                    stack.append(child)
+                elif e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    item = [e.name, erel, StatKey.of(st), bool(st.st_mode & 0o111), None]
+                    node.files.append(item)
+                    files.append(item)
+                else:
+                    raise _refuse_special(erel, _special(e.stat(follow_symlinks=False)) or "not a regular file")
+    return top, files
+
+
+def _hash_items(root: str, items: list[list], batch: Batch | None) -> None:
+    for item in items:
+        path = os.path.join(root, item[1])
+        try:
+            if batch is not None:
+                oid, size = batch.add_file(path)
+            else:
+                oid, size = hash_file(path)
+        except FileNotFoundError:
+            raise CaptureError(f"'{item[1]}' disappeared while it was being captured; "
+                               "try again when nothing is writing to it") from None
+        except PermissionError:
+            raise CaptureError(f"cannot read '{item[1]}' (permission denied); "
+                               "fix its permissions or leave it out") from None
+        except IsADirectoryError:
+            raise CaptureError(f"cannot read '{item[1]}' as a file; leave it out") from None
+        except OSError as e:
+            raise CaptureError(f"cannot read '{item[1]}' ({e.strerror}); "
+                               "fix the file or leave it out") from None
+        item[4] = oid
+
+
+def _fill_oids(root: str, files: list[list], cache: StatCache, batch: Batch | None,
+               progress=None) -> None:
+    todo = []
+    for item in files:
+        oid = cache.lookup(item[1], item[2])
+        # A cached oid is only good for a write if the object is really in the store.
+        if oid is not None and (batch is None or batch.has(oid)):
+            item[4] = oid
+        else:
+            todo.append(item)
+    if progress:
+        progress.total(len(files), len(files) - len(todo))
+    if len(todo) <= CHUNK_FILES:
+        _hash_items(root, todo, batch)
+        if progress:
+            progress.advance(len(todo))
+    else:
+        chunks = [todo[i:i + CHUNK_FILES] for i in range(0, len(todo), CHUNK_FILES)]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            futures = [pool.submit(_hash_items, root, c, batch) for c in chunks]
+            for f, c in zip(futures, chunks):
+                f.result()
+                if progress:
+                    progress.advance(len(c))
+    for item in todo:
+        cache.remember(item[1], item[2], item[4])
+
+
+def _link_oid(target: str, batch: Batch | None) -> str:
+    data = os.fsencode(target)
+    return batch.add_bytes(data) if batch is not None else oid_of(data)
+
+
+def _build(node: _Node, batch: Batch | None) -> tuple[Tree, int]:
+    """Trees bottom-up; returns the tree and the number of files below it."""
+    entries = []
+    count = 0
+    for name, child in node.dirs:
+        sub, n = _build(child, batch)
+        oid = batch.add_bytes(sub.encode()) if batch is not None else sub.oid
+        entries.append(TreeEntry(name, "tree", oid, sub.size))
+        count += n
+    for name, _rel, key, exe, oid in node.files:
+        entries.append(TreeEntry(name, "blob", oid, key.size, exe))
+        count += 1
+    for name, target in node.links:
+        entries.append(TreeEntry(name, "link", _link_oid(target, batch), len(os.fsencode(target))))
+        count += 1
+    return Tree.of(entries), count
+
+
+def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = None,
+                 progress=None) -> Captured:
+    """Capture ``root/rel`` (a file, folder or symlink); write objects when ``batch`` is given.
+
+    A top-level symlink is followed (an input named by a link means its content);
+    links inside a folder are stored as links.
+    """
+    full = os.path.join(root, rel)
+    try:
+        st = os.stat(full)
+    except FileNotFoundError:
+        raise CaptureError(f"path '{rel}' does not exist; check the path or create it first") from None
+    except PermissionError:
+        raise CaptureError(f"cannot access '{rel}' (permission denied); fix its permissions") from None
+    except OSError as e:
+        raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
+    if stat_mod.S_ISDIR(st.st_mode):
+        node, files = _scan(root, rel)
+        _fill_oids(root, files, cache, batch, progress)
+        tree, count = _build(node, batch)
+        oid = batch.add_bytes(tree.encode()) if batch is not None else tree.oid
+        return Captured("tree", oid, tree.size, count)
+    if stat_mod.S_ISREG(st.st_mode):
+        item = [os.path.basename(rel), rel, StatKey.of(st), False, None]
+        _fill_oids(root, [item], cache, batch, progress)
+        return Captured("blob", item[4], st.st_size, 1)
+    raise _refuse_special(rel, _special(st) or "not a regular file")

@@ -1,0 +1,163 @@
+"""The code section: git commit, branch, remote, and what is not committed.
+
+gitpython is imported here (and in ``hooks``) only, lazily, so that ``mlver
+--help`` does not pay for it. Each capture runs a handful of git commands,
+never one per file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from ..errors import RevisionError
+
+_CRED_RE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+
+
+def strip_credentials(url: str | None) -> str | None:
+    """Drop ``user:password@`` from a remote URL: records are shared, secrets are not."""
+    if not url:
+        return url
+    return _CRED_RE.sub(r"\g<scheme>", url)
+
+
+@dataclass(frozen=True)
+class CodeCapture:
+    """What git says about the workspace; ``patch`` is the raw diff bytes (or None)."""
+
+    commit: str | None
+    branch: str | None = None
+    remote: str | None = None
+    dirty: bool = False
+    patch: bytes | None = None
+    untracked: tuple[str, ...] = ()
+
+
+def _open(root: str):
+    try:
+        import git
+    except ImportError:  # pragma: no cover - git binary missing
+        return None
+    try:
+        return git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+        return None
+
+
+def _inside(path: str, prefixes: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
+    """Capture git state for the repository holding ``root``; None outside git.
+
+    ``exclude`` lists root-relative paths captured as inputs/outputs: they are left
+    out of the patch and of the untracked list, since they are versioned as data.
+    """
+    repo = _open(root)
+    if repo is None:
+        return None
+    import git
+
+    top = repo.working_tree_dir
+    rel_root = os.path.relpath(os.path.realpath(root), os.path.realpath(top))
+    pre = "" if rel_root == "." else rel_root.replace(os.sep, "/") + "/"
+    excl = [pre + p for p in exclude]
+    try:
+        commit = repo.head.commit.hexsha
+    except ValueError:  # no commit yet
+        commit = None
+    try:
+        branch = None if repo.head.is_detached else repo.active_branch.name
+    except TypeError:
+        branch = None
+    remote = None
+    if repo.remotes:
+        r = repo.remotes["origin"] if "origin" in [x.name for x in repo.remotes] else repo.remotes[0]
+        try:
+            remote = strip_credentials(r.url)
+        except git.GitCommandError:
+            remote = None
+    patch = None
+    if commit is not None:
+        specs = ["--", "."] + [f":(exclude,top){p}" for p in excl]
+        patch = repo.git.diff("HEAD", "--binary", *specs, stdout_as_string=False, strip_newline_in_stdout=False)
+        patch = patch or None
+    # Untracked, in git's "normal" mode: an untracked folder is one entry.
+    out = repo.git.ls_files("--others", "--exclude-standard", "--directory", "--no-empty-directory",
+                            "--full-name", ":(top)")
+    untracked = []
+    for line in out.splitlines():
+        if _inside(line, excl) or line.rstrip("/").split("/")[-1] == ".mlver":
+            continue
+        if line.endswith("/") and any(e.startswith(line) for e in excl):
+            # The folder holds a captured path: list its other untracked files one by one.
+            inner = repo.git.ls_files("--others", "--exclude-standard", "--full-name", f":(top){line}")
+            untracked.extend(p for p in inner.splitlines() if not _inside(p, excl))
+        else:
+            untracked.append(line)
+    return CodeCapture(commit=commit, branch=branch, remote=remote, dirty=patch is not None,
+                       patch=patch, untracked=tuple(sorted(untracked)))
+
+
+def commits_between(root: str, old: str, new: str, limit: int = 50) -> list[dict] | None:
+    """Commits reachable from ``new`` but not ``old`` (newest first), or None if unknown here."""
+    repo = _open(root)
+    if repo is None:
+        return None
+    import git
+
+    try:
+        out = repo.git.log("--format=%H%x1f%an%x1f%s", f"-{limit}", f"{old}..{new}")
+    except git.GitCommandError:
+        return None
+    rows = []
+    for line in out.splitlines():
+        sha, author, summary = line.split("\x1f", 2)
+        rows.append({"sha": sha, "author": author, "summary": summary})
+    return rows
+
+
+def files_changed(root: str, old: str, new: str) -> list[dict] | None:
+    """``git diff --numstat old new`` as rows {path, added, removed} (None if unknown)."""
+    repo = _open(root)
+    if repo is None:
+        return None
+    import git
+
+    try:
+        out = repo.git.diff("--numstat", old, new)
+    except git.GitCommandError:
+        return None
+    rows = []
+    for line in out.splitlines():
+        added, removed, path = line.split("\t", 2)
+        rows.append({"path": path, "added": None if added == "-" else int(added),
+                     "removed": None if removed == "-" else int(removed)})
+    return rows
+
+
+def author(root: str) -> str | None:
+    """``Name <email>`` from git config, or None."""
+    repo = _open(root)
+    if repo is None:
+        return None
+    reader = repo.config_reader()
+    name = reader.get_value("user", "name", default=None)
+    email = reader.get_value("user", "email", default=None)
+    if not name:
+        return None
+    return f"{name} <{email}>" if email else str(name)
+
+
+def resolve_commit(root: str, rev: str) -> str:
+    """Full sha of a git revision (used by hooks and code diffs)."""
+    repo = _open(root)
+    if repo is None:
+        raise RevisionError(f"'{root}' is not in a git repository")
+    try:
+        return repo.commit(rev).hexsha
+    except Exception:
+        raise RevisionError(f"git revision '{rev}' is unknown here; fetch it or check the name") from None

@@ -1,0 +1,124 @@
+"""Params and metrics: YAML, JSON or TOML files, or ``KEY=VALUE`` pairs.
+
+A value given on the command line is parsed as JSON when it parses
+(``lr=0.1`` is a number, ``tags=["a"]`` a list) and kept as a string
+otherwise. Dotted keys nest (``model.depth=3``), as do a file's own tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..errors import ParamsError
+
+
+def parse_file(path: str, rel: str) -> dict:
+    """Load one params/metrics file into a dict (nested keys kept)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ParamsError(f"params/metrics file '{rel}' does not exist; check the path") from None
+    except OSError as e:
+        raise ParamsError(f"cannot read '{rel}' ({e.strerror}); fix its permissions") from None
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        text = raw.decode("utf-8")
+        if ext in (".yaml", ".yml"):
+            import yaml
+
+            value = yaml.safe_load(text)
+        elif ext == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:
+                import tomli as tomllib
+            value = tomllib.loads(text)
+        elif ext == ".json":
+            value = json.loads(text)
+        else:
+            raise ParamsError(f"'{rel}' is not a .yaml, .yml, .json or .toml file; "
+                              "rename it or pass KEY=VALUE")
+    except ParamsError:
+        raise
+    except Exception as e:  # each parser has its own error types
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ParamsError(f"cannot parse '{rel}' ({first}); fix the file or pass KEY=VALUE") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParamsError(f"'{rel}' must hold a mapping of keys to values, not a "
+                          f"{type(value).__name__}; fix the file")
+    return _jsonable(value, rel)
+
+
+def _jsonable(value, rel: str):
+    # YAML can produce dates and sets; records hold JSON, so convert or refuse here.
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, rel) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, rel) for v in value]
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def parse_pair(text: str) -> tuple[list[str], object]:
+    """``KEY=VALUE`` -> (dotted key parts, parsed value)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ParamsError(f"'{text}' is neither a params file nor KEY=VALUE; "
+                          "pass a .yaml/.json/.toml file or KEY=VALUE")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip().split("."), _jsonable(value, text)
+
+
+def merge(into: dict, new: dict) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def is_pair(spec: str, root: str) -> bool:
+    """A spec is a KEY=VALUE pair unless it names an existing file."""
+    return "=" in spec and not os.path.isfile(os.path.join(root, spec))
+
+
+def collect(specs, root: str) -> tuple[dict, list[str]]:
+    """Merge files and pairs in order (later wins); return (values, files used)."""
+    values: dict = {}
+    files: list[str] = []
+    for spec in specs:
+        if is_pair(spec, root):
+            parts, value = parse_pair(spec)
+            nested: dict = {}
+            cur = nested
+            for p in parts[:-1]:
+                cur = cur.setdefault(p, {})
+            cur[parts[-1]] = value
+            merge(values, nested)
+        else:
+            rel = spec.replace(os.sep, "/")
+            merge(values, parse_file(os.path.join(root, spec), rel))
+            files.append(rel)
+    return values, files
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """Nested keys as dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

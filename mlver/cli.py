@@ -1,0 +1,233 @@
+"""The command line: a thin click layer over :class:`mlver.Repo`.
+
+Every ``MlverError`` becomes one line ``Error: …`` on stderr and exit status 1,
+here and only here (``MlverGroup.invoke``); usage errors keep click's exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .errors import MlverError
+
+
+class MlverGroup(click.Group):
+    """Translates the library's errors into CLI errors, in one place."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MlverError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted; the store is unchanged", err=True)
+            ctx.exit(130)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+def _repo():
+    from .api import Repo
+
+    return Repo(".", warn=_warn)
+
+
+def _out(value) -> None:
+    from .render import dumps
+
+    click.echo(dumps(value))
+
+
+def _pairs(values, option: str, repo) -> dict:
+    """``SLOT=PATH`` options -> {slot: root-relative path (or the revision text)}."""
+    from .errors import ConfigError
+    from .snapshot import to_rel
+
+    out = {}
+    for v in values:
+        slot, sep, path = v.partition("=")
+        if not sep or not slot or not path:
+            raise ConfigError(f"{option} '{v}' is not SLOT=PATH; write it as {option} train=data/train.csv")
+        if slot in out:
+            raise ConfigError(f"slot '{slot}' is given twice to {option}; give each slot once")
+        if os.path.lexists(path) or option == "-o":
+            out[slot] = to_rel(repo.root, path, os.getcwd())
+        else:
+            out[slot] = path  # maybe a revision (-i feats=features@3); resolved by the repo
+    return out
+
+
+def _specs(values, repo) -> list[str]:
+    """-p/-M values: files relative to here become root-relative; KEY=VALUE stays."""
+    from .snapshot import to_rel
+
+    return [to_rel(repo.root, v, os.getcwd()) if os.path.isfile(v) else v for v in values]
+
+
+@click.group(cls=MlverGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlver")
+def main():
+    """mlver: version what a model is made of, and explain why it changed."""
+
+
+@main.command()
+@click.argument("path", default=".", type=click.Path(file_okay=False))
+def init(path):
+    """Create the store (.mlver/) in PATH (default: here)."""
+    from .api import STORE_DIR, Repo
+
+    existed = os.path.isdir(os.path.join(path, STORE_DIR, "objects"))
+    repo = Repo.init(path)
+    verb = "Store already exists" if existed else "Initialized empty mlver store"
+    click.echo(f"{verb} in {os.path.join(repo.root, STORE_DIR)}")
+
+
+def _capture_options(f):
+    opts = [
+        click.option("-i", "--input", "inputs", multiple=True, metavar="SLOT=PATH|SLOT=REV",
+                     help="An input: a file or folder, or an output of a record (REV or REV:SLOT)."),
+        click.option("-o", "--output", "outputs", multiple=True, metavar="SLOT=PATH",
+                     help="An output file or folder."),
+        click.option("-p", "--params", "params", multiple=True, metavar="FILE|KEY=VALUE",
+                     help="Params: a .yaml/.json/.toml file, or KEY=VALUE (value parsed as JSON)."),
+        click.option("-M", "--metrics", "metrics", multiple=True, metavar="FILE|KEY=VALUE",
+                     help="Metrics: a file or KEY=VALUE."),
+        click.option("-m", "--message", default=None, help="Why this version exists."),
+        click.option("--kind", type=click.Choice(["model", "dataset"]), default=None,
+                     help="What the name versions (default: as before, else model)."),
+        click.option("--python", default=None, metavar="PATH",
+                     help="The interpreter whose packages are recorded (default: the active "
+                          "virtualenv, else python on PATH)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the record as JSON."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _print_result(result, as_json: bool) -> None:
+    from .render import record_json
+
+    if as_json:
+        _out(record_json(result.oid, result.record, unchanged=not result.created))
+    elif result.created:
+        r = result.record
+        click.echo(f"{r.label}  {result.oid}  ({len(r.inputs)} inputs, {len(r.outputs)} outputs)")
+    else:
+        click.echo(f"{result.record.label} is unchanged (same content); no new version written")
+
+
+@main.command()
+@click.argument("name")
+@_capture_options
+def snapshot(name, inputs, outputs, params, metrics, message, kind, python, as_json):
+    """Record the current inputs, outputs, code, params, metrics and env as a new version of NAME.
+
+    With no -i/-o, [snapshot.NAME] in mlver.toml supplies them.
+    """
+    from .progress import for_terminal
+
+    repo = _repo()
+    result = repo.snapshot(name, inputs=_pairs(inputs, "-i", repo), outputs=_pairs(outputs, "-o", repo),
+                           params=_specs(params, repo), metrics=_specs(metrics, repo),
+                           message=message, kind=kind, python=python, progress=for_terminal())
+    _print_result(result, as_json)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("-n", "--max-count", "n", type=click.IntRange(min=0), default=None,
+              help="Show at most N records.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of records, newest first.")
+def log(name, n, as_json):
+    """List versions, newest first (of NAME, or of every name)."""
+    from .render import log_text, record_json
+
+    items = _repo().log(name, n)
+    if as_json:
+        _out([record_json(o, r) for o, r in items])
+    elif items:
+        click.echo(log_text(items))
+    else:
+        click.echo("no versions yet")
+
+
+@main.command()
+@click.argument("rev")
+@click.option("--json", "as_json", is_flag=True, help="The record as JSON, with its oid.")
+def show(rev, as_json):
+    """Show the record REV names."""
+    from .render import record_json, show_text
+
+    oid, rec = _repo().show(rev)
+    if as_json:
+        _out(record_json(oid, rec))
+    else:
+        click.echo(show_text(oid, rec))
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a name.")
+def status(name, as_json):
+    """Say which inputs and outputs differ from the latest version (writes no objects)."""
+    from .render import status_text
+
+    reports = _repo().status(name)
+    if as_json:
+        _out([r.to_dict() for r in reports])
+    else:
+        click.echo(status_text(reports))
+
+
+@main.command()
+@click.argument("rev")
+@click.argument("tag")
+def tag(rev, tag):
+    """Tag the record REV as NAME@TAG (moving the tag if it exists)."""
+    oid, rec, old = _repo().tag(rev, tag)
+    moved = f" (was {old[:10]})" if old and old != oid else ""
+    click.echo(f"{rec.name}@{tag} -> {rec.label} {oid[:10]}{moved}")
+
+
+@main.command()
+def reindex():
+    """Rebuild the index (.mlver/index.sqlite) from objects and refs."""
+    n = _repo().reindex()
+    click.echo(f"Indexed {n} records")
+
+
+@main.command()
+@click.argument("rev")
+@click.argument("rev2", required=False)
+@click.option("--json", "as_json", is_flag=True, help="The diff as JSON (see docs/diff.md).")
+@click.option("--key", "keys", multiple=True, metavar="COL",
+              help="Key column(s) of tables: report changed rows and cells.")
+@click.option("--rows", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Show up to N sample added, removed and changed rows.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the inputs differ.")
+def diff(rev, rev2, as_json, keys, rows, exit_code):
+    """Explain how REV2 (default: the workspace) differs from REV, and why."""
+    from .diff.explain import samples_text
+
+    d = _repo().diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows)
+    if as_json:
+        _out(d.to_dict())
+    else:
+        click.echo(str(d))
+        if rows:
+            extra = samples_text(d)
+            if extra:
+                click.echo(extra)
+    if exit_code and d.inputs_changed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,68 @@
+"""The code section of a diff: commits between the two sides, files, patches.
+
+Files already reported as data, params or metrics are left out here, so a
+changed ``params.yaml`` is reported once, as params.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import MlverError
+from ..record import Code
+
+_FILE_RE = re.compile(rb"^diff --git a/(.+?) b/", re.M)
+
+
+def split_patch(patch: bytes) -> dict[str, bytes]:
+    """A ``git diff`` as path -> that file's part of it."""
+    starts = [(m.start(), m.group(1).decode("utf-8", "replace")) for m in _FILE_RE.finditer(patch)]
+    out = {}
+    for i, (pos, path) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(patch)
+        out[path] = patch[pos:end]
+    return out
+
+
+def _patch_files(repo, oid: str | None) -> dict[str, bytes]:
+    if oid is None:
+        return {}
+    try:
+        return split_patch(repo.read_object(oid))
+    except MlverError:
+        return {"(patch object missing)": b""}
+
+
+def _skipped(path: str, skip: set[str]) -> bool:
+    return any(path == s or path.startswith(s.rstrip("/") + "/") for s in skip)
+
+
+def diff_code(repo, old: Code, new: Code, skip: set[str]) -> dict:
+    """Commit range, commits, files changed (+/- lines) and patch changes, as plain data."""
+    from ..capture import git as capgit
+
+    out = {"old_commit": old.commit, "new_commit": new.commit, "old_branch": old.branch,
+           "new_branch": new.branch, "commits": None, "commits_known": True, "files": [],
+           "patch_changed": False, "patch_files": [], "changed": False}
+    if not old.commit and not new.commit:
+        out["commits_known"] = False
+        return out
+    if old.commit != new.commit:
+        if not old.commit or not new.commit:
+            out["commits_known"] = False
+        else:
+            commits = capgit.commits_between(repo.root, old.commit, new.commit)
+            files = capgit.files_changed(repo.root, old.commit, new.commit)
+            if commits is None or files is None:
+                out["commits_known"] = False
+            else:
+                out["commits"] = commits
+                out["files"] = [f for f in files if not _skipped(f["path"], skip)]
+    pa, pb = _patch_files(repo, old.patch), _patch_files(repo, new.patch)
+    patch_files = sorted(p for p in set(pa) | set(pb)
+                         if pa.get(p) != pb.get(p) and not _skipped(p, skip))
+    out["patch_changed"] = bool(patch_files)
+    out["patch_files"] = patch_files
+    out["changed"] = bool(out["files"]) or out["patch_changed"] or (
+        old.commit != new.commit and not out["commits_known"])
+    return out

@@ -1,0 +1,67 @@
+"""The env section of a diff: Python version, platform and packages."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import MlverError
+from ..record import Env
+
+
+def _packages(repo, oid: str | None) -> dict[str, str]:
+    if oid is None:
+        return {}
+    try:
+        text = repo.read_object(oid).decode("utf-8")
+    except MlverError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            out[name] = version
+    return out
+
+
+def version_key(v: str):
+    """Order versions: PEP 440 when ``packaging`` is there, else numeric runs."""
+    try:
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            return (0, Version(v))
+        except InvalidVersion:
+            pass
+    except ImportError:
+        pass
+    return (1, tuple(int(x) if x.isdigit() else -1 for x in re.findall(r"\d+|[a-z]+", v.lower())))
+
+
+def _older(a: str, b: str) -> bool:
+    ka, kb = version_key(a), version_key(b)
+    if ka[0] != kb[0]:
+        return a < b
+    return ka < kb
+
+
+def diff_env(repo, old: Env, new: Env) -> dict:
+    """What differs between two envs, as plain data."""
+    pa = _packages(repo, old.packages) if old.packages != new.packages else {}
+    pb = _packages(repo, new.packages) if old.packages != new.packages else {}
+    upgraded, downgraded = [], []
+    for name in sorted(set(pa) & set(pb)):
+        if pa[name] != pb[name]:
+            row = {"name": name, "old": pa[name], "new": pb[name]}
+            (upgraded if _older(pa[name], pb[name]) else downgraded).append(row)
+    out = {
+        "python": {"old": old.python, "new": new.python},
+        "implementation": {"old": old.implementation, "new": new.implementation},
+        "platform": {"old": old.platform, "new": new.platform},
+        "packages_count": {"old": old.packages_count, "new": new.packages_count},
+        "packages": {"added": [f"{n}=={pb[n]}" for n in sorted(set(pb) - set(pa))],
+                     "removed": [f"{n}=={pa[n]}" for n in sorted(set(pa) - set(pb))],
+                     "upgraded": upgraded, "downgraded": downgraded},
+    }
+    out["changed"] = (old.python != new.python or old.implementation != new.implementation
+                      or old.platform != new.platform or old.packages != new.packages)
+    return out

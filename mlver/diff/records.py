@@ -1,0 +1,110 @@
+"""Compare two records section by section: data, code, params, env, outputs, metrics.
+
+Diffs are computed, never stored; only table profiles are cached (by blob oid,
+see ``mlver.diff.tablecache``). The explanation text is built by
+``mlver.diff.explain`` from the plain data computed here.
+"""
+
+from __future__ import annotations
+
+from ..capture.params import flatten
+from ..record import Artifact, Record
+from . import envdiff, explain, tablecache
+from .codediff import diff_code
+from .folders import diff_trees
+from .value import Diff, SlotDiff
+
+FOLDER_TABLES = 3  # modified tables inside a folder that get a table diff
+
+
+def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None, key_for, rows: int) -> SlotDiff:
+    if a is None:
+        return SlotDiff(slot, "added", b.path, None, b.oid, b.type, None, b.size)
+    if b is None:
+        return SlotDiff(slot, "removed", a.path, a.oid, None, a.type, a.size, None)
+    common = dict(path=b.path, old=a.oid, new=b.oid, type=b.type, old_size=a.size,
+                  new_size=b.size, old_path=a.path if a.path != b.path else None)
+    if a.oid == b.oid:
+        return SlotDiff(slot, "unchanged", **common)
+    if a.type == "tree" and b.type == "tree":
+        files = diff_trees(repo.tree, a.oid, b.oid)
+        tables = {}
+        for path, old_oid, new_oid in files.modified_oids:
+            if len(tables) >= FOLDER_TABLES:
+                break
+            full = f"{b.path}/{path}"
+            t, _note = tablecache.diff_blobs(repo, old_oid, new_oid, f"{a.path}/{path}", full,
+                                             key_for(full), rows)
+            if t is not None:
+                tables[path] = t
+        return SlotDiff(slot, "modified", files=files, tables=tables, **common)
+    if a.type == "blob" and b.type == "blob":
+        table, note = tablecache.diff_blobs(repo, a.oid, b.oid, a.path, b.path, key_for(b.path), rows)
+        return SlotDiff(slot, "modified", table=table, note=note, **common)
+    return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
+
+
+def _slots(repo, old: dict, new: dict, key_for, rows: int) -> dict[str, SlotDiff]:
+    return {s: _slot(repo, s, old.get(s), new.get(s), key_for, rows)
+            for s in sorted(set(old) | set(new))}
+
+
+def diff_params(old: dict, new: dict) -> dict:
+    """Added, removed and changed params, nested keys dotted."""
+    a, b = flatten(old), flatten(new)
+    return {"added": {k: b[k] for k in sorted(b) if k not in a},
+            "removed": {k: a[k] for k in sorted(a) if k not in b},
+            "changed": {k: {"old": a[k], "new": b[k]} for k in sorted(a)
+                        if k in b and a[k] != b[k]}}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def diff_metrics(old: dict, new: dict) -> dict:
+    """Every metric with its old and new value, and the delta when both are numbers."""
+    a, b = flatten(old), flatten(new)
+    out = {}
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        delta = round(vb - va, 10) if _number(va) and _number(vb) else None
+        out[k] = {"old": va, "new": vb, "delta": delta, "changed": va != vb}
+    return out
+
+
+def _ref(oid: str | None, rec: Record) -> dict:
+    return {"oid": oid, "name": rec.name, "version": rec.version if oid else None}
+
+
+def diff_records(repo, old_oid: str, old: Record, new_oid: str | None, new: Record,
+                 keys: dict | None = None, rows: int = 0) -> Diff:
+    """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace)."""
+    keys = keys or {}
+
+    def key_for(path: str):
+        return keys.get(path) or keys.get("*") or repo.project.table_key(path)
+
+    inputs = _slots(repo, old.inputs, new.inputs, key_for, rows)
+    outputs = _slots(repo, old.outputs, new.outputs, key_for, rows)
+    skip = {a.path for a in (*old.inputs.values(), *new.inputs.values(),
+                             *old.outputs.values(), *new.outputs.values())}
+    skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)
+    code = diff_code(repo, old.code, new.code, skip)
+    params = diff_params(old.params, new.params)
+    env = envdiff.diff_env(repo, old.env, new.env)
+    metrics = diff_metrics(old.metrics, new.metrics)
+    changed = []
+    if any(s.status != "unchanged" for s in inputs.values()):
+        changed.append("data")
+    if code["changed"]:
+        changed.append("code")
+    if params["added"] or params["removed"] or params["changed"]:
+        changed.append("params")
+    if env["changed"]:
+        changed.append("env")
+    d = Diff(old=_ref(old_oid, old), new=_ref(new_oid, new) if new_oid else
+             {"oid": None, "name": new.name, "version": None, "workspace": True},
+             changed=tuple(changed), inputs=inputs, outputs=outputs, code=code, params=params,
+             env=env, metrics=metrics)
+    return Diff(**{**d.__dict__, "verdict": tuple(explain.verdict(d))})

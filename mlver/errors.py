@@ -1,0 +1,70 @@
+"""The one error hierarchy of mlver.
+
+Every failure a user can cause or fix is an :class:`MlverError` whose message is
+one sentence naming the thing and the fix. The CLI translates these, and only
+these, into ``Error: <message>`` with exit status 1 (see ``cli.main``); anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class MlverError(Exception):
+    """Base class: a user-facing failure with a one-line message."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotAStoreError(MlverError):
+    """No ``.mlver/`` store was found in the folder or any parent."""
+
+
+class StoreFormatError(MlverError):
+    """The store's config names a format or hash this version cannot read."""
+
+
+class CorruptObjectError(MlverError):
+    """An object is missing, or its bytes do not hash to its oid."""
+
+
+class RevisionError(MlverError):
+    """A revision names no record, or more than one."""
+
+
+class CaptureError(MlverError):
+    """A path could not be captured (missing, unreadable, special file)."""
+
+
+class ParamsError(MlverError):
+    """A params or metrics file or KEY=VALUE could not be parsed."""
+
+
+class ConfigError(MlverError):
+    """``mlver.toml`` or an option is malformed or missing."""
+
+
+class RefConflictError(MlverError):
+    """A ref changed under us (compare-and-swap failed)."""
+
+
+class LockError(MlverError):
+    """A lock could not be taken in time."""
+
+
+class RecordFormatError(MlverError):
+    """A record or tree object does not follow the format (tampered or foreign)."""
+
+
+class RunError(MlverError):
+    """A command run by ``mlver run`` failed or did not produce its outputs."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,73 @@
+"""Progress reporting for long work, decoupled from the terminal.
+
+The library reports through a :class:`Progress`; the CLI passes a bar that
+draws on stderr only when stderr is a TTY. Python callers get silence.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    """Silent progress: the interface the library calls."""
+
+    def start(self, label: str) -> None:
+        """A new phase begins."""
+
+    def total(self, total: int, done: int = 0) -> None:
+        """How many items the phase has, and how many are already done (cache hits)."""
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` more items are done."""
+
+    def finish(self) -> None:
+        """The phase ended."""
+
+
+class TerminalProgress(Progress):
+    """A one-line bar on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.label = ""
+        self.n = self.of = 0
+        self._last = 0.0
+        self._drawn = False
+
+    def start(self, label: str) -> None:
+        self.label, self.n, self.of = label, 0, 0
+
+    def total(self, total: int, done: int = 0) -> None:
+        self.of += total
+        self.n += done
+        self._draw()
+
+    def advance(self, n: int = 1) -> None:
+        self.n += n
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        pct = 100 * self.n // self.of if self.of else 100
+        filled = pct * 30 // 100
+        self.stream.write(f"\r{self.label:<12} [{'#' * filled}{'.' * (30 - filled)}] "
+                          f"{self.n:,}/{self.of:,} files")
+        self.stream.flush()
+        self._drawn = True
+
+    def finish(self) -> None:
+        if self._drawn:
+            self._draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def for_terminal() -> Progress:
+    """A bar when stderr is a terminal, silence otherwise (pipes, CI, tests)."""
+    return TerminalProgress() if sys.stderr.isatty() else Progress()

@@ -1,0 +1,245 @@
+"""Records: the immutable description of one version of a name.
+
+A record is a frozen dataclass with one canonical JSON form (see
+``mlver.canonical``) whose XXH3-128 is its oid. ``from_dict`` validates
+everything a tampered or foreign record could use to escape the repository or
+confuse a reader: paths must be relative and stay inside, oids must be oids.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import canonical
+from .errors import RecordFormatError
+from .hashing import is_oid, oid_of
+from .store.refs import valid_name
+
+RECORD_FORMAT = 1
+KINDS = ("model", "dataset")
+ARTIFACT_TYPES = ("blob", "tree", "link")
+
+
+def check_path(path: str, what: str) -> str:
+    """Refuse a record path that is absolute or climbs out of the repository."""
+    if (not isinstance(path, str) or not path or path.startswith("/") or "\\" in path
+            or "\0" in path or posixpath.normpath(path) != path
+            or path == ".." or path.startswith("../")):
+        raise RecordFormatError(
+            f"{what} path {path!r} is not a plain relative path inside the repository; "
+            "the record was tampered with or written by another tool")
+    return path
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One input or output slot: where it was, and the content it held.
+
+    ``source`` is the oid of the record this input was taken from, when the
+    input was given as a revision (``-i features=features@3``).
+    """
+
+    path: str
+    oid: str
+    type: str
+    size: int
+    files: int
+    source: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"path": self.path, "oid": self.oid, "type": self.type,
+             "size": self.size, "files": self.files}
+        if self.source:
+            d["source"] = self.source
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, what: str) -> "Artifact":
+        try:
+            a = cls(path=d["path"], oid=d["oid"], type=d["type"], size=int(d["size"]),
+                    files=int(d["files"]), source=d.get("source"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordFormatError(f"{what} is malformed ({e!r})") from None
+        check_path(a.path, what)
+        if not is_oid(a.oid) or a.type not in ARTIFACT_TYPES or (a.source and not is_oid(a.source)):
+            raise RecordFormatError(f"{what} has a bad oid, type or source")
+        return a
+
+
+@dataclass(frozen=True)
+class Code:
+    """The code a record was made with: the git commit and what was not committed.
+
+    An empty ``Code()`` means the repository is not in git.
+    """
+
+    commit: str | None = None
+    branch: str | None = None
+    remote: str | None = None
+    dirty: bool = False
+    patch: str | None = None  # oid of a blob holding ``git diff HEAD --binary``
+    untracked: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        if self.commit is None:
+            return {}
+        return {"commit": self.commit, "branch": self.branch, "remote": self.remote,
+                "dirty": self.dirty, "patch": self.patch, "untracked": list(self.untracked)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Code":
+        if not d:
+            return cls()
+        if d.get("patch") is not None and not is_oid(d["patch"]):
+            raise RecordFormatError("code.patch is not an oid")
+        return cls(commit=d.get("commit"), branch=d.get("branch"), remote=d.get("remote"),
+                   dirty=bool(d.get("dirty")), patch=d.get("patch"),
+                   untracked=tuple(d.get("untracked") or ()))
+
+
+@dataclass(frozen=True)
+class Env:
+    """The Python environment that trains: version, platform, packages (a blob)."""
+
+    python: str | None = None
+    implementation: str | None = None
+    platform: str | None = None
+    packages: str | None = None  # oid of a blob: one "name==version" per line, sorted
+    packages_count: int = 0
+
+    def to_dict(self) -> dict:
+        return {"python": self.python, "implementation": self.implementation,
+                "platform": self.platform, "packages": self.packages,
+                "packages_count": self.packages_count}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Env":
+        if d.get("packages") is not None and not is_oid(d["packages"]):
+            raise RecordFormatError("env.packages is not an oid")
+        return cls(python=d.get("python"), implementation=d.get("implementation"),
+                   platform=d.get("platform"), packages=d.get("packages"),
+                   packages_count=int(d.get("packages_count") or 0))
+
+
+@dataclass(frozen=True)
+class Run:
+    """How ``mlver run`` executed the command that produced the outputs."""
+
+    command: tuple[str, ...]
+    exit_code: int
+    started: str
+    duration_s: float
+
+    def to_dict(self) -> dict:
+        return {"command": list(self.command), "exit_code": self.exit_code,
+                "started": self.started, "duration_s": self.duration_s}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Run":
+        return cls(command=tuple(d["command"]), exit_code=int(d["exit_code"]),
+                   started=d["started"], duration_s=float(d["duration_s"]))
+
+
+@dataclass(frozen=True)
+class Record:
+    """One version of a name. ``parents`` holds the previous version's oid."""
+
+    name: str
+    version: int
+    kind: str
+    created: str
+    parents: tuple[str, ...] = ()
+    author: str | None = None
+    message: str = ""
+    inputs: dict[str, Artifact] = field(default_factory=dict)
+    outputs: dict[str, Artifact] = field(default_factory=dict)
+    code: Code = field(default_factory=Code)
+    params: dict = field(default_factory=dict)
+    params_files: tuple[str, ...] = ()
+    metrics: dict = field(default_factory=dict)
+    metrics_files: tuple[str, ...] = ()
+    env: Env = field(default_factory=Env)
+    run: Run | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON form (without the oid, which is the hash of its encoding)."""
+        return {
+            "format": RECORD_FORMAT, "type": "record",
+            "name": self.name, "version": self.version, "kind": self.kind,
+            "created": self.created, "parents": list(self.parents), "author": self.author,
+            "message": self.message,
+            "inputs": {k: v.to_dict() for k, v in self.inputs.items()},
+            "outputs": {k: v.to_dict() for k, v in self.outputs.items()},
+            "code": self.code.to_dict(), "params": self.params,
+            "params_files": list(self.params_files), "metrics": self.metrics,
+            "metrics_files": list(self.metrics_files), "env": self.env.to_dict(),
+            "run": self.run.to_dict() if self.run else None,
+        }
+
+    def encode(self) -> bytes:
+        """Canonical bytes; their hash is the record's oid."""
+        return canonical.dumps(self.to_dict())
+
+    @property
+    def oid(self) -> str:
+        return oid_of(self.encode())
+
+    @property
+    def label(self) -> str:
+        """``name@version``, how text output names a record."""
+        return f"{self.name}@{self.version}"
+
+    def content(self) -> dict:
+        """What the record says about content, leaving out when, who, why and order.
+
+        Two snapshots with equal content are the same version.
+        """
+        d = self.to_dict()
+        for k in ("created", "message", "author", "parents", "version", "run"):
+            d.pop(k)
+        return d
+
+    def with_version(self, version: int, parents: tuple[str, ...]) -> "Record":
+        return replace(self, version=version, parents=parents)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Record":
+        """Validate and build a record from its JSON form."""
+        if not isinstance(d, dict) or d.get("type") != "record":
+            raise RecordFormatError("object is not a record")
+        if d.get("format") != RECORD_FORMAT:
+            raise RecordFormatError(
+                f"record format {d.get('format')!r} is not supported by this mlver; upgrade mlver")
+        try:
+            rec = cls(
+                name=d["name"], version=int(d["version"]), kind=d["kind"], created=d["created"],
+                parents=tuple(d.get("parents") or ()), author=d.get("author"),
+                message=d.get("message") or "",
+                inputs={k: Artifact.from_dict(v, f"input {k!r}")
+                        for k, v in (d.get("inputs") or {}).items()},
+                outputs={k: Artifact.from_dict(v, f"output {k!r}")
+                         for k, v in (d.get("outputs") or {}).items()},
+                code=Code.from_dict(d.get("code") or {}), params=d.get("params") or {},
+                params_files=tuple(check_path(p, "params file") for p in d.get("params_files") or ()),
+                metrics=d.get("metrics") or {},
+                metrics_files=tuple(check_path(p, "metrics file") for p in d.get("metrics_files") or ()),
+                env=Env.from_dict(d.get("env") or {}),
+                run=Run.from_dict(d["run"]) if d.get("run") else None,
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordFormatError(f"record is malformed ({e!r})") from None
+        if not valid_name(rec.name) or rec.version < 1 or rec.kind not in KINDS:
+            raise RecordFormatError(f"record has a bad name, version or kind ({rec.name!r})")
+        if not all(is_oid(p) for p in rec.parents):
+            raise RecordFormatError("record parents are not oids")
+        return rec
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Record":
+        try:
+            d = canonical.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise RecordFormatError("object is not a record (not JSON)") from None
+        return cls.from_dict(d)

@@ -1,0 +1,99 @@
+"""Text and JSON renderings of records, logs and status for the CLI. Pure functions."""
+
+from __future__ import annotations
+
+import json
+
+from .diff.explain import human_size
+
+
+def record_json(oid: str, rec, **extra) -> dict:
+    """The ``mlver show --json`` form: the record's fields plus its ``oid``."""
+    d = rec.to_dict()
+    d["oid"] = oid
+    d.update(extra)
+    return d
+
+
+def dumps(value) -> str:
+    """Pretty, stable JSON for ``--json`` output."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _slots(title: str, arts: dict) -> list[str]:
+    if not arts:
+        return []
+    lines = [f"{title}:"]
+    for slot, a in arts.items():
+        what = f"{a.files:,} files, " if a.type == "tree" else ""
+        src = f" from {a.source[:10]}" if a.source else ""
+        lines.append(f"  {slot:<10} {a.path}  {a.oid[:10]}  ({what}{human_size(a.size)}){src}")
+    return lines
+
+
+def _flat(title: str, values: dict) -> list[str]:
+    from .capture.params import flatten
+
+    flat = flatten(values)
+    if not flat:
+        return []
+    return [f"{title}:"] + [f"  {k} = {json.dumps(v)}" for k, v in flat.items()]
+
+
+def show_text(oid: str, rec) -> str:
+    """A record as ``mlver show`` prints it."""
+    lines = [f"{rec.label}  {rec.kind}  {oid}", f"created  {rec.created}"]
+    if rec.author:
+        lines.append(f"author   {rec.author}")
+    if rec.message:
+        lines.append(f"message  {rec.message}")
+    if rec.parents:
+        lines.append(f"parent   {rec.parents[0]}")
+    lines += _slots("inputs", rec.inputs) + _slots("outputs", rec.outputs)
+    c = rec.code
+    if c.commit:
+        dirty = " (uncommitted changes)" if c.dirty else ""
+        lines.append(f"code:\n  commit {c.commit}{dirty}  branch {c.branch or '-'}")
+        if c.remote:
+            lines.append(f"  remote {c.remote}")
+        if c.untracked:
+            lines.append(f"  untracked: {', '.join(c.untracked[:5])}"
+                         + (" …" if len(c.untracked) > 5 else ""))
+    lines += _flat("params", rec.params) + _flat("metrics", rec.metrics)
+    e = rec.env
+    if e.python:
+        lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
+    if rec.run:
+        r = rec.run
+        lines.append(f"run:\n  {' '.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
+    return "\n".join(lines)
+
+
+def log_text(items) -> str:
+    """One line a record, newest first."""
+    lines = []
+    for oid, rec in items:
+        metrics = ", ".join(f"{k}={v}" for k, v in list(rec.metrics.items())[:3]
+                            if not isinstance(v, dict))
+        msg = f"  {rec.message}" if rec.message else ""
+        commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""
+        failed = "  FAILED" if rec.run and rec.run.exit_code != 0 else ""
+        lines.append(f"{oid[:10]}  {rec.label:<20} {rec.created[:19].replace('T', ' ')}"
+                     f"{commit}{failed}{msg}" + (f"  [{metrics}]" if metrics else ""))
+    return "\n".join(lines)
+
+
+def status_text(reports) -> str:
+    """``mlver status``: per name, what differs from its latest version."""
+    lines = []
+    for r in reports:
+        state = "clean" if r.clean else "changed"
+        lines.append(f"{r.name}@{r.version}: {state}")
+        for s in r.slots:
+            if s.status != "unchanged":
+                lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
+        if r.params_changed:
+            lines.append("  modified  params")
+        if r.code_changed:
+            lines.append("  modified  code (HEAD is another commit)")
+    return "\n".join(lines) if lines else "no versions yet"

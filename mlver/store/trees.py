@@ -1,0 +1,120 @@
+"""Tree objects: one per directory, nested like git.
+
+A tree is canonical JSON ``{"entries": [...], "format": 1, "type": "tree"}``;
+each entry is ``{"exec", "name", "oid", "size", "type"}`` with type ``blob``,
+``tree`` or ``link`` (a symlink, whose blob holds the target text). Entries are
+sorted by name, so the same directory content always gives the same oid and an
+unchanged sub-folder keeps its oid across versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from .. import canonical
+from ..errors import RecordFormatError
+from ..hashing import is_oid, oid_of
+
+TREE_FORMAT = 1
+ENTRY_TYPES = ("blob", "tree", "link")
+
+
+def check_name(name: str) -> None:
+    """Refuse entry names that could escape a checkout folder."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise RecordFormatError(
+            f"tree entry name {name!r} is not a plain file name; "
+            "the tree was tampered with or written by another tool"
+        )
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One name in a directory: its type, content oid, size in bytes and exec bit.
+
+    For a ``tree`` entry, ``size`` is the total size of the files below it.
+    """
+
+    name: str
+    type: str
+    oid: str
+    size: int
+    exec: bool = False
+
+    def to_dict(self) -> dict:
+        return {"exec": self.exec, "name": self.name, "oid": self.oid,
+                "size": self.size, "type": self.type}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TreeEntry":
+        try:
+            entry = cls(name=d["name"], type=d["type"], oid=d["oid"],
+                        size=int(d["size"]), exec=bool(d.get("exec", False)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordFormatError(f"tree entry {d!r} is malformed ({e})") from None
+        check_name(entry.name)
+        if entry.type not in ENTRY_TYPES or not is_oid(entry.oid) or entry.size < 0:
+            raise RecordFormatError(f"tree entry {entry.name!r} has a bad type, oid or size")
+        return entry
+
+
+@dataclass(frozen=True)
+class Tree:
+    """An immutable directory listing (entries sorted by name)."""
+
+    entries: tuple[TreeEntry, ...]
+
+    @classmethod
+    def of(cls, entries) -> "Tree":
+        """Build a tree from entries in any order."""
+        return cls(tuple(sorted(entries, key=lambda e: e.name)))
+
+    def encode(self) -> bytes:
+        """The canonical bytes whose hash is the tree's oid."""
+        return canonical.dumps({"entries": [e.to_dict() for e in self.entries],
+                                "format": TREE_FORMAT, "type": "tree"})
+
+    @property
+    def oid(self) -> str:
+        return oid_of(self.encode())
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def get(self, name: str) -> TreeEntry | None:
+        for e in self.entries:
+            if e.name == name:
+                return e
+        return None
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Tree":
+        """Parse and validate tree bytes."""
+        try:
+            d = canonical.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise RecordFormatError("object is not a tree (not JSON)") from None
+        if not isinstance(d, dict) or d.get("type") != "tree":
+            raise RecordFormatError("object is not a tree")
+        if d.get("format") != TREE_FORMAT:
+            raise RecordFormatError(
+                f"tree format {d.get('format')!r} is not supported; upgrade mlver")
+        entries = tuple(TreeEntry.from_dict(e) for e in d.get("entries", []))
+        names = [e.name for e in entries]
+        if names != sorted(names) or len(set(names)) != len(names):
+            raise RecordFormatError("tree entries are not sorted and unique")
+        return cls(entries)
+
+
+def walk(read_tree, oid: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
+    """Yield ``(path, entry)`` for every entry below tree ``oid``, depth first.
+
+    ``read_tree(oid) -> Tree`` loads a tree; paths are posix, relative to the root.
+    """
+    for e in read_tree(oid).entries:
+        path = f"{prefix}{e.name}"
+        yield path, e
+        if e.type == "tree":
+            yield from walk(read_tree, e.oid, path + "/")
