@@ -288,9 +288,7 @@ class Repo:
         inputs, outputs, params, metrics, kind, message, _ = snap.spec_for(
             self, name, inputs, outputs, _listify(params), _listify(metrics), kind, message)
         kind = self._kind(name, kind)
-        inputs = {k: snap.to_rel(self.root, v) if os.path.lexists(os.path.join(self.root, v)) else v
-                  for k, v in inputs.items()}
-        outputs = {k: snap.to_rel(self.root, v) for k, v in outputs.items()}
+        inputs, outputs = snap.normalize_slots(self, inputs, outputs)
         cache = StatCache(self.conn)
         with self.objects.batch() as batch:
             ins = snap.capture_slots(self, inputs, cache, batch, progress)
@@ -309,6 +307,87 @@ class Repo:
         if kind not in ("model", "dataset"):
             raise cfgmod.ConfigError(f"kind '{kind}' is not model or dataset; pass --kind model|dataset")
         return kind
+
+    # -- run --------------------------------------------------------------------------------
+
+    def run(self, name: str, inputs: dict | None = None, outputs: dict | None = None,
+            params=None, metrics=None, message: str | None = None, kind: str | None = None,
+            python: str | None = None, command: str | None = None, progress=None):
+        """A recorded execution, used as ``with repo.run(...) as run:``.
+
+        Inputs, code, params and env are captured on entry; outputs and metrics on a clean
+        exit, when the record is written (``run.result``). An exception records nothing.
+        """
+        from .run import RunSession
+
+        return RunSession(self, name, inputs, outputs, _listify(params), _listify(metrics),
+                          message, kind, python, command, progress)
+
+    def execute(self, name: str, argv: list[str] | None = None, record_failed: bool = False,
+                cwd: str | None = None, **options) -> snap.SnapshotResult:
+        """Run ``argv`` (default: ``command`` of ``[snapshot.NAME]``) and record it."""
+        from .run import execute
+
+        return execute(self.run(name, **options), argv, record_failed, cwd)
+
+    # -- lineage ----------------------------------------------------------------------------
+
+    def lineage(self, rev: str):
+        """A :class:`mlver.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
+        from .lineage import Lineage
+
+        return Lineage(self, self.resolve(rev))
+
+    def content_oid(self, path_or_oid: str) -> str:
+        """An oid given as is, or the oid of a path's current content (writing nothing)."""
+        from .capture.files import capture_path
+        from .hashing import is_oid
+
+        if is_oid(path_or_oid) and not os.path.lexists(os.path.join(self.root, path_or_oid)):
+            return path_or_oid
+        cache = StatCache(self.conn)
+        oid = capture_path(self.root, snap.to_rel(self.root, path_or_oid), cache).oid
+        cache.save()
+        return oid
+
+    def _records_frame(self, oid: str, relation: str):
+        import pandas as pd
+
+        from .lineage import COLUMNS, records_with
+
+        rows = []
+        for rec_oid, slot, path in records_with(self.conn, oid, relation):
+            name, version, kind = self.conn.execute(
+                "SELECT name, version, kind FROM records WHERE oid=?", (rec_oid,)).fetchone()
+            rows.append([rec_oid, name, version, kind, relation, 0, slot, path, oid, None])
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def used_by(self, path_or_oid: str):
+        """Records that consumed this exact content (a path's current content, or an oid)."""
+        return self._records_frame(self.content_oid(path_or_oid), "input")
+
+    def produced_by(self, path_or_oid: str):
+        """Records that produced this exact content."""
+        return self._records_frame(self.content_oid(path_or_oid), "output")
+
+    def records(self, name: str | None = None):
+        """One row per record: name, version, kind, created, commit, message, status, and
+        each param and metric as a ``params.KEY`` / ``metrics.KEY`` column (like MLflow)."""
+        import pandas as pd
+
+        from .capture.params import flatten
+
+        rows = []
+        for oid, rec in self.log(name):
+            row = {"oid": oid, "name": rec.name, "version": rec.version, "kind": rec.kind,
+                   "created": pd.Timestamp(rec.created), "commit": rec.code.commit,
+                   "message": rec.message,
+                   "status": "failed" if rec.run and rec.run.exit_code != 0 else "ok"}
+            row.update({f"params.{k}": v for k, v in flatten(rec.params).items()})
+            row.update({f"metrics.{k}": v for k, v in flatten(rec.metrics).items()})
+            rows.append(row)
+        base = ["oid", "name", "version", "kind", "created", "commit", "message", "status"]
+        return pd.DataFrame(rows, columns=None if rows else base)
 
     # -- status -----------------------------------------------------------------------------
 

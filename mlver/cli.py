@@ -229,5 +229,60 @@ def diff(rev, rev2, as_json, keys, rows, exit_code):
         sys.exit(1)
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@_capture_options
+@click.option("--record-failed", is_flag=True,
+              help="Keep a record (marked failed) when the command exits non-zero.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, record_failed, command):
+    """Hash the inputs, run COMMAND, then record outputs and metrics as a new version of NAME.
+
+    Write the command after --:  mlver run price-model -i train=data.csv -o model=model.pkl
+    -- python train.py.  With no -i/-o and no command, [snapshot.NAME] in mlver.toml (with
+    its command) supplies them. A failing command records nothing (unless --record-failed)
+    and mlver exits with the command's status.
+    """
+    from .progress import for_terminal
+
+    repo = _repo()
+    result = repo.execute(
+        name, list(command) or None, record_failed=record_failed, cwd=os.getcwd() if command else None,
+        inputs=_pairs(inputs, "-i", repo), outputs=_pairs(outputs, "-o", repo),
+        params=_specs(params, repo), metrics=_specs(metrics, repo), message=message, kind=kind,
+        python=python, progress=for_terminal())
+    _print_result(result, as_json)
+    code = result.record.run.exit_code if result.record.run else 0
+    if code:
+        click.echo(f"Error: command exited with status {code}; recorded as failed "
+                   f"{result.record.label}", err=True)
+        sys.exit(code)
+
+
+@main.command()
+@click.argument("rev")
+@click.option("--upstream", "direction", flag_value="upstream", help="Only what REV was made from.")
+@click.option("--downstream", "direction", flag_value="downstream", help="Only what was made from REV.")
+@click.option("--depth", type=int, default=None, metavar="N", help="Follow at most N links.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "mermaid"]),
+              default="text", help="text (a tree), json, dot (Graphviz) or mermaid.")
+def lineage(rev, direction, depth, fmt):
+    """Show the records REV was made from and that were made from it, linked by content."""
+    from .lineage import check_depth
+    from .render import lineage_dot, lineage_mermaid, lineage_text
+
+    check_depth(depth)
+    direction = direction or "both"
+    graph = _repo().lineage(rev).graph(direction, depth)
+    if fmt == "json":
+        _out(graph)
+    elif fmt == "dot":
+        click.echo(lineage_dot(graph))
+    elif fmt == "mermaid":
+        click.echo(lineage_mermaid(graph))
+    else:
+        click.echo(lineage_text(graph, direction))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

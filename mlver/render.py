@@ -97,3 +97,57 @@ def status_text(reports) -> str:
         if r.code_changed:
             lines.append("  modified  code (HEAD is another commit)")
     return "\n".join(lines) if lines else "no versions yet"
+
+
+def _node_label(n: dict) -> str:
+    return f"{n['name']}@{n['version']}"
+
+
+def lineage_text(graph: dict, direction: str) -> str:
+    """An indented tree from the root record, upstream and/or downstream."""
+    nodes = {n["oid"]: n for n in graph["nodes"]}
+    root = graph["root"]
+    lines = [f"{_node_label(nodes[root])} ({nodes[root]['kind']}) {root[:10]}"]
+
+    def branch(oid: str, up: bool, indent: str, seen: set) -> None:
+        kids = [e for e in graph["edges"] if (e["to"] if up else e["from"]) == oid]
+        for i, e in enumerate(kids):
+            other = e["from"] if up else e["to"]
+            last = i == len(kids) - 1
+            arrow = "<-" if up else "->"
+            n = nodes[other]
+            lines.append(f"{indent}{'└' if last else '├'}─ {arrow} {_node_label(n)} ({n['kind']}) "
+                         f"via {e['slot']} {e['oid'][:10]}" + (" (cycle)" if other in seen else ""))
+            if other not in seen:
+                branch(other, up, indent + ("   " if last else "│  "), seen | {other})
+
+    if direction in ("upstream", "both"):
+        branch(root, True, "", {root})
+    if direction in ("downstream", "both"):
+        branch(root, False, "", {root})
+    return "\n".join(lines)
+
+
+def lineage_dot(graph: dict) -> str:
+    """Graphviz DOT: records as boxes, edges labelled by input slot."""
+    lines = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+    for n in graph["nodes"]:
+        shape = ", style=rounded" if n["kind"] == "dataset" else ""
+        bold = ", penwidth=2" if n["oid"] == graph["root"] else ""
+        lines.append(f'  "{n["oid"]}" [label="{_node_label(n)}\\n{n["kind"]}"{shape}{bold}];')
+    for e in graph["edges"]:
+        lines.append(f'  "{e["from"]}" -> "{e["to"]}" [label="{e["slot"]}"];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def lineage_mermaid(graph: dict) -> str:
+    """A Mermaid flowchart (renders on GitHub inside a ```mermaid block)."""
+    ids = {n["oid"]: f"n{i}" for i, n in enumerate(graph["nodes"])}
+    lines = ["flowchart LR"]
+    for n in graph["nodes"]:
+        open_, close = ("([", "])") if n["kind"] == "dataset" else ("[", "]")
+        lines.append(f'  {ids[n["oid"]]}{open_}"{_node_label(n)}"{close}')
+    for e in graph["edges"]:
+        lines.append(f'  {ids[e["from"]]} -->|{e["slot"]}| {ids[e["to"]]}')
+    return "\n".join(lines)

@@ -54,6 +54,13 @@ def to_rel(root: str, path: str, base: str | None = None) -> str:
     return "." if rel == "." else rel.replace(os.sep, "/")
 
 
+def normalize_slots(repo, inputs: dict, outputs: dict) -> tuple[dict, dict]:
+    """Root-relative posix paths for existing inputs and all outputs (revisions kept)."""
+    ins = {k: to_rel(repo.root, v) if os.path.lexists(os.path.join(repo.root, v)) else v
+           for k, v in inputs.items()}
+    return ins, {k: to_rel(repo.root, v) for k, v in outputs.items()}
+
+
 def capture_slots(repo, slots: dict, cache: StatCache, batch: Batch | None,
                   progress=None, allow_revisions: bool = True) -> dict[str, Artifact]:
     """Capture each ``slot -> path`` (or ``slot -> REV[:SLOT]`` of a record's output)."""

@@ -24,8 +24,9 @@ CREATE TABLE IF NOT EXISTS records(
 CREATE INDEX IF NOT EXISTS records_name ON records(name, version);
 CREATE TABLE IF NOT EXISTS edges(
     record TEXT NOT NULL, relation TEXT NOT NULL, slot TEXT NOT NULL, path TEXT NOT NULL,
-    oid TEXT NOT NULL, type TEXT, source TEXT);
+    oid TEXT NOT NULL, type TEXT, source TEXT, whole INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS edges_oid ON edges(oid, relation);
+CREATE INDEX IF NOT EXISTS edges_source ON edges(source);
 CREATE INDEX IF NOT EXISTS edges_record ON edges(record);
 CREATE TABLE IF NOT EXISTS derived(
     kind TEXT NOT NULL, source TEXT NOT NULL, oid TEXT NOT NULL,

@@ -1,0 +1,158 @@
+"""``mlver run`` and ``repo.run(...)``: record an execution.
+
+Inputs are hashed (and stored) **before** the command starts, so an input
+edited during the run is not credited with outputs it did not produce; code,
+params and env are captured before too. Outputs and metrics are captured after
+the command ends. A failing command records nothing unless asked to.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from . import snapshot as snap
+from .capture.params import merge
+from .errors import ConfigError, RunError
+from .record import Run
+from .store.statcache import StatCache
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/") or a == "." or b == "."
+
+
+class RunSession:
+    """One recorded execution: ``begin`` before the work, ``finish`` after it.
+
+    Also the object ``with repo.run(...) as run:`` yields, with ``log_params`` and
+    ``log_metrics`` for values computed in Python.
+    """
+
+    def __init__(self, repo, name: str, inputs=None, outputs=None, params=None, metrics=None,
+                 message=None, kind=None, python=None, command=None, progress=None) -> None:
+        snap.check_name(name)
+        inputs, outputs, params, metrics, kind, message, command = snap.spec_for(
+            repo, name, inputs, outputs, params, metrics, kind, message, command)
+        inputs, outputs = snap.normalize_slots(repo, inputs, outputs)
+        for slot, out in outputs.items():
+            for islot, inp in inputs.items():
+                if os.path.lexists(os.path.join(repo.root, inp)) and _overlaps(out, inp):
+                    raise ConfigError(
+                        f"output '{slot}' ({out}) overlaps input '{islot}' ({inp}): a record "
+                        "cannot consume what it produces (it would be its own ancestor); "
+                        "write the output to another path")
+        self.repo, self.name, self.message, self.python = repo, name, message, python
+        self.kind = repo._kind(name, kind)
+        self.input_specs, self.output_specs = inputs, outputs
+        self.params_specs, self.metrics_specs = params, metrics
+        self.command = command
+        self.progress = progress
+        self._params: dict = {}
+        self._metrics: dict = {}
+        self.started = None
+        self._t0 = 0.0
+
+    def log_params(self, params: dict | None = None, **kw) -> None:
+        """Add params computed in Python (nested dicts allowed)."""
+        merge(self._params, {**(params or {}), **kw})
+
+    def log_metrics(self, metrics: dict | None = None, **kw) -> None:
+        """Add metrics computed in Python."""
+        merge(self._metrics, {**(metrics or {}), **kw})
+
+    def begin(self) -> None:
+        """Hash and store the inputs; capture code, params and env."""
+        repo = self.repo
+        self.cache = StatCache(repo.conn)
+        self.batch = repo.objects.batch()
+        self.inputs = snap.capture_slots(repo, self.input_specs, self.cache, self.batch, self.progress)
+        exclude = [a.path for a in self.inputs.values() if not a.source] + list(self.output_specs.values())
+        self.ctx = snap.capture_context(repo, exclude, self.params_specs, [], self.python, self.batch)
+        self.batch.commit()  # inputs are safe in the store before the command can touch them
+        self.started = snap.now_utc()
+        self._t0 = time.monotonic()
+
+    def finish(self, exit_code: int, argv) -> snap.SnapshotResult:
+        """Capture outputs and metrics and publish the record."""
+        from .capture import params as capparams
+
+        duration = round(time.monotonic() - self._t0, 3)
+        repo = self.repo
+        if exit_code == 0:
+            for slot, path in self.output_specs.items():
+                if not os.path.lexists(os.path.join(repo.root, path)):
+                    self.batch.abort()
+                    raise RunError(f"output '{slot}' ({path}) was not written by the command; "
+                                   "nothing recorded (fix the command or the output path)")
+        outs = {s: p for s, p in self.output_specs.items()
+                if os.path.lexists(os.path.join(repo.root, p))}
+        outputs = snap.capture_slots(repo, outs, self.cache, self.batch, self.progress,
+                                     allow_revisions=False)
+        specs = self.metrics_specs
+        if exit_code != 0:  # a failed command may not have written its metrics file
+            specs = [m for m in specs if capparams.is_pair(m, repo.root)
+                     or os.path.exists(os.path.join(repo.root, m))]
+        mvals, mfiles = capparams.collect(specs, repo.root)
+        merge(mvals, self._metrics)
+        ctx = dict(self.ctx, metrics=mvals, metrics_files=tuple(mfiles))
+        if self._params:
+            params = dict(ctx["params"])
+            merge(params, self._params)
+            ctx["params"] = params
+        run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration)
+        draft = snap.draft_record(self.name, self.kind, self.message, self.inputs, outputs, ctx, run)
+        result = snap.publish(self.repo, draft, self.batch)
+        self.cache.save()
+        return result
+
+    # The context-manager form records on a clean exit only.
+    def __enter__(self) -> "RunSession":
+        self.begin()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.result = self.finish(0, [sys.executable] + sys.argv)
+        else:
+            self.batch.abort()
+
+
+def execute(session: RunSession, argv: list[str] | None, record_failed: bool = False,
+            cwd: str | None = None) -> snap.SnapshotResult:
+    """Run ``argv`` (or the spec's ``command``) between ``begin`` and ``finish``."""
+    if not argv:
+        if not session.command:
+            raise ConfigError(f"no command given for '{session.name}' and mlver.toml has no "
+                              f"command in [snapshot.{session.name}]; write mlver run NAME -- COMMAND")
+        argv = shlex.split(session.command)
+        cwd = cwd or session.repo.root
+    session.begin()
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd)
+    except FileNotFoundError:
+        session.batch.abort()
+        raise RunError(f"command '{argv[0]}' was not found; check its name or your PATH") from None
+    except PermissionError:
+        session.batch.abort()
+        raise RunError(f"command '{argv[0]}' is not executable; check its permissions") from None
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        proc.wait()
+        session.batch.abort()
+        raise
+    if code < 0:
+        session.batch.abort()
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        raise RunError(f"command was killed by signal {name}; nothing recorded", exit_code=128 - code)
+    if code != 0 and not record_failed:
+        session.batch.abort()
+        raise RunError(f"command exited with status {code}; nothing recorded "
+                       "(pass --record-failed to keep a record of failed runs)", exit_code=code)
+    return session.finish(code, argv)
