@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 
 from . import config as cfgmod
 from . import revision as revmod
@@ -20,47 +19,10 @@ from .store.objects import ObjectStore
 from .store.refs import Refs
 from .store.statcache import StatCache
 from .store.trees import Tree
+from .status import NameStatus, SlotStatus  # noqa: F401  (re-exported)
 
 STORE_DIR = ".mlver"
 _STORE_GITIGNORE = "# Content lives in objects/, never in git.\n/objects/\n/tmp/\n/index.sqlite*\n*.lock\n"
-
-
-@dataclass(frozen=True)
-class SlotStatus:
-    """One input/output of the latest version compared with the workspace."""
-
-    side: str  # "input" or "output"
-    slot: str
-    path: str
-    status: str  # "unchanged", "modified", "missing"
-    old: str
-    new: str | None
-
-    def to_dict(self) -> dict:
-        return {"side": self.side, "slot": self.slot, "path": self.path, "status": self.status,
-                "old": self.old, "new": self.new}
-
-
-@dataclass(frozen=True)
-class NameStatus:
-    """``mlver status`` for one name."""
-
-    name: str
-    version: int
-    oid: str
-    slots: tuple[SlotStatus, ...]
-    params_changed: bool
-    code_changed: bool
-
-    @property
-    def clean(self) -> bool:
-        return not self.params_changed and not self.code_changed and all(
-            s.status == "unchanged" for s in self.slots)
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
-                "params_changed": self.params_changed, "code_changed": self.code_changed,
-                "slots": [s.to_dict() for s in self.slots]}
 
 
 def find_root(start: str) -> str:
@@ -389,46 +351,18 @@ class Repo:
         base = ["oid", "name", "version", "kind", "created", "commit", "message", "status"]
         return pd.DataFrame(rows, columns=None if rows else base)
 
-    # -- status -----------------------------------------------------------------------------
+    # -- status ---------------------------------------------------------------------------
 
     def status(self, name: str | None = None) -> list[NameStatus]:
         """Compare the latest version of each name (or ``name``) with the workspace.
 
         Reads through the stat cache and writes no objects.
         """
-        from .capture import git as capgit
-        from .capture.files import capture_path
-        from .errors import CaptureError
+        from .status import status
 
-        names = [name] if name else self.names()
         if name and self.refs.get(name) is None:
-            self.resolve(name)
-        cache = StatCache(self.conn)
-        head_commit = None
-        out = []
-        for n in names:
-            oid = self.refs.get(n)
-            rec = self.record(oid)
-            slots = []
-            for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
-                for slot, art in arts.items():
-                    if art.source:
-                        slots.append(SlotStatus(side, slot, art.path, "unchanged", art.oid, art.oid))
-                        continue
-                    try:
-                        new = capture_path(self.root, art.path, cache).oid
-                    except CaptureError:
-                        new = None
-                    state = "missing" if new is None else ("unchanged" if new == art.oid else "modified")
-                    slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
-            params_changed = _params_changed(self.root, rec)
-            if rec.code.commit and head_commit is None:
-                git = capgit.capture_code(self.root, [])
-                head_commit = git.commit if git else ""
-            code_changed = bool(rec.code.commit) and head_commit != rec.code.commit
-            out.append(NameStatus(n, rec.version, oid, tuple(slots), params_changed, code_changed))
-        cache.save()
-        return out
+            self.resolve(name)  # the usual unknown-revision error
+        return status(self, [name] if name else self.names())
 
     # -- diff -------------------------------------------------------------------------------
 
@@ -457,24 +391,3 @@ def _listify(value):
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
-
-
-def _params_changed(root: str, rec: Record) -> bool:
-    """True when a key of the record's params files now holds another value.
-
-    Only keys present in the files now are compared: keys given as KEY=VALUE live in
-    no file, so their absence from the files says nothing.
-    """
-    from .capture.params import collect, flatten
-
-    if not rec.params_files:
-        return False
-    try:
-        now = flatten(collect(rec.params_files, root)[0])
-    except MlverError:
-        return True
-    old = flatten(rec.params)
-    return any(old.get(k, _MISSING) != v for k, v in now.items())
-
-
-_MISSING = object()

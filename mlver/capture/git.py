@@ -152,6 +152,17 @@ def author(root: str) -> str | None:
     return f"{name} <{email}>" if email else str(name)
 
 
+def head_commit(root: str) -> str | None:
+    """The sha of HEAD, or None outside git or before the first commit."""
+    repo = _open(root)
+    if repo is None:
+        return None
+    try:
+        return repo.head.commit.hexsha
+    except ValueError:
+        return None
+
+
 def resolve_commit(root: str, rev: str) -> str:
     """Full sha of a git revision (used by hooks and code diffs)."""
     repo = _open(root)

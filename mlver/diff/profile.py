@@ -246,18 +246,14 @@ def column_hash(col: "pyarrow.ChunkedArray | pyarrow.Array") -> "numpy.ndarray":
     if n == 0:
         return np.empty(0, dtype=np.uint64)
     if pa.types.is_dictionary(t):
-        col = col.unify_dictionaries()
-        hashes, out = [], []
-        for chunk in col.chunks:
-            if len(chunk) == 0:
-                continue
-            dh = column_hash(chunk.dictionary) if len(chunk.dictionary) else np.empty(0, np.uint64)
-            idx = chunk.indices.to_numpy(zero_copy_only=False)
-            valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-            h = np.full(len(chunk), _NULL_HASH, dtype=np.uint64)
-            h[valid] = dh[idx[valid].astype(np.int64)]
-            out.append(h)
-        return np.concatenate(out) if out else np.empty(0, np.uint64)
+        chunks = [c for c in col.unify_dictionaries().chunks if len(c)]
+        if not chunks:
+            return np.empty(0, dtype=np.uint64)
+        dh = column_hash(chunks[0].dictionary)  # unified: one dictionary, hashed once
+        idx = np.concatenate([c.indices.fill_null(0).to_numpy() for c in chunks])
+        h = dh[idx.astype(np.int64)] if len(dh) else np.zeros(n, dtype=np.uint64)
+        h[~col.is_valid().to_numpy(zero_copy_only=False)] = _NULL_HASH
+        return h
     if pa.types.is_null(t):
         return np.full(n, _NULL_HASH, dtype=np.uint64)
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):

@@ -1,0 +1,103 @@
+"""``mlver status``: the workspace compared with the latest version of each name.
+
+Reads through the stat cache and writes no objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import CaptureError, MlverError
+from .record import Record
+from .store.statcache import StatCache
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """One input/output of the latest version compared with the workspace."""
+
+    side: str  # "input" or "output"
+    slot: str
+    path: str
+    status: str  # "unchanged", "modified", "missing"
+    old: str
+    new: str | None
+
+    def to_dict(self) -> dict:
+        return {"side": self.side, "slot": self.slot, "path": self.path, "status": self.status,
+                "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class NameStatus:
+    """``mlver status`` for one name."""
+
+    name: str
+    version: int
+    oid: str
+    slots: tuple[SlotStatus, ...]
+    params_changed: bool
+    code_changed: bool
+
+    @property
+    def clean(self) -> bool:
+        return not self.params_changed and not self.code_changed and all(
+            s.status == "unchanged" for s in self.slots)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
+                "params_changed": self.params_changed, "code_changed": self.code_changed,
+                "slots": [s.to_dict() for s in self.slots]}
+
+
+def status(repo, names: list[str]) -> list[NameStatus]:
+    """One :class:`NameStatus` per name."""
+    from .capture import git as capgit
+    from .capture.files import capture_path
+
+    cache = StatCache(repo.conn)
+    head_commit = None
+    out = []
+    for n in names:
+        oid = repo.refs.get(n)
+        rec = repo.record(oid)
+        slots = []
+        for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
+            for slot, art in arts.items():
+                if art.source:
+                    slots.append(SlotStatus(side, slot, art.path, "unchanged", art.oid, art.oid))
+                    continue
+                try:
+                    new = capture_path(repo.root, art.path, cache).oid
+                except CaptureError:
+                    new = None
+                state = "missing" if new is None else ("unchanged" if new == art.oid else "modified")
+                slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
+        if rec.code.commit and head_commit is None:
+            head_commit = capgit.head_commit(repo.root) or ""
+        code_changed = bool(rec.code.commit) and head_commit != rec.code.commit
+        out.append(NameStatus(n, rec.version, oid, tuple(slots), _params_changed(repo.root, rec),
+                              code_changed))
+    cache.save()
+    return out
+
+
+def _params_changed(root: str, rec: Record) -> bool:
+    """True when a key of the record's params files now holds another value.
+
+    Only keys present in the files now are compared: keys given as KEY=VALUE live in
+    no file, so their absence from the files says nothing.
+    """
+    from .capture.params import collect, flatten
+
+    if not rec.params_files:
+        return False
+    try:
+        now = flatten(collect(rec.params_files, root)[0])
+    except MlverError:
+        return True
+    old = flatten(rec.params)
+    return any(old.get(k, _MISSING) != v for k, v in now.items())
+
+
+_MISSING = object()
