@@ -53,4 +53,4 @@ def hash_file(path: str) -> tuple[str, int]:
 
 def is_oid(text: str) -> bool:
     """True when ``text`` is a full 32-hex oid."""
-    return bool(OID_RE.match(text))
+    return bool(OID_RE.fullmatch(text))

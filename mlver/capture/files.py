@@ -77,6 +77,13 @@ def _scan(root: str, rel: str) -> tuple[_Node, list[list]]:
             for e in it:
                 if e.name in SKIP_NAMES:
                     continue
+                try:
+                    e.name.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = os.fsencode(e.name).decode("utf-8", "backslashreplace")
+                    raise CaptureError(
+                        f"file name '{node.rel}/{shown}' is not valid UTF-8; records store "
+                        "names as UTF-8 text, so rename it") from None
                 erel = f"{node.rel}/{e.name}"
                 if e.is_symlink():
                     node.links.append((e.name, os.readlink(e.path)))

@@ -8,6 +8,7 @@ never one per file.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass
 
@@ -47,7 +48,36 @@ def _open(root: str):
 
 
 def _inside(path: str, prefixes: list[str]) -> bool:
-    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+    path = path.rstrip("/")
+    return any(p == "." or path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def _untracked(repo, excl: list[str]) -> list[str]:
+    """Untracked paths as ``git status`` shows them (a wholly untracked folder is one
+    entry), leaving out captured paths: a folder that holds one is opened up."""
+    out = repo.git.ls_files("--others", "--exclude-standard", "--directory", "--no-empty-directory",
+                            "--full-name", ":(top)")
+    found: set[str] = set()
+    for line in out.splitlines():
+        if _inside(line, excl) or line.rstrip("/").split("/")[-1] == ".mlver":
+            continue
+        if not (line.endswith("/") and any(e.startswith(line) or e == "." for e in excl)):
+            found.add(line)
+            continue
+        inner = repo.git.ls_files("--others", "--exclude-standard", "--full-name", f":(top){line}")
+        for path in inner.splitlines():
+            if _inside(path, excl):
+                continue
+            # Report the highest folder below ``line`` that holds no captured path.
+            prefix, parts = line, path[len(line):].split("/")
+            for part in parts[:-1]:
+                prefix += part + "/"
+                if not any(e.startswith(prefix) for e in excl):
+                    found.add(prefix)
+                    break
+            else:
+                found.add(path)
+    return sorted(found)
 
 
 def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
@@ -64,7 +94,7 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
     top = repo.working_tree_dir
     rel_root = os.path.relpath(os.path.realpath(root), os.path.realpath(top))
     pre = "" if rel_root == "." else rel_root.replace(os.sep, "/") + "/"
-    excl = [pre + p for p in exclude]
+    excl = [posixpath.normpath(pre + p) for p in exclude]
     try:
         commit = repo.head.commit.hexsha
     except ValueError:  # no commit yet
@@ -82,24 +112,13 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
             remote = None
     patch = None
     if commit is not None:
-        specs = ["--", "."] + [f":(exclude,top){p}" for p in excl]
+        specs = ["--", "."] + [f":(exclude,top){p}" for p in excl if p != "."]
         patch = repo.git.diff("HEAD", "--binary", *specs, stdout_as_string=False, strip_newline_in_stdout=False)
-        patch = patch or None
+        patch = (patch or None) if "." not in excl else None
     # Untracked, in git's "normal" mode: an untracked folder is one entry.
-    out = repo.git.ls_files("--others", "--exclude-standard", "--directory", "--no-empty-directory",
-                            "--full-name", ":(top)")
-    untracked = []
-    for line in out.splitlines():
-        if _inside(line, excl) or line.rstrip("/").split("/")[-1] == ".mlver":
-            continue
-        if line.endswith("/") and any(e.startswith(line) for e in excl):
-            # The folder holds a captured path: list its other untracked files one by one.
-            inner = repo.git.ls_files("--others", "--exclude-standard", "--full-name", f":(top){line}")
-            untracked.extend(p for p in inner.splitlines() if not _inside(p, excl))
-        else:
-            untracked.append(line)
+    untracked = _untracked(repo, excl)
     return CodeCapture(commit=commit, branch=branch, remote=remote, dirty=patch is not None,
-                       patch=patch, untracked=tuple(sorted(untracked)))
+                       patch=patch, untracked=tuple(untracked))
 
 
 def commits_between(root: str, old: str, new: str, limit: int = 50) -> list[dict] | None:

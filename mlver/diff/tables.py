@@ -1,19 +1,16 @@
 """How a table changed between two versions of a file (``mlver diff``).
 
-Rows are compared as an exact multiset over the columns both versions share
-(via 64-bit row hashes, see :mod:`mlver.diff.profile`), or, with a key, by
-joining on the key.  Schema changes, null rates and per-column drift (PSI) come
-from the two profiles alone, so :func:`diff_from_profiles` can answer from the
-cache without reading the data.
-
-Drift thresholds (PSI, population stability index):
-``PSI >= PSI_DRIFT`` (0.2) is drift, ``PSI_MODERATE <= PSI < PSI_DRIFT`` is a
-moderate shift, below 0.1 the column is stable.
+Rows are compared as an exact multiset over the common columns (64-bit row
+hashes, see :mod:`mlver.diff.profile`), or joined on a key.  Schema changes,
+null rates and drift need only the two profiles, so :func:`diff_from_profiles`
+answers from the cache.  Drift is the population stability index, PSI =
+sum((new - old) * ln(new / old)) over bins: >= PSI_DRIFT (0.2) is drift,
+PSI_MODERATE (0.1) to 0.2 a moderate shift, below 0.1 stable.
 """
 from __future__ import annotations
 
 import copy
-import math
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -22,8 +19,22 @@ class TableError(Exception):
     """A file cannot be read or diffed as a table (the caller falls back to bytes)."""
 
 
-# profile.py imports TableError from here, so this import must follow it.
-from . import profile as _profile  # noqa: E402
+def table_errors(fn):
+    """Decorator: pyarrow's errors (data it cannot handle) become TableError,
+    so that the caller falls back to a byte diff instead of failing."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            import pyarrow as pa  # loaded already if pyarrow raised
+            if isinstance(exc, pa.ArrowException) and not isinstance(exc, TableError):
+                raise TableError(f"cannot diff as a table: {exc}") from exc
+            raise
+    return wrapper
+
+
+from . import profile as _profile  # noqa: E402  (after the above: profile imports them)
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy
@@ -32,33 +43,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PSI_DRIFT = 0.2            # PSI at or above this: the column drifted
 PSI_MODERATE = 0.1         # PSI in [0.1, 0.2): moderate shift
-PSI_EPSILON = 1e-4         # floor for empty bins, so that log() stays finite
-NULL_RATE_DELTA = 0.01     # null-rate changes smaller than this are not reported
-NEW_CATEGORY_SHARE = 0.01  # a new/vanished category this big (share of rows) is drift
+PSI_EPSILON = 1e-4         # share given to empty bins, so that ln() stays finite
+NULL_RATE_DELTA = 0.01     # smaller changes of a column's null rate are not reported
+NEW_CATEGORY_SHARE = 0.01  # a new (vanished) category with this share of new (old) rows drifts
 _OI, _NI = "__mlver_old_row", "__mlver_new_row"
 
 
 @dataclass(frozen=True)
 class DriftStat:
-    """One drift measure of one column; ``metric`` is "psi", "mean_delta"
-    (new mean - old mean, informative only), "new_categories" or
-    "vanished_categories" (counts of categories present on one side only)."""
+    """One drift measure of one column.  ``metric``: "psi"; "mean_delta" (new
+    mean - old mean, never ``drifted``); "new_categories"/"vanished_categories"
+    (how many categories only one side has; drifted if one holds >= 1% of rows)."""
     column: str
     metric: str
     value: float
     drifted: bool
 
-    @property
-    def level(self) -> str:
-        """"drifted", "moderate" or "stable" (by PSI thresholds; others: drifted or stable)."""
-        if self.drifted:
-            return "drifted"
-        return "moderate" if self.metric == "psi" and self.value >= PSI_MODERATE else "stable"
-
 
 @dataclass(frozen=True)
 class TableDiff:
-    """The result of a table diff; ``to_dict``/``from_dict`` round-trip through JSON."""
+    """How a table changed.  ``rows_changed`` and ``cells_changed`` need a key;
+    ``columns_retyped`` holds (column, old type, new type), ``null_rates``
+    (column, old rate, new rate) for changes >= NULL_RATE_DELTA; ``drift`` has
+    the PSI stats highest first, then the other stats; ``samples`` (with
+    ``rows=N``) is {"added": [row], "removed": [row], "changed": [{"key",
+    "old", "new", "columns"}]} with JSON-able rows."""
     rows_old: int
     rows_new: int
     rows_added: int
@@ -74,99 +83,72 @@ class TableDiff:
     samples: dict | None = field(default=None, hash=False)
 
     def to_dict(self) -> dict:
-        """Plain JSON-able data (see the field docs in the module's README of the CLI)."""
-        return {
-            "rows_old": self.rows_old, "rows_new": self.rows_new,
-            "rows_added": self.rows_added, "rows_removed": self.rows_removed,
-            "rows_changed": self.rows_changed,
-            "key": list(self.key) if self.key is not None else None,
-            "columns_added": list(self.columns_added),
-            "columns_removed": list(self.columns_removed),
-            "columns_retyped": [{"column": c, "old": o, "new": n} for c, o, n in self.columns_retyped],
-            "null_rates": [{"column": c, "old": o, "new": n} for c, o, n in self.null_rates],
-            "cells_changed": dict(self.cells_changed),
-            "drift": [{"column": d.column, "metric": d.metric, "value": d.value,
-                       "drifted": d.drifted} for d in self.drift],
-            "samples": copy.deepcopy(self.samples),
-        }
+        """JSON-able form; :meth:`from_dict` inverts it exactly."""
+        d = {k: getattr(self, k) for k in ("rows_old", "rows_new", "rows_added", "rows_removed",
+                                           "rows_changed")}
+        triple = ("column", "old", "new")
+        return dict(d, key=list(self.key) if self.key is not None else None,
+                    columns_added=list(self.columns_added),
+                    columns_removed=list(self.columns_removed),
+                    columns_retyped=[dict(zip(triple, r)) for r in self.columns_retyped],
+                    null_rates=[dict(zip(triple, r)) for r in self.null_rates],
+                    cells_changed=dict(self.cells_changed), samples=copy.deepcopy(self.samples),
+                    drift=[dict(vars(s)) for s in self.drift])
 
     @classmethod
     def from_dict(cls, d: dict) -> "TableDiff":
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            rows_old=d["rows_old"], rows_new=d["rows_new"], rows_added=d["rows_added"],
-            rows_removed=d["rows_removed"], rows_changed=d.get("rows_changed"),
-            key=tuple(d["key"]) if d.get("key") is not None else None,
-            columns_added=tuple(d.get("columns_added", ())),
-            columns_removed=tuple(d.get("columns_removed", ())),
-            columns_retyped=tuple((r["column"], r["old"], r["new"]) for r in d.get("columns_retyped", ())),
-            null_rates=tuple((r["column"], r["old"], r["new"]) for r in d.get("null_rates", ())),
-            cells_changed=tuple((c, n) for c, n in d.get("cells_changed", {}).items()),
-            drift=tuple(DriftStat(s["column"], s["metric"], s["value"], s["drifted"])
-                        for s in d.get("drift", ())),
-            samples=copy.deepcopy(d.get("samples")),
-        )
+        """Rebuild a TableDiff from :meth:`to_dict` output (also after JSON)."""
+        def triples(name):
+            return tuple((r["column"], r["old"], r["new"]) for r in d.get(name, ()))
+        return cls(d["rows_old"], d["rows_new"], d["rows_added"], d["rows_removed"],
+                   d.get("rows_changed"), tuple(d["key"]) if d.get("key") is not None else None,
+                   tuple(d.get("columns_added", ())), tuple(d.get("columns_removed", ())),
+                   triples("columns_retyped"), triples("null_rates"),
+                   tuple(d.get("cells_changed", {}).items()),
+                   tuple(DriftStat(s["column"], s["metric"], s["value"], s["drifted"])
+                         for s in d.get("drift", ())), copy.deepcopy(d.get("samples")))
 
     def summary(self) -> str:
-        """One human line, e.g. ``+1,204 rows, -0, 37 changed; new column 'x'; 'price' drifted (PSI 0.31)``."""
+        """One line: ``+1,204 rows, -0, 37 changed; new column 'x'; 'price' drifted (PSI 0.31)``."""
         parts = [f"+{self.rows_added:,} rows, -{self.rows_removed:,}"
                  + (f", {self.rows_changed:,} changed" if self.rows_changed is not None else "")]
-        if self.columns_added:
-            parts.append(_listing("new column", self.columns_added))
-        if self.columns_removed:
-            parts.append(_listing("dropped column", self.columns_removed))
-        parts += _capped([f"'{c}' retyped {o} -> {n}" for c, o, n in self.columns_retyped])
-        parts += _capped([f"'{c}' nulls {o:.1%} -> {n:.1%}" for c, o, n in self.null_rates])
-        parts += _capped([f"'{s.column}' drifted (PSI {s.value:.2f})" for s in self.drift
-                          if s.metric == "psi" and s.drifted])
-        parts += _capped([f"'{s.column}' has {int(s.value)} new categor{'y' if s.value == 1 else 'ies'}"
-                          for s in self.drift if s.metric == "new_categories" and s.drifted])
+        for what, names in (("new column", self.columns_added),
+                            ("dropped column", self.columns_removed)):
+            if names:
+                shown = ", ".join(f"{n!r}" for n in names[:3])
+                more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
+                parts.append(f"{what}{'s' if len(names) > 1 else ''} {shown}{more}")
+        for items in ([f"{c!r} retyped {o} -> {n}" for c, o, n in self.columns_retyped],
+                      [f"{c!r} nulls {o:.1%} -> {n:.1%}" for c, o, n in self.null_rates],
+                      [f"{s.column!r} drifted (PSI {s.value:.2f})" for s in self.drift
+                       if s.metric == "psi" and s.drifted],
+                      [f"{s.column!r} has {s.value:.0f} new categor{'y' if s.value == 1 else 'ies'}"
+                       for s in self.drift if s.metric == "new_categories" and s.drifted]):
+            parts += items[:3] + ([f"{len(items) - 3} more"] if len(items) > 3 else [])
         if len(parts) == 1 and not (self.rows_added or self.rows_removed or self.rows_changed):
             return f"no changes ({self.rows_new:,} rows)"
         return "; ".join(parts)
 
     def sample_frame(self, kind: str) -> "pandas.DataFrame":
-        """Sample rows as a DataFrame; ``kind`` is "added", "removed" or "changed".
-
-        "changed" has the key columns, then ``<col>.old`` and ``<col>.new`` for
-        every column that changed in any sampled row.  Raises ValueError when
-        the diff was made without ``rows=N``.
-        """
+        """Sample rows of ``kind`` "added", "removed" or "changed" as a DataFrame; a
+        changed row has its key, then ``<col>.old`` and ``<col>.new`` side by side
+        for each column that changed.  ValueError when made without ``rows=N``."""
         import pandas as pd
         if self.samples is None:
             raise ValueError("no samples: diff_tables(..., rows=N) computes them")
-        if kind in ("added", "removed"):
-            return pd.DataFrame(self.samples.get(kind, []))
         if kind != "changed":
-            raise ValueError(f"kind must be 'added', 'removed' or 'changed', not {kind!r}")
-        records = []
-        for entry in self.samples.get("changed", []):
-            rec = dict(entry.get("key", {}))
-            for col in entry.get("columns", []):
-                rec[f"{col}.old"] = entry["old"].get(col)
-                rec[f"{col}.new"] = entry["new"].get(col)
-            records.append(rec)
-        return pd.DataFrame(records)
+            return pd.DataFrame(self.samples[kind])
+        return pd.DataFrame([{**e["key"], **{f"{c}.{side}": e[side].get(c) for c in e["columns"]
+                                             for side in ("old", "new")}}
+                             for e in self.samples["changed"]])
 
-
-def _listing(what: str, names: Sequence[str]) -> str:
-    shown = ", ".join(f"'{n}'" for n in names[:3])
-    more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
-    return f"{what}{'s' if len(names) > 1 else ''} {shown}{more}"
-
-
-def _capped(items: list[str], limit: int = 3) -> list[str]:
-    return items[:limit] + ([f"{len(items) - limit} more"] if len(items) > limit else [])
-
-
-# --------------------------------------------------------------------------- entry points
 
 def needs_rehash(old_profile: dict, new_profile: dict) -> list[str] | None:
-    """None when both profiles' stored row hashes cover exactly the common columns;
-    otherwise the common column list (possibly empty) to pass to ``row_hashes``."""
+    """None when both profiles' stored row hashes cover exactly the common columns,
+    else that list (maybe empty: test ``is None``) for ``row_hashes`` on both tables."""
     common = _common(old_profile, new_profile)
-    old_cols, new_cols = old_profile.get("row_hash_columns"), new_profile.get("row_hash_columns")
-    if old_cols is not None and new_cols is not None and set(old_cols) == set(common) == set(new_cols):
+    stored = [p.get("row_hash_columns") for p in (old_profile, new_profile)]
+    if None not in stored and set(stored[0]) == set(common) == set(stored[1]):
         return None
     return common
 
@@ -174,55 +156,46 @@ def needs_rehash(old_profile: dict, new_profile: dict) -> list[str] | None:
 def diff_from_profiles(old_profile: dict, old_hashes: "numpy.ndarray",
                        new_profile: dict, new_hashes: "numpy.ndarray") -> TableDiff:
     """Everything that needs neither a key nor samples, from cached data only.
-
     The hashes must cover the common columns: the stored ones when
-    :func:`needs_rehash` returns None, else ``row_hashes(table, that list)``.
-    """
-    added, removed = _multiset_diff(old_hashes, new_hashes)
-    return _assemble(old_profile, new_profile, added, removed)
+    :func:`needs_rehash` returns None, else ``row_hashes(table, that list)``."""
+    return _assemble(old_profile, new_profile, *_multiset_diff(old_hashes, new_hashes))
 
 
-def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *, key: str | Sequence[str] | None = None,
-                rows: int = 0, old_profile: dict | None = None, new_profile: dict | None = None,
+@table_errors
+def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
+                key: str | Sequence[str] | None = None, rows: int = 0,
+                old_profile: dict | None = None, new_profile: dict | None = None,
                 old_hashes: "numpy.ndarray | None" = None,
                 new_hashes: "numpy.ndarray | None" = None) -> TableDiff:
-    """Diff two tables.
-
-    Without ``key`` rows_added/rows_removed are the exact multiset difference
-    of rows over the common columns.  With ``key`` (a name or list of names)
-    rows are matched by key: rows_changed counts matched rows whose common
-    columns differ and cells_changed counts per column (null and NaN equal
-    each other).  Rows whose key holds a null never match.  Duplicate keys or
-    a missing key column raise TableError.  ``rows=N`` keeps up to N sample
-    added/removed/changed rows.  Profiles and hashes, when given, must be those
-    of these tables (from the cache); drift always comes from the profiles so
-    that this agrees with :func:`diff_from_profiles`.
-    """
-    old, new = _profile.unique_names(old), _profile.unique_names(new)
+    """Diff two tables.  Without ``key``, rows_added/rows_removed are the exact
+    multiset difference of rows over the common columns.  With ``key`` (name or
+    names) rows match by key: rows_changed counts matched rows whose common
+    columns differ, cells_changed counts per column (null equals NaN; numbers
+    compare by value); a key holding a null matches nothing; duplicate keys or
+    a missing key column raise TableError.  ``rows=N`` keeps N sample rows of
+    each kind.  Given profiles/hashes must be these tables' (cached); drift
+    always comes from the profiles, so this agrees with diff_from_profiles."""
+    import numpy as np
+    old, new = _profile.normalize(old), _profile.normalize(new)
     keys = (key,) if isinstance(key, str) else (tuple(key) if key else None)
-    for name in keys or ():
-        for side, table in (("old", old), ("new", new)):
-            if name not in table.column_names:
-                raise TableError(f"key column {name!r} not in the {side} version; columns are: "
-                                 + ", ".join(repr(c) for c in table.column_names))
+    for name, (side, table) in ((n, s) for n in keys or () for s in (("old", old), ("new", new))):
+        if name not in table.column_names:
+            raise TableError(f"key column {name!r} not in the {side} version; columns are: "
+                             + ", ".join(repr(c) for c in table.column_names))
     old_profile = old_profile if old_profile is not None else _profile.profile_only(old)
     new_profile = new_profile if new_profile is not None else _profile.profile_only(new)
     if keys:
         return _keyed_diff(old, new, keys, rows, old_profile, new_profile)
-
-    import numpy as np
-    common = _common(old_profile, new_profile)
-    samples = None
-    if rows > 0:  # samples need per-row hashes in table order
-        old_rows = _profile._row_hashes_unsorted(old, common)
-        new_rows = _profile._row_hashes_unsorted(new, common)
+    common, samples = _common(old_profile, new_profile), None
+    if rows > 0:  # samples need the hashes in row order
+        old_rows, new_rows = (_profile._row_hashes_unsorted(t, common) for t in (old, new))
         old_hashes, new_hashes = np.sort(old_rows), np.sort(new_rows)
-        samples = {"added": _rows_json(new, _surplus(new_rows, old_hashes, rows)),
-                   "removed": _rows_json(old, _surplus(old_rows, new_hashes, rows)),
-                   "changed": []}
-    elif needs_rehash(old_profile, new_profile) is not None or old_hashes is None or new_hashes is None:
-        old_hashes = _profile.row_hashes(old, common)
-        new_hashes = _profile.row_hashes(new, common)
+        samples = {"changed": [],
+                   "added": _profile.rows_as_json(new, _surplus(new_rows, old_hashes, rows)),
+                   "removed": _profile.rows_as_json(old, _surplus(old_rows, new_hashes, rows))}
+    elif (old_hashes is None or new_hashes is None
+          or needs_rehash(old_profile, new_profile) is not None):
+        old_hashes, new_hashes = _profile.row_hashes(old, common), _profile.row_hashes(new, common)
     added, removed = _multiset_diff(old_hashes, new_hashes)
     return _assemble(old_profile, new_profile, added, removed, samples=samples)
 
@@ -234,22 +207,21 @@ def _common(old_profile: dict, new_profile: dict) -> list[str]:
 
 def _assemble(old_p: dict, new_p: dict, added: int, removed: int, **extra: Any) -> TableDiff:
     """Schema changes, null rates and drift from the profiles, plus the row counts."""
-    old_cols = {c["name"]: c for c in old_p["columns"]}
-    new_cols = {c["name"]: c for c in new_p["columns"]}
+    old_cols, new_cols = ({c["name"]: c for c in p["columns"]} for p in (old_p, new_p))
     common = _common(old_p, new_p)
-    rates = []
-    for name in common:
-        o = old_cols[name]["nulls"] / old_p["rows"] if old_p["rows"] else 0.0
-        n = new_cols[name]["nulls"] / new_p["rows"] if new_p["rows"] else 0.0
-        if abs(n - o) >= NULL_RATE_DELTA:
-            rates.append((name, round(o, 4), round(n, 4)))
+
+    def rate(p, cols, c):
+        return cols[c]["nulls"] / p["rows"] if p["rows"] else 0.0
+    pairs = [(c, rate(old_p, old_cols, c), rate(new_p, new_cols, c)) for c in common]
+    rates = [(c, round(o, 4), round(n, 4)) for c, o, n in pairs if abs(n - o) >= NULL_RATE_DELTA]
     return TableDiff(
         rows_old=old_p["rows"], rows_new=new_p["rows"], rows_added=added, rows_removed=removed,
         columns_added=tuple(c for c in new_cols if c not in old_cols),
         columns_removed=tuple(c for c in old_cols if c not in new_cols),
         columns_retyped=tuple((c, old_cols[c]["type"], new_cols[c]["type"]) for c in common
                               if old_cols[c]["type"] != new_cols[c]["type"]),
-        null_rates=tuple(rates), drift=_drift(old_p, new_p, common), **extra)
+        null_rates=tuple(rates), drift=_drift(old_cols, new_cols, old_p["rows"], new_p["rows"],
+                                              common), **extra)
 
 
 def _multiset_diff(old_sorted: "numpy.ndarray", new_sorted: "numpy.ndarray") -> tuple[int, int]:
@@ -257,25 +229,20 @@ def _multiset_diff(old_sorted: "numpy.ndarray", new_sorted: "numpy.ndarray") -> 
     import numpy as np
 
     def counts(h):
-        h = np.asarray(h, dtype=np.uint64)
-        if len(h) > 1 and not np.all(h[1:] >= h[:-1]):
-            h = np.sort(h)  # cached arrays should be sorted; do not trust blindly
-        starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]]) if len(h) else np.empty(0, np.int64)
-        return h[starts], np.diff(np.r_[starts, len(h)]), len(h)
+        h = np.sort(h) if len(h) > 1 and not np.all(h[1:] >= h[:-1]) else np.asarray(h)
+        starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]]) if len(h) else np.zeros(0, int)
+        return h[starts], np.diff(np.r_[starts, len(h)]).astype(np.int64)
 
-    uo, co, no = counts(old_sorted)
-    un, cn, nn = counts(new_sorted)
-    if not len(uo) or not len(un):
-        return nn, no
-    idx = np.minimum(np.searchsorted(un, uo), len(un) - 1)
-    match = un[idx] == uo
+    (uo, co), (un, cn) = counts(old_sorted), counts(new_sorted)
+    idx = np.minimum(np.searchsorted(un, uo), max(len(un) - 1, 0))
+    match = un[idx] == uo if len(un) else np.zeros(len(uo), dtype=bool)
     shared = int(np.minimum(co[match], cn[idx[match]]).sum())
-    return nn - shared, no - shared
+    return int(cn.sum()) - shared, int(co.sum()) - shared
 
 
 def _surplus(hashes: "numpy.ndarray", other_sorted: "numpy.ndarray", limit: int) -> "numpy.ndarray":
-    """Row positions beyond the other side's count of each hash: the first ``limit``
-    of exactly the rows counted as added (or removed), in table order."""
+    """Positions of the rows counted as added (or removed): the occurrences of
+    each hash beyond the other side's count; the first ``limit``, in row order."""
     import numpy as np
     n = len(hashes)
     order = np.argsort(hashes, kind="stable")  # stable: earlier occurrences match first
@@ -286,135 +253,111 @@ def _surplus(hashes: "numpy.ndarray", other_sorted: "numpy.ndarray", limit: int)
     return np.sort(order[rank >= have])[:limit]
 
 
-# --------------------------------------------------------------------------- keyed diff
-
 def _keyed_diff(old, new, keys, rows, old_profile, new_profile) -> TableDiff:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    for side, table in (("old", old), ("new", new)):
-        _check_unique(table, keys, side)
-    ko, kn = _align_keys(old.select(list(keys)), new.select(list(keys)), keys)
-    ko = ko.append_column(_OI, pa.array(np.arange(old.num_rows, dtype=np.int64)))
-    kn = kn.append_column(_NI, pa.array(np.arange(new.num_rows, dtype=np.int64)))
+    ko, kn = (_unique_keys(t.select(list(keys)), keys, side).append_column(
+        col, pa.array(np.arange(t.num_rows, dtype=np.int64)))
+        for side, t, col in (("old", old, _OI), ("new", new, _NI)))
     try:
+        ko, kn = _align_keys(ko, kn, keys)
         joined = ko.join(kn, keys=list(keys), join_type="full outer")
     except pa.ArrowException as exc:
         raise TableError(f"cannot join on key {list(keys)}: {exc}") from exc
     oi, ni = joined[_OI], joined[_NI]
-    removed_idx = np.sort(pc.filter(oi, ni.is_null()).to_numpy())
-    added_idx = np.sort(pc.filter(ni, oi.is_null()).to_numpy())
+    removed_idx, added_idx = (np.sort(pc.filter(a, b.is_null()).to_numpy())
+                              for a, b in ((oi, ni), (ni, oi)))
     both = pc.and_(oi.is_valid(), ni.is_valid())
     mo, mn = pc.filter(oi, both).to_numpy(), pc.filter(ni, both).to_numpy()
-    order = np.argsort(mo, kind="stable")
+    order = np.argsort(mo)
     mo, mn = mo[order], mn[order]
-
-    new_names = set(new.column_names)
-    compare = [c for c in old.column_names if c in new_names and c not in keys]
-    # Row order is usually kept between versions: a boolean filter is then much
-    # cheaper than a gather of every column.
-    a = old.select(compare)
-    if len(mo) < old.num_rows:
-        mask = np.zeros(old.num_rows, bool)
-        mask[mo] = True
-        a = a.filter(pa.array(mask))
-    b = new.select(compare)
-    if len(mn) > 1 and not np.all(mn[1:] > mn[:-1]):
-        b = b.take(pa.array(mn))
-    elif len(mn) < new.num_rows:
-        mask = np.zeros(new.num_rows, bool)
-        mask[mn] = True
-        b = b.filter(pa.array(mask))
-
+    compare = [c for c in old.column_names if c in set(new.column_names) - set(keys)]
+    a, b = _rows_at(old.select(compare), mo), _rows_at(new.select(compare), mn)
     any_changed = np.zeros(len(mo), dtype=bool)
     cells, per_column = [], {}
     for name in compare:
         differ = _cells_differ(a[name], b[name])
-        count = int(differ.sum())
-        if count:
+        if count := int(differ.sum()):
             cells.append((name, count))
             any_changed |= differ
-            if rows > 0:
-                per_column[name] = differ
+            per_column[name] = differ if rows > 0 else None
     samples = None
     if rows > 0:
-        changed = []
-        for p in np.flatnonzero(any_changed)[:rows]:
-            old_row = _rows_json(old, [mo[p]])[0]
-            changed.append({"key": {k: old_row[k] for k in keys}, "old": old_row,
-                            "new": _rows_json(new, [mn[p]])[0],
-                            "columns": [c for c, d in per_column.items() if d[p]]})
-        samples = {"added": _rows_json(new, added_idx[:rows]),
-                   "removed": _rows_json(old, removed_idx[:rows]), "changed": changed}
-    return _assemble(old_profile, new_profile, len(added_idx), len(removed_idx), key=tuple(keys),
-                     rows_changed=int(any_changed.sum()), cells_changed=tuple(cells), samples=samples)
+        picked = np.flatnonzero(any_changed)[:rows]
+        olds, news = _profile.rows_as_json(old, mo[picked]), _profile.rows_as_json(new, mn[picked])
+        changed = [{"key": {k: o[k] for k in keys}, "old": o, "new": n,
+                    "columns": [c for c, d in per_column.items() if d[p]]}
+                   for p, o, n in zip(picked, olds, news)]
+        samples = {"added": _profile.rows_as_json(new, added_idx[:rows]),
+                   "removed": _profile.rows_as_json(old, removed_idx[:rows]), "changed": changed}
+    return _assemble(old_profile, new_profile, len(added_idx), len(removed_idx), key=keys,
+                     rows_changed=int(any_changed.sum()), cells_changed=tuple(cells),
+                     samples=samples)
 
 
-def _check_unique(table, keys, side: str) -> None:
+def _rows_at(table, pos):
+    """``table.take(pos)``; but versions usually keep the row order, and then a
+    boolean filter is much cheaper than a gather (or nothing is needed at all)."""
+    import numpy as np
+    import pyarrow as pa
+    if len(pos) > 1 and np.any(pos[1:] <= pos[:-1]):
+        return table.take(pa.array(pos))
+    if len(pos) == table.num_rows:
+        return table
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[pos] = True
+    return table.filter(pa.array(mask))
+
+
+def _unique_keys(ks, keys, side: str):
+    """``ks`` (the key columns) unchanged, or TableError naming a duplicate key value."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    if table.num_rows < 2:
-        return
     try:
-        groups = table.select(list(keys)).group_by(list(keys)).aggregate([([], "count_all")])
+        groups = ks.group_by(list(keys)).aggregate([([], "count_all")])
     except pa.ArrowException as exc:
         raise TableError(f"cannot use {list(keys)} as a key: {exc}") from exc
-    if groups.num_rows < table.num_rows:
+    if groups.num_rows < ks.num_rows:
         dup = groups.filter(pc.greater(groups["count_all"], 1)).slice(0, 1).to_pylist()[0]
         value = dup[keys[0]] if len(keys) == 1 else tuple(dup[k] for k in keys)
         raise TableError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} version "
                          f"({dup['count_all']} rows)")
+    return ks
 
 
 def _align_keys(ko, kn, keys):
-    """Give key columns one type on both sides (the join needs it)."""
+    """Give each key column one type on both sides, as the join needs."""
     import pyarrow as pa
     for k in keys:
-        a, b = ko[k], kn[k]
-        if pa.types.is_dictionary(a.type):
-            a = a.cast(a.type.value_type)
-        if pa.types.is_dictionary(b.type):
-            b = b.cast(b.type.value_type)
+        a, b = (c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+                for c in (ko[k], kn[k]))
         if a.type != b.type:
             try:
                 b = b.cast(a.type)
-            except pa.ArrowException:
-                try:
-                    a, b = a.cast(pa.large_string()), b.cast(pa.large_string())
-                except pa.ArrowException as exc:
-                    raise TableError(f"key column {k!r} changed type {a.type} -> {b.type}") from exc
+            except pa.ArrowException:  # e.g. int -> string: compare as text
+                a, b = a.cast(pa.large_string()), b.cast(pa.large_string())
         ko = ko.set_column(ko.column_names.index(k), k, a)
         kn = kn.set_column(kn.column_names.index(k), k, b)
     return ko, kn
 
 
-def _kind(t) -> str:
-    import pyarrow as pa
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "num"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "str"
-    return str(t)
-
-
 def _cells_differ(a, b) -> "numpy.ndarray":
-    """Boolean array, True where the values differ; null and NaN equal each other.
-
-    Same rules as the row hashes: numbers compare as float64, values of
-    different kinds (e.g. int vs string) compare by their hashes, i.e. differ.
-    """
+    """Boolean array, True where values differ, by the row hashes' rules: null
+    equals NaN, numbers compare as float64, different kinds (int vs string) differ."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    if pa.types.is_dictionary(a.type):
-        a = a.cast(a.type.value_type)
-    if pa.types.is_dictionary(b.type):
-        b = b.cast(b.type.value_type)
+
+    def kind(t):
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+            return "num"
+        return "str" if pa.types.is_string(t) or pa.types.is_large_string(t) else str(t)
+    a, b = (c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in (a, b))
     if a.type != b.type:
-        kind = _kind(a.type)
-        if kind != _kind(b.type) or kind not in ("num", "str"):
+        if kind(a.type) != kind(b.type) or kind(a.type) not in ("num", "str"):
             return _profile.column_hash(a) != _profile.column_hash(b)
-        target = pa.float64() if kind == "num" else pa.large_string()
+        target = pa.float64() if kind(a.type) == "num" else pa.large_string()
         a, b = a.cast(target, safe=False), b.cast(target, safe=False)
     try:
         equal = pc.fill_null(pc.equal(a, b), False)
@@ -424,34 +367,29 @@ def _cells_differ(a, b) -> "numpy.ndarray":
     return pc.invert(pc.or_(equal, missing)).to_numpy(zero_copy_only=False)
 
 
-# --------------------------------------------------------------------------- drift
-
-def _drift(old_p: dict, new_p: dict, common: list[str]) -> tuple[DriftStat, ...]:
-    """PSI for every common column with usable stats, highest first; then the
-    secondary stats (mean_delta, new/vanished categories) in the same column order."""
-    old_cols = {c["name"]: c for c in old_p["columns"]}
-    new_cols = {c["name"]: c for c in new_p["columns"]}
+def _drift(old_cols: dict, new_cols: dict, old_rows: int, new_rows: int,
+           common: list[str]) -> tuple[DriftStat, ...]:
+    """PSI of every common column that has numbers or categories on both sides,
+    highest first; then the other stats, columns in the same order."""
     psi, extra = [], {}
     for name in common:
         o, n = old_cols[name], new_cols[name]
         if o.get("numeric") and n.get("numeric"):
             value = _numeric_psi(o["numeric"]["quantiles"], n["numeric"]["quantiles"])
-            delta = (n["numeric"]["mean"] or 0.0) - (o["numeric"]["mean"] or 0.0)
-            extra[name] = [DriftStat(name, "mean_delta", float(f"{delta:.6g}"), False)] if delta else []
-        elif o.get("categories") is not None and n.get("categories") is not None:
+            means = (o["numeric"]["mean"], n["numeric"]["mean"])
+            delta = means[1] - means[0] if None not in means else 0.0
+            mean = DriftStat(name, "mean_delta", float(f"{delta:.6g}"), False)
+            extra[name] = [mean] if delta else []
+        elif o.get("categories") and n.get("categories"):
             oc, nc = o["categories"], n["categories"]
-            if not oc or not nc:
-                continue
-            value = _categorical_psi(oc, nc)
-            extra[name] = []
-            for metric, here, there, total in (("new_categories", nc, oc, new_p["rows"]),
-                                               ("vanished_categories", oc, nc, old_p["rows"])):
-                only = [c for c in here if c not in there]
-                if only:
+            value, extra[name] = _categorical_psi(oc, nc), []
+            for metric, here, there, total in (("new_categories", nc, oc, new_rows),
+                                               ("vanished_categories", oc, nc, old_rows)):
+                if only := [c for c in here if c not in there]:
                     big = any(here[c] >= NEW_CATEGORY_SHARE * total for c in only)
                     extra[name].append(DriftStat(name, metric, float(len(only)), big))
         else:
-            continue  # too many categories, or no numbers to bin: no drift measure
+            continue  # too many categories, all null, or no numbers: nothing to bin
         psi.append(DriftStat(name, "psi", round(value, 4), value >= PSI_DRIFT))
     psi.sort(key=lambda s: -s.value)  # stable: ties keep column order
     return tuple(psi) + tuple(s for p in psi for s in extra[p.column])
@@ -464,12 +402,8 @@ def _psi(expected: "numpy.ndarray", actual: "numpy.ndarray") -> float:
 
 
 def _cdf(q: "numpy.ndarray", x: "numpy.ndarray") -> "numpy.ndarray":
-    """Fraction of values <= x, from 101 quantiles by linear interpolation.
-
-    Between two consecutive quantiles the CDF is taken as linear, i.e. values
-    as spread uniformly inside each percentile; at a run of tied quantiles it
-    jumps (right-continuous), as it does for discrete data.
-    """
+    """Share of values <= x from 101 quantiles: linear between two quantiles
+    (values spread evenly in a percentile), a jump at tied ones (discrete data)."""
     import numpy as np
     k = np.searchsorted(q, x, side="right") - 1          # last quantile <= x
     kk = np.clip(k, 0, len(q) - 2)
@@ -481,14 +415,11 @@ def _cdf(q: "numpy.ndarray", x: "numpy.ndarray") -> "numpy.ndarray":
 
 
 def _numeric_psi(old_q: list[float], new_q: list[float]) -> float:
-    """PSI over the old version's deciles, from the two profiles' quantiles only.
-
-    Approximation: both versions' bin fractions are read off a CDF rebuilt from
-    their 101 quantiles (:func:`_cdf`), not counted on the rows.  Used for both
-    diff_tables and diff_from_profiles so that the two always agree; with 101
-    quantiles the error per bin is below 1% of rows.  Tied deciles (discrete
-    data) merge into one bin edge.
-    """
+    """PSI over the old version's decile bins, from the profiles' quantiles.
+    Approximation: both sides' bin shares come from a CDF rebuilt from their 101
+    quantiles (:func:`_cdf`), not from counting rows, so each is off by <= ~1% of
+    rows; diff_tables and diff_from_profiles both use it, so they agree.  Tied
+    deciles (discrete data) merge into one edge."""
     import numpy as np
     oq, nq = np.asarray(old_q, dtype=float), np.asarray(new_q, dtype=float)
     edges = np.unique(oq[10:100:10])
@@ -498,36 +429,9 @@ def _numeric_psi(old_q: list[float], new_q: list[float]) -> float:
 
 
 def _categorical_psi(old_c: dict, new_c: dict) -> float:
-    """PSI over the union of categories (shares of non-null values)."""
+    """PSI over the union of categories (shares of the non-null values)."""
     import numpy as np
     cats = list(dict.fromkeys([*old_c, *new_c]))
     o = np.array([old_c.get(c, 0) for c in cats], dtype=float)
     n = np.array([new_c.get(c, 0) for c in cats], dtype=float)
     return _psi(o / o.sum(), n / n.sum())
-
-
-# --------------------------------------------------------------------------- samples
-
-def _rows_json(table, positions) -> list[dict]:
-    import pyarrow as pa
-    if len(positions) == 0:
-        return []
-    rows = table.take(pa.array(positions, type=pa.int64())).to_pylist()
-    return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
-
-
-def _jsonable(v: Any) -> Any:
-    """Python value from pyarrow -> JSON-able (NaN/inf -> None, dates -> ISO text)."""
-    if v is None or isinstance(v, (bool, int, str)):
-        return v
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v).decode("utf-8", errors="backslashreplace")
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return str(v)
