@@ -15,11 +15,14 @@ from .errors import (
     CaptureError,
     ConfigError,
     CorruptObjectError,
+    LockError,
     MlverError,
     NotAStoreError,
     ParamsError,
     RecordFormatError,
+    RefConflictError,
     RevisionError,
+    RunError,
     StoreFormatError,
 )
 from .record import Artifact, Code, Env, Record, Run
@@ -29,7 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact", "CaptureError", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
-    "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
-    "Repo", "RevisionError", "Run", "SlotDiff", "SlotStatus", "SnapshotResult",
+    "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
+    "RefConflictError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
     "StoreFormatError", "__version__",
 ]

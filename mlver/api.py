@@ -59,7 +59,7 @@ class Repo:
         """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it."""
         store = os.path.join(os.path.abspath(path), STORE_DIR)
         if not os.path.isdir(os.path.abspath(path)):
-            raise NotAStoreError(f"folder {path} does not exist; create it first")
+            raise cfgmod.ConfigError(f"folder {path} does not exist; create it first")
         if os.path.exists(os.path.join(store, cfgmod.CONFIG_FILE)):
             cfgmod.read_store_config(store)  # refuse to "reinitialise" a newer store
             return cls(path)

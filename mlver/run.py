@@ -22,6 +22,21 @@ from .record import Run
 from .store.statcache import StatCache
 
 
+def _signature(full: str):
+    """What changes when anything at ``full`` is written: stats of it and all below it."""
+    try:
+        st = os.lstat(full)
+    except FileNotFoundError:
+        return None
+    sig = [(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)]
+    if os.path.isdir(full) and not os.path.islink(full):
+        for dirpath, dirnames, filenames in os.walk(full):
+            for name in dirnames + filenames:
+                s = os.lstat(os.path.join(dirpath, name))
+                sig.append((s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns))
+    return hash(tuple(sorted(sig)))
+
+
 def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/") or a == "." or b == "."
 
@@ -74,6 +89,8 @@ class RunSession:
         exclude = [a.path for a in self.inputs.values() if not a.source] + list(self.output_specs.values())
         self.ctx = snap.capture_context(repo, exclude, self.params_specs, [], self.python, self.batch)
         self.batch.commit()  # inputs are safe in the store before the command can touch them
+        # Outputs left over from an earlier run must not pass for this run's work.
+        self.before = {s: _signature(os.path.join(repo.root, p)) for s, p in self.output_specs.items()}
         self.started = snap.now_utc()
         self._t0 = time.monotonic()
 
@@ -85,10 +102,12 @@ class RunSession:
         repo = self.repo
         if exit_code == 0:
             for slot, path in self.output_specs.items():
-                if not os.path.lexists(os.path.join(repo.root, path)):
+                sig = _signature(os.path.join(repo.root, path))
+                if sig is None or sig == self.before.get(slot):
                     self.batch.abort()
-                    raise RunError(f"output '{slot}' ({path}) was not written by the command; "
-                                   "nothing recorded (fix the command or the output path)")
+                    why = "does not exist" if sig is None else "is unchanged since before the run"
+                    raise RunError(f"output '{slot}' ({path}) was not written by the command (it "
+                                   f"{why}); nothing recorded (fix the command or the output path)")
         outs = {s: p for s, p in self.output_specs.items()
                 if os.path.lexists(os.path.join(repo.root, p))}
         outputs = snap.capture_slots(repo, outs, self.cache, self.batch, self.progress,

@@ -227,11 +227,14 @@ def workspace_record(repo, like: Record) -> Record:
     cache.save()
     exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values()) if not a.source]
     ctx = capture_context(repo, exclude, list(like.params_files), list(like.metrics_files), None, mem)
-    # KEY=VALUE params live in no file: carry them over so they do not read as removed.
-    from .capture.params import merge
+    # KEY=VALUE params and metrics live in no file: carry them over so they do not read
+    # as removed.
     import copy
 
-    params = copy.deepcopy(like.params)
-    merge(params, ctx["params"])
-    ctx["params"] = params
+    from .capture.params import merge
+
+    for part in ("params", "metrics"):
+        values = copy.deepcopy(getattr(like, part))
+        merge(values, ctx[part])
+        ctx[part] = values
     return draft_record(like.name, like.kind, "(workspace)", slots["inputs"], slots["outputs"], ctx)

@@ -119,20 +119,27 @@ def verdict(d) -> list[str]:
     lines.append("  " + (outs or "outputs unchanged"))
     if d.changed:
         lines.append("  because:")
-        for s in d.inputs.values():
-            if s.status != "unchanged":
-                lines.append(f"    data   {_slot_line(s)}")
-        if "params" in d.changed:
-            lines.append(f"    params {_params_line(d.params)}")
-        if "code" in d.changed:
-            lines.append(f"    code   {_code_line(d.code)}")
-        if "env" in d.changed:
-            lines.append(f"    env    {_env_line(d.env)}")
+        for category in d.changed:  # most informative first, as in the JSON
+            if category == "data":
+                lines += [f"    data   {_slot_line(s)}" for s in d.inputs.values()
+                          if s.status != "unchanged"]
+            elif category == "code":
+                lines.append(f"    code   {_code_line(d.code)}")
+            elif category == "params":
+                lines.append(f"    params {_params_line(d.params)}")
+            elif category == "env":
+                lines.append(f"    env    {_env_line(d.env)}")
+    elif outputs_changed and not d.inputs:
+        lines.append("  the record has no inputs: its outputs are the data itself, so nothing "
+                     "recorded upstream explains the change")
     elif outputs_changed:
         lines.append("  no recorded input changed: the result is not explained by any recorded "
                      "input (training is nondeterministic, or an input is not tracked)")
     else:
         lines.append("  no recorded input changed")
+    for s in d.outputs.values():
+        if s.status == "modified" and (s.table is not None or s.files is not None):
+            lines.append(f"  output {_slot_line(s)}")
     same = [c for c in ("data", "code", "params", "env") if c not in d.changed]
     if same and d.changed:
         extra = []

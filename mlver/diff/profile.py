@@ -159,7 +159,8 @@ def normalize(table: "pyarrow.Table") -> "pyarrow.Table":
     """Duplicate column names ``a, a`` become ``a, a.1`` (diffs match columns by
     name); string/binary views become large strings/binaries (kernels lack views)."""
     import pyarrow as pa
-    views = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+    views = {getattr(pa, v)(): getattr(pa, large)() for v, large in (
+        ("string_view", "large_string"), ("binary_view", "large_binary")) if hasattr(pa, v)}
     if any(t in views for t in table.schema.types):
         table = table.cast(pa.schema([f.with_type(views.get(f.type, f.type)) for f in table.schema]))
     names = table.column_names
@@ -172,7 +173,6 @@ def normalize(table: "pyarrow.Table") -> "pyarrow.Table":
             i, new = i + 1, f"{name}.{i + 1}"
         out.append(new)
     return table.rename_columns(out)
-
 
 
 def _mix(x: "numpy.ndarray") -> "numpy.ndarray":
@@ -218,7 +218,7 @@ def column_hash(col: "pyarrow.ChunkedArray | pyarrow.Array") -> "numpy.ndarray":
         return h
     elif types.is_boolean(t):
         h = _mix(pc.cast(col.fill_null(False), pa.uint64()).to_numpy() ^ _tag("bool"))
-    elif types.is_temporal(t) and not types.is_interval(t):
+    elif types.is_temporal(t) and not getattr(types, "is_interval", lambda _: False)(t):
         # storage integers, tagged with the type so that units never mix up
         v = col.cast(pa.int64() if t.bit_width == 64 else pa.int32()).fill_null(0)
         h = _mix(v.cast(pa.int64()).to_numpy().view(np.uint64) ^ _tag(str(t)))

@@ -17,7 +17,8 @@ from .value import Diff, SlotDiff
 FOLDER_TABLES = 3  # modified tables inside a folder that get a table diff
 
 
-def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None, key_for, rows: int) -> SlotDiff:
+def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None, key_for, rows: int,
+          cache: bool) -> SlotDiff:
     if a is None:
         return SlotDiff(slot, "added", b.path, None, b.oid, b.type, None, b.size)
     if b is None:
@@ -34,18 +35,19 @@ def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None, key_for, rows
                 break
             full = f"{b.path}/{path}"
             t, _note = tablecache.diff_blobs(repo, old_oid, new_oid, f"{a.path}/{path}", full,
-                                             key_for(full), rows)
+                                             key_for(full), rows, cache)
             if t is not None:
                 tables[path] = t
         return SlotDiff(slot, "modified", files=files, tables=tables, **common)
     if a.type == "blob" and b.type == "blob":
-        table, note = tablecache.diff_blobs(repo, a.oid, b.oid, a.path, b.path, key_for(b.path), rows)
+        table, note = tablecache.diff_blobs(repo, a.oid, b.oid, a.path, b.path, key_for(b.path),
+                                            rows, cache)
         return SlotDiff(slot, "modified", table=table, note=note, **common)
     return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
 
 
-def _slots(repo, old: dict, new: dict, key_for, rows: int) -> dict[str, SlotDiff]:
-    return {s: _slot(repo, s, old.get(s), new.get(s), key_for, rows)
+def _slots(repo, old: dict, new: dict, key_for, rows: int, cache: bool) -> dict[str, SlotDiff]:
+    return {s: _slot(repo, s, old.get(s), new.get(s), key_for, rows, cache)
             for s in sorted(set(old) | set(new))}
 
 
@@ -85,8 +87,9 @@ def diff_records(repo, old_oid: str, old: Record, new_oid: str | None, new: Reco
     def key_for(path: str):
         return keys.get(path) or keys.get("*") or repo.project.table_key(path)
 
-    inputs = _slots(repo, old.inputs, new.inputs, key_for, rows)
-    outputs = _slots(repo, old.outputs, new.outputs, key_for, rows)
+    cache = new_oid is not None  # a workspace diff writes nothing, not even profiles
+    inputs = _slots(repo, old.inputs, new.inputs, key_for, rows, cache)
+    outputs = _slots(repo, old.outputs, new.outputs, key_for, rows, cache)
     skip = {a.path for a in (*old.inputs.values(), *new.inputs.values(),
                              *old.outputs.values(), *new.outputs.values())}
     skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)

@@ -68,8 +68,9 @@ def _store_profile(repo, oid: str, profile: dict, hashes) -> None:
 class _Side:
     """One version of a table: reads it at most once, profiles it at most once."""
 
-    def __init__(self, repo, oid: str, path: str, fmt: str, key) -> None:
+    def __init__(self, repo, oid: str, path: str, fmt: str, key, cache: bool) -> None:
         self.repo, self.oid, self.path, self.fmt, self.key = repo, oid, path, fmt, key
+        self.cache = cache
         self._table = None
         self.profile = self.hashes = None
         hit = _cached(repo, oid)
@@ -92,12 +93,17 @@ class _Side:
 
         if self.profile is None:
             self.profile, self.hashes = profile_table(self.table())
-            if self.repo.objects.has(self.oid):  # cache only what the store holds
+            if self.cache and self.repo.objects.has(self.oid):  # cache only what the store holds
                 _store_profile(self.repo, self.oid, self.profile, self.hashes)
 
 
-def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows: int):
-    """``(TableDiff, None)`` when both blobs read as tables, else ``(None, note)``."""
+def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows: int,
+               cache: bool = True):
+    """``(TableDiff, None)`` when both blobs read as tables, else ``(None, note)``.
+
+    With ``cache`` False (a workspace diff, which must write nothing) profiles are
+    read from the cache when present but never written.
+    """
     from .profile import detect_format, row_hashes
     from .tables import TableError, diff_from_profiles, diff_tables, needs_rehash
 
@@ -110,8 +116,8 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows
             return None, "not readable as a table; compared by bytes only"
         return None, None
     try:
-        a = _Side(repo, old, old_path, fa, key)
-        b = _Side(repo, new, new_path, fb, key)
+        a = _Side(repo, old, old_path, fa, key, cache)
+        b = _Side(repo, new, new_path, fb, key, cache)
         if key or rows:
             return diff_tables(a.table(), b.table(), key=key, rows=rows), None
         a.ensure_profile()

@@ -258,19 +258,23 @@ def _keyed_diff(old, new, keys, rows, old_profile, new_profile) -> TableDiff:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ko, kn = (_unique_keys(t.select(list(keys)), keys, side).append_column(
-        col, pa.array(np.arange(t.num_rows, dtype=np.int64)))
-        for side, t, col in (("old", old, _OI), ("new", new, _NI)))
-    try:
-        ko, kn = _align_keys(ko, kn, keys)
-        joined = ko.join(kn, keys=list(keys), join_type="full outer")
-    except pa.ArrowException as exc:
-        raise TableError(f"cannot join on key {list(keys)}: {exc}") from exc
-    oi, ni = joined[_OI], joined[_NI]
-    removed_idx, added_idx = (np.sort(pc.filter(a, b.is_null()).to_numpy())
-                              for a, b in ((oi, ni), (ni, oi)))
-    both = pc.and_(oi.is_valid(), ni.is_valid())
-    mo, mn = pc.filter(oi, both).to_numpy(), pc.filter(ni, both).to_numpy()
+    ints = [old[k] for k in keys] + [new[k] for k in keys]
+    if len(keys) == 1 and all(pa.types.is_integer(c.type) and not c.null_count for c in ints):
+        mo, mn, added_idx, removed_idx = _match_int_keys(keys[0], *ints)
+    else:
+        ko, kn = (_unique_keys(t.select(list(keys)), keys, side).append_column(
+            col, pa.array(np.arange(t.num_rows, dtype=np.int64)))
+            for side, t, col in (("old", old, _OI), ("new", new, _NI)))
+        try:
+            ko, kn = _align_keys(ko, kn, keys)
+            joined = ko.join(kn, keys=list(keys), join_type="full outer")
+        except pa.ArrowException as exc:
+            raise TableError(f"cannot join on key {list(keys)}: {exc}") from exc
+        oi, ni = joined[_OI], joined[_NI]
+        removed_idx, added_idx = (np.sort(pc.filter(a, b.is_null()).to_numpy())
+                                  for a, b in ((oi, ni), (ni, oi)))
+        both = pc.and_(oi.is_valid(), ni.is_valid())
+        mo, mn = pc.filter(oi, both).to_numpy(), pc.filter(ni, both).to_numpy()
     order = np.argsort(mo)
     mo, mn = mo[order], mn[order]
     compare = [c for c in old.column_names if c in set(new.column_names) - set(keys)]
@@ -309,6 +313,29 @@ def _rows_at(table, pos):
     mask = np.zeros(table.num_rows, dtype=bool)
     mask[pos] = True
     return table.filter(pa.array(mask))
+
+
+def _match_int_keys(name, old_key, new_key):
+    """(matched old rows, matched new rows, added rows, removed rows) for one
+    integer key without nulls: numpy sorting is ~3x faster than Acero's hash
+    group-by (duplicate check) and join."""
+    import numpy as np
+    sides = []
+    for side, col in (("old", old_key), ("new", new_key)):
+        values = col.to_numpy()
+        order = np.argsort(values, kind="stable")
+        dup = values[order][1:][values[order][1:] == values[order][:-1]]
+        if len(dup):
+            raise TableError(f"duplicate key {name} = {dup[0].item()!r} in the {side} version "
+                             f"({int((values == dup[0]).sum())} rows)")
+        sides.append((values, order))
+    (ov, oo), (nv, _) = sides
+    pos = np.minimum(np.searchsorted(ov[oo], nv), max(len(ov) - 1, 0))
+    match = ov[oo][pos] == nv if len(ov) else np.zeros(len(nv), dtype=bool)
+    mo, mn = oo[pos[match]], np.flatnonzero(match)
+    seen = np.zeros(len(ov), dtype=bool)
+    seen[mo] = True
+    return mo, mn, np.flatnonzero(~match), np.flatnonzero(~seen)
 
 
 def _unique_keys(ks, keys, side: str):

@@ -39,9 +39,8 @@ class SlotDiff:
              "new_size": self.new_size, "old_path": self.old_path,
              "files": self.files.to_dict() if self.files else None,
              "table": self.table.to_dict() if self.table is not None else None,
+             "tables": {p: t.to_dict() for p, t in self.tables.items()},
              "note": self.note}
-        if self.tables:
-            d["tables"] = {p: t.to_dict() for p, t in self.tables.items()}
         return d
 
     @classmethod

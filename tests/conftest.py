@@ -1,0 +1,127 @@
+"""Shared fixtures: real git repositories in temporary folders, stores, CLI helpers.
+
+Everything here uses the real components: the ``git`` binary, a real ``.mlver``
+store on disk, click's ``CliRunner`` over the real command group. Nothing of
+mlver's storage is mocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mlver.api import Repo
+from mlver.cli import main
+
+GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+
+
+def git(cwd, *args: str, text: bool = True):
+    """Run git in ``cwd`` and return its stdout (str, or bytes with ``text=False``)."""
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=text, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def init_git(root: Path, files: dict[str, str] | None = None) -> Path:
+    """``git init`` ``root``, set a local identity, make a first commit of ``files``."""
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Test User")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "commit.gpgsign", "false")
+    for rel, content in (files or {"README.md": "# proj\n", "train.py": "print('train')\n"}).items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first commit")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch):
+    """Deterministic environment: the training interpreter is this venv's python,
+    and no GIT_* variable of the caller leaks into the repositories the tests make."""
+    if sys.prefix != sys.base_prefix:
+        monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
+    else:
+        monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    for var in GIT_ENV_DROP:
+        monkeypatch.delenv(var, raising=False)
+    # The caller's ~/.gitconfig and /etc/gitconfig (excludes, hooks, signing) stay out.
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture
+def git_repo(tmp_path) -> Path:
+    """A git repository with one commit (README.md, train.py) on branch ``main``."""
+    return init_git(tmp_path / "proj")
+
+
+@pytest.fixture
+def repo(git_repo, monkeypatch):
+    """An mlver store initialised in ``git_repo``; the current folder is its root."""
+    monkeypatch.chdir(git_repo)
+    r = Repo.init(str(git_repo))
+    yield r
+    r.close()
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    """Write ``content`` to ``path`` (creating parent folders)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+def store_listing(root) -> list[tuple[str, int, str]]:
+    """Every file under ``.mlver/objects`` and ``.mlver/refs``: (path, mode, sha1 of bytes)."""
+    out = []
+    store = Path(root) / ".mlver"
+    for sub in ("objects", "refs"):
+        base = store / sub
+        if not base.exists():
+            continue
+        for dirpath, _dirs, files in os.walk(base):
+            for f in files:
+                p = Path(dirpath) / f
+                out.append((str(p.relative_to(store)), p.stat().st_mode & 0o777,
+                            hashlib.sha1(p.read_bytes()).hexdigest()))
+    return sorted(out)
+
+
+def tmp_files(root) -> list[str]:
+    """What is left in ``.mlver/tmp`` (must be empty after any command)."""
+    d = Path(root) / ".mlver" / "tmp"
+    return sorted(os.listdir(d)) if d.exists() else []
+
+
+def cli(*args: str):
+    """Invoke the mlver CLI in the current folder; stdout and stderr are kept apart."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_error(result, *needles: str) -> str:
+    """Exit status 1, exactly one line of output ``Error: …`` naming each of ``needles``."""
+    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
+    lines = result.output.splitlines()
+    assert len(lines) == 1, f"expected one line, got: {result.output!r}"
+    line = lines[0]
+    assert line.startswith("Error: "), line
+    assert result.stdout == "", f"stdout should be empty on error: {result.stdout!r}"
+    for n in needles:
+        assert n in line, f"{n!r} not in {line!r}"
+    return line

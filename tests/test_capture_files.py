@@ -1,0 +1,216 @@
+"""mlver.capture.files: files and folders -> blobs and nested trees, through the stat cache."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import pytest
+
+from mlver.capture import files as capfiles
+from mlver.capture.files import Captured, capture_path
+from mlver.errors import CaptureError
+from mlver.hashing import oid_of
+from mlver.store import index as idx
+from mlver.store.objects import ObjectStore
+from mlver.store.statcache import StatCache
+from mlver.store.trees import Tree, TreeEntry
+
+from conftest import write
+
+
+@pytest.fixture
+def ws(tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def store(tmp_path):
+    d = tmp_path / "store"
+    (d / "objects").mkdir(parents=True)
+    return ObjectStore(str(d))
+
+
+@pytest.fixture
+def cache(tmp_path):
+    conn = idx.connect(str(tmp_path / "index.sqlite"))
+    yield StatCache(conn)
+    conn.close()
+
+
+def _blob(content: bytes, name: str, exe: bool = False) -> TreeEntry:
+    return TreeEntry(name, "blob", oid_of(content), len(content), exe)
+
+
+def make_folder(ws):
+    write(ws / "data" / "a.csv", "id\n1\n")
+    write(ws / "data" / "run.sh", "#!/bin/sh\n")
+    os.chmod(ws / "data" / "run.sh", 0o755)
+    write(ws / "data" / "sub" / "c.txt", "c")
+    write(ws / "data" / "sub" / "deeper" / "d.txt", "dd")
+    (ws / "data" / "empty").mkdir()
+    os.symlink("a.csv", ws / "data" / "link")
+    os.symlink("nowhere/at/all", ws / "data" / "dangling")
+    write(ws / "data" / ".git" / "HEAD", "ref: x")  # never content
+    write(ws / "data" / ".mlver" / "config.json", "{}")
+
+
+def expected_data_tree() -> Tree:
+    deeper = Tree.of([_blob(b"dd", "d.txt")])
+    sub = Tree.of([_blob(b"c", "c.txt"), TreeEntry("deeper", "tree", deeper.oid, 2)])
+    empty = Tree.of([])
+    return Tree.of([
+        _blob(b"id\n1\n", "a.csv"),
+        _blob(b"#!/bin/sh\n", "run.sh", exe=True),
+        TreeEntry("sub", "tree", sub.oid, 3),
+        TreeEntry("empty", "tree", empty.oid, 0),
+        TreeEntry("link", "link", oid_of(b"a.csv"), 5),
+        TreeEntry("dangling", "link", oid_of(b"nowhere/at/all"), 14),
+    ])
+
+
+def test_single_file(ws, store, cache):
+    write(ws / "model.pkl", b"\x00\x01binary")
+    with store.batch() as b:
+        cap = capture_path(str(ws), "model.pkl", cache, b)
+    assert cap == Captured("blob", oid_of(b"\x00\x01binary"), 8, 1)
+    assert store.read(cap.oid) == b"\x00\x01binary"
+
+
+def test_folder_becomes_nested_trees(ws, store, cache):
+    make_folder(ws)
+    with store.batch() as b:
+        cap = capture_path(str(ws), "data", cache, b)
+    expected = expected_data_tree()
+    assert cap == Captured("tree", expected.oid, expected.size, 6)
+    assert cap.size == 5 + 10 + 3 + 0 + 5 + 14
+    # Every tree and blob it names is in the store, and the trees are exactly as expected.
+    top = Tree.decode(store.read(cap.oid))
+    assert top == expected
+    assert {e.name for e in top.entries}.isdisjoint({".git", ".mlver"})
+    sub = Tree.decode(store.read(top.get("sub").oid))
+    assert Tree.decode(store.read(sub.get("deeper").oid)).get("d.txt").oid == oid_of(b"dd")
+    assert store.read(top.get("link").oid) == b"a.csv"  # a link stores its target text
+    assert store.read(top.get("run.sh").oid) == b"#!/bin/sh\n"
+    assert Tree.decode(store.read(top.get("empty").oid)).entries == ()
+
+
+def test_capture_without_batch_writes_nothing(ws, store, cache):
+    make_folder(ws)
+    cap = capture_path(str(ws), "data", cache)
+    assert cap.oid == expected_data_tree().oid
+    assert list(store.iter_oids()) == []
+
+
+def test_unchanged_subfolder_keeps_its_oid(ws, cache):
+    make_folder(ws)
+    before = Tree.decode(expected_data_tree().encode())
+    c1 = capture_path(str(ws), "data", cache)
+    write(ws / "data" / "a.csv", "id\n1\n2\n")
+    c2 = capture_path(str(ws), "data", cache)
+    assert c1.oid != c2.oid
+    # Recompute what the second tree must be: only a.csv changed, "sub" keeps its oid.
+    after = Tree.of([e for e in before.entries if e.name != "a.csv"] + [_blob(b"id\n1\n2\n", "a.csv")])
+    assert c2.oid == after.oid
+    assert after.get("sub").oid == before.get("sub").oid
+
+
+def test_top_level_symlinks_are_followed(ws, cache):
+    make_folder(ws)
+    os.symlink("data/a.csv", ws / "file-link")
+    os.symlink("data", ws / "dir-link")
+    assert capture_path(str(ws), "file-link", cache) == Captured("blob", oid_of(b"id\n1\n"), 5, 1)
+    assert capture_path(str(ws), "dir-link", cache).oid == expected_data_tree().oid
+
+
+def test_many_files_use_the_pool_and_match(ws, store, cache):
+    n = capfiles.CHUNK_FILES * 2 + 7
+    for i in range(n):
+        write(ws / "many" / f"f{i:04d}.txt", f"file {i}\n")
+    with store.batch() as b:
+        cap = capture_path(str(ws), "many", cache, b)
+    expected = Tree.of([_blob(f"file {i}\n".encode(), f"f{i:04d}.txt") for i in range(n)])
+    assert cap == Captured("tree", expected.oid, expected.size, n)
+    assert len(list(store.iter_oids())) == n + 1
+
+
+def test_missing_path(ws, cache):
+    with pytest.raises(CaptureError) as ei:
+        capture_path(str(ws), "data/nope.csv", cache)
+    assert str(ei.value).startswith("path 'data/nope.csv' does not exist")
+
+
+def test_dangling_top_level_symlink(ws, cache):
+    os.symlink("gone.csv", ws / "link.csv")
+    with pytest.raises(CaptureError, match="'link.csv' does not exist"):
+        capture_path(str(ws), "link.csv", cache)
+
+
+def test_fifo_in_a_folder_is_refused_by_name(ws, store, cache):
+    make_folder(ws)
+    os.mkfifo(ws / "data" / "sub" / "pipe")
+    with pytest.raises(CaptureError) as ei:
+        with store.batch() as b:
+            capture_path(str(ws), "data", cache, b)
+    assert "'data/sub/pipe' is a fifo" in str(ei.value)
+    assert list(store.iter_oids()) == []
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_fifo_at_top_level_is_refused(ws, cache):
+    os.mkfifo(ws / "pipe")
+    with pytest.raises(CaptureError, match="'pipe' is a fifo"):
+        capture_path(str(ws), "pipe", cache)
+
+
+def test_socket_in_a_folder_is_refused(ws, cache):
+    (ws / "d").mkdir()
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind(str(ws / "d" / "s"))
+    except OSError:
+        pytest.skip("cannot bind a unix socket here")
+    try:
+        with pytest.raises(CaptureError, match="'d/s' is a socket"):
+            capture_path(str(ws), "d", cache)
+    finally:
+        s.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
+def test_unreadable_file_is_reported(ws, cache):
+    # Reading /proc/self/mem at offset 0 fails with EIO even for root: a real unreadable file.
+    os.symlink("/proc/self/mem", ws / "mem")
+    with pytest.raises(CaptureError) as ei:
+        capture_path(str(ws), "mem", cache)
+    assert str(ei.value).startswith("cannot read 'mem'")
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads anything")
+def test_permission_denied_file(ws, cache):
+    write(ws / "d" / "secret.csv", "x")
+    os.chmod(ws / "d" / "secret.csv", 0)
+    try:
+        with pytest.raises(CaptureError, match="cannot read 'd/secret.csv' \\(permission denied\\)"):
+            capture_path(str(ws), "d", cache)
+    finally:
+        os.chmod(ws / "d" / "secret.csv", 0o644)
+
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")
+def test_non_utf8_file_name_is_stored_or_refused_by_name(ws, store, cache):
+    """A file name that is not UTF-8 (legal on Linux): never a crash of the JSON encoder."""
+    name = os.fsdecode(b"bad\xff.csv")
+    write(ws / "d" / name, "x")
+    try:
+        with store.batch() as b:
+            cap = capture_path(str(ws), "d", cache, b)
+    except CaptureError as e:
+        assert "bad" in str(e) and "\n" not in str(e)
+        return
+    tree = Tree.decode(store.read(cap.oid))
+    assert len(tree.entries) == 1 and tree.entries[0].oid == oid_of(b"x")

@@ -1,0 +1,458 @@
+"""The command line (click CliRunner): every command's happy path, and errors as one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from contextlib import contextmanager
+
+import pytest
+
+from mlver import canonical
+from mlver.cli import main
+from mlver.hashing import oid_of
+
+from conftest import assert_one_error, cli, git, store_listing, tmp_files, write
+
+OID = r"[0-9a-f]{32}"
+
+
+@contextmanager
+def store_unchanged(root):
+    """Objects and refs are byte-for-byte the same afterwards, and tmp/ is empty."""
+    before = store_listing(root)
+    yield
+    assert store_listing(root) == before
+    assert tmp_files(root) == []
+
+
+def ok(result):
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+@pytest.fixture
+def proj(git_repo, monkeypatch):
+    """A git repo with an mlver store made by ``mlver init``; cwd is its root."""
+    monkeypatch.chdir(git_repo)
+    ok(cli("init"))
+    return git_repo
+
+
+@pytest.fixture
+def m1(proj):
+    """``m@1`` recorded from a.csv (input) and model.bin (output)."""
+    write(proj / "a.csv", "id,v\n1,2\n")
+    write(proj / "model.bin", b"\x00model")
+    out = json.loads(ok(cli("snapshot", "m", "-i", "a=a.csv", "-o", "model=model.bin",
+                            "--json")).stdout)
+    return proj, out["oid"]
+
+
+# -- happy paths -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_has_help(command):
+    r = ok(cli(command, "--help"))
+    assert r.stdout.startswith(f"Usage: main {command}") or f" {command}" in r.stdout.splitlines()[0]
+
+
+def test_version_and_group_help():
+    assert re.search(r"version \d+\.\d+", ok(cli("--version")).stdout)
+    text = ok(cli("--help")).stdout
+    for command in ("init", "snapshot", "log", "show", "status", "tag", "reindex", "diff"):
+        assert command in text
+
+
+def test_init(git_repo, monkeypatch):
+    monkeypatch.chdir(git_repo)
+    r = ok(cli("init"))
+    assert r.stdout == f"Initialized empty mlver store in {git_repo / '.mlver'}\n"
+    r = ok(cli("init"))
+    assert r.stdout == f"Store already exists in {git_repo / '.mlver'}\n"
+    (git_repo / "other").mkdir()
+    ok(cli("init", "other"))
+    assert (git_repo / "other" / ".mlver" / "config.json").is_file()
+
+
+def test_snapshot_text_output(proj):
+    write(proj / "a.csv", "a")
+    r = ok(cli("snapshot", "m", "-i", "a=a.csv", "-m", "first"))
+    assert re.fullmatch(rf"m@1  ({OID})  \(1 inputs, 0 outputs\)\n", r.stdout)
+    assert r.stderr == ""
+    r = ok(cli("snapshot", "m", "-i", "a=a.csv"))
+    assert r.stdout == "m@1 is unchanged (same content); no new version written\n"
+    write(proj / "a.csv", "b")
+    write(proj / "out.bin", "o")
+    r = ok(cli("snapshot", "m", "-i", "a=a.csv", "-o", "out=out.bin"))
+    assert re.fullmatch(rf"m@2  {OID}  \(1 inputs, 1 outputs\)\n", r.stdout)
+
+
+def test_snapshot_json(m1):
+    proj, oid = m1
+    d = json.loads(ok(cli("snapshot", "m", "-i", "a=a.csv", "-o", "model=model.bin",
+                          "--json")).stdout)
+    assert d["oid"] == oid and d["unchanged"] is True and d["version"] == 1
+    assert d["inputs"]["a"] == {"path": "a.csv", "oid": oid_of(b"id,v\n1,2\n"), "type": "blob",
+                                "size": 9, "files": 1}
+
+
+def test_snapshot_options(proj):
+    write(proj / "data" / "x.csv", "x")
+    write(proj / "params.yaml", "lr: 0.1\nmodel:\n  depth: 3\n")
+    write(proj / "metrics.json", '{"rmse": 2.5}')
+    d = json.loads(ok(cli("snapshot", "ds", "-i", "raw=data", "-p", "params.yaml",
+                          "-p", "model.depth=5", "-p", "name=abc", "-M", "metrics.json",
+                          "-M", "acc=0.9", "-m", "why", "--kind", "dataset", "--python",
+                          sys.executable, "--json")).stdout)
+    assert d["kind"] == "dataset" and d["message"] == "why"
+    assert d["params"] == {"lr": 0.1, "model": {"depth": 5}, "name": "abc"}
+    assert d["metrics"] == {"rmse": 2.5, "acc": 0.9}
+    assert d["params_files"] == ["params.yaml"] and d["metrics_files"] == ["metrics.json"]
+    assert d["inputs"]["raw"]["type"] == "tree" and d["inputs"]["raw"]["files"] == 1
+
+
+def test_paths_are_relative_to_the_current_folder(proj, monkeypatch):
+    write(proj / "sub" / "local.csv", "l")
+    write(proj / "top.csv", "t")
+    monkeypatch.chdir(proj / "sub")
+    d = json.loads(ok(cli("snapshot", "m", "-i", "l=local.csv", "-i", "t=../top.csv",
+                          "--json")).stdout)
+    assert d["inputs"]["l"]["path"] == "sub/local.csv"
+    assert d["inputs"]["t"]["path"] == "top.csv"
+
+
+def test_snapshot_from_mlver_toml(proj):
+    write(proj / "raw" / "r.csv", "r")
+    write(proj / "features.csv", "f")
+    write(proj / "mlver.toml", '[snapshot.features]\nkind = "dataset"\ninputs = { raw = "raw" }\n'
+                               'outputs = { features = "features.csv" }\n')
+    d = json.loads(ok(cli("snapshot", "features", "--json")).stdout)
+    assert d["kind"] == "dataset"
+    assert set(d["inputs"]) == {"raw"} and set(d["outputs"]) == {"features"}
+    # An input given as the revision of another name's output.
+    d2 = json.loads(ok(cli("snapshot", "model", "-i", "train=features", "--json")).stdout)
+    assert d2["inputs"]["train"]["source"] == d["oid"]
+    assert d2["inputs"]["train"]["oid"] == d["outputs"]["features"]["oid"]
+
+
+def test_log(m1):
+    proj, oid1 = m1
+    assert ok(cli("log", "--json")).stdout.strip().startswith("[")
+    write(proj / "a.csv", "id,v\n1,3\n")
+    oid2 = json.loads(ok(cli("snapshot", "m", "-i", "a=a.csv", "-m", "second", "--json")).stdout)["oid"]
+    items = json.loads(ok(cli("log", "m", "--json")).stdout)
+    assert isinstance(items, list)
+    assert [(i["oid"], i["version"]) for i in items] == [(oid2, 2), (oid1, 1)]
+    assert items[0]["parents"] == [oid1]
+    assert [i["oid"] for i in json.loads(ok(cli("log", "m", "-n", "1", "--json")).stdout)] == [oid2]
+    lines = ok(cli("log", "m")).stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(oid2[:10]) and "m@2" in lines[0] and "second" in lines[0]
+    assert lines[1].startswith(oid1[:10]) and "m@1" in lines[1]
+    commit = git(proj, "rev-parse", "HEAD")[:7]
+    assert f"git {commit}" in lines[0]
+    assert len(ok(cli("log")).stdout.splitlines()) == 2
+
+
+def test_log_of_empty_store(proj):
+    assert ok(cli("log")).stdout == "no versions yet\n"
+    assert json.loads(ok(cli("log", "--json")).stdout) == []
+
+
+@pytest.fixture
+def m3(m1):
+    """m@1..m@3, m@2 tagged prod."""
+    proj, oid1 = m1
+    oids = [oid1]
+    for i in (2, 3):
+        write(proj / "a.csv", f"id,v\n1,{i * 10}\n")
+        oids.append(json.loads(ok(cli("snapshot", "m", "-i", "a=a.csv", "-o", "model=model.bin",
+                                      "--json")).stdout)["oid"])
+    ok(cli("tag", "m@2", "prod"))
+    return proj, oids
+
+
+def test_show_revisions(m3):
+    _proj, oids = m3
+    for rev, index in [("m", 2), ("m@1", 0), ("m@3", 2), ("m@prod", 1), ("m~1", 1), ("m~2", 0),
+                       ("m@prod~1", 0)]:
+        d = json.loads(ok(cli("show", rev, "--json")).stdout)
+        assert (d["oid"], d["version"]) == (oids[index], index + 1), rev
+
+
+def test_show_oid_prefix_and_json_shape(m3):
+    proj, oids = m3
+    for oid in oids:
+        assert json.loads(ok(cli("show", oid[:10], "--json")).stdout)["oid"] == oid
+        assert json.loads(ok(cli("show", oid, "--json")).stdout)["oid"] == oid
+    d = json.loads(ok(cli("show", "m@1", "--json")).stdout)
+    assert set(d["inputs"]["a"]) == {"path", "oid", "type", "size", "files"}
+    assert d["inputs"]["a"] == {"path": "a.csv", "oid": oid_of(b"id,v\n1,2\n"), "type": "blob",
+                                "size": 9, "files": 1}
+    assert d["outputs"]["model"]["oid"] == oid_of(b"\x00model")
+    for key in ("name", "version", "kind", "created", "code", "params", "metrics", "env", "parents"):
+        assert key in d
+    assert d["code"]["commit"] == git(proj, "rev-parse", "HEAD").strip()
+
+
+def test_show_text(m3):
+    _proj, oids = m3
+    text = ok(cli("show", "m@2")).stdout
+    assert text.splitlines()[0] == f"m@2  model  {oids[1]}"
+    assert f"parent   {oids[0]}" in text
+    assert "a.csv" in text and "model.bin" in text and "branch main" in text
+
+
+def test_tag(m3):
+    _proj, oids = m3
+    r = ok(cli("tag", "m@1", "gold"))
+    assert r.stdout == f"m@gold -> m@1 {oids[0][:10]}\n"
+    r = ok(cli("tag", "m", "gold"))
+    assert r.stdout == f"m@gold -> m@3 {oids[2][:10]} (was {oids[0][:10]})\n"
+    assert json.loads(ok(cli("show", "m@gold", "--json")).stdout)["oid"] == oids[2]
+
+
+def test_status(m1):
+    proj, oid = m1
+    assert ok(cli("status")).stdout == "m@1: clean\n"
+    d = json.loads(ok(cli("status", "--json")).stdout)
+    assert d == [{"name": "m", "version": 1, "oid": oid, "clean": True, "params_changed": False,
+                  "code_changed": False, "slots": d[0]["slots"]}]
+    write(proj / "a.csv", "id,v\n9,9\n")
+    with store_unchanged(proj):
+        d = json.loads(ok(cli("status", "m", "--json")).stdout)
+        text = ok(cli("status")).stdout
+    slots = {s["slot"]: s for s in d[0]["slots"]}
+    assert d[0]["clean"] is False
+    assert slots["a"] == {"side": "input", "slot": "a", "path": "a.csv", "status": "modified",
+                          "old": oid_of(b"id,v\n1,2\n"), "new": oid_of(b"id,v\n9,9\n")}
+    assert slots["model"]["status"] == "unchanged"
+    assert text.splitlines() == ["m@1: changed", "  modified  input a (a.csv)"]
+
+
+def test_status_of_empty_store(proj):
+    assert ok(cli("status")).stdout == "no versions yet\n"
+
+
+def test_reindex_gives_the_same_log(m3):
+    proj, _oids = m3
+    before = ok(cli("log", "--json")).stdout
+    for suffix in ("", "-wal", "-shm"):
+        p = proj / ".mlver" / f"index.sqlite{suffix}"
+        if p.exists():
+            p.unlink()
+    r = ok(cli("reindex"))
+    assert r.stdout == "Indexed 3 records\n"
+    assert ok(cli("log", "--json")).stdout == before
+    assert json.loads(ok(cli("show", "m@prod", "--json")).stdout)["version"] == 2
+
+
+def test_diff(m3):
+    proj, oids = m3
+    d = json.loads(ok(cli("diff", "m@1", "m@2", "--json")).stdout)
+    assert d["old"]["oid"] == oids[0] and d["new"]["oid"] == oids[1]
+    assert "data" in d["changed"]
+    assert d["inputs"]["a"]["status"] == "modified"
+    assert d["outputs"]["model"]["status"] == "unchanged"
+    assert ok(cli("diff", "m@1", "m@2")).stdout.strip()
+    # Against the workspace (nothing changed since m@3), writing nothing.
+    with store_unchanged(proj):
+        d = json.loads(ok(cli("diff", "m", "--json")).stdout)
+    assert d["new"].get("workspace") is True and d["inputs"]["a"]["status"] == "unchanged"
+    assert cli("diff", "m@1", "m@2", "--exit-code").exit_code == 1
+    assert cli("diff", "m", "m@3", "--exit-code").exit_code == 0
+
+
+# -- errors: exit 1, one line "Error: ...", store unchanged -------------------------------------
+
+def test_missing_input_path(m1):
+    proj, _ = m1
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "b=nope.csv"),
+                         "'nope.csv'", "does not exist")
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-o", "o=missing/out.bin"),
+                         "'missing/out.bin'", "does not exist")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
+def test_unreadable_file(m1):
+    proj, _ = m1
+    os.symlink("/proc/self/mem", proj / "mem.bin")  # a file whose read fails with EIO, even as root
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "x=mem.bin"),
+                         "cannot read 'mem.bin'")
+
+
+def test_fifo_in_a_data_folder(m1):
+    proj, _ = m1
+    write(proj / "data" / "ok.csv", "ok")
+    os.mkfifo(proj / "data" / "pipe")
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "d=data"),
+                         "'data/pipe' is a fifo")
+
+
+def test_unknown_revision_lists_names(m1):
+    proj, _ = m1
+    write(proj / "b.csv", "b")
+    ok(cli("snapshot", "other", "-i", "b=b.csv"))
+    with store_unchanged(proj):
+        for args in (["show", "nope"], ["log", "nope"], ["status", "nope"], ["tag", "nope", "x"],
+                     ["diff", "nope"], ["show", "m@7"], ["show", "m~5"], ["show", "m@gold"]):
+            line = assert_one_error(cli(*args))
+            if "nope" in args:
+                assert line == "Error: unknown revision 'nope'; names here: m, other", args
+
+
+def test_oid_prefix_matching_nothing(m1):
+    proj, oid = m1
+    prefix = next(p for p in ("000000", "ffffff", "123456", "abcdef") if not oid.startswith(p))
+    with store_unchanged(proj):
+        assert_one_error(cli("show", prefix), f"unknown revision '{prefix}'", "names here: m")
+
+
+def test_not_a_revision(m1):
+    proj, _ = m1
+    with store_unchanged(proj):
+        assert_one_error(cli("show", "m@@1"), "'m@@1' is not a revision")
+
+
+def test_malformed_params_file(m1):
+    proj, _ = m1
+    write(proj / "params.yaml", "lr: [0.1\n  bad: : :\n")
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-p", "params.yaml"),
+                         "cannot parse 'params.yaml'")
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-M", "nokeyvalue"),
+                         "'nokeyvalue'")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")
+def test_non_utf8_file_name_in_a_folder(m1):
+    """Stored, or refused with one Error line: never a traceback."""
+    proj, _ = m1
+    write(proj / "data" / os.fsdecode(b"bad\xff.csv"), "x")
+    before = store_listing(proj)
+    r = cli("snapshot", "m", "-i", "a=a.csv", "-i", "d=data")
+    assert not isinstance(r.exception, UnicodeError), r.exception
+    if r.exit_code != 0:
+        assert_one_error(r, "bad")
+        assert store_listing(proj) == before and tmp_files(proj) == []
+    else:
+        d = json.loads(ok(cli("show", "m", "--json")).stdout)
+        assert d["inputs"]["d"]["files"] == 1
+
+
+def test_input_without_slot(m1):
+    proj, _ = m1
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a.csv"), "-i 'a.csv' is not SLOT=PATH")
+        assert_one_error(cli("snapshot", "m", "-o", "=model.bin"), "-o '=model.bin' is not SLOT=PATH")
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "a=model.bin"),
+                         "slot 'a' is given twice")
+
+
+def test_store_of_a_newer_format(m1):
+    proj, _ = m1
+    cfg = proj / ".mlver" / "config.json"
+    cfg.write_text(json.dumps({"format": 99, "hash": "xxh3-128"}))
+    with store_unchanged(proj):
+        for args in (["log"], ["show", "m"], ["snapshot", "m", "-i", "a=a.csv"], ["status"],
+                     ["init"]):
+            assert_one_error(cli(*args), "format 99", "upgrade mlver")
+    assert json.loads(cfg.read_text())["format"] == 99
+
+
+def test_outside_any_store(tmp_path, monkeypatch):
+    if any((p / ".mlver").is_dir() for p in tmp_path.parents):
+        pytest.skip("a folder above the test folder holds a store")
+    (tmp_path / "nowhere").mkdir()
+    monkeypatch.chdir(tmp_path / "nowhere")
+    write(tmp_path / "nowhere" / "a.csv", "a")
+    for args in (["log"], ["show", "m"], ["status"], ["snapshot", "m", "-i", "a=a.csv"],
+                 ["reindex"], ["tag", "m", "x"]):
+        assert_one_error(cli(*args), "no mlver store in", "mlver init")
+    assert not (tmp_path / "nowhere" / ".mlver").exists()
+
+
+def _write_object(root, data: bytes) -> str:
+    oid = oid_of(data)
+    p = root / ".mlver" / "objects" / oid[:2] / oid[2:]
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    os.chmod(p, 0o444)
+    return oid
+
+
+def test_tampered_record_with_escaping_path(m1):
+    proj, oid = m1
+    d = json.loads(ok(cli("show", "m", "--json")).stdout)
+    del d["oid"]
+    d["name"] = "evil"
+    d["inputs"]["a"]["path"] = "../../etc/passwd"
+    bad = _write_object(proj, canonical.dumps(d))
+    write(proj / ".mlver" / "refs" / "names" / "evil", bad + "\n")
+    with store_unchanged(proj):
+        line = assert_one_error(cli("show", "evil"), "../../etc/passwd", bad)
+        assert "not a plain relative path" in line
+
+
+def test_tampered_tree_with_escaping_entry(proj):
+    write(proj / "data" / "x.csv", "x")
+    good = json.loads(ok(cli("snapshot", "m", "-i", "d=data", "--json")).stdout)
+    bad_tree = _write_object(proj, canonical.dumps({
+        "entries": [{"exec": False, "name": "..", "oid": oid_of(b"x"), "size": 1, "type": "blob"}],
+        "format": 1, "type": "tree"}))
+    d = {k: v for k, v in good.items() if k not in ("oid", "unchanged")}
+    d.update(name="evil", version=1, parents=[])
+    d["inputs"]["d"]["oid"] = bad_tree
+    bad = _write_object(proj, canonical.dumps(d))
+    write(proj / ".mlver" / "refs" / "names" / "evil", bad + "\n")
+    with store_unchanged(proj):
+        assert_one_error(cli("diff", "m", "evil"), "'..'")
+
+
+def test_missing_python_interpreter(m1):
+    proj, _ = m1
+    write(proj / "a.csv", "changed")
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "--python", "/nonexistent/python3"),
+                         "'/nonexistent/python3' was not found", "--python")
+
+
+def test_bad_names_and_tags(m1):
+    proj, _ = m1
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "bad/name", "-i", "a=a.csv"), "name 'bad/name' is not valid")
+        assert_one_error(cli("tag", "m", "123"), "tag '123' is all digits")
+        assert_one_error(cli("tag", "m", "a@b"), "tag 'a@b' is not valid")
+
+
+def test_snapshot_without_inputs_or_spec(m1):
+    proj, _ = m1
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "newname"), "[snapshot.newname]", "-i SLOT=PATH")
+    write(proj / "mlver.toml", "[snapshot.m\n")
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m"), "mlver.toml", "not valid TOML")
+
+
+def test_output_outside_the_repository(m1, tmp_path):
+    proj, _ = m1
+    write(tmp_path / "elsewhere.bin", "e")
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-o", f"o={tmp_path / 'elsewhere.bin'}"),
+                         "outside the mlver repository")
+
+
+def test_usage_errors_exit_2(m1):
+    proj, _ = m1
+    with store_unchanged(proj):
+        for args in (["show"], ["snapshot", "m", "--kind", "robot"], ["log", "-n", "-1"],
+                     ["nosuchcommand"], ["tag", "m"], ["diff", "m", "--rows", "x"]):
+            r = cli(*args)
+            assert r.exit_code == 2, (args, r.output)
+            assert "Usage:" in r.output, args

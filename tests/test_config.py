@@ -1,0 +1,117 @@
+"""mlver.config: the store's config.json (format, hash) and the project's mlver.toml."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlver import config as cfgmod
+from mlver.config import SnapshotSpec, load_project, read_store_config, write_store_config
+from mlver.errors import ConfigError, StoreFormatError
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    d = tmp_path / ".mlver"
+    d.mkdir()
+    return d
+
+
+def test_write_then_read_store_config(store_dir):
+    write_store_config(str(store_dir))
+    raw = (store_dir / "config.json").read_text()
+    assert json.loads(raw) == {"format": 1, "hash": "xxh3-128"}
+    assert read_store_config(str(store_dir)) == {"format": 1, "hash": "xxh3-128"}
+
+
+def test_newer_store_format_is_refused(store_dir):
+    (store_dir / "config.json").write_text(json.dumps({"format": 99, "hash": "xxh3-128"}))
+    with pytest.raises(StoreFormatError) as ei:
+        read_store_config(str(store_dir))
+    msg = str(ei.value)
+    assert "format 99" in msg and "upgrade mlver" in msg and str(store_dir) in msg
+
+
+@pytest.mark.parametrize("cfg,needle", [
+    ({"format": "1", "hash": "xxh3-128"}, "format '1'"),
+    ({"hash": "xxh3-128"}, "format None"),
+    ({"format": 1, "hash": "sha256"}, "hash 'sha256'"),
+    ({"format": 1}, "hash None"),
+])
+def test_unreadable_store_configs(store_dir, cfg, needle):
+    (store_dir / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(StoreFormatError, match=needle):
+        read_store_config(str(store_dir))
+
+
+def test_missing_and_invalid_store_config(store_dir):
+    with pytest.raises(StoreFormatError, match="missing"):
+        read_store_config(str(store_dir))
+    (store_dir / "config.json").write_text("{format: 1")
+    with pytest.raises(StoreFormatError, match="not valid JSON"):
+        read_store_config(str(store_dir))
+
+
+def test_absent_project_file_is_empty(tmp_path):
+    p = load_project(str(tmp_path))
+    assert p.snapshots == {} and p.tables == {} and p.python is None
+    assert p.table_key("x.csv") is None
+
+
+PROJECT = """
+[snapshot.features]
+kind = "dataset"
+inputs = { raw = "raw" }
+outputs = { features = "features/listings.csv" }
+params = ["params.yaml"]
+command = "python prepare.py"
+
+[snapshot.price-model]
+inputs = { train = "features/listings.csv" }
+outputs = { model = "model/model.pkl" }
+params = "params.yaml"
+metrics = ["metrics.json", "extra.json"]
+message = "nightly"
+
+[tables."features/listings.csv"]
+key = ["listing_id"]
+
+[tables."raw/a.csv"]
+key = "id"
+
+[env]
+python = "/opt/py/bin/python"
+"""
+
+
+def test_load_project(tmp_path):
+    (tmp_path / "mlver.toml").write_text(PROJECT)
+    p = load_project(str(tmp_path))
+    assert p.snapshots["features"] == SnapshotSpec(
+        kind="dataset", inputs={"raw": "raw"}, outputs={"features": "features/listings.csv"},
+        params=("params.yaml",), metrics=(), command="python prepare.py", message=None)
+    pm = p.snapshots["price-model"]
+    assert pm.kind is None and pm.params == ("params.yaml",)
+    assert pm.metrics == ("metrics.json", "extra.json") and pm.message == "nightly"
+    assert p.table_key("features/listings.csv") == ["listing_id"]
+    assert p.table_key("raw/a.csv") == ["id"]
+    assert p.table_key("other.csv") is None
+    assert p.python == "/opt/py/bin/python"
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("[snapshot.m\ninputs = 1", "not valid TOML"),
+    ("snapshot = { m = 3 }", "[snapshot.m]"),
+    ("[snapshot.m]\ninputs = \"data\"", "inputs of [snapshot.m]"),
+    ("[snapshot.m]\noutputs = [\"a\"]", "outputs of [snapshot.m]"),
+    ("[snapshot.m]\nparams = 3", "[snapshot.m] params"),
+    ("[snapshot.m]\nmetrics = [1, 2]", "[snapshot.m] metrics"),
+    ("tables = 3", "[tables]"),
+])
+def test_malformed_project_file(tmp_path, text, needle):
+    (tmp_path / "mlver.toml").write_text(text)
+    with pytest.raises(ConfigError) as ei:
+        load_project(str(tmp_path))
+    assert needle in str(ei.value)
+    assert cfgmod.PROJECT_FILE in str(ei.value)

@@ -1,0 +1,143 @@
+"""The code section of a diff: commits between two records (sha, summary, author),
+files changed with +/- lines, uncommitted patches, params/data files not counted as
+code, and commits unknown to the local history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from _fixtures import (assert_ok, cli, commit_all, git, head_sha, mrepo, proj, publish_variant, write)
+
+__all__ = ["mrepo", "proj"]
+
+
+def setup_base(mrepo, proj):
+    write(proj / "in.txt", "input\n")
+    write(proj / "params.yaml", "lr: 0.1\n")
+    commit_all(proj, "params file")
+    return mrepo.snapshot("m", inputs={"a": "in.txt"}, params="params.yaml")
+
+
+def commit_files(proj) -> list[str]:
+    return git(proj, "ls-files").split()
+
+
+def snap(mrepo):
+    return mrepo.snapshot("m", inputs={"a": "in.txt"}, params="params.yaml")
+
+
+def test_commits_between_with_sha_summary_author(mrepo, proj):
+    r1 = setup_base(mrepo, proj)
+    old = head_sha(proj)
+    write(proj / "train.py", "import os\nprint('train')\nprint('a')\nprint('b')\n")
+    c2 = commit_all(proj, "add features", author="Alice")
+    write(proj / "utils.py", "def f():\n    return 1\n")
+    c3 = commit_all(proj, "add utils", author="Bob")
+    r2 = snap(mrepo)
+    assert r1.record.code.commit == old and r2.record.code.commit == c3
+    c = mrepo.diff("m@1", "m@2").code
+    assert c["commits_known"] is True and c["changed"] is True
+    assert c["commits"] == [{"sha": c3, "author": "Bob", "summary": "add utils"},
+                            {"sha": c2, "author": "Alice", "summary": "add features"}]
+    files = {f["path"]: (f["added"], f["removed"]) for f in c["files"]}
+    # train.py was "print('train')\n": 3 lines added around it, none removed
+    assert files == {"train.py": (3, 0), "utils.py": (2, 0)}
+    assert (c["old_commit"], c["new_commit"]) == (old, c3)
+    text = assert_ok(cli("diff", "m@1", "m@2"))
+    assert f"2 commits ({old[:7]}..{c3[:7]})" in text
+    assert '"add utils"' in text and "train.py +3 -0" in text
+
+
+def test_lines_removed_are_counted(mrepo, proj):
+    write(proj / "train.py", "a\nb\nc\nd\n")
+    commit_all(proj, "four lines")
+    setup_base(mrepo, proj)
+    write(proj / "train.py", "a\nB\nd\n")
+    commit_all(proj, "edit")
+    snap(mrepo)
+    c = mrepo.diff("m@1", "m@2").code
+    assert c["files"] == [{"path": "train.py", "added": 1, "removed": 2}]
+
+
+def test_params_file_commit_is_params_not_code(mrepo, proj):
+    setup_base(mrepo, proj)
+    write(proj / "params.yaml", "lr: 0.5\n")
+    sha = commit_all(proj, "tune lr")
+    snap(mrepo)
+    d = mrepo.diff("m@1", "m@2")
+    assert d.changed == ("params",)
+    assert [x["sha"] for x in d.code["commits"]] == [sha]
+    assert d.code["files"] == []
+    assert d.code["changed"] is False
+    assert "params.yaml" not in json.dumps(d.code["files"])
+
+
+def test_tracked_data_file_commit_is_data_not_code(mrepo, proj):
+    setup_base(mrepo, proj)  # in.txt, the input, is tracked by git too
+    assert "in.txt" in commit_files(proj)
+    write(proj / "in.txt", "input, edited\n")
+    write(proj / "model.py", "x = 1\n")
+    commit_all(proj, "edit input and code")
+    snap(mrepo)
+    d = mrepo.diff("m@1", "m@2")
+    assert [f["path"] for f in d.code["files"]] == ["model.py"]
+    assert d.changed == ("data", "code")
+
+
+def test_uncommitted_patch_difference(mrepo, proj):
+    setup_base(mrepo, proj)
+    write(proj / "train.py", "print('train')\nprint('uncommitted')\n")
+    r2 = snap(mrepo)
+    assert r2.record.code.dirty and r2.record.code.patch
+    d = mrepo.diff("m@1", "m@2")
+    assert d.code["commits"] is None  # same commit
+    assert d.code["patch_changed"] is True
+    assert d.code["patch_files"] == ["train.py"]
+    assert d.changed == ("code",)
+    assert "uncommitted changes differ in train.py" in str(d)
+
+
+def test_same_uncommitted_patch_is_no_code_change(mrepo, proj):
+    write(proj / "in.txt", "input\n")
+    write(proj / "train.py", "print('train')\nprint('dirty')\n")
+    mrepo.snapshot("m", inputs={"a": "in.txt"}, params=["lr=1"])
+    mrepo.snapshot("m", inputs={"a": "in.txt"}, params=["lr=2"])
+    d = mrepo.diff("m@1", "m@2")
+    assert d.code["patch_changed"] is False
+    assert d.changed == ("params",)
+
+
+def test_uncommitted_params_edit_is_not_code(mrepo, proj):
+    setup_base(mrepo, proj)
+    write(proj / "params.yaml", "lr: 0.9\n")  # tracked file, not committed
+    snap(mrepo)
+    d = mrepo.diff("m@1", "m@2")
+    assert d.changed == ("params",)
+    assert d.code["patch_files"] == []
+
+
+def test_commit_unknown_locally(mrepo, proj):
+    r1 = setup_base(mrepo, proj)
+    fake = "0123456789abcdef0123456789abcdef01234567"
+    rec = r1.record
+    publish_variant(mrepo, "m@1", code=dataclasses.replace(rec.code, commit=fake),
+                    params={"lr": 0.1})
+    d = mrepo.diff("m@1", "m@2")
+    assert d.code["commits_known"] is False
+    assert d.code["commits"] is None
+    assert d.code["new_commit"] == fake
+    assert "code" in d.changed
+    assert "history not known locally" in str(d)
+    j = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--json")))
+    assert j["code"]["commits_known"] is False
+
+
+def test_same_commit_no_code_change(mrepo, proj):
+    setup_base(mrepo, proj)
+    write(proj / "in.txt", "other input\n")
+    snap(mrepo)
+    d = mrepo.diff("m@1", "m@2")
+    assert d.code["changed"] is False and d.code["commits"] is None
+    assert d.changed == ("data",)
+    assert f"code ({head_sha(proj)[:7]})" in str(d)

@@ -1,0 +1,147 @@
+"""Folder inputs in ``mlver diff``: files added, removed, modified and renamed, counts,
+the first paths, sub-trees skipped when unchanged, and table diffs inside folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from _fixtures import (HEADER, assert_ok, cli, mrepo, proj, table_rows, write, write_csv)
+
+__all__ = ["mrepo", "proj"]
+
+
+def build_v1(proj):
+    write(proj / "data/a.txt", "alpha\n")
+    write(proj / "data/b.txt", "bravo\n")
+    write(proj / "data/sub/c.txt", "charlie\n")
+    write(proj / "data/keep/k1.txt", "kilo one\n")
+    write(proj / "data/keep/deeper/k2.txt", "kilo two\n")
+
+
+def to_v2(proj):
+    (proj / "data/a.txt").unlink()                           # removed
+    write(proj / "data/new.txt", "november\n")                # added
+    write(proj / "data/b.txt", "bravo, changed\n")            # modified
+    shutil.move(proj / "data/sub/c.txt", proj / "data/sub/c_renamed.txt")  # renamed
+
+
+def test_added_removed_modified_renamed_with_counts(mrepo, proj):
+    build_v1(proj)
+    mrepo.snapshot("ds", inputs={"data": "data"}, kind="dataset")
+    to_v2(proj)
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    s = mrepo.diff("ds@1", "ds@2").inputs["data"]
+    assert s.status == "modified" and s.type == "tree"
+    f = s.files
+    assert f.added == ("new.txt",)
+    assert f.removed == ("a.txt",)
+    assert f.modified == ("b.txt",)
+    assert f.renamed == (("sub/c.txt", "sub/c_renamed.txt"),)
+    assert f.counts == {"added": 1, "removed": 1, "modified": 1, "renamed": 1}
+    j = json.loads(assert_ok(cli("diff", "ds@1", "ds@2", "--json")))
+    files = j["inputs"]["data"]["files"]
+    assert files["renamed"] == [{"old": "sub/c.txt", "new": "sub/c_renamed.txt"}]
+    assert files["counts"] == {"added": 1, "removed": 1, "modified": 1, "renamed": 1}
+    assert j["inputs"]["data"]["path"] == "data"
+    text = assert_ok(cli("diff", "ds@1", "ds@2"))
+    assert "files: 1 added, 1 removed, 1 modified, 1 renamed" in text
+
+
+def test_unchanged_subfolder_is_skipped(mrepo, proj):
+    build_v1(proj)
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    to_v2(proj)
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    old_root = mrepo.show("ds@1")[1].inputs["data"].oid
+    new_root = mrepo.show("ds@2")[1].inputs["data"].oid
+    keep = {e.name: e for e in mrepo.tree(new_root).entries}["keep"]
+    assert keep.oid == {e.name: e for e in mrepo.tree(old_root).entries}["keep"].oid
+    deeper = {e.name: e for e in mrepo.tree(keep.oid).entries}["deeper"]
+    read = []
+    real = mrepo.tree
+
+    def spy(oid):
+        read.append(oid)
+        return real(oid)
+
+    mrepo.tree = spy
+    try:
+        f = mrepo.diff("ds@1", "ds@2").inputs["data"].files
+    finally:
+        del mrepo.tree
+    assert old_root in read and new_root in read
+    assert keep.oid not in read and deeper.oid not in read
+    assert not any(p.startswith("keep/") for p in f.added + f.removed + f.modified)
+
+
+def test_whole_subfolder_added_and_removed_lists_its_files(mrepo, proj):
+    write(proj / "data/old/x.txt", "x\n")
+    write(proj / "data/old/y/z.txt", "z\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    shutil.rmtree(proj / "data/old")
+    write(proj / "data/fresh/p.txt", "p\n")
+    write(proj / "data/fresh/q.txt", "q\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    f = mrepo.diff("ds@1", "ds@2").inputs["data"].files
+    assert f.removed == ("old/x.txt", "old/y/z.txt")
+    assert f.added == ("fresh/p.txt", "fresh/q.txt")
+    assert f.counts["renamed"] == 0
+
+
+def test_moved_folder_is_renames(mrepo, proj):
+    write(proj / "data/one/x.txt", "x content\n")
+    write(proj / "data/one/y.txt", "y content\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    shutil.move(proj / "data/one", proj / "data/two")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    f = mrepo.diff("ds@1", "ds@2").inputs["data"].files
+    assert f.renamed == (("one/x.txt", "two/x.txt"), ("one/y.txt", "two/y.txt"))
+    assert f.counts == {"added": 0, "removed": 0, "modified": 0, "renamed": 2}
+
+
+def test_counts_exact_lists_cut(mrepo, proj):
+    write(proj / "data/seed.txt", "s\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    for i in range(30):
+        write(proj / f"data/f{i:02d}.txt", f"file {i}\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    f = mrepo.diff("ds@1", "ds@2").inputs["data"].files
+    assert f.counts["added"] == 30
+    assert 0 < len(f.added) < 30
+    assert list(f.added) == [f"f{i:02d}.txt" for i in range(len(f.added))]  # the first N, sorted
+
+
+def test_table_inside_a_folder_gets_a_table_diff(mrepo, proj):
+    rows = table_rows(40, seed=31)
+    write_csv(proj / "data/t.csv", HEADER, rows)
+    write(proj / "data/readme.txt", "r\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    write_csv(proj / "data/t.csv", HEADER, rows[:33])
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    s = mrepo.diff("ds@1", "ds@2").inputs["data"]
+    assert s.files.modified == ("t.csv",)
+    t = s.tables["t.csv"]
+    assert (t.rows_removed, t.rows_added) == (7, 0)
+    j = json.loads(assert_ok(cli("diff", "ds@1", "ds@2", "--json")))
+    assert j["inputs"]["data"]["tables"]["t.csv"]["rows_removed"] == 7
+
+
+def test_input_changing_from_file_to_folder(mrepo, proj):
+    write(proj / "data", "a file first\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    (proj / "data").unlink()
+    write(proj / "data/inside.txt", "now a folder\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    s = mrepo.diff("ds@1", "ds@2").inputs["data"]
+    assert s.status == "modified"
+    assert s.note and "blob" in s.note and "tree" in s.note
+    assert_ok(cli("diff", "ds@1", "ds@2"))
+
+
+def test_folder_diff_against_workspace(mrepo, proj):
+    build_v1(proj)
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    to_v2(proj)
+    f = mrepo.diff("ds").inputs["data"].files
+    assert f.counts == {"added": 1, "removed": 1, "modified": 1, "renamed": 1}

@@ -1,0 +1,317 @@
+"""Tests of mlver.diff.profile: format detection, robust reading, profiles, row hashes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlver.diff.profile import (MAX_CATEGORIES, detect_format, profile_table, read_table,
+                                row_hashes, sniff_delimiter)
+from mlver.diff.tables import TableError
+
+
+def write(tmp_path, name, data: bytes | str) -> str:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- detect_format
+
+@pytest.mark.parametrize("name,head,expected", [
+    ("a.csv", b"x,y\n1,2\n", "csv"),
+    ("A.CSV", b"x,y\n1,2\n", "csv"),
+    ("a.tsv", b"x\ty\n", "tsv"),
+    ("a.jsonl", b'{"x": 1}\n', "jsonl"),
+    ("a.ndjson", b'{"x": 1}\n', "jsonl"),
+    ("a.parquet", b"PAR1\x15\x04", "parquet"),
+    ("a.pq", b"PAR1\x15\x04", "parquet"),
+    ("model.bin", b"PAR1\x15\x04", "parquet"),       # magic wins over the name
+    ("a.parquet", b"x,y\n1,2\n", None),             # named parquet, is not
+    ("a.csv", b"x,y\n\x00\x01\x02", None),           # binary named .csv
+    ("a.csv", "x,y\ncaf\xe9\n".encode("latin-1"), None),
+    ("a.csv", "x\ncafé".encode()[:-1], "csv"),      # head cut inside a UTF-8 character
+    ("a.txt", b"x,y\n1,2\n", None),
+    ("a.csv.gz", b"\x1f\x8b\x08", None),
+    ("a.csv", b"", "csv"),
+])
+def test_detect_format(name, head, expected):
+    assert detect_format(name, head) == expected
+
+
+# --------------------------------------------------------------------------- read_table
+
+def test_semicolon_csv_is_read_with_its_delimiter(tmp_path):
+    path = write(tmp_path, "a.csv", "id;name;price\n1;a,b;2.5\n2;c;3.0\n")
+    t = read_table(path, "csv")
+    assert t.column_names == ["id", "name", "price"]
+    assert t["name"].to_pylist() == ["a,b", "c"]
+    assert t["price"].to_pylist() == [2.5, 3.0]
+
+
+@pytest.mark.parametrize("delim", ["|", "\t", ","])
+def test_other_delimiters(tmp_path, delim):
+    path = write(tmp_path, "a.csv", delim.join(["a", "b", "c"]) + "\n" + delim.join("123") + "\n")
+    t = read_table(path, "csv")
+    assert t.column_names == ["a", "b", "c"] and t.num_rows == 1
+
+
+def test_tsv_with_commas_inside_values(tmp_path):
+    path = write(tmp_path, "a.tsv", "a\tb\n1,5\tx, y\n2,5\tz\n")
+    assert read_table(path, "tsv")["b"].to_pylist() == ["x, y", "z"]
+
+
+def test_single_column_csv(tmp_path):
+    t = read_table(write(tmp_path, "a.csv", "value\n1\n2\n3\n"), "csv")
+    assert t.column_names == ["value"] and t.num_rows == 3
+
+
+def test_quoted_delimiters_do_not_confuse_the_sniffer():
+    assert sniff_delimiter(b'a;b\n"1,2,3";4\n"5,6";7\n', True) == ";"
+
+
+def test_inconsistent_delimiters_raise():
+    with pytest.raises(TableError):
+        sniff_delimiter(b"a,b;c\n1;2\n1,2,3,4|5\n", True)
+
+
+@pytest.mark.parametrize("content", [
+    "a,b,c\n1,2,3\n4,5\n6,7,8,9\n",          # ragged in the head
+    "a,b\n" + "1,2\n" * 300000 + "1,2,3\n",   # ragged far beyond the head
+])
+def test_malformed_csv_raises_table_error(tmp_path, content):
+    with pytest.raises(TableError):
+        read_table(write(tmp_path, "bad.csv", content), "csv")
+
+
+def test_binary_named_csv(tmp_path):
+    path = write(tmp_path, "model.csv", bytes(range(256)) * 100)
+    with pytest.raises(TableError):
+        read_table(path, "csv")
+
+
+def test_latin1_text_is_a_table_error(tmp_path):
+    with pytest.raises(TableError):
+        read_table(write(tmp_path, "a.csv", "x,y\n1,caf\xe9\n".encode("latin-1")), "csv")
+
+
+def test_latin1_beyond_the_head_is_a_table_error(tmp_path):
+    body = "x,y\n" + "1,plain\n" * 200000 + "2,caf\xe9\n"
+    with pytest.raises(TableError):
+        read_table(write(tmp_path, "a.csv", body.encode("latin-1")), "csv")
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_empty_file(tmp_path, content):
+    with pytest.raises(TableError):
+        read_table(write(tmp_path, "a.csv", content), "csv")
+
+
+def test_header_only_csv_has_no_rows(tmp_path):
+    t = read_table(write(tmp_path, "a.csv", "a,b\n"), "csv")
+    assert t.column_names == ["a", "b"] and t.num_rows == 0
+
+
+@pytest.mark.parametrize("header", ["", "a,b\n1,"])
+def test_huge_single_line(tmp_path, header):
+    path = tmp_path / "huge.csv"
+    with open(path, "w") as fh:
+        fh.write(header)
+        fh.write("x" * (50 << 20))
+        fh.write("\n")
+    with pytest.raises(TableError):
+        read_table(str(path), "csv")
+
+
+def test_quoted_newlines_across_blocks_are_read(tmp_path):
+    rows = [f'{i},"line one\nline two, {i}"' if i % 2 else f"{i},plain" for i in range(400000)]
+    path = write(tmp_path, "a.csv", "id,text\n" + "\n".join(rows) + "\n")
+    t = read_table(path, "csv")
+    assert t.num_rows == 400000
+    assert t["text"][1].as_py() == "line one\nline two, 1"
+
+
+def test_column_type_changing_late_is_read(tmp_path):
+    path = write(tmp_path, "a.csv", "a,b\n" + "1,2\n" * 300000 + "x,3\n")
+    t = read_table(path, "csv")
+    assert t.num_rows == 300001 and t["a"][-1].as_py() == "x"
+
+
+def test_missing_key_column_names_it(tmp_path):
+    path = write(tmp_path, "a.csv", "id,price\n1,2\n")
+    with pytest.raises(TableError, match="'listing_id'.*'id', 'price'"):
+        read_table(path, "csv", key=["listing_id"])
+    assert read_table(path, "csv", key=["id"]).num_rows == 1
+
+
+def test_missing_file_is_a_table_error(tmp_path):
+    with pytest.raises(TableError):
+        read_table(str(tmp_path / "nope.csv"), "csv")
+
+
+def test_duplicate_column_names_are_renamed(tmp_path):
+    t = read_table(write(tmp_path, "a.csv", "a,a,a.1,b\n1,2,3,4\n"), "csv")
+    assert len(set(t.column_names)) == 4 and t.column_names[0] == "a" and "b" in t.column_names
+
+
+def test_parquet_round_trip(tmp_path):
+    table = pa.table({"a": [1, 2, None], "b": ["x", None, "z"], "c": [0.5, None, 2.0]})
+    pq.write_table(table, tmp_path / "a.parquet")
+    path = str(tmp_path / "a.parquet")
+    with open(path, "rb") as fh:
+        assert detect_format(path, fh.read(64)) == "parquet"
+    back = read_table(path, "parquet")
+    assert back.equals(table)
+    assert profile_table(back)[1].tolist() == profile_table(table)[1].tolist()
+
+
+def test_parquet_garbage_raises(tmp_path):
+    with pytest.raises(TableError):
+        read_table(write(tmp_path, "a.parquet", b"PAR1 but not really"), "parquet")
+
+
+def test_jsonl_round_trip(tmp_path):
+    lines = [{"id": 1, "tags": ["a", "b"], "meta": {"k": 1.5}}, {"id": 2, "tags": [], "meta": None}]
+    path = write(tmp_path, "a.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    t = read_table(path, "jsonl")
+    assert t.to_pylist() == lines
+    profile, hashes = profile_table(t)
+    json.dumps(profile, allow_nan=False)
+    assert len(set(hashes.tolist())) == 2
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]\n", '{"a": 1}\n{"a": "x"\n', "\x00\x01"])
+def test_bad_jsonl_raises(tmp_path, content):
+    with pytest.raises(TableError):
+        read_table(write(tmp_path, "a.jsonl", content), "jsonl")
+
+
+# --------------------------------------------------------------------------- profiles
+
+def sample_table(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(10, 2, n)
+    x[:7] = np.nan
+    return pa.table({
+        "id": np.arange(n),
+        "x": pa.array(x, from_pandas=False),
+        "i": pa.array([None if k % 10 == 0 else int(k) for k in rng.integers(0, 50, n)]),
+        "inf": np.where(np.arange(n) % 100 == 0, np.inf, 1.0),
+        "cat": rng.choice(["a", "b", "c"], n),
+        "flag": rng.random(n) > 0.3,
+        "empty": pa.nulls(n, pa.float64()),
+        "when": pa.array(np.arange(n).astype("datetime64[s]")),
+        "dict": pa.array(rng.choice(["p", "q"], n)).dictionary_encode(),
+    })
+
+
+def col(profile, name):
+    return next(c for c in profile["columns"] if c["name"] == name)
+
+
+def test_profile_shape_and_values():
+    t = sample_table()
+    profile, hashes = profile_table(t)
+    json.dumps(profile, allow_nan=False)  # no NaN or infinity anywhere
+    assert profile["format"] == 1 and profile["rows"] == 2000
+    assert profile["row_hash_columns"] == t.column_names
+    x = col(profile, "x")
+    assert x["type"] == "double" and x["nulls"] == 7 and x["categories"] is None
+    q = x["numeric"]["quantiles"]
+    assert len(q) == 101 and q == sorted(q)
+    finite = t["x"].to_numpy()[7:]
+    assert q[0] == x["numeric"]["min"] == finite.min() and q[100] == finite.max()
+    assert q[50] == pytest.approx(np.median(finite))
+    assert x["numeric"]["mean"] == pytest.approx(finite.mean())
+    assert col(profile, "i")["nulls"] == t["i"].null_count > 0
+    assert col(profile, "i")["distinct"] == len(set(t["i"].to_pylist()) - {None})
+    assert col(profile, "inf")["numeric"]["max"] == 1.0        # stats over finite values
+    assert col(profile, "empty")["numeric"] is None and col(profile, "empty")["nulls"] == 2000
+    cats = col(profile, "cat")["categories"]
+    assert set(cats) == {"a", "b", "c"} and sum(cats.values()) == 2000
+    assert set(col(profile, "flag")["categories"]) == {"true", "false"}
+    assert set(col(profile, "dict")["categories"]) == {"p", "q"}
+    assert col(profile, "when")["numeric"] is None
+    assert hashes.dtype == np.uint64 and len(hashes) == 2000
+    assert np.all(hashes[1:] >= hashes[:-1])
+
+
+def test_empty_table_profile():
+    t = sample_table().slice(0, 0)
+    profile, hashes = profile_table(t)
+    json.dumps(profile, allow_nan=False)
+    assert profile["rows"] == 0 and len(hashes) == 0
+
+
+@pytest.mark.parametrize("n_distinct,n", [(MAX_CATEGORIES, 5000), (MAX_CATEGORIES + 1, 5000),
+                                          (30000, 60000), (500, 60000)])
+def test_categories_limit_and_exact_distinct(n_distinct, n):
+    values = [f"v{k % n_distinct}" for k in range(n)]
+    profile, _ = profile_table(pa.table({"s": values}))
+    c = col(profile, "s")
+    assert c["distinct"] == n_distinct
+    assert (c["categories"] is None) == (n_distinct > MAX_CATEGORIES)
+
+
+def test_hashes_ignore_row_and_column_order():
+    t = sample_table()
+    perm = np.random.default_rng(1).permutation(t.num_rows)
+    shuffled = t.take(perm).select(list(reversed(t.column_names)))
+    assert np.array_equal(profile_table(t)[1], profile_table(shuffled)[1])
+
+
+def test_hashes_see_values_swapped_between_columns():
+    a = pa.table({"p": [1, 2], "q": [2, 1]})
+    b = pa.table({"p": [2, 1], "q": [1, 2]})
+    c = pa.table({"p": [1, 1], "q": [2, 2]})
+    assert np.array_equal(row_hashes(a, ["p", "q"]), row_hashes(b, ["p", "q"]))
+    assert not np.array_equal(row_hashes(a, ["p", "q"]), row_hashes(c, ["p", "q"]))
+
+
+def test_row_hashes_over_some_columns_match_the_profile_of_those_columns():
+    t = sample_table()
+    cols = ["x", "cat", "when"]
+    assert np.array_equal(row_hashes(t, cols), profile_table(t.select(cols))[1])
+
+
+def test_value_hash_rules():
+    # int 1 == float 1.0; -0.0 == 0.0; null == NaN; dictionary == plain string
+    a = pa.table({"n": pa.array([1, 0, None], pa.int64()), "s": pa.array(["u", "v", None])})
+    b = pa.table({"n": pa.array([1.0, -0.0, float("nan")]),
+                  "s": pa.array(["u", "v", None]).dictionary_encode()})
+    assert np.array_equal(row_hashes(a, ["n", "s"]), row_hashes(b, ["n", "s"]))
+    c = pa.table({"n": pa.array(["1", "0", None]), "s": pa.array(["u", "v", None])})
+    assert not np.array_equal(row_hashes(a, ["n", "s"]), row_hashes(c, ["n", "s"]))
+
+
+def test_large_low_cardinality_string_hash_matches_small():
+    values = [f"v{k % 7}" for k in range(70000)]
+    big = row_hashes(pa.table({"s": values}), ["s"])
+    small = row_hashes(pa.table({"s": values[:7]}), ["s"])
+    assert set(big.tolist()) == set(small.tolist())
+
+
+@pytest.mark.parametrize("first,second", [("profile", "tables"), ("tables", "profile")])
+def test_modules_import_alone_and_without_heavy_dependencies(first, second):
+    # only the two modules (not the rest of mlver), in either order: the
+    # circular import of TableError must work both ways
+    diff_dir = os.path.dirname(os.path.abspath(sys.modules["mlver.diff.tables"].__file__))
+    code = (
+        "import sys, types\n"
+        f"pkg = types.ModuleType('mlver'); pkg.__path__ = [{os.path.dirname(diff_dir)!r}]\n"
+        f"sub = types.ModuleType('mlver.diff'); sub.__path__ = [{diff_dir!r}]\n"
+        "sys.modules.update({'mlver': pkg, 'mlver.diff': sub})\n"
+        f"import mlver.diff.{first}, mlver.diff.{second}\n"
+        "from mlver.diff.tables import TableError, diff_tables\n"
+        "from mlver.diff.profile import read_table, TableError as T2\n"
+        "assert TableError is T2\n"
+        "heavy = {'pyarrow', 'numpy', 'pandas'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

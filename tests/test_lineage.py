@@ -1,0 +1,394 @@
+"""Lineage (issue 4): records linked by the content they share, with no declaration;
+links through sub-folders and single files of an output folder; inputs named by a
+record; upstream/downstream with depth; used_by/produced_by; records(); the CLI
+exports; a tampered index with a cycle; reindex."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+import pytest
+
+import mlver
+from _fixtures import (assert_error, assert_ok, cli, commit_all, index_conn, make_git_repo, mrepo, proj,
+                       run_mlver, write, write_csv, HEADER, table_rows)
+
+__all__ = ["mrepo", "proj"]
+
+# Data is usually kept out of git; test_subfolder_of_untracked_folder covers the other case.
+GITIGNORED = {"README.md": "# p\n", ".gitignore": ".mlver/\nraw/\nfeatures/\n*.bin\nreport.txt\n"}
+COLUMNS = {"oid", "name", "version", "kind", "relation", "depth", "slot", "path"}
+
+
+def build_chain(root) -> dict:
+    """raw -> prepare (dataset, folder output) -> train -> evaluate, plus trainings on a
+    sub-folder, on one file, and on the record itself (``-i feats=prepare@1``)."""
+    repo = mlver.Repo.init(str(root))
+    write_csv(root / "raw/listings.csv", HEADER, table_rows(50, seed=1))
+    write_csv(root / "features/train.csv", HEADER, table_rows(40, seed=2))
+    write_csv(root / "features/test.csv", HEADER, table_rows(10, seed=3))
+    write_csv(root / "features/sub/extra.csv", HEADER, table_rows(5, seed=4))
+    oids = {}
+    oids["prepare"] = repo.snapshot("prepare", inputs={"raw": "raw"},
+                                    outputs={"features": "features"}, kind="dataset").oid
+    write(root / "model.bin", b"model trained on all features")
+    oids["train"] = repo.snapshot("train", inputs={"feats": "features"},
+                                  outputs={"model": "model.bin"},
+                                  params=["lr=0.1", "model.depth=3"], metrics=["rmse=2.5"]).oid
+    write(root / "report.txt", "rmse 2.5\n")
+    oids["evaluate"] = repo.snapshot("evaluate", inputs={"model": "model.bin"},
+                                     outputs={"report": "report.txt"}).oid
+    write(root / "model_sub.bin", b"model trained on a sub-folder")
+    oids["train_sub"] = repo.snapshot("train_sub", inputs={"feats": "features/sub"},
+                                      outputs={"model": "model_sub.bin"}).oid
+    write(root / "model_file.bin", b"model trained on one file")
+    oids["train_file"] = repo.snapshot("train_file", inputs={"t": "features/train.csv"},
+                                       outputs={"model": "model_file.bin"}).oid
+    write(root / "model_rev.bin", b"model trained on a record")
+    res = cli("snapshot", "train_rev", "-i", "feats=prepare@1", "-o", "model=model_rev.bin",
+              "--json")
+    oids["train_rev"] = json.loads(assert_ok(res))["oid"]
+    repo.close()
+    return oids
+
+
+@pytest.fixture(scope="module")
+def chain_built(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIRTUAL_ENV", sys.prefix)
+        for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+            mp.delenv(var, raising=False)
+        root = make_git_repo(tmp_path_factory.mktemp("lineage") / "proj", GITIGNORED)
+        mp.chdir(root)
+        oids = build_chain(root)
+    return root, oids
+
+
+@pytest.fixture
+def chain(chain_built, monkeypatch):
+    root, oids = chain_built
+    monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
+    monkeypatch.chdir(root)
+    repo = mlver.Repo(str(root))
+    yield repo, oids
+    repo.close()
+
+
+def names(df) -> list[str]:
+    return sorted(df["name"])
+
+
+# --------------------------------------------------------------------------- automatic links
+
+
+def test_output_of_a_is_input_of_b(chain):
+    repo, oids = chain
+    up = repo.lineage("train").upstream()
+    assert COLUMNS <= set(up.columns)
+    assert len(up) == 1
+    row = up.iloc[0]
+    assert (row["oid"], row["name"], row["version"], row["kind"]) == \
+        (oids["prepare"], "prepare", 1, "dataset")
+    assert (row["relation"], row["depth"], row["slot"], row["path"]) == \
+        ("upstream", 1, "feats", "features")
+    assert row["via"] == repo.show("prepare@1")[1].outputs["features"].oid
+    assert row["linked_to"] == oids["train"]
+
+
+def test_link_through_a_subfolder_of_an_output(chain):
+    repo, oids = chain
+    up = repo.lineage("train_sub").upstream()
+    assert list(up["oid"]) == [oids["prepare"]]
+    assert up.iloc[0]["path"] == "features/sub"
+
+
+def test_link_through_one_file_of_an_output_folder(chain):
+    repo, oids = chain
+    up = repo.lineage("train_file").upstream()
+    assert list(up["oid"]) == [oids["prepare"]]
+    assert (up.iloc[0]["slot"], up.iloc[0]["path"]) == ("t", "features/train.csv")
+
+
+def test_input_named_by_a_record(chain):
+    repo, oids = chain
+    rec = repo.show("train_rev")[1]
+    feats = rec.inputs["feats"]
+    prep = repo.show("prepare@1")[1].outputs["features"]
+    assert feats.source == oids["prepare"]
+    assert (feats.oid, feats.path, feats.type) == (prep.oid, prep.path, "tree")
+    up = repo.lineage("train_rev").upstream()
+    assert list(up["oid"]) == [oids["prepare"]]
+    assert up.iloc[0]["slot"] == "feats"
+
+
+def test_upstream_depth(chain):
+    repo, oids = chain
+    full = repo.lineage("evaluate").upstream()
+    assert [(r.name, r.depth) for r in full.itertuples()] == [("train", 1), ("prepare", 2)]
+    assert list(full["linked_to"]) == [oids["evaluate"], oids["train"]]
+    one = repo.lineage("evaluate").upstream(depth=1)
+    assert list(one["name"]) == ["train"]
+    assert one.iloc[0]["slot"] == "model" and one.iloc[0]["path"] == "model.bin"
+    assert repo.lineage("evaluate").upstream(depth=0).empty
+    assert repo.lineage("prepare").upstream().empty
+
+
+def test_downstream(chain):
+    repo, oids = chain
+    down = repo.lineage("prepare").downstream()
+    got = {(r.name, r.depth) for r in down.itertuples()}
+    assert got == {("train", 1), ("train_sub", 1), ("train_file", 1), ("train_rev", 1),
+                   ("evaluate", 2)}
+    assert set(down["relation"]) == {"downstream"}
+    assert names(repo.lineage("prepare").downstream(depth=1)) == \
+        ["train", "train_file", "train_rev", "train_sub"]
+    assert repo.lineage("evaluate").downstream().empty
+    with pytest.raises(mlver.MlverError):
+        repo.lineage("prepare").downstream(depth=-1)
+
+
+def test_used_by_and_produced_by_path(chain):
+    repo, oids = chain
+    used = repo.used_by("features/train.csv")
+    assert COLUMNS <= set(used.columns)
+    assert names(used) == ["train", "train_file", "train_rev"]
+    assert set(used["relation"]) == {"input"}
+    assert set(used["path"]) == {"features/train.csv"}
+    assert names(repo.used_by("features")) == ["train", "train_rev"]
+    assert names(repo.used_by("model.bin")) == ["evaluate"]
+    assert names(repo.produced_by("model.bin")) == ["train"]
+    made = repo.produced_by("features/sub/extra.csv")
+    assert names(made) == ["prepare"]
+    assert list(made["path"]) == ["features/sub/extra.csv"]
+    assert repo.used_by("raw").iloc[0]["name"] == "prepare"
+    assert repo.produced_by("raw").empty
+
+
+def test_used_by_oid(chain):
+    repo, oids = chain
+    model_oid = repo.show("train")[1].outputs["model"].oid
+    assert names(repo.used_by(model_oid)) == ["evaluate"]
+    assert names(repo.produced_by(model_oid)) == ["train"]
+    assert repo.used_by("0" * 32).empty
+
+
+def test_used_by_content_not_path(chain, tmp_path):
+    repo, oids = chain
+    # the same bytes under another name are the same content
+    root = repo.root
+    copy = f"{root}/copy_of_model.bin"
+    with open(copy, "wb") as f:
+        f.write(b"model trained on all features")
+    try:
+        assert names(repo.used_by("copy_of_model.bin")) == ["evaluate"]
+    finally:
+        import os
+        os.unlink(copy)
+
+
+def test_used_by_missing_path_is_an_error(chain):
+    repo, _ = chain
+    with pytest.raises(mlver.MlverError):
+        repo.used_by("no/such/file.csv")
+
+
+def test_records_frame_has_params_and_metrics_columns(chain):
+    repo, oids = chain
+    df = repo.records()
+    assert len(df) == 6
+    for col in ("oid", "name", "version", "kind", "created", "commit", "message",
+                "params.lr", "params.model.depth", "metrics.rmse"):
+        assert col in df.columns, col
+    row = df[df["name"] == "train"].iloc[0]
+    assert (row["params.lr"], row["params.model.depth"], row["metrics.rmse"]) == (0.1, 3, 2.5)
+    assert row["oid"] == oids["train"]
+    assert list(repo.records("prepare")["name"]) == ["prepare"]
+    assert list(repo.records("prepare")["kind"]) == ["dataset"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_lineage_json(chain):
+    repo, oids = chain
+    j = json.loads(assert_ok(cli("lineage", "train", "--format", "json")))
+    assert {"nodes", "edges"} <= set(j)
+    nodes = {n["oid"]: n for n in j["nodes"]}
+    assert set(nodes) == {oids["train"], oids["prepare"], oids["evaluate"]}
+    for n in j["nodes"]:
+        assert {"oid", "name", "version", "kind"} <= set(n)
+    assert nodes[oids["prepare"]] == {"oid": oids["prepare"], "name": "prepare", "version": 1,
+                                      "kind": "dataset"}
+    feats = repo.show("train")[1].inputs["feats"].oid
+    model = repo.show("train")[1].outputs["model"].oid
+    assert sorted(j["edges"], key=lambda e: e["slot"]) == [
+        {"from": oids["prepare"], "to": oids["train"], "slot": "feats", "oid": feats},
+        {"from": oids["train"], "to": oids["evaluate"], "slot": "model", "oid": model}]
+
+
+def test_cli_lineage_upstream_downstream_depth(chain):
+    repo, oids = chain
+    j = json.loads(assert_ok(cli("lineage", "evaluate", "--upstream", "--format", "json")))
+    assert {n["name"] for n in j["nodes"]} == {"evaluate", "train", "prepare"}
+    j = json.loads(assert_ok(cli("lineage", "evaluate", "--upstream", "--depth", "1",
+                                 "--format", "json")))
+    assert {n["name"] for n in j["nodes"]} == {"evaluate", "train"}
+    assert len(j["edges"]) == 1
+    j = json.loads(assert_ok(cli("lineage", "prepare", "--downstream", "--format", "json")))
+    assert {n["name"] for n in j["nodes"]} == {"prepare", "train", "train_sub", "train_file",
+                                               "train_rev", "evaluate"}
+    j = json.loads(assert_ok(cli("lineage", "train", "--depth", "0", "--format", "json")))
+    assert [n["name"] for n in j["nodes"]] == ["train"] and j["edges"] == []
+
+
+def test_cli_lineage_text_dot_mermaid(chain):
+    repo, oids = chain
+    text = assert_ok(cli("lineage", "train"))
+    lines = text.splitlines()
+    assert lines[0].startswith(f"train@1 (model) {oids['train'][:10]}")
+    assert any("<- prepare@1 (dataset) via feats" in x for x in lines)
+    assert any("-> evaluate@1 (model) via model" in x for x in lines)
+    dot = assert_ok(cli("lineage", "train", "--format", "dot"))
+    assert dot.startswith("digraph")
+    assert f'"{oids["prepare"]}" -> "{oids["train"]}"' in dot
+    assert dot.rstrip().endswith("}")
+    mermaid = assert_ok(cli("lineage", "train", "--format", "mermaid"))
+    assert mermaid.startswith("flowchart")
+    assert '"prepare@1"' in mermaid and "-->|feats|" in mermaid
+
+
+def test_cli_lineage_errors(chain):
+    assert_error(cli("lineage", "train", "--depth", "-1"), "depth")
+    assert_error(cli("lineage", "nope"))
+    assert cli("lineage", "train", "--format", "svg").exit_code == 2  # usage error
+
+
+def test_subfolder_of_untracked_folder(mrepo, proj):
+    """The common layout: data folders not in git at all (neither tracked nor ignored)."""
+    write(proj / "features/sub/extra.txt", "e\n")
+    write(proj / "features/train.txt", "t\n")
+    write(proj / "raw.txt", "r\n")
+    prep = mrepo.snapshot("prepare", inputs={"raw": "raw.txt"}, outputs={"f": "features"}).oid
+    write(proj / "m.bin", "m\n")
+    rec = mrepo.snapshot("train_sub", inputs={"feats": "features/sub"}, outputs={"m": "m.bin"})
+    assert list(mrepo.lineage("train_sub").upstream()["oid"]) == [prep]
+    assert "features/" not in rec.record.code.untracked  # captured as data, not code
+
+
+# --------------------------------------------------------------------------- no false links
+
+
+def test_identical_subfolder_of_unrelated_folders_is_no_link(mrepo, proj):
+    write(proj / "out1/shared/s.txt", "same bytes\n")
+    write(proj / "out1/a.txt", "a\n")
+    write(proj / "in2/shared/s.txt", "same bytes\n")
+    write(proj / "in2/b.txt", "b\n")
+    write(proj / "src.txt", "src\n")
+    write(proj / "m.bin", "m\n")
+    mrepo.snapshot("p", inputs={"src": "src.txt"}, outputs={"o": "out1"})
+    mrepo.snapshot("q", inputs={"i": "in2"}, outputs={"m": "m.bin"})
+    assert mrepo.lineage("q").upstream().empty
+    assert mrepo.lineage("p").downstream().empty
+
+
+def test_record_is_never_its_own_ancestor(mrepo, proj):
+    write(proj / "f.txt", "content\n")
+    mrepo.snapshot("loop", inputs={"a": "f.txt"}, outputs={"b": "f.txt"})
+    oid = mrepo.resolve("loop")
+    assert oid not in set(mrepo.lineage("loop").upstream()["oid"])
+    assert oid not in set(mrepo.lineage("loop").downstream()["oid"])
+
+
+def test_later_version_links_to_earlier_by_content(mrepo, proj):
+    write(proj / "a.txt", "1\n")
+    write(proj / "b.txt", "2\n")
+    mrepo.snapshot("x", inputs={"i": "a.txt"}, outputs={"o": "b.txt"})
+    write(proj / "c.txt", "3\n")
+    mrepo.snapshot("x", inputs={"i": "b.txt"}, outputs={"o": "c.txt"})  # consumes x@1's output
+    up = mrepo.lineage("x@2").upstream()
+    assert [(r.name, r.version) for r in up.itertuples()] == [("x", 1)]
+
+
+# --------------------------------------------------------------------------- cycles, reindex
+
+
+def ignore(proj):
+    write(proj / ".gitignore", GITIGNORED[".gitignore"])
+    commit_all(proj, "ignore data")
+
+
+def _in_thread(fn, timeout=20):
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # pragma: no cover - reported below
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "lineage traversal did not terminate"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_cycle_in_a_tampered_index_terminates(proj):
+    ignore(proj)
+    oids = build_chain(proj)
+    loop = "f" * 32
+    with index_conn(proj) as c:
+        # make train upstream of prepare, while prepare is upstream of train
+        c.execute("INSERT INTO edges(record, relation, slot, path, oid, type, source, whole) "
+                  "VALUES(?, 'input', 'loop', 'x', ?, 'blob', NULL, 1)", (oids["prepare"], loop))
+        c.execute("INSERT INTO edges(record, relation, slot, path, oid, type, source, whole) "
+                  "VALUES(?, 'output', 'loop', 'x', ?, 'blob', NULL, 1)", (oids["train"], loop))
+    repo = mlver.Repo(str(proj))
+    up = _in_thread(lambda: repo.lineage("prepare").upstream())
+    assert [(r.name, r.depth) for r in up.itertuples()][0] == ("train", 1)
+    assert oids["prepare"] not in set(up["oid"])
+    down = _in_thread(lambda: repo.lineage("train").downstream())
+    assert oids["train"] not in set(down["oid"])
+    assert "prepare" in set(down["name"])
+    up_train = _in_thread(lambda: repo.lineage("train").upstream())
+    assert list(up_train["name"]) == ["prepare"]
+    repo.close()
+    for fmt in ("text", "json", "dot", "mermaid"):
+        p = run_mlver(proj, "lineage", "train", "--format", fmt, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert "Traceback" not in p.stderr
+    p = run_mlver(proj, "lineage", "train", timeout=30)
+    assert "(cycle)" in p.stdout
+
+
+def test_reindex_rebuilds_the_same_lineage(proj):
+    ignore(proj)
+    oids = build_chain(proj)
+
+    def snapshot_of_lineage():
+        repo = mlver.Repo(str(proj))
+        out = {
+            "graph": json.loads(assert_ok(cli("lineage", "train", "--format", "json"))),
+            "up": repo.lineage("evaluate").upstream().to_dict("records"),
+            "down": repo.lineage("prepare").downstream().to_dict("records"),
+            "used": repo.used_by("features/train.csv").to_dict("records"),
+            "records": sorted(repo.records()["oid"]),
+        }
+        repo.close()
+        return out
+
+    before = snapshot_of_lineage()
+    res = cli("reindex")
+    assert assert_ok(res).strip() == "Indexed 6 records"
+    assert snapshot_of_lineage() == before
+    # a deleted index is rebuilt on the next open, the same again
+    for suffix in ("", "-wal", "-shm"):
+        p = proj / ".mlver" / f"index.sqlite{suffix}"
+        if p.exists():
+            p.unlink()
+    assert snapshot_of_lineage() == before
+    assert sorted(before["records"]) == sorted(oids.values())

@@ -1,0 +1,141 @@
+"""mlver.store.refs: the mutable layer, changed under a lock with compare-and-swap."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from mlver.errors import LockError, RecordFormatError, RefConflictError
+from mlver.hashing import oid_of
+from mlver.store.refs import Refs, locked, valid_name
+
+O1 = oid_of(b"1")
+O2 = oid_of(b"2")
+O3 = oid_of(b"3")
+
+
+@pytest.fixture
+def refs(tmp_path) -> Refs:
+    return Refs(str(tmp_path / ".mlver"))
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("price-model", True), ("listings", True), ("a", True), ("v1.2_x", True), ("9lives", True),
+    ("", False), ("-x", False), (".hidden", False), ("a/b", False), ("a@b", False),
+    ("a~1", False), ("a b", False), ("x.lock", False), ("a" * 128, True), ("a" * 129, False),
+    ("..", False), ("naïve", False),
+])
+def test_valid_name(name, ok):
+    assert valid_name(name) is ok
+
+
+def test_create_then_move_with_compare_and_swap(refs):
+    assert refs.get("m") is None
+    refs.update("m", O1, None)
+    assert refs.get("m") == O1
+    refs.update("m", O2, O1)
+    assert refs.get("m") == O2
+    path = os.path.join(refs.names_dir, "m")
+    assert open(path).read() == O2 + "\n"
+    assert not os.path.exists(path + ".lock")
+
+
+def test_stale_old_value_is_refused_and_ref_kept(refs):
+    refs.update("m", O1, None)
+    with pytest.raises(RefConflictError, match="m"):
+        refs.update("m", O3, O2)
+    with pytest.raises(RefConflictError):
+        refs.update("m", O3, None)  # creating an existing ref is a conflict too
+    assert refs.get("m") == O1
+    assert not os.path.exists(os.path.join(refs.names_dir, "m.lock"))
+
+
+def test_names_sorted_and_invalid_ignored(refs):
+    for n in ("zeta", "alpha", "mid"):
+        refs.update(n, O1, None)
+    open(os.path.join(refs.names_dir, "mid.lock"), "w").close()  # a held lock is not a name
+    assert refs.names() == ["alpha", "mid", "zeta"]
+    assert refs.get("../names/alpha") is None  # an invalid name never reaches the disk
+
+
+def test_names_of_empty_store(refs):
+    assert refs.names() == []
+    assert refs.tags("m") == {}
+
+
+def test_tags(refs):
+    assert refs.get_tag("m", "prod") is None
+    assert refs.set_tag("m", "prod", O1) is None
+    assert refs.set_tag("m", "prod", O2) == O1  # moving returns the old value
+    refs.set_tag("m", "staging", O3)
+    assert refs.get_tag("m", "prod") == O2
+    assert refs.tags("m") == {"prod": O2, "staging": O3}
+    assert refs.get_tag("m", "../x") is None
+
+
+def test_ref_holding_garbage_is_reported(refs):
+    os.makedirs(refs.names_dir)
+    with open(os.path.join(refs.names_dir, "m"), "w") as f:
+        f.write("not an oid\n")
+    with pytest.raises(RecordFormatError, match="does not hold an oid"):
+        refs.get("m")
+
+
+def test_held_lock_times_out_with_clear_error(refs, tmp_path):
+    refs.update("m", O1, None)
+    path = os.path.join(refs.names_dir, "m")
+    open(path + ".lock", "w").close()  # another process holds it
+    with pytest.raises(LockError, match=r"m\.lock"):
+        with locked(path, timeout=0.05):
+            pass
+    os.unlink(path + ".lock")
+    assert refs.get("m") == O1
+
+
+def test_lock_released_when_body_fails(tmp_path):
+    path = str(tmp_path / "ref")
+    with pytest.raises(ValueError):
+        with locked(path):
+            assert os.path.exists(path + ".lock")
+            raise ValueError
+    assert not os.path.exists(path + ".lock")
+    assert not os.path.exists(path)
+    with locked(path) as lock:  # can be taken again
+        lock.publish(O1)
+    assert open(path).read().strip() == O1
+
+
+def test_concurrent_compare_and_swap_loses_no_update(refs):
+    """Many writers each read-modify-write the ref; every success must be on the chain."""
+    parent_of: dict[str, str | None] = {}
+    guard = threading.Lock()
+    per_thread = 15
+
+    def writer(tid: int) -> None:
+        for i in range(per_thread):
+            while True:
+                cur = refs.get("m")
+                new = oid_of(f"{tid}-{i}-{cur}".encode())
+                try:
+                    refs.update("m", new, cur)
+                except RefConflictError:
+                    continue
+                with guard:
+                    parent_of[new] = cur
+                break
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    chain = []
+    cur = refs.get("m")
+    while cur is not None:
+        chain.append(cur)
+        cur = parent_of[cur]
+    assert len(parent_of) == 6 * per_thread
+    assert len(chain) == len(parent_of)  # every successful update is reachable: none lost
+    assert not [f for f in os.listdir(refs.names_dir) if f.endswith(".lock")]

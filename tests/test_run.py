@@ -1,0 +1,245 @@
+"""``mlver run`` and ``repo.run(...)`` (issue 4): the run section, inputs hashed before
+the command, output streaming, failures that record nothing (or a failed record on
+request), bad commands, missing or overlapping outputs, mlver.toml commands, and the
+Python context manager."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import mlver
+from mlver.hashing import hash_file, oid_of
+from _fixtures import (assert_error, assert_ok, cli, mrepo, proj, run_mlver, tmp_listing, write)
+
+__all__ = ["mrepo", "proj"]
+
+PY = sys.executable
+
+COPY = """
+import sys, time
+time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0)
+data = open("d.txt").read()
+open("out.txt", "w").write(data.upper())
+print("hello from the script")
+"""
+
+
+def nothing_recorded(repo) -> None:
+    assert repo.names() == []
+    assert os.listdir(os.path.join(repo.store_dir, "refs", "names")) == []
+    assert repo.log() == []
+    assert tmp_listing(repo.root) == []
+
+
+def parse_time(s: str) -> datetime:
+    assert s.endswith("Z")
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def test_run_records_run_section(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "shout.py", COPY)
+    t0 = datetime.now(timezone.utc)
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "-p", "lr=0.1",
+              "--", PY, "shout.py", "0.2")
+    out = assert_ok(res)
+    t1 = datetime.now(timezone.utc)
+    assert out.startswith("m@1  ")
+    oid, rec = mrepo.show("m@1")
+    assert rec.run.command == (PY, "shout.py", "0.2")
+    assert rec.run.exit_code == 0
+    assert 0.2 <= rec.run.duration_s < 30
+    started = parse_time(rec.run.started)
+    assert t0 - timedelta(seconds=1) <= started <= t1
+    assert rec.outputs["out"].oid == hash_file(str(proj / "out.txt"))[0]
+    assert (proj / "out.txt").read_text() == "ABC\n"
+    assert rec.params == {"lr": 0.1}
+    j = json.loads(assert_ok(cli("show", "m@1", "--json")))
+    assert j["run"]["command"] == [PY, "shout.py", "0.2"]
+    assert set(j["run"]) == {"command", "exit_code", "started", "duration_s"}
+
+
+def test_inputs_are_hashed_before_the_command(mrepo, proj):
+    original = b"original content\n"
+    write(proj / "d.txt", original)
+    write(proj / "edit.py", "open('d.txt', 'a').write('edited during the run\\n')\n"
+                            "open('out.txt', 'w').write('done')\n")
+    assert_ok(cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--", PY, "edit.py"))
+    rec = mrepo.show("m@1")[1]
+    assert (proj / "d.txt").read_bytes() != original
+    assert rec.inputs["data"].oid == oid_of(original)
+    assert rec.inputs["data"].size == len(original)
+    assert mrepo.objects.read(rec.inputs["data"].oid) == original
+
+
+def test_command_output_streams_through(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "shout.py", COPY)
+    p = run_mlver(proj, "run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--", PY, "shout.py")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert "hello from the script" in lines
+    assert lines.index("hello from the script") < next(
+        i for i, x in enumerate(lines) if x.startswith("m@1"))
+
+
+def test_failing_command_records_nothing_and_exits_with_its_code(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "fail.py", "open('out.txt', 'w').write('partial')\nraise SystemExit(3)\n")
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--", PY, "fail.py")
+    assert_error(res, "status 3", "nothing recorded", code=3)
+    nothing_recorded(mrepo)
+
+
+def test_record_failed_keeps_a_failed_record(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "fail.py", "raise SystemExit(4)\n")
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--record-failed",
+              "--", PY, "fail.py")
+    assert res.exit_code == 4
+    assert res.stderr.strip().startswith("Error: ") and len(res.stderr.strip().splitlines()) == 1
+    rec = mrepo.show("m@1")[1]
+    assert rec.run.exit_code == 4
+    assert rec.outputs == {}  # the failed command never wrote out.txt
+    assert list(mrepo.records()["status"]) == ["failed"]
+    assert "FAILED" in assert_ok(cli("log"))
+
+
+def test_command_not_found(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--", "no-such-command-xyz")
+    assert_error(res, "no-such-command-xyz")
+    nothing_recorded(mrepo)
+
+
+def test_command_killed_by_a_signal(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "die.py", "import os, signal\nopen('out.txt', 'w').write('x')\n"
+                           "os.kill(os.getpid(), signal.SIGKILL)\n")
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--", PY, "die.py")
+    assert_error(res, "SIGKILL", code=128 + 9)
+    nothing_recorded(mrepo)
+
+
+def test_output_never_written_is_an_error(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "noop.py", "pass\n")
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--", PY, "noop.py")
+    assert_error(res, "out.txt")
+    nothing_recorded(mrepo)
+
+
+def test_stale_output_the_command_did_not_write_is_an_error(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "out.txt", "left over from an earlier run\n")
+    write(proj / "noop.py", "pass\n")
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--", PY, "noop.py")
+    assert_error(res, "out.txt")
+    nothing_recorded(mrepo)
+
+
+@pytest.mark.parametrize("inp,out", [("data", "data/out.txt"), ("data/d.txt", "data/d.txt"),
+                                     ("data/d.txt", "data")])
+def test_output_overlapping_an_input_is_an_error(mrepo, proj, inp, out):
+    write(proj / "data/d.txt", "abc\n")
+    write(proj / "mark.py", "open('ran.marker', 'w').write('1')\n")
+    res = cli("run", "m", "-i", f"data={inp}", "-o", f"out={out}", "--", PY, "mark.py")
+    assert_error(res, "overlaps")
+    assert not (proj / "ran.marker").exists(), "the command ran despite the error"
+    nothing_recorded(mrepo)
+
+
+def test_command_from_mlver_toml(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "shout.py", COPY)
+    write(proj / "mlver.toml", f'[snapshot.m]\nkind = "dataset"\n'
+                               f'inputs = {{ data = "d.txt" }}\noutputs = {{ out = "out.txt" }}\n'
+                               f'command = "{PY} shout.py"\n')
+    os.mkdir(proj / "sub")
+    os.chdir(proj / "sub")  # the command runs at the repository root all the same
+    res = cli("run", "m")
+    assert_ok(res)
+    rec = mrepo.show("m@1")[1]
+    assert rec.run.command == (PY, "shout.py")
+    assert rec.kind == "dataset"
+    assert rec.inputs["data"].path == "d.txt" and rec.outputs["out"].path == "out.txt"
+    assert (proj / "out.txt").read_text() == "ABC\n"
+
+
+def test_no_command_anywhere_is_an_error(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "mlver.toml", '[snapshot.m]\ninputs = { data = "d.txt" }\n')
+    assert_error(cli("run", "m"), "command")
+    nothing_recorded(mrepo)
+
+
+def test_metrics_file_written_by_the_command(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "train.py", "import json\nopen('model.bin', 'wb').write(b'm')\n"
+                             "json.dump({'acc': 0.9, 'loss': {'val': 0.1}}, open('metrics.json', 'w'))\n")
+    assert_ok(cli("run", "m", "-i", "data=d.txt", "-o", "model=model.bin", "-M", "metrics.json",
+                  "--", PY, "train.py"))
+    rec = mrepo.show("m@1")[1]
+    assert rec.metrics == {"acc": 0.9, "loss": {"val": 0.1}}
+    assert rec.metrics_files == ("metrics.json",)
+
+
+def test_execute_through_python(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "shout.py", COPY)
+    res = mrepo.execute("m", [PY, "shout.py"], inputs={"data": "d.txt"},
+                        outputs={"out": "out.txt"}, cwd=str(proj))
+    assert res.created and res.record.run.exit_code == 0
+    with pytest.raises(mlver.MlverError):
+        mrepo.execute("m", [PY, "-c", "raise SystemExit(2)"], inputs={"data": "d.txt"},
+                      outputs={"out": "out.txt"}, cwd=str(proj))
+    assert [r.version for _o, r in mrepo.log("m")] == [1]
+
+
+def test_context_manager_records_on_clean_exit(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"}) as run:
+        write(proj / "model.bin", b"weights")
+        run.log_params({"lr": 0.1}, model={"depth": 3})
+        run.log_metrics(rmse=1.5)
+        run.log_metrics({"acc": 0.9})
+        assert mrepo.names() == []  # nothing written before the block ends
+    rec = run.result.record
+    assert rec.label == "m@1"
+    assert rec.params == {"lr": 0.1, "model": {"depth": 3}}
+    assert rec.metrics == {"rmse": 1.5, "acc": 0.9}
+    assert rec.run.exit_code == 0
+    assert rec.outputs["model"].oid == oid_of(b"weights")
+    df = mrepo.records()
+    assert df.loc[0, "params.model.depth"] == 3 and df.loc[0, "metrics.rmse"] == 1.5
+
+
+def test_context_manager_exception_records_nothing(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    with pytest.raises(ValueError):
+        with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"}) as run:
+            write(proj / "model.bin", b"weights")
+            run.log_metrics(rmse=1.5)
+            raise ValueError("training blew up")
+    nothing_recorded(mrepo)
+
+
+def test_context_manager_hashes_inputs_on_entry(mrepo, proj):
+    write(proj / "d.txt", "before\n")
+    with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"}) as run:
+        write(proj / "d.txt", "after\n")
+        write(proj / "model.bin", b"w")
+    assert run.result.record.inputs["data"].oid == oid_of(b"before\n")
+
+
+def test_context_manager_missing_output_records_nothing(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    with pytest.raises(mlver.MlverError, match="model.bin"):
+        with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"}):
+            pass
+    nothing_recorded(mrepo)
