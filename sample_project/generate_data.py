@@ -11,14 +11,16 @@ The months drift on purpose, so that a drift detector has something to find:
 
 * From month 2 on a new neighbourhood, "Harbourside", appears (~15% of rows):
   expensive waterfront flats close to the centre.
-* Prices rise by ``INFLATION`` (12%) per month after month 1.
+* Prices rise by ``INFLATION`` (60%) per month after month 1: the high season.
 * Flats turn into short lets: entire homes gain ``ENTIRE_SHIFT`` of the
   listings each month, at the expense of private and shared rooms.
 * Listings concentrate near the centre: distances shrink by ``CENTRE_PULL``
   (15%) per month.
 
-Together these move the price distribution enough that a PSI drift check
-between month 1 and month 2 reports about 0.3 for ``price`` (>= 0.2 = drift).
+Together these move the price distribution so far that even the features
+table, which accumulates all months, drifts: ``mlver diff`` of the model
+trained on month 1 against the one trained on months 1+2 reports ``price``
+drifted (PSI about 0.23; >= 0.2 = drift).
 
 A small share of rows is deliberately dirty (missing, zero or mistyped
 prices, year-long minimum stays) so that ``prepare.py`` has real cleaning
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 YEAR = 2026
-INFLATION = 0.12  # price growth per month after month 1
+INFLATION = 0.60  # price growth per month after month 1 (the high season starts)
 CENTRE_PULL = 0.15  # share by which distances to the centre shrink per month
 ENTIRE_SHIFT = 0.15  # share of listings that turn into entire homes per month
 NEW_AREA = "Harbourside"
