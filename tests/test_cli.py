@@ -456,3 +456,72 @@ def test_usage_errors_exit_2(m1):
             r = cli(*args)
             assert r.exit_code == 2, (args, r.output)
             assert "Usage:" in r.output, args
+
+
+# -- run and lineage ---------------------------------------------------------------------------
+
+TRAIN = ("import json, pathlib; d = pathlib.Path('a.csv').read_text(); "
+         "pathlib.Path('out.txt').write_text(d.upper()); "
+         "pathlib.Path('metrics.json').write_text(json.dumps({'rows': d.count(chr(10))})); "
+         "pathlib.Path('a.csv').write_text('edited during the run')")
+
+
+def _refs(root):
+    return [x for x in store_listing(root) if x[0].startswith("refs/")]
+
+
+def test_run(proj):
+    write(proj / "a.csv", "id,v\n1,2\n")
+    r = ok(cli("run", "m", "-i", "a=a.csv", "-o", "out=out.txt", "-M", "metrics.json", "--json",
+               "--", sys.executable, "-c", TRAIN))
+    d = json.loads(r.stdout)
+    assert d["version"] == 1
+    assert d["run"]["command"] == [sys.executable, "-c", TRAIN] and d["run"]["exit_code"] == 0
+    # Inputs are hashed before the command starts: its edit of a.csv is not credited.
+    assert d["inputs"]["a"]["oid"] == oid_of(b"id,v\n1,2\n")
+    assert d["outputs"]["out"]["oid"] == oid_of(b"ID,V\n1,2\n")
+    assert d["metrics"] == {"rows": 2}
+    assert json.loads(ok(cli("show", "m", "--json")).stdout)["run"] == d["run"]
+
+
+def test_run_errors(proj):
+    write(proj / "a.csv", "a")
+    before = _refs(proj)
+    r = cli("run", "m", "-i", "a=a.csv", "-o", "out=out.txt", "--", sys.executable, "-c",
+            "import sys; sys.exit(3)")
+    assert r.exit_code == 3
+    lines = r.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: command exited with status 3")
+    r = cli("run", "m", "-i", "a=a.csv", "-o", "out=out.txt", "--", sys.executable, "-c", "pass")
+    assert_one_error(r, "output 'out' (out.txt) was not written")
+    assert_one_error(cli("run", "m", "-i", "a=a.csv", "-o", "out=out.txt", "--", "no-such-command-x"),
+                     "'no-such-command-x' was not found")
+    assert_one_error(cli("run", "m", "-i", "a=a.csv", "-o", "out=out.txt"), "no command given")
+    assert _refs(proj) == before == []
+    assert tmp_files(proj) == []
+
+
+def test_lineage(proj):
+    write(proj / "raw.csv", "r")
+    write(proj / "features.csv", "f")
+    ds = json.loads(ok(cli("snapshot", "features", "-i", "raw=raw.csv", "-o",
+                           "features=features.csv", "--kind", "dataset", "--json")).stdout)
+    write(proj / "model.bin", "m")
+    m = json.loads(ok(cli("snapshot", "model", "-i", "train=features.csv", "-o", "model=model.bin",
+                          "--json")).stdout)
+    g = json.loads(ok(cli("lineage", "model", "--format", "json")).stdout)
+    assert g["root"] == m["oid"]
+    assert {(n["name"], n["version"]) for n in g["nodes"]} == {("features", 1), ("model", 1)}
+    assert g["edges"] == [{"from": ds["oid"], "to": m["oid"], "slot": "train",
+                           "oid": oid_of(b"f")}]
+    down = json.loads(ok(cli("lineage", "features", "--downstream", "--format", "json")).stdout)
+    assert {n["name"] for n in down["nodes"]} == {"features", "model"}
+    up = json.loads(ok(cli("lineage", "features", "--upstream", "--format", "json")).stdout)
+    assert [n["name"] for n in up["nodes"]] == ["features"] and up["edges"] == []
+    for fmt in ("text", "dot", "mermaid"):
+        out = ok(cli("lineage", "model", "--format", fmt)).stdout
+        assert "features" in out and "model" in out, fmt
+    assert ok(cli("lineage", "model", "--format", "dot")).stdout.startswith("digraph")
+    with store_unchanged(proj):
+        assert_one_error(cli("lineage", "nope"), "unknown revision 'nope'", "features, model")
+        assert_one_error(cli("lineage", "model", "--depth", "-1"), "--depth -1")

@@ -75,20 +75,23 @@ def test_literal_diff_renders_the_explanation():
     assert "new column 'neighbourhood_group'" in data
     assert "'price' drifted (PSI 0.31)" in data
     assert "rooms" not in data  # a stable column is not news
-    assert lines[4] == "    params n_estimators: 100 -> 200"
-    assert lines[5].startswith("    code   2 commits (aaaaaaa..bbbbbbb): ")
-    assert '"add distance feature", "fix bug"' in lines[5] and "train.py +12 -3" in lines[5]
+    # the causes follow the order of ``changed`` (most informative first, as in the JSON)
+    assert lines[4].startswith("    code   2 commits (aaaaaaa..bbbbbbb): ")
+    assert '"add distance feature", "fix bug"' in lines[4] and "train.py +12 -3" in lines[4]
+    assert lines[5] == "    params n_estimators: 100 -> 200"
     assert lines[6] == "  unchanged: env (python 3.11.7, 142 packages)"
 
 
-def test_data_comes_before_params_code_env():
+def test_causes_follow_the_order_of_changed():
     env = {**ENV_SAME, "changed": True,
            "packages": {"added": [], "removed": [], "downgraded": [],
                         "upgraded": [{"name": "numpy", "old": "1.0", "new": "2.0"}]}}
     lines = render(literal(changed=["data", "code", "params", "env"], env=env))
     kinds = [line.split()[0] for line in lines if line.startswith("    ")]
-    assert kinds[0] == "data"
-    assert set(kinds) == {"data", "code", "params", "env"}
+    assert kinds == ["data", "code", "params", "env"]  # the order of ``changed``
+    two = render(literal(changed=["data", "params"], code=CODE_SAME))
+    assert [line.split()[0] for line in two if line.startswith("    ")] == ["data", "params"]
+    assert two[-1] == "  unchanged: code (aaaaaaa), env (python 3.11.7, 142 packages)"
     assert any("numpy 1.0 -> 2.0" in line for line in lines)
     assert not any(line.strip().startswith("unchanged:") for line in lines)
 
@@ -265,4 +268,8 @@ def test_any_literal_diff_round_trips_and_renders(inputs, outputs, rmse):
     assert ("because:" in "\n".join(lines)) == bool(changed)
     outputs_changed = any(s["status"] != "unchanged" for s in outputs.values())
     assert ("not explained by any recorded input" in "\n".join(lines)) == \
-        (not changed and outputs_changed)
+        (not changed and outputs_changed and bool(inputs))
+    if not changed and outputs_changed and not inputs:  # nothing upstream to blame
+        assert "the record has no inputs" in "\n".join(lines)
+    causes = [x.split()[0] for x in lines if x.startswith("    ")]
+    assert causes == ["data"] * len(data_lines)

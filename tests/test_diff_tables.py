@@ -459,3 +459,12 @@ def test_duplicate_string_and_composite_keys_raise():
         diff_tables(t, t.slice(0, 2), key="k")
     with pytest.raises(TableError, match=r"duplicate key k, j = \('b', 2\)"):
         diff_tables(t, t.slice(0, 2), key=["k", "j"])
+
+
+def test_null_key_values_match_each_other():
+    old = pa.table({"k": ["a", None, "b"], "n": [1, None, 2], "v": [1, 2, 3]})
+    new = pa.table({"k": [None, "a", "c"], "n": [None, 1, 3], "v": [5, 1, 4]})
+    for key in ("k", "n", ["k", "n"]):
+        d = diff_tables(old, new, key=key)
+        assert (d.rows_added, d.rows_removed, d.rows_changed) == (1, 1, 1), key
+        assert d.cells_changed == (("v", 1),)

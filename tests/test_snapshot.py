@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from mlver.api import Repo
-from mlver.errors import (CaptureError, ConfigError, NotAStoreError, RevisionError,
+from mlver.errors import (CaptureError, ConfigError, MlverError, NotAStoreError, RevisionError,
                           StoreFormatError)
 from mlver.hashing import oid_of
 from mlver.record import Record
@@ -60,8 +60,9 @@ def test_init_layout(git_repo):
 
 
 def test_init_in_missing_folder(tmp_path):
-    with pytest.raises(NotAStoreError, match="does not exist"):
+    with pytest.raises(MlverError, match="nope does not exist"):
         Repo.init(str(tmp_path / "nope"))
+    assert not (tmp_path / "nope").exists()
 
 
 def test_open_outside_any_store(tmp_path):

@@ -72,12 +72,12 @@ def read_table(path: str, fmt: str, key: list[str] | None = None) -> "pyarrow.Ta
             table = pq.read_table(path)
         else:
             raise TableError(f"unknown table format {fmt!r}")
+        table = normalize(table)
     except TableError:
         raise
     except Exception as exc:  # pyarrow raises many types; the contract is TableError only
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise TableError(f"cannot read {os.path.basename(path)} as {fmt}: {text}") from exc
-    table = normalize(table)
     for name in [key] if isinstance(key, str) else (key or []):
         if name not in table.column_names:
             raise TableError(f"key column {name!r} not found; columns are: "

@@ -46,7 +46,6 @@ PSI_MODERATE = 0.1         # PSI in [0.1, 0.2): moderate shift
 PSI_EPSILON = 1e-4         # share given to empty bins, so that ln() stays finite
 NULL_RATE_DELTA = 0.01     # smaller changes of a column's null rate are not reported
 NEW_CATEGORY_SHARE = 0.01  # a new (vanished) category with this share of new (old) rows drifts
-_OI, _NI = "__mlver_old_row", "__mlver_new_row"
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,7 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
     multiset difference of rows over the common columns.  With ``key`` (name or
     names) rows match by key: rows_changed counts matched rows whose common
     columns differ, cells_changed counts per column (null equals NaN; numbers
-    compare by value); a key holding a null matches nothing; duplicate keys or
+    compare by value); null key values match each other; duplicate keys or
     a missing key column raise TableError.  ``rows=N`` keeps N sample rows of
     each kind.  Given profiles/hashes must be these tables' (cached); drift
     always comes from the profiles, so this agrees with diff_from_profiles."""
@@ -255,26 +254,8 @@ def _surplus(hashes: "numpy.ndarray", other_sorted: "numpy.ndarray", limit: int)
 
 def _keyed_diff(old, new, keys, rows, old_profile, new_profile) -> TableDiff:
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
-    ints = [old[k] for k in keys] + [new[k] for k in keys]
-    if len(keys) == 1 and all(pa.types.is_integer(c.type) and not c.null_count for c in ints):
-        mo, mn, added_idx, removed_idx = _match_int_keys(keys[0], *ints)
-    else:
-        ko, kn = (_unique_keys(t.select(list(keys)), keys, side).append_column(
-            col, pa.array(np.arange(t.num_rows, dtype=np.int64)))
-            for side, t, col in (("old", old, _OI), ("new", new, _NI)))
-        try:
-            ko, kn = _align_keys(ko, kn, keys)
-            joined = ko.join(kn, keys=list(keys), join_type="full outer")
-        except pa.ArrowException as exc:
-            raise TableError(f"cannot join on key {list(keys)}: {exc}") from exc
-        oi, ni = joined[_OI], joined[_NI]
-        removed_idx, added_idx = (np.sort(pc.filter(a, b.is_null()).to_numpy())
-                                  for a, b in ((oi, ni), (ni, oi)))
-        both = pc.and_(oi.is_valid(), ni.is_valid())
-        mo, mn = pc.filter(oi, both).to_numpy(), pc.filter(ni, both).to_numpy()
+    mo, mn, added_idx, removed_idx = _match_keys(old, new, keys)
     order = np.argsort(mo)
     mo, mn = mo[order], mn[order]
     compare = [c for c in old.column_names if c in set(new.column_names) - set(keys)]
@@ -315,59 +296,53 @@ def _rows_at(table, pos):
     return table.filter(pa.array(mask))
 
 
-def _match_int_keys(name, old_key, new_key):
-    """(matched old rows, matched new rows, added rows, removed rows) for one
-    integer key without nulls: numpy sorting is ~3x faster than Acero's hash
-    group-by (duplicate check) and join."""
+def _match_keys(old, new, keys):
+    """(matched old rows, matched new rows, added rows, removed rows), or TableError
+    for a duplicate key.  Keys become int64 codes (an integer key as it is, else
+    one dictionary_encode of both versions, so null matches null), matched by
+    numpy sorting: ~3x faster than Acero's hash group-by and join."""
     import numpy as np
-    sides = []
-    for side, col in (("old", old_key), ("new", new_key)):
-        values = col.to_numpy()
-        order = np.argsort(values, kind="stable")
-        dup = values[order][1:][values[order][1:] == values[order][:-1]]
-        if len(dup):
-            raise TableError(f"duplicate key {name} = {dup[0].item()!r} in the {side} version "
-                             f"({int((values == dup[0]).sum())} rows)")
-        sides.append((values, order))
-    (ov, oo), (nv, _) = sides
-    pos = np.minimum(np.searchsorted(ov[oo], nv), max(len(ov) - 1, 0))
-    match = ov[oo][pos] == nv if len(ov) else np.zeros(len(nv), dtype=bool)
-    mo, mn = oo[pos[match]], np.flatnonzero(match)
-    seen = np.zeros(len(ov), dtype=bool)
-    seen[mo] = True
-    return mo, mn, np.flatnonzero(~match), np.flatnonzero(~seen)
-
-
-def _unique_keys(ks, keys, side: str):
-    """``ks`` (the key columns) unchanged, or TableError naming a duplicate key value."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    try:
-        groups = ks.group_by(list(keys)).aggregate([([], "count_all")])
-    except pa.ArrowException as exc:
-        raise TableError(f"cannot use {list(keys)} as a key: {exc}") from exc
-    if groups.num_rows < ks.num_rows:
-        dup = groups.filter(pc.greater(groups["count_all"], 1)).slice(0, 1).to_pylist()[0]
-        value = dup[keys[0]] if len(keys) == 1 else tuple(dup[k] for k in keys)
-        raise TableError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} version "
-                         f"({dup['count_all']} rows)")
-    return ks
-
-
-def _align_keys(ko, kn, keys):
-    """Give each key column one type on both sides, as the join needs."""
-    import pyarrow as pa
+    codes = [np.zeros(old.num_rows, dtype=np.int64), np.zeros(new.num_rows, dtype=np.int64)]
     for k in keys:
         a, b = (c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
-                for c in (ko[k], kn[k]))
-        if a.type != b.type:
+                for c in (old[k], new[k]))
+        if pa.types.is_integer(a.type) and pa.types.is_integer(b.type):
+            a, b = a.cast(pa.int64()), b.cast(pa.int64())
+        elif a.type != b.type:
             try:
                 b = b.cast(a.type)
             except pa.ArrowException:  # e.g. int -> string: compare as text
                 a, b = a.cast(pa.large_string()), b.cast(pa.large_string())
-        ko = ko.set_column(ko.column_names.index(k), k, a)
-        kn = kn.set_column(kn.column_names.index(k), k, b)
-    return ko, kn
+        if len(keys) == 1 and a.type == pa.int64() and not (a.null_count or b.null_count):
+            codes = [a.to_numpy(), b.to_numpy()]
+            break
+        enc = pc.dictionary_encode(pa.chunked_array(a.chunks + b.chunks, type=a.type),
+                                   null_encoding="encode")
+        idx = np.concatenate([c.indices.to_numpy() for c in enc.chunks] + [np.zeros(0, int)])
+        joint = np.concatenate(codes) * len(enc.chunk(0).dictionary if enc.num_chunks else []) + idx
+        if len(keys) > 1:  # dense codes again, so that products never overflow
+            uniq = np.sort(joint)
+            joint = np.searchsorted(uniq[np.r_[True, uniq[1:] != uniq[:-1]]], joint)
+        codes = [joint[:old.num_rows], joint[old.num_rows:]]
+    sides = []
+    for side, table, values in (("old", old, codes[0]), ("new", new, codes[1])):
+        order = np.argsort(values, kind="stable")
+        dup = np.flatnonzero(values[order][1:] == values[order][:-1])
+        if len(dup):
+            row = table.slice(int(order[dup[0]]), 1).select(list(keys)).to_pylist()[0]
+            value = row[keys[0]] if len(keys) == 1 else tuple(row.values())
+            raise TableError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} "
+                             f"version ({int((values == values[order[dup[0]]]).sum())} rows)")
+        sides.append((values[order], order))
+    (ov, oo), (nv, _) = sides
+    pos = np.minimum(np.searchsorted(ov, codes[1]), max(len(ov) - 1, 0))
+    match = ov[pos] == codes[1] if len(ov) else np.zeros(new.num_rows, dtype=bool)
+    mo, mn = oo[pos[match]], np.flatnonzero(match)
+    seen = np.zeros(old.num_rows, dtype=bool)
+    seen[mo] = True
+    return mo, mn, np.flatnonzero(~match), np.flatnonzero(~seen)
 
 
 def _cells_differ(a, b) -> "numpy.ndarray":
