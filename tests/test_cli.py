@@ -295,6 +295,37 @@ def test_fifo_in_a_data_folder(m1):
                          "'data/pipe' is a fifo")
 
 
+def test_status_of_a_folder_that_now_holds_a_fifo(proj):
+    """The folder is there: status must not call it missing (an Error line is fine too)."""
+    write(proj / "data" / "ok.csv", "ok")
+    ok(cli("snapshot", "m", "-i", "d=data"))
+    os.mkfifo(proj / "data" / "pipe")
+    r = cli("status", "--json")
+    if r.exit_code == 0:
+        (slot,) = json.loads(r.stdout)[0]["slots"]
+        assert slot["status"] != "missing", slot
+    else:
+        assert_one_error(r, "'data/pipe' is a fifo")
+
+
+def test_record_object_missing_from_the_store(m1):
+    proj, oid = m1
+    os.unlink(proj / ".mlver" / "objects" / oid[:2] / oid[2:])
+    for s in ("", "-wal", "-shm"):  # a fresh index must read the record again
+        p = proj / ".mlver" / f"index.sqlite{s}"
+        if p.exists():
+            p.unlink()
+    with store_unchanged(proj):
+        assert_one_error(cli("show", "m"), oid, "missing")
+
+
+def test_ref_that_does_not_hold_an_oid(m1):
+    proj, _ = m1
+    write(proj / ".mlver" / "refs" / "names" / "m", "garbage\n")
+    with store_unchanged(proj):
+        assert_one_error(cli("show", "m"), "does not hold an oid")
+
+
 def test_unknown_revision_lists_names(m1):
     proj, _ = m1
     write(proj / "b.csv", "b")

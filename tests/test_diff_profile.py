@@ -129,6 +129,12 @@ def test_huge_single_line(tmp_path, header):
         read_table(str(path), "csv")
 
 
+def test_a_long_row_below_the_limit_is_read(tmp_path):
+    path = write(tmp_path, "a.csv", "a,b\n1," + "x" * (20 << 20) + "\n2,y\n")
+    t = read_table(path, "csv")
+    assert t["a"].to_pylist() == [1, 2] and len(t["b"][0].as_py()) == 20 << 20
+
+
 def test_quoted_newlines_across_blocks_are_read(tmp_path):
     rows = [f'{i},"line one\nline two, {i}"' if i % 2 else f"{i},plain" for i in range(400000)]
     path = write(tmp_path, "a.csv", "id,text\n" + "\n".join(rows) + "\n")

@@ -40,6 +40,8 @@ def cached_diff(old: pa.Table, new: pa.Table) -> TableDiff:
     """What the caller does with cached profiles: never look at the data again
     unless the common columns changed."""
     (op, oh), (np_, nh) = profile_table(old), profile_table(new)
+    # the cache stores canonical JSON (sorted keys) and np.save'd hashes
+    op, np_ = (json.loads(json.dumps(p, sort_keys=True, allow_nan=False)) for p in (op, np_))
     common = needs_rehash(op, np_)
     if common is not None:
         oh, nh = row_hashes(old, common), row_hashes(new, common)

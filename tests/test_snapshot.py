@@ -396,3 +396,17 @@ def test_concurrent_snapshots_of_one_name_lose_no_version(repo, git_repo, procs)
             assert r.parents == (o_prev,)
         assert {r.inputs["d"].path for _, r in log} == {f"in{i}.csv" for i in range(procs)}
     assert tmp_files(git_repo) == []
+
+
+def test_concurrent_snapshots_of_equal_content_make_one_version(repo, git_repo):
+    write(git_repo / "same.csv", "same\n")
+    running = [_spawn(git_repo, "same", "same.csv") for _ in range(3)]
+    results = []
+    for p in running:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    assert {r["oid"] for r in results} == {results[0]["oid"]}
+    assert sorted(r["unchanged"] for r in results) == [False, True, True]
+    with Repo(str(git_repo)) as fresh:
+        assert [r.version for _, r in fresh.log("same")] == [1]

@@ -105,9 +105,9 @@ def _env_line(e: dict) -> str:
     bits += [f"{u['name']} {u['old']} -> {u['new']}" for u in pk["upgraded"][:4]]
     bits += [f"{u['name']} {u['old']} -> {u['new']} (downgrade)" for u in pk["downgraded"][:4]]
     if pk["added"]:
-        bits.append(f"{len(pk['added'])} packages added")
+        bits.append(f"{len(pk['added'])} package{'s' if len(pk['added']) != 1 else ''} added")
     if pk["removed"]:
-        bits.append(f"{len(pk['removed'])} packages removed")
+        bits.append(f"{len(pk['removed'])} package{'s' if len(pk['removed']) != 1 else ''} removed")
     return ", ".join(bits) or "packages changed"
 
 

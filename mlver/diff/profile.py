@@ -138,13 +138,14 @@ def sniff_delimiter(head: bytes, whole: bool, default: str = ",") -> str:
         raise TableError(f"first line longer than {SNIFF_BYTES} bytes")
     best, best_width, single = None, 1, True
     for delim in sorted(DELIMITERS, key=lambda d: d != default):
+        records, cut = [], not whole
         try:
-            records = [r for r in itertools.islice(
-                csv.reader(io.StringIO(text), delimiter=delim), SNIFF_RECORDS + 1) if r]
-        except csv.Error:
-            single = False
-            continue
-        if not whole and len(records) > 1:
+            for record in itertools.islice(csv.reader(io.StringIO(text), delimiter=delim),
+                                           SNIFF_RECORDS + 1):
+                records += [record] if record else []
+        except csv.Error:  # a field over csv.field_size_limit: judge the records before it
+            cut = False
+        if cut and len(records) > 1:
             records.pop()  # may be cut mid-record
         widths = {len(r) for r in records[:SNIFF_RECORDS]}
         single = single and widths == {1}
