@@ -5,9 +5,10 @@ Reads through the stat cache and writes no objects.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from .errors import CaptureError, MlverError
+from .errors import MlverError
 from .record import Record
 from .store.statcache import StatCache
 
@@ -67,9 +68,9 @@ def status(repo, names: list[str]) -> list[NameStatus]:
                 if art.source:
                     slots.append(SlotStatus(side, slot, art.path, "unchanged", art.oid, art.oid))
                     continue
-                try:
-                    new = capture_path(repo.root, art.path, cache).oid
-                except CaptureError:
+                if os.path.lexists(os.path.join(repo.root, art.path)):
+                    new = capture_path(repo.root, art.path, cache).oid  # errors name the path
+                else:
                     new = None
                 state = "missing" if new is None else ("unchanged" if new == art.oid else "modified")
                 slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))

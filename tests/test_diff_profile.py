@@ -118,15 +118,21 @@ def test_header_only_csv_has_no_rows(tmp_path):
     assert t.column_names == ["a", "b"] and t.num_rows == 0
 
 
-@pytest.mark.parametrize("header", ["", "a,b\n1,"])
-def test_huge_single_line(tmp_path, header):
+def test_huge_single_line(tmp_path):
     path = tmp_path / "huge.csv"
-    with open(path, "w") as fh:
-        fh.write(header)
-        fh.write("x" * (50 << 20))
-        fh.write("\n")
-    with pytest.raises(TableError):
+    path.write_bytes(b"x" * (50 << 20) + b"\n")
+    with pytest.raises(TableError, match="first line longer"):
         read_table(str(path), "csv")
+
+
+def test_huge_row_is_a_table_error_or_read_correctly(tmp_path):
+    for size in (50 << 20, 70 << 20):  # pyarrow's limit lies between 1 and 2 blocks
+        path = write(tmp_path, "a.csv", "a,b\n1," + "x" * size + "\n2,y\n")
+        try:
+            t = read_table(path, "csv")
+        except TableError:
+            continue
+        assert t["a"].to_pylist() == [1, 2] and len(t["b"][0].as_py()) == size
 
 
 def test_a_long_row_below_the_limit_is_read(tmp_path):
