@@ -168,12 +168,19 @@ class Repo:
         # deleted index: walk each name's chain back to the first record already known.
         missing = []
         for name in self.refs.names():
-            oid = self.refs.get(name)
-            while oid and not self._conn.execute(
-                    "SELECT 1 FROM records WHERE oid=?", (oid,)).fetchone():
-                rec = self.record(oid)
-                missing.append((oid, rec))
-                oid = rec.parents[0] if rec.parents else None
+            chain = []
+            try:
+                oid = self.refs.get(name)
+                while oid and not self._conn.execute(
+                        "SELECT 1 FROM records WHERE oid=?", (oid,)).fetchone():
+                    rec = self.record(oid)
+                    chain.append((oid, rec))
+                    oid = rec.parents[0] if rec.parents else None
+            except MlverError:
+                # One damaged name must not take the others down: it stays unindexed, and
+                # commands that read it still fail with the error naming the damage.
+                pass
+            missing += chain
         if missing:
             self.index_records(missing)
 
