@@ -9,7 +9,7 @@ The Python API mirrors the command line without printing::
     print(repo.diff("price-model@1", "price-model@2"))
 """
 
-from .api import NameStatus, Repo, SlotStatus
+from .api import Repo
 from .diff.value import Diff, SlotDiff
 from .errors import (
     CaptureError,
@@ -27,6 +27,7 @@ from .errors import (
 )
 from .record import Artifact, Code, Env, Record, Run
 from .snapshot import SnapshotResult
+from .status import NameStatus, SlotStatus
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,7 @@ from .store.objects import ObjectStore
 from .store.refs import Refs
 from .store.statcache import StatCache
 from .store.trees import Tree
-from .status import NameStatus, SlotStatus  # noqa: F401  (re-exported)
+from .status import NameStatus
 
 STORE_DIR = ".mlver"
 _STORE_GITIGNORE = "# Content lives in objects/, never in git.\n/objects/\n/tmp/\n/index.sqlite*\n*.lock\n"

@@ -18,7 +18,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from .tables import TableError, table_errors
+from .tables import KeyColumnError, TableError, table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy
@@ -80,7 +80,7 @@ def read_table(path: str, fmt: str, key: list[str] | None = None) -> "pyarrow.Ta
         raise TableError(f"cannot read {os.path.basename(path)} as {fmt}: {text}") from exc
     for name in [key] if isinstance(key, str) else (key or []):
         if name not in table.column_names:
-            raise TableError(f"key column {name!r} not found; columns are: "
+            raise KeyColumnError(f"key column {name!r} not found; columns are: "
                              + ", ".join(repr(c) for c in table.column_names))
     return table
 
@@ -163,7 +163,8 @@ def normalize(table: "pyarrow.Table") -> "pyarrow.Table":
     views = {getattr(pa, v)(): getattr(pa, large)() for v, large in (
         ("string_view", "large_string"), ("binary_view", "large_binary")) if hasattr(pa, v)}
     if any(t in views for t in table.schema.types):
-        table = table.cast(pa.schema([f.with_type(views.get(f.type, f.type)) for f in table.schema]))
+        table = table.cast(pa.schema([f.with_type(views.get(f.type, f.type))
+                                      for f in table.schema]))
     names = table.column_names
     if len(set(names)) == len(names):
         return table

@@ -46,7 +46,8 @@ def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None, key_for, rows
     return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
 
 
-def _slots(repo, old: dict, new: dict, key_for, rows: int, cache: bool) -> dict[str, SlotDiff]:
+def _slots(repo, old: dict, new: dict, key_for, rows: int,
+           cache: bool) -> dict[str, SlotDiff]:
     return {s: _slot(repo, s, old.get(s), new.get(s), key_for, rows, cache)
             for s in sorted(set(old) | set(new))}
 

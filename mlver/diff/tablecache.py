@@ -102,10 +102,28 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows
     """``(TableDiff, None)`` when both blobs read as tables, else ``(None, note)``.
 
     With ``cache`` False (a workspace diff, which must write nothing) profiles are
-    read from the cache when present but never written.
+    read from the cache when present but never written. A key that does not fit this
+    table is a note, not an error: ``--key`` applies to every table of the diff. Key columns are left out of drift: a key is meant to differ between versions.
     """
+    from dataclasses import replace
+
+    from .tables import KeyColumnError, TableError
+
+    try:
+        t, note = _diff_blobs(repo, old, new, old_path, new_path, key, rows, cache)
+    except KeyColumnError as e:
+        return None, (f"not diffed by key ({e}); fix --key or [tables] key in mlver.toml; "
+                      "compared by bytes only")
+    except TableError as e:
+        return None, f"not readable as a table ({e}); compared by bytes only"
+    if t is not None and key:
+        t = replace(t, drift=tuple(d for d in t.drift if d.column not in key))
+    return t, note
+
+
+def _diff_blobs(repo, old, new, old_path, new_path, key, rows, cache):
     from .profile import detect_format, row_hashes
-    from .tables import TableError, diff_from_profiles, diff_tables, needs_rehash
+    from .tables import diff_from_profiles, diff_tables, needs_rehash
 
     ha, hb = _head(repo, old, old_path), _head(repo, new, new_path)
     if ha is None or hb is None:
@@ -115,17 +133,16 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows
         if fa or fb or any(new_path.endswith(e) for e in (".csv", ".tsv", ".parquet", ".jsonl")):
             return None, "not readable as a table; compared by bytes only"
         return None, None
-    try:
-        a = _Side(repo, old, old_path, fa, key, cache)
-        b = _Side(repo, new, new_path, fb, key, cache)
-        if key or rows:
-            return diff_tables(a.table(), b.table(), key=key, rows=rows), None
-        a.ensure_profile()
-        b.ensure_profile()
-        common = needs_rehash(a.profile, b.profile)
-        if common is not None:
-            return diff_from_profiles(a.profile, row_hashes(a.table(), common),
-                                      b.profile, row_hashes(b.table(), common)), None
-        return diff_from_profiles(a.profile, a.hashes, b.profile, b.hashes), None
-    except TableError as e:
-        return None, f"not readable as a table ({e}); compared by bytes only"
+    a = _Side(repo, old, old_path, fa, key, cache)
+    b = _Side(repo, new, new_path, fb, key, cache)
+    a.ensure_profile()
+    b.ensure_profile()
+    if key or rows:
+        # Keyed rows and samples need the data itself; drift still comes from the profiles.
+        return diff_tables(a.table(), b.table(), key=key, rows=rows, old_profile=a.profile,
+                           new_profile=b.profile, old_hashes=a.hashes, new_hashes=b.hashes), None
+    common = needs_rehash(a.profile, b.profile)
+    if common is not None:
+        return diff_from_profiles(a.profile, row_hashes(a.table(), common),
+                                  b.profile, row_hashes(b.table(), common)), None
+    return diff_from_profiles(a.profile, a.hashes, b.profile, b.hashes), None

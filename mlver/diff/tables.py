@@ -19,6 +19,10 @@ class TableError(Exception):
     """A file cannot be read or diffed as a table (the caller falls back to bytes)."""
 
 
+class KeyColumnError(TableError):
+    """The key names a column that is missing, or does not identify rows uniquely."""
+
+
 def table_errors(fn):
     """Decorator: pyarrow's errors (data it cannot handle) become TableError,
     so that the caller falls back to a byte diff instead of failing."""
@@ -179,7 +183,7 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
     keys = (key,) if isinstance(key, str) else (tuple(key) if key else None)
     for name, (side, table) in ((n, s) for n in keys or () for s in (("old", old), ("new", new))):
         if name not in table.column_names:
-            raise TableError(f"key column {name!r} not in the {side} version; columns are: "
+            raise KeyColumnError(f"key column {name!r} not in the {side} version; columns are: "
                              + ", ".join(repr(c) for c in table.column_names))
     old_profile = old_profile if old_profile is not None else _profile.profile_only(old)
     new_profile = new_profile if new_profile is not None else _profile.profile_only(new)
@@ -333,7 +337,7 @@ def _match_keys(old, new, keys):
         if len(dup):
             row = table.slice(int(order[dup[0]]), 1).select(list(keys)).to_pylist()[0]
             value = row[keys[0]] if len(keys) == 1 else tuple(row.values())
-            raise TableError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} "
+            raise KeyColumnError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} "
                              f"version ({int((values == values[order[dup[0]]]).sum())} rows)")
         sides.append((values[order], order))
     (ov, oo), (nv, _) = sides
