@@ -127,7 +127,8 @@ class TableDiff:
                        if s.metric == "psi" and s.drifted],
                       [f"{s.column!r} has {s.value:.0f} new categor{'y' if s.value == 1 else 'ies'}"
                        for s in self.drift if s.metric == "new_categories" and s.drifted]):
-            parts += items[:3] + ([f"{len(items) - 3} more"] if len(items) > 3 else [])
+            # Up to five of each kind: enough to reach the column that explains a model change.
+            parts += items[:5] + ([f"{len(items) - 5} more"] if len(items) > 5 else [])
         if len(parts) == 1 and not (self.rows_added or self.rows_removed or self.rows_changed):
             return f"no changes ({self.rows_new:,} rows)"
         return "; ".join(parts)
