@@ -127,7 +127,9 @@ def _print_result(result, as_json: bool) -> None:
 @click.argument("name")
 @_capture_options
 def snapshot(name, inputs, outputs, params, metrics, message, kind, python, as_json):
-    """Record the current inputs, outputs, code, params, metrics and env as a new version of NAME.
+    """Record what NAME is made of now as a new version.
+
+    NAME gets a new version unless the content equals its latest version.
 
     With no -i/-o, [snapshot.NAME] in mlver.toml supplies them.
     """
@@ -176,7 +178,10 @@ def show(rev, as_json):
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a name.")
 def status(name, as_json):
-    """Say which inputs and outputs differ from the latest version (writes no objects)."""
+    """Say what in the workspace differs from the latest version.
+
+    Compares inputs, outputs, params files and the git commit; writes no objects.
+    """
     from .render import status_text
 
     reports = _repo().status(name)
@@ -213,7 +218,11 @@ def reindex():
               help="Show up to N sample added, removed and changed rows.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the inputs differ.")
 def diff(rev, rev2, as_json, keys, rows, exit_code):
-    """Explain how REV2 (default: the workspace) differs from REV, and why."""
+    """Explain how REV2 (default: the workspace) differs from REV.
+
+    The verdict names the inputs that changed (data, code, params, env) and how:
+    table rows and columns, drifted distributions, commits, param values, packages.
+    """
     from .diff.explain import samples_text
 
     d = _repo().diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows)
@@ -236,7 +245,9 @@ def diff(rev, rev2, as_json, keys, rows, exit_code):
               help="Keep a record (marked failed) when the command exits non-zero.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, record_failed, command):
-    """Hash the inputs, run COMMAND, then record outputs and metrics as a new version of NAME.
+    """Run COMMAND and record it as a new version of NAME.
+
+    The inputs are hashed before COMMAND starts; outputs and metrics after it ends.
 
     Write the command after --:  mlver run price-model -i train=data.csv -o model=model.pkl
     -- python train.py.  With no -i/-o and no command, [snapshot.NAME] in mlver.toml (with
@@ -267,7 +278,10 @@ def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, 
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "mermaid"]),
               default="text", help="text (a tree), json, dot (Graphviz) or mermaid.")
 def lineage(rev, direction, depth, fmt):
-    """Show the records REV was made from and that were made from it, linked by content."""
+    """Show what REV was made from and what was made from it.
+
+    Records are linked by content: an output of one that is an input of another.
+    """
     from .lineage import check_depth
     from .render import lineage_dot, lineage_mermaid, lineage_text
 
