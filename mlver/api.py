@@ -53,6 +53,7 @@ class Repo:
         self._records: dict[str, Record] = {}
         # Objects a workspace capture computed without writing them (trees, patch, packages).
         self.overlay: dict[str, bytes] = {}
+        self.skipped: dict[str, str] = {}  # names the index could not read, and why
 
     @classmethod
     def init(cls, path: str = ".") -> "Repo":
@@ -167,6 +168,7 @@ class Repo:
         # Catch up with refs moved by a process that died before indexing, or by a
         # deleted index: walk each name's chain back to the first record already known.
         missing = []
+        self.skipped = {}
         for name in self.refs.names():
             chain = []
             try:
@@ -176,10 +178,10 @@ class Repo:
                     rec = self.record(oid)
                     chain.append((oid, rec))
                     oid = rec.parents[0] if rec.parents else None
-            except MlverError:
+            except MlverError as e:
                 # One damaged name must not take the others down: it stays unindexed, and
                 # commands that read it still fail with the error naming the damage.
-                pass
+                self.skipped[name] = str(e)
             missing += chain
         if missing:
             self.index_records(missing)
@@ -192,7 +194,10 @@ class Repo:
                 os.unlink(os.path.join(self.store_dir, "index.sqlite" + suffix))
             except FileNotFoundError:
                 pass
-        return self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        count = self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        for name, why in self.skipped.items():
+            self.warn(f"{name} was not indexed: {why}")
+        return count
 
     # -- revisions --------------------------------------------------------------------------
 

@@ -100,10 +100,11 @@ def _capture_options(f):
                      help="Metrics: a file or KEY=VALUE."),
         click.option("-m", "--message", default=None, help="Why this version exists."),
         click.option("--kind", type=click.Choice(["model", "dataset"]), default=None,
-                     help="What the name versions (default: as before, else model)."),
+                     help="What the name versions (default: kind in [snapshot.NAME] of "
+                          "mlver.toml, else as before, else model)."),
         click.option("--python", default=None, metavar="PATH",
-                     help="The interpreter whose packages are recorded (default: the active "
-                          "virtualenv, else python on PATH)."),
+                     help="The interpreter whose packages are recorded (default: [env] python "
+                          "in mlver.toml, else the active virtualenv, else python on PATH)."),
         click.option("--json", "as_json", is_flag=True, help="Print the record as JSON."),
     ]
     for o in reversed(opts):

@@ -25,7 +25,7 @@ def _slots(title: str, arts: dict) -> list[str]:
         return []
     lines = [f"{title}:"]
     for slot, a in arts.items():
-        what = f"{a.files:,} files, " if a.type == "tree" else ""
+        what = f"{a.files:,} file{'s' if a.files != 1 else ''}, " if a.type == "tree" else ""
         src = f" from {a.source[:10]}" if a.source else ""
         lines.append(f"  {slot:<10} {a.path}  {a.oid[:10]}  ({what}{human_size(a.size)}){src}")
     return lines

@@ -132,6 +132,9 @@ def verdict(d) -> list[str]:
     elif outputs_changed and not d.inputs:
         lines.append("  the record has no inputs: its outputs are the data itself, so nothing "
                      "recorded upstream explains the change")
+    elif outputs_changed and all(s.status in ("unchanged", "removed") for s in d.outputs.values()):
+        lines.append("  no recorded input changed; the missing outputs were deleted or not "
+                     "produced yet")
     elif outputs_changed:
         lines.append("  no recorded input changed: the result is not explained by any recorded "
                      "input (training is nondeterministic, or an input is not tracked)")

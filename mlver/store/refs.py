@@ -78,7 +78,8 @@ def _read(path: str) -> str | None:
     except FileNotFoundError:
         return None
     if not is_oid(value):
-        raise RecordFormatError(f"ref {path} does not hold an oid; restore it or run mlver reindex")
+        raise RecordFormatError(f"ref {path} does not hold an oid; restore it from a backup or a "
+                                "remote, or delete it to drop the name")
     return value
 
 
