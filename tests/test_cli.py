@@ -556,3 +556,14 @@ def test_lineage(proj):
     with store_unchanged(proj):
         assert_one_error(cli("lineage", "nope"), "unknown revision 'nope'", "features, model")
         assert_one_error(cli("lineage", "model", "--depth", "-1"), "--depth -1")
+
+
+def test_reindex_names_a_damaged_name_and_keeps_the_others(m1):
+    proj, _oid = m1
+    write(proj / ".mlver" / "refs" / "names" / "evil", "not an oid\n")
+    r = cli("reindex")
+    assert r.exit_code == 0, r.output
+    assert "Indexed 1 records" in r.stdout
+    assert re.search(r"^Warning: evil was not indexed: .*does not hold an oid", r.stderr, re.M)
+    assert_one_error(cli("show", "evil"), "evil", "does not hold an oid")
+    ok(cli("show", "m"))  # the healthy name still works

@@ -273,3 +273,19 @@ def test_any_literal_diff_round_trips_and_renders(inputs, outputs, rmse):
         assert "the record has no inputs" in "\n".join(lines)
     causes = [x.split()[0] for x in lines if x.startswith("    ")]
     assert causes == ["data"] * len(data_lines)
+
+
+def test_missing_outputs_are_not_blamed_on_nondeterminism():
+    d = literal(changed=[], code=CODE_SAME, params=NO_PARAMS, metrics={})
+    d["inputs"]["listings"].update(status="unchanged", new="3" * 32, table=None)
+    d["outputs"]["model"].update(status="removed", new=None, new_size=None)
+    text = "\n".join(render(d))
+    assert "missing outputs were deleted or not produced yet" in text
+    assert "nondeterministic" not in text
+
+
+def test_record_without_inputs_says_its_outputs_are_the_data():
+    d = literal(changed=[], code=CODE_SAME, params=NO_PARAMS, metrics={}, inputs={})
+    text = "\n".join(render(d))
+    assert "the record has no inputs" in text
+    assert "nondeterministic" not in text
