@@ -68,10 +68,13 @@ def test_prefix_loads_only_that_path_and_below(conn):
         c.remember(p, key(), oid_of(p.encode()))
     c.save()
     scoped = StatCache(conn, prefix="data")
+    assert sorted(scoped._rows) == ["data", "data/a", "data/sub/b"]  # one query, that subtree
     for p in ("data", "data/a", "data/sub/b"):
         assert scoped.lookup(p, key()) == oid_of(p.encode())
+    # Outside the loaded prefix a lookup reads its own row: still correct, just not bulk.
     for p in ("data2/c", "dat", "data-x/d", "zzz"):
-        assert scoped.lookup(p, key()) is None
+        assert scoped.lookup(p, key()) == oid_of(p.encode())
+    assert scoped.lookup("nowhere", key()) is None
 
 
 # -- through real snapshots -------------------------------------------------------------------

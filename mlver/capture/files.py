@@ -23,6 +23,7 @@ from ..store.trees import Tree, TreeEntry
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
 WORKERS = min(8, (os.cpu_count() or 2) * 2)
 CHUNK_FILES = 256  # files per pool task: amortises scheduling over tiny files
+PRELOAD_FILES = 2000  # above this, list the store once rather than stat each object
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _scan(root: str, rel: str) -> tuple[_Node, list[list]]:
 
 def _hash_items(root: str, items: list[list], batch: Batch | None) -> None:
     for item in items:
-        path = os.path.join(root, item[1])
+        path = f"{root}/{item[1]}"
         try:
             if batch is not None:
                 oid, size = batch.add_file(path)
@@ -126,6 +127,8 @@ def _hash_items(root: str, items: list[list], batch: Batch | None) -> None:
 def _fill_oids(root: str, files: list[list], cache: StatCache, batch: Batch | None,
                progress=None) -> None:
     todo = []
+    if batch is not None and len(files) > PRELOAD_FILES and hasattr(batch, "preload"):
+        batch.preload()
     for item in files:
         oid = cache.lookup(item[1], item[2])
         # A cached oid is only good for a write if the object is really in the store.
@@ -190,6 +193,7 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
         raise CaptureError(f"cannot access '{rel}' (permission denied); fix its permissions") from None
     except OSError as e:
         raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
+    cache.load(rel)
     if stat_mod.S_ISDIR(st.st_mode):
         node, files = _scan(root, rel)
         _fill_oids(root, files, cache, batch, progress)

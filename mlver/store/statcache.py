@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .index import transaction
 
@@ -19,9 +19,11 @@ from .index import transaction
 RACY_NS = 2_000_000_000
 
 
-@dataclass(frozen=True)
-class StatKey:
-    """What a stat says about a file: if all of it matches, the content does too."""
+class StatKey(NamedTuple):
+    """What a stat says about a file: if all of it matches, the content does too.
+
+    A named tuple, not a dataclass: capture builds one per file, 100k at a time.
+    """
 
     dev: int
     ino: int
@@ -35,26 +37,59 @@ class StatKey:
 
 
 class StatCache:
-    """Stat cache rows under one path prefix, loaded in one query, saved in one transaction."""
+    """Stat cache rows, loaded per captured path in one query, saved in one transaction.
 
-    def __init__(self, conn: sqlite3.Connection, prefix: str = "") -> None:
+    ``load(prefix)`` reads every row at or below a path at once (capture calls it
+    before walking a folder); a lookup outside any loaded prefix reads its one row.
+    Loading only what a capture needs keeps a small snapshot fast in a store that
+    also caches a 100k-file dataset.
+    """
+
+    _COLS = "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM stat"
+
+    def __init__(self, conn: sqlite3.Connection, prefix: str | None = None) -> None:
         self.conn = conn
         self.started_ns = time.time_ns()
-        self._rows: dict[str, tuple[StatKey, str]] = {}
+        self._rows: dict[str, tuple[tuple, str]] = {}
+        self._loaded: set[str] = set()
         self._new: list[tuple] = []
-        if prefix:
-            rows = conn.execute(
-                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM stat "
-                "WHERE path = ? OR (path >= ? AND path < ?)",
-                (prefix, prefix + "/", prefix + "0"))  # '0' sorts right after '/'
-        else:
-            rows = conn.execute("SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM stat")
-        for path, *key, oid in rows:
-            self._rows[path] = (StatKey(*key), oid)
+        if prefix is not None:
+            self.load(prefix)
 
-    def lookup(self, path: str, key: StatKey) -> str | None:
+    def _add(self, rows) -> None:
+        for path, dev, ino, size, mtime, ctime, oid in rows:
+            self._rows[path] = ((dev, ino, size, mtime, ctime), oid)
+
+    def load(self, prefix: str) -> None:
+        """Read every row at or below ``prefix`` ("" or "." for everything)."""
+        if prefix in self._loaded or "" in self._loaded:
+            return
+        if prefix in ("", "."):
+            self._add(self.conn.execute(self._COLS))
+            self._loaded.add("")
+            return
+        self._add(self.conn.execute(
+            self._COLS + " WHERE path = ? OR (path >= ? AND path < ?)",
+            (prefix, prefix + "/", prefix + "0")))  # '0' sorts right after '/'
+        self._loaded.add(prefix)
+
+    def _covered(self, path: str) -> bool:
+        if "" in self._loaded:
+            return True
+        cut = path.find("/")
+        while True:
+            if (path if cut < 0 else path[:cut]) in self._loaded:
+                return True
+            if cut < 0:
+                return False
+            cut = path.find("/", cut + 1)
+
+    def lookup(self, path: str, key: tuple) -> str | None:
         """The cached oid of ``path`` when its stat still matches, else None."""
         hit = self._rows.get(path)
+        if hit is None and not self._covered(path):
+            self._add(self.conn.execute(self._COLS + " WHERE path = ?", (path,)))
+            hit = self._rows.get(path)
         if hit is not None and hit[0] == key:
             return hit[1]
         return None
@@ -63,7 +98,7 @@ class StatCache:
         """Queue an entry, unless the file is racily clean (see module doc)."""
         if max(key.mtime_ns, key.ctime_ns) >= self.started_ns - RACY_NS:
             return
-        if self._rows.get(path) == (key, oid):
+        if self._rows.get(path) == (tuple(key), oid):
             return
         self._new.append((path, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, oid))
 
