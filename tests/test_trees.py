@@ -138,3 +138,21 @@ def test_encode_decode_round_trip(items):
     assert back.encode() == data
     assert back.oid == t.oid == oid_of(data)
     assert Tree.of(reversed(items)).oid == t.oid
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1).filter(lambda n: "/" not in n and n not in (".", "..")),
+                          st.sampled_from(["blob", "tree", "link"]),
+                          st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
+                          st.integers(min_value=0, max_value=2**53), st.booleans()),
+                unique_by=lambda r: r[0]))
+def test_fast_encoding_equals_canonical_json(rows):
+    """Capture writes tree bytes directly; they must be canonical.dumps of the tree dict."""
+    from mlver import canonical
+    from mlver.store.trees import encode_rows
+
+    rows = sorted(rows, key=lambda r: r[0])
+    expected = canonical.dumps({"entries": [{"exec": e, "name": n, "oid": o, "size": s, "type": t}
+                                            for n, t, o, s, e in rows],
+                                "format": 1, "type": "tree"})
+    assert encode_rows(rows) == expected

@@ -18,7 +18,7 @@ from ..errors import CaptureError
 from ..hashing import hash_file, oid_of
 from ..store.objects import Batch
 from ..store.statcache import StatCache, StatKey
-from ..store.trees import Tree, TreeEntry
+from ..store.trees import encode_rows
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
 WORKERS = min(8, (os.cpu_count() or 2) * 2)
@@ -94,7 +94,9 @@ def _scan(root: str, rel: str) -> tuple[_Node, list[list]]:
                     stack.append(child)
                 elif e.is_file(follow_symlinks=False):
                     st = e.stat(follow_symlinks=False)
-                    item = [e.name, erel, StatKey.of(st), bool(st.st_mode & 0o111), None]
+                    # A plain tuple in StatKey's order: 100k of them per capture.
+                    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                    item = [e.name, erel, key, bool(st.st_mode & 0o111), None]
                     node.files.append(item)
                     files.append(item)
                 else:
@@ -159,22 +161,27 @@ def _link_oid(target: str, batch: Batch | None) -> str:
     return batch.add_bytes(data) if batch is not None else oid_of(data)
 
 
-def _build(node: _Node, batch: Batch | None) -> tuple[Tree, int]:
-    """Trees bottom-up; returns the tree and the number of files below it."""
-    entries = []
-    count = 0
+def _build(node: _Node, batch: Batch | None) -> tuple[str, int, int]:
+    """Trees bottom-up, as canonical bytes; returns (oid, total size, files below)."""
+    rows = []
+    count = total = 0
     for name, child in node.dirs:
-        sub, n = _build(child, batch)
-        oid = batch.add_bytes(sub.encode()) if batch is not None else sub.oid
-        entries.append(TreeEntry(name, "tree", oid, sub.size))
+        oid, size, n = _build(child, batch)
+        rows.append((name, "tree", oid, size, False))
         count += n
+        total += size
     for name, _rel, key, exe, oid in node.files:
-        entries.append(TreeEntry(name, "blob", oid, key.size, exe))
+        rows.append((name, "blob", oid, key[2], exe))
         count += 1
+        total += key[2]
     for name, target in node.links:
-        entries.append(TreeEntry(name, "link", _link_oid(target, batch), len(os.fsencode(target))))
+        size = len(os.fsencode(target))
+        rows.append((name, "link", _link_oid(target, batch), size, False))
         count += 1
-    return Tree.of(entries), count
+        total += size
+    rows.sort(key=lambda r: r[0])
+    data = encode_rows(rows)
+    return (batch.add_bytes(data) if batch is not None else oid_of(data)), total, count
 
 
 def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = None,
@@ -197,9 +204,8 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
     if stat_mod.S_ISDIR(st.st_mode):
         node, files = _scan(root, rel)
         _fill_oids(root, files, cache, batch, progress)
-        tree, count = _build(node, batch)
-        oid = batch.add_bytes(tree.encode()) if batch is not None else tree.oid
-        return Captured("tree", oid, tree.size, count)
+        oid, size, count = _build(node, batch)
+        return Captured("tree", oid, size, count)
     if stat_mod.S_ISREG(st.st_mode):
         item = [os.path.basename(rel), rel, StatKey.of(st), False, None]
         _fill_oids(root, [item], cache, batch, progress)

@@ -50,15 +50,15 @@ class StatCache:
     def __init__(self, conn: sqlite3.Connection, prefix: str | None = None) -> None:
         self.conn = conn
         self.started_ns = time.time_ns()
-        self._rows: dict[str, tuple[tuple, str]] = {}
+        # path -> the row as read: (path, dev, ino, size, mtime_ns, ctime_ns, oid)
+        self._rows: dict[str, tuple] = {}
         self._loaded: set[str] = set()
         self._new: list[tuple] = []
         if prefix is not None:
             self.load(prefix)
 
     def _add(self, rows) -> None:
-        for path, dev, ino, size, mtime, ctime, oid in rows:
-            self._rows[path] = ((dev, ino, size, mtime, ctime), oid)
+        self._rows.update({row[0]: row for row in rows})
 
     def load(self, prefix: str) -> None:
         """Read every row at or below ``prefix`` ("" or "." for everything)."""
@@ -90,17 +90,20 @@ class StatCache:
         if hit is None and not self._covered(path):
             self._add(self.conn.execute(self._COLS + " WHERE path = ?", (path,)))
             hit = self._rows.get(path)
-        if hit is not None and hit[0] == key:
-            return hit[1]
+        if hit is not None and hit[1:6] == key:
+            return hit[6]
         return None
 
-    def remember(self, path: str, key: StatKey, oid: str) -> None:
-        """Queue an entry, unless the file is racily clean (see module doc)."""
-        if max(key.mtime_ns, key.ctime_ns) >= self.started_ns - RACY_NS:
+    def remember(self, path: str, key: tuple, oid: str) -> None:
+        """Queue an entry, unless the file is racily clean (see module doc).
+
+        ``key`` is a :class:`StatKey` or a plain tuple in the same order.
+        """
+        if max(key[3], key[4]) >= self.started_ns - RACY_NS:
             return
-        if self._rows.get(path) == (tuple(key), oid):
-            return
-        self._new.append((path, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, oid))
+        row = (path, *key, oid)
+        if self._rows.get(path) != row:
+            self._new.append(row)
 
     def save(self) -> None:
         """Write queued entries in one transaction."""
