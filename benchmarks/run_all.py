@@ -1,0 +1,147 @@
+"""Run every benchmark in sequence and print one summary table (what ``make bench`` runs).
+
+    python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows
+    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows
+
+Each benchmark runs as its own process (so one's memory does not count against another),
+its output is shown as it comes, and its results are collected for the summary. The table
+diff benchmark (bench_table_diff.py) is run too when it exists. Nothing is written into
+the repository: every benchmark works in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000}
+QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000}
+TABLE_DIFF_TARGET_S = 5.0        # stated in bench_table_diff.py
+TABLE_DIFF_TARGET_RSS_MIB = 1536
+
+
+def run(argv: list[str]) -> tuple[int, float, list[str]]:
+    """Run a benchmark, echoing its output; return (exit status, seconds, output lines)."""
+    print(f"\n$ {' '.join(os.path.relpath(a) if a.startswith(HERE) else a for a in argv)}",
+          flush=True)
+    t = time.perf_counter()
+    lines: list[str] = []
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          bufsize=1, stdin=subprocess.DEVNULL) as p:
+        for line in p.stdout:
+            print(line, end="", flush=True)
+            lines.append(line.rstrip("\n"))
+    return p.returncode, time.perf_counter() - t, lines
+
+
+def table_diff_results(lines: list[str], rows: int) -> list[dict]:
+    """The summary lines bench_table_diff.py prints, checked against its stated targets."""
+    out = []
+    for line in lines:
+        m = re.match(r"^(total, [^ ].*?)\s+([\d.]+) s$", line)
+        if m:
+            v = float(m.group(2))
+            out.append({"bench": "table_diff", "name": f"table diff {rows:,} rows: {m.group(1)}", "value": f"{v:.2f} s",
+                        "target": f"<= {TABLE_DIFF_TARGET_S:g} s", "ok": v <= TABLE_DIFF_TARGET_S})
+        m = re.match(r"^peak RSS\s+([\d.]+) MiB$", line)
+        if m:
+            v = float(m.group(1))
+            out.append({"bench": "table_diff", "name": f"table diff {rows:,} rows: peak RSS", "value": f"{v:.0f} MiB",
+                        "target": f"<= {TABLE_DIFF_TARGET_RSS_MIB} MiB",
+                        "ok": v <= TABLE_DIFF_TARGET_RSS_MIB})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
+    ap.add_argument("--only", action="append", choices=["snapshot", "lineage", "table_diff"],
+                    help="run only this benchmark (repeatable)")
+    args = ap.parse_args()
+    size = QUICK if args.quick else FULL
+    only = set(args.only or ["snapshot", "lineage", "table_diff"])
+    py = sys.executable
+    started = time.perf_counter()
+    summary: list[dict] = []
+    failures: list[str] = []
+    timings: list[tuple[str, float]] = []
+
+    with tempfile.TemporaryDirectory(prefix="mlver-bench-results-") as tmp:
+        results = os.path.join(tmp, "results.jsonl")
+        plan = []
+        if "snapshot" in only:
+            plan.append(("snapshot", [py, os.path.join(HERE, "bench_snapshot.py"),
+                                      "--files", str(size["files"]), "--results-json", results]))
+        if "lineage" in only:
+            plan.append(("lineage", [py, os.path.join(HERE, "bench_lineage.py"),
+                                     "--records", str(size["records"]), "--results-json", results]))
+        table_diff = os.path.join(HERE, "bench_table_diff.py")
+        if "table_diff" in only:
+            if os.path.exists(table_diff):
+                plan.append(("table_diff", [py, table_diff, "--rows", str(size["rows"])]))
+            else:
+                print("bench_table_diff.py is not there: skipped")
+        for name, argv in plan:
+            code, secs, lines = run(argv)
+            timings.append((name, secs))
+            if code != 0:
+                failures.append(f"{name} exited with status {code}")
+            if name == "table_diff":
+                found = table_diff_results(lines, size["rows"])
+                if code == 0 and not found:
+                    failures.append("table_diff printed no 'total ...' / 'peak RSS' lines")
+                summary += found
+        if os.path.exists(results):
+            with open(results, encoding="utf-8") as f:
+                for line in f:
+                    summary.append(_row(json.loads(line)))
+
+    total = time.perf_counter() - started
+    print()
+    print("=" * 100)
+    print(f"SUMMARY ({'quick' if args.quick else 'full size'}: {size['files']:,} files, "
+          f"{size['records']:,} records, {size['rows']:,} table rows; snapshot rows: median "
+          f"mlver/dvc seconds of 3 rounds)")
+    width = max([len(r["name"]) for r in summary] + [40])
+    print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
+    print("-" * (width + 52))
+    order = {"snapshot": 0, "lineage": 1, "table_diff": 2}
+    summary.sort(key=lambda r: order.get(r["bench"], 3))  # stable: keeps each one's order
+    for r in summary:
+        print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
+              f"{'PASS' if r['ok'] else 'MISS'}")
+    passed = sum(r["ok"] for r in summary)
+    print("-" * (width + 52))
+    print(f"{passed}/{len(summary)} met; "
+          + ", ".join(f"{n} {s:.0f} s" for n, s in timings) + f"; total {total:.0f} s "
+          f"({total / 60:.1f} min)")
+    for fail in failures:
+        print(f"FAILED: {fail}")
+    sys.exit(1 if failures else 0)
+
+
+def _row(r: dict) -> dict:
+    if r["operation"] == "correctness":
+        return {"bench": r["bench"], "name": f"{r['bench']}: correctness checks", "value": "OK" if r["ok"] else
+                f"{len(r['problems'])} problem(s)", "target": "OK", "ok": r["ok"]}
+    if r["bench"] == "snapshot":
+        return {"bench": "snapshot", "name": f"snapshot {r['files']:,} files: {r['operation']}",
+                "value": f"{r['mlver_s']:.2f}/{r['dvc_s']:.2f} s = {r['ratio']:.3f}"
+                         + ("" if r.get("cold") else " (cache not dropped)"),
+                "target": f"<= {r['target']:g}", "ok": r["ok"]}
+    return {"bench": "lineage", "name": f"lineage {r['records']:,} rec: {r['operation']}",
+            "value": f"{r['median_ms']:.1f} ms ({r['rows']} rows)",
+            "target": f"<= {r['target_ms']:g} ms", "ok": r["ok"]}
+
+
+if __name__ == "__main__":
+    main()
