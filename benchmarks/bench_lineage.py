@@ -34,8 +34,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from _workdir import work_dir
 from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -317,22 +318,9 @@ def main() -> None:
     if args.records < 100:
         sys.exit("--records must be at least 100")
 
-    if args.dir:
-        os.makedirs(args.dir, exist_ok=True)
-        if os.listdir(args.dir):
-            sys.exit(f"--dir {args.dir} is not empty; give an empty or new folder")
-        work, cleanup = os.path.abspath(args.dir), None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="mlver-bench-lineage-")
-        work = cleanup.name
-    if os.path.commonpath([work, REPO_ROOT]) == REPO_ROOT:
-        sys.exit(f"--dir {work} is inside the repository; choose a folder outside it")
     sys.path.append(REPO_ROOT)  # an installed mlver wins; else the checkout beside us
-    try:
+    with work_dir(args.dir, "mlver-bench-lineage-") as work:
         run_bench(args, work)
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
 
 
 def run_bench(args, work: str) -> None:

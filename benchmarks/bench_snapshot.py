@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+from _workdir import work_dir
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
 TARGET_SNAPSHOT = 0.20   # mlver snapshot / dvc add
@@ -300,22 +302,8 @@ def main() -> None:
     ap.add_argument("--results-json", help=argparse.SUPPRESS)  # run_all.py reads these
     args = ap.parse_args()
 
-    if args.dir:
-        os.makedirs(args.dir, exist_ok=True)
-        if os.listdir(args.dir):
-            sys.exit(f"--dir {args.dir} is not empty; give an empty or new folder")
-        work = os.path.abspath(args.dir)
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="mlver-bench-snapshot-")
-        work = cleanup.name
-    if os.path.commonpath([work, REPO_ROOT]) == REPO_ROOT:
-        sys.exit(f"--dir {work} is inside the repository; choose a folder outside it")
-    try:
+    with work_dir(args.dir, "mlver-bench-snapshot-") as work:
         run_bench(args, work)
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
 
 
 def run_bench(args, work: str) -> None:
