@@ -56,11 +56,23 @@ def _pairs(values, option: str, repo) -> dict:
             raise ConfigError(f"{option} '{v}' is not SLOT=PATH; write it as {option} train=data/train.csv")
         if slot in out:
             raise ConfigError(f"slot '{slot}' is given twice to {option}; give each slot once")
-        if os.path.lexists(path) or option == "-o":
+        if os.path.lexists(path) or option == "-o" or not _names_record(path, repo):
             out[slot] = to_rel(repo.root, path, os.getcwd())
         else:
-            out[slot] = path  # maybe a revision (-i feats=features@3); resolved by the repo
+            out[slot] = path  # a revision (-i feats=features@3); resolved by the repo
     return out
+
+
+def _names_record(text: str, repo) -> bool:
+    """True when ``text`` (not a path here) reads as REV[:SLOT] of a known name."""
+    from .errors import RevisionError
+    from .revision import parse
+
+    try:
+        rev = parse(text.partition(":")[0])
+    except RevisionError:
+        return False
+    return rev.name is not None and repo.refs.get(rev.name) is not None
 
 
 def _specs(values, repo) -> list[str]:
@@ -264,7 +276,7 @@ def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, 
         params=_specs(params, repo), metrics=_specs(metrics, repo), message=message, kind=kind,
         python=python, progress=for_terminal())
     _print_result(result, as_json)
-    code = result.record.run.exit_code if result.record.run else 0
+    code = result.exit_code
     if code:
         click.echo(f"Error: command exited with status {code}; recorded as failed "
                    f"{result.record.label}", err=True)

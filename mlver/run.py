@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 from . import snapshot as snap
 from .capture.params import merge
@@ -85,6 +86,14 @@ class RunSession:
         repo = self.repo
         self.cache = StatCache(repo.conn)
         self.batch = repo.objects.batch()
+        try:
+            self._begin()
+        except BaseException:
+            self.batch.abort()  # leave no staged copy of the inputs in tmp/
+            raise
+
+    def _begin(self) -> None:
+        repo = self.repo
         self.inputs = snap.capture_slots(repo, self.input_specs, self.cache, self.batch, self.progress)
         exclude = [a.path for a in self.inputs.values() if not a.source] + list(self.output_specs.values())
         self.ctx = snap.capture_context(repo, exclude, self.params_specs, [], self.python, self.batch)
@@ -96,6 +105,13 @@ class RunSession:
 
     def finish(self, exit_code: int, argv) -> snap.SnapshotResult:
         """Capture outputs and metrics and publish the record."""
+        try:
+            return self._finish(exit_code, argv)
+        except BaseException:
+            self.batch.abort()
+            raise
+
+    def _finish(self, exit_code: int, argv) -> snap.SnapshotResult:
         from .capture import params as capparams
 
         duration = round(time.monotonic() - self._t0, 3)
@@ -127,7 +143,7 @@ class RunSession:
         draft = snap.draft_record(self.name, self.kind, self.message, self.inputs, outputs, ctx, run)
         result = snap.publish(self.repo, draft, self.batch)
         self.cache.save()
-        return result
+        return replace(result, exit_code=exit_code)
 
     # The context-manager form records on a clean exit only.
     def __enter__(self) -> "RunSession":

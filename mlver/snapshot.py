@@ -30,6 +30,7 @@ class SnapshotResult:
     oid: str
     record: Record
     created: bool
+    exit_code: int = 0  # of the command, for mlver run (the record may be an older one)
 
 
 def now_utc() -> str:
@@ -136,7 +137,8 @@ def publish(repo, draft: Record, batch: Batch, allow_unchanged: bool = True) -> 
     for _ in range(MAX_CAS_RETRIES):
         head = repo.refs.get(draft.name)
         prev = repo.record(head) if head else None
-        if allow_unchanged and prev is not None and prev.content() == draft.content():
+        if (allow_unchanged and prev is not None and prev.content() == draft.content()
+                and _failed(prev) == _failed(draft)):
             batch.commit()  # restores any object of the old version that went missing
             return SnapshotResult(head, prev, False)
         rec = draft.with_version(prev.version + 1 if prev else 1, (head,) if head else ())
@@ -149,6 +151,10 @@ def publish(repo, draft: Record, batch: Batch, allow_unchanged: bool = True) -> 
         repo.index_records([(oid, rec)])
         return SnapshotResult(oid, rec, True)
     raise RefConflictError(f"ref {draft.name} kept moving while writing; try again")
+
+
+def _failed(rec: Record) -> bool:
+    return rec.run is not None and rec.run.exit_code != 0
 
 
 def spec_for(repo, name: str, inputs, outputs, params, metrics, kind, message, command=None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -216,3 +217,30 @@ def test_history_helpers(git_repo):
     assert resolve_commit(str(git_repo), "HEAD~1") == first
     with pytest.raises(RevisionError, match="git revision 'nope' is unknown"):
         resolve_commit(str(git_repo), "nope")
+
+
+def test_committed_store_refs_are_not_code(tmp_path, monkeypatch):
+    """Teams may commit .mlver/refs: the store's own changes are neither patch nor untracked."""
+    from click.testing import CliRunner
+
+    from mlver.cli import main
+
+    root = tmp_path / "r"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    for args in (["init", "-q"], ["config", "user.name", "t"], ["config", "user.email", "t@x"]):
+        subprocess.run(["git", *args], check=True, capture_output=True)
+    (root / "d.txt").write_text("x\n")
+    run = CliRunner().invoke
+    assert run(main, ["init"]).exit_code == 0
+    assert run(main, ["snapshot", "a", "-i", "d=d.txt"]).exit_code == 0
+    subprocess.run(["git", "add", "-A"], check=True)
+    subprocess.run(["git", "commit", "-qm", "refs"], check=True)
+    assert run(main, ["snapshot", "a", "-i", "d=d.txt"]).exit_code == 0  # new commit: a@2
+    for _ in range(2):  # each snapshot moves a committed ref; that must not read as code
+        r = run(main, ["snapshot", "a", "-i", "d=d.txt"])
+        assert "unchanged" in r.output, r.output
+    r = run(main, ["snapshot", "b", "-i", "d=d.txt", "--json"])
+    code = json.loads(r.stdout)["code"]
+    assert code["patch"] is None and code["dirty"] is False
+    assert not [u for u in code["untracked"] if u.startswith(".mlver")]

@@ -567,3 +567,24 @@ def test_reindex_names_a_damaged_name_and_keeps_the_others(m1):
     assert re.search(r"^Warning: evil was not indexed: .*does not hold an oid", r.stderr, re.M)
     assert_one_error(cli("show", "evil"), "evil", "does not hold an oid")
     ok(cli("show", "m"))  # the healthy name still works
+
+
+@pytest.mark.parametrize("damage", ["bytes", "folder"])
+def test_unreadable_ref_is_an_error_not_a_traceback(m1, damage):
+    proj, _oid = m1
+    bad = proj / ".mlver" / "refs" / "names" / "bad"
+    if damage == "bytes":
+        bad.write_bytes(b"\xff\xfe")
+        assert_one_error(cli("show", "bad"), "bad")
+    else:
+        bad.mkdir()
+    ok(cli("log"))  # the other names still work
+    ok(cli("show", "m"))
+
+
+def test_a_path_missing_from_the_current_folder_is_not_taken_from_the_root(proj, monkeypatch):
+    write(proj / "data" / "t.csv", "a\n1\n")
+    (proj / "sub").mkdir()
+    monkeypatch.chdir(proj / "sub")
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "d=data/t.csv"), "sub/data/t.csv")

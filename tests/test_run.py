@@ -243,3 +243,28 @@ def test_context_manager_missing_output_records_nothing(mrepo, proj):
         with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"}):
             pass
     nothing_recorded(mrepo)
+
+
+def test_exit_status_follows_the_command_even_when_content_is_unchanged(mrepo, proj):
+    """Same inputs and outputs as the latest version must not hide the command's status."""
+    write(proj / "d.txt", "abc\n")
+    ok = ["run", "m", "-i", "data=d.txt", "-o", "out=o.txt", "--", "sh", "-c", "echo ok > o.txt"]
+    assert_ok(cli(*ok))
+    assert_ok(cli(*ok))  # unchanged: no new version, exit 0
+    failed = cli("run", "m", "-i", "data=d.txt", "-o", "out=o.txt", "--record-failed", "--",
+                 "sh", "-c", "echo ok > o.txt; exit 3")
+    assert failed.exit_code == 3, failed.output
+    rec = mrepo.show("m")[1]
+    assert rec.version == 2 and rec.run.exit_code == 3  # the failure is its own version
+    again = cli(*ok)
+    assert again.exit_code == 0, again.output
+    assert mrepo.show("m")[1].run.exit_code == 0
+
+
+def test_a_run_that_fails_before_the_command_leaves_no_staged_copies(mrepo, proj):
+    write(proj / "big" / "a.bin", os.urandom(50_000))
+    write(proj / "big" / "b.bin", os.urandom(50_000))
+    res = cli("run", "m", "-i", "a=big", "-i", "b=nope.txt", "-o", "o=o.txt", "--", "true")
+    assert_error(res, "nope.txt")
+    assert tmp_listing(proj) == []
+    nothing_recorded(mrepo)

@@ -57,7 +57,7 @@ class _Node:
     def __init__(self, rel: str) -> None:
         self.rel = rel
         self.dirs: list[tuple[str, _Node]] = []
-        self.files: list[list] = []  # [name, rel, StatKey, exec, oid]
+        self.files: list[list] = []  # [name, rel, stat key, exec, oid, hashed size]
         self.links: list[tuple[str, str]] = []  # name, target
 
 
@@ -96,7 +96,7 @@ def _scan(root: str, rel: str) -> tuple[_Node, list[list]]:
                     st = e.stat(follow_symlinks=False)
                     # A plain tuple in StatKey's order: 100k of them per capture.
                     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                    item = [e.name, erel, key, bool(st.st_mode & 0o111), None]
+                    item = [e.name, erel, key, bool(st.st_mode & 0o111), None, st.st_size]
                     node.files.append(item)
                     files.append(item)
                 else:
@@ -124,6 +124,7 @@ def _hash_items(root: str, items: list[list], batch: Batch | None) -> None:
             raise CaptureError(f"cannot read '{item[1]}' ({e.strerror}); "
                                "fix the file or leave it out") from None
         item[4] = oid
+        item[5] = size  # what was hashed, should the file have changed since its stat
 
 
 def _fill_oids(root: str, files: list[list], cache: StatCache, batch: Batch | None,
@@ -146,14 +147,21 @@ def _fill_oids(root: str, files: list[list], cache: StatCache, batch: Batch | No
             progress.advance(len(todo))
     else:
         chunks = [todo[i:i + CHUNK_FILES] for i in range(0, len(todo), CHUNK_FILES)]
-        with ThreadPoolExecutor(WORKERS) as pool:
+        pool = ThreadPoolExecutor(WORKERS)
+        try:
             futures = [pool.submit(_hash_items, root, c, batch) for c in chunks]
             for f, c in zip(futures, chunks):
                 f.result()
                 if progress:
                     progress.advance(len(c))
+        except BaseException:
+            # Ctrl-C or a bad file: drop the queued chunks instead of finishing them.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     for item in todo:
-        cache.remember(item[1], item[2], item[4])
+        if item[5] == item[2][2]:  # a file that changed while read is not cached
+            cache.remember(item[1], item[2], item[4])
 
 
 def _link_oid(target: str, batch: Batch | None) -> str:
@@ -170,10 +178,10 @@ def _build(node: _Node, batch: Batch | None) -> tuple[str, int, int]:
         rows.append((name, "tree", oid, size, False))
         count += n
         total += size
-    for name, _rel, key, exe, oid in node.files:
-        rows.append((name, "blob", oid, key[2], exe))
+    for name, _rel, _key, exe, oid, size in node.files:
+        rows.append((name, "blob", oid, size, exe))
         count += 1
-        total += key[2]
+        total += size
     for name, target in node.links:
         size = len(os.fsencode(target))
         rows.append((name, "link", _link_oid(target, batch), size, False))
@@ -207,7 +215,7 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
         oid, size, count = _build(node, batch)
         return Captured("tree", oid, size, count)
     if stat_mod.S_ISREG(st.st_mode):
-        item = [os.path.basename(rel), rel, StatKey.of(st), False, None]
+        item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
         _fill_oids(root, [item], cache, batch, progress)
-        return Captured("blob", item[4], st.st_size, 1)
+        return Captured("blob", item[4], item[5], 1)
     raise _refuse_special(rel, _special(st) or "not a regular file")

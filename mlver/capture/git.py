@@ -52,21 +52,21 @@ def _inside(path: str, prefixes: list[str]) -> bool:
     return any(p == "." or path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def _untracked(repo, excl: list[str]) -> list[str]:
+def _untracked(repo, excl: list[str], store: str) -> list[str]:
     """Untracked paths as ``git status`` shows them (a wholly untracked folder is one
     entry), leaving out captured paths: a folder that holds one is opened up."""
     out = repo.git.ls_files("--others", "--exclude-standard", "--directory", "--no-empty-directory",
                             "--full-name", ":(top)")
     found: set[str] = set()
     for line in out.splitlines():
-        if _inside(line, excl) or line.rstrip("/").split("/")[-1] == ".mlver":
+        if _inside(line, excl) or _inside(line, [store]):
             continue
         if not (line.endswith("/") and any(e.startswith(line) or e == "." for e in excl)):
             found.add(line)
             continue
         inner = repo.git.ls_files("--others", "--exclude-standard", "--full-name", f":(top){line}")
         for path in inner.splitlines():
-            if _inside(path, excl):
+            if _inside(path, excl) or _inside(path, [store]):
                 continue
             # Report the highest folder below ``line`` that holds no captured path.
             prefix, parts = line, path[len(line):].split("/")
@@ -112,11 +112,13 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
             remote = None
     patch = None
     if commit is not None:
-        specs = ["--", "."] + [f":(exclude,top){p}" for p in excl if p != "."]
+        # The store's own refs and config may be committed; their changes are not code.
+        specs = ["--", ".", f":(exclude,top){pre}.mlver"] + [
+            f":(exclude,top){p}" for p in excl if p != "."]
         patch = repo.git.diff("HEAD", "--binary", *specs, stdout_as_string=False, strip_newline_in_stdout=False)
         patch = (patch or None) if "." not in excl else None
     # Untracked, in git's "normal" mode: an untracked folder is one entry.
-    untracked = _untracked(repo, excl)
+    untracked = _untracked(repo, excl, pre + ".mlver")
     return CodeCapture(commit=commit, branch=branch, remote=remote, dirty=patch is not None,
                        patch=patch, untracked=tuple(untracked))
 

@@ -171,7 +171,7 @@ class Batch:
 
     def add_file(self, path: str) -> tuple[str, int]:
         """Hash the file at ``path`` and stage it, reading it once; return ``(oid, size)``."""
-        with open(path, "rb", buffering=0) as f:
+        with open(path, "rb") as f:  # buffered: read(n) returns n bytes unless at EOF
             data = f.read(SMALL_FILE + 1)
             if len(data) <= SMALL_FILE:
                 return self.add_bytes(data), len(data)
@@ -188,10 +188,15 @@ class Batch:
             while chunk:
                 h.update(chunk)
                 size += len(chunk)
-                os.write(fd, chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
                 chunk = f.read(CHUNK * 8)
-        finally:
+        except BaseException:
             os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
         oid = h.hexdigest()
         if self._claim(oid):
             with self._lock:
@@ -225,10 +230,15 @@ class Batch:
     def _publish(self, staged: list[tuple[str, str]]) -> None:
         for oid, tmp in staged:
             final = self.store.path(oid)
-            if os.path.exists(final):  # written meanwhile by another process: keep theirs
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, final)
+            try:
+                os.link(tmp, final)  # unlike a rename, never replaces an existing object
+            except FileExistsError:
+                pass  # written meanwhile by another process: keep theirs
+            except OSError:  # a file system without hard links
+                if not os.path.exists(final):
+                    os.replace(tmp, final)
+                    continue
+            os.unlink(tmp)
         if self._present is not None:
             self._present.update(oid for oid, _ in staged)
 

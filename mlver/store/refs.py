@@ -77,6 +77,8 @@ def _read(path: str) -> str | None:
             value = f.read().strip()
     except FileNotFoundError:
         return None
+    except (UnicodeDecodeError, IsADirectoryError):
+        value = ""
     if not is_oid(value):
         raise RecordFormatError(f"ref {path} does not hold an oid; restore it from a backup or a "
                                 "remote, or delete it to drop the name")
@@ -98,7 +100,8 @@ class Refs:
         """Every name with a ref, sorted."""
         if not os.path.isdir(self.names_dir):
             return []
-        return sorted(n for n in os.listdir(self.names_dir) if valid_name(n))
+        return sorted(n for n in os.listdir(self.names_dir)
+                      if valid_name(n) and os.path.isfile(os.path.join(self.names_dir, n)))
 
     def update(self, name: str, new: str, old: str | None) -> None:
         """Point ``name`` at ``new`` if it still points at ``old`` (None: absent)."""
