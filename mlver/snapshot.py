@@ -129,7 +129,7 @@ def capture_context(repo, exclude: list[str], params, metrics, python: str | Non
                   packages=batch.add_bytes(env.packages), packages_count=env.packages_count)
     return {"code": code, "params": pvals, "params_files": tuple(pfiles), "metrics": mvals,
             "metrics_files": tuple(mfiles), "env": env_rec,
-            "author": capgit.author(repo.root) if git is not None else None}
+            "author": git.author if git is not None else None}
 
 
 def publish(repo, draft: Record, batch: Batch, allow_unchanged: bool = True) -> SnapshotResult:

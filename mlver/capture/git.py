@@ -34,6 +34,7 @@ class CodeCapture:
     dirty: bool = False
     patch: bytes | None = None
     untracked: tuple[str, ...] = ()
+    author: str | None = None  # ``Name <email>`` from git config
 
 
 def _open(root: str):
@@ -120,14 +121,27 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
     # Untracked, in git's "normal" mode: an untracked folder is one entry.
     untracked = _untracked(repo, excl, pre + ".mlver")
     return CodeCapture(commit=commit, branch=branch, remote=remote, dirty=patch is not None,
-                       patch=patch, untracked=tuple(untracked))
+                       patch=patch, untracked=tuple(untracked), author=_author(repo))
+
+
+def history(root: str, old: str, new: str) -> tuple[list[dict], list[dict]] | None:
+    """``(commits_between, files_changed)`` of two commits with one open of the repo,
+    or None when either commit is unknown here."""
+    repo = _open(root)
+    if repo is None:
+        return None
+    commits = _commits(repo, old, new)
+    files = _files(repo, old, new) if commits is not None else None
+    return None if files is None else (commits, files)
 
 
 def commits_between(root: str, old: str, new: str, limit: int = 50) -> list[dict] | None:
     """Commits reachable from ``new`` but not ``old`` (newest first), or None if unknown here."""
     repo = _open(root)
-    if repo is None:
-        return None
+    return None if repo is None else _commits(repo, old, new, limit)
+
+
+def _commits(repo, old: str, new: str, limit: int = 50) -> list[dict] | None:
     import git
 
     try:
@@ -144,8 +158,10 @@ def commits_between(root: str, old: str, new: str, limit: int = 50) -> list[dict
 def files_changed(root: str, old: str, new: str) -> list[dict] | None:
     """``git diff --numstat old new`` as rows {path, added, removed} (None if unknown)."""
     repo = _open(root)
-    if repo is None:
-        return None
+    return None if repo is None else _files(repo, old, new)
+
+
+def _files(repo, old: str, new: str) -> list[dict] | None:
     import git
 
     try:
@@ -163,8 +179,10 @@ def files_changed(root: str, old: str, new: str) -> list[dict] | None:
 def author(root: str) -> str | None:
     """``Name <email>`` from git config, or None."""
     repo = _open(root)
-    if repo is None:
-        return None
+    return None if repo is None else _author(repo)
+
+
+def _author(repo) -> str | None:
     reader = repo.config_reader()
     name = reader.get_value("user", "name", default=None)
     email = reader.get_value("user", "email", default=None)
@@ -185,7 +203,10 @@ def head_commit(root: str) -> str | None:
 
 
 def resolve_commit(root: str, rev: str) -> str:
-    """Full sha of a git revision (used by hooks and code diffs)."""
+    """Full sha of a git revision; raises :class:`RevisionError` when it is unknown.
+
+    Not called by the commands yet: it is here for the git hooks to come.
+    """
     repo = _open(root)
     if repo is None:
         raise RevisionError(f"'{root}' is not in a git repository")

@@ -51,13 +51,12 @@ def diff_code(repo, old: Code, new: Code, skip: set[str]) -> dict:
         if not old.commit or not new.commit:
             out["commits_known"] = False
         else:
-            commits = capgit.commits_between(repo.root, old.commit, new.commit)
-            files = capgit.files_changed(repo.root, old.commit, new.commit)
-            if commits is None or files is None:
+            known = capgit.history(repo.root, old.commit, new.commit)
+            if known is None:
                 out["commits_known"] = False
             else:
-                out["commits"] = commits
-                out["files"] = [f for f in files if not _skipped(f["path"], skip)]
+                out["commits"] = known[0]
+                out["files"] = [f for f in known[1] if not _skipped(f["path"], skip)]
     pa, pb = _patch_files(repo, old.patch), _patch_files(repo, new.patch)
     patch_files = sorted(p for p in set(pa) | set(pb)
                          if pa.get(p) != pb.get(p) and not _skipped(p, skip))
