@@ -258,29 +258,18 @@ class Repo:
         the content equals the latest version, no version is written (``result.created`` is
         False). ``params``/``metrics``: a file path, ``KEY=VALUE``, or a list of them.
         """
-        snap.check_name(name)
-        inputs, outputs, params, metrics, kind, message, _ = snap.spec_for(
-            self, name, inputs, outputs, _listify(params), _listify(metrics), kind, message)
-        kind = self._kind(name, kind)
-        inputs, outputs = snap.normalize_slots(self, inputs, outputs)
+        p = snap.plan(self, name, inputs, outputs, _listify(params), _listify(metrics), kind,
+                      message)
         cache = StatCache(self.conn)
         with self.objects.batch() as batch:
-            ins = snap.capture_slots(self, inputs, cache, batch, progress)
-            outs = snap.capture_slots(self, outputs, cache, batch, progress, allow_revisions=False)
+            ins = snap.capture_slots(self, p.inputs, cache, batch, progress)
+            outs = snap.capture_slots(self, p.outputs, cache, batch, progress, allow_revisions=False)
             ctx = snap.capture_context(self, [a.path for a in (*ins.values(), *outs.values())
-                                              if not a.source], params, metrics, python, batch)
-            draft = snap.draft_record(name, kind, message, ins, outs, ctx)
+                                              if not a.source], p.params, p.metrics, python, batch)
+            draft = snap.draft_record(p.name, p.kind, p.message, ins, outs, ctx)
             result = snap.publish(self, draft, batch)
         cache.save()
         return result
-
-    def _kind(self, name: str, kind: str | None) -> str:
-        if kind is None:
-            head = self.refs.get(name)
-            kind = self.record(head).kind if head else "model"
-        if kind not in ("model", "dataset"):
-            raise cfgmod.ConfigError(f"kind '{kind}' is not model or dataset; pass --kind model|dataset")
-        return kind
 
     # -- run --------------------------------------------------------------------------------
 

@@ -51,22 +51,15 @@ class RunSession:
 
     def __init__(self, repo, name: str, inputs=None, outputs=None, params=None, metrics=None,
                  message=None, kind=None, python=None, command=None, progress=None) -> None:
-        snap.check_name(name)
-        inputs, outputs, params, metrics, kind, message, command = snap.spec_for(
-            repo, name, inputs, outputs, params, metrics, kind, message, command)
-        inputs, outputs = snap.normalize_slots(repo, inputs, outputs)
-        for slot, out in outputs.items():
-            for islot, inp in inputs.items():
+        p = snap.plan(repo, name, inputs, outputs, params, metrics, kind, message, command)
+        for slot, out in p.outputs.items():
+            for islot, inp in p.inputs.items():
                 if os.path.lexists(os.path.join(repo.root, inp)) and _overlaps(out, inp):
                     raise ConfigError(
                         f"output '{slot}' ({out}) overlaps input '{islot}' ({inp}): a record "
                         "cannot consume what it produces (it would be its own ancestor); "
                         "write the output to another path")
-        self.repo, self.name, self.message, self.python = repo, name, message, python
-        self.kind = repo._kind(name, kind)
-        self.input_specs, self.output_specs = inputs, outputs
-        self.params_specs, self.metrics_specs = params, metrics
-        self.command = command
+        self.repo, self.plan, self.python = repo, p, python
         self.progress = progress
         self._params: dict = {}
         self._metrics: dict = {}
@@ -94,12 +87,12 @@ class RunSession:
 
     def _begin(self) -> None:
         repo = self.repo
-        self.inputs = snap.capture_slots(repo, self.input_specs, self.cache, self.batch, self.progress)
-        exclude = [a.path for a in self.inputs.values() if not a.source] + list(self.output_specs.values())
-        self.ctx = snap.capture_context(repo, exclude, self.params_specs, [], self.python, self.batch)
+        self.inputs = snap.capture_slots(repo, self.plan.inputs, self.cache, self.batch, self.progress)
+        exclude = [a.path for a in self.inputs.values() if not a.source] + list(self.plan.outputs.values())
+        self.ctx = snap.capture_context(repo, exclude, self.plan.params, [], self.python, self.batch)
         self.batch.commit()  # inputs are safe in the store before the command can touch them
         # Outputs left over from an earlier run must not pass for this run's work.
-        self.before = {s: _signature(os.path.join(repo.root, p)) for s, p in self.output_specs.items()}
+        self.before = {s: _signature(os.path.join(repo.root, p)) for s, p in self.plan.outputs.items()}
         self.started = snap.now_utc()
         self._t0 = time.monotonic()
 
@@ -117,18 +110,18 @@ class RunSession:
         duration = round(time.monotonic() - self._t0, 3)
         repo = self.repo
         if exit_code == 0:
-            for slot, path in self.output_specs.items():
+            for slot, path in self.plan.outputs.items():
                 sig = _signature(os.path.join(repo.root, path))
                 if sig is None or sig == self.before.get(slot):
                     self.batch.abort()
                     why = "does not exist" if sig is None else "is unchanged since before the run"
                     raise RunError(f"output '{slot}' ({path}) was not written by the command (it "
                                    f"{why}); nothing recorded (fix the command or the output path)")
-        outs = {s: p for s, p in self.output_specs.items()
+        outs = {s: p for s, p in self.plan.outputs.items()
                 if os.path.lexists(os.path.join(repo.root, p))}
         outputs = snap.capture_slots(repo, outs, self.cache, self.batch, self.progress,
                                      allow_revisions=False)
-        specs = self.metrics_specs
+        specs = self.plan.metrics
         if exit_code != 0:  # a failed command may not have written its metrics file
             specs = [m for m in specs if capparams.is_pair(m, repo.root)
                      or os.path.exists(os.path.join(repo.root, m))]
@@ -140,7 +133,7 @@ class RunSession:
             merge(params, self._params)
             ctx["params"] = params
         run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration)
-        draft = snap.draft_record(self.name, self.kind, self.message, self.inputs, outputs, ctx, run)
+        draft = snap.draft_record(self.plan.name, self.plan.kind, self.plan.message, self.inputs, outputs, ctx, run)
         result = snap.publish(self.repo, draft, self.batch)
         self.cache.save()
         return replace(result, exit_code=exit_code)
@@ -161,10 +154,10 @@ def execute(session: RunSession, argv: list[str] | None, record_failed: bool = F
             cwd: str | None = None) -> snap.SnapshotResult:
     """Run ``argv`` (or the spec's ``command``) between ``begin`` and ``finish``."""
     if not argv:
-        if not session.command:
-            raise ConfigError(f"no command given for '{session.name}' and mlver.toml has no "
-                              f"command in [snapshot.{session.name}]; write mlver run NAME -- COMMAND")
-        argv = shlex.split(session.command)
+        if not session.plan.command:
+            raise ConfigError(f"no command given for '{session.plan.name}' and mlver.toml has no "
+                              f"command in [snapshot.{session.plan.name}]; write mlver run NAME -- COMMAND")
+        argv = shlex.split(session.plan.command)
         cwd = cwd or session.repo.root
     session.begin()
     try:

@@ -157,8 +157,35 @@ def _failed(rec: Record) -> bool:
     return rec.run is not None and rec.run.exit_code != 0
 
 
-def spec_for(repo, name: str, inputs, outputs, params, metrics, kind, message, command=None):
-    """Fill what the caller did not give from ``[snapshot.NAME]`` in mlver.toml."""
+@dataclass(frozen=True)
+class Plan:
+    """What a snapshot or run will capture: the caller's options filled in from
+    ``[snapshot.NAME]`` of mlver.toml, paths made root-relative, kind decided."""
+
+    name: str
+    kind: str
+    message: str
+    inputs: dict
+    outputs: dict
+    params: list
+    metrics: list
+    command: str | None = None
+
+
+def resolve_kind(repo, name: str, kind: str | None) -> str:
+    """``kind`` as given, else the latest version's, else ``model``; checked."""
+    if kind is None:
+        head = repo.refs.get(name)
+        kind = repo.record(head).kind if head else "model"
+    if kind not in ("model", "dataset"):
+        raise ConfigError(f"kind '{kind}' is not model or dataset; pass --kind model|dataset")
+    return kind
+
+
+def plan(repo, name: str, inputs=None, outputs=None, params=None, metrics=None, kind=None,
+         message=None, command=None) -> Plan:
+    """Decide what to capture; ``[snapshot.NAME]`` supplies what the caller did not give."""
+    check_name(name)
     spec = repo.project.snapshots.get(name)
     if not inputs and not outputs:
         if spec is None:
@@ -172,8 +199,10 @@ def spec_for(repo, name: str, inputs, outputs, params, metrics, kind, message, c
     if spec is not None:
         kind = kind or spec.kind
         message = message if message is not None else spec.message
-    return dict(inputs or {}), dict(outputs or {}), list(params or ()), list(metrics or ()), \
-        kind, message or "", command
+    ins, outs = normalize_slots(repo, dict(inputs or {}), dict(outputs or {}))
+    return Plan(name=name, kind=resolve_kind(repo, name, kind), message=message or "",
+                inputs=ins, outputs=outs, params=list(params or ()), metrics=list(metrics or ()),
+                command=command)
 
 
 def draft_record(name: str, kind: str, message: str, inputs, outputs, ctx: dict, run=None) -> Record:
