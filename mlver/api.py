@@ -313,25 +313,17 @@ class Repo:
         cache.save()
         return oid
 
-    def _records_frame(self, oid: str, relation: str):
-        import pandas as pd
-
-        from .lineage import COLUMNS, records_with
-
-        rows = []
-        for rec_oid, slot, path in records_with(self.conn, oid, relation):
-            name, version, kind = self.conn.execute(
-                "SELECT name, version, kind FROM records WHERE oid=?", (rec_oid,)).fetchone()
-            rows.append([rec_oid, name, version, kind, relation, 0, slot, path, oid, None])
-        return pd.DataFrame(rows, columns=COLUMNS)
-
     def used_by(self, path_or_oid: str):
         """Records that consumed this exact content (a path's current content, or an oid)."""
-        return self._records_frame(self.content_oid(path_or_oid), "input")
+        from .lineage import content_frame
+
+        return content_frame(self.conn, self.content_oid(path_or_oid), "input")
 
     def produced_by(self, path_or_oid: str):
         """Records that produced this exact content."""
-        return self._records_frame(self.content_oid(path_or_oid), "output")
+        from .lineage import content_frame
+
+        return content_frame(self.conn, self.content_oid(path_or_oid), "output")
 
     def records(self, name: str | None = None):
         """One row per record: name, version, kind, created, commit, message, status, and

@@ -121,13 +121,10 @@ class Lineage:
         import pandas as pd
 
         found, _ = traverse(self.repo.conn, self.oid, direction, depth)
-        rows = []
-        for oid, (d, link) in found.items():
-            row = self.repo.conn.execute(
-                "SELECT name, version, kind FROM records WHERE oid=?", (oid,)).fetchone()
-            name, version, kind = row if row else (None, None, None)
-            rows.append([oid, name, version, kind, direction, d, link.slot, link.path, link.oid,
-                         link.consumer if direction == "upstream" else link.producer])
+        about = describe(self.repo.conn, list(found))
+        rows = [[oid, *about.get(oid, (None, None, None)), direction, d, link.slot, link.path,
+                 link.oid, link.consumer if direction == "upstream" else link.producer]
+                for oid, (d, link) in found.items()]
         df = pd.DataFrame(rows, columns=COLUMNS)
         return df.sort_values(["depth", "name", "version"], kind="stable").reset_index(drop=True)
 
@@ -147,13 +144,23 @@ class Lineage:
             found, ls = traverse(self.repo.conn, self.oid, d, depth)
             nodes |= set(found)
             links += ls
-        out_nodes = []
-        for oid in sorted(nodes):
-            rec = self.repo.record(oid)
-            out_nodes.append({"oid": oid, "name": rec.name, "version": rec.version, "kind": rec.kind})
+        about = describe(self.repo.conn, sorted(nodes))
+        out_nodes = [{"oid": oid, "name": name, "version": version, "kind": kind}
+                     for oid, (name, version, kind) in sorted(about.items())]
         edges = sorted({(link.producer, link.consumer, link.slot, link.oid) for link in links})
         return {"root": self.oid, "nodes": out_nodes,
                 "edges": [{"from": a, "to": b, "slot": s, "oid": o} for a, b, s, o in edges]}
+
+
+def describe(conn: sqlite3.Connection, oids: list[str]) -> dict[str, tuple]:
+    """``oid -> (name, version, kind)`` of indexed records, a few queries for any number."""
+    out: dict[str, tuple] = {}
+    for i in range(0, len(oids), 400):  # stay under SQLite's variable limit
+        part = oids[i:i + 400]
+        q = ",".join("?" * len(part))
+        out.update((r[0], r[1:]) for r in conn.execute(
+            f"SELECT oid, name, version, kind FROM records WHERE oid IN ({q})", part))
+    return out
 
 
 def records_with(conn: sqlite3.Connection, oid: str, relation: str) -> list[tuple[str, str, str]]:
@@ -161,3 +168,14 @@ def records_with(conn: sqlite3.Connection, oid: str, relation: str) -> list[tupl
     return list(conn.execute(
         "SELECT DISTINCT record, slot, path FROM edges WHERE oid=? AND relation=? ORDER BY record",
         (oid, relation)))
+
+
+def content_frame(conn: sqlite3.Connection, oid: str, relation: str):
+    """Records that took (``input``) or made (``output``) content ``oid``, as a DataFrame."""
+    import pandas as pd
+
+    found = records_with(conn, oid, relation)
+    about = describe(conn, [r for r, _, _ in found])
+    rows = [[rec, *about.get(rec, (None, None, None)), relation, 0, slot, path, oid, None]
+            for rec, slot, path in found]
+    return pd.DataFrame(rows, columns=COLUMNS)
