@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 
-from _workdir import work_dir
+from _common import report_problems, work_dir
 from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -454,12 +454,7 @@ def run_bench(args, work: str) -> None:
     if api_times:
         print(f"Repo.snapshot: median {statistics.median(api_times) * 1000:.0f} ms per record "
               f"over {len(api_times)} records")
-    if problems:
-        print("CORRECTNESS PROBLEMS:")
-        for p in problems:
-            print("  - " + p)
-    else:
-        print("correctness: OK (query results match the generated DAG; reindex identical)")
+    report_problems(problems, "correctness: OK (query results match the generated DAG; reindex identical)")
     if args.results_json:
         with open(args.results_json, "a", encoding="utf-8") as f:
             for label, n, med, worst in rows:

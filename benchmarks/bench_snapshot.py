@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from _workdir import work_dir
+from _common import report_problems, work_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
@@ -343,12 +343,7 @@ def run_bench(args, work: str) -> None:
     print_table(rows, runner.drop, args)
     for line in info:
         print(line)
-    if problems:
-        print("CORRECTNESS PROBLEMS:")
-        for p in problems:
-            print("  - " + p)
-    else:
-        print("correctness: OK")
+    report_problems(problems, "correctness: OK")
     if args.results_json:
         with open(args.results_json, "a", encoding="utf-8") as f:
             for op, m, d, target, rss, drss, _ in rows:

@@ -1,4 +1,4 @@
-"""The scratch folder a benchmark works in: ``--dir`` (kept) or a temporary one."""
+"""What the benchmarks share: their scratch folder and how they report correctness."""
 
 from __future__ import annotations
 
@@ -28,3 +28,13 @@ def work_dir(path: str | None, prefix: str):
     finally:
         if cleanup is not None:
             cleanup.cleanup()
+
+
+def report_problems(problems: list[str], ok_text: str) -> None:
+    """Print the correctness verdict that closes each benchmark's output."""
+    if problems:
+        print("CORRECTNESS PROBLEMS:")
+        for p in problems:
+            print("  - " + p)
+    else:
+        print(ok_text)
