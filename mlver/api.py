@@ -22,6 +22,7 @@ from .store.trees import Tree
 from .status import NameStatus
 
 STORE_DIR = ".mlver"
+_DAMAGED_FIX = "restore the object from a remote or a backup, or re-snapshot the name"
 _STORE_GITIGNORE = "# Content lives in objects/, never in git.\n/objects/\n/tmp/\n/index.sqlite*\n*.lock\n"
 
 
@@ -111,13 +112,17 @@ class Repo:
             try:
                 rec = Record.decode(self.objects.read(oid))
             except RecordFormatError as e:
-                raise RecordFormatError(f"record {oid}: {e}") from None
+                # Format checks say what is wrong; the fix is the same for all of them.
+                raise RecordFormatError(f"record {oid}: {e}; {_DAMAGED_FIX}") from None
             self._records[oid] = rec
         return rec
 
     def tree(self, oid: str) -> Tree:
         """Load and validate the tree ``oid``."""
-        return Tree.decode(self.read_object(oid))
+        try:
+            return Tree.decode(self.read_object(oid))
+        except RecordFormatError as e:
+            raise RecordFormatError(f"tree {oid}: {e}; {_DAMAGED_FIX}") from None
 
     def read_object(self, oid: str) -> bytes:
         """Bytes of an object from the store, or from the overlay of a workspace capture."""

@@ -100,7 +100,7 @@ def _as_list(value, what: str) -> tuple:
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise ConfigError(f"{what} in {PROJECT_FILE} must be a string or a list of strings")
+    raise ConfigError(f"{what} in {PROJECT_FILE} must be a string or a list of strings; fix it")
 
 
 def load_project(root: str) -> ProjectConfig:
@@ -110,11 +110,11 @@ def load_project(root: str) -> ProjectConfig:
     snapshots = {}
     for name, s in (d.get("snapshot") or {}).items():
         if not isinstance(s, dict):
-            raise ConfigError(f"[snapshot.{name}] in {path} must be a table")
+            raise ConfigError(f"[snapshot.{name}] in {path} must be a table; fix it")
         for part in ("inputs", "outputs"):
             if not isinstance(s.get(part, {}), dict):
                 raise ConfigError(
-                    f"{part} of [snapshot.{name}] in {path} must be a table of SLOT = \"PATH\"")
+                    f"{part} of [snapshot.{name}] in {path} must be a table of SLOT = \"PATH\"; fix it")
         snapshots[name] = SnapshotSpec(
             kind=s.get("kind"), inputs=dict(s.get("inputs", {})), outputs=dict(s.get("outputs", {})),
             params=_as_list(s.get("params"), f"[snapshot.{name}] params"),
@@ -122,6 +122,6 @@ def load_project(root: str) -> ProjectConfig:
             command=s.get("command"), message=s.get("message"))
     tables = d.get("tables") or {}
     if not isinstance(tables, dict):
-        raise ConfigError(f"[tables] in {path} must be a table")
+        raise ConfigError(f"[tables] in {path} must be a table; fix it")
     python = (d.get("env") or {}).get("python")
     return ProjectConfig(snapshots=snapshots, tables=tables, python=python)

@@ -86,6 +86,7 @@ def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -
     for _ in range(rev.back):
         prev = parent(oid)
         if prev is None:
-            raise RevisionError(f"'{rev.text}' goes back before the first version of {rev.name}")
+            raise RevisionError(f"'{rev.text}' goes back before the first version of "
+                               f"{rev.name}; see mlver log {rev.name}")
         oid = prev
     return oid
