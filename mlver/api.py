@@ -22,7 +22,7 @@ from .store.trees import Tree
 from .status import NameStatus
 
 STORE_DIR = ".mlver"
-_DAMAGED_FIX = "restore the object from a remote or a backup, or re-snapshot the name"
+_DAMAGED_FIX = "restore .mlver/objects from a backup, or re-snapshot the name"
 _STORE_GITIGNORE = "# Content lives in objects/, never in git.\n/objects/\n/tmp/\n/index.sqlite*\n*.lock\n"
 
 

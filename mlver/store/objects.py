@@ -71,12 +71,12 @@ class ObjectStore:
                 data = f.read()
         except FileNotFoundError:
             raise CorruptObjectError(
-                f"object {oid} is missing from the store; pull it from a remote or re-snapshot"
+                f"object {oid} is missing from the store; restore .mlver/objects from a backup or re-snapshot"
             ) from None
         if verify and oid_of(data) != oid:
             raise CorruptObjectError(
                 f"object {oid} is corrupt (its bytes hash differently); "
-                "restore it from a remote or delete it and re-snapshot"
+                "restore it from a backup, or delete it and re-snapshot"
             )
         return data
 

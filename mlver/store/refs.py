@@ -80,8 +80,8 @@ def _read(path: str) -> str | None:
     except (UnicodeDecodeError, IsADirectoryError):
         value = ""
     if not is_oid(value):
-        raise RecordFormatError(f"ref {path} does not hold an oid; restore it from a backup or a "
-                                "remote, or delete it to drop the name")
+        raise RecordFormatError(f"ref {path} does not hold an oid; restore it from a backup, "
+                                "or delete it to drop the name")
     return value
 
 
