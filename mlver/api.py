@@ -364,7 +364,7 @@ class Repo:
 
     # -- diff -------------------------------------------------------------------------------
 
-    def diff(self, a: str, b: str | None = None, keys=None, rows: int = 0):
+    def diff(self, a: str, b: str | None = None, keys=None, rows: int = 0, progress=None):
         """Explain how record ``a`` differs from ``b`` (default: the workspace now)."""
         from .diff.records import diff_records
 
@@ -373,7 +373,8 @@ class Repo:
             new_oid, new = None, self._workspace_record(old)
         else:
             new_oid, new = self.show(b)
-        return diff_records(self, old_oid, old, new_oid, new, keys=keys or {}, rows=rows)
+        return diff_records(self, old_oid, old, new_oid, new, keys=keys or {}, rows=rows,
+                            progress=progress)
 
     def _workspace_record(self, like: Record) -> Record:
         """What a snapshot of ``like``'s paths would capture now, writing nothing."""

@@ -237,8 +237,10 @@ def diff(rev, rev2, as_json, keys, rows, exit_code):
     table rows and columns, drifted distributions, commits, param values, packages.
     """
     from .diff.explain import samples_text
+    from .progress import for_terminal
 
-    d = _repo().diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows)
+    d = _repo().diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows,
+                     progress=for_terminal())
     if as_json:
         _out(d.to_dict())
     else:

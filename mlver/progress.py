@@ -22,6 +22,9 @@ class Progress:
     def advance(self, n: int = 1) -> None:
         """``n`` more items are done."""
 
+    def step(self, label: str) -> None:
+        """A long step with no count (reading a large table)."""
+
     def finish(self) -> None:
         """The phase ended."""
 
@@ -60,7 +63,16 @@ class TerminalProgress(Progress):
         self.stream.flush()
         self._drawn = True
 
+    def step(self, label: str) -> None:
+        self.stream.write(f"\r{label[:70]:<70}…")
+        self.stream.flush()
+        self._drawn = "step"
+
     def finish(self) -> None:
+        if self._drawn == "step":  # a step line is wiped, not kept
+            self.stream.write("\r" + " " * 72 + "\r")
+            self.stream.flush()
+            self._drawn = False
         if self._drawn:
             self._draw(force=True)
             self.stream.write("\n")

@@ -8,6 +8,7 @@ see ``mlver.diff.tablecache``). The explanation text is built by
 from __future__ import annotations
 
 from ..capture.params import flatten
+from ..progress import Progress
 from ..record import Artifact, Record
 from . import envdiff, explain, tablecache
 from .codediff import diff_code
@@ -17,8 +18,8 @@ from .value import Diff, SlotDiff
 FOLDER_TABLES = 3  # modified tables inside a folder that get a table diff
 
 
-def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None, key_for, rows: int,
-          cache: bool) -> SlotDiff:
+def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None,
+          opts: tablecache.TableOptions) -> SlotDiff:
     if a is None:
         return SlotDiff(slot, "added", b.path, None, b.oid, b.type, None, b.size)
     if b is None:
@@ -35,20 +36,18 @@ def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None, key_for, rows
                 break
             full = f"{b.path}/{path}"
             t, _note = tablecache.diff_blobs(repo, old_oid, new_oid, f"{a.path}/{path}", full,
-                                             key_for(full), rows, cache)
+                                             opts)
             if t is not None:
                 tables[path] = t
         return SlotDiff(slot, "modified", files=files, tables=tables, **common)
     if a.type == "blob" and b.type == "blob":
-        table, note = tablecache.diff_blobs(repo, a.oid, b.oid, a.path, b.path, key_for(b.path),
-                                            rows, cache)
+        table, note = tablecache.diff_blobs(repo, a.oid, b.oid, a.path, b.path, opts)
         return SlotDiff(slot, "modified", table=table, note=note, **common)
     return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
 
 
-def _slots(repo, old: dict, new: dict, key_for, rows: int,
-           cache: bool) -> dict[str, SlotDiff]:
-    return {s: _slot(repo, s, old.get(s), new.get(s), key_for, rows, cache)
+def _slots(repo, old: dict, new: dict, opts: tablecache.TableOptions) -> dict[str, SlotDiff]:
+    return {s: _slot(repo, s, old.get(s), new.get(s), opts)
             for s in sorted(set(old) | set(new))}
 
 
@@ -81,16 +80,19 @@ def _ref(oid: str | None, rec: Record) -> dict:
 
 
 def diff_records(repo, old_oid: str, old: Record, new_oid: str | None, new: Record,
-                 keys: dict | None = None, rows: int = 0) -> Diff:
+                 keys: dict | None = None, rows: int = 0, progress=None) -> Diff:
     """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace)."""
     keys = keys or {}
 
     def key_for(path: str):
         return keys.get(path) or keys.get("*") or repo.project.table_key(path)
 
-    cache = new_oid is not None  # a workspace diff writes nothing, not even profiles
-    inputs = _slots(repo, old.inputs, new.inputs, key_for, rows, cache)
-    outputs = _slots(repo, old.outputs, new.outputs, key_for, rows, cache)
+    # A workspace diff writes nothing, not even profiles.
+    opts = tablecache.TableOptions(key_for=key_for, rows=rows, cache=new_oid is not None,
+                                   progress=progress or Progress())
+    inputs = _slots(repo, old.inputs, new.inputs, opts)
+    outputs = _slots(repo, old.outputs, new.outputs, opts)
+    opts.progress.finish()
     skip = {a.path for a in (*old.inputs.values(), *new.inputs.values(),
                              *old.outputs.values(), *new.outputs.values())}
     skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass, field
+from typing import Callable
 
 from .. import canonical
 from ..errors import MlverError
+from ..progress import Progress
 from ..store import index as idx
 
 PROFILE_KIND = "table-profile/1"
@@ -65,12 +68,23 @@ def _store_profile(repo, oid: str, profile: dict, hashes) -> None:
     idx.set_derived(repo.conn, HASHES_KIND, oid, hid)
 
 
+@dataclass(frozen=True)
+class TableOptions:
+    """How a diff treats tables: their key (by path), sample rows, whether profiles may
+    be cached (not for a workspace diff, which writes nothing), and progress."""
+
+    key_for: Callable[[str], list | None] = lambda path: None
+    rows: int = 0
+    cache: bool = True
+    progress: Progress = field(default_factory=Progress)
+
+
 class _Side:
     """One version of a table: reads it at most once, profiles it at most once."""
 
-    def __init__(self, repo, oid: str, path: str, fmt: str, key, cache: bool) -> None:
+    def __init__(self, repo, oid: str, path: str, fmt: str, key, opts: TableOptions) -> None:
         self.repo, self.oid, self.path, self.fmt, self.key = repo, oid, path, fmt, key
-        self.cache = cache
+        self.cache, self.progress = opts.cache, opts.progress
         self._table = None
         self.profile = self.hashes = None
         hit = _cached(repo, oid)
@@ -85,6 +99,7 @@ class _Side:
             local = _local_path(self.repo, self.oid, self.path)
             if local is None:
                 raise TableError(f"the content of '{self.path}' is not in the store")
+            self.progress.step(f"reading {self.path}")
             self._table = read_table(local, self.fmt, self.key)
         return self._table
 
@@ -92,16 +107,18 @@ class _Side:
         from .profile import profile_table
 
         if self.profile is None:
-            self.profile, self.hashes = profile_table(self.table())
+            table = self.table()
+            self.progress.step(f"profiling {self.path}")
+            self.profile, self.hashes = profile_table(table)
             if self.cache and self.repo.objects.has(self.oid):  # cache only what the store holds
                 _store_profile(self.repo, self.oid, self.profile, self.hashes)
 
 
-def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows: int,
-               cache: bool = True):
+def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str,
+               opts: TableOptions = TableOptions()):
     """``(TableDiff, None)`` when both blobs read as tables, else ``(None, note)``.
 
-    With ``cache`` False (a workspace diff, which must write nothing) profiles are
+    With ``opts.cache`` False (a workspace diff, which must write nothing) profiles are
     read from the cache when present but never written. A key that does not fit this
     table is a note, not an error: ``--key`` applies to every table of the diff. Key columns are left out of drift: a key is meant to differ between versions.
     """
@@ -109,8 +126,9 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows
 
     from .tables import KeyColumnError, TableError
 
+    key = opts.key_for(new_path)
     try:
-        t, note = _diff_blobs(repo, old, new, old_path, new_path, key, rows, cache)
+        t, note = _diff_blobs(repo, old, new, old_path, new_path, key, opts)
     except KeyColumnError as e:
         return None, (f"not diffed by key ({e}); fix --key or [tables] key in mlver.toml; "
                       "compared by bytes only")
@@ -121,7 +139,7 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str, key, rows
     return t, note
 
 
-def _diff_blobs(repo, old, new, old_path, new_path, key, rows, cache):
+def _diff_blobs(repo, old, new, old_path, new_path, key, opts: TableOptions):
     from .profile import detect_format, row_hashes
     from .tables import diff_from_profiles, diff_tables, needs_rehash
 
@@ -133,8 +151,9 @@ def _diff_blobs(repo, old, new, old_path, new_path, key, rows, cache):
         if fa or fb or any(new_path.endswith(e) for e in (".csv", ".tsv", ".parquet", ".jsonl")):
             return None, "not readable as a table; compared by bytes only"
         return None, None
-    a = _Side(repo, old, old_path, fa, key, cache)
-    b = _Side(repo, new, new_path, fb, key, cache)
+    a = _Side(repo, old, old_path, fa, key, opts)
+    b = _Side(repo, new, new_path, fb, key, opts)
+    rows = opts.rows
     a.ensure_profile()
     b.ensure_profile()
     if key or rows:
