@@ -59,7 +59,7 @@ def _jsonable(value, rel: str):
         return {str(k): _jsonable(v, rel) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, rel) for v in value]
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
