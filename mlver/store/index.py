@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 
 SCHEMA_VERSION = 2
 
@@ -55,11 +56,28 @@ def connect(path: str) -> sqlite3.Connection:
 
 def _open(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _wal(conn)
     # The index is derived data: losing its last transactions in a power cut costs a
     # rebuild, never content, so it need not fsync on every commit.
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+def _wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """Switch the index to WAL once. Changing the journal mode does not wait on SQLite's
+    busy handler, so two processes opening a fresh index at once retry here instead of
+    one failing with "database is locked"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
