@@ -12,6 +12,7 @@ import sys
 import click
 
 from .errors import MlverError
+from .record import KINDS
 
 
 class MlverGroup(click.Group):
@@ -44,10 +45,9 @@ def _out(value) -> None:
     click.echo(dumps(value))
 
 
-def _pairs(values, option: str, repo) -> dict:
-    """``SLOT=PATH`` options -> {slot: root-relative path (or the revision text)}."""
+def _pairs(values, option: str) -> dict:
+    """``SLOT=PATH`` options -> {slot: text}; the repo decides path or revision."""
     from .errors import ConfigError
-    from .snapshot import to_rel
 
     out = {}
     for v in values:
@@ -56,30 +56,8 @@ def _pairs(values, option: str, repo) -> dict:
             raise ConfigError(f"{option} '{v}' is not SLOT=PATH; write it as {option} train=data/train.csv")
         if slot in out:
             raise ConfigError(f"slot '{slot}' is given twice to {option}; give each slot once")
-        if os.path.lexists(path) or option == "-o" or not _names_record(path, repo):
-            out[slot] = to_rel(repo.root, path, os.getcwd())
-        else:
-            out[slot] = path  # a revision (-i feats=features@3); resolved by the repo
+        out[slot] = path
     return out
-
-
-def _names_record(text: str, repo) -> bool:
-    """True when ``text`` (not a path here) reads as REV[:SLOT] of a known name."""
-    from .errors import RevisionError
-    from .revision import parse
-
-    try:
-        rev = parse(text.partition(":")[0])
-    except RevisionError:
-        return False
-    return rev.name is not None and repo.refs.get(rev.name) is not None
-
-
-def _specs(values, repo) -> list[str]:
-    """-p/-M values: files relative to here become root-relative; KEY=VALUE stays."""
-    from .snapshot import to_rel
-
-    return [to_rel(repo.root, v, os.getcwd()) if os.path.isfile(v) else v for v in values]
 
 
 @click.group(cls=MlverGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,7 +70,8 @@ def main():
 @click.argument("path", default=".", type=click.Path(file_okay=False))
 def init(path):
     """Create the store (.mlver/) in PATH (default: here)."""
-    from .api import STORE_DIR, Repo
+    from .api import Repo
+    from .store import STORE_DIR
 
     existed = os.path.isdir(os.path.join(path, STORE_DIR, "objects"))
     repo = Repo.init(path)
@@ -111,7 +90,7 @@ def _capture_options(f):
         click.option("-M", "--metrics", "metrics", multiple=True, metavar="FILE|KEY=VALUE",
                      help="Metrics: a file or KEY=VALUE."),
         click.option("-m", "--message", default=None, help="Why this version exists."),
-        click.option("--kind", type=click.Choice(["model", "dataset"]), default=None,
+        click.option("--kind", type=click.Choice(list(KINDS)), default=None,
                      help="What the name versions (default: kind in [snapshot.NAME] of "
                           "mlver.toml, else as before, else model)."),
         click.option("--python", default=None, metavar="PATH",
@@ -149,9 +128,9 @@ def snapshot(name, inputs, outputs, params, metrics, message, kind, python, as_j
     from .progress import for_terminal
 
     repo = _repo()
-    result = repo.snapshot(name, inputs=_pairs(inputs, "-i", repo), outputs=_pairs(outputs, "-o", repo),
-                           params=_specs(params, repo), metrics=_specs(metrics, repo),
-                           message=message, kind=kind, python=python, progress=for_terminal())
+    result = repo.snapshot(name, inputs=_pairs(inputs, "-i"), outputs=_pairs(outputs, "-o"),
+                           params=list(params), metrics=list(metrics), message=message,
+                           kind=kind, python=python, progress=for_terminal(), base=os.getcwd())
     _print_result(result, as_json)
 
 
@@ -274,9 +253,9 @@ def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, 
     repo = _repo()
     result = repo.execute(
         name, list(command) or None, record_failed=record_failed, cwd=os.getcwd() if command else None,
-        inputs=_pairs(inputs, "-i", repo), outputs=_pairs(outputs, "-o", repo),
-        params=_specs(params, repo), metrics=_specs(metrics, repo), message=message, kind=kind,
-        python=python, progress=for_terminal())
+        inputs=_pairs(inputs, "-i"), outputs=_pairs(outputs, "-o"), params=list(params),
+        metrics=list(metrics), message=message, kind=kind, python=python,
+        progress=for_terminal(), base=os.getcwd())
     _print_result(result, as_json)
     code = result.exit_code
     if code:

@@ -191,6 +191,19 @@ class Record:
         """``name@version``, how text output names a record."""
         return f"{self.name}@{self.version}"
 
+    @property
+    def failed(self) -> bool:
+        """A failed run: a recorded command that exited non-zero (``--record-failed``).
+
+        The one meaning of "failed" across log, the index, ``records()`` and publishing.
+        """
+        return self.run is not None and self.run.exit_code != 0
+
+    @property
+    def status(self) -> str:
+        """``"failed"`` for a failed run, else ``"ok"``."""
+        return "failed" if self.failed else "ok"
+
     def content(self) -> dict:
         """What the record says about content, leaving out when, who, why and order.
 

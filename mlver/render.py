@@ -77,7 +77,7 @@ def log_text(items) -> str:
                             if not isinstance(v, dict))
         msg = f"  {rec.message}" if rec.message else ""
         commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""
-        failed = "  FAILED" if rec.run and rec.run.exit_code != 0 else ""
+        failed = "  FAILED" if rec.failed else ""
         lines.append(f"{oid[:10]}  {rec.label:<20} {rec.created[:19].replace('T', ' ')}"
                      f"{commit}{failed}{msg}" + (f"  [{metrics}]" if metrics else ""))
     return "\n".join(lines)

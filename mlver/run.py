@@ -20,7 +20,8 @@ from . import snapshot as snap
 from .capture.params import merge
 from .errors import ConfigError, RunError
 from .record import Run
-from .store.statcache import StatCache
+from .store import Store
+from .workspace import Workspace
 
 
 def _signature(full: str):
@@ -49,17 +50,16 @@ class RunSession:
     ``log_metrics`` for values computed in Python.
     """
 
-    def __init__(self, repo, name: str, inputs=None, outputs=None, params=None, metrics=None,
-                 message=None, kind=None, python=None, command=None, progress=None) -> None:
-        p = snap.plan(repo, name, inputs, outputs, params, metrics, kind, message, command)
+    def __init__(self, store: Store, ws: Workspace, p: snap.Plan, python: str | None = None,
+                 progress=None) -> None:
         for slot, out in p.outputs.items():
             for islot, inp in p.inputs.items():
-                if os.path.lexists(os.path.join(repo.root, inp)) and _overlaps(out, inp):
+                if ws.exists(inp) and _overlaps(out, inp):
                     raise ConfigError(
                         f"output '{slot}' ({out}) overlaps input '{islot}' ({inp}): a record "
                         "cannot consume what it produces (it would be its own ancestor); "
                         "write the output to another path")
-        self.repo, self.plan, self.python = repo, p, python
+        self.store, self.ws, self.plan, self.python = store, ws, p, python
         self.progress = progress
         self._params: dict = {}
         self._metrics: dict = {}
@@ -76,9 +76,8 @@ class RunSession:
 
     def begin(self) -> None:
         """Hash and store the inputs; capture code, params and env."""
-        repo = self.repo
-        self.cache = StatCache(repo.conn)
-        self.batch = repo.objects.batch()
+        self.cache = self.ws.stat_cache()
+        self.batch = self.store.objects.batch()
         try:
             self._begin()
         except BaseException:
@@ -86,13 +85,14 @@ class RunSession:
             raise
 
     def _begin(self) -> None:
-        repo = self.repo
-        self.inputs = snap.capture_slots(repo, self.plan.inputs, self.cache, self.batch, self.progress)
-        exclude = [a.path for a in self.inputs.values() if not a.source] + list(self.plan.outputs.values())
-        self.ctx = snap.capture_context(repo, exclude, self.plan.params, [], self.python, self.batch)
+        ws = self.ws
+        self.inputs = snap.capture_inputs(self.store, ws, self.plan, self.cache, self.batch,
+                                          self.progress)
+        exclude = [*self.plan.inputs.values(), *self.plan.outputs.values()]
+        self.ctx = snap.capture_context(ws, exclude, self.plan.params, [], self.python, self.batch)
         self.batch.commit()  # inputs are safe in the store before the command can touch them
         # Outputs left over from an earlier run must not pass for this run's work.
-        self.before = {s: _signature(os.path.join(repo.root, p)) for s, p in self.plan.outputs.items()}
+        self.before = {s: _signature(ws.full(p)) for s, p in self.plan.outputs.items()}
         self.started = snap.now_utc()
         self._t0 = time.monotonic()
 
@@ -108,24 +108,22 @@ class RunSession:
         from .capture import params as capparams
 
         duration = round(time.monotonic() - self._t0, 3)
-        repo = self.repo
+        ws = self.ws
         if exit_code == 0:
             for slot, path in self.plan.outputs.items():
-                sig = _signature(os.path.join(repo.root, path))
+                sig = _signature(ws.full(path))
                 if sig is None or sig == self.before.get(slot):
                     self.batch.abort()
                     why = "does not exist" if sig is None else "is unchanged since before the run"
                     raise RunError(f"output '{slot}' ({path}) was not written by the command (it "
                                    f"{why}); nothing recorded (fix the command or the output path)")
-        outs = {s: p for s, p in self.plan.outputs.items()
-                if os.path.lexists(os.path.join(repo.root, p))}
-        outputs = snap.capture_slots(repo, outs, self.cache, self.batch, self.progress,
-                                     allow_revisions=False)
+        outs = {s: p for s, p in self.plan.outputs.items() if ws.exists(p)}
+        outputs = snap.capture_slots(ws, outs, self.cache, self.batch, self.progress)
         specs = self.plan.metrics
         if exit_code != 0:  # a failed command may not have written its metrics file
-            specs = [m for m in specs if capparams.is_pair(m, repo.root)
-                     or os.path.exists(os.path.join(repo.root, m))]
-        mvals, mfiles = capparams.collect(specs, repo.root)
+            specs = [m for m in specs if capparams.is_pair(m, ws.root)
+                     or os.path.exists(ws.full(m))]
+        mvals, mfiles = capparams.collect(specs, ws.root)
         merge(mvals, self._metrics)
         ctx = dict(self.ctx, metrics=mvals, metrics_files=tuple(mfiles))
         if self._params:
@@ -134,7 +132,7 @@ class RunSession:
             ctx["params"] = params
         run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration)
         draft = snap.draft_record(self.plan.name, self.plan.kind, self.plan.message, self.inputs, outputs, ctx, run)
-        result = snap.publish(self.repo, draft, self.batch)
+        result = snap.publish(self.store, draft, self.batch)
         self.cache.save()
         return replace(result, exit_code=exit_code)
 
@@ -158,7 +156,7 @@ def execute(session: RunSession, argv: list[str] | None, record_failed: bool = F
             raise ConfigError(f"no command given for '{session.plan.name}' and mlver.toml has no "
                               f"command in [snapshot.{session.plan.name}]; write mlver run NAME -- COMMAND")
         argv = shlex.split(session.plan.command)
-        cwd = cwd or session.repo.root
+        cwd = cwd or session.ws.root
     session.begin()
     try:
         proc = subprocess.Popen(argv, cwd=cwd)

@@ -11,14 +11,17 @@ import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from . import history
 from . import revision as revmod
 from .capture import files as capfiles
 from .capture import params as capparams
 from .errors import CaptureError, ConfigError, RefConflictError, RevisionError
-from .record import Artifact, Code, Env, Record
+from .record import KINDS, Artifact, Code, Env, Record
+from .store import Store
 from .store.objects import Batch
 from .store.refs import valid_name
 from .store.statcache import StatCache
+from .workspace import MemoryBatch, Workspace
 
 MAX_CAS_RETRIES = 50
 
@@ -45,54 +48,55 @@ def check_name(name: str, what: str = "name") -> None:
             "(no '@', '~' or '/'), starting with a letter or digit")
 
 
-def to_rel(root: str, path: str, base: str | None = None) -> str:
-    """A user path (relative to ``base``, default the root) as a root-relative posix path."""
-    full = os.path.normpath(os.path.join(base or root, path))
-    rel = os.path.relpath(full, root)
-    if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
-        raise CaptureError(f"path '{path}' is outside the mlver repository {root}; "
-                           "move it inside or run mlver init in a folder above it")
-    return "." if rel == "." else rel.replace(os.sep, "/")
+def split_inputs(store: Store, ws: Workspace, inputs: dict[str, str],
+                 base: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Decide, once, whether each input names a path or a record's output.
+
+    The one rule: an input is a path when something exists there (relative to
+    ``base``, default the root); otherwise it is ``REV[:SLOT]`` when that reads as a
+    revision of a name with versions; otherwise it is a path (that capture reports
+    missing). Returns ``({slot: root-relative path}, {slot: "REV[:SLOT]"})``.
+    """
+    paths: dict[str, str] = {}
+    revisions: dict[str, str] = {}
+    for slot, text in inputs.items():
+        check_name(slot, "slot")
+        if not os.path.lexists(os.path.join(base or ws.root, text)) and \
+                history.names_record(store, text):
+            revisions[slot] = text
+        else:
+            paths[slot] = ws.to_rel(text, base)
+    return paths, revisions
 
 
-def normalize_slots(repo, inputs: dict, outputs: dict) -> tuple[dict, dict]:
-    """Root-relative posix paths for existing inputs and all outputs (revisions kept)."""
-    ins = {k: to_rel(repo.root, v) if os.path.lexists(os.path.join(repo.root, v)) else v
-           for k, v in inputs.items()}
-    return ins, {k: to_rel(repo.root, v) for k, v in outputs.items()}
-
-
-def capture_slots(repo, slots: dict, cache: StatCache, batch: Batch | None,
-                  progress=None, allow_revisions: bool = True) -> dict[str, Artifact]:
-    """Capture each ``slot -> path`` (or ``slot -> REV[:SLOT]`` of a record's output)."""
+def capture_slots(ws: Workspace, slots: dict[str, str], cache: StatCache, batch: Batch | None,
+                  progress=None) -> dict[str, Artifact]:
+    """Capture each ``slot -> root-relative path``."""
     out = {}
     for slot, path in slots.items():
         check_name(slot, "slot")
-        if allow_revisions and not os.path.lexists(os.path.join(repo.root, path)):
-            art = _from_revision(repo, path)
-            if art is not None:
-                out[slot] = art
-                continue
         if progress:
             progress.start(slot)
-        cap = capfiles.capture_path(repo.root, path, cache, batch, progress)
+        cap = capfiles.capture_path(ws.root, path, cache, batch, progress)
         if progress:
             progress.finish()
         out[slot] = Artifact(path=path, oid=cap.oid, type=cap.type, size=cap.size, files=cap.files)
     return out
 
 
-def _from_revision(repo, text: str) -> Artifact | None:
+def capture_inputs(store: Store, ws: Workspace, p: "Plan", cache: StatCache,
+                   batch: Batch | None, progress=None) -> dict[str, Artifact]:
+    """The plan's inputs: paths captured, revisions resolved to a record's output."""
+    arts = capture_slots(ws, p.inputs, cache, batch, progress)
+    arts.update({slot: from_revision(store, text) for slot, text in p.revisions.items()})
+    return dict(sorted(arts.items()))
+
+
+def from_revision(store: Store, text: str) -> Artifact:
     """An input named by a record: that record's (single or named) output."""
     rev_text, _, slot = text.partition(":")
-    try:
-        rev = revmod.parse(rev_text)
-    except RevisionError:
-        return None
-    if rev.name is None or repo.refs.get(rev.name) is None:
-        return None  # not a known name: let capture report the missing path
-    oid = repo.resolve(rev_text)
-    rec = repo.record(oid)
+    oid = history.resolve(store, rev_text)
+    rec = history.load_record(store, oid)
     if slot:
         art = rec.outputs.get(slot)
         if art is None:
@@ -106,25 +110,25 @@ def _from_revision(repo, text: str) -> Artifact | None:
     return replace(art, source=oid)
 
 
-def capture_context(repo, exclude: list[str], params, metrics, python: str | None,
-                    batch: Batch) -> dict:
+def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: str | None,
+                    batch) -> dict:
     """Code, params, metrics and env: the record fields that are not slots."""
     from .capture import env as capenv
     from .capture import git as capgit
 
-    pvals, pfiles = capparams.collect(params or (), repo.root)
-    mvals, mfiles = capparams.collect(metrics or (), repo.root)
-    git = capgit.capture_code(repo.root, exclude)
+    pvals, pfiles = capparams.collect(params or (), ws.root)
+    mvals, mfiles = capparams.collect(metrics or (), ws.root)
+    git = capgit.capture_code(ws.root, exclude)
     if git is None:
-        repo.warn("not inside a git repository: the record has no code section")
+        ws.warn("not inside a git repository: the record has no code section")
         code = Code()
     else:
         patch_oid = batch.add_bytes(git.patch) if git.patch else None
         code = Code(commit=git.commit, branch=git.branch, remote=git.remote, dirty=git.dirty,
                     patch=patch_oid, untracked=git.untracked)
         if git.commit is None:
-            repo.warn("the git repository has no commit yet: the code section has no commit")
-    env = capenv.capture_env(python or repo.project.python, repo.env_cache_get, repo.env_cache_put)
+            ws.warn("the git repository has no commit yet: the code section has no commit")
+    env = capenv.capture_env(python or ws.project.python, ws.env_cache_get, ws.env_cache_put)
     env_rec = Env(python=env.python, implementation=env.implementation, platform=env.platform,
                   packages=batch.add_bytes(env.packages), packages_count=env.packages_count)
     return {"code": code, "params": pvals, "params_files": tuple(pfiles), "metrics": mvals,
@@ -132,29 +136,24 @@ def capture_context(repo, exclude: list[str], params, metrics, python: str | Non
             "author": git.author if git is not None else None}
 
 
-def publish(repo, draft: Record, batch: Batch, allow_unchanged: bool = True) -> SnapshotResult:
+def publish(store: Store, draft: Record, batch: Batch) -> SnapshotResult:
     """Give ``draft`` its version, write it, and move the ref (retrying on a race)."""
     for _ in range(MAX_CAS_RETRIES):
-        head = repo.refs.get(draft.name)
-        prev = repo.record(head) if head else None
-        if (allow_unchanged and prev is not None and prev.content() == draft.content()
-                and _failed(prev) == _failed(draft)):
+        head = store.refs.get(draft.name)
+        prev = history.load_record(store, head) if head else None
+        if prev is not None and prev.content() == draft.content() and prev.failed == draft.failed:
             batch.commit()  # restores any object of the old version that went missing
             return SnapshotResult(head, prev, False)
         rec = draft.with_version(prev.version + 1 if prev else 1, (head,) if head else ())
         oid = batch.add_bytes(rec.encode())
         batch.commit()
         try:
-            repo.refs.update(draft.name, oid, head)
+            store.refs.update(draft.name, oid, head)
         except RefConflictError:
             continue  # another process published a version meanwhile: renumber and retry
-        repo.index_records([(oid, rec)])
+        history.index_records(store, [(oid, rec)])
         return SnapshotResult(oid, rec, True)
     raise RefConflictError(f"ref {draft.name} kept moving while writing; try again")
-
-
-def _failed(rec: Record) -> bool:
-    return rec.run is not None and rec.run.exit_code != 0
 
 
 @dataclass(frozen=True)
@@ -165,28 +164,36 @@ class Plan:
     name: str
     kind: str
     message: str
-    inputs: dict
-    outputs: dict
-    params: list
-    metrics: list
+    inputs: dict[str, str]     # slot -> root-relative path
+    revisions: dict[str, str]  # slot -> REV[:SLOT]: an output of another record
+    outputs: dict[str, str]    # slot -> root-relative path
+    params: list[str]
+    metrics: list[str]
     command: str | None = None
 
 
-def resolve_kind(repo, name: str, kind: str | None) -> str:
+def resolve_kind(store: Store, name: str, kind: str | None) -> str:
     """``kind`` as given, else the latest version's, else ``model``; checked."""
     if kind is None:
-        head = repo.refs.get(name)
-        kind = repo.record(head).kind if head else "model"
-    if kind not in ("model", "dataset"):
-        raise ConfigError(f"kind '{kind}' is not model or dataset; pass --kind model|dataset")
+        head = store.refs.get(name)
+        kind = history.load_record(store, head).kind if head else KINDS[0]
+    if kind not in KINDS:
+        raise ConfigError(f"kind '{kind}' is not one of {', '.join(KINDS)}; "
+                          f"pass --kind {'|'.join(KINDS)}")
     return kind
 
 
-def plan(repo, name: str, inputs=None, outputs=None, params=None, metrics=None, kind=None,
-         message=None, command=None) -> Plan:
-    """Decide what to capture; ``[snapshot.NAME]`` supplies what the caller did not give."""
+def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, params=None,
+         metrics=None, kind=None, message=None, command=None, base: str | None = None) -> Plan:
+    """Decide what to capture; ``[snapshot.NAME]`` supplies what the caller did not give.
+
+    Paths given by the caller are relative to ``base`` (default the root); paths from
+    mlver.toml are relative to the root.
+    """
     check_name(name)
-    spec = repo.project.snapshots.get(name)
+    spec = ws.project.snapshots.get(name)
+    params = [_spec_rel(ws, v, base) for v in params or ()]
+    metrics = [_spec_rel(ws, v, base) for v in metrics or ()]
     if not inputs and not outputs:
         if spec is None:
             raise ConfigError(
@@ -196,13 +203,25 @@ def plan(repo, name: str, inputs=None, outputs=None, params=None, metrics=None, 
         params = params or list(spec.params)
         metrics = metrics or list(spec.metrics)
         command = command or spec.command
+        base = None  # paths in mlver.toml are relative to the root
     if spec is not None:
         kind = kind or spec.kind
         message = message if message is not None else spec.message
-    ins, outs = normalize_slots(repo, dict(inputs or {}), dict(outputs or {}))
-    return Plan(name=name, kind=resolve_kind(repo, name, kind), message=message or "",
-                inputs=ins, outputs=outs, params=list(params or ()), metrics=list(metrics or ()),
+    ins, revs = split_inputs(store, ws, dict(inputs or {}), base)
+    outs = {}
+    for slot, path in dict(outputs or {}).items():
+        check_name(slot, "slot")
+        outs[slot] = ws.to_rel(path, base)
+    return Plan(name=name, kind=resolve_kind(store, name, kind), message=message or "",
+                inputs=ins, revisions=revs, outputs=outs, params=params, metrics=metrics,
                 command=command)
+
+
+def _spec_rel(ws: Workspace, value: str, base: str | None) -> str:
+    """A params/metrics spec: a file becomes root-relative; ``KEY=VALUE`` stays."""
+    if base is not None and os.path.isfile(os.path.join(base, value)):
+        return ws.to_rel(value, base)
+    return value
 
 
 def draft_record(name: str, kind: str, message: str, inputs, outputs, ctx: dict, run=None) -> Record:
@@ -213,36 +232,28 @@ def draft_record(name: str, kind: str, message: str, inputs, outputs, ctx: dict,
                   metrics_files=ctx["metrics_files"], env=ctx["env"], run=run)
 
 
-class MemoryBatch:
-    """A batch that writes nothing: files are only hashed, small objects kept in memory.
-
-    Used to capture the workspace for ``mlver diff REV`` and ``status`` without
-    touching the store; the kept objects land in ``repo.overlay``.
-    """
-
-    def __init__(self, overlay: dict) -> None:
-        self.overlay = overlay
-
-    def has(self, oid: str) -> bool:
-        return True
-
-    def add_bytes(self, data: bytes) -> str:
-        from .hashing import oid_of
-
-        oid = oid_of(data)
-        self.overlay[oid] = data
-        return oid
-
-    def add_file(self, path: str) -> tuple[str, int]:
-        from .hashing import hash_file
-
-        return hash_file(path)
+def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
+             progress=None) -> SnapshotResult:
+    """Capture a plan's inputs, outputs, code, params, metrics and env as a new version
+    (or find the content equal to the latest version, and write no version)."""
+    cache = ws.stat_cache()
+    with store.objects.batch() as batch:
+        ins = capture_inputs(store, ws, p, cache, batch, progress)
+        outs = capture_slots(ws, p.outputs, cache, batch, progress)
+        ctx = capture_context(ws, [*p.inputs.values(), *p.outputs.values()], p.params,
+                              p.metrics, python, batch)
+        draft = draft_record(p.name, p.kind, p.message, ins, outs, ctx)
+        result = publish(store, draft, batch)
+    cache.save()
+    return result
 
 
-def workspace_record(repo, like: Record) -> Record:
-    """What snapshotting ``like``'s paths, params and metrics files would record now."""
-    mem = MemoryBatch(repo.overlay)
-    cache = StatCache(repo.conn)
+def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
+    """What snapshotting ``like``'s paths, params and metrics files would record now.
+
+    Writes nothing to the store: objects it computes land in ``ws.overlay``."""
+    mem = MemoryBatch(ws.overlay)
+    cache = ws.stat_cache()
     slots = {}
     for side, arts in (("inputs", like.inputs), ("outputs", like.outputs)):
         found = {}
@@ -251,9 +262,9 @@ def workspace_record(repo, like: Record) -> Record:
                 found[slot] = art
                 continue
             try:
-                cap = capfiles.capture_path(repo.root, art.path, cache, mem)
+                cap = capfiles.capture_path(ws.root, art.path, cache, mem)
             except CaptureError as e:
-                if not os.path.lexists(os.path.join(repo.root, art.path)):
+                if not ws.exists(art.path):
                     continue  # gone from the workspace: the diff reports it removed
                 raise e
             found[slot] = Artifact(path=art.path, oid=cap.oid, type=cap.type, size=cap.size,
@@ -261,7 +272,7 @@ def workspace_record(repo, like: Record) -> Record:
         slots[side] = found
     cache.save()
     exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values()) if not a.source]
-    ctx = capture_context(repo, exclude, list(like.params_files), list(like.metrics_files), None, mem)
+    ctx = capture_context(ws, exclude, list(like.params_files), list(like.metrics_files), None, mem)
     # KEY=VALUE params and metrics live in no file: carry them over so they do not read
     # as removed.
     import copy

@@ -5,12 +5,13 @@ Reads through the stat cache and writes no objects.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from . import history
 from .errors import MlverError
 from .record import Record
-from .store.statcache import StatCache
+from .store import Store
+from .workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -51,33 +52,35 @@ class NameStatus:
                 "slots": [s.to_dict() for s in self.slots]}
 
 
-def status(repo, names: list[str]) -> list[NameStatus]:
-    """One :class:`NameStatus` per name."""
+def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
+    """One :class:`NameStatus` per name (with versions)."""
     from .capture import git as capgit
     from .capture.files import capture_path
 
-    cache = StatCache(repo.conn)
+    cache = ws.stat_cache()
     head_commit = None
     out = []
     for n in names:
-        oid = repo.refs.get(n)
-        rec = repo.record(oid)
+        oid = store.refs.get(n)
+        if oid is None:
+            continue
+        rec = history.load_record(store, oid)
         slots = []
         for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
             for slot, art in arts.items():
                 if art.source:
                     slots.append(SlotStatus(side, slot, art.path, "unchanged", art.oid, art.oid))
                     continue
-                if os.path.lexists(os.path.join(repo.root, art.path)):
-                    new = capture_path(repo.root, art.path, cache).oid  # errors name the path
+                if ws.exists(art.path):
+                    new = capture_path(ws.root, art.path, cache).oid  # errors name the path
                 else:
                     new = None
                 state = "missing" if new is None else ("unchanged" if new == art.oid else "modified")
                 slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
         if rec.code.commit and head_commit is None:
-            head_commit = capgit.head_commit(repo.root) or ""
+            head_commit = capgit.head_commit(ws.root) or ""
         code_changed = bool(rec.code.commit) and head_commit != rec.code.commit
-        out.append(NameStatus(n, rec.version, oid, tuple(slots), _params_changed(repo.root, rec),
+        out.append(NameStatus(n, rec.version, oid, tuple(slots), _params_changed(ws.root, rec),
                               code_changed))
     cache.save()
     return out

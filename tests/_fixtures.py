@@ -144,12 +144,12 @@ def publish_variant(repo, rev: str, name: str | None = None, **changes):
 
     _oid, rec = repo.show(rev)
     draft = dataclasses.replace(rec, name=name or rec.name, **changes)
-    batch = repo.objects.batch()
-    return snapmod.publish(repo, draft, batch)
+    batch = repo.store.objects.batch()
+    return snapmod.publish(repo.store, draft, batch)
 
 
 def add_blob(repo, data: bytes) -> str:
-    with repo.objects.batch() as batch:
+    with repo.store.objects.batch() as batch:
         return batch.add_bytes(data)
 
 

@@ -100,7 +100,7 @@ def test_snapshot_records_env_and_packages_blob(repo, git_repo):
     res = repo.snapshot("m", inputs={"a": "a.txt"}, python=sys.executable)
     e = res.record.env
     assert e.python == platform.python_version()
-    blob = repo.objects.read(e.packages)
+    blob = repo.store.objects.read(e.packages)
     lines = blob.decode().splitlines()
     assert lines == sorted(lines) and len(lines) == e.packages_count
     assert f"xxhash=={metadata.version('xxhash')}" in lines
@@ -110,6 +110,6 @@ def test_snapshot_with_missing_python_fails_and_writes_nothing(repo, git_repo):
     (git_repo / "a.txt").write_text("a")
     with pytest.raises(CaptureError, match="not found"):
         repo.snapshot("m", inputs={"a": "a.txt"}, python="/nonexistent/python")
-    assert list(repo.objects.iter_oids()) == []
-    assert repo.refs.names() == []
-    assert os.listdir(os.path.join(repo.store_dir, "tmp")) == []
+    assert list(repo.store.objects.iter_oids()) == []
+    assert repo.store.refs.names() == []
+    assert os.listdir(os.path.join(repo.store.path, "tmp")) == []

@@ -36,7 +36,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def cache(tmp_path):
-    conn = idx.connect(str(tmp_path / "index.sqlite"))
+    conn = idx.Index(str(tmp_path / "index.sqlite"))
     yield StatCache(conn)
     conn.close()
 

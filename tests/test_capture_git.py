@@ -196,7 +196,7 @@ def test_snapshot_code_section(repo, git_repo):
     assert code.commit == head(git_repo) and code.branch == "main" and code.dirty
     assert code.remote == "https://host/x.git"
     assert code.untracked == ("scratch/",)
-    assert repo.objects.read(code.patch) == git(git_repo, "diff", "HEAD", "--binary", text=False)
+    assert repo.store.objects.read(code.patch) == git(git_repo, "diff", "HEAD", "--binary", text=False)
     assert res.record.author == "Test User <test@example.com>"
 
 

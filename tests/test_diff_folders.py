@@ -59,17 +59,17 @@ def test_unchanged_subfolder_is_skipped(mrepo, proj):
     assert keep.oid == {e.name: e for e in mrepo.tree(old_root).entries}["keep"].oid
     deeper = {e.name: e for e in mrepo.tree(keep.oid).entries}["deeper"]
     read = []
-    real = mrepo.tree
+    real = mrepo.store.tree
 
     def spy(oid):
         read.append(oid)
         return real(oid)
 
-    mrepo.tree = spy
+    mrepo.store.tree = spy
     try:
         f = mrepo.diff("ds@1", "ds@2").inputs["data"].files
     finally:
-        del mrepo.tree
+        del mrepo.store.tree
     assert old_root in read and new_root in read
     assert keep.oid not in read and deeper.oid not in read
     assert not any(p.startswith("keep/") for p in f.added + f.removed + f.modified)

@@ -31,7 +31,7 @@ print("hello from the script")
 
 def nothing_recorded(repo) -> None:
     assert repo.names() == []
-    assert os.listdir(os.path.join(repo.store_dir, "refs", "names")) == []
+    assert os.listdir(os.path.join(repo.store.path, "refs", "names")) == []
     assert repo.log() == []
     assert tmp_listing(repo.root) == []
 
@@ -74,7 +74,7 @@ def test_inputs_are_hashed_before_the_command(mrepo, proj):
     assert (proj / "d.txt").read_bytes() != original
     assert rec.inputs["data"].oid == oid_of(original)
     assert rec.inputs["data"].size == len(original)
-    assert mrepo.objects.read(rec.inputs["data"].oid) == original
+    assert mrepo.store.objects.read(rec.inputs["data"].oid) == original
 
 
 def test_command_output_streams_through(mrepo, proj):

@@ -39,7 +39,7 @@ def all_record_oids(repo: Repo, rec: Record) -> set[str]:
 
 
 def all_oids(repo: Repo) -> list[str]:
-    return [r[0] for r in repo.conn.execute("SELECT oid FROM records")]
+    return [r[0] for r in repo.store.index.conn.execute("SELECT oid FROM records")]
 
 
 # -- init and opening ---------------------------------------------------------------------------
@@ -93,18 +93,18 @@ def test_first_snapshot(repo, git_repo):
     assert (rec.name, rec.version, rec.kind, rec.parents, rec.message) == (
         "price-model", 1, "model", (), "first")
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", rec.created)
-    assert res.oid == rec.oid == oid_of(repo.objects.read(res.oid))
+    assert res.oid == rec.oid == oid_of(repo.store.objects.read(res.oid))
     assert rec.inputs["train"].path == "data" and rec.inputs["train"].type == "tree"
     assert (rec.inputs["train"].files, rec.inputs["train"].size) == (2, 15 + 1)
     out = rec.outputs["model"]
     assert (out.path, out.oid, out.type, out.size, out.files) == (
         "model.pkl", oid_of(b"\x80model"), "blob", 6, 1)
     assert rec.params == {"lr": 0.1, "name": "abc"} and rec.metrics == {"rmse": 12.5}
-    assert repo.refs.get("price-model") == res.oid
+    assert repo.store.refs.get("price-model") == res.oid
     assert repo.record(res.oid) == rec
     # Every object it names is in the store, read-only, at objects/ab/<30 hex>.
     for oid in all_record_oids(repo, rec) | {res.oid}:
-        p = repo.objects.path(oid)
+        p = repo.store.objects.path(oid)
         assert os.path.isfile(p), oid
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o444
     for path, mode, _ in store_listing(git_repo):
@@ -133,8 +133,8 @@ def test_changed_content_is_a_new_version_with_its_parent(repo, git_repo):
     assert v2.created and v2.record.version == 2 and v2.record.parents == (v1.oid,)
     v3 = repo.snapshot("m", inputs={"a": "a.csv"}, params="lr=0.2")  # params are content too
     assert v3.created and v3.record.version == 3
-    assert repo.refs.get("m") == v3.oid
-    assert repo.objects.read(v1.record.inputs["a"].oid) == b"a\n"  # old content kept
+    assert repo.store.refs.get("m") == v3.oid
+    assert repo.store.objects.read(v1.record.inputs["a"].oid) == b"a\n"  # old content kept
 
 
 def test_unchanged_subfolder_keeps_its_oid_across_versions(repo, git_repo):
@@ -159,7 +159,7 @@ def test_kind_and_name_validation(repo, git_repo):
             repo.snapshot(bad, inputs={"a": "a.csv"})
     with pytest.raises(ConfigError, match="slot 'b@d'"):
         repo.snapshot("m", inputs={"b@d": "a.csv"})
-    assert repo.refs.names() == ["m"]
+    assert repo.store.refs.names() == ["m"]
 
 
 def test_paths_outside_the_repository_are_refused(repo, git_repo, tmp_path):
@@ -174,8 +174,8 @@ def test_missing_input_fails_and_publishes_nothing(repo, git_repo):
     write(git_repo / "a.csv", "a")
     with pytest.raises(CaptureError, match="'missing.csv' does not exist"):
         repo.snapshot("m", inputs={"a": "a.csv", "b": "missing.csv"})
-    assert list(repo.objects.iter_oids()) == [] and tmp_files(git_repo) == []
-    assert repo.refs.names() == []
+    assert list(repo.store.objects.iter_oids()) == [] and tmp_files(git_repo) == []
+    assert repo.store.refs.names() == []
 
 
 def test_params_and_metrics_files(repo, git_repo):
@@ -280,14 +280,14 @@ def test_tag(three):
     assert (oid, rec.version, old) == (oids[0], 1, None)
     oid, rec, old = repo.tag("m", "prod")  # moving a tag returns where it was
     assert (oid, old) == (oids[2], oids[0])
-    assert repo.refs.tags("m") == {"prod": oids[2]}
+    assert repo.store.refs.tags("m") == {"prod": oids[2]}
     with pytest.raises(RevisionError, match="all digits"):
         repo.tag("m", "123")
     with pytest.raises(ConfigError, match="tag 'a/b'"):
         repo.tag("m", "a/b")
     with pytest.raises(RevisionError, match="unknown revision"):
         repo.tag("nope", "prod")
-    assert repo.refs.tags("m") == {"prod": oids[2]}
+    assert repo.store.refs.tags("m") == {"prod": oids[2]}
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -361,7 +361,7 @@ def test_failure_before_the_ref_moves_leaves_no_ref_to_anything_missing(repo, gi
     with pytest.raises(KeyboardInterrupt):
         repo.snapshot("m", inputs={"a": "a.csv"})
     monkeypatch.undo()
-    assert repo.refs.get("m") == v1.oid
+    assert repo.store.refs.get("m") == v1.oid
     assert tmp_files(git_repo) == []
     with Repo(str(git_repo)) as fresh:
         assert [o for o, _ in fresh.log("m")] == [v1.oid]

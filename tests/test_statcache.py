@@ -21,7 +21,7 @@ OLD = 1_000_000_000_000_000_000  # 2001-09-09 in ns: far from "now"
 
 @pytest.fixture
 def conn(tmp_path):
-    c = idx.connect(str(tmp_path / "index.sqlite"))
+    c = idx.Index(str(tmp_path / "index.sqlite"))
     yield c
     c.close()
 
@@ -58,7 +58,7 @@ def test_racily_clean_entries_are_not_stored(conn):
     c.remember("future", key(mtime=now + 10**9), "c" * 32)
     c.remember("old", key(mtime=now - RACY_NS - 10**6, ctime=now - RACY_NS - 10**6), "d" * 32)
     c.save()
-    rows = dict(conn.execute("SELECT path, oid FROM stat").fetchall())
+    rows = dict(conn.conn.execute("SELECT path, oid FROM stat").fetchall())
     assert rows == {"old": "d" * 32}
 
 
@@ -112,7 +112,7 @@ class Counter:
 
 
 def _stat_paths(repo: Repo) -> set[str]:
-    return {r[0] for r in repo.conn.execute("SELECT path FROM stat")}
+    return {r[0] for r in repo.store.index.conn.execute("SELECT path FROM stat")}
 
 
 def test_second_snapshot_of_unchanged_files_does_not_rehash(aged, monkeypatch):
@@ -154,13 +154,13 @@ def test_cached_oid_of_a_deleted_object_is_rehashed_and_restored(aged, monkeypat
     with Repo(str(aged)) as repo:
         first = repo.snapshot("s3", inputs={"data": "d3/f1.csv"})
         blob = first.record.inputs["data"].oid
-        os.unlink(repo.objects.path(blob))
+        os.unlink(repo.store.objects.path(blob))
     counter = Counter(monkeypatch)
     with Repo(str(aged)) as repo:
         again = repo.snapshot("s3", inputs={"data": "d3/f1.csv"})
         assert not again.created
-        assert repo.objects.has(blob)
-        assert repo.objects.read(blob) == (aged / "d3" / "f1.csv").read_bytes()
+        assert repo.store.objects.has(blob)
+        assert repo.store.objects.read(blob) == (aged / "d3" / "f1.csv").read_bytes()
     assert any(c.endswith("d3/f1.csv") for c in counter.calls)
 
 

@@ -10,6 +10,7 @@ import re
 
 from ..errors import MlverError
 from ..record import Code
+from ..workspace import Objects
 
 _FILE_RE = re.compile(rb"^diff --git a/(.+?) b/", re.M)
 
@@ -24,11 +25,11 @@ def split_patch(patch: bytes) -> dict[str, bytes]:
     return out
 
 
-def _patch_files(repo, oid: str | None) -> dict[str, bytes]:
+def _patch_files(objs: Objects, oid: str | None) -> dict[str, bytes]:
     if oid is None:
         return {}
     try:
-        return split_patch(repo.read_object(oid))
+        return split_patch(objs.read(oid))
     except MlverError:
         return {"(patch object missing)": b""}
 
@@ -37,7 +38,7 @@ def _skipped(path: str, skip: set[str]) -> bool:
     return any(path == s or path.startswith(s.rstrip("/") + "/") for s in skip)
 
 
-def diff_code(repo, old: Code, new: Code, skip: set[str]) -> dict:
+def diff_code(objs: Objects, old: Code, new: Code, skip: set[str]) -> dict:
     """Commit range, commits, files changed (+/- lines) and patch changes, as plain data."""
     from ..capture import git as capgit
 
@@ -51,13 +52,13 @@ def diff_code(repo, old: Code, new: Code, skip: set[str]) -> dict:
         if not old.commit or not new.commit:
             out["commits_known"] = False
         else:
-            known = capgit.history(repo.root, old.commit, new.commit)
+            known = capgit.history(objs.ws.root, old.commit, new.commit)
             if known is None:
                 out["commits_known"] = False
             else:
                 out["commits"] = known[0]
                 out["files"] = [f for f in known[1] if not _skipped(f["path"], skip)]
-    pa, pb = _patch_files(repo, old.patch), _patch_files(repo, new.patch)
+    pa, pb = _patch_files(objs, old.patch), _patch_files(objs, new.patch)
     patch_files = sorted(p for p in set(pa) | set(pb)
                          if pa.get(p) != pb.get(p) and not _skipped(p, skip))
     out["patch_changed"] = bool(patch_files)

@@ -6,13 +6,14 @@ import re
 
 from ..errors import MlverError
 from ..record import Env
+from ..workspace import Objects
 
 
-def _packages(repo, oid: str | None) -> dict[str, str]:
+def _packages(objs: Objects, oid: str | None) -> dict[str, str]:
     if oid is None:
         return {}
     try:
-        text = repo.read_object(oid).decode("utf-8")
+        text = objs.read(oid).decode("utf-8")
     except MlverError:
         return {}
     out = {}
@@ -44,10 +45,10 @@ def _older(a: str, b: str) -> bool:
     return ka < kb
 
 
-def diff_env(repo, old: Env, new: Env) -> dict:
+def diff_env(objs: Objects, old: Env, new: Env) -> dict:
     """What differs between two envs, as plain data."""
-    pa = _packages(repo, old.packages) if old.packages != new.packages else {}
-    pb = _packages(repo, new.packages) if old.packages != new.packages else {}
+    pa = _packages(objs, old.packages) if old.packages != new.packages else {}
+    pb = _packages(objs, new.packages) if old.packages != new.packages else {}
     upgraded, downgraded = [], []
     for name in sorted(set(pa) & set(pb)):
         if pa[name] != pb[name]:

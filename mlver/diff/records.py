@@ -10,6 +10,8 @@ from __future__ import annotations
 from ..capture.params import flatten
 from ..progress import Progress
 from ..record import Artifact, Record
+from ..store import Store
+from ..workspace import Objects, Workspace
 from . import envdiff, explain, tablecache
 from .codediff import diff_code
 from .folders import diff_trees
@@ -18,7 +20,7 @@ from .value import Diff, SlotDiff
 FOLDER_TABLES = 3  # modified tables inside a folder that get a table diff
 
 
-def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None,
+def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
           opts: tablecache.TableOptions) -> SlotDiff:
     if a is None:
         return SlotDiff(slot, "added", b.path, None, b.oid, b.type, None, b.size)
@@ -29,25 +31,25 @@ def _slot(repo, slot: str, a: Artifact | None, b: Artifact | None,
     if a.oid == b.oid:
         return SlotDiff(slot, "unchanged", **common)
     if a.type == "tree" and b.type == "tree":
-        files = diff_trees(repo.tree, a.oid, b.oid)
+        files = diff_trees(objs.tree, a.oid, b.oid)
         tables = {}
         for path, old_oid, new_oid in files.modified_oids:
             if len(tables) >= FOLDER_TABLES:
                 break
             full = f"{b.path}/{path}"
-            t, _note = tablecache.diff_blobs(repo, old_oid, new_oid, f"{a.path}/{path}", full,
+            t, _note = tablecache.diff_blobs(objs, old_oid, new_oid, f"{a.path}/{path}", full,
                                              opts)
             if t is not None:
                 tables[path] = t
         return SlotDiff(slot, "modified", files=files, tables=tables, **common)
     if a.type == "blob" and b.type == "blob":
-        table, note = tablecache.diff_blobs(repo, a.oid, b.oid, a.path, b.path, opts)
+        table, note = tablecache.diff_blobs(objs, a.oid, b.oid, a.path, b.path, opts)
         return SlotDiff(slot, "modified", table=table, note=note, **common)
     return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
 
 
-def _slots(repo, old: dict, new: dict, opts: tablecache.TableOptions) -> dict[str, SlotDiff]:
-    return {s: _slot(repo, s, old.get(s), new.get(s), opts)
+def _slots(objs: Objects, old: dict, new: dict, opts: tablecache.TableOptions) -> dict[str, SlotDiff]:
+    return {s: _slot(objs, s, old.get(s), new.get(s), opts)
             for s in sorted(set(old) | set(new))}
 
 
@@ -79,26 +81,27 @@ def _ref(oid: str | None, rec: Record) -> dict:
     return {"oid": oid, "name": rec.name, "version": rec.version if oid else None}
 
 
-def diff_records(repo, old_oid: str, old: Record, new_oid: str | None, new: Record,
+def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
                  keys: dict | None = None, rows: int = 0, progress=None) -> Diff:
     """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace)."""
     keys = keys or {}
 
     def key_for(path: str):
-        return keys.get(path) or keys.get("*") or repo.project.table_key(path)
+        return keys.get(path) or keys.get("*") or ws.project.table_key(path)
 
     # A workspace diff writes nothing, not even profiles.
     opts = tablecache.TableOptions(key_for=key_for, rows=rows, cache=new_oid is not None,
                                    progress=progress or Progress())
-    inputs = _slots(repo, old.inputs, new.inputs, opts)
-    outputs = _slots(repo, old.outputs, new.outputs, opts)
+    objs = Objects(store, ws)
+    inputs = _slots(objs, old.inputs, new.inputs, opts)
+    outputs = _slots(objs, old.outputs, new.outputs, opts)
     opts.progress.finish()
     skip = {a.path for a in (*old.inputs.values(), *new.inputs.values(),
                              *old.outputs.values(), *new.outputs.values())}
     skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)
-    code = diff_code(repo, old.code, new.code, skip)
+    code = diff_code(objs, old.code, new.code, skip)
     params = diff_params(old.params, new.params)
-    env = envdiff.diff_env(repo, old.env, new.env)
+    env = envdiff.diff_env(objs, old.env, new.env)
     metrics = diff_metrics(old.metrics, new.metrics)
     changed = []
     if any(s.status != "unchanged" for s in inputs.values()):

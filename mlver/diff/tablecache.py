@@ -10,62 +10,54 @@ the index entry can be deleted at any time.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import canonical
 from ..errors import MlverError
 from ..progress import Progress
-from ..store import index as idx
+from ..workspace import Objects
 
 PROFILE_KIND = "table-profile/1"
 HASHES_KIND = "table-rowhashes/1"
 HEAD_BYTES = 65536
 
 
-def _head(repo, oid: str, path: str) -> bytes | None:
+def _head(objs: Objects, oid: str, path: str) -> bytes | None:
     try:
-        with repo.open_blob(oid, path) as f:
+        with objs.open_blob(oid, path) as f:
             return f.read(HEAD_BYTES)
-    except OSError:
+    except (OSError, MlverError):
         return None
 
 
-def _local_path(repo, oid: str, path: str) -> str | None:
-    """A file path holding blob ``oid`` (store copy or unchanged workspace file)."""
-    p = repo.objects.path(oid)
-    if os.path.exists(p):
-        return p
-    full = os.path.join(repo.root, path)
-    return full if os.path.isfile(full) else None
-
-
-def _cached(repo, oid: str):
+def _cached(objs: Objects, oid: str):
     import numpy as np
 
-    pid = idx.get_derived(repo.conn, PROFILE_KIND, oid)
-    hid = idx.get_derived(repo.conn, HASHES_KIND, oid)
-    if not (pid and hid and repo.objects.has(pid) and repo.objects.has(hid)):
+    store = objs.store
+    pid = store.index.get_derived(PROFILE_KIND, oid)
+    hid = store.index.get_derived(HASHES_KIND, oid)
+    if not (pid and hid and store.objects.has(pid) and store.objects.has(hid)):
         return None
     try:
-        profile = canonical.loads(repo.objects.read(pid))
-        hashes = np.load(io.BytesIO(repo.objects.read(hid)), allow_pickle=False)
+        profile = canonical.loads(store.objects.read(pid))
+        hashes = np.load(io.BytesIO(store.objects.read(hid)), allow_pickle=False)
     except (MlverError, ValueError, OSError):
         return None
     return profile, hashes
 
 
-def _store_profile(repo, oid: str, profile: dict, hashes) -> None:
+def _store_profile(objs: Objects, oid: str, profile: dict, hashes) -> None:
     import numpy as np
 
+    store = objs.store
     buf = io.BytesIO()
     np.save(buf, hashes, allow_pickle=False)
-    with repo.objects.batch() as batch:
+    with store.objects.batch() as batch:
         pid = batch.add_bytes(canonical.dumps(profile))
         hid = batch.add_bytes(buf.getvalue())
-    idx.set_derived(repo.conn, PROFILE_KIND, oid, pid)
-    idx.set_derived(repo.conn, HASHES_KIND, oid, hid)
+    store.index.set_derived(PROFILE_KIND, oid, pid)
+    store.index.set_derived(HASHES_KIND, oid, hid)
 
 
 @dataclass(frozen=True)
@@ -82,12 +74,13 @@ class TableOptions:
 class _Side:
     """One version of a table: reads it at most once, profiles it at most once."""
 
-    def __init__(self, repo, oid: str, path: str, fmt: str, key, opts: TableOptions) -> None:
-        self.repo, self.oid, self.path, self.fmt, self.key = repo, oid, path, fmt, key
+    def __init__(self, objs: Objects, oid: str, path: str, fmt: str, key,
+                 opts: TableOptions) -> None:
+        self.objs, self.oid, self.path, self.fmt, self.key = objs, oid, path, fmt, key
         self.cache, self.progress = opts.cache, opts.progress
         self._table = None
         self.profile = self.hashes = None
-        hit = _cached(repo, oid)
+        hit = _cached(objs, oid)
         if hit is not None:
             self.profile, self.hashes = hit
 
@@ -96,11 +89,11 @@ class _Side:
         from .tables import TableError
 
         if self._table is None:
-            local = _local_path(self.repo, self.oid, self.path)
-            if local is None:
-                raise TableError(f"the content of '{self.path}' is not in the store")
-            self.progress.step(f"reading {self.path}")
-            self._table = read_table(local, self.fmt, self.key)
+            with self.objs.local_path(self.oid, self.path) as local:
+                if local is None:
+                    raise TableError(f"the content of '{self.path}' is not in the store")
+                self.progress.step(f"reading {self.path}")
+                self._table = read_table(local, self.fmt, self.key)
         return self._table
 
     def ensure_profile(self) -> None:
@@ -110,11 +103,11 @@ class _Side:
             table = self.table()
             self.progress.step(f"profiling {self.path}")
             self.profile, self.hashes = profile_table(table)
-            if self.cache and self.repo.objects.has(self.oid):  # cache only what the store holds
-                _store_profile(self.repo, self.oid, self.profile, self.hashes)
+            if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
+                _store_profile(self.objs, self.oid, self.profile, self.hashes)
 
 
-def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str,
+def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
                opts: TableOptions = TableOptions()):
     """``(TableDiff, None)`` when both blobs read as tables, else ``(None, note)``.
 
@@ -128,7 +121,7 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str,
 
     key = opts.key_for(new_path)
     try:
-        t, note = _diff_blobs(repo, old, new, old_path, new_path, key, opts)
+        t, note = _diff_blobs(objs, old, new, old_path, new_path, key, opts)
     except KeyColumnError as e:
         return None, (f"not diffed by key ({e}); fix --key or [tables] key in mlver.toml; "
                       "compared by bytes only")
@@ -139,11 +132,11 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str,
     return t, note
 
 
-def _diff_blobs(repo, old, new, old_path, new_path, key, opts: TableOptions):
+def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOptions):
     from .profile import detect_format, row_hashes
     from .tables import diff_from_profiles, diff_tables, needs_rehash
 
-    ha, hb = _head(repo, old, old_path), _head(repo, new, new_path)
+    ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
     if ha is None or hb is None:
         return None, "content not available locally; compared by oid only"
     fa, fb = detect_format(old_path, ha), detect_format(new_path, hb)
@@ -151,8 +144,8 @@ def _diff_blobs(repo, old, new, old_path, new_path, key, opts: TableOptions):
         if fa or fb or any(new_path.endswith(e) for e in (".csv", ".tsv", ".parquet", ".jsonl")):
             return None, "not readable as a table; compared by bytes only"
         return None, None
-    a = _Side(repo, old, old_path, fa, key, opts)
-    b = _Side(repo, new, new_path, fb, key, opts)
+    a = _Side(objs, old, old_path, fa, key, opts)
+    b = _Side(objs, new, new_path, fb, key, opts)
     rows = opts.rows
     a.ensure_profile()
     b.ensure_profile()

@@ -1,4 +1,85 @@
 """Storage: immutable objects, trees, the mutable ref layer and the SQLite index.
 
-Nothing here knows what a record means; ``mlver.record`` and above do.
+:class:`Store` owns one ``.mlver/`` folder. Nothing here knows what a record means;
+``mlver.record`` and the use cases above do. Nothing outside this package builds an
+object's path or writes SQL.
 """
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from ..config import read_store_config, write_store_config
+from ..errors import ConfigError, RecordFormatError
+from .index import INDEX_FILE, Index
+from .objects import ObjectStore
+from .refs import Refs
+from .trees import Tree
+
+STORE_DIR = ".mlver"
+DAMAGED_FIX = "restore .mlver/objects from a backup, or re-snapshot the name"
+_SUBDIRS = ("objects", "tmp", "refs/names", "refs/tags")
+_GITIGNORE = ("# Content lives in objects/, never in git.\n"
+              "/objects/\n/tmp/\n/index.sqlite*\n*.lock\n")
+
+
+class Store:
+    """The objects, refs and index of one store folder.
+
+    ``on_index_open(index)`` runs once, when the index is first used: the layer above
+    uses it to bring the index up to date with the refs.
+    """
+
+    def __init__(self, path: str, on_index_open: Callable[[Index], None] | None = None) -> None:
+        self.path = path
+        self.config = read_store_config(path)
+        self.objects = ObjectStore(path)
+        self.refs = Refs(path)
+        self._on_index_open = on_index_open
+        self._index: Index | None = None
+        # Values decoded from objects, by oid: objects never change, so neither do these.
+        self.memo: dict[str, object] = {}
+
+    @classmethod
+    def create(cls, path: str) -> None:
+        """Lay out a new, empty store folder at ``path`` (its parent must exist)."""
+        if os.path.exists(os.path.join(path, "config.json")):
+            read_store_config(path)  # refuse to "reinitialise" a newer store
+            return
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise ConfigError(f"folder {os.path.dirname(path)} does not exist; create it first")
+        for sub in _SUBDIRS:
+            os.makedirs(os.path.join(path, sub), exist_ok=True)
+        with open(os.path.join(path, ".gitignore"), "w", encoding="utf-8") as f:
+            f.write(_GITIGNORE)
+        write_store_config(path)
+
+    @property
+    def index(self) -> Index:
+        """The index, opened (and brought up to date) on first use."""
+        if self._index is None:
+            self._index = Index(os.path.join(self.path, INDEX_FILE))
+            if self._on_index_open is not None:
+                self._on_index_open(self._index)
+        return self._index
+
+    def drop_index(self) -> None:
+        """Close and delete the index; the next use rebuilds it from objects and refs."""
+        self.close()
+        Index.delete(os.path.join(self.path, INDEX_FILE))
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def tree(self, oid: str) -> Tree:
+        """Load and validate the tree ``oid``."""
+        try:
+            return Tree.decode(self.objects.read(oid))
+        except RecordFormatError as e:
+            raise RecordFormatError(f"tree {oid}: {e}; {DAMAGED_FIX}") from None
+
+
+__all__ = ["DAMAGED_FIX", "STORE_DIR", "Store"]

@@ -4,6 +4,9 @@ It holds the stat cache, a table of records (for revisions and ``log``), the
 lineage edges, and keys of cached derived objects (table profiles, env
 captures). Every row can be rebuilt from objects + refs (``mlver reindex``), so
 an index of another schema version is simply deleted and rebuilt.
+
+Every SQL statement of mlver lives in this package: :class:`Index` here names each
+query as a method, and :mod:`mlver.store.graph` holds the lineage queries.
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from types import TracebackType
+from typing import Iterable, Iterator, NamedTuple
 
-SCHEMA_VERSION = 2
+from . import graph as graphmod
+
+SCHEMA_VERSION = 3
+INDEX_FILE = "index.sqlite"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -23,35 +31,54 @@ CREATE TABLE IF NOT EXISTS records(
     oid TEXT PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT,
     created TEXT, message TEXT, commit_sha TEXT, parent TEXT, status TEXT) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_name ON records(name, version);
-CREATE TABLE IF NOT EXISTS edges(
-    record TEXT NOT NULL, relation TEXT NOT NULL, slot TEXT NOT NULL, path TEXT NOT NULL,
-    oid TEXT NOT NULL, type TEXT, source TEXT, whole INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS edges_oid ON edges(oid, relation);
-CREATE INDEX IF NOT EXISTS edges_source ON edges(source);
-CREATE INDEX IF NOT EXISTS edges_record ON edges(record);
 CREATE TABLE IF NOT EXISTS derived(
     kind TEXT NOT NULL, source TEXT NOT NULL, oid TEXT NOT NULL,
     PRIMARY KEY(kind, source)) WITHOUT ROWID;
 """
 
+StatRow = tuple[str, int, int, int, int, int, str]  # path, dev, ino, size, mtime, ctime, oid
+_STAT_COLS = "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM stat"
+
+
+class RecordRow(NamedTuple):
+    """What the index keeps of one record (the record object itself stays the truth)."""
+
+    oid: str
+    name: str
+    version: int
+    kind: str
+    created: str
+    message: str
+    commit: str | None
+    parent: str | None
+    status: str  # "ok" or "failed"
+
+
+# (relation, slot, path, oid, type, source) of one input or output: what lineage links.
+SlotRow = tuple[str, str, str, str, str, "str | None"]
+
 
 def connect(path: str) -> sqlite3.Connection:
-    """Open (creating or replacing an outdated one) the index at ``path``."""
+    """Open (creating, or replacing an outdated one) the index database at ``path``."""
     conn = _open(path)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version not in (0, SCHEMA_VERSION):
         # Derived data of another schema: throw it away rather than misread it.
         conn.close()
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.unlink(path + suffix)
-            except FileNotFoundError:
-                pass
+        _unlink_all(path)
         conn = _open(path)
-    conn.executescript(_DDL)
+    conn.executescript(_DDL + graphmod.DDL)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.commit()
     return conn
+
+
+def _unlink_all(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(path + suffix)
+        except FileNotFoundError:
+            pass
 
 
 def _open(path: str) -> sqlite3.Connection:
@@ -80,27 +107,6 @@ def _wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-    return row[0] if row else None
-
-
-def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
-
-
-def get_derived(conn: sqlite3.Connection, kind: str, source: str) -> str | None:
-    """The oid of the object derived as ``kind`` from ``source`` (e.g. a profile)."""
-    row = conn.execute("SELECT oid FROM derived WHERE kind=? AND source=?",
-                       (kind, source)).fetchone()
-    return row[0] if row else None
-
-
-def set_derived(conn: sqlite3.Connection, kind: str, source: str, oid: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO derived(kind, source, oid) VALUES(?, ?, ?)",
-                 (kind, source, oid))
-
-
 class transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` on an autocommit connection (rolled back on error)."""
 
@@ -111,5 +117,104 @@ class transaction:
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+class Index:
+    """The index of one store: every query it answers is a named method."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.conn = connect(path)
+        self.graph = graphmod.Graph(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @staticmethod
+    def delete(path: str) -> None:
+        """Remove the index files at ``path`` (it is rebuilt on the next open)."""
+        _unlink_all(path)
+
+    # -- records ----------------------------------------------------------------------------
+
+    def add_records(self, items: Iterable[tuple[RecordRow, list[SlotRow]]],
+                    read_tree: graphmod.ReadTree) -> None:
+        """Add records and their lineage edges in one transaction (replacing any present)."""
+        with transaction(self.conn) as c:
+            for row, slots in items:
+                c.execute("INSERT OR REPLACE INTO records(oid, name, version, kind, created,"
+                          " message, commit_sha, parent, status) VALUES(?,?,?,?,?,?,?,?,?)", row)
+                self.graph.add_record(row.oid, slots, read_tree)
+
+    def has_record(self, oid: str) -> bool:
+        """True when the record ``oid`` is indexed."""
+        return self.conn.execute("SELECT 1 FROM records WHERE oid=?", (oid,)).fetchone() is not None
+
+    def count_records(self) -> int:
+        """How many records are indexed."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    def oid_at(self, name: str, version: int) -> str | None:
+        """The oid of ``name`` at ``version``, or None."""
+        row = self.conn.execute("SELECT oid FROM records WHERE name=? AND version=?",
+                                (name, version)).fetchone()
+        return str(row[0]) if row else None
+
+    def oids_with_prefix(self, prefix: str) -> list[str]:
+        """Indexed record oids starting with ``prefix`` (lowercase hex)."""
+        return [str(r[0]) for r in self.conn.execute(
+            "SELECT oid FROM records WHERE oid >= ? AND oid < ?", (prefix, prefix + "g"))]
+
+    def log(self, name: str | None = None) -> list[str]:
+        """Record oids newest first: one name's by version, or every record's by time."""
+        if name is not None:
+            rows = self.conn.execute(
+                "SELECT oid FROM records WHERE name=? ORDER BY version DESC", (name,))
+        else:
+            rows = self.conn.execute("SELECT oid FROM records ORDER BY created DESC, name")
+        return [str(r[0]) for r in rows]
+
+    # -- meta and derived objects -----------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        """A value cached under ``key`` (e.g. an environment capture)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+
+    def get_derived(self, kind: str, source: str) -> str | None:
+        """The oid of the object derived as ``kind`` from ``source`` (e.g. a profile)."""
+        row = self.conn.execute("SELECT oid FROM derived WHERE kind=? AND source=?",
+                                (kind, source)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_derived(self, kind: str, source: str, oid: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO derived(kind, source, oid) VALUES(?, ?, ?)",
+                          (kind, source, oid))
+
+    # -- stat cache -------------------------------------------------------------------------
+
+    def stat_rows(self, prefix: str) -> Iterator[StatRow]:
+        """Stat rows at or below ``prefix`` ("" for all of them)."""
+        if prefix == "":
+            return iter(self.conn.execute(_STAT_COLS))
+        return iter(self.conn.execute(
+            _STAT_COLS + " WHERE path = ? OR (path >= ? AND path < ?)",
+            (prefix, prefix + "/", prefix + "0")))  # '0' sorts right after '/'
+
+    def stat_row(self, path: str) -> StatRow | None:
+        """The stat row of exactly ``path``."""
+        row = self.conn.execute(_STAT_COLS + " WHERE path = ?", (path,)).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
+    def put_stat_rows(self, rows: list[StatRow]) -> None:
+        """Store stat rows in one transaction."""
+        with transaction(self.conn):
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO stat(path, dev, ino, size, mtime_ns, ctime_ns, oid) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?)", rows)

@@ -80,6 +80,20 @@ class ObjectStore:
             )
         return data
 
+    def local_file(self, oid: str) -> str | None:
+        """The real path of a loose object (for callers that map a big file), else None."""
+        p = self.path(oid)
+        return p if os.path.isfile(p) else None
+
+    def open(self, oid: str):
+        """A readable binary file of ``oid`` (raises CorruptObjectError when missing)."""
+        try:
+            return open(self.path(oid), "rb")
+        except FileNotFoundError:
+            raise CorruptObjectError(
+                f"object {oid} is missing from the store; restore .mlver/objects from a backup or re-snapshot"
+            ) from None
+
     def verify_file(self, oid: str) -> bool:
         """True when the object exists and its bytes hash to ``oid`` (streamed)."""
         h = Hasher()

@@ -9,11 +9,10 @@ such entries are not stored and the file is re-hashed next time.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
-from .index import transaction
+from .index import Index, StatRow
 
 # Coarsest timestamp granularity we allow for (FAT's 2 s); ext4/xfs are finer.
 RACY_NS = 2_000_000_000
@@ -45,19 +44,17 @@ class StatCache:
     also caches a 100k-file dataset.
     """
 
-    _COLS = "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM stat"
-
-    def __init__(self, conn: sqlite3.Connection, prefix: str | None = None) -> None:
-        self.conn = conn
+    def __init__(self, index: Index, prefix: str | None = None) -> None:
+        self.index = index
         self.started_ns = time.time_ns()
         # path -> the row as read: (path, dev, ino, size, mtime_ns, ctime_ns, oid)
-        self._rows: dict[str, tuple] = {}
+        self._rows: dict[str, StatRow] = {}
         self._loaded: set[str] = set()
-        self._new: list[tuple] = []
+        self._new: list[StatRow] = []
         if prefix is not None:
             self.load(prefix)
 
-    def _add(self, rows) -> None:
+    def _add(self, rows: Iterable[StatRow]) -> None:
         self._rows.update({row[0]: row for row in rows})
 
     def load(self, prefix: str) -> None:
@@ -65,12 +62,8 @@ class StatCache:
         if prefix in self._loaded or "" in self._loaded:
             return
         if prefix in ("", "."):
-            self._add(self.conn.execute(self._COLS))
-            self._loaded.add("")
-            return
-        self._add(self.conn.execute(
-            self._COLS + " WHERE path = ? OR (path >= ? AND path < ?)",
-            (prefix, prefix + "/", prefix + "0")))  # '0' sorts right after '/'
+            prefix = ""
+        self._add(self.index.stat_rows(prefix))
         self._loaded.add(prefix)
 
     def _covered(self, path: str) -> bool:
@@ -84,24 +77,25 @@ class StatCache:
                 return False
             cut = path.find("/", cut + 1)
 
-    def lookup(self, path: str, key: tuple) -> str | None:
+    def lookup(self, path: str, key: tuple[int, int, int, int, int]) -> str | None:
         """The cached oid of ``path`` when its stat still matches, else None."""
         hit = self._rows.get(path)
         if hit is None and not self._covered(path):
-            self._add(self.conn.execute(self._COLS + " WHERE path = ?", (path,)))
-            hit = self._rows.get(path)
+            row = self.index.stat_row(path)
+            if row is not None:
+                self._rows[path] = hit = row
         if hit is not None and hit[1:6] == key:
             return hit[6]
         return None
 
-    def remember(self, path: str, key: tuple, oid: str) -> None:
+    def remember(self, path: str, key: tuple[int, int, int, int, int], oid: str) -> None:
         """Queue an entry, unless the file is racily clean (see module doc).
 
         ``key`` is a :class:`StatKey` or a plain tuple in the same order.
         """
         if max(key[3], key[4]) >= self.started_ns - RACY_NS:
             return
-        row = (path, *key, oid)
+        row: StatRow = (path, *key, oid)
         if self._rows.get(path) != row:
             self._new.append(row)
 
@@ -109,8 +103,5 @@ class StatCache:
         """Write queued entries in one transaction."""
         if not self._new:
             return
-        with transaction(self.conn):
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO stat(path, dev, ino, size, mtime_ns, ctime_ns, oid) "
-                "VALUES(?, ?, ?, ?, ?, ?, ?)", self._new)
+        self.index.put_stat_rows(self._new)
         self._new = []

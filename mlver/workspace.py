@@ -1,0 +1,164 @@
+"""The workspace: the repository's files as they are now.
+
+A :class:`Workspace` owns the root folder, the project's ``mlver.toml``, the stat
+cache (kept in the store's index file, but about workspace files), and the objects
+a workspace capture computed without writing them (the overlay: trees, the patch,
+the package list of a ``status`` or ``diff REV``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from typing import BinaryIO, Callable, Iterator
+
+from . import config as cfgmod
+from .errors import CaptureError, CorruptObjectError
+from .store import Store
+from .store.statcache import StatCache
+from .store.trees import Tree
+
+Warn = Callable[[str], None]
+
+
+class Workspace:
+    """The root folder of a repository and what is computed from it without writing."""
+
+    def __init__(self, root: str, store: Store, warn: Warn | None = None) -> None:
+        self.root = root
+        self.store = store  # only for the stat cache and env cache rows of its index
+        self._warn = warn
+        self._project: cfgmod.ProjectConfig | None = None
+        self.overlay: dict[str, bytes] = {}
+
+    def warn(self, message: str) -> None:
+        """Report a non-fatal problem (the CLI prints ``Warning: …`` on stderr)."""
+        if self._warn is not None:
+            self._warn(message)
+
+    @property
+    def project(self) -> cfgmod.ProjectConfig:
+        """The parsed ``mlver.toml`` of the root."""
+        if self._project is None:
+            self._project = cfgmod.load_project(self.root)
+        return self._project
+
+    def full(self, rel: str) -> str:
+        """The absolute path of a root-relative path."""
+        return os.path.join(self.root, rel)
+
+    def exists(self, rel: str) -> bool:
+        """True when something (even a dangling link) is at the root-relative ``rel``."""
+        return os.path.lexists(self.full(rel))
+
+    def to_rel(self, path: str, base: str | None = None) -> str:
+        """A user path (relative to ``base``, default the root) as a root-relative posix path."""
+        full = os.path.normpath(os.path.join(base or self.root, path))
+        rel = os.path.relpath(full, self.root)
+        if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+            raise CaptureError(f"path '{path}' is outside the mlver repository {self.root}; "
+                               "move it inside or run mlver init in a folder above it")
+        return "." if rel == "." else rel.replace(os.sep, "/")
+
+    def stat_cache(self) -> StatCache:
+        """A stat cache over the store's index; call ``save()`` when done."""
+        return StatCache(self.store.index)
+
+    # The environment probe is slow; its result is cached until site-packages change.
+    def env_cache_get(self, python: str) -> tuple[str, str] | None:
+        raw = self.store.index.get_meta("env:" + python)
+        if not raw:
+            return None
+        fingerprint, payload = json.loads(raw)
+        return fingerprint, payload
+
+    def env_cache_put(self, python: str, fingerprint: str, payload: str) -> None:
+        self.store.index.set_meta("env:" + python, json.dumps([fingerprint, payload]))
+
+
+class Objects:
+    """Objects as a diff sees them: the store's, then the workspace overlay's."""
+
+    def __init__(self, store: Store, ws: Workspace) -> None:
+        self.store, self.ws = store, ws
+
+    def read(self, oid: str) -> bytes:
+        """Bytes of an object from the store, or from the overlay of a workspace capture."""
+        data = self.ws.overlay.get(oid)
+        return data if data is not None else self.store.objects.read(oid)
+
+    def tree(self, oid: str) -> Tree:
+        """A tree from the overlay or the store, validated."""
+        data = self.ws.overlay.get(oid)
+        return Tree.decode(data) if data is not None else self.store.tree(oid)
+
+    def open_blob(self, oid: str, path: str | None = None) -> BinaryIO:
+        """A readable binary file of blob ``oid``: the store's copy, else the overlay's,
+        else the workspace file at ``path`` (root-relative) when it still hashes to ``oid``.
+
+        Raises :class:`CorruptObjectError` when none of them holds it.
+        """
+        if self.store.objects.has(oid):
+            return self.store.objects.open(oid)
+        if oid in self.ws.overlay:
+            return io.BytesIO(self.ws.overlay[oid])
+        if path is not None:
+            from .hashing import hash_file
+
+            full = self.ws.full(path)
+            if os.path.isfile(full) and hash_file(full)[0] == oid:
+                return open(full, "rb")
+        raise CorruptObjectError(f"object {oid} is missing from the store; "
+                                 "restore .mlver/objects from a backup or re-snapshot")
+
+    @contextmanager
+    def local_path(self, oid: str, path: str) -> Iterator[str | None]:
+        """A file holding blob ``oid``, for readers that want a path: a loose object, the
+        unchanged workspace file at ``path``, or a temporary copy of a packed one (small by
+        definition) outside the store. None when the content is nowhere."""
+        local = self.store.objects.local_file(oid)
+        if local is None and not self.store.objects.has(oid) and oid not in self.ws.overlay \
+                and os.path.isfile(self.ws.full(path)):
+            local = self.ws.full(path)  # a workspace diff's new side: never stored
+        if local is not None:
+            yield local
+            return
+        try:
+            src = self.open_blob(oid, path)
+        except CorruptObjectError:
+            yield None
+            return
+        with src, tempfile.NamedTemporaryFile(prefix="mlver-", suffix=os.path.basename(path)) as tmp:
+            shutil.copyfileobj(src, tmp)
+            tmp.flush()
+            yield tmp.name
+
+
+class MemoryBatch:
+    """A batch that writes nothing: files are only hashed, small objects kept in memory.
+
+    Used to capture the workspace for ``mlver diff REV`` and ``status`` without
+    touching the store; the kept objects land in the workspace's overlay.
+    """
+
+    def __init__(self, overlay: dict[str, bytes]) -> None:
+        self.overlay = overlay
+
+    def has(self, oid: str) -> bool:
+        return True
+
+    def add_bytes(self, data: bytes) -> str:
+        from .hashing import oid_of
+
+        oid = oid_of(data)
+        self.overlay[oid] = data
+        return oid
+
+    def add_file(self, path: str) -> tuple[str, int]:
+        from .hashing import hash_file
+
+        return hash_file(path)
