@@ -27,6 +27,7 @@ demo: $(VENV)/.installed-demo
 	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" bash sample_project/demo.sh "$(DEMO)"
 
 test: $(VENV)/.installed-dev
+	$(BIN)/python -m mypy --strict mlver/store/
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev

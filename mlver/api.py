@@ -56,6 +56,16 @@ class Repo:
         Store.create(os.path.join(os.path.abspath(path), STORE_DIR))
         return cls(path)
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """The store's parsed ``config.json`` (format, hash)."""
+        return self.store.config
+
+    @property
+    def project(self) -> Any:
+        """The parsed ``mlver.toml`` of the repository root."""
+        return self.workspace.project
+
     def _sync(self, index: Index) -> None:
         self.skipped = history.sync_index(self.store, index)
 

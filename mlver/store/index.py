@@ -209,8 +209,9 @@ class Index:
 
     def stat_row(self, path: str) -> StatRow | None:
         """The stat row of exactly ``path``."""
-        row = self.conn.execute(_STAT_COLS + " WHERE path = ?", (path,)).fetchone()
-        return tuple(row) if row else None  # type: ignore[return-value]
+        row: StatRow | None = self.conn.execute(_STAT_COLS + " WHERE path = ?",
+                                                (path,)).fetchone()
+        return row
 
     def put_stat_rows(self, rows: list[StatRow]) -> None:
         """Store stat rows in one transaction."""

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from contextlib import contextmanager
+from typing import Iterator
 
 from ..errors import LockError, RecordFormatError, RefConflictError
 from ..hashing import is_oid
@@ -46,7 +47,7 @@ class _Lock:
 
 
 @contextmanager
-def locked(path: str, timeout: float = LOCK_TIMEOUT):
+def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
     """Hold ``path + '.lock'`` exclusively; yield a :class:`_Lock`."""
     lock = path + ".lock"
     deadline = time.monotonic() + timeout

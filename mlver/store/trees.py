@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .. import canonical
 from ..errors import RecordFormatError
@@ -43,12 +43,12 @@ class TreeEntry:
     size: int
     exec: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"exec": self.exec, "name": self.name, "oid": self.oid,
                 "size": self.size, "type": self.type}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TreeEntry":
+    def from_dict(cls, d: dict[str, Any]) -> "TreeEntry":
         try:
             entry = cls(name=d["name"], type=d["type"], oid=d["oid"],
                         size=int(d["size"]), exec=bool(d.get("exec", False)))
@@ -67,7 +67,7 @@ class Tree:
     entries: tuple[TreeEntry, ...]
 
     @classmethod
-    def of(cls, entries) -> "Tree":
+    def of(cls, entries: Iterable[TreeEntry]) -> "Tree":
         """Build a tree from entries in any order."""
         return cls(tuple(sorted(entries, key=lambda e: e.name)))
 
@@ -108,7 +108,7 @@ class Tree:
         return cls(entries)
 
 
-def encode_rows(rows) -> bytes:
+def encode_rows(rows: Iterable[tuple[str, str, str, int, bool]]) -> bytes:
     """Canonical tree bytes from ``(name, type, oid, size, exec)`` rows sorted by name.
 
     Byte-for-byte what ``canonical.dumps`` gives for the tree's dict (keys in sorted
@@ -123,7 +123,7 @@ def encode_rows(rows) -> bytes:
     return f'{{"entries":[{body}],"format":{TREE_FORMAT},"type":"tree"}}'.encode("utf-8")
 
 
-def walk(read_tree, oid: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
+def walk(read_tree: Callable[[str], "Tree"], oid: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
     """Yield ``(path, entry)`` for every entry below tree ``oid``, depth first.
 
     ``read_tree(oid) -> Tree`` loads a tree; paths are posix, relative to the root.
