@@ -67,6 +67,8 @@ class Repo:
         return self.workspace.project
 
     def _sync(self, index: Index) -> None:
+        if index.damaged:
+            self.warn(f"the index was unreadable ({index.damaged}) and is rebuilt from the store")
         self.skipped = history.sync_index(self.store, index)
 
     def warn(self, message: str) -> None:
@@ -112,7 +114,11 @@ class Repo:
 
     def log(self, name: str | None = None, n: int | None = None) -> list[tuple[str, Record]]:
         """Records newest first: of one name by version, or of all names by time."""
-        return history.log(self.store, name, n)
+        found = history.log(self.store, name, n, self.warn)
+        for skipped, why in self.skipped.items():
+            if name is None or name == skipped:
+                self.warn(f"{skipped} is damaged: {why}")
+        return found
 
     def tag(self, rev: str, tag: str) -> tuple[str, Record, str | None]:
         """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
@@ -125,10 +131,9 @@ class Repo:
 
     def reindex(self) -> int:
         """Rebuild the index from objects + refs; return the number of records indexed."""
-        self.store.drop_index()
-        count = self.store.index.count_records()
-        for name, why in self.skipped.items():
-            self.warn(f"{name} was not indexed: {why}")
+        count, skipped = history.rebuild_index(self.store)
+        for name, why in skipped.items():
+            self.warn(f"{name} is damaged: {why}")
         return count
 
     # -- snapshot and run -------------------------------------------------------------------

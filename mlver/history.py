@@ -31,13 +31,18 @@ def load_record(store: Store, oid: str) -> Record:
 
 
 def row_of(oid: str, rec: Record) -> tuple[RecordRow, list[SlotRow]]:
-    """What the index keeps of a record: one row, and one slot row per input/output."""
+    """What the index keeps of a record: one row, and one slot row per input/output.
+
+    A failed run produced nothing: what sits at its output paths may be left over from
+    an earlier run, so its outputs are not lineage evidence.
+    """
     row = RecordRow(oid, rec.name, rec.version, rec.kind, rec.created, rec.message,
                     rec.code.commit, rec.parents[0] if rec.parents else None, rec.status)
+    sides = [("input", rec.inputs)] if rec.failed else [("input", rec.inputs),
+                                                         ("output", rec.outputs)]
     slots: list[SlotRow] = [
         (relation, slot, art.path, art.oid, art.type, art.source)
-        for relation, arts in (("input", rec.inputs), ("output", rec.outputs))
-        for slot, art in arts.items()]
+        for relation, arts in sides for slot, art in arts.items()]
     return row, slots
 
 
@@ -54,22 +59,72 @@ def sync_index(store: Store, index: Index) -> dict[str, str]:
     take the others down: it stays unindexed, and commands that read it still fail with
     the error naming the damage.
     """
-    missing: list[tuple[str, Record]] = []
-    skipped: dict[str, str] = {}
-    for name in store.refs.names():
-        chain = []
-        try:
-            oid = store.refs.get(name)
-            while oid and not index.has_record(oid):
-                rec = load_record(store, oid)
-                chain.append((oid, rec))
-                oid = rec.parents[0] if rec.parents else None
-        except MlverError as e:
-            skipped[name] = str(e)
-        missing += chain
+    missing, skipped = _walk_refs(store, index.has_record)
     if missing:
         index.add_records([row_of(oid, rec) for oid, rec in missing], store.tree)
     return skipped
+
+
+def _walk_refs(store: Store, known: Callable[[str], bool]
+               ) -> tuple[list[tuple[str, Record]], dict[str, str]]:
+    """Records reachable from each ref (and tag) back to one ``known`` already; the names
+    whose chain is broken by a damaged record or ref, with why."""
+    found: list[tuple[str, Record]] = []
+    seen: set[str] = set()
+    skipped: dict[str, str] = {}
+    try:
+        names = store.refs.names()
+    except MlverError as e:
+        return [], {"(refs)": str(e)}
+    for name in names:
+        starts = []
+        try:
+            starts.append(store.refs.get(name))
+            starts += store.refs.tags(name).values()
+        except MlverError as e:
+            skipped[name] = str(e)
+        for oid in starts:
+            try:
+                while oid and oid not in seen and not known(oid):
+                    seen.add(oid)
+                    rec = load_record(store, oid)
+                    found.append((oid, rec))
+                    oid = rec.parents[0] if rec.parents else None
+            except MlverError as e:
+                skipped.setdefault(name, str(e))
+    return found, skipped
+
+
+def rebuild_index(store: Store) -> tuple[int, dict[str, str]]:
+    """Rebuild the index's records and lineage from objects + refs, in one transaction.
+
+    Intact versions behind a damaged one are found by reading the store's records,
+    so one damaged version never hides its neighbours. Returns the number of records
+    indexed and the damaged names, with why.
+    """
+    index = store.index
+    found, skipped = _walk_refs(store, lambda oid: False)
+    if skipped:
+        have = {oid for oid, _ in found}
+        names = set(store.refs.names())
+        for oid, rec in _scan_records(store):
+            if oid not in have and rec.name in names:
+                found.append((oid, rec))
+    index.add_records([row_of(oid, rec) for oid, rec in found], store.tree, replace_all=True)
+    return len(found), skipped
+
+
+def _scan_records(store: Store) -> Iterable[tuple[str, Record]]:
+    """Every intact record object in the store (a slow path, taken only after damage)."""
+    for oid in store.objects.iter_oids():
+        try:
+            with store.objects.open(oid) as f:
+                head = f.read(16)
+            if not head.startswith(b'{"author":'):  # canonical JSON: keys sorted
+                continue
+            yield oid, load_record(store, oid)
+        except (MlverError, OSError):
+            continue
 
 
 def resolve(store: Store, rev: str) -> str:
@@ -84,14 +139,23 @@ def resolve(store: Store, rev: str) -> str:
         parent=parent, names=store.refs.names)
 
 
-def log(store: Store, name: str | None = None, n: int | None = None) -> list[tuple[str, Record]]:
+def log(store: Store, name: str | None = None, n: int | None = None,
+        warn: Callable[[str], None] | None = None) -> list[tuple[str, Record]]:
     """Records newest first: of one name by version, or of all names by time."""
     if name is not None and store.refs.get(name) is None:
         resolve(store, name)  # raises the usual unknown-revision error
     oids = store.index.log(name)
     if n is not None:
         oids = oids[:max(n, 0)]
-    return [(o, load_record(store, o)) for o in oids]
+    out = []
+    for o in oids:
+        try:
+            out.append((o, load_record(store, o)))
+        except MlverError as e:
+            if warn is None:
+                raise
+            warn(str(e))  # one damaged version must not hide the others
+    return out
 
 
 def names_record(store: Store, text: str) -> bool:

@@ -564,7 +564,7 @@ def test_reindex_names_a_damaged_name_and_keeps_the_others(m1):
     r = cli("reindex")
     assert r.exit_code == 0, r.output
     assert "Indexed 1 records" in r.stdout
-    assert re.search(r"^Warning: evil was not indexed: .*does not hold an oid", r.stderr, re.M)
+    assert re.search(r"^Warning: evil is damaged: .*does not hold an oid", r.stderr, re.M)
     assert_one_error(cli("show", "evil"), "evil", "does not hold an oid")
     ok(cli("show", "m"))  # the healthy name still works
 

@@ -64,11 +64,6 @@ class Store:
                 self._on_index_open(self._index)
         return self._index
 
-    def drop_index(self) -> None:
-        """Close and delete the index; the next use rebuilds it from objects and refs."""
-        self.close()
-        Index.delete(os.path.join(self.path, INDEX_FILE))
-
     def close(self) -> None:
         if self._index is not None:
             self._index.close()

@@ -44,6 +44,8 @@ SELECT i.source, i.record, i.slot, i.path, i.oid FROM edges i
  WHERE i.source IN ({q}) AND i.relation = 'input'
 """
 
+TABLES = ("edges",)
+
 # (from record, to record, slot, path, oid) of one BFS step
 LinkRow = tuple[str, str, str, str, str]
 
@@ -53,6 +55,11 @@ class Graph:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+
+    def clear(self) -> None:
+        """Remove every edge (a rebuild; call inside a transaction)."""
+        for table in TABLES:
+            self.conn.execute(f"DELETE FROM {table}")
 
     def add_record(self, record: str, slots: list[tuple[str, str, str, str, str, str | None]],
                    read_tree: ReadTree) -> None:

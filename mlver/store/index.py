@@ -17,7 +17,9 @@ import time
 from types import TracebackType
 from typing import Iterable, Iterator, NamedTuple
 
+from ..errors import StoreFormatError
 from . import graph as graphmod
+from .safefs import check_file
 
 SCHEMA_VERSION = 3
 INDEX_FILE = "index.sqlite"
@@ -73,6 +75,27 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _checked(path: str) -> sqlite3.Connection:
+    """Connect and touch every table, so a damaged file fails here and not mid-command."""
+    conn = connect(path)
+    try:
+        for table in ("meta", "stat", "records", "derived", *graphmod.TABLES):
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def _readonly(e: sqlite3.DatabaseError) -> bool:
+    return "readonly" in str(e) or "read-only" in str(e) or "unable to open" in str(e)
+
+
+def _readonly_error(path: str, e: sqlite3.DatabaseError) -> StoreFormatError:
+    return StoreFormatError(f"the index {path} cannot be opened for writing ({e}); fix the "
+                            "permissions of it and its folder, or delete it (mlver rebuilds it)")
+
+
 def _unlink_all(path: str) -> None:
     for suffix in ("", "-wal", "-shm"):
         try:
@@ -123,11 +146,25 @@ class transaction:
 
 
 class Index:
-    """The index of one store: every query it answers is a named method."""
+    """The index of one store: every query it answers is a named method.
+
+    The index is derived data: one that SQLite cannot read (truncated, garbage) is
+    deleted and rebuilt, and ``damaged`` says why, so the caller can warn.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.conn = connect(path)
+        self.damaged: str | None = None
+        for suffix in ("", "-wal", "-shm"):
+            check_file(path + suffix)  # never a link to someone else's database
+        try:
+            self.conn = _checked(path)
+        except sqlite3.DatabaseError as e:
+            if _readonly(e):
+                raise _readonly_error(path, e) from None
+            self.damaged = str(e)
+            _unlink_all(path)
+            self.conn = _checked(path)
         self.graph = graphmod.Graph(self.conn)
 
     def close(self) -> None:
@@ -141,9 +178,17 @@ class Index:
     # -- records ----------------------------------------------------------------------------
 
     def add_records(self, items: Iterable[tuple[RecordRow, list[SlotRow]]],
-                    read_tree: graphmod.ReadTree) -> None:
-        """Add records and their lineage edges in one transaction (replacing any present)."""
+                    read_tree: graphmod.ReadTree, replace_all: bool = False) -> None:
+        """Add records and their lineage edges in one transaction (replacing any present).
+
+        With ``replace_all`` every record row and edge is replaced by ``items`` in that
+        same transaction: readers see the old index or the new one, and writers wait,
+        so a rebuild beside other commands loses nothing.
+        """
         with transaction(self.conn) as c:
+            if replace_all:
+                c.execute("DELETE FROM records")
+                self.graph.clear()
             for row, slots in items:
                 c.execute("INSERT OR REPLACE INTO records(oid, name, version, kind, created,"
                           " message, commit_sha, parent, status) VALUES(?,?,?,?,?,?,?,?,?)", row)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import stat
 import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from ..errors import LockError, RecordFormatError, RefConflictError
+from ..errors import LockError, RecordFormatError, RefConflictError, StoreFormatError
 from ..hashing import is_oid
+from .safefs import _NOFOLLOW, check_dir, check_dirs, read_small
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOCK_TIMEOUT = 10.0
+REF_MAX = 256  # bytes: a ref holds one oid and a newline
 
 
 def valid_name(name: str) -> bool:
@@ -33,9 +37,11 @@ class _Lock:
         self.path, self.fd, self.published = path, fd, False
 
     def publish(self, oid: str) -> None:
-        # Write the new value into the lock file itself, make it durable, then rename
-        # it over the ref: readers see the old or the new value, never a torn one.
-        os.write(self.fd, (oid + "\n").encode("ascii"))
+        # Write the new value into the lock file itself (over the holder line), make it
+        # durable, then rename it over the ref: readers see the old or the new value,
+        # never a torn one.
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, (oid + "\n").encode("ascii"), 0)
         os.fsync(self.fd)
         os.replace(self.path + ".lock", self.path)
         self.published = True
@@ -46,17 +52,61 @@ class _Lock:
             os.close(dfd)
 
 
+def _holder() -> str:
+    """Who holds a lock: ``pid host boot-relative start``; enough to tell it is gone."""
+    return f"{os.getpid()} {socket.gethostname()} {_start_time(os.getpid())}\n"
+
+
+def _start_time(pid: int) -> str:
+    # A pid can be reused: its start time (from /proc) tells a new process from the
+    # holder. Where /proc is missing, the pid alone is checked.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return "-"
+
+
+def _stale(lock: str) -> bool:
+    """True when ``lock`` names a holder on this host that no longer runs."""
+    try:
+        text = (read_small(lock, 512) or b"").decode("ascii", "replace").split()
+    except (OSError, StoreFormatError):
+        return False
+    if len(text) != 3 or not text[0].isdigit() or text[1] != socket.gethostname():
+        return False  # an old-style, foreign or half-written lock: never guess
+    pid = int(text[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return _start_time(pid) not in (text[2], "-")
+
+
 @contextmanager
 def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
-    """Hold ``path + '.lock'`` exclusively; yield a :class:`_Lock`."""
+    """Hold ``path + '.lock'`` exclusively; yield a :class:`_Lock`.
+
+    The lock file names its holder; a lock whose holder died (kill -9) is broken by
+    the next process that wants it instead of blocking the name forever.
+    """
     lock = path + ".lock"
     deadline = time.monotonic() + timeout
     delay = 0.001
     while True:
         try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+            os.write(fd, _holder().encode("ascii"))
             break
         except FileExistsError:
+            if _stale(lock):
+                try:
+                    os.unlink(lock)
+                except FileNotFoundError:
+                    pass
+                continue
             if time.monotonic() > deadline:
                 raise LockError(
                     f"{lock} is held by another mlver process; if none is running, "
@@ -73,12 +123,12 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
 
 
 def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            value = f.read().strip()
-    except FileNotFoundError:
+    data = read_small(path, REF_MAX)
+    if data is None:
         return None
-    except (UnicodeDecodeError, IsADirectoryError):
+    try:
+        value = data.decode("ascii").strip()
+    except UnicodeDecodeError:
         value = ""
     if not is_oid(value):
         raise RecordFormatError(f"ref {path} does not hold an oid; restore it from a backup, "
@@ -90,24 +140,41 @@ class Refs:
     """Refs of one store."""
 
     def __init__(self, store_dir: str) -> None:
+        self.store_dir = store_dir
         self.names_dir = os.path.join(store_dir, "refs", "names")
         self.tags_dir = os.path.join(store_dir, "refs", "tags")
 
+    def _dir(self, rel: str, create: bool = False) -> str:
+        # Every folder on the way must be real: a linked refs/tags/NAME would make a tag
+        # write land anywhere on the disk.
+        return check_dirs(self.store_dir, rel, create)
+
+    def _list(self, d: str) -> list[str]:
+        """Names of the regular files in folder ``d`` that are valid names."""
+        check_dir(d)
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for n in os.listdir(d):
+            if valid_name(n):
+                st = os.lstat(os.path.join(d, n))
+                if stat.S_ISREG(st.st_mode):
+                    out.append(n)
+        return sorted(out)
+
     def get(self, name: str) -> str | None:
         """The oid of the latest record of ``name``, or None."""
-        return _read(os.path.join(self.names_dir, name)) if valid_name(name) else None
+        if not valid_name(name):
+            return None
+        return _read(os.path.join(self._dir("refs/names"), name))
 
     def names(self) -> list[str]:
         """Every name with a ref, sorted."""
-        if not os.path.isdir(self.names_dir):
-            return []
-        return sorted(n for n in os.listdir(self.names_dir)
-                      if valid_name(n) and os.path.isfile(os.path.join(self.names_dir, n)))
+        return self._list(self._dir("refs/names"))
 
     def update(self, name: str, new: str, old: str | None) -> None:
         """Point ``name`` at ``new`` if it still points at ``old`` (None: absent)."""
-        os.makedirs(self.names_dir, exist_ok=True)
-        path = os.path.join(self.names_dir, name)
+        path = os.path.join(self._dir("refs/names", create=True), name)
         with locked(path) as lock:
             current = _read(path)
             if current != old:
@@ -119,21 +186,18 @@ class Refs:
         """The oid tagged ``tag`` for ``name``, or None."""
         if not (valid_name(name) and valid_name(tag)):
             return None
-        return _read(os.path.join(self.tags_dir, name, tag))
+        return _read(os.path.join(self._dir(f"refs/tags/{name}"), tag))
 
     def tags(self, name: str) -> dict[str, str]:
         """Every tag of ``name``: tag -> oid."""
-        d = os.path.join(self.tags_dir, name)
-        if not os.path.isdir(d):
+        if not valid_name(name):
             return {}
-        return {t: v for t in sorted(os.listdir(d))
-                if valid_name(t) and (v := _read(os.path.join(d, t)))}
+        d = self._dir(f"refs/tags/{name}")
+        return {t: v for t in self._list(d) if (v := _read(os.path.join(d, t)))}
 
     def set_tag(self, name: str, tag: str, oid: str) -> str | None:
         """Point tag ``tag`` of ``name`` at ``oid``; return the oid it held before."""
-        d = os.path.join(self.tags_dir, name)
-        os.makedirs(d, exist_ok=True)
-        path = os.path.join(d, tag)
+        path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
         with locked(path) as lock:
             old = _read(path)
             lock.publish(oid)

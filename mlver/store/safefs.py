@@ -1,0 +1,89 @@
+"""File access inside ``.mlver/`` that never follows a link out and never blocks.
+
+Everything in a store may have been crafted by someone else (a copied store, soon a
+remote): a ref may be a symlink to ``/dev/zero``, a folder of refs a symlink to
+``/etc``. mlver only ever reads and writes regular files and real folders there.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from ..errors import StoreFormatError
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _refuse(path: str, what: str) -> StoreFormatError:
+    return StoreFormatError(f"{path} is {what}, not a regular file or folder; mlver refuses "
+                            "links and special files inside .mlver (remove it, or restore it "
+                            "from a backup)")
+
+
+def check_dir(path: str, create: bool = False) -> None:
+    """Make sure ``path`` is a real folder (not a link); create it when asked."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            return
+        os.makedirs(path, exist_ok=True)
+        st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise _refuse(path, "a symbolic link")
+    if not stat.S_ISDIR(st.st_mode):
+        raise _refuse(path, "not a folder")
+
+
+def check_dirs(base: str, rel: str, create: bool = False) -> str:
+    """Check (or create) each folder of ``rel`` below ``base``; return the full path."""
+    cur = base
+    for part in rel.split("/"):
+        cur = os.path.join(cur, part)
+        check_dir(cur, create)
+    return cur
+
+
+def check_file(path: str) -> bool:
+    """True when ``path`` is a regular file, False when absent; refuse anything else."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        raise _refuse(path, "a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise _refuse(path, "a special file or folder")
+    return True
+
+
+def read_small(path: str, limit: int) -> bytes | None:
+    """The bytes of the regular file ``path`` (None when absent), at most ``limit`` bytes.
+
+    Opened without following a link and without blocking (a FIFO never hangs it); a
+    larger file is refused rather than read whole.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _refuse(path, "a symbolic link") from None
+        if e.errno == errno.EISDIR:
+            raise _refuse(path, "a folder") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(path, "a special file or folder")
+        if st.st_size > limit:
+            raise StoreFormatError(f"{path} is {st.st_size} bytes, more than the {limit} a "
+                                   "file of its kind may hold; it was not written by mlver "
+                                   "(remove it, or restore it from a backup)")
+        return os.read(fd, limit + 1)[:limit]
+    finally:
+        os.close(fd)
