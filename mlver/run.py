@@ -39,10 +39,6 @@ def _signature(full: str):
     return hash(tuple(sorted(sig)))
 
 
-def _overlaps(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/") or a == "." or b == "."
-
-
 class RunSession:
     """One recorded execution: ``begin`` before the work, ``finish`` after it.
 
@@ -52,13 +48,6 @@ class RunSession:
 
     def __init__(self, store: Store, ws: Workspace, p: snap.Plan, python: str | None = None,
                  progress=None) -> None:
-        for slot, out in p.outputs.items():
-            for islot, inp in p.inputs.items():
-                if ws.exists(inp) and _overlaps(out, inp):
-                    raise ConfigError(
-                        f"output '{slot}' ({out}) overlaps input '{islot}' ({inp}): a record "
-                        "cannot consume what it produces (it would be its own ancestor); "
-                        "write the output to another path")
         self.store, self.ws, self.plan, self.python = store, ws, p, python
         self.progress = progress
         self._params: dict = {}

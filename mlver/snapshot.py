@@ -61,12 +61,26 @@ def split_inputs(store: Store, ws: Workspace, inputs: dict[str, str],
     revisions: dict[str, str] = {}
     for slot, text in inputs.items():
         check_name(slot, "slot")
-        if not os.path.lexists(os.path.join(base or ws.root, text)) and \
-                history.names_record(store, text):
-            revisions[slot] = text
-        else:
+        if os.path.lexists(os.path.join(base or ws.root, text)):
             paths[slot] = ws.to_rel(text, base)
+        elif history.names_record(store, text):
+            revisions[slot] = text
+        elif _looks_like_revision(text):
+            raise CaptureError(f"input '{slot}' ({text}) is neither a path nor a known "
+                               "revision; check the path, or see mlver log for the names")
+        else:
+            paths[slot] = ws.to_rel(text, base)  # capture reports the missing path
     return paths, revisions
+
+
+def _looks_like_revision(text: str) -> bool:
+    """``NAME@X``, ``NAME~K`` or ``REV:SLOT``: what no plain path would be written as."""
+    try:
+        rev = revmod.parse(text.partition(":")[0])
+    except RevisionError:
+        return False
+    return rev.name is not None and (rev.version is not None or rev.tag is not None
+                                     or rev.back > 0 or ":" in text)
 
 
 def capture_slots(ws: Workspace, slots: dict[str, str], cache: StatCache, batch: Batch | None,
@@ -111,8 +125,12 @@ def from_revision(store: Store, text: str) -> Artifact:
 
 
 def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: str | None,
-                    batch) -> dict:
-    """Code, params, metrics and env: the record fields that are not slots."""
+                    batch, like_env: Env | None = None) -> dict:
+    """Code, params, metrics and env: the record fields that are not slots.
+
+    With ``like_env`` (a read-only capture of the workspace) the interpreter is never
+    run: its cached description is used when still valid, else ``like_env`` is kept.
+    """
     from .capture import env as capenv
     from .capture import git as capgit
 
@@ -128,9 +146,14 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
                     patch=patch_oid, untracked=git.untracked)
         if git.commit is None:
             ws.warn("the git repository has no commit yet: the code section has no commit")
-    env = capenv.capture_env(python or ws.project.python, ws.env_cache_get, ws.env_cache_put)
-    env_rec = Env(python=env.python, implementation=env.implementation, platform=env.platform,
-                  packages=batch.add_bytes(env.packages), packages_count=env.packages_count)
+    env = capenv.capture_env(python or ws.project.python, ws.env_cache_get, ws.env_cache_put,
+                             probe=like_env is None)
+    if env is None:
+        env_rec = like_env
+    else:
+        env_rec = Env(python=env.python, implementation=env.implementation,
+                      platform=env.platform, packages=batch.add_bytes(env.packages),
+                      packages_count=env.packages_count)
     return {"code": code, "params": pvals, "params_files": tuple(pfiles), "metrics": mvals,
             "metrics_files": tuple(mfiles), "env": env_rec,
             "author": git.author if git is not None else None}
@@ -212,9 +235,23 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
     for slot, path in dict(outputs or {}).items():
         check_name(slot, "slot")
         outs[slot] = ws.to_rel(path, base)
+    for side, slots in (("input", ins), ("output", outs)):
+        for slot, path in slots.items():
+            ws.check_capturable(path, f"{side} '{slot}'")
+    for slot, out in outs.items():
+        for islot, inp in ins.items():
+            if _overlaps(out, inp):
+                raise ConfigError(
+                    f"output '{slot}' ({out}) overlaps input '{islot}' ({inp}): a record "
+                    "cannot consume what it produces (it would be its own ancestor); "
+                    "write the output to another path")
     return Plan(name=name, kind=resolve_kind(store, name, kind), message=message or "",
                 inputs=ins, revisions=revs, outputs=outs, params=params, metrics=metrics,
                 command=command)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/") or a == "." or b == "."
 
 
 def _spec_rel(ws: Workspace, value: str, base: str | None) -> str:
@@ -272,7 +309,8 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
         slots[side] = found
     cache.save()
     exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values()) if not a.source]
-    ctx = capture_context(ws, exclude, list(like.params_files), list(like.metrics_files), None, mem)
+    ctx = capture_context(ws, exclude, list(like.params_files), list(like.metrics_files), None,
+                          mem, like_env=like.env)
     # KEY=VALUE params and metrics live in no file: carry them over so they do not read
     # as removed.
     import copy

@@ -64,6 +64,22 @@ class Workspace:
                                "move it inside or run mlver init in a folder above it")
         return "." if rel == "." else rel.replace(os.sep, "/")
 
+    def check_capturable(self, rel: str, what: str) -> None:
+        """Refuse a path that is the store, git's folder, or leads out of the repository
+        through a link: capturing it would store the store, or a file from elsewhere."""
+        parts = rel.split("/")
+        for bad in (".mlver", ".git"):
+            if bad in parts:
+                raise CaptureError(f"{what} is {rel}, inside {bad}/, which mlver never "
+                                   "captures; give a path of your project's files")
+        full = self.full(rel)
+        probe = full if os.path.lexists(full) else os.path.dirname(full)
+        real, root = os.path.realpath(probe), os.path.realpath(self.root)
+        if real != root and not real.startswith(root + os.sep):
+            raise CaptureError(f"{what} ({rel}) leads outside the repository through a "
+                               f"symbolic link (to {real}); copy the content into the "
+                               "repository instead")
+
     def stat_cache(self) -> StatCache:
         """A stat cache over the store's index; call ``save()`` when done."""
         return StatCache(self.store.index)

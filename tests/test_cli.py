@@ -278,12 +278,21 @@ def test_missing_input_path(m1):
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
-def test_unreadable_file(m1):
+def test_link_out_of_the_repository_is_refused(m1):
     proj, _ = m1
-    os.symlink("/proc/self/mem", proj / "mem.bin")  # a file whose read fails with EIO, even as root
+    os.symlink("/proc/self/mem", proj / "mem.bin")
     with store_unchanged(proj):
         assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "x=mem.bin"),
-                         "cannot read 'mem.bin'")
+                         "input 'x' (mem.bin) leads outside the repository through a symbolic link")
+
+
+def test_unreadable_file_inside_a_folder(m1):
+    proj, _ = m1
+    os.makedirs(proj / "d")
+    os.symlink("/proc/self/mem", proj / "d" / "mem.bin")  # read fails with EIO, even as root
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "x=d/mem.bin"),
+                         "leads outside the repository")
 
 
 def test_fifo_in_a_data_folder(m1):

@@ -11,6 +11,8 @@ import threading
 
 import pytest
 
+from mlver.errors import ConfigError
+
 import mlver
 from _fixtures import (assert_error, assert_ok, cli, commit_all, index_conn, make_git_repo, mrepo, proj,
                        run_mlver, write, write_csv, HEADER, table_rows)
@@ -295,7 +297,10 @@ def test_identical_subfolder_of_unrelated_folders_is_no_link(mrepo, proj):
 
 def test_record_is_never_its_own_ancestor(mrepo, proj):
     write(proj / "f.txt", "content\n")
-    mrepo.snapshot("loop", inputs={"a": "f.txt"}, outputs={"b": "f.txt"})
+    with pytest.raises(ConfigError, match="overlaps input 'a'"):
+        mrepo.snapshot("loop", inputs={"a": "f.txt"}, outputs={"b": "f.txt"})
+    write(proj / "g.txt", "content\n")  # the same content at another path
+    mrepo.snapshot("loop", inputs={"a": "f.txt"}, outputs={"b": "g.txt"})
     oid = mrepo.resolve("loop")
     assert oid not in set(mrepo.lineage("loop").upstream()["oid"])
     assert oid not in set(mrepo.lineage("loop").downstream()["oid"])

@@ -64,6 +64,13 @@ def find_python(explicit: str | None) -> str:
     return shutil.which("python") or shutil.which("python3") or sys.executable
 
 
+def _find_quietly(explicit: str | None) -> str | None:
+    try:
+        return find_python(explicit)
+    except CaptureError:
+        return None
+
+
 def _fingerprint(python: str, paths: list[str]) -> str:
     # Installing or removing a distribution adds or removes a *.dist-info folder,
     # which changes the mtime of the site-packages folder holding it.
@@ -77,13 +84,18 @@ def _fingerprint(python: str, paths: list[str]) -> str:
     return "\n".join(parts)
 
 
-def capture_env(explicit: str | None, cache_get=None, cache_put=None) -> EnvCapture:
+def capture_env(explicit: str | None, cache_get=None, cache_put=None,
+                probe: bool = True) -> EnvCapture | None:
     """Ask the training interpreter about itself.
 
     ``cache_get(python) -> (fingerprint_paths, json) | None`` and ``cache_put`` let the
-    caller keep the answer while no package was installed or removed since.
+    caller keep the answer while no package was installed or removed since. With
+    ``probe`` False nothing is executed: only a still-valid cached answer is returned,
+    else None (read-only commands never run a program the repository names).
     """
-    python = find_python(explicit)
+    python = find_python(explicit) if probe else _find_quietly(explicit)
+    if python is None:
+        return None
     data = None
     if cache_get is not None:
         hit = cache_get(os.path.realpath(python))
@@ -92,6 +104,8 @@ def capture_env(explicit: str | None, cache_get=None, cache_put=None) -> EnvCapt
             d = json.loads(payload)
             if fp == _fingerprint(python, d["paths"]):
                 data = d
+    if data is None and not probe:
+        return None
     if data is None:
         try:
             out = subprocess.run([python, "-I", "-c", _PROBE], capture_output=True,
