@@ -157,17 +157,19 @@ class Repo:
     # -- index ------------------------------------------------------------------------------
 
     def index_records(self, items) -> None:
-        """Add ``(oid, record)`` pairs to the index (records table and lineage edges)."""
+        """Add ``(oid, record)`` pairs to the index (records table and lineage graph)."""
         from . import lineage
+        from .store.graph import Graph
 
         with idx.transaction(self.conn) as c:
+            graph = Graph(c)
             for oid, rec in items:
                 c.execute("INSERT OR REPLACE INTO records(oid, name, version, kind, created, message,"
                           " commit_sha, parent, status) VALUES(?,?,?,?,?,?,?,?,?)",
                           (oid, rec.name, rec.version, rec.kind, rec.created, rec.message,
                            rec.code.commit, rec.parents[0] if rec.parents else None,
                            "failed" if rec.run and rec.run.exit_code != 0 else "ok"))
-                lineage.index_edges(c, oid, rec, self.tree)
+                lineage.index_record(graph, oid, rec, self.tree)
 
     def _sync_index(self) -> None:
         # Catch up with refs moved by a process that died before indexing, or by a
@@ -303,8 +305,9 @@ class Repo:
     def lineage(self, rev: str):
         """A :class:`mlver.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
         from .lineage import Lineage
+        from .store.graph import Graph
 
-        return Lineage(self, self.resolve(rev))
+        return Lineage(Graph(self.conn), self.resolve(rev))
 
     def content_oid(self, path_or_oid: str) -> str:
         """An oid given as is, or the oid of a path's current content (writing nothing)."""
@@ -321,14 +324,16 @@ class Repo:
     def used_by(self, path_or_oid: str):
         """Records that consumed this exact content (a path's current content, or an oid)."""
         from .lineage import content_frame
+        from .store.graph import Graph
 
-        return content_frame(self.conn, self.content_oid(path_or_oid), "input")
+        return content_frame(Graph(self.conn), self.content_oid(path_or_oid), "input")
 
     def produced_by(self, path_or_oid: str):
         """Records that produced this exact content."""
         from .lineage import content_frame
+        from .store.graph import Graph
 
-        return content_frame(self.conn, self.content_oid(path_or_oid), "output")
+        return content_frame(Graph(self.conn), self.content_oid(path_or_oid), "output")
 
     def records(self, name: str | None = None):
         """One row per record: name, version, kind, created, commit, message, status, and

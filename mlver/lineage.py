@@ -1,70 +1,41 @@
 """Lineage: the graph of records linked by the content they share.
 
 No declaration is needed: when an output of one record has the same oid as an
-input of another, the first is upstream of the second. The index keeps one
-edge row per (record, input/output, slot) for the whole slot and for each
-file and sub-tree below it, so a model trained on a sub-folder or one file of a
-prepared dataset still links to the dataset's record. Two rows link when their oids are equal
-and at least one of them is a whole slot (two unrelated folders sharing an
-identical sub-folder are not linked). Traversal is breadth-first with a
-visited set, so even a tampered index with a cycle terminates.
+input of another, the first is upstream of the second; and a record that took
+one sub-folder or one file of another's output folder (or whose input folder
+holds another's whole output) links to it too, at any depth and for folders of
+any size. Two unrelated folders that share an identical sub-folder are not
+linked: one side of a link is always a whole slot. The index keeps that graph
+(see :mod:`mlver.store.graph`, which holds every SQL statement); this module
+gives it meaning: links, breadth-first traversal with a visited set (so even a
+tampered index with a cycle terminates) and the DataFrames of the Python API.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import ConfigError, MlverError
-from .store.trees import walk
+from .errors import ConfigError
+from .store.graph import Graph, Slot
+from .store.trees import Tree
 
-MAX_SUBTREE_EDGES = 10_000  # per slot: bounds the index for huge folders
+if TYPE_CHECKING:
+    from .record import Record
+
 COLUMNS = ["oid", "name", "version", "kind", "relation", "depth", "slot", "path", "via", "linked_to"]
 
 
-def index_edges(conn: sqlite3.Connection, oid: str, rec, read_tree) -> None:
-    """Write the edges of record ``oid`` (replacing any it had)."""
-    conn.execute("DELETE FROM edges WHERE record=?", (oid,))
-    rows = []
-    for relation, arts in (("input", rec.inputs), ("output", rec.outputs)):
-        for slot, art in arts.items():
-            rows.append((oid, relation, slot, art.path, art.oid, art.type, art.source, 1))
-            if art.type != "tree":
-                continue
-            n = 0
-            try:
-                for sub, entry in walk(read_tree, art.oid, art.path + "/"):
-                    # Empty files and folders are the same content everywhere: no evidence.
-                    if entry.size == 0 or entry.type == "link":
-                        continue
-                    rows.append((oid, relation, slot, sub, entry.oid, entry.type, None, 0))
-                    n += 1
-                    if n >= MAX_SUBTREE_EDGES:
-                        break
-            except MlverError:  # a missing tree object: index what we can; pull fixes it
-                pass
-    conn.executemany("INSERT INTO edges(record, relation, slot, path, oid, type, source, whole) "
-                     "VALUES(?,?,?,?,?,?,?,?)", rows)
+def slots_of(rec: "Record") -> list[Slot]:
+    """The index's view of a record: ``(relation, slot, path, oid, type, source)`` rows."""
+    return [Slot(relation, slot, art.path, art.oid, art.type, art.source)
+            for relation, arts in (("input", rec.inputs), ("output", rec.outputs))
+            for slot, art in arts.items()]
 
 
-_UP = """
-SELECT i.record, o.record, i.slot, i.path, i.oid FROM edges i
-  JOIN edges o ON o.oid = i.oid AND o.relation = 'output'
- WHERE i.record IN ({q}) AND i.relation = 'input' AND (i.whole = 1 OR o.whole = 1)
-   AND o.record != i.record
-UNION
-SELECT i.record, i.source, i.slot, i.path, i.oid FROM edges i
- WHERE i.record IN ({q}) AND i.relation = 'input' AND i.source IS NOT NULL
-"""
-_DOWN = """
-SELECT o.record, i.record, i.slot, i.path, i.oid FROM edges o
-  JOIN edges i ON i.oid = o.oid AND i.relation = 'input'
- WHERE o.record IN ({q}) AND o.relation = 'output' AND (i.whole = 1 OR o.whole = 1)
-   AND o.record != i.record
-UNION
-SELECT i.source, i.record, i.slot, i.path, i.oid FROM edges i
- WHERE i.source IN ({q}) AND i.relation = 'input'
-"""
+def index_record(graph: Graph, oid: str, rec: "Record", read_tree: Callable[[str], Tree]) -> None:
+    """Index the lineage of record ``oid`` (replacing any it had)."""
+    graph.add_record(oid, slots_of(rec), read_tree)
 
 
 @dataclass(frozen=True)
@@ -83,30 +54,35 @@ def check_depth(depth: int | None) -> None:
         raise ConfigError(f"--depth {depth} is negative; give 0 or more (or leave it out)")
 
 
-def traverse(conn: sqlite3.Connection, start: str, direction: str, depth: int | None = None):
-    """Breadth-first walk: ``(found {oid: (depth, Link)}, links)`` up or down from ``start``."""
+def traverse(graph: Graph, start: str, direction: str, depth: int | None = None
+             ) -> tuple[dict[str, tuple[int, Link]], list[Link]]:
+    """Breadth-first walk: ``(found {oid: (depth, Link)}, links)`` up or down from ``start``.
+
+    Each level is one :meth:`Graph.neighbours` step over the whole frontier; a record is
+    visited once (its first link, in the step's order, is the one reported), so a cycle in
+    a tampered index still ends.
+    """
     check_depth(depth)
-    sql = _UP if direction == "upstream" else _DOWN
+    if direction not in ("upstream", "downstream"):
+        raise ValueError(f"direction {direction!r} is neither upstream nor downstream")
+    up = direction == "upstream"
     found: dict[str, tuple[int, Link]] = {}
     links: list[Link] = []
-    seen_links: set[tuple] = set()
+    seen_links: set[tuple[str, str, str, str]] = set()
     frontier, level = [start], 0
     while frontier and (depth is None or level < depth):
         level += 1
         nxt = []
-        for i in range(0, len(frontier), 400):  # stay under SQLite's variable limit
-            part = frontier[i:i + 400]
-            q = ",".join("?" * len(part))
-            for a, b, slot, path, oid in conn.execute(sql.format(q=q), part + part):
-                link = Link(b, a, slot, path, oid) if direction == "upstream" else Link(a, b, slot, path, oid)
-                key = (link.producer, link.consumer, slot, oid)
-                if key not in seen_links:
-                    seen_links.add(key)
-                    links.append(link)
-                other = b
-                if other != start and other not in found:
-                    found[other] = (level, link)
-                    nxt.append(other)
+        for row in graph.neighbours(frontier, "upstream" if up else "downstream"):
+            link = Link(*row)
+            key = (link.producer, link.consumer, link.slot, link.oid)
+            if key not in seen_links:
+                seen_links.add(key)
+                links.append(link)
+            other = link.producer if up else link.consumer
+            if other != start and other not in found:
+                found[other] = (level, link)
+                nxt.append(other)
         frontier = nxt
     return found, links
 
@@ -114,37 +90,37 @@ def traverse(conn: sqlite3.Connection, start: str, direction: str, depth: int | 
 class Lineage:
     """Lineage queries around one record; results are pandas DataFrames."""
 
-    def __init__(self, repo, oid: str) -> None:
-        self.repo, self.oid = repo, oid
+    def __init__(self, graph: Graph, oid: str) -> None:
+        self._graph, self.oid = graph, oid
 
-    def _frame(self, direction: str, depth: int | None):
+    def _frame(self, direction: str, depth: int | None) -> Any:
         import pandas as pd
 
-        found, _ = traverse(self.repo.conn, self.oid, direction, depth)
-        about = describe(self.repo.conn, list(found))
+        found, _ = traverse(self._graph, self.oid, direction, depth)
+        about = self._graph.describe(list(found))
         rows = [[oid, *about.get(oid, (None, None, None)), direction, d, link.slot, link.path,
                  link.oid, link.consumer if direction == "upstream" else link.producer]
                 for oid, (d, link) in found.items()]
         df = pd.DataFrame(rows, columns=COLUMNS)
         return df.sort_values(["depth", "name", "version"], kind="stable").reset_index(drop=True)
 
-    def upstream(self, depth: int | None = None):
+    def upstream(self, depth: int | None = None) -> Any:
         """Records whose outputs this one consumed, transitively (``depth`` levels at most)."""
         return self._frame("upstream", depth)
 
-    def downstream(self, depth: int | None = None):
+    def downstream(self, depth: int | None = None) -> Any:
         """Records that consumed this one's outputs, transitively."""
         return self._frame("downstream", depth)
 
-    def graph(self, direction: str = "both", depth: int | None = None) -> dict:
+    def graph(self, direction: str = "both", depth: int | None = None) -> dict[str, Any]:
         """``{"nodes": [...], "edges": [...]}`` around this record (the JSON export)."""
         nodes = {self.oid}
         links: list[Link] = []
         for d in (("upstream", "downstream") if direction == "both" else (direction,)):
-            found, ls = traverse(self.repo.conn, self.oid, d, depth)
+            found, ls = traverse(self._graph, self.oid, d, depth)
             nodes |= set(found)
             links += ls
-        about = describe(self.repo.conn, sorted(nodes))
+        about = self._graph.describe(sorted(nodes))
         out_nodes = [{"oid": oid, "name": name, "version": version, "kind": kind}
                      for oid, (name, version, kind) in sorted(about.items())]
         edges = sorted({(link.producer, link.consumer, link.slot, link.oid) for link in links})
@@ -152,30 +128,15 @@ class Lineage:
                 "edges": [{"from": a, "to": b, "slot": s, "oid": o} for a, b, s, o in edges]}
 
 
-def describe(conn: sqlite3.Connection, oids: list[str]) -> dict[str, tuple]:
-    """``oid -> (name, version, kind)`` of indexed records, a few queries for any number."""
-    out: dict[str, tuple] = {}
-    for i in range(0, len(oids), 400):  # stay under SQLite's variable limit
-        part = oids[i:i + 400]
-        q = ",".join("?" * len(part))
-        out.update((r[0], r[1:]) for r in conn.execute(
-            f"SELECT oid, name, version, kind FROM records WHERE oid IN ({q})", part))
-    return out
-
-
-def records_with(conn: sqlite3.Connection, oid: str, relation: str) -> list[tuple[str, str, str]]:
-    """``(record, slot, path)`` of records whose input/output (or a sub-tree of it) is ``oid``."""
-    return list(conn.execute(
-        "SELECT DISTINCT record, slot, path FROM edges WHERE oid=? AND relation=? ORDER BY record",
-        (oid, relation)))
-
-
-def content_frame(conn: sqlite3.Connection, oid: str, relation: str):
-    """Records that took (``input``) or made (``output``) content ``oid``, as a DataFrame."""
+def content_frame(graph: Graph, oid: str, relation: str) -> Any:
+    """Records that took (``input``) or made (``output``) content ``oid`` (their slot holds
+    it, or holds it at any depth: ``path`` says where), as a DataFrame."""
     import pandas as pd
 
-    found = records_with(conn, oid, relation)
-    about = describe(conn, [r for r, _, _ in found])
-    rows = [[rec, *about.get(rec, (None, None, None)), relation, 0, slot, path, oid, None]
-            for rec, slot, path in found]
+    if relation not in ("input", "output"):
+        raise ValueError(f"relation {relation!r} is neither input nor output")
+    found = graph.records_with(oid, "input" if relation == "input" else "output")
+    about = graph.describe([f.record for f in found])
+    rows = [[f.record, *about.get(f.record, (None, None, None)), relation, 0, f.slot, f.path,
+             oid, None] for f in found]
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -343,10 +343,10 @@ def test_cycle_in_a_tampered_index_terminates(proj):
     loop = "f" * 32
     with index_conn(proj) as c:
         # make train upstream of prepare, while prepare is upstream of train
-        c.execute("INSERT INTO edges(record, relation, slot, path, oid, type, source, whole) "
-                  "VALUES(?, 'input', 'loop', 'x', ?, 'blob', NULL, 1)", (oids["prepare"], loop))
-        c.execute("INSERT INTO edges(record, relation, slot, path, oid, type, source, whole) "
-                  "VALUES(?, 'output', 'loop', 'x', ?, 'blob', NULL, 1)", (oids["train"], loop))
+        c.execute("INSERT INTO slots(record, relation, slot, path, oid, type, source) "
+                  "VALUES(?, 'input', 'loop', 'x', ?, 'blob', NULL)", (oids["prepare"], loop))
+        c.execute("INSERT INTO slots(record, relation, slot, path, oid, type, source) "
+                  "VALUES(?, 'output', 'loop', 'x', ?, 'blob', NULL)", (oids["train"], loop))
     repo = mlver.Repo(str(proj))
     up = _in_thread(lambda: repo.lineage("prepare").upstream())
     assert [(r.name, r.depth) for r in up.itertuples()][0] == ("train", 1)

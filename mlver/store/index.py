@@ -1,7 +1,7 @@
 """The index: one SQLite file of data derived from objects and refs.
 
 It holds the stat cache, a table of records (for revisions and ``log``), the
-lineage edges, and keys of cached derived objects (table profiles, env
+lineage tables (their DDL and queries live in :mod:`mlver.store.graph`), and keys of cached derived objects (table profiles, env
 captures). Every row can be rebuilt from objects + refs (``mlver reindex``), so
 an index of another schema version is simply deleted and rebuilt.
 """
@@ -12,7 +12,9 @@ import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 2
+from . import graph
+
+SCHEMA_VERSION = 3
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -23,12 +25,6 @@ CREATE TABLE IF NOT EXISTS records(
     oid TEXT PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT,
     created TEXT, message TEXT, commit_sha TEXT, parent TEXT, status TEXT) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_name ON records(name, version);
-CREATE TABLE IF NOT EXISTS edges(
-    record TEXT NOT NULL, relation TEXT NOT NULL, slot TEXT NOT NULL, path TEXT NOT NULL,
-    oid TEXT NOT NULL, type TEXT, source TEXT, whole INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS edges_oid ON edges(oid, relation);
-CREATE INDEX IF NOT EXISTS edges_source ON edges(source);
-CREATE INDEX IF NOT EXISTS edges_record ON edges(record);
 CREATE TABLE IF NOT EXISTS derived(
     kind TEXT NOT NULL, source TEXT NOT NULL, oid TEXT NOT NULL,
     PRIMARY KEY(kind, source)) WITHOUT ROWID;
@@ -49,6 +45,7 @@ def connect(path: str) -> sqlite3.Connection:
                 pass
         conn = _open(path)
     conn.executescript(_DDL)
+    conn.executescript(graph.DDL)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.commit()
     return conn
