@@ -132,7 +132,7 @@ SELECT DISTINCT u.tree, u.path FROM up u
 
 _RECORDS_WITH = _UP + """
 SELECT s.record, s.slot, s.path || '/' || u.path FROM up u
-  JOIN slots s ON s.oid = u.tree AND s.relation = :relation
+  CROSS JOIN slots s ON s.oid = u.tree AND s.relation = :relation  -- CROSS: up first
 UNION
 SELECT s.record, s.slot, s.path FROM slots s WHERE s.oid = :inner AND s.relation = :relation
 ORDER BY 1, 2, 3
