@@ -322,14 +322,15 @@ class Repo:
         return oid
 
     def used_by(self, path_or_oid: str):
-        """Records that consumed this exact content (a path's current content, or an oid)."""
+        """Records that consumed this content (a path's current content, or an oid): their
+        input slot holds it, or holds it at any depth (``path`` says where)."""
         from .lineage import content_frame
         from .store.graph import Graph
 
         return content_frame(Graph(self.conn), self.content_oid(path_or_oid), "input")
 
     def produced_by(self, path_or_oid: str):
-        """Records that produced this exact content."""
+        """Records that produced this content (their output slot holds it, at any depth)."""
         from .lineage import content_frame
         from .store.graph import Graph
 

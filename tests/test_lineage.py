@@ -538,3 +538,25 @@ def test_empty_files_and_symlinks_in_a_folder_are_no_evidence(mrepo, proj):
     assert mrepo.lineage("e").upstream().empty and mrepo.lineage("l").upstream().empty
     assert mrepo.produced_by("e.txt").empty and mrepo.produced_by("target.txt").empty
     assert list(mrepo.produced_by("out/real.txt")["path"]) == ["out/real.txt"]
+
+
+def test_an_index_of_schema_2_is_rebuilt_with_the_same_answers(proj):
+    ignore(proj)
+    build_chain(proj)
+    repo = mlver.Repo(str(proj))
+    before = (repo.lineage("prepare").downstream().to_dict("records"),
+              repo.used_by("features/sub/extra.csv").to_dict("records"))
+    repo.close()
+    with index_conn(proj) as c:  # what an older mlver left: an edges table, schema 2
+        c.execute("DROP TABLE slots")
+        c.execute("CREATE TABLE edges(record TEXT, relation TEXT, slot TEXT, path TEXT, oid TEXT,"
+                  " type TEXT, source TEXT, whole INTEGER)")
+        c.execute("PRAGMA user_version = 2")
+    c.close()
+    repo = mlver.Repo(str(proj))
+    after = (repo.lineage("prepare").downstream().to_dict("records"),
+             repo.used_by("features/sub/extra.csv").to_dict("records"))
+    tables = {r[0] for r in repo.conn.execute("SELECT name FROM sqlite_master")}
+    repo.close()
+    assert after == before
+    assert "edges" not in tables and "slots" in tables

@@ -1,8 +1,8 @@
 """The index: one SQLite file of data derived from objects and refs.
 
 It holds the stat cache, a table of records (for revisions and ``log``), the
-lineage tables (their DDL and queries live in :mod:`mlver.store.graph`), and keys of cached derived objects (table profiles, env
-captures). Every row can be rebuilt from objects + refs (``mlver reindex``), so
+lineage tables (their DDL and queries live in :mod:`mlver.store.graph`), and keys
+of cached derived objects (table profiles, env captures). Every row can be rebuilt from objects + refs (``mlver reindex``), so
 an index of another schema version is simply deleted and rebuilt.
 """
 
