@@ -1,6 +1,7 @@
 """Benchmark lineage queries on an index of many records.
 
-    python benchmarks/bench_lineage.py [--records 10000] [--via auto|api|lowlevel] [--dir DIR]
+    python benchmarks/bench_lineage.py [--records 10000] [--via auto|api|lowlevel]
+        [--big-files 100000] [--big-versions 10] [--big-consumers 40] [--dir DIR]
 
 Builds a store whose records form a DAG through the content they share (no declared
 links): for N records, N/10 datasets (a folder of 4 small files each), N/100 chains of
@@ -13,14 +14,23 @@ A sample of 30 records of every kind (10 datasets, one chain, 10 models) is made
 real ``Repo.snapshot`` (writing real files), timed; when that rate would take more than
 60 s for N (``--via auto``, the default) the rest are written through the library's lower
 layers exactly as ``publish`` does: one object batch (blobs, trees, records), then
-``refs.update`` per name, then ``repo.index_records``. The
+``refs.update`` per name, then ``history.index_records``. The
 store is then checked: ``mlver reindex`` (the real CLI) must rebuild the same records and
-edges, and each query must return exactly the records the generated DAG says.
+lineage rows, and each query must return exactly the records the generated DAG says.
+
+The large-folder case (``--big-files``, default 100,000; 0 leaves it out) adds ten versions
+of one folder of that many files (each changing 3 files) and 40 records that took one file,
+one sub-folder or all of one version (each followed by an ``eval`` record), written through
+the lower layers (trees and records; the index never reads blobs); the expected answers
+come from the plan (which files each version changed), not from the index.
 
 Timed (median of 20 runs each, on an open Repo; target <= 100 ms each):
 ``repo.lineage(rev).upstream()`` / ``.downstream()`` of a record in the middle of a chain,
 ``.downstream()`` of the hub dataset, ``.upstream()`` of a chain's final model, and
-``repo.used_by(oid)`` of the hub's and of a mid-chain output. Also reported: opening the
+``repo.used_by(oid)`` of the hub's and of a mid-chain output; with the large folder, upstream
+of a record that took one deep file and of one that took a sub-folder, downstream of its first
+and last versions, ``used_by``/``produced_by`` of its deepest file, and the index file's size
+(target <= 50 MB). Also reported: opening the
 repo plus the first query (the index catches up with the refs on open), ``mlver lineage``
 as a command, and ``mlver reindex``.
 """
@@ -42,6 +52,7 @@ from dataclasses import dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
 TARGET_MS = 100.0
+SIZE_TARGET_MB = 50.0  # the index of a store holding a 100k-file folder in 10 versions
 RUNS = 20
 CHAIN_LEN = 10
 MODEL_VERSIONS = 4
@@ -216,6 +227,7 @@ def build_api(repo, specs: list[Spec]) -> list[float]:
 
 def build_lowlevel(repo, specs: list[Spec]) -> dict[str, float]:
     """Write records as ``publish`` does, in bulk: objects, then refs, then the index."""
+    from mlver import history
     from mlver.record import Artifact, Record
     from mlver.snapshot import capture_context, now_utc
     from mlver.store.trees import Tree, TreeEntry
@@ -247,14 +259,14 @@ def build_lowlevel(repo, specs: list[Spec]) -> dict[str, float]:
     heads: dict[str, tuple[str | None, str, int]] = {}  # name -> (old ref, new oid, version)
     items = []
     t = time.perf_counter()
-    with repo.objects.batch() as batch:
-        ctx = capture_context(repo, [], None, None, None, batch)
+    with repo.store.objects.batch() as batch:
+        ctx = capture_context(repo.workspace, [], None, None, None, batch)
         for sp in specs:
             outs = {slot: artifact(art, None, batch) for slot, art in sp.outputs.items()}
             ins = {slot: artifact(art, sub, batch) for slot, (art, sub) in sp.inputs.items()}
             prev = heads.get(sp.name)
             if prev is None:
-                old = repo.refs.get(sp.name)
+                old = repo.store.refs.get(sp.name)
                 old_version = repo.record(old).version if old else 0
                 prev = (old, old, old_version)
             rec = Record(name=sp.name, version=prev[2] + 1, kind=sp.kind, created=now_utc(),
@@ -269,10 +281,10 @@ def build_lowlevel(repo, specs: list[Spec]) -> dict[str, float]:
     phases["objects (one batch)"] = time.perf_counter() - t
     t = time.perf_counter()
     for name, (old, new, _) in heads.items():
-        repo.refs.update(name, new, old)
+        repo.store.refs.update(name, new, old)
     phases[f"refs ({len(heads):,} names)"] = time.perf_counter() - t
     t = time.perf_counter()
-    repo.index_records(items)
+    history.index_records(repo.store, items)
     phases["index_records"] = time.perf_counter() - t
     return phases
 
@@ -280,15 +292,230 @@ def build_lowlevel(repo, specs: list[Spec]) -> dict[str, float]:
 def dump_index(path: str):
     import sqlite3
 
+    from mlver.store.graph import Graph
+
     conn = sqlite3.connect(path)
     try:
         recs = sorted(conn.execute("SELECT oid, name, version, kind, created, message, commit_sha,"
                                    " parent, status FROM records"))
-        edges = sorted(conn.execute("SELECT record, relation, slot, path, oid, type,"
-                                    " coalesce(source, ''), whole FROM edges"))
+        graph = Graph(conn).dump()
     finally:
         conn.close()
-    return recs, edges
+    return recs, graph
+
+
+
+# -- the large-folder case: one 100k-file folder in 10 versions ----------------------------------
+
+BIG_TOP, BIG_SUB = 20, 10      # data/big/pNN/qNN/fNNNN.csv: 200 leaf folders
+BIG_CHANGES = 3                # files changed by each new version
+
+
+@dataclass
+class BigPlan:
+    """``big`` versions 1..V of a folder of ``files`` files (each version changes a few),
+    made from the file ``raw/big-source.csv`` of record ``big-raw``; consumers of one file,
+    one sub-folder or the whole folder of some version, each followed by an ``eval``."""
+
+    files: int
+    versions: int
+    per_leaf: int
+    changes: dict[int, list[str]]                     # version -> file paths it changes
+    consumers: list[tuple[str, int, str, str]]        # (name, version taken, kind, path)
+    query_file: str
+    query_sub: str
+
+    def paths(self) -> list[str]:
+        return [self.file_path(t, s, i) for t in range(BIG_TOP) for s in range(BIG_SUB)
+                for i in range(self.per_leaf)]
+
+    @staticmethod
+    def file_path(t: int, s: int, i: int) -> str:
+        return f"data/big/p{t:02d}/q{s:02d}/f{i:04d}.csv"
+
+    def last(self, path: str, v: int) -> int:
+        """The version whose change ``path`` holds in version ``v`` (0: never changed)."""
+        return max((w for w in range(2, v + 1) if path in self.changes[w]), default=0)
+
+    def content(self, path: str, v: int) -> bytes:
+        return f"{path},{self.last(path, v)}\n".encode()
+
+    def same(self, path: str, v: int, w: int) -> bool:
+        """Whether file or folder ``path`` holds the same content in versions v and w."""
+        lo, hi = min(v, w), max(v, w)
+        prefix = path + "/"
+        return not any(c == path or c.startswith(prefix)
+                       for u in range(lo + 1, hi + 1) for c in self.changes[u])
+
+
+def make_big_plan(files: int, versions: int, n_consumers: int) -> BigPlan:
+    import random
+
+    rnd = random.Random(7)
+    per_leaf = max(1, files // (BIG_TOP * BIG_SUB))
+    fp = BigPlan.file_path
+    query_file = fp(BIG_TOP - 1, BIG_SUB - 1, per_leaf - 1)  # the very last file
+    query_sub = query_file.rsplit("/", 1)[0]
+    changes: dict[int, list[str]] = {}
+    for v in range(2, versions + 1):
+        picked = {fp(rnd.randrange(BIG_TOP), rnd.randrange(BIG_SUB), rnd.randrange(per_leaf))
+                  for _ in range(BIG_CHANGES)}
+        if v == min(5, versions):  # a sibling of the query file: its folder changes
+            picked.add(fp(BIG_TOP - 1, BIG_SUB - 1, 0))
+        if v == min(8, versions):  # the query file itself
+            picked.add(query_file)
+        changes[v] = sorted(picked)
+    consumers: list[tuple[str, int, str, str]] = []
+    for k in range(n_consumers):
+        v = 1 + k % versions
+        if k % 10 == 9:
+            kind, path = "all", "data/big"
+        elif k % 2 == 0:
+            kind = "file"
+            path = query_file if k % 4 == 0 else \
+                fp(rnd.randrange(BIG_TOP), rnd.randrange(BIG_SUB), rnd.randrange(per_leaf))
+        else:
+            kind = "sub"
+            path = query_sub if k % 3 == 0 else \
+                f"data/big/p{rnd.randrange(BIG_TOP):02d}" + \
+                ("" if k % 5 == 0 else f"/q{rnd.randrange(BIG_SUB):02d}")
+        consumers.append((f"use-{kind}-{k:03d}", v, kind, path))
+    return BigPlan(per_leaf * BIG_TOP * BIG_SUB, versions, per_leaf, changes, consumers,
+                   query_file, query_sub)
+
+
+def big_expected(bp: BigPlan):
+    """From the plan alone: upstream/downstream closures (by label) of the query records,
+    and the records that must list the query file in used_by / produced_by."""
+    def contains(outer: str, inner: str) -> bool:
+        return inner == outer or inner.startswith(outer + "/") or outer.startswith(inner + "/")
+
+    up: dict[str, set[str]] = {}
+    down: dict[int, set[str]] = {v: set() for v in range(1, bp.versions + 1)}
+    for name, v, kind, path in bp.consumers:
+        label = f"{name}@1"
+        # linked to every version holding the same content at the same path (the bytes of
+        # each file name their path, so content never moves); and, through it, to big-raw
+        producers = {w for w in range(1, bp.versions + 1) if bp.same(path, v, w)}
+        up[label] = {f"big@{w}" for w in producers} | {"big-raw@1"}
+        for w in producers:
+            down[w] |= {label, f"eval-{name}@1"}
+    f, vf = bp.query_file, 1
+    used = set()
+    for name, v, kind, path in bp.consumers:
+        if contains(path, f) and path.count("/") <= f.count("/") and bp.same(f, v, vf):
+            used.add(f"{name}@1")
+    made = {f"big@{w}" for w in range(1, bp.versions + 1) if bp.same(f, vf, w)}
+    return up, down, used, made
+
+
+def build_big(repo, bp: BigPlan) -> tuple[dict[str, float], dict[tuple[str, int], str]]:
+    """Write the big plan's trees and records as ``publish`` does (objects, refs, index).
+    The 100k blobs are not written: the index reads only records and trees."""
+    from mlver.hashing import oid_of
+    from mlver import history
+    from mlver.record import Artifact, Record
+    from mlver.snapshot import capture_context, now_utc
+    from mlver.store.trees import encode_rows
+
+    phases: dict[str, float] = {}
+    t = time.perf_counter()
+    leaves: dict[tuple[int, int], tuple[str, int, int]] = {}
+    items: list[tuple[str, Record]] = []
+    oids: dict[tuple[str, int], str] = {}  # (path, version) -> oid, for the queries
+    heads: dict[str, tuple[str, int]] = {}  # name -> (latest oid, its version); all new names
+    with repo.store.objects.batch() as batch:
+        ctx = capture_context(repo.workspace, [], None, None, None, batch)
+
+        def record(name: str, kind: str, ins: dict, outs: dict) -> str:
+            prev, version = heads.get(name, (None, 0))
+            rec = Record(name=name, version=version + 1, kind=kind, created=now_utc(),
+                         parents=(prev,) if prev else (), author=ctx["author"],
+                         message="benchmark", inputs=ins, outputs=outs, code=ctx["code"],
+                         params={}, metrics={}, env=ctx["env"])
+            oid = batch.add_bytes(rec.encode())
+            heads[name] = (oid, version + 1)
+            items.append((oid, rec))
+            return oid
+
+        def tree(rows: list[tuple[str, str, str, int]]) -> tuple[str, int, int]:
+            data = encode_rows((n, typ, o, size, False) for n, typ, o, size in sorted(rows))
+            return batch.add_bytes(data), sum(r[3] for r in rows), len(rows)
+
+        src = b"source of the big folder\n"
+        src_oid = batch.add_bytes(src)
+        src_art = Artifact("raw/big-source.csv", src_oid, "blob", len(src), 1)
+        record("big-raw", "dataset", {}, {"data": src_art})
+        dirty = {(t_, s_) for t_ in range(BIG_TOP) for s_ in range(BIG_SUB)}
+        counts: dict[str, int] = {}
+        for v in range(1, bp.versions + 1):
+            if v > 1:
+                dirty = {(int(c.split("/")[2][1:]), int(c.split("/")[3][1:]))
+                         for c in bp.changes[v]}
+            for t_, s_ in sorted(dirty):
+                rows = []
+                for i in range(bp.per_leaf):
+                    path = bp.file_path(t_, s_, i)
+                    data = bp.content(path, v)
+                    rows.append((f"f{i:04d}.csv", "blob", oid_of(data), len(data)))
+                leaves[(t_, s_)] = tree(rows)
+            tops = []
+            for t_ in range(BIG_TOP):
+                sub = tree([(f"q{s_:02d}", "tree", leaves[(t_, s_)][0], leaves[(t_, s_)][1])
+                            for s_ in range(BIG_SUB)])
+                oids[(f"data/big/p{t_:02d}", v)] = sub[0]
+                for s_ in range(BIG_SUB):
+                    oids[(f"data/big/p{t_:02d}/q{s_:02d}", v)] = leaves[(t_, s_)][0]
+                tops.append((f"p{t_:02d}", "tree", sub[0], sub[1]))
+            root = tree(tops)
+            oids[("data/big", v)] = root[0]
+            out = Artifact("data/big", root[0], "tree", root[1], bp.files)
+            record("big", "dataset", {"raw": src_art}, {"data": out})
+        for name, v, kind, path in bp.consumers:
+            if kind == "file":
+                data = bp.content(path, v)
+                art = Artifact(path, oid_of(data), "blob", len(data), 1)
+                oids[(path, v)] = art.oid
+            else:
+                art = Artifact(path, oids[(path, v)], "tree", 1, 1)
+            model = f"model of {name}\n".encode()
+            m_art = Artifact(f"models/{name}.bin", batch.add_bytes(model), "blob", len(model), 1)
+            record(name, "model", {"train": art}, {"model": m_art})
+            rep = f"report of {name}\n".encode()
+            r_art = Artifact(f"reports/{name}.txt", batch.add_bytes(rep), "blob", len(rep), 1)
+            record(f"eval-{name}", "model", {"model": m_art}, {"report": r_art})
+            counts[kind] = counts.get(kind, 0) + 1
+    phases["objects (trees, records)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for name, (oid, _) in heads.items():
+        repo.store.refs.update(name, oid, None)
+    phases["refs"] = time.perf_counter() - t
+    t = time.perf_counter()
+    history.index_records(repo.store, items)
+    phases["index_records"] = time.perf_counter() - t
+    return phases, oids
+
+
+def big_record_count(bp: BigPlan) -> int:
+    return 1 + bp.versions + 2 * len(bp.consumers)
+
+
+def index_size(path: str) -> tuple[int, dict[str, int]]:
+    """Bytes of the index file (+ WAL) and bytes per table (indexes counted with their table)."""
+    import sqlite3
+
+    total = sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
+    conn = sqlite3.connect(path)
+    try:
+        owner = {name: tbl for name, tbl in conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        per: dict[str, int] = {}
+        for name, size in conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+            key = owner.get(name, name)
+            per[key] = per.get(key, 0) + size
+    finally:
+        conn.close()
+    return total, per
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -312,11 +539,17 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10_000, help="records to create (default 10000)")
     ap.add_argument("--via", choices=["auto", "api", "lowlevel"], default="auto",
                     help="how records are made (see the module doc)")
+    ap.add_argument("--big-files", type=int, default=100_000,
+                    help="files of the large folder (default 100000; 0 leaves that case out)")
+    ap.add_argument("--big-versions", type=int, default=10,
+                    help="versions of the large folder (default 10)")
+    ap.add_argument("--big-consumers", type=int, default=40,
+                    help="records taking one file, sub-folder or all of it (default 40)")
     ap.add_argument("--dir", help="work here instead of a temporary folder (kept afterwards)")
     ap.add_argument("--results-json", help=argparse.SUPPRESS)  # run_all.py reads these
     args = ap.parse_args()
-    if args.records < 100:
-        sys.exit("--records must be at least 100")
+    if args.records < 100 + (1 + args.big_versions + 2 * args.big_consumers) * (args.big_files > 0):
+        sys.exit("--records must be at least 100 (plus the large folder's records)")
 
     sys.path.append(REPO_ROOT)  # an installed mlver wins; else the checkout beside us
     with work_dir(args.dir, "mlver-bench-lineage-") as work:
@@ -327,8 +560,13 @@ def run_bench(args, work: str) -> None:
     from mlver import Repo
 
     os.environ.setdefault("VIRTUAL_ENV", os.path.dirname(os.path.dirname(sys.executable)))
-    specs, starts = make_plan(args.records)
-    print(f"bench_lineage: {len(specs):,} records planned, work dir {work}", flush=True)
+    bp = make_big_plan(args.big_files, max(1, args.big_versions), args.big_consumers) \
+        if args.big_files > 0 else None
+    n_big = big_record_count(bp) if bp else 0
+    specs, starts = make_plan(args.records - n_big)
+    print(f"bench_lineage: {len(specs) + n_big:,} records planned"
+          + (f" ({n_big} of them around a {bp.files:,}-file folder in {bp.versions} versions)"
+             if bp else "") + f", work dir {work}", flush=True)
     problems: list[str] = []
     t_build = time.perf_counter()
     repo = setup_repo(work)
@@ -366,11 +604,17 @@ def run_bench(args, work: str) -> None:
         phases = build_lowlevel(repo, rest)
         print(f"lower layers: {len(rest):,} records; "
               + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()), flush=True)
+    big_oids: dict[tuple[str, int], str] = {}
+    if bp:
+        phases, big_oids = build_big(repo, bp)
+        print(f"large folder: {bp.files:,} files x {bp.versions} versions, {n_big} records; "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()), flush=True)
     repo.close()
     build_s = time.perf_counter() - t_build
     n_names = len(os.listdir(os.path.join(work, ".mlver", "refs", "names")))
-    print(f"built {len(specs):,} records ({n_api:,} via Repo.snapshot, {len(rest):,} via lower "
-          f"layers), {n_names:,} names, in {build_s:.1f} s", flush=True)
+    n_total = len(specs) + n_big
+    print(f"built {n_total:,} records ({n_api:,} via Repo.snapshot, {len(rest) + n_big:,} via "
+          f"lower layers), {n_names:,} names, in {build_s:.1f} s", flush=True)
 
     # the store must be one that reindex rebuilds identically
     index_path = os.path.join(work, ".mlver", "index.sqlite")
@@ -384,13 +628,22 @@ def run_bench(args, work: str) -> None:
     if out.returncode != 0:
         problems.append(f"mlver reindex failed: {out.stderr.strip()}")
     after = dump_index(index_path)
+    rows_of = {t: len(r) for t, r in after[1].items()}
     if before != after:
         problems.append(f"mlver reindex rebuilt a different index (records {len(before[0])} -> "
-                        f"{len(after[0])}, edges {len(before[1])} -> {len(after[1])})")
-    if len(after[0]) != len(specs):
-        problems.append(f"index holds {len(after[0])} records, expected {len(specs)}")
-    print(f"mlver reindex: {reindex_s:.2f} s, {len(after[0]):,} records, {len(after[1]):,} edges, "
-          f"{'identical' if before == after else 'DIFFERENT'} to the index built while writing",
+                        f"{len(after[0])}, lineage rows "
+                        f"{ {t: len(r) for t, r in before[1].items()} } -> {rows_of})")
+    if len(after[0]) != n_total:
+        problems.append(f"index holds {len(after[0])} records, expected {n_total}")
+    size_b, per_table = index_size(index_path)
+    lineage_b = sum(per_table.get(t, 0) for t in rows_of)
+    print(f"mlver reindex: {reindex_s:.2f} s, {len(after[0]):,} records, lineage rows "
+          + ", ".join(f"{t} {n:,}" for t, n in rows_of.items())
+          + f"; {'identical' if before == after else 'DIFFERENT'} to the index built while "
+          "writing", flush=True)
+    print(f"index file: {size_b / 2**20:.1f} MiB, of which lineage tables "
+          f"{lineage_b / 2**20:.1f} MiB ("
+          + ", ".join(f"{t} {per_table.get(t, 0) / 2**20:.1f}" for t in rows_of) + ")",
           flush=True)
 
     up, down, whole = expected_graph(specs)
@@ -415,6 +668,23 @@ def run_bench(args, work: str) -> None:
         (f"used_by(<{hub} data oid>)", lambda: repo.used_by(hub_oid), whole[starts["hub"]]),
         (f"used_by(<{mid} features oid>)", lambda: repo.used_by(mid_out), whole[starts["mid"]]),
     ]
+    if bp:
+        b_up, b_down, b_used, b_made = big_expected(bp)
+        leaf_oid = big_oids[(bp.query_file, 1)]
+        use_file = next(n for n, v, k, p in bp.consumers if k == "file" and p == bp.query_file)
+        use_sub = next(n for n, v, k, p in bp.consumers if k == "sub" and p == bp.query_sub)
+        queries += [
+            (f"lineage({use_file}@1).upstream()", lambda: repo.lineage(use_file).upstream(),
+             b_up[f"{use_file}@1"]),
+            (f"lineage({use_sub}@1).upstream()", lambda: repo.lineage(use_sub).upstream(),
+             b_up[f"{use_sub}@1"]),
+            ("lineage(big@1).downstream()", lambda: repo.lineage("big@1").downstream(),
+             b_down[1]),
+            (f"lineage(big@{bp.versions}).downstream()",
+             lambda: repo.lineage(f"big@{bp.versions}").downstream(), b_down[bp.versions]),
+            ("used_by(<deep file of big@1>)", lambda: repo.used_by(leaf_oid), b_used),
+            ("produced_by(<deep file of big@1>)", lambda: repo.produced_by(leaf_oid), b_made),
+        ]
     rows = []
     for label, fn, want in queries:
         med, worst, df = median_ms(fn)
@@ -439,18 +709,23 @@ def run_bench(args, work: str) -> None:
                             f"expected {len(closure(down, hub))}")
 
     print()
-    print(f"lineage queries, {len(specs):,} records ({len(after[1]):,} edges), median of {RUNS} "
-          f"runs on an open Repo")
+    print(f"lineage queries, {n_total:,} records"
+          + (f" (a {bp.files:,}-file folder in {bp.versions} versions among them)" if bp else "")
+          + f", median of {RUNS} runs on an open Repo")
     head = f"{'query':<46} {'records':>7} {'median ms':>10} {'max ms':>8} {'target':>8}"
     print(head + "      ")
     print("-" * (len(head) + 6))
     for label, n, med, worst in rows:
         print(f"{label:<46} {n:7d} {med:10.1f} {worst:8.1f} {'<=' + format(TARGET_MS, 'g'):>8}  "
               f"{'PASS' if med <= TARGET_MS else 'MISS'}")
+    if bp:
+        size_ok = size_b <= SIZE_TARGET_MB * 2**20
+        print(f"{'index file size (MiB)':<46} {'':>7} {size_b / 2**20:10.1f} {'':>8} "
+              f"{'<=' + format(SIZE_TARGET_MB, 'g'):>8}  {'PASS' if size_ok else 'MISS'}")
     print()
     print(f"open Repo + first query (index catches up with {n_names:,} refs): {open_ms:.0f} ms")
     print(f"mlver lineage {hub} --downstream --format json (command): {cli_s * 1000:.0f} ms")
-    print(f"mlver reindex (command, {len(specs):,} records): {reindex_s:.2f} s")
+    print(f"mlver reindex (command, {n_total:,} records): {reindex_s:.2f} s")
     if api_times:
         print(f"Repo.snapshot: median {statistics.median(api_times) * 1000:.0f} ms per record "
               f"over {len(api_times)} records")
@@ -458,9 +733,15 @@ def run_bench(args, work: str) -> None:
     if args.results_json:
         with open(args.results_json, "a", encoding="utf-8") as f:
             for label, n, med, worst in rows:
-                f.write(json.dumps({"bench": "lineage", "records": len(specs), "operation": label,
+                f.write(json.dumps({"bench": "lineage", "records": n_total, "operation": label,
                                     "rows": n, "median_ms": med, "max_ms": worst,
                                     "target_ms": TARGET_MS, "ok": med <= TARGET_MS}) + "\n")
+            if bp:
+                f.write(json.dumps({"bench": "lineage", "records": n_total,
+                                    "operation": "index file size", "rows": 0, "unit": "MiB",
+                                    "median_ms": size_b / 2**20, "max_ms": size_b / 2**20,
+                                    "target_ms": SIZE_TARGET_MB,
+                                    "ok": size_b <= SIZE_TARGET_MB * 2**20}) + "\n")
             f.write(json.dumps({"bench": "lineage", "operation": "correctness", "ok": not problems,
                                 "problems": problems}) + "\n")
 

@@ -253,7 +253,7 @@ def _check_store(repo, root, history, rec_oids, n_dirs, problems) -> None:
         trees |= mine
     blobs = {o for oids in history for o in oids.values()}
     expected = len(blobs) + len(trees) + len(extras)
-    n = count_objects(repo.store_dir)
+    n = count_objects(repo.store.path)
     if n != expected:
         problems.append(f"store holds {n} objects, expected {expected} = {len(blobs)} unique "
                         f"file contents + {len(trees)} trees + {len(extras)} records/env/patch")

@@ -139,8 +139,9 @@ def _row(r: dict) -> dict:
                          + ("" if r.get("cold") else " (cache not dropped)"),
                 "target": f"<= {r['target']:g}", "ok": r["ok"]}
     return {"bench": "lineage", "name": f"lineage {r['records']:,} rec: {r['operation']}",
-            "value": f"{r['median_ms']:.1f} ms ({r['rows']} rows)",
-            "target": f"<= {r['target_ms']:g} ms", "ok": r["ok"]}
+            "value": f"{r['median_ms']:.1f} {r.get('unit', 'ms')}"
+                     + ("" if r.get("unit") else f" ({r['rows']} rows)"),
+            "target": f"<= {r['target_ms']:g} {r.get('unit', 'ms')}", "ok": r["ok"]}
 
 
 if __name__ == "__main__":

@@ -1,19 +1,20 @@
 """Lineage: the graph of records linked by the content they share.
 
 No declaration is needed: when an output of one record has the same oid as an
-input of another, the first is upstream of the second. The index keeps one
-edge row per (record, input/output, slot) for the whole slot and for each
-file and sub-tree below it, so a model trained on a sub-folder or one file of a
-prepared dataset still links to the dataset's record. Two rows link when their oids are equal
-and at least one of them is a whole slot (two unrelated folders sharing an
-identical sub-folder are not linked). Traversal is breadth-first with a
-visited set, so even a tampered index with a cycle terminates.
+input of another, the first is upstream of the second; and a record that took
+one sub-folder or one file of another's output folder (or whose input folder
+holds another's whole output) links to it too, at any depth and for folders of
+any size. Two unrelated folders that share an identical sub-folder are not
+linked: one side of a link is always a whole slot. The index keeps that graph
+(see :mod:`mlver.store.graph`, which holds every SQL statement); this module
+gives it meaning: links, breadth-first traversal with a visited set (so even a
+tampered index with a cycle terminates) and the DataFrames of the Python API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .store.graph import Graph
@@ -40,25 +41,35 @@ def check_depth(depth: int | None) -> None:
         raise ConfigError(f"--depth {depth} is negative; give 0 or more (or leave it out)")
 
 
-def traverse(graph: Graph, start: str, direction: str, depth: int | None = None):
-    """Breadth-first walk: ``(found {oid: (depth, Link)}, links)`` up or down from ``start``."""
+def traverse(graph: Graph, start: str, direction: str, depth: int | None = None
+             ) -> tuple[dict[str, tuple[int, Link]], list[Link]]:
+    """Breadth-first walk: ``(found {oid: (depth, Link)}, links)`` up or down from ``start``.
+
+    Each level is one :meth:`Graph.neighbours` step over the whole frontier; a record is
+    visited once (its first link, in the step's order, is the one reported), so a cycle in
+    a tampered index still ends.
+    """
     check_depth(depth)
+    if direction not in ("upstream", "downstream"):
+        raise ValueError(f"direction {direction!r} is neither upstream nor downstream")
+    up = direction == "upstream"
     found: dict[str, tuple[int, Link]] = {}
     links: list[Link] = []
-    seen_links: set[tuple] = set()
+    seen_links: set[tuple[str, str, str, str]] = set()
     frontier, level = [start], 0
     while frontier and (depth is None or level < depth):
         level += 1
         nxt = []
-        for a, b, slot, path, oid in graph.neighbours(frontier, direction):
-            link = Link(b, a, slot, path, oid) if direction == "upstream" else Link(a, b, slot, path, oid)
-            key = (link.producer, link.consumer, slot, oid)
+        for row in graph.neighbours(frontier, "upstream" if up else "downstream"):
+            link = Link(*row)
+            key = (link.producer, link.consumer, link.slot, link.oid)
             if key not in seen_links:
                 seen_links.add(key)
                 links.append(link)
-            if b != start and b not in found:
-                found[b] = (level, link)
-                nxt.append(b)
+            other = link.producer if up else link.consumer
+            if other != start and other not in found:
+                found[other] = (level, link)
+                nxt.append(other)
         frontier = nxt
     return found, links
 
@@ -69,7 +80,7 @@ class Lineage:
     def __init__(self, graph: Graph, oid: str) -> None:
         self._graph, self.oid = graph, oid
 
-    def _frame(self, direction: str, depth: int | None):
+    def _frame(self, direction: str, depth: int | None) -> Any:
         import pandas as pd
 
         found, _ = traverse(self._graph, self.oid, direction, depth)
@@ -80,15 +91,15 @@ class Lineage:
         df = pd.DataFrame(rows, columns=COLUMNS)
         return df.sort_values(["depth", "name", "version"], kind="stable").reset_index(drop=True)
 
-    def upstream(self, depth: int | None = None):
+    def upstream(self, depth: int | None = None) -> Any:
         """Records whose outputs this one consumed, transitively (``depth`` levels at most)."""
         return self._frame("upstream", depth)
 
-    def downstream(self, depth: int | None = None):
+    def downstream(self, depth: int | None = None) -> Any:
         """Records that consumed this one's outputs, transitively."""
         return self._frame("downstream", depth)
 
-    def graph(self, direction: str = "both", depth: int | None = None) -> dict:
+    def graph(self, direction: str = "both", depth: int | None = None) -> dict[str, Any]:
         """``{"nodes": [...], "edges": [...]}`` around this record (the JSON export)."""
         nodes = {self.oid}
         links: list[Link] = []
@@ -104,18 +115,21 @@ class Lineage:
                 "edges": [{"from": a, "to": b, "slot": s, "oid": o} for a, b, s, o in edges]}
 
 
-def content_frame(graph: Graph, oid: str, relation: str):
-    """Records that took (``input``) or made (``output``) content ``oid``, as a DataFrame."""
+def content_frame(graph: Graph, oid: str, relation: str) -> Any:
+    """Records that took (``input``) or made (``output``) content ``oid`` (their slot holds
+    it, or holds it at any depth: ``path`` says where), as a DataFrame."""
     import pandas as pd
 
-    found = graph.records_with(oid, relation)
-    about = graph.describe([r for r, _, _ in found])
-    rows = [[rec, *about.get(rec, (None, None, None)), relation, 0, slot, path, oid, None]
-            for rec, slot, path in found]
+    if relation not in ("input", "output"):
+        raise ValueError(f"relation {relation!r} is neither input nor output")
+    found = graph.records_with(oid, "input" if relation == "input" else "output")
+    about = graph.describe([f.record for f in found])
+    rows = [[f.record, *about.get(f.record, (None, None, None)), relation, 0, f.slot, f.path,
+             oid, None] for f in found]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def records_frame(records: list) -> "pandas.DataFrame":
+def records_frame(records: list[Any]) -> "pandas.DataFrame":
     """One row per ``(oid, record)``: name, version, kind, created, commit, message,
     status, and each param and metric as a ``params.KEY`` / ``metrics.KEY`` column."""
     import pandas as pd

@@ -348,10 +348,10 @@ def test_cycle_in_a_tampered_index_terminates(proj):
     loop = "f" * 32
     with index_conn(proj) as c:
         # make train upstream of prepare, while prepare is upstream of train
-        c.execute("INSERT INTO edges(record, relation, slot, path, oid, type, source, whole) "
-                  "VALUES(?, 'input', 'loop', 'x', ?, 'blob', NULL, 1)", (oids["prepare"], loop))
-        c.execute("INSERT INTO edges(record, relation, slot, path, oid, type, source, whole) "
-                  "VALUES(?, 'output', 'loop', 'x', ?, 'blob', NULL, 1)", (oids["train"], loop))
+        c.execute("INSERT INTO slots(record, relation, slot, path, oid, type, source) "
+                  "VALUES(?, 'input', 'loop', 'x', ?, 'blob', NULL)", (oids["prepare"], loop))
+        c.execute("INSERT INTO slots(record, relation, slot, path, oid, type, source) "
+                  "VALUES(?, 'output', 'loop', 'x', ?, 'blob', NULL)", (oids["train"], loop))
     repo = mlver.Repo(str(proj))
     up = _in_thread(lambda: repo.lineage("prepare").upstream())
     assert [(r.name, r.depth) for r in up.itertuples()][0] == ("train", 1)
@@ -397,3 +397,171 @@ def test_reindex_rebuilds_the_same_lineage(proj):
             p.unlink()
     assert snapshot_of_lineage() == before
     assert sorted(before["records"]) == sorted(oids.values())
+
+
+# --------------------------------------------------------------------------- large folders
+
+BIG_DIRS, BIG_PER_DIR = 125, 100  # 12,500 files: past the old cap of 10,000 rows per slot
+LEAF = "big/d124/deep/x/leaf.csv"
+
+
+def _write_big(root) -> None:
+    for d in range(BIG_DIRS):
+        folder = root / "big" / f"d{d:03d}"
+        folder.mkdir(parents=True)
+        for i in range(BIG_PER_DIR):
+            (folder / f"f{i:02d}.csv").write_bytes(b"%d,%d\n" % (d, i))
+    write(root / LEAF, "leaf,1\n")
+    write(root / "big/d124/deep/x/other.csv", "other,1\n")
+
+
+@pytest.fixture(scope="module")
+def big_built(tmp_path_factory):
+    """prep@1 makes a 12,500-file folder; one record takes one file deep in it, one a
+    sub-folder, one the whole folder; prep@2 changes a sibling of the sub-folder's files,
+    prep@3 a file next to the deep one."""
+    from mlver.store.graph import Graph
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIRTUAL_ENV", sys.prefix)
+        for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+            mp.delenv(var, raising=False)
+        root = make_git_repo(tmp_path_factory.mktemp("big") / "proj",
+                             {"README.md": "# p\n", ".gitignore": ".mlver/\nbig/\n*.bin\nsrc.txt\n"})
+        mp.chdir(root)
+        _write_big(root)
+        write(root / "src.txt", "source\n")
+        repo = mlver.Repo.init(str(root))
+        stats, oids = [], {}
+        oids["prep1"] = repo.snapshot("prep", inputs={"src": "src.txt"},
+                                      outputs={"big": "big"}).oid
+        stats.append(repo.store.index.graph.stats())
+        for name, inp in (("use_leaf", LEAF), ("use_sub", "big/d124"), ("use_all", "big")):
+            write(root / f"{name}.bin", name)
+            oids[name] = repo.snapshot(name, inputs={"i": inp},
+                                       outputs={"m": f"{name}.bin"}).oid
+        stats.append(repo.store.index.graph.stats())
+        write(root / "big/d124/f00.csv", "changed\n")
+        oids["prep2"] = repo.snapshot("prep", inputs={"src": "src.txt"},
+                                      outputs={"big": "big"}).oid
+        stats.append(repo.store.index.graph.stats())
+        write(root / "big/d124/deep/x/other.csv", "other,2\n")
+        oids["prep3"] = repo.snapshot("prep", inputs={"src": "src.txt"},
+                                      outputs={"big": "big"}).oid
+        stats.append(repo.store.index.graph.stats())
+        repo.close()
+    return root, oids, stats
+
+
+@pytest.fixture
+def big(big_built, monkeypatch):
+    root, oids, stats = big_built
+    monkeypatch.chdir(root)
+    repo = mlver.Repo(str(root))
+    yield repo, oids, stats
+    repo.close()
+
+
+def test_a_file_deep_in_a_large_folder_is_found(big):
+    repo, oids, _ = big
+    made = repo.produced_by(LEAF)
+    assert sorted(zip(made["name"], made["version"])) == [("prep", 1), ("prep", 2), ("prep", 3)]
+    assert set(made["path"]) == {LEAF} and set(made["slot"]) == {"big"}
+    used = repo.used_by(LEAF)
+    assert sorted(zip(used["name"], used["path"])) == [
+        ("use_all", LEAF), ("use_leaf", LEAF), ("use_sub", LEAF)]
+    # the last file of the last folder, and a sub-folder
+    last = repo.produced_by("big/d123/f99.csv")
+    assert list(last["path"].unique()) == ["big/d123/f99.csv"] and len(last) == 3
+    # big/d124/deep as it is now (other.csv changed in prep@3): made by prep@3 only, and
+    # taken by nobody (use_sub and use_all took it before the change)
+    deep = repo.produced_by("big/d124/deep")
+    assert list(zip(deep["version"], deep["path"])) == [(3, "big/d124/deep")]
+    assert repo.used_by("big/d124/deep").empty
+    assert list(repo.used_by("big/d123")["name"]) == ["use_all"]
+
+
+def test_records_taking_part_of_a_large_folder_link_to_its_producer(big):
+    repo, oids, _ = big
+    up = repo.lineage("use_leaf").upstream()
+    # the leaf is the same content in all three versions of prep
+    assert sorted(up["version"]) == [1, 2, 3]
+    assert set(up["path"]) == {LEAF} and set(up["slot"]) == {"i"}
+    up = repo.lineage("use_sub").upstream()
+    assert list(zip(up["name"], up["version"], up["path"])) == [("prep", 1, "big/d124")]
+    up = repo.lineage("use_all").upstream()
+    assert list(zip(up["name"], up["version"], up["path"])) == [("prep", 1, "big")]
+    down = repo.lineage("prep@1").downstream()
+    assert sorted(zip(down["name"], down["path"])) == [
+        ("use_all", "big"), ("use_leaf", LEAF), ("use_sub", "big/d124")]
+    assert list(repo.lineage("prep@3").downstream()["name"]) == ["use_leaf"]
+    j = json.loads(assert_ok(cli("lineage", "prep@1", "--downstream", "--format", "json")))
+    assert {n["name"] for n in j["nodes"]} == {"prep", "use_leaf", "use_sub", "use_all"}
+
+
+def test_a_new_version_indexes_only_the_changed_folders(big):
+    _, _, stats = big
+    v1, consumers, v2, v3 = stats
+    assert v1["tree_entries"] == BIG_DIRS * BIG_PER_DIR + BIG_DIRS + 2 + 2  # files + folders
+    assert consumers["tree_entries"] == v1["tree_entries"]  # nothing new: same trees
+    # prep@2: the root (125 folders) and d124 (100 files + deep/) are new trees
+    assert v2["tree_entries"] - consumers["tree_entries"] == BIG_DIRS + BIG_PER_DIR + 1
+    assert v2["trees"] - consumers["trees"] == 2
+    # prep@3: root, d124, d124/deep, d124/deep/x
+    assert v3["tree_entries"] - v2["tree_entries"] == BIG_DIRS + BIG_PER_DIR + 1 + 1 + 2
+    assert v3["trees"] - v2["trees"] == 4
+
+
+def test_reindex_rebuilds_the_same_large_index(big):
+    from mlver.store.graph import Graph
+
+    repo, oids, _ = big
+    before = repo.store.index.graph.dump()
+    used = repo.used_by(LEAF).to_dict("records")
+    assert repo.reindex() == 6
+    assert repo.store.index.graph.dump() == before
+    assert repo.used_by(LEAF).to_dict("records") == used
+
+
+def test_empty_files_and_symlinks_in_a_folder_are_no_evidence(mrepo, proj):
+    import os
+
+    write(proj / "out/real.txt", "r\n")
+    write(proj / "out/empty.txt", "")
+    (proj / "out/sub").mkdir()
+    os.symlink("real.txt", proj / "out/link")
+    write(proj / "src.txt", "s\n")
+    p = mrepo.snapshot("p", inputs={"src": "src.txt"}, outputs={"o": "out"})
+    assert p.record.outputs["o"].type == "tree"
+    write(proj / "e.txt", "")
+    write(proj / "target.txt", "real.txt")  # the bytes the symlink's blob holds
+    write(proj / "m1.bin", "1")
+    write(proj / "m2.bin", "2")
+    mrepo.snapshot("e", inputs={"i": "e.txt"}, outputs={"m": "m1.bin"})
+    mrepo.snapshot("l", inputs={"i": "target.txt"}, outputs={"m": "m2.bin"})
+    assert mrepo.lineage("p").downstream().empty
+    assert mrepo.lineage("e").upstream().empty and mrepo.lineage("l").upstream().empty
+    assert mrepo.produced_by("e.txt").empty and mrepo.produced_by("target.txt").empty
+    assert list(mrepo.produced_by("out/real.txt")["path"]) == ["out/real.txt"]
+
+
+def test_an_index_of_schema_2_is_rebuilt_with_the_same_answers(proj):
+    ignore(proj)
+    build_chain(proj)
+    repo = mlver.Repo(str(proj))
+    before = (repo.lineage("prepare").downstream().to_dict("records"),
+              repo.used_by("features/sub/extra.csv").to_dict("records"))
+    repo.close()
+    with index_conn(proj) as c:  # what an older mlver left: an edges table, schema 2
+        c.execute("DROP TABLE slots")
+        c.execute("CREATE TABLE edges(record TEXT, relation TEXT, slot TEXT, path TEXT, oid TEXT,"
+                  " type TEXT, source TEXT, whole INTEGER)")
+        c.execute("PRAGMA user_version = 2")
+    c.close()
+    repo = mlver.Repo(str(proj))
+    after = (repo.lineage("prepare").downstream().to_dict("records"),
+             repo.used_by("features/sub/extra.csv").to_dict("records"))
+    tables = {r[0] for r in repo.store.index.conn.execute("SELECT name FROM sqlite_master")}
+    repo.close()
+    assert after == before
+    assert "edges" not in tables and "slots" in tables
