@@ -18,5 +18,9 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(data: bytes) -> Any:
-    """Decode JSON bytes (canonical or not)."""
-    return json.loads(data.decode("utf-8"))
+    """Decode JSON bytes (canonical or not); ValueError for anything that is not JSON,
+    nesting too deep for the parser included (a crafted object must not crash us)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

@@ -9,6 +9,7 @@ confuse a reader: paths must be relative and stay inside, oids must be oids.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +21,37 @@ from .store.refs import valid_name
 RECORD_FORMAT = 1
 KINDS = ("model", "dataset")
 ARTIFACT_TYPES = ("blob", "tree", "link")
+
+
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # sha1 or sha256
+MAX_TEXT = 65536  # characters of any one string field
+
+
+def check_commit(value: Any, what: str = "code.commit") -> str | None:
+    """A git commit id as a record may hold it: None, or 40 or 64 lowercase hex characters.
+
+    Anything else (``--output=/tmp/x``) is refused before it can reach git."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _COMMIT_RE.fullmatch(value):
+        raise RecordFormatError(f"{what} {str(value)[:80]!r} is not a git commit id "
+                                "(40 or 64 hex characters)")
+    return value
+
+
+def _text(value: Any, what: str, optional: bool = True) -> Any:
+    """A string field: a str without NUL and of bounded length (or None when optional)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or "\0" in value or len(value) > MAX_TEXT:
+        raise RecordFormatError(f"{what} is not a short text")
+    return value
+
+
+def _untracked(path: Any) -> str:
+    # git lists an untracked folder with a trailing slash
+    check_path(path.rstrip("/") if isinstance(path, str) else path, "untracked file")
+    return str(path)
 
 
 def check_path(path: str, what: str) -> str:
@@ -94,9 +126,14 @@ class Code:
             return cls()
         if d.get("patch") is not None and not is_oid(d["patch"]):
             raise RecordFormatError("code.patch is not an oid")
-        return cls(commit=d.get("commit"), branch=d.get("branch"), remote=d.get("remote"),
+        untracked = d.get("untracked") or ()
+        if not isinstance(untracked, (list, tuple)):
+            raise RecordFormatError("code.untracked is not a list")
+        return cls(commit=check_commit(d.get("commit")),
+                   branch=_text(d.get("branch"), "code.branch"),
+                   remote=_text(d.get("remote"), "code.remote"),
                    dirty=bool(d.get("dirty")), patch=d.get("patch"),
-                   untracked=tuple(d.get("untracked") or ()))
+                   untracked=tuple(_untracked(p) for p in untracked))
 
 
 @dataclass(frozen=True)
@@ -118,8 +155,9 @@ class Env:
     def from_dict(cls, d: dict) -> "Env":
         if d.get("packages") is not None and not is_oid(d["packages"]):
             raise RecordFormatError("env.packages is not an oid")
-        return cls(python=d.get("python"), implementation=d.get("implementation"),
-                   platform=d.get("platform"), packages=d.get("packages"),
+        return cls(python=_text(d.get("python"), "env.python"),
+                   implementation=_text(d.get("implementation"), "env.implementation"),
+                   platform=_text(d.get("platform"), "env.platform"), packages=d.get("packages"),
                    packages_count=int(d.get("packages_count") or 0))
 
 
@@ -138,8 +176,11 @@ class Run:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Run":
-        return cls(command=tuple(d["command"]), exit_code=int(d["exit_code"]),
-                   started=d["started"], duration_s=float(d["duration_s"]))
+        if not isinstance(d.get("command"), list):
+            raise RecordFormatError("run.command is not a list")
+        return cls(command=tuple(_text(a, "run.command", False) for a in d["command"]),
+                   exit_code=int(d["exit_code"]), started=_text(d["started"], "run.started", False),
+                   duration_s=float(d["duration_s"]))
 
 
 @dataclass(frozen=True)
@@ -243,10 +284,19 @@ class Record:
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RecordFormatError(f"record is malformed ({e!r})") from None
-        if not valid_name(rec.name) or rec.version < 1 or rec.kind not in KINDS:
+        if not isinstance(rec.name, str) or not valid_name(rec.name) or rec.version < 1 \
+                or rec.kind not in KINDS:
             raise RecordFormatError(f"record has a bad name, version or kind ({rec.name!r})")
-        if not all(is_oid(p) for p in rec.parents):
+        if not all(isinstance(p, str) and is_oid(p) for p in rec.parents):
             raise RecordFormatError("record parents are not oids")
+        _text(rec.created, "created", False)
+        _text(rec.author, "author")
+        _text(rec.message, "message", False)
+        if not isinstance(rec.params, dict) or not isinstance(rec.metrics, dict):
+            raise RecordFormatError("record params and metrics must be mappings")
+        for slot in (*rec.inputs, *rec.outputs):
+            if not isinstance(slot, str) or not valid_name(slot):
+                raise RecordFormatError(f"record slot name {str(slot)[:80]!r} is not valid")
         return rec
 
     @classmethod

@@ -12,12 +12,19 @@ import os
 
 from ..errors import ParamsError
 
+MAX_FILE = 16 << 20     # bytes: a params or metrics file is configuration, not data
+MAX_VALUES = 1_000_000  # values after YAML aliases are expanded (a "billion laughs" is refused)
+MAX_DEPTH = 100         # nesting levels
+
 
 def parse_file(path: str, rel: str) -> dict:
     """Load one params/metrics file into a dict (nested keys kept)."""
     try:
+        if os.path.getsize(path) > MAX_FILE:
+            raise ParamsError(f"'{rel}' is larger than {MAX_FILE >> 20} MiB; a params or "
+                              "metrics file holds settings and figures, not data")
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_FILE + 1)
     except FileNotFoundError:
         raise ParamsError(f"params/metrics file '{rel}' does not exist; check the path") from None
     except OSError as e:
@@ -28,7 +35,7 @@ def parse_file(path: str, rel: str) -> dict:
         if ext in (".yaml", ".yml"):
             import yaml
 
-            value = yaml.safe_load(text)
+            value = yaml.safe_load(text)  # aliases stay shared here; _jsonable bounds them
         elif ext == ".toml":
             try:
                 import tomllib
@@ -50,15 +57,21 @@ def parse_file(path: str, rel: str) -> dict:
     if not isinstance(value, dict):
         raise ParamsError(f"'{rel}' must hold a mapping of keys to values, not a "
                           f"{type(value).__name__}; fix the file")
-    return _jsonable(value, rel)
+    return _jsonable(value, rel, [0], 0)
 
 
-def _jsonable(value, rel: str):
+def _jsonable(value, rel: str, count: list[int], depth: int):
     # YAML can produce dates and sets; records hold JSON, so convert or refuse here.
+    # YAML aliases share one object between many places: counting every value reached
+    # bounds the copy that JSON makes of them (a "billion laughs" stops here, early).
+    count[0] += 1
+    if count[0] > MAX_VALUES or depth > MAX_DEPTH:
+        raise ParamsError(f"'{rel}' expands to more than {MAX_VALUES} values or nests deeper "
+                          f"than {MAX_DEPTH} levels (YAML aliases multiply); simplify the file")
     if isinstance(value, dict):
-        return {str(k): _jsonable(v, rel) for k, v in value.items()}
+        return {str(k): _jsonable(v, rel, count, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v, rel) for v in value]
+        return [_jsonable(v, rel, count, depth + 1) for v in value]
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -76,7 +89,7 @@ def parse_pair(text: str) -> tuple[list[str], object]:
         value = json.loads(raw)
     except ValueError:
         value = raw
-    return key.strip().split("."), _jsonable(value, text)
+    return key.strip().split("."), _jsonable(value, text, [0], 0)
 
 
 def merge(into: dict, new: dict) -> None:
