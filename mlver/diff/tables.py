@@ -341,7 +341,7 @@ def _match_keys(old, new, keys):
             raise KeyColumnError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} "
                              f"version ({int((values == values[order[dup[0]]]).sum())} rows)")
         sides.append((values[order], order))
-    (ov, oo), (nv, _) = sides
+    (ov, oo), _ = sides
     pos = np.minimum(np.searchsorted(ov, codes[1]), max(len(ov) - 1, 0))
     match = ov[pos] == codes[1] if len(ov) else np.zeros(new.num_rows, dtype=bool)
     mo, mn = oo[pos[match]], np.flatnonzero(match)
