@@ -93,7 +93,7 @@ class _Side:
 
     def table(self):
         from .profile import read_table
-        from .tables import TableError
+        from .tableerrors import TableError
 
         if self._table is None:
             local = _local_path(self.repo, self.oid, self.path)
@@ -124,7 +124,7 @@ def diff_blobs(repo, old: str, new: str, old_path: str, new_path: str,
     """
     from dataclasses import replace
 
-    from .tables import KeyColumnError, TableError
+    from .tableerrors import KeyColumnError, TableError
 
     key = opts.key_for(new_path)
     try:
