@@ -1,8 +1,7 @@
 """The code section: git commit, branch, remote, and what is not committed.
 
-gitpython is imported here (and in ``hooks``) only, lazily, so that ``mlver
---help`` does not pay for it. Each capture runs a handful of git commands,
-never one per file.
+gitpython is imported here only, lazily, so that ``mlver --help`` does not
+pay for it. Each capture runs a handful of git commands, never one per file.
 """
 
 from __future__ import annotations
