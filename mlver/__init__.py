@@ -4,8 +4,8 @@ The Python API mirrors the command line without printing::
 
     import mlver
     repo = mlver.Repo.init(".")
-    rec = repo.snapshot("price-model", inputs={"train": "data/listings.csv"},
-                        outputs={"model": "model.pkl"}, params="params.yaml")
+    result = repo.snapshot("price-model", inputs={"train": "data/listings.csv"},
+                           outputs={"model": "model.pkl"}, params="params.yaml")
     print(repo.diff("price-model@1", "price-model@2"))
 """
 

@@ -8,9 +8,7 @@ import subprocess
 import pytest
 
 from mlver.api import Repo
-from mlver.capture.git import (author, capture_code, commits_between, files_changed,
-                               resolve_commit, strip_credentials)
-from mlver.errors import RevisionError
+from mlver.capture.git import capture_code, history, strip_credentials
 
 from conftest import cli, git, write
 
@@ -164,7 +162,7 @@ def test_store_in_a_subfolder_of_the_git_repo(git_repo):
 def test_outside_git_returns_none(tmp_path):
     (tmp_path / "plain").mkdir()
     assert capture_code(str(tmp_path / "plain"), []) is None
-    assert author(str(tmp_path / "plain")) is None
+    assert history(str(tmp_path / "plain"), "a" * 40, "b" * 40) is None
 
 
 def test_outside_git_snapshot_has_empty_code_and_warns(tmp_path, monkeypatch):
@@ -200,23 +198,15 @@ def test_snapshot_code_section(repo, git_repo):
     assert res.record.author == "Test User <test@example.com>"
 
 
-def test_author(git_repo):
-    assert author(str(git_repo)) == "Test User <test@example.com>"
-
-
-def test_history_helpers(git_repo):
+def test_history(git_repo):
     first = head(git_repo)
     write(git_repo / "train.py", "a\nb\n")
     git(git_repo, "commit", "-q", "-am", "second")
     second = head(git_repo)
-    rows = commits_between(str(git_repo), first, second)
-    assert rows == [{"sha": second, "author": "Test User", "summary": "second"}]
-    assert files_changed(str(git_repo), first, second) == [
-        {"path": "train.py", "added": 2, "removed": 1}]
-    assert commits_between(str(git_repo), first, "0" * 40) is None
-    assert resolve_commit(str(git_repo), "HEAD~1") == first
-    with pytest.raises(RevisionError, match="git revision 'nope' is unknown"):
-        resolve_commit(str(git_repo), "nope")
+    assert history(str(git_repo), first, second) == (
+        [{"sha": second, "author": "Test User", "summary": "second"}],
+        [{"path": "train.py", "added": 2, "removed": 1}])
+    assert history(str(git_repo), first, "0" * 40) is None
 
 
 def test_committed_store_refs_are_not_code(tmp_path, monkeypatch):

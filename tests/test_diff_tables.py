@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlver.diff.profile import profile_table, read_table, row_hashes
-from mlver.diff.tables import (PSI_DRIFT, PSI_MODERATE, DriftStat, TableDiff, TableError,
-                               diff_from_profiles, diff_tables, needs_rehash)
+from mlver.diff.tableerrors import TableError
+from mlver.diff.tables import (PSI_DRIFT, PSI_MODERATE, DriftStat, TableDiff, diff_from_profiles,
+                               diff_tables, needs_rehash)
 
 
 def base(n=5000, seed=0) -> pa.Table:

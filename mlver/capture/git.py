@@ -1,8 +1,7 @@
 """The code section: git commit, branch, remote, and what is not committed.
 
-gitpython is imported here (and in ``hooks``) only, lazily, so that ``mlver
---help`` does not pay for it. Each capture runs a handful of git commands,
-never one per file.
+gitpython is imported here only, lazily, so that ``mlver --help`` does not
+pay for it. Each capture runs a handful of git commands, never one per file.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass
-
-from ..errors import RevisionError
 
 _CRED_RE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
@@ -125,8 +122,10 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
 
 
 def history(root: str, old: str, new: str) -> tuple[list[dict], list[dict]] | None:
-    """``(commits_between, files_changed)`` of two commits with one open of the repo,
-    or None when either commit is unknown here."""
+    """``(commits, files)`` between two commits with one open of the repo, or None
+    when either commit is unknown here: the commits reachable from ``new`` but not
+    ``old`` (newest first, at most :data:`MAX_COMMITS`) and the files changed as
+    rows {path, added, removed} (``git diff --numstat old new``)."""
     repo = _open(root)
     if repo is None:
         return None
@@ -135,17 +134,14 @@ def history(root: str, old: str, new: str) -> tuple[list[dict], list[dict]] | No
     return None if files is None else (commits, files)
 
 
-def commits_between(root: str, old: str, new: str, limit: int = 50) -> list[dict] | None:
-    """Commits reachable from ``new`` but not ``old`` (newest first), or None if unknown here."""
-    repo = _open(root)
-    return None if repo is None else _commits(repo, old, new, limit)
+MAX_COMMITS = 50  # commits listed by ``history``; docs/diff.md says "at most 50"
 
 
-def _commits(repo, old: str, new: str, limit: int = 50) -> list[dict] | None:
+def _commits(repo, old: str, new: str) -> list[dict] | None:
     import git
 
     try:
-        out = repo.git.log("--format=%H%x1f%an%x1f%s", f"-{limit}", f"{old}..{new}")
+        out = repo.git.log("--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}", f"{old}..{new}")
     except git.GitCommandError:
         return None
     rows = []
@@ -153,12 +149,6 @@ def _commits(repo, old: str, new: str, limit: int = 50) -> list[dict] | None:
         sha, author, summary = line.split("\x1f", 2)
         rows.append({"sha": sha, "author": author, "summary": summary})
     return rows
-
-
-def files_changed(root: str, old: str, new: str) -> list[dict] | None:
-    """``git diff --numstat old new`` as rows {path, added, removed} (None if unknown)."""
-    repo = _open(root)
-    return None if repo is None else _files(repo, old, new)
 
 
 def _files(repo, old: str, new: str) -> list[dict] | None:
@@ -174,12 +164,6 @@ def _files(repo, old: str, new: str) -> list[dict] | None:
         rows.append({"path": path, "added": None if added == "-" else int(added),
                      "removed": None if removed == "-" else int(removed)})
     return rows
-
-
-def author(root: str) -> str | None:
-    """``Name <email>`` from git config, or None."""
-    repo = _open(root)
-    return None if repo is None else _author(repo)
 
 
 def _author(repo) -> str | None:
@@ -200,17 +184,3 @@ def head_commit(root: str) -> str | None:
         return repo.head.commit.hexsha
     except ValueError:
         return None
-
-
-def resolve_commit(root: str, rev: str) -> str:
-    """Full sha of a git revision; raises :class:`RevisionError` when it is unknown.
-
-    Not called by the commands yet: it is here for the git hooks to come.
-    """
-    repo = _open(root)
-    if repo is None:
-        raise RevisionError(f"'{root}' is not in a git repository")
-    try:
-        return repo.commit(rev).hexsha
-    except Exception:
-        raise RevisionError(f"git revision '{rev}' is unknown here; fetch it or check the name") from None

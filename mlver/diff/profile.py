@@ -18,7 +18,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from .tables import KeyColumnError, TableError, table_errors
+from .tableerrors import KeyColumnError, TableError, table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy

@@ -86,7 +86,7 @@ class _Side:
 
     def table(self):
         from .profile import read_table
-        from .tables import TableError
+        from .tableerrors import TableError
 
         if self._table is None:
             with self.objs.local_path(self.oid, self.path) as local:
@@ -117,7 +117,7 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
     """
     from dataclasses import replace
 
-    from .tables import KeyColumnError, TableError
+    from .tableerrors import KeyColumnError, TableError
 
     key = opts.key_for(new_path)
     try:

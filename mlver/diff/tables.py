@@ -10,35 +10,11 @@ PSI_MODERATE (0.1) to 0.2 a moderate shift, below 0.1 stable.
 from __future__ import annotations
 
 import copy
-import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-
-class TableError(Exception):
-    """A file cannot be read or diffed as a table (the caller falls back to bytes)."""
-
-
-class KeyColumnError(TableError):
-    """The key names a column that is missing, or does not identify rows uniquely."""
-
-
-def table_errors(fn):
-    """Decorator: pyarrow's errors (data it cannot handle) become TableError,
-    so that the caller falls back to a byte diff instead of failing."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            import pyarrow as pa  # loaded already if pyarrow raised
-            if isinstance(exc, pa.ArrowException) and not isinstance(exc, TableError):
-                raise TableError(f"cannot diff as a table: {exc}") from exc
-            raise
-    return wrapper
-
-
-from . import profile as _profile  # noqa: E402  (after the above: profile imports them)
+from . import profile as _profile
+from .tableerrors import KeyColumnError, table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy
@@ -341,7 +317,7 @@ def _match_keys(old, new, keys):
             raise KeyColumnError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} "
                              f"version ({int((values == values[order[dup[0]]]).sum())} rows)")
         sides.append((values[order], order))
-    (ov, oo), (nv, _) = sides
+    (ov, oo), _ = sides
     pos = np.minimum(np.searchsorted(ov, codes[1]), max(len(ov) - 1, 0))
     match = ov[pos] == codes[1] if len(ov) else np.zeros(new.num_rows, dtype=bool)
     mo, mn = oo[pos[match]], np.flatnonzero(match)

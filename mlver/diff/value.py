@@ -12,8 +12,6 @@ from typing import Any
 
 from .folders import FolderDiff
 
-INPUT_CATEGORIES = ("data", "code", "params", "env")  # most informative first
-
 
 @dataclass(frozen=True)
 class SlotDiff:
