@@ -54,7 +54,7 @@ def _untracked(repo, excl: list[str], store: str) -> list[str]:
     """Untracked paths as ``git status`` shows them (a wholly untracked folder is one
     entry), leaving out captured paths: a folder that holds one is opened up."""
     out = repo.git.ls_files("--others", "--exclude-standard", "--directory", "--no-empty-directory",
-                            "--full-name", ":(top)")
+                            "--full-name", "--", ":(top)")
     found: set[str] = set()
     for line in out.splitlines():
         if _inside(line, excl) or _inside(line, [store]):
@@ -62,7 +62,8 @@ def _untracked(repo, excl: list[str], store: str) -> list[str]:
         if not (line.endswith("/") and any(e.startswith(line) or e == "." for e in excl)):
             found.add(line)
             continue
-        inner = repo.git.ls_files("--others", "--exclude-standard", "--full-name", f":(top){line}")
+        inner = repo.git.ls_files("--others", "--exclude-standard", "--full-name", "--",
+                                  f":(top){line}")
         for path in inner.splitlines():
             if _inside(path, excl) or _inside(path, [store]):
                 continue
@@ -113,7 +114,8 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
         # The store's own refs and config may be committed; their changes are not code.
         specs = ["--", ".", f":(exclude,top){pre}.mlver"] + [
             f":(exclude,top){p}" for p in excl if p != "."]
-        patch = repo.git.diff("HEAD", "--binary", *specs, stdout_as_string=False, strip_newline_in_stdout=False)
+        patch = repo.git.diff("--binary", "--end-of-options", "HEAD", *specs,
+                              stdout_as_string=False, strip_newline_in_stdout=False)
         patch = (patch or None) if "." not in excl else None
     # Untracked, in git's "normal" mode: an untracked folder is one entry.
     untracked = _untracked(repo, excl, pre + ".mlver")
@@ -126,6 +128,8 @@ def history(root: str, old: str, new: str) -> tuple[list[dict], list[dict]] | No
     when either commit is unknown here: the commits reachable from ``new`` but not
     ``old`` (newest first, at most :data:`MAX_COMMITS`) and the files changed as
     rows {path, added, removed} (``git diff --numstat old new``)."""
+    if not (_COMMIT_RE.fullmatch(old) and _COMMIT_RE.fullmatch(new)):
+        return None  # never hand git anything but a commit id (records are untrusted)
     repo = _open(root)
     if repo is None:
         return None
@@ -134,6 +138,7 @@ def history(root: str, old: str, new: str) -> tuple[list[dict], list[dict]] | No
     return None if files is None else (commits, files)
 
 
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 MAX_COMMITS = 50  # commits listed by ``history``; docs/diff.md says "at most 50"
 
 
@@ -141,7 +146,8 @@ def _commits(repo, old: str, new: str) -> list[dict] | None:
     import git
 
     try:
-        out = repo.git.log("--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}", f"{old}..{new}")
+        out = repo.git.log("--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}", "--end-of-options",
+                           f"{old}..{new}")
     except git.GitCommandError:
         return None
     rows = []
@@ -155,7 +161,7 @@ def _files(repo, old: str, new: str) -> list[dict] | None:
     import git
 
     try:
-        out = repo.git.diff("--numstat", old, new)
+        out = repo.git.diff("--numstat", "--end-of-options", old, new)
     except git.GitCommandError:
         return None
     rows = []
