@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from . import history
 from . import snapshot as snap
-from .errors import ConfigError, NotAStoreError, RevisionError
+from .errors import CaptureError, ConfigError, NotAStoreError, RevisionError
 from .record import Record
 from .status import NameStatus
 from .store import STORE_DIR, Store
@@ -49,11 +49,25 @@ class Repo:
         self.workspace = Workspace(self.root, self.store, warn)
 
     @classmethod
-    def init(cls, path: str = ".") -> "Repo":
-        """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it."""
-        if not os.path.isdir(os.path.abspath(path)):
+    def init(cls, path: str = ".", force: bool = False) -> "Repo":
+        """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it.
+
+        A folder already covered by a store further up is refused (two stores would
+        split one repository's history) unless ``force``.
+        """
+        full = os.path.abspath(path)
+        if not os.path.isdir(full):
             raise ConfigError(f"folder {path} does not exist; create it first")
-        Store.create(os.path.join(os.path.abspath(path), STORE_DIR))
+        if not force and not os.path.isdir(os.path.join(full, STORE_DIR)):
+            try:
+                outer = find_root(os.path.dirname(full))
+            except NotAStoreError:
+                outer = None
+            if outer is not None:
+                raise ConfigError(
+                    f"{full} is inside the mlver store of {outer}; run mlver commands "
+                    "there, or pass --force to create a separate store here")
+        Store.create(os.path.join(full, STORE_DIR))
         return cls(path)
 
     @property
@@ -197,8 +211,15 @@ class Repo:
 
         if is_oid(path_or_oid) and not self.workspace.exists(path_or_oid):
             return path_or_oid
+        try:
+            rel = self.workspace.to_rel(path_or_oid)
+            if not self.workspace.exists(rel):
+                raise CaptureError(f"'{path_or_oid}' does not exist")
+        except CaptureError as e:
+            raise CaptureError(f"{e} (paths in the Python API are relative to the repository "
+                               f"root {self.root}, not to the current folder)") from None
         cache = self.workspace.stat_cache()
-        oid = capture_path(self.root, self.workspace.to_rel(path_or_oid), cache).oid
+        oid = capture_path(self.root, rel, cache).oid
         cache.save()
         return oid
 

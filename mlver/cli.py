@@ -68,13 +68,15 @@ def main():
 
 @main.command()
 @click.argument("path", default=".", type=click.Path(file_okay=False))
-def init(path):
+@click.option("--force", is_flag=True,
+              help="Create a store even inside a folder that another store covers.")
+def init(path, force):
     """Create the store (.mlver/) in PATH (default: here)."""
     from .api import Repo
     from .store import STORE_DIR
 
     existed = os.path.isdir(os.path.join(path, STORE_DIR, "objects"))
-    repo = Repo.init(path)
+    repo = Repo.init(path, force=force)
     verb = "Store already exists" if existed else "Initialized empty mlver store"
     click.echo(f"{verb} in {os.path.join(repo.root, STORE_DIR)}")
 

@@ -74,6 +74,8 @@ def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -
                     f"oid prefix '{rev.prefix}' is ambiguous: it matches {shown}; use more characters")
         known = names()
         hint = ("names here: " + ", ".join(known)) if known else "no versions exist yet (mlver snapshot)"
+        if re.fullmatch(r"[0-9a-fA-F]{1,5}", rev.text):
+            hint = "an oid prefix needs at least 6 hex characters; " + hint
         raise RevisionError(f"unknown revision '{rev.text}'; {hint}")
     if rev.version is not None:
         oid = by_version(rev.name, rev.version)

@@ -73,7 +73,11 @@ def test_init(git_repo, monkeypatch):
     r = ok(cli("init"))
     assert r.stdout == f"Store already exists in {git_repo / '.mlver'}\n"
     (git_repo / "other").mkdir()
-    ok(cli("init", "other"))
+    assert_one_error(cli("init", "other"),
+                     f"{git_repo / 'other'} is inside the mlver store of {git_repo}; run mlver "
+                     "commands there, or pass --force to create a separate store here")
+    assert not (git_repo / "other" / ".mlver").exists()
+    ok(cli("init", "--force", "other"))
     assert (git_repo / "other" / ".mlver" / "config.json").is_file()
 
 
