@@ -51,12 +51,17 @@ def read_store_config(store_dir: str) -> dict:
     return cfg
 
 
+MAX_TOML = 1 << 20  # bytes: mlver.toml is configuration
+
+
 def _load_toml(path: str) -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
+        if os.path.getsize(path) > MAX_TOML or not os.path.isfile(path):
+            raise ConfigError(f"{path} is not a regular file of at most 1 MiB; fix it")
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
@@ -67,14 +72,18 @@ def _load_toml(path: str) -> dict:
 
 @dataclass(frozen=True)
 class SnapshotSpec:
-    """One ``[snapshot.NAME]`` table of mlver.toml."""
+    """One ``[snapshot.NAME]`` table of mlver.toml.
+
+    ``command`` is a string (run through the shell, as make and DVC do) or a list of
+    arguments (run as is, without a shell).
+    """
 
     kind: str | None = None
     inputs: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     params: tuple = ()
     metrics: tuple = ()
-    command: str | None = None
+    command: str | tuple | None = None
     message: str | None = None
 
 
@@ -93,6 +102,35 @@ class ProjectConfig:
         return [key] if isinstance(key, str) else list(key)
 
 
+# Every key mlver.toml may hold, per table: an unknown one is an error that suggests
+# the nearest known key, since a typo ("input =") would otherwise be silently ignored.
+_TOP = ("snapshot", "tables", "env")
+_SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message")
+_TABLE = ("key",)
+_ENV = ("python",)
+
+
+def _check_keys(d: dict, known: tuple, where: str, path: str) -> None:
+    import difflib
+
+    for key in d:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean '{near[0]}'?" if near else f"known keys: {', '.join(known)}"
+            raise ConfigError(f"unknown key '{key}' in {where} of {path}; {hint}")
+
+
+def _table(value, where: str, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} in {path} must be a table, not {_type(value)}; fix it")
+    return value
+
+
+def _type(value) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "true/false",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
 def _as_list(value, what: str) -> tuple:
     if value is None:
         return ()
@@ -100,28 +138,57 @@ def _as_list(value, what: str) -> tuple:
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise ConfigError(f"{what} in {PROJECT_FILE} must be a string or a list of strings; fix it")
+    raise ConfigError(f"{what} in {PROJECT_FILE} must be a string or a list of strings, "
+                      f"not {_type(value)}; fix it")
+
+
+def _str(value, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"{what} in {PROJECT_FILE} must be a string, not {_type(value)}; fix it")
+
+
+def _slots(value, what: str, path: str) -> dict:
+    table = _table(value, what, path)
+    for slot, p in table.items():
+        if not isinstance(p, str):
+            raise ConfigError(f"{what}.{slot} in {path} must be a path string, not "
+                              f"{_type(p)} (one path per slot); fix it")
+    return dict(table)
+
+
+def _command(value, what: str):
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{what} in {PROJECT_FILE} must be a string (run by the shell) or a "
+                      f"list of arguments, not {_type(value)}; fix it")
 
 
 def load_project(root: str) -> ProjectConfig:
-    """Read ``mlver.toml`` at ``root`` (an absent file is an empty config)."""
+    """Read and check ``mlver.toml`` at ``root`` (an absent file is an empty config)."""
     path = os.path.join(root, PROJECT_FILE)
     d = _load_toml(path)
+    _check_keys(d, _TOP, "the top level", path)
     snapshots = {}
-    for name, s in (d.get("snapshot") or {}).items():
-        if not isinstance(s, dict):
-            raise ConfigError(f"[snapshot.{name}] in {path} must be a table; fix it")
-        for part in ("inputs", "outputs"):
-            if not isinstance(s.get(part, {}), dict):
-                raise ConfigError(
-                    f"{part} of [snapshot.{name}] in {path} must be a table of SLOT = \"PATH\"; fix it")
+    for name, s in _table(d.get("snapshot", {}), "[snapshot]", path).items():
+        where = f"[snapshot.{name}]"
+        _check_keys(_table(s, where, path), _SNAPSHOT, where, path)
+        kind = _str(s.get("kind"), f"{where} kind")
         snapshots[name] = SnapshotSpec(
-            kind=s.get("kind"), inputs=dict(s.get("inputs", {})), outputs=dict(s.get("outputs", {})),
-            params=_as_list(s.get("params"), f"[snapshot.{name}] params"),
-            metrics=_as_list(s.get("metrics"), f"[snapshot.{name}] metrics"),
-            command=s.get("command"), message=s.get("message"))
-    tables = d.get("tables") or {}
-    if not isinstance(tables, dict):
-        raise ConfigError(f"[tables] in {path} must be a table; fix it")
-    python = (d.get("env") or {}).get("python")
-    return ProjectConfig(snapshots=snapshots, tables=tables, python=python)
+            kind=kind, inputs=_slots(s.get("inputs", {}), f"{where} inputs", path),
+            outputs=_slots(s.get("outputs", {}), f"{where} outputs", path),
+            params=_as_list(s.get("params"), f"{where} params"),
+            metrics=_as_list(s.get("metrics"), f"{where} metrics"),
+            command=_command(s.get("command"), f"{where} command"),
+            message=_str(s.get("message"), f"{where} message"))
+    tables = _table(d.get("tables", {}), "[tables]", path)
+    for tpath, t in tables.items():
+        where = f'[tables."{tpath}"]'
+        _check_keys(_table(t, where, path), _TABLE, where, path)
+        _as_list(t.get("key"), f"{where} key")
+    env = _table(d.get("env", {}), "[env]", path)
+    _check_keys(env, _ENV, "[env]", path)
+    return ProjectConfig(snapshots=snapshots, tables=tables,
+                         python=_str(env.get("python"), "[env] python"))

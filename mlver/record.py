@@ -40,10 +40,10 @@ def check_commit(value: Any, what: str = "code.commit") -> str | None:
 
 
 def _text(value: Any, what: str, optional: bool = True) -> Any:
-    """A string field: a str without NUL and of bounded length (or None when optional)."""
+    """A string field: a str of bounded length (or None when optional)."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or "\0" in value or len(value) > MAX_TEXT:
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
         raise RecordFormatError(f"{what} is not a short text")
     return value
 

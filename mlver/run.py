@@ -9,7 +9,6 @@ the command ends. A failing command records nothing unless asked to.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from dataclasses import replace
 from . import snapshot as snap
 from .capture.params import merge
 from .errors import ConfigError, RunError
+from .capture import params as capparams
 from .record import Run
 from .store import Store
 from .workspace import Workspace
@@ -82,6 +82,9 @@ class RunSession:
         self.batch.commit()  # inputs are safe in the store before the command can touch them
         # Outputs left over from an earlier run must not pass for this run's work.
         self.before = {s: _signature(ws.full(p)) for s, p in self.plan.outputs.items()}
+        # Metrics files too: a file left from an earlier run is not this run's figures.
+        self.before_metrics = {m: _signature(ws.full(m)) for m in self.plan.metrics
+                               if not capparams.is_pair(m, ws.root)}
         self.started = snap.now_utc()
         self._t0 = time.monotonic()
 
@@ -94,8 +97,6 @@ class RunSession:
             raise
 
     def _finish(self, exit_code: int, argv) -> snap.SnapshotResult:
-        from .capture import params as capparams
-
         duration = round(time.monotonic() - self._t0, 3)
         ws = self.ws
         if exit_code == 0:
@@ -108,10 +109,17 @@ class RunSession:
                                    f"{why}); nothing recorded (fix the command or the output path)")
         outs = {s: p for s, p in self.plan.outputs.items() if ws.exists(p)}
         outputs = snap.capture_slots(ws, outs, self.cache, self.batch, self.progress)
+        stale = {m for m, sig in self.before_metrics.items()
+                 if sig is not None and _signature(ws.full(m)) == sig}
+        if exit_code == 0 and stale:
+            m = sorted(stale)[0]
+            raise RunError(f"metrics file '{m}' was not written by the command (it is unchanged "
+                           "since before the run); nothing recorded (write the metrics in the "
+                           "command, or delete the old file first)")
         specs = self.plan.metrics
         if exit_code != 0:  # a failed command may not have written its metrics file
             specs = [m for m in specs if capparams.is_pair(m, ws.root)
-                     or os.path.exists(ws.full(m))]
+                     or (os.path.exists(ws.full(m)) and m not in stale)]
         mvals, mfiles = capparams.collect(specs, ws.root)
         merge(mvals, self._metrics)
         ctx = dict(self.ctx, metrics=mvals, metrics_files=tuple(mfiles))
@@ -144,7 +152,10 @@ def execute(session: RunSession, argv: list[str] | None, record_failed: bool = F
         if not session.plan.command:
             raise ConfigError(f"no command given for '{session.plan.name}' and mlver.toml has no "
                               f"command in [snapshot.{session.plan.name}]; write mlver run NAME -- COMMAND")
-        argv = shlex.split(session.plan.command)
+        cmd = session.plan.command
+        # A string runs through the shell (pipes, redirections, &&), as make and DVC run
+        # theirs; a list of arguments runs as is. The record keeps the exact argv.
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         cwd = cwd or session.ws.root
     session.begin()
     try:

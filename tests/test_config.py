@@ -103,11 +103,19 @@ def test_load_project(tmp_path):
 @pytest.mark.parametrize("text,needle", [
     ("[snapshot.m\ninputs = 1", "not valid TOML"),
     ("snapshot = { m = 3 }", "[snapshot.m]"),
-    ("[snapshot.m]\ninputs = \"data\"", "inputs of [snapshot.m]"),
-    ("[snapshot.m]\noutputs = [\"a\"]", "outputs of [snapshot.m]"),
+    ("[snapshot.m]\ninputs = \"data\"", "[snapshot.m] inputs in"),
+    ("[snapshot.m]\noutputs = [\"a\"]", "[snapshot.m] outputs in"),
+    ("[snapshot.m]\noutputs = { o = [\"a\"] }", "[snapshot.m] outputs.o in"),
     ("[snapshot.m]\nparams = 3", "[snapshot.m] params"),
     ("[snapshot.m]\nmetrics = [1, 2]", "[snapshot.m] metrics"),
+    ("[snapshot.m]\ncommand = 5", "[snapshot.m] command in mlver.toml must be a string (run by "
+                                 "the shell) or a list of arguments, not a number"),
+    ("snapshot = 5", "[snapshot] in"),
     ("tables = 3", "[tables]"),
+    ("[snapshot.m]\ninput = { a = \"a\" }", "unknown key 'input' in [snapshot.m] of"),
+    ("[snapshot.m]\nmetric = \"m.json\"", "did you mean 'metrics'?"),
+    ("[snapshots.m]\ninputs = { a = \"a\" }", "unknown key 'snapshots' in the top level"),
+    ("[env]\npyhton = \"python3\"", "did you mean 'python'?"),
 ])
 def test_malformed_project_file(tmp_path, text, needle):
     (tmp_path / "mlver.toml").write_text(text)

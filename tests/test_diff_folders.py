@@ -145,3 +145,84 @@ def test_folder_diff_against_workspace(mrepo, proj):
     to_v2(proj)
     f = mrepo.diff("ds").inputs["data"].files
     assert f.counts == {"added": 1, "removed": 1, "modified": 1, "renamed": 1}
+
+
+# -- crafted trees ----------------------------------------------------------------------------
+
+
+def _bomb(levels, payload=b"x"):
+    """``levels`` trees, each listing the next twice: 2^levels files in 2 x levels entries."""
+    from mlver.hashing import oid_of
+    from mlver.store.trees import Tree, TreeEntry
+
+    bottom = Tree.of([TreeEntry("leaf.bin", "blob", oid_of(payload), len(payload))])
+    trees = {bottom.oid: bottom}
+    oid, size = bottom.oid, len(payload)
+    for _ in range(levels):
+        t = Tree.of([TreeEntry("a", "tree", oid, size), TreeEntry("b", "tree", oid, size)])
+        trees[t.oid] = t
+        oid, size = t.oid, size * 2
+    return oid, trees
+
+
+def test_a_tree_bomb_against_a_small_tree_fails_fast_and_clearly():
+    import time
+
+    import pytest
+
+    from mlver.diff.folders import diff_trees
+    from mlver.errors import RecordFormatError
+    from mlver.hashing import oid_of
+    from mlver.store.trees import Tree, TreeEntry
+
+    top, trees = _bomb(40)
+    small = Tree.of([TreeEntry("a.txt", "blob", oid_of(b"a"), 1)])
+    trees[small.oid] = small
+    reads = []
+
+    def read(oid):
+        reads.append(oid)
+        return trees[oid]
+
+    for old, new, side in ((top, small.oid, "old"), (small.oid, top, "new")):
+        t0 = time.perf_counter()
+        with pytest.raises(RecordFormatError) as ei:
+            diff_trees(read, old, new)
+        assert time.perf_counter() - t0 < 1.0
+        msg = str(ei.value)
+        assert f"the {side} tree {top} holds more than 10,000,000 files" in msg
+        assert "crafted" in msg
+    assert len(reads) == 2 * len(trees)  # each unique tree read once per diff
+
+    # two bombs that differ at the bottom: every path differs; bounded too
+    other, more = _bomb(40, b"y")
+    trees.update(more)
+    t0 = time.perf_counter()
+    with pytest.raises(RecordFormatError, match="holds more than 10,000,000 files"):
+        diff_trees(read, top, other)  # counted per unique pair of sub-trees: no walk at all
+    assert time.perf_counter() - t0 < 1.0
+    with pytest.raises(RecordFormatError, match="holds more than 1,000 files"):
+        diff_trees(read, top, other, max_entries=1_000)
+
+
+def test_a_bomb_whose_changes_are_small_diffs_exactly():
+    from mlver.diff.folders import diff_trees
+    from mlver.hashing import oid_of
+    from mlver.store.trees import Tree, TreeEntry
+
+    top, trees = _bomb(40)
+    old = Tree.of([TreeEntry("bomb", "tree", top, 1)])
+    new = Tree.of([TreeEntry("bomb", "tree", top, 1),
+                   TreeEntry("new.txt", "blob", oid_of(b"n"), 1)])
+    trees.update({old.oid: old, new.oid: new})
+    d = diff_trees(trees.__getitem__, old.oid, new.oid)  # the bomb is skipped: same oid
+    assert d.added == ("new.txt",) and d.counts == {"added": 1, "removed": 0, "modified": 0,
+                                                    "renamed": 0}
+    # a small bomb within the bound: every file listed, counts exact
+    small, more = _bomb(4)
+    trees.update(more)
+    tiny = Tree.of([TreeEntry("x.txt", "blob", oid_of(b"n"), 1)])
+    trees[tiny.oid] = tiny
+    d = diff_trees(trees.__getitem__, small, tiny.oid)
+    assert d.counts == {"added": 1, "removed": 2 ** 4, "modified": 0, "renamed": 0}
+    assert d.removed[:2] == ("a/a/a/a/leaf.bin", "a/a/a/b/leaf.bin")

@@ -95,7 +95,7 @@ def test_ddl_is_the_index_schema(tmp_path):
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"slots", "trees", "tree_entries", "contains"} <= names
     c = idx.connect(str(tmp_path / "i.sqlite"))
-    assert c.execute("PRAGMA user_version").fetchone()[0] == idx.SCHEMA_VERSION == 3
+    assert c.execute("PRAGMA user_version").fetchone()[0] == idx.SCHEMA_VERSION == 4
     assert not c.execute("SELECT 1 FROM sqlite_master WHERE name='edges'").fetchone()
     c.close()
 
@@ -109,7 +109,7 @@ def test_an_index_of_schema_2_is_replaced(tmp_path):
                       "PRAGMA user_version = 2;")
     old.close()
     conn = idx.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "edges" not in tables and {"slots", "tree_entries", "records"} <= tables
     assert Graph(conn).stats() == {"slots": 0, "trees": 0, "tree_entries": 0, "contains": 0}
@@ -307,3 +307,76 @@ def test_a_cycle_of_tree_entries_in_a_tampered_index_ends(graph):
     assert len(found) <= MAX_TREE_DEPTH
     c = add(graph, store, "c", inputs=[("i", "data", top, "tree")])
     assert [r.producer for r in graph.neighbours([c], "upstream")] == [p]
+
+
+# --------------------------------------------------------------------------- tree bombs
+
+
+def tree_bomb(store: Store, levels: int = 40) -> tuple[str, str, str]:
+    """``levels`` trees, each listing the next twice (as ``a`` and ``b``): ``levels`` + 1
+    unique trees but 2^levels paths to the file at the bottom. Returns (top, bottom tree,
+    bottom file)."""
+    data = b"the payload at the bottom\n"
+    leaf, size = store.blob(data)
+    bottom = Tree.of([TreeEntry("leaf.bin", "blob", leaf, size)])
+    store.trees[bottom.oid] = bottom
+    oid = bottom.oid
+    for _ in range(levels):
+        t = Tree.of([TreeEntry("a", "tree", oid, size), TreeEntry("b", "tree", oid, size)])
+        size *= 2
+        store.trees[t.oid] = t
+        oid = t.oid
+    return oid, bottom.oid, leaf
+
+
+@pytest.mark.parametrize("producer_first", [True, False])
+def test_a_tree_bomb_is_walked_once_per_unique_tree(tmp_path, producer_first):
+    import time
+
+    store = Store()
+    top, bottom, leaf = tree_bomb(store)
+    deep = "bomb/" + "a/" * 40
+    conn = idx.connect(str(tmp_path / "index.sqlite"))
+    graph = Graph(conn)
+    t0 = time.perf_counter()
+    steps = [lambda: add(graph, store, "p", outputs=[("o", "bomb", top, "tree")]),
+             lambda: add(graph, store, "c", inputs=[("i", "in/leaf.bin", leaf, "blob")]),
+             lambda: add(graph, store, "d", inputs=[("i", "dir", bottom, "tree")])]
+    for step in (steps if producer_first else steps[::-1]):
+        step()
+    p, c, d = rec("p"), rec("c"), rec("d")
+    assert graph.neighbours([c], "upstream") == [LinkRow(p, c, "i", "in/leaf.bin", leaf)]
+    assert graph.neighbours([d], "upstream") == [LinkRow(p, d, "i", "dir", bottom)]
+    assert sorted(graph.neighbours([p], "downstream")) == sorted(
+        [LinkRow(p, c, "i", "in/leaf.bin", leaf), LinkRow(p, d, "i", "dir", bottom)])
+    # one row per slot, with the smallest of the 2^40 paths
+    assert graph.records_with(leaf, "output") == [Found(p, "o", deep + "leaf.bin")]
+    assert graph.records_with(leaf, "input") == [Found(c, "i", "in/leaf.bin"),
+                                                 Found(d, "i", "dir/leaf.bin")]
+    assert graph.records_with(bottom, "output") == [Found(p, "o", deep[:-1])]
+    assert graph.records_with(store.entry(top, "b/b"), "output") == [Found(p, "o", "bomb/a/a")]
+    assert time.perf_counter() - t0 < 1.0
+    # one contains row per (outer, inner) pair, not per path
+    assert sorted(graph.conn.execute("SELECT outer_oid, inner_oid, path FROM contains")) == \
+        sorted([(top, leaf, deep[5:] + "leaf.bin"), (top, bottom, deep[5:-1]),
+                (bottom, leaf, "leaf.bin")])
+    assert graph.stats()["tree_entries"] == 2 * 40 + 1
+    assert store.reads == 41  # each unique tree read once
+    conn.close()
+
+
+def test_contains_keeps_one_path_per_pair_when_a_smaller_one_appears(graph):
+    store = Store()
+    top = store.tree({"z": {"f": b"same\n"}, "m": {"x": {"f": b"same\n"}}})
+    leaf = store.entry(top, "z/f")
+    hidden_oid = store.entry(top, "m")
+    hidden = store.trees.pop(hidden_oid)
+    p = add(graph, store, "p", outputs=[("o", "data", top, "tree")])
+    c = add(graph, store, "c", inputs=[("i", "f", leaf, "blob")])
+    assert graph.records_with(leaf, "output") == [Found(p, "o", "data/z/f")]
+    store.trees[hidden_oid] = hidden  # e.g. after a pull
+    add(graph, store, "p", outputs=[("o", "data", top, "tree")])
+    assert graph.records_with(leaf, "output") == [Found(p, "o", "data/m/x/f")]
+    assert list(graph.conn.execute("SELECT path FROM contains WHERE inner_oid=?", (leaf,))) == \
+        [("m/x/f",)]
+    assert graph.neighbours([c], "upstream") == [LinkRow(p, c, "i", "f", leaf)]

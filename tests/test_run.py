@@ -165,7 +165,7 @@ def test_command_from_mlver_toml(mrepo, proj):
     res = cli("run", "m")
     assert_ok(res)
     rec = mrepo.show("m@1")[1]
-    assert rec.run.command == (PY, "shout.py")
+    assert rec.run.command == ("/bin/sh", "-c", f"{PY} shout.py")  # a string: the shell
     assert rec.kind == "dataset"
     assert rec.inputs["data"].path == "d.txt" and rec.outputs["out"].path == "out.txt"
     assert (proj / "out.txt").read_text() == "ABC\n"

@@ -156,3 +156,60 @@ def test_fast_encoding_equals_canonical_json(rows):
                                             for n, t, o, s, e in rows],
                                 "format": 1, "type": "tree"})
     assert encode_rows(rows) == expected
+
+
+# -- crafted trees --------------------------------------------------------------------------
+
+
+def tree_bomb(levels: int) -> tuple[str, dict[str, Tree]]:
+    """``levels`` trees, each listing the next twice: 2^levels paths in 2 x levels entries."""
+    bottom = Tree.of([TreeEntry("leaf.bin", "blob", O_ABC, 3)])
+    trees = {bottom.oid: bottom}
+    oid, size = bottom.oid, 3
+    for _ in range(levels):
+        t = Tree.of([TreeEntry("a", "tree", oid, size), TreeEntry("b", "tree", oid, size)])
+        trees[t.oid] = t
+        oid, size = t.oid, size * 2
+    return oid, trees
+
+
+def test_walk_of_a_tree_bomb_stops_with_a_clear_error():
+    import time
+
+    top, trees = tree_bomb(40)
+    reads: list[str] = []
+
+    def read(oid: str) -> Tree:
+        reads.append(oid)
+        return trees[oid]
+
+    t0 = time.perf_counter()
+    with pytest.raises(RecordFormatError) as ei:
+        for _ in walk(read, top, max_entries=50_000):
+            pass
+    assert time.perf_counter() - t0 < 1.0
+    assert f"tree {top} holds more than 50,000 entries" in str(ei.value)
+    assert "crafted" in str(ei.value)
+    assert sorted(reads) == sorted(trees)  # each unique tree read once
+
+
+def test_walk_bounds_depth_and_reads_repeated_subtrees_once():
+    top, trees = tree_bomb(5)
+    reads: list[str] = []
+
+    def read(oid: str) -> Tree:
+        reads.append(oid)
+        return trees[oid]
+
+    paths = [p for p, e in walk(read, top) if e.type == "blob"]
+    assert len(paths) == 2 ** 5 and paths[0] == "a/a/a/a/a/leaf.bin"
+    assert len(reads) == 6
+    with pytest.raises(RecordFormatError, match="nests deeper than 3 levels"):
+        list(walk(trees.__getitem__, top, max_depth=3))
+    assert len(list(walk(trees.__getitem__, top, max_depth=6))) == 2 ** 6 - 2 + 2 ** 5
+
+
+def test_walk_default_bounds():
+    from mlver.store.trees import MAX_WALK_DEPTH, MAX_WALK_ENTRIES
+
+    assert MAX_WALK_ENTRIES == 10_000_000 and MAX_WALK_DEPTH == 2048

@@ -2,13 +2,24 @@
 
 Walks both trees together and skips any sub-tree whose oid is equal on both
 sides, so the cost follows the size of the change, not of the folder.
+
+Trees are untrusted (they come from other people's stores): a crafted "tree bomb" (40
+trees, each listing the next twice) holds 2^40 files in 80 entries. Each tree is read once
+(memoised by oid), and before any path is listed the work is counted over unique pairs of
+sub-trees (and unique wholly added or removed trees), each counted once: past
+:data:`MAX_DIFF_ENTRIES` entries compared and files listed, the diff raises
+``RecordFormatError`` at once, naming the tree, instead of walking for ever.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..store.trees import TreeEntry, walk
+from ..errors import RecordFormatError
+from ..store.trees import MAX_WALK_DEPTH, MAX_WALK_ENTRIES, Tree, TreeEntry, walk
+
+# Files listed plus entries compared in one diff (each one a Python object held in memory).
+MAX_DIFF_ENTRIES = MAX_WALK_ENTRIES
 
 
 @dataclass(frozen=True)
@@ -46,35 +57,137 @@ class FolderDiff:
         return "files: " + ", ".join(parts) if parts else "no file changes"
 
 
-def _files(read_tree, oid: str, prefix: str) -> dict[str, TreeEntry]:
-    return {p: e for p, e in walk(read_tree, oid, prefix) if e.type != "tree"}
+def _too_big(side: str, oid: str, limit: int) -> RecordFormatError:
+    return RecordFormatError(
+        f"cannot diff folders: the {side} tree {oid} holds more than {limit:,} files to "
+        f"compare (or nests deeper than {MAX_WALK_DEPTH:,} levels); it may have been "
+        "crafted to exhaust time or memory (a tree bomb); check where it came from")
 
 
-def diff_trees(read_tree, old: str, new: str, limit: int = 20) -> FolderDiff:
-    """Diff trees ``old`` and ``new`` (oids) loaded through ``read_tree(oid) -> Tree``."""
+class _Trees:
+    """``read_tree`` memoised by oid, and the number of files below each tree."""
+
+    def __init__(self, read_tree) -> None:
+        self.read_tree = read_tree
+        self.cache: dict[str, Tree] = {}
+        self.counts: dict[str, int] = {}
+
+    def read(self, oid: str) -> Tree:
+        tree = self.cache.get(oid)
+        if tree is None:
+            tree = self.cache[oid] = self.read_tree(oid)
+        return tree
+
+    def files_below(self, top: str, cap: int) -> int:
+        """Files (non-tree entries) at any depth below tree ``top``, counting each unique
+        tree once; stops counting past ``cap`` (returns more than ``cap``)."""
+        stack: list[tuple[str, bool, int]] = [(top, False, 0)]
+        busy: set[str] = set()
+        while stack:
+            oid, expanded, depth = stack.pop()
+            if oid in self.counts:
+                continue
+            entries = self.read(oid).entries
+            if not expanded:
+                if oid in busy or depth >= MAX_WALK_DEPTH:  # a cycle cannot hash; too deep
+                    return cap + 1
+                busy.add(oid)
+                stack.append((oid, True, depth))
+                stack.extend((e.oid, False, depth + 1) for e in entries
+                             if e.type == "tree" and e.oid not in self.counts)
+                continue
+            busy.discard(oid)
+            n = sum(self.counts[e.oid] if e.type == "tree" else 1 for e in entries)
+            self.counts[oid] = min(n, cap + 1)
+        return self.counts[top]
+
+    def cost(self, old: str, new: str, cap: int) -> int:
+        """Entries the diff of trees ``old`` and ``new`` compares plus files it lists,
+        counting each unique pair of sub-trees (and each unique wholly added or removed
+        tree) once; stops past ``cap`` (returns more than ``cap``)."""
+        memo: dict[tuple[str, str], int] = {}
+        stack: list[tuple[str, str, bool, int]] = [(old, new, False, 0)]
+        busy: set[tuple[str, str]] = set()
+        while stack:
+            a, b, expanded, depth = stack.pop()
+            if (a, b) in memo:
+                continue
+            ta = {e.name: e for e in self.read(a).entries}
+            tb = {e.name: e for e in self.read(b).entries}
+            pairs = [(ta[n].oid, tb[n].oid) for n in sorted(set(ta) & set(tb))
+                     if ta[n].type == tb[n].type == "tree" and ta[n].oid != tb[n].oid]
+            if not expanded:
+                if (a, b) in busy or depth >= MAX_WALK_DEPTH:
+                    return cap + 1
+                busy.add((a, b))
+                stack.append((a, b, True, depth))
+                stack.extend((x, y, False, depth + 1) for x, y in pairs if (x, y) not in memo)
+                continue
+            busy.discard((a, b))
+            n = len(ta) + len(tb) + sum(memo[pair] for pair in pairs)
+            for name in set(ta) | set(tb):
+                ea, eb = ta.get(name), tb.get(name)
+                whole = [e for e in (ea, eb) if e is not None and e.type == "tree"]
+                if len(whole) == 1 or (ea is not None and eb is not None and ea.type != eb.type):
+                    n += sum(self.files_below(e.oid, cap) for e in whole)
+                if n > cap:
+                    break
+            memo[(a, b)] = min(n, cap + 1)
+            if memo[(a, b)] > cap:
+                return cap + 1
+        return memo[(old, new)]
+
+
+def diff_trees(read_tree, old: str, new: str, limit: int = 20,
+               max_entries: int = MAX_DIFF_ENTRIES) -> FolderDiff:
+    """Diff trees ``old`` and ``new`` (oids) loaded through ``read_tree(oid) -> Tree``.
+
+    Raises ``RecordFormatError`` when more than ``max_entries`` files and entries would
+    have to be compared (a crafted tree), before listing any of them."""
+    trees = _Trees(read_tree)
+    budget = max_entries
     added: dict[str, TreeEntry] = {}
     removed: dict[str, TreeEntry] = {}
     modified: list[tuple[str, str, str]] = []
-    stack = [(old, new, "")]
+
+    def files(side: str, top: str, oid: str, prefix: str) -> dict[str, TreeEntry]:
+        nonlocal budget
+        n = trees.files_below(oid, budget)
+        if n > budget:
+            raise _too_big(side, top, max_entries)
+        budget -= n
+        return {p: e for p, e in walk(trees.read, oid, prefix) if e.type != "tree"}
+
+    if trees.cost(old, new, max_entries) > max_entries:  # before listing anything
+        raise _too_big("old" if trees.files_below(old, max_entries) > max_entries else "new",
+                       old if trees.files_below(old, max_entries) > max_entries else new,
+                       max_entries)
+    stack = [(old, new, "", 0)]
     while stack:
-        a, b, prefix = stack.pop()
-        ta = {e.name: e for e in read_tree(a).entries}
-        tb = {e.name: e for e in read_tree(b).entries}
+        a, b, prefix, depth = stack.pop()
+        ta = {e.name: e for e in trees.read(a).entries}
+        tb = {e.name: e for e in trees.read(b).entries}
+        budget -= len(ta) + len(tb)
+        if budget < 0 or depth >= MAX_WALK_DEPTH:
+            raise _too_big("old" if len(ta) >= len(tb) else "new",
+                           old if len(ta) >= len(tb) else new, max_entries)
         for name in sorted(set(ta) | set(tb)):
             ea, eb = ta.get(name), tb.get(name)
             path = prefix + name
             if ea is not None and eb is not None and ea.oid == eb.oid and ea.type == eb.type:
                 continue  # identical file or sub-tree: nothing below can differ
             if ea is not None and eb is not None and ea.type == "tree" and eb.type == "tree":
-                stack.append((ea.oid, eb.oid, path + "/"))
+                stack.append((ea.oid, eb.oid, path + "/", depth + 1))
                 continue
             if ea is not None and eb is not None and ea.type != "tree" and eb.type != "tree":
                 modified.append((path, ea.oid, eb.oid))
                 continue
             if ea is not None:
-                removed.update(_files(read_tree, ea.oid, path + "/") if ea.type == "tree" else {path: ea})
+                removed.update(files("old", old, ea.oid, path + "/") if ea.type == "tree"
+                               else {path: ea})
             if eb is not None:
-                added.update(_files(read_tree, eb.oid, path + "/") if eb.type == "tree" else {path: eb})
+                added.update(files("new", new, eb.oid, path + "/") if eb.type == "tree"
+                             else {path: eb})
     # A removed path whose exact content reappears under a new path was renamed.
     by_oid: dict[str, list[str]] = {}
     for p, e in sorted(added.items()):

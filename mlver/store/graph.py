@@ -16,21 +16,25 @@ Three kinds of rows, each derived from objects and never capped:
     no evidence of lineage.
 ``contains``
     ``(outer, inner, path)``: slot content ``inner`` lies at ``path`` inside slot content
-    ``outer`` (both are whole contents of some slot). Computed with recursive queries over
-    ``tree_entries`` when a content is first held by a slot: upwards (which slot contents
-    hold it) and, for a tree, downwards (which slot contents it holds). Keyed by content, so
-    ten records holding the same folder add no rows.
+    ``outer`` (both are whole contents of some slot); one row per pair, with the smallest
+    path (compared name by name) when ``inner`` sits at several. Computed when a content is
+    first held by a slot: upwards (which slot contents hold it) and, for a tree, downwards
+    (which slot contents it holds). Keyed by content, so ten records holding the same
+    folder add no rows.
 
 Two records link when an input and an output hold the same oid, or when one's content lies
 anywhere inside the other's (a ``contains`` row): exactly "equal oids and at least one side is
 a whole slot". Two unrelated folders that share an identical sub-folder do not link, since
 that sub-folder is no slot's whole content. A link step is therefore a few indexed lookups,
 whatever the size of the folders; ``records_with`` answers for any oid (a file deep in a
-folder nobody consumed on its own) by walking ``tree_entries`` upwards with ``WITH
-RECURSIVE``.
+folder nobody consumed on its own) by walking ``tree_entries`` upwards.
 
-Walks are bounded by :data:`MAX_TREE_DEPTH` levels, so a tampered index with a cycle in
-``tree_entries`` still ends.
+Everything read from a store is untrusted: a crafted "tree bomb" (40 trees, each listing
+the next twice: 80 entries, 2^40 paths) must not make a walk enumerate paths. So every walk
+goes over unique trees, each visited once (recursive queries with ``UNION`` over oids, or
+breadth-first in Python memoised by oid), and reports one path per (holder, content) pair;
+walks are also bounded by :data:`MAX_TREE_DEPTH` levels, so a tampered index with a cycle
+in ``tree_entries`` still ends.
 """
 
 from __future__ import annotations
@@ -102,41 +106,19 @@ class Found(NamedTuple):
 
 ReadTree = Callable[[str], Tree]
 
-# Entries below the content, with their path inside it (breadth of the whole sub-DAG).
-_DOWN = f"""
-WITH RECURSIVE down(oid, type, path, depth) AS (
-    SELECT oid, type, name, 1 FROM tree_entries WHERE tree = :top
-    UNION ALL
-    SELECT e.oid, e.type, d.path || '/' || e.name, d.depth + 1
-      FROM down d JOIN tree_entries e ON e.tree = d.oid
-     WHERE d.type = 'tree' AND d.depth < {MAX_TREE_DEPTH}
-)
-SELECT DISTINCT d.oid, d.path FROM down d
- WHERE EXISTS (SELECT 1 FROM slots s WHERE s.oid = d.oid)
-"""
-
-# Trees holding the content at any depth, with the content's path inside each.
-_UP = f"""
-WITH RECURSIVE up(tree, path, depth) AS (
-    SELECT tree, name, 1 FROM tree_entries WHERE oid = :inner
+# Slot contents anywhere below tree :top. The recursion runs over tree oids only and UNION
+# drops an oid met again, so each unique tree is visited once: linear in the unique tree
+# entries below, whatever the number of paths (a crafted "tree bomb" of 40 trees, each
+# listing the next twice, holds 2^40 paths but only 80 entries). Paths are found after, in
+# Python, one per (outer, inner) pair (see ``Graph._paths``).
+_DOWN = """
+WITH RECURSIVE sub(oid) AS (
+    SELECT :top
     UNION
-    SELECT e.tree, e.name || '/' || u.path, u.depth + 1
-      FROM up u JOIN tree_entries e ON e.oid = u.tree
-     WHERE u.depth < {MAX_TREE_DEPTH}
+    SELECT e.oid FROM sub JOIN tree_entries e ON e.tree = sub.oid WHERE e.type = 'tree'
 )
-"""
-
-_UP_SLOT_CONTENTS = _UP + """
-SELECT DISTINCT u.tree, u.path FROM up u
- WHERE EXISTS (SELECT 1 FROM slots s WHERE s.oid = u.tree)
-"""
-
-_RECORDS_WITH = _UP + """
-SELECT s.record, s.slot, s.path || '/' || u.path FROM up u
-  CROSS JOIN slots s ON s.oid = u.tree AND s.relation = :relation  -- CROSS: up first
-UNION
-SELECT s.record, s.slot, s.path FROM slots s WHERE s.oid = :inner AND s.relation = :relation
-ORDER BY 1, 2, 3
+SELECT DISTINCT e.oid FROM sub JOIN tree_entries e ON e.tree = sub.oid
+ WHERE EXISTS (SELECT 1 FROM slots s WHERE s.oid = e.oid)
 """
 
 # One BFS step. {q} is a list of placeholders for the frontier's record oids. Each branch
@@ -190,6 +172,11 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[i:i + _CHUNK]
 
 
+def _key(path: str) -> list[str]:
+    """How paths inside a tree compare: name by name."""
+    return path.split("/")
+
+
 def _evidence(type_: str, size: int) -> bool:
     """Whether a tree entry can show lineage: not empty, not a symlink."""
     return size > 0 and type_ != "link"
@@ -223,16 +210,84 @@ class Graph:
         # tree missing earlier and readable now (after a pull) still finds what it holds.
         fresh = {oid for oid in trees if not self._index_tree(oid, read_tree)[1]}
         for oid in sorted(set(new) | fresh):
+            pairs: list[tuple[str, str, str]] = []
             if oid in new:  # first held by a slot: which slot contents hold it
-                found = list(self.conn.execute(_UP_SLOT_CONTENTS, {"inner": oid}))
-                self.conn.executemany(
-                    "INSERT OR IGNORE INTO contains(outer_oid, inner_oid, path) VALUES(?, ?, ?)",
-                    [(outer, oid, p) for outer, p in found if outer != oid])
+                above = self._above(oid)
+                holders = self._slot_contents(set(above) - {oid})
+                pairs += [(outer, oid, "/".join(path))
+                          for outer, path in self._paths(oid, above, holders).items()]
             if oid in trees:  # and which it holds
-                found = list(self.conn.execute(_DOWN, {"top": oid}))
-                self.conn.executemany(
-                    "INSERT OR IGNORE INTO contains(outer_oid, inner_oid, path) VALUES(?, ?, ?)",
-                    [(oid, inner, p) for inner, p in found if inner != oid])
+                inners = sorted({r[0] for r in self.conn.execute(_DOWN, {"top": oid})} - {oid})
+                for inner in inners:
+                    path = self._paths(inner, self._above(inner), {oid}).get(oid)
+                    if path is not None:
+                        pairs.append((oid, inner, "/".join(path)))
+            self._add_contains(pairs)
+
+    def _add_contains(self, rows: list[tuple[str, str, str]]) -> None:
+        """Write ``contains`` rows, one path per (outer, inner): a pair already known with
+        another path keeps the smaller (a path can only appear when a missing tree came
+        back, so the smaller one is the one a rebuild would find)."""
+        for outer, inner, path in rows:
+            have = self.conn.execute(
+                "SELECT MIN(path) FROM contains WHERE outer_oid=? AND inner_oid=?",
+                (outer, inner)).fetchone()[0]
+            if have is not None and _key(have) <= _key(path):
+                continue
+            self.conn.execute("DELETE FROM contains WHERE outer_oid=? AND inner_oid=?",
+                              (outer, inner))
+            self.conn.execute("INSERT INTO contains(outer_oid, inner_oid, path) VALUES(?,?,?)",
+                              (outer, inner, path))
+
+    def _above(self, inner: str) -> dict[str, list[tuple[str, str]]]:
+        """The trees holding ``inner`` at any depth (up to :data:`MAX_TREE_DEPTH` levels),
+        each with its entries leading towards it: ``{tree: [(name, child), ...]}`` where
+        ``child`` is ``inner`` or another such tree (``inner`` maps to ``[]``).
+
+        Breadth first over ``tree_entries``, each tree visited once, so linear in the unique
+        trees above ``inner`` (not in the number of paths, 2^40 in a tree bomb), and ends
+        on a tampered index with a cycle."""
+        kids: dict[str, list[tuple[str, str]]] = {inner: []}
+        frontier = [inner]
+        for depth in range(MAX_TREE_DEPTH):
+            if not frontier:
+                break
+            found: list[str] = []
+            typed = "" if depth == 0 else " AND type = 'tree'"
+            for part in _chunks(frontier):
+                q = ",".join("?" * len(part))
+                for tree, name, child in self.conn.execute(
+                        f"SELECT tree, name, oid FROM tree_entries WHERE oid IN ({q}){typed}",
+                        list(part)):
+                    if tree not in kids:
+                        kids[tree] = []
+                        found.append(tree)
+                    kids[tree].append((name, child))
+            frontier = sorted(set(found))
+        return kids
+
+    @staticmethod
+    def _paths(inner: str, kids: dict[str, list[tuple[str, str]]],
+               outers: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """For each of ``outers`` found in ``kids`` (from :meth:`_above`), the one path
+        reported for ``inner`` inside it: the smallest, comparing names level by level.
+        Computed once per tree (memoised), without recursion."""
+        best: dict[str, tuple[str, ...] | None] = {inner: ()}
+        for top in sorted(o for o in outers if o in kids):
+            stack: list[tuple[str, bool]] = [(top, False)]
+            while stack:
+                node, expanded = stack.pop()
+                if not expanded:
+                    if node in best:
+                        continue
+                    best[node] = None  # in progress: a cycle through it finds nothing
+                    stack.append((node, True))
+                    stack.extend((c, False) for _n, c in kids[node] if c not in best)
+                else:
+                    cands = [(n, *p) for n, c in kids[node]
+                             if (p := best.get(c)) is not None and len(p) < MAX_TREE_DEPTH]
+                    best[node] = min(cands) if cands else None
+        return {o: p for o in outers if o != inner and (p := best.get(o)) is not None}
 
     def clear(self) -> None:
         """Remove every lineage row (a rebuild; call inside a transaction)."""
@@ -308,9 +363,24 @@ class Graph:
 
     def records_with(self, oid: str, relation: Relation) -> list[Found]:
         """Records whose input (``relation="input"``) or output slot holds content ``oid``
-        or holds it at any depth below, with the path where it sits (one row per path)."""
-        return [Found(*r) for r in self.conn.execute(_RECORDS_WITH,
-                                                     {"inner": oid, "relation": relation})]
+        or holds it at any depth below, with the path where it sits: one row per slot, with
+        the smallest path when the slot holds it at several (compared name by name)."""
+        kids = self._above(oid)
+        holders: dict[str, list[tuple[str, str, str]]] = {}
+        for part in _chunks(sorted(kids)):
+            q = ",".join("?" * len(part))
+            for record, slot, path, soid in self.conn.execute(
+                    f"SELECT record, slot, path, oid FROM slots WHERE oid IN ({q})"
+                    " AND relation = ?", [*part, relation]):
+                holders.setdefault(soid, []).append((record, slot, path))
+        paths = self._paths(oid, kids, holders)
+        out: list[Found] = []
+        for soid, rows in holders.items():
+            below = () if soid == oid else paths.get(soid)
+            if below is None:
+                continue
+            out.extend(Found(r, s, "/".join((p, *below))) for r, s, p in rows)
+        return sorted(out)
 
     def describe(self, oids: Sequence[str]) -> dict[str, tuple[str, int, str | None]]:
         """``oid -> (name, version, kind)`` of indexed records (absent when unknown)."""

@@ -21,7 +21,7 @@ from ..errors import StoreFormatError
 from . import graph as graphmod
 from .safefs import check_file
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 INDEX_FILE = "index.sqlite"
 
 _DDL = """

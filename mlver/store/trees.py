@@ -123,13 +123,53 @@ def encode_rows(rows: Iterable[tuple[str, str, str, int, bool]]) -> bytes:
     return f'{{"entries":[{body}],"format":{TREE_FORMAT},"type":"tree"}}'.encode("utf-8")
 
 
-def walk(read_tree: Callable[[str], "Tree"], oid: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
+# Bounds of :func:`walk`. Trees come from other people's stores: a crafted "tree bomb" (40
+# trees, each listing the next twice) holds 2^40 paths in 80 entries. No real folder comes
+# near these (paths are at most PATH_MAX, 4096 bytes, so at most 2048 levels).
+MAX_WALK_ENTRIES = 10_000_000
+MAX_WALK_DEPTH = 2048
+
+
+def _too_big(oid: str, max_entries: int, max_depth: int) -> RecordFormatError:
+    return RecordFormatError(
+        f"tree {oid} holds more than {max_entries:,} entries (or nests deeper than "
+        f"{max_depth:,} levels); it may have been crafted to exhaust time or memory "
+        "(a tree bomb); check where it came from before using it")
+
+
+def walk(read_tree: Callable[[str], "Tree"], oid: str, prefix: str = "", *,
+         max_entries: int = MAX_WALK_ENTRIES,
+         max_depth: int = MAX_WALK_DEPTH) -> Iterator[tuple[str, TreeEntry]]:
     """Yield ``(path, entry)`` for every entry below tree ``oid``, depth first.
 
-    ``read_tree(oid) -> Tree`` loads a tree; paths are posix, relative to the root.
+    ``read_tree(oid) -> Tree`` loads a tree (once per oid: a sub-folder repeated at
+    several paths is read once); paths are posix, relative to the root. Raises
+    ``RecordFormatError`` once more than ``max_entries`` entries were yielded or on a tree
+    nested deeper than ``max_depth`` levels, so a crafted tree cannot run it forever.
     """
-    for e in read_tree(oid).entries:
-        path = f"{prefix}{e.name}"
+    cache: dict[str, Tree] = {}
+
+    def read(t: str) -> Tree:
+        tree = cache.get(t)
+        if tree is None:
+            tree = cache[t] = read_tree(t)
+        return tree
+
+    count = 0
+    # Depth first without recursion: iterators over each level's entries.
+    stack: list[tuple[str, Iterator[TreeEntry]]] = [(prefix, iter(read(oid).entries))]
+    while stack:
+        base, entries = stack[-1]
+        e = next(entries, None)
+        if e is None:
+            stack.pop()
+            continue
+        count += 1
+        if count > max_entries:
+            raise _too_big(oid, max_entries, max_depth)
+        path = f"{base}{e.name}"
         yield path, e
         if e.type == "tree":
-            yield from walk(read_tree, e.oid, path + "/")
+            if len(stack) >= max_depth:
+                raise _too_big(oid, max_entries, max_depth)
+            stack.append((path + "/", iter(read(e.oid).entries)))
