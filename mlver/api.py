@@ -173,7 +173,10 @@ class Repo:
         output. Paths are relative to ``base`` (default: the repository root).
         """
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, None, base)
-        return snap.snapshot(self.store, self.workspace, p, python, progress)
+        result = snap.snapshot(self.store, self.workspace, p, python, progress)
+        if result.warning:
+            self.warn(result.warning)
+        return result
 
     def run(self, name: str, inputs: dict[str, str] | None = None,
             outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
@@ -194,7 +197,10 @@ class Repo:
         """Run ``argv`` (default: ``command`` of ``[snapshot.NAME]``) and record it."""
         from .run import execute
 
-        return execute(self.run(name, **options), argv, record_failed, cwd)
+        result = execute(self.run(name, **options), argv, record_failed, cwd)
+        if result.warning:
+            self.warn(result.warning)
+        return result
 
     # -- lineage ----------------------------------------------------------------------------
 

@@ -7,12 +7,28 @@ here and only here (``MlverGroup.invoke``); usage errors keep click's exit 2.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
 
 from .errors import MlverError
 from .record import KINDS
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), keeping newlines and
+    tabs: names, paths and messages can come from someone else's store, and an escape
+    sequence printed raw would drive the terminal (retitle it, hide text, move the cursor)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def echo(text: str = "", err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` of text made safe for a terminal (every line mlver prints)."""
+    click.echo(safe(text), err=err, nl=nl)
 
 
 class MlverGroup(click.Group):
@@ -22,15 +38,15 @@ class MlverGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MlverError as e:
-            click.echo(f"Error: {e}", err=True)
+            echo(f"Error: {e}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("Error: interrupted; the store is unchanged", err=True)
+            echo("Error: interrupted; the store is unchanged", err=True)
             ctx.exit(130)
 
 
 def _warn(message: str) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    echo(f"Warning: {message}", err=True)
 
 
 def _repo():
@@ -42,7 +58,7 @@ def _repo():
 def _out(value) -> None:
     from .render import dumps
 
-    click.echo(dumps(value))
+    echo(dumps(value))
 
 
 def _pairs(values, option: str) -> dict:
@@ -78,7 +94,7 @@ def init(path, force):
     existed = os.path.isdir(os.path.join(path, STORE_DIR, "objects"))
     repo = Repo.init(path, force=force)
     verb = "Store already exists" if existed else "Initialized empty mlver store"
-    click.echo(f"{verb} in {os.path.join(repo.root, STORE_DIR)}")
+    echo(f"{verb} in {os.path.join(repo.root, STORE_DIR)}")
 
 
 def _capture_options(f):
@@ -112,9 +128,9 @@ def _print_result(result, as_json: bool) -> None:
         _out(record_json(result.oid, result.record, unchanged=not result.created))
     elif result.created:
         r = result.record
-        click.echo(f"{r.label}  {result.oid}  ({len(r.inputs)} inputs, {len(r.outputs)} outputs)")
+        echo(f"{r.label}  {result.oid}  ({len(r.inputs)} inputs, {len(r.outputs)} outputs)")
     else:
-        click.echo(f"{result.record.label} is unchanged (same content); no new version written")
+        echo(f"{result.record.label} is unchanged (same content); no new version written")
 
 
 @main.command()
@@ -149,9 +165,9 @@ def log(name, n, as_json):
     if as_json:
         _out([record_json(o, r) for o, r in items])
     elif items:
-        click.echo(log_text(items))
+        echo(log_text(items))
     else:
-        click.echo("no versions yet")
+        echo("no versions yet")
 
 
 @main.command()
@@ -165,7 +181,7 @@ def show(rev, as_json):
     if as_json:
         _out(record_json(oid, rec))
     else:
-        click.echo(show_text(oid, rec))
+        echo(show_text(oid, rec))
 
 
 @main.command()
@@ -182,7 +198,7 @@ def status(name, as_json):
     if as_json:
         _out([r.to_dict() for r in reports])
     else:
-        click.echo(status_text(reports))
+        echo(status_text(reports))
 
 
 @main.command()
@@ -192,14 +208,14 @@ def tag(rev, tag):
     """Tag the record REV as NAME@TAG (moving the tag if it exists)."""
     oid, rec, old = _repo().tag(rev, tag)
     moved = f" (was {old[:10]})" if old and old != oid else ""
-    click.echo(f"{rec.name}@{tag} -> {rec.label} {oid[:10]}{moved}")
+    echo(f"{rec.name}@{tag} -> {rec.label} {oid[:10]}{moved}")
 
 
 @main.command()
 def reindex():
     """Rebuild the index (.mlver/index.sqlite) from objects and refs."""
     n = _repo().reindex()
-    click.echo(f"Indexed {n} records")
+    echo(f"Indexed {n} records")
 
 
 @main.command()
@@ -225,11 +241,11 @@ def diff(rev, rev2, as_json, keys, rows, exit_code):
     if as_json:
         _out(d.to_dict())
     else:
-        click.echo(str(d))
+        echo(str(d))
         if rows:
             extra = samples_text(d)
             if extra:
-                click.echo(extra)
+                echo(extra)
     if exit_code and d.inputs_changed:
         sys.exit(1)
 
@@ -261,7 +277,7 @@ def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, 
     _print_result(result, as_json)
     code = result.exit_code
     if code:
-        click.echo(f"Error: command exited with status {code}; recorded as failed "
+        echo(f"Error: command exited with status {code}; recorded as failed "
                    f"{result.record.label}", err=True)
         sys.exit(code)
 
@@ -287,11 +303,11 @@ def lineage(rev, direction, depth, fmt):
     if fmt == "json":
         _out(graph)
     elif fmt == "dot":
-        click.echo(lineage_dot(graph))
+        echo(lineage_dot(graph))
     elif fmt == "mermaid":
-        click.echo(lineage_mermaid(graph))
+        echo(lineage_mermaid(graph))
     else:
-        click.echo(lineage_text(graph, direction))
+        echo(lineage_text(graph, direction))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -64,6 +64,7 @@ class TerminalProgress(Progress):
         self._drawn = True
 
     def step(self, label: str) -> None:
+        label = "".join(c if c.isprintable() else "?" for c in label)  # a path may carry escapes
         self.stream.write(f"\r{label[:70]:<70}…")
         self.stream.flush()
         self._drawn = "step"

@@ -8,6 +8,7 @@ leaves at most unreferenced objects, never a ref to something missing.
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -34,6 +35,7 @@ class SnapshotResult:
     record: Record
     created: bool
     exit_code: int = 0  # of the command, for mlver run (the record may be an older one)
+    warning: str | None = None  # published, but something after it failed (the index)
 
 
 def now_utc() -> str:
@@ -174,7 +176,14 @@ def publish(store: Store, draft: Record, batch: Batch) -> SnapshotResult:
             store.refs.update(draft.name, oid, head)
         except RefConflictError:
             continue  # another process published a version meanwhile: renumber and retry
-        history.index_records(store, [(oid, rec)])
+        try:
+            history.index_records(store, [(oid, rec)])
+        except (sqlite3.Error, OSError) as e:
+            # The version is published (the ref moved): that is success. The index is
+            # derived and catches up with the refs on the next command that opens it.
+            return SnapshotResult(oid, rec, True, warning=f"{rec.label} is saved, but the "
+                                  f"index could not be updated ({e}); the next command "
+                                  "catches up")
         return SnapshotResult(oid, rec, True)
     raise RefConflictError(f"ref {draft.name} kept moving while writing; try again")
 
