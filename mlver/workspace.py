@@ -102,6 +102,10 @@ class Objects:
     def __init__(self, store: Store, ws: Workspace) -> None:
         self.store, self.ws = store, ws
 
+    def has(self, oid: str) -> bool:
+        """True when the overlay or the store holds ``oid``."""
+        return oid in self.ws.overlay or self.store.objects.has(oid)
+
     def read(self, oid: str) -> bytes:
         """Bytes of an object from the store, or from the overlay of a workspace capture."""
         data = self.ws.overlay.get(oid)
@@ -118,13 +122,17 @@ class Objects:
 
         Raises :class:`CorruptObjectError` when none of them holds it.
         """
+        from .hashing import hash_file
+
         if self.store.objects.has(oid):
-            return self.store.objects.open(oid)
+            local = self.store.objects.local_file(oid)
+            if local is None:
+                return io.BytesIO(self.store.objects.read(oid))  # small: read and verified
+            _verify(local, oid)
+            return open(local, "rb")
         if oid in self.ws.overlay:
             return io.BytesIO(self.ws.overlay[oid])
         if path is not None:
-            from .hashing import hash_file
-
             full = self.ws.full(path)
             if os.path.isfile(full) and hash_file(full)[0] == oid:
                 return open(full, "rb")
@@ -141,6 +149,7 @@ class Objects:
                 and os.path.isfile(self.ws.full(path)):
             local = self.ws.full(path)  # a workspace diff's new side: never stored
         if local is not None:
+            _verify(local, oid)  # a flipped byte must not become a wrong diff, or a cached profile
             yield local
             return
         try:
@@ -152,6 +161,15 @@ class Objects:
             shutil.copyfileobj(src, tmp)
             tmp.flush()
             yield tmp.name
+
+
+def _verify(path: str, oid: str) -> None:
+    """Raise :class:`CorruptObjectError` unless the file at ``path`` hashes to ``oid``."""
+    from .hashing import hash_file
+
+    if hash_file(path)[0] != oid:
+        raise CorruptObjectError(f"object {oid} is corrupt (its bytes hash differently); "
+                                 "restore it from a backup, or delete it and re-snapshot")
 
 
 class MemoryBatch:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import re
 
-from ..errors import MlverError
 from ..record import Env
 from ..workspace import Objects
 
 
 def _packages(objs: Objects, oid: str | None) -> dict[str, str]:
-    if oid is None:
-        return {}
+    if oid is None or not objs.has(oid):
+        return {}  # not here (yet): nothing to compare, which the diff shows as no change
     try:
-        text = objs.read(oid).decode("utf-8")
-    except MlverError:
+        text = objs.read(oid).decode("utf-8")  # a corrupt blob raises: never "no packages"
+    except UnicodeDecodeError:
         return {}
     out = {}
     for line in text.splitlines():

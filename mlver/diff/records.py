@@ -8,6 +8,7 @@ see ``mlver.diff.tablecache``). The explanation text is built by
 from __future__ import annotations
 
 from ..capture.params import flatten
+from ..errors import CorruptObjectError
 from ..progress import Progress
 from ..record import Artifact, Record
 from ..store import Store
@@ -31,17 +32,24 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
     if a.oid == b.oid:
         return SlotDiff(slot, "unchanged", **common)
     if a.type == "tree" and b.type == "tree":
-        files = diff_trees(objs.tree, a.oid, b.oid)
+        try:
+            files = diff_trees(objs.tree, a.oid, b.oid)
+        except CorruptObjectError as e:  # a missing or damaged tree: say so, diff the rest
+            return SlotDiff(slot, "modified", note=f"folders not compared: {e}", **common)
         tables = {}
+        notes = []
         for path, old_oid, new_oid in files.modified_oids:
             if len(tables) >= FOLDER_TABLES:
                 break
             full = f"{b.path}/{path}"
-            t, _note = tablecache.diff_blobs(objs, old_oid, new_oid, f"{a.path}/{path}", full,
-                                             opts)
+            t, note = tablecache.diff_blobs(objs, old_oid, new_oid, f"{a.path}/{path}", full,
+                                            opts)
             if t is not None:
                 tables[path] = t
-        return SlotDiff(slot, "modified", files=files, tables=tables, **common)
+            elif note and len(notes) < FOLDER_TABLES:
+                notes.append(f"{path}: {note}")
+        return SlotDiff(slot, "modified", files=files, tables=tables,
+                        note="; ".join(notes) or None, **common)
     if a.type == "blob" and b.type == "blob":
         table, note = tablecache.diff_blobs(objs, a.oid, b.oid, a.path, b.path, opts)
         return SlotDiff(slot, "modified", table=table, note=note, **common)
