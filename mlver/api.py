@@ -208,7 +208,9 @@ class Repo:
         """A :class:`mlver.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
         from .lineage import Lineage
 
-        return Lineage(self.store.index.graph, self.resolve(rev))
+        oid = self.resolve(rev)
+        self.record(oid)  # a damaged record is reported as such, not as an empty graph
+        return Lineage(self.store.index.graph, oid)
 
     def content_oid(self, path_or_oid: str) -> str:
         """An oid given as is, or the oid of a path's current content (writing nothing)."""

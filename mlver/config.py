@@ -30,15 +30,19 @@ def write_store_config(store_dir: str) -> None:
 
 def read_store_config(store_dir: str) -> dict:
     """Read and check the store config; refuse formats this mlver cannot read."""
+    from .store.safefs import read_small
+
     path = os.path.join(store_dir, CONFIG_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            cfg = json.load(f)
-    except FileNotFoundError:
+    raw = read_small(path, 65536)  # never a link, a FIFO or /dev/zero
+    if raw is None:
         raise StoreFormatError(
-            f"{path} is missing; this is not a complete mlver store (run mlver init)") from None
-    except (ValueError, UnicodeDecodeError) as e:
+            f"{path} is missing; this is not a complete mlver store (run mlver init)")
+    try:
+        cfg = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise StoreFormatError(f"{path} is not valid JSON ({e}); restore it") from None
+    if not isinstance(cfg, dict):
+        raise StoreFormatError(f"{path} is not a JSON object; restore it")
     fmt = cfg.get("format")
     if not isinstance(fmt, int) or fmt > STORE_FORMAT:
         raise StoreFormatError(
@@ -66,7 +70,7 @@ def _load_toml(path: str) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML ({e}); fix it") from None
 
 

@@ -59,10 +59,35 @@ def sync_index(store: Store, index: Index) -> dict[str, str]:
     take the others down: it stays unindexed, and commands that read it still fail with
     the error naming the damage.
     """
+    _forget_moved_names(store, index)
     missing, skipped = _walk_refs(store, index.has_record)
     if missing:
         index.add_records([row_of(oid, rec) for oid, rec in missing], store.tree)
     return skipped
+
+
+def _forget_moved_names(store: Store, index: Index) -> None:
+    """A ref replaced behind mlver's back (restored from a backup, copied from another
+    store) no longer names the highest version the index holds for it: forget that name's
+    rows, so the catch-up indexes what the ref names now, and ``NAME@N`` never answers
+    with a version the ref has left."""
+    for name in store.refs.names():
+        try:
+            head = store.refs.get(name)
+        except MlverError:
+            continue
+        top = index.head_of(name)
+        if top is None or head is None or top[0] == head:
+            continue
+        oid: str | None = head
+        try:  # a process that died before indexing: the chain leads back to the top
+            while oid is not None and not index.has_record(oid):
+                rec = load_record(store, oid)
+                oid = rec.parents[0] if rec.parents else None
+        except MlverError:
+            continue
+        if oid != top[0]:
+            index.drop_name(name)
 
 
 def _walk_refs(store: Store, known: Callable[[str], bool]

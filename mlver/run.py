@@ -107,8 +107,6 @@ class RunSession:
                     why = "does not exist" if sig is None else "is unchanged since before the run"
                     raise RunError(f"output '{slot}' ({path}) was not written by the command (it "
                                    f"{why}); nothing recorded (fix the command or the output path)")
-        outs = {s: p for s, p in self.plan.outputs.items() if ws.exists(p)}
-        outputs = snap.capture_slots(ws, outs, self.cache, self.batch, self.progress)
         stale = {m for m, sig in self.before_metrics.items()
                  if sig is not None and _signature(ws.full(m)) == sig}
         if exit_code == 0 and stale:
@@ -116,6 +114,8 @@ class RunSession:
             raise RunError(f"metrics file '{m}' was not written by the command (it is unchanged "
                            "since before the run); nothing recorded (write the metrics in the "
                            "command, or delete the old file first)")
+        outs = {s: p for s, p in self.plan.outputs.items() if ws.exists(p)}
+        outputs = snap.capture_slots(ws, outs, self.cache, self.batch, self.progress)
         specs = self.plan.metrics
         if exit_code != 0:  # a failed command may not have written its metrics file
             specs = [m for m in specs if capparams.is_pair(m, ws.root)

@@ -202,6 +202,19 @@ class Index:
         """How many records are indexed."""
         return int(self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
+    def head_of(self, name: str) -> tuple[str, int] | None:
+        """``(oid, version)`` of the highest version of ``name`` indexed, or None."""
+        row = self.conn.execute("SELECT oid, version FROM records WHERE name=? "
+                                "ORDER BY version DESC LIMIT 1", (name,)).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
+
+    def drop_name(self, name: str) -> None:
+        """Forget every record of ``name`` (its ref moved in a way the index cannot follow)."""
+        with transaction(self.conn) as c:
+            for (oid,) in c.execute("SELECT oid FROM records WHERE name=?", (name,)).fetchall():
+                self.graph.remove_record(oid)
+            c.execute("DELETE FROM records WHERE name=?", (name,))
+
     def oid_at(self, name: str, version: int) -> str | None:
         """The oid of ``name`` at ``version``, or None."""
         row = self.conn.execute("SELECT oid FROM records WHERE name=? AND version=?",

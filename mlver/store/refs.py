@@ -31,20 +31,24 @@ def valid_name(name: str) -> bool:
 
 
 class _Lock:
-    """A held lock file; ``publish`` renames it over the ref, releasing the lock."""
+    """A held lock file; ``publish`` writes the ref's new value while it is held."""
 
     def __init__(self, path: str, fd: int) -> None:
-        self.path, self.fd, self.published = path, fd, False
+        self.path, self.fd = path, fd
 
     def publish(self, oid: str) -> None:
-        # Write the new value into the lock file itself (over the holder line), make it
-        # durable, then rename it over the ref: readers see the old or the new value,
-        # never a torn one.
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, (oid + "\n").encode("ascii"), 0)
-        os.fsync(self.fd)
-        os.replace(self.path + ".lock", self.path)
-        self.published = True
+        # The new value goes to a file of its own, made durable, then renamed over the
+        # ref: readers see the old or the new value, never a torn one. The lock file
+        # keeps naming its holder until it is removed, so a kill at any moment leaves a
+        # lock that the next process can recognise as stale and break.
+        tmp = f"{self.path}@new-{os.getpid()}"  # "@": never read as a name
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+        try:
+            os.write(fd, (oid + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
         dfd = os.open(os.path.dirname(self.path), os.O_RDONLY)
         try:
             os.fsync(dfd)
@@ -118,8 +122,7 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
         yield held
     finally:
         os.close(fd)
-        if not held.published:  # once renamed, the lock name may already be someone else's
-            os.unlink(lock)
+        os.unlink(lock)
 
 
 def _read(path: str) -> str | None:

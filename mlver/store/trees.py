@@ -52,8 +52,11 @@ class TreeEntry:
         try:
             entry = cls(name=d["name"], type=d["type"], oid=d["oid"],
                         size=int(d["size"]), exec=bool(d.get("exec", False)))
-        except (KeyError, TypeError, ValueError) as e:
-            raise RecordFormatError(f"tree entry {d!r} is malformed ({e})") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise RecordFormatError(f"tree entry {str(d)[:200]} is malformed ({e})") from None
+        if not all(isinstance(v, str) for v in (entry.name, entry.type, entry.oid)):
+            raise RecordFormatError(f"tree entry {str(d)[:200]} has a name, type or oid that "
+                                    "is not text")
         check_name(entry.name)
         if entry.type not in ENTRY_TYPES or not is_oid(entry.oid) or entry.size < 0:
             raise RecordFormatError(f"tree entry {entry.name!r} has a bad type, oid or size")
@@ -101,7 +104,10 @@ class Tree:
         if d.get("format") != TREE_FORMAT:
             raise RecordFormatError(
                 f"tree format {d.get('format')!r} is not supported; upgrade mlver")
-        entries = tuple(TreeEntry.from_dict(e) for e in d.get("entries", []))
+        raw = d.get("entries", [])
+        if not isinstance(raw, list):
+            raise RecordFormatError("tree entries are not a list")
+        entries = tuple(TreeEntry.from_dict(e) for e in raw)
         names = [e.name for e in entries]
         if names != sorted(names) or len(set(names)) != len(names):
             raise RecordFormatError("tree entries are not sorted and unique")
