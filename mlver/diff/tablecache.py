@@ -149,7 +149,7 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
 
     ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
     if ha is None or hb is None:
-        return None, "content not available locally; compared by oid only"
+        return None, "content missing from the store; compared by oid only"
     fa, fb = detect_format(old_path, ha), detect_format(new_path, hb)
     if fa is None or fb is None:
         if fa or fb or any(new_path.endswith(e) for e in (".csv", ".tsv", ".parquet", ".jsonl")):
