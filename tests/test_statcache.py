@@ -67,7 +67,8 @@ def test_prefix_loads_only_that_path_and_below(conn):
     for p in ("data", "data/a", "data/sub/b", "data2/c", "dat", "data-x/d", "zzz"):
         c.remember(p, key(), oid_of(p.encode()))
     c.save()
-    scoped = StatCache(conn, prefix="data")
+    scoped = StatCache(conn)
+    scoped.load("data")
     assert sorted(scoped._rows) == ["data", "data/a", "data/sub/b"]  # one query, that subtree
     for p in ("data", "data/a", "data/sub/b"):
         assert scoped.lookup(p, key()) == oid_of(p.encode())

@@ -44,15 +44,13 @@ class StatCache:
     also caches a 100k-file dataset.
     """
 
-    def __init__(self, index: Index, prefix: str | None = None) -> None:
+    def __init__(self, index: Index) -> None:
         self.index = index
         self.started_ns = time.time_ns()
         # path -> the row as read: (path, dev, ino, size, mtime_ns, ctime_ns, oid)
         self._rows: dict[str, StatRow] = {}
         self._loaded: set[str] = set()
         self._new: list[StatRow] = []
-        if prefix is not None:
-            self.load(prefix)
 
     def _add(self, rows: Iterable[StatRow]) -> None:
         self._rows.update({row[0]: row for row in rows})
