@@ -6,6 +6,7 @@ the index. Paths given to the Python API are relative to the repository root.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -15,7 +16,7 @@ from . import snapshot as snap
 from .errors import MlverError, NotAStoreError, RecordFormatError, RevisionError
 from .record import Record
 from .store import index as idx
-from .store.objects import ObjectStore
+from .store.objects import LocalObjectStore
 from .store.refs import Refs
 from .store.statcache import StatCache
 from .store.trees import Tree
@@ -46,7 +47,7 @@ class Repo:
         self.root = find_root(path)
         self.store_dir = os.path.join(self.root, STORE_DIR)
         self.config = cfgmod.read_store_config(self.store_dir)
-        self.objects = ObjectStore(self.store_dir)
+        self.objects = LocalObjectStore(self.store_dir)
         self.refs = Refs(self.store_dir)
         self._warn = warn
         self._conn = None
@@ -132,9 +133,8 @@ class Repo:
     def open_blob(self, oid: str, path: str | None = None):
         """A readable binary file of blob ``oid``: the store's copy, else the workspace file
         at ``path`` (root-relative) when it still hashes to ``oid``."""
-        p = self.objects.path(oid)
-        if os.path.exists(p):
-            return open(p, "rb")
+        if self.objects.has(oid):
+            return self.objects.open(oid)
         if oid in self.overlay:
             import io
 
@@ -145,7 +145,8 @@ class Repo:
             full = os.path.join(self.root, path)
             if os.path.isfile(full) and hash_file(full)[0] == oid:
                 return open(full, "rb")
-        return open(p, "rb")  # raises FileNotFoundError: the caller reports the missing object
+        # the caller reports the missing object
+        raise FileNotFoundError(errno.ENOENT, f"object {oid} is not in the store", path or oid)
 
     def env_cache_get(self, python: str):
         raw = idx.get_meta(self.conn, "env:" + python)

@@ -34,11 +34,25 @@ def _head(repo, oid: str, path: str) -> bytes | None:
 
 def _local_path(repo, oid: str, path: str) -> str | None:
     """A file path holding blob ``oid`` (store copy or unchanged workspace file)."""
-    p = repo.objects.path(oid)
-    if os.path.exists(p):
+    p = repo.objects.local_file(oid)
+    if p is not None:
         return p
+    if repo.objects.has(oid):  # a packed (small) object: readers here want a file path
+        return _spill(repo.objects.read(oid), os.path.splitext(path)[1])
     full = os.path.join(repo.root, path)
     return full if os.path.isfile(full) else None
+
+
+def _spill(data: bytes, suffix: str) -> str:
+    """Write a small packed blob to a temporary file (removed at exit) and return its path."""
+    import atexit
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix="mlver-blob-", suffix=suffix)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    atexit.register(lambda: os.path.exists(tmp) and os.unlink(tmp))
+    return tmp
 
 
 def _cached(repo, oid: str):
