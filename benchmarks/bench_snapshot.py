@@ -185,10 +185,9 @@ def git_repo(root: str, env: dict) -> None:
 
 # -- checks -----------------------------------------------------------------------------------
 
-def count_objects(store: str) -> int:
-    objects = os.path.join(store, "objects")
-    return sum(len(os.listdir(os.path.join(objects, d))) for d in os.listdir(objects)
-               if len(d) == 2)
+def count_objects(repo) -> int:
+    """Objects in the store, packed or loose (through the store: nothing here builds paths)."""
+    return sum(1 for _ in repo.objects.iter_oids())
 
 
 def oid_of(data: bytes) -> str:
@@ -253,7 +252,7 @@ def _check_store(repo, root, history, rec_oids, n_dirs, problems) -> None:
         trees |= mine
     blobs = {o for oids in history for o in oids.values()}
     expected = len(blobs) + len(trees) + len(extras)
-    n = count_objects(repo.store_dir)
+    n = count_objects(repo)
     if n != expected:
         problems.append(f"store holds {n} objects, expected {expected} = {len(blobs)} unique "
                         f"file contents + {len(trees)} trees + {len(extras)} records/env/patch")

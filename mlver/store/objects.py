@@ -352,9 +352,10 @@ class LocalObjectStore:
             f.write("\n")
         return tmp
 
-    def maybe_merge(self, limit: int = MAX_PACKS) -> int:
-        """Merge the small packs when more than ``limit`` exist (at most one process at a
-        time; others skip). Return the number of packs merged away."""
+    def maybe_merge(self, limit: int | None = None) -> int:
+        """Merge the small packs when more than ``limit`` (default :data:`MAX_PACKS`) exist
+        (one process at a time; others skip). Return the number of packs merged away."""
+        limit = MAX_PACKS if limit is None else limit
         self._refresh(force=True)
         if len(self._packs) <= limit:
             return 0
