@@ -482,30 +482,37 @@ class Batch:
             return self._add_stream(f, data)
 
     def _add_stream(self, f: io.RawIOBase, first: bytes) -> tuple[str, int]:
-        # Large file: copy to tmp while hashing, decide afterwards whether to keep it.
+        # Large file: copy to tmp, hash the copy (so the oid is of the bytes stored), then
+        # decide whether to keep it. The copy is made in the kernel (copy_file_range, as
+        # cp does) and hashed from the page cache right behind it; otherwise it is read
+        # and written in 8 MiB chunks, hashed on the way. Memory stays at one chunk.
         tmp = self._tmp_path()
-        h = Hasher()
-        size = len(first)
-        h.update(first)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        buf = bytearray(CHUNK * 8)
-        mv = memoryview(buf)
         try:
             _write_all(fd, first)
-            while True:
-                n = f.readinto(mv)
-                if not n:
-                    break
-                chunk = mv[:n]
-                h.update(chunk)  # type: ignore[arg-type]
-                size += n
-                _write_all(fd, chunk)
+            done = _copy_and_hash(f.fileno(), fd, tmp, first)
+            if done is not None:
+                oid, size = done
+            else:
+                h = Hasher()
+                h.update(first)
+                size = len(first)
+                buf = bytearray(CHUNK * 8)
+                mv = memoryview(buf)
+                while True:
+                    n = f.readinto(mv)
+                    if not n:
+                        break
+                    chunk = mv[:n]
+                    h.update(chunk)  # type: ignore[arg-type]
+                    size += n
+                    _write_all(fd, chunk)
+                oid = h.hexdigest()
         except BaseException:
             os.close(fd)
             os.unlink(tmp)
             raise
         os.close(fd)
-        oid = h.hexdigest()
         if self._claim(oid):
             with self._lock:
                 self._staged[oid] = tmp
@@ -594,6 +601,72 @@ class Batch:
                 self._pack.abort()
                 self._pack = None
             self._staged = {}
+
+
+_COPY_STEP = 64 << 20  # kernel copy granularity; the hasher follows one step behind
+
+
+def _copy_and_hash(src: int, dst: int, tmp: str, first: bytes) -> tuple[str, int] | None:
+    """Copy ``src`` (from its current offset to its end) onto ``dst`` in the kernel
+    (``copy_file_range``, as cp does) while another thread hashes what is already in
+    ``tmp`` (the copy, from the page cache), so the oid is of the bytes stored. Return
+    ``(oid, size)`` of the whole tmp file (``first`` included), or None, having copied
+    nothing, where the kernel copy is not available for these files."""
+    copy = getattr(os, "copy_file_range", None)
+    if copy is None:
+        return None
+    try:
+        n = copy(src, dst, _COPY_STEP)
+    except OSError as e:
+        if e.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
+                       errno.EPERM):
+            return None
+        raise
+    state = {"copied": len(first) + n, "done": n == 0, "error": None}
+    cond = threading.Condition()
+
+    def copier() -> None:
+        try:
+            while not state["done"]:
+                k = copy(src, dst, _COPY_STEP)
+                with cond:
+                    state["copied"] += k
+                    state["done"] = k == 0
+                    cond.notify()
+        except BaseException as e:  # reported by the hashing side
+            with cond:
+                state["error"] = e
+                state["done"] = True
+                cond.notify()
+
+    t = threading.Thread(target=copier, daemon=True)
+    t.start()
+    h = Hasher()
+    h.update(first)
+    hashed = len(first)
+    buf = bytearray(CHUNK * 8)
+    mv = memoryview(buf)
+    rfd = os.open(tmp, os.O_RDONLY)
+    try:
+        while True:
+            with cond:
+                while state["copied"] <= hashed and not state["done"]:
+                    cond.wait()
+                limit, done = int(state["copied"]), bool(state["done"])  # type: ignore[call-overload]
+            while hashed < limit:
+                k = os.preadv(rfd, [mv[:min(len(buf), limit - hashed)]], hashed)
+                if k <= 0:
+                    raise OSError(errno.EIO, f"short read of {tmp}")
+                h.update(mv[:k])  # type: ignore[arg-type]
+                hashed += k
+            if done and hashed >= int(state["copied"]):  # type: ignore[call-overload]
+                break
+    finally:
+        os.close(rfd)
+        t.join()
+    if state["error"] is not None:
+        raise state["error"]  # type: ignore[misc]
+    return h.hexdigest(), hashed
 
 
 def _unlink(path: str) -> None:
