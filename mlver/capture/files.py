@@ -71,31 +71,38 @@ def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
     except PermissionError:
         raise CaptureError(f"cannot read folder '{node.rel}' (permission denied); "
                            "fix its permissions or leave it out") from None
+    S_ISREG, S_ISDIR, S_ISLNK = stat_mod.S_ISREG, stat_mod.S_ISDIR, stat_mod.S_ISLNK
+    prefix = node.rel + "/"
     with it:
         for e in it:
-            if e.name in SKIP_NAMES:
+            name = e.name
+            if name in SKIP_NAMES:
                 continue
-            try:
-                e.name.encode("utf-8")
-            except UnicodeEncodeError:
-                shown = os.fsencode(e.name).decode("utf-8", "backslashreplace")
-                raise CaptureError(
-                    f"file name '{node.rel}/{shown}' is not valid UTF-8; records store "
-                    "names as UTF-8 text, so rename it") from None
-            erel = f"{node.rel}/{e.name}"
-            if e.is_symlink():
-                node.links.append((e.name, os.readlink(e.path)))
-            elif e.is_dir(follow_symlinks=False):
-                child = _Node(erel)
-                node.dirs.append((e.name, child))
-                children.append(child)
-            elif e.is_file(follow_symlinks=False):
-                st = e.stat(follow_symlinks=False)
+            if not name.isascii():
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+                    raise CaptureError(
+                        f"file name '{node.rel}/{shown}' is not valid UTF-8; records store "
+                        "names as UTF-8 text, so rename it") from None
+            erel = prefix + name
+            # One lstat per entry answers everything (and files need it for the cache).
+            st = e.stat(follow_symlinks=False)
+            mode = st.st_mode
+            if S_ISREG(mode):
                 # A plain tuple in StatKey's order: 100k of them per capture.
-                key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                node.files.append([e.name, erel, key, bool(st.st_mode & 0o111), None, st.st_size])
+                node.files.append([name, erel, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                                st.st_ctime_ns), bool(mode & 0o111), None,
+                                   st.st_size])
+            elif S_ISDIR(mode):
+                child = _Node(erel)
+                node.dirs.append((name, child))
+                children.append(child)
+            elif S_ISLNK(mode):
+                node.links.append((name, os.readlink(e.path)))
             else:
-                raise _refuse_special(erel, _special(e.stat(follow_symlinks=False)) or "not a regular file")
+                raise _refuse_special(erel, _special(st) or "not a regular file")
     return node, children
 
 
