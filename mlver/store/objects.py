@@ -268,8 +268,9 @@ class LocalObjectStore:
             return False
         if data is not None:
             return oid_of(data) == oid
+        assert fd is not None
         h = Hasher()
-        with os.fdopen(fd, "rb") as f:  # type: ignore[arg-type]
+        with os.fdopen(fd, "rb") as f:
             while chunk := f.read(CHUNK):
                 h.update(chunk)
         return h.hexdigest() == oid
@@ -504,7 +505,7 @@ class Batch:
                     if not n:
                         break
                     chunk = mv[:n]
-                    h.update(chunk)  # type: ignore[arg-type]
+                    h.update(chunk)  # type: ignore[arg-type]  # Hasher.update says bytes; xxhash takes any buffer
                     size += n
                     _write_all(fd, chunk)
                 oid = h.hexdigest()
@@ -606,6 +607,15 @@ class Batch:
 _COPY_STEP = 64 << 20  # kernel copy granularity; the hasher follows one step behind
 
 
+class _CopyState:
+    """What the copying thread has done so far (guarded by a condition)."""
+
+    def __init__(self, copied: int, done: bool) -> None:
+        self.copied = copied
+        self.done = done
+        self.error: BaseException | None = None
+
+
 def _copy_and_hash(src: int, dst: int, tmp: str, first: bytes) -> tuple[str, int] | None:
     """Copy ``src`` (from its current offset to its end) onto ``dst`` in the kernel
     (``copy_file_range``, as cp does) while another thread hashes what is already in
@@ -622,21 +632,21 @@ def _copy_and_hash(src: int, dst: int, tmp: str, first: bytes) -> tuple[str, int
                        errno.EPERM):
             return None
         raise
-    state = {"copied": len(first) + n, "done": n == 0, "error": None}
+    state = _CopyState(len(first) + n, n == 0)
     cond = threading.Condition()
 
     def copier() -> None:
         try:
-            while not state["done"]:
+            while not state.done:
                 k = copy(src, dst, _COPY_STEP)
                 with cond:
-                    state["copied"] += k
-                    state["done"] = k == 0
+                    state.copied += k
+                    state.done = k == 0
                     cond.notify()
         except BaseException as e:  # reported by the hashing side
             with cond:
-                state["error"] = e
-                state["done"] = True
+                state.error = e
+                state.done = True
                 cond.notify()
 
     t = threading.Thread(target=copier, daemon=True)
@@ -650,22 +660,22 @@ def _copy_and_hash(src: int, dst: int, tmp: str, first: bytes) -> tuple[str, int
     try:
         while True:
             with cond:
-                while state["copied"] <= hashed and not state["done"]:
+                while state.copied <= hashed and not state.done:
                     cond.wait()
-                limit, done = int(state["copied"]), bool(state["done"])  # type: ignore[call-overload]
+                limit, done = state.copied, state.done
             while hashed < limit:
                 k = os.preadv(rfd, [mv[:min(len(buf), limit - hashed)]], hashed)
                 if k <= 0:
                     raise OSError(errno.EIO, f"short read of {tmp}")
-                h.update(mv[:k])  # type: ignore[arg-type]
+                h.update(mv[:k])  # type: ignore[arg-type]  # any buffer, as above
                 hashed += k
-            if done and hashed >= int(state["copied"]):  # type: ignore[call-overload]
+            if done and hashed >= state.copied:
                 break
     finally:
         os.close(rfd)
         t.join()
-    if state["error"] is not None:
-        raise state["error"]  # type: ignore[misc]
+    if state.error is not None:
+        raise state.error
     return h.hexdigest(), hashed
 
 
