@@ -485,6 +485,9 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
             shutil.rmtree(os.path.join(d_root, sub), ignore_errors=True)
         os.unlink(os.path.join(d_root, "data.dvc"))
         shutil.rmtree(env["DVC_SITE_CACHE_DIR"], ignore_errors=True)  # its hash cache too
+        # A sync first (untimed, as before every cold run): syncfs is per file system, so
+        # without it mlver's batch sync would also flush what dvc add just wrote.
+        os.sync()
         w_init = runner.run([mlver, "init"], m_root)[0]
         w_snap, _, out, _ = runner.run([mlver, "snapshot", "data", "-o", "data=data", "--json"],
                                        m_root)
@@ -492,6 +495,7 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
         if rec1["outputs"]["data"]["oid"] != tree1:
             problems.append("the warm first snapshot has another tree oid than the cold one")
         oid1 = rec1["oid"]
+        os.sync()
         w_dadd = runner.run([dvc, "add", "-q", "data"], d_root)[0]
         rows.append(("first capture, warm", w_init + w_snap, w_dadd, TARGET_SNAPSHOT,
                      None, None))

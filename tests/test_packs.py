@@ -326,6 +326,20 @@ def re_search(pattern: str, text: str) -> bool:
     return re.search(pattern, text) is not None
 
 
+def test_a_pack_missing_under_its_index_is_a_clear_error(store):
+    want = fill(store, 1, 3)
+    (pack,) = pack_files(store, "pack")
+    pack.unlink()
+    with pytest.raises(CorruptObjectError, match="its pack file is missing") as ei:
+        LocalObjectStore(store.store_dir).read(next(iter(want)))
+    assert str(pack) in str(ei.value)
+
+
+def test_has_of_something_that_is_not_an_oid(store):
+    fill(store, 1, 2)
+    assert not store.has("../../etc/passwd") and not store.has("zz" * 16)
+
+
 def test_symlink_in_the_pack_folder_is_refused(store, tmp_path):
     want = fill(store, 1, 2)
     (idx,) = pack_files(store, "idx")

@@ -164,7 +164,10 @@ class LocalObjectStore:
     def _find(self, oid: str, force: bool = False) -> tuple[packmod.PackIndex, int] | None:
         if not self._listed or force:
             self._refresh(force)
-        key = bytes.fromhex(oid)
+        try:
+            key = bytes.fromhex(oid)
+        except ValueError:
+            return None  # not an oid: in no index
         for attempt in range(2):
             for p in self._packs:
                 i = p.find(key)
@@ -176,6 +179,7 @@ class LocalObjectStore:
 
     def _read_packed(self, oid: str, force: bool = False) -> tuple[bytes, str] | None:
         """``(bytes, pack file)`` of a packed object, or None; survives a concurrent merge."""
+        gone = ""
         for attempt in range(4):
             hit = self._find(oid, force=force or attempt > 0)
             if hit is None:
@@ -184,8 +188,9 @@ class LocalObjectStore:
             try:
                 return pack.read_at(i), pack.pack_path
             except FileNotFoundError:
-                continue  # merged away since we listed: list again and retry
-        return None
+                gone = pack.pack_path  # merged away since we listed: list again and retry
+        # Still listed after several fresh listings: not a merge, the pack itself is gone.
+        raise packmod.damaged(gone, "the index is there, its pack file is missing")
 
     def _raise_missing(self, oid: str) -> None:
         if self._damaged:
@@ -212,7 +217,7 @@ class LocalObjectStore:
         """True when the object is present (packed or loose)."""
         if self._find(oid) is not None:
             return True
-        return os.path.exists(self._loose_path(oid))
+        return is_oid(oid) and os.path.exists(self._loose_path(oid))
 
     def _check(self, oid: str) -> None:
         if not is_oid(oid):

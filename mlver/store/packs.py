@@ -60,6 +60,11 @@ def _le(a: "array[int]") -> "array[int]":
     return a
 
 
+def damaged(path: str, why: str) -> CorruptObjectError:
+    """The error for a damaged pack or index file: names the file and the fix."""
+    return _damaged(path, why)
+
+
 def _damaged(path: str, why: str) -> CorruptObjectError:
     base = path[:-4] if path.endswith((".idx", ".pack")) else path
     if base.endswith("."):
