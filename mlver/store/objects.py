@@ -39,8 +39,6 @@ from . import packs as packmod
 PACK_THRESHOLD = 128 << 10
 # Packs allowed before the end of a commit merges the small ones (git gc --auto: 50).
 MAX_PACKS = 32
-# Kept for callers that still import it: files up to here were read whole.
-SMALL_FILE = PACK_THRESHOLD
 _counter = itertools.count()
 _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
