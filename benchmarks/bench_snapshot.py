@@ -209,6 +209,18 @@ def modify(roots: list[str], oids: dict[str, str], pct: float, seed: int,
     return chosen
 
 
+def warm_up(*roots: str) -> None:
+    """Read every file under each ``root/data`` (untimed), then sync: a "warm" run must find
+    its own copy in the page cache; the previous cold run dropped it, not the other tool's."""
+    for root in roots:
+        for d, _dirs, files in os.walk(os.path.join(root, "data")):
+            for f in files:
+                with open(os.path.join(d, f), "rb") as fh:
+                    while fh.read(1 << 20):
+                        pass
+    os.sync()
+
+
 def git_repo(root: str, env: dict) -> None:
     with open(os.path.join(root, "README.md"), "w") as f:
         f.write("benchmark repository\n")
@@ -485,9 +497,10 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
             shutil.rmtree(os.path.join(d_root, sub), ignore_errors=True)
         os.unlink(os.path.join(d_root, "data.dvc"))
         shutil.rmtree(env["DVC_SITE_CACHE_DIR"], ignore_errors=True)  # its hash cache too
-        # A sync first (untimed, as before every cold run): syncfs is per file system, so
-        # without it mlver's batch sync would also flush what dvc add just wrote.
-        os.sync()
+        # Both copies read into the page cache, then a sync (untimed, as before every cold
+        # run): syncfs is per file system, so without it mlver's batch sync would also flush
+        # what dvc add just wrote.
+        warm_up(m_root, d_root)
         w_init = runner.run([mlver, "init"], m_root)[0]
         w_snap, _, out, _ = runner.run([mlver, "snapshot", "data", "-o", "data=data", "--json"],
                                        m_root)
@@ -495,7 +508,7 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
         if rec1["outputs"]["data"]["oid"] != tree1:
             problems.append("the warm first snapshot has another tree oid than the cold one")
         oid1 = rec1["oid"]
-        os.sync()
+        warm_up(d_root)
         w_dadd = runner.run([dvc, "add", "-q", "data"], d_root)[0]
         rows.append(("first capture, warm", w_init + w_snap, w_dadd, TARGET_SNAPSHOT,
                      None, None))
@@ -530,6 +543,7 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
 
     # b'. the same, warm (page cache hot)
     if args.warm and not args.profile:
+        warm_up(m_root, d_root)  # the cold runs above dropped the cache
         for _ in range(args.warm):
             ws = runner.run([mlver, "status", "data", "--json"], m_root)[0]
             wn = runner.run([mlver, "snapshot", "data", "-o", "data=data", "--json"], m_root)[0]
