@@ -1,19 +1,26 @@
 """Benchmark ``mlver snapshot`` / ``status`` against ``dvc add`` / ``status`` on many small files.
 
-    python benchmarks/bench_snapshot.py [--files 100000] [--dir DIR] [--seed 0] [--warm]
+    python benchmarks/bench_snapshot.py [--files 100000] [--shape flat|deep] [--dir DIR]
+                                        [--seed 0] [--warm R] [--big-gib 1]
 
 Both tools run as real CLI subprocesses (``mlver`` and ``dvc`` from the virtualenv of the
-Python running this script) on two identical copies of one generated folder: N files of
-1-4 KiB seeded random bytes (1% of them duplicates of another file) spread over 100
-sub-folders, in a fresh git repository. Steps, each timed by wall clock with the page
-cache dropped first (when we are allowed to; otherwise the run says so and stays warm):
+Python running this script) on two identical copies of one generated folder, in a fresh git
+repository: ``--shape flat`` (default) is N files of 1-4 KiB seeded random bytes (1% of them
+duplicates of another file) spread over 100 sub-folders; ``--shape deep`` is N files of
+1-8 KiB in a three-level tree (10 x 10 x 10 leaf folders below ``data/``). Steps, each timed
+by wall clock with the page cache dropped first (when we are allowed to; otherwise the run
+says so and stays warm):
 
   a. first capture      mlver init && mlver snapshot data -o data=data   vs  dvc add data
+  a'. the same, warm    store / DVC cache removed, page cache kept
   b. unchanged check    mlver status data; mlver snapshot (unchanged)    vs  dvc status
   c. 1% files modified  mlver snapshot data -o data=data                 vs  dvc add data
 
-Targets (ratio mlver/dvc): snapshot <= 0.20 of ``dvc add``; unchanged status and
-re-snapshot <= 0.125 of ``dvc status``. The run also checks mlver's results: the tree oid
+Targets (ratio mlver/dvc): first snapshot <= 0.20 of ``dvc add`` (cold and warm); unchanged
+status and re-snapshot <= 0.12 of ``dvc status``; the 1% snapshot <= 0.10 of ``dvc add``;
+peak RSS of the first snapshot <= 300 MiB. With ``--big-gib G`` (once, after the rounds):
+the first snapshot of one G GiB file (store initialised beforehand) vs ``cp FILE DEST && sync``,
+<= 1.5 x, <= 100 MiB RSS. The run also checks mlver's results: the tree oid
 is the same for the first and the unchanged snapshot and equals a from-scratch recompute
 on the other copy; blob oids equal XXH3-128 of the files; the store holds exactly one
 object per unique file content, per tree, plus the record and its env/patch blobs.
@@ -38,8 +45,14 @@ from _common import report_problems, work_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
-TARGET_SNAPSHOT = 0.20   # mlver snapshot / dvc add
-TARGET_UNCHANGED = 0.125  # mlver status or unchanged snapshot / dvc status
+TARGET_SNAPSHOT = 0.20   # first mlver snapshot / dvc add
+TARGET_UNCHANGED = 0.12  # mlver status or unchanged snapshot / dvc status
+TARGET_MODIFIED = 0.10   # snapshot after 1% modified / dvc add
+TARGET_RSS_MIB = 300     # peak RSS of the first snapshot of N small files
+TARGET_BIG = 1.5         # first snapshot of one big file / (cp + sync)
+TARGET_BIG_RSS_MIB = 100
+FIRST_OP = "first capture (init+snapshot vs dvc add)"
+SHAPES = {"flat": (1024, 4096), "deep": (1024, 8192)}  # file sizes, bytes
 
 
 # -- tools ------------------------------------------------------------------------------------
@@ -133,23 +146,42 @@ sys.exit(code if code >= 0 else 128 - code)
 
 # -- data -------------------------------------------------------------------------------------
 
-def generate(roots: list[str], n_files: int, n_dirs: int, seed: int) -> tuple[dict[str, str], int]:
+def folders(shape: str, n_dirs: int) -> list[str]:
+    """The leaf folders files go into (``data/...``)."""
+    if shape == "deep":
+        return [f"data/l{a}/m{b}/n{c}" for a in range(10) for b in range(10) for c in range(10)]
+    return [f"data/part{i:03d}" for i in range(n_dirs)]
+
+
+def tree_count(shape: str, n_dirs: int) -> int:
+    """How many trees one snapshot of ``data`` has: every folder, ``data`` included."""
+    seen = {"data"}
+    for leaf in folders(shape, n_dirs):
+        parts = leaf.split("/")
+        seen.update("/".join(parts[:i]) for i in range(2, len(parts) + 1))
+    return len(seen)
+
+
+def generate(roots: list[str], n_files: int, n_dirs: int, seed: int,
+             shape: str = "flat") -> tuple[dict[str, str], int]:
     """Write the same ``data/`` into each root; return ({relative path: oid}, total bytes).
 
     Only oids are kept, not contents, so that this process stays small (see Runner).
     """
     rng = random.Random(seed)
+    lo, hi = SHAPES[shape]
+    leaves = folders(shape, n_dirs)
     oids: dict[str, str] = {}
     recent: list[bytes] = [b""] * 100
     made: set[str] = set()
     total = 0
     for i in range(n_files):
-        sub = f"data/part{i % n_dirs:03d}"
+        sub = leaves[i % len(leaves)]
         rel = f"{sub}/f{i:07d}.bin"
         if i >= 100 and rng.random() < 0.01:  # a duplicate of the content 100 files back
             data = recent[i % 100]
         else:
-            data = rng.randbytes(rng.randint(1024, 4096))
+            data = rng.randbytes(rng.randint(lo, hi))
         recent[i % 100] = data
         oids[rel] = oid_of(data)
         total += len(data)
@@ -162,17 +194,31 @@ def generate(roots: list[str], n_files: int, n_dirs: int, seed: int) -> tuple[di
     return oids, total
 
 
-def modify(roots: list[str], oids: dict[str, str], pct: float, seed: int) -> list[str]:
+def modify(roots: list[str], oids: dict[str, str], pct: float, seed: int,
+           shape: str = "flat") -> list[str]:
     """Rewrite ``pct`` % of the files (same new bytes in every root); return their paths."""
     rng = random.Random(seed + 1)
+    lo, hi = SHAPES[shape]
     chosen = rng.sample(sorted(oids), max(1, round(len(oids) * pct / 100)))
     for rel in chosen:
-        data = rng.randbytes(rng.randint(1024, 4096))
+        data = rng.randbytes(rng.randint(lo, hi))
         oids[rel] = oid_of(data)
         for root in roots:
             with open(os.path.join(root, rel), "wb") as f:
                 f.write(data)
     return chosen
+
+
+def warm_up(*roots: str) -> None:
+    """Read every file under each ``root/data`` (untimed), then sync: a "warm" run must find
+    its own copy in the page cache; the previous cold run dropped it, not the other tool's."""
+    for root in roots:
+        for d, _dirs, files in os.walk(os.path.join(root, "data")):
+            for f in files:
+                with open(os.path.join(d, f), "rb") as fh:
+                    while fh.read(1 << 20):
+                        pass
+    os.sync()
 
 
 def git_repo(root: str, env: dict) -> None:
@@ -185,10 +231,9 @@ def git_repo(root: str, env: dict) -> None:
 
 # -- checks -----------------------------------------------------------------------------------
 
-def count_objects(store: str) -> int:
-    objects = os.path.join(store, "objects")
-    return sum(len(os.listdir(os.path.join(objects, d))) for d in os.listdir(objects)
-               if len(d) == 2)
+def count_objects(repo) -> int:
+    """Objects in the store, packed or loose (through the store: nothing here builds paths)."""
+    return sum(1 for _ in repo.store.objects.iter_oids())
 
 
 def oid_of(data: bytes) -> str:
@@ -213,11 +258,11 @@ def recompute_tree(root: str) -> str:
 
 
 def check_store(root: str, history: list[dict[str, str]], rec_oids: list[str],
-                n_dirs: int) -> list[str]:
+                n_trees: int) -> list[str]:
     """Compare the store with what the files say it must hold; return problems.
 
     Expected objects: one blob per unique file content (of every captured version), one
-    tree per folder (``n_dirs`` sub-folders + ``data`` per version, shared when equal),
+    tree per folder (``n_trees`` per version, ``data`` included, shared when equal),
     each record, and its env-packages / code-patch blobs.
     """
     sys.path.append(REPO_ROOT)  # an installed mlver wins; else the checkout beside us
@@ -226,7 +271,7 @@ def check_store(root: str, history: list[dict[str, str]], rec_oids: list[str],
     problems: list[str] = []
     repo = Repo(root)
     try:
-        _check_store(repo, root, history, rec_oids, n_dirs, problems)
+        _check_store(repo, root, history, rec_oids, n_trees, problems)
     except Exception as e:  # a missing or corrupt object: report it, keep the timings
         problems.append(f"reading the store failed: {type(e).__name__}: {e}")
     finally:
@@ -234,7 +279,7 @@ def check_store(root: str, history: list[dict[str, str]], rec_oids: list[str],
     return problems
 
 
-def _check_store(repo, root, history, rec_oids, n_dirs, problems) -> None:
+def _check_store(repo, root, history, rec_oids, n_trees, problems) -> None:
     """The checks of :func:`check_store`, appending to ``problems``."""
     trees: set[str] = set()
     extras: set[str] = set()
@@ -247,13 +292,13 @@ def _check_store(repo, root, history, rec_oids, n_dirs, problems) -> None:
             t = stack.pop()
             mine.add(t)
             stack.extend(e.oid for e in repo.tree(t).entries if e.type == "tree")
-        if len(mine) != n_dirs + 1:
+        if len(mine) != n_trees:
             problems.append(f"record {rec_oid[:10]} reaches {len(mine)} trees, "
-                            f"expected {n_dirs + 1} (one per folder)")
+                            f"expected {n_trees} (one per folder)")
         trees |= mine
     blobs = {o for oids in history for o in oids.values()}
     expected = len(blobs) + len(trees) + len(extras)
-    n = count_objects(repo.store.path)
+    n = count_objects(repo)
     if n != expected:
         problems.append(f"store holds {n} objects, expected {expected} = {len(blobs)} unique "
                         f"file contents + {len(trees)} trees + {len(extras)} records/env/patch")
@@ -287,7 +332,12 @@ def fmt_ratio(m: float, d: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=100_000, help="number of files (default 100000)")
-    ap.add_argument("--dirs", type=int, default=100, help="number of sub-folders (default 100)")
+    ap.add_argument("--dirs", type=int, default=100,
+                    help="number of sub-folders of the flat shape (default 100)")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="flat",
+                    help="flat: 1-4 KiB files in 100 folders; deep: 1-8 KiB files, 3 levels")
+    ap.add_argument("--big-gib", type=float, default=0, metavar="G",
+                    help="also time the first snapshot of one G GiB file vs cp + sync")
     ap.add_argument("--modify-pct", type=float, default=1.0, help="%% of files changed in step c")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", help="work here instead of a temporary folder (kept afterwards)")
@@ -317,7 +367,9 @@ def run_bench(args, work: str) -> None:
     runner = Runner(env, drop=not args.no_drop_caches)
     dvc_version = subprocess.run([dvc, "--version"], env=env, capture_output=True,
                                  text=True).stdout.strip()
-    print(f"bench_snapshot: {args.files:,} files in {args.dirs} folders, {args.repeat} round(s), "
+    shape = (f"{args.dirs} folders" if args.shape == "flat" else
+             f"{tree_count('deep', 0) - 1} folders on 3 levels (deep)")
+    print(f"bench_snapshot: {args.files:,} files in {shape}, {args.repeat} round(s), "
           f"work dir {work}, dvc {dvc_version}, {os.cpu_count()} CPUs", flush=True)
 
     samples: dict[str, list[tuple]] = {}  # operation -> [(mlver s, dvc s, target, rss, drss)]
@@ -333,6 +385,14 @@ def run_bench(args, work: str) -> None:
         if not args.dir:
             shutil.rmtree(rdir, ignore_errors=True)  # ~1 GB a round: free it before the next
 
+    peak = max(v[3] for v in samples[FIRST_OP])
+    limits = [(f"first snapshot of {args.files:,} files: peak RSS", peak / 1024, TARGET_RSS_MIB)]
+    if args.big_gib:
+        brows, blimits, bprobs = run_big(args, runner, bindir, work)
+        for op, *vals in brows:
+            samples[op] = [tuple(vals)]
+        limits += blimits
+        problems += bprobs
     rows = []
     for op, vals in samples.items():
         m = statistics.median(v[0] for v in vals)
@@ -341,6 +401,9 @@ def run_bench(args, work: str) -> None:
         drss = max((v[4] for v in vals if v[4]), default=None)
         rows.append((op, m, d, vals[0][2], rss, drss, [v[0] / v[1] for v in vals]))
     print_table(rows, runner.drop, args)
+    for op, value, target in limits:
+        print(f"{op:<48} {value:8.0f} MiB  target <= {target} MiB  "
+              f"{'PASS' if value <= target else 'MISS'}")
     for line in info:
         print(line)
     report_problems(problems, "correctness: OK")
@@ -349,9 +412,14 @@ def run_bench(args, work: str) -> None:
             for op, m, d, target, rss, drss, _ in rows:
                 ratio = fmt_ratio(m, d)
                 f.write(json.dumps({"bench": "snapshot", "files": args.files, "operation": op,
+                                    "shape": args.shape,
                                     "mlver_s": m, "dvc_s": d, "ratio": ratio, "target": target,
                                     "ok": ratio <= target, "rss_kib": rss, "dvc_rss_kib": drss,
                                     "rounds": args.repeat, "cold": runner.drop}) + "\n")
+            for op, value, target in limits:
+                f.write(json.dumps({"bench": "snapshot", "files": args.files, "operation": op,
+                                    "shape": args.shape, "kind": "rss", "value_mib": value,
+                                    "target_mib": target, "ok": value <= target}) + "\n")
             f.write(json.dumps({"bench": "snapshot", "operation": "correctness", "ok": not problems,
                                 "problems": problems}) + "\n")
 
@@ -363,7 +431,8 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
     tag = f"[{r + 1}/{args.repeat}]"
     m_root, d_root = os.path.join(work, "mlver"), os.path.join(work, "dvc")
     t = time.perf_counter()
-    oids, size = generate([m_root, d_root], args.files, args.dirs, args.seed)
+    oids, size = generate([m_root, d_root], args.files, args.dirs, args.seed, args.shape)
+    n_trees = tree_count(args.shape, args.dirs)
     for root in (m_root, d_root):
         git_repo(root, env)
     print(f"{tag} generated 2 x {len(oids):,} files ({size / 2**20:.0f} MiB each copy, "
@@ -414,12 +483,38 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
     oid1, tree1 = rec1["oid"], rec1["outputs"]["data"]["oid"]
     drop()
     t_dadd, drss_add, _, _ = runner.run([dvc, "add", "-q", "data"], d_root)
-    rows.append(("first capture (init+snapshot vs dvc add)", t_init + t_snap, t_dadd,
+    rows.append((FIRST_OP, t_init + t_snap, t_dadd,
                  TARGET_SNAPSHOT, max(rss_init, rss_snap), drss_add))
     print(f"{tag} a. first capture: mlver {t_init + t_snap:.2f} s (init {t_init:.2f}), "
           f"dvc add {t_dadd:.2f} s", flush=True)
     history = [dict(oids)]
-    problems += check_store(m_root, history, [oid1], args.dirs)
+    problems += check_store(m_root, history, [oid1], n_trees)
+
+    # a'. the same first capture, warm: no store, no DVC cache, but the page cache kept
+    if args.warm and not args.profile:
+        shutil.rmtree(os.path.join(m_root, ".mlver"))
+        for sub in (".dvc/cache", ".dvc/tmp"):
+            shutil.rmtree(os.path.join(d_root, sub), ignore_errors=True)
+        os.unlink(os.path.join(d_root, "data.dvc"))
+        shutil.rmtree(env["DVC_SITE_CACHE_DIR"], ignore_errors=True)  # its hash cache too
+        # Both copies read into the page cache, then a sync (untimed, as before every cold
+        # run): syncfs is per file system, so without it mlver's batch sync would also flush
+        # what dvc add just wrote.
+        warm_up(m_root, d_root)
+        w_init = runner.run([mlver, "init"], m_root)[0]
+        w_snap, _, out, _ = runner.run([mlver, "snapshot", "data", "-o", "data=data", "--json"],
+                                       m_root)
+        rec1 = json.loads(out)
+        if rec1["outputs"]["data"]["oid"] != tree1:
+            problems.append("the warm first snapshot has another tree oid than the cold one")
+        oid1 = rec1["oid"]
+        warm_up(d_root)
+        w_dadd = runner.run([dvc, "add", "-q", "data"], d_root)[0]
+        rows.append(("first capture, warm", w_init + w_snap, w_dadd, TARGET_SNAPSHOT,
+                     None, None))
+        print(f"{tag} a'. first capture, warm: mlver {w_init + w_snap:.2f} s, "
+              f"dvc add {w_dadd:.2f} s", flush=True)
+        time.sleep(2.1)  # the racily-clean window again, for the unchanged checks
 
     # b. unchanged re-check, cold
     drop()
@@ -448,6 +543,7 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
 
     # b'. the same, warm (page cache hot)
     if args.warm and not args.profile:
+        warm_up(m_root, d_root)  # the cold runs above dropped the cache
         for _ in range(args.warm):
             ws = runner.run([mlver, "status", "data", "--json"], m_root)[0]
             wn = runner.run([mlver, "snapshot", "data", "-o", "data=data", "--json"], m_root)[0]
@@ -458,7 +554,7 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
                   f"dvc status {wd:.2f} s", flush=True)
 
     # c. 1% of the files modified
-    changed = modify([m_root, d_root], oids, args.modify_pct, args.seed)
+    changed = modify([m_root, d_root], oids, args.modify_pct, args.seed, args.shape)
     history.append(dict(oids))
     drop()
     t_snap2, rss_snap2, out, _ = runner.run(mlver_cmd("snapshot", "data", "-o", "data=data", "--json"),
@@ -471,29 +567,87 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
     drop()
     t_dadd2, drss_add2, _, _ = runner.run([dvc, "add", "-q", "data"], d_root)
     rows.append((f"{args.modify_pct:g}% modified ({len(changed):,} files): snapshot vs dvc add",
-                 t_snap2, t_dadd2, TARGET_SNAPSHOT, rss_snap2, drss_add2))
+                 t_snap2, t_dadd2, TARGET_MODIFIED, rss_snap2, drss_add2))
     print(f"{tag} c. {len(changed):,} files modified: mlver snapshot {t_snap2:.2f} s, "
           f"dvc add {t_dadd2:.2f} s", flush=True)
 
     # correctness: objects of both versions; tree oid from scratch on the other copy
-    problems += check_store(m_root, history, [oid1, rec2["oid"]], args.dirs)
+    problems += check_store(m_root, history, [oid1, rec2["oid"]], n_trees)
     fresh = recompute_tree(d_root)
     if fresh != tree2:
         problems.append(f"tree oid recomputed from scratch on the dvc copy ({fresh}) differs "
                         f"from mlver's snapshot ({tree2})")
-    n_obj = count_objects(os.path.join(m_root, ".mlver"))
+    with _open_repo(m_root) as repo:
+        n_obj = count_objects(repo)
     info = [f"tree oid v1 {tree1} (same in the first and the unchanged snapshot and in status); "
             f"v2 {tree2} ({'=' if fresh == tree2 else 'DIFFERS from'} a from-scratch recompute "
             f"on the dvc copy)",
-            f"objects in .mlver/objects: {n_obj:,} (checked: unique contents + trees + records "
+            f"objects in the store: {n_obj:,} (checked: unique contents + trees + records "
             f"+ env/patch blobs)"]
     return rows, problems, info
+
+
+def _open_repo(root: str):
+    sys.path.append(REPO_ROOT)
+    from mlver import Repo
+
+    return Repo(root)
+
+
+def run_big(args, runner: Runner, bindir: str, work: str):
+    """One big file: its first ``mlver snapshot`` vs ``cp FILE DEST && sync``, both cold.
+    Returns (rows, limits, problems)."""
+    mlver = os.path.join(bindir, "mlver")
+    root = os.path.join(work, "big")
+    os.makedirs(root)
+    git_repo(root, runner.env)
+    size = int(args.big_gib * (1 << 30))
+    path = os.path.join(root, "big.bin")
+    h = None
+    t = time.perf_counter()
+    with open(path, "wb") as f:
+        import xxhash
+
+        h = xxhash.xxh3_128()
+        block = random.Random(args.seed).randbytes(64 << 20)
+        left = size
+        while left:
+            chunk = block[:min(left, len(block))]
+            chunk = os.urandom(4096) + chunk[4096:]  # no two blocks alike
+            f.write(chunk)
+            h.update(chunk)
+            left -= len(chunk)
+    print(f"[big] wrote {size / 2**30:g} GiB in {time.perf_counter() - t:.1f} s", flush=True)
+    time.sleep(2.1)
+    runner.drop_caches()
+    dest = os.path.join(work, "big-copy.bin")
+    t_cp, _, _, _ = runner.run(["sh", "-c", f'cp "{path}" "{dest}" && sync'], root)
+    os.unlink(dest)
+    runner.run([mlver, "init"], root)  # not timed: the first snapshot is
+    runner.drop_caches()
+    t_snap, rss_snap, out, _ = runner.run([mlver, "snapshot", "big", "-o", "f=big.bin",
+                                           "--json"], root)
+    rec = json.loads(out)
+    problems = []
+    if rec["outputs"]["f"]["oid"] != h.hexdigest():
+        problems.append("the big file's oid is not XXH3-128 of its bytes")
+    with _open_repo(root) as repo:
+        if repo.store.objects.local_file(h.hexdigest()) is None or not repo.store.objects.verify_file(
+                h.hexdigest()):
+            problems.append("the big file is not a verified loose object")
+    label = f"one {args.big_gib:g} GiB file: first snapshot vs cp+sync"
+    print(f"[big] mlver snapshot {t_snap:.2f} s (peak RSS {rss_snap / 1024:.0f} MiB), "
+          f"cp + sync {t_cp:.2f} s", flush=True)
+    rows = [(label, t_snap, t_cp, TARGET_BIG, rss_snap, None)]
+    limits = [(f"one {args.big_gib:g} GiB file: peak RSS", rss_snap / 1024, TARGET_BIG_RSS_MIB)]
+    shutil.rmtree(root, ignore_errors=True)
+    return rows, limits, problems
 
 
 def print_table(rows, cold: bool, args) -> None:
     state = "page cache dropped before each cold run" if cold else "WARM page cache (could not drop)"
     print()
-    print(f"mlver vs dvc, {args.files:,} files ({state}; median of {args.repeat} round(s)"
+    print(f"mlver vs dvc, {args.files:,} files, {args.shape} ({state}; median of {args.repeat} round(s)"
           f"{', warm rows: ' + str(args.warm) + ' runs a round' if args.warm else ''}"
           f"{'; PROFILED, timings inflated' if args.profile else ''})")
     head = (f"{'operation':<48} {'mlver s':>8} {'dvc s':>8} {'ratio':>7} {'target':>7}  {'':4} "

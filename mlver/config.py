@@ -15,17 +15,19 @@ from dataclasses import dataclass, field
 from .errors import ConfigError, StoreFormatError
 from .hashing import HASH_NAME
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: small objects in packs; format-1 stores (loose only) are read and upgraded
 CONFIG_FILE = "config.json"
 PROJECT_FILE = "mlver.toml"
 
 
 def write_store_config(store_dir: str) -> None:
-    """Write a fresh store config."""
+    """Write a fresh store config (to a temporary name, then renamed into place)."""
     path = os.path.join(store_dir, CONFIG_FILE)
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump({"format": STORE_FORMAT, "hash": HASH_NAME}, f, indent=2, sort_keys=True)
         f.write("\n")
+    os.replace(tmp, path)
 
 
 def read_store_config(store_dir: str) -> dict:

@@ -13,7 +13,7 @@ from mlver.capture.files import Captured, capture_path
 from mlver.errors import CaptureError
 from mlver.hashing import oid_of
 from mlver.store import index as idx
-from mlver.store.objects import ObjectStore
+from mlver.store.objects import LocalObjectStore
 from mlver.store.statcache import StatCache
 from mlver.store.trees import Tree, TreeEntry
 
@@ -31,7 +31,7 @@ def ws(tmp_path):
 def store(tmp_path):
     d = tmp_path / "store"
     (d / "objects").mkdir(parents=True)
-    return ObjectStore(str(d))
+    return LocalObjectStore(str(d))
 
 
 @pytest.fixture

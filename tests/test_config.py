@@ -21,8 +21,14 @@ def store_dir(tmp_path):
 def test_write_then_read_store_config(store_dir):
     write_store_config(str(store_dir))
     raw = (store_dir / "config.json").read_text()
-    assert json.loads(raw) == {"format": 1, "hash": "xxh3-128"}
-    assert read_store_config(str(store_dir)) == {"format": 1, "hash": "xxh3-128"}
+    assert json.loads(raw) == {"format": 2, "hash": "xxh3-128"}
+    assert read_store_config(str(store_dir)) == {"format": 2, "hash": "xxh3-128"}
+    assert sorted(p.name for p in store_dir.iterdir()) == ["config.json"]  # no tmp left
+
+
+def test_format_1_store_config_is_still_read(store_dir):
+    (store_dir / "config.json").write_text(json.dumps({"format": 1, "hash": "xxh3-128"}))
+    assert read_store_config(str(store_dir))["format"] == 1
 
 
 def test_newer_store_format_is_refused(store_dir):

@@ -22,6 +22,7 @@ from mlver.store.trees import walk
 from conftest import git, store_listing, tmp_files, write
 
 OBJ_RE = re.compile(r"^objects/[0-9a-f]{2}/[0-9a-f]{30}$")
+PACK_RE = re.compile(r"^objects/pack/pack-[0-9a-f]{32}\.(pack|idx)$")
 
 
 def all_record_oids(repo: Repo, rec: Record) -> set[str]:
@@ -49,7 +50,7 @@ def test_init_layout(git_repo):
     store = git_repo / ".mlver"
     for sub in ("objects", "tmp", "refs/names", "refs/tags"):
         assert (store / sub).is_dir(), sub
-    assert json.loads((store / "config.json").read_text()) == {"format": 1, "hash": "xxh3-128"}
+    assert json.loads((store / "config.json").read_text()) == {"format": 2, "hash": "xxh3-128"}
     ignore = (store / ".gitignore").read_text()
     assert "/objects/" in ignore and "/tmp/" in ignore
     assert repo.root == str(git_repo)
@@ -102,14 +103,14 @@ def test_first_snapshot(repo, git_repo):
     assert rec.params == {"lr": 0.1, "name": "abc"} and rec.metrics == {"rmse": 12.5}
     assert repo.store.refs.get("price-model") == res.oid
     assert repo.record(res.oid) == rec
-    # Every object it names is in the store, read-only, at objects/ab/<30 hex>.
+    # Every object it names is in the store: small ones packed, all files read-only.
     for oid in all_record_oids(repo, rec) | {res.oid}:
-        p = repo.store.objects.path(oid)
-        assert os.path.isfile(p), oid
-        assert stat.S_IMODE(os.stat(p).st_mode) == 0o444
+        assert repo.store.objects.has(oid) and repo.store.objects.verify_file(oid), oid
+        assert repo.store.objects.local_file(oid) is None  # all small: in a pack
+    assert len(repo.store.objects.packs()) == 1
     for path, mode, _ in store_listing(git_repo):
         if path.startswith("objects/"):
-            assert OBJ_RE.match(path) and mode == 0o444, path
+            assert (OBJ_RE.match(path) or PACK_RE.match(path)) and mode == 0o444, path
     assert tmp_files(git_repo) == []
     assert not [p for p, _, _ in store_listing(git_repo) if p.endswith(".lock")]
 

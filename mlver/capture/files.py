@@ -21,7 +21,8 @@ from ..store.statcache import StatCache, StatKey
 from ..store.trees import encode_rows
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
-WORKERS = min(8, (os.cpu_count() or 2) * 2)
+# Reads of a cold disk wait on I/O, not on the CPU: more threads keep more reads in flight.
+WORKERS = min(16, (os.cpu_count() or 2) * 8)
 CHUNK_FILES = 256  # files per pool task: amortises scheduling over tiny files
 PRELOAD_FILES = 2000  # above this, list the store once rather than stat each object
 
@@ -61,46 +62,67 @@ class _Node:
         self.links: list[tuple[str, str]] = []  # name, target
 
 
-def _scan(root: str, rel: str) -> tuple[_Node, list[list]]:
-    """Walk the folder ``root/rel`` once; return its node tree and a flat file list."""
+def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
+    """Read one folder into ``node``; return it and its sub-folders (to read next)."""
+    children: list[_Node] = []
+    full = os.path.join(root, node.rel)
+    try:
+        it = os.scandir(full)
+    except PermissionError:
+        raise CaptureError(f"cannot read folder '{node.rel}' (permission denied); "
+                           "fix its permissions or leave it out") from None
+    S_ISREG, S_ISDIR, S_ISLNK = stat_mod.S_ISREG, stat_mod.S_ISDIR, stat_mod.S_ISLNK
+    prefix = node.rel + "/"
+    with it:
+        for e in it:
+            name = e.name
+            if name in SKIP_NAMES:
+                continue
+            if not name.isascii():
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+                    raise CaptureError(
+                        f"file name '{node.rel}/{shown}' is not valid UTF-8; records store "
+                        "names as UTF-8 text, so rename it") from None
+            erel = prefix + name
+            # One lstat per entry answers everything (and files need it for the cache).
+            st = e.stat(follow_symlinks=False)
+            mode = st.st_mode
+            if S_ISREG(mode):
+                # A plain tuple in StatKey's order: 100k of them per capture.
+                node.files.append([name, erel, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                                st.st_ctime_ns), bool(mode & 0o111), None,
+                                   st.st_size])
+            elif S_ISDIR(mode):
+                child = _Node(erel)
+                node.dirs.append((name, child))
+                children.append(child)
+            elif S_ISLNK(mode):
+                node.links.append((name, os.readlink(e.path)))
+            else:
+                raise _refuse_special(erel, _special(st) or "not a regular file")
+    return node, children
+
+
+def _scan(root: str, rel: str, on_files=None) -> tuple[_Node, list[list]]:
+    """Walk the folder ``root/rel`` once; return its node tree and a flat file list.
+
+    ``on_files(items)`` gets each folder's files as soon as it is read, so hashing starts
+    while the walk goes on. (Reading folders from several threads was measured: no faster
+    on a cold disk, whose inode reads come in batches anyway.)
+    """
     top = _Node(rel)
     stack = [top]
     files: list[list] = []
     while stack:
-        node = stack.pop()
-        full = os.path.join(root, node.rel)
-        try:
-            it = os.scandir(full)
-        except PermissionError:
-            raise CaptureError(f"cannot read folder '{node.rel}' (permission denied); "
-                               "fix its permissions or leave it out") from None
-        with it:
-            for e in it:
-                if e.name in SKIP_NAMES:
-                    continue
-                try:
-                    e.name.encode("utf-8")
-                except UnicodeEncodeError:
-                    shown = os.fsencode(e.name).decode("utf-8", "backslashreplace")
-                    raise CaptureError(
-                        f"file name '{node.rel}/{shown}' is not valid UTF-8; records store "
-                        "names as UTF-8 text, so rename it") from None
-                erel = f"{node.rel}/{e.name}"
-                if e.is_symlink():
-                    node.links.append((e.name, os.readlink(e.path)))
-                elif e.is_dir(follow_symlinks=False):
-                    child = _Node(erel)
-                    node.dirs.append((e.name, child))
-                    stack.append(child)
-                elif e.is_file(follow_symlinks=False):
-                    st = e.stat(follow_symlinks=False)
-                    # A plain tuple in StatKey's order: 100k of them per capture.
-                    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                    item = [e.name, erel, key, bool(st.st_mode & 0o111), None, st.st_size]
-                    node.files.append(item)
-                    files.append(item)
-                else:
-                    raise _refuse_special(erel, _special(e.stat(follow_symlinks=False)) or "not a regular file")
+        node, children = _scan_dir(root, stack.pop())
+        stack += children
+        if node.files:
+            files += node.files
+            if on_files is not None:
+                on_files(node.files)
     return top, files
 
 
@@ -127,41 +149,82 @@ def _hash_items(root: str, items: list[list], batch: Batch | None) -> None:
         item[5] = size  # what was hashed, should the file have changed since its stat
 
 
-def _fill_oids(root: str, files: list[list], cache: StatCache, batch: Batch | None,
-               progress=None) -> None:
-    todo = []
-    if batch is not None and len(files) > PRELOAD_FILES and hasattr(batch, "preload"):
-        batch.preload()
-    for item in files:
-        oid = cache.lookup(item[1], item[2])
-        # A cached oid is only good for a write if the object is really in the store.
-        if oid is not None and (batch is None or batch.has(oid)):
-            item[4] = oid
-        else:
-            todo.append(item)
-    if progress:
-        progress.total(len(files), len(files) - len(todo))
-    if len(todo) <= CHUNK_FILES:
-        _hash_items(root, todo, batch)
+class _Filler:
+    """Looks files up in the stat cache and hashes (and stages) the rest in a thread pool,
+    chunk by chunk as the walk finds them: the walk and the reads overlap."""
+
+    def __init__(self, root: str, cache: StatCache, batch: Batch | None) -> None:
+        self.root, self.cache, self.batch = root, cache, batch
+        self.todo: list[list] = []
+        self.pending: list[list] = []
+        self.seen = 0
+        self.pool: ThreadPoolExecutor | None = None
+        self.futures: list = []
+
+    def add(self, items: list[list]) -> None:
+        cache, batch = self.cache, self.batch
+        self.seen += len(items)
+        if (batch is not None and self.seen > PRELOAD_FILES and hasattr(batch, "preload")):
+            batch.preload()  # once: one listing beats a lookup per object from here on
+        for item in items:
+            oid = cache.lookup(item[1], item[2])
+            # A cached oid is only good for a write if the object is really in the store.
+            if oid is not None and (batch is None or batch.has(oid)):
+                item[4] = oid
+            else:
+                self.todo.append(item)
+                self.pending.append(item)
+        while len(self.pending) >= CHUNK_FILES:
+            self._submit(self.pending[:CHUNK_FILES])
+            self.pending = self.pending[CHUNK_FILES:]
+
+    def _submit(self, chunk: list[list]) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(WORKERS)
+        self.futures.append((self.pool.submit(_hash_items, self.root, chunk, self.batch),
+                             len(chunk)))
+
+    def finish(self, total: int, progress=None) -> None:
         if progress:
-            progress.advance(len(todo))
-    else:
-        chunks = [todo[i:i + CHUNK_FILES] for i in range(0, len(todo), CHUNK_FILES)]
-        pool = ThreadPoolExecutor(WORKERS)
+            progress.total(total, total - len(self.todo))
         try:
-            futures = [pool.submit(_hash_items, root, c, batch) for c in chunks]
-            for f, c in zip(futures, chunks):
+            if self.pending:
+                if self.pool is None:  # few files: no threads needed
+                    _hash_items(self.root, self.pending, self.batch)
+                    if progress:
+                        progress.advance(len(self.pending))
+                else:
+                    self._submit(self.pending)
+                self.pending = []
+            for f, n in self.futures:
                 f.result()
                 if progress:
-                    progress.advance(len(c))
+                    progress.advance(n)
         except BaseException:
             # Ctrl-C or a bad file: drop the queued chunks instead of finishing them.
-            pool.shutdown(wait=True, cancel_futures=True)
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
             raise
-        pool.shutdown(wait=True)
-    for item in todo:
-        if item[5] == item[2][2]:  # a file that changed while read is not cached
-            cache.remember(item[1], item[2], item[4])
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        for item in self.todo:
+            if item[5] == item[2][2]:  # a file that changed while read is not cached
+                self.cache.remember(item[1], item[2], item[4])
+
+    def abort(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fill_oids(root: str, files: list[list], cache: StatCache, batch: Batch | None,
+               progress=None) -> None:
+    filler = _Filler(root, cache, batch)
+    try:
+        filler.add(files)
+    except BaseException:
+        filler.abort()
+        raise
+    filler.finish(len(files), progress)
 
 
 def _link_oid(target: str, batch: Batch | None) -> str:
@@ -210,8 +273,13 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
         raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
     cache.load(rel)
     if stat_mod.S_ISDIR(st.st_mode):
-        node, files = _scan(root, rel)
-        _fill_oids(root, files, cache, batch, progress)
+        filler = _Filler(root, cache, batch)
+        try:
+            node, files = _scan(root, rel, filler.add)
+        except BaseException:
+            filler.abort()
+            raise
+        filler.finish(len(files), progress)
         oid, size, count = _build(node, batch)
         return Captured("tree", oid, size, count)
     if stat_mod.S_ISREG(st.st_mode):

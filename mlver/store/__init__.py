@@ -13,7 +13,7 @@ from typing import Callable
 from ..config import read_store_config, write_store_config
 from ..errors import ConfigError, RecordFormatError
 from .index import INDEX_FILE, Index
-from .objects import ObjectStore
+from .objects import LocalObjectStore
 from .refs import Refs
 from .trees import Tree
 
@@ -34,7 +34,7 @@ class Store:
     def __init__(self, path: str, on_index_open: Callable[[Index], None] | None = None) -> None:
         self.path = path
         self.config = read_store_config(path)
-        self.objects = ObjectStore(path)
+        self.objects = LocalObjectStore(path)
         self.refs = Refs(path)
         self._on_index_open = on_index_open
         self._index: Index | None = None

@@ -1,0 +1,374 @@
+"""Pack files: many small objects in one file, found through a sorted index (store format 2).
+
+A pack ``objects/pack/pack-<32 hex>.pack`` holds objects back to back; its index
+``pack-<32 hex>.idx`` lists each object's oid, offset and length, sorted by oid. An
+object exists once an index lists it: a pack and its index are written to ``tmp/``,
+made durable with the batch's one sync, then renamed into place, the index last.
+The byte layout and the rules are in ``docs/format.md`` ("Packs").
+
+Pack::
+
+    "MLVRPACK"  u32 version=1                                   12-byte header
+    per object: oid (16 raw bytes)  u32 length  bytes           20-byte entry header + data
+    xxh3-128 of every byte above (16 raw bytes)                 trailer
+
+Index (all integers little-endian)::
+
+    "MLVRIDX\\0"  u32 version=1  u32 count  u64 pack size  pack trailer (16)   40-byte header
+    count x oid (16 raw bytes), strictly increasing
+    count x u64 offset of the object's bytes in the pack
+    count x u32 length of the object
+    xxh3-128 of every byte above (16 raw bytes)                 trailer
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+import stat
+import struct
+import sys
+import threading
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+
+from ..errors import CorruptObjectError
+from ..hashing import Hasher, oid_of
+
+PACK_MAGIC = b"MLVRPACK"
+IDX_MAGIC = b"MLVRIDX\0"
+PACK_VERSION = 1
+IDX_VERSION = 1
+PACK_HEADER = struct.Struct("<8sI")
+ENTRY_HEADER = struct.Struct("<16sI")
+IDX_HEADER = struct.Struct("<8sIIQ16s")
+TRAILER = 16
+MAX_OBJECT = (1 << 32) - 1  # an entry's length is a u32
+MAX_IDX_BYTES = 1 << 31  # bound on what an index read may allocate
+_FLUSH = 1 << 20  # writer buffer
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _digest(data: bytes | bytearray | memoryview) -> bytes:
+    return bytes.fromhex(oid_of(bytes(data)))
+
+
+def _le(a: "array[int]") -> "array[int]":
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a
+
+
+def damaged(path: str, why: str) -> CorruptObjectError:
+    """The error for a damaged pack or index file: names the file and the fix."""
+    return _damaged(path, why)
+
+
+def _damaged(path: str, why: str) -> CorruptObjectError:
+    base = path[:-4] if path.endswith((".idx", ".pack")) else path
+    if base.endswith("."):
+        base = base[:-1]
+    return CorruptObjectError(
+        f"pack file {path} is damaged ({why}); restore {os.path.basename(base)}.pack and "
+        f"{os.path.basename(base)}.idx in {os.path.dirname(path)} from a backup, or move both "
+        "out of the store and re-snapshot what they held")
+
+
+def open_regular(path: str) -> int:
+    """Open ``path`` read-only without following a symlink; refuse anything but a file."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise CorruptObjectError(
+            f"{path} cannot be opened as a plain file ({e.strerror}); a store holds no "
+            "symlinks or special files: move it out of the store") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CorruptObjectError(
+            f"{path} is not a regular file; a store holds no symlinks or special files: "
+            "move it out of the store")
+    return fd
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+class PackWriter:
+    """Appends objects to a new pack file; :meth:`finish` writes its trailer and index.
+
+    Not thread-safe by itself: the batch calls it under its lock.
+    """
+
+    def __init__(self, pack_path: str, idx_path: str) -> None:
+        self.pack_path = pack_path
+        self.idx_path = idx_path
+        self._fd: int | None = os.open(pack_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        self._buf = bytearray(PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION))
+        self._hash = Hasher()
+        self._pos = len(self._buf)
+        self._keys: list[bytes] = []
+        self._offsets: list[int] = []
+        self._lengths: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, oid: str, data: bytes) -> None:
+        """Append the object ``oid`` (whose bytes are ``data``)."""
+        n = len(data)
+        if n > MAX_OBJECT:
+            raise ValueError(f"object {oid} is too large for a pack ({n} bytes)")
+        key = bytes.fromhex(oid)
+        self._buf += ENTRY_HEADER.pack(key, n)
+        self._buf += data
+        self._keys.append(key)
+        self._offsets.append(self._pos + ENTRY_HEADER.size)
+        self._lengths.append(n)
+        self._pos += ENTRY_HEADER.size + n
+        if len(self._buf) >= _FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self._fd is not None
+        self._hash.update(bytes(self._buf))
+        view = memoryview(self._buf)
+        while view:
+            view = view[os.write(self._fd, view):]
+        view.release()
+        self._buf = bytearray()
+
+    def finish(self) -> int:
+        """Write the pack's trailer and its index file; return the number of objects."""
+        self._flush()
+        trailer = bytes.fromhex(self._hash.hexdigest())
+        assert self._fd is not None
+        os.write(self._fd, trailer)
+        os.close(self._fd)
+        self._fd = None
+        pack_size = self._pos + TRAILER
+        order = sorted(range(len(self._keys)), key=self._keys.__getitem__)
+        data = index_bytes([self._keys[i] for i in order], [self._offsets[i] for i in order],
+                           [self._lengths[i] for i in order], pack_size, trailer)
+        fd = os.open(self.idx_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        return len(self._keys)
+
+    def abort(self) -> None:
+        """Drop the unfinished pack (and its index, if written)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        for p in (self.pack_path, self.idx_path):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+
+def index_bytes(keys: list[bytes], offsets: list[int], lengths: list[int], pack_size: int,
+                pack_trailer: bytes) -> bytes:
+    """The bytes of an index; ``keys`` must be sorted (duplicates are a caller's bug)."""
+    body = bytearray(IDX_HEADER.pack(IDX_MAGIC, IDX_VERSION, len(keys), pack_size, pack_trailer))
+    body += b"".join(keys)
+    body += _le(array("Q", offsets)).tobytes()
+    body += _le(array("I", lengths)).tobytes()
+    body += _digest(body)
+    return bytes(body)
+
+
+def write_pack(pack_path: str, idx_path: str, objects: Iterable[tuple[str, bytes]]) -> int:
+    """Write a pack of ``objects`` (in the order given) and its index; return the count."""
+    w = PackWriter(pack_path, idx_path)
+    try:
+        for oid, data in objects:
+            w.add(oid, data)
+        return w.finish()
+    except BaseException:
+        w.abort()
+        raise
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+class PackIndex:
+    """One validated index and its pack: oid -> (offset, length); reads with one ``pread``.
+
+    The index is held in memory as a sorted list of 16-byte oids (searched by bisection)
+    and two arrays; the pack is opened on the first read (``O_NOFOLLOW``, regular file,
+    size and header checked).
+    """
+
+    def __init__(self, idx_path: str) -> None:
+        self.idx_path = idx_path
+        self.pack_path = idx_path[:-4] + ".pack"
+        self.name = os.path.basename(idx_path)[:-4]
+        fd = open_regular(idx_path)
+        try:
+            size = os.fstat(fd).st_size
+            if size > MAX_IDX_BYTES:
+                raise _damaged(idx_path, f"index of {size} bytes is beyond any valid size")
+            with io.FileIO(fd, "rb", closefd=False) as f:
+                data = f.read()
+        finally:
+            os.close(fd)
+        self._parse(data)
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def _parse(self, data: bytes) -> None:
+        path = self.idx_path
+        if len(data) < IDX_HEADER.size + TRAILER:
+            raise _damaged(path, f"index is truncated ({len(data)} bytes)")
+        magic, version, count, pack_size, trailer = IDX_HEADER.unpack_from(data)
+        if magic != IDX_MAGIC:
+            raise _damaged(path, "not a pack index: bad magic bytes")
+        if version != IDX_VERSION:
+            raise _damaged(path, f"index version {version} is unknown; upgrade mlver")
+        want = IDX_HEADER.size + count * 28 + TRAILER
+        if len(data) != want:
+            raise _damaged(path, f"index is {len(data)} bytes, its count of {count} objects "
+                                 f"needs {want}")
+        if _digest(memoryview(data)[:-TRAILER]) != data[-TRAILER:]:
+            raise _damaged(path, "index checksum mismatch")
+        h = IDX_HEADER.size
+        keys = [data[p:p + 16] for p in range(h, h + 16 * count, 16)]
+        if any(a >= b for a, b in zip(keys, keys[1:])):
+            raise _damaged(path, "index entries are not sorted and unique")
+        o = h + 16 * count
+        offsets = _le(array("Q", data[o:o + 8 * count]))
+        lengths = _le(array("I", data[o + 8 * count:o + 12 * count]))
+        lo, hi = PACK_HEADER.size + ENTRY_HEADER.size, pack_size - TRAILER
+        if count and (min(offsets) < lo or max(map(int.__add__, offsets, lengths)) > hi):
+            raise _damaged(path, "an index entry points outside its pack")
+        self.count = count
+        self.pack_size = pack_size
+        self.pack_trailer = trailer
+        self.keys = keys
+        self.offsets = offsets
+        self.lengths = lengths
+
+    def find(self, key: bytes) -> int:
+        """Position of the 16-byte oid ``key``, or -1."""
+        i = bisect.bisect_left(self.keys, key)
+        return i if i < self.count and self.keys[i] == key else -1
+
+    def iter_oids(self) -> Iterator[str]:
+        return (k.hex() for k in self.keys)
+
+    def _pack_fd(self) -> int:
+        with self._lock:
+            if self._fd is None:
+                fd = open_regular(self.pack_path)  # FileNotFoundError: merged away meanwhile
+                try:
+                    size = os.fstat(fd).st_size
+                    if size != self.pack_size:
+                        raise _damaged(self.pack_path, f"pack is {size} bytes, its index says "
+                                                       f"{self.pack_size}")
+                    head = os.pread(fd, PACK_HEADER.size, 0)
+                    if head != PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION):
+                        raise _damaged(self.pack_path, "not a pack: bad magic bytes or version")
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._fd = fd
+            return self._fd
+
+    def read_at(self, i: int) -> bytes:
+        """The bytes of entry ``i``: one ``pread``."""
+        n = self.lengths[i]
+        data = os.pread(self._pack_fd(), n, self.offsets[i])
+        if len(data) != n:
+            raise _damaged(self.pack_path, "pack is shorter than its index says")
+        return data
+
+    def iter_objects(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every ``(16-byte oid, bytes)`` in pack order, read sequentially (for merging)."""
+        fd = self._pack_fd()
+        order = sorted(range(self.count), key=self.offsets.__getitem__)
+        with io.BufferedReader(io.FileIO(os.dup(fd), "rb"), 1 << 20) as f:
+            for i in order:
+                f.seek(self.offsets[i])
+                data = f.read(self.lengths[i])
+                if len(data) != self.lengths[i]:
+                    raise _damaged(self.pack_path, "pack is shorter than its index says")
+                yield self.keys[i], data
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+# -- merging --------------------------------------------------------------------------------------
+
+def pick_merge(sizes: list[int], limit: int) -> int:
+    """How many of the packs (sorted by size, smallest first) to merge: 0 when at most
+    ``limit`` exist; else the smallest ones up to where the rest grow geometrically (each at
+    least twice everything smaller), as ``git repack --geometric=2`` does; all when that
+    would still leave more than ``limit``."""
+    n = len(sizes)
+    if n <= limit:
+        return 0
+    cut = n
+    total = sum(sizes)
+    for j in range(n - 1, -1, -1):
+        total -= sizes[j]
+        if sizes[j] < 2 * total:
+            cut = j + 1
+            break
+        cut = j
+    cut = max(cut, 2)
+    return cut if n - cut + 1 <= limit else n
+
+
+def merge(sources: list[PackIndex], pack_path: str, idx_path: str,
+          publish: Callable[[], None]) -> int:
+    """Write every object of ``sources`` once (each re-hashed) to a new pack + index at the
+    given tmp paths, call ``publish`` (sync and rename), then remove the sources: indexes
+    first, then packs. Return the number of objects written."""
+    w = PackWriter(pack_path, idx_path)
+    try:
+        seen: set[bytes] = set()
+        for src in sources:
+            for key, data in src.iter_objects():
+                if key in seen:
+                    continue
+                if _digest(data) != key:
+                    raise CorruptObjectError(
+                        f"object {key.hex()} in {src.pack_path} is corrupt (its bytes hash "
+                        "differently); restore that pack from a backup")
+                seen.add(key)
+                w.add(key.hex(), data)
+        n = w.finish()
+    except BaseException:
+        w.abort()
+        raise
+    publish()
+    for src in sources:
+        try:
+            os.unlink(src.idx_path)
+        except FileNotFoundError:
+            pass
+    for src in sources:
+        try:
+            os.unlink(src.pack_path)
+        except FileNotFoundError:
+            pass
+        src.close()
+    return n
