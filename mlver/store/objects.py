@@ -25,6 +25,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import BinaryIO, Protocol
@@ -37,6 +38,7 @@ from . import packs as packmod
 # Objects up to this size go into packs; larger ones stay loose files. Measured with
 # benchmarks/bench_pack_threshold.py (docs/format.md, "Why 128 KiB").
 PACK_THRESHOLD = 128 << 10
+TMP_GRACE = 6 * 3600.0  # seconds: a tmp/ file older than this belongs to no live writer
 # Packs allowed before the end of a commit merges the small ones (git gc --auto: 50).
 MAX_PACKS = 32
 _counter = itertools.count()
@@ -106,6 +108,7 @@ class LocalObjectStore:
         self._signature: tuple[int, int, int] | None = None
         self._listed = False
         self._format_ok = False
+        self._swept = False
 
     # -- packs ------------------------------------------------------------------------------
 
@@ -237,6 +240,51 @@ class LocalObjectStore:
         self._raise_missing(oid)
         raise AssertionError("unreachable")
 
+    def _other_copy(self, oid: str) -> bytes | None:
+        """Any copy of ``oid`` that hashes right: in another pack, or loose (a snapshot
+        that found the first copy damaged wrote a new one)."""
+        self._refresh(force=True)
+        key = bytes.fromhex(oid)
+        for p in self._packs:
+            i = p.find(key)
+            if i >= 0:
+                try:
+                    data = p.read_at(i)
+                except (OSError, CorruptObjectError):
+                    continue
+                if oid_of(data) == oid:
+                    return data
+        fd = self._open_loose(oid)
+        if fd is not None:
+            with os.fdopen(fd, "rb") as f:
+                data = f.read()
+            if oid_of(data) == oid:
+                return data
+        return None
+
+    def sweep_tmp(self, older_than: float = TMP_GRACE) -> int:
+        """Remove files in ``tmp/`` left by writers that died (older than ``older_than``
+        seconds: a live batch is younger); once per process. Returns how many."""
+        if self._swept:
+            return 0
+        self._swept = True
+        cutoff = time.time() - older_than
+        n = 0
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:
+            return 0
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+                if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) \
+                        and st.st_mtime < cutoff:
+                    os.unlink(e.path)
+                    n += 1
+            except OSError:
+                continue
+        return n
+
     def open(self, oid: str) -> BinaryIO:
         """A readable binary file of the object (not verified; :meth:`read` verifies)."""
         data, fd, _where = self._locate(oid)
@@ -253,6 +301,9 @@ class LocalObjectStore:
             with os.fdopen(fd, "rb") as f:
                 data = f.read()
         if verify and oid_of(data) != oid:
+            good = self._other_copy(oid)  # a repaired copy, written after the damage
+            if good is not None:
+                return good
             if fd is None:
                 raise CorruptObjectError(
                     f"object {oid} in {where} is corrupt (its bytes hash differently); "
@@ -415,7 +466,9 @@ class Batch:
         self._n = itertools.count()
         self._pack: packmod.PackWriter | None = None
         self._pack_name = ""
+        self._repair: set[str] = set()  # oids whose stored copy is damaged
         os.makedirs(store.tmp_dir, exist_ok=True)
+        store.sweep_tmp()
 
     def __enter__(self) -> "Batch":
         return self
@@ -445,20 +498,36 @@ class Batch:
         """True when ``oid`` is in the store or staged in this batch."""
         return oid in self._staged or self._in_store(oid)
 
-    def _claim(self, oid: str) -> bool:
-        """True when this caller should write ``oid`` (not present, not staged)."""
+    def _claim(self, oid: str, size: int) -> bool:
+        """True when this caller should write ``oid``: not staged, and not in the store or
+        in the store but damaged (a copy that does not hash to its oid, or has the wrong
+        size), which the fresh copy then repairs."""
         with self._lock:
             if oid in self._staged:
                 return False
-            if self._in_store(oid):
+            present = self._in_store(oid)
+        if present and self._intact(oid, size):
+            return False
+        with self._lock:
+            if oid in self._staged:
                 return False
             self._staged[oid] = ""  # reserved; filled in by the writer
+            if present:
+                self._repair.add(oid)
             return True
+
+    def _intact(self, oid: str, size: int) -> bool:
+        # A small object costs one read to check: capture only asks about objects it has
+        # just read from the workspace, so this runs for what changed, not for the whole
+        # store. A large one is checked by size only (re-reading gigabytes is not cheap).
+        if size <= PACK_THRESHOLD:
+            return self.store.verify_file(oid)
+        return self.store.size(oid) == size
 
     def add_bytes(self, data: bytes) -> str:
         """Stage ``data`` as an object and return its oid."""
         oid = oid_of(data)
-        if self._claim(oid):
+        if self._claim(oid, len(data)):
             if len(data) <= PACK_THRESHOLD:
                 with self._lock:
                     if self._pack is None:
@@ -517,7 +586,7 @@ class Batch:
             os.unlink(tmp)
             raise
         os.close(fd)
-        if self._claim(oid):
+        if self._claim(oid, size):
             with self._lock:
                 self._staged[oid] = tmp
         else:
@@ -583,6 +652,9 @@ class Batch:
     def _publish(self, staged: list[tuple[str, str]]) -> None:
         for oid, tmp in staged:
             final = self.store._loose_path(oid)
+            if oid in self._repair:  # the copy there is damaged: this one replaces it
+                os.replace(tmp, final)
+                continue
             try:
                 os.link(tmp, final)  # unlike a rename, never replaces an existing object
             except FileExistsError:
