@@ -57,6 +57,12 @@ class Workspace:
 
     def to_rel(self, path: str, base: str | None = None) -> str:
         """A user path (relative to ``base``, default the root) as a root-relative posix path."""
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            raise CaptureError(f"path '{shown}' is not valid UTF-8; records store paths as "
+                               "UTF-8 text, so rename it") from None
         full = os.path.normpath(os.path.join(base or self.root, path))
         rel = os.path.relpath(full, self.root)
         if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):

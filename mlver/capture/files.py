@@ -21,6 +21,7 @@ from ..store.statcache import StatCache, StatKey
 from ..store.trees import encode_rows
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
+MAX_DEPTH = 256  # folder levels below a captured path (deeper is refused, never a crash)
 # Reads of a cold disk wait on I/O, not on the CPU: more threads keep more reads in flight.
 WORKERS = min(16, (os.cpu_count() or 2) * 8)
 CHUNK_FILES = 256  # files per pool task: amortises scheduling over tiny files
@@ -116,8 +117,13 @@ def _scan(root: str, rel: str, on_files=None) -> tuple[_Node, list[list]]:
     top = _Node(rel)
     stack = [top]
     files: list[list] = []
+    base = rel.count("/")
     while stack:
         node, children = _scan_dir(root, stack.pop())
+        if children and children[0].rel.count("/") - base > MAX_DEPTH:
+            raise CaptureError(f"folders under '{rel}' nest deeper than {MAX_DEPTH} levels "
+                               f"(at '{children[0].rel[:200]}…'); mlver captures at most "
+                               f"{MAX_DEPTH} levels, so move or leave out the deep part")
         stack += children
         if node.files:
             files += node.files
@@ -272,18 +278,24 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
     except OSError as e:
         raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
     cache.load(rel)
-    if stat_mod.S_ISDIR(st.st_mode):
-        filler = _Filler(root, cache, batch)
-        try:
-            node, files = _scan(root, rel, filler.add)
-        except BaseException:
-            filler.abort()
-            raise
-        filler.finish(len(files), progress)
-        oid, size, count = _build(node, batch)
-        return Captured("tree", oid, size, count)
-    if stat_mod.S_ISREG(st.st_mode):
-        item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
-        _fill_oids(root, [item], cache, batch, progress)
-        return Captured("blob", item[4], item[5], 1)
+    try:
+        if stat_mod.S_ISDIR(st.st_mode):
+            filler = _Filler(root, cache, batch)
+            try:
+                node, files = _scan(root, rel, filler.add)
+            except BaseException:
+                filler.abort()
+                raise
+            filler.finish(len(files), progress)
+            oid, size, count = _build(node, batch)
+            return Captured("tree", oid, size, count)
+        if stat_mod.S_ISREG(st.st_mode):
+            item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
+            _fill_oids(root, [item], cache, batch, progress)
+            return Captured("blob", item[4], item[5], 1)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        # Something else deleted or replaced a part of it while we read it.
+        gone = os.path.relpath(e.filename, root) if e.filename else rel
+        raise CaptureError(f"'{rel}' changed while it was being captured ('{gone}' "
+                           "vanished); capture it again when nothing is writing to it") from None
     raise _refuse_special(rel, _special(st) or "not a regular file")
