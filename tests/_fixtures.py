@@ -210,3 +210,19 @@ def mrepo(proj):
     r = mlver.Repo.init(str(proj))
     yield r
     r.close()
+
+
+def tree_bomb(levels: int, payload: bytes = b"x") -> tuple[str, dict]:
+    """``levels`` trees, each listing the next twice: 2^levels paths in 2 x levels entries
+    (a crafted store's "tree bomb"). Returns the top oid and ``{oid: Tree}``."""
+    from mlver.hashing import oid_of
+    from mlver.store.trees import Tree, TreeEntry
+
+    bottom = Tree.of([TreeEntry("leaf.bin", "blob", oid_of(payload), len(payload))])
+    trees = {bottom.oid: bottom}
+    oid, size = bottom.oid, len(payload)
+    for _ in range(levels):
+        t = Tree.of([TreeEntry("a", "tree", oid, size), TreeEntry("b", "tree", oid, size)])
+        trees[t.oid] = t
+        oid, size = t.oid, size * 2
+    return oid, trees

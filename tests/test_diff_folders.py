@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from _fixtures import (HEADER, assert_ok, cli, mrepo, proj, table_rows, write, write_csv)
+from _fixtures import (HEADER, assert_ok, cli, mrepo, proj, table_rows, tree_bomb, write,
+                       write_csv)
 
 __all__ = ["mrepo", "proj"]
 
@@ -150,21 +151,6 @@ def test_folder_diff_against_workspace(mrepo, proj):
 # -- crafted trees ----------------------------------------------------------------------------
 
 
-def _bomb(levels, payload=b"x"):
-    """``levels`` trees, each listing the next twice: 2^levels files in 2 x levels entries."""
-    from mlver.hashing import oid_of
-    from mlver.store.trees import Tree, TreeEntry
-
-    bottom = Tree.of([TreeEntry("leaf.bin", "blob", oid_of(payload), len(payload))])
-    trees = {bottom.oid: bottom}
-    oid, size = bottom.oid, len(payload)
-    for _ in range(levels):
-        t = Tree.of([TreeEntry("a", "tree", oid, size), TreeEntry("b", "tree", oid, size)])
-        trees[t.oid] = t
-        oid, size = t.oid, size * 2
-    return oid, trees
-
-
 def test_a_tree_bomb_against_a_small_tree_fails_fast_and_clearly():
     import time
 
@@ -175,7 +161,7 @@ def test_a_tree_bomb_against_a_small_tree_fails_fast_and_clearly():
     from mlver.hashing import oid_of
     from mlver.store.trees import Tree, TreeEntry
 
-    top, trees = _bomb(40)
+    top, trees = tree_bomb(40)
     small = Tree.of([TreeEntry("a.txt", "blob", oid_of(b"a"), 1)])
     trees[small.oid] = small
     reads = []
@@ -195,7 +181,7 @@ def test_a_tree_bomb_against_a_small_tree_fails_fast_and_clearly():
     assert len(reads) == 2 * len(trees)  # each unique tree read once per diff
 
     # two bombs that differ at the bottom: every path differs; bounded too
-    other, more = _bomb(40, b"y")
+    other, more = tree_bomb(40, b"y")
     trees.update(more)
     t0 = time.perf_counter()
     with pytest.raises(RecordFormatError, match="holds more than 10,000,000 files"):
@@ -210,7 +196,7 @@ def test_a_bomb_whose_changes_are_small_diffs_exactly():
     from mlver.hashing import oid_of
     from mlver.store.trees import Tree, TreeEntry
 
-    top, trees = _bomb(40)
+    top, trees = tree_bomb(40)
     old = Tree.of([TreeEntry("bomb", "tree", top, 1)])
     new = Tree.of([TreeEntry("bomb", "tree", top, 1),
                    TreeEntry("new.txt", "blob", oid_of(b"n"), 1)])
@@ -219,7 +205,7 @@ def test_a_bomb_whose_changes_are_small_diffs_exactly():
     assert d.added == ("new.txt",) and d.counts == {"added": 1, "removed": 0, "modified": 0,
                                                     "renamed": 0}
     # a small bomb within the bound: every file listed, counts exact
-    small, more = _bomb(4)
+    small, more = tree_bomb(4)
     trees.update(more)
     tiny = Tree.of([TreeEntry("x.txt", "blob", oid_of(b"n"), 1)])
     trees[tiny.oid] = tiny

@@ -12,6 +12,7 @@ from mlver import canonical
 from mlver.errors import RecordFormatError
 from mlver.hashing import oid_of
 from mlver.store.trees import Tree, TreeEntry, walk
+from _fixtures import tree_bomb
 
 O_EMPTY = "99aa06d3014798d86001c324468d497f"
 O_A = "a96faf705af16834e6c632b61e964e1f"
@@ -159,18 +160,6 @@ def test_fast_encoding_equals_canonical_json(rows):
 
 
 # -- crafted trees --------------------------------------------------------------------------
-
-
-def tree_bomb(levels: int) -> tuple[str, dict[str, Tree]]:
-    """``levels`` trees, each listing the next twice: 2^levels paths in 2 x levels entries."""
-    bottom = Tree.of([TreeEntry("leaf.bin", "blob", O_ABC, 3)])
-    trees = {bottom.oid: bottom}
-    oid, size = bottom.oid, 3
-    for _ in range(levels):
-        t = Tree.of([TreeEntry("a", "tree", oid, size), TreeEntry("b", "tree", oid, size)])
-        trees[t.oid] = t
-        oid, size = t.oid, size * 2
-    return oid, trees
 
 
 def test_walk_of_a_tree_bomb_stops_with_a_clear_error():

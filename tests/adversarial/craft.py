@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from mlver import canonical
 from mlver.cli import main
 from mlver.hashing import oid_of
+from conftest import write  # noqa: F401  (the suite's one file writer, used as craft.write)
 
 VENV_BIN = os.path.dirname(sys.executable)
 MEM_LIMIT = int(1.5 * (1 << 30))
@@ -265,16 +266,6 @@ def tree_listing(path) -> list[tuple]:
             with open(p, "rb") as f:
                 out.append((os.path.relpath(p, path), hashlib.sha1(f.read()).hexdigest()))
     return sorted(out)
-
-
-def write(path, content) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
-    return path
 
 
 def two_versions(root, name: str = "m", path: str = "data.csv") -> tuple[str, str]:
