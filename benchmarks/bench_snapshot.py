@@ -246,15 +246,15 @@ def recompute_tree(root: str) -> str:
     """The tree oid of ``root/data`` computed from scratch (no stat cache, no writes)."""
     sys.path.append(REPO_ROOT)  # an installed mlver wins; else the checkout beside us
     from mlver.capture.files import capture_path
-    from mlver.store.index import connect
+    from mlver.store.index import Index
     from mlver.store.statcache import StatCache
 
     with tempfile.TemporaryDirectory() as tmp:
-        conn = connect(os.path.join(tmp, "index.sqlite"))
+        index = Index(os.path.join(tmp, "index.sqlite"))
         try:
-            return capture_path(root, "data", StatCache(conn)).oid
+            return capture_path(root, "data", StatCache(index)).oid
         finally:
-            conn.close()
+            index.close()
 
 
 def check_store(root: str, history: list[dict[str, str]], rec_oids: list[str],
