@@ -6,8 +6,10 @@ here and only here (``MlverGroup.invoke``); usage errors keep click's exit 2.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import sqlite3
 import sys
 
 import click
@@ -40,6 +42,17 @@ class MlverGroup(click.Group):
         except MlverError as e:
             echo(f"Error: {e}", err=True)
             ctx.exit(e.exit_code)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # Staged files were removed on the way out; refs move only after a full write.
+            echo(f"Error: no space left on the device ({e.filename or 'writing .mlver'}); "
+                 "free some space and run again; no version was recorded", err=True)
+            ctx.exit(1)
+        except sqlite3.DatabaseError as e:
+            echo(f"Error: the index .mlver/index.sqlite failed ({e}); run mlver reindex "
+                 "(it is rebuilt from the store)", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             echo("Error: interrupted; the store is unchanged", err=True)
             ctx.exit(130)

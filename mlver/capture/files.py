@@ -9,6 +9,7 @@ followed; a fifo, socket or device is refused by name.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as stat_mod
 from concurrent.futures import ThreadPoolExecutor
@@ -149,6 +150,10 @@ def _hash_items(root: str, items: list[list], batch: Batch | None) -> None:
         except IsADirectoryError:
             raise CaptureError(f"cannot read '{item[1]}' as a file; leave it out") from None
         except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):  # writing the copy, not reading
+                raise CaptureError(f"no space left on the device holding .mlver while storing "
+                                   f"'{item[1]}'; free some space and run again (nothing was "
+                                   "recorded)") from None
             raise CaptureError(f"cannot read '{item[1]}' ({e.strerror}); "
                                "fix the file or leave it out") from None
         item[4] = oid

@@ -9,6 +9,7 @@ such entries are not stored and the file is re-hashed next time.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from typing import Iterable, NamedTuple
 
@@ -101,5 +102,11 @@ class StatCache:
         """Write queued entries in one transaction."""
         if not self._new:
             return
-        self.index.put_stat_rows(self._new)
+        try:
+            self.index.put_stat_rows(self._new)
+        except (sqlite3.Error, OSError):
+            # Only an optimisation: a full disk or a busy index must not turn a version
+            # that is already published into a failed command. Those files are hashed
+            # again next time.
+            pass
         self._new = []
