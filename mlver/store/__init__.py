@@ -60,6 +60,7 @@ class Store:
         """The index, opened (and brought up to date) on first use."""
         if self._index is None:
             self._index = Index(os.path.join(self.path, INDEX_FILE))
+            self._index.graph.read_tree = self.tree  # lineage catches up through it
             if self._on_index_open is not None:
                 self._on_index_open(self._index)
         return self._index

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS contains(
     outer_oid TEXT NOT NULL, inner_oid TEXT NOT NULL, path TEXT NOT NULL,
     PRIMARY KEY(outer_oid, inner_oid, path)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS contains_inner ON contains(inner_oid, outer_oid);
+CREATE TABLE IF NOT EXISTS pending(record TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 
@@ -186,43 +187,72 @@ class Graph:
     """The lineage tables of an index connection (autocommit: the caller wraps writes in a
     transaction when it wants them atomic)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, read_tree: ReadTree | None = None) -> None:
         self.conn = conn
+        self.read_tree = read_tree  # needed to catch up; the store sets it
 
     # -- writing ------------------------------------------------------------------------------
 
     def add_record(self, record_oid: str, slots: Iterable[tuple[str, str, str, str, str,
                                                                   str | None]],
-                   read_tree: ReadTree) -> None:
+                   read_tree: ReadTree | None = None) -> None:
         """Index record ``record_oid`` (replacing what it had): its ``slots``, each
-        ``(relation, slot, path, oid, type, source)``; every tree below them not indexed
-        yet, read through ``read_tree`` (a tree it cannot read, ``MlverError``, is left
-        out: what can be indexed is); and what contains what among slot contents."""
+        ``(relation, slot, path, oid, type, source)``, at once; the trees below them and
+        what contains what among slot contents when a query first needs them
+        (:meth:`catch_up`). A snapshot then pays for rows, not for a 100k-entry folder
+        listing; the first lineage query after it does, once."""
+        if read_tree is not None:
+            self.read_tree = read_tree
         rows = [Slot(*s) for s in slots]
         self.remove_record(record_oid)
-        new = sorted({s.oid for s in rows} - self._slot_contents({s.oid for s in rows}))
         self.conn.executemany(
             "INSERT OR REPLACE INTO slots(record, relation, slot, path, oid, type, source)"
             " VALUES(?,?,?,?,?,?,?)",
             [(record_oid, s.relation, s.slot, s.path, s.oid, s.type, s.source) for s in rows])
-        trees = {s.oid for s in rows if s.type == "tree"}
-        # Trees whose sub-DAG was not (fully) indexed before: look inside them again, so a
-        # tree missing earlier and readable now (after a pull) still finds what it holds.
-        fresh = {oid for oid in trees if not self._index_tree(oid, read_tree)[1]}
-        for oid in sorted(set(new) | fresh):
+        self.conn.execute("INSERT OR IGNORE INTO pending(record) VALUES(?)", (record_oid,))
+
+    def catch_up(self) -> None:
+        """Index the trees and containment of records added since the last query, in one
+        transaction (another process catching up at once waits, then finds nothing)."""
+        if self.read_tree is None or self.conn.execute(
+                "SELECT 1 FROM pending LIMIT 1").fetchone() is None:
+            return
+        own = not self.conn.in_transaction
+        if own:
+            self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._catch_up(self.read_tree)
+            if own:
+                self.conn.execute("COMMIT")
+        except BaseException:
+            if own:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def _catch_up(self, read_tree: ReadTree) -> None:
+        slots = list(self.conn.execute(
+            "SELECT DISTINCT s.oid, s.type FROM pending p JOIN slots s ON s.record = p.record"))
+        trees = sorted({oid for oid, typ in slots if typ == "tree"})
+        # First every tree below the new slots (a tree missing earlier and readable now,
+        # after a pull, is looked into again), then containment among slot contents: the
+        # upward pass finds which slot contents hold each new one, the downward pass which
+        # ones each new tree holds; together they see every pair, whatever the order.
+        for oid in trees:
+            self._index_tree(oid, read_tree)
+        for oid in sorted({oid for oid, _ in slots}):
             pairs: list[tuple[str, str, str]] = []
-            if oid in new:  # first held by a slot: which slot contents hold it
-                above = self._above(oid)
-                holders = self._slot_contents(set(above) - {oid})
-                pairs += [(outer, oid, "/".join(path))
-                          for outer, path in self._paths(oid, above, holders).items()]
-            if oid in trees:  # and which it holds
+            above = self._above(oid)
+            holders = self._slot_contents(set(above) - {oid})
+            pairs += [(outer, oid, "/".join(path))
+                      for outer, path in self._paths(oid, above, holders).items()]
+            if oid in trees:
                 inners = sorted({r[0] for r in self.conn.execute(_DOWN, {"top": oid})} - {oid})
                 for inner in inners:
                     path = self._paths(inner, self._above(inner), {oid}).get(oid)
                     if path is not None:
                         pairs.append((oid, inner, "/".join(path)))
             self._add_contains(pairs)
+        self.conn.execute("DELETE FROM pending")
 
     def _add_contains(self, rows: list[tuple[str, str, str]]) -> None:
         """Write ``contains`` rows, one path per (outer, inner): a pair already known with
@@ -291,12 +321,13 @@ class Graph:
 
     def clear(self) -> None:
         """Remove every lineage row (a rebuild; call inside a transaction)."""
-        for table in TABLES:
+        for table in (*TABLES, "pending"):
             self.conn.execute(f"DELETE FROM {table}")
 
     def remove_record(self, record_oid: str) -> None:
         """Forget the slots of ``record_oid`` (content rows stay: they belong to content)."""
         self.conn.execute("DELETE FROM slots WHERE record=?", (record_oid,))
+        self.conn.execute("DELETE FROM pending WHERE record=?", (record_oid,))
 
     def _slot_contents(self, oids: set[str]) -> set[str]:
         """Which of ``oids`` some slot holds already."""
@@ -353,6 +384,7 @@ class Graph:
         """One breadth-first step: the links into (``upstream``: the producers of what
         ``oids`` consumed) or out of (``downstream``) the records ``oids``; one per
         (producer, consumer, slot, shared oid), with the smallest path."""
+        self.catch_up()
         body = _STEP_UP if direction == "upstream" else _STEP_DOWN
         out: list[LinkRow] = []
         for part in _chunks(oids):
@@ -365,6 +397,7 @@ class Graph:
         """Records whose input (``relation="input"``) or output slot holds content ``oid``
         or holds it at any depth below, with the path where it sits: one row per slot, with
         the smallest path when the slot holds it at several (compared name by name)."""
+        self.catch_up()
         kids = self._above(oid)
         holders: dict[str, list[tuple[str, str, str]]] = {}
         for part in _chunks(sorted(kids)):
@@ -395,10 +428,12 @@ class Graph:
     def stats(self) -> dict[str, int]:
         """Row counts of the lineage tables (``slots``, ``trees``, ``tree_entries``,
         ``contains``)."""
+        self.catch_up()
         return {t: int(self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
                 for t in TABLES}
 
     def dump(self) -> dict[str, list[tuple[object, ...]]]:
         """Every lineage row, sorted (to compare two indexes, e.g. before and after reindex)."""
+        self.catch_up()
         return {t: sorted(self.conn.execute(f"SELECT * FROM {t}"))
                 for t in TABLES}
