@@ -10,6 +10,7 @@ own. Paths given to the Python API are relative to the repository root unless a
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable
 
 from . import history
@@ -187,17 +188,35 @@ class Repo:
         Inputs, code, params and env are captured on entry; outputs and metrics on a clean
         exit, when the record is written (``run.result``). An exception records nothing.
         """
+        # Work done in this process ran on this interpreter: record its packages, unless
+        # mlver.toml names the training interpreter.
+        if python is None and not self.workspace.project.python:
+            python = sys.executable
+        return self._session(name, inputs, outputs, params, metrics, message, kind, python,
+                             command, progress, base)
+
+    def _session(self, name: str, inputs: Any, outputs: Any, params: Any, metrics: Any,
+                 message: str | None, kind: str | None, python: str | None,
+                 command: str | None, progress: Any, base: str | None) -> Any:
         from .run import RunSession
 
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base)
         return RunSession(self.store, self.workspace, p, python, progress)
 
-    def execute(self, name: str, argv: list[str] | None = None, record_failed: bool = False,
-                cwd: str | None = None, **options: Any) -> snap.SnapshotResult:
-        """Run ``argv`` (default: ``command`` of ``[snapshot.NAME]``) and record it."""
+    def execute(self, name: str, argv: list[str] | str | None = None,
+                record_failed: bool = False, cwd: str | None = None,
+                stdout_to_stderr: bool = False, **options: Any) -> snap.SnapshotResult:
+        """Run ``argv`` (default: ``command`` of ``[snapshot.NAME]``) and record it. A string
+        runs through ``/bin/sh -c``, a list as is."""
         from .run import execute
 
-        result = execute(self.run(name, **options), argv, record_failed, cwd)
+        o = {k: options.get(k) for k in ("inputs", "outputs", "params", "metrics", "message",
+                                        "kind", "python", "command", "progress", "base")}
+        unknown = set(options) - set(o)
+        if unknown:
+            raise TypeError(f"execute() got unexpected options {sorted(unknown)}")
+        session = self._session(name, **o)  # the command's own interpreter, not ours
+        result = execute(session, argv, record_failed, cwd, stdout_to_stderr)
         if result.warning:
             self.warn(result.warning)
         return result

@@ -179,7 +179,7 @@ def log(name, n, as_json):
         _out([record_json(o, r) for o, r in items])
     elif items:
         echo(log_text(items))
-    else:
+    elif n != 0:  # -n 0 asks for nothing, and gets nothing
         echo("no versions yet")
 
 
@@ -284,6 +284,7 @@ def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, 
     repo = _repo()
     result = repo.execute(
         name, list(command) or None, record_failed=record_failed, cwd=os.getcwd() if command else None,
+        stdout_to_stderr=as_json,
         inputs=_pairs(inputs, "-i"), outputs=_pairs(outputs, "-o"), params=list(params),
         metrics=list(metrics), message=message, kind=kind, python=python,
         progress=for_terminal(), base=os.getcwd())

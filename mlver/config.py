@@ -168,8 +168,9 @@ def _command(value, what: str):
         return value
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
+    got = "an empty list" if value == [] else _type(value)
     raise ConfigError(f"{what} in {PROJECT_FILE} must be a string (run by the shell) or a "
-                      f"list of arguments, not {_type(value)}; fix it")
+                      f"non-empty list of arguments, not {got}; fix it")
 
 
 def load_project(root: str) -> ProjectConfig:
@@ -182,6 +183,11 @@ def load_project(root: str) -> ProjectConfig:
         where = f"[snapshot.{name}]"
         _check_keys(_table(s, where, path), _SNAPSHOT, where, path)
         kind = _str(s.get("kind"), f"{where} kind")
+        from .record import KINDS  # (record imports nothing of config: no cycle)
+
+        if kind is not None and kind not in KINDS:
+            raise ConfigError(f"{where} kind in {path} is '{kind}', not one of "
+                              f"{', '.join(KINDS)}; fix it")
         snapshots[name] = SnapshotSpec(
             kind=kind, inputs=_slots(s.get("inputs", {}), f"{where} inputs", path),
             outputs=_slots(s.get("outputs", {}), f"{where} outputs", path),

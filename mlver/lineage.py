@@ -51,7 +51,8 @@ def traverse(graph: Graph, start: str, direction: str, depth: int | None = None
     """
     check_depth(depth)
     if direction not in ("upstream", "downstream"):
-        raise ValueError(f"direction {direction!r} is neither upstream nor downstream")
+        raise ConfigError(f"direction {direction!r} is not upstream or downstream; "
+                          "give one of them (graph() also takes both)")
     up = direction == "upstream"
     found: dict[str, tuple[int, Link]] = {}
     links: list[Link] = []
@@ -101,6 +102,9 @@ class Lineage:
 
     def graph(self, direction: str = "both", depth: int | None = None) -> dict[str, Any]:
         """``{"nodes": [...], "edges": [...]}`` around this record (the JSON export)."""
+        if direction not in ("both", "upstream", "downstream"):
+            raise ConfigError(f"direction {direction!r} is not both, upstream or downstream; "
+                              "give one of them")
         nodes = {self.oid}
         links: list[Link] = []
         for d in (("upstream", "downstream") if direction == "both" else (direction,)):

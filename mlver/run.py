@@ -57,11 +57,11 @@ class RunSession:
 
     def log_params(self, params: dict | None = None, **kw) -> None:
         """Add params computed in Python (nested dicts allowed)."""
-        merge(self._params, {**(params or {}), **kw})
+        merge(self._params, capparams.jsonable({**(params or {}), **kw}, "log_params"))
 
     def log_metrics(self, metrics: dict | None = None, **kw) -> None:
         """Add metrics computed in Python."""
-        merge(self._metrics, {**(metrics or {}), **kw})
+        merge(self._metrics, capparams.jsonable({**(metrics or {}), **kw}, "log_metrics"))
 
     def begin(self) -> None:
         """Hash and store the inputs; capture code, params and env."""
@@ -145,9 +145,15 @@ class RunSession:
             self.batch.abort()
 
 
-def execute(session: RunSession, argv: list[str] | None, record_failed: bool = False,
-            cwd: str | None = None) -> snap.SnapshotResult:
-    """Run ``argv`` (or the spec's ``command``) between ``begin`` and ``finish``."""
+def execute(session: RunSession, argv: list[str] | str | None, record_failed: bool = False,
+            cwd: str | None = None, stdout_to_stderr: bool = False) -> snap.SnapshotResult:
+    """Run ``argv`` (or the spec's ``command``) between ``begin`` and ``finish``.
+
+    A string runs through ``/bin/sh -c``, a list as is. With ``stdout_to_stderr`` the
+    command's output goes to stderr, so that ``mlver run --json`` prints only JSON.
+    """
+    if isinstance(argv, str):
+        argv = ["/bin/sh", "-c", argv]
     if not argv:
         if not session.plan.command:
             raise ConfigError(f"no command given for '{session.plan.name}' and mlver.toml has no "
@@ -159,7 +165,7 @@ def execute(session: RunSession, argv: list[str] | None, record_failed: bool = F
         cwd = cwd or session.ws.root
     session.begin()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd)
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=2 if stdout_to_stderr else None)
     except FileNotFoundError:
         session.batch.abort()
         raise RunError(f"command '{argv[0]}' was not found; check its name or your PATH") from None

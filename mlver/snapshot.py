@@ -224,8 +224,15 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
     """
     check_name(name)
     spec = ws.project.snapshots.get(name)
+    for what, value in (("inputs", inputs), ("outputs", outputs)):
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(f"{what} must map slot names to paths, like "
+                              f"{{\"data\": \"data/train.csv\"}}; got {type(value).__name__}")
     params = [_spec_rel(ws, v, base) for v in params or ()]
     metrics = [_spec_rel(ws, v, base) for v in metrics or ()]
+    if spec is not None and (inputs or outputs):
+        ws.warn(f"[snapshot.{name}] in mlver.toml is ignored because inputs or outputs were "
+                "given; give none to use it")
     if not inputs and not outputs:
         if spec is None:
             raise ConfigError(

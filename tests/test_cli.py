@@ -159,6 +159,7 @@ def test_log(m1):
     commit = git(proj, "rev-parse", "HEAD")[:7]
     assert f"git {commit}" in lines[0]
     assert len(ok(cli("log")).stdout.splitlines()) == 2
+    assert ok(cli("log", "-n", "0")).stdout == ""  # asked for nothing: not "no versions yet"
 
 
 def test_log_of_empty_store(proj):

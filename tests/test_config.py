@@ -115,7 +115,7 @@ def test_load_project(tmp_path):
     ("[snapshot.m]\nparams = 3", "[snapshot.m] params"),
     ("[snapshot.m]\nmetrics = [1, 2]", "[snapshot.m] metrics"),
     ("[snapshot.m]\ncommand = 5", "[snapshot.m] command in mlver.toml must be a string (run by "
-                                 "the shell) or a list of arguments, not a number"),
+                                 "the shell) or a non-empty list of arguments, not a number"),
     ("snapshot = 5", "[snapshot] in"),
     ("tables = 3", "[tables]"),
     ("[snapshot.m]\ninput = { a = \"a\" }", "unknown key 'input' in [snapshot.m] of"),

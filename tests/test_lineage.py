@@ -565,3 +565,10 @@ def test_an_index_of_schema_2_is_rebuilt_with_the_same_answers(proj):
     repo.close()
     assert after == before
     assert "edges" not in tables and "slots" in tables
+
+
+def test_an_unknown_direction_is_a_clear_error(mrepo, proj):
+    write(proj / "a.txt", "1\n")
+    mrepo.snapshot("x", inputs={"i": "a.txt"})
+    with pytest.raises(ConfigError, match="direction 'sideways' is not both, upstream or downstream"):
+        mrepo.lineage("x").graph(direction="sideways")

@@ -268,3 +268,46 @@ def test_a_run_that_fails_before_the_command_leaves_no_staged_copies(mrepo, proj
     assert_error(res, "nope.txt")
     assert tmp_listing(proj) == []
     nothing_recorded(mrepo)
+
+
+def test_run_json_prints_only_json_the_command_output_goes_to_stderr(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "talk.py", "print('trained!')\nopen('out.txt', 'w').write('x')\n")
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--json", "--", PY, "talk.py")
+    assert_ok(res)
+    doc = json.loads(res.stdout)  # nothing but the record
+    assert doc["name"] == "m" and doc["version"] == 1
+
+
+def test_execute_a_string_runs_through_the_shell(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    res = mrepo.execute("m", "cat d.txt > out.txt && echo done", inputs={"data": "d.txt"},
+                        outputs={"out": "out.txt"}, cwd=str(proj))
+    assert res.record.run.command == ("/bin/sh", "-c", "cat d.txt > out.txt && echo done")
+    assert (proj / "out.txt").read_text() == "abc\n"
+
+
+def test_context_manager_records_this_interpreter_and_json_safe_metrics(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"out": "out.txt"}) as run:
+        write(proj / "out.txt", "x")
+        run.log_metrics(loss=float("nan"), best=float("inf"), acc=0.5)
+    rec = run.result.record
+    assert rec.metrics == {"loss": "nan", "best": "inf", "acc": 0.5}
+    assert rec.env.python == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_inputs_must_be_a_mapping(mrepo, proj):
+    write(proj / "model.pkl", "m")
+    with pytest.raises(mlver.MlverError, match="outputs must map slot names to paths"):
+        mrepo.snapshot("k", outputs="model.pkl")
+
+
+def test_declared_slots_ignored_by_explicit_ones_are_warned_about(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "e.txt", "e\n")
+    write(proj / "mlver.toml", '[snapshot.m]\ninputs = { data = "d.txt" }\n')
+    res = cli("snapshot", "m", "-i", "other=e.txt")
+    assert_ok(res)
+    assert ("Warning: [snapshot.m] in mlver.toml is ignored because inputs or outputs were "
+            "given; give none to use it") in res.stderr

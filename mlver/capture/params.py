@@ -60,6 +60,12 @@ def parse_file(path: str, rel: str) -> dict:
     return _jsonable(value, rel, [0], 0)
 
 
+def jsonable(value, what: str):
+    """``value`` as a record can hold it (NaN and infinities as strings, dates as text),
+    bounded like a params file; ``what`` names it in errors."""
+    return _jsonable(value, what, [0], 0)
+
+
 def _jsonable(value, rel: str, count: list[int], depth: int):
     # YAML can produce dates and sets; records hold JSON, so convert or refuse here.
     # YAML aliases share one object between many places: counting every value reached

@@ -19,6 +19,8 @@ def human_size(n: int | None) -> str:
 
 
 def _num(v) -> str:
+    if v is None:
+        return "(none)"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
