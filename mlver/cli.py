@@ -43,6 +43,11 @@ class MlverGroup(click.Group):
             echo(f"Error: {e}", err=True)
             ctx.exit(e.exit_code)
         except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                echo(f"Error: cannot write {e.filename or 'the store'} ({e.strerror}); fix the "
+                     "permissions of .mlver (or of the file named), then run again; no version "
+                     "was recorded", err=True)
+                ctx.exit(1)
             if e.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             # Staged files were removed on the way out; refs move only after a full write.

@@ -603,3 +603,23 @@ def test_a_path_missing_from_the_current_folder_is_not_taken_from_the_root(proj,
     monkeypatch.chdir(proj / "sub")
     with store_unchanged(proj):
         assert_one_error(cli("snapshot", "m", "-i", "d=data/t.csv"), "sub/data/t.csv")
+
+
+def test_unwritable_store_is_one_clear_line(m1, monkeypatch):
+    """Root ignores file modes, so the refusal the kernel would give is simulated."""
+    import errno
+
+    proj, _ = m1
+    real = os.rename
+
+    def refuse(src, dst, *a, **k):
+        if "/objects/" in str(dst):
+            raise PermissionError(errno.EACCES, "Permission denied", dst)
+        return real(src, dst, *a, **k)
+
+    write(proj / "a.csv", "changed\n")
+    monkeypatch.setattr(os, "rename", refuse)
+    with store_unchanged(proj):
+        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv"), "(Permission denied); fix the "
+                         "permissions of .mlver (or of the file named), then run again; "
+                         "no version was recorded")

@@ -624,6 +624,32 @@ class Batch:
             os.replace(upgrade, os.path.join(store.store_dir, CONFIG_FILE))
             sync_filesystem(store.store_dir)
             store._format_ok = True
+        try:
+            self._publish_all(staged, pack, name)
+        except BaseException:
+            # Nothing refers to these yet (refs move after a commit returns): a failed
+            # publish (permissions, a full disk) leaves no staged file behind.
+            for _oid, tmp in staged:
+                _unlink(tmp)
+            if pack is not None:
+                _unlink(pack.pack_path)
+                _unlink(pack.idx_path)
+                _unlink(f"{store.pack_dir}/{name}.pack")  # an index never came: invisible
+            raise
+        # The renames themselves must be durable before any ref can point at them.
+        sync_filesystem(store.objects_dir)
+        if self._present is not None:
+            self._present.update(packed)
+        if pack is not None:
+            store._refresh(force=True)
+            try:
+                store.maybe_merge()
+            except CorruptObjectError:
+                pass  # a damaged pack is left as it is (reads name it); no merge this time
+
+    def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
+                     name: str) -> None:
+        store = self.store
         if staged:
             for fan in {oid[:2] for oid, _ in staged}:
                 os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
@@ -638,16 +664,6 @@ class Batch:
             os.makedirs(store.pack_dir, exist_ok=True)
             os.rename(pack.pack_path, f"{store.pack_dir}/{name}.pack")
             os.rename(pack.idx_path, f"{store.pack_dir}/{name}.idx")  # the objects now exist
-        # The renames themselves must be durable before any ref can point at them.
-        sync_filesystem(store.objects_dir)
-        if self._present is not None:
-            self._present.update(packed)
-        if pack is not None:
-            store._refresh(force=True)
-            try:
-                store.maybe_merge()
-            except CorruptObjectError:
-                pass  # a damaged pack is left as it is (reads name it); no merge this time
 
     def _publish(self, staged: list[tuple[str, str]]) -> None:
         for oid, tmp in staged:
