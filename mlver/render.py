@@ -111,6 +111,8 @@ def lineage_text(graph: dict, direction: str) -> str:
 
     def branch(oid: str, up: bool, indent: str, seen: set) -> None:
         kids = [e for e in graph["edges"] if (e["to"] if up else e["from"]) == oid]
+        kids.sort(key=lambda e: (nodes[e["from"] if up else e["to"]]["name"],
+                                 nodes[e["from"] if up else e["to"]]["version"], e["slot"]))
         for i, e in enumerate(kids):
             other = e["from"] if up else e["to"]
             last = i == len(kids) - 1

@@ -74,6 +74,12 @@ def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -
                     f"oid prefix '{rev.prefix}' is ambiguous: it matches {shown}; use more characters")
         known = names()
         hint = ("names here: " + ", ".join(known)) if known else "no versions exist yet (mlver snapshot)"
+        if rev.name is not None:
+            import difflib
+
+            near = difflib.get_close_matches(rev.name, known, n=1)
+            if near:
+                hint = f"did you mean '{near[0]}'? {hint}"
         if re.fullmatch(r"[0-9a-fA-F]{1,5}", rev.text):
             hint = "an oid prefix needs at least 6 hex characters; " + hint
         raise RevisionError(f"unknown revision '{rev.text}'; {hint}")

@@ -59,7 +59,9 @@ def _outputs_line(d) -> str | None:
     for s in changed:
         name = (s.path or s.slot).rsplit("/", 1)[-1]
         if s.status == "modified":
-            bits.append(f"{name} changed ({human_size(s.old_size)} -> {human_size(s.new_size)})")
+            note = f"; note: {s.note}" if s.note else ""
+            bits.append(f"{name} changed ({human_size(s.old_size)} -> {human_size(s.new_size)})"
+                        f"{note}")
         else:
             bits.append(f"{name} {s.status}")
     metrics = [f"{k} {_num(m['old'])} -> {_num(m['new'])}"
