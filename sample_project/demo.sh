@@ -8,7 +8,15 @@ rm -rf "$out"
 mkdir -p "$out"
 cp "$here"/*.py "$here"/params.yaml "$here"/mlver.toml "$here"/.gitignore "$out"/
 cd "$out"
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# Show each command as it could be pasted (arguments quoted where needed), then run it.
+say() {
+    local shown="" a
+    for a in "$@"; do
+        if [[ "$a" =~ ^[A-Za-z0-9_./=:@,+-]+$ ]]; then shown+="$a "; else shown+="\"$a\" "; fi
+    done
+    printf '\n\033[1m$ %s\033[0m\n' "${shown% }"
+    "$@"
+}
 
 git init -q
 git config user.name >/dev/null || git config user.name "mlver demo"
