@@ -19,7 +19,7 @@ from .capture import params as capparams
 from .errors import CaptureError, ConfigError, RefConflictError, RevisionError
 from .record import KINDS, Artifact, Code, Env, Record
 from .store import Store
-from .store.objects import Batch
+from .store.batch import Batch
 from .store.refs import valid_name
 from .store.statcache import StatCache
 from .workspace import MemoryBatch, Workspace

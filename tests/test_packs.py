@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from mlver.api import Repo
 from mlver.errors import CorruptObjectError
 from mlver.hashing import oid_of
+from mlver.store import batch as batchmod
 from mlver.store import objects as objmod
 from mlver.store import packs
 from mlver.store.objects import LocalObjectStore
@@ -381,6 +382,7 @@ def test_a_format_1_store_is_read_and_upgraded_on_the_first_write(git_repo, monk
     write(git_repo / "data" / "big.bin", blob(7, T + 10))
     with monkeypatch.context() as m:
         m.setattr(objmod, "PACK_THRESHOLD", -1)  # everything loose, as format 1 wrote it
+        m.setattr(batchmod, "PACK_THRESHOLD", -1)  # (the writer's copy of the threshold)
         m.setattr(objmod, "STORE_FORMAT", 1)
         m.setattr("mlver.config.STORE_FORMAT", 1)
         with Repo.init(str(git_repo)) as r:

@@ -11,7 +11,7 @@ from mlver.api import Repo
 from mlver.capture import files as capfiles
 from mlver.hashing import oid_of
 from mlver.store import index as idx
-from mlver.store.objects import Batch
+from mlver.store.batch import Batch
 from mlver.store.statcache import RACY_NS, StatCache, StatKey
 
 from conftest import init_git, write

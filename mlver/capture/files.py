@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import CaptureError
 from ..hashing import hash_file, oid_of
-from ..store.objects import Batch
+from ..store.batch import Batch
 from ..store.statcache import StatCache, StatKey
 from ..store.trees import encode_rows
 

@@ -53,6 +53,8 @@ def _inside(path: str, prefixes: list[str]) -> bool:
 def _untracked(repo, excl: list[str], store: str) -> list[str]:
     """Untracked paths as ``git status`` shows them (a wholly untracked folder is one
     entry), leaving out captured paths: a folder that holds one is opened up."""
+    # ls-files takes no revision: "--" ends its options, and every value after it is a
+    # pathspec mlver builds itself (":(top)…", never read from a record).
     out = repo.git.ls_files("--others", "--exclude-standard", "--directory", "--no-empty-directory",
                             "--full-name", "--", ":(top)")
     found: set[str] = set()

@@ -1,0 +1,366 @@
+"""A batch of new objects: staged in ``tmp/``, made durable with one sync, published.
+
+Small objects are appended to one new pack, large ones copied to their own file in the
+kernel and hashed from the page cache; :meth:`Batch.commit` publishes them in the store's
+order (objects, then pack, then the pack's index last) so that only complete objects
+ever carry their final names. Split from :mod:`mlver.store.objects`, which reads.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import itertools
+import os
+import threading
+from types import TracebackType
+
+from ..config import CONFIG_FILE
+from ..errors import CorruptObjectError
+from ..hashing import CHUNK, Hasher, oid_of
+from . import packs as packmod
+from .objects import PACK_THRESHOLD, LocalObjectStore, sync_filesystem
+
+_counter = itertools.count()
+_PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
+
+
+class Batch:
+    """A set of new objects staged in ``tmp/`` and published together.
+
+    Small objects are appended to one new pack; large ones are staged as files.
+    Thread-safe: capture hashes and stages files from a pool of threads.
+    """
+
+    def __init__(self, store: LocalObjectStore) -> None:
+        self.store = store
+        self._staged: dict[str, str] = {}  # oid -> tmp path, or _PACKED
+        self._present: set[str] | None = None  # oids in the store, once preload() ran
+        self._lock = threading.Lock()
+        self._prefix = f"{os.getpid()}-{next(_counter)}-"
+        self._n = itertools.count()
+        self._pack: packmod.PackWriter | None = None
+        self._pack_name = ""
+        self._repair: set[str] = set()  # oids whose stored copy is damaged
+        os.makedirs(store.tmp_dir, exist_ok=True)
+        store.sweep_tmp()
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def _tmp_path(self) -> str:
+        return f"{self.store.tmp_dir}/{self._prefix}{next(self._n)}"
+
+    def preload(self) -> None:
+        """List the store's objects once (pack indexes and 256 directory reads) instead of
+        one lookup per object: worth it when a capture is about to ask about thousands."""
+        if self._present is None:
+            self._present = set(self.store.iter_oids())
+
+    def _in_store(self, oid: str) -> bool:
+        if self._present is not None:
+            return oid in self._present
+        return self.store.has(oid)
+
+    def has(self, oid: str) -> bool:
+        """True when ``oid`` is in the store or staged in this batch."""
+        return oid in self._staged or self._in_store(oid)
+
+    def _claim(self, oid: str, size: int) -> bool:
+        """True when this caller should write ``oid``: not staged, and not in the store or
+        in the store but damaged (a copy that does not hash to its oid, or has the wrong
+        size), which the fresh copy then repairs."""
+        with self._lock:
+            if oid in self._staged:
+                return False
+            present = self._in_store(oid)
+        if present and self._intact(oid, size):
+            return False
+        with self._lock:
+            if oid in self._staged:
+                return False
+            self._staged[oid] = ""  # reserved; filled in by the writer
+            if present:
+                self._repair.add(oid)
+            return True
+
+    def _intact(self, oid: str, size: int) -> bool:
+        # A small object costs one read to check: capture only asks about objects it has
+        # just read from the workspace, so this runs for what changed, not for the whole
+        # store. A large one is checked by size only (re-reading gigabytes is not cheap).
+        if size <= PACK_THRESHOLD:
+            return self.store.verify_file(oid)
+        return self.store.size(oid) == size
+
+    def add_bytes(self, data: bytes) -> str:
+        """Stage ``data`` as an object and return its oid."""
+        oid = oid_of(data)
+        if self._claim(oid, len(data)):
+            if len(data) <= PACK_THRESHOLD:
+                with self._lock:
+                    if self._pack is None:
+                        self._pack_name = f"pack-{os.urandom(16).hex()}"
+                        base = f"{self.store.tmp_dir}/{self._pack_name}"
+                        self._pack = packmod.PackWriter(base + ".pack", base + ".idx")
+                    self._pack.add(oid, data)
+                    self._staged[oid] = _PACKED
+            else:
+                tmp = self._tmp_path()
+                _write_readonly(tmp, data)
+                with self._lock:
+                    self._staged[oid] = tmp
+        return oid
+
+    def add_file(self, path: str) -> tuple[str, int]:
+        """Hash the file at ``path`` and stage it, reading it once; return ``(oid, size)``."""
+        with open(path, "rb", buffering=0) as f:
+            data = f.read(PACK_THRESHOLD + 1)
+            while len(data) <= PACK_THRESHOLD:  # raw reads may be short
+                more = f.read(PACK_THRESHOLD + 1 - len(data))
+                if not more:
+                    return self.add_bytes(data), len(data)
+                data += more
+            return self._add_stream(f, data)
+
+    def _add_stream(self, f: io.RawIOBase, first: bytes) -> tuple[str, int]:
+        # Large file: copy to tmp, hash the copy (so the oid is of the bytes stored), then
+        # decide whether to keep it. The copy is made in the kernel (copy_file_range, as
+        # cp does) and hashed from the page cache right behind it; otherwise it is read
+        # and written in 8 MiB chunks, hashed on the way. Memory stays at one chunk.
+        tmp = self._tmp_path()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            _write_all(fd, first)
+            done = _copy_and_hash(f.fileno(), fd, tmp, first)
+            if done is not None:
+                oid, size = done
+            else:
+                h = Hasher()
+                h.update(first)
+                size = len(first)
+                buf = bytearray(CHUNK * 8)
+                mv = memoryview(buf)
+                while True:
+                    n = f.readinto(mv)
+                    if not n:
+                        break
+                    chunk = mv[:n]
+                    h.update(chunk)  # type: ignore[arg-type]  # Hasher.update says bytes; xxhash takes any buffer
+                    size += n
+                    _write_all(fd, chunk)
+                oid = h.hexdigest()
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        if self._claim(oid, size):
+            with self._lock:
+                self._staged[oid] = tmp
+        else:
+            os.unlink(tmp)
+        return oid, size
+
+    def __len__(self) -> int:
+        return len(self._staged)
+
+    def commit(self) -> None:
+        """Make every staged object durable, then give it its final name (index last)."""
+        with self._lock:
+            staged = [(oid, tmp) for oid, tmp in self._staged.items() if tmp and tmp != _PACKED]
+            packed = [oid for oid, tmp in self._staged.items() if tmp == _PACKED]
+            pack, name = self._pack, self._pack_name
+            self._staged = {}
+            self._pack = None
+        if not staged and pack is None:
+            return
+        store = self.store
+        try:
+            if pack is not None:
+                pack.finish()
+            upgrade = store._stage_upgrade()
+        except BaseException:
+            if pack is not None:
+                pack.abort()
+            for _oid, tmp in staged:
+                _unlink(tmp)
+            raise
+        sync_filesystem(store.tmp_dir)  # the batch's one sync: everything staged is durable
+        if upgrade is not None:
+            # Format 2 must be on disk before the first pack appears (an older mlver would
+            # misread a store with packs as missing objects).
+            os.replace(upgrade, os.path.join(store.store_dir, CONFIG_FILE))
+            sync_filesystem(store.store_dir)
+            store._format_ok = True
+        try:
+            self._publish_all(staged, pack, name)
+        except BaseException:
+            # Nothing refers to these yet (refs move after a commit returns): a failed
+            # publish (permissions, a full disk) leaves no staged file behind.
+            for _oid, tmp in staged:
+                _unlink(tmp)
+            if pack is not None:
+                _unlink(pack.pack_path)
+                _unlink(pack.idx_path)
+                _unlink(f"{store.pack_dir}/{name}.pack")  # an index never came: invisible
+            raise
+        # The renames themselves must be durable before any ref can point at them.
+        sync_filesystem(store.objects_dir)
+        if self._present is not None:
+            self._present.update(packed)
+        if pack is not None:
+            store._refresh(force=True)
+            try:
+                store.maybe_merge()
+            except CorruptObjectError:
+                pass  # a damaged pack is left as it is (reads name it); no merge this time
+
+    def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
+                     name: str) -> None:
+        store = self.store
+        if staged:
+            for fan in {oid[:2] for oid, _ in staged}:
+                os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
+            if len(staged) < 1000:
+                self._publish(staged)
+            else:  # link syscalls overlap well: spread them over a few threads
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(4) as pool:
+                    list(pool.map(self._publish, [staged[i::4] for i in range(4)]))
+        if pack is not None:
+            os.makedirs(store.pack_dir, exist_ok=True)
+            os.rename(pack.pack_path, f"{store.pack_dir}/{name}.pack")
+            os.rename(pack.idx_path, f"{store.pack_dir}/{name}.idx")  # the objects now exist
+
+    def _publish(self, staged: list[tuple[str, str]]) -> None:
+        for oid, tmp in staged:
+            final = self.store._loose_path(oid)
+            if oid in self._repair:  # the copy there is damaged: this one replaces it
+                os.replace(tmp, final)
+                continue
+            try:
+                os.link(tmp, final)  # unlike a rename, never replaces an existing object
+            except FileExistsError:
+                pass  # written meanwhile by another process: keep theirs
+            except OSError:  # a file system without hard links
+                if not os.path.exists(final):
+                    os.replace(tmp, final)
+                    continue
+            os.unlink(tmp)
+        if self._present is not None:
+            self._present.update(oid for oid, _ in staged)
+
+    def abort(self) -> None:
+        """Drop every staged object."""
+        with self._lock:
+            for tmp in self._staged.values():
+                if tmp and tmp != _PACKED:
+                    _unlink(tmp)
+            if self._pack is not None:
+                self._pack.abort()
+                self._pack = None
+            self._staged = {}
+
+
+_COPY_STEP = 64 << 20  # kernel copy granularity; the hasher follows one step behind
+
+
+class _CopyState:
+    """What the copying thread has done so far (guarded by a condition)."""
+
+    def __init__(self, copied: int, done: bool) -> None:
+        self.copied = copied
+        self.done = done
+        self.error: BaseException | None = None
+
+
+def _copy_and_hash(src: int, dst: int, tmp: str, first: bytes) -> tuple[str, int] | None:
+    """Copy ``src`` (from its current offset to its end) onto ``dst`` in the kernel
+    (``copy_file_range``, as cp does) while another thread hashes what is already in
+    ``tmp`` (the copy, from the page cache), so the oid is of the bytes stored. Return
+    ``(oid, size)`` of the whole tmp file (``first`` included), or None, having copied
+    nothing, where the kernel copy is not available for these files."""
+    copy = getattr(os, "copy_file_range", None)
+    if copy is None:
+        return None
+    try:
+        n = copy(src, dst, _COPY_STEP)
+    except OSError as e:
+        if e.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
+                       errno.EPERM):
+            return None
+        raise
+    state = _CopyState(len(first) + n, n == 0)
+    cond = threading.Condition()
+
+    def copier() -> None:
+        try:
+            while not state.done:
+                k = copy(src, dst, _COPY_STEP)
+                with cond:
+                    state.copied += k
+                    state.done = k == 0
+                    cond.notify()
+        except BaseException as e:  # reported by the hashing side
+            with cond:
+                state.error = e
+                state.done = True
+                cond.notify()
+
+    t = threading.Thread(target=copier, daemon=True)
+    t.start()
+    h = Hasher()
+    h.update(first)
+    hashed = len(first)
+    buf = bytearray(CHUNK * 8)
+    mv = memoryview(buf)
+    rfd = os.open(tmp, os.O_RDONLY)
+    try:
+        while True:
+            with cond:
+                while state.copied <= hashed and not state.done:
+                    cond.wait()
+                limit, done = state.copied, state.done
+            while hashed < limit:
+                k = os.preadv(rfd, [mv[:min(len(buf), limit - hashed)]], hashed)
+                if k <= 0:
+                    raise OSError(errno.EIO, f"short read of {tmp}")
+                h.update(mv[:k])  # type: ignore[arg-type]  # any buffer, as above
+                hashed += k
+            if done and hashed >= state.copied:
+                break
+    finally:
+        os.close(rfd)
+        t.join()
+    if state.error is not None:
+        raise state.error
+    return h.hexdigest(), hashed
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_readonly(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
