@@ -107,6 +107,12 @@ class Objects:
 
     def __init__(self, store: Store, ws: Workspace) -> None:
         self.store, self.ws = store, ws
+        self._verified: set[str] = set()  # loose objects hashed once per diff, not per read
+
+    def _verify(self, path: str, oid: str) -> None:
+        if oid not in self._verified:
+            _verify(path, oid)
+            self._verified.add(oid)
 
     def has(self, oid: str) -> bool:
         """True when the overlay or the store holds ``oid``."""
@@ -134,7 +140,7 @@ class Objects:
             local = self.store.objects.local_file(oid)
             if local is None:
                 return io.BytesIO(self.store.objects.read(oid))  # small: read and verified
-            _verify(local, oid)
+            self._verify(local, oid)
             return open(local, "rb")
         if oid in self.ws.overlay:
             return io.BytesIO(self.ws.overlay[oid])
@@ -155,7 +161,7 @@ class Objects:
                 and os.path.isfile(self.ws.full(path)):
             local = self.ws.full(path)  # a workspace diff's new side: never stored
         if local is not None:
-            _verify(local, oid)  # a flipped byte must not become a wrong diff, or a cached profile
+            self._verify(local, oid)  # a flipped byte must not become a wrong diff, or a cached profile
             yield local
             return
         try:
