@@ -19,6 +19,7 @@ from ..config import CONFIG_FILE
 from ..errors import CorruptObjectError
 from ..hashing import CHUNK, Hasher, oid_of
 from . import packs as packmod
+from . import storelock
 from .objects import PACK_THRESHOLD, LocalObjectStore, sync_filesystem
 
 _counter = itertools.count()
@@ -43,6 +44,10 @@ class Batch:
         self._pack_name = ""
         self._repair: set[str] = set()  # oids whose stored copy is damaged
         os.makedirs(store.tmp_dir, exist_ok=True)
+        # Shared with other writers, exclusive of gc, from before the first has() (a
+        # decision not to write an object that gc could then delete) until close().
+        self._writer: int | None = storelock.shared(store.store_dir)
+        self._holding = True
         store.sweep_tmp()
 
     def __enter__(self) -> "Batch":
@@ -50,10 +55,32 @@ class Batch:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.abort()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let gc run again: call once the ref reaching this batch's objects has moved
+        (or the batch was dropped). Using the batch again takes the lock again."""
+        if self._holding:
+            self._holding = False
+            storelock.release(self._writer)
+            self._writer = None
+
+    def _hold(self) -> None:
+        if not self._holding:
+            self._writer = storelock.shared(self.store.store_dir)
+            self._holding = True
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
 
     def _tmp_path(self) -> str:
         return f"{self.store.tmp_dir}/{self._prefix}{next(self._n)}"
@@ -71,6 +98,7 @@ class Batch:
 
     def has(self, oid: str) -> bool:
         """True when ``oid`` is in the store or staged in this batch."""
+        self._hold()
         return oid in self._staged or self._in_store(oid)
 
     def _claim(self, oid: str, size: int) -> bool:
@@ -102,6 +130,7 @@ class Batch:
     def add_bytes(self, data: bytes) -> str:
         """Stage ``data`` as an object and return its oid."""
         oid = oid_of(data)
+        self._hold()
         if self._claim(oid, len(data)):
             if len(data) <= PACK_THRESHOLD:
                 with self._lock:
@@ -120,6 +149,7 @@ class Batch:
 
     def add_file(self, path: str) -> tuple[str, int]:
         """Hash the file at ``path`` and stage it, reading it once; return ``(oid, size)``."""
+        self._hold()
         with open(path, "rb", buffering=0) as f:
             data = f.read(PACK_THRESHOLD + 1)
             while len(data) <= PACK_THRESHOLD:  # raw reads may be short
@@ -259,7 +289,8 @@ class Batch:
             self._present.update(oid for oid, _ in staged)
 
     def abort(self) -> None:
-        """Drop every staged object."""
+        """Drop every staged object, and let gc run again."""
+        self.close()
         with self._lock:
             for tmp in self._staged.values():
                 if tmp and tmp != _PACKED:

@@ -279,7 +279,7 @@ class LocalObjectStore:
             try:
                 st = e.stat(follow_symlinks=False)
                 if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) \
-                        and st.st_mtime < cutoff:
+                        and st.st_mtime < cutoff and not e.name.endswith(".lock"):
                     os.unlink(e.path)
                     n += 1
             except OSError:
