@@ -151,6 +151,25 @@ class Repo:
             self.warn(f"{name} is damaged: {why}")
         return count
 
+    def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
+                 side: str = "all", force: bool = False, progress: Any = None,
+                 base: str | None = None) -> Any:
+        """Write the inputs and outputs of ``rev`` back at their recorded paths (under
+        ``to`` when given): exact bytes, exec bits and links, each blob's hash verified.
+
+        ``paths`` (relative to ``base``, default the root) narrows it to what lies at or
+        below them; ``side`` is ``"all"``, ``"inputs"`` or ``"outputs"``. Without
+        ``force`` a file whose content the store does not hold is never overwritten.
+        Returns a :class:`~mlver.checkout.CheckoutResult`.
+        """
+        from .checkout import checkout
+
+        oid, rec = self.show(rev)
+        rels = [self.workspace.to_rel(p, base) for p in _listify(paths) or []]
+        target = os.path.abspath(os.path.join(base or self.root, to)) if to else None
+        return checkout(self.store, self.workspace, oid, rec, rels or None, target, side,
+                        force, progress)
+
     # -- snapshot and run -------------------------------------------------------------------
 
     def plan(self, name: str, inputs: dict[str, str] | None = None,

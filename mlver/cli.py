@@ -230,6 +230,36 @@ def tag(rev, tag):
 
 
 @main.command()
+@click.argument("rev")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--to", "to", default=None, metavar="DIR",
+              help="Write under DIR instead of the repository root.")
+@click.option("--inputs", "side", flag_value="inputs", help="Only the inputs.")
+@click.option("--outputs", "side", flag_value="outputs", help="Only the outputs.")
+@click.option("--force", is_flag=True,
+              help="Overwrite (or remove) files whose content no version holds.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def checkout(rev, paths, to, side, force, as_json):
+    """Write the inputs and outputs of REV back where they were recorded.
+
+    Exact bytes, exec bits and symbolic links; each blob's hash is checked as it is
+    copied, and files are renamed into place only once all are written. PATHs narrow
+    it to what lies at or below them. A file whose content matches no version mlver
+    knows is never overwritten without --force.
+    """
+    from .progress import for_terminal
+
+    r = _repo().checkout(rev, list(paths), to, side or "all", force,
+                         progress=for_terminal(delay=1.0), base=os.getcwd())
+    if as_json:
+        _out(r.to_dict())
+    else:
+        removed = f", {r.removed} removed" if r.removed else ""
+        echo(f"{r.label}: {r.written} written, {r.unchanged} already up to date{removed} "
+             f"in {r.target}")
+
+
+@main.command()
 def reindex():
     """Rebuild the index (.mlver/index.sqlite) from objects and refs."""
     n = _repo().reindex()

@@ -58,6 +58,10 @@ class LockError(MlverError):
     """A lock could not be taken in time."""
 
 
+class CheckoutError(MlverError):
+    """A checkout would lose content or write outside its target; nothing was written."""
+
+
 class RecordFormatError(MlverError):
     """A record or tree object does not follow the format (tampered or foreign)."""
 

@@ -32,8 +32,10 @@ class Progress:
 class TerminalProgress(Progress):
     """A one-line bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, delay: float = 0.0) -> None:
         self.stream = stream or sys.stderr
+        # Work done within ``delay`` seconds draws nothing: a flash of a bar is noise.
+        self._quiet_until = time.monotonic() + delay
         self.label = ""
         self.n = self.of = 0
         self._last = 0.0
@@ -53,7 +55,7 @@ class TerminalProgress(Progress):
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last < 0.1:
+        if not force and (now - self._last < 0.1 or now < self._quiet_until):
             return
         self._last = now
         pct = 100 * self.n // self.of if self.of else 100
@@ -74,13 +76,14 @@ class TerminalProgress(Progress):
             self.stream.write("\r" + " " * 72 + "\r")
             self.stream.flush()
             self._drawn = False
-        if self._drawn:
+        if self._drawn is True:
             self._draw(force=True)
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
 
 
-def for_terminal() -> Progress:
-    """A bar when stderr is a terminal, silence otherwise (pipes, CI, tests)."""
-    return TerminalProgress() if sys.stderr.isatty() else Progress()
+def for_terminal(delay: float = 0.0) -> Progress:
+    """A bar when stderr is a terminal, silence otherwise (pipes, CI, tests); with
+    ``delay``, only once the work has run that many seconds."""
+    return TerminalProgress(delay=delay) if sys.stderr.isatty() else Progress()

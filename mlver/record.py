@@ -79,19 +79,23 @@ class Artifact:
     size: int
     files: int
     source: str | None = None
+    exec: bool = False  # a single file's exec bit; written only when set (older oids stay)
 
     def to_dict(self) -> dict:
         d = {"path": self.path, "oid": self.oid, "type": self.type,
              "size": self.size, "files": self.files}
         if self.source:
             d["source"] = self.source
+        if self.exec:
+            d["exec"] = True
         return d
 
     @classmethod
     def from_dict(cls, d: Any, what: str) -> "Artifact":
         try:
             a = cls(path=d["path"], oid=d["oid"], type=d["type"], size=int(d["size"]),
-                    files=int(d["files"]), source=d.get("source"))
+                    files=int(d["files"]), source=d.get("source"),
+                    exec=d.get("exec") is True)
         except (KeyError, TypeError, ValueError) as e:
             raise RecordFormatError(f"{what} is malformed ({e!r})") from None
         check_path(a.path, what)

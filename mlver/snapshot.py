@@ -96,7 +96,8 @@ def capture_slots(ws: Workspace, slots: dict[str, str], cache: StatCache, batch:
         cap = capfiles.capture_path(ws.root, path, cache, batch, progress)
         if progress:
             progress.finish()
-        out[slot] = Artifact(path=path, oid=cap.oid, type=cap.type, size=cap.size, files=cap.files)
+        out[slot] = Artifact(path=path, oid=cap.oid, type=cap.type, size=cap.size, files=cap.files,
+                             exec=cap.exec)
     return out
 
 
@@ -321,7 +322,7 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
                     continue  # gone from the workspace: the diff reports it removed
                 raise e
             found[slot] = Artifact(path=art.path, oid=cap.oid, type=cap.type, size=cap.size,
-                                   files=cap.files)
+                                   files=cap.files, exec=cap.exec)
         slots[side] = found
     cache.save()
     exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values()) if not a.source]

@@ -37,6 +37,7 @@ class Captured:
     oid: str
     size: int
     files: int
+    exec: bool = False  # a single file's exec bit (a folder's are in its trees)
 
 
 def _special(st: os.stat_result) -> str | None:
@@ -297,7 +298,7 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
         if stat_mod.S_ISREG(st.st_mode):
             item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
             _fill_oids(root, [item], cache, batch, progress)
-            return Captured("blob", item[4], item[5], 1)
+            return Captured("blob", item[4], item[5], 1, bool(st.st_mode & 0o111))
     except (FileNotFoundError, NotADirectoryError) as e:
         # Something else deleted or replaced a part of it while we read it.
         gone = os.path.relpath(e.filename, root) if e.filename else rel

@@ -87,12 +87,17 @@ class StatCache:
             return hit[6]
         return None
 
-    def remember(self, path: str, key: tuple[int, int, int, int, int], oid: str) -> None:
+    def remember(self, path: str, key: tuple[int, int, int, int, int], oid: str,
+                 written: bool = False) -> None:
         """Queue an entry, unless the file is racily clean (see module doc).
 
-        ``key`` is a :class:`StatKey` or a plain tuple in the same order.
+        ``key`` is a :class:`StatKey` or a plain tuple in the same order. ``written``: the
+        caller itself just wrote these bytes (checkout) and took ``key`` right after, so
+        the content is known without a later re-hash; only a second writer in the same
+        clock tick, keeping the size, could fool it (git's checkout takes the same risk
+        until its racy check).
         """
-        if max(key[3], key[4]) >= self.started_ns - RACY_NS:
+        if not written and max(key[3], key[4]) >= self.started_ns - RACY_NS:
             return
         row: StatRow = (path, *key, oid)
         if self._rows.get(path) != row:

@@ -1,0 +1,321 @@
+"""``mlver checkout``: write a version's inputs and outputs back, byte for byte.
+
+A record and its trees may come from someone else's store, so checkout works in three
+phases and writes nothing until the first two have passed:
+
+1. *Plan*: walk the record's trees (bounded) into the list of paths to write, and refuse
+   any path that could land outside the target (``..``, absolute, NUL, ``.git``/``.mlver``
+   components, a path through a link of the plan itself).
+2. *Check the disk*: every existing folder on the way must be a real folder (never a
+   link), and a file that would be replaced or removed must hold content the store knows,
+   unless ``force``: checkout never destroys the only copy of anything.
+3. *Write*: each file goes to a temporary name in its folder (its hash verified as it is
+   copied), and only when all of them are staged are they renamed over their final
+   names. A failure before that (a corrupt object, a full disk) removes the staged files
+   and leaves the target as it was. Folders are opened with ``O_NOFOLLOW`` and every file
+   is created relative to its folder's descriptor, so a link swapped in meanwhile is
+   refused rather than followed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from .errors import CheckoutError, CorruptObjectError
+from .hashing import CHUNK, Hasher, oid_of
+from .materialize import Dirs, Writer, split
+from .progress import Progress
+from .record import Artifact, Record
+from .store import Store
+from .store.statcache import StatKey
+from .store.trees import walk
+from .workspace import Workspace
+
+SIDES = ("all", "inputs", "outputs")
+_RESERVED = (".git", ".mlver")
+_SHOWN = 5  # paths named in an error before "and N more"
+
+
+@dataclass(frozen=True)
+class Want:
+    """One path a checkout makes: a file, a link or a folder, relative to the target."""
+
+    path: str
+    type: str  # "blob", "link" or "tree"
+    oid: str
+    exec: bool = False
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    """What a checkout did: files written, already right, and removed; bytes written."""
+
+    oid: str
+    label: str
+    target: str
+    written: int
+    unchanged: int
+    removed: int
+    bytes: int
+
+    def to_dict(self) -> dict:
+        return {"record": self.oid, "label": self.label, "target": self.target,
+                "written": self.written, "unchanged": self.unchanged,
+                "removed": self.removed, "bytes": self.bytes}
+
+
+def _refuse(path: str, why: str) -> CheckoutError:
+    return CheckoutError(f"refusing to check out '{path[:200]}': {why}; nothing was written "
+                         "(the record or its trees were tampered with, or written by another tool)")
+
+
+def check_target_path(path: str) -> None:
+    """Refuse a target-relative path that is not plainly inside the target."""
+    parts = path.split("/")
+    if (not path or "\0" in path or "\\" in path or path.startswith("/")
+            or any(p in ("", ".", "..") for p in parts)):
+        raise _refuse(path, "it is not a plain relative path")
+    if any(p.lower() in _RESERVED for p in parts):
+        raise _refuse(path, "it is inside .git/ or .mlver/, which checkout never writes")
+
+
+def select(rec: Record, side: str = "all") -> list[Artifact]:
+    """The artifacts a checkout writes: inputs first, then outputs (which win a clash)."""
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}")
+    arts = []
+    if side in ("all", "inputs"):
+        arts += [rec.inputs[s] for s in sorted(rec.inputs)]
+    if side in ("all", "outputs"):
+        arts += [rec.outputs[s] for s in sorted(rec.outputs)]
+    return arts
+
+
+def plan(store: Store, arts: list[Artifact], paths: list[str] | None = None
+         ) -> tuple[dict[str, Want], set[str]]:
+    """Every path to make (``path -> Want``) and the folders checked out whole (their
+    extra files are removed). ``paths`` (root-relative) narrows it to what lies at or
+    below them; a path matching nothing is an error naming what the record holds."""
+    want: dict[str, Want] = {}
+    folders: set[str] = set()
+    for art in arts:
+        check_target_path(art.path)
+        if art.type == "tree":
+            folders.add(art.path)
+            want[art.path] = Want(art.path, "tree", art.oid)
+            for sub, e in walk(store.tree, art.oid, art.path + "/"):
+                want[sub] = Want(sub, e.type, e.oid, e.exec)
+        else:
+            want[art.path] = Want(art.path, art.type, art.oid, art.exec)
+    for path in want:
+        check_target_path(path)
+    _check_links(want)
+    if paths:
+        want, folders = _narrow(want, folders, paths, arts)
+    return want, folders
+
+
+def _check_links(want: dict[str, Want]) -> None:
+    links = {p for p, w in want.items() if w.type == "link"}
+    not_dirs = links | {p for p, w in want.items() if w.type == "blob"}
+    for path in want:
+        cut = path.rfind("/")
+        while cut > 0:
+            parent = path[:cut]
+            if parent in not_dirs:
+                what = "a symbolic link" if parent in links else "a file"
+                raise _refuse(path, f"it goes through '{parent}', which the record makes {what}")
+            cut = path.rfind("/", 0, cut)
+
+
+def _under(path: str, top: str) -> bool:
+    return top == "." or path == top or path.startswith(top + "/")
+
+
+def _narrow(want: dict[str, Want], folders: set[str], paths: list[str], arts: list[Artifact]
+            ) -> tuple[dict[str, Want], set[str]]:
+    kept: dict[str, Want] = {}
+    for top in paths:
+        hit = {p: w for p, w in want.items() if _under(p, top)}
+        if not hit:
+            # A path above an artifact (``data`` for ``data/a.csv``) selects it whole.
+            hit = {p: w for p, w in want.items() if _under(top, p)
+                   and w.type == "tree" and top in want}
+        if not hit:
+            held = ", ".join(a.path for a in arts) or "nothing"
+            raise CheckoutError(f"'{top}' is not part of this version; it holds: {held}")
+        kept.update(hit)
+    return kept, {f for f in folders if f in kept}
+
+
+def _lstat(dirs: Dirs, path: str) -> os.stat_result | None:
+    parent, name = split(path)
+    fd = dirs.open(parent, create=False)
+    if fd is None:
+        return None
+    try:
+        return os.lstat(name, dir_fd=fd)
+    except FileNotFoundError:
+        return None
+
+
+def _content_oid(dirs: Dirs, path: str, st: os.stat_result, ws_rel: str | None,
+                 cache) -> str:
+    """The oid of what is at ``path`` now: a file's content or a link's target text."""
+    parent, name = split(path)
+    fd = dirs.open(parent, create=False)
+    assert fd is not None
+    if stat.S_ISLNK(st.st_mode):
+        return oid_of(os.fsencode(os.readlink(name, dir_fd=fd)))
+    key = StatKey.of(st)
+    if ws_rel is not None:
+        hit = cache.lookup(ws_rel, key)
+        if hit is not None:
+            return hit
+    h = Hasher()
+    f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+    with os.fdopen(f, "rb") as src:
+        while chunk := src.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _same_mode(w: Want, st: os.stat_result) -> bool:
+    return w.type != "blob" or bool(st.st_mode & 0o100) == w.exec
+
+
+class Checkout:
+    """One checkout of a record into a target folder (see the module doc)."""
+
+    def __init__(self, store: Store, ws: Workspace, target: str, force: bool = False,
+                 progress: Progress | None = None) -> None:
+        self.store, self.ws, self.force = store, ws, force
+        self.target = os.path.abspath(target)
+        self.progress = progress or Progress()
+        root = os.path.realpath(ws.root)
+        real = os.path.realpath(self.target)
+        # Paths under the workspace get stat cache rows, so the next status hashes nothing.
+        inside = real == root or real.startswith(root + os.sep)
+        self.ws_prefix = os.path.relpath(real, root).replace(os.sep, "/") if inside else None
+        self.cache = ws.stat_cache()
+
+    def ws_rel(self, path: str) -> str | None:
+        if self.ws_prefix is None:
+            return None
+        return path if self.ws_prefix == "." else f"{self.ws_prefix}/{path}"
+
+    def run(self, oid: str, rec: Record, want: dict[str, Want], folders: set[str]
+            ) -> CheckoutResult:
+        """Check the disk, stage every file, then rename them into place."""
+        os.makedirs(self.target, exist_ok=True)
+        dirs = Dirs(self.target)
+        try:
+            todo, unchanged, extra = self._survey(dirs, want, folders)
+            writer = Writer(self, dirs)
+            nbytes = writer.write(todo, extra)
+        finally:
+            dirs.close()
+        self.cache.save()
+        files = sum(w.type != "tree" for w in todo)  # folders made are not counted
+        return CheckoutResult(oid, rec.label, self.target, files, unchanged, len(extra), nbytes)
+
+    def _survey(self, dirs: Dirs, want: dict[str, Want], folders: set[str]
+                ) -> tuple[list[Want], int, list[str]]:
+        """What must be written, how many are already right, and which extra files in
+        whole folders go; refuse (before writing) to destroy content the store lacks."""
+        todo: list[Want] = []
+        unknown: list[str] = []
+        unchanged = 0
+        for path, w in want.items():
+            st = _lstat(dirs, path)
+            if st is None:
+                todo.append(w)
+                continue
+            if w.type == "tree":
+                if not stat.S_ISDIR(st.st_mode):  # (a folder that exists is not counted)
+                    raise CheckoutError(f"'{path}' in {self.target} is a file or link where "
+                                        "this version has a folder; move it away and check "
+                                        "out again")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                raise CheckoutError(f"'{path}' in {self.target} is a folder where this version "
+                                    "has a file; move the folder away and check out again")
+            now = self._oid(dirs, path, st)
+            if now == w.oid and stat.S_ISLNK(st.st_mode) == (w.type == "link") \
+                    and _same_mode(w, st):
+                unchanged += 1
+                self._remember(path, st, w.oid)
+                continue
+            if not self.store.objects.has(now) and not self.force:
+                unknown.append(path)
+            todo.append(w)
+        extra = self._extras(dirs, want, folders, unknown)
+        if unknown:
+            shown = ", ".join(unknown[:_SHOWN])
+            more = f" and {len(unknown) - _SHOWN} more" if len(unknown) > _SHOWN else ""
+            raise CheckoutError(
+                f"checkout would overwrite {shown}{more}, whose content matches no version "
+                "mlver knows; snapshot it first, move it away, or use --force to overwrite")
+        return todo, unchanged, extra
+
+    def _oid(self, dirs: Dirs, path: str, st: os.stat_result) -> str:
+        return _content_oid(dirs, path, st, self.ws_rel(path), self.cache)
+
+    def _replaceable(self, dirs: Dirs, path: str, st: os.stat_result,
+                     unknown: list[str]) -> None:
+        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            if not self.force and not self.store.objects.has(self._oid(dirs, path, st)):
+                unknown.append(path)
+        else:
+            raise CheckoutError(f"'{path}' in {self.target} is not a regular file; move it "
+                                "away and check out again")
+
+    def _extras(self, dirs: Dirs, want: dict[str, Want], folders: set[str],
+                unknown: list[str]) -> list[str]:
+        """Files in whole folders that this version does not have (they are removed)."""
+        extra: list[str] = []
+        for top in sorted(folders):
+            st = _lstat(dirs, top)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            stack = [top]
+            while stack:
+                d = stack.pop()
+                dfd = dirs.open(d, create=False)
+                assert dfd is not None
+                for name in sorted(os.listdir(dfd)):
+                    path = f"{d}/{name}"
+                    st = os.lstat(name, dir_fd=dfd)
+                    if stat.S_ISDIR(st.st_mode) and want.get(path, Want("", "tree", "")).type == "tree":
+                        stack.append(path)
+                    elif path not in want:
+                        if stat.S_ISDIR(st.st_mode):
+                            raise CheckoutError(
+                                f"'{path}' in {self.target} is a folder this version does not "
+                                "have; move it away and check out again")
+                        self._replaceable(dirs, path, st, unknown)
+                        extra.append(path)
+        return extra
+
+    def _remember(self, path: str, st: os.stat_result, oid: str) -> None:
+        rel = self.ws_rel(path)
+        if rel is not None and stat.S_ISREG(st.st_mode):
+            self.cache.remember(rel, StatKey.of(st), oid, written=True)
+
+
+def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str] | None = None,
+             to: str | None = None, side: str = "all", force: bool = False,
+             progress: Progress | None = None) -> CheckoutResult:
+    """Write the inputs and outputs of ``rec`` (or those at/below ``paths``, root-relative)
+    at their recorded paths under ``to`` (default: the workspace root)."""
+    want, folders = plan(store, select(rec, side), paths)
+    if not want:
+        what = "inputs or outputs" if side == "all" else side
+        raise CheckoutError(f"{rec.label} has no {what} to check out")
+    job = Checkout(store, ws, to or ws.root, force, progress)
+    try:
+        return job.run(oid, rec, want, folders)
+    except CorruptObjectError as e:
+        raise CorruptObjectError(f"{e}; checkout wrote nothing") from None
