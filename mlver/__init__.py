@@ -13,6 +13,7 @@ from .api import Repo
 from .diff.value import Diff, SlotDiff
 from .errors import (
     CaptureError,
+    CheckoutError,
     ConfigError,
     CorruptObjectError,
     LockError,
@@ -26,13 +27,14 @@ from .errors import (
     StoreFormatError,
 )
 from .record import Artifact, Code, Env, Record, Run
+from .checkout import CheckoutResult
 from .snapshot import SnapshotResult
 from .status import NameStatus, SlotStatus
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Artifact", "CaptureError", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
+    "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
     "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
     "RefConflictError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
     "StoreFormatError", "__version__",

@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 from urllib.parse import unquote
@@ -243,3 +246,28 @@ def test_helpers():
     assert not mentioned("--key", "a --keys option")
     text = "## mlver a\nx --json\n```\n## mlver fake\n```\n## mlver b\ny"
     assert sections(text) == {"mlver a": "x --json\n```\n## mlver fake\n```", "mlver b": "y"}
+
+
+def _normalise(text: str) -> list[str]:
+    """Output lines with what differs per run (oids, commits, the environment) masked."""
+    text = re.sub(r"\b[0-9a-f]{7,32}\b", "<hex>", text)
+    text = re.sub(r"env \(python [^)]*\)", "env (<env>)", text)
+    return [line.rstrip() for line in text.splitlines()]
+
+
+@pytest.mark.slow
+def test_the_runnable_example_of_python_md_prints_what_the_doc_says(tmp_path, monkeypatch):
+    doc = (DOCS / "python.md").read_text()
+    section = doc.split("## A runnable example", 1)[1]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+    code = next(body for lang, body in blocks if lang == "python")
+    expected = next(body for lang, body in blocks if lang == "")
+    (tmp_path / "example.py").write_text(code)
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    env = dict(os.environ, GIT_AUTHOR_NAME="Doc", GIT_AUTHOR_EMAIL="doc@example.com",
+               GIT_COMMITTER_NAME="Doc", GIT_COMMITTER_EMAIL="doc@example.com")
+    proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _normalise(proc.stdout) == _normalise(expected)
