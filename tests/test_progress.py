@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 from mlver.progress import Progress, TerminalProgress, for_terminal
 
@@ -33,3 +34,24 @@ def test_step_line_is_wiped_when_the_work_ends():
     text = out.getvalue()
     assert "reading features/listings.csv" in text
     assert text.endswith("\r" + " " * 72 + "\r")  # nothing left on the line for the verdict
+
+
+def test_a_delayed_bar_draws_nothing_for_quick_work():
+    out = io.StringIO()
+    p = TerminalProgress(out, delay=60.0)
+    p.start("checkout")
+    p.total(10)
+    p.advance(10)
+    p.finish()
+    assert out.getvalue() == ""
+
+
+def test_a_delayed_bar_draws_once_the_delay_has_passed():
+    out = io.StringIO()
+    p = TerminalProgress(out, delay=0.05)
+    p.start("checkout")
+    p.total(10)
+    time.sleep(0.06)
+    p.advance(10)
+    p.finish()
+    assert out.getvalue().endswith("10/10 files\n")
