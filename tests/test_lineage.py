@@ -316,6 +316,28 @@ def test_later_version_links_to_earlier_by_content(mrepo, proj):
     assert [(r.name, r.version) for r in up.itertuples()] == [("x", 1)]
 
 
+def test_a_later_record_with_the_same_content_is_not_upstream(mrepo, proj):
+    # "early" consumes data.csv; "late", created after it, happens to output the same
+    # bytes: it made nothing "early" read, so it is downstream at most, never upstream
+    write(proj / "data.csv", "a,b\n1,2\n")
+    write(proj / "early.txt", "e\n")
+    mrepo.snapshot("early", inputs={"d": "data.csv"}, outputs={"o": "early.txt"})
+    write(proj / "src.txt", "s\n")
+    write(proj / "copy.csv", "a,b\n1,2\n")
+    mrepo.snapshot("late", inputs={"s": "src.txt"}, outputs={"c": "copy.csv"})
+    assert list(mrepo.lineage("early").upstream()["name"]) == []
+    assert list(mrepo.lineage("late").downstream()["name"]) == []
+    assert list(mrepo.lineage("late").upstream()["name"]) == []
+    # a consumer created after it does link to it
+    write(proj / "after.txt", "t\n")
+    mrepo.snapshot("after", inputs={"d": "copy.csv"}, outputs={"o": "after.txt"})
+    assert list(mrepo.lineage("after").upstream()["name"]) == ["late"]
+    assert sorted(mrepo.lineage("late").downstream()["name"]) == ["after"]
+    assert list(mrepo.lineage("early").downstream()["name"]) == []
+    edges = {(e["from"], e["to"]) for e in mrepo.lineage("late").graph()["edges"]}
+    assert edges == {(mrepo.resolve("late"), mrepo.resolve("after"))}
+
+
 # --------------------------------------------------------------------------- cycles, reindex
 
 
@@ -347,11 +369,12 @@ def test_cycle_in_a_tampered_index_terminates(proj):
     oids = build_chain(proj)
     loop = "f" * 32
     with index_conn(proj) as c:
-        # make train upstream of prepare, while prepare is upstream of train
+        # make train upstream of prepare, while prepare is upstream of train: an input
+        # naming a record links whatever the times (a link by content could not, as the
+        # producer must be the older record)
         c.execute("INSERT INTO slots(record, relation, slot, path, oid, type, source) "
-                  "VALUES(?, 'input', 'loop', 'x', ?, 'blob', NULL)", (oids["prepare"], loop))
-        c.execute("INSERT INTO slots(record, relation, slot, path, oid, type, source) "
-                  "VALUES(?, 'output', 'loop', 'x', ?, 'blob', NULL)", (oids["train"], loop))
+                  "VALUES(?, 'input', 'loop', 'x', ?, 'blob', ?)",
+                  (oids["prepare"], loop, oids["train"]))
     repo = mlver.Repo(str(proj))
     up = _in_thread(lambda: repo.lineage("prepare").upstream())
     assert [(r.name, r.depth) for r in up.itertuples()][0] == ("train", 1)
@@ -484,8 +507,9 @@ def test_a_file_deep_in_a_large_folder_is_found(big):
 def test_records_taking_part_of_a_large_folder_link_to_its_producer(big):
     repo, oids, _ = big
     up = repo.lineage("use_leaf").upstream()
-    # the leaf is the same content in all three versions of prep
-    assert sorted(up["version"]) == [1, 2, 3]
+    # the leaf is the same content in all three versions of prep, but only prep@1 was
+    # there when use_leaf took it: prep@2 and @3 came later and made nothing it read
+    assert sorted(up["version"]) == [1]
     assert set(up["path"]) == {LEAF} and set(up["slot"]) == {"i"}
     up = repo.lineage("use_sub").upstream()
     assert list(zip(up["name"], up["version"], up["path"])) == [("prep", 1, "big/d124")]
@@ -494,7 +518,7 @@ def test_records_taking_part_of_a_large_folder_link_to_its_producer(big):
     down = repo.lineage("prep@1").downstream()
     assert sorted(zip(down["name"], down["path"])) == [
         ("use_all", "big"), ("use_leaf", LEAF), ("use_sub", "big/d124")]
-    assert list(repo.lineage("prep@3").downstream()["name"]) == ["use_leaf"]
+    assert list(repo.lineage("prep@3").downstream()["name"]) == []
     j = json.loads(assert_ok(cli("lineage", "prep@1", "--downstream", "--format", "json")))
     assert {n["name"] for n in j["nodes"]} == {"prep", "use_leaf", "use_sub", "use_all"}
 

@@ -125,20 +125,23 @@ SELECT DISTINCT e.oid FROM sub JOIN tree_entries e ON e.tree = sub.oid
 # One BFS step. {q} is a list of placeholders for the frontier's record oids. Each branch
 # yields (producer, consumer, slot, path, oid); the outer query keeps, per (producer,
 # consumer, slot, oid), the smallest path, so results do not depend on row order.
+# {earlier}: a link by content needs the producer to be created before the consumer (a
+# later record that happens to output the same bytes made nothing the consumer read); an
+# input named by a record (``source``) links whatever the clocks say.
 _STEP_UP = """
 SELECT o.record AS producer, i.record AS consumer, i.slot AS slot, i.path AS path, i.oid AS oid
   FROM slots i JOIN slots o ON o.oid = i.oid AND o.relation = 'output'
- WHERE i.record IN ({q}) AND i.relation = 'input' AND o.record != i.record
+ WHERE i.record IN ({q}) AND i.relation = 'input' AND o.record != i.record{earlier}
 UNION ALL
 SELECT o.record, i.record, i.slot, i.path, i.oid
   FROM slots i JOIN contains c ON c.inner_oid = i.oid
   JOIN slots o ON o.oid = c.outer_oid AND o.relation = 'output'
- WHERE i.record IN ({q}) AND i.relation = 'input' AND o.record != i.record
+ WHERE i.record IN ({q}) AND i.relation = 'input' AND o.record != i.record{earlier}
 UNION ALL
 SELECT o.record, i.record, i.slot, i.path || '/' || c.path, c.inner_oid
   FROM slots i JOIN contains c ON c.outer_oid = i.oid
   JOIN slots o ON o.oid = c.inner_oid AND o.relation = 'output'
- WHERE i.record IN ({q}) AND i.relation = 'input' AND o.record != i.record
+ WHERE i.record IN ({q}) AND i.relation = 'input' AND o.record != i.record{earlier}
 UNION ALL
 SELECT i.source, i.record, i.slot, i.path, i.oid FROM slots i
  WHERE i.record IN ({q}) AND i.relation = 'input' AND i.source IS NOT NULL
@@ -146,17 +149,17 @@ SELECT i.source, i.record, i.slot, i.path, i.oid FROM slots i
 _STEP_DOWN = """
 SELECT o.record AS producer, i.record AS consumer, i.slot AS slot, i.path AS path, i.oid AS oid
   FROM slots o JOIN slots i ON i.oid = o.oid AND i.relation = 'input'
- WHERE o.record IN ({q}) AND o.relation = 'output' AND o.record != i.record
+ WHERE o.record IN ({q}) AND o.relation = 'output' AND o.record != i.record{earlier}
 UNION ALL
 SELECT o.record, i.record, i.slot, i.path, i.oid
   FROM slots o JOIN contains c ON c.outer_oid = o.oid
   JOIN slots i ON i.oid = c.inner_oid AND i.relation = 'input'
- WHERE o.record IN ({q}) AND o.relation = 'output' AND o.record != i.record
+ WHERE o.record IN ({q}) AND o.relation = 'output' AND o.record != i.record{earlier}
 UNION ALL
 SELECT o.record, i.record, i.slot, i.path || '/' || c.path, c.inner_oid
   FROM slots o JOIN contains c ON c.inner_oid = o.oid
   JOIN slots i ON i.oid = c.outer_oid AND i.relation = 'input'
- WHERE o.record IN ({q}) AND o.relation = 'output' AND o.record != i.record
+ WHERE o.record IN ({q}) AND o.relation = 'output' AND o.record != i.record{earlier}
 UNION ALL
 SELECT i.source, i.record, i.slot, i.path, i.oid FROM slots i
  WHERE i.source IN ({q}) AND i.relation = 'input'
@@ -166,6 +169,11 @@ SELECT producer, consumer, slot, MIN(path), oid FROM ({body})
  GROUP BY producer, consumer, slot, oid
  ORDER BY producer, consumer, slot, oid
 """
+
+
+_EARLIER = """
+   AND NOT EXISTS (SELECT 1 FROM records rp JOIN records rc ON rc.oid = i.record
+                    WHERE rp.oid = o.record AND rp.created >= rc.created)"""
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -389,7 +397,7 @@ class Graph:
         out: list[LinkRow] = []
         for part in _chunks(oids):
             q = ",".join("?" * len(part))
-            sql = _STEP.format(body=body.format(q=q))
+            sql = _STEP.format(body=body.format(q=q, earlier=_EARLIER))
             out.extend(LinkRow(*r) for r in self.conn.execute(sql, list(part) * 4))
         return out
 
@@ -414,6 +422,20 @@ class Graph:
                 continue
             out.extend(Found(r, s, "/".join((p, *below))) for r, s, p in rows)
         return sorted(out)
+
+    def producers(self, oid: str, before: str | None = None) -> list[tuple[str, str, int, str]]:
+        """Records whose output holds content ``oid`` (as a whole slot or anywhere below
+        one), created before ``before`` (a record's ``created``; None: any time), as
+        ``(record, name, version, created)`` sorted oldest first."""
+        found = sorted({f.record for f in self.records_with(oid, "output")})
+        out = []
+        for part in _chunks(found):
+            q = ",".join("?" * len(part))
+            out += self.conn.execute(
+                f"SELECT oid, name, version, created FROM records WHERE oid IN ({q})",
+                list(part)).fetchall()
+        return sorted((tuple(r) for r in out if before is None or r[3] < before),
+                      key=lambda r: (r[3], r[1], r[2], r[0]))
 
     def describe(self, oids: Sequence[str]) -> dict[str, tuple[str, int, str | None]]:
         """``oid -> (name, version, kind)`` of indexed records (absent when unknown)."""
