@@ -330,3 +330,29 @@ def test_modules_import_alone_and_without_heavy_dependencies(first, second):
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- column digests
+
+
+def test_column_digest_depends_on_the_values_only():
+    from mlver.diff.profile import column_digest, column_hash
+
+    def digest(values, type_=None):
+        return column_digest(column_hash(pa.array(values, type_)))
+
+    assert digest([1, 2, 3]) == digest([3, 1, 2])              # row order
+    assert digest([1, 2, 3]) == digest([1.0, 2.0, 3.0])        # numbers by value
+    assert digest([1, None]) == digest([1.0, float("nan")])    # null as NaN
+    assert digest([1, 2, 3]) != digest([1, 2, 4])
+    assert digest([1, 2, 3]) != digest([1, 2, 3, 3])           # a multiset
+    assert digest(["a", "b"]) != digest(["a", "c"])
+    assert len(digest(["a"])) == 16
+
+
+def test_profile_has_a_content_digest_per_column():
+    t = pa.table({"a": [1, 2, 3], "b": [3, 2, 1], "s": ["x", "y", "z"]})
+    profile, _ = profile_table(t)
+    content = {c["name"]: c["content"] for c in profile["columns"]}
+    assert content["a"] == content["b"] != content["s"]
+    json.dumps(profile, allow_nan=False)

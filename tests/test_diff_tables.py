@@ -474,3 +474,93 @@ def test_null_key_values_match_each_other():
         d = diff_tables(old, new, key=key)
         assert (d.rows_added, d.rows_removed, d.rows_changed) == (1, 1, 1), key
         assert d.cells_changed == (("v", 1),)
+
+
+# --------------------------------------------------------------------------- renamed columns
+
+
+def test_a_dropped_and_an_added_column_with_the_same_values_are_a_rename():
+    old = base(300, seed=3)
+    new = old.rename_columns(["id", "x_renamed", "y", "z", "cat", "flag"])
+    for d in (diff_tables(old, new), cached_diff(old, new), diff_tables(old, new, key="id")):
+        assert d.columns_renamed == (("x", "x_renamed"),)
+        assert d.columns_added == () and d.columns_removed == ()
+        assert (d.rows_added, d.rows_removed) == (0, 0)
+    assert diff_tables(old, new).summary() == "+0 rows, -0; 'x' renamed to 'x_renamed'"
+
+
+def test_a_rename_survives_reordered_rows_and_a_retype_to_float():
+    old = pa.table({"id": [1, 2, 3], "a": [10, 20, 30]})
+    new = pa.table({"id": [3, 1, 2], "b": [30.0, 10.0, 20.0]})
+    assert diff_tables(old, new).columns_renamed == (("a", "b"),)
+
+
+def test_different_values_are_a_drop_and_an_add_not_a_rename():
+    old = pa.table({"id": [1, 2, 3], "a": [10, 20, 30]})
+    new = pa.table({"id": [1, 2, 3], "b": [10, 20, 31]})
+    d = diff_tables(old, new)
+    assert d.columns_renamed == ()
+    assert (d.columns_removed, d.columns_added) == (("a",), ("b",))
+    assert d.summary() == "+0 rows, -0; new column 'b'; dropped column 'a'"
+
+
+def test_renames_pair_one_to_one_in_column_order():
+    old = pa.table({"id": [1, 2], "a": [5, 6], "b": [5, 6], "c": ["x", "y"]})
+    new = pa.table({"id": [1, 2], "p": [5, 6], "q": [5, 6], "r": ["y", "z"]})
+    d = diff_tables(old, new)
+    assert d.columns_renamed == (("a", "p"), ("b", "q"))
+    assert (d.columns_removed, d.columns_added) == (("c",), ("r",))
+
+
+def test_profiles_without_column_digests_report_no_rename():
+    # a profile cached by an older mlver has no "content": a drop and an add, as before
+    old = base(100, seed=4)
+    new = old.rename_columns(["id", "x2", "y", "z", "cat", "flag"])
+    (po, ho), (pn, hn) = profile_table(old), profile_table(new)
+    for p in (po, pn):
+        for c in p["columns"]:
+            del c["content"]
+    d = diff_from_profiles(po, ho, pn, hn)
+    assert d.columns_renamed == () and d.columns_removed == ("x",)
+    # the tables at hand fill the digests in
+    assert diff_tables(old, new, old_profile=po, new_profile=pn).columns_renamed == (("x", "x2"),)
+    assert all("content" not in c for c in po["columns"])  # the caller's dicts are untouched
+
+
+def test_columns_renamed_round_trip():
+    d = TableDiff(1, 1, 0, 0, columns_renamed=(("a", "b"),))
+    assert d.to_dict()["columns_renamed"] == [{"old": "a", "new": "b"}]
+    assert TableDiff.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+    assert TableDiff.from_dict({k: v for k, v in d.to_dict().items()
+                                if k != "columns_renamed"}).columns_renamed == ()
+
+
+# --------------------------------------------------------------------------- changed cells
+
+
+def test_summary_names_the_most_changed_columns_first():
+    d = TableDiff(10, 10, 0, 0, rows_changed=4_950_000, key=("id",),
+                  cells_changed=(("is_fraud", 384_739), ("hour", 4_950_000)))
+    assert d.summary() == "+0 rows, -0, 4,950,000 changed: hour 4,950,000, is_fraud 384,739"
+    many = TableDiff(10, 10, 0, 0, rows_changed=9, key=("id",),
+                     cells_changed=(("a", 1), ("b", 9), ("c", 3), ("d", 3), ("e", 2)))
+    assert many.summary() == "+0 rows, -0, 9 changed: b 9, c 3, d 3 (+2 more)"
+    odd = TableDiff(10, 10, 0, 0, rows_changed=1, key=("id",), cells_changed=(("a, b", 1),))
+    assert odd.summary() == "+0 rows, -0, 1 changed: 'a, b' 1"
+
+
+def test_keyed_diff_summary_counts_cells_per_column():
+    old = base(200, seed=5)
+    x = old["x"].to_numpy().copy()
+    x[:6] += 1
+    cat = old["cat"].to_pylist()
+    cat[10:12] = ["zz", "zz"]
+    new = replace(replace(old, "x", x), "cat", cat)
+    d = diff_tables(old, new, key="id")
+    assert d.summary().startswith("+0 rows, -0, 8 changed: x 6, cat 2;")
+
+
+def test_duplicate_null_key_is_named_null():
+    t = pa.table({"k": [None, None, 1], "v": [1, 2, 3]})
+    with pytest.raises(TableError, match=r"duplicate key k = null in the old version"):
+        diff_tables(t, t.slice(0, 1), key="k")

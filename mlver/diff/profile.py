@@ -256,6 +256,17 @@ def _sample_distinct(col) -> int:
     return pc.count_distinct(col.take(np.arange(0, len(col), max(1, len(col) // 20000)))).as_py()
 
 
+def column_digest(h: "numpy.ndarray") -> str:
+    """The ``content`` of a column's profile: 16 hex digits, equal for two columns
+    holding the same values (as a multiset, whatever their names and the row order;
+    numbers by value, null as NaN), from its :func:`column_hash`. A dropped and an
+    added column with equal digests are reported as a rename."""
+    import numpy as np
+    with np.errstate(over="ignore"):
+        total = np.sum(_mix(h ^ _tag("content")), dtype=np.uint64)  # wraps around
+    return f"{int(total) ^ len(h):016x}"
+
+
 def _column_term(name: str, h: "numpy.ndarray") -> "numpy.ndarray":
     """A column's share of the row hash.  Row hash = mix(wrapping sum of terms):
     column order does not matter, yet swapping values between columns does."""
@@ -286,13 +297,15 @@ def profile_table(table: "pyarrow.Table") -> tuple[dict, "numpy.ndarray"]:
 
     profile = {"format": 1, "rows": N, "row_hash_columns": [all names],
                "columns": [{"name", "type" (arrow type string), "nulls",
-                            "numeric", "categories", "distinct"}]}
+                            "numeric", "categories", "distinct", "content"}]}
     ``nulls`` counts null and NaN; ``numeric`` is {"mean", "std", "min",
     "max", "quantiles": 101 values at 0%, 1%, ..., 100%} over the finite
     values of a number column, else None; ``categories`` is {value: count}
     for string/bool/dictionary columns with at most MAX_CATEGORIES distinct
     values, else None; ``distinct`` counts non-null values (None for other
-    types).  No NaN or infinity anywhere: ``json.dumps(allow_nan=False)`` works.
+    types); ``content`` is the column's :func:`column_digest` (a profile cached
+    by an older mlver lacks it).  No NaN or infinity anywhere:
+    ``json.dumps(allow_nan=False)`` works.
     """
     return _profile(table, with_hashes=True)
 
@@ -312,8 +325,10 @@ def _profile(table: "pyarrow.Table", with_hashes: bool):
         # one hash pass per column serves the row hashes and the distinct
         # count of high-cardinality string columns
         h = column_hash(table[name]) if with_hashes else None
-        return _column_profile(name, table[name], h), (
-            _column_term(name, h) if with_hashes else None)
+        entry = _column_profile(name, table[name], h)
+        if with_hashes:
+            entry["content"] = column_digest(h)
+        return entry, (_column_term(name, h) if with_hashes else None)
 
     # numpy sorts and pyarrow kernels release the GIL: profile columns in parallel
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:

@@ -60,6 +60,7 @@ class TableDiff:
     cells_changed: tuple[tuple[str, int], ...] = ()
     drift: tuple[DriftStat, ...] = ()
     samples: dict | None = field(default=None, hash=False)
+    columns_renamed: tuple[tuple[str, str], ...] = ()  # (old name, new name): same values
 
     def to_dict(self) -> dict:
         """JSON-able form; :meth:`from_dict` inverts it exactly."""
@@ -72,7 +73,8 @@ class TableDiff:
                     columns_retyped=[dict(zip(triple, r)) for r in self.columns_retyped],
                     null_rates=[dict(zip(triple, r)) for r in self.null_rates],
                     cells_changed=dict(self.cells_changed), samples=copy.deepcopy(self.samples),
-                    drift=[dict(vars(s)) for s in self.drift])
+                    drift=[dict(vars(s)) for s in self.drift],
+                    columns_renamed=[{"old": o, "new": n} for o, n in self.columns_renamed])
 
     @classmethod
     def from_dict(cls, d: dict) -> "TableDiff":
@@ -85,12 +87,16 @@ class TableDiff:
                    triples("columns_retyped"), triples("null_rates"),
                    tuple(d.get("cells_changed", {}).items()),
                    tuple(DriftStat(s["column"], s["metric"], s["value"], s["drifted"])
-                         for s in d.get("drift", ())), copy.deepcopy(d.get("samples")))
+                         for s in d.get("drift", ())), copy.deepcopy(d.get("samples")),
+                   tuple((r["old"], r["new"]) for r in d.get("columns_renamed", ())))
 
     def summary(self) -> str:
         """One line: ``+1,204 rows, -0, 37 changed; new column 'x'; 'price' drifted (PSI 0.31)``."""
         parts = [f"+{self.rows_added:,} rows, -{self.rows_removed:,}"
-                 + (f", {self.rows_changed:,} changed" if self.rows_changed is not None else "")]
+                 + (f", {self.rows_changed:,} changed{_top_cells(self.cells_changed)}"
+                    if self.rows_changed is not None else "")]
+        renamed = [f"{o!r} renamed to {n!r}" for o, n in self.columns_renamed]
+        parts += renamed[:5] + ([f"{len(renamed) - 5} more renamed"] if len(renamed) > 5 else [])
         for what, names in (("new column", self.columns_added),
                             ("dropped column", self.columns_removed)):
             if names:
@@ -164,6 +170,7 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
                              + ", ".join(repr(c) for c in table.column_names))
     old_profile = old_profile if old_profile is not None else _profile.profile_only(old)
     new_profile = new_profile if new_profile is not None else _profile.profile_only(new)
+    old_profile, new_profile = _with_digests(old_profile, old, new_profile, new)
     if keys:
         return _keyed_diff(old, new, keys, rows, old_profile, new_profile)
     common, samples = _common(old_profile, new_profile), None
@@ -194,10 +201,13 @@ def _assemble(old_p: dict, new_p: dict, added: int, removed: int, **extra: Any) 
         return cols[c]["nulls"] / p["rows"] if p["rows"] else 0.0
     pairs = [(c, rate(old_p, old_cols, c), rate(new_p, new_cols, c)) for c in common]
     rates = [(c, round(o, 4), round(n, 4)) for c, o, n in pairs if abs(n - o) >= NULL_RATE_DELTA]
+    renamed = _renames(old_cols, new_cols)
+    gone, came = {o for o, _ in renamed}, {n for _, n in renamed}
     return TableDiff(
         rows_old=old_p["rows"], rows_new=new_p["rows"], rows_added=added, rows_removed=removed,
-        columns_added=tuple(c for c in new_cols if c not in old_cols),
-        columns_removed=tuple(c for c in old_cols if c not in new_cols),
+        columns_added=tuple(c for c in new_cols if c not in old_cols and c not in came),
+        columns_removed=tuple(c for c in old_cols if c not in new_cols and c not in gone),
+        columns_renamed=renamed,
         columns_retyped=tuple((c, old_cols[c]["type"], new_cols[c]["type"]) for c in common
                               if old_cols[c]["type"] != new_cols[c]["type"]),
         null_rates=tuple(rates), drift=_drift(old_cols, new_cols, old_p["rows"], new_p["rows"],
@@ -313,8 +323,9 @@ def _match_keys(old, new, keys):
         dup = np.flatnonzero(values[order][1:] == values[order][:-1])
         if len(dup):
             row = table.slice(int(order[dup[0]]), 1).select(list(keys)).to_pylist()[0]
-            value = row[keys[0]] if len(keys) == 1 else tuple(row.values())
-            raise KeyColumnError(f"duplicate key {', '.join(keys)} = {value!r} in the {side} "
+            value = _shown(row[keys[0]]) if len(keys) == 1 else \
+                "(" + ", ".join(_shown(row[k]) for k in keys) + ")"
+            raise KeyColumnError(f"duplicate key {', '.join(keys)} = {value} in the {side} "
                              f"version ({int((values == values[order[dup[0]]]).sum())} rows)")
         sides.append((values[order], order))
     (ov, oo), _ = sides
@@ -418,3 +429,66 @@ def _categorical_psi(old_c: dict, new_c: dict) -> float:
     o = np.array([old_c.get(c, 0) for c in cats], dtype=float)
     n = np.array([new_c.get(c, 0) for c in cats], dtype=float)
     return _psi(o / o.sum(), n / n.sum())
+
+
+# --------------------------------------------------------------------------- renamed columns
+# and changed cells in the summary (kept apart from the drift code above)
+
+TOP_CELLS = 3  # columns named after "N changed", most changed first
+
+
+def _top_cells(cells: tuple[tuple[str, int], ...]) -> str:
+    """``: hour 4,950,000, is_fraud 384,739`` for the summary of keyed changed rows."""
+    if not cells:
+        return ""
+    top = sorted(cells, key=lambda c: -c[1])  # stable: ties keep column order
+    more = f" (+{len(top) - TOP_CELLS} more)" if len(top) > TOP_CELLS else ""
+    return ": " + ", ".join(f"{_plain(c)} {n:,}" for c, n in top[:TOP_CELLS]) + more
+
+
+def _plain(name: str) -> str:
+    """A column name as is, quoted only when it would blur the line (blank, comma,
+    control characters)."""
+    ok = name and name.isprintable() and name.strip() == name and "," not in name
+    return name if ok else repr(name)
+
+
+def _shown(v: Any) -> str:
+    """A key value in a message, as users write it (never ``None``/``True``)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def _renames(old_cols: dict, new_cols: dict) -> tuple[tuple[str, str], ...]:
+    """``(old name, new name)`` for each dropped column whose values reappear, identical,
+    in an added column (equal ``content`` digests in the profiles), one to one, in column
+    order. Columns without a digest (a profile cached by an older mlver) never match."""
+    free: dict[str, list[str]] = {}
+    for name, col in new_cols.items():
+        if name not in old_cols and col.get("content"):
+            free.setdefault(col["content"], []).append(name)
+    out = []
+    for name, col in old_cols.items():
+        if name not in new_cols and free.get(col.get("content") or ""):
+            out.append((name, free[col["content"]].pop(0)))
+    return tuple(out)
+
+
+def _with_digests(old_p: dict, old_t, new_p: dict, new_t) -> tuple[dict, dict]:
+    """The profiles, with the ``content`` digest of each column only one side has filled
+    in from the table when missing (a profile made without row hashes, or cached by an
+    older mlver); the given dicts are not changed."""
+    names = [{c["name"] for c in p["columns"]} for p in (old_p, new_p)]
+    if not (names[0] - names[1]) or not (names[1] - names[0]):
+        return old_p, new_p  # a rename needs a dropped and an added column
+
+    def fill(p: dict, table, only: set[str]) -> dict:
+        if all("content" in c for c in p["columns"] if c["name"] in only):
+            return p
+        return dict(p, columns=[
+            dict(c, content=_profile.column_digest(_profile.column_hash(table[c["name"]])))
+            if c["name"] in only and "content" not in c else c for c in p["columns"]])
+    return fill(old_p, old_t, names[0] - names[1]), fill(new_p, new_t, names[1] - names[0])
