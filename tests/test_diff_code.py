@@ -141,3 +141,46 @@ def test_same_commit_no_code_change(mrepo, proj):
     assert d.code["changed"] is False and d.code["commits"] is None
     assert d.changed == ("data",)
     assert f"code ({head_sha(proj)[:7]})" in str(d)
+
+
+def test_tracked_data_file_in_a_store_below_the_git_top_is_not_code(tmp_path, monkeypatch):
+    # the store lives in a sub-folder of the git repository: git names files from its top
+    # (proj/data/d.csv), the record from the store's root (data/d.csv); still the same file
+    import mlver
+    from _fixtures import make_git_repo
+
+    top = make_git_repo(tmp_path / "top", {".gitignore": ".mlver/\n",
+                                           "proj/data/d.csv": "a,b\n1,2\n",
+                                           "proj/params.yaml": "lr: 0.1\n",
+                                           "proj/train.py": "print(1)\n"})
+    root = top / "proj"
+    monkeypatch.chdir(root)
+    repo = mlver.Repo.init(str(root))
+    repo.snapshot("m", inputs={"train": "data/d.csv"}, params="params.yaml")
+    write(root / "data/d.csv", "a,b\n1,2\n3,4\n")
+    write(root / "params.yaml", "lr: 0.2\n")
+    write(root / "train.py", "print(2)\n")
+    commit_all(top, "more data, new lr, new code")
+    write(root / "params.yaml", "lr: 0.3\n")  # uncommitted: in the patch, named from the top
+    repo.snapshot("m", inputs={"train": "data/d.csv"}, params="params.yaml")
+    d = repo.diff("m@1", "m@2")
+    assert d.code["files"] == [{"path": "proj/train.py", "added": 1, "removed": 1}]
+    assert d.code["patch_changed"] is False
+    assert d.changed == ("data", "code", "params")
+    assert [line for line in d.verdict if line.startswith("    code")] == [
+        '    code   1 commit (' + d.code["old_commit"][:7] + '..' + d.code["new_commit"][:7]
+        + '): "more data, new lr, new code"; proj/train.py +1 -1']
+    repo.close()
+
+
+def test_data_file_moved_with_git_mv_is_not_code(mrepo, proj):
+    write(proj / "data/d.csv", "a,b\n1,2\n")
+    commit_all(proj, "data in git")
+    mrepo.snapshot("m", inputs={"train": "data/d.csv"})
+    git(proj, "mv", "data/d.csv", "data/e.csv")
+    commit_all(proj, "rename the data")
+    mrepo.snapshot("m", inputs={"train": "data/e.csv"})
+    d = mrepo.diff("m@1", "m@2")
+    assert d.code["files"] == [] and d.code["changed"] is False
+    assert len(d.code["commits"]) == 1
+    assert d.changed == ("data",)

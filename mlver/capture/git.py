@@ -163,7 +163,9 @@ def _files(repo, old: str, new: str) -> list[dict] | None:
     import git
 
     try:
-        out = repo.git.diff("--numstat", "--end-of-options", old, new)
+        # --no-renames: a moved file is its old path removed and its new path added, so that
+        # a data file moved with ``git mv`` matches the recorded paths (never ``{a => b}``)
+        out = repo.git.diff("--numstat", "--no-renames", "--end-of-options", old, new)
     except git.GitCommandError:
         return None
     rows = []
@@ -172,6 +174,16 @@ def _files(repo, old: str, new: str) -> list[dict] | None:
         rows.append({"path": path, "added": None if added == "-" else int(added),
                      "removed": None if removed == "-" else int(removed)})
     return rows
+
+
+def root_prefix(root: str) -> str:
+    """Where ``root`` lies inside its git work tree: ``""`` at the top, else ``"sub/dir/"``.
+    Git prints paths from the top; records hold them from ``root``."""
+    repo = _open(root)
+    if repo is None or repo.working_tree_dir is None:
+        return ""
+    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(repo.working_tree_dir))
+    return "" if rel == "." else rel.replace(os.sep, "/") + "/"
 
 
 def _author(repo) -> str | None:

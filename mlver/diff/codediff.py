@@ -6,6 +6,7 @@ changed ``params.yaml`` is reported once, as params.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from ..errors import MlverError
@@ -42,6 +43,8 @@ def diff_code(objs: Objects, old: Code, new: Code, skip: set[str]) -> dict:
     """Commit range, commits, files changed (+/- lines) and patch changes, as plain data."""
     from ..capture import git as capgit
 
+    pre = capgit.root_prefix(objs.ws.root)  # git's paths start at its top, records' at root
+    skip = {posixpath.normpath(pre + s) for s in skip}
     out = {"old_commit": old.commit, "new_commit": new.commit, "old_branch": old.branch,
            "new_branch": new.branch, "commits": None, "commits_known": True, "files": [],
            "patch_changed": False, "patch_files": [], "changed": False}
