@@ -320,9 +320,15 @@ class Repo:
         return status(self.store, self.workspace, [name] if name else self.names())
 
     def diff(self, a: str, b: str | None = None, keys: dict[str, Any] | None = None,
-             rows: int = 0, progress: Any = None) -> Any:
-        """Explain how record ``a`` differs from ``b`` (default: the workspace now)."""
+             rows: int = 0, progress: Any = None, depth: int = 3) -> Any:
+        """Explain how record ``a`` differs from ``b`` (default: the workspace now).
+
+        A changed input made by two versions of another name is followed upstream
+        ``depth`` levels (0: not at all): its ``upstream`` is their diff."""
         from .diff.records import diff_records
+        from .lineage import check_depth
+
+        check_depth(depth)
 
         old_oid, old = self.show(a)
         if b is None:
@@ -330,7 +336,7 @@ class Repo:
         else:
             new_oid, new = self.show(b)
         return diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
-                            keys=keys or {}, rows=rows, progress=progress)
+                            keys=keys or {}, rows=rows, progress=progress, depth=depth)
 
 
 def _listify(value: Any) -> list[str] | None:

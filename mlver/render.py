@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .diff.explain import human_size
+from .diff.explain import fmt_value, human_size
 
 
 def record_json(oid: str, rec, **extra) -> dict:
@@ -76,7 +76,7 @@ def log_text(items, tags=None) -> str:
     for oid, rec in items:
         its = (tags or {}).get(rec.name, {}).get(oid)
         tagged = f"  (tags: {', '.join(its)})" if its else ""
-        metrics = ", ".join(f"{k}={v}" for k, v in list(rec.metrics.items())[:3]
+        metrics = ", ".join(f"{k}={fmt_value(v)}" for k, v in list(rec.metrics.items())[:3]
                             if not isinstance(v, dict))
         msg = f"  {rec.message}" if rec.message else ""
         commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""

@@ -42,13 +42,52 @@ def test_packages_added_removed_upgraded_downgraded(mrepo, proj):
     assert p["downgraded"] == [{"name": "pandas", "old": "2.0.0", "new": "1.5.3"}]
     assert d.env["changed"] is True
     assert d.changed == ("env",)
-    text = str(d)
-    assert "numpy 1.26.0 -> 2.0.1" in text
-    assert "pandas 2.0.0 -> 1.5.3 (downgrade)" in text
-    assert "1 packages added" in text or "1 package added" in text
+    assert d.verdict[3] == ("    env    upgraded numpy 1.26.0 -> 2.0.1, scipy 1.9.0 -> 1.10.0; "
+                            "downgraded pandas 2.0.0 -> 1.5.3; added torch==2.3.0; "
+                            "removed requests==2.31.0")
     j = json.loads(assert_ok(cli("diff", "e@1", "e@2", "--json")))
     assert j["changed"] == ["env"]
     assert j["env"]["packages"]["downgraded"] == [{"name": "pandas", "old": "2.0.0", "new": "1.5.3"}]
+
+
+def test_packages_are_named_up_to_four_of_each_kind_then_k_more(mrepo, proj):
+    old = "".join(f"p{i}==1.0\n" for i in range(6)) + "".join(f"q{i}==1.0\n" for i in range(5))
+    new = "".join(f"p{i}==2.0\n" for i in range(6)) + "".join(f"r{i}==0.1\n" for i in range(7))
+    d = two_envs(mrepo, proj, old.encode(), new.encode())
+    assert d.verdict == (
+        "e@1 -> e@2",
+        "  outputs unchanged",
+        "  because:",
+        "    env    upgraded p0 1.0 -> 2.0, p1 1.0 -> 2.0, p2 1.0 -> 2.0, p3 1.0 -> 2.0, +2 more; "
+        "added r0==0.1, r1==0.1, r2==0.1, r3==0.1, +3 more; "
+        "removed q0==1.0, q1==1.0, q2==1.0, q3==1.0, +1 more",
+        f"  unchanged: data, code ({d.code['new_commit'][:7]}), params",
+    )
+    assert len(d.env["packages"]["added"]) == 7  # the JSON has them all
+
+
+def test_python_and_packages_share_the_env_line(mrepo, proj):
+    d = two_envs(mrepo, proj, b"a==1.0\n", b"a==1.0\nb==2\n", python="3.99.1")
+    assert d.verdict[3] == f"    env    python {d.env['python']['old']} -> 3.99.1; added b==2"
+
+
+def test_a_version_pep_440_cannot_read_is_ordered_by_its_numbers(mrepo, proj):
+    # "2.0-custom" is no PEP 440 version: compared as text, "10.0" < "2.0-custom"
+    d = two_envs(mrepo, proj, b"lib==2.0-custom\n", b"lib==10.0\n")
+    assert d.env["packages"]["upgraded"] == [{"name": "lib", "old": "2.0-custom", "new": "10.0"}]
+
+
+@pytest.mark.parametrize("old,new,older", [
+    ("1.9", "1.10", True), ("2.0rc1", "2.0", True), ("2.0", "2.0.1", True),
+    ("1.0a1", "1.0b1", True), ("10.0", "9.0", False), ("2.0", "2.0rc1", False),
+    ("2024.1", "2024.10", True), ("weird", "1.0", True), ("1.0.dev1", "1.0", True)])
+def test_version_order_without_packaging(monkeypatch, old, new, older):
+    from mlver.diff import envdiff
+
+    monkeypatch.setitem(sys.modules, "packaging.version", None)  # import fails
+    assert envdiff._pep440("1.0") is None
+    assert envdiff._older(old, new) is older
+    assert envdiff.version_key(old)[0] == 1
 
 
 def test_prerelease_to_release_is_an_upgrade(mrepo, proj):

@@ -193,7 +193,7 @@ def test_table_summary_without_changes():
     assert t.summary() == "no changes (5 rows)"
     keyed = TableDiff(rows_old=5, rows_new=5, rows_added=0, rows_removed=0, rows_changed=2,
                       key=("id",), cells_changed=(("x", 2),))
-    assert keyed.summary() == "+0 rows, -0, 2 changed"
+    assert keyed.summary() == "+0 rows, -0, 2 changed: x 2"
 
 
 def test_sample_frame_requires_samples():
@@ -231,10 +231,12 @@ _folders = st.builds(
 
 @st.composite
 def _slots(draw):
-    status = draw(st.sampled_from(["unchanged", "modified", "added", "removed"]))
+    status = draw(st.sampled_from(["unchanged", "modified", "moved", "added", "removed"]))
     s = {"slot": "s", "status": status, "path": "p", "old": "1" * 32, "new": "2" * 32,
          "type": "blob", "old_size": draw(_counts), "new_size": draw(_counts), "old_path": None,
          "files": None, "table": None, "note": None}
+    if status == "moved":
+        s.update(old_path="q", new=s["old"])
     if status == "modified":
         kind = draw(st.sampled_from(["table", "files", "note"]))
         if kind == "table":
@@ -266,14 +268,16 @@ def test_any_literal_diff_round_trips_and_renders(inputs, outputs, rmse):
     data_lines = [x for x in lines if x.startswith("    data   ")]
     assert len(data_lines) == sum(s["status"] != "unchanged" for s in inputs.values())
     assert ("because:" in "\n".join(lines)) == bool(changed)
-    outputs_changed = any(s["status"] != "unchanged" for s in outputs.values())
-    only_missing = all(s["status"] in ("unchanged", "removed") for s in outputs.values())
+    outputs_changed = any(s["status"] not in ("unchanged", "moved") for s in outputs.values())
+    only_missing = all(s["status"] in ("unchanged", "moved", "removed") for s in outputs.values())
     assert ("not explained by any recorded input" in "\n".join(lines)) == \
         (not changed and outputs_changed and bool(inputs) and not only_missing)
     if not changed and outputs_changed and not inputs:  # nothing upstream to blame
         assert "the record has no inputs" in "\n".join(lines)
     causes = [x.split()[0] for x in lines if x.startswith("    ")]
     assert causes == ["data"] * len(data_lines)
+    words = set(" ".join(lines).replace("(", " ").replace(")", " ").split())
+    assert not words & {"None", "True", "False"}  # never a Python repr
 
 
 def test_missing_outputs_are_not_blamed_on_nondeterminism():
@@ -290,3 +294,126 @@ def test_record_without_inputs_says_its_outputs_are_the_data():
     text = "\n".join(render(d))
     assert "the record has no inputs" in text
     assert "nondeterministic" not in text
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def _level(name: str, v: int, inputs: dict, changed: list, **over) -> dict:
+    """A small upstream diff of ``name@v`` -> ``name@v+1``."""
+    d = literal(old={"oid": f"{v}" * 32, "name": name, "version": v},
+                new={"oid": f"{v + 1}" * 32, "name": name, "version": v + 1},
+                changed=changed, inputs=inputs, outputs={}, code=CODE_SAME, params=NO_PARAMS,
+                metrics={})
+    d.update(over)
+    return d
+
+
+def _slot(name: str, path: str, rows_added: int, upstream=None) -> dict:
+    return {"slot": name, "status": "modified", "path": path, "old": "a" * 32, "new": "b" * 32,
+            "type": "blob", "old_size": 10, "new_size": 20, "upstream": upstream,
+            "table": {"rows_old": 5, "rows_new": 5 + rows_added, "rows_added": rows_added,
+                      "rows_removed": 0, "rows_changed": None}}
+
+
+def chain() -> dict:
+    """model changed <- model@1 -> @2 (train grew) <- features@4 -> @5 (raw grew, prepare.py
+    changed) <- raw@7 -> @8 (no inputs)."""
+    raw = _level("raw", 7, {}, [])
+    features = _level("features", 4, {"raw": _slot("raw", "raw/x.csv", 3, raw)},
+                      ["data", "code"],
+                      code={**CODE_SAME, "new_commit": "b" * 40, "changed": True, "commits": [],
+                            "files": [{"path": "prepare.py", "added": 1, "removed": 1}]})
+    model = _level("model", 1, {"train": _slot("train", "features/f.csv", 3, features)}, ["data"])
+    return literal(changed=["data"], code=CODE_SAME, params=NO_PARAMS,
+                   inputs={"model": {**_slot("model", "model.bin", 0, model), "table": None}})
+
+
+def test_upstream_renders_as_indented_arrows_and_a_root_cause_line():
+    assert render(chain()) == [
+        "price-model@1 -> price-model@2",
+        "  model.pkl changed (1.2 MB -> 1.3 MB); metrics: rmse 41.2 -> 37.9 (-3.3)",
+        "  root cause: features@4 -> features@5: raw (raw/x.csv): +3 rows, -0; code prepare.py +1 -1",
+        "  because:",
+        "    data   model (model.bin): content changed (10 B -> 20 B)",
+        "           ← model@1 -> model@2: train (features/f.csv): +3 rows, -0",
+        "             ← features@4 -> features@5: raw (raw/x.csv): +3 rows, -0; code prepare.py +1 -1",
+        "               ← raw@7 -> raw@8: no inputs: its outputs are the data itself",
+        "  unchanged: code (aaaaaaa), params, env (python 3.11.7, 142 packages)",
+    ]
+
+
+def test_upstream_round_trips_through_json():
+    d = Diff.from_dict(chain())
+    back = Diff.from_dict(json.loads(json.dumps(d.to_dict())))
+    assert back == d
+    up = d.to_dict()["inputs"]["model"]["upstream"]
+    assert up["old"]["name"] == "model"
+    assert up["inputs"]["train"]["upstream"]["inputs"]["raw"]["upstream"]["inputs"] == {}
+    assert d.to_dict()["outputs"]["model"]["upstream"] is None
+    assert explain.root_causes(d)[0].old["name"] == "features"
+
+
+def test_no_root_cause_line_when_nothing_upstream_changed():
+    # the producer's inputs did not change (nondeterministic): the top input is the deepest
+    nothing = _level("model", 1, {"train": {**_slot("train", "f.csv", 0), "status": "unchanged",
+                                            "table": None}}, [])
+    d = literal(changed=["data"], code=CODE_SAME, params=NO_PARAMS,
+                inputs={"model": {**_slot("model", "model.bin", 0, nothing), "table": None}})
+    lines = render(d)
+    assert lines[2:5] == ["  because:",
+                          "    data   model (model.bin): content changed (10 B -> 20 B)",
+                          "           ← model@1 -> model@2: no recorded input changed"]
+    assert explain.root_causes(Diff.from_dict(d)) == []
+
+
+def test_values_as_users_write_them():
+    d = literal(changed=["params"], code=CODE_SAME, inputs={},
+                params={"added": {"log_target": True, "tag": None, "layers": [64, 32]},
+                        "removed": {"old": 1},
+                        "changed": {"lr": {"old": 0.1, "new": 1e-05},
+                                    "early_stop": {"old": False, "new": True},
+                                    "name": {"old": "", "new": "gbm"}}},
+                metrics={"acc": {"old": 0.9, "new": None, "delta": None, "changed": True},
+                         "f1": {"old": None, "new": 0.5, "delta": None, "changed": True},
+                         "ok": {"old": True, "new": False, "delta": None, "changed": True},
+                         "rmse": {"old": 1.23456789, "new": 1.23456788, "delta": -1e-08,
+                                  "changed": True}})
+    lines = render(d)
+    assert lines[1] == ("  model.pkl changed (1.2 MB -> 1.3 MB); metrics: acc 0.9 -> (missing), "
+                        "f1 (missing) -> 0.5, ok true -> false, "
+                        "rmse 1.23456789 -> 1.23456788 (-1e-08)")
+    assert lines[3] == ('    params lr: 0.1 -> 1e-05, early_stop: false -> true, name: "" -> gbm, '
+                        "+log_target=true, +tag=null, +layers=[64, 32], -old")
+
+
+@pytest.mark.parametrize("value,text", [
+    (None, "null"), (True, "true"), (False, "false"), (0.1, "0.1"), (3, "3"), ("", '""'),
+    ("a b", "a b"), ([1, "x"], '[1, "x"]'), ({"k": None}, '{"k": null}'),
+    (float("nan"), "nan"), (float("-inf"), "-inf")])
+def test_fmt_value(value, text):
+    assert explain.fmt_value(value) == text
+
+
+def test_moved_slot_lines():
+    d = literal(changed=["data"], code=CODE_SAME, params=NO_PARAMS, metrics={})
+    d["inputs"]["listings"].update(status="moved", old_path="old/listings.csv", new="3" * 32,
+                                   table=None, old_size=1100)
+    d["outputs"]["model"].update(status="moved", old_path="m/model.pkl", new="5" * 32)
+    assert render(d)[1:4] == [
+        "  model.pkl moved from m/model.pkl (same content)",
+        "  because:",
+        "    data   listings (old/listings.csv -> data/listings.csv): moved, same content (1.1 KB)"]
+
+
+def test_changed_rows_sample_old_to_new_cells():
+    t = TableDiff(rows_old=3, rows_new=3, rows_added=0, rows_removed=0, rows_changed=1,
+                  key=("id",), cells_changed=(("price", 1), ("ok", 1)),
+                  samples={"added": [], "removed": [], "changed": [
+                      {"key": {"id": 2}, "old": {"id": 2, "price": 20, "ok": None},
+                       "new": {"id": 2, "price": 25.5, "ok": True}, "columns": ["price", "ok"]}]})
+    d = Diff.from_dict(literal())
+    d.inputs["listings"] = SlotDiff("listings", "modified", "t.csv", "a" * 32, "b" * 32,
+                                    table=t)
+    assert explain.samples_text(d) == ("t.csv: changed rows (first 1)\n"
+                                       "  id=2: price 20 -> 25.5, ok null -> true")

@@ -595,3 +595,129 @@ def test_row_counts_are_the_exact_multiset_difference(base, drop, extra):
     assert t.rows_added == sum((b - a).values())
     assert t.rows_removed == sum((a - b).values())
     assert (t.rows_old, t.rows_new) == (len(base), len(new))
+
+
+# --------------------------------------------------------------------------- issue 10, part 4
+
+
+def _env_text(d) -> str:
+    return f"env (python {d.env['python']['new']}, {d.env['packages_count']['new']} packages)"
+
+
+def test_moved_input_is_reported_as_moved(mrepo, proj):
+    write_csv(proj / "a.csv", HEADER, table_rows(10, seed=40))
+    write(proj / "model.bin", "m1\n")
+    mrepo.snapshot("m", inputs={"train": "a.csv"}, outputs={"model": "model.bin"})
+    (proj / "a.csv").rename(proj / "b.csv")
+    write(proj / "model.bin", "m2\n")
+    mrepo.snapshot("m", inputs={"train": "b.csv"}, outputs={"model": "model.bin"})
+    d = mrepo.diff("m@1", "m@2")
+    size = d.inputs["train"].new_size
+    assert d.verdict == (
+        "m@1 -> m@2",
+        "  model.bin changed (3 B -> 3 B)",
+        "  because:",
+        f"    data   train (a.csv -> b.csv): moved, same content ({size} B)",
+        f"  unchanged: code ({head_sha(proj)[:7]}), params, {_env_text(d)}")
+    j = diff_json("m@1", "m@2")["inputs"]["train"]
+    assert (j["status"], j["old_path"], j["path"], j["old"] == j["new"]) == \
+        ("moved", "a.csv", "b.csv", True)
+    assert cli("diff", "m@1", "m@2", "--exit-code").exit_code == 1
+
+
+def test_moved_output_is_not_a_changed_result(mrepo, proj):
+    write(proj / "in.txt", "x\n")
+    write(proj / "out/a.bin", "same\n")
+    mrepo.snapshot("m", inputs={"i": "in.txt"}, outputs={"o": "out/a.bin"})
+    write(proj / "out/b.bin", "same\n")
+    mrepo.snapshot("m", inputs={"i": "in.txt"}, outputs={"o": "out/b.bin"})
+    assert mrepo.diff("m@1", "m@2").verdict == (
+        "m@1 -> m@2",
+        "  b.bin moved from out/a.bin (same content)",
+        "  no recorded input changed")
+
+
+def test_metric_equal_within_1e_12_relative_is_not_a_change(mrepo, proj):
+    write(proj / "in.txt", "x\n")
+    mrepo.snapshot("m", inputs={"i": "in.txt"}, metrics=["rmse=0.3", "r2=1e-300", "n=3"])
+    mrepo.snapshot("m", inputs={"i": "in.txt"},
+                   metrics=["rmse=0.30000000000000004", "r2=1.0000000000001e-300", "n=4"])
+    d = mrepo.diff("m@1", "m@2")
+    assert d.metrics["rmse"]["changed"] is False
+    assert d.metrics["r2"]["changed"] is False
+    assert d.metrics["n"] == {"old": 3, "new": 4, "delta": 1, "changed": True}
+    assert d.verdict[1] == "  metrics: n 3 -> 4 (+1)"
+    mrepo.snapshot("m", inputs={"i": "in.txt"}, metrics=["rmse=0.3000001", "n=4",
+                                                         "r2=1.0000000000001e-300"])
+    d = mrepo.diff("m@2", "m@3")
+    assert d.metrics["rmse"]["changed"] is True
+    # 4 significant digits would print 0.3 -> 0.3: then every digit is shown
+    assert d.verdict[1] == "  metrics: rmse 0.30000000000000004 -> 0.3000001 (+1e-07)"
+
+
+def test_values_are_shown_as_users_write_them(mrepo, proj):
+    write(proj / "in.txt", "x\n")
+    mrepo.snapshot("m", inputs={"i": "in.txt"}, params=["log_target=false", "tag=null"],
+                   metrics=["acc=0.9", "ok=true"])
+    mrepo.snapshot("m", inputs={"i": "in.txt"},
+                   params=["log_target=true", "tag=null", "layers=[64, 32]", "extra=true"],
+                   metrics=["ok=false", "f1=0.5"])
+    d = mrepo.diff("m@1", "m@2")
+    assert d.verdict[1] == "  metrics: acc 0.9 -> (missing), f1 (missing) -> 0.5, ok true -> false"
+    assert d.verdict[3] == "    params log_target: false -> true, +extra=true, +layers=[64, 32]"
+    text = assert_ok(cli("diff", "m@1", "m@2"))
+    assert "None" not in text and "True" not in text and "False" not in text
+
+
+def test_renamed_column_is_reported_as_a_rename(mrepo, proj):
+    rows = table_rows(40, seed=41)
+    write_csv(proj / "t.csv", ["id", "mean_radius", "cat"], rows)
+    mrepo.snapshot("m", inputs={"t": "t.csv"})
+    write_csv(proj / "t.csv", ["id", "radius_mean", "cat"], rows)
+    mrepo.snapshot("m", inputs={"t": "t.csv"})
+    for _ in range(2):  # computed, then from the cached profiles
+        d = mlver.Repo(str(proj)).diff("m@1", "m@2")
+        assert d.verdict[2:4] == (
+            "  because:",
+            "    data   t (t.csv): +0 rows, -0; 'mean_radius' renamed to 'radius_mean'")
+    t = diff_json("m@1", "m@2")["inputs"]["t"]["table"]
+    assert t["columns_renamed"] == [{"old": "mean_radius", "new": "radius_mean"}]
+    assert t["columns_added"] == [] and t["columns_removed"] == []
+    # with a key too
+    t = diff_json("m@1", "m@2", "--key", "id")["inputs"]["t"]["table"]
+    assert t["columns_renamed"] == [{"old": "mean_radius", "new": "radius_mean"}]
+    assert t["rows_changed"] == 0
+
+
+def test_changed_rows_name_the_most_changed_columns(mrepo, proj):
+    rows = table_rows(50, seed=42)
+    new = [list(r) for r in rows]
+    for r in new[:7]:
+        r[1] = r[1] + 1.0
+    for r in new[10:12]:
+        r[2] = "zz"
+    two_versions(mrepo, proj, rows, new)
+    lines = assert_ok(cli("diff", "m@1", "m@2", "--key", "id", "--rows", "2")).splitlines()
+    assert lines[3].startswith("    data   train (data/d.csv): +0 rows, -0, 9 changed: x 7, cat 2;")
+    at = lines.index("data/d.csv: changed rows (first 2)")
+    assert lines[at + 1:at + 3] == [f"  id=0: x {rows[0][1]} -> {rows[0][1] + 1.0}",
+                                    f"  id=1: x {rows[1][1]} -> {rows[1][1] + 1.0}"]
+
+
+def test_upstream_tracked_data_file_is_not_a_code_change(mrepo, proj):
+    # raw.csv is committed to git and is the input of "prep", whose output "use" reads: a
+    # commit changing raw.csv is data of the pipeline in use's diff, never code
+    write(proj / "raw.csv", "a\n1\n")
+    commit_all(proj, "raw data in git")
+    write(proj / "feat.txt", "f1\n")
+    mrepo.snapshot("prep", inputs={"raw": "raw.csv"}, outputs={"f": "feat.txt"})
+    mrepo.snapshot("use", inputs={"f": "feat.txt"})
+    write(proj / "raw.csv", "a\n1\n2\n")
+    write(proj / "train.py", "print('edited')\n")
+    commit_all(proj, "more raw data, edit train")
+    write(proj / "feat.txt", "f2\n")
+    mrepo.snapshot("prep", inputs={"raw": "raw.csv"}, outputs={"f": "feat.txt"})
+    mrepo.snapshot("use", inputs={"f": "feat.txt"})
+    for depth in (0, 3):
+        d = mrepo.diff("use@1", "use@2", depth=depth)
+        assert [f["path"] for f in d.code["files"]] == ["train.py"]

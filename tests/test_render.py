@@ -85,6 +85,14 @@ def test_log_text(mrepo, proj):
     assert [(x["version"], x["oid"]) for x in j] == [(2, r2.oid), (1, r1.oid)]
 
 
+def test_log_shows_metric_values_as_users_write_them(mrepo, proj):
+    write(proj / "in.txt", "x\n")
+    r = mrepo.snapshot("m", inputs={"a": "in.txt"}, metrics=["ok=true", "best=null", "acc=0.9"])
+    line = assert_ok(cli("log", "m")).splitlines()[0]
+    assert line.startswith(r.oid[:10])
+    assert line.endswith("  [acc=0.9, best=null, ok=true]")  # keys sorted, as recorded
+
+
 def test_log_empty_and_unknown(mrepo, proj):
     assert assert_ok(cli("log")).strip() == "no versions yet"
     assert_error(cli("log", "nope"))

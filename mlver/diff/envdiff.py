@@ -23,25 +23,41 @@ def _packages(objs: Objects, oid: str | None) -> dict[str, str]:
     return out
 
 
-def version_key(v: str):
-    """Order versions: PEP 440 when ``packaging`` is there, else numeric runs."""
+def _pep440(v: str):
+    """``packaging.version.Version(v)``, or None when it does not parse or ``packaging``
+    is not installed."""
     try:
         from packaging.version import InvalidVersion, Version
-
-        try:
-            return (0, Version(v))
-        except InvalidVersion:
-            pass
     except ImportError:
-        pass
-    return (1, tuple(int(x) if x.isdigit() else -1 for x in re.findall(r"\d+|[a-z]+", v.lower())))
+        return None
+    try:
+        return Version(v)
+    except InvalidVersion:
+        return None
+
+
+def fallback_key(v: str) -> tuple:
+    """A safe order for any version text: runs of digits compare as numbers, a run of
+    letters (``rc``, ``dev``…) sorts before the end of the text, and the end before any
+    number, so ``2.0rc1`` < ``2.0`` < ``2.0.1`` and ``1.9`` < ``1.10``. Never raises."""
+    parts = [(1, int(x), "") if x.isdigit() else (0, 0, x)
+             for x in re.findall(r"\d+|[a-z]+", v.lower())]
+    return tuple(parts) + ((0.5, 0, ""),)
+
+
+def version_key(v: str):
+    """Order versions: PEP 440 when ``packaging`` is there, else :func:`fallback_key`."""
+    parsed = _pep440(v)
+    return (0, parsed) if parsed is not None else (1, fallback_key(v))
 
 
 def _older(a: str, b: str) -> bool:
-    ka, kb = version_key(a), version_key(b)
-    if ka[0] != kb[0]:
-        return a < b
-    return ka < kb
+    """Whether version ``a`` comes before ``b``: by PEP 440 when both parse, else both
+    by :func:`fallback_key` (never a text comparison, where 10.0 < 9.0)."""
+    pa, pb = _pep440(a), _pep440(b)
+    if pa is not None and pb is not None:
+        return pa < pb
+    return fallback_key(a) < fallback_key(b)
 
 
 def diff_env(objs: Objects, old: Env, new: Env) -> dict:

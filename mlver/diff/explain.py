@@ -5,6 +5,8 @@ Pure: builds lines from the Diff's plain data, no I/O.
 
 from __future__ import annotations
 
+import math
+
 
 def human_size(n: int | None) -> str:
     """Bytes as ``1.2 MB``."""
@@ -18,12 +20,44 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
-def _num(v) -> str:
+def fmt_value(v) -> str:
+    """A param, metric or cell value as users write it (YAML/JSON spelling), never a
+    Python repr: ``true``, ``false``, ``null``, ``0.1``, text as is (``""`` when empty),
+    lists and maps as JSON."""
+    import json
+
     if v is None:
-        return "(none)"
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, float):
-        return f"{v:.4g}"
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)  # the shortest text that reads back as the same number
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return v if v else '""'
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, ensure_ascii=False, default=str)
     return str(v)
+
+
+def _num(v) -> str:
+    """A metric: 4 significant digits; ``(missing)`` on the side without it."""
+    if v is None:
+        return "(missing)"
+    if isinstance(v, float) and math.isfinite(v):
+        return f"{v:.4g}"
+    return fmt_value(v)
+
+
+def _pair(old, new) -> tuple[str, str]:
+    """Two metric values, with all their digits when 4 would print them alike."""
+    a, b = _num(old), _num(new)
+    return (fmt_value(old), fmt_value(new)) if a == b else (a, b)
 
 
 def _label(ref: dict) -> str:
@@ -39,6 +73,8 @@ def _slot_line(s) -> str:
         return f"{head}: added ({human_size(s.new_size)})"
     if s.status == "removed":
         return f"{head}: removed"
+    if s.status == "moved":
+        return f"{head}: moved, same content ({human_size(s.new_size)})"
     parts = []
     if s.table is not None:
         parts.append(s.table.summary())
@@ -62,9 +98,11 @@ def _outputs_line(d) -> str | None:
             note = f"; note: {s.note}" if s.note else ""
             bits.append(f"{name} changed ({human_size(s.old_size)} -> {human_size(s.new_size)})"
                         f"{note}")
+        elif s.status == "moved":
+            bits.append(f"{name} moved from {s.old_path or '?'} (same content)")
         else:
             bits.append(f"{name} {s.status}")
-    metrics = [f"{k} {_num(m['old'])} -> {_num(m['new'])}"
+    metrics = [f"{k} {' -> '.join(_pair(m['old'], m['new']))}"
                + (f" ({'+' if m['delta'] > 0 else ''}{_num(m['delta'])})" if m["delta"] else "")
                for k, m in d.metrics.items() if m["changed"]]
     if metrics:
@@ -93,40 +131,110 @@ def _code_line(c: dict) -> str:
 
 
 def _params_line(p: dict) -> str:
-    bits = [f"{k}: {_num(v['old'])} -> {_num(v['new'])}" for k, v in p["changed"].items()]
-    bits += [f"+{k}={_num(v)}" for k, v in p["added"].items()]
+    bits = [f"{k}: {fmt_value(v['old'])} -> {fmt_value(v['new'])}" for k, v in p["changed"].items()]
+    bits += [f"+{k}={fmt_value(v)}" for k, v in p["added"].items()]
     bits += [f"-{k}" for k in p["removed"]]
     return ", ".join(bits[:8]) + (" …" if len(bits) > 8 else "")
+
+
+ENV_NAMES = 4  # packages named per kind of change (upgraded, downgraded, added, removed)
+
+
+def _named(kind: str, items: list[str]) -> str | None:
+    if not items:
+        return None
+    more = f", +{len(items) - ENV_NAMES} more" if len(items) > ENV_NAMES else ""
+    return f"{kind} " + ", ".join(items[:ENV_NAMES]) + more
 
 
 def _env_line(e: dict) -> str:
     bits = []
     if e["python"]["old"] != e["python"]["new"]:
-        bits.append(f"python {e['python']['old']} -> {e['python']['new']}")
+        bits.append(f"python {fmt_value(e['python']['old'])} -> {fmt_value(e['python']['new'])}")
+    if e["implementation"]["old"] != e["implementation"]["new"]:
+        bits.append(f"implementation {fmt_value(e['implementation']['old'])} -> "
+                    f"{fmt_value(e['implementation']['new'])}")
     if e["platform"]["old"] != e["platform"]["new"]:
         bits.append("platform changed")
     pk = e["packages"]
-    bits += [f"{u['name']} {u['old']} -> {u['new']}" for u in pk["upgraded"][:4]]
-    bits += [f"{u['name']} {u['old']} -> {u['new']} (downgrade)" for u in pk["downgraded"][:4]]
-    if pk["added"]:
-        bits.append(f"{len(pk['added'])} package{'s' if len(pk['added']) != 1 else ''} added")
-    if pk["removed"]:
-        bits.append(f"{len(pk['removed'])} package{'s' if len(pk['removed']) != 1 else ''} removed")
-    return ", ".join(bits) or "packages changed"
+    for kind, items in (("upgraded", [f"{u['name']} {u['old']} -> {u['new']}"
+                                      for u in pk["upgraded"]]),
+                        ("downgraded", [f"{u['name']} {u['old']} -> {u['new']}"
+                                        for u in pk["downgraded"]]),
+                        ("added", pk["added"]), ("removed", pk["removed"])):
+        if (named := _named(kind, items)) is not None:
+            bits.append(named)
+    return "; ".join(bits) or "packages changed"
+
+
+UPSTREAM_INDENT = " " * 11  # "←" lines start under the text of "    data   "
+ROOT_CAUSES = 3  # "root cause:" lines at most
+
+
+def _level(d) -> str:
+    """What changed in the inputs of an upstream diff, on one line."""
+    bits = [_slot_line(s) for s in d.inputs.values() if s.status != "unchanged"]
+    for category, line in (("code", _code_line), ("params", _params_line), ("env", _env_line)):
+        if category in d.changed:
+            data = {"code": d.code, "params": d.params, "env": d.env}[category]
+            bits.append(f"{category} {line(data)}")
+    if bits:
+        return "; ".join(bits)
+    if not d.inputs:
+        return "no inputs: its outputs are the data itself"
+    return "no recorded input changed"
+
+
+def _upstream_lines(s, level: int = 1) -> list[str]:
+    """The ``←`` lines under a changed input: the diff of the records that produced its
+    old and new content, then theirs, one level deeper each."""
+    u = s.upstream
+    if u is None:
+        return []
+    pad = UPSTREAM_INDENT + "  " * (level - 1)
+    lines = [f"{pad}← {_label(u.old)} -> {_label(u.new)}: {_level(u)}"]
+    for t in u.inputs.values():
+        lines += _upstream_lines(t, level + 1)
+    return lines
+
+
+def root_causes(d) -> list:
+    """The deepest upstream diffs whose inputs changed, one per branch (``[]`` when no
+    upstream diff found a change: then the diff's own inputs are the deepest)."""
+    def walk(x) -> list:
+        deeper = [r for s in x.inputs.values() if s.upstream is not None for r in walk(s.upstream)]
+        return deeper or ([x] if x.changed else [])
+
+    out, seen = [], set()
+    for s in d.inputs.values():
+        if s.upstream is not None:
+            for r in walk(s.upstream):
+                key = (r.old.get("oid"), r.new.get("oid"))
+                if key not in seen:
+                    seen.add(key)
+                    out.append(r)
+    return out
 
 
 def verdict(d) -> list[str]:
     """The explanation, one string a line."""
     lines = [f"{_label(d.old)} -> {_label(d.new)}"]
     outs = _outputs_line(d)
-    outputs_changed = any(s.status != "unchanged" for s in d.outputs.values())
+    outputs_changed = any(s.status not in ("unchanged", "moved") for s in d.outputs.values())
     lines.append("  " + (outs or "outputs unchanged"))
+    causes = root_causes(d)
+    lines += [f"  root cause: {_label(r.old)} -> {_label(r.new)}: {_level(r)}"
+              for r in causes[:ROOT_CAUSES]]
+    if len(causes) > ROOT_CAUSES:
+        lines.append(f"  root cause: +{len(causes) - ROOT_CAUSES} more")
     if d.changed:
         lines.append("  because:")
         for category in d.changed:  # most informative first, as in the JSON
             if category == "data":
-                lines += [f"    data   {_slot_line(s)}" for s in d.inputs.values()
-                          if s.status != "unchanged"]
+                for s in d.inputs.values():
+                    if s.status != "unchanged":
+                        lines.append(f"    data   {_slot_line(s)}")
+                        lines += _upstream_lines(s)
             elif category == "code":
                 lines.append(f"    code   {_code_line(d.code)}")
             elif category == "params":
@@ -136,7 +244,8 @@ def verdict(d) -> list[str]:
     elif outputs_changed and not d.inputs:
         lines.append("  the record has no inputs: its outputs are the data itself, so nothing "
                      "recorded upstream explains the change")
-    elif outputs_changed and all(s.status in ("unchanged", "removed") for s in d.outputs.values()):
+    elif outputs_changed and all(s.status in ("unchanged", "moved", "removed")
+                                 for s in d.outputs.values()):
         lines.append("  no recorded input changed; the missing outputs were deleted or not "
                      "produced yet")
     elif outputs_changed:
@@ -152,8 +261,9 @@ def verdict(d) -> list[str]:
         extra = []
         for c in same:
             if c == "env" and d.env["python"]["new"]:
-                extra.append(f"env (python {d.env['python']['new']}, "
-                             f"{d.env['packages_count']['new']} packages)")
+                count = d.env["packages_count"]["new"]
+                extra.append(f"env (python {d.env['python']['new']}"
+                             + (f", {count} packages)" if count is not None else ")"))
             elif c == "code" and d.code.get("new_commit"):
                 extra.append(f"code ({d.code['new_commit'][:7]})")
             else:
@@ -174,7 +284,18 @@ def samples_text(d) -> str:
             samples = t.samples or {}
             for kind in ("added", "removed", "changed"):
                 rows = samples.get(kind) or []
-                if rows:
+                if rows and kind == "changed":
+                    lines.append(f"{path}: changed rows (first {len(rows)})")
+                    lines += ["  " + _changed_row(r) for r in rows]
+                elif rows:
                     lines.append(f"{path}: {kind} rows (first {len(rows)})")
                     lines += ["  " + json.dumps(r, ensure_ascii=False, default=str) for r in rows]
     return "\n".join(lines)
+
+
+def _changed_row(r: dict) -> str:
+    """``id=2: price 20 -> 25, city Rome -> Paris``: the key, then each changed cell."""
+    key = ", ".join(f"{k}={fmt_value(v)}" for k, v in (r.get("key") or {}).items())
+    cells = ", ".join(f"{c} {fmt_value(r['old'].get(c))} -> {fmt_value(r['new'].get(c))}"
+                      for c in r.get("columns") or [])
+    return f"{key}: {cells}"

@@ -7,13 +7,15 @@ see ``mlver.diff.tablecache``). The explanation text is built by
 
 from __future__ import annotations
 
+import math
+
 from ..capture.params import flatten
 from ..errors import CorruptObjectError
 from ..progress import Progress
 from ..record import Artifact, Record
 from ..store import Store
 from ..workspace import Objects, Workspace
-from . import envdiff, explain, tablecache
+from . import envdiff, explain, tablecache, upstream
 from .codediff import diff_code
 from .folders import diff_trees
 from .value import Diff, SlotDiff
@@ -29,8 +31,8 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
         return SlotDiff(slot, "removed", a.path, a.oid, None, a.type, a.size, None)
     common = dict(path=b.path, old=a.oid, new=b.oid, type=b.type, old_size=a.size,
                   new_size=b.size, old_path=a.path if a.path != b.path else None)
-    if a.oid == b.oid:
-        return SlotDiff(slot, "unchanged", **common)
+    if a.oid == b.oid:  # same content: moved when the path differs
+        return SlotDiff(slot, "moved" if a.path != b.path else "unchanged", **common)
     if a.type == "tree" and b.type == "tree":
         try:
             files = diff_trees(objs.tree, a.oid, b.oid)
@@ -74,6 +76,21 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+METRIC_RTOL = 1e-12  # numbers this close (relative) are the same metric value
+
+
+def same_value(a, b) -> bool:
+    """Equal, or two numbers within METRIC_RTOL of each other (NaN equals NaN); a
+    boolean never equals a number."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if _number(a) and _number(b):
+        if a == b or (math.isnan(a) and math.isnan(b)):
+            return True
+        return abs(a - b) <= METRIC_RTOL * max(abs(a), abs(b))
+    return a == b
+
+
 def diff_metrics(old: dict, new: dict) -> dict:
     """Every metric with its old and new value, and the delta when both are numbers."""
     a, b = flatten(old), flatten(new)
@@ -81,7 +98,8 @@ def diff_metrics(old: dict, new: dict) -> dict:
     for k in sorted(set(a) | set(b)):
         va, vb = a.get(k), b.get(k)
         delta = round(vb - va, 10) if _number(va) and _number(vb) else None
-        out[k] = {"old": va, "new": vb, "delta": delta, "changed": va != vb}
+        changed = (k in a) != (k in b) or not same_value(va, vb)
+        out[k] = {"old": va, "new": vb, "delta": delta, "changed": changed}
     return out
 
 
@@ -90,23 +108,40 @@ def _ref(oid: str | None, rec: Record) -> dict:
 
 
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
-                 keys: dict | None = None, rows: int = 0, progress=None) -> Diff:
-    """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace)."""
+                 keys: dict | None = None, rows: int = 0, progress=None, depth: int = 0,
+                 _budget: upstream.Budget | None = None) -> Diff:
+    """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace).
+
+    ``depth`` > 0 follows each changed input upstream that many levels (see
+    :mod:`mlver.diff.upstream`): its ``upstream`` is the diff of the two records that
+    produced its old and new content."""
     keys = keys or {}
 
     def key_for(path: str):
         return keys.get(path) or keys.get("*") or ws.project.table_key(path)
 
-    # A workspace diff writes nothing, not even profiles.
-    opts = tablecache.TableOptions(key_for=key_for, rows=rows, cache=new_oid is not None,
+    # A workspace diff writes nothing, not even profiles (upstream diffs included).
+    cache = new_oid is not None if _budget is None else _budget.cache
+    opts = tablecache.TableOptions(key_for=key_for, rows=rows, cache=cache,
                                    progress=progress or Progress())
     objs = Objects(store, ws)
     inputs = _slots(objs, old.inputs, new.inputs, opts)
     outputs = _slots(objs, old.outputs, new.outputs, opts)
-    opts.progress.finish()
+    if depth > 0 and any(s.status == "modified" for s in inputs.values()):
+        budget = _budget or upstream.Budget(cache=cache)
+
+        def diff_pair(a_oid: str, a: Record, b_oid: str, b: Record) -> Diff:
+            return diff_records(store, ws, a_oid, a, b_oid, b, keys, 0, opts.progress,
+                                depth - 1, budget)
+
+        inputs = upstream.follow(store, inputs, old, old_oid, new, new_oid, budget, diff_pair)
+    if _budget is None:
+        opts.progress.finish()
     skip = {a.path for a in (*old.inputs.values(), *new.inputs.values(),
                              *old.outputs.values(), *new.outputs.values())}
     skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)
+    # data files of the records upstream are data too, even when git tracks them
+    skip |= upstream.data_paths(store, [o for o in (old_oid, new_oid) if o])
     code = diff_code(objs, old.code, new.code, skip)
     params = diff_params(old.params, new.params)
     env = envdiff.diff_env(objs, old.env, new.env)

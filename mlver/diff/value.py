@@ -18,7 +18,7 @@ class SlotDiff:
     """One input or output slot compared across the two records."""
 
     slot: str
-    status: str  # unchanged | modified | added | removed
+    status: str  # unchanged | modified | moved (same content, another path) | added | removed
     path: str | None
     old: str | None
     new: str | None
@@ -30,6 +30,9 @@ class SlotDiff:
     table: Any = None  # mlver.diff.tables.TableDiff
     tables: dict = field(default_factory=dict)  # path inside a folder -> TableDiff
     note: str | None = None  # why a finer diff was not possible
+    # the Diff of the two records that produced the old and the new content (same name,
+    # two versions), when the content changed and lineage knows both: see diff.upstream
+    upstream: "Diff | None" = None
 
     def to_dict(self) -> dict:
         d = {"slot": self.slot, "status": self.status, "path": self.path, "old": self.old,
@@ -38,7 +41,8 @@ class SlotDiff:
              "files": self.files.to_dict() if self.files else None,
              "table": self.table.to_dict() if self.table is not None else None,
              "tables": {p: t.to_dict() for p, t in self.tables.items()},
-             "note": self.note}
+             "note": self.note,
+             "upstream": self.upstream.to_dict() if self.upstream is not None else None}
         return d
 
     @classmethod
@@ -51,7 +55,8 @@ class SlotDiff:
                    files=FolderDiff.from_dict(d["files"]) if d.get("files") else None,
                    table=TableDiff.from_dict(d["table"]) if d.get("table") else None,
                    tables={p: TableDiff.from_dict(t) for p, t in (d.get("tables") or {}).items()},
-                   note=d.get("note"))
+                   note=d.get("note"),
+                   upstream=Diff.from_dict(d["upstream"]) if d.get("upstream") else None)
 
 
 @dataclass(frozen=True)

@@ -437,6 +437,15 @@ class Graph:
         return sorted((tuple(r) for r in out if before is None or r[3] < before),
                       key=lambda r: (r[3], r[1], r[2], r[0]))
 
+    def slot_paths(self, records: Sequence[str]) -> set[str]:
+        """The paths of every input and output slot of ``records``."""
+        out: set[str] = set()
+        for part in _chunks(records):
+            q = ",".join("?" * len(part))
+            out.update(r[0] for r in self.conn.execute(
+                f"SELECT DISTINCT path FROM slots WHERE record IN ({q})", list(part)))
+        return out
+
     def describe(self, oids: Sequence[str]) -> dict[str, tuple[str, int, str | None]]:
         """``oid -> (name, version, kind)`` of indexed records (absent when unknown)."""
         out: dict[str, tuple[str, int, str | None]] = {}
