@@ -175,6 +175,18 @@ def _parse_pruned(path: str, data: bytes) -> frozenset[str]:
     return frozenset(lines)
 
 
+def _drop_leftovers(path: str) -> None:
+    """Remove ``<path>@new-PID`` files left by a writer killed before its rename: the lock
+    is held, so no live writer owns one."""
+    d, base = os.path.split(path)
+    for n in os.listdir(d):
+        if n.startswith(base + "@new-"):
+            try:
+                os.unlink(os.path.join(d, n))
+            except FileNotFoundError:
+                pass
+
+
 class Refs:
     """Refs of one store."""
 
@@ -223,6 +235,7 @@ class Refs:
             raise ValueError(f"{bad!r} is not an oid")
         path = os.path.join(self._dir("refs", create=True), PRUNED_FILE)
         with locked(path) as lock:
+            _drop_leftovers(path)
             data = read_small(path, PRUNED_MAX)
             old = frozenset() if data is None else _parse_pruned(path, data)
             if new <= old:
