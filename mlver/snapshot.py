@@ -123,6 +123,10 @@ def from_revision(store: Store, text: str) -> Artifact:
     else:
         raise RevisionError(f"{rec.label} has {len(rec.outputs)} outputs "
                             f"({', '.join(rec.outputs) or 'none'}); name one as {rev_text}:SLOT")
+    if not store.objects.has(art.oid) and oid in store.refs.pruned():
+        raise RevisionError(f"the data of {rec.label}'s output {art.path} was removed by gc; "
+                            "mlver pull from a remote that has it can bring it back, or take "
+                            "the input from a version whose data is kept")
     return replace(art, source=oid)
 
 
