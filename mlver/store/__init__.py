@@ -15,6 +15,7 @@ from ..errors import ConfigError, RecordFormatError
 from .index import INDEX_FILE, Index
 from .objects import LocalObjectStore
 from .refs import Refs
+from .storelock import LOCK_FILE
 from .trees import Tree
 
 STORE_DIR = ".mlver"
@@ -53,6 +54,9 @@ class Store:
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         with open(os.path.join(path, ".gitignore"), "w", encoding="utf-8") as f:
             f.write(_GITIGNORE)
+        # The store lock exists from the start, so that the first command to use it (even
+        # one that then fails) leaves the store as it found it. Older stores get it then.
+        open(os.path.join(path, LOCK_FILE), "a").close()
         write_store_config(path)
 
     @property
