@@ -14,10 +14,11 @@ that ``gc --keep-last`` pruned is gone on purpose and is not reported missing.
 
 from __future__ import annotations
 
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from . import history, reach
 from .errors import MlverError
@@ -25,10 +26,12 @@ from .progress import Progress
 from .store import Store
 from .store import scan, storelock
 
-# Threads reading and hashing at once: enough to keep a disk's queue full (reads block
-# outside the GIL); measured in benchmarks/bench_verify.py.
-WORKERS = 4
+# Threads reading and hashing at once: enough to keep a disk's queue full (reads, and
+# xxhash on large buffers, run outside the GIL). Threads hashed as fast as processes in
+# benchmarks/bench_verify.py, and let the walk of the trees overlap the reading.
+WORKERS = 8
 SHOWN_BREAKS = 10  # versions named on a text line; the JSON lists them all
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -132,12 +135,17 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
             oids = [history.resolve(store, r) for r in revs]
             named = set(oids)
             r = reach.walk(store, list(zip(oids, revs)), lambda o: o in named)
+            listing = scan.list_store(store.objects)
+            checked, _ = _check_all(_jobs(listing, r), progress, workers, lambda: None)
         else:
+            # Refs are read before the objects are listed (restic's order): everything a ref
+            # read here reaches was durable before the ref moved, so it is in the listing.
             starts = reach.ref_starts(store)
             problems += [Problem("ref", "invalid", e) for e in starts.errors]
-            r = reach.walk(store, starts.labelled())
-        listing = scan.list_store(store.objects)
-        checked = _check_all(listing, r if revs else None, progress, workers)
+            listing = scan.list_store(store.objects)
+            # The walk (Python, holding the GIL) runs while the threads read and hash.
+            checked, r = _check_all(_jobs(listing, None), progress, workers,
+                                    lambda: reach.walk(store, starts.labelled()))
     finally:
         storelock.release(fd)
     found, warnings = _findings(r, listing, checked, pruned, whole=not revs)
@@ -148,37 +156,52 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
         revisions=tuple(revs or ()))
 
 
-def _check_all(listing: scan.Listing, only: reach.Reach | None, progress: Progress,
-               workers: int) -> list[scan.Checked]:
-    """Re-hash every object of the listing (or only those ``only`` reached), the largest
-    files first so that no thread is left alone with a big one at the end."""
-    jobs: list[tuple[int, Any, Any]] = []
+_Job = tuple[int, Callable[..., scan.Checked], tuple[Any, ...], int]  # size, fn, args, objects
+
+
+def _jobs(listing: scan.Listing, only: reach.Reach | None) -> list[_Job]:
+    """One job a file: every object of the listing, or only those ``only`` reached; the
+    largest files first, so that no thread is left alone with a big one at the end."""
+    jobs: list[_Job] = []
     if only is None:
-        jobs += [(p.size, scan.check_pack, (p.index,)) for p in listing.packs]
-        jobs += [(o.size, scan.check_loose, (o,)) for o in listing.loose]
-        total = sum(p.index.count for p in listing.packs) + len(listing.loose)
+        jobs += [(p.size, scan.check_pack, (p.index,), p.index.count) for p in listing.packs]
+        jobs += [(o.size, scan.check_loose, (o,), 1) for o in listing.loose]
     else:
         want = {bytes.fromhex(o) for o in only.kinds}
-        total = 0
         for p in listing.packs:
             keys = want.intersection(p.index.keys)
             if keys:
-                jobs.append((sum(p.index.lengths[p.index.find(k)] for k in keys),
-                             scan.check_pack, (p.index, keys)))
-                total += len(keys)
-        loose = [o for o in listing.loose if o.oid in only.kinds]
-        jobs += [(o.size, scan.check_loose, (o,)) for o in loose]
-        total += len(loose)
-    jobs.sort(key=lambda j: -j[0])
+                size = sum(p.index.lengths[p.index.find(k)] for k in keys)
+                jobs.append((size, scan.check_pack, (p.index, keys), len(keys)))
+        jobs += [(o.size, scan.check_loose, (o,), 1) for o in listing.loose if o.oid in only.kinds]
+    return sorted(jobs, key=lambda j: -j[0])
+
+
+def _check_all(jobs: list[_Job], progress: Progress, workers: int,
+               meanwhile: Callable[[], T]) -> tuple[list[scan.Checked], T]:
+    """Run the jobs in threads; call ``meanwhile()`` in this thread as they run."""
     progress.start("verifying")
-    progress.total(total)
-    out: list[scan.Checked] = []
+    progress.total(sum(j[3] for j in jobs))
+    lock = threading.Lock()
+
+    def done(f: Future[scan.Checked]) -> None:
+        if not f.cancelled() and f.exception() is None:
+            with lock:
+                progress.advance(len(f.result().oids))
+
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for c in pool.map(lambda j: j[1](*j[2]), jobs):
-            out.append(c)
-            progress.advance(len(c.oids))
+        futures = [pool.submit(fn, *args) for _size, fn, args, _n in jobs]
+        for f in futures:
+            f.add_done_callback(done)
+        try:
+            other = meanwhile()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        out = [f.result() for f in futures]
     progress.finish()
-    return out
+    return out, other
 
 
 def _findings(r: reach.Reach, listing: scan.Listing, checked: list[scan.Checked],
