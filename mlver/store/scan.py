@@ -177,6 +177,8 @@ def check_loose(obj: LooseObject) -> Checked:
             while k := f.readinto(mv):
                 h.update(mv[:k])  # type: ignore[arg-type]  # xxhash takes any buffer
                 n += k
+    except OSError as e:  # an I/O error of the disk: this copy cannot be trusted
+        return Checked(obj.path, (obj.oid,), (obj.oid,), n, f"cannot be read ({e.strerror})")
     finally:
         os.close(fd)
     ok = h.hexdigest() == obj.oid
@@ -223,6 +225,8 @@ def check_pack(idx: packmod.PackIndex, only: set[bytes] | None = None) -> Checke
             why = None
         else:
             bad, n, why = _check_stream(fd, idx, order)
+    except OSError as e:  # an I/O error of the disk: nothing read from this pack is sure
+        return Checked(idx.pack_path, oids, oids, 0, f"cannot be read ({e.strerror})")
     finally:
         os.close(fd)
     return Checked(idx.pack_path, oids, tuple(bad), n, why)
