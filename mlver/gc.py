@@ -162,7 +162,7 @@ def gc(store: Store, dry_run: bool = False, keep_last: int | None = None,
             if new:  # first: verify must know the data is gone on purpose before it goes
                 store.refs.add_pruned(new)
             warnings += _apply(store, plan, progress)
-    labels = tuple(sorted(((o, r.labels[o]) for o in new), key=lambda p: reach._label_key(p[1])))
+    labels = tuple(sorted(((o, r.labels[o]) for o in new), key=lambda p: reach.label_key(p[1])))
     return GcResult(
         dry_run=dry_run, objects=plan.objects, bytes=plan.bytes, loose=len(plan.loose),
         packed=plan.packed, packs_removed=len(plan.remove_packs),

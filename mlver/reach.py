@@ -135,13 +135,14 @@ class Reach:
             if up is not None:
                 todo.append(up)
                 todo.extend(self._more_up.get(o, ()))
-        return tuple(sorted(out, key=_label_key))
+        return tuple(sorted(out, key=label_key))
 
 
 _VERSION = re.compile(r"(.*)@(\d+)")
 
 
-def _label_key(label: str) -> tuple[str, int, str]:
+def label_key(label: str) -> tuple[str, int, str]:
+    """Sort key of a label: by name, then version as a number (`m@2` before `m@10`)."""
     m = _VERSION.fullmatch(label)
     return (m.group(1), int(m.group(2)), "") if m else (label, 0, label)
 
