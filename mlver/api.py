@@ -188,6 +188,33 @@ class Repo:
         return checkout(self.store, self.workspace, oid, rec, rels or None, target, side,
                         force, progress)
 
+    # -- verify and gc -----------------------------------------------------------------------
+
+    def verify(self, revs: list[str] | None = None, progress: Any = None) -> Any:
+        """Re-hash every object (or those the revisions ``revs`` reach) and check that every
+        version reaches all its objects; a :class:`mlver.verify.VerifyResult` (``.ok``,
+        ``.problems``, ``.to_dict()``). Problems are returned, not raised."""
+        from .verify import verify
+
+        return verify(self.store, list(revs) if revs else None, progress)
+
+    def gc(self, dry_run: bool = False, keep_last: int | None = None,
+           grace: float | str = 3600, progress: Any = None,
+           lock_timeout: float = 10.0) -> Any:
+        """Remove objects no ref or tag reaches, older than ``grace`` (seconds, or ``"1h"``);
+        with ``keep_last`` also the data of versions older than the last N of each name
+        (tagged ones kept). A :class:`mlver.gc.GcResult`; ``dry_run`` deletes nothing."""
+        from .gc import gc
+
+        return gc(self.store, dry_run, keep_last, grace, lock_timeout, progress)
+
+    def removed_data(self, oid: str) -> list[str]:
+        """The slots of record ``oid`` (``"output model"``) whose data ``gc --keep-last``
+        removed; empty for a version whose data is all here."""
+        from .reach import gone_slots
+
+        return gone_slots(self.store, oid, self.record(oid))
+
     # -- snapshot and run -------------------------------------------------------------------
 
     def plan(self, name: str, inputs: dict[str, str] | None = None,

@@ -206,11 +206,22 @@ def show(rev, as_json, patch):
                                    "bytes (show --json gives its blob oid as code.patch)")
         _print_patch(rev)
         return
-    oid, rec = _repo().show(rev)
+    repo = _repo()
+    oid, rec = repo.show(rev)
+    gone = repo.removed_data(oid)
     if as_json:
-        _out(record_json(oid, rec))
+        _out(record_json(oid, rec, **({"data_removed_by_gc": gone} if gone else {})))
     else:
         echo(show_text(oid, rec))
+        _echo_removed(gone)
+
+
+def _echo_removed(gone: list) -> None:
+    """Say which slots' data gc removed (``show``)."""
+    from .reach import BRING_BACK, REMOVED
+
+    if gone:
+        echo(f"{REMOVED}: {', '.join(gone)}; {BRING_BACK}")
 
 
 def _print_patch(rev: str) -> None:
@@ -433,6 +444,76 @@ def lineage(rev, direction, depth, fmt):
         echo(lineage_mermaid(graph))
     else:
         echo(lineage_text(graph, direction))
+
+
+class _Duration(click.ParamType):
+    """``30s``, ``10m``, ``1h``, ``2d`` or seconds; a bad value is a usage error."""
+
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        from .errors import ConfigError
+        from .gc import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ConfigError as e:
+            self.fail(str(e), param, ctx)
+
+
+@main.command()
+@click.argument("revs", nargs=-1, metavar="[REV]...")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON (see docs/format.md).")
+def verify(revs, as_json):
+    """Re-hash every object and check that every version reaches all its objects.
+
+    With REVs, only the objects those revisions reach. Each missing or corrupt object is
+    named with the versions it breaks; any problem exits 1.
+    """
+    from .errors import CorruptObjectError
+    from .progress import for_terminal
+    from .verify import problem_lines
+
+    result = _repo().verify(list(revs) or None, progress=for_terminal())
+    for w in result.warnings:
+        _warn(w)
+    if as_json:
+        _out(result.to_dict())
+    else:
+        for line in problem_lines(result):
+            echo(line)
+        echo(result.summary())
+    if not result.ok:
+        where = "in the JSON above" if as_json else "above"
+        raise CorruptObjectError(
+            f"verify found {result.verdict()}; restore the objects named {where} from a "
+            "backup, or re-snapshot the versions they break")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
+@click.option("--keep-last", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Also drop the data (not the records) of versions older than the last N "
+                   "of each name; tagged versions keep theirs.")
+@click.option("--grace", type=_Duration(), default="1h", show_default=True,
+              help="Keep anything younger than this: 30s, 10m, 1h, 2d or seconds (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON (see docs/format.md).")
+def gc(dry_run, keep_last, grace, as_json):
+    """Remove objects that no ref or tag reaches, and repack mostly-garbage packs.
+
+    Runs alone: it waits up to 10 s for snapshots and runs in progress, then fails.
+    """
+    from .progress import for_terminal
+
+    result = _repo().gc(dry_run=dry_run, keep_last=keep_last, grace=grace,
+                        progress=for_terminal())
+    for w in result.warnings:
+        _warn(w)
+    if as_json:
+        _out(result.to_dict())
+    else:
+        for line in result.lines():
+            echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -110,7 +110,10 @@ def capture_inputs(store: Store, ws: Workspace, p: "Plan", cache: StatCache,
 
 
 def from_revision(store: Store, text: str) -> Artifact:
-    """An input named by a record: that record's (single or named) output."""
+    """An input named by a record: that record's (single or named) output (refused when
+    ``gc --keep-last`` removed its data: the new record would reach what is not here)."""
+    from .reach import gone_artifacts
+
     rev_text, _, slot = text.partition(":")
     oid = history.resolve(store, rev_text)
     rec = history.load_record(store, oid)
@@ -124,6 +127,10 @@ def from_revision(store: Store, text: str) -> Artifact:
     else:
         raise RevisionError(f"{rec.label} has {len(rec.outputs)} outputs "
                             f"({', '.join(rec.outputs) or 'none'}); name one as {rev_text}:SLOT")
+    if any(a == art for _side, _slot, a in gone_artifacts(store, oid, rec)):
+        raise RevisionError(f"the data of {rec.label}'s output {art.path} was removed by gc; "
+                            "mlver pull from a remote that has it can bring it back, or take "
+                            "the input from a version whose data is kept")
     return replace(art, source=oid)
 
 

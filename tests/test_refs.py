@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from mlver.errors import LockError, RecordFormatError, RefConflictError
+from mlver.errors import LockError, RecordFormatError, RefConflictError, StoreFormatError
 from mlver.hashing import oid_of
 from mlver.store.refs import Refs, locked, valid_name
 
@@ -216,3 +216,66 @@ def test_tag_names(refs):
     refs.delete_tag("a", "x")
     assert refs.tag_names() == ["a", "b"]  # the folder stays (a concurrent tag may need it)
     assert refs.tags("a") == {}
+
+
+# -- refs/pruned: the records whose data gc dropped ------------------------------------------
+
+def test_pruned_is_empty_then_sorted_and_merged(refs):
+    assert refs.pruned() == frozenset()
+    refs.add_pruned([O3, O1])
+    path = os.path.join(refs.store_dir, "refs", "pruned")
+    assert open(path).read() == "".join(f"{o}\n" for o in sorted([O1, O3]))
+    refs.add_pruned([O2, O1])
+    assert refs.pruned() == {O1, O2, O3}
+    assert open(path).read() == "".join(f"{o}\n" for o in sorted([O1, O2, O3]))
+    assert not os.path.exists(path + ".lock")
+    assert [n for n in os.listdir(os.path.dirname(path)) if "@new" in n] == []
+
+
+def test_pruned_refuses_a_non_oid(refs, tmp_path):
+    with pytest.raises(ValueError):
+        refs.add_pruned(["../names/x"])
+    assert refs.pruned() == frozenset()
+    os.makedirs(os.path.join(refs.store_dir, "refs"), exist_ok=True)
+    path = os.path.join(refs.store_dir, "refs", "pruned")
+    with open(path, "w") as f:
+        f.write(O1 + "\nnot an oid\n")
+    with pytest.raises(RecordFormatError, match="refs/pruned holds a line that is not"):
+        refs.pruned()
+    os.unlink(path)
+    target = tmp_path / "elsewhere"
+    target.write_text(O1 + "\n")
+    os.symlink(target, path)
+    with pytest.raises(StoreFormatError, match="symbolic link"):
+        refs.pruned()
+
+
+def test_pruned_is_read_bounded(refs, monkeypatch):
+    from mlver.store import refs as refsmod
+
+    refs.add_pruned([O1, O2])
+    monkeypatch.setattr(refsmod, "PRUNED_MAX", 40)
+    with pytest.raises(StoreFormatError, match="more than the 40"):
+        refs.pruned()
+
+
+def test_concurrent_add_pruned_loses_nothing(refs):
+    oids = [oid_of(str(i).encode()) for i in range(40)]
+
+    def add(part):
+        for o in part:
+            refs.add_pruned([o])
+
+    threads = [threading.Thread(target=add, args=(oids[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert refs.pruned() == set(oids)
+
+
+def test_tag_names_include_names_without_a_ref(refs):
+    refs.set_tag("gone", "prod", O1)
+    refs.update("m", O2, None)
+    refs.set_tag("m", "v", O2)
+    assert refs.tag_names() == ["gone", "m"]

@@ -12,6 +12,7 @@ import math
 from ..capture.params import flatten
 from ..errors import CorruptObjectError
 from ..progress import Progress
+from ..reach import REMOVED_NOTE, gone_artifacts
 from ..record import Artifact, Record
 from ..store import Store
 from ..workspace import Objects, Workspace
@@ -24,7 +25,7 @@ FOLDER_TABLES = 3  # modified tables inside a folder that get a table diff
 
 
 def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
-          opts: tablecache.TableOptions) -> SlotDiff:
+          opts: tablecache.TableOptions, gone: frozenset[str] = frozenset()) -> SlotDiff:
     if a is None:
         return SlotDiff(slot, "added", b.path, None, b.oid, b.type, None, b.size)
     if b is None:
@@ -33,6 +34,8 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
                   new_size=b.size, old_path=a.path if a.path != b.path else None)
     if a.oid == b.oid:  # same content: moved when the path differs
         return SlotDiff(slot, "moved" if a.path != b.path else "unchanged", **common)
+    if a.oid in gone or b.oid in gone:  # gc --keep-last dropped one side's bytes
+        return SlotDiff(slot, "modified", note=REMOVED_NOTE, **common)
     if a.type == "tree" and b.type == "tree":
         try:
             files = diff_trees(objs.tree, a.oid, b.oid)
@@ -58,9 +61,16 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
     return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
 
 
-def _slots(objs: Objects, old: dict, new: dict, opts: tablecache.TableOptions) -> dict[str, SlotDiff]:
-    return {s: _slot(objs, s, old.get(s), new.get(s), opts)
+def _slots(objs: Objects, old: dict, new: dict, opts: tablecache.TableOptions,
+           gone: frozenset[str] = frozenset()) -> dict[str, SlotDiff]:
+    return {s: _slot(objs, s, old.get(s), new.get(s), opts, gone)
             for s in sorted(set(old) | set(new))}
+
+
+def _gone(store: Store, *sides: tuple[str | None, Record]) -> frozenset[str]:
+    """Slot contents of these records whose bytes ``gc --keep-last`` removed."""
+    return frozenset(art.oid for oid, rec in sides if oid is not None
+                     for _side, _slot, art in gone_artifacts(store, oid, rec))
 
 
 def diff_params(old: dict, new: dict) -> dict:
@@ -125,8 +135,9 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     opts = tablecache.TableOptions(key_for=key_for, rows=rows, cache=cache,
                                    progress=progress or Progress())
     objs = Objects(store, ws)
-    inputs = _slots(objs, old.inputs, new.inputs, opts)
-    outputs = _slots(objs, old.outputs, new.outputs, opts)
+    gone = _gone(store, (old_oid, old), (new_oid, new))
+    inputs = _slots(objs, old.inputs, new.inputs, opts, gone)
+    outputs = _slots(objs, old.outputs, new.outputs, opts, gone)
     if depth > 0 and any(s.status == "modified" for s in inputs.values()):
         budget = _budget or upstream.Budget(cache=cache)
 

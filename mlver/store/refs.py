@@ -14,7 +14,7 @@ import socket
 import stat
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..errors import LockError, RecordFormatError, RefConflictError, StoreFormatError
 from ..hashing import is_oid
@@ -23,6 +23,8 @@ from .safefs import _NOFOLLOW, check_dir, check_dirs, read_small
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOCK_TIMEOUT = 10.0
 REF_MAX = 256  # bytes: a ref holds one oid and a newline
+PRUNED_FILE = "pruned"  # refs/pruned: the records whose data gc dropped, one oid a line
+PRUNED_MAX = 64 << 20  # bytes: two million records; a larger file was not written by mlver
 
 
 def valid_name(name: str) -> bool:
@@ -45,6 +47,24 @@ class _Lock:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
         try:
             os.write(fd, (oid + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dfd = os.open(os.path.dirname(self.path), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def publish_bytes(self, data: bytes) -> None:
+        """Like :meth:`publish`, for a file of several lines (``refs/pruned``)."""
+        tmp = f"{self.path}@new-{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -139,6 +159,34 @@ def _read(path: str) -> str | None:
     return value
 
 
+def _parse_pruned(path: str, data: bytes) -> frozenset[str]:
+    """The oids of a ``refs/pruned`` file; anything but one oid a line is refused."""
+    try:
+        lines = data.decode("ascii").split("\n")
+    except UnicodeDecodeError:
+        lines = ["(not ASCII)"]
+    if lines[-1] == "":
+        lines.pop()
+    bad = next((ln for ln in lines if not is_oid(ln)), None)
+    if bad is not None:
+        raise RecordFormatError(
+            f"{path} holds a line that is not a record oid ({bad[:40]!r}); restore it from a "
+            "backup, or delete it (mlver verify then reports the data gc removed as missing)")
+    return frozenset(lines)
+
+
+def _drop_leftovers(path: str) -> None:
+    """Remove ``<path>@new-PID`` files left by a writer killed before its rename: the lock
+    is held, so no live writer owns one."""
+    d, base = os.path.split(path)
+    for n in os.listdir(d):
+        if n.startswith(base + "@new-"):
+            try:
+                os.unlink(os.path.join(d, n))
+            except FileNotFoundError:
+                pass
+
+
 class Refs:
     """Refs of one store."""
 
@@ -164,6 +212,46 @@ class Refs:
                 if stat.S_ISREG(st.st_mode):
                     out.append(n)
         return sorted(out)
+
+    # -- records whose data gc dropped (refs/pruned) -----------------------------------------
+
+    def _pruned_path(self) -> str:
+        return os.path.join(self._dir("refs"), PRUNED_FILE)
+
+    def pruned(self) -> frozenset[str]:
+        """The records whose data (the trees and blobs of their inputs and outputs)
+        ``gc --keep-last`` dropped on purpose; their records and history stay."""
+        path = self._pruned_path()
+        data = read_small(path, PRUNED_MAX)
+        return frozenset() if data is None else _parse_pruned(path, data)
+
+    def add_pruned(self, oids: Iterable[str]) -> None:
+        """Add record oids to ``refs/pruned``: under its lock, the whole sorted list is
+        written to a new file, fsynced and renamed over the old one (a reader sees the old
+        list or the new one, never a torn one)."""
+        new = set(oids)
+        bad = next((o for o in sorted(new) if not is_oid(o)), None)
+        if bad is not None:
+            raise ValueError(f"{bad!r} is not an oid")
+        path = os.path.join(self._dir("refs", create=True), PRUNED_FILE)
+        with locked(path) as lock:
+            _drop_leftovers(path)
+            data = read_small(path, PRUNED_MAX)
+            old = frozenset() if data is None else _parse_pruned(path, data)
+            if new <= old:
+                return
+            lock.publish_bytes("".join(f"{o}\n" for o in sorted(old | new)).encode("ascii"))
+
+    def tag_names(self) -> list[str]:
+        """Every name that has a folder of tags (also a name whose ref is gone), sorted.
+
+        A link in its place is listed too, so that :meth:`tags` refuses it by name rather
+        than its tags being silently skipped."""
+        d = self._dir("refs/tags")
+        if not os.path.isdir(d):
+            return []
+        return sorted(n for n in os.listdir(d) if valid_name(n)
+                      and not stat.S_ISREG(os.lstat(os.path.join(d, n)).st_mode))
 
     def get(self, name: str) -> str | None:
         """The oid of the latest record of ``name``, or None."""
@@ -229,14 +317,6 @@ class Refs:
             raise RefConflictError(
                 f"tag {name}@{tag} moved from {old} to {current} while deleting; try again")
         return None
-
-    def tag_names(self) -> list[str]:
-        """Every name with a folder of tags (a name's ref may be gone), sorted."""
-        d = self._dir("refs/tags")
-        if not os.path.isdir(d):
-            return []
-        return sorted(n for n in os.listdir(d) if valid_name(n)
-                      and stat.S_ISDIR(os.lstat(os.path.join(d, n)).st_mode))
 
 
 def _fsync_dir(path: str) -> None:

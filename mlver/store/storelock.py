@@ -72,7 +72,7 @@ def exclusive(store_dir: str, timeout: float = 10.0) -> Iterator[None]:
                     raise
             if time.monotonic() > deadline:
                 raise LockError(
-                    "another mlver process (a snapshot or run) is writing to the store; "
+                    "another mlver process (a snapshot, run or verify) is using the store; "
                     "run gc again when it has finished")
             time.sleep(0.01)
         yield
