@@ -329,7 +329,16 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
              progress: Progress | None = None) -> CheckoutResult:
     """Write the inputs and outputs of ``rec`` (or those at/below ``paths``, root-relative)
     at their recorded paths under ``to`` (default: the workspace root)."""
-    want, folders = plan(store, select(rec, side), paths)
+    from .reach import BRING_BACK, REMOVED, gone_artifacts
+
+    arts = select(rec, side)
+    gone = [f"{s} {slot} ({a.path})" for s, slot, a in gone_artifacts(store, oid, rec)
+            if a in arts and (not paths or any(_under(a.path, p) or _under(p, a.path)
+                                               for p in paths))]
+    if gone:
+        raise CheckoutError(f"{rec.label}: {REMOVED} for {', '.join(gone)}; {BRING_BACK}; "
+                            "nothing was written")
+    want, folders = plan(store, arts, paths)
     if not want:
         what = "inputs or outputs" if side == "all" else side
         raise CheckoutError(f"{rec.label} has no {what} to check out")

@@ -274,3 +274,17 @@ def test_files_staged_by_a_killed_checkout_are_cleaned_up(mrepo, proj, two):
     os.remove(proj / f"data/.mlver-{os.getpid()}-8.tmp")
     mrepo.checkout("m@1")
     assert not (proj / "data/.mlver-999999999-7.tmp").exists()
+
+
+def test_checkout_of_a_version_whose_data_gc_removed_says_so(mrepo, proj, two, tmp_path):
+    write(proj / "model.bin", b"x" * (200 << 10))  # loose: gone once unreachable
+    mrepo.snapshot("m", inputs={"data": "data", "script": "run.sh"}, outputs={"model": "model.bin"})
+    write(proj / "model.bin", b"y" * (200 << 10))
+    mrepo.snapshot("m", inputs={"data": "data", "script": "run.sh"}, outputs={"model": "model.bin"})
+    mrepo.gc(keep_last=1, grace=0)
+    res = cli("checkout", "m@3", "--to", tmp_path / "t")
+    assert_error(res, "m@3: data removed by gc for output model (model.bin); mlver pull from a "
+                      "remote that has them can bring them back; nothing was written")
+    assert not (tmp_path / "t").exists()
+    mrepo.checkout("m@4", to=str(tmp_path / "t4"), side="outputs")
+    assert (tmp_path / "t4/model.bin").read_bytes() == b"y" * (200 << 10)
