@@ -47,3 +47,4 @@ say mlver diff price-model@1 price-model@2
 echo
 echo "== Get month 1's model back, beside the current one =="
 say mlver checkout price-model@1 --outputs --to month1
+say mlver verify                # every object re-hashed, every version complete
