@@ -279,3 +279,18 @@ def test_tag_names_include_names_without_a_ref(refs):
     refs.update("m", O2, None)
     refs.set_tag("m", "v", O2)
     assert refs.tag_names() == ["gone", "m"]
+
+
+def test_a_tag_waits_while_gc_holds_the_store(refs):
+    from mlver.store import storelock
+
+    os.makedirs(refs.store_dir)
+    done = threading.Event()
+    with storelock.exclusive(refs.store_dir):
+        t = threading.Thread(target=lambda: (refs.set_tag("m", "prod", O1), done.set()))
+        t.start()
+        assert not done.wait(0.3)  # blocked: gc is deleting
+        assert refs.get_tag("m", "prod") is None
+    assert done.wait(5)
+    t.join()
+    assert refs.get_tag("m", "prod") == O1

@@ -287,11 +287,20 @@ class Refs:
         return {t: v for t in self._list(d) if (v := _read(os.path.join(d, t)))}
 
     def set_tag(self, name: str, tag: str, oid: str) -> str | None:
-        """Point tag ``tag`` of ``name`` at ``oid``; return the oid it held before."""
+        """Point tag ``tag`` of ``name`` at ``oid``; return the oid it held before.
+
+        Waits while gc runs (the store lock, shared): a tag is a root gc keeps, so it
+        must not appear between gc reading the tags and gc deleting."""
+        from . import storelock
+
         path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
-        with locked(path) as lock:
-            old = _read(path)
-            lock.publish(oid)
+        writer = storelock.shared(self.store_dir)
+        try:
+            with locked(path) as lock:
+                old = _read(path)
+                lock.publish(oid)
+        finally:
+            storelock.release(writer)
         return old
 
     def delete_tag(self, name: str, tag: str, old: str | None = None) -> str | None:
