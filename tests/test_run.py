@@ -61,7 +61,9 @@ def test_run_records_run_section(mrepo, proj):
     assert rec.params == {"lr": 0.1}
     j = json.loads(assert_ok(cli("show", "m@1", "--json")))
     assert j["run"]["command"] == [PY, "shout.py", "0.2"]
-    assert set(j["run"]) == {"command", "exit_code", "started", "duration_s"}
+    assert set(j["run"]) == {"command", "exit_code", "started", "duration_s", "trace"}
+    assert j["run"]["trace"] == {"traced": True, "unrecorded": []}  # it read d.txt, an input
+    assert j["code"]["scope"] == {"from": "traced", "paths": ["shout.py"]}
 
 
 def test_inputs_are_hashed_before_the_command(mrepo, proj):
