@@ -33,16 +33,19 @@ def _regex(pattern: str) -> re.Pattern:
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
-        if pattern.startswith("**/", i) and (i == 0 or pattern[i - 1] == "/"):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == n:
-            out.append("/.*")
-            i += 3
-        elif c == "*":
-            while i < n and pattern[i] == "*":
-                i += 1
-            out.append("[^/]*")
+        if c == "*":
+            j = i
+            while j < n and pattern[j] == "*":
+                j += 1
+            whole = (i == 0 or pattern[i - 1] == "/") and (j == n or pattern[j] == "/")
+            if j - i >= 2 and whole and j == n:
+                out.append(".*")  # a last component "**": everything below
+            elif j - i >= 2 and whole:
+                out.append("(?:.*/)?")  # "**/": any number of folders
+                j += 1
+            else:
+                out.append("[^/]*")
+            i = j
         elif c == "?":
             out.append("[^/]")
             i += 1
