@@ -283,14 +283,13 @@ def classify(root: str, reads: Reads, recorded, argv=(), cwd: str | None = None,
         if _inside(rel, recorded) or not os.path.isfile(os.path.join(root, rel)):
             continue
         found.setdefault(rel, set()).update(kinds)
-    sources = {p for p, k in found.items() if p.endswith(".py") or "m" in k}
+    read = {p for p, k in found.items() if "r" in k or "m" in k}  # not only written
+    sources = {p for p in read if p.endswith(".py") or "m" in found[p]}
     for p in _argv_files(root, argv, cwd):
         full = os.path.join(root, p)
         if not _inside(p, recorded) and (p.endswith(SCRIPT_SUFFIXES) or os.access(full, os.X_OK)):
             sources.add(p)
-        else:
-            found.setdefault(p, set())
-    others = sorted(p for p in found if p not in sources)
+    others = sorted(p for p in read if p not in sources)
     tracked = capgit.tracked(root, others) if others else set()
     sources |= tracked
     # Read, and not written by the run before (in any process): data from outside the run.
