@@ -27,6 +27,7 @@ from .errors import (
     StoreFormatError,
 )
 from .record import Artifact, Code, Env, Record, Run
+from .record import Scope, Trace
 from .checkout import CheckoutResult
 from .snapshot import SnapshotResult
 from .status import NameStatus, SlotStatus
@@ -38,4 +39,5 @@ __all__ = [
     "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
     "RefConflictError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
     "StoreFormatError", "__version__",
+    "Scope", "Trace",
 ]
