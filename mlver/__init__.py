@@ -28,6 +28,7 @@ from .errors import (
 )
 from .history import Tag
 from .record import Artifact, Code, Env, Record, Run
+from .record import Scope, Trace
 from .checkout import CheckoutResult
 from .snapshot import SnapshotResult
 from .status import NameStatus, SlotStatus
@@ -39,4 +40,5 @@ __all__ = [
     "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
     "RefConflictError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
     "StoreFormatError", "Tag", "__version__",
+    "Scope", "Trace",
 ]

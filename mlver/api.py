@@ -220,24 +220,27 @@ class Repo:
     def plan(self, name: str, inputs: dict[str, str] | None = None,
              outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
              message: str | None = None, kind: str | None = None, command: str | None = None,
-             base: str | None = None) -> snap.Plan:
+             base: str | None = None, code: Any = None) -> snap.Plan:
         """What a snapshot or run of ``name`` would capture (see :meth:`snapshot`)."""
         return snap.plan(self.store, self.workspace, name, inputs, outputs, _listify(params),
-                         _listify(metrics), kind, message, command, base)
+                         _listify(metrics), kind, message, command, base, _listify(code))
 
     def snapshot(self, name: str, inputs: dict[str, str] | None = None,
                  outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
                  message: str | None = None, kind: str | None = None, python: str | None = None,
-                 progress: Any = None, base: str | None = None) -> snap.SnapshotResult:
+                 progress: Any = None, base: str | None = None,
+                 code: Any = None) -> snap.SnapshotResult:
         """Capture inputs, outputs, code, params, metrics and env as a new version of ``name``.
 
         With neither inputs nor outputs, ``[snapshot.NAME]`` of mlver.toml supplies them. When
         the content equals the latest version, no version is written (``result.created`` is
         False). ``params``/``metrics``: a file path, ``KEY=VALUE``, or a list of them. An
         input is a path when something exists there, else ``REV[:SLOT]`` of a record's
-        output. Paths are relative to ``base`` (default: the repository root).
+        output. ``code``: the code scope, a path or glob or a list of them (default:
+        ``code`` of ``[snapshot.NAME]``, else the whole repository). Paths are relative to
+        ``base`` (default: the repository root).
         """
-        p = self.plan(name, inputs, outputs, params, metrics, message, kind, None, base)
+        p = self.plan(name, inputs, outputs, params, metrics, message, kind, None, base, code)
         result = snap.snapshot(self.store, self.workspace, p, python, progress)
         if result.warning:
             self.warn(result.warning)
@@ -246,36 +249,48 @@ class Repo:
     def run(self, name: str, inputs: dict[str, str] | None = None,
             outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
             message: str | None = None, kind: str | None = None, python: str | None = None,
-            command: str | None = None, progress: Any = None, base: str | None = None) -> Any:
+            command: str | None = None, progress: Any = None, base: str | None = None,
+            code: Any = None, strict: bool = False) -> Any:
         """A recorded execution, used as ``with repo.run(...) as run:``.
 
         Inputs, code, params and env are captured on entry; outputs and metrics on a clean
         exit, when the record is written (``run.result``). An exception records nothing.
+        Files opened inside the block are traced (see :meth:`execute`); ``code`` and
+        ``strict`` are as there.
         """
         # Work done in this process ran on this interpreter: record its packages, unless
         # mlver.toml names the training interpreter.
         if python is None and not self.workspace.project.python:
             python = sys.executable
         return self._session(name, inputs, outputs, params, metrics, message, kind, python,
-                             command, progress, base)
+                             command, progress, base, code, strict)
 
     def _session(self, name: str, inputs: Any, outputs: Any, params: Any, metrics: Any,
                  message: str | None, kind: str | None, python: str | None,
-                 command: str | None, progress: Any, base: str | None) -> Any:
+                 command: str | None, progress: Any, base: str | None, code: Any = None,
+                 strict: bool = False) -> Any:
         from .run import RunSession
 
-        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base)
-        return RunSession(self.store, self.workspace, p, python, progress)
+        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
+        return RunSession(self.store, self.workspace, p, python, progress, strict=bool(strict))
 
     def execute(self, name: str, argv: list[str] | str | None = None,
                 record_failed: bool = False, cwd: str | None = None,
                 stdout_to_stderr: bool = False, **options: Any) -> snap.SnapshotResult:
         """Run ``argv`` (default: ``command`` of ``[snapshot.NAME]``) and record it. A string
-        runs through ``/bin/sh -c``, a list as is."""
+        runs through ``/bin/sh -c``, a list as is.
+
+        The files the command's Python processes open under the repository are traced:
+        the source files become the code scope unless ``code=`` (or ``code`` of
+        ``[snapshot.NAME]``) declares one, and data files read but not recorded are kept in
+        ``record.run.trace.unrecorded``. With ``strict=True`` such a read (or a command
+        that cannot be traced) fails the run and records nothing. Other options are those
+        of :meth:`snapshot`."""
         from .run import execute
 
         o = {k: options.get(k) for k in ("inputs", "outputs", "params", "metrics", "message",
-                                        "kind", "python", "command", "progress", "base")}
+                                        "kind", "python", "command", "progress", "base",
+                                        "code", "strict")}
         unknown = set(options) - set(o)
         if unknown:
             raise TypeError(f"execute() got unexpected options {sorted(unknown)}")

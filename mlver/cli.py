@@ -125,6 +125,10 @@ def _capture_options(f):
                      help="Params: a .yaml/.json/.toml file, or KEY=VALUE (value parsed as JSON)."),
         click.option("-M", "--metrics", "metrics", multiple=True, metavar="FILE|KEY=VALUE",
                      help="Metrics: a file or KEY=VALUE."),
+        click.option("--code", "code", multiple=True, metavar="PATH",
+                     help="The code scope: a path or glob the code depends on (repeatable; "
+                          "default: code in [snapshot.NAME] of mlver.toml, else what a run "
+                          "was traced reading, else the whole repository)."),
         click.option("-m", "--message", default=None, help="Why this version exists."),
         click.option("--kind", type=click.Choice(list(KINDS)), default=None,
                      help="What the name versions (default: kind in [snapshot.NAME] of "
@@ -154,7 +158,7 @@ def _print_result(result, as_json: bool) -> None:
 @main.command()
 @click.argument("name")
 @_capture_options
-def snapshot(name, inputs, outputs, params, metrics, message, kind, python, as_json):
+def snapshot(name, inputs, outputs, params, metrics, code, message, kind, python, as_json):
     """Record what NAME is made of now as a new version.
 
     NAME gets a new version unless the content equals its latest version.
@@ -166,7 +170,8 @@ def snapshot(name, inputs, outputs, params, metrics, message, kind, python, as_j
     repo = _repo()
     result = repo.snapshot(name, inputs=_pairs(inputs, "-i"), outputs=_pairs(outputs, "-o"),
                            params=list(params), metrics=list(metrics), message=message,
-                           kind=kind, python=python, progress=for_terminal(), base=os.getcwd())
+                           kind=kind, python=python, progress=for_terminal(), base=os.getcwd(),
+                           code=list(code) or None)
     _print_result(result, as_json)
 
 
@@ -390,8 +395,12 @@ def diff(rev, rev2, as_json, keys, rows, exit_code, depth):
 @_capture_options
 @click.option("--record-failed", is_flag=True,
               help="Keep a record (marked failed) when the command exits non-zero.")
+@click.option("--strict", is_flag=True,
+              help="Fail (record nothing) when the command reads a data file that is not "
+                   "recorded, or cannot be traced.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, record_failed, command):
+def run(name, inputs, outputs, params, metrics, code, message, kind, python, as_json,
+        record_failed, strict, command):
     """Run COMMAND and record it as a new version of NAME.
 
     The inputs are hashed before COMMAND starts; outputs and metrics after it ends.
@@ -400,6 +409,10 @@ def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, 
     -- python train.py.  With no -i/-o and no command, [snapshot.NAME] in mlver.toml (with
     its command) supplies them. A failing command records nothing (unless --record-failed)
     and mlver exits with the command's status.
+
+    The files the command's Python processes read under the repository are traced: the
+    source files make the code scope (unless --code declares one), and data files read but
+    not recorded are named in the record (--strict refuses them).
     """
     from .progress import for_terminal
 
@@ -409,7 +422,7 @@ def run(name, inputs, outputs, params, metrics, message, kind, python, as_json, 
         stdout_to_stderr=as_json,
         inputs=_pairs(inputs, "-i"), outputs=_pairs(outputs, "-o"), params=list(params),
         metrics=list(metrics), message=message, kind=kind, python=python,
-        progress=for_terminal(), base=os.getcwd())
+        progress=for_terminal(), base=os.getcwd(), code=list(code) or None, strict=strict)
     _print_result(result, as_json)
     code = result.exit_code
     if code:

@@ -91,6 +91,7 @@ class SnapshotSpec:
     metrics: tuple = ()
     command: str | tuple | None = None
     message: str | None = None
+    code: tuple = ()  # the declared code scope: paths and globs, relative to the root
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class ProjectConfig:
 # Every key mlver.toml may hold, per table: an unknown one is an error that suggests
 # the nearest known key, since a typo ("input =") would otherwise be silently ignored.
 _TOP = ("snapshot", "tables", "env")
-_SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message")
+_SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message", "code")
 _TABLE = ("key",)
 _ENV = ("python",)
 
@@ -194,7 +195,8 @@ def load_project(root: str) -> ProjectConfig:
             params=_as_list(s.get("params"), f"{where} params"),
             metrics=_as_list(s.get("metrics"), f"{where} metrics"),
             command=_command(s.get("command"), f"{where} command"),
-            message=_str(s.get("message"), f"{where} message"))
+            message=_str(s.get("message"), f"{where} message"),
+            code=_as_list(s.get("code"), f"{where} code"))
     tables = _table(d.get("tables", {}), "[tables]", path)
     for tpath, t in tables.items():
         where = f'[tables."{tpath}"]'

@@ -104,6 +104,48 @@ class Artifact:
         return a
 
 
+SCOPE_FROM = ("declared", "traced")
+MAX_READS = 10000  # paths a run's trace may list
+
+
+def _paths(value: Any, what: str, limit: int) -> tuple[str, ...]:
+    """A bounded list of record paths (globs allowed: their text is checked the same way)."""
+    from .scope import MAX_ENTRY
+
+    if not isinstance(value, (list, tuple)) or len(value) > limit:
+        raise RecordFormatError(f"{what} is not a list of at most {limit} paths")
+    for p in value:
+        if not isinstance(p, str) or len(p) > MAX_ENTRY:
+            raise RecordFormatError(f"{what} holds an entry that is not a short text")
+        check_path(p, what)
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The code scope of a record: the paths (and globs) its code depends on.
+
+    ``origin`` says where they come from: ``"declared"`` (``--code`` or ``code`` in
+    mlver.toml) or ``"traced"`` (the source files a run read). A record without a
+    scope depends on the whole repository.
+    """
+
+    origin: str
+    paths: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"from": self.origin, "paths": list(self.paths)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Scope":
+        from .scope import MAX_ENTRIES
+
+        if not isinstance(d, dict) or d.get("from") not in SCOPE_FROM:
+            raise RecordFormatError("code.scope is not {\"from\": \"declared\"|\"traced\", "
+                                    "\"paths\": [...]}")
+        return cls(origin=d["from"], paths=_paths(d.get("paths"), "code.scope", MAX_ENTRIES))
+
+
 @dataclass(frozen=True)
 class Code:
     """The code a record was made with: the git commit and what was not committed.
@@ -117,12 +159,21 @@ class Code:
     dirty: bool = False
     patch: str | None = None  # oid of a blob holding ``git diff HEAD --binary``
     untracked: tuple[str, ...] = ()
+    scope: Scope | None = None  # written only when set (older oids stay): None = whole repo
 
     def to_dict(self) -> dict:
         if self.commit is None:
             return {}
-        return {"commit": self.commit, "branch": self.branch, "remote": self.remote,
-                "dirty": self.dirty, "patch": self.patch, "untracked": list(self.untracked)}
+        d = {"commit": self.commit, "branch": self.branch, "remote": self.remote,
+             "dirty": self.dirty, "patch": self.patch, "untracked": list(self.untracked)}
+        if self.scope is not None:
+            d["scope"] = self.scope.to_dict()
+        return d
+
+    @property
+    def scope_paths(self) -> tuple[str, ...] | None:
+        """The scope's entries, or None for the whole repository."""
+        return None if self.scope is None else self.scope.paths
 
     @classmethod
     def from_dict(cls, d: dict) -> "Code":
@@ -137,7 +188,8 @@ class Code:
                    branch=_text(d.get("branch"), "code.branch"),
                    remote=_text(d.get("remote"), "code.remote"),
                    dirty=bool(d.get("dirty")), patch=d.get("patch"),
-                   untracked=tuple(_untracked(p) for p in untracked))
+                   untracked=tuple(_untracked(p) for p in untracked),
+                   scope=Scope.from_dict(d["scope"]) if "scope" in d else None)
 
 
 @dataclass(frozen=True)
@@ -166,6 +218,33 @@ class Env:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """What tracing a run's reads found.
+
+    ``traced`` is False when the command could not be traced (``note`` says why);
+    ``unrecorded`` lists the data files it read that the record does not hold.
+    """
+
+    traced: bool
+    unrecorded: tuple[str, ...] = ()
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"traced": self.traced, "unrecorded": list(self.unrecorded)}
+        if self.note:
+            d["note"] = self.note
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Trace":
+        if not isinstance(d, dict) or not isinstance(d.get("traced"), bool):
+            raise RecordFormatError("run.trace is not {\"traced\": true|false, ...}")
+        return cls(traced=d["traced"],
+                   unrecorded=_paths(d.get("unrecorded") or [], "run.trace.unrecorded", MAX_READS),
+                   note=_text(d.get("note"), "run.trace.note"))
+
+
+@dataclass(frozen=True)
 class Run:
     """How ``mlver run`` executed the command that produced the outputs."""
 
@@ -173,10 +252,14 @@ class Run:
     exit_code: int
     started: str
     duration_s: float
+    trace: Trace | None = None  # written only when set (records before tracing have none)
 
     def to_dict(self) -> dict:
-        return {"command": list(self.command), "exit_code": self.exit_code,
-                "started": self.started, "duration_s": self.duration_s}
+        d = {"command": list(self.command), "exit_code": self.exit_code,
+             "started": self.started, "duration_s": self.duration_s}
+        if self.trace is not None:
+            d["trace"] = self.trace.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Run":
@@ -184,7 +267,8 @@ class Run:
             raise RecordFormatError("run.command is not a list")
         return cls(command=tuple(_text(a, "run.command", False) for a in d["command"]),
                    exit_code=int(d["exit_code"]), started=_text(d["started"], "run.started", False),
-                   duration_s=float(d["duration_s"]))
+                   duration_s=float(d["duration_s"]),
+                   trace=Trace.from_dict(d["trace"]) if "trace" in d else None)
 
 
 @dataclass(frozen=True)

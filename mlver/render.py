@@ -59,6 +59,7 @@ def show_text(oid: str, rec) -> str:
         if c.untracked:
             lines.append(f"  untracked: {', '.join(c.untracked[:5])}"
                          + (" …" if len(c.untracked) > 5 else ""))
+        lines.append(_scope_line(c.scope))
     lines += _flat("params", rec.params) + _flat("metrics", rec.metrics)
     e = rec.env
     if e.python:
@@ -66,7 +67,28 @@ def show_text(oid: str, rec) -> str:
     if rec.run:
         r = rec.run
         lines.append(f"run:\n  {' '.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
+        if r.trace is not None:
+            lines.append(_trace_line(r.trace))
     return "\n".join(lines)
+
+
+def _first(paths, n: int = 5) -> str:
+    return ", ".join(paths[:n]) + (f" and {len(paths) - n} more" if len(paths) > n else "")
+
+
+def _scope_line(scope) -> str:
+    """``scope (declared): src/**/*.py`` or ``scope: the whole repository``."""
+    if scope is None:
+        return "  scope: the whole repository"
+    return f"  scope ({scope.origin}): {_first(list(scope.paths)) or 'no file'}"
+
+
+def _trace_line(trace) -> str:
+    if not trace.traced:
+        return f"  not traced: {trace.note or 'unknown reason'}"
+    reads = f"read but not recorded: {_first(list(trace.unrecorded))}" if trace.unrecorded \
+        else "no unrecorded data read"
+    return f"  traced: {reads}" + (f" ({trace.note})" if trace.note else "")
 
 
 def log_text(items, tags=None) -> str:
@@ -98,7 +120,7 @@ def status_text(reports) -> str:
         if r.params_changed:
             lines.append("  modified  params")
         if r.code_changed:
-            lines.append("  modified  code (HEAD is another commit)")
+            lines.append(f"  modified  code ({r.code_why or 'HEAD is another commit'})")
     return "\n".join(lines) if lines else "no versions yet"
 
 

@@ -19,7 +19,7 @@ from . import snapshot as snap
 from .capture.params import merge
 from .errors import ConfigError, RunError
 from .capture import params as capparams
-from .record import Run
+from .record import Run, Scope, Trace
 from .store import Store
 from .workspace import Workspace
 
@@ -47,9 +47,11 @@ class RunSession:
     """
 
     def __init__(self, store: Store, ws: Workspace, p: snap.Plan, python: str | None = None,
-                 progress=None) -> None:
+                 progress=None, strict: bool = False) -> None:
         self.store, self.ws, self.plan, self.python = store, ws, p, python
         self.progress = progress
+        self.strict = strict
+        self._tracer = None  # the in-process tracer of the context-manager form
         self._params: dict = {}
         self._metrics: dict = {}
         self.started = None
@@ -88,15 +90,45 @@ class RunSession:
         self.started = snap.now_utc()
         self._t0 = time.monotonic()
 
-    def finish(self, exit_code: int, argv) -> snap.SnapshotResult:
-        """Capture outputs and metrics and publish the record."""
+    def finish(self, exit_code: int, argv, reads=None, cwd: str | None = None) -> snap.SnapshotResult:
+        """Capture outputs and metrics and publish the record. ``reads`` is what tracing
+        saw (a :class:`mlver.trace.Reads`; None: no trace, nothing said about it)."""
         try:
-            return self._finish(exit_code, argv)
+            return self._finish(exit_code, argv, reads, cwd)
         except BaseException:
             self.batch.abort()
             raise
 
-    def _finish(self, exit_code: int, argv) -> snap.SnapshotResult:
+    def _trace(self, reads, argv, cwd):
+        """The record's code scope and run trace from what tracing saw; ``--strict`` checks."""
+        from .trace import classify
+
+        p = self.plan
+        if reads is None:
+            declared = Scope("declared", p.code) if p.code is not None else None
+            return declared, None
+        recorded = [*p.inputs.values(), *p.outputs.values(), *self.ctx["params_files"],
+                    *[m for m in p.metrics if not capparams.is_pair(m, self.ws.root)],
+                    *[a.path for a in self.inputs.values()]]
+        c = classify(self.ws.root, reads, recorded, argv, cwd, p.code)
+        if self.strict and not c.traced:
+            raise RunError(f"--strict cannot check this run: {c.note}; nothing recorded (run "
+                           "the Python command directly, or drop --strict)")
+        if self.strict and c.unrecorded:
+            path = c.unrecorded[0]
+            more = f" (and {len(c.unrecorded) - 1} more)" if len(c.unrecorded) > 1 else ""
+            slot = suggest_slot(path)
+            raise RunError(f"the command read {path}{more}, which is not recorded; nothing "
+                           f"recorded (add it as an input with -i {slot}={path}, or drop --strict)")
+        if p.code is not None:
+            scope = Scope("declared", p.code)
+        elif c.traced and c.sources is not None:
+            scope = Scope("traced", c.sources)
+        else:
+            scope = None
+        return scope, Trace(traced=c.traced, unrecorded=c.unrecorded, note=c.note)
+
+    def _finish(self, exit_code: int, argv, reads=None, cwd=None) -> snap.SnapshotResult:
         duration = round(time.monotonic() - self._t0, 3)
         ws = self.ws
         if exit_code == 0:
@@ -114,6 +146,7 @@ class RunSession:
             raise RunError(f"metrics file '{m}' was not written by the command (it is unchanged "
                            "since before the run); nothing recorded (write the metrics in the "
                            "command, or delete the old file first)")
+        scope, trace = self._trace(reads, argv, cwd)
         outs = {s: p for s, p in self.plan.outputs.items() if ws.exists(p)}
         outputs = snap.capture_slots(ws, outs, self.cache, self.batch, self.progress)
         specs = self.plan.metrics
@@ -122,26 +155,34 @@ class RunSession:
                      or (os.path.exists(ws.full(m)) and m not in stale)]
         mvals, mfiles = capparams.collect(specs, ws.root)
         merge(mvals, self._metrics)
-        ctx = dict(self.ctx, metrics=mvals, metrics_files=tuple(mfiles))
+        ctx = dict(self.ctx, metrics=mvals, metrics_files=tuple(mfiles),
+                   code=snap.with_scope(self.ctx["code"], scope))
         if self._params:
             params = dict(ctx["params"])
             merge(params, self._params)
             ctx["params"] = params
-        run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration)
+        run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration,
+                  trace=trace)
         draft = snap.draft_record(self.plan.name, self.plan.kind, self.plan.message, self.inputs, outputs, ctx, run)
         result = snap.publish(self.store, draft, self.batch)
         self.batch.close()  # the ref moved: gc may run again
         self.cache.save()
         return replace(result, exit_code=exit_code)
 
-    # The context-manager form records on a clean exit only.
+    # The context-manager form records on a clean exit only; its reads are traced in
+    # this process (see mlver.trace.InProcessTracer).
     def __enter__(self) -> "RunSession":
+        from .trace import InProcessTracer
+
         self.begin()
+        self._tracer = InProcessTracer(self.ws.root)
+        self._tracer.start()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        reads = self._tracer.stop() if self._tracer is not None else None
         if exc_type is None:
-            self.result = self.finish(0, [sys.executable] + sys.argv)
+            self.result = self.finish(0, [sys.executable] + sys.argv, reads, os.getcwd())
         else:
             self.batch.abort()
 
@@ -164,9 +205,24 @@ def execute(session: RunSession, argv: list[str] | str | None, record_failed: bo
         # theirs; a list of arguments runs as is. The record keeps the exact argv.
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         cwd = cwd or session.ws.root
+    from .trace import ChildTracer
+
     session.begin()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=2 if stdout_to_stderr else None)
+        tracer = ChildTracer(session.ws.root)
+    except BaseException:
+        session.batch.abort()
+        raise
+    try:
+        return _execute(session, tracer, argv, record_failed, cwd, stdout_to_stderr)
+    finally:
+        tracer.close()
+
+
+def _execute(session: RunSession, tracer, argv, record_failed: bool, cwd, stdout_to_stderr):
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=2 if stdout_to_stderr else None,
+                                env=tracer.env())
     except FileNotFoundError:
         session.batch.abort()
         raise RunError(f"command '{argv[0]}' was not found; check its name or your PATH") from None
@@ -188,4 +244,15 @@ def execute(session: RunSession, argv: list[str] | str | None, record_failed: bo
         session.batch.abort()
         raise RunError(f"command exited with status {code}; nothing recorded "
                        "(pass --record-failed to keep a record of failed runs)", exit_code=code)
-    return session.finish(code, argv)
+    return session.finish(code, argv, tracer.collect(), cwd or os.getcwd())
+
+
+def suggest_slot(path: str) -> str:
+    """A slot name for a file: its name without the extension, made valid."""
+    import re
+
+    from .store.refs import valid_name
+
+    stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+    slot = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip("._-")[:64] or "data"
+    return slot if valid_name(slot) else "data"

@@ -17,7 +17,7 @@ from . import revision as revmod
 from .capture import files as capfiles
 from .capture import params as capparams
 from .errors import CaptureError, ConfigError, RefConflictError, RevisionError
-from .record import KINDS, Artifact, Code, Env, Record
+from .record import KINDS, Artifact, Code, Env, Record, Scope
 from .store import Store
 from .store.batch import Batch
 from .store.refs import valid_name
@@ -210,6 +210,7 @@ class Plan:
     params: list[str]
     metrics: list[str]
     command: str | None = None
+    code: tuple[str, ...] | None = None  # the declared code scope (root-relative), if any
 
 
 def resolve_kind(store: Store, name: str, kind: str | None) -> str:
@@ -224,11 +225,13 @@ def resolve_kind(store: Store, name: str, kind: str | None) -> str:
 
 
 def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, params=None,
-         metrics=None, kind=None, message=None, command=None, base: str | None = None) -> Plan:
+         metrics=None, kind=None, message=None, command=None, base: str | None = None,
+         code=None) -> Plan:
     """Decide what to capture; ``[snapshot.NAME]`` supplies what the caller did not give.
 
     Paths given by the caller are relative to ``base`` (default the root); paths from
-    mlver.toml are relative to the root.
+    mlver.toml are relative to the root. ``code`` declares the code scope (paths and
+    globs; ``code`` in ``[snapshot.NAME]`` when not given).
     """
     check_name(name)
     spec = ws.project.snapshots.get(name)
@@ -238,6 +241,9 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
                               f"{{\"data\": \"data/train.csv\"}}; got {type(value).__name__}")
     params = [_spec_rel(ws, v, base) for v in params or ()]
     metrics = [_spec_rel(ws, v, base) for v in metrics or ()]
+    if isinstance(code, str):
+        code = [code]
+    scope = [_scope_rel(ws, v, base) for v in code] if code else None
     if spec is not None and (inputs or outputs):
         ws.warn(f"[snapshot.{name}] in mlver.toml is ignored because inputs or outputs were "
                 "given; give none to use it")
@@ -250,6 +256,8 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
         params = params or list(spec.params)
         metrics = metrics or list(spec.metrics)
         command = command or spec.command
+        if scope is None and spec.code:
+            scope = [_scope_rel(ws, v, None) for v in spec.code]
         base = None  # paths in mlver.toml are relative to the root
     if spec is not None:
         kind = kind or spec.kind
@@ -271,11 +279,37 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
                     "write the output to another path")
     return Plan(name=name, kind=resolve_kind(store, name, kind), message=message or "",
                 inputs=ins, revisions=revs, outputs=outs, params=params, metrics=metrics,
-                command=command)
+                command=command,
+                code=tuple(sorted(set(scope))) if scope is not None else None)
 
 
 def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/") or a == "." or b == "."
+
+
+def _scope_rel(ws: Workspace, value, base: str | None) -> str:
+    """A declared code-scope entry (a path or a glob) as a root-relative posix path."""
+    from .scope import MAX_ENTRY, is_glob
+
+    if not isinstance(value, str) or not value or len(value) > MAX_ENTRY or "\0" in value:
+        raise ConfigError(f"code scope entry {str(value)[:80]!r} is not a path or a glob; "
+                          "give paths like --code train.py or --code 'src/**/*.py'")
+    rel = ws.to_rel(value, base)  # refuses a path outside the repository
+    if ".mlver" in rel.split("/") or ".git" in rel.split("/"):
+        raise ConfigError(f"code scope entry '{value}' is inside .mlver or .git; give paths "
+                          "of your project's code")
+    if not is_glob(rel) and not ws.exists(rel):
+        ws.warn(f"code scope path '{rel}' does not exist; check its spelling (only commits "
+                "touching the scope count as code changes)")
+    return rel
+
+
+def with_scope(code: Code, scope) -> Code:
+    """``code`` carrying ``scope`` (a :class:`~mlver.record.Scope` or None); a record
+    without a commit has no code section, so no scope either."""
+    if code.commit is None or scope is None:
+        return code
+    return replace(code, scope=scope)
 
 
 def _spec_rel(ws: Workspace, value: str, base: str | None) -> str:
@@ -303,6 +337,8 @@ def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
         outs = capture_slots(ws, p.outputs, cache, batch, progress)
         ctx = capture_context(ws, [*p.inputs.values(), *p.outputs.values()], p.params,
                               p.metrics, python, batch)
+        if p.code is not None:
+            ctx["code"] = with_scope(ctx["code"], Scope("declared", p.code))
         draft = draft_record(p.name, p.kind, p.message, ins, outs, ctx)
         result = publish(store, draft, batch)
     cache.save()
@@ -335,6 +371,7 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
     exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values()) if not a.source]
     ctx = capture_context(ws, exclude, list(like.params_files), list(like.metrics_files), None,
                           mem, like_env=like.env)
+    ctx["code"] = with_scope(ctx["code"], like.code.scope)  # the scope compared is the record's
     # KEY=VALUE params and metrics live in no file: carry them over so they do not read
     # as removed.
     import copy

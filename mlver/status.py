@@ -5,11 +5,11 @@ Reads through the stat cache and writes no objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import history
 from .errors import MlverError
-from .record import Record
+from .record import Code, Record
 from .store import Store
 from .workspace import Workspace
 
@@ -40,6 +40,7 @@ class NameStatus:
     slots: tuple[SlotStatus, ...]
     params_changed: bool
     code_changed: bool
+    code_why: str | None = field(default=None, compare=False)  # for the text, not the JSON
 
     @property
     def clean(self) -> bool:
@@ -59,6 +60,7 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
 
     cache = ws.stat_cache()
     head_commit = None
+    captures: dict = {}
     out = []
     for n in names:
         oid = store.refs.get(n)
@@ -79,11 +81,49 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
                 slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
         if rec.code.commit and head_commit is None:
             head_commit = capgit.head_commit(ws.root) or ""
-        code_changed = bool(rec.code.commit) and head_commit != rec.code.commit
+        why = _code_why(store, ws, rec, head_commit, captures) if rec.code.commit else None
         out.append(NameStatus(n, rec.version, oid, tuple(slots), _params_changed(ws.root, rec),
-                              code_changed))
+                              why is not None, why))
     cache.save()
     return out
+
+
+def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dict) -> str | None:
+    """Why the record's code differs from the workspace's, or None when it does not.
+
+    Without a code scope (the whole repository) any other HEAD commit counts, as it
+    always has. With one, only commits touching the scope do, as in ``mlver diff``.
+    Uncommitted changes count in both cases when they differ from the recorded ones
+    in a file of the scope (the record's inputs, outputs, params and metrics files
+    left out, as in a diff).
+    """
+    from .capture import git as capgit
+    from .diff.codediff import diff_code
+    from .workspace import MemoryBatch, Objects
+
+    if rec.code.scope is None and head != rec.code.commit:
+        return "HEAD is another commit"
+    skip = {a.path for a in (*rec.inputs.values(), *rec.outputs.values())}
+    skip |= set(rec.params_files) | set(rec.metrics_files)
+    key = tuple(sorted(a.path for a in (*rec.inputs.values(), *rec.outputs.values())
+                       if not a.source))
+    if key not in captures:  # one git capture per set of captured paths
+        captures[key] = capgit.capture_code(ws.root, list(key))
+    now = captures[key]
+    if now is None or now.commit is None:
+        return "the workspace has no git commit"
+    patch = MemoryBatch(ws.overlay).add_bytes(now.patch) if now.patch else None
+    d = diff_code(Objects(store, ws), rec.code,
+                  Code(commit=now.commit, patch=patch, scope=rec.code.scope), skip)
+    if not d["changed"]:
+        return None
+    if not d["commits_known"]:
+        return "HEAD is another commit (history not known locally)"
+    if d["files"]:
+        n = len(d["commits"] or ())
+        return f"{n} commit{'s' if n != 1 else ''} touch{'es' if n == 1 else ''} the code scope"
+    shown = ", ".join(d["patch_files"][:3]) + (" …" if len(d["patch_files"]) > 3 else "")
+    return f"uncommitted changes in {shown}"
 
 
 def _params_changed(root: str, rec: Record) -> bool:

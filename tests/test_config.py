@@ -129,3 +129,36 @@ def test_malformed_project_file(tmp_path, text, needle):
         load_project(str(tmp_path))
     assert needle in str(ei.value)
     assert cfgmod.PROJECT_FILE in str(ei.value)
+
+
+# -- [snapshot.NAME] code: the declared code scope (issue 10) ----------------------------------
+
+def test_snapshot_code_scope(tmp_path):
+    (tmp_path / "mlver.toml").write_text(
+        '[snapshot.a]\ncode = ["train.py", "src/**/*.py"]\n[snapshot.b]\ncode = "fetch.py"\n'
+        '[snapshot.c]\noutputs = {raw = "raw"}\n')
+    snaps = load_project(str(tmp_path)).snapshots
+    assert snaps["a"].code == ("train.py", "src/**/*.py")
+    assert snaps["b"].code == ("fetch.py",)
+    assert snaps["c"].code == ()
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[snapshot.a]\ncode = 3\n',
+     "[snapshot.a] code in mlver.toml must be a string or a list of strings, not a number; fix it"),
+    ('[snapshot.a]\ncode = ["a.py", 1]\n',
+     "[snapshot.a] code in mlver.toml must be a string or a list of strings, not a list; fix it"),
+])
+def test_snapshot_code_scope_must_be_strings(tmp_path, text, message):
+    (tmp_path / "mlver.toml").write_text(text)
+    with pytest.raises(ConfigError) as ei:
+        load_project(str(tmp_path))
+    assert str(ei.value) == message
+
+
+def test_snapshot_code_typo_is_suggested(tmp_path):
+    (tmp_path / "mlver.toml").write_text('[snapshot.a]\ncod = ["a.py"]\n')
+    with pytest.raises(ConfigError) as ei:
+        load_project(str(tmp_path))
+    assert str(ei.value) == (f"unknown key 'cod' in [snapshot.a] of {tmp_path / 'mlver.toml'}; "
+                             "did you mean 'code'?")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from mlver.record import Code, Scope
 from _fixtures import (assert_ok, cli, commit_all, git, head_sha, mrepo, proj, publish_variant, write)
 
 __all__ = ["mrepo", "proj"]
@@ -184,3 +185,113 @@ def test_data_file_moved_with_git_mv_is_not_code(mrepo, proj):
     assert d.code["files"] == [] and d.code["changed"] is False
     assert len(d.code["commits"]) == 1
     assert d.changed == ("data",)
+
+
+# -- code scope (issue 10): only commits touching the scope are code changes -----------------
+
+def scoped(proj, code: str = '["train.py"]'):
+    write(proj / "in.txt", "input\n")
+    write(proj / "mlver.toml", f'[snapshot.m]\ninputs = {{a = "in.txt"}}\ncode = {code}\n')
+    return commit_all(proj, "declare m")
+
+
+def test_readme_only_commit_is_not_a_code_change(mrepo, proj):
+    scoped(proj)
+    r1 = mrepo.snapshot("m")
+    assert r1.record.code.scope == Scope("declared", ("train.py",))
+    write(proj / "README.md", "# project\n\nmore words\n")
+    sha = commit_all(proj, "docs")
+    res = cli("diff", "m", "--exit-code")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == ["m@1 -> m (workspace)", "  outputs unchanged",
+                                       "  no recorded input changed",
+                                       f"  code unchanged ({sha[:7]}): 1 commit outside the code scope"]
+    mrepo.snapshot("m")  # a new commit is new content: version 2
+    d = mrepo.diff("m@1", "m@2")
+    assert d.changed == () and not d.inputs_changed
+    assert (d.code["changed"], d.code["commits"], d.code["files"]) == (False, [], [])
+    assert (d.code["scope"], d.code["commits_outside_scope"]) == (["train.py"], 1)
+    assert assert_ok(cli("diff", "m@1", "m@2", "--exit-code")).splitlines()[-1] == \
+        f"  code unchanged ({sha[:7]}): 1 commit outside the code scope"
+
+
+def test_commit_touching_the_scope_is_a_code_change(mrepo, proj):
+    scoped(proj)
+    mrepo.snapshot("m")
+    old = head_sha(proj)
+    write(proj / "README.md", "# project\n\nmore words\n")
+    commit_all(proj, "docs")
+    write(proj / "train.py", "print('train')\nprint('more')\n")
+    sha = commit_all(proj, "train: more")
+    res = cli("diff", "m", "--exit-code")
+    assert res.exit_code == 1
+    lines = res.stdout.splitlines()
+    assert lines[2:4] == ["  because:", f'    code   1 commit ({old[:7]}..{sha[:7]}): "train: more"; '
+                          "train.py +1 -0; 1 commit outside the code scope"]
+    j = json.loads(assert_ok(cli("diff", "m", "--json")))
+    assert j["code"]["commits"] == [{"sha": sha, "author": "Test User", "summary": "train: more"}]
+    assert (j["code"]["commits_outside_scope"], j["changed"]) == (1, ["code"])
+
+
+def test_declared_with_code_option_and_globs(mrepo, proj):
+    write(proj / "in.txt", "input\n")
+    write(proj / "src" / "model" / "net.py", "A = 1\n")
+    write(proj / "src" / "notes.txt", "n\n")
+    commit_all(proj, "src")
+    assert_ok(cli("snapshot", "m", "-i", "a=in.txt", "--code", "src/**/*.py", "--code", "train.py"))
+    assert mrepo.show("m")[1].code.scope == Scope("declared", ("src/**/*.py", "train.py"))
+    write(proj / "src" / "notes.txt", "n2\n")
+    commit_all(proj, "notes")
+    assert cli("diff", "m", "--exit-code").exit_code == 0
+    write(proj / "src" / "model" / "net.py", "A = 2\n")
+    commit_all(proj, "net")
+    d = mrepo.diff("m")
+    assert d.changed == ("code",)
+    assert d.code["files"] == [{"path": "src/model/net.py", "added": 1, "removed": 1}]
+    assert d.code["commits_outside_scope"] == 1
+
+
+def test_uncommitted_changes_count_only_inside_the_scope(mrepo, proj):
+    scoped(proj)
+    mrepo.snapshot("m")
+    write(proj / "README.md", "# dirty readme\n")
+    assert cli("diff", "m", "--exit-code").exit_code == 0
+    write(proj / "train.py", "print('dirty')\n")
+    d = mrepo.diff("m")
+    assert (d.changed, d.code["patch_files"]) == (("code",), ["train.py"])
+
+
+def test_a_side_without_scope_makes_the_whole_repository_count(mrepo, proj):
+    write(proj / "in.txt", "input\n")
+    mrepo.snapshot("m", inputs={"a": "in.txt"})  # no scope: the whole repository
+    write(proj / "README.md", "# more\n")
+    commit_all(proj, "docs")
+    mrepo.snapshot("m", inputs={"a": "in.txt"}, code="train.py")
+    d = mrepo.diff("m@1", "m@2")
+    assert d.code["scope"] is None and d.changed == ("code",)
+    assert [f["path"] for f in d.code["files"]] == ["README.md"]
+
+
+def test_scopes_of_both_sides_are_united(mrepo, proj):
+    write(proj / "in.txt", "input\n")
+    write(proj / "a.py", "1\n")
+    commit_all(proj, "a")
+    mrepo.snapshot("m", inputs={"a": "in.txt"}, code="a.py")
+    write(proj / "a.py", "2\n")
+    commit_all(proj, "edit a")
+    mrepo.snapshot("m", inputs={"a": "in.txt"}, code="train.py")  # a.py dropped from the scope
+    d = mrepo.diff("m@1", "m@2")
+    assert d.code["scope"] == ["a.py", "train.py"] and d.changed == ("code",)
+
+
+def test_first_record_without_a_commit_reads_as_a_sentence(mrepo, proj):
+    r1 = setup_base(mrepo, proj)
+    publish_variant(mrepo, "m@1", code=Code(), params={"lr": 0.1})  # m@2: no commit
+    snap(mrepo)  # m@3: a commit again
+    sha = r1.record.code.commit[:7]
+    lines = str(mrepo.diff("m@2", "m@3")).splitlines()
+    assert lines[3] == (f"    code   commit {sha}; the old version was recorded without one "
+                        "(outside git or before the first commit)")
+    lines = str(mrepo.diff("m@1", "m@2")).splitlines()
+    assert lines[3] == ("    code   no commit recorded (outside git or before the first commit); "
+                        f"the old version was at {sha}")

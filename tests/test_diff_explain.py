@@ -417,3 +417,45 @@ def test_changed_rows_sample_old_to_new_cells():
                                     table=t)
     assert explain.samples_text(d) == ("t.csv: changed rows (first 1)\n"
                                        "  id=2: price 20 -> 25.5, ok null -> true")
+
+
+# -- code scope and unrecorded reads (issue 10) -----------------------------------------------
+
+def test_commits_outside_the_scope_are_said_once():
+    code = {**CODE_SAME, "new_commit": "b" * 40, "commits": [], "scope": ["train.py"],
+            "commits_outside_scope": 2}
+    lines = render(literal(changed=["data", "params"], code=code))
+    assert lines[-1] == ("  unchanged: code (bbbbbbb; 2 commits outside the code scope), "
+                         "env (python 3.11.7, 142 packages)")
+    assert not any("code unchanged" in x for x in lines)
+    quiet = render(literal(changed=[], code=code, params=NO_PARAMS, metrics={},
+                           outputs={}, inputs={}))
+    assert quiet == ["price-model@1 -> price-model@2", "  outputs unchanged",
+                     "  no recorded input changed",
+                     "  code unchanged (bbbbbbb): 2 commits outside the code scope"]
+
+
+def test_first_commit_lines():
+    none_old = {**CODE_SAME, "old_commit": None, "commits_known": False, "changed": True}
+    assert render(literal(changed=["code"], code=none_old, params=NO_PARAMS))[3] == (
+        "    code   commit aaaaaaa; the old version was recorded without one (outside git or "
+        "before the first commit)")
+    none_new = {**CODE_SAME, "new_commit": None, "commits_known": False, "changed": True}
+    assert render(literal(changed=["code"], code=none_new, params=NO_PARAMS))[3] == (
+        "    code   no commit recorded (outside git or before the first commit); the old "
+        "version was at aaaaaaa")
+
+
+@pytest.mark.parametrize("reads,tail", [
+    (["a.csv"], "a.csv, which is not recorded"),
+    (["a.csv", "b.csv"], "a.csv and b.csv, which are not recorded"),
+    (["a", "b", "c"], "a, b and c, which are not recorded"),
+    (["a", "b", "c", "d", "e"], "a, b, c and 2 more files, which are not recorded"),
+])
+def test_unrecorded_reads_explain_an_unexplained_change(reads, tail):
+    d = literal(changed=[], code=CODE_SAME, params=NO_PARAMS, unrecorded_reads=reads)
+    d["inputs"]["listings"].update(status="unchanged", new="3" * 32, table=None)
+    assert render(d)[2] == ("  no recorded input changed: the result is not explained by "
+                            f"recorded inputs; the run also read {tail}")
+    # named only when nothing recorded explains the change
+    assert not any("not recorded" in x for x in render(literal(unrecorded_reads=reads)))

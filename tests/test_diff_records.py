@@ -19,7 +19,7 @@ from _fixtures import (HEADER, assert_error, assert_ok, cli, commit_all, head_sh
 __all__ = ["mrepo", "proj"]  # fixtures
 
 TOP_KEYS = {"old", "new", "changed", "inputs", "code", "params", "env", "outputs", "metrics",
-            "verdict"}
+            "verdict", "unrecorded_reads"}
 TABLE_KEYS = {"rows_old", "rows_new", "rows_added", "rows_removed", "rows_changed",
               "columns_added", "columns_removed", "columns_retyped", "drift"}
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlver import canonical
 from mlver.errors import RecordFormatError
 from mlver.hashing import oid_of
-from mlver.record import Artifact, Code, Env, Record, Run, check_path
+from mlver.record import Artifact, Code, Env, Record, Run, Scope, Trace, check_path
 
 O_EMPTY = "99aa06d3014798d86001c324468d497f"
 O_A = "a96faf705af16834e6c632b61e964e1f"
@@ -217,3 +219,67 @@ def test_encode_decode_round_trip(rec):
     assert back == rec
     assert back.encode() == data
     assert back.oid == rec.oid == oid_of(data)
+
+
+# -- code scope and run trace (issue 10): written only when set -------------------------------
+
+def test_scope_and_trace_are_written_only_when_set():
+    rec = golden_record()
+    assert "scope" not in rec.to_dict()["code"] and "trace" not in rec.to_dict()["run"]
+    scoped = Record(**{**rec.__dict__,
+                       "code": replace(rec.code, scope=Scope("declared", ("src/**/*.py", "train.py"))),
+                       "run": replace(rec.run, trace=Trace(True, ("data/extra.csv",)))})
+    d = json.loads(scoped.encode())
+    assert d["code"]["scope"] == {"from": "declared", "paths": ["src/**/*.py", "train.py"]}
+    assert d["run"]["trace"] == {"traced": True, "unrecorded": ["data/extra.csv"]}
+    assert canonical.dumps(d["run"]) == (
+        b'{"command":["python","train.py"],"duration_s":59.5,"exit_code":0,'
+        b'"started":"2024-05-01T11:59:00.000000Z",'
+        b'"trace":{"traced":true,"unrecorded":["data/extra.csv"]}}')
+    assert Record.decode(scoped.encode()) == scoped
+    # the scope is content (another scope is another version); the trace is not
+    assert scoped.content() != rec.content()
+    assert Record(**{**scoped.__dict__, "run": rec.run}).content() == scoped.content()
+    untraced = Trace(False, (), "not a Python command")
+    assert untraced.to_dict() == {"traced": False, "unrecorded": [], "note": "not a Python command"}
+    assert Trace.from_dict(untraced.to_dict()) == untraced
+
+
+def test_a_scope_needs_a_commit():
+    assert Code(scope=Scope("traced", ("a.py",))).to_dict() == {}
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda d: d["code"].update(scope={"from": "guessed", "paths": []}), "code.scope"),
+    (lambda d: d["code"].update(scope={"from": "declared", "paths": ["../x.py"]}), "../x.py"),
+    (lambda d: d["code"].update(scope={"from": "declared", "paths": ["/etc/*"]}), "/etc/*"),
+    (lambda d: d["code"].update(scope={"from": "declared", "paths": "a.py"}), "code.scope"),
+    (lambda d: d["code"].update(scope={"from": "traced", "paths": ["a"] * 10001}), "at most 10000"),
+    (lambda d: d["code"].update(scope={"from": "traced", "paths": ["a" * 5000]}), "short text"),
+    (lambda d: d["code"].update(scope=["a.py"]), "code.scope"),
+    (lambda d: d["run"].update(trace={"traced": "yes"}), "run.trace"),
+    (lambda d: d["run"].update(trace={"traced": True, "unrecorded": ["a/../../x"]}), "a/../../x"),
+    (lambda d: d["run"].update(trace={"traced": True, "unrecorded": [3]}), "short text"),
+    (lambda d: d["run"].update(trace={"traced": False, "note": ["x"]}), "run.trace.note"),
+])
+def test_from_dict_rejects_tampered_scopes_and_traces(mutate, needle):
+    with pytest.raises(RecordFormatError) as ei:
+        Record.from_dict(_tampered(mutate))
+    assert needle in str(ei.value)
+
+
+scopes = st.none() | st.builds(Scope, origin=st.sampled_from(["declared", "traced"]),
+                               paths=st.lists(paths | st.just("src/**/*.py"), max_size=3).map(tuple))
+traces = st.none() | st.builds(Trace, traced=st.booleans(),
+                               unrecorded=st.lists(paths, max_size=3).map(tuple),
+                               note=st.none() | st.text(min_size=1, max_size=20))
+
+
+@settings(max_examples=60, deadline=None)
+@given(records, scopes, traces)
+def test_scope_and_trace_round_trip(rec, scope, trace):
+    code = replace(rec.code, scope=scope) if rec.code.commit else rec.code
+    run = replace(rec.run, trace=trace) if rec.run else None
+    rec = Record(**{**rec.__dict__, "code": code, "run": run})
+    back = Record.decode(rec.encode())
+    assert back == rec and back.encode() == rec.encode()

@@ -14,7 +14,10 @@ import pytest
 
 import mlver
 from mlver.hashing import hash_file, oid_of
-from _fixtures import (assert_error, assert_ok, cli, mrepo, proj, run_mlver, tmp_listing, write)
+from mlver.record import Scope, Trace
+from mlver.trace import NOT_TRACED
+from _fixtures import (assert_error, assert_ok, cli, commit_all, mrepo, proj, run_mlver,
+                       tmp_listing, write)
 
 __all__ = ["mrepo", "proj"]
 
@@ -61,7 +64,9 @@ def test_run_records_run_section(mrepo, proj):
     assert rec.params == {"lr": 0.1}
     j = json.loads(assert_ok(cli("show", "m@1", "--json")))
     assert j["run"]["command"] == [PY, "shout.py", "0.2"]
-    assert set(j["run"]) == {"command", "exit_code", "started", "duration_s"}
+    assert set(j["run"]) == {"command", "exit_code", "started", "duration_s", "trace"}
+    assert j["run"]["trace"] == {"traced": True, "unrecorded": []}  # it read d.txt, an input
+    assert j["code"]["scope"] == {"from": "traced", "paths": ["shout.py"]}
 
 
 def test_inputs_are_hashed_before_the_command(mrepo, proj):
@@ -311,3 +316,124 @@ def test_declared_slots_ignored_by_explicit_ones_are_warned_about(mrepo, proj):
     assert_ok(res)
     assert ("Warning: [snapshot.m] in mlver.toml is ignored because inputs or outputs were "
             "given; give none to use it") in res.stderr
+
+
+# -- read tracing and the code scope (issue 10) -----------------------------------------------
+
+TRAIN = """
+import helper
+data = open("data/d.csv").read()
+extra = open("data/extra.csv").read() if __import__("os").path.exists("data/extra.csv") else ""
+open("model.bin", "w").write(str(helper.scale(len(data) + len(extra))))
+"""
+
+
+def traced_project(proj, extra: str | None = None):
+    write(proj / ".gitignore", ".mlver/\ndata/\nmodel.bin\n")
+    write(proj / "helper.py", "def scale(x):\n    return 2 * x\n")
+    write(proj / "other.py", "X = 1\n")
+    write(proj / "train.py", TRAIN)
+    write(proj / "data" / "d.csv", "a\n1\n")
+    if extra is not None:
+        write(proj / "data" / "extra.csv", extra)
+    commit_all(proj, "training code")
+
+
+def run_train(*extra):
+    return cli("run", "m", "-i", "data=data/d.csv", "-o", "model=model.bin", *extra,
+               "--", PY, "train.py")
+
+
+def test_a_run_is_traced_and_its_sources_are_the_code_scope(mrepo, proj):
+    traced_project(proj)
+    assert_ok(run_train())
+    rec = mrepo.show("m@1")[1]
+    assert rec.code.scope == Scope("traced", ("helper.py", "train.py"))
+    assert rec.run.trace == Trace(traced=True, unrecorded=())
+    write(proj / "other.py", "X = 2\n")
+    commit_all(proj, "unrelated module")
+    assert cli("diff", "m", "--exit-code").exit_code == 0
+    write(proj / "helper.py", "def scale(x):\n    return 3 * x\n")
+    sha = commit_all(proj, "helper: triple")
+    res = cli("diff", "m", "--exit-code")
+    assert res.exit_code == 1
+    assert res.stdout.splitlines()[3] == (
+        f'    code   1 commit ({rec.code.commit[:7]}..{sha[:7]}): "helper: triple"; '
+        "helper.py +1 -1; 1 commit outside the code scope")
+
+
+def test_a_declared_scope_wins_over_the_trace(mrepo, proj):
+    traced_project(proj)
+    assert_ok(run_train("--code", "train.py"))
+    assert mrepo.show("m@1")[1].code.scope == Scope("declared", ("train.py",))
+
+
+def test_diff_names_an_unrecorded_read_when_nothing_recorded_explains(mrepo, proj):
+    traced_project(proj, extra="x\n")
+    assert_ok(run_train())
+    rec = mrepo.show("m@1")[1]
+    assert rec.run.trace == Trace(traced=True, unrecorded=("data/extra.csv",))
+    write(proj / "data" / "extra.csv", "x, and much more\n")
+    assert_ok(run_train())
+    res = assert_ok(cli("diff", "m@1", "m@2"))
+    assert res.splitlines() == [
+        "m@1 -> m@2", "  model.bin changed (2 B -> 2 B)",
+        "  no recorded input changed: the result is not explained by recorded inputs; the run "
+        "also read data/extra.csv, which is not recorded"]
+    j = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--json")))
+    assert j["unrecorded_reads"] == ["data/extra.csv"]
+
+
+def test_strict_fails_a_run_that_reads_an_unrecorded_file(mrepo, proj):
+    traced_project(proj, extra="x\n")
+    res = run_train("--strict")
+    assert_error(res)
+    assert res.output == ("Error: the command read data/extra.csv, which is not recorded; "
+                          "nothing recorded (add it as an input with -i extra=data/extra.csv, "
+                          "or drop --strict)\n")
+    nothing_recorded(mrepo)
+    res = cli("run", "m", "-i", "data=data/d.csv", "-i", "extra=data/extra.csv",
+              "-o", "model=model.bin", "--strict", "--", PY, "train.py")
+    assert_ok(res)
+    assert mrepo.show("m@1")[1].run.trace == Trace(traced=True, unrecorded=())
+
+
+def test_a_command_that_is_not_python_is_not_traced(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    assert_ok(cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--",
+                  "/bin/sh", "-c", "tr a-z A-Z < d.txt > out.txt"))
+    rec = mrepo.show("m@1")[1]
+    assert rec.code.scope is None  # the whole repository
+    assert rec.run.trace == Trace(traced=False, unrecorded=(), note=NOT_TRACED)
+    assert assert_ok(cli("show", "m")).splitlines()[-1] == f"  not traced: {NOT_TRACED}"
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--strict", "--",
+              "/bin/sh", "-c", "tr a-z A-Z < d.txt > out.txt")
+    assert_error(res)
+    assert res.output == (f"Error: --strict cannot check this run: {NOT_TRACED}; nothing "
+                          "recorded (run the Python command directly, or drop --strict)\n")
+
+
+def test_a_shell_script_running_python_keeps_the_script_in_the_scope(mrepo, proj):
+    traced_project(proj)
+    write(proj / "run.sh", f"{PY} train.py\n")
+    commit_all(proj, "wrapper")
+    assert_ok(cli("run", "m", "-i", "data=data/d.csv", "-o", "model=model.bin", "--",
+                  "/bin/sh", "run.sh"))
+    assert mrepo.show("m@1")[1].code.scope == Scope("traced", ("helper.py", "run.sh", "train.py"))
+
+
+def test_context_manager_is_traced_in_process(mrepo, proj):
+    write(proj / "d.txt", "abc\n")
+    write(proj / "side.csv", "s\n")
+    with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"}) as run:
+        open(proj / "side.csv").read()
+        open(proj / "model.bin", "w").write("m")
+    assert run.result.record.run.trace == Trace(traced=True, unrecorded=("side.csv",))
+    with pytest.raises(mlver.errors.RunError) as ei:
+        with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"},
+                       strict=True):
+            open(proj / "side.csv").read()
+            open(proj / "model.bin", "w").write("m2")
+    assert str(ei.value) == ("the command read side.csv, which is not recorded; nothing "
+                             "recorded (add it as an input with -i side=side.csv, or drop --strict)")
+    assert [r.version for _o, r in mrepo.log("m")] == [1]

@@ -411,3 +411,48 @@ def test_concurrent_snapshots_of_equal_content_make_one_version(repo, git_repo):
     assert sorted(r["unchanged"] for r in results) == [False, True, True]
     with Repo(str(git_repo)) as fresh:
         assert [r.version for _, r in fresh.log("same")] == [1]
+
+
+# -- declared code scope (issue 10) -----------------------------------------------------------
+
+def test_declared_code_scope_is_root_relative_and_sorted(git_repo, monkeypatch):
+    warnings = []
+    Repo.init(str(git_repo)).close()
+    repo = Repo(str(git_repo), warn=warnings.append)
+    write(git_repo / "src" / "a.py", "a\n")
+    write(git_repo / "d.txt", "d\n")
+    # relative to base, as every path of the call: here the folder src/
+    res = repo.snapshot("m", inputs={"d": "../d.txt"}, code=["./a.py", "**/*.py", "a.py"],
+                        base=str(git_repo / "src"))
+    assert res.record.code.scope.to_dict() == {"from": "declared",
+                                               "paths": ["src/**/*.py", "src/a.py"]}
+    assert warnings == []
+    repo.snapshot("m", inputs={"d": "d.txt"}, code="trian.py")
+    assert warnings == ["code scope path 'trian.py' does not exist; check its spelling (only "
+                        "commits touching the scope count as code changes)"]
+    repo.close()
+
+
+@pytest.mark.parametrize("entry,message", [
+    ("../elsewhere.py", "path '../elsewhere.py' is outside the mlver repository"),
+    (".mlver/refs", "code scope entry '.mlver/refs' is inside .mlver or .git; give paths of "
+                    "your project's code"),
+    (".git/**", "code scope entry '.git/**' is inside .mlver or .git"),
+    ("a\0b", "code scope entry 'a\\x00b' is not a path or a glob"),
+])
+def test_bad_declared_code_scope_is_refused(repo, git_repo, entry, message):
+    write(git_repo / "d.txt", "d\n")
+    with pytest.raises(MlverError) as ei:
+        repo.snapshot("m", inputs={"d": "d.txt"}, code=[entry])
+    assert str(ei.value).startswith(message)
+    assert repo.names() == []
+
+
+def test_snapshot_without_commit_has_no_scope(tmp_path, monkeypatch):
+    root = tmp_path / "nogit"
+    root.mkdir()
+    write(root / "d.txt", "d\n")
+    repo = Repo.init(str(root))
+    rec = repo.snapshot("m", inputs={"d": "d.txt"}, code="a.py").record
+    assert rec.code.to_dict() == {} and rec.code.scope is None
+    repo.close()

@@ -125,31 +125,103 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
                        patch=patch, untracked=tuple(untracked), author=_author(repo))
 
 
-def history(root: str, old: str, new: str) -> tuple[list[dict], list[dict]] | None:
+def history(root: str, old: str, new: str, scope=None) -> tuple[list[dict], list[dict]] | None:
     """``(commits, files)`` between two commits with one open of the repo, or None
     when either commit is unknown here: the commits reachable from ``new`` but not
     ``old`` (newest first, at most :data:`MAX_COMMITS`) and the files changed as
-    rows {path, added, removed} (``git diff --numstat old new``)."""
+    rows {path, added, removed} (``git diff --numstat old new``).
+
+    With a ``scope`` (root-relative paths and globs, see :mod:`mlver.scope`) only the
+    commits and files touching it are listed."""
+    found = scoped_history(root, old, new, scope)
+    return None if found is None else found[:2]
+
+
+def scoped_history(root: str, old: str, new: str, scope=None):
+    """:func:`history` plus the number of commits in the range that touch no path of
+    ``scope`` (0 without a scope): ``(commits, files, outside)``, or None."""
     if not (_COMMIT_RE.fullmatch(old) and _COMMIT_RE.fullmatch(new)):
         return None  # never hand git anything but a commit id (records are untrusted)
     repo = _open(root)
     if repo is None:
         return None
-    commits = _commits(repo, old, new)
-    files = _files(repo, old, new) if commits is not None else None
-    return None if files is None else (commits, files)
+    specs = None
+    if scope is not None:
+        from ..scope import pathspecs
+
+        specs = pathspecs(scope, _prefix(repo, root))
+    if specs == []:  # an empty scope: no commit touches it ("--" alone would mean all)
+        total = _count(repo, old, new, None)
+        return None if total is None else ([], [], total)
+    commits = _commits(repo, old, new, specs)
+    files = _files(repo, old, new, specs) if commits is not None else None
+    if files is None:
+        return None
+    outside = 0
+    if specs is not None:
+        total = _count(repo, old, new, None)
+        inside = len(commits) if len(commits) < MAX_COMMITS else _count(repo, old, new, specs)
+        if total is None or inside is None:
+            return None
+        outside = max(0, total - inside)
+    return commits, files, outside
+
+
+def _prefix(repo, root: str) -> str:
+    """The root's folder inside the git repository, as ``""`` or ``"sub/dir/"``."""
+    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(repo.working_tree_dir))
+    return "" if rel == "." else rel.replace(os.sep, "/") + "/"
+
+
+def root_prefix(root: str) -> str:
+    """:func:`_prefix` for ``root`` (``""`` outside git)."""
+    repo = _open(root)
+    return "" if repo is None else _prefix(repo, root)
+
+
+def _count(repo, old: str, new: str, specs: list[str] | None) -> int | None:
+    """``git rev-list --count old..new [-- specs]``, or None when git cannot tell."""
+    import git
+
+    try:
+        out = repo.git.rev_list("--count", "--end-of-options", f"{old}..{new}",
+                                *(["--", *specs] if specs else []))
+        return int(out or 0)
+    except (git.GitCommandError, ValueError):
+        return None
+
+
+def tracked(root: str, paths) -> set[str]:
+    """Which of the root-relative ``paths`` git tracks (in the index)."""
+    repo = _open(root)
+    if repo is None:
+        return set()
+    import git
+
+    pre = _prefix(repo, root)
+    paths = list(paths)
+    out: set[str] = set()
+    for i in range(0, len(paths), 500):  # bounded argument lists
+        # "--" ends the options; each spec is ":(top,literal)" + a path mlver built.
+        specs = [f":(top,literal){pre}{p}" for p in paths[i:i + 500]]
+        try:
+            listed = repo.git.ls_files("-z", "--full-name", "--", *specs)
+        except git.GitCommandError:
+            continue
+        out.update(p[len(pre):] for p in listed.split("\0") if p.startswith(pre) and p)
+    return out
 
 
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 MAX_COMMITS = 50  # commits listed by ``history``; docs/diff.md says "at most 50"
 
 
-def _commits(repo, old: str, new: str) -> list[dict] | None:
+def _commits(repo, old: str, new: str, specs: list[str] | None = None) -> list[dict] | None:
     import git
 
     try:
         out = repo.git.log("--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}", "--end-of-options",
-                           f"{old}..{new}")
+                           f"{old}..{new}", *(["--", *specs] if specs is not None else []))
     except git.GitCommandError:
         return None
     rows = []
@@ -159,13 +231,14 @@ def _commits(repo, old: str, new: str) -> list[dict] | None:
     return rows
 
 
-def _files(repo, old: str, new: str) -> list[dict] | None:
+def _files(repo, old: str, new: str, specs: list[str] | None = None) -> list[dict] | None:
     import git
 
     try:
         # --no-renames: a moved file is its old path removed and its new path added, so that
         # a data file moved with ``git mv`` matches the recorded paths (never ``{a => b}``)
-        out = repo.git.diff("--numstat", "--no-renames", "--end-of-options", old, new)
+        out = repo.git.diff("--numstat", "--no-renames", "--end-of-options", old, new,
+                            *(["--", *specs] if specs is not None else []))
     except git.GitCommandError:
         return None
     rows = []

@@ -11,6 +11,7 @@ import re
 
 from ..errors import MlverError
 from ..record import Code
+from ..scope import matches, union
 from ..workspace import Objects
 
 _FILE_RE = re.compile(rb"^diff --git a/(.+?) b/", re.M)
@@ -39,31 +40,53 @@ def _skipped(path: str, skip: set[str]) -> bool:
     return any(path == s or path.startswith(s.rstrip("/") + "/") for s in skip)
 
 
+def _in_scope(path: str, scope, pre: str) -> bool:
+    """``path`` (as git names it, from the top of the git repository) in ``scope``
+    (root-relative); a path outside the root is never in a scope."""
+    if scope is None:
+        return True
+    if pre and not path.startswith(pre):
+        return False
+    return matches(path[len(pre):], scope)
+
+
 def diff_code(objs: Objects, old: Code, new: Code, skip: set[str]) -> dict:
-    """Commit range, commits, files changed (+/- lines) and patch changes, as plain data."""
+    """Commit range, commits, files changed (+/- lines) and patch changes, as plain data.
+
+    Only what touches the code scope counts: the union of both sides' scopes, or the
+    whole repository when either side has none (see docs/diff.md, "Code scope").
+    """
     from ..capture import git as capgit
 
     pre = capgit.root_prefix(objs.ws.root)  # git's paths start at its top, records' at root
     skip = {posixpath.normpath(pre + s) for s in skip}
+    scope = union(old.scope_paths, new.scope_paths)
     out = {"old_commit": old.commit, "new_commit": new.commit, "old_branch": old.branch,
            "new_branch": new.branch, "commits": None, "commits_known": True, "files": [],
-           "patch_changed": False, "patch_files": [], "changed": False}
+           "patch_changed": False, "patch_files": [], "changed": False,
+           "scope": list(scope) if scope is not None else None, "commits_outside_scope": 0}
     if not old.commit and not new.commit:
         out["commits_known"] = False
+        out["commits_outside_scope"] = None
         return out
     if old.commit != new.commit:
         if not old.commit or not new.commit:
             out["commits_known"] = False
         else:
-            known = capgit.history(objs.ws.root, old.commit, new.commit)
+            known = capgit.scoped_history(objs.ws.root, old.commit, new.commit, scope)
             if known is None:
                 out["commits_known"] = False
             else:
                 out["commits"] = known[0]
                 out["files"] = [f for f in known[1] if not _skipped(f["path"], skip)]
+                out["commits_outside_scope"] = known[2]
+    if not out["commits_known"]:
+        out["commits_outside_scope"] = None
     pa, pb = _patch_files(objs, old.patch), _patch_files(objs, new.patch)
+    pre = capgit.root_prefix(objs.ws.root) if scope is not None and (pa or pb) else ""
     patch_files = sorted(p for p in set(pa) | set(pb)
-                         if pa.get(p) != pb.get(p) and not _skipped(p, skip))
+                         if pa.get(p) != pb.get(p) and not _skipped(p, skip)
+                         and _in_scope(p, scope, pre))
     out["patch_changed"] = bool(patch_files)
     out["patch_files"] = patch_files
     out["changed"] = bool(out["files"]) or out["patch_changed"] or (

@@ -113,8 +113,14 @@ def _outputs_line(d) -> str | None:
 def _code_line(c: dict) -> str:
     parts = []
     old, new = (c["old_commit"] or "")[:7], (c["new_commit"] or "")[:7]
-    if not c["commits_known"] and old != new:
-        parts.append(f"commit {old or 'none'} -> {new or 'none'} (history not known locally)")
+    if not c["commits_known"] and old != new and not old:
+        parts.append(f"commit {new}; the old version was recorded without one (outside git or "
+                     "before the first commit)")
+    elif not c["commits_known"] and old != new and not new:
+        parts.append(f"no commit recorded (outside git or before the first commit); the old "
+                     f"version was at {old}")
+    elif not c["commits_known"] and old != new:
+        parts.append(f"commit {old} -> {new} (history not known locally)")
     elif c["commits"]:
         n = len(c["commits"])
         summaries = ", ".join(f'"{x["summary"]}"' for x in c["commits"][:2])
@@ -127,7 +133,25 @@ def _code_line(c: dict) -> str:
         parts.append(files + (f", +{len(c['files']) - 4} more files" if len(c["files"]) > 4 else ""))
     if c["patch_changed"]:
         parts.append("uncommitted changes differ in " + ", ".join(c["patch_files"][:4]))
+    if c.get("commits_outside_scope"):
+        parts.append(_outside(c))
     return "; ".join(parts)
+
+
+def _outside(c: dict) -> str:
+    n = c["commits_outside_scope"]
+    return f"{n} commit{'s' if n != 1 else ''} outside the code scope"
+
+
+def _reads_phrase(paths) -> str:
+    """``a.csv``, ``a.csv and b.csv``, ``a.csv, b.csv, c.csv and 2 more files``, then
+    ``which is/are not recorded``."""
+    paths = list(paths)
+    if len(paths) == 1:
+        return f"{paths[0]}, which is not recorded"
+    if len(paths) <= 3:
+        return f"{', '.join(paths[:-1])} and {paths[-1]}, which are not recorded"
+    return f"{', '.join(paths[:3])} and {len(paths) - 3} more files, which are not recorded"
 
 
 def _params_line(p: dict) -> str:
@@ -241,6 +265,10 @@ def verdict(d) -> list[str]:
                 lines.append(f"    params {_params_line(d.params)}")
             elif category == "env":
                 lines.append(f"    env    {_env_line(d.env)}")
+    elif outputs_changed and d.unrecorded_reads and any(
+            s.status in ("modified", "added") for s in d.outputs.values()):
+        lines.append("  no recorded input changed: the result is not explained by recorded "
+                     f"inputs; the run also read {_reads_phrase(d.unrecorded_reads)}")
     elif outputs_changed and not d.inputs:
         lines.append("  the record has no inputs: its outputs are the data itself, so nothing "
                      "recorded upstream explains the change")
@@ -253,6 +281,9 @@ def verdict(d) -> list[str]:
                      "input (training is nondeterministic, or an input is not tracked)")
     else:
         lines.append("  no recorded input changed")
+    if not d.changed and d.code.get("commits_outside_scope"):
+        new = (d.code.get("new_commit") or "")[:7]
+        lines.append(f"  code unchanged ({new}): {_outside(d.code)}")
     for s in d.outputs.values():
         if s.status == "modified" and (s.table is not None or s.files is not None):
             lines.append(f"  output {_slot_line(s)}")
@@ -265,7 +296,8 @@ def verdict(d) -> list[str]:
                 extra.append(f"env (python {d.env['python']['new']}"
                              + (f", {count} packages)" if count is not None else ")"))
             elif c == "code" and d.code.get("new_commit"):
-                extra.append(f"code ({d.code['new_commit'][:7]})")
+                outside = f"; {_outside(d.code)}" if d.code.get("commits_outside_scope") else ""
+                extra.append(f"code ({d.code['new_commit'][:7]}{outside})")
             else:
                 extra.append(c)
         lines.append("  unchanged: " + ", ".join(extra))

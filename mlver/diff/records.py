@@ -117,6 +117,15 @@ def _ref(oid: str | None, rec: Record) -> dict:
     return {"oid": oid, "name": rec.name, "version": rec.version if oid else None}
 
 
+def unrecorded_reads(old: Record, new: Record) -> tuple[str, ...]:
+    """Data files either run read that neither record holds (their traces' lists)."""
+    held = [a.path for r in (old, new) for a in (*r.inputs.values(), *r.outputs.values())]
+    found = {p for r in (old, new) if r.run is not None and r.run.trace is not None
+             for p in r.run.trace.unrecorded}
+    return tuple(sorted(p for p in found
+                        if not any(p == h or p.startswith(h + "/") or h == "." for h in held)))
+
+
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
                  keys: dict | None = None, rows: int = 0, progress=None, depth: int = 0,
                  _budget: upstream.Budget | None = None) -> Diff:
@@ -169,5 +178,5 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     d = Diff(old=_ref(old_oid, old), new=_ref(new_oid, new) if new_oid else
              {"oid": None, "name": new.name, "version": None, "workspace": True},
              changed=tuple(changed), inputs=inputs, outputs=outputs, code=code, params=params,
-             env=env, metrics=metrics)
+             env=env, metrics=metrics, unrecorded_reads=unrecorded_reads(old, new))
     return Diff(**{**d.__dict__, "verdict": tuple(explain.verdict(d))})

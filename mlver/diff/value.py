@@ -78,13 +78,16 @@ class Diff:
     env: dict
     metrics: dict
     verdict: tuple[str, ...] = ()
+    # data files the runs read that neither record holds (from their traces)
+    unrecorded_reads: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"old": dict(self.old), "new": dict(self.new), "changed": list(self.changed),
                 "inputs": {k: v.to_dict() for k, v in self.inputs.items()},
                 "outputs": {k: v.to_dict() for k, v in self.outputs.items()},
                 "code": self.code, "params": self.params, "env": self.env,
-                "metrics": self.metrics, "verdict": list(self.verdict)}
+                "metrics": self.metrics, "verdict": list(self.verdict),
+                "unrecorded_reads": list(self.unrecorded_reads)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Diff":
@@ -92,7 +95,8 @@ class Diff:
                    inputs={k: SlotDiff.from_dict(v) for k, v in d.get("inputs", {}).items()},
                    outputs={k: SlotDiff.from_dict(v) for k, v in d.get("outputs", {}).items()},
                    code=d.get("code", {}), params=d.get("params", {}), env=d.get("env", {}),
-                   metrics=d.get("metrics", {}), verdict=tuple(d.get("verdict", ())))
+                   metrics=d.get("metrics", {}), verdict=tuple(d.get("verdict", ())),
+                   unrecorded_reads=tuple(d.get("unrecorded_reads", ())))
 
     @property
     def inputs_changed(self) -> bool:
