@@ -24,6 +24,8 @@ ARTIFACT_TYPES = ("blob", "tree", "link")
 
 
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # sha1 or sha256
+_MD5_RE = re.compile(r"[0-9a-f]{32}(?:\.dir)?")  # a DVC md5; ".dir" names a folder's manifest
+MISSING_AT_IMPORT = "missing from the DVC cache at import"
 MAX_TEXT = 65536  # characters of any one string field
 
 
@@ -65,12 +67,34 @@ def check_path(path: str, what: str) -> str:
     return path
 
 
+def is_dvc_md5(value: Any) -> bool:
+    """True for a DVC md5 as a record may hold it: 32 lowercase hex, or that plus ``.dir``."""
+    return isinstance(value, str) and _MD5_RE.fullmatch(value) is not None
+
+
+def missing_placeholder(md5: str) -> bytes:
+    """The bytes standing in for content whose bytes were missing when a DVC project was
+    imported: a function of the md5 alone, so two records missing the same content share
+    an oid (and link in lineage), and the store holds an object for every artifact."""
+    return f"mlver: {MISSING_AT_IMPORT} (md5 {md5})\n".encode("ascii")
+
+
+def missing_oid(md5: str) -> str:
+    """The oid of :func:`missing_placeholder` for ``md5``."""
+    return oid_of(missing_placeholder(md5))
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One input or output slot: where it was, and the content it held.
 
     ``source`` is the oid of the record this input was taken from, when the
     input was given as a revision (``-i features=features@3``).
+
+    ``missing`` is set (to DVC's md5) on an artifact imported from a DVC project whose
+    bytes were not in the DVC cache: its ``oid`` is then that of the placeholder blob
+    :func:`missing_placeholder`, its ``type`` ``blob`` (whatever DVC tracked), and its
+    ``size`` and ``files`` what DVC recorded.
     """
 
     path: str
@@ -80,6 +104,7 @@ class Artifact:
     files: int
     source: str | None = None
     exec: bool = False  # a single file's exec bit; written only when set (older oids stay)
+    missing: str | None = None  # DVC md5 of bytes absent at import; written only when set
 
     def to_dict(self) -> dict:
         d = {"path": self.path, "oid": self.oid, "type": self.type,
@@ -88,19 +113,36 @@ class Artifact:
             d["source"] = self.source
         if self.exec:
             d["exec"] = True
+        if self.missing:
+            d["missing"] = {"md5": self.missing}
         return d
+
+    @property
+    def missing_note(self) -> str | None:
+        """``missing from the DVC cache at import (md5 …)``, or None when the bytes are here."""
+        return f"{MISSING_AT_IMPORT} (md5 {self.missing})" if self.missing else None
 
     @classmethod
     def from_dict(cls, d: Any, what: str) -> "Artifact":
         try:
+            missing = d.get("missing")
+            if missing is not None:
+                if not isinstance(missing, dict) or set(missing) != {"md5"} \
+                        or not is_dvc_md5(missing["md5"]):
+                    raise RecordFormatError(f"{what} has a bad 'missing' (want {{\"md5\": "
+                                            "32 hex characters, optionally + \".dir\"})")
+                missing = missing["md5"]
             a = cls(path=d["path"], oid=d["oid"], type=d["type"], size=int(d["size"]),
                     files=int(d["files"]), source=d.get("source"),
-                    exec=d.get("exec") is True)
-        except (KeyError, TypeError, ValueError) as e:
+                    exec=d.get("exec") is True, missing=missing)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise RecordFormatError(f"{what} is malformed ({e!r})") from None
         check_path(a.path, what)
         if not is_oid(a.oid) or a.type not in ARTIFACT_TYPES or (a.source and not is_oid(a.source)):
             raise RecordFormatError(f"{what} has a bad oid, type or source")
+        if a.missing and (a.type != "blob" or a.oid != missing_oid(a.missing)):
+            raise RecordFormatError(f"{what} is marked missing but its oid is not the "
+                                    "placeholder of its md5, or its type is not blob")
         return a
 
 
