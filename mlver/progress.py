@@ -13,8 +13,8 @@ import time
 class Progress:
     """Silent progress: the interface the library calls."""
 
-    def start(self, label: str) -> None:
-        """A new phase begins."""
+    def start(self, label: str, unit: str = "files") -> None:
+        """A new phase begins; ``unit`` names what it counts (``files``, ``commits``)."""
 
     def total(self, total: int, done: int = 0) -> None:
         """How many items the phase has, and how many are already done (cache hits)."""
@@ -37,12 +37,13 @@ class TerminalProgress(Progress):
         # Work done within ``delay`` seconds draws nothing: a flash of a bar is noise.
         self._quiet_until = time.monotonic() + delay
         self.label = ""
+        self.unit = "files"
         self.n = self.of = 0
         self._last = 0.0
         self._drawn = False
 
-    def start(self, label: str) -> None:
-        self.label, self.n, self.of = label, 0, 0
+    def start(self, label: str, unit: str = "files") -> None:
+        self.label, self.unit, self.n, self.of = label, unit, 0, 0
 
     def total(self, total: int, done: int = 0) -> None:
         self.of += total
@@ -61,7 +62,7 @@ class TerminalProgress(Progress):
         pct = 100 * self.n // self.of if self.of else 100
         filled = pct * 30 // 100
         self.stream.write(f"\r{self.label:<12} [{'#' * filled}{'.' * (30 - filled)}] "
-                          f"{self.n:,}/{self.of:,} files")
+                          f"{self.n:,}/{self.of:,} {self.unit}")
         self.stream.flush()
         self._drawn = True
 

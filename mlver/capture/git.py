@@ -277,3 +277,153 @@ def head_commit(root: str) -> str | None:
         return repo.head.commit.hexsha
     except ValueError:
         return None
+
+
+# -- walking a history (mlver import-dvc) --------------------------------------------------
+
+MAX_RANGE_TEXT = 256  # characters of a revision range given by the user
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a walk: its sha, parents, committer time (seconds since the epoch),
+    ``Name <email>`` of its author and its subject line."""
+
+    sha: str
+    parents: tuple[str, ...]
+    time: int
+    author: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """A file a commit changed against its first parent: the path from the top of the
+    work tree, its new mode and blob (None when deleted)."""
+
+    path: str
+    mode: str
+    blob: str | None
+
+
+def _top(root: str) -> str | None:
+    repo = _open(root)
+    return None if repo is None else repo.working_tree_dir
+
+
+def _run_git(top: str, args: list[str], stdin: bytes | None = None) -> bytes:
+    """``git ARGS`` in ``top``, stdout as bytes; a failure is a CaptureError with git's
+    first line of complaint."""
+    import subprocess
+
+    from ..errors import CaptureError
+
+    proc = subprocess.run(["git", *args], cwd=top, input=stdin, capture_output=True,
+                          check=False)
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CaptureError(f"git {args[0]} failed ({why[0] if why else 'exit status '}"
+                           f"{'' if why else proc.returncode})")
+    return proc.stdout
+
+
+def check_range(text: str) -> str:
+    """A revision or range (``A..B``) as the user gave it, refused when it could be read
+    as an option or holds characters no revision has."""
+    from ..errors import ConfigError
+
+    if (not text or len(text) > MAX_RANGE_TEXT or text.startswith("-")
+            or any(c.isspace() or ord(c) < 32 for c in text)):
+        raise ConfigError(f"revision range {text[:80]!r} is not a git revision or A..B range; "
+                          "write it like v1.0..main or HEAD~10..HEAD")
+    return text
+
+
+def walk_commits(root: str, rev_range: str = "HEAD") -> list[Commit]:
+    """The commits of ``rev_range`` (``git log --topo-order --reverse``): parents before
+    children, oldest first; one git call."""
+    top = _top(root)
+    if top is None:
+        return []
+    out = _run_git(top, ["log", "-z", "--topo-order", "--reverse",
+                         "--format=%H%x00%P%x00%ct%x00%an <%ae>%x00%s",
+                         "--end-of-options", check_range(rev_range), "--"])
+    tokens = out.decode("utf-8", "replace").split("\0")
+    if tokens and tokens[-1] in ("", "\n"):
+        tokens.pop()
+    commits = []
+    for i in range(0, len(tokens) - 4, 5):
+        sha, parents, when, author, subject = (t.strip("\n") for t in tokens[i:i + 5])
+        if not _COMMIT_RE.fullmatch(sha):
+            continue
+        commits.append(Commit(sha, tuple(p for p in parents.split() if _COMMIT_RE.fullmatch(p)),
+                              int(when or 0), author, subject))
+    return commits
+
+
+def _raw_changes(out: bytes) -> list[tuple[str | None, Change]]:
+    """Parse ``diff-tree -z --raw`` output: ``(commit or None, change)`` rows, a commit
+    header as ``(sha, None)``-like marker rows with an empty change path."""
+    rows: list[tuple[str | None, Change]] = []
+    tokens = out.decode("utf-8", "surrogateescape").split("\0")
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith(":") and i + 1 < len(tokens):
+            fields = tok[1:].split()
+            if len(fields) >= 5:
+                new_mode, new_blob, status = fields[1], fields[3], fields[4]
+                blob = None if status.startswith("D") or set(new_blob) == {"0"} else new_blob
+                rows.append((None, Change(tokens[i + 1], new_mode, blob)))
+            i += 2
+            continue
+        if tok.strip():
+            rows.append((tok.strip(), Change("", "", None)))
+        i += 1
+    return rows
+
+
+def changes(root: str, commits: list[Commit], specs: list[str]) -> dict[str, list[Change]]:
+    """For each commit, the files matching the pathspecs ``specs`` (built by mlver, each
+    with its own magic) that it changed against its first parent (a root commit: every
+    such file it holds). One git call for the whole walk."""
+    top = _top(root)
+    out: dict[str, list[Change]] = {c.sha: [] for c in commits}
+    if top is None or not commits:
+        return out
+    lines = "".join(f"{c.sha} {c.parents[0]}\n" if c.parents else f"{c.sha}\n"
+                    for c in commits).encode("ascii")
+    raw = _run_git(top, ["diff-tree", "--stdin", "-r", "-z", "--raw", "--no-renames", "--root",
+                         "--always", "--", *specs], stdin=lines)
+    current: str | None = None
+    for sha, change in _raw_changes(raw):
+        if sha is not None:
+            current = sha if sha in out else current
+        elif current is not None:
+            out[current].append(change)
+    return out
+
+
+def files_at(root: str, commit: str, specs: list[str]) -> list[Change]:
+    """Every file matching ``specs`` in ``commit`` (its diff against the empty tree)."""
+    top = _top(root)
+    if top is None or not _COMMIT_RE.fullmatch(commit):
+        return []
+    empty = _run_git(top, ["hash-object", "-t", "tree", "--stdin"], stdin=b"").decode().strip()
+    raw = _run_git(top, ["diff-tree", "-r", "-z", "--raw", "--no-renames", empty, commit,
+                         "--", *specs])
+    return [c for sha, c in _raw_changes(raw) if sha is None]
+
+
+def ancestors(root: str, commit: str) -> set[str]:
+    """Every commit reachable from ``commit`` (itself included)."""
+    top = _top(root)
+    if top is None or not _COMMIT_RE.fullmatch(commit):
+        return set()
+    out = _run_git(top, ["rev-list", "--end-of-options", commit, "--"])
+    return set(out.decode("ascii", "replace").split())
+
+
+def work_tree(root: str) -> str | None:
+    """The top folder of the git work tree holding ``root``, or None outside git."""
+    return _top(root)

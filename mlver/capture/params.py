@@ -29,7 +29,15 @@ def parse_file(path: str, rel: str) -> dict:
         raise ParamsError(f"params/metrics file '{rel}' does not exist; check the path") from None
     except OSError as e:
         raise ParamsError(f"cannot read '{rel}' ({e.strerror}); fix its permissions") from None
-    ext = os.path.splitext(path)[1].lower()
+    return parse_bytes(raw, rel, os.path.splitext(path)[1].lower())
+
+
+def parse_bytes(raw: bytes, rel: str, ext: str) -> dict:
+    """Parse the bytes of a params/metrics file named ``rel`` with extension ``ext``
+    (``.yaml``, ``.yml``, ``.json`` or ``.toml``) into a dict, bounded like a file."""
+    if len(raw) > MAX_FILE:
+        raise ParamsError(f"'{rel}' is larger than {MAX_FILE >> 20} MiB; a params or "
+                          "metrics file holds settings and figures, not data")
     try:
         text = raw.decode("utf-8")
         if ext in (".yaml", ".yml"):

@@ -245,6 +245,24 @@ class Index:
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
 
+    def get_meta_many(self, keys: Iterable[str]) -> dict[str, str]:
+        """The values cached under those of ``keys`` that have one."""
+        found: dict[str, str] = {}
+        keys = list(keys)
+        for i in range(0, len(keys), 500):  # bounded statements
+            part = keys[i:i + 500]
+            marks = ",".join("?" * len(part))
+            for key, value in self.conn.execute(
+                    f"SELECT key, value FROM meta WHERE key IN ({marks})", part):
+                found[str(key)] = str(value)
+        return found
+
+    def set_meta_many(self, items: Iterable[tuple[str, str]]) -> None:
+        """Cache many ``(key, value)`` pairs in one transaction."""
+        with transaction(self.conn):
+            self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                                  list(items))
+
     def get_derived(self, kind: str, source: str) -> str | None:
         """The oid of the object derived as ``kind`` from ``source`` (e.g. a profile)."""
         row = self.conn.execute("SELECT oid FROM derived WHERE kind=? AND source=?",
