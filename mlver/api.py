@@ -300,6 +300,21 @@ class Repo:
             self.warn(result.warning)
         return result
 
+    # -- DVC ---------------------------------------------------------------------------------
+
+    def import_dvc(self, path: str = ".", rev_range: str | None = None, progress: Any = None,
+                   base: str | None = None) -> Any:
+        """Import the git history of the DVC project at ``path`` (relative to ``base``,
+        default the repository root) as versions: one per stage (named after it) or
+        ``.dvc``-tracked path (``data/raw.csv`` -> ``data-raw.csv``) at each commit where
+        its recorded hashes changed. ``rev_range``: a git revision or ``A..B`` (default
+        ``HEAD``). Incremental: commits imported before are skipped. Needs ``mlver[dvc]``.
+        Returns a :class:`mlver.importdvc.ImportResult` (``.versions``, ``.to_dict()``)."""
+        from .importdvc import import_dvc
+
+        rel = self.workspace.to_rel(path, base)
+        return import_dvc(self.store, self.workspace, rel, rev_range, progress)
+
     # -- lineage ----------------------------------------------------------------------------
 
     def lineage(self, rev: str) -> Any:

@@ -459,6 +459,31 @@ def lineage(rev, direction, depth, fmt):
         echo(lineage_text(graph, direction))
 
 
+@main.command("import-dvc")
+@click.argument("path", default=".", type=click.Path(file_okay=False))
+@click.option("--rev-range", default=None, metavar="A..B",
+              help="The commits to walk: a git revision or range (default: HEAD, all of "
+                   "its history).")
+@click.option("--json", "as_json", is_flag=True, help="What was imported, as JSON.")
+def import_dvc(path, rev_range, as_json):
+    """Import the git history of the DVC project at PATH (default: here) as versions.
+
+    Each stage of dvc.yaml, and each path a .dvc file tracks, becomes a name with one
+    version per commit where its recorded hashes changed. Bytes come from the DVC cache;
+    absent ones are recorded as missing, by md5. Commits imported before are skipped.
+    Needs the dvc extra: pip install 'mlver[dvc]'.
+    """
+    from .progress import for_terminal
+    from .render import import_text
+
+    result = _repo().import_dvc(path, rev_range, progress=for_terminal(delay=0.5),
+                                base=os.getcwd())
+    if as_json:
+        _out(result.to_dict())
+    else:
+        echo(import_text(result))
+
+
 class _Duration(click.ParamType):
     """``30s``, ``10m``, ``1h``, ``2d`` or seconds; a bad value is a usage error."""
 

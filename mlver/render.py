@@ -25,6 +25,11 @@ def _slots(title: str, arts: dict) -> list[str]:
         return []
     lines = [f"{title}:"]
     for slot, a in arts.items():
+        if a.missing:
+            what = f"folder, {a.files:,} files, " if a.missing.endswith(".dir") else ""
+            lines.append(f"  {slot:<10} {a.path}  MISSING  ({what}{human_size(a.size)}): "
+                         f"{a.missing_note}")
+            continue
         what = f"{a.files:,} file{'s' if a.files != 1 else ''}, " if a.type == "tree" else ""
         src = f" from {a.source[:10]}" if a.source else ""
         lines.append(f"  {slot:<10} {a.path}  {a.oid[:10]}  ({what}{human_size(a.size)}){src}")
@@ -177,4 +182,25 @@ def lineage_mermaid(graph: dict) -> str:
         lines.append(f'  {ids[n["oid"]]}{open_}"{_node_label(n)}"{close}')
     for e in graph["edges"]:
         lines.append(f'  {ids[e["from"]]} -->|{e["slot"]}| {ids[e["to"]]}')
+    return "\n".join(lines)
+
+
+def import_text(result) -> str:
+    """``mlver import-dvc``: what was walked, and the versions written per name."""
+    skipped = f", {result.already:,} imported before" if result.already else ""
+    lines = [f"Walked {result.walked:,} of {result.commits:,} commits of the DVC project "
+             f"{result.project}{skipped} in {result.seconds:.1f} s: "
+             f"{len(result.versions):,} new version{'s' if len(result.versions) != 1 else ''}"]
+    per: dict = {}
+    for _oid, rec in result.versions:
+        per.setdefault(rec.name, []).append(rec.version)
+    width = max((len(n) for n in per), default=0)
+    for name, versions in sorted(per.items()):
+        span = f"{name}@{versions[0]}" if len(versions) == 1 else \
+            f"{name}@{versions[0]} … {name}@{versions[-1]}"
+        lines.append(f"  {name:<{width}}  +{len(versions):<4} {span}")
+    if result.missing:
+        lines.append(f"{len(result.missing):,} content{'s' if len(result.missing) != 1 else ''} "
+                     "missing from the DVC cache at import, recorded by md5 (mlver show marks "
+                     "them; dvc fetch, then a new commit's import, brings bytes in)")
     return "\n".join(lines)
