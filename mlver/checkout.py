@@ -338,6 +338,15 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
     if gone:
         raise CheckoutError(f"{rec.label}: {REMOVED} for {', '.join(gone)}; {BRING_BACK}; "
                             "nothing was written")
+    absent = [f"{s} {slot} ({a.path}) was {a.missing_note}"
+              for s, arts_ in (("input", rec.inputs), ("output", rec.outputs))
+              for slot, a in arts_.items()
+              if a.missing and a in arts and (not paths or any(_under(a.path, p) or
+                                                               _under(p, a.path) for p in paths))]
+    if absent:
+        raise CheckoutError(f"{rec.label}: {'; '.join(absent)}, so the store never held its "
+                            "bytes; nothing was written (dvc checkout can restore them, or "
+                            "give the paths of the other slots)")
     want, folders = plan(store, arts, paths)
     if not want:
         what = "inputs or outputs" if side == "all" else side

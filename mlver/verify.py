@@ -149,6 +149,7 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
     finally:
         storelock.release(fd)
     found, warnings = _findings(r, listing, checked, pruned, whole=not revs)
+    warnings += missing_at_import(r)
     return VerifyResult(
         objects=sum(len(c.oids) for c in checked), bytes=sum(c.nbytes for c in checked),
         seconds=time.perf_counter() - t0, records=len(r.labels),
@@ -247,6 +248,33 @@ def _findings(r: reach.Reach, listing: scan.Listing, checked: list[scan.Checked]
                                     f"its bytes hash differently (in {where[0]})", oid,
                                     "unreachable"))
     return problems, warnings
+
+
+SHOWN_MISSING = 20  # contents missing at a DVC import named one a line
+
+
+def missing_at_import(r: reach.Reach) -> list[str]:
+    """One warning per content that versions imported from DVC hold by md5 only (its bytes
+    were missing from the DVC cache at import): not a problem of the store, which holds
+    what those records say, but data that cannot be checked out."""
+    from .record import MISSING_AT_IMPORT
+
+    found: dict[str, list[str]] = {}
+    for rec in r.records.values():
+        for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
+            for slot, a in arts.items():
+                if a.missing:
+                    found.setdefault(a.missing, []).append(f"{rec.label} {side} {slot}")
+    lines = []
+    for md5, where in sorted(found.items())[:SHOWN_MISSING]:
+        where.sort(key=reach.label_key)
+        shown = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+        lines.append(f"content {MISSING_AT_IMPORT} (md5 {md5}) is held by md5 only (the store "
+                     f"never had its bytes): {shown}")
+    if len(found) > SHOWN_MISSING:
+        lines.append(f"{len(found) - SHOWN_MISSING:,} more contents {MISSING_AT_IMPORT} are "
+                     "held by md5 only")
+    return lines
 
 
 def problem_lines(result: VerifyResult) -> list[str]:

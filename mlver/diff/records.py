@@ -13,7 +13,7 @@ from ..capture.params import flatten
 from ..errors import CorruptObjectError
 from ..progress import Progress
 from ..reach import REMOVED_NOTE, gone_artifacts
-from ..record import Artifact, Record
+from ..record import MISSING_AT_IMPORT, Artifact, Record
 from ..store import Store
 from ..workspace import Objects, Workspace
 from . import envdiff, explain, tablecache, upstream
@@ -34,6 +34,8 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
                   new_size=b.size, old_path=a.path if a.path != b.path else None)
     if a.oid == b.oid:  # same content: moved when the path differs
         return SlotDiff(slot, "moved" if a.path != b.path else "unchanged", **common)
+    if a.missing or b.missing:  # imported from DVC without its bytes: nothing to compare
+        return SlotDiff(slot, "modified", note=missing_note(a, b), **common)
     if a.oid in gone or b.oid in gone:  # gc --keep-last dropped one side's bytes
         return SlotDiff(slot, "modified", note=REMOVED_NOTE, **common)
     if a.type == "tree" and b.type == "tree":
@@ -59,6 +61,16 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
         table, note = tablecache.diff_blobs(objs, a.oid, b.oid, a.path, b.path, opts)
         return SlotDiff(slot, "modified", table=table, note=note, **common)
     return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
+
+
+def missing_note(a: Artifact, b: Artifact) -> str:
+    """Why two versions of a slot were compared by md5 only: one side (or both) was
+    missing from the DVC cache when it was imported."""
+    if a.missing and b.missing:
+        return (f"both sides were {MISSING_AT_IMPORT} (md5 {a.missing} -> {b.missing}); "
+                "compared by md5 only")
+    side, art = ("old", a) if a.missing else ("new", b)
+    return f"the {side} side was {art.missing_note}; not compared"
 
 
 def _slots(objs: Objects, old: dict, new: dict, opts: tablecache.TableOptions,
