@@ -283,3 +283,43 @@ def test_scope_and_trace_round_trip(rec, scope, trace):
     rec = Record(**{**rec.__dict__, "code": code, "run": run})
     back = Record.decode(rec.encode())
     assert back == rec and back.encode() == rec.encode()
+
+
+# -- content missing at a DVC import (issue 13): written only when set --------------------------
+
+MD5 = "e5ebd4c02cefbe7955977c67ada242b7"
+
+
+def test_missing_artifact_is_written_only_when_set_and_round_trips():
+    from mlver.record import missing_oid, missing_placeholder
+
+    assert "missing" not in Artifact("x.csv", O_A, "blob", 1, 1).to_dict()
+    assert missing_placeholder(MD5) == (
+        b"mlver: missing from the DVC cache at import (md5 e5ebd4c02cefbe7955977c67ada242b7)\n")
+    a = Artifact("data/raw.csv", missing_oid(MD5), "blob", 8, 1, missing=MD5)
+    assert a.to_dict() == {"path": "data/raw.csv", "oid": oid_of(missing_placeholder(MD5)),
+                           "type": "blob", "size": 8, "files": 1, "missing": {"md5": MD5}}
+    assert a.missing_note == f"missing from the DVC cache at import (md5 {MD5})"
+    assert Artifact.from_dict(a.to_dict(), "output 'raw'") == a
+    folder = Artifact("feat", missing_oid(MD5 + ".dir"), "blob", 27, 3, missing=MD5 + ".dir")
+    assert Artifact.from_dict(folder.to_dict(), "input 'feat'") == folder
+    # the golden record (no missing field) keeps its bytes and oid
+    assert golden_record().oid == GOLDEN_OID
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"missing": {"md5": "../../etc/passwd"}}, "bad 'missing'"),
+    ({"missing": {"md5": MD5.upper()}}, "bad 'missing'"),
+    ({"missing": MD5}, "bad 'missing'"),
+    ({"missing": {"md5": MD5, "x": 1}}, "bad 'missing'"),
+    ({"oid": O_A}, "placeholder"),
+    ({"type": "tree"}, "placeholder"),
+])
+def test_missing_artifact_is_validated(change, needle):
+    from mlver.record import missing_oid
+
+    d = {"path": "data/raw.csv", "oid": missing_oid(MD5), "type": "blob", "size": 8,
+         "files": 1, "missing": {"md5": MD5}}
+    d.update(change)
+    with pytest.raises(RecordFormatError, match=needle):
+        Artifact.from_dict(d, "output 'raw'")
