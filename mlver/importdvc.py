@@ -392,7 +392,7 @@ class _Importer:
         self.store, self.ws, self.progress = store, ws, progress
         self.project = project  # root-relative path of the DVC project ("." at the root)
         self.abs = os.path.join(ws.root, project) if project != "." else ws.root
-        self.d = _dvc()
+        self.d: dict[str, Any] = {}  # the dvc modules, imported once a commit needs reading
         self.warned: set[str] = set()
         self.memo: dict[tuple[str, str], Content] = {}
         self.absent: set[tuple[str, str]] = set()
@@ -415,7 +415,7 @@ class _Importer:
 
     def _setup_paths(self) -> None:
         top = capgit.work_tree(self.ws.root)
-        if top is None or capgit.head_commit(self.ws.root) is None:
+        if top is None or not capgit.has_commits(self.ws.root):
             raise ConfigError(f"{self.ws.root} is not in a git repository with commits; "
                               "import-dvc reads the DVC project's git history")
         rel = os.path.relpath(os.path.realpath(self.abs), os.path.realpath(top))
@@ -462,6 +462,7 @@ class _Importer:
             if c.parents and c.parents[0] in in_walk:
                 children[c.parents[0]] += 1
         states: dict[str, State] = {}
+        self.d = _dvc()
         Repo = self.d["Repo"]
         with _quiet_dvc():
             try:
