@@ -25,6 +25,7 @@ sizes are bounded, and no command of the project is ever run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -41,14 +42,13 @@ from typing import Any, Iterator
 from . import canonical, history
 from .capture import git as capgit
 from .capture.params import jsonable, merge, parse_bytes
-from .errors import (ConfigError, MlverError, ParamsError, RecordFormatError,
+from .errors import (CaptureError, ConfigError, ParamsError, RecordFormatError,
                      RefConflictError)
 from .hashing import oid_of
 from .progress import Progress
 from .record import (MAX_TEXT, Artifact, Code, Env, Record, Run, Scope, Trace, check_path,
                      is_dvc_md5, missing_oid, missing_placeholder)
 from .store import Store
-from .store.batch import Batch
 from .store.refs import valid_name
 from .store.trees import check_name as check_entry_name
 from .store.trees import encode_rows
@@ -293,7 +293,7 @@ class _Cache:
                 self.subs[key] = os.open(md5[:2], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
                                          | os.O_CLOEXEC, dir_fd=root)
             except OSError as e:
-                if e.errno not in (2, 20):  # absent, or not a folder: just not cached
+                if e.errno not in (errno.ENOENT, errno.ENOTDIR):  # just not cached
                     self.refused.append(f"{odb.path}/{md5[:2]} ({e.strerror})")
                 self.subs[key] = None
         sub = self.subs[key]
@@ -415,9 +415,10 @@ class _Importer:
 
     def _setup_paths(self) -> None:
         top = capgit.work_tree(self.ws.root)
-        if top is None or not capgit.has_commits(self.ws.root):
-            raise ConfigError(f"{self.ws.root} is not in a git repository with commits; "
-                              "import-dvc reads the DVC project's git history")
+        if top is None:
+            raise ConfigError(f"{self.ws.root} is not in a git repository; import-dvc reads "
+                              "the DVC project's git history")
+        self.top = top
         rel = os.path.relpath(os.path.realpath(self.abs), os.path.realpath(top))
         if rel == ".." or rel.startswith("../"):
             raise ConfigError(f"the DVC project {self.abs} is outside the git repository {top}")
@@ -446,7 +447,15 @@ class _Importer:
     def run(self, rev_range: str) -> ImportResult:
         t0 = time.perf_counter()
         self._setup_paths()
-        commits = capgit.walk_commits(self.ws.root, rev_range)
+        try:
+            commits = capgit.walk_commits(self.top, rev_range)
+        except CaptureError as e:
+            if not capgit.has_commits(self.top):
+                raise ConfigError(f"the git repository {self.top} has no commit yet; "
+                                  "import-dvc reads the DVC project's git history") from None
+            raise ConfigError(f"git cannot walk the revision range {rev_range!r} ({e}); give "
+                              "revisions this repository has, like HEAD~10..HEAD") from None
+        self.position = {c.sha: i for i, c in enumerate(commits)}
         index = self.store.index
         done_keys = index.get_meta_many(self._state_key(c.sha) for c in commits)
         todo = [c for c in commits if self._state_key(c.sha) not in done_keys]
@@ -455,7 +464,7 @@ class _Importer:
         if not todo:
             self.progress.finish()
             return self._result(rev_range, commits, todo, t0)
-        changes = capgit.changes(self.ws.root, todo, list(DVC_SPECS))
+        changes = capgit.changes(self.top, todo, list(DVC_SPECS))
         children: dict[str, int] = defaultdict(int)
         in_walk = {c.sha for c in todo}
         for c in todo:
@@ -519,7 +528,7 @@ class _Importer:
                 return State.from_json(text)
             except (ValueError, KeyError, TypeError, IndexError):
                 pass
-        files = [c for c in capgit.files_at(self.ws.root, sha, list(DVC_SPECS))
+        files = [c for c in capgit.files_at(self.top, sha, list(DVC_SPECS))
                  if self._is_dvc_file(c)]
         with contextlib.ExitStack() as stack:
             switched: list[bool] = []
@@ -740,8 +749,7 @@ class _Importer:
             commits: set[str] = set()
             head_commit = None
             if head:
-                items = history.log(self.store, name)
-                latest = items[0][1]
+                latest = history.load_record(self.store, head)
                 src = source_of(latest.message)
                 if src is None:
                     raise ConfigError(
@@ -752,15 +760,20 @@ class _Importer:
                     raise ConfigError(
                         f"DVC {source} maps to the mlver name '{name}', which holds versions "
                         f"imported from DVC {src}; rename one of them")
-                commits = {r.code.commit for _o, r in items if r.code.commit}
+                commits = self.store.index.commits_of(name)
                 head_commit = latest.code.commit
+                if head_commit:
+                    commits.add(head_commit)
             self.known[name] = (commits, head_commit)
         commits, head_commit = self.known[name]
         if sha in commits:
             return False
         if head_commit and name not in self.touched:
+            pos = self.position
+            if head_commit in pos and pos[sha] > pos[head_commit]:
+                return True  # later in topological order: never an ancestor
             if head_commit not in self.ancestors:
-                self.ancestors[head_commit] = capgit.ancestors(self.ws.root, head_commit)
+                self.ancestors[head_commit] = capgit.ancestors(self.top, head_commit)
             if sha in self.ancestors[head_commit]:
                 self.warn(f"{name} already has versions of later commits "
                           f"({head_commit[:7]}); versions follow commit order, so older "
@@ -1135,7 +1148,4 @@ def import_dvc(store: Store, ws: Workspace, project: str, rev_range: str | None 
         raise ConfigError(f"{project} is not a DVC project (it has no .dvc folder); give the "
                           "folder where dvc init ran")
     rng = capgit.check_range(rev_range) if rev_range is not None else "HEAD"
-    try:
-        return _Importer(store, ws, project, progress or Progress()).run(rng)
-    except MlverError:
-        raise
+    return _Importer(store, ws, project, progress or Progress()).run(rng)

@@ -345,12 +345,9 @@ def check_range(text: str) -> str:
     return text
 
 
-def walk_commits(root: str, rev_range: str = "HEAD") -> list[Commit]:
-    """The commits of ``rev_range`` (``git log --topo-order --reverse``): parents before
-    children, oldest first; one git call."""
-    top = _top(root)
-    if top is None:
-        return []
+def walk_commits(top: str, rev_range: str = "HEAD") -> list[Commit]:
+    """The commits of ``rev_range`` (``git log --topo-order --reverse``) in the work tree
+    ``top`` (:func:`work_tree`): parents before children, oldest first; one git call."""
     out = _run_git(top, ["log", "-z", "--topo-order", "--reverse",
                          "--format=%H%x00%P%x00%ct%x00%an <%ae>%x00%s",
                          "--end-of-options", check_range(rev_range), "--"])
@@ -389,13 +386,12 @@ def _raw_changes(out: bytes) -> list[tuple[str | None, Change]]:
     return rows
 
 
-def changes(root: str, commits: list[Commit], specs: list[str]) -> dict[str, list[Change]]:
+def changes(top: str, commits: list[Commit], specs: list[str]) -> dict[str, list[Change]]:
     """For each commit, the files matching the pathspecs ``specs`` (built by mlver, each
     with its own magic) that it changed against its first parent (a root commit: every
     such file it holds). One git call for the whole walk."""
-    top = _top(root)
     out: dict[str, list[Change]] = {c.sha: [] for c in commits}
-    if top is None or not commits:
+    if not commits:
         return out
     lines = "".join(f"{c.sha} {c.parents[0]}\n" if c.parents else f"{c.sha}\n"
                     for c in commits).encode("ascii")
@@ -410,10 +406,9 @@ def changes(root: str, commits: list[Commit], specs: list[str]) -> dict[str, lis
     return out
 
 
-def files_at(root: str, commit: str, specs: list[str]) -> list[Change]:
+def files_at(top: str, commit: str, specs: list[str]) -> list[Change]:
     """Every file matching ``specs`` in ``commit`` (its diff against the empty tree)."""
-    top = _top(root)
-    if top is None or not _COMMIT_RE.fullmatch(commit):
+    if not _COMMIT_RE.fullmatch(commit):
         return []
     empty = _run_git(top, ["hash-object", "-t", "tree", "--stdin"], stdin=b"").decode().strip()
     raw = _run_git(top, ["diff-tree", "-r", "-z", "--raw", "--no-renames", empty, commit,
@@ -421,10 +416,9 @@ def files_at(root: str, commit: str, specs: list[str]) -> list[Change]:
     return [c for sha, c in _raw_changes(raw) if sha is None]
 
 
-def ancestors(root: str, commit: str) -> set[str]:
+def ancestors(top: str, commit: str) -> set[str]:
     """Every commit reachable from ``commit`` (itself included)."""
-    top = _top(root)
-    if top is None or not _COMMIT_RE.fullmatch(commit):
+    if not _COMMIT_RE.fullmatch(commit):
         return set()
     out = _run_git(top, ["rev-list", "--end-of-options", commit, "--"])
     return set(out.decode("ascii", "replace").split())
@@ -435,11 +429,8 @@ def work_tree(root: str) -> str | None:
     return _top(root)
 
 
-def has_commits(root: str) -> bool:
-    """True when ``HEAD`` of the repository holding ``root`` names a commit."""
-    top = _top(root)
-    if top is None:
-        return False
+def has_commits(top: str) -> bool:
+    """True when ``HEAD`` of the work tree ``top`` names a commit."""
     try:
         _run_git(top, ["rev-parse", "--verify", "-q", "HEAD^{commit}"])
     except Exception:  # noqa: BLE001 - CaptureError: no commit yet

@@ -221,6 +221,12 @@ class Index:
                                 (name, version)).fetchone()
         return str(row[0]) if row else None
 
+    def commits_of(self, name: str) -> set[str]:
+        """The git commits the indexed versions of ``name`` were recorded at."""
+        return {str(r[0]) for r in self.conn.execute(
+            "SELECT DISTINCT commit_sha FROM records WHERE name=? AND commit_sha IS NOT NULL",
+            (name,))}
+
     def oids_with_prefix(self, prefix: str) -> list[str]:
         """Indexed record oids starting with ``prefix`` (lowercase hex)."""
         return [str(r[0]) for r in self.conn.execute(
