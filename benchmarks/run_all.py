@@ -1,7 +1,9 @@
 """Run every benchmark in sequence and print one summary table (what ``make bench`` runs).
 
-    python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows
-    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows
+    python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows,
+                                            a 200-commit DVC history
+    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows,
+                                            a 50-commit DVC history
 
 Each benchmark runs as its own process (so one's memory does not count against another),
 its output is shown as it comes, and its results are collected for the summary. The table
@@ -22,8 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000, "big_gib": 1}
-QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000, "big_gib": 0.25}
+FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000, "big_gib": 1, "dvc_commits": 200}
+QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000, "big_gib": 0.25, "dvc_commits": 50}
 TABLE_DIFF_TARGET_S = 5.0        # stated in bench_table_diff.py
 TABLE_DIFF_TARGET_RSS_MIB = 1536
 
@@ -64,11 +66,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
-    ap.add_argument("--only", action="append", choices=["snapshot", "lineage", "table_diff"],
+    ap.add_argument("--only", action="append",
+                    choices=["snapshot", "lineage", "table_diff", "import_dvc"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
-    only = set(args.only or ["snapshot", "lineage", "table_diff"])
+    only = set(args.only or ["snapshot", "lineage", "table_diff", "import_dvc"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -90,6 +93,11 @@ def main() -> None:
         if "lineage" in only:
             plan.append(("lineage", [py, os.path.join(HERE, "bench_lineage.py"),
                                      "--records", str(size["records"]), "--results-json", results]))
+        if "import_dvc" in only:
+            # always 10,000 data files (the target's); quick runs walk fewer commits
+            plan.append(("import_dvc", [py, os.path.join(HERE, "bench_import_dvc.py"),
+                                        "--commits", str(size["dvc_commits"]),
+                                        "--results-json", results]))
         table_diff = os.path.join(HERE, "bench_table_diff.py")
         if "table_diff" in only:
             if os.path.exists(table_diff):
@@ -120,8 +128,8 @@ def main() -> None:
     width = max([len(r["name"]) for r in summary] + [40])
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
-    order = {"snapshot": 0, "lineage": 1, "table_diff": 2}  # snapshot-deep rows say "snapshot"
-    summary.sort(key=lambda r: order.get(r["bench"], 3))  # stable: keeps each one's order
+    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "import_dvc": 3}  # snapshot-deep rows say "snapshot"
+    summary.sort(key=lambda r: order.get(r["bench"], 4))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
               f"{'PASS' if r['ok'] else 'MISS'}")
@@ -149,6 +157,16 @@ def _row(r: dict) -> dict:
                 "value": f"{r['mlver_s']:.2f}/{r['dvc_s']:.2f} s = {r['ratio']:.3f}"
                          + ("" if r.get("cold") else " (cache not dropped)"),
                 "target": f"<= {r['target']:g}", "ok": r["ok"]}
+    if r["bench"] == "import_dvc":
+        if r["operation"] == "first import":
+            value = f"{r['value']:.1f} commits/s ({r['seconds']:.2f} s)"
+            target = f">= {r['target']:g}/s"
+        else:
+            value = f"{r['value']:.1f}% ({r['seconds']:.3f} s)"
+            target = f"<= {r['target']:g}%"
+        return {"bench": "import_dvc", "name": f"import-dvc {r['commits']} commits, "
+                f"{r['files']:,} files: {r['operation']}", "value": value, "target": target,
+                "ok": r["ok"]}
     return {"bench": "lineage", "name": f"lineage {r['records']:,} rec: {r['operation']}",
             "value": f"{r['median_ms']:.1f} {r.get('unit', 'ms')}"
                      + ("" if r.get("unit") else f" ({r['rows']} rows)"),
