@@ -345,8 +345,8 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
                                                                _under(p, a.path) for p in paths))]
     if absent:
         raise CheckoutError(f"{rec.label}: {'; '.join(absent)}, so the store never held its "
-                            "bytes; nothing was written (dvc checkout can restore them, or "
-                            "give the paths of the other slots)")
+                            "bytes; nothing was written (dvc pull can bring them back into "
+                            "the DVC project; or give the paths of the other slots)")
     want, folders = plan(store, arts, paths)
     if not want:
         what = "inputs or outputs" if side == "all" else side

@@ -55,3 +55,15 @@ def test_a_delayed_bar_draws_once_the_delay_has_passed():
     p.advance(10)
     p.finish()
     assert out.getvalue().endswith("10/10 files\n")
+
+
+def test_a_bar_can_count_commits():
+    out = io.StringIO()
+    p = TerminalProgress(out)
+    p.start("importing", unit="commits")
+    p.total(200, 199)  # 199 imported before
+    p.advance()
+    p.finish()
+    assert out.getvalue().endswith("200/200 commits\n")
+    p.start("data")  # the next phase counts files again
+    assert p.unit == "files"
