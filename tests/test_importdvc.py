@@ -552,3 +552,21 @@ def test_a_project_in_a_sub_folder_of_the_repository(tmp_path, monkeypatch):
     assert rec.outputs["data-table.csv"].path == "sub/data/table.csv"
     assert rec.outputs["data-table.csv"].oid == repo.content_oid("sub/data/table.csv")
     assert rec.message.endswith("(imported from DVC sub/data/table.csv)")
+
+
+def test_a_commit_whose_dvc_yaml_dvc_cannot_read_is_skipped_with_a_warning(proj):
+    root, _shas = proj
+    good = (root / "dvc.yaml").read_text()
+    (root / "dvc.yaml").write_text("stages:\n  train: [this is not a stage\n")
+    commit(root, "broken dvc.yaml")
+    (root / "dvc.yaml").write_text(good)
+    set_param(root, "lr: 0.2", "lr: 0.5")
+    dvc(root, "repro", "-q")
+    sha = commit(root, "fixed, and a new lr")
+    warnings: list[str] = []
+    repo = mlver.Repo(str(root), warn=warnings.append)
+    result = repo.import_dvc()
+    assert result.walked == 5
+    assert any("DVC cannot read dvc.yaml at commit" in w for w in warnings), warnings
+    assert versions(repo) == {"data-raw.csv": [1, 2], "prep": [1, 2], "train": [1, 2, 3, 4]}
+    assert repo.show("train@4")[1].code.commit == sha
