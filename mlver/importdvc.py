@@ -530,6 +530,19 @@ class _Importer:
                 pass
         files = [c for c in capgit.files_at(self.top, sha, list(DVC_SPECS))
                  if self._is_dvc_file(c)]
+        with self._switcher(sha) as at:
+            try:
+                return self._apply(sha, State(), files, at)[0]
+            except self.d["DvcException"] as e:
+                self.warn(f"DVC cannot read commit {sha[:7]} ({str(e)[:300]}); the import "
+                          "starts from no DVC files there")
+                return State()
+
+    @contextlib.contextmanager
+    def _switcher(self, sha: str) -> Iterator[Any]:
+        """A function that switches the DVC repo to commit ``sha`` the first time it is
+        called (and back when the block ends): commits whose changed files were all read
+        before never pay for the switch."""
         with contextlib.ExitStack() as stack:
             switched: list[bool] = []
 
@@ -538,12 +551,7 @@ class _Importer:
                     stack.enter_context(self.d["switch"](self.repo, sha))
                     switched.append(True)
 
-            try:
-                return self._apply(sha, State(), files, at)[0]
-            except self.d["DvcException"] as e:
-                self.warn(f"DVC cannot read commit {sha[:7]} ({str(e)[:300]}); the import "
-                          "starts from no DVC files there")
-                return State()
+            yield at
 
     def _commit(self, c: capgit.Commit, before: State, changed: list[capgit.Change]) -> State:
         """Read what changed at commit ``c`` and draft a version for each stage whose
@@ -551,14 +559,7 @@ class _Importer:
         changed = [ch for ch in changed if self._is_dvc_file(ch)]
         if not changed:
             return before
-        with contextlib.ExitStack() as stack:
-            switched: list[bool] = []
-
-            def at() -> None:  # switch the DVC repo to this commit once, when needed
-                if not switched:
-                    stack.enter_context(self.d["switch"](self.repo, c.sha))
-                    switched.append(True)
-
+        with self._switcher(c.sha) as at:
             try:
                 state, infos = self._apply(c.sha, before, changed, at)
                 if not infos:
