@@ -570,3 +570,17 @@ def test_a_commit_whose_dvc_yaml_dvc_cannot_read_is_skipped_with_a_warning(proj)
     assert any("DVC cannot read dvc.yaml at commit" in w for w in warnings), warnings
     assert versions(repo) == {"data-raw.csv": [1, 2], "prep": [1, 2], "train": [1, 2, 3, 4]}
     assert repo.show("train@4")[1].code.commit == sha
+
+
+def test_large_cache_files_are_streamed_and_checked(proj, monkeypatch):
+    """Files above the in-memory limit are checked against their md5 in one pass, then
+    stored from the same open file; the result is the same content."""
+    import mlver.importdvc as importdvc
+
+    root, _shas = proj
+    monkeypatch.setattr(importdvc, "IN_MEMORY", 4)  # every file is "large"
+    repo = mlver.Repo(str(root))
+    repo.import_dvc()
+    assert repo.show("train@3")[1].outputs["model.bin"].oid == repo.content_oid("model.bin")
+    assert repo.show("prep@2")[1].outputs["features"].oid == repo.content_oid("features")
+    assert repo.verify().ok
