@@ -302,8 +302,9 @@ class Repo:
         return status(self.store, self.workspace, [name] if name else self.names())
 
     def diff(self, a: str, b: str | None = None, keys: dict[str, Any] | None = None,
-             rows: int = 0, progress: Any = None) -> Any:
-        """Explain how record ``a`` differs from ``b`` (default: the workspace now)."""
+             rows: int = 0, progress: Any = None, targets: dict[str, str] | None = None) -> Any:
+        """Explain how record ``a`` differs from ``b`` (default: the workspace now).
+        ``targets`` maps a table path (or ``"*"``) to its label column, reported first."""
         from .diff.records import diff_records
 
         old_oid, old = self.show(a)
@@ -312,7 +313,7 @@ class Repo:
         else:
             new_oid, new = self.show(b)
         return diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
-                            keys=keys or {}, rows=rows, progress=progress)
+                            keys=keys or {}, rows=rows, progress=progress, targets=targets)
 
 
 def _listify(value: Any) -> list[str] | None:

@@ -274,8 +274,10 @@ def reindex():
               help="Key column(s) of tables: report changed rows and cells.")
 @click.option("--rows", type=click.IntRange(min=0), default=0, metavar="N",
               help="Show up to N sample added, removed and changed rows.")
+@click.option("--target", metavar="COL",
+              help="Label column of tables: its distribution is reported first.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the inputs differ.")
-def diff(rev, rev2, as_json, keys, rows, exit_code):
+def diff(rev, rev2, as_json, keys, rows, target, exit_code):
     """Explain how REV2 (default: the workspace) differs from REV.
 
     The verdict names the inputs that changed (data, code, params, env) and how:
@@ -285,7 +287,7 @@ def diff(rev, rev2, as_json, keys, rows, exit_code):
     from .progress import for_terminal
 
     d = _repo().diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows,
-                     progress=for_terminal())
+                     progress=for_terminal(), targets={"*": target} if target else None)
     if as_json:
         _out(d.to_dict())
     else:

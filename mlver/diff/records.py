@@ -90,15 +90,23 @@ def _ref(oid: str | None, rec: Record) -> dict:
 
 
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
-                 keys: dict | None = None, rows: int = 0, progress=None) -> Diff:
-    """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace)."""
+                 keys: dict | None = None, rows: int = 0, progress=None,
+                 targets: dict | None = None) -> Diff:
+    """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace).
+    ``keys``/``targets`` map a table path (or ``"*"``: every table) to its key
+    columns / its target (label) column; mlver.toml's ``[tables]`` fills the rest."""
     keys = keys or {}
+    targets = targets or {}
 
     def key_for(path: str):
         return keys.get(path) or keys.get("*") or ws.project.table_key(path)
 
+    def target_for(path: str):
+        return targets.get(path) or targets.get("*") or ws.project.table_target(path)
+
     # A workspace diff writes nothing, not even profiles.
-    opts = tablecache.TableOptions(key_for=key_for, rows=rows, cache=new_oid is not None,
+    opts = tablecache.TableOptions(key_for=key_for, target_for=target_for, rows=rows,
+                                   cache=new_oid is not None,
                                    progress=progress or Progress())
     objs = Objects(store, ws)
     inputs = _slots(objs, old.inputs, new.inputs, opts)

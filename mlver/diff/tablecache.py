@@ -19,8 +19,9 @@ from ..errors import CorruptObjectError, MlverError
 from ..progress import Progress
 from ..workspace import Objects
 
-PROFILE_KIND = "table-profile/1"
-HASHES_KIND = "table-rowhashes/1"
+# /2: profile format 2 (value counts, row sample, streamed); a /1 entry is never read
+PROFILE_KIND = "table-profile/2"
+HASHES_KIND = "table-rowhashes/2"
 HEAD_BYTES = 65536
 
 
@@ -71,10 +72,12 @@ def _store_profile(objs: Objects, oid: str, profile: dict, hashes) -> None:
 
 @dataclass(frozen=True)
 class TableOptions:
-    """How a diff treats tables: their key (by path), sample rows, whether profiles may
-    be cached (not for a workspace diff, which writes nothing), and progress."""
+    """How a diff treats tables: their key and target (label) column (by path), sample
+    rows, whether profiles may be cached (not for a workspace diff, which writes
+    nothing), and progress."""
 
     key_for: Callable[[str], list | None] = lambda path: None
+    target_for: Callable[[str], str | None] = lambda path: None
     rows: int = 0
     cache: bool = True
     progress: Progress = field(default_factory=Progress)
@@ -106,14 +109,37 @@ class _Side:
         return self._table
 
     def ensure_profile(self) -> None:
-        from .profile import profile_table
+        """Profile from the table when it is in memory already, else stream the file
+        (memory bounded by a batch); cache it when the store holds the blob."""
+        from .profile import profile_file, profile_table
+        from .tableerrors import TableError
 
-        if self.profile is None:
-            table = self.table()
+        if self.profile is not None:
+            return
+        if self._table is not None:
             self.progress.step(f"profiling {self.path}")
-            self.profile, self.hashes = profile_table(table)
-            if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
-                _store_profile(self.objs, self.oid, self.profile, self.hashes)
+            self.profile, self.hashes = profile_table(self._table)
+        else:
+            with self.objs.local_path(self.oid, self.path) as local:
+                if local is None:
+                    raise TableError(f"the content of '{self.path}' is not in the store")
+                self.progress.step(f"reading and profiling {self.path}")
+                self.profile, self.hashes = profile_file(local, self.fmt, self.key)
+        if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
+            _store_profile(self.objs, self.oid, self.profile, self.hashes)
+
+    def row_hashes(self, columns: list[str]):
+        """Sorted row hashes over ``columns``, from the table in memory or streamed."""
+        from .profile import row_hashes, row_hashes_file
+        from .tableerrors import TableError
+
+        if self._table is not None:
+            return row_hashes(self._table, columns)
+        with self.objs.local_path(self.oid, self.path) as local:
+            if local is None:
+                raise TableError(f"the content of '{self.path}' is not in the store")
+            self.progress.step(f"hashing rows of {self.path}")
+            return row_hashes_file(local, self.fmt, columns)
 
 
 def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
@@ -122,10 +148,9 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
 
     With ``opts.cache`` False (a workspace diff, which must write nothing) profiles are
     read from the cache when present but never written. A key that does not fit this
-    table is a note, not an error: ``--key`` applies to every table of the diff. Key columns are left out of drift: a key is meant to differ between versions.
+    table is a note, not an error: ``--key`` applies to every table of the diff. Key columns
+    are left out of drift: a key is meant to differ between versions.
     """
-    from dataclasses import replace
-
     from .tableerrors import KeyColumnError, TableError
 
     key = opts.key_for(new_path)
@@ -138,13 +163,11 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
         return None, f"not readable as a table ({e}); compared by bytes only"
     except CorruptObjectError as e:
         return None, f"not compared: {e}"
-    if t is not None and key:
-        t = replace(t, drift=tuple(d for d in t.drift if d.column not in key))
     return t, note
 
 
 def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOptions):
-    from .profile import detect_format, row_hashes
+    from .profile import detect_format
     from .tables import diff_from_profiles, diff_tables, needs_rehash
 
     ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
@@ -152,20 +175,27 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
         return None, "content missing from the store; compared by oid only"
     fa, fb = detect_format(old_path, ha), detect_format(new_path, hb)
     if fa is None or fb is None:
-        if fa or fb or any(new_path.endswith(e) for e in (".csv", ".tsv", ".parquet", ".jsonl")):
+        if fa or fb or any(new_path.lower().endswith(e + z) for e in (".csv", ".tsv", ".parquet",
+                                                                      ".jsonl")
+                           for z in ("", ".gz", ".bz2", ".xz", ".zst")):
             return None, "not readable as a table; compared by bytes only"
         return None, None
     a = _Side(objs, old, old_path, fa, key, opts)
     b = _Side(objs, new, new_path, fb, key, opts)
-    rows = opts.rows
+    rows, target = opts.rows, opts.target_for(new_path)
+    if key or rows:
+        # Keyed rows and samples need the data itself (read once, profiled from memory
+        # when not cached); drift still comes from the profiles.
+        ta, tb = a.table(), b.table()
+        a.ensure_profile()
+        b.ensure_profile()
+        return diff_tables(ta, tb, key=key, rows=rows, old_profile=a.profile,
+                           new_profile=b.profile, old_hashes=a.hashes, new_hashes=b.hashes,
+                           target=target), None
     a.ensure_profile()
     b.ensure_profile()
-    if key or rows:
-        # Keyed rows and samples need the data itself; drift still comes from the profiles.
-        return diff_tables(a.table(), b.table(), key=key, rows=rows, old_profile=a.profile,
-                           new_profile=b.profile, old_hashes=a.hashes, new_hashes=b.hashes), None
     common = needs_rehash(a.profile, b.profile)
     if common is not None:
-        return diff_from_profiles(a.profile, row_hashes(a.table(), common),
-                                  b.profile, row_hashes(b.table(), common)), None
-    return diff_from_profiles(a.profile, a.hashes, b.profile, b.hashes), None
+        return diff_from_profiles(a.profile, a.row_hashes(common), b.profile,
+                                  b.row_hashes(common), target=target), None
+    return diff_from_profiles(a.profile, a.hashes, b.profile, b.hashes, target=target), None
