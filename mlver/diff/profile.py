@@ -242,6 +242,12 @@ def _scan_parquet(path: str, make, columns):
     schema = pf.schema_arrow if columns is None else \
         __import__("pyarrow").schema([pf.schema_arrow.field(c) for c in columns])
     consumer.add(normalize(schema.empty_table()))
+    meta = pf.metadata
+    if all(meta.row_group(i).num_rows <= 2 * BATCH_ROWS for i in range(meta.num_row_groups)):
+        # row groups of moderate size: read whole (faster than batches, same memory bound)
+        for i in range(meta.num_row_groups):
+            consumer.add(normalize(pf.read_row_group(i, columns=columns, use_threads=True)))
+        return consumer
     for batch in _coalesce(pf.iter_batches(batch_size=BATCH_ROWS, columns=columns,
                                            use_threads=True)):
         consumer.add(normalize(batch))
@@ -410,11 +416,15 @@ def normalize(table: "pyarrow.Table") -> "pyarrow.Table":
 def _mix(x: "numpy.ndarray") -> "numpy.ndarray":
     """splitmix64 finalizer on a uint64 array (wrapping arithmetic is intended)."""
     import numpy as np
-    x = x ^ (x >> np.uint64(30))
+    t = x >> np.uint64(30)
+    x = x ^ t               # a new array: the caller's is left alone
     x *= np.uint64(_M1)
-    x ^= x >> np.uint64(27)
+    np.right_shift(x, np.uint64(27), out=t)
+    x ^= t
     x *= np.uint64(_M2)
-    return x ^ (x >> np.uint64(31))
+    np.right_shift(x, np.uint64(31), out=t)
+    x ^= t
+    return x
 
 
 def _tag(s: str) -> "numpy.uint64":
@@ -444,10 +454,7 @@ def column_hash(col: "pyarrow.ChunkedArray | pyarrow.Array") -> "numpy.ndarray":
     elif types.is_null(t):
         return np.full(n, _NULL_HASH, dtype=np.uint64)
     elif types.is_integer(t) or types.is_floating(t) or types.is_decimal(t):
-        v = pc.cast(col, pa.float64(), safe=False).to_numpy() + 0.0  # -0.0 becomes 0.0
-        h = _mix(v.view(np.uint64) ^ _tag("num"))
-        h[np.isnan(v)] = _NULL_HASH
-        return h
+        return _number_hash(pc.cast(col, pa.float64(), safe=False).to_numpy())
     elif types.is_boolean(t):
         h = _mix(pc.cast(col.fill_null(False), pa.uint64()).to_numpy() ^ _tag("bool"))
     elif types.is_temporal(t) and not getattr(types, "is_interval", lambda _: False)(t):
@@ -463,6 +470,19 @@ def column_hash(col: "pyarrow.ChunkedArray | pyarrow.Array") -> "numpy.ndarray":
         h = _hash_strings(pa.chunked_array([pa.array(text, pa.large_string())]))
     if col.null_count:
         h[~col.is_valid().to_numpy(zero_copy_only=False)] = _NULL_HASH
+    return h
+
+
+def _number_hash(v: "numpy.ndarray") -> "numpy.ndarray":
+    """Hashes of float64 values: their bits, tagged (-0.0 as 0.0, NaN as missing);
+    not mixed, as :func:`_column_term` mixes every value hash anyway."""
+    import numpy as np
+    v = v + 0.0  # -0.0 becomes 0.0 (and a copy: to_numpy() may be read-only)
+    h = v.view(np.uint64)
+    h ^= _tag("num")
+    nan = np.isnan(v)
+    if nan.any():
+        h[nan] = _NULL_HASH
     return h
 
 
@@ -577,26 +597,54 @@ class _Column:
         import pyarrow as pa
         import pyarrow.compute as pc
         if self.numeric:
-            v = pc.cast(col, pa.float64(), safe=False).to_numpy() + 0.0  # -0.0 -> 0.0
-            nan = np.isnan(v)
-            self.nulls += int(nan.sum())
+            v = pc.cast(col, pa.float64(), safe=False).to_numpy()
             fin = np.isfinite(v)
-            finite = v if fin.all() else v[fin]
+            if fin.all():
+                finite = v
+            else:
+                self.nulls += int(np.isnan(v).sum())
+                finite = v[fin]
             self._moments(finite)
             if self.counts is not None:
-                self._count(pa.array(finite))
-            h = None
-            if with_hash:
-                h = _mix(v.view(np.uint64) ^ _tag("num"))
-                h[nan] = _NULL_HASH
-                h = _column_term(self.name, h)
+                self._count_numbers(finite)
+            h = _column_term(self.name, _number_hash(v)) if with_hash else None
             return h, (v[sample_pos] if sample_pos is not None else None)
         self.nulls += col.null_count
+        if self.counts is not None and len(col) > 4 * MAX_CATEGORIES and pc.count_distinct(
+                col.slice(0, 4 * MAX_CATEGORIES)).as_py() > MAX_CATEGORIES:
+            self.counts = None  # many distinct values already: stop counting early
+        if self.counts is not None and not pa.types.is_boolean(col.type):
+            # few distinct values so far: one dictionary encoding gives both the
+            # counts (a bincount of the indices) and the hashes (one per value)
+            return self._add_encoded(col, with_hash), None
         if self.counts is not None:
-            c = col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
-            self._count(c)
+            self._count(col)
         h = _column_term(self.name, column_hash(col)) if with_hash else None
         return h, None
+
+    def _add_encoded(self, col, with_hash: bool):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray)
+                                   else col)
+        values = enc.dictionary
+        if len(values) > MAX_CATEGORIES:
+            self.counts = None
+        else:
+            idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+            c = np.bincount(idx.astype(np.int64), minlength=len(values) + 1)[:len(values)]
+            counts = self.counts
+            for v, k in zip(values.to_pylist(), c.tolist()):
+                if k:
+                    counts[v] = counts.get(v, 0) + k
+            if len(counts) > MAX_CATEGORIES:
+                self.counts = None
+        if not with_hash:
+            return None
+        return _column_term(self.name, column_hash(enc))
 
     def _moments(self, x: "numpy.ndarray") -> None:
         import numpy as np
@@ -604,13 +652,35 @@ class _Column:
             return
         with np.errstate(over="ignore", invalid="ignore"):
             n, mean = len(x), float(x.mean())
-            m2 = float(((x - mean) ** 2).sum())
+            d = x - mean
+            m2 = float(np.dot(d, d))
             total = self.n + n
             delta = mean - self.mean
             self.mean += delta * n / total
             self.m2 += m2 + delta * delta * self.n * n / total
         self.n = total
         self.min, self.max = min(self.min, float(x.min())), max(self.max, float(x.max()))
+
+    def _count_numbers(self, x: "numpy.ndarray") -> None:
+        """Value counts of finite numbers; integers in a narrow range by bincount."""
+        import numpy as np
+        import pyarrow as pa
+        if not len(x):
+            return
+        lo, hi = float(x.min()), float(x.max())
+        if hi - lo < (1 << 20) and pa.types.is_integer(self.type):
+            c = np.bincount((x - lo).astype(np.int64))
+            nz = np.flatnonzero(c)
+            if len(nz) + len(self.counts) > 2 * MAX_CATEGORIES and len(nz) > MAX_CATEGORIES:
+                self.counts = None
+                return
+            counts = self.counts
+            for v, k in zip((nz + lo).tolist(), c[nz].tolist()):
+                counts[v] = counts.get(v, 0) + k
+            if len(counts) > MAX_CATEGORIES:
+                self.counts = None
+            return
+        self._count(pa.array(x))
 
     def _count(self, arr) -> None:
         import pyarrow.compute as pc
