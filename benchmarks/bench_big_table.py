@@ -35,9 +35,11 @@ import json, resource, subprocess, sys, time
 t = time.perf_counter()
 p = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 secs = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss = usage.ru_maxrss / 1024
 with open(sys.argv[1], "w") as f:
     json.dump({"seconds": secs, "rss_mib": rss, "code": p.returncode,
+               "cpu": usage.ru_utime + usage.ru_stime,
                "stdout": p.stdout.decode(errors="replace"),
                "stderr": p.stderr.decode(errors="replace")}, f)
 """
@@ -133,6 +135,9 @@ def main() -> None:
         for version in ("v1", "v2"):
             os.replace(os.path.join(data, f"{version}.parquet"), target)
             mlver(repo, "snapshot", "t", "-o", "t=data/t.parquet", "--kind", "dataset", env=env)
+        load = os.getloadavg()[0]
+        print(f"load average before the runs: {load:.1f} on {os.cpu_count()} cores "
+              "(other processes slow the wall times; CPU times are what mlver used)", flush=True)
         results = []
         runs = [("first", ["diff", "t@1", "t@2"]), ("cached", ["diff", "t@1", "t@2"]),
                 ("json", ["diff", "t@1", "t@2", "--json"])]
@@ -142,8 +147,8 @@ def main() -> None:
             r = measure(repo, [sys.executable, "-m", "mlver", *cmd], env)
             if r["code"] != 0:
                 problems.append(f"{name}: mlver exited {r['code']}: {r['stderr'][-500:]}")
-            print(f"{name + ' run':<12} {r['seconds']:7.2f} s  peak RSS {r['rss_mib']:6.0f} MiB"
-                  f"   (mlver {' '.join(cmd)})", flush=True)
+            print(f"{name + ' run':<12} {r['seconds']:7.2f} s  CPU {r['cpu']:6.2f} s  peak RSS "
+                  f"{r['rss_mib']:6.0f} MiB   (mlver {' '.join(cmd)})", flush=True)
             results.append((name, r))
         text = results[0][1]["stdout"]
         print(text.strip())

@@ -61,6 +61,17 @@ def detect_format(path: str, head: bytes) -> str | None:
     return fmt if fmt not in (None, "parquet") and _is_text(head) else None
 
 
+def extension_format(path: str) -> str | None:
+    """The text format (``"csv"``, ``"csv:gzip"``, ...) that ``path``'s name says, or None;
+    :func:`detect_format` also checks the content."""
+    base, ext = os.path.splitext(path.lower())
+    codec = _COMPRESSION.get(ext)
+    fmt = _EXTENSIONS.get(os.path.splitext(base)[1] if codec else ext)
+    if fmt in (None, "parquet"):
+        return None
+    return f"{fmt}:{codec}" if codec else fmt
+
+
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd", ".xz": "xz",
                 ".lz4": "lz4"}
 _MAGIC = {"gzip": b"\x1f\x8b", "bz2": b"BZh", "zstd": b"\x28\xb5\x2f\xfd",

@@ -51,10 +51,35 @@ def _cached(objs: Objects, oid: str):
         return None
     try:
         profile = canonical.loads(store.objects.read(pid))
-        hashes = np.load(io.BytesIO(store.objects.read(hid)), allow_pickle=False)
+        hashes = _load_array(store.objects.read(hid))
     except (MlverError, ValueError, OSError):
         return None
     return profile, hashes
+
+
+def _load_array(data: bytes):
+    """The array of an ``np.save``'d object, without copying its bytes (read-only)."""
+    import numpy as np
+
+    f = io.BytesIO(data)
+    fmt = np.lib.format
+    major, _minor = fmt.read_magic(f)
+    header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+    shape, fortran, dtype = header(f)
+    if fortran or dtype.hasobject or len(shape) != 1:
+        raise ValueError("not a flat array")
+    return np.frombuffer(data, dtype=dtype, count=shape[0], offset=f.tell())
+
+
+def _cached_format(hit, path: str) -> str | None:
+    """The format a cached profile was read as, when ``path`` would be read the same way
+    (what :func:`detect_format` says of this content under this name), else None."""
+    from .profile import extension_format
+
+    fmt = hit[0].get("file_format") if hit is not None else None
+    if fmt == "parquet":
+        return fmt  # recognised by its magic bytes, whatever the name
+    return fmt if fmt is not None and extension_format(path) == fmt else None
 
 
 def _store_profile(objs: Objects, oid: str, profile: dict, hashes) -> None:
@@ -87,12 +112,11 @@ class _Side:
     """One version of a table: reads it at most once, profiles it at most once."""
 
     def __init__(self, objs: Objects, oid: str, path: str, fmt: str, key,
-                 opts: TableOptions) -> None:
+                 opts: TableOptions, hit=None) -> None:
         self.objs, self.oid, self.path, self.fmt, self.key = objs, oid, path, fmt, key
         self.cache, self.progress = opts.cache, opts.progress
         self._table = None
         self.profile = self.hashes = None
-        hit = _cached(objs, oid)
         if hit is not None:
             self.profile, self.hashes = hit
 
@@ -125,6 +149,7 @@ class _Side:
                     raise TableError(f"the content of '{self.path}' is not in the store")
                 self.progress.step(f"reading and profiling {self.path}")
                 self.profile, self.hashes = profile_file(local, self.fmt, self.key)
+        self.profile["file_format"] = self.fmt  # lets a cached diff skip reading the head
         if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
             _store_profile(self.objs, self.oid, self.profile, self.hashes)
 
@@ -170,18 +195,21 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
     from .profile import detect_format
     from .tables import diff_from_profiles, diff_tables, needs_rehash
 
-    ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
-    if ha is None or hb is None:
-        return None, "content missing from the store; compared by oid only"
-    fa, fb = detect_format(old_path, ha), detect_format(new_path, hb)
+    hit_a, hit_b = _cached(objs, old), _cached(objs, new)
+    fa, fb = _cached_format(hit_a, old_path), _cached_format(hit_b, new_path)
+    if fa is None or fb is None:  # not both cached: recognise the format from the head
+        ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
+        if ha is None or hb is None:
+            return None, "content missing from the store; compared by oid only"
+        fa, fb = detect_format(old_path, ha), detect_format(new_path, hb)
     if fa is None or fb is None:
         if fa or fb or any(new_path.lower().endswith(e + z) for e in (".csv", ".tsv", ".parquet",
                                                                       ".jsonl")
                            for z in ("", ".gz", ".bz2", ".xz", ".zst")):
             return None, "not readable as a table; compared by bytes only"
         return None, None
-    a = _Side(objs, old, old_path, fa, key, opts)
-    b = _Side(objs, new, new_path, fb, key, opts)
+    a = _Side(objs, old, old_path, fa, key, opts, hit_a)
+    b = _Side(objs, new, new_path, fb, key, opts, hit_b)
     rows, target = opts.rows, opts.target_for(new_path)
     if key or rows:
         # Keyed rows and samples need the data itself (read once, profiled from memory

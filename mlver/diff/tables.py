@@ -371,9 +371,36 @@ def _assemble(old_p: dict, new_p: dict, added: int, removed: int, target: str | 
         dataset_drift=dataset_drift(drift), **extra)
 
 
+def _shared_unique(a: "numpy.ndarray", b: "numpy.ndarray") -> int:
+    """How many values two sorted arrays without duplicates have in common: the
+    runs are cut at the same values into pieces merged in parallel threads."""
+    import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
+    pieces = 4 if len(a) + len(b) > 1 << 20 else 1
+    cuts_a = [len(a) * i // pieces for i in range(pieces + 1)]
+    cuts_b = [0] + [int(np.searchsorted(b, a[c])) for c in cuts_a[1:-1]] + [len(b)]
+
+    def count(i):
+        m = np.concatenate([a[cuts_a[i]:cuts_a[i + 1]], b[cuts_b[i]:cuts_b[i + 1]]])
+        m.sort(kind="stable")  # two sorted runs: timsort merges them
+        return int(np.count_nonzero(m[1:] == m[:-1])) if len(m) else 0
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return sum(pool.map(count, range(pieces)))
+
+
 def _multiset_diff(old_sorted: "numpy.ndarray", new_sorted: "numpy.ndarray") -> tuple[int, int]:
     """(added, removed): a hash present twice before and three times after adds one row."""
     import numpy as np
+
+    def strictly_sorted(h):
+        return len(h) < 2 or bool(np.all(h[1:] > h[:-1]))
+
+    if strictly_sorted(old_sorted) and strictly_sorted(new_sorted):
+        # no duplicate rows (the usual case): one linear merge of the two sorted runs
+        # (timsort) counts the hashes both sides have; no search of one in the other
+        shared = _shared_unique(old_sorted, new_sorted)
+        return len(new_sorted) - shared, len(old_sorted) - shared
 
     def counts(h):
         h = np.sort(h) if len(h) > 1 and not np.all(h[1:] >= h[:-1]) else np.asarray(h)
