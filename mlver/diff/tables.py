@@ -215,17 +215,22 @@ class TableDiff:
         ds = self.dataset_drift or {}
         if ds.get("drifted"):
             parts.append(f"dataset drifted ({ds['drifted_columns']} of {ds['columns']} columns)")
-        for items in ([f"{c!r} retyped {o} -> {n}" for c, o, n in self.columns_retyped],
-                      [f"{c!r} nulls {o:.1%} -> {n:.1%}" for c, o, n in self.null_rates],
-                      [s.text() for s in columns if s.drifted],
-                      [s.text() for s in columns if s.level == "moderate"],
-                      _too_few(columns),
-                      [f"{s.column!r} has {s.figures['new_categories']} new "
-                       f"categor{'y' if s.figures['new_categories'] == 1 else 'ies'}"
-                       for s in columns if s.figures.get("new_categories")
-                       and s.figures.get("new_share", 0) >= NEW_CATEGORY_SHARE]):
-            # Up to five of each kind: enough to reach the column that explains a model change.
-            parts += items[:5] + ([f"{len(items) - 5} more"] if len(items) > 5 else [])
+        for items, cap in (
+                ([f"{c!r} retyped {o} -> {n}" for c, o, n in self.columns_retyped], 5),
+                ([f"{c!r} nulls {o:.1%} -> {n:.1%}" for c, o, n in self.null_rates], 5),
+                ([s.text() for s in columns if s.drifted], 5),
+                ([s.text() for s in columns if s.level == "moderate"], 3),
+                (_too_few(columns), 5),
+                ([f"{s.column!r} has {s.figures['new_categories']} new "
+                  f"categor{'y' if s.figures['new_categories'] == 1 else 'ies'}"
+                  for s in columns if s.figures.get("new_categories")
+                  and s.level != "too_few_rows"
+                  and s.figures.get("new_share", 0) >= NEW_CATEGORY_SHARE], 5)):
+            # Up to five of each kind (three moderate shifts): enough to reach the column
+            # that explains a model change, short enough to read.
+            more = len(items) - cap
+            parts += items[:cap] + ([f"{more} more{' worth a look' if cap == 3 else ''}"]
+                                    if more > 0 else [])
         label = _label_text(self)
         if len(parts) == 1 and not (self.rows_added or self.rows_removed or self.rows_changed):
             parts = [f"no changes ({self.rows_new:,} rows)"]
@@ -599,8 +604,10 @@ def column_drift(name: str, o: dict, n: dict, is_target: bool = False):
         nv, nc, nn = _distribution(n)
         exact = bool(o.get("values")) and bool(n.get("values"))
         n_values = len(np.union1d(ov, nv)) if exact else math.inf
+        # integers with few values that repeat (5 times each on average) are categories
         if n_values <= LOW_CARDINALITY or (
-                _is_integer(o) and _is_integer(n) and n_values <= INTEGER_CATEGORIES):
+                _is_integer(o) and _is_integer(n) and n_values <= INTEGER_CATEGORIES
+                and on + nn >= 5 * n_values):
             old_c = {_value_key(v): c for v, c in zip(ov, oc)}
             new_c = {_value_key(v): c for v, c in zip(nv, nc)}
             return _categorical(name, old_c, new_c, is_target)
@@ -662,7 +669,8 @@ def _numeric(name, o, n, old, new, is_target):
 
 
 def _finite_or_none(x):
-    return x if x is not None and math.isfinite(x) else None
+    """A figure for the JSON: 6 significant digits, None when not finite."""
+    return float(f"{x:.6g}") if x is not None and math.isfinite(x) else None
 
 
 def _categorical(name, old_c: dict, new_c: dict, is_target):
