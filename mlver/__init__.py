@@ -26,6 +26,7 @@ from .errors import (
     RunError,
     StoreFormatError,
 )
+from .history import Tag
 from .record import Artifact, Code, Env, Record, Run
 from .checkout import CheckoutResult
 from .snapshot import SnapshotResult
@@ -37,5 +38,5 @@ __all__ = [
     "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
     "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
     "RefConflictError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
-    "StoreFormatError", "__version__",
+    "StoreFormatError", "Tag", "__version__",
 ]

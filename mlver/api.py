@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from . import history
 from . import snapshot as snap
@@ -143,6 +143,24 @@ class Repo:
                                 "pick a name with a letter")
         oid, rec = self.show(rev)
         return oid, rec, self.store.refs.set_tag(rec.name, tag, oid)
+
+    def tag_list(self, name: str | None = None) -> list[history.Tag]:
+        """Every tag of ``name`` (or of every name) with the record it points at, sorted by
+        name then tag. A tag whose record cannot be read has ``version`` None (and a warning)."""
+        return history.tag_list(self.store, name, self.warn)
+
+    def tags_by_record(self, names: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """``{name: {record oid: [tags]}}`` for ``names``, reading each name's tags once."""
+        return history.tags_by_record(self.store, names, self.warn)
+
+    def untag(self, rev: str) -> history.Tag:
+        """Delete the tag ``NAME@TAG`` (the record stays); return what it pointed at."""
+        return history.untag(self.store, rev)
+
+    def patch(self, rev: str) -> bytes | None:
+        """The uncommitted patch recorded with ``rev`` (``git diff HEAD --binary``, byte for
+        byte), or None when its code was committed (or not recorded)."""
+        return history.patch(self.store, self.resolve(rev))
 
     def reindex(self) -> int:
         """Rebuild the index from objects + refs; return the number of records indexed."""

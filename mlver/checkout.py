@@ -20,6 +20,7 @@ phases and writes nothing until the first two have passed:
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ from .workspace import Workspace
 
 SIDES = ("all", "inputs", "outputs")
 _RESERVED = (".git", ".mlver")
+_STAGED = re.compile(r"\.mlver-(\d{1,9})-\d+\.tmp")  # see materialize.Writer
 _SHOWN = 5  # paths named in an error before "and N more"
 
 
@@ -182,6 +184,20 @@ def _content_oid(dirs: Dirs, path: str, st: os.stat_result, ws_rel: str | None,
     return h.hexdigest()
 
 
+def _leftover(name: str) -> bool:
+    """True for a file staged by a checkout whose process is gone (``.mlver-PID-N.tmp``)."""
+    m = _STAGED.fullmatch(name)
+    if m is None:
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
 def _same_mode(w: Want, st: os.stat_result) -> bool:
     return w.type != "blob" or bool(st.st_mode & 0o100) == w.exec
 
@@ -291,6 +307,9 @@ class Checkout:
                     if stat.S_ISDIR(st.st_mode) and want.get(path, Want("", "tree", "")).type == "tree":
                         stack.append(path)
                     elif path not in want:
+                        if _leftover(name) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                            extra.append(path)  # staged by a checkout that was killed
+                            continue
                         if stat.S_ISDIR(st.st_mode):
                             raise CheckoutError(
                                 f"'{path}' in {self.target} is a folder this version does not "

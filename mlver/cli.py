@@ -179,11 +179,13 @@ def log(name, n, as_json):
     """List versions, newest first (of NAME, or of every name)."""
     from .render import log_text, record_json
 
-    items = _repo().log(name, n)
+    repo = _repo()
+    items = repo.log(name, n)
+    tags = repo.tags_by_record({r.name for _o, r in items})  # once per name, not per entry
     if as_json:
-        _out([record_json(o, r) for o, r in items])
+        _out([record_json(o, r, tags=tags[r.name].get(o, [])) for o, r in items])
     elif items:
-        echo(log_text(items))
+        echo(log_text(items, tags))
     elif n != 0:  # -n 0 asks for nothing, and gets nothing
         echo("no versions yet")
 
@@ -191,15 +193,40 @@ def log(name, n, as_json):
 @main.command()
 @click.argument("rev")
 @click.option("--json", "as_json", is_flag=True, help="The record as JSON, with its oid.")
-def show(rev, as_json):
+@click.option("--patch", is_flag=True,
+              help="Print the uncommitted patch recorded with REV (git diff HEAD --binary), "
+                   "byte for byte.")
+def show(rev, as_json, patch):
     """Show the record REV names."""
     from .render import record_json, show_text
 
+    if patch:
+        if as_json:
+            raise click.UsageError("--patch and --json cannot be combined: the patch is raw "
+                                   "bytes (show --json gives its blob oid as code.patch)")
+        _print_patch(rev)
+        return
     oid, rec = _repo().show(rev)
     if as_json:
         _out(record_json(oid, rec))
     else:
         echo(show_text(oid, rec))
+
+
+def _print_patch(rev: str) -> None:
+    """The patch goes to stdout as raw bytes (never through ``echo``, which would escape
+    its control characters, nor through a text layer); a record without one gets a note
+    on stderr."""
+    repo = _repo()
+    oid, rec = repo.show(rev)
+    data = repo.patch(oid)
+    if data is None:
+        c = rec.code
+        why = (f"its code was committed: {c.commit}" if c.commit else
+               "no git commit was recorded with it")
+        echo(f"{rec.label} has no uncommitted patch ({why})", err=True)
+        return
+    click.echo(data, nl=False)  # bytes go to stdout's binary buffer, unchanged
 
 
 @main.command()
@@ -219,11 +246,58 @@ def status(name, as_json):
         echo(status_text(reports))
 
 
-@main.command()
-@click.argument("rev")
-@click.argument("tag")
-def tag(rev, tag):
-    """Tag the record REV as NAME@TAG (moving the tag if it exists)."""
+class _TagCommand(click.Command):
+    """``tag`` has three forms; its usage line shows them."""
+
+    def collect_usage_pieces(self, ctx):
+        return ["REV TAG | --list [NAME] [--json] | -d NAME@TAG"]
+
+
+def _tag_target(t) -> str:
+    """``NAME@N OID10`` of a tag's record (``OID10 (record unreadable)`` when damaged)."""
+    if t.version is None:
+        return f"{t.oid[:10]} (record unreadable)"
+    return f"{t.name}@{t.version} {t.oid[:10]}"
+
+
+@main.command(cls=_TagCommand)
+@click.argument("rev", required=False)
+@click.argument("tag", required=False)
+@click.option("-l", "--list", "list_", is_flag=True,
+              help="List the tags of NAME (or of every name) and the versions they point at.")
+@click.option("-d", "--delete", is_flag=True, help="Delete the tag NAME@TAG (the record stays).")
+@click.option("--json", "as_json", is_flag=True, help="With --list: a JSON array of tags.")
+def tag(rev, tag, list_, delete, as_json):
+    """Tag the record REV as NAME@TAG (moving the tag if it exists).
+
+    --list [NAME] lists tags; -d NAME@TAG deletes one (never the record).
+    """
+    ctx = click.get_current_context()
+    given = [a for a in (rev, tag) if a is not None]
+    if list_ and delete:
+        raise click.UsageError("--list and --delete cannot be combined; give one of them", ctx)
+    if as_json and not list_:
+        raise click.UsageError("--json works only with --list", ctx)
+    if list_:
+        if len(given) > 1:
+            raise click.UsageError("tag --list takes at most one NAME", ctx)
+        tags = _repo().tag_list(rev)
+        if as_json:
+            _out([t.to_dict() for t in tags])
+        elif tags:
+            echo("\n".join(f"{t.label} -> {_tag_target(t)}" for t in tags))
+        else:
+            echo(f"{rev} has no tags" if rev else "no tags yet")
+        return
+    if delete:
+        if len(given) != 1:
+            raise click.UsageError("tag -d takes exactly one NAME@TAG, "
+                                   "for example: mlver tag -d price-model@production", ctx)
+        t = _repo().untag(rev)
+        echo(f"Deleted tag {t.label} (was {_tag_target(t)})")
+        return
+    if len(given) < 2:
+        raise click.UsageError(f"Missing argument '{'TAG' if given else 'REV'}'.", ctx)
     oid, rec, old = _repo().tag(rev, tag)
     moved = f" (was {old[:10]})" if old and old != oid else ""
     echo(f"{rec.name}@{tag} -> {rec.label} {oid[:10]}{moved}")

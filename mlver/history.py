@@ -7,6 +7,7 @@ are records, and what of them the index keeps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from . import revision as revmod
@@ -195,3 +196,107 @@ def names_record(store: Store, text: str) -> bool:
 
 
 Warn = Callable[[str], None]
+
+
+# -- tags --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tag:
+    """A tag ``NAME@TAG`` and the record it points at.
+
+    ``version`` is the record's version, or None when the record cannot be read (missing
+    or corrupt object; a warning says why)."""
+
+    name: str
+    tag: str
+    oid: str
+    version: int | None
+
+    @property
+    def label(self) -> str:
+        """``NAME@TAG``."""
+        return f"{self.name}@{self.tag}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``mlver tag --list --json`` form."""
+        return {"name": self.name, "tag": self.tag, "oid": self.oid, "version": self.version}
+
+
+def _tag_of(store: Store, name: str, tag: str, oid: str, warn: Warn | None) -> Tag:
+    try:
+        version: int | None = load_record(store, oid).version
+    except MlverError as e:
+        if warn is None:
+            raise
+        warn(f"{name}@{tag}: {e}")
+        version = None
+    return Tag(name, tag, oid, version)
+
+
+def tag_list(store: Store, name: str | None = None, warn: Warn | None = None) -> list[Tag]:
+    """Every tag of ``name`` (or of every name), sorted by name then tag."""
+    refs = store.refs
+    if name is not None:
+        if refs.get(name) is None and name not in refs.tag_names():
+            resolve(store, name)  # raises the usual unknown-revision error
+        names = [name]
+    else:
+        names = sorted(set(refs.names()) | set(refs.tag_names()))
+    return [_tag_of(store, n, t, oid, warn)
+            for n in names for t, oid in sorted(refs.tags(n).items())]
+
+
+def tags_by_record(store: Store, names: Iterable[str], warn: Warn | None = None
+                   ) -> dict[str, dict[str, list[str]]]:
+    """``{name: {record oid: [tags, sorted]}}``, reading each name's tags once. A name whose
+    tags cannot be read gets none (and a warning) instead of failing the caller."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for name in set(names):
+        by_oid: dict[str, list[str]] = {}
+        try:
+            tags = store.refs.tags(name)
+        except MlverError as e:
+            if warn is None:
+                raise
+            warn(f"the tags of {name} cannot be read: {e}")
+            tags = {}
+        for t, oid in sorted(tags.items()):
+            by_oid.setdefault(oid, []).append(t)
+        out[name] = by_oid
+    return out
+
+
+def untag(store: Store, text: str) -> Tag:
+    """Delete the tag ``NAME@TAG`` (compare-and-swap on the oid it was read holding);
+    return what it pointed at. The record stays."""
+    from .errors import RevisionError
+    from .snapshot import check_name
+
+    rev = revmod.parse(text)
+    if rev.name is None or rev.tag is None or rev.back:
+        if rev.name is not None and rev.version is not None and not rev.back:
+            raise RevisionError(f"'{text}' names a version, not a tag; give NAME@TAG (mlver tag "
+                                f"--list {rev.name} shows the tags of {rev.name})")
+        raise RevisionError(f"'{text}' is not NAME@TAG; give the tag to delete as NAME@TAG, "
+                            "for example price-model@production")
+    check_name(rev.tag, "tag")
+    name, tag = rev.name, rev.tag
+    oid = store.refs.get_tag(name, tag)
+    if oid is None:
+        tags = sorted(store.refs.tags(name))
+        if not tags and store.refs.get(name) is None:
+            resolve(store, name)  # raises the usual unknown-revision error
+        have = f"its tags: {', '.join(tags)}" if tags else "it has no tags"
+        raise RevisionError(f"{name} has no tag '{tag}' ({have}); see mlver tag --list {name}")
+    found = _tag_of(store, name, tag, oid, lambda _msg: None)  # a damaged record: delete anyway
+    store.refs.delete_tag(name, tag, old=oid)
+    return found
+
+
+def patch(store: Store, oid: str) -> bytes | None:
+    """The uncommitted patch (``git diff HEAD --binary``) recorded with record ``oid``, byte
+    for byte; None when its code had none. A missing or corrupt blob raises."""
+    rec = load_record(store, oid)
+    if rec.code.patch is None:
+        return None
+    return store.objects.read(rec.code.patch)

@@ -69,17 +69,20 @@ def show_text(oid: str, rec) -> str:
     return "\n".join(lines)
 
 
-def log_text(items) -> str:
-    """One line a record, newest first."""
+def log_text(items, tags=None) -> str:
+    """One line a record, newest first; ``tags``: ``{name: {oid: [tags]}}`` shown as
+    ``(tags: a, b)`` after the commit."""
     lines = []
     for oid, rec in items:
+        its = (tags or {}).get(rec.name, {}).get(oid)
+        tagged = f"  (tags: {', '.join(its)})" if its else ""
         metrics = ", ".join(f"{k}={v}" for k, v in list(rec.metrics.items())[:3]
                             if not isinstance(v, dict))
         msg = f"  {rec.message}" if rec.message else ""
         commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""
         failed = "  FAILED" if rec.failed else ""
         lines.append(f"{oid[:10]}  {rec.label:<20} {rec.created[:19].replace('T', ' ')}"
-                     f"{commit}{failed}{msg}" + (f"  [{metrics}]" if metrics else ""))
+                     f"{commit}{failed}{tagged}{msg}" + (f"  [{metrics}]" if metrics else ""))
     return "\n".join(lines)
 
 

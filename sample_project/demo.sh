@@ -43,3 +43,7 @@ say mlver run price-model -m "month 2 data, 200 trees"
 say mlver log price-model
 say mlver lineage price-model
 say mlver diff price-model@1 price-model@2
+
+echo
+echo "== Get month 1's model back, beside the current one =="
+say mlver checkout price-model@1 --outputs --to month1

@@ -263,3 +263,14 @@ def test_a_folder_on_the_way_that_is_a_link_is_refused(mrepo, proj, two, tmp_pat
     res = cli("checkout", oid)
     assert_error(res, "'deep/er'", "is a symbolic link or a file, not a folder")
     assert os.listdir(outside) == []
+
+
+def test_files_staged_by_a_killed_checkout_are_cleaned_up(mrepo, proj, two):
+    write(proj / "data/.mlver-999999999-7.tmp", "half a file")  # no such pid
+    write(proj / f"data/.mlver-{os.getpid()}-8.tmp", "a live checkout's")
+    with pytest.raises(CheckoutError, match=rf"data/.mlver-{os.getpid()}-8.tmp"):
+        mrepo.checkout("m@1")
+    assert (proj / "data/.mlver-999999999-7.tmp").exists()  # the refusal changed nothing
+    os.remove(proj / f"data/.mlver-{os.getpid()}-8.tmp")
+    mrepo.checkout("m@1")
+    assert not (proj / "data/.mlver-999999999-7.tmp").exists()

@@ -220,6 +220,242 @@ def test_tag(m3):
     assert json.loads(ok(cli("show", "m@gold", "--json")).stdout)["oid"] == oids[2]
 
 
+# -- tag --list, tag -d, tags in log, show --patch -----------------------------------------------
+
+def test_tag_list(m3):
+    proj, oids = m3
+    ok(cli("tag", "m@1", "gold"))
+    write(proj / "b.csv", "b\n")
+    n1 = json.loads(ok(cli("snapshot", "n", "-i", "b=b.csv", "--json")).stdout)["oid"]
+    ok(cli("tag", "n", "alpha"))
+    every = (f"m@gold -> m@1 {oids[0][:10]}\n"
+             f"m@prod -> m@2 {oids[1][:10]}\n"
+             f"n@alpha -> n@1 {n1[:10]}\n")
+    with store_unchanged(proj):
+        assert ok(cli("tag", "--list")).stdout == every
+        assert ok(cli("tag", "-l")).stdout == every
+        assert ok(cli("tag", "--list", "n")).stdout == f"n@alpha -> n@1 {n1[:10]}\n"
+        assert json.loads(ok(cli("tag", "--list", "m", "--json")).stdout) == [
+            {"name": "m", "tag": "gold", "oid": oids[0], "version": 1},
+            {"name": "m", "tag": "prod", "oid": oids[1], "version": 2},
+        ]
+        assert [(t["name"], t["tag"]) for t in json.loads(ok(cli("tag", "--list", "--json")).stdout)] \
+            == [("m", "gold"), ("m", "prod"), ("n", "alpha")]
+        assert_one_error(cli("tag", "--list", "nope"), "unknown revision 'nope'", "names here: m, n")
+
+
+def test_tag_list_without_tags(m1):
+    proj, _ = m1
+    with store_unchanged(proj):
+        assert ok(cli("tag", "--list")).stdout == "no tags yet\n"
+        assert ok(cli("tag", "--list", "m")).stdout == "m has no tags\n"
+        assert ok(cli("tag", "--list", "--json")).stdout == "[]\n"
+        assert ok(cli("tag", "--list", "m", "--json")).stdout == "[]\n"
+
+
+def test_tag_list_names_a_tag_whose_record_is_gone(m3):
+    proj, oids = m3
+    ghost = oid_of(b"no such record")
+    write(proj / ".mlver" / "refs" / "tags" / "m" / "ghost", ghost + "\n")
+    r = ok(cli("tag", "--list", "m"))
+    assert r.stdout == f"m@ghost -> {ghost[:10]} (record unreadable)\nm@prod -> m@2 {oids[1][:10]}\n"
+    assert r.stderr == (f"Warning: m@ghost: object {ghost} is missing from the store; restore "
+                        ".mlver/objects from a backup or re-snapshot\n")
+    assert json.loads(cli("tag", "--list", "--json").stdout)[0] == {
+        "name": "m", "tag": "ghost", "oid": ghost, "version": None}
+    r = ok(cli("tag", "-d", "m@ghost"))  # a dangling tag can still be deleted
+    assert r.stdout == f"Deleted tag m@ghost (was {ghost[:10]} (record unreadable))\n"
+    assert ok(cli("tag", "--list", "m")).stdout == f"m@prod -> m@2 {oids[1][:10]}\n"
+
+
+def test_tag_delete(m3):
+    proj, oids = m3
+    ok(cli("tag", "m@1", "gold"))
+    objects = [x for x in store_listing(proj) if x[0].startswith("objects/")]
+    r = ok(cli("tag", "-d", "m@prod"))
+    assert (r.stdout, r.stderr) == (f"Deleted tag m@prod (was m@2 {oids[1][:10]})\n", "")
+    assert not (proj / ".mlver" / "refs" / "tags" / "m" / "prod").exists()
+    assert [x for x in store_listing(proj) if x[0].startswith("objects/")] == objects
+    assert tmp_files(proj) == []
+    assert ok(cli("tag", "--list")).stdout == f"m@gold -> m@1 {oids[0][:10]}\n"
+    # the record stays and resolves by number
+    assert json.loads(ok(cli("show", "m@2", "--json")).stdout)["oid"] == oids[1]
+    assert [i["oid"] for i in json.loads(ok(cli("log", "m", "--json")).stdout)] == oids[::-1]
+    with store_unchanged(proj):
+        assert_one_error(cli("show", "m@prod"), "m has no tag 'prod'")
+        line = assert_one_error(cli("tag", "-d", "m@prod"))  # twice
+        assert line == "Error: m has no tag 'prod' (its tags: gold); see mlver tag --list m"
+    r = ok(cli("tag", "--delete", "m@gold"))
+    assert r.stdout == f"Deleted tag m@gold (was m@1 {oids[0][:10]})\n"
+    with store_unchanged(proj):
+        line = assert_one_error(cli("tag", "-d", "m@gold"))
+        assert line == "Error: m has no tag 'gold' (it has no tags); see mlver tag --list m"
+        assert ok(cli("tag", "--list")).stdout == "no tags yet\n"
+    assert json.loads(ok(cli("show", "m@1", "--json")).stdout)["oid"] == oids[0]
+
+
+def test_tag_delete_errors(m3):
+    proj, _ = m3
+    with store_unchanged(proj):
+        assert_one_error(cli("tag", "-d", "nope@prod"), "unknown revision 'nope'", "names here: m")
+        assert_one_error(cli("tag", "-d", "m@3"), "'m@3' names a version, not a tag")
+        assert_one_error(cli("tag", "-d", "m"), "'m' is not NAME@TAG")
+        assert_one_error(cli("tag", "-d", "m@prod~1"), "'m@prod~1' is not NAME@TAG")
+        assert_one_error(cli("tag", "-d", "m@x.lock"), "tag 'x.lock' is not valid")
+        assert_one_error(cli("tag", "-d", "a/b"), "'a/b' is not a revision")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["tag", "--list", "--delete", "m@prod"], "--list and --delete cannot be combined; give one of them"),
+    (["tag", "--list", "m", "n"], "tag --list takes at most one NAME"),
+    (["tag", "-d"], "tag -d takes exactly one NAME@TAG, for example: mlver tag -d price-model@production"),
+    (["tag", "-d", "m@prod", "x"], "tag -d takes exactly one NAME@TAG, for example: mlver tag -d price-model@production"),
+    (["tag", "m@1", "x", "--json"], "--json works only with --list"),
+    (["tag", "-d", "m@prod", "--json"], "--json works only with --list"),
+    (["tag", "m"], "Missing argument 'TAG'."),
+    (["tag"], "Missing argument 'REV'."),
+    (["show", "m", "--patch", "--json"], "--patch and --json cannot be combined: the patch is raw "
+                                         "bytes (show --json gives its blob oid as code.patch)"),
+])
+def test_tag_and_show_usage_errors(m3, args, message):
+    proj, _ = m3
+    with store_unchanged(proj):
+        r = cli(*args)
+    assert r.exit_code == 2, (args, r.output)
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f"Usage: mlver {args[0]} ") or lines[0].startswith(f"Usage: main {args[0]} ")
+    assert lines[-1] == f"Error: {message}"
+    assert ok(cli("tag", "--list")).stdout.count("\n") == 1  # nothing was deleted
+
+
+def test_tag_usage_line_shows_the_three_forms(m1):
+    r = ok(cli("tag", "--help"))
+    assert r.stdout.splitlines()[0].endswith(" tag REV TAG | --list [NAME] [--json] | -d NAME@TAG")
+
+
+def test_log_shows_tags(m3, monkeypatch):
+    proj, oids = m3
+    ok(cli("tag", "m@2", "gold"))
+    write(proj / "b.csv", "b\n")
+    ok(cli("snapshot", "n", "-i", "b=b.csv"))
+    ok(cli("tag", "n", "prod"))  # same tag name on another name: not shown on m's lines
+    from mlver.store.refs import Refs
+
+    calls = []
+    real = Refs.tags
+    monkeypatch.setattr(Refs, "tags", lambda self, name: calls.append(name) or real(self, name))
+    ok(cli("log", "m", "-n", "0"))  # what opening the store reads (the index catch-up)
+    opening, calls[:] = list(calls), []
+    lines = ok(cli("log", "m")).stdout.splitlines()
+    assert calls == opening + ["m"]  # the log reads m's tags once for its three entries
+    commit = git(proj, "rev-parse", "HEAD")[:7]
+    line = r"  m@{v}                  \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d  git " + commit
+    assert re.fullmatch(oids[2][:10] + line.format(v=3), lines[0]), lines[0]
+    assert re.fullmatch(oids[1][:10] + line.format(v=2) + r"  \(tags: gold, prod\)", lines[1]), lines[1]
+    assert re.fullmatch(oids[0][:10] + line.format(v=1), lines[2]), lines[2]
+    items = json.loads(ok(cli("log", "m", "--json")).stdout)
+    assert [(i["oid"], i["tags"]) for i in items] == [(oids[2], []), (oids[1], ["gold", "prod"]),
+                                                      (oids[0], [])]
+    calls.clear()
+    items = json.loads(ok(cli("log", "--json")).stdout)
+    assert sorted(calls) == sorted(opening + ["m", "n"])
+    assert {(i["name"], i["version"]): i["tags"] for i in items} == {
+        ("n", 1): ["prod"], ("m", 3): [], ("m", 2): ["gold", "prod"], ("m", 1): []}
+    ok(cli("tag", "-d", "m@gold"))
+    assert "  (tags: prod)" in ok(cli("log", "m")).stdout.splitlines()[1]
+
+
+def test_log_with_an_unreadable_tag_warns_and_lists(m3):
+    proj, oids = m3
+    write(proj / ".mlver" / "refs" / "tags" / "m" / "bad", "garbage\n")
+    r = ok(cli("log", "m"))
+    assert len(r.stdout.splitlines()) == 3 and "(tags:" not in r.stdout
+    warnings = r.stderr.splitlines()
+    assert warnings[0].startswith("Warning: m is damaged: ref ")  # the index catch-up's
+    assert warnings[-1].startswith("Warning: the tags of m cannot be read: ref ")
+    assert warnings[-1].endswith("/refs/tags/m/bad does not hold an oid; restore it from a "
+                                 "backup, or delete it to drop the name")
+    assert_one_error(cli("tag", "--list"), "/refs/tags/m/bad does not hold an oid")
+
+
+@pytest.fixture
+def dirty(proj):
+    """``m@1`` on a clean commit; ``m@2`` with uncommitted text (escape and latin-1 bytes)
+    and binary changes in tracked files."""
+    write(proj / "blob.bin", bytes(range(256)) * 4)
+    git(proj, "add", "blob.bin")
+    git(proj, "commit", "-q", "-m", "add blob")
+    write(proj / "a.csv", "id,v\n1,2\n")
+    ok(cli("snapshot", "m", "-i", "a=a.csv"))
+    write(proj / "train.py", b"print('train')\n# \x1b[31mred\x1b[0m caf\xe9\r\n\x07\n")
+    write(proj / "blob.bin", bytes(range(255, -1, -1)) * 4 + b"\x00tail")
+    write(proj / "a.csv", "id,v\n1,3\n")
+    rec = json.loads(ok(cli("snapshot", "m", "-i", "a=a.csv", "--json")).stdout)
+    return proj, rec
+
+
+def test_show_patch_is_git_diff_byte_for_byte(dirty):
+    proj, rec = dirty
+    expected = git(proj, "diff", "HEAD", "--binary", text=False)
+    assert b"GIT binary patch" in expected and b"\x1b[31m" in expected and b"caf\xe9\r\n" in expected
+    assert rec["code"]["dirty"] is True
+    with store_unchanged(proj):
+        r = ok(cli("show", "m", "--patch"))
+    assert r.stdout_bytes == expected
+    assert r.stderr_bytes == b""
+    from mlver.api import Repo
+
+    with Repo(str(proj)) as repo:
+        assert repo.store.objects.read(rec["code"]["patch"]) == expected
+    # the patch applies to the recorded commit and gives back the recorded files
+    after = {p: (proj / p).read_bytes() for p in ("train.py", "blob.bin")}
+    git(proj, "checkout", "-q", "--", "train.py", "blob.bin")
+    (proj / "m.patch").write_bytes(r.stdout_bytes)
+    git(proj, "apply", "--binary", "m.patch", text=False)
+    assert {p: (proj / p).read_bytes() for p in after} == after
+
+
+def test_show_patch_of_a_clean_commit(dirty):
+    proj, _rec = dirty
+    commit = git(proj, "rev-parse", "HEAD").strip()
+    with store_unchanged(proj):
+        r = ok(cli("show", "m@1", "--patch"))
+    assert r.stdout_bytes == b""
+    assert r.stderr == f"m@1 has no uncommitted patch (its code was committed: {commit})\n"
+
+
+def test_show_patch_outside_git(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ok(cli("init"))
+    write(tmp_path / "a.csv", "a\n")
+    ok(cli("snapshot", "m", "-i", "a=a.csv"))
+    r = ok(cli("show", "m", "--patch"))
+    assert (r.stdout, r.stderr) == ("", "m@1 has no uncommitted patch (no git commit was "
+                                        "recorded with it)\n")
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_show_patch_whose_blob_is_damaged(proj, damage):
+    write(proj / "README.md", "# proj\n" + "a long line of documentation\n" * 6000)  # loose blob
+    write(proj / "a.csv", "id,v\n1,2\n")
+    rec = json.loads(ok(cli("snapshot", "m", "-i", "a=a.csv", "--json")).stdout)
+    blob = rec["code"]["patch"]
+    path = proj / ".mlver" / "objects" / blob[:2] / blob[2:]
+    assert path.is_file()
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.chmod(0o644)
+        path.write_bytes(b"x" + path.read_bytes()[1:])
+    with store_unchanged(proj):
+        line = assert_one_error(cli("show", "m", "--patch"), blob)
+    assert line == ({"missing": f"Error: object {blob} is missing from the store; restore "
+                                ".mlver/objects from a backup or re-snapshot",
+                     "corrupt": f"Error: object {blob} is corrupt (its bytes hash differently); "
+                                "restore it from a backup, or delete it and re-snapshot"}[damage])
+
+
 def test_status(m1):
     proj, oid = m1
     assert ok(cli("status")).stdout == "m@1: clean\n"

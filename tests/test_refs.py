@@ -139,3 +139,80 @@ def test_concurrent_compare_and_swap_loses_no_update(refs):
     assert len(parent_of) == 6 * per_thread
     assert len(chain) == len(parent_of)  # every successful update is reachable: none lost
     assert not [f for f in os.listdir(refs.names_dir) if f.endswith(".lock")]
+
+
+def test_delete_tag(refs):
+    assert refs.delete_tag("m", "prod") is None  # nothing to delete, no folder either
+    refs.set_tag("m", "prod", O1)
+    refs.set_tag("m", "staging", O2)
+    assert refs.delete_tag("m", "prod") == O1
+    assert refs.get_tag("m", "prod") is None
+    assert refs.tags("m") == {"staging": O2}
+    assert refs.delete_tag("m", "prod") is None  # twice: already gone
+    d = os.path.join(refs.tags_dir, "m")
+    assert sorted(os.listdir(d)) == ["staging"]  # no lock or temporary file left
+    refs.set_tag("m", "prod", O3)  # a deleted tag can be set again
+    assert refs.get_tag("m", "prod") == O3
+
+
+def test_delete_tag_compare_and_swap(refs):
+    refs.set_tag("m", "prod", O1)
+    with pytest.raises(RefConflictError, match=r"tag m@prod moved from .* to .*; try again"):
+        refs.delete_tag("m", "prod", old=O2)  # moved since it was read: kept
+    assert refs.get_tag("m", "prod") == O1
+    assert refs.delete_tag("m", "prod", old=O1) == O1
+    with pytest.raises(RefConflictError, match=f"moved from {O1} to None"):
+        refs.delete_tag("m", "prod", old=O1)  # deleted meanwhile
+    with pytest.raises(RefConflictError):
+        refs.delete_tag("other", "prod", old=O1)
+    assert not [f for f in os.listdir(os.path.join(refs.tags_dir, "m")) if f.endswith(".lock")]
+
+
+def test_delete_tag_takes_the_lock(refs, monkeypatch):
+    import functools
+
+    import mlver.store.refs as refsmod
+
+    refs.set_tag("m", "prod", O1)
+    path = os.path.join(refs.tags_dir, "m", "prod")
+    open(path + ".lock", "w").close()  # another process is moving the tag
+    monkeypatch.setattr(refsmod, "locked", functools.partial(locked, timeout=0.05))
+    with pytest.raises(LockError, match=r"prod\.lock"):
+        refs.delete_tag("m", "prod")
+    assert refs.get_tag("m", "prod") == O1
+
+
+@pytest.mark.parametrize("name,tag", [("m", "../../names/m"), ("../names", "m"), ("m", "x.lock"),
+                                      ("m", ""), ("", "prod")])
+def test_delete_tag_with_an_invalid_name_touches_nothing(refs, name, tag):
+    refs.update("m", O1, None)
+    refs.set_tag("m", "x", O2)
+    assert refs.delete_tag(name, tag) is None
+    with pytest.raises(RefConflictError):
+        refs.delete_tag(name, tag, old=O1)
+    assert refs.get("m") == O1 and refs.tags("m") == {"x": O2}
+
+
+def test_delete_tag_refuses_a_link(refs, tmp_path):
+    from mlver.errors import StoreFormatError
+
+    refs.set_tag("m", "keep", O1)
+    target = tmp_path / "outside"
+    target.write_text(O2 + "\n")
+    os.symlink(target, os.path.join(refs.tags_dir, "m", "prod"))
+    with pytest.raises(StoreFormatError, match="symbolic link"):
+        refs.delete_tag("m", "prod")
+    assert target.read_text() == O2 + "\n"
+    assert os.path.islink(os.path.join(refs.tags_dir, "m", "prod"))
+
+
+def test_tag_names(refs):
+    assert refs.tag_names() == []
+    refs.set_tag("b", "x", O1)
+    refs.set_tag("a", "x", O1)
+    os.makedirs(os.path.join(refs.tags_dir, ".hidden"))
+    open(os.path.join(refs.tags_dir, "file"), "w").close()  # not a folder of tags
+    assert refs.tag_names() == ["a", "b"]
+    refs.delete_tag("a", "x")
+    assert refs.tag_names() == ["a", "b"]  # the folder stays (a concurrent tag may need it)
+    assert refs.tags("a") == {}

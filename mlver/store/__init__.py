@@ -14,6 +14,7 @@ from ..config import read_store_config, write_store_config
 from ..errors import ConfigError, RecordFormatError
 from .index import INDEX_FILE, Index
 from .objects import LocalObjectStore
+from . import storelock
 from .refs import Refs
 from .trees import Tree
 
@@ -53,6 +54,9 @@ class Store:
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         with open(os.path.join(path, ".gitignore"), "w", encoding="utf-8") as f:
             f.write(_GITIGNORE)
+        # The writers/gc lock exists from the start, so that a first write that fails
+        # leaves the folder exactly as it was.
+        open(os.path.join(path, storelock.LOCK_FILE), "a").close()
         write_store_config(path)
 
     @property

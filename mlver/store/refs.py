@@ -205,3 +205,44 @@ class Refs:
             old = _read(path)
             lock.publish(oid)
         return old
+
+    def delete_tag(self, name: str, tag: str, old: str | None = None) -> str | None:
+        """Delete tag ``tag`` of ``name``; return the oid it held, None when there was none.
+
+        With ``old``, the tag is deleted only while it still holds ``old``
+        (compare-and-swap): a tag moved or deleted meanwhile raises
+        :class:`RefConflictError` and is left as it is. Only the tag's ref file goes;
+        the record it named, and every other object, stay.
+        """
+        current = None
+        if valid_name(name) and valid_name(tag):
+            d = self._dir(f"refs/tags/{name}")
+            if os.path.isdir(d):
+                path = os.path.join(d, tag)
+                with locked(path):
+                    current = _read(path)
+                    if current is not None and (old is None or current == old):
+                        os.unlink(path)
+                        _fsync_dir(d)
+                        return current
+        if old is not None and current != old:
+            raise RefConflictError(
+                f"tag {name}@{tag} moved from {old} to {current} while deleting; try again")
+        return None
+
+    def tag_names(self) -> list[str]:
+        """Every name with a folder of tags (a name's ref may be gone), sorted."""
+        d = self._dir("refs/tags")
+        if not os.path.isdir(d):
+            return []
+        return sorted(n for n in os.listdir(d) if valid_name(n)
+                      and stat.S_ISDIR(os.lstat(os.path.join(d, n)).st_mode))
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a rename or unlink in folder ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
