@@ -484,16 +484,17 @@ def column_hash(col: "pyarrow.ChunkedArray | pyarrow.Array") -> "numpy.ndarray":
     return h
 
 
-def _number_hash(v: "numpy.ndarray") -> "numpy.ndarray":
+def _number_hash(v: "numpy.ndarray", may_be_nan: bool = True) -> "numpy.ndarray":
     """Hashes of float64 values: their bits, tagged (-0.0 as 0.0, NaN as missing);
     not mixed, as :func:`_column_term` mixes every value hash anyway."""
     import numpy as np
     v = v + 0.0  # -0.0 becomes 0.0 (and a copy: to_numpy() may be read-only)
     h = v.view(np.uint64)
     h ^= _tag("num")
-    nan = np.isnan(v)
-    if nan.any():
-        h[nan] = _NULL_HASH
+    if may_be_nan:
+        nan = np.isnan(v)
+        if nan.any():
+            h[nan] = _NULL_HASH
     return h
 
 
@@ -609,8 +610,9 @@ class _Column:
         import pyarrow.compute as pc
         if self.numeric:
             v = pc.cast(col, pa.float64(), safe=False).to_numpy()
-            fin = np.isfinite(v)
-            if fin.all():
+            exact = pa.types.is_integer(col.type) and col.null_count == 0  # all finite
+            fin = None if exact else np.isfinite(v)
+            if exact or fin.all():
                 finite = v
             else:
                 self.nulls += int(np.isnan(v).sum())
@@ -618,9 +620,11 @@ class _Column:
             self._moments(finite)
             if self.counts is not None:
                 self._count_numbers(finite)
-            h = _column_term(self.name, _number_hash(v)) if with_hash else None
+            h = _column_term(self.name, _number_hash(v, not exact)) if with_hash else None
             return h, (v[sample_pos] if sample_pos is not None else None)
         self.nulls += col.null_count
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
         if self.counts is not None and len(col) > 4 * MAX_CATEGORIES and pc.count_distinct(
                 col.slice(0, 4 * MAX_CATEGORIES)).as_py() > MAX_CATEGORIES:
             self.counts = None  # many distinct values already: stop counting early
