@@ -73,9 +73,33 @@ def test_compressed_csv_is_diffed_as_a_table_and_cached(mrepo, proj, monkeypatch
     reads = []
     monkeypatch.setattr(profile, "scan", lambda *a, **k: reads.append(a) or 1 / 0)
     monkeypatch.setattr(profile, "read_table", lambda *a, **k: reads.append(a) or 1 / 0)
-    monkeypatch.setattr(profile, "detect_format", lambda *a, **k: reads.append(a) or 1 / 0)
     again = mlver.Repo(str(proj)).diff("m@1", "m@2").to_dict()
-    assert reads == [] and again == first     # not even the head: the format is cached
+    assert reads == [] and again == first
+
+
+def test_a_cached_diff_of_loose_blobs_reads_nothing_until_they_change(mrepo, proj,
+                                                                    monkeypatch):
+    import os
+    from mlver.store.objects import PACK_THRESHOLD
+    n = PACK_THRESHOLD // 15                     # ~20 bytes a row: more than the threshold
+    snapshot_two(mrepo, proj, rows(n, seed=1), rows(n, seed=2))   # loose objects
+    first = mrepo.diff("m@1", "m@2").to_dict()
+    oid = mrepo.show("m@2")[1].inputs["train"].oid
+    loose = mrepo.store.objects.local_file(oid)
+    assert loose is not None
+    heads = []
+    real = profile.detect_format
+    monkeypatch.setattr(profile, "detect_format", lambda *a: heads.append(a) or real(*a))
+    assert mlver.Repo(str(proj)).diff("m@1", "m@2").to_dict() == first
+    assert heads == []                     # not even the head: format and stat are cached
+    # the same length, one byte changed: the stat differs, the blob is verified, and named
+    data = bytearray(open(loose, "rb").read())
+    data[-3] = ord("7") if data[-3] != ord("7") else ord("8")
+    os.chmod(loose, 0o644)
+    with open(loose, "wb") as f:
+        f.write(bytes(data))
+    out = mlver.Repo(str(proj)).diff("m@1", "m@2")
+    assert oid in (out.inputs["train"].note or "") and out.inputs["train"].table is None
 
 
 def test_a_gz_file_that_is_not_gzip_is_compared_by_bytes(mrepo, proj):
@@ -98,7 +122,8 @@ def test_streamed_profiles_equal_in_memory_ones(mrepo, proj, monkeypatch):
     pid = mrepo.store.index.get_derived("table-profile/2", oid)
     cached = json.loads(mrepo.store.objects.read(pid))
     whole = profile.profile_table(profile.read_table(str(proj / "data/d.csv"), "csv"))[0]
-    assert cached.pop("file_format") == "csv" and cached.keys() == whole.keys()
+    assert cached.pop("file_format") == "csv" and cached.pop("blob_stat") is None  # packed
+    assert cached.keys() == whole.keys()
     for a, b in zip(cached["columns"], whole["columns"]):
         for k in a:
             if k == "numeric" and a[k]:

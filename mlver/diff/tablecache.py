@@ -71,6 +71,27 @@ def _load_array(data: bytes):
     return np.frombuffer(data, dtype=dtype, count=shape[0], offset=f.tell())
 
 
+def _blob_stat(objs: Objects, oid: str) -> list | None:
+    """[size, mtime_ns, ctime_ns, inode] of the loose object file of ``oid``, or None."""
+    local = objs.store.objects.local_file(oid) if objs.store.objects.has(oid) else None
+    if local is None:
+        return None
+    try:
+        st = os.stat(local)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _unchanged(objs: Objects, oid: str, hit) -> bool:
+    """True when the blob's loose file has the stat it had when it was verified and
+    profiled: then the cache answers without reading (and hashing) the blob, as git
+    trusts its index. Any other case reads the head, which verifies the whole blob, so
+    that damage is named instead of hidden behind a cached profile."""
+    sig = hit[0].get("blob_stat") if hit is not None else None
+    return sig is not None and _blob_stat(objs, oid) == sig
+
+
 def _cached_format(hit, path: str) -> str | None:
     """The format a cached profile was read as, when ``path`` would be read the same way
     (what :func:`detect_format` says of this content under this name), else None."""
@@ -116,6 +137,7 @@ class _Side:
         self.objs, self.oid, self.path, self.fmt, self.key = objs, oid, path, fmt, key
         self.cache, self.progress = opts.cache, opts.progress
         self._table = None
+        self._stat = None
         self.profile = self.hashes = None
         if hit is not None:
             self.profile, self.hashes = hit
@@ -125,6 +147,7 @@ class _Side:
         from .tableerrors import TableError
 
         if self._table is None:
+            self._stat = _blob_stat(self.objs, self.oid)  # before local_path verifies it
             with self.objs.local_path(self.oid, self.path) as local:
                 if local is None:
                     raise TableError(f"the content of '{self.path}' is not in the store")
@@ -144,12 +167,16 @@ class _Side:
             self.progress.step(f"profiling {self.path}")
             self.profile, self.hashes = profile_table(self._table)
         else:
+            self._stat = _blob_stat(self.objs, self.oid)  # before local_path verifies it
             with self.objs.local_path(self.oid, self.path) as local:
                 if local is None:
                     raise TableError(f"the content of '{self.path}' is not in the store")
                 self.progress.step(f"reading and profiling {self.path}")
                 self.profile, self.hashes = profile_file(local, self.fmt, self.key)
-        self.profile["file_format"] = self.fmt  # lets a cached diff skip reading the head
+        # what lets a later diff answer from the cache without reading the blob: its
+        # format, and the stat of the loose object that was verified (see _unchanged)
+        self.profile["file_format"] = self.fmt
+        self.profile["blob_stat"] = self._stat
         if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
             _store_profile(self.objs, self.oid, self.profile, self.hashes)
 
@@ -196,7 +223,8 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
     from .tables import diff_from_profiles, diff_tables, needs_rehash
 
     hit_a, hit_b = _cached(objs, old), _cached(objs, new)
-    fa, fb = _cached_format(hit_a, old_path), _cached_format(hit_b, new_path)
+    fa = _cached_format(hit_a, old_path) if _unchanged(objs, old, hit_a) else None
+    fb = _cached_format(hit_b, new_path) if _unchanged(objs, new, hit_b) else None
     if fa is None or fb is None:  # not both cached: recognise the format from the head
         ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
         if ha is None or hb is None:
