@@ -1,8 +1,8 @@
 """Run every benchmark in sequence and print one summary table (what ``make bench`` runs).
 
     python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows,
-                                            a 200-commit DVC history
-    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows,
+                                            a 10M-row parquet, a 200-commit DVC history
+    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows, 1M-row parquet,
                                             a 50-commit DVC history
 
 Each benchmark runs as its own process (so one's memory does not count against another),
@@ -24,8 +24,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000, "big_gib": 1, "dvc_commits": 200}
-QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000, "big_gib": 0.25, "dvc_commits": 50}
+FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000, "big_gib": 1,
+        "big_rows": 10_000_000, "dvc_commits": 200}
+QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000, "big_gib": 0.25,
+         "big_rows": 1_000_000, "dvc_commits": 50}
 TABLE_DIFF_TARGET_S = 5.0        # stated in bench_table_diff.py
 TABLE_DIFF_TARGET_RSS_MIB = 1536
 
@@ -62,16 +64,32 @@ def table_diff_results(lines: list[str], rows: int) -> list[dict]:
     return out
 
 
+def big_table_results(lines: list[str], rows: int) -> list[dict]:
+    """The 'total, ...' and 'peak RSS, ...' lines of bench_big_table.py, with its targets."""
+    out = []
+    for line in lines:
+        m = re.match(r"^(total|peak RSS), (\w+) diff\s+([\d.]+) (s|MiB)\s+\(target <= ([\d.]+)",
+                     line)
+        if m:
+            what, run, value, unit, target = m.groups()
+            out.append({"bench": "big_table", "name": f"big table {rows:,} rows: {run} diff "
+                                                      f"{'time' if unit == 's' else 'peak RSS'}",
+                        "value": f"{float(value):.2f} {unit}" if unit == "s"
+                        else f"{float(value):.0f} {unit}",
+                        "target": f"<= {target} {unit}", "ok": float(value) <= float(target)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
-                    choices=["snapshot", "lineage", "table_diff", "import_dvc"],
+                    choices=["snapshot", "lineage", "table_diff", "big_table", "import_dvc"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
-    only = set(args.only or ["snapshot", "lineage", "table_diff", "import_dvc"])
+    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "import_dvc"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -104,6 +122,9 @@ def main() -> None:
                 plan.append(("table_diff", [py, table_diff, "--rows", str(size["rows"])]))
             else:
                 print("bench_table_diff.py is not there: skipped")
+        if "big_table" in only:
+            plan.append(("big_table", [py, os.path.join(HERE, "bench_big_table.py"),
+                                       "--rows", str(size["big_rows"])]))
         for name, argv in plan:
             code, secs, lines = run(argv)
             timings.append((name, secs))
@@ -113,6 +134,11 @@ def main() -> None:
                 found = table_diff_results(lines, size["rows"])
                 if code == 0 and not found:
                     failures.append("table_diff printed no 'total ...' / 'peak RSS' lines")
+                summary += found
+            if name == "big_table":
+                found = big_table_results(lines, size["big_rows"])
+                if code == 0 and not found:
+                    failures.append("big_table printed no 'total, ...' lines")
                 summary += found
         if os.path.exists(results):
             with open(results, encoding="utf-8") as f:
@@ -128,8 +154,9 @@ def main() -> None:
     width = max([len(r["name"]) for r in summary] + [40])
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
-    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "import_dvc": 3}  # snapshot-deep rows say "snapshot"
-    summary.sort(key=lambda r: order.get(r["bench"], 4))  # stable: keeps each one's order
+    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3,
+             "import_dvc": 4}  # snapshot-deep rows say "snapshot"
+    summary.sort(key=lambda r: order.get(r["bench"], 5))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
               f"{'PASS' if r['ok'] else 'MISS'}")

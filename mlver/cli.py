@@ -364,10 +364,12 @@ def reindex():
               help="Key column(s) of tables: report changed rows and cells.")
 @click.option("--rows", type=click.IntRange(min=0), default=0, metavar="N",
               help="Show up to N sample added, removed and changed rows.")
+@click.option("--target", metavar="COL",
+              help="Label column of tables: its distribution is reported first.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the inputs differ.")
 @click.option("--depth", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
               help="Follow a changed input upstream through lineage N levels (0: not at all).")
-def diff(rev, rev2, as_json, keys, rows, exit_code, depth):
+def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth):
     """Explain how REV2 (default: the workspace) differs from REV.
 
     The verdict names the inputs that changed (data, code, params, env) and how:
@@ -377,7 +379,8 @@ def diff(rev, rev2, as_json, keys, rows, exit_code, depth):
     from .progress import for_terminal
 
     d = _repo().diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows,
-                     progress=for_terminal(), depth=depth)
+                     progress=for_terminal(), depth=depth,
+                     targets={"*": target} if target else None)
     if as_json:
         _out(d.to_dict())
     else:
