@@ -20,7 +20,8 @@ import pytest
 
 import mlver
 from mlver.errors import ReplayError
-from _fixtures import (assert_error, assert_ok, cli, commit_all, git, mrepo, proj, write)
+from _fixtures import (assert_error, assert_ok, cli, commit_all, git, mrepo, proj,
+                       publish_variant, write)
 
 __all__ = ["mrepo", "proj"]
 
@@ -286,6 +287,44 @@ def test_the_cache_reruns_nothing(additive, proj, tmp_path, monkeypatch):
     assert "10 cached" in res.stderr
     again = additive.explain("m@1", "m@2", cache=False)
     assert count.read_text() == "x" * 10 and again.runs_made == 10
+    count.unlink()
+    additive.gc(grace=0)  # the cache is derived data: gc drops it, and replays run again
+    assert additive.explain("m@1", "m@2").runs_made == 10 and count.read_text() == "x" * 10
+
+
+def test_unrecorded_reads_and_residual(mrepo, proj):
+    setup(proj)
+    write(proj / "train.py", train(5.0))
+    write(proj / "params.yaml", params(k=1))
+    commit_all(proj, "train")
+    write(proj / "data/a.txt", "1\n")
+    write(proj / "data/extra.txt", "5\n")   # read by the command, not recorded
+    record(mrepo)
+    write(proj / "data/a.txt", "3\n")
+    write(proj / "data/extra.txt", "9\n")
+    record(mrepo)
+    assert mrepo.show("m@2")[1].run.trace.unrecorded == ("data/extra.txt",)
+    r = mrepo.explain("m@1", "m@2", metrics="m")
+    (m,) = r.metrics
+    assert (m.old, m.new) == (21.0, 27.0)
+    assert (m.replayed_old, m.replayed_new) == (16.0, 18.0)  # the scratch has no extra.txt
+    assert values(r) == pytest.approx({"data a": 2.0}, abs=1e-9)
+    assert m.residual == pytest.approx(4.0, abs=1e-9)
+    text = str(r)
+    assert "  replayed     16 -> 18 (+2)" in text
+    assert "  residual +4: the recorded change that replay did not reproduce" in text
+    assert "note: the runs read data/extra.txt, which the records do not hold" in text
+
+
+def test_env_that_differs_is_named_and_left_in_the_residual(additive):
+    import dataclasses
+
+    _oid, rec = additive.show("m@2")
+    publish_variant(additive, "m@2", env=dataclasses.replace(rec.env, python="3.99.0"))
+    r = additive.explain("m@1", "m@3", metrics="m")
+    assert r.env_differs and r.to_dict()["env_differs"] is True
+    assert "  env differs (not replayable): its part, if any, is in the residual 0" in str(r)
+    assert values(r) == pytest.approx({"data a": 2.5, "params": 5.0, "code": 2.0}, abs=1e-9)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
