@@ -221,7 +221,7 @@ class Attribution:
         """The text of ``mlver explain``."""
         label = f"{_label(self.old)} -> {_label(self.new)}"
         runs = [r for r in self.runs if r.repeat == 0]
-        how = f"{len(runs)} runs + {len(self.runs) - len(runs)} for noise"
+        how = runs_text(len(runs), len(self.runs) - len(runs))
         if self.method == "sampled":
             how = f"sampled: {self.orders} orders, {how}"
         cached = len(self.runs) - self.runs_made
@@ -238,6 +238,11 @@ class Attribution:
         for n in self.notes:
             out.append(f"  note: {n}")
         return out
+
+
+def runs_text(runs: int, noise: int) -> str:
+    """``8 runs + 2 for noise``."""
+    return f"{runs} run{'s' if runs != 1 else ''} + {noise} for noise"
 
 
 def _label(ref: dict) -> str:

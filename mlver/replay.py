@@ -129,7 +129,7 @@ def _refuse(store: Store, ws: Workspace, a: Side, b: Side) -> None:
         if r.code.commit is None:
             raise ReplayError(f"{s.label} was recorded without a git commit; a replay needs "
                               "its code from git")
-        if _names_root(r.run.command, ws.root):
+        if _names_root(r.run.command[1:], ws.root) or _runs_tracked_file(r.run.command[0], ws):
             root = os.path.realpath(ws.root)
             raise ReplayError(
                     f"the command recorded with {s.label} names the repository's own folder "
@@ -159,6 +159,18 @@ def _names_root(argv, root: str) -> bool:
         pattern = re.compile(re.escape(r) + r"(?![^/\s'\";&|)])")
         if any(pattern.search(arg) for arg in argv):
             return True
+    return False
+
+
+def _runs_tracked_file(program: str, ws: Workspace) -> bool:
+    """True when the program is a file of the repository that git tracks (its code, which a
+    replay must take from the scratch worktree); an interpreter in an ignored virtualenv
+    inside the repository is the environment, and is fine."""
+    if not program.startswith("/") or not _names_root([program], ws.root):
+        return False
+    for root in {os.path.abspath(ws.root), os.path.realpath(ws.root)}:
+        if program.startswith(root + "/"):
+            return bool(capgit.tracked(ws.root, [program[len(root) + 1:]]))
     return False
 
 
@@ -778,17 +790,20 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
 
     commands = dict.fromkeys(shlex.join(s.rec.run.command) for s in (a, b))
     say(f"Replaying the command recorded with {b.label}: {' / '.join(commands)}")
-    names = ", ".join(g.label for g in groups) or "none"
+    names = ", ".join(g.label for g in groups)
     env = "; env differs too (not replayable)" if _env_differs(a.rec, b.rec) else ""
-    say(f"  {n} input group{'s' if n != 1 else ''} differ: {names}{env}")
+    say(f"  {n} input groups differ: {names}{env}" if n > 1 else
+        f"  1 input group differs: {names}{env}" if n == 1 else
+        f"  no input group differs{env}")
     per_run = a.rec.run.duration_s
     est = per_run * -(-len(todo) // jobs)
-    total = f"{len(subsets)} runs + {NOISE_REPEATS} for noise"
+    total = attribute.runs_text(len(subsets), NOISE_REPEATS)
     if method == "sampled":
         total += f" ({len(sample)} sampled orders, budget {budget})"
     cached = len({c.key for c in configs.values()}) - len(todo)
-    say(f"  {total}, {cached} cached; about {_estimate(est)} at --jobs {jobs} "
-        f"({a.label} ran {per_run:.1f} s); each in a scratch worktree outside the repository")
+    when = (f"about {_estimate(est)} at --jobs {jobs} ({a.label} ran {per_run:.1f} s); each "
+            "in a scratch worktree outside the repository") if todo else "nothing to run"
+    say(f"  {total}, {cached} cached; {when}")
 
     def value(metric: str, subset: frozenset, repeat: int = 0) -> float:
         cfg = configs[(subset, repeat)]

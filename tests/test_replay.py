@@ -441,3 +441,31 @@ def test_python_frame(additive):
     df = additive.explain("m@1", "m@2", metrics="m").to_frame()
     assert sorted(df["group"]) == ["code", "data a", "params"]
     assert df["value"].sum() == pytest.approx(9.5, abs=1e-9)
+
+
+def test_refuses_a_command_that_names_the_workspace(mrepo, proj):
+    from mlver.replay import _runs_tracked_file
+
+    setup(proj)
+    write(proj / "train.py", train(5.0))
+    write(proj / "params.yaml", params(k=1))
+    commit_all(proj, "train")
+    write(proj / "data/a.txt", "1\n")
+    for v in ("1\n", "2\n"):
+        write(proj / "data/a.txt", v)
+        mrepo.execute("m", [PY, str(proj / "train.py")], inputs={"a": "data/a.txt"},
+                      params="params.yaml", metrics="metrics.json")
+    assert_error(cli("explain", "m@1", "m@2"), "the command recorded with m@1 names the "
+                 "repository's own folder", "record the run with paths relative")
+    # an interpreter in an ignored virtualenv inside the repository is the environment
+    write(proj / ".venv/bin/python", "#!/bin/sh\n")
+    write(proj / ".gitignore", ".mlver/\ndata/\nmetrics.json\n.venv/\n")
+    assert not _runs_tracked_file(str(proj / ".venv/bin/python"), mrepo.workspace)
+    assert _runs_tracked_file(str(proj / "train.py"), mrepo.workspace)
+
+
+def test_same_version_twice_measures_only_the_noise(additive):
+    r = additive.explain("m@2", "m@2", metrics="m")
+    assert r.groups == () and len(r.runs) == 3
+    text = str(r)
+    assert "  no replayable input differs" in text and "noise floor" in text
