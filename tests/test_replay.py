@@ -469,3 +469,12 @@ def test_same_version_twice_measures_only_the_noise(additive):
     assert r.groups == () and len(r.runs) == 3
     text = str(r)
     assert "  no replayable input differs" in text and "noise floor" in text
+
+
+def test_scratch_worktrees_run_no_git_hook(additive, proj, tmp_path):
+    hook = proj / ".git" / "hooks" / "post-checkout"
+    mark = tmp_path / "hook-ran"
+    write(hook, f"#!/bin/sh\ntouch {mark}\n")
+    os.chmod(hook, 0o755)
+    r = additive.explain("m@1", "m@2", metrics="m")
+    assert r.runs_made == 10 and not mark.exists()

@@ -342,9 +342,10 @@ def has_commit(top: str, commit: str) -> bool:
 
 
 def worktree_add(top: str, path: str, commit: str) -> None:
-    """``git worktree add --detach PATH COMMIT``: a scratch checkout of ``commit``."""
-    _git(top, "worktree", "add", "--detach", "--quiet", "--end-of-options", path,
-         _check_commit_id(commit))
+    """``git worktree add --detach PATH COMMIT``: a scratch checkout of ``commit``. Hooks
+    are off (``core.hooksPath=/dev/null``): making a scratch copy runs no post-checkout."""
+    _git(top, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet",
+         "--end-of-options", path, _check_commit_id(commit))
 
 
 def apply_patch(path: str, patch: bytes) -> None:
