@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-import mlver
 from mlver.errors import ReplayError
 from _fixtures import (assert_error, assert_ok, cli, commit_all, git, mrepo, proj,
                        publish_variant, write)
