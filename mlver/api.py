@@ -362,11 +362,13 @@ class Repo:
         return status(self.store, self.workspace, [name] if name else self.names())
 
     def diff(self, a: str, b: str | None = None, keys: dict[str, Any] | None = None,
-             rows: int = 0, progress: Any = None, depth: int = 3) -> Any:
+             rows: int = 0, progress: Any = None, depth: int = 3,
+             targets: dict[str, str] | None = None) -> Any:
         """Explain how record ``a`` differs from ``b`` (default: the workspace now).
 
         A changed input made by two versions of another name is followed upstream
-        ``depth`` levels (0: not at all): its ``upstream`` is their diff."""
+        ``depth`` levels (0: not at all): its ``upstream`` is their diff. ``targets`` maps
+        a table path (or ``"*"``) to its label column, reported first."""
         from .diff.records import diff_records
         from .lineage import check_depth
 
@@ -378,7 +380,8 @@ class Repo:
         else:
             new_oid, new = self.show(b)
         return diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
-                            keys=keys or {}, rows=rows, progress=progress, depth=depth)
+                            keys=keys or {}, rows=rows, progress=progress, depth=depth,
+                            targets=targets)
 
     def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False, progress: Any = None,

@@ -364,13 +364,15 @@ def reindex():
               help="Key column(s) of tables: report changed rows and cells.")
 @click.option("--rows", type=click.IntRange(min=0), default=0, metavar="N",
               help="Show up to N sample added, removed and changed rows.")
+@click.option("--target", metavar="COL",
+              help="Label column of tables: its distribution is reported first.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the inputs differ.")
 @click.option("--depth", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
               help="Follow a changed input upstream through lineage N levels (0: not at all).")
 @click.option("--attribute", is_flag=True,
               help="Also replay the run to measure each changed input's part of each metric's "
                    "change (as mlver explain REV REV2 does).")
-def diff(rev, rev2, as_json, keys, rows, exit_code, depth, attribute):
+def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute):
     """Explain how REV2 (default: the workspace) differs from REV.
 
     The verdict names the inputs that changed (data, code, params, env) and how:
@@ -384,7 +386,8 @@ def diff(rev, rev2, as_json, keys, rows, exit_code, depth, attribute):
                                "versions): mlver diff REV REV2 --attribute")
     repo = _repo()
     d = repo.diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows,
-                  progress=for_terminal(), depth=depth)
+                  progress=for_terminal(), depth=depth,
+                  targets={"*": target} if target else None)
     found = _attribute(repo, rev, rev2) if attribute else None
     if as_json:
         _out({**d.to_dict(), "attribution": found.to_dict()} if found else d.to_dict())

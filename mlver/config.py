@@ -99,7 +99,7 @@ class ProjectConfig:
     """The parsed ``mlver.toml`` (all parts optional)."""
 
     snapshots: dict = field(default_factory=dict)
-    tables: dict = field(default_factory=dict)  # path -> {"key": [...]}
+    tables: dict = field(default_factory=dict)  # path -> {"key": [...], "target": "col"}
     python: str | None = None
 
     def table_key(self, path: str) -> list[str] | None:
@@ -108,12 +108,16 @@ class ProjectConfig:
             return None
         return [key] if isinstance(key, str) else list(key)
 
+    def table_target(self, path: str) -> str | None:
+        """The label column of the table at ``path`` (``[tables."path"] target``)."""
+        return (self.tables.get(path) or {}).get("target")
+
 
 # Every key mlver.toml may hold, per table: an unknown one is an error that suggests
 # the nearest known key, since a typo ("input =") would otherwise be silently ignored.
 _TOP = ("snapshot", "tables", "env")
 _SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message", "code")
-_TABLE = ("key",)
+_TABLE = ("key", "target")
 _ENV = ("python",)
 
 
@@ -202,6 +206,7 @@ def load_project(root: str) -> ProjectConfig:
         where = f'[tables."{tpath}"]'
         _check_keys(_table(t, where, path), _TABLE, where, path)
         _as_list(t.get("key"), f"{where} key")
+        _str(t.get("target"), f"{where} target")
     env = _table(d.get("env", {}), "[env]", path)
     _check_keys(env, _ENV, "[env]", path)
     return ProjectConfig(snapshots=snapshots, tables=tables,
