@@ -414,7 +414,7 @@ class _Importer:
     # -- paths ------------------------------------------------------------------------------
 
     def _setup_paths(self) -> None:
-        top = capgit.work_tree(self.ws.root)
+        top = capgit.toplevel(self.ws.root)
         if top is None:
             raise ConfigError(f"{self.ws.root} is not in a git repository; import-dvc reads "
                               "the DVC project's git history")
@@ -459,7 +459,7 @@ class _Importer:
         index = self.store.index
         done_keys = index.get_meta_many(self._state_key(c.sha) for c in commits)
         todo = [c for c in commits if self._state_key(c.sha) not in done_keys]
-        self.progress.start("importing", unit="commits")
+        self.progress.start("importing")
         self.progress.total(len(commits), len(commits) - len(todo))
         if not todo:
             self.progress.finish()
@@ -528,7 +528,7 @@ class _Importer:
                 return State.from_json(text)
             except (ValueError, KeyError, TypeError, IndexError):
                 pass
-        files = [c for c in capgit.files_at(self.top, sha, list(DVC_SPECS))
+        files = [c for c in capgit.files_in(self.top, sha, list(DVC_SPECS))
                  if self._is_dvc_file(c)]
         with self._switcher(sha) as at:
             try:
@@ -894,7 +894,7 @@ class _Importer:
                       f"{c.sha[:7]}; its metrics are left out")
             return None
         try:
-            return parse_bytes(raw, o.path, posixpath.splitext(o.path)[1].lower())
+            return parse_bytes(raw, posixpath.splitext(o.path)[1].lower(), o.path)
         except ParamsError as e:
             self.warn(f"metrics of commit {c.sha[:7]} left out: {e}")
             return None

@@ -13,8 +13,8 @@ import time
 class Progress:
     """Silent progress: the interface the library calls."""
 
-    def start(self, label: str, unit: str = "files") -> None:
-        """A new phase begins; ``unit`` names what it counts (``files``, ``commits``)."""
+    def start(self, label: str) -> None:
+        """A new phase begins."""
 
     def total(self, total: int, done: int = 0) -> None:
         """How many items the phase has, and how many are already done (cache hits)."""
@@ -32,18 +32,18 @@ class Progress:
 class TerminalProgress(Progress):
     """A one-line bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self, stream=None, delay: float = 0.0) -> None:
+    def __init__(self, stream=None, delay: float = 0.0, unit: str = "files") -> None:
         self.stream = stream or sys.stderr
+        self.unit = unit  # what the counted items are: "files", "runs"
         # Work done within ``delay`` seconds draws nothing: a flash of a bar is noise.
         self._quiet_until = time.monotonic() + delay
         self.label = ""
-        self.unit = "files"
         self.n = self.of = 0
         self._last = 0.0
         self._drawn = False
 
-    def start(self, label: str, unit: str = "files") -> None:
-        self.label, self.unit, self.n, self.of = label, unit, 0, 0
+    def start(self, label: str) -> None:
+        self.label, self.n, self.of = label, 0, 0
 
     def total(self, total: int, done: int = 0) -> None:
         self.of += total
@@ -84,7 +84,8 @@ class TerminalProgress(Progress):
             self._drawn = False
 
 
-def for_terminal(delay: float = 0.0) -> Progress:
+def for_terminal(delay: float = 0.0, unit: str = "files") -> Progress:
     """A bar when stderr is a terminal, silence otherwise (pipes, CI, tests); with
-    ``delay``, only once the work has run that many seconds."""
-    return TerminalProgress(delay=delay) if sys.stderr.isatty() else Progress()
+    ``delay``, only once the work has run that many seconds. ``unit`` names what is
+    counted."""
+    return TerminalProgress(delay=delay, unit=unit) if sys.stderr.isatty() else Progress()
