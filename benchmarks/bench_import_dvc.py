@@ -19,8 +19,8 @@ The project gets one commit more than ``--commits``. Then, each a real CLI proce
 time, interpreter start included; bytecode compiled, as in an installed mlver), in a fresh
 store:
 
-1. ``mlver init && mlver import-dvc --rev-range HEAD~1``: the first ``--commits`` commits;
-   target **>= 20 commits/s**;
+1. ``mlver import-dvc --rev-range HEAD~1`` (in a store ``mlver init`` just made): the first
+   ``--commits`` commits; target **>= 20 commits/s**;
 2. ``mlver import-dvc``: the one commit after them (what a re-import after one new commit
    does); target **<= 5%** of the first import's time;
 3. ``mlver import-dvc`` once more: nothing new, it must write nothing.

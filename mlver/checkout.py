@@ -344,7 +344,7 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
               if a.missing and a in arts and (not paths or any(_under(a.path, p) or
                                                                _under(p, a.path) for p in paths))]
     if absent:
-        raise CheckoutError(f"{rec.label}: {'; '.join(absent)}, so the store never held its "
+        raise CheckoutError(f"{rec.label}: {'; '.join(absent)}, so the store never held their "
                             "bytes; nothing was written (dvc pull can bring them back into "
                             "the DVC project; or give the paths of the other slots)")
     want, folders = plan(store, arts, paths)
