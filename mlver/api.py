@@ -188,6 +188,14 @@ class Repo:
         return checkout(self.store, self.workspace, oid, rec, rels or None, target, side,
                         force, progress)
 
+    @property
+    def hooks(self) -> Any:
+        """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (a
+        :class:`mlver.hooks.Hooks`; see docs/hooks.md)."""
+        from .hooks import Hooks
+
+        return Hooks(self.root, lambda: self.workspace.project.hooks)
+
     # -- verify and gc -----------------------------------------------------------------------
 
     def verify(self, revs: list[str] | None = None, progress: Any = None) -> Any:

@@ -532,5 +532,62 @@ def gc(dry_run, keep_last, grace, as_json):
             echo(line)
 
 
+
+# -- git hooks ---------------------------------------------------------------------------------
+
+_HOOK_CHOICE = click.Choice(["post-commit", "post-checkout", "post-merge", "pre-push"])
+
+
+@main.group()
+def hooks():
+    """Install, remove and inspect mlver's git hooks (see docs/hooks.md).
+
+    post-commit snapshots the names of [hooks] snapshot in mlver.toml whose data changed;
+    post-checkout and post-merge warn about (or restore) the data of HEAD's version;
+    pre-push pushes the data to the default remote. A hook of your own is kept and run
+    first.
+    """
+
+
+@hooks.command("install")
+@click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
+              help="Only this hook (repeatable; default: all four).")
+def hooks_install(names):
+    """Install the git hooks where git runs them (core.hooksPath, or the hooks folder)."""
+    for hook, what in _repo().hooks.install(list(names) or None):
+        echo(f"{hook}: {what}")
+
+
+@hooks.command("uninstall")
+@click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
+              help="Only this hook (repeatable; default: all four).")
+def hooks_uninstall(names):
+    """Remove mlver's git hooks, putting back the hooks they chained to."""
+    for hook, what in _repo().hooks.uninstall(list(names) or None):
+        echo(f"{hook}: {what}")
+
+
+@hooks.command("status")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a hook.")
+def hooks_status(as_json):
+    """Say which git hooks are installed, chained, and turned on."""
+    states = _repo().hooks.status()
+    if as_json:
+        _out([s.to_dict() for s in states])
+    else:
+        for s in states:
+            echo(s.line())
+
+
+@hooks.command("run", context_settings={"ignore_unknown_options": True,
+                                        "allow_interspersed_args": False})
+@click.argument("hook")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hooks_run(hook, args):
+    """Internal: what the installed hook scripts call, with git's arguments."""
+    from .hooks import run as run_hook
+
+    sys.exit(run_hook(hook, list(args)))
+
 if __name__ == "__main__":  # pragma: no cover
     main()
