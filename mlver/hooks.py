@@ -37,10 +37,29 @@ _NULL_SHA = "0" * 40
 Echo = Callable[[str], None]
 
 
-def _echo(line: str) -> None:
-    from .cli import safe
+_CONTROL = None
 
-    print(safe(line), file=sys.stderr, flush=True)
+
+def _echo(line: str) -> None:
+    """One line on stderr (git shows a hook's output there), control characters escaped
+    as the command line does (names and paths can come from someone else's store)."""
+    import re
+
+    global _CONTROL
+    if _CONTROL is None:
+        _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    line = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m mlver hooks run HOOK [ARGS]...`` without importing the command line
+    (``mlver hooks run`` through click does the same)."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print("Usage: mlver hooks run HOOK [ARGS]...  (internal: what the installed git "
+              "hooks call)", file=sys.stderr)
+        return 0 if argv else 2
+    return run(argv[0], argv[1:])
 
 
 # -- git ------------------------------------------------------------------------------------
