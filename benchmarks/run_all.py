@@ -84,11 +84,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
-                    choices=["snapshot", "lineage", "table_diff", "big_table"],
+                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
-    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table"])
+    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -119,6 +119,9 @@ def main() -> None:
         if "big_table" in only:
             plan.append(("big_table", [py, os.path.join(HERE, "bench_big_table.py"),
                                        "--rows", str(size["big_rows"])]))
+        if "hooks" in only:
+            plan.append(("hooks", [py, os.path.join(HERE, "bench_hooks.py"),
+                                   "--results-json", results]))
         for name, argv in plan:
             code, secs, lines = run(argv)
             timings.append((name, secs))
@@ -148,7 +151,7 @@ def main() -> None:
     width = max([len(r["name"]) for r in summary] + [40])
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
-    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3}  # snapshot-deep rows say "snapshot"
+    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4}  # snapshot-deep rows say "snapshot"
     summary.sort(key=lambda r: order.get(r["bench"], 3))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
@@ -177,6 +180,10 @@ def _row(r: dict) -> dict:
                 "value": f"{r['mlver_s']:.2f}/{r['dvc_s']:.2f} s = {r['ratio']:.3f}"
                          + ("" if r.get("cold") else " (cache not dropped)"),
                 "target": f"<= {r['target']:g}", "ok": r["ok"]}
+    if r["bench"] == "hooks":
+        return {"bench": "hooks", "name": f"git hooks: {r['operation']}",
+                "value": f"{r['median_ms']:.0f} ms ({r['cpu_ms']:.0f} ms CPU)",
+                "target": f"<= {r['target_ms']:g} ms", "ok": r["ok"]}
     return {"bench": "lineage", "name": f"lineage {r['records']:,} rec: {r['operation']}",
             "value": f"{r['median_ms']:.1f} {r.get('unit', 'ms')}"
                      + ("" if r.get("unit") else f" ({r['rows']} rows)"),
