@@ -72,3 +72,14 @@ class RunError(MlverError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class ReplayError(MlverError):
+    """``mlver explain`` cannot replay a run: a refusal before anything ran, or a replay
+    that failed (``exit_code`` and the ``tail`` of its log then say how)."""
+
+    def __init__(self, message: str, exit_code: int | None = None,
+                 tail: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.command_exit_code = exit_code
+        self.tail = tuple(tail)
