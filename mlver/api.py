@@ -405,6 +405,32 @@ class Repo:
                             cache=False if self.read_only else None)
 
 
+    # -- report -----------------------------------------------------------------------------
+
+    def report(self, a: str, b: str | None = None, path: str | None = None,
+               keys: dict[str, Any] | None = None, depth: int = 3,
+               targets: dict[str, str] | None = None, progress: Any = None) -> str:
+        """The HTML report of ``diff(a, b)``: one self-contained page (inline CSS, SVG
+        plots of each drifted or label column drawn from the table profiles the diff
+        used). Written to ``path`` (relative to the repository root) when given; the
+        page's text is returned either way. Needs no extra package."""
+        from .report import report_html, write_text
+
+        profiles: dict[str, dict] = {}
+        d = self.diff(a, b, keys=keys, depth=depth, targets=targets, progress=progress,
+                      profiles=profiles)
+        text = report_html(self.store, d, profiles)
+        if path is not None:
+            full = path if os.path.isabs(path) else os.path.join(self.root, path)
+            if os.path.isdir(full):
+                raise ConfigError(f"{path} is a folder; give the report a file name such "
+                                  "as report.html")
+            if not os.path.isdir(os.path.dirname(os.path.abspath(full))):
+                raise ConfigError(f"the folder of {path} does not exist; create it first")
+            write_text(full, text)
+        return text
+
+
 def _merge_log(found: list[tuple[str, Record]], extra: list[tuple[str, Record]],
                name: str | None, n: int | None) -> list[tuple[str, Record]]:
     """``found`` (from the index) and records the index lacks, in the log's order."""
