@@ -32,7 +32,7 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);
 background:var(--bg);margin:0}
 main{max-width:1180px;margin:0 auto;padding:20px 28px 60px}
-h1{font-size:22px;margin:4px 0 2px}h2{font-size:18px;margin:30px 0 8px;
+h1{font-size:22px;margin:4px 0 2px}h1 a{color:inherit}h2{font-size:18px;margin:30px 0 8px;
 border-bottom:1px solid var(--line);padding-bottom:4px}h3{font-size:15px;margin:22px 0 6px}
 h4{font-size:14px;margin:16px 0 6px}
 .sub{color:var(--muted);font-size:12px}
@@ -572,12 +572,20 @@ def _where(s: Any) -> str:
 
 
 def render(d: Any, profile_of: ProfileOf, *, generated: str | None = None,
-           version: str | None = None) -> str:
-    """The whole page for diff ``d``; plots come from ``profile_of(blob oid)``."""
+           version: str | None = None, back: tuple[str, str] | None = None,
+           links: dict[str, str] | None = None) -> str:
+    """The whole page for diff ``d``; plots come from ``profile_of(blob oid)``. ``back``
+    (href, text) adds a link above the title, ``links`` ({"old", "new"}: href) makes the
+    two versions in the title links (the UI serves the page so)."""
     page = _Page(profile_of)
     page.top = d
     title = f"{_label(d.old)} → {_label(d.new)}"
-    body = [f"<header><div class=sub>mlver report</div><h1>{e(title)}</h1>"
+    heading = e(title)
+    if links and d.old.get("oid") and d.new.get("oid"):
+        heading = (f'<a href="{e(links["old"])}">{e(_label(d.old))}</a> → '
+                   f'<a href="{e(links["new"])}">{e(_label(d.new))}</a>')
+    nav = f'<nav><a href="{e(back[0])}">← {e(back[1])}</a></nav>' if back else ""
+    body = [f"<header>{nav}<div class=sub>mlver report</div><h1>{heading}</h1>"
             f'<div class="sub mono">{e((d.old.get("oid") or "")[:12])} → '
             f'{e((d.new.get("oid") or "workspace")[:12])}</div></header>',
             page.verdict(d), page.outputs_and_metrics(d)]
