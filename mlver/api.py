@@ -416,17 +416,19 @@ class Repo:
         page's text is returned either way. Needs no extra package."""
         from .report import report_html, write_text
 
-        profiles: dict[str, dict] = {}
-        d = self.diff(a, b, keys=keys, depth=depth, targets=targets, progress=progress,
-                      profiles=profiles)
-        text = report_html(self.store, d, profiles)
-        if path is not None:
+        full = None
+        if path is not None:  # checked before the diff is computed
             full = path if os.path.isabs(path) else os.path.join(self.root, path)
             if os.path.isdir(full):
                 raise ConfigError(f"{path} is a folder; give the report a file name such "
                                   "as report.html")
             if not os.path.isdir(os.path.dirname(os.path.abspath(full))):
                 raise ConfigError(f"the folder of {path} does not exist; create it first")
+        profiles: dict[str, dict] = {}
+        d = self.diff(a, b, keys=keys, depth=depth, targets=targets, progress=progress,
+                      profiles=profiles)
+        text = report_html(self.store, d, profiles)
+        if full is not None:
             write_text(full, text)
         return text
 
