@@ -230,8 +230,8 @@ def matches(row: dict, cond: tuple[str, str, Any]) -> bool:
         hay = " ".join(_text(row.get(k)) for k in ("name", "message", "kind", "commit", "tags",
                                                    "status") if row.get(k) is not None)
         return str(want).lower() in hay.lower()
-    if col not in row or row[col] is None:
-        return want is None and op == "=" or (want is not None and op == "!=")
+    if col not in row or row[col] is None:  # a row without the column: only "= null"
+        return want is None and op == "="
     have = row[col]
     if op == "~":
         return str(want).lower() in _text(have).lower()
