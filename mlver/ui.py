@@ -166,6 +166,7 @@ def record_row(oid: str, rec: Any) -> dict:
            "exit_code": rec.run.exit_code if rec.run is not None else None}
     row.update({f"params.{k}": v for k, v in flatten(rec.params).items()})
     row.update({f"metrics.{k}": v for k, v in flatten(rec.metrics).items()})
+    row["_columns"] = tuple(k for k in row if k.startswith(("params.", "metrics.")))
     return row
 
 
@@ -271,7 +272,11 @@ def sort_rows(rows: list[dict], column: str, desc: bool) -> list[dict]:
         return have
     have = [r for r in rows if r.get(column) not in (None, [], "")]
     none = [r for r in rows if r.get(column) in (None, [], "")]
-    have.sort(key=key, reverse=desc)
+    kinds = {type(r[column]) for r in have}
+    if kinds <= {int, float} or kinds == {str} and column == "created":
+        have.sort(key=lambda r: r[column], reverse=desc)  # one type: compare as is (fast)
+    else:
+        have.sort(key=key, reverse=desc)
     return have + none
 
 
@@ -371,8 +376,9 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
         conds = parse_filter(q)
         if conds:
             rows = [r for r in rows if all(matches(r, c) for c in conds)]
-        params = sorted({k for r in rows for k in r if k.startswith("params.")})
-        metrics = sorted({k for r in rows for k in r if k.startswith("metrics.")})
+        seen = set().union(*(r["_columns"] for r in rows))
+        params = sorted(k for k in seen if k.startswith("params."))
+        metrics = sorted(k for k in seen if k.startswith("metrics."))
         known = set(BASE_COLUMNS) | set(params) | set(metrics) | {"name"}
         if sort not in known:
             sort = "created"
@@ -463,22 +469,29 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
 
 
 def table_rows(repo: Any, repos: Repos) -> list[dict]:
-    """Every record's row (cached by oid: records never change), with its tags now."""
-    items = repo.log()
-    cache = repos.rows
-    out = []
-    names = set()
-    for oid, rec in items:
-        row = cache.get(oid)
-        if row is None:
-            row = cache[oid] = record_row(oid, rec)
-        out.append(row)
-        names.add(rec.name)
-    tagged = repo.store.refs.tag_names()
-    by = repo.tags_by_record([n for n in tagged if n in names]) if tagged else {}
+    """Every record's row (cached by oid: records never change), with its tags now. The
+    list itself is kept on the repo until the index changes (another process committed)."""
+    version = repo.store.index.data_version()
+    cached = getattr(repo, "_ui_rows", None)
+    if cached is not None and cached[0] == version:
+        out, names = cached[1], cached[2]
+    else:
+        cache = repos.rows
+        out, names = [], set()
+        for oid, rec in repo.log():
+            row = cache.get(oid)
+            if row is None:
+                row = cache[oid] = record_row(oid, rec)
+            out.append(row)
+            names.add(rec.name)
+        repo._ui_rows = (version, out, names)
+    tagged = [n for n in repo.store.refs.tag_names() if n in names]
+    if not tagged:
+        return out
+    by = repo.tags_by_record(tagged)
     result = []
     for row in out:
-        tags = by.get(row["name"], {}).get(row["oid"])
+        tags = by.get(row["name"], {}).get(row["oid"]) if row["name"] in by else None
         result.append(dict(row, tags=tags) if tags else row)
     return result
 
@@ -868,7 +881,13 @@ def serve(root: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
 
     allowed = None if is_loopback(host) else set()
     app = create_app(root, warn, allowed_hosts=allowed)
-    server = make_server(host, port, app, threaded=True)
+    _check_port(host, port)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except (OSError, SystemExit) as err:  # werkzeug exits on a bind error it has printed
+        raise ConfigError(f"cannot listen on {host} port {port} "
+                          f"({getattr(err, 'strerror', None) or 'taken'}); pick another "
+                          "--port (0: any free one)") from None
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/"
     with app.extensions["mlver.repos"].repo() as repo:  # open (and check) the store now
@@ -885,6 +904,20 @@ def serve(root: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
     finally:
         server.server_close()
         app.extensions["mlver.repos"].close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one clear line when ``host:port`` cannot be bound (taken, not allowed)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as err:
+        raise ConfigError(f"cannot listen on {host} port {port} ({err.strerror or err}); "
+                          "pick another --port (0: any free one)") from None
 
 
 UI_CSS = """

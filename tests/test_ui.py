@@ -443,3 +443,13 @@ def test_cli_serves_until_interrupted(mrepo, monkeypatch):
     assert r.exit_code == 0, r.output
     assert seen == {"host": "127.0.0.1", "port": 0, "threaded": True, "closed": True}
     assert "http://127.0.0.1:4321/" in r.output and "read-only" in r.output
+
+
+def test_cli_a_taken_port_is_one_error_line(mrepo):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        assert_error(cli("ui", "--port", str(port)), f"port {port}", "pick another --port")

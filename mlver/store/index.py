@@ -237,6 +237,11 @@ class Index:
                           " message, commit_sha, parent, status) VALUES(?,?,?,?,?,?,?,?,?)", row)
                 self.graph.add_record(row.oid, slots, read_tree)
 
+    def data_version(self) -> int:
+        """A number that changes when another connection commits to the index (SQLite's
+        ``PRAGMA data_version``): a reader caches what it derived until it moves."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     def has_record(self, oid: str) -> bool:
         """True when the record ``oid`` is indexed."""
         return self.conn.execute("SELECT 1 FROM records WHERE oid=?", (oid,)).fetchone() is not None
