@@ -397,7 +397,12 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
             tags = [t for t, o in repo.tags(rec.name).items() if o == oid]
             siblings = [(o, r.version) for o, r in repo.log(rec.name)]
             gone = repo.removed_data(oid)
-        return _page(rec.label, record_page(oid, rec, sorted(tags), siblings, gone))
+            made_by = {}
+            for slot, art in rec.inputs.items():
+                found = repo.store.index.graph.producers(art.oid, before=rec.created)
+                if found:  # the latest version that made it, as diff's lineage takes it
+                    made_by[slot] = (found[-1][0], f"{found[-1][1]}@{found[-1][2]}")
+        return _page(rec.label, record_page(oid, rec, sorted(tags), siblings, gone, made_by))
 
     @app.route("/lineage/<oid>")
     def lineage(oid: str) -> Any:
@@ -604,7 +609,7 @@ def _kv_table(values: dict, cls: str) -> str:
         for k, v in flat.items()) + "</table>")
 
 
-def _slots_table(arts: dict) -> str:
+def _slots_table(arts: dict, made_by: dict | None = None) -> str:
     from .diff.explain import human_size
 
     if not arts:
@@ -614,6 +619,10 @@ def _slots_table(arts: dict) -> str:
         files = f"{a.files:,} files" if a.type == "tree" else ""
         src = (f' <a href="/record/{e(a.source)}">from {e(a.source[:10])}</a>'
                if a.source else "")
+        if (made_by or {}).get(slot) and not a.source:
+            by_oid, by_label = made_by[slot]
+            src = f'made by <a href="/record/{e(by_oid)}">{e(by_label)}</a>'
+
         rows.append(f"<tr><td><code>{e(slot)}</code></td><td><code>{e(a.path)}</code></td>"
                     f"<td>{e(a.type)}</td><td class=num>{e(human_size(a.size))}</td>"
                     f"<td class=num>{e(files)}</td><td class=mono>{e(a.oid[:12])}</td>"
@@ -624,7 +633,7 @@ def _slots_table(arts: dict) -> str:
 
 
 def record_page(oid: str, rec: Any, tags: list[str], siblings: list[tuple[str, int]],
-                gone: list[str]) -> str:
+                gone: list[str], made_by: dict | None = None) -> str:
     parent = rec.parents[0] if rec.parents else None
     failed = rec.status == "failed"
     out = [f'<h1>{e(rec.label)} <span class="kind {e(rec.kind)}">{e(rec.kind)}</span>'
@@ -667,7 +676,7 @@ def record_page(oid: str, rec: Any, tags: list[str], siblings: list[tuple[str, i
                            + ", ".join(f"<code>{e(p)}</code>" for p in t.unrecorded[:20])
                            + "</td></tr>")
         out.append("</table>")
-    out.append("<h2>Inputs</h2>" + _slots_table(rec.inputs))
+    out.append("<h2>Inputs</h2>" + _slots_table(rec.inputs, made_by))
     out.append("<h2>Outputs</h2>" + _slots_table(rec.outputs))
     c = rec.code
     out.append("<h2>Code</h2>")

@@ -190,6 +190,7 @@ def test_record_page_shows_everything_and_the_exit_code(app):
                  "Environment", "fail.py", "exit code", "f.csv"):
         assert text in page, text
     assert re.search(r'<td class="failed">4</td>', page)
+    assert f'made by <a href="/record/{oids["feat@2"]}">feat@2</a>' in page
     prod = a.test_client().get(f"/record/{oids['m@2']}").get_data(as_text=True)
     assert '<span class="tag">production</span>' in prod
     assert f"/diff?a={oids['m@1']}&amp;b={oids['m@2']}" in prod
