@@ -888,7 +888,9 @@ def serve(root: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
     """Serve the UI until interrupted (one thread per request: several users at once)."""
     from werkzeug.serving import make_server
 
-    allowed = None if is_loopback(host) else set()
+    # the Host header must name the loopback address served (any, with --allow-remote)
+    allowed = ({"127.0.0.1", "localhost", "::1", host.lower().strip("[]")}
+               if is_loopback(host) else set())
     app = create_app(root, warn, allowed_hosts=allowed)
     _check_port(host, port)
     try:

@@ -32,6 +32,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 DOC_IMAGES = ROOT / "docs" / "images"
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 DRIVER = shutil.which("chromedriver")
+DOC_SHOTS = {"report", "report-plots", "versions", "lineage", "record", "diff"}  # in report.md
 
 if CHROMIUM is None:
     pytest.skip("no Chromium found (chromium or chromium-browser on PATH); install it with "
@@ -56,7 +57,7 @@ def shot(driver, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     assert path.stat().st_size > 1000
-    if os.environ.get("MLVER_DOCS_SCREENSHOTS") == "1":
+    if os.environ.get("MLVER_DOCS_SCREENSHOTS") == "1" and name in DOC_SHOTS:
         DOC_IMAGES.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOC_IMAGES / path.name)
     return path
