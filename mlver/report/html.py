@@ -341,10 +341,10 @@ class _Page:
             head = (f'<p class="sub">{ds.get("drifted_columns", 0)} of {ds.get("columns", 0)} '
                     "tested columns drifted"
                     + (" — dataset drifted" if ds.get("drifted") else "") + "</p>")
+        from ..diff.tables import TEST_NAMES
+
         rows = []
         for s in t.drift:
-            from ..diff.tables import TEST_NAMES
-
             value = "–" if s.value is None else (f"{s.value:.2g}" if s.test in
                                                  ("ks", "chi_square", "z_test")
                                                  else f"{s.value:.3f}")
