@@ -79,16 +79,31 @@ def big_table_results(lines: list[str], rows: int) -> list[dict]:
     return out
 
 
+def ui_results(lines: list[str], records: int) -> list[dict]:
+    """The page lines of bench_ui.py: 'label  median  max  KB  PASS|MISS'."""
+    out = []
+    for line in lines:
+        m = re.match(r"^(.+?)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(PASS|MISS)$", line)
+        if m:
+            out.append({"bench": "ui", "name": f"ui {records:,} rec: {m.group(1).strip()}",
+                        "value": f"{float(m.group(2)):.1f} ms", "target": "<= 300 ms",
+                        "ok": m.group(5) == "PASS"})
+        if line.startswith("CORRECTNESS PROBLEMS"):
+            out.append({"bench": "ui", "name": "ui: correctness checks", "value": "problems",
+                        "target": "OK", "ok": False})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
-                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks"],
+                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
-    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks"])
+    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -122,6 +137,9 @@ def main() -> None:
         if "hooks" in only:
             plan.append(("hooks", [py, os.path.join(HERE, "bench_hooks.py"),
                                    "--results-json", results]))
+        if "ui" in only:
+            plan.append(("ui", [py, os.path.join(HERE, "bench_ui.py"),
+                                "--records", str(size["records"])]))
         for name, argv in plan:
             code, secs, lines = run(argv)
             timings.append((name, secs))
@@ -131,6 +149,11 @@ def main() -> None:
                 found = table_diff_results(lines, size["rows"])
                 if code == 0 and not found:
                     failures.append("table_diff printed no 'total ...' / 'peak RSS' lines")
+                summary += found
+            if name == "ui":
+                found = ui_results(lines, size["records"])
+                if code == 0 and not found:
+                    failures.append("ui printed no page lines")
                 summary += found
             if name == "big_table":
                 found = big_table_results(lines, size["big_rows"])
@@ -151,7 +174,7 @@ def main() -> None:
     width = max([len(r["name"]) for r in summary] + [40])
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
-    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4}  # snapshot-deep rows say "snapshot"
+    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4, "ui": 5}  # snapshot-deep rows say "snapshot"
     summary.sort(key=lambda r: order.get(r["bench"], 3))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "

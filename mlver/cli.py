@@ -646,5 +646,80 @@ def hooks_run(hook, args):
 
     sys.exit(run_hook(hook, list(args)))
 
+
+@main.command()
+@click.argument("rev")
+@click.argument("rev2", required=False)
+@click.option("-o", "--output", "output", required=True, metavar="FILE",
+              help="Write the HTML page to FILE (- for standard output).")
+@click.option("--key", "keys", multiple=True, metavar="COL",
+              help="Key column(s) of tables: report changed rows and cells.")
+@click.option("--target", metavar="COL",
+              help="Label column of tables: its distribution is reported and plotted first.")
+@click.option("--depth", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
+              help="Follow a changed input upstream through lineage N levels (0: not at all).")
+def report(rev, rev2, output, keys, target, depth):
+    """Write the diff of REV and REV2 (default: the workspace) as one HTML page.
+
+    The page is self-contained (inline CSS and SVG, no script, nothing fetched): the
+    verdict, then each input's rows, schema, changed cells and drift, with a plot of old
+    against new for every drifted or label column (drawn from the table profiles the diff
+    used), the code, params and env changes, and the upstream root-cause chain.
+    """
+    from .diff.explain import human_size
+    from .progress import for_terminal
+
+    repo = _repo()
+    to_stdout = output == "-"
+    text = repo.report(rev, rev2, None if to_stdout else os.path.abspath(output),
+                       keys={"*": list(keys)} if keys else None, depth=depth,
+                       targets={"*": target} if target else None, progress=for_terminal())
+    if to_stdout:
+        click.echo(text, nl=False)  # the page is escaped HTML: no control characters left
+        return
+    plots = text.count('<figure class="plot"')
+    echo(f"Wrote {output} ({human_size(len(text.encode('utf-8')))}, {plots} "
+         f"plot{'s' if plots != 1 else ''})")
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8750, show_default=True,
+              help="The port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to bind. Anything but a loopback address also needs "
+                   "--allow-remote: the UI has no authentication.")
+@click.option("--allow-remote", is_flag=True,
+              help="Let --host bind an address other networks can reach (everyone who can "
+                   "reach it can read every record and diff).")
+def ui(port, host, allow_remote):
+    """Serve a local, read-only web UI of the store: versions, lineage, records, diffs.
+
+    Needs the ui extra (pip install "mlver[ui]"). It opens the store read-only and never
+    writes to it; stop it with Ctrl+C.
+    """
+    from .ui import check_host, load_flask, serve
+
+    load_flask()  # a clear error without the extra
+    problem = check_host(host, allow_remote)
+    if problem:
+        raise click.UsageError(problem)
+    repo_root = _repo().root
+    if allow_remote and not _is_loopback(host):
+        _warn(f"serving on {host}: the UI has no authentication, so anyone who can reach "
+              f"port {port} of this machine can read every record, diff and file name of "
+              "the store")
+
+    def ready(url: str) -> None:
+        echo(f"mlver ui: {repo_root} (read-only) at {url}  (Ctrl+C to stop)")
+
+    serve(repo_root, host, port, ready=ready, warn=_warn)
+
+
+def _is_loopback(host: str) -> bool:
+    from .ui import is_loopback
+
+    return is_loopback(host)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

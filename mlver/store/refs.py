@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
-from ..errors import LockError, RecordFormatError, RefConflictError, StoreFormatError
+from ..errors import LockError, ReadOnlyError, RecordFormatError, RefConflictError, StoreFormatError
 from ..hashing import is_oid
 from .safefs import _NOFOLLOW, check_dir, check_dirs, read_small
 
@@ -190,10 +190,16 @@ def _drop_leftovers(path: str) -> None:
 class Refs:
     """Refs of one store."""
 
-    def __init__(self, store_dir: str) -> None:
+    def __init__(self, store_dir: str, read_only: bool = False) -> None:
         self.store_dir = store_dir
+        self.read_only = read_only
         self.names_dir = os.path.join(store_dir, "refs", "names")
         self.tags_dir = os.path.join(store_dir, "refs", "tags")
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"the store {self.store_dir} is open read-only; "
+                                "no ref or tag can change through it")
 
     def _dir(self, rel: str, create: bool = False) -> str:
         # Every folder on the way must be real: a linked refs/tags/NAME would make a tag
@@ -229,6 +235,7 @@ class Refs:
         """Add record oids to ``refs/pruned``: under its lock, the whole sorted list is
         written to a new file, fsynced and renamed over the old one (a reader sees the old
         list or the new one, never a torn one)."""
+        self._writable()
         new = set(oids)
         bad = next((o for o in sorted(new) if not is_oid(o)), None)
         if bad is not None:
@@ -265,6 +272,7 @@ class Refs:
 
     def update(self, name: str, new: str, old: str | None) -> None:
         """Point ``name`` at ``new`` if it still points at ``old`` (None: absent)."""
+        self._writable()
         path = os.path.join(self._dir("refs/names", create=True), name)
         with locked(path) as lock:
             current = _read(path)
@@ -291,6 +299,7 @@ class Refs:
 
         Waits while gc runs (the store lock, shared): a tag is a root gc keeps, so it
         must not appear between gc reading the tags and gc deleting."""
+        self._writable()
         from . import storelock
 
         path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
@@ -311,6 +320,7 @@ class Refs:
         :class:`RefConflictError` and is left as it is. Only the tag's ref file goes;
         the record it named, and every other object, stay.
         """
+        self._writable()
         current = None
         if valid_name(name) and valid_name(tag):
             d = self._dir(f"refs/tags/{name}")
