@@ -55,8 +55,14 @@ class MlverGroup(click.Group):
                  "free some space and run again; no version was recorded", err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as e:
-            echo(f"Error: the index .mlver/index.sqlite failed ({e}); run mlver reindex "
-                 "(it is rebuilt from the store)", err=True)
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL \
+                    or "database or disk is full" in str(e):
+                # Not damage: reindex would not help, space would.
+                echo(f"Error: no space left on the device holding .mlver/index.sqlite ({e}); "
+                     "free some space and run again", err=True)
+            else:
+                echo(f"Error: the index .mlver/index.sqlite failed ({e}); run mlver reindex "
+                     "(it is rebuilt from the store)", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             echo("Error: interrupted; the store is unchanged", err=True)
@@ -324,12 +330,12 @@ def tag(rev, tag, list_, delete, as_json):
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--to", "to", default=None, metavar="DIR",
               help="Write under DIR instead of the repository root.")
-@click.option("--inputs", "side", flag_value="inputs", help="Only the inputs.")
-@click.option("--outputs", "side", flag_value="outputs", help="Only the outputs.")
+@click.option("--inputs", "only_inputs", is_flag=True, help="Only the inputs.")
+@click.option("--outputs", "only_outputs", is_flag=True, help="Only the outputs.")
 @click.option("--force", is_flag=True,
               help="Overwrite (or remove) files whose content no version holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def checkout(rev, paths, to, side, force, as_json):
+def checkout(rev, paths, to, only_inputs, only_outputs, force, as_json):
     """Write the inputs and outputs of REV back where they were recorded.
 
     Exact bytes, exec bits and symbolic links; each blob's hash is checked as it is
@@ -339,7 +345,12 @@ def checkout(rev, paths, to, side, force, as_json):
     """
     from .progress import for_terminal
 
-    r = _repo().checkout(rev, list(paths), to, side or "all", force,
+    if only_inputs and only_outputs:
+        raise click.UsageError("--inputs and --outputs cannot be combined; leave both out to "
+                               "check out the inputs and the outputs",
+                               click.get_current_context())
+    side = "inputs" if only_inputs else "outputs" if only_outputs else "all"
+    r = _repo().checkout(rev, list(paths), to, side, force,
                          progress=for_terminal(delay=1.0), base=os.getcwd())
     if as_json:
         _out(r.to_dict())

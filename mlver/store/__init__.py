@@ -15,12 +15,14 @@ from ..errors import ConfigError, RecordFormatError
 from .index import INDEX_FILE, Index
 from .objects import LocalObjectStore
 from .refs import Refs
+from .safefs import check_dir
 from .storelock import LOCK_FILE
 from .trees import Tree
 
 STORE_DIR = ".mlver"
 DAMAGED_FIX = "restore .mlver/objects from a backup, or re-snapshot the name"
 _SUBDIRS = ("objects", "tmp", "refs/names", "refs/tags")
+_LINK_FREE = ("objects", "objects/pack", "tmp")  # real folders or absent, never links
 _GITIGNORE = ("# Content lives in objects/, never in git.\n"
               "/objects/\n/tmp/\n/index.sqlite*\n*.lock\n")
 
@@ -41,6 +43,10 @@ class Store:
         self.path = path
         self.read_only = read_only
         self.config = read_store_config(path)
+        # gc and every batch delete files in these folders (old leftovers in tmp/, garbage
+        # objects, packs without an index): through a link they would delete elsewhere.
+        for sub in _LINK_FREE:
+            check_dir(os.path.join(path, sub))
         self.objects = LocalObjectStore(path, read_only=read_only)
         self.refs = Refs(path, read_only=read_only)
         self._on_index_open = on_index_open

@@ -8,6 +8,8 @@ on its old value, so two processes snapshotting one name both get a version.
 
 from __future__ import annotations
 
+import errno
+import itertools
 import os
 import re
 import socket
@@ -25,6 +27,8 @@ LOCK_TIMEOUT = 10.0
 REF_MAX = 256  # bytes: a ref holds one oid and a newline
 PRUNED_FILE = "pruned"  # refs/pruned: the records whose data gc dropped, one oid a line
 PRUNED_MAX = 64 << 20  # bytes: two million records; a larger file was not written by mlver
+_counter = itertools.count()  # lock files' temporary names, unique per process
+_NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
 
 
 def valid_name(name: str) -> bool:
@@ -109,6 +113,40 @@ def _stale(lock: str) -> bool:
     return _start_time(pid) not in (text[2], "-")
 
 
+def _create_lock(path: str) -> int:
+    """Create ``path + '.lock'`` already holding this process's holder line; return an fd
+    on it. Raises FileExistsError when it exists.
+
+    The line is written to ``path@lock-PID-N`` (``@``: never read as a name) which is then
+    hard-linked to the lock's name, so the lock never exists empty: a process killed
+    between creating it and writing to it would leave a lock naming nobody, which no one
+    could tell from a live one, blocking the name until someone deletes it by hand."""
+    lock = path + ".lock"
+    holder = _holder().encode("ascii")
+    tmp = f"{path}@lock-{os.getpid()}-{next(_counter)}"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    try:
+        os.write(fd, holder)
+        os.link(tmp, lock)  # FileExistsError while another process holds it
+        return fd
+    except OSError as e:
+        os.close(fd)
+        if isinstance(e, FileExistsError) or e.errno not in _NO_LINKS:
+            raise
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    # A file system without hard links: create the lock in place, then name the holder.
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    os.write(fd, holder)
+    return fd
+
+
 @contextmanager
 def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
     """Hold ``path + '.lock'`` exclusively; yield a :class:`_Lock`.
@@ -121,8 +159,7 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
     delay = 0.001
     while True:
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
-            os.write(fd, _holder().encode("ascii"))
+            fd = _create_lock(path)
             break
         except FileExistsError:
             if _stale(lock):
@@ -139,6 +176,7 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
             delay = min(delay * 2, 0.05)
     held = _Lock(path, fd)
     try:
+        _drop_leftovers(path)
         yield held
     finally:
         os.close(fd)
@@ -176,15 +214,30 @@ def _parse_pruned(path: str, data: bytes) -> frozenset[str]:
 
 
 def _drop_leftovers(path: str) -> None:
-    """Remove ``<path>@new-PID`` files left by a writer killed before its rename: the lock
-    is held, so no live writer owns one."""
+    """Remove ``<path>@new-PID`` files left by a writer killed before its rename (the lock
+    is held, so no live writer owns one), and ``<path>@lock-PID-N`` files of processes
+    killed while taking the lock."""
     d, base = os.path.split(path)
     for n in os.listdir(d):
-        if n.startswith(base + "@new-"):
+        dead = n.startswith(base + "@new-")
+        if n.startswith(base + "@lock-"):
+            pid = n[len(base) + 6:].partition("-")[0]
+            dead = pid.isdigit() and not _alive(int(pid))
+        if dead:
             try:
                 os.unlink(os.path.join(d, n))
             except FileNotFoundError:
                 pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass
+    return True
 
 
 class Refs:
@@ -242,7 +295,6 @@ class Refs:
             raise ValueError(f"{bad!r} is not an oid")
         path = os.path.join(self._dir("refs", create=True), PRUNED_FILE)
         with locked(path) as lock:
-            _drop_leftovers(path)
             data = read_small(path, PRUNED_MAX)
             old = frozenset() if data is None else _parse_pruned(path, data)
             if new <= old:
