@@ -441,18 +441,6 @@ class Repo:
         return text
 
 
-def _merge_log(found: list[tuple[str, Record]], extra: list[tuple[str, Record]],
-               name: str | None, n: int | None) -> list[tuple[str, Record]]:
-    """``found`` (from the index) and records the index lacks, in the log's order."""
-    have = {o for o, _ in found}
-    items = found + [(o, r) for o, r in extra if o not in have]
-    if name is not None:
-        items.sort(key=lambda it: -it[1].version)
-    else:
-        items.sort(key=lambda it: it[1].name)
-        items.sort(key=lambda it: it[1].created, reverse=True)
-    return items[:max(n, 0)] if n is not None else items
-
     def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False, progress: Any = None,
                 notify: Callable[[str], None] | None = None, cache: bool = True) -> Any:
@@ -481,3 +469,16 @@ def _listify(value: Any) -> list[str] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
+
+
+def _merge_log(found: list[tuple[str, Record]], extra: list[tuple[str, Record]],
+               name: str | None, n: int | None) -> list[tuple[str, Record]]:
+    """``found`` (from the index) and records the index lacks, in the log's order."""
+    have = {o for o, _ in found}
+    items = found + [(o, r) for o, r in extra if o not in have]
+    if name is not None:
+        items.sort(key=lambda it: -it[1].version)
+    else:
+        items.sort(key=lambda it: it[1].name)
+        items.sort(key=lambda it: it[1].created, reverse=True)
+    return items[:max(n, 0)] if n is not None else items
