@@ -80,16 +80,31 @@ def big_table_results(lines: list[str], rows: int) -> list[dict]:
     return out
 
 
+def ui_results(lines: list[str], records: int) -> list[dict]:
+    """The page lines of bench_ui.py: 'label  median  max  KB  PASS|MISS'."""
+    out = []
+    for line in lines:
+        m = re.match(r"^(.+?)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(PASS|MISS)$", line)
+        if m:
+            out.append({"bench": "ui", "name": f"ui {records:,} rec: {m.group(1).strip()}",
+                        "value": f"{float(m.group(2)):.1f} ms", "target": "<= 300 ms",
+                        "ok": m.group(5) == "PASS"})
+        if line.startswith("CORRECTNESS PROBLEMS"):
+            out.append({"bench": "ui", "name": "ui: correctness checks", "value": "problems",
+                        "target": "OK", "ok": False})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
-                    choices=["snapshot", "lineage", "table_diff", "big_table", "import_dvc"],
+                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "import_dvc"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
-    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "import_dvc"])
+    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "import_dvc"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -125,6 +140,12 @@ def main() -> None:
         if "big_table" in only:
             plan.append(("big_table", [py, os.path.join(HERE, "bench_big_table.py"),
                                        "--rows", str(size["big_rows"])]))
+        if "hooks" in only:
+            plan.append(("hooks", [py, os.path.join(HERE, "bench_hooks.py"),
+                                   "--results-json", results]))
+        if "ui" in only:
+            plan.append(("ui", [py, os.path.join(HERE, "bench_ui.py"),
+                                "--records", str(size["records"])]))
         for name, argv in plan:
             code, secs, lines = run(argv)
             timings.append((name, secs))
@@ -134,6 +155,11 @@ def main() -> None:
                 found = table_diff_results(lines, size["rows"])
                 if code == 0 and not found:
                     failures.append("table_diff printed no 'total ...' / 'peak RSS' lines")
+                summary += found
+            if name == "ui":
+                found = ui_results(lines, size["records"])
+                if code == 0 and not found:
+                    failures.append("ui printed no page lines")
                 summary += found
             if name == "big_table":
                 found = big_table_results(lines, size["big_rows"])
@@ -154,9 +180,9 @@ def main() -> None:
     width = max([len(r["name"]) for r in summary] + [40])
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
-    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3,
-             "import_dvc": 4}  # snapshot-deep rows say "snapshot"
-    summary.sort(key=lambda r: order.get(r["bench"], 5))  # stable: keeps each one's order
+    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4, "ui": 5,
+             "import_dvc": 6}  # snapshot-deep rows say "snapshot"
+    summary.sort(key=lambda r: order.get(r["bench"], 7))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
               f"{'PASS' if r['ok'] else 'MISS'}")
@@ -184,6 +210,10 @@ def _row(r: dict) -> dict:
                 "value": f"{r['mlver_s']:.2f}/{r['dvc_s']:.2f} s = {r['ratio']:.3f}"
                          + ("" if r.get("cold") else " (cache not dropped)"),
                 "target": f"<= {r['target']:g}", "ok": r["ok"]}
+    if r["bench"] == "hooks":
+        return {"bench": "hooks", "name": f"git hooks: {r['operation']}",
+                "value": f"{r['median_ms']:.0f} ms ({r['cpu_ms']:.0f} ms CPU)",
+                "target": f"<= {r['target_ms']:g} ms", "ok": r["ok"]}
     if r["bench"] == "import_dvc":
         if r["operation"] == "first import":
             value = f"{r['value']:.1f} commits/s ({r['seconds']:.2f} s)"

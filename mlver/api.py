@@ -42,11 +42,17 @@ def find_root(start: str) -> str:
 class Repo:
     """A repository with an mlver store. ``Repo(path)`` opens the nearest one at or above."""
 
-    def __init__(self, path: str = ".", warn: Warn | None = None) -> None:
+    def __init__(self, path: str = ".", warn: Warn | None = None,
+                 read_only: bool = False) -> None:
         self.root = find_root(path)
         self._warn = warn
         self.skipped: dict[str, str] = {}  # names the index could not read, and why
-        self.store = Store(os.path.join(self.root, STORE_DIR), on_index_open=self._sync)
+        # read_only: nothing is written, not even the index or a cached profile (mlver ui);
+        # records the index lacks are then found from the refs and kept here
+        self.read_only = read_only
+        self.unindexed: list[tuple[str, Record]] = []
+        self.store = Store(os.path.join(self.root, STORE_DIR), on_index_open=self._sync,
+                           read_only=read_only)
         self.workspace = Workspace(self.root, self.store, warn)
 
     @classmethod
@@ -82,6 +88,14 @@ class Repo:
         return self.workspace.project
 
     def _sync(self, index: Index) -> None:
+        if index.read_only:  # catch up nothing: say what the index lacks
+            self.unindexed, self.skipped = history.unindexed(self.store, index)
+            if self.unindexed:
+                self.warn(f"the index lacks {len(self.unindexed)} record(s) that the refs "
+                          "name (a command died before indexing them); they are read from "
+                          "the store, without their lineage, until a writing mlver command "
+                          "(or mlver reindex) catches the index up")
+            return
         if index.damaged:
             self.warn(f"the index was unreadable ({index.damaged}) and is rebuilt from the store")
         self.skipped = history.sync_index(self.store, index)
@@ -130,6 +144,9 @@ class Repo:
     def log(self, name: str | None = None, n: int | None = None) -> list[tuple[str, Record]]:
         """Records newest first: of one name by version, or of all names by time."""
         found = history.log(self.store, name, n, self.warn)
+        if self.read_only and self.unindexed:
+            found = _merge_log(found, [(o, r) for o, r in self.unindexed
+                                       if name is None or r.name == name], name, n)
         for skipped, why in self.skipped.items():
             if name is None or name == skipped:
                 self.warn(f"{skipped} is damaged: {why}")
@@ -187,6 +204,14 @@ class Repo:
         target = os.path.abspath(os.path.join(base or self.root, to)) if to else None
         return checkout(self.store, self.workspace, oid, rec, rels or None, target, side,
                         force, progress)
+
+    @property
+    def hooks(self) -> Any:
+        """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (a
+        :class:`mlver.hooks.Hooks`; see docs/hooks.md)."""
+        from .hooks import Hooks
+
+        return Hooks(self.root, lambda: self.workspace.project.hooks)
 
     # -- verify and gc -----------------------------------------------------------------------
 
@@ -378,12 +403,15 @@ class Repo:
 
     def diff(self, a: str, b: str | None = None, keys: dict[str, Any] | None = None,
              rows: int = 0, progress: Any = None, depth: int = 3,
-             targets: dict[str, str] | None = None) -> Any:
+             targets: dict[str, str] | None = None,
+             profiles: dict[str, dict] | None = None) -> Any:
         """Explain how record ``a`` differs from ``b`` (default: the workspace now).
 
         A changed input made by two versions of another name is followed upstream
         ``depth`` levels (0: not at all): its ``upstream`` is their diff. ``targets`` maps
-        a table path (or ``"*"``) to its label column, reported first."""
+        a table path (or ``"*"``) to its label column, reported first. ``profiles``, when
+        given, receives the table profile the diff used for each blob oid (what the HTML
+        report plots). A read-only Repo caches no profile."""
         from .diff.records import diff_records
         from .lineage import check_depth
 
@@ -396,7 +424,37 @@ class Repo:
             new_oid, new = self.show(b)
         return diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
                             keys=keys or {}, rows=rows, progress=progress, depth=depth,
-                            targets=targets)
+                            targets=targets, profiles=profiles,
+                            cache=False if self.read_only else None)
+
+
+    # -- report -----------------------------------------------------------------------------
+
+    def report(self, a: str, b: str | None = None, path: str | None = None,
+               keys: dict[str, Any] | None = None, depth: int = 3,
+               targets: dict[str, str] | None = None, progress: Any = None) -> str:
+        """The HTML report of ``diff(a, b)``: one self-contained page (inline CSS, SVG
+        plots of each drifted or label column drawn from the table profiles the diff
+        used). Written to ``path`` (relative to the repository root) when given; the
+        page's text is returned either way. Needs no extra package."""
+        from .report import report_html, write_text
+
+        full = None
+        if path is not None:  # checked before the diff is computed
+            full = path if os.path.isabs(path) else os.path.join(self.root, path)
+            if os.path.isdir(full):
+                raise ConfigError(f"{path} is a folder; give the report a file name such "
+                                  "as report.html")
+            if not os.path.isdir(os.path.dirname(os.path.abspath(full))):
+                raise ConfigError(f"the folder of {path} does not exist; create it first")
+        profiles: dict[str, dict] = {}
+        d = self.diff(a, b, keys=keys, depth=depth, targets=targets, progress=progress,
+                      profiles=profiles)
+        text = report_html(self.store, d, profiles)
+        if full is not None:
+            write_text(full, text)
+        return text
+
 
     def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False, progress: Any = None,
@@ -426,3 +484,16 @@ def _listify(value: Any) -> list[str] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
+
+
+def _merge_log(found: list[tuple[str, Record]], extra: list[tuple[str, Record]],
+               name: str | None, n: int | None) -> list[tuple[str, Record]]:
+    """``found`` (from the index) and records the index lacks, in the log's order."""
+    have = {o for o, _ in found}
+    items = found + [(o, r) for o, r in extra if o not in have]
+    if name is not None:
+        items.sort(key=lambda it: -it[1].version)
+    else:
+        items.sort(key=lambda it: it[1].name)
+        items.sort(key=lambda it: it[1].created, reverse=True)
+    return items[:max(n, 0)] if n is not None else items

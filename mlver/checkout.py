@@ -15,16 +15,22 @@ phases and writes nothing until the first two have passed:
    and leaves the target as it was. Folders are opened with ``O_NOFOLLOW`` and every file
    is created relative to its folder's descriptor, so a link swapped in meanwhile is
    refused rather than followed.
+
+The target itself must be a folder (or missing: it is created, and removed again when
+the checkout fails) outside any ``.git``/``.mlver`` folder. Files a killed checkout
+staged (``.mlver-PID-N.tmp``, its process gone) in the folders this one writes to are
+removed once the new files are in place.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
 from dataclasses import dataclass
 
-from .errors import CheckoutError, CorruptObjectError
+from .errors import CheckoutError, CorruptObjectError, RecordFormatError
 from .hashing import CHUNK, Hasher, oid_of
 from .materialize import Dirs, Writer, split
 from .progress import Progress
@@ -198,6 +204,15 @@ def _leftover(name: str) -> bool:
     return False
 
 
+def _remove_empty(folders: list[str]) -> None:
+    """Remove the folders a failed checkout created, deepest first, if still empty."""
+    for d in reversed(folders):
+        try:
+            os.rmdir(d)
+        except OSError:
+            return
+
+
 def _same_mode(w: Want, st: os.stat_result) -> bool:
     return w.type != "blob" or bool(st.st_mode & 0o100) == w.exec
 
@@ -217,6 +232,35 @@ class Checkout:
         self.ws_prefix = os.path.relpath(real, root).replace(os.sep, "/") if inside else None
         self.cache = ws.stat_cache()
 
+    def _make_target(self) -> list[str]:
+        """Refuse a target inside ``.git``/``.mlver`` or that is not a folder; create it
+        when missing. Returns the folders created, deepest last."""
+        for path in (self.target, os.path.realpath(self.target)):
+            if any(p.lower() in _RESERVED for p in path.split(os.sep)):
+                raise CheckoutError(f"refusing to check out into {self.target}: it is inside a "
+                                    ".git or .mlver folder, which checkout never writes; give "
+                                    "another --to DIR")
+        made: list[str] = []
+        cur = self.target
+        while not os.path.lexists(cur) and os.path.dirname(cur) != cur:
+            made.append(cur)
+            cur = os.path.dirname(cur)
+        made.reverse()
+        try:
+            os.makedirs(self.target, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            _remove_empty(made)
+            raise CheckoutError(f"cannot check out into {self.target}: it, or a folder on the "
+                                "way to it, is a file; give a folder (it is created when "
+                                "missing)") from None
+        except OSError:
+            _remove_empty(made)
+            raise
+        if not os.path.isdir(self.target):
+            raise CheckoutError(f"cannot check out into {self.target}: it is not a folder; "
+                                "give a folder (it is created when missing)")
+        return made
+
     def ws_rel(self, path: str) -> str | None:
         if self.ws_prefix is None:
             return None
@@ -225,12 +269,15 @@ class Checkout:
     def run(self, oid: str, rec: Record, want: dict[str, Want], folders: set[str]
             ) -> CheckoutResult:
         """Check the disk, stage every file, then rename them into place."""
-        os.makedirs(self.target, exist_ok=True)
+        made = self._make_target()
         dirs = Dirs(self.target)
         try:
             todo, unchanged, extra = self._survey(dirs, want, folders)
             writer = Writer(self, dirs)
             nbytes = writer.write(todo, extra)
+        except BaseException:
+            _remove_empty(made)  # a target this checkout created goes with the failure
+            raise
         finally:
             dirs.close()
         self.cache.save()
@@ -268,6 +315,7 @@ class Checkout:
                 unknown.append(path)
             todo.append(w)
         extra = self._extras(dirs, want, folders, unknown)
+        extra += self._leftovers(dirs, want, folders, set(extra))
         if unknown:
             shown = ", ".join(unknown[:_SHOWN])
             more = f" and {len(unknown) - _SHOWN} more" if len(unknown) > _SHOWN else ""
@@ -318,6 +366,28 @@ class Checkout:
                         extra.append(path)
         return extra
 
+    def _leftovers(self, dirs: Dirs, want: dict[str, Want], folders: set[str],
+                   known: set[str]) -> list[str]:
+        """Files staged by a killed checkout in the folders this one writes files to that
+        are not checked out whole (``_extras`` sweeps those): the target itself, the
+        folder of a single-file artifact, a folder a PATH narrowed to."""
+        out: list[str] = []
+        parents = {split(p)[0] for p, w in want.items() if w.type != "tree"}
+        for parent in sorted(parents):
+            if any(_under(parent, f) for f in folders):
+                continue
+            fd = dirs.open(parent, create=False)
+            if fd is None:
+                continue
+            for name in sorted(os.listdir(fd)):
+                path = f"{parent}/{name}" if parent else name
+                if path in known or path in want or not _leftover(name):
+                    continue
+                st = os.lstat(name, dir_fd=fd)
+                if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                    out.append(path)
+        return out
+
     def _remember(self, path: str, st: os.stat_result, oid: str) -> None:
         rel = self.ws_rel(path)
         if rel is not None and stat.S_ISREG(st.st_mode):
@@ -347,7 +417,10 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
         raise CheckoutError(f"{rec.label}: {'; '.join(absent)}, so the store never held their "
                             "bytes; nothing was written (dvc pull can bring them back into "
                             "the DVC project; or give the paths of the other slots)")
-    want, folders = plan(store, arts, paths)
+    try:
+        want, folders = plan(store, arts, paths)
+    except (CorruptObjectError, RecordFormatError) as e:  # a tree that cannot be read
+        raise type(e)(f"{e}; checkout wrote nothing") from None
     if not want:
         what = "inputs or outputs" if side == "all" else side
         raise CheckoutError(f"{rec.label} has no {what} to check out")
@@ -356,3 +429,11 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
         return job.run(oid, rec, want, folders)
     except CorruptObjectError as e:
         raise CorruptObjectError(f"{e}; checkout wrote nothing") from None
+    except OSError as e:  # before the renames: what was staged is gone (materialize.Writer)
+        where = f"{e.filename}" if e.filename else job.target
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckoutError(f"no space left on the device holding {job.target} (at "
+                                f"{where}); free space there and check out again (nothing "
+                                "was changed)") from None
+        raise CheckoutError(f"cannot check out into {job.target}: {where}: {e.strerror}; fix "
+                            "it and check out again (nothing was changed)") from None

@@ -55,8 +55,14 @@ class MlverGroup(click.Group):
                  "free some space and run again; no version was recorded", err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as e:
-            echo(f"Error: the index .mlver/index.sqlite failed ({e}); run mlver reindex "
-                 "(it is rebuilt from the store)", err=True)
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL \
+                    or "database or disk is full" in str(e):
+                # Not damage: reindex would not help, space would.
+                echo(f"Error: no space left on the device holding .mlver/index.sqlite ({e}); "
+                     "free some space and run again", err=True)
+            else:
+                echo(f"Error: the index .mlver/index.sqlite failed ({e}); run mlver reindex "
+                     "(it is rebuilt from the store)", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             echo("Error: interrupted; the store is unchanged", err=True)
@@ -324,12 +330,12 @@ def tag(rev, tag, list_, delete, as_json):
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--to", "to", default=None, metavar="DIR",
               help="Write under DIR instead of the repository root.")
-@click.option("--inputs", "side", flag_value="inputs", help="Only the inputs.")
-@click.option("--outputs", "side", flag_value="outputs", help="Only the outputs.")
+@click.option("--inputs", "only_inputs", is_flag=True, help="Only the inputs.")
+@click.option("--outputs", "only_outputs", is_flag=True, help="Only the outputs.")
 @click.option("--force", is_flag=True,
               help="Overwrite (or remove) files whose content no version holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def checkout(rev, paths, to, side, force, as_json):
+def checkout(rev, paths, to, only_inputs, only_outputs, force, as_json):
     """Write the inputs and outputs of REV back where they were recorded.
 
     Exact bytes, exec bits and symbolic links; each blob's hash is checked as it is
@@ -339,7 +345,12 @@ def checkout(rev, paths, to, side, force, as_json):
     """
     from .progress import for_terminal
 
-    r = _repo().checkout(rev, list(paths), to, side or "all", force,
+    if only_inputs and only_outputs:
+        raise click.UsageError("--inputs and --outputs cannot be combined; leave both out to "
+                               "check out the inputs and the outputs",
+                               click.get_current_context())
+    side = "inputs" if only_inputs else "outputs" if only_outputs else "all"
+    r = _repo().checkout(rev, list(paths), to, side, force,
                          progress=for_terminal(delay=1.0), base=os.getcwd())
     if as_json:
         _out(r.to_dict())
@@ -613,6 +624,137 @@ def gc(dry_run, keep_last, grace, as_json):
     else:
         for line in result.lines():
             echo(line)
+
+
+
+# -- git hooks ---------------------------------------------------------------------------------
+
+_HOOK_CHOICE = click.Choice(["post-commit", "post-checkout", "post-merge"])
+
+
+@main.group()
+def hooks():
+    """Install, remove and inspect mlver's git hooks (see docs/hooks.md).
+
+    post-commit snapshots the names of [hooks] snapshot in mlver.toml whose data changed;
+    post-checkout and post-merge warn about (or restore) the data of HEAD's version. A
+    hook of your own is kept and run first.
+    """
+
+
+@hooks.command("install")
+@click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
+              help="Only this hook (repeatable; default: all three).")
+def hooks_install(names):
+    """Install the git hooks where git runs them (core.hooksPath, or the hooks folder)."""
+    for hook, what in _repo().hooks.install(list(names) or None):
+        echo(f"{hook}: {what}")
+
+
+@hooks.command("uninstall")
+@click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
+              help="Only this hook (repeatable; default: all three).")
+def hooks_uninstall(names):
+    """Remove mlver's git hooks, putting back the hooks they chained to."""
+    for hook, what in _repo().hooks.uninstall(list(names) or None):
+        echo(f"{hook}: {what}")
+
+
+@hooks.command("status")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a hook.")
+def hooks_status(as_json):
+    """Say which git hooks are installed, chained, and turned on."""
+    states = _repo().hooks.status()
+    if as_json:
+        _out([s.to_dict() for s in states])
+    else:
+        for s in states:
+            echo(s.line())
+
+
+@hooks.command("run", context_settings={"ignore_unknown_options": True,
+                                        "allow_interspersed_args": False})
+@click.argument("hook")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hooks_run(hook, args):
+    """Internal: what the installed hook scripts call, with git's arguments."""
+    from .hooks import run as run_hook
+
+    sys.exit(run_hook(hook, list(args)))
+
+
+@main.command()
+@click.argument("rev")
+@click.argument("rev2", required=False)
+@click.option("-o", "--output", "output", required=True, metavar="FILE",
+              help="Write the HTML page to FILE (- for standard output).")
+@click.option("--key", "keys", multiple=True, metavar="COL",
+              help="Key column(s) of tables: report changed rows and cells.")
+@click.option("--target", metavar="COL",
+              help="Label column of tables: its distribution is reported and plotted first.")
+@click.option("--depth", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
+              help="Follow a changed input upstream through lineage N levels (0: not at all).")
+def report(rev, rev2, output, keys, target, depth):
+    """Write the diff of REV and REV2 (default: the workspace) as one HTML page.
+
+    The page is self-contained (inline CSS and SVG, no script, nothing fetched): the
+    verdict, then each input's rows, schema, changed cells and drift, with a plot of old
+    against new for every drifted or label column (drawn from the table profiles the diff
+    used), the code, params and env changes, and the upstream root-cause chain.
+    """
+    from .diff.explain import human_size
+    from .progress import for_terminal
+
+    repo = _repo()
+    to_stdout = output == "-"
+    text = repo.report(rev, rev2, None if to_stdout else os.path.abspath(output),
+                       keys={"*": list(keys)} if keys else None, depth=depth,
+                       targets={"*": target} if target else None, progress=for_terminal())
+    if to_stdout:
+        click.echo(text, nl=False)  # the page is escaped HTML: no control characters left
+        return
+    plots = text.count('<figure class="plot"')
+    echo(f"Wrote {output} ({human_size(len(text.encode('utf-8')))}, {plots} "
+         f"plot{'s' if plots != 1 else ''})")
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8750, show_default=True,
+              help="The port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to bind. Anything but a loopback address also needs "
+                   "--allow-remote: the UI has no authentication.")
+@click.option("--allow-remote", is_flag=True,
+              help="Let --host bind an address other networks can reach (everyone who can "
+                   "reach it can read every record and diff).")
+def ui(port, host, allow_remote):
+    """Serve a local, read-only web UI of the store: versions, lineage, records, diffs.
+
+    Needs the ui extra (pip install "mlver[ui]"). It opens the store read-only and never
+    writes to it; stop it with Ctrl+C.
+    """
+    from .ui import check_host, load_flask, serve
+
+    load_flask()  # a clear error without the extra
+    problem = check_host(host, allow_remote)
+    if problem:
+        raise click.UsageError(problem)
+    repo_root = _repo().root
+    if allow_remote and not _is_loopback(host):
+        _warn(f"serving on {host}: the UI has no authentication, so anyone who can reach "
+              f"port {port} of this machine can read every record, diff and file name of "
+              "the store")
+
+    def ready(url: str) -> None:
+        echo(f"mlver ui: {repo_root} (read-only) at {url}  (Ctrl+C to stop)")
+
+    serve(repo_root, host, port, ready=ready, warn=_warn)
+
+
+def _is_loopback(host: str) -> bool:
+    from .ui import is_loopback
+
+    return is_loopback(host)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,6 +30,10 @@ class StoreFormatError(MlverError):
     """The store's config names a format or hash this version cannot read."""
 
 
+class ReadOnlyError(MlverError):
+    """A write was attempted through a store opened read-only (``mlver ui``)."""
+
+
 class CorruptObjectError(MlverError):
     """An object is missing, or its bytes do not hash to its oid."""
 

@@ -17,6 +17,7 @@ gone on purpose and ``show``/``diff`` can say so.
 
 from __future__ import annotations
 
+import errno
 import re
 import time
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from . import reach
-from .errors import ConfigError, CorruptObjectError
+from .errors import ConfigError, CorruptObjectError, MlverError
 from .progress import Progress
 from .record import Record
 from .store import Store
@@ -37,6 +38,7 @@ DEFAULT_GRACE = 3600.0  # seconds: a snapshot in flight is younger than this
 # the pack (git and restic bound the same cost, restic with --max-unused).
 REPACK_DEAD_FRACTION = 0.5
 LOCK_TIMEOUT = 10.0  # seconds gc waits for open batches to finish
+MAX_GRACE = 100 * 365 * 86400.0  # seconds: a longer grace period is a typo
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -47,12 +49,20 @@ def parse_duration(text: str | float | int) -> float:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         if text < 0:
             raise ConfigError(f"grace period {text} is negative; give 0 or more seconds")
-        return float(text)
-    m = _DURATION.fullmatch(str(text))
-    if m is None:
-        raise ConfigError(f"grace period '{text}' is not a duration; write it as 30s, 10m, "
-                          "1h, 2d or a number of seconds (0 for none)")
-    return float(m.group(1)) * _UNIT[m.group(2)]
+        try:
+            seconds = float(text)
+        except OverflowError:
+            seconds = float("inf")
+    else:
+        m = _DURATION.fullmatch(str(text))
+        if m is None:
+            raise ConfigError(f"grace period '{text}' is not a duration; write it as 30s, 10m, "
+                              "1h, 2d or a number of seconds (0 for none)")
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if not seconds <= MAX_GRACE:  # also NaN and infinity, which JSON cannot carry
+        raise ConfigError(f"grace period '{text}' is longer than 100 years; give a shorter "
+                          "one (30s, 10m, 1h, 2d)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -159,9 +169,18 @@ def gc(store: Store, dry_run: bool = False, keep_last: int | None = None,
         plan = _plan(scan.list_store(store.objects), r, time.time(), grace)
         warnings = list(plan.warnings)
         if not dry_run:
-            if new:  # first: verify must know the data is gone on purpose before it goes
-                store.refs.add_pruned(new)
-            warnings += _apply(store, plan, progress)
+            try:
+                if new:  # first: verify must know the data is gone on purpose before it goes
+                    store.refs.add_pruned(new)
+                warnings += _apply(store, plan, progress)
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                # Every step is crash-safe (store/prune.py): stopping here is like a kill.
+                raise MlverError(
+                    f"gc stopped: no space left on the device holding {store.path} (at "
+                    f"{e.filename or 'a repack'}); nothing a version needs was removed; free "
+                    "some space and run gc again") from None
     labels = tuple(sorted(((o, r.labels[o]) for o in new), key=lambda p: reach.label_key(p[1])))
     return GcResult(
         dry_run=dry_run, objects=plan.objects, bytes=plan.bytes, loose=len(plan.loose),
@@ -184,7 +203,8 @@ def _shared(store_dir: str) -> Iterator[None]:
 def _refuse_unreadable(r: reach.Reach) -> None:
     if r.unreadable:
         u = next(iter(r.unreadable.values()))
-        breaks = ", ".join(r.breaks(u.oid)[:5]) or "a version"
+        as_tree = u.kind == "tree" and u.problem == "invalid"
+        breaks = ", ".join(r.breaks(u.oid, as_tree=as_tree)[:5]) or "a version"
         raise CorruptObjectError(
             f"gc removed nothing: {u.kind} {u.oid} (reached by {breaks}) is {u.problem}, so "
             "what it reaches is unknown; run mlver verify, then restore it from a backup")

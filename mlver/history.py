@@ -67,6 +67,12 @@ def sync_index(store: Store, index: Index) -> dict[str, str]:
     return skipped
 
 
+def unindexed(store: Store, index: Index) -> tuple[list[tuple[str, Record]], dict[str, str]]:
+    """The records the refs and tags reach that ``index`` lacks, and the damaged names,
+    found without writing anything (for a store opened read-only)."""
+    return _walk_refs(store, index.has_record)
+
+
 def _forget_moved_names(store: Store, index: Index) -> None:
     """A ref replaced behind mlver's back (restored from a backup, copied from another
     store) no longer names the highest version the index holds for it: forget that name's

@@ -761,7 +761,7 @@ class _Importer:
                     raise ConfigError(
                         f"DVC {source} maps to the mlver name '{name}', which holds versions "
                         f"imported from DVC {src}; rename one of them")
-                commits = self.store.index.commits_of(name)
+                commits = {c for _oid, c in self.store.index.commits_of(name) if c}
                 head_commit = latest.code.commit
                 if head_commit:
                     commits.add(head_commit)

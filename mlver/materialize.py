@@ -129,15 +129,26 @@ class Writer:
             raise
         # Everything is staged and verified: only renames are left, which do not fail
         # for want of space.
-        for dfd, tmp, name, w in staged:
-            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-            self.job._remember(w.path, os.lstat(name, dir_fd=dfd), w.oid)
-        for path in extra:
-            parent, name = split(path)
-            dfd = self.dirs.open(parent, create=False)
-            if dfd is not None:
-                _unlink(dfd, name)
-        progress.finish()
+        done = 0
+        try:
+            for dfd, tmp, name, w in staged:
+                os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                done += 1
+                self.job._remember(w.path, os.lstat(name, dir_fd=dfd), w.oid)
+            for path in extra:
+                parent, name = split(path)
+                dfd = self.dirs.open(parent, create=False)
+                if dfd is not None:
+                    _unlink(dfd, name)
+        except OSError as e:
+            for dfd, tmp, _name, _w in staged[done:]:
+                _unlink(dfd, tmp)
+            raise CheckoutError(
+                f"checkout into {self.job.target} stopped while moving files into place "
+                f"({e.strerror}); each file there is whole, some are of the new version: "
+                "check out again to finish") from None
+        finally:
+            progress.finish()
         return nbytes
 
     def _stage(self, dfd: int, tmp: str, w: Want) -> int:
@@ -162,8 +173,9 @@ class Writer:
             raise CorruptObjectError(f"{w.path}: {e}") from None
         except OSError as e:
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise CheckoutError(f"the disk is full while writing {w.path}; free space and "
-                                    "check out again (nothing was changed)") from None
+                raise CheckoutError(f"no space left on the device holding {self.job.target} "
+                                    f"while writing {w.path}; free space there and check out "
+                                    "again (nothing was changed)") from None
             raise
 
     def _copy(self, fd: int, w: Want) -> int:

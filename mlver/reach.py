@@ -103,20 +103,29 @@ class Reach:
     # Kept to name the versions a bad object breaks, without a set per object.
     _up: dict[str, str] = field(default_factory=dict)
     _more_up: dict[str, list[str]] = field(default_factory=dict)
+    # Who reaches an object *as a tree* (reads its entries): the same bytes can also be
+    # a blob elsewhere, and the versions that only hold them as a file are not broken
+    # by what the entries hold.
+    _tree_up: dict[str, list[str]] = field(default_factory=dict)
     _walked_trees: set[str] = field(default_factory=set)
 
     def _edge(self, child: str, parent: str, kind: str) -> None:
+        if kind == "tree":
+            self._tree_up.setdefault(child, []).append(parent)
         if child not in self.kinds:
             self.kinds[child] = kind
             self._up[child] = parent
         elif self._up.get(child) != parent:
             self._more_up.setdefault(child, []).append(parent)
 
-    def breaks(self, oid: str, skip: Iterable[str] = ()) -> tuple[str, ...]:
+    def breaks(self, oid: str, skip: Iterable[str] = (), as_tree: bool = False
+               ) -> tuple[str, ...]:
         """Labels of the records that reach ``oid`` through their data (a record breaks
         itself), leaving out the records in ``skip`` (whose data gc dropped on purpose),
-        sorted by name and version."""
-        if self.kinds.get(oid) == "record" and oid in self.labels:
+        sorted by name and version. Missing or corrupt bytes break whoever holds them;
+        with ``as_tree`` (bytes that are not a valid tree), only those that read ``oid``
+        as a tree. Above ``oid`` the walk follows only the trees' readers."""
+        if self.kinds.get(oid) == "record" and oid in self.labels and not as_tree:
             return (self.labels[oid],)
         skipped = set(skip)
         out: set[str] = set()
@@ -131,10 +140,13 @@ class Reach:
                 if o not in skipped:
                     out.add(self.labels[o])
                 continue
-            up = self._up.get(o)
-            if up is not None:
-                todo.append(up)
-                todo.extend(self._more_up.get(o, ()))
+            if o == oid and not as_tree:
+                up = self._up.get(o)
+                if up is not None:
+                    todo.append(up)
+                    todo.extend(self._more_up.get(o, ()))
+            else:
+                todo.extend(self._tree_up.get(o, ()))
         return tuple(sorted(out, key=label_key))
 
 

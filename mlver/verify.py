@@ -234,7 +234,10 @@ def _findings(r: reach.Reach, listing: scan.Listing, checked: list[scan.Checked]
             continue
         else:
             problem, detail = "missing", "no pack index lists it and no loose file holds it"
-        breaks = r.breaks(oid, pruned if problem == "missing" else ())
+        if u is not None and problem == u.problem:
+            kind = u.kind  # what it was read as: bytes that are a fine blob, an invalid tree
+        breaks = r.breaks(oid, pruned if problem == "missing" else (),
+                          as_tree=problem == "invalid" and kind == "tree")
         if problem == "missing" and not breaks:
             continue  # only pruned records reach it: gc removed it on purpose
         seen.add(oid)

@@ -43,6 +43,7 @@ say mlver run price-model -m "month 2 data, 200 trees"
 say mlver log price-model
 say mlver lineage price-model
 say mlver diff price-model@1 price-model@2
+say mlver report price-model@1 price-model@2 -o report.html   # the same diff as one HTML page, with plots
 
 echo
 echo "== Get month 1's model back, beside the current one =="

@@ -275,6 +275,37 @@ def test_repack_of_a_mostly_garbage_pack(repo, git_repo):
         all(n.endswith(".lock") for n in os.listdir(git_repo / ".mlver" / "tmp"))
 
 
+def test_a_full_disk_during_a_repack_is_one_line_and_loses_nothing(repo, git_repo, monkeypatch):
+    import errno
+
+    from mlver.store import packs
+
+    for i in range(20):
+        write(git_repo / "data" / f"f{i:02}.bin", os.urandom(4000))
+    repo.snapshot("d", outputs={"d": "data"}, kind="dataset")
+    for i in range(1, 20):
+        write(git_repo / "data" / f"f{i:02}.bin", os.urandom(4000))
+    repo.snapshot("d", outputs={"d": "data"})
+    age(git_repo)
+    real_add = packs.PackWriter.add
+
+    def full(self, oid, data):
+        raise OSError(errno.ENOSPC, "No space left on device", self.pack_path)
+
+    monkeypatch.setattr(packs.PackWriter, "add", full)
+    r = cli("gc", "--keep-last", "1")
+    assert r.exit_code == 1 and r.stdout == "", r.output
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("Error: gc stopped: no space left on the device holding ")
+    assert line.endswith("nothing a version needs was removed; free some space and run gc again")
+    monkeypatch.setattr(packs.PackWriter, "add", real_add)
+    assert os.listdir(git_repo / ".mlver" / "tmp") == []  # the half-written pack is gone
+    with Repo(str(git_repo)) as fresh:
+        assert fresh.verify().ok
+        assert fresh.gc(keep_last=1).packs_repacked == 1
+        assert fresh.verify().ok
+
+
 def test_a_mostly_live_pack_is_left_as_it_is(repo, git_repo):
     for i in range(20):
         write(git_repo / "data" / f"f{i:02}.bin", os.urandom(4000))

@@ -336,6 +336,32 @@ def test_a_pack_missing_under_its_index_is_a_clear_error(store):
     assert str(pack) in str(ei.value)
 
 
+def test_a_full_disk_while_a_pack_is_written_stays_a_full_disk(tmp_path, monkeypatch):
+    """A write that fails (ENOSPC) mid-flush must not leave the buffer exported: another
+    thread's next add() would fail with BufferError and hide the full disk."""
+    import errno
+
+    w = packs.PackWriter(str(tmp_path / "p.pack"), str(tmp_path / "p.idx"))
+    real = os.write
+
+    def full(fd, data):
+        if fd == w._fd:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    big = os.urandom(packs._FLUSH)
+    with pytest.raises(OSError) as e:
+        w.add(oid_of(big), big)  # fills the buffer: flushes, fails
+    assert e.value.errno == errno.ENOSPC
+    w.add(oid_of(b"more"), b"more")  # another thread, meanwhile: no BufferError
+    with pytest.raises(OSError) as e:
+        w.finish()  # a pack that lost bytes is never finished
+    assert e.value.errno == errno.ENOSPC
+    w.abort()
+    assert os.listdir(tmp_path) == []
+
+
 def test_has_of_something_that_is_not_an_oid(store):
     fill(store, 1, 2)
     assert not store.has("../../etc/passwd") and not store.has("zz" * 16)

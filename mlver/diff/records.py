@@ -140,14 +140,17 @@ def unrecorded_reads(old: Record, new: Record) -> tuple[str, ...]:
 
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
                  keys: dict | None = None, rows: int = 0, progress=None, depth: int = 0,
-                 _budget: upstream.Budget | None = None, targets: dict | None = None) -> Diff:
+                 _budget: upstream.Budget | None = None, targets: dict | None = None,
+                 profiles: dict | None = None, cache: bool | None = None) -> Diff:
     """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace).
 
     ``keys``/``targets`` map a table path (or ``"*"``: every table) to its key
     columns / its target (label) column; mlver.toml's ``[tables]`` fills the rest.
     ``depth`` > 0 follows each changed input upstream that many levels (see
     :mod:`mlver.diff.upstream`): its ``upstream`` is the diff of the two records that
-    produced its old and new content."""
+    produced its old and new content. ``profiles``, when given, receives the table
+    profile used for each blob oid (this diff's and the upstream ones'); ``cache`` False
+    stores no profile (default: store them, except for a workspace diff)."""
     keys = keys or {}
     targets = targets or {}
 
@@ -158,10 +161,13 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
         return targets.get(path) or targets.get("*") or ws.project.table_target(path)
 
     # A workspace diff writes nothing, not even profiles (upstream diffs included).
-    cache = new_oid is not None if _budget is None else _budget.cache
+    if _budget is not None:
+        cache = _budget.cache
+    elif cache is None or cache:
+        cache = new_oid is not None
     opts = tablecache.TableOptions(key_for=key_for, target_for=target_for, rows=rows,
                                    cache=cache,
-                                   progress=progress or Progress())
+                                   progress=progress or Progress(), profiles=profiles)
     objs = Objects(store, ws)
     gone = _gone(store, (old_oid, old), (new_oid, new))
     inputs = _slots(objs, old.inputs, new.inputs, opts, gone)
@@ -171,7 +177,7 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
 
         def diff_pair(a_oid: str, a: Record, b_oid: str, b: Record) -> Diff:
             return diff_records(store, ws, a_oid, a, b_oid, b, keys, 0, opts.progress,
-                                depth - 1, budget, targets)
+                                depth - 1, budget, targets, profiles)
 
         inputs = upstream.follow(store, inputs, old, old_oid, new, new_oid, budget, diff_pair)
     if _budget is None:

@@ -25,6 +25,19 @@ HASHES_KIND = "table-rowhashes/2"
 HEAD_BYTES = 65536
 
 
+def cached_profile(store, oid: str) -> dict | None:
+    """The cached profile of blob ``oid`` (see :func:`diff_blobs`), or None; reads only
+    the profile object, never the blob."""
+    pid = store.index.get_derived(PROFILE_KIND, oid)
+    if not pid or not store.objects.has(pid):
+        return None
+    try:
+        profile = canonical.loads(store.objects.read(pid))
+    except (MlverError, ValueError, OSError):
+        return None
+    return profile if isinstance(profile, dict) else None
+
+
 def _head(objs: Objects, oid: str, path: str) -> bytes | None:
     """The first bytes of a blob; None when it is nowhere here. A blob that is here but
     corrupt raises CorruptObjectError: a wrong answer must not pass for a diff."""
@@ -127,6 +140,8 @@ class TableOptions:
     rows: int = 0
     cache: bool = True
     progress: Progress = field(default_factory=Progress)
+    # when given: blob oid -> the profile this diff used (the HTML report plots them)
+    profiles: dict | None = None
 
 
 class _Side:
@@ -220,7 +235,6 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
 
 def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOptions):
     from .profile import detect_format
-    from .tables import diff_from_profiles, diff_tables, needs_rehash
 
     hit_a, hit_b = _cached(objs, old), _cached(objs, new)
     fa = _cached_format(hit_a, old_path) if _unchanged(objs, old, hit_a) else None
@@ -239,6 +253,18 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
     a = _Side(objs, old, old_path, fa, key, opts, hit_a)
     b = _Side(objs, new, new_path, fb, key, opts, hit_b)
     rows, target = opts.rows, opts.target_for(new_path)
+    if opts.profiles is not None:
+        t, note = _diff_sides(a, b, key, rows, target)
+        for side in (a, b):
+            if side.profile is not None:
+                opts.profiles[side.oid] = side.profile
+        return t, note
+    return _diff_sides(a, b, key, rows, target)
+
+
+def _diff_sides(a: "_Side", b: "_Side", key, rows: int, target):
+    from .tables import diff_from_profiles, diff_tables, needs_rehash
+
     if key or rows:
         # Keyed rows and samples need the data itself (read once, profiled from memory
         # when not cached); drift still comes from the profiles.

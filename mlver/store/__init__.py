@@ -15,12 +15,14 @@ from ..errors import ConfigError, RecordFormatError
 from .index import INDEX_FILE, Index
 from .objects import LocalObjectStore
 from .refs import Refs
+from .safefs import check_dir
 from .storelock import LOCK_FILE
 from .trees import Tree
 
 STORE_DIR = ".mlver"
 DAMAGED_FIX = "restore .mlver/objects from a backup, or re-snapshot the name"
 _SUBDIRS = ("objects", "tmp", "refs/names", "refs/tags")
+_LINK_FREE = ("objects", "objects/pack", "tmp")  # real folders or absent, never links
 _GITIGNORE = ("# Content lives in objects/, never in git.\n"
               "/objects/\n/tmp/\n/index.sqlite*\n*.lock\n")
 
@@ -30,13 +32,23 @@ class Store:
 
     ``on_index_open(index)`` runs once, when the index is first used: the layer above
     uses it to bring the index up to date with the refs.
+
+    ``read_only``: nothing is ever written: the index file is opened read-only (or a
+    private in-memory index stands in), and writing objects or refs raises
+    :class:`~mlver.errors.ReadOnlyError`. For readers such as ``mlver ui``.
     """
 
-    def __init__(self, path: str, on_index_open: Callable[[Index], None] | None = None) -> None:
+    def __init__(self, path: str, on_index_open: Callable[[Index], None] | None = None,
+                 read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self.config = read_store_config(path)
-        self.objects = LocalObjectStore(path)
-        self.refs = Refs(path)
+        # gc and every batch delete files in these folders (old leftovers in tmp/, garbage
+        # objects, packs without an index): through a link they would delete elsewhere.
+        for sub in _LINK_FREE:
+            check_dir(os.path.join(path, sub))
+        self.objects = LocalObjectStore(path, read_only=read_only)
+        self.refs = Refs(path, read_only=read_only)
         self._on_index_open = on_index_open
         self._index: Index | None = None
         # Values decoded from objects, by oid: objects never change, so neither do these.
@@ -63,7 +75,7 @@ class Store:
     def index(self) -> Index:
         """The index, opened (and brought up to date) on first use."""
         if self._index is None:
-            self._index = Index(os.path.join(self.path, INDEX_FILE))
+            self._index = Index(os.path.join(self.path, INDEX_FILE), read_only=self.read_only)
             self._index.graph.read_tree = self.tree  # lineage catches up through it
             if self._on_index_open is not None:
                 self._on_index_open(self._index)

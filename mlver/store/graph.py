@@ -195,9 +195,13 @@ class Graph:
     """The lineage tables of an index connection (autocommit: the caller wraps writes in a
     transaction when it wants them atomic)."""
 
-    def __init__(self, conn: sqlite3.Connection, read_tree: ReadTree | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, read_tree: ReadTree | None = None,
+                 read_only: bool = False) -> None:
         self.conn = conn
         self.read_tree = read_tree  # needed to catch up; the store sets it
+        # a read-only index never catches up: links through folders of records added since
+        # the last catch-up are missing until a writing command catches up
+        self.read_only = read_only
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -222,7 +226,7 @@ class Graph:
     def catch_up(self) -> None:
         """Index the trees and containment of records added since the last query, in one
         transaction (another process catching up at once waits, then finds nothing)."""
-        if self.read_tree is None or self.conn.execute(
+        if self.read_only or self.read_tree is None or self.conn.execute(
                 "SELECT 1 FROM pending LIMIT 1").fetchone() is None:
             return
         own = not self.conn.in_transaction
@@ -387,6 +391,11 @@ class Graph:
         return done.get(top, False), False
 
     # -- reading ------------------------------------------------------------------------------
+
+    def pending_count(self) -> int:
+        """Records whose folder links (``contains``) are not computed yet: a read-only
+        index leaves them so (equal-oid links are always there)."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
 
     def neighbours(self, oids: Sequence[str], direction: Direction) -> list[LinkRow]:
         """One breadth-first step: the links into (``upstream``: the producers of what

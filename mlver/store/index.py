@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import urllib.parse
 from types import TracebackType
 from typing import Iterable, Iterator, NamedTuple
 
@@ -87,6 +88,31 @@ def _checked(path: str) -> sqlite3.Connection:
     return conn
 
 
+def connect_read_only(path: str) -> sqlite3.Connection | None:
+    """Open the index at ``path`` so that this connection can never write (SQLite
+    ``mode=ro``: any write fails), or None when there is no usable index there (missing,
+    another schema version, unreadable). SQLite may still create its ``-wal``/``-shm``
+    coordination files beside it, and removes them when the last connection closes."""
+    if not os.path.isfile(path):
+        return None
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None,
+                               check_same_thread=False)
+    except sqlite3.DatabaseError:
+        return None
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            conn.close()
+            return None
+        for table in ("meta", "stat", "records", "derived", "pending", *graphmod.TABLES):
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        conn.close()
+        return None
+    return conn
+
+
 def _readonly(e: sqlite3.DatabaseError) -> bool:
     return "readonly" in str(e) or "read-only" in str(e) or "unable to open" in str(e)
 
@@ -150,13 +176,30 @@ class Index:
 
     The index is derived data: one that SQLite cannot read (truncated, garbage) is
     deleted and rebuilt, and ``damaged`` says why, so the caller can warn.
+
+    With ``read_only`` the file is opened so that nothing can be written to it
+    (``read_only`` is then True, and lineage does not catch up: see
+    :meth:`Graph.pending_count`); when there is no usable index file, a private index in
+    memory stands in (``in_memory`` True): the caller fills it, and nothing on disk changes.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, read_only: bool = False) -> None:
         self.path = path
         self.damaged: str | None = None
+        self.read_only = False
+        self.in_memory = False
         for suffix in ("", "-wal", "-shm"):
             check_file(path + suffix)  # never a link to someone else's database
+        if read_only:
+            conn = connect_read_only(path)
+            if conn is None:
+                conn = _checked(":memory:")
+                self.in_memory = True
+            else:
+                self.read_only = True
+            self.conn = conn
+            self.graph = graphmod.Graph(self.conn, read_only=self.read_only)
+            return
         try:
             self.conn = _checked(path)
         except sqlite3.DatabaseError as e:
@@ -194,6 +237,11 @@ class Index:
                           " message, commit_sha, parent, status) VALUES(?,?,?,?,?,?,?,?,?)", row)
                 self.graph.add_record(row.oid, slots, read_tree)
 
+    def data_version(self) -> int:
+        """A number that changes when another connection commits to the index (SQLite's
+        ``PRAGMA data_version``): a reader caches what it derived until it moves."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     def has_record(self, oid: str) -> bool:
         """True when the record ``oid`` is indexed."""
         return self.conn.execute("SELECT 1 FROM records WHERE oid=?", (oid,)).fetchone() is not None
@@ -221,12 +269,6 @@ class Index:
                                 (name, version)).fetchone()
         return str(row[0]) if row else None
 
-    def commits_of(self, name: str) -> set[str]:
-        """The git commits the indexed versions of ``name`` were recorded at."""
-        return {str(r[0]) for r in self.conn.execute(
-            "SELECT DISTINCT commit_sha FROM records WHERE name=? AND commit_sha IS NOT NULL",
-            (name,))}
-
     def oids_with_prefix(self, prefix: str) -> list[str]:
         """Indexed record oids starting with ``prefix`` (lowercase hex)."""
         return [str(r[0]) for r in self.conn.execute(
@@ -240,6 +282,12 @@ class Index:
         else:
             rows = self.conn.execute("SELECT oid FROM records ORDER BY created DESC, name")
         return [str(r[0]) for r in rows]
+
+    def commits_of(self, name: str) -> list[tuple[str, str | None]]:
+        """``(record oid, code commit)`` of every version of ``name``, newest first."""
+        rows = self.conn.execute(
+            "SELECT oid, commit_sha FROM records WHERE name=? ORDER BY version DESC", (name,))
+        return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
 
     # -- meta and derived objects -----------------------------------------------------------
 

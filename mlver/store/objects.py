@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from ..config import CONFIG_FILE, STORE_FORMAT
-from ..errors import CorruptObjectError
+from ..errors import CorruptObjectError, ReadOnlyError
 from ..hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
 from . import packs as packmod
 
@@ -98,8 +98,9 @@ class LocalObjectStore:
     re-lists ``objects/pack/`` when the folder changed (a read that misses, always).
     """
 
-    def __init__(self, store_dir: str) -> None:
+    def __init__(self, store_dir: str, read_only: bool = False) -> None:
         self.store_dir = store_dir
+        self.read_only = read_only
         self.objects_dir = os.path.join(store_dir, "objects")
         self.pack_dir = os.path.join(self.objects_dir, "pack")
         self.tmp_dir = os.path.join(store_dir, "tmp")
@@ -266,7 +267,7 @@ class LocalObjectStore:
     def sweep_tmp(self, older_than: float = TMP_GRACE) -> int:
         """Remove files in ``tmp/`` left by writers that died (older than ``older_than``
         seconds: a live batch is younger); once per process. Returns how many."""
-        if self._swept:
+        if self._swept or self.read_only:
             return 0
         self._swept = True
         cutoff = time.time() - older_than
@@ -377,6 +378,9 @@ class LocalObjectStore:
         """Start a batch of writes; commit it (or use it as a context manager)."""
         from .batch import Batch  # batch imports this module: imported when first needed
 
+        if self.read_only:
+            raise ReadOnlyError(f"the store {self.store_dir} is open read-only; "
+                                "no object can be written through it")
         return Batch(self)
 
     def packs(self) -> list[str]:
@@ -414,6 +418,8 @@ class LocalObjectStore:
         """Merge the small packs when more than ``limit`` (default :data:`MAX_PACKS`) exist
         (one process at a time; others skip). Return the number of packs merged away."""
         limit = MAX_PACKS if limit is None else limit
+        if self.read_only:
+            return 0
         self._refresh(force=True)
         if len(self._packs) <= limit:
             return 0

@@ -111,6 +111,7 @@ class PackWriter:
         self._keys: list[bytes] = []
         self._offsets: list[int] = []
         self._lengths: list[int] = []
+        self._failed: OSError | None = None  # a write failed: the pack can never be finished
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -132,12 +133,20 @@ class PackWriter:
 
     def _flush(self) -> None:
         assert self._fd is not None
-        self._hash.update(bytes(self._buf))
-        view = memoryview(self._buf)
-        while view:
-            view = view[os.write(self._fd, view):]
-        view.release()
-        self._buf = bytearray()
+        if self._failed is not None:
+            raise self._failed
+        # The buffer is swapped out before writing: a failed write (a full disk) must
+        # not leave a view of it exported, or the next add() of another thread fails
+        # with BufferError instead of the batch reporting the full disk.
+        data, self._buf = bytes(self._buf), bytearray()
+        self._hash.update(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as e:
+            self._failed = OSError(e.errno, e.strerror, self.pack_path)
+            raise self._failed from None
 
     def finish(self) -> int:
         """Write the pack's trailer and its index file; return the number of objects."""

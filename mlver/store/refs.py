@@ -8,6 +8,8 @@ on its old value, so two processes snapshotting one name both get a version.
 
 from __future__ import annotations
 
+import errno
+import itertools
 import os
 import re
 import socket
@@ -16,7 +18,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
-from ..errors import LockError, RecordFormatError, RefConflictError, StoreFormatError
+from ..errors import LockError, ReadOnlyError, RecordFormatError, RefConflictError, StoreFormatError
 from ..hashing import is_oid
 from .safefs import _NOFOLLOW, check_dir, check_dirs, read_small
 
@@ -25,6 +27,8 @@ LOCK_TIMEOUT = 10.0
 REF_MAX = 256  # bytes: a ref holds one oid and a newline
 PRUNED_FILE = "pruned"  # refs/pruned: the records whose data gc dropped, one oid a line
 PRUNED_MAX = 64 << 20  # bytes: two million records; a larger file was not written by mlver
+_counter = itertools.count()  # lock files' temporary names, unique per process
+_NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
 
 
 def valid_name(name: str) -> bool:
@@ -109,6 +113,40 @@ def _stale(lock: str) -> bool:
     return _start_time(pid) not in (text[2], "-")
 
 
+def _create_lock(path: str) -> int:
+    """Create ``path + '.lock'`` already holding this process's holder line; return an fd
+    on it. Raises FileExistsError when it exists.
+
+    The line is written to ``path@lock-PID-N`` (``@``: never read as a name) which is then
+    hard-linked to the lock's name, so the lock never exists empty: a process killed
+    between creating it and writing to it would leave a lock naming nobody, which no one
+    could tell from a live one, blocking the name until someone deletes it by hand."""
+    lock = path + ".lock"
+    holder = _holder().encode("ascii")
+    tmp = f"{path}@lock-{os.getpid()}-{next(_counter)}"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    try:
+        os.write(fd, holder)
+        os.link(tmp, lock)  # FileExistsError while another process holds it
+        return fd
+    except OSError as e:
+        os.close(fd)
+        if isinstance(e, FileExistsError) or e.errno not in _NO_LINKS:
+            raise
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    # A file system without hard links: create the lock in place, then name the holder.
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    os.write(fd, holder)
+    return fd
+
+
 @contextmanager
 def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
     """Hold ``path + '.lock'`` exclusively; yield a :class:`_Lock`.
@@ -121,8 +159,7 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
     delay = 0.001
     while True:
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
-            os.write(fd, _holder().encode("ascii"))
+            fd = _create_lock(path)
             break
         except FileExistsError:
             if _stale(lock):
@@ -139,6 +176,7 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
             delay = min(delay * 2, 0.05)
     held = _Lock(path, fd)
     try:
+        _drop_leftovers(path)
         yield held
     finally:
         os.close(fd)
@@ -176,24 +214,45 @@ def _parse_pruned(path: str, data: bytes) -> frozenset[str]:
 
 
 def _drop_leftovers(path: str) -> None:
-    """Remove ``<path>@new-PID`` files left by a writer killed before its rename: the lock
-    is held, so no live writer owns one."""
+    """Remove ``<path>@new-PID`` files left by a writer killed before its rename (the lock
+    is held, so no live writer owns one), and ``<path>@lock-PID-N`` files of processes
+    killed while taking the lock."""
     d, base = os.path.split(path)
     for n in os.listdir(d):
-        if n.startswith(base + "@new-"):
+        dead = n.startswith(base + "@new-")
+        if n.startswith(base + "@lock-"):
+            pid = n[len(base) + 6:].partition("-")[0]
+            dead = pid.isdigit() and not _alive(int(pid))
+        if dead:
             try:
                 os.unlink(os.path.join(d, n))
             except FileNotFoundError:
                 pass
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass
+    return True
+
+
 class Refs:
     """Refs of one store."""
 
-    def __init__(self, store_dir: str) -> None:
+    def __init__(self, store_dir: str, read_only: bool = False) -> None:
         self.store_dir = store_dir
+        self.read_only = read_only
         self.names_dir = os.path.join(store_dir, "refs", "names")
         self.tags_dir = os.path.join(store_dir, "refs", "tags")
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"the store {self.store_dir} is open read-only; "
+                                "no ref or tag can change through it")
 
     def _dir(self, rel: str, create: bool = False) -> str:
         # Every folder on the way must be real: a linked refs/tags/NAME would make a tag
@@ -229,13 +288,13 @@ class Refs:
         """Add record oids to ``refs/pruned``: under its lock, the whole sorted list is
         written to a new file, fsynced and renamed over the old one (a reader sees the old
         list or the new one, never a torn one)."""
+        self._writable()
         new = set(oids)
         bad = next((o for o in sorted(new) if not is_oid(o)), None)
         if bad is not None:
             raise ValueError(f"{bad!r} is not an oid")
         path = os.path.join(self._dir("refs", create=True), PRUNED_FILE)
         with locked(path) as lock:
-            _drop_leftovers(path)
             data = read_small(path, PRUNED_MAX)
             old = frozenset() if data is None else _parse_pruned(path, data)
             if new <= old:
@@ -265,6 +324,7 @@ class Refs:
 
     def update(self, name: str, new: str, old: str | None) -> None:
         """Point ``name`` at ``new`` if it still points at ``old`` (None: absent)."""
+        self._writable()
         path = os.path.join(self._dir("refs/names", create=True), name)
         with locked(path) as lock:
             current = _read(path)
@@ -291,6 +351,7 @@ class Refs:
 
         Waits while gc runs (the store lock, shared): a tag is a root gc keeps, so it
         must not appear between gc reading the tags and gc deleting."""
+        self._writable()
         from . import storelock
 
         path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
@@ -311,6 +372,7 @@ class Refs:
         :class:`RefConflictError` and is left as it is. Only the tag's ref file goes;
         the record it named, and every other object, stay.
         """
+        self._writable()
         current = None
         if valid_name(name) and valid_name(tag):
             d = self._dir(f"refs/tags/{name}")

@@ -106,7 +106,11 @@ def list_store(store: LocalObjectStore) -> Listing:
     loose = []
     for fan in _listdir(store.objects_dir):
         d = os.path.join(store.objects_dir, fan)
-        if len(fan) != 2 or not os.path.isdir(d) or os.path.islink(d):
+        if len(fan) == 2 and os.path.islink(d):
+            damaged.append((d, "a symbolic link, which verify and gc do not follow; a store "
+                               "holds no links: put the folder it points to in its place"))
+            continue
+        if len(fan) != 2 or not os.path.isdir(d):
             continue
         for rest in _listdir(d):
             if not is_oid(fan + rest):

@@ -280,3 +280,56 @@ def two_versions(root, name: str = "m", path: str = "data.csv") -> tuple[str, st
 def tmp_listing(root) -> list[str]:
     d = store_dir(root) / "tmp"
     return sorted(os.listdir(d)) if d.exists() else []
+
+
+# ----------------------------------------------------------------- proof tests (issue 9)
+
+BIG = 200 << 10  # bytes: more than the pack threshold, so stored as a loose object
+
+
+def big_table(v: int) -> str:
+    """A CSV table of more than BIG bytes (a loose object), different for each ``v``."""
+    return "id,x\n" + "".join(f"{i},{i * v}\n" for i in range(BIG // 8))
+
+
+def tree_entries(root, oid: str) -> dict[str, str]:
+    """``name -> oid`` of the entries of the stored tree ``oid``."""
+    return {e["name"]: e["oid"] for e in canonical.loads(read_object(root, oid))["entries"]}
+
+
+def full_listing(path) -> dict[str, tuple]:
+    """Everything below ``path`` but .git and .mlver: ``("dir",)``, ``("link", target)``
+    or ``("file", bytes)``, by relative path."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d not in (".git", ".mlver")]
+        for name in dirs + files:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(path))
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", p.read_bytes())
+    return out
+
+
+def two_tables(root) -> dict[str, str]:
+    """m@1 and m@2 of ``root``: a folder ``data`` (a small table that changes, an
+    unchanged file in ``sub/``) and a large table ``model.csv`` that changes. Returns the
+    oids a test may damage."""
+    write(Path(root) / "data" / "sub" / "b.txt", "unchanged\n")
+    write(Path(root) / "data" / "a.csv", "id,x\n1,10\n")
+    write(Path(root) / "model.csv", big_table(1))
+    args = ("-i", "data=data", "-o", "model=model.csv")
+    m1 = snapshot(root, "m", *args)
+    write(Path(root) / "data" / "a.csv", "id,x\n1,10\n2,20\n")
+    write(Path(root) / "model.csv", big_table(2))
+    m2 = snapshot(root, "m", *args)
+    r1 = record_dict(root, m1)
+    data1 = r1["inputs"]["data"]["oid"]
+    return {"m1": m1, "m2": m2, "model1": r1["outputs"]["model"]["oid"], "tree1": data1,
+            "a1": tree_entries(root, data1)["a.csv"],
+            "shared": tree_entries(root, tree_entries(root, data1)["sub"])["b.txt"],
+            "model2": record_dict(root, m2)["outputs"]["model"]["oid"]}

@@ -1,0 +1,49 @@
+"""The HTML report of a diff (``mlver report``, ``repo.report``) and what it plots.
+
+:func:`report_html` turns a computed :class:`~mlver.diff.value.Diff` into one
+self-contained page (:mod:`mlver.report.html`), its plots drawn as inline SVG
+(:mod:`mlver.report.svg`) from table profiles: those the diff itself used (handed over
+through ``repo.diff(..., profiles=...)``), else the cached ones by blob oid. So a report
+reads no table data that the diff did not read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from typing import Any
+
+
+def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
+    """The page of ``diff``; plots from ``profiles`` (blob oid -> profile), else the
+    store's profile cache (read only)."""
+    from .. import __version__
+    from ..diff.tablecache import cached_profile
+    from .html import render
+
+    profiles = profiles if profiles is not None else {}
+
+    def profile_of(oid: str) -> dict | None:
+        p = profiles.get(oid)
+        return p if p is not None else cached_profile(store, oid)
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return render(diff, profile_of, generated=now, version=__version__)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mlver-report-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
