@@ -72,3 +72,7 @@ class RunError(MlverError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class RemoteError(MlverError):
+    """A remote cannot be reached, read or written, or holds something that is not a store."""
