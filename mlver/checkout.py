@@ -339,6 +339,9 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
         raise CheckoutError(f"{rec.label}: {REMOVED} for {', '.join(gone)}; {BRING_BACK}; "
                             "nothing was written")
     want, folders = plan(store, arts, paths)
+    # Data on demand: what a version pulled with --no-data lacks comes in one transfer
+    # (a no-op without a default remote; an unreachable one is an error naming it).
+    store.objects.fetch([w.oid for w in want.values() if w.type != "tree"])
     if not want:
         what = "inputs or outputs" if side == "all" else side
         raise CheckoutError(f"{rec.label} has no {what} to check out")

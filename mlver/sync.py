@@ -373,7 +373,7 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         heads, rtags = remote.refs.all(chosen)
         for n in chosen or ():
             if n not in heads:
-                have = ", ".join(sorted(heads)) or "none"
+                have = ", ".join(remote.refs.names()) or "none"
                 raise RevisionError(f"{remote.label} has no versions of '{n}' (its names: "
                                     f"{have})")
         f = _Fetched(store, remote)
@@ -393,9 +393,8 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
             done = set(recs)
             if store.refs.partial() & done:
                 store.refs.change_partial(drop=done)
-        else:
-            store.refs.change_partial(add=[o for o in recs
-                                           if _lacks_data(store, f, recs[o])])
+        elif any(not store.objects.has(o) for o in blobs):
+            store.refs.change_partial(add=recs)
         _move_refs(store, remote, f, heads, rtags, result, say)
     finally:
         storelock.release(fd)
@@ -403,13 +402,6 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
     result.seconds = time.perf_counter() - t0
     result.names.sort(key=lambda u: u.name)
     return result
-
-
-def _lacks_data(store: Store, f: _Fetched, rec: Record) -> bool:
-    for art in (*rec.inputs.values(), *rec.outputs.values()):
-        if not store.objects.has(art.oid):
-            return True
-    return False
 
 
 def _walk_records(f: _Fetched, starts: list[str]) -> dict[str, Record]:
