@@ -483,7 +483,7 @@ def open_backend(name: str, url: str, endpoint_url: str | None = None,
         import fsspec
 
         if locking == "lease":
-            return Backend(fsspec.filesystem("file"), root, url, label)
+            return Backend(fsspec.filesystem("file", auto_mkdir=True), root, url, label)
         return LocalBackend(fsspec.filesystem("file"), root, url, label)
     try:
         import fsspec
