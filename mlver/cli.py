@@ -609,7 +609,7 @@ def _sync_lines(r, verb: str) -> list[str]:
         lines.append(f"tag {t} moved")
     m = r.moved
     lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}) in {r.seconds:.2f} s, "
-                 f"{r.requests:,} requests to {r.remote}; {m.present:,} were already there")
+                 f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
     return lines
 
 
