@@ -112,3 +112,19 @@ def test_a_relative_folder_in_mlver_toml_is_relative_to_the_root(proj):
     sub = proj / "data"
     ok(sub, "push")
     assert (proj.parent / "shared-store" / "refs" / "names" / "ds").exists()
+
+
+def test_switching_git_branches_leaves_the_store_alone(proj):
+    """The failure that started it all: refs in git went stale across branches."""
+    ok(proj, "snapshot", "ds", "-o", "d=data")
+    git(proj, "checkout", "-q", "-b", "other")
+    (proj / "data" / "a.csv").write_text("other branch\n")
+    ok(proj, "snapshot", "ds", "-o", "d=data")
+    git(proj, "commit", "-q", "-am", "other data")
+    git(proj, "checkout", "-q", "main")
+    (proj / "data" / "a.csv").write_text("main again\n")
+    ok(proj, "snapshot", "ds", "-o", "d=data")
+    versions = [x["version"] for x in json.loads(ok(proj, "log", "ds", "--json"))]
+    assert versions == [3, 2, 1]
+    assert ok(proj, "reindex").strip() == "Indexed 3 records"
+    assert [x["version"] for x in json.loads(ok(proj, "log", "ds", "--json"))] == [3, 2, 1]

@@ -180,3 +180,71 @@ def test_unreachable_endpoint_is_one_clear_error(tmp_path, monkeypatch):
     assert r.exit_code == 1
     assert r.stderr.startswith("Error: remote 'origin' (s3://bucket/p) cannot be reached")
     assert len(r.stderr.splitlines()) == 1
+
+
+def _push_proc(cwd, killer=None):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    argv = [sys.executable, str(killer)] if killer else [sys.executable, "-m", "mlver", "push"]
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkilled_push_to_s3_completes_on_the_next_run(pair, tmp_path):
+    import signal
+
+    a, bucket, fs = pair
+    big = a / "big"
+    big.mkdir()
+    for i in range(12):
+        (big / f"f{i}.bin").write_bytes(os.urandom(150_000))
+    ok(a, "snapshot", "big", "-o", "d=big", "--kind", "dataset")
+    killer = tmp_path / "kill.py"
+    killer.write_text(
+        "import os, signal, sys\n"
+        "from mlver.store import remote\n"
+        "n = [0]\n"
+        "orig = remote.Backend.put_file\n"
+        "def put_file(self, rel, local):\n"
+        "    orig(self, rel, local)\n"
+        "    n[0] += 1\n"
+        "    if n[0] == 4: os.kill(os.getpid(), signal.SIGKILL)  # 4 uploads done\n"
+        "remote.Backend.put_file = put_file\n"
+        "from mlver.cli import main\n"
+        "sys.argv = ['mlver', 'push']\n"
+        "main()\n")
+    p = _push_proc(a, killer)
+    p.wait(120)
+    assert p.returncode == -signal.SIGKILL
+    assert not fs.exists(f"{bucket}/team/store/refs/names/big")
+    out = ok(a, "push")
+    assert "big: new" in out and "; 0 already" not in out
+    assert "no problems" in ok(a, "verify", "--remote", "origin")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    ok(b, "checkout", "big")
+    assert (b / "big" / "f3.bin").read_bytes() == (big / "f3.bin").read_bytes()
+
+
+def test_two_clones_push_to_s3_at_once(pair, tmp_path):
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    for repo, text in ((a, "id,x\n1,5\n"), (b, "id,x\n1,6\n")):
+        (repo / "data" / "t.csv").write_text(text)
+        ok(repo, "snapshot", "ds", "-o", "d=data", "-m", repo.name)
+    procs = [_push_proc(repo) for repo in (a, b)]
+    codes = [p.wait(120) for p in procs]
+    assert sorted(codes) == [0, 1], [p.stderr.read() for p in procs]
+    loser = (a, b)[codes.index(1)]
+    assert "replayed" in ok(loser, "pull")
+    ok(loser, "push")
+    winner = (a, b)[codes.index(0)]
+    ok(winner, "pull")
+    log = json.loads(ok(winner, "log", "ds", "--json"))
+    assert sorted(x["message"] for x in log[:2]) == ["a", "b"]
+    assert [x["version"] for x in log] == [3, 2, 1]
