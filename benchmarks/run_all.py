@@ -1,7 +1,8 @@
 """Run every benchmark in sequence and print one summary table (what ``make bench`` runs).
 
-    python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows
-    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows
+    python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows,
+                                            a 10M-row parquet
+    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows, 1M-row parquet
 
 Each benchmark runs as its own process (so one's memory does not count against another),
 its output is shown as it comes, and its results are collected for the summary. The table
@@ -23,9 +24,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000, "big_gib": 1,
-        "remote_files": 100_000}
+        "big_rows": 10_000_000, "remote_files": 100_000}
 QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000, "big_gib": 0.25,
-         "remote_files": 5_000}
+         "big_rows": 1_000_000, "remote_files": 5_000}
 TABLE_DIFF_TARGET_S = 5.0        # stated in bench_table_diff.py
 TABLE_DIFF_TARGET_RSS_MIB = 1536
 
@@ -62,16 +63,32 @@ def table_diff_results(lines: list[str], rows: int) -> list[dict]:
     return out
 
 
+def big_table_results(lines: list[str], rows: int) -> list[dict]:
+    """The 'total, ...' and 'peak RSS, ...' lines of bench_big_table.py, with its targets."""
+    out = []
+    for line in lines:
+        m = re.match(r"^(total|peak RSS), (\w+) diff\s+([\d.]+) (s|MiB)\s+\(target <= ([\d.]+)",
+                     line)
+        if m:
+            what, run, value, unit, target = m.groups()
+            out.append({"bench": "big_table", "name": f"big table {rows:,} rows: {run} diff "
+                                                      f"{'time' if unit == 's' else 'peak RSS'}",
+                        "value": f"{float(value):.2f} {unit}" if unit == "s"
+                        else f"{float(value):.0f} {unit}",
+                        "target": f"<= {target} {unit}", "ok": float(value) <= float(target)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
-                    choices=["snapshot", "lineage", "table_diff", "remote"],
+                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "remote"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
-    only = set(args.only or ["snapshot", "lineage", "table_diff", "remote"])
+    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks", "remote"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -103,6 +120,12 @@ def main() -> None:
                 plan.append(("table_diff", [py, table_diff, "--rows", str(size["rows"])]))
             else:
                 print("bench_table_diff.py is not there: skipped")
+        if "big_table" in only:
+            plan.append(("big_table", [py, os.path.join(HERE, "bench_big_table.py"),
+                                       "--rows", str(size["big_rows"])]))
+        if "hooks" in only:
+            plan.append(("hooks", [py, os.path.join(HERE, "bench_hooks.py"),
+                                   "--results-json", results]))
         for name, argv in plan:
             code, secs, lines = run(argv)
             timings.append((name, secs))
@@ -112,6 +135,11 @@ def main() -> None:
                 found = table_diff_results(lines, size["rows"])
                 if code == 0 and not found:
                     failures.append("table_diff printed no 'total ...' / 'peak RSS' lines")
+                summary += found
+            if name == "big_table":
+                found = big_table_results(lines, size["big_rows"])
+                if code == 0 and not found:
+                    failures.append("big_table printed no 'total, ...' lines")
                 summary += found
         if os.path.exists(results):
             with open(results, encoding="utf-8") as f:
@@ -127,7 +155,7 @@ def main() -> None:
     width = max([len(r["name"]) for r in summary] + [40])
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
-    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "remote": 3}  # snapshot-deep rows say "snapshot"
+    order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4, "remote": 5}  # snapshot-deep rows say "snapshot"
     summary.sort(key=lambda r: order.get(r["bench"], 3))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
@@ -164,6 +192,10 @@ def _row(r: dict) -> dict:
                 "value": f"{r['mlver_s']:.2f}/{r['dvc_s']:.2f} s = {r['ratio']:.3f}"
                          + ("" if r.get("cold") else " (cache not dropped)"),
                 "target": f"<= {r['target']:g}", "ok": r["ok"]}
+    if r["bench"] == "hooks":
+        return {"bench": "hooks", "name": f"git hooks: {r['operation']}",
+                "value": f"{r['median_ms']:.0f} ms ({r['cpu_ms']:.0f} ms CPU)",
+                "target": f"<= {r['target_ms']:g} ms", "ok": r["ok"]}
     return {"bench": "lineage", "name": f"lineage {r['records']:,} rec: {r['operation']}",
             "value": f"{r['median_ms']:.1f} {r.get('unit', 'ms')}"
                      + ("" if r.get("unit") else f" ({r['rows']} rows)"),

@@ -22,6 +22,7 @@ from .errors import (
     ParamsError,
     RecordFormatError,
     RefConflictError,
+    ReplayError,
     RevisionError,
     RunError,
     StoreFormatError,
@@ -38,7 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
     "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
-    "RefConflictError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
+    "RefConflictError", "ReplayError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
     "StoreFormatError", "Tag", "__version__",
     "Scope", "Trace",
 ]

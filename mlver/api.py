@@ -196,6 +196,14 @@ class Repo:
         return checkout(self.store, self.workspace, oid, rec, rels or None, target, side,
                         force, progress)
 
+    @property
+    def hooks(self) -> Any:
+        """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (a
+        :class:`mlver.hooks.Hooks`; see docs/hooks.md)."""
+        from .hooks import Hooks
+
+        return Hooks(self.root, lambda: self.workspace.project.hooks)
+
     # -- verify and gc -----------------------------------------------------------------------
 
     def verify(self, revs: list[str] | None = None, progress: Any = None,
@@ -479,11 +487,13 @@ class Repo:
         return status(self.store, self.workspace, [name] if name else self.names())
 
     def diff(self, a: str, b: str | None = None, keys: dict[str, Any] | None = None,
-             rows: int = 0, progress: Any = None, depth: int = 3) -> Any:
+             rows: int = 0, progress: Any = None, depth: int = 3,
+             targets: dict[str, str] | None = None) -> Any:
         """Explain how record ``a`` differs from ``b`` (default: the workspace now).
 
         A changed input made by two versions of another name is followed upstream
-        ``depth`` levels (0: not at all): its ``upstream`` is their diff."""
+        ``depth`` levels (0: not at all): its ``upstream`` is their diff. ``targets`` maps
+        a table path (or ``"*"``) to its label column, reported first."""
         from .diff.records import diff_records
         from .lineage import check_depth
 
@@ -495,7 +505,31 @@ class Repo:
         else:
             new_oid, new = self.show(b)
         return diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
-                            keys=keys or {}, rows=rows, progress=progress, depth=depth)
+                            keys=keys or {}, rows=rows, progress=progress, depth=depth,
+                            targets=targets)
+
+    def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
+                budget: int | None = None, split_params: bool = False, progress: Any = None,
+                notify: Callable[[str], None] | None = None, cache: bool = True) -> Any:
+        """Measure how much of each metric's change from ``a`` to ``b`` each changed input
+        group caused, by replaying ``b``'s recorded command with inputs taken from either
+        record in scratch git worktrees (see docs/explain.md). Returns a
+        :class:`mlver.attribute.Attribution` (``str()``, ``.to_dict()``, ``.to_frame()``).
+
+        ``metrics``: a name or a list (default: every numeric metric that changed);
+        ``jobs``: replays run at once; ``budget``: runs that sampling may take when more
+        than 5 groups differ (default 64); ``split_params``: one group per changed param
+        key; ``notify``: called with each line of the plan before anything runs;
+        ``cache=False`` reruns replays found in the cache."""
+        from .replay import DEFAULT_BUDGET, explain
+
+        a_oid, ra = self.show(a)
+        b_oid, rb = self.show(b)
+        return explain(self.store, self.workspace, a_oid, ra, b_oid, rb,
+                       metrics=_listify(metrics), jobs=jobs,
+                       budget=DEFAULT_BUDGET if budget is None else budget,
+                       split_params=split_params, progress=progress, notify=notify,
+                       cache=cache)
 
 
 def _listify(value: Any) -> list[str] | None:

@@ -364,10 +364,15 @@ def reindex():
               help="Key column(s) of tables: report changed rows and cells.")
 @click.option("--rows", type=click.IntRange(min=0), default=0, metavar="N",
               help="Show up to N sample added, removed and changed rows.")
+@click.option("--target", metavar="COL",
+              help="Label column of tables: its distribution is reported first.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the inputs differ.")
 @click.option("--depth", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
               help="Follow a changed input upstream through lineage N levels (0: not at all).")
-def diff(rev, rev2, as_json, keys, rows, exit_code, depth):
+@click.option("--attribute", is_flag=True,
+              help="Also replay the run to measure each changed input's part of each metric's "
+                   "change (as mlver explain REV REV2 does).")
+def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute):
     """Explain how REV2 (default: the workspace) differs from REV.
 
     The verdict names the inputs that changed (data, code, params, env) and how:
@@ -376,18 +381,74 @@ def diff(rev, rev2, as_json, keys, rows, exit_code, depth):
     from .diff.explain import samples_text
     from .progress import for_terminal
 
-    d = _repo().diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows,
-                     progress=for_terminal(), depth=depth)
+    if attribute and rev2 is None:
+        raise click.UsageError("--attribute needs two revisions (a replay runs two recorded "
+                               "versions): mlver diff REV REV2 --attribute")
+    repo = _repo()
+    d = repo.diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows,
+                  progress=for_terminal(), depth=depth,
+                  targets={"*": target} if target else None)
+    found = _attribute(repo, rev, rev2) if attribute else None
     if as_json:
-        _out(d.to_dict())
+        _out({**d.to_dict(), "attribution": found.to_dict()} if found else d.to_dict())
     else:
         echo(str(d))
         if rows:
             extra = samples_text(d)
             if extra:
                 echo(extra)
+        if found:
+            echo(str(found))
     if exit_code and d.inputs_changed:
         sys.exit(1)
+
+
+def _attribute(repo, rev, rev2, metrics=(), jobs=1, budget=None, split_params=False,
+               cache=True):
+    """``repo.explain`` with the plan and progress on stderr, and a failed replay's log
+    tail printed before its error."""
+    from .errors import ReplayError
+    from .progress import for_terminal
+
+    try:
+        return repo.explain(rev, rev2, metrics=list(metrics) or None, jobs=jobs,
+                               budget=budget, split_params=split_params,
+                               progress=for_terminal(unit="runs"),
+                               notify=lambda line: echo(line, err=True), cache=cache)
+    except ReplayError as e:
+        for line in e.tail:
+            echo(f"  | {line}", err=True)
+        raise
+
+
+@main.command()
+@click.argument("rev")
+@click.argument("rev2")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="A metric to explain (dotted for nested ones; repeatable). Default: every "
+                   "numeric metric that changed.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Replays run at once (training is often multi-threaded already).")
+@click.option("--budget", type=click.IntRange(min=2), default=64, show_default=True,
+              metavar="N", help="Runs that sampling may take when more than 5 groups differ.")
+@click.option("--split-params", is_flag=True,
+              help="One group per changed param key, instead of one for all params.")
+@click.option("--no-cache", is_flag=True,
+              help="Rerun replays found in the cache (and cache the new results).")
+@click.option("--json", "as_json", is_flag=True, help="The attribution as JSON (see docs/explain.md).")
+def explain(rev, rev2, metrics, jobs, budget, split_params, no_cache, as_json):
+    """Measure why a metric moved from REV to REV2, by replaying the recorded run.
+
+    Each input group that differs (each data slot, the code, the params) gets its Shapley
+    value: its average effect on the metric when swapped from REV's to REV2's, over the
+    combinations of the others. Each replay runs the recorded command in a scratch git
+    worktree outside the repository; the workspace is never touched.
+    """
+    found = _attribute(_repo(), rev, rev2, metrics, jobs, budget, split_params, not no_cache)
+    if as_json:
+        _out(found.to_dict())
+    else:
+        echo(str(found))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -680,6 +741,60 @@ def _remote_and_names(repo, remote_name, names):
         return remote_name, list(names)
     return None, [remote_name, *names]
 
+# -- git hooks ---------------------------------------------------------------------------------
+
+_HOOK_CHOICE = click.Choice(["post-commit", "post-checkout", "post-merge"])
+
+
+@main.group()
+def hooks():
+    """Install, remove and inspect mlver's git hooks (see docs/hooks.md).
+
+    post-commit snapshots the names of [hooks] snapshot in mlver.toml whose data changed;
+    post-checkout and post-merge warn about (or restore) the data of HEAD's version. A
+    hook of your own is kept and run first.
+    """
+
+
+@hooks.command("install")
+@click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
+              help="Only this hook (repeatable; default: all three).")
+def hooks_install(names):
+    """Install the git hooks where git runs them (core.hooksPath, or the hooks folder)."""
+    for hook, what in _repo().hooks.install(list(names) or None):
+        echo(f"{hook}: {what}")
+
+
+@hooks.command("uninstall")
+@click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
+              help="Only this hook (repeatable; default: all three).")
+def hooks_uninstall(names):
+    """Remove mlver's git hooks, putting back the hooks they chained to."""
+    for hook, what in _repo().hooks.uninstall(list(names) or None):
+        echo(f"{hook}: {what}")
+
+
+@hooks.command("status")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a hook.")
+def hooks_status(as_json):
+    """Say which git hooks are installed, chained, and turned on."""
+    states = _repo().hooks.status()
+    if as_json:
+        _out([s.to_dict() for s in states])
+    else:
+        for s in states:
+            echo(s.line())
+
+
+@hooks.command("run", context_settings={"ignore_unknown_options": True,
+                                        "allow_interspersed_args": False})
+@click.argument("hook")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hooks_run(hook, args):
+    """Internal: what the installed hook scripts call, with git's arguments."""
+    from .hooks import run as run_hook
+
+    sys.exit(run_hook(hook, list(args)))
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -99,7 +99,7 @@ class ProjectConfig:
     """The parsed ``mlver.toml`` (all parts optional)."""
 
     snapshots: dict = field(default_factory=dict)
-    tables: dict = field(default_factory=dict)  # path -> {"key": [...]}
+    tables: dict = field(default_factory=dict)  # path -> {"key": [...], "target": "col"}
     python: str | None = None
     remotes: dict = field(default_factory=dict)  # name -> RemoteSpec ([remotes.NAME])
 
@@ -109,13 +109,20 @@ class ProjectConfig:
             return None
         return [key] if isinstance(key, str) else list(key)
 
+    def table_target(self, path: str) -> str | None:
+        """The label column of the table at ``path`` (``[tables."path"] target``)."""
+        return (self.tables.get(path) or {}).get("target")
+
+    hooks: "HooksConfig" = field(default_factory=lambda: HooksConfig())  # [hooks]
+
 
 # Every key mlver.toml may hold, per table: an unknown one is an error that suggests
 # the nearest known key, since a typo ("input =") would otherwise be silently ignored.
 _TOP = ("snapshot", "tables", "env", "remotes")
 _SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message", "code")
-_TABLE = ("key",)
+_TABLE = ("key", "target")
 _ENV = ("python",)
+_TOP = _TOP + ("hooks",)
 
 
 def _check_keys(d: dict, known: tuple, where: str, path: str) -> None:
@@ -203,11 +210,14 @@ def load_project(root: str) -> ProjectConfig:
         where = f'[tables."{tpath}"]'
         _check_keys(_table(t, where, path), _TABLE, where, path)
         _as_list(t.get("key"), f"{where} key")
+        _str(t.get("target"), f"{where} target")
     env = _table(d.get("env", {}), "[env]", path)
     _check_keys(env, _ENV, "[env]", path)
     remotes = parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), path)
+    hooks = parse_hooks(_table(d.get("hooks", {}), "[hooks]", path), snapshots, path)
     return ProjectConfig(snapshots=snapshots, tables=tables,
-                         python=_str(env.get("python"), "[env] python"), remotes=remotes)
+                         python=_str(env.get("python"), "[env] python"), remotes=remotes,
+                         hooks=hooks)
 
 
 # -- remotes -------------------------------------------------------------------------------------
@@ -403,3 +413,58 @@ def load_project_text(path: str) -> dict:
     """The remotes of a mlver.toml at ``path`` (used to check an edit)."""
     d = _load_toml(path)
     return parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), PROJECT_FILE)
+
+
+
+# -- [hooks] -------------------------------------------------------------------------------------
+
+HOOK_NAMES = ("post-commit", "post-checkout", "post-merge")
+ON_CHECKOUT = ("warn", "restore")
+_HOOKS = ("snapshot", "on-checkout") + HOOK_NAMES
+
+
+@dataclass(frozen=True)
+class HooksConfig:
+    """``[hooks]`` of mlver.toml: what the git hooks do (see docs/hooks.md).
+
+    ``snapshot``: the names post-commit snapshots (when their data changed) and
+    post-checkout/post-merge compare or restore; ``on_checkout``: ``"warn"`` or
+    ``"restore"``; ``enabled``: hook -> on/off (all on by default)."""
+
+    snapshot: tuple = ()
+    on_checkout: str = "warn"
+    enabled: dict = field(default_factory=lambda: {h: True for h in HOOK_NAMES})
+
+    def on(self, hook: str) -> bool:
+        return bool(self.enabled.get(hook, False))
+
+
+def parse_hooks(table: dict, snapshots: dict, path: str) -> HooksConfig:
+    """Check ``[hooks]``: known keys, names declared as ``[snapshot.NAME]``, true/false
+    switches, ``on-checkout`` one of warn/restore (each mistake suggests the fix)."""
+    import difflib
+
+    _check_keys(table, _HOOKS, "[hooks]", path)
+    names = _as_list(table.get("snapshot"), "[hooks] snapshot")
+    for name in names:
+        if name not in snapshots:
+            near = difflib.get_close_matches(name, list(snapshots), n=1)
+            hint = (f"did you mean '{near[0]}'?" if near else
+                    f"declare [snapshot.{name}] with its inputs and outputs")
+            raise ConfigError(f"[hooks] snapshot in {path} names '{name}', which has no "
+                              f"[snapshot.{name}] table; {hint}")
+    mode = _str(table.get("on-checkout"), "[hooks] on-checkout") or "warn"
+    if mode not in ON_CHECKOUT:
+        near = difflib.get_close_matches(mode, ON_CHECKOUT, n=1)
+        hint = f"did you mean '{near[0]}'?" if near else "use \"warn\" or \"restore\""
+        raise ConfigError(f"[hooks] on-checkout in {path} is '{mode}', not one of "
+                          f"{', '.join(ON_CHECKOUT)}; {hint}")
+    enabled = {}
+    for hook in HOOK_NAMES:
+        value = table.get(hook, True)
+        if not isinstance(value, bool):
+            raise ConfigError(f"[hooks] {hook} in {path} must be true or false, not "
+                              f"{_type(value)}; fix it")
+        enabled[hook] = value
+    return HooksConfig(snapshot=tuple(dict.fromkeys(names)), on_checkout=mode,
+                       enabled=enabled)

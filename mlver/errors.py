@@ -76,3 +76,14 @@ class RunError(MlverError):
 
 class RemoteError(MlverError):
     """A remote cannot be reached, read or written, or holds something that is not a store."""
+
+
+class ReplayError(MlverError):
+    """``mlver explain`` cannot replay a run: a refusal before anything ran, or a replay
+    that failed (``exit_code`` and the ``tail`` of its log then say how)."""
+
+    def __init__(self, message: str, exit_code: int | None = None,
+                 tail: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.command_exit_code = exit_code
+        self.tail = tuple(tail)

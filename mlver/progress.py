@@ -32,8 +32,9 @@ class Progress:
 class TerminalProgress(Progress):
     """A one-line bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self, stream=None, delay: float = 0.0) -> None:
+    def __init__(self, stream=None, delay: float = 0.0, unit: str = "files") -> None:
         self.stream = stream or sys.stderr
+        self.unit = unit  # what the counted items are: "files", "runs"
         # Work done within ``delay`` seconds draws nothing: a flash of a bar is noise.
         self._quiet_until = time.monotonic() + delay
         self.label = ""
@@ -61,7 +62,7 @@ class TerminalProgress(Progress):
         pct = 100 * self.n // self.of if self.of else 100
         filled = pct * 30 // 100
         self.stream.write(f"\r{self.label:<12} [{'#' * filled}{'.' * (30 - filled)}] "
-                          f"{self.n:,}/{self.of:,} files")
+                          f"{self.n:,}/{self.of:,} {self.unit}")
         self.stream.flush()
         self._drawn = True
 
@@ -83,10 +84,11 @@ class TerminalProgress(Progress):
             self._drawn = False
 
 
-def for_terminal(delay: float = 0.0) -> Progress:
+def for_terminal(delay: float = 0.0, unit: str = "files") -> Progress:
     """A bar when stderr is a terminal, silence otherwise (pipes, CI, tests); with
-    ``delay``, only once the work has run that many seconds."""
-    return TerminalProgress(delay=delay) if sys.stderr.isatty() else Progress()
+    ``delay``, only once the work has run that many seconds. ``unit`` names what is
+    counted."""
+    return TerminalProgress(delay=delay, unit=unit) if sys.stderr.isatty() else Progress()
 
 
 class TransferProgress(TerminalProgress):

@@ -48,3 +48,7 @@ echo
 echo "== Get month 1's model back, beside the current one =="
 say mlver checkout price-model@1 --outputs --to month1
 say mlver verify                # every object re-hashed, every version complete
+
+echo
+echo "== How much of each metric's change did each input cause? Replay the run to measure =="
+say mlver explain price-model@1 price-model@2

@@ -20,7 +20,7 @@ The months drift on purpose, so that a drift detector has something to find:
 Together these move the price distribution so far that even the features
 table, which accumulates all months, drifts: ``mlver diff`` of the model
 trained on month 1 against the one trained on months 1+2 reports ``price``
-drifted (PSI about 0.23; >= 0.2 = drift).
+drifted (Wasserstein distance about 0.76 standard deviations; >= 0.1 = drift).
 
 A small share of rows is deliberately dirty (missing, zero or mistyped
 prices, year-long minimum stays) so that ``prepare.py`` has real cleaning

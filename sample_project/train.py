@@ -32,6 +32,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 DEFAULTS = {
     "model": "hist_gradient_boosting",  # or "random_forest"
@@ -118,7 +119,11 @@ def main() -> None:
     )
 
     start = time.perf_counter()
-    model = build_model(params).fit(X_train, y_train)
+    # One OpenMP thread: the same model to the byte as with many, and a predictable
+    # runtime on a small shared machine, where threads spinning for a busy core made a
+    # fit five times slower (mlver explain replays this script ten times).
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model = build_model(params).fit(X_train, y_train)
     make_portable(model)
     pred = model.predict(X_test)
     print(

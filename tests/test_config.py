@@ -82,6 +82,7 @@ message = "nightly"
 
 [tables."features/listings.csv"]
 key = ["listing_id"]
+target = "price"
 
 [tables."raw/a.csv"]
 key = "id"
@@ -103,6 +104,8 @@ def test_load_project(tmp_path):
     assert p.table_key("features/listings.csv") == ["listing_id"]
     assert p.table_key("raw/a.csv") == ["id"]
     assert p.table_key("other.csv") is None
+    assert p.table_target("features/listings.csv") == "price"
+    assert p.table_target("raw/a.csv") is None and p.table_target("other.csv") is None
     assert p.python == "/opt/py/bin/python"
 
 
@@ -122,6 +125,9 @@ def test_load_project(tmp_path):
     ("[snapshot.m]\nmetric = \"m.json\"", "did you mean 'metrics'?"),
     ("[snapshots.m]\ninputs = { a = \"a\" }", "unknown key 'snapshots' in the top level"),
     ("[env]\npyhton = \"python3\"", "did you mean 'python'?"),
+    ("[tables.\"a.csv\"]\ntarget = [\"y\"]", "[tables.\"a.csv\"] target in mlver.toml must be a "
+                                             "string, not a list"),
+    ("[tables.\"a.csv\"]\ntargte = \"y\"", "did you mean 'target'?"),
 ])
 def test_malformed_project_file(tmp_path, text, needle):
     (tmp_path / "mlver.toml").write_text(text)

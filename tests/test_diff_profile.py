@@ -1,7 +1,10 @@
 """Tests of mlver.diff.profile: format detection, robust reading, profiles, row hashes."""
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -11,8 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlver.diff.profile import (MAX_CATEGORIES, detect_format, profile_table, read_table,
-                                row_hashes, sniff_delimiter)
+import mlver.diff.tables  # noqa: F401  (the import test below finds the modules through it)
+from mlver.diff.profile import (MAX_CATEGORIES, SAMPLE_ROWS, Profiler, decode_sample,
+                                detect_format, profile_file, profile_table, read_table,
+                                row_hashes, row_hashes_file, sniff_delimiter)
 from mlver.diff.tableerrors import TableError
 
 
@@ -38,7 +43,14 @@ def write(tmp_path, name, data: bytes | str) -> str:
     ("a.csv", "x,y\ncaf\xe9\n".encode("latin-1"), None),
     ("a.csv", "x\ncafé".encode()[:-1], "csv"),      # head cut inside a UTF-8 character
     ("a.txt", b"x,y\n1,2\n", None),
-    ("a.csv.gz", b"\x1f\x8b\x08", None),
+    ("a.csv.gz", gzip.compress(b"x,y\n1,2\n"), "csv:gzip"),          # compressed text tables
+    ("a.tsv.bz2", bz2.compress(b"x\ty\n1\t2\n"), "tsv:bz2"),
+    ("a.jsonl.xz", lzma.compress(b'{"x": 1}\n'), "jsonl:xz"),
+    ("a.csv.zst", b"\x28\xb5\x2f\xfd\x00", "csv:zstd"),                # magic only: read decides
+    ("a.csv.gz", gzip.compress(b"x,y\n\x00\x01")[:40], None),          # binary inside
+    ("a.csv.gz", b"x,y\n1,2\n", None),                                  # named .gz, is not
+    ("a.bin.gz", gzip.compress(b"x,y\n1,2\n"), None),
+    ("a.parquet.gz", gzip.compress(b"x"), None),
     ("a.csv", b"", "csv"),
 ])
 def test_detect_format(name, head, expected):
@@ -231,7 +243,7 @@ def test_profile_shape_and_values():
     t = sample_table()
     profile, hashes = profile_table(t)
     json.dumps(profile, allow_nan=False)  # no NaN or infinity anywhere
-    assert profile["format"] == 1 and profile["rows"] == 2000
+    assert profile["format"] == 2 and profile["rows"] == 2000
     assert profile["row_hash_columns"] == t.column_names
     x = col(profile, "x")
     assert x["type"] == "double" and x["nulls"] == 7 and x["categories"] is None
@@ -240,9 +252,17 @@ def test_profile_shape_and_values():
     finite = t["x"].to_numpy()[7:]
     assert q[0] == x["numeric"]["min"] == finite.min() and q[100] == finite.max()
     assert q[50] == pytest.approx(np.median(finite))
+    assert q[5] == pytest.approx(np.quantile(finite, 0.05))
     assert x["numeric"]["mean"] == pytest.approx(finite.mean())
-    assert col(profile, "i")["nulls"] == t["i"].null_count > 0
-    assert col(profile, "i")["distinct"] == len(set(t["i"].to_pylist()) - {None})
+    assert x["numeric"]["std"] == pytest.approx(finite.std())
+    assert x["numeric"]["count"] == 1993 and x["distinct"] is None and x["values"] is None
+    assert np.array_equal(decode_sample(x), np.sort(finite))      # 2000 rows: all in the sample
+    i = col(profile, "i")
+    assert i["nulls"] == t["i"].null_count > 0 and i["sample"] is None
+    assert i["distinct"] == len(set(t["i"].to_pylist()) - {None}) == len(i["values"]["value"])
+    assert sum(i["values"]["count"]) == 2000 - i["nulls"]
+    assert i["numeric"]["quantiles"][50] == pytest.approx(
+        np.median([v for v in t["i"].to_pylist() if v is not None]))
     assert col(profile, "inf")["numeric"]["max"] == 1.0        # stats over finite values
     assert col(profile, "empty")["numeric"] is None and col(profile, "empty")["nulls"] == 2000
     cats = col(profile, "cat")["categories"]
@@ -259,6 +279,7 @@ def test_empty_table_profile():
     profile, hashes = profile_table(t)
     json.dumps(profile, allow_nan=False)
     assert profile["rows"] == 0 and len(hashes) == 0
+    assert [c["name"] for c in profile["columns"]] == t.column_names
 
 
 @pytest.mark.parametrize("n_distinct,n", [(MAX_CATEGORIES, 5000), (MAX_CATEGORIES + 1, 5000),
@@ -267,8 +288,100 @@ def test_categories_limit_and_exact_distinct(n_distinct, n):
     values = [f"v{k % n_distinct}" for k in range(n)]
     profile, _ = profile_table(pa.table({"s": values}))
     c = col(profile, "s")
-    assert c["distinct"] == n_distinct
+    assert c["distinct"] == (n_distinct if n_distinct <= MAX_CATEGORIES else None)
     assert (c["categories"] is None) == (n_distinct > MAX_CATEGORIES)
+
+
+def test_a_profile_does_not_depend_on_the_batches():
+    t = sample_table(30000)
+    whole = profile_table(t)
+    profiler = Profiler()
+    for start in range(0, t.num_rows, 7001):
+        profiler.add(t.slice(start, 7001))
+    parts = profiler.finish()
+    assert np.array_equal(whole[1], parts[1])
+    for a, b in zip(whole[0]["columns"], parts[0]["columns"]):
+        assert a.keys() == b.keys()
+        for k in a:
+            if k == "numeric" and a[k]:
+                for s in a[k]:  # moments merged in another order: equal to rounding
+                    assert a[k][s] == pytest.approx(b[k][s], rel=1e-9), (a["name"], s)
+            else:
+                assert a[k] == b[k], (a["name"], k)
+
+
+def test_large_columns_keep_a_bounded_uniform_sample():
+    n = SAMPLE_ROWS * 5
+    rng = np.random.default_rng(3)
+    t = pa.table({"u": rng.uniform(0, 1, n), "k": rng.integers(0, 7, n)})
+    profile, _ = profile_table(t)
+    u = col(profile, "u")
+    s = decode_sample(u)
+    assert len(s) == SAMPLE_ROWS and np.all(s[1:] >= s[:-1])
+    assert abs(s.mean() - 0.5) < 0.01 and abs(np.median(s) - 0.5) < 0.02
+    assert u["numeric"]["count"] == n and u["numeric"]["min"] == t["u"].to_numpy().min()
+    assert u["numeric"]["quantiles"][50] == pytest.approx(0.5, abs=0.02)
+    k = col(profile, "k")                      # few values: exact counts, no sample
+    assert k["sample"] is None and sum(k["values"]["count"]) == n
+    assert k["values"]["value"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    # the sample is a set of rows: positions, not values, decide
+    assert len(json.dumps(profile)) < 200_000
+
+
+def write_versions(tmp_path, t):
+    """The same table as csv, tsv.gz, csv.bz2, csv.xz, jsonl.gz and parquet."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq_
+    out = {}
+    buf = pa.BufferOutputStream()
+    pcsv.write_csv(t, buf)
+    text = buf.getvalue().to_pybytes()
+    out["csv"] = write(tmp_path, "t.csv", text)
+    out["tsv:gzip"] = write(tmp_path, "t.tsv.gz", gzip.compress(text.replace(b",", b"\t")))
+    out["csv:bz2"] = write(tmp_path, "t.csv.bz2", bz2.compress(text))
+    out["csv:xz"] = write(tmp_path, "t.csv.xz", lzma.compress(text))
+    lines = "".join(json.dumps(r) + "\n" for r in t.to_pylist())
+    out["jsonl:gzip"] = write(tmp_path, "t.jsonl.gz", gzip.compress(lines.encode()))
+    out["parquet"] = str(tmp_path / "t.parquet")
+    pq_.write_table(t, out["parquet"])
+    return out
+
+
+def test_compressed_and_streamed_files_profile_like_the_table(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 3000
+    t = pa.table({"id": np.arange(n), "x": np.round(rng.normal(0, 1, n), 3),
+                  "c": rng.choice(["a", "b"], n)})
+    for fmt, path in write_versions(tmp_path, t).items():
+        with open(path, "rb") as f:
+            assert detect_format(path, f.read(65536)) == fmt
+        profile, hashes = profile_file(path, fmt)
+        assert profile["rows"] == n, fmt
+        assert np.array_equal(hashes, profile_table(t)[1]), fmt
+        assert read_table(path, fmt).num_rows == n
+        assert np.array_equal(row_hashes_file(path, fmt, ["x", "c"]), row_hashes(t, ["x", "c"]))
+
+
+def test_streamed_csv_with_a_late_type_change(tmp_path, monkeypatch):
+    import mlver.diff.profile as prof
+    monkeypatch.setattr(prof, "BLOCK_SIZE", 1 << 12)
+    monkeypatch.setattr(prof, "BATCH_ROWS", 1000)
+    path = write(tmp_path, "a.csv", "a,b,c\n" + "1,2,x\n" * 5000 + "1.5,y,z\n")
+    profile, hashes = profile_file(path, "csv")
+    assert [c["type"] for c in profile["columns"]] == ["double", "string", "string"]
+    assert profile["rows"] == 5001
+    assert np.array_equal(hashes, profile_table(read_table(path, "csv"))[1])
+    bad = write(tmp_path, "b.csv", "a\n" + "x\n" * 5000 + "caf\xe9\n")
+    with open(bad, "wb") as f:
+        f.write(b"a\n" + b"x\n" * 5000 + "caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TableError):
+        profile_file(bad, "csv")
+
+
+def test_streamed_key_check(tmp_path):
+    path = write(tmp_path, "a.csv", "id,price\n1,2\n")
+    with pytest.raises(TableError, match="'listing_id'.*'id', 'price'"):
+        profile_file(path, "csv", key=["listing_id"])
 
 
 def test_hashes_ignore_row_and_column_order():

@@ -80,9 +80,9 @@ def test_shift_one_numeric_column_only_that_column_drifts(mrepo, proj):
     t = mrepo.diff("m@1", "m@2").inputs["train"].table
     drifted = {s.column for s in t.drift if s.drifted}
     assert drifted == {"x"}
-    psi = {s.column: s for s in t.drift if s.metric == "psi"}
-    assert psi["x"].drifted and psi["x"].value >= 0.2
-    assert not psi["id"].drifted and not psi["cat"].drifted
+    by = {s.column: s for s in t.drift}
+    assert by["x"].drifted and by["x"].test == "ks" and by["x"].value < 0.05  # 400 rows: KS
+    assert not by["id"].drifted and not by["cat"].drifted
     # every row changed in x, so without a key each row is one removed plus one added
     assert (t.rows_added, t.rows_removed) == (400, 400)
     assert t.columns_added == t.columns_removed == t.columns_retyped == ()
@@ -307,8 +307,11 @@ def test_json_contract_shape(mrepo, proj):
     assert s["table"]["rows_changed"] is None
     assert s["table"]["drift"], "a table diff measures drift of the common columns"
     for e in s["table"]["drift"]:
-        assert set(e) == {"column", "metric", "value", "drifted"}
-        assert isinstance(e["drifted"], bool) and isinstance(e["value"], (int, float))
+        assert {"column", "test", "value", "threshold", "drifted", "level", "psi"} <= set(e)
+        assert isinstance(e["drifted"], bool)
+        assert isinstance(e["value"], (int, float)) or e["level"] == "too_few_rows"
+    assert set(s["table"]["dataset_drift"]) == {"columns", "drifted_columns", "share",
+                                                "threshold", "drifted"}
     assert j["outputs"]["model"]["status"] == "modified"
     assert isinstance(j["verdict"], list) and all(isinstance(x, str) for x in j["verdict"])
     assert j["verdict"][0] == "m@1 -> m@2"
@@ -483,19 +486,24 @@ def test_profiles_are_cached_and_a_second_diff_reads_no_data(mrepo, proj, monkey
     o1 = mrepo.show("m@1")[1].inputs["train"].oid
     o2 = mrepo.show("m@2")[1].inputs["train"].oid
     reads = []
-    real = profile.read_table
+    real = profile.scan, profile.read_table
 
-    def counting(path, fmt, key=None):
+    def counting(path, fmt, *args, **kwargs):
         reads.append(path)
-        return real(path, fmt, key)
+        return real[0](path, fmt, *args, **kwargs)
 
-    monkeypatch.setattr(profile, "read_table", counting)
+    def counting_whole(path, fmt, *args, **kwargs):
+        reads.append(path)
+        return real[1](path, fmt, *args, **kwargs)
+
+    monkeypatch.setattr(profile, "scan", counting)
+    monkeypatch.setattr(profile, "read_table", counting_whole)
     first = mrepo.diff("m@1", "m@2").to_dict()
     assert len(reads) == 2
     with index_conn(proj) as c:
         cached = {(k, s) for k, s in c.execute("SELECT kind, source FROM derived")}
     assert {s for _k, s in cached} >= {o1, o2}
-    assert {k for k, _s in cached} >= {"table-profile/1"}
+    assert {k for k, _s in cached} >= {"table-profile/2", "table-rowhashes/2"}
     reads.clear()
     second = mlver.Repo(str(proj)).diff("m@1", "m@2").to_dict()
     assert reads == [], "the second diff re-read the tables"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from mlver.diff.profile import profile_table, read_table, row_hashes
 from mlver.diff.tableerrors import TableError
-from mlver.diff.tables import (PSI_DRIFT, PSI_MODERATE, DriftStat, TableDiff, diff_from_profiles,
-                               diff_tables, needs_rehash)
+from mlver.diff.tables import (DISTANCE, MIN_ROWS, P_VALUE, SMALL_REFERENCE, DriftStat,
+                               TableDiff, diff_from_profiles, diff_tables, needs_rehash)
 
 
 def base(n=5000, seed=0) -> pa.Table:
@@ -29,8 +29,8 @@ def base(n=5000, seed=0) -> pa.Table:
     })
 
 
-def psi(diff: TableDiff, column: str) -> DriftStat:
-    return next(s for s in diff.drift if s.column == column and s.metric == "psi")
+def stat(diff: TableDiff, column: str) -> DriftStat:
+    return next(s for s in diff.drift if s.column == column)
 
 
 def replace(table: pa.Table, name: str, values) -> pa.Table:
@@ -90,7 +90,7 @@ def test_row_and_column_order_do_not_matter():
     shuffled = t.take(np.random.default_rng(3).permutation(t.num_rows))
     d = diff_tables(t, shuffled.select(list(reversed(t.column_names))))
     assert (d.rows_added, d.rows_removed, d.columns_added, d.columns_removed) == (0, 0, (), ())
-    assert all(s.value == 0 for s in d.drift if s.metric == "psi")
+    assert all(s.psi == 0 and s.level == "stable" for s in d.drift)
     assert d.summary() == "no changes (5,000 rows)"
 
 
@@ -146,72 +146,211 @@ def test_null_rate_change_is_reported():
 
 # --------------------------------------------------------------------------- drift
 
-def test_shift_by_three_std_drifts_only_that_column():
-    t = base()
-    x = t["x"].to_numpy()
-    d = diff_tables(t, replace(t, "x", x + 3 * x.std()))
-    assert psi(d, "x").value >= PSI_DRIFT and psi(d, "x").drifted
-    assert d.drift[0].column == "x"                                # highest PSI first
-    for name in ("id", "y", "z", "cat", "flag"):
-        assert psi(d, name).value < PSI_MODERATE and not psi(d, name).drifted
-    mean = next(s for s in d.drift if s.metric == "mean_delta" and s.column == "x")
-    assert mean.value == pytest.approx(3 * x.std(), rel=1e-4) and not mean.drifted
-    assert "'x' drifted (PSI" in d.summary()
+def numbers(n, shift=0.0, seed=0, scale=1.0):
+    return pa.table({"x": np.random.default_rng(seed).normal(100 + shift, 10 * scale, n)})
 
 
-def test_resampling_the_same_distribution_does_not_drift():
-    d = diff_tables(base(20000, seed=1), base(20000, seed=2))
-    assert all(s.value < PSI_MODERATE for s in d.drift if s.metric == "psi")
+def cats(n, shares, seed=0, values=("a", "b", "c", "d")):
+    rng = np.random.default_rng(seed)
+    return pa.table({"c": rng.choice(list(values)[:len(shares)], n, p=shares)})
 
 
-def test_new_category_at_twenty_percent_drifts():
-    t = base()
-    cats = t["cat"].to_numpy(zero_copy_only=False).copy()
-    cats[: t.num_rows // 5] = "new"
-    d = diff_tables(t, replace(t, "cat", cats))
-    assert psi(d, "cat").drifted
-    new = next(s for s in d.drift if s.metric == "new_categories")
-    assert (new.column, new.value, new.drifted) == ("cat", 1.0, True)
-    assert "'cat' has 1 new category" in d.summary()
+@pytest.mark.parametrize("n,test", [(400, "ks"), (20000, "wasserstein")])
+def test_numeric_drift_at_both_sample_sizes(n, test):
+    assert (n <= SMALL_REFERENCE) == (test == "ks")
+    base_, shifted = numbers(n, seed=1), numbers(n, shift=5, seed=2)      # +0.5 sigma
+    d = diff_tables(base_, shifted)
+    s = stat(d, "x")
+    assert (s.test, s.kind, s.drifted, s.level) == (test, "numeric", True, "drift")
+    assert s.threshold == (P_VALUE if test == "ks" else DISTANCE)
+    assert (s.value < P_VALUE) if test == "ks" else (s.value >= DISTANCE)
+    assert s.rows == (n, n) and s.psi is not None and s.psi > 0
+    assert s.figures["mean"]["new"] - s.figures["mean"]["old"] == pytest.approx(5, abs=1.5)
+    assert set(s.figures) == {"mean", "median", "p5", "p95"}
+    assert f"'x' drifted ({'KS p=' if test == 'ks' else 'Wasserstein 0.'}" in d.summary()
+    same = stat(diff_tables(base_, numbers(n, seed=3)), "x")            # resampled: no drift
+    assert not same.drifted and same.level in ("stable", "moderate")
 
 
-def test_rare_new_category_and_vanished_category():
-    t = base()
-    cats = t["cat"].to_numpy(zero_copy_only=False).copy()
-    cats[:3] = "rare"                                              # 0.06% of rows
-    cats[cats == "d"] = "c"                                        # "d" vanishes
-    d = diff_tables(t, replace(t, "cat", cats))
-    stats = {s.metric: s for s in d.drift if s.column == "cat"}
-    assert stats["new_categories"].value == 1 and not stats["new_categories"].drifted
-    assert stats["vanished_categories"].value == 1 and stats["vanished_categories"].drifted
+def test_wasserstein_value_is_the_shift_in_old_standard_deviations():
+    s = stat(diff_tables(numbers(20000, seed=1), numbers(20000, shift=3, seed=2)), "x")
+    assert s.value == pytest.approx(0.3, abs=0.03)
+    text = s.text()
+    assert text.startswith("'x' drifted (Wasserstein 0.3") and "σ ≥ 0.1; mean 99" in text
+    small = stat(diff_tables(numbers(20000, seed=1), numbers(20000, shift=0.7, seed=2)), "x")
+    assert small.level == "moderate" and not small.drifted                # 0.05 to 0.1
+    assert small.text().startswith("'x' worth a look (Wasserstein 0.0")
 
 
-def test_psi_values_are_rounded_and_sorted():
-    t = base()
-    d = diff_tables(t, replace(t, "y", t["y"].to_numpy() * 1.3))
-    values = [s.value for s in d.drift if s.metric == "psi"]
-    assert values == sorted(values, reverse=True)
-    assert all(v == round(v, 4) for v in values)
-    assert {s.column for s in d.drift if s.metric == "psi"} == set(t.column_names)
+def test_a_change_of_spread_is_drift_too():
+    s = stat(diff_tables(numbers(20000, seed=1), numbers(20000, seed=2, scale=1.5)), "x")
+    assert s.drifted and abs(s.figures["mean"]["new"] - s.figures["mean"]["old"]) < 1
+    assert s.figures["p95"]["new"] > s.figures["p95"]["old"] + 5
+
+
+@pytest.mark.parametrize("n,test", [(600, "chi_square"), (30000, "jensen_shannon")])
+def test_categorical_drift_at_both_sample_sizes(n, test):
+    old = cats(n, [0.4, 0.3, 0.2, 0.1], seed=1)
+    new = cats(n, [0.25, 0.3, 0.2, 0.25], seed=2)
+    d = diff_tables(old, new)
+    s = stat(d, "c")
+    assert (s.test, s.kind, s.drifted) == (test, "categorical", True)
+    moved = s.figures["category"]
+    assert moved["value"] in ("a", "d") and abs(moved["new"] - moved["old"]) > 0.1
+    assert s.figures["new_categories"] == 0 and s.figures["vanished_categories"] == 0
+    name = "chi-square p=" if test == "chi_square" else "Jensen-Shannon 0."
+    assert f"'c' drifted ({name}" in d.summary() and f"{moved['value']!r} " in d.summary()
+    same = stat(diff_tables(old, cats(n, [0.4, 0.3, 0.2, 0.1], seed=3)), "c")
+    assert not same.drifted
+
+
+@pytest.mark.parametrize("n,test", [(800, "z_test"), (5000, "jensen_shannon")])
+def test_two_valued_columns(n, test):
+    old = pa.table({"flag": np.random.default_rng(1).random(n) < 0.3})
+    new = pa.table({"flag": np.random.default_rng(2).random(n) < 0.6})
+    s = stat(diff_tables(old, new), "flag")
+    assert (s.test, s.drifted) == (test, True)
+    assert s.figures["category"]["value"] in ("true", "false")
+    same = stat(diff_tables(old, pa.table({"flag": np.random.default_rng(3).random(n) < 0.3})),
+                "flag")
+    assert not same.drifted
+
+
+@pytest.mark.parametrize("n,test", [(500, "chi_square"), (20000, "jensen_shannon")])
+def test_integers_with_few_values_are_categories(n, test):
+    rng = np.random.default_rng(0)
+    old = pa.table({"month": rng.integers(1, 13, n), "rooms": rng.integers(1, 4, n)})
+    new = pa.table({"month": np.where(rng.random(n) < 0.3, 13, rng.integers(1, 13, n)),
+                    "rooms": rng.integers(1, 4, n)})
+    d = diff_tables(old, new)
+    month = stat(d, "month")
+    assert (month.test, month.kind, month.drifted) == (test, "categorical", True)
+    assert month.figures["category"]["value"] == "13" and month.figures["category"]["old"] == 0
+    assert month.figures["new_categories"] == 1 and "'month' has 1 new category" in d.summary()
+    assert stat(d, "rooms").kind == "categorical" and not stat(d, "rooms").drifted
+    # floats with five values or fewer too (Evidently's rule), more are numbers
+    f = pa.table({"f": rng.choice([0.5, 1.5, 2.5], n)})
+    assert stat(diff_tables(f, f.slice(1)), "f").kind == "categorical"
+    wide = pa.table({"w": rng.integers(0, 500, n)})
+    assert stat(diff_tables(wide, wide.slice(1)), "w").kind == "numeric"
+
+
+@pytest.mark.parametrize("old_n,new_n", [(1, 2), (3, 4), (MIN_ROWS - 1, 5000)])
+def test_too_few_rows_to_judge_drift(old_n, new_n):
+    old, new = numbers(old_n, seed=1), numbers(new_n, shift=50, seed=2)
+    old = old.append_column("c", pa.array(["a"] * old_n))
+    new = new.append_column("c", pa.array(["b"] * new_n))
+    d = diff_tables(old, new)
+    for s in d.drift:
+        assert (s.level, s.value, s.drifted, s.psi) == ("too_few_rows", None, False, None)
+        assert s.rows == (old_n, new_n)
+    assert f"'x', 'c': too few rows to judge drift ({old_n:,} -> {new_n:,} rows)" in d.summary()
+    assert "PSI" not in d.summary() and "drifted" not in d.summary()
+    assert d.dataset_drift["columns"] == 0 and not d.dataset_drift["drifted"]
+
+
+def test_dataset_drift_is_the_share_of_drifted_columns():
+    n = 3000
+    rng = np.random.default_rng(0)
+    cols = {f"n{i}": rng.normal(0, 1, n) for i in range(4)}
+    old = pa.table(cols)
+    new = pa.table({k: v + (1.0 if k in ("n0", "n1") else 0.0) for k, v in cols.items()})
+    d = diff_tables(old, new)
+    assert d.dataset_drift == {"columns": 4, "drifted_columns": 2, "share": 0.5,
+                               "threshold": 0.5, "drifted": True}
+    assert "dataset drifted (2 of 4 columns)" in d.summary()
+    assert [s.column for s in d.drift[:2]] == ["n0", "n1"] or \
+        [s.column for s in d.drift[:2]] == ["n1", "n0"]            # drifted first
+    one = diff_tables(old, pa.table({k: v + (1.0 if k == "n0" else 0.0) for k, v in cols.items()}))
+    assert one.dataset_drift["share"] == 0.25 and not one.dataset_drift["drifted"]
+    assert "dataset drifted" not in one.summary()
+
+
+@pytest.mark.parametrize("n", [200, 5000])
+def test_categorical_target_is_reported_first_even_when_stable(n):
+    rng = np.random.default_rng(0)
+    old = pa.table({"x": rng.normal(0, 1, n), "y": rng.choice(["cat", "dog"], n, p=[.5, .5])})
+    new = pa.table({"x": rng.normal(2, 1, n), "y": rng.choice(["cat", "dog"], n, p=[.5, .5])})
+    d = diff_tables(old, new, target="y")
+    assert d.drift[0].column == "y" and d.drift[0].target and not d.drift[0].drifted
+    assert d.target["column"] == "y" and d.target["kind"] == "categorical"
+    assert [c["value"] for c in d.target["classes"]] == ["cat", "dog"]
+    assert sum(c["new"] for c in d.target["classes"]) == pytest.approx(1.0)
+    assert d.summary().startswith("label 'y': classes '")
+    assert "'x' drifted" in d.summary() and "'y' drifted" not in d.summary()
+    moved = pa.table({"x": old["x"], "y": rng.choice(["cat", "dog"], n, p=[.35, .65])})
+    text = diff_tables(old, moved, target="y").summary()
+    assert text.startswith("label 'y' drifted (")
+    assert "'dog' 5" in text and ("% -> 6" in text or "% -> 7" in text)
+
+
+def test_numeric_target_reports_quantiles():
+    rng = np.random.default_rng(0)
+    old = pa.table({"price": rng.normal(100, 10, 4000)})
+    new = pa.table({"price": rng.normal(100, 10, 4000)})
+    d = diff_tables(old, new, target="price")
+    assert d.target["kind"] == "numeric" and d.target["classes"] is None
+    assert set(d.target["quantiles"]) == {"mean", "p5", "p25", "median", "p75", "p95"}
+    assert d.summary().startswith("label 'price': median ")
+    assert ", p5 " in d.summary() and ", p95 " in d.summary()
+    assert diff_tables(old, new, target="nosuch").target is None   # absent: no label
+
+
+def test_drift_entries_json_shape():
+    n = 3000
+    rng = np.random.default_rng(0)
+    old = pa.table({"x": rng.normal(0, 1, n), "c": rng.choice(["a", "b", "c"], n)})
+    new = pa.table({"x": rng.normal(1, 1, n), "c": rng.choice(["a", "b", "c"], n)})
+    d = json.loads(json.dumps(diff_tables(old, new).to_dict(), allow_nan=False))
+    x, c = d["drift"]
+    assert set(x) == {"column", "test", "value", "threshold", "drifted", "level", "kind", "psi",
+                      "target", "rows_old", "rows_new", "mean", "median", "p5", "p95"}
+    assert set(x["mean"]) == {"old", "new"} and x["test"] == "wasserstein"
+    assert set(c) == {"column", "test", "value", "threshold", "drifted", "level", "kind", "psi",
+                      "target", "rows_old", "rows_new", "category", "new_categories",
+                      "vanished_categories", "new_share"}
+    assert set(c["category"]) == {"value", "old", "new"}
+    assert d["dataset_drift"]["drifted_columns"] == 1 and d["target"] is None
 
 
 def test_diff_from_profiles_agrees_with_diff_tables():
-    t = base()
+    t = base(12000)
     x = t["x"].to_numpy()
     new = pa.concat_tables([replace(t, "x", x + 0.5), replace(base(300, seed=5), "x", x[:300])])
     new = new.slice(20)
     new = new.append_column("extra", pa.array(np.zeros(new.num_rows)))
-    full = diff_tables(t, new)
-    fast = cached_diff(t, new)
+    full = diff_tables(t, new, target="cat")
+    (op, oh), (np_, nh) = profile_table(t), profile_table(new)
+    fast = diff_from_profiles(op, row_hashes(t, t.column_names), np_,
+                              row_hashes(new, t.column_names), target="cat")
     assert (fast.rows_added, fast.rows_removed) == (full.rows_added, full.rows_removed)
     assert fast.drift == full.drift and fast.null_rates == full.null_rates
+    assert fast.target == full.target and fast.dataset_drift == full.dataset_drift
     assert fast.columns_added == full.columns_added == ("extra",)
-    (op, oh), (np_, nh) = profile_table(t), profile_table(new)
+    assert stat(full, "x").drifted and stat(full, "x").test == "wasserstein"
+    assert cached_diff(t, new).drift == diff_tables(t, new).drift
     assert needs_rehash(op, np_) == t.column_names
     assert needs_rehash(op, profile_table(t)[0]) is None
     # and passing the cached profiles and hashes to diff_tables changes nothing
-    again = diff_tables(t, new, old_profile=op, new_profile=np_, old_hashes=oh, new_hashes=nh)
+    again = diff_tables(t, new, old_profile=op, new_profile=np_, old_hashes=oh, new_hashes=nh,
+                        target="cat")
     assert again == full
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 3000), st.integers(0, 2**32 - 1), st.booleans())
+def test_a_table_against_itself_has_no_change_and_no_drift(n, seed, shuffle):
+    rng = np.random.default_rng(seed)
+    t = pa.table({"x": rng.normal(0, 1, n), "k": rng.integers(0, 4, n),
+                  "c": rng.choice(["a", "b", "c"], n), "f": rng.random(n) < 0.5,
+                  "w": rng.integers(0, 10**6, n)})
+    other = t.take(rng.permutation(n)) if shuffle else t
+    for d in (diff_tables(t, other, target="c"), cached_diff(t, other)):
+        assert (d.rows_added, d.rows_removed) == (0, 0)
+        assert not any(s.drifted or s.level == "moderate" for s in d.drift)
+        assert not d.dataset_drift["drifted"] and d.dataset_drift["drifted_columns"] == 0
+        assert all(s.level == ("too_few_rows" if n < MIN_ROWS else "stable") for s in d.drift)
+        assert "drifted" not in d.summary() and "worth a look" not in d.summary()
 
 
 # --------------------------------------------------------------------------- keyed diffs
@@ -376,9 +515,17 @@ def table_diffs(draw):
                                             max_size=3))),
         null_rates=tuple(draw(st.lists(st.tuples(names, rates, rates), max_size=3))),
         cells_changed=tuple(draw(st.dictionaries(names, counts, max_size=3)).items()),
-        drift=tuple(draw(st.lists(st.builds(DriftStat, names, st.sampled_from(
-            ["psi", "mean_delta", "new_categories"]), st.floats(allow_nan=False,
-            allow_infinity=False), st.booleans()), max_size=4))),
+        drift=tuple(draw(st.lists(st.builds(
+            DriftStat, names, st.sampled_from(["ks", "chi_square", "wasserstein", "psi"]),
+            st.none() | st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+            st.none() | st.sampled_from([0.05, 0.1]),
+            st.sampled_from(["drift", "moderate", "stable", "too_few_rows"]),
+            st.sampled_from(["numeric", "categorical"]),
+            st.none() | st.tuples(counts, counts), st.none() | rates,
+            st.sampled_from([{}, {"mean": {"old": 1.0, "new": 2.0}},
+                             {"category": {"value": "a", "old": 0.1, "new": 0.2},
+                              "new_categories": 1, "vanished_categories": 0, "new_share": 0.2}]),
+            st.booleans()), max_size=4))),
         samples=samples)
 
 
@@ -501,7 +648,8 @@ def test_different_values_are_a_drop_and_an_add_not_a_rename():
     d = diff_tables(old, new)
     assert d.columns_renamed == ()
     assert (d.columns_removed, d.columns_added) == (("a",), ("b",))
-    assert d.summary() == "+0 rows, -0; new column 'b'; dropped column 'a'"
+    assert d.summary() == ("+0 rows, -0; new column 'b'; dropped column 'a'; "
+                           "'id': too few rows to judge drift (3 -> 3 rows)")
 
 
 def test_renames_pair_one_to_one_in_column_order():

@@ -183,7 +183,8 @@ def test_following_stops_at_a_record_whose_inputs_did_not_change(pipeline):
         "  because:",
         "    data   model (model.bin): content changed (9 B -> 9 B)",
         ("           ← model@2 -> model@3: train (features/f.csv): +33 rows, -33; "
-         "'x2' drifted (PSI 8.28)"),
+         "dataset drifted (1 of 2 columns); 'x2' drifted (KS p=<0.0001 < 0.05; "
+         "mean 109.5 -> 328.4)"),
         "             ← features@2 -> features@3: params scale: 1 -> 3")
     assert d.verdict[7].startswith("  unchanged: ") and len(d.verdict) == 8
     feat = d.inputs["model"].upstream.inputs["train"].upstream
@@ -226,10 +227,12 @@ def test_workspace_diff_follows_the_new_content_to_its_producer(mrepo, proj):
     assert d.verdict[:6] == (
         "use@1 -> use (workspace)",
         "  outputs unchanged",
-        "  root cause: prep@1 -> prep@2: src (raw.csv): +2 rows, -0",
+        "  root cause: prep@1 -> prep@2: src (raw.csv): +2 rows, -0; "
+        "'id', 'x', 'cat': too few rows to judge drift (10 -> 12 rows)",
         "  because:",
         "    data   i (out.txt): content changed (4 B -> 4 B)",
-        "           ← prep@1 -> prep@2: src (raw.csv): +2 rows, -0")
+        "           ← prep@1 -> prep@2: src (raw.csv): +2 rows, -0; "
+        "'id', 'x', 'cat': too few rows to judge drift (10 -> 12 rows)")
     assert d.inputs["i"].upstream.inputs["src"].table.rows_added == 2
     # a workspace diff writes nothing, upstream diffs included
     assert sorted(p.name for p in (proj / ".mlver/objects").rglob("*")) == before

@@ -277,3 +277,128 @@ def head_commit(root: str) -> str | None:
         return repo.head.commit.hexsha
     except ValueError:
         return None
+
+
+# -- scratch worktrees for replays (mlver explain) -------------------------------------------
+#
+# These run the git binary directly (not gitpython): a patch goes in on stdin, and a
+# replay interrupted by Ctrl-C must be able to kill and clean up what it started. Every
+# commit handed to git is checked to be a commit id first, every path is one mlver built
+# or validated, and ``--end-of-options`` comes before them.
+
+_GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX",
+                 "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
+
+
+def _git_env(extra: dict | None = None) -> dict:
+    import os as _os
+
+    env = {k: v for k, v in _os.environ.items() if k not in _GIT_ENV_DROP}
+    env.update(extra or {})
+    return env
+
+
+def _git(cwd: str, *args: str, data: bytes | None = None, env: dict | None = None) -> bytes:
+    """Run ``git args`` in ``cwd``; its stdout, or CaptureError with git's first line."""
+    import subprocess
+
+    from ..errors import CaptureError
+
+    proc = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True,
+                          env=_git_env(env), check=False)
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CaptureError(f"git {args[0]} failed ({why[-1] if why else proc.returncode})")
+    return proc.stdout
+
+
+def _check_commit_id(commit: str) -> str:
+    from ..errors import CaptureError
+
+    if not isinstance(commit, str) or not _COMMIT_RE.fullmatch(commit):
+        raise CaptureError(f"{str(commit)[:80]!r} is not a git commit id")
+    return commit
+
+
+def work_tree(root: str) -> tuple[str, str] | None:
+    """``(top, prefix)``: the top folder of the git work tree holding ``root`` and where
+    ``root`` lies inside it (``""`` or ``"sub/dir/"``); None outside git."""
+    repo = _open(root)
+    if repo is None or repo.working_tree_dir is None:
+        return None
+    return str(repo.working_tree_dir), _prefix(repo, root)
+
+
+def has_commit(top: str, commit: str) -> bool:
+    """True when the repository at ``top`` holds the commit ``commit``."""
+    from ..errors import CaptureError
+
+    _check_commit_id(commit)
+    try:
+        _git(top, "cat-file", "-e", f"{commit}^{{commit}}")
+    except CaptureError:
+        return False
+    return True
+
+
+def worktree_add(top: str, path: str, commit: str) -> None:
+    """``git worktree add --detach PATH COMMIT``: a scratch checkout of ``commit``. Hooks
+    are off (``core.hooksPath=/dev/null``): making a scratch copy runs no post-checkout."""
+    _git(top, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet",
+         "--end-of-options", path, _check_commit_id(commit))
+
+
+def apply_patch(path: str, patch: bytes) -> None:
+    """Apply ``patch`` (``git diff HEAD --binary`` bytes, given on stdin, never as an
+    argument) to the work tree at ``path`` (its top)."""
+    _git(path, "apply", "--binary", "--whitespace=nowarn", data=patch)
+
+
+def worktree_remove(top: str, path: str) -> None:
+    """Remove the scratch worktree ``path`` (with whatever a replay wrote in it); errors
+    are ignored (the caller deletes the folder and prunes)."""
+    from ..errors import CaptureError
+
+    try:
+        _git(top, "worktree", "remove", "--force", "--end-of-options", path)
+    except CaptureError:
+        pass
+
+
+def worktree_prune(top: str) -> None:
+    """``git worktree prune``: forget worktrees whose folder is gone."""
+    from ..errors import CaptureError
+
+    try:
+        _git(top, "worktree", "prune")
+    except CaptureError:
+        pass
+
+
+def files_at(top: str, commit: str, patch: bytes | None, paths: list[str], scratch: str
+             ) -> dict[str, bytes | None]:
+    """The bytes of each of ``paths`` (from the top of the work tree) in ``commit`` with
+    ``patch`` applied, read through a temporary index in the folder ``scratch`` (the
+    work tree and the real index are not touched); None for a path that is not a
+    regular file there (untracked, ignored, a link, a folder)."""
+    import os as _os
+
+    _check_commit_id(commit)
+    env = {"GIT_INDEX_FILE": _os.path.join(scratch, "index")}
+    _git(top, "read-tree", "--end-of-options", commit, env=env)
+    if patch:
+        _git(top, "apply", "--cached", "--binary", "--whitespace=nowarn", data=patch, env=env)
+    out: dict[str, bytes | None] = {}
+    for path in paths:
+        listed = _git(top, "ls-files", "-s", "-z", "--", f":(top,literal){path}", env=env)
+        entry = next((e for e in listed.split(b"\0") if e), None)
+        out[path] = None
+        if entry is None:
+            continue
+        meta, _, name = entry.partition(b"\t")
+        mode, sha, stage = meta.split(b" ")
+        if name.decode("utf-8", "replace") != path or stage != b"0" \
+                or mode not in (b"100644", b"100755"):
+            continue
+        out[path] = _git(top, "cat-file", "blob", sha.decode("ascii"))
+    return out

@@ -29,7 +29,15 @@ def parse_file(path: str, rel: str) -> dict:
         raise ParamsError(f"params/metrics file '{rel}' does not exist; check the path") from None
     except OSError as e:
         raise ParamsError(f"cannot read '{rel}' ({e.strerror}); fix its permissions") from None
-    ext = os.path.splitext(path)[1].lower()
+    return parse_bytes(raw, os.path.splitext(path)[1].lower(), rel)
+
+
+def parse_bytes(raw: bytes, ext: str, rel: str) -> dict:
+    """Parse the content of a params/metrics file whose extension is ``ext``
+    (``".yaml"``, ``".json"``…); ``rel`` names it in errors."""
+    if len(raw) > MAX_FILE:
+        raise ParamsError(f"'{rel}' is larger than {MAX_FILE >> 20} MiB; a params or "
+                          "metrics file holds settings and figures, not data")
     try:
         text = raw.decode("utf-8")
         if ext in (".yaml", ".yml"):
@@ -140,4 +148,52 @@ def flatten(d: dict, prefix: str = "") -> dict:
             out.update(flatten(v, key + "."))
         else:
             out[key] = v
+    return out
+
+
+def dump_values(values: dict, ext: str, rel: str) -> bytes:
+    """``values`` written as a params file of type ``ext`` that :func:`parse_bytes` reads
+    back as the same values (comments and layout are not kept): YAML, JSON or TOML."""
+    ext = ext.lower()
+    if ext in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_dump(values, sort_keys=False, allow_unicode=True).encode("utf-8")
+    if ext == ".json":
+        return (json.dumps(values, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if ext == ".toml":
+        return _toml(values, rel).encode("utf-8")
+    raise ParamsError(f"'{rel}' is not a .yaml, .yml, .json or .toml file")
+
+
+def _toml_key(k: str) -> str:
+    import re
+
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
+
+
+def _toml_value(v, rel: str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x, rel) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x, rel)}"
+                               for k, x in v.items()) + "}"
+    raise ParamsError(f"'{rel}' would need a null value, which TOML cannot hold")
+
+
+def _toml(values: dict, rel: str, path: tuple = ()) -> str:
+    lines = [f"{_toml_key(k)} = {_toml_value(v, rel)}"
+             for k, v in values.items() if not isinstance(v, dict)]
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for k, v in values.items():
+        if isinstance(v, dict):
+            sub = path + (k,)
+            out += ("\n" if out else "") + "[" + ".".join(_toml_key(x) for x in sub) + "]\n"
+            out += _toml(v, rel, sub)
     return out

@@ -128,20 +128,27 @@ def unrecorded_reads(old: Record, new: Record) -> tuple[str, ...]:
 
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
                  keys: dict | None = None, rows: int = 0, progress=None, depth: int = 0,
-                 _budget: upstream.Budget | None = None) -> Diff:
+                 _budget: upstream.Budget | None = None, targets: dict | None = None) -> Diff:
     """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace).
 
+    ``keys``/``targets`` map a table path (or ``"*"``: every table) to its key
+    columns / its target (label) column; mlver.toml's ``[tables]`` fills the rest.
     ``depth`` > 0 follows each changed input upstream that many levels (see
     :mod:`mlver.diff.upstream`): its ``upstream`` is the diff of the two records that
     produced its old and new content."""
     keys = keys or {}
+    targets = targets or {}
 
     def key_for(path: str):
         return keys.get(path) or keys.get("*") or ws.project.table_key(path)
 
+    def target_for(path: str):
+        return targets.get(path) or targets.get("*") or ws.project.table_target(path)
+
     # A workspace diff writes nothing, not even profiles (upstream diffs included).
     cache = new_oid is not None if _budget is None else _budget.cache
-    opts = tablecache.TableOptions(key_for=key_for, rows=rows, cache=cache,
+    opts = tablecache.TableOptions(key_for=key_for, target_for=target_for, rows=rows,
+                                   cache=cache,
                                    progress=progress or Progress())
     objs = Objects(store, ws)
     gone = _gone(store, (old_oid, old), (new_oid, new))
@@ -152,7 +159,7 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
 
         def diff_pair(a_oid: str, a: Record, b_oid: str, b: Record) -> Diff:
             return diff_records(store, ws, a_oid, a, b_oid, b, keys, 0, opts.progress,
-                                depth - 1, budget)
+                                depth - 1, budget, targets)
 
         inputs = upstream.follow(store, inputs, old, old_oid, new, new_oid, budget, diff_pair)
     if _budget is None:

@@ -19,8 +19,9 @@ from ..errors import CorruptObjectError, MlverError
 from ..progress import Progress
 from ..workspace import Objects
 
-PROFILE_KIND = "table-profile/1"
-HASHES_KIND = "table-rowhashes/1"
+# /2: profile format 2 (value counts, row sample, streamed); a /1 entry is never read
+PROFILE_KIND = "table-profile/2"
+HASHES_KIND = "table-rowhashes/2"
 HEAD_BYTES = 65536
 
 
@@ -50,10 +51,56 @@ def _cached(objs: Objects, oid: str):
         return None
     try:
         profile = canonical.loads(store.objects.read(pid))
-        hashes = np.load(io.BytesIO(store.objects.read(hid)), allow_pickle=False)
+        hashes = _load_array(store.objects.read(hid))
     except (MlverError, ValueError, OSError):
         return None
     return profile, hashes
+
+
+def _load_array(data: bytes):
+    """The array of an ``np.save``'d object, without copying its bytes (read-only)."""
+    import numpy as np
+
+    f = io.BytesIO(data)
+    fmt = np.lib.format
+    major, _minor = fmt.read_magic(f)
+    header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+    shape, fortran, dtype = header(f)
+    if fortran or dtype.hasobject or len(shape) != 1:
+        raise ValueError("not a flat array")
+    return np.frombuffer(data, dtype=dtype, count=shape[0], offset=f.tell())
+
+
+def _blob_stat(objs: Objects, oid: str) -> list | None:
+    """[size, mtime_ns, ctime_ns, inode] of the loose object file of ``oid``, or None."""
+    local = objs.store.objects.local_file(oid) if objs.store.objects.has(oid) else None
+    if local is None:
+        return None
+    try:
+        st = os.stat(local)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _unchanged(objs: Objects, oid: str, hit) -> bool:
+    """True when the blob's loose file has the stat it had when it was verified and
+    profiled: then the cache answers without reading (and hashing) the blob, as git
+    trusts its index. Any other case reads the head, which verifies the whole blob, so
+    that damage is named instead of hidden behind a cached profile."""
+    sig = hit[0].get("blob_stat") if hit is not None else None
+    return sig is not None and _blob_stat(objs, oid) == sig
+
+
+def _cached_format(hit, path: str) -> str | None:
+    """The format a cached profile was read as, when ``path`` would be read the same way
+    (what :func:`detect_format` says of this content under this name), else None."""
+    from .profile import extension_format
+
+    fmt = hit[0].get("file_format") if hit is not None else None
+    if fmt == "parquet":
+        return fmt  # recognised by its magic bytes, whatever the name
+    return fmt if fmt is not None and extension_format(path) == fmt else None
 
 
 def _store_profile(objs: Objects, oid: str, profile: dict, hashes) -> None:
@@ -71,10 +118,12 @@ def _store_profile(objs: Objects, oid: str, profile: dict, hashes) -> None:
 
 @dataclass(frozen=True)
 class TableOptions:
-    """How a diff treats tables: their key (by path), sample rows, whether profiles may
-    be cached (not for a workspace diff, which writes nothing), and progress."""
+    """How a diff treats tables: their key and target (label) column (by path), sample
+    rows, whether profiles may be cached (not for a workspace diff, which writes
+    nothing), and progress."""
 
     key_for: Callable[[str], list | None] = lambda path: None
+    target_for: Callable[[str], str | None] = lambda path: None
     rows: int = 0
     cache: bool = True
     progress: Progress = field(default_factory=Progress)
@@ -84,12 +133,12 @@ class _Side:
     """One version of a table: reads it at most once, profiles it at most once."""
 
     def __init__(self, objs: Objects, oid: str, path: str, fmt: str, key,
-                 opts: TableOptions) -> None:
+                 opts: TableOptions, hit=None) -> None:
         self.objs, self.oid, self.path, self.fmt, self.key = objs, oid, path, fmt, key
         self.cache, self.progress = opts.cache, opts.progress
         self._table = None
+        self._stat = None
         self.profile = self.hashes = None
-        hit = _cached(objs, oid)
         if hit is not None:
             self.profile, self.hashes = hit
 
@@ -98,6 +147,7 @@ class _Side:
         from .tableerrors import TableError
 
         if self._table is None:
+            self._stat = _blob_stat(self.objs, self.oid)  # before local_path verifies it
             with self.objs.local_path(self.oid, self.path) as local:
                 if local is None:
                     raise TableError(f"the content of '{self.path}' is not in the store")
@@ -106,14 +156,42 @@ class _Side:
         return self._table
 
     def ensure_profile(self) -> None:
-        from .profile import profile_table
+        """Profile from the table when it is in memory already, else stream the file
+        (memory bounded by a batch); cache it when the store holds the blob."""
+        from .profile import profile_file, profile_table
+        from .tableerrors import TableError
 
-        if self.profile is None:
-            table = self.table()
+        if self.profile is not None:
+            return
+        if self._table is not None:
             self.progress.step(f"profiling {self.path}")
-            self.profile, self.hashes = profile_table(table)
-            if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
-                _store_profile(self.objs, self.oid, self.profile, self.hashes)
+            self.profile, self.hashes = profile_table(self._table)
+        else:
+            self._stat = _blob_stat(self.objs, self.oid)  # before local_path verifies it
+            with self.objs.local_path(self.oid, self.path) as local:
+                if local is None:
+                    raise TableError(f"the content of '{self.path}' is not in the store")
+                self.progress.step(f"reading and profiling {self.path}")
+                self.profile, self.hashes = profile_file(local, self.fmt, self.key)
+        # what lets a later diff answer from the cache without reading the blob: its
+        # format, and the stat of the loose object that was verified (see _unchanged)
+        self.profile["file_format"] = self.fmt
+        self.profile["blob_stat"] = self._stat
+        if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
+            _store_profile(self.objs, self.oid, self.profile, self.hashes)
+
+    def row_hashes(self, columns: list[str]):
+        """Sorted row hashes over ``columns``, from the table in memory or streamed."""
+        from .profile import row_hashes, row_hashes_file
+        from .tableerrors import TableError
+
+        if self._table is not None:
+            return row_hashes(self._table, columns)
+        with self.objs.local_path(self.oid, self.path) as local:
+            if local is None:
+                raise TableError(f"the content of '{self.path}' is not in the store")
+            self.progress.step(f"hashing rows of {self.path}")
+            return row_hashes_file(local, self.fmt, columns)
 
 
 def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
@@ -122,10 +200,9 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
 
     With ``opts.cache`` False (a workspace diff, which must write nothing) profiles are
     read from the cache when present but never written. A key that does not fit this
-    table is a note, not an error: ``--key`` applies to every table of the diff. Key columns are left out of drift: a key is meant to differ between versions.
+    table is a note, not an error: ``--key`` applies to every table of the diff. Key columns
+    are left out of drift: a key is meant to differ between versions.
     """
-    from dataclasses import replace
-
     from .tableerrors import KeyColumnError, TableError
 
     key = opts.key_for(new_path)
@@ -138,34 +215,43 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
         return None, f"not readable as a table ({e}); compared by bytes only"
     except CorruptObjectError as e:
         return None, f"not compared: {e}"
-    if t is not None and key:
-        t = replace(t, drift=tuple(d for d in t.drift if d.column not in key))
     return t, note
 
 
 def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOptions):
-    from .profile import detect_format, row_hashes
+    from .profile import detect_format
     from .tables import diff_from_profiles, diff_tables, needs_rehash
 
-    ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
-    if ha is None or hb is None:
-        return None, "content missing from the store; compared by oid only"
-    fa, fb = detect_format(old_path, ha), detect_format(new_path, hb)
+    hit_a, hit_b = _cached(objs, old), _cached(objs, new)
+    fa = _cached_format(hit_a, old_path) if _unchanged(objs, old, hit_a) else None
+    fb = _cached_format(hit_b, new_path) if _unchanged(objs, new, hit_b) else None
+    if fa is None or fb is None:  # not both cached: recognise the format from the head
+        ha, hb = _head(objs, old, old_path), _head(objs, new, new_path)
+        if ha is None or hb is None:
+            return None, "content missing from the store; compared by oid only"
+        fa, fb = detect_format(old_path, ha), detect_format(new_path, hb)
     if fa is None or fb is None:
-        if fa or fb or any(new_path.endswith(e) for e in (".csv", ".tsv", ".parquet", ".jsonl")):
+        if fa or fb or any(new_path.lower().endswith(e + z) for e in (".csv", ".tsv", ".parquet",
+                                                                      ".jsonl")
+                           for z in ("", ".gz", ".bz2", ".xz", ".zst")):
             return None, "not readable as a table; compared by bytes only"
         return None, None
-    a = _Side(objs, old, old_path, fa, key, opts)
-    b = _Side(objs, new, new_path, fb, key, opts)
-    rows = opts.rows
+    a = _Side(objs, old, old_path, fa, key, opts, hit_a)
+    b = _Side(objs, new, new_path, fb, key, opts, hit_b)
+    rows, target = opts.rows, opts.target_for(new_path)
+    if key or rows:
+        # Keyed rows and samples need the data itself (read once, profiled from memory
+        # when not cached); drift still comes from the profiles.
+        ta, tb = a.table(), b.table()
+        a.ensure_profile()
+        b.ensure_profile()
+        return diff_tables(ta, tb, key=key, rows=rows, old_profile=a.profile,
+                           new_profile=b.profile, old_hashes=a.hashes, new_hashes=b.hashes,
+                           target=target), None
     a.ensure_profile()
     b.ensure_profile()
-    if key or rows:
-        # Keyed rows and samples need the data itself; drift still comes from the profiles.
-        return diff_tables(a.table(), b.table(), key=key, rows=rows, old_profile=a.profile,
-                           new_profile=b.profile, old_hashes=a.hashes, new_hashes=b.hashes), None
     common = needs_rehash(a.profile, b.profile)
     if common is not None:
-        return diff_from_profiles(a.profile, row_hashes(a.table(), common),
-                                  b.profile, row_hashes(b.table(), common)), None
-    return diff_from_profiles(a.profile, a.hashes, b.profile, b.hashes), None
+        return diff_from_profiles(a.profile, a.row_hashes(common), b.profile,
+                                  b.row_hashes(common), target=target), None
+    return diff_from_profiles(a.profile, a.hashes, b.profile, b.hashes, target=target), None

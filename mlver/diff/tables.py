@@ -3,13 +3,22 @@
 Rows are compared as an exact multiset over the common columns (64-bit row
 hashes, see :mod:`mlver.diff.profile`), or joined on a key.  Schema changes,
 null rates and drift need only the two profiles, so :func:`diff_from_profiles`
-answers from the cache.  Drift is the population stability index, PSI =
-sum((new - old) * ln(new / old)) over bins: >= PSI_DRIFT (0.2) is drift,
-PSI_MODERATE (0.1) to 0.2 a moderate shift, below 0.1 stable.
+answers from the cache.
+
+Drift: one test per column, chosen as Evidently chooses its defaults.  With at
+most SMALL_REFERENCE (1,000) values in the old version: numbers with more than
+LOW_CARDINALITY (5) distinct values get the two-sample Kolmogorov-Smirnov test,
+categories the chi-square test (two values: the two-proportion z-test), drift
+when p < P_VALUE (0.05).  With more: numbers get the Wasserstein distance
+divided by the old standard deviation, categories the Jensen-Shannon distance,
+drift when >= DISTANCE (0.1).  Integers with at most INTEGER_CATEGORIES (20)
+distinct values are categories.  Fewer than MIN_ROWS (30) values on a side:
+too few rows to judge.  PSI is reported alongside, never decides.
 """
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -21,22 +30,118 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
     import pyarrow
 
-PSI_DRIFT = 0.2            # PSI at or above this: the column drifted
-PSI_MODERATE = 0.1         # PSI in [0.1, 0.2): moderate shift
+SMALL_REFERENCE = 1000     # old values up to this: p-value tests; above: distances
+MIN_ROWS = 30              # fewer non-missing values on a side: too few rows to judge drift
+P_VALUE = 0.05             # KS, chi-square, z-test: drift when p < this
+DISTANCE = 0.1             # Wasserstein / std, Jensen-Shannon: drift when >= this
+LOW_CARDINALITY = 5        # numbers with at most this many distinct values are tested as categories
+INTEGER_CATEGORIES = 20    # integers with at most this many distinct values are categories
+DATASET_SHARE = 0.5        # the dataset drifted when this share of its tested columns drifted
 PSI_EPSILON = 1e-4         # share given to empty bins, so that ln() stays finite
 NULL_RATE_DELTA = 0.01     # smaller changes of a column's null rate are not reported
-NEW_CATEGORY_SHARE = 0.01  # a new (vanished) category with this share of new (old) rows drifts
+NEW_CATEGORY_SHARE = 0.01  # a new (vanished) category with this share of new (old) rows is named
+TEST_NAMES = {"ks": "KS", "chi_square": "chi-square", "z_test": "z-test",
+              "wasserstein": "Wasserstein", "jensen_shannon": "Jensen-Shannon"}
+P_TESTS = ("ks", "chi_square", "z_test")
+_FIGURES = ("mean", "median", "p5", "p95", "category", "new_categories", "vanished_categories",
+            "new_share")
 
 
 @dataclass(frozen=True)
 class DriftStat:
-    """One drift measure of one column.  ``metric``: "psi"; "mean_delta" (new
-    mean - old mean, never ``drifted``); "new_categories"/"vanished_categories"
-    (how many categories only one side has; drifted if one holds >= 1% of rows)."""
+    """The drift test of one column.
+
+    ``test``: "ks", "chi_square", "z_test" (``value`` is the p-value, drift when
+    below ``threshold``), "wasserstein" (distance / old std) or "jensen_shannon"
+    (``value`` is the distance, drift when at or above ``threshold``).  ``level``:
+    "drift", "moderate" (past half-way to the threshold: worth a look), "stable"
+    or "too_few_rows" (``value`` None).  ``kind``: "numeric" or "categorical";
+    ``rows``: (old, new) non-missing values; ``psi``: the population stability
+    index, for information.  ``figures``: numeric {"mean", "median", "p5",
+    "p95": {"old", "new"}}; categorical {"category": {"value", "old", "new"}
+    (the category whose share moved most), "new_categories",
+    "vanished_categories"}.  ``target``: the column is the label."""
     column: str
-    metric: str
-    value: float
+    test: str
+    value: float | None
     drifted: bool
+    threshold: float | None = None
+    level: str | None = None
+    kind: str | None = None
+    rows: tuple[int, int] | None = None
+    psi: float | None = None
+    figures: dict = field(default_factory=dict, hash=False)
+    target: bool = False
+
+    def to_dict(self) -> dict:
+        d = {"column": self.column, "test": self.test, "value": self.value,
+             "threshold": self.threshold, "drifted": self.drifted, "level": self.level,
+             "kind": self.kind, "psi": self.psi, "target": self.target,
+             "rows_old": self.rows[0] if self.rows else None,
+             "rows_new": self.rows[1] if self.rows else None}
+        d.update(copy.deepcopy(self.figures))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DriftStat":
+        rows = (d["rows_old"], d["rows_new"]) if d.get("rows_old") is not None else None
+        return cls(d["column"], d.get("test", d.get("metric")), d.get("value"), d["drifted"],
+                   d.get("threshold"), d.get("level"), d.get("kind"), rows, d.get("psi"),
+                   {k: copy.deepcopy(d[k]) for k in _FIGURES if k in d}, d.get("target", False))
+
+    @property
+    def strength(self) -> float:
+        """How far past (above 1) or short of (below 1) its threshold the value is."""
+        if self.value is None or not self.threshold:
+            return -1.0
+        if self.test in P_TESTS:
+            return math.log(max(self.value, 1e-300)) / math.log(self.threshold)
+        return self.value / self.threshold
+
+    def text(self) -> str:
+        """``'price' drifted (Wasserstein 0.23 σ ≥ 0.1; mean 101 -> 124)`` and the like."""
+        if self.test == "psi" and self.value is not None:  # a legacy entry (mlver before drift tests)
+            return f"{self.column!r} drifted (PSI {self.value:.2f})"
+        what = {"drift": "drifted", "moderate": "worth a look"}.get(self.level, "stable")
+        return f"{self.column!r} {what} ({self.measure()}; {self.figure_text()})"
+
+    def measure(self) -> str:
+        name = TEST_NAMES.get(self.test, self.test)
+        if self.value is None:
+            return name
+        shown = self.level == "drift" and self.threshold is not None
+        if self.test in P_TESTS:
+            return f"{name} p={_p(self.value)}" + (f" < {self.threshold:g}" if shown else "")
+        unit = " σ" if self.test == "wasserstein" else ""
+        return f"{name} {self.value:.2f}{unit}" + (f" ≥ {self.threshold:g}" if shown else "")
+
+    def figure_text(self) -> str:
+        f = self.figures
+        if "mean" in f:
+            return f"mean {_num(f['mean']['old'])} -> {_num(f['mean']['new'])}"
+        if "category" in f and f["category"]:
+            c = f["category"]
+            return f"{_cat(c['value'])} {_share(c['old'], c['new'])}"
+        return ""
+
+
+def _p(p: float) -> str:
+    return "<0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def _num(v) -> str:
+    if v is None:
+        return "?"
+    return f"{v:.4g}" if abs(v) < 1e15 else f"{v:.3g}"
+
+
+def _cat(v: str) -> str:
+    return repr(v)
+
+
+def _share(old: float, new: float) -> str:
+    spec = ".1%" if abs(new - old) < 0.05 else ".0%"
+    return f"{old:{spec}} -> {new:{spec}}"
 
 
 @dataclass(frozen=True)
@@ -44,9 +149,12 @@ class TableDiff:
     """How a table changed.  ``rows_changed`` and ``cells_changed`` need a key;
     ``columns_retyped`` holds (column, old type, new type), ``null_rates``
     (column, old rate, new rate) for changes >= NULL_RATE_DELTA; ``drift`` has
-    the PSI stats highest first, then the other stats; ``samples`` (with
-    ``rows=N``) is {"added": [row], "removed": [row], "changed": [{"key",
-    "old", "new", "columns"}]} with JSON-able rows."""
+    one :class:`DriftStat` per tested column (the target first, then drifted,
+    moderate, stable, too few rows); ``samples`` (with ``rows=N``) is {"added":
+    [row], "removed": [row], "changed": [{"key", "old", "new", "columns"}]} with
+    JSON-able rows; ``target`` the label's distribution ({"column", "kind",
+    "classes": [{"value", "old", "new"}] or None, "quantiles": {name: {"old",
+    "new"}} or None}); ``dataset_drift`` the share of drifted columns."""
     rows_old: int
     rows_new: int
     rows_added: int
@@ -61,6 +169,8 @@ class TableDiff:
     drift: tuple[DriftStat, ...] = ()
     samples: dict | None = field(default=None, hash=False)
     columns_renamed: tuple[tuple[str, str], ...] = ()  # (old name, new name): same values
+    target: dict | None = field(default=None, hash=False)
+    dataset_drift: dict | None = field(default=None, hash=False)
 
     def to_dict(self) -> dict:
         """JSON-able form; :meth:`from_dict` inverts it exactly."""
@@ -73,7 +183,9 @@ class TableDiff:
                     columns_retyped=[dict(zip(triple, r)) for r in self.columns_retyped],
                     null_rates=[dict(zip(triple, r)) for r in self.null_rates],
                     cells_changed=dict(self.cells_changed), samples=copy.deepcopy(self.samples),
-                    drift=[dict(vars(s)) for s in self.drift],
+                    drift=[s.to_dict() for s in self.drift],
+                    target=copy.deepcopy(self.target),
+                    dataset_drift=copy.deepcopy(self.dataset_drift),
                     columns_renamed=[{"old": o, "new": n} for o, n in self.columns_renamed])
 
     @classmethod
@@ -86,12 +198,15 @@ class TableDiff:
                    tuple(d.get("columns_added", ())), tuple(d.get("columns_removed", ())),
                    triples("columns_retyped"), triples("null_rates"),
                    tuple(d.get("cells_changed", {}).items()),
-                   tuple(DriftStat(s["column"], s["metric"], s["value"], s["drifted"])
-                         for s in d.get("drift", ())), copy.deepcopy(d.get("samples")),
-                   tuple((r["old"], r["new"]) for r in d.get("columns_renamed", ())))
+                   tuple(DriftStat.from_dict(s) for s in d.get("drift", ())),
+                   copy.deepcopy(d.get("samples")),
+                   columns_renamed=tuple((r["old"], r["new"]) for r in d.get("columns_renamed", ())),
+                   target=copy.deepcopy(d.get("target")),
+                   dataset_drift=copy.deepcopy(d.get("dataset_drift")))
 
     def summary(self) -> str:
-        """One line: ``+1,204 rows, -0, 37 changed; new column 'x'; 'price' drifted (PSI 0.31)``."""
+        """One line: ``+1,204 rows, -0, 37 changed; new column 'x'; 'price' drifted
+        (Wasserstein 0.23 σ ≥ 0.1; mean 101 -> 124)``, the label first when there is one."""
         parts = [f"+{self.rows_added:,} rows, -{self.rows_removed:,}"
                  + (f", {self.rows_changed:,} changed{_top_cells(self.cells_changed)}"
                     if self.rows_changed is not None else "")]
@@ -103,17 +218,30 @@ class TableDiff:
                 shown = ", ".join(f"{n!r}" for n in names[:3])
                 more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
                 parts.append(f"{what}{'s' if len(names) > 1 else ''} {shown}{more}")
-        for items in ([f"{c!r} retyped {o} -> {n}" for c, o, n in self.columns_retyped],
-                      [f"{c!r} nulls {o:.1%} -> {n:.1%}" for c, o, n in self.null_rates],
-                      [f"{s.column!r} drifted (PSI {s.value:.2f})" for s in self.drift
-                       if s.metric == "psi" and s.drifted],
-                      [f"{s.column!r} has {s.value:.0f} new categor{'y' if s.value == 1 else 'ies'}"
-                       for s in self.drift if s.metric == "new_categories" and s.drifted]):
-            # Up to five of each kind: enough to reach the column that explains a model change.
-            parts += items[:5] + ([f"{len(items) - 5} more"] if len(items) > 5 else [])
+        columns = [s for s in self.drift if not s.target]
+        ds = self.dataset_drift or {}
+        if ds.get("drifted"):
+            parts.append(f"dataset drifted ({ds['drifted_columns']} of {ds['columns']} columns)")
+        for items, cap in (
+                ([f"{c!r} retyped {o} -> {n}" for c, o, n in self.columns_retyped], 5),
+                ([f"{c!r} nulls {o:.1%} -> {n:.1%}" for c, o, n in self.null_rates], 5),
+                ([s.text() for s in columns if s.drifted], 5),
+                ([s.text() for s in columns if s.level == "moderate"], 3),
+                (_too_few(columns), 5),
+                ([f"{s.column!r} has {s.figures['new_categories']} new "
+                  f"categor{'y' if s.figures['new_categories'] == 1 else 'ies'}"
+                  for s in columns if s.figures.get("new_categories")
+                  and s.level != "too_few_rows"
+                  and s.figures.get("new_share", 0) >= NEW_CATEGORY_SHARE], 5)):
+            # Up to five of each kind (three moderate shifts): enough to reach the column
+            # that explains a model change, short enough to read.
+            more = len(items) - cap
+            parts += items[:cap] + ([f"{more} more{' worth a look' if cap == 3 else ''}"]
+                                    if more > 0 else [])
+        label = _label_text(self)
         if len(parts) == 1 and not (self.rows_added or self.rows_removed or self.rows_changed):
-            return f"no changes ({self.rows_new:,} rows)"
-        return "; ".join(parts)
+            parts = [f"no changes ({self.rows_new:,} rows)"]
+        return "; ".join(([label] if label else []) + parts)
 
     def sample_frame(self, kind: str) -> "pandas.DataFrame":
         """Sample rows of ``kind`` "added", "removed" or "changed" as a DataFrame; a
@@ -129,6 +257,43 @@ class TableDiff:
                              for e in self.samples["changed"]])
 
 
+def _too_few(stats: Sequence[DriftStat]) -> list[str]:
+    """``'a', 'b': too few rows to judge drift (3 -> 4 rows)``, columns grouped by counts."""
+    groups: dict = {}
+    for s in stats:
+        if s.level == "too_few_rows":
+            groups.setdefault(s.rows, []).append(s.column)
+    out = []
+    for rows, names in groups.items():
+        shown = ", ".join(repr(n) for n in names[:3]) + (
+            f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+        counts = f" ({rows[0]:,} -> {rows[1]:,} rows)" if rows else ""
+        out.append(f"{shown}: too few rows to judge drift{counts}")
+    return out
+
+
+def _label_text(t: TableDiff) -> str | None:
+    """``label 'y' drifted (chi-square p=0.003 < 0.05): classes 'b' 50% -> 65%, 'a' 50% -> 35%``."""
+    info = t.target
+    if not info:
+        return None
+    stat = next((s for s in t.drift if s.target), None)
+    head = f"label {info['column']!r}"
+    if stat is not None and stat.level in ("drift", "moderate"):
+        head += f" {'drifted' if stat.level == 'drift' else 'worth a look'} ({stat.measure()})"
+    if info.get("classes") is not None:
+        classes = sorted(info["classes"], key=lambda c: -abs(c["new"] - c["old"]))
+        body = "classes " + ", ".join(f"{_cat(c['value'])} {_share(c['old'], c['new'])}"
+                                      for c in classes[:3]) + (" …" if len(classes) > 3 else "")
+    else:
+        q = info["quantiles"]
+        body = ", ".join(f"{k} {_num(q[k]['old'])} -> {_num(q[k]['new'])}"
+                         for k in ("median", "p5", "p95"))
+    tail = " (too few rows to judge drift)" if stat is not None and \
+        stat.level == "too_few_rows" else ""
+    return f"{head}: {body}{tail}"
+
+
 def needs_rehash(old_profile: dict, new_profile: dict) -> list[str] | None:
     """None when both profiles' stored row hashes cover exactly the common columns,
     else that list (maybe empty: test ``is None``) for ``row_hashes`` on both tables."""
@@ -140,11 +305,14 @@ def needs_rehash(old_profile: dict, new_profile: dict) -> list[str] | None:
 
 
 def diff_from_profiles(old_profile: dict, old_hashes: "numpy.ndarray",
-                       new_profile: dict, new_hashes: "numpy.ndarray") -> TableDiff:
+                       new_profile: dict, new_hashes: "numpy.ndarray",
+                       target: str | None = None) -> TableDiff:
     """Everything that needs neither a key nor samples, from cached data only.
     The hashes must cover the common columns: the stored ones when
-    :func:`needs_rehash` returns None, else ``row_hashes(table, that list)``."""
-    return _assemble(old_profile, new_profile, *_multiset_diff(old_hashes, new_hashes))
+    :func:`needs_rehash` returns None, else ``row_hashes(table, that list)``.
+    ``target``: the label column, whose distribution is always reported."""
+    return _assemble(old_profile, new_profile, *_multiset_diff(old_hashes, new_hashes),
+                     target=target)
 
 
 @table_errors
@@ -152,7 +320,8 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
                 key: str | Sequence[str] | None = None, rows: int = 0,
                 old_profile: dict | None = None, new_profile: dict | None = None,
                 old_hashes: "numpy.ndarray | None" = None,
-                new_hashes: "numpy.ndarray | None" = None) -> TableDiff:
+                new_hashes: "numpy.ndarray | None" = None,
+                target: str | None = None) -> TableDiff:
     """Diff two tables.  Without ``key``, rows_added/rows_removed are the exact
     multiset difference of rows over the common columns.  With ``key`` (name or
     names) rows match by key: rows_changed counts matched rows whose common
@@ -160,7 +329,8 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
     compare by value); null key values match each other; duplicate keys or
     a missing key column raise TableError.  ``rows=N`` keeps N sample rows of
     each kind.  Given profiles/hashes must be these tables' (cached); drift
-    always comes from the profiles, so this agrees with diff_from_profiles."""
+    always comes from the profiles, so this agrees with diff_from_profiles.
+    ``target``: the label column; key columns get no drift test."""
     import numpy as np
     old, new = _profile.normalize(old), _profile.normalize(new)
     keys = (key,) if isinstance(key, str) else (tuple(key) if key else None)
@@ -172,7 +342,7 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
     new_profile = new_profile if new_profile is not None else _profile.profile_only(new)
     old_profile, new_profile = _with_digests(old_profile, old, new_profile, new)
     if keys:
-        return _keyed_diff(old, new, keys, rows, old_profile, new_profile)
+        return _keyed_diff(old, new, keys, rows, old_profile, new_profile, target)
     common, samples = _common(old_profile, new_profile), None
     if rows > 0:  # samples need the hashes in row order
         old_rows, new_rows = (_profile._row_hashes_unsorted(t, common) for t in (old, new))
@@ -184,7 +354,7 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
           or needs_rehash(old_profile, new_profile) is not None):
         old_hashes, new_hashes = _profile.row_hashes(old, common), _profile.row_hashes(new, common)
     added, removed = _multiset_diff(old_hashes, new_hashes)
-    return _assemble(old_profile, new_profile, added, removed, samples=samples)
+    return _assemble(old_profile, new_profile, added, removed, samples=samples, target=target)
 
 
 def _common(old_profile: dict, new_profile: dict) -> list[str]:
@@ -192,8 +362,10 @@ def _common(old_profile: dict, new_profile: dict) -> list[str]:
     return [c["name"] for c in old_profile["columns"] if c["name"] in new_names]
 
 
-def _assemble(old_p: dict, new_p: dict, added: int, removed: int, **extra: Any) -> TableDiff:
-    """Schema changes, null rates and drift from the profiles, plus the row counts."""
+def _assemble(old_p: dict, new_p: dict, added: int, removed: int, target: str | None = None,
+              **extra: Any) -> TableDiff:
+    """Schema changes, null rates and drift from the profiles, plus the row counts;
+    no drift for key columns (a key is meant to differ between versions)."""
     old_cols, new_cols = ({c["name"]: c for c in p["columns"]} for p in (old_p, new_p))
     common = _common(old_p, new_p)
 
@@ -203,6 +375,7 @@ def _assemble(old_p: dict, new_p: dict, added: int, removed: int, **extra: Any) 
     rates = [(c, round(o, 4), round(n, 4)) for c, o, n in pairs if abs(n - o) >= NULL_RATE_DELTA]
     renamed = _renames(old_cols, new_cols)
     gone, came = {o for o, _ in renamed}, {n for _, n in renamed}
+    drift, target_info = _drift(old_cols, new_cols, common, target, extra.get("key") or ())
     return TableDiff(
         rows_old=old_p["rows"], rows_new=new_p["rows"], rows_added=added, rows_removed=removed,
         columns_added=tuple(c for c in new_cols if c not in old_cols and c not in came),
@@ -210,13 +383,40 @@ def _assemble(old_p: dict, new_p: dict, added: int, removed: int, **extra: Any) 
         columns_renamed=renamed,
         columns_retyped=tuple((c, old_cols[c]["type"], new_cols[c]["type"]) for c in common
                               if old_cols[c]["type"] != new_cols[c]["type"]),
-        null_rates=tuple(rates), drift=_drift(old_cols, new_cols, old_p["rows"], new_p["rows"],
-                                              common), **extra)
+        null_rates=tuple(rates), drift=drift, target=target_info,
+        dataset_drift=dataset_drift(drift), **extra)
+
+
+def _shared_unique(a: "numpy.ndarray", b: "numpy.ndarray") -> int:
+    """How many values two sorted arrays without duplicates have in common: the
+    runs are cut at the same values into pieces merged in parallel threads."""
+    import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
+    pieces = 4 if len(a) + len(b) > 1 << 20 else 1
+    cuts_a = [len(a) * i // pieces for i in range(pieces + 1)]
+    cuts_b = [0] + [int(np.searchsorted(b, a[c])) for c in cuts_a[1:-1]] + [len(b)]
+
+    def count(i):
+        m = np.concatenate([a[cuts_a[i]:cuts_a[i + 1]], b[cuts_b[i]:cuts_b[i + 1]]])
+        m.sort(kind="stable")  # two sorted runs: timsort merges them
+        return int(np.count_nonzero(m[1:] == m[:-1])) if len(m) else 0
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return sum(pool.map(count, range(pieces)))
 
 
 def _multiset_diff(old_sorted: "numpy.ndarray", new_sorted: "numpy.ndarray") -> tuple[int, int]:
     """(added, removed): a hash present twice before and three times after adds one row."""
     import numpy as np
+
+    def strictly_sorted(h):
+        return len(h) < 2 or bool(np.all(h[1:] > h[:-1]))
+
+    if strictly_sorted(old_sorted) and strictly_sorted(new_sorted):
+        # no duplicate rows (the usual case): one linear merge of the two sorted runs
+        # (timsort) counts the hashes both sides have; no search of one in the other
+        shared = _shared_unique(old_sorted, new_sorted)
+        return len(new_sorted) - shared, len(old_sorted) - shared
 
     def counts(h):
         h = np.sort(h) if len(h) > 1 and not np.all(h[1:] >= h[:-1]) else np.asarray(h)
@@ -243,7 +443,7 @@ def _surplus(hashes: "numpy.ndarray", other_sorted: "numpy.ndarray", limit: int)
     return np.sort(order[rank >= have])[:limit]
 
 
-def _keyed_diff(old, new, keys, rows, old_profile, new_profile) -> TableDiff:
+def _keyed_diff(old, new, keys, rows, old_profile, new_profile, target=None) -> TableDiff:
     import numpy as np
 
     mo, mn, added_idx, removed_idx = _match_keys(old, new, keys)
@@ -270,7 +470,7 @@ def _keyed_diff(old, new, keys, rows, old_profile, new_profile) -> TableDiff:
                    "removed": _profile.rows_as_json(old, removed_idx[:rows]), "changed": changed}
     return _assemble(old_profile, new_profile, len(added_idx), len(removed_idx), key=keys,
                      rows_changed=int(any_changed.sum()), cells_changed=tuple(cells),
-                     samples=samples)
+                     samples=samples, target=target)
 
 
 def _rows_at(table, pos):
@@ -361,32 +561,173 @@ def _cells_differ(a, b) -> "numpy.ndarray":
     return pc.invert(pc.or_(equal, missing)).to_numpy(zero_copy_only=False)
 
 
-def _drift(old_cols: dict, new_cols: dict, old_rows: int, new_rows: int,
-           common: list[str]) -> tuple[DriftStat, ...]:
-    """PSI of every common column that has numbers or categories on both sides,
-    highest first; then the other stats, columns in the same order."""
-    psi, extra = [], {}
+def _drift(old_cols: dict, new_cols: dict, common: list[str], target: str | None = None,
+           exclude: Sequence[str] = ()) -> tuple[tuple[DriftStat, ...], dict | None]:
+    """The drift test of every common column that has numbers or categories on
+    both sides (not ``exclude``), and the target's distribution.  Order: the
+    target, then drifted columns (strongest first), moderate, stable, too few rows."""
+    stats, target_info = [], None
     for name in common:
-        o, n = old_cols[name], new_cols[name]
-        if o.get("numeric") and n.get("numeric"):
-            value = _numeric_psi(o["numeric"]["quantiles"], n["numeric"]["quantiles"])
-            means = (o["numeric"]["mean"], n["numeric"]["mean"])
-            delta = means[1] - means[0] if None not in means else 0.0
-            mean = DriftStat(name, "mean_delta", float(f"{delta:.6g}"), False)
-            extra[name] = [mean] if delta else []
-        elif o.get("categories") and n.get("categories"):
-            oc, nc = o["categories"], n["categories"]
-            value, extra[name] = _categorical_psi(oc, nc), []
-            for metric, here, there, total in (("new_categories", nc, oc, new_rows),
-                                               ("vanished_categories", oc, nc, old_rows)):
-                if only := [c for c in here if c not in there]:
-                    big = any(here[c] >= NEW_CATEGORY_SHARE * total for c in only)
-                    extra[name].append(DriftStat(name, metric, float(len(only)), big))
+        if name in exclude:
+            continue
+        stat, info = column_drift(name, old_cols[name], new_cols[name], name == target)
+        if stat is not None:
+            stats.append(stat)
+            target_info = info if name == target else target_info
+    rank = {"drift": 0, "moderate": 1, "stable": 2, "too_few_rows": 3}
+    stats.sort(key=lambda s: (not s.target, rank.get(s.level, 4),
+                              -s.strength if s.level in ("drift", "moderate") else 0))
+    return tuple(stats), target_info
+
+
+def dataset_drift(drift: Sequence[DriftStat]) -> dict:
+    """The share of tested columns (those with enough rows) that drifted."""
+    tested = [s for s in drift if s.level in ("drift", "moderate", "stable")]
+    k = sum(s.drifted for s in tested)
+    share = round(k / len(tested), 4) if tested else 0.0
+    return {"columns": len(tested), "drifted_columns": k, "share": share,
+            "threshold": DATASET_SHARE, "drifted": bool(tested) and share >= DATASET_SHARE}
+
+
+def _distribution(col: dict):
+    """(values, counts, size) of a number column: exact counts, or the sample."""
+    import numpy as np
+    size = col["numeric"]["count"]
+    if col.get("values"):
+        return (np.asarray(col["values"]["value"], float),
+                np.asarray(col["values"]["count"], float), size)
+    s = _profile.decode_sample(col)
+    if s is None or not len(s):  # a profile without sample: its quantiles stand in
+        s = np.asarray(col["numeric"]["quantiles"], float)
+    return s, np.ones(len(s)), size
+
+
+def _is_integer(col: dict) -> bool:
+    return str(col.get("type", "")).startswith(("int", "uint"))
+
+
+def column_drift(name: str, o: dict, n: dict, is_target: bool = False):
+    """``(DriftStat, target info)`` of one column from its two profile entries,
+    or ``(None, None)`` when it has nothing to test (no numbers or categories on
+    a side, too many distinct strings)."""
+    import numpy as np
+    if o.get("numeric") and n.get("numeric"):
+        ov, oc, on = _distribution(o)
+        nv, nc, nn = _distribution(n)
+        exact = bool(o.get("values")) and bool(n.get("values"))
+        n_values = len(np.union1d(ov, nv)) if exact else math.inf
+        # integers with few values that repeat (5 times each on average) are categories
+        if n_values <= LOW_CARDINALITY or (
+                _is_integer(o) and _is_integer(n) and n_values <= INTEGER_CATEGORIES
+                and on + nn >= 5 * n_values):
+            old_c = {_value_key(v): c for v, c in zip(ov, oc)}
+            new_c = {_value_key(v): c for v, c in zip(nv, nc)}
+            return _categorical(name, old_c, new_c, is_target)
+        return _numeric(name, o, n, (ov, oc, on), (nv, nc, nn), is_target)
+    if o.get("categories") and n.get("categories"):
+        return _categorical(name, o["categories"], n["categories"], is_target)
+    return None, None
+
+
+def _value_key(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
+
+
+def _level(test: str, value: float | None, threshold: float) -> str:
+    if value is None:
+        return "too_few_rows"
+    if test in P_TESTS:
+        return "drift" if value < threshold else ("moderate" if value < 2 * threshold
+                                                  else "stable")
+    return "drift" if value >= threshold else ("moderate" if value >= threshold / 2
+                                               else "stable")
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def _numeric(name, o, n, old, new, is_target):
+    from . import stats
+    (ov, oc, on), (nv, nc, nn) = old, new
+    small = on <= SMALL_REFERENCE
+    test, threshold = ("ks", P_VALUE) if small else ("wasserstein", DISTANCE)
+    value = None
+    if on >= MIN_ROWS and nn >= MIN_ROWS:
+        if small:
+            value = stats.ks_2samp(ov, oc, nv, nc, n_a=on, n_b=nn)[1]
         else:
-            continue  # too many categories, all null, or no numbers: nothing to bin
-        psi.append(DriftStat(name, "psi", round(value, 4), value >= PSI_DRIFT))
-    psi.sort(key=lambda s: -s.value)  # stable: ties keep column order
-    return tuple(psi) + tuple(s for p in psi for s in extra[p.column])
+            std = o["numeric"]["std"]
+            value = stats.wasserstein_1(ov, oc, nv, nc) / max(std if std else 0.0, 0.001)
+    level = _level(test, value, threshold)
+    oq, nq = o["numeric"]["quantiles"], n["numeric"]["quantiles"]
+
+    def pair(a, b):
+        return {"old": _finite_or_none(a), "new": _finite_or_none(b)}
+    figures = {"mean": pair(o["numeric"]["mean"], n["numeric"]["mean"]),
+               "median": pair(oq[50], nq[50]), "p5": pair(oq[5], nq[5]),
+               "p95": pair(oq[95], nq[95])}
+    psi = round(_numeric_psi(oq, nq), 4) if level != "too_few_rows" else None
+    stat = DriftStat(name, test, _round(value) if value is not None else None,
+                     level == "drift", threshold, level, "numeric", (int(on), int(nn)), psi,
+                     figures, is_target)
+    info = None
+    if is_target:
+        quant = {"mean": figures["mean"], "p5": figures["p5"], "p25": pair(oq[25], nq[25]),
+                 "median": figures["median"], "p75": pair(oq[75], nq[75]),
+                 "p95": figures["p95"]}
+        info = {"column": name, "kind": "numeric", "classes": None, "quantiles": quant}
+    return stat, info
+
+
+def _finite_or_none(x):
+    """A figure for the JSON: 6 significant digits, None when not finite."""
+    return float(f"{x:.6g}") if x is not None and math.isfinite(x) else None
+
+
+def _categorical(name, old_c: dict, new_c: dict, is_target):
+    import numpy as np
+
+    from . import stats
+    keys = list(dict.fromkeys([*old_c, *new_c]))
+    a = np.array([old_c.get(k, 0) for k in keys], dtype=float)
+    b = np.array([new_c.get(k, 0) for k in keys], dtype=float)
+    on, nn = a.sum(), b.sum()
+    small = on <= SMALL_REFERENCE
+    if small:
+        test, threshold = ("z_test" if len(keys) <= 2 else "chi_square"), P_VALUE
+    else:
+        test, threshold = "jensen_shannon", DISTANCE
+    value = None
+    if on >= MIN_ROWS and nn >= MIN_ROWS:
+        if test == "z_test":
+            first = int(np.argmax(a + b))
+            value = stats.two_proportion_z(a[first], on, b[first], nn)[1]
+        elif test == "chi_square":
+            value = stats.chi2_homogeneity(a, b)[1]
+        else:
+            value = stats.jensen_shannon(a, b)
+    level = _level(test, value, threshold)
+    sa = a / on if on else a
+    sb = b / nn if nn else b
+    moved = int(np.argmax(np.abs(sb - sa))) if len(keys) else 0
+    new_only = [i for i, k in enumerate(keys) if k not in old_c]
+    figures = {"category": {"value": keys[moved], "old": round(float(sa[moved]), 4),
+                            "new": round(float(sb[moved]), 4)} if keys else None,
+               "new_categories": len(new_only),
+               "vanished_categories": sum(1 for k in keys if k not in new_c)}
+    figures["new_share"] = round(float(sum(sb[i] for i in new_only)), 4)
+    psi = round(_psi(sa, sb), 4) if level != "too_few_rows" else None
+    stat = DriftStat(name, test, _round(value) if value is not None else None,
+                     level == "drift", threshold, level, "categorical", (int(on), int(nn)), psi,
+                     figures, is_target)
+    info = None
+    if is_target:
+        classes = [{"value": k, "old": round(float(x), 4), "new": round(float(y), 4)}
+                   for k, x, y in zip(keys, sa, sb)]
+        info = {"column": name, "kind": "categorical", "quantiles": None,
+                "classes": sorted(classes, key=lambda c: c["value"])}
+    return stat, info
 
 
 def _psi(expected: "numpy.ndarray", actual: "numpy.ndarray") -> float:
@@ -412,23 +753,13 @@ def _numeric_psi(old_q: list[float], new_q: list[float]) -> float:
     """PSI over the old version's decile bins, from the profiles' quantiles.
     Approximation: both sides' bin shares come from a CDF rebuilt from their 101
     quantiles (:func:`_cdf`), not from counting rows, so each is off by <= ~1% of
-    rows; diff_tables and diff_from_profiles both use it, so they agree.  Tied
-    deciles (discrete data) merge into one edge."""
+    rows.  Tied deciles (discrete data) merge into one edge."""
     import numpy as np
     oq, nq = np.asarray(old_q, dtype=float), np.asarray(new_q, dtype=float)
     edges = np.unique(oq[10:100:10])
     old_f = np.diff(np.concatenate(([0.0], _cdf(oq, edges), [1.0])))
     new_f = np.diff(np.concatenate(([0.0], _cdf(nq, edges), [1.0])))
     return _psi(old_f, new_f)
-
-
-def _categorical_psi(old_c: dict, new_c: dict) -> float:
-    """PSI over the union of categories (shares of the non-null values)."""
-    import numpy as np
-    cats = list(dict.fromkeys([*old_c, *new_c]))
-    o = np.array([old_c.get(c, 0) for c in cats], dtype=float)
-    n = np.array([new_c.get(c, 0) for c in cats], dtype=float)
-    return _psi(o / o.sum(), n / n.sum())
 
 
 # --------------------------------------------------------------------------- renamed columns

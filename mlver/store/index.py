@@ -235,6 +235,12 @@ class Index:
             rows = self.conn.execute("SELECT oid FROM records ORDER BY created DESC, name")
         return [str(r[0]) for r in rows]
 
+    def commits_of(self, name: str) -> list[tuple[str, str | None]]:
+        """``(record oid, code commit)`` of every version of ``name``, newest first."""
+        rows = self.conn.execute(
+            "SELECT oid, commit_sha FROM records WHERE name=? ORDER BY version DESC", (name,))
+        return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
+
     # -- meta and derived objects -----------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

@@ -1,0 +1,510 @@
+"""Git hooks: snapshot on commit, compare or restore the data on checkout and merge.
+
+``install`` writes, into the folder git really runs hooks from (``core.hooksPath`` when
+set, else the repository's hooks folder, found with ``git rev-parse --git-path hooks``),
+a tiny POSIX sh script per hook. The script carries :data:`MARKER`, runs the user's own
+hook first when there was one (moved aside to ``HOOK.mlver-user``, byte for byte, mode
+kept), then ``"<python>" -m mlver hooks run HOOK "$@"`` with the interpreter that installed
+it. ``uninstall`` removes the script and moves the user's hook back.
+
+``run`` is what the scripts call. The hooks never fail the git command: any error is
+one line and exit status 0.
+
+The hook paths are kept cheap: no pandas, the stat cache for content, and at most two
+git processes for a branch switch.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .config import HOOK_NAMES, HooksConfig
+from .errors import CheckoutError, ConfigError, MlverError, NotAStoreError
+
+MARKER = "# mlver-hook: installed by mlver hooks install"
+USER_SUFFIX = ".mlver-user"
+MAX_ANCESTORS = 10_000  # commits walked back from HEAD to find one with a record
+MAX_SCRIPT = 1 << 16  # bytes read of a hook file to tell whether it is ours
+_NULL_SHA = "0" * 40
+
+Echo = Callable[[str], None]
+
+
+_CONTROL = None
+
+
+def _echo(line: str) -> None:
+    """One line on stderr (git shows a hook's output there), control characters escaped
+    as the command line does (names and paths can come from someone else's store)."""
+    import re
+
+    global _CONTROL
+    if _CONTROL is None:
+        _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    line = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m mlver hooks run HOOK [ARGS]...`` without importing the command line
+    (``mlver hooks run`` through click does the same)."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print("Usage: mlver hooks run HOOK [ARGS]...  (internal: what the installed git "
+              "hooks call)", file=sys.stderr)
+        return 0 if argv else 2
+    return run(argv[0], argv[1:])
+
+
+# -- git ------------------------------------------------------------------------------------
+
+
+def _git(cwd: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          check=False)
+
+
+def hooks_dir(root: str) -> tuple[str, str]:
+    """``(folder git runs hooks from, the root's folder inside its work tree)``.
+
+    ``core.hooksPath`` when it is set (a relative one is taken from the top of the work
+    tree, as git does), else the hooks folder of the repository, its common one for a
+    worktree and its own for a submodule."""
+    p = _git(root, "rev-parse", "--path-format=absolute", "--git-path", "hooks",
+             "--show-toplevel")
+    lines = p.stdout.splitlines()
+    if p.returncode != 0 or len(lines) < 2:
+        raise ConfigError(f"{root} is not inside a git work tree, so there are no git hooks "
+                          "to install; run git init first")
+    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(lines[1]))
+    return lines[0], "." if rel == "." else rel.replace(os.sep, "/")
+
+
+# -- the script -----------------------------------------------------------------------------
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def script(hook: str, python: str, rel: str = ".") -> str:
+    """The hook script for ``hook``: runs the chained user hook (exactly once, its exit
+    status kept), then mlver with ``python`` from the mlver root ``rel`` of the work tree."""
+    lines = [
+        "#!/bin/sh",
+        MARKER,
+        "# (mlver hooks uninstall removes it and puts back the hook it chains to, if any)",
+        f"hook={hook}",
+        f"python={_sh_quote(python)}",
+        'user="${0%/*}/$hook' + USER_SUFFIX + '"',
+        "status=0",
+        'if [ -f "$user" ] && [ -x "$user" ]; then',
+        '    "$user" "$@"',
+        "    status=$?",
+        "fi",
+    ]
+    lines += [
+        '[ "${MLVER_HOOKS:-1}" = 0 ] && exit "$status"',
+        'if [ ! -x "$python" ]; then',
+        '    echo "mlver: $python, which installed the $hook hook, is gone; '
+        'run mlver hooks install again" >&2',
+        '    exit "$status"',
+        "fi",
+    ]
+    if rel != ".":
+        lines.append(f'cd -- {_sh_quote(rel)} || exit "$status"')
+    lines += [
+        '"$python" -m mlver hooks run "$hook" "$@"',
+        'exit "$status"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _read_head(path: str) -> bytes | None:
+    """The start of a hook file (never following a link); None when absent."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""  # a link or something unreadable: not ours
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, MAX_SCRIPT)
+    finally:
+        os.close(fd)
+
+
+def _is_ours(head: bytes | None) -> bool:
+    return head is not None and MARKER.encode() in head.splitlines()
+
+
+def _python_of(head: bytes) -> str | None:
+    for line in head.decode("utf-8", "replace").splitlines():
+        if line.startswith("python='") and line.endswith("'"):
+            return line[len("python='"):-1].replace("'\\''", "'")
+    return None
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.mlver-{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+# -- install, uninstall, status -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HookState:
+    """One git hook as ``mlver hooks status`` sees it."""
+
+    hook: str
+    path: str
+    installed: bool  # our script is there
+    chained: bool  # a user hook was moved aside and runs first
+    foreign: bool  # a hook that is not ours is there (install would chain it)
+    python: str | None  # the interpreter our script runs
+    python_ok: bool
+    enabled: bool  # not turned off in [hooks] of mlver.toml
+
+    def to_dict(self) -> dict:
+        return {"hook": self.hook, "path": self.path, "installed": self.installed,
+                "chained": self.chained, "foreign": self.foreign, "python": self.python,
+                "python_ok": self.python_ok, "enabled": self.enabled}
+
+    def line(self) -> str:
+        if self.installed:
+            what = "installed"
+            if self.chained:
+                what += f", runs {self.hook}{USER_SUFFIX} first"
+            if not self.python_ok:
+                what += f", but {self.python} is gone (run mlver hooks install again)"
+        elif self.foreign:
+            what = "not installed (a hook of your own is there; install chains to it)"
+        else:
+            what = "not installed"
+        return f"{self.hook}: {what}{'' if self.enabled else '; turned off in mlver.toml'}"
+
+
+def _check_names(hooks: list[str] | None) -> list[str]:
+    if not hooks:
+        return list(HOOK_NAMES)
+    for h in hooks:
+        if h not in HOOK_NAMES:
+            raise ConfigError(f"'{h}' is not a hook mlver installs; choose from "
+                              f"{', '.join(HOOK_NAMES)}")
+    return list(dict.fromkeys(hooks))
+
+
+class Hooks:
+    """The git hooks of a repository (``repo.hooks``): install, uninstall, status, run."""
+
+    def __init__(self, root: str, config: Callable[[], HooksConfig] | None = None) -> None:
+        self.root = root
+        self._config = config
+
+    def _enabled(self, hook: str) -> bool:
+        try:
+            return self._config().on(hook) if self._config else True
+        except MlverError:
+            return True
+
+    def install(self, hooks: list[str] | None = None, python: str | None = None
+                ) -> list[tuple[str, str]]:
+        """Install the hooks (default: all three); ``[(hook, what was done)]``. A hook of
+        the user's own is moved to ``HOOK.mlver-user`` and run first; installing again
+        changes nothing."""
+        names = _check_names(hooks)
+        folder, rel = hooks_dir(self.root)
+        os.makedirs(folder, exist_ok=True)
+        text = script  # (the same text for the same hook, python and root)
+        out = []
+        for hook in names:
+            path = os.path.join(folder, hook)
+            user = path + USER_SUFFIX
+            want = text(hook, os.path.abspath(python or sys.executable), rel)
+            head = _read_head(path)
+            if head is not None and _is_ours(head):
+                if head == want.encode():
+                    out.append((hook, "already installed"))
+                else:
+                    _write(path, want)
+                    out.append((hook, "updated"))
+                continue
+            if head is not None or os.path.islink(path):
+                if os.path.lexists(user):
+                    raise ConfigError(
+                        f"cannot chain to {path}: {user} already exists; move one of them "
+                        "away, then run mlver hooks install again")
+                os.rename(path, user)  # the same file: bytes and mode kept
+                _write(path, want)
+                out.append((hook, f"installed, runs your {hook} hook first"))
+                continue
+            _write(path, want)
+            out.append((hook, "installed" + (f", runs {hook}{USER_SUFFIX} first"
+                                             if os.path.lexists(user) else "")))
+        return out
+
+    def uninstall(self, hooks: list[str] | None = None) -> list[tuple[str, str]]:
+        """Remove our scripts and move back the user's hooks they chained to."""
+        names = _check_names(hooks)
+        folder, _rel = hooks_dir(self.root)
+        out = []
+        for hook in names:
+            path = os.path.join(folder, hook)
+            user = path + USER_SUFFIX
+            head = _read_head(path)
+            if head is None and not os.path.islink(path):
+                out.append((hook, "not installed"))
+                continue
+            if not _is_ours(head):
+                out.append((hook, "not installed (the hook there is not mlver's; left alone)"))
+                continue
+            if os.path.lexists(user):
+                os.replace(user, path)
+                out.append((hook, f"removed, your {hook} hook is back"))
+            else:
+                os.unlink(path)
+                out.append((hook, "removed"))
+        return out
+
+    def status(self) -> list[HookState]:
+        """Each hook: installed or not, chained, its interpreter, on or off."""
+        folder, _rel = hooks_dir(self.root)
+        out = []
+        for hook in HOOK_NAMES:
+            path = os.path.join(folder, hook)
+            head = _read_head(path)
+            ours = _is_ours(head)
+            py = _python_of(head) if ours and head else None
+            out.append(HookState(
+                hook, path, ours, ours and os.path.lexists(path + USER_SUFFIX),
+                not ours and (head is not None or os.path.islink(path)), py,
+                bool(py) and os.access(py, os.X_OK), self._enabled(hook)))
+        return out
+
+
+# -- what the hooks do ----------------------------------------------------------------------
+
+
+def run(hook: str, args: list[str], cwd: str = ".", echo: Echo = _echo) -> int:
+    """Run ``hook`` as git calls it (the CLI's ``mlver hooks run``); the exit status.
+
+    Never raises: any failure is reported in one line, and the status is 0."""
+    if os.environ.get("MLVER_HOOKS") == "0" or hook not in HOOK_NAMES:
+        if hook not in HOOK_NAMES:
+            echo(f"mlver: '{hook}' is not a hook mlver runs ({', '.join(HOOK_NAMES)}); "
+                 "nothing done")
+        return 0
+    try:
+        from .api import Repo
+
+        try:
+            repo = Repo(cwd)
+        except NotAStoreError:
+            return 0  # no store in this work tree (another worktree, a shared hooksPath)
+        try:
+            cfg = repo.project.hooks
+            if not cfg.on(hook):
+                return 0
+            if hook == "post-commit":
+                return _post_commit(repo, cfg, echo)
+            if hook == "post-checkout":
+                prev, new, flag = _checkout_args(args)
+                if flag != "1" or prev == new:
+                    return 0  # a file checkout, or no commit change
+                return _after_move(repo, cfg, hook, echo)
+            return _after_move(repo, cfg, hook, echo)  # post-merge
+        finally:
+            repo.close()
+    except Exception as e:  # noqa: BLE001 - a hook must never break the user's git
+        what = str(e) if isinstance(e, MlverError) else f"{type(e).__name__}: {e}"
+        echo(f"mlver: {hook} hook failed: {what}")
+        return 0
+
+
+def _checkout_args(args: list[str]) -> tuple[str, str, str]:
+    """post-checkout's ``PREV NEW FLAG`` (the pre-commit framework passes them in
+    ``PRE_COMMIT_FROM_REF``, ``PRE_COMMIT_TO_REF`` and ``PRE_COMMIT_CHECKOUT_TYPE``)."""
+    if len(args) >= 3:
+        return args[0], args[1], args[2]
+    env = os.environ
+    return (env.get("PRE_COMMIT_FROM_REF", ""), env.get("PRE_COMMIT_TO_REF", ""),
+            env.get("PRE_COMMIT_CHECKOUT_TYPE", ""))
+
+
+def data_changed(repo: Any, name: str) -> bool:
+    """True when the inputs or outputs ``[snapshot.NAME]`` names differ from its latest
+    version (or it has none): slots, paths or content (through the stat cache)."""
+    from . import history
+    from . import snapshot as snap
+    from .capture.files import capture_path
+
+    store, ws = repo.store, repo.workspace
+    head = store.refs.get(name)
+    if head is None:
+        return True
+    rec = history.load_record(store, head)
+    p = snap.plan(store, ws, name)
+    if set(p.inputs) | set(p.revisions) != set(rec.inputs) or set(p.outputs) != set(rec.outputs):
+        return True
+    cache = ws.stat_cache()
+    try:
+        for slots, arts in ((p.inputs, rec.inputs), (p.outputs, rec.outputs)):
+            for slot, path in slots.items():
+                art = arts[slot]
+                if art.source or art.path != path or not ws.exists(path):
+                    return True
+                now = capture_path(ws.root, path, cache)
+                if now.oid != art.oid or now.type != art.type:
+                    return True
+        for slot, text in p.revisions.items():
+            art = rec.inputs[slot]
+            if not art.source or snap.from_revision(store, text).oid != art.oid:
+                return True
+    finally:
+        cache.save()
+    return False
+
+
+def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
+    """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each."""
+    for name in cfg.snapshot:
+        try:
+            if not data_changed(repo, name):
+                continue
+            r = repo.snapshot(name)
+            if r.created:
+                echo(f"mlver: snapshot {r.record.label} {r.oid[:10]}")
+        except Exception as e:  # noqa: BLE001 - never fail the commit
+            what = str(e) if isinstance(e, MlverError) else f"{type(e).__name__}: {e}"
+            echo(f"mlver: post-commit could not snapshot {name}: {what}; run mlver snapshot "
+                 f"{name}")
+    return 0
+
+
+def _in_progress(root: str) -> tuple[str | None, list[str]]:
+    """``(HEAD sha, [paths of a rebase or bisect in progress])`` from one git call."""
+    p = _git(root, "rev-parse", "--path-format=absolute", "--git-path", "rebase-merge",
+             "--git-path", "rebase-apply", "--git-path", "BISECT_LOG", "--verify", "-q",
+             "HEAD")
+    lines = p.stdout.splitlines()
+    busy = [x for x in lines[:3] if os.path.exists(x)]
+    head = lines[3] if len(lines) > 3 else None
+    return head, busy
+
+
+def _nearest(root: str, head: str, wanted: dict[str, dict[str, str]]) -> dict[str, str]:
+    """For each name, the record of the commit nearest HEAD (HEAD itself first, then
+    its ancestors newest first, at most :data:`MAX_ANCESTORS`): ``{name: record oid}``."""
+    found: dict[str, str] = {}
+    left = {n: m for n, m in wanted.items() if m}
+    if not left:
+        return found
+    for name, commits in list(left.items()):
+        if head in commits:
+            found[name] = commits[head]
+            del left[name]
+    if not left:
+        return found
+    proc = subprocess.Popen(["git", "rev-list", f"--max-count={MAX_ANCESTORS}",
+                             "--end-of-options", head], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sha = line.strip()
+            for name, commits in list(left.items()):
+                if sha in commits:
+                    found[name] = commits[sha]
+                    del left[name]
+            if not left:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    return found
+
+
+def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
+    """``[(artifact, "modified" | "missing")]`` of the record's data in the workspace."""
+    from .capture.files import capture_path
+
+    ws = repo.workspace
+    cache = ws.stat_cache()
+    out = []
+    seen = set()
+    try:
+        for art in [*rec.inputs.values(), *rec.outputs.values()]:
+            if art.path in seen:
+                continue
+            seen.add(art.path)
+            if not ws.exists(art.path):
+                out.append((art, "missing"))
+                continue
+            try:
+                now = capture_path(ws.root, art.path, cache)
+            except MlverError:
+                out.append((art, "modified"))
+                continue
+            if now.oid != art.oid or now.type != art.type:
+                out.append((art, "modified"))
+    finally:
+        cache.save()
+    return out
+
+
+def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
+    """post-checkout (branch switch) and post-merge: for each configured name, the record
+    of HEAD (or its nearest ancestor with one); warn about or restore its data."""
+    from . import history
+    from .checkout import checkout
+
+    if not cfg.snapshot:
+        return 0
+    head, busy = _in_progress(repo.root)
+    if busy or head is None:
+        return 0  # mid-rebase or mid-bisect: the user is not on a branch of theirs yet
+    wanted: dict[str, dict[str, str]] = {}
+    for name in cfg.snapshot:
+        commits: dict[str, str] = {}
+        for oid, commit in repo.store.index.commits_of(name):
+            if commit and commit not in commits:
+                commits[commit] = oid  # newest first: the latest record of each commit
+        wanted[name] = commits
+    found = _nearest(repo.root, head, wanted)
+    for name in cfg.snapshot:
+        oid = found.get(name)
+        if oid is None:
+            continue
+        rec = history.load_record(repo.store, oid)
+        diffs = _differs(repo, rec)
+        if not diffs:
+            continue
+        at = rec.code.commit[:7] if rec.code.commit else "?"
+        if cfg.on_checkout == "warn":
+            listed = ", ".join(f"{a.path} {state}" for a, state in diffs)
+            echo(f"mlver: {rec.label} (commit {at}) differs here: {listed}; "
+                 f"mlver checkout {rec.label} restores it")
+            continue
+        restored = []
+        for art, _state in diffs:
+            try:
+                r = checkout(repo.store, repo.workspace, oid, rec, [art.path])
+            except CheckoutError as e:
+                echo(f"mlver: skipped {art.path} of {rec.label}: {e}")
+                continue
+            if r.written or r.removed:
+                restored.append(art.path)
+        if restored:
+            echo(f"mlver: restored {', '.join(restored)} from {rec.label} (commit {at})")
+    return 0

@@ -1,0 +1,133 @@
+"""Shapley values (mlver.attribute): exact and sampled, from literal value functions,
+and the text of the result."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from mlver import attribute as att
+
+
+def additive(weights):
+    return lambda s: 3.0 + sum(weights[i] for i in s)
+
+
+def test_all_subsets():
+    subs = att.all_subsets(3)
+    assert len(subs) == 8 and len(set(subs)) == 8
+    assert subs[0] == frozenset() and subs[-1] == frozenset({0, 1, 2})
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_exact_additive_gives_each_term(n):
+    w = [1.5 * (i + 1) * (-1) ** i for i in range(n)]
+    values = att.exact(n, additive(w))
+    assert values == pytest.approx(w, abs=1e-12)
+
+
+def test_exact_interaction_splits_as_shapley_says():
+    # v = a * b with a: 2 -> 4 (group 0) and b: 1 -> 3 (group 1)
+    def v(s):
+        return (4 if 0 in s else 2) * (3 if 1 in s else 1)
+
+    phi = att.exact(2, v)
+    assert phi[0] == pytest.approx(0.5 * ((4 - 2) + (12 - 6)), abs=1e-12)  # 4
+    assert phi[1] == pytest.approx(0.5 * ((6 - 2) + (12 - 4)), abs=1e-12)  # 6
+    assert sum(phi) == pytest.approx(v({0, 1}) - v(set()), abs=1e-12)
+
+
+def test_exact_three_way_interaction_and_efficiency():
+    def v(s):
+        x = 2 if 0 in s else 1
+        y = 5 if 1 in s else 1
+        z = 1 if 2 in s else 0
+        return x * y + z * x
+
+    phi = att.exact(3, v)
+    # brute force over all orders
+    orders = list(itertools.permutations(range(3)))
+    brute = [0.0] * 3
+    for o in orders:
+        seen = frozenset()
+        for i in o:
+            brute[i] += (v(seen | {i}) - v(seen)) / len(orders)
+            seen = seen | {i}
+    assert phi == pytest.approx(brute, abs=1e-12)
+    assert sum(phi) == pytest.approx(v({0, 1, 2}) - v(set()), abs=1e-12)
+
+
+def test_orders_stay_within_budget_and_repeat():
+    n, budget = 8, 40
+    sample = att.orders(n, budget, seed=7)
+    subsets = {s for o in sample for s in att.prefixes(o)}
+    assert len(subsets) <= budget and len(sample) >= 2
+    assert att.orders(n, budget, seed=7) == sample  # seeded: the same question, the same runs
+    with pytest.raises(ValueError, match="one order of them takes 9 runs"):
+        att.orders(n, 8, seed=1)
+
+
+def test_sampled_additive_is_exact_with_zero_error():
+    n = 7
+    w = [float(i) - 2.5 for i in range(n)]
+    sample = att.orders(n, 30, seed=3)
+    values, errs = att.sampled(n, sample, additive(w))
+    assert values == pytest.approx(w, abs=1e-12)
+    assert all(e == pytest.approx(0.0, abs=1e-12) for e in errs)
+
+
+def test_sampled_values_add_up_and_report_error():
+    n = 6
+
+    def v(s):
+        return math.prod((i + 2) if i in s else 1 for i in range(n))
+
+    sample = att.orders(n, 40, seed=11)
+    values, errs = att.sampled(n, sample, v)
+    assert sum(values) == pytest.approx(v(set(range(n))) - v(set()), abs=1e-9)
+    assert all(e is not None and e > 0 for e in errs)
+    exact = att.exact(n, v)
+    # within a few standard errors of the exact values
+    assert all(abs(a - b) <= 6 * e + 1e-9 for a, b, e in zip(values, exact, errs))
+
+
+def _result(shares, floor=0.0, old=10.0, new=15.0, env=False, rold=None, rnew=None):
+    m = att.MetricShares("mae", old, new, old if rold is None else rold,
+                         new if rnew is None else rnew, floor, tuple(shares))
+    runs = tuple(att.ReplayRun((), r, False, 1.0, {"mae": old}) for r in range(3))
+    runs += tuple(att.ReplayRun(("data train",), 0, False, 1.0, {"mae": new}) for _ in range(3))
+    return att.Attribution(old={"oid": "a" * 32, "name": "m", "version": 1},
+                           new={"oid": "b" * 32, "name": "m", "version": 2},
+                           command=("python", "train.py"), groups=(), method="exact",
+                           orders=0, budget=None, metrics=(m,), runs=runs, env_differs=env,
+                           seconds=41.2)
+
+
+def test_text_reads_like_the_issue():
+    text = str(_result([att.Share("data train", "data", 4.5, 0.9, None, False),
+                        att.Share("code", "code", 0.5, 0.1, None, False)], floor=0.05))
+    assert text.splitlines() == [
+        "m@1 -> m@2: mae 10 -> 15 (+5.000), by replay (4 runs + 2 for noise, 41 s)",
+        "  data train   +4.500  (90%)",
+        "  code         +0.500  (10%)",
+        "  noise floor  ±0.050",
+    ]
+
+
+def test_text_marks_noise_env_and_residual():
+    text = str(_result([att.Share("data train", "data", 4.9, 0.98, None, False),
+                        att.Share("code", "code", 0.01, 0.02, None, True)], floor=0.05,
+                       env=True, rnew=14.91))
+    assert "  code         +0.010  (2%)  within noise" in text
+    assert "  replayed     10 -> 14.91 (+4.910)" in text
+    assert "env differs (not replayable): its part, if any, is in the residual +0.090" in text
+
+
+def test_to_frame():
+    pytest.importorskip("pandas")
+    df = _result([att.Share("data train", "data", 5.0, 1.0, None, False)]).to_frame()
+    assert list(df.columns) == ["metric", "group", "kind", "value", "share", "stderr",
+                                "within_noise", "noise_floor", "residual"]
+    assert df.iloc[0]["group"] == "data train" and df.iloc[0]["value"] == 5.0

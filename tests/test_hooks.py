@@ -1,0 +1,357 @@
+"""Git hooks (mlver/hooks.py): real repositories, the real ``git`` binary running the
+installed scripts, which run this checkout's mlver through PYTHONPATH."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, write
+from mlver.api import Repo
+from mlver.config import load_project
+from mlver.errors import ConfigError
+from mlver.hooks import MARKER, USER_SUFFIX, script
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS = ("post-commit", "post-checkout", "post-merge")
+
+TOML = """\
+[snapshot.ds]
+kind = "dataset"
+outputs = { data = "data" }
+
+[hooks]
+snapshot = ["ds"]
+"""
+
+
+def g(cwd, *args: str, ok: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run git; stdout and stderr (where hooks print) kept apart."""
+    p = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                       env={**os.environ, **(env or {})}, check=False)
+    if ok:
+        assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p
+
+
+def mlver_lines(p: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in (p.stdout + p.stderr).splitlines() if line.startswith("mlver:")]
+
+
+@pytest.fixture(autouse=True)
+def _this_mlver(monkeypatch):
+    """The hook scripts run ``python -m mlver``: make it this checkout's."""
+    old = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT) + (os.pathsep + old if old else ""))
+    monkeypatch.delenv("MLVER_HOOKS", raising=False)
+
+
+@pytest.fixture
+def proj(git_repo, monkeypatch):
+    """A git repo with ignored data/ (versioned by mlver), mlver.toml, a store, hooks."""
+    root = git_repo
+    write(root / ".gitignore", ".mlver/\ndata/\n")
+    write(root / "mlver.toml", TOML)
+    write(root / "data" / "x.csv", "v1\n")
+    g(root, "add", "-A")
+    g(root, "commit", "-q", "-m", "mlver.toml")
+    monkeypatch.chdir(root)
+    with Repo.init(str(root)) as r:
+        r.hooks.install()
+    return root
+
+
+def versions(root) -> int:
+    with Repo(str(root)) as r:
+        return len(r.log("ds")) if r.store.refs.get("ds") else 0
+
+
+def hook_dir(root) -> Path:
+    return Path(root) / ".git" / "hooks"
+
+
+# --------------------------------------------------------------------------- install
+
+
+def test_install_twice_then_uninstall_restores_user_hooks_byte_for_byte(git_repo, monkeypatch):
+    monkeypatch.chdir(git_repo)
+    hd = hook_dir(git_repo)
+    mine = {}
+    for i, hook in enumerate(HOOKS):
+        data = f"#!/bin/sh\n# my {hook}\necho mine-{hook}\n".encode() + bytes([0xff, 10])
+        (hd / hook).write_bytes(data)
+        os.chmod(hd / hook, 0o750 if i % 2 else 0o755)
+        mine[hook] = (data, (hd / hook).stat().st_mode)
+    with Repo.init(str(git_repo)) as r:
+        done = r.hooks.install()
+        assert [h for h, _ in done] == list(HOOKS)
+        assert all("runs your" in what for _h, what in done)
+        for hook in HOOKS:
+            assert MARKER in (hd / hook).read_text()
+            assert (hd / (hook + USER_SUFFIX)).read_bytes() == mine[hook][0]
+        before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+                  for p in hd.iterdir()}
+        assert all(w == "already installed" for _h, w in r.hooks.install())
+        after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+                 for p in hd.iterdir()}
+        assert after == before
+        states = {s.hook: s for s in r.hooks.status()}
+        assert all(s.installed and s.chained and s.python_ok and s.enabled
+                   for s in states.values())
+        r.hooks.uninstall()
+    for hook in HOOKS:
+        assert (hd / hook).read_bytes() == mine[hook][0]
+        assert (hd / hook).stat().st_mode == mine[hook][1]
+        assert not (hd / (hook + USER_SUFFIX)).exists()
+
+
+def test_uninstall_without_user_hook_removes_ours_and_leaves_foreign_hooks(repo, git_repo):
+    hd = hook_dir(git_repo)
+    repo.hooks.install(["post-commit"])
+    (hd / "post-merge").write_text("#!/bin/sh\nexit 0\n")
+    done = dict(repo.hooks.uninstall())
+    assert done["post-commit"] == "removed"
+    assert "not mlver's" in done["post-merge"]
+    assert not (hd / "post-commit").exists() and (hd / "post-merge").exists()
+
+
+def test_install_refuses_to_clobber_a_leftover_user_hook(repo, git_repo):
+    hd = hook_dir(git_repo)
+    (hd / "post-commit").write_text("#!/bin/sh\necho new\n")
+    (hd / ("post-commit" + USER_SUFFIX)).write_text("#!/bin/sh\necho old\n")
+    with pytest.raises(ConfigError, match="already exists"):
+        repo.hooks.install(["post-commit"])
+    assert (hd / "post-commit").read_text() == "#!/bin/sh\necho new\n"
+
+
+def test_user_hooks_run_exactly_once_and_their_status_is_kept(proj, tmp_path):
+    hd = hook_dir(proj)
+    log = proj / "calls.log"
+    for hook in HOOKS:
+        user = hd / (hook + USER_SUFFIX)
+        user.write_text(f'#!/bin/sh\necho "{hook} $#" >> "{log}"\nexit ${{RC:-0}}\n')
+        os.chmod(user, 0o755)
+    g(proj, "commit", "-q", "--allow-empty", "-m", "x")
+    g(proj, "checkout", "-q", "-b", "other")
+    g(proj, "commit", "-q", "--allow-empty", "-m", "y")
+    g(proj, "checkout", "-q", "main")
+    g(proj, "merge", "-q", "other")
+    calls = log.read_text().splitlines()
+    assert calls == ["post-commit 0", "post-checkout 3", "post-commit 0", "post-checkout 3",
+                     "post-merge 1"]
+    # a failing user hook fails what git would fail for it, as before
+    p = g(proj, "checkout", "-q", "other", ok=False, env={"RC": "7"})
+    assert p.returncode != 0
+    # the script's exit status is the user hook's
+    rc = subprocess.run(["sh", str(hd / "post-commit")], cwd=proj,
+                        env={**os.environ, "RC": "7"}, capture_output=True).returncode
+    assert rc == 7
+
+
+def test_core_hooks_path_is_where_they_go(git_repo, monkeypatch):
+    monkeypatch.chdir(git_repo)
+    g(git_repo, "config", "core.hooksPath", "githooks")
+    (git_repo / "githooks").mkdir()
+    write(git_repo / "githooks" / "post-commit", "#!/bin/sh\necho mine >&2\n")
+    os.chmod(git_repo / "githooks" / "post-commit", 0o755)
+    write(git_repo / ".gitignore", ".mlver/\ndata/\n")
+    write(git_repo / "mlver.toml", TOML)
+    write(git_repo / "data" / "x.csv", "v1\n")
+    Repo.init(str(git_repo)).close()
+    r = cli("hooks", "install")
+    assert r.exit_code == 0, r.output
+    assert (git_repo / "githooks" / ("post-commit" + USER_SUFFIX)).exists()
+    assert not (hook_dir(git_repo) / "post-commit").exists()
+    g(git_repo, "add", "-A")
+    p = g(git_repo, "commit", "-q", "-m", "two")
+    assert "mine" in p.stderr
+    assert mlver_lines(p) == [line for line in mlver_lines(p) if "snapshot ds@1" in line]
+    assert len(mlver_lines(p)) == 1
+    r = cli("hooks", "status", "--json")
+    assert r.exit_code == 0 and '"installed": true' in r.output
+
+
+def test_a_worktree_uses_the_common_hooks_folder(repo, git_repo, tmp_path):
+    g(git_repo, "worktree", "add", "-q", str(tmp_path / "wt"))
+    from mlver.hooks import Hooks
+
+    Hooks(str(tmp_path / "wt")).install(["post-commit"])
+    assert MARKER in (hook_dir(git_repo) / "post-commit").read_text()
+    # the worktree has no store: its commits go through silently
+    write(tmp_path / "wt" / "f.txt", "x")
+    g(tmp_path / "wt", "add", "f.txt")
+    assert mlver_lines(g(tmp_path / "wt", "commit", "-q", "-m", "wt")) == []
+
+
+def test_the_script_quotes_the_interpreter_path():
+    text = script("post-commit", "/opt/it's here/python", "sub dir")
+    assert "python='/opt/it'\\''s here/python'" in text
+    assert "cd -- 'sub dir' || exit" in text
+
+
+def test_a_gone_interpreter_is_one_line_and_does_not_block_a_commit(proj):
+    with Repo(str(proj)) as r:
+        r.hooks.install(python="/nonexistent/python")
+        assert not r.hooks.status()[0].python_ok
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "x")
+    assert len(p.stderr.splitlines()) == 1 and "is gone" in p.stderr
+
+
+# --------------------------------------------------------------------------- post-commit
+
+
+def test_post_commit_snapshots_changed_data_once_and_nothing_when_unchanged(proj):
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "first with hooks")
+    assert len(mlver_lines(p)) == 1 and "snapshot ds@1" in mlver_lines(p)[0]
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "nothing tracked changed")
+    assert mlver_lines(p) == [] and p.stderr == ""
+    assert versions(proj) == 1
+    write(proj / "data" / "x.csv", "v2\n")
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "new data")
+    assert len(mlver_lines(p)) == 1 and "snapshot ds@2" in mlver_lines(p)[0]
+    with Repo(str(proj)) as r:
+        assert r.show("ds")[1].code.commit == g(proj, "rev-parse", "HEAD").stdout.strip()
+
+
+def test_post_commit_errors_are_one_line_and_the_commit_succeeds(proj):
+    os.rename(proj / "data", proj / "elsewhere")
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "x")
+    assert p.returncode == 0
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlver: post-commit could not snapshot ds")
+    assert g(proj, "log", "-1", "--format=%s").stdout.strip() == "x"
+
+
+def test_post_commit_turned_off_by_config_and_by_the_environment(proj):
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "x", env={"MLVER_HOOKS": "0"})
+    assert mlver_lines(p) == [] and versions(proj) == 0
+    write(proj / "mlver.toml", TOML + "post-commit = false\n")
+    p = g(proj, "commit", "-q", "-am", "off")
+    assert mlver_lines(p) == [] and versions(proj) == 0
+
+
+def test_a_broken_mlver_toml_never_fails_a_commit(proj):
+    write(proj / "mlver.toml", TOML + "on-chekout = 'restore'\n")
+    p = g(proj, "commit", "-q", "-am", "typo")
+    assert p.returncode == 0
+    assert len(mlver_lines(p)) == 1 and "did you mean 'on-checkout'" in p.stderr
+
+
+# --------------------------------------------------------------------------- post-checkout
+
+
+def _two_branches(root) -> None:
+    """ds@1 on main (v1), ds@2 on branch feat (v2); HEAD on feat with v2 on disk."""
+    g(root, "commit", "-q", "--allow-empty", "-m", "snap v1")
+    g(root, "checkout", "-q", "-b", "feat")
+    write(root / "data" / "x.csv", "v2\n")
+    g(root, "commit", "-q", "--allow-empty", "-m", "snap v2")
+    assert versions(root) == 2
+
+
+def test_branch_switch_in_warn_mode_lists_what_differs(proj):
+    _two_branches(proj)
+    p = g(proj, "checkout", "-q", "main")
+    assert mlver_lines(p) == ["mlver: ds@1 (commit " + g(proj, "rev-parse", "--short=7",
+                                                          "HEAD").stdout.strip()
+                              + ") differs here: data modified; mlver checkout ds@1 restores it"]
+    assert (proj / "data" / "x.csv").read_text() == "v2\n"
+    # a new commit without a record: its nearest ancestor with one counts
+    g(proj, "commit", "-q", "--allow-empty", "-m", "code only", env={"MLVER_HOOKS": "0"})
+    p = g(proj, "checkout", "-q", "feat")
+    assert mlver_lines(p) == []  # v2 on disk is what ds@2 holds
+    p = g(proj, "checkout", "-q", "main")
+    assert len(mlver_lines(p)) == 1 and "mlver: ds@1 (commit" in p.stderr
+    # a file checkout is not a branch switch
+    p = g(proj, "checkout", "-q", "main", "--", "mlver.toml")
+    assert mlver_lines(p) == []
+
+
+def test_branch_switch_in_restore_mode_restores_but_never_a_local_edit(proj):
+    write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\n')
+    g(proj, "commit", "-q", "-am", "restore mode", env={"MLVER_HOOKS": "0"})
+    _two_branches(proj)
+    p = g(proj, "checkout", "-q", "main")
+    assert mlver_lines(p) == ["mlver: restored data from ds@1 (commit "
+                              + g(proj, "rev-parse", "--short=7", "HEAD").stdout.strip() + ")"]
+    assert (proj / "data" / "x.csv").read_text() == "v1\n"
+    p = g(proj, "checkout", "-q", "feat")
+    assert (proj / "data" / "x.csv").read_text() == "v2\n"
+    # nothing to restore: silent
+    p = g(proj, "checkout", "-q", "main")
+    p = g(proj, "checkout", "-q", "main")
+    assert mlver_lines(p) == []
+    write(proj / "data" / "x.csv", "my local edit\n")
+    p = g(proj, "checkout", "-q", "feat")
+    lines = mlver_lines(p)
+    assert len(lines) == 1 and lines[0].startswith("mlver: skipped data of ds@2")
+    assert "matches no version" in lines[0]
+    assert (proj / "data" / "x.csv").read_text() == "my local edit\n"
+
+
+def test_post_merge_restores_the_merged_commits_data(proj):
+    write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\n')
+    g(proj, "commit", "-q", "-am", "restore mode", env={"MLVER_HOOKS": "0"})
+    _two_branches(proj)
+    g(proj, "checkout", "-q", "main")  # restores v1
+    p = g(proj, "merge", "-q", "feat")  # a fast-forward to feat's commit
+    assert "restored data from ds@2" in p.stderr
+    assert (proj / "data" / "x.csv").read_text() == "v2\n"
+
+
+def test_nothing_happens_mid_rebase(proj):
+    write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\n')
+    g(proj, "commit", "-q", "-am", "restore mode", env={"MLVER_HOOKS": "0"})
+    _two_branches(proj)
+    g(proj, "checkout", "-q", "main")
+    write(proj / "README.md", "main changed\n")
+    g(proj, "commit", "-q", "-am", "main moves", env={"MLVER_HOOKS": "0"})
+    g(proj, "checkout", "-q", "feat")
+    assert (proj / "data" / "x.csv").read_text() == "v2\n"
+    # an interactive rebase that stops at its first commit: the hooks must stay out
+    p = g(proj, "rebase", "-q", "-i", "main", env={"GIT_SEQUENCE_EDITOR": "sed -i s/^pick/edit/"})
+    assert (proj / ".git" / "rebase-merge").exists()
+    assert mlver_lines(p) == []
+    p = g(proj, "checkout", "-q", "main")  # a branch switch while the rebase is stopped
+    assert mlver_lines(p) == []
+    assert (proj / "data" / "x.csv").read_text() == "v2\n"
+
+
+# --------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("extra,needle", [
+    ('on-checkout = "restor"', "did you mean 'restore'"),
+    ('post-comit = false', "did you mean 'post-commit'"),
+    ('post-merge = "no"', "[hooks] post-merge"),
+    ('snapshot = ["dss"]', "did you mean 'ds'"),
+])
+def test_hooks_config_is_checked_with_suggestions(tmp_path, extra, needle):
+    write(tmp_path / "mlver.toml", TOML.replace('snapshot = ["ds"]', extra))
+    with pytest.raises(ConfigError) as e:
+        load_project(str(tmp_path))
+    assert needle in str(e.value)
+
+
+def test_hooks_config_defaults(tmp_path):
+    h = load_project(str(tmp_path)).hooks
+    assert h.snapshot == () and h.on_checkout == "warn"
+    assert all(h.on(x) for x in HOOKS)
+
+
+def test_cli_install_status_uninstall(repo, git_repo):
+    r = cli("hooks", "install", "--hook", "post-commit", "--hook", "post-merge")
+    assert r.exit_code == 0 and r.stdout.splitlines() == ["post-commit: installed",
+                                                           "post-merge: installed"]
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[0] == "post-commit: installed"
+    assert r.stdout.splitlines()[1] == "post-checkout: not installed"
+    r = cli("hooks", "uninstall")
+    assert "post-commit: removed" in r.stdout
+    r = cli("hooks", "install", "--hook", "pre-commit")
+    assert r.exit_code == 2
+    assert stat.S_IMODE(os.stat(hook_dir(git_repo)).st_mode)  # the folder is still there
