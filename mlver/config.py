@@ -219,7 +219,7 @@ def load_project(root: str) -> ProjectConfig:
 
 # -- [hooks] -------------------------------------------------------------------------------------
 
-HOOK_NAMES = ("post-commit", "post-checkout", "post-merge")
+HOOK_NAMES = ("post-commit", "post-checkout", "post-merge", "pre-push")
 ON_CHECKOUT = ("warn", "restore")
 _HOOKS = ("snapshot", "on-checkout") + HOOK_NAMES
 
