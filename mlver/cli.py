@@ -754,7 +754,7 @@ def _remote_and_names(repo, remote_name, names):
 
 # -- git hooks ---------------------------------------------------------------------------------
 
-_HOOK_CHOICE = click.Choice(["post-commit", "post-checkout", "post-merge"])
+_HOOK_CHOICE = click.Choice(["post-commit", "post-checkout", "post-merge", "pre-push"])
 
 
 @main.group()
@@ -762,14 +762,15 @@ def hooks():
     """Install, remove and inspect mlver's git hooks (see docs/hooks.md).
 
     post-commit snapshots the names of [hooks] snapshot in mlver.toml whose data changed;
-    post-checkout and post-merge warn about (or restore) the data of HEAD's version. A
-    hook of your own is kept and run first.
+    post-checkout and post-merge warn about (or restore) the data of HEAD's version;
+    pre-push pushes the data to the default remote. A hook of your own is kept and run
+    first.
     """
 
 
 @hooks.command("install")
 @click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
-              help="Only this hook (repeatable; default: all three).")
+              help="Only this hook (repeatable; default: all four).")
 def hooks_install(names):
     """Install the git hooks where git runs them (core.hooksPath, or the hooks folder)."""
     for hook, what in _repo().hooks.install(list(names) or None):
@@ -778,7 +779,7 @@ def hooks_install(names):
 
 @hooks.command("uninstall")
 @click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
-              help="Only this hook (repeatable; default: all three).")
+              help="Only this hook (repeatable; default: all four).")
 def hooks_uninstall(names):
     """Remove mlver's git hooks, putting back the hooks they chained to."""
     for hook, what in _repo().hooks.uninstall(list(names) or None):

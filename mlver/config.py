@@ -418,7 +418,7 @@ def load_project_text(path: str) -> dict:
 
 # -- [hooks] -------------------------------------------------------------------------------------
 
-HOOK_NAMES = ("post-commit", "post-checkout", "post-merge")
+HOOK_NAMES = ("post-commit", "post-checkout", "post-merge", "pre-push")
 ON_CHECKOUT = ("warn", "restore")
 _HOOKS = ("snapshot", "on-checkout") + HOOK_NAMES
 
