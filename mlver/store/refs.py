@@ -48,23 +48,11 @@ class _Lock:
         # ref: readers see the old or the new value, never a torn one. The lock file
         # keeps naming its holder until it is removed, so a kill at any moment leaves a
         # lock that the next process can recognise as stale and break.
-        tmp = f"{self.path}@new-{os.getpid()}"  # "@": never read as a name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
-        try:
-            os.write(fd, (oid + "\n").encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dfd = os.open(os.path.dirname(self.path), os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        self.publish_bytes((oid + "\n").encode("ascii"))
 
     def publish_bytes(self, data: bytes) -> None:
         """Like :meth:`publish`, for a file of several lines (``refs/pruned``)."""
-        tmp = f"{self.path}@new-{os.getpid()}"
+        tmp = f"{self.path}@new-{os.getpid()}"  # "@": never read as a name
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
         try:
             view = memoryview(data)
