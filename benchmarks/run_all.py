@@ -25,9 +25,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000, "big_gib": 1,
-        "big_rows": 10_000_000, "dvc_commits": 200}
+        "big_rows": 10_000_000, "remote_files": 100_000, "dvc_commits": 200}
 QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000, "big_gib": 0.25,
-         "big_rows": 1_000_000, "dvc_commits": 50}
+         "big_rows": 1_000_000, "remote_files": 5_000, "dvc_commits": 50}
 TABLE_DIFF_TARGET_S = 5.0        # stated in bench_table_diff.py
 TABLE_DIFF_TARGET_RSS_MIB = 1536
 
@@ -100,11 +100,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
-                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "import_dvc"],
+                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "remote",
+                             "import_dvc"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
-    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "import_dvc"])
+    only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui",
+                             "remote", "import_dvc"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -126,6 +128,10 @@ def main() -> None:
         if "lineage" in only:
             plan.append(("lineage", [py, os.path.join(HERE, "bench_lineage.py"),
                                      "--records", str(size["records"]), "--results-json", results]))
+        if "remote" in only:
+            plan.append(("remote", [py, os.path.join(HERE, "bench_remote.py"),
+                                    "--files", str(size["remote_files"]),
+                                    "--results-json", results]))
         if "import_dvc" in only:
             # always 10,000 data files (the target's); quick runs walk fewer commits
             plan.append(("import_dvc", [py, os.path.join(HERE, "bench_import_dvc.py"),
@@ -181,8 +187,8 @@ def main() -> None:
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
     order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4, "ui": 5,
-             "import_dvc": 6}  # snapshot-deep rows say "snapshot"
-    summary.sort(key=lambda r: order.get(r["bench"], 7))  # stable: keeps each one's order
+             "remote": 6, "import_dvc": 7}  # snapshot-deep rows say "snapshot"
+    summary.sort(key=lambda r: order.get(r["bench"], 8))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
               f"{'PASS' if r['ok'] else 'MISS'}")
@@ -200,6 +206,14 @@ def _row(r: dict) -> dict:
     if r["operation"] == "correctness":
         return {"bench": r["bench"], "name": f"{r['bench']}: correctness checks", "value": "OK" if r["ok"] else
                 f"{len(r['problems'])} problem(s)", "target": "OK", "ok": r["ok"]}
+    if r["bench"] == "remote" and r["operation"] == "push requests":
+        return {"bench": "remote", "name": f"remote {r['files']:,} files: push requests",
+                "value": f"{r['requests']:,} = {100 * r['share']:.3f}% of {r['objects']:,}",
+                "target": f"<= {100 * r['target']:g}%", "ok": r["ok"]}
+    if r["bench"] == "remote":
+        return {"bench": "remote", "name": f"remote {r['files']:,} files: {r['operation']}",
+                "value": f"{r['mlver_s']:.2f}/{r['dvc_s']:.2f} s = {r['ratio']:.3f}",
+                "target": f"<= {r['target']:g}", "ok": r["ok"]}
     if r["bench"] == "snapshot" and r.get("kind") == "rss":
         return {"bench": "snapshot", "name": f"snapshot ({r.get('shape', 'flat')}): {r['operation']}",
                 "value": f"{r['value_mib']:.0f} MiB", "target": f"<= {r['target_mib']:g} MiB",

@@ -54,6 +54,14 @@ class Repo:
         self.store = Store(os.path.join(self.root, STORE_DIR), on_index_open=self._sync,
                            read_only=read_only)
         self.workspace = Workspace(self.root, self.store, warn)
+        self._fetcher: Callable[[list[str]], None] | None = None
+        self.store.objects.fetcher = self._fetch  # data on demand, from the default remote
+        if warn is not None:
+            from .sharing import check_git_tracking
+
+            message = check_git_tracking(self.root)
+            if message:
+                self.warn(message)
 
     @classmethod
     def init(cls, path: str = ".", force: bool = False) -> "Repo":
@@ -215,13 +223,23 @@ class Repo:
 
     # -- verify and gc -----------------------------------------------------------------------
 
-    def verify(self, revs: list[str] | None = None, progress: Any = None) -> Any:
+    def verify(self, revs: list[str] | None = None, progress: Any = None,
+               remote: str | None = None) -> Any:
         """Re-hash every object (or those the revisions ``revs`` reach) and check that every
         version reaches all its objects; a :class:`mlver.verify.VerifyResult` (``.ok``,
-        ``.problems``, ``.to_dict()``). Problems are returned, not raised."""
+        ``.problems``, ``.to_dict()``). Problems are returned, not raised. With ``remote``
+        (a remote's name), check that remote instead: every object its refs reach is there."""
         from .verify import verify
 
-        return verify(self.store, list(revs) if revs else None, progress)
+        if remote is not None:
+            from .sync import verify_remote
+
+            return verify_remote(self._remote(remote), progress)
+        fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
+        try:
+            return verify(self.store, list(revs) if revs else None, progress)
+        finally:
+            self.store.objects.fetcher = fetch
 
     def gc(self, dry_run: bool = False, keep_last: int | None = None,
            grace: float | str = 3600, progress: Any = None,
@@ -231,7 +249,106 @@ class Repo:
         (tagged ones kept). A :class:`mlver.gc.GcResult`; ``dry_run`` deletes nothing."""
         from .gc import gc
 
-        return gc(self.store, dry_run, keep_last, grace, lock_timeout, progress)
+        fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
+        try:
+            return gc(self.store, dry_run, keep_last, grace, lock_timeout, progress)
+        finally:
+            self.store.objects.fetcher = fetch
+
+    # -- remotes: push, pull ---------------------------------------------------------------
+
+    @classmethod
+    def for_pull(cls, path: str = ".", warn: Warn | None = None) -> "Repo":
+        """The repository at or above ``path``; in a fresh clone without a store, the
+        folder holding ``mlver.toml`` gets a new store (``mlver pull`` needs no init)."""
+        try:
+            return cls(path, warn=warn)
+        except NotAStoreError:
+            from .sharing import project_root
+
+            root = project_root(path)
+            if root is None:
+                raise
+            Store.create(os.path.join(root, STORE_DIR))
+            return cls(root, warn=warn)
+
+    def remotes(self) -> tuple[dict[str, Any], str | None]:
+        """``({name: RemoteSpec}, default name or None)``: mlver.toml's ``[remotes.NAME]``
+        tables and the store's own (``--local``) ones, which win."""
+        from .config import all_remotes
+
+        return all_remotes(self.workspace.project, self.store.path)
+
+    def remote_add(self, name: str, url: str, endpoint_url: str | None = None,
+                   default: bool = False, local: bool = False,
+                   locking: str | None = None) -> Any:
+        """Add the remote ``name`` to mlver.toml (or, with ``local``, to the store's own
+        config). ``url``: a folder, ``s3://BUCKET/PREFIX``, ``gs://…``; never credentials."""
+        from .sharing import add_remote
+
+        spec = add_remote(self.root, self.store.path, name, url, endpoint_url, default, local,
+                          locking)
+        self.workspace._project = None
+        self._fetcher = None
+        return spec
+
+    def remote_remove(self, name: str, local: bool = False) -> Any:
+        """Remove the remote ``name`` (from the store's own config with ``local``); the
+        remote itself is untouched."""
+        from .sharing import remove_remote
+
+        spec = remove_remote(self.root, self.store.path, name, local)
+        self.workspace._project = None
+        self._fetcher = None
+        return spec
+
+    def _remote(self, name: str | None) -> Any:
+        from .sharing import pick_remote, resolve_folder
+        from .sync import open_remote
+
+        remotes, default = self.remotes()
+        return open_remote(self.store, resolve_folder(self.root,
+                                                      pick_remote(remotes, default, name)))
+
+    def push(self, remote: str | None = None, names: Iterable[str] | str | None = None,
+             progress: Any = None) -> Any:
+        """Send versions (of ``names``, default all) to ``remote`` (default: the default
+        remote): objects the remote lacks, then records, then refs and tags by
+        compare-and-swap. A :class:`mlver.sync.SyncResult`. A name the remote moved since
+        the last pull raises :class:`mlver.sync.PushRefused` (the others are pushed)."""
+        from .sync import push
+
+        r = push(self.store, self._remote(remote), _listify(names), progress, self.warn)
+        for w in r.warnings:
+            self.warn(w)
+        return r
+
+    def pull(self, remote: str | None = None, names: Iterable[str] | str | None = None,
+             data: bool = True, progress: Any = None) -> Any:
+        """Bring versions (of ``names``, default all) from ``remote``: refs, records and
+        trees, then the data (``data=False``: fetched later, on demand). Local-only records
+        of a name the remote moved are replayed on top of its head (``.replayed``: old and
+        new oids). A :class:`mlver.sync.SyncResult`."""
+        from .sync import pull
+
+        return pull(self.store, self._remote(remote), _listify(names), data, progress, self.warn)
+
+    def _fetch(self, oids: list[str]) -> None:
+        if self._fetcher is None:
+            from .errors import MlverError
+
+            try:
+                remotes, default = self.remotes()
+            except MlverError:
+                default = None
+            if default is None:
+                self._fetcher = lambda _oids: None
+            else:
+                from .sharing import resolve_folder
+                from .sync import fetcher
+
+                self._fetcher = fetcher(self.store, resolve_folder(self.root, remotes[default]))
+        self._fetcher(oids)
 
     def removed_data(self, oid: str) -> list[str]:
         """The slots of record ``oid`` (``"output model"``) whose data ``gc --keep-last``

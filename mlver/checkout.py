@@ -421,6 +421,9 @@ def checkout(store: Store, ws: Workspace, oid: str, rec: Record, paths: list[str
         want, folders = plan(store, arts, paths)
     except (CorruptObjectError, RecordFormatError) as e:  # a tree that cannot be read
         raise type(e)(f"{e}; checkout wrote nothing") from None
+    # Data on demand: what a version pulled with --no-data lacks comes in one transfer
+    # (a no-op without a default remote; an unreachable one is an error naming it).
+    store.objects.fetch([w.oid for w in want.values() if w.type != "tree"])
     if not want:
         what = "inputs or outputs" if side == "all" else side
         raise CheckoutError(f"{rec.label} has no {what} to check out")

@@ -574,7 +574,9 @@ class _Duration(click.ParamType):
 @main.command()
 @click.argument("revs", nargs=-1, metavar="[REV]...")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON (see docs/format.md).")
-def verify(revs, as_json):
+@click.option("--remote", "remote", default=None, metavar="NAME",
+              help="Check the remote NAME instead: every object its refs and tags reach is there.")
+def verify(revs, as_json, remote):
     """Re-hash every object and check that every version reaches all its objects.
 
     With REVs, only the objects those revisions reach. Each missing or corrupt object is
@@ -584,7 +586,9 @@ def verify(revs, as_json):
     from .progress import for_terminal
     from .verify import problem_lines
 
-    result = _repo().verify(list(revs) or None, progress=for_terminal())
+    if remote is not None and revs:
+        raise click.UsageError("--remote checks a whole remote; give no REV with it")
+    result = _repo().verify(list(revs) or None, progress=for_terminal(), remote=remote)
     for w in result.warnings:
         _warn(w)
     if as_json:
@@ -626,10 +630,156 @@ def gc(dry_run, keep_last, grace, as_json):
             echo(line)
 
 
+# -- remotes: remote, push, pull ---------------------------------------------------------------
+
+@main.group()
+def remote():
+    """Add, list and remove remotes (shared stores: a folder, s3://, gs://, az://).
+
+    Remotes live in [remotes.NAME] tables of mlver.toml, which is committed; --local keeps
+    one in the store's own config instead. Credentials are never written: the backend finds
+    them where it always does (for S3: the AWS environment, config files, instance roles).
+    """
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--endpoint-url", default=None, metavar="URL",
+              help="The endpoint of an S3-compatible server (MinIO, Ceph, R2…).")
+@click.option("--default", "default", is_flag=True,
+              help="Make it the default remote (of push, pull and data on demand).")
+@click.option("--local", is_flag=True,
+              help="Write it to the store's own config (.mlver/config.json), not mlver.toml.")
+def remote_add(name, url, endpoint_url, default, local):
+    """Add the remote NAME at URL (a folder, s3://BUCKET/PREFIX, gs://…, az://…)."""
+    spec = _repo().remote_add(name, url, endpoint_url, default, local)
+    where = ".mlver/config.json" if local else "mlver.toml"
+    echo(f"Added remote {spec.name} {spec.url}{' (default)' if spec.default else ''} to {where}")
+
+
+@remote.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a remote.")
+def remote_list(as_json):
+    """List the remotes and which is the default."""
+    remotes, default = _repo().remotes()
+    rows = [{"name": n, "url": r.url, "endpoint_url": r.endpoint_url, "default": n == default,
+             "where": "mlver.toml" if r.where == "project" else ".mlver/config.json"}
+            for n, r in sorted(remotes.items())]
+    if as_json:
+        _out(rows)
+    elif not rows:
+        echo("no remotes; add one with mlver remote add origin s3://BUCKET/PREFIX")
+    else:
+        for r in rows:
+            extra = f" (endpoint {r['endpoint_url']})" if r["endpoint_url"] else ""
+            mark = "* " if r["default"] else "  "
+            echo(f"{mark}{r['name']}\t{r['url']}{extra}\t[{r['where']}]")
+
+
+@remote.command("remove")
+@click.argument("name")
+@click.option("--local", is_flag=True, help="Remove it from the store's own config.")
+def remote_remove(name, local):
+    """Remove the remote NAME from the configuration (the remote's content is untouched)."""
+    spec = _repo().remote_remove(name, local)
+    echo(f"Removed remote {spec.name} ({spec.url})")
+
+
+def _sync_lines(r, verb: str) -> list[str]:
+    from .diff.explain import human_size
+
+    lines = []
+    for u in r.names:
+        if u.status == "up to date":
+            lines.append(f"{u.name}: up to date")
+        elif u.status == "ahead":
+            lines.append(f"{u.name}: this store is ahead of {r.remote} (push sends it)")
+        elif u.status == "refused":
+            lines.append(f"{u.name}: refused ({r.remote} moved since the last pull)")
+        else:
+            old = f"{u.old[:10]} -> " if u.old else ""
+            lines.append(f"{u.name}: {u.status} {old}{u.new[:10]}")
+    for x in r.replayed:
+        lines.append(f"replayed {x.old_label} {x.old} -> {x.new_label} {x.new}")
+    for t in r.tags:
+        lines.append(f"tag {t} moved")
+    m = r.moved
+    lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}) in {r.seconds:.2f} s, "
+                 f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
+    return lines
+
+
+@main.command()
+@click.argument("remote_name", required=False, metavar="[REMOTE]")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--json", "as_json", is_flag=True, help="What was sent, as JSON.")
+def push(remote_name, names, as_json):
+    """Send versions to REMOTE (default: the default remote).
+
+    Objects the remote lacks go first (small ones packed), then records, then refs and tags,
+    each moved by compare-and-swap. A name whose remote head moved since the last pull is
+    refused: pull, then push again. NAMEs narrow it (default: every name).
+    """
+    from .progress import for_transfer
+    from .sync import PushRefused
+
+    repo = _repo()
+    remote_name, names = _remote_and_names(repo, remote_name, names)
+    try:
+        r = repo.push(remote_name, names or None, progress=for_transfer())
+    except PushRefused as e:
+        if as_json:
+            _out(e.result.to_dict())
+        else:
+            for line in _sync_lines(e.result, "Sent"):
+                echo(line)
+        raise
+    if as_json:
+        _out(r.to_dict())
+    else:
+        for line in _sync_lines(r, "Sent"):
+            echo(line)
+
+
+@main.command()
+@click.argument("remote_name", required=False, metavar="[REMOTE]")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--no-data", is_flag=True,
+              help="Bring refs, records and trees only; data is fetched when a command needs it.")
+@click.option("--json", "as_json", is_flag=True, help="What was fetched, as JSON.")
+def pull(remote_name, names, no_data, as_json):
+    """Bring versions from REMOTE (default: the default remote).
+
+    Refs, records and trees first, then the data. Local versions the remote does not have
+    are replayed on top of its head with new version numbers (old and new oids are printed).
+    In a fresh clone, creates the store first (no mlver init needed).
+    """
+    from .api import Repo
+    from .progress import for_transfer
+
+    repo = Repo.for_pull(".", warn=_warn)
+    remote_name, names = _remote_and_names(repo, remote_name, names)
+    r = repo.pull(remote_name, names or None, data=not no_data, progress=for_transfer())
+    if as_json:
+        _out(r.to_dict())
+    else:
+        for line in _sync_lines(r, "Fetched"):
+            echo(line)
+
+
+def _remote_and_names(repo, remote_name, names):
+    """``push NAME`` with NAME not a remote: the default remote, and NAME."""
+    if remote_name is None:
+        return None, list(names)
+    remotes, _default = repo.remotes()
+    if remote_name in remotes:
+        return remote_name, list(names)
+    return None, [remote_name, *names]
 
 # -- git hooks ---------------------------------------------------------------------------------
 
-_HOOK_CHOICE = click.Choice(["post-commit", "post-checkout", "post-merge"])
+_HOOK_CHOICE = click.Choice(["post-commit", "post-checkout", "post-merge", "pre-push"])
 
 
 @main.group()
@@ -637,14 +787,15 @@ def hooks():
     """Install, remove and inspect mlver's git hooks (see docs/hooks.md).
 
     post-commit snapshots the names of [hooks] snapshot in mlver.toml whose data changed;
-    post-checkout and post-merge warn about (or restore) the data of HEAD's version. A
-    hook of your own is kept and run first.
+    post-checkout and post-merge warn about (or restore) the data of HEAD's version;
+    pre-push pushes the data to the default remote. A hook of your own is kept and run
+    first.
     """
 
 
 @hooks.command("install")
 @click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
-              help="Only this hook (repeatable; default: all three).")
+              help="Only this hook (repeatable; default: all four).")
 def hooks_install(names):
     """Install the git hooks where git runs them (core.hooksPath, or the hooks folder)."""
     for hook, what in _repo().hooks.install(list(names) or None):
@@ -653,7 +804,7 @@ def hooks_install(names):
 
 @hooks.command("uninstall")
 @click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
-              help="Only this hook (repeatable; default: all three).")
+              help="Only this hook (repeatable; default: all four).")
 def hooks_uninstall(names):
     """Remove mlver's git hooks, putting back the hooks they chained to."""
     for hook, what in _repo().hooks.uninstall(list(names) or None):

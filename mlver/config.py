@@ -101,6 +101,7 @@ class ProjectConfig:
     snapshots: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)  # path -> {"key": [...], "target": "col"}
     python: str | None = None
+    remotes: dict = field(default_factory=dict)  # name -> RemoteSpec ([remotes.NAME])
 
     def table_key(self, path: str) -> list[str] | None:
         key = (self.tables.get(path) or {}).get("key")
@@ -117,7 +118,7 @@ class ProjectConfig:
 
 # Every key mlver.toml may hold, per table: an unknown one is an error that suggests
 # the nearest known key, since a typo ("input =") would otherwise be silently ignored.
-_TOP = ("snapshot", "tables", "env")
+_TOP = ("snapshot", "tables", "env", "remotes")
 _SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message", "code")
 _TABLE = ("key", "target")
 _ENV = ("python",)
@@ -212,14 +213,212 @@ def load_project(root: str) -> ProjectConfig:
         _str(t.get("target"), f"{where} target")
     env = _table(d.get("env", {}), "[env]", path)
     _check_keys(env, _ENV, "[env]", path)
+    remotes = parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), path)
     hooks = parse_hooks(_table(d.get("hooks", {}), "[hooks]", path), snapshots, path)
     return ProjectConfig(snapshots=snapshots, tables=tables,
-                         python=_str(env.get("python"), "[env] python"), hooks=hooks)
+                         python=_str(env.get("python"), "[env] python"), remotes=remotes,
+                         hooks=hooks)
+
+
+# -- remotes -------------------------------------------------------------------------------------
+
+_REMOTE = ("url", "endpoint_url", "default", "locking")
+LOCKINGS = ("lease",)
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """One remote: ``[remotes.NAME]`` of mlver.toml, or of the store's own config
+    (``where`` says which). Never holds a credential."""
+
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    default: bool = False
+    locking: str | None = None  # "lease": a lock object instead of conditional writes
+    where: str = "project"  # "project" (mlver.toml) or "local" (.mlver/config.json)
+
+    def to_dict(self) -> dict:
+        d = {"url": self.url}
+        if self.endpoint_url:
+            d["endpoint_url"] = self.endpoint_url
+        if self.default:
+            d["default"] = True
+        if self.locking:
+            d["locking"] = self.locking
+        return d
+
+
+def check_url(url, what: str) -> str:
+    """A remote or endpoint URL: text without credentials in it."""
+    import re
+
+    if not isinstance(url, str) or not url.strip() or len(url) > 4096 or "\0" in url:
+        raise ConfigError(f"{what} must be a non-empty URL or folder path; fix it")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@", url):
+        raise ConfigError(f"{what} holds credentials (user:secret@ in {url.split('@')[-1]!r}); "
+                          "remove them: mlver finds credentials where the backend always looks "
+                          "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, an "
+                          "instance role) and never writes them down")
+    return url
+
+
+def parse_remotes(table: dict, where: str, origin: str = "project") -> dict:
+    """``{name: RemoteSpec}`` of a ``remotes`` table; at most one is the default."""
+    from .store.refs import valid_name
+
+    out = {}
+    for name, r in table.items():
+        what = f"[remotes.{name}]"
+        if not valid_name(str(name)):
+            raise ConfigError(f"remote name '{name}' in {where} is not valid (letters, digits, "
+                              "'.', '_', '-'); rename it")
+        r = _table(r, what, where)
+        _check_keys(r, _REMOTE, what, where)
+        if "url" not in r:
+            raise ConfigError(f"{what} in {where} has no url; add url = \"s3://BUCKET/PREFIX\"")
+        endpoint = r.get("endpoint_url")
+        if endpoint is not None:
+            check_url(endpoint, f"{what} endpoint_url in {where}")
+        default = r.get("default", False)
+        if not isinstance(default, bool):
+            raise ConfigError(f"{what} default in {where} must be true or false; fix it")
+        locking = r.get("locking")
+        if locking is not None and locking not in LOCKINGS:
+            raise ConfigError(f"{what} locking in {where} must be \"lease\" (or absent); fix it")
+        out[name] = RemoteSpec(name, check_url(r["url"], f"{what} url in {where}"), endpoint,
+                               default, locking, origin)
+    defaults = [n for n, r in out.items() if r.default]
+    if len(defaults) > 1:
+        raise ConfigError(f"{where} marks {len(defaults)} remotes as default "
+                          f"({', '.join(defaults)}); keep default = true on one")
+    return out
+
+
+def read_local_remotes(store_dir: str) -> dict:
+    """The store's own remotes (``remotes`` of ``.mlver/config.json``: personal ones)."""
+    cfg = read_store_config(store_dir)
+    table = cfg.get("remotes", {})
+    if not isinstance(table, dict):
+        raise StoreFormatError(f"remotes in {os.path.join(store_dir, CONFIG_FILE)} is not an "
+                               "object; fix it")
+    return parse_remotes(table, os.path.join(".mlver", CONFIG_FILE), "local")
+
+
+def write_local_remotes(store_dir: str, remotes: dict) -> None:
+    """Rewrite the store config with ``remotes`` (to a temporary name, then renamed)."""
+    cfg = read_store_config(store_dir)
+    cfg["remotes"] = {n: r.to_dict() for n, r in sorted(remotes.items())}
+    if not cfg["remotes"]:
+        del cfg["remotes"]
+    path = os.path.join(store_dir, CONFIG_FILE)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def all_remotes(project: ProjectConfig, store_dir: str | None) -> tuple[dict, str | None]:
+    """Every remote (the store's own override mlver.toml's of the same name) and the name of
+    the default: the one marked default (the store's first), else the only one."""
+    merged = dict(project.remotes)
+    local = read_local_remotes(store_dir) if store_dir else {}
+    merged.update(local)
+    default = next((n for n, r in local.items() if r.default), None)
+    if default is None:
+        default = next((n for n, r in project.remotes.items() if r.default
+                        and merged[n].where == "project"), None)
+    if default is None and len(merged) == 1:
+        default = next(iter(merged))
+    return merged, default
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _remote_header(line: str) -> str | None:
+    """The remote name of a ``[remotes.NAME]`` header line, else None."""
+    import re
+
+    m = re.match(r'^\s*\[\s*remotes\s*\.\s*("?)([A-Za-z0-9._-]+)\1\s*\]\s*(#.*)?$', line)
+    return m.group(2) if m else None
+
+
+def edit_project_remotes(root: str, add: RemoteSpec | None = None,
+                         remove: str | None = None) -> None:
+    """Add or remove a ``[remotes.NAME]`` table of mlver.toml as text (comments and the
+    rest of the file stay as they are); the result is parsed back before it is written."""
+    path = os.path.join(root, PROJECT_FILE)
+    before = load_project(root)
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
+    except FileNotFoundError:
+        lines = []
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    target = remove or (add.name if add else None)
+    out: list[str] = []
+    section: str | None = None
+    for line in lines:
+        if line.lstrip().startswith("["):
+            section = _remote_header(line)
+            if section is None and line.strip().startswith("[remotes"):
+                section = "?"
+        if section == target and target is not None:
+            continue  # the table being replaced or removed
+        if add is not None and add.default and section not in (None, "?") \
+                and line.split("#")[0].replace(" ", "").startswith("default="):
+            continue  # one default: the new one
+        out.append(line)
+    if add is not None:
+        while out and not out[-1].strip():
+            out.pop()
+        if out:
+            out.append("\n")
+        out.append(f"[remotes.{add.name}]\n")
+        out.append(f"url = {_toml_str(add.url)}\n")
+        if add.endpoint_url:
+            out.append(f"endpoint_url = {_toml_str(add.endpoint_url)}\n")
+        if add.default:
+            out.append("default = true\n")
+        if add.locking:
+            out.append(f"locking = {_toml_str(add.locking)}\n")
+    text = "".join(out)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    try:
+        after = load_project_text(tmp)
+        want = dict(before.remotes)
+        if remove:
+            want.pop(remove, None)
+        if add is not None:
+            if add.default:
+                want = {n: RemoteSpec(r.name, r.url, r.endpoint_url, False, r.locking, r.where)
+                        for n, r in want.items()}
+            want[add.name] = add
+        if after != want:
+            raise ConfigError(f"{path} writes its remotes in a form mlver cannot edit (an inline "
+                              "table or dotted keys); edit the [remotes.NAME] tables by hand")
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    os.replace(tmp, path)
+
+
+def load_project_text(path: str) -> dict:
+    """The remotes of a mlver.toml at ``path`` (used to check an edit)."""
+    d = _load_toml(path)
+    return parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), PROJECT_FILE)
+
 
 
 # -- [hooks] -------------------------------------------------------------------------------------
 
-HOOK_NAMES = ("post-commit", "post-checkout", "post-merge")
+HOOK_NAMES = ("post-commit", "post-checkout", "post-merge", "pre-push")
 ON_CHECKOUT = ("warn", "restore")
 _HOOKS = ("snapshot", "on-checkout") + HOOK_NAMES
 

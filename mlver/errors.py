@@ -78,6 +78,10 @@ class RunError(MlverError):
         self.exit_code = exit_code
 
 
+class RemoteError(MlverError):
+    """A remote cannot be reached, read or written, or holds something that is not a store."""
+
+
 class ReplayError(MlverError):
     """``mlver explain`` cannot replay a run: a refusal before anything ran, or a replay
     that failed (``exit_code`` and the ``tail`` of its log then say how)."""

@@ -1,4 +1,4 @@
-"""Git hooks: snapshot on commit, compare or restore the data on checkout and merge.
+"""Git hooks: snapshot on commit, compare or restore on checkout, push on push.
 
 ``install`` writes, into the folder git really runs hooks from (``core.hooksPath`` when
 set, else the repository's hooks folder, found with ``git rev-parse --git-path hooks``),
@@ -7,8 +7,10 @@ hook first when there was one (moved aside to ``HOOK.mlver-user``, byte for byte
 kept), then ``"<python>" -m mlver hooks run HOOK "$@"`` with the interpreter that installed
 it. ``uninstall`` removes the script and moves the user's hook back.
 
-``run`` is what the scripts call. The hooks never fail the git command: any error is
-one line and exit status 0.
+``run`` is what the scripts call. The post-* hooks never fail the git command: any
+error is one line and exit status 0. pre-push fails the push when the data cannot be
+pushed (or when mlver itself is gone), since a pushed commit whose data is not on the
+remote is what it exists to prevent; ``git push --no-verify`` skips it, as always.
 
 The hook paths are kept cheap: no pandas, the stat cache for content, and at most two
 git processes for a branch switch.
@@ -94,6 +96,9 @@ def _sh_quote(text: str) -> str:
 def script(hook: str, python: str, rel: str = ".") -> str:
     """The hook script for ``hook``: runs the chained user hook (exactly once, its exit
     status kept), then mlver with ``python`` from the mlver root ``rel`` of the work tree."""
+    blocking = hook.startswith("pre-")
+    gone_exit = "1" if blocking else '"$status"'
+    gone_fix = ("; git push --no-verify pushes without the data" if blocking else "")
     lines = [
         "#!/bin/sh",
         MARKER,
@@ -107,19 +112,23 @@ def script(hook: str, python: str, rel: str = ".") -> str:
         "    status=$?",
         "fi",
     ]
+    if blocking:
+        lines.append('[ "$status" -ne 0 ] && exit "$status"')
     lines += [
         '[ "${MLVER_HOOKS:-1}" = 0 ] && exit "$status"',
         'if [ ! -x "$python" ]; then',
         '    echo "mlver: $python, which installed the $hook hook, is gone; '
-        'run mlver hooks install again" >&2',
-        '    exit "$status"',
+        f'run mlver hooks install again{gone_fix}" >&2',
+        f"    exit {gone_exit}",
         "fi",
     ]
     if rel != ".":
         lines.append(f'cd -- {_sh_quote(rel)} || exit "$status"')
     lines += [
         '"$python" -m mlver hooks run "$hook" "$@"',
-        'exit "$status"',
+        "rc=$?",
+        '[ "$status" -ne 0 ] && exit "$status"',
+        'exit "$rc"' if blocking else "exit 0",
         "",
     ]
     return "\n".join(lines)
@@ -220,7 +229,7 @@ class Hooks:
 
     def install(self, hooks: list[str] | None = None, python: str | None = None
                 ) -> list[tuple[str, str]]:
-        """Install the hooks (default: all three); ``[(hook, what was done)]``. A hook of
+        """Install the hooks (default: all four); ``[(hook, what was done)]``. A hook of
         the user's own is moved to ``HOOK.mlver-user`` and run first; installing again
         changes nothing."""
         names = _check_names(hooks)
@@ -299,12 +308,14 @@ class Hooks:
 def run(hook: str, args: list[str], cwd: str = ".", echo: Echo = _echo) -> int:
     """Run ``hook`` as git calls it (the CLI's ``mlver hooks run``); the exit status.
 
-    Never raises: any failure is reported in one line, and the status is 0."""
+    Never raises: post-* hooks report any failure in one line and return 0; pre-push
+    returns 1 when the data could not be pushed."""
     if os.environ.get("MLVER_HOOKS") == "0" or hook not in HOOK_NAMES:
         if hook not in HOOK_NAMES:
             echo(f"mlver: '{hook}' is not a hook mlver runs ({', '.join(HOOK_NAMES)}); "
                  "nothing done")
         return 0
+    blocking = hook == "pre-push"
     try:
         from .api import Repo
 
@@ -323,11 +334,17 @@ def run(hook: str, args: list[str], cwd: str = ".", echo: Echo = _echo) -> int:
                 if flag != "1" or prev == new:
                     return 0  # a file checkout, or no commit change
                 return _after_move(repo, cfg, hook, echo)
-            return _after_move(repo, cfg, hook, echo)  # post-merge
+            if hook == "post-merge":
+                return _after_move(repo, cfg, hook, echo)
+            return _pre_push(repo, echo)
         finally:
             repo.close()
     except Exception as e:  # noqa: BLE001 - a hook must never break the user's git
         what = str(e) if isinstance(e, MlverError) else f"{type(e).__name__}: {e}"
+        if blocking:
+            echo(f"mlver: pre-push failed: {what}; the git push is stopped (fix it, or "
+                 "git push --no-verify to push without the data)")
+            return 1
         echo(f"mlver: {hook} hook failed: {what}")
         return 0
 
@@ -507,4 +524,25 @@ def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
                 restored.append(art.path)
         if restored:
             echo(f"mlver: restored {', '.join(restored)} from {rec.label} (commit {at})")
+    return 0
+
+
+def _pre_push(repo: Any, echo: Echo) -> int:
+    """Push the data to the default remote; 1 (the git push stops) when that fails."""
+    _specs, default = repo.remotes()
+    if default is None:
+        echo("mlver: no default remote is configured, so no data was pushed "
+             "(mlver remote add NAME URL --default sets one)")
+        return 0
+    try:
+        r = repo.push(default)
+    except Exception as e:  # noqa: BLE001
+        what = str(e) if isinstance(e, MlverError) else f"{type(e).__name__}: {e}"
+        echo(f"mlver: pushing data to remote '{default}' failed: {what}; the git push is "
+             "stopped (fix it and push again, or git push --no-verify to push without the "
+             "data)")
+        return 1
+    m = r.moved
+    echo(f"mlver: pushed data to remote '{default}': {m.objects} objects sent, "
+         f"{m.present} already there")
     return 0

@@ -89,3 +89,43 @@ def for_terminal(delay: float = 0.0, unit: str = "files") -> Progress:
     ``delay``, only once the work has run that many seconds. ``unit`` names what is
     counted."""
     return TerminalProgress(delay=delay, unit=unit) if sys.stderr.isatty() else Progress()
+
+
+class TransferProgress(TerminalProgress):
+    """The bar of push and pull: objects, bytes and the rate, on one line."""
+
+    def start(self, label: str) -> None:
+        super().start(label)
+        self.bytes = 0
+        self._t0 = time.monotonic()
+
+    def add_bytes(self, n: int) -> None:
+        self.bytes = getattr(self, "bytes", 0) + n
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and (now - self._last < 0.1 or now < self._quiet_until):
+            return
+        self._last = now
+        pct = 100 * self.n // self.of if self.of else 100
+        filled = pct * 20 // 100
+        secs = max(now - getattr(self, "_t0", now), 1e-6)
+        size = getattr(self, "bytes", 0)
+        self.stream.write(f"\r{self.label:<16} [{'#' * filled}{'.' * (20 - filled)}] "
+                          f"{self.n:,}/{self.of:,} objects, {_size(size)}, "
+                          f"{_size(int(size / secs))}/s   ")
+        self.stream.flush()
+        self._drawn = True
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def for_transfer() -> Progress:
+    """A transfer bar (objects, bytes, rate) when stderr is a terminal, else silence."""
+    return TransferProgress(delay=0.5) if sys.stderr.isatty() else Progress()

@@ -131,6 +131,10 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
             pruned = store.refs.pruned()
         except MlverError as e:
             problems.append(Problem("ref", "invalid", str(e)))
+        try:  # data of versions pulled with --no-data is on a remote, not missing
+            pruned = pruned | store.refs.partial()
+        except MlverError as e:
+            problems.append(Problem("ref", "invalid", str(e)))
         if revs:
             oids = [history.resolve(store, r) for r in revs]
             named = set(oids)

@@ -148,6 +148,8 @@ class Objects:
             full = self.ws.full(path)
             if os.path.isfile(full) and hash_file(full)[0] == oid:
                 return open(full, "rb")
+        if self.store.objects.fetch([oid]):  # data on demand, from the default remote
+            return self.open_blob(oid, path)
         raise CorruptObjectError(f"object {oid} is missing from the store; "
                                  "restore .mlver/objects from a backup or re-snapshot")
 
@@ -159,7 +161,20 @@ class Objects:
         local = self.store.objects.local_file(oid)
         if local is None and not self.store.objects.has(oid) and oid not in self.ws.overlay \
                 and os.path.isfile(self.ws.full(path)):
-            local = self.ws.full(path)  # a workspace diff's new side: never stored
+            full = self.ws.full(path)
+            if self.store.objects.fetcher is not None and oid not in self._verified:
+                from .hashing import hash_file
+
+                if hash_file(full)[0] == oid:
+                    self._verified.add(oid)
+                else:  # an older version pulled with --no-data: bring it, on demand
+                    self.store.objects.fetch([oid])
+            local = self.store.objects.local_file(oid)
+            if local is None and not self.store.objects.has(oid):
+                local = full  # a workspace diff's new side: never stored
+        elif local is None and not self.store.objects.has(oid) and oid not in self.ws.overlay:
+            self.store.objects.fetch([oid])  # data on demand (a no-op without a remote)
+            local = self.store.objects.local_file(oid)
         if local is not None:
             self._verify(local, oid)  # a flipped byte must not become a wrong diff, or a cached profile
             yield local

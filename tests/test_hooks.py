@@ -17,7 +17,7 @@ from mlver.errors import ConfigError
 from mlver.hooks import MARKER, USER_SUFFIX, script
 
 ROOT = Path(__file__).resolve().parents[1]
-HOOKS = ("post-commit", "post-checkout", "post-merge")
+HOOKS = ("post-commit", "post-checkout", "post-merge", "pre-push")
 
 TOML = """\
 [snapshot.ds]
@@ -112,11 +112,11 @@ def test_install_twice_then_uninstall_restores_user_hooks_byte_for_byte(git_repo
 def test_uninstall_without_user_hook_removes_ours_and_leaves_foreign_hooks(repo, git_repo):
     hd = hook_dir(git_repo)
     repo.hooks.install(["post-commit"])
-    (hd / "post-merge").write_text("#!/bin/sh\nexit 0\n")
+    (hd / "pre-push").write_text("#!/bin/sh\nexit 0\n")
     done = dict(repo.hooks.uninstall())
     assert done["post-commit"] == "removed"
-    assert "not mlver's" in done["post-merge"]
-    assert not (hd / "post-commit").exists() and (hd / "post-merge").exists()
+    assert "not mlver's" in done["pre-push"]
+    assert not (hd / "post-commit").exists() and (hd / "pre-push").exists()
 
 
 def test_install_refuses_to_clobber_a_leftover_user_hook(repo, git_repo):
@@ -140,12 +140,19 @@ def test_user_hooks_run_exactly_once_and_their_status_is_kept(proj, tmp_path):
     g(proj, "commit", "-q", "--allow-empty", "-m", "y")
     g(proj, "checkout", "-q", "main")
     g(proj, "merge", "-q", "other")
+    g(tmp_path, "init", "-q", "--bare", "remote.git")
+    g(proj, "remote", "add", "origin", str(tmp_path / "remote.git"))
+    g(proj, "push", "-q", "origin", "main", env={"MLVER_HOOKS": "0"})
     calls = log.read_text().splitlines()
     assert calls == ["post-commit 0", "post-checkout 3", "post-commit 0", "post-checkout 3",
-                     "post-merge 1"]
+                     "post-merge 1", "pre-push 2"]
     # a failing user hook fails what git would fail for it, as before
     p = g(proj, "checkout", "-q", "other", ok=False, env={"RC": "7"})
     assert p.returncode != 0
+    g(proj, "commit", "-q", "--allow-empty", "-m", "z", env={"MLVER_HOOKS": "0"})
+    p = g(proj, "push", "-q", "origin", "other", ok=False, env={"RC": "7"})
+    assert p.returncode != 0
+    assert g(tmp_path / "remote.git", "branch", "--list", "other").stdout == ""
     # the script's exit status is the user hook's
     rc = subprocess.run(["sh", str(hd / "post-commit")], cwd=proj,
                         env={**os.environ, "RC": "7"}, capture_output=True).returncode
@@ -327,7 +334,7 @@ def test_nothing_happens_mid_rebase(proj):
 @pytest.mark.parametrize("extra,needle", [
     ('on-checkout = "restor"', "did you mean 'restore'"),
     ('post-comit = false', "did you mean 'post-commit'"),
-    ('post-merge = "no"', "[hooks] post-merge"),
+    ('pre-push = "no"', "[hooks] pre-push"),
     ('snapshot = ["dss"]', "did you mean 'ds'"),
 ])
 def test_hooks_config_is_checked_with_suggestions(tmp_path, extra, needle):
@@ -344,9 +351,9 @@ def test_hooks_config_defaults(tmp_path):
 
 
 def test_cli_install_status_uninstall(repo, git_repo):
-    r = cli("hooks", "install", "--hook", "post-commit", "--hook", "post-merge")
+    r = cli("hooks", "install", "--hook", "post-commit", "--hook", "pre-push")
     assert r.exit_code == 0 and r.stdout.splitlines() == ["post-commit: installed",
-                                                           "post-merge: installed"]
+                                                           "pre-push: installed"]
     r = cli("hooks", "status")
     assert r.stdout.splitlines()[0] == "post-commit: installed"
     assert r.stdout.splitlines()[1] == "post-checkout: not installed"
@@ -355,3 +362,57 @@ def test_cli_install_status_uninstall(repo, git_repo):
     r = cli("hooks", "install", "--hook", "pre-commit")
     assert r.exit_code == 2
     assert stat.S_IMODE(os.stat(hook_dir(git_repo)).st_mode)  # the folder is still there
+
+
+# --------------------------------------------------------------------------- pre-push
+
+
+def _pushable(proj, tmp_path, url: str | None):
+    """A bare git remote ``origin``; the mlver remote ``shared`` at ``url`` (default)."""
+    g(tmp_path, "init", "-q", "--bare", "origin.git")
+    g(proj, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    if url is not None:
+        r = cli("remote", "add", "shared", url, "--default")
+        assert r.exit_code == 0, r.output
+        g(proj, "commit", "-q", "-am", "remote", env={"MLVER_HOOKS": "0"})
+    g(proj, "commit", "-q", "--allow-empty", "-m", "snap")  # ds@1
+    assert versions(proj) == 1
+
+
+def test_pre_push_pushes_the_data_to_a_folder_remote(proj, tmp_path):
+    _pushable(proj, tmp_path, str(tmp_path / "store"))
+    p = g(proj, "push", "-q", "origin", "main")
+    assert mlver_lines(p) == [line for line in mlver_lines(p)
+                              if line.startswith("mlver: pushed data to remote 'shared'")]
+    assert len(mlver_lines(p)) == 1
+    # a clone of the code finds the data on the remote
+    other = tmp_path / "other"
+    g(tmp_path, "clone", "-q", "-b", "main", str(tmp_path / "origin.git"), str(other))
+    with Repo.init(str(other)) as r:
+        r.pull()
+        assert r.names() == ["ds"]
+        assert r.checkout("ds").written == 1
+    assert (other / "data" / "x.csv").read_text() == "v1\n"
+
+
+def test_pre_push_to_an_unreachable_remote_stops_the_git_push(proj, tmp_path):
+    write(tmp_path / "a-file", "not a folder\n")
+    _pushable(proj, tmp_path, str(tmp_path / "a-file" / "store"))
+    p = g(proj, "push", "-q", "origin", "main", ok=False)
+    assert p.returncode != 0
+    lines = mlver_lines(p)
+    assert len(lines) == 1 and lines[0].startswith("mlver: pushing data to remote 'shared' failed")
+    assert "--no-verify" in lines[0]
+    assert g(tmp_path / "origin.git", "branch", "--list").stdout == ""
+    p = g(proj, "push", "-q", "--no-verify", "origin", "main")
+    assert mlver_lines(p) == []
+    assert "main" in g(tmp_path / "origin.git", "branch", "--list").stdout
+
+
+def test_pre_push_without_a_remote_says_so_and_lets_the_push_go(proj, tmp_path):
+    _pushable(proj, tmp_path, None)
+    p = g(proj, "push", "-q", "origin", "main")
+    assert mlver_lines(p) == ["mlver: no default remote is configured, so no data was pushed "
+                              "(mlver remote add NAME URL --default sets one)"]
+    p = g(proj, "push", "-q", "origin", "main", env={"MLVER_HOOKS": "0"})
+    assert mlver_lines(p) == []

@@ -23,8 +23,29 @@ STORE_DIR = ".mlver"
 DAMAGED_FIX = "restore .mlver/objects from a backup, or re-snapshot the name"
 _SUBDIRS = ("objects", "tmp", "refs/names", "refs/tags")
 _LINK_FREE = ("objects", "objects/pack", "tmp")  # real folders or absent, never links
-_GITIGNORE = ("# Content lives in objects/, never in git.\n"
-              "/objects/\n/tmp/\n/index.sqlite*\n*.lock\n")
+# The store is local state: git ignores all of it (this file included). Versions are
+# shared through remotes (mlver push/pull), never by committing refs.
+GITIGNORE = ("# The mlver store is local state; share versions with mlver push and pull.\n"
+             "*\n")
+OLD_GITIGNORES = ("# Content lives in objects/, never in git.\n"
+                  "/objects/\n/tmp/\n/index.sqlite*\n*.lock\n",)
+
+
+def upgrade_gitignore(path: str) -> bool:
+    """Replace a ``.gitignore`` that an older mlver wrote (which let git see the refs and
+    config) with one that makes git ignore the whole store; True when it did."""
+    gi = os.path.join(path, ".gitignore")
+    try:
+        with open(gi, encoding="utf-8") as f:
+            old = f.read()
+    except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
+        return False
+    if old not in OLD_GITIGNORES:
+        return False
+    with open(gi + ".tmp", "w", encoding="utf-8") as f:
+        f.write(GITIGNORE)
+    os.replace(gi + ".tmp", gi)
+    return True
 
 
 class Store:
@@ -59,13 +80,14 @@ class Store:
         """Lay out a new, empty store folder at ``path`` (its parent must exist)."""
         if os.path.exists(os.path.join(path, "config.json")):
             read_store_config(path)  # refuse to "reinitialise" a newer store
+            upgrade_gitignore(path)
             return
         if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise ConfigError(f"folder {os.path.dirname(path)} does not exist; create it first")
         for sub in _SUBDIRS:
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         with open(os.path.join(path, ".gitignore"), "w", encoding="utf-8") as f:
-            f.write(_GITIGNORE)
+            f.write(GITIGNORE)
         # The store lock exists from the start, so that the first command to use it (even
         # one that then fails) leaves the store as it found it. Older stores get it then.
         open(os.path.join(path, LOCK_FILE), "a").close()
@@ -94,4 +116,4 @@ class Store:
             raise RecordFormatError(f"tree {oid}: {e}; {DAMAGED_FIX}") from None
 
 
-__all__ = ["DAMAGED_FIX", "STORE_DIR", "Store"]
+__all__ = ["DAMAGED_FIX", "GITIGNORE", "STORE_DIR", "Store", "upgrade_gitignore"]

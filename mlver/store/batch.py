@@ -127,9 +127,13 @@ class Batch:
             return self.store.verify_file(oid)
         return self.store.size(oid) == size
 
-    def add_bytes(self, data: bytes) -> str:
-        """Stage ``data`` as an object and return its oid."""
+    def add_bytes(self, data: bytes, expect: str | None = None) -> str:
+        """Stage ``data`` as an object and return its oid. With ``expect``, bytes that do not
+        hash to that oid (an object arriving from a remote) are refused, staging nothing."""
         oid = oid_of(data)
+        if expect is not None and oid != expect:
+            raise CorruptObjectError(f"object {expect} arrived corrupt (its bytes hash to {oid}); "
+                                     "nothing of it was stored")
         self._hold()
         if self._claim(oid, len(data)):
             if len(data) <= PACK_THRESHOLD:
@@ -146,6 +150,45 @@ class Batch:
                 with self._lock:
                     self._staged[oid] = tmp
         return oid
+
+    def adopt(self, path: str, expect: str) -> int:
+        """Stage the file at ``path``, a temporary file of this store's ``tmp/`` that the
+        caller hands over (a large object downloaded from a remote): hashed, refused unless
+        it hashes to ``expect``, then moved, not copied. Returns its size."""
+        self._hold()
+        if os.path.dirname(os.path.abspath(path)) != os.path.abspath(self.store.tmp_dir):
+            oid, size = self.add_file(path)
+            if oid != expect:
+                raise CorruptObjectError(f"object {expect} arrived corrupt (its bytes hash to "
+                                         f"{oid}); restore it from a good copy")
+            return size
+        h = Hasher()
+        size = 0
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(CHUNK * 8):
+                h.update(chunk)
+                size += len(chunk)
+        if h.hexdigest() != expect:
+            _unlink(path)
+            raise CorruptObjectError(f"object {expect} arrived corrupt (its bytes hash to "
+                                     f"{h.hexdigest()}); nothing of it was stored")
+        if size <= PACK_THRESHOLD:
+            with open(path, "rb") as f:
+                data = f.read()
+            _unlink(path)
+            self.add_bytes(data, expect)
+            return size
+        if self._claim(expect, size):
+            os.chmod(path, 0o444)
+            with self._lock:
+                self._staged[expect] = path
+        else:
+            _unlink(path)
+        return size
+
+    def tmp_path(self) -> str:
+        """A fresh name in this store's ``tmp/`` for a file to hand to :meth:`adopt`."""
+        return self._tmp_path() + ".dl"
 
     def add_file(self, path: str) -> tuple[str, int]:
         """Hash the file at ``path`` and stage it, reading it once; return ``(oid, size)``."""

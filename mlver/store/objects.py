@@ -111,6 +111,10 @@ class LocalObjectStore:
         self._listed = False
         self._format_ok = False
         self._swept = False
+        # Data on demand: called with oids this store lacks (a version pulled with
+        # --no-data); it copies them in from a remote, or raises naming why it cannot.
+        self.fetcher: Callable[[list[str]], None] | None = None
+        self._fetching = threading.local()
 
     # -- packs ------------------------------------------------------------------------------
 
@@ -239,6 +243,8 @@ class LocalObjectStore:
             hit = self._read_packed(oid, force=True)
             if hit is not None:
                 return hit[0], None, hit[1]
+        if self.fetch([oid]):
+            return self._locate(oid)
         self._raise_missing(oid)
         raise AssertionError("unreachable")
 
@@ -263,6 +269,23 @@ class LocalObjectStore:
             if oid_of(data) == oid:
                 return data
         return None
+
+    def fetch(self, oids: list[str]) -> bool:
+        """Bring the objects of ``oids`` this store lacks from the remote of the
+        :attr:`fetcher` (data on demand); True when all of them are here then. Without a
+        fetcher (or inside one), nothing is fetched."""
+        want = [o for o in oids if not self.has(o)]
+        if not want:
+            return True
+        if self.fetcher is None or getattr(self._fetching, "on", False):
+            return False
+        self._fetching.on = True
+        try:
+            self.fetcher(want)
+        finally:
+            self._fetching.on = False
+        self._refresh(force=True)
+        return all(self.has(o) for o in want)
 
     def sweep_tmp(self, older_than: float = TMP_GRACE) -> int:
         """Remove files in ``tmp/`` left by writers that died (older than ``older_than``

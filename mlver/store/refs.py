@@ -29,6 +29,7 @@ PRUNED_FILE = "pruned"  # refs/pruned: the records whose data gc dropped, one oi
 PRUNED_MAX = 64 << 20  # bytes: two million records; a larger file was not written by mlver
 _counter = itertools.count()  # lock files' temporary names, unique per process
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
+PARTIAL_FILE = "partial"  # refs/partial: records pulled with --no-data, one oid a line
 
 
 def valid_name(name: str) -> bool:
@@ -47,23 +48,11 @@ class _Lock:
         # ref: readers see the old or the new value, never a torn one. The lock file
         # keeps naming its holder until it is removed, so a kill at any moment leaves a
         # lock that the next process can recognise as stale and break.
-        tmp = f"{self.path}@new-{os.getpid()}"  # "@": never read as a name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
-        try:
-            os.write(fd, (oid + "\n").encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dfd = os.open(os.path.dirname(self.path), os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        self.publish_bytes((oid + "\n").encode("ascii"))
 
     def publish_bytes(self, data: bytes) -> None:
         """Like :meth:`publish`, for a file of several lines (``refs/pruned``)."""
-        tmp = f"{self.path}@new-{os.getpid()}"
+        tmp = f"{self.path}@new-{os.getpid()}"  # "@": never read as a name
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
         try:
             view = memoryview(data)
@@ -243,9 +232,11 @@ def _alive(pid: int) -> bool:
 class Refs:
     """Refs of one store."""
 
-    def __init__(self, store_dir: str, read_only: bool = False) -> None:
+    def __init__(self, store_dir: str, read_only: bool = False, gc_roots: bool = True) -> None:
         self.store_dir = store_dir
         self.read_only = read_only
+        # Remote-tracking refs (gc_roots False) are no roots of gc: no store lock for them.
+        self.gc_roots = gc_roots
         self.names_dir = os.path.join(store_dir, "refs", "names")
         self.tags_dir = os.path.join(store_dir, "refs", "tags")
 
@@ -301,6 +292,32 @@ class Refs:
                 return
             lock.publish_bytes("".join(f"{o}\n" for o in sorted(old | new)).encode("ascii"))
 
+    # -- records pulled without their data (refs/partial) -------------------------------------
+
+    def partial(self) -> frozenset[str]:
+        """The records ``pull --no-data`` brought without their data: it is on a remote,
+        fetched on demand; ``verify`` does not report it missing."""
+        path = os.path.join(self._dir("refs"), PARTIAL_FILE)
+        data = read_small(path, PRUNED_MAX)
+        return frozenset() if data is None else _parse_pruned(path, data)
+
+    def change_partial(self, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
+        """Add records to ``refs/partial`` and drop others from it, under its lock (the
+        whole list rewritten and renamed, as ``refs/pruned`` is)."""
+        new, gone = set(add), set(drop)
+        bad = next((o for o in sorted(new | gone) if not is_oid(o)), None)
+        if bad is not None:
+            raise ValueError(f"{bad!r} is not an oid")
+        path = os.path.join(self._dir("refs", create=True), PARTIAL_FILE)
+        with locked(path) as lock:
+            _drop_leftovers(path)
+            data = read_small(path, PRUNED_MAX)
+            old = frozenset() if data is None else _parse_pruned(path, data)
+            now = (old | new) - gone
+            if now == old:
+                return
+            lock.publish_bytes("".join(f"{o}\n" for o in sorted(now)).encode("ascii"))
+
     def tag_names(self) -> list[str]:
         """Every name that has a folder of tags (also a name whose ref is gone), sorted.
 
@@ -355,7 +372,7 @@ class Refs:
         from . import storelock
 
         path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
-        writer = storelock.shared(self.store_dir)
+        writer = storelock.shared(self.store_dir) if self.gc_roots else None
         try:
             with locked(path) as lock:
                 old = _read(path)
@@ -363,6 +380,34 @@ class Refs:
         finally:
             storelock.release(writer)
         return old
+
+    def update_tag(self, name: str, tag: str, new: str, old: str | None) -> None:
+        """Point tag ``tag`` of ``name`` at ``new`` if it still holds ``old`` (None: absent),
+        as :meth:`update` does for a name; :class:`RefConflictError` otherwise."""
+        from . import storelock
+
+        path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
+        writer = storelock.shared(self.store_dir) if self.gc_roots else None
+        try:
+            with locked(path) as lock:
+                current = _read(path)
+                if current != old:
+                    raise RefConflictError(
+                        f"tag {name}@{tag} moved from {old} to {current} while writing; try again")
+                lock.publish(new)
+        finally:
+            storelock.release(writer)
+
+    def delete_name(self, name: str, old: str) -> None:
+        """Remove the ref of ``name`` while it still holds ``old`` (compare-and-swap); the
+        records stay. Used for remote-tracking refs only."""
+        path = os.path.join(self._dir("refs/names"), name)
+        with locked(path):
+            current = _read(path)
+            if current != old:
+                raise RefConflictError(f"ref {name} moved from {old} to {current}; try again")
+            os.unlink(path)
+            _fsync_dir(os.path.dirname(path))
 
     def delete_tag(self, name: str, tag: str, old: str | None = None) -> str | None:
         """Delete tag ``tag`` of ``name``; return the oid it held, None when there was none.

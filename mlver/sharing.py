@@ -1,0 +1,173 @@
+"""The sharing model: ``.mlver/`` stays out of git; remotes are configured, never credentials.
+
+* ``mlver init`` writes ``.mlver/.gitignore`` holding ``*``: git ignores the whole store.
+  When git tracks anything under ``.mlver/`` anyway (a store made by an older mlver, whose
+  refs were committed), every command warns once with the exact fix.
+* Remotes are ``[remotes.NAME]`` tables of the committed ``mlver.toml`` (``url``, optional
+  ``endpoint_url``, one ``default = true``), or personal ones in ``.mlver/config.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from . import config as cfgmod
+from .config import RemoteSpec
+from .errors import ConfigError, MlverError
+from .store import STORE_DIR, upgrade_gitignore
+from .store.refs import valid_name
+
+GIT_TIMEOUT = 10.0
+
+
+def _git_top(start: str) -> str | None:
+    cur = os.path.abspath(start)
+    while True:
+        if os.path.exists(os.path.join(cur, ".git")):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+
+
+def tracked_store_files(root: str) -> list[str] | None:
+    """The files under ``root/.mlver`` that git tracks (None outside git, or when git
+    cannot say)."""
+    if _git_top(root) is None:
+        return None
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--end-of-options", STORE_DIR],
+                             cwd=root, capture_output=True, timeout=GIT_TIMEOUT, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return [p for p in out.stdout.decode("utf-8", "replace").split("\0") if p]
+
+
+def check_git_tracking(root: str) -> str | None:
+    """The warning to print when git tracks files of the store, else None. A store's
+    ``.gitignore`` written by an older mlver is replaced on the way."""
+    try:
+        upgrade_gitignore(os.path.join(root, STORE_DIR))
+    except OSError:
+        pass
+    files = tracked_store_files(root)
+    if not files:
+        return None
+    n = len(files)
+    return (f"git tracks {n} file{'s' if n != 1 else ''} under .mlver/ ({files[0]}"
+            f"{', …' if n > 1 else ''}); the store is local state, and refs committed to git go "
+            "stale across branches and clones: run git rm -r --cached .mlver && git commit -m "
+            "\"Stop tracking .mlver\" (share versions with mlver push and mlver pull)")
+
+
+def project_root(start: str) -> str | None:
+    """The folder at or above ``start`` (up to the top of its git repository) whose
+    ``mlver.toml`` configures a remote: where a fresh clone's store goes."""
+    cur = os.path.abspath(start)
+    top = _git_top(cur)
+    while True:
+        if os.path.isfile(os.path.join(cur, cfgmod.PROJECT_FILE)):
+            try:
+                if cfgmod.load_project(cur).remotes:
+                    return cur
+            except MlverError:
+                return None
+        parent = os.path.dirname(cur)
+        if cur == top or parent == cur:
+            return None
+        cur = parent
+
+
+def pick_remote(remotes: dict[str, RemoteSpec], default: str | None,
+                name: str | None) -> RemoteSpec:
+    """The remote ``name`` (default: the default remote), or an error saying how to add one."""
+    if name is not None:
+        spec = remotes.get(name)
+        if spec is None:
+            have = ", ".join(sorted(remotes)) or "none"
+            raise ConfigError(f"no remote named '{name}' (remotes: {have}); add it with mlver "
+                              f"remote add {name} URL")
+        return spec
+    if default is not None:
+        return remotes[default]
+    if not remotes:
+        raise ConfigError("no remote is configured; add one with mlver remote add origin "
+                          "s3://BUCKET/PREFIX (or a folder path)")
+    raise ConfigError(f"{len(remotes)} remotes are configured ({', '.join(sorted(remotes))}) and "
+                      "none is the default; name one, or mark one with mlver remote add NAME "
+                      "URL --default")
+
+
+def resolve_folder(root: str, spec: RemoteSpec) -> RemoteSpec:
+    """A folder remote written as a relative path is relative to the repository root."""
+    if "://" in spec.url or os.path.isabs(os.path.expanduser(spec.url)):
+        return spec
+    return RemoteSpec(spec.name, os.path.normpath(os.path.join(root, spec.url)),
+                      spec.endpoint_url, spec.default, spec.locking, spec.where)
+
+
+def add_remote(root: str, store_dir: str, name: str, url: str, endpoint_url: str | None,
+               default: bool, local: bool, locking: str | None = None) -> RemoteSpec:
+    """Add a remote to mlver.toml (or to the store's own config with ``local``)."""
+    from .store.remote import parse_url
+
+    if not valid_name(name):
+        raise ConfigError(f"remote name '{name}' is not valid: use letters, digits, '.', '_' "
+                          "and '-', starting with a letter or digit")
+    cfgmod.check_url(url, "the remote URL")
+    if endpoint_url is not None:
+        cfgmod.check_url(endpoint_url, "--endpoint-url")
+    parse_url(url)
+    if "://" not in url and not os.path.isabs(os.path.expanduser(url)):
+        url = os.path.abspath(url)  # mlver.toml is read from the root, not from here
+    spec = RemoteSpec(name, url, endpoint_url, default, locking, "local" if local else "project")
+    if local:
+        mine = cfgmod.read_local_remotes(store_dir)
+        if name in mine:
+            raise ConfigError(f"remote '{name}' already exists in .mlver/config.json "
+                              f"({mine[name].url}); remove it first with mlver remote remove "
+                              f"{name} --local")
+        if default:
+            mine = {n: RemoteSpec(r.name, r.url, r.endpoint_url, False, r.locking, r.where)
+                    for n, r in mine.items()}
+        mine[name] = spec
+        cfgmod.write_local_remotes(store_dir, mine)
+        return mine[name]
+    project = cfgmod.load_project(root)
+    if name in project.remotes:
+        raise ConfigError(f"remote '{name}' already exists in mlver.toml "
+                          f"({project.remotes[name].url}); remove it first with mlver remote "
+                          f"remove {name}")
+    cfgmod.edit_project_remotes(root, add=spec)
+    return spec
+
+
+def remove_remote(root: str, store_dir: str, name: str, local: bool) -> RemoteSpec:
+    """Remove a remote from mlver.toml (or from the store's own config)."""
+    mine = cfgmod.read_local_remotes(store_dir)
+    project = cfgmod.load_project(root)
+    if local:
+        if name not in mine:
+            raise ConfigError(f"no remote named '{name}' in .mlver/config.json; "
+                              f"{'it is in mlver.toml: drop --local' if name in project.remotes else 'see mlver remote list'}")
+        spec = mine.pop(name)
+        cfgmod.write_local_remotes(store_dir, mine)
+    else:
+        if name not in project.remotes:
+            raise ConfigError(f"no remote named '{name}' in mlver.toml; "
+                              f"{'it is in .mlver/config.json: add --local' if name in mine else 'see mlver remote list'}")
+        spec = project.remotes[name]
+        cfgmod.edit_project_remotes(root, remove=name)
+    still = cfgmod.read_local_remotes(store_dir) | cfgmod.load_project(root).remotes
+    if name not in still:  # its tracking refs and cached indexes describe nothing now
+        shutil.rmtree(os.path.join(store_dir, "remotes", name), ignore_errors=True)
+    return spec
+
+
+__all__ = ["add_remote", "check_git_tracking", "pick_remote", "project_root", "remove_remote",
+           "resolve_folder", "tracked_store_files"]

@@ -1,0 +1,591 @@
+"""Push and pull: sharing versions through a remote.
+
+``.mlver/`` is local state; a team shares through a remote (see docs/remotes.md). Both
+directions go through :func:`mlver.store.transfer.transfer`, in the store's write order:
+
+* **push** sends the objects the remote lacks (data, then trees, then records), then moves
+  each remote ref by compare-and-swap from the value it read. A remote head that is not
+  an ancestor of the local one (someone pushed since this store last pulled) is refused,
+  naming the name: pull first.
+* **pull** reads the remote's refs, fetches records and trees (held in memory and verified),
+  then the data (unless ``--no-data``), then stores the records and trees, and only then
+  moves local refs. A name whose local history diverged has its local-only records
+  *replayed* on top of the remote head: new records with the same content and new version
+  numbers and parents; tags follow them; the old oids stay valid objects.
+
+The remote head of each name at the last push or pull is remembered in
+``.mlver/remotes/REMOTE/refs/`` (remote-tracking refs); it decides whose tag moved.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from . import history, reach
+from .config import RemoteSpec
+from .errors import (ConfigError, CorruptObjectError, MlverError, RecordFormatError,
+                     RefConflictError, RemoteError, RevisionError)
+from .record import Record
+from .store import Store, storelock
+from .store.refs import Refs
+from .store.remote import RemoteStore, open_backend
+from .store.transfer import NOTHING, TransferResult, transfer
+from .store.trees import Tree
+
+MAX_META = 256 << 20  # a record or tree larger than this was not written by mlver
+Warn = Callable[[str], None]
+
+
+class PushRefused(RefConflictError):
+    """Push refused for some names: the remote moved since the last pull."""
+
+    def __init__(self, message: str, result: "PushResult") -> None:
+        super().__init__(message)
+        self.result = result
+
+
+# -- opening a remote -----------------------------------------------------------------------------
+
+def remote_dir(store: Store, name: str) -> str:
+    """``.mlver/remotes/NAME``: the tracking refs and the cached pack indexes of a remote."""
+    return os.path.join(store.path, "remotes", name)
+
+
+def open_remote(store: Store, spec: RemoteSpec) -> RemoteStore:
+    """Open the remote ``spec`` names (nothing is read yet). The local state kept for it is
+    dropped when its URL changed: it described another store."""
+    base = remote_dir(store, spec.name)
+    os.makedirs(base, exist_ok=True)
+    url_file = os.path.join(base, "url")
+    try:
+        with open(url_file, encoding="utf-8") as f:
+            known = f.read().strip()
+    except FileNotFoundError:
+        known = None
+    if known != spec.url:
+        for sub in ("pack", "refs"):
+            shutil.rmtree(os.path.join(base, sub), ignore_errors=True)
+        with open(url_file + ".tmp", "w", encoding="utf-8") as f:
+            f.write(spec.url + "\n")
+        os.replace(url_file + ".tmp", url_file)
+    backend = open_backend(spec.name, spec.url, spec.endpoint_url, spec.locking)
+    return RemoteStore(spec.name, spec.url, backend, os.path.join(base, "pack"),
+                       store.objects.tmp_dir)
+
+
+def tracking(store: Store, remote: str) -> Refs:
+    """The remote-tracking refs of ``remote``: its heads and tags at the last push or pull."""
+    return Refs(remote_dir(store, remote), gc_roots=False)
+
+
+def _set_tracking(t: Refs, name: str, oid: str | None) -> None:
+    old = t.get(name)
+    if old == oid:
+        return
+    if oid is None:
+        if old is not None:
+            t.delete_name(name, old)
+        return
+    t.update(name, oid, old)
+
+
+def _set_tracking_tag(t: Refs, name: str, tag: str, oid: str | None) -> None:
+    old = t.get_tag(name, tag)
+    if old == oid:
+        return
+    if oid is None:
+        t.delete_tag(name, tag, old)
+    else:
+        t.update_tag(name, tag, oid, old)
+
+
+# -- results --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NameUpdate:
+    """What push or pull did to one name: ``status`` is ``new``, ``fast-forward``,
+    ``replayed``, ``up to date``, ``ahead`` (pull: only the local store has the newer
+    versions) or ``refused`` (push: the remote moved since the last pull)."""
+
+    name: str
+    status: str
+    old: str | None
+    new: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A local record replayed on top of the remote head: same content, new version."""
+
+    old: str
+    new: str
+    old_label: str
+    new_label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"old": self.old, "new": self.new, "old_label": self.old_label,
+                "new_label": self.new_label}
+
+
+@dataclass
+class SyncResult:
+    """What a push or a pull did."""
+
+    remote: str
+    url: str
+    names: list[NameUpdate] = field(default_factory=list)
+    replayed: list[Replayed] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # NAME@TAG moved
+    moved: TransferResult = NOTHING
+    requests: int = 0
+    seconds: float = 0.0
+    data: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[str]:
+        return [u.name for u in self.names if u.status == "refused"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remote": self.remote, "url": self.url,
+                "names": [u.to_dict() for u in self.names],
+                "replayed": [r.to_dict() for r in self.replayed], "tags": list(self.tags),
+                "objects": self.moved.objects, "bytes": self.moved.bytes,
+                "present": self.moved.present, "requests": self.requests,
+                "seconds": round(self.seconds, 3), "data": self.data,
+                "warnings": list(self.warnings)}
+
+
+PushResult = SyncResult
+PullResult = SyncResult
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def _chain(get: Callable[[str], Record], oid: str | None, limit: int = 10_000_000) -> list[str]:
+    """``oid`` and its ancestors through first parents, newest first."""
+    out: list[str] = []
+    seen: set[str] = set()
+    while oid and oid not in seen and len(out) < limit:
+        seen.add(oid)
+        out.append(oid)
+        rec = get(oid)
+        oid = rec.parents[0] if rec.parents else None
+    return out
+
+
+def _label(store: Store, oid: str) -> str:
+    try:
+        return history.load_record(store, oid).label
+    except MlverError:
+        return oid[:10]
+
+
+# -- push -----------------------------------------------------------------------------------------
+
+def push(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
+         progress: Any = None, warn: Warn | None = None) -> SyncResult:
+    """Send ``names`` (default: every name) to ``remote``: objects first, then records,
+    then refs and tags by compare-and-swap. Raises :class:`PushRefused` (after pushing
+    the others) when the remote moved since the last pull for some names."""
+    t0 = time.perf_counter()
+    result = SyncResult(remote.name, remote.url)
+    say = warn or (lambda _m: None)
+    local_names = store.refs.names()
+    chosen = list(dict.fromkeys(names)) if names else local_names
+    for n in chosen:
+        if n not in local_names:
+            history.resolve(store, n)  # the usual unknown-name error
+    track = tracking(store, remote.name)
+    fd = storelock.shared(store.path)  # gc must not remove what is being sent
+    try:
+        remote.check(create=True)
+        heads: dict[str, tuple[str | None, Any]] = {n: remote.refs.read(n) for n in chosen}
+        accepted: dict[str, str] = {}
+        for n in chosen:
+            local = store.refs.get(n)
+            assert local is not None
+            rhead = heads[n][0]
+            if rhead == local:
+                result.names.append(NameUpdate(n, "up to date", rhead, local))
+                accepted[n] = local
+                continue
+            chain = _chain(lambda o: history.load_record(store, o), local)
+            if rhead is not None and rhead not in chain:
+                result.names.append(NameUpdate(n, "refused", rhead, local))
+                continue
+            accepted[n] = local
+        starts = [(oid, f"{n} (latest)") for n, oid in accepted.items()]
+        local_tags = {n: store.refs.tags(n) for n in accepted}
+        starts += [(oid, f"{n}@{t}") for n, ts in local_tags.items() for t, oid in ts.items()]
+        r = reach.walk(store, starts)
+        result.moved = _send(store, remote, r, progress, say)
+        for n, local in accepted.items():
+            rhead, token = heads[n]
+            if rhead != local:
+                if remote.refs.update(n, local, token):
+                    status = "new" if rhead is None else "fast-forward"
+                    result.names.append(NameUpdate(n, status, rhead, local))
+                else:  # someone pushed meanwhile
+                    result.names.append(NameUpdate(n, "refused", rhead, local))
+                    continue
+            _set_tracking(track, n, local)
+            _push_tags(store, remote, track, n, local_tags[n], result, say)
+    finally:
+        storelock.release(fd)
+    result.requests = remote.backend.requests
+    result.seconds = time.perf_counter() - t0
+    result.names.sort(key=lambda u: u.name)
+    if result.refused:
+        which = ", ".join(result.refused)
+        raise PushRefused(
+            f"{remote.label} has versions of {which} that this store does not have (its head "
+            f"moved since your last pull); run mlver pull {remote.name}, then push again", result)
+    return result
+
+
+def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Any,
+          say: Warn) -> TransferResult:
+    """Send what ``r`` reached and the remote lacks: data, then trees, then records."""
+    bad = [u for u in r.unreadable.values() if u.problem != "missing"]
+    if bad:
+        u = bad[0]
+        raise CorruptObjectError(f"{u.kind} {u.oid} is {u.problem} in this store ({u.detail}); "
+                                 "nothing was pushed: run mlver verify and repair it first")
+    leaves = [o for o, k in r.kinds.items() if k not in ("tree", "record")]
+    trees = [o for o, k in r.kinds.items() if k == "tree"]
+    records = [o for o, k in r.kinds.items() if k == "record"]
+    skip = store.refs.pruned() | store.refs.partial()
+    need = remote.objects.missing(leaves + trees + records)
+    absent = [o for o in need if not store.objects.has(o)]
+    dropped: set[str] = set()
+    for o in absent:
+        breaks = r.breaks(o, skip)
+        if breaks:
+            raise CorruptObjectError(
+                f"object {o} ({r.kinds[o]}) of {', '.join(breaks[:3])} is neither in this store "
+                f"nor on {remote.label}; nothing was pushed: pull it from where it came from, or "
+                "run mlver verify")
+        dropped.add(o)
+    if dropped:
+        say(f"{len(dropped)} objects whose data is not in this store (gc --keep-last removed it, "
+            "or it was pulled with --no-data from another remote) were not sent")
+    moved = NOTHING
+    for label, oids in (("sending data", leaves), ("sending trees", trees),
+                        ("sending records", records)):
+        moved = moved + transfer(store.objects, remote.objects,
+                                 [o for o in oids if o not in dropped], progress, label)
+    return moved
+
+
+def _push_tags(store: Store, remote: RemoteStore, track: Refs, name: str,
+               tags: dict[str, str], result: SyncResult, say: Warn) -> None:
+    for tag, oid in sorted(tags.items()):
+        rv, token = remote.refs.read_tag(name, tag)
+        if rv != oid:
+            tv = track.get_tag(name, tag)
+            if rv is not None and rv != tv:
+                say(f"tag {name}@{tag} was moved on {remote.label} since your last pull; it was "
+                    f"not pushed: run mlver pull {remote.name} to take it, then tag and push "
+                    "again")
+                continue
+            if not remote.refs.update_tag(name, tag, oid, token):
+                say(f"tag {name}@{tag} moved on {remote.label} while pushing; pull, then push "
+                    "again")
+                continue
+            result.tags.append(f"{name}@{tag}")
+        _set_tracking_tag(track, name, tag, oid)
+
+
+# -- pull -----------------------------------------------------------------------------------------
+
+class _Fetched:
+    """Records and trees fetched from a remote, verified, held until the data is stored."""
+
+    def __init__(self, store: Store, remote: RemoteStore) -> None:
+        self.store, self.remote = store, remote
+        self.raw: dict[str, bytes] = {}
+        self.records: dict[str, Record] = {}
+        self.trees: dict[str, Tree] = {}
+
+    def fetch(self, oids: list[str], what: str) -> None:
+        need = [o for o in oids if o not in self.raw and not self.store.objects.has(o)]
+        for o in need:
+            size = self.remote.objects.size(o)
+            if size is None:
+                raise CorruptObjectError(f"{what} {o} is missing from {self.remote.label}; run "
+                                         f"mlver verify --remote {self.remote.name}")
+            if size > MAX_META:
+                raise RecordFormatError(f"{what} {o} on {self.remote.label} is {size} bytes, "
+                                        "larger than any mlver writes; check where that store "
+                                        "came from")
+        for it in self.remote.objects.iter_objects(need, in_memory=True):
+            assert it.data is not None
+            self.raw[it.oid] = it.data
+
+    def record(self, oid: str) -> Record:
+        rec = self.records.get(oid)
+        if rec is None:
+            if oid in self.raw:
+                try:
+                    rec = Record.decode(self.raw[oid])
+                except RecordFormatError as e:
+                    raise RecordFormatError(f"record {oid} of {self.remote.label}: {e}") from None
+            else:
+                rec = history.load_record(self.store, oid)
+            self.records[oid] = rec
+        return rec
+
+    def tree(self, oid: str) -> Tree:
+        t = self.trees.get(oid)
+        if t is None:
+            if oid in self.raw:
+                try:
+                    t = Tree.decode(self.raw[oid])
+                except RecordFormatError as e:
+                    raise RecordFormatError(f"tree {oid} of {self.remote.label}: {e}") from None
+            else:
+                t = self.store.tree(oid)
+            self.trees[oid] = t
+        return t
+
+
+def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
+         data: bool = True, progress: Any = None, warn: Warn | None = None) -> SyncResult:
+    """Bring ``names`` (default: every name of the remote) from ``remote``: refs, records
+    and trees, then the data (unless ``data`` is False), then move local refs, replaying
+    local-only records on top of the remote's head."""
+    t0 = time.perf_counter()
+    result = SyncResult(remote.name, remote.url, data=data)
+    say = warn or (lambda _m: None)
+    fd = storelock.shared(store.path)  # what arrives stays until the refs reach it
+    try:
+        remote.check()
+        chosen = list(dict.fromkeys(names)) if names else None
+        heads, rtags = remote.refs.all(chosen)
+        for n in chosen or ():
+            if n not in heads:
+                have = ", ".join(remote.refs.names()) or "none"
+                raise RevisionError(f"{remote.label} has no versions of '{n}' (its names: "
+                                    f"{have})")
+        f = _Fetched(store, remote)
+        recs = _walk_records(f, list(heads.values()) + list(rtags.values()))
+        blobs = _walk_trees(f, recs)
+        meta = [o for o in (*(r.code.patch for r in recs.values()),
+                            *(r.env.packages for r in recs.values())) if o]
+        want = list(dict.fromkeys(meta + (blobs if data else [])))
+        moved = transfer(remote.objects, store.objects, want, progress,
+                         "fetching data" if data else "fetching")
+        result.moved = moved + TransferResult(len(f.raw), sum(map(len, f.raw.values())), 0, 0.0)
+        if f.raw:  # trees and records last: a record here has its trees (and data) here
+            with store.objects.batch() as b:
+                for oid, raw in f.raw.items():
+                    b.add_bytes(raw, expect=oid)
+        if data:
+            done = set(recs)
+            if store.refs.partial() & done:
+                store.refs.change_partial(drop=done)
+        elif any(not store.objects.has(o) for o in blobs):
+            store.refs.change_partial(add=recs)
+        _move_refs(store, remote, f, heads, rtags, result, say)
+    finally:
+        storelock.release(fd)
+    result.requests = remote.backend.requests
+    result.seconds = time.perf_counter() - t0
+    result.names.sort(key=lambda u: u.name)
+    return result
+
+
+def _walk_records(f: _Fetched, starts: list[str]) -> dict[str, Record]:
+    """Every record reachable from ``starts`` (parents and input sources), fetching the
+    missing ones a generation at a time."""
+    recs: dict[str, Record] = {}
+    frontier = list(dict.fromkeys(starts))
+    while frontier:
+        f.fetch(frontier, "record")
+        nxt: list[str] = []
+        for oid in frontier:
+            rec = f.record(oid)
+            recs[oid] = rec
+            for p in (*rec.parents, *(a.source for a in rec.inputs.values() if a.source)):
+                if p and p not in recs:
+                    nxt.append(p)
+        frontier = [o for o in dict.fromkeys(nxt) if o not in recs]
+    return recs
+
+
+def _walk_trees(f: _Fetched, recs: dict[str, Record]) -> list[str]:
+    """Fetch every tree below the records' inputs and outputs (a level at a time); return
+    the blobs and links they reach."""
+    blobs: list[str] = []
+    level: list[str] = []
+    for rec in recs.values():
+        for art in (*rec.inputs.values(), *rec.outputs.values()):
+            (level if art.type == "tree" else blobs).append(art.oid)
+    seen: set[str] = set()
+    entries = 0
+    while level:
+        level = [o for o in dict.fromkeys(level) if o not in seen]
+        f.fetch(level, "tree")
+        nxt: list[str] = []
+        for oid in level:
+            seen.add(oid)
+            t = f.tree(oid)
+            entries += len(t.entries)
+            if entries > reach.MAX_REACH_ENTRIES:
+                raise RecordFormatError(f"the trees of {f.remote.label} hold more than "
+                                        f"{reach.MAX_REACH_ENTRIES:,} entries; they may have been "
+                                        "crafted to exhaust memory")
+            for e in t.entries:
+                (nxt if e.type == "tree" else blobs).append(e.oid)
+        level = nxt
+    return list(dict.fromkeys(blobs))
+
+
+def _move_refs(store: Store, remote: RemoteStore, f: _Fetched, heads: dict[str, str],
+               rtags: dict[tuple[str, str], str], result: SyncResult, say: Warn) -> None:
+    track = tracking(store, remote.name)
+    get = f.record
+    touched: list[str] = []
+    for name, rhead in sorted(heads.items()):
+        local = store.refs.get(name)
+        if local is None:
+            store.refs.update(name, rhead, None)
+            result.names.append(NameUpdate(name, "new", None, rhead))
+        elif local == rhead:
+            result.names.append(NameUpdate(name, "up to date", local, rhead))
+        else:
+            rchain = _chain(get, rhead)
+            if local in rchain:
+                _cas(store, name, rhead, local)
+                result.names.append(NameUpdate(name, "fast-forward", local, rhead))
+            else:
+                lchain = _chain(get, local)
+                if rhead in lchain:
+                    result.names.append(NameUpdate(name, "ahead", local, local))
+                else:
+                    top = _replay(store, name, local, lchain, rhead, set(rchain), get, result)
+                    result.names.append(NameUpdate(name, "replayed", local, top))
+                    touched.append(name)
+        _set_tracking(track, name, rhead)
+    for (name, tag), rv in sorted(rtags.items()):
+        lv = store.refs.get_tag(name, tag)
+        tv = track.get_tag(name, tag)
+        if lv != rv and rv != tv:  # moved on the remote: it wins
+            if lv is not None and lv != tv:
+                say(f"tag {name}@{tag} was moved here and on {remote.label}; the remote's "
+                    f"({_label(store, rv)}) replaces this store's ({_label(store, lv)})")
+            store.refs.update_tag(name, tag, rv, lv)
+            result.tags.append(f"{name}@{tag}")
+        _set_tracking_tag(track, name, tag, rv)
+    for name in {n for n, _t in rtags} | set(heads):
+        for tag in set(track.tags(name)) - {t for (n, t) in rtags if n == name}:
+            _set_tracking_tag(track, name, tag, None)  # deleted on the remote
+    if touched or any(u.status in ("new", "fast-forward") for u in result.names):
+        index = store.index
+        for name in touched:
+            index.drop_name(name)
+        history.sync_index(store, index)
+
+
+def _cas(store: Store, name: str, new: str, old: str) -> None:
+    try:
+        store.refs.update(name, new, old)
+    except RefConflictError:
+        raise RefConflictError(f"{name} got a new version here while pulling; run mlver pull "
+                               "again") from None
+
+
+def _replay(store: Store, name: str, local: str, lchain: list[str], rhead: str,
+            rset: set[str], get: Callable[[str], Record], result: SyncResult) -> str:
+    """Write the local-only records of ``name`` again on top of ``rhead`` (same content,
+    next versions), move the ref and the tags that named them; return the new head."""
+    local_only = []
+    for oid in lchain:
+        if oid in rset:
+            break
+        local_only.append(oid)
+    prev_oid, prev = rhead, get(rhead)
+    mapping: dict[str, str] = {}
+    with store.objects.batch() as b:
+        for oid in reversed(local_only):
+            rec = get(oid)
+            new = rec.with_version(prev.version + 1, (prev_oid,))
+            noid = b.add_bytes(new.encode())
+            mapping[oid] = noid
+            result.replayed.append(Replayed(oid, noid, rec.label, new.label))
+            prev_oid, prev = noid, new
+        b.commit()
+        _cas(store, name, prev_oid, local)
+    for tag, oid in store.refs.tags(name).items():
+        if oid in mapping:
+            store.refs.update_tag(name, tag, mapping[oid], oid)
+            result.tags.append(f"{name}@{tag}")
+    return prev_oid
+
+
+# -- verify --remote ------------------------------------------------------------------------------
+
+def verify_remote(remote: RemoteStore, progress: Any = None) -> Any:
+    """Check that every object reachable from the remote's refs and tags is there (records
+    and trees are read and validated, so also hash-checked; data is checked by presence)."""
+    from .verify import Problem, VerifyResult
+
+    t0 = time.perf_counter()
+    remote.check()
+    starts = reach.ref_starts(remote)  # type: ignore[arg-type]
+    problems = [Problem("ref", "invalid", e) for e in starts.errors]
+    r = reach.walk(remote, starts.labelled())  # type: ignore[arg-type]
+    present = 0
+    nbytes = 0
+    for oid, kind in r.kinds.items():
+        u = r.unreadable.get(oid)
+        size = remote.objects.size(oid)
+        if u is None and size is not None:
+            present += 1
+            nbytes += size
+            continue
+        problem = u.problem if u is not None else "missing"
+        detail = u.detail if u is not None else f"{remote.label} holds no copy of it"
+        problems.append(Problem("object", problem, detail, oid, kind, r.breaks(oid)))
+    return VerifyResult(objects=present, bytes=nbytes, seconds=time.perf_counter() - t0,
+                        records=len(r.labels), problems=tuple(problems),
+                        revisions=(f"remote {remote.name}",))
+
+
+# -- data on demand -------------------------------------------------------------------------------
+
+def fetcher(store: Store, spec: RemoteSpec) -> Callable[[list[str]], None]:
+    """A fetcher for :attr:`LocalObjectStore.fetcher`: opens the remote on first use and
+    copies in the objects asked for that it holds."""
+    lock = threading.Lock()
+    opened: list[RemoteStore] = []
+
+    def fetch(oids: list[str]) -> None:
+        with lock:
+            try:
+                if not opened:
+                    r = open_remote(store, spec)
+                    r.check()
+                    opened.append(r)
+                remote = opened[0]
+                have = [o for o in oids if remote.objects.has(o)]
+                if have:
+                    transfer(remote.objects, store.objects, have)
+            except RemoteError as e:
+                raise RemoteError(f"object {oids[0]} is not in this store, and fetching it "
+                                  f"failed: {e}") from None
+
+    return fetch
+
+
+__all__ = ["PushRefused", "Replayed", "NameUpdate", "SyncResult", "fetcher", "open_remote",
+           "pull", "push", "tracking", "verify_remote"]

@@ -1,0 +1,250 @@
+"""Remotes on S3 through s3fs, against a moto server the tests start on 127.0.0.1 (no
+internet, dummy credentials): a byte-identical round trip, compare-and-swap by conditional
+writes, data on demand, and credentials written nowhere."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto")
+
+from mlver.api import Repo  # noqa: E402
+from mlver.store.remote import S3Backend, open_backend  # noqa: E402
+
+from _remotes import clone, files_of, git, moto_server, ok, project, run  # noqa: E402
+
+KEY_ID = "AKIAMLVERTESTKEY0042"
+SECRET = "mlver-test-secret-9f8e7d6c5b4a"
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv, endpoint = moto_server()
+    yield endpoint
+    srv.stop()
+
+
+@pytest.fixture
+def s3(server, monkeypatch):
+    """The endpoint, with dummy credentials in the environment and a fresh bucket."""
+    import uuid
+
+    import s3fs
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    bucket = f"b-{uuid.uuid4().hex[:12]}"
+    fs = s3fs.S3FileSystem(endpoint_url=server, skip_instance_cache=True)
+    fs.mkdir(bucket)
+    return server, bucket, fs
+
+
+@pytest.fixture
+def pair(tmp_path, s3):
+    endpoint, bucket, fs = s3
+    a = project(tmp_path / "a", {"train.py": "print(1)\n", "data/t.csv": "id,x\n1,2\n",
+                                 "data/bin/blob.bin": os.urandom(300_000),
+                                 "data/small/s1.txt": "one\n", "data/small/s2.txt": "two\n"})
+    ok(a, "init")
+    ok(a, "remote", "add", "origin", f"s3://{bucket}/team/store", "--endpoint-url", endpoint,
+       "--default")
+    git(a, "add", "mlver.toml")
+    git(a, "commit", "-q", "-m", "remote")
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    return a, bucket, fs
+
+
+def test_round_trip_through_s3_is_byte_identical(pair, tmp_path):
+    a, bucket, fs = pair
+    ok(a, "tag", "ds", "production")
+    out = ok(a, "push")
+    assert "ds: new" in out
+    assert fs.exists(f"{bucket}/team/store/refs/names/ds")
+    assert fs.exists(f"{bucket}/team/store/refs/tags/ds/production")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    for rel in ("data/t.csv", "data/bin/blob.bin", "data/small/s1.txt"):
+        (b / rel).unlink()
+    ok(b, "checkout", "ds@production")
+    assert files_of(b) == files_of(a)
+    # the local stores hold the same objects, byte for byte
+    ra, rb = Repo(str(a)), Repo(str(b))
+    oids = list(ra.store.objects.iter_oids())
+    assert oids == list(rb.store.objects.iter_oids())
+    assert all(ra.store.objects.read(o) == rb.store.objects.read(o) for o in oids)
+    assert "no problems" in ok(b, "verify", "--remote", "origin")
+
+
+def test_s3_refs_move_by_conditional_writes(pair):
+    a, bucket, fs = pair
+    ok(a, "push")
+    backend = open_backend("origin", f"s3://{bucket}/team/store",
+                           Repo(str(a)).remotes()[0]["origin"].endpoint_url)
+    assert isinstance(backend, S3Backend)
+    data, token = backend.read_ref("refs/names/ds")
+    other = b"0" * 32 + b"\n"
+    assert backend.swap("refs/names/ds", token, other) is True
+    assert backend.swap("refs/names/ds", token, data) is False  # the etag moved on
+    assert backend.read_ref("refs/names/ds")[0] == other
+    assert backend.swap("refs/names/ds", None, data) is False  # exists: no create
+    assert backend.swap("refs/names/new", None, data) is True
+
+
+def test_diverged_clones_through_s3(pair, tmp_path):
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    (a / "data" / "t.csv").write_text("id,x\n1,3\n")
+    ok(a, "snapshot", "ds", "-o", "d=data")
+    (b / "data" / "t.csv").write_text("id,x\n1,4\n")
+    ok(b, "snapshot", "ds", "-o", "d=data")
+    ok(a, "push")
+    r = run(b, "push")
+    assert r.exit_code == 1 and "run mlver pull origin" in r.stderr
+    assert "replayed ds@2" in ok(b, "pull")
+    ok(b, "push")
+    ok(a, "pull")
+    assert [x["version"] for x in json.loads(ok(a, "log", "ds", "--json"))] == [3, 2, 1]
+
+
+def test_no_data_pull_then_diff_fetches_from_s3(pair, tmp_path):
+    a, bucket, fs = pair
+    (a / "data" / "t.csv").write_text("id,x\n1,2\n7,8\n")
+    ok(a, "snapshot", "ds", "-o", "d=data")
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull", "--no-data")
+    rb = Repo(str(b))
+    rec = rb.record(rb.resolve("ds@2"))
+    big = next(e for e in rb.tree(next(e.oid for e in rb.tree(rec.outputs["d"].oid).entries
+                                       if e.name == "bin")).entries)
+    assert not rb.store.objects.has(big.oid)  # not fetched yet
+    out = ok(b, "diff", "ds@1", "ds@2")
+    assert "t.csv" in out
+    ok(b, "checkout", "ds", "--force")
+    assert (b / "data" / "t.csv").read_text() == "id,x\n1,2\n7,8\n"
+
+
+def test_credentials_are_written_nowhere(pair, tmp_path):
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    ok(b, "verify", "--remote", "origin")
+    secrets = (KEY_ID.encode(), SECRET.encode())
+    for repo in (a, b):
+        for dirpath, _dirs, files in os.walk(repo):
+            for f in files:
+                data = (Path(dirpath) / f).read_bytes()
+                assert not any(s in data for s in secrets), Path(dirpath) / f
+    for key in fs.find(bucket):
+        data = fs.cat_file(key)
+        assert not any(s in data for s in secrets), key
+
+
+def test_few_requests_for_many_small_files(s3, tmp_path):
+    endpoint, bucket, fs = s3
+    files = {f"data/f{i:04d}.txt": f"row {i}\n" * (i % 7 + 1) for i in range(600)}
+    a = project(tmp_path / "many", files)
+    ok(a, "init")
+    ok(a, "remote", "add", "origin", f"s3://{bucket}/p", "--endpoint-url", endpoint)
+    git(a, "add", "mlver.toml")
+    git(a, "commit", "-q", "-m", "remote")
+    ok(a, "snapshot", "many", "-o", "d=data", "--kind", "dataset")
+    res = json.loads(ok(a, "push", "--json"))
+    assert res["objects"] >= 600
+    assert res["requests"] <= 0.02 * res["objects"] + 10, res
+    b = clone(a, tmp_path / "many2")
+    pulled = json.loads(ok(b, "pull", "--json"))
+    assert pulled["objects"] >= 600 and pulled["requests"] <= 20, pulled
+
+
+def test_unreachable_endpoint_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    a = project(tmp_path / "a")
+    ok(a, "init")
+    ok(a, "remote", "add", "origin", "s3://bucket/p", "--endpoint-url", "http://127.0.0.1:9")
+    ok(a, "snapshot", "ds", "-o", "d=data")
+    r = run(a, "push")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("Error: remote 'origin' (s3://bucket/p) cannot be reached")
+    assert len(r.stderr.splitlines()) == 1
+
+
+def _push_proc(cwd, killer=None):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    argv = [sys.executable, str(killer)] if killer else [sys.executable, "-m", "mlver", "push"]
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkilled_push_to_s3_completes_on_the_next_run(pair, tmp_path):
+    import signal
+
+    a, bucket, fs = pair
+    big = a / "big"
+    big.mkdir()
+    for i in range(12):
+        (big / f"f{i}.bin").write_bytes(os.urandom(150_000))
+    ok(a, "snapshot", "big", "-o", "d=big", "--kind", "dataset")
+    killer = tmp_path / "kill.py"
+    killer.write_text(
+        "import os, signal, sys\n"
+        "from mlver.store import remote\n"
+        "n = [0]\n"
+        "orig = remote.Backend.put_file\n"
+        "def put_file(self, rel, local):\n"
+        "    orig(self, rel, local)\n"
+        "    n[0] += 1\n"
+        "    if n[0] == 4: os.kill(os.getpid(), signal.SIGKILL)  # 4 uploads done\n"
+        "remote.Backend.put_file = put_file\n"
+        "from mlver.cli import main\n"
+        "sys.argv = ['mlver', 'push']\n"
+        "main()\n")
+    p = _push_proc(a, killer)
+    p.wait(120)
+    assert p.returncode == -signal.SIGKILL
+    assert not fs.exists(f"{bucket}/team/store/refs/names/big")
+    out = ok(a, "push")
+    assert "big: new" in out and "; 0 already" not in out
+    assert "no problems" in ok(a, "verify", "--remote", "origin")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    ok(b, "checkout", "big")
+    assert (b / "big" / "f3.bin").read_bytes() == (big / "f3.bin").read_bytes()
+
+
+def test_two_clones_push_to_s3_at_once(pair, tmp_path):
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    for repo, text in ((a, "id,x\n1,5\n"), (b, "id,x\n1,6\n")):
+        (repo / "data" / "t.csv").write_text(text)
+        ok(repo, "snapshot", "ds", "-o", "d=data", "-m", repo.name)
+    procs = [_push_proc(repo) for repo in (a, b)]
+    codes = [p.wait(120) for p in procs]
+    assert sorted(codes) == [0, 1], [p.stderr.read() for p in procs]
+    loser = (a, b)[codes.index(1)]
+    assert "replayed" in ok(loser, "pull")
+    ok(loser, "push")
+    winner = (a, b)[codes.index(0)]
+    ok(winner, "pull")
+    log = json.loads(ok(winner, "log", "ds", "--json"))
+    assert sorted(x["message"] for x in log[:2]) == ["a", "b"]
+    assert [x["version"] for x in log] == [3, 2, 1]
