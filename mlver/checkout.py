@@ -10,11 +10,13 @@ phases and writes nothing until the first two have passed:
    link), and a file that would be replaced or removed must hold content the store knows,
    unless ``force``: checkout never destroys the only copy of anything.
 3. *Write*: each file goes to a temporary name in its folder (its hash verified as it is
-   copied), and only when all of them are staged are they renamed over their final
-   names. A failure before that (a corrupt object, a full disk) removes the staged files
-   and leaves the target as it was. Folders are opened with ``O_NOFOLLOW`` and every file
-   is created relative to its folder's descriptor, so a link swapped in meanwhile is
-   refused rather than followed.
+   copied), or, when the target lacks its folder, under its own name in that folder made
+   under a temporary name; only when all of them are staged are they (and such folders)
+   renamed over their final names. A failure before that (a corrupt object, a full disk)
+   removes the staged files and folders and leaves the target as it was. Folders are
+   opened with ``O_NOFOLLOW`` and every file is created relative to its folder's
+   descriptor, so a link swapped in meanwhile is refused rather than followed. Files are
+   staged and renamed by a few threads (:mod:`mlver.materialize`).
 
 The target itself must be a folder (or missing: it is created, and removed again when
 the checkout fails) outside any ``.git``/``.mlver`` folder. Files a killed checkout
@@ -29,6 +31,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import CheckoutError, CorruptObjectError, RecordFormatError
 from .hashing import CHUNK, Hasher, oid_of
@@ -46,9 +49,11 @@ _STAGED = re.compile(r"\.mlver-(\d{1,9})-\d+\.tmp")  # see materialize.Writer
 _SHOWN = 5  # paths named in an error before "and N more"
 
 
-@dataclass(frozen=True)
-class Want:
-    """One path a checkout makes: a file, a link or a folder, relative to the target."""
+class Want(NamedTuple):
+    """One path a checkout makes: a file, a link or a folder, relative to the target.
+
+    A named tuple, not a dataclass: a checkout plans one per file, 100k at a time.
+    """
 
     path: str
     type: str  # "blob", "link" or "tree"
@@ -81,11 +86,12 @@ def _refuse(path: str, why: str) -> CheckoutError:
 
 def check_target_path(path: str) -> None:
     """Refuse a target-relative path that is not plainly inside the target."""
-    parts = path.split("/")
+    parts = path.split("/")  # (list membership, not a generator: 100k paths a checkout)
     if (not path or "\0" in path or "\\" in path or path.startswith("/")
-            or any(p in ("", ".", "..") for p in parts)):
+            or "" in parts or "." in parts or ".." in parts):
         raise _refuse(path, "it is not a plain relative path")
-    if any(p.lower() in _RESERVED for p in parts):
+    lowered = path.lower().split("/")  # lower() never makes or removes a "/"
+    if any(r in lowered for r in _RESERVED):
         raise _refuse(path, "it is inside .git/ or .mlver/, which checkout never writes")
 
 
@@ -128,13 +134,17 @@ def plan(store: Store, arts: list[Artifact], paths: list[str] | None = None
 def _check_links(want: dict[str, Want]) -> None:
     links = {p for p, w in want.items() if w.type == "link"}
     not_dirs = links | {p for p, w in want.items() if w.type == "blob"}
+    passed: set[str] = set()  # folders whose whole chain of parents is checked
     for path in want:
         cut = path.rfind("/")
         while cut > 0:
             parent = path[:cut]
+            if parent in passed:
+                break
             if parent in not_dirs:
                 what = "a symbolic link" if parent in links else "a file"
                 raise _refuse(path, f"it goes through '{parent}', which the record makes {what}")
+            passed.add(parent)
             cut = path.rfind("/", 0, cut)
 
 
