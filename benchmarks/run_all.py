@@ -101,12 +101,12 @@ def main() -> None:
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
                     choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "remote",
-                             "import_dvc"],
+                             "import_dvc", "checkout"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
     only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui",
-                             "remote", "import_dvc"])
+                             "remote", "import_dvc", "checkout"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -132,6 +132,9 @@ def main() -> None:
             plan.append(("remote", [py, os.path.join(HERE, "bench_remote.py"),
                                     "--files", str(size["remote_files"]),
                                     "--results-json", results]))
+        if "checkout" in only:
+            plan.append(("checkout", [py, os.path.join(HERE, "bench_checkout.py"),
+                                      "--files", str(size["files"])]))
         if "import_dvc" in only:
             # always 10,000 data files (the target's); quick runs walk fewer commits
             plan.append(("import_dvc", [py, os.path.join(HERE, "bench_import_dvc.py"),
@@ -187,7 +190,7 @@ def main() -> None:
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
     order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4, "ui": 5,
-             "remote": 6, "import_dvc": 7}  # snapshot-deep rows say "snapshot"
+             "remote": 6, "import_dvc": 7, "checkout": 8}  # snapshot-deep rows say "snapshot"
     summary.sort(key=lambda r: order.get(r["bench"], 8))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
