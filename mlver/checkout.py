@@ -365,7 +365,8 @@ class Checkout:
                     if stat.S_ISDIR(st.st_mode) and want.get(path, Want("", "tree", "")).type == "tree":
                         stack.append(path)
                     elif path not in want:
-                        if _leftover(name) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                        if _leftover(name) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)
+                                                or stat.S_ISDIR(st.st_mode)):
                             extra.append(path)  # staged by a checkout that was killed
                             continue
                         if stat.S_ISDIR(st.st_mode):
@@ -394,7 +395,8 @@ class Checkout:
                 if path in known or path in want or not _leftover(name):
                     continue
                 st = os.lstat(name, dir_fd=fd)
-                if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                # a file, or a whole folder staged under a temporary name (materialize.Dirs)
+                if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
                     out.append(path)
         return out
 

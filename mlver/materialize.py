@@ -22,6 +22,7 @@ import errno
 import io
 import itertools
 import os
+import stat
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, BinaryIO, Callable, TypeVar
@@ -252,7 +253,14 @@ class Writer:
             parent, name = split(path)
             dfd = self.dirs.open(parent, create=False)
             if dfd is not None:
-                _unlink(dfd, name)
+                try:
+                    is_dir = stat.S_ISDIR(os.lstat(name, dir_fd=dfd).st_mode)
+                except FileNotFoundError:
+                    continue
+                if is_dir:  # only a folder a killed checkout staged is ever listed here
+                    _remove_tree(dfd, name)
+                else:
+                    _unlink(dfd, name)
         progress.finish()
         return nbytes
 
