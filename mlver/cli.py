@@ -8,24 +8,14 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sqlite3
 import sys
 
 import click
 
 from .errors import MlverError
+from .textsafe import safe
 from .record import KINDS
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def safe(text: str) -> str:
-    """``text`` with control characters shown as escapes (``\\x1b``), keeping newlines and
-    tabs: names, paths and messages can come from someone else's store, and an escape
-    sequence printed raw would drive the terminal (retitle it, hide text, move the cursor)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def echo(text: str = "", err: bool = False, nl: bool = True) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -39,6 +38,8 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
 
 from .errors import ConfigError, MlverError
+from .uidag import layout, lineage_svg  # noqa: F401 (mlver.ui API)
+from .uifilter import FilterTooLong, _number, _text, matches, parse_filter  # noqa: F401
 
 PAGE_SIZE = 100          # rows of the versions table per page
 MAX_PAGE_SIZE = 1000
@@ -170,93 +171,6 @@ def record_row(oid: str, rec: Any) -> dict:
     return row
 
 
-_COND = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(<=|>=|!=|=|<|>|~)\s*(.*?)\s*$")
-_AND = re.compile(r"\s+and\s+", re.I)
-
-
-def parse_filter(text: str) -> list[tuple[str, str, Any]]:
-    """``metrics.rmse < 30 and name = price-model`` -> conditions ``(column, op, value)``.
-    A part that is not ``COLUMN OP VALUE`` searches name, message, kind, commit and tags
-    (``("*", "~", text)``). Values read as numbers, ``true``/``false``/``null``, or text
-    (quotes optional)."""
-    out: list[tuple[str, str, Any]] = []
-    for part in _AND.split(text.strip()):
-        if not part.strip():
-            continue
-        m = _COND.match(part)
-        if m is None:
-            out.append(("*", "~", part.strip()))
-            continue
-        col, op, raw = m.groups()
-        out.append((col if col not in ("tag",) else "tags", op, _literal(raw)))
-    return out
-
-
-def _literal(raw: str) -> Any:
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-        return raw[1:-1]
-    low = raw.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("null", "none"):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        v = float(raw)
-        return v if math.isfinite(v) else raw
-    except ValueError:
-        return raw
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _text(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, list):
-        return " ".join(map(str, v))
-    from .diff.explain import fmt_value
-
-    return fmt_value(v)
-
-
-def matches(row: dict, cond: tuple[str, str, Any]) -> bool:
-    col, op, want = cond
-    if col == "*":
-        hay = " ".join(_text(row.get(k)) for k in ("name", "message", "kind", "commit", "tags",
-                                                   "status") if row.get(k) is not None)
-        return str(want).lower() in hay.lower()
-    if col not in row or row[col] is None:  # a row without the column: only "= null"
-        return want is None and op == "="
-    have = row[col]
-    if op == "~":
-        return str(want).lower() in _text(have).lower()
-    if col == "tags":
-        inside = str(want) in (have or [])
-        return inside if op == "=" else not inside if op == "!=" else False
-    if _number(have) and _number(want):
-        a, b = float(have), float(want)
-    elif isinstance(have, bool) or isinstance(want, bool) or want is None:
-        a, b = have, want
-        if op not in ("=", "!="):
-            return False
-    else:
-        a, b = _text(have).lower(), _text(want).lower()
-    if op == "=":
-        return a == b
-    if op == "!=":
-        return a != b
-    try:
-        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
-    except TypeError:
-        return False
-
-
 def sort_rows(rows: list[dict], column: str, desc: bool) -> list[dict]:
     """Rows sorted by ``column`` (numbers before text), rows without a value last."""
     def key(r: dict) -> tuple:
@@ -373,7 +287,10 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
             n, page = PAGE_SIZE, 1
         with repos.repo() as repo:
             rows = table_rows(repo, repos)
-        conds = parse_filter(q)
+        try:
+            conds = parse_filter(q)
+        except FilterTooLong as err:
+            return _page("Versions", f'<p class="error">{e(err)}</p>', status=400)
         if conds:
             rows = [r for r in rows if all(matches(r, c) for c in conds)]
         seen = set().union(*(r["_columns"] for r in rows))
@@ -712,140 +629,6 @@ def record_page(oid: str, rec: Any, tags: list[str], siblings: list[tuple[str, i
 
 
 # --------------------------------------------------------------------------- lineage drawing
-
-
-NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 190, 50, 70, 22, 16
-KIND_COLORS = {"model": ("#fdebd3", "#e07b00"), "dataset": ("#dde8f3", "#4c78a8")}
-OTHER_COLOR = ("#eeeeee", "#888888")
-
-
-def layout(nodes: list[dict], edges: list[dict]) -> dict[str, tuple[float, float]]:
-    """Positions (x, y) of the nodes of a DAG, producers left of consumers: layers by the
-    longest path from a source (a cycle in a tampered index is cut), then each layer
-    ordered by the mean position of its neighbours (a few sweeps both ways)."""
-    ids = [n["oid"] for n in sorted(nodes, key=lambda n: (str(n.get("name")),
-                                                          n.get("version") or 0))]
-    known = set(ids)
-    preds: dict[str, set[str]] = {i: set() for i in ids}
-    succs: dict[str, set[str]] = {i: set() for i in ids}
-    for ed in edges:
-        a, b = ed["from"], ed["to"]
-        if a in known and b in known and a != b:
-            preds[b].add(a)
-            succs[a].add(b)
-    # Kahn's order; what a cycle leaves over is appended as is
-    indeg = {i: len(preds[i]) for i in ids}
-    queue = [i for i in ids if indeg[i] == 0]
-    order: list[str] = []
-    seen: set[str] = set()
-    while queue:
-        i = queue.pop(0)
-        order.append(i)
-        seen.add(i)
-        for s in sorted(succs[i], key=ids.index):
-            indeg[s] -= 1
-            if indeg[s] == 0:
-                queue.append(s)
-    order += [i for i in ids if i not in seen]
-    rank = {i: k for k, i in enumerate(order)}
-    layer: dict[str, int] = {}
-    for i in order:
-        layer[i] = max((layer[p] + 1 for p in preds[i] if p in layer and rank[p] < rank[i]),
-                       default=0)
-    layers: dict[int, list[str]] = {}
-    for i in order:
-        layers.setdefault(layer[i], []).append(i)
-    pos = {i: float(k) for L in layers.values() for k, i in enumerate(L)}
-    top = max(layers) if layers else 0
-    for _ in range(4):
-        for rng, nb in ((range(1, top + 1), preds), (range(top - 1, -1, -1), succs)):
-            for L in rng:
-                row = layers[L]
-
-                def bary(i: str) -> float:
-                    ns = [pos[n] for n in nb[i] if n in pos]
-                    return sum(ns) / len(ns) if ns else pos[i]
-                row.sort(key=lambda i: (bary(i), pos[i]))
-                for k, i in enumerate(row):
-                    pos[i] = float(k)
-    tallest = max((len(L) for L in layers.values()), default=1)
-    out = {}
-    for L, row in layers.items():
-        offset = (tallest - len(row)) * (NODE_H + GAP_Y) / 2
-        for k, i in enumerate(row):
-            out[i] = (MARGIN + L * (NODE_W + GAP_X), MARGIN + offset + k * (NODE_H + GAP_Y))
-    return out
-
-
-def lineage_svg(root: str, graph: dict, status: dict[str, tuple[str, Any]]) -> str:
-    nodes, edges = graph["nodes"], graph["edges"]
-    pos = layout(nodes, edges)
-    width = int(max((x for x, _ in pos.values()), default=0) + NODE_W + 2 * MARGIN)
-    height = int(max((y for _, y in pos.values()), default=0) + NODE_H + 2 * MARGIN)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="lineage-graph" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             'aria-label="lineage graph" font-family="system-ui, sans-serif" font-size="12">'
-             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-             'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" '
-             'fill="#888"/></marker></defs>']
-    pair_count: dict[tuple[str, str], int] = {}
-    for ed in edges:
-        a, b = ed["from"], ed["to"]
-        if a not in pos or b not in pos:
-            continue
-        k = pair_count.get((a, b), 0)
-        pair_count[(a, b)] = k + 1
-        (x1, y1), (x2, y2) = pos[a], pos[b]
-        sx, sy = x1 + NODE_W, y1 + NODE_H / 2 + (k % 3 - 1) * 6 * (k > 0)
-        tx, ty = x2, y2 + NODE_H / 2 + (k % 3 - 1) * 6 * (k > 0)
-        if tx <= sx:  # a back edge (only in a tampered index): loop around below
-            d = (f"M{sx:.1f},{sy:.1f}C{sx + 60:.1f},{sy + 80:.1f} {tx - 60:.1f},{ty + 80:.1f} "
-                 f"{tx:.1f},{ty:.1f}")
-        else:
-            mid = (sx + tx) / 2
-            d = f"M{sx:.1f},{sy:.1f}C{mid:.1f},{sy:.1f} {mid:.1f},{ty:.1f} {tx:.1f},{ty:.1f}"
-        parts.append(f'<g class="edge" data-from="{e(a)}" data-to="{e(b)}" '
-                     f'data-slot="{e(ed["slot"])}"><title>{e(ed["slot"])}: content '
-                     f'{e(ed["oid"][:12])}</title><path d="{d}" fill="none" stroke="#999" '
-                     'stroke-width="1.4" marker-end="url(#arrow)"/>'
-                     f'<text x="{(sx + tx) / 2:.1f}" y="{(sy + ty) / 2 - 4:.1f}" '
-                     f'text-anchor="middle" fill="#777" font-size="10">{e(_short(ed["slot"], 18))}'
-                     "</text></g>")
-    for n in nodes:
-        oid = n["oid"]
-        if oid not in pos:
-            continue
-        x, y = pos[oid]
-        fill, stroke = KIND_COLORS.get(n.get("kind") or "", OTHER_COLOR)
-        st, code = status.get(oid, ("ok", None))
-        failed = st == "failed"
-        label = f"{n.get('name')}@{n.get('version')}"
-        extra = ' stroke-dasharray="5 3"' if failed else ""
-        width_ = 3 if oid == root else 1.5
-        line2 = f"{n.get('kind') or 'record'}"
-        if failed:
-            line2 += f" · FAILED (exit {code})"
-        if oid == root:
-            line2 += " · this version"
-        parts.append(f'<a href="/record/{e(oid)}" class="node{" failed" if failed else ""}'
-                     f'{" root" if oid == root else ""}" data-oid="{e(oid)}" '
-                     f'data-kind="{e(n.get("kind") or "")}">'
-                     f"<title>{e(label)} ({e(n.get('kind') or 'record')}"
-                     f"{', FAILED' if failed else ''}) {e(oid[:12])}</title>"
-                     f'<rect x="{x:.1f}" y="{y:.1f}" width="{NODE_W}" height="{NODE_H}" rx="7" '
-                     f'fill="{fill}" stroke="{"#c0392b" if failed else stroke}" '
-                     f'stroke-width="{width_}"{extra}/>'
-                     f'<text x="{x + 10:.1f}" y="{y + 20:.1f}" font-weight="600" fill="#222">'
-                     f"{e(_short(label, 24))}</text>"
-                     f'<text x="{x + 10:.1f}" y="{y + 37:.1f}" '
-                     f'fill="{"#c0392b" if failed else "#555"}" font-size="11">{e(line2)}</text>'
-                     "</a>")
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def lineage_page(oid: str, rec: Any, graph: dict, status: dict, depth: int, shown: int,

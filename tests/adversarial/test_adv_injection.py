@@ -170,3 +170,24 @@ def test_06_terminal_escapes_in_error_lines(adv, args):
     assert proc.returncode in (1, 2), proc.stderr
     if proc.returncode == 1:
         assert_clean_error(proc)
+
+
+BIDI = "\u202e\u2066\u200f"
+
+
+def test_06_bidi_controls_in_record_fields_are_escaped(adv):
+    """U+202E and the other bidirectional controls from someone else's record are shown as
+    escapes by log and show (a "Trojan Source" line reads differently from its bytes)."""
+    a, b = craft.two_versions(adv)
+
+    def evil(d):
+        d["message"] = f"ok {BIDI}gpj.exe"
+        d["code"]["branch"] = f"main{BIDI}"
+
+    craft.set_ref(adv, "m", craft.craft_record(adv, b, evil))
+    for args in (("log",), ("log", "m"), ("show", "m")):
+        proc = mlver(adv, *args)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, proc.stderr
+        assert not any(c in out for c in BIDI), (args, out[-300:])
+        assert "\\u202e\\u2066\\u200fgpj.exe" in out, (args, out[-300:])
