@@ -219,7 +219,7 @@ class Repo:
         :class:`mlver.hooks.Hooks`; see docs/hooks.md)."""
         from .hooks import Hooks
 
-        return Hooks(self.root, lambda: self.workspace.project.hooks)
+        return Hooks(self.root, lambda: self.workspace.project.hooks, self)
 
     # -- verify and gc -----------------------------------------------------------------------
 
@@ -290,6 +290,19 @@ class Repo:
                           locking)
         self.workspace._project = None
         self._fetcher = None
+        self.remote_trust(name)  # the user typed this URL: pushes may go there
+        return spec
+
+    def remote_trust(self, name: str) -> Any:
+        """Trust pushes to the remote ``name`` at the URL mlver.toml now gives it (pinned in
+        the store's own config; see docs/remotes.md): the fix when a push is refused because
+        a merged mlver.toml changed that remote or the default."""
+        from .sharing import pick_remote, resolve_folder
+        from .trust import pin_remote
+
+        remotes, default = self.remotes()
+        spec = resolve_folder(self.root, pick_remote(remotes, default, name))
+        pin_remote(self.store.path, spec)
         return spec
 
     def remote_remove(self, name: str, local: bool = False) -> Any:
@@ -316,9 +329,15 @@ class Repo:
         remote): objects the remote lacks, then records, then refs and tags by
         compare-and-swap. A :class:`mlver.sync.SyncResult`. A name the remote moved since
         the last pull raises :class:`mlver.sync.PushRefused` (the others are pushed)."""
-        from .sync import push
+        from .sharing import pick_remote, resolve_folder
+        from .sync import open_remote, push
+        from .trust import check_push, pin_remote
 
-        r = push(self.store, self._remote(remote), _listify(names), progress, self.warn)
+        remotes, default = self.remotes()
+        spec = resolve_folder(self.root, pick_remote(remotes, default, remote))
+        check_push(self.store.path, spec, remote is None)  # a merged mlver.toml may point
+        pin_remote(self.store.path, spec)  # elsewhere: push only where the user pushed
+        r = push(self.store, open_remote(self.store, spec), _listify(names), progress, self.warn)
         for w in r.warnings:
             self.warn(w)
         return r

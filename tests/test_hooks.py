@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -352,8 +353,11 @@ def test_hooks_config_defaults(tmp_path):
 
 def test_cli_install_status_uninstall(repo, git_repo):
     r = cli("hooks", "install", "--hook", "post-commit", "--hook", "pre-push")
-    assert r.exit_code == 0 and r.stdout.splitlines() == ["post-commit: installed",
-                                                           "pre-push: installed"]
+    # the last line says which program the hooks start (issue 20: what a commit runs)
+    assert r.exit_code == 0 and r.stdout.splitlines() == [
+        "post-commit: installed", "pre-push: installed",
+        f"runs: {sys.executable} -I (post-commit, pre-push: mlver in isolated mode, nothing "
+        "in the work tree is imported)"]
     r = cli("hooks", "status")
     assert r.stdout.splitlines()[0] == "post-commit: installed"
     assert r.stdout.splitlines()[1] == "post-checkout: not installed"
