@@ -102,7 +102,10 @@ def launch(path: tuple[str, ...] = ()) -> str:
     by ``path`` (absolute folders found at install, see :func:`isolated_path`)."""
     if not path:
         return "-I -m mlver hooks run"
-    code = (f"import sys; sys.path[:0] = {list(path)!r}; from mlver.hooks import main; "
+    import json
+
+    # JSON is a Python list literal here, in double quotes: no quoting clash with sh's '…'
+    code = (f"import sys; sys.path[:0] = {json.dumps(list(path))}; from mlver.hooks import main; "
             "sys.exit(main(sys.argv[1:]))")
     return "-I -c " + _sh_quote(code)
 
