@@ -571,3 +571,21 @@ def test_pre_push_in_process_refuses_a_default_remote_that_changed(proj, tmp_pat
         "run mlver remote trust shared to push there; the git push is stopped (fix it and "
         "push again, or git push --no-verify to push without the data)"]
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_post_checkout_and_post_merge_in_process(proj):
+    from mlver.hooks import run
+
+    _two_branches(proj)
+    feat = g(proj, "rev-parse", "HEAD").stdout.strip()
+    g(proj, "checkout", "-q", "main", env={"MLVER_HOOKS": "0"})
+    main = g(proj, "rev-parse", "HEAD").stdout.strip()
+    lines: list[str] = []
+    assert run("post-checkout", [feat, main, "1"], cwd=str(proj), echo=lines.append) == 0
+    assert lines == [f"mlver: ds@1 (commit {main[:7]}) differs here: data modified; "
+                     "mlver checkout ds@1 restores it"]
+    lines.clear()
+    assert run("post-checkout", [feat, main, "0"], cwd=str(proj), echo=lines.append) == 0
+    assert lines == []  # a file checkout
+    assert run("post-merge", ["0"], cwd=str(proj), echo=lines.append) == 0
+    assert len(lines) == 1 and lines[0].startswith("mlver: ds@1 (commit ")
