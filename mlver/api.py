@@ -335,8 +335,10 @@ class Repo:
 
         remotes, default = self.remotes()
         spec = resolve_folder(self.root, pick_remote(remotes, default, remote))
-        check_push(self.store.path, spec, remote is None)  # a merged mlver.toml may point
-        pin_remote(self.store.path, spec)  # elsewhere: push only where the user pushed
+        # mlver.toml may have changed in a merge: push only where this store pushed before
+        # (or was told to trust), and pin a first push (see mlver/trust.py).
+        check_push(self.store.path, spec, remote is None)
+        pin_remote(self.store.path, spec)
         r = push(self.store, open_remote(self.store, spec), _listify(names), progress, self.warn)
         for w in r.warnings:
             self.warn(w)

@@ -135,7 +135,7 @@ def env_python_refusal(repo: Any) -> str | None:
     ep = env_python(repo)
     if ep is None or ep.trusted:
         return None
-    return f"{ep.why}; or run mlver snapshot NAME yourself"
+    return ep.why
 
 
 def trust_env_python(repo: Any) -> EnvPython | None:

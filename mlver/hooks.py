@@ -4,8 +4,9 @@
 set, else the repository's hooks folder, found with ``git rev-parse --git-path hooks``),
 a tiny POSIX sh script per hook. The script carries :data:`MARKER`, runs the user's own
 hook first when there was one (moved aside to ``HOOK.mlver-user``, byte for byte, mode
-kept), then ``"<python>" -m mlver hooks run HOOK "$@"`` with the interpreter that installed
-it. ``uninstall`` removes the script and moves the user's hook back.
+kept), then ``"<python>" -I -m mlver hooks run HOOK "$@"`` with the interpreter that
+installed it, in isolated mode: nothing in the work tree (a branch's ``mlver/`` or
+``xxhash.py``) is importable. What the hooks may run and record: :mod:`mlver.hookguard`. ``uninstall`` removes the script and moves the user's hook back.
 
 ``run`` is what the scripts call. The post-* hooks never fail the git command: any
 error is one line and exit status 0. pre-push fails the push when the data cannot be
@@ -413,7 +414,8 @@ def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
             if refused is None:
                 refused = env_python_refusal(repo) or ""
             if refused:
-                echo(f"mlver: post-commit did not snapshot {name}: {refused}")
+                echo(f"mlver: post-commit did not snapshot {name}: {refused}; or run mlver "
+                     f"snapshot {name} yourself")
                 continue
             r = repo.snapshot(name)
             if r.created:

@@ -213,7 +213,7 @@ def test_a_merged_env_python_never_runs_from_a_commit(hooked, tmp_path):
     assert mlver_lines(p) == [
         f"mlver: post-commit did not snapshot ds: [env] python in mlver.toml names {spy}, "
         "which mlver hooks install has not trusted (a merge or a checkout may have changed "
-        "it); check it, then run mlver hooks install to trust it; or run mlver snapshot NAME "
+        "it); check it, then run mlver hooks install to trust it; or run mlver snapshot ds "
         "yourself"]
     assert not marker.exists()
     with Repo(str(hooked)) as r:
