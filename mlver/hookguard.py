@@ -237,7 +237,7 @@ class Program:
 
     path: str
     hooks: tuple[str, ...]  # the hooks that run it
-    why: str  # "mlver" (the interpreter of the scripts) or "[env] python"
+    why: str  # "mlver" (the interpreter of the scripts), "[env] python" or "your hook"
     runs: bool  # False: an [env] python the hooks refuse to run
     note: str = ""
 
@@ -247,6 +247,8 @@ class Program:
 
     def line(self) -> str:
         hooks = ", ".join(self.hooks)
+        if self.why == "your hook":
+            return f"runs: {self.path} ({hooks}: your own hook, first)"
         if self.why == "mlver":
             return (f"runs: {self.path} -I ({hooks}: mlver in isolated mode, nothing in the "
                     "work tree is imported)")
@@ -264,7 +266,11 @@ def hook_programs(repo: Any, states: list) -> list[Program]:
     for s in states:
         if s.installed and s.enabled and s.python:
             pys.setdefault(s.python, []).append(s.hook)
-    out = [Program(py, tuple(h), "mlver", True) for py, h in pys.items()]
+    from .hooks import USER_SUFFIX
+
+    out = [Program(s.path + USER_SUFFIX, (s.hook,), "your hook", True)
+           for s in states if s.installed and s.chained]
+    out += [Program(py, tuple(h), "mlver", True) for py, h in pys.items()]
     commit = next((s for s in states if s.hook == "post-commit"), None)
     if repo is None or commit is None or not (commit.installed and commit.enabled):
         return out

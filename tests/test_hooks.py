@@ -103,6 +103,11 @@ def test_install_twice_then_uninstall_restores_user_hooks_byte_for_byte(git_repo
         states = {s.hook: s for s in r.hooks.status()}
         assert all(s.installed and s.chained and s.python_ok and s.enabled
                    for s in states.values())
+        # what the hooks run: your hooks first, then mlver, isolated
+        assert [p.line() for p in r.hooks.programs()] == [
+            *[f"runs: {hd / (h + USER_SUFFIX)} ({h}: your own hook, first)" for h in HOOKS],
+            f"runs: {sys.executable} -I ({', '.join(HOOKS)}: mlver in isolated mode, nothing "
+            "in the work tree is imported)"]
         r.hooks.uninstall()
     for hook in HOOKS:
         assert (hd / hook).read_bytes() == mine[hook][0]
