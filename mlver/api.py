@@ -297,13 +297,9 @@ class Repo:
         """Trust pushes to the remote ``name`` at the URL mlver.toml now gives it (pinned in
         the store's own config; see docs/remotes.md): the fix when a push is refused because
         a merged mlver.toml changed that remote or the default."""
-        from .sharing import pick_remote, resolve_folder
-        from .trust import pin_remote
+        from .trust import trust_remote
 
-        remotes, default = self.remotes()
-        spec = resolve_folder(self.root, pick_remote(remotes, default, name))
-        pin_remote(self.store.path, spec)
-        return spec
+        return trust_remote(self, name)
 
     def remote_remove(self, name: str, local: bool = False) -> Any:
         """Remove the remote ``name`` (from the store's own config with ``local``); the
@@ -329,16 +325,10 @@ class Repo:
         remote): objects the remote lacks, then records, then refs and tags by
         compare-and-swap. A :class:`mlver.sync.SyncResult`. A name the remote moved since
         the last pull raises :class:`mlver.sync.PushRefused` (the others are pushed)."""
-        from .sharing import pick_remote, resolve_folder
         from .sync import open_remote, push
-        from .trust import check_push, pin_remote
+        from .trust import push_target
 
-        remotes, default = self.remotes()
-        spec = resolve_folder(self.root, pick_remote(remotes, default, remote))
-        # mlver.toml may have changed in a merge: push only where this store pushed before
-        # (or was told to trust), and pin a first push (see mlver/trust.py).
-        check_push(self.store.path, spec, remote is None)
-        pin_remote(self.store.path, spec)
+        spec = push_target(self, remote)  # refused unless trusted (a merged mlver.toml)
         r = push(self.store, open_remote(self.store, spec), _listify(names), progress, self.warn)
         for w in r.warnings:
             self.warn(w)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import CONFIG_FILE, RemoteSpec, read_store_config
 from .errors import ConfigError, StoreFormatError
@@ -133,3 +134,26 @@ def check_push(store_dir: str, spec: RemoteSpec, default: bool) -> None:
             f"the default remote is now '{spec.name}' ({spec.url}), where this store has "
             f"never pushed (it pushed to {known}); {fix}, or name a remote you trust: "
             f"mlver push {sorted(pins.remotes)[0]}")
+
+
+def _spec(repo: Any, name: str | None) -> RemoteSpec:
+    from .sharing import pick_remote, resolve_folder
+
+    remotes, default = repo.remotes()
+    return resolve_folder(repo.root, pick_remote(remotes, default, name))
+
+
+def push_target(repo: Any, name: str | None) -> RemoteSpec:
+    """The remote a push of ``repo`` goes to (``name``, else the default), once
+    :func:`check_push` allows it; a first push pins it."""
+    spec = _spec(repo, name)
+    check_push(repo.store.path, spec, name is None)
+    pin_remote(repo.store.path, spec)
+    return spec
+
+
+def trust_remote(repo: Any, name: str) -> RemoteSpec:
+    """``mlver remote trust NAME``: pin ``name`` at the URL mlver.toml gives it now."""
+    spec = _spec(repo, name)
+    pin_remote(repo.store.path, spec)
+    return spec
