@@ -219,7 +219,7 @@ class Repo:
         :class:`mlver.hooks.Hooks`; see docs/hooks.md)."""
         from .hooks import Hooks
 
-        return Hooks(self.root, lambda: self.workspace.project.hooks)
+        return Hooks(self.root, lambda: self.workspace.project.hooks, self)
 
     # -- verify and gc -----------------------------------------------------------------------
 
@@ -290,7 +290,16 @@ class Repo:
                           locking)
         self.workspace._project = None
         self._fetcher = None
+        self.remote_trust(name)  # the user typed this URL: pushes may go there
         return spec
+
+    def remote_trust(self, name: str) -> Any:
+        """Trust pushes to the remote ``name`` at the URL mlver.toml now gives it (pinned in
+        the store's own config; see docs/remotes.md): the fix when a push is refused because
+        a merged mlver.toml changed that remote or the default."""
+        from .trust import trust_remote
+
+        return trust_remote(self, name)
 
     def remote_remove(self, name: str, local: bool = False) -> Any:
         """Remove the remote ``name`` (from the store's own config with ``local``); the
@@ -316,9 +325,11 @@ class Repo:
         remote): objects the remote lacks, then records, then refs and tags by
         compare-and-swap. A :class:`mlver.sync.SyncResult`. A name the remote moved since
         the last pull raises :class:`mlver.sync.PushRefused` (the others are pushed)."""
-        from .sync import push
+        from .sync import open_remote, push
+        from .trust import push_target
 
-        r = push(self.store, self._remote(remote), _listify(names), progress, self.warn)
+        spec = push_target(self, remote)  # refused unless trusted (a merged mlver.toml)
+        r = push(self.store, open_remote(self.store, spec), _listify(names), progress, self.warn)
         for w in r.warnings:
             self.warn(w)
         return r

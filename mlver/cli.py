@@ -667,6 +667,15 @@ def remote_list(as_json):
             echo(f"{mark}{r['name']}\t{r['url']}{extra}\t[{r['where']}]")
 
 
+@remote.command("trust")
+@click.argument("name")
+def remote_trust(name):
+    """Trust pushes to the remote NAME at the URL mlver.toml now gives it."""
+    spec = _repo().remote_trust(name)
+    echo(f"Trusted remote {spec.name} {spec.url}: mlver push and the pre-push hook may send "
+         "data there")
+
+
 @remote.command("remove")
 @click.argument("name")
 @click.option("--local", is_flag=True, help="Remove it from the store's own config.")
@@ -788,8 +797,11 @@ def hooks():
               help="Only this hook (repeatable; default: all four).")
 def hooks_install(names):
     """Install the git hooks where git runs them (core.hooksPath, or the hooks folder)."""
-    for hook, what in _repo().hooks.install(list(names) or None):
+    hooks_ = _repo().hooks
+    for hook, what in hooks_.install(list(names) or None):
         echo(f"{hook}: {what}")
+    for p in hooks_.programs():
+        echo(p.line())
 
 
 @hooks.command("uninstall")
@@ -805,12 +817,16 @@ def hooks_uninstall(names):
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a hook.")
 def hooks_status(as_json):
     """Say which git hooks are installed, chained, and turned on."""
-    states = _repo().hooks.status()
+    hooks_ = _repo().hooks
+    states, progs = hooks_.status(), hooks_.programs()
     if as_json:
-        _out([s.to_dict() for s in states])
+        _out([{**s.to_dict(), "runs": [p.to_dict() for p in progs if s.hook in p.hooks]}
+              for s in states])
     else:
         for s in states:
             echo(s.line())
+        for p in progs:
+            echo(p.line())
 
 
 @hooks.command("run", context_settings={"ignore_unknown_options": True,

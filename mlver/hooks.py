@@ -4,8 +4,9 @@
 set, else the repository's hooks folder, found with ``git rev-parse --git-path hooks``),
 a tiny POSIX sh script per hook. The script carries :data:`MARKER`, runs the user's own
 hook first when there was one (moved aside to ``HOOK.mlver-user``, byte for byte, mode
-kept), then ``"<python>" -m mlver hooks run HOOK "$@"`` with the interpreter that installed
-it. ``uninstall`` removes the script and moves the user's hook back.
+kept), then ``"<python>" -I -m mlver hooks run HOOK "$@"`` with the interpreter that
+installed it, in isolated mode: nothing in the work tree (a branch's ``mlver/`` or
+``xxhash.py``) is importable. What the hooks may run and record: :mod:`mlver.hookguard`. ``uninstall`` removes the script and moves the user's hook back.
 
 ``run`` is what the scripts call. The post-* hooks never fail the git command: any
 error is one line and exit status 0. pre-push fails the push when the data cannot be
@@ -93,9 +94,27 @@ def _sh_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def script(hook: str, python: str, rel: str = ".") -> str:
+def launch(path: tuple[str, ...] = ()) -> str:
+    """How the script starts mlver after ``"$python"``: always in isolated mode (``-I``),
+    so that nothing in the work tree is importable. ``-m`` alone puts the current folder
+    first on ``sys.path``, and the script runs from the top of the work tree: a branch
+    holding ``mlver/__init__.py`` or ``xxhash.py`` would run on ``git checkout``. ``-I``
+    also drops ``PYTHONPATH`` and the user site, so an mlver found only there is put back
+    by ``path`` (absolute folders found at install, see :func:`isolated_path`)."""
+    if not path:
+        return "-I -m mlver hooks run"
+    import json
+
+    # JSON is a Python list literal here, in double quotes: no quoting clash with sh's '…'
+    code = (f"import sys; sys.path[:0] = {json.dumps(list(path))}; from mlver.hooks import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    return "-I -c " + _sh_quote(code)
+
+
+def script(hook: str, python: str, rel: str = ".", path: tuple[str, ...] = ()) -> str:
     """The hook script for ``hook``: runs the chained user hook (exactly once, its exit
-    status kept), then mlver with ``python`` from the mlver root ``rel`` of the work tree."""
+    status kept), then mlver with ``python`` (isolated: see :func:`launch`) from the mlver
+    root ``rel`` of the work tree."""
     blocking = hook.startswith("pre-")
     gone_exit = "1" if blocking else '"$status"'
     gone_fix = ("; git push --no-verify pushes without the data" if blocking else "")
@@ -125,7 +144,7 @@ def script(hook: str, python: str, rel: str = ".") -> str:
     if rel != ".":
         lines.append(f'cd -- {_sh_quote(rel)} || exit "$status"')
     lines += [
-        '"$python" -m mlver hooks run "$hook" "$@"',
+        f'"$python" {launch(path)} "$hook" "$@"',
         "rc=$?",
         '[ "$status" -ne 0 ] && exit "$status"',
         'exit "$rc"' if blocking else "exit 0",
@@ -217,9 +236,11 @@ def _check_names(hooks: list[str] | None) -> list[str]:
 class Hooks:
     """The git hooks of a repository (``repo.hooks``): install, uninstall, status, run."""
 
-    def __init__(self, root: str, config: Callable[[], HooksConfig] | None = None) -> None:
+    def __init__(self, root: str, config: Callable[[], HooksConfig] | None = None,
+                 repo: Any = None) -> None:
         self.root = root
         self._config = config
+        self._repo = repo  # the facade: pins [env] python on install, says what runs
 
     def _enabled(self, hook: str) -> bool:
         try:
@@ -231,16 +252,22 @@ class Hooks:
                 ) -> list[tuple[str, str]]:
         """Install the hooks (default: all four); ``[(hook, what was done)]``. A hook of
         the user's own is moved to ``HOOK.mlver-user`` and run first; installing again
-        changes nothing."""
+        changes nothing. The ``[env] python`` of mlver.toml is pinned as trusted when it
+        can be (see :mod:`mlver.hookguard`); :meth:`programs` says what the hooks run."""
+        from .hookguard import isolated_path, trust_env_python
+
         names = _check_names(hooks)
         folder, rel = hooks_dir(self.root)
         os.makedirs(folder, exist_ok=True)
-        text = script  # (the same text for the same hook, python and root)
+        interp = os.path.abspath(python or sys.executable)
+        path_extra = isolated_path(interp)
+        if self._repo is not None:
+            trust_env_python(self._repo)
         out = []
         for hook in names:
             path = os.path.join(folder, hook)
             user = path + USER_SUFFIX
-            want = text(hook, os.path.abspath(python or sys.executable), rel)
+            want = script(hook, interp, rel, path_extra)
             head = _read_head(path)
             if head is not None and _is_ours(head):
                 if head == want.encode():
@@ -301,6 +328,15 @@ class Hooks:
                 bool(py) and os.access(py, os.X_OK), self._enabled(hook)))
         return out
 
+    def programs(self) -> list[Any]:
+        """The programs a commit, a checkout, a merge and a push run through the installed
+        hooks (:class:`mlver.hookguard.Program`): each interpreter the scripts start, and
+        the ``[env] python`` of mlver.toml when post-commit would snapshot with it (or
+        refuses to, saying why)."""
+        from .hookguard import hook_programs
+
+        return hook_programs(self._repo, self.status())
+
 
 # -- what the hooks do ----------------------------------------------------------------------
 
@@ -359,45 +395,27 @@ def _checkout_args(args: list[str]) -> tuple[str, str, str]:
             env.get("PRE_COMMIT_CHECKOUT_TYPE", ""))
 
 
-def data_changed(repo: Any, name: str) -> bool:
-    """True when the inputs or outputs ``[snapshot.NAME]`` names differ from its latest
-    version (or it has none): slots, paths or content (through the stat cache)."""
-    from . import history
-    from . import snapshot as snap
-    from .capture.files import capture_path
-
-    store, ws = repo.store, repo.workspace
-    head = store.refs.get(name)
-    if head is None:
-        return True
-    rec = history.load_record(store, head)
-    p = snap.plan(store, ws, name)
-    if set(p.inputs) | set(p.revisions) != set(rec.inputs) or set(p.outputs) != set(rec.outputs):
-        return True
-    cache = ws.stat_cache()
-    try:
-        for slots, arts in ((p.inputs, rec.inputs), (p.outputs, rec.outputs)):
-            for slot, path in slots.items():
-                art = arts[slot]
-                if art.source or art.path != path or not ws.exists(path):
-                    return True
-                now = capture_path(ws.root, path, cache)
-                if now.oid != art.oid or now.type != art.type:
-                    return True
-        for slot, text in p.revisions.items():
-            art = rec.inputs[slot]
-            if not art.source or snap.from_revision(store, text).oid != art.oid:
-                return True
-    finally:
-        cache.save()
-    return False
-
-
 def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
-    """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each."""
+    """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each. A name
+    whose inputs changed while its outputs did not is left alone, said so: its outputs
+    were not made from those inputs."""
+    from .hookguard import changes, env_python_refusal
+
+    refused: str | None = None
     for name in cfg.snapshot:
         try:
-            if not data_changed(repo, name):
+            ch = changes(repo, name)
+            if not ch.any:
+                continue
+            if ch.stale_outputs:
+                echo(f"mlver: {name}: inputs changed since @{ch.version} but "
+                     f"{', '.join(ch.output_paths)} did not; retrain with mlver run {name}")
+                continue
+            if refused is None:
+                refused = env_python_refusal(repo) or ""
+            if refused:
+                echo(f"mlver: post-commit did not snapshot {name}: {refused}; or run mlver "
+                     f"snapshot {name} yourself")
                 continue
             r = repo.snapshot(name)
             if r.created:
@@ -535,7 +553,7 @@ def _pre_push(repo: Any, echo: Echo) -> int:
              "(mlver remote add NAME URL --default sets one)")
         return 0
     try:
-        r = repo.push(default)
+        r = repo.push()  # no name: a default that changed since the last push is refused
     except Exception as e:  # noqa: BLE001
         what = str(e) if isinstance(e, MlverError) else f"{type(e).__name__}: {e}"
         echo(f"mlver: pushing data to remote '{default}' failed: {what}; the git push is "

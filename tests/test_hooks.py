@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,11 @@ def test_install_twice_then_uninstall_restores_user_hooks_byte_for_byte(git_repo
         states = {s.hook: s for s in r.hooks.status()}
         assert all(s.installed and s.chained and s.python_ok and s.enabled
                    for s in states.values())
+        # what the hooks run: your hooks first, then mlver, isolated
+        assert [p.line() for p in r.hooks.programs()] == [
+            *[f"runs: {hd / (h + USER_SUFFIX)} ({h}: your own hook, first)" for h in HOOKS],
+            f"runs: {sys.executable} -I ({', '.join(HOOKS)}: mlver in isolated mode, nothing "
+            "in the work tree is imported)"]
         r.hooks.uninstall()
     for hook in HOOKS:
         assert (hd / hook).read_bytes() == mine[hook][0]
@@ -352,8 +358,11 @@ def test_hooks_config_defaults(tmp_path):
 
 def test_cli_install_status_uninstall(repo, git_repo):
     r = cli("hooks", "install", "--hook", "post-commit", "--hook", "pre-push")
-    assert r.exit_code == 0 and r.stdout.splitlines() == ["post-commit: installed",
-                                                           "pre-push: installed"]
+    # the last line says which program the hooks start (issue 20: what a commit runs)
+    assert r.exit_code == 0 and r.stdout.splitlines() == [
+        "post-commit: installed", "pre-push: installed",
+        f"runs: {sys.executable} -I (post-commit, pre-push: mlver in isolated mode, nothing "
+        "in the work tree is imported)"]
     r = cli("hooks", "status")
     assert r.stdout.splitlines()[0] == "post-commit: installed"
     assert r.stdout.splitlines()[1] == "post-checkout: not installed"
@@ -416,3 +425,172 @@ def test_pre_push_without_a_remote_says_so_and_lets_the_push_go(proj, tmp_path):
                               "(mlver remote add NAME URL --default sets one)"]
     p = g(proj, "push", "-q", "origin", "main", env={"MLVER_HOOKS": "0"})
     assert mlver_lines(p) == []
+
+
+# --------------------------------------------------------------------------- no false pair
+
+MODEL_TOML = """\
+[snapshot.price-model]
+kind = "model"
+inputs = { train = "data/train.csv" }
+outputs = { model = "model.pkl" }
+
+[hooks]
+snapshot = ["price-model"]
+"""
+
+
+@pytest.fixture
+def model_proj(git_repo, monkeypatch):
+    """A model whose input (data/train.csv) and output (model.pkl) git ignores; no hooks
+    installed: the hook logic runs in this process (``mlver.hooks.run``)."""
+    write(git_repo / ".gitignore", ".mlver/\ndata/\nmodel.pkl\n")
+    write(git_repo / "mlver.toml", MODEL_TOML)
+    write(git_repo / "data" / "train.csv", "x,y\n1,2\n")
+    write(git_repo / "model.pkl", b"model-1")
+    g(git_repo, "add", "-A")
+    g(git_repo, "commit", "-q", "-m", "model")
+    monkeypatch.chdir(git_repo)
+    Repo.init(str(git_repo)).close()
+    return git_repo
+
+
+def _post_commit(root) -> list[str]:
+    from mlver.hooks import run
+
+    lines: list[str] = []
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    return lines
+
+
+def _labels(root, name="price-model") -> list[str]:
+    with Repo(str(root)) as r:
+        return [rec.label for _oid, rec in r.log(name)]
+
+
+def test_post_commit_never_pairs_new_inputs_with_an_old_model(model_proj):
+    assert [x.split(" ")[:3] for x in _post_commit(model_proj)] == [
+        ["mlver:", "snapshot", "price-model@1"]]
+    # new data, the model not retrained: no version, one line that says what to do
+    write(model_proj / "data" / "train.csv", "x,y\n1,2\n3,4\n")
+    g(model_proj, "commit", "-q", "--allow-empty", "-m", "more data")
+    assert _post_commit(model_proj) == [
+        "mlver: price-model: inputs changed since @1 but model.pkl did not; retrain with "
+        "mlver run price-model"]
+    assert _labels(model_proj) == ["price-model@1"]
+    # retrained: the pair is true again, and recorded
+    write(model_proj / "model.pkl", b"model-2")
+    g(model_proj, "commit", "-q", "--allow-empty", "-m", "retrained")
+    lines = _post_commit(model_proj)
+    assert len(lines) == 1 and lines[0].startswith("mlver: snapshot price-model@2 ")
+    # only the model changed (a retrain on the same data): recorded as ever
+    write(model_proj / "model.pkl", b"model-3")
+    assert _post_commit(model_proj)[0].startswith("mlver: snapshot price-model@3 ")
+
+
+def test_post_commit_says_it_through_git_too(model_proj):
+    with Repo(str(model_proj)) as r:
+        r.hooks.install(["post-commit"])
+    g(model_proj, "commit", "-q", "--allow-empty", "-m", "first")
+    write(model_proj / "data" / "train.csv", "x,y\n9,9\n")
+    p = g(model_proj, "commit", "-q", "--allow-empty", "-m", "more data")
+    assert mlver_lines(p) == ["mlver: price-model: inputs changed since @1 but model.pkl did "
+                              "not; retrain with mlver run price-model"]
+    assert _labels(model_proj) == ["price-model@1"]
+
+
+def test_pre_commit_framework_shows_mlver_lines():
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == [f"mlver-{h}" for h in HOOKS]
+    assert all(h["verbose"] is True for h in hooks)
+    assert all(h["entry"].startswith("mlver hooks run ") for h in hooks)
+
+
+# --------------------------------------------------------------------------- what runs
+
+
+def test_the_script_starts_mlver_isolated():
+    text = script("post-commit", "/venv/bin/python")
+    assert '"$python" -I -m mlver hooks run "$hook" "$@"' in text.splitlines()
+    assert " -m mlver" not in text.replace("-I -m mlver", "")
+
+
+def test_an_mlver_found_only_on_pythonpath_is_put_back_by_the_script(proj):
+    # what install writes when isolated mode would lose the folder mlver came from
+    text = script("post-commit", sys.executable, ".", (str(ROOT),))
+    assert f'sys.path[:0] = ["{ROOT}"]' in text
+    (hook_dir(proj) / "post-commit").write_text(text)
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "x", env={"PYTHONPATH": ""})
+    assert len(mlver_lines(p)) == 1 and mlver_lines(p)[0].startswith("mlver: snapshot ds@1 ")
+
+
+def test_isolated_path_is_empty_when_the_venv_finds_mlver(tmp_path):
+    from mlver.hookguard import isolated_path
+
+    assert isolated_path(sys.executable) == ()
+    assert isolated_path(str(tmp_path / "no-python")) == ()
+
+
+def test_status_says_which_programs_a_commit_runs(proj, tmp_path):
+    spy = tmp_path / "bin" / "python3"
+    write(spy, f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    os.chmod(spy, 0o755)
+    write(proj / "mlver.toml", TOML + f'\n[env]\npython = "{spy}"\n')
+    mine = (f"runs: {sys.executable} -I (post-commit, post-checkout, post-merge, pre-push: "
+            "mlver in isolated mode, nothing in the work tree is imported)")
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[4:] == [
+        mine, f"never runs: {spy} (post-commit): [env] python in mlver.toml names {spy}, which "
+        "mlver hooks install has not trusted (a merge or a checkout may have changed it); "
+        "check it, then run mlver hooks install to trust it; post-commit snapshots nothing"]
+    r = cli("hooks", "install")
+    assert r.stdout.splitlines()[4:] == [
+        mine, f"runs: {spy} (post-commit: [env] python of mlver.toml, to list the packages of a "
+        "snapshot; trusted by mlver hooks install)"]
+    import json
+
+    runs = {h["hook"]: h["runs"] for h in json.loads(cli("hooks", "status", "--json").stdout)}
+    assert runs["pre-push"] == [{"program": sys.executable, "hooks": list(HOOKS),
+                                 "why": "mlver", "runs": True, "note": ""}]
+    assert runs["post-commit"][1] == {"program": str(spy), "hooks": ["post-commit"],
+                                      "why": "[env] python", "runs": True, "note": ""}
+
+
+def test_pre_push_in_process_refuses_a_default_remote_that_changed(proj, tmp_path):
+    from mlver.hooks import run
+
+    _pushable(proj, tmp_path, str(tmp_path / "store"))
+    lines: list[str] = []
+    assert run("pre-push", ["origin", "x"], cwd=str(proj), echo=lines.append) == 0
+    assert lines[0].startswith("mlver: pushed data to remote 'shared'")
+    write(proj / "mlver.toml", (proj / "mlver.toml").read_text().replace(
+        str(tmp_path / "store"), str(tmp_path / "elsewhere")))
+    lines.clear()
+    assert run("pre-push", ["origin", "x"], cwd=str(proj), echo=lines.append) == 1
+    assert lines == [
+        f"mlver: pushing data to remote 'shared' failed: remote 'shared' is now "
+        f"{tmp_path / 'elsewhere'}, but this store pushed to {tmp_path / 'store'} under that "
+        "name; mlver.toml may have changed in a merge, a pull or a checkout: check it, then "
+        "run mlver remote trust shared to push there; the git push is stopped (fix it and "
+        "push again, or git push --no-verify to push without the data)"]
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_post_checkout_and_post_merge_in_process(proj):
+    from mlver.hooks import run
+
+    _two_branches(proj)
+    feat = g(proj, "rev-parse", "HEAD").stdout.strip()
+    g(proj, "checkout", "-q", "main", env={"MLVER_HOOKS": "0"})
+    main = g(proj, "rev-parse", "HEAD").stdout.strip()
+    lines: list[str] = []
+    assert run("post-checkout", [feat, main, "1"], cwd=str(proj), echo=lines.append) == 0
+    assert lines == [f"mlver: ds@1 (commit {main[:7]}) differs here: data modified; "
+                     "mlver checkout ds@1 restores it"]
+    lines.clear()
+    assert run("post-checkout", [feat, main, "0"], cwd=str(proj), echo=lines.append) == 0
+    assert lines == []  # a file checkout
+    assert run("post-merge", ["0"], cwd=str(proj), echo=lines.append) == 0
+    assert len(lines) == 1 and lines[0].startswith("mlver: ds@1 (commit ")

@@ -1,0 +1,286 @@
+"""What the git hooks may run and record (used by :mod:`mlver.hooks`).
+
+* **No code from the work tree.** The scripts start mlver in isolated mode (``-I``): a
+  branch holding ``mlver/__init__.py`` or ``xxhash.py`` is never imported.
+  :func:`isolated_path` finds, at install time, the folders an isolated interpreter would
+  lose (``PYTHONPATH``, the user site) that the installing one found mlver in.
+* **No program named by a merged mlver.toml.** A snapshot runs ``[env] python`` to list
+  its packages. From a hook (no one typed a command) it runs only the one ``mlver hooks
+  install`` showed and pinned (:mod:`mlver.trust`), never a file git tracks (a branch
+  could change its bytes); otherwise post-commit snapshots nothing and says why.
+* **No false pair.** A name whose inputs changed while its outputs did not is not
+  snapshotted: its outputs were not made from those inputs (:class:`Change`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+PROBE_TIMEOUT = 20.0  # seconds for the interpreter to say where it finds mlver
+_PROBE = ("import json, sys\n"
+          "try:\n    import mlver.hooks as m; f = m.__file__\n"
+          "except Exception:\n    f = None\n"
+          "print(json.dumps({'path': sys.path, 'mlver': f}))\n")
+
+
+def _probe(python: str, flags: list[str], cwd: str) -> dict | None:
+    try:
+        p = subprocess.run([python, *flags, "-c", _PROBE], cwd=cwd, capture_output=True,
+                           text=True, timeout=PROBE_TIMEOUT, check=False)
+        out = json.loads(p.stdout) if p.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def isolated_path(python: str) -> tuple[str, ...]:
+    """The folders to put first on ``sys.path`` for ``python -I`` to import the mlver that
+    ``python`` imports today (empty when isolated mode finds it, as in a virtualenv, or
+    when ``python`` cannot be asked). Probed from an empty folder, so the folder the
+    command runs in never counts."""
+    with tempfile.TemporaryDirectory(prefix="mlver-probe-") as cwd:
+        real = os.path.realpath(cwd)
+        normal = _probe(python, [], cwd)
+        if not normal or not normal.get("mlver"):
+            return ()
+        iso = _probe(python, ["-I"], cwd) or {"path": [], "mlver": None}
+        if iso.get("mlver") and os.path.realpath(iso["mlver"]) == \
+                os.path.realpath(normal["mlver"]):
+            return ()
+        have = set(iso.get("path") or [])
+        extra = []
+        for p in normal.get("path") or []:
+            if not isinstance(p, str) or not os.path.isabs(p) or p in have or p in extra:
+                continue
+            rp = os.path.realpath(p)
+            if rp == real or rp.startswith(real + os.sep):
+                continue  # the probe's own folder (a relative PYTHONPATH entry)
+            extra.append(p)
+        return tuple(extra)
+
+
+# -- [env] python --------------------------------------------------------------------------
+
+
+def resolve_env_python(root: str, text: str) -> str | None:
+    """The file ``[env] python`` names, as a snapshot run from ``root`` finds it: a path
+    (relative to ``root``) or a command on ``PATH``; None when there is none."""
+    path = os.path.expanduser(text)
+    if os.sep in path or (os.altsep and os.altsep in path):
+        path = os.path.join(root, path)
+        return os.path.abspath(path) if os.path.isfile(path) else None
+    found = shutil.which(path)
+    return os.path.abspath(found) if found else None
+
+
+def tracked_by_git(root: str, path: str) -> bool:
+    """True when ``path`` (or the file it links to) is inside ``root``'s work tree and git
+    tracks it: a checkout can change its bytes."""
+    top = os.path.realpath(root)
+    for p in {os.path.abspath(path), os.path.realpath(path)}:
+        rp = os.path.realpath(os.path.dirname(p))
+        if rp != top and not rp.startswith(top + os.sep):
+            continue
+        rel = os.path.relpath(os.path.join(rp, os.path.basename(p)), top)
+        try:
+            out = subprocess.run(["git", "ls-files", "-z", "--", f":(literal){rel}"], cwd=top,
+                                 capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return True  # cannot tell: do not trust it
+        if out.returncode != 0 or out.stdout.strip(b"\0"):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class EnvPython:
+    """``[env] python`` of mlver.toml as the hooks see it."""
+
+    text: str  # as written in mlver.toml
+    path: str | None  # the file it names (None: not found)
+    trusted: bool  # pinned by mlver hooks install, and not a file git tracks
+    why: str  # why not trusted ("" when trusted)
+
+
+def env_python(repo: Any) -> EnvPython | None:
+    """The ``[env] python`` a hook's snapshot would run (None when mlver.toml names none)."""
+    from .trust import read_pins
+
+    text = repo.workspace.project.python
+    if not text:
+        return None
+    path = resolve_env_python(repo.root, text)
+    if path is None:
+        return EnvPython(text, None, False, f"[env] python in mlver.toml names {text}, "
+                         "which was not found")
+    if tracked_by_git(repo.root, path):
+        return EnvPython(text, path, False, f"[env] python in mlver.toml names {text}, a "
+                         "file git tracks (a branch can change what it runs), so the hooks "
+                         "never run it")
+    if read_pins(repo.store.path).python != (text, path):
+        return EnvPython(text, path, False, f"[env] python in mlver.toml names {text}, which "
+                         "mlver hooks install has not trusted (a merge or a checkout may have "
+                         "changed it); check it, then run mlver hooks install to trust it")
+    return EnvPython(text, path, True, "")
+
+
+def env_python_refusal(repo: Any) -> str | None:
+    """Why a hook must not snapshot (it would run an untrusted ``[env] python``), or None."""
+    ep = env_python(repo)
+    if ep is None or ep.trusted:
+        return None
+    return ep.why
+
+
+def trust_env_python(repo: Any) -> EnvPython | None:
+    """What ``mlver hooks install`` does with ``[env] python``: pin it when it can be
+    trusted (found, not tracked by git); the result says what the hooks will do."""
+    from .trust import pin_python
+
+    text = repo.workspace.project.python
+    if not text:
+        pin_python(repo.store.path, None, None)
+        return None
+    path = resolve_env_python(repo.root, text)
+    if path is not None and not tracked_by_git(repo.root, path):
+        pin_python(repo.store.path, text, path)
+    return env_python(repo)
+
+
+# -- what changed since the latest version -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """What differs between ``[snapshot.NAME]``'s paths and its latest version."""
+
+    inputs: bool  # an input slot, path or content differs
+    outputs: bool  # an output slot, path or content differs
+    version: int | None  # the latest version (None: the name has none)
+    output_paths: tuple[str, ...]  # the outputs the latest version recorded
+
+    @property
+    def any(self) -> bool:
+        return self.inputs or self.outputs
+
+    @property
+    def stale_outputs(self) -> bool:
+        """Inputs moved on, outputs did not: a snapshot would pair new data with an old
+        model (or table), a version no run produced."""
+        return self.inputs and not self.outputs and bool(self.output_paths)
+
+
+def changes(repo: Any, name: str) -> Change:
+    """Compare the inputs and outputs ``[snapshot.NAME]`` names with its latest version:
+    slots, paths or content (through the stat cache)."""
+    from . import history
+    from . import snapshot as snap
+    from .capture.files import capture_path
+
+    store, ws = repo.store, repo.workspace
+    head = store.refs.get(name)
+    if head is None:
+        return Change(True, True, None, ())
+    rec = history.load_record(store, head)
+    p = snap.plan(store, ws, name)
+    outs = tuple(a.path for a in rec.outputs.values())
+    inputs = set(p.inputs) | set(p.revisions) != set(rec.inputs)
+    outputs = set(p.outputs) != set(rec.outputs)
+    cache = ws.stat_cache()
+    try:
+        for side, slots, arts in (("in", p.inputs, rec.inputs), ("out", p.outputs, rec.outputs)):
+            if inputs if side == "in" else outputs:
+                continue  # already known to differ
+            for slot, path in slots.items():
+                art = arts.get(slot)
+                moved = (art is None or art.source or art.path != path or not ws.exists(path))
+                if not moved:
+                    now = capture_path(ws.root, path, cache)
+                    moved = now.oid != art.oid or now.type != art.type
+                if moved:
+                    if side == "in":
+                        inputs = True
+                    else:
+                        outputs = True
+                    break
+        if not inputs:
+            for slot, text in p.revisions.items():
+                art = rec.inputs.get(slot)
+                if art is None or not art.source or \
+                        snap.from_revision(store, text).oid != art.oid:
+                    inputs = True
+                    break
+    finally:
+        cache.save()
+    return Change(inputs, outputs, rec.version, outs)
+
+
+def data_changed(repo: Any, name: str) -> bool:
+    """True when the inputs or outputs ``[snapshot.NAME]`` names differ from its latest
+    version (or it has none)."""
+    return changes(repo, name).any
+
+
+# -- what the hooks run ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Program:
+    """A program the installed git hooks run (``mlver hooks install`` and ``status`` list
+    them)."""
+
+    path: str
+    hooks: tuple[str, ...]  # the hooks that run it
+    why: str  # "mlver" (the interpreter of the scripts), "[env] python" or "your hook"
+    runs: bool  # False: an [env] python the hooks refuse to run
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"program": self.path, "hooks": list(self.hooks), "why": self.why,
+                "runs": self.runs, "note": self.note}
+
+    def line(self) -> str:
+        hooks = ", ".join(self.hooks)
+        if self.why == "your hook":
+            return f"runs: {self.path} ({hooks}: your own hook, first)"
+        if self.why == "mlver":
+            return (f"runs: {self.path} -I ({hooks}: mlver in isolated mode, nothing in the "
+                    "work tree is imported)")
+        if self.runs:
+            return (f"runs: {self.path} ({hooks}: [env] python of mlver.toml, to list the "
+                    "packages of a snapshot; trusted by mlver hooks install)")
+        return f"never runs: {self.path} ({hooks}): {self.note}; post-commit snapshots nothing"
+
+
+def hook_programs(repo: Any, states: list) -> list[Program]:
+    """The programs of :meth:`mlver.hooks.Hooks.programs`, from the hooks' states."""
+    from .errors import MlverError
+
+    pys: dict[str, list[str]] = {}
+    for s in states:
+        if s.installed and s.enabled and s.python:
+            pys.setdefault(s.python, []).append(s.hook)
+    from .hooks import USER_SUFFIX
+
+    out = [Program(s.path + USER_SUFFIX, (s.hook,), "your hook", True)
+           for s in states if s.installed and s.chained]
+    out += [Program(py, tuple(h), "mlver", True) for py, h in pys.items()]
+    commit = next((s for s in states if s.hook == "post-commit"), None)
+    if repo is None or commit is None or not (commit.installed and commit.enabled):
+        return out
+    try:
+        if not repo.workspace.project.hooks.snapshot:
+            return out
+        ep = env_python(repo)
+    except MlverError:
+        return out
+    if ep is not None:
+        out.append(Program(ep.path or ep.text, ("post-commit",), "[env] python", ep.trusted,
+                           ep.why))
+    return out
