@@ -395,7 +395,12 @@ def data_changed(repo: Any, name: str) -> bool:
 
 
 def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
-    """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each."""
+    """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each.
+
+    Mid-rebase or mid-bisect it does nothing: the commits a rebase writes are not the
+    user's yet, and their data is compared with the versions on their (new) history."""
+    if cfg.snapshot and _in_progress(repo.root)[1]:
+        return 0
     for name in cfg.snapshot:
         try:
             if not data_changed(repo, name):
