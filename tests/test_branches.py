@@ -221,3 +221,27 @@ def test_ancestry_lists_a_long_history_once(proj):
     assert not anc.contains(side)
     assert not anc.contains("0" * 40)  # a commit git does not hold
     assert not Ancestry(str(proj), side).contains(shas[0])
+
+
+def test_a_record_names_previous_only_when_it_is_not_the_parent():
+    import pytest
+
+    from mlver.errors import RecordFormatError
+    from mlver.record import Record
+
+    p, q = "a" * 32, "b" * 32
+    base = Record(name="t", version=1, kind="model", created="2026-01-01T00:00:00.000000Z")
+    same = base.with_version(2, (p,), p)
+    assert same.previous is None and same.prior == p and same.links == (p,)
+    assert "previous" not in same.to_dict()  # older records' bytes, and oids, stay
+    other = base.with_version(3, (p,), q)
+    assert other.prior == q and other.links == (p, q)
+    assert Record.decode(other.encode()) == other
+    first_here = base.with_version(3, (), q)
+    assert first_here.parents == () and first_here.prior == q
+    assert other.content() == base.content()  # order is not content
+    for bad in ("../x", 7, p):  # not an oid, not a string, the parent itself
+        d = other.to_dict()
+        d["previous"] = bad
+        with pytest.raises(RecordFormatError, match="record previous is not an oid"):
+            Record.from_dict(d)
