@@ -127,8 +127,7 @@ def status_text(reports) -> str:
     lines = []
     for r in reports:
         state = "clean" if r.clean else "changed"
-        note = getattr(r, "note", None)
-        lines.append(f"{r.name}@{r.version}: {state}" + (f" ({note})" if note else ""))
+        lines.append(f"{r.name}@{r.version}: {state}" + (f" ({r.note})" if r.note else ""))
         for s in r.slots:
             if s.status != "unchanged":
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
