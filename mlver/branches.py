@@ -4,9 +4,11 @@ Versions of a name are numbered 1, 2, 3 … in the order they were recorded, wha
 branch they were recorded on. Their *parents* follow git instead: a version's parent is
 the latest version of its name whose commit is the version's own commit or an ancestor of
 it, so two branches that both snapshot ``train`` make two lines of parents that never
-interleave, and ``diff train@3 train@4`` compares a version with its parent only when one
-is. A version recorded outside git (no commit) is on every history, and a version
-recorded outside git takes the latest version as its parent, as before branches counted.
+interleave, and ``train~1`` is always on the same line as ``train``. A version recorded
+without a commit is on every history; a new version recorded without one takes the
+latest version as its parent, as before branches counted. The version numbered just
+before a new one is kept as its ``previous`` when it is not its parent
+(:attr:`mlver.record.Record.prior`), so the ref reaches every version.
 
 The workspace is compared (``status``, ``diff NAME``, the post-checkout hook) with
 :func:`version_on_head`: the latest version on HEAD's history. It is the one place that
