@@ -149,16 +149,35 @@ class Repo:
         """Every tag of ``name``: tag -> record oid."""
         return self.store.refs.tags(name)
 
-    def log(self, name: str | None = None, n: int | None = None) -> list[tuple[str, Record]]:
-        """Records newest first: of one name by version, or of all names by time."""
-        found = history.log(self.store, name, n, self.warn)
+    def log(self, name: str | None = None, n: int | None = None,
+            branch: bool = False) -> list[tuple[str, Record]]:
+        """Records newest first: of one name by version, or of all names by time.
+
+        ``branch``: only versions on HEAD's git history (recorded at HEAD or an ancestor,
+        or without a commit); ``n`` then counts those."""
+        cut = None if branch else n
+        found = history.log(self.store, name, cut, self.warn)
         if self.read_only and self.unindexed:
             found = _merge_log(found, [(o, r) for o, r in self.unindexed
-                                       if name is None or r.name == name], name, n)
+                                       if name is None or r.name == name], name, cut)
         for skipped, why in self.skipped.items():
             if name is None or name == skipped:
                 self.warn(f"{skipped} is damaged: {why}")
+        if branch:
+            flags = self.on_branch(found)
+            if flags is not None:
+                found = [(o, r) for o, r in found if flags[o]]
+            if n is not None:
+                found = found[:max(n, 0)]
         return found
+
+    def on_branch(self, items: list[tuple[str, Record]]) -> dict[str, bool] | None:
+        """``{oid: True}`` for each of ``items`` (from :meth:`log`) on HEAD's git history
+        (recorded at HEAD or an ancestor, or without a commit), False for the others;
+        None outside git or before the first commit."""
+        from .branches import on_head_flags
+
+        return on_head_flags(items, self.root)
 
     def tag(self, rev: str, tag: str) -> tuple[str, Record, str | None]:
         """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
@@ -342,7 +361,8 @@ class Repo:
         new oids). A :class:`mlver.sync.SyncResult`."""
         from .sync import pull
 
-        return pull(self.store, self._remote(remote), _listify(names), data, progress, self.warn)
+        return pull(self.store, self._remote(remote), _listify(names), data, progress, self.warn,
+                    root=self.root)
 
     def _fetch(self, oids: list[str]) -> None:
         if self._fetcher is None:
@@ -519,7 +539,8 @@ class Repo:
     # -- status and diff --------------------------------------------------------------------
 
     def status(self, name: str | None = None) -> list[NameStatus]:
-        """Compare the latest version of each name (or ``name``) with the workspace.
+        """Compare the latest version of each name (or ``name``) on HEAD's git history
+        with the workspace (see :func:`mlver.branches.version_on_head`).
 
         Reads through the stat cache and writes no objects.
         """
@@ -535,6 +556,9 @@ class Repo:
              profiles: dict[str, dict] | None = None) -> Any:
         """Explain how record ``a`` differs from ``b`` (default: the workspace now).
 
+        Against the workspace, a bare name ``a`` means its latest version on HEAD's git
+        history (see :func:`mlver.branches.version_on_head`), and the diff says which.
+
         A changed input made by two versions of another name is followed upstream
         ``depth`` levels (0: not at all): its ``upstream`` is their diff. ``targets`` maps
         a table path (or ``"*"``) to its label column, reported first. ``profiles``, when
@@ -545,15 +569,31 @@ class Repo:
 
         check_depth(depth)
 
-        old_oid, old = self.show(a)
+        branch = None
+        if b is None:  # a bare NAME: its latest version on HEAD's history
+            from .branches import workspace_base
+
+            branch = workspace_base(self.store, a, self.root)
+        old_oid, old = (branch.oid, self.record(branch.oid)) if branch else self.show(a)
         if b is None:
             new_oid, new = None, snap.workspace_record(self.store, self.workspace, old)
         else:
             new_oid, new = self.show(b)
-        return diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
-                            keys=keys or {}, rows=rows, progress=progress, depth=depth,
-                            targets=targets, profiles=profiles,
-                            cache=False if self.read_only else None)
+        d = diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
+                         keys=keys or {}, rows=rows, progress=progress, depth=depth,
+                         targets=targets, profiles=profiles,
+                         cache=False if self.read_only else None)
+        if branch is not None:
+            from .branches import annotate
+
+            d = annotate(d, branch)
+        elif new_oid is not None:
+            from .branches import mark_siblings, siblings
+
+            if siblings(self.root, old, new):
+                parent = self.record(new.parents[0]).label if new.parents else None
+                d = mark_siblings(d, new, parent)
+        return d
 
 
     # -- report -----------------------------------------------------------------------------

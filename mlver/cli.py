@@ -175,18 +175,25 @@ def snapshot(name, inputs, outputs, params, metrics, code, message, kind, python
 @click.argument("name", required=False)
 @click.option("-n", "--max-count", "n", type=click.IntRange(min=0), default=None,
               help="Show at most N records.")
+@click.option("--branch", is_flag=True,
+              help="Only versions on HEAD's git history (this branch's line).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of records, newest first.")
-def log(name, n, as_json):
-    """List versions, newest first (of NAME, or of every name)."""
+def log(name, n, branch, as_json):
+    """List versions, newest first (of NAME, or of every name).
+
+    Versions recorded on another branch (not on HEAD's git history) are marked.
+    """
     from .render import log_text, record_json
 
     repo = _repo()
-    items = repo.log(name, n)
+    items = repo.log(name, n, branch=branch)
     tags = repo.tags_by_record({r.name for _o, r in items})  # once per name, not per entry
+    flags = repo.on_branch(items)
     if as_json:
-        _out([record_json(o, r, tags=tags[r.name].get(o, [])) for o, r in items])
+        _out([record_json(o, r, tags=tags[r.name].get(o, []),
+                          on_branch=None if flags is None else flags[o]) for o, r in items])
     elif items:
-        echo(log_text(items, tags))
+        echo(log_text(items, tags, flags))
     elif n != 0:  # -n 0 asks for nothing, and gets nothing
         echo("no versions yet")
 

@@ -89,8 +89,7 @@ def _forget_moved_names(store: Store, index: Index) -> None:
         oid: str | None = head
         try:  # a process that died before indexing: the chain leads back to the top
             while oid is not None and not index.has_record(oid):
-                rec = load_record(store, oid)
-                oid = rec.parents[0] if rec.parents else None
+                oid = load_record(store, oid).prior
         except MlverError:
             continue
         if oid != top[0]:
@@ -121,7 +120,7 @@ def _walk_refs(store: Store, known: Callable[[str], bool]
                     seen.add(oid)
                     rec = load_record(store, oid)
                     found.append((oid, rec))
-                    oid = rec.parents[0] if rec.parents else None
+                    oid = rec.prior
             except MlverError as e:
                 skipped.setdefault(name, str(e))
     return found, skipped

@@ -177,17 +177,19 @@ class Change:
 
 
 def changes(repo: Any, name: str) -> Change:
-    """Compare the inputs and outputs ``[snapshot.NAME]`` names with its latest version:
-    slots, paths or content (through the stat cache)."""
+    """Compare the inputs and outputs ``[snapshot.NAME]`` names with its latest version on
+    HEAD's history (or its latest, outside git): slots, paths or content (through the stat
+    cache). A name with no version on this history has changed."""
     from . import history
     from . import snapshot as snap
+    from .branches import version_on_head
     from .capture.files import capture_path
 
     store, ws = repo.store, repo.workspace
-    head = store.refs.get(name)
-    if head is None:
+    branch = version_on_head(store, name, ws.root)
+    if branch is None or branch.on_history is False:
         return Change(True, True, None, ())
-    rec = history.load_record(store, head)
+    rec = history.load_record(store, branch.oid)
     p = snap.plan(store, ws, name)
     outs = tuple(a.path for a in rec.outputs.values())
     inputs = set(p.inputs) | set(p.revisions) != set(rec.inputs)
@@ -223,7 +225,7 @@ def changes(repo: Any, name: str) -> Change:
 
 def data_changed(repo: Any, name: str) -> bool:
     """True when the inputs or outputs ``[snapshot.NAME]`` names differ from its latest
-    version (or it has none)."""
+    version on HEAD's history (or it has none there)."""
     return changes(repo, name).any
 
 

@@ -31,7 +31,6 @@ from .errors import CheckoutError, ConfigError, MlverError, NotAStoreError
 
 MARKER = "# mlver-hook: installed by mlver hooks install"
 USER_SUFFIX = ".mlver-user"
-MAX_ANCESTORS = 10_000  # commits walked back from HEAD to find one with a record
 MAX_SCRIPT = 1 << 16  # bytes read of a hook file to tell whether it is ours
 _NULL_SHA = "0" * 40
 
@@ -398,8 +397,14 @@ def _checkout_args(args: list[str]) -> tuple[str, str, str]:
 def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
     """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each. A name
     whose inputs changed while its outputs did not is left alone, said so: its outputs
-    were not made from those inputs."""
+    were not made from those inputs.
+
+    Mid-rebase or mid-bisect it does nothing: the commits a rebase writes are not the
+    user's yet, and their data is compared with the versions on their (new) history."""
     from .hookguard import changes, env_python_refusal
+
+    if cfg.snapshot and _in_progress(repo.root)[1]:
+        return 0
 
     refused: str | None = None
     for name in cfg.snapshot:
@@ -438,38 +443,6 @@ def _in_progress(root: str) -> tuple[str | None, list[str]]:
     return head, busy
 
 
-def _nearest(root: str, head: str, wanted: dict[str, dict[str, str]]) -> dict[str, str]:
-    """For each name, the record of the commit nearest HEAD (HEAD itself first, then
-    its ancestors newest first, at most :data:`MAX_ANCESTORS`): ``{name: record oid}``."""
-    found: dict[str, str] = {}
-    left = {n: m for n, m in wanted.items() if m}
-    if not left:
-        return found
-    for name, commits in list(left.items()):
-        if head in commits:
-            found[name] = commits[head]
-            del left[name]
-    if not left:
-        return found
-    proc = subprocess.Popen(["git", "rev-list", f"--max-count={MAX_ANCESTORS}",
-                             "--end-of-options", head], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sha = line.strip()
-            for name, commits in list(left.items()):
-                if sha in commits:
-                    found[name] = commits[sha]
-                    del left[name]
-            if not left:
-                break
-    finally:
-        proc.kill()
-        proc.wait()
-    return found
-
-
 def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
     """``[(artifact, "modified" | "missing")]`` of the record's data in the workspace."""
     from .capture.files import capture_path
@@ -499,9 +472,11 @@ def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
 
 
 def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
-    """post-checkout (branch switch) and post-merge: for each configured name, the record
-    of HEAD (or its nearest ancestor with one); warn about or restore its data."""
+    """post-checkout (branch switch) and post-merge: for each configured name, its latest
+    version on HEAD's history (:func:`mlver.branches.version_on_head`); warn about or
+    restore its data. A name with no version on this history is left alone."""
     from . import history
+    from .branches import head_ancestry, version_on_head
     from .checkout import checkout
 
     if not cfg.snapshot:
@@ -509,23 +484,17 @@ def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
     head, busy = _in_progress(repo.root)
     if busy or head is None:
         return 0  # mid-rebase or mid-bisect: the user is not on a branch of theirs yet
-    wanted: dict[str, dict[str, str]] = {}
+    ancestry = head_ancestry(repo.root)
     for name in cfg.snapshot:
-        commits: dict[str, str] = {}
-        for oid, commit in repo.store.index.commits_of(name):
-            if commit and commit not in commits:
-                commits[commit] = oid  # newest first: the latest record of each commit
-        wanted[name] = commits
-    found = _nearest(repo.root, head, wanted)
-    for name in cfg.snapshot:
-        oid = found.get(name)
-        if oid is None:
+        branch = version_on_head(repo.store, name, repo.root, ancestry)
+        if branch is None or not branch.on_history:
             continue
+        oid = branch.oid
         rec = history.load_record(repo.store, oid)
         diffs = _differs(repo, rec)
         if not diffs:
             continue
-        at = rec.code.commit[:7] if rec.code.commit else "?"
+        at = (rec.code.commit[:7] if rec.code.commit else "?") + f", {branch.which}"
         if cfg.on_checkout == "warn":
             listed = ", ".join(f"{a.path} {state}" for a, state in diffs)
             echo(f"mlver: {rec.label} (commit {at}) differs here: {listed}; "

@@ -191,8 +191,9 @@ def walk_records(store: Store, starts: list[tuple[str, str]]) -> Reach:
             continue
         reach.records[oid] = rec
         reach.labels[oid] = rec.label
-        for p in rec.parents:
-            queue.append((p, f"{rec.name}@{rec.version - 1}"))
+        for p in rec.links:
+            queue.append((p, f"{rec.name}@{rec.version - 1}" if p == rec.prior
+                          else f"the parent of {rec.label}"))
         for slot, art in rec.inputs.items():
             if art.source:
                 queue.append((art.source, f"the source of {rec.label}'s input {slot}"))

@@ -315,7 +315,14 @@ class Run:
 
 @dataclass(frozen=True)
 class Record:
-    """One version of a name. ``parents`` holds the previous version's oid."""
+    """One version of a name.
+
+    ``parents`` holds the version's parent: the latest version of its name whose git
+    commit is this record's own commit or an ancestor of it (empty for the first one on
+    that history). ``previous`` holds the version numbered just before this one when it
+    is not the parent (a version recorded on a sibling branch): it keeps every version
+    reachable from the name's ref, in creation order. See :attr:`prior`.
+    """
 
     name: str
     version: int
@@ -333,10 +340,11 @@ class Record:
     metrics_files: tuple[str, ...] = ()
     env: Env = field(default_factory=Env)
     run: Run | None = None
+    previous: str | None = None  # written only when set (older oids stay)
 
     def to_dict(self) -> dict:
         """The JSON form (without the oid, which is the hash of its encoding)."""
-        return {
+        d = {
             "format": RECORD_FORMAT, "type": "record",
             "name": self.name, "version": self.version, "kind": self.kind,
             "created": self.created, "parents": list(self.parents), "author": self.author,
@@ -348,6 +356,23 @@ class Record:
             "metrics_files": list(self.metrics_files), "env": self.env.to_dict(),
             "run": self.run.to_dict() if self.run else None,
         }
+        if self.previous is not None:
+            d["previous"] = self.previous
+        return d
+
+    @property
+    def prior(self) -> str | None:
+        """The oid of the version numbered just before this one (any branch), or None for
+        version 1: what walks a name's whole history from its ref follow."""
+        if self.previous is not None:
+            return self.previous
+        return self.parents[0] if self.parents else None
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """Every record this one names as an earlier version (parents, then ``previous``):
+        what reachability (gc, push, pull, verify) follows."""
+        return self.parents + ((self.previous,) if self.previous is not None else ())
 
     def encode(self) -> bytes:
         """Canonical bytes; their hash is the record's oid."""
@@ -381,12 +406,17 @@ class Record:
         Two snapshots with equal content are the same version.
         """
         d = self.to_dict()
-        for k in ("created", "message", "author", "parents", "version", "run"):
-            d.pop(k)
+        for k in ("created", "message", "author", "parents", "version", "run", "previous"):
+            d.pop(k, None)
         return d
 
-    def with_version(self, version: int, parents: tuple[str, ...]) -> "Record":
-        return replace(self, version=version, parents=parents)
+    def with_version(self, version: int, parents: tuple[str, ...],
+                     previous: str | None = None) -> "Record":
+        """This record numbered ``version`` with ``parents``; ``previous`` (the version
+        numbered just before) is kept only when it is not the parent."""
+        if previous is not None and parents and parents[0] == previous:
+            previous = None
+        return replace(self, version=version, parents=parents, previous=previous)
 
     @classmethod
     def from_dict(cls, d: Any) -> "Record":
@@ -411,6 +441,7 @@ class Record:
                 metrics_files=tuple(check_path(p, "metrics file") for p in d.get("metrics_files") or ()),
                 env=Env.from_dict(d.get("env") or {}),
                 run=Run.from_dict(d["run"]) if d.get("run") else None,
+                previous=d.get("previous"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RecordFormatError(f"record is malformed ({e!r})") from None
@@ -419,6 +450,10 @@ class Record:
             raise RecordFormatError(f"record has a bad name, version or kind ({rec.name!r})")
         if not all(isinstance(p, str) and is_oid(p) for p in rec.parents):
             raise RecordFormatError("record parents are not oids")
+        if rec.previous is not None and (not isinstance(rec.previous, str)
+                                         or not is_oid(rec.previous)
+                                         or rec.previous in rec.parents):
+            raise RecordFormatError("record previous is not an oid other than its parent's")
         _text(rec.created, "created", False)
         _text(rec.author, "author")
         _text(rec.message, "message", False)

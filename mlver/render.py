@@ -54,6 +54,8 @@ def show_text(oid: str, rec) -> str:
         lines.append(f"message  {rec.message}")
     if rec.parents:
         lines.append(f"parent   {rec.parents[0]}")
+    if rec.previous:  # the version before it was recorded on another branch
+        lines.append(f"previous {rec.previous}")
     lines += _slots("inputs", rec.inputs) + _slots("outputs", rec.outputs)
     c = rec.code
     if c.commit:
@@ -96,9 +98,13 @@ def _trace_line(trace) -> str:
     return f"  traced: {reads}" + (f" ({trace.note})" if trace.note else "")
 
 
-def log_text(items, tags=None) -> str:
+OFF_BRANCH = "(not on this branch's history)"
+
+
+def log_text(items, tags=None, on_branch=None) -> str:
     """One line a record, newest first; ``tags``: ``{name: {oid: [tags]}}`` shown as
-    ``(tags: a, b)`` after the commit."""
+    ``(tags: a, b)`` after the commit; ``on_branch``: ``{oid: bool}``, a record not on
+    HEAD's history is marked :data:`OFF_BRANCH` after its commit."""
     lines = []
     for oid, rec in items:
         its = (tags or {}).get(rec.name, {}).get(oid)
@@ -107,6 +113,8 @@ def log_text(items, tags=None) -> str:
                             if not isinstance(v, dict))
         msg = f"  {rec.message}" if rec.message else ""
         commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""
+        if on_branch is not None and not on_branch.get(oid, True):
+            commit += f"  {OFF_BRANCH}"
         failed = "  FAILED" if rec.failed else ""
         lines.append(f"{oid[:10]}  {rec.label:<20} {rec.created[:19].replace('T', ' ')}"
                      f"{commit}{failed}{tagged}{msg}" + (f"  [{metrics}]" if metrics else ""))
@@ -114,11 +122,12 @@ def log_text(items, tags=None) -> str:
 
 
 def status_text(reports) -> str:
-    """``mlver status``: per name, what differs from its latest version."""
+    """``mlver status``: per name, what differs from its latest version on HEAD's history
+    (and which version that is, when a newer one sits on another branch)."""
     lines = []
     for r in reports:
         state = "clean" if r.clean else "changed"
-        lines.append(f"{r.name}@{r.version}: {state}")
+        lines.append(f"{r.name}@{r.version}: {state}" + (f" ({r.note})" if r.note else ""))
         for s in r.slots:
             if s.status != "unchanged":
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")

@@ -169,15 +169,27 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
             "author": git.author if git is not None else None}
 
 
-def publish(store: Store, draft: Record, batch: Batch) -> SnapshotResult:
-    """Give ``draft`` its version, write it, and move the ref (retrying on a race)."""
+def publish(store: Store, draft: Record, batch: Batch, root: str | None = None) -> SnapshotResult:
+    """Give ``draft`` its version, write it, and move the ref (retrying on a race).
+
+    Its version number follows the name's latest version (on any branch); its parent is
+    the latest version on its own commit's git history (see :mod:`mlver.branches`; ``root``
+    is where git is asked, None: the latest version). A draft equal in content to that
+    parent is no new version."""
+    from .branches import ancestry_of, parent_of
+
+    ancestry = ancestry_of(root, draft.code.commit) if root is not None else None
     for _ in range(MAX_CAS_RETRIES):
         head = store.refs.get(draft.name)
-        prev = history.load_record(store, head) if head else None
+        latest = history.load_record(store, head) if head else None
+        parent = parent_of(lambda o: history.load_record(store, o), head, draft.code.commit,
+                           ancestry)
+        prev = history.load_record(store, parent) if parent else None
         if prev is not None and prev.content() == draft.content() and prev.failed == draft.failed:
             batch.commit()  # restores any object of the old version that went missing
-            return SnapshotResult(head, prev, False)
-        rec = draft.with_version(prev.version + 1 if prev else 1, (head,) if head else ())
+            return SnapshotResult(parent, prev, False)
+        rec = draft.with_version(latest.version + 1 if latest else 1,
+                                 (parent,) if parent else (), head)
         oid = batch.add_bytes(rec.encode())
         batch.commit()
         try:
@@ -340,7 +352,7 @@ def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
         if p.code is not None:
             ctx["code"] = with_scope(ctx["code"], Scope("declared", p.code))
         draft = draft_record(p.name, p.kind, p.message, ins, outs, ctx)
-        result = publish(store, draft, batch)
+        result = publish(store, draft, batch, ws.root)
     cache.save()
     return result
 

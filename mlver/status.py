@@ -1,4 +1,5 @@
-"""``mlver status``: the workspace compared with the latest version of each name.
+"""``mlver status``: the workspace compared with the latest version of each name on HEAD's
+git history (:func:`mlver.branches.version_on_head`).
 
 Reads through the stat cache and writes no objects.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import history
+from .branches import BranchVersion, head_ancestry, version_on_head
 from .errors import MlverError
 from .record import Code, Record
 from .store import Store
@@ -41,6 +43,13 @@ class NameStatus:
     params_changed: bool
     code_changed: bool
     code_why: str | None = field(default=None, compare=False)  # for the text, not the JSON
+    branch: BranchVersion | None = field(default=None, compare=False)  # why this version
+
+    @property
+    def note(self) -> str | None:
+        """Which version this is, when the label alone does not say (a newer version sits
+        on another branch, or none is on this branch's history)."""
+        return self.branch.note if self.branch is not None else None
 
     @property
     def clean(self) -> bool:
@@ -48,13 +57,17 @@ class NameStatus:
             s.status == "unchanged" for s in self.slots)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
-                "params_changed": self.params_changed, "code_changed": self.code_changed,
-                "slots": [s.to_dict() for s in self.slots]}
+        d = {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
+             "params_changed": self.params_changed, "code_changed": self.code_changed,
+             "slots": [s.to_dict() for s in self.slots]}
+        d.update(self.branch.to_dict() if self.branch is not None
+                 else {"on_branch": None, "latest_version": self.version})
+        return d
 
 
 def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
-    """One :class:`NameStatus` per name (with versions)."""
+    """One :class:`NameStatus` per name (with versions), against the version
+    :func:`~mlver.branches.version_on_head` picks."""
     from .capture import git as capgit
     from .capture.files import capture_path
 
@@ -62,10 +75,12 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
     head_commit = None
     captures: dict = {}
     out = []
+    ancestry = head_ancestry(ws.root)  # one cache of git's answers for every name
     for n in names:
-        oid = store.refs.get(n)
-        if oid is None:
+        branch = version_on_head(store, n, ws.root, ancestry)
+        if branch is None:
             continue
+        oid = branch.oid
         rec = history.load_record(store, oid)
         slots = []
         for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
@@ -83,7 +98,7 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
             head_commit = capgit.head_commit(ws.root) or ""
         why = _code_why(store, ws, rec, head_commit, captures) if rec.code.commit else None
         out.append(NameStatus(n, rec.version, oid, tuple(slots), _params_changed(ws.root, rec),
-                              why is not None, why))
+                              why is not None, why, branch))
     cache.save()
     return out
 

@@ -171,14 +171,14 @@ PullResult = SyncResult
 # -- helpers --------------------------------------------------------------------------------------
 
 def _chain(get: Callable[[str], Record], oid: str | None, limit: int = 10_000_000) -> list[str]:
-    """``oid`` and its ancestors through first parents, newest first."""
+    """``oid`` and every earlier version of its name (through :attr:`Record.prior`, so
+    versions of sibling branches too), newest first."""
     out: list[str] = []
     seen: set[str] = set()
     while oid and oid not in seen and len(out) < limit:
         seen.add(oid)
         out.append(oid)
-        rec = get(oid)
-        oid = rec.parents[0] if rec.parents else None
+        oid = get(oid).prior
     return out
 
 
@@ -359,10 +359,12 @@ class _Fetched:
 
 
 def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
-         data: bool = True, progress: Any = None, warn: Warn | None = None) -> SyncResult:
+         data: bool = True, progress: Any = None, warn: Warn | None = None,
+         root: str | None = None) -> SyncResult:
     """Bring ``names`` (default: every name of the remote) from ``remote``: refs, records
     and trees, then the data (unless ``data`` is False), then move local refs, replaying
-    local-only records on top of the remote's head."""
+    local-only records on top of the remote's head. ``root`` is the work tree whose git
+    history picks a replayed record's parent (None: the version before it)."""
     t0 = time.perf_counter()
     result = SyncResult(remote.name, remote.url, data=data)
     say = warn or (lambda _m: None)
@@ -395,7 +397,7 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
                 store.refs.change_partial(drop=done)
         elif any(not store.objects.has(o) for o in blobs):
             store.refs.change_partial(add=recs)
-        _move_refs(store, remote, f, heads, rtags, result, say)
+        _move_refs(store, remote, f, heads, rtags, result, say, root)
     finally:
         storelock.release(fd)
     result.requests = remote.backend.requests
@@ -415,7 +417,7 @@ def _walk_records(f: _Fetched, starts: list[str]) -> dict[str, Record]:
         for oid in frontier:
             rec = f.record(oid)
             recs[oid] = rec
-            for p in (*rec.parents, *(a.source for a in rec.inputs.values() if a.source)):
+            for p in (*rec.links, *(a.source for a in rec.inputs.values() if a.source)):
                 if p and p not in recs:
                     nxt.append(p)
         frontier = [o for o in dict.fromkeys(nxt) if o not in recs]
@@ -451,7 +453,8 @@ def _walk_trees(f: _Fetched, recs: dict[str, Record]) -> list[str]:
 
 
 def _move_refs(store: Store, remote: RemoteStore, f: _Fetched, heads: dict[str, str],
-               rtags: dict[tuple[str, str], str], result: SyncResult, say: Warn) -> None:
+               rtags: dict[tuple[str, str], str], result: SyncResult, say: Warn,
+               root: str | None = None) -> None:
     track = tracking(store, remote.name)
     get = f.record
     touched: list[str] = []
@@ -472,7 +475,8 @@ def _move_refs(store: Store, remote: RemoteStore, f: _Fetched, heads: dict[str, 
                 if rhead in lchain:
                     result.names.append(NameUpdate(name, "ahead", local, local))
                 else:
-                    top = _replay(store, name, local, lchain, rhead, set(rchain), get, result)
+                    top = _replay(store, name, local, lchain, rhead, set(rchain), get, result,
+                                  root)
                     result.names.append(NameUpdate(name, "replayed", local, top))
                     touched.append(name)
         _set_tracking(track, name, rhead)
@@ -505,9 +509,17 @@ def _cas(store: Store, name: str, new: str, old: str) -> None:
 
 
 def _replay(store: Store, name: str, local: str, lchain: list[str], rhead: str,
-            rset: set[str], get: Callable[[str], Record], result: SyncResult) -> str:
+            rset: set[str], get: Callable[[str], Record], result: SyncResult,
+            root: str | None = None) -> str:
     """Write the local-only records of ``name`` again on top of ``rhead`` (same content,
-    next versions), move the ref and the tags that named them; return the new head."""
+    next versions), move the ref and the tags that named them; return the new head.
+
+    Each replayed record's parent is chosen again, as :func:`mlver.snapshot.publish` does:
+    the latest version of the new line (remote versions, then those replayed before it)
+    on its own commit's git history; so a record of one branch never gets a sibling
+    branch's version as its parent."""
+    from .branches import ancestry_of, parent_of
+
     local_only = []
     for oid in lchain:
         if oid in rset:
@@ -515,11 +527,20 @@ def _replay(store: Store, name: str, local: str, lchain: list[str], rhead: str,
         local_only.append(oid)
     prev_oid, prev = rhead, get(rhead)
     mapping: dict[str, str] = {}
+    written: dict[str, Record] = {}  # replayed records, not readable from the store yet
+
+    def read(o: str) -> Record:
+        return written[o] if o in written else get(o)
+
     with store.objects.batch() as b:
         for oid in reversed(local_only):
             rec = get(oid)
-            new = rec.with_version(prev.version + 1, (prev_oid,))
+            commit = rec.code.commit
+            ancestry = ancestry_of(root, commit) if root is not None else None
+            parent = parent_of(read, prev_oid, commit, ancestry)
+            new = rec.with_version(prev.version + 1, (parent,) if parent else (), prev_oid)
             noid = b.add_bytes(new.encode())
+            written[noid] = new
             mapping[oid] = noid
             result.replayed.append(Replayed(oid, noid, rec.label, new.label))
             prev_oid, prev = noid, new

@@ -461,7 +461,8 @@ def test_status(m1):
     assert ok(cli("status")).stdout == "m@1: clean\n"
     d = json.loads(ok(cli("status", "--json")).stdout)
     assert d == [{"name": "m", "version": 1, "oid": oid, "clean": True, "params_changed": False,
-                  "code_changed": False, "slots": d[0]["slots"]}]
+                  "code_changed": False, "slots": d[0]["slots"], "on_branch": True,
+                  "latest_version": 1}]
     write(proj / "a.csv", "id,v\n9,9\n")
     with store_unchanged(proj):
         d = json.loads(ok(cli("status", "m", "--json")).stdout)

@@ -271,7 +271,8 @@ def test_branch_switch_in_warn_mode_lists_what_differs(proj):
     p = g(proj, "checkout", "-q", "main")
     assert mlver_lines(p) == ["mlver: ds@1 (commit " + g(proj, "rev-parse", "--short=7",
                                                           "HEAD").stdout.strip()
-                              + ") differs here: data modified; mlver checkout ds@1 restores it"]
+                              + ", the latest on this branch's history; ds@2 is not on it) "
+                              "differs here: data modified; mlver checkout ds@1 restores it"]
     assert (proj / "data" / "x.csv").read_text() == "v2\n"
     # a new commit without a record: its nearest ancestor with one counts
     g(proj, "commit", "-q", "--allow-empty", "-m", "code only", env={"MLVER_HOOKS": "0"})
@@ -290,7 +291,8 @@ def test_branch_switch_in_restore_mode_restores_but_never_a_local_edit(proj):
     _two_branches(proj)
     p = g(proj, "checkout", "-q", "main")
     assert mlver_lines(p) == ["mlver: restored data from ds@1 (commit "
-                              + g(proj, "rev-parse", "--short=7", "HEAD").stdout.strip() + ")"]
+                              + g(proj, "rev-parse", "--short=7", "HEAD").stdout.strip()
+                              + ", the latest on this branch's history; ds@2 is not on it)"]
     assert (proj / "data" / "x.csv").read_text() == "v1\n"
     p = g(proj, "checkout", "-q", "feat")
     assert (proj / "data" / "x.csv").read_text() == "v2\n"
