@@ -233,13 +233,12 @@ def dvc_modules() -> dict[str, Any]:
         from dvc.repo import Repo as DvcRepo
         from dvc.repo.brancher import switch
         from dvc_data.hashfile.hash import fobj_md5
-        from dvc_data.hashfile.tree import Tree as DvcTree
     except ImportError as e:
         raise ConfigError(f"importing a DVC project needs the dvc package ({e}); "
                           f"{INSTALL}") from None
     return {"Repo": DvcRepo, "switch": switch, "load_file": load_file,
             "ParamsDependency": ParamsDependency, "DvcException": DvcException,
-            "fobj_md5": fobj_md5, "Tree": DvcTree}
+            "fobj_md5": fobj_md5}
 
 
 @contextlib.contextmanager

@@ -4,13 +4,15 @@ The walk follows ``git log --topo-order --reverse`` over a range (default ``HEAD
 each commit that changed a DVC file (``dvc.yaml``, ``dvc.lock``, a ``.dvc`` file) against
 its first parent, DVC's own code reads the changed files at that commit
 (``dvc.repo.Repo`` switched to it with ``dvc.repo.brancher.switch``, stages loaded with
-``dvc.dvcfile.load_file``). A stage, or an output tracked by a ``.dvc`` file, whose
-recorded hashes (deps, outs, params, command) differ from the first parent's gets a new
-version of its name; every other name is left alone.
+``dvc.dvcfile.load_file``; :mod:`mlver.dvc_read`). A stage, or an output tracked by a
+``.dvc`` file, whose recorded hashes (deps, outs, params, command) differ from the first
+parent's gets a new version of its name; every other name is left alone. Its parent is
+the latest version of its name on the history of its commit (:mod:`mlver.dvc_lines`),
+so each branch keeps its own line.
 
 Bytes come from the DVC cache (the object databases of ``repo.cache``, paths from their
-``oid_to_path``, ``.dir`` manifests parsed by ``dvc_data``'s ``Tree.from_list``), checked
-against their md5 and hashed into the store. The md5 -> content map is kept in the
+``oid_to_path``) or, for ``cache: false`` outputs and data deps git holds, from git at the
+commit; checked against their md5 and hashed into the store (:mod:`mlver.dvc_ingest`). The md5 -> content map is kept in the
 index (``meta`` keys ``dvc-md5/1:…``), so a second import reads no byte it read before.
 Content whose bytes are not there is recorded *missing* by md5 (see
 :func:`mlver.record.missing_placeholder`). Commits already imported are remembered
