@@ -7,6 +7,8 @@ other's parents. While walking a history (parents before children), each commit 
 parents' lines merged (the later version wins) plus the versions of its own commit; for
 a parent outside the walk (imported before, or before the range), the versions stored
 in the index whose commits git lists among that parent's ancestors stand in.
+
+:func:`producers_first` orders the versions of one commit so that lineage can link them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .capture import git as capgit
+from .record import Record
 from .store import Store
 
 # A reference to a version, ordered by creation: (0, rank, oid) for a version stored
@@ -110,3 +113,25 @@ class Resolved:
         if oid not in self.records:
             self.records[oid] = self.load(oid)
         return oid, self.records[oid]
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def producers_first(drafts: list[Record]) -> list[Record]:
+    """``drafts`` ordered so that a record whose output a later one takes as input comes
+    first (ties by name); a cycle (which DVC refuses) keeps name order."""
+    todo = sorted(drafts, key=lambda r: r.name)
+    out: list[Record] = []
+    while todo:
+        for i, rec in enumerate(todo):
+            ins = [a.path for a in rec.inputs.values()]
+            if not any(_overlap(o.path, p) for other in todo if other is not rec
+                       for o in other.outputs.values() for p in ins):
+                out.append(todo.pop(i))
+                break
+        else:
+            out += todo
+            break
+    return out

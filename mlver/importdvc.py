@@ -39,7 +39,7 @@ from . import history
 from .capture import git as capgit
 from .capture.params import merge
 from .dvc_ingest import CONTENT_KEY, Cache, Ingester
-from .dvc_lines import Lines, Ref, Resolved
+from .dvc_lines import Lines, Ref, Resolved, producers_first
 from .dvc_read import (MARK, Item, Reader, Slim, StageInfo, State, dvc_modules, dvc_name,
                        is_source, quiet_dvc, source_of)
 from .errors import CaptureError, ConfigError, RefConflictError
@@ -88,28 +88,6 @@ def _iso_us(micros: int) -> str:
     seconds, us = divmod(micros, 1_000_000)
     return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=us) \
         .strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _overlap(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
-
-
-def _producers_first(drafts: list[Record]) -> list[Record]:
-    """``drafts`` ordered so that a record whose output a later one takes as input comes
-    first (ties by name); a cycle (which DVC refuses) keeps name order."""
-    todo = sorted(drafts, key=lambda r: r.name)
-    out: list[Record] = []
-    while todo:
-        for i, rec in enumerate(todo):
-            ins = [a.path for a in rec.inputs.values()]
-            if not any(_overlap(o.path, p) for other in todo if other is not rec
-                       for o in other.outputs.values() for p in ins):
-                out.append(todo.pop(i))
-                break
-        else:
-            out += todo
-            break
-    return out
 
 
 # --------------------------------------------------------------------------- the import
@@ -481,7 +459,7 @@ class _Importer:
         the one before: lineage links an output to an input only when the producer was
         created before the consumer, and a commit's stages share its time."""
         base = max(c.time * 1_000_000, self.last_created + 1)
-        for i, rec in enumerate(_producers_first(drafts)):
+        for i, rec in enumerate(producers_first(drafts)):
             when = base + i
             # its parent: the latest version of its name on this commit's history
             parent = self.lines.latest(c.sha, rec.name)
