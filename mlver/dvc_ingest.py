@@ -194,6 +194,7 @@ class Ingester:
         self.absent: set[tuple[str, str]] = set()
         self.new_content: dict[tuple[str, str], Content] = {}
         self.missing: set[str] = set()
+        self.listed: dict[str, dict[tuple[str, ...], tuple[str, str]]] = {}  # .dir -> files
 
     def artifact(self, item: Item, from_git: bool = False) -> Artifact:
         """``item`` as a record's artifact: its content in the store, or marked missing.
@@ -495,16 +496,19 @@ class Ingester:
         data = self.git_bytes(self.repo.fs.join(item.fs_path, *rel.split("/")), limit)
         if data is not None or not item.md5 or not item.md5.endswith(".dir"):
             return data
-        entries = self.manifest(item.hash_name, item.md5)
-        want = tuple(rel.split("/"))
-        for parts, h, m, _x in entries or ():
-            if parts == want:
-                fd = self.cache.open(h, m)
-                if fd is None:
-                    return None
-                try:
-                    data = read_fd(fd, limit)
-                finally:
-                    os.close(fd)
-                return data if data is not None and self.verified(data, h, m) else None
-        return None
+        if item.md5 not in self.listed:
+            if len(self.listed) >= 4:  # the folders of one stage's metrics, not every folder
+                self.listed.clear()
+            entries = self.manifest(item.hash_name, item.md5) or []
+            self.listed[item.md5] = {parts: (h, m) for parts, h, m, _x in entries}
+        found = self.listed[item.md5].get(tuple(rel.split("/")))
+        if found is None:
+            return None
+        fd = self.cache.open(*found)
+        if fd is None:
+            return None
+        try:
+            data = read_fd(fd, limit)
+        finally:
+            os.close(fd)
+        return data if data is not None and self.verified(data, *found) else None
