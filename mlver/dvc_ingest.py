@@ -301,7 +301,12 @@ class Ingester:
 
     def _from_git(self, item: Item) -> Content | None:
         data = self.git_bytes(item.fs_path, MAX_GIT_BYTES)
-        if data is None or item.md5 is None or not self.verified(data, item.hash_name, item.md5):
+        if data is None or item.md5 is None:
+            return None
+        if not self.verified(data, item.hash_name, item.md5):
+            self.warn(f"{item.path} in git does not hash to the md5 DVC recorded for it "
+                      f"({item.md5}): the lock is older than the file; it is recorded as "
+                      "missing")
             return None
         return Content(self.batch.add_bytes(data), "blob", len(data), 1)
 

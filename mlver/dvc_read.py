@@ -399,7 +399,7 @@ class Reader:
         """The stage's command as ``/bin/sh -c TEXT``, run from the repository's root: a
         working folder other than the root goes in front as ``cd QUOTED &&``, quoted for
         the shell (``shlex.quote``), since a folder name is data, never shell code. None
-        (with a warning) when the folder is outside the project or the text too long to
+        (with a warning) when the folder is outside the repository or the text too long to
         record whole (a cut command is another command)."""
         cmd = st.cmd
         if not cmd:
@@ -410,7 +410,7 @@ class Reader:
         try:
             cwd = check_path(self.root_rel(wdir), source)
         except RecordFormatError:
-            self.warn(f"{source}: its wdir {str(wdir)[:200]!r} is outside the project; its "
+            self.warn(f"{source}: its wdir {str(wdir)[:200]!r} is outside the repository; its "
                       "command is left out")
             return None
         if cwd != ".":

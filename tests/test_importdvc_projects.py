@@ -12,7 +12,6 @@ The projects are built with the real ``dvc`` CLI, like tests/test_importdvc.py.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -102,8 +101,18 @@ def test_data_that_git_holds_is_an_input_read_from_git_not_code(env, monkeypatch
         f.write("3,3.5\n4,4.5\n")
     dvc(root, "repro", "-q")
     c2 = commit(root, "v3 more data")
+    v2_csv = (root / "data" / "raw.csv").read_bytes()
+    # v4: reproduced, then the CSV edited before the commit: dvc.lock's md5 is not git's
+    with open(root / "data" / "raw.csv", "a") as f:
+        f.write("5,5.5\n")
+    dvc(root, "repro", "-q")
+    with open(root / "data" / "raw.csv", "a") as f:
+        f.write("6,6.5\n")
+    c3 = commit(root, "v4 edited after repro")
     monkeypatch.chdir(root)
-    repo = mlver.Repo.init(str(root))
+    mlver.Repo.init(str(root))
+    warnings: list[str] = []
+    repo = mlver.Repo(str(root), warn=warnings.append)
     repo.import_dvc()
 
     _o, p1 = repo.show("prep@1")
@@ -112,15 +121,23 @@ def test_data_that_git_holds_is_an_input_read_from_git_not_code(env, monkeypatch
     assert sorted(p1.inputs) == ["data-raw.csv", "images"]
     assert p1.code.scope.paths == ("dvc.yaml", "prep.py")
     assert p1.inputs["data-raw.csv"].oid == oid_of(v1_csv)
-    assert p1.inputs["data-raw.csv"].path == "data/raw.csv" and not p1.inputs["data-raw.csv"].missing
-    assert p2.inputs["data-raw.csv"].oid == repo.content_oid("data/raw.csv")
+    csv1 = p1.inputs["data-raw.csv"]
+    assert (csv1.path, csv1.missing) == ("data/raw.csv", None)
+    assert p2.inputs["data-raw.csv"].oid == oid_of(v2_csv)
     assert (p1.inputs["images"].type, p1.inputs["images"].files) == ("tree", 2)
-    assert p1.inputs["images"].oid == repo.content_oid("images")
+    assert p1.inputs["images"].oid == repo.content_oid("images")  # unchanged since
     d = repo.diff("prep@1", "prep@2")
     assert d.changed == ("data",)
     assert d.code["changed"] is False
     assert d.inputs["data-raw.csv"].status == "modified"
     assert d.inputs["images"].status == "unchanged"
+    # the stale lock: the CSV's md5 names bytes git does not hold at c3, so it is missing
+    _o, p3 = repo.show("prep@3")
+    lock_md5 = p3.inputs["data-raw.csv"].missing
+    assert p3.code.commit == c3 and lock_md5 and lock_md5 in git(root, "show", f"{c3}:dvc.lock")
+    assert warnings == [f"data/raw.csv in git does not hash to the md5 DVC recorded for it "
+                        f"({lock_md5}): the lock is older than the file; it is recorded as "
+                        "missing"]
 
 
 def test_top_level_metrics_and_plots_are_the_metrics_of_the_stage_that_outputs_them(env,
