@@ -193,6 +193,8 @@ def nesting(raw: bytes, limit: int = MAX_DEPTH) -> bool:
             while indents and indents[-1] >= col and flow == 0:
                 indents.pop()
             indents.append(col)
+            if len(indents) > limit:  # before slicing on: a line of dashes stays linear
+                return True
             col += 2
             stripped = stripped[2:].lstrip(b" ")
         if flow == 0:
