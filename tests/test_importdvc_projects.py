@@ -20,7 +20,7 @@ import pytest
 
 import mlver
 from mlver.hashing import oid_of
-from test_importdvc import DVC, _env, build, commit, dvc, git, set_param  # noqa: F401
+from test_importdvc import DVC, _env, commit, dvc, git
 
 pytestmark = pytest.mark.skipif(
     not Path(DVC).exists(), reason="the dvc CLI is not installed next to this Python")
@@ -179,25 +179,39 @@ def test_top_level_metrics_and_plots_are_the_metrics_of_the_stage_that_outputs_t
 # --------------------------------------------------------------------------- branches
 
 
+TRAIN = """import yaml
+lr = yaml.safe_load(open("params.yaml"))["train"]["lr"]
+open("model.txt", "w").write(f"lr={lr}")
+"""
+
+
+def _lr(root: Path, lr: float, message: str) -> str:
+    (root / "params.yaml").write_text(f"train:\n  lr: {lr}\n")
+    dvc(root, "repro", "-q")
+    return commit(root, message)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    base = tmp_path_factory.mktemp("dvcbranches")
-    env = _env(base)
+    """One stage, train (deps train.py, param train.lr, out model.txt): main has lr 0.1,
+    0.2, 0.25 (c1, c2, c3); exp forks from c1 with lr 0.3 (c4). One dvc call a commit."""
     import os
 
+    base = tmp_path_factory.mktemp("dvcbranches")
+    env = _env(base)
     old = {k: os.environ.get(k) for k in env if k.startswith(("DVC_", "GIT_CONFIG"))}
     os.environ.update({k: env[k] for k in old})
     try:
-        shas = build(base / "proj")
         root = base / "proj"
-        # exp: from the first commit, another lr
+        _start(root)
+        (root / "train.py").write_text(TRAIN)
+        (root / "dvc.yaml").write_text(
+            f"stages:\n  train:\n    cmd: {sys.executable} train.py\n    deps:\n"
+            "    - train.py\n    params:\n    - train.lr\n    outs:\n    - model.txt\n")
+        shas = [_lr(root, 0.1, "lr 0.1"), _lr(root, 0.2, "lr 0.2"), _lr(root, 0.25, "lr 0.25")]
         git(root, "checkout", "-q", "-b", "exp", shas[0])
-        dvc(root, "checkout", "-q")
-        set_param(root, "lr: 0.1", "lr: 0.3")
-        dvc(root, "repro", "-q")
-        shas.append(commit(root, "exp: lr 0.3"))
+        shas.append(_lr(root, 0.3, "exp: lr 0.3"))
         git(root, "checkout", "-q", "main")
-        dvc(root, "checkout", "-q")
     finally:
         for k, v in old.items():
             if v is None:
@@ -243,9 +257,7 @@ def test_one_import_over_merged_branches_never_parents_siblings(branches):
     merge, the next version follows the latest of both lines."""
     root, (c1, c2, c3, c4) = branches
     git(root, "merge", "-q", "-s", "ours", "-m", "merge exp", "exp")
-    set_param(root, "lr: 0.2", "lr: 0.5")
-    dvc(root, "repro", "-q")
-    c5 = commit(root, "after the merge: lr 0.5")
+    c5 = _lr(root, 0.5, "after the merge: lr 0.5")
     repo = mlver.Repo(str(root))
     repo.import_dvc()
     by_commit = {rec.code.commit: rec.label for _o, rec in repo.log("train")}
