@@ -12,8 +12,9 @@ so each branch keeps its own line.
 
 Bytes come from the DVC cache (the object databases of ``repo.cache``, paths from their
 ``oid_to_path``) or, for ``cache: false`` outputs and data deps git holds, from git at the
-commit; checked against their md5 and hashed into the store (:mod:`mlver.dvc_ingest`). The md5 -> content map is kept in the
-index (``meta`` keys ``dvc-md5/1:…``), so a second import reads no byte it read before.
+commit; checked against their md5 and hashed into the store (:mod:`mlver.dvc_ingest`).
+The md5 -> content map is kept in the index (``meta`` keys ``dvc-md5/1:…``), so a
+second import reads no byte it read before.
 Content whose bytes are not there is recorded *missing* by md5 (see
 :func:`mlver.record.missing_placeholder`). Commits already imported are remembered
 (``dvc-import/1:…`` keys); without those (a rebuilt index) the walk reads every commit
@@ -21,7 +22,8 @@ again and writes nothing twice, since a name never gets two versions of one comm
 
 Everything in a DVC project is untrusted: md5s are checked before they name a cache
 path, the cache is opened without following links, paths are checked as record paths,
-sizes are bounded, and no command of the project is ever run.
+sizes and nesting are bounded, a stage's working folder is quoted for the shell, and no
+command of the project is ever run.
 """
 
 from __future__ import annotations
