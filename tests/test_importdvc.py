@@ -575,10 +575,10 @@ def test_a_commit_whose_dvc_yaml_dvc_cannot_read_is_skipped_with_a_warning(proj)
 def test_large_cache_files_are_streamed_and_checked(proj, monkeypatch):
     """Files above the in-memory limit are checked against their md5 in one pass, then
     stored from the same open file; the result is the same content."""
-    import mlver.importdvc as importdvc
+    import mlver.dvc_ingest as dvc_ingest
 
     root, _shas = proj
-    monkeypatch.setattr(importdvc, "IN_MEMORY", 4)  # every file is "large"
+    monkeypatch.setattr(dvc_ingest, "IN_MEMORY", 4)  # every file is "large"
     repo = mlver.Repo(str(root))
     repo.import_dvc()
     assert repo.show("train@3")[1].outputs["model.bin"].oid == repo.content_oid("model.bin")
