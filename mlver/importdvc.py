@@ -552,8 +552,11 @@ class _Importer:
                ) -> list[tuple[str, Record]]:
         """The records of one name's drafts: numbered after the latest version of the name
         (any branch), each the child of the version on its own commit's history. A draft
-        with the content of that version is not written and stands for it."""
+        with the content of that version is not written and stands for it. A record whose
+        parent is not the version numbered just before names that one as ``previous``, so
+        every version stays reachable from the name's ref."""
         top = history.load_record(self.store, head).version if head else 0
+        prev = head
         chain = []
         for seq, d, ref in drafts:
             parent = self.resolved.get(ref)
@@ -561,8 +564,9 @@ class _Importer:
                 self.resolved.drafted[seq] = parent
                 continue
             top += 1
-            rec = d.with_version(top, (parent[0],) if parent else ())
+            rec = d.with_version(top, (parent[0],) if parent else (), previous=prev)
             oid = self.batch.add_bytes(rec.encode())
+            prev = oid
             self.resolved.drafted[seq] = (oid, rec)
             chain.append((oid, rec))
         return chain

@@ -269,3 +269,7 @@ def test_one_import_over_merged_branches_never_parents_siblings(branches):
     latest_before_merge = max((by_commit[c3], by_commit[c4]), key=lambda s: int(s.split("@")[1]))
     assert parents[by_commit[c5]] == latest_before_merge
     assert by_commit[c5] == "train@5"
+    # every version stays reachable from the ref (through ``previous``): gc drops none
+    gone = repo.gc(grace=0)
+    assert (gone.objects, gone.young_objects) == (0, 0)
+    assert repo.verify().ok
