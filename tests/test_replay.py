@@ -342,7 +342,10 @@ def test_interrupted_explain_leaves_no_worktree(additive, proj, tmp_path, sig):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     child = int(hang.read_text())
-    assert len(worktrees(proj)) == 2 and os.listdir(scratch)
+    # the scratch is a plain copy in TMPDIR: no git worktree of the repository, no .git
+    assert len(worktrees(proj)) == 1 and os.listdir(scratch)
+    (one,) = os.listdir(scratch)
+    assert not (scratch / one / "work" / ".git").exists()
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err

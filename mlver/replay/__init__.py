@@ -5,11 +5,12 @@ of a metric's change each changed input group caused (Shapley values, see
 The groups are what differs between two records of one name that ``mlver run`` made:
 each data slot, the code (commit, uncommitted patch and command, when they differ within
 the code scope), and the params (one group, or one per changed key). A replay of a subset
-``S`` of them builds a scratch workspace outside the repository:
+``S`` of them builds a scratch folder outside the repository:
 
-1. ``git worktree add --detach`` at the commit of the new record when ``code`` is in
-   ``S`` (else the old one's), and that record's patch applied with ``git apply`` from
-   the blob's bytes on stdin;
+1. a plain copy of the commit of the new record when ``code`` is in ``S`` (else the old
+   one's), with that record's patch applied (``git read-tree`` and ``git apply --cached``
+   into a temporary index, then ``git checkout-index --prefix``): no ``.git`` in it, so
+   the replayed code cannot reach this repository's hooks, config or refs;
 2. the params files written as the new record had them for the params groups in ``S``
    (else as the old one had them): their bytes as git holds them at that record's commit
    plus patch, or rebuilt from the recorded values when git does not hold them;
@@ -17,17 +18,17 @@ the code scope), and the params (one group, or one per changed key). A replay of
    (else the old one), with :mod:`mlver.checkout` (paths checked, hashes verified);
 
 then runs the recorded command there and reads the metrics files. The user's workspace
-is never touched. Scratch worktrees are removed (``git worktree remove --force``, then
-``prune``) after each replay, on failure, and on Ctrl-C or SIGTERM.
+is never touched. Scratch folders are removed after each replay, on failure, and on
+Ctrl-C or SIGTERM.
 
-Each replay is cached by a hash of everything it ran on (command, commit, patch, input
-oids and paths, params bytes, repeat number) as a derived object of the store, so that
-asking again, or for another metric, reruns nothing. ``gc`` may drop the cache.
+Trust (:mod:`mlver.replay.trust`): a record that arrived from a remote or an import is
+replayed only with ``trust=True``. Noise: the configurations of A and of B are each
+replayed ``repeats`` times; their pooled spread gives each value an interval.
 
-Only the main thread touches git, the store and the index; the worker threads (``jobs``)
-run commands and read their metrics files.
+The modules: :mod:`.plan` (sides, refusals, groups, configurations), :mod:`.runner`
+(scratch folders, running), :mod:`.cache` (the replay cache), :mod:`.trust` (origins and
+consent); this one puts them together.
 """
-
 from __future__ import annotations
 
 import shlex
@@ -95,7 +96,7 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
     where = capgit.work_tree(ws.root)
     if where is None:
         raise ReplayError(f"{ws.root} is not in a git repository; a replay checks the "
-                          "recorded commit out into a scratch worktree")
+                          "recorded commit out into a scratch folder")
     top, prefix = where
     for s in (a, b):
         if not capgit.has_commit(top, s.rec.code.commit):
@@ -155,7 +156,7 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         total += f" ({len(sample)} sampled orders, budget {budget})"
     cached = len({c.key for c in configs.values()}) - len(todo)
     when = (f"about {_estimate(est)} at --jobs {jobs} ({a.label} ran {per_run:.1f} s); each "
-            "in a scratch worktree outside the repository") if todo else "nothing to run"
+            "in a scratch copy outside the repository") if todo else "nothing to run"
     say(f"  {total}, {cached} cached; {when}")
 
     def value(metric: str, subset: frozenset, repeat: int = 0) -> float:

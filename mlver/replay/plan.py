@@ -115,7 +115,7 @@ def _names_root(argv, root: str) -> bool:
 
 def _runs_tracked_file(program: str, ws: Workspace) -> bool:
     """True when the program is a file of the repository that git tracks (its code, which a
-    replay must take from the scratch worktree); an interpreter in an ignored virtualenv
+    replay must take from the scratch copy); an interpreter in an ignored virtualenv
     inside the repository is the environment, and is fine."""
     if not program.startswith("/") or not _names_root([program], ws.root):
         return False

@@ -36,10 +36,10 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_
 
 @dataclass
 class Scratch:
-    """One replay's folder: ``tmp/work`` is the worktree, ``tmp/replay.log`` the log."""
+    """One replay's folder: ``tmp/work`` is the copy of the commit, ``tmp/replay.log`` the
+    log."""
 
     tmp: str
-    added: bool = False
 
     @property
     def top(self) -> str:
@@ -111,7 +111,7 @@ def _read_metrics(root: str, files: tuple[str, ...]) -> tuple[dict | None, str |
         full = os.path.join(root, m)
         real = os.path.realpath(full)
         if not real.startswith(real_root + os.sep):
-            return None, f"its metrics file {m} leads outside the scratch worktree"
+            return None, f"its metrics file {m} leads outside the scratch folder"
         try:
             st = os.lstat(full)
         except FileNotFoundError:
@@ -126,7 +126,7 @@ def _read_metrics(root: str, files: tuple[str, ...]) -> tuple[dict | None, str |
 
 
 class Runner:
-    """Builds scratch worktrees, runs replays ``jobs`` at a time, and cleans up."""
+    """Builds scratch copies, runs replays ``jobs`` at a time, and cleans up."""
 
     def __init__(self, store: Store, ws: Workspace, top: str, prefix: str, jobs: int,
                  progress: Progress) -> None:
@@ -144,13 +144,15 @@ class Runner:
         self.scratches.append(s)  # before git makes anything: cleanup finds it
         side = cfg.code
         try:
-            capgit.worktree_add(self.top, s.top, side.rec.code.commit)
-            s.added = True
-            if side.patch:
-                capgit.apply_patch(s.top, side.patch)
+            capgit.export_commit(self.top, side.rec.code.commit, side.patch, s.top, s.tmp)
         except CaptureError as e:
-            raise ReplayError(f"cannot build a scratch worktree at the commit of {side.label} "
+            raise ReplayError(f"cannot build a scratch copy of the commit of {side.label} "
                               f"({e})") from None
+        finally:
+            try:
+                os.unlink(os.path.join(s.tmp, "index"))
+            except FileNotFoundError:
+                pass
         root = self.root(s)
         os.makedirs(root, exist_ok=True)
         for m in side.rec.metrics_files:
@@ -176,8 +178,6 @@ class Runner:
         return os.path.join(s.top, self.prefix) if self.prefix else s.top
 
     def cleanup(self, s: Scratch) -> None:
-        if s.added:
-            capgit.worktree_remove(self.top, s.top)
         shutil.rmtree(s.tmp, ignore_errors=True)
         if s in self.scratches:
             self.scratches.remove(s)
@@ -185,7 +185,6 @@ class Runner:
     def cleanup_all(self) -> None:
         for s in list(self.scratches):
             self.cleanup(s)
-        capgit.worktree_prune(self.top)
 
     def kill_all(self) -> None:
         self.stopping = True
@@ -232,7 +231,7 @@ class Runner:
     def execute(self, s: Scratch, cfg: Config) -> Outcome:
         argv = list(cfg.code.rec.run.command)
         cwd = self.root(s)
-        env = dict(os.environ, PWD=cwd)
+        env = _command_env(cwd, s.tmp)
         t0 = time.monotonic()
         with open(s.log, "wb") as log:
             with self.lock:
@@ -259,6 +258,23 @@ class Runner:
         if metrics is None:
             return Outcome(0, None, duration, why, _tail(s.log))
         return Outcome(0, metrics, duration)
+
+
+# Variables that would point git (run by the replayed command) at another repository, or
+# name the folder explain was started in.
+_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR",
+             "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE",
+             "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "OLDPWD")
+
+
+def _command_env(cwd: str, scratch: str) -> dict[str, str]:
+    """The environment of a replayed command: the user's, without what names this
+    repository, and with git's discovery stopped at the scratch folder, so that a ``git``
+    run by the command finds no repository at all (the scratch copy has no ``.git``)."""
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_DROP}
+    env["PWD"] = cwd
+    env["GIT_CEILING_DIRECTORIES"] = scratch
+    return env
 
 
 def _signal_group(p: subprocess.Popen, sig: int) -> None:
