@@ -575,7 +575,8 @@ class Repo:
 
     def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False, progress: Any = None,
-                notify: Callable[[str], None] | None = None, cache: bool = True) -> Any:
+                notify: Callable[[str], None] | None = None, cache: bool = True,
+                repeats: int | None = None, trust: bool = False) -> Any:
         """Measure how much of each metric's change from ``a`` to ``b`` each changed input
         group caused, by replaying ``b``'s recorded command with inputs taken from either
         record in scratch git worktrees (see docs/explain.md). Returns a
@@ -585,8 +586,11 @@ class Repo:
         ``jobs``: replays run at once; ``budget``: runs that sampling may take when more
         than 5 groups differ (default 64); ``split_params``: one group per changed param
         key; ``notify``: called with each line of the plan before anything runs;
-        ``cache=False`` reruns replays found in the cache."""
-        from .replay import DEFAULT_BUDGET, explain
+        ``cache=False`` reruns replays found in the cache; ``repeats``: replays of each of
+        the two versions' own configurations, whose spread is the noise (default 3, at
+        least 2); ``trust=True`` replays a version that arrived from a remote or an import
+        (refused otherwise: its command and patch were written by someone else)."""
+        from .replay import DEFAULT_BUDGET, REPEATS, explain
 
         a_oid, ra = self.show(a)
         b_oid, rb = self.show(b)
@@ -594,7 +598,8 @@ class Repo:
                        metrics=_listify(metrics), jobs=jobs,
                        budget=DEFAULT_BUDGET if budget is None else budget,
                        split_params=split_params, progress=progress, notify=notify,
-                       cache=cache)
+                       cache=cache, repeats=REPEATS if repeats is None else repeats,
+                       trust=trust)
 
 
 def _listify(value: Any) -> list[str] | None:

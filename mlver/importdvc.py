@@ -49,6 +49,7 @@ from .progress import Progress
 from .record import (MAX_TEXT, Artifact, Code, Env, Record, Run, Scope, Trace, check_path,
                      is_dvc_md5, missing_oid, missing_placeholder)
 from .store import Store
+from .store.origins import mark_origin
 from .store.refs import valid_name
 from .store.trees import check_name as check_entry_name
 from .store.trees import encode_rows
@@ -1098,6 +1099,9 @@ class _Importer:
             for name, drafts in todo.items():
                 head = self.store.refs.get(name)
                 chains[name] = (head, self._chain(head, drafts))
+            # before the records are durable: an imported record is never taken for local
+            mark_origin(self.store, [o for _h, c in chains.values() for o, _r in c],
+                        "imported", "dvc")
             self.batch.commit()
             retry = {}
             for name, (head, chain) in chains.items():

@@ -136,13 +136,13 @@ def test_additive_metric_splits_exactly(additive, proj):
     assert m.replayed_new == pytest.approx(26.5, abs=1e-9)
     assert sum(v.values()) == pytest.approx(m.change, abs=1e-9)
     assert m.residual == pytest.approx(0.0, abs=1e-9) and m.noise_floor == 0.0
-    assert r.method == "exact" and len(r.runs) == 8 + 2 and r.runs_made == 10
+    assert r.method == "exact" and len(r.runs) == 8 + 4 and r.runs_made == 12
     # the user's workspace is never touched, and no worktree is left
     assert snapshot_of(proj) == before
     assert len(worktrees(proj)) == 1
     text = str(r)
     assert text.splitlines()[0].startswith("m@1 -> m@2: m 17 -> 26.5 (+9.500), by replay "
-                                           "(8 runs + 2 for noise, ")
+                                           "(8 runs + 4 for noise, ")
     assert "  params       +5.000  (53%)" in text
     if repo.show("m@2")[1].code.patch is not None:
         assert any("params.yaml" in n and "recorded values" in n for n in r.notes)
@@ -165,7 +165,7 @@ def test_interaction_splits_as_shapley_says(mrepo, proj):
     # v(none) = 2*1+5, v(data) = 4*1+5, v(params) = 2*3+5, v(both) = 4*3+5
     assert v["data a"] == pytest.approx(0.5 * ((4 - 2) + (12 - 6)), abs=1e-9)
     assert v["params"] == pytest.approx(0.5 * ((6 - 2) + (12 - 4)), abs=1e-9)
-    assert len(r.runs) == 4 + 2
+    assert len(r.runs) == 4 + 4
 
 
 def test_split_params_gives_one_group_per_key(mrepo, proj):
@@ -276,19 +276,19 @@ def test_the_cache_reruns_nothing(additive, proj, tmp_path, monkeypatch):
     count = tmp_path / "count"
     monkeypatch.setenv("EXPLAIN_COUNT", str(count))
     first = additive.explain("m@1", "m@2")
-    assert count.read_text() == "x" * 10 and first.runs_made == 10
+    assert count.read_text() == "x" * 12 and first.runs_made == 12
     count.unlink()
     res = cli("explain", "m@1", "m@2", "--metric", "files", "--json")
     j = json.loads(assert_ok(res))
     assert not count.exists()  # the command did not run at all
-    assert j["runs_made"] == 0 and j["runs_cached"] == 10
+    assert j["runs_made"] == 0 and j["runs_cached"] == 12
     assert all(run["cached"] for run in j["runs"])
-    assert "10 cached" in res.stderr
+    assert "12 cached" in res.stderr
     again = additive.explain("m@1", "m@2", cache=False)
-    assert count.read_text() == "x" * 10 and again.runs_made == 10
+    assert count.read_text() == "x" * 12 and again.runs_made == 12
     count.unlink()
     additive.gc(grace=0)  # the cache is derived data: gc drops it, and replays run again
-    assert additive.explain("m@1", "m@2").runs_made == 10 and count.read_text() == "x" * 10
+    assert additive.explain("m@1", "m@2").runs_made == 12 and count.read_text() == "x" * 12
 
 
 def test_unrecorded_reads_and_residual(mrepo, proj):
@@ -413,9 +413,9 @@ def test_cli_text_json_and_plan(additive, proj):
     plan = res.stderr.splitlines()
     assert plan[0] == f"Replaying the command recorded with m@2: {PY} train.py"
     assert plan[1] == "  3 input groups differ: data a, code, params"
-    assert plan[2].startswith("  8 runs + 2 for noise, 0 cached; about ")
+    assert plan[2].startswith("  8 runs + 4 for noise, 0 cached; about ")
     j = json.loads(assert_ok(cli("explain", "m@1", "m@2", "--json", "--jobs", "2")))
-    assert j["method"] == "exact" and j["runs_cached"] == 10
+    assert j["method"] == "exact" and j["runs_cached"] == 12
     groups = {g["group"]: g for g in j["metrics"]["m"]["groups"]}
     assert groups["params"]["value"] == pytest.approx(5.0)
     assert groups["params"]["share"] == pytest.approx(5.0 / 9.5)
@@ -479,4 +479,4 @@ def test_scratch_worktrees_run_no_git_hook(additive, proj, tmp_path):
     write(hook, f"#!/bin/sh\ntouch {mark}\n")
     os.chmod(hook, 0o755)
     r = additive.explain("m@1", "m@2", metrics="m")
-    assert r.runs_made == 10 and not mark.exists()
+    assert r.runs_made == 12 and not mark.exists()

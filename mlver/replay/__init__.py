@@ -31,6 +31,7 @@ consent); this one puts them together.
 """
 from __future__ import annotations
 
+import math
 import shlex
 import shutil
 import tempfile
@@ -50,11 +51,12 @@ from .cache import KIND, _cached, _remember
 from .plan import (Config, Group, Planner, Side, _choose_metrics, _env_differs, _load_params,
                    _names_root, _number, _refuse, _runs_tracked_file, find_groups)
 from .runner import Outcome, Runner, _interruptible
+from .trust import check as trust_check
 
-__all__ = ["DEFAULT_BUDGET", "KIND", "explain", "find_groups", "Group", "Side",
+__all__ = ["DEFAULT_BUDGET", "KIND", "REPEATS", "explain", "find_groups", "Group", "Side",
            "_names_root", "_runs_tracked_file"]
 
-NOISE_REPEATS = 2     # extra replays of the old configuration, for the noise floor
+REPEATS = 3           # replays of each of the two records' configurations, for the noise
 DEFAULT_BUDGET = 64   # runs sampling may take when there are more than 5 groups
 
 Notify = Callable[[str], None]
@@ -83,14 +85,22 @@ def _estimate(seconds: float) -> str:
 def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, b_rec: Record,
             metrics: list[str] | None = None, jobs: int = 1, budget: int = DEFAULT_BUDGET,
             split_params: bool = False, progress: Progress | None = None,
-            notify: Notify | None = None, cache: bool = True) -> attribute.Attribution:
+            notify: Notify | None = None, cache: bool = True, repeats: int = REPEATS,
+            trust: bool = False) -> attribute.Attribution:
     """Attribute the change of each metric from ``a_rec`` to ``b_rec`` to the input groups
-    that differ, by replaying the recorded command (see the module doc)."""
+    that differ, by replaying the recorded command (see the module doc).
+
+    ``repeats``: replays of each of the two records' own configurations (at least 2), whose
+    spread is the noise; ``trust``: replay a record that arrived from a remote or an import
+    (its command and patch are shown through ``notify`` first)."""
     t0 = time.monotonic()
     progress = progress or Progress()
     say = notify or (lambda _text: None)
     if jobs < 1:
         raise ReplayError(f"jobs must be at least 1, not {jobs}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
+        raise ReplayError(f"repeats must be a whole number of at least 2, not {repeats!r}: "
+                          "the noise is measured from the spread of repeated replays")
     a, b = Side(a_oid, a_rec), Side(b_oid, b_rec)
     _refuse(store, ws, a, b)
     where = capgit.work_tree(ws.root)
@@ -104,6 +114,7 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
                               "repository; fetch it (git fetch), then explain again")
         if s.rec.code.patch is not None:
             s.patch = store.objects.read(s.rec.code.patch)
+    found = trust_check(store, a, b, trust, say)  # before anything runs
     chosen = _choose_metrics(a.rec, b.rec, metrics)
     notes: list[str] = []
     not_replayed: list[str] = []
@@ -132,7 +143,9 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
             raise ReplayError(f"{e}; raise --budget to at least {n + 1}") from None
         subsets = sorted({s for o in sample for s in attribute.prefixes(o)},
                          key=lambda s: (len(s), sorted(s)))
-    wanted = [(s, 0) for s in subsets] + [(frozenset(), r) for r in range(1, NOISE_REPEATS + 1)]
+    none, every = frozenset(), frozenset(range(n))
+    ends = list(dict.fromkeys((none, every)))  # one configuration when nothing differs
+    wanted = [(s, 0) for s in subsets] + [(e, r) for e in ends for r in range(1, repeats)]
     configs = {(s, r): planner.config(s, r) for s, r in wanted}
     results: dict[str, tuple[dict, float, bool]] = {}
     if cache:
@@ -151,7 +164,7 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         f"  no input group differs{env}")
     per_run = a.rec.run.duration_s
     est = per_run * -(-len(todo) // jobs)
-    total = attribute.runs_text(len(subsets), NOISE_REPEATS)
+    total = attribute.runs_text(len(subsets), len(wanted) - len(subsets))
     if method == "sampled":
         total += f" ({len(sample)} sampled orders, budget {budget})"
     cached = len({c.key for c in configs.values()}) - len(todo)
@@ -192,40 +205,53 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         finally:
             progress.finish()
 
+    def phi(v):
+        if method == "exact":
+            return attribute.exact(n, v), [None] * n
+        return attribute.sampled(n, sample, v)
+
     per_metric = []
     fa, fb = flatten(a.rec.metrics), flatten(b.rec.metrics)
+    counts = {e: repeats for e in ends}
     for m in chosen:
-        v = lambda s, m=m: value(m, s)  # noqa: E731
-        if method == "exact":
-            values, errs = attribute.exact(n, v), [None] * n
-        else:
-            values, errs = attribute.sampled(n, sample, v)
-        base = [value(m, frozenset(), r) for r in range(NOISE_REPEATS + 1)]
-        floor = max(base) - min(base)
-        full = value(m, frozenset(range(n)))
+        measured = {e: [value(m, e, r) for r in range(repeats)] for e in ends}
+
+        def v(s, m=m, measured=measured):
+            # the two ends were replayed `repeats` times: their mean stands for them
+            got = measured.get(s)
+            return sum(got) / len(got) if got else value(m, s)
+
+        values, errs = phi(v)
+        sd, df = attribute.pooled_sd(list(measured.values()))
+        noise = attribute.noise_half_widths(n, subsets, lambda f: phi(f)[0], counts, sd, df)
         total = sum(abs(x) for x in values)
-        shares = [attribute.Share(g.label, g.kind, val, abs(val) / total if total else None,
-                                  err, abs(val) < floor)
-                  for g, val, err in zip(groups, values, errs)]
+        shares = []
+        for g, val, err, h in zip(groups, values, errs, noise):
+            # sampling adds its own error (1.96 standard errors) to the noise's
+            half = math.hypot(h, 1.96 * err) if err is not None else h
+            shares.append(attribute.Share(g.label, g.kind, val,
+                                          abs(val) / total if total else None, err,
+                                          half > 0 and abs(val) <= half, half))
         shares.sort(key=lambda s: -abs(s.value))
-        per_metric.append(attribute.MetricShares(m, float(fa[m]), float(fb[m]), base[0], full,
-                                                 floor, tuple(shares)))
+        per_metric.append(attribute.MetricShares(
+            m, float(fa[m]), float(fb[m]), v(none), v(every),
+            attribute.t95(df) * sd if sd else 0.0, tuple(shares), sd, df, repeats))
     runs = []
     for (s, r), cfg in configs.items():
         got, duration, was_cached = results[cfg.key]
         runs.append(attribute.ReplayRun(tuple(groups[i].label for i in sorted(s)), r,
                                         was_cached, duration, flatten(got)))
     return attribute.Attribution(
-        old=_ref(a), new=_ref(b), command=tuple(b.rec.run.command),
+        old=_ref(a, found[a.oid].kind), new=_ref(b, found[b.oid].kind), command=tuple(b.rec.run.command),
         groups=tuple(g.to_dict() for g in groups), method=method,
         orders=len(sample), budget=budget if method == "sampled" else None,
         metrics=tuple(per_metric), runs=tuple(runs), env_differs=_env_differs(a.rec, b.rec),
         notes=tuple(notes), seconds=round(time.monotonic() - t0, 3), jobs=jobs,
-        not_replayed=tuple(not_replayed))
+        not_replayed=tuple(not_replayed), repeats=repeats)
 
 
-def _ref(s: Side) -> dict:
-    return {"oid": s.oid, "name": s.rec.name, "version": s.rec.version}
+def _ref(s: Side, origin: str) -> dict:
+    return {"oid": s.oid, "name": s.rec.name, "version": s.rec.version, "origin": origin}
 
 
 def _more_notes(a: Record, b: Record) -> list[str]:
