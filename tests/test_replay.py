@@ -48,8 +48,8 @@ if mode == "add":
     m = sum(means.values()) + 10 * p["k"] + p.get("j", 0) + C
 else:
     m = means["a"] * p["k"] + C
-if os.environ.get("EXPLAIN_COUNT") and p.get("drift"):  # deterministic "noise": by run count
-    m += p["drift"] * (len(open(os.environ["EXPLAIN_COUNT"]).read()) % 3)
+if os.environ.get("EXPLAIN_COUNT") and p.get("noise"):  # seeded noise of a known sd
+    m += random.Random(len(open(os.environ["EXPLAIN_COUNT"]).read())).gauss(0, p["noise"])
 json.dump({{"m": m, "files": len(means), "label": "x"}}, open("metrics.json", "w"))
 '''
 
@@ -218,33 +218,88 @@ def test_more_than_five_groups_are_sampled_within_the_budget(mrepo, proj):
 # -- noise, failures, cache, interruption ----------------------------------------------------
 
 
-def test_nondeterministic_command_gets_a_noise_floor(mrepo, proj, tmp_path, monkeypatch):
+def _noisy(mrepo, proj, tmp_path, monkeypatch):
+    """m@1 -> m@2: data +8, code +0.02, and every run adds Gaussian noise of sd 0.5 (seeded
+    by the run's number, so the test is deterministic): the code's part is inside it."""
     setup(proj)
     write(proj / "train.py", train(5.0))
-    write(proj / "params.yaml", params(k=1, drift=0.01))
+    write(proj / "params.yaml", params(k=1, noise=0.5))
     commit_all(proj, "train")
     write(proj / "data/a.txt", "2\n")
     record(mrepo)
     write(proj / "data/a.txt", "10\n")            # +8
-    write(proj / "train.py", train(5.001))         # +0.001: smaller than the noise
-    commit_all(proj, "C 5.001")
+    write(proj / "train.py", train(5.02))          # +0.02: far inside the noise
+    commit_all(proj, "C 5.02")
     record(mrepo)
-    # The command adds drift * (its run number % 3): runs 1..6 are none, data, code, both,
-    # then the two noise runs of m@1's configuration: + 0.01, 0.02, 0, 0.01, 0.02, 0.
     monkeypatch.setenv("EXPLAIN_COUNT", str(tmp_path / "count"))
+
+
+def _pooled(runs, n_groups, repeats):
+    import statistics
+
+    ends = {(): [], "all": []}
+    for run in runs:
+        key = () if not run.groups else "all" if len(run.groups) == n_groups else None
+        if key is not None:
+            ends[key].append(run.metrics["m"])
+    assert [len(v) for v in ends.values()] == [repeats, repeats]
+    ss = sum(statistics.variance(v) * (len(v) - 1) for v in ends.values())
+    return (ss / (2 * repeats - 2)) ** 0.5, ends
+
+
+def test_noise_comes_from_repeated_replays_of_both_versions(mrepo, proj, tmp_path, monkeypatch):
+    import math
+
+    _noisy(mrepo, proj, tmp_path, monkeypatch)
     r = mrepo.explain("m@1", "m@2", metrics="m")
+    assert r.repeats == 3 and len(r.runs) == 4 + 2 * 2  # 3 replays each of m@1 and m@2
     (m,) = r.metrics
-    assert m.noise_floor == pytest.approx(0.02, abs=1e-9)
+    sd, ends = _pooled(r.runs, 2, 3)
+    assert m.noise_sd == pytest.approx(sd, abs=1e-12) and m.noise_df == 4
+    assert 0.2 < sd < 1.0  # the script's noise has sd 0.5
+    assert m.noise_floor == pytest.approx(2.776 * sd, abs=1e-12)
+    # the two ends are the means of their replays; the values add up to their difference
+    assert m.replayed_old == pytest.approx(sum(ends[()]) / 3, abs=1e-12)
+    assert m.replayed_new == pytest.approx(sum(ends["all"]) / 3, abs=1e-12)
     v = {s.group: s for s in m.shares}
-    assert v["code"].value == pytest.approx(
-        0.5 * ((0.001 + 0 - 0.01) + (0.001 + 0.01 - 0.02)), abs=1e-9)
+    assert v["data a"].value + v["code"].value == pytest.approx(m.replayed_change, abs=1e-9)
+    # two groups, both ends measured 3 times: each value's variance is sd^2 * 2/3
+    half = 2.776 * sd * math.sqrt(2 / 3)
+    for g in v.values():
+        assert g.half_width == pytest.approx(half, abs=1e-12)
+        assert g.interval == (pytest.approx(g.value - half), pytest.approx(g.value + half))
     assert v["code"].within_noise and not v["data a"].within_noise
-    text = str(r)
-    assert "within noise" in next(l for l in text.splitlines() if l.startswith("  code"))
-    assert "  noise floor  ±0.020" in text
-    j = r.to_dict()["metrics"]["m"]
-    assert j["noise_floor"] == pytest.approx(0.02)
-    assert [g["within_noise"] for g in j["groups"]] == [False, True]
+    lo, hi = v["data a"].interval
+    assert lo < 8 < hi and lo > 0.02  # the true effect, clear of zero
+    text = str(r).splitlines()
+    code = next(l for l in text if l.startswith("  code"))
+    assert code.endswith("within noise") and f" ±{half:.3f} " in code
+    assert f"  noise floor  ±{2.776 * sd:.3f}  (sd {sd:.2g} over 3 replays of each version; " \
+        "± is a 95% interval)" in text
+
+
+def test_repeats_option_and_json(mrepo, proj, tmp_path, monkeypatch):
+    _noisy(mrepo, proj, tmp_path, monkeypatch)
+    j = json.loads(assert_ok(cli("explain", "m@1", "m@2", "--metric", "m", "--repeats", "5",
+                                 "--json")))
+    assert j["repeats"] == 5 and j["runs_made"] == 4 + 2 * 4
+    assert sorted({(tuple(x["groups"]), x["repeat"]) for x in j["runs"] if x["repeat"]}) == \
+        sorted({(g, r) for g in ((), ("data a", "code")) for r in range(1, 5)})
+    m = j["metrics"]["m"]
+    assert (m["repeats"], m["noise_df"]) == (5, 8)
+    groups = {g["group"]: g for g in m["groups"]}
+    assert groups["data a"]["within_noise"] is False
+    for g in groups.values():  # "within noise" is exactly "the interval holds 0"
+        lo, hi = g["interval"]
+        assert hi - g["value"] == pytest.approx(g["value"] - lo) and hi > lo
+        assert g["within_noise"] is (lo <= 0 <= hi)
+    # both ends measured 5 times, the two mixed subsets once: variance sd^2 * (1/2 + 1/10)
+    half = 2.306 * m["noise_sd"] * 0.6 ** 0.5
+    assert hi - g["value"] == pytest.approx(half)
+    res = cli("explain", "m@1", "m@2", "--repeats", "1")
+    assert res.exit_code == 2 and "--repeats" in res.output
+    with pytest.raises(ReplayError, match="repeats must be a whole number of at least 2, not 1"):
+        mrepo.explain("m@1", "m@2", repeats=1)
 
 
 def test_a_failing_replay_is_reported_with_its_status_and_log(mrepo, proj):
