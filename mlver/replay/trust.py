@@ -45,7 +45,11 @@ def check(store: Store, a: Side, b: Side, trust: bool, say: Notify) -> dict[str,
     if trust:
         say("  --trust given: replaying them")
         return found
-    told = " and ".join(f"{s.label} was {found[s.oid].text()}" for s in foreign)
+    by_origin: dict[str, list[str]] = {}
+    for s in foreign:
+        by_origin.setdefault(found[s.oid].text(), []).append(s.label)
+    told = " and ".join(f"{' and '.join(labels)} {'was' if len(labels) == 1 else 'were'} {text}"
+                        for text, labels in by_origin.items())
     theirs = "its command and patch were" if len(foreign) == 1 else \
         "their commands and patches were"
     raise ReplayError(f"{told}, so {theirs} not recorded by this store, and explain would run "
