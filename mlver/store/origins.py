@@ -19,12 +19,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from ..errors import RecordFormatError
 from ..hashing import is_oid
 from .refs import _drop_leftovers, locked
 from .safefs import check_dirs, read_small
+
+if TYPE_CHECKING:
+    from . import Store
 
 ORIGINS_FILE = "origins"   # refs/origins
 ORIGINS_MAX = 256 << 20    # bytes: about three million records; larger was not written by mlver
@@ -79,19 +82,19 @@ def _parse(path: str, data: bytes) -> dict[str, Origin]:
     return out
 
 
-def origins(store) -> dict[str, Origin]:
+def origins(store: Store) -> dict[str, Origin]:
     """Every record that did not originate in ``store``, with its origin."""
     path = _path(store.path)
     data = read_small(path, ORIGINS_MAX)
     return {} if data is None else _parse(path, data)
 
 
-def origin_of(store, oid: str) -> Origin:
+def origin_of(store: Store, oid: str) -> Origin:
     """Where the record ``oid`` came from (``local`` unless marked)."""
     return origins(store).get(oid, LOCAL)
 
 
-def mark_origin(store, oids: Iterable[str], origin: str, source: str = "") -> None:
+def mark_origin(store: Store, oids: Iterable[str], origin: str, source: str = "") -> None:
     """Mark the records ``oids`` as brought by ``pull`` (``origin="pulled"``, ``source`` the
     remote's name) or ``import-dvc`` (``"imported"``). Call it *before* the records are
     stored. A record already marked keeps its first mark; the whole list is rewritten
