@@ -579,17 +579,16 @@ class Repo:
                 repeats: int | None = None, trust: bool = False) -> Any:
         """Measure how much of each metric's change from ``a`` to ``b`` each changed input
         group caused, by replaying ``b``'s recorded command with inputs taken from either
-        record in scratch git worktrees (see docs/explain.md). Returns a
+        record in scratch copies of the commit (see docs/explain.md). Returns a
         :class:`mlver.attribute.Attribution` (``str()``, ``.to_dict()``, ``.to_frame()``).
 
         ``metrics``: a name or a list (default: every numeric metric that changed);
         ``jobs``: replays run at once; ``budget``: runs that sampling may take when more
         than 5 groups differ (default 64); ``split_params``: one group per changed param
         key; ``notify``: called with each line of the plan before anything runs;
-        ``cache=False`` reruns replays found in the cache; ``repeats``: replays of each of
-        the two versions' own configurations, whose spread is the noise (default 3, at
-        least 2); ``trust=True`` replays a version that arrived from a remote or an import
-        (refused otherwise: its command and patch were written by someone else)."""
+        ``cache=False`` reruns replays found in the cache; ``repeats``: replays of each
+        version's own configuration, for the noise (default 3); ``trust=True`` replays a
+        version that was pulled or imported (refused otherwise)."""
         from .replay import DEFAULT_BUDGET, REPEATS, explain
 
         a_oid, ra = self.show(a)

@@ -383,9 +383,7 @@ def reindex():
 @click.option("--attribute", is_flag=True,
               help="Also replay the run to measure each changed input's part of each metric's "
                    "change (as mlver explain REV REV2 does).")
-@click.option("--trust", is_flag=True,
-              help="With --attribute: replay versions that arrived from a remote or an import "
-                   "(their command and patch are shown first).")
+@click.option("--trust", is_flag=True, help="With --attribute: replay pulled or imported versions.")
 def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute, trust):
     """Explain how REV2 (default: the workspace) differs from REV.
 
@@ -417,19 +415,16 @@ def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute, tr
         sys.exit(1)
 
 
-def _attribute(repo, rev, rev2, metrics=(), jobs=1, budget=None, split_params=False,
-               cache=True, repeats=None, trust=False):
+def _attribute(repo, rev, rev2, metrics=(), **kw):
     """``repo.explain`` with the plan and progress on stderr, and a failed replay's log
     tail printed before its error."""
     from .errors import ReplayError
     from .progress import for_terminal
 
     try:
-        return repo.explain(rev, rev2, metrics=list(metrics) or None, jobs=jobs,
-                               budget=budget, split_params=split_params,
-                               progress=for_terminal(unit="runs"),
-                               notify=lambda line: echo(line, err=True), cache=cache,
-                               repeats=repeats, trust=trust)
+        return repo.explain(rev, rev2, metrics=list(metrics) or None,
+                            progress=for_terminal(unit="runs"),
+                            notify=lambda line: echo(line, err=True), **kw)
     except ReplayError as e:
         for line in e.tail:
             echo(f"  | {line}", err=True)
@@ -452,9 +447,7 @@ def _attribute(repo, rev, rev2, metrics=(), jobs=1, budget=None, split_params=Fa
               help="Rerun replays found in the cache (and cache the new results).")
 @click.option("--repeats", type=click.IntRange(min=2), default=3, show_default=True, metavar="N",
               help="Replays of each version's own configuration; their spread is the noise.")
-@click.option("--trust", is_flag=True,
-              help="Replay versions that arrived from a remote or an import (their command and "
-                   "patch are shown first).")
+@click.option("--trust", is_flag=True, help="Replay versions that were pulled or imported.")
 @click.option("--json", "as_json", is_flag=True, help="The attribution as JSON (see docs/explain.md).")
 def explain(rev, rev2, metrics, jobs, budget, split_params, no_cache, repeats, trust, as_json):
     """Measure why a metric moved from REV to REV2, by replaying the recorded run.
@@ -462,11 +455,10 @@ def explain(rev, rev2, metrics, jobs, budget, split_params, no_cache, repeats, t
     Each input group that differs (each data slot, the code, the params) gets its Shapley
     value: its average effect on the metric when swapped from REV's to REV2's, over the
     combinations of the others. Each replay runs the recorded command in a scratch copy of
-    the commit outside the repository; the workspace is never touched. A version pulled
-    or imported runs only with --trust.
+    the commit outside the repository; a pulled or imported version only with --trust.
     """
-    found = _attribute(_repo(), rev, rev2, metrics, jobs, budget, split_params, not no_cache,
-                       repeats, trust)
+    found = _attribute(_repo(), rev, rev2, metrics, jobs=jobs, budget=budget, trust=trust,
+                       split_params=split_params, cache=not no_cache, repeats=repeats)
     if as_json:
         _out(found.to_dict())
     else:
