@@ -73,7 +73,7 @@ def _describe(groups: list[Group], subset: frozenset, repeat: int, a: Side, b: S
     else:
         what = (f"{', '.join(groups[i].label for i in sorted(subset))} from {b.label}, the rest "
                 f"from {a.label}")
-    return what + (f" (noise run {repeat})" if repeat else "")
+    return what + (f" (repeat {repeat + 1})" if repeat else "")
 
 
 def _estimate(seconds: float) -> str:

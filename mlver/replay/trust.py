@@ -76,4 +76,6 @@ def shown(s: Side) -> list[str]:
     paths = sorted({art.path for art in r.inputs.values()})
     if paths:
         out.append(f"  inputs written to: {', '.join(paths)}")
+    if r.params_files:
+        out.append(f"  params files written to: {', '.join(r.params_files)}")
     return out
