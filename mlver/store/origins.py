@@ -17,13 +17,12 @@ list could not be read.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from ..errors import RecordFormatError
 from ..hashing import is_oid
-from .refs import _drop_leftovers, locked
+from .refs import NAME_RE, _drop_leftovers, locked
 from .safefs import check_dirs, read_small
 
 if TYPE_CHECKING:
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 ORIGINS_FILE = "origins"   # refs/origins
 ORIGINS_MAX = 256 << 20    # bytes: about three million records; larger was not written by mlver
 ORIGINS = ("pulled", "imported")
-_SOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def _parse(path: str, data: bytes) -> dict[str, Origin]:
     for line in lines:
         parts = line.split(" ")
         if len(parts) != 3 or not is_oid(parts[0]) or parts[1] not in ORIGINS \
-                or not (parts[2] == "-" or _SOURCE_RE.fullmatch(parts[2])):
+                or not (parts[2] == "-" or NAME_RE.fullmatch(parts[2])):
             raise RecordFormatError(
                 f"{path} holds a line that is not '<record oid> pulled|imported <source>' "
                 f"({line[:60]!r}); restore it from a backup (deleting it would let mlver "
@@ -101,8 +99,8 @@ def mark_origin(store: Store, oids: Iterable[str], origin: str, source: str = ""
     under its lock and renamed, as ``refs/pruned`` is."""
     if origin not in ORIGINS:
         raise ValueError(f"{origin!r} is not one of {', '.join(ORIGINS)}")
-    if source and not _SOURCE_RE.fullmatch(source):
-        raise ValueError(f"{source!r} is not a remote name")
+    if not NAME_RE.fullmatch(source):
+        source = ""  # a remote reached by URL only: "pulled", without a name
     new = list(dict.fromkeys(oids))
     bad = next((o for o in new if not is_oid(o)), None)
     if bad is not None:
