@@ -59,6 +59,10 @@ def _repo_state(root: Path) -> tuple:
 @pytest.fixture
 def attacked(tmp_path):
     """The victim's m@1 (local) and the attacker's m@2 (pulled: a patch rewrites train.py)."""
+    return _attack(tmp_path)
+
+
+def _attack(tmp_path, own_first: bool = False) -> Path:
     remote = tmp_path / "remote"
     victim = project(tmp_path / "victim", {"train.py": TRAIN, "data/a.txt": "1 2\n",
                                            ".gitignore": ".mlver/\nmetrics.json\n"})
@@ -74,6 +78,9 @@ def attacked(tmp_path):
     (attacker / "data" / "a.txt").write_text("1 2 3\n")
     ok(attacker, "run", "m", "-i", "a=data/a.txt", "-M", "metrics.json", "--", PY, "train.py")
     ok(attacker, "push")
+    if own_first:  # the victim's own m@2, not pushed yet: pull replays it after the attacker's
+        (victim / "data" / "a.txt").write_text("5\n")
+        ok(victim, "run", "m", "-i", "a=data/a.txt", "-M", "metrics.json", "--", PY, "train.py")
     ok(victim, "pull")
     return victim
 
@@ -140,3 +147,17 @@ def test_origins_file_is_validated_and_first_mark_wins(tmp_path):
     path.write_text(f"{a} trusted -\n")
     with pytest.raises(RecordFormatError, match="restore it from a backup"):
         origins(repo.store)
+
+
+def test_own_versions_that_pull_replays_stay_local(tmp_path):
+    """The victim's own m@2, made before the pull brought the attacker's, is replayed on top
+    of it as m@3: the victim's content, so explain runs it without asking."""
+    victim = _attack(tmp_path, own_first=True)
+    import json
+
+    log = ok(victim, "log", "m")
+    assert "m@3" in log
+    assert run(victim, "explain", "m@1", "m@2").stderr.splitlines()[-1] == FIX
+    j = json.loads(ok(victim, "explain", "m@1", "m@3", "--json"))
+    assert (j["old"]["origin"], j["new"]["origin"]) == ("local", "local")
+    assert j["metrics"]["m"]["replayed_change"] == pytest.approx(2.0)
