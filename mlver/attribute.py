@@ -131,24 +131,51 @@ def pooled_sd(samples: list[list[float]]) -> tuple[float, int]:
     return (math.sqrt(ss / df) if df else 0.0), df
 
 
-def noise_half_widths(n: int, subsets: list[frozenset[int]],
-                      phi: Callable[[Callable[[frozenset[int]], float]], list[float]],
+def coefficients(n: int, sample: list[tuple[int, ...]] | None = None
+                 ) -> list[dict[frozenset[int], float]]:
+    """Each group's value as a linear combination of the measured subsets: ``phi_i = sum
+    c_i[T] * v(T)``, exactly (``sample`` None) or over the sampled orders."""
+    out: list[dict[frozenset[int], float]] = [{} for _ in range(n)]
+
+    def add(i: int, t: frozenset[int], w: float) -> None:
+        out[i][t] = out[i].get(t, 0.0) + w
+
+    if sample is None:
+        weight = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n)
+                  for k in range(n)]
+        for i in range(n):
+            others = [j for j in range(n) if j != i]
+            for k in range(n):
+                for c in combinations(others, k):
+                    add(i, frozenset(c) | {i}, weight[k])
+                    add(i, frozenset(c), -weight[k])
+        return out
+    seen = [0] * n
+    for order in sample:
+        for i in order:
+            seen[i] += 1
+    for order in sample:
+        before: frozenset[int] = frozenset()
+        for i in order:
+            after = before | {i}
+            add(i, after, 1 / seen[i])
+            add(i, before, -1 / seen[i])
+            before = after
+    return out
+
+
+def noise_half_widths(coefs: list[dict[frozenset[int], float]],
                       counts: dict[frozenset[int], int], sd: float, df: int) -> list[float]:
     """The 95% half-width of each group's value from measurement noise alone.
 
-    Every value is a linear combination ``sum c_T v(T)`` of the measured subsets (``phi``
-    computes the values from ``v``); a subset measured ``k`` times (its mean is used) has
-    variance ``sd**2 / k``, the others ``sd**2``, so the value's variance is
-    ``sd**2 * sum c_T**2 / k_T``."""
+    A value is ``sum c_T v(T)`` (:func:`coefficients`); a subset measured ``k`` times (its
+    mean is used) has variance ``sd**2 / k``, the others ``sd**2``, so the value's variance
+    is ``sd**2 * sum c_T**2 / k_T``."""
     if sd == 0:
-        return [0.0] * n
-    var = [0.0] * n
-    for t in subsets:
-        coef = phi(lambda s, t=t: 1.0 if s == t else 0.0)
-        for i in range(n):
-            var[i] += coef[i] ** 2 / counts.get(t, 1)
+        return [0.0] * len(coefs)
     q = t95(df)
-    return [q * sd * math.sqrt(v) for v in var]
+    return [q * sd * math.sqrt(sum(c * c / counts.get(t, 1) for t, c in coef.items()))
+            for coef in coefs]
 
 
 # -- the result ------------------------------------------------------------------------------

@@ -135,17 +135,28 @@ def test_t_quantiles_and_pooled_sd():
     assert att.pooled_sd([[5.0, 5.0, 5.0]]) == (0.0, 2)
 
 
+def test_coefficients_reproduce_the_values():
+    """The linear form of each value gives the same numbers as the Shapley computation."""
+    def v(s):
+        return math.prod((i + 2) if i in s else 1 for i in range(4)) + 0.5 * len(s)
+
+    for sample in (None, att.orders(4, 12, seed=3)):
+        coefs = att.coefficients(4, sample)
+        want = att.exact(4, v) if sample is None else att.sampled(4, sample, v)[0]
+        got = [sum(c * v(t) for t, c in coef.items()) for coef in coefs]
+        assert got == pytest.approx(want, abs=1e-9)
+
+
 def test_noise_half_width_follows_the_coefficients():
     full2 = frozenset({0, 1})
     counts = {frozenset(): 3, full2: 3}
-    subsets = att.all_subsets(2)
-    h = att.noise_half_widths(2, subsets, lambda v: att.exact(2, v), counts, 0.5, 4)
+    h = att.noise_half_widths(att.coefficients(2), counts, 0.5, 4)
     # phi_0 = (v(0) - v() + v(01) - v(1)) / 2: variance sd^2 (1/4 + 1/12 + 1/12 + 1/4)
     assert h == pytest.approx([2.776 * 0.5 * math.sqrt(2 / 3)] * 2)
-    one = att.noise_half_widths(1, att.all_subsets(1), lambda v: att.exact(1, v),
-                                {frozenset(): 3, frozenset({0}): 3}, 0.5, 4)
+    one = att.noise_half_widths(att.coefficients(1), {frozenset(): 3, frozenset({0}): 3},
+                                0.5, 4)
     assert one == pytest.approx([2.776 * 0.5 * math.sqrt(2 / 3)])
-    assert att.noise_half_widths(2, subsets, lambda v: att.exact(2, v), counts, 0.0, 4) == [0, 0]
+    assert att.noise_half_widths(att.coefficients(2), counts, 0.0, 4) == [0, 0]
     share = att.Share("code", "code", 0.2, 1.0, None, True, 0.5)
     assert share.interval == (pytest.approx(-0.3), pytest.approx(0.7))
     assert share.to_dict()["interval"] == [pytest.approx(-0.3), pytest.approx(0.7)]

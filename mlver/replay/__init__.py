@@ -205,14 +205,10 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         finally:
             progress.finish()
 
-    def phi(v):
-        if method == "exact":
-            return attribute.exact(n, v), [None] * n
-        return attribute.sampled(n, sample, v)
-
     per_metric = []
     fa, fb = flatten(a.rec.metrics), flatten(b.rec.metrics)
     counts = {e: repeats for e in ends}
+    coefs = attribute.coefficients(n, sample if method == "sampled" else None)
     for m in chosen:
         measured = {e: [value(m, e, r) for r in range(repeats)] for e in ends}
 
@@ -221,9 +217,12 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
             got = measured.get(s)
             return sum(got) / len(got) if got else value(m, s)
 
-        values, errs = phi(v)
+        if method == "exact":
+            values, errs = attribute.exact(n, v), [None] * n
+        else:
+            values, errs = attribute.sampled(n, sample, v)
         sd, df = attribute.pooled_sd(list(measured.values()))
-        noise = attribute.noise_half_widths(n, subsets, lambda f: phi(f)[0], counts, sd, df)
+        noise = attribute.noise_half_widths(coefs, counts, sd, df)
         total = sum(abs(x) for x in values)
         shares = []
         for g, val, err, h in zip(groups, values, errs, noise):
@@ -242,7 +241,8 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         runs.append(attribute.ReplayRun(tuple(groups[i].label for i in sorted(s)), r,
                                         was_cached, duration, flatten(got)))
     return attribute.Attribution(
-        old=_ref(a, found[a.oid].kind), new=_ref(b, found[b.oid].kind), command=tuple(b.rec.run.command),
+        old=_ref(a, found[a.oid].kind), new=_ref(b, found[b.oid].kind),
+        command=tuple(b.rec.run.command),
         groups=tuple(g.to_dict() for g in groups), method=method,
         orders=len(sample), budget=budget if method == "sampled" else None,
         metrics=tuple(per_metric), runs=tuple(runs), env_differs=_env_differs(a.rec, b.rec),
