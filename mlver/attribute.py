@@ -11,6 +11,10 @@ Exact over all 2^n subsets for a few groups; for more, the mean of the marginal
 contributions ``v(prefix + i) - v(prefix)`` along random orders of the groups, with its
 standard error. Either way the values add up to ``v(all) - v(none)``: along one order
 the marginal contributions telescope, so their means do too.
+
+Noise: every value is a fixed linear combination of the measured subsets
+(:func:`coefficients`), so from the pooled spread of repeated replays (:func:`pooled_sd`)
+each value gets a 95% interval (:func:`noise_half_widths`, Student's t by :func:`t95`).
 """
 
 from __future__ import annotations
