@@ -626,18 +626,21 @@ class Repo:
 
     def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False, progress: Any = None,
-                notify: Callable[[str], None] | None = None, cache: bool = True) -> Any:
+                notify: Callable[[str], None] | None = None, cache: bool = True,
+                repeats: int | None = None, trust: bool = False) -> Any:
         """Measure how much of each metric's change from ``a`` to ``b`` each changed input
         group caused, by replaying ``b``'s recorded command with inputs taken from either
-        record in scratch git worktrees (see docs/explain.md). Returns a
+        record in scratch copies of the commit (see docs/explain.md). Returns a
         :class:`mlver.attribute.Attribution` (``str()``, ``.to_dict()``, ``.to_frame()``).
 
         ``metrics``: a name or a list (default: every numeric metric that changed);
         ``jobs``: replays run at once; ``budget``: runs that sampling may take when more
         than 5 groups differ (default 64); ``split_params``: one group per changed param
         key; ``notify``: called with each line of the plan before anything runs;
-        ``cache=False`` reruns replays found in the cache."""
-        from .replay import DEFAULT_BUDGET, explain
+        ``cache=False`` reruns replays found in the cache; ``repeats``: replays of each
+        version's own configuration, for the noise (default 3); ``trust=True`` replays a
+        version that was pulled or imported (refused otherwise)."""
+        from .replay import DEFAULT_BUDGET, REPEATS, explain
 
         a_oid, ra = self.show(a)
         b_oid, rb = self.show(b)
@@ -645,7 +648,8 @@ class Repo:
                        metrics=_listify(metrics), jobs=jobs,
                        budget=DEFAULT_BUDGET if budget is None else budget,
                        split_params=split_params, progress=progress, notify=notify,
-                       cache=cache)
+                       cache=cache, repeats=REPEATS if repeats is None else repeats,
+                       trust=trust)
 
 
 def _listify(value: Any) -> list[str] | None:

@@ -11,6 +11,10 @@ Exact over all 2^n subsets for a few groups; for more, the mean of the marginal
 contributions ``v(prefix + i) - v(prefix)`` along random orders of the groups, with its
 standard error. Either way the values add up to ``v(all) - v(none)``: along one order
 the marginal contributions telescope, so their means do too.
+
+Noise: every value is a fixed linear combination of the measured subsets
+(:func:`coefficients`), so from the pooled spread of repeated replays (:func:`pooled_sd`)
+each value gets a 95% interval (:func:`noise_half_widths`, Student's t by :func:`t95`).
 """
 
 from __future__ import annotations
@@ -96,6 +100,88 @@ def sampled(n: int, sample: list[tuple[int, ...]], v: Callable[[frozenset[int]],
     return means, errs
 
 
+# -- noise -----------------------------------------------------------------------------------
+
+# Two-sided 95% quantiles of Student's t by degrees of freedom; between two entries the
+# smaller df's (larger) value is used, so intervals err on the wide side.
+_T95 = ((1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (6, 2.447), (7, 2.365),
+        (8, 2.306), (9, 2.262), (10, 2.228), (12, 2.179), (15, 2.131), (20, 2.086),
+        (30, 2.042), (60, 2.000), (120, 1.980))
+
+
+def t95(df: int) -> float:
+    """The two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
+    if df < 1:
+        return math.inf
+    if df >= 120:
+        return 1.960
+    best = _T95[0][1]
+    for d, t in _T95:
+        if d <= df:
+            best = t
+    return best
+
+
+def pooled_sd(samples: list[list[float]]) -> tuple[float, int]:
+    """The pooled standard deviation of several samples of one noise (each around its own
+    mean), and its degrees of freedom (sum of ``len - 1``)."""
+    ss, df = 0.0, 0
+    for xs in samples:
+        if len(xs) < 2:
+            continue
+        m = sum(xs) / len(xs)
+        ss += sum((x - m) ** 2 for x in xs)
+        df += len(xs) - 1
+    return (math.sqrt(ss / df) if df else 0.0), df
+
+
+def coefficients(n: int, sample: list[tuple[int, ...]] | None = None
+                 ) -> list[dict[frozenset[int], float]]:
+    """Each group's value as a linear combination of the measured subsets: ``phi_i = sum
+    c_i[T] * v(T)``, exactly (``sample`` None) or over the sampled orders."""
+    out: list[dict[frozenset[int], float]] = [{} for _ in range(n)]
+
+    def add(i: int, t: frozenset[int], w: float) -> None:
+        out[i][t] = out[i].get(t, 0.0) + w
+
+    if sample is None:
+        weight = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n)
+                  for k in range(n)]
+        for i in range(n):
+            others = [j for j in range(n) if j != i]
+            for k in range(n):
+                for c in combinations(others, k):
+                    add(i, frozenset(c) | {i}, weight[k])
+                    add(i, frozenset(c), -weight[k])
+        return out
+    seen = [0] * n
+    for order in sample:
+        for i in order:
+            seen[i] += 1
+    for order in sample:
+        before: frozenset[int] = frozenset()
+        for i in order:
+            after = before | {i}
+            add(i, after, 1 / seen[i])
+            add(i, before, -1 / seen[i])
+            before = after
+    return out
+
+
+def noise_half_widths(coefs: list[dict[frozenset[int], float]],
+                      counts: dict[frozenset[int], int], sd: float, df: int) -> list[float]:
+    """The 95% half-width of each group's value from measurement noise alone.
+
+    A value is ``sum c_T v(T)`` (:func:`coefficients`); a subset measured ``k`` times (its
+    mean is used) has variance ``sd**2 / k``, the others ``sd**2``, so the value's variance
+    is ``sd**2 * sum c_T**2 / k_T``."""
+    if sd == 0:
+        return [0.0] * len(coefs)
+    q = t95(df)
+    return [q * sd * math.sqrt(sum(c * c / counts.get(t, 1) for t, c in coef.items()))
+            for coef in coefs]
+
+
 # -- the result ------------------------------------------------------------------------------
 
 
@@ -108,11 +194,18 @@ class Share:
     value: float          # its Shapley value, in the metric's units
     share: float | None   # |value| / the sum of |value| over the groups (None when 0)
     stderr: float | None  # standard error when sampled, else None
-    within_noise: bool    # |value| is below the noise floor
+    within_noise: bool    # its interval holds 0: the replays cannot tell it from nothing
+    half_width: float = 0.0  # the 95% interval is value ± half_width (noise, and sampling)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """``(low, high)``: where the value lies with 95% confidence."""
+        return (self.value - self.half_width, self.value + self.half_width)
 
     def to_dict(self) -> dict:
         return {"group": self.group, "kind": self.kind, "value": self.value,
-                "share": self.share, "stderr": self.stderr, "within_noise": self.within_noise}
+                "share": self.share, "stderr": self.stderr, "within_noise": self.within_noise,
+                "interval": list(self.interval)}
 
 
 @dataclass(frozen=True)
@@ -122,10 +215,13 @@ class MetricShares:
     metric: str
     old: float                # recorded with the old record
     new: float                # recorded with the new record
-    replayed_old: float       # replaying the old record's configuration
-    replayed_new: float       # replaying the new record's configuration
-    noise_floor: float        # max - min over the replays of the old configuration
+    replayed_old: float       # the mean of the replays of the old record's configuration
+    replayed_new: float       # the mean of the replays of the new record's configuration
+    noise_floor: float        # t95 * noise_sd: how far one replay strays, 95% of the time
     shares: tuple[Share, ...]
+    noise_sd: float = 0.0     # pooled standard deviation of the repeated replays
+    noise_df: int = 0         # its degrees of freedom
+    repeats: int = 3          # replays of each of the two configurations
 
     @property
     def change(self) -> float:
@@ -148,6 +244,7 @@ class MetricShares:
                 "change": self.change, "replayed_old": self.replayed_old,
                 "replayed_new": self.replayed_new, "replayed_change": self.replayed_change,
                 "residual": self.residual, "noise_floor": self.noise_floor,
+                "noise_sd": self.noise_sd, "noise_df": self.noise_df, "repeats": self.repeats,
                 "groups": [s.to_dict() for s in self.shares]}
 
 
@@ -156,7 +253,8 @@ class ReplayRun:
     """One replay: the groups taken from the new record (the rest from the old one)."""
 
     groups: tuple[str, ...]
-    repeat: int               # 0; 1 and 2 are the noise runs of the old configuration
+    repeat: int               # 0; 1 … repeats-1 are the repeated replays of the old and
+                              # the new configurations (for the noise)
     cached: bool              # found in the cache: nothing ran
     duration_s: float         # how long the command ran (when it ran, or when cached)
     metrics: dict             # the metrics it wrote, dotted keys
@@ -187,6 +285,7 @@ class Attribution:
     seconds: float = 0.0      # wall time of this explanation
     jobs: int = 1
     not_replayed: tuple[str, ...] = field(default=())  # changes replay cannot swap
+    repeats: int = 3          # replays of each of the two records' configurations
 
     @property
     def runs_made(self) -> int:
@@ -200,18 +299,18 @@ class Attribution:
                 "notes": list(self.notes),
                 "runs": [r.to_dict() for r in self.runs], "runs_made": self.runs_made,
                 "runs_cached": len(self.runs) - self.runs_made, "jobs": self.jobs,
-                "seconds": self.seconds}
+                "repeats": self.repeats, "seconds": self.seconds}
 
     def to_frame(self):
         """A pandas DataFrame: one row per metric and group (``metric``, ``group``,
-        ``kind``, ``value``, ``share``, ``stderr``, ``within_noise``, ``noise_floor``,
+        ``kind``, ``value``, ``share``, ``stderr``, ``within_noise``, ``interval``, ``noise_floor``,
         ``residual``)."""
         import pandas as pd
 
         rows = [{"metric": m.metric, **s.to_dict(), "noise_floor": m.noise_floor,
                  "residual": m.residual} for m in self.metrics for s in m.shares]
         cols = ["metric", "group", "kind", "value", "share", "stderr", "within_noise",
-                "noise_floor", "residual"]
+                "interval", "noise_floor", "residual"]
         return pd.DataFrame(rows, columns=cols)
 
     def __str__(self) -> str:
@@ -281,7 +380,8 @@ def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list
            + (f", by replay ({how})" if how else "")]
     names = [s.group for s in m.shares] + ["noise floor", "replayed"]
     width = max(len(n) for n in names) + 2
-    vals = [_signed(s.value, d) + (f" ±{s.stderr:.{d}f}" if s.stderr is not None else "")
+    vals = [_signed(s.value, d) + (f" ±{s.half_width:.{d}f}"
+                                   if s.half_width > 0 or s.stderr is not None else "")
             for s in m.shares]
     vwidth = max([len(v) for v in vals] + [6]) + 2
     for s, v in zip(m.shares, vals):
@@ -293,9 +393,12 @@ def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list
     if not _close(m.replayed_old, m.old) or not _close(m.replayed_new, m.new):
         out.append(f"  {'replayed':<{width}}{_num(m.replayed_old)} -> {_num(m.replayed_new)} "
                    f"({_signed(m.replayed_change, d)})")
-    floor = "±0" if m.noise_floor == 0 else f"±{m.noise_floor:.{d}f}"
-    if m.noise_floor == 0:
-        floor += "  (the replays of the old configuration agree)"
+    both = "of each version" if a.old.get("oid") != a.new.get("oid") else "of it"
+    if m.noise_sd == 0:
+        floor = f"±0  (the {m.repeats} replays {both} agree)"
+    else:
+        floor = (f"±{m.noise_floor:.{d}f}  (sd {m.noise_sd:.2g} over "
+                 f"{m.repeats} replays {both}; ± is a 95% interval)")
     out.append(f"  {'noise floor':<{width}}{floor}")
     residual = _signed(m.residual, d)
     if a.env_differs:

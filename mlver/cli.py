@@ -380,7 +380,8 @@ def reindex():
 @click.option("--attribute", is_flag=True,
               help="Also replay the run to measure each changed input's part of each metric's "
                    "change (as mlver explain REV REV2 does).")
-def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute):
+@click.option("--trust", is_flag=True, help="With --attribute: replay pulled or imported versions.")
+def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute, trust):
     """Explain how REV2 (default: the workspace) differs from REV.
 
     The verdict names the inputs that changed (data, code, params, env) and how:
@@ -396,7 +397,7 @@ def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute):
     d = repo.diff(rev, rev2, keys={"*": list(keys)} if keys else None, rows=rows,
                   progress=for_terminal(), depth=depth,
                   targets={"*": target} if target else None)
-    found = _attribute(repo, rev, rev2) if attribute else None
+    found = _attribute(repo, rev, rev2, trust=trust) if attribute else None
     if as_json:
         _out({**d.to_dict(), "attribution": found.to_dict()} if found else d.to_dict())
     else:
@@ -411,18 +412,16 @@ def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute):
         sys.exit(1)
 
 
-def _attribute(repo, rev, rev2, metrics=(), jobs=1, budget=None, split_params=False,
-               cache=True):
+def _attribute(repo, rev, rev2, metrics=(), **kw):
     """``repo.explain`` with the plan and progress on stderr, and a failed replay's log
     tail printed before its error."""
     from .errors import ReplayError
     from .progress import for_terminal
 
     try:
-        return repo.explain(rev, rev2, metrics=list(metrics) or None, jobs=jobs,
-                               budget=budget, split_params=split_params,
-                               progress=for_terminal(unit="runs"),
-                               notify=lambda line: echo(line, err=True), cache=cache)
+        return repo.explain(rev, rev2, metrics=list(metrics) or None,
+                            progress=for_terminal(unit="runs"),
+                            notify=lambda line: echo(line, err=True), **kw)
     except ReplayError as e:
         for line in e.tail:
             echo(f"  | {line}", err=True)
@@ -443,16 +442,20 @@ def _attribute(repo, rev, rev2, metrics=(), jobs=1, budget=None, split_params=Fa
               help="One group per changed param key, instead of one for all params.")
 @click.option("--no-cache", is_flag=True,
               help="Rerun replays found in the cache (and cache the new results).")
+@click.option("--repeats", type=click.IntRange(min=2), default=3, show_default=True, metavar="N",
+              help="Replays of each version's own configuration; their spread is the noise.")
+@click.option("--trust", is_flag=True, help="Replay versions that were pulled or imported.")
 @click.option("--json", "as_json", is_flag=True, help="The attribution as JSON (see docs/explain.md).")
-def explain(rev, rev2, metrics, jobs, budget, split_params, no_cache, as_json):
+def explain(rev, rev2, metrics, jobs, budget, split_params, no_cache, repeats, trust, as_json):
     """Measure why a metric moved from REV to REV2, by replaying the recorded run.
 
     Each input group that differs (each data slot, the code, the params) gets its Shapley
     value: its average effect on the metric when swapped from REV's to REV2's, over the
-    combinations of the others. Each replay runs the recorded command in a scratch git
-    worktree outside the repository; the workspace is never touched.
+    combinations of the others. Each replay runs the recorded command in a scratch copy of
+    the commit outside the repository; a pulled or imported version only with --trust.
     """
-    found = _attribute(_repo(), rev, rev2, metrics, jobs, budget, split_params, not no_cache)
+    found = _attribute(_repo(), rev, rev2, metrics, jobs=jobs, budget=budget, trust=trust,
+                       split_params=split_params, cache=not no_cache, repeats=repeats)
     if as_json:
         _out(found.to_dict())
     else:

@@ -48,6 +48,7 @@ from .errors import CaptureError, ConfigError, RefConflictError
 from .progress import Progress
 from .record import Artifact, Code, Env, Record, Run, Scope, Trace
 from .store import Store
+from .store.origins import mark_origin
 from .workspace import Workspace
 
 __all__ = ["ImportResult", "import_dvc", "dvc_name", "source_of", "MARK", "Slim", "State",
@@ -518,6 +519,9 @@ class _Importer:
             for name, drafts in todo.items():
                 head = self.store.refs.get(name)
                 chains[name] = (head, self._chain(head, drafts))
+            # before the records are durable: an imported record is never taken for local
+            mark_origin(self.store, [o for _h, c in chains.values() for o, _r in c],
+                        "imported", "dvc")
             self.batch.commit()
             retry = {}
             for name, (head, chain) in chains.items():

@@ -34,6 +34,7 @@ from .record import Record
 from .store import Store, storelock
 from .store.refs import Refs
 from .store.remote import RemoteStore, open_backend
+from .store.origins import mark_origin
 from .store.transfer import NOTHING, TransferResult, transfer
 from .store.trees import Tree
 
@@ -387,6 +388,8 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         moved = transfer(remote.objects, store.objects, want, progress,
                          "fetching data" if data else "fetching")
         result.moved = moved + TransferResult(len(f.raw), sum(map(len, f.raw.values())), 0, 0.0)
+        # Marked before they are stored: no crash leaves a pulled record taken for local.
+        mark_origin(store, [o for o in recs if o in f.raw], "pulled", remote.name)
         if f.raw:  # trees and records last: a record here has its trees (and data) here
             with store.objects.batch() as b:
                 for oid, raw in f.raw.items():

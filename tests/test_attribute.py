@@ -93,9 +93,10 @@ def test_sampled_values_add_up_and_report_error():
     assert all(abs(a - b) <= 6 * e + 1e-9 for a, b, e in zip(values, exact, errs))
 
 
-def _result(shares, floor=0.0, old=10.0, new=15.0, env=False, rold=None, rnew=None):
+def _result(shares, floor=0.0, old=10.0, new=15.0, env=False, rold=None, rnew=None, sd=None):
     m = att.MetricShares("mae", old, new, old if rold is None else rold,
-                         new if rnew is None else rnew, floor, tuple(shares))
+                         new if rnew is None else rnew, floor, tuple(shares),
+                         floor / 2.776 if sd is None else sd, 4, 3)
     runs = tuple(att.ReplayRun((), r, False, 1.0, {"mae": old}) for r in range(3))
     runs += tuple(att.ReplayRun(("data train",), 0, False, 1.0, {"mae": new}) for _ in range(3))
     return att.Attribution(old={"oid": "a" * 32, "name": "m", "version": 1},
@@ -106,14 +107,59 @@ def _result(shares, floor=0.0, old=10.0, new=15.0, env=False, rold=None, rnew=No
 
 
 def test_text_reads_like_the_issue():
-    text = str(_result([att.Share("data train", "data", 4.5, 0.9, None, False),
-                        att.Share("code", "code", 0.5, 0.1, None, False)], floor=0.05))
+    text = str(_result([att.Share("data train", "data", 4.5, 0.9, None, False, 0.12),
+                        att.Share("code", "code", 0.5, 0.1, None, False, 0.06)], floor=0.05,
+                       sd=0.02))
     assert text.splitlines() == [
         "m@1 -> m@2: mae 10 -> 15 (+5.000), by replay (4 runs + 2 for noise, 41 s)",
-        "  data train   +4.500  (90%)",
-        "  code         +0.500  (10%)",
-        "  noise floor  ±0.050",
+        "  data train   +4.500 ±0.120  (90%)",
+        "  code         +0.500 ±0.060  (10%)",
+        "  noise floor  ±0.050  (sd 0.02 over 3 replays of each version; ± is a 95% interval)",
     ]
+
+
+def test_deterministic_replays_show_no_interval():
+    text = str(_result([att.Share("data train", "data", 5.0, 1.0, None, False)], sd=0.0))
+    assert text.splitlines()[1:] == [
+        "  data train   +5      (100%)",
+        "  noise floor  ±0  (the 3 replays of each version agree)",
+    ]
+
+
+def test_t_quantiles_and_pooled_sd():
+    assert att.t95(0) == math.inf
+    assert (att.t95(1), att.t95(4), att.t95(11), att.t95(500)) == (12.706, 2.776, 2.228, 1.96)
+    sd, df = att.pooled_sd([[1.0, 2.0, 3.0], [10.0, 12.0, 14.0], [7.0]])
+    # squares about each mean: 2 and 8, over 2 + 2 degrees of freedom
+    assert (sd, df) == (pytest.approx(math.sqrt(10 / 4)), 4)
+    assert att.pooled_sd([[5.0, 5.0, 5.0]]) == (0.0, 2)
+
+
+def test_coefficients_reproduce_the_values():
+    """The linear form of each value gives the same numbers as the Shapley computation."""
+    def v(s):
+        return math.prod((i + 2) if i in s else 1 for i in range(4)) + 0.5 * len(s)
+
+    for sample in (None, att.orders(4, 12, seed=3)):
+        coefs = att.coefficients(4, sample)
+        want = att.exact(4, v) if sample is None else att.sampled(4, sample, v)[0]
+        got = [sum(c * v(t) for t, c in coef.items()) for coef in coefs]
+        assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_noise_half_width_follows_the_coefficients():
+    full2 = frozenset({0, 1})
+    counts = {frozenset(): 3, full2: 3}
+    h = att.noise_half_widths(att.coefficients(2), counts, 0.5, 4)
+    # phi_0 = (v(0) - v() + v(01) - v(1)) / 2: variance sd^2 (1/4 + 1/12 + 1/12 + 1/4)
+    assert h == pytest.approx([2.776 * 0.5 * math.sqrt(2 / 3)] * 2)
+    one = att.noise_half_widths(att.coefficients(1), {frozenset(): 3, frozenset({0}): 3},
+                                0.5, 4)
+    assert one == pytest.approx([2.776 * 0.5 * math.sqrt(2 / 3)])
+    assert att.noise_half_widths(att.coefficients(2), counts, 0.0, 4) == [0, 0]
+    share = att.Share("code", "code", 0.2, 1.0, None, True, 0.5)
+    assert share.interval == (pytest.approx(-0.3), pytest.approx(0.7))
+    assert share.to_dict()["interval"] == [pytest.approx(-0.3), pytest.approx(0.7)]
 
 
 def test_text_marks_noise_env_and_residual():
@@ -129,5 +175,5 @@ def test_to_frame():
     pytest.importorskip("pandas")
     df = _result([att.Share("data train", "data", 5.0, 1.0, None, False)]).to_frame()
     assert list(df.columns) == ["metric", "group", "kind", "value", "share", "stderr",
-                                "within_noise", "noise_floor", "residual"]
+                                "within_noise", "interval", "noise_floor", "residual"]
     assert df.iloc[0]["group"] == "data train" and df.iloc[0]["value"] == 5.0

@@ -584,3 +584,24 @@ def test_large_cache_files_are_streamed_and_checked(proj, monkeypatch):
     assert repo.show("train@3")[1].outputs["model.bin"].oid == repo.content_oid("model.bin")
     assert repo.show("prep@2")[1].outputs["features"].oid == repo.content_oid("features")
     assert repo.verify().ok
+
+
+def test_imported_records_are_marked_and_never_replayed_unasked(proj):
+    """A DVC stage's cmd was written by whoever wrote the project: explain runs it only
+    with --trust (issue 20)."""
+    root, _shas = proj
+    repo = mlver.Repo(str(root))
+    repo.import_dvc()
+    res = CliRunner().invoke(main, ["explain", "train@1", "train@2"])
+    assert res.exit_code == 1
+    assert res.stderr.splitlines()[-1] == (
+        "Error: train@1 and train@2 were imported by mlver import-dvc, so their commands and "
+        "patches were not recorded by this store, and explain would run them with your "
+        "permissions; read them above, then run again with --trust to replay them")
+    from mlver.store.origins import Origin, origins
+
+    marks = origins(repo.store)
+    assert {oid: marks.get(oid) for oid, _r in repo.log()} == \
+        {oid: Origin("imported", "dvc") for oid, _r in repo.log()}
+    repo.reindex()
+    assert origins(repo.store) == marks

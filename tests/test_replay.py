@@ -48,8 +48,8 @@ if mode == "add":
     m = sum(means.values()) + 10 * p["k"] + p.get("j", 0) + C
 else:
     m = means["a"] * p["k"] + C
-if os.environ.get("EXPLAIN_COUNT") and p.get("drift"):  # deterministic "noise": by run count
-    m += p["drift"] * (len(open(os.environ["EXPLAIN_COUNT"]).read()) % 3)
+if os.environ.get("EXPLAIN_COUNT") and p.get("noise"):  # seeded noise of a known sd
+    m += random.Random(len(open(os.environ["EXPLAIN_COUNT"]).read())).gauss(0, p["noise"])
 json.dump({{"m": m, "files": len(means), "label": "x"}}, open("metrics.json", "w"))
 '''
 
@@ -136,13 +136,13 @@ def test_additive_metric_splits_exactly(additive, proj):
     assert m.replayed_new == pytest.approx(26.5, abs=1e-9)
     assert sum(v.values()) == pytest.approx(m.change, abs=1e-9)
     assert m.residual == pytest.approx(0.0, abs=1e-9) and m.noise_floor == 0.0
-    assert r.method == "exact" and len(r.runs) == 8 + 2 and r.runs_made == 10
+    assert r.method == "exact" and len(r.runs) == 8 + 4 and r.runs_made == 12
     # the user's workspace is never touched, and no worktree is left
     assert snapshot_of(proj) == before
     assert len(worktrees(proj)) == 1
     text = str(r)
     assert text.splitlines()[0].startswith("m@1 -> m@2: m 17 -> 26.5 (+9.500), by replay "
-                                           "(8 runs + 2 for noise, ")
+                                           "(8 runs + 4 for noise, ")
     assert "  params       +5.000  (53%)" in text
     if repo.show("m@2")[1].code.patch is not None:
         assert any("params.yaml" in n and "recorded values" in n for n in r.notes)
@@ -165,7 +165,7 @@ def test_interaction_splits_as_shapley_says(mrepo, proj):
     # v(none) = 2*1+5, v(data) = 4*1+5, v(params) = 2*3+5, v(both) = 4*3+5
     assert v["data a"] == pytest.approx(0.5 * ((4 - 2) + (12 - 6)), abs=1e-9)
     assert v["params"] == pytest.approx(0.5 * ((6 - 2) + (12 - 4)), abs=1e-9)
-    assert len(r.runs) == 4 + 2
+    assert len(r.runs) == 4 + 4
 
 
 def test_split_params_gives_one_group_per_key(mrepo, proj):
@@ -218,33 +218,88 @@ def test_more_than_five_groups_are_sampled_within_the_budget(mrepo, proj):
 # -- noise, failures, cache, interruption ----------------------------------------------------
 
 
-def test_nondeterministic_command_gets_a_noise_floor(mrepo, proj, tmp_path, monkeypatch):
+def _noisy(mrepo, proj, tmp_path, monkeypatch):
+    """m@1 -> m@2: data +8, code +0.02, and every run adds Gaussian noise of sd 0.5 (seeded
+    by the run's number, so the test is deterministic): the code's part is inside it."""
     setup(proj)
     write(proj / "train.py", train(5.0))
-    write(proj / "params.yaml", params(k=1, drift=0.01))
+    write(proj / "params.yaml", params(k=1, noise=0.5))
     commit_all(proj, "train")
     write(proj / "data/a.txt", "2\n")
     record(mrepo)
     write(proj / "data/a.txt", "10\n")            # +8
-    write(proj / "train.py", train(5.001))         # +0.001: smaller than the noise
-    commit_all(proj, "C 5.001")
+    write(proj / "train.py", train(5.02))          # +0.02: far inside the noise
+    commit_all(proj, "C 5.02")
     record(mrepo)
-    # The command adds drift * (its run number % 3): runs 1..6 are none, data, code, both,
-    # then the two noise runs of m@1's configuration: + 0.01, 0.02, 0, 0.01, 0.02, 0.
     monkeypatch.setenv("EXPLAIN_COUNT", str(tmp_path / "count"))
+
+
+def _pooled(runs, n_groups, repeats):
+    import statistics
+
+    ends = {(): [], "all": []}
+    for run in runs:
+        key = () if not run.groups else "all" if len(run.groups) == n_groups else None
+        if key is not None:
+            ends[key].append(run.metrics["m"])
+    assert [len(v) for v in ends.values()] == [repeats, repeats]
+    ss = sum(statistics.variance(v) * (len(v) - 1) for v in ends.values())
+    return (ss / (2 * repeats - 2)) ** 0.5, ends
+
+
+def test_noise_comes_from_repeated_replays_of_both_versions(mrepo, proj, tmp_path, monkeypatch):
+    import math
+
+    _noisy(mrepo, proj, tmp_path, monkeypatch)
     r = mrepo.explain("m@1", "m@2", metrics="m")
+    assert r.repeats == 3 and len(r.runs) == 4 + 2 * 2  # 3 replays each of m@1 and m@2
     (m,) = r.metrics
-    assert m.noise_floor == pytest.approx(0.02, abs=1e-9)
+    sd, ends = _pooled(r.runs, 2, 3)
+    assert m.noise_sd == pytest.approx(sd, abs=1e-12) and m.noise_df == 4
+    assert 0.2 < sd < 1.0  # the script's noise has sd 0.5
+    assert m.noise_floor == pytest.approx(2.776 * sd, abs=1e-12)
+    # the two ends are the means of their replays; the values add up to their difference
+    assert m.replayed_old == pytest.approx(sum(ends[()]) / 3, abs=1e-12)
+    assert m.replayed_new == pytest.approx(sum(ends["all"]) / 3, abs=1e-12)
     v = {s.group: s for s in m.shares}
-    assert v["code"].value == pytest.approx(
-        0.5 * ((0.001 + 0 - 0.01) + (0.001 + 0.01 - 0.02)), abs=1e-9)
+    assert v["data a"].value + v["code"].value == pytest.approx(m.replayed_change, abs=1e-9)
+    # two groups, both ends measured 3 times: each value's variance is sd^2 * 2/3
+    half = 2.776 * sd * math.sqrt(2 / 3)
+    for g in v.values():
+        assert g.half_width == pytest.approx(half, abs=1e-12)
+        assert g.interval == (pytest.approx(g.value - half), pytest.approx(g.value + half))
     assert v["code"].within_noise and not v["data a"].within_noise
-    text = str(r)
-    assert "within noise" in next(l for l in text.splitlines() if l.startswith("  code"))
-    assert "  noise floor  ±0.020" in text
-    j = r.to_dict()["metrics"]["m"]
-    assert j["noise_floor"] == pytest.approx(0.02)
-    assert [g["within_noise"] for g in j["groups"]] == [False, True]
+    lo, hi = v["data a"].interval
+    assert lo < 8 < hi and lo > 0.02  # the true effect, clear of zero
+    text = str(r).splitlines()
+    code = next(l for l in text if l.startswith("  code"))
+    assert code.endswith("within noise") and f" ±{half:.3f} " in code
+    assert f"  noise floor  ±{2.776 * sd:.3f}  (sd {sd:.2g} over 3 replays of each version; " \
+        "± is a 95% interval)" in text
+
+
+def test_repeats_option_and_json(mrepo, proj, tmp_path, monkeypatch):
+    _noisy(mrepo, proj, tmp_path, monkeypatch)
+    j = json.loads(assert_ok(cli("explain", "m@1", "m@2", "--metric", "m", "--repeats", "5",
+                                 "--json")))
+    assert j["repeats"] == 5 and j["runs_made"] == 4 + 2 * 4
+    assert sorted({(tuple(x["groups"]), x["repeat"]) for x in j["runs"] if x["repeat"]}) == \
+        sorted({(g, r) for g in ((), ("data a", "code")) for r in range(1, 5)})
+    m = j["metrics"]["m"]
+    assert (m["repeats"], m["noise_df"]) == (5, 8)
+    groups = {g["group"]: g for g in m["groups"]}
+    assert groups["data a"]["within_noise"] is False
+    for g in groups.values():  # "within noise" is exactly "the interval holds 0"
+        lo, hi = g["interval"]
+        assert hi - g["value"] == pytest.approx(g["value"] - lo) and hi > lo
+        assert g["within_noise"] is (lo <= 0 <= hi)
+    # both ends measured 5 times, the two mixed subsets once: variance sd^2 * (1/2 + 1/10)
+    half = 2.306 * m["noise_sd"] * 0.6 ** 0.5
+    assert hi - g["value"] == pytest.approx(half)
+    res = cli("explain", "m@1", "m@2", "--repeats", "1")
+    assert res.exit_code == 2 and "--repeats" in res.output
+    with pytest.raises(ReplayError, match="repeats must be a whole number of at least 2, not 1"):
+        mrepo.explain("m@1", "m@2", repeats=1)
 
 
 def test_a_failing_replay_is_reported_with_its_status_and_log(mrepo, proj):
@@ -276,19 +331,19 @@ def test_the_cache_reruns_nothing(additive, proj, tmp_path, monkeypatch):
     count = tmp_path / "count"
     monkeypatch.setenv("EXPLAIN_COUNT", str(count))
     first = additive.explain("m@1", "m@2")
-    assert count.read_text() == "x" * 10 and first.runs_made == 10
+    assert count.read_text() == "x" * 12 and first.runs_made == 12
     count.unlink()
     res = cli("explain", "m@1", "m@2", "--metric", "files", "--json")
     j = json.loads(assert_ok(res))
     assert not count.exists()  # the command did not run at all
-    assert j["runs_made"] == 0 and j["runs_cached"] == 10
+    assert j["runs_made"] == 0 and j["runs_cached"] == 12
     assert all(run["cached"] for run in j["runs"])
-    assert "10 cached" in res.stderr
+    assert "12 cached" in res.stderr
     again = additive.explain("m@1", "m@2", cache=False)
-    assert count.read_text() == "x" * 10 and again.runs_made == 10
+    assert count.read_text() == "x" * 12 and again.runs_made == 12
     count.unlink()
     additive.gc(grace=0)  # the cache is derived data: gc drops it, and replays run again
-    assert additive.explain("m@1", "m@2").runs_made == 10 and count.read_text() == "x" * 10
+    assert additive.explain("m@1", "m@2").runs_made == 12 and count.read_text() == "x" * 12
 
 
 def test_unrecorded_reads_and_residual(mrepo, proj):
@@ -342,7 +397,10 @@ def test_interrupted_explain_leaves_no_worktree(additive, proj, tmp_path, sig):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     child = int(hang.read_text())
-    assert len(worktrees(proj)) == 2 and os.listdir(scratch)
+    # the scratch is a plain copy in TMPDIR: no git worktree of the repository, no .git
+    assert len(worktrees(proj)) == 1 and os.listdir(scratch)
+    (one,) = os.listdir(scratch)
+    assert not (scratch / one / "work" / ".git").exists()
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
@@ -410,9 +468,9 @@ def test_cli_text_json_and_plan(additive, proj):
     plan = res.stderr.splitlines()
     assert plan[0] == f"Replaying the command recorded with m@2: {PY} train.py"
     assert plan[1] == "  3 input groups differ: data a, code, params"
-    assert plan[2].startswith("  8 runs + 2 for noise, 0 cached; about ")
+    assert plan[2].startswith("  8 runs + 4 for noise, 0 cached; about ")
     j = json.loads(assert_ok(cli("explain", "m@1", "m@2", "--json", "--jobs", "2")))
-    assert j["method"] == "exact" and j["runs_cached"] == 10
+    assert j["method"] == "exact" and j["runs_cached"] == 12
     groups = {g["group"]: g for g in j["metrics"]["m"]["groups"]}
     assert groups["params"]["value"] == pytest.approx(5.0)
     assert groups["params"]["share"] == pytest.approx(5.0 / 9.5)
@@ -476,4 +534,4 @@ def test_scratch_worktrees_run_no_git_hook(additive, proj, tmp_path):
     write(hook, f"#!/bin/sh\ntouch {mark}\n")
     os.chmod(hook, 0o755)
     r = additive.explain("m@1", "m@2", metrics="m")
-    assert r.runs_made == 10 and not mark.exists()
+    assert r.runs_made == 12 and not mark.exists()

@@ -423,7 +423,7 @@ def has_commits(top: str) -> bool:
     return True
 
 
-# -- scratch worktrees for replays (mlver explain) -------------------------------------------
+# -- scratch copies for replays (mlver explain) ---------------------------------------------
 #
 # These run the git binary directly (not gitpython): a patch goes in on stdin, and a
 # replay interrupted by Ctrl-C must be able to kill and clean up what it started. Every
@@ -485,38 +485,24 @@ def has_commit(top: str, commit: str) -> bool:
     return True
 
 
-def worktree_add(top: str, path: str, commit: str) -> None:
-    """``git worktree add --detach PATH COMMIT``: a scratch checkout of ``commit``. Hooks
-    are off (``core.hooksPath=/dev/null``): making a scratch copy runs no post-checkout."""
-    _git(top, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet",
-         "--end-of-options", path, _check_commit_id(commit))
+def export_commit(top: str, commit: str, patch: bytes | None, dest: str, scratch: str) -> None:
+    """Write the files of ``commit`` with ``patch`` applied into the new folder ``dest``: a
+    plain copy with no ``.git``, so that what runs there cannot reach this repository's
+    hooks, config or refs (a ``git worktree`` would link back to them). Read through a
+    temporary index in the folder ``scratch``; the work tree and the real index are not
+    touched, and no hook runs. The patch reaches ``git apply`` on stdin, never as an
+    argument."""
+    import os as _os
 
-
-def apply_patch(path: str, patch: bytes) -> None:
-    """Apply ``patch`` (``git diff HEAD --binary`` bytes, given on stdin, never as an
-    argument) to the work tree at ``path`` (its top)."""
-    _git(path, "apply", "--binary", "--whitespace=nowarn", data=patch)
-
-
-def worktree_remove(top: str, path: str) -> None:
-    """Remove the scratch worktree ``path`` (with whatever a replay wrote in it); errors
-    are ignored (the caller deletes the folder and prunes)."""
-    from ..errors import CaptureError
-
-    try:
-        _git(top, "worktree", "remove", "--force", "--end-of-options", path)
-    except CaptureError:
-        pass
-
-
-def worktree_prune(top: str) -> None:
-    """``git worktree prune``: forget worktrees whose folder is gone."""
-    from ..errors import CaptureError
-
-    try:
-        _git(top, "worktree", "prune")
-    except CaptureError:
-        pass
+    _check_commit_id(commit)
+    env = {"GIT_INDEX_FILE": _os.path.join(scratch, "index")}
+    _git(top, "read-tree", "--end-of-options", commit, env=env)
+    if patch:
+        _git(top, "apply", "--cached", "--binary", "--whitespace=nowarn", data=patch, env=env)
+    _os.makedirs(dest)
+    # --prefix is a folder mlver made (absolute, ending in "/"); -a writes every entry
+    _git(top, "-c", "core.hooksPath=/dev/null", "checkout-index", "-a", "--force",
+         "--prefix=" + _os.path.join(dest, ""), env=env)
 
 
 def files_at(top: str, commit: str, patch: bytes | None, paths: list[str], scratch: str
