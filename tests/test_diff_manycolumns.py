@@ -7,9 +7,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from _fixtures import mrepo, proj
 from mlver.diff.profile import profile_table
 from mlver.diff.stats import benjamini_hochberg
 from mlver.diff.tables import TableDiff, diff_tables
+
+__all__ = ["mrepo", "proj"]
 
 COLUMNS = 66
 
@@ -132,3 +135,46 @@ def test_a_unique_column_on_one_side_only_is_tested():
 def test_profile_records_uniqueness():
     prof, _ = profile_table(with_ids(1, 50, 0))
     assert [c.get("unique") for c in prof["columns"]] == [True, True, True, None, False]
+
+
+# --------------------------------------------------------------------------- text and report
+
+def many_columns_repo(mrepo, proj):
+    """m@1 -> m@2 over a 200-row table: an id, one shifted column, nine stable ones."""
+    import random
+
+    from _fixtures import write_csv
+    header = ["row_id", "shifted"] + [f"s{i}" for i in range(9)]
+
+    def rows(seed, shift):
+        rnd = random.Random(seed)
+        return [[i + seed * 1000, round(rnd.gauss(shift, 1), 4)]
+                + [round(rnd.gauss(0, 1), 4) for _ in range(9)] for i in range(200)]
+    write_csv(proj / "t.csv", header, rows(1, 0))
+    mrepo.snapshot("m", inputs={"t": "t.csv"})
+    write_csv(proj / "t.csv", header, rows(2, 3))
+    mrepo.snapshot("m", inputs={"t": "t.csv"})
+    return mrepo
+
+
+def test_text_and_report_fold_stable_columns(mrepo, proj):
+    import re
+
+    repo = many_columns_repo(mrepo, proj)
+    d = repo.diff("m@1", "m@2")
+    line = d.verdict[3]
+    assert line.startswith("    data   t (t.csv): +200 rows, -200; 'shifted' drifted (KS p=<0.0001,"
+                           " q=<0.0001 < 0.05; mean ")
+    assert line.endswith("; 'row_id': identifier (unique per row), not tested for drift; "
+                         "9 columns stable")
+    assert "'s0'" not in line
+    page = repo.report("m@1", "m@2")
+    folded = re.search(r'<details class="stable"><summary>9 columns stable</summary>(.*?)'
+                       r'</details>', page)
+    assert folded is not None
+    assert sorted(re.findall(r'data-column="(s\d)"', folded.group(1))) == [
+        f"s{i}" for i in range(9)]
+    outside = page.replace(folded.group(0), "")
+    assert re.findall(r'<tr class="lvl-[a-z_]*" data-column="([^"]*)"', outside) == ["shifted"]
+    assert ('<p class="sub identifiers">identifiers (unique per row), not tested: '
+            "<code>row_id</code></p>") in page

@@ -343,7 +343,15 @@ class _Page:
                     + (" — dataset drifted" if ds.get("drifted") else "") + "</p>")
         from ..diff.tables import TEST_NAMES
 
-        rows = []
+        fdr = t.fdr or {}
+        if fdr.get("tests"):
+            head += (f'<p class="sub">p-value tests decide by q: p adjusted over the table\'s '
+                     f'{fdr["tests"]} p-value tests ({e(fdr.get("method", ""))}, false '
+                     f'discovery rate {e(fdr.get("alpha", ""))})</p>')
+        if t.identifiers:
+            head += ('<p class="sub identifiers">identifiers (unique per row), not tested: '
+                     + ", ".join(f"<code>{e(c)}</code>" for c in t.identifiers) + "</p>")
+        rows, stable = [], []
         for s in t.drift:
             value = "–" if s.value is None else (f"{s.value:.2g}" if s.test in
                                                  ("ks", "chi_square", "z_test")
@@ -354,7 +362,12 @@ class _Page:
             level = {"drift": "drifted", "moderate": "worth a look", "stable": "stable",
                      "too_few_rows": "too few rows"}.get(s.level or "", s.level or "")
             badge = ' <span class="badge target">label</span>' if s.target else ""
-            rows.append(f'<tr class="lvl-{e(s.level or "")}" data-column="{e(s.column)}">'
+            if s.q is not None:
+                value += f", q={s.q:.2g}"
+                threshold = threshold.replace("p &lt;", "q &lt;")
+            # stable columns are folded away under one line ("62 columns stable")
+            (stable if s.level == "stable" and not s.target else rows).append(
+                        f'<tr class="lvl-{e(s.level or "")}" data-column="{e(s.column)}">'
                         f"<td><code>{e(s.column)}</code>{badge}</td><td>{e(s.kind or '')}</td>"
                         f"<td>{e(TEST_NAMES.get(s.test, s.test))}</td>"
                         f"<td class=num>{e(value)}</td><td class=num>{threshold}</td>"
@@ -363,11 +376,18 @@ class _Page:
                         f"<td>{e(s.figure_text())}</td>"
                         f"<td class=num>{'' if not s.rows else e(f'{s.rows[0]:,} → {s.rows[1]:,}')}"
                         "</td></tr>")
-        return (f"<h4>Drift</h4>{head}"
-                '<table class="drift"><tr><th>column</th><th>kind</th><th>test</th>'
-                '<th class="num">value</th><th class="num">threshold</th><th>result</th>'
-                '<th class="num">PSI</th><th>old → new</th><th class="num">values</th></tr>'
-                + "".join(rows) + "</table>")
+        header = ('<tr><th>column</th><th>kind</th><th>test</th>'
+                  '<th class="num">value</th><th class="num">threshold</th><th>result</th>'
+                  '<th class="num">PSI</th><th>old → new</th><th class="num">values</th></tr>')
+        out = f"<h4>Drift</h4>{head}"
+        if rows:
+            out += '<table class="drift">' + header + "".join(rows) + "</table>"
+        if stable:
+            n = len(stable)
+            out += (f'<details class="stable"><summary>{n} column{"s" if n != 1 else ""} '
+                    f'stable</summary><table class="drift stable">{header}'
+                    + "".join(stable) + "</table></details>")
+        return out
 
     def plots_of(self, t: Any, old_oid: str | None, new_oid: str | None, d: Any) -> str:
         wanted = [s for s in t.drift if s.drifted or s.target]
