@@ -23,7 +23,7 @@ from ..diff.explain import _label, _pair, fmt_value, human_size
 from . import svg
 
 ProfileOf = Callable[[str], "dict | None"]
-LIST_LIMIT = 20  # paths of a folder diff shown per kind (the diff keeps 20)
+LIST_LIMIT = 10  # paths of a folder diff shown per kind (the diff keeps 10)
 
 CSS = """
 :root{--old:#4c78a8;--new:#f58518;--fg:#1d1d1f;--muted:#666;--line:#ddd;--bg:#fff;
@@ -261,13 +261,15 @@ class _Page:
                 out.append(f"<details{' open' if len(paths) <= 5 else ''}><summary>{kind} "
                            f"({c.get(kind, len(paths)):,})</summary><ul class=paths>"
                            + "".join(f"<li><code>{e(p)}</code></li>" for p in paths[:LIST_LIMIT])
-                           + (f"<li class=muted>and {more:,} more</li>" if more > 0 else "")
+                           + (f"<li class=muted>+{more:,} more</li>" if more > 0 else "")
                            + "</ul></details>")
         if f.renamed:
             out.append(f"<details><summary>renamed ({c.get('renamed', len(f.renamed)):,})"
                        "</summary><ul class=paths>"
                        + "".join(f"<li><code>{e(a)}</code> → <code>{e(b)}</code></li>"
-                                 for a, b in f.renamed[:LIST_LIMIT]) + "</ul></details>")
+                                 for a, b in f.renamed[:LIST_LIMIT])
+                       + (f"<li class=muted>+{f.more()['renamed']:,} more</li>"
+                          if f.more()["renamed"] else "") + "</ul></details>")
         oids = {p: (a, b) for p, a, b in getattr(f, "modified_oids", ())}
         for path, t in s.tables.items():
             a, b = oids.get(path, (None, None))
@@ -551,7 +553,9 @@ def _data_brief(s: Any) -> str:
     tables = ([s.table] if s.table is not None else []) + list(s.tables.values())
     bits = []
     if s.files is not None:
-        bits.append(s.files.summary())
+        from ..diff.explain import folder_prefix
+
+        bits.append(s.files.summary(folder_prefix(s.path)))
     for t in tables[:3]:
         parts = [f"+{t.rows_added:,} rows, -{t.rows_removed:,}"
                  + (f", {t.rows_changed:,} changed" if t.rows_changed is not None else "")]
