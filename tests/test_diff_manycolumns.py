@@ -120,6 +120,15 @@ def test_identifiers_across_batches_and_a_repeat(tmp_path):
     for batch in t.set_column(0, "user_id", pa.array(ids)).to_batches(max_chunksize=700):
         p.add(normalize(pa.Table.from_batches([batch])))
     assert p.finish()[0]["columns"][0]["unique"] is False
+    # a uuid of the first batch (few values so far: dictionary-encoded) repeated in the last
+    # (many values: hashed one by one), with and without row hashes
+    uuids = t.column("uuid").to_pylist()
+    uuids[-1] = uuids[3]
+    for hashes in (False, True):
+        p = Profiler(with_hashes=hashes)
+        for batch in t.set_column(1, "uuid", pa.array(uuids)).to_batches(max_chunksize=700):
+            p.add(normalize(pa.Table.from_batches([batch])))
+        assert p.finish()[0]["columns"][1]["unique"] is False
 
 
 def test_a_unique_column_on_one_side_only_is_tested():

@@ -632,7 +632,7 @@ class _Column:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
-        if self.unique is not None:
+        if self.unique is not None and self.numeric:  # integers: checked by value
             self.unique.add(col)
         if self.numeric:
             v = pc.cast(col, pa.float64(), safe=False).to_numpy()
@@ -660,8 +660,11 @@ class _Column:
             return self._add_encoded(col, with_hash), None
         if self.counts is not None:
             self._count(col)
-        h = self._term(column_hash(col)) if with_hash else None
-        return h, None
+        u = self.unique  # text, times: checked by the hashes the row hashes need anyway
+        h = column_hash(col) if with_hash or (u is not None and u.wants()) else None
+        if u is not None:
+            u.add(col, h)
+        return (self._term(h) if with_hash else None), None
 
     def _add_encoded(self, col, with_hash: bool):
         import numpy as np
@@ -683,9 +686,12 @@ class _Column:
                     counts[v] = counts.get(v, 0) + k
             if len(counts) > MAX_CATEGORIES:
                 self.counts = None
-        if not with_hash:
-            return None
-        return self._term(column_hash(enc))
+        u, repeats = self.unique, len(values) < len(enc) - enc.null_count
+        h = column_hash(enc) if with_hash or (u is not None and u.wants() and not repeats) \
+            else None
+        if u is not None:
+            u.add(col, None if repeats else h, repeats)
+        return self._term(h) if with_hash else None
 
     def _term(self, h: "numpy.ndarray") -> "numpy.ndarray":
         """The column's share of the row hashes; its values also go into ``content``."""

@@ -35,45 +35,55 @@ def candidate(type_: Any) -> bool:
 class UniqueCheck:
     """Whether a column's values are all distinct and never missing, fed batch by batch.
     ``result()``: True (unique per row, checked exactly over the first UNIQUE_LIMIT
-    values), False (a repeat or a missing value), None (no rows)."""
+    values), False (a repeat or a missing value), None (no rows).
+
+    Each batch is sorted and checked on its own (most columns repeat a value in their
+    first batch and are dropped there); the sorted batches are kept and checked against
+    each other once, at the end, unless each batch's values all lie above the previous
+    batch's (increasing ids, timestamps in order), which needs no such check."""
 
     def __init__(self) -> None:
-        import numpy as np
-        self.seen = np.zeros(0, dtype=np.uint64)  # sorted keys of the values checked so far
+        self.runs: list = []        # sorted keys of each batch checked, while needed
+        self.kept = 0
         self.unique: bool | None = None
-        self.full = False
+        self.ordered = True         # every batch so far lies above the one before
+        self.top = None             # the largest key so far (while ordered)
 
-    def add(self, col: Any) -> None:
-        """Account for one batch of the column (a pyarrow Array or ChunkedArray)."""
+    def wants(self) -> bool:
+        """Whether :meth:`add` still looks at the values (to skip hashing them)."""
+        return self.unique is not False and self.kept < UNIQUE_LIMIT
+
+    def add(self, col: Any, keys: Any = None, repeats: bool = False) -> None:
+        """Account for one batch of the column (a pyarrow Array or ChunkedArray);
+        ``keys``: its values' 64-bit hashes when the caller has them, ``repeats``: the
+        caller knows that the batch repeats a value."""
         import numpy as np
         if self.unique is False or len(col) == 0:
             return
-        if col.null_count:
-            self.unique = False
+        if col.null_count or repeats:
+            self.unique, self.runs = False, []
             return
         self.unique = True
-        if self.full:
+        if self.kept >= UNIQUE_LIMIT:
             return
-        keys = np.sort(_keys(col))
+        keys = np.sort(_keys(col) if keys is None else keys)
         if len(keys) > 1 and bool(np.any(keys[1:] == keys[:-1])):
-            self.unique = False
+            self.unique, self.runs = False, []
             return
-        if len(self.seen):
-            pos = np.minimum(np.searchsorted(self.seen, keys), len(self.seen) - 1)
-            if bool(np.any(self.seen[pos] == keys)):
-                self.unique = False
-                return
-        merged = np.concatenate([self.seen, keys])
-        merged.sort(kind="stable")  # two sorted runs: a merge
-        self.seen = merged
-        if len(self.seen) >= UNIQUE_LIMIT:
-            self.full = True
-            self.seen = np.zeros(0, dtype=np.uint64)  # checked enough: free the memory
+        if self.ordered and self.top is not None and keys[0] <= self.top:
+            self.ordered = False
+        self.top = keys[-1]
+        self.runs.append(keys)
+        self.kept += len(keys)
 
     def result(self) -> bool | None:
         """See the class docstring; frees the memory held."""
         import numpy as np
-        self.seen = np.zeros(0, dtype=np.uint64)
+        runs, self.runs = self.runs, []
+        if self.unique and not self.ordered and len(runs) > 1:
+            merged = np.sort(np.concatenate(runs))
+            if bool(np.any(merged[1:] == merged[:-1])):
+                self.unique = False
         return self.unique
 
 
