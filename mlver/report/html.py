@@ -310,7 +310,7 @@ class _Page:
                        + "</table>")
         if t.target:
             out.append(self.target(t.target))
-        if t.drift:
+        if t.drift or t.identifiers:
             out.append(self.drift_table(t))
             out.append(self.plots_of(t, old_oid, new_oid, d))
         out.append("</div>")
