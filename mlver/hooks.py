@@ -444,7 +444,8 @@ def _in_progress(root: str) -> tuple[str | None, list[str]]:
 
 
 def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
-    """``[(artifact, "modified" | "missing")]`` of the record's data in the workspace."""
+    """``[(artifact, "modified" | "removed")]`` of the record's data in the workspace
+    (``removed``: the file is gone, the word status and diff use)."""
     from .capture.files import capture_path
 
     ws = repo.workspace
@@ -457,7 +458,7 @@ def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
                 continue
             seen.add(art.path)
             if not ws.exists(art.path):
-                out.append((art, "missing"))
+                out.append((art, "removed"))
                 continue
             try:
                 now = capture_path(ws.root, art.path, cache)

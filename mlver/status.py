@@ -23,7 +23,9 @@ class SlotStatus:
     side: str  # "input" or "output"
     slot: str
     path: str
-    status: str  # "unchanged", "modified", "missing"
+    # "unchanged", "modified", "removed" (its file is gone from the workspace: the word
+    # mlver diff uses for the same fact; see docs/concepts.md)
+    status: str
     old: str
     new: str | None
 
@@ -92,7 +94,7 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
                     new = capture_path(ws.root, art.path, cache).oid  # errors name the path
                 else:
                     new = None
-                state = "missing" if new is None else ("unchanged" if new == art.oid else "modified")
+                state = "removed" if new is None else ("unchanged" if new == art.oid else "modified")
                 slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
         if rec.code.commit and head_commit is None:
             head_commit = capgit.head_commit(ws.root) or ""

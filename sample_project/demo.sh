@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The end-to-end demo behind `make demo`: two versions of a price model and why they differ.
-# Usage: demo.sh OUT_DIR   (mlver and python must be on PATH; the Makefile sets that up)
+# Usage: demo.sh OUT_DIR [--no-explain]   (mlver and python must be on PATH; the Makefile
+# sets that up). --no-explain stops before the replays of `mlver explain`: the docs test
+# (tests/test_sample_project.py) compares the README's sample outputs with this output.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-demo-out}"
+explain="${2:-}"
 rm -rf "$out"
 mkdir -p "$out"
 cp "$here"/*.py "$here"/params.yaml "$here"/mlver.toml "$here"/.gitignore "$out"/
@@ -50,6 +53,7 @@ echo "== Get month 1's model back, beside the current one =="
 say mlver checkout price-model@1 --outputs --to month1
 say mlver verify                # every object re-hashed, every version complete
 
+[[ "$explain" == "--no-explain" ]] && exit 0
 echo
 echo "== How much of each metric's change did each input cause? Replay the run to measure =="
 say mlver explain price-model@1 price-model@2

@@ -146,7 +146,8 @@ def test_folder_and_note_lines():
     }
     lines = render(d)
     text = "\n".join(lines)
-    assert "imgs (imgs): files: 3 added, 1 renamed" in text
+    # the list holds one of the three added paths: the other two are "+2 more"
+    assert "imgs (imgs/): 3 added: imgs/a.png, +2 more; 1 renamed: imgs/b.png -> imgs/c.png" in text
     assert ("raw (raw.csv): content changed (2.0 KB -> 3.0 KB); note: not readable as a table; "
             "compared by bytes only") in text
     assert "extra (extra.txt): added (5 B)" in text
@@ -183,7 +184,7 @@ def test_diff_built_from_dataclasses_renders():
     lines = explain.verdict(d)
     assert lines[0] == "m@1 -> m@2"
     assert "    data   train (d.csv): +2 rows, -0; 'x' drifted (PSI 0.50)" in lines
-    assert "    data   dir (dir): files: 1 added" in lines
+    assert "    data   dir (dir/): 1 added: dir/n.txt" in lines
     assert str(d) == ""  # no verdict stored in this value: str() is the stored verdict
     assert d.to_dict()["inputs"]["train"]["table"]["rows_added"] == 2
 

@@ -46,7 +46,9 @@ def test_added_removed_modified_renamed_with_counts(mrepo, proj):
     assert files["counts"] == {"added": 1, "removed": 1, "modified": 1, "renamed": 1}
     assert j["inputs"]["data"]["path"] == "data"
     text = assert_ok(cli("diff", "ds@1", "ds@2"))
-    assert "files: 1 added, 1 removed, 1 modified, 1 renamed" in text
+    assert ("    data   data (data/): 1 added: data/new.txt; 1 removed: data/a.txt; 1 modified: "
+            "data/b.txt; 1 renamed: data/sub/c.txt -> data/sub/c_renamed.txt") in text.splitlines()
+    assert files["more"] == {"added": 0, "removed": 0, "modified": 0, "renamed": 0}
 
 
 def test_unchanged_subfolder_is_skipped(mrepo, proj):
@@ -99,6 +101,49 @@ def test_moved_folder_is_renames(mrepo, proj):
     f = mrepo.diff("ds@1", "ds@2").inputs["data"].files
     assert f.renamed == (("one/x.txt", "two/x.txt"), ("one/y.txt", "two/y.txt"))
     assert f.counts == {"added": 0, "removed": 0, "modified": 0, "renamed": 2}
+
+
+def test_first_ten_of_each_then_more_in_text_json_and_report(mrepo, proj):
+    write(proj / "data/seed.txt", "s\n")
+    for i in range(3):
+        write(proj / f"data/m{i}.txt", f"old {i}\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    for i in range(12):
+        write(proj / f"data/f{i:02d}.txt", f"file {i}\n")
+    for i in range(3):
+        write(proj / f"data/m{i}.txt", f"new {i}\n")
+    mrepo.snapshot("ds", inputs={"data": "data"})
+    f = mrepo.diff("ds@1", "ds@2").inputs["data"].files
+    assert f.added == tuple(f"f{i:02d}.txt" for i in range(10))
+    j = json.loads(assert_ok(cli("diff", "ds@1", "ds@2", "--json")))["inputs"]["data"]["files"]
+    assert j["added"] == [f"f{i:02d}.txt" for i in range(10)]
+    assert j["counts"] == {"added": 12, "removed": 0, "modified": 3, "renamed": 0}
+    assert j["more"] == {"added": 2, "removed": 0, "modified": 0, "renamed": 0}
+    text = assert_ok(cli("diff", "ds@1", "ds@2")).splitlines()
+    assert ("    data   data (data/): 12 added: "
+            + ", ".join(f"data/f{i:02d}.txt" for i in range(10))
+            + ", +2 more; 3 modified: data/m0.txt, data/m1.txt, data/m2.txt") in text
+    page = mrepo.report("ds@1", "ds@2")
+    assert "<summary>added (12)</summary>" in page
+    assert page.count("<li><code>f") == 10 and "<li class=muted>+2 more</li>" in page
+
+
+def test_root_cause_line_names_the_added_file(mrepo, proj):
+    """``raw/: 1 added: raw/febuary_batch.csv`` on the root-cause line (issue 19 §3)."""
+    write(proj / "raw/january.csv", "a\n1\n")
+    for v in (1, 2):
+        if v == 2:
+            write(proj / "raw/febuary_batch.csv", "a\n2\n")
+        mrepo.snapshot("raw", outputs={"raw": "raw"}, kind="dataset")
+        write(proj / "feat.txt", f"f{v}\n")
+        mrepo.snapshot("feat", inputs={"raw": "raw"}, outputs={"f": "feat.txt"})
+        write(proj / "model.bin", f"m{v}\n")
+        mrepo.snapshot("m", inputs={"f": "feat.txt"}, outputs={"model": "model.bin"})
+    d = mrepo.diff("m@1", "m@2")
+    assert d.verdict[2] == ("  root cause: feat@1 -> feat@2: raw (raw/): 1 added: "
+                            "raw/febuary_batch.csv")
+    d = mrepo.diff("raw@1", "raw@2")
+    assert d.verdict[-1] == "  output raw (raw/): 1 added: raw/febuary_batch.csv"
 
 
 def test_counts_exact_lists_cut(mrepo, proj):

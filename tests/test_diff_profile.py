@@ -243,7 +243,7 @@ def test_profile_shape_and_values():
     t = sample_table()
     profile, hashes = profile_table(t)
     json.dumps(profile, allow_nan=False)  # no NaN or infinity anywhere
-    assert profile["format"] == 2 and profile["rows"] == 2000
+    assert profile["format"] == 3 and profile["rows"] == 2000
     assert profile["row_hash_columns"] == t.column_names
     x = col(profile, "x")
     assert x["type"] == "double" and x["nulls"] == 7 and x["categories"] is None

@@ -82,7 +82,8 @@ def test_shift_one_numeric_column_only_that_column_drifts(mrepo, proj):
     assert drifted == {"x"}
     by = {s.column: s for s in t.drift}
     assert by["x"].drifted and by["x"].test == "ks" and by["x"].value < 0.05  # 400 rows: KS
-    assert not by["id"].drifted and not by["cat"].drifted
+    assert not by["cat"].drifted
+    assert "id" not in by and t.identifiers == ("id",)  # unique per row: an identifier
     # every row changed in x, so without a key each row is one removed plus one added
     assert (t.rows_added, t.rows_removed) == (400, 400)
     assert t.columns_added == t.columns_removed == t.columns_retyped == ()
@@ -503,7 +504,7 @@ def test_profiles_are_cached_and_a_second_diff_reads_no_data(mrepo, proj, monkey
     with index_conn(proj) as c:
         cached = {(k, s) for k, s in c.execute("SELECT kind, source FROM derived")}
     assert {s for _k, s in cached} >= {o1, o2}
-    assert {k for k, _s in cached} >= {"table-profile/2", "table-rowhashes/2"}
+    assert {k for k, _s in cached} >= {"table-profile/3", "table-rowhashes/3"}
     reads.clear()
     second = mlver.Repo(str(proj)).diff("m@1", "m@2").to_dict()
     assert reads == [], "the second diff re-read the tables"
@@ -687,7 +688,8 @@ def test_renamed_column_is_reported_as_a_rename(mrepo, proj):
         d = mlver.Repo(str(proj)).diff("m@1", "m@2")
         assert d.verdict[2:4] == (
             "  because:",
-            "    data   t (t.csv): +0 rows, -0; 'mean_radius' renamed to 'radius_mean'")
+            "    data   t (t.csv): +0 rows, -0; 'mean_radius' renamed to 'radius_mean'; 'id': "
+            "identifier (unique per row), not tested for drift; 1 column stable")
     t = diff_json("m@1", "m@2")["inputs"]["t"]["table"]
     assert t["columns_renamed"] == [{"old": "mean_radius", "new": "radius_mean"}]
     assert t["columns_added"] == [] and t["columns_removed"] == []

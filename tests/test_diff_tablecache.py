@@ -69,7 +69,7 @@ def test_compressed_csv_is_diffed_as_a_table_and_cached(mrepo, proj, monkeypatch
     assert first["inputs"]["train"]["note"] is None
     with index_conn(proj) as c:
         kinds = {k for (k,) in c.execute("SELECT kind FROM derived")}
-    assert kinds == {"table-profile/2", "table-rowhashes/2"}
+    assert kinds == {"table-profile/3", "table-rowhashes/3"}
     reads = []
     monkeypatch.setattr(profile, "scan", lambda *a, **k: reads.append(a) or 1 / 0)
     monkeypatch.setattr(profile, "read_table", lambda *a, **k: reads.append(a) or 1 / 0)
@@ -119,7 +119,7 @@ def test_streamed_profiles_equal_in_memory_ones(mrepo, proj, monkeypatch):
     x = next(s for s in mrepo.diff("m@1", "m@2").inputs["train"].table.drift if s.column == "x")
     assert x.drifted and x.test == "wasserstein" and x.value == pytest.approx(0.4, abs=0.15)
     oid = mrepo.show("m@2")[1].inputs["train"].oid
-    pid = mrepo.store.index.get_derived("table-profile/2", oid)
+    pid = mrepo.store.index.get_derived("table-profile/3", oid)
     cached = json.loads(mrepo.store.objects.read(pid))
     whole = profile.profile_table(profile.read_table(str(proj / "data/d.csv"), "csv"))[0]
     assert cached.pop("file_format") == "csv" and cached.pop("blob_stat") is None  # packed

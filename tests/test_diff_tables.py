@@ -304,11 +304,11 @@ def test_drift_entries_json_shape():
     d = json.loads(json.dumps(diff_tables(old, new).to_dict(), allow_nan=False))
     x, c = d["drift"]
     assert set(x) == {"column", "test", "value", "threshold", "drifted", "level", "kind", "psi",
-                      "target", "rows_old", "rows_new", "mean", "median", "p5", "p95"}
+                      "target", "rows_old", "rows_new", "mean", "median", "p5", "p95", "p", "q"}
     assert set(x["mean"]) == {"old", "new"} and x["test"] == "wasserstein"
     assert set(c) == {"column", "test", "value", "threshold", "drifted", "level", "kind", "psi",
                       "target", "rows_old", "rows_new", "category", "new_categories",
-                      "vanished_categories", "new_share"}
+                      "vanished_categories", "new_share", "p", "q"}
     assert set(c["category"]) == {"value", "old", "new"}
     assert d["dataset_drift"]["drifted_columns"] == 1 and d["target"] is None
 
@@ -633,7 +633,9 @@ def test_a_dropped_and_an_added_column_with_the_same_values_are_a_rename():
         assert d.columns_renamed == (("x", "x_renamed"),)
         assert d.columns_added == () and d.columns_removed == ()
         assert (d.rows_added, d.rows_removed) == (0, 0)
-    assert diff_tables(old, new).summary() == "+0 rows, -0; 'x' renamed to 'x_renamed'"
+    assert diff_tables(old, new).summary() == (
+        "+0 rows, -0; 'x' renamed to 'x_renamed'; 'id': identifier (unique per row), not "
+        "tested for drift; 4 columns stable")
 
 
 def test_a_rename_survives_reordered_rows_and_a_retype_to_float():

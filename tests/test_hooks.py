@@ -266,6 +266,18 @@ def _two_branches(root) -> None:
     assert versions(root) == 2
 
 
+def test_branch_switch_names_a_deleted_folder_removed_as_status_does(proj):
+    """One word for one fact (issue 19 §8): a slot whose file is gone is ``removed``."""
+    import shutil
+
+    _two_branches(proj)
+    shutil.rmtree(proj / "data")
+    p = g(proj, "checkout", "-q", "main")
+    assert mlver_lines(p) == ["mlver: ds@1 (commit " + g(proj, "rev-parse", "--short=7",
+                                                          "HEAD").stdout.strip()
+                              + ") differs here: data removed; mlver checkout ds@1 restores it"]
+
+
 def test_branch_switch_in_warn_mode_lists_what_differs(proj):
     _two_branches(proj)
     p = g(proj, "checkout", "-q", "main")

@@ -108,3 +108,65 @@ def test_prepare_and_train(project: Path) -> None:
     run(project, "train.py", "--model-dir", "model2", "--metrics", "metrics2.json")
     assert (project / "metrics2.json").read_text() == metrics_text
     assert (project / "model2" / "model.pkl").read_bytes() == (project / "model" / "model.pkl").read_bytes()
+
+
+# --------------------------------------------------------------------------- docs = demo
+
+ROOT = SAMPLE.parent
+# Pages showing `mlver diff price-model@1 price-model@2` of the demo (issue 19 §8).
+DIFF_PAGES = ("README.md", "docs/tutorial.md", "docs/diff.md", "docs/cli.md")
+DIFF_COMMAND = "$ mlver diff price-model@1 price-model@2"
+
+
+def _normalise(lines: list[str]) -> list[str]:
+    """What differs between two runs of the demo, on two machines: commit ids (made at
+    another time), and the Python version and package count of the environment."""
+    import re
+
+    out = []
+    for line in lines:
+        line = re.sub(r"\b[0-9a-f]{7}\.\.[0-9a-f]{7}\b", "COMMIT..COMMIT", line)
+        line = re.sub(r"\bcode \([0-9a-f]{7}", "code (COMMIT", line)
+        line = re.sub(r"env \(python [^,()]+, \d+ packages\)", "env (python X, N packages)", line)
+        out.append(line)
+    return out
+
+
+def _block(lines: list[str], start: int) -> list[str]:
+    """The output lines after the command at ``start``: up to the next command, the end of
+    the code block, or a blank line."""
+    out = []
+    for line in lines[start + 1:]:
+        if line.startswith("```") or line.startswith("$ ") or not line.strip():
+            break
+        out.append(line)
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What `make demo` prints, up to (not including) the replays of `mlver explain`."""
+    import os
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+               VIRTUAL_ENV=sys.prefix,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        env.pop(var, None)
+    proc = subprocess.run(["bash", str(SAMPLE / "demo.sh"), str(out), "--no-explain"],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
+
+
+@pytest.mark.slow  # the demo trains four models: ~15 s of CPU, more on a busy machine
+def test_docs_show_the_diff_that_make_demo_prints(demo_output: str) -> None:
+    lines = demo_output.splitlines()
+    printed = _normalise(_block(lines, lines.index(DIFF_COMMAND)))
+    assert printed[0] == "price-model@1 -> price-model@2"
+    for page in DIFF_PAGES:
+        text = (ROOT / page).read_text(encoding="utf-8").splitlines()
+        assert DIFF_COMMAND in text, page
+        shown = _normalise(_block(text, text.index(DIFF_COMMAND)))
+        assert shown == printed, f"{page} does not show what make demo prints"

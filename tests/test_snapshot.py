@@ -321,7 +321,7 @@ def test_status(repo, git_repo):
     write(git_repo / "params.yaml", "lr: 0.2\n")
     git(git_repo, "commit", "-q", "--allow-empty", "-m", "next")
     (st,) = repo.status("m")
-    assert {s.slot: s.status for s in st.slots} == {"a": "missing", "d": "modified"}
+    assert {s.slot: s.status for s in st.slots} == {"a": "removed", "d": "modified"}
     assert st.params_changed and st.code_changed
     with pytest.raises(RevisionError, match="unknown revision 'zzz'"):
         repo.status("zzz")

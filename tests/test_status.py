@@ -72,3 +72,15 @@ def test_recorded_uncommitted_changes_are_not_reported_again(mrepo, proj):
     write(proj / "train.py", "print('dirtier')\n")
     assert assert_ok(cli("status")).splitlines() == [
         "m@1: changed", "  modified  code (uncommitted changes in train.py)"]
+
+
+def test_a_slot_whose_file_is_gone_is_removed_in_status_and_in_diff(mrepo, proj):
+    """One word for one fact (issue 19 §8): ``removed``, as ``mlver diff`` says it."""
+    raw_dataset(proj)
+    import shutil
+    shutil.rmtree(proj / "raw")
+    assert assert_ok(cli("status", "listings")) == (
+        "listings@1: changed\n  removed   output raw (raw)\n")
+    assert [s["status"] for s in status_json("listings")["slots"]] == ["removed"]
+    d = json.loads(assert_ok(cli("diff", "listings", "--json")))
+    assert d["outputs"]["raw"]["status"] == "removed"

@@ -66,8 +66,15 @@ def _label(ref: dict) -> str:
     return f"{ref['name']}@{ref['version']}"
 
 
+def folder_prefix(path: str | None) -> str:
+    """What goes before a path inside a folder slot: ``raw/`` (nothing for ``.``)."""
+    return "" if path in (None, "", ".") else path.rstrip("/") + "/"
+
+
 def _slot_line(s) -> str:
     where = s.path if not s.old_path else f"{s.old_path} -> {s.path}"
+    if s.type == "tree" and s.status == "modified":
+        where = folder_prefix(where) or "."  # a folder reads raw/, as its paths do
     head = f"{s.slot} ({where})"
     if s.status == "added":
         return f"{head}: added ({human_size(s.new_size)})"
@@ -79,7 +86,7 @@ def _slot_line(s) -> str:
     if s.table is not None:
         parts.append(s.table.summary())
     if s.files is not None:
-        parts.append(s.files.summary())
+        parts.append(s.files.summary(folder_prefix(s.path)))
         for path, t in list(s.tables.items())[:3]:
             parts.append(f"{path}: {t.summary()}")
     if not parts:

@@ -20,6 +20,8 @@ from ..store.trees import MAX_WALK_DEPTH, MAX_WALK_ENTRIES, Tree, TreeEntry, wal
 
 # Files listed plus entries compared in one diff (each one a Python object held in memory).
 MAX_DIFF_ENTRIES = MAX_WALK_ENTRIES
+LIST_LIMIT = 10  # paths kept (and shown) per kind: the first ten, then "+k more"
+KINDS = ("added", "removed", "modified", "renamed")
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,17 @@ class FolderDiff:
     counts: dict = field(default_factory=dict)
     modified_oids: tuple[tuple[str, str, str], ...] = ()  # (path, old oid, new oid), cut at limit
 
+    def more(self) -> dict:
+        """Per kind, how many paths the lists leave out (the count past the first ones)."""
+        shown = {"added": len(self.added), "removed": len(self.removed),
+                 "modified": len(self.modified), "renamed": len(self.renamed)}
+        return {k: max(0, self.counts.get(k, shown[k]) - shown[k]) for k in KINDS}
+
     def to_dict(self) -> dict:
         return {"added": list(self.added), "removed": list(self.removed),
                 "modified": list(self.modified),
                 "renamed": [{"old": a, "new": b} for a, b in self.renamed],
-                "counts": dict(self.counts)}
+                "counts": dict(self.counts), "more": self.more()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FolderDiff":
@@ -50,11 +58,22 @@ class FolderDiff:
                    renamed=tuple((r["old"], r["new"]) for r in d.get("renamed", ())),
                    counts=dict(d.get("counts", {})))
 
-    def summary(self) -> str:
-        c = self.counts
-        parts = [f"{c.get(k, 0):,} {k}" for k in ("added", "removed", "modified", "renamed")
-                 if c.get(k)]
-        return "files: " + ", ".join(parts) if parts else "no file changes"
+    def summary(self, prefix: str = "") -> str:
+        """``1 added: raw/feb.csv; 12 modified: raw/a.csv, …, raw/j.csv, +2 more``: per kind
+        its count and the first paths (``prefix`` put before each: the folder's path and a
+        slash); ``no file changes`` when nothing differs."""
+        c, more = self.counts, self.more()
+        paths = {"added": [prefix + p for p in self.added],
+                 "removed": [prefix + p for p in self.removed],
+                 "modified": [prefix + p for p in self.modified],
+                 "renamed": [f"{prefix}{a} -> {prefix}{b}" for a, b in self.renamed]}
+        parts = []
+        for k in KINDS:
+            n = c.get(k, len(paths[k]))
+            if n:
+                listed = paths[k][:LIST_LIMIT] + ([f"+{more[k]:,} more"] if more[k] else [])
+                parts.append(f"{n:,} {k}: " + ", ".join(listed))
+        return "; ".join(parts) if parts else "no file changes"
 
 
 def _too_big(side: str, oid: str, limit: int) -> RecordFormatError:
@@ -138,7 +157,7 @@ class _Trees:
         return memo[(old, new)]
 
 
-def diff_trees(read_tree, old: str, new: str, limit: int = 20,
+def diff_trees(read_tree, old: str, new: str, limit: int = LIST_LIMIT,
                max_entries: int = MAX_DIFF_ENTRIES) -> FolderDiff:
     """Diff trees ``old`` and ``new`` (oids) loaded through ``read_tree(oid) -> Tree``.
 

@@ -18,13 +18,14 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+from . import uniqueness as _uniq
 from .tableerrors import KeyColumnError, TableError, table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy
     import pyarrow
 
-PROFILE_FORMAT = 2             # 2: exact value counts, a row sample, streaming
+PROFILE_FORMAT = 3             # 2: exact value counts, a row sample, streaming; 3: unique
 MAX_CATEGORIES = 1000          # above this many distinct values a column is not categorical
 SAMPLE_ROWS = 10000            # rows of the sample kept for number columns with more values
 BLOCK_SIZE = 4 << 20           # pyarrow read block: the fastest on the 1M-row benchmark
@@ -624,12 +625,15 @@ class _Column:
         # exact value counts while there are at most MAX_CATEGORIES distinct values
         self.counts: dict | None = {} if (self.numeric or self.category) else None
         self.content, self.hashed = 0, 0  # see column_digest
+        self.unique = _uniq.UniqueCheck() if _uniq.candidate(type_) else None
 
     def add(self, col: "pyarrow.ChunkedArray", with_hash: bool, sample_pos) -> tuple:
         """Account for one batch; return (row-hash term or None, sampled values or None)."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
+        if self.unique is not None and self.numeric:  # integers: checked by value
+            self.unique.add(col)
         if self.numeric:
             v = pc.cast(col, pa.float64(), safe=False).to_numpy()
             exact = pa.types.is_integer(col.type) and col.null_count == 0  # all finite
@@ -656,8 +660,11 @@ class _Column:
             return self._add_encoded(col, with_hash), None
         if self.counts is not None:
             self._count(col)
-        h = self._term(column_hash(col)) if with_hash else None
-        return h, None
+        u = self.unique  # text, times: checked by the hashes the row hashes need anyway
+        h = column_hash(col) if with_hash or (u is not None and u.wants()) else None
+        if u is not None:
+            u.add(col, h)
+        return (self._term(h) if with_hash else None), None
 
     def _add_encoded(self, col, with_hash: bool):
         import numpy as np
@@ -679,9 +686,12 @@ class _Column:
                     counts[v] = counts.get(v, 0) + k
             if len(counts) > MAX_CATEGORIES:
                 self.counts = None
-        if not with_hash:
-            return None
-        return self._term(column_hash(enc))
+        u, repeats = self.unique, len(values) < len(enc) - enc.null_count
+        h = column_hash(enc) if with_hash or (u is not None and u.wants() and not repeats) \
+            else None
+        if u is not None:
+            u.add(col, None if repeats else h, repeats)
+        return self._term(h) if with_hash else None
 
     def _term(self, h: "numpy.ndarray") -> "numpy.ndarray":
         """The column's share of the row hashes; its values also go into ``content``."""
@@ -749,6 +759,8 @@ class _Column:
                                  "distinct": len(self.counts) if self.counts is not None else None,
                                  "numeric": None, "values": None, "sample": None,
                                  "categories": None}
+        if self.unique is not None:  # see mlver.diff.uniqueness
+            entry["unique"] = self.unique.result()
         if self.hashed:  # profiles made with row hashes carry the column's content digest
             entry["content"] = _digest_of(self.content, self.hashed)
         if self.category and self.counts is not None:
@@ -895,27 +907,3 @@ def _category_key(v: Any) -> str:
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
-
-
-def rows_as_json(table: "pyarrow.Table", positions) -> list[dict]:
-    """The rows at ``positions`` as JSON-able dicts (NaN/inf -> None, dates and
-    times -> ISO text, bytes -> text with backslash escapes)."""
-    import pyarrow as pa
-    if len(positions) == 0:
-        return []
-    rows = table.take(pa.array(positions, type=pa.int64())).to_pylist()
-    return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
-
-
-def _jsonable(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, int, str)):
-        return v
-    if isinstance(v, float):
-        return _finite(v)
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v).decode("utf-8", errors="backslashreplace")
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return v.isoformat() if hasattr(v, "isoformat") else str(v)

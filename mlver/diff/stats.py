@@ -15,6 +15,7 @@ keeps, so exact data and samples go through the same code.
 - :func:`two_proportion_z`: two-sided z-test of two proportions (pooled).
 - :func:`wasserstein_1`: earth mover's distance between two weighted samples.
 - :func:`jensen_shannon`: Jensen-Shannon distance (natural log) of two shares.
+- :func:`benjamini_hochberg`: p-values adjusted for testing many columns at once.
 """
 from __future__ import annotations
 
@@ -184,3 +185,21 @@ def jensen_shannon(p: Sequence[float], q: Sequence[float]) -> float:
         nz = x > 0
         return float(np.sum(x[nz] * np.log(x[nz] / m[nz])))
     return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the order given: the
+    smallest false discovery rate at which each test would be called a discovery,
+    q_(i) = min over j >= i of p_(j) m / j (sorted ascending), capped at 1.  Calling
+    drift where q < alpha keeps the expected share of false calls among all calls at
+    or below alpha, however many columns are tested (independent or positively
+    dependent tests)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    q = [1.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):  # from the largest p down, keeping the running minimum
+        i = order[rank - 1]
+        running = min(running, pvalues[i] * m / rank)
+        q[i] = min(1.0, running)
+    return q

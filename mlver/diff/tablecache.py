@@ -19,9 +19,10 @@ from ..errors import CorruptObjectError, MlverError
 from ..progress import Progress
 from ..workspace import Objects
 
-# /2: profile format 2 (value counts, row sample, streamed); a /1 entry is never read
-PROFILE_KIND = "table-profile/2"
-HASHES_KIND = "table-rowhashes/2"
+# /3: profile format 3 (value counts, row sample, streamed, unique columns); entries of
+# older kinds are never read (they are recomputed)
+PROFILE_KIND = "table-profile/3"
+HASHES_KIND = "table-rowhashes/3"
 HEAD_BYTES = 65536
 
 

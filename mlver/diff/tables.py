@@ -9,11 +9,13 @@ Drift: one test per column, chosen as Evidently chooses its defaults.  With at
 most SMALL_REFERENCE (1,000) values in the old version: numbers with more than
 LOW_CARDINALITY (5) distinct values get the two-sample Kolmogorov-Smirnov test,
 categories the chi-square test (two values: the two-proportion z-test), drift
-when p < P_VALUE (0.05).  With more: numbers get the Wasserstein distance
+when the Benjamini-Hochberg adjusted p-value q < P_VALUE (0.05) over the table's
+p-value tests (see :mod:`mlver.diff.manycolumns`).  With more: numbers get the Wasserstein distance
 divided by the old standard deviation, categories the Jensen-Shannon distance,
 drift when >= DISTANCE (0.1).  Integers with at most INTEGER_CATEGORIES (20)
 distinct values are categories.  Fewer than MIN_ROWS (30) values on a side:
-too few rows to judge.  PSI is reported alongside, never decides.
+too few rows to judge.  PSI is reported alongside, never decides.  Columns unique per
+row (see :mod:`mlver.diff.uniqueness`) are identifiers, not tested.
 """
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from . import manycolumns as _many
 from . import profile as _profile
+from . import rows as _rows
+from .renames import _renames, _shown, _top_cells, _with_digests
+from . import uniqueness as _uniqueness
 from .tableerrors import KeyColumnError, table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +48,7 @@ NULL_RATE_DELTA = 0.01     # smaller changes of a column's null rate are not rep
 NEW_CATEGORY_SHARE = 0.01  # a new (vanished) category with this share of new (old) rows is named
 TEST_NAMES = {"ks": "KS", "chi_square": "chi-square", "z_test": "z-test",
               "wasserstein": "Wasserstein", "jensen_shannon": "Jensen-Shannon"}
-P_TESTS = ("ks", "chi_square", "z_test")
+P_TESTS = _many.P_TESTS
 _FIGURES = ("mean", "median", "p5", "p95", "category", "new_categories", "vanished_categories",
             "new_share")
 
@@ -72,9 +78,11 @@ class DriftStat:
     psi: float | None = None
     figures: dict = field(default_factory=dict, hash=False)
     target: bool = False
+    q: float | None = None  # p-value tests: the Benjamini-Hochberg adjusted p-value
 
     def to_dict(self) -> dict:
-        d = {"column": self.column, "test": self.test, "value": self.value,
+        p = self.value if self.test in P_TESTS else None
+        d = {"column": self.column, "test": self.test, "value": self.value, "p": p, "q": self.q,
              "threshold": self.threshold, "drifted": self.drifted, "level": self.level,
              "kind": self.kind, "psi": self.psi, "target": self.target,
              "rows_old": self.rows[0] if self.rows else None,
@@ -87,7 +95,8 @@ class DriftStat:
         rows = (d["rows_old"], d["rows_new"]) if d.get("rows_old") is not None else None
         return cls(d["column"], d.get("test", d.get("metric")), d.get("value"), d["drifted"],
                    d.get("threshold"), d.get("level"), d.get("kind"), rows, d.get("psi"),
-                   {k: copy.deepcopy(d[k]) for k in _FIGURES if k in d}, d.get("target", False))
+                   {k: copy.deepcopy(d[k]) for k in _FIGURES if k in d}, d.get("target", False),
+                   d.get("q"))
 
     @property
     def strength(self) -> float:
@@ -95,7 +104,8 @@ class DriftStat:
         if self.value is None or not self.threshold:
             return -1.0
         if self.test in P_TESTS:
-            return math.log(max(self.value, 1e-300)) / math.log(self.threshold)
+            p = self.q if self.q is not None else self.value
+            return math.log(max(p, 1e-300)) / math.log(self.threshold)
         return self.value / self.threshold
 
     def text(self) -> str:
@@ -110,6 +120,9 @@ class DriftStat:
         if self.value is None:
             return name
         shown = self.level == "drift" and self.threshold is not None
+        if self.test in P_TESTS and self.q is not None:
+            return (f"{name} p={_p(self.value)}, q={_p(self.q)}"
+                    + (f" < {self.threshold:g}" if shown else ""))
         if self.test in P_TESTS:
             return f"{name} p={_p(self.value)}" + (f" < {self.threshold:g}" if shown else "")
         unit = " σ" if self.test == "wasserstein" else ""
@@ -171,6 +184,8 @@ class TableDiff:
     columns_renamed: tuple[tuple[str, str], ...] = ()  # (old name, new name): same values
     target: dict | None = field(default=None, hash=False)
     dataset_drift: dict | None = field(default=None, hash=False)
+    identifiers: tuple[str, ...] = ()  # columns unique per row: not tested for drift
+    fdr: dict | None = field(default=None, hash=False)  # {"method", "alpha", "tests"}
 
     def to_dict(self) -> dict:
         """JSON-able form; :meth:`from_dict` inverts it exactly."""
@@ -186,6 +201,7 @@ class TableDiff:
                     drift=[s.to_dict() for s in self.drift],
                     target=copy.deepcopy(self.target),
                     dataset_drift=copy.deepcopy(self.dataset_drift),
+                    identifiers=list(self.identifiers), fdr=copy.deepcopy(self.fdr),
                     columns_renamed=[{"old": o, "new": n} for o, n in self.columns_renamed])
 
     @classmethod
@@ -202,7 +218,8 @@ class TableDiff:
                    copy.deepcopy(d.get("samples")),
                    columns_renamed=tuple((r["old"], r["new"]) for r in d.get("columns_renamed", ())),
                    target=copy.deepcopy(d.get("target")),
-                   dataset_drift=copy.deepcopy(d.get("dataset_drift")))
+                   dataset_drift=copy.deepcopy(d.get("dataset_drift")),
+                   identifiers=tuple(d.get("identifiers", ())), fdr=copy.deepcopy(d.get("fdr")))
 
     def summary(self) -> str:
         """One line: ``+1,204 rows, -0, 37 changed; new column 'x'; 'price' drifted
@@ -238,8 +255,10 @@ class TableDiff:
             more = len(items) - cap
             parts += items[:cap] + ([f"{more} more{' worth a look' if cap == 3 else ''}"]
                                     if more > 0 else [])
+        parts += _many.folded(columns, self.identifiers)
         label = _label_text(self)
-        if len(parts) == 1 and not (self.rows_added or self.rows_removed or self.rows_changed):
+        if len(parts) == 1 + len(_many.folded(columns, self.identifiers)) and not (
+                self.rows_added or self.rows_removed or self.rows_changed):
             parts = [f"no changes ({self.rows_new:,} rows)"]
         return "; ".join(([label] if label else []) + parts)
 
@@ -348,8 +367,8 @@ def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
         old_rows, new_rows = (_profile._row_hashes_unsorted(t, common) for t in (old, new))
         old_hashes, new_hashes = np.sort(old_rows), np.sort(new_rows)
         samples = {"changed": [],
-                   "added": _profile.rows_as_json(new, _surplus(new_rows, old_hashes, rows)),
-                   "removed": _profile.rows_as_json(old, _surplus(old_rows, new_hashes, rows))}
+                   "added": _rows.rows_as_json(new, _surplus(new_rows, old_hashes, rows)),
+                   "removed": _rows.rows_as_json(old, _surplus(old_rows, new_hashes, rows))}
     elif (old_hashes is None or new_hashes is None
           or needs_rehash(old_profile, new_profile) is not None):
         old_hashes, new_hashes = _profile.row_hashes(old, common), _profile.row_hashes(new, common)
@@ -375,7 +394,10 @@ def _assemble(old_p: dict, new_p: dict, added: int, removed: int, target: str | 
     rates = [(c, round(o, 4), round(n, 4)) for c, o, n in pairs if abs(n - o) >= NULL_RATE_DELTA]
     renamed = _renames(old_cols, new_cols)
     gone, came = {o for o, _ in renamed}, {n for _, n in renamed}
-    drift, target_info = _drift(old_cols, new_cols, common, target, extra.get("key") or ())
+    keys = tuple(extra.get("key") or ())
+    ids = _uniqueness.identifiers(old_cols, new_cols, common, (old_p["rows"], new_p["rows"]),
+                                  keys + ((target,) if target else ()))
+    drift, target_info, fdr = _drift(old_cols, new_cols, common, target, keys + ids)
     return TableDiff(
         rows_old=old_p["rows"], rows_new=new_p["rows"], rows_added=added, rows_removed=removed,
         columns_added=tuple(c for c in new_cols if c not in old_cols and c not in came),
@@ -384,7 +406,7 @@ def _assemble(old_p: dict, new_p: dict, added: int, removed: int, target: str | 
         columns_retyped=tuple((c, old_cols[c]["type"], new_cols[c]["type"]) for c in common
                               if old_cols[c]["type"] != new_cols[c]["type"]),
         null_rates=tuple(rates), drift=drift, target=target_info,
-        dataset_drift=dataset_drift(drift), **extra)
+        dataset_drift=dataset_drift(drift), identifiers=ids, fdr=fdr, **extra)
 
 
 def _shared_unique(a: "numpy.ndarray", b: "numpy.ndarray") -> int:
@@ -462,12 +484,12 @@ def _keyed_diff(old, new, keys, rows, old_profile, new_profile, target=None) -> 
     samples = None
     if rows > 0:
         picked = np.flatnonzero(any_changed)[:rows]
-        olds, news = _profile.rows_as_json(old, mo[picked]), _profile.rows_as_json(new, mn[picked])
+        olds, news = _rows.rows_as_json(old, mo[picked]), _rows.rows_as_json(new, mn[picked])
         changed = [{"key": {k: o[k] for k in keys}, "old": o, "new": n,
                     "columns": [c for c, d in per_column.items() if d[p]]}
                    for p, o, n in zip(picked, olds, news)]
-        samples = {"added": _profile.rows_as_json(new, added_idx[:rows]),
-                   "removed": _profile.rows_as_json(old, removed_idx[:rows]), "changed": changed}
+        samples = {"added": _rows.rows_as_json(new, added_idx[:rows]),
+                   "removed": _rows.rows_as_json(old, removed_idx[:rows]), "changed": changed}
     return _assemble(old_profile, new_profile, len(added_idx), len(removed_idx), key=keys,
                      rows_changed=int(any_changed.sum()), cells_changed=tuple(cells),
                      samples=samples, target=target)
@@ -562,9 +584,9 @@ def _cells_differ(a, b) -> "numpy.ndarray":
 
 
 def _drift(old_cols: dict, new_cols: dict, common: list[str], target: str | None = None,
-           exclude: Sequence[str] = ()) -> tuple[tuple[DriftStat, ...], dict | None]:
+           exclude: Sequence[str] = ()) -> tuple[tuple[DriftStat, ...], dict | None, dict]:
     """The drift test of every common column that has numbers or categories on
-    both sides (not ``exclude``), and the target's distribution.  Order: the
+    both sides (not ``exclude``), the target's distribution, and the ``fdr`` entry.  Order: the
     target, then drifted columns (strongest first), moderate, stable, too few rows."""
     stats, target_info = [], None
     for name in common:
@@ -574,10 +596,11 @@ def _drift(old_cols: dict, new_cols: dict, common: list[str], target: str | None
         if stat is not None:
             stats.append(stat)
             target_info = info if name == target else target_info
+    stats, fdr = _many.control_fdr(stats)
     rank = {"drift": 0, "moderate": 1, "stable": 2, "too_few_rows": 3}
     stats.sort(key=lambda s: (not s.target, rank.get(s.level, 4),
                               -s.strength if s.level in ("drift", "moderate") else 0))
-    return tuple(stats), target_info
+    return tuple(stats), target_info, fdr
 
 
 def dataset_drift(drift: Sequence[DriftStat]) -> dict:
@@ -633,14 +656,7 @@ def _value_key(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
 
 
-def _level(test: str, value: float | None, threshold: float) -> str:
-    if value is None:
-        return "too_few_rows"
-    if test in P_TESTS:
-        return "drift" if value < threshold else ("moderate" if value < 2 * threshold
-                                                  else "stable")
-    return "drift" if value >= threshold else ("moderate" if value >= threshold / 2
-                                               else "stable")
+_level = _many.level
 
 
 def _round(x: float) -> float:
@@ -760,66 +776,3 @@ def _numeric_psi(old_q: list[float], new_q: list[float]) -> float:
     old_f = np.diff(np.concatenate(([0.0], _cdf(oq, edges), [1.0])))
     new_f = np.diff(np.concatenate(([0.0], _cdf(nq, edges), [1.0])))
     return _psi(old_f, new_f)
-
-
-# --------------------------------------------------------------------------- renamed columns
-# and changed cells in the summary (kept apart from the drift code above)
-
-TOP_CELLS = 3  # columns named after "N changed", most changed first
-
-
-def _top_cells(cells: tuple[tuple[str, int], ...]) -> str:
-    """``: hour 4,950,000, is_fraud 384,739`` for the summary of keyed changed rows."""
-    if not cells:
-        return ""
-    top = sorted(cells, key=lambda c: -c[1])  # stable: ties keep column order
-    more = f" (+{len(top) - TOP_CELLS} more)" if len(top) > TOP_CELLS else ""
-    return ": " + ", ".join(f"{_plain(c)} {n:,}" for c, n in top[:TOP_CELLS]) + more
-
-
-def _plain(name: str) -> str:
-    """A column name as is, quoted only when it would blur the line (blank, comma,
-    control characters)."""
-    ok = name and name.isprintable() and name.strip() == name and "," not in name
-    return name if ok else repr(name)
-
-
-def _shown(v: Any) -> str:
-    """A key value in a message, as users write it (never ``None``/``True``)."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v) if isinstance(v, str) else str(v)
-
-
-def _renames(old_cols: dict, new_cols: dict) -> tuple[tuple[str, str], ...]:
-    """``(old name, new name)`` for each dropped column whose values reappear, identical,
-    in an added column (equal ``content`` digests in the profiles), one to one, in column
-    order. Columns without a digest (a profile cached by an older mlver) never match."""
-    free: dict[str, list[str]] = {}
-    for name, col in new_cols.items():
-        if name not in old_cols and col.get("content"):
-            free.setdefault(col["content"], []).append(name)
-    out = []
-    for name, col in old_cols.items():
-        if name not in new_cols and free.get(col.get("content") or ""):
-            out.append((name, free[col["content"]].pop(0)))
-    return tuple(out)
-
-
-def _with_digests(old_p: dict, old_t, new_p: dict, new_t) -> tuple[dict, dict]:
-    """The profiles, with the ``content`` digest of each column only one side has filled
-    in from the table when missing (a profile made without row hashes, or cached by an
-    older mlver); the given dicts are not changed."""
-    names = [{c["name"] for c in p["columns"]} for p in (old_p, new_p)]
-    if not (names[0] - names[1]) or not (names[1] - names[0]):
-        return old_p, new_p  # a rename needs a dropped and an added column
-
-    def fill(p: dict, table, only: set[str]) -> dict:
-        if all("content" in c for c in p["columns"] if c["name"] in only):
-            return p
-        return dict(p, columns=[
-            dict(c, content=_profile.column_digest(_profile.column_hash(table[c["name"]])))
-            if c["name"] in only and "content" not in c else c for c in p["columns"]])
-    return fill(old_p, old_t, names[0] - names[1]), fill(new_p, new_t, names[1] - names[0])

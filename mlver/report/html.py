@@ -23,7 +23,7 @@ from ..diff.explain import _label, _pair, fmt_value, human_size
 from . import svg
 
 ProfileOf = Callable[[str], "dict | None"]
-LIST_LIMIT = 20  # paths of a folder diff shown per kind (the diff keeps 20)
+LIST_LIMIT = 10  # paths of a folder diff shown per kind (the diff keeps 10)
 
 CSS = """
 :root{--old:#4c78a8;--new:#f58518;--fg:#1d1d1f;--muted:#666;--line:#ddd;--bg:#fff;
@@ -261,13 +261,15 @@ class _Page:
                 out.append(f"<details{' open' if len(paths) <= 5 else ''}><summary>{kind} "
                            f"({c.get(kind, len(paths)):,})</summary><ul class=paths>"
                            + "".join(f"<li><code>{e(p)}</code></li>" for p in paths[:LIST_LIMIT])
-                           + (f"<li class=muted>and {more:,} more</li>" if more > 0 else "")
+                           + (f"<li class=muted>+{more:,} more</li>" if more > 0 else "")
                            + "</ul></details>")
         if f.renamed:
             out.append(f"<details><summary>renamed ({c.get('renamed', len(f.renamed)):,})"
                        "</summary><ul class=paths>"
                        + "".join(f"<li><code>{e(a)}</code> → <code>{e(b)}</code></li>"
-                                 for a, b in f.renamed[:LIST_LIMIT]) + "</ul></details>")
+                                 for a, b in f.renamed[:LIST_LIMIT])
+                       + (f"<li class=muted>+{f.more()['renamed']:,} more</li>"
+                          if f.more()["renamed"] else "") + "</ul></details>")
         oids = {p: (a, b) for p, a, b in getattr(f, "modified_oids", ())}
         for path, t in s.tables.items():
             a, b = oids.get(path, (None, None))
@@ -308,7 +310,7 @@ class _Page:
                        + "</table>")
         if t.target:
             out.append(self.target(t.target))
-        if t.drift:
+        if t.drift or t.identifiers:
             out.append(self.drift_table(t))
             out.append(self.plots_of(t, old_oid, new_oid, d))
         out.append("</div>")
@@ -343,7 +345,15 @@ class _Page:
                     + (" — dataset drifted" if ds.get("drifted") else "") + "</p>")
         from ..diff.tables import TEST_NAMES
 
-        rows = []
+        fdr = t.fdr or {}
+        if fdr.get("tests"):
+            head += (f'<p class="sub">p-value tests decide by q: p adjusted over the table\'s '
+                     f'{fdr["tests"]} p-value tests ({e(fdr.get("method", ""))}, false '
+                     f'discovery rate {e(fdr.get("alpha", ""))})</p>')
+        if t.identifiers:
+            head += ('<p class="sub identifiers">identifiers (unique per row), not tested: '
+                     + ", ".join(f"<code>{e(c)}</code>" for c in t.identifiers) + "</p>")
+        rows, stable = [], []
         for s in t.drift:
             value = "–" if s.value is None else (f"{s.value:.2g}" if s.test in
                                                  ("ks", "chi_square", "z_test")
@@ -354,7 +364,12 @@ class _Page:
             level = {"drift": "drifted", "moderate": "worth a look", "stable": "stable",
                      "too_few_rows": "too few rows"}.get(s.level or "", s.level or "")
             badge = ' <span class="badge target">label</span>' if s.target else ""
-            rows.append(f'<tr class="lvl-{e(s.level or "")}" data-column="{e(s.column)}">'
+            if s.q is not None:
+                value += f", q={s.q:.2g}"
+                threshold = threshold.replace("p &lt;", "q &lt;")
+            # stable columns are folded away under one line ("62 columns stable")
+            (stable if s.level == "stable" and not s.target else rows).append(
+                        f'<tr class="lvl-{e(s.level or "")}" data-column="{e(s.column)}">'
                         f"<td><code>{e(s.column)}</code>{badge}</td><td>{e(s.kind or '')}</td>"
                         f"<td>{e(TEST_NAMES.get(s.test, s.test))}</td>"
                         f"<td class=num>{e(value)}</td><td class=num>{threshold}</td>"
@@ -363,11 +378,18 @@ class _Page:
                         f"<td>{e(s.figure_text())}</td>"
                         f"<td class=num>{'' if not s.rows else e(f'{s.rows[0]:,} → {s.rows[1]:,}')}"
                         "</td></tr>")
-        return (f"<h4>Drift</h4>{head}"
-                '<table class="drift"><tr><th>column</th><th>kind</th><th>test</th>'
-                '<th class="num">value</th><th class="num">threshold</th><th>result</th>'
-                '<th class="num">PSI</th><th>old → new</th><th class="num">values</th></tr>'
-                + "".join(rows) + "</table>")
+        header = ('<tr><th>column</th><th>kind</th><th>test</th>'
+                  '<th class="num">value</th><th class="num">threshold</th><th>result</th>'
+                  '<th class="num">PSI</th><th>old → new</th><th class="num">values</th></tr>')
+        out = f"<h4>Drift</h4>{head}"
+        if rows:
+            out += '<table class="drift">' + header + "".join(rows) + "</table>"
+        if stable:
+            n = len(stable)
+            out += (f'<details class="stable"><summary>{n} column{"s" if n != 1 else ""} '
+                    f'stable</summary><table class="drift stable">{header}'
+                    + "".join(stable) + "</table></details>")
+        return out
 
     def plots_of(self, t: Any, old_oid: str | None, new_oid: str | None, d: Any) -> str:
         wanted = [s for s in t.drift if s.drifted or s.target]
@@ -531,7 +553,9 @@ def _data_brief(s: Any) -> str:
     tables = ([s.table] if s.table is not None else []) + list(s.tables.values())
     bits = []
     if s.files is not None:
-        bits.append(s.files.summary())
+        from ..diff.explain import folder_prefix
+
+        bits.append(s.files.summary(folder_prefix(s.path)))
     for t in tables[:3]:
         parts = [f"+{t.rows_added:,} rows, -{t.rows_removed:,}"
                  + (f", {t.rows_changed:,} changed" if t.rows_changed is not None else "")]
