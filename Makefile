@@ -26,9 +26,14 @@ install: $(VENV)/.installed-dev
 demo: $(VENV)/.installed-demo
 	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" bash sample_project/demo.sh "$(DEMO)"
 
+# Tests run in parallel worker processes, a test file per worker at a time (module-scoped
+# fixtures are built once); most tests wait on git and mlver subprocesses, so on 2 cores
+# 3 workers finish sooner than 2.
+WORKERS ?= 3
+
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m mypy --strict mlver/store/
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e ".[dvc]"
