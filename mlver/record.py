@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import canonical
+from . import canonical, paramscope
 from .errors import RecordFormatError
 from .hashing import is_oid, oid_of
 from .store.refs import valid_name
@@ -333,10 +333,13 @@ class Record:
     metrics_files: tuple[str, ...] = ()
     env: Env = field(default_factory=Env)
     run: Run | None = None
+    # the declared params keys (see mlver.paramscope); None: every key of the params.
+    # Written only when set, so the bytes (and oids) of older records stay.
+    params_scope: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict:
         """The JSON form (without the oid, which is the hash of its encoding)."""
-        return {
+        d = {
             "format": RECORD_FORMAT, "type": "record",
             "name": self.name, "version": self.version, "kind": self.kind,
             "created": self.created, "parents": list(self.parents), "author": self.author,
@@ -348,6 +351,14 @@ class Record:
             "metrics_files": list(self.metrics_files), "env": self.env.to_dict(),
             "run": self.run.to_dict() if self.run else None,
         }
+        if self.params_scope is not None:
+            d["params_scope"] = list(self.params_scope)
+        return d
+
+    @property
+    def scoped_params(self) -> dict:
+        """The params inside the params scope (all of them without a scope)."""
+        return paramscope.scoped(self.params, self.params_scope)
 
     def encode(self) -> bytes:
         """Canonical bytes; their hash is the record's oid."""
@@ -378,11 +389,15 @@ class Record:
     def content(self) -> dict:
         """What the record says about content, leaving out when, who, why and order.
 
-        Two snapshots with equal content are the same version.
+        Two snapshots with equal content are the same version. Params outside the
+        params scope and the untracked list are information, not identity: a new log
+        file or a change to a key the version does not use makes no new version.
         """
         d = self.to_dict()
         for k in ("created", "message", "author", "parents", "version", "run"):
             d.pop(k)
+        d["params"] = self.scoped_params
+        d["code"].pop("untracked", None)
         return d
 
     def with_version(self, version: int, parents: tuple[str, ...]) -> "Record":
@@ -411,6 +426,8 @@ class Record:
                 metrics_files=tuple(check_path(p, "metrics file") for p in d.get("metrics_files") or ()),
                 env=Env.from_dict(d.get("env") or {}),
                 run=Run.from_dict(d["run"]) if d.get("run") else None,
+                params_scope=(paramscope.check(d["params_scope"], "params_scope")
+                              if "params_scope" in d else None),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RecordFormatError(f"record is malformed ({e!r})") from None

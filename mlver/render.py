@@ -124,6 +124,10 @@ def status_text(reports) -> str:
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
         if r.params_changed:
             lines.append("  modified  params")
+        if r.params_outside_scope:
+            keys = r.params_outside_scope
+            lines.append("  outside the params scope: " + ", ".join(keys[:8])
+                         + (f" and {len(keys) - 8} more" if len(keys) > 8 else ""))
         if r.code_changed:
             lines.append(f"  modified  code ({r.code_why or 'HEAD is another commit'})")
     return "\n".join(lines) if lines else "no versions yet"

@@ -53,6 +53,7 @@ from .checkout import Checkout, check_target_path, plan
 from .errors import CaptureError, MlverError, ParamsError, ReplayError
 from .hashing import oid_of
 from .materialize import Dirs, split
+from .paramscope import in_scope, union
 from .progress import Progress
 from .record import Artifact, Record
 from .store import Store
@@ -181,10 +182,12 @@ def _ext(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
 
-def _agrees(from_files: dict, recorded: dict) -> bool:
-    """Every value the files give is the recorded one (KEY=VALUE params may add more)."""
-    rec = flatten(recorded)
-    return all(k in rec and rec[k] == v for k, v in flatten(from_files).items())
+def _agrees(from_files: dict, recorded: Record) -> bool:
+    """Every value the files give in the params scope is the recorded one (KEY=VALUE
+    params may add more)."""
+    rec = flatten(recorded.params)
+    return all(k in rec and rec[k] == v for k, v in flatten(from_files).items()
+               if in_scope(k, recorded.params_scope))
 
 
 def _load_params(side: Side, top: str, prefix: str, tmp: str, notes: list[str]) -> None:
@@ -210,7 +213,7 @@ def _load_params(side: Side, top: str, prefix: str, tmp: str, notes: list[str]) 
             continue
         side.params[f], side.values[f] = raw, values
         merge(merged, copy.deepcopy(values))
-    if complete and _agrees(merged, side.rec.params):
+    if complete and _agrees(merged, side.rec):
         return
     if len(files) != 1:
         raise ReplayError(
@@ -411,7 +414,9 @@ def find_groups(store: Store, ws: Workspace, a: Side, b: Side, split: bool,
     if note:
         notes.append(note)
     ta, tb = _tuples(_merged(a)), _tuples(_merged(b))
-    keys = sorted(k for k in set(ta) | set(tb) if ta.get(k, _MISSING) != tb.get(k, _MISSING))
+    scope = union(a.rec.params_scope, b.rec.params_scope)  # keys outside are not used
+    keys = sorted(k for k in set(ta) | set(tb) if ta.get(k, _MISSING) != tb.get(k, _MISSING)
+                  and in_scope(".".join(k), scope))
     if keys:
         if split:
             groups += [Group("params", ".".join(k), k) for k in keys]
@@ -420,7 +425,8 @@ def find_groups(store: Store, ws: Workspace, a: Side, b: Side, split: bool,
     ra, rb = flatten(a.rec.params), flatten(b.rec.params)
     dotted = {".".join(k) for k in keys}
     pairs = sorted(k for k in set(ra) | set(rb)
-                   if ra.get(k, _MISSING) != rb.get(k, _MISSING) and k not in dotted)
+                   if ra.get(k, _MISSING) != rb.get(k, _MISSING) and k not in dotted
+                   and in_scope(k, scope))
     if pairs:
         shown = ", ".join(pairs[:4]) + (f" and {len(pairs) - 4} more" if len(pairs) > 4 else "")
         not_replayed.append(f"params {shown}: not in a params file (KEY=VALUE or logged), "

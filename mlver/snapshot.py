@@ -144,7 +144,7 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
     from .capture import env as capenv
     from .capture import git as capgit
 
-    pvals, pfiles = capparams.collect(params or (), ws.root)
+    pvals, pfiles, pscope = capparams.collect_params(params or (), ws.root)
     mvals, mfiles = capparams.collect(metrics or (), ws.root)
     git = capgit.capture_code(ws.root, exclude)
     if git is None:
@@ -164,7 +164,8 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
         env_rec = Env(python=env.python, implementation=env.implementation,
                       platform=env.platform, packages=batch.add_bytes(env.packages),
                       packages_count=env.packages_count)
-    return {"code": code, "params": pvals, "params_files": tuple(pfiles), "metrics": mvals,
+    return {"code": code, "params": pvals, "params_files": tuple(pfiles), "params_scope": pscope,
+            "metrics": mvals,
             "metrics_files": tuple(mfiles), "env": env_rec,
             "author": git.author if git is not None else None}
 
@@ -313,9 +314,13 @@ def with_scope(code: Code, scope) -> Code:
 
 
 def _spec_rel(ws: Workspace, value: str, base: str | None) -> str:
-    """A params/metrics spec: a file becomes root-relative; ``KEY=VALUE`` stays."""
+    """A params/metrics spec: a file becomes root-relative (so does the file of a
+    ``FILE:KEYS`` spec); ``KEY=VALUE`` stays."""
     if base is not None and os.path.isfile(os.path.join(base, value)):
         return ws.to_rel(value, base)
+    keyed = capparams.keyed_spec(value, base) if base is not None else None
+    if keyed is not None and os.path.isfile(os.path.join(base, keyed[0])):
+        return f"{ws.to_rel(keyed[0], base)}:{keyed[1]}"
     return value
 
 
@@ -324,7 +329,8 @@ def draft_record(name: str, kind: str, message: str, inputs, outputs, ctx: dict,
     return Record(name=name, version=1, kind=kind, created=now_utc(), author=ctx["author"],
                   message=message, inputs=inputs, outputs=outputs, code=ctx["code"],
                   params=ctx["params"], params_files=ctx["params_files"], metrics=ctx["metrics"],
-                  metrics_files=ctx["metrics_files"], env=ctx["env"], run=run)
+                  metrics_files=ctx["metrics_files"], env=ctx["env"], run=run,
+                  params_scope=ctx.get("params_scope"))
 
 
 def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
@@ -372,6 +378,7 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
     ctx = capture_context(ws, exclude, list(like.params_files), list(like.metrics_files), None,
                           mem, like_env=like.env)
     ctx["code"] = with_scope(ctx["code"], like.code.scope)  # the scope compared is the record's
+    ctx["params_scope"] = like.params_scope  # and so are its params keys
     # KEY=VALUE params and metrics live in no file: carry them over so they do not read
     # as removed.
     import copy

@@ -41,6 +41,8 @@ class NameStatus:
     params_changed: bool
     code_changed: bool
     code_why: str | None = field(default=None, compare=False)  # for the text, not the JSON
+    # params keys whose value changed outside the record's params scope (not a change)
+    params_outside_scope: tuple[str, ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -50,6 +52,7 @@ class NameStatus:
     def to_dict(self) -> dict:
         return {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
                 "params_changed": self.params_changed, "code_changed": self.code_changed,
+                "params_outside_scope": list(self.params_outside_scope),
                 "slots": [s.to_dict() for s in self.slots]}
 
 
@@ -82,8 +85,9 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
         if rec.code.commit and head_commit is None:
             head_commit = capgit.head_commit(ws.root) or ""
         why = _code_why(store, ws, rec, head_commit, captures) if rec.code.commit else None
-        out.append(NameStatus(n, rec.version, oid, tuple(slots), _params_changed(ws.root, rec),
-                              why is not None, why))
+        inside, outside = _params_changed(ws.root, rec)
+        out.append(NameStatus(n, rec.version, oid, tuple(slots), inside, why is not None, why,
+                              outside))
     cache.save()
     return out
 
@@ -126,22 +130,26 @@ def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dic
     return f"uncommitted changes in {shown}"
 
 
-def _params_changed(root: str, rec: Record) -> bool:
-    """True when a key of the record's params files now holds another value.
+def _params_changed(root: str, rec: Record) -> tuple[bool, tuple[str, ...]]:
+    """Whether a key of the record's params scope now holds another value in its params
+    files, and the keys outside the scope that do (information, not a change).
 
     Only keys present in the files now are compared: keys given as KEY=VALUE live in
     no file, so their absence from the files says nothing.
     """
     from .capture.params import collect, flatten
+    from .paramscope import in_scope
 
     if not rec.params_files:
-        return False
+        return False, ()
     try:
         now = flatten(collect(rec.params_files, root)[0])
     except MlverError:
-        return True
+        return True, ()
     old = flatten(rec.params)
-    return any(old.get(k, _MISSING) != v for k, v in now.items())
+    moved = [k for k, v in now.items() if old.get(k, _MISSING) != v]
+    return (any(in_scope(k, rec.params_scope) for k in moved),
+            tuple(sorted(k for k in moved if not in_scope(k, rec.params_scope))))
 
 
 _MISSING = object()

@@ -574,7 +574,8 @@ def test_workspace_diff_carries_key_value_metrics_over(mrepo, proj):
     write(proj / "in.txt", "x\n")
     mrepo.snapshot("m", inputs={"a": "in.txt"}, params=["lr=0.1"], metrics=["rmse=1.5"])
     d = mrepo.diff("m")
-    assert d.params == {"added": {}, "removed": {}, "changed": {}}
+    assert d.params == {"added": {}, "removed": {}, "changed": {}, "scope": None,
+                        "outside_scope": {"added": {}, "removed": {}, "changed": {}}}
     assert d.metrics["rmse"] == {"old": 1.5, "new": 1.5, "delta": 0.0, "changed": False}
     assert "rmse" not in str(d)
 

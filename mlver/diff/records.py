@@ -11,6 +11,7 @@ import math
 
 from ..capture.params import flatten
 from ..errors import CorruptObjectError
+from ..paramscope import in_scope, union
 from ..progress import Progress
 from ..reach import REMOVED_NOTE, gone_artifacts
 from ..record import MISSING_AT_IMPORT, Artifact, Record
@@ -85,13 +86,25 @@ def _gone(store: Store, *sides: tuple[str | None, Record]) -> frozenset[str]:
                      for _side, _slot, art in gone_artifacts(store, oid, rec))
 
 
-def diff_params(old: dict, new: dict) -> dict:
-    """Added, removed and changed params, nested keys dotted."""
-    a, b = flatten(old), flatten(new)
+def _params_changes(a: dict, b: dict) -> dict:
     return {"added": {k: b[k] for k in sorted(b) if k not in a},
             "removed": {k: a[k] for k in sorted(a) if k not in b},
             "changed": {k: {"old": a[k], "new": b[k]} for k in sorted(a)
                         if k in b and a[k] != b[k]}}
+
+
+def diff_params(old: dict, new: dict, scope=None) -> dict:
+    """Added, removed and changed params, nested keys dotted.
+
+    Only keys inside ``scope`` (the union of both records' params scopes; None: every
+    key) are changes; the others are listed under ``outside_scope`` in the same form."""
+    a, b = flatten(old), flatten(new)
+    inside = _params_changes({k: v for k, v in a.items() if in_scope(k, scope)},
+                             {k: v for k, v in b.items() if in_scope(k, scope)})
+    outside = _params_changes({k: v for k, v in a.items() if not in_scope(k, scope)},
+                              {k: v for k, v in b.items() if not in_scope(k, scope)})
+    return {**inside, "scope": list(scope) if scope is not None else None,
+            "outside_scope": outside}
 
 
 def _number(v) -> bool:
@@ -188,7 +201,7 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     # data files of the records upstream are data too, even when git tracks them
     skip |= upstream.data_paths(store, [o for o in (old_oid, new_oid) if o])
     code = diff_code(objs, old.code, new.code, skip)
-    params = diff_params(old.params, new.params)
+    params = diff_params(old.params, new.params, union(old.params_scope, new.params_scope))
     env = envdiff.diff_env(objs, old.env, new.env)
     metrics = diff_metrics(old.metrics, new.metrics)
     changed = []
