@@ -167,7 +167,7 @@ class RunSession:
         run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration,
                   trace=trace)
         draft = snap.draft_record(self.plan.name, self.plan.kind, self.plan.message, self.inputs, outputs, ctx, run)
-        result = snap.publish(self.store, draft, self.batch)
+        result = snap.publish(self.store, draft, self.batch, self.ws)
         self.batch.close()  # the ref moved: gc may run again
         self.cache.save()
         return replace(result, exit_code=exit_code)

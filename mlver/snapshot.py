@@ -170,12 +170,18 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
             "author": git.author if git is not None else None}
 
 
-def publish(store: Store, draft: Record, batch: Batch) -> SnapshotResult:
-    """Give ``draft`` its version, write it, and move the ref (retrying on a race)."""
+def publish(store: Store, draft: Record, batch: Batch,
+            ws: Workspace | None = None) -> SnapshotResult:
+    """Give ``draft`` its version, write it, and move the ref (retrying on a race).
+
+    With ``ws``, a draft whose code differs only where a diff would not count it (see
+    :mod:`mlver.identity`) is the same version too."""
+    from .identity import same_version
+
     for _ in range(MAX_CAS_RETRIES):
         head = store.refs.get(draft.name)
         prev = history.load_record(store, head) if head else None
-        if prev is not None and prev.content() == draft.content() and prev.failed == draft.failed:
+        if prev is not None and same_version(store, ws, prev, draft, batch.commit):
             batch.commit()  # restores any object of the old version that went missing
             return SnapshotResult(head, prev, False)
         rec = draft.with_version(prev.version + 1 if prev else 1, (head,) if head else ())
@@ -346,7 +352,7 @@ def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
         if p.code is not None:
             ctx["code"] = with_scope(ctx["code"], Scope("declared", p.code))
         draft = draft_record(p.name, p.kind, p.message, ins, outs, ctx)
-        result = publish(store, draft, batch)
+        result = publish(store, draft, batch, ws)
     cache.save()
     return result
 
