@@ -145,6 +145,7 @@ class StageInfo:
     deps: tuple[Item, ...]
     params: tuple[tuple[str, dict], ...]  # (params file, values recorded in dvc.lock)
     outs: tuple[Item, ...]
+    param_keys: tuple[str, ...] = ()  # the keys dvc.lock lists (``train``, ``train.lr``)
 
 
 @dataclass
@@ -682,7 +683,7 @@ class _Importer:
         rel_dir = posixpath.dirname(self.dvc_rel(key))
         stage_path = f"{rel_dir}/{st.name}" if rel_dir else st.name
         source = f"{self.root_rel(self.dvc_rel(key))}:{st.name}"
-        deps, params = [], []
+        deps, params, keys = [], [], set()
         for d in st.deps:
             if isinstance(d, self.d["ParamsDependency"]):
                 item = self._item(d, source)
@@ -691,6 +692,7 @@ class _Importer:
                 if item is not None:
                     try:
                         params.append((item.path, jsonable(_nest(values), item.path)))
+                        keys.update(str(k) for k in values)
                     except ParamsError as e:
                         self.warn(f"{source}: params of {item.path} left out ({e})")
                 continue
@@ -712,7 +714,7 @@ class _Importer:
         name = dvc_name(stage_path)
         return StageInfo(Slim(source, name or "", fp, tuple(o.path for o in outs)),
                          self.root_rel(self.dvc_rel(key)), True, cmd_t, tuple(deps),
-                         tuple(params), tuple(outs))
+                         tuple(params), tuple(outs), tuple(sorted(keys)))
 
     def _tracked(self, st, key: str) -> Iterator[StageInfo]:
         """One :class:`StageInfo` per output of a ``.dvc`` file."""
@@ -837,9 +839,10 @@ class _Importer:
             author=c.author[:1000] or None, message=message,
             inputs=dict(sorted(inputs.items())), outputs=dict(sorted(outputs.items())),
             code=Code(commit=c.sha, scope=Scope("declared", tuple(sorted(scope)))),
-            # The params are the keys dvc.yaml tracks, as dvc.lock recorded them; the files
-            # are not named, since a record's params files are read whole (mlver status).
-            params=params, params_files=(),
+            # The params are the keys dvc.yaml tracks, as dvc.lock recorded them: the
+            # params scope, so a change to another key of the files is not a change.
+            params=params, params_files=tuple(dict.fromkeys(f for f, _v in info.params)),
+            params_scope=info.param_keys if info.params else None,
             metrics=metrics, metrics_files=tuple(metrics_files), env=Env(), run=run)
 
     def _queue(self, c: capgit.Commit, drafts: list[Record]) -> None:

@@ -390,9 +390,13 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
     import copy
 
     from .capture.params import merge
+    from .paramscope import scoped
 
     for part in ("params", "metrics"):
         values = copy.deepcopy(getattr(like, part))
         merge(values, ctx[part])
         ctx[part] = values
+    if like.params_scope is not None and like.scoped_params == like.params:
+        # a record holding only its scope's keys (imported from dvc.lock): so does this
+        ctx["params"] = scoped(ctx["params"], like.params_scope)
     return draft_record(like.name, like.kind, "(workspace)", slots["inputs"], slots["outputs"], ctx)

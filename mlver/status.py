@@ -50,10 +50,12 @@ class NameStatus:
             s.status == "unchanged" for s in self.slots)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
-                "params_changed": self.params_changed, "code_changed": self.code_changed,
-                "params_outside_scope": list(self.params_outside_scope),
-                "slots": [s.to_dict() for s in self.slots]}
+        d = {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
+             "params_changed": self.params_changed, "code_changed": self.code_changed,
+             "slots": [s.to_dict() for s in self.slots]}
+        if self.params_outside_scope:  # only then: the form before params scopes stays
+            d["params_outside_scope"] = list(self.params_outside_scope)
+        return d
 
 
 def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
@@ -148,8 +150,11 @@ def _params_changed(root: str, rec: Record) -> tuple[bool, tuple[str, ...]]:
         return True, ()
     old = flatten(rec.params)
     moved = [k for k, v in now.items() if old.get(k, _MISSING) != v]
+    # a record holding only its scope's keys (imported from dvc.lock) knows no other
+    # key's old value: those are not listed
+    known = rec.params_scope is not None and rec.scoped_params != rec.params
     return (any(in_scope(k, rec.params_scope) for k in moved),
-            tuple(sorted(k for k in moved if not in_scope(k, rec.params_scope))))
+            tuple(sorted(k for k in moved if known and not in_scope(k, rec.params_scope))))
 
 
 _MISSING = object()

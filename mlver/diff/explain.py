@@ -245,8 +245,7 @@ def verdict(d) -> list[str]:
     lines = [f"{_label(d.old)} -> {_label(d.new)}"]
     if d.old.get("name") and d.new.get("name") and d.old["name"] != d.new["name"]:
         # compared all the same, but a reader must not take one for a version of the other
-        lines[0] += (f" (two different names: {d.old['name']} and {d.new['name']}, not two "
-                     "versions of one)")
+        lines[0] += " (two different names, not two versions of one)"
     outs = _outputs_line(d)
     outputs_changed = any(s.status not in ("unchanged", "moved") for s in d.outputs.values())
     lines.append("  " + (outs or "outputs unchanged"))

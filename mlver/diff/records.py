@@ -97,14 +97,16 @@ def diff_params(old: dict, new: dict, scope=None) -> dict:
     """Added, removed and changed params, nested keys dotted.
 
     Only keys inside ``scope`` (the union of both records' params scopes; None: every
-    key) are changes; the others are listed under ``outside_scope`` in the same form."""
+    key) are changes. With a scope, ``scope`` lists it and ``outside_scope`` holds the
+    other keys' changes in the same form (both absent without one, as before scopes)."""
     a, b = flatten(old), flatten(new)
+    if scope is None:
+        return _params_changes(a, b)
     inside = _params_changes({k: v for k, v in a.items() if in_scope(k, scope)},
                              {k: v for k, v in b.items() if in_scope(k, scope)})
     outside = _params_changes({k: v for k, v in a.items() if not in_scope(k, scope)},
                               {k: v for k, v in b.items() if not in_scope(k, scope)})
-    return {**inside, "scope": list(scope) if scope is not None else None,
-            "outside_scope": outside}
+    return {**inside, "scope": list(scope), "outside_scope": outside}
 
 
 def _number(v) -> bool:
