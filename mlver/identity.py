@@ -43,8 +43,10 @@ def same_version(store: Store, ws: Workspace | None, prev: Record, draft: Record
 
 def _code_changed(store: Store, ws: Workspace, prev: Record, draft: Record) -> bool:
     from .diff.codediff import diff_code
+    from .diff.records import config_part
     from .workspace import Objects
 
     skip = {x.path for r in (prev, draft) for x in (*r.inputs.values(), *r.outputs.values())}
     skip |= {p for r in (prev, draft) for p in (*r.params_files, *r.metrics_files)}
-    return bool(diff_code(Objects(store, ws), prev.code, draft.code, skip)["changed"])
+    return bool(diff_code(Objects(store, ws), prev.code, draft.code, skip,
+                          *config_part(prev, draft))["changed"])

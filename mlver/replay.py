@@ -293,12 +293,14 @@ def _code_changed(store: Store, ws: Workspace, a: Side, b: Side) -> tuple[bool, 
         return True, None  # another command is another way to run the code
     from .diff import upstream
     from .diff.codediff import diff_code
+    from .diff.records import config_part
     from .workspace import Objects
 
     skip = {x.path for r in (a.rec, b.rec) for x in (*r.inputs.values(), *r.outputs.values())}
     skip |= {p for r in (a.rec, b.rec) for p in (*r.params_files, *r.metrics_files)}
     skip |= upstream.data_paths(store, [a.oid, b.oid])
-    code = diff_code(Objects(store, ws), a.rec.code, b.rec.code, skip)
+    code = diff_code(Objects(store, ws), a.rec.code, b.rec.code, skip,
+                     *config_part(a.rec, b.rec))
     if code["changed"]:
         return True, None
     outside = code.get("commits_outside_scope") or 0

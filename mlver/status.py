@@ -97,18 +97,19 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
 def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dict) -> str | None:
     """Why the record's code differs from the workspace's, or None when it does not.
 
-    Without a code scope (the whole repository) any other HEAD commit counts, as it
-    always has. With one, only commits touching the scope do, as in ``mlver diff``.
+    Without a code scope (the whole repository) another HEAD commit counts when it
+    changes a file that is code (as in ``mlver diff``: not the record's data, params or
+    metrics files, nor another name's part of mlver.toml). With one, only commits
+    touching the scope do.
     Uncommitted changes count in both cases when they differ from the recorded ones
     in a file of the scope (the record's inputs, outputs, params and metrics files
     left out, as in a diff).
     """
     from .capture import git as capgit
     from .diff.codediff import diff_code
+    from .diff.records import config_part
     from .workspace import MemoryBatch, Objects
 
-    if rec.code.scope is None and head != rec.code.commit:
-        return "HEAD is another commit"
     skip = {a.path for a in (*rec.inputs.values(), *rec.outputs.values())}
     skip |= set(rec.params_files) | set(rec.metrics_files)
     key = tuple(sorted(a.path for a in (*rec.inputs.values(), *rec.outputs.values())
@@ -120,9 +121,12 @@ def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dic
         return "the workspace has no git commit"
     patch = MemoryBatch(ws.overlay).add_bytes(now.patch) if now.patch else None
     d = diff_code(Objects(store, ws), rec.code,
-                  Code(commit=now.commit, patch=patch, scope=rec.code.scope), skip)
+                  Code(commit=now.commit, patch=patch, scope=rec.code.scope), skip,
+                  *config_part(rec, rec))
     if not d["changed"]:
         return None
+    if rec.code.scope is None and head != rec.code.commit:
+        return "HEAD is another commit"
     if not d["commits_known"]:
         return "HEAD is another commit (history not known locally)"
     if d["files"]:

@@ -153,6 +153,16 @@ def unrecorded_reads(old: Record, new: Record) -> tuple[str, ...]:
                         if not any(p == h or p.startswith(h + "/") or h == "." for h in held)))
 
 
+def config_part(old: Record, new: Record) -> tuple[str | None, str | None]:
+    """The name and DVC source whose part of mlver.toml / dvc.yaml the code diff of two
+    records compares (None for two different names: every config change counts)."""
+    from ..importdvc import source_of
+
+    if old.name != new.name:
+        return None, None
+    return old.name, source_of(old.message) or source_of(new.message)
+
+
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
                  keys: dict | None = None, rows: int = 0, progress=None, depth: int = 0,
                  _budget: upstream.Budget | None = None, targets: dict | None = None,
@@ -202,7 +212,7 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)
     # data files of the records upstream are data too, even when git tracks them
     skip |= upstream.data_paths(store, [o for o in (old_oid, new_oid) if o])
-    code = diff_code(objs, old.code, new.code, skip)
+    code = diff_code(objs, old.code, new.code, skip, *config_part(old, new))
     params = diff_params(old.params, new.params, union(old.params_scope, new.params_scope))
     env = envdiff.diff_env(objs, old.env, new.env)
     metrics = diff_metrics(old.metrics, new.metrics)
