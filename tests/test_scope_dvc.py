@@ -37,3 +37,27 @@ def test_imported_stages_declare_the_keys_dvc_lock_lists(proj):
     assert d.changed == ("params",)
     assert d.params["changed"] == {"train.lr": {"old": 0.2, "new": 0.5}}
     assert d.params["outside_scope"] == {"added": {}, "removed": {}, "changed": {}}
+
+
+def test_dvc_yaml_counts_only_when_the_stage_own_entry_changed(proj):
+    from test_importdvc import commit
+
+    root, _shas = proj
+    repo = mlver.Repo(str(root))
+    repo.import_dvc()
+    text = (root / "dvc.yaml").read_text()
+    (root / "dvc.yaml").write_text(text + "  evaluate:\n    cmd: echo evaluate\n")
+    commit(root, "a new stage")
+    # train's own entry is the same: the new stage is no code change of train
+    (st,) = json.loads(assert_ok(cli("status", "train", "--json")))
+    assert st["code_changed"] is False
+    d = repo.diff("train")
+    assert d.code["changed"] is False and d.code["files"] == [] and "code" not in d.changed
+    # train's own entry changed (its command): a code change
+    (root / "dvc.yaml").write_text((root / "dvc.yaml").read_text()
+                                   .replace("train.py\n", "train.py --fast\n", 1))
+    assert "--fast" in (root / "dvc.yaml").read_text()
+    sha = commit(root, "train: fast")
+    d = repo.diff("train")
+    assert d.code["changed"] is True and [f["path"] for f in d.code["files"]] == ["dvc.yaml"]
+    assert d.code["new_commit"] == sha
