@@ -65,7 +65,8 @@ def show_text(oid: str, rec) -> str:
             lines.append(f"  untracked: {', '.join(c.untracked[:5])}"
                          + (" …" if len(c.untracked) > 5 else ""))
         lines.append(_scope_line(c.scope))
-    lines += _flat("params", rec.params) + _flat("metrics", rec.metrics)
+    scope = "" if rec.params_scope is None else f" (scope: {', '.join(rec.params_scope)})"
+    lines += _flat(f"params{scope}", rec.params) + _flat("metrics", rec.metrics)
     e = rec.env
     if e.python:
         lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
