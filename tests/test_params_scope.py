@@ -9,9 +9,6 @@ import json
 
 import pytest
 
-from mlver.capture.params import collect_params
-from mlver.errors import ParamsError
-from mlver.paramscope import in_scope, scoped
 from mlver.record import Record
 from _fixtures import assert_error, assert_ok, cli, commit_all, mrepo, proj, write
 
@@ -38,6 +35,8 @@ def set_param(proj, old: str, new: str) -> None:
 
 
 def test_a_key_stands_for_itself_and_everything_below_it():
+    from mlver.paramscope import in_scope, scoped
+
     assert in_scope("train.lr", ("train",)) and in_scope("train", ("train",))
     assert not in_scope("training.lr", ("train",)) and not in_scope("prepare.x", ("train",))
     assert in_scope("anything", None)
@@ -47,6 +46,8 @@ def test_a_key_stands_for_itself_and_everything_below_it():
 
 
 def test_collect_params_reads_keys_and_keeps_the_whole_file(tmp_path):
+    from mlver.capture.params import collect_params
+
     write(tmp_path / "params.yaml", PARAMS)
     values, files, scope = collect_params(["params.yaml:train.n_estimators,train.max_depth"],
                                           str(tmp_path))
@@ -182,3 +183,67 @@ def test_a_keyed_spec_is_relative_to_the_caller_folder(proj, mrepo):
     rec = mrepo.snapshot("features", inputs={"raw": "raw.csv"},
                          params="params.yaml:train", base=str(proj / "sub")).record
     assert rec.params_files == ("sub/params.yaml",) and rec.params_scope == ("train",)
+
+
+# -- explain ---------------------------------------------------------------------------------
+
+
+def test_explain_makes_no_group_of_keys_outside_the_scope(mrepo, proj):
+    from test_replay import PY, setup, train, values
+
+    setup(proj)
+    write(proj / "train.py", train(5.0))
+    write(proj / "params.yaml", "k: 1\nunused: 0\n")
+    commit_all(proj, "train")
+    write(proj / "data/a.txt", "1\n")
+
+    def record():
+        return mrepo.execute("m", [PY, "train.py"], inputs={"a": "data/a.txt"},
+                             params="params.yaml:k", metrics="metrics.json")
+
+    record()
+    write(proj / "params.yaml", "k: 2\nunused: 5\n")
+    commit_all(proj, "k 2, unused 5")
+    record()
+    r = mrepo.explain("m@1", "m@2", split_params=True)
+    assert [g["group"] for g in r.groups] == ["params k"]
+    assert values(r) == pytest.approx({"params k": 10.0}, abs=1e-9)
+
+
+# -- the sample project ----------------------------------------------------------------------
+
+
+def test_the_sample_project_stages_declare_the_keys_they_use(mrepo, proj):
+    """In the demo, month 2 raises train.n_estimators: the diff of features (which reads
+    only prepare:) names no param, and price-model's names that one."""
+    import shutil
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "sample_project"
+    for f in ("mlver.toml", "params.yaml"):
+        shutil.copy(sample / f, proj / f)
+    write(proj / ".gitignore", ".mlver/\nraw/\nfeatures/\nmodel/\nmetrics.json\n")
+    commit_all(proj, "sample config")
+    write(proj / "raw" / "m1.csv", "listing_id,price\n1,10\n")
+    write(proj / "features" / "listings.csv", "listing_id,price\n1,10\n")
+    write(proj / "model" / "model.pkl", "m1")
+    write(proj / "metrics.json", '{"mae": 1}')
+    for name in ("features", "price-model"):
+        assert_ok(cli("snapshot", name))
+    assert mrepo.show("features")[1].params_scope == ("prepare",)
+    assert mrepo.show("price-model")[1].params_scope == ("train",)
+    write(proj / "raw" / "m2.csv", "listing_id,price\n2,20\n")
+    write(proj / "features" / "listings.csv", "listing_id,price\n1,10\n2,20\n")
+    write(proj / "model" / "model.pkl", "m2")
+    set_param(proj, "n_estimators: 100 ", "n_estimators: 200 ")
+    commit_all(proj, "200 trees")
+    for name in ("features", "price-model"):
+        assert_ok(cli("snapshot", name))
+    f = mrepo.diff("features@1", "features@2")
+    assert f.changed == ("data",) and f.params["changed"] == {}
+    assert f.params["outside_scope"]["changed"] == {
+        "train.n_estimators": {"old": 100, "new": 200}}
+    m = mrepo.diff("price-model@1", "price-model@2", depth=1)
+    assert m.params["changed"] == {"train.n_estimators": {"old": 100, "new": 200}}
+    (cause,) = [line for line in m.verdict if line.startswith("  root cause:")]
+    assert cause == "  root cause: features@1 -> features@2: raw (raw): files: 1 added"
