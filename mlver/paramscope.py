@@ -20,10 +20,34 @@ MAX_KEY = 1024    # characters of one key
 def in_scope(key: str, scope) -> bool:
     """True when the dotted ``key`` is in ``scope`` (None: every key).
 
-    An entry names a key and everything below it: ``train`` holds ``train.lr``."""
+    An entry names a key and everything below it: ``train`` holds ``train.lr``. For
+    many keys, :func:`matcher` builds the test once."""
+    return matcher(scope)(key)
+
+
+def matcher(scope):
+    """``in_scope(·, scope)`` as one function. A record's scope is untrusted and may
+    list thousands of keys: each test looks up the key's prefixes in a set, so its cost
+    grows with the key's depth, not with the scope's size."""
     if scope is None:
-        return True
-    return any(key == e or key.startswith(e + ".") for e in scope)
+        return lambda key: True
+    entries = frozenset(scope)
+
+    def test(key: str) -> bool:
+        if key in entries:
+            return True
+        parts = key.split(".")
+        return any(".".join(parts[:i]) in entries for i in range(1, len(parts)))
+    return test
+
+
+def _prefixes(scope) -> frozenset:
+    """Every proper dotted prefix of the scope's entries (``a``, ``a.b`` for ``a.b.c``)."""
+    out = set()
+    for e in scope:
+        parts = e.split(".")
+        out.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return frozenset(out)
 
 
 def union(a, b):
@@ -33,17 +57,21 @@ def union(a, b):
     return tuple(sorted(set(a) | set(b)))
 
 
-def scoped(values: dict, scope, prefix: str = "") -> dict:
+def scoped(values: dict, scope) -> dict:
     """The part of the nested ``values`` inside ``scope`` (all of it for None)."""
     if scope is None:
         return values
+    return _scoped(values, matcher(scope), _prefixes(scope), "")
+
+
+def _scoped(values: dict, inside, above: frozenset, prefix: str) -> dict:
     out: dict = {}
     for k, v in values.items():
         key = f"{prefix}{k}"
-        if in_scope(key, scope):
+        if inside(key):
             out[k] = v
-        elif isinstance(v, dict) and any(e.startswith(key + ".") for e in scope):
-            inner = scoped(v, scope, key + ".")
+        elif isinstance(v, dict) and key in above:
+            inner = _scoped(v, inside, above, key + ".")
             if inner:
                 out[k] = inner
     return out

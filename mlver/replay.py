@@ -53,7 +53,7 @@ from .checkout import Checkout, check_target_path, plan
 from .errors import CaptureError, MlverError, ParamsError, ReplayError
 from .hashing import oid_of
 from .materialize import Dirs, split
-from .paramscope import in_scope, union
+from .paramscope import matcher, union
 from .progress import Progress
 from .record import Artifact, Record
 from .store import Store
@@ -185,9 +185,8 @@ def _ext(path: str) -> str:
 def _agrees(from_files: dict, recorded: Record) -> bool:
     """Every value the files give in the params scope is the recorded one (KEY=VALUE
     params may add more)."""
-    rec = flatten(recorded.params)
-    return all(k in rec and rec[k] == v for k, v in flatten(from_files).items()
-               if in_scope(k, recorded.params_scope))
+    rec, used = flatten(recorded.params), matcher(recorded.params_scope)
+    return all(k in rec and rec[k] == v for k, v in flatten(from_files).items() if used(k))
 
 
 def _load_params(side: Side, top: str, prefix: str, tmp: str, notes: list[str]) -> None:
@@ -416,9 +415,9 @@ def find_groups(store: Store, ws: Workspace, a: Side, b: Side, split: bool,
     if note:
         notes.append(note)
     ta, tb = _tuples(_merged(a)), _tuples(_merged(b))
-    scope = union(a.rec.params_scope, b.rec.params_scope)  # keys outside are not used
+    used = matcher(union(a.rec.params_scope, b.rec.params_scope))  # outside: not used
     keys = sorted(k for k in set(ta) | set(tb) if ta.get(k, _MISSING) != tb.get(k, _MISSING)
-                  and in_scope(".".join(k), scope))
+                  and used(".".join(k)))
     if keys:
         if split:
             groups += [Group("params", ".".join(k), k) for k in keys]
@@ -428,7 +427,7 @@ def find_groups(store: Store, ws: Workspace, a: Side, b: Side, split: bool,
     dotted = {".".join(k) for k in keys}
     pairs = sorted(k for k in set(ra) | set(rb)
                    if ra.get(k, _MISSING) != rb.get(k, _MISSING) and k not in dotted
-                   and in_scope(k, scope))
+                   and used(k))
     if pairs:
         shown = ", ".join(pairs[:4]) + (f" and {len(pairs) - 4} more" if len(pairs) > 4 else "")
         not_replayed.append(f"params {shown}: not in a params file (KEY=VALUE or logged), "

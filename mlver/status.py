@@ -144,7 +144,7 @@ def _params_changed(root: str, rec: Record) -> tuple[bool, tuple[str, ...]]:
     no file, so their absence from the files says nothing.
     """
     from .capture.params import collect, flatten
-    from .paramscope import in_scope
+    from .paramscope import matcher
 
     if not rec.params_files:
         return False, ()
@@ -157,8 +157,9 @@ def _params_changed(root: str, rec: Record) -> tuple[bool, tuple[str, ...]]:
     # a record holding only its scope's keys (imported from dvc.lock) knows no other
     # key's old value: those are not listed
     known = rec.params_scope is not None and rec.scoped_params != rec.params
-    return (any(in_scope(k, rec.params_scope) for k in moved),
-            tuple(sorted(k for k in moved if known and not in_scope(k, rec.params_scope))))
+    inside = matcher(rec.params_scope)
+    return (any(inside(k) for k in moved),
+            tuple(sorted(k for k in moved if known and not inside(k))))
 
 
 _MISSING = object()

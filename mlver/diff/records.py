@@ -11,7 +11,7 @@ import math
 
 from ..capture.params import flatten
 from ..errors import CorruptObjectError
-from ..paramscope import in_scope, union
+from ..paramscope import matcher, union
 from ..progress import Progress
 from ..reach import REMOVED_NOTE, gone_artifacts
 from ..record import MISSING_AT_IMPORT, Artifact, Record
@@ -102,10 +102,11 @@ def diff_params(old: dict, new: dict, scope=None) -> dict:
     a, b = flatten(old), flatten(new)
     if scope is None:
         return _params_changes(a, b)
-    inside = _params_changes({k: v for k, v in a.items() if in_scope(k, scope)},
-                             {k: v for k, v in b.items() if in_scope(k, scope)})
-    outside = _params_changes({k: v for k, v in a.items() if not in_scope(k, scope)},
-                              {k: v for k, v in b.items() if not in_scope(k, scope)})
+    ins = matcher(scope)
+    inside = _params_changes({k: v for k, v in a.items() if ins(k)},
+                             {k: v for k, v in b.items() if ins(k)})
+    outside = _params_changes({k: v for k, v in a.items() if not ins(k)},
+                              {k: v for k, v in b.items() if not ins(k)})
     return {**inside, "scope": list(scope), "outside_scope": outside}
 
 
