@@ -54,6 +54,8 @@ def test_collect_params_reads_keys_and_keeps_the_whole_file(tmp_path):
     assert values == {"prepare": {"max_price": 2000},
                       "train": {"n_estimators": 100, "max_depth": 6}}
     assert files == ["params.yaml"] and scope == ("train.max_depth", "train.n_estimators")
+    # a pair whose key holds ":" stays a pair
+    assert collect_params(["params.yaml:x=3"], str(tmp_path))[0]["params"] == {"yaml:x": 3}
     # a whole file stays the default; beside a keyed spec, a pair adds its own key
     assert collect_params(["params.yaml"], str(tmp_path))[2] is None
     assert collect_params(["params.yaml:train", "seed=3"], str(tmp_path))[2] == ("seed", "train")
@@ -84,6 +86,10 @@ def test_the_record_holds_the_whole_file_and_the_declared_keys(proj, mrepo):
     assert Record.decode(rec.encode()) == rec
     shown = json.loads(assert_ok(cli("show", "features", "--json")))
     assert shown["params_scope"] == ["train.max_depth", "train.n_estimators"]
+    text = assert_ok(cli("show", "features")).splitlines()
+    at = text.index("params (scope: train.max_depth, train.n_estimators):")
+    assert text[at + 1:at + 4] == ["  prepare.max_price = 2000", "  train.max_depth = 6",
+                                   "  train.n_estimators = 100"]
 
 
 def test_a_record_without_a_scope_writes_no_field(proj, mrepo):

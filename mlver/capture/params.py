@@ -149,8 +149,8 @@ def keyed_spec(spec: str, root: str) -> tuple[str, str] | None:
     if ":" not in spec or os.path.isfile(os.path.join(root, spec)):
         return None
     path, _, keys = spec.partition(":")
-    if os.path.splitext(path)[1].lower() not in PARAMS_EXTS or "=" in path:
-        return None
+    if os.path.splitext(path)[1].lower() not in PARAMS_EXTS or "=" in spec:
+        return None  # "a.yaml:b=3" stays the pair it always was
     return path, keys
 
 
