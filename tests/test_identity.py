@@ -96,6 +96,8 @@ def test_an_uncommitted_edit_of_another_section_is_no_change(mrepo, proj):
     project(proj)
     write(proj / "mlver.toml", TOML + '\n[snapshot.other]\ninputs = { x = "raw.csv" }\n')
     assert assert_ok(cli("status")) == "features@1: clean\nmodel@1: clean\n"
+    assert assert_ok(cli("snapshot", "features")) == \
+        "features@1 is unchanged (same content); no new version written\n"
     write(proj / "mlver.toml", TOML.replace('"raw.csv" }\n\n', '"raw.csv" }\nkind = "dataset"\n\n', 1))
     assert assert_ok(cli("status")).splitlines() == [
         "features@1: changed", "  modified  code (uncommitted changes in mlver.toml)",
