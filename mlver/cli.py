@@ -117,8 +117,10 @@ def _capture_options(f):
                      help="An input: a file or folder, or an output of a record (REV or REV:SLOT)."),
         click.option("-o", "--output", "outputs", multiple=True, metavar="SLOT=PATH",
                      help="An output file or folder."),
-        click.option("-p", "--params", "params", multiple=True, metavar="FILE|KEY=VALUE",
-                     help="Params: a .yaml/.json/.toml file, or KEY=VALUE (value parsed as JSON)."),
+        click.option("-p", "--params", "params", multiple=True, metavar="FILE[:KEYS]|KEY=VALUE",
+                     help="Params: a .yaml/.json/.toml file (FILE:KEY,KEY... for only the keys "
+                          "the version uses, e.g. params.yaml:train), or KEY=VALUE (value "
+                          "parsed as JSON)."),
         click.option("-M", "--metrics", "metrics", multiple=True, metavar="FILE|KEY=VALUE",
                      help="Metrics: a file or KEY=VALUE."),
         click.option("--code", "code", multiple=True, metavar="PATH",

@@ -126,6 +126,7 @@ class StageInfo:
     # or lie inside, an output of this stage: read as its metrics
     metrics: tuple[str, ...] = ()
     plots: tuple[str, ...] = ()
+    param_keys: tuple[str, ...] = ()  # the keys dvc.lock lists (``train``, ``train.lr``)
 
 
 @dataclass
@@ -427,7 +428,7 @@ class Reader:
         rel_dir = posixpath.dirname(self.dvc_rel(key))
         stage_path = f"{rel_dir}/{st.name}" if rel_dir else st.name
         source = f"{self.root_rel(self.dvc_rel(key))}:{st.name}"
-        deps, params = [], []
+        deps, params, keys = [], [], set()
         for d in st.deps:
             if isinstance(d, self.d["ParamsDependency"]):
                 item = self.item(d, source)
@@ -436,6 +437,7 @@ class Reader:
                 if item is not None:
                     try:
                         params.append((item.path, jsonable(nest(values), item.path)))
+                        keys.update(str(k) for k in values)
                     except ParamsError as e:
                         self.warn(f"{source}: params of {item.path} left out ({e})")
                 continue
@@ -449,7 +451,7 @@ class Reader:
         name = dvc_name(stage_path)
         return StageInfo(Slim(source, name or "", fp, tuple(o.path for o in outs)),
                          self.root_rel(self.dvc_rel(key)), True, cmd_t, tuple(deps),
-                         tuple(params), tuple(outs))
+                         tuple(params), tuple(outs), param_keys=tuple(sorted(keys)))
 
     def _tracked(self, st, key: str) -> Iterator[StageInfo]:
         """One :class:`StageInfo` per output of a ``.dvc`` file."""

@@ -452,9 +452,10 @@ class _Importer:
             author=c.author[:1000] or None, message=message,
             inputs=dict(sorted(inputs.items())), outputs=dict(sorted(outputs.items())),
             code=Code(commit=c.sha, scope=Scope("declared", tuple(sorted(scope)))),
-            # The params are the keys dvc.yaml tracks, as dvc.lock recorded them; the files
-            # are not named, since a record's params files are read whole (mlver status).
-            params=params, params_files=(),
+            # The params are the keys dvc.yaml tracks, as dvc.lock recorded them: the
+            # params scope, so a change to another key of the files is not a change.
+            params=params, params_files=tuple(dict.fromkeys(f for f, _v in info.params)),
+            params_scope=info.param_keys if info.params else None,
             metrics=metrics, metrics_files=tuple(metrics_files), env=Env(), run=run)
 
     def _queue(self, c: capgit.Commit, drafts: list[Record]) -> None:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import canonical
+from . import canonical, paramscope
 from .errors import RecordFormatError
 from .hashing import is_oid, oid_of
 from .store.refs import valid_name
@@ -341,6 +341,9 @@ class Record:
     env: Env = field(default_factory=Env)
     run: Run | None = None
     previous: str | None = None  # written only when set (older oids stay)
+    # the declared params keys (see mlver.paramscope); None: every key of the params.
+    # Written only when set, so the bytes (and oids) of older records stay.
+    params_scope: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict:
         """The JSON form (without the oid, which is the hash of its encoding)."""
@@ -356,6 +359,8 @@ class Record:
             "metrics_files": list(self.metrics_files), "env": self.env.to_dict(),
             "run": self.run.to_dict() if self.run else None,
         }
+        if self.params_scope is not None:
+            d["params_scope"] = list(self.params_scope)
         if self.previous is not None:
             d["previous"] = self.previous
         return d
@@ -373,6 +378,11 @@ class Record:
         """Every record this one names as an earlier version (parents, then ``previous``):
         what reachability (gc, push, pull, verify) follows."""
         return self.parents + ((self.previous,) if self.previous is not None else ())
+
+    @property
+    def scoped_params(self) -> dict:
+        """The params inside the params scope (all of them without a scope)."""
+        return paramscope.scoped(self.params, self.params_scope)
 
     def encode(self) -> bytes:
         """Canonical bytes; their hash is the record's oid."""
@@ -403,11 +413,15 @@ class Record:
     def content(self) -> dict:
         """What the record says about content, leaving out when, who, why and order.
 
-        Two snapshots with equal content are the same version.
+        Two snapshots with equal content are the same version. Params outside the
+        params scope and the untracked list are information, not identity: a new log
+        file or a change to a key the version does not use makes no new version.
         """
         d = self.to_dict()
         for k in ("created", "message", "author", "parents", "version", "run", "previous"):
             d.pop(k, None)
+        d["params"] = self.scoped_params
+        d["code"].pop("untracked", None)
         return d
 
     def with_version(self, version: int, parents: tuple[str, ...],
@@ -442,6 +456,8 @@ class Record:
                 env=Env.from_dict(d.get("env") or {}),
                 run=Run.from_dict(d["run"]) if d.get("run") else None,
                 previous=d.get("previous"),
+                params_scope=(paramscope.check(d["params_scope"], "params_scope")
+                              if "params_scope" in d else None),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RecordFormatError(f"record is malformed ({e!r})") from None

@@ -67,7 +67,8 @@ def show_text(oid: str, rec) -> str:
             lines.append(f"  untracked: {', '.join(c.untracked[:5])}"
                          + (" …" if len(c.untracked) > 5 else ""))
         lines.append(_scope_line(c.scope))
-    lines += _flat("params", rec.params) + _flat("metrics", rec.metrics)
+    scope = "" if rec.params_scope is None else f" (scope: {', '.join(rec.params_scope)})"
+    lines += _flat(f"params{scope}", rec.params) + _flat("metrics", rec.metrics)
     e = rec.env
     if e.python:
         lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
@@ -133,6 +134,10 @@ def status_text(reports) -> str:
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
         if r.params_changed:
             lines.append("  modified  params")
+        if r.params_outside_scope:
+            keys = r.params_outside_scope
+            lines.append("  outside the params scope: " + ", ".join(keys[:8])
+                         + (f" and {len(keys) - 8} more" if len(keys) > 8 else ""))
         if r.code_changed:
             lines.append(f"  modified  code ({r.code_why or 'HEAD is another commit'})")
     return "\n".join(lines) if lines else "no versions yet"

@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 
 from . import snapshot as snap
-from .capture.params import merge
+from .capture.params import flatten, merge
 from .errors import ConfigError, RunError
 from .capture import params as capparams
 from .record import Run, Scope, Trace
@@ -161,10 +161,13 @@ class RunSession:
             params = dict(ctx["params"])
             merge(params, self._params)
             ctx["params"] = params
+            if ctx.get("params_scope") is not None:  # logged params are used, by definition
+                ctx["params_scope"] = tuple(sorted({*ctx["params_scope"],
+                                                    *flatten(self._params)}))
         run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration,
                   trace=trace)
         draft = snap.draft_record(self.plan.name, self.plan.kind, self.plan.message, self.inputs, outputs, ctx, run)
-        result = snap.publish(self.store, draft, self.batch, self.ws.root)
+        result = snap.publish(self.store, draft, self.batch, self.ws)
         self.batch.close()  # the ref moved: gc may run again
         self.cache.save()
         return replace(result, exit_code=exit_code)

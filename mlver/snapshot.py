@@ -144,7 +144,7 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
     from .capture import env as capenv
     from .capture import git as capgit
 
-    pvals, pfiles = capparams.collect(params or (), ws.root)
+    pvals, pfiles, pscope = capparams.collect_params(params or (), ws.root)
     mvals, mfiles = capparams.collect(metrics or (), ws.root)
     git = capgit.capture_code(ws.root, exclude)
     if git is None:
@@ -164,20 +164,25 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
         env_rec = Env(python=env.python, implementation=env.implementation,
                       platform=env.platform, packages=batch.add_bytes(env.packages),
                       packages_count=env.packages_count)
-    return {"code": code, "params": pvals, "params_files": tuple(pfiles), "metrics": mvals,
+    return {"code": code, "params": pvals, "params_files": tuple(pfiles), "params_scope": pscope,
+            "metrics": mvals,
             "metrics_files": tuple(mfiles), "env": env_rec,
             "author": git.author if git is not None else None}
 
 
-def publish(store: Store, draft: Record, batch: Batch, root: str | None = None) -> SnapshotResult:
+def publish(store: Store, draft: Record, batch: Batch,
+            ws: Workspace | None = None) -> SnapshotResult:
     """Give ``draft`` its version, write it, and move the ref (retrying on a race).
 
     Its version number follows the name's latest version (on any branch); its parent is
-    the latest version on its own commit's git history (see :mod:`mlver.branches`; ``root``
-    is where git is asked, None: the latest version). A draft equal in content to that
-    parent is no new version."""
+    the latest version on its own commit's git history (see :mod:`mlver.branches`; git is
+    asked in ``ws``'s root; without ``ws``, the latest version). A draft that is the same
+    version as that parent is no new version: equal in content, or, with ``ws``, differing
+    only in code a diff would not count (see :mod:`mlver.identity`)."""
     from .branches import ancestry_of, parent_of
+    from .identity import same_version
 
+    root = ws.root if ws is not None else None
     ancestry = ancestry_of(root, draft.code.commit) if root is not None else None
     for _ in range(MAX_CAS_RETRIES):
         head = store.refs.get(draft.name)
@@ -185,7 +190,7 @@ def publish(store: Store, draft: Record, batch: Batch, root: str | None = None) 
         parent = parent_of(lambda o: history.load_record(store, o), head, draft.code.commit,
                            ancestry)
         prev = history.load_record(store, parent) if parent else None
-        if prev is not None and prev.content() == draft.content() and prev.failed == draft.failed:
+        if prev is not None and same_version(store, ws, prev, draft, batch.commit):
             batch.commit()  # restores any object of the old version that went missing
             return SnapshotResult(parent, prev, False)
         rec = draft.with_version(latest.version + 1 if latest else 1,
@@ -325,9 +330,13 @@ def with_scope(code: Code, scope) -> Code:
 
 
 def _spec_rel(ws: Workspace, value: str, base: str | None) -> str:
-    """A params/metrics spec: a file becomes root-relative; ``KEY=VALUE`` stays."""
+    """A params/metrics spec: a file becomes root-relative (so does the file of a
+    ``FILE:KEYS`` spec); ``KEY=VALUE`` stays."""
     if base is not None and os.path.isfile(os.path.join(base, value)):
         return ws.to_rel(value, base)
+    keyed = capparams.keyed_spec(value, base) if base is not None else None
+    if keyed is not None and os.path.isfile(os.path.join(base, keyed[0])):
+        return f"{ws.to_rel(keyed[0], base)}:{keyed[1]}"
     return value
 
 
@@ -336,7 +345,8 @@ def draft_record(name: str, kind: str, message: str, inputs, outputs, ctx: dict,
     return Record(name=name, version=1, kind=kind, created=now_utc(), author=ctx["author"],
                   message=message, inputs=inputs, outputs=outputs, code=ctx["code"],
                   params=ctx["params"], params_files=ctx["params_files"], metrics=ctx["metrics"],
-                  metrics_files=ctx["metrics_files"], env=ctx["env"], run=run)
+                  metrics_files=ctx["metrics_files"], env=ctx["env"], run=run,
+                  params_scope=ctx.get("params_scope"))
 
 
 def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
@@ -352,7 +362,7 @@ def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
         if p.code is not None:
             ctx["code"] = with_scope(ctx["code"], Scope("declared", p.code))
         draft = draft_record(p.name, p.kind, p.message, ins, outs, ctx)
-        result = publish(store, draft, batch, ws.root)
+        result = publish(store, draft, batch, ws)
     cache.save()
     return result
 
@@ -384,14 +394,19 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
     ctx = capture_context(ws, exclude, list(like.params_files), list(like.metrics_files), None,
                           mem, like_env=like.env)
     ctx["code"] = with_scope(ctx["code"], like.code.scope)  # the scope compared is the record's
+    ctx["params_scope"] = like.params_scope  # and so are its params keys
     # KEY=VALUE params and metrics live in no file: carry them over so they do not read
     # as removed.
     import copy
 
     from .capture.params import merge
+    from .paramscope import scoped
 
     for part in ("params", "metrics"):
         values = copy.deepcopy(getattr(like, part))
         merge(values, ctx[part])
         ctx[part] = values
+    if like.params_scope is not None and like.scoped_params == like.params:
+        # a record holding only its scope's keys (imported from dvc.lock): so does this
+        ctx["params"] = scoped(ctx["params"], like.params_scope)
     return draft_record(like.name, like.kind, "(workspace)", slots["inputs"], slots["outputs"], ctx)

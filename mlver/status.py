@@ -46,6 +46,8 @@ class NameStatus:
     code_changed: bool
     code_why: str | None = field(default=None, compare=False)  # for the text, not the JSON
     branch: BranchVersion | None = field(default=None, compare=False)  # why this version
+    # params keys whose value changed outside the record's params scope (not a change)
+    params_outside_scope: tuple[str, ...] = ()
 
     @property
     def note(self) -> str | None:
@@ -64,6 +66,8 @@ class NameStatus:
              "slots": [s.to_dict() for s in self.slots]}
         d.update(self.branch.to_dict() if self.branch is not None
                  else {"on_branch": None, "latest_version": self.version})
+        if self.params_outside_scope:  # only then: the form before params scopes stays
+            d["params_outside_scope"] = list(self.params_outside_scope)
         return d
 
 
@@ -99,8 +103,9 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
         if rec.code.commit and head_commit is None:
             head_commit = capgit.head_commit(ws.root) or ""
         why = _code_why(store, ws, rec, head_commit, captures) if rec.code.commit else None
-        out.append(NameStatus(n, rec.version, oid, tuple(slots), _params_changed(ws.root, rec),
-                              why is not None, why, branch))
+        inside, outside = _params_changed(ws.root, rec)
+        out.append(NameStatus(n, rec.version, oid, tuple(slots), inside, why is not None, why,
+                              branch, outside))
     cache.save()
     return out
 
@@ -108,18 +113,19 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
 def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dict) -> str | None:
     """Why the record's code differs from the workspace's, or None when it does not.
 
-    Without a code scope (the whole repository) any other HEAD commit counts, as it
-    always has. With one, only commits touching the scope do, as in ``mlver diff``.
+    Without a code scope (the whole repository) another HEAD commit counts when it
+    changes a file that is code (as in ``mlver diff``: not the record's data, params or
+    metrics files, nor another name's part of mlver.toml). With one, only commits
+    touching the scope do.
     Uncommitted changes count in both cases when they differ from the recorded ones
     in a file of the scope (the record's inputs, outputs, params and metrics files
     left out, as in a diff).
     """
     from .capture import git as capgit
     from .diff.codediff import diff_code
+    from .diff.records import config_part
     from .workspace import MemoryBatch, Objects
 
-    if rec.code.scope is None and head != rec.code.commit:
-        return "HEAD is another commit"
     skip = {a.path for a in (*rec.inputs.values(), *rec.outputs.values())}
     skip |= set(rec.params_files) | set(rec.metrics_files)
     key = tuple(sorted(a.path for a in (*rec.inputs.values(), *rec.outputs.values())
@@ -131,9 +137,12 @@ def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dic
         return "the workspace has no git commit"
     patch = MemoryBatch(ws.overlay).add_bytes(now.patch) if now.patch else None
     d = diff_code(Objects(store, ws), rec.code,
-                  Code(commit=now.commit, patch=patch, scope=rec.code.scope), skip)
+                  Code(commit=now.commit, patch=patch, scope=rec.code.scope), skip,
+                  *config_part(rec, rec))
     if not d["changed"]:
         return None
+    if rec.code.scope is None and head != rec.code.commit:
+        return "HEAD is another commit"
     if not d["commits_known"]:
         return "HEAD is another commit (history not known locally)"
     if d["files"]:
@@ -143,22 +152,30 @@ def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dic
     return f"uncommitted changes in {shown}"
 
 
-def _params_changed(root: str, rec: Record) -> bool:
-    """True when a key of the record's params files now holds another value.
+def _params_changed(root: str, rec: Record) -> tuple[bool, tuple[str, ...]]:
+    """Whether a key of the record's params scope now holds another value in its params
+    files, and the keys outside the scope that do (information, not a change).
 
     Only keys present in the files now are compared: keys given as KEY=VALUE live in
     no file, so their absence from the files says nothing.
     """
     from .capture.params import collect, flatten
+    from .paramscope import matcher
 
     if not rec.params_files:
-        return False
+        return False, ()
     try:
         now = flatten(collect(rec.params_files, root)[0])
     except MlverError:
-        return True
+        return True, ()
     old = flatten(rec.params)
-    return any(old.get(k, _MISSING) != v for k, v in now.items())
+    moved = [k for k, v in now.items() if old.get(k, _MISSING) != v]
+    # a record holding only its scope's keys (imported from dvc.lock) knows no other
+    # key's old value: those are not listed
+    known = rec.params_scope is not None and rec.scoped_params != rec.params
+    inside = matcher(rec.params_scope)
+    return (any(inside(k) for k in moved),
+            tuple(sorted(k for k in moved if known and not inside(k))))
 
 
 _MISSING = object()

@@ -206,7 +206,10 @@ def test_readme_only_commit_is_not_a_code_change(mrepo, proj):
     assert res.stdout.splitlines() == ["m@1 -> m (workspace)", "  outputs unchanged",
                                        "  no recorded input changed",
                                        f"  code unchanged ({sha[:7]}): 1 commit outside the code scope"]
-    mrepo.snapshot("m")  # a new commit is new content: version 2
+    # issue 19: a commit outside the code scope is not new content; no version 2
+    assert mrepo.snapshot("m").created is False
+    r1 = r1.record
+    publish_variant(mrepo, "m@1", code=dataclasses.replace(r1.code, commit=sha))
     d = mrepo.diff("m@1", "m@2")
     assert d.changed == () and not d.inputs_changed
     assert (d.code["changed"], d.code["commits"], d.code["files"]) == (False, [], [])

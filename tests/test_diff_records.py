@@ -550,7 +550,9 @@ def test_diff_two_different_names(mrepo, proj):
     mrepo.snapshot("listings-jan", inputs={"t": "a.csv"}, kind="dataset")
     mrepo.snapshot("listings-feb", inputs={"t": "b.csv"}, kind="dataset")
     d = mrepo.diff("listings-jan", "listings-feb")
-    assert d.verdict[0] == "listings-jan@1 -> listings-feb@1"
+    # issue 19: the first line says the two are different names (compared all the same)
+    assert d.verdict[0] == ("listings-jan@1 -> listings-feb@1 (two different names, not two "
+                            "versions of one)")
     s = d.inputs["t"]
     assert s.old_path == "a.csv" and s.path == "b.csv"
     assert s.table.rows_removed == 3

@@ -322,7 +322,12 @@ def test_status(repo, git_repo):
     git(git_repo, "commit", "-q", "--allow-empty", "-m", "next")
     (st,) = repo.status("m")
     assert {s.slot: s.status for s in st.slots} == {"a": "removed", "d": "modified"}
-    assert st.params_changed and st.code_changed
+    # issue 19: an empty commit changes no code (nor would it make a new version)
+    assert st.params_changed and not st.code_changed
+    write(git_repo / "train.py", "print('v2')\n")
+    git(git_repo, "commit", "-q", "-am", "code")
+    (st,) = repo.status("m")
+    assert st.code_changed and st.code_why == "HEAD is another commit"
     with pytest.raises(RevisionError, match="unknown revision 'zzz'"):
         repo.status("zzz")
 

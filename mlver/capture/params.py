@@ -139,6 +139,62 @@ def collect(specs, root: str) -> tuple[dict, list[str]]:
     return values, files
 
 
+PARAMS_EXTS = (".yaml", ".yml", ".json", ".toml")
+
+
+def keyed_spec(spec: str, root: str) -> tuple[str, str] | None:
+    """``FILE:KEYS`` -> ``(FILE, KEYS)`` when ``spec`` names keys of a params file
+    (``params.yaml:train.lr,train.depth``), else None. A spec that names an existing
+    file as a whole, or a ``KEY=VALUE`` pair, is never keyed."""
+    if ":" not in spec or os.path.isfile(os.path.join(root, spec)):
+        return None
+    path, _, keys = spec.partition(":")
+    if os.path.splitext(path)[1].lower() not in PARAMS_EXTS or "=" in spec:
+        return None  # "a.yaml:b=3" stays the pair it always was
+    return path, keys
+
+
+def collect_params(specs, root: str) -> tuple[dict, list[str], tuple[str, ...] | None]:
+    """Like :func:`collect`, for params: a spec may also be ``FILE:KEYS`` (the keys the
+    version uses, see :mod:`mlver.paramscope`). Returns (values, files used, scope): the
+    values hold each file whole; the scope is None unless some spec listed keys. Then
+    a file given whole adds the top-level keys it holds, and ``KEY=VALUE`` its key."""
+    from ..paramscope import parse_keys
+
+    values: dict = {}
+    files: list[str] = []
+    scope: set[str] = set()
+    keyed = False
+    for spec in specs:
+        split = keyed_spec(spec, root)
+        if split is None:
+            part, used = collect([spec], root)
+            merge(values, part)
+            files += [f for f in used if f not in files]
+            # a whole file: its top-level keys; a pair: its own dotted key
+            scope.update(part if used else flatten(part))
+            continue
+        path, text = split
+        rel = path.replace(os.sep, "/")
+        try:
+            keys = parse_keys(text, spec)
+        except ValueError as e:
+            raise ParamsError(str(e)) from None
+        part = parse_file(os.path.join(root, path), rel)
+        flat = flatten(part)
+        for k in keys:
+            if not any(f == k or f.startswith(k + ".") for f in flat):
+                top = ", ".join(sorted(part)[:10]) or "none"
+                raise ParamsError(f"'{rel}' has no key '{k}'; check the spelling (its "
+                                  f"top-level keys: {top})")
+        merge(values, part)
+        if rel not in files:
+            files.append(rel)
+        scope.update(keys)
+        keyed = True
+    return values, files, (tuple(sorted(scope)) if keyed else None)
+
+
 def flatten(d: dict, prefix: str = "") -> dict:
     """Nested keys as dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
     out = {}

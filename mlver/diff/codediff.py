@@ -50,11 +50,15 @@ def _in_scope(path: str, scope, pre: str) -> bool:
     return matches(path[len(pre):], scope)
 
 
-def diff_code(objs: Objects, old: Code, new: Code, skip: set[str]) -> dict:
+def diff_code(objs: Objects, old: Code, new: Code, skip: set[str], name: str | None = None,
+              source: str | None = None) -> dict:
     """Commit range, commits, files changed (+/- lines) and patch changes, as plain data.
 
     Only what touches the code scope counts: the union of both sides' scopes, or the
     whole repository when either side has none (see docs/diff.md, "Code scope").
+    With the version's ``name`` (and ``source``, ``dvc.yaml:STAGE`` of an imported
+    stage), mlver.toml and that dvc.yaml count only when the version's own part of
+    them changed (see :mod:`mlver.diff.configscope`).
     """
     from ..capture import git as capgit
 
@@ -87,6 +91,14 @@ def diff_code(objs: Objects, old: Code, new: Code, skip: set[str]) -> dict:
     patch_files = sorted(p for p in set(pa) | set(pb)
                          if pa.get(p) != pb.get(p) and not _skipped(p, skip)
                          and _in_scope(p, scope, pre))
+    if name or source:
+        from .configscope import quiet_files
+
+        quiet = quiet_files(objs, old, new, name, source,
+                            {f["path"] for f in out["files"]} | set(patch_files),
+                            capgit.root_prefix(objs.ws.root))
+        out["files"] = [f for f in out["files"] if f["path"] not in quiet]
+        patch_files = [p for p in patch_files if p not in quiet]
     out["patch_changed"] = bool(patch_files)
     out["patch_files"] = patch_files
     out["changed"] = bool(out["files"]) or out["patch_changed"] or (

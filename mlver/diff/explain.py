@@ -250,6 +250,9 @@ def root_causes(d) -> list:
 def verdict(d) -> list[str]:
     """The explanation, one string a line."""
     lines = [f"{_label(d.old)} -> {_label(d.new)}"]
+    if d.old.get("name") and d.new.get("name") and d.old["name"] != d.new["name"]:
+        # compared all the same, but a reader must not take one for a version of the other
+        lines[0] += " (two different names, not two versions of one)"
     outs = _outputs_line(d)
     outputs_changed = any(s.status not in ("unchanged", "moved") for s in d.outputs.values())
     lines.append("  " + (outs or "outputs unchanged"))
@@ -291,6 +294,9 @@ def verdict(d) -> list[str]:
     if not d.changed and d.code.get("commits_outside_scope"):
         new = (d.code.get("new_commit") or "")[:7]
         lines.append(f"  code unchanged ({new}): {_outside(d.code)}")
+    outside = d.params.get("outside_scope") or {}
+    if any(outside.get(k) for k in ("added", "removed", "changed")):
+        lines.append(f"  outside the params scope: {_params_line(outside)}")
     for s in d.outputs.values():
         if s.status == "modified" and (s.table is not None or s.files is not None):
             lines.append(f"  output {_slot_line(s)}")

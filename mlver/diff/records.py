@@ -11,6 +11,7 @@ import math
 
 from ..capture.params import flatten
 from ..errors import CorruptObjectError
+from ..paramscope import matcher, union
 from ..progress import Progress
 from ..reach import REMOVED_NOTE, gone_artifacts
 from ..record import MISSING_AT_IMPORT, Artifact, Record
@@ -85,13 +86,28 @@ def _gone(store: Store, *sides: tuple[str | None, Record]) -> frozenset[str]:
                      for _side, _slot, art in gone_artifacts(store, oid, rec))
 
 
-def diff_params(old: dict, new: dict) -> dict:
-    """Added, removed and changed params, nested keys dotted."""
-    a, b = flatten(old), flatten(new)
+def _params_changes(a: dict, b: dict) -> dict:
     return {"added": {k: b[k] for k in sorted(b) if k not in a},
             "removed": {k: a[k] for k in sorted(a) if k not in b},
             "changed": {k: {"old": a[k], "new": b[k]} for k in sorted(a)
                         if k in b and a[k] != b[k]}}
+
+
+def diff_params(old: dict, new: dict, scope=None) -> dict:
+    """Added, removed and changed params, nested keys dotted.
+
+    Only keys inside ``scope`` (the union of both records' params scopes; None: every
+    key) are changes. With a scope, ``scope`` lists it and ``outside_scope`` holds the
+    other keys' changes in the same form (both absent without one, as before scopes)."""
+    a, b = flatten(old), flatten(new)
+    if scope is None:
+        return _params_changes(a, b)
+    ins = matcher(scope)
+    inside = _params_changes({k: v for k, v in a.items() if ins(k)},
+                             {k: v for k, v in b.items() if ins(k)})
+    outside = _params_changes({k: v for k, v in a.items() if not ins(k)},
+                              {k: v for k, v in b.items() if not ins(k)})
+    return {**inside, "scope": list(scope), "outside_scope": outside}
 
 
 def _number(v) -> bool:
@@ -136,6 +152,16 @@ def unrecorded_reads(old: Record, new: Record) -> tuple[str, ...]:
              for p in r.run.trace.unrecorded}
     return tuple(sorted(p for p in found
                         if not any(p == h or p.startswith(h + "/") or h == "." for h in held)))
+
+
+def config_part(old: Record, new: Record) -> tuple[str | None, str | None]:
+    """The name and DVC source whose part of mlver.toml / dvc.yaml the code diff of two
+    records compares (None for two different names: every config change counts)."""
+    from ..importdvc import source_of
+
+    if old.name != new.name:
+        return None, None
+    return old.name, source_of(old.message) or source_of(new.message)
 
 
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
@@ -187,8 +213,8 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)
     # data files of the records upstream are data too, even when git tracks them
     skip |= upstream.data_paths(store, [o for o in (old_oid, new_oid) if o])
-    code = diff_code(objs, old.code, new.code, skip)
-    params = diff_params(old.params, new.params)
+    code = diff_code(objs, old.code, new.code, skip, *config_part(old, new))
+    params = diff_params(old.params, new.params, union(old.params_scope, new.params_scope))
     env = envdiff.diff_env(objs, old.env, new.env)
     metrics = diff_metrics(old.metrics, new.metrics)
     changed = []

@@ -14,6 +14,7 @@ from ..capture.params import dump_values, flatten, merge, parse_bytes
 from ..checkout import check_target_path
 from ..errors import ParamsError, ReplayError
 from ..hashing import oid_of
+from ..paramscope import matcher, union
 from ..record import Artifact, Record
 from ..store import Store
 from ..workspace import Workspace
@@ -132,10 +133,11 @@ def _ext(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
 
-def _agrees(from_files: dict, recorded: dict) -> bool:
-    """Every value the files give is the recorded one (KEY=VALUE params may add more)."""
-    rec = flatten(recorded)
-    return all(k in rec and rec[k] == v for k, v in flatten(from_files).items())
+def _agrees(from_files: dict, recorded: Record) -> bool:
+    """Every value the files give in the params scope is the recorded one (KEY=VALUE
+    params may add more)."""
+    rec, used = flatten(recorded.params), matcher(recorded.params_scope)
+    return all(k in rec and rec[k] == v for k, v in flatten(from_files).items() if used(k))
 
 
 def _load_params(side: Side, top: str, prefix: str, tmp: str, notes: list[str]) -> None:
@@ -161,7 +163,7 @@ def _load_params(side: Side, top: str, prefix: str, tmp: str, notes: list[str]) 
             continue
         side.params[f], side.values[f] = raw, values
         merge(merged, copy.deepcopy(values))
-    if complete and _agrees(merged, side.rec.params):
+    if complete and _agrees(merged, side.rec):
         return
     if len(files) != 1:
         raise ReplayError(
@@ -241,12 +243,14 @@ def _code_changed(store: Store, ws: Workspace, a: Side, b: Side) -> tuple[bool, 
         return True, None  # another command is another way to run the code
     from ..diff import upstream
     from ..diff.codediff import diff_code
+    from ..diff.records import config_part
     from ..workspace import Objects
 
     skip = {x.path for r in (a.rec, b.rec) for x in (*r.inputs.values(), *r.outputs.values())}
     skip |= {p for r in (a.rec, b.rec) for p in (*r.params_files, *r.metrics_files)}
     skip |= upstream.data_paths(store, [a.oid, b.oid])
-    code = diff_code(Objects(store, ws), a.rec.code, b.rec.code, skip)
+    code = diff_code(Objects(store, ws), a.rec.code, b.rec.code, skip,
+                     *config_part(a.rec, b.rec))
     if code["changed"]:
         return True, None
     outside = code.get("commits_outside_scope") or 0
@@ -362,7 +366,9 @@ def find_groups(store: Store, ws: Workspace, a: Side, b: Side, split: bool,
     if note:
         notes.append(note)
     ta, tb = _tuples(_merged(a)), _tuples(_merged(b))
-    keys = sorted(k for k in set(ta) | set(tb) if ta.get(k, _MISSING) != tb.get(k, _MISSING))
+    used = matcher(union(a.rec.params_scope, b.rec.params_scope))  # outside: not used
+    keys = sorted(k for k in set(ta) | set(tb) if ta.get(k, _MISSING) != tb.get(k, _MISSING)
+                  and used(".".join(k)))
     if keys:
         if split:
             groups += [Group("params", ".".join(k), k) for k in keys]
@@ -371,7 +377,8 @@ def find_groups(store: Store, ws: Workspace, a: Side, b: Side, split: bool,
     ra, rb = flatten(a.rec.params), flatten(b.rec.params)
     dotted = {".".join(k) for k in keys}
     pairs = sorted(k for k in set(ra) | set(rb)
-                   if ra.get(k, _MISSING) != rb.get(k, _MISSING) and k not in dotted)
+                   if ra.get(k, _MISSING) != rb.get(k, _MISSING) and k not in dotted
+                   and used(k))
     if pairs:
         shown = ", ".join(pairs[:4]) + (f" and {len(pairs) - 4} more" if len(pairs) > 4 else "")
         not_replayed.append(f"params {shown}: not in a params file (KEY=VALUE or logged), "
