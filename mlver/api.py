@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 from . import history
 from . import snapshot as snap
 from .discover import find_root, outer_root
-from .errors import CaptureError, ConfigError, NotAStoreError, TagNameError
+from .errors import CaptureError, ConfigError, NotAStoreError, RevisionSyntaxError
 from .record import Record
 from .status import NameStatus
 from .store import STORE_DIR, Store
@@ -156,7 +156,7 @@ class Repo:
         """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
         snap.check_name(tag, "tag")
         if tag.isdigit():
-            raise TagNameError(f"tag '{tag}' is all digits and would read as a version; "
+            raise RevisionSyntaxError(f"tag '{tag}' is all digits and would read as a version; "
                                 "pick a name with a letter")
         oid, rec = self.show(rev)
         return oid, rec, self.store.refs.set_tag(rec.name, tag, oid)

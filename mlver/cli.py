@@ -328,7 +328,7 @@ def tag(rev, tag, list_, delete, as_json):
     if len(given) < 2:
         raise click.UsageError(f"Missing argument '{'TAG' if given else 'REV'}'.", ctx)
     oid, rec, old = _repo().tag(rev, tag)
-    how = " (new tag)" if old is None else f" (was {old[:10]})" if old != oid else ""
+    how = " (created)" if old is None else f" (was {old[:10]})" if old != oid else ""
     echo(f"{rec.name}@{tag} -> {rec.label} {oid[:10]}{how}")
 
 

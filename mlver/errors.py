@@ -61,8 +61,9 @@ class UsageError(ConfigError):
     exit_code = 2
 
 
-class TagNameError(UsageError, RevisionError):
-    """A tag name that would read as something else (a version number)."""
+class RevisionSyntaxError(UsageError, RevisionError):
+    """A revision or tag written so that it cannot be one, whatever the store holds
+    (``a/b``, a tag of digits, ``NAME`` where ``NAME@TAG`` is wanted): a usage error."""
 
 
 class RefConflictError(MlverError):
