@@ -254,8 +254,8 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
             raise ConfigError(
                 f"no inputs or outputs given for '{name}' and mlver.toml has no [snapshot.{name}]; "
                 "pass -i SLOT=PATH / -o SLOT=PATH or declare it in mlver.toml")
-        for slot in (*spec.inputs, *spec.outputs):
-            check_name(slot, f"slot of [snapshot.{name}] in mlver.toml", usage=False)
+        for slot in (*spec.inputs, *spec.outputs):  # mlver.toml's, not a usage error
+            check_name(slot, "slot", usage=False)
         inputs, outputs = spec.inputs, spec.outputs
         params = params or list(spec.params)
         metrics = metrics or list(spec.metrics)

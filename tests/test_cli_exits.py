@@ -63,6 +63,9 @@ def test_a_negative_depth_is_a_usage_error(m1, args):
 def test_what_the_store_decides_still_exits_1(m1):
     assert_error(cli("show", "nope"), "unknown revision 'nope'", code=1)
     assert_error(cli("show", "m@7"), "m has no version 7", code=1)
+    # a bad slot written in mlver.toml is the file's error, not the command line's
+    write(m1 / "mlver.toml", '[snapshot.m]\ninputs = {"x/y" = "a.csv"}\n')
+    assert_error(cli("snapshot", "m"), "slot 'x/y' is not valid", code=1)
 
 
 def test_an_index_error_is_reported_where_sqlite3_lacks_SQLITE_FULL(m1, monkeypatch):
