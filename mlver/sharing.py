@@ -16,7 +16,7 @@ import subprocess
 from . import config as cfgmod
 from .config import RemoteSpec
 from .discover import fresh_root, git_top, project_root
-from .errors import ConfigError, MlverError, UsageError
+from .errors import ConfigError, UsageError
 from .store import STORE_DIR, upgrade_gitignore
 from .store.refs import valid_name
 

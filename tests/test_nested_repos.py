@@ -5,7 +5,6 @@ the outer repository's ``.mlver``; ``pull`` and ``init`` there make the inner on
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
