@@ -156,8 +156,8 @@ class Repo:
         """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
         snap.check_name(tag, "tag")
         if tag.isdigit():
-            raise RevisionSyntaxError(f"tag '{tag}' is all digits and would read as a version; "
-                                "pick a name with a letter")
+            raise RevisionSyntaxError(f"tag '{tag}' is all digits and would read as a "
+                                      "version; pick a name with a letter")
         oid, rec = self.show(rev)
         return oid, rec, self.store.refs.set_tag(rec.name, tag, oid)
 
