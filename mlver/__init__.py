@@ -26,6 +26,7 @@ from .errors import (
     RevisionError,
     RunError,
     StoreFormatError,
+    UsageError,
 )
 from .history import Tag
 from .record import Artifact, Code, Env, Record, Run
@@ -40,6 +41,6 @@ __all__ = [
     "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
     "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
     "RefConflictError", "ReplayError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
-    "StoreFormatError", "Tag", "__version__",
+    "StoreFormatError", "Tag", "UsageError", "__version__",
     "Scope", "Trace",
 ]

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 
 from . import history
 from . import snapshot as snap
-from .errors import CaptureError, ConfigError, NotAStoreError, RevisionError
+from .discover import find_root, outer_root
+from .errors import CaptureError, ConfigError, NotAStoreError, RevisionSyntaxError
 from .record import Record
 from .status import NameStatus
 from .store import STORE_DIR, Store
@@ -26,21 +27,14 @@ from .workspace import Workspace
 Warn = Callable[[str], None]
 
 
-def find_root(start: str) -> str:
-    """The nearest folder at or above ``start`` holding a store."""
-    cur = os.path.abspath(start)
-    while True:
-        if os.path.isdir(os.path.join(cur, STORE_DIR)):
-            return cur
-        parent = os.path.dirname(cur)
-        if parent == cur:
-            raise NotAStoreError(f"no mlver store in {os.path.abspath(start)} or any parent "
-                                 "folder; run mlver init at the repository root")
-        cur = parent
-
-
 class Repo:
     """A repository with an mlver store. ``Repo(path)`` opens the nearest one at or above."""
+
+    #: The interpreter whose packages snapshot() and run() record when neither ``python=``
+    #: nor ``[env] python`` of mlver.toml names one: this process's own, which a script
+    #: calling the Python API runs on. The command line and the git hooks set None: the
+    #: active virtualenv, else python on PATH.
+    default_python: str | None = sys.executable
 
     def __init__(self, path: str = ".", warn: Warn | None = None,
                  read_only: bool = False) -> None:
@@ -67,17 +61,15 @@ class Repo:
     def init(cls, path: str = ".", force: bool = False) -> "Repo":
         """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it.
 
-        A folder already covered by a store further up is refused (two stores would
-        split one repository's history) unless ``force``.
+        A folder already covered by a store further up (in the same git repository) is
+        refused (two stores would split one repository's history) unless ``force``; the
+        top of a git repository nested in another's working tree is not covered.
         """
         full = os.path.abspath(path)
         if not os.path.isdir(full):
             raise ConfigError(f"folder {path} does not exist; create it first")
         if not force and not os.path.isdir(os.path.join(full, STORE_DIR)):
-            try:
-                outer = find_root(os.path.dirname(full))
-            except NotAStoreError:
-                outer = None
+            outer = outer_root(full)
             if outer is not None:
                 raise ConfigError(
                     f"{full} is inside the mlver store of {outer}; run mlver commands "
@@ -183,8 +175,8 @@ class Repo:
         """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
         snap.check_name(tag, "tag")
         if tag.isdigit():
-            raise RevisionError(f"tag '{tag}' is all digits and would read as a version; "
-                                "pick a name with a letter")
+            raise RevisionSyntaxError(f"tag '{tag}' is all digits and would read as a "
+                                      "version; pick a name with a letter")
         oid, rec = self.show(rev)
         return oid, rec, self.store.refs.set_tag(rec.name, tag, oid)
 
@@ -277,15 +269,20 @@ class Repo:
     # -- remotes: push, pull ---------------------------------------------------------------
 
     @classmethod
-    def for_pull(cls, path: str = ".", warn: Warn | None = None) -> "Repo":
+    def for_pull(cls, path: str = ".", warn: Warn | None = None,
+                 any_project: bool = False) -> "Repo":
         """The repository at or above ``path``; in a fresh clone without a store, the
-        folder holding ``mlver.toml`` gets a new store (``mlver pull`` needs no init)."""
+        folder holding ``mlver.toml`` gets a new store (``mlver pull`` needs no init).
+
+        Without ``any_project`` that ``mlver.toml`` must configure a remote; with it (what
+        ``mlver remote add`` uses) any ``mlver.toml`` will do, else the top of the git
+        repository. Never above that top: a nested clone gets a store of its own."""
         try:
             return cls(path, warn=warn)
         except NotAStoreError:
-            from .sharing import project_root
+            from .discover import fresh_root
 
-            root = project_root(path)
+            root = fresh_root(path, any_project)
             if root is None:
                 raise
             Store.create(os.path.join(root, STORE_DIR))
@@ -411,10 +408,11 @@ class Repo:
         input is a path when something exists there, else ``REV[:SLOT]`` of a record's
         output. ``code``: the code scope, a path or glob or a list of them (default:
         ``code`` of ``[snapshot.NAME]``, else the whole repository). Paths are relative to
-        ``base`` (default: the repository root).
+        ``base`` (default: the repository root). ``python``: the interpreter whose packages
+        are recorded (default: ``[env] python``, else :attr:`default_python`, this one).
         """
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, None, base, code)
-        result = snap.snapshot(self.store, self.workspace, p, python, progress)
+        result = snap.snapshot(self.store, self.workspace, p, self._python(python), progress)
         if result.warning:
             self.warn(result.warning)
         return result
@@ -431,12 +429,15 @@ class Repo:
         Files opened inside the block are traced (see :meth:`execute`); ``code`` and
         ``strict`` are as there.
         """
-        # Work done in this process ran on this interpreter: record its packages, unless
-        # mlver.toml names the training interpreter.
+        return self._session(name, inputs, outputs, params, metrics, message, kind,
+                             self._python(python), command, progress, base, code, strict)
+
+    def _python(self, python: str | None) -> str | None:
+        # Work done in this process ran on this interpreter: record its packages (the same
+        # for snapshot() and run()), unless mlver.toml names the training interpreter.
         if python is None and not self.workspace.project.python:
-            python = sys.executable
-        return self._session(name, inputs, outputs, params, metrics, message, kind, python,
-                             command, progress, base, code, strict)
+            return self.default_python
+        return python
 
     def _session(self, name: str, inputs: Any, outputs: Any, params: Any, metrics: Any,
                  message: str | None, kind: str | None, python: str | None,
@@ -595,7 +596,6 @@ class Repo:
                 d = mark_siblings(d, new, parent)
         return d
 
-
     # -- report -----------------------------------------------------------------------------
 
     def report(self, a: str, b: str | None = None, path: str | None = None,
@@ -622,7 +622,6 @@ class Repo:
         if full is not None:
             write_text(full, text)
         return text
-
 
     def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False, progress: Any = None,

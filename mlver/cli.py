@@ -1,7 +1,8 @@
 """The command line: a thin click layer over :class:`mlver.Repo`.
 
-Every ``MlverError`` becomes one line ``Error: …`` on stderr and exit status 1,
-here and only here (``MlverGroup.invoke``); usage errors keep click's exit 2.
+Every ``MlverError`` becomes one line ``Error: …`` on stderr and exit status 1 (2 for a
+``UsageError``: a malformed name, option or argument), here and only here
+(``MlverGroup.invoke``); click's own usage errors keep its exit 2.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ import click
 from .errors import MlverError
 from .textsafe import safe
 from .record import KINDS
+
+
+# SQLite's result code for a full disk; sqlite3.SQLITE_FULL itself exists from Python 3.11
+# only, and the error handler must not crash where it is absent.
+SQLITE_FULL = 13
 
 
 def echo(text: str = "", err: bool = False, nl: bool = True) -> None:
@@ -45,7 +51,7 @@ class MlverGroup(click.Group):
                  "free some space and run again; no version was recorded", err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as e:
-            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL \
+            if getattr(e, "sqlite_errorcode", None) == SQLITE_FULL \
                     or "database or disk is full" in str(e):
                 # Not damage: reindex would not help, space would.
                 echo(f"Error: no space left on the device holding .mlver/index.sqlite ({e}); "
@@ -66,7 +72,9 @@ def _warn(message: str) -> None:
 def _repo():
     from .api import Repo
 
-    return Repo(".", warn=_warn)
+    repo = Repo(".", warn=_warn)
+    repo.default_python = None  # mlver's own interpreter is not the training one
+    return repo
 
 
 def _out(value) -> None:
@@ -77,15 +85,15 @@ def _out(value) -> None:
 
 def _pairs(values, option: str) -> dict:
     """``SLOT=PATH`` options -> {slot: text}; the repo decides path or revision."""
-    from .errors import ConfigError
+    from .errors import UsageError
 
     out = {}
     for v in values:
         slot, sep, path = v.partition("=")
         if not sep or not slot or not path:
-            raise ConfigError(f"{option} '{v}' is not SLOT=PATH; write it as {option} train=data/train.csv")
+            raise UsageError(f"{option} '{v}' is not SLOT=PATH; write it as {option} train=data/train.csv")
         if slot in out:
-            raise ConfigError(f"slot '{slot}' is given twice to {option}; give each slot once")
+            raise UsageError(f"slot '{slot}' is given twice to {option}; give each slot once")
         out[slot] = path
     return out
 
@@ -320,8 +328,8 @@ def tag(rev, tag, list_, delete, as_json):
     if len(given) < 2:
         raise click.UsageError(f"Missing argument '{'TAG' if given else 'REV'}'.", ctx)
     oid, rec, old = _repo().tag(rev, tag)
-    moved = f" (was {old[:10]})" if old and old != oid else ""
-    echo(f"{rec.name}@{tag} -> {rec.label} {oid[:10]}{moved}")
+    how = " (created)" if old is None else f" (was {old[:10]})" if old != oid else ""
+    echo(f"{rec.name}@{tag} -> {rec.label} {oid[:10]}{how}")
 
 
 @main.command()
@@ -509,7 +517,8 @@ def run(name, inputs, outputs, params, metrics, code, message, kind, python, as_
 @click.argument("rev")
 @click.option("--upstream", "direction", flag_value="upstream", help="Only what REV was made from.")
 @click.option("--downstream", "direction", flag_value="downstream", help="Only what was made from REV.")
-@click.option("--depth", type=int, default=None, metavar="N", help="Follow at most N links.")
+@click.option("--depth", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Follow at most N links.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "mermaid"]),
               default="text", help="text (a tree), json, dot (Graphviz) or mermaid.")
 def lineage(rev, direction, depth, fmt):
@@ -517,10 +526,8 @@ def lineage(rev, direction, depth, fmt):
 
     Records are linked by content: an output of one that is an input of another.
     """
-    from .lineage import check_depth
     from .render import lineage_dot, lineage_mermaid, lineage_text
 
-    check_depth(depth)
     direction = direction or "both"
     graph = _repo().lineage(rev).graph(direction, depth)
     if fmt == "json":
@@ -654,8 +661,14 @@ def remote():
 @click.option("--local", is_flag=True,
               help="Write it to the store's own config (.mlver/config.json), not mlver.toml.")
 def remote_add(name, url, endpoint_url, default, local):
-    """Add the remote NAME at URL (a folder, s3://BUCKET/PREFIX, gs://…, az://…)."""
-    spec = _repo().remote_add(name, url, endpoint_url, default, local)
+    """Add the remote NAME at URL (a folder, s3://BUCKET/PREFIX, gs://…, az://…).
+
+    In a fresh clone, creates the store first (no mlver init needed).
+    """
+    from .api import Repo
+
+    repo = Repo.for_pull(".", warn=_warn, any_project=True)
+    spec = repo.remote_add(name, url, endpoint_url, default, local)
     where = ".mlver/config.json" if local else "mlver.toml"
     echo(f"Added remote {spec.name} {spec.url}{' (default)' if spec.default else ''} to {where}")
 
@@ -697,30 +710,6 @@ def remote_remove(name, local):
     echo(f"Removed remote {spec.name} ({spec.url})")
 
 
-def _sync_lines(r, verb: str) -> list[str]:
-    from .diff.explain import human_size
-
-    lines = []
-    for u in r.names:
-        if u.status == "up to date":
-            lines.append(f"{u.name}: up to date")
-        elif u.status == "ahead":
-            lines.append(f"{u.name}: this store is ahead of {r.remote} (push sends it)")
-        elif u.status == "refused":
-            lines.append(f"{u.name}: refused ({r.remote} moved since the last pull)")
-        else:
-            old = f"{u.old[:10]} -> " if u.old else ""
-            lines.append(f"{u.name}: {u.status} {old}{u.new[:10]}")
-    for x in r.replayed:
-        lines.append(f"replayed {x.old_label} {x.old} -> {x.new_label} {x.new}")
-    for t in r.tags:
-        lines.append(f"tag {t} moved")
-    m = r.moved
-    lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}) in {r.seconds:.2f} s, "
-                 f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
-    return lines
-
-
 @main.command()
 @click.argument("remote_name", required=False, metavar="[REMOTE]")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
@@ -733,6 +722,7 @@ def push(remote_name, names, as_json):
     refused: pull, then push again. NAMEs narrow it (default: every name).
     """
     from .progress import for_transfer
+    from .render import sync_lines
     from .sync import PushRefused
 
     repo = _repo()
@@ -743,13 +733,13 @@ def push(remote_name, names, as_json):
         if as_json:
             _out(e.result.to_dict())
         else:
-            for line in _sync_lines(e.result, "Sent"):
+            for line in sync_lines(e.result, "Sent"):
                 echo(line)
         raise
     if as_json:
         _out(r.to_dict())
     else:
-        for line in _sync_lines(r, "Sent"):
+        for line in sync_lines(r, "Sent"):
             echo(line)
 
 
@@ -768,6 +758,7 @@ def pull(remote_name, names, no_data, as_json):
     """
     from .api import Repo
     from .progress import for_transfer
+    from .render import sync_lines
 
     repo = Repo.for_pull(".", warn=_warn)
     remote_name, names = _remote_and_names(repo, remote_name, names)
@@ -775,7 +766,7 @@ def pull(remote_name, names, no_data, as_json):
     if as_json:
         _out(r.to_dict())
     else:
-        for line in _sync_lines(r, "Fetched"):
+        for line in sync_lines(r, "Fetched"):
             echo(line)
 
 

@@ -61,10 +61,7 @@ MAX_TOML = 1 << 20  # bytes: mlver.toml is configuration
 
 
 def _load_toml(path: str) -> dict:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    import tomllib
     try:
         if os.path.getsize(path) > MAX_TOML or not os.path.isfile(path):
             raise ConfigError(f"{path} is not a regular file of at most 1 MiB; fix it")

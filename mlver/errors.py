@@ -2,8 +2,8 @@
 
 Every failure a user can cause or fix is an :class:`MlverError` whose message is
 one sentence naming the thing and the fix. The CLI translates these, and only
-these, into ``Error: <message>`` with exit status 1 (see ``cli.main``); anything
-else is a bug and keeps its traceback.
+these, into ``Error: <message>`` with exit status 1 (2 for a :class:`UsageError`; see
+``cli.main``); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +52,18 @@ class ParamsError(MlverError):
 
 class ConfigError(MlverError):
     """``mlver.toml`` or an option is malformed or missing."""
+
+
+class UsageError(ConfigError):
+    """A name, an option or an argument given is malformed, whatever the store holds:
+    the command line says ``Error: …`` and exits 2, as click's own usage errors do."""
+
+    exit_code = 2
+
+
+class RevisionSyntaxError(UsageError, RevisionError):
+    """A revision or tag written so that it cannot be one, whatever the store holds
+    (``a/b``, a tag of digits, ``NAME`` where ``NAME@TAG`` is wanted): a usage error."""
 
 
 class RefConflictError(MlverError):

@@ -274,16 +274,17 @@ def tags_by_record(store: Store, names: Iterable[str], warn: Warn | None = None
 def untag(store: Store, text: str) -> Tag:
     """Delete the tag ``NAME@TAG`` (compare-and-swap on the oid it was read holding);
     return what it pointed at. The record stays."""
-    from .errors import RevisionError
+    from .errors import RevisionError, RevisionSyntaxError
     from .snapshot import check_name
 
     rev = revmod.parse(text)
     if rev.name is None or rev.tag is None or rev.back:
         if rev.name is not None and rev.version is not None and not rev.back:
-            raise RevisionError(f"'{text}' names a version, not a tag; give NAME@TAG (mlver tag "
-                                f"--list {rev.name} shows the tags of {rev.name})")
-        raise RevisionError(f"'{text}' is not NAME@TAG; give the tag to delete as NAME@TAG, "
-                            "for example price-model@production")
+            raise RevisionSyntaxError(f"'{text}' names a version, not a tag; give NAME@TAG "
+                                      f"(mlver tag --list {rev.name} shows the tags of "
+                                      f"{rev.name})")
+        raise RevisionSyntaxError(f"'{text}' is not NAME@TAG; give the tag to delete as "
+                                  "NAME@TAG, for example price-model@production")
     check_name(rev.tag, "tag")
     name, tag = rev.name, rev.tag
     oid = store.refs.get_tag(name, tag)

@@ -358,6 +358,7 @@ def run(hook: str, args: list[str], cwd: str = ".", echo: Echo = _echo) -> int:
             repo = Repo(cwd)
         except NotAStoreError:
             return 0  # no store in this work tree (another worktree, a shared hooksPath)
+        repo.default_python = None  # as the command line: not mlver's own interpreter
         try:
             cfg = repo.project.hooks
             if not cfg.on(hook):

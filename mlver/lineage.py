@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .store.graph import Graph
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class Link:
 
 def check_depth(depth: int | None) -> None:
     if depth is not None and depth < 0:
-        raise ConfigError(f"--depth {depth} is negative; give 0 or more (or leave it out)")
+        raise UsageError(f"--depth {depth} is negative; give 0 or more (or leave it out)")
 
 
 def traverse(graph: Graph, start: str, direction: str, depth: int | None = None

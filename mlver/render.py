@@ -218,3 +218,27 @@ def import_text(result) -> str:
                      "missing from the DVC cache at import, recorded by md5 (mlver show marks "
                      "them; dvc fetch, then a new commit's import, brings bytes in)")
     return "\n".join(lines)
+
+
+def sync_lines(r, verb: str) -> list[str]:
+    """The lines of ``mlver push`` (``verb`` "Sent") and ``pull`` ("Fetched"): one per name,
+    replayed record and tag set, then what was moved."""
+    lines = []
+    for u in r.names:
+        if u.status == "up to date":
+            lines.append(f"{u.name}: up to date")
+        elif u.status == "ahead":
+            lines.append(f"{u.name}: this store is ahead of {r.remote} (push sends it)")
+        elif u.status == "refused":
+            lines.append(f"{u.name}: refused ({r.remote} moved since the last pull)")
+        else:
+            old = f"{u.old[:10]} -> " if u.old else ""
+            lines.append(f"{u.name}: {u.status} {old}{u.new[:10]}")
+    for x in r.replayed:
+        lines.append(f"replayed {x.old_label} {x.old} -> {x.new_label} {x.new}")
+    for t in r.tags:
+        lines.append(f"tag {t} {'created' if t in r.tags_created else 'moved'}")
+    m = r.moved
+    lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}) in {r.seconds:.2f} s, "
+                 f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
+    return lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import RevisionError
+from .errors import RevisionError, RevisionSyntaxError
 
 _REV_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<at>[A-Za-z0-9._-]+))?(?:~(?P<back>\d*))?$")
 _HEX_RE = re.compile(r"^[0-9a-f]{6,32}$")
@@ -36,7 +36,7 @@ def parse(text: str) -> Revision:
     if not m:
         if prefix:
             return Revision(text, prefix=prefix)
-        raise RevisionError(
+        raise RevisionSyntaxError(
             f"'{text}' is not a revision; use NAME, NAME@N, NAME@TAG, NAME~K or an oid prefix "
             "of at least 6 hex characters")
     at = m.group("at")

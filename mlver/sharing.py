@@ -15,28 +15,18 @@ import subprocess
 
 from . import config as cfgmod
 from .config import RemoteSpec
-from .errors import ConfigError, MlverError
+from .discover import fresh_root, git_top, project_root
+from .errors import ConfigError, UsageError
 from .store import STORE_DIR, upgrade_gitignore
 from .store.refs import valid_name
 
 GIT_TIMEOUT = 10.0
 
 
-def _git_top(start: str) -> str | None:
-    cur = os.path.abspath(start)
-    while True:
-        if os.path.exists(os.path.join(cur, ".git")):
-            return cur
-        parent = os.path.dirname(cur)
-        if parent == cur:
-            return None
-        cur = parent
-
-
 def tracked_store_files(root: str) -> list[str] | None:
     """The files under ``root/.mlver`` that git tracks (None outside git, or when git
     cannot say)."""
-    if _git_top(root) is None:
+    if git_top(root) is None:
         return None
     try:
         out = subprocess.run(["git", "ls-files", "-z", "--end-of-options", STORE_DIR],
@@ -63,24 +53,6 @@ def check_git_tracking(root: str) -> str | None:
             f"{', …' if n > 1 else ''}); the store is local state, and refs committed to git go "
             "stale across branches and clones: run git rm -r --cached .mlver && git commit -m "
             "\"Stop tracking .mlver\" (share versions with mlver push and mlver pull)")
-
-
-def project_root(start: str) -> str | None:
-    """The folder at or above ``start`` (up to the top of its git repository) whose
-    ``mlver.toml`` configures a remote: where a fresh clone's store goes."""
-    cur = os.path.abspath(start)
-    top = _git_top(cur)
-    while True:
-        if os.path.isfile(os.path.join(cur, cfgmod.PROJECT_FILE)):
-            try:
-                if cfgmod.load_project(cur).remotes:
-                    return cur
-            except MlverError:
-                return None
-        parent = os.path.dirname(cur)
-        if cur == top or parent == cur:
-            return None
-        cur = parent
 
 
 def pick_remote(remotes: dict[str, RemoteSpec], default: str | None,
@@ -117,7 +89,7 @@ def add_remote(root: str, store_dir: str, name: str, url: str, endpoint_url: str
     from .store.remote import parse_url
 
     if not valid_name(name):
-        raise ConfigError(f"remote name '{name}' is not valid: use letters, digits, '.', '_' "
+        raise UsageError(f"remote name '{name}' is not valid: use letters, digits, '.', '_' "
                           "and '-', starting with a letter or digit")
     cfgmod.check_url(url, "the remote URL")
     if endpoint_url is not None:
@@ -169,5 +141,5 @@ def remove_remote(root: str, store_dir: str, name: str, local: bool) -> RemoteSp
     return spec
 
 
-__all__ = ["add_remote", "check_git_tracking", "pick_remote", "project_root", "remove_remote",
+__all__ = ["add_remote", "check_git_tracking", "fresh_root", "pick_remote", "project_root", "remove_remote",
            "resolve_folder", "tracked_store_files"]

@@ -16,7 +16,7 @@ from . import history
 from . import revision as revmod
 from .capture import files as capfiles
 from .capture import params as capparams
-from .errors import CaptureError, ConfigError, RefConflictError, RevisionError
+from .errors import CaptureError, ConfigError, RefConflictError, RevisionError, UsageError
 from .record import KINDS, Artifact, Code, Env, Record, Scope
 from .store import Store
 from .store.batch import Batch
@@ -43,9 +43,11 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def check_name(name: str, what: str = "name") -> None:
+def check_name(name: str, what: str = "name", usage: bool = True) -> None:
+    """Refuse a name (of a version, slot or tag) that refs and revisions cannot hold: a
+    usage error when the caller gave it (``usage``), else one of mlver.toml."""
     if not valid_name(name):
-        raise ConfigError(
+        raise (UsageError if usage else ConfigError)(
             f"{what} '{name}' is not valid; use letters, digits, '.', '_' and '-' "
             "(no '@', '~' or '/'), starting with a letter or digit")
 
@@ -269,6 +271,8 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
             raise ConfigError(
                 f"no inputs or outputs given for '{name}' and mlver.toml has no [snapshot.{name}]; "
                 "pass -i SLOT=PATH / -o SLOT=PATH or declare it in mlver.toml")
+        for slot in (*spec.inputs, *spec.outputs):  # mlver.toml's, not a usage error
+            check_name(slot, "slot", usage=False)
         inputs, outputs = spec.inputs, spec.outputs
         params = params or list(spec.params)
         metrics = metrics or list(spec.metrics)
@@ -391,8 +395,17 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
         slots[side] = found
     cache.save()
     exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values()) if not a.source]
-    ctx = capture_context(ws, exclude, list(like.params_files), list(like.metrics_files), None,
-                          mem, like_env=like.env)
+    # A params or metrics file that is not here (a fresh clone, a metrics file written by
+    # training) is not an error: its values are taken as recorded, and the user is told.
+    files = {}
+    for part in ("params", "metrics"):
+        files[part] = [f for f in getattr(like, part + "_files") if os.path.isfile(ws.full(f))]
+        for f in getattr(like, part + "_files"):
+            if f not in files[part]:
+                ws.warn(f"{part} file {f} of {like.label} is absent in the workspace; its "
+                        "values are taken as recorded, not compared")
+    ctx = capture_context(ws, exclude, files["params"], files["metrics"], None, mem,
+                          like_env=like.env)
     ctx["code"] = with_scope(ctx["code"], like.code.scope)  # the scope compared is the record's
     ctx["params_scope"] = like.params_scope  # and so are its params keys
     # KEY=VALUE params and metrics live in no file: carry them over so they do not read

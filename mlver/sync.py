@@ -144,7 +144,8 @@ class SyncResult:
     url: str
     names: list[NameUpdate] = field(default_factory=list)
     replayed: list[Replayed] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)  # NAME@TAG moved
+    tags: list[str] = field(default_factory=list)  # NAME@TAG set: created or moved
+    tags_created: list[str] = field(default_factory=list)  # those of tags that were new
     moved: TransferResult = NOTHING
     requests: int = 0
     seconds: float = 0.0
@@ -159,6 +160,7 @@ class SyncResult:
         return {"remote": self.remote, "url": self.url,
                 "names": [u.to_dict() for u in self.names],
                 "replayed": [r.to_dict() for r in self.replayed], "tags": list(self.tags),
+                "tags_created": list(self.tags_created),
                 "objects": self.moved.objects, "bytes": self.moved.bytes,
                 "present": self.moved.present, "requests": self.requests,
                 "seconds": round(self.seconds, 3), "data": self.data,
@@ -303,6 +305,8 @@ def _push_tags(store: Store, remote: RemoteStore, track: Refs, name: str,
                     "again")
                 continue
             result.tags.append(f"{name}@{tag}")
+            if rv is None:
+                result.tags_created.append(f"{name}@{tag}")
         _set_tracking_tag(track, name, tag, oid)
 
 
@@ -492,6 +496,8 @@ def _move_refs(store: Store, remote: RemoteStore, f: _Fetched, heads: dict[str, 
                     f"({_label(store, rv)}) replaces this store's ({_label(store, lv)})")
             store.refs.update_tag(name, tag, rv, lv)
             result.tags.append(f"{name}@{tag}")
+            if lv is None:
+                result.tags_created.append(f"{name}@{tag}")
         _set_tracking_tag(track, name, tag, rv)
     for name in {n for n, _t in rtags} | set(heads):
         for tag in set(track.tags(name)) - {t for (n, t) in rtags if n == name}:

@@ -14,6 +14,7 @@ from mlver import canonical
 from mlver.cli import main
 from mlver.hashing import oid_of
 
+from _fixtures import assert_error
 from conftest import assert_one_error, cli, git, store_listing, tmp_files, write
 
 OID = r"[0-9a-f]{32}"
@@ -214,7 +215,9 @@ def test_show_text(m3):
 def test_tag(m3):
     _proj, oids = m3
     r = ok(cli("tag", "m@1", "gold"))
-    assert r.stdout == f"m@gold -> m@1 {oids[0][:10]}\n"
+    assert r.stdout == f"m@gold -> m@1 {oids[0][:10]} (created)\n"  # issue 19: not "moved"
+    r = ok(cli("tag", "m@1", "gold"))
+    assert r.stdout == f"m@gold -> m@1 {oids[0][:10]}\n"  # already there
     r = ok(cli("tag", "m", "gold"))
     assert r.stdout == f"m@gold -> m@3 {oids[2][:10]} (was {oids[0][:10]})\n"
     assert json.loads(ok(cli("show", "m@gold", "--json")).stdout)["oid"] == oids[2]
@@ -298,11 +301,12 @@ def test_tag_delete_errors(m3):
     proj, _ = m3
     with store_unchanged(proj):
         assert_one_error(cli("tag", "-d", "nope@prod"), "unknown revision 'nope'", "names here: m")
-        assert_one_error(cli("tag", "-d", "m@3"), "'m@3' names a version, not a tag")
-        assert_one_error(cli("tag", "-d", "m"), "'m' is not NAME@TAG")
-        assert_one_error(cli("tag", "-d", "m@prod~1"), "'m@prod~1' is not NAME@TAG")
-        assert_one_error(cli("tag", "-d", "m@x.lock"), "tag 'x.lock' is not valid")
-        assert_one_error(cli("tag", "-d", "a/b"), "'a/b' is not a revision")
+        # what cannot be a tag is a usage error (issue 19): exit 2, one line
+        assert_error(cli("tag", "-d", "m@3"), "'m@3' names a version, not a tag", code=2)
+        assert_error(cli("tag", "-d", "m"), "'m' is not NAME@TAG", code=2)
+        assert_error(cli("tag", "-d", "m@prod~1"), "'m@prod~1' is not NAME@TAG", code=2)
+        assert_error(cli("tag", "-d", "m@x.lock"), "tag 'x.lock' is not valid", code=2)
+        assert_error(cli("tag", "-d", "a/b"), "'a/b' is not a revision", code=2)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -600,7 +604,7 @@ def test_oid_prefix_matching_nothing(m1):
 def test_not_a_revision(m1):
     proj, _ = m1
     with store_unchanged(proj):
-        assert_one_error(cli("show", "m@@1"), "'m@@1' is not a revision")
+        assert_error(cli("show", "m@@1"), "'m@@1' is not a revision", code=2)  # issue 19
 
 
 def test_malformed_params_file(m1):
@@ -632,10 +636,12 @@ def test_non_utf8_file_name_in_a_folder(m1):
 def test_input_without_slot(m1):
     proj, _ = m1
     with store_unchanged(proj):
-        assert_one_error(cli("snapshot", "m", "-i", "a.csv"), "-i 'a.csv' is not SLOT=PATH")
-        assert_one_error(cli("snapshot", "m", "-o", "=model.bin"), "-o '=model.bin' is not SLOT=PATH")
-        assert_one_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "a=model.bin"),
-                         "slot 'a' is given twice")
+        # usage errors (issue 19): exit 2, one line
+        assert_error(cli("snapshot", "m", "-i", "a.csv"), "-i 'a.csv' is not SLOT=PATH", code=2)
+        assert_error(cli("snapshot", "m", "-o", "=model.bin"), "-o '=model.bin' is not SLOT=PATH",
+                     code=2)
+        assert_error(cli("snapshot", "m", "-i", "a=a.csv", "-i", "a=model.bin"),
+                     "slot 'a' is given twice", code=2)
 
 
 def test_store_of_a_newer_format(m1):
@@ -709,9 +715,11 @@ def test_missing_python_interpreter(m1):
 def test_bad_names_and_tags(m1):
     proj, _ = m1
     with store_unchanged(proj):
-        assert_one_error(cli("snapshot", "bad/name", "-i", "a=a.csv"), "name 'bad/name' is not valid")
-        assert_one_error(cli("tag", "m", "123"), "tag '123' is all digits")
-        assert_one_error(cli("tag", "m", "a@b"), "tag 'a@b' is not valid")
+        # usage errors (issue 19): exit 2, one line
+        assert_error(cli("snapshot", "bad/name", "-i", "a=a.csv"), "name 'bad/name' is not valid",
+                     code=2)
+        assert_error(cli("tag", "m", "123"), "tag '123' is all digits", code=2)
+        assert_error(cli("tag", "m", "a@b"), "tag 'a@b' is not valid", code=2)
 
 
 def test_snapshot_without_inputs_or_spec(m1):
@@ -807,7 +815,8 @@ def test_lineage(proj):
     assert ok(cli("lineage", "model", "--format", "dot")).stdout.startswith("digraph")
     with store_unchanged(proj):
         assert_one_error(cli("lineage", "nope"), "unknown revision 'nope'", "features, model")
-        assert_one_error(cli("lineage", "model", "--depth", "-1"), "--depth -1")
+        r = cli("lineage", "model", "--depth", "-1")  # a usage error, as diff --depth -1
+        assert r.exit_code == 2 and "Invalid value for '--depth'" in r.output
 
 
 def test_reindex_names_a_damaged_name_and_keeps_the_others(m1):

@@ -45,10 +45,8 @@ def parse_bytes(raw: bytes, ext: str, rel: str) -> dict:
 
             value = yaml.safe_load(text)  # aliases stay shared here; _jsonable bounds them
         elif ext == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:
-                import tomli as tomllib
+            import tomllib
+
             value = tomllib.loads(text)
         elif ext == ".json":
             value = json.loads(text)

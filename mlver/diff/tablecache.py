@@ -43,7 +43,11 @@ def _head(objs: Objects, oid: str, path: str) -> bytes | None:
     """The first bytes of a blob; None when it is nowhere here. A blob that is here but
     corrupt raises CorruptObjectError: a wrong answer must not pass for a diff."""
     if not objs.has(oid) and not os.path.isfile(objs.ws.full(path)):
-        return None
+        # Pulled with --no-data and not in the workspace either: bring the bytes from
+        # the default remote, as checkout does (without a remote: compared by oid; a
+        # remote that cannot be reached fails the diff with one line, as checkout).
+        if not objs.store.objects.fetch([oid]):
+            return None
     try:
         with objs.open_blob(oid, path) as f:
             return f.read(HEAD_BYTES)

@@ -194,5 +194,6 @@ def test_bad_gc_options_are_usage_errors(proj, two, args):
                                   ("m@1", "nope")])
 def test_verify_unknown_revisions(proj, two, revs):
     before = craft.store_state(proj)
-    assert_clean_error(mlver(proj, "verify", *revs))
+    # a revision that cannot be one is a usage error (issue 19): exit 2, one line
+    assert_clean_error(mlver(proj, "verify", *revs), code=2 if revs == ("bad rev!",) else 1)
     assert craft.store_state(proj) == before
