@@ -275,7 +275,8 @@ def test_branch_switch_names_a_deleted_folder_removed_as_status_does(proj):
     p = g(proj, "checkout", "-q", "main")
     assert mlver_lines(p) == ["mlver: ds@1 (commit " + g(proj, "rev-parse", "--short=7",
                                                           "HEAD").stdout.strip()
-                              + ") differs here: data removed; mlver checkout ds@1 restores it"]
+                              + ", the latest on this branch's history; ds@2 is not on it) "
+                              "differs here: data removed; mlver checkout ds@1 restores it"]
 
 
 def test_branch_switch_in_warn_mode_lists_what_differs(proj):
