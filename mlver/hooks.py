@@ -37,19 +37,12 @@ _NULL_SHA = "0" * 40
 Echo = Callable[[str], None]
 
 
-_CONTROL = None
-
-
 def _echo(line: str) -> None:
-    """One line on stderr (git shows a hook's output there), control characters escaped
-    as the command line does (names and paths can come from someone else's store)."""
-    import re
+    """One line on stderr (git shows a hook's output there), control and bidi characters
+    escaped as the command line does (names and paths can come from someone else's store)."""
+    from .textsafe import safe
 
-    global _CONTROL
-    if _CONTROL is None:
-        _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-    line = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
-    print(line, file=sys.stderr, flush=True)
+    print(safe(line), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str]) -> int:
