@@ -27,7 +27,7 @@ from .store import Store, trees
 # Unique tree entries one walk may visit. Each tree is read once however often it is
 # listed, so a "tree bomb" costs its real size; this bounds a store that is simply huge
 # (or crafted wide) before it exhausts memory.
-MAX_REACH_ENTRIES = 50_000_000
+MAX_REACH_ENTRIES = trees.MAX_WALK_ENTRIES  # the bound docs/security.md states
 REMOVED = "data removed by gc"
 BRING_BACK = "mlver pull from a remote that has them can bring them back"
 REMOVED_NOTE = f"{REMOVED}; {BRING_BACK}"

@@ -34,10 +34,11 @@ from .record import Record
 from .store import Store, storelock
 from .store.refs import Refs
 from .store.remote import RemoteStore, open_backend
+from .store.remote_bounds import META_MAX, Declared, check_declared, check_meta_size
 from .store.transfer import NOTHING, TransferResult, transfer
 from .store.trees import Tree
 
-MAX_META = 256 << 20  # a record or tree larger than this was not written by mlver
+MAX_META = META_MAX  # a record or tree larger than this was not written by mlver
 Warn = Callable[[str], None]
 
 
@@ -323,10 +324,7 @@ class _Fetched:
             if size is None:
                 raise CorruptObjectError(f"{what} {o} is missing from {self.remote.label}; run "
                                          f"mlver verify --remote {self.remote.name}")
-            if size > MAX_META:
-                raise RecordFormatError(f"{what} {o} on {self.remote.label} is {size} bytes, "
-                                        "larger than any mlver writes; check where that store "
-                                        "came from")
+            check_meta_size(self.remote.label, what, o, size)
         for it in self.remote.objects.iter_objects(need, in_memory=True):
             assert it.data is not None
             self.raw[it.oid] = it.data
@@ -378,10 +376,13 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
                                     f"{have})")
         f = _Fetched(store, remote)
         recs = _walk_records(f, list(heads.values()) + list(rtags.values()))
-        blobs = _walk_trees(f, recs)
+        declared: dict[str, Declared] = {}
+        blobs = _walk_trees(f, recs, declared)
         meta = [o for o in (*(r.code.patch for r in recs.values()),
                             *(r.env.packages for r in recs.values())) if o]
         want = list(dict.fromkeys(meta + (blobs if data else [])))
+        check_declared(remote.label, remote.objects.size,
+                       {o: declared[o] for o in want if o in declared and not store.objects.has(o)})
         moved = transfer(remote.objects, store.objects, want, progress,
                          "fetching data" if data else "fetching")
         result.moved = moved + TransferResult(len(f.raw), sum(map(len, f.raw.values())), 0, 0.0)
@@ -422,14 +423,24 @@ def _walk_records(f: _Fetched, starts: list[str]) -> dict[str, Record]:
     return recs
 
 
-def _walk_trees(f: _Fetched, recs: dict[str, Record]) -> list[str]:
+def _declare(declared: dict[str, Declared], oid: str, size: int, where: str) -> None:
+    if oid not in declared or size < declared[oid].size:
+        declared[oid] = Declared(size, where)
+
+
+def _walk_trees(f: _Fetched, recs: dict[str, Record], declared: dict[str, Declared]
+                ) -> list[str]:
     """Fetch every tree below the records' inputs and outputs (a level at a time); return
-    the blobs and links they reach."""
+    the blobs and links they reach, noting in ``declared`` the size each blob is said to
+    have (the smallest claim, and who makes it)."""
     blobs: list[str] = []
     level: list[str] = []
     for rec in recs.values():
-        for art in (*rec.inputs.values(), *rec.outputs.values()):
-            (level if art.type == "tree" else blobs).append(art.oid)
+        for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
+            for slot, art in arts.items():
+                (level if art.type == "tree" else blobs).append(art.oid)
+                if art.type == "blob" and not art.missing:  # a placeholder has DVC's size
+                    _declare(declared, art.oid, art.size, f"{rec.label}'s {side} {slot}")
     seen: set[str] = set()
     entries = 0
     while level:
@@ -446,6 +457,8 @@ def _walk_trees(f: _Fetched, recs: dict[str, Record]) -> list[str]:
                                         "crafted to exhaust memory")
             for e in t.entries:
                 (nxt if e.type == "tree" else blobs).append(e.oid)
+                if e.type == "blob":
+                    _declare(declared, e.oid, e.size, f"the entry {e.name!r} of tree {oid}")
         level = nxt
     return list(dict.fromkeys(blobs))
 
