@@ -262,12 +262,14 @@ def _complete(store: Store, oid: str, kind: str) -> bool:
         return False
 
 
-def gone_artifacts(store: Store, oid: str, rec: Record) -> list[tuple[str, str, Artifact]]:
+def gone_artifacts(store: Store, oid: str, rec: Record, pruned: frozenset[str] | None = None
+                   ) -> list[tuple[str, str, Artifact]]:
     """``(side, slot, artifact)`` of record ``oid`` whose data gc removed (``gc
-    --keep-last``): the record is listed as pruned and some of the content is not in the
-    store. Empty for every other record (missing data of those is damage, not gc)."""
+    --keep-last``): the record is listed as pruned (in ``pruned``, by default the store's
+    list) and some of the content is not in the store. Empty for every other record
+    (missing data of those is damage, not gc)."""
     try:
-        if oid not in store.refs.pruned():
+        if oid not in (store.refs.pruned() if pruned is None else pruned):
             return []
     except MlverError:
         return []  # a damaged list: reported by verify, not by every reader
@@ -276,6 +278,7 @@ def gone_artifacts(store: Store, oid: str, rec: Record) -> list[tuple[str, str, 
             for slot, art in arts.items() if not _complete(store, art.oid, art.type)]
 
 
-def gone_slots(store: Store, oid: str, rec: Record) -> list[str]:
+def gone_slots(store: Store, oid: str, rec: Record, pruned: frozenset[str] | None = None
+               ) -> list[str]:
     """The slots (``input train``, ``output model``) of :func:`gone_artifacts`."""
-    return [f"{side} {slot}" for side, slot, _art in gone_artifacts(store, oid, rec)]
+    return [f"{side} {slot}" for side, slot, _art in gone_artifacts(store, oid, rec, pruned)]

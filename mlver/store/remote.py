@@ -37,6 +37,7 @@ from ..hashing import HASH_NAME, is_oid, oid_of
 from . import packs as packmod
 from .objects import PACK_THRESHOLD
 from .refs import REF_MAX, locked, valid_name
+from .remote_pruned import add_pruned, read_pruned
 from .remote_bounds import (WORKERS, check_index_total, check_meta_size, copy_bounded,
                             hash_file, no_links, parallel, unlink, valid_pack_name, verify_item)
 from .safefs import check_dirs, read_small
@@ -193,16 +194,16 @@ class Backend:
         """Create what a new store needs besides its config (folders, for a folder)."""
 
     # refs: compare-and-swap
-    def read_ref(self, rel: str) -> tuple[bytes | None, Any]:
+    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
         """``(bytes or None, token)``: the token is what :meth:`swap` compares against."""
-        data = self.read(rel, REF_MAX)
+        data = self.read(rel, limit)
         return data, data
 
-    def swap(self, rel: str, token: Any, new: bytes) -> bool:
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         """Write ``new`` at ``rel`` if it still holds what ``token`` was read from (None:
         absent); False when it moved meanwhile."""
         with self._leased(rel):
-            current = self.read(rel, REF_MAX)
+            current = self.read(rel, limit)
             if current != token:
                 return False
             self.put(rel, new)
@@ -258,7 +259,7 @@ class S3Backend(Backend):
         bucket, _, key = self.path(rel).partition("/")
         return bucket, key
 
-    def _call(self, method: str, **kw: Any) -> dict[str, Any]:
+    def _call(self, method: str, limit: int = REF_MAX, **kw: Any) -> dict[str, Any]:
         from fsspec.asyn import sync
 
         fs = self.fs
@@ -270,7 +271,7 @@ class S3Backend(Backend):
             body = resp.get("Body")
             if body is not None:
                 try:
-                    resp["Data"] = await body.read(REF_MAX + 1)
+                    resp["Data"] = await body.read(limit + 1)
                 finally:
                     body.close()
             return resp
@@ -286,22 +287,22 @@ class S3Backend(Backend):
             return str(resp.get("Error", {}).get("Code", ""))
         return ""
 
-    def read_ref(self, rel: str) -> tuple[bytes | None, Any]:
+    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
         bucket, key = self._split(rel)
         with self.guard(f"reading {rel}"):
             try:
-                resp = self._call("get_object", Bucket=bucket, Key=key)
+                resp = self._call("get_object", limit, Bucket=bucket, Key=key)
             except Exception as e:
                 if self._code(e) in ("NoSuchKey", "404"):
                     return None, None
                 raise
         data = bytes(resp["Data"])
-        if len(data) > REF_MAX:
+        if len(data) > limit:
             raise RemoteError(f"{self.label}: {rel} is larger than a ref; it was not written "
                               "by mlver")
         return data, resp.get("ETag")
 
-    def swap(self, rel: str, token: Any, new: bytes) -> bool:
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         bucket, key = self._split(rel)
         cond = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
         with self.guard(f"writing {rel}"):
@@ -431,13 +432,14 @@ class LocalBackend(Backend):
             except FileNotFoundError:
                 pass
 
-    def swap(self, rel: str, token: Any, new: bytes) -> bool:
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         full = self.full(rel)
+        no_links(self.root, os.path.dirname(rel), self.label)
         with self.guard(f"writing {rel}"):
             self._n()
             check_dirs(self.root, os.path.dirname(rel), create=True)
             with locked(full) as lock:
-                if read_small(full, REF_MAX) != token:
+                if read_small(full, limit) != token:
                     return False
                 lock.publish_bytes(new)
         return True
@@ -1075,7 +1077,14 @@ class RemoteRefs:
         return heads, tag_map
 
     def pruned(self) -> frozenset[str]:
-        return frozenset()
+        """The records pushed after ``gc --keep-last`` removed their data
+        (``refs/pruned``, as in a local store): the remote holds them without their trees
+        and data on purpose, and a pull marks them "data removed by gc"."""
+        return read_pruned(self.backend)[0]
+
+    def add_pruned(self, oids: Iterable[str]) -> None:
+        """Add record oids to the remote's ``refs/pruned`` by compare-and-swap."""
+        add_pruned(self.backend, oids)
 
 
 class RemoteStore:
