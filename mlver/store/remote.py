@@ -338,7 +338,9 @@ class LocalBackend(Backend):
         with self.guard(f"listing {rel}"):
             self._n()
             for dirpath, dirs, files in os.walk(base):
-                dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(dirpath, d))]
+                for d in dirs:  # mlver writes no links: refused, never followed
+                    no_links(self.root, os.path.relpath(os.path.join(dirpath, d), self.root)
+                             .replace(os.sep, "/"), self.label)
                 for f in files:
                     p = os.path.join(dirpath, f)
                     st = os.lstat(p)
