@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,16 +38,30 @@ def _project(root: Path, remote: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def pair(tmp_path):
-    """``a`` with m@1 pushed to a folder remote, and ``b``, a fresh project on it."""
-    remote = tmp_path / "remote"
-    a = _project(tmp_path / "a", remote)
+@pytest.fixture(scope="module")
+def _pair_pristine(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pair")
+    remote = base / "remote"
+    a = _project(base / "a", remote)
     craft.write(a / "data" / "x.csv", "id,x\n1,10\n")
     craft.snapshot(a, "m", "-i", "data=data")
     ok(mlver(a, "push", timeout=30))
-    b = _project(tmp_path / "b", remote)
-    return a, b, remote
+    _project(base / "b", remote)
+    return base
+
+
+@pytest.fixture
+def pair(_pair_pristine, tmp_path):
+    """``a`` with m@1 pushed to a folder remote, and ``b``, a fresh project on it (a copy,
+    for one test to attack, of a pair made once per module)."""
+    base = tmp_path / "w"
+    shutil.copytree(_pair_pristine, base, symlinks=True)
+    for proj in ("a", "b"):  # the remote's URL names the folder it was made in
+        for f in (base / proj / ".mlver" / "config.json",
+                  base / proj / ".mlver" / "remotes" / "origin" / "url"):
+            if f.exists():
+                f.write_text(f.read_text().replace(str(_pair_pristine), str(base)))
+    return base / "a", base / "b", base / "remote"
 
 
 def put_object(remote: Path, data: bytes) -> str:
