@@ -72,9 +72,19 @@ def _text(value: Any, what: str, optional: bool = True) -> Any:
     """A string field: a str of bounded length (or None when optional)."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
+    if not isinstance(value, str) or len(value) > MAX_TEXT or not _utf8(value):
         raise RecordFormatError(f"{what} is not a short text")
     return value
+
+
+def _utf8(value: str) -> bool:
+    """False for a text that is not Unicode (a lone surrogate such as ``"\\udc80"``, which
+    JSON can spell): SQLite, terminals and files cannot take it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _untracked(path: Any) -> str:
@@ -86,7 +96,7 @@ def _untracked(path: Any) -> str:
 def check_path(path: str, what: str) -> str:
     """Refuse a record path that is absolute or climbs out of the repository."""
     if (not isinstance(path, str) or not path or path.startswith("/") or "\\" in path
-            or "\0" in path or posixpath.normpath(path) != path
+            or "\0" in path or not _utf8(path) or posixpath.normpath(path) != path
             or path == ".." or path.startswith("../")):
         raise RecordFormatError(
             f"{what} path {path!r} is not a plain relative path inside the repository; "

@@ -161,6 +161,46 @@ def test_every_integer_of_a_record_is_bounded(field, value):
         Record.from_dict(d)
 
 
+@pytest.mark.parametrize("field", ["message", "author", "inputs.data.path"])
+def test_a_text_that_is_not_unicode_is_refused(field):
+    from mlver.errors import RecordFormatError
+    from mlver.record import Record
+
+    d = {"format": 1, "type": "record", "name": "m", "version": 1, "kind": "dataset",
+         "created": "2026-01-01T00:00:00Z", "parents": [], "author": None, "message": "",
+         "inputs": {"data": {"path": "d", "oid": "0" * 32, "type": "tree", "size": 1,
+                             "files": 1}}, "outputs": {}, "code": {}, "params": {},
+         "params_files": [], "metrics": {}, "metrics_files": [], "env": {}, "run": None}
+    *path, last = field.split(".")
+    cur = d
+    for p in path:
+        cur = cur[p]
+    cur[last] = "a\udc80"  # JSON can spell a lone surrogate; SQLite cannot store it
+    with pytest.raises(RecordFormatError):
+        Record.from_dict(d)
+
+
+def test_a_record_the_index_cannot_take_is_skipped_and_named(adv):
+    from dataclasses import replace
+
+    from mlver import history
+    from mlver.api import Repo
+
+    craft.write(adv / "data" / "x.csv", "id,x\n1,10\n")
+    m1 = craft.snapshot(adv, "m", "-i", "data=data")
+    craft.write(adv / "o.csv", "id\n1\n")
+    o1 = craft.snapshot(adv, "other", "-i", "data=o.csv")
+    store = Repo(str(adv)).store
+    good = history.load_record(store, o1)
+    bad = replace(history.load_record(store, m1), version=2 ** 63)  # past every check
+    skipped: dict[str, str] = {}
+    history._add_isolated(store, store.index, [(o1, good), ("f" * 32, bad)], skipped,
+                          replace_all=True)
+    assert list(skipped) == ["m"]
+    assert skipped["m"].startswith(f"record {'f' * 32} cannot be indexed (")
+    assert store.index.log() == [o1]
+
+
 def test_a_local_record_with_a_huge_version_bricks_nothing(adv, tmp_path):
     craft.write(adv / "data" / "x.csv", "id,x\n1,10\n")
     m1 = craft.snapshot(adv, "m", "-i", "data=data")
