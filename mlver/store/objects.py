@@ -480,8 +480,8 @@ class LocalObjectStore:
                 return 0
             sources = packs[:n]
             name = f"pack-{os.urandom(16).hex()}"
-            tmp_pack = f"{self.tmp_dir}/{name}.pack"
-            tmp_idx = f"{self.tmp_dir}/{name}.idx"
+            staged = f"{self.tmp_dir}/{os.getpid()}-merge-{name}"  # a dead merger's: swept
+            tmp_pack, tmp_idx = staged + ".pack", staged + ".idx"
 
             def publish() -> None:
                 sync_filesystem(self.tmp_dir)
