@@ -248,7 +248,7 @@ def walk(store: Store, starts: list[tuple[str, str]],
     return walk_data(store, walk_records(store, starts), data_of)
 
 
-def _complete(store: Store, oid: str, kind: str) -> bool:
+def complete(store: Store, oid: str, kind: str) -> bool:
     """True when the content ``oid`` and, for a tree, everything below it is in the store
     (a bounded walk; a tree that cannot be read counts as incomplete)."""
     try:
@@ -260,6 +260,9 @@ def _complete(store: Store, oid: str, kind: str) -> bool:
                    for _path, e in trees.walk(store.tree, oid))
     except MlverError:
         return False
+
+
+_complete = complete  # the name replay.py imports
 
 
 def gone_artifacts(store: Store, oid: str, rec: Record, pruned: frozenset[str] | None = None
@@ -275,7 +278,7 @@ def gone_artifacts(store: Store, oid: str, rec: Record, pruned: frozenset[str] |
         return []  # a damaged list: reported by verify, not by every reader
     return [(side, slot, art)
             for side, arts in (("input", rec.inputs), ("output", rec.outputs))
-            for slot, art in arts.items() if not _complete(store, art.oid, art.type)]
+            for slot, art in arts.items() if not complete(store, art.oid, art.type)]
 
 
 def gone_slots(store: Store, oid: str, rec: Record, pruned: frozenset[str] | None = None

@@ -13,7 +13,19 @@ from typing import Any
 
 from . import reach
 from .errors import MlverError
+from .record import Record
 from .store.remote import RemoteStore
+
+
+def pruned_on(remote: RemoteStore, records: dict[str, Record]) -> frozenset[str]:
+    """The ``records`` the remote holds without their data: listed in its ``refs/pruned``
+    and missing some of it. A listed record whose data a later push brought back (from a
+    store that still had it) is whole again."""
+    listed = remote.refs.pruned()
+    return frozenset(
+        oid for oid, rec in records.items() if oid in listed
+        and not all(reach.complete(remote, a.oid, a.type)  # type: ignore[arg-type]
+                    for a in (*rec.inputs.values(), *rec.outputs.values())))
 
 
 def verify_remote(remote: RemoteStore, progress: Any = None) -> Any:
@@ -25,13 +37,13 @@ def verify_remote(remote: RemoteStore, progress: Any = None) -> Any:
     remote.check()
     starts = reach.ref_starts(remote)  # type: ignore[arg-type]
     problems = [Problem("ref", "invalid", e) for e in starts.errors]
+    r = reach.walk_records(remote, starts.labelled())  # type: ignore[arg-type]
     try:
-        pruned = remote.refs.pruned()
+        pruned = pruned_on(remote, r.records)
     except MlverError as e:
         pruned = frozenset()
         problems.append(Problem("ref", "invalid", str(e)))
-    r = reach.walk(remote, starts.labelled(),  # type: ignore[arg-type]
-                   lambda oid: oid not in pruned)
+    reach.walk_data(remote, r, lambda oid: oid not in pruned)  # type: ignore[arg-type]
     present = 0
     nbytes = 0
     for oid, kind in r.kinds.items():

@@ -31,6 +31,7 @@ from .config import RemoteSpec
 from .errors import (ConfigError, CorruptObjectError, MlverError, RecordFormatError,
                      RefConflictError, RemoteError, RevisionError)
 from .record import Record
+from .remote_verify import pruned_on
 from .store import Store, storelock
 from .store.refs import Refs
 from .store.remote import RemoteStore, open_backend
@@ -390,7 +391,7 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         f = _Fetched(store, remote)
         recs = _walk_records(f, list(heads.values()) + list(rtags.values()))
         declared: dict[str, Declared] = {}
-        gone = remote.refs.pruned()  # pushed after gc --keep-last: no trees, no data
+        gone = pruned_on(remote, recs)  # pushed after gc --keep-last: no trees, no data
         blobs = _walk_trees(f, {o: r for o, r in recs.items() if o not in gone}, declared)
         meta = [o for o in (*(r.code.patch for r in recs.values()),
                             *(r.env.packages for r in recs.values())) if o]

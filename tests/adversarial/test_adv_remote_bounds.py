@@ -381,6 +381,29 @@ def test_a_pruned_store_pushes_its_pruned_state_and_a_clone_pulls_it(tmp_path):
     assert craft.ref_oid(b, "m") == m2
 
 
+def test_a_pruned_version_is_whole_again_once_a_store_with_its_data_pushes_it(tmp_path):
+    remote, fresh = tmp_path / "remote", tmp_path / "fresh"
+    a = _project(tmp_path / "a", remote)
+    ok(mlver(a, "remote", "add", "fresh", str(fresh), "--local"))
+    craft.write(a / "data" / "x.csv", craft.big_table(1))
+    m1 = craft.snapshot(a, "m", "-i", "data=data")
+    craft.write(a / "data" / "x.csv", craft.big_table(2))
+    craft.snapshot(a, "m", "-i", "data=data")
+    ok(mlver(a, "push", "origin", timeout=30))
+    b = _project(tmp_path / "b", remote)  # a full copy of both versions
+    ok(mlver(b, "pull", "origin", timeout=30))
+    ok(mlver(b, "remote", "add", "fresh", str(fresh), "--local"))
+    ok(mlver(a, "gc", "--keep-last", "1", "--grace", "0s", timeout=30))
+    ok(mlver(a, "push", "fresh", timeout=30))
+    assert (fresh / "refs" / "pruned").read_text() == m1 + "\n"
+    ok(mlver(b, "push", "fresh", timeout=30))  # brings m@1's data
+    c = _project(tmp_path / "c", fresh)
+    ok(mlver(c, "pull", timeout=30))
+    assert not (c / ".mlver" / "refs" / "pruned").exists()
+    ok(mlver(c, "checkout", "m@1", "--force", timeout=30))
+    assert (c / "data" / "x.csv").read_text() == craft.big_table(1)
+
+
 def test_pushing_versions_pulled_without_data_to_another_remote_is_refused(pair, tmp_path):
     a, b, remote = pair
     ok(mlver(b, "pull", "--no-data", timeout=30))
