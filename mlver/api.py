@@ -243,7 +243,7 @@ class Repo:
         from .verify import verify
 
         if remote is not None:
-            from .sync import verify_remote
+            from .remote_verify import verify_remote
 
             return verify_remote(self._remote(remote), progress)
         fetch, self.store.objects.fetcher = self.store.objects.fetcher, None

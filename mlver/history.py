@@ -63,8 +63,33 @@ def sync_index(store: Store, index: Index) -> dict[str, str]:
     _forget_moved_names(store, index)
     missing, skipped = _walk_refs(store, index.has_record)
     if missing:
-        index.add_records([row_of(oid, rec) for oid, rec in missing], store.tree)
+        _add_isolated(store, index, missing, skipped)
     return skipped
+
+
+def _add_isolated(store: Store, index: Index, items: list[tuple[str, Record]],
+                  skipped: dict[str, str], replace_all: bool = False) -> None:
+    """Index ``items`` in one transaction; when SQLite cannot take one (a number or a text
+    a validated record should never hold), index the others and name that one in
+    ``skipped``, so one record never bricks every command that opens the index."""
+    try:
+        index.add_records([row_of(oid, rec) for oid, rec in items], store.tree, replace_all)
+        return
+    except (OverflowError, UnicodeError):
+        pass
+    good = []
+    for oid, rec in items:
+        try:
+            row, slots = row_of(oid, rec)
+            for v in (*row, *(x for slot in slots for x in slot)):
+                if isinstance(v, int) and not -2**63 <= v < 2**63:
+                    raise OverflowError(f"{v} does not fit SQLite")
+                if isinstance(v, str):
+                    v.encode("utf-8")
+            good.append((oid, rec))
+        except (OverflowError, UnicodeError) as e:
+            skipped.setdefault(rec.name, f"record {oid} cannot be indexed ({e}); {DAMAGED_FIX}")
+    index.add_records([row_of(oid, rec) for oid, rec in good], store.tree, replace_all)
 
 
 def unindexed(store: Store, index: Index) -> tuple[list[tuple[str, Record]], dict[str, str]]:
@@ -141,7 +166,7 @@ def rebuild_index(store: Store) -> tuple[int, dict[str, str]]:
         for oid, rec in _scan_records(store):
             if oid not in have and rec.name in names:
                 found.append((oid, rec))
-    index.add_records([row_of(oid, rec) for oid, rec in found], store.tree, replace_all=True)
+    _add_isolated(store, index, found, skipped, replace_all=True)
     return len(found), skipped
 
 

@@ -27,7 +27,7 @@ from .store import Store, trees
 # Unique tree entries one walk may visit. Each tree is read once however often it is
 # listed, so a "tree bomb" costs its real size; this bounds a store that is simply huge
 # (or crafted wide) before it exhausts memory.
-MAX_REACH_ENTRIES = 50_000_000
+MAX_REACH_ENTRIES = trees.MAX_WALK_ENTRIES  # the bound docs/security.md states
 REMOVED = "data removed by gc"
 BRING_BACK = "mlver pull from a remote that has them can bring them back"
 REMOVED_NOTE = f"{REMOVED}; {BRING_BACK}"
@@ -249,7 +249,7 @@ def walk(store: Store, starts: list[tuple[str, str]],
     return walk_data(store, walk_records(store, starts), data_of)
 
 
-def _complete(store: Store, oid: str, kind: str) -> bool:
+def complete(store: Store, oid: str, kind: str) -> bool:
     """True when the content ``oid`` and, for a tree, everything below it is in the store
     (a bounded walk; a tree that cannot be read counts as incomplete)."""
     try:
@@ -263,20 +263,26 @@ def _complete(store: Store, oid: str, kind: str) -> bool:
         return False
 
 
-def gone_artifacts(store: Store, oid: str, rec: Record) -> list[tuple[str, str, Artifact]]:
+_complete = complete  # the name replay.py imports
+
+
+def gone_artifacts(store: Store, oid: str, rec: Record, pruned: frozenset[str] | None = None
+                   ) -> list[tuple[str, str, Artifact]]:
     """``(side, slot, artifact)`` of record ``oid`` whose data gc removed (``gc
-    --keep-last``): the record is listed as pruned and some of the content is not in the
-    store. Empty for every other record (missing data of those is damage, not gc)."""
+    --keep-last``): the record is listed as pruned (in ``pruned``, by default the store's
+    list) and some of the content is not in the store. Empty for every other record
+    (missing data of those is damage, not gc)."""
     try:
-        if oid not in store.refs.pruned():
+        if oid not in (store.refs.pruned() if pruned is None else pruned):
             return []
     except MlverError:
         return []  # a damaged list: reported by verify, not by every reader
     return [(side, slot, art)
             for side, arts in (("input", rec.inputs), ("output", rec.outputs))
-            for slot, art in arts.items() if not _complete(store, art.oid, art.type)]
+            for slot, art in arts.items() if not complete(store, art.oid, art.type)]
 
 
-def gone_slots(store: Store, oid: str, rec: Record) -> list[str]:
+def gone_slots(store: Store, oid: str, rec: Record, pruned: frozenset[str] | None = None
+               ) -> list[str]:
     """The slots (``input train``, ``output model``) of :func:`gone_artifacts`."""
-    return [f"{side} {slot}" for side, slot, _art in gone_artifacts(store, oid, rec)]
+    return [f"{side} {slot}" for side, slot, _art in gone_artifacts(store, oid, rec, pruned)]

@@ -41,13 +41,50 @@ def check_commit(value: Any, what: str = "code.commit") -> str | None:
     return value
 
 
+# Bounds of the integers a record carries. Every one of them lands in SQLite (a signed
+# 64-bit integer), in JSON readers (exact up to 2**53) and in arithmetic such as the next
+# version number; a crafted ``version`` of 2**63 once moved a ref and then crashed every
+# command with OverflowError. Refused when the record is read, before anything moves.
+MAX_VERSION = 2**31 - 1
+MAX_SIZE = 2**53  # bytes of one artifact (far beyond any disk)
+MAX_COUNT = 2**53  # files of a folder, packages of an environment
+MAX_EXIT = 2**31 - 1  # |exit code|
+MAX_DURATION = 1e10  # seconds of a run (over 300 years)
+
+
+def check_int(value: Any, what: str, lo: int, hi: int) -> int:
+    """An integer field of a record: an int (not a bool, a float or a text) in ``[lo, hi]``."""
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise RecordFormatError(f"{what} {str(value)[:40]!r} is not an integer from {lo} to "
+                                f"{hi}")
+    return value
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value <= MAX_DURATION:  # NaN fails both comparisons
+        raise RecordFormatError(f"run.duration_s {str(value)[:40]!r} is not a number of "
+                                f"seconds from 0 to {MAX_DURATION:.0e}")
+    return float(value)
+
+
 def _text(value: Any, what: str, optional: bool = True) -> Any:
     """A string field: a str of bounded length (or None when optional)."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
+    if not isinstance(value, str) or len(value) > MAX_TEXT or not _utf8(value):
         raise RecordFormatError(f"{what} is not a short text")
     return value
+
+
+def _utf8(value: str) -> bool:
+    """False for a text that is not Unicode (a lone surrogate such as ``"\\udc80"``, which
+    JSON can spell): SQLite, terminals and files cannot take it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _untracked(path: Any) -> str:
@@ -59,7 +96,7 @@ def _untracked(path: Any) -> str:
 def check_path(path: str, what: str) -> str:
     """Refuse a record path that is absolute or climbs out of the repository."""
     if (not isinstance(path, str) or not path or path.startswith("/") or "\\" in path
-            or "\0" in path or posixpath.normpath(path) != path
+            or "\0" in path or not _utf8(path) or posixpath.normpath(path) != path
             or path == ".." or path.startswith("../")):
         raise RecordFormatError(
             f"{what} path {path!r} is not a plain relative path inside the repository; "
@@ -132,8 +169,10 @@ class Artifact:
                     raise RecordFormatError(f"{what} has a bad 'missing' (want {{\"md5\": "
                                             "32 hex characters, optionally + \".dir\"})")
                 missing = missing["md5"]
-            a = cls(path=d["path"], oid=d["oid"], type=d["type"], size=int(d["size"]),
-                    files=int(d["files"]), source=d.get("source"),
+            a = cls(path=d["path"], oid=d["oid"], type=d["type"],
+                    size=check_int(d["size"], f"{what} size", 0, MAX_SIZE),
+                    files=check_int(d["files"], f"{what} files", 0, MAX_COUNT),
+                    source=d.get("source"),
                     exec=d.get("exec") is True, missing=missing)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise RecordFormatError(f"{what} is malformed ({e!r})") from None
@@ -256,7 +295,8 @@ class Env:
         return cls(python=_text(d.get("python"), "env.python"),
                    implementation=_text(d.get("implementation"), "env.implementation"),
                    platform=_text(d.get("platform"), "env.platform"), packages=d.get("packages"),
-                   packages_count=int(d.get("packages_count") or 0))
+                   packages_count=check_int(d.get("packages_count") or 0,
+                                            "env.packages_count", 0, MAX_COUNT))
 
 
 @dataclass(frozen=True)
@@ -308,8 +348,9 @@ class Run:
         if not isinstance(d.get("command"), list):
             raise RecordFormatError("run.command is not a list")
         return cls(command=tuple(_text(a, "run.command", False) for a in d["command"]),
-                   exit_code=int(d["exit_code"]), started=_text(d["started"], "run.started", False),
-                   duration_s=float(d["duration_s"]),
+                   exit_code=check_int(d["exit_code"], "run.exit_code", -MAX_EXIT, MAX_EXIT),
+                   started=_text(d["started"], "run.started", False),
+                   duration_s=_duration(d["duration_s"]),
                    trace=Trace.from_dict(d["trace"]) if "trace" in d else None)
 
 
@@ -442,7 +483,8 @@ class Record:
                 f"record format {d.get('format')!r} is not supported by this mlver; upgrade mlver")
         try:
             rec = cls(
-                name=d["name"], version=int(d["version"]), kind=d["kind"], created=d["created"],
+                name=d["name"], version=check_int(d["version"], "version", 1, MAX_VERSION),
+                kind=d["kind"], created=d["created"],
                 parents=tuple(d.get("parents") or ()), author=d.get("author"),
                 message=d.get("message") or "",
                 inputs={k: Artifact.from_dict(v, f"input {k!r}")

@@ -31,14 +31,15 @@ from .config import RemoteSpec
 from .errors import (ConfigError, CorruptObjectError, MlverError, RecordFormatError,
                      RefConflictError, RemoteError, RevisionError)
 from .record import Record
+from .remote_verify import pruned_on
 from .store import Store, storelock
 from .store.refs import Refs
 from .store.remote import RemoteStore, open_backend
 from .store.origins import mark_origin
+from .store.remote_bounds import Declared, check_declared, check_meta_size
 from .store.transfer import NOTHING, TransferResult, transfer
 from .store.trees import Tree
 
-MAX_META = 256 << 20  # a record or tree larger than this was not written by mlver
 Warn = Callable[[str], None]
 
 
@@ -230,7 +231,9 @@ def push(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         local_tags = {n: store.refs.tags(n) for n in accepted}
         starts += [(oid, f"{n}@{t}") for n, ts in local_tags.items() for t, oid in ts.items()]
         r = reach.walk(store, starts)
-        result.moved = _send(store, remote, r, progress, say)
+        result.moved, gone = _send(store, remote, r, progress)
+        if gone:  # listed before any ref reaches them: a clone knows their data is gone
+            remote.refs.add_pruned(gone)
         for n, local in accepted.items():
             rhead, token = heads[n]
             if rhead != local:
@@ -255,9 +258,12 @@ def push(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
     return result
 
 
-def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Any,
-          say: Warn) -> TransferResult:
-    """Send what ``r`` reached and the remote lacks: data, then trees, then records."""
+def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Any
+          ) -> tuple[TransferResult, set[str]]:
+    """Send what ``r`` reached and the remote lacks: data, then trees, then records.
+    Returns what moved and the records sent without their data (gc removed it here), which
+    the remote must list as pruned. Data that is only elsewhere (pulled with --no-data)
+    is refused: the remote would hold versions that no clone can pull."""
     bad = [u for u in r.unreadable.values() if u.problem != "missing"]
     if bad:
         u = bad[0]
@@ -270,6 +276,9 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Any,
     need = remote.objects.missing(leaves + trees + records)
     absent = [o for o in need if not store.objects.has(o)]
     dropped: set[str] = set()
+    gone: set[str] = set()
+    pruned = store.refs.pruned()
+    by_label = {label: oid for oid, label in r.labels.items()}
     for o in absent:
         breaks = r.breaks(o, skip)
         if breaks:
@@ -277,16 +286,22 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Any,
                 f"object {o} ({r.kinds[o]}) of {', '.join(breaks[:3])} is neither in this store "
                 f"nor on {remote.label}; nothing was pushed: pull it from where it came from, or "
                 "run mlver verify")
+        holders = [by_label[lb] for lb in r.breaks(o) if lb in by_label]
+        elsewhere = [lb for lb in r.breaks(o) if by_label.get(lb) not in pruned]
+        if elsewhere:
+            raise RemoteError(
+                f"the data of {', '.join(elsewhere[:3])} is not in this store (it was pulled "
+                f"with --no-data), so {remote.label} could not pull it back; nothing was "
+                "pushed: run mlver pull without --no-data from the remote that has it, then "
+                "push again")
+        gone.update(holders)
         dropped.add(o)
-    if dropped:
-        say(f"{len(dropped)} objects whose data is not in this store (gc --keep-last removed it, "
-            "or it was pulled with --no-data from another remote) were not sent")
     moved = NOTHING
     for label, oids in (("sending data", leaves), ("sending trees", trees),
                         ("sending records", records)):
         moved = moved + transfer(store.objects, remote.objects,
                                  [o for o in oids if o not in dropped], progress, label)
-    return moved
+    return moved, gone
 
 
 def _push_tags(store: Store, remote: RemoteStore, track: Refs, name: str,
@@ -328,10 +343,7 @@ class _Fetched:
             if size is None:
                 raise CorruptObjectError(f"{what} {o} is missing from {self.remote.label}; run "
                                          f"mlver verify --remote {self.remote.name}")
-            if size > MAX_META:
-                raise RecordFormatError(f"{what} {o} on {self.remote.label} is {size} bytes, "
-                                        "larger than any mlver writes; check where that store "
-                                        "came from")
+            check_meta_size(self.remote.label, what, o, size)
         for it in self.remote.objects.iter_objects(need, in_memory=True):
             assert it.data is not None
             self.raw[it.oid] = it.data
@@ -385,10 +397,14 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
                                     f"{have})")
         f = _Fetched(store, remote)
         recs = _walk_records(f, list(heads.values()) + list(rtags.values()))
-        blobs = _walk_trees(f, recs)
+        declared: dict[str, Declared] = {}
+        gone = pruned_on(remote, recs)  # pushed after gc --keep-last: no trees, no data
+        blobs = _walk_trees(f, {o: r for o, r in recs.items() if o not in gone}, declared)
         meta = [o for o in (*(r.code.patch for r in recs.values()),
                             *(r.env.packages for r in recs.values())) if o]
         want = list(dict.fromkeys(meta + (blobs if data else [])))
+        check_declared(remote.label, remote.objects.size,
+                       {o: declared[o] for o in want if o in declared and not store.objects.has(o)})
         moved = transfer(remote.objects, store.objects, want, progress,
                          "fetching data" if data else "fetching")
         result.moved = moved + TransferResult(len(f.raw), sum(map(len, f.raw.values())), 0, 0.0)
@@ -398,6 +414,9 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
             with store.objects.batch() as b:
                 for oid, raw in f.raw.items():
                     b.add_bytes(raw, expect=oid)
+        lost = [o for o in recs if o in gone and reach.gone_slots(store, o, recs[o], gone)]
+        if lost:  # before any ref reaches them, as gc does: verify must know why
+            store.refs.add_pruned(lost)
         if data:
             done = set(recs)
             if store.refs.partial() & done:
@@ -431,14 +450,24 @@ def _walk_records(f: _Fetched, starts: list[str]) -> dict[str, Record]:
     return recs
 
 
-def _walk_trees(f: _Fetched, recs: dict[str, Record]) -> list[str]:
+def _declare(declared: dict[str, Declared], oid: str, size: int, where: str) -> None:
+    if oid not in declared or size < declared[oid].size:
+        declared[oid] = Declared(size, where)
+
+
+def _walk_trees(f: _Fetched, recs: dict[str, Record], declared: dict[str, Declared]
+                ) -> list[str]:
     """Fetch every tree below the records' inputs and outputs (a level at a time); return
-    the blobs and links they reach."""
+    the blobs and links they reach, noting in ``declared`` the size each blob is said to
+    have (the smallest claim, and who makes it)."""
     blobs: list[str] = []
     level: list[str] = []
     for rec in recs.values():
-        for art in (*rec.inputs.values(), *rec.outputs.values()):
-            (level if art.type == "tree" else blobs).append(art.oid)
+        for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
+            for slot, art in arts.items():
+                (level if art.type == "tree" else blobs).append(art.oid)
+                if art.type == "blob" and not art.missing:  # a placeholder has DVC's size
+                    _declare(declared, art.oid, art.size, f"{rec.label}'s {side} {slot}")
     seen: set[str] = set()
     entries = 0
     while level:
@@ -455,6 +484,8 @@ def _walk_trees(f: _Fetched, recs: dict[str, Record]) -> list[str]:
                                         "crafted to exhaust memory")
             for e in t.entries:
                 (nxt if e.type == "tree" else blobs).append(e.oid)
+                if e.type == "blob":
+                    _declare(declared, e.oid, e.size, f"the entry {e.name!r} of tree {oid}")
         level = nxt
     return list(dict.fromkeys(blobs))
 
@@ -562,35 +593,6 @@ def _replay(store: Store, name: str, local: str, lchain: list[str], rhead: str,
     return prev_oid
 
 
-# -- verify --remote ------------------------------------------------------------------------------
-
-def verify_remote(remote: RemoteStore, progress: Any = None) -> Any:
-    """Check that every object reachable from the remote's refs and tags is there (records
-    and trees are read and validated, so also hash-checked; data is checked by presence)."""
-    from .verify import Problem, VerifyResult
-
-    t0 = time.perf_counter()
-    remote.check()
-    starts = reach.ref_starts(remote)  # type: ignore[arg-type]
-    problems = [Problem("ref", "invalid", e) for e in starts.errors]
-    r = reach.walk(remote, starts.labelled())  # type: ignore[arg-type]
-    present = 0
-    nbytes = 0
-    for oid, kind in r.kinds.items():
-        u = r.unreadable.get(oid)
-        size = remote.objects.size(oid)
-        if u is None and size is not None:
-            present += 1
-            nbytes += size
-            continue
-        problem = u.problem if u is not None else "missing"
-        detail = u.detail if u is not None else f"{remote.label} holds no copy of it"
-        problems.append(Problem("object", problem, detail, oid, kind, r.breaks(oid)))
-    return VerifyResult(objects=present, bytes=nbytes, seconds=time.perf_counter() - t0,
-                        records=len(r.labels), problems=tuple(problems),
-                        revisions=(f"remote {remote.name}",))
-
-
 # -- data on demand -------------------------------------------------------------------------------
 
 def fetcher(store: Store, spec: RemoteSpec) -> Callable[[list[str]], None]:
@@ -618,4 +620,4 @@ def fetcher(store: Store, spec: RemoteSpec) -> Callable[[list[str]], None]:
 
 
 __all__ = ["PushRefused", "Replayed", "NameUpdate", "SyncResult", "fetcher", "open_remote",
-           "pull", "push", "tracking", "verify_remote"]
+           "pull", "push", "tracking"]

@@ -140,7 +140,8 @@ class Batch:
                 with self._lock:
                     if self._pack is None:
                         self._pack_name = f"pack-{os.urandom(16).hex()}"
-                        base = f"{self.store.tmp_dir}/{self._pack_name}"
+                        # staged under this writer's pid, so a sweep can tell it is dead
+                        base = f"{self.store.tmp_dir}/{self._prefix}{self._pack_name}"
                         self._pack = packmod.PackWriter(base + ".pack", base + ".idx")
                     self._pack.add(oid, data)
                     self._staged[oid] = _PACKED
@@ -436,5 +437,8 @@ def _write_readonly(path: str, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
         _write_all(fd, data)
-    finally:
+    except BaseException:  # a full disk: no partial file stays in tmp/
         os.close(fd)
+        _unlink(path)
+        raise
+    os.close(fd)

@@ -91,6 +91,21 @@ class ObjectStore(Protocol):
     def iter_oids(self) -> Iterator[str]: ...
 
 
+def _dead_writer(name: str) -> bool:
+    """True when ``name`` (``PID-…``, as every writer names what it stages) names a
+    process that no longer runs. This store's tmp/ is written on this host only."""
+    head = name.split("-", 1)[0]
+    if not head.isdigit() or len(head) > 9 or int(head) in (0, os.getpid()):
+        return False
+    try:
+        os.kill(int(head), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, someone else's
+    return False
+
+
 class LocalObjectStore:
     """Read and write objects of one store folder (the ``.mlver`` directory).
 
@@ -288,8 +303,9 @@ class LocalObjectStore:
         return all(self.has(o) for o in want)
 
     def sweep_tmp(self, older_than: float = TMP_GRACE) -> int:
-        """Remove files in ``tmp/`` left by writers that died (older than ``older_than``
-        seconds: a live batch is younger); once per process. Returns how many."""
+        """Remove files in ``tmp/`` left by writers that died: those named after a process
+        (``PID-…``) that no longer runs, and any older than ``older_than`` seconds (a live
+        batch is younger); once per process. Returns how many."""
         if self._swept or self.read_only:
             return 0
         self._swept = True
@@ -303,7 +319,8 @@ class LocalObjectStore:
             try:
                 st = e.stat(follow_symlinks=False)
                 if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) \
-                        and st.st_mtime < cutoff and not e.name.endswith(".lock"):
+                        and (st.st_mtime < cutoff or _dead_writer(e.name)) \
+                        and not e.name.endswith(".lock"):
                     os.unlink(e.path)
                     n += 1
             except OSError:
@@ -463,8 +480,8 @@ class LocalObjectStore:
                 return 0
             sources = packs[:n]
             name = f"pack-{os.urandom(16).hex()}"
-            tmp_pack = f"{self.tmp_dir}/{name}.pack"
-            tmp_idx = f"{self.tmp_dir}/{name}.idx"
+            staged = f"{self.tmp_dir}/{os.getpid()}-merge-{name}"  # a dead merger's: swept
+            tmp_pack, tmp_idx = staged + ".pack", staged + ".idx"
 
             def publish() -> None:
                 sync_filesystem(self.tmp_dir)

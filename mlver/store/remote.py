@@ -33,15 +33,17 @@ from typing import Any, BinaryIO
 
 from ..config import STORE_FORMAT
 from ..errors import CorruptObjectError, MlverError, RecordFormatError, RemoteError
-from ..hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
+from ..hashing import HASH_NAME, is_oid, oid_of
 from . import packs as packmod
 from .objects import PACK_THRESHOLD
 from .refs import REF_MAX, locked, valid_name
+from .remote_pruned import add_pruned, read_pruned
+from .remote_bounds import (WORKERS, check_index_total, check_meta_size, copy_bounded,
+                            hash_file, no_links, parallel, unlink, valid_pack_name, verify_item)
 from .safefs import check_dirs, read_small
 from .trees import Tree
 
 CONFIG_MAX = 65536
-WORKERS = 8  # requests in flight at once
 PACK_TARGET = 32 << 20  # a pack sent to a remote is closed at this size (resumable units)
 WHOLE_PACK = 64 << 20  # a pack up to this size is fetched whole when half of it is wanted
 SMALL_PACK = 4 << 20  # ... and whatever is wanted of it, when it is this small
@@ -162,7 +164,8 @@ class Backend:
     def get_file(self, rel: str, local: str, size: int) -> None:
         with self.guard(f"downloading {rel}"):
             self._n()
-            self.fs.get_file(self.path(rel), local)
+            with self.fs.open(self.path(rel), "rb") as src, open(local, "wb") as dst:
+                copy_bounded(src, dst, size, self.label, rel)
         if os.path.getsize(local) != size:
             raise CorruptObjectError(f"{self.label}: {rel} changed size while it was "
                                      "downloaded; the remote's copy is damaged")
@@ -191,16 +194,16 @@ class Backend:
         """Create what a new store needs besides its config (folders, for a folder)."""
 
     # refs: compare-and-swap
-    def read_ref(self, rel: str) -> tuple[bytes | None, Any]:
+    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
         """``(bytes or None, token)``: the token is what :meth:`swap` compares against."""
-        data = self.read(rel, REF_MAX)
+        data = self.read(rel, limit)
         return data, data
 
-    def swap(self, rel: str, token: Any, new: bytes) -> bool:
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         """Write ``new`` at ``rel`` if it still holds what ``token`` was read from (None:
         absent); False when it moved meanwhile."""
         with self._leased(rel):
-            current = self.read(rel, REF_MAX)
+            current = self.read(rel, limit)
             if current != token:
                 return False
             self.put(rel, new)
@@ -256,7 +259,7 @@ class S3Backend(Backend):
         bucket, _, key = self.path(rel).partition("/")
         return bucket, key
 
-    def _call(self, method: str, **kw: Any) -> dict[str, Any]:
+    def _call(self, method: str, limit: int = REF_MAX, **kw: Any) -> dict[str, Any]:
         from fsspec.asyn import sync
 
         fs = self.fs
@@ -268,7 +271,7 @@ class S3Backend(Backend):
             body = resp.get("Body")
             if body is not None:
                 try:
-                    resp["Data"] = await body.read(REF_MAX + 1)
+                    resp["Data"] = await body.read(limit + 1)
                 finally:
                     body.close()
             return resp
@@ -284,22 +287,22 @@ class S3Backend(Backend):
             return str(resp.get("Error", {}).get("Code", ""))
         return ""
 
-    def read_ref(self, rel: str) -> tuple[bytes | None, Any]:
+    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
         bucket, key = self._split(rel)
         with self.guard(f"reading {rel}"):
             try:
-                resp = self._call("get_object", Bucket=bucket, Key=key)
+                resp = self._call("get_object", limit, Bucket=bucket, Key=key)
             except Exception as e:
                 if self._code(e) in ("NoSuchKey", "404"):
                     return None, None
                 raise
         data = bytes(resp["Data"])
-        if len(data) > REF_MAX:
+        if len(data) > limit:
             raise RemoteError(f"{self.label}: {rel} is larger than a ref; it was not written "
                               "by mlver")
         return data, resp.get("ETag")
 
-    def swap(self, rel: str, token: Any, new: bytes) -> bool:
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         bucket, key = self._split(rel)
         cond = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
         with self.guard(f"writing {rel}"):
@@ -331,10 +334,13 @@ class LocalBackend(Backend):
     def list(self, rel: str) -> dict[str, int]:
         base = self.full(rel)
         out: dict[str, int] = {}
+        no_links(self.root, rel, self.label)  # os.walk would follow a linked top folder
         with self.guard(f"listing {rel}"):
             self._n()
             for dirpath, dirs, files in os.walk(base):
-                dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(dirpath, d))]
+                for d in dirs:  # mlver writes no links: refused, never followed
+                    no_links(self.root, os.path.relpath(os.path.join(dirpath, d), self.root)
+                             .replace(os.sep, "/"), self.label)
                 for f in files:
                     p = os.path.join(dirpath, f)
                     st = os.lstat(p)
@@ -343,11 +349,13 @@ class LocalBackend(Backend):
         return out
 
     def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
+        no_links(self.root, os.path.dirname(rel), self.label)
         with self.guard(f"reading {rel}"):
             self._n()
             return read_small(self.full(rel), limit)
 
     def read_range(self, rel: str, start: int, length: int) -> bytes:
+        no_links(self.root, os.path.dirname(rel), self.label)
         with self.guard(f"reading {rel}"):
             self._n()
             try:
@@ -365,11 +373,12 @@ class LocalBackend(Backend):
         return data
 
     def get_file(self, rel: str, local: str, size: int) -> None:
+        no_links(self.root, os.path.dirname(rel), self.label)
         with self.guard(f"copying {rel}"):
             self._n()
             fd = packmod.open_regular(self.full(rel))
             with os.fdopen(fd, "rb") as src, open(local, "wb") as dst:
-                shutil.copyfileobj(src, dst, CHUNK * 8)
+                copy_bounded(src, dst, size, self.label, rel)
         if os.path.getsize(local) != size:
             raise CorruptObjectError(f"{self.label}: {rel} changed size while it was copied")
 
@@ -425,13 +434,14 @@ class LocalBackend(Backend):
             except FileNotFoundError:
                 pass
 
-    def swap(self, rel: str, token: Any, new: bytes) -> bool:
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         full = self.full(rel)
+        no_links(self.root, os.path.dirname(rel), self.label)
         with self.guard(f"writing {rel}"):
             self._n()
             check_dirs(self.root, os.path.dirname(rel), create=True)
             with locked(full) as lock:
-                if read_small(full, REF_MAX) != token:
+                if read_small(full, limit) != token:
                     return False
                 lock.publish_bytes(new)
         return True
@@ -566,12 +576,13 @@ class RemoteObjectStore:
                 parts = rel.split("/")
                 if len(parts) == 3 and parts[1] == "pack":
                     base, ext = os.path.splitext(parts[2])
-                    if base.startswith("pack-") and ext == ".idx":
+                    if valid_pack_name(base) and ext == ".idx":
                         idx[base] = size
-                    elif base.startswith("pack-") and ext == ".pack":
+                    elif valid_pack_name(base) and ext == ".pack":
                         packs[base] = size
                 elif len(parts) == 3 and len(parts[1]) == 2 and is_oid(parts[1] + parts[2]):
                     loose[parts[1] + parts[2]] = size
+            check_index_total(self.label, idx)  # before any index is read
             todo = [n for n in sorted(idx) if n not in self._packs]
             found = {n: p for n, p in self._packs.items() if n in idx}
             if todo:
@@ -662,7 +673,9 @@ class RemoteObjectStore:
         return iter(sorted(found))
 
     def read(self, oid: str, verify: bool = True) -> bytes:
-        """The bytes of one object (always verified: a remote is never trusted)."""
+        """The bytes of one record or tree (always verified: a remote is never trusted);
+        one over 256 MiB is refused before it is read (no record or tree is that large)."""
+        check_meta_size(self.label, "object", oid, self.size(oid))
         for item in self.iter_objects([oid], in_memory=True):
             assert item.data is not None
             return item.data
@@ -767,7 +780,7 @@ class RemoteObjectStore:
             try:
                 self.backend.get_file(rel, local, size)
             except BaseException:
-                _unlink(local)
+                unlink(local)
                 raise
             return [Item(oid, size, path=local, owned=True)]
         return run
@@ -776,78 +789,30 @@ class RemoteObjectStore:
         """Fetch ``oids`` in parallel and yield each as it arrives, verified: bytes whose
         hash is not their oid raise :class:`CorruptObjectError` naming the remote."""
         units = self._plan(oids, in_memory)
-        for items in _parallel(units):
+        for items in parallel(units):
             for it in items:
-                _verify_item(it, self.label)
+                try:
+                    verify_item(it, self.label)
+                except CorruptObjectError as bad:
+                    it = self._good_copy(it.oid, in_memory, bad)
                 yield it
 
-
-def _parallel(units: list[Callable[[], list[Item]]]) -> Iterator[list[Item]]:
-    """Run the units on a pool, at most 2 × WORKERS in flight; yield results as they end."""
-    if len(units) == 1:
-        yield units[0]()
-        return
-    pending: list[Future[list[Item]]] = []
-    todo = iter(units)
-    with ThreadPoolExecutor(WORKERS) as pool:
-        try:
-            for u in todo:
-                pending.append(pool.submit(u))
-                if len(pending) >= 2 * WORKERS:
-                    break
-            while pending:
-                f = pending.pop(0)
-                result = f.result()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append(pool.submit(nxt))
-                yield result
-        finally:
-            for f in pending:
-                f.cancel()
-            for f in pending:
-                if not f.cancelled():
-                    try:
-                        for it in f.result():
-                            if it.owned and it.path:
-                                _unlink(it.path)
-                    except BaseException:
-                        pass
-
-
-def _verify_item(it: Item, source: str) -> None:
-    if it.data is not None:
-        got = oid_of(it.data)
-    else:
-        assert it.path is not None
-        h = Hasher()
-        with open(it.path, "rb", buffering=0) as f:
-            while chunk := f.read(CHUNK * 8):
-                h.update(chunk)
-        got = h.hexdigest()
-    if got != it.oid:
-        if it.owned and it.path:
-            _unlink(it.path)
-        raise CorruptObjectError(f"object {it.oid} from {source} is corrupt (its bytes hash to "
-                                 f"{got}); nothing of it was stored; repair that copy (push it "
-                                 "again from a store that has it intact)")
-
-
-def _hash_file(path: str) -> tuple[str, int]:
-    h = Hasher()
-    size = 0
-    with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(CHUNK * 8):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    def _good_copy(self, oid: str, in_memory: bool, bad: CorruptObjectError) -> Item:
+        """Another copy of ``oid`` that hashes right (store rule 5: a reader accepts any
+        good copy), read afresh from each pack and the loose object; ``bad`` when none."""
+        key = bytes.fromhex(oid)
+        units = [self._range_unit(p, [i], p.offsets[i], p.lengths[i])
+                 for p in list(self._packs.values()) if (i := p.find(key)) >= 0]
+        if oid in self._loose:
+            units.append(self._loose_unit(oid, self._loose[oid], in_memory))
+        for unit in units:
+            for it in unit():
+                try:
+                    verify_item(it, self.label)
+                    return it
+                except CorruptObjectError:
+                    continue
+        raise bad
 
 
 class RemoteBatch:
@@ -924,16 +889,16 @@ class RemoteBatch:
 
     def add_file(self, path: str) -> tuple[str, int]:
         """Send the file at ``path`` (left in place); return ``(oid, size)``."""
-        oid, size = _hash_file(path)
+        oid, size = hash_file(path)
         self._send(path, oid, size, owned=False)
         return oid, size
 
     def adopt(self, path: str, expect: str) -> int:
         """Send a file handed over by the caller (removed once sent), refused unless it
         hashes to ``expect``."""
-        oid, size = _hash_file(path)
+        oid, size = hash_file(path)
         if oid != expect:
-            _unlink(path)
+            unlink(path)
             raise CorruptObjectError(f"object {expect} is corrupt (its bytes hash to {oid}); "
                                      "it was not sent")
         self._send(path, oid, size, owned=True)
@@ -944,11 +909,11 @@ class RemoteBatch:
             with open(path, "rb") as f:
                 data = f.read()
             if owned:
-                _unlink(path)
+                unlink(path)
             self.add_bytes(data, oid)
         elif oid in self._staged or self.remote.has(oid):
             if owned:
-                _unlink(path)
+                unlink(path)
         else:
             self._staged.add(oid)
             self._loose(oid, path, owned)
@@ -962,7 +927,7 @@ class RemoteBatch:
                 self.remote.backend.put_file(rel, path)
             finally:
                 if owned:
-                    _unlink(path)
+                    unlink(path)
             self.remote.remember(None, None, {oid: size})
             with self._lock:
                 self.uploaded += size
@@ -985,8 +950,8 @@ class RemoteBatch:
                 with self._lock:
                     self.uploaded += size
             finally:
-                _unlink(pack.pack_path)
-                _unlink(pack.idx_path)
+                unlink(pack.pack_path)
+                unlink(pack.idx_path)
         self._submit(up)
 
     def commit(self) -> None:
@@ -1114,7 +1079,14 @@ class RemoteRefs:
         return heads, tag_map
 
     def pruned(self) -> frozenset[str]:
-        return frozenset()
+        """The records pushed after ``gc --keep-last`` removed their data
+        (``refs/pruned``, as in a local store): the remote holds them without their trees
+        and data on purpose, and a pull marks them "data removed by gc"."""
+        return read_pruned(self.backend)[0]
+
+    def add_pruned(self, oids: Iterable[str]) -> None:
+        """Add record oids to the remote's ``refs/pruned`` by compare-and-swap."""
+        add_pruned(self.backend, oids)
 
 
 class RemoteStore:

@@ -84,6 +84,8 @@ def read_small(path: str, limit: int) -> bytes | None:
             raise StoreFormatError(f"{path} is {st.st_size} bytes, more than the {limit} a "
                                    "file of its kind may hold; it was not written by mlver "
                                    "(remove it, or restore it from a backup)")
-        return os.read(fd, limit + 1)[:limit]
+        # Ask for what the file holds, not for ``limit``: os.read allocates what it is
+        # asked for, and a 2 GiB limit then fails with MemoryError under a memory cap.
+        return os.read(fd, st.st_size + 1)[:limit]
     finally:
         os.close(fd)

@@ -143,6 +143,42 @@ def _too_big(oid: str, max_entries: int, max_depth: int) -> RecordFormatError:
         "(a tree bomb); check where it came from before using it")
 
 
+def expanded(read_tree: Callable[[str], "Tree"], oid: str,
+             max_entries: int = MAX_WALK_ENTRIES, max_depth: int = MAX_WALK_DEPTH) -> int:
+    """The number of entries a walk of tree ``oid`` yields, counted without expanding:
+    each unique tree is read once and its count is its entries plus its sub-trees'
+    counts. Raises ``RecordFormatError`` as soon as a tree's count passes ``max_entries``
+    or its nesting passes ``max_depth`` (or trees form a cycle), so a tree bomb of 40
+    trees each naming the next twice (2**40 paths) is refused after reading 40 trees."""
+    counts: dict[str, int] = {}
+    depths: dict[str, int] = {}
+    busy: set[str] = set()  # trees on the current path
+    stack: list[tuple[str, bool]] = [(oid, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            busy.discard(t)
+            n, d = 0, 0
+            for e in read_tree(t).entries:
+                n += 1
+                if e.type == "tree":
+                    n += counts[e.oid]
+                    d = max(d, depths[e.oid])
+            if n > max_entries or d + 1 > max_depth:
+                raise _too_big(oid, max_entries, max_depth)
+            counts[t], depths[t] = n, d + 1
+            continue
+        if t in counts:
+            continue
+        if t in busy or len(busy) >= max_depth:  # a cycle cannot hash; or too deep
+            raise _too_big(oid, max_entries, max_depth)
+        busy.add(t)
+        stack.append((t, True))
+        stack.extend((e.oid, False) for e in read_tree(t).entries
+                     if e.type == "tree" and e.oid not in counts)
+    return counts[oid]
+
+
 def walk(read_tree: Callable[[str], "Tree"], oid: str, prefix: str = "", *,
          max_entries: int = MAX_WALK_ENTRIES,
          max_depth: int = MAX_WALK_DEPTH) -> Iterator[tuple[str, TreeEntry]]:
@@ -161,6 +197,7 @@ def walk(read_tree: Callable[[str], "Tree"], oid: str, prefix: str = "", *,
             tree = cache[t] = read_tree(t)
         return tree
 
+    expanded(read, oid, max_entries, max_depth)  # refuse a bomb before yielding anything
     count = 0
     # Depth first without recursion: iterators over each level's entries.
     stack: list[tuple[str, Iterator[TreeEntry]]] = [(prefix, iter(read(oid).entries))]

@@ -1,0 +1,55 @@
+"""A remote's ``refs/pruned``: the records pushed after ``gc --keep-last`` removed their data.
+
+format.md's rule is that a record on a remote has its trees and data, so a clone can pull
+any of it. A pruned record is the one exception, and only when it is listed here (one oid a
+line, sorted, as a local store's ``refs/pruned``): push lists it, by compare-and-swap,
+before any ref that reaches it moves; pull and ``verify --remote`` skip its trees and data
+and the clone records it as pruned too, so ``show`` and ``diff`` say "data removed by gc".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from ..errors import RemoteError
+from ..hashing import is_oid
+from .refs import PRUNED_MAX, _parse_pruned
+
+PRUNED_REL = "refs/pruned"
+
+
+class _Backend(Protocol):
+    label: str
+
+    def read_ref(self, rel: str, limit: int = ...) -> tuple[bytes | None, Any]: ...
+
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = ...) -> bool: ...
+
+
+def read_pruned(backend: _Backend) -> tuple[frozenset[str], Any]:
+    """The oids of the remote's ``refs/pruned`` (empty when absent), and its CAS token."""
+    data, token = backend.read_ref(PRUNED_REL, PRUNED_MAX)
+    if data is None:
+        return frozenset(), None
+    return _parse_pruned(f"{backend.label}: {PRUNED_REL}", data), token
+
+
+def add_pruned(backend: _Backend, oids: Iterable[str]) -> None:
+    """Add ``oids`` to the remote's ``refs/pruned`` (the whole sorted list rewritten by
+    compare-and-swap, retried while another push moves it)."""
+    new = set(oids)
+    if not new:
+        return
+    bad = next((o for o in sorted(new) if not is_oid(o)), None)
+    if bad is not None:
+        raise ValueError(f"{bad!r} is not an oid")
+    for _ in range(50):
+        old, token = read_pruned(backend)
+        if new <= old:
+            return
+        body = "".join(f"{o}\n" for o in sorted(old | new)).encode("ascii")
+        if backend.swap(PRUNED_REL, token, body, PRUNED_MAX):
+            return
+    raise RemoteError(f"{backend.label}: {PRUNED_REL} kept changing while this push wrote "
+                      "it; run mlver push again")
