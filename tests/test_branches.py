@@ -122,8 +122,9 @@ def test_a_branch_with_no_version_compares_with_the_latest_and_says_so(mrepo, pr
     git(proj, "checkout", "-q", "-b", "old", first)  # before train@1's commit
     write(proj / "params.yaml", "train:\n  lr: 0.1\n")
     write(proj / "d.csv", "id\n1\n")
+    # the commits between differ in data and params files only: no code change
     assert assert_ok(cli("status")).splitlines()[0] == (
-        "train@1: changed (the latest version; no version of train is on this branch's "
+        "train@1: clean (the latest version; no version of train is on this branch's "
         "history)")
     (st,) = json.loads(assert_ok(cli("status", "--json")))
     assert (st["on_branch"], st["latest_version"]) == (False, 1)

@@ -602,7 +602,7 @@ def test_post_checkout_and_post_merge_in_process(proj):
     main = g(proj, "rev-parse", "HEAD").stdout.strip()
     lines: list[str] = []
     assert run("post-checkout", [feat, main, "1"], cwd=str(proj), echo=lines.append) == 0
-    assert lines == [f"mlver: ds@1 (commit {main[:7]}) differs here: data modified; "
+    assert lines == [f"mlver: ds@1 (commit {main[:7]}, the latest on this branch's history; ds@2 is not on it) differs here: data modified; "
                      "mlver checkout ds@1 restores it"]
     lines.clear()
     assert run("post-checkout", [feat, main, "0"], cwd=str(proj), echo=lines.append) == 0

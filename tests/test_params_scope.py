@@ -252,4 +252,4 @@ def test_the_sample_project_stages_declare_the_keys_they_use(mrepo, proj):
     m = mrepo.diff("price-model@1", "price-model@2", depth=1)
     assert m.params["changed"] == {"train.n_estimators": {"old": 100, "new": 200}}
     (cause,) = [line for line in m.verdict if line.startswith("  root cause:")]
-    assert cause == "  root cause: features@1 -> features@2: raw (raw): files: 1 added"
+    assert cause == "  root cause: features@1 -> features@2: raw (raw/): 1 added: raw/m2.csv"
