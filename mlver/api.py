@@ -355,11 +355,15 @@ class Repo:
         """Bring versions (of ``names``, default all) from ``remote``: refs, records and
         trees, then the data (``data=False``: fetched later, on demand). Local-only records
         of a name the remote moved are replayed on top of its head (``.replayed``: old and
-        new oids). A :class:`mlver.sync.SyncResult`."""
-        from .sync import pull
+        new oids); a remote with no pinned URL is pinned. A :class:`mlver.sync.SyncResult`."""
+        from .sync import open_remote, pull
+        from .trust import pin_read, remote_spec
 
-        return pull(self.store, self._remote(remote), _listify(names), data, progress, self.warn,
-                    root=self.root)
+        spec = remote_spec(self, remote)
+        r = pull(self.store, open_remote(self.store, spec), _listify(names), data, progress,
+                 self.warn, root=self.root)
+        pin_read(self.store.path, spec)  # a push there is trusted; a moved URL is not
+        return r
 
     def _fetch(self, oids: list[str]) -> None:
         if self._fetcher is None:

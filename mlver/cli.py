@@ -798,13 +798,35 @@ def hooks():
 @hooks.command("install")
 @click.option("--hook", "names", multiple=True, type=_HOOK_CHOICE, metavar="NAME",
               help="Only this hook (repeatable; default: all four).")
-def hooks_install(names):
-    """Install the git hooks where git runs them (core.hooksPath, or the hooks folder)."""
+@click.option("--force-interpreter", is_flag=True,
+              help="Install even though this Python (or its virtualenv) is inside the work tree.")
+def hooks_install(names, force_interpreter):
+    """Install the git hooks where git runs them (core.hooksPath, or the hooks folder).
+
+    Trusts what mlver.toml's [hooks] watches now (see mlver hooks trust). Refuses a Python
+    whose file, virtualenv or mlver is inside the work tree (a branch can add files there).
+    """
     hooks_ = _repo().hooks
-    for hook, what in hooks_.install(list(names) or None):
+    for hook, what in hooks_.install(list(names) or None, force_interpreter=force_interpreter):
         echo(f"{hook}: {what}")
+    for w in hooks_.trust():  # pinned by install already: this says what it trusted
+        echo(w.line())
     for p in hooks_.programs():
         echo(p.line())
+
+
+@hooks.command("trust")
+def hooks_trust():
+    """Trust [hooks] of mlver.toml as it is now: the watched names and their paths.
+
+    The hooks act only on the [snapshot.NAME] tables (and on-checkout) trusted by
+    mlver hooks install or this command; a name new or changed since is left out, said so.
+    """
+    watched = _repo().hooks.trust()
+    for w in watched:
+        echo(w.line())
+    if not watched:
+        echo("trusted: no names ([hooks] snapshot of mlver.toml names none)")
 
 
 @hooks.command("uninstall")

@@ -179,8 +179,10 @@ def _command(value, what: str):
                       f"non-empty list of arguments, not {got}; fix it")
 
 
-def load_project(root: str) -> ProjectConfig:
-    """Read and check ``mlver.toml`` at ``root`` (an absent file is an empty config)."""
+def load_project(root: str, hooks: bool = True) -> ProjectConfig:
+    """Read and check ``mlver.toml`` at ``root`` (an absent file is an empty config).
+    ``hooks=False``: ``[hooks]`` is left unread (the defaults), so that a broken one cannot
+    stop the pre-push hook from pushing."""
     path = os.path.join(root, PROJECT_FILE)
     d = _load_toml(path)
     _check_keys(d, _TOP, "the top level", path)
@@ -211,7 +213,8 @@ def load_project(root: str) -> ProjectConfig:
     env = _table(d.get("env", {}), "[env]", path)
     _check_keys(env, _ENV, "[env]", path)
     remotes = parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), path)
-    hooks = parse_hooks(_table(d.get("hooks", {}), "[hooks]", path), snapshots, path)
+    hooks = (parse_hooks(_table(d.get("hooks", {}), "[hooks]", path), snapshots, path)
+             if hooks else HooksConfig())
     return ProjectConfig(snapshots=snapshots, tables=tables,
                          python=_str(env.get("python"), "[env] python"), remotes=remotes,
                          hooks=hooks)

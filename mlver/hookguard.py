@@ -252,6 +252,8 @@ class Program:
         if self.why == "your hook":
             return f"runs: {self.path} ({hooks}: your own hook, first)"
         if self.why == "mlver":
+            if self.note:  # an interpreter a branch can change (install --force-interpreter)
+                return f"runs: {self.path} -I ({hooks}), UNSAFE: {self.note}"
             return (f"runs: {self.path} -I ({hooks}: mlver in isolated mode, nothing in the "
                     "work tree is imported)")
         if self.runs:
@@ -272,7 +274,11 @@ def hook_programs(repo: Any, states: list) -> list[Program]:
 
     out = [Program(s.path + USER_SUFFIX, (s.hook,), "your hook", True)
            for s in states if s.installed and s.chained]
-    out += [Program(py, tuple(h), "mlver", True) for py, h in pys.items()]
+    from .hooktrust import interpreter_note, work_tree_top
+
+    top = work_tree_top(repo.root) if repo is not None and pys else None
+    out += [Program(py, tuple(h), "mlver", True, interpreter_note(py, top))
+            for py, h in pys.items()]
     commit = next((s for s in states if s.hook == "post-commit"), None)
     if repo is None or commit is None or not (commit.installed and commit.enabled):
         return out

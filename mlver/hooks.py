@@ -240,21 +240,25 @@ class Hooks:
         except MlverError:
             return True
 
-    def install(self, hooks: list[str] | None = None, python: str | None = None
-                ) -> list[tuple[str, str]]:
+    def install(self, hooks: list[str] | None = None, python: str | None = None,
+                force_interpreter: bool = False) -> list[tuple[str, str]]:
         """Install the hooks (default: all four); ``[(hook, what was done)]``. A hook of
         the user's own is moved to ``HOOK.mlver-user`` and run first; installing again
-        changes nothing. The ``[env] python`` of mlver.toml is pinned as trusted when it
-        can be (see :mod:`mlver.hookguard`); :meth:`programs` says what the hooks run."""
-        from .hookguard import isolated_path, trust_env_python
+        changes nothing. An interpreter inside the work tree is refused unless
+        ``force_interpreter`` (:mod:`mlver.hooktrust`). What the hooks watch and the
+        ``[env] python`` of mlver.toml are pinned as trusted (see :meth:`trust`);
+        :meth:`programs` says what the hooks run."""
+        from .hooktrust import check_interpreter, hook_path, work_tree_top
 
         names = _check_names(hooks)
         folder, rel = hooks_dir(self.root)
-        os.makedirs(folder, exist_ok=True)
         interp = os.path.abspath(python or sys.executable)
-        path_extra = isolated_path(interp)
-        if self._repo is not None:
-            trust_env_python(self._repo)
+        top = work_tree_top(self.root)
+        path_extra = hook_path(interp, top)
+        if top is not None:
+            check_interpreter(interp, top, path_extra, force_interpreter)
+        os.makedirs(folder, exist_ok=True)
+        self.trust()
         out = []
         for hook in names:
             path = os.path.join(folder, hook)
@@ -281,6 +285,18 @@ class Hooks:
             out.append((hook, "installed" + (f", runs {hook}{USER_SUFFIX} first"
                                              if os.path.lexists(user) else "")))
         return out
+
+    def trust(self) -> list[Any]:
+        """Trust ``[hooks]`` of mlver.toml as it is now (``mlver hooks trust``; install does
+        it too): the watched names' tables, ``on-checkout`` and ``[env] python``. The
+        watched names, as :class:`mlver.hooktrust.Watched` (their paths)."""
+        from .hookguard import trust_env_python
+        from .hooktrust import pin_hooks
+
+        if self._repo is None:
+            return []
+        trust_env_python(self._repo)
+        return pin_hooks(self._repo)
 
     def uninstall(self, hooks: list[str] | None = None) -> list[tuple[str, str]]:
         """Remove our scripts and move back the user's hooks they chained to."""
@@ -353,19 +369,21 @@ def run(hook: str, args: list[str], cwd: str = ".", echo: Echo = _echo) -> int:
             return 0  # no store in this work tree (another worktree, a shared hooksPath)
         repo.default_python = None  # as the command line: not mlver's own interpreter
         try:
-            cfg = repo.project.hooks
-            if not cfg.on(hook):
-                return 0
-            if hook == "post-commit":
-                return _post_commit(repo, cfg, echo)
+            from .hooktrust import hook_config
+
             if hook == "post-checkout":
                 prev, new, flag = _checkout_args(args)
                 if flag != "1" or prev == new:
                     return 0  # a file checkout, or no commit change
+            # only what mlver hooks install trusted (a merge can change [hooks])
+            cfg, untrusted = hook_config(repo, hook, echo)
+            if not cfg.on(hook):
+                return 0
+            if hook == "post-commit":
+                return _post_commit(repo, cfg, echo)
+            if hook in ("post-checkout", "post-merge"):
                 return _after_move(repo, cfg, hook, echo)
-            if hook == "post-merge":
-                return _after_move(repo, cfg, hook, echo)
-            return _pre_push(repo, echo)
+            return _pre_push(repo, echo, untrusted)
         finally:
             repo.close()
     except Exception as e:  # noqa: BLE001 - a hook must never break the user's git
@@ -509,15 +527,21 @@ def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
     return 0
 
 
-def _pre_push(repo: Any, echo: Echo) -> int:
-    """Push the data to the default remote; 1 (the git push stops) when that fails."""
+def _pre_push(repo: Any, echo: Echo, untrusted: tuple[str, ...] = ()) -> int:
+    """Push the data to the default remote (not the ``untrusted`` watched names); 1 (the
+    git push stops) when that fails."""
     _specs, default = repo.remotes()
     if default is None:
         echo("mlver: no default remote is configured, so no data was pushed "
              "(mlver remote add NAME URL --default sets one)")
         return 0
+    names = None
+    if untrusted:
+        names = [n for n in repo.store.refs.names() if n not in untrusted]
+        if not names:
+            return 0
     try:
-        r = repo.push()  # no name: a default that changed since the last push is refused
+        r = repo.push(names=names)  # no remote: a default that changed is refused
     except Exception as e:  # noqa: BLE001
         what = str(e) if isinstance(e, MlverError) else f"{type(e).__name__}: {e}"
         echo(f"mlver: pushing data to remote '{default}' failed: {what}; the git push is "

@@ -7,8 +7,9 @@ name another ``[env] python`` (the next commit would run it). So what the user c
 is pinned in the store's own config (``trusted`` in ``.mlver/config.json``, local state that
 git never sees): the URL of each remote this store pushed to (the first push, ``mlver remote
 add`` and ``mlver remote trust`` pin it) and the interpreter ``mlver hooks install`` was
-shown. A push to a remote that differs from its pin is refused with the fix
-(``mlver remote trust NAME``); see docs/security.md.
+shown. ``mlver pull`` pins the remote it read from when its name has no pin yet. A push
+to a remote that differs from its pin is refused with the fix (``mlver remote trust
+NAME``); see docs/security.md. What the hooks watch is pinned by :mod:`mlver.hooktrust`.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def check_push(store_dir: str, spec: RemoteSpec, default: bool) -> None:
             f"mlver push {sorted(pins.remotes)[0]}")
 
 
-def _spec(repo: Any, name: str | None) -> RemoteSpec:
+def remote_spec(repo: Any, name: str | None) -> RemoteSpec:
+    """The remote ``name`` (else the default) of ``repo``, a folder made absolute."""
     from .sharing import pick_remote, resolve_folder
 
     remotes, default = repo.remotes()
@@ -146,14 +148,22 @@ def _spec(repo: Any, name: str | None) -> RemoteSpec:
 def push_target(repo: Any, name: str | None) -> RemoteSpec:
     """The remote a push of ``repo`` goes to (``name``, else the default), once
     :func:`check_push` allows it; a first push pins it."""
-    spec = _spec(repo, name)
+    spec = remote_spec(repo, name)
     check_push(repo.store.path, spec, name is None)
     pin_remote(repo.store.path, spec)
     return spec
 
 
+def pin_read(store_dir: str, spec: RemoteSpec) -> None:
+    """After ``mlver pull`` read from ``spec``: pin it when no URL is pinned for its name
+    yet, so that a merged mlver.toml moving that name elsewhere is refused at the next push
+    (a clone that only pulled never trusts a first push to somewhere else)."""
+    if spec.where != "local" and spec.name not in read_pins(store_dir).remotes:
+        pin_remote(store_dir, spec)
+
+
 def trust_remote(repo: Any, name: str) -> RemoteSpec:
     """``mlver remote trust NAME``: pin ``name`` at the URL mlver.toml gives it now."""
-    spec = _spec(repo, name)
+    spec = remote_spec(repo, name)
     pin_remote(repo.store.path, spec)
     return spec

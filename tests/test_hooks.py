@@ -300,6 +300,7 @@ def test_branch_switch_in_warn_mode_lists_what_differs(proj):
 
 def test_branch_switch_in_restore_mode_restores_but_never_a_local_edit(proj):
     write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\n')
+    assert cli("hooks", "trust").exit_code == 0  # the hooks restore only once trusted
     g(proj, "commit", "-q", "-am", "restore mode", env={"MLVER_HOOKS": "0"})
     _two_branches(proj)
     p = g(proj, "checkout", "-q", "main")
@@ -323,6 +324,7 @@ def test_branch_switch_in_restore_mode_restores_but_never_a_local_edit(proj):
 
 def test_post_merge_restores_the_merged_commits_data(proj):
     write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\n')
+    assert cli("hooks", "trust").exit_code == 0  # the hooks restore only once trusted
     g(proj, "commit", "-q", "-am", "restore mode", env={"MLVER_HOOKS": "0"})
     _two_branches(proj)
     g(proj, "checkout", "-q", "main")  # restores v1
@@ -333,6 +335,7 @@ def test_post_merge_restores_the_merged_commits_data(proj):
 
 def test_nothing_happens_mid_rebase(proj):
     write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\n')
+    assert cli("hooks", "trust").exit_code == 0  # the hooks restore only once trusted
     g(proj, "commit", "-q", "-am", "restore mode", env={"MLVER_HOOKS": "0"})
     _two_branches(proj)
     g(proj, "checkout", "-q", "main")
@@ -562,7 +565,7 @@ def test_status_says_which_programs_a_commit_runs(proj, tmp_path):
         "check it, then run mlver hooks install to trust it; post-commit snapshots nothing"]
     r = cli("hooks", "install")
     assert r.stdout.splitlines()[4:] == [
-        mine, f"runs: {spy} (post-commit: [env] python of mlver.toml, to list the packages of a "
+        "trusted: ds (inputs: none; outputs: data)", mine, f"runs: {spy} (post-commit: [env] python of mlver.toml, to list the packages of a "
         "snapshot; trusted by mlver hooks install)"]
     import json
 

@@ -185,13 +185,13 @@ def test_the_first_push_pins_the_url_in_the_store_not_in_git(hooked, tmp_path):
     # a remote that came with the clone's mlver.toml (never added here)
     write(hooked / "mlver.toml", TOML + f'\n[remotes.origin]\nurl = "{tmp_path / "s"}"\n')
     g(hooked, "commit", "-q", "-am", "remote")
-    cfg = (hooked / ".mlver" / "config.json").read_text()
-    assert "trusted" not in cfg
-    assert cli("push").exit_code == 0
     import json
 
+    cfg = json.loads((hooked / ".mlver" / "config.json").read_text())
+    assert "remotes" not in cfg["trusted"]  # (hooks install pinned what the hooks watch)
+    assert cli("push").exit_code == 0
     pins = json.loads((hooked / ".mlver" / "config.json").read_text())["trusted"]
-    assert pins == {"remotes": {"origin": {"url": str(tmp_path / "s"), "endpoint_url": None}}}
+    assert pins["remotes"] == {"origin": {"url": str(tmp_path / "s"), "endpoint_url": None}}
     assert g(hooked, "status", "--porcelain").stdout == ""
 
 
