@@ -114,7 +114,8 @@ def check_push(store_dir: str, spec: RemoteSpec, default: bool) -> None:
     """Refuse a push to ``spec`` (resolved) that this store's user has not trusted: a remote
     pinned at another URL, or (``default``: no remote was named) a default remote never
     pushed to while others were. A remote of the store's own config (``--local``) is the
-    user's own and always trusted; a store that never pushed trusts its first push."""
+    user's own and always trusted. A store with no pinned remote at all (it never pushed,
+    pulled, nor added or trusted a remote) trusts its first push, which pins it."""
     if spec.where == "local":
         return
     pins = read_pins(store_dir)
@@ -126,14 +127,14 @@ def check_push(store_dir: str, spec: RemoteSpec, default: bool) -> None:
             was = pinned[0] + (f" (endpoint {pinned[1]})" if pinned[1] else "")
             now = spec.url + (f" (endpoint {spec.endpoint_url})" if spec.endpoint_url else "")
             raise UntrustedRemoteError(
-                f"remote '{spec.name}' is now {now}, but this store pushed to {was} under "
+                f"remote '{spec.name}' is now {now}, but this store trusts {was} under "
                 f"that name; {fix}")
         return
     if default and pins.remotes:
         known = ", ".join(sorted(pins.remotes))
         raise UntrustedRemoteError(
             f"the default remote is now '{spec.name}' ({spec.url}), where this store has "
-            f"never pushed (it pushed to {known}); {fix}, or name a remote you trust: "
+            f"never pushed (it trusts {known}); {fix}, or name a remote you trust: "
             f"mlver push {sorted(pins.remotes)[0]}")
 
 

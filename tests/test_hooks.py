@@ -589,7 +589,7 @@ def test_pre_push_in_process_refuses_a_default_remote_that_changed(proj, tmp_pat
     assert run("pre-push", ["origin", "x"], cwd=str(proj), echo=lines.append) == 1
     assert lines == [
         f"mlver: pushing data to remote 'shared' failed: remote 'shared' is now "
-        f"{tmp_path / 'elsewhere'}, but this store pushed to {tmp_path / 'store'} under that "
+        f"{tmp_path / 'elsewhere'}, but this store trusts {tmp_path / 'store'} under that "
         "name; mlver.toml may have changed in a merge, a pull or a checkout: check it, then "
         "run mlver remote trust shared to push there; the git push is stopped (fix it and "
         "push again, or git push --no-verify to push without the data)"]

@@ -140,7 +140,7 @@ def test_a_merged_default_remote_gets_nothing_until_trusted(hooked, tmp_path):
     text = (hooked / "mlver.toml").read_text().replace("default = true\n", "")
     _merge_toml(hooked, text + f'\n[remotes.evil]\nurl = "{evil}"\ndefault = true\n')
     fix = (f"the default remote is now 'evil' ({evil}), where this store has never pushed "
-           "(it pushed to shared); mlver.toml may have changed in a merge, a pull or a "
+           "(it trusts shared); mlver.toml may have changed in a merge, a pull or a "
            "checkout: check it, then run mlver remote trust evil to push there, or name a "
            "remote you trust: mlver push shared")
     p = g(hooked, "push", "-q", "origin", "main", ok=False)
@@ -168,7 +168,7 @@ def test_a_remote_moved_to_another_url_is_refused_until_trusted(hooked, tmp_path
     g(hooked, "commit", "-q", "-am", "remote")  # ds@1
     assert cli("push").exit_code == 0
     _merge_toml(hooked, (hooked / "mlver.toml").read_text().replace(str(good), str(evil)))
-    fix = (f"remote 'origin' is now {evil}, but this store pushed to {good} under that name; "
+    fix = (f"remote 'origin' is now {evil}, but this store trusts {good} under that name; "
            "mlver.toml may have changed in a merge, a pull or a checkout: check it, then run "
            "mlver remote trust origin to push there")
     for args in (("push",), ("push", "origin")):
