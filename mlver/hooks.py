@@ -296,7 +296,7 @@ class Hooks:
         if self._repo is None:
             return []
         trust_env_python(self._repo)
-        return pin_hooks(self._repo)
+        return pin_hooks(self._repo)  # (and the default remote, see hooktrust.pin_hooks)
 
     def uninstall(self, hooks: list[str] | None = None) -> list[tuple[str, str]]:
         """Remove our scripts and move back the user's hooks they chained to."""
@@ -535,12 +535,15 @@ def _pre_push(repo: Any, echo: Echo, untrusted: tuple[str, ...] = ()) -> int:
         echo("mlver: no default remote is configured, so no data was pushed "
              "(mlver remote add NAME URL --default sets one)")
         return 0
+    from .trust import check_hook_push
+
     names = None
     if untrusted:
         names = [n for n in repo.store.refs.names() if n not in untrusted]
         if not names:
             return 0
     try:
+        check_hook_push(repo)  # never a first push: a merge may have added this remote
         r = repo.push(names=names)  # no remote: a default that changed is refused
     except Exception as e:  # noqa: BLE001
         what = str(e) if isinstance(e, MlverError) else f"{type(e).__name__}: {e}"

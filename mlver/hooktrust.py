@@ -185,21 +185,27 @@ def read_pin(store_dir: str) -> HookPin | None:
 
 @dataclass(frozen=True)
 class Watched:
-    """One watched name as pinned: its paths, for the lines install and trust print."""
+    """One watched name as pinned (its paths), or the default remote pre-push sends data to
+    (``remote``: its URL): the lines install and trust print."""
 
     name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    remote: str | None = None  # the URL: the default remote pre-push sends data to
 
     def line(self) -> str:
+        if self.remote is not None:
+            return f"trusted: remote {self.name} {self.remote} (pre-push sends the data there)"
         ins = ", ".join(self.inputs) or "none"
         outs = ", ".join(self.outputs) or "none"
         return f"trusted: {self.name} (inputs: {ins}; outputs: {outs})"
 
 
-def pin_hooks(repo: Any) -> list[Watched]:
+def pin_hooks(repo: Any, remote: bool = True) -> list[Watched]:
     """Trust the ``[hooks]`` of mlver.toml as it is now: each watched name's table and the
-    ``on-checkout`` mode (``mlver hooks install`` and ``mlver hooks trust``)."""
+    ``on-checkout`` mode (``mlver hooks install`` and ``mlver hooks trust``); and the default
+    remote when its name has no pin yet (:func:`mlver.trust.trust_default_for_hooks`),
+    unless not ``remote``."""
     from .trust import _update
 
     project = repo.workspace.project
@@ -210,10 +216,15 @@ def pin_hooks(repo: Any) -> list[Watched]:
             raw[KEY] = {"names": names, "on-checkout": cfg.on_checkout}
 
         _update(repo.store.path, change)
-    out = []
+    out: list = []
     for n in cfg.snapshot:
         s = project.snapshots[n]
         out.append(Watched(n, tuple(s.inputs.values()), tuple(s.outputs.values())))
+    from .trust import trust_default_for_hooks
+
+    spec = trust_default_for_hooks(repo) if remote else None  # (pre-push needs a pin)
+    if spec is not None:
+        out.append(Watched(spec.name, (), (), spec.url))
     return out
 
 
@@ -232,7 +243,7 @@ def consent(repo: Any, cfg: HooksConfig) -> Consent:
     framework) pins what it sees at the first hook run."""
     pin = read_pin(repo.store.path)
     if pin is None:
-        pin_hooks(repo)
+        pin_hooks(repo, remote=False)  # a hook run never pins a remote
         return Consent(cfg, (), False)
     specs = repo.workspace.project.snapshots
     keep = tuple(n for n in cfg.snapshot if pin.names.get(n) == digest(specs[n]))

@@ -163,6 +163,37 @@ def pin_read(store_dir: str, spec: RemoteSpec) -> None:
         pin_remote(store_dir, spec)
 
 
+def check_hook_push(repo: Any) -> None:
+    """What the pre-push hook adds to :func:`check_push`: it never trusts a first push. No
+    one typed a command, and a merge may have just added the default remote, so the
+    default must already be pinned (a push, a pull, remote add or trust, hooks install)."""
+    spec = remote_spec(repo, None)
+    if spec.where == "local" or read_pins(repo.store.path).remotes:
+        return  # some remote is pinned: check_push says what is refused, and why
+    raise UntrustedRemoteError(
+        f"remote '{spec.name}' ({spec.url}) is not trusted by this store yet: it never pushed "
+        "there nor pulled from it, and the pre-push hook never trusts a first push; mlver.toml "
+        "may have changed in a merge, a pull or a checkout: check it, then run mlver remote "
+        f"trust {spec.name} to push there")
+
+
+def trust_default_for_hooks(repo: Any) -> RemoteSpec | None:
+    """What ``mlver hooks install`` (and ``hooks trust``) does with the default remote: pin
+    it when its name has no pin yet (the install shows it); the default when it is pinned at
+    its current URL, else None (no default, or a push there would be refused)."""
+    remotes, default = repo.remotes()
+    if default is None:
+        return None
+    spec = remote_spec(repo, default)
+    if spec.where == "local":
+        return spec
+    pinned = read_pins(repo.store.path).remotes.get(spec.name)
+    if pinned is None:
+        pin_remote(repo.store.path, spec)
+        return spec
+    return spec if pinned == (spec.url, spec.endpoint_url) else None
+
+
 def trust_remote(repo: Any, name: str) -> RemoteSpec:
     """``mlver remote trust NAME``: pin ``name`` at the URL mlver.toml gives it now."""
     spec = remote_spec(repo, name)

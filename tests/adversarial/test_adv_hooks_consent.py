@@ -178,7 +178,8 @@ def test_a_merged_snapshot_table_never_snapshots_nor_pushes_an_ignored_secret(ho
     r = cli("hooks", "trust")
     assert r.exit_code == 0 and r.output.splitlines() == [
         "trusted: ds (inputs: none; outputs: data)",
-        "trusted: cfg (inputs: none; outputs: .env)"]
+        "trusted: cfg (inputs: none; outputs: .env)",
+        f"trusted: remote shared {good} (pre-push sends the data there)"]
     p = g(hooked, "push", "-q", "origin", "main")
     assert len(mlver_lines(p)) == 1 and "pushed data to remote 'shared'" in p.stderr
     assert sorted(os.listdir(good / "refs" / "names")) == ["cfg", "ds"]
@@ -250,3 +251,26 @@ def test_a_clone_that_only_pulled_never_pushes_to_a_merged_url(hooked, tmp_path,
     r = cli("push")
     assert r.exit_code == 1 and r.output == f"Error: {fix}\n"
     assert not evil.exists()
+
+
+def test_the_pre_push_hook_never_trusts_a_first_push(hooked, tmp_path):
+    # hooks installed, nothing pinned: a merge adds a default remote
+    evil = tmp_path / "evil-store"
+    g(tmp_path, "init", "-q", "--bare", "origin.git")
+    g(hooked, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    _merge_toml(hooked, TOML + f'\n[remotes.evil]\nurl = "{evil}"\ndefault = true\n')
+    g(hooked, "commit", "-q", "--allow-empty", "-m", "ds@1")
+    p = g(hooked, "push", "-q", "origin", "main", ok=False)
+    assert p.returncode != 0
+    assert mlver_lines(p) == [
+        f"mlver: pushing data to remote 'evil' failed: remote 'evil' ({evil}) is not trusted "
+        "by this store yet: it never pushed there nor pulled from it, and the pre-push hook "
+        "never trusts a first push; mlver.toml may have changed in a merge, a pull or a "
+        "checkout: check it, then run mlver remote trust evil to push there; the git push is "
+        "stopped (fix it and push again, or git push --no-verify to push without the data)"]
+    assert not evil.exists()
+    # installing shows the default remote and trusts it: then the hook pushes there
+    r = cli("hooks", "install")
+    assert f"trusted: remote evil {evil} (pre-push sends the data there)" in r.output.splitlines()
+    p = g(hooked, "push", "-q", "origin", "main")
+    assert len(mlver_lines(p)) == 1 and "pushed data to remote 'evil'" in p.stderr
