@@ -86,24 +86,34 @@ def _sh_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def launch(path: tuple[str, ...] = ()) -> str:
+def launch(path: tuple[str, ...] = (), guard: bool = True) -> str:
     """How the script starts mlver after ``"$python"``: always in isolated mode (``-I``),
     so that nothing in the work tree is importable. ``-m`` alone puts the current folder
     first on ``sys.path``, and the script runs from the top of the work tree: a branch
     holding ``mlver/__init__.py`` or ``xxhash.py`` would run on ``git checkout``. ``-I``
     also drops ``PYTHONPATH`` and the user site, so an mlver found only there is put back
-    by ``path`` (absolute folders found at install, see :func:`isolated_path`)."""
-    if not path:
+    by ``path`` (absolute folders found at install, see :func:`isolated_path`).
+
+    ``guard``: before mlver is imported, take off ``sys.path`` every folder inside the work
+    tree (``"$top"``, the folder git runs hooks from): the interpreter's own site can put
+    one there (an editable install of the project adds ``src/``, once a branch creates it).
+    Off only for an interpreter installed inside the work tree (``--force-interpreter``),
+    whose own packages are there."""
+    if not path and not guard:
         return "-I -m mlver hooks run"
     import json
 
     # JSON is a Python list literal here, in double quotes: no quoting clash with sh's '…'
-    code = (f"import sys; sys.path[:0] = {json.dumps(list(path))}; from mlver.hooks import main; "
-            "sys.exit(main(sys.argv[1:]))")
-    return "-I -c " + _sh_quote(code)
+    off = ("import os, sys; t = os.path.realpath(sys.argv.pop(1)); sys.path[:] = [p for p in "
+           "sys.path if os.path.isabs(p) and os.path.commonpath([t, os.path.realpath(p)]) "
+           "!= t]; " if guard else "import sys; ")
+    put = f"sys.path[:0] = {json.dumps(list(path))}; " if path else ""
+    code = f"{off}{put}from mlver.hooks import main; sys.exit(main(sys.argv[1:]))"
+    return "-I -c " + _sh_quote(code) + (' "$top"' if guard else "")
 
 
-def script(hook: str, python: str, rel: str = ".", path: tuple[str, ...] = ()) -> str:
+def script(hook: str, python: str, rel: str = ".", path: tuple[str, ...] = (),
+           guard: bool = True) -> str:
     """The hook script for ``hook``: runs the chained user hook (exactly once, its exit
     status kept), then mlver with ``python`` (isolated: see :func:`launch`) from the mlver
     root ``rel`` of the work tree."""
@@ -133,10 +143,12 @@ def script(hook: str, python: str, rel: str = ".", path: tuple[str, ...] = ()) -
         f"    exit {gone_exit}",
         "fi",
     ]
+    if guard:
+        lines.append('top=$(pwd -P) || exit "$status"')  # git runs hooks from the top
     if rel != ".":
         lines.append(f'cd -- {_sh_quote(rel)} || exit "$status"')
     lines += [
-        f'"$python" {launch(path)} "$hook" "$@"',
+        f'"$python" {launch(path, guard)} "$hook" "$@"',
         "rc=$?",
         '[ "$status" -ne 0 ] && exit "$status"',
         'exit "$rc"' if blocking else "exit 0",
@@ -255,15 +267,15 @@ class Hooks:
         interp = os.path.abspath(python or sys.executable)
         top = work_tree_top(self.root)
         path_extra = hook_path(interp, top)
-        if top is not None:
-            check_interpreter(interp, top, path_extra, force_interpreter)
+        unsafe = (check_interpreter(interp, top, path_extra, force_interpreter)
+                  if top is not None else False)
         os.makedirs(folder, exist_ok=True)
         self.trust()
         out = []
         for hook in names:
             path = os.path.join(folder, hook)
             user = path + USER_SUFFIX
-            want = script(hook, interp, rel, path_extra)
+            want = script(hook, interp, rel, path_extra, not unsafe)
             head = _read_head(path)
             if head is not None and _is_ours(head):
                 if head == want.encode():

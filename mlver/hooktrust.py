@@ -6,8 +6,9 @@ what the git hooks run or record (used by :mod:`mlver.hooks`; see docs/hooks.md)
   in a virtualenv inside the repository runs on every ``python -I``, and a folder of the
   work tree on the script's ``sys.path`` lets a branch's ``mlver/`` shadow the real one.
   So :func:`hook_path` drops every folder of the work tree from the path written into the
-  scripts, and :func:`check_interpreter` refuses an interpreter whose file, environment
-  (``sys.prefix``), ``sys.path`` or mlver is inside it, unless forced.
+  scripts, :func:`check_interpreter` refuses an interpreter whose file, environment
+  (``sys.prefix``) or mlver is inside it, unless forced; and the scripts take every folder
+  of the work tree off ``sys.path`` at start (:func:`mlver.hooks.launch`).
 * **The watched names are the ones the user was shown.** ``[hooks] snapshot`` and the
   ``[snapshot.NAME]`` tables it names decide what post-commit reads (an ignored ``.env``
   can be named as an input) and what pre-push then sends. Install (and ``mlver hooks
@@ -101,13 +102,14 @@ def interpreter_note(python: str, top: str | None) -> str:
             "install again")
 
 
-def check_interpreter(python: str, top: str, path: tuple[str, ...], force: bool) -> None:
+def check_interpreter(python: str, top: str, path: tuple[str, ...], force: bool) -> bool:
     """Refuse (unless ``force``) an interpreter a branch can change: its file, its
-    environment, a folder of its ``sys.path`` or the mlver it imports inside the work tree
-    ``top``. Refuse, forced or not, when it cannot import mlver without the work tree."""
+    environment or the mlver it imports inside the work tree ``top``. Refuse, forced or
+    not, when it cannot import mlver without the work tree. True: forced (the scripts then
+    keep the work tree's folders on ``sys.path``, where its own packages are)."""
     probe = _probe(python, path)
     if probe is None:
-        return  # it does not run: status says it is gone, as before
+        return False  # it does not run: status says it is gone, as before
     mod = probe.get("mlver")
     if not isinstance(mod, str):
         raise UntrustedInterpreterError(
@@ -128,17 +130,13 @@ def check_interpreter(python: str, top: str, path: tuple[str, ...], force: bool)
             why = f"the environment of {python} ({env}) is inside the work tree {top}"
     if why is None and inside(mod, top):
         why = f"{python} imports mlver from {mod}, inside the work tree {top}"
-    if why is None:
-        for p in probe.get("path") or []:
-            if isinstance(p, str) and os.path.isabs(p) and inside(p, top):
-                why = f"{python} imports modules from {p}, inside the work tree {top}"
-                break
     if why and not force:
         raise UntrustedInterpreterError(
             f"the hooks would run {python}, but {why}: a branch can add files there (a .pth "
             "file, a module) that every commit, checkout, merge and push would run; create "
             "the virtualenv outside the repository and run mlver hooks install from it, or "
             f"pass {FORCE_FLAG}")
+    return why is not None
 
 
 def hook_path(python: str, top: str | None) -> tuple[str, ...]:

@@ -531,8 +531,17 @@ def test_pre_commit_framework_shows_mlver_lines():
 
 def test_the_script_starts_mlver_isolated():
     text = script("post-commit", "/venv/bin/python")
-    assert '"$python" -I -m mlver hooks run "$hook" "$@"' in text.splitlines()
-    assert " -m mlver" not in text.replace("-I -m mlver", "")
+    # isolated, and every folder of the work tree (git runs hooks from its top) taken off
+    # sys.path before mlver is imported (issue 20: an editable install adds src/)
+    assert text.splitlines()[-5:-3] == [
+        'top=$(pwd -P) || exit "$status"',
+        '"$python" -I -c \'import os, sys; t = os.path.realpath(sys.argv.pop(1)); sys.path[:] '
+        '= [p for p in sys.path if os.path.isabs(p) and os.path.commonpath([t, '
+        'os.path.realpath(p)]) != t]; from mlver.hooks import main; '
+        'sys.exit(main(sys.argv[1:]))\' "$top" "$hook" "$@"']
+    assert " -m mlver" not in text
+    unguarded = script("post-commit", "/venv/bin/python", guard=False)  # --force-interpreter
+    assert '"$python" -I -m mlver hooks run "$hook" "$@"' in unguarded.splitlines()
 
 
 def test_an_mlver_found_only_on_pythonpath_is_put_back_by_the_script(proj):

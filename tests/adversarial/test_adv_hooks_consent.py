@@ -274,3 +274,27 @@ def test_the_pre_push_hook_never_trusts_a_first_push(hooked, tmp_path):
     assert f"trusted: remote evil {evil} (pre-push sends the data there)" in r.output.splitlines()
     p = g(hooked, "push", "-q", "origin", "main")
     assert len(mlver_lines(p)) == 1 and "pushed data to remote 'evil'" in p.stderr
+
+
+def test_an_editable_install_of_the_project_never_lets_a_branch_shadow_a_module(
+        hooked, tmp_path):
+    # a virtualenv outside the repository, with the project installed editable: its site
+    # puts <repo>/src on sys.path (before mlver's own packages here: .pth files run in order)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")],
+                   check=True, capture_output=True)
+    py = tmp_path / "venv" / "bin" / "python"
+    site_dir = next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
+    write(site_dir / "__editable__.proj.pth", str(hooked / "src") + "\n")
+    write(site_dir / "outer.pth", "\n".join([str(ROOT), *SITE]) + "\n")
+    with Repo(str(hooked)) as r:
+        r.hooks.install(python=str(py))
+    assert not (hooked / "src").exists()  # so not on sys.path at install: only at run
+    marker = tmp_path / "IMPORTED"
+    g(hooked, "checkout", "-q", "-b", "evil", env=OFF)
+    _mark_import(hooked / "src" / "xxhash.py", marker)
+    g(hooked, "add", "-A")
+    g(hooked, "commit", "-q", "-m", "evil", env=OFF)
+    write(hooked / "data" / "x.csv", "v2\n")
+    p = g(hooked, "commit", "-q", "--allow-empty", "-m", "on evil")
+    assert not marker.exists(), marker.read_text()
+    assert mlver_lines(p)[0].startswith("mlver: snapshot ds@1 "), p.stderr
