@@ -4,9 +4,9 @@
 set, else the repository's hooks folder, found with ``git rev-parse --git-path hooks``),
 a tiny POSIX sh script per hook. The script carries :data:`MARKER`, runs the user's own
 hook first when there was one (moved aside to ``HOOK.mlver-user``, byte for byte, mode
-kept), then ``"<python>" -I -m mlver hooks run HOOK "$@"`` with the interpreter that
-installed it, in isolated mode: nothing in the work tree (a branch's ``mlver/`` or
-``xxhash.py``) is importable. What the hooks may run and record: :mod:`mlver.hookguard`. ``uninstall`` removes the script and moves the user's hook back.
+kept), then mlver (``hooks run HOOK "$@"``) with the interpreter that installed it, in
+isolated mode and with every folder of the work tree taken off ``sys.path`` (:func:`launch`):
+nothing in the work tree (a branch's ``mlver/``, ``src/`` or ``xxhash.py``) is importable. What the hooks may run and record: :mod:`mlver.hookguard`. ``uninstall`` removes the script and moves the user's hook back.
 
 ``run`` is what the scripts call. The post-* hooks never fail the git command: any
 error is one line and exit status 0. pre-push fails the push when the data cannot be
