@@ -347,8 +347,10 @@ class Attribution:
         if not self.metrics:
             same = ", ".join(self.unchanged[:5]) + (f" and {len(self.unchanged) - 5} more"
                                                     if len(self.unchanged) > 5 else "")
-            out.append(f"{label}: no numeric metric changed ({same} are the same in both), "
-                       "so nothing was replayed; name one with --metric to replay it anyway")
+            verb = "is" if len(self.unchanged) == 1 else "are"
+            why = f" ({same} {verb} the same in both)" if same else ""
+            out.append(f"{label}: no numeric metric changed{why}, so nothing was replayed; "
+                       "name one with --metric to replay it anyway")
         for i, m in enumerate(self.metrics):
             out += _metric_lines(label, how if i == 0 else "", m, self)
         for n in self.not_replayed:

@@ -217,3 +217,14 @@ def test_to_frame():
     assert list(df.columns) == ["metric", "group", "kind", "value", "share", "stderr",
                                 "within_noise", "interval", "noise_floor", "residual"]
     assert df.iloc[0]["group"] == "data train" and df.iloc[0]["value"] == 5.0
+
+
+def test_nothing_changed_says_so():
+    r = att.Attribution(old={"oid": "a" * 32, "name": "train", "version": 1},
+                        new={"oid": "b" * 32, "name": "train", "version": 5},
+                        command=("python", "train.py"), groups=(), method="exact", orders=0,
+                        budget=None, metrics=(), runs=(), env_differs=False,
+                        unchanged=("n",))
+    assert str(r) == ("train@1 -> train@5: no numeric metric changed (n is the same in both), "
+                      "so nothing was replayed; name one with --metric to replay it anyway")
+    assert r.to_dict()["unchanged"] == ["n"] and r.to_dict()["runs_made"] == 0
