@@ -417,8 +417,8 @@ def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list
     if a.old.get("oid") == a.new.get("oid"):
         both = "of it"
     elif not m.shares:
-        # no group differs: the two versions replay as one configuration, replayed once
-        # `repeats` times (not that many times each)
+        # no group differs: the two versions are one configuration, run `repeats` times in
+        # all (not that many times each)
         both = "of the configuration both versions share"
     else:
         both = "of each version"
