@@ -391,11 +391,12 @@ def _checkout_args(args: list[str]) -> tuple[str, str, str]:
 def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
     """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each. A name
     whose inputs changed while its outputs did not is left alone, said so: its outputs
-    were not made from those inputs.
+    were not made from those inputs. So is a name whose outputs are another branch's
+    version's (:func:`mlver.hookguard.made_elsewhere`): a branch switch left them there.
 
     Mid-rebase or mid-bisect it does nothing: the commits a rebase writes are not the
     user's yet, and their data is compared with the versions on their (new) history."""
-    from .hookguard import changes, env_python_refusal
+    from .hookguard import changes, env_python_refusal, made_elsewhere
 
     if cfg.snapshot and _in_progress(repo.root)[1]:
         return 0
@@ -409,6 +410,12 @@ def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
             if ch.stale_outputs:
                 echo(f"mlver: {name}: inputs changed since @{ch.version} but "
                      f"{', '.join(ch.output_paths)} did not; retrain with mlver run {name}")
+                continue
+            # changed outputs (or inputs, with no outputs) that another branch's version
+            # holds came from a checkout, not from a run on this branch's code and params
+            other = made_elsewhere(repo, name, ch.version)
+            if other is not None:
+                echo(other.line())
                 continue
             if refused is None:
                 refused = env_python_refusal(repo) or ""

@@ -609,3 +609,106 @@ def test_post_checkout_and_post_merge_in_process(proj):
     assert lines == []  # a file checkout
     assert run("post-merge", ["0"], cwd=str(proj), echo=lines.append) == 0
     assert len(lines) == 1 and lines[0].startswith("mlver: ds@1 (commit ")
+
+
+# ------------------------------------------------- no false pair after a branch switch
+
+TRAIN_TOML = """\
+[snapshot.m]
+kind = "model"
+inputs = { data = "data" }
+outputs = { model = "model/model.txt" }
+params = ["params.yaml"]
+metrics = ["metrics.json"]
+
+[hooks]
+snapshot = ["m"]
+"""
+
+
+def _train(root, lr: float) -> None:
+    """What ``mlver run m -- python train.py`` leaves: a model and metrics made from the
+    data and the params on disk (ignored by git, so a branch switch keeps them)."""
+    data = (root / "data" / "x.csv").read_text()
+    write(root / "model" / "model.txt", f"model lr={lr} on {data}")
+    write(root / "metrics.json", f'{{"acc": {0.5 + lr}}}\n')
+
+
+@pytest.fixture
+def trained(git_repo, monkeypatch):
+    """m@1 on main (lr 0.1); m@2 on feat (lr 0.1, new data); m@3 on main (lr 0.2, retrained
+    on main). HEAD on main, holding m@3's files; hooks installed."""
+    root = git_repo
+    write(root / ".gitignore", ".mlver/\ndata/\nmodel/\nmetrics.json\n")
+    write(root / "mlver.toml", TRAIN_TOML)
+    write(root / "params.yaml", "train:\n  lr: 0.1\n")
+    write(root / "data" / "x.csv", "v1\n")
+    _train(root, 0.1)
+    g(root, "add", "-A")
+    g(root, "commit", "-q", "-m", "m", env={"MLVER_HOOKS": "0"})
+    monkeypatch.chdir(root)
+    with Repo.init(str(root)) as r:
+        r.hooks.install()
+    assert mlver_lines(g(root, "commit", "-q", "--allow-empty", "-m", "m@1"))[0].startswith(
+        "mlver: snapshot m@1 ")
+    g(root, "checkout", "-q", "-b", "feat")
+    write(root / "data" / "x.csv", "v2\n")
+    _train(root, 0.1)
+    assert mlver_lines(g(root, "commit", "-q", "--allow-empty", "-m", "m@2"))[0].startswith(
+        "mlver: snapshot m@2 ")
+    g(root, "checkout", "-q", "main")
+    write(root / "params.yaml", "train:\n  lr: 0.2\n")
+    _train(root, 0.2)
+    assert mlver_lines(g(root, "commit", "-q", "-am", "lr 0.2"))[0].startswith(
+        "mlver: snapshot m@3 ")
+    return root
+
+
+def _m_labels(root) -> list[str]:
+    with Repo(str(root)) as r:
+        return [rec.label for _oid, rec in r.log("m")]
+
+
+def test_post_commit_after_a_branch_switch_never_pairs_this_branch_with_anothers_model(trained):
+    root = trained
+    p = g(root, "checkout", "-q", "feat")
+    assert [x.split(" (")[0] for x in mlver_lines(p)] == ["mlver: m@2"]
+    assert "differs here: model/model.txt modified" in mlver_lines(p)[0]
+    # a commit on feat: its code and params (lr 0.1) with main's model (lr 0.2) is no pair
+    write(root / "README.md", "feat notes\n")
+    p = g(root, "commit", "-q", "-am", "notes")
+    assert mlver_lines(p) == [
+        "mlver: m: model/model.txt is m@3's (recorded on another branch), not made here; "
+        "mlver checkout m@2 restores this branch's, or retrain with mlver run m"]
+    p = g(root, "cherry-pick", "main")
+    assert mlver_lines(p) == [
+        "mlver: m: model/model.txt is m@3's (recorded on another branch), not made here; "
+        "mlver checkout m@2 restores this branch's, or retrain with mlver run m"]
+    assert _m_labels(root) == ["m@3", "m@2", "m@1"]
+    # retrained here (lr 0.2 now on feat too, by the cherry-pick): a true pair, recorded
+    _train(root, 0.25)
+    p = g(root, "commit", "-q", "--allow-empty", "-m", "retrained")
+    assert len(mlver_lines(p)) == 1 and mlver_lines(p)[0].startswith("mlver: snapshot m@4 ")
+    with Repo(str(root)) as r:
+        assert r.show("m")[1].params == {"train": {"lr": 0.2}}
+
+
+def test_post_commit_in_process_on_a_branch_with_no_version_of_the_name(trained):
+    """A branch made before any version: no version on its history, and the files on disk
+    are main's m@3. Nothing is recorded; the line cannot offer this branch's version."""
+    from mlver.hooks import run
+
+    root = trained
+    g(root, "checkout", "-q", "-b", "old", "main~2", env={"MLVER_HOOKS": "0"})  # before m@1
+    write(root / "README.md", "old notes\n")
+    g(root, "commit", "-q", "-am", "notes", env={"MLVER_HOOKS": "0"})
+    lines: list[str] = []
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert lines == ["mlver: m: model/model.txt is m@3's (recorded on another branch), not "
+                     "made here; retrain with mlver run m"]
+    assert _m_labels(root) == ["m@3", "m@2", "m@1"]
+    # back on main, the same files are main's own: nothing changed, nothing said
+    g(root, "checkout", "-q", "main", env={"MLVER_HOOKS": "0"})
+    lines.clear()
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert lines == []
