@@ -476,7 +476,8 @@ def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
 def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
     """post-checkout (branch switch) and post-merge: for each configured name, its latest
     version on HEAD's history (:func:`mlver.branches.version_on_head`); warn about or
-    restore its data. A name with no version on this history is left alone."""
+    restore its data, all of a name's slots or none of them. A name with no version on
+    this history is left alone."""
     from . import history
     from .branches import head_ancestry, version_on_head
     from .checkout import checkout
@@ -502,17 +503,18 @@ def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
             echo(f"mlver: {rec.label} (commit {at}) differs here: {listed}; "
                  f"mlver checkout {rec.label} restores it")
             continue
-        restored = []
-        for art, _state in diffs:
-            try:
-                r = checkout(repo.store, repo.workspace, oid, rec, [art.path])
-            except CheckoutError as e:
-                echo(f"mlver: skipped {art.path} of {rec.label}: {e}")
-                continue
-            if r.written or r.removed:
-                restored.append(art.path)
-        if restored:
-            echo(f"mlver: restored {', '.join(restored)} from {rec.label} (commit {at})")
+        # All or nothing per name: one checkout of every slot that differs, which refuses
+        # before writing anything when any of them cannot be restored safely. Restoring
+        # some slots would pair this branch's data with another branch's model.
+        paths = [a.path for a, _state in diffs]
+        try:
+            r = checkout(repo.store, repo.workspace, oid, rec, paths)
+        except CheckoutError as e:
+            echo(f"mlver: restored nothing of {rec.label} (commit {at}): {e}; then mlver "
+                 f"checkout {rec.label} restores {', '.join(paths)} together")
+            continue
+        if r.written or r.removed:
+            echo(f"mlver: restored {', '.join(paths)} from {rec.label} (commit {at})")
     return 0
 
 

@@ -316,8 +316,13 @@ def test_branch_switch_in_restore_mode_restores_but_never_a_local_edit(proj):
     write(proj / "data" / "x.csv", "my local edit\n")
     p = g(proj, "checkout", "-q", "feat")
     lines = mlver_lines(p)
-    assert len(lines) == 1 and lines[0].startswith("mlver: skipped data of ds@2")
-    assert "matches no version" in lines[0]
+    # all or nothing per name: one line, nothing restored (issue 19 follow-up)
+    assert lines == [
+        "mlver: restored nothing of ds@2 (commit " + g(proj, "rev-parse", "--short=7",
+                                                        "HEAD").stdout.strip()
+        + ", the latest on this branch's history): checkout would overwrite data/x.csv, whose "
+        "content matches no version mlver knows; snapshot it first, move it away, or use "
+        "--force to overwrite; then mlver checkout ds@2 restores data together"]
     assert (proj / "data" / "x.csv").read_text() == "my local edit\n"
 
 
@@ -634,19 +639,16 @@ def _train(root, lr: float) -> None:
     write(root / "metrics.json", f'{{"acc": {0.5 + lr}}}\n')
 
 
-@pytest.fixture
-def trained(git_repo, monkeypatch):
+def _trained(root, toml: str):
     """m@1 on main (lr 0.1); m@2 on feat (lr 0.1, new data); m@3 on main (lr 0.2, retrained
     on main). HEAD on main, holding m@3's files; hooks installed."""
-    root = git_repo
     write(root / ".gitignore", ".mlver/\ndata/\nmodel/\nmetrics.json\n")
-    write(root / "mlver.toml", TRAIN_TOML)
+    write(root / "mlver.toml", toml)
     write(root / "params.yaml", "train:\n  lr: 0.1\n")
     write(root / "data" / "x.csv", "v1\n")
     _train(root, 0.1)
     g(root, "add", "-A")
     g(root, "commit", "-q", "-m", "m", env={"MLVER_HOOKS": "0"})
-    monkeypatch.chdir(root)
     with Repo.init(str(root)) as r:
         r.hooks.install()
     assert mlver_lines(g(root, "commit", "-q", "--allow-empty", "-m", "m@1"))[0].startswith(
@@ -662,6 +664,20 @@ def trained(git_repo, monkeypatch):
     assert mlver_lines(g(root, "commit", "-q", "-am", "lr 0.2"))[0].startswith(
         "mlver: snapshot m@3 ")
     return root
+
+
+@pytest.fixture
+def trained(git_repo, monkeypatch):
+    """:func:`_trained` in warn mode."""
+    monkeypatch.chdir(git_repo)
+    return _trained(git_repo, TRAIN_TOML)
+
+
+@pytest.fixture
+def trained_restore(git_repo, monkeypatch):
+    """:func:`_trained` with ``on-checkout = "restore"``."""
+    monkeypatch.chdir(git_repo)
+    return _trained(git_repo, TRAIN_TOML + 'on-checkout = "restore"\n')
 
 
 def _m_labels(root) -> list[str]:
@@ -712,3 +728,29 @@ def test_post_commit_in_process_on_a_branch_with_no_version_of_the_name(trained)
     lines.clear()
     assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
     assert lines == []
+
+
+def test_restore_is_all_or_nothing_per_name(trained_restore):
+    """An untracked file in data/ stops data from being restored: then model/model.txt is
+    not restored either (feat's data with main's model would be a false pair)."""
+    root = trained_restore
+    write(root / "data" / "mine.csv", "my own\n")
+    p = g(root, "checkout", "-q", "feat")
+    feat = g(root, "rev-parse", "--short=7", "HEAD").stdout.strip()
+    assert mlver_lines(p) == [
+        f"mlver: restored nothing of m@2 (commit {feat}, the latest on this branch's "
+        "history; m@3 is not on it): checkout would overwrite data/mine.csv, whose content "
+        "matches no version mlver knows; snapshot it first, move it away, or use --force to "
+        "overwrite; then mlver checkout m@2 restores data, model/model.txt together"]
+    assert (root / "model" / "model.txt").read_text() == "model lr=0.2 on v1\n"
+    assert (root / "data" / "x.csv").read_text() == "v1\n"
+    assert (root / "data" / "mine.csv").read_text() == "my own\n"
+    # the file moved away: the next switch restores the name whole
+    os.unlink(root / "data" / "mine.csv")
+    g(root, "checkout", "-q", "main")
+    p = g(root, "checkout", "-q", "feat")
+    assert mlver_lines(p) == [
+        f"mlver: restored data, model/model.txt from m@2 (commit {feat}, the latest on this "
+        "branch's history; m@3 is not on it)"]
+    assert (root / "data" / "x.csv").read_text() == "v2\n"
+    assert (root / "model" / "model.txt").read_text() == "model lr=0.1 on v2\n"
