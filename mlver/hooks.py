@@ -329,6 +329,16 @@ class Hooks:
 
         return hook_programs(self._repo, self.status())
 
+    def watch(self) -> Any:
+        """Which names each hook snapshots or compares (:class:`mlver.hookwatch.Watch`):
+        the ``[hooks] snapshot`` names, or nothing (said so, with the fix)."""
+        from .config import load_project
+        from .hookwatch import watch
+
+        repo = self._repo
+        return watch((lambda: repo.workspace.project) if repo is not None
+                     else (lambda: load_project(self.root)), self.status())
+
 
 # -- what the hooks do ----------------------------------------------------------------------
 

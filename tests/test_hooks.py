@@ -19,6 +19,10 @@ from mlver.hooks import MARKER, USER_SUFFIX, script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = ("post-commit", "post-checkout", "post-merge", "pre-push")
+WATCHES_NOTHING = (
+    "watches nothing: [hooks] snapshot in mlver.toml lists no names, so post-commit snapshots "
+    "nothing and post-checkout and post-merge compare nothing (mlver status still compares "
+    "every name); add names to [hooks] snapshot in mlver.toml")
 
 TOML = """\
 [snapshot.ds]
@@ -382,7 +386,8 @@ def test_cli_install_status_uninstall(repo, git_repo):
     assert r.exit_code == 0 and r.stdout.splitlines() == [
         "post-commit: installed", "pre-push: installed",
         f"runs: {sys.executable} -I (post-commit, pre-push: mlver in isolated mode, nothing "
-        "in the work tree is imported)"]
+        "in the work tree is imported)", WATCHES_NOTHING + " (each needs a [snapshot.NAME] "
+        "table with its inputs and outputs)"]
     r = cli("hooks", "status")
     assert r.stdout.splitlines()[0] == "post-commit: installed"
     assert r.stdout.splitlines()[1] == "post-checkout: not installed"
@@ -561,12 +566,12 @@ def test_status_says_which_programs_a_commit_runs(proj, tmp_path):
     mine = (f"runs: {sys.executable} -I (post-commit, post-checkout, post-merge, pre-push: "
             "mlver in isolated mode, nothing in the work tree is imported)")
     r = cli("hooks", "status")
-    assert r.stdout.splitlines()[4:] == [
+    assert r.stdout.splitlines()[4:6] == [
         mine, f"never runs: {spy} (post-commit): [env] python in mlver.toml names {spy}, which "
         "mlver hooks install has not trusted (a merge or a checkout may have changed it); "
         "check it, then run mlver hooks install to trust it; post-commit snapshots nothing"]
     r = cli("hooks", "install")
-    assert r.stdout.splitlines()[4:] == [
+    assert r.stdout.splitlines()[4:6] == [
         mine, f"runs: {spy} (post-commit: [env] python of mlver.toml, to list the packages of a "
         "snapshot; trusted by mlver hooks install)"]
     import json
@@ -754,3 +759,74 @@ def test_restore_is_all_or_nothing_per_name(trained_restore):
         "branch's history; m@3 is not on it)"]
     assert (root / "data" / "x.csv").read_text() == "v2\n"
     assert (root / "model" / "model.txt").read_text() == "model lr=0.1 on v2\n"
+
+
+# ------------------------------------------------------------------ what the hooks watch
+
+
+def test_install_and_status_say_which_names_the_hooks_watch(proj):
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[5:] == [
+        "post-commit snapshots: ds (when their data changed)",
+        'post-checkout compares: ds (on-checkout = "warn": lists what differs)',
+        'post-merge compares: ds (on-checkout = "warn": lists what differs)']
+    import json
+
+    got = {h["hook"]: (h["watches"], h["watch_note"])
+           for h in json.loads(cli("hooks", "status", "--json").stdout)}
+    assert got == {"post-commit": (["ds"], ""), "post-checkout": (["ds"], ""),
+                   "post-merge": (["ds"], ""), "pre-push": (None, "")}
+    write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\npost-merge = false\n')
+    r = cli("hooks", "uninstall", "--hook", "post-checkout")
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[5:] == [
+        "post-commit snapshots: ds (when their data changed)",
+        "post-checkout compares nothing: not installed (mlver hooks install installs it)",
+        "post-merge compares nothing: turned off in mlver.toml (post-merge = false in [hooks])"]
+    got = {h["hook"]: (h["watches"], h["watch_note"])
+           for h in json.loads(cli("hooks", "status", "--json").stdout)}
+    assert got["post-checkout"] == ([], "not installed (mlver hooks install installs it)")
+    r = cli("hooks", "install", "--hook", "post-checkout")
+    assert r.stdout.splitlines()[-2] == (
+        'post-checkout compares: ds (on-checkout = "restore": restores what differs)')
+
+
+def test_hooks_that_watch_nothing_say_so_with_the_fix(proj):
+    """Names declared (as an import might leave them) but none in [hooks] snapshot: the
+    hooks are installed and do nothing on a commit or a branch switch; install and status
+    say it, naming the fix."""
+    write(proj / "mlver.toml", TOML.replace('snapshot = ["ds"]', "") + """
+[snapshot.model]
+outputs = { model = "data/x.csv" }
+""")
+    g(proj, "commit", "-q", "-am", "no hook names")
+    fix = WATCHES_NOTHING + " (declared there: ds, model)"
+    r = cli("hooks", "install")
+    assert r.stdout.splitlines()[-1] == fix
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[-1] == fix
+    import json
+
+    for h in json.loads(cli("hooks", "status", "--json").stdout):
+        if h["hook"] == "pre-push":
+            assert (h["watches"], h["watch_note"]) == (None, "")
+        else:
+            assert (h["watches"], h["watch_note"]) == (
+                [], "no names in [hooks] snapshot; add names to [hooks] snapshot in "
+                "mlver.toml (declared there: ds, model)")
+    # what the line promises: a branch switch compares nothing, though status sees a change
+    with Repo(str(proj)) as rp:
+        rp.snapshot("ds")  # ds@1 on main's history
+    g(proj, "checkout", "-q", "-b", "feat")
+    g(proj, "commit", "-q", "--allow-empty", "-m", "feat")
+    write(proj / "data" / "x.csv", "v2\n")
+    p = g(proj, "checkout", "-q", "main")
+    assert mlver_lines(p) == [] and versions(proj) == 1
+
+
+def test_a_broken_mlver_toml_is_named_by_status(proj):
+    write(proj / "mlver.toml", TOML + "on-chekout = 'restore'\n")
+    r = cli("hooks", "status")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[-1].startswith(
+        "watches: cannot tell, mlver.toml cannot be read: unknown key 'on-chekout' in [hooks]")
