@@ -253,7 +253,8 @@ class Elsewhere:
 def made_elsewhere(repo: Any, name: str, here: int | None) -> Elsewhere | None:
     """The version of ``name`` recorded on another branch (its commit is not HEAD nor an
     ancestor of it) whose outputs (inputs, for a name without outputs) the workspace
-    holds, slot for slot; None when there is none, outside git, or a path is missing.
+    holds, slot for slot; None when there is none, when a version on HEAD's history holds
+    them too, outside git, or when a path is missing.
 
     Bounded: one index query for the versions of ``name`` whose first slot holds the
     workspace's content (at most :data:`MAX_ORIGINS`), each then checked against its
@@ -282,18 +283,22 @@ def made_elsewhere(repo: Any, name: str, here: int | None) -> Elsewhere | None:
     if ancestry is None:
         return None
     first = min(slots)
-    for oid, _version, commit in store.index.versions_holding(
+    found = None
+    for oid, _version, _commit in store.index.versions_holding(
             name, relation, first, now[first].oid, MAX_ORIGINS):
-        if commit is None or ancestry.contains(commit):
-            continue
         rec = history.load_record(store, oid)
         arts = rec.outputs if relation == "output" else rec.inputs
-        if rec.code.commit != commit or set(arts) != set(slots):
+        if set(arts) != set(slots) or not all(
+                arts[s].path == slots[s] and not arts[s].source and arts[s].oid == now[s].oid
+                and arts[s].type == now[s].type for s in slots):
             continue
-        if all(arts[s].path == slots[s] and not arts[s].source and arts[s].oid == now[s].oid
-               and arts[s].type == now[s].type for s in slots):
-            return Elsewhere(name, rec.label, tuple(slots[s] for s in sorted(slots)), here)
-    return None
+        commit = rec.code.commit  # the record's, not the index's: the record is the truth
+        if commit is None or ancestry.contains(commit):
+            return None  # a version on this history holds them too: they may be this branch's
+        found = found or rec
+    if found is None:
+        return None
+    return Elsewhere(name, found.label, tuple(slots[s] for s in sorted(slots)), here)
 
 
 def data_changed(repo: Any, name: str) -> bool:

@@ -830,3 +830,27 @@ def test_a_broken_mlver_toml_is_named_by_status(proj):
     assert r.exit_code == 0
     assert r.stdout.splitlines()[-1].startswith(
         "watches: cannot tell, mlver.toml cannot be read: unknown key 'on-chekout' in [hooks]")
+
+
+def test_outputs_a_version_on_this_history_also_holds_are_not_called_another_branchs(trained):
+    """main's model recorded on feat by hand (m@4, as mlver snapshot records whatever it is
+    asked), then retrained (m@5), then rolled back with mlver checkout m@4: the files are
+    m@3's (main) and m@4's (this history) alike, so post-commit does not blame a branch."""
+    from mlver.hooks import run
+
+    root = trained
+    off = {"MLVER_HOOKS": "0"}
+    g(root, "checkout", "-q", "feat", env=off)
+    with Repo(str(root)) as r:
+        assert r.snapshot("m").record.label == "m@4"
+    _train(root, 0.1)
+    g(root, "commit", "-q", "--allow-empty", "-m", "retrain", env=off)
+    lines: list[str] = []
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert [x.split(" ")[:3] for x in lines] == [["mlver:", "snapshot", "m@5"]]
+    with Repo(str(root)) as r:
+        r.checkout("m@4")
+    g(root, "commit", "-q", "--allow-empty", "-m", "back to m@4's model", env=off)
+    lines.clear()
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert [x.split(" ")[:3] for x in lines] == [["mlver:", "snapshot", "m@6"]]
