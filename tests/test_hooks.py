@@ -841,11 +841,18 @@ def test_outputs_a_version_on_this_history_also_holds_are_not_called_another_bra
     root = trained
     off = {"MLVER_HOOKS": "0"}
     g(root, "checkout", "-q", "feat", env=off)
+    # in process, as after any commit on feat: main's model is not recorded with feat's code
+    g(root, "commit", "-q", "--allow-empty", "-m", "unrelated", env=off)
+    lines: list[str] = []
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert lines == ["mlver: m: model/model.txt is m@3's (recorded on another branch), not "
+                     "made here; mlver checkout m@2 restores this branch's, or retrain with "
+                     "mlver run m"]
     with Repo(str(root)) as r:
         assert r.snapshot("m").record.label == "m@4"
     _train(root, 0.1)
     g(root, "commit", "-q", "--allow-empty", "-m", "retrain", env=off)
-    lines: list[str] = []
+    lines.clear()
     assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
     assert [x.split(" ")[:3] for x in lines] == [["mlver:", "snapshot", "m@5"]]
     with Repo(str(root)) as r:
