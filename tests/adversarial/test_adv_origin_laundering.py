@@ -141,3 +141,39 @@ def test_a_record_fetched_on_demand_before_its_pull_is_marked(tmp_path):
     ok(victim, "pull")
     assert _origin(victim, "m@2") == PULLED
     assert _origin(victim, "m@1") == Origin("local")
+
+
+# --------------------------------------------------------------------------- (B) import-dvc
+
+from test_importdvc import DVC, built, proj  # noqa: E402,F401  (fixtures: a DVC project)
+
+
+@pytest.mark.skipif(not Path(DVC).exists(), reason="the dvc CLI is not installed")
+def test_a_replay_keeps_the_origin_of_an_imported_record(proj, tmp_path, monkeypatch):
+    """The user imports a DVC project (twice: the second changes nothing); a teammate
+    pushes its own ``train``; the user's pull replays the imported train@1..3 on top of it
+    as train@2..4, which must stay imported: explain never runs the DVC cmd unasked."""
+    root, _shas = proj
+    ok(root, "import-dvc")
+    ok(root, "import-dvc")
+    imported = {_oid(root, f"train@{v}") for v in (1, 2, 3)}
+    remote = tmp_path / "remote"
+    mate = clone(root, tmp_path / "mate")
+    ok(mate, "init")
+    ok(mate, "remote", "add", "origin", str(remote), "--local")
+    ok(mate, "snapshot", "train", "-i", "code=train.py")
+    ok(mate, "push")
+    ok(root, "remote", "add", "origin", str(remote), "--local")
+    res = json.loads(ok(root, "pull", "--json"))
+    assert [(u["name"], u["status"]) for u in res["names"]] == [("train", "replayed")]
+    assert {r["old"] for r in res["replayed"]} == imported
+    marks = origins(mlver.Repo(str(root)).store)
+    assert _origin(root, "train@1") == PULLED
+    assert [marks.get(_oid(root, f"train@{v}")) for v in (2, 3, 4)] == \
+        [Origin("imported", "dvc")] * 3
+    out = run(root, "explain", "train@2", "train@3")
+    assert out.exit_code == 1
+    assert out.stderr.splitlines()[-1] == (
+        "Error: train@2 and train@3 were imported by mlver import-dvc, so their commands and "
+        "patches were not recorded by this store, and explain would run them with your "
+        "permissions; read them above, then run again with --trust to replay them")
