@@ -19,10 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import mlver
-from mlver.cli import main
 from mlver.store.origins import Origin, origins
 
 from _remotes import clone, git, ok, project, run
