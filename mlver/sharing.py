@@ -86,12 +86,16 @@ def resolve_folder(root: str, spec: RemoteSpec) -> RemoteSpec:
 def add_remote(root: str, store_dir: str, name: str, url: str, endpoint_url: str | None,
                default: bool, local: bool, locking: str | None = None) -> RemoteSpec:
     """Add a remote to mlver.toml (or to the store's own config with ``local``)."""
+    from .remoteurl import form_error
     from .store.remote import parse_url
 
     if not valid_name(name):
         raise UsageError(f"remote name '{name}' is not valid: use letters, digits, '.', '_' "
                           "and '-', starting with a letter or digit")
     cfgmod.check_url(url, "the remote URL")
+    bad = form_error(url)
+    if bad:
+        raise UsageError(bad)
     if endpoint_url is not None:
         cfgmod.check_url(endpoint_url, "--endpoint-url")
     parse_url(url)
