@@ -64,3 +64,21 @@ def test_remote_add_then_remove_leaves_mlver_toml_byte_identical(proj, tmp_path)
     ok(proj, "remote", "add", "bk", str(tmp_path / "bk"))
     ok(proj, "remote", "remove", "bk")
     assert (proj / "mlver.toml").read_text() == before
+
+
+def test_a_mistyped_remote_name_is_named_as_both(proj, tmp_path):
+    ok(proj, "snapshot", "m", "-o", "d=data")
+    ok(proj, "remote", "add", "origin", str(tmp_path / "r"), "--default")
+    ok(proj, "push")
+    r = run(proj, "pull", "orign")
+    assert r.exit_code == 1
+    assert r.stderr == ("Error: 'orign' is not a remote (remotes: origin) nor a name on remote "
+                        "'origin' (its names: m)\n")
+    r = run(proj, "push", "orign")
+    assert r.exit_code == 1
+    assert r.stderr == ("Error: 'orign' is not a remote (remotes: origin) nor a name of this "
+                        "store (its names: m)\n")
+    # a remote named, then a name it lacks: only the name is wrong
+    r = run(proj, "pull", "origin", "nope")
+    assert r.stderr == (f"Error: remote 'origin' ({tmp_path / 'r'}) has no versions of 'nope' "
+                        "(its names: m)\n")
