@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from .diff.explain import fmt_value, human_size
 
@@ -74,7 +75,7 @@ def show_text(oid: str, rec) -> str:
         lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
     if rec.run:
         r = rec.run
-        lines.append(f"run:\n  {' '.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
+        lines.append(f"run:\n  {shlex.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
         if r.trace is not None:
             lines.append(_trace_line(r.trace))
     return "\n".join(lines)
