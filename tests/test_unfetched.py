@@ -69,3 +69,19 @@ def test_status_and_diff_name_say_which_version_was_passed_over(unfetched):
     assert "not_fetched" not in json.loads(ok(b, "status", "--json"))[0]
     r = run(b, "log", "m")
     assert "(not on this branch's history)" in r.stdout.splitlines()[0]
+
+
+def test_the_post_merge_hook_names_the_version_it_passed_over(unfetched):
+    from mlver.hooks import run as run_hook
+
+    _a, b, c2 = unfetched
+    with open(b / "mlver.toml", "a") as f:
+        f.write('\n[snapshot.m]\ninputs = { t = "data/t.csv" }\n\n[hooks]\nsnapshot = ["m"]\n')
+    (b / "data" / "t.csv").write_text("id,x\n9,9\n")
+    head = git(b, "rev-parse", "HEAD").strip()
+    lines: list[str] = []
+    assert run_hook("post-merge", ["0"], cwd=str(b), echo=lines.append) == 0
+    assert lines == [f"mlver: m@1 (commit {head[:7]}, the latest on this branch's history that "
+                     f"git knows; m@2's commit {c2[:7]} is not in this git repository; fetch it "
+                     "(git fetch)) differs here: data/t.csv modified; mlver checkout m@1 "
+                     "restores it"]
