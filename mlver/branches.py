@@ -192,6 +192,7 @@ def on_head_flags(items: list[tuple[str, Record]],
     ancestry = head_ancestry(root)
     if ancestry is None:
         return None
+    ancestry.learn_held([rec.code.commit for _o, rec in items if rec.code.commit])
     return {oid: True if rec.code.commit is None else ancestry.state(rec.code.commit)
             for oid, rec in items}
 

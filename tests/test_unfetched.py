@@ -85,3 +85,21 @@ def test_the_post_merge_hook_names_the_version_it_passed_over(unfetched):
                      f"git knows; m@2's commit {c2[:7]} is not in this git repository; fetch it "
                      "(git fetch)) differs here: data/t.csv modified; mlver checkout m@1 "
                      "restores it"]
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_ancestry_state_tells_not_fetched_from_another_branch(tmp_path, batch):
+    from mlver.capture.ancestry import Ancestry
+
+    root = project(tmp_path / "r", {"a.txt": "a\n"})
+    c1 = git(root, "rev-parse", "HEAD").strip()
+    git(root, "checkout", "-q", "-b", "feat")
+    git(root, "commit", "-q", "--allow-empty", "-m", "feat")
+    c2 = git(root, "rev-parse", "HEAD").strip()
+    git(root, "checkout", "-q", "main")
+    missing = "d8a3e42" + "0" * 33
+    a = Ancestry(str(root), c1)
+    if batch:
+        a.learn_held([c2, missing, "not-a-sha"])
+    assert (a.state(c1), a.state(c2), a.state(missing)) == (True, False, None)
+    assert Ancestry(str(root), c2).state(c1) is True

@@ -106,6 +106,24 @@ class Ancestry:
         self._held[commit] = ans
         return ans
 
+    def learn_held(self, commits: list[str]) -> None:
+        """Ask git once (``git cat-file --batch-check``) which of ``commits`` it holds, so
+        that :meth:`holds` and :meth:`state` answer a long ``mlver log`` from memory."""
+        ask = sorted({c for c in commits if _COMMIT_RE.fullmatch(c) and c not in self._held})
+        if not ask:
+            return
+        try:
+            proc = subprocess.run(["git", "cat-file", "--batch-check"], cwd=self.root,
+                                  input="".join(f"{c}^{{commit}}\n" for c in ask).encode(),
+                                  capture_output=True, env=_git_env(), check=False, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return  # asked one by one later, bounded
+        lines = proc.stdout.decode("ascii", "replace").splitlines()
+        if proc.returncode != 0 or len(lines) != len(ask):
+            return
+        for c, line in zip(ask, lines):
+            self._held[c] = not line.endswith(" missing")
+
     def _is_ancestor(self, commit: str) -> bool:
         # exit 0: an ancestor; 1: not; 128: a commit this repository does not hold
         try:
