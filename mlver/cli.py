@@ -725,8 +725,10 @@ def push(remote_name, names, as_json):
     from .render import sync_lines
     from .sync import PushRefused
 
+    from .sharing import remote_and_names
+
     repo = _repo()
-    remote_name, names = _remote_and_names(repo, remote_name, names)
+    remote_name, names = remote_and_names(repo, remote_name, names, push=True)
     try:
         r = repo.push(remote_name, names or None, progress=for_transfer())
     except PushRefused as e:
@@ -760,9 +762,13 @@ def pull(remote_name, names, no_data, as_json):
     from .progress import for_transfer
     from .render import sync_lines
 
+    from .sharing import mistyped_remote, remote_and_names
+
     repo = Repo.for_pull(".", warn=_warn)
-    remote_name, names = _remote_and_names(repo, remote_name, names)
-    r = repo.pull(remote_name, names or None, data=not no_data, progress=for_transfer())
+    first = remote_name
+    remote_name, names = remote_and_names(repo, remote_name, names)
+    with mistyped_remote(repo, first if remote_name is None else None):
+        r = repo.pull(remote_name, names or None, data=not no_data, progress=for_transfer())
     if as_json:
         _out(r.to_dict())
     else:
@@ -770,14 +776,6 @@ def pull(remote_name, names, no_data, as_json):
             echo(line)
 
 
-def _remote_and_names(repo, remote_name, names):
-    """``push NAME`` with NAME not a remote: the default remote, and NAME."""
-    if remote_name is None:
-        return None, list(names)
-    remotes, _default = repo.remotes()
-    if remote_name in remotes:
-        return remote_name, list(names)
-    return None, [remote_name, *names]
 
 # -- git hooks ---------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from .diff.explain import fmt_value, human_size
 
@@ -74,7 +75,7 @@ def show_text(oid: str, rec) -> str:
         lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
     if rec.run:
         r = rec.run
-        lines.append(f"run:\n  {' '.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
+        lines.append(f"run:\n  {shlex.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
         if r.trace is not None:
             lines.append(_trace_line(r.trace))
     return "\n".join(lines)
@@ -100,12 +101,14 @@ def _trace_line(trace) -> str:
 
 
 OFF_BRANCH = "(not on this branch's history)"
+NOT_FETCHED = "(commit not fetched)"
 
 
 def log_text(items, tags=None, on_branch=None) -> str:
     """One line a record, newest first; ``tags``: ``{name: {oid: [tags]}}`` shown as
-    ``(tags: a, b)`` after the commit; ``on_branch``: ``{oid: bool}``, a record not on
-    HEAD's history is marked :data:`OFF_BRANCH` after its commit."""
+    ``(tags: a, b)`` after the commit; ``on_branch``: ``{oid: bool | None}``, a record not
+    on HEAD's history (False) is marked :data:`OFF_BRANCH` after its commit, one whose
+    commit git does not hold (None) :data:`NOT_FETCHED`."""
     lines = []
     for oid, rec in items:
         its = (tags or {}).get(rec.name, {}).get(oid)
@@ -114,8 +117,11 @@ def log_text(items, tags=None, on_branch=None) -> str:
                             if not isinstance(v, dict))
         msg = f"  {rec.message}" if rec.message else ""
         commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""
-        if on_branch is not None and not on_branch.get(oid, True):
+        flag = True if on_branch is None else on_branch.get(oid, True)
+        if flag is False:
             commit += f"  {OFF_BRANCH}"
+        elif flag is None:
+            commit += f"  {NOT_FETCHED}"
         failed = "  FAILED" if rec.failed else ""
         lines.append(f"{oid[:10]}  {rec.label:<20} {rec.created[:19].replace('T', ' ')}"
                      f"{commit}{failed}{tagged}{msg}" + (f"  [{metrics}]" if metrics else ""))

@@ -28,8 +28,8 @@ from typing import Any, Callable, Iterable
 
 from . import history, reach, sync_origins
 from .config import RemoteSpec
-from .errors import (ConfigError, CorruptObjectError, MlverError, RecordFormatError,
-                     RefConflictError, RemoteError, RevisionError)
+from .errors import (ConfigError, CorruptObjectError, MlverError, NoSuchName,
+                     RecordFormatError, RefConflictError, RemoteError)
 from .record import Record
 from .remote_verify import pruned_on
 from .store import Store, storelock
@@ -391,9 +391,9 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         heads, rtags = remote.refs.all(chosen)
         for n in chosen or ():
             if n not in heads:
-                have = ", ".join(remote.refs.names()) or "none"
-                raise RevisionError(f"{remote.label} has no versions of '{n}' (its names: "
-                                    f"{have})")
+                have = tuple(remote.refs.names())
+                raise NoSuchName(f"{remote.label} has no versions of '{n}' (its names: "
+                                 f"{', '.join(have) or 'none'})", n, have)
         f = _Fetched(store, remote)
         recs = _walk_records(f, list(heads.values()) + list(rtags.values()))
         declared: dict[str, Declared] = {}

@@ -112,3 +112,16 @@ def test_snapshot_and_run_from_python_record_the_same_interpreter(tmp_path, monk
     d = repo.diff("m@1", "m@2")
     assert d.env["changed"] is False and "env" not in d.changed
     repo.close()
+
+
+@pytest.mark.parametrize("args", [("diff", "m"), ("status",), ("log",)])
+def test_a_fresh_clone_without_a_store_is_told_to_pull(shared, args):
+    _a, b, _remote = shared
+    r = run(b, *args)
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: no mlver store in {b} or any parent folder up to the top of its "
+                        f"git repository {b}; {b / 'mlver.toml'} configures a remote, so this "
+                        "looks like a fresh clone: run mlver pull (it creates the store and "
+                        "fetches the versions)\n")
+    ok(b, "pull")  # the fix works
+    assert run(b, *args).exit_code == 0
