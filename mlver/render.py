@@ -134,6 +134,9 @@ def status_text(reports) -> str:
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
         if r.params_changed:
             lines.append("  modified  params")
+        for f in r.params_absent:  # the words of mlver diff's warning
+            lines.append(f"  absent    params file {f} is absent in the workspace; its "
+                         "values are taken as recorded, not compared")
         if r.params_outside_scope:
             keys = r.params_outside_scope
             lines.append("  outside the params scope: " + ", ".join(keys[:8])
