@@ -105,8 +105,10 @@ def test_the_record_holds_the_whole_file_and_the_declared_keys(proj, mrepo):
     assert shown["params_scope"] == ["train.max_depth", "train.n_estimators"]
     text = assert_ok(cli("show", "features")).splitlines()
     at = text.index("params (scope: train.max_depth, train.n_estimators):")
-    assert text[at + 1:at + 4] == ["  prepare.max_price = 2000", "  train.max_depth = 6",
-                                   "  train.n_estimators = 100"]
+    # the keys outside the scope are marked as such (the JSON keeps the whole file)
+    assert text[at + 1:at + 5] == ["  train.max_depth = 6", "  train.n_estimators = 100",
+                                   "  outside the scope:", "    prepare.max_price = 2000"]
+    assert shown["params"]["prepare"] == {"max_price": 2000}
 
 
 def test_a_record_without_a_scope_writes_no_field(proj, mrepo):
