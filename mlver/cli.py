@@ -805,6 +805,8 @@ def hooks_install(names):
         echo(f"{hook}: {what}")
     for p in hooks_.programs():
         echo(p.line())
+    for line in hooks_.watch().lines():
+        echo(line)
 
 
 @hooks.command("uninstall")
@@ -819,17 +821,20 @@ def hooks_uninstall(names):
 @hooks.command("status")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a hook.")
 def hooks_status(as_json):
-    """Say which git hooks are installed, chained, and turned on."""
+    """Say which git hooks are installed, chained, and turned on, what they run, and which
+    names they snapshot or compare."""
     hooks_ = _repo().hooks
-    states, progs = hooks_.status(), hooks_.programs()
+    states, progs, watch = hooks_.status(), hooks_.programs(), hooks_.watch()
     if as_json:
-        _out([{**s.to_dict(), "runs": [p.to_dict() for p in progs if s.hook in p.hooks]}
-              for s in states])
+        _out([{**s.to_dict(), "runs": [p.to_dict() for p in progs if s.hook in p.hooks],
+               **watch.fields(s.hook)} for s in states])
     else:
         for s in states:
             echo(s.line())
         for p in progs:
             echo(p.line())
+        for line in watch.lines():
+            echo(line)
 
 
 @hooks.command("run", context_settings={"ignore_unknown_options": True,
