@@ -46,6 +46,22 @@ def _flat(title: str, values: dict) -> list[str]:
     return [f"{title}:"] + [f"  {k} = {json.dumps(v)}" for k, v in flat.items()]
 
 
+def _params(rec) -> list[str]:
+    """``params:`` with every key; with a params scope, the keys inside it, then the
+    others under ``outside the scope:`` (recorded, but not what the version uses)."""
+    from .capture.params import flatten
+    from .paramscope import matcher
+
+    if rec.params_scope is None:
+        return _flat("params", rec.params)
+    flat = flatten(rec.params)
+    inside = matcher(rec.params_scope)
+    lines = [f"params (scope: {', '.join(rec.params_scope)}):"]
+    lines += [f"  {k} = {json.dumps(v)}" for k, v in flat.items() if inside(k)]
+    outside = [f"    {k} = {json.dumps(v)}" for k, v in flat.items() if not inside(k)]
+    return lines + (["  outside the scope:"] + outside if outside else [])
+
+
 def show_text(oid: str, rec) -> str:
     """A record as ``mlver show`` prints it."""
     lines = [f"{rec.label}  {rec.kind}  {oid}", f"created  {rec.created}"]
@@ -68,8 +84,7 @@ def show_text(oid: str, rec) -> str:
             lines.append(f"  untracked: {', '.join(c.untracked[:5])}"
                          + (" …" if len(c.untracked) > 5 else ""))
         lines.append(_scope_line(c.scope))
-    scope = "" if rec.params_scope is None else f" (scope: {', '.join(rec.params_scope)})"
-    lines += _flat(f"params{scope}", rec.params) + _flat("metrics", rec.metrics)
+    lines += _params(rec) + _flat("metrics", rec.metrics)
     e = rec.env
     if e.python:
         lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
@@ -140,6 +155,9 @@ def status_text(reports) -> str:
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
         if r.params_changed:
             lines.append("  modified  params")
+        for f in r.params_absent:  # the words of mlver diff's warning
+            lines.append(f"  absent    params file {f} is absent in the workspace; its "
+                         "values are taken as recorded, not compared")
         if r.params_outside_scope:
             keys = r.params_outside_scope
             lines.append("  outside the params scope: " + ", ".join(keys[:8])

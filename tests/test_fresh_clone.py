@@ -104,6 +104,8 @@ def test_snapshot_and_run_from_python_record_the_same_interpreter(tmp_path, monk
     root = project(tmp_path / "p", {"train.py": "print(1)\n", "data.csv": "id\n1\n"})
     repo = Repo.init(str(root))
     first = repo.snapshot("m", inputs={"d": "data.csv"})
+    # new data, so the run is a new version (the same commit and data would be m@1 again)
+    (root / "data.csv").write_text("id\n1\n2\n")
     with repo.run("m", inputs={"d": "data.csv"}) as session:
         pass
     second = session.result
