@@ -163,9 +163,10 @@ class Repo:
                 found = found[:max(n, 0)]
         return found
 
-    def on_branch(self, items: list[tuple[str, Record]]) -> dict[str, bool] | None:
+    def on_branch(self, items: list[tuple[str, Record]]) -> dict[str, bool | None] | None:
         """``{oid: True}`` for each of ``items`` (from :meth:`log`) on HEAD's git history
-        (recorded at HEAD or an ancestor, or without a commit), False for the others;
+        (recorded at HEAD or an ancestor, or without a commit), False for the others,
+        None for one whose commit this git repository does not hold (not fetched);
         None outside git or before the first commit."""
         from .branches import on_head_flags
 
@@ -592,12 +593,11 @@ class Repo:
             from .branches import annotate
 
             d = annotate(d, branch)
-        elif new_oid is not None:
-            from .branches import mark_siblings, siblings
+        else:
+            from .branches import mark_pair
 
-            if siblings(self.root, old, new):
-                parent = self.record(new.parents[0]).label if new.parents else None
-                d = mark_siblings(d, new, parent)
+            d = mark_pair(d, self.root, old, new if new_oid is not None else None,
+                          lambda oid: self.record(oid).label)
         return d
 
     # -- report -----------------------------------------------------------------------------

@@ -222,6 +222,18 @@ class MetricShares:
     noise_sd: float = 0.0     # pooled standard deviation of the repeated replays
     noise_df: int = 0         # its degrees of freedom
     repeats: int = 3          # replays of each of the two configurations
+    residual_half_width: float = 0.0  # the residual's 95% interval is residual ± this
+
+    @property
+    def residual_interval(self) -> tuple[float, float]:
+        """``(low, high)``: where the residual lies with 95% confidence, from the noise."""
+        return (self.residual - self.residual_half_width,
+                self.residual + self.residual_half_width)
+
+    @property
+    def residual_within_noise(self) -> bool:
+        """The residual's interval holds 0: the noise alone can explain it."""
+        return self.residual_half_width > 0 and abs(self.residual) <= self.residual_half_width
 
     @property
     def change(self) -> float:
@@ -243,7 +255,9 @@ class MetricShares:
         return {"metric": self.metric, "old": self.old, "new": self.new,
                 "change": self.change, "replayed_old": self.replayed_old,
                 "replayed_new": self.replayed_new, "replayed_change": self.replayed_change,
-                "residual": self.residual, "noise_floor": self.noise_floor,
+                "residual": self.residual, "residual_interval": list(self.residual_interval),
+                "residual_within_noise": self.residual_within_noise,
+                "noise_floor": self.noise_floor,
                 "noise_sd": self.noise_sd, "noise_df": self.noise_df, "repeats": self.repeats,
                 "groups": [s.to_dict() for s in self.shares]}
 
@@ -286,6 +300,7 @@ class Attribution:
     jobs: int = 1
     not_replayed: tuple[str, ...] = field(default=())  # changes replay cannot swap
     repeats: int = 3          # replays of each of the two records' configurations
+    unchanged: tuple[str, ...] = ()  # numeric metrics left out: their values did not change
 
     @property
     def runs_made(self) -> int:
@@ -299,7 +314,8 @@ class Attribution:
                 "notes": list(self.notes),
                 "runs": [r.to_dict() for r in self.runs], "runs_made": self.runs_made,
                 "runs_cached": len(self.runs) - self.runs_made, "jobs": self.jobs,
-                "repeats": self.repeats, "seconds": self.seconds}
+                "repeats": self.repeats, "seconds": self.seconds,
+                "unchanged": list(self.unchanged)}
 
     def to_frame(self):
         """A pandas DataFrame: one row per metric and group (``metric``, ``group``,
@@ -329,7 +345,12 @@ class Attribution:
         how += f", {_secs(self.seconds)}"
         out: list[str] = []
         if not self.metrics:
-            out.append(f"{label}: no numeric metric to explain, by replay ({how})")
+            same = ", ".join(self.unchanged[:5]) + (f" and {len(self.unchanged) - 5} more"
+                                                    if len(self.unchanged) > 5 else "")
+            verb = "is" if len(self.unchanged) == 1 else "are"
+            why = f" ({same} {verb} the same in both)" if same else ""
+            out.append(f"{label}: no numeric metric changed{why}, so nothing was replayed; "
+                       "name one with --metric to replay it anyway")
         for i, m in enumerate(self.metrics):
             out += _metric_lines(label, how if i == 0 else "", m, self)
         for n in self.not_replayed:
@@ -393,7 +414,14 @@ def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list
     if not _close(m.replayed_old, m.old) or not _close(m.replayed_new, m.new):
         out.append(f"  {'replayed':<{width}}{_num(m.replayed_old)} -> {_num(m.replayed_new)} "
                    f"({_signed(m.replayed_change, d)})")
-    both = "of each version" if a.old.get("oid") != a.new.get("oid") else "of it"
+    if a.old.get("oid") == a.new.get("oid"):
+        both = "of it"
+    elif not m.shares:
+        # no group differs: the two versions are one configuration, run `repeats` times in
+        # all (not that many times each)
+        both = "of the configuration both versions share"
+    else:
+        both = "of each version"
     if m.noise_sd == 0:
         floor = f"±0  (the {m.repeats} replays {both} agree)"
     else:
@@ -401,10 +429,18 @@ def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list
                  f"{m.repeats} replays {both}; ± is a 95% interval)")
     out.append(f"  {'noise floor':<{width}}{floor}")
     residual = _signed(m.residual, d)
+    if m.residual_half_width > 0:
+        residual += f" ±{m.residual_half_width:.{d}f}"
+    within = m.residual_within_noise
     if a.env_differs:
         out.append(f"  env differs (not replayable): its part, if any, is in the residual "
-                   f"{residual}")
-    elif not _close(m.residual, 0.0, m.change):
+                   f"{residual}" + ("  within noise" if within else ""))
+    elif _close(m.residual, 0.0, m.change):
+        pass
+    elif within:
+        out.append(f"  residual {residual}  within noise: the recorded change that replay did "
+                   "not reproduce is no larger than the replays' own noise")
+    else:
         out.append(f"  residual {residual}: the recorded change that replay did not reproduce "
                    "(nondeterminism, or something the record does not hold)")
     return out

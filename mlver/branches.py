@@ -53,15 +53,36 @@ def parent_of(get: Callable[[str], Record], latest: str | None, commit: str | No
     None when no version is on that history (the first version of this line)."""
     if latest is None or commit is None or ancestry is None:
         return latest
+    return _walk(get, latest, ancestry)[0]
+
+
+def _walk(get: Callable[[str], Record], latest: str,
+          ancestry: Ancestry) -> tuple[str | None, tuple[tuple[int, str], ...]]:
+    """The newest version from ``latest`` back on ``ancestry``'s history, and the
+    ``(version, commit)`` of each newer version passed over whose commit this git
+    repository does not hold (not fetched: git cannot say whether it is on the history)."""
     oid: str | None = latest
     seen: set[str] = set()
+    unfetched: list[tuple[int, str]] = []
     while oid is not None and oid not in seen and len(seen) < MAX_WALK:
         seen.add(oid)
         rec = get(oid)
-        if on_history(ancestry, rec.code.commit):
-            return oid
+        c = rec.code.commit
+        if on_history(ancestry, c):
+            return oid, tuple(unfetched)
+        if c is not None and not ancestry.holds(c):
+            unfetched.append((rec.version, c))
         oid = rec.prior
-    return None
+    return None, tuple(unfetched)
+
+
+def fetch_hint(name: str, unfetched: tuple[tuple[int, str], ...]) -> str:
+    """``train@12's commit d8a3e42 is not in this git repository; fetch it (git fetch)``
+    for the newest of ``unfetched`` (``(version, commit)``), naming how many more."""
+    v, c = unfetched[0]
+    more = f" (and {len(unfetched) - 1} more version(s))" if len(unfetched) > 1 else ""
+    return (f"{name}@{v}'s commit {c[:7]} is not in this git repository{more}; "
+            "fetch it (git fetch)")
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,8 @@ class BranchVersion:
 
     ``on_history`` is True when it is the latest version on HEAD's history, False when no
     version is (it is then the name's latest version, on another branch), and None
-    outside git (the latest version).
+    outside git (the latest version). ``unfetched``: ``(version, commit)`` of the newer
+    versions passed over because this git repository does not hold their commit.
     """
 
     name: str
@@ -79,6 +101,7 @@ class BranchVersion:
     latest_oid: str
     latest_version: int
     on_history: bool | None
+    unfetched: tuple[tuple[int, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -95,12 +118,16 @@ class BranchVersion:
         """Why this version: ``the latest on this branch's history`` and the like."""
         if self.on_history is None:
             return "the latest version"
+        hint = f"; {fetch_hint(self.name, self.unfetched)}" if self.unfetched else ""
         if self.on_history is False:
-            return f"the latest version; no version of {self.name} is on this branch's history"
+            return (f"the latest version; no version of {self.name} is on this branch's "
+                    f"history{hint}")
         if self.is_latest:
             return "the latest on this branch's history"
+        if self.unfetched and self.unfetched[0][0] == self.latest_version:
+            return f"the latest on this branch's history that git knows{hint}"
         return (f"the latest on this branch's history; {self.name}@{self.latest_version} "
-                "is not on it")
+                f"is not on it{hint}")
 
     @property
     def note(self) -> str | None:
@@ -110,8 +137,12 @@ class BranchVersion:
             else self.which
 
     def to_dict(self) -> dict:
-        """The fields ``status --json`` and ``diff --json`` add."""
-        return {"on_branch": self.on_history, "latest_version": self.latest_version}
+        """The fields ``status --json`` and ``diff --json`` add (``not_fetched``, the
+        versions passed over whose commit git does not hold, only when there are some)."""
+        d: dict = {"on_branch": self.on_history, "latest_version": self.latest_version}
+        if self.unfetched:
+            d["not_fetched"] = [v for v, _c in self.unfetched]
+        return d
 
 
 _LOOK_UP: Any = object()
@@ -124,6 +155,12 @@ def version_on_head(store: Store, name: str, root: str,
     it. Outside git (or before the first commit) it is the latest version; when no version
     is on HEAD's history it is the latest version too, with ``on_history`` False (the
     hook then leaves the workspace alone). None when ``name`` has no versions.
+
+    A version whose commit this git repository does not hold (recorded elsewhere, not
+    fetched) is never picked: every ancestor of HEAD is in the repository (short of a
+    shallow clone), so such a commit is not on HEAD's history. It is not passed over
+    silently either: it is listed in ``unfetched`` and :attr:`BranchVersion.which` says
+    to ``git fetch``.
 
     ``ancestry`` (from :func:`head_ancestry`, None outside git) shares git's answers
     across names; it is looked up when not given.
@@ -138,21 +175,26 @@ def version_on_head(store: Store, name: str, root: str,
         ancestry = head_ancestry(root)
     if ancestry is None:
         return BranchVersion(name, latest, latest_rec.version, latest, latest_rec.version, None)
-    found = parent_of(lambda o: history.load_record(store, o), latest, ancestry.target,
-                      ancestry)
+    found, unfetched = _walk(lambda o: history.load_record(store, o), latest, ancestry)
     if found is None:
         return BranchVersion(name, latest, latest_rec.version, latest, latest_rec.version,
-                             False)
+                             False, unfetched)
     rec = history.load_record(store, found)
-    return BranchVersion(name, found, rec.version, latest, latest_rec.version, True)
+    return BranchVersion(name, found, rec.version, latest, latest_rec.version, True,
+                         unfetched)
 
 
-def on_head_flags(items: list[tuple[str, Record]], root: str) -> dict[str, bool] | None:
-    """``{record oid: on HEAD's history}`` for ``items`` (``mlver log``); None outside git."""
+def on_head_flags(items: list[tuple[str, Record]],
+                  root: str) -> dict[str, bool | None] | None:
+    """``{record oid: on HEAD's history}`` for ``items`` (``mlver log``): True, False, or
+    None when this git repository does not hold the record's commit (not fetched); None
+    outside git."""
     ancestry = head_ancestry(root)
     if ancestry is None:
         return None
-    return {oid: on_history(ancestry, rec.code.commit) for oid, rec in items}
+    ancestry.learn_held([rec.code.commit for _o, rec in items if rec.code.commit])
+    return {oid: True if rec.code.commit is None else ancestry.state(rec.code.commit)
+            for oid, rec in items}
 
 
 def workspace_base(store: Store, rev: str, root: str) -> BranchVersion | None:
@@ -192,6 +234,43 @@ def siblings(root: str, old: Record, new: Record) -> bool:
     if old.name != new.name or a is None or b is None or a == b:
         return False
     return not Ancestry(root, b).contains(a) and not Ancestry(root, a).contains(b)
+
+
+def not_fetched(root: str, *recs: Record) -> list[Record]:
+    """Those of ``recs`` whose commit the git repository of ``root`` does not hold (a
+    record pulled from a clone whose commits were not fetched); [] outside git."""
+    from .capture.ancestry import holds_commit
+
+    if head_commit(root) is None:
+        return []
+    return [r for r in recs if r.code.commit is not None and not holds_commit(root, r.code.commit)]
+
+
+def mark_not_fetched(d: Any, recs: list[Record]) -> Any:
+    """The diff ``d`` saying, after its first line, which record's commit this git
+    repository does not hold, and to fetch it: git cannot tell whether the two versions
+    are on one line, and the code change is unknown until then."""
+    from dataclasses import replace
+
+    verdict = list(d.verdict)
+    for i, r in enumerate(recs):
+        verdict.insert(1 + i, f"  {fetch_hint(r.name, ((r.version, r.code.commit),))}")
+    return replace(d, verdict=tuple(verdict))
+
+
+def mark_pair(d: Any, root: str, old: Record, new: Record | None,
+              label: Callable[[str], str]) -> Any:
+    """The diff ``d`` of ``old`` with the record ``new`` (None: the workspace) saying
+    what git knows of the two: a commit it does not hold (:func:`mark_not_fetched`;
+    then neither "one line" nor "another branch" is known), else, for two sibling
+    versions (:func:`siblings`), that they are (:func:`mark_siblings`). ``label`` gives
+    a record oid's ``NAME@N``."""
+    missing = not_fetched(root, *([old] if new is None else [old, new]))
+    if missing:
+        return mark_not_fetched(d, missing)
+    if new is not None and siblings(root, old, new):
+        return mark_siblings(d, new, label(new.parents[0]) if new.parents else None)
+    return d
 
 
 def mark_siblings(d: Any, new: Record, parent: str | None) -> Any:

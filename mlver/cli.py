@@ -725,8 +725,10 @@ def push(remote_name, names, as_json):
     from .render import sync_lines
     from .sync import PushRefused
 
+    from .sharing import remote_and_names
+
     repo = _repo()
-    remote_name, names = _remote_and_names(repo, remote_name, names)
+    remote_name, names = remote_and_names(repo, remote_name, names, push=True)
     try:
         r = repo.push(remote_name, names or None, progress=for_transfer())
     except PushRefused as e:
@@ -760,9 +762,13 @@ def pull(remote_name, names, no_data, as_json):
     from .progress import for_transfer
     from .render import sync_lines
 
+    from .sharing import mistyped_remote, remote_and_names
+
     repo = Repo.for_pull(".", warn=_warn)
-    remote_name, names = _remote_and_names(repo, remote_name, names)
-    r = repo.pull(remote_name, names or None, data=not no_data, progress=for_transfer())
+    first = remote_name
+    remote_name, names = remote_and_names(repo, remote_name, names)
+    with mistyped_remote(repo, first if remote_name is None else None):
+        r = repo.pull(remote_name, names or None, data=not no_data, progress=for_transfer())
     if as_json:
         _out(r.to_dict())
     else:
@@ -770,14 +776,6 @@ def pull(remote_name, names, no_data, as_json):
             echo(line)
 
 
-def _remote_and_names(repo, remote_name, names):
-    """``push NAME`` with NAME not a remote: the default remote, and NAME."""
-    if remote_name is None:
-        return None, list(names)
-    remotes, _default = repo.remotes()
-    if remote_name in remotes:
-        return remote_name, list(names)
-    return None, [remote_name, *names]
 
 # -- git hooks ---------------------------------------------------------------------------------
 
@@ -809,10 +807,12 @@ def hooks_install(names, force_interpreter):
     hooks_ = _repo().hooks
     for hook, what in hooks_.install(list(names) or None, force_interpreter=force_interpreter):
         echo(f"{hook}: {what}")
-    for w in hooks_.trust():  # pinned by install already: this says what it trusted
-        echo(w.line())
     for p in hooks_.programs():
         echo(p.line())
+    for w in hooks_.trust():  # pinned by install already: this says what it trusted
+        echo(w.line())
+    for line in hooks_.watch().lines():
+        echo(line)
 
 
 @hooks.command("trust")
@@ -841,17 +841,20 @@ def hooks_uninstall(names):
 @hooks.command("status")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object a hook.")
 def hooks_status(as_json):
-    """Say which git hooks are installed, chained, and turned on."""
+    """Say which git hooks are installed, chained, and turned on, what they run, and which
+    names they snapshot or compare."""
     hooks_ = _repo().hooks
-    states, progs = hooks_.status(), hooks_.programs()
+    states, progs, watch = hooks_.status(), hooks_.programs(), hooks_.watch()
     if as_json:
-        _out([{**s.to_dict(), "runs": [p.to_dict() for p in progs if s.hook in p.hooks]}
-              for s in states])
+        _out([{**s.to_dict(), "runs": [p.to_dict() for p in progs if s.hook in p.hooks],
+               **watch.fields(s.hook)} for s in states])
     else:
         for s in states:
             echo(s.line())
         for p in progs:
             echo(p.line())
+        for line in watch.lines():
+            echo(line)
 
 
 @hooks.command("run", context_settings={"ignore_unknown_options": True,

@@ -265,6 +265,7 @@ def check_url(url, what: str) -> str:
 
 def parse_remotes(table: dict, where: str, origin: str = "project") -> dict:
     """``{name: RemoteSpec}`` of a ``remotes`` table; at most one is the default."""
+    from .remoteurl import form_error
     from .store.refs import valid_name
 
     out = {}
@@ -286,8 +287,11 @@ def parse_remotes(table: dict, where: str, origin: str = "project") -> dict:
         locking = r.get("locking")
         if locking is not None and locking not in LOCKINGS:
             raise ConfigError(f"{what} locking in {where} must be \"lease\" (or absent); fix it")
-        out[name] = RemoteSpec(name, check_url(r["url"], f"{what} url in {where}"), endpoint,
-                               default, locking, origin)
+        url = check_url(r["url"], f"{what} url in {where}")
+        bad = form_error(url)
+        if bad:
+            raise ConfigError(f"{what} url in {where}: {bad}; fix it")
+        out[name] = RemoteSpec(name, url, endpoint, default, locking, origin)
     defaults = [n for n, r in out.items() if r.default]
     if len(defaults) > 1:
         raise ConfigError(f"{where} marks {len(defaults)} remotes as default "
@@ -362,17 +366,23 @@ def edit_project_remotes(root: str, add: RemoteSpec | None = None,
     target = remove or (add.name if add else None)
     out: list[str] = []
     section: str | None = None
+    tail_dropped = False
     for line in lines:
         if line.lstrip().startswith("["):
             section = _remote_header(line)
             if section is None and line.strip().startswith("[remotes"):
                 section = "?"
-        if section == target and target is not None:
+        tail_dropped = section == target and target is not None
+        if tail_dropped:
             continue  # the table being replaced or removed
         if add is not None and add.default and section not in (None, "?") \
                 and line.split("#")[0].replace(" ", "").startswith("default="):
             continue  # one default: the new one
         out.append(line)
+    if remove is not None and tail_dropped:
+        # the blank line `remote add` put before a last table goes with it (byte-identical)
+        while out and not out[-1].strip():
+            out.pop()
     if add is not None:
         while out and not out[-1].strip():
             out.pop()

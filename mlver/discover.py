@@ -39,12 +39,24 @@ def find_root(start: str) -> str:
         parent = os.path.dirname(cur)
         if os.path.lexists(os.path.join(cur, ".git")):
             raise NotAStoreError(f"no mlver store in {os.path.abspath(start)} or any parent "
-                                 f"folder up to the top of its git repository {cur}; run "
-                                 "mlver init at the repository root")
+                                 f"folder up to the top of its git repository {cur}; "
+                                 + _fix(start))
         if parent == cur:
             raise NotAStoreError(f"no mlver store in {os.path.abspath(start)} or any parent "
-                                 "folder; run mlver init at the repository root")
+                                 "folder; " + _fix(start))
         cur = parent
+
+
+def _fix(start: str) -> str:
+    """The fix for a missing store: ``mlver pull`` in a fresh clone whose committed
+    mlver.toml configures a remote (pull creates the store and fetches the versions),
+    else ``mlver init``."""
+    found = project_root(start)
+    if found is None:
+        return "run mlver init at the repository root"
+    where = os.path.join(found, cfgmod.PROJECT_FILE)
+    return (f"{where} configures a remote, so this looks like a fresh clone: run mlver pull "
+            "(it creates the store and fetches the versions)")
 
 
 def outer_root(full: str) -> str | None:

@@ -42,6 +42,15 @@ class RevisionError(MlverError):
     """A revision names no record, or more than one."""
 
 
+class NoSuchName(RevisionError):
+    """A remote holds no version of ``name`` (``names``: the ones it holds), so that a
+    caller that took a mistyped remote for a name can say both."""
+
+    def __init__(self, message: str, name: str = "", names: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.name, self.names = name, names
+
+
 class CaptureError(MlverError):
     """A path could not be captured (missing, unreadable, special file)."""
 

@@ -9,7 +9,10 @@
   install`` showed and pinned (:mod:`mlver.trust`), never a file git tracks (a branch
   could change its bytes); otherwise post-commit snapshots nothing and says why.
 * **No false pair.** A name whose inputs changed while its outputs did not is not
-  snapshotted: its outputs were not made from those inputs (:class:`Change`).
+  snapshotted: its outputs were not made from those inputs (:class:`Change`). Nor is a
+  name whose outputs are those of a version recorded on another branch: a branch switch
+  left them there, nothing made them from this branch's code and params
+  (:func:`made_elsewhere`).
 """
 
 from __future__ import annotations
@@ -221,6 +224,81 @@ def changes(repo: Any, name: str) -> Change:
     finally:
         cache.save()
     return Change(inputs, outputs, rec.version, outs)
+
+
+MAX_ORIGINS = 200  # versions of one name holding the same content, checked newest first
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """The workspace's outputs of a name (its inputs, for a name without outputs) are
+    exactly those of a version recorded on another branch: a checkout left them there
+    (git does not touch ignored files), no run made them here."""
+
+    name: str
+    label: str  # the other branch's version, ``NAME@N``
+    paths: tuple[str, ...]  # the workspace paths that are that version's
+    here: int | None  # the latest version on HEAD's history (None: none is)
+
+    def line(self) -> str:
+        """The one line post-commit prints instead of a snapshot."""
+        verb = "is" if len(self.paths) == 1 else "are"
+        fix = (f"mlver checkout {self.name}@{self.here} restores this branch's, or retrain "
+               f"with mlver run {self.name}" if self.here is not None
+               else f"retrain with mlver run {self.name}")
+        return (f"mlver: {self.name}: {', '.join(self.paths)} {verb} {self.label}'s (recorded "
+                f"on another branch), not made here; {fix}")
+
+
+def made_elsewhere(repo: Any, name: str, here: int | None) -> Elsewhere | None:
+    """The version of ``name`` recorded on another branch (its commit is not HEAD nor an
+    ancestor of it) whose outputs (inputs, for a name without outputs) the workspace
+    holds, slot for slot; None when there is none, when a version on HEAD's history holds
+    them too, outside git, or when a path is missing.
+
+    Bounded: one index query for the versions of ``name`` whose first slot holds the
+    workspace's content (at most :data:`MAX_ORIGINS`), each then checked against its
+    record, the truth. A version without a commit is on every history: never elsewhere.
+    """
+    from . import history
+    from . import snapshot as snap
+    from .branches import head_ancestry
+    from .capture.files import capture_path
+
+    store, ws = repo.store, repo.workspace
+    p = snap.plan(store, ws, name)
+    relation, slots = ("output", p.outputs) if p.outputs else ("input", p.inputs)
+    if not slots or (relation == "input" and p.revisions):
+        return None  # an input of another record's output: not a file a checkout leaves
+    cache = ws.stat_cache()
+    try:
+        now = {}
+        for slot, path in slots.items():
+            if not ws.exists(path):
+                return None
+            now[slot] = capture_path(ws.root, path, cache)
+    finally:
+        cache.save()
+    ancestry = head_ancestry(ws.root)
+    if ancestry is None:
+        return None
+    first = min(slots)
+    found = None
+    for oid, _version, _commit in store.index.versions_holding(
+            name, relation, first, now[first].oid, MAX_ORIGINS):
+        rec = history.load_record(store, oid)
+        arts = rec.outputs if relation == "output" else rec.inputs
+        if set(arts) != set(slots) or not all(
+                arts[s].path == slots[s] and not arts[s].source and arts[s].oid == now[s].oid
+                and arts[s].type == now[s].type for s in slots):
+            continue
+        commit = rec.code.commit  # the record's, not the index's: the record is the truth
+        if commit is None or ancestry.contains(commit):
+            return None  # a version on this history holds them too: they may be this branch's
+        found = found or rec
+    if found is None:
+        return None
+    return Elsewhere(name, found.label, tuple(slots[s] for s in sorted(slots)), here)
 
 
 def data_changed(repo: Any, name: str) -> bool:

@@ -357,6 +357,16 @@ class Hooks:
 
         return hook_programs(self._repo, self.status())
 
+    def watch(self) -> Any:
+        """Which names each hook snapshots or compares (:class:`mlver.hookwatch.Watch`):
+        the ``[hooks] snapshot`` names, or nothing (said so, with the fix)."""
+        from .config import load_project
+        from .hookwatch import watch
+
+        repo = self._repo
+        return watch((lambda: repo.workspace.project) if repo is not None
+                     else (lambda: load_project(self.root)), self.status())
+
 
 # -- what the hooks do ----------------------------------------------------------------------
 
@@ -421,11 +431,12 @@ def _checkout_args(args: list[str]) -> tuple[str, str, str]:
 def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
     """Snapshot each ``[hooks] snapshot`` name whose data changed; one line each. A name
     whose inputs changed while its outputs did not is left alone, said so: its outputs
-    were not made from those inputs.
+    were not made from those inputs. So is a name whose outputs are another branch's
+    version's (:func:`mlver.hookguard.made_elsewhere`): a branch switch left them there.
 
     Mid-rebase or mid-bisect it does nothing: the commits a rebase writes are not the
     user's yet, and their data is compared with the versions on their (new) history."""
-    from .hookguard import changes, env_python_refusal
+    from .hookguard import changes, env_python_refusal, made_elsewhere
 
     if cfg.snapshot and _in_progress(repo.root)[1]:
         return 0
@@ -439,6 +450,12 @@ def _post_commit(repo: Any, cfg: HooksConfig, echo: Echo) -> int:
             if ch.stale_outputs:
                 echo(f"mlver: {name}: inputs changed since @{ch.version} but "
                      f"{', '.join(ch.output_paths)} did not; retrain with mlver run {name}")
+                continue
+            # changed outputs (or inputs, with no outputs) that another branch's version
+            # holds came from a checkout, not from a run on this branch's code and params
+            other = made_elsewhere(repo, name, ch.version)
+            if other is not None:
+                echo(other.line())
                 continue
             if refused is None:
                 refused = env_python_refusal(repo) or ""
@@ -499,7 +516,8 @@ def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
 def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
     """post-checkout (branch switch) and post-merge: for each configured name, its latest
     version on HEAD's history (:func:`mlver.branches.version_on_head`); warn about or
-    restore its data. A name with no version on this history is left alone."""
+    restore its data, all of a name's slots or none of them. A name with no version on
+    this history is left alone."""
     from . import history
     from .branches import head_ancestry, version_on_head
     from .checkout import checkout
@@ -525,17 +543,18 @@ def _after_move(repo: Any, cfg: HooksConfig, hook: str, echo: Echo) -> int:
             echo(f"mlver: {rec.label} (commit {at}) differs here: {listed}; "
                  f"mlver checkout {rec.label} restores it")
             continue
-        restored = []
-        for art, _state in diffs:
-            try:
-                r = checkout(repo.store, repo.workspace, oid, rec, [art.path])
-            except CheckoutError as e:
-                echo(f"mlver: skipped {art.path} of {rec.label}: {e}")
-                continue
-            if r.written or r.removed:
-                restored.append(art.path)
-        if restored:
-            echo(f"mlver: restored {', '.join(restored)} from {rec.label} (commit {at})")
+        # All or nothing per name: one checkout of every slot that differs, which refuses
+        # before writing anything when any of them cannot be restored safely. Restoring
+        # some slots would pair this branch's data with another branch's model.
+        paths = [a.path for a, _state in diffs]
+        try:
+            r = checkout(repo.store, repo.workspace, oid, rec, paths)
+        except CheckoutError as e:
+            echo(f"mlver: restored nothing of {rec.label} (commit {at}): {e}; then mlver "
+                 f"checkout {rec.label} restores {', '.join(paths)} together")
+            continue
+        if r.written or r.removed:
+            echo(f"mlver: restored {', '.join(paths)} from {rec.label} (commit {at})")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from .diff.explain import fmt_value, human_size
 
@@ -45,6 +46,22 @@ def _flat(title: str, values: dict) -> list[str]:
     return [f"{title}:"] + [f"  {k} = {json.dumps(v)}" for k, v in flat.items()]
 
 
+def _params(rec) -> list[str]:
+    """``params:`` with every key; with a params scope, the keys inside it, then the
+    others under ``outside the scope:`` (recorded, but not what the version uses)."""
+    from .capture.params import flatten
+    from .paramscope import matcher
+
+    if rec.params_scope is None:
+        return _flat("params", rec.params)
+    flat = flatten(rec.params)
+    inside = matcher(rec.params_scope)
+    lines = [f"params (scope: {', '.join(rec.params_scope)}):"]
+    lines += [f"  {k} = {json.dumps(v)}" for k, v in flat.items() if inside(k)]
+    outside = [f"    {k} = {json.dumps(v)}" for k, v in flat.items() if not inside(k)]
+    return lines + (["  outside the scope:"] + outside if outside else [])
+
+
 def show_text(oid: str, rec) -> str:
     """A record as ``mlver show`` prints it."""
     lines = [f"{rec.label}  {rec.kind}  {oid}", f"created  {rec.created}"]
@@ -67,14 +84,13 @@ def show_text(oid: str, rec) -> str:
             lines.append(f"  untracked: {', '.join(c.untracked[:5])}"
                          + (" …" if len(c.untracked) > 5 else ""))
         lines.append(_scope_line(c.scope))
-    scope = "" if rec.params_scope is None else f" (scope: {', '.join(rec.params_scope)})"
-    lines += _flat(f"params{scope}", rec.params) + _flat("metrics", rec.metrics)
+    lines += _params(rec) + _flat("metrics", rec.metrics)
     e = rec.env
     if e.python:
         lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
     if rec.run:
         r = rec.run
-        lines.append(f"run:\n  {' '.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
+        lines.append(f"run:\n  {shlex.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
         if r.trace is not None:
             lines.append(_trace_line(r.trace))
     return "\n".join(lines)
@@ -100,12 +116,14 @@ def _trace_line(trace) -> str:
 
 
 OFF_BRANCH = "(not on this branch's history)"
+NOT_FETCHED = "(commit not fetched)"
 
 
 def log_text(items, tags=None, on_branch=None) -> str:
     """One line a record, newest first; ``tags``: ``{name: {oid: [tags]}}`` shown as
-    ``(tags: a, b)`` after the commit; ``on_branch``: ``{oid: bool}``, a record not on
-    HEAD's history is marked :data:`OFF_BRANCH` after its commit."""
+    ``(tags: a, b)`` after the commit; ``on_branch``: ``{oid: bool | None}``, a record not
+    on HEAD's history (False) is marked :data:`OFF_BRANCH` after its commit, one whose
+    commit git does not hold (None) :data:`NOT_FETCHED`."""
     lines = []
     for oid, rec in items:
         its = (tags or {}).get(rec.name, {}).get(oid)
@@ -114,8 +132,11 @@ def log_text(items, tags=None, on_branch=None) -> str:
                             if not isinstance(v, dict))
         msg = f"  {rec.message}" if rec.message else ""
         commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""
-        if on_branch is not None and not on_branch.get(oid, True):
+        flag = True if on_branch is None else on_branch.get(oid, True)
+        if flag is False:
             commit += f"  {OFF_BRANCH}"
+        elif flag is None:
+            commit += f"  {NOT_FETCHED}"
         failed = "  FAILED" if rec.failed else ""
         lines.append(f"{oid[:10]}  {rec.label:<20} {rec.created[:19].replace('T', ' ')}"
                      f"{commit}{failed}{tagged}{msg}" + (f"  [{metrics}]" if metrics else ""))
@@ -134,6 +155,9 @@ def status_text(reports) -> str:
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
         if r.params_changed:
             lines.append("  modified  params")
+        for f in r.params_absent:  # the words of mlver diff's warning
+            lines.append(f"  absent    params file {f} is absent in the workspace; its "
+                         "values are taken as recorded, not compared")
         if r.params_outside_scope:
             keys = r.params_outside_scope
             lines.append("  outside the params scope: " + ", ".join(keys[:8])

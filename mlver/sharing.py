@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from . import config as cfgmod
 from .config import RemoteSpec
 from .discover import fresh_root, git_top, project_root
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, NoSuchName, RevisionError, UsageError
 from .store import STORE_DIR, upgrade_gitignore
 from .store.refs import valid_name
 
@@ -75,6 +78,46 @@ def pick_remote(remotes: dict[str, RemoteSpec], default: str | None,
                       "URL --default")
 
 
+def remote_and_names(repo: Any, first: str | None, names: Iterable[str],
+                     push: bool = False) -> tuple[str | None, list[str]]:
+    """``push``/``pull [REMOTE] [NAME]…``: ``(remote, names)``. A first argument that is
+    no configured remote is a name of the default remote. For ``push`` (whose names are
+    this store's) one that is no local name either is refused here, naming both."""
+    if first is None:
+        return None, list(names)
+    remotes, _default = repo.remotes()
+    if first in remotes:
+        return first, list(names)
+    if push and first not in repo.names():
+        raise not_remote_nor_name(first, remotes, "of this store", repo.names())
+    return None, [first, *names]
+
+
+@contextmanager
+def mistyped_remote(repo: Any, first: str | None) -> Iterator[None]:
+    """Around ``pull``: when ``first`` (a first argument taken as a name, not a remote)
+    is a name the default remote does not hold, say that it is no remote either."""
+    try:
+        yield
+    except NoSuchName as e:
+        if first is None or e.name != first:
+            raise
+        remotes, default = repo.remotes()
+        raise not_remote_nor_name(first, remotes, f"on remote '{default}'", e.names) from None
+
+
+def not_remote_nor_name(arg: str, remotes: dict, where: str,
+                        names: Iterable[str]) -> RevisionError:
+    """``push ARG`` / ``pull ARG`` where ARG is neither a configured remote nor a name
+    ``where`` holds (``names``): a mistyped remote as likely as a mistyped name, so say
+    both (``'orign' is not a remote (remotes: origin) nor a name on remote 'origin' (its
+    names: m)``)."""
+    have = ", ".join(sorted(remotes)) or "none"
+    listed = ", ".join(names) or "none"
+    return RevisionError(f"'{arg}' is not a remote (remotes: {have}) nor a name {where} "
+                         f"(its names: {listed})")
+
+
 def resolve_folder(root: str, spec: RemoteSpec) -> RemoteSpec:
     """A folder remote written as a relative path is relative to the repository root."""
     if "://" in spec.url or os.path.isabs(os.path.expanduser(spec.url)):
@@ -86,12 +129,16 @@ def resolve_folder(root: str, spec: RemoteSpec) -> RemoteSpec:
 def add_remote(root: str, store_dir: str, name: str, url: str, endpoint_url: str | None,
                default: bool, local: bool, locking: str | None = None) -> RemoteSpec:
     """Add a remote to mlver.toml (or to the store's own config with ``local``)."""
+    from .remoteurl import form_error
     from .store.remote import parse_url
 
     if not valid_name(name):
         raise UsageError(f"remote name '{name}' is not valid: use letters, digits, '.', '_' "
                           "and '-', starting with a letter or digit")
     cfgmod.check_url(url, "the remote URL")
+    bad = form_error(url)
+    if bad:
+        raise UsageError(bad)
     if endpoint_url is not None:
         cfgmod.check_url(endpoint_url, "--endpoint-url")
     parse_url(url)
@@ -141,5 +188,6 @@ def remove_remote(root: str, store_dir: str, name: str, local: bool) -> RemoteSp
     return spec
 
 
-__all__ = ["add_remote", "check_git_tracking", "fresh_root", "pick_remote", "project_root", "remove_remote",
-           "resolve_folder", "tracked_store_files"]
+__all__ = ["add_remote", "check_git_tracking", "fresh_root", "mistyped_remote",
+           "not_remote_nor_name", "pick_remote", "project_root", "remote_and_names",
+           "remove_remote", "resolve_folder", "tracked_store_files"]

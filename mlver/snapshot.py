@@ -259,6 +259,7 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
             raise ConfigError(f"{what} must map slot names to paths, like "
                               f"{{\"data\": \"data/train.csv\"}}; got {type(value).__name__}")
     params = [_spec_rel(ws, v, base) for v in params or ()]
+    capparams.check_given_keys(params, ws.root)  # the caller's -p: a usage error (exit 2)
     metrics = [_spec_rel(ws, v, base) for v in metrics or ()]
     if isinstance(code, str):
         code = [code]

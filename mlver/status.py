@@ -6,11 +6,13 @@ Reads through the stat cache and writes no objects.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from . import history
 from .branches import BranchVersion, head_ancestry, version_on_head
 from .errors import MlverError
+from .identity import counts_code
 from .record import Code, Record
 from .store import Store
 from .workspace import Workspace
@@ -48,6 +50,9 @@ class NameStatus:
     branch: BranchVersion | None = field(default=None, compare=False)  # why this version
     # params keys whose value changed outside the record's params scope (not a change)
     params_outside_scope: tuple[str, ...] = ()
+    # params files of the record absent in the workspace (a fresh clone): their values
+    # are taken as recorded, not compared, so not a change (as in mlver diff)
+    params_absent: tuple[str, ...] = ()
 
     @property
     def note(self) -> str | None:
@@ -68,6 +73,8 @@ class NameStatus:
                  else {"on_branch": None, "latest_version": self.version})
         if self.params_outside_scope:  # only then: the form before params scopes stays
             d["params_outside_scope"] = list(self.params_outside_scope)
+        if self.params_absent:  # only then, likewise
+            d["params_absent"] = list(self.params_absent)
         return d
 
 
@@ -102,10 +109,13 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
                 slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
         if rec.code.commit and head_commit is None:
             head_commit = capgit.head_commit(ws.root) or ""
-        why = _code_why(store, ws, rec, head_commit, captures) if rec.code.commit else None
-        inside, outside = _params_changed(ws.root, rec)
+        # a raw dataset (no command, no inputs) was made by no code: its code never counts
+        why = _code_why(store, ws, rec, head_commit, captures) \
+            if rec.code.commit and counts_code(rec) else None
+        absent = tuple(f for f in rec.params_files if not os.path.isfile(ws.full(f)))
+        inside, outside = _params_changed(ws.root, rec, absent)
         out.append(NameStatus(n, rec.version, oid, tuple(slots), inside, why is not None, why,
-                              branch, outside))
+                              branch, outside, absent))
     cache.save()
     return out
 
@@ -152,20 +162,22 @@ def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dic
     return f"uncommitted changes in {shown}"
 
 
-def _params_changed(root: str, rec: Record) -> tuple[bool, tuple[str, ...]]:
+def _params_changed(root: str, rec: Record,
+                    absent: tuple[str, ...] = ()) -> tuple[bool, tuple[str, ...]]:
     """Whether a key of the record's params scope now holds another value in its params
     files, and the keys outside the scope that do (information, not a change).
 
     Only keys present in the files now are compared: keys given as KEY=VALUE live in
-    no file, so their absence from the files says nothing.
+    no file, so their absence from the files says nothing; nor does an ``absent`` file's.
     """
     from .capture.params import collect, flatten
     from .paramscope import matcher
 
-    if not rec.params_files:
+    present = [f for f in rec.params_files if f not in absent]
+    if not present:
         return False, ()
     try:
-        now = flatten(collect(rec.params_files, root)[0])
+        now = flatten(collect(present, root)[0])
     except MlverError:
         return True, ()
     old = flatten(rec.params)

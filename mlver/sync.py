@@ -26,16 +26,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from . import history, reach
+from . import history, reach, sync_origins
 from .config import RemoteSpec
-from .errors import (ConfigError, CorruptObjectError, MlverError, RecordFormatError,
-                     RefConflictError, RemoteError, RevisionError)
+from .errors import (ConfigError, CorruptObjectError, MlverError, NoSuchName,
+                     RecordFormatError, RefConflictError, RemoteError)
 from .record import Record
 from .remote_verify import pruned_on
 from .store import Store, storelock
 from .store.refs import Refs
 from .store.remote import RemoteStore, open_backend
-from .store.origins import mark_origin
 from .store.remote_bounds import Declared, check_declared, check_meta_size
 from .store.transfer import NOTHING, TransferResult, transfer
 from .store.trees import Tree
@@ -392,9 +391,9 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         heads, rtags = remote.refs.all(chosen)
         for n in chosen or ():
             if n not in heads:
-                have = ", ".join(remote.refs.names()) or "none"
-                raise RevisionError(f"{remote.label} has no versions of '{n}' (its names: "
-                                    f"{have})")
+                have = tuple(remote.refs.names())
+                raise NoSuchName(f"{remote.label} has no versions of '{n}' (its names: "
+                                 f"{', '.join(have) or 'none'})", n, have)
         f = _Fetched(store, remote)
         recs = _walk_records(f, list(heads.values()) + list(rtags.values()))
         declared: dict[str, Declared] = {}
@@ -408,8 +407,8 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         moved = transfer(remote.objects, store.objects, want, progress,
                          "fetching data" if data else "fetching")
         result.moved = moved + TransferResult(len(f.raw), sum(map(len, f.raw.values())), 0, 0.0)
-        # Marked before they are stored: no crash leaves a pulled record taken for local.
-        mark_origin(store, [o for o in recs if o in f.raw], "pulled", remote.name)
+        # Marked before stored (bytes already here too): none is ever taken for local.
+        sync_origins.mark_adopted(store, recs, f.raw, remote.name)
         if f.raw:  # trees and records last: a record here has its trees (and data) here
             with store.objects.batch() as b:
                 for oid, raw in f.raw.items():
@@ -584,6 +583,7 @@ def _replay(store: Store, name: str, local: str, lchain: list[str], rhead: str,
             mapping[oid] = noid
             result.replayed.append(Replayed(oid, noid, rec.label, new.label))
             prev_oid, prev = noid, new
+        sync_origins.carry(store, mapping)  # a pulled or imported record stays so, replayed
         b.commit()
         _cas(store, name, prev_oid, local)
     for tag, oid in store.refs.tags(name).items():

@@ -93,10 +93,12 @@ def test_sampled_values_add_up_and_report_error():
     assert all(abs(a - b) <= 6 * e + 1e-9 for a, b, e in zip(values, exact, errs))
 
 
-def _result(shares, floor=0.0, old=10.0, new=15.0, env=False, rold=None, rnew=None, sd=None):
+def _result(shares, floor=0.0, old=10.0, new=15.0, env=False, rold=None, rnew=None, sd=None,
+            rhalf=0.0):
     m = att.MetricShares("mae", old, new, old if rold is None else rold,
                          new if rnew is None else rnew, floor, tuple(shares),
-                         floor / 2.776 if sd is None else sd, 4, 3)
+                         floor / 2.776 if sd is None else sd, 4, 3,
+                         **({"residual_half_width": rhalf} if rhalf else {}))
     runs = tuple(att.ReplayRun((), r, False, 1.0, {"mae": old}) for r in range(3))
     runs += tuple(att.ReplayRun(("data train",), 0, False, 1.0, {"mae": new}) for _ in range(3))
     return att.Attribution(old={"oid": "a" * 32, "name": "m", "version": 1},
@@ -124,6 +126,44 @@ def test_deterministic_replays_show_no_interval():
         "  data train   +5      (100%)",
         "  noise floor  ±0  (the 3 replays of each version agree)",
     ]
+
+
+def test_a_residual_inside_the_noise_is_marked_within_noise():
+    """The trial's numbers: a residual of +0.07140 under a noise floor of ±0.07453 was
+    described as unexplained; its own interval (two recorded runs and two means) holds 0."""
+    share = att.Share("data train", "data", 0.0, None, None, True, 0.05)
+    kw = dict(floor=0.07453, sd=0.07453 / 2.776, old=0.8, new=0.8714, rold=0.8, rnew=0.8)
+    before = _result([share], **kw)  # no residual interval: the text of before the fix
+    assert before.metrics[0].residual == pytest.approx(0.0714)
+    assert not before.metrics[0].residual_within_noise
+    assert str(before).splitlines()[-1] == (
+        "  residual +0.07140: the recorded change that replay did not reproduce "
+        "(nondeterminism, or something the record does not hold)")
+    half = 0.07453 * math.sqrt(2 + 2 / 3)
+    r = _result([share], rhalf=half, **kw)
+    m = r.metrics[0]
+    assert m.residual_within_noise and m.residual_interval == (
+        pytest.approx(0.0714 - half), pytest.approx(0.0714 + half))
+    assert str(r).splitlines()[-1] == (
+        "  residual +0.07140 ±0.12171  within noise: the recorded change that replay did not "
+        "reproduce is no larger than the replays' own noise")
+    j = r.to_dict()["metrics"]["mae"]
+    assert j["residual_within_noise"] is True
+    assert j["residual_interval"] == [pytest.approx(0.0714 - half), pytest.approx(0.0714 + half)]
+    env = _result([share], rhalf=half, env=True, **kw)
+    assert str(env).splitlines()[-1] == ("  env differs (not replayable): its part, if any, is "
+                                         "in the residual +0.07140 ±0.12171  within noise")
+
+
+def test_no_group_means_one_configuration_replayed():
+    """Two versions with nothing to swap replay one configuration, not one each."""
+    r = _result([], floor=0.085, sd=0.031)
+    assert str(r).splitlines()[2] == (
+        "  noise floor  ±0.085  (sd 0.031 over 3 replays of the configuration both versions "
+        "share; ± is a 95% interval)")
+    det = _result([], sd=0.0)
+    assert str(det).splitlines()[2] == (
+        "  noise floor  ±0  (the 3 replays of the configuration both versions share agree)")
 
 
 def test_t_quantiles_and_pooled_sd():
@@ -177,3 +217,14 @@ def test_to_frame():
     assert list(df.columns) == ["metric", "group", "kind", "value", "share", "stderr",
                                 "within_noise", "interval", "noise_floor", "residual"]
     assert df.iloc[0]["group"] == "data train" and df.iloc[0]["value"] == 5.0
+
+
+def test_nothing_changed_says_so():
+    r = att.Attribution(old={"oid": "a" * 32, "name": "train", "version": 1},
+                        new={"oid": "b" * 32, "name": "train", "version": 5},
+                        command=("python", "train.py"), groups=(), method="exact", orders=0,
+                        budget=None, metrics=(), runs=(), env_differs=False,
+                        unchanged=("n",))
+    assert str(r) == ("train@1 -> train@5: no numeric metric changed (n is the same in both), "
+                      "so nothing was replayed; name one with --metric to replay it anyway")
+    assert r.to_dict()["unchanged"] == ["n"] and r.to_dict()["runs_made"] == 0

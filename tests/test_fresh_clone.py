@@ -104,6 +104,8 @@ def test_snapshot_and_run_from_python_record_the_same_interpreter(tmp_path, monk
     root = project(tmp_path / "p", {"train.py": "print(1)\n", "data.csv": "id\n1\n"})
     repo = Repo.init(str(root))
     first = repo.snapshot("m", inputs={"d": "data.csv"})
+    # new data, so the run is a new version (the same commit and data would be m@1 again)
+    (root / "data.csv").write_text("id\n1\n2\n")
     with repo.run("m", inputs={"d": "data.csv"}) as session:
         pass
     second = session.result
@@ -112,3 +114,16 @@ def test_snapshot_and_run_from_python_record_the_same_interpreter(tmp_path, monk
     d = repo.diff("m@1", "m@2")
     assert d.env["changed"] is False and "env" not in d.changed
     repo.close()
+
+
+@pytest.mark.parametrize("args", [("diff", "m"), ("status",), ("log",)])
+def test_a_fresh_clone_without_a_store_is_told_to_pull(shared, args):
+    _a, b, _remote = shared
+    r = run(b, *args)
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: no mlver store in {b} or any parent folder up to the top of its "
+                        f"git repository {b}; {b / 'mlver.toml'} configures a remote, so this "
+                        "looks like a fresh clone: run mlver pull (it creates the store and "
+                        "fetches the versions)\n")
+    ok(b, "pull")  # the fix works
+    assert run(b, *args).exit_code == 0

@@ -19,6 +19,10 @@ from mlver.hooks import MARKER, USER_SUFFIX, script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = ("post-commit", "post-checkout", "post-merge", "pre-push")
+WATCHES_NOTHING = (
+    "watches nothing: [hooks] snapshot in mlver.toml lists no names, so post-commit snapshots "
+    "nothing and post-checkout and post-merge compare nothing (mlver status still compares "
+    "every name); add names to [hooks] snapshot in mlver.toml")
 
 TOML = """\
 [snapshot.ds]
@@ -317,8 +321,13 @@ def test_branch_switch_in_restore_mode_restores_but_never_a_local_edit(proj):
     write(proj / "data" / "x.csv", "my local edit\n")
     p = g(proj, "checkout", "-q", "feat")
     lines = mlver_lines(p)
-    assert len(lines) == 1 and lines[0].startswith("mlver: skipped data of ds@2")
-    assert "matches no version" in lines[0]
+    # all or nothing per name: one line, nothing restored (issue 19 follow-up)
+    assert lines == [
+        "mlver: restored nothing of ds@2 (commit " + g(proj, "rev-parse", "--short=7",
+                                                        "HEAD").stdout.strip()
+        + ", the latest on this branch's history): checkout would overwrite data/x.csv, whose "
+        "content matches no version mlver knows; snapshot it first, move it away, or use "
+        "--force to overwrite; then mlver checkout ds@2 restores data together"]
     assert (proj / "data" / "x.csv").read_text() == "my local edit\n"
 
 
@@ -380,7 +389,8 @@ def test_cli_install_status_uninstall(repo, git_repo):
     assert r.exit_code == 0 and r.stdout.splitlines() == [
         "post-commit: installed", "pre-push: installed",
         f"runs: {sys.executable} -I (post-commit, pre-push: mlver in isolated mode, nothing "
-        "in the work tree is imported)"]
+        "in the work tree is imported)", WATCHES_NOTHING + " (each needs a [snapshot.NAME] "
+        "table with its inputs and outputs)"]
     r = cli("hooks", "status")
     assert r.stdout.splitlines()[0] == "post-commit: installed"
     assert r.stdout.splitlines()[1] == "post-checkout: not installed"
@@ -568,14 +578,15 @@ def test_status_says_which_programs_a_commit_runs(proj, tmp_path):
     mine = (f"runs: {sys.executable} -I (post-commit, post-checkout, post-merge, pre-push: "
             "mlver in isolated mode, nothing in the work tree is imported)")
     r = cli("hooks", "status")
-    assert r.stdout.splitlines()[4:] == [
+    assert r.stdout.splitlines()[4:6] == [
         mine, f"never runs: {spy} (post-commit): [env] python in mlver.toml names {spy}, which "
         "mlver hooks install has not trusted (a merge or a checkout may have changed it); "
         "check it, then run mlver hooks install to trust it; post-commit snapshots nothing"]
     r = cli("hooks", "install")
-    assert r.stdout.splitlines()[4:] == [
-        "trusted: ds (inputs: none; outputs: data)", mine, f"runs: {spy} (post-commit: [env] python of mlver.toml, to list the packages of a "
+    assert r.stdout.splitlines()[4:6] == [
+        mine, f"runs: {spy} (post-commit: [env] python of mlver.toml, to list the packages of a "
         "snapshot; trusted by mlver hooks install)"]
+    assert r.stdout.splitlines()[6] == "trusted: ds (inputs: none; outputs: data)"
     import json
 
     runs = {h["hook"]: h["runs"] for h in json.loads(cli("hooks", "status", "--json").stdout)}
@@ -621,3 +632,245 @@ def test_post_checkout_and_post_merge_in_process(proj):
     assert lines == []  # a file checkout
     assert run("post-merge", ["0"], cwd=str(proj), echo=lines.append) == 0
     assert len(lines) == 1 and lines[0].startswith("mlver: ds@1 (commit ")
+
+
+# ------------------------------------------------- no false pair after a branch switch
+
+TRAIN_TOML = """\
+[snapshot.m]
+kind = "model"
+inputs = { data = "data" }
+outputs = { model = "model/model.txt" }
+params = ["params.yaml"]
+metrics = ["metrics.json"]
+
+[hooks]
+snapshot = ["m"]
+"""
+
+
+def _train(root, lr: float) -> None:
+    """What ``mlver run m -- python train.py`` leaves: a model and metrics made from the
+    data and the params on disk (ignored by git, so a branch switch keeps them)."""
+    data = (root / "data" / "x.csv").read_text()
+    write(root / "model" / "model.txt", f"model lr={lr} on {data}")
+    write(root / "metrics.json", f'{{"acc": {0.5 + lr}}}\n')
+
+
+def _trained(root, toml: str):
+    """m@1 on main (lr 0.1); m@2 on feat (lr 0.1, new data); m@3 on main (lr 0.2, retrained
+    on main). HEAD on main, holding m@3's files; hooks installed."""
+    write(root / ".gitignore", ".mlver/\ndata/\nmodel/\nmetrics.json\n")
+    write(root / "mlver.toml", toml)
+    write(root / "params.yaml", "train:\n  lr: 0.1\n")
+    write(root / "data" / "x.csv", "v1\n")
+    _train(root, 0.1)
+    g(root, "add", "-A")
+    g(root, "commit", "-q", "-m", "m", env={"MLVER_HOOKS": "0"})
+    with Repo.init(str(root)) as r:
+        r.hooks.install()
+    assert mlver_lines(g(root, "commit", "-q", "--allow-empty", "-m", "m@1"))[0].startswith(
+        "mlver: snapshot m@1 ")
+    g(root, "checkout", "-q", "-b", "feat")
+    write(root / "data" / "x.csv", "v2\n")
+    _train(root, 0.1)
+    assert mlver_lines(g(root, "commit", "-q", "--allow-empty", "-m", "m@2"))[0].startswith(
+        "mlver: snapshot m@2 ")
+    g(root, "checkout", "-q", "main")
+    write(root / "params.yaml", "train:\n  lr: 0.2\n")
+    _train(root, 0.2)
+    assert mlver_lines(g(root, "commit", "-q", "-am", "lr 0.2"))[0].startswith(
+        "mlver: snapshot m@3 ")
+    return root
+
+
+@pytest.fixture
+def trained(git_repo, monkeypatch):
+    """:func:`_trained` in warn mode."""
+    monkeypatch.chdir(git_repo)
+    return _trained(git_repo, TRAIN_TOML)
+
+
+@pytest.fixture
+def trained_restore(git_repo, monkeypatch):
+    """:func:`_trained` with ``on-checkout = "restore"``."""
+    monkeypatch.chdir(git_repo)
+    return _trained(git_repo, TRAIN_TOML + 'on-checkout = "restore"\n')
+
+
+def _m_labels(root) -> list[str]:
+    with Repo(str(root)) as r:
+        return [rec.label for _oid, rec in r.log("m")]
+
+
+def test_post_commit_after_a_branch_switch_never_pairs_this_branch_with_anothers_model(trained):
+    root = trained
+    p = g(root, "checkout", "-q", "feat")
+    assert [x.split(" (")[0] for x in mlver_lines(p)] == ["mlver: m@2"]
+    assert "differs here: model/model.txt modified" in mlver_lines(p)[0]
+    # a commit on feat: its code and params (lr 0.1) with main's model (lr 0.2) is no pair
+    write(root / "README.md", "feat notes\n")
+    p = g(root, "commit", "-q", "-am", "notes")
+    assert mlver_lines(p) == [
+        "mlver: m: model/model.txt is m@3's (recorded on another branch), not made here; "
+        "mlver checkout m@2 restores this branch's, or retrain with mlver run m"]
+    p = g(root, "cherry-pick", "main")
+    assert mlver_lines(p) == [
+        "mlver: m: model/model.txt is m@3's (recorded on another branch), not made here; "
+        "mlver checkout m@2 restores this branch's, or retrain with mlver run m"]
+    assert _m_labels(root) == ["m@3", "m@2", "m@1"]
+    # retrained here (lr 0.2 now on feat too, by the cherry-pick): a true pair, recorded
+    _train(root, 0.25)
+    p = g(root, "commit", "-q", "--allow-empty", "-m", "retrained")
+    assert len(mlver_lines(p)) == 1 and mlver_lines(p)[0].startswith("mlver: snapshot m@4 ")
+    with Repo(str(root)) as r:
+        assert r.show("m")[1].params == {"train": {"lr": 0.2}}
+
+
+def test_post_commit_in_process_on_a_branch_with_no_version_of_the_name(trained):
+    """A branch made before any version: no version on its history, and the files on disk
+    are main's m@3. Nothing is recorded; the line cannot offer this branch's version."""
+    from mlver.hooks import run
+
+    root = trained
+    g(root, "checkout", "-q", "-b", "old", "main~2", env={"MLVER_HOOKS": "0"})  # before m@1
+    write(root / "README.md", "old notes\n")
+    g(root, "commit", "-q", "-am", "notes", env={"MLVER_HOOKS": "0"})
+    lines: list[str] = []
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert lines == ["mlver: m: model/model.txt is m@3's (recorded on another branch), not "
+                     "made here; retrain with mlver run m"]
+    assert _m_labels(root) == ["m@3", "m@2", "m@1"]
+    # back on main, the same files are main's own: nothing changed, nothing said
+    g(root, "checkout", "-q", "main", env={"MLVER_HOOKS": "0"})
+    lines.clear()
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert lines == []
+
+
+def test_restore_is_all_or_nothing_per_name(trained_restore):
+    """An untracked file in data/ stops data from being restored: then model/model.txt is
+    not restored either (feat's data with main's model would be a false pair)."""
+    root = trained_restore
+    write(root / "data" / "mine.csv", "my own\n")
+    p = g(root, "checkout", "-q", "feat")
+    feat = g(root, "rev-parse", "--short=7", "HEAD").stdout.strip()
+    assert mlver_lines(p) == [
+        f"mlver: restored nothing of m@2 (commit {feat}, the latest on this branch's "
+        "history; m@3 is not on it): checkout would overwrite data/mine.csv, whose content "
+        "matches no version mlver knows; snapshot it first, move it away, or use --force to "
+        "overwrite; then mlver checkout m@2 restores data, model/model.txt together"]
+    assert (root / "model" / "model.txt").read_text() == "model lr=0.2 on v1\n"
+    assert (root / "data" / "x.csv").read_text() == "v1\n"
+    assert (root / "data" / "mine.csv").read_text() == "my own\n"
+    # the file moved away: the next switch restores the name whole
+    os.unlink(root / "data" / "mine.csv")
+    g(root, "checkout", "-q", "main")
+    p = g(root, "checkout", "-q", "feat")
+    assert mlver_lines(p) == [
+        f"mlver: restored data, model/model.txt from m@2 (commit {feat}, the latest on this "
+        "branch's history; m@3 is not on it)"]
+    assert (root / "data" / "x.csv").read_text() == "v2\n"
+    assert (root / "model" / "model.txt").read_text() == "model lr=0.1 on v2\n"
+
+
+# ------------------------------------------------------------------ what the hooks watch
+
+
+def test_install_and_status_say_which_names_the_hooks_watch(proj):
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[5:] == [
+        "post-commit snapshots: ds (when their data changed)",
+        'post-checkout compares: ds (on-checkout = "warn": lists what differs)',
+        'post-merge compares: ds (on-checkout = "warn": lists what differs)']
+    import json
+
+    got = {h["hook"]: (h["watches"], h["watch_note"])
+           for h in json.loads(cli("hooks", "status", "--json").stdout)}
+    assert got == {"post-commit": (["ds"], ""), "post-checkout": (["ds"], ""),
+                   "post-merge": (["ds"], ""), "pre-push": (None, "")}
+    write(proj / "mlver.toml", TOML + 'on-checkout = "restore"\npost-merge = false\n')
+    r = cli("hooks", "uninstall", "--hook", "post-checkout")
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[5:] == [
+        "post-commit snapshots: ds (when their data changed)",
+        "post-checkout compares nothing: not installed (mlver hooks install installs it)",
+        "post-merge compares nothing: turned off in mlver.toml (post-merge = false in [hooks])"]
+    got = {h["hook"]: (h["watches"], h["watch_note"])
+           for h in json.loads(cli("hooks", "status", "--json").stdout)}
+    assert got["post-checkout"] == ([], "not installed (mlver hooks install installs it)")
+    r = cli("hooks", "install", "--hook", "post-checkout")
+    assert r.stdout.splitlines()[-2] == (
+        'post-checkout compares: ds (on-checkout = "restore": restores what differs)')
+
+
+def test_hooks_that_watch_nothing_say_so_with_the_fix(proj):
+    """Names declared (as an import might leave them) but none in [hooks] snapshot: the
+    hooks are installed and do nothing on a commit or a branch switch; install and status
+    say it, naming the fix."""
+    write(proj / "mlver.toml", TOML.replace('snapshot = ["ds"]', "") + """
+[snapshot.model]
+outputs = { model = "data/x.csv" }
+""")
+    g(proj, "commit", "-q", "-am", "no hook names")
+    fix = WATCHES_NOTHING + " (declared there: ds, model)"
+    r = cli("hooks", "install")
+    assert r.stdout.splitlines()[-1] == fix
+    r = cli("hooks", "status")
+    assert r.stdout.splitlines()[-1] == fix
+    import json
+
+    for h in json.loads(cli("hooks", "status", "--json").stdout):
+        if h["hook"] == "pre-push":
+            assert (h["watches"], h["watch_note"]) == (None, "")
+        else:
+            assert (h["watches"], h["watch_note"]) == (
+                [], "no names in [hooks] snapshot; add names to [hooks] snapshot in "
+                "mlver.toml (declared there: ds, model)")
+    # what the line promises: a branch switch compares nothing, though status sees a change
+    with Repo(str(proj)) as rp:
+        rp.snapshot("ds")  # ds@1 on main's history
+    g(proj, "checkout", "-q", "-b", "feat")
+    g(proj, "commit", "-q", "--allow-empty", "-m", "feat")
+    write(proj / "data" / "x.csv", "v2\n")
+    p = g(proj, "checkout", "-q", "main")
+    assert mlver_lines(p) == [] and versions(proj) == 1
+
+
+def test_a_broken_mlver_toml_is_named_by_status(proj):
+    write(proj / "mlver.toml", TOML + "on-chekout = 'restore'\n")
+    r = cli("hooks", "status")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[-1].startswith(
+        "watches: cannot tell, mlver.toml cannot be read: unknown key 'on-chekout' in [hooks]")
+
+
+def test_outputs_a_version_on_this_history_also_holds_are_not_called_another_branchs(trained):
+    """main's model recorded on feat by hand (m@4, as mlver snapshot records whatever it is
+    asked), then retrained (m@5), then rolled back with mlver checkout m@4: the files are
+    m@3's (main) and m@4's (this history) alike, so post-commit does not blame a branch."""
+    from mlver.hooks import run
+
+    root = trained
+    off = {"MLVER_HOOKS": "0"}
+    g(root, "checkout", "-q", "feat", env=off)
+    # in process, as after any commit on feat: main's model is not recorded with feat's code
+    g(root, "commit", "-q", "--allow-empty", "-m", "unrelated", env=off)
+    lines: list[str] = []
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert lines == ["mlver: m: model/model.txt is m@3's (recorded on another branch), not "
+                     "made here; mlver checkout m@2 restores this branch's, or retrain with "
+                     "mlver run m"]
+    with Repo(str(root)) as r:
+        assert r.snapshot("m").record.label == "m@4"
+    _train(root, 0.1)
+    g(root, "commit", "-q", "--allow-empty", "-m", "retrain", env=off)
+    lines.clear()
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert [x.split(" ")[:3] for x in lines] == [["mlver:", "snapshot", "m@5"]]
+    with Repo(str(root)) as r:
+        r.checkout("m@4")
+    g(root, "commit", "-q", "--allow-empty", "-m", "back to m@4's model", env=off)
+    lines.clear()
+    assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
+    assert [x.split(" ")[:3] for x in lines] == [["mlver:", "snapshot", "m@6"]]

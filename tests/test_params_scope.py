@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from mlver.errors import UsageError
 from mlver.record import Record
 from _fixtures import assert_error, assert_ok, cli, commit_all, mrepo, proj, write
 
@@ -62,15 +63,31 @@ def test_collect_params_reads_keys_and_keeps_the_whole_file(tmp_path):
 
 
 def test_an_unknown_key_is_refused_naming_the_file_and_its_keys(proj, mrepo):
+    # the caller's -p is a usage error (exit 2), on snapshot and run alike
     write(proj / "params.yaml", PARAMS)
     write(proj / "raw.csv", "id\n1\n")
     r = cli("snapshot", "features", "-i", "raw=raw.csv", "-p", "params.yaml:trian")
-    assert assert_error(r) == ("Error: 'params.yaml' has no key 'trian'; check the spelling "
-                               "(its top-level keys: prepare, train)")
+    assert assert_error(r, code=2) == ("Error: 'params.yaml' has no key 'trian'; check the "
+                                       "spelling (its top-level keys: prepare, train)")
+    r = cli("run", "features", "-i", "raw=raw.csv", "-p", "params.yaml:trian", "--", "true")
+    assert assert_error(r, code=2) == ("Error: 'params.yaml' has no key 'trian'; check the "
+                                       "spelling (its top-level keys: prepare, train)")
     r = cli("snapshot", "features", "-i", "raw=raw.csv", "-p", "params.yaml:train,,x")
-    assert assert_error(r) == ("Error: 'params.yaml:train,,x' does not list params keys; give "
-                               "FILE:KEY[,KEY...] like params.yaml:train or "
-                               "params.yaml:train.lr,train.depth")
+    assert assert_error(r, code=2) == ("Error: 'params.yaml:train,,x' does not list params "
+                                       "keys; give FILE:KEY[,KEY...] like params.yaml:train or "
+                                       "params.yaml:train.lr,train.depth")
+    with pytest.raises(UsageError):
+        mrepo.snapshot("features", inputs={"raw": "raw.csv"}, params=["params.yaml:trian"])
+
+
+def test_an_unknown_key_in_mlver_toml_is_not_a_usage_error(proj, mrepo):
+    write(proj / "params.yaml", PARAMS)
+    write(proj / "raw.csv", "id\n1\n")
+    write(proj / "mlver.toml", '[snapshot.features]\ninputs = { raw = "raw.csv" }\n'
+          'params = ["params.yaml:trian"]\n')
+    r = cli("snapshot", "features")
+    assert assert_error(r, code=1) == ("Error: 'params.yaml' has no key 'trian'; check the "
+                                       "spelling (its top-level keys: prepare, train)")
 
 
 # -- the record ------------------------------------------------------------------------------
@@ -88,8 +105,10 @@ def test_the_record_holds_the_whole_file_and_the_declared_keys(proj, mrepo):
     assert shown["params_scope"] == ["train.max_depth", "train.n_estimators"]
     text = assert_ok(cli("show", "features")).splitlines()
     at = text.index("params (scope: train.max_depth, train.n_estimators):")
-    assert text[at + 1:at + 4] == ["  prepare.max_price = 2000", "  train.max_depth = 6",
-                                   "  train.n_estimators = 100"]
+    # the keys outside the scope are marked as such (the JSON keeps the whole file)
+    assert text[at + 1:at + 5] == ["  train.max_depth = 6", "  train.n_estimators = 100",
+                                   "  outside the scope:", "    prepare.max_price = 2000"]
+    assert shown["params"]["prepare"] == {"max_price": 2000}
 
 
 def test_a_record_without_a_scope_writes_no_field(proj, mrepo):

@@ -67,6 +67,15 @@ def test_show_run_section(mrepo, proj):
     assert lines[i + 1].endswith("s")
 
 
+def test_show_quotes_the_command_as_explain_does(mrepo, proj):
+    write(proj / "in.txt", "x\n")
+    assert_ok(cli("run", "r", "-i", "a=in.txt", "-o", "o=o.txt", "--", "/bin/sh", "-c",
+                  "echo o > o.txt"))
+    lines = assert_ok(cli("show", "r@1")).splitlines()
+    i = lines.index("run:")
+    assert lines[i + 1].startswith("  /bin/sh -c 'echo o > o.txt'  exit 0  ")
+
+
 def test_log_text(mrepo, proj):
     r1, r2 = two_versions(mrepo, proj)
     write(proj / "other.txt", "o\n")

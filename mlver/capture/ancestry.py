@@ -46,7 +46,8 @@ class Ancestry:
     """Which commits are ``target`` or its ancestors, in the git repository of ``root``.
 
     A commit this repository does not hold (recorded in a clone whose commits were never
-    fetched) is not on the history: nothing shows that it is.
+    fetched) is not on the history: nothing shows that it is. :meth:`state` tells that case
+    ("not fetched", None) apart from a commit git holds that is not an ancestor (False).
     """
 
     def __init__(self, root: str, target: str) -> None:
@@ -57,6 +58,8 @@ class Ancestry:
         self._listed: set[str] | None = None
         self._complete = False
         self._checks = 0
+        self._held: dict[str, bool] = {target: True}
+        self._held_checks = 0
 
     def contains(self, commit: str) -> bool:
         """True when ``commit`` is the target or one of its ancestors."""
@@ -78,6 +81,49 @@ class Ancestry:
         self._known[commit] = ans
         return ans
 
+    def state(self, commit: str) -> bool | None:
+        """True when ``commit`` is the target or one of its ancestors; False when git holds
+        it and it is not; None when this repository does not hold it (not fetched), so git
+        cannot say where it sits."""
+        if self.contains(commit):
+            return True
+        return False if self.holds(commit) else None
+
+    def holds(self, commit: str) -> bool:
+        """True when this git repository holds ``commit`` (a commit object). Past
+        :data:`MAX_CHECKS` questions the answer is True: bounded, and "not an ancestor"
+        is what was said before fetching was asked about."""
+        hit = self._held.get(commit)
+        if hit is not None:
+            return hit
+        if not _COMMIT_RE.fullmatch(commit):
+            ans = False
+        elif self._held_checks >= MAX_CHECKS:
+            ans = True
+        else:
+            self._held_checks += 1
+            ans = holds_commit(self.root, commit)
+        self._held[commit] = ans
+        return ans
+
+    def learn_held(self, commits: list[str]) -> None:
+        """Ask git once (``git cat-file --batch-check``) which of ``commits`` it holds, so
+        that :meth:`holds` and :meth:`state` answer a long ``mlver log`` from memory."""
+        ask = sorted({c for c in commits if _COMMIT_RE.fullmatch(c) and c not in self._held})
+        if not ask:
+            return
+        try:
+            proc = subprocess.run(["git", "cat-file", "--batch-check"], cwd=self.root,
+                                  input="".join(f"{c}^{{commit}}\n" for c in ask).encode(),
+                                  capture_output=True, env=_git_env(), check=False, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return  # asked one by one later, bounded
+        lines = proc.stdout.decode("ascii", "replace").splitlines()
+        if proc.returncode != 0 or len(lines) != len(ask):
+            return
+        for c, line in zip(ask, lines):
+            self._held[c] = not line.endswith(" missing")
+
     def _is_ancestor(self, commit: str) -> bool:
         # exit 0: an ancestor; 1: not; 128: a commit this repository does not hold
         try:
@@ -86,6 +132,8 @@ class Ancestry:
                                   env=_git_env(), check=False, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
             return False
+        if proc.returncode in (0, 1):
+            self._held[commit] = True  # git answered, so it holds the commit
         return proc.returncode == 0
 
     def _list(self) -> None:
@@ -106,3 +154,14 @@ class Ancestry:
         code = proc.wait()
         self._listed = listed
         self._complete = code == 0 and len(listed) < MAX_LISTED
+
+
+def holds_commit(root: str, commit: str) -> bool:
+    """True when the git repository of ``root`` holds the commit ``commit`` (a checked
+    commit id, so it cannot read as an option)."""
+    try:
+        proc = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root,
+                              capture_output=True, env=_git_env(), check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # git could not be asked: do not claim the commit is missing
+    return proc.returncode == 0

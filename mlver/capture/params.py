@@ -179,18 +179,45 @@ def collect_params(specs, root: str) -> tuple[dict, list[str], tuple[str, ...] |
         except ValueError as e:
             raise ParamsError(str(e)) from None
         part = parse_file(os.path.join(root, path), rel)
-        flat = flatten(part)
-        for k in keys:
-            if not any(f == k or f.startswith(k + ".") for f in flat):
-                top = ", ".join(sorted(part)[:10]) or "none"
-                raise ParamsError(f"'{rel}' has no key '{k}'; check the spelling (its "
-                                  f"top-level keys: {top})")
+        _check_keys(part, keys, rel, ParamsError)
         merge(values, part)
         if rel not in files:
             files.append(rel)
         scope.update(keys)
         keyed = True
     return values, files, (tuple(sorted(scope)) if keyed else None)
+
+
+def _check_keys(part: dict, keys, rel: str, error: type) -> None:
+    """Raise ``error`` naming the first of ``keys`` that the file ``rel`` (read as
+    ``part``) does not hold."""
+    flat = flatten(part)
+    for k in keys:
+        if not any(f == k or f.startswith(k + ".") for f in flat):
+            top = ", ".join(sorted(part)[:10]) or "none"
+            raise error(f"'{rel}' has no key '{k}'; check the spelling (its "
+                        f"top-level keys: {top})")
+
+
+def check_given_keys(specs, root: str) -> None:
+    """Refuse, as a usage error, a ``FILE:KEYS`` spec the caller gave (``-p``,
+    ``params=``) that lists no keys or a key its file lacks: the caller's argument is
+    wrong, not the file. (The same spec in mlver.toml fails in :func:`collect_params`,
+    exit 1.) A file that is absent or unreadable is left for the capture to report."""
+    from ..errors import UsageError
+    from ..paramscope import parse_keys
+
+    for spec in specs:
+        split = keyed_spec(spec, root)
+        if split is None or not os.path.isfile(os.path.join(root, split[0])):
+            continue
+        path, text = split
+        try:
+            keys = parse_keys(text, spec)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        rel = path.replace(os.sep, "/")
+        _check_keys(parse_file(os.path.join(root, path), rel), keys, rel, UsageError)
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -247,6 +247,10 @@ def root_causes(d) -> list:
     return out
 
 
+# why a raw dataset's code is not compared (mlver.identity.counts_code)
+NOT_COUNTED = "raw data (no command, no inputs), made by no code of the repository"
+
+
 def verdict(d) -> list[str]:
     """The explanation, one string a line."""
     lines = [f"{_label(d.old)} -> {_label(d.new)}"]
@@ -291,7 +295,10 @@ def verdict(d) -> list[str]:
                      "input (training is nondeterministic, or an input is not tracked)")
     else:
         lines.append("  no recorded input changed")
-    if not d.changed and d.code.get("commits_outside_scope"):
+    if d.code.get("counted") is False:
+        if d.code.get("new_commit") and d.code.get("old_commit") != d.code["new_commit"]:
+            lines.append(f"  code not counted ({d.code['new_commit'][:7]}): {NOT_COUNTED}")
+    elif not d.changed and d.code.get("commits_outside_scope"):
         new = (d.code.get("new_commit") or "")[:7]
         lines.append(f"  code unchanged ({new}): {_outside(d.code)}")
     outside = d.params.get("outside_scope") or {}
@@ -300,7 +307,8 @@ def verdict(d) -> list[str]:
     for s in d.outputs.values():
         if s.status == "modified" and (s.table is not None or s.files is not None):
             lines.append(f"  output {_slot_line(s)}")
-    same = [c for c in ("data", "code", "params", "env") if c not in d.changed]
+    same = [c for c in ("data", "code", "params", "env") if c not in d.changed
+            and (c != "code" or d.code.get("counted") is not False)]
     if same and d.changed:
         extra = []
         for c in same:

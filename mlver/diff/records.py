@@ -11,6 +11,7 @@ import math
 
 from ..capture.params import flatten
 from ..errors import CorruptObjectError
+from ..identity import counts_code, judged_code
 from ..paramscope import matcher, union
 from ..progress import Progress
 from ..reach import REMOVED_NOTE, gone_artifacts
@@ -213,7 +214,10 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)
     # data files of the records upstream are data too, even when git tracks them
     skip |= upstream.data_paths(store, [o for o in (old_oid, new_oid) if o])
-    code = diff_code(objs, old.code, new.code, skip, *config_part(old, new))
+    code = diff_code(objs, judged_code(old), judged_code(new), skip, *config_part(old, new))
+    if not counts_code(old) and not counts_code(new):
+        # raw data on both sides: no code of the repository made it (see mlver.identity)
+        code.update(changed=False, counted=False)
     params = diff_params(old.params, new.params, union(old.params_scope, new.params_scope))
     env = envdiff.diff_env(objs, old.env, new.env)
     metrics = diff_metrics(old.metrics, new.metrics)

@@ -51,7 +51,7 @@ from .cache import KIND, _cached, _remember
 from .plan import (Config, Group, Planner, Side, _choose_metrics, _env_differs, _load_params,
                    _names_root, _number, _refuse, _runs_tracked_file, find_groups)
 from .runner import Outcome, Runner, _interruptible
-from .trust import check as trust_check
+from .trust import check as trust_check, side_origins
 
 __all__ = ["DEFAULT_BUDGET", "KIND", "REPEATS", "explain", "find_groups", "Group", "Side",
            "_names_root", "_runs_tracked_file"]
@@ -103,6 +103,17 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
                           "the noise is measured from the spread of repeated replays")
     a, b = Side(a_oid, a_rec), Side(b_oid, b_rec)
     _refuse(store, ws, a, b)
+    chosen, unchanged = _choose_metrics(a.rec, b.rec, metrics)
+    if not chosen:
+        # no numeric metric moved: there is no change to attribute, so nothing runs (the
+        # noise of unchanged metrics is asked for by name, with --metric)
+        origin = side_origins(store, a, b)
+        return attribute.Attribution(
+            old=_ref(a, origin[a.oid].kind), new=_ref(b, origin[b.oid].kind),
+            command=tuple(b.rec.run.command), groups=(), method="exact", orders=0,
+            budget=None, metrics=(), runs=(), env_differs=_env_differs(a.rec, b.rec),
+            seconds=round(time.monotonic() - t0, 3), jobs=jobs, repeats=repeats,
+            unchanged=tuple(unchanged))
     where = capgit.work_tree(ws.root)
     if where is None:
         raise ReplayError(f"{ws.root} is not in a git repository; a replay checks the "
@@ -115,7 +126,6 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         if s.rec.code.patch is not None:
             s.patch = store.objects.read(s.rec.code.patch)
     found = trust_check(store, a, b, trust, say)  # before anything runs
-    chosen = _choose_metrics(a.rec, b.rec, metrics)
     notes: list[str] = []
     not_replayed: list[str] = []
     tmp = tempfile.mkdtemp(prefix="mlver-params-")
@@ -234,7 +244,8 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         shares.sort(key=lambda s: -abs(s.value))
         per_metric.append(attribute.MetricShares(
             m, float(fa[m]), float(fb[m]), v(none), v(every),
-            attribute.t95(df) * sd if sd else 0.0, tuple(shares), sd, df, repeats))
+            attribute.t95(df) * sd if sd else 0.0, tuple(shares), sd, df, repeats,
+            _residual_half_width(sd, df, [counts[e] for e in ends])))
     runs = []
     for (s, r), cfg in configs.items():
         got, duration, was_cached = results[cfg.key]
@@ -247,7 +258,20 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         orders=len(sample), budget=budget if method == "sampled" else None,
         metrics=tuple(per_metric), runs=tuple(runs), env_differs=_env_differs(a.rec, b.rec),
         notes=tuple(notes), seconds=round(time.monotonic() - t0, 3), jobs=jobs,
-        not_replayed=tuple(not_replayed), repeats=repeats)
+        not_replayed=tuple(not_replayed), repeats=repeats, unchanged=tuple(unchanged))
+
+
+def _residual_half_width(sd: float, df: int, end_counts: list[int]) -> float:
+    """The 95% half-width of the residual from the noise alone.
+
+    The residual is ``(new - old) - (mean of B's replays - mean of A's)``: the two
+    recorded values are one run each, so two variances ``sd**2``, and each end's mean
+    ``sd**2 / k``. When no group differs the two ends are one configuration, their means
+    cancel exactly, and only the recorded runs vary."""
+    if sd == 0:
+        return 0.0
+    ends = sum(1 / k for k in end_counts) if len(end_counts) > 1 else 0.0
+    return attribute.t95(df) * sd * math.sqrt(2 + ends)
 
 
 def _ref(s: Side, origin: str) -> dict:

@@ -272,7 +272,10 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _choose_metrics(a: Record, b: Record, wanted: list[str] | None) -> list[str]:
+def _choose_metrics(a: Record, b: Record, wanted: list[str] | None
+                    ) -> tuple[list[str], list[str]]:
+    """The metrics to explain, and the numeric ones left out because their recorded values
+    are the same (by default only metrics that changed are replayed: none may be)."""
     from ..diff.records import same_value
 
     fa, fb = flatten(a.metrics), flatten(b.metrics)
@@ -283,12 +286,12 @@ def _choose_metrics(a: Record, b: Record, wanted: list[str] | None) -> list[str]
                 have = ", ".join(numeric) or "none"
                 raise ReplayError(f"'{m}' is not a numeric metric of both {a.label} and "
                                   f"{b.label} (they have: {have}); pick one with --metric")
-        return list(dict.fromkeys(wanted))
+        return list(dict.fromkeys(wanted)), []
     if not numeric:
         raise ReplayError(f"{a.label} and {b.label} have no numeric metric in common; "
                           "there is nothing to attribute")
     changed = [k for k in numeric if not same_value(fa[k], fb[k])]
-    return changed or numeric
+    return changed, [k for k in numeric if k not in changed]
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,18 @@ class Index:
             "SELECT oid, commit_sha FROM records WHERE name=? ORDER BY version DESC", (name,))
         return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
 
+    def versions_holding(self, name: str, relation: str, slot: str, oid: str,
+                         limit: int) -> list[tuple[str, int, str | None]]:
+        """``(record oid, version, code commit)`` of the versions of ``name`` whose
+        ``relation`` (``"input"`` or ``"output"``) slot ``slot`` holds content ``oid`` as a
+        whole, newest first, at most ``limit`` of them (the hooks ask where a workspace's
+        files came from)."""
+        rows = self.conn.execute(
+            "SELECT r.oid, r.version, r.commit_sha FROM slots s JOIN records r"
+            " ON r.oid = s.record WHERE s.oid=? AND s.relation=? AND s.slot=? AND r.name=?"
+            " ORDER BY r.version DESC LIMIT ?", (oid, relation, slot, name, max(limit, 0)))
+        return [(str(r[0]), int(r[1]), None if r[2] is None else str(r[2])) for r in rows]
+
     # -- meta and derived objects -----------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

@@ -511,6 +511,10 @@ def open_backend(name: str, url: str, endpoint_url: str | None = None,
             proto, f"the fsspec package for {proto}://")
         raise RemoteError(f"{label} needs {pkg}, which is not installed ({e}); pip install "
                           f"{pkg}") from None
+    except (MlverError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - a backend class refusing its options: one line
+        raise RemoteError(_explain(label, f"opening {proto}://", e)) from None
     if proto == "s3" and locking != "lease":
         return S3Backend(fs, root, url, label)
     return Backend(fs, root, url, label)

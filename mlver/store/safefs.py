@@ -15,12 +15,19 @@ from ..errors import StoreFormatError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CHUNK = 1 << 20  # bytes asked of one os.read past what the file said it holds
 
 
 def _refuse(path: str, what: str) -> StoreFormatError:
     return StoreFormatError(f"{path} is {what}, not a regular file or folder; mlver refuses "
                             "links and special files inside .mlver (remove it, or restore it "
                             "from a backup)")
+
+
+def _too_big(path: str, size: int, limit: int, at_least: str = "") -> StoreFormatError:
+    return StoreFormatError(f"{path} is {at_least}{size} bytes, more than the {limit} a file "
+                            "of its kind may hold; it was not written by mlver (remove it, or "
+                            "restore it from a backup)")
 
 
 def check_dir(path: str, create: bool = False) -> None:
@@ -81,11 +88,19 @@ def read_small(path: str, limit: int) -> bytes | None:
         if not stat.S_ISREG(st.st_mode):
             raise _refuse(path, "a special file or folder")
         if st.st_size > limit:
-            raise StoreFormatError(f"{path} is {st.st_size} bytes, more than the {limit} a "
-                                   "file of its kind may hold; it was not written by mlver "
-                                   "(remove it, or restore it from a backup)")
-        # Ask for what the file holds, not for ``limit``: os.read allocates what it is
-        # asked for, and a 2 GiB limit then fails with MemoryError under a memory cap.
-        return os.read(fd, st.st_size + 1)[:limit]
+            raise _too_big(path, st.st_size, limit)
+        # Ask first for what the file says it holds (one piece, its size: never ``limit``,
+        # which os.read would allocate whole), then read on in chunks until the end: a
+        # size that lies (a file still growing, a short read, /proc) never truncates it
+        # silently, and more than ``limit`` is refused however it arrives.
+        parts: list[bytes] = []
+        total, ask = 0, st.st_size + 1
+        while chunk := os.read(fd, ask):
+            total += len(chunk)
+            if total > limit:
+                raise _too_big(path, total, limit, "at least ")
+            parts.append(chunk)
+            ask = min(_CHUNK, limit + 1 - total)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
     finally:
         os.close(fd)

@@ -221,7 +221,7 @@ def test_a_merged_env_python_never_runs_from_a_commit(hooked, tmp_path):
     # install shows it and pins it: then the hook runs it
     r = cli("hooks", "install")
     assert r.exit_code == 0
-    assert r.output.splitlines()[-1] == (
+    assert r.output.splitlines()[-5] == (  # then "trusted: ds …" and three watched lines
         f"runs: {spy} (post-commit: [env] python of mlver.toml, to list the packages of a "
         "snapshot; trusted by mlver hooks install)")
     p = g(hooked, "commit", "-q", "--allow-empty", "-m", "trusted now")
@@ -237,7 +237,7 @@ def test_an_env_python_that_git_tracks_never_runs_from_a_hook(hooked, tmp_path):
     g(hooked, "commit", "-q", "-m", "a tracked interpreter", env=OFF)
     r = cli("hooks", "install")
     assert r.exit_code == 0
-    assert r.output.splitlines()[-1] == (
+    assert r.output.splitlines()[-5] == (  # then "trusted: ds …" and three watched lines
         f"never runs: {hooked / 'tools' / 'python'} (post-commit): [env] python in mlver.toml "
         "names tools/python, a file git tracks (a branch can change what it runs), so the "
         "hooks never run it; post-commit snapshots nothing")

@@ -1,0 +1,84 @@
+"""Remote URLs mlver reads, and nothing else (a new-user trial): ``remote add`` refuses an
+unknown scheme or a scheme typo with one line (exit 2), a bad URL in mlver.toml is the
+file's fault (exit 1), a backend that cannot be opened is one ``Error:`` line, and
+``remote add`` then ``remote remove`` leaves mlver.toml byte-identical."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlver.errors import RemoteError
+from mlver.remoteurl import ACCEPTED
+from mlver.store.remote import open_backend
+
+from _remotes import ok, project, run
+
+
+@pytest.fixture
+def proj(tmp_path):
+    p = project(tmp_path / "p")
+    ok(p, "init")
+    return p
+
+
+@pytest.mark.parametrize("url,why", [
+    ("ftp://x/y", "ftp://x/y is not a remote URL mlver reads (scheme ftp://)"),
+    ("s3:/bucket/x", "s3:/bucket/x looks like a mistyped URL (s3: without //)"),
+    ("s3:bucket", "s3:bucket looks like a mistyped URL (s3: without //)"),
+])
+def test_remote_add_refuses_what_mlver_does_not_read(proj, url, why):
+    r = run(proj, "remote", "add", "bk", url)
+    assert r.exit_code == 2, r.stdout
+    tail = f" (write ./{url} for a folder of that name)" if "mistyped" in why else ""
+    assert r.stderr == f"Error: {why}; use {ACCEPTED}{tail}\n"
+    assert not (proj / "mlver.toml").exists()
+    assert not (proj / "s3:").exists() and not (proj / "s3:bucket").exists()
+
+
+@pytest.mark.parametrize("url", ["s3://b/p", "gs://b/p", "gcs://b/p", "az://c/p", "abfs://c/p",
+                                 "file:///tmp/x", "relative/folder", "./s3:bucket"])
+def test_remote_add_accepts_the_documented_forms(proj, url):
+    assert ok(proj, "remote", "add", "bk", url).startswith("Added remote bk ")
+
+
+def test_a_bad_url_in_mlver_toml_is_the_files_fault(proj):
+    ok(proj, "snapshot", "ds", "-o", "d=data")
+    (proj / "mlver.toml").write_text('[remotes.bk2]\nurl = "ftp://x/y"\n')
+    r = run(proj, "push", "bk2")
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: [remotes.bk2] url in {proj / 'mlver.toml'}: ftp://x/y is not a "
+                        f"remote URL mlver reads (scheme ftp://); use {ACCEPTED}; fix it\n")
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_a_backend_that_cannot_be_opened_is_one_remote_error():
+    # ftp:// (FTPFileSystem needs a host) raised a TypeError out of the push
+    with pytest.raises(RemoteError, match=r"^remote 'bk2' \(ftp://x/y\) cannot be reached "
+                                          r"\(opening ftp://: "):
+        open_backend("bk2", "ftp://x/y")
+
+
+def test_remote_add_then_remove_leaves_mlver_toml_byte_identical(proj, tmp_path):
+    before = "# settings\n[env]\npython = \"python3\"\n"
+    (proj / "mlver.toml").write_text(before)
+    ok(proj, "remote", "add", "bk", str(tmp_path / "bk"))
+    ok(proj, "remote", "remove", "bk")
+    assert (proj / "mlver.toml").read_text() == before
+
+
+def test_a_mistyped_remote_name_is_named_as_both(proj, tmp_path):
+    ok(proj, "snapshot", "m", "-o", "d=data")
+    ok(proj, "remote", "add", "origin", str(tmp_path / "r"), "--default")
+    ok(proj, "push")
+    r = run(proj, "pull", "orign")
+    assert r.exit_code == 1
+    assert r.stderr == ("Error: 'orign' is not a remote (remotes: origin) nor a name on remote "
+                        "'origin' (its names: m)\n")
+    r = run(proj, "push", "orign")
+    assert r.exit_code == 1
+    assert r.stderr == ("Error: 'orign' is not a remote (remotes: origin) nor a name of this "
+                        "store (its names: m)\n")
+    # a remote named, then a name it lacks: only the name is wrong
+    r = run(proj, "pull", "origin", "nope")
+    assert r.stderr == (f"Error: remote 'origin' ({tmp_path / 'r'}) has no versions of 'nope' "
+                        "(its names: m)\n")
