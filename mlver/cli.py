@@ -855,6 +855,8 @@ def hooks_status(as_json):
             echo(p.line())
         for line in watch.lines():
             echo(line)
+        for line in hooks_.untrusted():
+            echo(line)
 
 
 @hooks.command("run", context_settings={"ignore_unknown_options": True,

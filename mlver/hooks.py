@@ -310,6 +310,16 @@ class Hooks:
         trust_env_python(self._repo)
         return pin_hooks(self._repo)  # (and the default remote, see hooktrust.pin_hooks)
 
+    def untrusted(self) -> list[str]:
+        """One line per watched name the hooks leave out until ``mlver hooks trust`` (its
+        ``[snapshot.NAME]`` is new or changed since it was trusted)."""
+        from .hooktrust import status_lines
+
+        try:
+            return status_lines(self._repo) if self._repo is not None else []
+        except MlverError:
+            return []  # a broken mlver.toml: the lines above name it
+
     def uninstall(self, hooks: list[str] | None = None) -> list[tuple[str, str]]:
         """Remove our scripts and move back the user's hooks they chained to."""
         names = _check_names(hooks)

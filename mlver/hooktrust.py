@@ -251,6 +251,19 @@ def consent(repo: Any, cfg: HooksConfig) -> Consent:
     return Consent(dataclasses.replace(cfg, snapshot=keep, on_checkout=mode), left, held)
 
 
+def status_lines(repo: Any) -> list[str]:
+    """For ``mlver hooks status``: one line per watched name the hooks leave out (its table
+    is new or changed since it was trusted); nothing is pinned here."""
+    pin = read_pin(repo.store.path)
+    if pin is None:
+        return []
+    project = repo.workspace.project
+    return [f"not trusted: {n} ([snapshot.{n}] is new or changed since mlver hooks install; "
+            "the hooks leave it out until mlver hooks trust)"
+            for n in project.hooks.snapshot
+            if pin.names.get(n) != digest(project.snapshots[n])]
+
+
 def consent_line(hook: str, c: Consent) -> str | None:
     """The one line a hook prints when it leaves something out, with the fix."""
     parts = []

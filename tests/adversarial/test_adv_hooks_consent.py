@@ -168,6 +168,9 @@ def test_a_merged_snapshot_table_never_snapshots_nor_pushes_an_ignored_secret(ho
     assert mlver_lines(p) == [f"mlver: post-commit {LEFT_OUT}"]
     with Repo(str(hooked)) as r:
         assert r.store.refs.get("cfg") is None
+    assert cli("hooks", "status").output.splitlines()[-1] == (
+        "not trusted: cfg ([snapshot.cfg] is new or changed since mlver hooks install; the "
+        "hooks leave it out until mlver hooks trust)")
     # even a version made by hand is not sent by the hook until trusted
     assert cli("snapshot", "cfg").exit_code == 0
     p = g(hooked, "push", "-q", "origin", "main")
