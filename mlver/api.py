@@ -342,9 +342,11 @@ class Repo:
         remote): objects the remote lacks, then records, then refs and tags by
         compare-and-swap. A :class:`mlver.sync.SyncResult`. A name the remote moved since
         the last pull raises :class:`mlver.sync.PushRefused` (the others are pushed)."""
+        from .sharing import refuse_tracked_store
         from .sync import open_remote, push
         from .trust import push_target
 
+        refuse_tracked_store(self.root, "mlver push")
         spec = push_target(self, remote)  # refused unless trusted (a merged mlver.toml)
         r = push(self.store, open_remote(self.store, spec), _listify(names), progress, self.warn)
         for w in r.warnings:
@@ -357,9 +359,11 @@ class Repo:
         trees, then the data (``data=False``: fetched later, on demand). Local-only records
         of a name the remote moved are replayed on top of its head (``.replayed``: old and
         new oids); a remote with no pinned URL is pinned. A :class:`mlver.sync.SyncResult`."""
+        from .sharing import refuse_tracked_store
         from .sync import open_remote, pull
         from .trust import pin_read, remote_spec
 
+        refuse_tracked_store(self.root, "mlver pull")
         spec = remote_spec(self, remote)
         r = pull(self.store, open_remote(self.store, spec), _listify(names), data, progress,
                  self.warn, root=self.root)

@@ -58,6 +58,25 @@ def check_git_tracking(root: str) -> str | None:
             "\"Stop tracking .mlver\" (share versions with mlver push and mlver pull)")
 
 
+def refuse_tracked_store(root: str, what: str) -> None:
+    """Refuse ``what`` (a push, a pull, a replay) while git tracks files under ``.mlver/``.
+
+    The store's trust state (the remotes it pinned and its local remotes in
+    ``.mlver/config.json``, where each record came from in ``refs/origins``) must be the
+    store's own; git treats ignored files as disposable, so a commit that force-adds them
+    rewrites them on ``git pull`` or ``git checkout``."""
+    files = tracked_store_files(root)
+    if not files:
+        return
+    n = len(files)
+    raise ConfigError(
+        f"git tracks {n} file{'s' if n != 1 else ''} under .mlver/ ({files[0]}"
+        f"{', …' if n > 1 else ''}), so a commit can rewrite this store's trust state (the "
+        f"remotes it trusts, where its records came from); {what} is refused until you run "
+        "git rm -r --cached .mlver && git commit -m \"Stop tracking .mlver\", then check "
+        ".mlver/config.json")
+
+
 def pick_remote(remotes: dict[str, RemoteSpec], default: str | None,
                 name: str | None) -> RemoteSpec:
     """The remote ``name`` (default: the default remote), or an error saying how to add one."""
@@ -190,4 +209,4 @@ def remove_remote(root: str, store_dir: str, name: str, local: bool) -> RemoteSp
 
 __all__ = ["add_remote", "check_git_tracking", "fresh_root", "mistyped_remote",
            "not_remote_nor_name", "pick_remote", "project_root", "remote_and_names",
-           "remove_remote", "resolve_folder", "tracked_store_files"]
+           "refuse_tracked_store", "remove_remote", "resolve_folder", "tracked_store_files"]

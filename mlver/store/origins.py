@@ -12,6 +12,13 @@ Writers mark what they bring *before* its records are stored, so that no crash c
 a pulled record in the store without its mark (a mark for a record that never arrived is
 harmless). A damaged file is refused by name: trust never defaults to "local" because the
 list could not be read.
+
+In a git repository the list is kept twice: in the store and in a copy inside the git
+folder (``.git/mlver/origins``, or the folder a ``.git`` file names), and a record marked in
+either is marked. ``.mlver/`` is kept out of git only by its ``.gitignore``, and git treats
+ignored files as disposable: a commit that force-adds ``.mlver/refs/origins`` overwrites it
+on ``git pull``, and leaving a branch that tracks it deletes it. Nothing a commit holds can
+reach the copy in the git folder, so neither rewrites where a record came from.
 """
 
 from __future__ import annotations
@@ -60,6 +67,48 @@ def _path(store_dir: str, create: bool = False) -> str:
     return os.path.join(check_dirs(store_dir, "refs", create), ORIGINS_FILE)
 
 
+MAX_GITFILE = 4096  # bytes of a ``.git`` file (``gitdir: PATH``)
+
+
+def _mirror_dir(store_dir: str) -> str | None:
+    """The git folder of the repository the store sits in (its ``.git`` directory, or the
+    folder its ``.git`` file names), or None outside git. No git subprocess: the store
+    layer runs no programs."""
+    root = os.path.dirname(os.path.abspath(store_dir))
+    dot = os.path.join(root, ".git")
+    if os.path.islink(dot):
+        return None
+    if os.path.isdir(dot):
+        return dot
+    if not os.path.isfile(dot):
+        return None
+    data = read_small(dot, MAX_GITFILE)
+    text = (data or b"").decode("utf-8", "replace").strip()
+    if not text.startswith("gitdir:"):
+        return None
+    target = os.path.join(root, text[len("gitdir:"):].strip())
+    return target if os.path.isdir(target) and not os.path.islink(target) else None
+
+
+def _mirror_path(store_dir: str, create: bool = False) -> str | None:
+    git_dir = _mirror_dir(store_dir)
+    if git_dir is None:
+        return None
+    folder = os.path.join(git_dir, "mlver")
+    if os.path.islink(folder):
+        return None
+    if create:
+        os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, ORIGINS_FILE)
+
+
+def _read(path: str | None) -> dict[str, Origin]:
+    if path is None:
+        return {}
+    data = read_small(path, ORIGINS_MAX)
+    return {} if data is None else _parse(path, data)
+
+
 def _parse(path: str, data: bytes) -> dict[str, Origin]:
     out: dict[str, Origin] = {}
     try:
@@ -81,10 +130,11 @@ def _parse(path: str, data: bytes) -> dict[str, Origin]:
 
 
 def origins(store: Store) -> dict[str, Origin]:
-    """Every record that did not originate in ``store``, with its origin."""
-    path = _path(store.path)
-    data = read_small(path, ORIGINS_MAX)
-    return {} if data is None else _parse(path, data)
+    """Every record that did not originate in ``store``, with its origin: marked in the
+    store's list or in its copy in the git folder (the store's mark first)."""
+    out = _read(_mirror_path(store.path))
+    out.update(_read(_path(store.path)))
+    return out
 
 
 def origin_of(store: Store, oid: str) -> Origin:
@@ -107,7 +157,13 @@ def mark_origin(store: Store, oids: Iterable[str], origin: str, source: str = ""
         raise ValueError(f"{bad!r} is not an oid")
     if not new:
         return
-    path = _path(store.path, create=True)
+    for path in (_path(store.path, create=True), _mirror_path(store.path, create=True)):
+        if path is not None:
+            _mark_in(path, new, Origin(origin, source))
+
+
+def _mark_in(path: str, new: list[str], mark: Origin) -> None:
+    """Add ``mark`` for every oid of ``new`` not yet marked in the list at ``path``."""
     with locked(path) as lock:
         _drop_leftovers(path)
         data = read_small(path, ORIGINS_MAX)
@@ -116,6 +172,6 @@ def mark_origin(store: Store, oids: Iterable[str], origin: str, source: str = ""
         if not add:
             return
         now = dict(old)
-        now.update({o: Origin(origin, source) for o in add})
+        now.update({o: mark for o in add})
         lock.publish_bytes("".join(f"{o} {g.kind} {g.source or '-'}\n"
                                    for o, g in sorted(now.items())).encode("ascii"))

@@ -175,3 +175,57 @@ def test_a_replay_keeps_the_origin_of_an_imported_record(proj, tmp_path, monkeyp
         "Error: train@2 and train@3 were imported by mlver import-dvc, so their commands and "
         "patches were not recorded by this store, and explain would run them with your "
         "permissions; read them above, then run again with --trust to replay them")
+
+
+def _pulled_evil(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The victim has pulled the attacker's m@2 (marked pulled)."""
+    victim, remote = _victim(tmp_path)
+    attacker = clone(victim, tmp_path / "attacker")
+    _evil_version(attacker)
+    ok(attacker, "push")
+    ok(victim, "pull")
+    assert _origin(victim, "m@2") == PULLED
+    return victim, remote, attacker
+
+
+def test_a_commit_that_empties_the_origins_list_launders_nothing(tmp_path, monkeypatch):
+    """Second review: git treats ignored files as disposable, so a commit that force-adds an
+    empty ``.mlver/refs/origins`` overwrites the victim's list on ``git pull``, and leaving
+    a branch that tracks it deletes it. While git tracks it, replays (and push, pull) are
+    refused; once git deleted it, the copy in the git folder still holds the marks."""
+    victim, _remote, _attacker = _pulled_evil(tmp_path)
+    mark = tmp_path / "evil-ran"
+    monkeypatch.setenv("EVIL_MARK", str(mark))
+    git(victim, "checkout", "-q", "-b", "review")
+    (victim / ".mlver" / "refs" / "origins").write_text("")
+    git(victim, "add", "-f", ".mlver/refs/origins")
+    git(victim, "commit", "-q", "-m", "chore")
+    for args in (("explain", "m@1", "m@2"), ("push",), ("pull",)):
+        out = run(victim, *args)
+        assert out.exit_code == 1, (args, out.stderr)
+        assert out.stderr.splitlines()[-1].startswith(
+            "Error: git tracks 1 file under .mlver/ (.mlver/refs/origins), so a commit can "
+            "rewrite this store's trust state"), out.stderr
+    assert not mark.exists()
+    git(victim, "checkout", "-q", "main")  # git deletes the file it tracked on review
+    assert not (victim / ".mlver" / "refs" / "origins").exists()
+    assert _origin(victim, "m@2") == PULLED  # the copy in .git/mlver
+    out = run(victim, "explain", "m@1", "m@2")
+    assert out.exit_code == 1 and out.stderr.splitlines()[-1] == FIX
+    assert not mark.exists()
+
+
+def test_a_committed_store_config_never_sends_data_to_its_remote(tmp_path):
+    """A commit that force-adds ``.mlver/config.json`` with a local default remote (always
+    trusted) and its own pins: push and pull refuse while git tracks it."""
+    victim, _remote, _attacker = _pulled_evil(tmp_path)
+    evil = tmp_path / "evil"
+    cfg = json.loads((victim / ".mlver" / "config.json").read_text())
+    cfg["remotes"] = {"evil": {"url": str(evil), "default": True}}
+    (victim / ".mlver" / "config.json").write_text(json.dumps(cfg))
+    git(victim, "add", "-f", ".mlver/config.json")
+    git(victim, "commit", "-q", "-m", "chore")
+    out = run(victim, "push")
+    assert out.exit_code == 1 and "git tracks 1 file under .mlver/ (.mlver/config.json)" \
+        in out.stderr.splitlines()[-1]
+    assert not evil.exists()
