@@ -71,6 +71,9 @@ def _load_toml(path: str) -> dict:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML ({e}); fix it") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise ConfigError(f"{path} nests arrays or tables too deeply for configuration; "
+                          "fix it") from None
 
 
 @dataclass(frozen=True)

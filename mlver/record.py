@@ -87,6 +87,38 @@ def _utf8(value: str) -> bool:
     return True
 
 
+MAX_VALUE_DEPTH = 100       # nesting of params and metrics (params files: 64)
+MAX_VALUE_INT = 2**63        # |an integer| of params and metrics: a float holds it
+
+
+def check_values(value: Any, what: str) -> None:
+    """Params or metrics as a record may hold them: JSON values nested at most
+    :data:`MAX_VALUE_DEPTH` deep, integers within :data:`MAX_VALUE_INT` (a larger one cannot
+    be compared as a number: diffs and reports would crash on it), texts Unicode. Walked
+    without recursion, since the value may come from someone else's store."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH:
+            raise RecordFormatError(f"record {what} nest deeper than {MAX_VALUE_DEPTH} levels")
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not isinstance(k, str) or not _utf8(k):
+                    raise RecordFormatError(f"record {what} have a key that is not a text")
+                stack.append((x, depth + 1))
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+        elif isinstance(v, bool) or v is None or isinstance(v, float):
+            continue
+        elif isinstance(v, int):
+            if not -MAX_VALUE_INT <= v <= MAX_VALUE_INT:
+                raise RecordFormatError(
+                    f"record {what} hold the integer {str(v)[:20]}…, beyond ±2**63; a value "
+                    "that large cannot be compared as a number")
+        elif not isinstance(v, str) or not _utf8(v):
+            raise RecordFormatError(f"record {what} hold a value that is not JSON")
+
+
 def _untracked(path: Any) -> str:
     # git lists an untracked folder with a trailing slash
     check_path(path.rstrip("/") if isinstance(path, str) else path, "untracked file")
@@ -517,6 +549,8 @@ class Record:
         _text(rec.message, "message", False)
         if not isinstance(rec.params, dict) or not isinstance(rec.metrics, dict):
             raise RecordFormatError("record params and metrics must be mappings")
+        check_values(rec.params, "params")
+        check_values(rec.metrics, "metrics")
         for slot in (*rec.inputs, *rec.outputs):
             if not isinstance(slot, str) or not valid_name(slot):
                 raise RecordFormatError(f"record slot name {str(slot)[:80]!r} is not valid")

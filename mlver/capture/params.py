@@ -86,6 +86,9 @@ def _jsonable(value, rel: str, count: list[int], depth: int):
         return [_jsonable(v, rel, count, depth + 1) for v in value]
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value <= 2**63:
+        # beyond what a float compares: kept as text, like an infinity (a record refuses it)
+        return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
