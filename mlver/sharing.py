@@ -154,10 +154,10 @@ def add_remote(root: str, store_dir: str, name: str, url: str, endpoint_url: str
     if not valid_name(name):
         raise UsageError(f"remote name '{name}' is not valid: use letters, digits, '.', '_' "
                           "and '-', starting with a letter or digit")
-    cfgmod.check_url(url, "the remote URL")
     bad = form_error(url)
     if bad:
         raise UsageError(bad)
+    cfgmod.check_url(url, "the remote URL")
     if endpoint_url is not None:
         cfgmod.check_url(endpoint_url, "--endpoint-url")
     parse_url(url)

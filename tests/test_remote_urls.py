@@ -25,8 +25,12 @@ def proj(tmp_path):
     ("ftp://x/y", "ftp://x/y is not a remote URL mlver reads (scheme ftp://)"),
     ("s3:/bucket/x", "s3:/bucket/x looks like a mistyped URL (s3: without //)"),
     ("s3:bucket", "s3:bucket looks like a mistyped URL (s3: without //)"),
+    ("s3:///p", "s3:///p names no bucket"),            # second review
+    ("s3://", "s3:// names no bucket"),
+    ("", "an empty remote URL is not one mlver reads"),
 ])
 def test_remote_add_refuses_what_mlver_does_not_read(proj, url, why):
+    """Each refused with exit 2 (a usage error) and the accepted forms."""
     r = run(proj, "remote", "add", "bk", url)
     assert r.exit_code == 2, r.stdout
     tail = f" (write ./{url} for a folder of that name)" if "mistyped" in why else ""
@@ -82,3 +86,15 @@ def test_a_mistyped_remote_name_is_named_as_both(proj, tmp_path):
     r = run(proj, "pull", "origin", "nope")
     assert r.stderr == (f"Error: remote 'origin' ({tmp_path / 'r'}) has no versions of 'nope' "
                         "(its names: m)\n")
+
+
+@pytest.mark.parametrize("url,why", [
+    ("S3://b/p", "Error: S3://b/p spells its scheme in capitals; write s3://b/p\n"),
+    ("user@host:data", "Error: user@host:data looks like an ssh location (USER@HOST:PATH), which "
+     f"mlver does not read; use {ACCEPTED} (write ./user@host:data for a folder of that name)\n"),
+])
+def test_capitals_and_ssh_locations_are_refused_with_the_fix(proj, url, why):
+    """Second review: these were taken as a bucket or a folder of that odd name."""
+    r = run(proj, "remote", "add", "bk", url)
+    assert (r.exit_code, r.stderr) == (2, why)
+    assert not (proj / "mlver.toml").exists()
