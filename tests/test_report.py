@@ -159,6 +159,24 @@ def test_cli_report_writes_the_page(two, proj):
     assert stdout.startswith("<!DOCTYPE html>") and stdout.rstrip().endswith("</html>")
 
 
+def test_report_to_a_fifo_writes_into_it_and_never_replaces_it(two, proj, tmp_path):
+    """``-o /dev/null`` (or any device or fifo) is written into, as cp would: renaming the
+    page over it replaced /dev/null with a file when run as root."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    assert_ok(cli("report", "m@1", "m@2", "-o", str(fifo)))
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got and got[0].startswith(b"<!DOCTYPE html>")
+
+
 def test_cli_report_errors(two, proj):
     assert_error(cli("report", "m@1", "m@2", "-o", "nowhere/r.html"), "does not exist")
     (proj / "adir").mkdir()

@@ -33,7 +33,21 @@ def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed into place).
+
+    A ``path`` that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a
+    fifo) is written into, as ``cp`` would: renaming over it would replace the device with
+    a file (as root, ``-o /dev/null`` broke every program that writes to it)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        return
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".mlver-report-", suffix=".tmp", dir=folder)
     try:
