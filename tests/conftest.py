@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,11 @@ def _isolated_env(monkeypatch):
     # The caller's ~/.gitconfig and /etc/gitconfig (excludes, hooks, signing) stay out.
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    yield
+    # As root, a rename over os.devnull (a `git config --global` with the setting above, an
+    # output written "atomically" to /dev/null) replaces the device with a file and breaks
+    # every later program: name the test that did it.
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode), f"{os.devnull} is no longer a device"
 
 
 @pytest.fixture
