@@ -22,12 +22,7 @@ PROJECT_FILE = "mlver.toml"
 
 def write_store_config(store_dir: str) -> None:
     """Write a fresh store config (to a temporary name, then renamed into place)."""
-    path = os.path.join(store_dir, CONFIG_FILE)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"format": STORE_FORMAT, "hash": HASH_NAME}, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    rewrite_store_config(store_dir, {"format": STORE_FORMAT, "hash": HASH_NAME})
 
 
 def read_store_config(store_dir: str) -> dict:
@@ -318,6 +313,12 @@ def write_local_remotes(store_dir: str, remotes: dict) -> None:
     cfg["remotes"] = {n: r.to_dict() for n, r in sorted(remotes.items())}
     if not cfg["remotes"]:
         del cfg["remotes"]
+    rewrite_store_config(store_dir, cfg)
+
+
+def rewrite_store_config(store_dir: str, cfg: dict) -> None:
+    """Rewrite the store's ``config.json`` with ``cfg``: to a temporary name, then renamed,
+    so a reader sees the old file or the new one, never a part."""
     path = os.path.join(store_dir, CONFIG_FILE)
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:

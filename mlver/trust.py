@@ -14,12 +14,11 @@ NAME``); see docs/security.md. What the hooks watch is pinned by :mod:`mlver.hoo
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CONFIG_FILE, RemoteSpec, read_store_config
+from .config import CONFIG_FILE, RemoteSpec, read_store_config, rewrite_store_config
 from .errors import ConfigError, StoreFormatError
 
 KEY = "trusted"
@@ -74,12 +73,7 @@ def _update(store_dir: str, change) -> None:
     raw = dict(raw) if isinstance(raw, dict) else {}
     change(raw)
     cfg[KEY] = raw
-    path = os.path.join(store_dir, CONFIG_FILE)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    rewrite_store_config(store_dir, cfg)
 
 
 def pin_remote(store_dir: str, spec: RemoteSpec) -> None:
