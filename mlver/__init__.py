@@ -35,7 +35,7 @@ from .checkout import CheckoutResult
 from .snapshot import SnapshotResult
 from .status import NameStatus, SlotStatus
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from . import revision as revmod
-from .errors import MlverError, RecordFormatError
+from .errors import ConfigError, MlverError, RecordFormatError, UsageError
 from .record import Record
 from .store import DAMAGED_FIX, Store
 from .store.index import Index, RecordRow, SlotRow
+from .store.refs import valid_name
 
 
 def load_record(store: Store, oid: str) -> Record:
@@ -296,11 +297,19 @@ def tags_by_record(store: Store, names: Iterable[str], warn: Warn | None = None
     return out
 
 
+def check_name(name: str, what: str = "name", usage: bool = True) -> None:
+    """Refuse a name (of a version, slot or tag) that refs and revisions cannot hold: a
+    usage error when the caller gave it (``usage``), else one of mlver.toml."""
+    if not valid_name(name):
+        raise (UsageError if usage else ConfigError)(
+            f"{what} '{name}' is not valid; use letters, digits, '.', '_' and '-' "
+            "(no '@', '~' or '/'), starting with a letter or digit")
+
+
 def untag(store: Store, text: str) -> Tag:
     """Delete the tag ``NAME@TAG`` (compare-and-swap on the oid it was read holding);
     return what it pointed at. The record stays."""
     from .errors import RevisionError, RevisionSyntaxError
-    from .snapshot import check_name
 
     rev = revmod.parse(text)
     if rev.name is None or rev.tag is None or rev.back:

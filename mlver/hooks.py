@@ -28,9 +28,9 @@ from typing import Any, Callable
 
 from .config import HOOK_NAMES, HooksConfig
 from .errors import CheckoutError, ConfigError, MlverError, NotAStoreError
+from .hookguard import USER_SUFFIX
 
 MARKER = "# mlver-hook: installed by mlver hooks install"
-USER_SUFFIX = ".mlver-user"
 MAX_SCRIPT = 1 << 16  # bytes read of a hook file to tell whether it is ours
 _NULL_SHA = "0" * 40
 

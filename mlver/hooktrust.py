@@ -143,7 +143,7 @@ def hook_path(python: str, top: str | None) -> tuple[str, ...]:
     """The folders the scripts put first on ``sys.path`` (:func:`mlver.hookguard.
     isolated_path`), without any folder inside the work tree ``top``: a branch could add a
     ``mlver/`` there."""
-    from .hookguard import isolated_path
+    from .hookprobe import isolated_path
 
     extra = isolated_path(python)
     return extra if top is None else tuple(p for p in extra if not inside(p, top))

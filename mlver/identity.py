@@ -86,7 +86,7 @@ def same_version(store: Store, ws: Workspace | None, prev: Record, draft: Record
 def _code_changed(store: Store, ws: Workspace, prev: Record, draft: Record,
                   old: Code, new: Code) -> bool:
     from .diff.codediff import diff_code
-    from .diff.records import config_part
+    from .diff.configscope import config_part
     from .workspace import Objects
 
     skip = {x.path for r in (prev, draft) for x in (*r.inputs.values(), *r.outputs.values())}

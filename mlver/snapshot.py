@@ -13,14 +13,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from . import history
+from .history import check_name  # noqa: F401 (callers import it from here)
 from . import revision as revmod
 from .capture import files as capfiles
 from .capture import params as capparams
-from .errors import CaptureError, ConfigError, RefConflictError, RevisionError, UsageError
+from .errors import CaptureError, ConfigError, RefConflictError, RevisionError
 from .record import KINDS, Artifact, Code, Env, Record, Scope
 from .store import Store
 from .store.batch import Batch
-from .store.refs import valid_name
 from .store.statcache import StatCache
 from .workspace import MemoryBatch, Workspace
 
@@ -41,15 +41,6 @@ class SnapshotResult:
 def now_utc() -> str:
     """UTC timestamp with microseconds, ISO 8601 with a ``Z``."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def check_name(name: str, what: str = "name", usage: bool = True) -> None:
-    """Refuse a name (of a version, slot or tag) that refs and revisions cannot hold: a
-    usage error when the caller gave it (``usage``), else one of mlver.toml."""
-    if not valid_name(name):
-        raise (UsageError if usage else ConfigError)(
-            f"{what} '{name}' is not valid; use letters, digits, '.', '_' and '-' "
-            "(no '@', '~' or '/'), starting with a letter or digit")
 
 
 def split_inputs(store: Store, ws: Workspace, inputs: dict[str, str],

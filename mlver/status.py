@@ -133,7 +133,7 @@ def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dic
     """
     from .capture import git as capgit
     from .diff.codediff import diff_code
-    from .diff.records import config_part
+    from .diff.configscope import config_part
     from .workspace import MemoryBatch, Objects
 
     skip = {a.path for a in (*rec.inputs.values(), *rec.outputs.values())}

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from typing import TYPE_CHECKING
 
 from ..config import PROJECT_FILE
 from ..errors import MlverError
+
+if TYPE_CHECKING:
+    from ..record import Record
 
 MAX_CONFIG = 16 << 20  # bytes of a config file parsed here (as import-dvc bounds dvc.yaml)
 _UNREADABLE = object()  # a side whose file cannot be read or parsed: never equal
@@ -93,3 +97,13 @@ def _part(raw: bytes | None, kind: str, key: str):
     if not isinstance(section, dict):
         return None
     return section.get(key)
+
+
+def config_part(old: "Record", new: "Record") -> tuple[str | None, str | None]:
+    """The name and DVC source whose part of mlver.toml / dvc.yaml the code diff of two
+    records compares (None for two different names: every config change counts)."""
+    from ..dvc_read import source_of
+
+    if old.name != new.name:
+        return None, None
+    return old.name, source_of(old.message) or source_of(new.message)

@@ -12,6 +12,7 @@ import math
 from ..capture.params import flatten
 from ..errors import CorruptObjectError
 from ..identity import counts_code, judged_code
+from .configscope import config_part  # noqa: F401 (callers import it from here)
 from ..paramscope import matcher, union
 from ..progress import Progress
 from ..reach import REMOVED_NOTE, gone_artifacts
@@ -153,16 +154,6 @@ def unrecorded_reads(old: Record, new: Record) -> tuple[str, ...]:
              for p in r.run.trace.unrecorded}
     return tuple(sorted(p for p in found
                         if not any(p == h or p.startswith(h + "/") or h == "." for h in held)))
-
-
-def config_part(old: Record, new: Record) -> tuple[str | None, str | None]:
-    """The name and DVC source whose part of mlver.toml / dvc.yaml the code diff of two
-    records compares (None for two different names: every config change counts)."""
-    from ..importdvc import source_of
-
-    if old.name != new.name:
-        return None, None
-    return old.name, source_of(old.message) or source_of(new.message)
 
 
 def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,

@@ -243,7 +243,7 @@ def _code_changed(store: Store, ws: Workspace, a: Side, b: Side) -> tuple[bool, 
         return True, None  # another command is another way to run the code
     from ..diff import upstream
     from ..diff.codediff import diff_code
-    from ..diff.records import config_part
+    from ..diff.configscope import config_part
     from ..workspace import Objects
 
     skip = {x.path for r in (a.rec, b.rec) for x in (*r.inputs.values(), *r.outputs.values())}

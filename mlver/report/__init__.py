@@ -18,7 +18,7 @@ from typing import Any
 def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
     """The page of ``diff``; plots from ``profiles`` (blob oid -> profile), else the
     store's profile cache (read only)."""
-    from .. import __version__
+    from .._version import __version__
     from ..diff.tablecache import cached_profile
     from .html import render
 

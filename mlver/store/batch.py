@@ -21,6 +21,7 @@ from ..hashing import CHUNK, Hasher, oid_of
 from . import packs as packmod
 from . import storelock
 from .objects import PACK_THRESHOLD, LocalObjectStore, sync_filesystem
+from .safefs import discard as _unlink
 
 _counter = itertools.count()
 _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
@@ -418,13 +419,6 @@ def _copy_and_hash(src: int, dst: int, tmp: str, first: bytes) -> tuple[str, int
     if state.error is not None:
         raise state.error
     return h.hexdigest(), hashed
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:

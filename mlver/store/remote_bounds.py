@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeVar
 
 from ..errors import CorruptObjectError, RecordFormatError, RemoteError
-from ..hashing import CHUNK, Hasher, oid_of
+from ..hashing import CHUNK, hash_file, oid_of
+from .safefs import discard as unlink
 
 PACK_NAME = re.compile(r"pack-[0-9a-f]{32}")
 # Index bytes one listing of a remote may load (cached ones included): about 9.5 million
@@ -183,25 +184,6 @@ def verify_item(it: ItemLike, source: str) -> None:
         raise CorruptObjectError(f"object {it.oid} from {source} is corrupt (its bytes hash to "
                                  f"{got}); nothing of it was stored; repair that copy (push it "
                                  "again from a store that has it intact)")
-
-
-def hash_file(path: str) -> tuple[str, int]:
-    """``(oid, size)`` of the file at ``path``."""
-    h = Hasher()
-    size = 0
-    with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(CHUNK * 8):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-def unlink(path: str) -> None:
-    """Remove ``path``; absent is fine."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 __all__ = ["Declared", "IDX_TOTAL_MAX", "META_MAX", "check_declared", "check_index_total",

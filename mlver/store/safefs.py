@@ -18,6 +18,14 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CHUNK = 1 << 20  # bytes asked of one os.read past what the file said it holds
 
 
+def discard(path: str) -> None:
+    """Remove the file ``path``; one already gone is fine (a leftover, a staged copy)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def _refuse(path: str, what: str) -> StoreFormatError:
     return StoreFormatError(f"{path} is {what}, not a regular file or folder; mlver refuses "
                             "links and special files inside .mlver (remove it, or restore it "
