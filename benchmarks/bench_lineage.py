@@ -227,11 +227,11 @@ def build_api(repo, specs: list[Spec]) -> list[float]:
 
 def build_lowlevel(repo, specs: list[Spec]) -> dict[str, float]:
     """Write records as ``publish`` does, in bulk: objects, then refs, then the index."""
-    from mlver import history
-    from mlver.record import Artifact, Record
-    from mlver.snapshot import capture_context, now_utc
+    from mlver.core import history
+    from mlver.core.record import Artifact, Record
+    from mlver.ops.snapshot import capture_context, now_utc
     from mlver.store.trees import Tree, TreeEntry
-    from mlver.hashing import oid_of
+    from mlver.base.hashing import oid_of
 
     phases = {}
     art_cache: dict[str, tuple[str, int, int, dict[str, tuple[str, int]]]] = {}
@@ -412,10 +412,10 @@ def big_expected(bp: BigPlan):
 def build_big(repo, bp: BigPlan) -> tuple[dict[str, float], dict[tuple[str, int], str]]:
     """Write the big plan's trees and records as ``publish`` does (objects, refs, index).
     The 100k blobs are not written: the index reads only records and trees."""
-    from mlver.hashing import oid_of
-    from mlver import history
-    from mlver.record import Artifact, Record
-    from mlver.snapshot import capture_context, now_utc
+    from mlver.base.hashing import oid_of
+    from mlver.core import history
+    from mlver.core.record import Artifact, Record
+    from mlver.ops.snapshot import capture_context, now_utc
     from mlver.store.trees import encode_rows
 
     phases: dict[str, float] = {}

@@ -36,9 +36,10 @@ def build(work: str, n: int) -> dict:
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com")
     for argv in (["git", "init", "-q"], ["git", "commit", "-q", "--allow-empty", "-m", "init"]):
         subprocess.run(argv, cwd=work, env=env, check=True)
-    from mlver import Repo, history
-    from mlver.record import Artifact, Record, Run
-    from mlver.snapshot import capture_context, now_utc
+    from mlver import Repo
+    from mlver.core import history
+    from mlver.core.record import Artifact, Record, Run
+    from mlver.ops.snapshot import capture_context, now_utc
 
     repo = Repo.init(work)
     rnd = random.Random(0)
@@ -126,7 +127,7 @@ def main() -> None:
 
 
 def run(args, work: str) -> None:
-    from mlver.ui import create_app
+    from mlver.web.ui import create_app
 
     os.environ.setdefault("VIRTUAL_ENV", os.path.dirname(os.path.dirname(sys.executable)))
     oids = build(work, args.records)

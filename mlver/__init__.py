@@ -9,9 +9,9 @@ The Python API mirrors the command line without printing::
     print(repo.diff("price-model@1", "price-model@2"))
 """
 
-from .api import Repo
-from .diff.value import Diff, SlotDiff
-from .errors import (
+from mlver.api import Repo
+from mlver.diff.value import Diff, SlotDiff
+from mlver.base.errors import (
     CaptureError,
     CheckoutError,
     ConfigError,
@@ -28,14 +28,14 @@ from .errors import (
     StoreFormatError,
     UsageError,
 )
-from .history import Tag
-from .record import Artifact, Code, Env, Record, Run
-from .record import Scope, Trace
-from .checkout import CheckoutResult
-from .snapshot import SnapshotResult
-from .status import NameStatus, SlotStatus
+from mlver.core.history import Tag
+from mlver.core.record import Artifact, Code, Env, Record, Run
+from mlver.core.record import Scope, Trace
+from mlver.ops.checkout import CheckoutResult
+from mlver.ops.snapshot import SnapshotResult
+from mlver.ops.status import NameStatus, SlotStatus
 
-from ._version import __version__
+from mlver._version import __version__
 
 __all__ = [
     "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",

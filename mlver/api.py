@@ -1,7 +1,7 @@
 """``Repo``: the one facade the CLI and Python users call. It never prints.
 
 A Repo wires a :class:`~mlver.store.Store` (objects, refs, index of ``.mlver/``) and
-a :class:`~mlver.workspace.Workspace` (the files, ``mlver.toml``, the stat cache)
+a :class:`~mlver.core.workspace.Workspace` (the files, ``mlver.toml``, the stat cache)
 together and hands both to the use case a method names. It holds no logic of its
 own. Paths given to the Python API are relative to the repository root unless a
 ``base`` folder is given.
@@ -13,16 +13,16 @@ import os
 import sys
 from typing import Any, Callable, Iterable
 
-from . import history
-from . import snapshot as snap
-from .discover import find_root, outer_root
-from .errors import CaptureError, ConfigError, NotAStoreError, RevisionSyntaxError
-from .record import Record
-from .status import NameStatus
-from .store import STORE_DIR, Store
-from .store.index import Index
-from .store.trees import Tree
-from .workspace import Workspace
+from mlver.core import history
+from mlver.ops import snapshot as snap
+from mlver.core.discover import find_root, outer_root
+from mlver.base.errors import CaptureError, ConfigError, NotAStoreError, RevisionSyntaxError
+from mlver.core.record import Record
+from mlver.ops.status import NameStatus
+from mlver.store import STORE_DIR, Store
+from mlver.store.index import Index
+from mlver.store.trees import Tree
+from mlver.core.workspace import Workspace
 
 Warn = Callable[[str], None]
 
@@ -51,7 +51,7 @@ class Repo:
         self._fetcher: Callable[[list[str]], None] | None = None
         self.store.objects.fetcher = self._fetch  # data on demand, from the default remote
         if warn is not None:
-            from .sharing import check_git_tracking
+            from mlver.sync.sharing import check_git_tracking
 
             message = check_git_tracking(self.root)
             if message:
@@ -168,7 +168,7 @@ class Repo:
         (recorded at HEAD or an ancestor, or without a commit), False for the others,
         None for one whose commit this git repository does not hold (not fetched);
         None outside git or before the first commit."""
-        from .branches import on_head_flags
+        from mlver.core.branches import on_head_flags
 
         return on_head_flags(items, self.root)
 
@@ -215,9 +215,9 @@ class Repo:
         ``paths`` (relative to ``base``, default the root) narrows it to what lies at or
         below them; ``side`` is ``"all"``, ``"inputs"`` or ``"outputs"``. Without
         ``force`` a file whose content the store does not hold is never overwritten.
-        Returns a :class:`~mlver.checkout.CheckoutResult`.
+        Returns a :class:`~mlver.ops.checkout.CheckoutResult`.
         """
-        from .checkout import checkout
+        from mlver.ops.checkout import checkout
 
         oid, rec = self.show(rev)
         rels = [self.workspace.to_rel(p, base) for p in _listify(paths) or []]
@@ -228,8 +228,8 @@ class Repo:
     @property
     def hooks(self) -> Any:
         """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (a
-        :class:`mlver.hooks.Hooks`; see docs/hooks.md)."""
-        from .hooks import Hooks
+        :class:`mlver.integrations.hooks.Hooks`; see docs/hooks.md)."""
+        from mlver.integrations.hooks import Hooks
 
         return Hooks(self.root, lambda: self.workspace.project.hooks, self)
 
@@ -238,13 +238,13 @@ class Repo:
     def verify(self, revs: list[str] | None = None, progress: Any = None,
                remote: str | None = None) -> Any:
         """Re-hash every object (or those the revisions ``revs`` reach) and check that every
-        version reaches all its objects; a :class:`mlver.verify.VerifyResult` (``.ok``,
+        version reaches all its objects; a :class:`mlver.ops.verify.VerifyResult` (``.ok``,
         ``.problems``, ``.to_dict()``). Problems are returned, not raised. With ``remote``
         (a remote's name), check that remote instead: every object its refs reach is there."""
-        from .verify import verify
+        from mlver.ops.verify import verify
 
         if remote is not None:
-            from .remote_verify import verify_remote
+            from mlver.sync.verify import verify_remote
 
             return verify_remote(self._remote(remote), progress)
         fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
@@ -258,8 +258,8 @@ class Repo:
            lock_timeout: float = 10.0) -> Any:
         """Remove objects no ref or tag reaches, older than ``grace`` (seconds, or ``"1h"``);
         with ``keep_last`` also the data of versions older than the last N of each name
-        (tagged ones kept). A :class:`mlver.gc.GcResult`; ``dry_run`` deletes nothing."""
-        from .gc import gc
+        (tagged ones kept). A :class:`mlver.ops.gc.GcResult`; ``dry_run`` deletes nothing."""
+        from mlver.ops.gc import gc
 
         fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
         try:
@@ -281,7 +281,7 @@ class Repo:
         try:
             return cls(path, warn=warn)
         except NotAStoreError:
-            from .discover import fresh_root
+            from mlver.core.discover import fresh_root
 
             root = fresh_root(path, any_project)
             if root is None:
@@ -292,7 +292,7 @@ class Repo:
     def remotes(self) -> tuple[dict[str, Any], str | None]:
         """``({name: RemoteSpec}, default name or None)``: mlver.toml's ``[remotes.NAME]``
         tables and the store's own (``--local``) ones, which win."""
-        from .config import all_remotes
+        from mlver.core.config import all_remotes
 
         return all_remotes(self.workspace.project, self.store.path)
 
@@ -301,7 +301,7 @@ class Repo:
                    locking: str | None = None) -> Any:
         """Add the remote ``name`` to mlver.toml (or, with ``local``, to the store's own
         config). ``url``: a folder, ``s3://BUCKET/PREFIX``, ``gs://…``; never credentials."""
-        from .sharing import add_remote
+        from mlver.sync.sharing import add_remote
 
         spec = add_remote(self.root, self.store.path, name, url, endpoint_url, default, local,
                           locking)
@@ -314,14 +314,14 @@ class Repo:
         """Trust pushes to the remote ``name`` at the URL mlver.toml now gives it (pinned in
         the store's own config; see docs/remotes.md): the fix when a push is refused because
         a merged mlver.toml changed that remote or the default."""
-        from .trust import trust_remote
+        from mlver.sync.trust import trust_remote
 
         return trust_remote(self, name)
 
     def remote_remove(self, name: str, local: bool = False) -> Any:
         """Remove the remote ``name`` (from the store's own config with ``local``); the
         remote itself is untouched."""
-        from .sharing import remove_remote
+        from mlver.sync.sharing import remove_remote
 
         spec = remove_remote(self.root, self.store.path, name, local)
         self.workspace._project = None
@@ -329,8 +329,8 @@ class Repo:
         return spec
 
     def _remote(self, name: str | None) -> Any:
-        from .sharing import pick_remote, resolve_folder
-        from .sync import open_remote
+        from mlver.sync.sharing import pick_remote, resolve_folder
+        from mlver.sync.pushpull import open_remote
 
         remotes, default = self.remotes()
         return open_remote(self.store, resolve_folder(self.root,
@@ -340,11 +340,11 @@ class Repo:
              progress: Any = None) -> Any:
         """Send versions (of ``names``, default all) to ``remote`` (default: the default
         remote): objects the remote lacks, then records, then refs and tags by
-        compare-and-swap. A :class:`mlver.sync.SyncResult`. A name the remote moved since
-        the last pull raises :class:`mlver.sync.PushRefused` (the others are pushed)."""
-        from .sharing import refuse_tracked_store
-        from .sync import open_remote, push
-        from .trust import push_target
+        compare-and-swap. A :class:`mlver.sync.pushpull.SyncResult`. A name the remote moved since
+        the last pull raises :class:`mlver.sync.pushpull.PushRefused` (the others are pushed)."""
+        from mlver.sync.sharing import refuse_tracked_store
+        from mlver.sync.pushpull import open_remote, push
+        from mlver.sync.trust import push_target
 
         refuse_tracked_store(self.root, "mlver push")
         spec = push_target(self, remote)  # refused unless trusted (a merged mlver.toml)
@@ -358,10 +358,10 @@ class Repo:
         """Bring versions (of ``names``, default all) from ``remote``: refs, records and
         trees, then the data (``data=False``: fetched later, on demand). Local-only records
         of a name the remote moved are replayed on top of its head (``.replayed``: old and
-        new oids); a remote with no pinned URL is pinned. A :class:`mlver.sync.SyncResult`."""
-        from .sharing import refuse_tracked_store
-        from .sync import open_remote, pull
-        from .trust import pin_read, remote_spec
+        new oids); a remote with no pinned URL is pinned. A :class:`mlver.sync.pushpull.SyncResult`."""
+        from mlver.sync.sharing import refuse_tracked_store
+        from mlver.sync.pushpull import open_remote, pull
+        from mlver.sync.trust import pin_read, remote_spec
 
         refuse_tracked_store(self.root, "mlver pull")
         spec = remote_spec(self, remote)
@@ -372,7 +372,7 @@ class Repo:
 
     def _fetch(self, oids: list[str]) -> None:
         if self._fetcher is None:
-            from .errors import MlverError
+            from mlver.base.errors import MlverError
 
             try:
                 remotes, default = self.remotes()
@@ -381,8 +381,8 @@ class Repo:
             if default is None:
                 self._fetcher = lambda _oids: None
             else:
-                from .sharing import resolve_folder
-                from .sync import fetcher
+                from mlver.sync.sharing import resolve_folder
+                from mlver.sync.pushpull import fetcher
 
                 self._fetcher = fetcher(self.store, resolve_folder(self.root, remotes[default]))
         self._fetcher(oids)
@@ -390,7 +390,7 @@ class Repo:
     def removed_data(self, oid: str) -> list[str]:
         """The slots of record ``oid`` (``"output model"``) whose data ``gc --keep-last``
         removed; empty for a version whose data is all here."""
-        from .reach import gone_slots
+        from mlver.core.reach import gone_slots
 
         return gone_slots(self.store, oid, self.record(oid))
 
@@ -452,7 +452,7 @@ class Repo:
                  message: str | None, kind: str | None, python: str | None,
                  command: str | None, progress: Any, base: str | None, code: Any = None,
                  strict: bool = False) -> Any:
-        from .run import RunSession
+        from mlver.ops.run import RunSession
 
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
         return RunSession(self.store, self.workspace, p, python, progress, strict=bool(strict))
@@ -469,7 +469,7 @@ class Repo:
         ``record.run.trace.unrecorded``. With ``strict=True`` such a read (or a command
         that cannot be traced) fails the run and records nothing. Other options are those
         of :meth:`snapshot`."""
-        from .run import execute
+        from mlver.ops.run import execute
 
         o = {k: options.get(k) for k in ("inputs", "outputs", "params", "metrics", "message",
                                         "kind", "python", "command", "progress", "base",
@@ -492,8 +492,8 @@ class Repo:
         ``.dvc``-tracked path (``data/raw.csv`` -> ``data-raw.csv``) at each commit where
         its recorded hashes changed. ``rev_range``: a git revision or ``A..B`` (default
         ``HEAD``). Incremental: commits imported before are skipped. Needs ``mlver[dvc]``.
-        Returns a :class:`mlver.importdvc.ImportResult` (``.versions``, ``.to_dict()``)."""
-        from .importdvc import import_dvc
+        Returns a :class:`mlver.integrations.importdvc.ImportResult` (``.versions``, ``.to_dict()``)."""
+        from mlver.integrations.importdvc import import_dvc
 
         rel = self.workspace.to_rel(path, base)
         return import_dvc(self.store, self.workspace, rel, rev_range, progress)
@@ -501,8 +501,8 @@ class Repo:
     # -- lineage ----------------------------------------------------------------------------
 
     def lineage(self, rev: str) -> Any:
-        """A :class:`mlver.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
-        from .lineage import Lineage
+        """A :class:`mlver.core.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
+        from mlver.core.lineage import Lineage
 
         oid = self.resolve(rev)
         self.record(oid)  # a damaged record is reported as such, not as an empty graph
@@ -510,8 +510,8 @@ class Repo:
 
     def content_oid(self, path_or_oid: str) -> str:
         """An oid given as is, or the oid of a path's current content (writing nothing)."""
-        from .capture.files import capture_path
-        from .hashing import is_oid
+        from mlver.capture.files import capture_path
+        from mlver.base.hashing import is_oid
 
         if is_oid(path_or_oid) and not self.workspace.exists(path_or_oid):
             return path_or_oid
@@ -529,20 +529,20 @@ class Repo:
 
     def used_by(self, path_or_oid: str) -> Any:
         """Records that consumed this exact content (a path's current content, or an oid)."""
-        from .lineage import content_frame
+        from mlver.core.lineage import content_frame
 
         return content_frame(self.store.index.graph, self.content_oid(path_or_oid), "input")
 
     def produced_by(self, path_or_oid: str) -> Any:
         """Records that produced this exact content."""
-        from .lineage import content_frame
+        from mlver.core.lineage import content_frame
 
         return content_frame(self.store.index.graph, self.content_oid(path_or_oid), "output")
 
     def records(self, name: str | None = None) -> Any:
         """One row per record: name, version, kind, created, commit, message, status, and
         each param and metric as a ``params.KEY`` / ``metrics.KEY`` column (like MLflow)."""
-        from .lineage import records_frame
+        from mlver.core.lineage import records_frame
 
         return records_frame(self.log(name))
 
@@ -550,11 +550,11 @@ class Repo:
 
     def status(self, name: str | None = None) -> list[NameStatus]:
         """Compare the latest version of each name (or ``name``) on HEAD's git history
-        with the workspace (see :func:`mlver.branches.version_on_head`).
+        with the workspace (see :func:`mlver.core.branches.version_on_head`).
 
         Reads through the stat cache and writes no objects.
         """
-        from .status import status
+        from mlver.ops.status import status
 
         if name and self.store.refs.get(name) is None:
             self.resolve(name)  # the usual unknown-revision error
@@ -567,21 +567,21 @@ class Repo:
         """Explain how record ``a`` differs from ``b`` (default: the workspace now).
 
         Against the workspace, a bare name ``a`` means its latest version on HEAD's git
-        history (see :func:`mlver.branches.version_on_head`), and the diff says which.
+        history (see :func:`mlver.core.branches.version_on_head`), and the diff says which.
 
         A changed input made by two versions of another name is followed upstream
         ``depth`` levels (0: not at all): its ``upstream`` is their diff. ``targets`` maps
         a table path (or ``"*"``) to its label column, reported first. ``profiles``, when
         given, receives the table profile the diff used for each blob oid (what the HTML
         report plots). A read-only Repo caches no profile."""
-        from .diff.records import diff_records
-        from .lineage import check_depth
+        from mlver.diff.records import diff_records
+        from mlver.core.lineage import check_depth
 
         check_depth(depth)
 
         branch = None
         if b is None:  # a bare NAME: its latest version on HEAD's history
-            from .branches import workspace_base
+            from mlver.core.branches import workspace_base
 
             branch = workspace_base(self.store, a, self.root)
         old_oid, old = (branch.oid, self.record(branch.oid)) if branch else self.show(a)
@@ -594,11 +594,11 @@ class Repo:
                          targets=targets, profiles=profiles,
                          cache=False if self.read_only else None)
         if branch is not None:
-            from .branches import annotate
+            from mlver.core.branches import annotate
 
             d = annotate(d, branch)
         else:
-            from .branches import mark_pair
+            from mlver.core.branches import mark_pair
 
             d = mark_pair(d, self.root, old, new if new_oid is not None else None,
                           lambda oid: self.record(oid).label)
@@ -613,7 +613,7 @@ class Repo:
         plots of each drifted or label column drawn from the table profiles the diff
         used). Written to ``path`` (relative to the repository root) when given; the
         page's text is returned either way. Needs no extra package."""
-        from .report import report_html, write_text
+        from mlver.views.report import report_html, write_text
 
         full = None
         if path is not None:  # checked before the diff is computed
@@ -638,7 +638,7 @@ class Repo:
         """Measure how much of each metric's change from ``a`` to ``b`` each changed input
         group caused, by replaying ``b``'s recorded command with inputs taken from either
         record in scratch copies of the commit (see docs/explain.md). Returns a
-        :class:`mlver.attribute.Attribution` (``str()``, ``.to_dict()``, ``.to_frame()``).
+        :class:`mlver.explain.attribute.Attribution` (``str()``, ``.to_dict()``, ``.to_frame()``).
 
         ``metrics``: a name or a list (default: every numeric metric that changed);
         ``jobs``: replays run at once; ``budget``: runs that sampling may take when more
@@ -647,7 +647,7 @@ class Repo:
         ``cache=False`` reruns replays found in the cache; ``repeats``: replays of each
         version's own configuration, for the noise (default 3); ``trust=True`` replays a
         version that was pulled or imported (refused otherwise)."""
-        from .replay import DEFAULT_BUDGET, REPEATS, explain
+        from mlver.explain.replay import DEFAULT_BUDGET, REPEATS, explain
 
         a_oid, ra = self.show(a)
         b_oid, rb = self.show(b)

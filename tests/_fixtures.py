@@ -140,7 +140,7 @@ def publish_variant(repo, rev: str, name: str | None = None, **changes):
     Used for records a workspace cannot produce (another env, an unknown commit).
     Returns the SnapshotResult.
     """
-    from mlver import snapshot as snapmod
+    from mlver.ops import snapshot as snapmod
 
     _oid, rec = repo.show(rev)
     draft = dataclasses.replace(rec, name=name or rec.name, **changes)
@@ -215,7 +215,7 @@ def mrepo(proj):
 def tree_bomb(levels: int, payload: bytes = b"x") -> tuple[str, dict]:
     """``levels`` trees, each listing the next twice: 2^levels paths in 2 x levels entries
     (a crafted store's "tree bomb"). Returns the top oid and ``{oid: Tree}``."""
-    from mlver.hashing import oid_of
+    from mlver.base.hashing import oid_of
     from mlver.store.trees import Tree, TreeEntry
 
     bottom = Tree.of([TreeEntry("leaf.bin", "blob", oid_of(payload), len(payload))])

@@ -1,4 +1,4 @@
-"""Shapley values (mlver.attribute): exact and sampled, from literal value functions,
+"""Shapley values (mlver.explain.attribute): exact and sampled, from literal value functions,
 and the text of the result."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from mlver import attribute as att
+from mlver.explain import attribute as att
 
 
 def additive(weights):

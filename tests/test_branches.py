@@ -227,8 +227,8 @@ def test_ancestry_lists_a_long_history_once(proj):
 def test_a_record_names_previous_only_when_it_is_not_the_parent():
     import pytest
 
-    from mlver.errors import RecordFormatError
-    from mlver.record import Record
+    from mlver.base.errors import RecordFormatError
+    from mlver.core.record import Record
 
     p, q = "a" * 32, "b" * 32
     base = Record(name="t", version=1, kind="model", created="2026-01-01T00:00:00.000000Z")

@@ -11,7 +11,7 @@ from importlib import metadata
 import pytest
 
 from mlver.capture.env import capture_env, find_python
-from mlver.errors import CaptureError
+from mlver.base.errors import CaptureError
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 from mlver.capture import files as capfiles
 from mlver.capture.files import Captured, capture_path
-from mlver.errors import CaptureError
-from mlver.hashing import oid_of
+from mlver.base.errors import CaptureError
+from mlver.base.hashing import oid_of
 from mlver.store import index as idx
 from mlver.store.objects import LocalObjectStore
 from mlver.store.statcache import StatCache

@@ -1,11 +1,11 @@
-"""mlver.capture.params: YAML/JSON/TOML files and KEY=VALUE pairs (JSON when it parses)."""
+"""mlver.core.params: YAML/JSON/TOML files and KEY=VALUE pairs (JSON when it parses)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlver.capture.params import collect, flatten, is_pair, parse_file, parse_pair
-from mlver.errors import ParamsError
+from mlver.core.params import collect, flatten, is_pair, parse_file, parse_pair
+from mlver.base.errors import ParamsError
 
 from conftest import write
 

@@ -11,9 +11,9 @@ import pytest
 
 import mlver
 
-from mlver import canonical
-from mlver.errors import CheckoutError, CorruptObjectError, RecordFormatError
-from mlver.record import Artifact
+from mlver.base import canonical
+from mlver.base.errors import CheckoutError, CorruptObjectError, RecordFormatError
+from mlver.core.record import Artifact
 from mlver.store.statcache import StatKey
 
 from _fixtures import (add_blob, assert_error, assert_ok, cli, mrepo, proj,  # noqa: F401

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from mlver import canonical
+from mlver.base import canonical
 from mlver.cli import main
-from mlver.hashing import oid_of
+from mlver.base.hashing import oid_of
 
 from _fixtures import assert_error
 from conftest import assert_one_error, cli, git, store_listing, tmp_files, write

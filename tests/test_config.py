@@ -1,4 +1,4 @@
-"""mlver.config: the store's config.json (format, hash) and the project's mlver.toml."""
+"""mlver.core.config: the store's config.json (format, hash) and the project's mlver.toml."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from mlver import config as cfgmod
-from mlver.config import SnapshotSpec, load_project, read_store_config, write_store_config
-from mlver.errors import ConfigError, StoreFormatError
+from mlver.core import config as cfgmod
+from mlver.core.config import SnapshotSpec, load_project, read_store_config, write_store_config
+from mlver.base.errors import ConfigError, StoreFormatError
 
 
 @pytest.fixture

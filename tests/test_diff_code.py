@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from mlver.record import Code, Scope
+from mlver.core.record import Code, Scope
 from _fixtures import (assert_ok, cli, commit_all, git, head_sha, mrepo, proj, publish_variant, write)
 
 __all__ = ["mrepo", "proj"]

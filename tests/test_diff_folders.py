@@ -202,8 +202,8 @@ def test_a_tree_bomb_against_a_small_tree_fails_fast_and_clearly():
     import pytest
 
     from mlver.diff.folders import diff_trees
-    from mlver.errors import RecordFormatError
-    from mlver.hashing import oid_of
+    from mlver.base.errors import RecordFormatError
+    from mlver.base.hashing import oid_of
     from mlver.store.trees import Tree, TreeEntry
 
     top, trees = tree_bomb(40)
@@ -238,7 +238,7 @@ def test_a_tree_bomb_against_a_small_tree_fails_fast_and_clearly():
 
 def test_a_bomb_whose_changes_are_small_diffs_exactly():
     from mlver.diff.folders import diff_trees
-    from mlver.hashing import oid_of
+    from mlver.base.hashing import oid_of
     from mlver.store.trees import Tree, TreeEntry
 
     top, trees = tree_bomb(40)

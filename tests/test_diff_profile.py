@@ -15,9 +15,19 @@ import pyarrow.parquet as pq
 import pytest
 
 import mlver.diff.tables  # noqa: F401  (the import test below finds the modules through it)
-from mlver.diff.profile import (MAX_CATEGORIES, SAMPLE_ROWS, Profiler, decode_sample,
-                                detect_format, profile_file, profile_table, read_table,
-                                row_hashes, row_hashes_file, sniff_delimiter)
+from mlver.diff.profile import (
+    MAX_CATEGORIES,
+    SAMPLE_ROWS,
+    Profiler,
+    decode_sample,
+    detect_format,
+    profile_file,
+    profile_table,
+    read_table,
+    row_hashes,
+    row_hashes_file,
+    sniff_delimiter,
+)
 from mlver.diff.tableerrors import TableError
 
 

@@ -13,8 +13,17 @@ from hypothesis import strategies as st
 
 from mlver.diff.profile import profile_table, read_table, row_hashes
 from mlver.diff.tableerrors import TableError
-from mlver.diff.tables import (DISTANCE, MIN_ROWS, P_VALUE, SMALL_REFERENCE, DriftStat,
-                               TableDiff, diff_from_profiles, diff_tables, needs_rehash)
+from mlver.diff.tables import (
+    DISTANCE,
+    MIN_ROWS,
+    P_VALUE,
+    SMALL_REFERENCE,
+    DriftStat,
+    TableDiff,
+    diff_from_profiles,
+    diff_tables,
+    needs_rehash,
+)
 
 
 def base(n=5000, seed=0) -> pa.Table:

@@ -16,7 +16,7 @@ import math
 
 import pytest
 
-from mlver.attribute import decimals
+from mlver.explain.attribute import decimals
 from _fixtures import assert_ok, cli, commit_all, mrepo, proj, write
 from test_replay import params, record, setup, train
 

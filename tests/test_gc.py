@@ -1,4 +1,4 @@
-"""mlver.gc and ``mlver gc``: what no ref or tag reaches goes, crash-safely; ``--keep-last``
+"""mlver.ops.gc and ``mlver gc``: what no ref or tag reaches goes, crash-safely; ``--keep-last``
 drops the data of old versions and says so."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from mlver.api import Repo
-from mlver.errors import ConfigError, CorruptObjectError, LockError, RevisionError
-from mlver.gc import format_duration, parse_duration
+from mlver.base.errors import ConfigError, CorruptObjectError, LockError, RevisionError
+from mlver.ops.gc import format_duration, parse_duration
 from mlver.store import scan
 from mlver.store.objects import PACK_THRESHOLD
 

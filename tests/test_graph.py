@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from mlver.errors import MlverError
-from mlver.hashing import oid_of
+from mlver.base.errors import MlverError
+from mlver.base.hashing import oid_of
 from mlver.store import index as idx
 from mlver.store.graph import DDL, MAX_TREE_DEPTH, Found, Graph, LinkRow
 from mlver.store.trees import Tree, TreeEntry

@@ -1,4 +1,4 @@
-"""mlver.hashing: an oid is XXH3-128 as 32 lowercase hex, equal to ``xxhsum -H2 FILE``."""
+"""mlver.base.hashing: an oid is XXH3-128 as 32 lowercase hex, equal to ``xxhsum -H2 FILE``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlver import hashing
-from mlver.hashing import HASH_NAME, Hasher, hash_file, is_oid, oid_of
+from mlver.base import hashing
+from mlver.base.hashing import HASH_NAME, Hasher, hash_file, is_oid, oid_of
 
 # Known XXH3-128 vectors (checked against `xxhsum -H2` 0.8.1).
 VECTORS = [

@@ -13,9 +13,9 @@ import pytest
 
 from conftest import cli, write
 from mlver.api import Repo
-from mlver.config import load_project
-from mlver.errors import ConfigError
-from mlver.hooks import MARKER, USER_SUFFIX, script
+from mlver.core.config import load_project
+from mlver.base.errors import ConfigError
+from mlver.integrations.hooks import MARKER, USER_SUFFIX, script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = ("post-commit", "post-checkout", "post-merge", "pre-push")
@@ -194,7 +194,7 @@ def test_core_hooks_path_is_where_they_go(git_repo, monkeypatch):
 
 def test_a_worktree_uses_the_common_hooks_folder(repo, git_repo, tmp_path):
     g(git_repo, "worktree", "add", "-q", str(tmp_path / "wt"))
-    from mlver.hooks import Hooks
+    from mlver.integrations.hooks import Hooks
 
     Hooks(str(tmp_path / "wt")).install(["post-commit"])
     assert MARKER in (hook_dir(git_repo) / "post-commit").read_text()
@@ -471,7 +471,7 @@ snapshot = ["price-model"]
 @pytest.fixture
 def model_proj(git_repo, monkeypatch):
     """A model whose input (data/train.csv) and output (model.pkl) git ignores; no hooks
-    installed: the hook logic runs in this process (``mlver.hooks.run``)."""
+    installed: the hook logic runs in this process (``mlver.integrations.hooks.run``)."""
     write(git_repo / ".gitignore", ".mlver/\ndata/\nmodel.pkl\n")
     write(git_repo / "mlver.toml", MODEL_TOML)
     write(git_repo / "data" / "train.csv", "x,y\n1,2\n")
@@ -484,7 +484,7 @@ def model_proj(git_repo, monkeypatch):
 
 
 def _post_commit(root) -> list[str]:
-    from mlver.hooks import run
+    from mlver.integrations.hooks import run
 
     lines: list[str] = []
     assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
@@ -547,7 +547,7 @@ def test_the_script_starts_mlver_isolated():
         'top=$(pwd -P) || exit "$status"',
         '"$python" -I -c \'import os, sys; t = os.path.realpath(sys.argv.pop(1)); sys.path[:] '
         '= [p for p in sys.path if os.path.isabs(p) and os.path.commonpath([t, '
-        'os.path.realpath(p)]) != t]; from mlver.hooks import main; '
+        'os.path.realpath(p)]) != t]; from mlver.integrations.hooks import main; '
         'sys.exit(main(sys.argv[1:]))\' "$top" "$hook" "$@"']
     assert " -m mlver" not in text
     unguarded = script("post-commit", "/venv/bin/python", guard=False)  # --force-interpreter
@@ -564,7 +564,7 @@ def test_an_mlver_found_only_on_pythonpath_is_put_back_by_the_script(proj):
 
 
 def test_isolated_path_is_empty_when_the_venv_finds_mlver(tmp_path):
-    from mlver.hookguard import isolated_path
+    from mlver.integrations.hookguard import isolated_path
 
     assert isolated_path(sys.executable) == ()
     assert isolated_path(str(tmp_path / "no-python")) == ()
@@ -597,7 +597,7 @@ def test_status_says_which_programs_a_commit_runs(proj, tmp_path):
 
 
 def test_pre_push_in_process_refuses_a_default_remote_that_changed(proj, tmp_path):
-    from mlver.hooks import run
+    from mlver.integrations.hooks import run
 
     _pushable(proj, tmp_path, str(tmp_path / "store"))
     lines: list[str] = []
@@ -617,7 +617,7 @@ def test_pre_push_in_process_refuses_a_default_remote_that_changed(proj, tmp_pat
 
 
 def test_post_checkout_and_post_merge_in_process(proj):
-    from mlver.hooks import run
+    from mlver.integrations.hooks import run
 
     _two_branches(proj)
     feat = g(proj, "rev-parse", "HEAD").stdout.strip()
@@ -730,7 +730,7 @@ def test_post_commit_after_a_branch_switch_never_pairs_this_branch_with_anothers
 def test_post_commit_in_process_on_a_branch_with_no_version_of_the_name(trained):
     """A branch made before any version: no version on its history, and the files on disk
     are main's m@3. Nothing is recorded; the line cannot offer this branch's version."""
-    from mlver.hooks import run
+    from mlver.integrations.hooks import run
 
     root = trained
     g(root, "checkout", "-q", "-b", "old", "main~2", env={"MLVER_HOOKS": "0"})  # before m@1
@@ -849,7 +849,7 @@ def test_outputs_a_version_on_this_history_also_holds_are_not_called_another_bra
     """main's model recorded on feat by hand (m@4, as mlver snapshot records whatever it is
     asked), then retrained (m@5), then rolled back with mlver checkout m@4: the files are
     m@3's (main) and m@4's (this history) alike, so post-commit does not blame a branch."""
-    from mlver.hooks import run
+    from mlver.integrations.hooks import run
 
     root = trained
     off = {"MLVER_HOOKS": "0"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from mlver.record import Code, Record
+from mlver.core.record import Code, Record
 from _fixtures import assert_ok, cli, commit_all, head_sha, mrepo, proj, write
 
 __all__ = ["mrepo", "proj"]

@@ -1,4 +1,4 @@
-"""mlver.importdvc: a DVC project's git history as versions (``mlver import-dvc``).
+"""mlver.integrations.importdvc: a DVC project's git history as versions (``mlver import-dvc``).
 
 The projects are made by the real ``dvc`` CLI (the one installed next to this Python:
 ``pip install 'mlver[dvc]'``, which ``make test`` does): ``dvc init``, ``dvc add``,
@@ -28,9 +28,9 @@ from click.testing import CliRunner
 
 import mlver
 from mlver.cli import main
-from mlver.errors import CheckoutError, ConfigError
-from mlver.importdvc import dvc_name, source_of
-from mlver.record import missing_oid
+from mlver.base.errors import CheckoutError, ConfigError
+from mlver.integrations.importdvc import dvc_name, source_of
+from mlver.core.record import missing_oid
 
 DVC = os.path.join(os.path.dirname(sys.executable), "dvc")
 pytestmark = pytest.mark.skipif(
@@ -506,7 +506,7 @@ def test_a_hostile_cache_is_never_followed_out_nor_trusted(proj, tmp_path):
     assert "tree entry name '..' is not a plain file name" in text  # the manifest
     assert "symbolic link is never followed" in text
     assert "does not hash to its md5" in text
-    from mlver.hashing import oid_of
+    from mlver.base.hashing import oid_of
 
     assert not repo.store.objects.has(oid_of(secret.read_bytes()))
     assert not repo.store.objects.has(oid_of(b"evil\n"))
@@ -575,7 +575,7 @@ def test_a_commit_whose_dvc_yaml_dvc_cannot_read_is_skipped_with_a_warning(proj)
 def test_large_cache_files_are_streamed_and_checked(proj, monkeypatch):
     """Files above the in-memory limit are checked against their md5 in one pass, then
     stored from the same open file; the result is the same content."""
-    import mlver.dvc_ingest as dvc_ingest
+    import mlver.integrations.dvc_ingest as dvc_ingest
 
     root, _shas = proj
     monkeypatch.setattr(dvc_ingest, "IN_MEMORY", 4)  # every file is "large"

@@ -1,4 +1,4 @@
-"""mlver.importdvc on DVC projects as people write them (issue 19 §6 and §2).
+"""mlver.integrations.importdvc on DVC projects as people write them (issue 19 §6 and §2).
 
 - data a stage depends on that git holds (a CSV, an image folder) is an input slot read
   from git at each commit, and only source files are the stage's code;
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import mlver
-from mlver.hashing import oid_of
+from mlver.base.hashing import oid_of
 from test_importdvc import DVC, _env, commit, dvc, git
 
 pytestmark = pytest.mark.skipif(

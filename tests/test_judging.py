@@ -1,4 +1,4 @@
-"""How a capture, ``status`` and ``diff`` judge a change (mlver.identity):
+"""How a capture, ``status`` and ``diff`` judge a change (mlver.diff.identity):
 
 - a ``snapshot`` right after ``run`` (same commit, same patch) is the run's version again,
   although the run's code scope is traced and the snapshot names none; a scope-less

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from mlver.errors import ConfigError
+from mlver.base.errors import ConfigError
 
 import mlver
 from _fixtures import (assert_error, assert_ok, cli, commit_all, index_conn, make_git_repo, mrepo, proj,

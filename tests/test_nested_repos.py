@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlver.api import Repo, find_root
-from mlver.errors import NotAStoreError
+from mlver.base.errors import NotAStoreError
 
 from _remotes import clone, files_of, git, ok, project, run
 from conftest import store_listing
@@ -95,6 +95,6 @@ def test_pull_in_a_nested_clone_creates_the_clones_own_store(outer, tmp_path):
     assert (inner / ".mlver" / "config.json").is_file()
     assert store_listing(outer) == store  # the outer store got nothing
     assert [r["name"] for r in json.loads(ok(inner, "log", "--json"))] == ["x"]
-    from mlver.discover import fresh_root
+    from mlver.core.discover import fresh_root
 
     assert fresh_root(str(inner / "data")) == str(inner)

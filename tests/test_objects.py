@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from mlver.errors import CorruptObjectError
-from mlver.hashing import oid_of
+from mlver.base.errors import CorruptObjectError
+from mlver.base.hashing import oid_of
 from mlver.store import objects as objmod
 from mlver.store.objects import LocalObjectStore, ObjectStore
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from mlver.errors import UsageError
-from mlver.record import Record
+from mlver.base.errors import UsageError
+from mlver.core.record import Record
 from _fixtures import assert_error, assert_ok, cli, commit_all, mrepo, proj, write
 
 __all__ = ["mrepo", "proj"]
@@ -36,7 +36,7 @@ def set_param(proj, old: str, new: str) -> None:
 
 
 def test_a_key_stands_for_itself_and_everything_below_it():
-    from mlver.paramscope import in_scope, scoped
+    from mlver.core.paramscope import in_scope, scoped
 
     assert in_scope("train.lr", ("train",)) and in_scope("train", ("train",))
     assert not in_scope("training.lr", ("train",)) and not in_scope("prepare.x", ("train",))
@@ -47,7 +47,7 @@ def test_a_key_stands_for_itself_and_everything_below_it():
 
 
 def test_collect_params_reads_keys_and_keeps_the_whole_file(tmp_path):
-    from mlver.capture.params import collect_params
+    from mlver.core.params import collect_params
 
     write(tmp_path / "params.yaml", PARAMS)
     values, files, scope = collect_params(["params.yaml:train.n_estimators,train.max_depth"],

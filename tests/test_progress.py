@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from mlver.progress import Progress, TerminalProgress, for_terminal
+from mlver.base.progress import Progress, TerminalProgress, for_terminal
 
 
 def test_default_progress_is_silent_off_a_terminal(capsys):

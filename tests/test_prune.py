@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from mlver.errors import CorruptObjectError
+from mlver.base.errors import CorruptObjectError
 from mlver.store import prune, scan
 from mlver.store.objects import PACK_THRESHOLD, LocalObjectStore
 

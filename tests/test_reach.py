@@ -1,4 +1,4 @@
-"""mlver.reach: what refs, tags and records reach, and which versions an object breaks."""
+"""mlver.core.reach: what refs, tags and records reach, and which versions an object breaks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from mlver import reach
+from mlver.core import reach
 from mlver.api import Repo
-from mlver.errors import RecordFormatError
+from mlver.base.errors import RecordFormatError
 from mlver.store.trees import walk
 
 from adversarial import craft
@@ -90,7 +90,7 @@ def test_an_unreadable_record_or_tree_is_a_finding_not_a_crash(repo, git_repo):
 def test_a_tree_bomb_costs_its_real_size_and_the_walk_is_bounded(repo):
     from _fixtures import tree_bomb
 
-    from mlver.record import Artifact, Record
+    from mlver.core.record import Artifact, Record
 
     top, trees = tree_bomb(60)  # 2^60 paths in 121 entries
     with repo.store.objects.batch() as b:

@@ -1,4 +1,4 @@
-"""mlver.record: frozen records with one canonical JSON form whose hash is the oid."""
+"""mlver.core.record: frozen records with one canonical JSON form whose hash is the oid."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlver import canonical
-from mlver.errors import RecordFormatError
-from mlver.hashing import oid_of
-from mlver.record import Artifact, Code, Env, Record, Run, Scope, Trace, check_path
+from mlver.base import canonical
+from mlver.base.errors import RecordFormatError
+from mlver.base.hashing import oid_of
+from mlver.core.record import Artifact, Code, Env, Record, Run, Scope, Trace, check_path
 
 O_EMPTY = "99aa06d3014798d86001c324468d497f"
 O_A = "a96faf705af16834e6c632b61e964e1f"
@@ -291,7 +291,7 @@ MD5 = "e5ebd4c02cefbe7955977c67ada242b7"
 
 
 def test_missing_artifact_is_written_only_when_set_and_round_trips():
-    from mlver.record import missing_oid, missing_placeholder
+    from mlver.core.record import missing_oid, missing_placeholder
 
     assert "missing" not in Artifact("x.csv", O_A, "blob", 1, 1).to_dict()
     assert missing_placeholder(MD5) == (
@@ -316,7 +316,7 @@ def test_missing_artifact_is_written_only_when_set_and_round_trips():
     ({"type": "tree"}, "placeholder"),
 ])
 def test_missing_artifact_is_validated(change, needle):
-    from mlver.record import missing_oid
+    from mlver.core.record import missing_oid
 
     d = {"path": "data/raw.csv", "oid": missing_oid(MD5), "type": "blob", "size": 8,
          "files": 1, "missing": {"md5": MD5}}

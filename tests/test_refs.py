@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from mlver.errors import LockError, RecordFormatError, RefConflictError, StoreFormatError
-from mlver.hashing import oid_of
+from mlver.base.errors import LockError, RecordFormatError, RefConflictError, StoreFormatError
+from mlver.base.hashing import oid_of
 from mlver.store.refs import Refs, locked, valid_name
 
 O1 = oid_of(b"1")
@@ -194,7 +194,7 @@ def test_delete_tag_with_an_invalid_name_touches_nothing(refs, name, tag):
 
 
 def test_delete_tag_refuses_a_link(refs, tmp_path):
-    from mlver.errors import StoreFormatError
+    from mlver.base.errors import StoreFormatError
 
     refs.set_tag("m", "keep", O1)
     target = tmp_path / "outside"

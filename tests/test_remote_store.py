@@ -9,11 +9,11 @@ import threading
 import fsspec
 import pytest
 
-from mlver.errors import CorruptObjectError, RecordFormatError, RemoteError
-from mlver.hashing import oid_of
+from mlver.base.errors import CorruptObjectError, RecordFormatError, RemoteError
+from mlver.base.hashing import oid_of
 from mlver.store import Store
 from mlver.store.objects import LocalObjectStore, ObjectStore
-from mlver.store.remote import (Backend, LocalBackend, RemoteStore, open_backend, parse_url)
+from mlver.store.remote import Backend, LocalBackend, RemoteStore, open_backend, parse_url
 from mlver.store.transfer import transfer
 
 

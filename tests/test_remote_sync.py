@@ -1,4 +1,4 @@
-"""Push and pull through a folder remote (mlver/sync.py), driven through the CLI and the
+"""Push and pull through a folder remote (mlver/sync/pushpull.py), driven through the CLI and the
 Python API: round trips, divergence and replay, tags, --no-data and data on demand, an
 interrupted push, and a fresh clone that reaches pull, diff and checkout."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mlver.api import Repo
-from mlver.errors import RemoteError
-from mlver.sync import PushRefused
+from mlver.base.errors import RemoteError
+from mlver.sync.pushpull import PushRefused
 
 from _remotes import clone, files_of, git, ok, project, run
 

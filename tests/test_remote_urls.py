@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlver.errors import RemoteError
-from mlver.remoteurl import ACCEPTED
+from mlver.base.errors import RemoteError
+from mlver.core.remoteurl import ACCEPTED
 from mlver.store.remote import open_backend
 
 from _remotes import ok, project, run

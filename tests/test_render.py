@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from mlver import render
+from mlver.views import text as render
 from _fixtures import (assert_error, assert_ok, cli, head_sha, mrepo, proj, write)
 
 __all__ = ["mrepo", "proj"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mlver.errors import ReplayError
+from mlver.base.errors import ReplayError
 from _fixtures import (assert_error, assert_ok, cli, commit_all, git, mrepo, proj,
                        publish_variant, write)
 
@@ -501,7 +501,7 @@ def test_python_frame(additive):
 
 
 def test_refuses_a_command_that_names_the_workspace(mrepo, proj):
-    from mlver.replay import _runs_tracked_file
+    from mlver.explain.replay import _runs_tracked_file
 
     setup(proj)
     write(proj / "train.py", train(5.0))

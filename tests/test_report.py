@@ -17,8 +17,8 @@ import mlver
 from _fixtures import (assert_error, assert_ok, cli, make_git_repo, mrepo, proj, write,
                        write_csv)
 from mlver.diff.value import Diff
-from mlver.report import html as rhtml
-from mlver.report import svg
+from mlver.views import html as rhtml
+from mlver.views import svg
 
 __all__ = ["mrepo", "proj"]
 

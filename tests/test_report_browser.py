@@ -100,7 +100,7 @@ def server(sample):
     """``mlver ui`` on a free loopback port, in a thread."""
     from werkzeug.serving import make_server
 
-    from mlver.ui import create_app
+    from mlver.web.ui import create_app
 
     app = create_app(str(sample))
     srv = make_server("127.0.0.1", 0, app, threaded=True)

@@ -1,4 +1,4 @@
-"""mlver.revision: NAME, NAME@N, NAME@TAG, NAME~K, NAME@TAG~K, and oid prefixes (>= 6 hex)."""
+"""mlver.core.revision: NAME, NAME@N, NAME@TAG, NAME~K, NAME@TAG~K, and oid prefixes (>= 6 hex)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlver.errors import RevisionError
-from mlver.revision import Revision, parse, resolve
+from mlver.base.errors import RevisionError
+from mlver.core.revision import Revision, parse, resolve
 
 
 @pytest.mark.parametrize("text,name,version,tag,back,prefix", [

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mlver
-from mlver.hashing import hash_file, oid_of
-from mlver.record import Scope, Trace
-from mlver.trace import NOT_TRACED
+from mlver.base.hashing import hash_file, oid_of
+from mlver.core.record import Scope, Trace
+from mlver.ops.trace import NOT_TRACED
 from _fixtures import (assert_error, assert_ok, cli, commit_all, mrepo, proj, run_mlver,
                        tmp_listing, write)
 
@@ -429,7 +429,7 @@ def test_context_manager_is_traced_in_process(mrepo, proj):
         open(proj / "side.csv").read()
         open(proj / "model.bin", "w").write("m")
     assert run.result.record.run.trace == Trace(traced=True, unrecorded=("side.csv",))
-    with pytest.raises(mlver.errors.RunError) as ei:
+    with pytest.raises(mlver.base.errors.RunError) as ei:
         with mrepo.run("m", inputs={"data": "d.txt"}, outputs={"model": "model.bin"},
                        strict=True):
             open(proj / "side.csv").read()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlver.hashing import oid_of
+from mlver.base.hashing import oid_of
 from mlver.store import packs, scan
 from mlver.store.objects import PACK_THRESHOLD, LocalObjectStore
 

@@ -1,11 +1,11 @@
-"""mlver.scope: code-scope entries (paths and git-style globs), matched in Python exactly
+"""mlver.core.scope: code-scope entries (paths and git-style globs), matched in Python exactly
 as git matches the pathspecs built from them (checked against the git binary)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlver.scope import is_glob, matches, pathspecs, union
+from mlver.core.scope import is_glob, matches, pathspecs, union
 from conftest import git, init_git
 
 FILES = ["README.md", "lib.py", "top.py", "lib/x.py", "lib/z.txt", "lib/sub/y.py",

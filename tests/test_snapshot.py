@@ -1,4 +1,4 @@
-"""The Repo Python API: init, snapshot, log, show, status, tag, reindex (mlver.api + mlver.snapshot)."""
+"""The Repo Python API: init, snapshot, log, show, status, tag, reindex (mlver.api + mlver.ops.snapshot)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ import sys
 import pytest
 
 from mlver.api import Repo
-from mlver.errors import (CaptureError, ConfigError, MlverError, NotAStoreError, RevisionError,
-                          StoreFormatError)
-from mlver.hashing import oid_of
-from mlver.record import Record
+from mlver.base.errors import (
+    CaptureError,
+    ConfigError,
+    MlverError,
+    NotAStoreError,
+    RevisionError,
+    StoreFormatError,
+)
+from mlver.base.hashing import oid_of
+from mlver.core.record import Record
 from mlver.store.refs import Refs
 from mlver.store.trees import walk
 

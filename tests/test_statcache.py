@@ -9,7 +9,7 @@ import pytest
 
 from mlver.api import Repo
 from mlver.capture import files as capfiles
-from mlver.hashing import oid_of
+from mlver.base.hashing import oid_of
 from mlver.store import index as idx
 from mlver.store.batch import Batch
 from mlver.store.statcache import RACY_NS, StatCache, StatKey

@@ -1,4 +1,4 @@
-"""mlver.status and the code scope (issue 10): a raw dataset with a declared scope is not
+"""mlver.ops.status and the code scope (issue 10): a raw dataset with a declared scope is not
 "modified code" after an unrelated commit; commits and uncommitted changes inside the
 scope are; a record without a scope keeps the rule it always had (another HEAD)."""
 

@@ -1,4 +1,4 @@
-"""mlver.trace and mlver/_trace/sitecustomize.py: what a run's Python processes read
+"""mlver.ops.trace and mlver/ops/_trace/sitecustomize.py: what a run's Python processes read
 under the repository, traced through audit hooks in real subprocesses, and how the
 reads are sorted into sources (the traced code scope) and unrecorded data reads."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from importlib.util import cache_from_source
 
-from mlver import trace as tr
+from mlver.ops import trace as tr
 from conftest import git, init_git, write
 
 PY = sys.executable

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlver import canonical
-from mlver.errors import RecordFormatError
-from mlver.hashing import oid_of
+from mlver.base import canonical
+from mlver.base.errors import RecordFormatError
+from mlver.base.hashing import oid_of
 from mlver.store.trees import Tree, TreeEntry, walk
 from _fixtures import tree_bomb
 
@@ -149,7 +149,7 @@ def test_encode_decode_round_trip(items):
                 unique_by=lambda r: r[0]))
 def test_fast_encoding_equals_canonical_json(rows):
     """Capture writes tree bytes directly; they must be canonical.dumps of the tree dict."""
-    from mlver import canonical
+    from mlver.base import canonical
     from mlver.store.trees import encode_rows
 
     rows = sorted(rows, key=lambda r: r[0])

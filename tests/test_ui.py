@@ -25,8 +25,8 @@ flask = pytest.importorskip("flask", reason="the ui extra (flask) is not install
 import mlver  # noqa: E402
 from _fixtures import (assert_error, cli, make_git_repo, mrepo, proj, write,  # noqa: E402
                        write_csv)
-from mlver import ui  # noqa: E402
-from mlver.errors import ReadOnlyError  # noqa: E402
+from mlver.web import ui  # noqa: E402
+from mlver.base.errors import ReadOnlyError  # noqa: E402
 from mlver.store import Store  # noqa: E402
 
 __all__ = ["mrepo", "proj"]

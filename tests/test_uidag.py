@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from mlver.uidag import NODE_H, NODE_W, layout, lineage_svg, route
+from mlver.web.dag import NODE_H, NODE_W, layout, lineage_svg, route
 
 
 def _graph(edges):

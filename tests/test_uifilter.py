@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mlver.uifilter import MAX_FILTER_CHARS, FilterTooLong, parse_filter, split_and
+from mlver.web.filter import MAX_FILTER_CHARS, FilterTooLong, parse_filter, split_and
 
 
 def test_split_and_needs_whitespace_on_both_sides():

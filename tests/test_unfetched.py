@@ -72,7 +72,7 @@ def test_status_and_diff_name_say_which_version_was_passed_over(unfetched):
 
 
 def test_the_post_merge_hook_names_the_version_it_passed_over(unfetched):
-    from mlver.hooks import run as run_hook
+    from mlver.integrations.hooks import run as run_hook
 
     _a, b, c2 = unfetched
     with open(b / "mlver.toml", "a") as f:

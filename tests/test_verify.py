@@ -1,4 +1,4 @@
-"""mlver.verify and ``mlver verify``: every object re-hashed, every version's objects there,
+"""mlver.ops.verify and ``mlver verify``: every object re-hashed, every version's objects there,
 each problem named with the versions it breaks."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import pytest
 
 from mlver.api import Repo
-from mlver.hashing import oid_of
+from mlver.base.hashing import oid_of
 from mlver.store import packs
 from mlver.store.objects import PACK_THRESHOLD
 from mlver.store.trees import walk
@@ -215,7 +215,7 @@ def test_python_api_returns_problems_without_raising(repo, git_repo):
 
 @pytest.mark.parametrize("n", [3, 12])
 def test_long_lists_of_versions_are_cut_on_text_lines(n):
-    from mlver.verify import Problem
+    from mlver.ops.verify import Problem
 
     p = Problem("object", "corrupt", "x", oid_of(b"x"), "blob",
                 tuple(f"m@{v}" for v in range(1, n + 1)))

@@ -24,7 +24,7 @@ MAX_CHECKS = 256  # merge-base calls at most once the listing was cut short; the
 
 
 def _git_env() -> dict:
-    from .git import _git_env as env
+    from mlver.capture.git import _git_env as env
 
     return env()
 

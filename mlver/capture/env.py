@@ -15,7 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from ..errors import CaptureError
+from mlver.base.errors import CaptureError
 
 _PROBE = r"""
 import json, platform, sys, site

@@ -15,11 +15,11 @@ import stat as stat_mod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import CaptureError
-from ..hashing import hash_file, oid_of
-from ..store.batch import Batch
-from ..store.statcache import StatCache, StatKey
-from ..store.trees import encode_rows
+from mlver.base.errors import CaptureError
+from mlver.base.hashing import hash_file, oid_of
+from mlver.store.batch import Batch
+from mlver.store.statcache import StatCache, StatKey
+from mlver.store.trees import encode_rows
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
 MAX_DEPTH = 256  # folder levels below a captured path (deeper is refused, never a crash)

@@ -131,7 +131,7 @@ def history(root: str, old: str, new: str, scope=None) -> tuple[list[dict], list
     ``old`` (newest first, at most :data:`MAX_COMMITS`) and the files changed as
     rows {path, added, removed} (``git diff --numstat old new``).
 
-    With a ``scope`` (root-relative paths and globs, see :mod:`mlver.scope`) only the
+    With a ``scope`` (root-relative paths and globs, see :mod:`mlver.core.scope`) only the
     commits and files touching it are listed."""
     found = scoped_history(root, old, new, scope)
     return None if found is None else found[:2]
@@ -147,7 +147,7 @@ def scoped_history(root: str, old: str, new: str, scope=None):
         return None
     specs = None
     if scope is not None:
-        from ..scope import pathspecs
+        from mlver.core.scope import pathspecs
 
         specs = pathspecs(scope, _prefix(repo, root))
     if specs == []:  # an empty scope: no commit touches it ("--" alone would mean all)
@@ -320,7 +320,7 @@ def _top(root: str) -> str | None:
 def check_range(text: str) -> str:
     """A revision or range (``A..B``) as the user gave it, refused when it could be read
     as an option or holds characters no revision has."""
-    from ..errors import ConfigError
+    from mlver.base.errors import ConfigError
 
     if (not text or len(text) > MAX_RANGE_TEXT or text.startswith("-")
             or any(c.isspace() or ord(c) < 32 for c in text)):
@@ -446,7 +446,7 @@ def _git(cwd: str, *args: str, data: bytes | None = None, env: dict | None = Non
     """Run ``git args`` in ``cwd``; its stdout, or CaptureError with git's first line."""
     import subprocess
 
-    from ..errors import CaptureError
+    from mlver.base.errors import CaptureError
 
     proc = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True,
                           env=_git_env(env), check=False)
@@ -457,7 +457,7 @@ def _git(cwd: str, *args: str, data: bytes | None = None, env: dict | None = Non
 
 
 def _check_commit_id(commit: str) -> str:
-    from ..errors import CaptureError
+    from mlver.base.errors import CaptureError
 
     if not isinstance(commit, str) or not _COMMIT_RE.fullmatch(commit):
         raise CaptureError(f"{str(commit)[:80]!r} is not a git commit id")
@@ -475,7 +475,7 @@ def work_tree(root: str) -> tuple[str, str] | None:
 
 def has_commit(top: str, commit: str) -> bool:
     """True when the repository at ``top`` holds the commit ``commit``."""
-    from ..errors import CaptureError
+    from mlver.base.errors import CaptureError
 
     _check_commit_id(commit)
     try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ..errors import MlverError
-from ..record import Code
-from ..scope import matches, union
-from ..workspace import Objects
+from mlver.base.errors import MlverError
+from mlver.core.record import Code
+from mlver.core.scope import matches, union
+from mlver.core.workspace import Objects
 
 _FILE_RE = re.compile(rb"^diff --git a/(.+?) b/", re.M)
 
@@ -60,7 +60,7 @@ def diff_code(objs: Objects, old: Code, new: Code, skip: set[str], name: str | N
     stage), mlver.toml and that dvc.yaml count only when the version's own part of
     them changed (see :mod:`mlver.diff.configscope`).
     """
-    from ..capture import git as capgit
+    from mlver.capture import git as capgit
 
     pre = capgit.root_prefix(objs.ws.root)  # git's paths start at its top, records' at root
     skip = {posixpath.normpath(pre + s) for s in skip}
@@ -92,7 +92,7 @@ def diff_code(objs: Objects, old: Code, new: Code, skip: set[str], name: str | N
                          if pa.get(p) != pb.get(p) and not _skipped(p, skip)
                          and _in_scope(p, scope, pre))
     if name or source:
-        from .configscope import quiet_files
+        from mlver.diff.configscope import quiet_files
 
         quiet = quiet_files(objs, old, new, name, source,
                             {f["path"] for f in out["files"]} | set(patch_files),

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
-from .tableerrors import table_errors
+from mlver.diff.tableerrors import table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy

@@ -14,11 +14,11 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING
 
-from ..config import PROJECT_FILE
-from ..errors import MlverError
+from mlver.core.config import PROJECT_FILE
+from mlver.base.errors import MlverError
 
 if TYPE_CHECKING:
-    from ..record import Record
+    from mlver.core.record import Record
 
 MAX_CONFIG = 16 << 20  # bytes of a config file parsed here (as import-dvc bounds dvc.yaml)
 _UNREADABLE = object()  # a side whose file cannot be read or parsed: never equal
@@ -28,7 +28,7 @@ def quiet_files(objs, old, new, name: str | None, source: str | None,
                 changed: set[str], pre: str) -> set[str]:
     """Which of the ``changed`` config files (paths from the top of the git work tree)
     differ only outside the part of version ``name`` (imported from the DVC ``source``
-    ``dvc.yaml:STAGE``, or None); ``old``/``new`` are the two :class:`~mlver.record.Code`."""
+    ``dvc.yaml:STAGE``, or None); ``old``/``new`` are the two :class:`~mlver.core.record.Code`."""
     wanted = {}
     if name:
         wanted[pre + PROJECT_FILE] = ("toml", name)
@@ -55,7 +55,7 @@ def _read(objs, code, paths: list[str]) -> dict | None:
     """The bytes of ``paths`` in ``code``'s commit with its patch applied (a path's None:
     absent there), or None when git cannot tell (an unknown commit, a patch that does
     not apply)."""
-    from ..capture import git as capgit
+    from mlver.capture import git as capgit
 
     top = capgit.toplevel(objs.ws.root)
     if top is None:
@@ -102,7 +102,7 @@ def _part(raw: bytes | None, kind: str, key: str):
 def config_part(old: "Record", new: "Record") -> tuple[str | None, str | None]:
     """The name and DVC source whose part of mlver.toml / dvc.yaml the code diff of two
     records compares (None for two different names: every config change counts)."""
-    from ..dvc_read import source_of
+    from mlver.capture.dvcfiles import source_of
 
     if old.name != new.name:
         return None, None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..record import Env
-from ..workspace import Objects
+from mlver.core.record import Env
+from mlver.core.workspace import Objects
 
 
 def _packages(objs: Objects, oid: str | None) -> dict[str, str]:

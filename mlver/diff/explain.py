@@ -247,7 +247,7 @@ def root_causes(d) -> list:
     return out
 
 
-# why a raw dataset's code is not compared (mlver.identity.counts_code)
+# why a raw dataset's code is not compared (mlver.diff.identity.counts_code)
 NOT_COUNTED = "raw data (no command, no inputs), made by no code of the repository"
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import RecordFormatError
-from ..store.trees import MAX_WALK_DEPTH, MAX_WALK_ENTRIES, Tree, TreeEntry, walk
+from mlver.base.errors import RecordFormatError
+from mlver.store.trees import MAX_WALK_DEPTH, MAX_WALK_ENTRIES, Tree, TreeEntry, walk
 
 # Files listed plus entries compared in one diff (each one a Python object held in memory).
 MAX_DIFF_ENTRIES = MAX_WALK_ENTRIES

@@ -38,7 +38,7 @@ def control_fdr(stats: Sequence[Any]) -> tuple[list[Any], dict]:
     filled in, and ``level``/``drifted`` decided by q; and the table's ``fdr`` entry
     ``{"method", "alpha", "tests"}`` (``tests``: how many p-values were adjusted
     together)."""
-    from .stats import benjamini_hochberg
+    from mlver.diff.stats import benjamini_hochberg
     idx = [i for i, s in enumerate(stats) if s.test in P_TESTS and s.value is not None]
     qs = benjamini_hochberg([stats[i].value for i in idx])
     out = list(stats)

@@ -16,8 +16,8 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import uniqueness as _uniq
-from .colhash import (  # noqa: F401 (mlver.diff.profile API)
+from mlver.diff import uniqueness as _uniq
+from mlver.diff.colhash import (
     _column_term,
     _content_sum,
     _digest_of,
@@ -30,7 +30,7 @@ from .colhash import (  # noqa: F401 (mlver.diff.profile API)
     normalize,
     row_hashes,
 )
-from .tableerrors import KeyColumnError, TableError, table_errors
+from mlver.diff.tableerrors import KeyColumnError, TableError, table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy

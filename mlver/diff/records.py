@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import math
 
-from ..capture.params import flatten
-from ..errors import CorruptObjectError
-from ..identity import counts_code, judged_code
-from .configscope import config_part  # noqa: F401 (callers import it from here)
-from ..paramscope import matcher, union
-from ..progress import Progress
-from ..reach import REMOVED_NOTE, gone_artifacts
-from ..record import MISSING_AT_IMPORT, Artifact, Record
-from ..store import Store
-from ..workspace import Objects, Workspace
-from . import envdiff, explain, tablecache, upstream
-from .codediff import diff_code
-from .folders import diff_trees
-from .value import Diff, SlotDiff
+from mlver.core.params import flatten
+from mlver.base.errors import CorruptObjectError
+from mlver.diff.identity import counts_code, judged_code
+from mlver.diff.configscope import config_part  # noqa: F401 (callers import it from here)
+from mlver.core.paramscope import matcher, union
+from mlver.base.progress import Progress
+from mlver.core.reach import REMOVED_NOTE, gone_artifacts
+from mlver.core.record import MISSING_AT_IMPORT, Artifact, Record
+from mlver.store import Store
+from mlver.core.workspace import Objects, Workspace
+from mlver.diff import envdiff, explain, tablecache, upstream
+from mlver.diff.codediff import diff_code
+from mlver.diff.folders import diff_trees
+from mlver.diff.value import Diff, SlotDiff
 
 FOLDER_TABLES = 3  # modified tables inside a folder that get a table diff
 
@@ -207,7 +207,7 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     skip |= upstream.data_paths(store, [o for o in (old_oid, new_oid) if o])
     code = diff_code(objs, judged_code(old), judged_code(new), skip, *config_part(old, new))
     if not counts_code(old) and not counts_code(new):
-        # raw data on both sides: no code of the repository made it (see mlver.identity)
+        # raw data on both sides: no code of the repository made it (see mlver.diff.identity)
         code.update(changed=False, counted=False)
     params = diff_params(old.params, new.params, union(old.params_scope, new.params_scope))
     env = envdiff.diff_env(objs, old.env, new.env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import profile as _profile
+from mlver.diff import profile as _profile
 
 
 TOP_CELLS = 3  # columns named after "N changed", most changed first

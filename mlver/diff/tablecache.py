@@ -14,10 +14,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .. import canonical
-from ..errors import CorruptObjectError, MlverError
-from ..progress import Progress
-from ..workspace import Objects
+from mlver.base import canonical
+from mlver.base.errors import CorruptObjectError, MlverError
+from mlver.base.progress import Progress
+from mlver.core.workspace import Objects
 
 # /3: profile format 3 (value counts, row sample, streamed, unique columns); entries of
 # older kinds are never read (they are recomputed)
@@ -113,7 +113,7 @@ def _unchanged(objs: Objects, oid: str, hit) -> bool:
 def _cached_format(hit, path: str) -> str | None:
     """The format a cached profile was read as, when ``path`` would be read the same way
     (what :func:`detect_format` says of this content under this name), else None."""
-    from .profile import extension_format
+    from mlver.diff.profile import extension_format
 
     fmt = hit[0].get("file_format") if hit is not None else None
     if fmt == "parquet":
@@ -163,8 +163,8 @@ class _Side:
             self.profile, self.hashes = hit
 
     def table(self):
-        from .profile import read_table
-        from .tableerrors import TableError
+        from mlver.diff.profile import read_table
+        from mlver.diff.tableerrors import TableError
 
         if self._table is None:
             self._stat = _blob_stat(self.objs, self.oid)  # before local_path verifies it
@@ -178,8 +178,8 @@ class _Side:
     def ensure_profile(self) -> None:
         """Profile from the table when it is in memory already, else stream the file
         (memory bounded by a batch); cache it when the store holds the blob."""
-        from .profile import profile_file, profile_table
-        from .tableerrors import TableError
+        from mlver.diff.profile import profile_file, profile_table
+        from mlver.diff.tableerrors import TableError
 
         if self.profile is not None:
             return
@@ -202,8 +202,8 @@ class _Side:
 
     def row_hashes(self, columns: list[str]):
         """Sorted row hashes over ``columns``, from the table in memory or streamed."""
-        from .profile import row_hashes, row_hashes_file
-        from .tableerrors import TableError
+        from mlver.diff.profile import row_hashes, row_hashes_file
+        from mlver.diff.tableerrors import TableError
 
         if self._table is not None:
             return row_hashes(self._table, columns)
@@ -223,7 +223,7 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
     table is a note, not an error: ``--key`` applies to every table of the diff. Key columns
     are left out of drift: a key is meant to differ between versions.
     """
-    from .tableerrors import KeyColumnError, TableError
+    from mlver.diff.tableerrors import KeyColumnError, TableError
 
     key = opts.key_for(new_path)
     try:
@@ -239,7 +239,7 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
 
 
 def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOptions):
-    from .profile import detect_format
+    from mlver.diff.profile import detect_format
 
     hit_a, hit_b = _cached(objs, old), _cached(objs, new)
     fa = _cached_format(hit_a, old_path) if _unchanged(objs, old, hit_a) else None
@@ -268,7 +268,7 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
 
 
 def _diff_sides(a: "_Side", b: "_Side", key, rows: int, target):
-    from .tables import diff_from_profiles, diff_tables, needs_rehash
+    from mlver.diff.tables import diff_from_profiles, diff_tables, needs_rehash
 
     if key or rows:
         # Keyed rows and samples need the data itself (read once, profiled from memory

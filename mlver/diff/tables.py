@@ -24,12 +24,12 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from . import manycolumns as _many
-from . import profile as _profile
-from . import rows as _rows
-from .renames import _renames, _shown, _top_cells, _with_digests
-from . import uniqueness as _uniqueness
-from .tableerrors import KeyColumnError, table_errors
+from mlver.diff import manycolumns as _many
+from mlver.diff import profile as _profile
+from mlver.diff import rows as _rows
+from mlver.diff.renames import _renames, _shown, _top_cells, _with_digests
+from mlver.diff import uniqueness as _uniqueness
+from mlver.diff.tableerrors import KeyColumnError, table_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy
@@ -664,7 +664,7 @@ def _round(x: float) -> float:
 
 
 def _numeric(name, o, n, old, new, is_target):
-    from . import stats
+    from mlver.diff import stats
     (ov, oc, on), (nv, nc, nn) = old, new
     small = on <= SMALL_REFERENCE
     test, threshold = ("ks", P_VALUE) if small else ("wasserstein", DISTANCE)
@@ -704,7 +704,7 @@ def _finite_or_none(x):
 def _categorical(name, old_c: dict, new_c: dict, is_target):
     import numpy as np
 
-    from . import stats
+    from mlver.diff import stats
     keys = list(dict.fromkeys([*old_c, *new_c]))
     a = np.array([old_c.get(k, 0) for k in keys], dtype=float)
     b = np.array([new_c.get(k, 0) for k in keys], dtype=float)

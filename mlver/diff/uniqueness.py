@@ -92,7 +92,7 @@ def _keys(col: Any) -> "Any":
     storage integer, text by a 64-bit hash)."""
     import numpy as np
     import pyarrow as pa
-    from .colhash import column_hash
+    from mlver.diff.colhash import column_hash
     t = col.type
     if pa.types.is_dictionary(t):
         col = col.cast(t.value_type)

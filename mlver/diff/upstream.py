@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable
 
-from ..errors import MlverError
-from ..record import Artifact, Record
-from ..store import Store
+from mlver.base.errors import MlverError
+from mlver.core.record import Artifact, Record
+from mlver.store import Store
 
 MAX_DIFFS = 16  # upstream diffs per top-level diff, whatever the depth and fan-in
 
@@ -37,7 +37,7 @@ class Budget:
 
 
 def _load(store: Store, oid: str) -> Record | None:
-    from ..history import load_record
+    from mlver.core.history import load_record
 
     try:
         return load_record(store, oid)
@@ -106,7 +106,7 @@ def follow(store: Store, inputs: dict, old: Record, old_oid: str, new: Record,
 def data_paths(store: Store, oids: list[str]) -> set[str]:
     """The input and output paths of every record upstream of ``oids`` (any depth): data
     of the pipeline, never code, even when git tracks it."""
-    from ..lineage import traverse
+    from mlver.core.lineage import traverse
 
     graph = store.index.graph
     found: set[str] = set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .folders import FolderDiff
+from mlver.diff.folders import FolderDiff
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class SlotDiff:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SlotDiff":
-        from .tables import TableDiff
+        from mlver.diff.tables import TableDiff
 
         return cls(slot=d["slot"], status=d["status"], path=d.get("path"), old=d.get("old"),
                    new=d.get("new"), type=d.get("type"), old_size=d.get("old_size"),

@@ -1,7 +1,7 @@
 """Storage: immutable objects, trees, the mutable ref layer and the SQLite index.
 
 :class:`Store` owns one ``.mlver/`` folder. Nothing here knows what a record means;
-``mlver.record`` and the use cases above do. Nothing outside this package builds an
+``mlver.core.record`` and the use cases above do. Nothing outside this package builds an
 object's path or writes SQL.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from ..config import read_store_config, write_store_config
-from ..errors import ConfigError, RecordFormatError
-from .index import INDEX_FILE, Index
-from .objects import LocalObjectStore
-from .refs import Refs
-from .safefs import check_dir
-from .storelock import LOCK_FILE
-from .trees import Tree
+from mlver.core.config import read_store_config, write_store_config
+from mlver.base.errors import ConfigError, RecordFormatError
+from mlver.store.index import INDEX_FILE, Index
+from mlver.store.objects import LocalObjectStore
+from mlver.store.refs import Refs
+from mlver.store.safefs import check_dir
+from mlver.store.storelock import LOCK_FILE
+from mlver.store.trees import Tree
 
 STORE_DIR = ".mlver"
 DAMAGED_FIX = "restore .mlver/objects from a backup, or re-snapshot the name"
@@ -56,7 +56,7 @@ class Store:
 
     ``read_only``: nothing is ever written: the index file is opened read-only (or a
     private in-memory index stands in), and writing objects or refs raises
-    :class:`~mlver.errors.ReadOnlyError`. For readers such as ``mlver ui``.
+    :class:`~mlver.base.errors.ReadOnlyError`. For readers such as ``mlver ui``.
     """
 
     def __init__(self, path: str, on_index_open: Callable[[Index], None] | None = None,

@@ -15,13 +15,13 @@ import os
 import threading
 from types import TracebackType
 
-from ..config import CONFIG_FILE
-from ..errors import CorruptObjectError
-from ..hashing import CHUNK, Hasher, oid_of
-from . import packs as packmod
-from . import storelock
-from .objects import PACK_THRESHOLD, LocalObjectStore, sync_filesystem
-from .safefs import discard as _unlink
+from mlver.core.config import CONFIG_FILE
+from mlver.base.errors import CorruptObjectError
+from mlver.base.hashing import CHUNK, Hasher, oid_of
+from mlver.store import packs as packmod
+from mlver.store import storelock
+from mlver.store.objects import PACK_THRESHOLD, LocalObjectStore, sync_filesystem
+from mlver.store.safefs import discard as _unlink
 
 _counter = itertools.count()
 _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack

@@ -42,8 +42,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence
 
-from ..errors import MlverError
-from .trees import Tree
+from mlver.base.errors import MlverError
+from mlver.store.trees import Tree
 
 Direction = Literal["upstream", "downstream"]
 Relation = Literal["input", "output"]

@@ -18,9 +18,9 @@ import urllib.parse
 from types import TracebackType
 from typing import Iterable, Iterator, NamedTuple
 
-from ..errors import StoreFormatError
-from . import graph as graphmod
-from .safefs import check_file
+from mlver.base.errors import StoreFormatError
+from mlver.store import graph as graphmod
+from mlver.store.safefs import check_file
 
 SCHEMA_VERSION = 4
 INDEX_FILE = "index.sqlite"

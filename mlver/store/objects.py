@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from ..config import CONFIG_FILE, STORE_FORMAT
-from ..errors import CorruptObjectError, ReadOnlyError
-from ..hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
-from . import packs as packmod
+from mlver.core.config import CONFIG_FILE, STORE_FORMAT
+from mlver.base.errors import CorruptObjectError, ReadOnlyError
+from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
+from mlver.store import packs as packmod
 
 if TYPE_CHECKING:
-    from .batch import Batch
+    from mlver.store.batch import Batch
 
 # Objects up to this size go into packs; larger ones stay loose files. Measured with
 # benchmarks/bench_pack_threshold.py (docs/format.md, "Why 128 KiB").
@@ -416,7 +416,7 @@ class LocalObjectStore:
 
     def batch(self) -> Batch:
         """Start a batch of writes; commit it (or use it as a context manager)."""
-        from .batch import Batch  # batch imports this module: imported when first needed
+        from mlver.store.batch import Batch  # batch imports this module: imported when first needed
 
         if self.read_only:
             raise ReadOnlyError(f"the store {self.store_dir} is open read-only; "

@@ -27,13 +27,13 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
-from ..errors import RecordFormatError
-from ..hashing import is_oid
-from .refs import NAME_RE, _drop_leftovers, locked
-from .safefs import check_dirs, read_small
+from mlver.base.errors import RecordFormatError
+from mlver.base.hashing import is_oid
+from mlver.store.refs import NAME_RE, _drop_leftovers, locked
+from mlver.store.safefs import check_dirs, read_small
 
 if TYPE_CHECKING:
-    from . import Store
+    from mlver.store import Store
 
 ORIGINS_FILE = "origins"   # refs/origins
 ORIGINS_MAX = 256 << 20    # bytes: about three million records; larger was not written by mlver

@@ -33,8 +33,8 @@ import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 
-from ..errors import CorruptObjectError
-from ..hashing import Hasher, oid_of
+from mlver.base.errors import CorruptObjectError
+from mlver.base.hashing import Hasher, oid_of
 
 PACK_MAGIC = b"MLVRPACK"
 IDX_MAGIC = b"MLVRIDX\0"

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..hashing import digest
-from . import packs as packmod
-from .objects import LocalObjectStore, sync_filesystem
+from mlver.base.hashing import digest
+from mlver.store import packs as packmod
+from mlver.store.objects import LocalObjectStore, sync_filesystem
 
 
 def remove_loose(store: LocalObjectStore, oid: str) -> None:

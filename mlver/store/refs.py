@@ -18,9 +18,15 @@ import time
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
-from ..errors import LockError, ReadOnlyError, RecordFormatError, RefConflictError, StoreFormatError
-from ..hashing import is_oid
-from .safefs import _NOFOLLOW, check_dir, check_dirs, read_small
+from mlver.base.errors import (
+    LockError,
+    ReadOnlyError,
+    RecordFormatError,
+    RefConflictError,
+    StoreFormatError,
+)
+from mlver.base.hashing import is_oid
+from mlver.store.safefs import _NOFOLLOW, check_dir, check_dirs, read_small
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOCK_TIMEOUT = 10.0
@@ -369,7 +375,7 @@ class Refs:
         Waits while gc runs (the store lock, shared): a tag is a root gc keeps, so it
         must not appear between gc reading the tags and gc deleting."""
         self._writable()
-        from . import storelock
+        from mlver.store import storelock
 
         path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
         writer = storelock.shared(self.store_dir) if self.gc_roots else None
@@ -384,7 +390,7 @@ class Refs:
     def update_tag(self, name: str, tag: str, new: str, old: str | None) -> None:
         """Point tag ``tag`` of ``name`` at ``new`` if it still holds ``old`` (None: absent),
         as :meth:`update` does for a name; :class:`RefConflictError` otherwise."""
-        from . import storelock
+        from mlver.store import storelock
 
         path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
         writer = storelock.shared(self.store_dir) if self.gc_roots else None

@@ -31,17 +31,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..config import STORE_FORMAT
-from ..errors import CorruptObjectError, MlverError, RecordFormatError, RemoteError
-from ..hashing import HASH_NAME, is_oid, oid_of
-from . import packs as packmod
-from .objects import PACK_THRESHOLD
-from .refs import REF_MAX, locked, valid_name
-from .remote_pruned import add_pruned, read_pruned
-from .remote_bounds import (WORKERS, check_index_total, check_meta_size, copy_bounded,
-                            hash_file, no_links, parallel, unlink, valid_pack_name, verify_item)
-from .safefs import check_dirs, read_small
-from .trees import Tree
+from mlver.core.config import STORE_FORMAT
+from mlver.base.errors import CorruptObjectError, MlverError, RecordFormatError, RemoteError
+from mlver.base.hashing import HASH_NAME, is_oid, oid_of
+from mlver.store import packs as packmod
+from mlver.store.objects import PACK_THRESHOLD
+from mlver.store.refs import REF_MAX, locked, valid_name
+from mlver.store.remote_pruned import add_pruned, read_pruned
+from mlver.store.remote_bounds import (
+    WORKERS,
+    check_index_total,
+    check_meta_size,
+    copy_bounded,
+    hash_file,
+    no_links,
+    parallel,
+    unlink,
+    valid_pack_name,
+    verify_item,
+)
+from mlver.store.safefs import check_dirs, read_small
+from mlver.store.trees import Tree
 
 CONFIG_MAX = 65536
 PACK_TARGET = 32 << 20  # a pack sent to a remote is closed at this size (resumable units)

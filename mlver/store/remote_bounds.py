@@ -26,9 +26,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeVar
 
-from ..errors import CorruptObjectError, RecordFormatError, RemoteError
-from ..hashing import CHUNK, hash_file, oid_of
-from .safefs import discard as unlink
+from mlver.base.errors import CorruptObjectError, RecordFormatError, RemoteError
+from mlver.base.hashing import CHUNK, hash_file, oid_of
+from mlver.store.safefs import discard as unlink
 
 PACK_NAME = re.compile(r"pack-[0-9a-f]{32}")
 # Index bytes one listing of a remote may load (cached ones included): about 9.5 million

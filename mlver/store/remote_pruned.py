@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from ..errors import RemoteError
-from ..hashing import is_oid
-from .refs import PRUNED_MAX, _parse_pruned
+from mlver.base.errors import RemoteError
+from mlver.base.hashing import is_oid
+from mlver.store.refs import PRUNED_MAX, _parse_pruned
 
 PRUNED_REL = "refs/pruned"
 

@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 
-from ..errors import StoreFormatError
+from mlver.base.errors import StoreFormatError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)

@@ -17,10 +17,10 @@ import os
 import stat
 from dataclasses import dataclass
 
-from ..errors import CorruptObjectError
-from ..hashing import CHUNK, Hasher, digest, is_oid
-from . import packs as packmod
-from .objects import LocalObjectStore
+from mlver.base.errors import CorruptObjectError
+from mlver.base.hashing import CHUNK, Hasher, digest, is_oid
+from mlver.store import packs as packmod
+from mlver.store.objects import LocalObjectStore
 
 BLOCK = 8 * CHUNK  # bytes read at a time: large enough for a disk's sequential speed
 _FADV = getattr(os, "POSIX_FADV_SEQUENTIAL", None)

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from typing import Iterable, NamedTuple
 
-from .index import Index, StatRow
+from mlver.store.index import Index, StatRow
 
 # Coarsest timestamp granularity we allow for (FAT's 2 s); ext4/xfs are finer.
 RACY_NS = 2_000_000_000

@@ -17,8 +17,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from ..errors import LockError
-from .safefs import _NOFOLLOW
+from mlver.base.errors import LockError
+from mlver.store.safefs import _NOFOLLOW
 
 LOCK_FILE = "gc.lock"
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import CorruptObjectError
-from .objects import LocalObjectStore
-from .remote import Item, RemoteObjectStore
+from mlver.base.errors import CorruptObjectError
+from mlver.store.objects import LocalObjectStore
+from mlver.store.remote import Item, RemoteObjectStore
 
 Store = LocalObjectStore | RemoteObjectStore
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any, Callable, Iterable, Iterator
 
-from .. import canonical
-from ..errors import RecordFormatError
-from ..hashing import is_oid, oid_of
+from mlver.base import canonical
+from mlver.base.errors import RecordFormatError
+from mlver.base.hashing import is_oid, oid_of
 
 TREE_FORMAT = 1
 ENTRY_TYPES = ("blob", "tree", "link")

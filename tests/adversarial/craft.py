@@ -2,7 +2,7 @@
 
 Everything is written the way an attacker (or a broken disk) would: raw bytes into
 ``.mlver/objects/ab/<30 hex>``, refs as ``oid\\n`` files, records re-encoded with
-``mlver.canonical.dumps`` from a real record's dict with fields changed.
+``mlver.base.canonical.dumps`` from a real record's dict with fields changed.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from mlver import canonical
+from mlver.base import canonical
 from mlver.cli import main
-from mlver.hashing import oid_of
+from mlver.base.hashing import oid_of
 from conftest import write  # noqa: F401  (the suite's one file writer, used as craft.write)
 
 VENV_BIN = os.path.dirname(sys.executable)

@@ -167,7 +167,7 @@ def test_19_input_neither_path_nor_revision(adv):
 
 def test_19_api_paths_relative_to_root(adv, monkeypatch):
     import mlver as mlver_pkg
-    from mlver.errors import MlverError
+    from mlver.base.errors import MlverError
 
     craft.write(adv / "x", "hello\n")
     (adv / "sub").mkdir()

@@ -12,7 +12,7 @@ import pytest
 
 from . import craft
 from .craft import assert_clean_error, assert_ok_or_clean_error, mlver
-from mlver.hashing import oid_of
+from mlver.base.hashing import oid_of
 
 
 def _input_oid(root, rec_oid, slot="data"):

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from . import craft
-from mlver import canonical
+from mlver.base import canonical
 
 COMMANDS = [("log",), ("log", "m"), ("show", "m"), ("status",), ("diff", "m@1", "m@2"),
             ("diff", "m@1", "m"),

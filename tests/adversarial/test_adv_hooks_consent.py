@@ -24,7 +24,7 @@ import pytest
 
 from conftest import cli, write
 from mlver.api import Repo
-from mlver.hooktrust import UntrustedInterpreterError
+from mlver.integrations.hooktrust import UntrustedInterpreterError
 
 from .test_adv_hooks_trust import OFF, TOML, _merge_toml, g, hooked, mlver_lines  # noqa: F401
 

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from mlver import canonical, paramscope
-from mlver.hashing import oid_of
+from mlver.base import canonical
+from mlver.core import paramscope
+from mlver.base.hashing import oid_of
 
 from . import craft
 from .craft import assert_clean_error, mlver

@@ -83,7 +83,7 @@ SNAP = ("snapshot", "m", "-i", "data=data", *[a for j in range(BIGS)
 
 def versions(root: Path) -> list[int]:
     """The versions of ``m`` from its ref back through the parents (read in this process)."""
-    from mlver import canonical
+    from mlver.base import canonical
     from mlver.store.objects import LocalObjectStore
 
     objects = LocalObjectStore(str(craft.store_dir(root)))

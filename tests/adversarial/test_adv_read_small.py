@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from mlver.errors import StoreFormatError
+from mlver.base.errors import StoreFormatError
 from mlver.store.safefs import read_small
 
 PROC = "/proc/self/status"  # a regular file whose st_size is 0, holding about 1.4 KB

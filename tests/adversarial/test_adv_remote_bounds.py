@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mlver import canonical
-from mlver.hashing import oid_of
+from mlver.base import canonical
+from mlver.base.hashing import oid_of
 from mlver.store import packs
 
 from . import craft
@@ -141,8 +141,8 @@ def test_a_pulled_record_with_a_huge_version_is_refused_before_any_ref_moves(pai
     ("env.packages_count", 2 ** 70), ("run.exit_code", 2 ** 40),
     ("run.duration_s", 1e400)])
 def test_every_integer_of_a_record_is_bounded(field, value):
-    from mlver.errors import RecordFormatError
-    from mlver.record import Record
+    from mlver.base.errors import RecordFormatError
+    from mlver.core.record import Record
 
     d = {"format": 1, "type": "record", "name": "m", "version": 1, "kind": "dataset",
          "created": "2026-01-01T00:00:00Z", "parents": [], "author": None, "message": "",
@@ -163,8 +163,8 @@ def test_every_integer_of_a_record_is_bounded(field, value):
 
 @pytest.mark.parametrize("field", ["message", "author", "inputs.data.path"])
 def test_a_text_that_is_not_unicode_is_refused(field):
-    from mlver.errors import RecordFormatError
-    from mlver.record import Record
+    from mlver.base.errors import RecordFormatError
+    from mlver.core.record import Record
 
     d = {"format": 1, "type": "record", "name": "m", "version": 1, "kind": "dataset",
          "created": "2026-01-01T00:00:00Z", "parents": [], "author": None, "message": "",
@@ -183,7 +183,7 @@ def test_a_text_that_is_not_unicode_is_refused(field):
 def test_a_record_the_index_cannot_take_is_skipped_and_named(adv):
     from dataclasses import replace
 
-    from mlver import history
+    from mlver.core import history
     from mlver.api import Repo
 
     craft.write(adv / "data" / "x.csv", "id,x\n1,10\n")
@@ -320,7 +320,7 @@ def test_a_blob_larger_than_its_tree_entry_says_is_refused_before_it_is_copied(p
 def test_a_copy_stops_as_soon_as_the_bytes_exceed_the_listed_size(tmp_path):
     import io
 
-    from mlver.errors import CorruptObjectError
+    from mlver.base.errors import CorruptObjectError
     from mlver.store.remote_bounds import copy_bounded
 
     out = io.BytesIO()
@@ -330,7 +330,7 @@ def test_a_copy_stops_as_soon_as_the_bytes_exceed_the_listed_size(tmp_path):
 
 
 def test_checkout_of_a_tree_bomb_stops_at_once(adv, tmp_path):
-    from mlver import reach
+    from mlver.core import reach
     from mlver.store import trees
 
     from .test_adv_bombs import _tree_bomb

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlver import Repo
-from mlver.errors import RecordFormatError
+from mlver.base.errors import RecordFormatError
 
 from _remotes import clone, git, ok, project, run
 
@@ -103,7 +103,7 @@ def test_a_pulled_patch_never_runs_unasked(attacked, tmp_path, monkeypatch):
     # the same for diff --attribute, and for the Python API
     res = run(victim, "diff", "m@1", "m@2", "--attribute")
     assert res.exit_code == 1 and res.stderr.splitlines()[-1] == FIX
-    from mlver.errors import ReplayError
+    from mlver.base.errors import ReplayError
 
     with pytest.raises(ReplayError, match="m@2 was pulled from remote origin"):
         Repo(str(victim)).explain("m@1", "m@2")

@@ -17,7 +17,7 @@ pytest.importorskip("flask")
 
 @pytest.fixture
 def client(adv):
-    from mlver import ui
+    from mlver.web import ui
 
     craft.write(adv / "data.csv", "id\n1\n")
     craft.ok(craft.mlver(adv, "snapshot", "m", "-i", "data=data.csv"))

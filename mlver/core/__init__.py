@@ -1,0 +1,2 @@
+"""The model: records, revisions, config values, params, history, branches, reachability,
+the workspace and lineage. Imports only :mod:`mlver.base` and :mod:`mlver.store`."""

@@ -1,0 +1,1 @@
+"""``mlver explain``: replaying a version with one input swapped, and attributing the change."""

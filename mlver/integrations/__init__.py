@@ -1,0 +1,1 @@
+"""mlver inside other tools: git hooks and the DVC import."""

@@ -1,0 +1,1 @@
+"""Sharing through remotes: push, pull, remote configuration, trust pins, remote verify."""

@@ -1,0 +1,1 @@
+"""Renderers of typed values: text for the command line and the HTML report."""

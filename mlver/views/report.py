@@ -1,0 +1,63 @@
+"""The HTML report of a diff (``mlver report``, ``repo.report``) and what it plots.
+
+:func:`report_html` turns a computed :class:`~mlver.diff.value.Diff` into one
+self-contained page (:mod:`mlver.views.html`), its plots drawn as inline SVG
+(:mod:`mlver.views.svg`) from table profiles: those the diff itself used (handed over
+through ``repo.diff(..., profiles=...)``), else the cached ones by blob oid. So a report
+reads no table data that the diff did not read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from typing import Any
+
+
+def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
+    """The page of ``diff``; plots from ``profiles`` (blob oid -> profile), else the
+    store's profile cache (read only)."""
+    from mlver._version import __version__
+    from mlver.diff.tablecache import cached_profile
+    from mlver.views.html import render
+
+    profiles = profiles if profiles is not None else {}
+
+    def profile_of(oid: str) -> dict | None:
+        p = profiles.get(oid)
+        return p if p is not None else cached_profile(store, oid)
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return render(diff, profile_of, generated=now, version=__version__)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed into place).
+
+    A ``path`` that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a
+    fifo) is written into, as ``cp`` would: renaming over it would replace the device with
+    a file (as root, ``-o /dev/null`` broke every program that writes to it)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mlver-report-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,268 @@
+"""Text and JSON renderings of records, logs and status for the CLI. Pure functions."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from mlver.diff.explain import fmt_value, human_size
+
+
+def record_json(oid: str, rec, **extra) -> dict:
+    """The ``mlver show --json`` form: the record's fields plus its ``oid``."""
+    d = rec.to_dict()
+    d["oid"] = oid
+    d.update(extra)
+    return d
+
+
+def dumps(value) -> str:
+    """Pretty, stable JSON for ``--json`` output."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _slots(title: str, arts: dict) -> list[str]:
+    if not arts:
+        return []
+    lines = [f"{title}:"]
+    for slot, a in arts.items():
+        if a.missing:
+            what = f"folder, {a.files:,} files, " if a.missing.endswith(".dir") else ""
+            lines.append(f"  {slot:<10} {a.path}  MISSING  ({what}{human_size(a.size)}): "
+                         f"{a.missing_note}")
+            continue
+        what = f"{a.files:,} file{'s' if a.files != 1 else ''}, " if a.type == "tree" else ""
+        src = f" from {a.source[:10]}" if a.source else ""
+        lines.append(f"  {slot:<10} {a.path}  {a.oid[:10]}  ({what}{human_size(a.size)}){src}")
+    return lines
+
+
+def _flat(title: str, values: dict) -> list[str]:
+    from mlver.core.params import flatten
+
+    flat = flatten(values)
+    if not flat:
+        return []
+    return [f"{title}:"] + [f"  {k} = {json.dumps(v)}" for k, v in flat.items()]
+
+
+def _params(rec) -> list[str]:
+    """``params:`` with every key; with a params scope, the keys inside it, then the
+    others under ``outside the scope:`` (recorded, but not what the version uses)."""
+    from mlver.core.params import flatten
+    from mlver.core.paramscope import matcher
+
+    if rec.params_scope is None:
+        return _flat("params", rec.params)
+    flat = flatten(rec.params)
+    inside = matcher(rec.params_scope)
+    lines = [f"params (scope: {', '.join(rec.params_scope)}):"]
+    lines += [f"  {k} = {json.dumps(v)}" for k, v in flat.items() if inside(k)]
+    outside = [f"    {k} = {json.dumps(v)}" for k, v in flat.items() if not inside(k)]
+    return lines + (["  outside the scope:"] + outside if outside else [])
+
+
+def show_text(oid: str, rec) -> str:
+    """A record as ``mlver show`` prints it."""
+    lines = [f"{rec.label}  {rec.kind}  {oid}", f"created  {rec.created}"]
+    if rec.author:
+        lines.append(f"author   {rec.author}")
+    if rec.message:
+        lines.append(f"message  {rec.message}")
+    if rec.parents:
+        lines.append(f"parent   {rec.parents[0]}")
+    if rec.previous:  # the version before it was recorded on another branch
+        lines.append(f"previous {rec.previous}")
+    lines += _slots("inputs", rec.inputs) + _slots("outputs", rec.outputs)
+    c = rec.code
+    if c.commit:
+        dirty = " (uncommitted changes)" if c.dirty else ""
+        lines.append(f"code:\n  commit {c.commit}{dirty}  branch {c.branch or '-'}")
+        if c.remote:
+            lines.append(f"  remote {c.remote}")
+        if c.untracked:
+            lines.append(f"  untracked: {', '.join(c.untracked[:5])}"
+                         + (" …" if len(c.untracked) > 5 else ""))
+        lines.append(_scope_line(c.scope))
+    lines += _params(rec) + _flat("metrics", rec.metrics)
+    e = rec.env
+    if e.python:
+        lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
+    if rec.run:
+        r = rec.run
+        lines.append(f"run:\n  {shlex.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
+        if r.trace is not None:
+            lines.append(_trace_line(r.trace))
+    return "\n".join(lines)
+
+
+def _first(paths, n: int = 5) -> str:
+    return ", ".join(paths[:n]) + (f" and {len(paths) - n} more" if len(paths) > n else "")
+
+
+def _scope_line(scope) -> str:
+    """``scope (declared): src/**/*.py`` or ``scope: the whole repository``."""
+    if scope is None:
+        return "  scope: the whole repository"
+    return f"  scope ({scope.origin}): {_first(list(scope.paths)) or 'no file'}"
+
+
+def _trace_line(trace) -> str:
+    if not trace.traced:
+        return f"  not traced: {trace.note or 'unknown reason'}"
+    reads = f"read but not recorded: {_first(list(trace.unrecorded))}" if trace.unrecorded \
+        else "no unrecorded data read"
+    return f"  traced: {reads}" + (f" ({trace.note})" if trace.note else "")
+
+
+OFF_BRANCH = "(not on this branch's history)"
+NOT_FETCHED = "(commit not fetched)"
+
+
+def log_text(items, tags=None, on_branch=None) -> str:
+    """One line a record, newest first; ``tags``: ``{name: {oid: [tags]}}`` shown as
+    ``(tags: a, b)`` after the commit; ``on_branch``: ``{oid: bool | None}``, a record not
+    on HEAD's history (False) is marked :data:`OFF_BRANCH` after its commit, one whose
+    commit git does not hold (None) :data:`NOT_FETCHED`."""
+    lines = []
+    for oid, rec in items:
+        its = (tags or {}).get(rec.name, {}).get(oid)
+        tagged = f"  (tags: {', '.join(its)})" if its else ""
+        metrics = ", ".join(f"{k}={fmt_value(v)}" for k, v in list(rec.metrics.items())[:3]
+                            if not isinstance(v, dict))
+        msg = f"  {rec.message}" if rec.message else ""
+        commit = f"  git {rec.code.commit[:7]}" if rec.code.commit else ""
+        flag = True if on_branch is None else on_branch.get(oid, True)
+        if flag is False:
+            commit += f"  {OFF_BRANCH}"
+        elif flag is None:
+            commit += f"  {NOT_FETCHED}"
+        failed = "  FAILED" if rec.failed else ""
+        lines.append(f"{oid[:10]}  {rec.label:<20} {rec.created[:19].replace('T', ' ')}"
+                     f"{commit}{failed}{tagged}{msg}" + (f"  [{metrics}]" if metrics else ""))
+    return "\n".join(lines)
+
+
+def status_text(reports) -> str:
+    """``mlver status``: per name, what differs from its latest version on HEAD's history
+    (and which version that is, when a newer one sits on another branch)."""
+    lines = []
+    for r in reports:
+        state = "clean" if r.clean else "changed"
+        lines.append(f"{r.name}@{r.version}: {state}" + (f" ({r.note})" if r.note else ""))
+        for s in r.slots:
+            if s.status != "unchanged":
+                lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
+        if r.params_changed:
+            lines.append("  modified  params")
+        for f in r.params_absent:  # the words of mlver diff's warning
+            lines.append(f"  absent    params file {f} is absent in the workspace; its "
+                         "values are taken as recorded, not compared")
+        if r.params_outside_scope:
+            keys = r.params_outside_scope
+            lines.append("  outside the params scope: " + ", ".join(keys[:8])
+                         + (f" and {len(keys) - 8} more" if len(keys) > 8 else ""))
+        if r.code_changed:
+            lines.append(f"  modified  code ({r.code_why or 'HEAD is another commit'})")
+    return "\n".join(lines) if lines else "no versions yet"
+
+
+def _node_label(n: dict) -> str:
+    return f"{n['name']}@{n['version']}"
+
+
+def lineage_text(graph: dict, direction: str) -> str:
+    """An indented tree from the root record, upstream and/or downstream."""
+    nodes = {n["oid"]: n for n in graph["nodes"]}
+    root = graph["root"]
+    lines = [f"{_node_label(nodes[root])} ({nodes[root]['kind']}) {root[:10]}"]
+
+    def branch(oid: str, up: bool, indent: str, seen: set) -> None:
+        kids = [e for e in graph["edges"] if (e["to"] if up else e["from"]) == oid]
+        kids.sort(key=lambda e: (nodes[e["from"] if up else e["to"]]["name"],
+                                 nodes[e["from"] if up else e["to"]]["version"], e["slot"]))
+        for i, e in enumerate(kids):
+            other = e["from"] if up else e["to"]
+            last = i == len(kids) - 1
+            arrow = "<-" if up else "->"
+            n = nodes[other]
+            lines.append(f"{indent}{'└' if last else '├'}─ {arrow} {_node_label(n)} ({n['kind']}) "
+                         f"via {e['slot']} {e['oid'][:10]}" + (" (cycle)" if other in seen else ""))
+            if other not in seen:
+                branch(other, up, indent + ("   " if last else "│  "), seen | {other})
+
+    if direction in ("upstream", "both"):
+        branch(root, True, "", {root})
+    if direction in ("downstream", "both"):
+        branch(root, False, "", {root})
+    return "\n".join(lines)
+
+
+def lineage_dot(graph: dict) -> str:
+    """Graphviz DOT: records as boxes, edges labelled by input slot."""
+    lines = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+    for n in graph["nodes"]:
+        shape = ", style=rounded" if n["kind"] == "dataset" else ""
+        bold = ", penwidth=2" if n["oid"] == graph["root"] else ""
+        lines.append(f'  "{n["oid"]}" [label="{_node_label(n)}\\n{n["kind"]}"{shape}{bold}];')
+    for e in graph["edges"]:
+        lines.append(f'  "{e["from"]}" -> "{e["to"]}" [label="{e["slot"]}"];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def lineage_mermaid(graph: dict) -> str:
+    """A Mermaid flowchart (renders on GitHub inside a ```mermaid block)."""
+    ids = {n["oid"]: f"n{i}" for i, n in enumerate(graph["nodes"])}
+    lines = ["flowchart LR"]
+    for n in graph["nodes"]:
+        open_, close = ("([", "])") if n["kind"] == "dataset" else ("[", "]")
+        lines.append(f'  {ids[n["oid"]]}{open_}"{_node_label(n)}"{close}')
+    for e in graph["edges"]:
+        lines.append(f'  {ids[e["from"]]} -->|{e["slot"]}| {ids[e["to"]]}')
+    return "\n".join(lines)
+
+
+def import_text(result) -> str:
+    """``mlver import-dvc``: what was walked, and the versions written per name."""
+    skipped = f", {result.already:,} imported before" if result.already else ""
+    lines = [f"Walked {result.walked:,} of {result.commits:,} commits of the DVC project "
+             f"{result.project}{skipped} in {result.seconds:.1f} s: "
+             f"{len(result.versions):,} new version{'s' if len(result.versions) != 1 else ''}"]
+    per: dict = {}
+    for _oid, rec in result.versions:
+        per.setdefault(rec.name, []).append(rec.version)
+    width = max((len(n) for n in per), default=0)
+    for name, versions in sorted(per.items()):
+        span = f"{name}@{versions[0]}" if len(versions) == 1 else \
+            f"{name}@{versions[0]} … {name}@{versions[-1]}"
+        lines.append(f"  {name:<{width}}  +{len(versions):<4} {span}")
+    if result.missing:
+        lines.append(f"{len(result.missing):,} content{'s' if len(result.missing) != 1 else ''} "
+                     "missing from the DVC cache at import, recorded by md5 (mlver show marks "
+                     "them; dvc fetch, then a new commit's import, brings bytes in)")
+    return "\n".join(lines)
+
+
+def sync_lines(r, verb: str) -> list[str]:
+    """The lines of ``mlver push`` (``verb`` "Sent") and ``pull`` ("Fetched"): one per name,
+    replayed record and tag set, then what was moved."""
+    lines = []
+    for u in r.names:
+        if u.status == "up to date":
+            lines.append(f"{u.name}: up to date")
+        elif u.status == "ahead":
+            lines.append(f"{u.name}: this store is ahead of {r.remote} (push sends it)")
+        elif u.status == "refused":
+            lines.append(f"{u.name}: refused ({r.remote} moved since the last pull)")
+        else:
+            old = f"{u.old[:10]} -> " if u.old else ""
+            lines.append(f"{u.name}: {u.status} {old}{u.new[:10]}")
+    for x in r.replayed:
+        lines.append(f"replayed {x.old_label} {x.old} -> {x.new_label} {x.new}")
+    for t in r.tags:
+        lines.append(f"tag {t} {'created' if t in r.tags_created else 'moved'}")
+    m = r.moved
+    lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}) in {r.seconds:.2f} s, "
+                 f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
+    return lines

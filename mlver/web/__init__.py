@@ -1,0 +1,1 @@
+"""``mlver ui``: the local, read-only web app (above the facade)."""
