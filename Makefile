@@ -32,7 +32,7 @@ demo: $(VENV)/.installed-demo
 WORKERS ?= 3
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m mypy --strict mlver/store/
+	$(BIN)/python -m mypy --strict mlver/
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-dev

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from mlver.core import history
 from mlver.ops import snapshot as snap
@@ -58,7 +59,7 @@ class Repo:
                 self.warn(message)
 
     @classmethod
-    def init(cls, path: str = ".", force: bool = False) -> "Repo":
+    def init(cls, path: str = ".", force: bool = False) -> Repo:
         """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it.
 
         A folder already covered by a store further up (in the same git repository) is
@@ -108,7 +109,7 @@ class Repo:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Repo":
+    def __enter__(self) -> Repo:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -271,7 +272,7 @@ class Repo:
 
     @classmethod
     def for_pull(cls, path: str = ".", warn: Warn | None = None,
-                 any_project: bool = False) -> "Repo":
+                 any_project: bool = False) -> Repo:
         """The repository at or above ``path``; in a fresh clone without a store, the
         folder holding ``mlver.toml`` gets a new store (``mlver pull`` needs no init).
 

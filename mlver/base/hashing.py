@@ -22,7 +22,7 @@ def oid_of(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def digest(data: "bytes | bytearray | memoryview") -> bytes:
+def digest(data: bytes | bytearray | memoryview) -> bytes:
     """The raw 16 bytes of the oid of ``data`` (any buffer: a slice of a pack is hashed
     where it lies, without a copy)."""
     return bytes(xxhash.xxh3_128_digest(data))

@@ -121,7 +121,7 @@ class Ancestry:
         lines = proc.stdout.decode("ascii", "replace").splitlines()
         if proc.returncode != 0 or len(lines) != len(ask):
             return
-        for c, line in zip(ask, lines):
+        for c, line in zip(ask, lines, strict=False):
             self._held[c] = not line.endswith(" missing")
 
     def _is_ancestor(self, commit: str) -> bool:

@@ -17,7 +17,8 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from mlver.base import canonical
 from mlver.core.params import jsonable
@@ -147,7 +148,7 @@ class State:
                           sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "State":
+    def from_json(cls, text: str) -> State:
         d = json.loads(text)
         return cls(dict(d["blobs"]), {k: tuple(Slim(s[0], s[1], s[2], tuple(s[3])) for s in v)
                                       for k, v in d["files"].items()})

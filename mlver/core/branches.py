@@ -18,7 +18,8 @@ decision is made.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mlver.capture.ancestry import Ancestry
 from mlver.capture.ancestry import head as head_commit

@@ -108,7 +108,7 @@ class ProjectConfig:
         """The label column of the table at ``path`` (``[tables."path"] target``)."""
         return (self.tables.get(path) or {}).get("target")
 
-    hooks: "HooksConfig" = field(default_factory=lambda: HooksConfig())  # [hooks]
+    hooks: HooksConfig = field(default_factory=lambda: HooksConfig())  # [hooks]
 
 
 # Every key mlver.toml may hold, per table: an unknown one is an error that suggests

@@ -8,7 +8,7 @@ are records, and what of them the index keeps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from mlver.core import revision as revmod
 from mlver.base.errors import ConfigError, MlverError, RecordFormatError, UsageError

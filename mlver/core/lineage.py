@@ -133,7 +133,7 @@ def content_frame(graph: Graph, oid: str, relation: str) -> Any:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def records_frame(records: list[Any]) -> "pandas.DataFrame":
+def records_frame(records: list[Any]) -> pandas.DataFrame:
     """One row per ``(oid, record)``: name, version, kind, created, commit, message,
     status, and each param and metric as a ``params.KEY`` / ``metrics.KEY`` column."""
     import pandas as pd

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from mlver.core import history
 from mlver.base.errors import CorruptObjectError, MlverError, RecordFormatError

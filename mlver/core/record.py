@@ -193,7 +193,7 @@ class Artifact:
         return f"{MISSING_AT_IMPORT} (md5 {self.missing})" if self.missing else None
 
     @classmethod
-    def from_dict(cls, d: Any, what: str) -> "Artifact":
+    def from_dict(cls, d: Any, what: str) -> Artifact:
         try:
             missing = d.get("missing")
             if missing is not None:
@@ -251,7 +251,7 @@ class Scope:
         return {"from": self.origin, "paths": list(self.paths)}
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Scope":
+    def from_dict(cls, d: Any) -> Scope:
         from mlver.core.scope import MAX_ENTRIES
 
         if not isinstance(d, dict) or d.get("from") not in SCOPE_FROM:
@@ -290,7 +290,7 @@ class Code:
         return None if self.scope is None else self.scope.paths
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Code":
+    def from_dict(cls, d: dict) -> Code:
         if not d:
             return cls()
         if d.get("patch") is not None and not is_oid(d["patch"]):
@@ -322,7 +322,7 @@ class Env:
                 "packages_count": self.packages_count}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Env":
+    def from_dict(cls, d: dict) -> Env:
         if d.get("packages") is not None and not is_oid(d["packages"]):
             raise RecordFormatError("env.packages is not an oid")
         return cls(python=_text(d.get("python"), "env.python"),
@@ -351,7 +351,7 @@ class Trace:
         return d
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Trace":
+    def from_dict(cls, d: Any) -> Trace:
         if not isinstance(d, dict) or not isinstance(d.get("traced"), bool):
             raise RecordFormatError("run.trace is not {\"traced\": true|false, ...}")
         return cls(traced=d["traced"],
@@ -377,7 +377,7 @@ class Run:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Run":
+    def from_dict(cls, d: dict) -> Run:
         if not isinstance(d.get("command"), list):
             raise RecordFormatError("run.command is not a list")
         return cls(command=tuple(_text(a, "run.command", False) for a in d["command"]),
@@ -499,7 +499,7 @@ class Record:
         return d
 
     def with_version(self, version: int, parents: tuple[str, ...],
-                     previous: str | None = None) -> "Record":
+                     previous: str | None = None) -> Record:
         """This record numbered ``version`` with ``parents``; ``previous`` (the version
         numbered just before) is kept only when it is not the parent."""
         if previous is not None and parents and parents[0] == previous:
@@ -507,7 +507,7 @@ class Record:
         return replace(self, version=version, parents=parents, previous=previous)
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Record":
+    def from_dict(cls, d: Any) -> Record:
         """Validate and build a record from its JSON form."""
         if not isinstance(d, dict) or d.get("type") != "record":
             raise RecordFormatError("object is not a record")
@@ -558,7 +558,7 @@ class Record:
         return rec
 
     @classmethod
-    def decode(cls, data: bytes) -> "Record":
+    def decode(cls, data: bytes) -> Record:
         try:
             d = canonical.loads(data)
         except (ValueError, UnicodeDecodeError):

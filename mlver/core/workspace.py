@@ -14,7 +14,8 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
+from collections.abc import Callable, Iterator
 
 from mlver.core import config as cfgmod
 from mlver.base.errors import CaptureError, CorruptObjectError

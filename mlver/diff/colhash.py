@@ -23,7 +23,7 @@ _M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 _NULL_HASH = 0x5BD1E9955BD1E995
 
 
-def normalize(table: "pyarrow.Table") -> "pyarrow.Table":
+def normalize(table: pyarrow.Table) -> pyarrow.Table:
     """Duplicate column names ``a, a`` become ``a, a.1`` (diffs match columns by
     name); string/binary views become large strings/binaries (kernels lack views)."""
     import pyarrow as pa
@@ -44,7 +44,7 @@ def normalize(table: "pyarrow.Table") -> "pyarrow.Table":
     return table.rename_columns(out)
 
 
-def _mix(x: "numpy.ndarray") -> "numpy.ndarray":
+def _mix(x: numpy.ndarray) -> numpy.ndarray:
     """splitmix64 finalizer on a uint64 array (wrapping arithmetic is intended)."""
     import numpy as np
     t = x >> np.uint64(30)
@@ -58,12 +58,12 @@ def _mix(x: "numpy.ndarray") -> "numpy.ndarray":
     return x
 
 
-def _tag(s: str) -> "numpy.uint64":
+def _tag(s: str) -> numpy.uint64:
     import numpy as np
     return np.uint64(int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little"))
 
 
-def column_hash(col: "pyarrow.ChunkedArray | pyarrow.Array") -> "numpy.ndarray":
+def column_hash(col: pyarrow.ChunkedArray | pyarrow.Array) -> numpy.ndarray:
     """One uint64 per value, equal for equal values.  Numbers hash by float64
     value (int64 ``1`` matches double ``1.0`` when inferred types change), null
     and NaN alike (both are "missing"), dictionaries like their values, strings
@@ -104,7 +104,7 @@ def column_hash(col: "pyarrow.ChunkedArray | pyarrow.Array") -> "numpy.ndarray":
     return h
 
 
-def _number_hash(v: "numpy.ndarray", may_be_nan: bool = True) -> "numpy.ndarray":
+def _number_hash(v: numpy.ndarray, may_be_nan: bool = True) -> numpy.ndarray:
     """Hashes of float64 values: their bits, tagged (-0.0 as 0.0, NaN as missing);
     not mixed, as :func:`_column_term` mixes every value hash anyway."""
     import numpy as np
@@ -118,7 +118,7 @@ def _number_hash(v: "numpy.ndarray", may_be_nan: bool = True) -> "numpy.ndarray"
     return h
 
 
-def _hash_strings(col: "pyarrow.ChunkedArray") -> "numpy.ndarray":
+def _hash_strings(col: pyarrow.ChunkedArray) -> numpy.ndarray:
     import numpy as np
     import pandas as pd
     import pyarrow.compute as pc
@@ -138,7 +138,7 @@ def _sample_distinct(col) -> int:
     return pc.count_distinct(col.take(np.arange(0, len(col), max(1, len(col) // 20000)))).as_py()
 
 
-def column_digest(h: "numpy.ndarray") -> str:
+def column_digest(h: numpy.ndarray) -> str:
     """The ``content`` of a column's profile: 16 hex digits, equal for two columns
     holding the same values (as a multiset, whatever their names and the row order;
     numbers by value, null as NaN), from its :func:`column_hash`. A dropped and an
@@ -146,7 +146,7 @@ def column_digest(h: "numpy.ndarray") -> str:
     return _digest_of(_content_sum(h), len(h))
 
 
-def _content_sum(h: "numpy.ndarray") -> int:
+def _content_sum(h: numpy.ndarray) -> int:
     """The order-free part of :func:`column_digest`: it adds up over batches."""
     import numpy as np
     with np.errstate(over="ignore"):
@@ -157,21 +157,21 @@ def _digest_of(total: int, rows: int) -> str:
     return f"{(total % (1 << 64)) ^ rows:016x}"
 
 
-def _column_term(name: str, h: "numpy.ndarray") -> "numpy.ndarray":
+def _column_term(name: str, h: numpy.ndarray) -> numpy.ndarray:
     """A column's share of the row hash.  Row hash = mix(wrapping sum of terms):
     column order does not matter, yet swapping values between columns does."""
     return _mix(h ^ _tag(name))
 
 
 @table_errors
-def row_hashes(table: "pyarrow.Table", columns: list[str]) -> "numpy.ndarray":
+def row_hashes(table: pyarrow.Table, columns: list[str]) -> numpy.ndarray:
     """Sorted uint64 hashes of the rows of ``table`` over ``columns``; equal rows
     hash equal whatever the row or column order."""
     import numpy as np
     return np.sort(_row_hashes_unsorted(table, columns))
 
 
-def _row_hashes_unsorted(table: "pyarrow.Table", columns: list[str]) -> "numpy.ndarray":
+def _row_hashes_unsorted(table: pyarrow.Table, columns: list[str]) -> numpy.ndarray:
     import numpy as np
     table = normalize(table)
     acc = np.zeros(table.num_rows, dtype=np.uint64)

@@ -99,7 +99,7 @@ def _part(raw: bytes | None, kind: str, key: str):
     return section.get(key)
 
 
-def config_part(old: "Record", new: "Record") -> tuple[str | None, str | None]:
+def config_part(old: Record, new: Record) -> tuple[str | None, str | None]:
     """The name and DVC source whose part of mlver.toml / dvc.yaml the code diff of two
     records compares (None for two different names: every config change counts)."""
     from mlver.capture.dvcfiles import source_of

@@ -52,7 +52,7 @@ class FolderDiff:
                 "counts": dict(self.counts), "more": self.more()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FolderDiff":
+    def from_dict(cls, d: dict) -> FolderDiff:
         return cls(added=tuple(d.get("added", ())), removed=tuple(d.get("removed", ())),
                    modified=tuple(d.get("modified", ())),
                    renamed=tuple((r["old"], r["new"]) for r in d.get("renamed", ())),

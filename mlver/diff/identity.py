@@ -22,7 +22,7 @@ Two rules about the code scope live here, for ``snapshot``, ``status`` and ``dif
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from collections.abc import Callable
 
 from mlver.core.record import Code, Record, Scope
 from mlver.store import Store

@@ -14,7 +14,8 @@ Pure functions over :class:`~mlver.diff.tables.DriftStat` values (through
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 P_TESTS = ("ks", "chi_square", "z_test")
 FDR_METHOD = "benjamini-hochberg"
@@ -42,7 +43,7 @@ def control_fdr(stats: Sequence[Any]) -> tuple[list[Any], dict]:
     idx = [i for i, s in enumerate(stats) if s.test in P_TESTS and s.value is not None]
     qs = benjamini_hochberg([stats[i].value for i in idx])
     out = list(stats)
-    for i, q in zip(idx, qs):
+    for i, q in zip(idx, qs, strict=False):
         s = out[i]
         q = float(f"{q:.4g}")
         lv = level(s.test, q, s.threshold if s.threshold is not None else ALPHA)

@@ -25,10 +25,8 @@ from mlver.diff.colhash import (
     _number_hash,
     _row_hashes_unsorted,
     _tag,
-    column_digest,
     column_hash,
     normalize,
-    row_hashes,
 )
 from mlver.diff.tableerrors import KeyColumnError, TableError, table_errors
 
@@ -152,7 +150,7 @@ def _check_key(names: list[str], key) -> None:
                                  + ", ".join(repr(c) for c in names))
 
 
-def read_table(path: str, fmt: str, key: list[str] | None = None) -> "pyarrow.Table":
+def read_table(path: str, fmt: str, key: list[str] | None = None) -> pyarrow.Table:
     """Read ``path`` as ``fmt`` with pyarrow (a CSV's delimiter is sniffed).
 
     Every failure (malformed or binary content, non-UTF-8 text, a line longer
@@ -188,7 +186,7 @@ def _text_head(path: str, codec: str | None) -> tuple[bytes, bool]:
     return head, whole
 
 
-def _read_text(path: str, fmt: str, codec: str | None = None) -> "pyarrow.Table":
+def _read_text(path: str, fmt: str, codec: str | None = None) -> pyarrow.Table:
     import pyarrow.csv as pcsv
     import pyarrow.json as pj
 
@@ -340,7 +338,7 @@ def _scan_jsonl(path: str, codec: str | None, make):
 
 
 def profile_file(path: str, fmt: str, key=None,
-                 with_hashes: bool = True) -> tuple[dict, "numpy.ndarray | None"]:
+                 with_hashes: bool = True) -> tuple[dict, numpy.ndarray | None]:
     """:func:`profile_table` of a file, streamed batch by batch (memory bounded by
     a batch, not the table); KeyColumnError when ``key`` names a missing column."""
     profile, hashes = scan(path, fmt, lambda: Profiler(with_hashes=with_hashes)).finish()
@@ -356,7 +354,7 @@ class _RowHashes:
         self.parts.append(_row_hashes_unsorted(table, self.columns))
 
 
-def row_hashes_file(path: str, fmt: str, columns: list[str]) -> "numpy.ndarray":
+def row_hashes_file(path: str, fmt: str, columns: list[str]) -> numpy.ndarray:
     """:func:`row_hashes` of a file over ``columns``, streamed."""
     import numpy as np
     parts = scan(path, fmt, lambda: _RowHashes(columns), columns=columns).parts
@@ -412,7 +410,7 @@ def sniff_delimiter(head: bytes, whole: bool, default: str = ",") -> str:
 
 
 @table_errors
-def profile_table(table: "pyarrow.Table") -> tuple[dict, "numpy.ndarray"]:
+def profile_table(table: pyarrow.Table) -> tuple[dict, numpy.ndarray]:
     """Return ``(profile, row_hashes)`` of a table in memory; the hashes are over
     all columns, sorted.  The same as streaming the table's batches through a
     :class:`Profiler` (what :func:`profile_file` does for a file), so a profile
@@ -444,7 +442,7 @@ def profile_table(table: "pyarrow.Table") -> tuple[dict, "numpy.ndarray"]:
 
 
 @table_errors
-def profile_only(table: "pyarrow.Table") -> dict:
+def profile_only(table: pyarrow.Table) -> dict:
     """The profile of :func:`profile_table`, without computing row hashes."""
     profiler = Profiler(with_hashes=False)
     profiler.add(normalize(table))
@@ -476,7 +474,7 @@ class _Column:
         self.content, self.hashed = 0, 0  # see column_digest
         self.unique = _uniq.UniqueCheck() if _uniq.candidate(type_) else None
 
-    def add(self, col: "pyarrow.ChunkedArray", with_hash: bool, sample_pos) -> tuple:
+    def add(self, col: pyarrow.ChunkedArray, with_hash: bool, sample_pos) -> tuple:
         """Account for one batch; return (row-hash term or None, sampled values or None)."""
         import numpy as np
         import pyarrow as pa
@@ -530,7 +528,7 @@ class _Column:
             idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
             c = np.bincount(idx.astype(np.int64), minlength=len(values) + 1)[:len(values)]
             counts = self.counts
-            for v, k in zip(values.to_pylist(), c.tolist()):
+            for v, k in zip(values.to_pylist(), c.tolist(), strict=False):
                 if k:
                     counts[v] = counts.get(v, 0) + k
             if len(counts) > MAX_CATEGORIES:
@@ -542,13 +540,13 @@ class _Column:
             u.add(col, None if repeats else h, repeats)
         return self._term(h) if with_hash else None
 
-    def _term(self, h: "numpy.ndarray") -> "numpy.ndarray":
+    def _term(self, h: numpy.ndarray) -> numpy.ndarray:
         """The column's share of the row hashes; its values also go into ``content``."""
         self.content = (self.content + _content_sum(h)) % (1 << 64)
         self.hashed += len(h)
         return _column_term(self.name, h)
 
-    def _moments(self, x: "numpy.ndarray") -> None:
+    def _moments(self, x: numpy.ndarray) -> None:
         import numpy as np
         if not len(x):
             return
@@ -563,7 +561,7 @@ class _Column:
         self.n = total
         self.min, self.max = min(self.min, float(x.min())), max(self.max, float(x.max()))
 
-    def _count_numbers(self, x: "numpy.ndarray") -> None:
+    def _count_numbers(self, x: numpy.ndarray) -> None:
         """Value counts of finite numbers; integers in a narrow range by bincount."""
         import numpy as np
         import pyarrow as pa
@@ -577,7 +575,7 @@ class _Column:
                 self.counts = None
                 return
             counts = self.counts
-            for v, k in zip((nz + lo).tolist(), c[nz].tolist()):
+            for v, k in zip((nz + lo).tolist(), c[nz].tolist(), strict=False):
                 counts[v] = counts.get(v, 0) + k
             if len(counts) > MAX_CATEGORIES:
                 self.counts = None
@@ -594,13 +592,13 @@ class _Column:
         vc = pc.value_counts(arr)
         values, freq = vc.field("values").to_pylist(), vc.field("counts").to_pylist()
         counts = self.counts
-        for v, c in zip(values, freq):
+        for v, c in zip(values, freq, strict=False):
             if v is not None:
                 counts[v] = counts.get(v, 0) + c
         if len(counts) > MAX_CATEGORIES:
             self.counts = None
 
-    def finish(self, sample: "numpy.ndarray | None", all_rows: bool) -> dict[str, Any]:
+    def finish(self, sample: numpy.ndarray | None, all_rows: bool) -> dict[str, Any]:
         import base64
 
         import numpy as np
@@ -640,7 +638,7 @@ class _Column:
         return entry
 
 
-def weighted_quantiles(values, counts, n: int = 101) -> "numpy.ndarray":
+def weighted_quantiles(values, counts, n: int = 101) -> numpy.ndarray:
     """``n`` evenly spaced quantiles (0% to 100%) of sorted ``values`` repeated
     ``counts`` times, with numpy's "linear" interpolation, without repeating them."""
     import numpy as np
@@ -658,7 +656,7 @@ def weighted_quantiles(values, counts, n: int = 101) -> "numpy.ndarray":
     return np.maximum.accumulate(q)          # rounding must not break monotony
 
 
-def decode_sample(column: dict) -> "numpy.ndarray | None":
+def decode_sample(column: dict) -> numpy.ndarray | None:
     """The sorted sample of a profile column (see :func:`profile_table`), or None."""
     import base64
 
@@ -724,13 +722,13 @@ class Profiler:
                 keep = np.argpartition(allp, self.sample_rows - 1)[:self.sample_rows]
                 allp = allp[keep]
             self._prio = allp
-            for c, (_, vals) in zip(self.columns, results):
+            for c, (_, vals) in zip(self.columns, results, strict=False):
                 if c.numeric:
                     merged = np.concatenate([self._sample[c.name], vals])
                     self._sample[c.name] = merged[keep] if keep is not None else merged
         self.rows += n
 
-    def finish(self) -> tuple[dict, "numpy.ndarray | None"]:
+    def finish(self) -> tuple[dict, numpy.ndarray | None]:
         import numpy as np
         if self._pool is not None:
             self._pool.shutdown()

@@ -20,7 +20,7 @@ keeps, so exact data and samples go through the same code.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 _EPS = 1e-15
 _MAX_ITER = 10000

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from mlver.base import canonical
 from mlver.base.errors import CorruptObjectError, MlverError
@@ -60,7 +60,6 @@ def _head(objs: Objects, oid: str, path: str) -> bytes | None:
 
 
 def _cached(objs: Objects, oid: str):
-    import numpy as np
 
     store = objs.store
     pid = store.index.get_derived(PROFILE_KIND, oid)
@@ -267,7 +266,7 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
     return _diff_sides(a, b, key, rows, target)
 
 
-def _diff_sides(a: "_Side", b: "_Side", key, rows: int, target):
+def _diff_sides(a: _Side, b: _Side, key, rows: int, target):
     from mlver.diff.tables import diff_from_profiles, diff_tables, needs_rehash
 
     if key or rows:

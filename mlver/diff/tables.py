@@ -22,7 +22,8 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from mlver.diff import manycolumns as _many
 from mlver.diff import profile as _profile
@@ -91,7 +92,7 @@ class DriftStat:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DriftStat":
+    def from_dict(cls, d: dict) -> DriftStat:
         rows = (d["rows_old"], d["rows_new"]) if d.get("rows_old") is not None else None
         return cls(d["column"], d.get("test", d.get("metric")), d.get("value"), d["drifted"],
                    d.get("threshold"), d.get("level"), d.get("kind"), rows, d.get("psi"),
@@ -195,8 +196,8 @@ class TableDiff:
         return dict(d, key=list(self.key) if self.key is not None else None,
                     columns_added=list(self.columns_added),
                     columns_removed=list(self.columns_removed),
-                    columns_retyped=[dict(zip(triple, r)) for r in self.columns_retyped],
-                    null_rates=[dict(zip(triple, r)) for r in self.null_rates],
+                    columns_retyped=[dict(zip(triple, r, strict=False)) for r in self.columns_retyped],
+                    null_rates=[dict(zip(triple, r, strict=False)) for r in self.null_rates],
                     cells_changed=dict(self.cells_changed), samples=copy.deepcopy(self.samples),
                     drift=[s.to_dict() for s in self.drift],
                     target=copy.deepcopy(self.target),
@@ -205,7 +206,7 @@ class TableDiff:
                     columns_renamed=[{"old": o, "new": n} for o, n in self.columns_renamed])
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TableDiff":
+    def from_dict(cls, d: dict) -> TableDiff:
         """Rebuild a TableDiff from :meth:`to_dict` output (also after JSON)."""
         def triples(name):
             return tuple((r["column"], r["old"], r["new"]) for r in d.get(name, ()))
@@ -262,7 +263,7 @@ class TableDiff:
             parts = [f"no changes ({self.rows_new:,} rows)"]
         return "; ".join(([label] if label else []) + parts)
 
-    def sample_frame(self, kind: str) -> "pandas.DataFrame":
+    def sample_frame(self, kind: str) -> pandas.DataFrame:
         """Sample rows of ``kind`` "added", "removed" or "changed" as a DataFrame; a
         changed row has its key, then ``<col>.old`` and ``<col>.new`` side by side
         for each column that changed.  ValueError when made without ``rows=N``."""
@@ -323,8 +324,8 @@ def needs_rehash(old_profile: dict, new_profile: dict) -> list[str] | None:
     return common
 
 
-def diff_from_profiles(old_profile: dict, old_hashes: "numpy.ndarray",
-                       new_profile: dict, new_hashes: "numpy.ndarray",
+def diff_from_profiles(old_profile: dict, old_hashes: numpy.ndarray,
+                       new_profile: dict, new_hashes: numpy.ndarray,
                        target: str | None = None) -> TableDiff:
     """Everything that needs neither a key nor samples, from cached data only.
     The hashes must cover the common columns: the stored ones when
@@ -335,11 +336,11 @@ def diff_from_profiles(old_profile: dict, old_hashes: "numpy.ndarray",
 
 
 @table_errors
-def diff_tables(old: "pyarrow.Table", new: "pyarrow.Table", *,
+def diff_tables(old: pyarrow.Table, new: pyarrow.Table, *,
                 key: str | Sequence[str] | None = None, rows: int = 0,
                 old_profile: dict | None = None, new_profile: dict | None = None,
-                old_hashes: "numpy.ndarray | None" = None,
-                new_hashes: "numpy.ndarray | None" = None,
+                old_hashes: numpy.ndarray | None = None,
+                new_hashes: numpy.ndarray | None = None,
                 target: str | None = None) -> TableDiff:
     """Diff two tables.  Without ``key``, rows_added/rows_removed are the exact
     multiset difference of rows over the common columns.  With ``key`` (name or
@@ -409,7 +410,7 @@ def _assemble(old_p: dict, new_p: dict, added: int, removed: int, target: str | 
         dataset_drift=dataset_drift(drift), identifiers=ids, fdr=fdr, **extra)
 
 
-def _shared_unique(a: "numpy.ndarray", b: "numpy.ndarray") -> int:
+def _shared_unique(a: numpy.ndarray, b: numpy.ndarray) -> int:
     """How many values two sorted arrays without duplicates have in common: the
     runs are cut at the same values into pieces merged in parallel threads."""
     import numpy as np
@@ -427,7 +428,7 @@ def _shared_unique(a: "numpy.ndarray", b: "numpy.ndarray") -> int:
         return sum(pool.map(count, range(pieces)))
 
 
-def _multiset_diff(old_sorted: "numpy.ndarray", new_sorted: "numpy.ndarray") -> tuple[int, int]:
+def _multiset_diff(old_sorted: numpy.ndarray, new_sorted: numpy.ndarray) -> tuple[int, int]:
     """(added, removed): a hash present twice before and three times after adds one row."""
     import numpy as np
 
@@ -452,7 +453,7 @@ def _multiset_diff(old_sorted: "numpy.ndarray", new_sorted: "numpy.ndarray") -> 
     return int(cn.sum()) - shared, int(co.sum()) - shared
 
 
-def _surplus(hashes: "numpy.ndarray", other_sorted: "numpy.ndarray", limit: int) -> "numpy.ndarray":
+def _surplus(hashes: numpy.ndarray, other_sorted: numpy.ndarray, limit: int) -> numpy.ndarray:
     """Positions of the rows counted as added (or removed): the occurrences of
     each hash beyond the other side's count; the first ``limit``, in row order."""
     import numpy as np
@@ -487,7 +488,7 @@ def _keyed_diff(old, new, keys, rows, old_profile, new_profile, target=None) -> 
         olds, news = _rows.rows_as_json(old, mo[picked]), _rows.rows_as_json(new, mn[picked])
         changed = [{"key": {k: o[k] for k in keys}, "old": o, "new": n,
                     "columns": [c for c, d in per_column.items() if d[p]]}
-                   for p, o, n in zip(picked, olds, news)]
+                   for p, o, n in zip(picked, olds, news, strict=False)]
         samples = {"added": _rows.rows_as_json(new, added_idx[:rows]),
                    "removed": _rows.rows_as_json(old, removed_idx[:rows]), "changed": changed}
     return _assemble(old_profile, new_profile, len(added_idx), len(removed_idx), key=keys,
@@ -559,7 +560,7 @@ def _match_keys(old, new, keys):
     return mo, mn, np.flatnonzero(~match), np.flatnonzero(~seen)
 
 
-def _cells_differ(a, b) -> "numpy.ndarray":
+def _cells_differ(a, b) -> numpy.ndarray:
     """Boolean array, True where values differ, by the row hashes' rules: null
     equals NaN, numbers compare as float64, different kinds (int vs string) differ."""
     import pyarrow as pa
@@ -643,8 +644,8 @@ def column_drift(name: str, o: dict, n: dict, is_target: bool = False):
         if n_values <= LOW_CARDINALITY or (
                 _is_integer(o) and _is_integer(n) and n_values <= INTEGER_CATEGORIES
                 and on + nn >= 5 * n_values):
-            old_c = {_value_key(v): c for v, c in zip(ov, oc)}
-            new_c = {_value_key(v): c for v, c in zip(nv, nc)}
+            old_c = {_value_key(v): c for v, c in zip(ov, oc, strict=False)}
+            new_c = {_value_key(v): c for v, c in zip(nv, nc, strict=False)}
             return _categorical(name, old_c, new_c, is_target)
         return _numeric(name, o, n, (ov, oc, on), (nv, nc, nn), is_target)
     if o.get("categories") and n.get("categories"):
@@ -740,19 +741,19 @@ def _categorical(name, old_c: dict, new_c: dict, is_target):
     info = None
     if is_target:
         classes = [{"value": k, "old": round(float(x), 4), "new": round(float(y), 4)}
-                   for k, x, y in zip(keys, sa, sb)]
+                   for k, x, y in zip(keys, sa, sb, strict=False)]
         info = {"column": name, "kind": "categorical", "quantiles": None,
                 "classes": sorted(classes, key=lambda c: c["value"])}
     return stat, info
 
 
-def _psi(expected: "numpy.ndarray", actual: "numpy.ndarray") -> float:
+def _psi(expected: numpy.ndarray, actual: numpy.ndarray) -> float:
     import numpy as np
     e, a = np.maximum(expected, PSI_EPSILON), np.maximum(actual, PSI_EPSILON)
     return max(0.0, float(np.sum((a - e) * np.log(a / e))))
 
 
-def _cdf(q: "numpy.ndarray", x: "numpy.ndarray") -> "numpy.ndarray":
+def _cdf(q: numpy.ndarray, x: numpy.ndarray) -> numpy.ndarray:
     """Share of values <= x from 101 quantiles: linear between two quantiles
     (values spread evenly in a percentile), a jump at tied ones (discrete data)."""
     import numpy as np

@@ -12,7 +12,8 @@ numpy and pyarrow are imported inside functions only (the CLI imports this modul
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 # Values checked exactly per column (8 bytes each): a column with no repeated value among
 # its first UNIQUE_LIMIT values counts as unique.  A column that repeats is dropped at
@@ -29,7 +30,7 @@ def candidate(type_: Any) -> bool:
         return candidate(type_.value_type)
     return (t.is_integer(type_) or t.is_string(type_) or t.is_large_string(type_)
             or t.is_binary(type_) or t.is_large_binary(type_) or t.is_fixed_size_binary(type_)
-            or ((t.is_timestamp(type_) or t.is_date(type_) or t.is_time(type_))))
+            or (t.is_timestamp(type_) or t.is_date(type_) or t.is_time(type_)))
 
 
 class UniqueCheck:
@@ -87,7 +88,7 @@ class UniqueCheck:
         return self.unique
 
 
-def _keys(col: Any) -> "Any":
+def _keys(col: Any) -> Any:
     """One uint64 per value, equal exactly for equal values (integers and times by their
     storage integer, text by a 64-bit hash)."""
     import numpy as np

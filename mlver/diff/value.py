@@ -32,7 +32,7 @@ class SlotDiff:
     note: str | None = None  # why a finer diff was not possible
     # the Diff of the two records that produced the old and the new content (same name,
     # two versions), when the content changed and lineage knows both: see diff.upstream
-    upstream: "Diff | None" = None
+    upstream: Diff | None = None
 
     def to_dict(self) -> dict:
         d = {"slot": self.slot, "status": self.status, "path": self.path, "old": self.old,
@@ -46,7 +46,7 @@ class SlotDiff:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SlotDiff":
+    def from_dict(cls, d: dict) -> SlotDiff:
         from mlver.diff.tables import TableDiff
 
         return cls(slot=d["slot"], status=d["status"], path=d.get("path"), old=d.get("old"),
@@ -90,7 +90,7 @@ class Diff:
                 "unrecorded_reads": list(self.unrecorded_reads)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Diff":
+    def from_dict(cls, d: dict) -> Diff:
         return cls(old=d["old"], new=d["new"], changed=tuple(d.get("changed", ())),
                    inputs={k: SlotDiff.from_dict(v) for k, v in d.get("inputs", {}).items()},
                    outputs={k: SlotDiff.from_dict(v) for k, v in d.get("outputs", {}).items()},

@@ -23,7 +23,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Callable
+from collections.abc import Callable
 
 EXACT_MAX = 5        # groups up to which every subset is replayed
 MAX_ORDERS = 10_000  # orders sampled at most, whatever the budget
@@ -91,7 +91,7 @@ def sampled(n: int, sample: list[tuple[int, ...]], v: Callable[[frozenset[int]],
             before = after
     means = [sum(c) / len(c) for c in contrib]
     errs: list[float | None] = []
-    for c, m in zip(contrib, means):
+    for c, m in zip(contrib, means, strict=False):
         if len(c) < 2:
             errs.append(None)
         else:
@@ -405,7 +405,7 @@ def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list
                                    if s.half_width > 0 or s.stderr is not None else "")
             for s in m.shares]
     vwidth = max([len(v) for v in vals] + [6]) + 2
-    for s, v in zip(m.shares, vals):
+    for s, v in zip(m.shares, vals, strict=False):
         share = f"({s.share * 100:.0f}%)" if s.share is not None else "(-)"
         mark = "  within noise" if s.within_noise else ""
         out.append(f"  {s.group:<{width}}{v:<{vwidth}}{share}{mark}".rstrip())

@@ -36,7 +36,7 @@ import shlex
 import shutil
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from mlver.explain import attribute
 from mlver.capture import git as capgit
@@ -251,7 +251,7 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         noise = attribute.noise_half_widths(coefs, counts, sd, df)
         total = sum(abs(x) for x in values)
         shares = []
-        for g, val, err, h in zip(groups, values, errs, noise):
+        for g, val, err, h in zip(groups, values, errs, noise, strict=False):
             # sampling adds its own error (1.96 standard errors) to the noise's
             half = math.hypot(h, 1.96 * err) if err is not None else h
             shares.append(attribute.Share(g.label, g.kind, val,

@@ -15,9 +15,9 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from mlver.capture import git as capgit
 from mlver.core.params import merge, parse_file
@@ -149,10 +149,8 @@ class Runner:
             raise ReplayError(f"cannot build a scratch copy of the commit of {side.label} "
                               f"({e})") from None
         finally:
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(os.path.join(s.tmp, "index"))
-            except FileNotFoundError:
-                pass
         root = self.root(s)
         os.makedirs(root, exist_ok=True)
         for m in side.rec.metrics_files:
@@ -278,10 +276,8 @@ def _command_env(cwd: str, scratch: str) -> dict[str, str]:
 
 
 def _signal_group(p: subprocess.Popen, sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(p.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @contextmanager

@@ -12,7 +12,7 @@ Hugging Face's ``trust_remote_code`` asks before running a model's code.
 from __future__ import annotations
 
 import shlex
-from typing import Callable
+from collections.abc import Callable
 
 from mlver.base.errors import ReplayError
 from mlver.store import Store

@@ -20,7 +20,8 @@ import posixpath
 import stat
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mlver.core.params import MAX_FILE, parse_bytes
 from mlver.base.errors import ParamsError, RecordFormatError
@@ -51,7 +52,7 @@ class Content:
         return json.dumps([self.oid, self.type, self.size, self.files])
 
     @classmethod
-    def from_json(cls, text: str) -> "Content | None":
+    def from_json(cls, text: str) -> Content | None:
         try:
             oid, typ, size, files = json.loads(text)
             return cls(str(oid), str(typ), int(size), int(files))

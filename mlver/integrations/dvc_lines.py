@@ -13,7 +13,8 @@ in the index whose commits git lists among that parent's ancestors stand in.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mlver.capture import git as capgit
 from mlver.core.record import Record

@@ -24,7 +24,8 @@ import stat
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mlver.core.config import HOOK_NAMES, HooksConfig
 from mlver.base.errors import CheckoutError, ConfigError, MlverError, NotAStoreError

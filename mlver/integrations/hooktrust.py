@@ -26,7 +26,8 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mlver.core.config import HooksConfig, read_store_config
 from mlver.base.errors import ConfigError, StoreFormatError

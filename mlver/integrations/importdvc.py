@@ -34,8 +34,9 @@ import posixpath
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Iterator
 
 from mlver.core import history
 from mlver.capture import git as capgit
@@ -100,7 +101,7 @@ def _iso(seconds: int) -> str:
 
 def _iso_us(micros: int) -> str:
     seconds, us = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=us) \
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=us) \
         .strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -22,7 +22,8 @@ import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from mlver.core import reach
 from mlver.base.errors import ConfigError, CorruptObjectError, MlverError

@@ -25,10 +25,12 @@ import os
 import stat
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, BinaryIO, Callable, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from collections.abc import Callable
 
 from mlver.base.errors import CheckoutError, CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
+import contextlib
 
 if TYPE_CHECKING:
     from mlver.ops.checkout import Checkout, Want
@@ -148,10 +150,8 @@ class Dirs:
     def remove_created(self) -> None:
         """Remove the folders this checkout created (after a failure), deepest first."""
         for _rel, parent, disk in sorted(self.created, key=lambda c: len(c[0]), reverse=True):
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(disk, dir_fd=parent)
-            except OSError:
-                pass
         self.created.clear()
         self._pending.clear()
 
@@ -170,10 +170,8 @@ def _remove_tree(parent: int, name: str) -> None:
                 _unlink(fd, e.name)
     finally:
         os.close(fd)
-    try:
+    with contextlib.suppress(OSError):
         os.rmdir(name, dir_fd=parent)
-    except OSError:
-        pass
 
 
 class Writer:
@@ -444,7 +442,5 @@ def _spread(items: list[_Staged]) -> list[list[_Staged]]:
 
 
 def _unlink(dfd: int, name: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(name, dir_fd=dfd)
-    except FileNotFoundError:
-        pass

@@ -174,7 +174,7 @@ class RunSession:
 
     # The context-manager form records on a clean exit only; its reads are traced in
     # this process (see mlver.ops.trace.InProcessTracer).
-    def __enter__(self) -> "RunSession":
+    def __enter__(self) -> RunSession:
         from mlver.ops.trace import InProcessTracer
 
         self.begin()

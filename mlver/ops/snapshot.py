@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from mlver.core import history
 from mlver.core.history import check_name  # noqa: F401 (callers import it from here)
@@ -40,7 +40,7 @@ class SnapshotResult:
 
 def now_utc() -> str:
     """UTC timestamp with microseconds, ISO 8601 with a ``Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def split_inputs(store: Store, ws: Workspace, inputs: dict[str, str],
@@ -94,7 +94,7 @@ def capture_slots(ws: Workspace, slots: dict[str, str], cache: StatCache, batch:
     return out
 
 
-def capture_inputs(store: Store, ws: Workspace, p: "Plan", cache: StatCache,
+def capture_inputs(store: Store, ws: Workspace, p: Plan, cache: StatCache,
                    batch: Batch | None, progress=None) -> dict[str, Artifact]:
     """The plan's inputs: paths captured, revisions resolved to a record's output."""
     arts = capture_slots(ws, p.inputs, cache, batch, progress)

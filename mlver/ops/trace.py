@@ -32,6 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from mlver.core.scope import matches
+import contextlib
 
 TRACE_FILES = 1000           # trace files read: one per Python process of the command
 TRACE_BYTES = 256 << 20      # bytes read from them in all
@@ -159,7 +160,7 @@ class ChildTracer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-_ACTIVE: list["InProcessTracer"] = []
+_ACTIVE: list[InProcessTracer] = []
 _INSTALLED = False
 
 
@@ -236,10 +237,8 @@ def _argv_files(root: str, argv, cwd: str | None) -> set[str]:
     for a in argv or ():
         words.append(a)
         if " " in a:
-            try:
+            with contextlib.suppress(ValueError):
                 words += shlex.split(a)
-            except ValueError:
-                pass
     roots = _roots(root)
     out = set()
     for w in words[:1000]:

@@ -18,7 +18,8 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from mlver.core import history, reach
 from mlver.base.errors import MlverError
@@ -138,7 +139,7 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
         if revs:
             oids = [history.resolve(store, r) for r in revs]
             named = set(oids)
-            r = reach.walk(store, list(zip(oids, revs)), lambda o: o in named)
+            r = reach.walk(store, list(zip(oids, revs, strict=False)), lambda o: o in named)
             listing = scan.list_store(store.objects)
             checked, _ = _check_all(_jobs(listing, r), progress, workers, lambda: None)
         else:

@@ -8,7 +8,7 @@ object's path or writes SQL.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from mlver.core.config import read_store_config, write_store_config
 from mlver.base.errors import ConfigError, RecordFormatError

@@ -22,6 +22,7 @@ from mlver.store import packs as packmod
 from mlver.store import storelock
 from mlver.store.objects import PACK_THRESHOLD, LocalObjectStore, sync_filesystem
 from mlver.store.safefs import discard as _unlink
+import contextlib
 
 _counter = itertools.count()
 _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
@@ -51,7 +52,7 @@ class Batch:
         self._holding = True
         store.sweep_tmp()
 
-    def __enter__(self) -> "Batch":
+    def __enter__(self) -> Batch:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -78,10 +79,8 @@ class Batch:
             self._holding = True
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
     def _tmp_path(self) -> str:
         return f"{self.store.tmp_dir}/{self._prefix}{next(self._n)}"

@@ -40,7 +40,8 @@ in ``tree_entries`` still ends.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Iterable, Iterator, Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from mlver.base.errors import MlverError
 from mlver.store.trees import Tree

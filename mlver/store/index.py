@@ -16,11 +16,13 @@ import sqlite3
 import time
 import urllib.parse
 from types import TracebackType
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
+from collections.abc import Iterable, Iterator
 
 from mlver.base.errors import StoreFormatError
 from mlver.store import graph as graphmod
 from mlver.store.safefs import check_file
+import contextlib
 
 SCHEMA_VERSION = 4
 INDEX_FILE = "index.sqlite"
@@ -124,10 +126,8 @@ def _readonly_error(path: str, e: sqlite3.DatabaseError) -> StoreFormatError:
 
 def _unlink_all(path: str) -> None:
     for suffix in ("", "-wal", "-shm"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path + suffix)
-        except FileNotFoundError:
-            pass
 
 
 def _open(path: str) -> sqlite3.Connection:

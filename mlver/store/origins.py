@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from mlver.base.errors import RecordFormatError
 from mlver.base.hashing import is_oid

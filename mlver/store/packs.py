@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import Hasher, oid_of
+import contextlib
 
 PACK_MAGIC = b"MLVRPACK"
 IDX_MAGIC = b"MLVRIDX\0"
@@ -54,7 +55,7 @@ def _digest(data: bytes | bytearray | memoryview) -> bytes:
     return bytes.fromhex(oid_of(bytes(data)))
 
 
-def _le(a: "array[int]") -> "array[int]":
+def _le(a: array[int]) -> array[int]:
     if sys.byteorder != "little":
         a.byteswap()
     return a
@@ -175,10 +176,8 @@ class PackWriter:
             os.close(self._fd)
             self._fd = None
         for p in (self.pack_path, self.idx_path):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
-            except FileNotFoundError:
-                pass
 
 
 def index_bytes(keys: list[bytes], offsets: list[int], lengths: list[int], pack_size: int,
@@ -248,7 +247,7 @@ class PackIndex:
             raise _damaged(path, "index checksum mismatch")
         h = IDX_HEADER.size
         keys = [data[p:p + 16] for p in range(h, h + 16 * count, 16)]
-        if any(a >= b for a, b in zip(keys, keys[1:])):
+        if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
             raise _damaged(path, "index entries are not sorted and unique")
         o = h + 16 * count
         offsets = _le(array("Q", data[o:o + 8 * count]))
@@ -318,10 +317,8 @@ class PackIndex:
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
         if fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 # -- merging --------------------------------------------------------------------------------------
@@ -370,14 +367,10 @@ def merge(sources: list[PackIndex], pack_path: str, idx_path: str,
         raise
     publish()
     for src in sources:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(src.idx_path)
-        except FileNotFoundError:
-            pass
     for src in sources:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(src.pack_path)
-        except FileNotFoundError:
-            pass
         src.close()
     return n

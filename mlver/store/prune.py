@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from mlver.base.hashing import digest
 from mlver.store import packs as packmod
 from mlver.store.objects import LocalObjectStore, sync_filesystem
+import contextlib
 
 
 def remove_loose(store: LocalObjectStore, oid: str) -> None:
@@ -38,10 +39,8 @@ def remove_loose(store: LocalObjectStore, oid: str) -> None:
 
 def remove_file(path: str) -> None:
     """Unlink a leftover file (a pack without an index, a file in ``tmp/``)."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def remove_pack(store: LocalObjectStore, pack: packmod.PackIndex) -> None:

@@ -15,8 +15,8 @@ import re
 import socket
 import stat
 import time
-from contextlib import contextmanager
-from typing import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator
 
 from mlver.base.errors import (
     LockError,
@@ -132,10 +132,8 @@ def _create_lock(path: str) -> int:
         os.close(fd)
         raise
     finally:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
     # A file system without hard links: create the lock in place, then name the holder.
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
     os.write(fd, holder)
@@ -158,10 +156,8 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
             break
         except FileExistsError:
             if _stale(lock):
-                try:
+                with suppress(FileNotFoundError):
                     os.unlink(lock)
-                except FileNotFoundError:
-                    pass
                 continue
             if time.monotonic() > deadline:
                 raise LockError(
@@ -219,10 +215,8 @@ def _drop_leftovers(path: str) -> None:
             pid = n[len(base) + 6:].partition("-")[0]
             dead = pid.isdigit() and not _alive(int(pid))
         if dead:
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(os.path.join(d, n))
-            except FileNotFoundError:
-                pass
 
 
 def _alive(pid: int) -> bool:

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -195,10 +195,8 @@ class Backend:
     def delete(self, rel: str) -> None:
         with self.guard(f"deleting {rel}"):
             self._n()
-            try:
+            with suppress(FileNotFoundError):
                 self.fs.rm_file(self.path(rel))
-            except FileNotFoundError:
-                pass
 
     def prepare(self) -> None:
         """Create what a new store needs besides its config (folders, for a folder)."""
@@ -439,10 +437,8 @@ class LocalBackend(Backend):
 
     def delete(self, rel: str) -> None:
         with self.guard(f"deleting {rel}"):
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(self.full(rel))
-            except FileNotFoundError:
-                pass
 
     def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         full = self.full(rel)
@@ -601,7 +597,7 @@ class RemoteObjectStore:
             found = {n: p for n, p in self._packs.items() if n in idx}
             if todo:
                 with ThreadPoolExecutor(WORKERS) as pool:
-                    for name, pi in zip(todo, pool.map(lambda n: self._index(n, idx[n]), todo)):
+                    for name, pi in zip(todo, pool.map(lambda n: self._index(n, idx[n]), todo), strict=False):
                         found[name] = pi
             for name, pi in list(found.items()):
                 if packs.get(name) != pi.pack_size:
@@ -701,7 +697,7 @@ class RemoteObjectStore:
     def tree(self, oid: str) -> Tree:
         return Tree.decode(self.read(oid))
 
-    def batch(self) -> "RemoteBatch":
+    def batch(self) -> RemoteBatch:
         return RemoteBatch(self)
 
     # -- fetching many -----------------------------------------------------------------------
@@ -848,7 +844,7 @@ class RemoteBatch:
         os.makedirs(remote.scratch_dir, exist_ok=True)
         self.uploaded = 0  # bytes sent
 
-    def __enter__(self) -> "RemoteBatch":
+    def __enter__(self) -> RemoteBatch:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -1082,7 +1078,7 @@ class RemoteRefs:
             values = list(pool.map(lambda r: self._read(r)[0], rels))
         heads: dict[str, str] = {}
         tag_map: dict[tuple[str, str], str] = {}
-        for rel, v in zip(rels, values):
+        for rel, v in zip(rels, values, strict=False):
             if v is None:
                 continue
             parts = rel.split("/")

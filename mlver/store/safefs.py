@@ -12,6 +12,7 @@ import os
 import stat
 
 from mlver.base.errors import StoreFormatError
+import contextlib
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -20,10 +21,8 @@ _CHUNK = 1 << 20  # bytes asked of one os.read past what the file said it holds
 
 def discard(path: str) -> None:
     """Remove the file ``path``; one already gone is fine (a leftover, a staged copy)."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _refuse(path: str, what: str) -> StoreFormatError:

@@ -15,7 +15,7 @@ import fcntl
 import os
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from collections.abc import Iterator
 
 from mlver.base.errors import LockError
 from mlver.store.safefs import _NOFOLLOW

@@ -42,7 +42,7 @@ class TransferResult:
     present: int
     seconds: float
 
-    def __add__(self, other: "TransferResult") -> "TransferResult":
+    def __add__(self, other: TransferResult) -> TransferResult:
         return TransferResult(self.objects + other.objects, self.bytes + other.bytes,
                               self.present + other.present, self.seconds + other.seconds)
 

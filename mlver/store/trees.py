@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 from mlver.base import canonical
 from mlver.base.errors import RecordFormatError
@@ -48,7 +49,7 @@ class TreeEntry:
                 "size": self.size, "type": self.type}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TreeEntry":
+    def from_dict(cls, d: dict[str, Any]) -> TreeEntry:
         try:
             entry = cls(name=d["name"], type=d["type"], oid=d["oid"],
                         size=int(d["size"]), exec=bool(d.get("exec", False)))
@@ -70,7 +71,7 @@ class Tree:
     entries: tuple[TreeEntry, ...]
 
     @classmethod
-    def of(cls, entries: Iterable[TreeEntry]) -> "Tree":
+    def of(cls, entries: Iterable[TreeEntry]) -> Tree:
         """Build a tree from entries in any order."""
         return cls(tuple(sorted(entries, key=lambda e: e.name)))
 
@@ -93,7 +94,7 @@ class Tree:
         return None
 
     @classmethod
-    def decode(cls, data: bytes) -> "Tree":
+    def decode(cls, data: bytes) -> Tree:
         """Parse and validate tree bytes."""
         try:
             d = canonical.loads(data)
@@ -126,7 +127,7 @@ def encode_rows(rows: Iterable[tuple[str, str, str, int, bool]]) -> bytes:
         f'{{"exec":{"true" if exe else "false"},"name":{quote(name)},'
         f'"oid":"{oid}","size":{size},"type":"{typ}"}}'
         for name, typ, oid, size, exe in rows)
-    return f'{{"entries":[{body}],"format":{TREE_FORMAT},"type":"tree"}}'.encode("utf-8")
+    return f'{{"entries":[{body}],"format":{TREE_FORMAT},"type":"tree"}}'.encode()
 
 
 # Bounds of :func:`walk`. Trees come from other people's stores: a crafted "tree bomb" (40
@@ -143,7 +144,7 @@ def _too_big(oid: str, max_entries: int, max_depth: int) -> RecordFormatError:
         "(a tree bomb); check where it came from before using it")
 
 
-def expanded(read_tree: Callable[[str], "Tree"], oid: str,
+def expanded(read_tree: Callable[[str], Tree], oid: str,
              max_entries: int = MAX_WALK_ENTRIES, max_depth: int = MAX_WALK_DEPTH) -> int:
     """The number of entries a walk of tree ``oid`` yields, counted without expanding:
     each unique tree is read once and its count is its entries plus its sub-trees'
@@ -179,7 +180,7 @@ def expanded(read_tree: Callable[[str], "Tree"], oid: str,
     return counts[oid]
 
 
-def walk(read_tree: Callable[[str], "Tree"], oid: str, prefix: str = "", *,
+def walk(read_tree: Callable[[str], Tree], oid: str, prefix: str = "", *,
          max_entries: int = MAX_WALK_ENTRIES,
          max_depth: int = MAX_WALK_DEPTH) -> Iterator[tuple[str, TreeEntry]]:
     """Yield ``(path, entry)`` for every entry below tree ``oid``, depth first.

@@ -18,7 +18,8 @@ Two ways a record someone else wrote used to pass for local:
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Container, Iterable, Mapping
+from typing import TYPE_CHECKING
+from collections.abc import Container, Iterable, Mapping
 
 from mlver.core import reach
 from mlver.store.origins import mark_origin, origins

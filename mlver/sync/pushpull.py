@@ -24,13 +24,13 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from mlver.core import history, reach
 from mlver.sync import origins as sync_origins
 from mlver.core.config import RemoteSpec
 from mlver.base.errors import (
-    ConfigError,
     CorruptObjectError,
     MlverError,
     NoSuchName,
@@ -53,7 +53,7 @@ Warn = Callable[[str], None]
 class PushRefused(RefConflictError):
     """Push refused for some names: the remote moved since the last pull."""
 
-    def __init__(self, message: str, result: "PushResult") -> None:
+    def __init__(self, message: str, result: PushResult) -> None:
         super().__init__(message)
         self.result = result
 

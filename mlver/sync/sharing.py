@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from mlver.core import config as cfgmod
@@ -44,10 +44,8 @@ def tracked_store_files(root: str) -> list[str] | None:
 def check_git_tracking(root: str) -> str | None:
     """The warning to print when git tracks files of the store, else None. A store's
     ``.gitignore`` written by an older mlver is replaced on the way."""
-    try:
+    with suppress(OSError):
         upgrade_gitignore(os.path.join(root, STORE_DIR))
-    except OSError:
-        pass
     files = tracked_store_files(root)
     if not files:
         return None

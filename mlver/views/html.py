@@ -17,7 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 from html import escape
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mlver.diff.explain import _label, _pair, fmt_value, human_size
 from mlver.views import svg

@@ -13,6 +13,7 @@ import datetime
 import os
 import tempfile
 from typing import Any
+import contextlib
 
 
 def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
@@ -28,7 +29,7 @@ def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
         p = profiles.get(oid)
         return p if p is not None else cached_profile(store, oid)
 
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return render(diff, profile_of, generated=now, version=__version__)
 
 
@@ -56,8 +57,6 @@ def write_text(path: str, text: str) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 OLD_COLOR = "#4c78a8"   # blue   } colour-blind safe pair (Tableau 10)
 NEW_COLOR = "#f58518"   # orange }
@@ -153,7 +154,7 @@ def _counts(col: dict) -> dict[str, float] | None:
         from mlver.diff.tables import _value_key
 
         v = col["values"]
-        return {_value_key(x): float(c) for x, c in zip(v["value"], v["count"])}
+        return {_value_key(x): float(c) for x, c in zip(v["value"], v["count"], strict=False)}
     return None
 
 
@@ -235,7 +236,7 @@ def histogram_svg(data: dict, column: str, old_label: str = "old", new_label: st
                      f'stroke-width="1.5"/>')
     # medians
     for med, color, name in zip(data.get("median", ()), (OLD_COLOR, NEW_COLOR),
-                                ("old", "new")):
+                                ("old", "new"), strict=False):
         if med is not None and lo <= med <= hi:
             parts.append(f'<line x1="{X(med):.1f}" x2="{X(med):.1f}" y1="{top}" '
                          f'y2="{top + ph}" stroke="{color}" stroke-width="1.5" '

@@ -35,7 +35,7 @@ def split_and(text: str) -> list[str]:
         i = low.find("and", pos)
         if i < 0:
             break
-        if 0 < i and low[i - 1].isspace() and i + 3 < len(low) and low[i + 3].isspace():
+        if i > 0 and low[i - 1].isspace() and i + 3 < len(low) and low[i + 3].isspace():
             parts.append(text[start:i].strip())
             start = i + 3
         pos = i + 3

@@ -34,7 +34,8 @@ import threading
 import time
 from contextlib import contextmanager
 from html import escape
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
 
 from mlver.base.errors import ConfigError, MlverError
@@ -464,7 +465,7 @@ def versions_page(rows: list[dict], q: str, sort: str, desc: bool, page: int, n:
            + "</form>", more,
            '<form id="pick" method="get" action="/diff">'
            f'<div class="bar"><span class="count">{total:,} version{"s" if total != 1 else ""}'
-           + (f" matching" if q else "")
+           + (" matching" if q else "")
            + (f", {(page - 1) * n + 1:,}–{min(page * n, total):,} shown" if total > n else "")
            + '</span><button type="submit" id="diff-btn">Diff the two ticked versions</button>'
            "</div>"

@@ -20,6 +20,7 @@ error of its own reach the command: tracing that fails leaves the command as it 
 
 import os
 import sys
+import contextlib
 
 MAX_PATHS = 100000
 
@@ -150,8 +151,6 @@ def _chain():
     spec.loader.exec_module(module)  # its errors are reported by site, as without mlver
 
 
-try:
+with contextlib.suppress(Exception):
     _mlver_trace()
-except Exception:
-    pass
 _chain()
