@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlver.diff import explain
-from mlver.diff.explain import human_size
+from mlver.base.fmt import human_size
 from mlver.diff.folders import FolderDiff
 from mlver.diff.tables import DriftStat, TableDiff
 from mlver.diff.value import Diff, SlotDiff

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import mlver.diff.tables  # noqa: F401  (the import test below finds the modules through it)
+from mlver.diff.colhash import row_hashes
 from mlver.diff.profile import (
     MAX_CATEGORIES,
     SAMPLE_ROWS,
@@ -24,7 +25,6 @@ from mlver.diff.profile import (
     profile_file,
     profile_table,
     read_table,
-    row_hashes,
     row_hashes_file,
     sniff_delimiter,
 )
@@ -459,7 +459,7 @@ def test_modules_import_alone_and_without_heavy_dependencies(first, second):
 
 
 def test_column_digest_depends_on_the_values_only():
-    from mlver.diff.profile import column_digest, column_hash
+    from mlver.diff.colhash import column_digest, column_hash
 
     def digest(values, type_=None):
         return column_digest(column_hash(pa.array(values, type_)))

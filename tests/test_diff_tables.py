@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlver.diff.profile import profile_table, read_table, row_hashes
+from mlver.diff.colhash import row_hashes
+from mlver.diff.profile import profile_table, read_table
 from mlver.diff.tableerrors import TableError
 from mlver.diff.tables import (
     DISTANCE,

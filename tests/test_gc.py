@@ -398,7 +398,7 @@ def test_text_and_json_output(repo, git_repo):
 
 
 def _size(n):
-    from mlver.diff.explain import human_size
+    from mlver.base.fmt import human_size
 
     return human_size(n)
 

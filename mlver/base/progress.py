@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
+from mlver.base.fmt import human_size
+
 
 class Progress:
     """Silent progress: the interface the library calls."""
@@ -112,18 +114,10 @@ class TransferProgress(TerminalProgress):
         secs = max(now - getattr(self, "_t0", now), 1e-6)
         size = getattr(self, "bytes", 0)
         self.stream.write(f"\r{self.label:<16} [{'#' * filled}{'.' * (20 - filled)}] "
-                          f"{self.n:,}/{self.of:,} objects, {_size(size)}, "
-                          f"{_size(int(size / secs))}/s   ")
+                          f"{self.n:,}/{self.of:,} objects, {human_size(size)}, "
+                          f"{human_size(int(size / secs))}/s   ")
         self.stream.flush()
         self._drawn = True
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def for_transfer() -> Progress:

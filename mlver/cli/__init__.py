@@ -889,7 +889,7 @@ def report(rev, rev2, output, keys, target, depth):
     against new for every drifted or label column (drawn from the table profiles the diff
     used), the code, params and env changes, and the upstream root-cause chain.
     """
-    from mlver.diff.explain import human_size
+    from mlver.base.fmt import human_size
     from mlver.base.progress import for_terminal
 
     repo = _repo()

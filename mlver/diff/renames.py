@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlver.diff import profile as _profile
+from mlver.diff import colhash as _colhash
 
 
 TOP_CELLS = 3  # columns named after "N changed", most changed first
@@ -62,6 +62,6 @@ def _with_digests(old_p: dict, old_t, new_p: dict, new_t) -> tuple[dict, dict]:
         if all("content" in c for c in p["columns"] if c["name"] in only):
             return p
         return dict(p, columns=[
-            dict(c, content=_profile.column_digest(_profile.column_hash(table[c["name"]])))
+            dict(c, content=_colhash.column_digest(_colhash.column_hash(table[c["name"]])))
             if c["name"] in only and "content" not in c else c for c in p["columns"]])
     return fill(old_p, old_t, names[0] - names[1]), fill(new_p, new_t, names[1] - names[0])

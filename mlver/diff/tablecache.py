@@ -201,7 +201,8 @@ class _Side:
 
     def row_hashes(self, columns: list[str]):
         """Sorted row hashes over ``columns``, from the table in memory or streamed."""
-        from mlver.diff.profile import row_hashes, row_hashes_file
+        from mlver.diff.colhash import row_hashes
+        from mlver.diff.profile import row_hashes_file
         from mlver.diff.tableerrors import TableError
 
         if self._table is not None:

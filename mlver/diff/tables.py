@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Sequence
 
 from mlver.diff import manycolumns as _many
+from mlver.diff import colhash as _colhash
 from mlver.diff import profile as _profile
 from mlver.diff import rows as _rows
 from mlver.diff.renames import _renames, _shown, _top_cells, _with_digests
@@ -372,7 +373,7 @@ def diff_tables(old: pyarrow.Table, new: pyarrow.Table, *,
                    "removed": _rows.rows_as_json(old, _surplus(old_rows, new_hashes, rows))}
     elif (old_hashes is None or new_hashes is None
           or needs_rehash(old_profile, new_profile) is not None):
-        old_hashes, new_hashes = _profile.row_hashes(old, common), _profile.row_hashes(new, common)
+        old_hashes, new_hashes = _colhash.row_hashes(old, common), _colhash.row_hashes(new, common)
     added, removed = _multiset_diff(old_hashes, new_hashes)
     return _assemble(old_profile, new_profile, added, removed, samples=samples, target=target)
 

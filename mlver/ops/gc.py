@@ -111,7 +111,7 @@ class GcResult:
 
     def lines(self) -> list[str]:
         """The text report of ``mlver gc``."""
-        from mlver.diff.explain import human_size
+        from mlver.base.fmt import human_size
 
         verb = "Would remove" if self.dry_run else "Removed"
         if not self.objects and not self.leftovers:

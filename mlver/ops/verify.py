@@ -89,7 +89,7 @@ class VerifyResult:
 
     def summary(self) -> str:
         """One sentence: what was checked, how fast, and the verdict."""
-        from mlver.diff.explain import human_size
+        from mlver.base.fmt import human_size
 
         rate = f" ({human_size(int(self.bytes / self.seconds))}/s)" if self.seconds > 0 else ""
         scope = f" reached by {', '.join(self.revisions)}" if self.revisions else ""

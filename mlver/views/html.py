@@ -20,7 +20,8 @@ from html import escape
 from typing import Any
 from collections.abc import Callable
 
-from mlver.diff.explain import _label, _pair, fmt_value, human_size
+from mlver.base.fmt import fmt_value, human_size
+from mlver.diff.explain import _label, _pair
 from mlver.views import svg
 
 ProfileOf = Callable[[str], "dict | None"]

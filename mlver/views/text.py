@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from mlver.diff.explain import fmt_value, human_size
+from mlver.base.fmt import fmt_value, human_size
 
 
 def record_json(oid: str, rec, **extra) -> dict:

@@ -105,7 +105,7 @@ def _text(v: Any) -> str:
         return v
     if isinstance(v, list):
         return " ".join(map(str, v))
-    from mlver.diff.explain import fmt_value
+    from mlver.base.fmt import fmt_value
 
     return str(fmt_value(v))
 

@@ -517,7 +517,7 @@ def versions_page(rows: list[dict], q: str, sort: str, desc: bool, page: int, n:
 
 def _kv_table(values: dict, cls: str) -> str:
     from mlver.core.params import flatten
-    from mlver.diff.explain import fmt_value
+    from mlver.base.fmt import fmt_value
 
     flat = flatten(values)
     if not flat:
@@ -528,7 +528,7 @@ def _kv_table(values: dict, cls: str) -> str:
 
 
 def _slots_table(arts: dict, made_by: dict | None = None) -> str:
-    from mlver.diff.explain import human_size
+    from mlver.base.fmt import human_size
 
     if not arts:
         return '<p class="sub">none</p>'
