@@ -7,7 +7,8 @@ import json
 import pytest
 
 from mlver.core import config as cfgmod
-from mlver.core.config import SnapshotSpec, load_project, read_store_config, write_store_config
+from mlver.core.config import SnapshotSpec, load_project
+from mlver.store.settings import read_store_config, write_store_config
 from mlver.base.errors import ConfigError, StoreFormatError
 
 

@@ -13,43 +13,9 @@ import os
 from dataclasses import dataclass, field
 
 from mlver.base.errors import ConfigError, StoreFormatError
-from mlver.base.hashing import HASH_NAME
+from mlver.store.settings import CONFIG_FILE, read_store_config, rewrite_store_config
 
-STORE_FORMAT = 2  # 2: small objects in packs; format-1 stores (loose only) are read and upgraded
-CONFIG_FILE = "config.json"
 PROJECT_FILE = "mlver.toml"
-
-
-def write_store_config(store_dir: str) -> None:
-    """Write a fresh store config (to a temporary name, then renamed into place)."""
-    rewrite_store_config(store_dir, {"format": STORE_FORMAT, "hash": HASH_NAME})
-
-
-def read_store_config(store_dir: str) -> dict:
-    """Read and check the store config; refuse formats this mlver cannot read."""
-    from mlver.store.safefs import read_small
-
-    path = os.path.join(store_dir, CONFIG_FILE)
-    raw = read_small(path, 65536)  # never a link, a FIFO or /dev/zero
-    if raw is None:
-        raise StoreFormatError(
-            f"{path} is missing; this is not a complete mlver store (run mlver init)")
-    try:
-        cfg = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise StoreFormatError(f"{path} is not valid JSON ({e}); restore it") from None
-    if not isinstance(cfg, dict):
-        raise StoreFormatError(f"{path} is not a JSON object; restore it")
-    fmt = cfg.get("format")
-    if not isinstance(fmt, int) or fmt > STORE_FORMAT:
-        raise StoreFormatError(
-            f"the store at {store_dir} has format {fmt!r}, newer than this mlver reads "
-            f"(format {STORE_FORMAT}); upgrade mlver (pip install -U mlver)")
-    if cfg.get("hash") != HASH_NAME:
-        raise StoreFormatError(
-            f"the store at {store_dir} uses hash {cfg.get('hash')!r}, this mlver only "
-            f"{HASH_NAME}; upgrade mlver")
-    return cfg
 
 
 MAX_TOML = 1 << 20  # bytes: mlver.toml is configuration
@@ -314,17 +280,6 @@ def write_local_remotes(store_dir: str, remotes: dict) -> None:
     if not cfg["remotes"]:
         del cfg["remotes"]
     rewrite_store_config(store_dir, cfg)
-
-
-def rewrite_store_config(store_dir: str, cfg: dict) -> None:
-    """Rewrite the store's ``config.json`` with ``cfg``: to a temporary name, then renamed,
-    so a reader sees the old file or the new one, never a part."""
-    path = os.path.join(store_dir, CONFIG_FILE)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def all_remotes(project: ProjectConfig, store_dir: str | None) -> tuple[dict, str | None]:

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from mlver.core.config import HooksConfig, read_store_config
+from mlver.core.config import HooksConfig
+from mlver.store.settings import read_store_config
 from mlver.base.errors import ConfigError, StoreFormatError
 
 KEY = "hooks"  # under "trusted" of the store config

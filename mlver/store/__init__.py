@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from mlver.core.config import read_store_config, write_store_config
+from mlver.store.settings import read_store_config, write_store_config
 from mlver.base.errors import ConfigError, RecordFormatError
 from mlver.store.index import INDEX_FILE, Index
 from mlver.store.objects import LocalObjectStore

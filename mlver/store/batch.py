@@ -15,7 +15,7 @@ import os
 import threading
 from types import TracebackType
 
-from mlver.core.config import CONFIG_FILE
+from mlver.store.settings import CONFIG_FILE
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.store import packs as packmod

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from mlver.core.config import CONFIG_FILE, STORE_FORMAT
+from mlver.store.settings import CONFIG_FILE, STORE_FORMAT
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
 from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
 from mlver.store import packs as packmod

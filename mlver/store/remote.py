@@ -31,7 +31,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from mlver.core.config import STORE_FORMAT
+from mlver.store.settings import STORE_FORMAT
 from mlver.base.errors import CorruptObjectError, MlverError, RecordFormatError, RemoteError
 from mlver.base.hashing import HASH_NAME, is_oid, oid_of
 from mlver.store import packs as packmod

@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlver.core.config import CONFIG_FILE, RemoteSpec, read_store_config, rewrite_store_config
+from mlver.core.config import RemoteSpec
+from mlver.store.settings import CONFIG_FILE, read_store_config, rewrite_store_config
 from mlver.base.errors import ConfigError, StoreFormatError
 
 KEY = "trusted"

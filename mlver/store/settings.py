@@ -1,0 +1,60 @@
+"""The store's own settings: ``.mlver/config.json`` (format version, hash name, remotes).
+
+The config carries the format version and hash name; a store written by a newer mlver is
+refused rather than misread. It belongs to the store (the layers above read their parts of
+it, such as the store's own remotes, through these functions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from mlver.base.errors import StoreFormatError
+from mlver.base.hashing import HASH_NAME
+from mlver.store.safefs import read_small
+
+STORE_FORMAT = 2  # 2: small objects in packs; format-1 stores (loose only) are read and upgraded
+CONFIG_FILE = "config.json"
+
+
+def write_store_config(store_dir: str) -> None:
+    """Write a fresh store config (to a temporary name, then renamed into place)."""
+    rewrite_store_config(store_dir, {"format": STORE_FORMAT, "hash": HASH_NAME})
+
+
+def read_store_config(store_dir: str) -> dict[str, Any]:
+    """Read and check the store config; refuse formats this mlver cannot read."""
+    path = os.path.join(store_dir, CONFIG_FILE)
+    raw = read_small(path, 65536)  # never a link, a FIFO or /dev/zero
+    if raw is None:
+        raise StoreFormatError(
+            f"{path} is missing; this is not a complete mlver store (run mlver init)")
+    try:
+        cfg = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise StoreFormatError(f"{path} is not valid JSON ({e}); restore it") from None
+    if not isinstance(cfg, dict):
+        raise StoreFormatError(f"{path} is not a JSON object; restore it")
+    fmt = cfg.get("format")
+    if not isinstance(fmt, int) or fmt > STORE_FORMAT:
+        raise StoreFormatError(
+            f"the store at {store_dir} has format {fmt!r}, newer than this mlver reads "
+            f"(format {STORE_FORMAT}); upgrade mlver (pip install -U mlver)")
+    if cfg.get("hash") != HASH_NAME:
+        raise StoreFormatError(
+            f"the store at {store_dir} uses hash {cfg.get('hash')!r}, this mlver only "
+            f"{HASH_NAME}; upgrade mlver")
+    return cfg
+
+
+def rewrite_store_config(store_dir: str, cfg: dict[str, Any]) -> None:
+    """Rewrite the store's ``config.json`` with ``cfg``: to a temporary name, then renamed,
+    so a reader sees the old file or the new one, never a part."""
+    path = os.path.join(store_dir, CONFIG_FILE)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
