@@ -21,7 +21,7 @@ import time
 from _common import work_dir
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mlver.store.objects import sync_filesystem  # noqa: E402
+from mlver.store.safefs import sync_filesystem  # noqa: E402
 
 SIZES = [1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20]
 

@@ -80,7 +80,7 @@ def test_compressed_csv_is_diffed_as_a_table_and_cached(mrepo, proj, monkeypatch
 def test_a_cached_diff_of_loose_blobs_reads_nothing_until_they_change(mrepo, proj,
                                                                     monkeypatch):
     import os
-    from mlver.store.objects import PACK_THRESHOLD
+    from mlver.store.packs import PACK_THRESHOLD
     n = PACK_THRESHOLD // 15                     # ~20 bytes a row: more than the threshold
     snapshot_two(mrepo, proj, rows(n, seed=1), rows(n, seed=2))   # loose objects
     first = mrepo.diff("m@1", "m@2").to_dict()

@@ -18,7 +18,7 @@ from mlver.api import Repo
 from mlver.base.errors import ConfigError, CorruptObjectError, LockError, RevisionError
 from mlver.ops.gc import format_duration, parse_duration
 from mlver.store import scan
-from mlver.store.objects import PACK_THRESHOLD
+from mlver.store.packs import PACK_THRESHOLD
 
 from adversarial import craft
 from conftest import cli, store_listing, write

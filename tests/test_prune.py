@@ -12,7 +12,8 @@ import pytest
 
 from mlver.base.errors import CorruptObjectError
 from mlver.store import prune, scan
-from mlver.store.objects import PACK_THRESHOLD, LocalObjectStore
+from mlver.store.objects import LocalObjectStore
+from mlver.store.packs import PACK_THRESHOLD
 
 
 @pytest.fixture

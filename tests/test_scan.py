@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from mlver.base.hashing import oid_of
 from mlver.store import packs, scan
-from mlver.store.objects import PACK_THRESHOLD, LocalObjectStore
+from mlver.store.objects import LocalObjectStore
+from mlver.store.packs import PACK_THRESHOLD
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from mlver.api import Repo
 from mlver.base.hashing import oid_of
 from mlver.store import packs
-from mlver.store.objects import PACK_THRESHOLD
+from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.trees import walk
 
 from adversarial import craft

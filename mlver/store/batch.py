@@ -13,19 +13,53 @@ import io
 import itertools
 import os
 import threading
+from collections.abc import Iterator
 from types import TracebackType
+from typing import Protocol
 
 from mlver.store.settings import CONFIG_FILE
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.store import packs as packmod
 from mlver.store import storelock
-from mlver.store.objects import PACK_THRESHOLD, LocalObjectStore, sync_filesystem
+from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.safefs import discard as _unlink
+from mlver.store.safefs import sync_filesystem
 import contextlib
 
 _counter = itertools.count()
 _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
+
+
+class Target(Protocol):
+    """What a batch needs of the store it writes to: its folders, its lookups, and the
+    hooks of its commit (format upgrade, re-listing, merging). :class:`~mlver.store.objects.
+    LocalObjectStore` is one; naming it here instead would make the two modules import each
+    other, since the store starts its batches."""
+
+    store_dir: str
+    tmp_dir: str
+    objects_dir: str
+    pack_dir: str
+    _format_ok: bool
+
+    def has(self, oid: str) -> bool: ...
+
+    def size(self, oid: str) -> int | None: ...
+
+    def verify_file(self, oid: str) -> bool: ...
+
+    def iter_oids(self) -> Iterator[str]: ...
+
+    def sweep_tmp(self, older_than: float = ...) -> int: ...
+
+    def maybe_merge(self, limit: int | None = None) -> int: ...
+
+    def _stage_upgrade(self) -> str | None: ...
+
+    def _refresh(self, force: bool = False) -> bool: ...
+
+    def _loose_path(self, oid: str) -> str: ...
 
 
 class Batch:
@@ -35,7 +69,7 @@ class Batch:
     Thread-safe: capture hashes and stages files from a pool of threads.
     """
 
-    def __init__(self, store: LocalObjectStore) -> None:
+    def __init__(self, store: Target) -> None:
         self.store = store
         self._staged: dict[str, str] = {}  # oid -> tmp path, or _PACKED
         self._present: set[str] | None = None  # oids in the store, once preload() ran
@@ -291,10 +325,9 @@ class Batch:
             self._present.update(packed)
         if pack is not None:
             store._refresh(force=True)
-            try:
+            # a damaged pack is left as it is (reads name it); no merge this time
+            with contextlib.suppress(CorruptObjectError):
                 store.maybe_merge()
-            except CorruptObjectError:
-                pass  # a damaged pack is left as it is (reads name it); no merge this time
 
     def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
                      name: str) -> None:

@@ -15,8 +15,6 @@ ref may point at them. When packs multiply, the end of a commit merges them (cra
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import io
@@ -33,42 +31,17 @@ from mlver.store.settings import CONFIG_FILE, STORE_FORMAT
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
 from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
 from mlver.store import packs as packmod
+from mlver.store.packs import PACK_THRESHOLD
+from mlver.store.safefs import sync_filesystem
 
 if TYPE_CHECKING:
     from mlver.store.batch import Batch
 
-# Objects up to this size go into packs; larger ones stay loose files. Measured with
-# benchmarks/bench_pack_threshold.py (docs/format.md, "Why 128 KiB").
-PACK_THRESHOLD = 128 << 10
 TMP_GRACE = 6 * 3600.0  # seconds: a tmp/ file older than this belongs to no live writer
 # Packs allowed before the end of a commit merges the small ones (git gc --auto: 50).
 MAX_PACKS = 32
 _counter = itertools.count()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn: Callable[[int], int] = libc.syncfs
-        return fn
-    except (OSError, AttributeError):
-        return None
-
-
-_SYNCFS = _load_syncfs()
-
-
-def sync_filesystem(path: str) -> None:
-    """Flush every dirty page of the file system holding ``path`` (one call per batch)."""
-    if _SYNCFS is not None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if _SYNCFS(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    os.sync()
 
 
 def _missing(oid: str) -> CorruptObjectError:
@@ -497,3 +470,8 @@ class LocalObjectStore:
             return n
         finally:
             os.close(lock)
+
+
+# PACK_THRESHOLD lives in packs (the writer, batch, reads it there) and is named here too:
+# which objects are packed and which stay loose is this module's contract (see above).
+__all__ = ["MAX_PACKS", "PACK_THRESHOLD", "TMP_GRACE", "LocalObjectStore", "ObjectStore"]

@@ -37,6 +37,10 @@ from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import Hasher, oid_of
 import contextlib
 
+# Objects up to this size go into packs; larger ones stay loose files. Measured with
+# benchmarks/bench_pack_threshold.py (docs/format.md, "Why 128 KiB").
+PACK_THRESHOLD = 128 << 10
+
 PACK_MAGIC = b"MLVRPACK"
 IDX_MAGIC = b"MLVRIDX\0"
 PACK_VERSION = 1

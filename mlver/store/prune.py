@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from mlver.base.hashing import digest
 from mlver.store import packs as packmod
-from mlver.store.objects import LocalObjectStore, sync_filesystem
+from mlver.store.objects import LocalObjectStore
+from mlver.store.safefs import sync_filesystem
 import contextlib
 
 
@@ -31,10 +32,8 @@ def remove_loose(store: LocalObjectStore, oid: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         return
-    try:
+    with contextlib.suppress(OSError):  # not empty (the usual case)
         os.rmdir(os.path.dirname(path))
-    except OSError:
-        pass  # not empty (the usual case)
 
 
 def remove_file(path: str) -> None:

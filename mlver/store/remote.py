@@ -35,7 +35,7 @@ from mlver.store.settings import STORE_FORMAT
 from mlver.base.errors import CorruptObjectError, MlverError, RecordFormatError, RemoteError
 from mlver.base.hashing import HASH_NAME, is_oid, oid_of
 from mlver.store import packs as packmod
-from mlver.store.objects import PACK_THRESHOLD
+from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.refs import REF_MAX, locked, valid_name
 from mlver.store.remote_pruned import add_pruned, read_pruned
 from mlver.store.remote_bounds import (

@@ -7,9 +7,12 @@ remote): a ref may be a symlink to ``/dev/zero``, a folder of refs a symlink to
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 from mlver.base.errors import StoreFormatError
 import contextlib
@@ -111,3 +114,27 @@ def read_small(path: str, limit: int) -> bytes | None:
         return parts[0] if len(parts) == 1 else b"".join(parts)
     finally:
         os.close(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn: Callable[[int], int] = libc.syncfs
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _load_syncfs()
+
+
+def sync_filesystem(path: str) -> None:
+    """Flush every dirty page of the file system holding ``path`` (one call per batch)."""
+    if _SYNCFS is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()

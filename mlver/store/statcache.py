@@ -8,6 +8,7 @@ such entries are not stored and the file is re-hashed next time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -108,11 +109,9 @@ class StatCache:
         """Write queued entries in one transaction."""
         if not self._new:
             return
-        try:
+        # Only an optimisation: a full disk or a busy index must not turn a version
+        # that is already published into a failed command. Those files are hashed
+        # again next time.
+        with contextlib.suppress(sqlite3.Error, OSError):
             self.index.put_stat_rows(self._new)
-        except (sqlite3.Error, OSError):
-            # Only an optimisation: a full disk or a busy index must not turn a version
-            # that is already published into a failed command. Those files are hashed
-            # again next time.
-            pass
         self._new = []
