@@ -14,7 +14,8 @@ pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
 from mlver.api import Repo  # noqa: E402
-from mlver.store.remote import S3Backend, open_backend  # noqa: E402
+from mlver.store.remote import open_backend  # noqa: E402
+from mlver.store.remote_backend import S3Backend  # noqa: E402
 
 from _remotes import clone, files_of, git, moto_server, ok, project, run  # noqa: E402
 

@@ -13,7 +13,9 @@ from mlver.base.errors import CorruptObjectError, RecordFormatError, RemoteError
 from mlver.base.hashing import oid_of
 from mlver.store import Store
 from mlver.store.objects import LocalObjectStore, ObjectStore
-from mlver.store.remote import Backend, LocalBackend, RemoteStore, open_backend, parse_url
+from mlver.store.remote import RemoteStore, open_backend, parse_url
+from mlver.store.remote_backend import Backend
+from mlver.store.remote_folder import LocalBackend
 from mlver.store.transfer import transfer
 
 

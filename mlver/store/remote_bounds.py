@@ -13,7 +13,7 @@ copied to disk, so each of these is checked first:
 * an object is never copied past the size the listing gave for it, and a blob whose size
   on the remote exceeds what its tree or record declares is refused before it is fetched.
 
-Also here, the helpers of :mod:`.remote` that check what arrived (hashes, whole files).
+Also here, the helpers of the remote modules that check what arrived (hashes, whole files).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def copy_bounded(src: BinaryIO, dst: BinaryIO, limit: int, label: str, rel: str)
 # -- what arrived ---------------------------------------------------------------------------------
 
 class ItemLike(Protocol):
-    """What :func:`parallel` and :func:`verify_item` need of an item (``remote.Item``)."""
+    """What :func:`parallel` and :func:`verify_item` need of an item (``remote_objects.Item``)."""
 
     @property
     def oid(self) -> str: ...

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from mlver.base.errors import CorruptObjectError
 from mlver.store.objects import LocalObjectStore
-from mlver.store.remote import Item, RemoteObjectStore
+from mlver.store.remote_objects import Item, RemoteObjectStore
 
 Store = LocalObjectStore | RemoteObjectStore
 

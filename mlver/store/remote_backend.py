@@ -1,0 +1,285 @@
+"""Byte access to a remote through fsspec (any protocol), and S3's conditional writes.
+
+:class:`Backend` reads, writes and lists files below a remote's root, with every read
+bounded, and moves a ref by compare-and-swap under a lock object with a lease (the generic
+way, for file systems without conditional writes). :class:`S3Backend` moves refs by S3's
+conditional writes instead; a folder is :class:`~mlver.store.remote_folder.LocalBackend`.
+Every failure of the file system becomes one :class:`RemoteError` sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from mlver.base.errors import CorruptObjectError, MlverError, RemoteError
+from mlver.store.refs import REF_MAX
+from mlver.store.remote_bounds import copy_bounded
+
+LEASE = 60.0  # seconds a remote ref lock object is held at most (lease-lock backends)
+LOCK_WAIT = 30.0
+
+
+class Backend:
+    """Byte access to one remote folder or prefix through an fsspec file system.
+
+    Paths are relative to the remote's root (``objects/pack/pack-….idx``). Refs move by
+    compare-and-swap under a lock object with a lease (the generic way, for file systems
+    without conditional writes); :class:`S3Backend` and :class:`LocalBackend` do better.
+    """
+
+    cas = "lock object with a lease"
+
+    def __init__(self, fs: Any, root: str, url: str, label: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.url = url
+        self.label = label
+        self.requests = 0  # requests made (counted by the benchmarks)
+        self._count = threading.Lock()
+
+    def _n(self, k: int = 1) -> None:
+        with self._count:
+            self.requests += k
+
+    def path(self, rel: str) -> str:
+        return f"{self.root}/{rel}" if self.root else rel
+
+    @contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Turn whatever the file system raises into one :class:`RemoteError` sentence."""
+        try:
+            yield
+        except (MlverError, KeyboardInterrupt, FileNotFoundError):
+            raise
+        except Exception as e:  # network, credentials, permissions: one sentence
+            raise RemoteError(explain(self.label, what, e)) from None
+
+    # reading
+    def list(self, rel: str) -> dict[str, int]:
+        """Every file below ``rel``: its path relative to the root -> size. {} when absent."""
+        base = self.path(rel)
+        with self.guard(f"listing {rel}"):
+            self._n()
+            try:
+                found = self.fs.find(base, detail=True)
+            except FileNotFoundError:
+                return {}
+        out: dict[str, int] = {}
+        prefix = self.root + "/" if self.root else ""
+        for p, info in found.items():
+            p = p.rstrip("/")
+            if info.get("type") != "file" or not p.startswith(prefix):
+                continue
+            out[p[len(prefix):]] = int(info.get("size") or 0)
+        return out
+
+    def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
+        """The bytes of ``rel`` (None when absent); refused when larger than ``limit``."""
+        p = self.path(rel)
+        with self.guard(f"reading {rel}"):
+            try:
+                if size is None:
+                    self._n()
+                    size = int(self.fs.info(p).get("size") or 0)
+                if size > limit:
+                    raise RemoteError(f"{self.label}: {rel} is {size} bytes, more than the "
+                                      f"{limit} a file of its kind may hold; it was not written "
+                                      "by mlver")
+                self._n()
+                data = bytes(self.fs.cat_file(p))
+            except FileNotFoundError:
+                return None
+        if len(data) > limit:
+            raise RemoteError(f"{self.label}: {rel} is larger than the {limit} bytes a file of "
+                              "its kind may hold; it was not written by mlver")
+        return data
+
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        with self.guard(f"reading {rel}"):
+            self._n()
+            try:
+                data = bytes(self.fs.cat_file(self.path(rel), start=start, end=start + length))
+            except FileNotFoundError:
+                raise RemoteError(f"{self.label}: {rel} vanished while it was read; if a gc "
+                                  "of the remote ran meanwhile, run the command again") from None
+        if len(data) != length:
+            raise CorruptObjectError(f"{self.label}: {rel} is shorter than its index says; "
+                                     "the remote's copy is damaged")
+        return data
+
+    def get_file(self, rel: str, local: str, size: int) -> None:
+        with self.guard(f"downloading {rel}"):
+            self._n()
+            with self.fs.open(self.path(rel), "rb") as src, open(local, "wb") as dst:
+                copy_bounded(src, dst, size, self.label, rel)
+        if os.path.getsize(local) != size:
+            raise CorruptObjectError(f"{self.label}: {rel} changed size while it was "
+                                     "downloaded; the remote's copy is damaged")
+
+    # writing
+    def put(self, rel: str, data: bytes) -> None:
+        """Write a whole file (an object store's PUT is atomic: whole or absent)."""
+        with self.guard(f"writing {rel}"):
+            self._n()
+            self.fs.pipe_file(self.path(rel), data)
+
+    def put_file(self, rel: str, local: str) -> None:
+        with self.guard(f"uploading {rel}"):
+            self._n()
+            self.fs.put_file(local, self.path(rel))
+
+    def delete(self, rel: str) -> None:
+        with self.guard(f"deleting {rel}"):
+            self._n()
+            with suppress(FileNotFoundError):
+                self.fs.rm_file(self.path(rel))
+
+    def prepare(self) -> None:
+        """Create what a new store needs besides its config (folders, for a folder)."""
+
+    # refs: compare-and-swap
+    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
+        """``(bytes or None, token)``: the token is what :meth:`swap` compares against."""
+        data = self.read(rel, limit)
+        return data, data
+
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
+        """Write ``new`` at ``rel`` if it still holds what ``token`` was read from (None:
+        absent); False when it moved meanwhile."""
+        with self._leased(rel):
+            current = self.read(rel, limit)
+            if current != token:
+                return False
+            self.put(rel, new)
+            return True
+
+    @contextmanager
+    def _leased(self, rel: str) -> Iterator[None]:
+        """Hold ``rel.lock``, an object naming its holder and when its lease ends. A lock
+        whose lease ended is broken; a new one is read back after a pause, so that of two
+        writers that both saw no lock only the one whose lock stayed goes on."""
+        lock = rel + ".lock"
+        me = f"{uuid.uuid4().hex} {socket.gethostname()} {os.getpid()}"
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            raw = self.read(lock, 4096)
+            if raw is not None:
+                try:
+                    held = json.loads(raw.decode("utf-8"))
+                    expires = float(held["expires"])
+                except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                    expires = 0.0
+                if expires > time.time():
+                    if time.monotonic() > deadline:
+                        raise RemoteError(
+                            f"{self.label}: {lock} is held by another mlver push; wait for it to "
+                            f"finish (its lease ends within {LEASE:.0f} s) and run again")
+                    time.sleep(0.2)
+                    continue
+                self.delete(lock)  # lease over: its holder died
+            self.put(lock, json.dumps({"holder": me, "expires": time.time() + LEASE}).encode())
+            time.sleep(0.2)
+            back = self.read(lock, 4096)
+            try:
+                mine = back is not None and json.loads(back.decode("utf-8")).get("holder") == me
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                mine = False
+            if mine:
+                break
+            if time.monotonic() > deadline:
+                raise RemoteError(f"{self.label}: {lock} keeps changing hands; run again")
+        try:
+            yield
+        finally:
+            self.delete(lock)
+
+
+class S3Backend(Backend):
+    """S3 and S3-compatible servers: refs move by conditional writes."""
+
+    cas = "conditional writes (If-None-Match, If-Match)"
+
+    def _split(self, rel: str) -> tuple[str, str]:
+        bucket, _, key = self.path(rel).partition("/")
+        return bucket, key
+
+    def _call(self, method: str, limit: int = REF_MAX, **kw: Any) -> dict[str, Any]:
+        from fsspec.asyn import sync
+
+        fs = self.fs
+
+        async def go() -> dict[str, Any]:
+            await fs.set_session()
+            s3 = await fs.get_s3(kw.get("Bucket"))
+            resp: dict[str, Any] = await getattr(s3, method)(**kw)
+            body = resp.get("Body")
+            if body is not None:
+                try:
+                    resp["Data"] = await body.read(limit + 1)
+                finally:
+                    body.close()
+            return resp
+
+        self._n()
+        out: dict[str, Any] = sync(fs.loop, go)
+        return out
+
+    @staticmethod
+    def _code(e: Exception) -> str:
+        resp = getattr(e, "response", None)
+        if isinstance(resp, dict):
+            return str(resp.get("Error", {}).get("Code", ""))
+        return ""
+
+    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
+        bucket, key = self._split(rel)
+        with self.guard(f"reading {rel}"):
+            try:
+                resp = self._call("get_object", limit, Bucket=bucket, Key=key)
+            except Exception as e:
+                if self._code(e) in ("NoSuchKey", "404"):
+                    return None, None
+                raise
+        data = bytes(resp["Data"])
+        if len(data) > limit:
+            raise RemoteError(f"{self.label}: {rel} is larger than a ref; it was not written "
+                              "by mlver")
+        return data, resp.get("ETag")
+
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
+        bucket, key = self._split(rel)
+        cond = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
+        with self.guard(f"writing {rel}"):
+            try:
+                self._call("put_object", Bucket=bucket, Key=key, Body=new, **cond)
+            except Exception as e:
+                if self._code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict",
+                                     "409"):
+                    return False
+                raise
+        return True
+
+
+
+def explain(label: str, what: str, e: BaseException) -> str:
+    """One sentence for a failure of the file system behind a remote."""
+    kind = type(e).__name__
+    text = " ".join(str(e).split())[:300] or kind
+    if kind in ("NoCredentialsError", "PartialCredentialsError") or "credentials" in text.lower():
+        return (f"{label}: no credentials were found ({text}); set them the usual way "
+                "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials or "
+                "an instance role) and run again")
+    if isinstance(e, PermissionError):
+        return (f"{label}: access denied while {what} ({text}); check the credentials and "
+                "their permissions on that bucket or folder")
+    return (f"{label} cannot be reached ({what}: {text}); check the URL, the network and the "
+            "credentials, then run again")
+

@@ -1,0 +1,150 @@
+"""What a remote holds: the listing of its objects and the pack indexes, cached locally.
+
+A remote's objects are listed once (one listing, plus each pack index not yet cached: packs
+never change, so their indexes are cached by pack name) and then looked up in memory.
+Reading objects is :mod:`mlver.store.remote_objects`, writing them
+:mod:`mlver.store.remote_batch`; both build on :class:`RemoteListing`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from mlver.base.errors import CorruptObjectError, RemoteError
+from mlver.base.hashing import is_oid
+from mlver.store import packs as packmod
+from mlver.store.remote_backend import Backend
+from mlver.store.remote_bounds import WORKERS, check_index_total, valid_pack_name
+
+
+class RemoteListing:
+    """What a remote holds: listed once (pack indexes cached locally by pack name, since
+    packs never change), then looked up in memory; writers note what they add
+    (:meth:`remember`) instead of listing again."""
+
+    def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
+        self.backend = backend
+        self.cache_dir = cache_dir
+        self.scratch_dir = scratch_dir
+        self._lock = threading.RLock()
+        self._packs: dict[str, packmod.PackIndex] = {}
+        self._loose: dict[str, int] = {}
+        self._listed = False
+
+    @property
+    def label(self) -> str:
+        return self.backend.label
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """List the remote's objects (again): one listing, plus each new pack index."""
+        with self._lock:
+            files = self.backend.list("objects")
+            loose: dict[str, int] = {}
+            idx: dict[str, int] = {}
+            packs: dict[str, int] = {}
+            for rel, size in files.items():
+                parts = rel.split("/")
+                if len(parts) == 3 and parts[1] == "pack":
+                    base, ext = os.path.splitext(parts[2])
+                    if valid_pack_name(base) and ext == ".idx":
+                        idx[base] = size
+                    elif valid_pack_name(base) and ext == ".pack":
+                        packs[base] = size
+                elif len(parts) == 3 and len(parts[1]) == 2 and is_oid(parts[1] + parts[2]):
+                    loose[parts[1] + parts[2]] = size
+            check_index_total(self.label, idx)  # before any index is read
+            todo = [n for n in sorted(idx) if n not in self._packs]
+            found = {n: p for n, p in self._packs.items() if n in idx}
+            if todo:
+                with ThreadPoolExecutor(WORKERS) as pool:
+                    indexes = pool.map(lambda n: self._index(n, idx[n]), todo)
+                    for name, pi in zip(todo, indexes, strict=False):
+                        found[name] = pi
+            for name, pi in list(found.items()):
+                if packs.get(name) != pi.pack_size:
+                    del found[name]  # a pack still uploading, or damaged: not usable
+            self._packs = found
+            self._loose = loose
+            self._listed = True
+
+    def _index(self, name: str, size: int) -> packmod.PackIndex:
+        os.makedirs(self.cache_dir, exist_ok=True)
+        path = os.path.join(self.cache_dir, name + ".idx")
+        if os.path.exists(path):
+            try:
+                return packmod.PackIndex(path)
+            except CorruptObjectError:
+                os.unlink(path)
+        data = self.backend.read(f"objects/pack/{name}.idx", packmod.MAX_IDX_BYTES, size)
+        if data is None:
+            raise RemoteError(f"{self.label}: objects/pack/{name}.idx vanished while listing; "
+                              "run the command again")
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        try:
+            packmod.PackIndex(tmp)  # validated before it is cached under its name
+        except CorruptObjectError as e:
+            os.unlink(tmp)
+            raise CorruptObjectError(f"{self.label}: the pack index objects/pack/{name}.idx is "
+                                     f"damaged ({str(e).split('(')[1].split(')')[0]}); the "
+                                     "remote's copy is damaged") from None
+        os.replace(tmp, path)
+        return packmod.PackIndex(path)
+
+    def remember(self, pack_name: str | None, idx_file: str | None, loose: dict[str, int]) -> None:
+        """Note objects this process just wrote, without listing again."""
+        with self._lock:
+            if pack_name and idx_file:
+                os.makedirs(self.cache_dir, exist_ok=True)
+                dest = os.path.join(self.cache_dir, pack_name + ".idx")
+                shutil.copyfile(idx_file, dest + ".tmp")
+                os.replace(dest + ".tmp", dest)
+                self._packs[pack_name] = packmod.PackIndex(dest)
+            self._loose.update(loose)
+
+    def _ensure(self) -> None:
+        if not self._listed:
+            self.refresh()
+
+    def _locate(self, oid: str) -> tuple[packmod.PackIndex, int] | int | None:
+        self._ensure()
+        try:
+            key = bytes.fromhex(oid)
+        except ValueError:
+            return None
+        for p in self._packs.values():
+            i = p.find(key)
+            if i >= 0:
+                return p, i
+        return self._loose.get(oid)
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    def has(self, oid: str) -> bool:
+        return self._locate(oid) is not None
+
+    def missing(self, oids: Iterable[str]) -> list[str]:
+        """The oids the remote lacks (one listing for all of them)."""
+        return [o for o in oids if not self.has(o)]
+
+    def size(self, oid: str) -> int | None:
+        at = self._locate(oid)
+        if at is None:
+            return None
+        if isinstance(at, int):
+            return at
+        return at[0].lengths[at[1]]
+
+    def iter_oids(self) -> Iterator[str]:
+        self._ensure()
+        found: set[str] = set(self._loose)
+        for p in self._packs.values():
+            found.update(p.iter_oids())
+        return iter(sorted(found))

@@ -1,0 +1,199 @@
+"""Reading objects from a remote: planned as few requests as possible, fetched in parallel,
+each object verified on arrival (a remote is never trusted).
+
+A wanted set of objects becomes units of work, one request each: a whole small pack (kept
+in memory afterwards), a ranged read of neighbouring objects of a larger pack, or one
+loose object (into memory, or to a file when large). An object whose bytes do not hash to
+its oid is looked for in every other copy the remote has before it is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from mlver.base.errors import CorruptObjectError
+from mlver.store import packs as packmod
+from mlver.store.remote_backend import Backend
+from mlver.store.remote_batch import RemoteBatch
+from mlver.store.remote_bounds import check_meta_size, parallel, unlink, verify_item
+from mlver.store.remote_listing import RemoteListing
+from mlver.store.trees import Tree
+
+WHOLE_PACK = 64 << 20  # a pack up to this size is fetched whole when half of it is wanted
+SMALL_PACK = 4 << 20  # ... and whatever is wanted of it, when it is this small
+RANGE_GAP = 256 << 10  # wanted objects closer than this are fetched in one ranged read
+RANGE_MAX = 16 << 20  # longest ranged read
+PACK_CACHE = 64 << 20  # small packs kept in memory once fetched whole
+IN_MEMORY = 16 << 20  # a loose object up to this size is fetched into memory, larger to a file
+
+
+@dataclass(frozen=True)
+class Item:
+    """One object on its way: its bytes, or a local file holding them (``owned``: the
+    receiver may move or delete it)."""
+
+    oid: str
+    size: int
+    data: bytes | None = None
+    path: str | None = None
+    owned: bool = False
+
+
+class RemoteObjectStore(RemoteListing):
+    """The objects of a remote: what the local object store offers (``has``, ``open``,
+    ``read``, ``batch``, ``iter_oids``) plus batched presence checks
+    (:meth:`~RemoteListing.missing`) and parallel, verified fetches (:meth:`iter_objects`)."""
+
+    def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
+        super().__init__(backend, cache_dir, scratch_dir)
+        # Small packs fetched whole stay in memory (records and trees are read one at a
+        # time by walks): pack name -> bytes, at most PACK_CACHE bytes in all.
+        self._pack_cache: dict[str, bytes] = {}
+
+    def read(self, oid: str, verify: bool = True) -> bytes:
+        """The bytes of one record or tree (always verified: a remote is never trusted);
+        one over 256 MiB is refused before it is read (no record or tree is that large)."""
+        check_meta_size(self.label, "object", oid, self.size(oid))
+        for item in self.iter_objects([oid], in_memory=True):
+            assert item.data is not None
+            return item.data
+        raise AssertionError("unreachable")
+
+    def open(self, oid: str) -> BinaryIO:
+        return io.BytesIO(self.read(oid))
+
+    def tree(self, oid: str) -> Tree:
+        return Tree.decode(self.read(oid))
+
+    def batch(self) -> RemoteBatch:
+        return RemoteBatch(self)
+
+    # -- fetching many -----------------------------------------------------------------------
+
+    def _plan(self, oids: Iterable[str], in_memory: bool = False
+              ) -> list[Callable[[], list[Item]]]:
+        """Units of work, each one request: a whole pack, a ranged read of neighbouring
+        objects, or a loose object."""
+        by_pack: dict[str, list[int]] = {}
+        units: list[Callable[[], list[Item]]] = []
+        absent = []
+        for oid in dict.fromkeys(oids):
+            at = self._locate(oid)
+            if at is None:
+                absent.append(oid)
+            elif isinstance(at, int):
+                units.append(self._loose_unit(oid, at, in_memory))
+            else:
+                by_pack.setdefault(at[0].name, []).append(at[1])
+        if absent:
+            raise CorruptObjectError(
+                f"object {absent[0]} is not in {self.label}"
+                + (f" (nor are {len(absent) - 1} more)" if len(absent) > 1 else "")
+                + "; push it there from a store that has it")
+        for name, idxs in by_pack.items():
+            p = self._packs[name]
+            idxs.sort(key=p.offsets.__getitem__)
+            cached = self._pack_cache.get(name)
+            if cached is not None:
+                units.append(self._cached_unit(p, idxs, cached))
+                continue
+            wanted = sum(p.lengths[i] for i in idxs)
+            if p.pack_size <= SMALL_PACK or (p.pack_size <= WHOLE_PACK
+                                             and 2 * wanted >= p.pack_size):
+                units.append(self._range_unit(p, idxs, 0, p.pack_size))
+                continue
+            run: list[int] = []
+            for i in idxs:
+                if run:
+                    start = p.offsets[run[0]]
+                    end = p.offsets[run[-1]] + p.lengths[run[-1]]
+                    if p.offsets[i] - end > RANGE_GAP or p.offsets[i] + p.lengths[i] - start \
+                            > RANGE_MAX:
+                        units.append(self._range_unit(p, run, start, end - start))
+                        run = []
+                run.append(i)
+            if run:
+                start = p.offsets[run[0]]
+                end = p.offsets[run[-1]] + p.lengths[run[-1]]
+                units.append(self._range_unit(p, run, start, end - start))
+        return units
+
+    def _cached_unit(self, p: packmod.PackIndex, idxs: list[int], data: bytes
+                     ) -> Callable[[], list[Item]]:
+        def run() -> list[Item]:
+            return [Item(p.keys[i].hex(), p.lengths[i],
+                         data=data[p.offsets[i]:p.offsets[i] + p.lengths[i]]) for i in idxs]
+        return run
+
+    def _range_unit(self, p: packmod.PackIndex, idxs: list[int], start: int, length: int
+                    ) -> Callable[[], list[Item]]:
+        rel = f"objects/pack/{p.name}.pack"
+
+        def run() -> list[Item]:
+            data = self.backend.read_range(rel, start, length)
+            if start == 0 and length == p.pack_size and length <= SMALL_PACK:
+                with self._lock:
+                    while self._pack_cache and sum(map(len, self._pack_cache.values())) \
+                            + length > PACK_CACHE:
+                        del self._pack_cache[next(iter(self._pack_cache))]
+                    self._pack_cache[p.name] = data
+            out = []
+            for i in idxs:
+                off = p.offsets[i] - start
+                obj = data[off:off + p.lengths[i]]
+                out.append(Item(p.keys[i].hex(), len(obj), data=obj))
+            return out
+        return run
+
+    def _loose_unit(self, oid: str, size: int, in_memory: bool = False
+                    ) -> Callable[[], list[Item]]:
+        rel = f"objects/{oid[:2]}/{oid[2:]}"
+
+        def run() -> list[Item]:
+            if size <= IN_MEMORY or in_memory:
+                data = self.backend.read_range(rel, 0, size) if size else b""
+                return [Item(oid, size, data=data)]
+            os.makedirs(self.scratch_dir, exist_ok=True)
+            local = os.path.join(self.scratch_dir, f"{os.getpid()}-{uuid.uuid4().hex}.dl")
+            try:
+                self.backend.get_file(rel, local, size)
+            except BaseException:
+                unlink(local)
+                raise
+            return [Item(oid, size, path=local, owned=True)]
+        return run
+
+    def iter_objects(self, oids: Iterable[str], in_memory: bool = False) -> Iterator[Item]:
+        """Fetch ``oids`` in parallel and yield each as it arrives, verified: bytes whose
+        hash is not their oid raise :class:`CorruptObjectError` naming the remote."""
+        units = self._plan(oids, in_memory)
+        for items in parallel(units):
+            for it in items:
+                try:
+                    verify_item(it, self.label)
+                except CorruptObjectError as bad:
+                    it = self._good_copy(it.oid, in_memory, bad)
+                yield it
+
+    def _good_copy(self, oid: str, in_memory: bool, bad: CorruptObjectError) -> Item:
+        """Another copy of ``oid`` that hashes right (store rule 5: a reader accepts any
+        good copy), read afresh from each pack and the loose object; ``bad`` when none."""
+        key = bytes.fromhex(oid)
+        units = [self._range_unit(p, [i], p.offsets[i], p.lengths[i])
+                 for p in list(self._packs.values()) if (i := p.find(key)) >= 0]
+        if oid in self._loose:
+            units.append(self._loose_unit(oid, self._loose[oid], in_memory))
+        for unit in units:
+            for it in unit():
+                try:
+                    verify_item(it, self.label)
+                    return it
+                except CorruptObjectError:
+                    continue
+        raise bad
+

@@ -1,0 +1,120 @@
+"""The refs of a remote (``refs/names/NAME``, ``refs/tags/NAME/TAG``, ``refs/pruned``),
+read in parallel and moved only by compare-and-swap (how, the backend decides)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mlver.base.errors import RecordFormatError
+from mlver.base.hashing import is_oid
+from mlver.store.refs import valid_name
+from mlver.store.remote_backend import Backend
+from mlver.store.remote_bounds import WORKERS
+from mlver.store.remote_pruned import add_pruned, read_pruned
+
+
+def _parse_ref(label: str, rel: str, data: bytes | None) -> str | None:
+    if data is None:
+        return None
+    try:
+        value = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        value = ""
+    if not is_oid(value):
+        raise RecordFormatError(f"{label}: the ref {rel} does not hold an oid; it was not "
+                                "written by mlver (fix or delete it on the remote)")
+    return value
+
+
+class RemoteRefs:
+    """The refs of a remote, moved only by compare-and-swap."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def _read(self, rel: str) -> tuple[str | None, Any]:
+        data, token = self.backend.read_ref(rel)
+        return _parse_ref(self.backend.label, rel, data), token
+
+    def listing(self) -> tuple[list[str], dict[str, list[str]]]:
+        """Names with a ref, and the tags of each name (one listing)."""
+        names: list[str] = []
+        tags: dict[str, list[str]] = {}
+        for rel in sorted(self.backend.list("refs")):
+            parts = rel.split("/")
+            if len(parts) == 3 and parts[1] == "names" and valid_name(parts[2]):
+                names.append(parts[2])
+            elif len(parts) == 4 and parts[1] == "tags" and valid_name(parts[2]) \
+                    and valid_name(parts[3]):
+                tags.setdefault(parts[2], []).append(parts[3])
+        return names, tags
+
+    def names(self) -> list[str]:
+        return self.listing()[0]
+
+    def tag_names(self) -> list[str]:
+        return sorted(self.listing()[1])
+
+    def get(self, name: str) -> str | None:
+        if not valid_name(name):
+            return None
+        return self._read(f"refs/names/{name}")[0]
+
+    def read(self, name: str) -> tuple[str | None, Any]:
+        """``(oid or None, token)`` of a name's ref, for :meth:`update`."""
+        return self._read(f"refs/names/{name}")
+
+    def update(self, name: str, new: str, token: Any) -> bool:
+        """Point ``name`` at ``new`` if its ref is still as read with ``token``."""
+        return self.backend.swap(f"refs/names/{name}", token, (new + "\n").encode("ascii"))
+
+    def get_tag(self, name: str, tag: str) -> str | None:
+        if not (valid_name(name) and valid_name(tag)):
+            return None
+        return self._read(f"refs/tags/{name}/{tag}")[0]
+
+    def read_tag(self, name: str, tag: str) -> tuple[str | None, Any]:
+        return self._read(f"refs/tags/{name}/{tag}")
+
+    def update_tag(self, name: str, tag: str, new: str, token: Any) -> bool:
+        return self.backend.swap(f"refs/tags/{name}/{tag}", token, (new + "\n").encode("ascii"))
+
+    def tags(self, name: str) -> dict[str, str]:
+        if not valid_name(name):
+            return {}
+        _names, tags = self.listing()
+        return {t: v for t in tags.get(name, []) if (v := self.get_tag(name, t))}
+
+    def all(self, only: Iterable[str] | None = None
+            ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+        """Every head and tag (of the names ``only``): one listing, reads in parallel."""
+        names, tags = self.listing()
+        keep = set(only) if only is not None else None
+        rels = [f"refs/names/{n}" for n in names if keep is None or n in keep]
+        rels += [f"refs/tags/{n}/{t}" for n, ts in tags.items() if keep is None or n in keep
+                 for t in ts]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            values = list(pool.map(lambda r: self._read(r)[0], rels))
+        heads: dict[str, str] = {}
+        tag_map: dict[tuple[str, str], str] = {}
+        for rel, v in zip(rels, values, strict=False):
+            if v is None:
+                continue
+            parts = rel.split("/")
+            if parts[1] == "names":
+                heads[parts[2]] = v
+            else:
+                tag_map[(parts[2], parts[3])] = v
+        return heads, tag_map
+
+    def pruned(self) -> frozenset[str]:
+        """The records pushed after ``gc --keep-last`` removed their data
+        (``refs/pruned``, as in a local store): the remote holds them without their trees
+        and data on purpose, and a pull marks them "data removed by gc"."""
+        return read_pruned(self.backend)[0]
+
+    def add_pruned(self, oids: Iterable[str]) -> None:
+        """Add record oids to the remote's ``refs/pruned`` by compare-and-swap."""
+        add_pruned(self.backend, oids)
