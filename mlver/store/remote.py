@@ -38,7 +38,6 @@ def _label(name: str, url: str) -> str:
     return f"remote '{name}' ({url})"
 
 
-
 def parse_url(url: str) -> tuple[str, str]:
     """``(protocol, root)`` of a remote URL: ``("file", "/abs/folder")``, ``("s3",
     "bucket/prefix")``, ``("gs", "bucket/prefix")``…"""
@@ -97,7 +96,6 @@ def open_backend(name: str, url: str, endpoint_url: str | None = None,
     return Backend(fs, root, url, label)
 
 
-
 # -- objects ----------------------------------------------------------------------------------
 
 def check_config(raw: bytes | None, label: str) -> int:
@@ -121,6 +119,7 @@ def check_config(raw: bytes | None, label: str) -> int:
 
 
 def config_bytes() -> bytes:
+    """The ``config.json`` of a new remote store (this mlver's format and hash)."""
     return (json.dumps({"format": STORE_FORMAT, "hash": HASH_NAME}, indent=2, sort_keys=True)
             + "\n").encode()
 
@@ -142,9 +141,11 @@ class RemoteStore:
 
     @property
     def label(self) -> str:
+        """How messages name this remote: ``remote 'NAME' (URL)``."""
         return self.backend.label
 
     def tree(self, oid: str) -> Tree:
+        """Load and validate the tree ``oid`` from the remote (verified on arrival)."""
         try:
             return self.objects.tree(oid)
         except RecordFormatError as e:

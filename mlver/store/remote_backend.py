@@ -50,6 +50,7 @@ class Backend:
             self.requests += k
 
     def path(self, rel: str) -> str:
+        """The file system path of ``rel`` (relative to the remote's root)."""
         return f"{self.root}/{rel}" if self.root else rel
 
     @contextmanager
@@ -103,6 +104,7 @@ class Backend:
         return data
 
     def read_range(self, rel: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``rel`` from ``start``; a short read means damage."""
         with self.guard(f"reading {rel}"):
             self._n()
             try:
@@ -116,6 +118,7 @@ class Backend:
         return data
 
     def get_file(self, rel: str, local: str, size: int) -> None:
+        """Download ``rel`` to the local file ``local``, never past ``size`` bytes."""
         with self.guard(f"downloading {rel}"):
             self._n()
             with self.fs.open(self.path(rel), "rb") as src, open(local, "wb") as dst:
@@ -132,11 +135,13 @@ class Backend:
             self.fs.pipe_file(self.path(rel), data)
 
     def put_file(self, rel: str, local: str) -> None:
+        """Upload the local file ``local`` to ``rel`` (whole or absent)."""
         with self.guard(f"uploading {rel}"):
             self._n()
             self.fs.put_file(local, self.path(rel))
 
     def delete(self, rel: str) -> None:
+        """Remove ``rel`` (nothing when it is absent)."""
         with self.guard(f"deleting {rel}"):
             self._n()
             with suppress(FileNotFoundError):
@@ -266,7 +271,6 @@ class S3Backend(Backend):
                     return False
                 raise
         return True
-
 
 
 def explain(label: str, what: str, e: BaseException) -> str:

@@ -50,6 +50,7 @@ class RemoteBatch:
             self.abort()
 
     def has(self, oid: str) -> bool:
+        """True when ``oid`` is on the remote or already on its way there."""
         return oid in self._staged or self.remote.has(oid)
 
     def _submit(self, fn: Callable[[], None]) -> None:
@@ -67,6 +68,7 @@ class RemoteBatch:
             first.exception()  # wait for one
 
     def add_bytes(self, data: bytes, expect: str | None = None) -> str:
+        """Send ``data`` (refused unless it hashes to ``expect``, when given); return its oid."""
         oid = oid_of(data)
         if expect is not None and oid != expect:
             raise CorruptObjectError(f"object {expect} is corrupt in this store (its bytes hash "
@@ -174,6 +176,7 @@ class RemoteBatch:
         self._futures = []
 
     def abort(self) -> None:
+        """Cancel what has not started and drop the open pack (sent objects stay)."""
         with self._lock:
             pack = self._pack
             self._pack = None
@@ -185,5 +188,6 @@ class RemoteBatch:
             pack.abort()
 
     def close(self) -> None:
+        """Wait for the upload pool to finish."""
         self._pool.shutdown(wait=True)
 

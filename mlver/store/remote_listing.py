@@ -37,6 +37,7 @@ class RemoteListing:
 
     @property
     def label(self) -> str:
+        """How messages name this remote."""
         return self.backend.label
 
     # -- listing ---------------------------------------------------------------------------
@@ -128,6 +129,7 @@ class RemoteListing:
     # -- lookups -----------------------------------------------------------------------------
 
     def has(self, oid: str) -> bool:
+        """True when the remote holds ``oid`` (as listed, plus what was remembered)."""
         return self._locate(oid) is not None
 
     def missing(self, oids: Iterable[str]) -> list[str]:
@@ -135,6 +137,7 @@ class RemoteListing:
         return [o for o in oids if not self.has(o)]
 
     def size(self, oid: str) -> int | None:
+        """The size of ``oid`` on the remote, or None when it is not there."""
         at = self._locate(oid)
         if at is None:
             return None
@@ -143,6 +146,7 @@ class RemoteListing:
         return at[0].lengths[at[1]]
 
     def iter_oids(self) -> Iterator[str]:
+        """Every oid the remote holds, sorted, once each."""
         self._ensure()
         found: set[str] = set(self._loose)
         for p in self._packs.values():

@@ -65,12 +65,15 @@ class RemoteObjectStore(RemoteListing):
         raise AssertionError("unreachable")
 
     def open(self, oid: str) -> BinaryIO:
+        """A readable binary file of the object (read whole and verified)."""
         return io.BytesIO(self.read(oid))
 
     def tree(self, oid: str) -> Tree:
+        """Decode the tree ``oid`` (verified on arrival)."""
         return Tree.decode(self.read(oid))
 
     def batch(self) -> RemoteBatch:
+        """Start a batch of uploads to this remote."""
         return RemoteBatch(self)
 
     # -- fetching many -----------------------------------------------------------------------

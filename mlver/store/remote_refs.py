@@ -52,12 +52,15 @@ class RemoteRefs:
         return names, tags
 
     def names(self) -> list[str]:
+        """The names with a ref on the remote, sorted."""
         return self.listing()[0]
 
     def tag_names(self) -> list[str]:
+        """The names with at least one tag on the remote, sorted."""
         return sorted(self.listing()[1])
 
     def get(self, name: str) -> str | None:
+        """The oid a name's ref holds, or None (also for an invalid name)."""
         if not valid_name(name):
             return None
         return self._read(f"refs/names/{name}")[0]
@@ -71,17 +74,21 @@ class RemoteRefs:
         return self.backend.swap(f"refs/names/{name}", token, (new + "\n").encode("ascii"))
 
     def get_tag(self, name: str, tag: str) -> str | None:
+        """The oid of tag ``tag`` of ``name``, or None."""
         if not (valid_name(name) and valid_name(tag)):
             return None
         return self._read(f"refs/tags/{name}/{tag}")[0]
 
     def read_tag(self, name: str, tag: str) -> tuple[str | None, Any]:
+        """``(oid or None, token)`` of a tag's ref, for :meth:`update_tag`."""
         return self._read(f"refs/tags/{name}/{tag}")
 
     def update_tag(self, name: str, tag: str, new: str, token: Any) -> bool:
+        """Point the tag at ``new`` if its ref is still as read with ``token``."""
         return self.backend.swap(f"refs/tags/{name}/{tag}", token, (new + "\n").encode("ascii"))
 
     def tags(self, name: str) -> dict[str, str]:
+        """``{tag: oid}`` of the tags of ``name``."""
         if not valid_name(name):
             return {}
         _names, tags = self.listing()
