@@ -1,7 +1,7 @@
-"""Configuration: the store's own ``.mlver/config.json`` and the project's ``mlver.toml``.
+"""Configuration: the project's ``mlver.toml``, and the remotes of both it and the store.
 
-The store config carries the format version and hash name; a store written by
-a newer mlver is refused rather than misread. ``mlver.toml`` at the repository
+The store's own ``.mlver/config.json`` (format version, hash name) is read and written by
+:mod:`mlver.store.settings`; its ``remotes`` are parsed here. ``mlver.toml`` at the repository
 root declares snapshots (``[snapshot.NAME]``), table keys (``[tables."path"]``)
 and the training interpreter (``[env] python``).
 """

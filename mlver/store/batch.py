@@ -33,9 +33,10 @@ _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
 
 class Target(Protocol):
     """What a batch needs of the store it writes to: its folders, its lookups, and the
-    hooks of its commit (format upgrade, re-listing, merging). :class:`~mlver.store.objects.
-    LocalObjectStore` is one; naming it here instead would make the two modules import each
-    other, since the store starts its batches."""
+    hooks of its commit (format upgrade, re-listing, merging).
+
+    :class:`~mlver.store.objects.LocalObjectStore` is one. Naming that class here instead
+    would make the two modules import each other, since the store starts its batches."""
 
     store_dir: str
     tmp_dir: str
