@@ -21,6 +21,7 @@ from typing import Any
 from collections.abc import Callable, Iterator
 
 from mlver.base import canonical
+from mlver.base.paths import in_reserved
 from mlver.core.params import jsonable
 from mlver.base.errors import ConfigError, ParamsError, RecordFormatError
 from mlver.base.hashing import oid_of
@@ -379,7 +380,7 @@ class Reader:
         rel = posixpath.normpath(repo.fs.relpath(o.fs_path, repo.root_dir).replace(os.sep, "/"))
         try:
             path = check_path(self.root_rel(rel), where)
-            if rel.startswith("../") or rel == ".." or {".git", ".mlver"} & set(path.split("/")):
+            if rel.startswith("../") or rel == ".." or in_reserved(path):
                 raise RecordFormatError("inside .git or .mlver, or outside the project")
         except RecordFormatError:
             self.warn(f"{where}: {str(o.def_path)[:200]} is not a plain path inside the "

@@ -309,12 +309,9 @@ class Change:
 def _top(root: str) -> str | None:
     """The work tree's top folder (``git rev-parse --show-toplevel``: one git call, no
     gitpython, which costs a tenth of a second to import), or None outside git."""
-    import subprocess
+    from mlver.base.gitcmd import show_toplevel
 
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root,
-                          capture_output=True, check=False)
-    top = proc.stdout.decode("utf-8", "surrogateescape").strip()
-    return top if proc.returncode == 0 and top else None
+    return show_toplevel(root)
 
 
 def check_range(text: str) -> str:
@@ -430,26 +427,18 @@ def has_commits(top: str) -> bool:
 # commit handed to git is checked to be a commit id first, every path is one mlver built
 # or validated, and ``--end-of-options`` comes before them.
 
-_GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX",
-                 "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
-
-
-def _git_env(extra: dict | None = None) -> dict:
-    import os as _os
-
-    env = {k: v for k, v in _os.environ.items() if k not in _GIT_ENV_DROP}
-    env.update(extra or {})
-    return env
-
-
-def _git(cwd: str, *args: str, data: bytes | None = None, env: dict | None = None) -> bytes:
+def _git(cwd: str, *args: str, data: bytes | None = None,
+         env: dict[str, str] | None = None) -> bytes:
     """Run ``git args`` in ``cwd``; its stdout, or CaptureError with git's first line."""
     import subprocess
 
     from mlver.base.errors import CaptureError
+    from mlver.base.gitcmd import GIT_LONG_TIMEOUT, run_git
 
-    proc = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True,
-                          env=_git_env(env), check=False)
+    try:  # (a whole history or a scratch checkout: the long bound)
+        proc = run_git(cwd, *args, data=data, env=env, timeout=GIT_LONG_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CaptureError(f"git {args[0]} failed (no answer in time)") from None
     if proc.returncode != 0:
         why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise CaptureError(f"git {args[0]} failed ({why[-1] if why else proc.returncode})")

@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from mlver.base.atomic import write_atomic
 from mlver.base.errors import ConfigError, StoreFormatError
 from mlver.base.hashing import HASH_NAME
 
@@ -401,10 +402,8 @@ def edit_project_remotes(root: str, add: RemoteSpec | None = None,
         if add.locking:
             out.append(f"locking = {_toml_str(add.locking)}\n")
     text = "".join(out)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    try:
+
+    def check(tmp: str) -> None:
         after = load_project_text(tmp)
         want = dict(before.remotes)
         if remove:
@@ -417,10 +416,8 @@ def edit_project_remotes(root: str, add: RemoteSpec | None = None,
         if after != want:
             raise ConfigError(f"{path} writes its remotes in a form mlver cannot edit (an inline "
                               "table or dotted keys); edit the [remotes.NAME] tables by hand")
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    os.replace(tmp, path)
+
+    write_atomic(path, text, check=check)
 
 
 def load_project_text(path: str) -> dict:

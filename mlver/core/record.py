@@ -8,7 +8,6 @@ confuse a reader: paths must be relative and stay inside, oids must be oids.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,6 +16,7 @@ from mlver.base import canonical
 from mlver.core import paramscope
 from mlver.base.errors import RecordFormatError
 from mlver.base.hashing import is_oid, oid_of
+from mlver.base.paths import is_plain_relpath
 from mlver.store.refs import valid_name
 
 RECORD_FORMAT = 1
@@ -128,9 +128,7 @@ def _untracked(path: Any) -> str:
 
 def check_path(path: str, what: str) -> str:
     """Refuse a record path that is absolute or climbs out of the repository."""
-    if (not isinstance(path, str) or not path or path.startswith("/") or "\\" in path
-            or "\0" in path or not _utf8(path) or posixpath.normpath(path) != path
-            or path == ".." or path.startswith("../")):
+    if not is_plain_relpath(path, allow_top=True):
         raise RecordFormatError(
             f"{what} path {path!r} is not a plain relative path inside the repository; "
             "the record was tampered with or written by another tool")

@@ -31,6 +31,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from mlver.base.atomic import copy_atomic, write_atomic
 from mlver.core.config import STORE_FORMAT
 from mlver.base.errors import CorruptObjectError, MlverError, RecordFormatError, RemoteError
 from mlver.base.hashing import HASH_NAME, is_oid, oid_of
@@ -618,17 +619,12 @@ class RemoteObjectStore:
         if data is None:
             raise RemoteError(f"{self.label}: objects/pack/{name}.idx vanished while listing; "
                               "run the command again")
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
         try:
-            pi = packmod.PackIndex(tmp)
+            write_atomic(path, data, check=packmod.PackIndex)
         except CorruptObjectError as e:
-            os.unlink(tmp)
             raise CorruptObjectError(f"{self.label}: the pack index objects/pack/{name}.idx is "
                                      f"damaged ({str(e).split('(')[1].split(')')[0]}); the "
                                      "remote's copy is damaged") from None
-        os.replace(tmp, path)
         return packmod.PackIndex(path)
 
     def remember(self, pack_name: str | None, idx_file: str | None, loose: dict[str, int]) -> None:
@@ -637,8 +633,7 @@ class RemoteObjectStore:
             if pack_name and idx_file:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 dest = os.path.join(self.cache_dir, pack_name + ".idx")
-                shutil.copyfile(idx_file, dest + ".tmp")
-                os.replace(dest + ".tmp", dest)
+                copy_atomic(idx_file, dest)
                 self._packs[pack_name] = packmod.PackIndex(dest)
             self._loose.update(loose)
 
