@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlver.base.errors import CaptureError
@@ -84,7 +85,9 @@ def _fingerprint(python: str, paths: list[str]) -> str:
     return "\n".join(parts)
 
 
-def capture_env(explicit: str | None, cache_get=None, cache_put=None,
+def capture_env(explicit: str | None,
+                cache_get: Callable[[str], tuple[str, str] | None] | None = None,
+                cache_put: Callable[[str, str, str], None] | None = None,
                 probe: bool = True) -> EnvCapture | None:
     """Ask the training interpreter about itself.
 

@@ -8,6 +8,7 @@ prefix of at least 6 hex characters. A name always wins over a prefix.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlver.base.errors import RevisionError, RevisionSyntaxError
@@ -53,14 +54,17 @@ def parse(text: str) -> Revision:
                     prefix=prefix if plain else None)
 
 
-def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -> str:
+def resolve(rev: Revision, *, head: Callable[[str], str | None],
+            tag: Callable[..., str | None], by_version: Callable[..., str | None],
+            by_prefix: Callable[[str], list[str]], parent: Callable[[str], str | None],
+            names: Callable[[], list[str]]) -> str:
     """Resolve ``rev`` to a record oid using lookups supplied by the repo.
 
     ``head(name)``, ``tag(name, tag)``, ``by_version(name, n)`` return an oid or
     None; ``by_prefix(prefix)`` a list of oids; ``parent(oid)`` the previous
     version's oid or None; ``names()`` every name (for the error message).
     """
-    oid = None
+    oid: str | None = None
     if rev.name is not None:
         oid = head(rev.name)
     if oid is None:
@@ -92,9 +96,11 @@ def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -
         if oid is None:
             raise RevisionError(f"{rev.name} has no tag '{rev.tag}'; tag one with mlver tag REV TAG")
     for _ in range(rev.back):
+        assert oid is not None  # every branch above either set it or raised
         prev = parent(oid)
         if prev is None:
             raise RevisionError(f"'{rev.text}' goes back before the first version of "
                                f"{rev.name}; see mlver log {rev.name}")
         oid = prev
+    assert oid is not None
     return oid
