@@ -75,5 +75,5 @@ def show_toplevel(root: str) -> str | None:
     return top if proc.returncode == 0 and top else None
 
 
-__all__ = ["GIT_LOCATION_VARS", "GIT_LONG_TIMEOUT", "GIT_TIMEOUT", "git_env", "popen_git", "run_git",
-           "show_toplevel"]
+__all__ = ["GIT_LOCATION_VARS", "GIT_LONG_TIMEOUT", "GIT_TIMEOUT", "git_env", "popen_git",
+           "run_git", "show_toplevel"]

@@ -35,7 +35,8 @@ class Progress:
 class TerminalProgress(Progress):
     """A one-line bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self, stream: TextIO | None = None, delay: float = 0.0, unit: str = "files") -> None:
+    def __init__(self, stream: TextIO | None = None, delay: float = 0.0,
+                 unit: str = "files") -> None:
         self.stream = stream or sys.stderr
         self.unit = unit  # what the counted items are: "files", "runs"
         # Work done within ``delay`` seconds draws nothing: a flash of a bar is noise.

@@ -255,7 +255,8 @@ def mark_not_fetched(d: Any, recs: list[Record]) -> Any:
 
     verdict = list(d.verdict)
     for i, r in enumerate(recs):
-        verdict.insert(1 + i, f"  {fetch_hint(r.name, ((r.version, r.code.commit or ""),))}")
+        commit = r.code.commit or ""
+        verdict.insert(1 + i, f"  {fetch_hint(r.name, ((r.version, commit),))}")
     return replace(d, verdict=tuple(verdict))
 
 

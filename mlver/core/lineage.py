@@ -22,7 +22,8 @@ from mlver.store.graph import Graph
 if TYPE_CHECKING:
     import pandas
 
-COLUMNS = ["oid", "name", "version", "kind", "relation", "depth", "slot", "path", "via", "linked_to"]
+COLUMNS = ["oid", "name", "version", "kind", "relation", "depth", "slot", "path", "via",
+           "linked_to"]
 
 
 @dataclass(frozen=True)

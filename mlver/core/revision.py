@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from mlver.base.errors import RevisionError, RevisionSyntaxError
 
-_REV_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<at>[A-Za-z0-9._-]+))?(?:~(?P<back>\d*))?$")
+_REV_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<at>[A-Za-z0-9._-]+))?"
+                     r"(?:~(?P<back>\d*))?$")
 _HEX_RE = re.compile(r"^[0-9a-f]{6,32}$")
 
 
@@ -75,9 +76,11 @@ def resolve(rev: Revision, *, head: Callable[[str], str | None],
             if len(found) > 1:
                 shown = ", ".join(sorted(found)[:10])
                 raise RevisionError(
-                    f"oid prefix '{rev.prefix}' is ambiguous: it matches {shown}; use more characters")
+                    f"oid prefix '{rev.prefix}' is ambiguous: it matches {shown}; "
+                    "use more characters")
         known = names()
-        hint = ("names here: " + ", ".join(known)) if known else "no versions exist yet (mlver snapshot)"
+        hint = (("names here: " + ", ".join(known)) if known
+                else "no versions exist yet (mlver snapshot)")
         if rev.name is not None:
             import difflib
 
@@ -90,11 +93,13 @@ def resolve(rev: Revision, *, head: Callable[[str], str | None],
     if rev.version is not None:
         oid = by_version(rev.name, rev.version)
         if oid is None:
-            raise RevisionError(f"{rev.name} has no version {rev.version}; see mlver log {rev.name}")
+            raise RevisionError(f"{rev.name} has no version {rev.version}; "
+                                f"see mlver log {rev.name}")
     elif rev.tag is not None:
         oid = tag(rev.name, rev.tag)
         if oid is None:
-            raise RevisionError(f"{rev.name} has no tag '{rev.tag}'; tag one with mlver tag REV TAG")
+            raise RevisionError(f"{rev.name} has no tag '{rev.tag}'; "
+                                "tag one with mlver tag REV TAG")
     for _ in range(rev.back):
         assert oid is not None  # every branch above either set it or raised
         prev = parent(oid)
