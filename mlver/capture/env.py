@@ -118,7 +118,8 @@ def capture_env(explicit: str | None,
             raise CaptureError(f"could not ask python '{python}' about its environment ({e}); "
                                "fix --python or [env] python in mlver.toml") from None
         if cache_put is not None:
-            cache_put(os.path.realpath(python), _fingerprint(python, data["paths"]), json.dumps(data))
+            cache_put(os.path.realpath(python), _fingerprint(python, data["paths"]),
+                      json.dumps(data))
     pkgs = data["packages"]
     blob = "".join(p + "\n" for p in pkgs).encode("utf-8")
     return EnvCapture(python=data["python"], implementation=data["implementation"],
