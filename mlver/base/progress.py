@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 from mlver.base.fmt import human_size
 
@@ -34,7 +35,8 @@ class Progress:
 class TerminalProgress(Progress):
     """A one-line bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self, stream=None, delay: float = 0.0, unit: str = "files") -> None:
+    def __init__(self, stream: TextIO | None = None, delay: float = 0.0,
+                 unit: str = "files") -> None:
         self.stream = stream or sys.stderr
         self.unit = unit  # what the counted items are: "files", "runs"
         # Work done within ``delay`` seconds draws nothing: a flash of a bar is noise.
@@ -42,7 +44,8 @@ class TerminalProgress(Progress):
         self.label = ""
         self.n = self.of = 0
         self._last = 0.0
-        self._drawn = False
+        # what is on the line: nothing (False), a bar (True) or a step label ("step")
+        self._drawn: bool | str = False
 
     def start(self, label: str) -> None:
         self.label, self.n, self.of = label, 0, 0

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+from mlver.base.gitcmd import popen_git, run_git
+
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 FEW = 8  # questions answered by merge-base, one git call each, before listing the history
@@ -23,19 +25,11 @@ MAX_LISTED = 200_000  # commits listed from T at most (a set of shas, a few MB)
 MAX_CHECKS = 256  # merge-base calls at most once the listing was cut short; then "no"
 
 
-def _git_env() -> dict:
-    from mlver.capture.git import _git_env as env
-
-    return env()
-
-
 def head(root: str) -> str | None:
     """The sha of HEAD of the git work tree holding ``root``; None outside git or before
     the first commit."""
     try:
-        proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD^{commit}"],
-                              cwd=root, capture_output=True, env=_git_env(), check=False,
-                              timeout=60)
+        proc = run_git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
     except (OSError, subprocess.TimeoutExpired):
         return None
     sha = proc.stdout.decode("ascii", "replace").strip()
@@ -113,9 +107,8 @@ class Ancestry:
         if not ask:
             return
         try:
-            proc = subprocess.run(["git", "cat-file", "--batch-check"], cwd=self.root,
-                                  input="".join(f"{c}^{{commit}}\n" for c in ask).encode(),
-                                  capture_output=True, env=_git_env(), check=False, timeout=60)
+            proc = run_git(self.root, "cat-file", "--batch-check",
+                           data="".join(f"{c}^{{commit}}\n" for c in ask).encode())
         except (OSError, subprocess.TimeoutExpired):
             return  # asked one by one later, bounded
         lines = proc.stdout.decode("ascii", "replace").splitlines()
@@ -127,9 +120,8 @@ class Ancestry:
     def _is_ancestor(self, commit: str) -> bool:
         # exit 0: an ancestor; 1: not; 128: a commit this repository does not hold
         try:
-            proc = subprocess.run(["git", "merge-base", "--is-ancestor", "--end-of-options",
-                                   commit, self.target], cwd=self.root, capture_output=True,
-                                  env=_git_env(), check=False, timeout=60)
+            proc = run_git(self.root, "merge-base", "--is-ancestor", "--end-of-options",
+                           commit, self.target)
         except (OSError, subprocess.TimeoutExpired):
             return False
         if proc.returncode in (0, 1):
@@ -140,10 +132,8 @@ class Ancestry:
         """List the target's history once (at most :data:`MAX_LISTED` commits)."""
         listed: set[str] = set()
         try:
-            proc = subprocess.Popen(["git", "rev-list", f"--max-count={MAX_LISTED}",
-                                     "--end-of-options", self.target, "--"], cwd=self.root,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    env=_git_env())
+            proc = popen_git(self.root, "rev-list", f"--max-count={MAX_LISTED}",
+                             "--end-of-options", self.target, "--")
         except OSError:
             self._listed = listed
             return
@@ -160,8 +150,7 @@ def holds_commit(root: str, commit: str) -> bool:
     """True when the git repository of ``root`` holds the commit ``commit`` (a checked
     commit id, so it cannot read as an option)."""
     try:
-        proc = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root,
-                              capture_output=True, env=_git_env(), check=False, timeout=60)
+        proc = run_git(root, "cat-file", "-e", f"{commit}^{{commit}}")
     except (OSError, subprocess.TimeoutExpired):
         return True  # git could not be asked: do not claim the commit is missing
     return proc.returncode == 0

@@ -18,9 +18,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from mlver.base import canonical
+from mlver.base.paths import in_reserved
 from mlver.core.params import jsonable
 from mlver.base.errors import ConfigError, ParamsError, RecordFormatError
 from mlver.base.hashing import oid_of
@@ -108,7 +109,7 @@ class Slim:
     fp: str
     outs: tuple[str, ...]
 
-    def to_list(self) -> list:
+    def to_list(self) -> list[Any]:
         return [self.source, self.name, self.fp, list(self.outs)]
 
 
@@ -121,7 +122,8 @@ class StageInfo:
     is_stage: bool        # a pipeline stage; False: an output tracked by a .dvc file
     cmd: tuple[str, ...] | None
     deps: tuple[Item, ...]
-    params: tuple[tuple[str, dict], ...]  # (params file, values recorded in dvc.lock)
+    # (params file, values recorded in dvc.lock)
+    params: tuple[tuple[str, dict[str, Any]], ...]
     outs: tuple[Item, ...]
     # root-relative files of dvc.yaml's top-level ``metrics:`` and ``plots:`` that are,
     # or lie inside, an output of this stage: read as its metrics
@@ -154,20 +156,23 @@ class State:
                                       for k, v in d["files"].items()})
 
 
-def fingerprint(cmd, deps, params, outs, metrics=()) -> str:
+def fingerprint(cmd: Iterable[str] | None, deps: Iterable[Item],
+                params: Iterable[tuple[str, Any]], outs: Iterable[Item],
+                metrics: Iterable[str] = ()) -> str:
     """What identifies a stage's recorded state: a new version when it changes."""
-    d = {"cmd": list(cmd) if cmd else None,
-         "deps": [[x.path, x.md5] for x in deps],
-         "params": [[f, v] for f, v in params],
-         "outs": [[o.path, o.md5, o.metric] for o in outs]}
-    if metrics:  # only then: fingerprints of earlier imports stay what they were
-        d["metrics"] = list(metrics)
+    d: dict[str, Any] = {"cmd": list(cmd) if cmd else None,
+                         "deps": [[x.path, x.md5] for x in deps],
+                         "params": [[f, v] for f, v in params],
+                         "outs": [[o.path, o.md5, o.metric] for o in outs]}
+    shown = list(metrics)
+    if shown:  # only then: fingerprints of earlier imports stay what they were
+        d["metrics"] = shown
     return oid_of(canonical.dumps(d))
 
 
-def nest(values: dict) -> dict:
+def nest(values: dict[str, Any]) -> dict[str, Any]:
     """DVC's dotted param keys (``train.lr``) nested as in the params file."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, value in values.items():
         parts = str(key).split(".")
         cur = out
@@ -231,11 +236,11 @@ def nesting(raw: bytes, limit: int = MAX_DEPTH) -> bool:
 def dvc_modules() -> dict[str, Any]:
     """The ``dvc`` modules used, imported on first use (``mlver --help`` stays fast)."""
     try:
-        from dvc.dependency.param import ParamsDependency
-        from dvc.dvcfile import load_file
-        from dvc.exceptions import DvcException
-        from dvc.repo import Repo as DvcRepo
-        from dvc.repo.brancher import switch
+        from dvc.dependency.param import ParamsDependency  # type: ignore[import-untyped]  # (dvc ships no types)
+        from dvc.dvcfile import load_file  # type: ignore[import-untyped]  # (dvc ships no types)
+        from dvc.exceptions import DvcException  # type: ignore[import-untyped]  # (dvc ships no types)
+        from dvc.repo import Repo as DvcRepo  # type: ignore[import-untyped]  # (dvc ships no types)
+        from dvc.repo.brancher import switch  # type: ignore[import-untyped]  # (dvc ships no types)
         from dvc_data.hashfile.hash import fobj_md5
     except ImportError as e:
         raise ConfigError(f"importing a DVC project needs the dvc package ({e}); "
@@ -316,7 +321,7 @@ class Reader:
             f"{MAX_DEPTH} levels, which no DVC file needs; fix or remove it, or import a "
             "range of commits without it (--rev-range)")
 
-    def _with_metrics(self, infos: list[StageInfo], dvcfile, key: str) -> Iterator[StageInfo]:
+    def _with_metrics(self, infos: list[StageInfo], dvcfile: Any, key: str) -> Iterator[StageInfo]:
         """Each stage with the top-level ``metrics:`` and ``plots:`` files it outputs."""
         metrics = self._top_level_files(dvcfile, key, ("metrics",))
         plots = self._top_level_files(dvcfile, key, ("plots",)) - metrics
@@ -336,7 +341,7 @@ class Reader:
                                  info.outs, m, pl)
             yield info
 
-    def _top_level_files(self, dvcfile, key: str, attrs: tuple[str, ...]) -> set[str]:
+    def _top_level_files(self, dvcfile: Any, key: str, attrs: tuple[str, ...]) -> set[str]:
         """Root-relative paths of the files dvc.yaml's top-level ``attrs`` (``metrics``,
         ``plots``) name."""
         names: list[Any] = []
@@ -368,7 +373,7 @@ class Reader:
                 continue  # outside the project: never an output of its stages
         return out
 
-    def item(self, o, where: str) -> Item | None:
+    def item(self, o: Any, where: str) -> Item | None:
         """A dep or out as an :class:`Item`; None (with a warning) when it is outside the
         project or its path could not be a record's."""
         repo = self.repo
@@ -379,7 +384,7 @@ class Reader:
         rel = posixpath.normpath(repo.fs.relpath(o.fs_path, repo.root_dir).replace(os.sep, "/"))
         try:
             path = check_path(self.root_rel(rel), where)
-            if rel.startswith("../") or rel == ".." or {".git", ".mlver"} & set(path.split("/")):
+            if rel.startswith("../") or rel == ".." or in_reserved(path):
                 raise RecordFormatError("inside .git or .mlver, or outside the project")
         except RecordFormatError:
             self.warn(f"{where}: {str(o.def_path)[:200]} is not a plain path inside the "
@@ -399,7 +404,7 @@ class Reader:
                     cached=bool(getattr(o, "use_cache", False)),
                     metric=bool(getattr(o, "metric", False)))
 
-    def command(self, st, source: str) -> tuple[str, ...] | None:
+    def command(self, st: Any, source: str) -> tuple[str, ...] | None:
         """The stage's command as ``/bin/sh -c TEXT``, run from the repository's root: a
         working folder other than the root goes in front as ``cd QUOTED &&``, quoted for
         the shell (``shlex.quote``), since a folder name is data, never shell code. None
@@ -425,11 +430,13 @@ class Reader:
             return None
         return ("/bin/sh", "-c", text)
 
-    def _stage(self, st, key: str) -> StageInfo:
+    def _stage(self, st: Any, key: str) -> StageInfo:
         rel_dir = posixpath.dirname(self.dvc_rel(key))
         stage_path = f"{rel_dir}/{st.name}" if rel_dir else st.name
         source = f"{self.root_rel(self.dvc_rel(key))}:{st.name}"
-        deps, params, keys = [], [], set()
+        deps: list[Item] = []
+        params: list[tuple[str, Any]] = []
+        keys: set[str] = set()
         for d in st.deps:
             if isinstance(d, self.d["ParamsDependency"]):
                 item = self.item(d, source)
@@ -454,7 +461,7 @@ class Reader:
                          self.root_rel(self.dvc_rel(key)), True, cmd_t, tuple(deps),
                          tuple(params), tuple(outs), param_keys=tuple(sorted(keys)))
 
-    def _tracked(self, st, key: str) -> Iterator[StageInfo]:
+    def _tracked(self, st: Any, key: str) -> Iterator[StageInfo]:
         """One :class:`StageInfo` per output of a ``.dvc`` file."""
         for o in st.outs:
             item = self.item(o, self.root_rel(self.dvc_rel(key)))

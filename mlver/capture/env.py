@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlver.base.errors import CaptureError
@@ -84,7 +85,9 @@ def _fingerprint(python: str, paths: list[str]) -> str:
     return "\n".join(parts)
 
 
-def capture_env(explicit: str | None, cache_get=None, cache_put=None,
+def capture_env(explicit: str | None,
+                cache_get: Callable[[str], tuple[str, str] | None] | None = None,
+                cache_put: Callable[[str, str, str], None] | None = None,
                 probe: bool = True) -> EnvCapture | None:
     """Ask the training interpreter about itself.
 
@@ -115,7 +118,8 @@ def capture_env(explicit: str | None, cache_get=None, cache_put=None,
             raise CaptureError(f"could not ask python '{python}' about its environment ({e}); "
                                "fix --python or [env] python in mlver.toml") from None
         if cache_put is not None:
-            cache_put(os.path.realpath(python), _fingerprint(python, data["paths"]), json.dumps(data))
+            cache_put(os.path.realpath(python), _fingerprint(python, data["paths"]),
+                      json.dumps(data))
     pkgs = data["packages"]
     blob = "".join(p + "\n" for p in pkgs).encode("utf-8")
     return EnvCapture(python=data["python"], implementation=data["implementation"],

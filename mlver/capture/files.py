@@ -13,10 +13,14 @@ import errno
 import os
 import stat as stat_mod
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from mlver.base.errors import CaptureError
 from mlver.base.hashing import hash_file, oid_of
+from mlver.base.progress import Progress
 from mlver.store.batch import Batch
 from mlver.store.statcache import StatCache, StatKey
 from mlver.store.trees import encode_rows
@@ -40,10 +44,16 @@ class Captured:
     exec: bool = False  # a single file's exec bit (a folder's are in its trees)
 
 
+# One file found by a walk, filled in place (a list, not a dataclass: 100k of them a
+# capture): [name, rel, stat key, exec, oid (None until hashed), hashed size].
+Item = list[Any]
+
+
 def _special(st: os.stat_result) -> str | None:
     mode = st.st_mode
     for test, word in ((stat_mod.S_ISFIFO, "a fifo"), (stat_mod.S_ISSOCK, "a socket"),
-                       (stat_mod.S_ISCHR, "a character device"), (stat_mod.S_ISBLK, "a block device")):
+                       (stat_mod.S_ISCHR, "a character device"),
+                       (stat_mod.S_ISBLK, "a block device")):
         if test(mode):
             return word
     return None
@@ -61,7 +71,7 @@ class _Node:
     def __init__(self, rel: str) -> None:
         self.rel = rel
         self.dirs: list[tuple[str, _Node]] = []
-        self.files: list[list] = []  # [name, rel, stat key, exec, oid, hashed size]
+        self.files: list[Item] = []  # [name, rel, stat key, exec, oid, hashed size]
         self.links: list[tuple[str, str]] = []  # name, target
 
 
@@ -109,7 +119,8 @@ def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
     return node, children
 
 
-def _scan(root: str, rel: str, on_files=None) -> tuple[_Node, list[list]]:
+def _scan(root: str, rel: str,
+          on_files: Callable[[list[Item]], None] | None = None) -> tuple[_Node, list[Item]]:
     """Walk the folder ``root/rel`` once; return its node tree and a flat file list.
 
     ``on_files(items)`` gets each folder's files as soon as it is read, so hashing starts
@@ -118,7 +129,7 @@ def _scan(root: str, rel: str, on_files=None) -> tuple[_Node, list[list]]:
     """
     top = _Node(rel)
     stack = [top]
-    files: list[list] = []
+    files: list[Item] = []
     base = rel.count("/")
     while stack:
         node, children = _scan_dir(root, stack.pop())
@@ -134,7 +145,7 @@ def _scan(root: str, rel: str, on_files=None) -> tuple[_Node, list[list]]:
     return top, files
 
 
-def _hash_items(root: str, items: list[list], batch: Batch | None) -> None:
+def _hash_items(root: str, items: list[Item], batch: Batch | None) -> None:
     for item in items:
         path = f"{root}/{item[1]}"
         try:
@@ -167,13 +178,13 @@ class _Filler:
 
     def __init__(self, root: str, cache: StatCache, batch: Batch | None) -> None:
         self.root, self.cache, self.batch = root, cache, batch
-        self.todo: list[list] = []
-        self.pending: list[list] = []
+        self.todo: list[Item] = []
+        self.pending: list[Item] = []
         self.seen = 0
         self.pool: ThreadPoolExecutor | None = None
-        self.futures: list = []
+        self.futures: list[tuple[Future[None], int]] = []
 
-    def add(self, items: list[list]) -> None:
+    def add(self, items: list[Item]) -> None:
         cache, batch = self.cache, self.batch
         self.seen += len(items)
         if (batch is not None and self.seen > PRELOAD_FILES and hasattr(batch, "preload")):
@@ -190,13 +201,13 @@ class _Filler:
             self._submit(self.pending[:CHUNK_FILES])
             self.pending = self.pending[CHUNK_FILES:]
 
-    def _submit(self, chunk: list[list]) -> None:
+    def _submit(self, chunk: list[Item]) -> None:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(WORKERS)
         self.futures.append((self.pool.submit(_hash_items, self.root, chunk, self.batch),
                              len(chunk)))
 
-    def finish(self, total: int, progress=None) -> None:
+    def finish(self, total: int, progress: Progress | None = None) -> None:
         if progress:
             progress.total(total, total - len(self.todo))
         try:
@@ -228,8 +239,8 @@ class _Filler:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _fill_oids(root: str, files: list[list], cache: StatCache, batch: Batch | None,
-               progress=None) -> None:
+def _fill_oids(root: str, files: list[Item], cache: StatCache, batch: Batch | None,
+               progress: Progress | None = None) -> None:
     filler = _Filler(root, cache, batch)
     try:
         filler.add(files)
@@ -268,7 +279,7 @@ def _build(node: _Node, batch: Batch | None) -> tuple[str, int, int]:
 
 
 def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = None,
-                 progress=None) -> Captured:
+                 progress: Progress | None = None) -> Captured:
     """Capture ``root/rel`` (a file, folder or symlink); write objects when ``batch`` is given.
 
     A top-level symlink is followed (an input named by a link means its content);
@@ -278,9 +289,11 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
     try:
         st = os.stat(full)
     except FileNotFoundError:
-        raise CaptureError(f"path '{rel}' does not exist; check the path or create it first") from None
+        raise CaptureError(f"path '{rel}' does not exist; check the path or create it "
+                           "first") from None
     except PermissionError:
-        raise CaptureError(f"cannot access '{rel}' (permission denied); fix its permissions") from None
+        raise CaptureError(f"cannot access '{rel}' (permission denied); fix its "
+                           "permissions") from None
     except OSError as e:
         raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
     cache.load(rel)
@@ -296,7 +309,7 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
             oid, size, count = _build(node, batch)
             return Captured("tree", oid, size, count)
         if stat_mod.S_ISREG(st.st_mode):
-            item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
+            item: Item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
             _fill_oids(root, [item], cache, batch, progress)
             return Captured("blob", item[4], item[5], 1, bool(st.st_mode & 0o111))
     except (FileNotFoundError, NotADirectoryError) as e:

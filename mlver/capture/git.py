@@ -9,7 +9,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from git import Repo
 
 _CRED_RE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
@@ -34,7 +39,7 @@ class CodeCapture:
     author: str | None = None  # ``Name <email>`` from git config
 
 
-def _open(root: str):
+def _open(root: str) -> Repo | None:
     try:
         import git
     except ImportError:  # pragma: no cover - git binary missing
@@ -50,7 +55,7 @@ def _inside(path: str, prefixes: list[str]) -> bool:
     return any(p == "." or path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def _untracked(repo, excl: list[str], store: str) -> list[str]:
+def _untracked(repo: Repo, excl: list[str], store: str) -> list[str]:
     """Untracked paths as ``git status`` shows them (a wholly untracked folder is one
     entry), leaving out captured paths: a folder that holds one is opened up."""
     # ls-files takes no revision: "--" ends its options, and every value after it is a
@@ -92,7 +97,7 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
         return None
     import git
 
-    top = repo.working_tree_dir
+    top = _tree_dir(repo)
     rel_root = os.path.relpath(os.path.realpath(root), os.path.realpath(top))
     pre = "" if rel_root == "." else rel_root.replace(os.sep, "/") + "/"
     excl = [posixpath.normpath(pre + p) for p in exclude]
@@ -106,7 +111,8 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
         branch = None
     remote = None
     if repo.remotes:
-        r = repo.remotes["origin"] if "origin" in [x.name for x in repo.remotes] else repo.remotes[0]
+        names = [x.name for x in repo.remotes]
+        r = repo.remotes["origin"] if "origin" in names else repo.remotes[0]
         try:
             remote = strip_credentials(r.url)
         except git.GitCommandError:
@@ -125,7 +131,11 @@ def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
                        patch=patch, untracked=tuple(untracked), author=_author(repo))
 
 
-def history(root: str, old: str, new: str, scope=None) -> tuple[list[dict], list[dict]] | None:
+Row = dict[str, Any]  # a commit {sha, author, summary} or a file {path, added, removed}
+
+
+def history(root: str, old: str, new: str, scope: Iterable[str] | None = None
+            ) -> tuple[list[Row], list[Row]] | None:
     """``(commits, files)`` between two commits with one open of the repo, or None
     when either commit is unknown here: the commits reachable from ``new`` but not
     ``old`` (newest first, at most :data:`MAX_COMMITS`) and the files changed as
@@ -137,7 +147,8 @@ def history(root: str, old: str, new: str, scope=None) -> tuple[list[dict], list
     return None if found is None else found[:2]
 
 
-def scoped_history(root: str, old: str, new: str, scope=None):
+def scoped_history(root: str, old: str, new: str, scope: Iterable[str] | None = None
+                   ) -> tuple[list[Row], list[Row], int] | None:
     """:func:`history` plus the number of commits in the range that touch no path of
     ``scope`` (0 without a scope): ``(commits, files, outside)``, or None."""
     if not (_COMMIT_RE.fullmatch(old) and _COMMIT_RE.fullmatch(new)):
@@ -155,7 +166,7 @@ def scoped_history(root: str, old: str, new: str, scope=None):
         return None if total is None else ([], [], total)
     commits = _commits(repo, old, new, specs)
     files = _files(repo, old, new, specs) if commits is not None else None
-    if files is None:
+    if commits is None or files is None:
         return None
     outside = 0
     if specs is not None:
@@ -167,19 +178,20 @@ def scoped_history(root: str, old: str, new: str, scope=None):
     return commits, files, outside
 
 
-def _prefix(repo, root: str) -> str:
+def _prefix(repo: Repo, root: str) -> str:
     """The root's folder inside the git repository, as ``""`` or ``"sub/dir/"``."""
-    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(repo.working_tree_dir))
+    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(_tree_dir(repo)))
     return "" if rel == "." else rel.replace(os.sep, "/") + "/"
 
 
-def root_prefix(root: str) -> str:
-    """:func:`_prefix` for ``root`` (``""`` outside git)."""
-    repo = _open(root)
-    return "" if repo is None else _prefix(repo, root)
+def _tree_dir(repo: Repo) -> str:
+    """The top of the work tree of ``repo`` (mlver never opens a bare repository)."""
+    top = repo.working_tree_dir
+    assert top is not None  # search_parent_directories finds a work tree, never bare
+    return os.fspath(top)
 
 
-def _count(repo, old: str, new: str, specs: list[str] | None) -> int | None:
+def _count(repo: Repo, old: str, new: str, specs: list[str] | None) -> int | None:
     """``git rev-list --count old..new [-- specs]``, or None when git cannot tell."""
     import git
 
@@ -191,7 +203,7 @@ def _count(repo, old: str, new: str, specs: list[str] | None) -> int | None:
         return None
 
 
-def tracked(root: str, paths) -> set[str]:
+def tracked(root: str, paths: Iterable[str]) -> set[str]:
     """Which of the root-relative ``paths`` git tracks (in the index)."""
     repo = _open(root)
     if repo is None:
@@ -199,11 +211,11 @@ def tracked(root: str, paths) -> set[str]:
     import git
 
     pre = _prefix(repo, root)
-    paths = list(paths)
+    todo = list(paths)
     out: set[str] = set()
-    for i in range(0, len(paths), 500):  # bounded argument lists
+    for i in range(0, len(todo), 500):  # bounded argument lists
         # "--" ends the options; each spec is ":(top,literal)" + a path mlver built.
-        specs = [f":(top,literal){pre}{p}" for p in paths[i:i + 500]]
+        specs = [f":(top,literal){pre}{p}" for p in todo[i:i + 500]]
         try:
             listed = repo.git.ls_files("-z", "--full-name", "--", *specs)
         except git.GitCommandError:
@@ -216,7 +228,8 @@ _COMMIT_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 MAX_COMMITS = 50  # commits listed by ``history``; docs/diff.md says "at most 50"
 
 
-def _commits(repo, old: str, new: str, specs: list[str] | None = None) -> list[dict] | None:
+def _commits(repo: Repo, old: str, new: str,
+             specs: list[str] | None = None) -> list[Row] | None:
     import git
 
     try:
@@ -224,14 +237,15 @@ def _commits(repo, old: str, new: str, specs: list[str] | None = None) -> list[d
                            f"{old}..{new}", *(["--", *specs] if specs is not None else []))
     except git.GitCommandError:
         return None
-    rows = []
+    rows: list[Row] = []
     for line in out.splitlines():
         sha, author, summary = line.split("\x1f", 2)
         rows.append({"sha": sha, "author": author, "summary": summary})
     return rows
 
 
-def _files(repo, old: str, new: str, specs: list[str] | None = None) -> list[dict] | None:
+def _files(repo: Repo, old: str, new: str,
+           specs: list[str] | None = None) -> list[Row] | None:
     import git
 
     try:
@@ -241,7 +255,7 @@ def _files(repo, old: str, new: str, specs: list[str] | None = None) -> list[dic
                             *(["--", *specs] if specs is not None else []))
     except git.GitCommandError:
         return None
-    rows = []
+    rows: list[Row] = []
     for line in out.splitlines():
         added, removed, path = line.split("\t", 2)
         rows.append({"path": path, "added": None if added == "-" else int(added),
@@ -259,7 +273,7 @@ def root_prefix(root: str) -> str:
     return "" if rel == "." else rel.replace(os.sep, "/") + "/"
 
 
-def _author(repo) -> str | None:
+def _author(repo: Repo) -> str | None:
     reader = repo.config_reader()
     name = reader.get_value("user", "name", default=None)
     email = reader.get_value("user", "email", default=None)
@@ -274,7 +288,7 @@ def head_commit(root: str) -> str | None:
     if repo is None:
         return None
     try:
-        return repo.head.commit.hexsha
+        return str(repo.head.commit.hexsha)
     except ValueError:
         return None
 
@@ -309,12 +323,9 @@ class Change:
 def _top(root: str) -> str | None:
     """The work tree's top folder (``git rev-parse --show-toplevel``: one git call, no
     gitpython, which costs a tenth of a second to import), or None outside git."""
-    import subprocess
+    from mlver.base.gitcmd import show_toplevel
 
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root,
-                          capture_output=True, check=False)
-    top = proc.stdout.decode("utf-8", "surrogateescape").strip()
-    return top if proc.returncode == 0 and top else None
+    return show_toplevel(root)
 
 
 def check_range(text: str) -> str:
@@ -430,26 +441,18 @@ def has_commits(top: str) -> bool:
 # commit handed to git is checked to be a commit id first, every path is one mlver built
 # or validated, and ``--end-of-options`` comes before them.
 
-_GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX",
-                 "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
-
-
-def _git_env(extra: dict | None = None) -> dict:
-    import os as _os
-
-    env = {k: v for k, v in _os.environ.items() if k not in _GIT_ENV_DROP}
-    env.update(extra or {})
-    return env
-
-
-def _git(cwd: str, *args: str, data: bytes | None = None, env: dict | None = None) -> bytes:
+def _git(cwd: str, *args: str, data: bytes | None = None,
+         env: dict[str, str] | None = None) -> bytes:
     """Run ``git args`` in ``cwd``; its stdout, or CaptureError with git's first line."""
     import subprocess
 
     from mlver.base.errors import CaptureError
+    from mlver.base.gitcmd import GIT_LONG_TIMEOUT, run_git
 
-    proc = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True,
-                          env=_git_env(env), check=False)
+    try:  # (a whole history or a scratch checkout: the long bound)
+        proc = run_git(cwd, *args, data=data, env=env, timeout=GIT_LONG_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CaptureError(f"git {args[0]} failed (no answer in time)") from None
     if proc.returncode != 0:
         why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise CaptureError(f"git {args[0]} failed ({why[-1] if why else proc.returncode})")

@@ -137,10 +137,10 @@ class BranchVersion:
         return None if self.on_history is None or (self.on_history and self.is_latest) \
             else self.which
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The fields ``status --json`` and ``diff --json`` add (``not_fetched``, the
         versions passed over whose commit git does not hold, only when there are some)."""
-        d: dict = {"on_branch": self.on_history, "latest_version": self.latest_version}
+        d: dict[str, Any] = {"on_branch": self.on_history, "latest_version": self.latest_version}
         if self.unfetched:
             d["not_fetched"] = [v for v, _c in self.unfetched]
         return d
@@ -255,7 +255,8 @@ def mark_not_fetched(d: Any, recs: list[Record]) -> Any:
 
     verdict = list(d.verdict)
     for i, r in enumerate(recs):
-        verdict.insert(1 + i, f"  {fetch_hint(r.name, ((r.version, r.code.commit),))}")
+        commit = r.code.commit or ""
+        verdict.insert(1 + i, f"  {fetch_hint(r.name, ((r.version, commit),))}")
     return replace(d, verdict=tuple(verdict))
 
 

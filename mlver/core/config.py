@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
+from mlver.base.atomic import write_atomic
 from mlver.base.errors import ConfigError, StoreFormatError
 from mlver.store.settings import CONFIG_FILE, read_store_config, rewrite_store_config
 
@@ -21,7 +23,7 @@ PROJECT_FILE = "mlver.toml"
 MAX_TOML = 1 << 20  # bytes: mlver.toml is configuration
 
 
-def _load_toml(path: str) -> dict:
+def _load_toml(path: str) -> dict[str, Any]:
     import tomllib
     try:
         if os.path.getsize(path) > MAX_TOML or not os.path.isfile(path):
@@ -46,23 +48,25 @@ class SnapshotSpec:
     """
 
     kind: str | None = None
-    inputs: dict = field(default_factory=dict)
-    outputs: dict = field(default_factory=dict)
-    params: tuple = ()
-    metrics: tuple = ()
-    command: str | tuple | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    params: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    command: str | tuple[str, ...] | None = None
     message: str | None = None
-    code: tuple = ()  # the declared code scope: paths and globs, relative to the root
+    code: tuple[str, ...] = ()  # the declared code scope: paths and globs, relative to the root
 
 
 @dataclass(frozen=True)
 class ProjectConfig:
     """The parsed ``mlver.toml`` (all parts optional)."""
 
-    snapshots: dict = field(default_factory=dict)
-    tables: dict = field(default_factory=dict)  # path -> {"key": [...], "target": "col"}
+    snapshots: dict[str, SnapshotSpec] = field(default_factory=dict)
+    # path -> {"key": [...], "target": "col"}
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     python: str | None = None
-    remotes: dict = field(default_factory=dict)  # name -> RemoteSpec ([remotes.NAME])
+    # name -> RemoteSpec ([remotes.NAME])
+    remotes: dict[str, RemoteSpec] = field(default_factory=dict)
 
     def table_key(self, path: str) -> list[str] | None:
         key = (self.tables.get(path) or {}).get("key")
@@ -72,21 +76,22 @@ class ProjectConfig:
 
     def table_target(self, path: str) -> str | None:
         """The label column of the table at ``path`` (``[tables."path"] target``)."""
-        return (self.tables.get(path) or {}).get("target")
+        target = (self.tables.get(path) or {}).get("target")
+        return target if isinstance(target, str) else None
 
     hooks: HooksConfig = field(default_factory=lambda: HooksConfig())  # [hooks]
 
 
 # Every key mlver.toml may hold, per table: an unknown one is an error that suggests
 # the nearest known key, since a typo ("input =") would otherwise be silently ignored.
-_TOP = ("snapshot", "tables", "env", "remotes")
+_TOP: tuple[str, ...] = ("snapshot", "tables", "env", "remotes")
 _SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message", "code")
 _TABLE = ("key", "target")
 _ENV = ("python",)
 _TOP = _TOP + ("hooks",)
 
 
-def _check_keys(d: dict, known: tuple, where: str, path: str) -> None:
+def _check_keys(d: dict[str, Any], known: tuple[str, ...], where: str, path: str) -> None:
     import difflib
 
     for key in d:
@@ -96,18 +101,18 @@ def _check_keys(d: dict, known: tuple, where: str, path: str) -> None:
             raise ConfigError(f"unknown key '{key}' in {where} of {path}; {hint}")
 
 
-def _table(value, where: str, path: str) -> dict:
+def _table(value: Any, where: str, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where} in {path} must be a table, not {_type(value)}; fix it")
     return value
 
 
-def _type(value) -> str:
+def _type(value: Any) -> str:
     return {str: "a string", int: "a number", float: "a number", bool: "true/false",
             list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def _as_list(value, what: str) -> tuple:
+def _as_list(value: Any, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -118,13 +123,13 @@ def _as_list(value, what: str) -> tuple:
                       f"not {_type(value)}; fix it")
 
 
-def _str(value, what: str) -> str | None:
+def _str(value: Any, what: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise ConfigError(f"{what} in {PROJECT_FILE} must be a string, not {_type(value)}; fix it")
 
 
-def _slots(value, what: str, path: str) -> dict:
+def _slots(value: Any, what: str, path: str) -> dict[str, str]:
     table = _table(value, what, path)
     for slot, p in table.items():
         if not isinstance(p, str):
@@ -133,7 +138,7 @@ def _slots(value, what: str, path: str) -> dict:
     return dict(table)
 
 
-def _command(value, what: str):
+def _command(value: Any, what: str) -> str | tuple[str, ...] | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -150,7 +155,7 @@ def load_project(root: str, hooks: bool = True) -> ProjectConfig:
     path = os.path.join(root, PROJECT_FILE)
     d = _load_toml(path)
     _check_keys(d, _TOP, "the top level", path)
-    snapshots = {}
+    snapshots: dict[str, SnapshotSpec] = {}
     for name, s in _table(d.get("snapshot", {}), "[snapshot]", path).items():
         where = f"[snapshot.{name}]"
         _check_keys(_table(s, where, path), _SNAPSHOT, where, path)
@@ -177,11 +182,11 @@ def load_project(root: str, hooks: bool = True) -> ProjectConfig:
     env = _table(d.get("env", {}), "[env]", path)
     _check_keys(env, _ENV, "[env]", path)
     remotes = parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), path)
-    hooks = (parse_hooks(_table(d.get("hooks", {}), "[hooks]", path), snapshots, path)
-             if hooks else HooksConfig())
+    hooks_cfg = (parse_hooks(_table(d.get("hooks", {}), "[hooks]", path), snapshots, path)
+                 if hooks else HooksConfig())
     return ProjectConfig(snapshots=snapshots, tables=tables,
                          python=_str(env.get("python"), "[env] python"), remotes=remotes,
-                         hooks=hooks)
+                         hooks=hooks_cfg)
 
 
 # -- remotes -------------------------------------------------------------------------------------
@@ -202,8 +207,9 @@ class RemoteSpec:
     locking: str | None = None  # "lease": a lock object instead of conditional writes
     where: str = "project"  # "project" (mlver.toml) or "local" (.mlver/config.json)
 
-    def to_dict(self) -> dict:
-        d = {"url": self.url}
+    def to_dict(self) -> dict[str, Any]:
+        """The ``[remotes.NAME]`` table (or config.json entry) of this remote."""
+        d: dict[str, Any] = {"url": self.url}
         if self.endpoint_url:
             d["endpoint_url"] = self.endpoint_url
         if self.default:
@@ -213,7 +219,7 @@ class RemoteSpec:
         return d
 
 
-def check_url(url, what: str) -> str:
+def check_url(url: Any, what: str) -> str:
     """A remote or endpoint URL: text without credentials in it."""
     import re
 
@@ -227,12 +233,13 @@ def check_url(url, what: str) -> str:
     return url
 
 
-def parse_remotes(table: dict, where: str, origin: str = "project") -> dict:
+def parse_remotes(table: dict[str, Any], where: str,
+                  origin: str = "project") -> dict[str, RemoteSpec]:
     """``{name: RemoteSpec}`` of a ``remotes`` table; at most one is the default."""
     from mlver.core.remoteurl import form_error
     from mlver.store.refs import valid_name
 
-    out = {}
+    out: dict[str, RemoteSpec] = {}
     for name, r in table.items():
         what = f"[remotes.{name}]"
         if not valid_name(str(name)):
@@ -282,7 +289,8 @@ def write_local_remotes(store_dir: str, remotes: dict) -> None:
     rewrite_store_config(store_dir, cfg)
 
 
-def all_remotes(project: ProjectConfig, store_dir: str | None) -> tuple[dict, str | None]:
+def all_remotes(project: ProjectConfig,
+                store_dir: str | None) -> tuple[dict[str, RemoteSpec], str | None]:
     """Every remote (the store's own override mlver.toml's of the same name) and the name of
     the default: the one marked default (the store's first), else the only one."""
     merged = dict(project.remotes)
@@ -356,10 +364,8 @@ def edit_project_remotes(root: str, add: RemoteSpec | None = None,
         if add.locking:
             out.append(f"locking = {_toml_str(add.locking)}\n")
     text = "".join(out)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    try:
+
+    def check(tmp: str) -> None:
         after = load_project_text(tmp)
         want = dict(before.remotes)
         if remove:
@@ -372,13 +378,11 @@ def edit_project_remotes(root: str, add: RemoteSpec | None = None,
         if after != want:
             raise ConfigError(f"{path} writes its remotes in a form mlver cannot edit (an inline "
                               "table or dotted keys); edit the [remotes.NAME] tables by hand")
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    os.replace(tmp, path)
+
+    write_atomic(path, text, check=check)
 
 
-def load_project_text(path: str) -> dict:
+def load_project_text(path: str) -> dict[str, RemoteSpec]:
     """The remotes of a mlver.toml at ``path`` (used to check an edit)."""
     d = _load_toml(path)
     return parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), PROJECT_FILE)
@@ -400,15 +404,16 @@ class HooksConfig:
     post-checkout/post-merge compare or restore; ``on_checkout``: ``"warn"`` or
     ``"restore"``; ``enabled``: hook -> on/off (all on by default)."""
 
-    snapshot: tuple = ()
+    snapshot: tuple[str, ...] = ()
     on_checkout: str = "warn"
-    enabled: dict = field(default_factory=lambda: {h: True for h in HOOK_NAMES})
+    enabled: dict[str, bool] = field(default_factory=lambda: {h: True for h in HOOK_NAMES})
 
     def on(self, hook: str) -> bool:
         return bool(self.enabled.get(hook, False))
 
 
-def parse_hooks(table: dict, snapshots: dict, path: str) -> HooksConfig:
+def parse_hooks(table: dict[str, Any], snapshots: dict[str, SnapshotSpec],
+                path: str) -> HooksConfig:
     """Check ``[hooks]``: known keys, names declared as ``[snapshot.NAME]``, true/false
     switches, ``on-checkout`` one of warn/restore (each mistake suggests the fix)."""
     import difflib
@@ -428,7 +433,7 @@ def parse_hooks(table: dict, snapshots: dict, path: str) -> HooksConfig:
         hint = f"did you mean '{near[0]}'?" if near else "use \"warn\" or \"restore\""
         raise ConfigError(f"[hooks] on-checkout in {path} is '{mode}', not one of "
                           f"{', '.join(ON_CHECKOUT)}; {hint}")
-    enabled = {}
+    enabled: dict[str, bool] = {}
     for hook in HOOK_NAMES:
         value = table.get(hook, True)
         if not isinstance(value, bool):

@@ -14,7 +14,7 @@ tampered index with a cycle terminates) and the DataFrames of the Python API.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlver.base.errors import ConfigError, UsageError
 from mlver.store.graph import Graph
@@ -22,7 +22,10 @@ from mlver.store.graph import Graph
 if TYPE_CHECKING:
     import pandas
 
-COLUMNS = ["oid", "name", "version", "kind", "relation", "depth", "slot", "path", "via", "linked_to"]
+    from mlver.core.record import Record
+
+COLUMNS = ["oid", "name", "version", "kind", "relation", "depth", "slot", "path", "via",
+           "linked_to"]
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,70 @@ class Link:
     oid: str
 
 
+class Reached(NamedTuple):
+    """How a walk first reached a record: at ``depth`` levels from the start, by ``link``."""
+
+    depth: int
+    link: Link
+
+
+class Walk(NamedTuple):
+    """What :func:`traverse` found: ``found`` {oid: :class:`Reached`} and every link
+    crossed (each once). A named tuple, so ``found, links = traverse(...)`` reads it."""
+
+    found: dict[str, Reached]
+    links: list[Link]
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """A record of a lineage graph (``name``, ``version``, ``kind`` as the index has them)."""
+
+    oid: str
+    name: str
+    version: int
+    kind: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The node as the JSON export writes it."""
+        return {"oid": self.oid, "name": self.name, "version": self.version, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """``producer`` made content ``oid`` that ``consumer`` took as ``slot``."""
+
+    producer: str
+    consumer: str
+    slot: str
+    oid: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The edge as the JSON export writes it (``from``/``to``)."""
+        return {"from": self.producer, "to": self.consumer, "slot": self.slot, "oid": self.oid}
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """The records and links around ``root``: nodes sorted by oid, edges sorted and unique."""
+
+    root: str
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"root", "nodes", "edges"}``: the JSON export and :meth:`Lineage.graph`."""
+        return {"root": self.root, "nodes": [n.to_dict() for n in self.nodes],
+                "edges": [e.to_dict() for e in self.edges]}
+
+
 def check_depth(depth: int | None) -> None:
+    """Refuse a negative ``--depth`` (None: no limit)."""
     if depth is not None and depth < 0:
         raise UsageError(f"--depth {depth} is negative; give 0 or more (or leave it out)")
 
 
-def traverse(graph: Graph, start: str, direction: str, depth: int | None = None
-             ) -> tuple[dict[str, tuple[int, Link]], list[Link]]:
+def traverse(graph: Graph, start: str, direction: str, depth: int | None = None) -> Walk:
     """Breadth-first walk: ``(found {oid: (depth, Link)}, links)`` up or down from ``start``.
 
     Each level is one :meth:`Graph.neighbours` step over the whole frontier; a record is
@@ -54,13 +114,13 @@ def traverse(graph: Graph, start: str, direction: str, depth: int | None = None
         raise ConfigError(f"direction {direction!r} is not upstream or downstream; "
                           "give one of them (graph() also takes both)")
     up = direction == "upstream"
-    found: dict[str, tuple[int, Link]] = {}
+    found: dict[str, Reached] = {}
     links: list[Link] = []
     seen_links: set[tuple[str, str, str, str]] = set()
     frontier, level = [start], 0
     while frontier and (depth is None or level < depth):
         level += 1
-        nxt = []
+        nxt: list[str] = []
         for row in graph.neighbours(frontier, "upstream" if up else "downstream"):
             link = Link(*row)
             key = (link.producer, link.consumer, link.slot, link.oid)
@@ -69,10 +129,10 @@ def traverse(graph: Graph, start: str, direction: str, depth: int | None = None
                 links.append(link)
             other = link.producer if up else link.consumer
             if other != start and other not in found:
-                found[other] = (level, link)
+                found[other] = Reached(level, link)
                 nxt.append(other)
         frontier = nxt
-    return found, links
+    return Walk(found, links)
 
 
 class Lineage:
@@ -101,7 +161,13 @@ class Lineage:
         return self._frame("downstream", depth)
 
     def graph(self, direction: str = "both", depth: int | None = None) -> dict[str, Any]:
-        """``{"nodes": [...], "edges": [...]}`` around this record (the JSON export)."""
+        """``{"root": oid, "nodes": [...], "edges": [...]}`` around this record (the JSON
+        export): :meth:`subgraph` as plain data."""
+        return self.subgraph(direction, depth).to_dict()
+
+    def subgraph(self, direction: str = "both", depth: int | None = None) -> LineageGraph:
+        """The records and links around this record, ``direction`` ``both``, ``upstream``
+        or ``downstream``, ``depth`` levels at most."""
         if direction not in ("both", "upstream", "downstream"):
             raise ConfigError(f"direction {direction!r} is not both, upstream or downstream; "
                               "give one of them")
@@ -112,11 +178,10 @@ class Lineage:
             nodes |= set(found)
             links += ls
         about = self._graph.describe(sorted(nodes))
-        out_nodes = [{"oid": oid, "name": name, "version": version, "kind": kind}
-                     for oid, (name, version, kind) in sorted(about.items())]
+        out_nodes = tuple(GraphNode(oid, name, version, kind)
+                          for oid, (name, version, kind) in sorted(about.items()))
         edges = sorted({(link.producer, link.consumer, link.slot, link.oid) for link in links})
-        return {"root": self.oid, "nodes": out_nodes,
-                "edges": [{"from": a, "to": b, "slot": s, "oid": o} for a, b, s, o in edges]}
+        return LineageGraph(self.oid, out_nodes, tuple(GraphEdge(*e) for e in edges))
 
 
 def content_frame(graph: Graph, oid: str, relation: str) -> Any:
@@ -133,14 +198,14 @@ def content_frame(graph: Graph, oid: str, relation: str) -> Any:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def records_frame(records: list[Any]) -> pandas.DataFrame:
+def records_frame(records: list[tuple[str, Record]]) -> pandas.DataFrame:
     """One row per ``(oid, record)``: name, version, kind, created, commit, message,
     status, and each param and metric as a ``params.KEY`` / ``metrics.KEY`` column."""
     import pandas as pd
 
     from mlver.core.params import flatten
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for oid, rec in records:
         row = {"oid": oid, "name": rec.name, "version": rec.version, "kind": rec.kind,
                "created": pd.Timestamp(rec.created), "commit": rec.code.commit,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
+from typing import Any, cast
 
 from mlver.base.errors import ParamsError
 
@@ -17,7 +19,7 @@ MAX_VALUES = 1_000_000  # values after YAML aliases are expanded (a "billion lau
 MAX_DEPTH = 100         # nesting levels
 
 
-def parse_file(path: str, rel: str) -> dict:
+def parse_file(path: str, rel: str) -> dict[str, Any]:
     """Load one params/metrics file into a dict (nested keys kept)."""
     try:
         if os.path.getsize(path) > MAX_FILE:
@@ -32,7 +34,7 @@ def parse_file(path: str, rel: str) -> dict:
     return parse_bytes(raw, os.path.splitext(path)[1].lower(), rel)
 
 
-def parse_bytes(raw: bytes, ext: str, rel: str) -> dict:
+def parse_bytes(raw: bytes, ext: str, rel: str) -> dict[str, Any]:
     """Parse the content of a params/metrics file whose extension is ``ext``
     (``".yaml"``, ``".json"``…); ``rel`` names it in errors."""
     if len(raw) > MAX_FILE:
@@ -57,22 +59,23 @@ def parse_bytes(raw: bytes, ext: str, rel: str) -> dict:
         raise
     except Exception as e:  # each parser has its own error types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ParamsError(f"cannot parse '{rel}' ({first}); fix the file or pass KEY=VALUE") from None
+        raise ParamsError(f"cannot parse '{rel}' ({first}); fix the file or pass "
+                          "KEY=VALUE") from None
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ParamsError(f"'{rel}' must hold a mapping of keys to values, not a "
                           f"{type(value).__name__}; fix the file")
-    return _jsonable(value, rel, [0], 0)
+    return cast("dict[str, Any]", _jsonable(value, rel, [0], 0))
 
 
-def jsonable(value, what: str):
+def jsonable(value: Any, what: str) -> Any:
     """``value`` as a record can hold it (NaN and infinities as strings, dates as text),
     bounded like a params file; ``what`` names it in errors."""
     return _jsonable(value, what, [0], 0)
 
 
-def _jsonable(value, rel: str, count: list[int], depth: int):
+def _jsonable(value: Any, rel: str, count: list[int], depth: int) -> Any:
     # YAML can produce dates and sets; records hold JSON, so convert or refuse here.
     # YAML aliases share one object between many places: counting every value reached
     # bounds the copy that JSON makes of them (a "billion laughs" stops here, early).
@@ -107,7 +110,7 @@ def parse_pair(text: str) -> tuple[list[str], object]:
     return key.strip().split("."), _jsonable(value, text, [0], 0)
 
 
-def merge(into: dict, new: dict) -> None:
+def merge(into: dict[str, Any], new: dict[str, Any]) -> None:
     for k, v in new.items():
         if isinstance(v, dict) and isinstance(into.get(k), dict):
             merge(into[k], v)
@@ -120,14 +123,14 @@ def is_pair(spec: str, root: str) -> bool:
     return "=" in spec and not os.path.isfile(os.path.join(root, spec))
 
 
-def collect(specs, root: str) -> tuple[dict, list[str]]:
+def collect(specs: Iterable[str], root: str) -> tuple[dict[str, Any], list[str]]:
     """Merge files and pairs in order (later wins); return (values, files used)."""
-    values: dict = {}
+    values: dict[str, Any] = {}
     files: list[str] = []
     for spec in specs:
         if is_pair(spec, root):
             parts, value = parse_pair(spec)
-            nested: dict = {}
+            nested: dict[str, Any] = {}
             cur = nested
             for p in parts[:-1]:
                 cur = cur.setdefault(p, {})
@@ -155,14 +158,15 @@ def keyed_spec(spec: str, root: str) -> tuple[str, str] | None:
     return path, keys
 
 
-def collect_params(specs, root: str) -> tuple[dict, list[str], tuple[str, ...] | None]:
+def collect_params(specs: Iterable[str], root: str
+                   ) -> tuple[dict[str, Any], list[str], tuple[str, ...] | None]:
     """Like :func:`collect`, for params: a spec may also be ``FILE:KEYS`` (the keys the
     version uses, see :mod:`mlver.core.paramscope`). Returns (values, files used, scope): the
     values hold each file whole; the scope is None unless some spec listed keys. Then
     a file given whole adds the top-level keys it holds, and ``KEY=VALUE`` its key."""
     from mlver.core.paramscope import parse_keys
 
-    values: dict = {}
+    values: dict[str, Any] = {}
     files: list[str] = []
     scope: set[str] = set()
     keyed = False
@@ -191,7 +195,8 @@ def collect_params(specs, root: str) -> tuple[dict, list[str], tuple[str, ...] |
     return values, files, (tuple(sorted(scope)) if keyed else None)
 
 
-def _check_keys(part: dict, keys, rel: str, error: type) -> None:
+def _check_keys(part: dict[str, Any], keys: Iterable[str], rel: str,
+                error: type[Exception]) -> None:
     """Raise ``error`` naming the first of ``keys`` that the file ``rel`` (read as
     ``part``) does not hold."""
     flat = flatten(part)
@@ -202,7 +207,7 @@ def _check_keys(part: dict, keys, rel: str, error: type) -> None:
                         f"top-level keys: {top})")
 
 
-def check_given_keys(specs, root: str) -> None:
+def check_given_keys(specs: Iterable[str], root: str) -> None:
     """Refuse, as a usage error, a ``FILE:KEYS`` spec the caller gave (``-p``,
     ``params=``) that lists no keys or a key its file lacks: the caller's argument is
     wrong, not the file. (The same spec in mlver.toml fails in :func:`collect_params`,
@@ -223,7 +228,7 @@ def check_given_keys(specs, root: str) -> None:
         _check_keys(parse_file(os.path.join(root, path), rel), keys, rel, UsageError)
 
 
-def flatten(d: dict, prefix: str = "") -> dict:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested keys as dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
     out = {}
     for k, v in d.items():
@@ -235,14 +240,15 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def dump_values(values: dict, ext: str, rel: str) -> bytes:
+def dump_values(values: dict[str, Any], ext: str, rel: str) -> bytes:
     """``values`` written as a params file of type ``ext`` that :func:`parse_bytes` reads
     back as the same values (comments and layout are not kept): YAML, JSON or TOML."""
     ext = ext.lower()
     if ext in (".yaml", ".yml"):
         import yaml
 
-        return yaml.safe_dump(values, sort_keys=False, allow_unicode=True).encode("utf-8")
+        text = cast(str, yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
+        return text.encode("utf-8")
     if ext == ".json":
         return (json.dumps(values, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     if ext == ".toml":
@@ -256,7 +262,7 @@ def _toml_key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
 
 
-def _toml_value(v, rel: str) -> str:
+def _toml_value(v: Any, rel: str) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -271,7 +277,7 @@ def _toml_value(v, rel: str) -> str:
     raise ParamsError(f"'{rel}' would need a null value, which TOML cannot hold")
 
 
-def _toml(values: dict, rel: str, path: tuple = ()) -> str:
+def _toml(values: dict[str, Any], rel: str, path: tuple[str, ...] = ()) -> str:
     lines = [f"{_toml_key(k)} = {_toml_value(v, rel)}"
              for k, v in values.items() if not isinstance(v, dict)]
     out = "\n".join(lines) + ("\n" if lines else "")

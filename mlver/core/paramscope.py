@@ -12,7 +12,10 @@ file, the default).
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from typing import Any
+
+KeyTest = Callable[[str], bool]  # is this dotted key in (or above) a scope?
 
 MAX_KEYS = 10000       # keys a record's params scope may hold
 MAX_KEY = 1024         # characters of one key
@@ -20,7 +23,7 @@ MAX_DEPTH = 100        # dotted parts of one key: a params file nests at most 10
 MAX_TOTAL = 1 << 20    # characters of all the keys together
 
 
-def in_scope(key: str, scope) -> bool:
+def in_scope(key: str, scope: Iterable[str] | None) -> bool:
     """True when the dotted ``key`` is in ``scope`` (None: every key).
 
     An entry names a key and everything below it: ``train`` holds ``train.lr``. For
@@ -28,7 +31,7 @@ def in_scope(key: str, scope) -> bool:
     return matcher(scope)(key)
 
 
-def matcher(scope):
+def matcher(scope: Iterable[str] | None) -> KeyTest:
     """``in_scope(·, scope)`` as one function. A record's scope is untrusted and may
     list thousands of keys: each test looks up the prefixes of the key it is given
     (``a.b.c``, ``a.b``, ``a``) in a set, so its cost grows with that key, never with
@@ -48,7 +51,7 @@ def matcher(scope):
     return test
 
 
-def _above(scope):
+def _above(scope: Iterable[str]) -> KeyTest:
     """A test: is ``key`` a proper dotted prefix of an entry of ``scope`` (``a`` and
     ``a.b`` for ``a.b.c``)? One binary search in the sorted entries: building every
     prefix of every entry instead costs the square of their depth (a crafted scope of
@@ -62,22 +65,23 @@ def _above(scope):
     return test
 
 
-def union(a, b):
+def union(a: Iterable[str] | None, b: Iterable[str] | None) -> tuple[str, ...] | None:
     """The scope covering both (None, every key, when either is None)."""
     if a is None or b is None:
         return None
     return tuple(sorted(set(a) | set(b)))
 
 
-def scoped(values: dict, scope) -> dict:
+def scoped(values: dict[str, Any], scope: Iterable[str] | None) -> dict[str, Any]:
     """The part of the nested ``values`` inside ``scope`` (all of it for None)."""
     if scope is None:
         return values
     return _scoped(values, matcher(scope), _above(scope), "")
 
 
-def _scoped(values: dict, inside, above, prefix: str) -> dict:
-    out: dict = {}
+def _scoped(values: dict[str, Any], inside: KeyTest, above: KeyTest,
+            prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k, v in values.items():
         key = f"{prefix}{k}"
         if inside(key):

@@ -236,10 +236,10 @@ def walk_data(store: Store, reach: Reach, data_of: Callable[[str], bool] = lambd
                 f"the trees of this store hold more than {max_entries:,} distinct entries "
                 f"(tree {top} among them); they may have been crafted to exhaust memory; "
                 "check where the store came from")
-        for e in tree.entries:
-            reach._edge(e.oid, top, e.type)
-            if e.type == "tree" and e.oid not in reach._walked_trees:
-                stack.append(e.oid)
+        for ent in tree.entries:
+            reach._edge(ent.oid, top, ent.type)
+            if ent.type == "tree" and ent.oid not in reach._walked_trees:
+                stack.append(ent.oid)
     return reach
 
 

@@ -8,7 +8,6 @@ confuse a reader: paths must be relative and stay inside, oids must be oids.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,6 +16,7 @@ from mlver.base import canonical
 from mlver.core import paramscope
 from mlver.base.errors import RecordFormatError
 from mlver.base.hashing import is_oid, oid_of
+from mlver.base.paths import is_plain_relpath
 from mlver.store.refs import valid_name
 
 RECORD_FORMAT = 1
@@ -128,9 +128,7 @@ def _untracked(path: Any) -> str:
 
 def check_path(path: str, what: str) -> str:
     """Refuse a record path that is absolute or climbs out of the repository."""
-    if (not isinstance(path, str) or not path or path.startswith("/") or "\\" in path
-            or "\0" in path or not _utf8(path) or posixpath.normpath(path) != path
-            or path == ".." or path.startswith("../")):
+    if not is_plain_relpath(path, allow_top=True):
         raise RecordFormatError(
             f"{what} path {path!r} is not a plain relative path inside the repository; "
             "the record was tampered with or written by another tool")
@@ -176,7 +174,7 @@ class Artifact:
     exec: bool = False  # a single file's exec bit; written only when set (older oids stay)
     missing: str | None = None  # DVC md5 of bytes absent at import; written only when set
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {"path": self.path, "oid": self.oid, "type": self.type,
              "size": self.size, "files": self.files}
         if self.source:
@@ -247,7 +245,7 @@ class Scope:
     origin: str
     paths: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"from": self.origin, "paths": list(self.paths)}
 
     @classmethod
@@ -275,11 +273,12 @@ class Code:
     untracked: tuple[str, ...] = ()
     scope: Scope | None = None  # written only when set (older oids stay): None = whole repo
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         if self.commit is None:
             return {}
-        d = {"commit": self.commit, "branch": self.branch, "remote": self.remote,
-             "dirty": self.dirty, "patch": self.patch, "untracked": list(self.untracked)}
+        d: dict[str, Any] = {"commit": self.commit, "branch": self.branch,
+                             "remote": self.remote, "dirty": self.dirty, "patch": self.patch,
+                             "untracked": list(self.untracked)}
         if self.scope is not None:
             d["scope"] = self.scope.to_dict()
         return d
@@ -290,7 +289,7 @@ class Code:
         return None if self.scope is None else self.scope.paths
 
     @classmethod
-    def from_dict(cls, d: dict) -> Code:
+    def from_dict(cls, d: dict[str, Any]) -> Code:
         if not d:
             return cls()
         if d.get("patch") is not None and not is_oid(d["patch"]):
@@ -316,13 +315,13 @@ class Env:
     packages: str | None = None  # oid of a blob: one "name==version" per line, sorted
     packages_count: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"python": self.python, "implementation": self.implementation,
                 "platform": self.platform, "packages": self.packages,
                 "packages_count": self.packages_count}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Env:
+    def from_dict(cls, d: dict[str, Any]) -> Env:
         if d.get("packages") is not None and not is_oid(d["packages"]):
             raise RecordFormatError("env.packages is not an oid")
         return cls(python=_text(d.get("python"), "env.python"),
@@ -344,7 +343,7 @@ class Trace:
     unrecorded: tuple[str, ...] = ()
     note: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {"traced": self.traced, "unrecorded": list(self.unrecorded)}
         if self.note:
             d["note"] = self.note
@@ -369,7 +368,7 @@ class Run:
     duration_s: float
     trace: Trace | None = None  # written only when set (records before tracing have none)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {"command": list(self.command), "exit_code": self.exit_code,
              "started": self.started, "duration_s": self.duration_s}
         if self.trace is not None:
@@ -377,7 +376,7 @@ class Run:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Run:
+    def from_dict(cls, d: dict[str, Any]) -> Run:
         if not isinstance(d.get("command"), list):
             raise RecordFormatError("run.command is not a list")
         return cls(command=tuple(_text(a, "run.command", False) for a in d["command"]),
@@ -408,9 +407,9 @@ class Record:
     inputs: dict[str, Artifact] = field(default_factory=dict)
     outputs: dict[str, Artifact] = field(default_factory=dict)
     code: Code = field(default_factory=Code)
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     params_files: tuple[str, ...] = ()
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     metrics_files: tuple[str, ...] = ()
     env: Env = field(default_factory=Env)
     run: Run | None = None
@@ -419,7 +418,7 @@ class Record:
     # Written only when set, so the bytes (and oids) of older records stay.
     params_scope: tuple[str, ...] | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON form (without the oid, which is the hash of its encoding)."""
         d = {
             "format": RECORD_FORMAT, "type": "record",
@@ -454,7 +453,7 @@ class Record:
         return self.parents + ((self.previous,) if self.previous is not None else ())
 
     @property
-    def scoped_params(self) -> dict:
+    def scoped_params(self) -> dict[str, Any]:
         """The params inside the params scope (all of them without a scope)."""
         return paramscope.scoped(self.params, self.params_scope)
 
@@ -484,7 +483,7 @@ class Record:
         """``"failed"`` for a failed run, else ``"ok"``."""
         return "failed" if self.failed else "ok"
 
-    def content(self) -> dict:
+    def content(self) -> dict[str, Any]:
         """What the record says about content, leaving out when, who, why and order.
 
         Two snapshots with equal content are the same version. Params outside the
@@ -525,9 +524,11 @@ class Record:
                 outputs={k: Artifact.from_dict(v, f"output {k!r}")
                          for k, v in (d.get("outputs") or {}).items()},
                 code=Code.from_dict(d.get("code") or {}), params=d.get("params") or {},
-                params_files=tuple(check_path(p, "params file") for p in d.get("params_files") or ()),
+                params_files=tuple(check_path(p, "params file")
+                                   for p in d.get("params_files") or ()),
                 metrics=d.get("metrics") or {},
-                metrics_files=tuple(check_path(p, "metrics file") for p in d.get("metrics_files") or ()),
+                metrics_files=tuple(check_path(p, "metrics file")
+                                    for p in d.get("metrics_files") or ()),
                 env=Env.from_dict(d.get("env") or {}),
                 run=Run.from_dict(d["run"]) if d.get("run") else None,
                 previous=d.get("previous"),

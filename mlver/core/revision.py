@@ -8,11 +8,13 @@ prefix of at least 6 hex characters. A name always wins over a prefix.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlver.base.errors import RevisionError, RevisionSyntaxError
 
-_REV_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<at>[A-Za-z0-9._-]+))?(?:~(?P<back>\d*))?$")
+_REV_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<at>[A-Za-z0-9._-]+))?"
+                     r"(?:~(?P<back>\d*))?$")
 _HEX_RE = re.compile(r"^[0-9a-f]{6,32}$")
 
 
@@ -53,14 +55,17 @@ def parse(text: str) -> Revision:
                     prefix=prefix if plain else None)
 
 
-def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -> str:
+def resolve(rev: Revision, *, head: Callable[[str], str | None],
+            tag: Callable[..., str | None], by_version: Callable[..., str | None],
+            by_prefix: Callable[[str], list[str]], parent: Callable[[str], str | None],
+            names: Callable[[], list[str]]) -> str:
     """Resolve ``rev`` to a record oid using lookups supplied by the repo.
 
     ``head(name)``, ``tag(name, tag)``, ``by_version(name, n)`` return an oid or
     None; ``by_prefix(prefix)`` a list of oids; ``parent(oid)`` the previous
     version's oid or None; ``names()`` every name (for the error message).
     """
-    oid = None
+    oid: str | None = None
     if rev.name is not None:
         oid = head(rev.name)
     if oid is None:
@@ -71,9 +76,11 @@ def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -
             if len(found) > 1:
                 shown = ", ".join(sorted(found)[:10])
                 raise RevisionError(
-                    f"oid prefix '{rev.prefix}' is ambiguous: it matches {shown}; use more characters")
+                    f"oid prefix '{rev.prefix}' is ambiguous: it matches {shown}; "
+                    "use more characters")
         known = names()
-        hint = ("names here: " + ", ".join(known)) if known else "no versions exist yet (mlver snapshot)"
+        hint = (("names here: " + ", ".join(known)) if known
+                else "no versions exist yet (mlver snapshot)")
         if rev.name is not None:
             import difflib
 
@@ -86,15 +93,19 @@ def resolve(rev: Revision, *, head, tag, by_version, by_prefix, parent, names) -
     if rev.version is not None:
         oid = by_version(rev.name, rev.version)
         if oid is None:
-            raise RevisionError(f"{rev.name} has no version {rev.version}; see mlver log {rev.name}")
+            raise RevisionError(f"{rev.name} has no version {rev.version}; "
+                                f"see mlver log {rev.name}")
     elif rev.tag is not None:
         oid = tag(rev.name, rev.tag)
         if oid is None:
-            raise RevisionError(f"{rev.name} has no tag '{rev.tag}'; tag one with mlver tag REV TAG")
+            raise RevisionError(f"{rev.name} has no tag '{rev.tag}'; "
+                                "tag one with mlver tag REV TAG")
     for _ in range(rev.back):
+        assert oid is not None  # every branch above either set it or raised
         prev = parent(oid)
         if prev is None:
             raise RevisionError(f"'{rev.text}' goes back before the first version of "
                                f"{rev.name}; see mlver log {rev.name}")
         oid = prev
+    assert oid is not None
     return oid

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 
 GLOB_CHARS = "*?["
 MAX_ENTRIES = 10000   # entries a record's scope may hold
@@ -28,7 +29,7 @@ def is_glob(entry: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern:
+def _regex(pattern: str) -> re.Pattern[str]:
     out = []
     i, n = 0, len(pattern)
     while i < n:
@@ -78,7 +79,7 @@ def _regex(pattern: str) -> re.Pattern:
     return re.compile("".join(out), re.S)
 
 
-def matches(path: str, entries) -> bool:
+def matches(path: str, entries: Iterable[str] | None) -> bool:
     """True when the root-relative ``path`` is in the scope ``entries`` (None: everything)."""
     if entries is None:
         return True
@@ -91,14 +92,14 @@ def matches(path: str, entries) -> bool:
     return False
 
 
-def union(a, b):
+def union(a: Iterable[str] | None, b: Iterable[str] | None) -> tuple[str, ...] | None:
     """The scope covering both (None, the whole repository, when either is None)."""
     if a is None or b is None:
         return None
     return tuple(sorted(set(a) | set(b)))
 
 
-def pathspecs(entries, prefix: str = "") -> list[str]:
+def pathspecs(entries: Iterable[str], prefix: str = "") -> list[str]:
     """Git pathspecs for a scope; ``prefix`` is the root's path inside the git
     repository (``""`` or ``"sub/"``). Every spec carries its own magic, so the text
     after it is taken as a path or a glob, never as magic or an option."""

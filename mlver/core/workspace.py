@@ -177,7 +177,8 @@ class Objects:
             self.store.objects.fetch([oid])  # data on demand (a no-op without a remote)
             local = self.store.objects.local_file(oid)
         if local is not None:
-            self._verify(local, oid)  # a flipped byte must not become a wrong diff, or a cached profile
+            # a flipped byte must not become a wrong diff, or a cached profile
+            self._verify(local, oid)
             yield local
             return
         try:
@@ -185,7 +186,8 @@ class Objects:
         except CorruptObjectError:
             yield None
             return
-        with src, tempfile.NamedTemporaryFile(prefix="mlver-", suffix=os.path.basename(path)) as tmp:
+        with src, tempfile.NamedTemporaryFile(prefix="mlver-",
+                                              suffix=os.path.basename(path)) as tmp:
             shutil.copyfileobj(src, tmp)
             tmp.flush()
             yield tmp.name

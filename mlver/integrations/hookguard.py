@@ -23,6 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from mlver.base.gitcmd import run_git
 from mlver.integrations.hookprobe import PROBE_TIMEOUT, isolated_path  # noqa: F401 (mlver.integrations.hookguard API)
 
 USER_SUFFIX = ".mlver-user"  # a user's own hook, moved aside by mlver hooks install
@@ -52,8 +53,7 @@ def tracked_by_git(root: str, path: str) -> bool:
             continue
         rel = os.path.relpath(os.path.join(rp, os.path.basename(p)), top)
         try:
-            out = subprocess.run(["git", "ls-files", "-z", "--", f":(literal){rel}"], cwd=top,
-                                 capture_output=True, timeout=10, check=False)
+            out = run_git(top, "ls-files", "-z", "--", f":(literal){rel}", timeout=10)
         except (OSError, subprocess.SubprocessError):
             return True  # cannot tell: do not trust it
         if out.returncode != 0 or out.stdout.strip(b"\0"):

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
+from mlver.base.atomic import write_atomic
+from mlver.base.gitcmd import run_git
 from mlver.core.config import HOOK_NAMES, HooksConfig
 from mlver.base.errors import CheckoutError, ConfigError, MlverError, NotAStoreError
 from mlver.integrations.hookguard import USER_SUFFIX
@@ -60,8 +62,9 @@ def main(argv: list[str]) -> int:
 
 
 def _git(cwd: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          check=False)
+    p = run_git(cwd, *args)
+    return subprocess.CompletedProcess(p.args, p.returncode, os.fsdecode(p.stdout),
+                                       os.fsdecode(p.stderr))
 
 
 def hooks_dir(root: str) -> tuple[str, str]:
@@ -186,11 +189,7 @@ def _python_of(head: bytes) -> str | None:
 
 
 def _write(path: str, text: str) -> None:
-    tmp = f"{path}.mlver-{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode=0o755)
 
 
 # -- install, uninstall, status -------------------------------------------------------------

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
+from mlver.base.gitcmd import show_toplevel
 from mlver.core.config import HooksConfig
 from mlver.store.settings import read_store_config
 from mlver.base.errors import ConfigError, StoreFormatError
@@ -52,10 +53,8 @@ class UntrustedInterpreterError(ConfigError):
 
 def work_tree_top(root: str) -> str | None:
     """The real path of the top of ``root``'s git work tree (None outside git)."""
-    p = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True,
-                       text=True, check=False)
-    top = p.stdout.strip()
-    return os.path.realpath(top) if p.returncode == 0 and top else None
+    top = show_toplevel(root)
+    return os.path.realpath(top) if top else None
 
 
 def inside(path: str, top: str) -> bool:

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from mlver.base.errors import CheckoutError, CorruptObjectError, RecordFormatError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
+from mlver.base.paths import RESERVED as _RESERVED, in_reserved, is_plain_relpath
 from mlver.ops.materialize import Dirs, Writer, split
 from mlver.base.progress import Progress
 from mlver.core.record import Artifact, Record
@@ -44,7 +45,6 @@ from mlver.store.trees import walk
 from mlver.core.workspace import Workspace
 
 SIDES = ("all", "inputs", "outputs")
-_RESERVED = (".git", ".mlver")
 _STAGED = re.compile(r"\.mlver-(\d{1,9})-\d+\.tmp")  # see materialize.Writer
 _SHOWN = 5  # paths named in an error before "and N more"
 
@@ -86,12 +86,9 @@ def _refuse(path: str, why: str) -> CheckoutError:
 
 def check_target_path(path: str) -> None:
     """Refuse a target-relative path that is not plainly inside the target."""
-    parts = path.split("/")  # (list membership, not a generator: 100k paths a checkout)
-    if (not path or "\0" in path or "\\" in path or path.startswith("/")
-            or "" in parts or "." in parts or ".." in parts):
+    if not is_plain_relpath(path):
         raise _refuse(path, "it is not a plain relative path")
-    lowered = path.lower().split("/")  # lower() never makes or removes a "/"
-    if any(r in lowered for r in _RESERVED):
+    if in_reserved(path):
         raise _refuse(path, "it is inside .git/ or .mlver/, which checkout never writes")
 
 

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime, UTC
 
+from mlver.base.paths import in_reserved
 from mlver.core import history
 from mlver.core.history import check_name  # noqa: F401 (callers import it from here)
 from mlver.core import revision as revmod
@@ -308,7 +309,7 @@ def _scope_rel(ws: Workspace, value, base: str | None) -> str:
         raise ConfigError(f"code scope entry {str(value)[:80]!r} is not a path or a glob; "
                           "give paths like --code train.py or --code 'src/**/*.py'")
     rel = ws.to_rel(value, base)  # refuses a path outside the repository
-    if ".mlver" in rel.split("/") or ".git" in rel.split("/"):
+    if in_reserved(rel):
         raise ConfigError(f"code scope entry '{value}' is inside .mlver or .git; give paths "
                           "of your project's code")
     if not is_glob(rel) and not ws.exists(rel):

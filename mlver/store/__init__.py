@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from mlver.base.atomic import write_atomic
 from mlver.store.settings import read_store_config, write_store_config
 from mlver.base.errors import ConfigError, RecordFormatError
 from mlver.store.index import INDEX_FILE, Index
@@ -42,9 +43,7 @@ def upgrade_gitignore(path: str) -> bool:
         return False
     if old not in OLD_GITIGNORES:
         return False
-    with open(gi + ".tmp", "w", encoding="utf-8") as f:
-        f.write(GITIGNORE)
-    os.replace(gi + ".tmp", gi)
+    write_atomic(gi, GITIGNORE)
     return True
 
 

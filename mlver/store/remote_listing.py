@@ -9,11 +9,11 @@ Reading objects is :mod:`mlver.store.remote_objects`, writing them
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from mlver.base.atomic import copy_atomic, write_atomic
 from mlver.base.errors import CorruptObjectError, RemoteError
 from mlver.base.hashing import is_oid
 from mlver.store import packs as packmod
@@ -86,17 +86,12 @@ class RemoteListing:
         if data is None:
             raise RemoteError(f"{self.label}: objects/pack/{name}.idx vanished while listing; "
                               "run the command again")
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        try:
-            packmod.PackIndex(tmp)  # validated before it is cached under its name
+        try:  # validated before it is cached under its name
+            write_atomic(path, data, check=packmod.PackIndex)
         except CorruptObjectError as e:
-            os.unlink(tmp)
             raise CorruptObjectError(f"{self.label}: the pack index objects/pack/{name}.idx is "
                                      f"damaged ({str(e).split('(')[1].split(')')[0]}); the "
                                      "remote's copy is damaged") from None
-        os.replace(tmp, path)
         return packmod.PackIndex(path)
 
     def remember(self, pack_name: str | None, idx_file: str | None, loose: dict[str, int]) -> None:
@@ -105,8 +100,7 @@ class RemoteListing:
             if pack_name and idx_file:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 dest = os.path.join(self.cache_dir, pack_name + ".idx")
-                shutil.copyfile(idx_file, dest + ".tmp")
-                os.replace(dest + ".tmp", dest)
+                copy_atomic(idx_file, dest)
                 self._packs[pack_name] = packmod.PackIndex(dest)
             self._loose.update(loose)
 

@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from mlver.base.atomic import write_atomic
 from mlver.base.errors import StoreFormatError
 from mlver.base.hashing import HASH_NAME
 from mlver.store.safefs import read_small
@@ -53,8 +54,4 @@ def rewrite_store_config(store_dir: str, cfg: dict[str, Any]) -> None:
     """Rewrite the store's ``config.json`` with ``cfg``: to a temporary name, then renamed,
     so a reader sees the old file or the new one, never a part."""
     path = os.path.join(store_dir, CONFIG_FILE)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(cfg, indent=2, sort_keys=True) + "\n")

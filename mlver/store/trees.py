@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from mlver.base import canonical
 from mlver.base.errors import RecordFormatError
+from mlver.base.paths import is_plain_name
 from mlver.base.hashing import is_oid, oid_of
 
 TREE_FORMAT = 1
@@ -24,7 +25,7 @@ ENTRY_TYPES = ("blob", "tree", "link")
 
 def check_name(name: str) -> None:
     """Refuse entry names that could escape a checkout folder."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+    if not is_plain_name(name):
         raise RecordFormatError(
             f"tree entry name {name!r} is not a plain file name; "
             "the tree was tampered with or written by another tool"

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterable
 
+from mlver.base.atomic import write_atomic
 from mlver.core import history, reach
 from mlver.sync import origins as sync_origins
 from mlver.core.config import RemoteSpec
@@ -79,9 +80,7 @@ def open_remote(store: Store, spec: RemoteSpec) -> RemoteStore:
     if known != spec.url:
         for sub in ("pack", "refs"):
             shutil.rmtree(os.path.join(base, sub), ignore_errors=True)
-        with open(url_file + ".tmp", "w", encoding="utf-8") as f:
-            f.write(spec.url + "\n")
-        os.replace(url_file + ".tmp", url_file)
+        write_atomic(url_file, spec.url + "\n")
     backend = open_backend(spec.name, spec.url, spec.endpoint_url, spec.locking)
     return RemoteStore(spec.name, spec.url, backend, os.path.join(base, "pack"),
                        store.objects.tmp_dir)

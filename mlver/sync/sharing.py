@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from mlver.base.gitcmd import run_git
 from mlver.core import config as cfgmod
 from mlver.core.config import RemoteSpec
 from mlver.core.discover import fresh_root, git_top, project_root
@@ -32,8 +33,7 @@ def tracked_store_files(root: str) -> list[str] | None:
     if git_top(root) is None:
         return None
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--end-of-options", STORE_DIR],
-                             cwd=root, capture_output=True, timeout=GIT_TIMEOUT, check=False)
+        out = run_git(root, "ls-files", "-z", "--end-of-options", STORE_DIR, timeout=GIT_TIMEOUT)
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:

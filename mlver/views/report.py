@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime
 import os
-import tempfile
 from typing import Any
-import contextlib
+
+from mlver.base.atomic import write_atomic
 
 
 def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
@@ -49,14 +49,4 @@ def write_text(path: str, text: str) -> None:
         with open(path, "w", encoding="utf-8") as out:
             out.write(text)
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mlver-report-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(os.path.abspath(path), text, mode=0o644)
