@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from mlver.diff import explain
 from mlver.base.fmt import human_size
 from mlver.diff.folders import FolderDiff
-from mlver.diff.tables import DriftStat, TableDiff
+from mlver.diff.drift import DriftStat
+from mlver.diff.tables import TableDiff
 from mlver.diff.value import Diff, SlotDiff
 
 ENV_SAME = {"python": {"old": "3.11.7", "new": "3.11.7"},

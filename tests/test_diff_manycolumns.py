@@ -105,7 +105,8 @@ def test_identifier_columns_are_named_and_not_tested():
 
 
 def test_identifiers_across_batches_and_a_repeat(tmp_path):
-    from mlver.diff.profile import Profiler, normalize
+    from mlver.diff.colhash import normalize
+    from mlver.diff.profiler import Profiler
     t = with_ids(1, 3000, 0)
     p = Profiler(with_hashes=False)
     for batch in t.to_batches(max_chunksize=700):  # ids checked across batches

@@ -17,18 +17,15 @@ import pytest
 import mlver.diff.tables  # noqa: F401  (the import test below finds the modules through it)
 from mlver.diff.colhash import row_hashes
 from mlver.diff.profile import (
-    MAX_CATEGORIES,
-    SAMPLE_ROWS,
-    Profiler,
-    decode_sample,
     detect_format,
     profile_file,
     profile_table,
     read_table,
     row_hashes_file,
-    sniff_delimiter,
 )
+from mlver.diff.profiler import MAX_CATEGORIES, SAMPLE_ROWS, Profiler, decode_sample
 from mlver.diff.tableerrors import TableError
+from mlver.diff.tableformat import sniff_delimiter
 
 
 def write(tmp_path, name, data: bytes | str) -> str:

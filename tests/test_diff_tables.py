@@ -12,14 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlver.diff.colhash import row_hashes
+from mlver.diff.drift import DISTANCE, MIN_ROWS, P_VALUE, SMALL_REFERENCE, DriftStat
 from mlver.diff.profile import profile_table, read_table
 from mlver.diff.tableerrors import TableError
 from mlver.diff.tables import (
-    DISTANCE,
-    MIN_ROWS,
-    P_VALUE,
-    SMALL_REFERENCE,
-    DriftStat,
     TableDiff,
     diff_from_profiles,
     diff_tables,

@@ -44,7 +44,7 @@ def normalize(table: pyarrow.Table) -> pyarrow.Table:
     return table.rename_columns(out)
 
 
-def _mix(x: numpy.ndarray) -> numpy.ndarray:
+def mix(x: numpy.ndarray) -> numpy.ndarray:
     """splitmix64 finalizer on a uint64 array (wrapping arithmetic is intended)."""
     import numpy as np
     t = x >> np.uint64(30)
@@ -58,7 +58,8 @@ def _mix(x: numpy.ndarray) -> numpy.ndarray:
     return x
 
 
-def _tag(s: str) -> numpy.uint64:
+def tag(s: str) -> numpy.uint64:
+    """A 64-bit constant named by ``s`` (blake2b), xor-ed into hashes to keep their kinds apart."""
     import numpy as np
     return np.uint64(int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little"))
 
@@ -85,13 +86,13 @@ def column_hash(col: pyarrow.ChunkedArray | pyarrow.Array) -> numpy.ndarray:
     elif types.is_null(t):
         return np.full(n, _NULL_HASH, dtype=np.uint64)
     elif types.is_integer(t) or types.is_floating(t) or types.is_decimal(t):
-        return _number_hash(pc.cast(col, pa.float64(), safe=False).to_numpy())
+        return number_hash(pc.cast(col, pa.float64(), safe=False).to_numpy())
     elif types.is_boolean(t):
-        h = _mix(pc.cast(col.fill_null(False), pa.uint64()).to_numpy() ^ _tag("bool"))
+        h = mix(pc.cast(col.fill_null(False), pa.uint64()).to_numpy() ^ tag("bool"))
     elif types.is_temporal(t) and not getattr(types, "is_interval", lambda _: False)(t):
         # storage integers, tagged with the type so that units never mix up
         v = col.cast(pa.int64() if t.bit_width == 64 else pa.int32()).fill_null(0)
-        h = _mix(v.cast(pa.int64()).to_numpy().view(np.uint64) ^ _tag(str(t)))
+        h = mix(v.cast(pa.int64()).to_numpy().view(np.uint64) ^ tag(str(t)))
     elif (types.is_string(t) or types.is_large_string(t) or types.is_binary(t)
           or types.is_large_binary(t) or types.is_fixed_size_binary(t)):
         h = _hash_strings(col)
@@ -104,13 +105,13 @@ def column_hash(col: pyarrow.ChunkedArray | pyarrow.Array) -> numpy.ndarray:
     return h
 
 
-def _number_hash(v: numpy.ndarray, may_be_nan: bool = True) -> numpy.ndarray:
+def number_hash(v: numpy.ndarray, may_be_nan: bool = True) -> numpy.ndarray:
     """Hashes of float64 values: their bits, tagged (-0.0 as 0.0, NaN as missing);
-    not mixed, as :func:`_column_term` mixes every value hash anyway."""
+    not mixed, as :func:`column_term` mixes every value hash anyway."""
     import numpy as np
     v = v + 0.0  # -0.0 becomes 0.0 (and a copy: to_numpy() may be read-only)
     h = v.view(np.uint64)
-    h ^= _tag("num")
+    h ^= tag("num")
     if may_be_nan:
         nan = np.isnan(v)
         if nan.any():
@@ -128,14 +129,16 @@ def _hash_strings(col: pyarrow.ChunkedArray) -> numpy.ndarray:
     if len(col) > 50000 and _sample_distinct(col) < 10000:
         return column_hash(pc.dictionary_encode(col))
     values = col.to_numpy(zero_copy_only=False)  # nulls: None, overwritten by the caller
-    return pd.util.hash_array(values, categorize=False).astype(np.uint64, copy=False)
+    hashed: numpy.ndarray = pd.util.hash_array(values, categorize=False)
+    return hashed.astype(np.uint64, copy=False)
 
 
-def _sample_distinct(col) -> int:
+def _sample_distinct(col: pyarrow.ChunkedArray) -> int:
     """Distinct values among ~20,000 evenly spaced ones (cheap cardinality guess)."""
     import numpy as np
     import pyarrow.compute as pc
-    return pc.count_distinct(col.take(np.arange(0, len(col), max(1, len(col) // 20000)))).as_py()
+    step = max(1, len(col) // 20000)
+    return int(pc.count_distinct(col.take(np.arange(0, len(col), step))).as_py())
 
 
 def column_digest(h: numpy.ndarray) -> str:
@@ -143,24 +146,25 @@ def column_digest(h: numpy.ndarray) -> str:
     holding the same values (as a multiset, whatever their names and the row order;
     numbers by value, null as NaN), from its :func:`column_hash`. A dropped and an
     added column with equal digests are reported as a rename."""
-    return _digest_of(_content_sum(h), len(h))
+    return digest_of(content_sum(h), len(h))
 
 
-def _content_sum(h: numpy.ndarray) -> int:
+def content_sum(h: numpy.ndarray) -> int:
     """The order-free part of :func:`column_digest`: it adds up over batches."""
     import numpy as np
     with np.errstate(over="ignore"):
-        return int(np.sum(_mix(h ^ _tag("content")), dtype=np.uint64))  # wraps around
+        return int(np.sum(mix(h ^ tag("content")), dtype=np.uint64))  # wraps around
 
 
-def _digest_of(total: int, rows: int) -> str:
+def digest_of(total: int, rows: int) -> str:
+    """The ``content`` digest text from a :func:`content_sum` total over ``rows`` values."""
     return f"{(total % (1 << 64)) ^ rows:016x}"
 
 
-def _column_term(name: str, h: numpy.ndarray) -> numpy.ndarray:
+def column_term(name: str, h: numpy.ndarray) -> numpy.ndarray:
     """A column's share of the row hash.  Row hash = mix(wrapping sum of terms):
     column order does not matter, yet swapping values between columns does."""
-    return _mix(h ^ _tag(name))
+    return mix(h ^ tag(name))
 
 
 @table_errors
@@ -168,13 +172,14 @@ def row_hashes(table: pyarrow.Table, columns: list[str]) -> numpy.ndarray:
     """Sorted uint64 hashes of the rows of ``table`` over ``columns``; equal rows
     hash equal whatever the row or column order."""
     import numpy as np
-    return np.sort(_row_hashes_unsorted(table, columns))
+    return np.sort(row_hashes_unsorted(table, columns))
 
 
-def _row_hashes_unsorted(table: pyarrow.Table, columns: list[str]) -> numpy.ndarray:
+def row_hashes_unsorted(table: pyarrow.Table, columns: list[str]) -> numpy.ndarray:
+    """The row hashes of :func:`row_hashes`, in row order (what a row sample needs)."""
     import numpy as np
     table = normalize(table)
     acc = np.zeros(table.num_rows, dtype=np.uint64)
     for name in columns:
-        acc += _column_term(name, column_hash(table[name]))
-    return _mix(acc)
+        acc += column_term(name, column_hash(table[name]))
+    return mix(acc)

@@ -8,8 +8,8 @@ adjusted value ``q`` is below ALPHA: among the columns called drifted, the expec
 false calls stays at most 5%, however many columns the table has.  Distance tests (bigger
 tables) make no p-value and are left as they are.
 
-Pure functions over :class:`~mlver.diff.tables.DriftStat` values (through
-``dataclasses.replace``: this module does not import ``tables``, which imports it).
+Pure functions over :class:`~mlver.diff.drift.DriftStat` values (through
+``dataclasses.replace``: this module does not import ``drift``, which imports it).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def level(test: str, value: float | None, threshold: float) -> str:
                                                else "stable")
 
 
-def control_fdr(stats: Sequence[Any]) -> tuple[list[Any], dict]:
+def control_fdr(stats: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
     """The drift stats with ``q`` (Benjamini-Hochberg over this table's p-value tests)
     filled in, and ``level``/``drifted`` decided by q; and the table's ``fdr`` entry
     ``{"method", "alpha", "tests"}`` (``tests``: how many p-values were adjusted

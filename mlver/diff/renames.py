@@ -1,16 +1,18 @@
-"""Renamed columns and changed cells, for the table diff and its summary (split from
+"""Renamed columns and the most changed cells, for the table diff and its summary (split from
 :mod:`mlver.diff.tables`, which imports these)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlver.diff import colhash as _colhash
 
+if TYPE_CHECKING:  # pragma: no cover
+    from mlver.diff.profiler import ColumnProfile, Profile
 
 TOP_CELLS = 3  # columns named after "N changed", most changed first
 
 
-def _top_cells(cells: tuple[tuple[str, int], ...]) -> str:
+def top_cells(cells: tuple[tuple[str, int], ...]) -> str:
     """``: hour 4,950,000, is_fraud 384,739`` for the summary of keyed changed rows."""
     if not cells:
         return ""
@@ -26,16 +28,8 @@ def _plain(name: str) -> str:
     return name if ok else repr(name)
 
 
-def _shown(v: Any) -> str:
-    """A key value in a message, as users write it (never ``None``/``True``)."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v) if isinstance(v, str) else str(v)
-
-
-def _renames(old_cols: dict, new_cols: dict) -> tuple[tuple[str, str], ...]:
+def renamed_columns(old_cols: dict[str, ColumnProfile],
+                    new_cols: dict[str, ColumnProfile]) -> tuple[tuple[str, str], ...]:
     """``(old name, new name)`` for each dropped column whose values reappear, identical,
     in an added column (equal ``content`` digests in the profiles), one to one, in column
     order. Columns without a digest (a profile cached by an older mlver) never match."""
@@ -50,7 +44,8 @@ def _renames(old_cols: dict, new_cols: dict) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _with_digests(old_p: dict, old_t, new_p: dict, new_t) -> tuple[dict, dict]:
+def with_digests(old_p: Profile, old_t: Any, new_p: Profile,
+                 new_t: Any) -> tuple[Profile, Profile]:
     """The profiles, with the ``content`` digest of each column only one side has filled
     in from the table when missing (a profile made without row hashes, or cached by an
     older mlver); the given dicts are not changed."""
@@ -58,7 +53,7 @@ def _with_digests(old_p: dict, old_t, new_p: dict, new_t) -> tuple[dict, dict]:
     if not (names[0] - names[1]) or not (names[1] - names[0]):
         return old_p, new_p  # a rename needs a dropped and an added column
 
-    def fill(p: dict, table, only: set[str]) -> dict:
+    def fill(p: Profile, table: Any, only: set[str]) -> Profile:
         if all("content" in c for c in p["columns"] if c["name"] in only):
             return p
         return dict(p, columns=[

@@ -12,7 +12,7 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def rows_as_json(table: pyarrow.Table, positions) -> list[dict]:
+def rows_as_json(table: pyarrow.Table, positions: Any) -> list[dict[str, Any]]:
     """The rows at ``positions`` as JSON-able dicts (NaN/inf -> None, dates and
     times -> ISO text, bytes -> text with backslash escapes)."""
     import pyarrow as pa

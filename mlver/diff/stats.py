@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import ArrayLike
 
 _EPS = 1e-15
 _MAX_ITER = 10000
@@ -44,7 +48,7 @@ def kolmogorov_sf(x: float) -> float:
     return min(1.0, max(0.0, 2.0 * total))
 
 
-def _cdf_at(values, counts, points):
+def _cdf_at(values: ArrayLike, counts: ArrayLike, points: ArrayLike) -> Any:
     """Share of the weighted sample (sorted ``values``, ``counts``) that is <= each point."""
     import numpy as np
     v, c = np.asarray(values, float), np.asarray(counts, float)
@@ -52,7 +56,8 @@ def _cdf_at(values, counts, points):
     return cum[np.searchsorted(v, points, side="right")] / cum[-1]
 
 
-def ks_2samp(values_a, counts_a, values_b, counts_b,
+def ks_2samp(values_a: ArrayLike, counts_a: ArrayLike, values_b: ArrayLike,
+             counts_b: ArrayLike,
              n_a: float | None = None, n_b: float | None = None) -> tuple[float, float]:
     """``(D, p)``: D = sup |F_a - F_b| of the two empirical CDFs, and the asymptotic
     two-sided p-value Q_KS((sqrt(en) + 0.12 + 0.11/sqrt(en)) D), en = n m / (n + m).
@@ -125,7 +130,7 @@ def chi2_sf(x: float, dof: float) -> float:
     return gammaincc(dof / 2.0, x / 2.0)
 
 
-def chi2_homogeneity(counts_a: Sequence[float], counts_b: Sequence[float]) -> tuple[float, float]:
+def chi2_homogeneity(counts_a: ArrayLike, counts_b: ArrayLike) -> tuple[float, float]:
     """``(statistic, p)`` of Pearson's chi-square test of homogeneity on the 2 x k
     table of category counts (categories empty on both sides are dropped; no
     continuity correction).  Fewer than two categories: ``(0.0, 1.0)``."""
@@ -157,7 +162,8 @@ def two_proportion_z(x_a: float, n_a: float, x_b: float, n_b: float) -> tuple[fl
     return z, math.erfc(abs(z) / math.sqrt(2))
 
 
-def wasserstein_1(values_a, counts_a, values_b, counts_b) -> float:
+def wasserstein_1(values_a: ArrayLike, counts_a: ArrayLike, values_b: ArrayLike,
+                  counts_b: ArrayLike) -> float:
     """First Wasserstein (earth mover's) distance between two weighted samples:
     the integral of |F_a - F_b| over x."""
     import numpy as np
@@ -171,20 +177,20 @@ def wasserstein_1(values_a, counts_a, values_b, counts_b) -> float:
     return w if math.isfinite(w) else float("inf")
 
 
-def jensen_shannon(p: Sequence[float], q: Sequence[float]) -> float:
+def jensen_shannon(p: ArrayLike, q: ArrayLike) -> float:
     """Jensen-Shannon distance sqrt(JSD), natural log (0 to sqrt(ln 2) = 0.8326),
     of two vectors of counts or shares over the same categories (normalised here)."""
     import numpy as np
-    p, q = np.asarray(p, float), np.asarray(q, float)
-    if p.sum() <= 0 or q.sum() <= 0:
+    pa, qa = np.asarray(p, float), np.asarray(q, float)
+    if pa.sum() <= 0 or qa.sum() <= 0:
         return 0.0
-    p, q = p / p.sum(), q / q.sum()
-    m = (p + q) / 2
+    pa, qa = pa / pa.sum(), qa / qa.sum()
+    m = (pa + qa) / 2
 
-    def kl(x):
+    def kl(x: Any) -> float:
         nz = x > 0
         return float(np.sum(x[nz] * np.log(x[nz] / m[nz])))
-    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
+    return math.sqrt(max(0.0, (kl(pa) + kl(qa)) / 2))
 
 
 def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:

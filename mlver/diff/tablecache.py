@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from mlver.base import canonical
 from mlver.base.errors import CorruptObjectError, MlverError
 from mlver.base.progress import Progress
 from mlver.core.workspace import Objects
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
+
+    from mlver.diff.profiler import Profile
+    from mlver.diff.tables import TableDiff
+    from mlver.store import Store
+
+    # a cached profile and its sorted row hashes (a numpy array)
+    Cached = tuple[Profile, Any]
 
 # /3: profile format 3 (value counts, row sample, streamed, unique columns); entries of
 # older kinds are never read (they are recomputed)
@@ -26,7 +37,7 @@ HASHES_KIND = "table-rowhashes/3"
 HEAD_BYTES = 65536
 
 
-def cached_profile(store, oid: str) -> dict | None:
+def cached_profile(store: Store, oid: str) -> Profile | None:
     """The cached profile of blob ``oid`` (see :func:`diff_blobs`), or None; reads only
     the profile object, never the blob."""
     pid = store.index.get_derived(PROFILE_KIND, oid)
@@ -42,12 +53,12 @@ def cached_profile(store, oid: str) -> dict | None:
 def _head(objs: Objects, oid: str, path: str) -> bytes | None:
     """The first bytes of a blob; None when it is nowhere here. A blob that is here but
     corrupt raises CorruptObjectError: a wrong answer must not pass for a diff."""
-    if not objs.has(oid) and not os.path.isfile(objs.ws.full(path)):
-        # Pulled with --no-data and not in the workspace either: bring the bytes from
-        # the default remote, as checkout does (without a remote: compared by oid; a
-        # remote that cannot be reached fails the diff with one line, as checkout).
-        if not objs.store.objects.fetch([oid]):
-            return None
+    # Pulled with --no-data and not in the workspace either: bring the bytes from the
+    # default remote, as checkout does (without a remote: compared by oid; a remote that
+    # cannot be reached fails the diff with one line, as checkout).
+    if (not objs.has(oid) and not os.path.isfile(objs.ws.full(path))
+            and not objs.store.objects.fetch([oid])):
+        return None
     try:
         with objs.open_blob(oid, path) as f:
             return f.read(HEAD_BYTES)
@@ -59,7 +70,7 @@ def _head(objs: Objects, oid: str, path: str) -> bytes | None:
         return None
 
 
-def _cached(objs: Objects, oid: str):
+def _cached(objs: Objects, oid: str) -> Cached | None:
 
     store = objs.store
     pid = store.index.get_derived(PROFILE_KIND, oid)
@@ -74,7 +85,7 @@ def _cached(objs: Objects, oid: str):
     return profile, hashes
 
 
-def _load_array(data: bytes):
+def _load_array(data: bytes) -> Any:
     """The array of an ``np.save``'d object, without copying its bytes (read-only)."""
     import numpy as np
 
@@ -88,7 +99,7 @@ def _load_array(data: bytes):
     return np.frombuffer(data, dtype=dtype, count=shape[0], offset=f.tell())
 
 
-def _blob_stat(objs: Objects, oid: str) -> list | None:
+def _blob_stat(objs: Objects, oid: str) -> list[int] | None:
     """[size, mtime_ns, ctime_ns, inode] of the loose object file of ``oid``, or None."""
     local = objs.store.objects.local_file(oid) if objs.store.objects.has(oid) else None
     if local is None:
@@ -100,7 +111,7 @@ def _blob_stat(objs: Objects, oid: str) -> list | None:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def _unchanged(objs: Objects, oid: str, hit) -> bool:
+def _unchanged(objs: Objects, oid: str, hit: Cached | None) -> bool:
     """True when the blob's loose file has the stat it had when it was verified and
     profiled: then the cache answers without reading (and hashing) the blob, as git
     trusts its index. Any other case reads the head, which verifies the whole blob, so
@@ -109,18 +120,18 @@ def _unchanged(objs: Objects, oid: str, hit) -> bool:
     return sig is not None and _blob_stat(objs, oid) == sig
 
 
-def _cached_format(hit, path: str) -> str | None:
+def _cached_format(hit: Cached | None, path: str) -> str | None:
     """The format a cached profile was read as, when ``path`` would be read the same way
     (what :func:`detect_format` says of this content under this name), else None."""
-    from mlver.diff.profile import extension_format
+    from mlver.diff.tableformat import extension_format
 
-    fmt = hit[0].get("file_format") if hit is not None else None
+    fmt: str | None = hit[0].get("file_format") if hit is not None else None
     if fmt == "parquet":
         return fmt  # recognised by its magic bytes, whatever the name
     return fmt if fmt is not None and extension_format(path) == fmt else None
 
 
-def _store_profile(objs: Objects, oid: str, profile: dict, hashes) -> None:
+def _store_profile(objs: Objects, oid: str, profile: Profile, hashes: Any) -> None:
     import numpy as np
 
     store = objs.store
@@ -139,29 +150,31 @@ class TableOptions:
     rows, whether profiles may be cached (not for a workspace diff, which writes
     nothing), and progress."""
 
-    key_for: Callable[[str], list | None] = lambda path: None
+    key_for: Callable[[str], list[str] | None] = lambda path: None
     target_for: Callable[[str], str | None] = lambda path: None
     rows: int = 0
     cache: bool = True
     progress: Progress = field(default_factory=Progress)
     # when given: blob oid -> the profile this diff used (the HTML report plots them)
-    profiles: dict | None = None
+    profiles: dict[str, Profile] | None = None
 
 
 class _Side:
     """One version of a table: reads it at most once, profiles it at most once."""
 
-    def __init__(self, objs: Objects, oid: str, path: str, fmt: str, key,
-                 opts: TableOptions, hit=None) -> None:
+    def __init__(self, objs: Objects, oid: str, path: str, fmt: str, key: list[str] | None,
+                 opts: TableOptions, hit: Cached | None = None) -> None:
         self.objs, self.oid, self.path, self.fmt, self.key = objs, oid, path, fmt, key
         self.cache, self.progress = opts.cache, opts.progress
-        self._table = None
-        self._stat = None
-        self.profile = self.hashes = None
+        self._table: pyarrow.Table | None = None
+        self._stat: list[int] | None = None
+        self.profile: Profile | None = None
+        self.hashes: Any = None  # sorted row hashes (a numpy array) with the profile
         if hit is not None:
             self.profile, self.hashes = hit
 
-    def table(self):
+    def table(self) -> pyarrow.Table:
+        """The table, read once."""
         from mlver.diff.profile import read_table
         from mlver.diff.tableerrors import TableError
 
@@ -174,32 +187,34 @@ class _Side:
                 self._table = read_table(local, self.fmt, self.key)
         return self._table
 
-    def ensure_profile(self) -> None:
-        """Profile from the table when it is in memory already, else stream the file
-        (memory bounded by a batch); cache it when the store holds the blob."""
+    def ensure_profile(self) -> Profile:
+        """The profile: from the table when it is in memory already, else by streaming the
+        file (memory bounded by a batch); cached when the store holds the blob."""
         from mlver.diff.profile import profile_file, profile_table
         from mlver.diff.tableerrors import TableError
 
         if self.profile is not None:
-            return
+            return self.profile
         if self._table is not None:
             self.progress.step(f"profiling {self.path}")
-            self.profile, self.hashes = profile_table(self._table)
+            profile, self.hashes = profile_table(self._table)
         else:
             self._stat = _blob_stat(self.objs, self.oid)  # before local_path verifies it
             with self.objs.local_path(self.oid, self.path) as local:
                 if local is None:
                     raise TableError(f"the content of '{self.path}' is not in the store")
                 self.progress.step(f"reading and profiling {self.path}")
-                self.profile, self.hashes = profile_file(local, self.fmt, self.key)
+                profile, self.hashes = profile_file(local, self.fmt, self.key)
+        self.profile = profile
         # what lets a later diff answer from the cache without reading the blob: its
         # format, and the stat of the loose object that was verified (see _unchanged)
-        self.profile["file_format"] = self.fmt
-        self.profile["blob_stat"] = self._stat
+        profile["file_format"] = self.fmt
+        profile["blob_stat"] = self._stat
         if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
-            _store_profile(self.objs, self.oid, self.profile, self.hashes)
+            _store_profile(self.objs, self.oid, profile, self.hashes)
+        return profile
 
-    def row_hashes(self, columns: list[str]):
+    def row_hashes(self, columns: list[str]) -> Any:
         """Sorted row hashes over ``columns``, from the table in memory or streamed."""
         from mlver.diff.colhash import row_hashes
         from mlver.diff.profile import row_hashes_file
@@ -215,7 +230,7 @@ class _Side:
 
 
 def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
-               opts: TableOptions = TableOptions()):
+               opts: TableOptions = TableOptions()) -> tuple[TableDiff | None, str | None]:
     """``(TableDiff, None)`` when both blobs read as tables, else ``(None, note)``.
 
     With ``opts.cache`` False (a workspace diff, which must write nothing) profiles are
@@ -238,7 +253,9 @@ def diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
     return t, note
 
 
-def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOptions):
+def _diff_blobs(objs: Objects, old: str, new: str, old_path: str, new_path: str,
+                key: list[str] | None, opts: TableOptions,
+                ) -> tuple[TableDiff | None, str | None]:
     from mlver.diff.profile import detect_format
 
     hit_a, hit_b = _cached(objs, old), _cached(objs, new)
@@ -267,7 +284,8 @@ def _diff_blobs(objs: Objects, old, new, old_path, new_path, key, opts: TableOpt
     return _diff_sides(a, b, key, rows, target)
 
 
-def _diff_sides(a: _Side, b: _Side, key, rows: int, target):
+def _diff_sides(a: _Side, b: _Side, key: list[str] | None, rows: int,
+                target: str | None) -> tuple[TableDiff, None]:
     from mlver.diff.tables import diff_from_profiles, diff_tables, needs_rehash
 
     if key or rows:
@@ -279,10 +297,10 @@ def _diff_sides(a: _Side, b: _Side, key, rows: int, target):
         return diff_tables(ta, tb, key=key, rows=rows, old_profile=a.profile,
                            new_profile=b.profile, old_hashes=a.hashes, new_hashes=b.hashes,
                            target=target), None
-    a.ensure_profile()
-    b.ensure_profile()
-    common = needs_rehash(a.profile, b.profile)
+    old_profile, new_profile = a.ensure_profile(), b.ensure_profile()
+    common = needs_rehash(old_profile, new_profile)
     if common is not None:
-        return diff_from_profiles(a.profile, a.row_hashes(common), b.profile,
+        return diff_from_profiles(old_profile, a.row_hashes(common), new_profile,
                                   b.row_hashes(common), target=target), None
-    return diff_from_profiles(a.profile, a.hashes, b.profile, b.hashes, target=target), None
+    return diff_from_profiles(old_profile, a.hashes, new_profile, b.hashes,
+                              target=target), None

@@ -7,6 +7,11 @@ diff. This module imports nothing of mlver, so both may import it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class TableError(Exception):
@@ -17,11 +22,11 @@ class KeyColumnError(TableError):
     """The key names a column that is missing, or does not identify rows uniquely."""
 
 
-def table_errors(fn):
+def table_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: pyarrow's errors (data it cannot handle) become TableError,
     so that the caller falls back to a byte diff instead of failing."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:

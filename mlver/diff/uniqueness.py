@@ -28,9 +28,10 @@ def candidate(type_: Any) -> bool:
     t = pa.types
     if t.is_dictionary(type_):
         return candidate(type_.value_type)
-    return (t.is_integer(type_) or t.is_string(type_) or t.is_large_string(type_)
-            or t.is_binary(type_) or t.is_large_binary(type_) or t.is_fixed_size_binary(type_)
-            or (t.is_timestamp(type_) or t.is_date(type_) or t.is_time(type_)))
+    return bool(t.is_integer(type_) or t.is_string(type_) or t.is_large_string(type_)
+                or t.is_binary(type_) or t.is_large_binary(type_)
+                or t.is_fixed_size_binary(type_)
+                or (t.is_timestamp(type_) or t.is_date(type_) or t.is_time(type_)))
 
 
 class UniqueCheck:
@@ -44,7 +45,7 @@ class UniqueCheck:
     batch's (increasing ids, timestamps in order), which needs no such check."""
 
     def __init__(self) -> None:
-        self.runs: list = []        # sorted keys of each batch checked, while needed
+        self.runs: list[Any] = []        # sorted keys of each batch checked, while needed
         self.kept = 0
         self.unique: bool | None = None
         self.ordered = True         # every batch so far lies above the one before
@@ -109,7 +110,8 @@ def _keys(col: Any) -> Any:
     return column_hash(col)
 
 
-def identifiers(old_cols: dict, new_cols: dict, common: Sequence[str], rows: tuple[int, int],
+def identifiers(old_cols: dict[str, dict[str, Any]], new_cols: dict[str, dict[str, Any]],
+                common: Sequence[str], rows: tuple[int, int],
                 exclude: Sequence[str] = ()) -> tuple[str, ...]:
     """The common columns (not ``exclude``: the key) that are unique per row in both
     versions, of tables with at least MIN_IDENTIFIER_ROWS rows each (``rows``: old, new),

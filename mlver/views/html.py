@@ -345,7 +345,7 @@ class _Page:
             head = (f'<p class="sub">{ds.get("drifted_columns", 0)} of {ds.get("columns", 0)} '
                     "tested columns drifted"
                     + (" — dataset drifted" if ds.get("drifted") else "") + "</p>")
-        from mlver.diff.tables import TEST_NAMES
+        from mlver.diff.drift import TEST_NAMES
 
         fdr = t.fdr or {}
         if fdr.get("tests"):

@@ -3,7 +3,7 @@
 Numbers get overlaid histograms (old and new on the same bins, as shares of each side's
 values, so a table that doubled in rows is compared by shape); categories get
 side-by-side bars of their shares. The data comes from a column entry of a cached
-profile (:mod:`mlver.diff.profile`): exact value counts when the column has at most 1,000
+profile (:mod:`mlver.diff.profiler`): exact value counts when the column has at most 1,000
 distinct values, else the 10,000-row sample, else the 101 quantiles. No table data is
 read here.
 
@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlver.diff.profiler import ColumnProfile
 
 OLD_COLOR = "#4c78a8"   # blue   } colour-blind safe pair (Tableau 10)
 NEW_COLOR = "#f58518"   # orange }
@@ -49,12 +52,12 @@ def pct(share: float) -> str:
 # --------------------------------------------------------------------------- data
 
 
-def _numbers(col: dict) -> tuple[Any, Any] | None:
+def _numbers(col: ColumnProfile) -> tuple[Any, Any] | None:
     """(values, weights) of a number column entry: exact counts, else the sample, else
     None (only quantiles)."""
     import numpy as np
 
-    from mlver.diff.profile import decode_sample
+    from mlver.diff.profiler import decode_sample
 
     if col.get("values"):
         return (np.asarray(col["values"]["value"], float),
@@ -71,15 +74,16 @@ def _quantile_shares(q: Sequence[float], edges: Any) -> Any:
     quantiles, as the PSI of a diff reads them)."""
     import numpy as np
 
-    from mlver.diff.tables import _cdf
+    from mlver.diff.drift import cdf
 
     qa = np.asarray(q, float)
-    inner = _cdf(qa, np.asarray(edges[1:-1], float))
-    cdf = np.concatenate(([0.0], inner, [1.0]))
-    return np.clip(np.diff(cdf), 0.0, None)
+    inner = cdf(qa, np.asarray(edges[1:-1], float))
+    cum = np.concatenate(([0.0], inner, [1.0]))
+    return np.clip(np.diff(cum), 0.0, None)
 
 
-def histogram_data(old: dict, new: dict, bins: int = BINS) -> dict | None:
+def histogram_data(old: ColumnProfile, new: ColumnProfile,
+                   bins: int = BINS) -> dict[str, Any] | None:
     """Common bin edges and each side's share per bin for two number column entries, or
     None when a side has no numbers. The range runs from the lower of the two 1st
     percentiles to the higher of the two 99th, so that a few outliers do not squeeze the
@@ -121,11 +125,12 @@ def histogram_data(old: dict, new: dict, bins: int = BINS) -> dict | None:
             "median": (float(qo[50]), float(qn[50]))}
 
 
-def _integers(col: dict) -> bool:
+def _integers(col: ColumnProfile) -> bool:
     return str(col.get("type", "")).startswith(("int", "uint"))
 
 
-def category_data(old: dict, new: dict, top: int = TOP_CATEGORIES) -> dict | None:
+def category_data(old: ColumnProfile, new: ColumnProfile,
+                  top: int = TOP_CATEGORIES) -> dict[str, Any] | None:
     """Each category's share of the non-missing values on both sides, the ``top`` that
     moved or weigh most first, the rest summed into ``other``. Categories are the
     profile's category counts, or the values of a number column with exact counts (a
@@ -147,14 +152,14 @@ def category_data(old: dict, new: dict, top: int = TOP_CATEGORIES) -> dict | Non
             "categories": len(keys)}
 
 
-def _counts(col: dict) -> dict[str, float] | None:
+def _counts(col: ColumnProfile) -> dict[str, float] | None:
     if col.get("categories"):
         return {str(k): float(v) for k, v in col["categories"].items()}
     if col.get("values"):
-        from mlver.diff.tables import _value_key
+        from mlver.diff.drift import value_key
 
         v = col["values"]
-        return {_value_key(x): float(c) for x, c in zip(v["value"], v["count"], strict=False)}
+        return {value_key(x): float(c) for x, c in zip(v["value"], v["count"], strict=False)}
     return None
 
 
@@ -169,7 +174,7 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first = math.ceil(lo / step) * step
-    out = []
+    out: list[float] = []
     x = first
     while x <= hi + step * 1e-9 and len(out) < 50:
         out.append(round(x, 12))
@@ -194,8 +199,8 @@ def _legend(x: int, y: int, old_label: str, new_label: str) -> str:
     return "".join(out)
 
 
-def histogram_svg(data: dict, column: str, old_label: str = "old", new_label: str = "new",
-                  width: int = 520, height: int = 230) -> str:
+def histogram_svg(data: dict[str, Any], column: str, old_label: str = "old",
+                  new_label: str = "new", width: int = 520, height: int = 230) -> str:
     """Overlaid histograms (filled, half transparent, with each side's outline) and a
     dashed line at each side's median."""
     edges, old, new = data["edges"], data["old"], data["new"]
@@ -206,7 +211,7 @@ def histogram_svg(data: dict, column: str, old_label: str = "old", new_label: st
     ymax *= 1.08
 
     def X(v: float) -> float:
-        return left + (v - lo) / (hi - lo) * pw
+        return float(left + (v - lo) / (hi - lo) * pw)
 
     def Y(s: float) -> float:
         return top + ph - s / ymax * ph
@@ -265,8 +270,8 @@ def _cut(text: str, n: int = LABEL_CHARS) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-def bars_svg(data: dict, column: str, old_label: str = "old", new_label: str = "new",
-             width: int = 520) -> str:
+def bars_svg(data: dict[str, Any], column: str, old_label: str = "old",
+             new_label: str = "new", width: int = 520) -> str:
     """Side-by-side horizontal bars: per category, its share of the old values and of
     the new ones, with the percentages written at the bar ends."""
     rows = list(data["rows"])
@@ -305,7 +310,7 @@ def bars_svg(data: dict, column: str, old_label: str = "old", new_label: str = "
     return "".join(parts)
 
 
-def column_plot(old: dict, new: dict, kind: str | None, column: str,
+def column_plot(old: ColumnProfile, new: ColumnProfile, kind: str | None, column: str,
                 old_label: str = "old", new_label: str = "new") -> str | None:
     """The SVG plot of one column from its two profile entries: bars when the drift test
     treated it as categories (``kind`` "categorical"), else a histogram; None when the
