@@ -2,12 +2,13 @@
 
 Diffs are computed, never stored; only table profiles are cached (by blob oid,
 see ``mlver.diff.tablecache``). The explanation text is built by
-``mlver.diff.explain`` from the plain data computed here.
+``mlver.diff.text`` from the verdict judged here (``mlver.diff.judge``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from mlver.core.params import flatten
 from mlver.base.errors import CorruptObjectError
@@ -19,7 +20,8 @@ from mlver.core.reach import REMOVED_NOTE, gone_artifacts
 from mlver.core.record import MISSING_AT_IMPORT, Artifact, Record
 from mlver.store import Store
 from mlver.core.workspace import Objects, Workspace
-from mlver.diff import envdiff, explain, tablecache, upstream
+from mlver.diff import envdiff, tablecache, text, upstream
+from mlver.diff.judge import judge
 from mlver.diff.codediff import diff_code
 from mlver.diff.folders import diff_trees
 from mlver.diff.value import Diff, SlotDiff
@@ -225,4 +227,5 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
              {"oid": None, "name": new.name, "version": None, "workspace": True},
              changed=tuple(changed), inputs=inputs, outputs=outputs, code=code, params=params,
              env=env, metrics=metrics, unrecorded_reads=unrecorded_reads(old, new))
-    return Diff(**{**d.__dict__, "verdict": tuple(explain.verdict(d))})
+    judged = judge(d)  # once: the text below and the HTML report both render it
+    return replace(d, verdict=tuple(text.lines(d, judged)), judged=judged)
