@@ -152,7 +152,8 @@ def code_line(c: CodeChange) -> str:
         files = ", ".join(f"{f['path']} +{f['added'] if f['added'] is not None else '?'} "
                           f"-{f['removed'] if f['removed'] is not None else '?'}"
                           for f in c["files"][:4])
-        parts.append(files + (f", +{len(c['files']) - 4} more files" if len(c["files"]) > 4 else ""))
+        more = len(c["files"]) - 4
+        parts.append(files + (f", +{more} more files" if more > 0 else ""))
     if c["patch_changed"]:
         parts.append("uncommitted changes differ in " + ", ".join(c["patch_files"][:4]))
     if c.get("commits_outside_scope"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from mlver.diff.changes import CodeChange, EnvChange, ParamsChange
 from mlver.views.htmlkit import e, value
@@ -25,7 +25,7 @@ def code(c: CodeChange) -> str:
                    + "".join(f"<tr><td><code>{e(x.get('sha', '')[:10])}</code></td>"
                              f"<td>{e(x.get('author', ''))}</td>"
                              f"<td>{e(x.get('summary', ''))}</td></tr>"
-                             for x in c["commits"]) + "</table>")
+                             for x in c["commits"] or ()) + "</table>")
     if c.get("files"):
         out.append('<table class="files"><tr><th>file</th><th class="num">added</th>'
                    '<th class="num">removed</th></tr>'
@@ -62,13 +62,14 @@ def env(en: EnvChange) -> str:
         return ""
     out = ['<table class="env">']
     for k in ("python", "implementation", "platform", "packages_count"):
-        v = en.get(k) or {}
+        v = cast("dict[str, object]", en.get(k) or {})
         cls = " class=changed" if v.get("old") != v.get("new") else ""
         out.append(f"<tr{cls}><th>{e(k.replace('_', ' '))}</th><td>{value(v.get('old'))}</td>"
                    f"<td>→</td><td>{value(v.get('new'))}</td></tr>")
     out.append("</table>")
     pk = en.get("packages") or {}
-    rows = [(u["name"], u["old"], u["new"], "upgraded") for u in pk.get("upgraded", [])]
+    rows: list[tuple[str, str | None, str | None, str]] = [
+        (u["name"], u["old"], u["new"], "upgraded") for u in pk.get("upgraded", [])]
     rows += [(u["name"], u["old"], u["new"], "downgraded") for u in pk.get("downgraded", [])]
     rows += [(*_pkg(x), "added") for x in pk.get("added", [])]
     rows += [(*_pkg(x, old=True), "removed") for x in pk.get("removed", [])]

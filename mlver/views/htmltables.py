@@ -21,7 +21,7 @@ class Tables:
         self._columns: dict[str, dict[str, dict[str, Any]] | None] = {}
         self.plots = 0
 
-    def columns(self, oid: str | None) -> dict[str, dict] | None:
+    def columns(self, oid: str | None) -> dict[str, dict[str, Any]] | None:
         """Column name -> profile entry of blob ``oid`` (None when not profiled)."""
         if oid is None:
             return None
@@ -107,7 +107,8 @@ class Tables:
         if t.identifiers:
             head += ('<p class="sub identifiers">identifiers (unique per row), not tested: '
                      + ", ".join(f"<code>{e(c)}</code>" for c in t.identifiers) + "</p>")
-        rows, stable = [], []
+        rows: list[str] = []
+        stable: list[str] = []
         for s in t.drift:
             value = "–" if s.value is None else (f"{s.value:.2g}" if s.test in
                                                  ("ks", "chi_square", "z_test")
