@@ -15,11 +15,10 @@ from mlver.diff.judge import root_causes, verdict_of
 from mlver.diff.value import Diff, SlotDiff, Verdict
 
 # root_causes is part of this renderer's surface: the lines it prints name them
-__all__ = ["ROOT_CAUSES", "UPSTREAM_INDENT", "fmt_value", "lines", "root_causes",
+__all__ = ["UPSTREAM_INDENT", "fmt_value", "lines", "root_causes",
            "samples_text", "verdict"]
 
 UPSTREAM_INDENT = " " * 11  # "←" lines start under the text of "    data   "
-ROOT_CAUSES = 3  # "root cause:" lines at most
 
 
 def _upstream_lines(s: SlotDiff, level: int = 1) -> list[str]:
@@ -38,10 +37,12 @@ def _upstream_lines(s: SlotDiff, level: int = 1) -> list[str]:
 
 def lines(d: Diff, v: Verdict) -> list[str]:
     """The explanation of ``d`` from its verdict ``v``, one string a line."""
-    out = [wording.headline(v.old, v.new, v.other_names), "  " + (v.outputs or "outputs unchanged")]
-    out += [f"  root cause: {c.old} -> {c.new}: {c.summary}" for c in v.causes[:ROOT_CAUSES]]
-    if len(v.causes) > ROOT_CAUSES:
-        out.append(f"  root cause: +{len(v.causes) - ROOT_CAUSES} more")
+    out = [wording.headline(v.old, v.new, v.other_names),
+           "  " + (v.outputs or "outputs unchanged")]
+    shown = wording.ROOT_CAUSES
+    out += [f"  root cause: {c.old} -> {c.new}: {c.summary}" for c in v.causes[:shown]]
+    if len(v.causes) > shown:
+        out.append(f"  root cause: +{len(v.causes) - shown} more")
     if v.changed:
         out.append("  because:")
         for category in v.changed:  # most informative first, as in the JSON

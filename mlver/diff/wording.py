@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 ENV_NAMES = 4  # packages named per kind of change (upgraded, downgraded, added, removed)
 METRICS_NAMED = 6  # changed metrics named on the outputs line
 PARAMS_NAMED = 8  # changed params named on a params line
+ROOT_CAUSES = 3  # root causes a verdict names (the text says how many more)
 # why a raw dataset's code is not compared (mlver.diff.identity.counts_code)
 NOT_COUNTED = "raw data (no command, no inputs), made by no code of the repository"
 

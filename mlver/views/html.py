@@ -24,7 +24,6 @@ from mlver.views.htmltables import Tables
 __all__ = ["CSS", "csp", "e", "render"]  # csp: the UI serves the page under the same policy
 
 LIST_LIMIT = 10  # paths of a folder diff shown per kind (the diff keeps 10)
-ROOT_CAUSES = 3  # root causes shown in the verdict
 
 
 class _Page:
@@ -57,7 +56,7 @@ class _Page:
         if not outs and not metrics:
             out.append('<div class="vrow"><span class="vk">outputs</span>'
                        "<span>unchanged</span></div>")
-        for c in v.causes[:ROOT_CAUSES]:
+        for c in v.causes[:wording.ROOT_CAUSES]:
             out.append('<div class="vrow cause"><span class="vk">root cause</span><span>'
                        f"<strong>{e(c.old)} → {e(c.new)}</strong>: "
                        f"{e(cut(c.summary))}</span></div>")
