@@ -153,8 +153,8 @@ def code_line(c: CodeChange) -> str:
         files = ", ".join(f"{f['path']} +{f['added'] if f['added'] is not None else '?'} "
                           f"-{f['removed'] if f['removed'] is not None else '?'}"
                           for f in c["files"][:4])
-        more = len(c["files"]) - 4
-        parts.append(files + (f", +{more} more files" if more > 0 else ""))
+        left = len(c["files"]) - 4
+        parts.append(files + (f", +{left} more files" if left > 0 else ""))
     if c["patch_changed"]:
         parts.append("uncommitted changes differ in " + ", ".join(c["patch_files"][:4]))
     if c.get("commits_outside_scope"):
