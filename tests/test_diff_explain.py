@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlver.diff import explain
+from mlver.diff import text as explain
 from mlver.base.fmt import human_size
 from mlver.diff.folders import FolderDiff
 from mlver.diff.drift import DriftStat

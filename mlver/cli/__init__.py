@@ -397,7 +397,7 @@ def diff(rev, rev2, as_json, keys, rows, target, exit_code, depth, attribute, tr
     The verdict names the inputs that changed (data, code, params, env) and how:
     table rows and columns, drifted distributions, commits, param values, packages.
     """
-    from mlver.diff.explain import samples_text
+    from mlver.diff.text import samples_text
     from mlver.base.progress import for_terminal
 
     if attribute and rev2 is None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
+from typing import cast
 
 from mlver.base.errors import MlverError
 from mlver.core.record import Code
 from mlver.core.scope import matches, union
 from mlver.core.workspace import Objects
+from mlver.diff.changes import CodeChange, Commit, FileChange
 
 _FILE_RE = re.compile(rb"^diff --git a/(.+?) b/", re.M)
 
@@ -40,7 +43,7 @@ def _skipped(path: str, skip: set[str]) -> bool:
     return any(path == s or path.startswith(s.rstrip("/") + "/") for s in skip)
 
 
-def _in_scope(path: str, scope, pre: str) -> bool:
+def _in_scope(path: str, scope: Sequence[str] | None, pre: str) -> bool:
     """``path`` (as git names it, from the top of the git repository) in ``scope``
     (root-relative); a path outside the root is never in a scope."""
     if scope is None:
@@ -51,7 +54,7 @@ def _in_scope(path: str, scope, pre: str) -> bool:
 
 
 def diff_code(objs: Objects, old: Code, new: Code, skip: set[str], name: str | None = None,
-              source: str | None = None) -> dict:
+              source: str | None = None) -> CodeChange:
     """Commit range, commits, files changed (+/- lines) and patch changes, as plain data.
 
     Only what touches the code scope counts: the union of both sides' scopes, or the
@@ -65,10 +68,11 @@ def diff_code(objs: Objects, old: Code, new: Code, skip: set[str], name: str | N
     pre = capgit.root_prefix(objs.ws.root)  # git's paths start at its top, records' at root
     skip = {posixpath.normpath(pre + s) for s in skip}
     scope = union(old.scope_paths, new.scope_paths)
-    out = {"old_commit": old.commit, "new_commit": new.commit, "old_branch": old.branch,
-           "new_branch": new.branch, "commits": None, "commits_known": True, "files": [],
-           "patch_changed": False, "patch_files": [], "changed": False,
-           "scope": list(scope) if scope is not None else None, "commits_outside_scope": 0}
+    out: CodeChange = {"old_commit": old.commit, "new_commit": new.commit, "old_branch": old.branch,
+                       "new_branch": new.branch, "commits": None, "commits_known": True,
+                       "files": [], "patch_changed": False, "patch_files": [], "changed": False,
+                       "scope": list(scope) if scope is not None else None,
+                       "commits_outside_scope": 0}
     if not old.commit and not new.commit:
         out["commits_known"] = False
         out["commits_outside_scope"] = None
@@ -81,8 +85,9 @@ def diff_code(objs: Objects, old: Code, new: Code, skip: set[str], name: str | N
             if known is None:
                 out["commits_known"] = False
             else:
-                out["commits"] = known[0]
-                out["files"] = [f for f in known[1] if not _skipped(f["path"], skip)]
+                out["commits"] = cast("list[Commit]", known[0])
+                out["files"] = [cast(FileChange, f) for f in known[1]
+                                if not _skipped(f["path"], skip)]
                 out["commits_outside_scope"] = known[2]
     if not out["commits_known"]:
         out["commits_outside_scope"] = None

@@ -18,18 +18,19 @@ from mlver.core.config import PROJECT_FILE
 from mlver.base.errors import MlverError
 
 if TYPE_CHECKING:
-    from mlver.core.record import Record
+    from mlver.core.record import Code, Record
+    from mlver.core.workspace import Objects
 
 MAX_CONFIG = 16 << 20  # bytes of a config file parsed here (as import-dvc bounds dvc.yaml)
 _UNREADABLE = object()  # a side whose file cannot be read or parsed: never equal
 
 
-def quiet_files(objs, old, new, name: str | None, source: str | None,
+def quiet_files(objs: Objects, old: Code, new: Code, name: str | None, source: str | None,
                 changed: set[str], pre: str) -> set[str]:
     """Which of the ``changed`` config files (paths from the top of the git work tree)
     differ only outside the part of version ``name`` (imported from the DVC ``source``
     ``dvc.yaml:STAGE``, or None); ``old``/``new`` are the two :class:`~mlver.core.record.Code`."""
-    wanted = {}
+    wanted: dict[str, tuple[str, str]] = {}
     if name:
         wanted[pre + PROJECT_FILE] = ("toml", name)
     if source and ":" in source:
@@ -51,14 +52,14 @@ def quiet_files(objs, old, new, name: str | None, source: str | None,
     return quiet
 
 
-def _read(objs, code, paths: list[str]) -> dict | None:
+def _read(objs: Objects, code: Code, paths: list[str]) -> dict[str, bytes | None] | None:
     """The bytes of ``paths`` in ``code``'s commit with its patch applied (a path's None:
     absent there), or None when git cannot tell (an unknown commit, a patch that does
     not apply)."""
     from mlver.capture import git as capgit
 
     top = capgit.toplevel(objs.ws.root)
-    if top is None:
+    if top is None or not code.commit:  # (callers pass only sides with a commit)
         return None
     try:
         patch = objs.read(code.patch) if code.patch else None
@@ -73,7 +74,7 @@ def _read(objs, code, paths: list[str]) -> dict | None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _part(raw: bytes | None, kind: str, key: str):
+def _part(raw: bytes | None, kind: str, key: str) -> object:
     """The version's part of a config file's bytes (None when the file or part is absent)."""
     if raw is None:
         return None
@@ -81,10 +82,8 @@ def _part(raw: bytes | None, kind: str, key: str):
         return _UNREADABLE
     try:
         if kind == "toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
+            import tomllib
+
             d = tomllib.loads(raw.decode("utf-8"))
             section = d.get("snapshot", {})
         else:

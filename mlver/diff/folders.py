@@ -13,10 +13,14 @@ sub-trees (and unique wholly added or removed trees), each counted once: past
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlver.base.errors import RecordFormatError
 from mlver.store.trees import MAX_WALK_DEPTH, MAX_WALK_ENTRIES, Tree, TreeEntry, walk
+
+ReadTree = Callable[[str], Tree]  # tree oid -> the tree (raises when missing or damaged)
 
 # Files listed plus entries compared in one diff (each one a Python object held in memory).
 MAX_DIFF_ENTRIES = MAX_WALK_ENTRIES
@@ -36,23 +40,25 @@ class FolderDiff:
     removed: tuple[str, ...] = ()
     modified: tuple[str, ...] = ()
     renamed: tuple[tuple[str, str], ...] = ()
-    counts: dict = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
     modified_oids: tuple[tuple[str, str, str], ...] = ()  # (path, old oid, new oid), cut at limit
 
-    def more(self) -> dict:
+    def more(self) -> dict[str, int]:
         """Per kind, how many paths the lists leave out (the count past the first ones)."""
         shown = {"added": len(self.added), "removed": len(self.removed),
                  "modified": len(self.modified), "renamed": len(self.renamed)}
         return {k: max(0, self.counts.get(k, shown[k]) - shown[k]) for k in KINDS}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (docs/diff.md)."""
         return {"added": list(self.added), "removed": list(self.removed),
                 "modified": list(self.modified),
                 "renamed": [{"old": a, "new": b} for a, b in self.renamed],
                 "counts": dict(self.counts), "more": self.more()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> FolderDiff:
+    def from_dict(cls, d: dict[str, Any]) -> FolderDiff:
+        """The folder diff of its JSON form."""
         return cls(added=tuple(d.get("added", ())), removed=tuple(d.get("removed", ())),
                    modified=tuple(d.get("modified", ())),
                    renamed=tuple((r["old"], r["new"]) for r in d.get("renamed", ())),
@@ -86,7 +92,7 @@ def _too_big(side: str, oid: str, limit: int) -> RecordFormatError:
 class _Trees:
     """``read_tree`` memoised by oid, and the number of files below each tree."""
 
-    def __init__(self, read_tree) -> None:
+    def __init__(self, read_tree: ReadTree) -> None:
         self.read_tree = read_tree
         self.cache: dict[str, Tree] = {}
         self.counts: dict[str, int] = {}
@@ -157,7 +163,7 @@ class _Trees:
         return memo[(old, new)]
 
 
-def diff_trees(read_tree, old: str, new: str, limit: int = LIST_LIMIT,
+def diff_trees(read_tree: ReadTree, old: str, new: str, limit: int = LIST_LIMIT,
                max_entries: int = MAX_DIFF_ENTRIES) -> FolderDiff:
     """Diff trees ``old`` and ``new`` (oids) loaded through ``read_tree(oid) -> Tree``.
 

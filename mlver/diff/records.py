@@ -2,12 +2,15 @@
 
 Diffs are computed, never stored; only table profiles are cached (by blob oid,
 see ``mlver.diff.tablecache``). The explanation text is built by
-``mlver.diff.explain`` from the plain data computed here.
+``mlver.diff.text`` from the verdict judged here (``mlver.diff.judge``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from mlver.core.params import flatten
 from mlver.base.errors import CorruptObjectError
@@ -19,22 +22,40 @@ from mlver.core.reach import REMOVED_NOTE, gone_artifacts
 from mlver.core.record import MISSING_AT_IMPORT, Artifact, Record
 from mlver.store import Store
 from mlver.core.workspace import Objects, Workspace
-from mlver.diff import envdiff, explain, tablecache, upstream
+from mlver.diff import envdiff, tablecache, text, upstream
+from mlver.diff.judge import judge
 from mlver.diff.codediff import diff_code
 from mlver.diff.folders import diff_trees
+from mlver.diff.changes import MetricChange, OldNew, ParamsChange, ParamsDelta, Ref
 from mlver.diff.value import Diff, SlotDiff
 
+if TYPE_CHECKING:
+    from mlver.diff.tables import TableDiff
+
 FOLDER_TABLES = 3  # modified tables inside a folder that get a table diff
+
+
+class _Common(TypedDict):
+    """What every comparison of two versions of a slot says (the keywords of SlotDiff)."""
+
+    path: str
+    old: str
+    new: str
+    type: str
+    old_size: int | None
+    new_size: int | None
+    old_path: str | None
 
 
 def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
           opts: tablecache.TableOptions, gone: frozenset[str] = frozenset()) -> SlotDiff:
     if a is None:
+        assert b is not None  # a slot is on one side at least
         return SlotDiff(slot, "added", b.path, None, b.oid, b.type, None, b.size)
     if b is None:
         return SlotDiff(slot, "removed", a.path, a.oid, None, a.type, a.size, None)
-    common = dict(path=b.path, old=a.oid, new=b.oid, type=b.type, old_size=a.size,
-                  new_size=b.size, old_path=a.path if a.path != b.path else None)
+    common = _Common(path=b.path, old=a.oid, new=b.oid, type=b.type, old_size=a.size,
+                     new_size=b.size, old_path=a.path if a.path != b.path else None)
     if a.oid == b.oid:  # same content: moved when the path differs
         return SlotDiff(slot, "moved" if a.path != b.path else "unchanged", **common)
     if a.missing or b.missing:  # imported from DVC without its bytes: nothing to compare
@@ -46,8 +67,8 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
             files = diff_trees(objs.tree, a.oid, b.oid)
         except CorruptObjectError as e:  # a missing or damaged tree: say so, diff the rest
             return SlotDiff(slot, "modified", note=f"folders not compared: {e}", **common)
-        tables = {}
-        notes = []
+        tables: dict[str, TableDiff] = {}
+        notes: list[str] = []
         for path, old_oid, new_oid in files.modified_oids:
             if len(tables) >= FOLDER_TABLES:
                 break
@@ -76,7 +97,8 @@ def missing_note(a: Artifact, b: Artifact) -> str:
     return f"the {side} side was {art.missing_note}; not compared"
 
 
-def _slots(objs: Objects, old: dict, new: dict, opts: tablecache.TableOptions,
+def _slots(objs: Objects, old: Mapping[str, Artifact], new: Mapping[str, Artifact],
+           opts: tablecache.TableOptions,
            gone: frozenset[str] = frozenset()) -> dict[str, SlotDiff]:
     return {s: _slot(objs, s, old.get(s), new.get(s), opts, gone)
             for s in sorted(set(old) | set(new))}
@@ -88,14 +110,15 @@ def _gone(store: Store, *sides: tuple[str | None, Record]) -> frozenset[str]:
                      for _side, _slot, art in gone_artifacts(store, oid, rec))
 
 
-def _params_changes(a: dict, b: dict) -> dict:
+def _params_changes(a: dict[str, Any], b: dict[str, Any]) -> ParamsDelta:
     return {"added": {k: b[k] for k in sorted(b) if k not in a},
             "removed": {k: a[k] for k in sorted(a) if k not in b},
-            "changed": {k: {"old": a[k], "new": b[k]} for k in sorted(a)
+            "changed": {k: OldNew(old=a[k], new=b[k]) for k in sorted(a)
                         if k in b and a[k] != b[k]}}
 
 
-def diff_params(old: dict, new: dict, scope=None) -> dict:
+def diff_params(old: dict[str, Any], new: dict[str, Any],
+                scope: Sequence[str] | None = None) -> ParamsChange:
     """Added, removed and changed params, nested keys dotted.
 
     Only keys inside ``scope`` (the union of both records' params scopes; None: every
@@ -103,47 +126,48 @@ def diff_params(old: dict, new: dict, scope=None) -> dict:
     other keys' changes in the same form (both absent without one, as before scopes)."""
     a, b = flatten(old), flatten(new)
     if scope is None:
-        return _params_changes(a, b)
+        return cast(ParamsChange, _params_changes(a, b))
     ins = matcher(scope)
     inside = _params_changes({k: v for k, v in a.items() if ins(k)},
                              {k: v for k, v in b.items() if ins(k)})
     outside = _params_changes({k: v for k, v in a.items() if not ins(k)},
                               {k: v for k, v in b.items() if not ins(k)})
-    return {**inside, "scope": list(scope), "outside_scope": outside}
+    return ParamsChange(**inside, scope=list(scope), outside_scope=outside)
 
 
-def _number(v) -> bool:
+def _number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 METRIC_RTOL = 1e-12  # numbers this close (relative) are the same metric value
 
 
-def same_value(a, b) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Equal, or two numbers within METRIC_RTOL of each other (NaN equals NaN); a
     boolean never equals a number."""
     if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
+        return type(a) is type(b) and bool(a == b)
     if _number(a) and _number(b):
         if a == b or (math.isnan(a) and math.isnan(b)):
             return True
-        return abs(a - b) <= METRIC_RTOL * max(abs(a), abs(b))
-    return a == b
+        return bool(abs(a - b) <= METRIC_RTOL * max(abs(a), abs(b)))
+    return bool(a == b)
 
 
-def diff_metrics(old: dict, new: dict) -> dict:
+def diff_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, MetricChange]:
     """Every metric with its old and new value, and the delta when both are numbers."""
     a, b = flatten(old), flatten(new)
-    out = {}
+    out: dict[str, MetricChange] = {}
     for k in sorted(set(a) | set(b)):
         va, vb = a.get(k), b.get(k)
-        delta = round(vb - va, 10) if _number(va) and _number(vb) else None
+        delta = (round(cast(float, vb) - cast(float, va), 10) if _number(va) and _number(vb)
+                 else None)
         changed = (k in a) != (k in b) or not same_value(va, vb)
         out[k] = {"old": va, "new": vb, "delta": delta, "changed": changed}
     return out
 
 
-def _ref(oid: str | None, rec: Record) -> dict:
+def _ref(oid: str | None, rec: Record) -> Ref:
     return {"oid": oid, "name": rec.name, "version": rec.version if oid else None}
 
 
@@ -156,10 +180,13 @@ def unrecorded_reads(old: Record, new: Record) -> tuple[str, ...]:
                         if not any(p == h or p.startswith(h + "/") or h == "." for h in held)))
 
 
-def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None, new: Record,
-                 keys: dict | None = None, rows: int = 0, progress=None, depth: int = 0,
-                 _budget: upstream.Budget | None = None, targets: dict | None = None,
-                 profiles: dict | None = None, cache: bool | None = None) -> Diff:
+def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid: str | None,
+                 new: Record, keys: dict[str, Any] | None = None, rows: int = 0,
+                 progress: Progress | None = None, depth: int = 0,
+                 _budget: upstream.Budget | None = None,
+                 targets: dict[str, str | None] | None = None,
+                 profiles: dict[str, dict[str, Any]] | None = None,
+                 cache: bool | None = None) -> Diff:
     """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace).
 
     ``keys``/``targets`` map a table path (or ``"*"``: every table) to its key
@@ -172,10 +199,10 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
     keys = keys or {}
     targets = targets or {}
 
-    def key_for(path: str):
+    def key_for(path: str) -> Any:
         return keys.get(path) or keys.get("*") or ws.project.table_key(path)
 
-    def target_for(path: str):
+    def target_for(path: str) -> str | None:
         return targets.get(path) or targets.get("*") or ws.project.table_target(path)
 
     # A workspace diff writes nothing, not even profiles (upstream diffs included).
@@ -202,13 +229,15 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
         opts.progress.finish()
     skip = {a.path for a in (*old.inputs.values(), *new.inputs.values(),
                              *old.outputs.values(), *new.outputs.values())}
-    skip |= set(old.params_files) | set(new.params_files) | set(old.metrics_files) | set(new.metrics_files)
+    skip |= set(old.params_files) | set(new.params_files)
+    skip |= set(old.metrics_files) | set(new.metrics_files)
     # data files of the records upstream are data too, even when git tracks them
     skip |= upstream.data_paths(store, [o for o in (old_oid, new_oid) if o])
     code = diff_code(objs, judged_code(old), judged_code(new), skip, *config_part(old, new))
     if not counts_code(old) and not counts_code(new):
         # raw data on both sides: no code of the repository made it (see mlver.diff.identity)
-        code.update(changed=False, counted=False)
+        code["changed"] = False
+        code["counted"] = False
     params = diff_params(old.params, new.params, union(old.params_scope, new.params_scope))
     env = envdiff.diff_env(objs, old.env, new.env)
     metrics = diff_metrics(old.metrics, new.metrics)
@@ -221,8 +250,10 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
         changed.append("params")
     if env["changed"]:
         changed.append("env")
-    d = Diff(old=_ref(old_oid, old), new=_ref(new_oid, new) if new_oid else
-             {"oid": None, "name": new.name, "version": None, "workspace": True},
+    new_ref: Ref = (_ref(new_oid, new) if new_oid else
+                    {"oid": None, "name": new.name, "version": None, "workspace": True})
+    d = Diff(old=_ref(old_oid, old), new=new_ref,
              changed=tuple(changed), inputs=inputs, outputs=outputs, code=code, params=params,
              env=env, metrics=metrics, unrecorded_reads=unrecorded_reads(old, new))
-    return Diff(**{**d.__dict__, "verdict": tuple(explain.verdict(d))})
+    judged = judge(d)  # once: the text below and the HTML report both render it
+    return replace(d, verdict=tuple(text.lines(d, judged)), judged=judged)

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlver.base.errors import MlverError
 from mlver.core.record import Artifact, Record
 from mlver.store import Store
+
+if TYPE_CHECKING:
+    from mlver.diff.value import Diff, SlotDiff
 
 MAX_DIFFS = 16  # upstream diffs per top-level diff, whatever the depth and fan-in
 
@@ -33,7 +37,7 @@ class Budget:
 
     cache: bool = True  # may table profiles be cached (not under a workspace diff)
     left: int = field(default_factory=lambda: MAX_DIFFS)
-    done: dict[tuple[str, str], object] = field(default_factory=dict)
+    done: dict[tuple[str, str], Diff | None] = field(default_factory=dict)
 
 
 def _load(store: Store, oid: str) -> Record | None:
@@ -74,9 +78,9 @@ def pair(store: Store, a: Artifact, b: Artifact, old: Record, old_oid: str,
     return None
 
 
-def follow(store: Store, inputs: dict, old: Record, old_oid: str, new: Record,
+def follow(store: Store, inputs: dict[str, SlotDiff], old: Record, old_oid: str, new: Record,
            new_oid: str | None, budget: Budget,
-           diff_pair: Callable[[str, Record, str, Record], object]) -> dict:
+           diff_pair: Callable[[str, Record, str, Record], Diff]) -> dict[str, SlotDiff]:
     """``inputs`` (slot -> SlotDiff) with ``upstream`` set on each modified slot whose
     two contents come from two versions of one name: ``diff_pair(old oid, old record,
     new oid, new record)`` makes that diff (one level less deep)."""

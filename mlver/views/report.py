@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlver.base.atomic import write_atomic
 
+if TYPE_CHECKING:
+    from mlver.diff.value import Diff
+    from mlver.store import Store
 
-def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
+
+def report_html(store: Store, diff: Diff,
+                profiles: dict[str, dict[str, Any]] | None = None) -> str:
     """The page of ``diff``; plots from ``profiles`` (blob oid -> profile), else the
     store's profile cache (read only)."""
     from mlver._version import __version__
@@ -25,7 +30,7 @@ def report_html(store: Any, diff: Any, profiles: dict | None = None) -> str:
 
     profiles = profiles if profiles is not None else {}
 
-    def profile_of(oid: str) -> dict | None:
+    def profile_of(oid: str) -> dict[str, Any] | None:
         p = profiles.get(oid)
         return p if p is not None else cached_profile(store, oid)
 
