@@ -16,7 +16,8 @@ KIND_COLORS = {"model": ("#fdebd3", "#e07b00"), "dataset": ("#dde8f3", "#4c78a8"
 OTHER_COLOR = ("#eeeeee", "#888888")
 
 
-def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]
+           ) -> dict[str, tuple[float, float]]:
     """Positions (x, y) of the nodes of a DAG, producers left of consumers: layers by the
     longest path from a source (a cycle in a tampered index is cut), then each layer
     ordered by the mean position of its neighbours (a few sweeps both ways)."""
@@ -59,14 +60,15 @@ def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str
             for L in rng:
                 row = layers[L]
 
-                def bary(i: str) -> float:
+                def bary(i: str, nb: dict[str, set[str]] = nb) -> float:
+                    # nb bound now: the sort below runs before the loop moves on
                     ns = [pos[n] for n in nb[i] if n in pos]
                     return sum(ns) / len(ns) if ns else pos[i]
                 row.sort(key=lambda i: (bary(i), pos[i]))
                 for k, i in enumerate(row):
                     pos[i] = float(k)
     tallest = max((len(L) for L in layers.values()), default=1)
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     for L, row in layers.items():
         offset = (tallest - len(row)) * (NODE_H + GAP_Y) / 2
         for k, i in enumerate(row):
