@@ -73,7 +73,8 @@ def parse_rules(text: str) -> Rules:
             rules.exceptions[(src, dst)] = why.strip()
             continue
         m = re.fullmatch(r"(\w+) (only|never):(.*)", line)
-        assert m, f"a rules line is 'LAYER only: ...', 'LAYER never: ...' or 'A -> B: why': {line!r}"
+        assert m, ("a rules line is 'LAYER only: ...', 'LAYER never: ...' or 'A -> B: why': "
+                   f"{line!r}")
         layer, kind, targets = m.group(1), m.group(2), tuple(m.group(3).split())
         assert layer in names, f"unknown layer {layer!r} in {line!r}"
         for t in targets:
@@ -155,7 +156,7 @@ def layer_of(rel: str, rules: Rules) -> str | None:
 
 def names_target(target: str, dst: str, dst_layer: str | None) -> bool:
     """Whether a rule's target (a layer name or a file) covers the imported file."""
-    return target == dst_layer or target == dst
+    return target in (dst_layer, dst)
 
 
 def broken_rule(imp: Import, rules: Rules) -> str | None:
@@ -341,5 +342,6 @@ def test_imports_inside_functions_and_relative_ones_count() -> None:
     assert found == {(1, "mlver/web/pages.py"), (2, "mlver/web/pages.py"),
                      (4, "mlver/base/errors.py"), (5, "mlver/core/params.py"),
                      (7, "mlver/__init__.py")}
-    private = [i.names for i in imports_of("mlver/x.py", mods, "from mlver.diff.explain import _a, b")]
+    probe = "from mlver.diff.explain import _a, b"
+    private = [i.names for i in imports_of("mlver/x.py", mods, probe)]
     assert private == [("_a",), ("b",)]
