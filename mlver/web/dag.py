@@ -141,9 +141,11 @@ def _first_y(parts: list[str]) -> float:
     return float(parts[1].rsplit(",", 1)[1])
 
 
-def lineage_svg(root: str, graph: dict[str, Any], status: dict[str, tuple[str, Any]]) -> str:
+def lineage_svg(root: str, graph: dict[str, Any],
+                outcomes: dict[str, tuple[str, Any]]) -> str:
     """The lineage graph as an SVG drawing: one box per record (linking to its page), one
-    routed edge per content link, labelled with the slot."""
+    routed edge per content link, labelled with the slot. ``outcomes``: each record's run
+    outcome (``ok``, ``failed`` or ``damaged``) and exit code; a failed run is dashed."""
     nodes, edges = graph["nodes"], graph["edges"]
     pos = layout(nodes, edges)
     width = int(max((x for x, _ in pos.values()), default=0) + NODE_W + 2 * MARGIN)
@@ -175,7 +177,7 @@ def lineage_svg(root: str, graph: dict[str, Any], status: dict[str, tuple[str, A
             continue
         x, y = pos[oid]
         fill, stroke = KIND_COLORS.get(n.get("kind") or "", OTHER_COLOR)
-        st, code = status.get(oid, ("ok", None))
+        st, code = outcomes.get(oid, ("ok", None))
         failed = st == "failed"
         label = f"{n.get('name')}@{n.get('version')}"
         extra = ' stroke-dasharray="5 3"' if failed else ""

@@ -253,7 +253,7 @@ def record_page(oid: str, rec: Record, tags: list[str], siblings: list[tuple[str
 
 
 def lineage_page(oid: str, rec: Record, graph: dict[str, Any],
-                 status: dict[str, tuple[str, int | None]], depth: int, shown: int,
+                 outcomes: dict[str, tuple[str, int | None]], depth: int, shown: int,
                  direction: str) -> str:
     """/lineage/OID: the graph around ``oid`` (drawn with depth ``shown`` when ``depth``
     reaches too many records) and the list of its links."""
@@ -272,7 +272,7 @@ def lineage_page(oid: str, rec: Record, graph: dict[str, Any],
                '<span class="failed-badge">FAILED</span> failed run (dashed) · arrows go from '
                "the version that made a content to the one that took it as an input (labelled "
                "with the input slot) · click a node to open its record</p>")
-    out.append('<div class="scroll graph">' + lineage_svg(oid, graph, status) + "</div>")
+    out.append('<div class="scroll graph">' + lineage_svg(oid, graph, outcomes) + "</div>")
     names = {n["oid"]: f"{n.get('name')}@{n.get('version')}" for n in graph["nodes"]}
     out.append(f'<details><summary>{len(graph["nodes"])} records, {len(graph["edges"])} '
                'links</summary><table class="grid"><tr><th>from</th><th>to</th><th>slot</th>'

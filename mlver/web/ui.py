@@ -207,15 +207,15 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
             while len(graph["nodes"]) > MAX_NODES and shown > 1:
                 shown -= 1
                 graph = lin.graph(direction, shown)
-            status = {}
+            outcomes: dict[str, tuple[str, int | None]] = {}
             for node in graph["nodes"]:
                 try:
                     r = repo.record(node["oid"])
-                    status[node["oid"]] = (r.status, r.run.exit_code if r.run else None)
+                    outcomes[node["oid"]] = (r.status, r.run.exit_code if r.run else None)
                 except MlverError:
-                    status[node["oid"]] = ("damaged", None)
+                    outcomes[node["oid"]] = ("damaged", None)
         return _page(f"Lineage of {rec.label}",
-                     lineage_page(oid, rec, graph, status, depth, shown, direction))
+                     lineage_page(oid, rec, graph, outcomes, depth, shown, direction))
 
     @app.route("/diff")
     def diff() -> Any:
