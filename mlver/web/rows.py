@@ -66,9 +66,9 @@ def cell(v: Any) -> str:
 def table_rows(repo: Repo, repos: Repos) -> list[Row]:
     """Every record's row (cached by oid: records never change), with its tags now. The
     list itself is kept for the repo until the index changes (another process committed)."""
-    version = repo.store.index.data_version()
+    changes = repo.store.index.data_version()  # SQLite's counter of commits by others
     cached = repos.tables.get(repo)
-    if cached is not None and cached[0] == version:
+    if cached is not None and cached[0] == changes:
         out, names = cached[1], cached[2]
     else:
         cache = repos.rows
@@ -79,7 +79,7 @@ def table_rows(repo: Repo, repos: Repos) -> list[Row]:
                 row = cache[oid] = record_row(oid, rec)
             out.append(row)
             names.add(rec.name)
-        repos.tables[repo] = (version, out, names)
+        repos.tables[repo] = (changes, out, names)
     tagged = [n for n in repo.store.refs.tag_names() if n in names]
     if not tagged:
         return out
