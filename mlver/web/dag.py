@@ -16,7 +16,8 @@ KIND_COLORS = {"model": ("#fdebd3", "#e07b00"), "dataset": ("#dde8f3", "#4c78a8"
 OTHER_COLOR = ("#eeeeee", "#888888")
 
 
-def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]
+           ) -> dict[str, tuple[float, float]]:
     """Positions (x, y) of the nodes of a DAG, producers left of consumers: layers by the
     longest path from a source (a cycle in a tampered index is cut), then each layer
     ordered by the mean position of its neighbours (a few sweeps both ways)."""
@@ -59,14 +60,15 @@ def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str
             for L in rng:
                 row = layers[L]
 
-                def bary(i: str) -> float:
+                def bary(i: str, nb: dict[str, set[str]] = nb) -> float:
+                    # nb bound now: the sort below runs before the loop moves on
                     ns = [pos[n] for n in nb[i] if n in pos]
                     return sum(ns) / len(ns) if ns else pos[i]
                 row.sort(key=lambda i: (bary(i), pos[i]))
                 for k, i in enumerate(row):
                     pos[i] = float(k)
     tallest = max((len(L) for L in layers.values()), default=1)
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     for L, row in layers.items():
         offset = (tallest - len(row)) * (NODE_H + GAP_Y) / 2
         for k, i in enumerate(row):
@@ -139,9 +141,11 @@ def _first_y(parts: list[str]) -> float:
     return float(parts[1].rsplit(",", 1)[1])
 
 
-def lineage_svg(root: str, graph: dict[str, Any], status: dict[str, tuple[str, Any]]) -> str:
+def lineage_svg(root: str, graph: dict[str, Any],
+                outcomes: dict[str, tuple[str, Any]]) -> str:
     """The lineage graph as an SVG drawing: one box per record (linking to its page), one
-    routed edge per content link, labelled with the slot."""
+    routed edge per content link, labelled with the slot. ``outcomes``: each record's run
+    outcome (``ok``, ``failed`` or ``damaged``) and exit code; a failed run is dashed."""
     nodes, edges = graph["nodes"], graph["edges"]
     pos = layout(nodes, edges)
     width = int(max((x for x, _ in pos.values()), default=0) + NODE_W + 2 * MARGIN)
@@ -173,7 +177,7 @@ def lineage_svg(root: str, graph: dict[str, Any], status: dict[str, tuple[str, A
             continue
         x, y = pos[oid]
         fill, stroke = KIND_COLORS.get(n.get("kind") or "", OTHER_COLOR)
-        st, code = status.get(oid, ("ok", None))
+        st, code = outcomes.get(oid, ("ok", None))
         failed = st == "failed"
         label = f"{n.get('name')}@{n.get('version')}"
         extra = ' stroke-dasharray="5 3"' if failed else ""

@@ -96,11 +96,13 @@ def literal(raw: str) -> Any:
         return raw
 
 
-def _number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """True for an int or float that is not a bool (a numeric cell)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _text(v: Any) -> str:
+def as_text(v: Any) -> str:
+    """A value as the text the filter searches and a table cell shows."""
     if isinstance(v, str):
         return v
     if isinstance(v, list):
@@ -114,27 +116,27 @@ def matches(row: dict[str, Any], cond: Condition) -> bool:
     """Whether one versions-table row satisfies one condition."""
     col, op, want = cond
     if col == "*":
-        hay = " ".join(_text(row.get(k)) for k in ("name", "message", "kind", "commit", "tags",
+        hay = " ".join(as_text(row.get(k)) for k in ("name", "message", "kind", "commit", "tags",
                                                    "status") if row.get(k) is not None)
         return str(want).lower() in hay.lower()
     if col not in row or row[col] is None:  # a row without the column: only "= null"
         return want is None and op == "="
     have = row[col]
     if op == "~":
-        return str(want).lower() in _text(have).lower()
+        return str(want).lower() in as_text(have).lower()
     if col == "tags":
         inside = str(want) in (have or [])
         return inside if op == "=" else not inside if op == "!=" else False
     a: Any
     b: Any
-    if _number(have) and _number(want):
+    if is_number(have) and is_number(want):
         a, b = float(have), float(want)
     elif isinstance(have, bool) or isinstance(want, bool) or want is None:
         a, b = have, want
         if op not in ("=", "!="):
             return False
     else:
-        a, b = _text(have).lower(), _text(want).lower()
+        a, b = as_text(have).lower(), as_text(want).lower()
     if op == "=":
         return bool(a == b)
     if op == "!=":
