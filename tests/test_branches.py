@@ -206,7 +206,7 @@ def test_pull_replays_a_branch_record_onto_its_own_line(tmp_path):
 
 
 def test_ancestry_lists_a_long_history_once(proj):
-    from mlver.capture.ancestry import FEW, Ancestry
+    from mlver.core.ancestry import FEW, Ancestry
 
     base = head_sha(proj)
     shas = []

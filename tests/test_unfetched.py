@@ -89,7 +89,7 @@ def test_the_post_merge_hook_names_the_version_it_passed_over(unfetched):
 
 @pytest.mark.parametrize("batch", [True, False])
 def test_ancestry_state_tells_not_fetched_from_another_branch(tmp_path, batch):
-    from mlver.capture.ancestry import Ancestry
+    from mlver.core.ancestry import Ancestry
 
     root = project(tmp_path / "r", {"a.txt": "a\n"})
     c1 = git(root, "rev-parse", "HEAD").strip()

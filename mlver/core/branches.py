@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from mlver.capture.ancestry import Ancestry
-from mlver.capture.ancestry import head as head_commit
+from mlver.core.ancestry import Ancestry
+from mlver.core.ancestry import head as head_commit
 from mlver.core.record import Record
 from mlver.store import Store
 
@@ -240,7 +240,7 @@ def siblings(root: str, old: Record, new: Record) -> bool:
 def not_fetched(root: str, *recs: Record) -> list[Record]:
     """Those of ``recs`` whose commit the git repository of ``root`` does not hold (a
     record pulled from a clone whose commits were not fetched); [] outside git."""
-    from mlver.capture.ancestry import holds_commit
+    from mlver.core.ancestry import holds_commit
 
     if head_commit(root) is None:
         return []
