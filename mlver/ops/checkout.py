@@ -31,11 +31,10 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from mlver.base.errors import CheckoutError, CorruptObjectError, RecordFormatError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
-from mlver.ops.materialize import Dirs, Writer, split
+from mlver.ops.materialize import Dirs, Want, Writer, split
 from mlver.base.progress import Progress
 from mlver.core.record import Artifact, Record
 from mlver.store import Store
@@ -47,18 +46,6 @@ SIDES = ("all", "inputs", "outputs")
 _RESERVED = (".git", ".mlver")
 _STAGED = re.compile(r"\.mlver-(\d{1,9})-\d+\.tmp")  # see materialize.Writer
 _SHOWN = 5  # paths named in an error before "and N more"
-
-
-class Want(NamedTuple):
-    """One path a checkout makes: a file, a link or a folder, relative to the target.
-
-    A named tuple, not a dataclass: a checkout plans one per file, 100k at a time.
-    """
-
-    path: str
-    type: str  # "blob", "link" or "tree"
-    oid: str
-    exec: bool = False
 
 
 @dataclass(frozen=True)
@@ -319,7 +306,7 @@ class Checkout:
             if now == w.oid and stat.S_ISLNK(st.st_mode) == (w.type == "link") \
                     and _same_mode(w, st):
                 unchanged += 1
-                self._remember(path, st, w.oid)
+                self.remember(path, st, w.oid)
                 continue
             if not self.store.objects.has(now) and not self.force:
                 unknown.append(path)
@@ -400,7 +387,8 @@ class Checkout:
                     out.append(path)
         return out
 
-    def _remember(self, path: str, st: os.stat_result, oid: str) -> None:
+    def remember(self, path: str, st: os.stat_result, oid: str) -> None:
+        """Queue a stat cache row for a file written under the workspace."""
         rel = self.ws_rel(path)
         if rel is not None and stat.S_ISREG(st.st_mode):
             self.cache.remember(rel, StatKey.of(st), oid, written=True)

@@ -189,14 +189,16 @@ def remove_remote(root: str, store_dir: str, name: str, local: bool) -> RemoteSp
     project = cfgmod.load_project(root)
     if local:
         if name not in mine:
-            raise ConfigError(f"no remote named '{name}' in .mlver/config.json; "
-                              f"{'it is in mlver.toml: drop --local' if name in project.remotes else 'see mlver remote list'}")
+            hint = ("it is in mlver.toml: drop --local" if name in project.remotes
+                    else "see mlver remote list")
+            raise ConfigError(f"no remote named '{name}' in .mlver/config.json; {hint}")
         spec = mine.pop(name)
         cfgmod.write_local_remotes(store_dir, mine)
     else:
         if name not in project.remotes:
-            raise ConfigError(f"no remote named '{name}' in mlver.toml; "
-                              f"{'it is in .mlver/config.json: add --local' if name in mine else 'see mlver remote list'}")
+            hint = ("it is in .mlver/config.json: add --local" if name in mine
+                    else "see mlver remote list")
+            raise ConfigError(f"no remote named '{name}' in mlver.toml; {hint}")
         spec = project.remotes[name]
         cfgmod.edit_project_remotes(root, remove=name)
     still = cfgmod.read_local_remotes(store_dir) | cfgmod.load_project(root).remotes

@@ -9,7 +9,8 @@ git never sees): the URL of each remote this store pushed to (the first push, ``
 add`` and ``mlver remote trust`` pin it) and the interpreter ``mlver hooks install`` was
 shown. ``mlver pull`` pins the remote it read from when its name has no pin yet. A push
 to a remote that differs from its pin is refused with the fix (``mlver remote trust
-NAME``); see docs/security.md. What the hooks watch is pinned by :mod:`mlver.integrations.hooktrust`.
+NAME``); see docs/security.md. What the hooks watch is pinned by
+:mod:`mlver.integrations.hooktrust`.
 """
 
 from __future__ import annotations
