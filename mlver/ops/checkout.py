@@ -38,7 +38,7 @@ from mlver.ops.materialize import Dirs, Want, Writer, split
 from mlver.base.progress import Progress
 from mlver.core.record import Artifact, Record
 from mlver.store import Store
-from mlver.store.statcache import StatKey
+from mlver.store.statcache import StatCache, StatKey
 from mlver.store.trees import walk
 from mlver.core.workspace import Workspace
 
@@ -60,7 +60,7 @@ class CheckoutResult:
     removed: int
     bytes: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {"record": self.oid, "label": self.label, "target": self.target,
                 "written": self.written, "unchanged": self.unchanged,
                 "removed": self.removed, "bytes": self.bytes}
@@ -167,7 +167,7 @@ def _lstat(dirs: Dirs, path: str) -> os.stat_result | None:
 
 
 def _content_oid(dirs: Dirs, path: str, st: os.stat_result, ws_rel: str | None,
-                 cache) -> str:
+                 cache: StatCache) -> str:
     """The oid of what is at ``path`` now: a file's content or a link's target text."""
     parent, name = split(path)
     fd = dirs.open(parent, create=False)
@@ -176,7 +176,7 @@ def _content_oid(dirs: Dirs, path: str, st: os.stat_result, ws_rel: str | None,
         return oid_of(os.fsencode(os.readlink(name, dir_fd=fd)))
     key = StatKey.of(st)
     if ws_rel is not None:
-        hit = cache.lookup(ws_rel, key)
+        hit: str | None = cache.lookup(ws_rel, key)
         if hit is not None:
             return hit
     h = Hasher()
@@ -349,7 +349,8 @@ class Checkout:
                 for name in sorted(os.listdir(dfd)):
                     path = f"{d}/{name}"
                     st = os.lstat(name, dir_fd=dfd)
-                    if stat.S_ISDIR(st.st_mode) and want.get(path, Want("", "tree", "")).type == "tree":
+                    planned = want.get(path, Want("", "tree", "")).type
+                    if stat.S_ISDIR(st.st_mode) and planned == "tree":
                         stack.append(path)
                     elif path not in want:
                         if _leftover(name) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)

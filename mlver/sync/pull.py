@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
+from mlver.base.progress import Progress
 from mlver.base.errors import CorruptObjectError, NoSuchName, RecordFormatError, RefConflictError
 from mlver.core import history, reach
 from mlver.core.record import Record
@@ -85,7 +85,7 @@ class _Fetched:
 
 
 def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
-         data: bool = True, progress: Any = None, warn: Warn | None = None,
+         data: bool = True, progress: Progress | None = None, warn: Warn | None = None,
          root: str | None = None) -> SyncResult:
     """Bring ``names`` (default: every name of the remote) from ``remote``: refs, records
     and trees, then the data (unless ``data`` is False), then move local refs, replaying

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from mlver.base.progress import Progress
 from mlver.base.errors import CorruptObjectError, RemoteError
 from mlver.core import history, reach
 from mlver.store import Store, storelock
@@ -30,7 +31,7 @@ from mlver.sync.pushpull import (
 
 
 def push(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
-         progress: Any = None, warn: Warn | None = None) -> SyncResult:
+         progress: Progress | None = None, warn: Warn | None = None) -> SyncResult:
     """Send ``names`` (default: every name) to ``remote``: objects first, then records,
     then refs and tags by compare-and-swap. Raises :class:`PushRefused` (after pushing
     the others) when the remote moved since the last pull for some names."""
@@ -92,7 +93,7 @@ def push(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
     return result
 
 
-def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Any
+def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Progress | None
           ) -> tuple[TransferResult, set[str]]:
     """Send what ``r`` reached and the remote lacks: data, then trees, then records.
     Returns what moved and the records sent without their data (gc removed it here), which

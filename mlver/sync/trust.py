@@ -16,6 +16,7 @@ NAME``); see docs/security.md. What the hooks watch is pinned by
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ class Pins:
     """The pins of a store: ``{remote name: (url, endpoint_url)}`` and the ``[env] python``
     trusted for hooks as ``(text in mlver.toml, resolved path)``."""
 
-    remotes: dict = field(default_factory=dict)
+    remotes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     python: tuple[str, str] | None = None
 
 
@@ -51,7 +52,7 @@ def read_pins(store_dir: str) -> Pins:
                            "run mlver remote trust NAME for the remotes you trust")
     if not isinstance(raw, dict):
         raise bad
-    remotes: dict = {}
+    remotes: dict[str, tuple[str, str | None]] = {}
     table = raw.get("remotes", {})
     if not isinstance(table, dict) or len(table) > MAX_PINS:
         raise bad
@@ -67,7 +68,7 @@ def read_pins(store_dir: str) -> Pins:
     return Pins(remotes, (py[0], py[1]) if py else None)
 
 
-def _update(store_dir: str, change) -> None:
+def _update(store_dir: str, change: Callable[[dict[str, Any]], None]) -> None:
     """Read, change and rewrite the store config (to a temporary name, then renamed)."""
     cfg = read_store_config(store_dir)
     raw = cfg.get(KEY)
@@ -81,7 +82,7 @@ def pin_remote(store_dir: str, spec: RemoteSpec) -> None:
     """Trust pushes to ``spec`` (its URL as resolved: a folder is an absolute path)."""
     read_pins(store_dir)  # refuse to rewrite a damaged table blindly
 
-    def change(raw: dict) -> None:
+    def change(raw: dict[str, Any]) -> None:
         table = dict(raw.get("remotes") or {})
         table[spec.name] = {"url": spec.url, "endpoint_url": spec.endpoint_url}
         raw["remotes"] = table
@@ -96,7 +97,7 @@ def pin_python(store_dir: str, text: str | None, path: str | None) -> None:
     if (list(read_pins(store_dir).python or ()) or None) == want:
         return
 
-    def change(raw: dict) -> None:
+    def change(raw: dict[str, Any]) -> None:
         if want is None:
             raw.pop("python", None)
         else:
