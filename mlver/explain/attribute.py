@@ -189,12 +189,20 @@ def noise_half_widths(coefs: list[dict[frozenset[int], float]],
 @dataclass(frozen=True)
 class RecordRef:
     """One of the two records explained: its oid, name, version and where it came from
-    (``local``, ``pulled`` or ``imported``)."""
+    (``local``, ``pulled`` or ``imported``; None in a value built by hand without it)."""
 
     oid: str
     name: str
     version: int
-    origin: str
+    origin: str | None = None
+
+    @classmethod
+    def of(cls, ref: RecordRef | Mapping[str, Any]) -> RecordRef:
+        """``ref`` itself, or the record its mapping (``oid``, ``name``, ``version``,
+        ``origin``: the JSON form) describes."""
+        if isinstance(ref, RecordRef):
+            return ref
+        return cls(ref["oid"], ref["name"], ref["version"], ref.get("origin"))
 
     @property
     def label(self) -> str:
@@ -203,8 +211,10 @@ class RecordRef:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``old`` and ``new`` (see docs/explain.md)."""
-        return {"oid": self.oid, "name": self.name, "version": self.version,
-                "origin": self.origin}
+        d: dict[str, Any] = {"oid": self.oid, "name": self.name, "version": self.version}
+        if self.origin is not None:
+            d["origin"] = self.origin
+        return d
 
 
 @dataclass(frozen=True)
@@ -219,6 +229,13 @@ class GroupInfo(Mapping[str, str]):
     kind: str
     slot: str | None = None
     key: str | None = None
+
+    @classmethod
+    def of(cls, group: GroupInfo | Mapping[str, str]) -> GroupInfo:
+        """``group`` itself, or the group its JSON entry describes."""
+        if isinstance(group, GroupInfo):
+            return group
+        return cls(group["group"], group["kind"], group.get("slot"), group.get("key"))
 
     def to_dict(self) -> dict[str, str]:
         """The JSON entry of ``groups`` (see docs/explain.md)."""
@@ -358,6 +375,13 @@ class Attribution:
     not_replayed: tuple[str, ...] = field(default=())  # changes replay cannot swap
     repeats: int = 3          # replays of each of the two records' configurations
     unchanged: tuple[str, ...] = ()  # numeric metrics left out: their values did not change
+
+    def __post_init__(self) -> None:
+        # A value built by hand (tests, notebooks) may give ``old``, ``new`` and ``groups``
+        # in their JSON form; they are held typed all the same.
+        object.__setattr__(self, "old", RecordRef.of(self.old))
+        object.__setattr__(self, "new", RecordRef.of(self.new))
+        object.__setattr__(self, "groups", tuple(GroupInfo.of(g) for g in self.groups))
 
     @property
     def runs_made(self) -> int:
