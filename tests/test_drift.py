@@ -7,7 +7,9 @@ import shutil
 
 from mlver.ops.drift import MODIFIED, REMOVED, UNCHANGED, drift
 
-from _fixtures import mrepo, proj, write  # noqa: F401
+from _fixtures import mrepo, proj, write
+
+__all__ = ["mrepo", "proj"]
 
 
 def recorded(mrepo, proj):
