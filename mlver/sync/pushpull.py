@@ -21,7 +21,6 @@ and fetches data on demand; :mod:`mlver.sync.push` and :mod:`mlver.sync.pull` ho
 two directions.
 """
 
-
 from __future__ import annotations
 
 import os
