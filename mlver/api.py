@@ -344,7 +344,8 @@ class Repo:
         compare-and-swap. A :class:`mlver.sync.pushpull.SyncResult`. A name the remote moved since
         the last pull raises :class:`mlver.sync.pushpull.PushRefused` (the others are pushed)."""
         from mlver.sync.sharing import refuse_tracked_store
-        from mlver.sync.pushpull import open_remote, push
+        from mlver.sync.push import push
+        from mlver.sync.pushpull import open_remote
         from mlver.sync.trust import push_target
 
         refuse_tracked_store(self.root, "mlver push")
@@ -361,7 +362,8 @@ class Repo:
         of a name the remote moved are replayed on top of its head (``.replayed``: old and
         new oids); a remote with no pinned URL is pinned. A :class:`mlver.sync.pushpull.SyncResult`."""
         from mlver.sync.sharing import refuse_tracked_store
-        from mlver.sync.pushpull import open_remote, pull
+        from mlver.sync.pull import pull
+        from mlver.sync.pushpull import open_remote
         from mlver.sync.trust import pin_read, remote_spec
 
         refuse_tracked_store(self.root, "mlver pull")

@@ -1,14 +1,17 @@
 """Progress reporting for long work, decoupled from the terminal.
 
-The library reports through a :class:`Progress`; the CLI passes a bar that
-draws on stderr only when stderr is a TTY. Python callers get silence.
+The library reports through a :class:`Progress`, the one protocol of progress in mlver
+(``start``, ``total``, ``advance``, ``add_bytes``, ``step``, ``finish``): every function doing
+long work takes ``progress: Progress | None`` (None: report nothing) and calls these
+methods, never a callback of its own. The CLI passes a bar that draws on stderr only when
+stderr is a TTY. Python callers get silence.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Literal, TextIO
 
 from mlver.base.fmt import human_size
 
@@ -24,6 +27,9 @@ class Progress:
 
     def advance(self, n: int = 1) -> None:
         """``n`` more items are done."""
+
+    def add_bytes(self, n: int) -> None:
+        """``n`` more bytes moved (a transfer's items are objects; its bar shows bytes too)."""
 
     def step(self, label: str) -> None:
         """A long step with no count (reading a large table)."""
@@ -44,8 +50,8 @@ class TerminalProgress(Progress):
         self.label = ""
         self.n = self.of = 0
         self._last = 0.0
-        # what is on the line: nothing (False), a bar (True) or a step label ("step")
-        self._drawn: bool | str = False
+        # what is on the line: nothing, a bar (True) or a step's text (wiped at the end)
+        self._drawn: bool | Literal["step"] = False
 
     def start(self, label: str) -> None:
         self.label, self.n, self.of = label, 0, 0

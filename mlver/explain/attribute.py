@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
-from collections.abc import Callable
+from typing import Any
 
 EXACT_MAX = 5        # groups up to which every subset is replayed
 MAX_ORDERS = 10_000  # orders sampled at most, whatever the budget
@@ -84,7 +85,7 @@ def sampled(n: int, sample: list[tuple[int, ...]], v: Callable[[frozenset[int]],
     standard error (None from a single order)."""
     contrib: list[list[float]] = [[] for _ in range(n)]
     for order in sample:
-        before = frozenset()
+        before: frozenset[int] = frozenset()
         for i in order:
             after = before | {i}
             contrib[i].append(v(after) - v(before))
@@ -186,6 +187,76 @@ def noise_half_widths(coefs: list[dict[frozenset[int], float]],
 
 
 @dataclass(frozen=True)
+class RecordRef:
+    """One of the two records explained: its oid, name, version and where it came from
+    (``local``, ``pulled`` or ``imported``; None in a value built by hand without it)."""
+
+    oid: str
+    name: str
+    version: int
+    origin: str | None = None
+
+    @classmethod
+    def of(cls, ref: RecordRef | Mapping[str, Any]) -> RecordRef:
+        """``ref`` itself, or the record its mapping (``oid``, ``name``, ``version``,
+        ``origin``: the JSON form) describes."""
+        if isinstance(ref, RecordRef):
+            return ref
+        return cls(ref["oid"], ref["name"], ref["version"], ref.get("origin"))
+
+    @property
+    def label(self) -> str:
+        """``NAME@VERSION``."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``old`` and ``new`` (see docs/explain.md)."""
+        d: dict[str, Any] = {"oid": self.oid, "name": self.name, "version": self.version}
+        if self.origin is not None:
+            d["origin"] = self.origin
+        return d
+
+
+@dataclass(frozen=True)
+class GroupInfo(Mapping[str, str]):
+    """One input group that differs, as the result shows it: its label (``group``), its
+    ``kind``, and the ``slot`` of a data group or the ``key`` of a split params group.
+
+    Also a read-only mapping of its JSON entry (``g["group"]``), as the result's groups
+    were plain dicts before."""
+
+    group: str
+    kind: str
+    slot: str | None = None
+    key: str | None = None
+
+    @classmethod
+    def of(cls, group: GroupInfo | Mapping[str, str]) -> GroupInfo:
+        """``group`` itself, or the group its JSON entry describes."""
+        if isinstance(group, GroupInfo):
+            return group
+        return cls(group["group"], group["kind"], group.get("slot"), group.get("key"))
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON entry of ``groups`` (see docs/explain.md)."""
+        d = {"group": self.group, "kind": self.kind}
+        if self.slot is not None:
+            d["slot"] = self.slot
+        if self.key is not None:
+            d["key"] = self.key
+        return d
+
+    def __getitem__(self, name: str) -> str:
+        return self.to_dict()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
+@dataclass(frozen=True)
 class Share:
     """One group's part of one metric's change."""
 
@@ -202,7 +273,8 @@ class Share:
         """``(low, high)``: where the value lies with 95% confidence."""
         return (self.value - self.half_width, self.value + self.half_width)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of one group of ``metrics.M.groups``."""
         return {"group": self.group, "kind": self.kind, "value": self.value,
                 "share": self.share, "stderr": self.stderr, "within_noise": self.within_noise,
                 "interval": list(self.interval)}
@@ -251,7 +323,8 @@ class MetricShares:
         unrecorded reads)."""
         return self.change - self.replayed_change
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``metrics.M``."""
         return {"metric": self.metric, "old": self.old, "new": self.new,
                 "change": self.change, "replayed_old": self.replayed_old,
                 "replayed_new": self.replayed_new, "replayed_change": self.replayed_change,
@@ -271,9 +344,10 @@ class ReplayRun:
                               # the new configurations (for the noise)
     cached: bool              # found in the cache: nothing ran
     duration_s: float         # how long the command ran (when it ran, or when cached)
-    metrics: dict             # the metrics it wrote, dotted keys
+    metrics: dict[str, Any]   # the metrics it wrote, dotted keys
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of one of ``runs``."""
         return {"groups": list(self.groups), "repeat": self.repeat, "cached": self.cached,
                 "duration_s": self.duration_s, "metrics": self.metrics}
 
@@ -285,10 +359,10 @@ class Attribution:
     ``str()`` is the text ``mlver explain`` prints, ``to_dict()`` its ``--json``,
     ``to_frame()`` one row per metric and group."""
 
-    old: dict                 # {"oid", "name", "version"}
-    new: dict
+    old: RecordRef
+    new: RecordRef
     command: tuple[str, ...]
-    groups: tuple[dict, ...]  # {"group", "kind", "slot"/"key"/…}
+    groups: tuple[GroupInfo, ...]
     method: str               # "exact" or "sampled"
     orders: int               # orders sampled (0 when exact)
     budget: int | None        # the run budget when sampled
@@ -302,13 +376,23 @@ class Attribution:
     repeats: int = 3          # replays of each of the two records' configurations
     unchanged: tuple[str, ...] = ()  # numeric metrics left out: their values did not change
 
+    def __post_init__(self) -> None:
+        # A value built by hand (tests, notebooks) may give ``old``, ``new`` and ``groups``
+        # in their JSON form; they are held typed all the same.
+        object.__setattr__(self, "old", RecordRef.of(self.old))
+        object.__setattr__(self, "new", RecordRef.of(self.new))
+        object.__setattr__(self, "groups", tuple(GroupInfo.of(g) for g in self.groups))
+
     @property
     def runs_made(self) -> int:
+        """Replays that ran now (not found in the cache)."""
         return sum(not r.cached for r in self.runs)
 
-    def to_dict(self) -> dict:
-        return {"old": self.old, "new": self.new, "command": list(self.command),
-                "groups": list(self.groups), "method": self.method, "orders": self.orders,
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``mlver explain --json`` (see docs/explain.md)."""
+        return {"old": self.old.to_dict(), "new": self.new.to_dict(),
+                "command": list(self.command), "groups": [g.to_dict() for g in self.groups],
+                "method": self.method, "orders": self.orders,
                 "budget": self.budget, "metrics": {m.metric: m.to_dict() for m in self.metrics},
                 "env_differs": self.env_differs, "not_replayed": list(self.not_replayed),
                 "notes": list(self.notes),
@@ -317,10 +401,10 @@ class Attribution:
                 "repeats": self.repeats, "seconds": self.seconds,
                 "unchanged": list(self.unchanged)}
 
-    def to_frame(self):
+    def to_frame(self) -> Any:
         """A pandas DataFrame: one row per metric and group (``metric``, ``group``,
-        ``kind``, ``value``, ``share``, ``stderr``, ``within_noise``, ``interval``, ``noise_floor``,
-        ``residual``)."""
+        ``kind``, ``value``, ``share``, ``stderr``, ``within_noise``, ``interval``,
+        ``noise_floor``, ``residual``)."""
         import pandas as pd
 
         rows = [{"metric": m.metric, **s.to_dict(), "noise_floor": m.noise_floor,
@@ -334,7 +418,7 @@ class Attribution:
 
     def lines(self) -> list[str]:
         """The text of ``mlver explain``."""
-        label = f"{_label(self.old)} -> {_label(self.new)}"
+        label = f"{self.old.label} -> {self.new.label}"
         runs = [r for r in self.runs if r.repeat == 0]
         how = runs_text(len(runs), len(self.runs) - len(runs))
         if self.method == "sampled":
@@ -363,10 +447,6 @@ class Attribution:
 def runs_text(runs: int, noise: int) -> str:
     """``8 runs + 2 for noise``."""
     return f"{runs} run{'s' if runs != 1 else ''} + {noise} for noise"
-
-
-def _label(ref: dict) -> str:
-    return f"{ref['name']}@{ref['version']}"
 
 
 def _secs(s: float) -> str:
@@ -414,7 +494,7 @@ def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list
     if not _close(m.replayed_old, m.old) or not _close(m.replayed_new, m.new):
         out.append(f"  {'replayed':<{width}}{_num(m.replayed_old)} -> {_num(m.replayed_new)} "
                    f"({_signed(m.replayed_change, d)})")
-    if a.old.get("oid") == a.new.get("oid"):
+    if a.old.oid == a.new.oid:
         both = "of it"
     elif not m.shares:
         # no group differs: the two versions are one configuration, run `repeats` times in

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlver.base import canonical
 from mlver.capture import git as capgit
@@ -15,9 +17,10 @@ from mlver.ops.checkout import check_target_path
 from mlver.base.errors import ParamsError, ReplayError
 from mlver.base.hashing import oid_of
 from mlver.core.paramscope import matcher, union
-from mlver.core.record import Artifact, Record
+from mlver.core.record import Artifact, Record, Run
 from mlver.store import Store
 from mlver.core.workspace import Workspace
+from mlver.explain.attribute import GroupInfo
 
 
 @dataclass(frozen=True)
@@ -26,19 +29,22 @@ class Group:
 
     kind: str       # "data", "code" or "params"
     name: str = ""  # the slot of a data group; the dotted key of a split params group
-    key: tuple = ()  # the key's parts (split params)
+    key: tuple[str, ...] = ()  # the key's parts (split params)
 
     @property
     def label(self) -> str:
+        """``data SLOT``, ``code``, ``params`` or ``params KEY``."""
         return f"{self.kind} {self.name}" if self.name else self.kind
 
-    def to_dict(self) -> dict:
-        d = {"group": self.label, "kind": self.kind}
+    def info(self) -> GroupInfo:
+        """The group as the result shows it."""
         if self.kind == "data":
-            d["slot"] = self.name
-        elif self.name:
-            d["key"] = self.name
-        return d
+            return GroupInfo(self.label, self.kind, slot=self.name)
+        return GroupInfo(self.label, self.kind, key=self.name or None)
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON entry of the result's ``groups``."""
+        return self.info().to_dict()
 
 
 @dataclass
@@ -49,16 +55,35 @@ class Side:
     rec: Record
     patch: bytes | None = None
     params: dict[str, bytes] = field(default_factory=dict)   # params file -> its bytes
-    values: dict[str, dict] = field(default_factory=dict)    # params file -> parsed values
+    # params file -> parsed values
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
+        """The record's ``NAME@VERSION``."""
         return self.rec.label
 
     @property
-    def code(self) -> tuple:
+    def run(self) -> Run:
+        """The record's run (a record without one is refused before anything replays)."""
+        if self.rec.run is None:
+            raise ReplayError(f"{self.label} has no recorded command (it was made by mlver "
+                              "snapshot, not mlver run); only a recorded run can be replayed")
+        return self.rec.run
+
+    @property
+    def commit(self) -> str:
+        """The record's git commit (a record without one is refused likewise)."""
+        if self.rec.code.commit is None:
+            raise ReplayError(f"{self.label} was recorded without a git commit; a replay needs "
+                              "its code from git")
+        return self.rec.code.commit
+
+    @property
+    def code(self) -> tuple[str | None, str | None, tuple[str, ...]]:
+        """Commit, patch and command: what makes the code a replay runs."""
         r = self.rec
-        return (r.code.commit, r.code.patch, tuple(r.run.command))
+        return (r.code.commit, r.code.patch, tuple(self.run.command))
 
 
 # -- refusals --------------------------------------------------------------------------------
@@ -101,7 +126,7 @@ def _refuse(store: Store, ws: Workspace, a: Side, b: Side) -> None:
                               "mlver pull to fetch it, then explain again")
 
 
-def _names_root(argv, root: str) -> bool:
+def _names_root(argv: Sequence[str], root: str) -> bool:
     """True when an argument names the repository's folder (or something inside it)."""
     import re
 
@@ -133,7 +158,7 @@ def _ext(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
 
-def _agrees(from_files: dict, recorded: Record) -> bool:
+def _agrees(from_files: dict[str, Any], recorded: Record) -> bool:
     """Every value the files give in the params scope is the recorded one (KEY=VALUE
     params may add more)."""
     rec, used = flatten(recorded.params), matcher(recorded.params_scope)
@@ -147,9 +172,8 @@ def _load_params(side: Side, top: str, prefix: str, tmp: str, notes: list[str]) 
         return
     for f in files:
         check_target_path(f)
-    got = capgit.files_at(top, side.rec.code.commit, side.patch, [prefix + f for f in files],
-                          tmp)
-    merged: dict = {}
+    got = capgit.files_at(top, side.commit, side.patch, [prefix + f for f in files], tmp)
+    merged: dict[str, Any] = {}
     complete = True
     for f in files:
         raw = got.get(prefix + f)
@@ -177,9 +201,12 @@ def _load_params(side: Side, top: str, prefix: str, tmp: str, notes: list[str]) 
                  "from the recorded values")
 
 
-def _tuples(d: dict, prefix: tuple = ()) -> dict[tuple, object]:
+Key = tuple[str, ...]  # a params key's parts
+
+
+def _tuples(d: dict[str, Any], prefix: Key = ()) -> dict[Key, object]:
     """Like ``flatten``, keyed by the tuple of key parts (keys may hold dots)."""
-    out: dict[tuple, object] = {}
+    out: dict[Key, object] = {}
     for k, v in d.items():
         key = prefix + (k,)
         if isinstance(v, dict) and v:
@@ -192,8 +219,8 @@ def _tuples(d: dict, prefix: tuple = ()) -> dict[tuple, object]:
 _MISSING = object()
 
 
-def _get(d: dict, key: tuple):
-    cur = d
+def _get(d: dict[str, Any], key: Key) -> object:
+    cur: object = d
     for part in key:
         if not isinstance(cur, dict) or part not in cur:
             return _MISSING
@@ -201,7 +228,7 @@ def _get(d: dict, key: tuple):
     return cur
 
 
-def _set(d: dict, key: tuple, value) -> None:
+def _set(d: dict[str, Any], key: Key, value: object) -> None:
     cur = d
     for part in key[:-1]:
         if not isinstance(cur.get(part), dict):
@@ -210,8 +237,8 @@ def _set(d: dict, key: tuple, value) -> None:
     cur[key[-1]] = value
 
 
-def _delete(d: dict, key: tuple) -> None:
-    cur = d
+def _delete(d: dict[str, Any], key: Key) -> None:
+    cur: object = d
     for part in key[:-1]:
         cur = cur.get(part) if isinstance(cur, dict) else None
         if not isinstance(cur, dict):
@@ -220,8 +247,8 @@ def _delete(d: dict, key: tuple) -> None:
         cur.pop(key[-1], None)
 
 
-def _merged(side: Side) -> dict:
-    out: dict = {}
+def _merged(side: Side) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for f in side.rec.params_files:
         merge(out, copy.deepcopy(side.values.get(f, {})))
     return out
@@ -230,7 +257,7 @@ def _merged(side: Side) -> dict:
 # -- the plan: groups and configurations -------------------------------------------------------
 
 
-def _art_key(art: Artifact | None):
+def _art_key(art: Artifact | None) -> tuple[str, str, str, bool] | None:
     return None if art is None else (art.path, art.oid, art.type, art.exec)
 
 
@@ -266,7 +293,7 @@ def _env_differs(a: Record, b: Record) -> bool:
         (f.python, f.implementation, f.platform, f.packages)
 
 
-def _number(v) -> bool:
+def _number(v: object) -> bool:
     import math
 
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -299,7 +326,7 @@ class Config:
     """Everything one replay runs on; ``key`` names it in the cache."""
 
     key: str
-    subset: frozenset
+    subset: frozenset[int]
     repeat: int
     code: Side
     inputs: tuple[tuple[str, Artifact], ...]
@@ -312,7 +339,9 @@ class Planner:
     def __init__(self, a: Side, b: Side, prefix: str, groups: list[Group], split: bool) -> None:
         self.a, self.b, self.prefix, self.groups, self.split = a, b, prefix, groups, split
 
-    def config(self, subset: frozenset, repeat: int = 0) -> Config:
+    def config(self, subset: frozenset[int], repeat: int = 0) -> Config:
+        """The configuration replaying ``subset`` of the groups (from ``b``; the rest from
+        ``a``), for its ``repeat``-th time."""
         a, b = self.a, self.b
         chosen = [self.groups[i] for i in sorted(subset)]
         code = b if any(g.kind == "code" for g in chosen) else a
@@ -323,7 +352,7 @@ class Planner:
             if art is not None:
                 inputs.append((slot, art))
         params = self._params([g for g in chosen if g.kind == "params"])
-        cfg = {"format": 1, "command": list(code.rec.run.command),
+        cfg = {"format": 1, "command": list(code.run.command),
                "commit": code.rec.code.commit, "patch": code.rec.code.patch,
                "root": self.prefix, "metrics_files": list(code.rec.metrics_files),
                "inputs": {s: [x.path, x.oid, x.type, x.exec] for s, x in inputs},

@@ -37,6 +37,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from mlver.explain import attribute
 from mlver.capture import git as capgit
@@ -77,7 +78,8 @@ Notify = Callable[[str], None]
 # -- explain ---------------------------------------------------------------------------------
 
 
-def _describe(groups: list[Group], subset: frozenset, repeat: int, a: Side, b: Side) -> str:
+def _describe(groups: list[Group], subset: frozenset[int], repeat: int, a: Side, b: Side
+              ) -> str:
     if not subset:
         what = f"{a.label}'s inputs"
     elif len(subset) == len(groups):
@@ -122,7 +124,7 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         origin = side_origins(store, a, b)
         return attribute.Attribution(
             old=_ref(a, origin[a.oid].kind), new=_ref(b, origin[b.oid].kind),
-            command=tuple(b.rec.run.command), groups=(), method="exact", orders=0,
+            command=tuple(b.run.command), groups=(), method="exact", orders=0,
             budget=None, metrics=(), runs=(), env_differs=_env_differs(a.rec, b.rec),
             seconds=round(time.monotonic() - t0, 3), jobs=jobs, repeats=repeats,
             unchanged=tuple(unchanged))
@@ -132,8 +134,8 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
                           "recorded commit out into a scratch folder")
     top, prefix = where
     for s in (a, b):
-        if not capgit.has_commit(top, s.rec.code.commit):
-            raise ReplayError(f"commit {s.rec.code.commit[:10]} of {s.label} is not in this git "
+        if not capgit.has_commit(top, s.commit):
+            raise ReplayError(f"commit {s.commit[:10]} of {s.label} is not in this git "
                               "repository; fetch it (git fetch), then explain again")
         if s.rec.code.patch is not None:
             s.patch = store.objects.read(s.rec.code.patch)
@@ -169,11 +171,12 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
             raise ReplayError(f"{e}; raise --budget to at least {n + 1}") from None
         subsets = sorted({s for o in sample for s in attribute.prefixes(o)},
                          key=lambda s: (len(s), sorted(s)))
-    none, every = frozenset(), frozenset(range(n))
+    none: frozenset[int] = frozenset()
+    every = frozenset(range(n))
     ends = list(dict.fromkeys((none, every)))  # one configuration when nothing differs
     wanted = [(s, 0) for s in subsets] + [(e, r) for e in ends for r in range(1, repeats)]
     configs = {(s, r): planner.config(s, r) for s, r in wanted}
-    results: dict[str, tuple[dict, float, bool]] = {}
+    results: dict[str, tuple[dict[str, Any], float, bool]] = {}
     if cache:
         for cfg in configs.values():
             hit = _cached(store, cfg.key)
@@ -181,14 +184,14 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
                 results[cfg.key] = (hit[0], hit[1], True)
     todo = list({c.key: c for c in configs.values() if c.key not in results}.values())
 
-    commands = dict.fromkeys(shlex.join(s.rec.run.command) for s in (a, b))
+    commands = dict.fromkeys(shlex.join(s.run.command) for s in (a, b))
     say(f"Replaying the command recorded with {b.label}: {' / '.join(commands)}")
     names = ", ".join(g.label for g in groups)
     env = "; env differs too (not replayable)" if _env_differs(a.rec, b.rec) else ""
     say(f"  {n} input groups differ: {names}{env}" if n > 1 else
         f"  1 input group differs: {names}{env}" if n == 1 else
         f"  no input group differs{env}")
-    per_run = a.rec.run.duration_s
+    per_run = a.run.duration_s
     est = per_run * -(-len(todo) // jobs)
     total = attribute.runs_text(len(subsets), len(wanted) - len(subsets))
     if method == "sampled":
@@ -198,10 +201,10 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
             "in a scratch copy outside the repository") if todo else "nothing to run"
     say(f"  {total}, {cached} cached; {when}")
 
-    def value(metric: str, subset: frozenset, repeat: int = 0) -> float:
+    def value(metric: str, subset: frozenset[int], repeat: int = 0) -> float:
         cfg = configs[(subset, repeat)]
         got = flatten(results[cfg.key][0]).get(metric)
-        if not _number(got):
+        if not isinstance(got, (int, float)) or not _number(got):
             what = _describe(groups, subset, repeat, a, b)
             files = ", ".join(cfg.code.rec.metrics_files)
             raise ReplayError(f"the replay with {what} wrote no number for metric '{metric}' "
@@ -238,24 +241,26 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
     for m in chosen:
         measured = {e: [value(m, e, r) for r in range(repeats)] for e in ends}
 
-        def v(s, m=m, measured=measured):
+        def v(s: frozenset[int], m: str = m,
+              measured: dict[frozenset[int], list[float]] = measured) -> float:
             # the two ends were replayed `repeats` times: their mean stands for them
             got = measured.get(s)
             return sum(got) / len(got) if got else value(m, s)
 
+        errs: list[float | None]
         if method == "exact":
             values, errs = attribute.exact(n, v), [None] * n
         else:
             values, errs = attribute.sampled(n, sample, v)
         sd, df = attribute.pooled_sd(list(measured.values()))
         noise = attribute.noise_half_widths(coefs, counts, sd, df)
-        total = sum(abs(x) for x in values)
+        spread = sum(abs(x) for x in values)
         shares = []
         for g, val, err, h in zip(groups, values, errs, noise, strict=False):
             # sampling adds its own error (1.96 standard errors) to the noise's
             half = math.hypot(h, 1.96 * err) if err is not None else h
             shares.append(attribute.Share(g.label, g.kind, val,
-                                          abs(val) / total if total else None, err,
+                                          abs(val) / spread if spread else None, err,
                                           half > 0 and abs(val) <= half, half))
         shares.sort(key=lambda s: -abs(s.value))
         per_metric.append(attribute.MetricShares(
@@ -263,14 +268,14 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
             attribute.t95(df) * sd if sd else 0.0, tuple(shares), sd, df, repeats,
             _residual_half_width(sd, df, [counts[e] for e in ends])))
     runs = []
-    for (s, r), cfg in configs.items():
+    for (subset, r), cfg in configs.items():
         got, duration, was_cached = results[cfg.key]
-        runs.append(attribute.ReplayRun(tuple(groups[i].label for i in sorted(s)), r,
+        runs.append(attribute.ReplayRun(tuple(groups[i].label for i in sorted(subset)), r,
                                         was_cached, duration, flatten(got)))
     return attribute.Attribution(
         old=_ref(a, found[a.oid].kind), new=_ref(b, found[b.oid].kind),
-        command=tuple(b.rec.run.command),
-        groups=tuple(g.to_dict() for g in groups), method=method,
+        command=tuple(b.run.command),
+        groups=tuple(g.info() for g in groups), method=method,
         orders=len(sample), budget=budget if method == "sampled" else None,
         metrics=tuple(per_metric), runs=tuple(runs), env_differs=_env_differs(a.rec, b.rec),
         notes=tuple(notes), seconds=round(time.monotonic() - t0, 3), jobs=jobs,
@@ -290,8 +295,8 @@ def _residual_half_width(sd: float, df: int, end_counts: list[int]) -> float:
     return attribute.t95(df) * sd * math.sqrt(2 + ends)
 
 
-def _ref(s: Side, origin: str) -> dict:
-    return {"oid": s.oid, "name": s.rec.name, "version": s.rec.version, "origin": origin}
+def _ref(s: Side, origin: str) -> attribute.RecordRef:
+    return attribute.RecordRef(s.oid, s.rec.name, s.rec.version, origin)
 
 
 def _more_notes(a: Record, b: Record) -> list[str]:

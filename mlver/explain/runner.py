@@ -16,8 +16,11 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
-from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from mlver.capture import git as capgit
 from mlver.core.params import merge, parse_file
@@ -52,8 +55,11 @@ class Scratch:
 
 @dataclass(frozen=True)
 class Outcome:
+    """How one replay ended: its exit code, the metrics it wrote (None: it failed, and
+    ``why``), how long it ran, and the end of its log."""
+
     exit_code: int
-    metrics: dict | None
+    metrics: dict[str, Any] | None
     duration_s: float
     why: str | None = None
     tail: tuple[str, ...] = ()
@@ -104,9 +110,9 @@ def _tail(path: str, n: int = TAIL_LINES) -> tuple[str, ...]:
     return tuple(text.splitlines()[-n:])
 
 
-def _read_metrics(root: str, files: tuple[str, ...]) -> tuple[dict | None, str | None]:
+def _read_metrics(root: str, files: tuple[str, ...]) -> tuple[dict[str, Any] | None, str | None]:
     real_root = os.path.realpath(root)
-    values: dict = {}
+    values: dict[str, Any] = {}
     for m in files:
         full = os.path.join(root, m)
         real = os.path.realpath(full)
@@ -133,7 +139,7 @@ class Runner:
         self.store, self.ws, self.top, self.prefix = store, ws, top, prefix
         self.jobs, self.progress = jobs, progress
         self.scratches: list[Scratch] = []
-        self.procs: set[subprocess.Popen] = set()
+        self.procs: set[subprocess.Popen[bytes]] = set()
         self.lock = threading.Lock()
         self.stopping = False
 
@@ -144,7 +150,7 @@ class Runner:
         self.scratches.append(s)  # before git makes anything: cleanup finds it
         side = cfg.code
         try:
-            capgit.export_commit(self.top, side.rec.code.commit, side.patch, s.top, s.tmp)
+            capgit.export_commit(self.top, side.commit, side.patch, s.top, s.tmp)
         except CaptureError as e:
             raise ReplayError(f"cannot build a scratch copy of the commit of {side.label} "
                               f"({e})") from None
@@ -201,7 +207,7 @@ class Runner:
     def run_all(self, todo: list[Config], done: Callable[[Config, Outcome], None]) -> None:
         """Run ``todo``, ``jobs`` at a time; ``done`` is called in this thread after each."""
         pending = deque(todo)
-        running: dict = {}
+        running: dict[Future[Outcome], tuple[Config, Scratch]] = {}
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mlver-replay")
         try:
             while pending or running:
@@ -227,7 +233,7 @@ class Runner:
     # worker threads --------------------------------------------------------------------------
 
     def execute(self, s: Scratch, cfg: Config) -> Outcome:
-        argv = list(cfg.code.rec.run.command)
+        argv = list(cfg.code.run.command)
         cwd = self.root(s)
         env = _command_env(cwd, s.tmp)
         t0 = time.monotonic()
@@ -252,9 +258,9 @@ class Runner:
             why = (f"it was killed by signal {-code}" if code < 0
                    else f"it exited with status {code}")
             return Outcome(code, None, duration, why, _tail(s.log))
-        metrics, why = _read_metrics(cwd, cfg.code.rec.metrics_files)
+        metrics, failed = _read_metrics(cwd, cfg.code.rec.metrics_files)
         if metrics is None:
-            return Outcome(0, None, duration, why, _tail(s.log))
+            return Outcome(0, None, duration, failed, _tail(s.log))
         return Outcome(0, metrics, duration)
 
 
@@ -275,19 +281,19 @@ def _command_env(cwd: str, scratch: str) -> dict[str, str]:
     return env
 
 
-def _signal_group(p: subprocess.Popen, sig: int) -> None:
+def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(p.pid, sig)
 
 
 @contextmanager
-def _interruptible():
+def _interruptible() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt too, so that a killed explain cleans up."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, handler)

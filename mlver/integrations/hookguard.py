@@ -146,7 +146,7 @@ def changes(repo: Any, name: str) -> Change:
     from mlver.core import history
     from mlver.ops import snapshot as snap
     from mlver.core.branches import version_on_head
-    from mlver.capture.files import capture_path
+    from mlver.ops.drift import drift
 
     store, ws = repo.store, repo.workspace
     branch = version_on_head(store, name, ws.root)
@@ -164,10 +164,8 @@ def changes(repo: Any, name: str) -> Change:
                 continue  # already known to differ
             for slot, path in slots.items():
                 art = arts.get(slot)
-                moved = (art is None or art.source or art.path != path or not ws.exists(path))
-                if not moved:
-                    now = capture_path(ws.root, path, cache)
-                    moved = now.oid != art.oid or now.type != art.type
+                moved = (art is None or art.source or art.path != path
+                         or drift(ws, art, cache).changed)
                 if moved:
                     if side == "in":
                         inputs = True

@@ -497,7 +497,7 @@ def _in_progress(root: str) -> tuple[str | None, list[str]]:
 def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
     """``[(artifact, "modified" | "removed")]`` of the record's data in the workspace
     (``removed``: the file is gone, the word status and diff use)."""
-    from mlver.capture.files import capture_path
+    from mlver.ops.drift import MODIFIED, drift
 
     ws = repo.workspace
     cache = ws.stat_cache()
@@ -508,16 +508,12 @@ def _differs(repo: Any, rec: Any) -> list[tuple[Any, str]]:
             if art.path in seen:
                 continue
             seen.add(art.path)
-            if not ws.exists(art.path):
-                out.append((art, "removed"))
-                continue
             try:
-                now = capture_path(ws.root, art.path, cache)
-            except MlverError:
-                out.append((art, "modified"))
-                continue
-            if now.oid != art.oid or now.type != art.type:
-                out.append((art, "modified"))
+                state = drift(ws, art, cache).state
+            except MlverError:  # unreadable now: not what was recorded
+                state = MODIFIED
+            if state != "unchanged":
+                out.append((art, state))
     finally:
         cache.save()
     return out

@@ -31,34 +31,21 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from mlver.base.errors import CheckoutError, CorruptObjectError, RecordFormatError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.base.paths import RESERVED as _RESERVED, in_reserved, is_plain_relpath
-from mlver.ops.materialize import Dirs, Writer, split
+from mlver.ops.materialize import Dirs, Want, Writer, split
 from mlver.base.progress import Progress
 from mlver.core.record import Artifact, Record
 from mlver.store import Store
-from mlver.store.statcache import StatKey
+from mlver.store.statcache import StatCache, StatKey
 from mlver.store.trees import walk
 from mlver.core.workspace import Workspace
 
 SIDES = ("all", "inputs", "outputs")
 _STAGED = re.compile(r"\.mlver-(\d{1,9})-\d+\.tmp")  # see materialize.Writer
 _SHOWN = 5  # paths named in an error before "and N more"
-
-
-class Want(NamedTuple):
-    """One path a checkout makes: a file, a link or a folder, relative to the target.
-
-    A named tuple, not a dataclass: a checkout plans one per file, 100k at a time.
-    """
-
-    path: str
-    type: str  # "blob", "link" or "tree"
-    oid: str
-    exec: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,7 +60,7 @@ class CheckoutResult:
     removed: int
     bytes: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {"record": self.oid, "label": self.label, "target": self.target,
                 "written": self.written, "unchanged": self.unchanged,
                 "removed": self.removed, "bytes": self.bytes}
@@ -177,7 +164,7 @@ def _lstat(dirs: Dirs, path: str) -> os.stat_result | None:
 
 
 def _content_oid(dirs: Dirs, path: str, st: os.stat_result, ws_rel: str | None,
-                 cache) -> str:
+                 cache: StatCache) -> str:
     """The oid of what is at ``path`` now: a file's content or a link's target text."""
     parent, name = split(path)
     fd = dirs.open(parent, create=False)
@@ -186,7 +173,7 @@ def _content_oid(dirs: Dirs, path: str, st: os.stat_result, ws_rel: str | None,
         return oid_of(os.fsencode(os.readlink(name, dir_fd=fd)))
     key = StatKey.of(st)
     if ws_rel is not None:
-        hit = cache.lookup(ws_rel, key)
+        hit: str | None = cache.lookup(ws_rel, key)
         if hit is not None:
             return hit
     h = Hasher()
@@ -316,7 +303,7 @@ class Checkout:
             if now == w.oid and stat.S_ISLNK(st.st_mode) == (w.type == "link") \
                     and _same_mode(w, st):
                 unchanged += 1
-                self._remember(path, st, w.oid)
+                self.remember(path, st, w.oid)
                 continue
             if not self.store.objects.has(now) and not self.force:
                 unknown.append(path)
@@ -359,7 +346,8 @@ class Checkout:
                 for name in sorted(os.listdir(dfd)):
                     path = f"{d}/{name}"
                     st = os.lstat(name, dir_fd=dfd)
-                    if stat.S_ISDIR(st.st_mode) and want.get(path, Want("", "tree", "")).type == "tree":
+                    planned = want.get(path, Want("", "tree", "")).type
+                    if stat.S_ISDIR(st.st_mode) and planned == "tree":
                         stack.append(path)
                     elif path not in want:
                         if _leftover(name) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)
@@ -397,7 +385,8 @@ class Checkout:
                     out.append(path)
         return out
 
-    def _remember(self, path: str, st: os.stat_result, oid: str) -> None:
+    def remember(self, path: str, st: os.stat_result, oid: str) -> None:
+        """Queue a stat cache row for a file written under the workspace."""
         rel = self.ws_rel(path)
         if rel is not None and stat.S_ISREG(st.st_mode):
             self.cache.remember(rel, StatKey.of(st), oid, written=True)

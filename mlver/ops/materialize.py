@@ -25,19 +25,48 @@ import os
 import stat
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+import contextlib
 from collections.abc import Callable
+from typing import BinaryIO, NamedTuple, Protocol, TypeVar
 
 from mlver.base.errors import CheckoutError, CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
-import contextlib
-
-if TYPE_CHECKING:
-    from mlver.ops.checkout import Checkout, Want
-    from mlver.base.progress import Progress
+from mlver.base.progress import Progress
+from mlver.store import Store
 
 _T = TypeVar("_T")
-_Staged = tuple[int, str, str, "Want"]  # folder fd, staging name, final name, what
+
+
+class Want(NamedTuple):
+    """One path a checkout makes: a file, a link or a folder, relative to the target.
+
+    A named tuple, not a dataclass: a checkout plans one per file, 100k at a time.
+    """
+
+    path: str
+    type: str  # "blob", "link" or "tree"
+    oid: str
+    exec: bool = False
+
+
+class Job(Protocol):
+    """What a :class:`Writer` needs of the checkout it writes for (``ops.checkout.Checkout``).
+
+    A protocol, so this module does not import the checkout that imports it.
+    """
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def progress(self) -> Progress: ...
+
+    def remember(self, path: str, st: os.stat_result, oid: str) -> None:
+        """Queue a stat cache row for a file written (saved once the checkout succeeded)."""
+
+
+_Staged = tuple[int, str, str, Want]  # folder fd, staging name, final name, what
 
 _counter = itertools.count()
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -177,7 +206,7 @@ def _remove_tree(parent: int, name: str) -> None:
 class Writer:
     """Stage every file of a checkout, then rename them all into place."""
 
-    def __init__(self, job: Checkout, dirs: Dirs, workers: int = WORKERS) -> None:
+    def __init__(self, job: Job, dirs: Dirs, workers: int = WORKERS) -> None:
         self.job, self.dirs = job, dirs
         self.objects = job.store.objects
         self.prefix = f".mlver-{os.getpid()}-"
@@ -196,7 +225,7 @@ class Writer:
         staged: list[_Staged] = []
         nbytes = 0
         new = self.dirs.new
-        remember = self.job._remember  # queued only: saved once the checkout succeeded
+        remember = self.job.remember  # queued only: saved once the checkout succeeded
 
         def staged_chunk(result: tuple[int, list[tuple[str, os.stat_result, str]]]) -> None:
             nonlocal nbytes

@@ -13,7 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
+from types import TracebackType
+from typing import Any
 
 from mlver.ops import snapshot as snap
 from mlver.core.params import flatten, merge
@@ -22,9 +25,11 @@ from mlver.core import params as capparams
 from mlver.core.record import Run, Scope, Trace
 from mlver.store import Store
 from mlver.core.workspace import Workspace
+from mlver.base.progress import Progress
+from mlver.ops.trace import ChildTracer, InProcessTracer, Reads
 
 
-def _signature(full: str):
+def _signature(full: str) -> int | None:
     """What changes when anything at ``full`` is written: stats of it and all below it."""
     try:
         st = os.lstat(full)
@@ -47,21 +52,22 @@ class RunSession:
     """
 
     def __init__(self, store: Store, ws: Workspace, p: snap.Plan, python: str | None = None,
-                 progress=None, strict: bool = False) -> None:
+                 progress: Progress | None = None, strict: bool = False) -> None:
         self.store, self.ws, self.plan, self.python = store, ws, p, python
         self.progress = progress
         self.strict = strict
-        self._tracer = None  # the in-process tracer of the context-manager form
-        self._params: dict = {}
-        self._metrics: dict = {}
-        self.started = None
+        # the in-process tracer of the context-manager form
+        self._tracer: InProcessTracer | None = None
+        self._params: dict[str, Any] = {}
+        self._metrics: dict[str, Any] = {}
+        self.started = ""  # set by begin
         self._t0 = 0.0
 
-    def log_params(self, params: dict | None = None, **kw) -> None:
+    def log_params(self, params: dict[str, Any] | None = None, **kw: Any) -> None:
         """Add params computed in Python (nested dicts allowed)."""
         merge(self._params, capparams.jsonable({**(params or {}), **kw}, "log_params"))
 
-    def log_metrics(self, metrics: dict | None = None, **kw) -> None:
+    def log_metrics(self, metrics: dict[str, Any] | None = None, **kw: Any) -> None:
         """Add metrics computed in Python."""
         merge(self._metrics, capparams.jsonable({**(metrics or {}), **kw}, "log_metrics"))
 
@@ -80,7 +86,8 @@ class RunSession:
         self.inputs = snap.capture_inputs(self.store, ws, self.plan, self.cache, self.batch,
                                           self.progress)
         exclude = [*self.plan.inputs.values(), *self.plan.outputs.values()]
-        self.ctx = snap.capture_context(ws, exclude, self.plan.params, [], self.python, self.batch)
+        self.ctx = snap.capture_context(ws, exclude, self.plan.params, [], self.python,
+                                        self.batch)
         self.batch.commit()  # inputs are safe in the store before the command can touch them
         # Outputs left over from an earlier run must not pass for this run's work.
         self.before = {s: _signature(ws.full(p)) for s, p in self.plan.outputs.items()}
@@ -90,7 +97,8 @@ class RunSession:
         self.started = snap.now_utc()
         self._t0 = time.monotonic()
 
-    def finish(self, exit_code: int, argv, reads=None, cwd: str | None = None) -> snap.SnapshotResult:
+    def finish(self, exit_code: int, argv: Sequence[str], reads: Reads | None = None,
+               cwd: str | None = None) -> snap.SnapshotResult:
         """Capture outputs and metrics and publish the record. ``reads`` is what tracing
         saw (a :class:`mlver.ops.trace.Reads`; None: no trace, nothing said about it)."""
         try:
@@ -99,7 +107,8 @@ class RunSession:
             self.batch.abort()
             raise
 
-    def _trace(self, reads, argv, cwd):
+    def _trace(self, reads: Reads | None, argv: Sequence[str], cwd: str | None
+               ) -> tuple[Scope | None, Trace | None]:
         """The record's code scope and run trace from what tracing saw; ``--strict`` checks."""
         from mlver.ops.trace import classify
 
@@ -128,7 +137,8 @@ class RunSession:
             scope = None
         return scope, Trace(traced=c.traced, unrecorded=c.unrecorded, note=c.note)
 
-    def _finish(self, exit_code: int, argv, reads=None, cwd=None) -> snap.SnapshotResult:
+    def _finish(self, exit_code: int, argv: Sequence[str], reads: Reads | None = None,
+                cwd: str | None = None) -> snap.SnapshotResult:
         duration = round(time.monotonic() - self._t0, 3)
         ws = self.ws
         if exit_code == 0:
@@ -137,8 +147,9 @@ class RunSession:
                 if sig is None or sig == self.before.get(slot):
                     self.batch.abort()
                     why = "does not exist" if sig is None else "is unchanged since before the run"
-                    raise RunError(f"output '{slot}' ({path}) was not written by the command (it "
-                                   f"{why}); nothing recorded (fix the command or the output path)")
+                    raise RunError(f"output '{slot}' ({path}) was not written by the command "
+                                   f"(it {why}); nothing recorded (fix the command or the "
+                                   "output path)")
         stale = {m for m, sig in self.before_metrics.items()
                  if sig is not None and _signature(ws.full(m)) == sig}
         if exit_code == 0 and stale:
@@ -155,18 +166,20 @@ class RunSession:
                      or (os.path.exists(ws.full(m)) and m not in stale)]
         mvals, mfiles = capparams.collect(specs, ws.root)
         merge(mvals, self._metrics)
-        ctx = dict(self.ctx, metrics=mvals, metrics_files=tuple(mfiles),
-                   code=snap.with_scope(self.ctx["code"], scope))
+        ctx = self.ctx.copy()
+        ctx["metrics"], ctx["metrics_files"] = mvals, tuple(mfiles)
+        ctx["code"] = snap.with_scope(self.ctx["code"], scope)
         if self._params:
             params = dict(ctx["params"])
             merge(params, self._params)
             ctx["params"] = params
-            if ctx.get("params_scope") is not None:  # logged params are used, by definition
-                ctx["params_scope"] = tuple(sorted({*ctx["params_scope"],
-                                                    *flatten(self._params)}))
-        run = Run(command=tuple(argv), exit_code=exit_code, started=self.started, duration_s=duration,
-                  trace=trace)
-        draft = snap.draft_record(self.plan.name, self.plan.kind, self.plan.message, self.inputs, outputs, ctx, run)
+            pscope = ctx["params_scope"]
+            if pscope is not None:  # logged params are used, by definition
+                ctx["params_scope"] = tuple(sorted({*pscope, *flatten(self._params)}))
+        run = Run(command=tuple(argv), exit_code=exit_code, started=self.started,
+                  duration_s=duration, trace=trace)
+        draft = snap.draft_record(self.plan.name, self.plan.kind, self.plan.message, self.inputs,
+                                  outputs, ctx, run)
         result = snap.publish(self.store, draft, self.batch, self.ws)
         self.batch.close()  # the ref moved: gc may run again
         self.cache.save()
@@ -175,14 +188,13 @@ class RunSession:
     # The context-manager form records on a clean exit only; its reads are traced in
     # this process (see mlver.ops.trace.InProcessTracer).
     def __enter__(self) -> RunSession:
-        from mlver.ops.trace import InProcessTracer
-
         self.begin()
         self._tracer = InProcessTracer(self.ws.root)
         self._tracer.start()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         reads = self._tracer.stop() if self._tracer is not None else None
         if exc_type is None:
             self.result = self.finish(0, [sys.executable] + sys.argv, reads, os.getcwd())
@@ -201,15 +213,14 @@ def execute(session: RunSession, argv: list[str] | str | None, record_failed: bo
         argv = ["/bin/sh", "-c", argv]
     if not argv:
         if not session.plan.command:
-            raise ConfigError(f"no command given for '{session.plan.name}' and mlver.toml has no "
-                              f"command in [snapshot.{session.plan.name}]; write mlver run NAME -- COMMAND")
+            name = session.plan.name
+            raise ConfigError(f"no command given for '{name}' and mlver.toml has no command in "
+                              f"[snapshot.{name}]; write mlver run NAME -- COMMAND")
         cmd = session.plan.command
         # A string runs through the shell (pipes, redirections, &&), as make and DVC run
         # theirs; a list of arguments runs as is. The record keeps the exact argv.
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         cwd = cwd or session.ws.root
-    from mlver.ops.trace import ChildTracer
-
     session.begin()
     try:
         tracer = ChildTracer(session.ws.root)
@@ -222,7 +233,8 @@ def execute(session: RunSession, argv: list[str] | str | None, record_failed: bo
         tracer.close()
 
 
-def _execute(session: RunSession, tracer, argv, record_failed: bool, cwd, stdout_to_stderr):
+def _execute(session: RunSession, tracer: ChildTracer, argv: list[str], record_failed: bool,
+             cwd: str | None, stdout_to_stderr: bool) -> snap.SnapshotResult:
     try:
         proc = subprocess.Popen(argv, cwd=cwd, stdout=2 if stdout_to_stderr else None,
                                 env=tracer.env())
@@ -241,8 +253,10 @@ def _execute(session: RunSession, tracer, argv, record_failed: bool, cwd, stdout
         raise
     if code < 0:
         session.batch.abort()
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        raise RunError(f"command was killed by signal {name}; nothing recorded", exit_code=128 - code)
+        known = -code in signal.Signals._value2member_map_
+        name = signal.Signals(-code).name if known else str(-code)
+        raise RunError(f"command was killed by signal {name}; nothing recorded",
+                       exit_code=128 - code)
     if code != 0 and not record_failed:
         session.batch.abort()
         raise RunError(f"command exited with status {code}; nothing recorded "

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, UTC
+from datetime import UTC, datetime
+from typing import Any, TypedDict, cast
 
 from mlver.base.paths import in_reserved
 from mlver.core import history
@@ -19,10 +21,11 @@ from mlver.core import revision as revmod
 from mlver.capture import files as capfiles
 from mlver.core import params as capparams
 from mlver.base.errors import CaptureError, ConfigError, RefConflictError, RevisionError
-from mlver.core.record import KINDS, Artifact, Code, Env, Record, Scope
+from mlver.core.record import KINDS, Artifact, Code, Env, Record, Run, Scope
 from mlver.store import Store
 from mlver.store.batch import Batch
 from mlver.store.statcache import StatCache
+from mlver.base.progress import Progress
 from mlver.core.workspace import MemoryBatch, Workspace
 
 MAX_CAS_RETRIES = 50
@@ -80,15 +83,15 @@ def _looks_like_revision(text: str) -> bool:
 
 
 def capture_slots(ws: Workspace, slots: dict[str, str], cache: StatCache, batch: Batch | None,
-                  progress=None) -> dict[str, Artifact]:
+                  progress: Progress | None = None) -> dict[str, Artifact]:
     """Capture each ``slot -> root-relative path``."""
     out = {}
     for slot, path in slots.items():
         check_name(slot, "slot")
-        if progress:
+        if progress is not None:
             progress.start(slot)
         cap = capfiles.capture_path(ws.root, path, cache, batch, progress)
-        if progress:
+        if progress is not None:
             progress.finish()
         out[slot] = Artifact(path=path, oid=cap.oid, type=cap.type, size=cap.size, files=cap.files,
                              exec=cap.exec)
@@ -96,7 +99,8 @@ def capture_slots(ws: Workspace, slots: dict[str, str], cache: StatCache, batch:
 
 
 def capture_inputs(store: Store, ws: Workspace, p: Plan, cache: StatCache,
-                   batch: Batch | None, progress=None) -> dict[str, Artifact]:
+                   batch: Batch | None, progress: Progress | None = None
+                   ) -> dict[str, Artifact]:
     """The plan's inputs: paths captured, revisions resolved to a record's output."""
     arts = capture_slots(ws, p.inputs, cache, batch, progress)
     arts.update({slot: from_revision(store, text) for slot, text in p.revisions.items()})
@@ -128,8 +132,22 @@ def from_revision(store: Store, text: str) -> Artifact:
     return replace(art, source=oid)
 
 
-def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: str | None,
-                    batch, like_env: Env | None = None) -> dict:
+class Context(TypedDict):
+    """The record fields a snapshot captures besides its slots (see :func:`capture_context`)."""
+
+    code: Code
+    params: dict[str, Any]
+    params_files: tuple[str, ...]
+    params_scope: tuple[str, ...] | None
+    metrics: dict[str, Any]
+    metrics_files: tuple[str, ...]
+    env: Env
+    author: str | None
+
+
+def capture_context(ws: Workspace, exclude: list[str], params: Sequence[str] | None,
+                    metrics: Sequence[str] | None, python: str | None,
+                    batch: Batch | MemoryBatch, like_env: Env | None = None) -> Context:
     """Code, params, metrics and env: the record fields that are not slots.
 
     With ``like_env`` (a read-only capture of the workspace) the interpreter is never
@@ -152,15 +170,14 @@ def capture_context(ws: Workspace, exclude: list[str], params, metrics, python: 
             ws.warn("the git repository has no commit yet: the code section has no commit")
     env = capenv.capture_env(python or ws.project.python, ws.env_cache_get, ws.env_cache_put,
                              probe=like_env is None)
-    if env is None:
-        env_rec = like_env
+    if env is None:  # only without probing (like_env given): a probe finds a Python
+        env_rec = like_env if like_env is not None else Env()
     else:
         env_rec = Env(python=env.python, implementation=env.implementation,
                       platform=env.platform, packages=batch.add_bytes(env.packages),
                       packages_count=env.packages_count)
     return {"code": code, "params": pvals, "params_files": tuple(pfiles), "params_scope": pscope,
-            "metrics": mvals,
-            "metrics_files": tuple(mfiles), "env": env_rec,
+            "metrics": mvals, "metrics_files": tuple(mfiles), "env": env_rec,
             "author": git.author if git is not None else None}
 
 
@@ -184,7 +201,8 @@ def publish(store: Store, draft: Record, batch: Batch,
         parent = parent_of(lambda o: history.load_record(store, o), head, draft.code.commit,
                            ancestry)
         prev = history.load_record(store, parent) if parent else None
-        if prev is not None and same_version(store, ws, prev, draft, batch.commit):
+        if parent is not None and prev is not None and \
+                same_version(store, ws, prev, draft, batch.commit):
             batch.commit()  # restores any object of the old version that went missing
             return SnapshotResult(parent, prev, False)
         rec = draft.with_version(latest.version + 1 if latest else 1,
@@ -235,9 +253,11 @@ def resolve_kind(store: Store, name: str, kind: str | None) -> str:
     return kind
 
 
-def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, params=None,
-         metrics=None, kind=None, message=None, command=None, base: str | None = None,
-         code=None) -> Plan:
+def plan(store: Store, ws: Workspace, name: str, inputs: dict[str, str] | None = None,
+         outputs: dict[str, str] | None = None, params: Iterable[str] | None = None,
+         metrics: Iterable[str] | None = None, kind: str | None = None,
+         message: str | None = None, command: str | None = None, base: str | None = None,
+         code: str | Iterable[str] | None = None) -> Plan:
     """Decide what to capture; ``[snapshot.NAME]`` supplies what the caller did not give.
 
     Paths given by the caller are relative to ``base`` (default the root); paths from
@@ -250,9 +270,9 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
         if value is not None and not isinstance(value, dict):
             raise ConfigError(f"{what} must map slot names to paths, like "
                               f"{{\"data\": \"data/train.csv\"}}; got {type(value).__name__}")
-    params = [_spec_rel(ws, v, base) for v in params or ()]
-    capparams.check_given_keys(params, ws.root)  # the caller's -p: a usage error (exit 2)
-    metrics = [_spec_rel(ws, v, base) for v in metrics or ()]
+    pspecs = [_spec_rel(ws, v, base) for v in params or ()]
+    capparams.check_given_keys(pspecs, ws.root)  # the caller's -p: a usage error (exit 2)
+    mspecs = [_spec_rel(ws, v, base) for v in metrics or ()]
     if isinstance(code, str):
         code = [code]
     scope = [_scope_rel(ws, v, base) for v in code] if code else None
@@ -267,8 +287,8 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
         for slot in (*spec.inputs, *spec.outputs):  # mlver.toml's, not a usage error
             check_name(slot, "slot", usage=False)
         inputs, outputs = spec.inputs, spec.outputs
-        params = params or list(spec.params)
-        metrics = metrics or list(spec.metrics)
+        pspecs = pspecs or list(spec.params)
+        mspecs = mspecs or list(spec.metrics)
         command = command or spec.command
         if scope is None and spec.code:
             scope = [_scope_rel(ws, v, None) for v in spec.code]
@@ -292,7 +312,7 @@ def plan(store: Store, ws: Workspace, name: str, inputs=None, outputs=None, para
                     "cannot consume what it produces (it would be its own ancestor); "
                     "write the output to another path")
     return Plan(name=name, kind=resolve_kind(store, name, kind), message=message or "",
-                inputs=ins, revisions=revs, outputs=outs, params=params, metrics=metrics,
+                inputs=ins, revisions=revs, outputs=outs, params=pspecs, metrics=mspecs,
                 command=command,
                 code=tuple(sorted(set(scope))) if scope is not None else None)
 
@@ -301,7 +321,7 @@ def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/") or a == "." or b == "."
 
 
-def _scope_rel(ws: Workspace, value, base: str | None) -> str:
+def _scope_rel(ws: Workspace, value: object, base: str | None) -> str:
     """A declared code-scope entry (a path or a glob) as a root-relative posix path."""
     from mlver.core.scope import MAX_ENTRY, is_glob
 
@@ -318,7 +338,7 @@ def _scope_rel(ws: Workspace, value, base: str | None) -> str:
     return rel
 
 
-def with_scope(code: Code, scope) -> Code:
+def with_scope(code: Code, scope: Scope | None) -> Code:
     """``code`` carrying ``scope`` (a :class:`~mlver.core.record.Scope` or None); a record
     without a commit has no code section, so no scope either."""
     if code.commit is None or scope is None:
@@ -329,15 +349,18 @@ def with_scope(code: Code, scope) -> Code:
 def _spec_rel(ws: Workspace, value: str, base: str | None) -> str:
     """A params/metrics spec: a file becomes root-relative (so does the file of a
     ``FILE:KEYS`` spec); ``KEY=VALUE`` stays."""
-    if base is not None and os.path.isfile(os.path.join(base, value)):
+    if base is None:
+        return value
+    if os.path.isfile(os.path.join(base, value)):
         return ws.to_rel(value, base)
-    keyed = capparams.keyed_spec(value, base) if base is not None else None
+    keyed = capparams.keyed_spec(value, base)
     if keyed is not None and os.path.isfile(os.path.join(base, keyed[0])):
         return f"{ws.to_rel(keyed[0], base)}:{keyed[1]}"
     return value
 
 
-def draft_record(name: str, kind: str, message: str, inputs, outputs, ctx: dict, run=None) -> Record:
+def draft_record(name: str, kind: str, message: str, inputs: dict[str, Artifact],
+                 outputs: dict[str, Artifact], ctx: Context, run: Run | None = None) -> Record:
     """A record not yet numbered (version and parents are set by :func:`publish`)."""
     return Record(name=name, version=1, kind=kind, created=now_utc(), author=ctx["author"],
                   message=message, inputs=inputs, outputs=outputs, code=ctx["code"],
@@ -347,7 +370,7 @@ def draft_record(name: str, kind: str, message: str, inputs, outputs, ctx: dict,
 
 
 def snapshot(store: Store, ws: Workspace, p: Plan, python: str | None = None,
-             progress=None) -> SnapshotResult:
+             progress: Progress | None = None) -> SnapshotResult:
     """Capture a plan's inputs, outputs, code, params, metrics and env as a new version
     (or find the content equal to the latest version, and write no version)."""
     cache = ws.stat_cache()
@@ -370,15 +393,16 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
     Writes nothing to the store: objects it computes land in ``ws.overlay``."""
     mem = MemoryBatch(ws.overlay)
     cache = ws.stat_cache()
-    slots = {}
+    slots: dict[str, dict[str, Artifact]] = {}
     for side, arts in (("inputs", like.inputs), ("outputs", like.outputs)):
-        found = {}
+        found: dict[str, Artifact] = {}
         for slot, art in arts.items():
             if art.source:
                 found[slot] = art
                 continue
             try:
-                cap = capfiles.capture_path(ws.root, art.path, cache, mem)
+                # A MemoryBatch writes as a Batch does (add_bytes, add_file), to the overlay.
+                cap = capfiles.capture_path(ws.root, art.path, cache, cast(Batch, mem))
             except CaptureError as e:
                 if not ws.exists(art.path):
                     continue  # gone from the workspace: the diff reports it removed
@@ -387,7 +411,8 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
                                    files=cap.files, exec=cap.exec)
         slots[side] = found
     cache.save()
-    exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values()) if not a.source]
+    exclude = [a.path for a in (*slots["inputs"].values(), *slots["outputs"].values())
+               if not a.source]
     # A params or metrics file that is not here (a fresh clone, a metrics file written by
     # training) is not an error: its values are taken as recorded, and the user is told.
     files = {}
@@ -408,11 +433,14 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
     from mlver.core.params import merge
     from mlver.core.paramscope import scoped
 
-    for part in ("params", "metrics"):
-        values = copy.deepcopy(getattr(like, part))
-        merge(values, ctx[part])
-        ctx[part] = values
+    params = copy.deepcopy(like.params)
+    merge(params, ctx["params"])
+    ctx["params"] = params
+    metrics = copy.deepcopy(like.metrics)
+    merge(metrics, ctx["metrics"])
+    ctx["metrics"] = metrics
     if like.params_scope is not None and like.scoped_params == like.params:
         # a record holding only its scope's keys (imported from dvc.lock): so does this
         ctx["params"] = scoped(ctx["params"], like.params_scope)
-    return draft_record(like.name, like.kind, "(workspace)", slots["inputs"], slots["outputs"], ctx)
+    return draft_record(like.name, like.kind, "(workspace)", slots["inputs"], slots["outputs"],
+                        ctx)

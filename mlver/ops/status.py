@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from mlver.core import history
 from mlver.core.branches import BranchVersion, head_ancestry, version_on_head
@@ -16,6 +17,10 @@ from mlver.diff.identity import counts_code
 from mlver.core.record import Code, Record
 from mlver.store import Store
 from mlver.core.workspace import Workspace
+from mlver.ops.drift import drift
+
+if TYPE_CHECKING:
+    from mlver.capture.git import CodeCapture
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class SlotStatus:
     old: str
     new: str | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"side": self.side, "slot": self.slot, "path": self.path, "status": self.status,
                 "old": self.old, "new": self.new}
 
@@ -62,13 +67,15 @@ class NameStatus:
 
     @property
     def clean(self) -> bool:
+        """True when nothing differs from the version."""
         return not self.params_changed and not self.code_changed and all(
             s.status == "unchanged" for s in self.slots)
 
-    def to_dict(self) -> dict:
-        d = {"name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
-             "params_changed": self.params_changed, "code_changed": self.code_changed,
-             "slots": [s.to_dict() for s in self.slots]}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name, "version": self.version, "oid": self.oid, "clean": self.clean,
+            "params_changed": self.params_changed, "code_changed": self.code_changed,
+            "slots": [s.to_dict() for s in self.slots]}
         d.update(self.branch.to_dict() if self.branch is not None
                  else {"on_branch": None, "latest_version": self.version})
         if self.params_outside_scope:  # only then: the form before params scopes stays
@@ -82,11 +89,10 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
     """One :class:`NameStatus` per name (with versions), against the version
     :func:`~mlver.core.branches.version_on_head` picks."""
     from mlver.capture import git as capgit
-    from mlver.capture.files import capture_path
 
     cache = ws.stat_cache()
-    head_commit = None
-    captures: dict = {}
+    head_commit: str | None = None
+    captures: dict[tuple[str, ...], CodeCapture | None] = {}
     out = []
     ancestry = head_ancestry(ws.root)  # one cache of git's answers for every name
     for n in names:
@@ -101,12 +107,8 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
                 if art.source:
                     slots.append(SlotStatus(side, slot, art.path, "unchanged", art.oid, art.oid))
                     continue
-                if ws.exists(art.path):
-                    new = capture_path(ws.root, art.path, cache).oid  # errors name the path
-                else:
-                    new = None
-                state = "removed" if new is None else ("unchanged" if new == art.oid else "modified")
-                slots.append(SlotStatus(side, slot, art.path, state, art.oid, new))
+                now = drift(ws, art, cache)  # errors name the path
+                slots.append(SlotStatus(side, slot, art.path, now.state, art.oid, now.oid))
         if rec.code.commit and head_commit is None:
             head_commit = capgit.head_commit(ws.root) or ""
         # a raw dataset (no command, no inputs) was made by no code: its code never counts
@@ -120,7 +122,8 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
     return out
 
 
-def _code_why(store: Store, ws: Workspace, rec: Record, head: str, captures: dict) -> str | None:
+def _code_why(store: Store, ws: Workspace, rec: Record, head: str | None,
+              captures: dict[tuple[str, ...], CodeCapture | None]) -> str | None:
     """Why the record's code differs from the workspace's, or None when it does not.
 
     Without a code scope (the whole repository) another HEAD commit counts when it

@@ -29,7 +29,9 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlver.core.scope import matches
 import contextlib
@@ -71,11 +73,9 @@ def env_dirs() -> tuple[str, ...]:
     import site
 
     dirs = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
-    try:
+    with contextlib.suppress(Exception):  # some embedded interpreters lack them
         dirs += list(site.getsitepackages()) + [site.getusersitepackages()]
-    except Exception:  # some embedded interpreters lack them
-        pass
-    out = set()
+    out: set[str] = set()
     for d in dirs:
         if d:
             out.add(os.path.normpath(os.path.abspath(d)))
@@ -112,7 +112,7 @@ class ChildTracer:
         shutil.copyfile(here, os.path.join(path, "sitecustomize.py"))
         self.path = path
 
-    def env(self, base: dict | None = None) -> dict:
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The command's environment: ``base`` (default ours) with the tracer first on
         PYTHONPATH and the variables that tell it where to write."""
         env = dict(os.environ if base is None else base)
@@ -164,7 +164,7 @@ _ACTIVE: list[InProcessTracer] = []
 _INSTALLED = False
 
 
-def _hook(event: str, args: tuple) -> None:
+def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event != "open" or not _ACTIVE:
         return
     try:
@@ -227,11 +227,11 @@ class InProcessTracer:
         return self.reads
 
 
-def _inside(path: str, prefixes) -> bool:
+def _inside(path: str, prefixes: Iterable[str]) -> bool:
     return any(p == "." or path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def _argv_files(root: str, argv, cwd: str | None) -> set[str]:
+def _argv_files(root: str, argv: Sequence[str] | None, cwd: str | None) -> set[str]:
     """Root-relative files named on the command line (inside ``sh -c`` strings too)."""
     words: list[str] = []
     for a in argv or ():
@@ -240,7 +240,7 @@ def _argv_files(root: str, argv, cwd: str | None) -> set[str]:
             with contextlib.suppress(ValueError):
                 words += shlex.split(a)
     roots = _roots(root)
-    out = set()
+    out: set[str] = set()
     for w in words[:1000]:
         if not w or w.startswith("-") or len(w) > 4096 or "\0" in w:
             continue
@@ -251,8 +251,8 @@ def _argv_files(root: str, argv, cwd: str | None) -> set[str]:
     return out
 
 
-def classify(root: str, reads: Reads, recorded, argv=(), cwd: str | None = None,
-             declared=None) -> Classified:
+def classify(root: str, reads: Reads, recorded: Sequence[str], argv: Sequence[str] | None = (),
+             cwd: str | None = None, declared: Sequence[str] | None = None) -> Classified:
     """Sort a trace into sources and unrecorded data reads (see the module docstring).
 
     ``recorded``: root-relative paths of the inputs, outputs, params and metrics files;
@@ -275,10 +275,10 @@ def classify(root: str, reads: Reads, recorded, argv=(), cwd: str | None = None,
                 src = source_from_cache(os.path.join(roots[0], rel))
             except ValueError:
                 continue
-            rel = _relative(roots, os.path.normpath(src))
-            if rel is None:
+            src_rel = _relative(roots, os.path.normpath(src))
+            if src_rel is None:
                 continue
-            kinds = {"m"}
+            rel, kinds = src_rel, {"m"}
         if _inside(rel, recorded) or not os.path.isfile(os.path.join(root, rel)):
             continue
         found.setdefault(rel, set()).update(kinds)

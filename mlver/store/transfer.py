@@ -14,23 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from mlver.base.errors import CorruptObjectError
+from mlver.base.progress import Progress
 from mlver.store.objects import LocalObjectStore
 from mlver.store.remote_objects import Item, RemoteObjectStore
 
 Store = LocalObjectStore | RemoteObjectStore
-
-
-class Progress(Protocol):
-    def start(self, label: str) -> None: ...
-
-    def total(self, total: int, done: int = 0) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...
-
-    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +70,7 @@ def items(src: Store, oids: list[str]) -> Iterator[Item]:
     return _local_items(src, oids)
 
 
-def transfer(src: Store, dst: Store, oids: Iterable[str], progress: Any = None,
+def transfer(src: Store, dst: Store, oids: Iterable[str], progress: Progress | None = None,
              label: str = "transferring") -> TransferResult:
     """Copy to ``dst`` every object of ``oids`` that it lacks; return what moved."""
     t0 = time.perf_counter()
@@ -112,9 +102,7 @@ def transfer(src: Store, dst: Store, oids: Iterable[str], progress: Any = None,
             nbytes += it.size
             if progress is not None:
                 progress.advance(1)
-                add = getattr(progress, "add_bytes", None)
-                if add is not None:
-                    add(it.size)
+                progress.add_bytes(it.size)
         batch.commit()
     except BaseException:
         batch.abort()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -123,7 +123,7 @@ def mistyped_remote(repo: Any, first: str | None) -> Iterator[None]:
         raise not_remote_nor_name(first, remotes, f"on remote '{default}'", e.names) from None
 
 
-def not_remote_nor_name(arg: str, remotes: dict, where: str,
+def not_remote_nor_name(arg: str, remotes: Mapping[str, object], where: str,
                         names: Iterable[str]) -> RevisionError:
     """``push ARG`` / ``pull ARG`` where ARG is neither a configured remote nor a name
     ``where`` holds (``names``): a mistyped remote as likely as a mistyped name, so say
@@ -173,7 +173,8 @@ def add_remote(root: str, store_dir: str, name: str, url: str, endpoint_url: str
                     for n, r in mine.items()}
         mine[name] = spec
         cfgmod.write_local_remotes(store_dir, mine)
-        return mine[name]
+        added: RemoteSpec = mine[name]
+        return added
     project = cfgmod.load_project(root)
     if name in project.remotes:
         raise ConfigError(f"remote '{name}' already exists in mlver.toml "
@@ -187,16 +188,19 @@ def remove_remote(root: str, store_dir: str, name: str, local: bool) -> RemoteSp
     """Remove a remote from mlver.toml (or from the store's own config)."""
     mine = cfgmod.read_local_remotes(store_dir)
     project = cfgmod.load_project(root)
+    spec: RemoteSpec
     if local:
         if name not in mine:
-            raise ConfigError(f"no remote named '{name}' in .mlver/config.json; "
-                              f"{'it is in mlver.toml: drop --local' if name in project.remotes else 'see mlver remote list'}")
+            hint = ("it is in mlver.toml: drop --local" if name in project.remotes
+                    else "see mlver remote list")
+            raise ConfigError(f"no remote named '{name}' in .mlver/config.json; {hint}")
         spec = mine.pop(name)
         cfgmod.write_local_remotes(store_dir, mine)
     else:
         if name not in project.remotes:
-            raise ConfigError(f"no remote named '{name}' in mlver.toml; "
-                              f"{'it is in .mlver/config.json: add --local' if name in mine else 'see mlver remote list'}")
+            hint = ("it is in .mlver/config.json: add --local" if name in mine
+                    else "see mlver remote list")
+            raise ConfigError(f"no remote named '{name}' in mlver.toml; {hint}")
         spec = project.remotes[name]
         cfgmod.edit_project_remotes(root, remove=name)
     still = cfgmod.read_local_remotes(store_dir) | cfgmod.load_project(root).remotes

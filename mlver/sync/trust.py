@@ -9,12 +9,14 @@ git never sees): the URL of each remote this store pushed to (the first push, ``
 add`` and ``mlver remote trust`` pin it) and the interpreter ``mlver hooks install`` was
 shown. ``mlver pull`` pins the remote it read from when its name has no pin yet. A push
 to a remote that differs from its pin is refused with the fix (``mlver remote trust
-NAME``); see docs/security.md. What the hooks watch is pinned by :mod:`mlver.integrations.hooktrust`.
+NAME``); see docs/security.md. What the hooks watch is pinned by
+:mod:`mlver.integrations.hooktrust`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +37,7 @@ class Pins:
     """The pins of a store: ``{remote name: (url, endpoint_url)}`` and the ``[env] python``
     trusted for hooks as ``(text in mlver.toml, resolved path)``."""
 
-    remotes: dict = field(default_factory=dict)
+    remotes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     python: tuple[str, str] | None = None
 
 
@@ -51,7 +53,7 @@ def read_pins(store_dir: str) -> Pins:
                            "run mlver remote trust NAME for the remotes you trust")
     if not isinstance(raw, dict):
         raise bad
-    remotes: dict = {}
+    remotes: dict[str, tuple[str, str | None]] = {}
     table = raw.get("remotes", {})
     if not isinstance(table, dict) or len(table) > MAX_PINS:
         raise bad
@@ -67,7 +69,7 @@ def read_pins(store_dir: str) -> Pins:
     return Pins(remotes, (py[0], py[1]) if py else None)
 
 
-def _update(store_dir: str, change) -> None:
+def _update(store_dir: str, change: Callable[[dict[str, Any]], None]) -> None:
     """Read, change and rewrite the store config (to a temporary name, then renamed)."""
     cfg = read_store_config(store_dir)
     raw = cfg.get(KEY)
@@ -81,7 +83,7 @@ def pin_remote(store_dir: str, spec: RemoteSpec) -> None:
     """Trust pushes to ``spec`` (its URL as resolved: a folder is an absolute path)."""
     read_pins(store_dir)  # refuse to rewrite a damaged table blindly
 
-    def change(raw: dict) -> None:
+    def change(raw: dict[str, Any]) -> None:
         table = dict(raw.get("remotes") or {})
         table[spec.name] = {"url": spec.url, "endpoint_url": spec.endpoint_url}
         raw["remotes"] = table
@@ -96,7 +98,7 @@ def pin_python(store_dir: str, text: str | None, path: str | None) -> None:
     if (list(read_pins(store_dir).python or ()) or None) == want:
         return
 
-    def change(raw: dict) -> None:
+    def change(raw: dict[str, Any]) -> None:
         if want is None:
             raw.pop("python", None)
         else:

@@ -9,11 +9,12 @@ their trees and data are not required.
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from mlver.core import reach
 from mlver.base.errors import MlverError
+from mlver.base.progress import Progress
+from mlver.core import reach
 from mlver.core.record import Record
+from mlver.ops.verify import Problem, VerifyResult
 from mlver.store.remote import RemoteStore
 
 
@@ -28,11 +29,9 @@ def pruned_on(remote: RemoteStore, records: dict[str, Record]) -> frozenset[str]
                     for a in (*rec.inputs.values(), *rec.outputs.values())))
 
 
-def verify_remote(remote: RemoteStore, progress: Any = None) -> Any:
+def verify_remote(remote: RemoteStore, progress: Progress | None = None) -> VerifyResult:
     """Check that every object reachable from the remote's refs and tags is there; a
     problem found is reported, never raised (one bad record does not hide the rest)."""
-    from mlver.ops.verify import Problem, VerifyResult
-
     t0 = time.perf_counter()
     remote.check()
     starts = reach.ref_starts(remote)  # type: ignore[arg-type]

@@ -18,14 +18,27 @@ process (``.py`` files always), uses the standard library only, and never lets a
 error of its own reach the command: tracing that fails leaves the command as it was.
 """
 
+# Annotations stay strings: the command's Python may be older than mlver's, and typing is
+# not imported (every process of the command pays for what this file imports).
+from __future__ import annotations
+
+import contextlib
 import os
 import sys
-import contextlib
 
 MAX_PATHS = 100000
 
 
-def _mlver_trace():
+class _State:
+    """This process's trace file and how many paths it has noted."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.count = 0
+        self.full = False
+
+
+def _mlver_trace() -> None:
     out_dir = os.environ.get("MLVER_TRACE_DIR")
     roots = [r for r in os.environ.get("MLVER_TRACE_ROOT", "").split(os.pathsep) if r]
     if not out_dir or not roots or not hasattr(sys, "addaudithook"):
@@ -38,35 +51,35 @@ def _mlver_trace():
     # A virtualenv inside the repository is the environment, not the project's files.
     envs = tuple(d + os.sep for d in _env_dirs() if d.startswith(prefixes))
     wflags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    state = {"fd": None, "count": 0, "full": False}
-    seen = {}
-    busy = set()
+    seen: dict[str, str] = {}
+    busy: set[int] = set()
 
-    def emit(item):
+    name = f"{os.getpid()}-{os.urandom(6).hex()}.jsonl"
+    state = _State(os.open(os.path.join(out_dir, name),
+                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600))
+
+    def emit(item: list[object]) -> None:
         line = (json.dumps(item, ensure_ascii=True) + "\n").encode("ascii")
-        os.write(state["fd"], line)
+        os.write(state.fd, line)
 
-    name = "%d-%s.jsonl" % (os.getpid(), os.urandom(6).hex())
-    state["fd"] = os.open(os.path.join(out_dir, name),
-                          os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
     emit(["mlver-trace", 1, os.getpid(), sys.executable])
 
-    def note(kind, path):
+    def note(kind: str, path: str) -> None:
         if path in seen:
             return
-        if state["count"] >= MAX_PATHS and not path.endswith(".py"):
-            if not state["full"]:
-                state["full"] = True
+        if state.count >= MAX_PATHS and not path.endswith(".py"):
+            if not state.full:
+                state.full = True
                 emit(["truncated"])
             return
         seen[path] = kind
-        state["count"] += 1
+        state.count += 1
         emit([kind, path])
 
-    def under_root(path):
+    def under_root(path: str) -> bool:
         return (path.startswith(prefixes) or path in exact) and not path.startswith(envs)
 
-    def hook(event, args):
+    def hook(event: str, args: tuple[object, ...]) -> None:
         if event != "open":
             return
         me = get_ident()
@@ -74,10 +87,10 @@ def _mlver_trace():
             return
         busy.add(me)
         try:
-            path, mode, flags = args[0], args[1], args[2]
-            if isinstance(path, int) or path is None:
+            raw, mode, flags = args[0], args[1], args[2]
+            if not isinstance(raw, (str, bytes, os.PathLike)):  # a descriptor, or None
                 return
-            path = os.fsdecode(os.fspath(path))
+            path = os.fsdecode(os.fspath(raw))
             if not os.path.isabs(path):
                 path = os.path.join(os.getcwd(), path)
             path = os.path.normpath(path)
@@ -86,14 +99,14 @@ def _mlver_trace():
             if isinstance(mode, str):
                 wrote = any(c in mode for c in "wax+")
             else:
-                wrote = bool(flags & wflags)
+                wrote = isinstance(flags, int) and bool(flags & wflags)
             note("w" if wrote else "r", path)
         except Exception:
             pass
         finally:
             busy.discard(me)
 
-    def at_exit():
+    def at_exit() -> None:
         try:
             main = sys.modules.get("__main__")
             files = [getattr(main, "__file__", None)]
@@ -113,7 +126,7 @@ def _mlver_trace():
     atexit.register(at_exit)
 
 
-def _env_dirs():
+def _env_dirs() -> set[str]:
     """The interpreter's own folders: prefixes and site-packages (normalised)."""
     dirs = [sys.prefix, sys.exec_prefix, getattr(sys, "base_prefix", ""),
             getattr(sys, "base_exec_prefix", "")]
@@ -123,7 +136,7 @@ def _env_dirs():
         dirs += list(site.getsitepackages()) + [site.getusersitepackages()]
     except Exception:
         pass
-    out = set()
+    out: set[str] = set()
     for d in dirs:
         if d:
             out.add(os.path.normpath(os.path.abspath(d)))
@@ -131,7 +144,7 @@ def _env_dirs():
     return out
 
 
-def _chain():
+def _chain() -> None:
     """Import the sitecustomize this one hides (later on sys.path), and take this
     file's folder off sys.path (the command's children still get it from PYTHONPATH)."""
     try:
