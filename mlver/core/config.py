@@ -270,7 +270,7 @@ def parse_remotes(table: dict[str, Any], where: str,
     return out
 
 
-def read_local_remotes(store_dir: str) -> dict:
+def read_local_remotes(store_dir: str) -> dict[str, RemoteSpec]:
     """The store's own remotes (``remotes`` of ``.mlver/config.json``: personal ones)."""
     cfg = read_store_config(store_dir)
     table = cfg.get("remotes", {})
@@ -280,7 +280,7 @@ def read_local_remotes(store_dir: str) -> dict:
     return parse_remotes(table, os.path.join(".mlver", CONFIG_FILE), "local")
 
 
-def write_local_remotes(store_dir: str, remotes: dict) -> None:
+def write_local_remotes(store_dir: str, remotes: dict[str, RemoteSpec]) -> None:
     """Rewrite the store config with ``remotes`` (to a temporary name, then renamed)."""
     cfg = read_store_config(store_dir)
     cfg["remotes"] = {n: r.to_dict() for n, r in sorted(remotes.items())}

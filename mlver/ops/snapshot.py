@@ -238,7 +238,7 @@ class Plan:
     outputs: dict[str, str]    # slot -> root-relative path
     params: list[str]
     metrics: list[str]
-    command: str | None = None
+    command: str | tuple[str, ...] | None = None
     code: tuple[str, ...] | None = None  # the declared code scope (root-relative), if any
 
 
@@ -256,7 +256,7 @@ def resolve_kind(store: Store, name: str, kind: str | None) -> str:
 def plan(store: Store, ws: Workspace, name: str, inputs: dict[str, str] | None = None,
          outputs: dict[str, str] | None = None, params: Iterable[str] | None = None,
          metrics: Iterable[str] | None = None, kind: str | None = None,
-         message: str | None = None, command: str | None = None, base: str | None = None,
+         message: str | None = None, command: str | tuple[str, ...] | None = None, base: str | None = None,
          code: str | Iterable[str] | None = None) -> Plan:
     """Decide what to capture; ``[snapshot.NAME]`` supplies what the caller did not give.
 
