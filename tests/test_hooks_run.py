@@ -321,3 +321,26 @@ def test_status_json_names_the_untrusted_watched_names(site):
     assert untrusted() == [[], [], [], []]
     write(site / "mlver.toml", "[hooks\n")  # unreadable: no names, the watch note says why
     assert untrusted() == [[], [], [], []]
+
+
+def test_restore_fetches_the_data_from_the_default_remote(site, tmp_path):
+    """A clone that pulled without the data: post-checkout's restore fetches it on demand
+    from the default remote (hooksite wires the fetcher as the facade does)."""
+    _toml(site, 'on-checkout = "restore"\n')
+    _two_branches(site)
+    _remote(site, str(tmp_path / "store"))
+    with Repo(str(site)) as r:
+        r.push()
+    other = tmp_path / "other"
+    g(tmp_path, "clone", "-q", "-b", "main", str(site), str(other))
+    with Repo.init(str(other)) as r:
+        r.pull(data=False)
+        r.hooks.trust()
+    assert not (other / "data").exists()
+    head = g(other, "rev-parse", "HEAD")
+    rc, lines = hook(other, "post-checkout", "0" * 40, head, "1")
+    assert rc == 0 and len(lines) == 1, lines
+    at = g(other, "rev-parse", "--short=7", "HEAD~1")  # ds@1's commit: before the remote
+    assert lines == [f"mlver: restored data from ds@1 (commit {at}, the latest on this "
+                     "branch's history; ds@2 is not on it)"]
+    assert (other / "data" / "x.csv").read_text() == "v1\n"

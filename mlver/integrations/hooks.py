@@ -210,9 +210,8 @@ class Hooks:
         (:class:`mlver.integrations.hookwatch.Watch`): the ``[hooks] snapshot`` names, or
         nothing (said so, with the fix)."""
         from mlver.core.config import load_project
-        from mlver.integrations.hookwatch import watch
-
         from mlver.integrations.hooktrust import untrusted_names
+        from mlver.integrations.hookwatch import watch
 
         site = self._site
         if site is None:
