@@ -232,7 +232,7 @@ class Repo:
         :class:`mlver.integrations.hooks.Hooks`; see docs/hooks.md)."""
         from mlver.integrations.hooks import Hooks
 
-        return Hooks(self.root, lambda: self.workspace.project.hooks, self)
+        return Hooks(self.root, self.store, self.workspace)
 
     # -- verify and gc -----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from conftest import cli, write
 from mlver.api import Repo
 from mlver.core.config import load_project
 from mlver.base.errors import ConfigError
-from mlver.integrations.hooks import MARKER, USER_SUFFIX, script
+from mlver.integrations.hookscript import MARKER, USER_SUFFIX, script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = ("post-commit", "post-checkout", "post-merge", "pre-push")

@@ -37,6 +37,7 @@ MAX_MANIFEST_ENTRIES = 10_000_000
 MAX_GIT_BYTES = 64 << 20       # bytes of one file read from git (cache: false, data deps)
 IN_MEMORY = 64 << 20           # a cache file up to this size is read once, into memory
 PRELOAD_FILES = 2000           # list the store once before ingesting more files than this
+Row = tuple[str, str, str, int, bool]  # a tree entry: (name, type, oid, size, exec)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def dir_md5(files: list[tuple[str, str]]) -> str:
     return hashlib.md5(raw, usedforsecurity=False).hexdigest() + ".dir"
 
 
-def trees(add: Callable[[bytes], str], files: dict[tuple[str, ...], list],
+def trees(add: Callable[[bytes], str], files: dict[tuple[str, ...], list[Row]],
           count: int) -> Content:
     """Trees bottom-up from ``{folder parts: [(name, type, oid, size, exec)]}`` (every
     folder holding a file is a key), each folder's subfolders found from a children map
@@ -252,7 +253,7 @@ class Ingester:
     def _md5(self, data: bytes, hash_name: str) -> str:
         if hash_name == "md5":
             return hashlib.md5(data, usedforsecurity=False).hexdigest()
-        return self.d["fobj_md5"](io.BytesIO(data), name=hash_name)
+        return str(self.d["fobj_md5"](io.BytesIO(data), name=hash_name))
 
     def _ingest_file(self, hash_name: str, md5: str) -> Content | None:
         fd = self.cache.open(hash_name, md5)
@@ -341,7 +342,7 @@ class Ingester:
         paths = self.git_files(item.fs_path)
         if paths is None or item.md5 is None:
             return None
-        files: dict[tuple[str, ...], list] = defaultdict(list)
+        files: dict[tuple[str, ...], list[Row]] = defaultdict(list)
         sums = []
         for p in paths:
             rel = fs.relpath(p, item.fs_path).replace(os.sep, "/")
@@ -370,7 +371,7 @@ class Ingester:
     # -- metrics ---------------------------------------------------------------------------
 
     def metrics_in(self, outs: tuple[Item, ...], path: str, sha: str,
-                   plot: bool) -> dict | None:
+                   plot: bool) -> dict[str, Any] | None:
         """The values of a file of dvc.yaml's top-level ``metrics:`` (or ``plots:``) that
         is, or lies inside, an output of the stage. A plots file that holds no mapping of
         values (a table, an image) is left out without a word: plots are often tables."""
@@ -391,7 +392,7 @@ class Ingester:
                 self.warn(f"metrics of commit {sha[:7]} left out: {e}")
             return None
 
-    def metrics(self, o: Item, sha: str, quiet: bool = False) -> dict | None:
+    def metrics(self, o: Item, sha: str, quiet: bool = False) -> dict[str, Any] | None:
         """The values of a metrics file at commit ``sha`` (the DVC repo is switched there):
         from the DVC cache when DVC caches it, else from git; None (with a warning unless
         ``quiet``) when neither has it or it does not parse."""
@@ -453,7 +454,7 @@ class Ingester:
                 rel, m = row.get("relpath"), row.get("md5")
                 if not isinstance(rel, str) or not rel:
                     raise ValueError("an entry has no relpath")
-                if not is_dvc_md5(m) or m.endswith(".dir"):
+                if not isinstance(m, str) or not is_dvc_md5(m) or m.endswith(".dir"):
                     raise ValueError(f"entry {rel[:200]!r} has no file md5")
                 parts = tuple(rel.split("/"))
                 for part in parts:
@@ -476,7 +477,7 @@ class Ingester:
         if len(entries) > PRELOAD_FILES:
             self.batch.preload()
         self.remembered([(h, m) for _p, h, m, _x in entries])
-        files: dict[tuple[str, ...], list] = defaultdict(list)  # folder -> rows
+        files: dict[tuple[str, ...], list[Row]] = defaultdict(list)  # folder -> rows
         absent = 0
         for parts, h, m, isexec in entries:
             found = self.content(h, m)

@@ -21,13 +21,15 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlver.base.gitcmd import run_git
-from mlver.integrations.hookprobe import PROBE_TIMEOUT, isolated_path  # noqa: F401 (mlver.integrations.hookguard API)
+from mlver.integrations.hookprobe import PROBE_TIMEOUT, isolated_path  # noqa: F401 (hookguard API)
+from mlver.integrations.hookscript import USER_SUFFIX
 
-USER_SUFFIX = ".mlver-user"  # a user's own hook, moved aside by mlver hooks install
-
+if TYPE_CHECKING:
+    from mlver.integrations.hookscript import HookState
+    from mlver.integrations.hooksite import Site
 
 # -- [env] python --------------------------------------------------------------------------
 
@@ -71,49 +73,49 @@ class EnvPython:
     why: str  # why not trusted ("" when trusted)
 
 
-def env_python(repo: Any) -> EnvPython | None:
+def env_python(site: Site) -> EnvPython | None:
     """The ``[env] python`` a hook's snapshot would run (None when mlver.toml names none)."""
     from mlver.sync.trust import read_pins
 
-    text = repo.workspace.project.python
+    text = site.workspace.project.python
     if not text:
         return None
-    path = resolve_env_python(repo.root, text)
+    path = resolve_env_python(site.root, text)
     if path is None:
         return EnvPython(text, None, False, f"[env] python in mlver.toml names {text}, "
                          "which was not found")
-    if tracked_by_git(repo.root, path):
+    if tracked_by_git(site.root, path):
         return EnvPython(text, path, False, f"[env] python in mlver.toml names {text}, a "
                          "file git tracks (a branch can change what it runs), so the hooks "
                          "never run it")
-    if read_pins(repo.store.path).python != (text, path):
+    if read_pins(site.store.path).python != (text, path):
         return EnvPython(text, path, False, f"[env] python in mlver.toml names {text}, which "
                          "mlver hooks install has not trusted (a merge or a checkout may have "
                          "changed it); check it, then run mlver hooks install to trust it")
     return EnvPython(text, path, True, "")
 
 
-def env_python_refusal(repo: Any) -> str | None:
+def env_python_refusal(site: Site) -> str | None:
     """Why a hook must not snapshot (it would run an untrusted ``[env] python``), or None."""
-    ep = env_python(repo)
+    ep = env_python(site)
     if ep is None or ep.trusted:
         return None
     return ep.why
 
 
-def trust_env_python(repo: Any) -> EnvPython | None:
+def trust_env_python(site: Site) -> EnvPython | None:
     """What ``mlver hooks install`` does with ``[env] python``: pin it when it can be
     trusted (found, not tracked by git); the result says what the hooks will do."""
     from mlver.sync.trust import pin_python
 
-    text = repo.workspace.project.python
+    text = site.workspace.project.python
     if not text:
-        pin_python(repo.store.path, None, None)
+        pin_python(site.store.path, None, None)
         return None
-    path = resolve_env_python(repo.root, text)
-    if path is not None and not tracked_by_git(repo.root, path):
-        pin_python(repo.store.path, text, path)
-    return env_python(repo)
+    path = resolve_env_python(site.root, text)
+    if path is not None and not tracked_by_git(site.root, path):
+        pin_python(site.store.path, text, path)
+    return env_python(site)
 
 
 # -- what changed since the latest version -------------------------------------------------
@@ -139,7 +141,7 @@ class Change:
         return self.inputs and not self.outputs and bool(self.output_paths)
 
 
-def changes(repo: Any, name: str) -> Change:
+def changes(site: Site, name: str) -> Change:
     """Compare the inputs and outputs ``[snapshot.NAME]`` names with its latest version on
     HEAD's history (or its latest, outside git): slots, paths or content (through the stat
     cache). A name with no version on this history has changed."""
@@ -148,7 +150,7 @@ def changes(repo: Any, name: str) -> Change:
     from mlver.core.branches import version_on_head
     from mlver.ops.drift import drift
 
-    store, ws = repo.store, repo.workspace
+    store, ws = site.store, site.workspace
     branch = version_on_head(store, name, ws.root)
     if branch is None or branch.on_history is False:
         return Change(True, True, None, ())
@@ -164,7 +166,7 @@ def changes(repo: Any, name: str) -> Change:
                 continue  # already known to differ
             for slot, path in slots.items():
                 art = arts.get(slot)
-                moved = (art is None or art.source or art.path != path
+                moved = (art is None or bool(art.source) or art.path != path
                          or drift(ws, art, cache).changed)
                 if moved:
                     if side == "in":
@@ -208,7 +210,7 @@ class Elsewhere:
                 f"on another branch), not made here; {fix}")
 
 
-def made_elsewhere(repo: Any, name: str, here: int | None) -> Elsewhere | None:
+def made_elsewhere(site: Site, name: str, here: int | None) -> Elsewhere | None:
     """The version of ``name`` recorded on another branch (its commit is not HEAD nor an
     ancestor of it) whose outputs (inputs, for a name without outputs) the workspace
     holds, slot for slot; None when there is none, when a version on HEAD's history holds
@@ -223,7 +225,7 @@ def made_elsewhere(repo: Any, name: str, here: int | None) -> Elsewhere | None:
     from mlver.core.branches import head_ancestry
     from mlver.capture.files import capture_path
 
-    store, ws = repo.store, repo.workspace
+    store, ws = site.store, site.workspace
     p = snap.plan(store, ws, name)
     relation, slots = ("output", p.outputs) if p.outputs else ("input", p.inputs)
     if not slots or (relation == "input" and p.revisions):
@@ -259,10 +261,10 @@ def made_elsewhere(repo: Any, name: str, here: int | None) -> Elsewhere | None:
     return Elsewhere(name, found.label, tuple(slots[s] for s in sorted(slots)), here)
 
 
-def data_changed(repo: Any, name: str) -> bool:
+def data_changed(site: Site, name: str) -> bool:
     """True when the inputs or outputs ``[snapshot.NAME]`` names differ from its latest
     version on HEAD's history (or it has none there)."""
-    return changes(repo, name).any
+    return changes(site, name).any
 
 
 # -- what the hooks run ----------------------------------------------------------------------
@@ -279,7 +281,7 @@ class Program:
     runs: bool  # False: an [env] python the hooks refuse to run
     note: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {"program": self.path, "hooks": list(self.hooks), "why": self.why,
                 "runs": self.runs, "note": self.note}
 
@@ -298,7 +300,7 @@ class Program:
         return f"never runs: {self.path} ({hooks}): {self.note}; post-commit snapshots nothing"
 
 
-def hook_programs(repo: Any, states: list) -> list[Program]:
+def hook_programs(site: Site | None, states: list[HookState]) -> list[Program]:
     """The programs of :meth:`mlver.integrations.hooks.Hooks.programs`, from the hooks' states."""
     from mlver.base.errors import MlverError
 
@@ -311,16 +313,16 @@ def hook_programs(repo: Any, states: list) -> list[Program]:
            for s in states if s.installed and s.chained]
     from mlver.integrations.hooktrust import interpreter_note, work_tree_top
 
-    top = work_tree_top(repo.root) if repo is not None and pys else None
+    top = work_tree_top(site.root) if site is not None and pys else None
     out += [Program(py, tuple(h), "mlver", True, interpreter_note(py, top))
             for py, h in pys.items()]
     commit = next((s for s in states if s.hook == "post-commit"), None)
-    if repo is None or commit is None or not (commit.installed and commit.enabled):
+    if site is None or commit is None or not (commit.installed and commit.enabled):
         return out
     try:
-        if not repo.workspace.project.hooks.snapshot:
+        if not site.workspace.project.hooks.snapshot:
             return out
-        ep = env_python(repo)
+        ep = env_python(site)
     except MlverError:
         return out
     if ep is not None:

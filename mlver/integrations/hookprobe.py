@@ -1,6 +1,7 @@
 """Asking a Python interpreter where it finds mlver: what ``mlver hooks install`` needs to
 write hook scripts that run ``python -I`` (isolated mode, so nothing in the work tree is
-importable) and still import the mlver the user installed."""
+importable) and still import the mlver the user installed (:func:`isolated_path`), and
+to check that interpreter (:func:`mlver.integrations.hooktrust.check_interpreter`)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ import json
 import os
 import subprocess
 import tempfile
+from typing import Any
 
 PROBE_TIMEOUT = 20.0  # seconds for the interpreter to say where it finds mlver
-_PROBE = ("import json, sys\n"
+_PROBE = ("import json, sys\nsys.path[:0] = json.loads(sys.argv[1])\n"
           "try:\n    import mlver.integrations.hooks as m; f = m.__file__\n"
           "except Exception:\n    f = None\n"
-          "print(json.dumps({'path': sys.path, 'mlver': f}))\n")
+          "print(json.dumps({'prefix': sys.prefix, 'exec_prefix': sys.exec_prefix, "
+          "'path': sys.path, 'mlver': f}))\n")
 
 
-def _probe(python: str, flags: list[str], cwd: str) -> dict | None:
+def probe(python: str, flags: list[str], cwd: str,
+          path: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """What ``python`` run with ``flags`` from ``cwd``, ``path`` put first on its
+    ``sys.path``, sees: ``prefix``, ``exec_prefix``, ``path`` (its ``sys.path``) and
+    ``mlver`` (the file of the mlver it imports, or None). None when it does not run or
+    says nothing readable (its output is only trusted to be JSON, nothing else)."""
     try:
-        p = subprocess.run([python, *flags, "-c", _PROBE], cwd=cwd, capture_output=True,
-                           text=True, timeout=PROBE_TIMEOUT, check=False)
+        p = subprocess.run([python, *flags, "-c", _PROBE, json.dumps(list(path))], cwd=cwd,
+                           capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False)
         out = json.loads(p.stdout) if p.returncode == 0 else None
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
@@ -33,15 +41,15 @@ def isolated_path(python: str) -> tuple[str, ...]:
     command runs in never counts."""
     with tempfile.TemporaryDirectory(prefix="mlver-probe-") as cwd:
         real = os.path.realpath(cwd)
-        normal = _probe(python, [], cwd)
+        normal = probe(python, [], cwd)
         if not normal or not normal.get("mlver"):
             return ()
-        iso = _probe(python, ["-I"], cwd) or {"path": [], "mlver": None}
+        iso = probe(python, ["-I"], cwd) or {"path": [], "mlver": None}
         if iso.get("mlver") and os.path.realpath(iso["mlver"]) == \
                 os.path.realpath(normal["mlver"]):
             return ()
         have = set(iso.get("path") or [])
-        extra = []
+        extra: list[str] = []
         for p in normal.get("path") or []:
             if not isinstance(p, str) or not os.path.isabs(p) or p in have or p in extra:
                 continue

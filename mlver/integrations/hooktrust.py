@@ -23,25 +23,22 @@ import dataclasses
 import hashlib
 import json
 import os
-import subprocess
 import tempfile
-from dataclasses import dataclass
-from typing import Any
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from mlver.base.gitcmd import show_toplevel
-from mlver.core.config import HooksConfig
-from mlver.store.settings import read_store_config
 from mlver.base.errors import ConfigError, StoreFormatError
+from mlver.core.config import HooksConfig, SnapshotSpec
+from mlver.store.settings import read_store_config
+from mlver.integrations.hookprobe import isolated_path, probe
+
+if TYPE_CHECKING:
+    from mlver.integrations.hooksite import Site
 
 KEY = "hooks"  # under "trusted" of the store config
-PROBE_TIMEOUT = 20.0
 FORCE_FLAG = "--force-interpreter"
-_PROBE = ("import json, sys\nsys.path[:0] = json.loads(sys.argv[1])\n"
-          "try:\n    import mlver.integrations.hooks as m; f = m.__file__\n"
-          "except Exception:\n    f = None\n"
-          "print(json.dumps({'prefix': sys.prefix, 'exec_prefix': sys.exec_prefix, "
-          "'path': sys.path, 'mlver': f}))\n")
 
 
 class UntrustedInterpreterError(ConfigError):
@@ -63,20 +60,6 @@ def inside(path: str, top: str) -> bool:
         if p == top or p.startswith(top.rstrip(os.sep) + os.sep):
             return True
     return False
-
-
-def _probe(python: str, path: tuple[str, ...]) -> dict | None:
-    """What ``python -I`` sees with ``path`` first on ``sys.path``, run from an empty
-    folder: its prefixes, ``sys.path`` and the mlver it imports."""
-    with tempfile.TemporaryDirectory(prefix="mlver-probe-") as cwd:
-        try:
-            p = subprocess.run([python, "-I", "-c", _PROBE, json.dumps(list(path))], cwd=cwd,
-                               capture_output=True, text=True, timeout=PROBE_TIMEOUT,
-                               check=False)
-            out = json.loads(p.stdout) if p.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError, ValueError):
-            return None
-    return out if isinstance(out, dict) else None
 
 
 def _venv_of(python: str) -> str | None:
@@ -108,10 +91,12 @@ def check_interpreter(python: str, top: str, path: tuple[str, ...], force: bool)
     environment or the mlver it imports inside the work tree ``top``. Refuse, forced or
     not, when it cannot import mlver without the work tree. True: forced (the scripts then
     keep the work tree's folders on ``sys.path``, where its own packages are)."""
-    probe = _probe(python, path)
-    if probe is None:
+    # what python -I sees with path first on sys.path, run from an empty folder
+    with tempfile.TemporaryDirectory(prefix="mlver-probe-") as cwd:
+        seen = probe(python, ["-I"], cwd, path)
+    if seen is None:
         return False  # it does not run: status says it is gone, as before
-    mod = probe.get("mlver")
+    mod = seen.get("mlver")
     if not isinstance(mod, str):
         raise UntrustedInterpreterError(
             f"{python} cannot import mlver in isolated mode without the folders inside the "
@@ -123,7 +108,7 @@ def check_interpreter(python: str, top: str, path: tuple[str, ...], force: bool)
         why = f"{python} is inside the work tree {top}"
     else:
         for key in ("prefix", "exec_prefix"):
-            p = probe.get(key)
+            p = seen.get(key)
             if isinstance(p, str) and inside(p, top):
                 why = f"the environment of {python} ({p}) is inside the work tree {top}"
                 break
@@ -144,8 +129,6 @@ def hook_path(python: str, top: str | None) -> tuple[str, ...]:
     """The folders the scripts put first on ``sys.path`` (:func:`mlver.integrations.hookguard.
     isolated_path`), without any folder inside the work tree ``top``: a branch could add a
     ``mlver/`` there."""
-    from mlver.integrations.hookprobe import isolated_path
-
     extra = isolated_path(python)
     return extra if top is None else tuple(p for p in extra if not inside(p, top))
 
@@ -153,7 +136,7 @@ def hook_path(python: str, top: str | None) -> tuple[str, ...]:
 # -- the watched names ----------------------------------------------------------------------
 
 
-def digest(spec: Any) -> str:
+def digest(spec: SnapshotSpec) -> str:
     """A digest of one parsed ``[snapshot.NAME]`` table (canonical JSON of its fields)."""
     text = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -163,7 +146,7 @@ def digest(spec: Any) -> str:
 class HookPin:
     """What the user consented to for the hooks: ``{name: digest}`` and ``on-checkout``."""
 
-    names: dict
+    names: dict[str, str]
     on_checkout: str
 
 
@@ -200,28 +183,28 @@ class Watched:
         return f"trusted: {self.name} (inputs: {ins}; outputs: {outs})"
 
 
-def pin_hooks(repo: Any, remote: bool = True) -> list[Watched]:
+def pin_hooks(site: Site, remote: bool = True) -> list[Watched]:
     """Trust the ``[hooks]`` of mlver.toml as it is now: each watched name's table and the
     ``on-checkout`` mode (``mlver hooks install`` and ``mlver hooks trust``); and the default
     remote when its name has no pin yet (:func:`mlver.sync.trust.trust_default_for_hooks`),
     unless not ``remote``."""
     from mlver.sync.trust import _update
 
-    project = repo.workspace.project
+    project = site.workspace.project
     cfg = project.hooks
     names = {n: digest(project.snapshots[n]) for n in cfg.snapshot}
-    if read_pin(repo.store.path) != HookPin(names, cfg.on_checkout):
-        def change(raw: dict) -> None:
+    if read_pin(site.store.path) != HookPin(names, cfg.on_checkout):
+        def change(raw: dict[str, Any]) -> None:
             raw[KEY] = {"names": names, "on-checkout": cfg.on_checkout}
 
-        _update(repo.store.path, change)
-    out: list = []
+        _update(site.store.path, change)
+    out: list[Watched] = []
     for n in cfg.snapshot:
         s = project.snapshots[n]
         out.append(Watched(n, tuple(s.inputs.values()), tuple(s.outputs.values())))
     from mlver.sync.trust import trust_default_for_hooks
 
-    spec = trust_default_for_hooks(repo) if remote else None  # (pre-push needs a pin)
+    spec = trust_default_for_hooks(site) if remote else None  # (pre-push needs a pin)
     if spec is not None:
         out.append(Watched(spec.name, (), (), spec.url))
     return out
@@ -236,15 +219,15 @@ class Consent:
     mode_held: bool  # on-checkout became "restore" since the pin: "warn" is used
 
 
-def consent(repo: Any, cfg: HooksConfig) -> Consent:
+def consent(site: Site, cfg: HooksConfig) -> Consent:
     """The ``[hooks]`` the user trusted, out of ``cfg``. A store whose hooks were never
     pinned (installed by an older mlver, or run by husky, lefthook or the pre-commit
     framework) pins what it sees at the first hook run."""
-    pin = read_pin(repo.store.path)
+    pin = read_pin(site.store.path)
     if pin is None:
-        pin_hooks(repo, remote=False)  # a hook run never pins a remote
+        pin_hooks(site, remote=False)  # a hook run never pins a remote
         return Consent(cfg, (), False)
-    specs = repo.workspace.project.snapshots
+    specs = site.workspace.project.snapshots
     keep = tuple(n for n in cfg.snapshot if pin.names.get(n) == digest(specs[n]))
     left = tuple(n for n in cfg.snapshot if n not in keep)
     held = cfg.on_checkout == "restore" and pin.on_checkout != "restore"
@@ -252,17 +235,22 @@ def consent(repo: Any, cfg: HooksConfig) -> Consent:
     return Consent(dataclasses.replace(cfg, snapshot=keep, on_checkout=mode), left, held)
 
 
-def status_lines(repo: Any) -> list[str]:
-    """For ``mlver hooks status``: one line per watched name the hooks leave out (its table
-    is new or changed since it was trusted); nothing is pinned here."""
-    pin = read_pin(repo.store.path)
+def untrusted_names(site: Site) -> list[str]:
+    """The watched names the hooks leave out (their table is new or changed since it was
+    trusted), in ``[hooks] snapshot`` order; none when nothing was ever pinned (the first
+    hook run pins what it sees). Nothing is pinned here."""
+    pin = read_pin(site.store.path)
     if pin is None:
         return []
-    project = repo.workspace.project
-    return [f"not trusted: {n} ([snapshot.{n}] is new or changed since mlver hooks install; "
-            "the hooks leave it out until mlver hooks trust)"
-            for n in project.hooks.snapshot
+    project = site.workspace.project
+    return [n for n in project.hooks.snapshot
             if pin.names.get(n) != digest(project.snapshots[n])]
+
+
+def status_lines(site: Site) -> list[str]:
+    """For ``mlver hooks status``: one line per name of :func:`untrusted_names`."""
+    return [f"not trusted: {n} ([snapshot.{n}] is new or changed since mlver hooks install; "
+            "the hooks leave it out until mlver hooks trust)" for n in untrusted_names(site)]
 
 
 def consent_line(hook: str, c: Consent) -> str | None:
@@ -281,27 +269,27 @@ def consent_line(hook: str, c: Consent) -> str | None:
             "check mlver.toml, then run mlver hooks trust")
 
 
-def hook_config(repo: Any, hook: str, echo: Callable[[str], None]) -> tuple[HooksConfig,
-                                                                             tuple[str, ...]]:
+def hook_config(site: Site, hook: str,
+                echo: Callable[[str], None]) -> tuple[HooksConfig, tuple[str, ...]]:
     """``([hooks] as trusted, names pre-push must not send)`` for ``hook``; says what it
     left out. pre-push with a ``[hooks]`` table that does not parse goes on as if there
     were none (the data still goes only to a trusted remote), said in one line."""
     try:
-        cfg = repo.project.hooks
+        cfg = site.workspace.project.hooks
     except ConfigError as e:
         if hook != "pre-push":
             raise
         from mlver.core.config import load_project
 
         try:
-            repo.workspace._project = load_project(repo.root, hooks=False)
+            site.workspace._project = load_project(site.root, hooks=False)
         except ConfigError:
             raise e from None
         echo(f"mlver: pre-push ignored [hooks] of mlver.toml: {e}")
-        return repo.project.hooks, ()
+        return site.workspace.project.hooks, ()
     if not cfg.on(hook):
         return cfg, ()
-    c = consent(repo, cfg)
+    c = consent(site, cfg)
     line = consent_line(hook, c)
     if line:
         echo(line)

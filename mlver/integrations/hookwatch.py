@@ -2,16 +2,21 @@
 
 A hook can be installed and still watch nothing: post-commit snapshots only the names of
 ``[hooks] snapshot`` in mlver.toml, and post-checkout and post-merge compare (or restore)
-only those same names (:func:`mlver.integrations.hooks._after_move` returns at once when the list is
-empty). ``mlver status`` compares every name, so an empty list looked like hooks that
+only those same names (:func:`mlver.integrations.hookrun.after_move` returns at once when the
+list is empty). ``mlver status`` compares every name, so an empty list looked like hooks that
 work and said nothing. :class:`Watch` says what each hook watches, and when nothing is
 watched, says so with the fix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlver.core.config import ProjectConfig
+    from mlver.integrations.hookscript import HookState
 
 WATCHING = ("post-commit", "post-checkout", "post-merge")  # pre-push pushes every name
 FIX = "add names to [hooks] snapshot in mlver.toml"
@@ -27,6 +32,7 @@ class Watch:
     declared: tuple[str, ...]  # [snapshot.NAME] tables not in [hooks] snapshot
     idle: tuple[tuple[str, str], ...]  # (hook, why it watches nothing: not installed/off)
     error: str | None = None  # mlver.toml could not be read
+    untrusted: tuple[str, ...] = ()  # watched names new or changed since mlver hooks trust
 
     def _why_idle(self, hook: str) -> str | None:
         return next((why for h, why in self.idle if h == hook), None)
@@ -85,16 +91,22 @@ class Watch:
                            f"{mode})")
         return out
 
-    def fields(self, hook: str) -> dict:
+    def fields(self, hook: str) -> dict[str, Any]:
         """The fields ``hooks status --json`` adds to ``hook``'s object: ``watches`` (the
-        names, or null for pre-push) and ``watch_note`` (why none, with the fix; "")."""
+        names, or null for pre-push), ``watch_note`` (why none, with the fix; "") and
+        ``untrusted`` (the watched names every hook leaves out until ``mlver hooks trust``,
+        the names of the ``not trusted:`` lines)."""
         w = self.watches(hook)
-        return {"watches": None if w is None else list(w), "watch_note": self.note(hook)}
+        return {"watches": None if w is None else list(w), "watch_note": self.note(hook),
+                "untrusted": list(self.untrusted)}
 
 
-def watch(config: Any, states: list) -> Watch:
+def watch(config: Callable[[], ProjectConfig], states: Sequence[HookState],
+          untrusted: Sequence[str] = ()) -> Watch:
     """The :class:`Watch` of a repository: ``config`` returns its ``ProjectConfig`` (may
-    raise); ``states`` are :meth:`mlver.integrations.hooks.Hooks.status`'s."""
+    raise); ``states`` are :meth:`mlver.integrations.hooks.Hooks.status`'s; ``untrusted``
+    the watched names the hooks leave out
+    (:func:`mlver.integrations.hooktrust.untrusted_names`)."""
     from mlver.base.errors import MlverError
 
     idle = []
@@ -111,4 +123,5 @@ def watch(config: Any, states: list) -> Watch:
         return Watch((), "warn", (), tuple(idle), str(e))
     h = project.hooks
     declared = tuple(n for n in sorted(project.snapshots) if n not in h.snapshot)
-    return Watch(tuple(h.snapshot), h.on_checkout, declared, tuple(idle))
+    return Watch(tuple(h.snapshot), h.on_checkout, declared, tuple(idle),
+                 untrusted=tuple(untrusted))

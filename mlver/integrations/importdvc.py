@@ -36,7 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, UTC
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from mlver.core import history
 from mlver.capture import git as capgit
@@ -87,7 +87,7 @@ class ImportResult:
     missing: tuple[str, ...]  # md5s recorded as missing from the DVC cache
     seconds: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"project": self.project, "range": self.rev_range, "commits": self.commits,
                 "walked": self.walked, "already_imported": self.already,
                 "seconds": round(self.seconds, 3), "missing": list(self.missing),
@@ -124,7 +124,6 @@ class _Importer:
         self.seq = 0
         self.last_created = 0  # microseconds since the epoch of the last record queued
         self.versions: list[tuple[str, Record]] = []
-        self.ingest: Ingester | None = None
 
     def warn(self, message: str) -> None:
         if message not in self.warned:
@@ -208,8 +207,8 @@ class _Importer:
                     for c in todo:
                         parent = c.parents[0] if c.parents else None
                         before = states.get(parent) if parent else State()
-                        if before is None:
-                            before = self._state_at(parent)
+                        if before is None:  # (only a parent's state can be missing)
+                            before = self._state_at(parent or "")
                         self.lines.enter(c.sha, c.parents)
                         states[c.sha] = self._commit(c, before, changes.get(c.sha, []))
                         if parent in children:
@@ -230,13 +229,13 @@ class _Importer:
         for refused in dict.fromkeys(self.cache.refused):
             self.warn(f"DVC cache entry {refused} was refused; its content is recorded as "
                       "missing")
-        return self._result(rev_range, commits, todo, t0)
+        return self._result(rev_range, commits, todo, t0, self.ingest.missing)
 
-    def _result(self, rev_range, commits, todo, t0) -> ImportResult:
+    def _result(self, rev_range: str, commits: list[capgit.Commit], todo: list[capgit.Commit],
+                t0: float, missing: Iterable[str] = ()) -> ImportResult:
         return ImportResult(self.project, rev_range, len(commits), len(todo),
                             len(commits) - len(todo), tuple(self.versions),
-                            tuple(sorted(self.ingest.missing if self.ingest else ())),
-                            time.perf_counter() - t0)
+                            tuple(sorted(missing)), time.perf_counter() - t0)
 
     def _state_key(self, sha: str) -> str:
         return f"{STATE_KEY}:{self.project}:{sha}"
@@ -305,7 +304,7 @@ class _Importer:
         return state
 
     def _apply(self, sha: str, before: State, changed: list[capgit.Change],
-               at) -> tuple[State, list[StageInfo]]:
+               at: Callable[[], None]) -> tuple[State, list[StageInfo]]:
         """``before`` with the changes of commit ``sha`` applied; the stages of every DVC
         file that changed, read at ``sha`` (``at()`` switches the DVC repo there)."""
         blobs = dict(before.blobs)
@@ -405,7 +404,7 @@ class _Importer:
 
     # -- records ----------------------------------------------------------------------------
 
-    def _draft(self, info: StageInfo, c: capgit.Commit, managed: list[str]) -> Record | None:
+    def _draft(self, info: StageInfo, c: capgit.Commit, managed: list[str]) -> Record:
         name = info.slim.name
         slot_of: dict[str, dict[str, str]] = {"input": {}, "output": {}}
 
@@ -431,7 +430,7 @@ class _Importer:
                 continue  # DVC recorded no hash for it
             inputs[slot("input", d)] = self.ingest.artifact(d, from_git=kind == "git")
         outputs: dict[str, Artifact] = {}
-        metrics: dict = {}
+        metrics: dict[str, Any] = {}
         metrics_files: list[str] = []
         for o in info.outs:
             if o.metric:
@@ -448,7 +447,7 @@ class _Importer:
             if values is not None:
                 merge(metrics, values)
                 metrics_files.append(path)
-        params: dict = {}
+        params: dict[str, Any] = {}
         for _f, values in info.params:
             merge(params, values)
         kind = self._kind(name, info, metrics_files)

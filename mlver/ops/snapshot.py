@@ -256,8 +256,8 @@ def resolve_kind(store: Store, name: str, kind: str | None) -> str:
 def plan(store: Store, ws: Workspace, name: str, inputs: dict[str, str] | None = None,
          outputs: dict[str, str] | None = None, params: Iterable[str] | None = None,
          metrics: Iterable[str] | None = None, kind: str | None = None,
-         message: str | None = None, command: str | tuple[str, ...] | None = None, base: str | None = None,
-         code: str | Iterable[str] | None = None) -> Plan:
+         message: str | None = None, command: str | tuple[str, ...] | None = None,
+         base: str | None = None, code: str | Iterable[str] | None = None) -> Plan:
     """Decide what to capture; ``[snapshot.NAME]`` supplies what the caller did not give.
 
     Paths given by the caller are relative to ``base`` (default the root); paths from
