@@ -11,21 +11,72 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
 
+from mlver.base.errors import NotAStoreError
+from mlver.base.progress import Progress
 from mlver.core import history
+from mlver.core.discover import find_root
+from mlver.core.history import Tag
+from mlver.core.record import KINDS, Record
+from mlver.core.workspace import Workspace
 from mlver.ops import snapshot as snap
-from mlver.core.discover import find_root, outer_root
-from mlver.base.errors import CaptureError, ConfigError, NotAStoreError, RevisionSyntaxError
-from mlver.core.record import Record
+from mlver.ops.snapshot import SnapshotResult
 from mlver.ops.status import NameStatus
 from mlver.store import STORE_DIR, Store
 from mlver.store.index import Index
 from mlver.store.trees import Tree
-from mlver.core.workspace import Workspace
+
+if TYPE_CHECKING:  # imported when a method needs them: the command line starts fast
+    from mlver.core.config import ProjectConfig, RemoteSpec
+    from mlver.core.lineage import Lineage
+    from mlver.diff.value import Diff
+    from mlver.explain.attribute import Attribution
+    from mlver.integrations.hooks import Hooks
+    from mlver.integrations.importdvc import ImportResult
+    from mlver.ops.checkout import CheckoutResult
+    from mlver.ops.gc import GcResult
+    from mlver.ops.run import RunSession
+    from mlver.ops.verify import VerifyResult
+    from mlver.store.remote import RemoteStore
+    from mlver.sync.pushpull import PushRefused, SyncResult
+
+# What the command line takes from here besides Repo: the kinds a name versions, the
+# error a refused push raises (with its partial result), parse_grace and run_hook, and
+# the types of what Repo returns.
+__all__ = ["KINDS", "Attribution", "CheckoutResult", "Diff", "GcResult", "ImportResult",
+           "NameStatus", "PushRefused", "Repo", "SnapshotResult", "SyncResult", "Tag",
+           "VerifyResult", "parse_grace", "run_hook"]
 
 Warn = Callable[[str], None]
+#: A path, ``KEY=VALUE`` or glob, or several (``params=``, ``metrics=``, ``code=``, ``names=``).
+Texts = str | Iterable[str] | None
+
+
+def __getattr__(name: str) -> object:
+    """``PushRefused`` on first use (``sync.pushpull`` is not needed to start)."""
+    if name == "PushRefused":
+        from mlver.sync.pushpull import PushRefused
+
+        return PushRefused
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def parse_grace(text: str | float) -> float:
+    """Seconds of a grace period of gc: ``30s``, ``10m``, ``1h``, ``2d`` or seconds
+    (a :class:`~mlver.base.errors.ConfigError` names a bad one)."""
+    from mlver.ops.gc import parse_duration
+
+    return parse_duration(text)
+
+
+def run_hook(hook: str, args: list[str]) -> int:
+    """Run the git hook ``hook`` as git calls it, with git's ``args``; its exit status."""
+    from mlver.integrations.hooks import run
+
+    return run(hook, args)
 
 
 class Repo:
@@ -66,17 +117,17 @@ class Repo:
         refused (two stores would split one repository's history) unless ``force``; the
         top of a git repository nested in another's working tree is not covered.
         """
-        full = os.path.abspath(path)
-        if not os.path.isdir(full):
-            raise ConfigError(f"folder {path} does not exist; create it first")
-        if not force and not os.path.isdir(os.path.join(full, STORE_DIR)):
-            outer = outer_root(full)
-            if outer is not None:
-                raise ConfigError(
-                    f"{full} is inside the mlver store of {outer}; run mlver commands "
-                    "there, or pass --force to create a separate store here")
-        Store.create(os.path.join(full, STORE_DIR))
+        from mlver.ops.create import create_store
+
+        create_store(path, force)
         return cls(path)
+
+    @staticmethod
+    def has_store(path: str = ".") -> bool:
+        """True when the folder ``path`` holds a store already."""
+        from mlver.ops.create import has_store
+
+        return has_store(path)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -84,22 +135,16 @@ class Repo:
         return self.store.config
 
     @property
-    def project(self) -> Any:
+    def project(self) -> ProjectConfig:
         """The parsed ``mlver.toml`` of the repository root."""
         return self.workspace.project
 
     def _sync(self, index: Index) -> None:
-        if index.read_only:  # catch up nothing: say what the index lacks
-            self.unindexed, self.skipped = history.unindexed(self.store, index)
-            if self.unindexed:
-                self.warn(f"the index lacks {len(self.unindexed)} record(s) that the refs "
-                          "name (a command died before indexing them); they are read from "
-                          "the store, without their lineage, until a writing mlver command "
-                          "(or mlver reindex) catches the index up")
-            return
-        if index.damaged:
-            self.warn(f"the index was unreadable ({index.damaged}) and is rebuilt from the store")
-        self.skipped = history.sync_index(self.store, index)
+        from mlver.ops.indexing import catch_up
+
+        unindexed, self.skipped = catch_up(self.store, index, self.warn)
+        if index.read_only:
+            self.unindexed = unindexed
 
     def warn(self, message: str) -> None:
         """Report a non-fatal problem (the CLI prints ``Warning: …`` on stderr)."""
@@ -148,20 +193,13 @@ class Repo:
 
         ``branch``: only versions on HEAD's git history (recorded at HEAD or an ancestor,
         or without a commit); ``n`` then counts those."""
-        cut = None if branch else n
-        found = history.log(self.store, name, cut, self.warn)
-        if self.read_only and self.unindexed:
-            found = _merge_log(found, [(o, r) for o, r in self.unindexed
-                                       if name is None or r.name == name], name, cut)
+        from mlver.ops.listing import log
+
+        found = log(self.store, self.root, name, n, branch, self.warn,
+                    self.unindexed if self.read_only else ())
         for skipped, why in self.skipped.items():
             if name is None or name == skipped:
                 self.warn(f"{skipped} is damaged: {why}")
-        if branch:
-            flags = self.on_branch(found)
-            if flags is not None:
-                found = [(o, r) for o, r in found if flags[o]]
-            if n is not None:
-                found = found[:max(n, 0)]
         return found
 
     def on_branch(self, items: list[tuple[str, Record]]) -> dict[str, bool | None] | None:
@@ -175,14 +213,11 @@ class Repo:
 
     def tag(self, rev: str, tag: str) -> tuple[str, Record, str | None]:
         """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
-        snap.check_name(tag, "tag")
-        if tag.isdigit():
-            raise RevisionSyntaxError(f"tag '{tag}' is all digits and would read as a "
-                                      "version; pick a name with a letter")
-        oid, rec = self.show(rev)
-        return oid, rec, self.store.refs.set_tag(rec.name, tag, oid)
+        from mlver.ops.tagging import tag as set_tag
 
-    def tag_list(self, name: str | None = None) -> list[history.Tag]:
+        return set_tag(self.store, rev, tag)
+
+    def tag_list(self, name: str | None = None) -> list[Tag]:
         """Every tag of ``name`` (or of every name) with the record it points at, sorted by
         name then tag. A tag whose record cannot be read has ``version`` None (and a warning)."""
         return history.tag_list(self.store, name, self.warn)
@@ -191,7 +226,7 @@ class Repo:
         """``{name: {record oid: [tags]}}`` for ``names``, reading each name's tags once."""
         return history.tags_by_record(self.store, names, self.warn)
 
-    def untag(self, rev: str) -> history.Tag:
+    def untag(self, rev: str) -> Tag:
         """Delete the tag ``NAME@TAG`` (the record stays); return what it pointed at."""
         return history.untag(self.store, rev)
 
@@ -202,14 +237,13 @@ class Repo:
 
     def reindex(self) -> int:
         """Rebuild the index from objects + refs; return the number of records indexed."""
-        count, skipped = history.rebuild_index(self.store)
-        for name, why in skipped.items():
-            self.warn(f"{name} is damaged: {why}")
-        return count
+        from mlver.ops.indexing import reindex
+
+        return reindex(self.store, self.warn)
 
     def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
-                 side: str = "all", force: bool = False, progress: Any = None,
-                 base: str | None = None) -> Any:
+                 side: str = "all", force: bool = False, progress: Progress | None = None,
+                 base: str | None = None) -> CheckoutResult:
         """Write the inputs and outputs of ``rev`` back at their recorded paths (under
         ``to`` when given): exact bytes, exec bits and links, each blob's hash verified.
 
@@ -227,7 +261,7 @@ class Repo:
                         force, progress)
 
     @property
-    def hooks(self) -> Any:
+    def hooks(self) -> Hooks:
         """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (a
         :class:`mlver.integrations.hooks.Hooks`; see docs/hooks.md)."""
         from mlver.integrations.hooks import Hooks
@@ -236,8 +270,8 @@ class Repo:
 
     # -- verify and gc -----------------------------------------------------------------------
 
-    def verify(self, revs: list[str] | None = None, progress: Any = None,
-               remote: str | None = None) -> Any:
+    def verify(self, revs: list[str] | None = None, progress: Progress | None = None,
+               remote: str | None = None) -> VerifyResult:
         """Re-hash every object (or those the revisions ``revs`` reach) and check that every
         version reaches all its objects; a :class:`mlver.ops.verify.VerifyResult` (``.ok``,
         ``.problems``, ``.to_dict()``). Problems are returned, not raised. With ``remote``
@@ -247,24 +281,29 @@ class Repo:
         if remote is not None:
             from mlver.sync.verify import verify_remote
 
-            return verify_remote(self._remote(remote), progress)
-        fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
-        try:
+            found: VerifyResult = verify_remote(self._remote(remote), progress)
+            return found
+        with self._no_fetch():
             return verify(self.store, list(revs) if revs else None, progress)
-        finally:
-            self.store.objects.fetcher = fetch
 
     def gc(self, dry_run: bool = False, keep_last: int | None = None,
-           grace: float | str = 3600, progress: Any = None,
-           lock_timeout: float = 10.0) -> Any:
+           grace: float | str = 3600, progress: Progress | None = None,
+           lock_timeout: float = 10.0) -> GcResult:
         """Remove objects no ref or tag reaches, older than ``grace`` (seconds, or ``"1h"``);
         with ``keep_last`` also the data of versions older than the last N of each name
         (tagged ones kept). A :class:`mlver.ops.gc.GcResult`; ``dry_run`` deletes nothing."""
-        from mlver.ops.gc import gc
+        from mlver.ops.gc import gc, parse_duration
 
+        with self._no_fetch():
+            return gc(self.store, dry_run, keep_last, parse_duration(grace), lock_timeout,
+                      progress)
+
+    @contextmanager
+    def _no_fetch(self) -> Iterator[None]:
+        # verify and gc look at this store only: a missing object is not fetched
         fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
         try:
-            return gc(self.store, dry_run, keep_last, grace, lock_timeout, progress)
+            yield
         finally:
             self.store.objects.fetcher = fetch
 
@@ -282,15 +321,14 @@ class Repo:
         try:
             return cls(path, warn=warn)
         except NotAStoreError:
-            from mlver.core.discover import fresh_root
+            from mlver.ops.create import create_fresh
 
-            root = fresh_root(path, any_project)
+            root = create_fresh(path, any_project)
             if root is None:
                 raise
-            Store.create(os.path.join(root, STORE_DIR))
             return cls(root, warn=warn)
 
-    def remotes(self) -> tuple[dict[str, Any], str | None]:
+    def remotes(self) -> tuple[dict[str, RemoteSpec], str | None]:
         """``({name: RemoteSpec}, default name or None)``: mlver.toml's ``[remotes.NAME]``
         tables and the store's own (``--local``) ones, which win."""
         from mlver.core.config import all_remotes
@@ -299,7 +337,7 @@ class Repo:
 
     def remote_add(self, name: str, url: str, endpoint_url: str | None = None,
                    default: bool = False, local: bool = False,
-                   locking: str | None = None) -> Any:
+                   locking: str | None = None) -> RemoteSpec:
         """Add the remote ``name`` to mlver.toml (or, with ``local``, to the store's own
         config). ``url``: a folder, ``s3://BUCKET/PREFIX``, ``gs://…``; never credentials."""
         from mlver.sync.sharing import add_remote
@@ -311,7 +349,7 @@ class Repo:
         self.remote_trust(name)  # the user typed this URL: pushes may go there
         return spec
 
-    def remote_trust(self, name: str) -> Any:
+    def remote_trust(self, name: str) -> RemoteSpec:
         """Trust pushes to the remote ``name`` at the URL mlver.toml now gives it (pinned in
         the store's own config; see docs/remotes.md): the fix when a push is refused because
         a merged mlver.toml changed that remote or the default."""
@@ -319,7 +357,7 @@ class Repo:
 
         return trust_remote(self, name)
 
-    def remote_remove(self, name: str, local: bool = False) -> Any:
+    def remote_remove(self, name: str, local: bool = False) -> RemoteSpec:
         """Remove the remote ``name`` (from the store's own config with ``local``); the
         remote itself is untouched."""
         from mlver.sync.sharing import remove_remote
@@ -329,16 +367,29 @@ class Repo:
         self._fetcher = None
         return spec
 
-    def _remote(self, name: str | None) -> Any:
-        from mlver.sync.sharing import pick_remote, resolve_folder
-        from mlver.sync.pushpull import open_remote
+    def _remote(self, name: str | None) -> RemoteStore:
+        from mlver.sync.ondemand import open_named
 
-        remotes, default = self.remotes()
-        return open_remote(self.store, resolve_folder(self.root,
-                                                      pick_remote(remotes, default, name)))
+        return open_named(self.store, self.workspace, name)
+
+    def remote_and_names(self, first: str | None, names: Iterable[str],
+                         push: bool = False) -> tuple[str | None, list[str]]:
+        """``push``/``pull [REMOTE] [NAME]…``: ``(remote, names)``. A first argument that
+        is no configured remote is a name of the default remote; for ``push`` one that is
+        no local name either is refused, naming both."""
+        from mlver.sync.sharing import remote_and_names
+
+        return remote_and_names(self, first, names, push)
+
+    def mistyped_remote(self, first: str | None) -> AbstractContextManager[None]:
+        """Around :meth:`pull`: when ``first`` (a first argument taken as a name) is a name
+        the default remote does not hold, the error says it is no remote either."""
+        from mlver.sync.sharing import mistyped_remote
+
+        return mistyped_remote(self, first)
 
     def push(self, remote: str | None = None, names: Iterable[str] | str | None = None,
-             progress: Any = None) -> Any:
+             progress: Progress | None = None) -> SyncResult:
         """Send versions (of ``names``, default all) to ``remote`` (default: the default
         remote): objects the remote lacks, then records, then refs and tags by
         compare-and-swap. A :class:`mlver.sync.pushpull.SyncResult`. A name the remote moved since
@@ -355,7 +406,7 @@ class Repo:
         return r
 
     def pull(self, remote: str | None = None, names: Iterable[str] | str | None = None,
-             data: bool = True, progress: Any = None) -> Any:
+             data: bool = True, progress: Progress | None = None) -> SyncResult:
         """Bring versions (of ``names``, default all) from ``remote``: refs, records and
         trees, then the data (``data=False``: fetched later, on demand). Local-only records
         of a name the remote moved are replayed on top of its head (``.replayed``: old and
@@ -373,19 +424,9 @@ class Repo:
 
     def _fetch(self, oids: list[str]) -> None:
         if self._fetcher is None:
-            from mlver.base.errors import MlverError
+            from mlver.sync.ondemand import default_fetcher
 
-            try:
-                remotes, default = self.remotes()
-            except MlverError:
-                default = None
-            if default is None:
-                self._fetcher = lambda _oids: None
-            else:
-                from mlver.sync.sharing import resolve_folder
-                from mlver.sync.pushpull import fetcher
-
-                self._fetcher = fetcher(self.store, resolve_folder(self.root, remotes[default]))
+            self._fetcher = default_fetcher(self.store, self.workspace)
         self._fetcher(oids)
 
     def removed_data(self, oid: str) -> list[str]:
@@ -398,18 +439,19 @@ class Repo:
     # -- snapshot and run -------------------------------------------------------------------
 
     def plan(self, name: str, inputs: dict[str, str] | None = None,
-             outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
-             message: str | None = None, kind: str | None = None, command: str | None = None,
-             base: str | None = None, code: Any = None) -> snap.Plan:
+             outputs: dict[str, str] | None = None, params: Texts = None,
+             metrics: Texts = None, message: str | None = None, kind: str | None = None,
+             command: str | None = None, base: str | None = None,
+             code: Texts = None) -> snap.Plan:
         """What a snapshot or run of ``name`` would capture (see :meth:`snapshot`)."""
         return snap.plan(self.store, self.workspace, name, inputs, outputs, _listify(params),
                          _listify(metrics), kind, message, command, base, _listify(code))
 
     def snapshot(self, name: str, inputs: dict[str, str] | None = None,
-                 outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
-                 message: str | None = None, kind: str | None = None, python: str | None = None,
-                 progress: Any = None, base: str | None = None,
-                 code: Any = None) -> snap.SnapshotResult:
+                 outputs: dict[str, str] | None = None, params: Texts = None,
+                 metrics: Texts = None, message: str | None = None, kind: str | None = None,
+                 python: str | None = None, progress: Progress | None = None,
+                 base: str | None = None, code: Texts = None) -> SnapshotResult:
         """Capture inputs, outputs, code, params, metrics and env as a new version of ``name``.
 
         With neither inputs nor outputs, ``[snapshot.NAME]`` of mlver.toml supplies them. When
@@ -428,10 +470,10 @@ class Repo:
         return result
 
     def run(self, name: str, inputs: dict[str, str] | None = None,
-            outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
+            outputs: dict[str, str] | None = None, params: Texts = None, metrics: Texts = None,
             message: str | None = None, kind: str | None = None, python: str | None = None,
-            command: str | None = None, progress: Any = None, base: str | None = None,
-            code: Any = None, strict: bool = False) -> Any:
+            command: str | None = None, progress: Progress | None = None,
+            base: str | None = None, code: Texts = None, strict: bool = False) -> RunSession:
         """A recorded execution, used as ``with repo.run(...) as run:``.
 
         Inputs, code, params and env are captured on entry; outputs and metrics on a clean
@@ -449,10 +491,11 @@ class Repo:
             return self.default_python
         return python
 
-    def _session(self, name: str, inputs: Any, outputs: Any, params: Any, metrics: Any,
+    def _session(self, name: str, inputs: dict[str, str] | None,
+                 outputs: dict[str, str] | None, params: Texts, metrics: Texts,
                  message: str | None, kind: str | None, python: str | None,
-                 command: str | None, progress: Any, base: str | None, code: Any = None,
-                 strict: bool = False) -> Any:
+                 command: str | None, progress: Progress | None, base: str | None,
+                 code: Texts = None, strict: bool = False) -> RunSession:
         from mlver.ops.run import RunSession
 
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
@@ -460,7 +503,12 @@ class Repo:
 
     def execute(self, name: str, argv: list[str] | str | None = None,
                 record_failed: bool = False, cwd: str | None = None,
-                stdout_to_stderr: bool = False, **options: Any) -> snap.SnapshotResult:
+                stdout_to_stderr: bool = False, *, inputs: dict[str, str] | None = None,
+                outputs: dict[str, str] | None = None, params: Texts = None,
+                metrics: Texts = None, message: str | None = None, kind: str | None = None,
+                python: str | None = None, command: str | None = None,
+                progress: Progress | None = None, base: str | None = None,
+                code: Texts = None, strict: bool = False) -> SnapshotResult:
         """Run ``argv`` (default: ``command`` of ``[snapshot.NAME]``) and record it. A string
         runs through ``/bin/sh -c``, a list as is.
 
@@ -472,13 +520,9 @@ class Repo:
         of :meth:`snapshot`."""
         from mlver.ops.run import execute
 
-        o = {k: options.get(k) for k in ("inputs", "outputs", "params", "metrics", "message",
-                                        "kind", "python", "command", "progress", "base",
-                                        "code", "strict")}
-        unknown = set(options) - set(o)
-        if unknown:
-            raise TypeError(f"execute() got unexpected options {sorted(unknown)}")
-        session = self._session(name, **o)  # the command's own interpreter, not ours
+        # the command's own interpreter, not ours: python is not defaulted to this one
+        session = self._session(name, inputs, outputs, params, metrics, message, kind, python,
+                                command, progress, base, code, strict)
         result = execute(session, argv, record_failed, cwd, stdout_to_stderr)
         if result.warning:
             self.warn(result.warning)
@@ -486,8 +530,8 @@ class Repo:
 
     # -- DVC ---------------------------------------------------------------------------------
 
-    def import_dvc(self, path: str = ".", rev_range: str | None = None, progress: Any = None,
-                   base: str | None = None) -> Any:
+    def import_dvc(self, path: str = ".", rev_range: str | None = None,
+                   progress: Progress | None = None, base: str | None = None) -> ImportResult:
         """Import the git history of the DVC project at ``path`` (relative to ``base``,
         default the repository root) as versions: one per stage (named after it) or
         ``.dvc``-tracked path (``data/raw.csv`` -> ``data-raw.csv``) at each commit where
@@ -501,7 +545,7 @@ class Repo:
 
     # -- lineage ----------------------------------------------------------------------------
 
-    def lineage(self, rev: str) -> Any:
+    def lineage(self, rev: str) -> Lineage:
         """A :class:`mlver.core.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
         from mlver.core.lineage import Lineage
 
@@ -511,24 +555,11 @@ class Repo:
 
     def content_oid(self, path_or_oid: str) -> str:
         """An oid given as is, or the oid of a path's current content (writing nothing)."""
-        from mlver.capture.files import capture_path
-        from mlver.base.hashing import is_oid
+        from mlver.ops.content import content_oid
 
-        if is_oid(path_or_oid) and not self.workspace.exists(path_or_oid):
-            return path_or_oid
-        try:
-            rel = self.workspace.to_rel(path_or_oid)
-            if not self.workspace.exists(rel):
-                raise CaptureError(f"'{path_or_oid}' does not exist")
-        except CaptureError as e:
-            raise CaptureError(f"{e} (paths in the Python API are relative to the repository "
-                               f"root {self.root}, not to the current folder)") from None
-        cache = self.workspace.stat_cache()
-        oid = capture_path(self.root, rel, cache).oid
-        cache.save()
-        return oid
+        return content_oid(self.workspace, path_or_oid)
 
-    def used_by(self, path_or_oid: str) -> Any:
+    def used_by(self, path_or_oid: str) -> Any:  # a pandas DataFrame (pandas is untyped)
         """Records that consumed this exact content (a path's current content, or an oid)."""
         from mlver.core.lineage import content_frame
 
@@ -562,9 +593,9 @@ class Repo:
         return status(self.store, self.workspace, [name] if name else self.names())
 
     def diff(self, a: str, b: str | None = None, keys: dict[str, Any] | None = None,
-             rows: int = 0, progress: Any = None, depth: int = 3,
+             rows: int = 0, progress: Progress | None = None, depth: int = 3,
              targets: dict[str, str] | None = None,
-             profiles: dict[str, dict] | None = None) -> Any:
+             profiles: dict[str, dict[str, Any]] | None = None) -> Diff:
         """Explain how record ``a`` differs from ``b`` (default: the workspace now).
 
         Against the workspace, a bare name ``a`` means its latest version on HEAD's git
@@ -575,56 +606,26 @@ class Repo:
         a table path (or ``"*"``) to its label column, reported first. ``profiles``, when
         given, receives the table profile the diff used for each blob oid (what the HTML
         report plots). A read-only Repo caches no profile."""
-        from mlver.diff.records import diff_records
-        from mlver.core.lineage import check_depth
+        from mlver.ops.compare import diff_revisions
 
-        check_depth(depth)
-
-        branch = None
-        if b is None:  # a bare NAME: its latest version on HEAD's history
-            from mlver.core.branches import workspace_base
-
-            branch = workspace_base(self.store, a, self.root)
-        old_oid, old = (branch.oid, self.record(branch.oid)) if branch else self.show(a)
-        if b is None:
-            new_oid, new = None, snap.workspace_record(self.store, self.workspace, old)
-        else:
-            new_oid, new = self.show(b)
-        d = diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
-                         keys=keys or {}, rows=rows, progress=progress, depth=depth,
-                         targets=targets, profiles=profiles,
-                         cache=False if self.read_only else None)
-        if branch is not None:
-            from mlver.core.branches import annotate
-
-            d = annotate(d, branch)
-        else:
-            from mlver.core.branches import mark_pair
-
-            d = mark_pair(d, self.root, old, new if new_oid is not None else None,
-                          lambda oid: self.record(oid).label)
-        return d
+        return diff_revisions(self.store, self.workspace, a, b, keys, rows, progress, depth,
+                              targets, profiles, read_only=self.read_only)
 
     # -- report -----------------------------------------------------------------------------
 
     def report(self, a: str, b: str | None = None, path: str | None = None,
                keys: dict[str, Any] | None = None, depth: int = 3,
-               targets: dict[str, str] | None = None, progress: Any = None) -> str:
+               targets: dict[str, str] | None = None, progress: Progress | None = None) -> str:
         """The HTML report of ``diff(a, b)``: one self-contained page (inline CSS, SVG
         plots of each drifted or label column drawn from the table profiles the diff
         used). Written to ``path`` (relative to the repository root) when given; the
         page's text is returned either way. Needs no extra package."""
+        from mlver.ops.report_file import report_path
         from mlver.views.report import report_html, write_text
 
-        full = None
-        if path is not None:  # checked before the diff is computed
-            full = path if os.path.isabs(path) else os.path.join(self.root, path)
-            if os.path.isdir(full):
-                raise ConfigError(f"{path} is a folder; give the report a file name such "
-                                  "as report.html")
-            if not os.path.isdir(os.path.dirname(os.path.abspath(full))):
-                raise ConfigError(f"the folder of {path} does not exist; create it first")
-        profiles: dict[str, dict] = {}
+        # the path is checked before the diff is computed
+        full = None if path is None else report_path(self.root, path)
+        profiles: dict[str, dict[str, Any]] = {}
         d = self.diff(a, b, keys=keys, depth=depth, targets=targets, progress=progress,
                       profiles=profiles)
         text = report_html(self.store, d, profiles)
@@ -633,9 +634,10 @@ class Repo:
         return text
 
     def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
-                budget: int | None = None, split_params: bool = False, progress: Any = None,
-                notify: Callable[[str], None] | None = None, cache: bool = True,
-                repeats: int | None = None, trust: bool = False) -> Any:
+                budget: int | None = None, split_params: bool = False,
+                progress: Progress | None = None, notify: Callable[[str], None] | None = None,
+                cache: bool = True, repeats: int | None = None,
+                trust: bool = False) -> Attribution:
         """Measure how much of each metric's change from ``a`` to ``b`` each changed input
         group caused, by replaying ``b``'s recorded command with inputs taken from either
         record in scratch copies of the commit (see docs/explain.md). Returns a
@@ -660,20 +662,7 @@ class Repo:
                        trust=trust)
 
 
-def _listify(value: Any) -> list[str] | None:
+def _listify(value: Texts) -> list[str] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
-
-
-def _merge_log(found: list[tuple[str, Record]], extra: list[tuple[str, Record]],
-               name: str | None, n: int | None) -> list[tuple[str, Record]]:
-    """``found`` (from the index) and records the index lacks, in the log's order."""
-    have = {o for o, _ in found}
-    items = found + [(o, r) for o, r in extra if o not in have]
-    if name is not None:
-        items.sort(key=lambda it: -it[1].version)
-    else:
-        items.sort(key=lambda it: it[1].name)
-        items.sort(key=lambda it: it[1].created, reverse=True)
-    return items[:max(n, 0)] if n is not None else items
