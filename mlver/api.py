@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from mlver.base.errors import NotAStoreError
@@ -40,12 +40,9 @@ if TYPE_CHECKING:  # imported when a method needs them: the command line starts 
     from mlver.ops.gc import GcResult
     from mlver.ops.run import RunSession
     from mlver.ops.verify import VerifyResult
-    from mlver.store.remote import RemoteStore
     from mlver.sync.pushpull import PushRefused, SyncResult
 
-# What the command line takes from here besides Repo: the kinds a name versions, the
-# error a refused push raises (with its partial result), parse_grace and run_hook, and
-# the types of what Repo returns.
+# Besides Repo, what the command line takes, and the types of what Repo's methods return.
 __all__ = ["KINDS", "Attribution", "CheckoutResult", "Diff", "GcResult", "ImportResult",
            "NameStatus", "PushRefused", "Repo", "SnapshotResult", "SyncResult", "Tag",
            "VerifyResult", "parse_grace", "run_hook"]
@@ -113,10 +110,9 @@ class Repo:
     def init(cls, path: str = ".", force: bool = False) -> Repo:
         """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it.
 
-        A folder already covered by a store further up (in the same git repository) is
-        refused (two stores would split one repository's history) unless ``force``; the
-        top of a git repository nested in another's working tree is not covered.
-        """
+        A folder already covered by a store further up (in the same git repository) is refused
+        (two stores would split one repository's history) unless ``force``; the top of a git
+        repository nested in another's working tree is not covered."""
         from mlver.ops.create import create_store
 
         create_store(path, force)
@@ -195,12 +191,8 @@ class Repo:
         or without a commit); ``n`` then counts those."""
         from mlver.ops.listing import log
 
-        found = log(self.store, self.root, name, n, branch, self.warn,
-                    self.unindexed if self.read_only else ())
-        for skipped, why in self.skipped.items():
-            if name is None or name == skipped:
-                self.warn(f"{skipped} is damaged: {why}")
-        return found
+        return log(self.store, self.root, name, n, branch, self.warn,
+                   self.unindexed if self.read_only else (), self.skipped)
 
     def on_branch(self, items: list[tuple[str, Record]]) -> dict[str, bool | None] | None:
         """``{oid: True}`` for each of ``items`` (from :meth:`log`) on HEAD's git history
@@ -244,14 +236,12 @@ class Repo:
     def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
                  side: str = "all", force: bool = False, progress: Progress | None = None,
                  base: str | None = None) -> CheckoutResult:
-        """Write the inputs and outputs of ``rev`` back at their recorded paths (under
-        ``to`` when given): exact bytes, exec bits and links, each blob's hash verified.
+        """Write the inputs and outputs of ``rev`` back at their recorded paths (under ``to``
+        when given): exact bytes, exec bits and links, each blob's hash verified.
 
-        ``paths`` (relative to ``base``, default the root) narrows it to what lies at or
-        below them; ``side`` is ``"all"``, ``"inputs"`` or ``"outputs"``. Without
-        ``force`` a file whose content the store does not hold is never overwritten.
-        Returns a :class:`~mlver.ops.checkout.CheckoutResult`.
-        """
+        ``paths`` (relative to ``base``, default the root) narrows it to what lies at or below
+        them; ``side`` is ``"all"``, ``"inputs"`` or ``"outputs"``. Without ``force`` a file
+        whose content the store does not hold is never overwritten."""
         from mlver.ops.checkout import checkout
 
         oid, rec = self.show(rev)
@@ -262,8 +252,8 @@ class Repo:
 
     @property
     def hooks(self) -> Hooks:
-        """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (a
-        :class:`mlver.integrations.hooks.Hooks`; see docs/hooks.md)."""
+        """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (see
+        docs/hooks.md)."""
         from mlver.integrations.hooks import Hooks
 
         return Hooks(self.root, lambda: self.workspace.project.hooks, self)
@@ -273,17 +263,15 @@ class Repo:
     def verify(self, revs: list[str] | None = None, progress: Progress | None = None,
                remote: str | None = None) -> VerifyResult:
         """Re-hash every object (or those the revisions ``revs`` reach) and check that every
-        version reaches all its objects; a :class:`mlver.ops.verify.VerifyResult` (``.ok``,
-        ``.problems``, ``.to_dict()``). Problems are returned, not raised. With ``remote``
-        (a remote's name), check that remote instead: every object its refs reach is there."""
+        version reaches all its objects (``.ok``, ``.problems``, ``.to_dict()`` of the result).
+        Problems are returned, not raised. With ``remote`` (a remote's name), check that
+        remote instead: every object its refs reach is there."""
         from mlver.ops.verify import verify
+        from mlver.sync.named import local_only, verify_named
 
         if remote is not None:
-            from mlver.sync.verify import verify_remote
-
-            found: VerifyResult = verify_remote(self._remote(remote), progress)
-            return found
-        with self._no_fetch():
+            return verify_named(self.store, self.workspace, remote, progress)
+        with local_only(self.store):
             return verify(self.store, list(revs) if revs else None, progress)
 
     def gc(self, dry_run: bool = False, keep_last: int | None = None,
@@ -291,21 +279,13 @@ class Repo:
            lock_timeout: float = 10.0) -> GcResult:
         """Remove objects no ref or tag reaches, older than ``grace`` (seconds, or ``"1h"``);
         with ``keep_last`` also the data of versions older than the last N of each name
-        (tagged ones kept). A :class:`mlver.ops.gc.GcResult`; ``dry_run`` deletes nothing."""
+        (tagged ones kept). ``dry_run`` deletes nothing."""
         from mlver.ops.gc import gc, parse_duration
+        from mlver.sync.named import local_only
 
-        with self._no_fetch():
+        with local_only(self.store):
             return gc(self.store, dry_run, keep_last, parse_duration(grace), lock_timeout,
                       progress)
-
-    @contextmanager
-    def _no_fetch(self) -> Iterator[None]:
-        # verify and gc look at this store only: a missing object is not fetched
-        fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
-        try:
-            yield
-        finally:
-            self.store.objects.fetcher = fetch
 
     # -- remotes: push, pull ---------------------------------------------------------------
 
@@ -314,7 +294,6 @@ class Repo:
                  any_project: bool = False) -> Repo:
         """The repository at or above ``path``; in a fresh clone without a store, the
         folder holding ``mlver.toml`` gets a new store (``mlver pull`` needs no init).
-
         Without ``any_project`` that ``mlver.toml`` must configure a remote; with it (what
         ``mlver remote add`` uses) any ``mlver.toml`` will do, else the top of the git
         repository. Never above that top: a nested clone gets a store of its own."""
@@ -367,11 +346,6 @@ class Repo:
         self._fetcher = None
         return spec
 
-    def _remote(self, name: str | None) -> RemoteStore:
-        from mlver.sync.ondemand import open_named
-
-        return open_named(self.store, self.workspace, name)
-
     def remote_and_names(self, first: str | None, names: Iterable[str],
                          push: bool = False) -> tuple[str | None, list[str]]:
         """``push``/``pull [REMOTE] [NAME]…``: ``(remote, names)``. A first argument that
@@ -392,39 +366,27 @@ class Repo:
              progress: Progress | None = None) -> SyncResult:
         """Send versions (of ``names``, default all) to ``remote`` (default: the default
         remote): objects the remote lacks, then records, then refs and tags by
-        compare-and-swap. A :class:`mlver.sync.pushpull.SyncResult`. A name the remote moved since
-        the last pull raises :class:`mlver.sync.pushpull.PushRefused` (the others are pushed)."""
-        from mlver.sync.sharing import refuse_tracked_store
-        from mlver.sync.pushpull import open_remote, push
-        from mlver.sync.trust import push_target
+        compare-and-swap. A name the remote moved since the last pull raises
+        :class:`mlver.sync.pushpull.PushRefused` (the others are pushed)."""
+        from mlver.sync.named import push_named
 
-        refuse_tracked_store(self.root, "mlver push")
-        spec = push_target(self, remote)  # refused unless trusted (a merged mlver.toml)
-        r = push(self.store, open_remote(self.store, spec), _listify(names), progress, self.warn)
-        for w in r.warnings:
-            self.warn(w)
-        return r
+        return push_named(self.store, self.workspace, remote, _listify(names), progress,
+                          self.warn)
 
     def pull(self, remote: str | None = None, names: Iterable[str] | str | None = None,
              data: bool = True, progress: Progress | None = None) -> SyncResult:
         """Bring versions (of ``names``, default all) from ``remote``: refs, records and
         trees, then the data (``data=False``: fetched later, on demand). Local-only records
         of a name the remote moved are replayed on top of its head (``.replayed``: old and
-        new oids); a remote with no pinned URL is pinned. A :class:`mlver.sync.pushpull.SyncResult`."""
-        from mlver.sync.sharing import refuse_tracked_store
-        from mlver.sync.pushpull import open_remote, pull
-        from mlver.sync.trust import pin_read, remote_spec
+        new oids); a remote with no pinned URL is pinned."""
+        from mlver.sync.named import pull_named
 
-        refuse_tracked_store(self.root, "mlver pull")
-        spec = remote_spec(self, remote)
-        r = pull(self.store, open_remote(self.store, spec), _listify(names), data, progress,
-                 self.warn, root=self.root)
-        pin_read(self.store.path, spec)  # a push there is trusted; a moved URL is not
-        return r
+        return pull_named(self.store, self.workspace, remote, _listify(names), data, progress,
+                          self.warn)
 
     def _fetch(self, oids: list[str]) -> None:
         if self._fetcher is None:
-            from mlver.sync.ondemand import default_fetcher
+            from mlver.sync.named import default_fetcher
 
             self._fetcher = default_fetcher(self.store, self.workspace)
         self._fetcher(oids)
@@ -436,7 +398,7 @@ class Repo:
 
         return gone_slots(self.store, oid, self.record(oid))
 
-    # -- snapshot and run -------------------------------------------------------------------
+    # -- snapshot, run and import-dvc ---------------------------------------------------------
 
     def plan(self, name: str, inputs: dict[str, str] | None = None,
              outputs: dict[str, str] | None = None, params: Texts = None,
@@ -456,13 +418,12 @@ class Repo:
 
         With neither inputs nor outputs, ``[snapshot.NAME]`` of mlver.toml supplies them. When
         the content equals the latest version, no version is written (``result.created`` is
-        False). ``params``/``metrics``: a file path, ``KEY=VALUE``, or a list of them. An
-        input is a path when something exists there, else ``REV[:SLOT]`` of a record's
-        output. ``code``: the code scope, a path or glob or a list of them (default:
-        ``code`` of ``[snapshot.NAME]``, else the whole repository). Paths are relative to
-        ``base`` (default: the repository root). ``python``: the interpreter whose packages
-        are recorded (default: ``[env] python``, else :attr:`default_python`, this one).
-        """
+        False). ``params``/``metrics``: a file path, ``KEY=VALUE``, or a list of them. An input
+        is a path when something exists there, else ``REV[:SLOT]`` of a record's output.
+        ``code``: the code scope, a path or glob or a list of them (default: ``code`` of
+        ``[snapshot.NAME]``, else the whole repository). Paths are relative to ``base``
+        (default: the repository root). ``python``: the interpreter whose packages are recorded
+        (default: ``[env] python``, else :attr:`default_python`, this one)."""
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, None, base, code)
         result = snap.snapshot(self.store, self.workspace, p, self._python(python), progress)
         if result.warning:
@@ -476,13 +437,14 @@ class Repo:
             base: str | None = None, code: Texts = None, strict: bool = False) -> RunSession:
         """A recorded execution, used as ``with repo.run(...) as run:``.
 
-        Inputs, code, params and env are captured on entry; outputs and metrics on a clean
-        exit, when the record is written (``run.result``). An exception records nothing.
-        Files opened inside the block are traced (see :meth:`execute`); ``code`` and
-        ``strict`` are as there.
-        """
-        return self._session(name, inputs, outputs, params, metrics, message, kind,
-                             self._python(python), command, progress, base, code, strict)
+        Inputs, code, params and env are captured on entry; outputs and metrics on a clean exit,
+        when the record is written (``run.result``). An exception records nothing. Files opened
+        inside the block are traced (see :meth:`execute`); ``code`` and ``strict`` are as there."""
+        from mlver.ops.run import RunSession
+
+        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
+        return RunSession(self.store, self.workspace, p, self._python(python), progress,
+                          strict=strict)
 
     def _python(self, python: str | None) -> str | None:
         # Work done in this process ran on this interpreter: record its packages (the same
@@ -490,16 +452,6 @@ class Repo:
         if python is None and not self.workspace.project.python:
             return self.default_python
         return python
-
-    def _session(self, name: str, inputs: dict[str, str] | None,
-                 outputs: dict[str, str] | None, params: Texts, metrics: Texts,
-                 message: str | None, kind: str | None, python: str | None,
-                 command: str | None, progress: Progress | None, base: str | None,
-                 code: Texts = None, strict: bool = False) -> RunSession:
-        from mlver.ops.run import RunSession
-
-        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
-        return RunSession(self.store, self.workspace, p, python, progress, strict=bool(strict))
 
     def execute(self, name: str, argv: list[str] | str | None = None,
                 record_failed: bool = False, cwd: str | None = None,
@@ -518,17 +470,15 @@ class Repo:
         ``record.run.trace.unrecorded``. With ``strict=True`` such a read (or a command
         that cannot be traced) fails the run and records nothing. Other options are those
         of :meth:`snapshot`."""
-        from mlver.ops.run import execute
+        from mlver.ops.run import RunSession, execute
 
+        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
         # the command's own interpreter, not ours: python is not defaulted to this one
-        session = self._session(name, inputs, outputs, params, metrics, message, kind, python,
-                                command, progress, base, code, strict)
+        session = RunSession(self.store, self.workspace, p, python, progress, strict=strict)
         result = execute(session, argv, record_failed, cwd, stdout_to_stderr)
         if result.warning:
             self.warn(result.warning)
         return result
-
-    # -- DVC ---------------------------------------------------------------------------------
 
     def import_dvc(self, path: str = ".", rev_range: str | None = None,
                    progress: Progress | None = None, base: str | None = None) -> ImportResult:
@@ -536,8 +486,7 @@ class Repo:
         default the repository root) as versions: one per stage (named after it) or
         ``.dvc``-tracked path (``data/raw.csv`` -> ``data-raw.csv``) at each commit where
         its recorded hashes changed. ``rev_range``: a git revision or ``A..B`` (default
-        ``HEAD``). Incremental: commits imported before are skipped. Needs ``mlver[dvc]``.
-        Returns a :class:`mlver.integrations.importdvc.ImportResult` (``.versions``, ``.to_dict()``)."""
+        ``HEAD``). Incremental: commits imported before are skipped. Needs ``mlver[dvc]``."""
         from mlver.integrations.importdvc import import_dvc
 
         rel = self.workspace.to_rel(path, base)
@@ -546,7 +495,7 @@ class Repo:
     # -- lineage ----------------------------------------------------------------------------
 
     def lineage(self, rev: str) -> Lineage:
-        """A :class:`mlver.core.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
+        """The lineage around ``rev`` (``.upstream()``, ``.downstream()``, ``.graph()``)."""
         from mlver.core.lineage import Lineage
 
         oid = self.resolve(rev)
@@ -578,14 +527,13 @@ class Repo:
 
         return records_frame(self.log(name))
 
-    # -- status and diff --------------------------------------------------------------------
+    # -- status, diff, report and explain -----------------------------------------------------
 
     def status(self, name: str | None = None) -> list[NameStatus]:
-        """Compare the latest version of each name (or ``name``) on HEAD's git history
-        with the workspace (see :func:`mlver.core.branches.version_on_head`).
+        """Compare the latest version of each name (or ``name``) on HEAD's git history with the
+        workspace (see :func:`mlver.core.branches.version_on_head`).
 
-        Reads through the stat cache and writes no objects.
-        """
+        Reads through the stat cache and writes no objects."""
         from mlver.ops.status import status
 
         if name and self.store.refs.get(name) is None:
@@ -611,8 +559,6 @@ class Repo:
         return diff_revisions(self.store, self.workspace, a, b, keys, rows, progress, depth,
                               targets, profiles, read_only=self.read_only)
 
-    # -- report -----------------------------------------------------------------------------
-
     def report(self, a: str, b: str | None = None, path: str | None = None,
                keys: dict[str, Any] | None = None, depth: int = 3,
                targets: dict[str, str] | None = None, progress: Progress | None = None) -> str:
@@ -620,28 +566,20 @@ class Repo:
         plots of each drifted or label column drawn from the table profiles the diff
         used). Written to ``path`` (relative to the repository root) when given; the
         page's text is returned either way. Needs no extra package."""
-        from mlver.ops.report_file import report_path
-        from mlver.views.report import report_html, write_text
+        from mlver.views.report_file import write_report
 
-        # the path is checked before the diff is computed
-        full = None if path is None else report_path(self.root, path)
-        profiles: dict[str, dict[str, Any]] = {}
-        d = self.diff(a, b, keys=keys, depth=depth, targets=targets, progress=progress,
-                      profiles=profiles)
-        text = report_html(self.store, d, profiles)
-        if full is not None:
-            write_text(full, text)
-        return text
+        return write_report(self.store, self.workspace, a, b, path, keys, depth, targets,
+                            progress, read_only=self.read_only)
 
-    def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
+    def explain(self, a: str, b: str, metrics: Texts = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False,
                 progress: Progress | None = None, notify: Callable[[str], None] | None = None,
                 cache: bool = True, repeats: int | None = None,
                 trust: bool = False) -> Attribution:
         """Measure how much of each metric's change from ``a`` to ``b`` each changed input
         group caused, by replaying ``b``'s recorded command with inputs taken from either
-        record in scratch copies of the commit (see docs/explain.md). Returns a
-        :class:`mlver.explain.attribute.Attribution` (``str()``, ``.to_dict()``, ``.to_frame()``).
+        record in scratch copies of the commit (see docs/explain.md); ``str()``,
+        ``.to_dict()`` and ``.to_frame()`` of the result show it.
 
         ``metrics``: a name or a list (default: every numeric metric that changed);
         ``jobs``: replays run at once; ``budget``: runs that sampling may take when more
@@ -650,16 +588,10 @@ class Repo:
         ``cache=False`` reruns replays found in the cache; ``repeats``: replays of each
         version's own configuration, for the noise (default 3); ``trust=True`` replays a
         version that was pulled or imported (refused otherwise)."""
-        from mlver.explain.replay import DEFAULT_BUDGET, REPEATS, explain
+        from mlver.explain.revisions import explain_revisions
 
-        a_oid, ra = self.show(a)
-        b_oid, rb = self.show(b)
-        return explain(self.store, self.workspace, a_oid, ra, b_oid, rb,
-                       metrics=_listify(metrics), jobs=jobs,
-                       budget=DEFAULT_BUDGET if budget is None else budget,
-                       split_params=split_params, progress=progress, notify=notify,
-                       cache=cache, repeats=REPEATS if repeats is None else repeats,
-                       trust=trust)
+        return explain_revisions(self.store, self.workspace, a, b, _listify(metrics), jobs,
+                                 budget, split_params, progress, notify, cache, repeats, trust)
 
 
 def _listify(value: Texts) -> list[str] | None:

@@ -3,7 +3,7 @@ those on HEAD's git history, and in a read-only store also those the index lacks
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from mlver.core import history
 from mlver.core.branches import on_head_flags
@@ -14,17 +14,22 @@ Items = list[tuple[str, Record]]
 
 
 def log(store: Store, root: str, name: str | None, n: int | None, branch: bool,
-        warn: Callable[[str], None], unindexed: Sequence[tuple[str, Record]] = ()) -> Items:
+        warn: Callable[[str], None], unindexed: Sequence[tuple[str, Record]] = (),
+        skipped: Mapping[str, str] | None = None) -> Items:
     """Records newest first: of ``name`` by version, or of all names by time.
 
     ``branch``: only versions on HEAD's git history of the repository at ``root``
     (recorded at HEAD or an ancestor, or without a commit); ``n`` then counts those.
-    ``unindexed``: records the index lacks (a read-only store cannot catch it up)."""
+    ``unindexed``: records the index lacks (a read-only store cannot catch it up);
+    ``skipped``: names the index could not read, and why (each listed one is warned of)."""
     cut = None if branch else n
     found = history.log(store, name, cut, warn)
     if unindexed:
         found = _merge(found, [(o, r) for o, r in unindexed
                                if name is None or r.name == name], name, cut)
+    for bad, why in (skipped or {}).items():
+        if name is None or name == bad:
+            warn(f"{bad} is damaged: {why}")
     if branch:
         flags = on_head_flags(found, root)
         if flags is not None:
