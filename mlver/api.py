@@ -79,10 +79,9 @@ def run_hook(hook: str, args: list[str]) -> int:
 class Repo:
     """A repository with an mlver store. ``Repo(path)`` opens the nearest one at or above."""
 
-    #: The interpreter whose packages snapshot() and run() record when neither ``python=``
-    #: nor ``[env] python`` of mlver.toml names one: this process's own, which a script
-    #: calling the Python API runs on. The command line and the git hooks set None: the
-    #: active virtualenv, else python on PATH.
+    #: The interpreter whose packages snapshot() and run() record when neither ``python=`` nor
+    #: ``[env] python`` of mlver.toml names one: this process's own, which a script calling the
+    #: Python API runs on. CLI and git hooks set None: the active virtualenv, else python on PATH.
     default_python: str | None = sys.executable
 
     def __init__(self, path: str = ".", warn: Warn | None = None,
@@ -138,7 +137,9 @@ class Repo:
     def _sync(self, index: Index) -> None:
         from mlver.ops.indexing import catch_up
 
-        unindexed, self.skipped = catch_up(self.store, index, self.warn)
+        unindexed, skipped = catch_up(self.store, index, self.warn)
+        self.skipped.clear()  # in place: log() holds this dict while the index opens
+        self.skipped.update(skipped)
         if index.read_only:
             self.unindexed = unindexed
 
@@ -447,8 +448,7 @@ class Repo:
                           strict=strict)
 
     def _python(self, python: str | None) -> str | None:
-        # Work done in this process ran on this interpreter: record its packages (the same
-        # for snapshot() and run()), unless mlver.toml names the training interpreter.
+        # work done in this process ran here, unless mlver.toml names the training interpreter
         if python is None and not self.workspace.project.python:
             return self.default_python
         return python
