@@ -38,9 +38,9 @@ from mlver.ops.status import NameStatus, SlotStatus
 from mlver._version import __version__
 
 __all__ = [
-    "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError", "CorruptObjectError", "Diff", "Env",
-    "LockError", "MlverError", "NameStatus", "NotAStoreError", "ParamsError", "Record", "RecordFormatError",
-    "RefConflictError", "ReplayError", "Repo", "RevisionError", "Run", "RunError", "SlotDiff", "SlotStatus", "SnapshotResult",
-    "StoreFormatError", "Tag", "UsageError", "__version__",
-    "Scope", "Trace",
+    "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError",
+    "CorruptObjectError", "Diff", "Env", "LockError", "MlverError", "NameStatus",
+    "NotAStoreError", "ParamsError", "Record", "RecordFormatError", "RefConflictError",
+    "ReplayError", "Repo", "RevisionError", "Run", "RunError", "Scope", "SlotDiff", "SlotStatus",
+    "SnapshotResult", "StoreFormatError", "Tag", "Trace", "UsageError", "__version__",
 ]

@@ -11,30 +11,77 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
+from mlver.base.errors import NotAStoreError
+from mlver.base.progress import Progress
 from mlver.core import history
+from mlver.core.discover import find_root
+from mlver.core.history import Tag
+from mlver.core.record import KINDS, Record
+from mlver.core.workspace import Workspace
 from mlver.ops import snapshot as snap
-from mlver.core.discover import find_root, outer_root
-from mlver.base.errors import CaptureError, ConfigError, NotAStoreError, RevisionSyntaxError
-from mlver.core.record import Record
+from mlver.ops.snapshot import SnapshotResult
 from mlver.ops.status import NameStatus
 from mlver.store import STORE_DIR, Store
 from mlver.store.index import Index
 from mlver.store.trees import Tree
-from mlver.core.workspace import Workspace
+
+if TYPE_CHECKING:  # imported when a method needs them: the command line starts fast
+    from mlver.core.config import ProjectConfig, RemoteSpec
+    from mlver.core.lineage import Lineage
+    from mlver.diff.value import Diff
+    from mlver.explain.attribute import Attribution
+    from mlver.integrations.hooks import Hooks
+    from mlver.integrations.importdvc import ImportResult
+    from mlver.ops.checkout import CheckoutResult
+    from mlver.ops.gc import GcResult
+    from mlver.ops.run import RunSession
+    from mlver.ops.verify import VerifyResult
+    from mlver.sync.pushpull import PushRefused, SyncResult
+
+# Besides Repo, what the command line takes, and the types of what Repo's methods return.
+__all__ = ["KINDS", "Attribution", "CheckoutResult", "Diff", "GcResult", "ImportResult",
+           "NameStatus", "PushRefused", "Repo", "SnapshotResult", "SyncResult", "Tag",
+           "VerifyResult", "parse_grace", "run_hook"]
 
 Warn = Callable[[str], None]
+#: A path, ``KEY=VALUE`` or glob, or several (``params=``, ``metrics=``, ``code=``, ``names=``).
+Texts = str | Iterable[str] | None
+
+
+def __getattr__(name: str) -> object:
+    """``PushRefused`` on first use (``sync.pushpull`` is not needed to start)."""
+    if name == "PushRefused":
+        from mlver.sync.pushpull import PushRefused
+
+        return PushRefused
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def parse_grace(text: str | float) -> float:
+    """Seconds of a grace period of gc: ``30s``, ``10m``, ``1h``, ``2d`` or seconds
+    (a :class:`~mlver.base.errors.ConfigError` names a bad one)."""
+    from mlver.ops.gc import parse_duration
+
+    return parse_duration(text)
+
+
+def run_hook(hook: str, args: list[str]) -> int:
+    """Run the git hook ``hook`` as git calls it, with git's ``args``; its exit status."""
+    from mlver.integrations.hooks import run
+
+    return run(hook, args)
 
 
 class Repo:
     """A repository with an mlver store. ``Repo(path)`` opens the nearest one at or above."""
 
-    #: The interpreter whose packages snapshot() and run() record when neither ``python=``
-    #: nor ``[env] python`` of mlver.toml names one: this process's own, which a script
-    #: calling the Python API runs on. The command line and the git hooks set None: the
-    #: active virtualenv, else python on PATH.
+    #: The interpreter whose packages snapshot() and run() record when neither ``python=`` nor
+    #: ``[env] python`` of mlver.toml names one: this process's own, which a script calling the
+    #: Python API runs on. CLI and git hooks set None: the active virtualenv, else python on PATH.
     default_python: str | None = sys.executable
 
     def __init__(self, path: str = ".", warn: Warn | None = None,
@@ -62,21 +109,20 @@ class Repo:
     def init(cls, path: str = ".", force: bool = False) -> Repo:
         """Create ``.mlver/`` in ``path`` (harmless when it exists) and open it.
 
-        A folder already covered by a store further up (in the same git repository) is
-        refused (two stores would split one repository's history) unless ``force``; the
-        top of a git repository nested in another's working tree is not covered.
-        """
-        full = os.path.abspath(path)
-        if not os.path.isdir(full):
-            raise ConfigError(f"folder {path} does not exist; create it first")
-        if not force and not os.path.isdir(os.path.join(full, STORE_DIR)):
-            outer = outer_root(full)
-            if outer is not None:
-                raise ConfigError(
-                    f"{full} is inside the mlver store of {outer}; run mlver commands "
-                    "there, or pass --force to create a separate store here")
-        Store.create(os.path.join(full, STORE_DIR))
+        A folder already covered by a store further up (in the same git repository) is refused
+        (two stores would split one repository's history) unless ``force``; the top of a git
+        repository nested in another's working tree is not covered."""
+        from mlver.ops.create import create_store
+
+        create_store(path, force)
         return cls(path)
+
+    @staticmethod
+    def has_store(path: str = ".") -> bool:
+        """True when the folder ``path`` holds a store already."""
+        from mlver.ops.create import has_store
+
+        return has_store(path)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -84,22 +130,18 @@ class Repo:
         return self.store.config
 
     @property
-    def project(self) -> Any:
+    def project(self) -> ProjectConfig:
         """The parsed ``mlver.toml`` of the repository root."""
         return self.workspace.project
 
     def _sync(self, index: Index) -> None:
-        if index.read_only:  # catch up nothing: say what the index lacks
-            self.unindexed, self.skipped = history.unindexed(self.store, index)
-            if self.unindexed:
-                self.warn(f"the index lacks {len(self.unindexed)} record(s) that the refs "
-                          "name (a command died before indexing them); they are read from "
-                          "the store, without their lineage, until a writing mlver command "
-                          "(or mlver reindex) catches the index up")
-            return
-        if index.damaged:
-            self.warn(f"the index was unreadable ({index.damaged}) and is rebuilt from the store")
-        self.skipped = history.sync_index(self.store, index)
+        from mlver.ops.indexing import catch_up
+
+        unindexed, skipped = catch_up(self.store, index, self.warn)
+        self.skipped.clear()  # in place: log() holds this dict while the index opens
+        self.skipped.update(skipped)
+        if index.read_only:
+            self.unindexed = unindexed
 
     def warn(self, message: str) -> None:
         """Report a non-fatal problem (the CLI prints ``Warning: …`` on stderr)."""
@@ -148,21 +190,10 @@ class Repo:
 
         ``branch``: only versions on HEAD's git history (recorded at HEAD or an ancestor,
         or without a commit); ``n`` then counts those."""
-        cut = None if branch else n
-        found = history.log(self.store, name, cut, self.warn)
-        if self.read_only and self.unindexed:
-            found = _merge_log(found, [(o, r) for o, r in self.unindexed
-                                       if name is None or r.name == name], name, cut)
-        for skipped, why in self.skipped.items():
-            if name is None or name == skipped:
-                self.warn(f"{skipped} is damaged: {why}")
-        if branch:
-            flags = self.on_branch(found)
-            if flags is not None:
-                found = [(o, r) for o, r in found if flags[o]]
-            if n is not None:
-                found = found[:max(n, 0)]
-        return found
+        from mlver.ops.listing import log
+
+        return log(self.store, self.root, name, n, branch, self.warn,
+                   self.unindexed if self.read_only else (), self.skipped)
 
     def on_branch(self, items: list[tuple[str, Record]]) -> dict[str, bool | None] | None:
         """``{oid: True}`` for each of ``items`` (from :meth:`log`) on HEAD's git history
@@ -175,14 +206,11 @@ class Repo:
 
     def tag(self, rev: str, tag: str) -> tuple[str, Record, str | None]:
         """Tag the record ``rev`` as ``NAME@TAG``; return (oid, record, previous oid)."""
-        snap.check_name(tag, "tag")
-        if tag.isdigit():
-            raise RevisionSyntaxError(f"tag '{tag}' is all digits and would read as a "
-                                      "version; pick a name with a letter")
-        oid, rec = self.show(rev)
-        return oid, rec, self.store.refs.set_tag(rec.name, tag, oid)
+        from mlver.ops.tagging import tag as set_tag
 
-    def tag_list(self, name: str | None = None) -> list[history.Tag]:
+        return set_tag(self.store, rev, tag)
+
+    def tag_list(self, name: str | None = None) -> list[Tag]:
         """Every tag of ``name`` (or of every name) with the record it points at, sorted by
         name then tag. A tag whose record cannot be read has ``version`` None (and a warning)."""
         return history.tag_list(self.store, name, self.warn)
@@ -191,7 +219,7 @@ class Repo:
         """``{name: {record oid: [tags]}}`` for ``names``, reading each name's tags once."""
         return history.tags_by_record(self.store, names, self.warn)
 
-    def untag(self, rev: str) -> history.Tag:
+    def untag(self, rev: str) -> Tag:
         """Delete the tag ``NAME@TAG`` (the record stays); return what it pointed at."""
         return history.untag(self.store, rev)
 
@@ -202,22 +230,19 @@ class Repo:
 
     def reindex(self) -> int:
         """Rebuild the index from objects + refs; return the number of records indexed."""
-        count, skipped = history.rebuild_index(self.store)
-        for name, why in skipped.items():
-            self.warn(f"{name} is damaged: {why}")
-        return count
+        from mlver.ops.indexing import reindex
+
+        return reindex(self.store, self.warn)
 
     def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
-                 side: str = "all", force: bool = False, progress: Any = None,
-                 base: str | None = None) -> Any:
-        """Write the inputs and outputs of ``rev`` back at their recorded paths (under
-        ``to`` when given): exact bytes, exec bits and links, each blob's hash verified.
+                 side: str = "all", force: bool = False, progress: Progress | None = None,
+                 base: str | None = None) -> CheckoutResult:
+        """Write the inputs and outputs of ``rev`` back at their recorded paths (under ``to``
+        when given): exact bytes, exec bits and links, each blob's hash verified.
 
-        ``paths`` (relative to ``base``, default the root) narrows it to what lies at or
-        below them; ``side`` is ``"all"``, ``"inputs"`` or ``"outputs"``. Without
-        ``force`` a file whose content the store does not hold is never overwritten.
-        Returns a :class:`~mlver.ops.checkout.CheckoutResult`.
-        """
+        ``paths`` (relative to ``base``, default the root) narrows it to what lies at or below
+        them; ``side`` is ``"all"``, ``"inputs"`` or ``"outputs"``. Without ``force`` a file
+        whose content the store does not hold is never overwritten."""
         from mlver.ops.checkout import checkout
 
         oid, rec = self.show(rev)
@@ -227,46 +252,41 @@ class Repo:
                         force, progress)
 
     @property
-    def hooks(self) -> Any:
-        """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (a
-        :class:`mlver.integrations.hooks.Hooks`; see docs/hooks.md)."""
+    def hooks(self) -> Hooks:
+        """The repository's git hooks: ``install()``, ``uninstall()``, ``status()`` (see
+        docs/hooks.md)."""
         from mlver.integrations.hooks import Hooks
 
         return Hooks(self.root, self.store, self.workspace)
 
     # -- verify and gc -----------------------------------------------------------------------
 
-    def verify(self, revs: list[str] | None = None, progress: Any = None,
-               remote: str | None = None) -> Any:
+    def verify(self, revs: list[str] | None = None, progress: Progress | None = None,
+               remote: str | None = None) -> VerifyResult:
         """Re-hash every object (or those the revisions ``revs`` reach) and check that every
-        version reaches all its objects; a :class:`mlver.ops.verify.VerifyResult` (``.ok``,
-        ``.problems``, ``.to_dict()``). Problems are returned, not raised. With ``remote``
-        (a remote's name), check that remote instead: every object its refs reach is there."""
+        version reaches all its objects (``.ok``, ``.problems``, ``.to_dict()`` of the result).
+        Problems are returned, not raised. With ``remote`` (a remote's name), check that
+        remote instead: every object its refs reach is there."""
         from mlver.ops.verify import verify
+        from mlver.sync.named import local_only, verify_named
 
         if remote is not None:
-            from mlver.sync.verify import verify_remote
-
-            return verify_remote(self._remote(remote), progress)
-        fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
-        try:
+            return verify_named(self.store, self.workspace, remote, progress)
+        with local_only(self.store):
             return verify(self.store, list(revs) if revs else None, progress)
-        finally:
-            self.store.objects.fetcher = fetch
 
     def gc(self, dry_run: bool = False, keep_last: int | None = None,
-           grace: float | str = 3600, progress: Any = None,
-           lock_timeout: float = 10.0) -> Any:
+           grace: float | str = 3600, progress: Progress | None = None,
+           lock_timeout: float = 10.0) -> GcResult:
         """Remove objects no ref or tag reaches, older than ``grace`` (seconds, or ``"1h"``);
         with ``keep_last`` also the data of versions older than the last N of each name
-        (tagged ones kept). A :class:`mlver.ops.gc.GcResult`; ``dry_run`` deletes nothing."""
-        from mlver.ops.gc import gc
+        (tagged ones kept). ``dry_run`` deletes nothing."""
+        from mlver.ops.gc import gc, parse_duration
+        from mlver.sync.named import local_only
 
-        fetch, self.store.objects.fetcher = self.store.objects.fetcher, None
-        try:
-            return gc(self.store, dry_run, keep_last, grace, lock_timeout, progress)
-        finally:
-            self.store.objects.fetcher = fetch
+        with local_only(self.store):
+            return gc(self.store, dry_run, keep_last, parse_duration(grace), lock_timeout,
+                      progress)
 
     # -- remotes: push, pull ---------------------------------------------------------------
 
@@ -275,22 +295,20 @@ class Repo:
                  any_project: bool = False) -> Repo:
         """The repository at or above ``path``; in a fresh clone without a store, the
         folder holding ``mlver.toml`` gets a new store (``mlver pull`` needs no init).
-
         Without ``any_project`` that ``mlver.toml`` must configure a remote; with it (what
         ``mlver remote add`` uses) any ``mlver.toml`` will do, else the top of the git
         repository. Never above that top: a nested clone gets a store of its own."""
         try:
             return cls(path, warn=warn)
         except NotAStoreError:
-            from mlver.core.discover import fresh_root
+            from mlver.ops.create import create_fresh
 
-            root = fresh_root(path, any_project)
+            root = create_fresh(path, any_project)
             if root is None:
                 raise
-            Store.create(os.path.join(root, STORE_DIR))
             return cls(root, warn=warn)
 
-    def remotes(self) -> tuple[dict[str, Any], str | None]:
+    def remotes(self) -> tuple[dict[str, RemoteSpec], str | None]:
         """``({name: RemoteSpec}, default name or None)``: mlver.toml's ``[remotes.NAME]``
         tables and the store's own (``--local``) ones, which win."""
         from mlver.core.config import all_remotes
@@ -299,7 +317,7 @@ class Repo:
 
     def remote_add(self, name: str, url: str, endpoint_url: str | None = None,
                    default: bool = False, local: bool = False,
-                   locking: str | None = None) -> Any:
+                   locking: str | None = None) -> RemoteSpec:
         """Add the remote ``name`` to mlver.toml (or, with ``local``, to the store's own
         config). ``url``: a folder, ``s3://BUCKET/PREFIX``, ``gs://…``; never credentials."""
         from mlver.sync.sharing import add_remote
@@ -311,7 +329,7 @@ class Repo:
         self.remote_trust(name)  # the user typed this URL: pushes may go there
         return spec
 
-    def remote_trust(self, name: str) -> Any:
+    def remote_trust(self, name: str) -> RemoteSpec:
         """Trust pushes to the remote ``name`` at the URL mlver.toml now gives it (pinned in
         the store's own config; see docs/remotes.md): the fix when a push is refused because
         a merged mlver.toml changed that remote or the default."""
@@ -319,7 +337,7 @@ class Repo:
 
         return trust_remote(self, name)
 
-    def remote_remove(self, name: str, local: bool = False) -> Any:
+    def remote_remove(self, name: str, local: bool = False) -> RemoteSpec:
         """Remove the remote ``name`` (from the store's own config with ``local``); the
         remote itself is untouched."""
         from mlver.sync.sharing import remove_remote
@@ -329,65 +347,49 @@ class Repo:
         self._fetcher = None
         return spec
 
-    def _remote(self, name: str | None) -> Any:
-        from mlver.sync.sharing import pick_remote, resolve_folder
-        from mlver.sync.pushpull import open_remote
+    def remote_and_names(self, first: str | None, names: Iterable[str],
+                         push: bool = False) -> tuple[str | None, list[str]]:
+        """``push``/``pull [REMOTE] [NAME]…``: ``(remote, names)``. A first argument that
+        is no configured remote is a name of the default remote; for ``push`` one that is
+        no local name either is refused, naming both."""
+        from mlver.sync.sharing import remote_and_names
 
-        remotes, default = self.remotes()
-        return open_remote(self.store, resolve_folder(self.root,
-                                                      pick_remote(remotes, default, name)))
+        return remote_and_names(self, first, names, push)
+
+    def mistyped_remote(self, first: str | None) -> AbstractContextManager[None]:
+        """Around :meth:`pull`: when ``first`` (a first argument taken as a name) is a name
+        the default remote does not hold, the error says it is no remote either."""
+        from mlver.sync.sharing import mistyped_remote
+
+        return mistyped_remote(self, first)
 
     def push(self, remote: str | None = None, names: Iterable[str] | str | None = None,
-             progress: Any = None) -> Any:
+             progress: Progress | None = None) -> SyncResult:
         """Send versions (of ``names``, default all) to ``remote`` (default: the default
         remote): objects the remote lacks, then records, then refs and tags by
-        compare-and-swap. A :class:`mlver.sync.pushpull.SyncResult`. A name the remote moved since
-        the last pull raises :class:`mlver.sync.pushpull.PushRefused` (the others are pushed)."""
-        from mlver.sync.sharing import refuse_tracked_store
-        from mlver.sync.push import push
-        from mlver.sync.pushpull import open_remote
-        from mlver.sync.trust import push_target
+        compare-and-swap. A name the remote moved since the last pull raises
+        :class:`mlver.sync.pushpull.PushRefused` (the others are pushed)."""
+        from mlver.sync.named import push_named
 
-        refuse_tracked_store(self.root, "mlver push")
-        spec = push_target(self, remote)  # refused unless trusted (a merged mlver.toml)
-        r = push(self.store, open_remote(self.store, spec), _listify(names), progress, self.warn)
-        for w in r.warnings:
-            self.warn(w)
-        return r
+        return push_named(self.store, self.workspace, remote, _listify(names), progress,
+                          self.warn)
 
     def pull(self, remote: str | None = None, names: Iterable[str] | str | None = None,
-             data: bool = True, progress: Any = None) -> Any:
+             data: bool = True, progress: Progress | None = None) -> SyncResult:
         """Bring versions (of ``names``, default all) from ``remote``: refs, records and
         trees, then the data (``data=False``: fetched later, on demand). Local-only records
         of a name the remote moved are replayed on top of its head (``.replayed``: old and
-        new oids); a remote with no pinned URL is pinned. A :class:`mlver.sync.pushpull.SyncResult`."""
-        from mlver.sync.sharing import refuse_tracked_store
-        from mlver.sync.pull import pull
-        from mlver.sync.pushpull import open_remote
-        from mlver.sync.trust import pin_read, remote_spec
+        new oids); a remote with no pinned URL is pinned."""
+        from mlver.sync.named import pull_named
 
-        refuse_tracked_store(self.root, "mlver pull")
-        spec = remote_spec(self, remote)
-        r = pull(self.store, open_remote(self.store, spec), _listify(names), data, progress,
-                 self.warn, root=self.root)
-        pin_read(self.store.path, spec)  # a push there is trusted; a moved URL is not
-        return r
+        return pull_named(self.store, self.workspace, remote, _listify(names), data, progress,
+                          self.warn)
 
     def _fetch(self, oids: list[str]) -> None:
         if self._fetcher is None:
-            from mlver.base.errors import MlverError
+            from mlver.sync.named import default_fetcher
 
-            try:
-                remotes, default = self.remotes()
-            except MlverError:
-                default = None
-            if default is None:
-                self._fetcher = lambda _oids: None
-            else:
-                from mlver.sync.sharing import resolve_folder
-                from mlver.sync.pushpull import fetcher
-
-                self._fetcher = fetcher(self.store, resolve_folder(self.root, remotes[default]))
+            self._fetcher = default_fetcher(self.store, self.workspace)
         self._fetcher(oids)
 
     def removed_data(self, oid: str) -> list[str]:
@@ -397,32 +399,32 @@ class Repo:
 
         return gone_slots(self.store, oid, self.record(oid))
 
-    # -- snapshot and run -------------------------------------------------------------------
+    # -- snapshot, run and import-dvc ---------------------------------------------------------
 
     def plan(self, name: str, inputs: dict[str, str] | None = None,
-             outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
-             message: str | None = None, kind: str | None = None, command: str | None = None,
-             base: str | None = None, code: Any = None) -> snap.Plan:
+             outputs: dict[str, str] | None = None, params: Texts = None,
+             metrics: Texts = None, message: str | None = None, kind: str | None = None,
+             command: str | None = None, base: str | None = None,
+             code: Texts = None) -> snap.Plan:
         """What a snapshot or run of ``name`` would capture (see :meth:`snapshot`)."""
         return snap.plan(self.store, self.workspace, name, inputs, outputs, _listify(params),
                          _listify(metrics), kind, message, command, base, _listify(code))
 
     def snapshot(self, name: str, inputs: dict[str, str] | None = None,
-                 outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
-                 message: str | None = None, kind: str | None = None, python: str | None = None,
-                 progress: Any = None, base: str | None = None,
-                 code: Any = None) -> snap.SnapshotResult:
+                 outputs: dict[str, str] | None = None, params: Texts = None,
+                 metrics: Texts = None, message: str | None = None, kind: str | None = None,
+                 python: str | None = None, progress: Progress | None = None,
+                 base: str | None = None, code: Texts = None) -> SnapshotResult:
         """Capture inputs, outputs, code, params, metrics and env as a new version of ``name``.
 
         With neither inputs nor outputs, ``[snapshot.NAME]`` of mlver.toml supplies them. When
         the content equals the latest version, no version is written (``result.created`` is
-        False). ``params``/``metrics``: a file path, ``KEY=VALUE``, or a list of them. An
-        input is a path when something exists there, else ``REV[:SLOT]`` of a record's
-        output. ``code``: the code scope, a path or glob or a list of them (default:
-        ``code`` of ``[snapshot.NAME]``, else the whole repository). Paths are relative to
-        ``base`` (default: the repository root). ``python``: the interpreter whose packages
-        are recorded (default: ``[env] python``, else :attr:`default_python`, this one).
-        """
+        False). ``params``/``metrics``: a file path, ``KEY=VALUE``, or a list of them. An input
+        is a path when something exists there, else ``REV[:SLOT]`` of a record's output.
+        ``code``: the code scope, a path or glob or a list of them (default: ``code`` of
+        ``[snapshot.NAME]``, else the whole repository). Paths are relative to ``base``
+        (default: the repository root). ``python``: the interpreter whose packages are recorded
+        (default: ``[env] python``, else :attr:`default_python`, this one)."""
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, None, base, code)
         result = snap.snapshot(self.store, self.workspace, p, self._python(python), progress)
         if result.warning:
@@ -430,39 +432,35 @@ class Repo:
         return result
 
     def run(self, name: str, inputs: dict[str, str] | None = None,
-            outputs: dict[str, str] | None = None, params: Any = None, metrics: Any = None,
+            outputs: dict[str, str] | None = None, params: Texts = None, metrics: Texts = None,
             message: str | None = None, kind: str | None = None, python: str | None = None,
-            command: str | None = None, progress: Any = None, base: str | None = None,
-            code: Any = None, strict: bool = False) -> Any:
+            command: str | None = None, progress: Progress | None = None,
+            base: str | None = None, code: Texts = None, strict: bool = False) -> RunSession:
         """A recorded execution, used as ``with repo.run(...) as run:``.
 
-        Inputs, code, params and env are captured on entry; outputs and metrics on a clean
-        exit, when the record is written (``run.result``). An exception records nothing.
-        Files opened inside the block are traced (see :meth:`execute`); ``code`` and
-        ``strict`` are as there.
-        """
-        return self._session(name, inputs, outputs, params, metrics, message, kind,
-                             self._python(python), command, progress, base, code, strict)
+        Inputs, code, params and env are captured on entry; outputs and metrics on a clean exit,
+        when the record is written (``run.result``). An exception records nothing. Files opened
+        inside the block are traced (see :meth:`execute`); ``code`` and ``strict`` are as there."""
+        from mlver.ops.run import RunSession
+
+        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
+        return RunSession(self.store, self.workspace, p, self._python(python), progress,
+                          strict=strict)
 
     def _python(self, python: str | None) -> str | None:
-        # Work done in this process ran on this interpreter: record its packages (the same
-        # for snapshot() and run()), unless mlver.toml names the training interpreter.
+        # work done in this process ran here, unless mlver.toml names the training interpreter
         if python is None and not self.workspace.project.python:
             return self.default_python
         return python
 
-    def _session(self, name: str, inputs: Any, outputs: Any, params: Any, metrics: Any,
-                 message: str | None, kind: str | None, python: str | None,
-                 command: str | None, progress: Any, base: str | None, code: Any = None,
-                 strict: bool = False) -> Any:
-        from mlver.ops.run import RunSession
-
-        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
-        return RunSession(self.store, self.workspace, p, python, progress, strict=bool(strict))
-
     def execute(self, name: str, argv: list[str] | str | None = None,
                 record_failed: bool = False, cwd: str | None = None,
-                stdout_to_stderr: bool = False, **options: Any) -> snap.SnapshotResult:
+                stdout_to_stderr: bool = False, *, inputs: dict[str, str] | None = None,
+                outputs: dict[str, str] | None = None, params: Texts = None,
+                metrics: Texts = None, message: str | None = None, kind: str | None = None,
+                python: str | None = None, command: str | None = None,
+                progress: Progress | None = None, base: str | None = None,
+                code: Texts = None, strict: bool = False) -> SnapshotResult:
         """Run ``argv`` (default: ``command`` of ``[snapshot.NAME]``) and record it. A string
         runs through ``/bin/sh -c``, a list as is.
 
@@ -472,30 +470,23 @@ class Repo:
         ``record.run.trace.unrecorded``. With ``strict=True`` such a read (or a command
         that cannot be traced) fails the run and records nothing. Other options are those
         of :meth:`snapshot`."""
-        from mlver.ops.run import execute
+        from mlver.ops.run import RunSession, execute
 
-        o = {k: options.get(k) for k in ("inputs", "outputs", "params", "metrics", "message",
-                                        "kind", "python", "command", "progress", "base",
-                                        "code", "strict")}
-        unknown = set(options) - set(o)
-        if unknown:
-            raise TypeError(f"execute() got unexpected options {sorted(unknown)}")
-        session = self._session(name, **o)  # the command's own interpreter, not ours
+        p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
+        # the command's own interpreter, not ours: python is not defaulted to this one
+        session = RunSession(self.store, self.workspace, p, python, progress, strict=strict)
         result = execute(session, argv, record_failed, cwd, stdout_to_stderr)
         if result.warning:
             self.warn(result.warning)
         return result
 
-    # -- DVC ---------------------------------------------------------------------------------
-
-    def import_dvc(self, path: str = ".", rev_range: str | None = None, progress: Any = None,
-                   base: str | None = None) -> Any:
+    def import_dvc(self, path: str = ".", rev_range: str | None = None,
+                   progress: Progress | None = None, base: str | None = None) -> ImportResult:
         """Import the git history of the DVC project at ``path`` (relative to ``base``,
         default the repository root) as versions: one per stage (named after it) or
         ``.dvc``-tracked path (``data/raw.csv`` -> ``data-raw.csv``) at each commit where
         its recorded hashes changed. ``rev_range``: a git revision or ``A..B`` (default
-        ``HEAD``). Incremental: commits imported before are skipped. Needs ``mlver[dvc]``.
-        Returns a :class:`mlver.integrations.importdvc.ImportResult` (``.versions``, ``.to_dict()``)."""
+        ``HEAD``). Incremental: commits imported before are skipped. Needs ``mlver[dvc]``."""
         from mlver.integrations.importdvc import import_dvc
 
         rel = self.workspace.to_rel(path, base)
@@ -503,8 +494,8 @@ class Repo:
 
     # -- lineage ----------------------------------------------------------------------------
 
-    def lineage(self, rev: str) -> Any:
-        """A :class:`mlver.core.lineage.Lineage` around ``rev`` (``.upstream()``, ``.downstream()``)."""
+    def lineage(self, rev: str) -> Lineage:
+        """The lineage around ``rev`` (``.upstream()``, ``.downstream()``, ``.graph()``)."""
         from mlver.core.lineage import Lineage
 
         oid = self.resolve(rev)
@@ -513,24 +504,11 @@ class Repo:
 
     def content_oid(self, path_or_oid: str) -> str:
         """An oid given as is, or the oid of a path's current content (writing nothing)."""
-        from mlver.capture.files import capture_path
-        from mlver.base.hashing import is_oid
+        from mlver.ops.content import content_oid
 
-        if is_oid(path_or_oid) and not self.workspace.exists(path_or_oid):
-            return path_or_oid
-        try:
-            rel = self.workspace.to_rel(path_or_oid)
-            if not self.workspace.exists(rel):
-                raise CaptureError(f"'{path_or_oid}' does not exist")
-        except CaptureError as e:
-            raise CaptureError(f"{e} (paths in the Python API are relative to the repository "
-                               f"root {self.root}, not to the current folder)") from None
-        cache = self.workspace.stat_cache()
-        oid = capture_path(self.root, rel, cache).oid
-        cache.save()
-        return oid
+        return content_oid(self.workspace, path_or_oid)
 
-    def used_by(self, path_or_oid: str) -> Any:
+    def used_by(self, path_or_oid: str) -> Any:  # a pandas DataFrame (pandas is untyped)
         """Records that consumed this exact content (a path's current content, or an oid)."""
         from mlver.core.lineage import content_frame
 
@@ -549,14 +527,13 @@ class Repo:
 
         return records_frame(self.log(name))
 
-    # -- status and diff --------------------------------------------------------------------
+    # -- status, diff, report and explain -----------------------------------------------------
 
     def status(self, name: str | None = None) -> list[NameStatus]:
-        """Compare the latest version of each name (or ``name``) on HEAD's git history
-        with the workspace (see :func:`mlver.core.branches.version_on_head`).
+        """Compare the latest version of each name (or ``name``) on HEAD's git history with the
+        workspace (see :func:`mlver.core.branches.version_on_head`).
 
-        Reads through the stat cache and writes no objects.
-        """
+        Reads through the stat cache and writes no objects."""
         from mlver.ops.status import status
 
         if name and self.store.refs.get(name) is None:
@@ -564,9 +541,9 @@ class Repo:
         return status(self.store, self.workspace, [name] if name else self.names())
 
     def diff(self, a: str, b: str | None = None, keys: dict[str, Any] | None = None,
-             rows: int = 0, progress: Any = None, depth: int = 3,
+             rows: int = 0, progress: Progress | None = None, depth: int = 3,
              targets: dict[str, str] | None = None,
-             profiles: dict[str, dict] | None = None) -> Any:
+             profiles: dict[str, dict[str, Any]] | None = None) -> Diff:
         """Explain how record ``a`` differs from ``b`` (default: the workspace now).
 
         Against the workspace, a bare name ``a`` means its latest version on HEAD's git
@@ -577,71 +554,32 @@ class Repo:
         a table path (or ``"*"``) to its label column, reported first. ``profiles``, when
         given, receives the table profile the diff used for each blob oid (what the HTML
         report plots). A read-only Repo caches no profile."""
-        from mlver.diff.records import diff_records
-        from mlver.core.lineage import check_depth
+        from mlver.ops.compare import diff_revisions
 
-        check_depth(depth)
-
-        branch = None
-        if b is None:  # a bare NAME: its latest version on HEAD's history
-            from mlver.core.branches import workspace_base
-
-            branch = workspace_base(self.store, a, self.root)
-        old_oid, old = (branch.oid, self.record(branch.oid)) if branch else self.show(a)
-        if b is None:
-            new_oid, new = None, snap.workspace_record(self.store, self.workspace, old)
-        else:
-            new_oid, new = self.show(b)
-        d = diff_records(self.store, self.workspace, old_oid, old, new_oid, new,
-                         keys=keys or {}, rows=rows, progress=progress, depth=depth,
-                         targets=targets, profiles=profiles,
-                         cache=False if self.read_only else None)
-        if branch is not None:
-            from mlver.core.branches import annotate
-
-            d = annotate(d, branch)
-        else:
-            from mlver.core.branches import mark_pair
-
-            d = mark_pair(d, self.root, old, new if new_oid is not None else None,
-                          lambda oid: self.record(oid).label)
-        return d
-
-    # -- report -----------------------------------------------------------------------------
+        return diff_revisions(self.store, self.workspace, a, b, keys, rows, progress, depth,
+                              targets, profiles, read_only=self.read_only)
 
     def report(self, a: str, b: str | None = None, path: str | None = None,
                keys: dict[str, Any] | None = None, depth: int = 3,
-               targets: dict[str, str] | None = None, progress: Any = None) -> str:
+               targets: dict[str, str] | None = None, progress: Progress | None = None) -> str:
         """The HTML report of ``diff(a, b)``: one self-contained page (inline CSS, SVG
         plots of each drifted or label column drawn from the table profiles the diff
         used). Written to ``path`` (relative to the repository root) when given; the
         page's text is returned either way. Needs no extra package."""
-        from mlver.views.report import report_html, write_text
+        from mlver.views.report_file import write_report
 
-        full = None
-        if path is not None:  # checked before the diff is computed
-            full = path if os.path.isabs(path) else os.path.join(self.root, path)
-            if os.path.isdir(full):
-                raise ConfigError(f"{path} is a folder; give the report a file name such "
-                                  "as report.html")
-            if not os.path.isdir(os.path.dirname(os.path.abspath(full))):
-                raise ConfigError(f"the folder of {path} does not exist; create it first")
-        profiles: dict[str, dict] = {}
-        d = self.diff(a, b, keys=keys, depth=depth, targets=targets, progress=progress,
-                      profiles=profiles)
-        text = report_html(self.store, d, profiles)
-        if full is not None:
-            write_text(full, text)
-        return text
+        return write_report(self.store, self.workspace, a, b, path, keys, depth, targets,
+                            progress, read_only=self.read_only)
 
-    def explain(self, a: str, b: str, metrics: Any = None, jobs: int = 1,
-                budget: int | None = None, split_params: bool = False, progress: Any = None,
-                notify: Callable[[str], None] | None = None, cache: bool = True,
-                repeats: int | None = None, trust: bool = False) -> Any:
+    def explain(self, a: str, b: str, metrics: Texts = None, jobs: int = 1,
+                budget: int | None = None, split_params: bool = False,
+                progress: Progress | None = None, notify: Callable[[str], None] | None = None,
+                cache: bool = True, repeats: int | None = None,
+                trust: bool = False) -> Attribution:
         """Measure how much of each metric's change from ``a`` to ``b`` each changed input
         group caused, by replaying ``b``'s recorded command with inputs taken from either
-        record in scratch copies of the commit (see docs/explain.md). Returns a
-        :class:`mlver.explain.attribute.Attribution` (``str()``, ``.to_dict()``, ``.to_frame()``).
+        record in scratch copies of the commit (see docs/explain.md); ``str()``,
+        ``.to_dict()`` and ``.to_frame()`` of the result show it.
 
         ``metrics``: a name or a list (default: every numeric metric that changed);
         ``jobs``: replays run at once; ``budget``: runs that sampling may take when more
@@ -650,32 +588,13 @@ class Repo:
         ``cache=False`` reruns replays found in the cache; ``repeats``: replays of each
         version's own configuration, for the noise (default 3); ``trust=True`` replays a
         version that was pulled or imported (refused otherwise)."""
-        from mlver.explain.replay import DEFAULT_BUDGET, REPEATS, explain
+        from mlver.explain.revisions import explain_revisions
 
-        a_oid, ra = self.show(a)
-        b_oid, rb = self.show(b)
-        return explain(self.store, self.workspace, a_oid, ra, b_oid, rb,
-                       metrics=_listify(metrics), jobs=jobs,
-                       budget=DEFAULT_BUDGET if budget is None else budget,
-                       split_params=split_params, progress=progress, notify=notify,
-                       cache=cache, repeats=REPEATS if repeats is None else repeats,
-                       trust=trust)
+        return explain_revisions(self.store, self.workspace, a, b, _listify(metrics), jobs,
+                                 budget, split_params, progress, notify, cache, repeats, trust)
 
 
-def _listify(value: Any) -> list[str] | None:
+def _listify(value: Texts) -> list[str] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
-
-
-def _merge_log(found: list[tuple[str, Record]], extra: list[tuple[str, Record]],
-               name: str | None, n: int | None) -> list[tuple[str, Record]]:
-    """``found`` (from the index) and records the index lacks, in the log's order."""
-    have = {o for o, _ in found}
-    items = found + [(o, r) for o, r in extra if o not in have]
-    if name is not None:
-        items.sort(key=lambda it: -it[1].version)
-    else:
-        items.sort(key=lambda it: it[1].name)
-        items.sort(key=lambda it: it[1].created, reverse=True)
-    return items[:max(n, 0)] if n is not None else items

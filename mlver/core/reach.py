@@ -263,7 +263,6 @@ def complete(store: Store, oid: str, kind: str) -> bool:
         return False
 
 
-_complete = complete  # the name replay.py imports
 
 
 def gone_artifacts(store: Store, oid: str, rec: Record, pruned: frozenset[str] | None = None

@@ -184,7 +184,7 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
                  new: Record, keys: dict[str, Any] | None = None, rows: int = 0,
                  progress: Progress | None = None, depth: int = 0,
                  _budget: upstream.Budget | None = None,
-                 targets: dict[str, str | None] | None = None,
+                 targets: Mapping[str, str | None] | None = None,
                  profiles: dict[str, dict[str, Any]] | None = None,
                  cache: bool | None = None) -> Diff:
     """Compute the :class:`Diff` of two records (``new_oid`` None: the workspace).

@@ -90,7 +90,7 @@ class Side:
 
 
 def _refuse(store: Store, ws: Workspace, a: Side, b: Side) -> None:
-    from mlver.core.reach import _complete
+    from mlver.core.reach import complete
 
     if a.rec.name != b.rec.name:
         raise ReplayError(f"{a.label} and {b.label} are versions of different names; explain "
@@ -116,7 +116,7 @@ def _refuse(store: Store, ws: Workspace, a: Side, b: Side) -> None:
             raise ReplayError(f"{s.label} read no metrics file (-M FILE), so a replay has "
                               "no metrics to read; record the run with -M metrics.json")
         for slot, art in sorted(r.inputs.items()):
-            if not _complete(store, art.oid, art.type):
+            if not complete(store, art.oid, art.type):
                 raise ReplayError(
                     f"input {slot} ({art.path}) of {s.label} is not in the store (its bytes "
                     "were removed by gc, or never pulled); run mlver pull to fetch them, then "

@@ -188,7 +188,7 @@ def pin_hooks(site: Site, remote: bool = True) -> list[Watched]:
     ``on-checkout`` mode (``mlver hooks install`` and ``mlver hooks trust``); and the default
     remote when its name has no pin yet (:func:`mlver.sync.trust.trust_default_for_hooks`),
     unless not ``remote``."""
-    from mlver.sync.trust import _update
+    from mlver.sync.trust import update_trusted
 
     project = site.workspace.project
     cfg = project.hooks
@@ -197,7 +197,7 @@ def pin_hooks(site: Site, remote: bool = True) -> list[Watched]:
         def change(raw: dict[str, Any]) -> None:
             raw[KEY] = {"names": names, "on-checkout": cfg.on_checkout}
 
-        _update(site.store.path, change)
+        update_trusted(site.store.path, change)
     out: list[Watched] = []
     for n in cfg.snapshot:
         s = project.snapshots[n]

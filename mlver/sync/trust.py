@@ -69,7 +69,7 @@ def read_pins(store_dir: str) -> Pins:
     return Pins(remotes, (py[0], py[1]) if py else None)
 
 
-def _update(store_dir: str, change: Callable[[dict[str, Any]], None]) -> None:
+def update_trusted(store_dir: str, change: Callable[[dict[str, Any]], None]) -> None:
     """Read, change and rewrite the store config (to a temporary name, then renamed)."""
     cfg = read_store_config(store_dir)
     raw = cfg.get(KEY)
@@ -89,7 +89,7 @@ def pin_remote(store_dir: str, spec: RemoteSpec) -> None:
         raw["remotes"] = table
 
     if read_pins(store_dir).remotes.get(spec.name) != (spec.url, spec.endpoint_url):
-        _update(store_dir, change)
+        update_trusted(store_dir, change)
 
 
 def pin_python(store_dir: str, text: str | None, path: str | None) -> None:
@@ -104,7 +104,7 @@ def pin_python(store_dir: str, text: str | None, path: str | None) -> None:
         else:
             raw["python"] = want
 
-    _update(store_dir, change)
+    update_trusted(store_dir, change)
 
 
 def check_push(store_dir: str, spec: RemoteSpec, default: bool) -> None:

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mlver.base.fmt import fmt_value, human_size
 
+if TYPE_CHECKING:
+    from mlver.core.record import Artifact, Record, Scope, Trace
+    from mlver.diff.value import Diff
+    from mlver.integrations.importdvc import ImportResult
+    from mlver.ops.status import NameStatus
+    from mlver.ops.verify import VerifyResult
+    from mlver.sync.pushpull import SyncResult
 
-def record_json(oid: str, rec, **extra) -> dict:
+#: ``{name: {record oid: [tags]}}`` (``Repo.tags_by_record``).
+TagsByRecord = Mapping[str, Mapping[str, list[str]]]
+#: The lineage graph as ``Lineage.graph`` gives it: ``root``, ``nodes``, ``edges``.
+LineageGraph = Mapping[str, Any]
+
+
+def record_json(oid: str, rec: Record, **extra: object) -> dict[str, Any]:
     """The ``mlver show --json`` form: the record's fields plus its ``oid``."""
     d = rec.to_dict()
     d["oid"] = oid
@@ -16,12 +31,12 @@ def record_json(oid: str, rec, **extra) -> dict:
     return d
 
 
-def dumps(value) -> str:
+def dumps(value: object) -> str:
     """Pretty, stable JSON for ``--json`` output."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def _slots(title: str, arts: dict) -> list[str]:
+def _slots(title: str, arts: Mapping[str, Artifact]) -> list[str]:
     if not arts:
         return []
     lines = [f"{title}:"]
@@ -37,7 +52,7 @@ def _slots(title: str, arts: dict) -> list[str]:
     return lines
 
 
-def _flat(title: str, values: dict) -> list[str]:
+def _flat(title: str, values: dict[str, Any]) -> list[str]:
     from mlver.core.params import flatten
 
     flat = flatten(values)
@@ -46,7 +61,7 @@ def _flat(title: str, values: dict) -> list[str]:
     return [f"{title}:"] + [f"  {k} = {json.dumps(v)}" for k, v in flat.items()]
 
 
-def _params(rec) -> list[str]:
+def _params(rec: Record) -> list[str]:
     """``params:`` with every key; with a params scope, the keys inside it, then the
     others under ``outside the scope:`` (recorded, but not what the version uses)."""
     from mlver.core.params import flatten
@@ -62,7 +77,7 @@ def _params(rec) -> list[str]:
     return lines + (["  outside the scope:"] + outside if outside else [])
 
 
-def show_text(oid: str, rec) -> str:
+def show_text(oid: str, rec: Record) -> str:
     """A record as ``mlver show`` prints it."""
     lines = [f"{rec.label}  {rec.kind}  {oid}", f"created  {rec.created}"]
     if rec.author:
@@ -87,7 +102,8 @@ def show_text(oid: str, rec) -> str:
     lines += _params(rec) + _flat("metrics", rec.metrics)
     e = rec.env
     if e.python:
-        lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, {e.platform}")
+        lines.append(f"env:\n  {e.implementation} {e.python}, {e.packages_count} packages, "
+                     f"{e.platform}")
     if rec.run:
         r = rec.run
         lines.append(f"run:\n  {shlex.join(r.command)}  exit {r.exit_code}  {r.duration_s:.1f}s")
@@ -96,18 +112,18 @@ def show_text(oid: str, rec) -> str:
     return "\n".join(lines)
 
 
-def _first(paths, n: int = 5) -> str:
+def _first(paths: Sequence[str], n: int = 5) -> str:
     return ", ".join(paths[:n]) + (f" and {len(paths) - n} more" if len(paths) > n else "")
 
 
-def _scope_line(scope) -> str:
+def _scope_line(scope: Scope | None) -> str:
     """``scope (declared): src/**/*.py`` or ``scope: the whole repository``."""
     if scope is None:
         return "  scope: the whole repository"
     return f"  scope ({scope.origin}): {_first(list(scope.paths)) or 'no file'}"
 
 
-def _trace_line(trace) -> str:
+def _trace_line(trace: Trace) -> str:
     if not trace.traced:
         return f"  not traced: {trace.note or 'unknown reason'}"
     reads = f"read but not recorded: {_first(list(trace.unrecorded))}" if trace.unrecorded \
@@ -119,12 +135,13 @@ OFF_BRANCH = "(not on this branch's history)"
 NOT_FETCHED = "(commit not fetched)"
 
 
-def log_text(items, tags=None, on_branch=None) -> str:
+def log_text(items: Iterable[tuple[str, Record]], tags: TagsByRecord | None = None,
+             on_branch: Mapping[str, bool | None] | None = None) -> str:
     """One line a record, newest first; ``tags``: ``{name: {oid: [tags]}}`` shown as
     ``(tags: a, b)`` after the commit; ``on_branch``: ``{oid: bool | None}``, a record not
     on HEAD's history (False) is marked :data:`OFF_BRANCH` after its commit, one whose
     commit git does not hold (None) :data:`NOT_FETCHED`."""
-    lines = []
+    lines: list[str] = []
     for oid, rec in items:
         its = (tags or {}).get(rec.name, {}).get(oid)
         tagged = f"  (tags: {', '.join(its)})" if its else ""
@@ -143,10 +160,10 @@ def log_text(items, tags=None, on_branch=None) -> str:
     return "\n".join(lines)
 
 
-def status_text(reports) -> str:
+def status_text(reports: Iterable[NameStatus]) -> str:
     """``mlver status``: per name, what differs from its latest version on HEAD's history
     (and which version that is, when a newer one sits on another branch)."""
-    lines = []
+    lines: list[str] = []
     for r in reports:
         state = "clean" if r.clean else "changed"
         lines.append(f"{r.name}@{r.version}: {state}" + (f" ({r.note})" if r.note else ""))
@@ -167,17 +184,17 @@ def status_text(reports) -> str:
     return "\n".join(lines) if lines else "no versions yet"
 
 
-def _node_label(n: dict) -> str:
+def _node_label(n: Mapping[str, Any]) -> str:
     return f"{n['name']}@{n['version']}"
 
 
-def lineage_text(graph: dict, direction: str) -> str:
+def lineage_text(graph: LineageGraph, direction: str) -> str:
     """An indented tree from the root record, upstream and/or downstream."""
     nodes = {n["oid"]: n for n in graph["nodes"]}
     root = graph["root"]
     lines = [f"{_node_label(nodes[root])} ({nodes[root]['kind']}) {root[:10]}"]
 
-    def branch(oid: str, up: bool, indent: str, seen: set) -> None:
+    def branch(oid: str, up: bool, indent: str, seen: set[str]) -> None:
         kids = [e for e in graph["edges"] if (e["to"] if up else e["from"]) == oid]
         kids.sort(key=lambda e: (nodes[e["from"] if up else e["to"]]["name"],
                                  nodes[e["from"] if up else e["to"]]["version"], e["slot"]))
@@ -198,7 +215,7 @@ def lineage_text(graph: dict, direction: str) -> str:
     return "\n".join(lines)
 
 
-def lineage_dot(graph: dict) -> str:
+def lineage_dot(graph: LineageGraph) -> str:
     """Graphviz DOT: records as boxes, edges labelled by input slot."""
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
     for n in graph["nodes"]:
@@ -211,7 +228,7 @@ def lineage_dot(graph: dict) -> str:
     return "\n".join(lines)
 
 
-def lineage_mermaid(graph: dict) -> str:
+def lineage_mermaid(graph: LineageGraph) -> str:
     """A Mermaid flowchart (renders on GitHub inside a ```mermaid block)."""
     ids = {n["oid"]: f"n{i}" for i, n in enumerate(graph["nodes"])}
     lines = ["flowchart LR"]
@@ -223,13 +240,13 @@ def lineage_mermaid(graph: dict) -> str:
     return "\n".join(lines)
 
 
-def import_text(result) -> str:
+def import_text(result: ImportResult) -> str:
     """``mlver import-dvc``: what was walked, and the versions written per name."""
     skipped = f", {result.already:,} imported before" if result.already else ""
     lines = [f"Walked {result.walked:,} of {result.commits:,} commits of the DVC project "
              f"{result.project}{skipped} in {result.seconds:.1f} s: "
              f"{len(result.versions):,} new version{'s' if len(result.versions) != 1 else ''}"]
-    per: dict = {}
+    per: dict[str, list[int]] = {}
     for _oid, rec in result.versions:
         per.setdefault(rec.name, []).append(rec.version)
     width = max((len(n) for n in per), default=0)
@@ -244,10 +261,10 @@ def import_text(result) -> str:
     return "\n".join(lines)
 
 
-def sync_lines(r, verb: str) -> list[str]:
+def sync_lines(r: SyncResult, verb: str) -> list[str]:
     """The lines of ``mlver push`` (``verb`` "Sent") and ``pull`` ("Fetched"): one per name,
     replayed record and tag set, then what was moved."""
-    lines = []
+    lines: list[str] = []
     for u in r.names:
         if u.status == "up to date":
             lines.append(f"{u.name}: up to date")
@@ -257,7 +274,8 @@ def sync_lines(r, verb: str) -> list[str]:
             lines.append(f"{u.name}: refused ({r.remote} moved since the last pull)")
         else:
             old = f"{u.old[:10]} -> " if u.old else ""
-            lines.append(f"{u.name}: {u.status} {old}{u.new[:10]}")
+            new = u.new or ""  # set for every status but the three above
+            lines.append(f"{u.name}: {u.status} {old}{new[:10]}")
     for x in r.replayed:
         lines.append(f"replayed {x.old_label} {x.old} -> {x.new_label} {x.new}")
     for t in r.tags:
@@ -266,3 +284,25 @@ def sync_lines(r, verb: str) -> list[str]:
     lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}) in {r.seconds:.2f} s, "
                  f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
     return lines
+
+
+def removed_text(gone: Sequence[str]) -> str:
+    """``mlver show``: the slots of a version whose data ``gc --keep-last`` removed, and
+    how to bring it back."""
+    from mlver.core.reach import BRING_BACK, REMOVED
+
+    return f"{REMOVED}: {', '.join(gone)}; {BRING_BACK}"
+
+
+def verify_lines(result: VerifyResult) -> list[str]:
+    """The report ``mlver verify`` prints: one line a problem, then the summary."""
+    return [str(p) for p in result.problems] + [result.summary()]
+
+
+def diff_text(d: Diff, samples: bool = False) -> str:
+    """``mlver diff``: the explanation, then (``samples``: with ``--rows N``) the sample
+    added, removed and changed rows of its tables, when there are any."""
+    from mlver.diff.text import samples_text
+
+    extra = samples_text(d) if samples else ""
+    return f"{d}\n{extra}" if extra else str(d)

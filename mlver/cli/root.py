@@ -1,0 +1,110 @@
+"""The root ``mlver`` group and what every command module shares: printing, the one place
+errors become exit statuses (``MlverGroup.invoke``), and opening the repository.
+
+Every ``MlverError`` becomes one line ``Error: …`` on stderr and exit status 1 (2 for a
+``UsageError``: a malformed name, option or argument); click's own usage errors keep its
+exit 2.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mlver.base.errors import MlverError
+from mlver.base.textsafe import safe
+
+if TYPE_CHECKING:
+    from mlver.api import Repo
+
+# SQLite's result code for a full disk; sqlite3.SQLITE_FULL itself exists from Python 3.11
+# only, and the error handler must not crash where it is absent.
+SQLITE_FULL = 13
+
+
+def echo(text: str = "", err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` of text made safe for a terminal (every line mlver prints)."""
+    click.echo(safe(text), err=err, nl=nl)
+
+
+class MlverGroup(click.Group):
+    """Translates the library's errors into CLI errors, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlverError as e:
+            echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                echo(f"Error: cannot write {e.filename or 'the store'} ({e.strerror}); fix the "
+                     "permissions of .mlver (or of the file named), then run again; no version "
+                     "was recorded", err=True)
+                ctx.exit(1)
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # Staged files were removed on the way out; refs move only after a full write.
+            echo(f"Error: no space left on the device ({e.filename or 'writing .mlver'}); "
+                 "free some space and run again; no version was recorded", err=True)
+            ctx.exit(1)
+        except sqlite3.DatabaseError as e:
+            if getattr(e, "sqlite_errorcode", None) == SQLITE_FULL \
+                    or "database or disk is full" in str(e):
+                # Not damage: reindex would not help, space would.
+                echo(f"Error: no space left on the device holding .mlver/index.sqlite ({e}); "
+                     "free some space and run again", err=True)
+            else:
+                echo(f"Error: the index .mlver/index.sqlite failed ({e}); run mlver reindex "
+                     "(it is rebuilt from the store)", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            echo("Error: interrupted; the store is unchanged", err=True)
+            ctx.exit(130)
+
+
+def warn(message: str) -> None:
+    """A non-fatal problem: ``Warning: …`` on stderr (what the Repo is given as ``warn``)."""
+    echo(f"Warning: {message}", err=True)
+
+
+def open_repo() -> Repo:
+    """The repository at or above the current folder, as the command line opens it."""
+    from mlver.api import Repo
+
+    repo = Repo(".", warn=warn)
+    repo.default_python = None  # mlver's own interpreter is not the training one
+    return repo
+
+
+def out(value: object) -> None:
+    """Print ``value`` as the stable JSON of ``--json``."""
+    from mlver.views.text import dumps
+
+    echo(dumps(value))
+
+
+def pairs(values: Iterable[str], option: str) -> dict[str, str]:
+    """``SLOT=PATH`` options -> {slot: text}; the repo decides path or revision."""
+    from mlver.base.errors import UsageError
+
+    found: dict[str, str] = {}
+    for v in values:
+        slot, sep, path = v.partition("=")
+        if not sep or not slot or not path:
+            raise UsageError(f"{option} '{v}' is not SLOT=PATH; write it as "
+                             f"{option} train=data/train.csv")
+        if slot in found:
+            raise UsageError(f"slot '{slot}' is given twice to {option}; give each slot once")
+        found[slot] = path
+    return found
+
+
+@click.group(cls=MlverGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlver")
+def main() -> None:
+    """mlver: version what a model is made of, and explain why it changed."""
