@@ -874,3 +874,18 @@ def test_outputs_a_version_on_this_history_also_holds_are_not_called_another_bra
     lines.clear()
     assert run("post-commit", [], cwd=str(root), echo=lines.append) == 0
     assert [x.split(" ")[:3] for x in lines] == [["mlver:", "snapshot", "m@6"]]
+
+
+def test_a_hook_installed_by_an_older_mlver_still_runs(proj):
+    """Scripts installed before the layout (issue 21) start ``from mlver.hooks import
+    main``: an upgrade must not turn every commit into a traceback (and every push into a
+    refusal) until the user thinks of running mlver hooks install again."""
+    for hook in HOOKS:
+        path = hook_dir(proj) / hook
+        text = path.read_text()
+        assert "from mlver.integrations.hooks import main" in text
+        path.write_text(text.replace("from mlver.integrations.hooks import main",
+                                     "from mlver.hooks import main"))
+    p = g(proj, "commit", "-q", "--allow-empty", "-m", "first with old hooks")
+    assert "Traceback" not in p.stderr and "ModuleNotFoundError" not in p.stderr
+    assert len(mlver_lines(p)) == 1 and "snapshot ds@1" in mlver_lines(p)[0]

@@ -1,0 +1,9 @@
+"""Where hook scripts installed before the layout of issue 21 start mlver: their line
+``from mlver.hooks import main`` must keep working after an upgrade (``mlver hooks install``
+again writes ``mlver.integrations.hooks``). Nothing else imports this module."""
+
+from __future__ import annotations
+
+from mlver.integrations.hooks import main
+
+__all__ = ["main"]
