@@ -48,3 +48,15 @@ def test_copy(tmp_path):
     src.write_bytes(b"\0" * 3_000_000)
     copy_atomic(str(src), str(tmp_path / "dst"))
     assert (tmp_path / "dst").read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["r" * 250, "é" * 120])
+def test_a_name_near_the_limit_still_gets_a_temp_beside_it(tmp_path, name):
+    """A file name of up to 255 bytes can be written (``mlver report -o`` a long name
+    did, before the temp name had the whole name in it): the temp name stays short."""
+    p = tmp_path / name
+    assert len(os.fsencode(temp_path(str(p)))) - len(os.fsencode(str(tmp_path))) < 200
+    assert os.path.dirname(temp_path(str(p))) == str(tmp_path)
+    write_atomic(str(p), "x")
+    assert p.read_text() == "x"
+    assert os.listdir(tmp_path) == [name]

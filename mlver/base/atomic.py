@@ -5,7 +5,7 @@ with ``O_EXCL``, so never through a link someone planted, and never clashing wit
 process or thread writing the same file), is fsynced, then renamed over the target with
 ``os.replace``, and the folder is fsynced so the rename itself survives a crash. A reader
 sees the old file or the new one, never a part; a crash leaves at most a temporary file
-named ``.NAME.mlver-*.tmp`` beside it, never a torn target. Any failure before the rename
+named ``.NAME.mlver-*.tmp`` beside it (a long NAME cut short), never a torn target. Any failure before the rename
 removes the temporary file.
 
 (The store's objects and packs are staged in batches and made durable with one
@@ -28,7 +28,9 @@ def temp_path(path: str) -> str:
     """A fresh temporary name beside ``path``: same folder (so ``os.replace`` is a rename
     on one file system), unique per process, thread and call."""
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.mlver-{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    # a name near the 255-byte limit keeps only its start: the temp name must fit too
+    stem = name if len(os.fsencode(name)) <= 100 else name[:25]  # (25 chars <= 100 bytes)
+    return os.path.join(folder, f".{stem}.mlver-{os.getpid()}-{secrets.token_hex(6)}.tmp")
 
 
 def fsync_dir(folder: str) -> None:
