@@ -5,8 +5,8 @@ with ``O_EXCL``, so never through a link someone planted, and never clashing wit
 process or thread writing the same file), is fsynced, then renamed over the target with
 ``os.replace``, and the folder is fsynced so the rename itself survives a crash. A reader
 sees the old file or the new one, never a part; a crash leaves at most a temporary file
-named ``.NAME.mlver-*.tmp`` beside it (a long NAME cut short), never a torn target. Any failure before the rename
-removes the temporary file.
+named ``.NAME.mlver-*.tmp`` beside it (a long NAME cut short), never a torn target. Any
+failure before the rename removes the temporary file.
 
 (The store's objects and packs are staged in batches and made durable with one
 ``syncfs``: see ``mlver.store.objects``; this module is for single files.)
