@@ -33,6 +33,7 @@ WORKERS ?= 3
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m mypy --strict mlver/
+	$(BIN)/python -m ruff check mlver/
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-dev

@@ -18,10 +18,13 @@ from mlver.base.errors import (
     CorruptObjectError,
     LockError,
     MlverError,
+    NoSuchName,
     NotAStoreError,
     ParamsError,
+    ReadOnlyError,
     RecordFormatError,
     RefConflictError,
+    RemoteError,
     ReplayError,
     RevisionError,
     RunError,
@@ -39,8 +42,9 @@ from mlver._version import __version__
 
 __all__ = [
     "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError",
-    "CorruptObjectError", "Diff", "Env", "LockError", "MlverError", "NameStatus",
-    "NotAStoreError", "ParamsError", "Record", "RecordFormatError", "RefConflictError",
-    "ReplayError", "Repo", "RevisionError", "Run", "RunError", "Scope", "SlotDiff", "SlotStatus",
+    "CorruptObjectError", "Diff", "Env", "LockError", "MlverError", "NameStatus", "NoSuchName",
+    "NotAStoreError", "ParamsError", "ReadOnlyError", "Record", "RecordFormatError",
+    "RefConflictError", "RemoteError", "ReplayError", "Repo", "RevisionError", "Run",
+    "RunError", "Scope", "SlotDiff", "SlotStatus",
     "SnapshotResult", "StoreFormatError", "Tag", "Trace", "UsageError", "__version__",
 ]

@@ -237,7 +237,7 @@ class Index:
                           " message, commit_sha, parent, status) VALUES(?,?,?,?,?,?,?,?,?)", row)
                 self.graph.add_record(row.oid, slots, read_tree)
 
-    def data_version(self) -> int:
+    def change_counter(self) -> int:
         """A number that changes when another connection commits to the index (SQLite's
         ``PRAGMA data_version``): a reader caches what it derived until it moves."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])

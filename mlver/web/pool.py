@@ -34,8 +34,8 @@ class Repos:
         self.memo: dict[str, object] = {}
         self.rows: dict[str, Row] = {}  # record oid -> its row of the versions table
         self.notices: dict[str, str] = {}  # the latest problems about the index, by kind
-        # per Repo (its index connection): the index's data_version (a change counter, not a
-        # version of anything), every row, the names that have rows
+        # per Repo (its index connection): the index's change_counter() (SQLite's
+        # data_version), every row, the names that have rows
         self.tables: weakref.WeakKeyDictionary[Repo, tuple[int, list[Row], set[str]]] = (
             weakref.WeakKeyDictionary())
 

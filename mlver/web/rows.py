@@ -66,7 +66,7 @@ def cell(v: Any) -> str:
 def table_rows(repo: Repo, repos: Repos) -> list[Row]:
     """Every record's row (cached by oid: records never change), with its tags now. The
     list itself is kept for the repo until the index changes (another process committed)."""
-    changes = repo.store.index.data_version()  # SQLite's counter of commits by others
+    changes = repo.store.index.change_counter()  # SQLite's counter of commits by others
     cached = repos.tables.get(repo)
     if cached is not None and cached[0] == changes:
         out, names = cached[1], cached[2]
