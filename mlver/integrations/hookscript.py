@@ -64,7 +64,8 @@ def launch(path: tuple[str, ...] = (), guard: bool = True) -> str:
     first on ``sys.path``, and the script runs from the top of the work tree: a branch
     holding ``mlver/__init__.py`` or ``xxhash.py`` would run on ``git checkout``. ``-I``
     also drops ``PYTHONPATH`` and the user site, so an mlver found only there is put back
-    by ``path`` (absolute folders found at install, see :func:`isolated_path`).
+    by ``path`` (absolute folders found at install, see
+    :func:`~mlver.integrations.hookprobe.isolated_path`).
 
     ``guard``: before mlver is imported, take off ``sys.path`` every folder inside the work
     tree (``"$top"``, the folder git runs hooks from): the interpreter's own site can put
