@@ -12,8 +12,8 @@ relative imports resolved) and fails on:
 (d) a module in no layer;
 (e) a private name (``_x``) imported from a module of another layer.
 
-There is no allowlist: an exception is a ``FILE -> FILE: reason`` line of the doc. ruff and
-mypy are not run here (``make test`` runs them).
+There is no allowlist: an exception is a ``FILE -> FILE: reason`` line of the doc. mypy is
+not run here (``make test`` runs it); ruff is run by hand (``ruff check mlver``).
 """
 
 from __future__ import annotations
