@@ -45,8 +45,8 @@ def hooks_dir(root: str) -> tuple[str, str]:
              "--show-toplevel")
     lines = p.stdout.splitlines()
     if p.returncode != 0 or len(lines) < 2:
-        raise ConfigError(f"{root} is not inside a git work tree, so there are no git hooks "
-                          "to install; run git init first")
+        raise ConfigError(f"{root} is not inside a git work tree, so it has no git hooks to "
+                          "install, inspect or remove; run git init first")
     rel = os.path.relpath(os.path.realpath(root), os.path.realpath(lines[1]))
     return lines[0], "." if rel == "." else rel.replace(os.sep, "/")
 
