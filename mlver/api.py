@@ -52,13 +52,13 @@ Warn = Callable[[str], None]
 Texts = str | Iterable[str] | None
 
 
-def __getattr__(name: str) -> object:
-    """``PushRefused`` on first use (``sync.pushpull`` is not needed to start)."""
-    if name == "PushRefused":
-        from mlver.sync.pushpull import PushRefused
-
-        return PushRefused
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __getattr__(name: str) -> object:  # a result type of __all__ on first use: fast start
+    mods = dict(Attribution="explain.attribute", CheckoutResult="ops.checkout", Diff="diff.value",
+                GcResult="ops.gc", ImportResult="integrations.importdvc", VerifyResult="ops.verify",
+                PushRefused="sync.pushpull", SyncResult="sync.pushpull")
+    if name not in mods:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(__import__(f"mlver.{mods[name]}", fromlist=[name]), name)
 
 
 def parse_grace(text: str | float) -> float:

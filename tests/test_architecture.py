@@ -12,8 +12,8 @@ relative imports resolved) and fails on:
 (d) a module in no layer;
 (e) a private name (``_x``) imported from a module of another layer.
 
-There is no allowlist: an exception is a ``FILE -> FILE: reason`` line of the doc. ruff and
-mypy are not run here (``make test`` runs them).
+There is no allowlist: an exception is a ``FILE -> FILE: reason`` line of the doc. mypy is
+not run here (``make test`` runs it); ruff is run by hand (``ruff check mlver``).
 """
 
 from __future__ import annotations
@@ -345,3 +345,30 @@ def test_imports_inside_functions_and_relative_ones_count() -> None:
     probe = "from mlver.diff.explain import _a, b"
     private = [i.names for i in imports_of("mlver/x.py", mods, probe)]
     assert private == [("_a",), ("b",)]
+
+
+def test_every_public_name_and_every_from_import_resolves() -> None:
+    """A name in ``__all__`` or a ``from mlver.X import Y`` (inside a function or under
+    TYPE_CHECKING too) that names nothing is an ImportError waiting for its first caller."""
+    import importlib
+
+    for facade in ("mlver", "mlver.api"):
+        mod = importlib.import_module(facade)
+        assert [n for n in mod.__all__ if not hasattr(mod, n)] == [], facade
+    broken = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+            target = node.module if not node.level else ".".join(parts + [node.module or ""])
+            target = target.rstrip(".")
+            if not target.startswith("mlver"):
+                continue
+            mod = importlib.import_module(target)
+            for alias in node.names:
+                if not hasattr(mod, alias.name) and importlib.util.find_spec(
+                        f"{target}.{alias.name}") is None:
+                    broken.append(f"{path.relative_to(ROOT)}:{node.lineno}: {target}.{alias.name}")
+    assert broken == []

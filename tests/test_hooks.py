@@ -1,4 +1,4 @@
-"""Git hooks (mlver/hooks.py): real repositories, the real ``git`` binary running the
+"""Git hooks (mlver/integrations/): real repositories, the real ``git`` binary running the
 installed scripts, which run this checkout's mlver through PYTHONPATH."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from conftest import cli, write
 from mlver.api import Repo
 from mlver.core.config import load_project
 from mlver.base.errors import ConfigError
-from mlver.integrations.hookscript import MARKER, USER_SUFFIX, script
+from mlver.integrations.hookscript import MARKER, USER_SUFFIX, hooks_dir, script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = ("post-commit", "post-checkout", "post-merge", "pre-push")
@@ -889,3 +889,11 @@ def test_a_hook_installed_by_an_older_mlver_still_runs(proj):
     p = g(proj, "commit", "-q", "--allow-empty", "-m", "first with old hooks")
     assert "Traceback" not in p.stderr and "ModuleNotFoundError" not in p.stderr
     assert len(mlver_lines(p)) == 1 and "snapshot ds@1" in mlver_lines(p)[0]
+
+
+def test_outside_git_every_hooks_command_says_why_in_words_that_fit_it(tmp_path):
+    """install, status and uninstall share the check: its sentence is not install's alone."""
+    with pytest.raises(ConfigError) as e:
+        hooks_dir(str(tmp_path))
+    assert str(e.value) == (f"{tmp_path} is not inside a git work tree, so it has no git hooks "
+                            "to install, inspect or remove; run git init first")

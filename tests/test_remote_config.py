@@ -1,4 +1,4 @@
-"""Remotes in mlver.toml and the store's own config (mlver/config.py, mlver/sharing.py), the
+"""Remotes in mlver.toml and the store's own config (mlver/core/config.py, mlver/sync/), the
 remote commands, and the sharing model: git never sees .mlver/, and a store whose files git
 tracks is reported once per command with the fix."""
 

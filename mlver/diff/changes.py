@@ -14,12 +14,16 @@ from typing import NotRequired, TypedDict
 
 class Ref(TypedDict):
     """One side of a diff: a record (``oid``, ``name``, ``version``) or the workspace
-    (``oid`` and ``version`` None, ``workspace`` True)."""
+    (``oid`` and ``version`` None, ``workspace`` True). The old side of ``mlver diff NAME``
+    also says which version it is (:meth:`mlver.core.branches.BranchVersion.to_dict`)."""
 
     oid: str | None
     name: str
     version: int | str | None
     workspace: NotRequired[bool]
+    on_branch: NotRequired[bool | None]
+    latest_version: NotRequired[int]
+    not_fetched: NotRequired[list[int]]
 
 
 class Commit(TypedDict, total=False):

@@ -366,8 +366,9 @@ def profile_table(table: pyarrow.Table) -> tuple[Profile, numpy.ndarray | None]:
     rows whose position hashes lowest), sorted, as base64 of little-endian
     float64; else None.  ``categories`` = {value: count} for string, bool and
     dictionary columns with at most MAX_CATEGORIES distinct values, else None.
-    ``content`` (when row hashes were computed): the column's :func:`column_digest`,
-    equal for two columns holding the same values, which tells a rename.
+    ``content`` (when row hashes were computed): the column's
+    :func:`~mlver.diff.colhash.column_digest`, equal for two columns holding the same
+    values, which tells a rename.
     No NaN or infinity anywhere: ``json.dumps(allow_nan=False)`` works.
     """
     profiler = Profiler(with_hashes=True, sample_rows=SAMPLE_ROWS)

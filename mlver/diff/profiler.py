@@ -260,7 +260,7 @@ def decode_sample(column: ColumnProfile) -> numpy.ndarray | None:
 class Profiler:
     """Profile a table batch by batch, in memory bounded by the batch: ``add``
     each batch (a pyarrow Table or RecordBatch, all with the same columns, already
-    :func:`normalize`-d), then ``finish()`` -> ``(profile, sorted row hashes or
+    :func:`~mlver.diff.colhash.normalize`-d), then ``finish()`` -> ``(profile, sorted row hashes or
     None)``.  The row sample keeps the SAMPLE_ROWS rows whose position in the file
     hashes lowest, so the result does not depend on the batch sizes."""
 

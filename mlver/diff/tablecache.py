@@ -122,7 +122,8 @@ def _unchanged(objs: Objects, oid: str, hit: Cached | None) -> bool:
 
 def _cached_format(hit: Cached | None, path: str) -> str | None:
     """The format a cached profile was read as, when ``path`` would be read the same way
-    (what :func:`detect_format` says of this content under this name), else None."""
+    (what :func:`~mlver.diff.profile.detect_format` says of this content under this name),
+    else None."""
     from mlver.diff.tableformat import extension_format
 
     fmt: str | None = hit[0].get("file_format") if hit is not None else None

@@ -45,8 +45,8 @@ def hooks_dir(root: str) -> tuple[str, str]:
              "--show-toplevel")
     lines = p.stdout.splitlines()
     if p.returncode != 0 or len(lines) < 2:
-        raise ConfigError(f"{root} is not inside a git work tree, so there are no git hooks "
-                          "to install; run git init first")
+        raise ConfigError(f"{root} is not inside a git work tree, so it has no git hooks to "
+                          "install, inspect or remove; run git init first")
     rel = os.path.relpath(os.path.realpath(root), os.path.realpath(lines[1]))
     return lines[0], "." if rel == "." else rel.replace(os.sep, "/")
 
@@ -64,7 +64,8 @@ def launch(path: tuple[str, ...] = (), guard: bool = True) -> str:
     first on ``sys.path``, and the script runs from the top of the work tree: a branch
     holding ``mlver/__init__.py`` or ``xxhash.py`` would run on ``git checkout``. ``-I``
     also drops ``PYTHONPATH`` and the user site, so an mlver found only there is put back
-    by ``path`` (absolute folders found at install, see :func:`isolated_path`).
+    by ``path`` (absolute folders found at install, see
+    :func:`~mlver.integrations.hookprobe.isolated_path`).
 
     ``guard``: before mlver is imported, take off ``sys.path`` every folder inside the work
     tree (``"$top"``, the folder git runs hooks from): the interpreter's own site can put

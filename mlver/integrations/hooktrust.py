@@ -8,7 +8,7 @@ what the git hooks run or record (used by :mod:`mlver.integrations.hooks`; see d
   So :func:`hook_path` drops every folder of the work tree from the path written into the
   scripts, :func:`check_interpreter` refuses an interpreter whose file, environment
   (``sys.prefix``) or mlver is inside it, unless forced; and the scripts take every folder
-  of the work tree off ``sys.path`` at start (:func:`mlver.integrations.hooks.launch`).
+  of the work tree off ``sys.path`` at start (:func:`mlver.integrations.hookscript.launch`).
 * **The watched names are the ones the user was shown.** ``[hooks] snapshot`` and the
   ``[snapshot.NAME]`` tables it names decide what post-commit reads (an ignored ``.env``
   can be named as an input) and what pre-push then sends. Install (and ``mlver hooks
