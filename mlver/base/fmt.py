@@ -43,6 +43,6 @@ def fmt_value(v: object) -> str:
     return str(v)
 
 
-def label(name: object, version: object) -> str:
+def version_label(name: object, version: object) -> str:
     """A version's label, ``NAME@N`` (also ``NAME@TAG``): what users type and read."""
     return f"{name}@{version}"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mlver.cli.root import echo, main, open_repo, out
+from mlver.base.fmt import version_label
 
 if TYPE_CHECKING:
     from mlver.api import Tag
@@ -110,7 +111,7 @@ def _tag_target(t: Tag) -> str:
     """``NAME@N OID10`` of a tag's record (``OID10 (record unreadable)`` when damaged)."""
     if t.version is None:
         return f"{t.oid[:10]} (record unreadable)"
-    return f"{t.name}@{t.version} {t.oid[:10]}"
+    return f"{version_label(t.name, t.version)} {t.oid[:10]}"
 
 
 @main.command(cls=_TagCommand)

@@ -25,6 +25,7 @@ from mlver.core.ancestry import Ancestry
 from mlver.core.ancestry import head as head_commit
 from mlver.core.record import Record
 from mlver.store import Store
+from mlver.base.fmt import version_label
 
 MAX_WALK = 100_000  # versions walked back from a name's latest to find a parent
 
@@ -107,7 +108,7 @@ class BranchVersion:
     @property
     def label(self) -> str:
         """``NAME@N``."""
-        return f"{self.name}@{self.version}"
+        return version_label(self.name, self.version)
 
     @property
     def is_latest(self) -> bool:
@@ -280,7 +281,8 @@ def mark_siblings(d: Any, new: Record, parent: str | None) -> Any:
     true in its ``new``, and a line after the first naming ``new``'s own parent."""
     from dataclasses import replace
 
-    line = (f"  {d.old['name']}@{d.old['version']} and {new.label} were recorded on different "
+    old = version_label(d.old['name'], d.old['version'])
+    line = (f"  {old} and {new.label} were recorded on different "
             "branches (neither commit is an ancestor of the other)")
     if parent:
         line += f"; {new.label}'s parent is {parent}"

@@ -18,6 +18,7 @@ from mlver.base.errors import RecordFormatError
 from mlver.base.hashing import is_oid, oid_of
 from mlver.base.paths import is_plain_relpath
 from mlver.store.refs import valid_name
+from mlver.base.fmt import version_label
 
 RECORD_FORMAT = 1
 KINDS = ("model", "dataset")
@@ -468,7 +469,7 @@ class Record:
     @property
     def label(self) -> str:
         """``name@version``, how text output names a record."""
-        return f"{self.name}@{self.version}"
+        return version_label(self.name, self.version)
 
     @property
     def failed(self) -> bool:

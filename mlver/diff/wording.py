@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from mlver.base.fmt import fmt_value, human_size, label
+from mlver.base.fmt import fmt_value, human_size, version_label
 from mlver.diff.changes import CodeChange, EnvChange, MetricChange, ParamsDelta, Ref
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def ref_label(ref: Ref) -> str:
     """One side of a diff: ``NAME@N``, or ``NAME (workspace)``."""
     if ref.get("workspace"):
         return f"{ref['name']} (workspace)"
-    return label(ref["name"], ref["version"])
+    return version_label(ref["name"], ref["version"])
 
 
 def headline(old: str, new: str, other_names: bool) -> str:

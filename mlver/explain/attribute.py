@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
+from mlver.base.fmt import version_label
 
 EXACT_MAX = 5        # groups up to which every subset is replayed
 MAX_ORDERS = 10_000  # orders sampled at most, whatever the budget
@@ -207,7 +208,7 @@ class RecordRef:
     @property
     def label(self) -> str:
         """``NAME@VERSION``."""
-        return f"{self.name}@{self.version}"
+        return version_label(self.name, self.version)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``old`` and ``new`` (see docs/explain.md)."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlver.base.fmt import fmt_value, human_size
+from mlver.base.fmt import version_label
 
 if TYPE_CHECKING:
     from mlver.core.record import Artifact, Record, Scope, Trace
@@ -166,7 +167,8 @@ def status_text(reports: Iterable[NameStatus]) -> str:
     lines: list[str] = []
     for r in reports:
         state = "clean" if r.clean else "changed"
-        lines.append(f"{r.name}@{r.version}: {state}" + (f" ({r.note})" if r.note else ""))
+        note = f" ({r.note})" if r.note else ""
+        lines.append(f"{version_label(r.name, r.version)}: {state}{note}")
         for s in r.slots:
             if s.status != "unchanged":
                 lines.append(f"  {s.status:<9} {s.side} {s.slot} ({s.path})")
@@ -185,7 +187,7 @@ def status_text(reports: Iterable[NameStatus]) -> str:
 
 
 def _node_label(n: Mapping[str, Any]) -> str:
-    return f"{n['name']}@{n['version']}"
+    return version_label(n['name'], n['version'])
 
 
 def lineage_text(graph: LineageGraph, direction: str) -> str:
@@ -251,8 +253,8 @@ def import_text(result: ImportResult) -> str:
         per.setdefault(rec.name, []).append(rec.version)
     width = max((len(n) for n in per), default=0)
     for name, versions in sorted(per.items()):
-        span = f"{name}@{versions[0]}" if len(versions) == 1 else \
-            f"{name}@{versions[0]} … {name}@{versions[-1]}"
+        span = version_label(name, versions[0]) if len(versions) == 1 else \
+            f"{version_label(name, versions[0])} … {version_label(name, versions[-1])}"
         lines.append(f"  {name:<{width}}  +{len(versions):<4} {span}")
     if result.missing:
         lines.append(f"{len(result.missing):,} content{'s' if len(result.missing) != 1 else ''} "

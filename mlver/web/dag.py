@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from mlver.base.fmt import version_label
 
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 190, 50, 70, 22, 16
 KIND_COLORS = {"model": ("#fdebd3", "#e07b00"), "dataset": ("#dde8f3", "#4c78a8")}
@@ -179,7 +180,7 @@ def lineage_svg(root: str, graph: dict[str, Any],
         fill, stroke = KIND_COLORS.get(n.get("kind") or "", OTHER_COLOR)
         st, code = outcomes.get(oid, ("ok", None))
         failed = st == "failed"
-        label = f"{n.get('name')}@{n.get('version')}"
+        label = version_label(n.get('name'), n.get('version'))
         extra = ' stroke-dasharray="5 3"' if failed else ""
         width_ = 3 if oid == root else 1.5
         line2 = f"{n.get('kind') or 'record'}"

@@ -16,6 +16,7 @@ from mlver.web.dag import lineage_svg
 from mlver.web.filter import is_number
 from mlver.web.pool import Row
 from mlver.web.rows import BASE_COLUMNS, cell
+from mlver.base.fmt import version_label
 
 PAGE_SIZE = 100          # rows of the versions table per page
 MAX_PAGE_SIZE = 1000
@@ -273,7 +274,7 @@ def lineage_page(oid: str, rec: Record, graph: dict[str, Any],
                "the version that made a content to the one that took it as an input (labelled "
                "with the input slot) · click a node to open its record</p>")
     out.append('<div class="scroll graph">' + lineage_svg(oid, graph, outcomes) + "</div>")
-    names = {n["oid"]: f"{n.get('name')}@{n.get('version')}" for n in graph["nodes"]}
+    names = {n["oid"]: version_label(n.get('name'), n.get('version')) for n in graph["nodes"]}
     out.append(f'<details><summary>{len(graph["nodes"])} records, {len(graph["edges"])} '
                'links</summary><table class="grid"><tr><th>from</th><th>to</th><th>slot</th>'
                "<th>content</th></tr>"

@@ -48,6 +48,7 @@ from mlver.web.pages import (
 )
 from mlver.web.pool import Repos, Warn
 from mlver.web.rows import BASE_COLUMNS, sort_rows, table_rows
+from mlver.base.fmt import version_label
 
 DEFAULT_PORT = 8750
 
@@ -185,7 +186,7 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
             for slot, art in rec.inputs.items():
                 found = repo.store.index.graph.producers(art.oid, before=rec.created)
                 if found:  # the latest version that made it, as diff's lineage takes it
-                    made_by[slot] = (found[-1][0], f"{found[-1][1]}@{found[-1][2]}")
+                    made_by[slot] = (found[-1][0], version_label(found[-1][1], found[-1][2]))
         return _page(rec.label, record_page(oid, rec, sorted(tags), siblings, gone, made_by))
 
     @app.route("/lineage/<oid>")
