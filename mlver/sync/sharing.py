@@ -14,7 +14,6 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import Any
 
 from mlver.base.gitcmd import run_git
 from mlver.core import config as cfgmod
@@ -23,6 +22,7 @@ from mlver.core.discover import fresh_root, git_top, project_root
 from mlver.base.errors import ConfigError, NoSuchName, RevisionError, UsageError
 from mlver.store import STORE_DIR, upgrade_gitignore
 from mlver.store.refs import valid_name
+from mlver.sync.site import NamedSite, RemoteSite
 
 GIT_TIMEOUT = 10.0
 
@@ -95,7 +95,7 @@ def pick_remote(remotes: dict[str, RemoteSpec], default: str | None,
                       "URL --default")
 
 
-def remote_and_names(repo: Any, first: str | None, names: Iterable[str],
+def remote_and_names(repo: NamedSite, first: str | None, names: Iterable[str],
                      push: bool = False) -> tuple[str | None, list[str]]:
     """``push``/``pull [REMOTE] [NAME]…``: ``(remote, names)``. A first argument that is
     no configured remote is a name of the default remote. For ``push`` (whose names are
@@ -111,7 +111,7 @@ def remote_and_names(repo: Any, first: str | None, names: Iterable[str],
 
 
 @contextmanager
-def mistyped_remote(repo: Any, first: str | None) -> Iterator[None]:
+def mistyped_remote(repo: RemoteSite, first: str | None) -> Iterator[None]:
     """Around ``pull``: when ``first`` (a first argument taken as a name, not a remote)
     is a name the default remote does not hold, say that it is no remote either."""
     try:

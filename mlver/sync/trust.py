@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlver.core.config import RemoteSpec
+from mlver.sync.site import RemoteSite
 from mlver.store.settings import CONFIG_FILE, read_store_config, rewrite_store_config
 from mlver.base.errors import ConfigError, StoreFormatError
 
@@ -135,7 +136,7 @@ def check_push(store_dir: str, spec: RemoteSpec, default: bool) -> None:
             f"mlver push {sorted(pins.remotes)[0]}")
 
 
-def remote_spec(repo: Any, name: str | None) -> RemoteSpec:
+def remote_spec(repo: RemoteSite, name: str | None) -> RemoteSpec:
     """The remote ``name`` (else the default) of ``repo``, a folder made absolute."""
     from mlver.sync.sharing import pick_remote, resolve_folder
 
@@ -143,7 +144,7 @@ def remote_spec(repo: Any, name: str | None) -> RemoteSpec:
     return resolve_folder(repo.root, pick_remote(remotes, default, name))
 
 
-def push_target(repo: Any, name: str | None) -> RemoteSpec:
+def push_target(repo: RemoteSite, name: str | None) -> RemoteSpec:
     """The remote a push of ``repo`` goes to (``name``, else the default), once
     :func:`check_push` allows it; a first push pins it."""
     spec = remote_spec(repo, name)
@@ -160,7 +161,7 @@ def pin_read(store_dir: str, spec: RemoteSpec) -> None:
         pin_remote(store_dir, spec)
 
 
-def check_hook_push(repo: Any) -> None:
+def check_hook_push(repo: RemoteSite) -> None:
     """What the pre-push hook adds to :func:`check_push`: it never trusts a first push. No
     one typed a command, and a merge may have just added the default remote, so the
     default must already be pinned (a push, a pull, remote add or trust, hooks install)."""
@@ -174,7 +175,7 @@ def check_hook_push(repo: Any) -> None:
         f"trust {spec.name} to push there")
 
 
-def trust_default_for_hooks(repo: Any) -> RemoteSpec | None:
+def trust_default_for_hooks(repo: RemoteSite) -> RemoteSpec | None:
     """What ``mlver hooks install`` (and ``hooks trust``) does with the default remote: pin
     it when its name has no pin yet (the install shows it); the default when it is pinned at
     its current URL, else None (no default, or a push there would be refused)."""
@@ -191,7 +192,7 @@ def trust_default_for_hooks(repo: Any) -> RemoteSpec | None:
     return spec if pinned == (spec.url, spec.endpoint_url) else None
 
 
-def trust_remote(repo: Any, name: str) -> RemoteSpec:
+def trust_remote(repo: RemoteSite, name: str) -> RemoteSpec:
     """``mlver remote trust NAME``: pin ``name`` at the URL mlver.toml gives it now."""
     spec = remote_spec(repo, name)
     pin_remote(repo.store.path, spec)
