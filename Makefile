@@ -34,6 +34,9 @@ WORKERS ?= 3
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m mypy --strict mlver/
 	$(BIN)/python -m ruff check mlver/
+	# Compiled once here: every test starts many mlver processes, and with
+	# PYTHONDONTWRITEBYTECODE set none of them would write the bytecode it compiles.
+	$(BIN)/python -m compileall -q mlver
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-dev
