@@ -65,14 +65,22 @@ class TerminalProgress(Progress):
         self.n += n
         self._draw()
 
-    def _draw(self, force: bool = False) -> None:
+    def _due(self, force: bool) -> bool:
+        """Whether to redraw now: at most ten times a second, and not while quiet."""
         now = time.monotonic()
         if not force and (now - self._last < 0.1 or now < self._quiet_until):
-            return
+            return False
         self._last = now
-        pct = 100 * self.n // self.of if self.of else 100
-        filled = pct * 30 // 100
-        self.stream.write(f"\r{self.label:<12} [{'#' * filled}{'.' * (30 - filled)}] "
+        return True
+
+    def _bar(self, width: int) -> str:
+        filled = (100 * self.n // self.of if self.of else 100) * width // 100
+        return "#" * filled + "." * (width - filled)
+
+    def _draw(self, force: bool = False) -> None:
+        if not self._due(force):
+            return
+        self.stream.write(f"\r{self.label:<12} [{self._bar(30)}] "
                           f"{self.n:,}/{self.of:,} {self.unit}")
         self.stream.flush()
         self._drawn = True
@@ -114,15 +122,12 @@ class TransferProgress(TerminalProgress):
         self.bytes = getattr(self, "bytes", 0) + n
 
     def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and (now - self._last < 0.1 or now < self._quiet_until):
+        if not self._due(force):
             return
-        self._last = now
-        pct = 100 * self.n // self.of if self.of else 100
-        filled = pct * 20 // 100
+        now = time.monotonic()
         secs = max(now - getattr(self, "_t0", now), 1e-6)
         size = getattr(self, "bytes", 0)
-        self.stream.write(f"\r{self.label:<16} [{'#' * filled}{'.' * (20 - filled)}] "
+        self.stream.write(f"\r{self.label:<16} [{self._bar(20)}] "
                           f"{self.n:,}/{self.of:,} objects, {human_size(size)}, "
                           f"{human_size(int(size / secs))}/s   ")
         self.stream.flush()
