@@ -14,15 +14,24 @@ from typing import Any
 from mlver.base.atomic import write_atomic
 from mlver.base.errors import StoreFormatError
 from mlver.base.hashing import HASH_NAME
+from mlver.store.chunker import CHUNKER_ID
 from mlver.store.safefs import read_small
 
-STORE_FORMAT = 2  # 2: small objects in packs; format-1 stores (loose only) are read and upgraded
+# 3: big files as content-defined chunks plus a manifest; 2: small objects in packs;
+# 1: loose objects only. Older formats are read as they are and upgraded by the first write.
+STORE_FORMAT = 3
 CONFIG_FILE = "config.json"
+
+
+def new_config() -> dict[str, Any]:
+    """The config of a store this mlver creates: its format, hash and chunker id (the
+    parameters that cut big files; see :mod:`mlver.store.chunker`)."""
+    return {"format": STORE_FORMAT, "hash": HASH_NAME, "chunker": CHUNKER_ID}
 
 
 def write_store_config(store_dir: str) -> None:
     """Write a fresh store config (to a temporary name, then renamed into place)."""
-    rewrite_store_config(store_dir, {"format": STORE_FORMAT, "hash": HASH_NAME})
+    rewrite_store_config(store_dir, new_config())
 
 
 def read_store_config(store_dir: str) -> dict[str, Any]:
