@@ -1,9 +1,10 @@
 """Run every benchmark in sequence and print one summary table (what ``make bench`` runs).
 
     python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows,
-                                            a 10M-row parquet, a 200-commit DVC history
+                                            a 10M-row parquet, a 200-commit DVC history,
+                                            a 120 MB CSV, a 64 MB checkpoint and a 1 GiB file
     python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows, 1M-row parquet,
-                                            a 50-commit DVC history
+                                            a 50-commit DVC history, 30 MB, 16 MB and 0.25 GiB
 
 Each benchmark runs as its own process (so one's memory does not count against another),
 its output is shown as it comes, and its results are collected for the summary. The table
@@ -25,9 +26,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 FULL = {"files": 100_000, "records": 10_000, "rows": 1_000_000, "big_gib": 1,
-        "big_rows": 10_000_000, "remote_files": 100_000, "dvc_commits": 200}
+        "big_rows": 10_000_000, "remote_files": 100_000, "dvc_commits": 200, "chunks": []}
 QUICK = {"files": 10_000, "records": 2_000, "rows": 100_000, "big_gib": 0.25,
-         "big_rows": 1_000_000, "remote_files": 5_000, "dvc_commits": 50}
+         "big_rows": 1_000_000, "remote_files": 5_000, "dvc_commits": 50,
+         "chunks": ["--quick"]}
 TABLE_DIFF_TARGET_S = 5.0        # stated in bench_table_diff.py
 TABLE_DIFF_TARGET_RSS_MIB = 1536
 
@@ -101,12 +103,12 @@ def main() -> None:
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
                     choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "remote",
-                             "import_dvc", "checkout"],
+                             "import_dvc", "checkout", "chunks"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
     only = set(args.only or ["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui",
-                             "remote", "import_dvc", "checkout"])
+                             "remote", "import_dvc", "checkout", "chunks"])
     py = sys.executable
     started = time.perf_counter()
     summary: list[dict] = []
@@ -140,6 +142,10 @@ def main() -> None:
             plan.append(("import_dvc", [py, os.path.join(HERE, "bench_import_dvc.py"),
                                         "--commits", str(size["dvc_commits"]),
                                         "--results-json", results]))
+        if "chunks" in only:
+            # a 120 MB CSV, a 64 MB checkpoint, a 1 GiB file (quick: 30 MB, 16 MB, 0.25 GiB)
+            plan.append(("chunks", [py, os.path.join(HERE, "bench_chunks.py"), *size["chunks"],
+                                    "--results-json", results]))
         table_diff = os.path.join(HERE, "bench_table_diff.py")
         if "table_diff" in only:
             if os.path.exists(table_diff):
@@ -178,7 +184,9 @@ def main() -> None:
         if os.path.exists(results):
             with open(results, encoding="utf-8") as f:
                 for line in f:
-                    summary.append(_row(json.loads(line)))
+                    row = json.loads(line)
+                    if row.get("unit") != "info":  # figures without a target (zstd)
+                        summary.append(_row(row))
 
     total = time.perf_counter() - started
     print()
@@ -190,7 +198,7 @@ def main() -> None:
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
     order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4, "ui": 5,
-             "remote": 6, "import_dvc": 7, "checkout": 8}  # snapshot-deep rows say "snapshot"
+             "remote": 6, "import_dvc": 7, "checkout": 8, "chunks": 9}  # snapshot-deep rows say "snapshot"
     summary.sort(key=lambda r: order.get(r["bench"], 8))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
@@ -209,6 +217,8 @@ def _row(r: dict) -> dict:
     if r["operation"] == "correctness":
         return {"bench": r["bench"], "name": f"{r['bench']}: correctness checks", "value": "OK" if r["ok"] else
                 f"{len(r['problems'])} problem(s)", "target": "OK", "ok": r["ok"]}
+    if r["bench"] == "chunks":
+        return _chunks_row(r)
     if r["bench"] == "remote" and r["operation"] == "push requests":
         return {"bench": "remote", "name": f"remote {r['files']:,} files: push requests",
                 "value": f"{r['requests']:,} = {100 * r['share']:.3f}% of {r['objects']:,}",
@@ -245,6 +255,24 @@ def _row(r: dict) -> dict:
             "value": f"{r['median_ms']:.1f} {r.get('unit', 'ms')}"
                      + ("" if r.get("unit") else f" ({r['rows']} rows)"),
             "target": f"<= {r['target_ms']:g} {r.get('unit', 'ms')}", "ok": r["ok"]}
+
+
+def _chunks_row(r: dict) -> dict:
+    """A row of bench_chunks.py: a share of version 2's size, a ratio, GB/s or MiB."""
+    unit, v, t = r["unit"], r["value"], r["target"]
+    if unit == "share":
+        value = f"{100 * v:.1f}%" + (f" (dvc {100 * r['dvc']:.0f}%)" if "dvc" in r else "")
+        target = f"<= {100 * t:g}%"
+    elif unit == "ratio":
+        value = f"{v:.3f}" + (f" ({r['detail']})" if "detail" in r else "") \
+            + (f" (dvc {r['dvc']:.2f})" if "dvc" in r else "")
+        target = f"<= {t:g}"
+    elif unit == "GB/s":
+        value, target = f"{v:.2f} GB/s", f">= {t:g} GB/s"
+    else:
+        value, target = f"{v:.0f} {unit}", f"<= {t:g} {unit}"
+    return {"bench": "chunks", "name": f"chunks: {r['operation']}", "value": value,
+            "target": target, "ok": r["ok"]}
 
 
 if __name__ == "__main__":
