@@ -197,7 +197,7 @@ def test_json_report(repo, git_repo):
     assert data["ok"] is False and data["revisions"] == ["m@1"]
     assert data["problems"] == [{
         "what": "object", "problem": "missing", "oid": o["shared"], "kind": "blob",
-        "breaks": ["m@1"], "path": None,
+        "breaks": ["m@1"], "path": None, "where": "input d: shared.bin", "chunk_of": None,
         "detail": "no pack index lists it and no loose file holds it"}]
 
 

@@ -6,6 +6,8 @@ every step keeps the rules of ``docs/format.md`` true at each instant, so a ``ki
 anywhere leaves a store whose every listed object is readable:
 
 - a loose object is one ``unlink``;
+- a chunk manifest is one ``unlink``, done before any of its chunks can go (gc removes
+  every unreachable manifest before it repacks), so no manifest outlives its chunks;
 - a pack goes index first, then its pack file (a pack without an index is invisible);
 - a repack writes the new pack and index in ``tmp/``, syncs, renames the pack then the
   index into ``objects/pack/``, syncs, and only then removes the old index, then the
@@ -17,11 +19,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import contextlib
+
 from mlver.base.hashing import digest
+from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
 from mlver.store.objects import LocalObjectStore
 from mlver.store.safefs import sync_filesystem
-import contextlib
 
 
 def remove_loose(store: LocalObjectStore, oid: str) -> None:
@@ -34,6 +38,23 @@ def remove_loose(store: LocalObjectStore, oid: str) -> None:
         return
     with contextlib.suppress(OSError):  # not empty (the usual case)
         os.rmdir(os.path.dirname(path))
+
+
+def remove_manifest(store: LocalObjectStore, oid: str) -> None:
+    """Unlink the chunk manifest of ``oid`` (gone already is fine); its chunks are left to
+    the repack that follows."""
+    path = store._loose_path(oid) + manifestmod.SUFFIX
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    with contextlib.suppress(OSError):  # not empty (the usual case)
+        os.rmdir(os.path.dirname(path))
+
+
+def sync_removals(store: LocalObjectStore) -> None:
+    """Make the unlinks so far durable (manifests before the chunks they listed)."""
+    sync_filesystem(store.objects_dir)
 
 
 def remove_file(path: str) -> None:
