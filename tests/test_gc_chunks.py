@@ -204,17 +204,20 @@ def test_rechunk_killed_before_the_loose_copy_goes_leaves_both_and_a_rerun_finis
     assert repo.verify().ok
 
 
-def test_rechunk_killed_while_writing_chunks_publishes_nothing(repo, git_repo, monkeypatch):
+def test_rechunk_killed_before_the_manifest_leaves_the_whole_file(repo, git_repo, monkeypatch):
     oids, datas = whole_store(repo, git_repo, monkeypatch)
-    from mlver.store import batch as batchmod
 
-    def killed(self, m):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(batchmod.Batch, "add_manifest", killed)
+    def killed(*a):
+        raise KeyboardInterrupt  # the chunks are written, the manifest is not
+    monkeypatch.setattr(prune, "publish_manifest", killed)
     with pytest.raises(KeyboardInterrupt):
         repo.gc(grace=0, rechunk=True)
     for o, d in zip(oids, datas, strict=True):
         assert manifest(repo, o) is None and repo.store.objects.read(o) == d
+    monkeypatch.undo()
+    monkeypatch.setattr(chunker, "CHUNK_THRESHOLD", THRESHOLD)
+    r = repo.gc(grace=0, rechunk=True).rechunked
+    assert r is not None and r.files == 2 and repo.verify().ok
 
 
 def test_rechunk_leaves_a_corrupt_whole_file_as_it_is(repo, git_repo, monkeypatch):

@@ -95,18 +95,28 @@ def rechunk(store: Store, dry_run: bool = False, lock_timeout: float = 10.0,
 
 
 def _convert(store: Store, o: scan.LooseObject) -> None:
-    """Write the chunks and manifest of the loose object ``o`` in one batch; the batch
-    publishes them (chunks first) when it commits, and drops them on an error."""
+    """Write the chunks of the loose object ``o`` with one batch, then, while the batch
+    still holds the store lock shared (no gc can take the chunks meanwhile), publish its
+    manifest (a batch stages none for an object the store holds already)."""
     chunks: list[tuple[str, int]] = []
-    with store.objects.batch() as b, open(o.path, "rb", buffering=0) as f:
-        cs = chunker.ChunkStream(f)
-        for piece in cs:
-            b.add_chunk(bytes(piece.data), piece.oid)
-            chunks.append((piece.oid, len(piece.data)))
-        if cs.oid != o.oid:  # raising aborts the batch: nothing of it is published
+    b = store.objects.batch()
+    try:
+        with open(o.path, "rb", buffering=0) as f:
+            cs = chunker.ChunkStream(f)
+            for piece in cs:
+                b.add_chunk(bytes(piece.data), piece.oid)
+                chunks.append((piece.oid, len(piece.data)))
+        if cs.oid != o.oid:
             raise CorruptObjectError(f"its bytes hash to {cs.oid}, not to its oid: it is "
                                      "corrupt; run mlver verify")
-        b.add_manifest(Manifest(o.oid, cs.size, chunker.CHUNKER_ID, tuple(chunks)))
+        b.commit()  # the chunks are durable before the manifest that lists them exists
+        prune.publish_manifest(store.objects,
+                               Manifest(o.oid, cs.size, chunker.CHUNKER_ID, tuple(chunks)))
+    except BaseException:
+        b.abort()
+        raise
+    finally:
+        b.close()
 
 
 def _rebuilds(objects: LocalObjectStore, oid: str) -> bool:

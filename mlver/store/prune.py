@@ -40,10 +40,34 @@ def remove_loose(store: LocalObjectStore, oid: str) -> None:
         os.rmdir(os.path.dirname(path))
 
 
+def publish_manifest(store: LocalObjectStore, m: manifestmod.Manifest) -> None:
+    """Publish the manifest ``m`` of a file the store holds whole (``gc --rechunk``; a batch
+    stages no manifest for an oid already present). Its chunks must be durable already: the
+    manifest is written in ``tmp/``, synced, renamed into place and synced again, so it is
+    durable before the whole copy may go."""
+    os.makedirs(store.tmp_dir, exist_ok=True)
+    tmp = f"{store.tmp_dir}/{os.getpid()}-rechunk-{os.urandom(8).hex()}{manifestmod.SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        data = memoryview(m.encode())
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        remove_file(tmp)
+        raise
+    os.close(fd)
+    final = store.manifest_path(m.oid)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    os.rename(tmp, final)
+    sync_filesystem(store.objects_dir)
+
+
 def remove_manifest(store: LocalObjectStore, oid: str) -> None:
     """Unlink the chunk manifest of ``oid`` (gone already is fine); its chunks are left to
     the repack that follows."""
-    path = store._loose_path(oid) + manifestmod.SUFFIX
+    path = store.manifest_path(oid)
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -164,12 +164,14 @@ def list_store(store: LocalObjectStore) -> Listing:
 
 def manifest_path(store: LocalObjectStore, oid: str) -> str:
     """Where the chunk manifest of ``oid`` lives (whether or not it exists)."""
-    return store._loose_path(oid) + manifestmod.SUFFIX
+    return store.manifest_path(oid)
 
 
 def load_manifest(store: LocalObjectStore, oid: str) -> manifestmod.Manifest | None:
     """The validated manifest of ``oid``, or None when ``oid`` is not stored chunked.
-    Raises :class:`CorruptObjectError` for a manifest that cannot be read or is invalid."""
+    Raises :class:`CorruptObjectError` for a manifest that cannot be read or is invalid.
+    Read afresh from the disk each time (``LocalObjectStore.manifest`` caches, and gc and
+    verify must see what is there now)."""
     path = manifest_path(store, oid)
     try:
         fd = packmod.open_regular(path)
