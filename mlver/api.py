@@ -280,8 +280,7 @@ class Repo:
            lock_timeout: float = 10.0, rechunk: bool = False) -> GcResult:
         """Remove objects no ref or tag reaches, older than ``grace`` (seconds, or ``"1h"``);
         with ``keep_last`` also the data of versions older than the last N of each name
-        (tagged ones kept). ``dry_run`` deletes nothing. ``rechunk`` then stores the big
-        files a format-2 store holds whole as chunks."""
+        (tagged ones kept). ``dry_run`` deletes nothing; ``rechunk``: see gc --rechunk."""
         from mlver.ops.gc import gc, parse_duration
         from mlver.sync.named import local_only
 

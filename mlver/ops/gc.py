@@ -85,7 +85,6 @@ class GcResult:
     objects: int
     bytes: int
     loose: int  # loose objects removed
-    manifests: int  # chunk manifests removed (of files no version reaches)
     packed: int  # objects dropped from packs
     packs_removed: int
     packs_repacked: int
@@ -99,13 +98,15 @@ class GcResult:
     keep_last: int | None
     seconds: float
     warnings: tuple[str, ...] = ()
+    manifests: int = 0  # chunk manifests removed (of files no kept version reaches)
     rechunked: RechunkResult | None = None  # with ``--rechunk``
 
     def to_dict(self) -> dict[str, Any]:
         extra = {} if self.rechunked is None else {"rechunk": self.rechunked.to_dict()}
         return extra | {
             "dry_run": self.dry_run, "objects": self.objects, "bytes": self.bytes,
-            "loose": self.loose, "manifests": self.manifests, "packed": self.packed, "packs_removed": self.packs_removed,
+            "loose": self.loose, "manifests": self.manifests, "packed": self.packed,
+            "packs_removed": self.packs_removed,
             "packs_repacked": self.packs_repacked, "leftover_files": self.leftovers,
             "pruned": [{"oid": o, "name": label.rpartition("@")[0],
                         "version": int(label.rpartition("@")[2])} for o, label in self.pruned],
