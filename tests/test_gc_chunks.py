@@ -231,3 +231,71 @@ def test_rechunk_leaves_a_corrupt_whole_file_as_it_is(repo, git_repo, monkeypatc
     assert res.rechunked is not None and res.rechunked.files == 1
     assert any(oids[0] in w and "corrupt" in w for w in res.warnings)
     assert manifest(repo, oids[0]) is None and repo.store.objects.local_file(oids[0])
+
+
+CHILD = """
+import os, signal, sys
+n, calls = int(sys.argv[1]), [0]
+def hook(real):
+    def f(*a, **k):
+        calls[0] += 1
+        if calls[0] == n:
+            os.kill(os.getpid(), signal.SIGKILL)  # a crash right before this step
+        return real(*a, **k)
+    return f
+os.unlink, os.rename, os.replace = hook(os.unlink), hook(os.rename), hook(os.replace)
+from mlver.store import chunker
+chunker.CHUNK_THRESHOLD = %d
+from mlver.api import Repo
+with Repo(".") as r:
+    r.gc(keep_last=2, grace=0, rechunk=True)
+print(calls[0])
+""" % THRESHOLD
+
+
+@pytest.mark.slow  # ~10 s: a gc --rechunk child process killed before each step it makes
+def test_kill_at_every_step_of_gc_rechunk_leaves_every_object_readable(
+        repo, git_repo, tmp_path, monkeypatch):
+    """m@1 and m@2 stored whole (format 2), m@3 chunked, an unreachable chunked file: gc
+    --keep-last 2 --rechunk removes m@1's file and the garbage manifest and its chunks, and
+    converts m@2's file. Killed before each unlink or rename: the store verifies, every kept
+    version reads, and the next run finishes."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from mlver.api import Repo
+    from conftest import store_listing
+
+    oids, datas = whole_store(repo, git_repo, monkeypatch)
+    d3 = datas[1][:400_000] + rand(12, 200_000)
+    f3 = snap(repo, git_repo, d3)
+    with repo.store.objects.batch() as b:
+        b.add_bytes(rand(13, 300_000))
+    age(git_repo)
+    repo.close()
+    pristine = tmp_path / "pristine"
+    shutil.copytree(git_repo, pristine, symlinks=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    full = subprocess.run([sys.executable, "-c", CHILD, "0"], cwd=git_repo, env=env,
+                          capture_output=True, text=True, check=True)
+    steps = int(full.stdout.strip())
+    assert steps >= 8, steps  # pruned list, manifest, loose, packs, batch, manifest, loose
+    settled = lambda: [e for e in store_listing(git_repo)
+                       if not e[0].startswith("objects/pack/") and not e[0].endswith(".lock")]
+    final = settled()
+    for n in range(1, steps + 1):
+        shutil.rmtree(git_repo)
+        shutil.copytree(pristine, git_repo, symlinks=True)
+        child = subprocess.run([sys.executable, "-c", CHILD, str(n)], cwd=git_repo, env=env,
+                               capture_output=True, text=True)
+        assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+        with Repo(str(git_repo)) as r:
+            res = r.verify()
+            assert res.ok, (n, [str(p) for p in res.problems])
+            assert r.store.objects.read(oids[1]) == datas[1]
+            assert r.store.objects.read(f3) == d3
+            r.gc(keep_last=2, grace=0, rechunk=True)
+            assert r.verify().ok and r.store.objects.local_file(oids[1]) is None
+        assert settled() == final, n

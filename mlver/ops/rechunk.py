@@ -85,10 +85,11 @@ def rechunk(store: Store, dry_run: bool = False, lock_timeout: float = 10.0,
         progress.advance()
     progress.finish()
     # Removing is gc's business: alone, so that no reader or writer is half-way through.
-    with storelock.exclusive(store.path, lock_timeout):
-        for o in done:
-            if _present(objects, o.oid):  # gc may have dropped it meanwhile, if unreachable
-                prune.remove_loose(objects, o.oid)
+    if done:
+        with storelock.exclusive(store.path, lock_timeout):
+            for o in done:
+                if _present(objects, o.oid):  # gc may have dropped it meanwhile
+                    prune.remove_loose(objects, o.oid)
     after = scan.list_store(objects)
     return RechunkResult(False, len(done), sum(o.size for o in done), before.bytes,
                          after.bytes, tuple(warnings))
