@@ -1,7 +1,8 @@
 """Benchmark content-defined chunks (issue 22): what a second version of a big file costs.
 
     python benchmarks/bench_chunks.py            a 120 MB CSV, a 64 MB checkpoint, a 1 GiB file
-    python benchmarks/bench_chunks.py --quick    30 MB, 16 MB, 0.25 GiB (what run_all --quick runs)
+    python benchmarks/bench_chunks.py --quick    30 MB, 16 MB (four 256 KiB regions changed),
+                                                 0.25 GiB (what run_all --quick runs)
     python benchmarks/bench_chunks.py --no-s3    without the moto S3 server
 
 Both tools run as real CLI processes from the virtualenv, side by side in one run:
@@ -111,7 +112,8 @@ def write_csv(table, path: str) -> None:
 
 def write_ckpt(path: str, mb: int, seed: int, version: int) -> None:
     """A safetensors-like checkpoint: 8-byte length, JSON header, float32 weights.
-    Version 2: a longer header, and four 1 MiB regions of weights rewritten."""
+    Version 2: a longer header, and four regions of weights rewritten (1 MiB each at 64 MB,
+    as much of the whole at other sizes)."""
     import numpy as np
 
     n = mb * (1 << 20) // 4
@@ -120,7 +122,9 @@ def write_ckpt(path: str, mb: int, seed: int, version: int) -> None:
     if version == 2:
         meta.update(step="2000", note="fine-tuned on the March data, lr 3e-5, warmup 200 steps")
         rng = np.random.default_rng(seed + 2)
-        region = (1 << 20) // 4
+        # four 1 MiB regions of a 64 MB checkpoint; a smaller one (--quick) gets smaller
+        # regions, the same share of its size
+        region = max(mb * (1 << 20) // 64, 64 << 10) // 4
         for start in rng.choice(n // region - 1, 4, replace=False) * region + 4096:
             w[start:start + region] = rng.standard_normal(region, dtype=np.float32) * 0.02
     header = json.dumps({"__metadata__": meta, "weights": {"dtype": "F32", "shape": [n],
