@@ -1,5 +1,8 @@
 """Writing objects to a remote: packs of small objects and loose large ones, uploaded in
 parallel; each pack's index goes up after its pack, so its objects exist only once both do.
+A chunked file goes up as its chunks (packed whatever their size, as in the local store)
+and then its manifest, ``objects/ab/<30 hex>.chunks``, once every upload of the batch is
+done: a remote never lists a manifest whose chunks are absent.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from typing import Any
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import oid_of
+from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
+from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.remote_bounds import WORKERS, hash_file, unlink
 from mlver.store.remote_listing import RemoteListing
@@ -37,6 +42,7 @@ class RemoteBatch:
         self._pack_bytes = 0
         self._staged: set[str] = set()
         self._temp: list[str] = []
+        self._manifests: dict[str, Manifest] = {}
         os.makedirs(remote.scratch_dir, exist_ok=True)
         self.uploaded = 0  # bytes sent
 
@@ -82,6 +88,36 @@ class RemoteBatch:
                 f.write(data)
             self._loose(oid, tmp, True)
             return oid
+        self._pack_add(oid, data)
+        return oid
+
+    def add_chunk(self, data: bytes, expect: str) -> bool:
+        """Send one chunk of a chunked file into a pack, whatever its size (refused unless
+        it hashes to ``expect``); False when the remote has it or it is already staged."""
+        oid = oid_of(data)
+        if oid != expect:
+            raise CorruptObjectError(f"chunk {expect} is corrupt in this store (its bytes hash "
+                                     f"to {oid}); it was not sent")
+        if oid in self._staged or self.remote.has(oid):
+            return False
+        self._staged.add(oid)
+        self._pack_add(oid, data)
+        return True
+
+    def add_manifest(self, m: Manifest) -> int:
+        """Send the manifest of a chunked file once the batch's uploads are done (at
+        :meth:`commit`); every chunk must be on the remote or staged in this batch, else
+        :class:`CorruptObjectError` names the first that is neither. Returns its size."""
+        for c in m.chunk_oids():
+            if c not in self._staged and not self.remote.has(c):
+                raise CorruptObjectError(f"chunk {c} of object {m.oid} is neither on "
+                                         f"{self.remote.label} nor being sent; the manifest was "
+                                         "not sent")
+        self._staged.add(m.oid)
+        self._manifests[m.oid] = m
+        return len(m.encode())
+
+    def _pack_add(self, oid: str, data: bytes) -> None:
         with self._lock:
             if self._pack is None:
                 self._pack_name = f"pack-{os.urandom(16).hex()}"
@@ -93,7 +129,6 @@ class RemoteBatch:
             full = self._pack_bytes >= PACK_TARGET
         if full:
             self._close_pack()
-        return oid
 
     def add_file(self, path: str) -> tuple[str, int]:
         """Send the file at ``path`` (left in place); return ``(oid, size)``."""
@@ -162,12 +197,30 @@ class RemoteBatch:
                 unlink(pack.idx_path)
         self._submit(up)
 
+    def _send_manifests(self) -> None:
+        """Upload the staged manifests (their chunks are all up: every other upload of the
+        batch is done), in parallel."""
+        todo = list(self._manifests.values())
+        self._manifests = {}
+
+        def up(m: Manifest) -> None:
+            data = m.encode()
+            self.remote.backend.put(f"objects/{m.oid[:2]}/{m.oid[2:]}{manifestmod.SUFFIX}", data)
+            self.remote.remember(None, None, {}, (m,))
+            with self._lock:
+                self.uploaded += len(data)
+        for f in [self._pool.submit(up, m) for m in todo]:
+            f.result()
+
     def commit(self) -> None:
-        """Send what is left and wait for every upload; the objects exist on return."""
+        """Send what is left and wait for every upload, then send the manifests; the
+        objects exist on return."""
         try:
             self._close_pack()
             for f in list(self._futures):
                 f.result()
+            self._futures = []
+            self._send_manifests()
         except BaseException:
             self.abort()
             raise
@@ -181,6 +234,7 @@ class RemoteBatch:
             pack = self._pack
             self._pack = None
             futures = list(self._futures)
+            self._manifests = {}
         for f in futures:
             f.cancel()
         self._pool.shutdown(wait=True)

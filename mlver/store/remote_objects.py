@@ -13,11 +13,11 @@ import io
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from mlver.base.errors import CorruptObjectError
 from mlver.store import packs as packmod
+from mlver.store.items import Item
 from mlver.store.remote_backend import Backend
 from mlver.store.remote_batch import RemoteBatch
 from mlver.store.remote_bounds import check_meta_size, parallel, unlink, verify_item
@@ -32,22 +32,10 @@ PACK_CACHE = 64 << 20  # small packs kept in memory once fetched whole
 IN_MEMORY = 16 << 20  # a loose object up to this size is fetched into memory, larger to a file
 
 
-@dataclass(frozen=True)
-class Item:
-    """One object on its way: its bytes, or a local file holding them (``owned``: the
-    receiver may move or delete it)."""
-
-    oid: str
-    size: int
-    data: bytes | None = None
-    path: str | None = None
-    owned: bool = False
-
-
 class RemoteObjectStore(RemoteListing):
-    """The objects of a remote: what the local object store offers (``has``, ``open``,
-    ``read``, ``batch``, ``iter_oids``) plus batched presence checks
-    (:meth:`~RemoteListing.missing`) and parallel, verified fetches (:meth:`iter_objects`)."""
+    """The objects of a remote: what the local object store offers (``has``, ``missing``,
+    ``manifest``, ``open``, ``read``, ``batch``, ``iter_oids``), with presence answered
+    from one listing and parallel, verified fetches (:meth:`iter_items`)."""
 
     def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
         super().__init__(backend, cache_dir, scratch_dir)
@@ -182,6 +170,11 @@ class RemoteObjectStore(RemoteListing):
                 except CorruptObjectError as bad:
                     it = self._good_copy(it.oid, in_memory, bad)
                 yield it
+
+    def iter_items(self, oids: Iterable[str]) -> Iterator[Item]:
+        """The objects ``oids`` as they arrive, verified (the transfer source protocol:
+        :meth:`iter_objects`; large loose ones come as local files)."""
+        return self.iter_objects(oids)
 
     def _good_copy(self, oid: str, in_memory: bool, bad: CorruptObjectError) -> Item:
         """Another copy of ``oid`` that hashes right (store rule 5: a reader accepts any
