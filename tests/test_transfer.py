@@ -22,6 +22,7 @@ from mlver.base.hashing import HASH_NAME, oid_of
 from mlver.store import Store
 from mlver.store.chunker import CHUNKER_ID
 from mlver.store.items import LocalSource
+from mlver.store.manifest import Manifest
 from mlver.store.objects import LocalObjectStore
 from mlver.store.remote import RemoteStore, open_backend
 from mlver.store.transfer import TransferResult, transfer
@@ -211,6 +212,7 @@ import sys, time
 import mlver.store.chunker as ch, mlver.store.remote_batch as rb
 from mlver.store.remote_backend import Backend
 from mlver.store.items import LocalSource
+from mlver.store.manifest import Manifest
 from mlver.store.objects import LocalObjectStore
 from mlver.store.remote import RemoteStore, open_backend
 from mlver.store.transfer import transfer
@@ -308,3 +310,30 @@ def test_cli_push_and_pull_of_a_changed_big_file_send_only_new_chunks(tmp_path):
     assert (b / "data" / "w.bin").read_bytes() == v1
     assert "no problems" in ok(b, "verify", "--remote", "origin")
 
+
+
+def test_remote_to_remote_and_a_crafted_manifest_is_refused(remote, tmp_path):
+    """A remote is a source and a destination like a local store; a remote's big object
+    arrives chunked, a manifest naming a chunk that is not there is never sent, and a
+    damaged manifest on the remote is refused naming it."""
+    rs = remote.open()
+    rs.check(create=True)
+    data = os.urandom(2 << 20)
+    with rs.objects.batch() as b:
+        oid = b.add_bytes(data)
+    m = remote.open().objects.manifest(oid)
+    assert m is not None and m.size == len(data) and len(m.chunks) > 10
+    other = Remote(tmp_path, str(tmp_path / "other"), None)
+    dst = other.open()
+    dst.check(create=True)
+    res = transfer(remote.open().objects, dst.objects, [oid])
+    assert res.objects == 1 and res.chunks == len(m.chunk_oids())
+    assert other.open().objects.manifest(oid) == m
+    lying = Manifest(oid_of(b"x" * 10), 10, CHUNKER_ID, ((oid_of(b"y" * 10), 10),))
+    with pytest.raises(CorruptObjectError, match="neither on"), other.open().objects.batch() as b:
+        b.add_manifest(lying)
+    assert f"objects/{lying.oid[:2]}/{lying.oid[2:]}.chunks" not in other.files()
+    rel = f"objects/{oid[:2]}/{oid[2:]}.chunks"
+    remote.put(rel, remote.get(rel).replace(b'"size":', b'"size": '))
+    with pytest.raises(CorruptObjectError, match=f"{rel} is corrupt"):
+        remote.open().objects.manifest(oid)

@@ -7,15 +7,17 @@ done: a remote never lists a manifest whose chunks are absent.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, BinaryIO
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import oid_of
+from mlver.store import chunker
 from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
 from mlver.store.manifest import Manifest
@@ -81,6 +83,9 @@ class RemoteBatch:
                                      f"to {oid}); it was not sent")
         if oid in self._staged or self.remote.has(oid):
             return oid
+        if len(data) >= chunker.CHUNK_THRESHOLD:
+            self._chunk(io.BytesIO(data), oid)
+            return oid
         self._staged.add(oid)
         if len(data) > PACK_THRESHOLD:
             tmp = os.path.join(self.remote.scratch_dir, f"{os.getpid()}-{uuid.uuid4().hex}.up")
@@ -116,6 +121,21 @@ class RemoteBatch:
         self._staged.add(m.oid)
         self._manifests[m.oid] = m
         return len(m.encode())
+
+    def _chunk(self, f: BinaryIO, oid: str) -> None:
+        """Send a big file as the remote stores it, as a local store does: its chunks
+        (those the remote lacks) in packs, then its manifest (see :meth:`add_manifest`)."""
+        cs = chunker.ChunkStream(f)
+        chunks = []
+        for p in cs:
+            if p.oid not in self._staged and not self.remote.has(p.oid):
+                self._staged.add(p.oid)
+                self._pack_add(p.oid, bytes(p.data))
+            chunks.append((p.oid, len(p.data)))
+        if cs.oid != oid:
+            raise CorruptObjectError(f"object {oid} changed while it was being sent (its bytes "
+                                     f"now hash to {cs.oid}); it was not sent")
+        self.add_manifest(Manifest(oid, cs.size, chunker.CHUNKER_ID, tuple(chunks)))
 
     def _pack_add(self, oid: str, data: bytes) -> None:
         with self._lock:
@@ -157,6 +177,13 @@ class RemoteBatch:
         elif oid in self._staged or self.remote.has(oid):
             if owned:
                 unlink(path)
+        elif size >= chunker.CHUNK_THRESHOLD:
+            try:
+                with open(path, "rb") as f:
+                    self._chunk(f, oid)
+            finally:
+                if owned:
+                    unlink(path)
         else:
             self._staged.add(oid)
             self._loose(oid, path, owned)
