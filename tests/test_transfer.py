@@ -327,6 +327,11 @@ def test_remote_to_remote_and_a_crafted_manifest_is_refused(remote, tmp_path):
     res = transfer(remote.open().objects, dst.objects, [oid])
     assert res.objects == 1 and res.chunks == len(m.chunk_oids())
     assert other.open().objects.manifest(oid) == m
+    assert other.open().objects.read(oid) == data  # joined from its chunks, verified
+    liar = Manifest(oid_of(b"not these bytes"), m.size, CHUNKER_ID, m.chunks)
+    other.store.backend.put(f"objects/{liar.oid[:2]}/{liar.oid[2:]}.chunks", liar.encode())
+    with pytest.raises(CorruptObjectError, match="do not hash to it"):
+        other.open().objects.read(liar.oid)
     lying = Manifest(oid_of(b"x" * 10), 10, CHUNKER_ID, ((oid_of(b"y" * 10), 10),))
     with pytest.raises(CorruptObjectError, match="neither on"), other.open().objects.batch() as b:
         b.add_manifest(lying)

@@ -144,6 +144,17 @@ class RemoteListing:
         object, or as a chunked file (its manifest is listed)."""
         return self._locate(oid) is not None or oid in self._manifests
 
+    def prefetch_manifests(self, oids: Iterable[str]) -> None:
+        """Fetch the manifests of those ``oids`` stored chunked, in parallel (then
+        :meth:`manifest` and :meth:`size` answer from memory)."""
+        self._ensure()
+        with self._lock:
+            todo = [o for o in dict.fromkeys(oids)
+                    if o in self._manifests and o not in self._decoded]
+        if len(todo) > 1:
+            with ThreadPoolExecutor(WORKERS) as pool:
+                list(pool.map(self.manifest, todo))
+
     def manifest(self, oid: str) -> Manifest | None:
         """The validated manifest of ``oid`` when the remote stores it chunked, else None
         (fetched once, bounded by :data:`~mlver.store.manifest.MAX_MANIFEST`). Raises

@@ -161,8 +161,17 @@ class RemoteObjectStore(RemoteListing):
 
     def iter_objects(self, oids: Iterable[str], in_memory: bool = False) -> Iterator[Item]:
         """Fetch ``oids`` in parallel and yield each as it arrives, verified: bytes whose
-        hash is not their oid raise :class:`CorruptObjectError` naming the remote."""
-        units = self._plan(oids, in_memory)
+        hash is not their oid raise :class:`CorruptObjectError` naming the remote. An
+        object stored chunked (a big tree, say) is put together in memory from its chunks
+        and verified whole; a transfer never asks for one (it sends chunks and manifest)."""
+        wanted = list(dict.fromkeys(oids))
+        chunked = [o for o in wanted if self._locate(o) is None and o in self._manifests]
+        if chunked:
+            skip = set(chunked)
+            wanted = [o for o in wanted if o not in skip]
+            for oid in chunked:
+                yield self._assemble(oid)
+        units = self._plan(wanted, in_memory) if wanted else []
         for items in parallel(units):
             for it in items:
                 try:
@@ -170,6 +179,22 @@ class RemoteObjectStore(RemoteListing):
                 except CorruptObjectError as bad:
                     it = self._good_copy(it.oid, in_memory, bad)
                 yield it
+
+    def _assemble(self, oid: str) -> Item:
+        m = self.manifest(oid)
+        assert m is not None
+        check_meta_size(self.label, "object", oid, m.size)  # only metadata is read whole
+        parts = {it.oid: it.data for it in self.iter_objects(m.chunk_oids(), in_memory=True)}
+        data = b"".join(parts[c] or b"" for c, _n in m.chunks)
+        it = Item(oid, len(data), data=data)
+        try:
+            verify_item(it, self.label)
+        except CorruptObjectError:
+            raise CorruptObjectError(f"object {oid} on {self.label}: its chunks, joined as its "
+                                     "manifest lists them, do not hash to it; the manifest is "
+                                     "damaged or crafted (push the file again from a store "
+                                     "that has it intact)") from None
+        return it
 
     def iter_items(self, oids: Iterable[str]) -> Iterator[Item]:
         """The objects ``oids`` as they arrive, verified (the transfer source protocol:
