@@ -268,8 +268,9 @@ class LocalObjectStore:
             else:
                 spots.append(hit)
         out = {}
-        for key, data in read_runs(spots).items():
+        for key, view in read_runs(spots).items():
             oid = key.hex()
+            data = bytes(view)
             if oid_of(data) == oid:
                 out[oid] = data
             else:
