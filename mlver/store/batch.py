@@ -24,6 +24,7 @@ from mlver.store.bigwrite import copy_and_hash, pipelined, write_all, write_read
 from mlver.store import packs as packmod
 from mlver.store import storelock
 from mlver.store.manifest import SUFFIX as MANIFEST_SUFFIX
+from mlver.store.chunked import RUN_MAX, ChunkedReader
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.safefs import discard as _unlink
@@ -55,6 +56,10 @@ class Target(Protocol):
     def manifest_path(self, oid: str) -> str: ...
 
     def has_packed(self, oid: str, refresh: bool = True) -> bool: ...
+
+    def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None: ...
+
+    def read(self, oid: str, verify: bool = True) -> bytes: ...
 
     def verify_file(self, oid: str) -> bool: ...
 
@@ -89,6 +94,8 @@ class Batch:
         self._pack_name = ""
         self._repair: set[str] = set()  # oids whose stored copy is damaged
         self._manifests: dict[str, str] = {}  # oid -> staged manifest file
+        # manifests that arrived (a pull) rather than cut here: verified whole before publishing
+        self._arrived: dict[str, Manifest] = {}
         os.makedirs(store.tmp_dir, exist_ok=True)
         # Shared with other writers, exclusive of gc, from before the first has() (a
         # decision not to write an object that gc could then delete) until close().
@@ -240,6 +247,9 @@ class Batch:
                     f"chunk {coid} of object {m.oid} is neither in the store nor sent with it; "
                     "the copy it came from is incomplete: re-snapshot the file there")
         self._stage_manifest(m)
+        with self._lock:
+            if self._manifests.get(m.oid):
+                self._arrived[m.oid] = m
 
     def _stage_manifest(self, m: Manifest) -> None:
         if not self._claim(m.oid, m.size, by_size=True):
@@ -373,6 +383,7 @@ class Batch:
                       if tmp and tmp not in (_PACKED, _CHUNKED)]
             packed = [oid for oid, tmp in self._staged.items() if tmp == _PACKED]
             manifests = list(self._manifests.items())
+            arrived, self._arrived = self._arrived, {}
             self._manifests = {}
             pack, name = self._pack, self._pack_name
             self._staged = {}
@@ -398,7 +409,7 @@ class Batch:
             sync_filesystem(store.store_dir)
             store._format_ok = True
         try:
-            self._publish_all(staged, pack, name, manifests)
+            self._publish_all(staged, pack, name)
         except BaseException:
             # Nothing refers to these yet (refs move after a commit returns): a failed
             # publish (permissions, a full disk) leaves no staged file behind.
@@ -408,6 +419,16 @@ class Batch:
                 _unlink(pack.pack_path)
                 _unlink(pack.idx_path)
                 _unlink(f"{store.pack_dir}/{name}.pack")  # an index never came: invisible
+            raise
+        # A manifest last: a chunked file exists only once every chunk it lists does. Its
+        # failure leaves the published pack alone (its chunks are then garbage for gc).
+        try:
+            if arrived:
+                self._check_arrived(arrived)
+            self._publish(manifests, store.manifest_path)
+        except BaseException:
+            for _oid, tmp in manifests:
+                _unlink(tmp)
             raise
         # The renames themselves must be durable before any ref can point at them.
         sync_filesystem(store.objects_dir)
@@ -420,9 +441,9 @@ class Batch:
                 store.maybe_merge()
 
     def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
-                     name: str, manifests: list[tuple[str, str]]) -> None:
+                     name: str) -> None:
         store = self.store
-        for fan in {oid[:2] for oid, _ in staged + manifests}:
+        for fan in {oid[:2] for oid, _ in staged}:
             os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
         if staged:
             if len(staged) < 1000:
@@ -436,11 +457,23 @@ class Batch:
             os.makedirs(store.pack_dir, exist_ok=True)
             os.rename(pack.pack_path, f"{store.pack_dir}/{name}.pack")
             os.rename(pack.idx_path, f"{store.pack_dir}/{name}.idx")  # the objects now exist
-        # A manifest last: a chunked file exists only once every chunk it lists does.
-        self._publish(manifests, store.manifest_path)
+
+    def _check_arrived(self, arrived: dict[str, Manifest]) -> None:
+        """Read each file a manifest from elsewhere describes through its chunks, now in
+        the store, and refuse (publishing none) a manifest whose bytes do not hash to its
+        file's oid: a crafted remote must not leave a lying manifest that blocks a good
+        copy. One read of what was just written, from the page cache."""
+        self.store._refresh(force=True)
+        for m in arrived.values():
+            reader = ChunkedReader(self.store, m)
+            while reader.read(RUN_MAX):
+                pass
 
     def _publish(self, staged: list[tuple[str, str]],
                  where: Callable[[str], str] | None = None) -> None:
+        if where is not None:
+            for fan in {oid[:2] for oid, _ in staged}:
+                os.makedirs(f"{self.store.objects_dir}/{fan}", exist_ok=True)
         for oid, tmp in staged:
             final = (where or self.store._loose_path)(oid)
             if oid in self._repair:  # the copy there is damaged: this one replaces it
