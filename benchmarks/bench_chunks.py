@@ -536,7 +536,8 @@ class Bench:
                 print(f"  {label:<34} {what:<33} {size / 1e6:>8.1f} {pct(added, size):>7} "
                       f"{pct(pred, size):>10}")
                 self.rows.append({"bench": "chunks",
-                                  "operation": f"parquet ({label}): {what}, adds to the store",
+                                  "operation": f"parquet ({'cdc' if cdc else 'default'}) "
+                                               f"v{version} adds to the store",
                                   "value": added / size, "predicted": pred / size,
                                   "target": TARGET_ADDED, "ok": added <= TARGET_ADDED * size,
                                   "unit": "share" if version == 2 else "info"})

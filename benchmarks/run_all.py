@@ -3,8 +3,9 @@
     python benchmarks/run_all.py            full size: 100,000 files, 10,000 records, 1M rows,
                                             a 10M-row parquet, a 200-commit DVC history,
                                             a 120 MB CSV, a 64 MB checkpoint and a 1 GiB file
-    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows, 1M-row parquet,
-                                            a 50-commit DVC history, 30 MB, 16 MB and 0.25 GiB
+    python benchmarks/run_all.py --quick    10,000 files, 2,000 records, 100,000 rows, a 1M-row
+                                            parquet, a 50-commit DVC history, 30 MB, 16 MB and
+                                            0.25 GiB
 
 Each benchmark runs as its own process (so one's memory does not count against another),
 its output is shown as it comes, and its results are collected for the summary. The table
@@ -102,8 +103,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: 10,000 files, 2,000 records, 100,000 table rows")
     ap.add_argument("--only", action="append",
-                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui", "remote",
-                             "import_dvc", "checkout", "chunks"],
+                    choices=["snapshot", "lineage", "table_diff", "big_table", "hooks", "ui",
+                             "remote", "import_dvc", "checkout", "chunks"],
                     help="run only this benchmark (repeatable)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
@@ -197,8 +198,9 @@ def main() -> None:
     width = max([len(r["name"]) for r in summary] + [40])
     print(f"{'benchmark':<{width}} {'result':>30} {'target':>12}")
     print("-" * (width + 52))
+    # snapshot-deep rows say "snapshot"
     order = {"snapshot": 0, "lineage": 1, "table_diff": 2, "big_table": 3, "hooks": 4, "ui": 5,
-             "remote": 6, "import_dvc": 7, "checkout": 8, "chunks": 9}  # snapshot-deep rows say "snapshot"
+             "remote": 6, "import_dvc": 7, "checkout": 8, "chunks": 9}
     summary.sort(key=lambda r: order.get(r["bench"], 8))  # stable: keeps each one's order
     for r in summary:
         print(f"{r['name']:<{width}} {r['value']:>30} {r['target']:>12}  "
