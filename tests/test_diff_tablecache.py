@@ -140,3 +140,56 @@ def test_workspace_diff_of_a_small_change_says_too_few_rows(mrepo, proj):
     out = assert_ok(cli("diff", "m", "--key", "id"))
     assert "'price': too few rows to judge drift (3 -> 4 rows)" in out
     assert "PSI" not in out and "drifted" not in out
+
+
+def test_a_chunked_table_diffs_as_a_whole_one_and_is_cached(mrepo, proj, tmp_path,
+                                                            monkeypatch):
+    from _fixtures import make_git_repo
+
+    first = rows(12000, seed=1)
+    second = first[:11800] + rows(300, seed=4, start=90000)
+    snapshot_two(mrepo, proj, first, second)                      # stored whole (packed)
+    whole = mrepo.diff("m@1", "m@2", keys={"*": ["id"]}, rows=3).to_dict()
+    plain = mrepo.diff("m@1", "m@2").to_dict()
+    other = make_git_repo(tmp_path / "other")
+    monkeypatch.chdir(other)
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    repo = mlver.Repo.init(str(other))
+    snapshot_two(repo, other, first, second)                      # stored chunked
+    oid = repo.show("m@2")[1].inputs["train"].oid
+    assert repo.store.objects.manifest(oid) is not None
+    assert repo.diff("m@1", "m@2", keys={"*": ["id"]}, rows=3).to_dict() == whole
+    assert repo.diff("m@1", "m@2").to_dict() == plain
+    # cached by oid (a chunked blob has no file whose stat could say it changed): a later
+    # diff reads no data, not even the head
+    heads = []
+    real = profile.detect_format
+    monkeypatch.setattr(profile, "detect_format", lambda *a: heads.append(a) or real(*a))
+    assert mlver.Repo(str(other)).diff("m@1", "m@2").to_dict() == plain
+    assert heads == []
+    repo.close()
+
+
+def test_open_blob_of_a_chunked_file_streams_it(mrepo, proj, monkeypatch):
+    import io
+
+    from mlver.core.workspace import Objects
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    data = csv_text(HEADER, rows(20000, seed=3)).encode()
+    write(proj / "data/d.csv", data)
+    mrepo.snapshot("m", inputs={"train": "data/d.csv"})
+    oid = mrepo.show("m@1")[1].inputs["train"].oid
+    objs = Objects(mrepo.store, mrepo.workspace)
+    reads = []
+    real = type(mrepo.store.objects).read
+    monkeypatch.setattr(type(mrepo.store.objects), "read",
+                        lambda self, o, *a, **k: reads.append(o) or real(self, o, *a, **k))
+    with objs.open_blob(oid, "data/d.csv") as f:
+        assert not isinstance(f, io.BytesIO)
+        assert f.read(100) == data[:100]
+        assert f.read() == data[100:]
+    assert oid not in reads                   # never read whole
+    with objs.local_path(oid, "data/d.csv") as p:
+        assert p is not None and open(p, "rb").read() == data
+    assert oid not in reads
