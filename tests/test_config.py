@@ -22,8 +22,9 @@ def store_dir(tmp_path):
 def test_write_then_read_store_config(store_dir):
     write_store_config(str(store_dir))
     raw = (store_dir / "config.json").read_text()
-    assert json.loads(raw) == {"format": 2, "hash": "xxh3-128"}
-    assert read_store_config(str(store_dir)) == {"format": 2, "hash": "xxh3-128"}
+    want = {"format": 3, "hash": "xxh3-128", "chunker": "fastcdc2020-nc1-16k-64k-256k"}
+    assert json.loads(raw) == want
+    assert read_store_config(str(store_dir)) == want
     assert sorted(p.name for p in store_dir.iterdir()) == ["config.json"]  # no tmp left
 
 

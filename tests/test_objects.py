@@ -137,7 +137,8 @@ def test_add_file_small(store, tmp_path):
     assert store.local_file(oid) is None  # packed
 
 
-def test_add_file_large_streams_and_dedupes(store, tmp_path):
+def test_add_file_large_streams_and_dedupes(store, tmp_path, monkeypatch):
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 1 << 40)  # stored whole
     data = os.urandom(1024) * ((8 << 20) // 1024 + 3)  # several read chunks: streamed
     assert len(data) > objmod.PACK_THRESHOLD
     f = tmp_path / "large.bin"

@@ -441,14 +441,15 @@ def test_a_format_1_store_is_read_and_upgraded_on_the_first_write(git_repo, monk
         for rel in loose:
             assert r.store.objects.verify_file(rel.replace("/", ""))
         assert r.record(v1.oid).version == 1
-    assert json.loads((store / "config.json").read_text()) == {"format": 2, "hash": "xxh3-128"}
+    assert json.loads((store / "config.json").read_text()) == {
+        "format": 3, "hash": "xxh3-128", "chunker": "fastcdc2020-nc1-16k-64k-256k"}
     assert [p for p in os.listdir(store / "tmp")] == []
 
 
-def test_a_newer_format_than_2_is_refused(repo, git_repo):
+def test_a_newer_format_than_3_is_refused(repo, git_repo):
     cfg = git_repo / ".mlver" / "config.json"
-    cfg.write_text(json.dumps({"format": 3, "hash": "xxh3-128"}))
-    assert_one_error(cli("log"), "format 3", "upgrade mlver")
+    cfg.write_text(json.dumps({"format": 4, "hash": "xxh3-128"}))
+    assert_one_error(cli("log"), "format 4", "upgrade mlver")
 
 
 # -- SIGKILL during real snapshots ---------------------------------------------------------------

@@ -56,7 +56,8 @@ def test_init_layout(git_repo):
     store = git_repo / ".mlver"
     for sub in ("objects", "tmp", "refs/names", "refs/tags"):
         assert (store / sub).is_dir(), sub
-    assert json.loads((store / "config.json").read_text()) == {"format": 2, "hash": "xxh3-128"}
+    assert json.loads((store / "config.json").read_text()) == {
+        "format": 3, "hash": "xxh3-128", "chunker": "fastcdc2020-nc1-16k-64k-256k"}
     ignore = (store / ".gitignore").read_text()
     assert ignore.splitlines()[-1] == "*"  # git ignores the whole store (local state)
     assert repo.root == str(git_repo)

@@ -13,15 +13,18 @@ import io
 import itertools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Protocol
 
 from mlver.store.settings import CONFIG_FILE
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
+from mlver.store import chunker as chunkmod
 from mlver.store import packs as packmod
 from mlver.store import storelock
+from mlver.store.manifest import SUFFIX as MANIFEST_SUFFIX
+from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.safefs import discard as _unlink
 from mlver.store.safefs import sync_filesystem
@@ -29,6 +32,7 @@ import contextlib
 
 _counter = itertools.count()
 _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
+_CHUNKED = "\0chunked"  # marks a staged oid stored as chunks (its manifest is staged)
 
 
 class Target(Protocol):
@@ -47,6 +51,8 @@ class Target(Protocol):
     def has(self, oid: str) -> bool: ...
 
     def size(self, oid: str) -> int | None: ...
+
+    def manifest_path(self, oid: str) -> str: ...
 
     def verify_file(self, oid: str) -> bool: ...
 
@@ -80,6 +86,7 @@ class Batch:
         self._pack: packmod.PackWriter | None = None
         self._pack_name = ""
         self._repair: set[str] = set()  # oids whose stored copy is damaged
+        self._manifests: dict[str, str] = {}  # oid -> staged manifest file
         os.makedirs(store.tmp_dir, exist_ok=True)
         # Shared with other writers, exclusive of gc, from before the first has() (a
         # decision not to write an object that gc could then delete) until close().
@@ -136,7 +143,7 @@ class Batch:
         self._hold()
         return oid in self._staged or self._in_store(oid)
 
-    def _claim(self, oid: str, size: int) -> bool:
+    def _claim(self, oid: str, size: int, by_size: bool = False) -> bool:
         """True when this caller should write ``oid``: not staged, and not in the store or
         in the store but damaged (a copy that does not hash to its oid, or has the wrong
         size), which the fresh copy then repairs."""
@@ -144,7 +151,7 @@ class Batch:
             if oid in self._staged:
                 return False
             present = self._in_store(oid)
-        if present and self._intact(oid, size):
+        if present and self._intact(oid, size, by_size):
             return False
         with self._lock:
             if oid in self._staged:
@@ -154,11 +161,12 @@ class Batch:
                 self._repair.add(oid)
             return True
 
-    def _intact(self, oid: str, size: int) -> bool:
+    def _intact(self, oid: str, size: int, by_size: bool = False) -> bool:
         # A small object costs one read to check: capture only asks about objects it has
         # just read from the workspace, so this runs for what changed, not for the whole
-        # store. A large one is checked by size only (re-reading gigabytes is not cheap).
-        if size <= PACK_THRESHOLD:
+        # store. A large one is checked by size only (re-reading gigabytes is not cheap),
+        # and so is a chunk: a big file's unchanged chunks would be read back whole.
+        if size <= PACK_THRESHOLD and not by_size:
             return self.store.verify_file(oid)
         return self.store.size(oid) == size
 
@@ -170,22 +178,75 @@ class Batch:
             raise CorruptObjectError(f"object {expect} arrived corrupt (its bytes hash to {oid}); "
                                      "nothing of it was stored")
         self._hold()
+        if len(data) >= chunkmod.CHUNK_THRESHOLD:
+            self._add_chunked(io.BytesIO(data))
+            return oid
         if self._claim(oid, len(data)):
             if len(data) <= PACK_THRESHOLD:
-                with self._lock:
-                    if self._pack is None:
-                        self._pack_name = f"pack-{os.urandom(16).hex()}"
-                        # staged under this writer's pid, so a sweep can tell it is dead
-                        base = f"{self.store.tmp_dir}/{self._prefix}{self._pack_name}"
-                        self._pack = packmod.PackWriter(base + ".pack", base + ".idx")
-                    self._pack.add(oid, data)
-                    self._staged[oid] = _PACKED
+                self._pack_add(oid, data)
             else:
                 tmp = self._tmp_path()
                 _write_readonly(tmp, data)
                 with self._lock:
                     self._staged[oid] = tmp
         return oid
+
+    def _pack_add(self, oid: str, data: bytes | memoryview) -> None:
+        with self._lock:
+            if self._pack is None:
+                self._pack_name = f"pack-{os.urandom(16).hex()}"
+                # staged under this writer's pid, so a sweep can tell it is dead
+                base = f"{self.store.tmp_dir}/{self._prefix}{self._pack_name}"
+                self._pack = packmod.PackWriter(base + ".pack", base + ".idx")
+            self._pack.add(oid, data)  # type: ignore[arg-type]  # the writer copies any buffer
+            self._staged[oid] = _PACKED
+
+    def add_chunk(self, data: bytes, expect: str | None = None) -> str:
+        """Stage one chunk of a big file into the pack, whatever its size; return its oid
+        (refused, staging nothing, when ``expect`` is given and the bytes hash otherwise)."""
+        oid = oid_of(data)
+        if expect is not None and oid != expect:
+            raise CorruptObjectError(f"chunk {expect} arrived corrupt (its bytes hash to {oid}); "
+                                     "nothing of it was stored")
+        self._hold()
+        if self._claim(oid, len(data), by_size=True):
+            self._pack_add(oid, data)
+        return oid
+
+    def add_manifest(self, m: Manifest) -> None:
+        """Stage the manifest ``m``, whose chunks must be in the store or in this batch; it
+        is published after them."""
+        self._hold()
+        for coid in m.chunk_oids():
+            if not self.has(coid):
+                raise CorruptObjectError(
+                    f"chunk {coid} of object {m.oid} is neither in the store nor sent with it; "
+                    "the copy it came from is incomplete: re-snapshot the file there")
+        self._stage_manifest(m)
+
+    def _stage_manifest(self, m: Manifest) -> None:
+        if not self._claim(m.oid, m.size, by_size=True):
+            return  # present already (whole or as chunks)
+        tmp = self._tmp_path() + MANIFEST_SUFFIX
+        _write_readonly(tmp, m.encode())
+        with self._lock:
+            self._staged[m.oid] = _CHUNKED
+            self._manifests[m.oid] = tmp
+
+    def _add_chunked(self, f: io.RawIOBase | io.BytesIO, first: bytes = b"") -> tuple[str, int]:
+        """Cut ``f`` (after ``first``) into chunks in one pass that also hashes it whole;
+        stage the chunks this store lacks and the manifest. Returns ``(oid, size)``."""
+        cs = chunkmod.ChunkStream(f, first)  # type: ignore[arg-type]  # any readinto reader
+        chunks = []
+        for p in cs:
+            n = len(p.data)
+            chunks.append((p.oid, n))
+            if self._claim(p.oid, n, by_size=True):
+                self._pack_add(p.oid, p.data)
+        if not chunks:  # the file shrank to nothing while it was read
+            return self.add_bytes(b""), 0
+        self._stage_manifest(Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks)))
+        return cs.oid, cs.size
 
     def adopt(self, path: str, expect: str) -> int:
         """Stage the file at ``path``, a temporary file of this store's ``tmp/`` that the
@@ -214,6 +275,11 @@ class Batch:
             _unlink(path)
             self.add_bytes(data, expect)
             return size
+        if size >= chunkmod.CHUNK_THRESHOLD:
+            with open(path, "rb", buffering=0) as f:
+                self._add_chunked(f)
+            _unlink(path)
+            return size
         if self._claim(expect, size):
             os.chmod(path, 0o444)
             with self._lock:
@@ -230,6 +296,8 @@ class Batch:
         """Hash the file at ``path`` and stage it, reading it once; return ``(oid, size)``."""
         self._hold()
         with open(path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size >= chunkmod.CHUNK_THRESHOLD:
+                return self._add_chunked(f)
             data = f.read(PACK_THRESHOLD + 1)
             while len(data) <= PACK_THRESHOLD:  # raw reads may be short
                 more = f.read(PACK_THRESHOLD + 1 - len(data))
@@ -283,12 +351,15 @@ class Batch:
     def commit(self) -> None:
         """Make every staged object durable, then give it its final name (index last)."""
         with self._lock:
-            staged = [(oid, tmp) for oid, tmp in self._staged.items() if tmp and tmp != _PACKED]
+            staged = [(oid, tmp) for oid, tmp in self._staged.items()
+                      if tmp and tmp not in (_PACKED, _CHUNKED)]
             packed = [oid for oid, tmp in self._staged.items() if tmp == _PACKED]
+            manifests = list(self._manifests.items())
+            self._manifests = {}
             pack, name = self._pack, self._pack_name
             self._staged = {}
             self._pack = None
-        if not staged and pack is None:
+        if not staged and pack is None and not manifests:
             return
         store = self.store
         try:
@@ -298,7 +369,7 @@ class Batch:
         except BaseException:
             if pack is not None:
                 pack.abort()
-            for _oid, tmp in staged:
+            for _oid, tmp in staged + manifests:
                 _unlink(tmp)
             raise
         sync_filesystem(store.tmp_dir)  # the batch's one sync: everything staged is durable
@@ -309,11 +380,11 @@ class Batch:
             sync_filesystem(store.store_dir)
             store._format_ok = True
         try:
-            self._publish_all(staged, pack, name)
+            self._publish_all(staged, pack, name, manifests)
         except BaseException:
             # Nothing refers to these yet (refs move after a commit returns): a failed
             # publish (permissions, a full disk) leaves no staged file behind.
-            for _oid, tmp in staged:
+            for _oid, tmp in staged + manifests:
                 _unlink(tmp)
             if pack is not None:
                 _unlink(pack.pack_path)
@@ -331,11 +402,11 @@ class Batch:
                 store.maybe_merge()
 
     def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
-                     name: str) -> None:
+                     name: str, manifests: list[tuple[str, str]]) -> None:
         store = self.store
+        for fan in {oid[:2] for oid, _ in staged + manifests}:
+            os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
         if staged:
-            for fan in {oid[:2] for oid, _ in staged}:
-                os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
             if len(staged) < 1000:
                 self._publish(staged)
             else:  # link syscalls overlap well: spread them over a few threads
@@ -347,10 +418,13 @@ class Batch:
             os.makedirs(store.pack_dir, exist_ok=True)
             os.rename(pack.pack_path, f"{store.pack_dir}/{name}.pack")
             os.rename(pack.idx_path, f"{store.pack_dir}/{name}.idx")  # the objects now exist
+        # A manifest last: a chunked file exists only once every chunk it lists does.
+        self._publish(manifests, store.manifest_path)
 
-    def _publish(self, staged: list[tuple[str, str]]) -> None:
+    def _publish(self, staged: list[tuple[str, str]],
+                 where: Callable[[str], str] | None = None) -> None:
         for oid, tmp in staged:
-            final = self.store._loose_path(oid)
+            final = (where or self.store._loose_path)(oid)
             if oid in self._repair:  # the copy there is damaged: this one replaces it
                 os.replace(tmp, final)
                 continue
@@ -371,8 +445,11 @@ class Batch:
         self.close()
         with self._lock:
             for tmp in self._staged.values():
-                if tmp and tmp != _PACKED:
+                if tmp and tmp not in (_PACKED, _CHUNKED):
                     _unlink(tmp)
+            for tmp in self._manifests.values():
+                _unlink(tmp)
+            self._manifests = {}
             if self._pack is not None:
                 self._pack.abort()
                 self._pack = None

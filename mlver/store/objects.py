@@ -30,7 +30,11 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from mlver.store.settings import CONFIG_FILE, STORE_FORMAT
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
 from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
+from mlver.store import manifest as manifestmod
+from mlver.store.chunker import CHUNKER_ID
 from mlver.store import packs as packmod
+from mlver.store.chunked import ChunkedReader, read_runs
+from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.safefs import sync_filesystem
 
@@ -54,6 +58,12 @@ class ObjectStore(Protocol):
     """What every store of objects offers (the local one, later remotes)."""
 
     def has(self, oid: str) -> bool: ...
+
+    def missing(self, oids: list[str]) -> list[str]: ...
+
+    def manifest(self, oid: str) -> Manifest | None: ...
+
+    def read_many(self, oids: list[str]) -> dict[str, bytes]: ...
 
     def open(self, oid: str) -> BinaryIO: ...
 
@@ -103,6 +113,7 @@ class LocalObjectStore:
         # --no-data); it copies them in from a remote, or raises naming why it cannot.
         self.fetcher: Callable[[list[str]], None] | None = None
         self._fetching = threading.local()
+        self._manifests: dict[str, Manifest] = {}  # decoded manifests (immutable), bounded
 
     # -- packs ------------------------------------------------------------------------------
 
@@ -198,6 +209,11 @@ class LocalObjectStore:
         """Filesystem path of the loose object ``oid`` (whether or not it exists)."""
         return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"  # hot: 100k calls per capture
 
+    def manifest_path(self, oid: str) -> str:
+        """Filesystem path of the chunk manifest of ``oid`` (whether or not it exists): for
+        the store's own modules (gc, verify), never above the store."""
+        return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}{manifestmod.SUFFIX}"
+
     def _open_loose(self, oid: str) -> int | None:
         try:
             return packmod.open_regular(self._loose_path(oid))
@@ -209,10 +225,77 @@ class LocalObjectStore:
     # -- the interface ------------------------------------------------------------------------
 
     def has(self, oid: str) -> bool:
-        """True when the object is present (packed or loose)."""
+        """True when the object is present (packed, loose, or as chunks and a manifest)."""
         if self._find(oid) is not None:
             return True
-        return is_oid(oid) and os.path.exists(self._loose_path(oid))
+        return is_oid(oid) and (os.path.exists(self._loose_path(oid))
+                                or os.path.exists(self.manifest_path(oid)))
+
+    def missing(self, oids: list[str]) -> list[str]:
+        """The oids of ``oids`` this store lacks: from the pack indexes and one listing of
+        the loose objects when asked about many, else one lookup each."""
+        if len(oids) > 2000:
+            have = set(self.iter_oids())
+            return [o for o in oids if o not in have]
+        return [o for o in oids if not self.has(o)]
+
+    def manifest(self, oid: str) -> Manifest | None:
+        """The chunk manifest of ``oid``, validated; None when ``oid`` is not stored as
+        chunks (stored whole, or absent). A damaged manifest raises CorruptObjectError."""
+        got = self._manifests.get(oid)
+        if got is not None or not is_oid(oid):
+            return got
+        try:
+            fd = packmod.open_regular(self.manifest_path(oid))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(manifestmod.MAX_MANIFEST + 1)
+        m = manifestmod.decode(data, oid)
+        with self._lock:
+            if len(self._manifests) >= 256:  # a 1 GiB file's manifest is ~0.7 MB decoded
+                self._manifests.clear()
+            self._manifests[oid] = m
+        return m
+
+    def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None:
+        """Where the packed object ``oid`` is: ``(pack, position)``, or None."""
+        return self._find(oid)
+
+    def read_many(self, oids: list[str]) -> dict[str, bytes]:
+        """The bytes of the objects ``oids``, each verified: packed ones with one ``pread``
+        per run of neighbours in a pack, the others one by one. An object that is missing
+        or damaged is absent from the result (:meth:`read` names why)."""
+        spots = []
+        rest = []
+        for oid in dict.fromkeys(oids):
+            hit = self._find(oid) if is_oid(oid) else None
+            if hit is None:
+                rest.append(oid)
+            else:
+                spots.append(hit)
+        out = {}
+        for key, data in read_runs(spots).items():
+            oid = key.hex()
+            if oid_of(data) == oid:
+                out[oid] = data
+            else:
+                rest.append(oid)
+        for oid in rest:
+            try:
+                out[oid] = self.read(oid)
+            except CorruptObjectError:
+                continue
+        return out
+
+    def read_range(self, oid: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the object ``oid`` from ``offset`` (fewer at its end): a
+        chunked file reads only the chunks that cover the range, each verified."""
+        if offset < 0 or length < 0:
+            raise ValueError("a range starts and extends at zero or more")
+        with self.open(oid) as f:
+            f.seek(offset)
+            return f.read(length)
 
     def _check(self, oid: str) -> None:
         if not is_oid(oid):
@@ -227,6 +310,8 @@ class LocalObjectStore:
         fd = self._open_loose(oid)
         if fd is not None:
             return None, fd, self._loose_path(oid)
+        if self.manifest(oid) is not None:
+            return None, None, self.manifest_path(oid)
         for _ in range(2):  # a pack another process just added, or merged meanwhile
             hit = self._read_packed(oid, force=True)
             if hit is not None:
@@ -305,12 +390,18 @@ class LocalObjectStore:
         data, fd, _where = self._locate(oid)
         if data is not None:
             return io.BytesIO(data)
-        assert fd is not None
+        if fd is None:  # chunks: streamed, each verified, the whole checked at its end
+            m = self.manifest(oid)
+            assert m is not None
+            return ChunkedReader(self, m)  # type: ignore[return-value]  # a RawIOBase is binary IO
         return os.fdopen(fd, "rb")
 
     def read(self, oid: str, verify: bool = True) -> bytes:
         """Return the bytes of ``oid``; with ``verify`` check they hash to it."""
         data, fd, where = self._locate(oid)
+        if data is None and fd is None:
+            with self.open(oid) as f:  # chunks: verified as they are read
+                return f.read()
         if data is None:
             assert fd is not None
             with os.fdopen(fd, "rb") as f:
@@ -337,7 +428,14 @@ class LocalObjectStore:
             return False
         if data is not None:
             return oid_of(data) == oid
-        assert fd is not None
+        if fd is None:
+            try:
+                with self.open(oid) as f:
+                    while f.read(CHUNK * 8):
+                        pass
+            except CorruptObjectError:
+                return False
+            return True
         h = Hasher()
         with os.fdopen(fd, "rb") as f:
             while chunk := f.read(CHUNK):
@@ -352,8 +450,12 @@ class LocalObjectStore:
             return hit[0].lengths[hit[1]]
         try:
             st = os.lstat(self._loose_path(oid))
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            try:
+                m = self.manifest(oid)
+            except CorruptObjectError:
+                return None
+            return m.size if m is not None else None
         return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def local_file(self, oid: str) -> str | None:
@@ -375,16 +477,24 @@ class LocalObjectStore:
         for p in self._packs:
             found.update(p.iter_oids())
         found.update(self._iter_loose())
+        found.update(self._iter_loose(manifestmod.SUFFIX))
         return iter(sorted(found))
 
-    def _iter_loose(self) -> Iterator[str]:
+    def iter_manifests(self) -> Iterator[str]:
+        """Yield the oid of every file stored as chunks (its manifest is present)."""
+        return self._iter_loose(manifestmod.SUFFIX)
+
+    def _iter_loose(self, suffix: str = "") -> Iterator[str]:
         if not os.path.isdir(self.objects_dir):
             return
         for fan in os.listdir(self.objects_dir):
             d = os.path.join(self.objects_dir, fan)
             if len(fan) == 2 and os.path.isdir(d):
                 for rest in os.listdir(d):
-                    if is_oid(fan + rest):
+                    if suffix:
+                        if rest.endswith(suffix) and is_oid(fan + rest[:-len(suffix)]):
+                            yield fan + rest[:-len(suffix)]
+                    elif is_oid(fan + rest):
                         yield fan + rest
 
     def batch(self) -> Batch:
@@ -404,7 +514,7 @@ class LocalObjectStore:
     # -- format upgrade and merging -------------------------------------------------------------
 
     def _stage_upgrade(self) -> str | None:
-        """When the store's config says format 1, write a format-2 config to tmp/ and return
+        """When the store's config says an older format, write a current config to tmp/ and return
         its path (renamed over config.json by the commit); else None."""
         if self._format_ok:
             return None
@@ -421,6 +531,7 @@ class LocalObjectStore:
             return None
         cfg["format"] = STORE_FORMAT
         cfg.setdefault("hash", HASH_NAME)
+        cfg.setdefault("chunker", CHUNKER_ID)  # what cuts this store's big files from now on
         tmp = f"{self.tmp_dir}/config-{os.getpid()}-{next(_counter)}.json"
         with open(tmp, "x", encoding="utf-8") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)

@@ -292,6 +292,11 @@ class PackIndex:
                 self._fd = fd
             return self._fd
 
+    def pread(self, offset: int, n: int) -> bytes:
+        """``n`` bytes of the pack at ``offset``: one ``pread`` (a run of neighbouring
+        objects); short when the pack is."""
+        return os.pread(self._pack_fd(), n, offset)
+
     def read_at(self, i: int) -> bytes:
         """The bytes of entry ``i``: one ``pread``."""
         n = self.lengths[i]

@@ -1,0 +1,189 @@
+"""Reading a file stored as chunks, and many packed objects at once.
+
+:class:`ChunkedReader` is what ``open()`` returns for a chunked file: seekable, it reads
+runs of neighbouring chunks with one ``pread`` each (a file's chunks are written to a pack
+in order, so a sequential read is a few large reads), verifies every chunk against its oid
+as it arrives, and a read from the start to the end also verifies the whole file against
+its own oid. :func:`read_runs` is the batched read of packed objects that ``read_many``
+and the reader share.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+from collections.abc import Iterable
+from typing import Protocol
+
+from mlver.base.errors import CorruptObjectError
+from mlver.base.hashing import Hasher, oid_of
+from mlver.store.manifest import Manifest
+from mlver.store.packs import PackIndex
+
+RUN_MAX = 8 << 20  # bytes one pread may cover: large reads, bounded memory
+GAP_MAX = 64 << 10  # neighbours closer than this are read together (the gap is read too)
+
+
+class Source(Protocol):
+    """What the reader needs of a store: where a packed object is, and a slow path."""
+
+    def find_packed(self, oid: str) -> tuple[PackIndex, int] | None: ...
+
+    def read(self, oid: str, verify: bool = True) -> bytes: ...
+
+
+def read_runs(spots: Iterable[tuple[PackIndex, int]]) -> dict[bytes, bytes]:
+    """The bytes of packed entries ``(pack, position)``, by 16-byte oid, NOT verified: one
+    ``pread`` per run of neighbours in a pack. An entry a short read missed is absent."""
+    by_pack: dict[str, list[tuple[int, int, PackIndex, int]]] = {}
+    for pack, i in spots:
+        by_pack.setdefault(pack.pack_path, []).append(
+            (pack.offsets[i], pack.lengths[i], pack, i))
+    out: dict[bytes, bytes] = {}
+    for entries in by_pack.values():
+        entries.sort(key=lambda e: e[0])
+        j = 0
+        while j < len(entries):
+            start, n, pack, _i = entries[j]
+            end = start + n
+            k = j + 1
+            while (k < len(entries) and entries[k][0] - end <= GAP_MAX
+                   and entries[k][0] + entries[k][1] - start <= RUN_MAX):
+                end = max(end, entries[k][0] + entries[k][1])
+                k += 1
+            try:
+                buf = pack.pread(start, end - start)
+            except (OSError, CorruptObjectError):
+                buf = b""
+            view = memoryview(buf)
+            for off, length, p, i in entries[j:k]:
+                if off + length - start <= len(buf):
+                    out[p.keys[i]] = bytes(view[off - start:off - start + length])
+            j = k
+    return out
+
+
+class ChunkedReader(io.RawIOBase):
+    """A read-only, seekable file over the chunks of ``manifest`` in ``store``."""
+
+    def __init__(self, store: Source, manifest: Manifest) -> None:
+        super().__init__()
+        self._store = store
+        self.manifest = manifest
+        self._starts = manifest.offsets
+        self._pos = 0
+        self._run: dict[int, bytes] = {}  # chunk index -> verified bytes (the last run read)
+        self._hasher = Hasher()
+        self._hashed = 0  # the whole-file hash covers bytes [0, _hashed)
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.manifest.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def _chunk(self, k: int) -> bytes:
+        got = self._run.get(k)
+        if got is None:
+            self._load_run(k)
+            got = self._run[k]
+        return got
+
+    def _load_run(self, k: int) -> None:
+        """Read chunk ``k`` and the ones after it, up to :data:`RUN_MAX` bytes, verified."""
+        m = self.manifest
+        todo = []
+        total = 0
+        for j in range(k, len(m.chunks)):
+            if j > k and total + m.chunks[j][1] > RUN_MAX:
+                break
+            todo.append(j)
+            total += m.chunks[j][1]
+        spots = []
+        for j in todo:
+            hit = self._store.find_packed(m.chunks[j][0])
+            if hit is not None:
+                spots.append(hit)
+        found = read_runs(spots)
+        run: dict[int, bytes] = {}
+        for j in todo:
+            coid, n = m.chunks[j]
+            data = found.get(bytes.fromhex(coid))
+            if data is None or len(data) != n or oid_of(data) != coid:
+                if j != k:
+                    continue  # named when a read reaches it, not before
+                data = self._slow(j)
+            run[j] = data
+        self._run = run
+
+    def _slow(self, j: int) -> bytes:
+        """Chunk ``j`` through the store's ordinary read: another copy, a loose one, or
+        data on demand; its absence or damage is named with the file it breaks."""
+        coid, n = self.manifest.chunks[j]
+        where = f"chunk {coid} of object {self.manifest.oid} (bytes {self._starts[j]}–" \
+                f"{self._starts[j] + n})"
+        try:
+            data = self._store.read(coid)
+        except CorruptObjectError as e:
+            raise CorruptObjectError(f"{where}: {e}") from None
+        if len(data) != n:
+            raise CorruptObjectError(f"{where} is {len(data)} bytes, its manifest says {n}; "
+                                     "restore the store from a backup, or re-snapshot the file")
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        size = self.manifest.size
+        if self._pos >= size or not len(b):
+            self._finish()
+            return 0
+        out = memoryview(b).cast("B")
+        done = 0
+        while done < len(out) and self._pos < size:
+            k = bisect.bisect_right(self._starts, self._pos) - 1
+            data = self._chunk(k)
+            at = self._pos - self._starts[k]
+            n = min(len(out) - done, len(data) - at)
+            out[done:done + n] = data[at:at + n]
+            if self._hashed == self._pos:  # a read from the start on: extend the whole hash
+                self._hasher.update(out[done:done + n])  # type: ignore[arg-type]  # any buffer
+                self._hashed += n
+            done += n
+            self._pos += n
+        if self._pos >= size:
+            self._finish()
+        return done
+
+    def readall(self) -> bytes:
+        parts = []
+        while True:
+            chunk = self.read(RUN_MAX)
+            if not chunk:
+                break
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _finish(self) -> None:
+        """At the end of a read from the start: the bytes must hash to the file's oid (a
+        lying manifest lists real chunks in a wrong order)."""
+        if self._checked or self._hashed != self.manifest.size:
+            return
+        self._checked = True
+        got = self._hasher.hexdigest()
+        if got != self.manifest.oid:
+            raise CorruptObjectError(
+                f"object {self.manifest.oid} is corrupt: its chunks hash to {got} (its chunk "
+                "manifest is damaged); restore it from a backup, or re-snapshot the file")
+
+
+__all__ = ["ChunkedReader", "GAP_MAX", "RUN_MAX", "Source", "read_runs"]

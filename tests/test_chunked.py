@@ -1,0 +1,186 @@
+"""Big files stored as chunks plus a manifest: written in one pass, read back verified."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import xxhash
+
+from mlver.base.errors import CorruptObjectError
+from mlver.base.hashing import oid_of
+from mlver.store import Store
+from mlver.store.manifest import Manifest
+from mlver.store.objects import LocalObjectStore
+
+
+@pytest.fixture(autouse=True)
+def small_threshold(monkeypatch):
+    # 256 KiB: a 1.5 MiB file is ~20 chunks, cheap enough for every test here
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 256 << 10)
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalObjectStore:
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    return Store(path).objects
+
+
+def _pack_bytes(store: LocalObjectStore) -> int:
+    return sum(os.path.getsize(os.path.join(store.pack_dir, p))
+               for p in os.listdir(store.pack_dir) if p.endswith(".pack"))
+
+
+def _write(tmp_path, name: str, data: bytes) -> str:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return str(p)
+
+
+# Fixed bytes (not os.urandom): their cuts are known, one chunk is above 128 KiB.
+DATA = b"".join(xxhash.xxh3_128_digest(i.to_bytes(8, "little")) for i in range((3 << 19) // 16))
+
+
+def test_a_big_file_is_stored_as_packed_chunks_and_a_manifest(store, tmp_path):
+    with store.batch() as b:
+        oid, size = b.add_file(_write(tmp_path, "big", DATA))
+    assert (oid, size) == (oid_of(DATA), len(DATA))  # identity unchanged
+    m = store.manifest(oid)
+    assert m is not None and m.size == len(DATA) and len(m.chunks) > 5
+    assert store.local_file(oid) is None  # no loose copy of the whole file
+    assert all(store.find_packed(c) is not None for c, _n in m.chunks)
+    assert max(n for _c, n in m.chunks) > 128 << 10  # chunks above the pack threshold: packed
+    assert os.path.isfile(store.manifest_path(oid))
+    assert store.read(oid) == DATA
+    assert store.size(oid) == len(DATA) and store.has(oid) and store.verify_file(oid)
+    assert oid in set(store.iter_oids()) and list(store.iter_manifests()) == [oid]
+    assert store.missing([oid, "0" * 32]) == ["0" * 32]
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_reads_are_streamed_seekable_and_ranged(store):
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    with store.open(oid) as f:
+        f.seek(700_000)
+        assert f.read(10) == DATA[700_000:700_010]
+        f.seek(-5, os.SEEK_END)
+        assert f.read() == DATA[-5:]
+    assert store.read_range(oid, 300_000, 400_000) == DATA[300_000:700_000]
+    assert store.read_range(oid, len(DATA) - 3, 100) == DATA[-3:]
+    got = store.read_many([oid] + [c for c, _n in store.manifest(oid).chunks[:3]])
+    assert got[oid] == DATA and len(got) == 4
+
+
+def test_a_second_version_adds_only_the_chunks_that_changed(store, tmp_path):
+    with store.batch() as b:
+        b.add_file(_write(tmp_path, "v1", DATA))
+    before = _pack_bytes(store)
+    v2 = DATA[:500_000] + b"an edit" + DATA[500_000:] + os.urandom(20_000)
+    with store.batch() as b:
+        oid2, _ = b.add_file(_write(tmp_path, "v2", v2))
+    added = _pack_bytes(store) - before
+    assert 0 < added < 0.4 * len(v2)
+    assert store.read(oid2) == v2
+    with store.batch() as b:  # the same file again: nothing new
+        b.add_file(_write(tmp_path, "v2again", v2))
+    assert _pack_bytes(store) - before == added
+
+
+def test_a_flipped_byte_in_a_chunk_is_named_with_its_file(store):
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    m = store.manifest(oid)
+    victim, _n = m.chunks[2]
+    pack, i = store.find_packed(victim)
+    os.chmod(pack.pack_path, 0o644)
+    with open(pack.pack_path, "r+b") as f:
+        f.seek(pack.offsets[i] + 7)
+        byte = f.read(1)
+        f.seek(pack.offsets[i] + 7)
+        f.write(bytes([byte[0] ^ 1]))
+    fresh = LocalObjectStore(store.store_dir)
+    with pytest.raises(CorruptObjectError, match=f"chunk {victim} of object {oid}"):
+        fresh.read(oid)
+    assert not fresh.verify_file(oid)
+    assert fresh.read_range(oid, 0, 1000) == DATA[:1000]  # chunks before it still read
+
+
+def test_a_manifest_that_lies_is_caught_by_the_whole_file_hash(store):
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    m = store.manifest(oid)
+    swapped = (m.chunks[1], m.chunks[0]) + m.chunks[2:]
+    path = store.manifest_path(oid)
+    os.chmod(path, 0o644)
+    with open(path, "wb") as f:
+        f.write(Manifest(oid, m.size, m.chunker, swapped).encode())
+    fresh = LocalObjectStore(store.store_dir)
+    with pytest.raises(CorruptObjectError, match=f"object {oid} is corrupt: its chunks hash"):
+        fresh.read(oid)
+    with open(path, "wb") as f:
+        f.write(b'{"type":"chunks"}')
+    with pytest.raises(CorruptObjectError, match="chunk manifest of object"):
+        LocalObjectStore(store.store_dir).read(oid)
+
+
+def test_a_manifest_is_refused_until_its_chunks_are_there(store):
+    m = Manifest("f" * 32, 10, "x", (("a" * 32, 10),))
+    b = store.batch()
+    try:
+        with pytest.raises(CorruptObjectError, match=f"chunk {'a' * 32} of object {'f' * 32}"):
+            b.add_manifest(m)
+    finally:
+        b.abort()
+    assert not store.has("f" * 32)
+
+
+def test_chunks_and_manifest_copy_between_stores(store, tmp_path):
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    m = store.manifest(oid)
+    other_path = str(tmp_path / "other" / ".mlver")
+    os.makedirs(os.path.dirname(other_path))
+    Store.create(other_path)
+    other = Store(other_path).objects
+    with other.batch() as b:
+        for coid, data in store.read_many(m.chunk_oids()).items():
+            b.add_chunk(data, expect=coid)
+        b.add_manifest(m)
+    assert other.read(oid) == DATA
+
+
+def test_a_big_object_adopted_or_added_as_bytes_is_chunked(store, tmp_path):
+    b = store.batch()
+    tmp = b.tmp_path()
+    with open(tmp, "wb") as f:
+        f.write(DATA)
+    assert b.adopt(tmp, oid_of(DATA)) == len(DATA)
+    b.commit()
+    b.close()
+    assert not os.path.exists(tmp)
+    assert store.manifest(oid_of(DATA)) is not None
+
+
+def test_a_format_2_store_reads_its_whole_big_files_and_chunks_new_ones(tmp_path, monkeypatch):
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump({"format": 2, "hash": "xxh3-128"}, f)
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 1 << 40)  # an older mlver
+    objs = Store(path).objects
+    with objs.batch() as b:
+        old = b.add_bytes(DATA)
+    assert objs.local_file(old) is not None
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 256 << 10)
+    objs = Store(path).objects
+    new_data = DATA[::-1]
+    with objs.batch() as b:
+        new = b.add_bytes(new_data)
+    assert objs.read(old) == DATA and objs.read(new) == new_data
+    assert objs.manifest(new) is not None and objs.manifest(old) is None
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    assert cfg == {"format": 3, "hash": "xxh3-128", "chunker": "fastcdc2020-nc1-16k-64k-256k"}
