@@ -146,26 +146,27 @@ def test_a_chunked_table_diffs_as_a_whole_one_and_is_cached(mrepo, proj, tmp_pat
                                                             monkeypatch):
     from _fixtures import make_git_repo
 
-    first = rows(12000, seed=1)
-    second = first[:11800] + rows(300, seed=4, start=90000)
+    first = rows(6000, seed=1)                                    # ~100 KB
+    second = first[:5800] + rows(300, seed=4, start=90000)
     snapshot_two(mrepo, proj, first, second)                      # stored whole (packed)
-    whole = mrepo.diff("m@1", "m@2", keys={"*": ["id"]}, rows=3).to_dict()
-    plain = mrepo.diff("m@1", "m@2").to_dict()
+    whole = mrepo.diff("m@1", "m@2", keys={"*": ["id"]}, rows=3).to_dict()["inputs"]
+    plain = mrepo.diff("m@1", "m@2").to_dict()["inputs"]
+    assert whole["train"]["table"]["rows_added"] == 300 and whole["train"]["note"] is None
     other = make_git_repo(tmp_path / "other")
     monkeypatch.chdir(other)
-    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 32 << 10)
     repo = mlver.Repo.init(str(other))
     snapshot_two(repo, other, first, second)                      # stored chunked
     oid = repo.show("m@2")[1].inputs["train"].oid
     assert repo.store.objects.manifest(oid) is not None
-    assert repo.diff("m@1", "m@2", keys={"*": ["id"]}, rows=3).to_dict() == whole
-    assert repo.diff("m@1", "m@2").to_dict() == plain
+    assert repo.diff("m@1", "m@2", keys={"*": ["id"]}, rows=3).to_dict()["inputs"] == whole
+    assert repo.diff("m@1", "m@2").to_dict()["inputs"] == plain
     # cached by oid (a chunked blob has no file whose stat could say it changed): a later
     # diff reads no data, not even the head
     heads = []
     real = profile.detect_format
     monkeypatch.setattr(profile, "detect_format", lambda *a: heads.append(a) or real(*a))
-    assert mlver.Repo(str(other)).diff("m@1", "m@2").to_dict() == plain
+    assert mlver.Repo(str(other)).diff("m@1", "m@2").to_dict()["inputs"] == plain
     assert heads == []
     repo.close()
 
