@@ -146,15 +146,15 @@ def test_a_chunked_table_diffs_as_a_whole_one_and_is_cached(mrepo, proj, tmp_pat
                                                             monkeypatch):
     from _fixtures import make_git_repo
 
-    first = rows(6000, seed=1)                                    # ~100 KB
-    second = first[:5800] + rows(300, seed=4, start=90000)
+    first = rows(9000, seed=1)                  # ~140 KB: above the pack threshold
+    second = first[:8800] + rows(300, seed=4, start=90000)
     snapshot_two(mrepo, proj, first, second)                      # stored whole (packed)
     whole = mrepo.diff("m@1", "m@2", keys={"*": ["id"]}, rows=3).to_dict()["inputs"]
     plain = mrepo.diff("m@1", "m@2").to_dict()["inputs"]
     assert whole["train"]["table"]["rows_added"] == 300 and whole["train"]["note"] is None
     other = make_git_repo(tmp_path / "other")
     monkeypatch.chdir(other)
-    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 32 << 10)
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
     repo = mlver.Repo.init(str(other))
     snapshot_two(repo, other, first, second)                      # stored chunked
     oid = repo.show("m@2")[1].inputs["train"].oid
