@@ -75,7 +75,8 @@ _counter = itertools.count()
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _STREAM = 4 << 20  # objects larger than this are copied in pieces, not read whole
-_COPY = 8 << 20  # bytes per read of a big object: few enough calls that they do not count
+_COPY = 1 << 20  # bytes per read and write of a big object: few calls, and the buffer
+# stays in cache between the two copies (8 MiB pieces wrote 1 GiB slower here)
 # Threads that stage and rename files (the work is mostly system calls, which release the
 # GIL). More than the cores do not pay: on 2 cores, 100k small files, 1-3 threads took the
 # same time within noise and 4-8 were slower (GIL hand-offs, and the file system's locks
@@ -395,7 +396,10 @@ class Writer:
                     else:  # big: never whole in memory
                         fd = os.open(tmp, _CREATE, mode, dir_fd=dfd)
                         try:
-                            n = self._copy(fd, src, w)
+                            # a chunked file's reader verifies it (its manifest is
+                            # cached by the open just made)
+                            chunked = size is None and self.objects.manifest(w.oid) is not None
+                            n = self._copy(fd, src, w, hashed=chunked)
                             return n, os.fstat(fd) if keep_stat else None
                         finally:
                             os.close(fd)
@@ -418,23 +422,43 @@ class Writer:
                                     "again (nothing was changed)") from None
             raise
 
-    def _copy(self, fd: int, src: BinaryIO, w: Want) -> int:
-        """Copy a big object (a loose file, or a chunked one streamed from its chunks) to
-        ``fd`` in large pieces, hashing as it goes: the staged file is whole and right, or
-        the checkout fails (and removes it). A chunked file's reader also verifies each
-        chunk as it reads it, so damage is named by chunk."""
-        h = Hasher()
+    def _copy(self, fd: int, src: BinaryIO, w: Want, hashed: bool) -> int:
+        """Copy a big object to ``fd`` in large pieces through one buffer (no allocation
+        per piece): the staged file is whole and right, or the checkout fails (and removes
+        it). A loose file is hashed here as it goes; a chunked file's reader (``hashed``)
+        verifies each chunk as it reads it and the whole file at its end, so damage is
+        named by chunk and it is not hashed twice."""
+        h = None if hashed else Hasher()
+        buf = bytearray(_COPY)
+        view = memoryview(buf)
         n = 0
-        while piece := src.read(_COPY):
-            h.update(piece)
-            view = memoryview(piece)
-            while view:
-                view = view[os.write(fd, view):]
-            n += len(piece)
-        if h.hexdigest() != w.oid:
+        while got := _read_into(src, buf):
+            piece = view[:got]
+            if h is not None:
+                h.update(piece)  # type: ignore[arg-type]  # any buffer
+            while piece:
+                piece = piece[os.write(fd, piece):]
+            n += got
+        if h is not None and h.hexdigest() != w.oid:
             raise CorruptObjectError(f"object {w.oid} is corrupt (its bytes hash differently); "
                                      "restore it from a backup, or re-snapshot")
         return n
+
+
+def _read_into(src: BinaryIO, buf: bytearray) -> int:
+    """Fill ``buf`` from ``src`` (fewer bytes only at its end); 0 at the end."""
+    if isinstance(src, (io.RawIOBase, io.BufferedIOBase)):
+        view = memoryview(buf)
+        done = 0
+        while done < len(buf):
+            got = src.readinto(view[done:])
+            if not got:
+                break
+            done += got
+        return done
+    data = src.read(len(buf))
+    buf[:len(data)] = data
+    return len(data)
 
 
 def _file_size(src: BinaryIO) -> int | None:
