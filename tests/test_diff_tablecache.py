@@ -194,3 +194,23 @@ def test_open_blob_of_a_chunked_file_streams_it(mrepo, proj, monkeypatch):
     with objs.local_path(oid, "data/d.csv") as p:
         assert p is not None and open(p, "rb").read() == data
     assert oid not in reads
+
+
+def test_a_flipped_byte_in_a_chunk_of_a_table_is_named_not_diffed(mrepo, proj, monkeypatch):
+    import os
+
+    from adversarial.craft import _packed
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    snapshot_two(mrepo, proj, rows(9000, seed=1), rows(9000, seed=2))
+    oid = mrepo.show("m@2")[1].inputs["train"].oid
+    chunk = mrepo.store.objects.manifest(oid).chunks[-1][0]    # the last: not in the head
+    pack, i = _packed(proj, chunk)
+    os.chmod(pack.pack_path, 0o644)
+    with open(pack.pack_path, "r+b") as f:
+        f.seek(pack.offsets[i] + 10)
+        b = f.read(1)
+        f.seek(pack.offsets[i] + 10)
+        f.write(bytes([b[0] ^ 1]))
+    s = mlver.Repo(str(proj)).diff("m@1", "m@2").inputs["train"]
+    assert s.table is None and chunk in s.note and "corrupt" in s.note
