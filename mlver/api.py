@@ -277,16 +277,16 @@ class Repo:
 
     def gc(self, dry_run: bool = False, keep_last: int | None = None,
            grace: float | str = 3600, progress: Progress | None = None,
-           lock_timeout: float = 10.0) -> GcResult:
+           lock_timeout: float = 10.0, rechunk: bool = False) -> GcResult:
         """Remove objects no ref or tag reaches, older than ``grace`` (seconds, or ``"1h"``);
         with ``keep_last`` also the data of versions older than the last N of each name
-        (tagged ones kept). ``dry_run`` deletes nothing."""
+        (tagged ones kept). ``dry_run`` deletes nothing; ``rechunk``: see gc --rechunk."""
         from mlver.ops.gc import gc, parse_duration
         from mlver.sync.named import local_only
 
         with local_only(self.store):
             return gc(self.store, dry_run, keep_last, parse_duration(grace), lock_timeout,
-                      progress)
+                      progress, rechunk)
 
     # -- remotes: push, pull ---------------------------------------------------------------
 

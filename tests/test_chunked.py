@@ -184,3 +184,28 @@ def test_a_format_2_store_reads_its_whole_big_files_and_chunks_new_ones(tmp_path
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
     assert cfg == {"format": 3, "hash": "xxh3-128", "chunker": "fastcdc2020-nc1-16k-64k-256k"}
+
+
+def test_a_lying_manifest_from_elsewhere_is_refused_before_it_is_published(store, tmp_path):
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    m = store.manifest(oid)
+    other_path = str(tmp_path / "other" / ".mlver")
+    os.makedirs(os.path.dirname(other_path))
+    Store.create(other_path)
+    other = Store(other_path).objects
+    liar = Manifest(oid, m.size, m.chunker, (m.chunks[1], m.chunks[0]) + m.chunks[2:])
+    b = other.batch()
+    try:
+        for coid, data in store.read_many(m.chunk_oids()).items():
+            b.add_chunk(data, expect=coid)
+        b.add_manifest(liar)
+        with pytest.raises(CorruptObjectError, match=f"object {oid} is corrupt: its chunks hash"):
+            b.commit()
+    finally:
+        b.abort()
+        b.close()
+    assert not other.has(oid) and os.listdir(other.tmp_dir) == []
+    with other.batch() as b:  # the true manifest is still welcome
+        b.add_manifest(m)
+    assert other.read(oid) == DATA

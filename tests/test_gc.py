@@ -384,7 +384,7 @@ def test_text_and_json_output(repo, git_repo):
     r = cli("gc", "--json", "--keep-last", "1", "--dry-run")
     assert r.exit_code == 0
     d = json.loads(r.stdout)
-    assert set(d) == {"dry_run", "objects", "bytes", "loose", "packed", "packs_removed",
+    assert set(d) == {"dry_run", "objects", "bytes", "loose", "manifests", "packed", "packs_removed",
                       "packs_repacked", "leftover_files", "pruned", "kept_young",
                       "kept_in_packs", "grace_s", "keep_last", "seconds", "warnings"}
     assert d["dry_run"] is True and d["keep_last"] == 1 and d["grace_s"] == 3600

@@ -458,6 +458,8 @@ CHILD = textwrap.dedent("""
     import os, random, sys
     import mlver.store.objects as objmod
     objmod.MAX_PACKS = 3          # merges happen often, so some kills land inside one
+    import mlver.store.chunker as chunker
+    chunker.CHUNK_THRESHOLD = 64 << 10  # some files are chunked: kills land in those too
     from mlver.cli import main
     print("ready", flush=True)  # the parent's clock starts here, not at interpreter start
     rng = random.Random(int(sys.argv[1]))
@@ -467,6 +469,11 @@ CHILD = textwrap.dedent("""
             i = rng.randrange(300)
             with open(f"data/d{i % 7}/s{i % 3}/f{i}.bin", "wb") as f:
                 f.write(rng.randbytes(rng.randint(1, 4096)))
+        if rng.random() < 0.4:  # a big file that changes a little: chunks shared between versions
+            base = random.Random(7).randbytes(300_000)
+            at = rng.randrange(len(base))
+            with open(f"data/d0/big{rng.randrange(2)}.bin", "wb") as f:
+                f.write(base[:at] + rng.randbytes(100) + base[at:])
         name = f"ds{rng.randrange(3)}"
         try:
             main(["snapshot", name, "-i", "d=data", "-m", str(n)], standalone_mode=False)
@@ -528,4 +535,5 @@ def test_sigkill_at_random_moments_leaves_a_store_that_reads(git_repo):
     assert checked > 300
     with Repo(str(root)) as r:
         assert r.store.refs.names(), "no snapshot ever completed: the delays are too short"
+        assert list(r.store.objects.iter_manifests()), "no file was chunked: no proof for chunks"
     assert time.monotonic() - started < 180

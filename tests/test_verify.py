@@ -197,7 +197,7 @@ def test_json_report(repo, git_repo):
     assert data["ok"] is False and data["revisions"] == ["m@1"]
     assert data["problems"] == [{
         "what": "object", "problem": "missing", "oid": o["shared"], "kind": "blob",
-        "breaks": ["m@1"], "path": None,
+        "breaks": ["m@1"], "path": None, "where": "input d: shared.bin", "chunk_of": None,
         "detail": "no pack index lists it and no loose file holds it"}]
 
 
@@ -222,3 +222,91 @@ def test_long_lists_of_versions_are_cut_on_text_lines(n):
     text = str(p)
     assert ("and 2 more" in text) == (n == 12)
     assert text.count("m@") == min(n, 10)
+
+
+# -- chunked files ------------------------------------------------------------------------------
+
+CHUNKED = 200_000  # files at least this big are chunked in these tests
+
+
+def chunked_versions(repo, root, monkeypatch) -> dict:
+    """m@1 and m@2 whose output model.bin (600 KB, chunked) shares its first chunks."""
+    import random
+
+    from mlver.store import chunker, scan
+
+    monkeypatch.setattr(chunker, "CHUNK_THRESHOLD", CHUNKED)
+    rnd = random.Random(7)
+    head = rnd.randbytes(300_000)
+    files = []
+    for v in (1, 2):
+        write(root / "model.bin", head + rnd.randbytes(300_000))
+        repo.snapshot("m", outputs={"model": "model.bin"})
+        files.append(repo.record(repo.resolve(f"m@{v}")).outputs["model"].oid)
+    m1, m2 = (scan.load_manifest(repo.store.objects, f) for f in files)
+    assert m1 is not None and m2 is not None
+    return {"f1": files[0], "f2": files[1], "shared": m1.chunks[0][0],
+            "only2": next(c for c in m2.chunk_oids() if c not in m1.chunk_oids())}
+
+
+def test_a_flipped_byte_in_a_chunk_names_the_chunk_its_file_and_the_versions(
+        repo, git_repo, monkeypatch):
+    o = chunked_versions(repo, git_repo, monkeypatch)
+    assert cli("verify").exit_code == 0
+    flip(git_repo, o["shared"], at=1000)
+    r = cli("verify")
+    assert_failed(r, f"object {o['shared']} (chunk of {o['f1']}, output model) is corrupt: "
+                     "breaks m@1, m@2")
+    # that one object (the file is not reported apart), and its pack's checksum
+    assert sum("is corrupt" in line for line in r.stdout.splitlines()) == 1
+    assert "pack checksum mismatch" in r.stdout
+
+
+def test_a_missing_chunk_is_named_with_what_it_breaks(repo, git_repo, monkeypatch):
+    o = chunked_versions(repo, git_repo, monkeypatch)
+    craft.remove_object(git_repo, o["only2"])
+    r, data = verify_json()
+    assert r.exit_code == 1
+    assert data["problems"] == [{
+        "what": "object", "problem": "missing", "oid": o["only2"], "kind": "chunk",
+        "breaks": ["m@2"], "path": None, "where": "output model", "chunk_of": o["f2"],
+        "detail": "no pack index lists it and no loose file holds it"}]
+    r, data = verify_json("m@1")  # m@1 does not need it
+    assert r.exit_code == 0 and data["ok"]
+
+
+def test_a_corrupt_manifest_is_named_and_gc_refuses(repo, git_repo, monkeypatch):
+    from mlver.store import scan
+
+    o = chunked_versions(repo, git_repo, monkeypatch)
+    path = scan.manifest_path(repo.store.objects, o["f2"])
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(b"[")  # was "{": no longer JSON
+    r, data = verify_json()
+    assert r.exit_code == 1
+    (p,) = data["problems"]
+    assert (p["oid"], p["kind"], p["problem"], p["breaks"], p["path"]) == (
+        o["f2"], "manifest", "corrupt", ["m@2"], path)
+    assert "chunk manifest" in p["detail"]
+    assert "is corrupt" in str(Repo(str(git_repo)).verify().problems[0])
+    g = cli("gc", "--grace", "0")
+    assert g.exit_code == 1 and "gc removed nothing" in g.stderr
+
+
+def test_a_manifest_whose_chunks_do_not_make_its_file_is_named(repo, git_repo, monkeypatch):
+    from mlver.store import manifest as manifestmod
+    from mlver.store import scan
+
+    o = chunked_versions(repo, git_repo, monkeypatch)
+    m = scan.load_manifest(repo.store.objects, o["f2"])
+    assert m is not None
+    lying = manifestmod.Manifest(m.oid, m.size, m.chunker, tuple(reversed(m.chunks)))
+    path = scan.manifest_path(repo.store.objects, o["f2"])
+    os.chmod(path, 0o644)
+    with open(path, "wb") as f:
+        f.write(lying.encode())
+    r, data = verify_json()
+    (p,) = data["problems"]
+    assert (p["oid"], p["problem"], p["breaks"]) == (o["f2"], "corrupt", ["m@2"])
+    assert "hash to" in p["detail"]

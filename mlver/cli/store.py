@@ -114,8 +114,12 @@ def verify(revs: tuple[str, ...], as_json: bool, remote: str | None) -> None:
                    "of each name; tagged versions keep theirs.")
 @click.option("--grace", type=_Duration(), default="1h", show_default=True,
               help="Keep anything younger than this: 30s, 10m, 1h, 2d or seconds (0: none).")
+@click.option("--rechunk", is_flag=True,
+              help="Then store as chunks the big files an older store holds whole "
+                   "(reports files and bytes converted, store size before and after).")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON (see docs/format.md).")
-def gc(dry_run: bool, keep_last: int | None, grace: float, as_json: bool) -> None:
+def gc(dry_run: bool, keep_last: int | None, grace: float, rechunk: bool,
+       as_json: bool) -> None:
     """Remove objects that no ref or tag reaches, and repack mostly-garbage packs.
 
     Runs alone: it waits up to 10 s for snapshots and runs in progress, then fails.
@@ -123,7 +127,7 @@ def gc(dry_run: bool, keep_last: int | None, grace: float, as_json: bool) -> Non
     from mlver.base.progress import for_terminal
 
     result = open_repo().gc(dry_run=dry_run, keep_last=keep_last, grace=grace,
-                            progress=for_terminal())
+                            progress=for_terminal(), rechunk=rechunk)
     for w in result.warnings:
         warn(w)
     if as_json:

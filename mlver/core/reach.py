@@ -108,6 +108,8 @@ class Reach:
     # by what the entries hold.
     _tree_up: dict[str, list[str]] = field(default_factory=dict)
     _walked_trees: set[str] = field(default_factory=set)
+    # Files stored chunked whose manifest was read: their chunks are reached through them.
+    chunked: set[str] = field(default_factory=set)
 
     def _edge(self, child: str, parent: str, kind: str) -> None:
         if kind == "tree":
@@ -140,7 +142,8 @@ class Reach:
                 if o not in skipped:
                     out.add(self.labels[o])
                 continue
-            if o == oid and not as_tree:
+            # A file above a chunk: a bad chunk breaks whoever holds the file's bytes.
+            if (o == oid or o in self.chunked) and not as_tree:
                 up = self._up.get(o)
                 if up is not None:
                     todo.append(up)
@@ -241,6 +244,64 @@ def walk_data(store: Store, reach: Reach, data_of: Callable[[str], bool] = lambd
             if ent.type == "tree" and ent.oid not in reach._walked_trees:
                 stack.append(ent.oid)
     return reach
+
+
+def walk_chunks(store: Store, reach: Reach, chunked: Iterable[str]) -> Reach:
+    """Add to ``reach`` the chunks of every file it reached that is stored chunked
+    (``chunked``: the oids with a manifest, as listed). A manifest that cannot be read is
+    recorded as unreadable (``kind`` ``manifest``): which chunks it needs is unknown."""
+    from mlver.store import scan
+
+    todo = set(chunked)
+    while True:  # again while a chunk reached is itself chunked (only a crafted store)
+        now = [o for o in sorted(todo) if o in reach.kinds]
+        if not now:
+            return reach
+        todo.difference_update(now)
+        for oid in now:
+            try:
+                man = scan.load_manifest(store.objects, oid)
+            except MlverError as e:
+                reach.unreadable[oid] = Unreadable(oid, "manifest", "corrupt", str(e))
+                continue
+            if man is None:  # gone since it was listed: what reads it will say so
+                continue
+            reach.chunked.add(oid)
+            for c in man.chunk_oids():
+                reach._edge(c, oid, "chunk")
+
+
+def path_of(store: Store, reach: Reach, oid: str) -> str | None:
+    """Where the first version that reaches ``oid`` holds it: ``output model:
+    sub/w.bin`` (the slot, then the path in its tree); for a chunk, the path of its
+    file. None when no record reaches it or a tree on the way cannot be read."""
+    parts: list[str] = []
+    child = oid
+    for _ in range(10_000):  # bounded: trees nest at most this deep in any walk
+        up = reach._up.get(child)
+        if up is None:
+            return None
+        if up in reach.records:
+            rec = reach.records[up]
+            for side, arts in (("input", rec.inputs), ("output", rec.outputs)):
+                for slot, art in arts.items():
+                    if art.oid == child:
+                        where = f"{side} {slot}"
+                        return f"{where}: {'/'.join(reversed(parts))}" if parts else where
+            return None
+        if up in reach.chunked:  # child is a chunk of the file ``up``: go on from the file
+            child = up
+            continue
+        try:
+            tree = store.tree(up)
+        except MlverError:
+            return None
+        name = next((e.name for e in tree.entries if e.oid == child), None)
+        if name is None:
+            return None
+        parts.append(name)
+        child = up
+    return None
 
 
 def walk(store: Store, starts: list[tuple[str, str]],

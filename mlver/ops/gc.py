@@ -21,11 +21,13 @@ import errno
 import re
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from mlver.core import reach
+from mlver.ops import rechunk as rechunkmod
+from mlver.ops.rechunk import RechunkResult
 from mlver.base.errors import ConfigError, CorruptObjectError, MlverError
 from mlver.base.progress import Progress
 from mlver.core.record import Record
@@ -96,11 +98,15 @@ class GcResult:
     keep_last: int | None
     seconds: float
     warnings: tuple[str, ...] = ()
+    manifests: int = 0  # chunk manifests removed (of files no kept version reaches)
+    rechunked: RechunkResult | None = None  # with ``--rechunk``
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra = {} if self.rechunked is None else {"rechunk": self.rechunked.to_dict()}
+        return extra | {
             "dry_run": self.dry_run, "objects": self.objects, "bytes": self.bytes,
-            "loose": self.loose, "packed": self.packed, "packs_removed": self.packs_removed,
+            "loose": self.loose, "manifests": self.manifests, "packed": self.packed,
+            "packs_removed": self.packs_removed,
             "packs_repacked": self.packs_repacked, "leftover_files": self.leftovers,
             "pruned": [{"oid": o, "name": label.rpartition("@")[0],
                         "version": int(label.rpartition("@")[2])} for o, label in self.pruned],
@@ -118,6 +124,8 @@ class GcResult:
             out = ["Nothing to remove" + (" (dry run)" if self.dry_run else "")]
         else:
             parts = [f"{self.loose:,} loose", f"{self.packed:,} packed"]
+            if self.manifests:
+                parts.append(_n(self.manifests, "chunk manifest"))
             packs = [f"{n} pack{'s' if n != 1 else ''} {what}" for n, what in
                      ((self.packs_removed, "removed"), (self.packs_repacked, "repacked")) if n]
             extra = f", {_n(self.leftovers, 'leftover file')}" if self.leftovers else ""
@@ -137,6 +145,8 @@ class GcResult:
             out.append(f"Kept {_n(self.left_in_packs, 'unreachable object')} "
                        f"({human_size(self.left_in_packs_bytes)}) in packs that are mostly "
                        "in use")
+        if self.rechunked is not None:
+            out += self.rechunked.lines()
         return out
 
 
@@ -146,9 +156,11 @@ def _n(n: int, word: str) -> str:
 
 def gc(store: Store, dry_run: bool = False, keep_last: int | None = None,
        grace: float = DEFAULT_GRACE, lock_timeout: float = LOCK_TIMEOUT,
-       progress: Progress | None = None) -> GcResult:
+       progress: Progress | None = None, rechunk: bool = False) -> GcResult:
     """Remove unreachable objects older than ``grace`` seconds (and, with ``keep_last``,
-    the data of older versions); with ``dry_run`` only report what would go."""
+    the data of older versions); with ``dry_run`` only report what would go. With
+    ``rechunk``, then store the whole-file objects left that are big enough as chunks
+    (:mod:`.rechunk`)."""
     if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int)
                                   or keep_last < 1):
         raise ConfigError(f"--keep-last {keep_last} keeps no version; give 1 or more")
@@ -166,8 +178,11 @@ def gc(store: Store, dry_run: bool = False, keep_last: int | None = None,
         new = _to_prune(r.records, set(starts.tags.values()), keep_last, pruned)
         dropped = pruned | new
         reach.walk_data(store, r, lambda oid: oid not in dropped)
+        listing = scan.list_store(store.objects)
+        # Reachable files stored chunked keep their manifest and every chunk it lists.
+        reach.walk_chunks(store, r, [m.oid for m in listing.manifests])
         _refuse_unreadable(r)
-        plan = _plan(scan.list_store(store.objects), r, time.time(), grace)
+        plan = _plan(listing, r, time.time(), grace, lambda oid: _chunks_of(store, oid))
         warnings = list(plan.warnings)
         if not dry_run:
             try:
@@ -183,13 +198,18 @@ def gc(store: Store, dry_run: bool = False, keep_last: int | None = None,
                     f"{e.filename or 'a repack'}); nothing a version needs was removed; free "
                     "some space and run gc again") from None
     labels = tuple(sorted(((o, r.labels[o]) for o in new), key=lambda p: reach.label_key(p[1])))
+    rechunked = None
+    if rechunk:  # after gc let go of the lock: its batches take it shared
+        rechunked = rechunkmod.rechunk(store, dry_run, lock_timeout, progress)
+        warnings += rechunked.warnings
     return GcResult(
         dry_run=dry_run, objects=plan.objects, bytes=plan.bytes, loose=len(plan.loose),
+        manifests=len(plan.manifests),
         packed=plan.packed, packs_removed=len(plan.remove_packs),
         packs_repacked=len(plan.repacks), leftovers=len(plan.leftovers), pruned=labels,
         young_objects=plan.young, young_bytes=plan.young_bytes, left_in_packs=plan.left,
         left_in_packs_bytes=plan.left_bytes, grace=grace, keep_last=keep_last,
-        seconds=time.perf_counter() - t0, warnings=tuple(warnings))
+        seconds=time.perf_counter() - t0, warnings=tuple(warnings), rechunked=rechunked)
 
 
 @contextmanager
@@ -228,12 +248,23 @@ def _to_prune(records: dict[str, Record], tagged: set[str], keep_last: int | Non
     return out - tagged - pruned
 
 
+def _chunks_of(store: Store, oid: str) -> list[str]:
+    """The chunks of a file kept although unreachable (young): they stay with it. A
+    manifest that cannot be read keeps nothing (it is damaged; verify names it)."""
+    try:
+        m = scan.load_manifest(store.objects, oid)
+    except MlverError:
+        return []
+    return m.chunk_oids() if m is not None else []
+
+
 @dataclass
 class _Plan:
     loose: list[scan.LooseObject]
     remove_packs: list[scan.Pack]
     repacks: list[tuple[scan.Pack, set[bytes]]]
     leftovers: list[scan.StoredFile]
+    manifests: list[scan.ManifestFile] = field(default_factory=list)
     objects: int = 0
     bytes: int = 0
     packed: int = 0
@@ -244,13 +275,28 @@ class _Plan:
     warnings: tuple[str, ...] = ()
 
 
-def _plan(listing: scan.Listing, r: reach.Reach, now: float, grace: float) -> _Plan:
+def _plan(listing: scan.Listing, r: reach.Reach, now: float, grace: float,
+          chunks_of: Callable[[str], list[str]]) -> _Plan:
     """What goes: decided from the listing alone, so a dry run reports exactly what a real
     run removes."""
     keep = r.kinds
     plan = _Plan([], [], [], [])
+    young_chunks: set[str] = set()
+    for m in listing.manifests:
+        if m.oid in keep:
+            continue
+        if now - m.mtime < grace:
+            # A manifest kept must never outlive its chunks (a snapshot in flight may
+            # have published it a moment ago, reusing chunks of old packs).
+            young_chunks.update(chunks_of(m.oid))
+            plan.young += 1
+            plan.young_bytes += m.size
+        else:
+            plan.manifests.append(m)
+            plan.objects += 1
+            plan.bytes += m.size
     for o in listing.loose:
-        if o.oid in keep:
+        if o.oid in keep or o.oid in young_chunks:
             continue
         if now - o.mtime < grace:
             plan.young += 1
@@ -261,7 +307,7 @@ def _plan(listing: scan.Listing, r: reach.Reach, now: float, grace: float) -> _P
             plan.bytes += o.size
     warnings = [f"{path} is damaged ({why}); gc leaves it alone: run mlver verify"
                 for path, why in listing.damaged]
-    live = {bytes.fromhex(o) for o in keep}
+    live = {bytes.fromhex(o) for o in keep} | {bytes.fromhex(o) for o in young_chunks}
     for p in listing.packs:
         idx = p.index
         if p.size != idx.pack_size:
@@ -302,8 +348,15 @@ def _apply(store: Store, plan: _Plan, progress: Progress) -> list[str]:
     warnings = []
     objects = store.objects
     progress.start("removing")
-    progress.total(len(plan.loose) + len(plan.remove_packs) + len(plan.repacks)
-                   + len(plan.leftovers))
+    progress.total(len(plan.manifests) + len(plan.loose) + len(plan.remove_packs)
+                   + len(plan.repacks) + len(plan.leftovers))
+    # Manifests first: a kill after this leaves chunks without a manifest (garbage the next
+    # gc removes), never a manifest whose chunks are gone.
+    for m in plan.manifests:
+        prune.remove_manifest(objects, m.oid)
+        progress.advance()
+    if plan.manifests and (plan.repacks or plan.remove_packs or plan.loose):
+        prune.sync_removals(objects)  # the unlinks are durable before a chunk goes
     for o in plan.loose:
         prune.remove_loose(objects, o.oid)
         progress.advance()

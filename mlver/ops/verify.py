@@ -41,7 +41,11 @@ class Problem:
 
     ``what`` is ``object`` (then ``oid``, ``kind`` and ``breaks`` are set), ``file`` (a pack
     or other file of the store that cannot be used; ``path``) or ``ref``. ``problem`` is
-    ``missing``, ``corrupt``, ``invalid`` or ``damaged``.
+    ``missing``, ``corrupt``, ``invalid`` or ``damaged``. For an object a version reaches,
+    ``where`` is the first such version's slot and path of it (``output model: w.bin``);
+    for a chunk (``kind`` ``chunk``), ``chunk_of`` is the oid of the file it is part of and
+    ``where`` that file's place. A chunked file's broken manifest has ``kind``
+    ``manifest``, its ``path`` the manifest file.
     """
 
     what: str
@@ -51,16 +55,23 @@ class Problem:
     kind: str | None = None
     breaks: tuple[str, ...] = ()
     path: str | None = None
+    where: str | None = None
+    chunk_of: str | None = None
 
     def __str__(self) -> str:
         if self.what == "object":
+            what = self.kind
+            if self.chunk_of:
+                what = f"chunk of {self.chunk_of}"
+            if self.where and self.kind in ("chunk", "manifest"):
+                what = f"{what}, {self.where}"  # a chunk's oid alone says nothing to a user
             if self.breaks:
                 names = ", ".join(self.breaks[:SHOWN_BREAKS])
                 more = len(self.breaks) - SHOWN_BREAKS
                 tail = f": breaks {names}" + (f" and {more} more" if more > 0 else "")
             else:
                 tail = ": no version reaches it (mlver gc removes it)"
-            return f"object {self.oid} ({self.kind}) is {self.problem}{tail}"
+            return f"object {self.oid} ({what}) is {self.problem}{tail}"
         if self.what == "file":
             return f"{self.path} is damaged: {self.detail}"
         return self.detail
@@ -68,7 +79,7 @@ class Problem:
     def to_dict(self) -> dict[str, Any]:
         return {"what": self.what, "problem": self.problem, "detail": self.detail,
                 "oid": self.oid, "kind": self.kind, "breaks": list(self.breaks),
-                "path": self.path}
+                "path": self.path, "where": self.where, "chunk_of": self.chunk_of}
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,8 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
             named = set(oids)
             r = reach.walk(store, list(zip(oids, revs, strict=False)), lambda o: o in named)
             listing = scan.list_store(store.objects)
-            checked, _ = _check_all(_jobs(listing, r), progress, workers, lambda: None)
+            reach.walk_chunks(store, r, [m.oid for m in listing.manifests])
+            checked, _ = _check_all(_jobs(store, listing, r), progress, workers, lambda: None)
         else:
             # Refs are read before the objects are listed (restic's order): everything a ref
             # read here reaches was durable before the ref moved, so it is in the listing.
@@ -149,11 +161,13 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
             problems += [Problem("ref", "invalid", e) for e in starts.errors]
             listing = scan.list_store(store.objects)
             # The walk (Python, holding the GIL) runs while the threads read and hash.
-            checked, r = _check_all(_jobs(listing, None), progress, workers,
-                                    lambda: reach.walk(store, starts.labelled()))
+            chunked = [m.oid for m in listing.manifests]
+            checked, r = _check_all(_jobs(store, listing, None), progress, workers,
+                                    lambda: reach.walk_chunks(
+                                        store, reach.walk(store, starts.labelled()), chunked))
+        found, warnings = _findings(store, r, listing, checked, pruned, whole=not revs)
     finally:
         storelock.release(fd)
-    found, warnings = _findings(r, listing, checked, pruned, whole=not revs)
     warnings += missing_at_import(r)
     return VerifyResult(
         objects=sum(len(c.oids) for c in checked), bytes=sum(c.nbytes for c in checked),
@@ -165,10 +179,18 @@ def verify(store: Store, revs: list[str] | None = None, progress: Progress | Non
 _Job = tuple[int, Callable[..., scan.Checked], tuple[Any, ...], int]  # size, fn, args, objects
 
 
-def _jobs(listing: scan.Listing, only: reach.Reach | None) -> list[_Job]:
+# A manifest lists ~45 bytes a chunk of ~64 KiB: the file it describes is about this many
+# times its size (to order the jobs, largest first).
+_MANIFEST_RATIO = 1400
+
+
+def _jobs(store: Store, listing: scan.Listing, only: reach.Reach | None) -> list[_Job]:
     """One job a file: every object of the listing, or only those ``only`` reached; the
-    largest files first, so that no thread is left alone with a big one at the end."""
+    largest files first, so that no thread is left alone with a big one at the end. A
+    chunked file is one job more: its chunks read in order and hashed whole."""
     jobs: list[_Job] = []
+    jobs += [(m.size * _MANIFEST_RATIO, scan.check_manifest, (store.objects, m), 1)
+             for m in listing.manifests if only is None or m.oid in only.kinds]
     if only is None:
         jobs += [(p.size, scan.check_pack, (p.index,), p.index.count) for p in listing.packs]
         jobs += [(o.size, scan.check_loose, (o,), 1) for o in listing.loose]
@@ -210,17 +232,24 @@ def _check_all(jobs: list[_Job], progress: Progress, workers: int,
     return out, other
 
 
-def _findings(r: reach.Reach, listing: scan.Listing, checked: list[scan.Checked],
-              pruned: frozenset[str], whole: bool) -> tuple[list[Problem], list[str]]:
+SHOWN_WHERE = 100  # problems whose place in a version is looked up (a few tree reads each)
+
+
+def _findings(store: Store, r: reach.Reach, listing: scan.Listing,
+              checked: list[scan.Checked], pruned: frozenset[str], whole: bool
+              ) -> tuple[list[Problem], list[str]]:
     problems: list[Problem] = []
     warnings: list[str] = []
     good: set[str] = set()
     bad: dict[str, list[str]] = {}
+    details: dict[str, str] = {}
     for c in checked:
         wrong = set(c.bad)
         for oid in c.oids:
             if oid in wrong:
                 bad.setdefault(oid, []).append(c.path)
+                if c.detail:
+                    details.setdefault(oid, c.detail)
             else:
                 good.add(oid)
         if c.damaged:
@@ -232,7 +261,8 @@ def _findings(r: reach.Reach, listing: scan.Listing, checked: list[scan.Checked]
             continue
         u = r.unreadable.get(oid)
         if oid in bad and oid not in good:
-            problem, detail = "corrupt", f"its bytes hash differently (in {bad[oid][0]})"
+            problem = "corrupt"
+            detail = details.get(oid) or f"its bytes hash differently (in {bad[oid][0]})"
         elif u is not None and u.problem != "missing":
             problem, detail = u.problem, u.detail
         elif oid in good:
@@ -246,15 +276,18 @@ def _findings(r: reach.Reach, listing: scan.Listing, checked: list[scan.Checked]
         if problem == "missing" and not breaks:
             continue  # only pruned records reach it: gc removed it on purpose
         seen.add(oid)
-        problems.append(Problem("object", problem, detail, oid, kind, breaks))
+        place = reach.path_of(store, r, oid) if len(seen) <= SHOWN_WHERE else None
+        chunk_of = r._up.get(oid) if kind == "chunk" else None
+        path = bad[oid][0] if kind == "manifest" and oid in bad else None
+        problems.append(Problem("object", problem, detail, oid, kind, breaks, path, place,
+                                chunk_of))
     for oid, where in sorted(bad.items()):
         if oid in good:
             warnings.append(f"{where[0]} holds a damaged copy of object {oid}; a good copy "
                             "exists and readers use it")
         elif whole and oid not in seen and oid not in r.kinds:
-            problems.append(Problem("object", "corrupt",
-                                    f"its bytes hash differently (in {where[0]})", oid,
-                                    "unreachable"))
+            detail = details.get(oid) or f"its bytes hash differently (in {where[0]})"
+            problems.append(Problem("object", "corrupt", detail, oid, "unreachable"))
     return problems, warnings
 
 

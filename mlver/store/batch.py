@@ -8,7 +8,6 @@ ever carry their final names. Split from :mod:`mlver.store.objects`, which reads
 
 from __future__ import annotations
 
-import errno
 import io
 import itertools
 import os
@@ -21,9 +20,11 @@ from mlver.store.settings import CONFIG_FILE
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.store import chunker as chunkmod
+from mlver.store.bigwrite import copy_and_hash, pipelined, write_all, write_readonly
 from mlver.store import packs as packmod
 from mlver.store import storelock
 from mlver.store.manifest import SUFFIX as MANIFEST_SUFFIX
+from mlver.store.chunked import RUN_MAX, ChunkedReader
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.safefs import discard as _unlink
@@ -53,6 +54,12 @@ class Target(Protocol):
     def size(self, oid: str) -> int | None: ...
 
     def manifest_path(self, oid: str) -> str: ...
+
+    def has_packed(self, oid: str, refresh: bool = True) -> bool: ...
+
+    def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None: ...
+
+    def read(self, oid: str, verify: bool = True) -> bytes: ...
 
     def verify_file(self, oid: str) -> bool: ...
 
@@ -87,6 +94,8 @@ class Batch:
         self._pack_name = ""
         self._repair: set[str] = set()  # oids whose stored copy is damaged
         self._manifests: dict[str, str] = {}  # oid -> staged manifest file
+        # manifests that arrived (a pull) rather than cut here: verified whole before publishing
+        self._arrived: dict[str, Manifest] = {}
         os.makedirs(store.tmp_dir, exist_ok=True)
         # Shared with other writers, exclusive of gc, from before the first has() (a
         # decision not to write an object that gc could then delete) until close().
@@ -186,7 +195,7 @@ class Batch:
                 self._pack_add(oid, data)
             else:
                 tmp = self._tmp_path()
-                _write_readonly(tmp, data)
+                write_readonly(tmp, data)
                 with self._lock:
                     self._staged[oid] = tmp
         return oid
@@ -209,9 +218,24 @@ class Batch:
             raise CorruptObjectError(f"chunk {expect} arrived corrupt (its bytes hash to {oid}); "
                                      "nothing of it was stored")
         self._hold()
-        if self._claim(oid, len(data), by_size=True):
+        if self._claim_chunk(oid):
             self._pack_add(oid, data)
         return oid
+
+    def _claim_chunk(self, oid: str, refresh: bool = True) -> bool:
+        """True when this caller should write the chunk ``oid``: in no pack (chunks live
+        in packs only, so no loose file is looked for) and not staged. A pack lookup is
+        in memory: thousands of chunks of one file cost no file-system call each."""
+        with self._lock:
+            if oid in self._staged:
+                return False
+        if self.store.has_packed(oid, refresh=refresh):
+            return False
+        with self._lock:
+            if oid in self._staged:
+                return False
+            self._staged[oid] = ""  # reserved; filled in by the writer
+            return True
 
     def add_manifest(self, m: Manifest) -> None:
         """Stage the manifest ``m``, whose chunks must be in the store or in this batch; it
@@ -223,12 +247,15 @@ class Batch:
                     f"chunk {coid} of object {m.oid} is neither in the store nor sent with it; "
                     "the copy it came from is incomplete: re-snapshot the file there")
         self._stage_manifest(m)
+        with self._lock:
+            if self._manifests.get(m.oid):
+                self._arrived[m.oid] = m
 
     def _stage_manifest(self, m: Manifest) -> None:
         if not self._claim(m.oid, m.size, by_size=True):
             return  # present already (whole or as chunks)
         tmp = self._tmp_path() + MANIFEST_SUFFIX
-        _write_readonly(tmp, m.encode())
+        write_readonly(tmp, m.encode())
         with self._lock:
             self._staged[m.oid] = _CHUNKED
             self._manifests[m.oid] = tmp
@@ -238,11 +265,12 @@ class Batch:
         stage the chunks this store lacks and the manifest. Returns ``(oid, size)``."""
         cs = chunkmod.ChunkStream(f, first)  # type: ignore[arg-type]  # any readinto reader
         chunks = []
-        for p in cs:
-            n = len(p.data)
-            chunks.append((p.oid, n))
-            if self._claim(p.oid, n, by_size=True):
-                self._pack_add(p.oid, p.data)
+        self.store.has_packed("")  # list the packs once: chunks are then looked up in memory
+        for coid, data in pipelined(cs):
+            n = len(data)
+            chunks.append((coid, n))
+            if self._claim_chunk(coid, refresh=False):
+                self._pack_add(coid, data)
         if not chunks:  # the file shrank to nothing while it was read
             return self.add_bytes(b""), 0
         self._stage_manifest(Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks)))
@@ -314,8 +342,8 @@ class Batch:
         tmp = self._tmp_path()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
-            _write_all(fd, first)
-            done = _copy_and_hash(f.fileno(), fd, tmp, first)
+            write_all(fd, first)
+            done = copy_and_hash(f.fileno(), fd, tmp, first)
             if done is not None:
                 oid, size = done
             else:
@@ -331,7 +359,7 @@ class Batch:
                     chunk = mv[:n]
                     h.update(chunk)  # type: ignore[arg-type]  # Hasher.update says bytes; xxhash takes any buffer
                     size += n
-                    _write_all(fd, chunk)
+                    write_all(fd, chunk)
                 oid = h.hexdigest()
         except BaseException:
             os.close(fd)
@@ -355,6 +383,7 @@ class Batch:
                       if tmp and tmp not in (_PACKED, _CHUNKED)]
             packed = [oid for oid, tmp in self._staged.items() if tmp == _PACKED]
             manifests = list(self._manifests.items())
+            arrived, self._arrived = self._arrived, {}
             self._manifests = {}
             pack, name = self._pack, self._pack_name
             self._staged = {}
@@ -380,7 +409,7 @@ class Batch:
             sync_filesystem(store.store_dir)
             store._format_ok = True
         try:
-            self._publish_all(staged, pack, name, manifests)
+            self._publish_all(staged, pack, name)
         except BaseException:
             # Nothing refers to these yet (refs move after a commit returns): a failed
             # publish (permissions, a full disk) leaves no staged file behind.
@@ -390,6 +419,16 @@ class Batch:
                 _unlink(pack.pack_path)
                 _unlink(pack.idx_path)
                 _unlink(f"{store.pack_dir}/{name}.pack")  # an index never came: invisible
+            raise
+        # A manifest last: a chunked file exists only once every chunk it lists does. Its
+        # failure leaves the published pack alone (its chunks are then garbage for gc).
+        try:
+            if arrived:
+                self._check_arrived(arrived)
+            self._publish(manifests, store.manifest_path)
+        except BaseException:
+            for _oid, tmp in manifests:
+                _unlink(tmp)
             raise
         # The renames themselves must be durable before any ref can point at them.
         sync_filesystem(store.objects_dir)
@@ -402,9 +441,9 @@ class Batch:
                 store.maybe_merge()
 
     def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
-                     name: str, manifests: list[tuple[str, str]]) -> None:
+                     name: str) -> None:
         store = self.store
-        for fan in {oid[:2] for oid, _ in staged + manifests}:
+        for fan in {oid[:2] for oid, _ in staged}:
             os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
         if staged:
             if len(staged) < 1000:
@@ -418,11 +457,23 @@ class Batch:
             os.makedirs(store.pack_dir, exist_ok=True)
             os.rename(pack.pack_path, f"{store.pack_dir}/{name}.pack")
             os.rename(pack.idx_path, f"{store.pack_dir}/{name}.idx")  # the objects now exist
-        # A manifest last: a chunked file exists only once every chunk it lists does.
-        self._publish(manifests, store.manifest_path)
+
+    def _check_arrived(self, arrived: dict[str, Manifest]) -> None:
+        """Read each file a manifest from elsewhere describes through its chunks, now in
+        the store, and refuse (publishing none) a manifest whose bytes do not hash to its
+        file's oid: a crafted remote must not leave a lying manifest that blocks a good
+        copy. One read of what was just written, from the page cache."""
+        self.store._refresh(force=True)
+        for m in arrived.values():
+            reader = ChunkedReader(self.store, m)
+            while reader.read(RUN_MAX):
+                pass
 
     def _publish(self, staged: list[tuple[str, str]],
                  where: Callable[[str], str] | None = None) -> None:
+        if where is not None:
+            for fan in {oid[:2] for oid, _ in staged}:
+                os.makedirs(f"{self.store.objects_dir}/{fan}", exist_ok=True)
         for oid, tmp in staged:
             final = (where or self.store._loose_path)(oid)
             if oid in self._repair:  # the copy there is damaged: this one replaces it
@@ -454,95 +505,3 @@ class Batch:
                 self._pack.abort()
                 self._pack = None
             self._staged = {}
-
-
-_COPY_STEP = 64 << 20  # kernel copy granularity; the hasher follows one step behind
-
-
-class _CopyState:
-    """What the copying thread has done so far (guarded by a condition)."""
-
-    def __init__(self, copied: int, done: bool) -> None:
-        self.copied = copied
-        self.done = done
-        self.error: BaseException | None = None
-
-
-def _copy_and_hash(src: int, dst: int, tmp: str, first: bytes) -> tuple[str, int] | None:
-    """Copy ``src`` (from its current offset to its end) onto ``dst`` in the kernel
-    (``copy_file_range``, as cp does) while another thread hashes what is already in
-    ``tmp`` (the copy, from the page cache), so the oid is of the bytes stored. Return
-    ``(oid, size)`` of the whole tmp file (``first`` included), or None, having copied
-    nothing, where the kernel copy is not available for these files."""
-    copy = getattr(os, "copy_file_range", None)
-    if copy is None:
-        return None
-    try:
-        n = copy(src, dst, _COPY_STEP)
-    except OSError as e:
-        if e.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
-                       errno.EPERM):
-            return None
-        raise
-    state = _CopyState(len(first) + n, n == 0)
-    cond = threading.Condition()
-
-    def copier() -> None:
-        try:
-            while not state.done:
-                k = copy(src, dst, _COPY_STEP)
-                with cond:
-                    state.copied += k
-                    state.done = k == 0
-                    cond.notify()
-        except BaseException as e:  # reported by the hashing side
-            with cond:
-                state.error = e
-                state.done = True
-                cond.notify()
-
-    t = threading.Thread(target=copier, daemon=True)
-    t.start()
-    h = Hasher()
-    h.update(first)
-    hashed = len(first)
-    buf = bytearray(CHUNK * 8)
-    mv = memoryview(buf)
-    rfd = os.open(tmp, os.O_RDONLY)
-    try:
-        while True:
-            with cond:
-                while state.copied <= hashed and not state.done:
-                    cond.wait()
-                limit, done = state.copied, state.done
-            while hashed < limit:
-                k = os.preadv(rfd, [mv[:min(len(buf), limit - hashed)]], hashed)
-                if k <= 0:
-                    raise OSError(errno.EIO, f"short read of {tmp}")
-                h.update(mv[:k])  # type: ignore[arg-type]  # any buffer, as above
-                hashed += k
-            if done and hashed >= state.copied:
-                break
-    finally:
-        os.close(rfd)
-        t.join()
-    if state.error is not None:
-        raise state.error
-    return h.hexdigest(), hashed
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _write_readonly(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-    try:
-        _write_all(fd, data)
-    except BaseException:  # a full disk: no partial file stays in tmp/
-        os.close(fd)
-        _unlink(path)
-        raise
-    os.close(fd)

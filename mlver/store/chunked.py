@@ -32,14 +32,15 @@ class Source(Protocol):
     def read(self, oid: str, verify: bool = True) -> bytes: ...
 
 
-def read_runs(spots: Iterable[tuple[PackIndex, int]]) -> dict[bytes, bytes]:
+def read_runs(spots: Iterable[tuple[PackIndex, int]]) -> dict[bytes, memoryview]:
     """The bytes of packed entries ``(pack, position)``, by 16-byte oid, NOT verified: one
-    ``pread`` per run of neighbours in a pack. An entry a short read missed is absent."""
+    ``pread`` per run of neighbours in a pack, each entry a view into its run's buffer (no
+    copy). An entry a short read missed is absent."""
     by_pack: dict[str, list[tuple[int, int, PackIndex, int]]] = {}
     for pack, i in spots:
         by_pack.setdefault(pack.pack_path, []).append(
             (pack.offsets[i], pack.lengths[i], pack, i))
-    out: dict[bytes, bytes] = {}
+    out: dict[bytes, memoryview] = {}
     for entries in by_pack.values():
         entries.sort(key=lambda e: e[0])
         j = 0
@@ -58,7 +59,7 @@ def read_runs(spots: Iterable[tuple[PackIndex, int]]) -> dict[bytes, bytes]:
             view = memoryview(buf)
             for off, length, p, i in entries[j:k]:
                 if off + length - start <= len(buf):
-                    out[p.keys[i]] = bytes(view[off - start:off - start + length])
+                    out[p.keys[i]] = view[off - start:off - start + length]
             j = k
     return out
 
@@ -72,7 +73,8 @@ class ChunkedReader(io.RawIOBase):
         self.manifest = manifest
         self._starts = manifest.offsets
         self._pos = 0
-        self._run: dict[int, bytes] = {}  # chunk index -> verified bytes (the last run read)
+        # chunk index -> its verified bytes, views into the last run read
+        self._run: dict[int, bytes | memoryview] = {}
         self._hasher = Hasher()
         self._hashed = 0  # the whole-file hash covers bytes [0, _hashed)
         self._checked = False
@@ -93,7 +95,7 @@ class ChunkedReader(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
-    def _chunk(self, k: int) -> bytes:
+    def _chunk(self, k: int) -> bytes | memoryview:
         got = self._run.get(k)
         if got is None:
             self._load_run(k)
@@ -116,11 +118,11 @@ class ChunkedReader(io.RawIOBase):
             if hit is not None:
                 spots.append(hit)
         found = read_runs(spots)
-        run: dict[int, bytes] = {}
+        run: dict[int, bytes | memoryview] = {}
         for j in todo:
             coid, n = m.chunks[j]
-            data = found.get(bytes.fromhex(coid))
-            if data is None or len(data) != n or oid_of(data) != coid:
+            data: bytes | memoryview | None = found.get(bytes.fromhex(coid))
+            if data is None or len(data) != n or oid_of(data) != coid:  # type: ignore[arg-type]
                 if j != k:
                     continue  # named when a read reaches it, not before
                 data = self._slow(j)

@@ -15,15 +15,12 @@ ref may point at them. When packs multiply, the end of a commit merges them (cra
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import io
 import itertools
 import json
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -33,10 +30,10 @@ from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
 from mlver.store import manifest as manifestmod
 from mlver.store.chunker import CHUNKER_ID
 from mlver.store import packs as packmod
+from mlver.store import upkeep
 from mlver.store.chunked import ChunkedReader, read_runs
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
-from mlver.store.safefs import sync_filesystem
 
 if TYPE_CHECKING:
     from mlver.store.batch import Batch
@@ -72,21 +69,6 @@ class ObjectStore(Protocol):
     def batch(self) -> Batch: ...
 
     def iter_oids(self) -> Iterator[str]: ...
-
-
-def _dead_writer(name: str) -> bool:
-    """True when ``name`` (``PID-…``, as every writer names what it stages) names a
-    process that no longer runs. This store's tmp/ is written on this host only."""
-    head = name.split("-", 1)[0]
-    if not head.isdigit() or len(head) > 9 or int(head) in (0, os.getpid()):
-        return False
-    try:
-        os.kill(int(head), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # alive, someone else's
-    return False
 
 
 class LocalObjectStore:
@@ -258,6 +240,17 @@ class LocalObjectStore:
             self._manifests[oid] = m
         return m
 
+    def has_packed(self, oid: str, refresh: bool = True) -> bool:
+        """True when ``oid`` is in one of the packs; without ``refresh``, of the packs
+        listed already (no file-system call: for the thousands of chunks of one file)."""
+        if refresh:
+            self._refresh()
+        try:
+            key = bytes.fromhex(oid)
+        except ValueError:
+            return False
+        return any(p.find(key) >= 0 for p in self._packs)
+
     def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None:
         """Where the packed object ``oid`` is: ``(pack, position)``, or None."""
         return self._find(oid)
@@ -275,8 +268,9 @@ class LocalObjectStore:
             else:
                 spots.append(hit)
         out = {}
-        for key, data in read_runs(spots).items():
+        for key, view in read_runs(spots).items():
             oid = key.hex()
+            data = bytes(view)
             if oid_of(data) == oid:
                 out[oid] = data
             else:
@@ -361,29 +355,12 @@ class LocalObjectStore:
         return all(self.has(o) for o in want)
 
     def sweep_tmp(self, older_than: float = TMP_GRACE) -> int:
-        """Remove files in ``tmp/`` left by writers that died: those named after a process
-        (``PID-…``) that no longer runs, and any older than ``older_than`` seconds (a live
-        batch is younger); once per process. Returns how many."""
+        """Remove files in ``tmp/`` left by writers that died (see
+        :func:`~mlver.store.upkeep.sweep`); once per process. Returns how many."""
         if self._swept or self.read_only:
             return 0
         self._swept = True
-        cutoff = time.time() - older_than
-        n = 0
-        try:
-            entries = list(os.scandir(self.tmp_dir))
-        except FileNotFoundError:
-            return 0
-        for e in entries:
-            try:
-                st = e.stat(follow_symlinks=False)
-                if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) \
-                        and (st.st_mtime < cutoff or _dead_writer(e.name)) \
-                        and not e.name.endswith(".lock"):
-                    os.unlink(e.path)
-                    n += 1
-            except OSError:
-                continue
-        return n
+        return upkeep.sweep(self.tmp_dir, older_than)
 
     def open(self, oid: str) -> BinaryIO:
         """A readable binary file of the object (not verified; :meth:`read` verifies)."""
@@ -547,40 +524,7 @@ class LocalObjectStore:
         self._refresh(force=True)
         if len(self._packs) <= limit:
             return 0
-        os.makedirs(self.tmp_dir, exist_ok=True)
-        lock_path = os.path.join(self.tmp_dir, "pack-merge.lock")
-        lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
-        try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    return 0  # another process is merging
-                raise
-            self._refresh(force=True)
-            packs = sorted(self._packs, key=lambda p: (p.pack_size, p.name))
-            n = packmod.pick_merge([p.pack_size for p in packs], limit)
-            if n < 2:
-                return 0
-            sources = packs[:n]
-            name = f"pack-{os.urandom(16).hex()}"
-            staged = f"{self.tmp_dir}/{os.getpid()}-merge-{name}"  # a dead merger's: swept
-            tmp_pack, tmp_idx = staged + ".pack", staged + ".idx"
-
-            def publish() -> None:
-                sync_filesystem(self.tmp_dir)
-                os.rename(tmp_pack, f"{self.pack_dir}/{name}.pack")
-                os.rename(tmp_idx, f"{self.pack_dir}/{name}.idx")
-                sync_filesystem(self.pack_dir)  # merged pack durable before the old go
-
-            try:
-                packmod.merge(sources, tmp_pack, tmp_idx, publish)
-            except FileNotFoundError:
-                return 0  # a source went away (merged by someone else): nothing lost
-            self._refresh(force=True)
-            return n
-        finally:
-            os.close(lock)
+        return upkeep.merge_packs(self, limit)
 
 
 # PACK_THRESHOLD lives in packs (the writer, batch, reads it there) and is named here too:

@@ -6,6 +6,8 @@ every step keeps the rules of ``docs/format.md`` true at each instant, so a ``ki
 anywhere leaves a store whose every listed object is readable:
 
 - a loose object is one ``unlink``;
+- a chunk manifest is one ``unlink``, done before any of its chunks can go (gc removes
+  every unreachable manifest before it repacks), so no manifest outlives its chunks;
 - a pack goes index first, then its pack file (a pack without an index is invisible);
 - a repack writes the new pack and index in ``tmp/``, syncs, renames the pack then the
   index into ``objects/pack/``, syncs, and only then removes the old index, then the
@@ -17,11 +19,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import contextlib
+
 from mlver.base.hashing import digest
+from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
 from mlver.store.objects import LocalObjectStore
 from mlver.store.safefs import sync_filesystem
-import contextlib
 
 
 def remove_loose(store: LocalObjectStore, oid: str) -> None:
@@ -34,6 +38,47 @@ def remove_loose(store: LocalObjectStore, oid: str) -> None:
         return
     with contextlib.suppress(OSError):  # not empty (the usual case)
         os.rmdir(os.path.dirname(path))
+
+
+def publish_manifest(store: LocalObjectStore, m: manifestmod.Manifest) -> None:
+    """Publish the manifest ``m`` of a file the store holds whole (``gc --rechunk``; a batch
+    stages no manifest for an oid already present). Its chunks must be durable already: the
+    manifest is written in ``tmp/``, synced, renamed into place and synced again, so it is
+    durable before the whole copy may go."""
+    os.makedirs(store.tmp_dir, exist_ok=True)
+    tmp = f"{store.tmp_dir}/{os.getpid()}-rechunk-{os.urandom(8).hex()}{manifestmod.SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        data = memoryview(m.encode())
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        remove_file(tmp)
+        raise
+    os.close(fd)
+    final = store.manifest_path(m.oid)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    os.rename(tmp, final)
+    sync_filesystem(store.objects_dir)
+
+
+def remove_manifest(store: LocalObjectStore, oid: str) -> None:
+    """Unlink the chunk manifest of ``oid`` (gone already is fine); its chunks are left to
+    the repack that follows."""
+    path = store.manifest_path(oid)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    with contextlib.suppress(OSError):  # not empty (the usual case)
+        os.rmdir(os.path.dirname(path))
+
+
+def sync_removals(store: LocalObjectStore) -> None:
+    """Make the unlinks so far durable (manifests before the chunks they listed)."""
+    sync_filesystem(store.objects_dir)
 
 
 def remove_file(path: str) -> None:

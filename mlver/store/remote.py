@@ -28,7 +28,7 @@ from mlver.store.remote_backend import Backend, S3Backend, explain
 from mlver.store.remote_folder import LocalBackend
 from mlver.store.remote_objects import RemoteObjectStore
 from mlver.store.remote_refs import RemoteRefs
-from mlver.store.settings import STORE_FORMAT
+from mlver.store.settings import STORE_FORMAT, new_config
 from mlver.store.trees import Tree
 
 CONFIG_MAX = 65536
@@ -119,9 +119,9 @@ def check_config(raw: bytes | None, label: str) -> int:
 
 
 def config_bytes() -> bytes:
-    """The ``config.json`` of a new remote store (this mlver's format and hash)."""
-    return (json.dumps({"format": STORE_FORMAT, "hash": HASH_NAME}, indent=2, sort_keys=True)
-            + "\n").encode()
+    """The ``config.json`` of a new remote store (this mlver's format, hash and chunker id,
+    as a local store's: :func:`mlver.store.settings.new_config`)."""
+    return (json.dumps(new_config(), indent=2, sort_keys=True) + "\n").encode()
 
 
 class RemoteStore:
@@ -161,7 +161,8 @@ class RemoteStore:
             raw = self.backend.read("config.json", CONFIG_MAX)
         self.format = check_config(raw, self.label)
         if create and self.format < STORE_FORMAT:
-            # Packs are about to arrive: an older mlver must not misread the store.
+            # Packs and chunk manifests are about to arrive: an older mlver must refuse the
+            # store rather than misread it (a format-2 reader would not see chunked files).
             self.backend.put("config.json", config_bytes())
             self.format = STORE_FORMAT
 

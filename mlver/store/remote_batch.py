@@ -1,19 +1,26 @@
 """Writing objects to a remote: packs of small objects and loose large ones, uploaded in
 parallel; each pack's index goes up after its pack, so its objects exist only once both do.
+A chunked file goes up as its chunks (packed whatever their size, as in the local store)
+and then its manifest, ``objects/ab/<30 hex>.chunks``, once every upload of the batch is
+done: a remote never lists a manifest whose chunks are absent.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, BinaryIO
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import oid_of
+from mlver.store import chunker
+from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
+from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.remote_bounds import WORKERS, hash_file, unlink
 from mlver.store.remote_listing import RemoteListing
@@ -37,6 +44,7 @@ class RemoteBatch:
         self._pack_bytes = 0
         self._staged: set[str] = set()
         self._temp: list[str] = []
+        self._manifests: dict[str, Manifest] = {}
         os.makedirs(remote.scratch_dir, exist_ok=True)
         self.uploaded = 0  # bytes sent
 
@@ -75,6 +83,9 @@ class RemoteBatch:
                                      f"to {oid}); it was not sent")
         if oid in self._staged or self.remote.has(oid):
             return oid
+        if len(data) >= chunker.CHUNK_THRESHOLD:
+            self._chunk(io.BytesIO(data), oid)
+            return oid
         self._staged.add(oid)
         if len(data) > PACK_THRESHOLD:
             tmp = os.path.join(self.remote.scratch_dir, f"{os.getpid()}-{uuid.uuid4().hex}.up")
@@ -82,6 +93,51 @@ class RemoteBatch:
                 f.write(data)
             self._loose(oid, tmp, True)
             return oid
+        self._pack_add(oid, data)
+        return oid
+
+    def add_chunk(self, data: bytes, expect: str) -> bool:
+        """Send one chunk of a chunked file into a pack, whatever its size (refused unless
+        it hashes to ``expect``); False when the remote has it or it is already staged."""
+        oid = oid_of(data)
+        if oid != expect:
+            raise CorruptObjectError(f"chunk {expect} is corrupt in this store (its bytes hash "
+                                     f"to {oid}); it was not sent")
+        if oid in self._staged or self.remote.has(oid):
+            return False
+        self._staged.add(oid)
+        self._pack_add(oid, data)
+        return True
+
+    def add_manifest(self, m: Manifest) -> int:
+        """Send the manifest of a chunked file once the batch's uploads are done (at
+        :meth:`commit`); every chunk must be on the remote or staged in this batch, else
+        :class:`CorruptObjectError` names the first that is neither. Returns its size."""
+        for c in m.chunk_oids():
+            if c not in self._staged and not self.remote.has(c):
+                raise CorruptObjectError(f"chunk {c} of object {m.oid} is neither on "
+                                         f"{self.remote.label} nor being sent; the manifest was "
+                                         "not sent")
+        self._staged.add(m.oid)
+        self._manifests[m.oid] = m
+        return len(m.encode())
+
+    def _chunk(self, f: BinaryIO, oid: str) -> None:
+        """Send a big file as the remote stores it, as a local store does: its chunks
+        (those the remote lacks) in packs, then its manifest (see :meth:`add_manifest`)."""
+        cs = chunker.ChunkStream(f)
+        chunks = []
+        for p in cs:
+            if p.oid not in self._staged and not self.remote.has(p.oid):
+                self._staged.add(p.oid)
+                self._pack_add(p.oid, bytes(p.data))
+            chunks.append((p.oid, len(p.data)))
+        if cs.oid != oid:
+            raise CorruptObjectError(f"object {oid} changed while it was being sent (its bytes "
+                                     f"now hash to {cs.oid}); it was not sent")
+        self.add_manifest(Manifest(oid, cs.size, chunker.CHUNKER_ID, tuple(chunks)))
+
+    def _pack_add(self, oid: str, data: bytes) -> None:
         with self._lock:
             if self._pack is None:
                 self._pack_name = f"pack-{os.urandom(16).hex()}"
@@ -93,7 +149,6 @@ class RemoteBatch:
             full = self._pack_bytes >= PACK_TARGET
         if full:
             self._close_pack()
-        return oid
 
     def add_file(self, path: str) -> tuple[str, int]:
         """Send the file at ``path`` (left in place); return ``(oid, size)``."""
@@ -122,6 +177,13 @@ class RemoteBatch:
         elif oid in self._staged or self.remote.has(oid):
             if owned:
                 unlink(path)
+        elif size >= chunker.CHUNK_THRESHOLD:
+            try:
+                with open(path, "rb") as f:
+                    self._chunk(f, oid)
+            finally:
+                if owned:
+                    unlink(path)
         else:
             self._staged.add(oid)
             self._loose(oid, path, owned)
@@ -162,12 +224,30 @@ class RemoteBatch:
                 unlink(pack.idx_path)
         self._submit(up)
 
+    def _send_manifests(self) -> None:
+        """Upload the staged manifests (their chunks are all up: every other upload of the
+        batch is done), in parallel."""
+        todo = list(self._manifests.values())
+        self._manifests = {}
+
+        def up(m: Manifest) -> None:
+            data = m.encode()
+            self.remote.backend.put(f"objects/{m.oid[:2]}/{m.oid[2:]}{manifestmod.SUFFIX}", data)
+            self.remote.remember(None, None, {}, (m,))
+            with self._lock:
+                self.uploaded += len(data)
+        for f in [self._pool.submit(up, m) for m in todo]:
+            f.result()
+
     def commit(self) -> None:
-        """Send what is left and wait for every upload; the objects exist on return."""
+        """Send what is left and wait for every upload, then send the manifests; the
+        objects exist on return."""
         try:
             self._close_pack()
             for f in list(self._futures):
                 f.result()
+            self._futures = []
+            self._send_manifests()
         except BaseException:
             self.abort()
             raise
@@ -181,6 +261,7 @@ class RemoteBatch:
             pack = self._pack
             self._pack = None
             futures = list(self._futures)
+            self._manifests = {}
         for f in futures:
             f.cancel()
         self._pool.shutdown(wait=True)

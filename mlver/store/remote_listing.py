@@ -17,6 +17,8 @@ from mlver.base.atomic import copy_atomic, write_atomic
 from mlver.base.errors import CorruptObjectError, RemoteError
 from mlver.base.hashing import is_oid
 from mlver.store import packs as packmod
+from mlver.store import manifest as manifestmod
+from mlver.store.manifest import Manifest
 from mlver.store.remote_backend import Backend
 from mlver.store.remote_bounds import WORKERS, check_index_total, valid_pack_name
 
@@ -33,6 +35,10 @@ class RemoteListing:
         self._lock = threading.RLock()
         self._packs: dict[str, packmod.PackIndex] = {}
         self._loose: dict[str, int] = {}
+        # Chunked files: oid -> the size of its manifest (``objects/ab/<30 hex>.chunks``),
+        # and the manifests already fetched and validated.
+        self._manifests: dict[str, int] = {}
+        self._decoded: dict[str, Manifest] = {}
         self._listed = False
 
     @property
@@ -47,6 +53,7 @@ class RemoteListing:
         with self._lock:
             files = self.backend.list("objects")
             loose: dict[str, int] = {}
+            manifests: dict[str, int] = {}
             idx: dict[str, int] = {}
             packs: dict[str, int] = {}
             for rel, size in files.items():
@@ -59,6 +66,10 @@ class RemoteListing:
                         packs[base] = size
                 elif len(parts) == 3 and len(parts[1]) == 2 and is_oid(parts[1] + parts[2]):
                     loose[parts[1] + parts[2]] = size
+                elif len(parts) == 3 and len(parts[1]) == 2 \
+                        and parts[2].endswith(manifestmod.SUFFIX) \
+                        and is_oid(oid := parts[1] + parts[2][:-len(manifestmod.SUFFIX)]):
+                    manifests[oid] = size
             check_index_total(self.label, idx)  # before any index is read
             todo = [n for n in sorted(idx) if n not in self._packs]
             found = {n: p for n, p in self._packs.items() if n in idx}
@@ -72,6 +83,8 @@ class RemoteListing:
                     del found[name]  # a pack still uploading, or damaged: not usable
             self._packs = found
             self._loose = loose
+            self._manifests = manifests
+            self._decoded = {o: m for o, m in self._decoded.items() if o in manifests}
             self._listed = True
 
     def _index(self, name: str, size: int) -> packmod.PackIndex:
@@ -94,9 +107,13 @@ class RemoteListing:
                                      "remote's copy is damaged") from None
         return packmod.PackIndex(path)
 
-    def remember(self, pack_name: str | None, idx_file: str | None, loose: dict[str, int]) -> None:
+    def remember(self, pack_name: str | None, idx_file: str | None, loose: dict[str, int],
+                 manifests: tuple[Manifest, ...] = ()) -> None:
         """Note objects this process just wrote, without listing again."""
         with self._lock:
+            for m in manifests:
+                self._manifests[m.oid] = len(m.encode())
+                self._decoded[m.oid] = m
             if pack_name and idx_file:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 dest = os.path.join(self.cache_dir, pack_name + ".idx")
@@ -123,8 +140,50 @@ class RemoteListing:
     # -- lookups -----------------------------------------------------------------------------
 
     def has(self, oid: str) -> bool:
-        """True when the remote holds ``oid`` (as listed, plus what was remembered)."""
-        return self._locate(oid) is not None
+        """True when the remote holds ``oid`` (as listed, plus what was remembered): as an
+        object, or as a chunked file (its manifest is listed)."""
+        return self._locate(oid) is not None or oid in self._manifests
+
+    def prefetch_manifests(self, oids: Iterable[str]) -> None:
+        """Fetch the manifests of those ``oids`` stored chunked, in parallel (then
+        :meth:`manifest` and :meth:`size` answer from memory)."""
+        self._ensure()
+        with self._lock:
+            todo = [o for o in dict.fromkeys(oids)
+                    if o in self._manifests and o not in self._decoded]
+        if len(todo) > 1:
+            with ThreadPoolExecutor(WORKERS) as pool:
+                list(pool.map(self.manifest, todo))
+
+    def manifest(self, oid: str) -> Manifest | None:
+        """The validated manifest of ``oid`` when the remote stores it chunked, else None
+        (fetched once, bounded by :data:`~mlver.store.manifest.MAX_MANIFEST`). Raises
+        :class:`CorruptObjectError` naming the remote for a damaged or crafted one."""
+        self._ensure()
+        with self._lock:
+            size = self._manifests.get(oid)
+            got = self._decoded.get(oid)
+        if size is None or got is not None:
+            return got
+        rel = f"objects/{oid[:2]}/{oid[2:]}{manifestmod.SUFFIX}"
+        if size > manifestmod.MAX_MANIFEST:
+            raise CorruptObjectError(f"{self.label}: {rel} is {size} bytes, more than any chunk "
+                                     "manifest holds; the remote's copy is damaged or crafted "
+                                     "(push the file again from a store that has it intact)")
+        data = self.backend.read(rel, manifestmod.MAX_MANIFEST, size)
+        if data is None:
+            raise RemoteError(f"{self.label}: {rel} vanished while reading; run the command "
+                              "again")
+        try:
+            m = manifestmod.decode(data, oid)
+        except CorruptObjectError as e:
+            why = str(e).split("(", 1)[1].split(")", 1)[0] if "(" in str(e) else str(e)
+            raise CorruptObjectError(f"{self.label}: the chunk manifest {rel} is corrupt ({why}); "
+                                     "push the file again from a store that has it intact"
+                                     ) from None
+        with self._lock:
+            self._decoded[oid] = m
+        return m
 
     def missing(self, oids: Iterable[str]) -> list[str]:
         """The oids the remote lacks (one listing for all of them)."""
@@ -134,7 +193,8 @@ class RemoteListing:
         """The size of ``oid`` on the remote, or None when it is not there."""
         at = self._locate(oid)
         if at is None:
-            return None
+            m = self.manifest(oid) if oid in self._manifests else None
+            return None if m is None else m.size
         if isinstance(at, int):
             return at
         return at[0].lengths[at[1]]
@@ -142,7 +202,7 @@ class RemoteListing:
     def iter_oids(self) -> Iterator[str]:
         """Every oid the remote holds, sorted, once each."""
         self._ensure()
-        found: set[str] = set(self._loose)
+        found: set[str] = set(self._loose) | set(self._manifests)
         for p in self._packs.values():
             found.update(p.iter_oids())
         return iter(sorted(found))

@@ -13,11 +13,11 @@ import io
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from mlver.base.errors import CorruptObjectError
 from mlver.store import packs as packmod
+from mlver.store.items import Item
 from mlver.store.remote_backend import Backend
 from mlver.store.remote_batch import RemoteBatch
 from mlver.store.remote_bounds import check_meta_size, parallel, unlink, verify_item
@@ -32,22 +32,10 @@ PACK_CACHE = 64 << 20  # small packs kept in memory once fetched whole
 IN_MEMORY = 16 << 20  # a loose object up to this size is fetched into memory, larger to a file
 
 
-@dataclass(frozen=True)
-class Item:
-    """One object on its way: its bytes, or a local file holding them (``owned``: the
-    receiver may move or delete it)."""
-
-    oid: str
-    size: int
-    data: bytes | None = None
-    path: str | None = None
-    owned: bool = False
-
-
 class RemoteObjectStore(RemoteListing):
-    """The objects of a remote: what the local object store offers (``has``, ``open``,
-    ``read``, ``batch``, ``iter_oids``) plus batched presence checks
-    (:meth:`~RemoteListing.missing`) and parallel, verified fetches (:meth:`iter_objects`)."""
+    """The objects of a remote: what the local object store offers (``has``, ``missing``,
+    ``manifest``, ``open``, ``read``, ``batch``, ``iter_oids``), with presence answered
+    from one listing and parallel, verified fetches (:meth:`iter_items`)."""
 
     def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
         super().__init__(backend, cache_dir, scratch_dir)
@@ -173,8 +161,17 @@ class RemoteObjectStore(RemoteListing):
 
     def iter_objects(self, oids: Iterable[str], in_memory: bool = False) -> Iterator[Item]:
         """Fetch ``oids`` in parallel and yield each as it arrives, verified: bytes whose
-        hash is not their oid raise :class:`CorruptObjectError` naming the remote."""
-        units = self._plan(oids, in_memory)
+        hash is not their oid raise :class:`CorruptObjectError` naming the remote. An
+        object stored chunked (a big tree, say) is put together in memory from its chunks
+        and verified whole; a transfer never asks for one (it sends chunks and manifest)."""
+        wanted = list(dict.fromkeys(oids))
+        chunked = [o for o in wanted if self._locate(o) is None and o in self._manifests]
+        if chunked:
+            skip = set(chunked)
+            wanted = [o for o in wanted if o not in skip]
+            for oid in chunked:
+                yield self._assemble(oid)
+        units = self._plan(wanted, in_memory) if wanted else []
         for items in parallel(units):
             for it in items:
                 try:
@@ -182,6 +179,27 @@ class RemoteObjectStore(RemoteListing):
                 except CorruptObjectError as bad:
                     it = self._good_copy(it.oid, in_memory, bad)
                 yield it
+
+    def _assemble(self, oid: str) -> Item:
+        m = self.manifest(oid)
+        assert m is not None
+        check_meta_size(self.label, "object", oid, m.size)  # only metadata is read whole
+        parts = {it.oid: it.data for it in self.iter_objects(m.chunk_oids(), in_memory=True)}
+        data = b"".join(parts[c] or b"" for c, _n in m.chunks)
+        it = Item(oid, len(data), data=data)
+        try:
+            verify_item(it, self.label)
+        except CorruptObjectError:
+            raise CorruptObjectError(f"object {oid} on {self.label}: its chunks, joined as its "
+                                     "manifest lists them, do not hash to it; the manifest is "
+                                     "damaged or crafted (push the file again from a store "
+                                     "that has it intact)") from None
+        return it
+
+    def iter_items(self, oids: Iterable[str]) -> Iterator[Item]:
+        """The objects ``oids`` as they arrive, verified (the transfer source protocol:
+        :meth:`iter_objects`; large loose ones come as local files)."""
+        return self.iter_objects(oids)
 
     def _good_copy(self, oid: str, in_memory: bool, bad: CorruptObjectError) -> Item:
         """Another copy of ``oid`` that hashes right (store rule 5: a reader accepts any

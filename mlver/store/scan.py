@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, digest, is_oid
+from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
 from mlver.store.objects import LocalObjectStore
 
@@ -38,6 +39,16 @@ class StoredFile:
 @dataclass(frozen=True)
 class LooseObject:
     """A loose object file ``objects/ab/<30 hex>``."""
+
+    oid: str
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """A chunk manifest ``objects/ab/<30 hex>.chunks``: ``oid`` is the file it describes."""
 
     oid: str
     path: str
@@ -69,6 +80,14 @@ class Listing:
     damaged: tuple[tuple[str, str], ...]  # (path, why): indexes or files that cannot be used
     orphans: tuple[StoredFile, ...]  # pack files whose index is missing: invisible
     tmp: tuple[StoredFile, ...]  # files in tmp/ (lock files left out)
+    manifests: tuple[ManifestFile, ...] = ()  # chunked files, by the file's oid
+
+    @property
+    def bytes(self) -> int:
+        """What the store's objects take on disk: loose objects, packs and their indexes,
+        manifests (leftovers and damaged files left out)."""
+        return (sum(o.size for o in self.loose) + sum(m.size for m in self.manifests)
+                + sum(p.size + p.idx_size for p in self.packs))
 
 
 def _stat(path: str) -> os.stat_result | None:
@@ -103,7 +122,7 @@ def list_store(store: LocalObjectStore) -> Listing:
                         orphans.append(StoredFile(e.path, st.st_size, st.st_mtime))
     except FileNotFoundError:
         pass
-    loose = []
+    loose, manifests = [], []
     for fan in _listdir(store.objects_dir):
         d = os.path.join(store.objects_dir, fan)
         if len(fan) == 2 and os.path.islink(d):
@@ -113,7 +132,9 @@ def list_store(store: LocalObjectStore) -> Listing:
         if len(fan) != 2 or not os.path.isdir(d):
             continue
         for rest in _listdir(d):
-            if not is_oid(fan + rest):
+            is_manifest = rest.endswith(manifestmod.SUFFIX)
+            oid = fan + (rest[:-len(manifestmod.SUFFIX)] if is_manifest else rest)
+            if not is_oid(oid):
                 continue
             path = os.path.join(d, rest)
             st = _stat(path)
@@ -123,7 +144,10 @@ def list_store(store: LocalObjectStore) -> Listing:
                 damaged.append((path, "not a regular file; a store holds no symlinks or "
                                       "special files"))
                 continue
-            loose.append(LooseObject(fan + rest, path, st.st_size, st.st_mtime))
+            if is_manifest:
+                manifests.append(ManifestFile(oid, path, st.st_size, st.st_mtime))
+            else:
+                loose.append(LooseObject(oid, path, st.st_size, st.st_mtime))
     tmp = []
     for name in _listdir(store.tmp_dir):
         path = os.path.join(store.tmp_dir, name)
@@ -134,7 +158,34 @@ def list_store(store: LocalObjectStore) -> Listing:
     return Listing(tuple(sorted(loose, key=lambda o: o.oid)),
                    tuple(sorted(packs, key=lambda p: p.name)), tuple(damaged),
                    tuple(sorted(orphans, key=lambda f: f.path)),
-                   tuple(sorted(tmp, key=lambda f: f.path)))
+                   tuple(sorted(tmp, key=lambda f: f.path)),
+                   tuple(sorted(manifests, key=lambda m: m.oid)))
+
+
+def manifest_path(store: LocalObjectStore, oid: str) -> str:
+    """Where the chunk manifest of ``oid`` lives (whether or not it exists)."""
+    return store.manifest_path(oid)
+
+
+def load_manifest(store: LocalObjectStore, oid: str) -> manifestmod.Manifest | None:
+    """The validated manifest of ``oid``, or None when ``oid`` is not stored chunked.
+    Raises :class:`CorruptObjectError` for a manifest that cannot be read or is invalid.
+    Read afresh from the disk each time (``LocalObjectStore.manifest`` caches, and gc and
+    verify must see what is there now)."""
+    path = manifest_path(store, oid)
+    try:
+        fd = packmod.open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        with io.FileIO(fd, "rb", closefd=False) as f:
+            data = f.read(manifestmod.MAX_MANIFEST + 1)  # bounded: decode refuses more
+    except OSError as e:
+        raise CorruptObjectError(f"the chunk manifest {path} cannot be read ({e.strerror}); "
+                                 "restore it from a backup") from None
+    finally:
+        os.close(fd)
+    return manifestmod.decode(data, oid)
 
 
 def _listdir(path: str) -> list[str]:
@@ -160,6 +211,7 @@ class Checked:
     bad: tuple[str, ...]
     nbytes: int
     damaged: str | None = None
+    detail: str | None = None  # why ``bad`` are bad, when it is not simply their bytes
 
 
 def check_loose(obj: LooseObject) -> Checked:
@@ -187,6 +239,42 @@ def check_loose(obj: LooseObject) -> Checked:
         os.close(fd)
     ok = h.hexdigest() == obj.oid
     return Checked(obj.path, (obj.oid,), () if ok else (obj.oid,), n)
+
+
+def check_manifest(store: LocalObjectStore, m: ManifestFile, strict: bool = False) -> Checked:
+    """Check a chunked file whole: its manifest is valid, and its chunks, read in order,
+    hash to the file's oid. A chunk that is missing or whose bytes hash differently does
+    not make the file ``bad`` here (unless ``strict``): the chunk is an object of its own,
+    which the check of its pack (or its absence from every pack) names, with the versions
+    it breaks."""
+    try:
+        man = load_manifest(store, m.oid)
+    except CorruptObjectError as e:
+        return Checked(m.path, (m.oid,), (m.oid,), 0, detail=str(e))
+    if man is None:
+        return Checked(m.path, (m.oid,), (m.oid,), 0, detail="its chunk manifest is gone")
+    h = Hasher()
+    n = 0
+    for c, length in man.chunks:
+        try:
+            # has() first: a store whose data is on demand must not download during a check
+            data = store.read(c, verify=False) if store.has(c) else None
+        except (CorruptObjectError, OSError):
+            data = None
+        if data is None or digest(data) != bytes.fromhex(c):
+            return Checked(m.path, (m.oid,), (m.oid,) if strict else (), n,
+                           detail=f"its chunk {c} is missing or corrupt")
+        n += len(data)
+        if len(data) != length:
+            return Checked(m.path, (m.oid,), (m.oid,), n, detail=(
+                f"its chunk manifest {m.path} gives chunk {c} {length} bytes, the chunk has "
+                f"{len(data)}"))
+        h.update(data)
+    if h.hexdigest() != m.oid:
+        return Checked(m.path, (m.oid,), (m.oid,), n, detail=(
+            f"its chunks, read in the order of its manifest {m.path}, hash to "
+            f"{h.hexdigest()}, not to its oid"))
+    return Checked(m.path, (m.oid,), (), n)
 
 
 def _open_pack(idx: packmod.PackIndex) -> tuple[int | None, str | None]:

@@ -1,12 +1,15 @@
 """``transfer(src, dst, oids)``: the one routine that copies objects between stores.
 
-Push (local to remote), pull (remote to local) and data on demand all go through it. It
-asks ``dst`` which of the objects it lacks (one listing, not one request per object), reads
-those from ``src`` (a remote in parallel: whole packs, ranged reads of neighbouring objects,
-loose objects), verifies every object's hash on arrival, and writes them through ``dst``'s
-ordinary batch: to a local store as any snapshot writes (staged, one sync, index last), to
-a remote as packs of small objects and loose large ones, each pack's index uploaded last.
-The objects exist at ``dst`` when it returns, never before they are complete.
+Push (local to remote), pull (remote to local) and data on demand all go through it, and it
+talks to both ends only through the protocols below (:class:`Source`, :class:`Dest`): the
+local store and a remote offer the same methods. It asks ``dst`` which objects it lacks
+(one listing, not one request per object). A file stored chunked at ``src`` (it has a
+manifest) goes as the chunks ``dst`` lacks (one more ``missing`` for the chunks of all such
+files), packed, then its manifest, after its chunks; any other object goes whole. Every
+object is verified on arrival and written through ``dst``'s ordinary batch, which makes
+them exist only when complete: a local store publishes loose objects, then packs and their
+indexes, then manifests; a remote uploads packs, each index after its pack, and the
+manifests last.
 """
 
 from __future__ import annotations
@@ -14,106 +17,170 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.progress import Progress
-from mlver.store.objects import LocalObjectStore
-from mlver.store.remote_objects import Item, RemoteObjectStore
+from mlver.store.items import Item
+from mlver.store.manifest import Manifest
+from mlver.store.safefs import discard
 
-Store = LocalObjectStore | RemoteObjectStore
+
+class TransferBatch(Protocol):
+    """The writes a transfer makes to ``dst`` (the local ``Batch``, a ``RemoteBatch``)."""
+
+    def add_bytes(self, data: bytes, expect: str | None = None) -> str: ...
+
+    def add_file(self, path: str) -> tuple[str, int]: ...
+
+    def adopt(self, path: str, expect: str) -> int: ...
+
+    def add_chunk(self, data: bytes, expect: str) -> object: ...
+
+    def add_manifest(self, m: Manifest) -> object: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Source(Protocol):
+    """A store objects are read from: which it lacks, its chunk manifests, its objects."""
+
+    def missing(self, oids: list[str]) -> list[str]: ...
+
+    def manifest(self, oid: str) -> Manifest | None: ...
+
+    def iter_items(self, oids: list[str]) -> Iterator[Item]: ...
+
+
+class Dest(Protocol):
+    """A store objects are written to."""
+
+    def missing(self, oids: list[str]) -> list[str]: ...
+
+    def batch(self) -> TransferBatch: ...
 
 
 @dataclass(frozen=True)
 class TransferResult:
-    """What a transfer moved: objects and bytes sent, those already there, and time."""
+    """What a transfer moved: ``objects`` (files and other objects sent, a chunked file
+    counting once), ``chunks`` (chunks sent), ``bytes`` (everything sent: whole objects,
+    chunks and manifests), ``present`` (objects ``dst`` already had), and time."""
 
     objects: int
     bytes: int
     present: int
     seconds: float
+    chunks: int = 0
 
     def __add__(self, other: TransferResult) -> TransferResult:
         return TransferResult(self.objects + other.objects, self.bytes + other.bytes,
-                              self.present + other.present, self.seconds + other.seconds)
+                              self.present + other.present, self.seconds + other.seconds,
+                              self.chunks + other.chunks)
 
 
 NOTHING = TransferResult(0, 0, 0, 0.0)
 
 
-def missing(dst: Store, oids: list[str]) -> list[str]:
-    """The oids ``dst`` lacks: a remote answers from one listing, a local store from its
-    pack indexes (and one listing of its objects when asked about many)."""
-    if isinstance(dst, RemoteObjectStore):
-        return dst.missing(oids)
-    if len(oids) > 2000:
-        have = set(dst.iter_oids())
-        return [o for o in oids if o not in have]
-    return [o for o in oids if not dst.has(o)]
+def _send_whole(batch: TransferBatch, it: Item) -> None:
+    if it.data is not None:
+        batch.add_bytes(it.data, expect=it.oid)
+    elif it.owned:
+        assert it.path is not None
+        batch.adopt(it.path, it.oid)
+    else:
+        assert it.path is not None
+        oid, _size = batch.add_file(it.path)
+        if oid != it.oid:
+            raise CorruptObjectError(
+                f"object {it.oid} is corrupt in this store (its bytes hash to {oid}); "
+                "it was not sent: restore it from a backup, or re-snapshot")
 
 
-def _local_items(src: LocalObjectStore, oids: list[str]) -> Iterator[Item]:
-    for oid in oids:
-        path = src.local_file(oid)
-        if path is not None:
-            size = src.size(oid) or 0
-            yield Item(oid, size, path=path, owned=False)
-        else:
-            data = src.read(oid)  # verified
-            yield Item(oid, len(data), data=data)
+def _chunk_bytes(it: Item) -> bytes:
+    if it.data is not None:
+        return it.data
+    assert it.path is not None  # a chunk is never large; a source may still hand a file
+    with open(it.path, "rb") as f:
+        return f.read()
 
 
-def items(src: Store, oids: list[str]) -> Iterator[Item]:
-    """The objects ``oids`` of ``src``, each verified (a local loose file is verified as
-    it is sent)."""
-    if isinstance(src, RemoteObjectStore):
-        return src.iter_objects(oids)
-    return _local_items(src, oids)
-
-
-def transfer(src: Store, dst: Store, oids: Iterable[str], progress: Progress | None = None,
+def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | None = None,
              label: str = "transferring") -> TransferResult:
     """Copy to ``dst`` every object of ``oids`` that it lacks; return what moved."""
     t0 = time.perf_counter()
     wanted = list(dict.fromkeys(oids))
-    todo = missing(dst, wanted)
+    todo = dst.missing(wanted) if wanted else []
     if not todo:
         return TransferResult(0, 0, len(wanted), time.perf_counter() - t0)
+    manifests: list[Manifest] = []
+    whole: list[str] = []
+    for oid in todo:
+        m = src.manifest(oid)
+        if m is None:
+            whole.append(oid)
+        else:
+            manifests.append(m)
+    owner: dict[str, str] = {}  # chunk -> a file it belongs to (to name it in errors)
+    for m in manifests:
+        for c in m.chunk_oids():
+            owner.setdefault(c, m.oid)
+    chunks = dst.missing(list(owner)) if owner else []
     if progress is not None:
         progress.start(label)
-        progress.total(len(todo))
+        progress.total(len(whole) + len(chunks) + len(manifests))
     nbytes = 0
-    count = 0
+
+    def sent(n: int) -> None:
+        nonlocal nbytes
+        nbytes += n
+        if progress is not None:
+            progress.advance(1)
+            progress.add_bytes(n)
+
     batch = dst.batch()
     try:
-        for it in items(src, todo):
-            if it.data is not None:
-                batch.add_bytes(it.data, expect=it.oid)
-            elif it.owned:
-                assert it.path is not None
-                batch.adopt(it.path, it.oid)
-            else:
-                assert it.path is not None
-                oid, _size = batch.add_file(it.path)
-                if oid != it.oid:
-                    raise CorruptObjectError(
-                        f"object {it.oid} is corrupt in this store (its bytes hash to {oid}); "
-                        "it was not sent: restore it from a backup, or re-snapshot")
-            count += 1
-            nbytes += it.size
-            if progress is not None:
-                progress.advance(1)
-                progress.add_bytes(it.size)
+        for it in src.iter_items(whole):
+            _send_whole(batch, it)
+            sent(it.size)
+        if chunks:
+            items = src.iter_items(chunks)
+            while True:
+                try:
+                    it = next(items)
+                except StopIteration:
+                    break
+                except CorruptObjectError as e:
+                    raise CorruptObjectError(f"{e} (a chunk of file {_named(e, owner)}); "
+                                             "nothing of that file was stored") from None
+                batch.add_chunk(_chunk_bytes(it), it.oid)
+                if it.owned and it.path:
+                    discard(it.path)
+                sent(it.size)
+        for m in manifests:  # after its chunks: the batch publishes manifests last
+            batch.add_manifest(m)
+            sent(len(m.encode()))
         batch.commit()
     except BaseException:
         batch.abort()
         raise
     finally:
-        close = getattr(batch, "close", None)
-        if close is not None:
-            close()
+        batch.close()
     if progress is not None:
         progress.finish()
-    return TransferResult(count, nbytes, len(wanted) - len(todo), time.perf_counter() - t0)
+    return TransferResult(len(whole) + len(manifests), nbytes, len(wanted) - len(todo),
+                          time.perf_counter() - t0, len(chunks))
 
 
-__all__ = ["NOTHING", "TransferResult", "missing", "transfer"]
+def _named(e: CorruptObjectError, owner: dict[str, str]) -> str:
+    """The file whose chunk ``e`` names (the first chunk oid in its message)."""
+    for word in str(e).replace("(", " ").split():
+        if word in owner:
+            return owner[word]
+    return "being transferred"
+
+
+__all__ = ["Dest", "NOTHING", "Source", "TransferBatch", "TransferResult", "transfer"]

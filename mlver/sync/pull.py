@@ -112,6 +112,7 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         meta = [o for o in (*(r.code.patch for r in recs.values()),
                             *(r.env.packages for r in recs.values())) if o]
         want = list(dict.fromkeys(meta + (blobs if data else [])))
+        remote.objects.prefetch_manifests(want)  # chunked files: their manifests at once
         check_declared(remote.label, remote.objects.size,
                        {o: declared[o] for o in want if o in declared and not store.objects.has(o)})
         moved = transfer(remote.objects, store.objects, want, progress,

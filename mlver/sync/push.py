@@ -15,6 +15,7 @@ from mlver.base.progress import Progress
 from mlver.base.errors import CorruptObjectError, RemoteError
 from mlver.core import history, reach
 from mlver.store import Store, storelock
+from mlver.store.items import LocalSource
 from mlver.store.refs import Refs
 from mlver.store.remote import RemoteStore
 from mlver.store.transfer import NOTHING, TransferResult, transfer
@@ -132,9 +133,10 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Progress 
         gone.update(holders)
         dropped.add(o)
     moved = NOTHING
+    src = LocalSource(store.objects)
     for label, oids in (("sending data", leaves), ("sending trees", trees),
                         ("sending records", records)):
-        moved = moved + transfer(store.objects, remote.objects,
+        moved = moved + transfer(src, remote.objects,
                                  [o for o in oids if o not in dropped], progress, label)
     return moved, gone
 

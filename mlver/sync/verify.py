@@ -29,6 +29,20 @@ def pruned_on(remote: RemoteStore, records: dict[str, Record]) -> frozenset[str]
                     for a in (*rec.inputs.values(), *rec.outputs.values())))
 
 
+def _chunk_problem(remote: RemoteStore, oid: str) -> Problem | None:
+    """What is wrong with ``oid`` as a chunked file on the remote (a damaged manifest, or
+    chunks absent); None when it is whole there or not stored chunked."""
+    try:
+        m = remote.objects.manifest(oid)
+    except MlverError as e:
+        return Problem("object", "corrupt", str(e), oid)
+    lost = [] if m is None else remote.objects.missing(m.chunk_oids())
+    if not lost:
+        return None
+    return Problem("object", "missing", f"{len(lost)} of its chunks (the first {lost[0]}) are "
+                   f"not on {remote.label}", oid)
+
+
 def verify_remote(remote: RemoteStore, progress: Progress | None = None) -> VerifyResult:
     """Check that every object reachable from the remote's refs and tags is there; a
     problem found is reported, never raised (one bad record does not hide the rest)."""
@@ -47,10 +61,14 @@ def verify_remote(remote: RemoteStore, progress: Progress | None = None) -> Veri
     nbytes = 0
     for oid, kind in r.kinds.items():
         u = r.unreadable.get(oid)
-        size = remote.objects.size(oid)
+        bad = _chunk_problem(remote, oid) if u is None else None
+        size = remote.objects.size(oid) if bad is None else None
         if u is None and size is not None:
             present += 1
             nbytes += size
+            continue
+        if bad is not None:
+            problems.append(Problem("object", bad.problem, bad.detail, oid, kind, r.breaks(oid)))
             continue
         problem = u.problem if u is not None else "missing"
         detail = u.detail if u is not None else f"{remote.label} holds no copy of it"
