@@ -33,6 +33,7 @@ from mlver.base.errors import CheckoutError, CorruptObjectError
 from mlver.base.hashing import Hasher, oid_of
 from mlver.base.progress import Progress
 from mlver.store import Store
+from mlver.store.chunked import ChunkedReader
 
 _T = TypeVar("_T")
 
@@ -428,6 +429,13 @@ class Writer:
         it). A loose file is hashed here as it goes; a chunked file's reader (``hashed``)
         verifies each chunk as it reads it and the whole file at its end, so damage is
         named by chunk and it is not hashed twice."""
+        if isinstance(src, ChunkedReader):  # views of the packs' pages, each chunk verified
+            n = 0
+            for piece in src.views():
+                n += len(piece)
+                while piece:
+                    piece = piece[os.write(fd, piece):]
+            return n
         h = None if hashed else Hasher()
         buf = bytearray(_COPY)
         view = memoryview(buf)
