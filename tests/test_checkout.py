@@ -288,3 +288,66 @@ def test_checkout_of_a_version_whose_data_gc_removed_says_so(mrepo, proj, two, t
     assert not (tmp_path / "t").exists()
     mrepo.checkout("m@4", to=str(tmp_path / "t4"), side="outputs")
     assert (tmp_path / "t4/model.bin").read_bytes() == b"y" * (200 << 10)
+
+
+# --------------------------------------------------------------------- chunked files
+
+
+@pytest.fixture
+def chunked(monkeypatch):
+    """Files of 64 KiB and more are stored chunked (the store reads the threshold at call
+    time): a 300 KB file is ~5 chunks, as a 1 GiB one is ~16k."""
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+
+
+def _big(seed: int, n: int = 300_000) -> bytes:
+    import random
+
+    return random.Random(seed).randbytes(n)
+
+
+def test_a_chunked_file_is_checked_out_exactly(mrepo, proj, chunked):
+    v1 = _big(1)
+    v2 = v1[:150_000] + b"an edit in the middle" + v1[150_000:]
+    for data in (v1, v2):
+        write(proj / "out/model.bin", data)
+        mrepo.snapshot("c", outputs={"model": "out/model.bin"})
+    oid1 = mrepo.record(mrepo.resolve("c@1")).outputs["model"].oid
+    assert mrepo.store.objects.manifest(oid1) is not None      # really stored chunked
+    assert mrepo.store.objects.local_file(oid1) is None
+    fresh(proj).checkout("c@1")
+    assert (proj / "out/model.bin").read_bytes() == v1
+    fresh(proj).checkout("c@2")
+    assert (proj / "out/model.bin").read_bytes() == v2
+    os.system(f"rm -rf {proj / 'out'}")                          # a folder made anew
+    fresh(proj).checkout("c@1")
+    assert (proj / "out/model.bin").read_bytes() == v1
+
+
+def test_a_flipped_byte_in_a_chunk_fails_the_checkout_and_changes_nothing(mrepo, proj,
+                                                                        chunked, tmp_path):
+    from adversarial.craft import _packed
+
+    v1, v2 = _big(1), _big(2)
+    for data in (v1, v2):
+        write(proj / "model.bin", data)
+        mrepo.snapshot("c", outputs={"model": "model.bin"})
+    oid1 = mrepo.record(mrepo.resolve("c@1")).outputs["model"].oid
+    m = mrepo.store.objects.manifest(oid1)
+    chunk = m.chunks[len(m.chunks) // 2][0]                 # one in the middle of the file
+    pack, i = _packed(proj, chunk)
+    os.chmod(pack.pack_path, 0o644)
+    with open(pack.pack_path, "r+b") as f:                  # one byte flipped in place
+        f.seek(pack.offsets[i] + 100)
+        b = f.read(1)
+        f.seek(pack.offsets[i] + 100)
+        f.write(bytes([b[0] ^ 1]))
+    before = listing(proj)
+    with pytest.raises(CorruptObjectError, match="model.bin") as e:
+        fresh(proj).checkout("c@1")
+    assert "corrupt" in str(e.value) and chunk in str(e.value)
+    assert listing(proj) == before                          # v2 whole, no staged file left
+    out = tmp_path / "fresh"
+    res = cli("checkout", "c@1", "--to", out)
+    assert_error(res, chunk, "checkout wrote nothing")
+    assert not out.exists() or listing(out) == {}

@@ -209,3 +209,17 @@ def test_a_lying_manifest_from_elsewhere_is_refused_before_it_is_published(store
     with other.batch() as b:  # the true manifest is still welcome
         b.add_manifest(m)
     assert other.read(oid) == DATA
+
+
+def test_views_are_the_bytes_verified_without_a_copy(store):
+    from mlver.store.chunked import ChunkedReader
+
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    with store.open(oid) as f:
+        assert isinstance(f, ChunkedReader)
+        views = list(f.views())
+        assert all(isinstance(v, memoryview) for v in views)
+        assert b"".join(views) == DATA
+        f.seek(1_000_000)
+        assert b"".join(f.views()) == DATA[1_000_000:]

@@ -16,7 +16,6 @@ from mlver.store.objects import LocalObjectStore, ObjectStore
 from mlver.store.remote import RemoteStore, open_backend, parse_url
 from mlver.store.remote_backend import Backend
 from mlver.store.remote_folder import LocalBackend
-from mlver.store.items import LocalSource
 from mlver.store.transfer import transfer
 
 
@@ -47,20 +46,20 @@ def test_a_remote_is_an_object_store_and_a_folder_remote_is_a_store(tmp_path, lo
         return s
     assert takes(r.objects) is r.objects  # type: ignore[arg-type]
     oids = _fill(local)
-    res = transfer(LocalSource(local), r.objects, oids)
+    res = transfer(local, r.objects, oids)
     assert res.objects == len(oids) and res.present == 0
     # the folder is itself a valid store: a local store opened on it holds every object
     again = LocalObjectStore(str(tmp_path / "r"))
     assert all(again.read(o) for o in oids)
     assert sorted(again.iter_oids()) == sorted(oids) == list(r.objects.iter_oids())
-    assert transfer(LocalSource(local), r.objects, oids).objects == 0  # nothing twice
+    assert transfer(local, r.objects, oids).objects == 0  # nothing twice
 
 
 def test_pull_side_verifies_every_object(tmp_path, local):
     r = _remote(tmp_path)
     r.check(create=True)
     oids = _fill(local, big=1)
-    transfer(LocalSource(local), r.objects, oids)
+    transfer(local, r.objects, oids)
     loose = [o for o in oids if (tmp_path / "r" / "objects" / o[:2] / o[2:]).exists()]
     p = tmp_path / "r" / "objects" / loose[0][:2] / loose[0][2:]
     os.chmod(p, 0o644)
@@ -80,7 +79,7 @@ def test_pull_side_verifies_every_object(tmp_path, local):
 def test_a_damaged_remote_index_is_refused_by_name(tmp_path, local):
     r = _remote(tmp_path)
     r.check(create=True)
-    transfer(LocalSource(local), r.objects, _fill(local, big=0))
+    transfer(local, r.objects, _fill(local, big=0))
     idx = next((tmp_path / "r" / "objects" / "pack").glob("*.idx"))
     os.chmod(idx, 0o644)
     idx.write_bytes(idx.read_bytes()[:-3] + b"xyz")
@@ -168,7 +167,7 @@ def test_generic_fsspec_backend_round_trip(tmp_path, local):
     r = RemoteStore("g", url, backend, str(tmp_path / "c2"), str(tmp_path / "s2"))
     r.check(create=True)
     oids = _fill(local)
-    transfer(LocalSource(local), r.objects, oids)
+    transfer(local, r.objects, oids)
     Store.create(str(tmp_path / "u"))
     dst = LocalObjectStore(str(tmp_path / "u"))
     back = RemoteStore("g", url, Backend(fsspec.filesystem("file", auto_mkdir=True), url, url, "g"),

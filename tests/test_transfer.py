@@ -21,7 +21,6 @@ from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import HASH_NAME, oid_of
 from mlver.store import Store
 from mlver.store.chunker import CHUNKER_ID
-from mlver.store.items import LocalSource
 from mlver.store.manifest import Manifest
 from mlver.store.objects import LocalObjectStore
 from mlver.store.remote import RemoteStore, open_backend
@@ -100,7 +99,7 @@ def local(tmp_path: Path, name: str) -> LocalObjectStore:
 def push(src: LocalObjectStore, r: Remote, oids: list[str]) -> TransferResult:
     rs = r.open()
     rs.check(create=True)
-    return transfer(LocalSource(src), rs.objects, oids)
+    return transfer(src, rs.objects, oids)
 
 
 def pull(r: Remote, dst: LocalObjectStore, oids: list[str]) -> TransferResult:
@@ -210,7 +209,6 @@ def test_a_corrupt_chunk_is_refused_on_pull_and_nothing_is_stored(remote, tmp_pa
 KILLED_PUSH = """
 import sys, time
 import mlver.store.chunker as ch, mlver.store.remote_batch as rb
-from mlver.store.items import LocalSource
 from mlver.store.manifest import Manifest
 from mlver.store.objects import LocalObjectStore
 from mlver.store.remote import RemoteStore, open_backend
@@ -231,7 +229,7 @@ def slow(self, rel, local):
 
 type(r.backend).put_file = slow
 r.check(create=True)
-transfer(LocalSource(LocalObjectStore(src)), r.objects, [oid])
+transfer(LocalObjectStore(src), r.objects, [oid])
 print("done", flush=True)
 """
 

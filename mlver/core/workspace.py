@@ -24,6 +24,7 @@ from mlver.store.statcache import StatCache
 from mlver.store.trees import Tree
 
 Warn = Callable[[str], None]
+_COPY = 8 << 20  # bytes per read when copying a blob to a temporary file
 
 
 class Workspace:
@@ -137,12 +138,17 @@ class Objects:
         """
         from mlver.base.hashing import hash_file
 
-        if self.store.objects.has(oid):
-            local = self.store.objects.local_file(oid)
-            if local is None:
-                return io.BytesIO(self.store.objects.read(oid))  # small: read and verified
-            self._verify(local, oid)
-            return open(local, "rb")
+        objects = self.store.objects
+        if objects.has(oid):
+            local = objects.local_file(oid)
+            if local is not None:
+                self._verify(local, oid)
+                return open(local, "rb")
+            if objects.manifest(oid) is not None:
+                # Chunked (big): streamed from its chunks, never whole in memory; each chunk
+                # is verified as it is read, the whole file by a read to its end.
+                return objects.open(oid)
+            return io.BytesIO(objects.read(oid))  # packed, so small: read and verified
         if oid in self.ws.overlay:
             return io.BytesIO(self.ws.overlay[oid])
         if path is not None:
@@ -157,8 +163,9 @@ class Objects:
     @contextmanager
     def local_path(self, oid: str, path: str) -> Iterator[str | None]:
         """A file holding blob ``oid``, for readers that want a path: a loose object, the
-        unchanged workspace file at ``path``, or a temporary copy of a packed one (small by
-        definition) outside the store. None when the content is nowhere."""
+        unchanged workspace file at ``path``, or a temporary copy outside the store of a
+        packed one (small) or a chunked one (streamed into it: never whole in memory, and
+        verified whole by the copy). None when the content is nowhere."""
         local = self.store.objects.local_file(oid)
         if local is None and not self.store.objects.has(oid) and oid not in self.ws.overlay \
                 and os.path.isfile(self.ws.full(path)):
@@ -188,7 +195,7 @@ class Objects:
             return
         with src, tempfile.NamedTemporaryFile(prefix="mlver-",
                                               suffix=os.path.basename(path)) as tmp:
-            shutil.copyfileobj(src, tmp)
+            shutil.copyfileobj(src, tmp, _COPY)  # to the end: a chunked one is verified
             tmp.flush()
             yield tmp.name
 

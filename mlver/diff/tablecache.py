@@ -100,10 +100,21 @@ def _load_array(data: bytes) -> Any:
 
 
 def _blob_stat(objs: Objects, oid: str) -> list[int] | None:
-    """[size, mtime_ns, ctime_ns, inode] of the loose object file of ``oid``, or None."""
-    local = objs.store.objects.local_file(oid) if objs.store.objects.has(oid) else None
-    if local is None:
+    """What says the stored blob ``oid`` is still the one that was verified and profiled:
+    ``[size, mtime_ns, ctime_ns, inode]`` of its loose object file; ``[size]`` of a chunked
+    one (it has no single file, and needs none: its manifest and chunks are immutable, and
+    each chunk is verified whenever it is read); None otherwise (packed, so small: its head
+    is read and verified again, cheaply)."""
+    objects = objs.store.objects
+    if not objects.has(oid):
         return None
+    local = objects.local_file(oid)
+    if local is None:
+        try:
+            m = objects.manifest(oid)
+        except CorruptObjectError:
+            return None  # named when the head is read
+        return None if m is None else [m.size]
     try:
         st = os.stat(local)
     except OSError:
@@ -113,9 +124,10 @@ def _blob_stat(objs: Objects, oid: str) -> list[int] | None:
 
 def _unchanged(objs: Objects, oid: str, hit: Cached | None) -> bool:
     """True when the blob's loose file has the stat it had when it was verified and
-    profiled: then the cache answers without reading (and hashing) the blob, as git
-    trusts its index. Any other case reads the head, which verifies the whole blob, so
-    that damage is named instead of hidden behind a cached profile."""
+    profiled (a chunked blob: its manifest still says the same size): then the cache
+    answers without reading (and hashing) the blob, as git trusts its index. Any other
+    case reads the head, which verifies the whole blob (a chunked one: its first chunk),
+    so that damage is named instead of hidden behind a cached profile."""
     sig = hit[0].get("blob_stat") if hit is not None else None
     return sig is not None and _blob_stat(objs, oid) == sig
 

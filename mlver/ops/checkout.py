@@ -104,9 +104,9 @@ def plan(store: Store, arts: list[Artifact], paths: list[str] | None = None
             folders.add(art.path)
             want[art.path] = Want(art.path, "tree", art.oid)
             for sub, e in walk(store.tree, art.oid, art.path + "/"):
-                want[sub] = Want(sub, e.type, e.oid, e.exec)
+                want[sub] = Want(sub, e.type, e.oid, e.exec, e.size)
         else:
-            want[art.path] = Want(art.path, art.type, art.oid, art.exec)
+            want[art.path] = Want(art.path, art.type, art.oid, art.exec, art.size)
     for path in want:
         check_target_path(path)
     _check_links(want)

@@ -30,9 +30,10 @@ from collections.abc import Callable
 from typing import BinaryIO, NamedTuple, Protocol, TypeVar
 
 from mlver.base.errors import CheckoutError, CorruptObjectError
-from mlver.base.hashing import CHUNK, Hasher, oid_of
+from mlver.base.hashing import Hasher, oid_of
 from mlver.base.progress import Progress
 from mlver.store import Store
+from mlver.store.chunked import ChunkedReader
 
 _T = TypeVar("_T")
 
@@ -47,6 +48,9 @@ class Want(NamedTuple):
     type: str  # "blob", "link" or "tree"
     oid: str
     exec: bool = False
+    # the size the tree declares (-1: unknown): only a hint of which blobs are small
+    # enough to prefetch; the bytes are verified whatever it says
+    size: int = -1
 
 
 class Job(Protocol):
@@ -71,18 +75,18 @@ _Staged = tuple[int, str, str, Want]  # folder fd, staging name, final name, wha
 _counter = itertools.count()
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_STREAM = 4 << 20  # objects larger than this are copied in chunks, not read whole
+_STREAM = 4 << 20  # objects larger than this are copied in pieces, not read whole
+_COPY = 1 << 20  # bytes per read and write of a big object: few calls, and the buffer
+# stays in cache between the two copies (8 MiB pieces wrote 1 GiB slower here)
 # Threads that stage and rename files (the work is mostly system calls, which release the
 # GIL). More than the cores do not pay: on 2 cores, 100k small files, 1-3 threads took the
 # same time within noise and 4-8 were slower (GIL hand-offs, and the file system's locks
 # contended); see benchmarks/README.md, bench_checkout.py.
 WORKERS = min(4, os.cpu_count() or 1)
 _CHUNK_FILES = 256  # files per task: one future per file would cost more than the write
-# Packed objects up to this size are read a chunk at a time, neighbours with one pread:
-# at most 256 x 16 KiB held per worker.
+# Blobs up to this size are read a task at a time (the store reads neighbours in a pack
+# with one pread): at most 256 x 16 KiB held per worker.
 _PREFETCH_MAX = 16 << 10
-_SPAN_GAP = 4 << 10  # neighbours in a pack at most this far apart share a read
-_SPAN_MAX = 4 << 20  # and one read is at most this long
 
 
 def split(path: str) -> tuple[str, str]:
@@ -341,45 +345,18 @@ class Writer:
         return n, stats
 
     def _prefetch(self, chunk: list[_Staged]) -> dict[str, bytes]:
-        """The bytes of the chunk's small packed blobs, not verified yet (``_stage`` checks
-        each hash): one ``pread`` per run of neighbours in a pack, instead of a lookup and
-        a ``pread`` per object. Best effort, on the local store only: what it does not
-        read (another kind of store, a pack merged away meanwhile) ``_stage`` reads the
-        usual way, which reports any damage."""
-        find = getattr(self.objects, "_find", None)
-        if find is None:
+        """The verified bytes of the chunk's small blobs (those the tree says are at most
+        :data:`_PREFETCH_MAX` bytes), read by the store in one call (one ``pread`` per run
+        of neighbours in a pack) instead of a lookup and a read per object. Best effort:
+        what it does not return ``_stage`` reads the usual way, which reports any damage."""
+        oids = [w.oid for _dfd, _tmp, _name, w in chunk
+                if w.type == "blob" and 0 <= w.size <= _PREFETCH_MAX]
+        if not oids:
             return {}
-        spots = []
         try:
-            for _dfd, _tmp, _name, w in chunk:
-                if w.type == "blob":
-                    hit = find(w.oid)
-                    if hit is not None and hit[0].lengths[hit[1]] <= _PREFETCH_MAX:
-                        pack, i = hit
-                        spots.append((pack.pack_path, pack.offsets[i], pack.lengths[i], pack,
-                                      w.oid))
-        except (OSError, CorruptObjectError, AttributeError):
+            return self.objects.read_many(oids)
+        except (OSError, CorruptObjectError):
             return {}
-        spots.sort(key=lambda s: (s[0], s[1]))
-        out: dict[str, bytes] = {}
-        j = 0
-        while j < len(spots):
-            path, start, _n, pack, _oid = spots[j]
-            end = start + spots[j][2]
-            k = j + 1
-            while (k < len(spots) and spots[k][0] == path and spots[k][1] - end <= _SPAN_GAP
-                   and spots[k][1] + spots[k][2] - start <= _SPAN_MAX):
-                end = max(end, spots[k][1] + spots[k][2])
-                k += 1
-            try:
-                buf = os.pread(pack._pack_fd(), end - start, start)
-            except (OSError, CorruptObjectError, AttributeError):
-                buf = b""
-            if len(buf) == end - start:
-                for _p, off, length, _pack, oid in spots[j:k]:
-                    out[oid] = buf[off - start:off - start + length]
-            j = k
-        return out
 
     def _rename_chunk(self, chunk: list[_Staged]) -> list[tuple[str, os.stat_result, str]]:
         """Rename each staged file over its name; ``(path, stat after, oid)`` of each. A
@@ -401,8 +378,8 @@ class Writer:
     def _stage(self, dfd: int, tmp: str, w: Want, keep_stat: bool, data: bytes | None = None
                ) -> tuple[int, os.stat_result | None]:
         """Write ``w`` as ``tmp`` in folder ``dfd``, verified (``data``: its bytes when
-        already read); its size, and its stat (taken before closing it) when ``keep_stat``
-        and it is a file."""
+        already read and verified, by :meth:`_prefetch`); its size, and its stat (taken
+        before closing it) when ``keep_stat`` and it is a file."""
         try:
             if w.type == "link":
                 target = self.objects.read(w.oid)  # verified
@@ -410,21 +387,25 @@ class Writer:
                 return len(target), None
             mode = 0o777 if w.exec else 0o666
             if data is None:
-                # One lookup: a packed object comes as its bytes, a loose one as its file.
+                # One lookup: a packed object comes as its bytes, a loose one as its file,
+                # a chunked one as a reader streaming its chunks from the packs.
                 with self.objects.open(w.oid) as src:
                     if isinstance(src, io.BytesIO):
                         data = src.getvalue()
-                    elif os.fstat(src.fileno()).st_size > _STREAM:
+                    elif (size := _file_size(src)) is not None and size <= _STREAM:
+                        data = src.read()
+                    else:  # big: never whole in memory
                         fd = os.open(tmp, _CREATE, mode, dir_fd=dfd)
                         try:
-                            n = self._copy(fd, src, w)
+                            # a chunked file's reader verifies it (its manifest is
+                            # cached by the open just made)
+                            chunked = size is None and self.objects.manifest(w.oid) is not None
+                            n = self._copy(fd, src, w, hashed=chunked)
                             return n, os.fstat(fd) if keep_stat else None
                         finally:
                             os.close(fd)
-                    else:
-                        data = src.read()
-            if oid_of(data) != w.oid:
-                data = self.objects.read(w.oid)  # a repaired copy, or the store's own error
+                if oid_of(data) != w.oid:
+                    data = self.objects.read(w.oid)  # a repaired copy, or the store's error
             fd = os.open(tmp, _CREATE, mode, dir_fd=dfd)
             try:
                 view = memoryview(data)
@@ -442,20 +423,59 @@ class Writer:
                                     "again (nothing was changed)") from None
             raise
 
-    def _copy(self, fd: int, src: BinaryIO, w: Want) -> int:
-        """Copy a large loose object in chunks, hashing as it goes."""
-        h = Hasher()
+    def _copy(self, fd: int, src: BinaryIO, w: Want, hashed: bool) -> int:
+        """Copy a big object to ``fd`` in large pieces through one buffer (no allocation
+        per piece): the staged file is whole and right, or the checkout fails (and removes
+        it). A loose file is hashed here as it goes; a chunked file's reader (``hashed``)
+        verifies each chunk as it reads it and the whole file at its end, so damage is
+        named by chunk and it is not hashed twice."""
+        if isinstance(src, ChunkedReader):  # views of the packs' pages, each chunk verified
+            n = 0
+            for piece in src.views():
+                n += len(piece)
+                while piece:
+                    piece = piece[os.write(fd, piece):]
+            return n
+        h = None if hashed else Hasher()
+        buf = bytearray(_COPY)
+        view = memoryview(buf)
         n = 0
-        while chunk := src.read(CHUNK):
-            h.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
-            n += len(chunk)
-        if h.hexdigest() != w.oid:
+        while got := _read_into(src, buf):
+            piece = view[:got]
+            if h is not None:
+                h.update(piece)  # type: ignore[arg-type]  # any buffer
+            while piece:
+                piece = piece[os.write(fd, piece):]
+            n += got
+        if h is not None and h.hexdigest() != w.oid:
             raise CorruptObjectError(f"object {w.oid} is corrupt (its bytes hash differently); "
                                      "restore it from a backup, or re-snapshot")
         return n
+
+
+def _read_into(src: BinaryIO, buf: bytearray) -> int:
+    """Fill ``buf`` from ``src`` (fewer bytes only at its end); 0 at the end."""
+    if isinstance(src, (io.RawIOBase, io.BufferedIOBase)):
+        view = memoryview(buf)
+        done = 0
+        while done < len(buf):
+            got = src.readinto(view[done:])
+            if not got:
+                break
+            done += got
+        return done
+    data = src.read(len(buf))
+    buf[:len(data)] = data
+    return len(data)
+
+
+def _file_size(src: BinaryIO) -> int | None:
+    """The size of the file behind ``src`` (a loose object), or None when it is no file
+    (a chunked object's reader)."""
+    try:
+        return os.fstat(src.fileno()).st_size
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both
+        return None
 
 
 def _spread(items: list[_Staged]) -> list[list[_Staged]]:

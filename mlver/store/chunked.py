@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from mlver.base.errors import CorruptObjectError
@@ -78,6 +78,43 @@ class ChunkedReader(io.RawIOBase):
         self._hasher = Hasher()
         self._hashed = 0  # the whole-file hash covers bytes [0, _hashed)
         self._checked = False
+
+    def views(self) -> Iterator[memoryview]:
+        """The file's bytes from its current position to its end, as verified views of the
+        packs' mapped pages, one per chunk (valid while the reader lives): a checkout
+        writes them without copying them first. The whole file is checked at its end when
+        the views started at 0, as for a read."""
+        m = self.manifest
+        if self._pos >= m.size:
+            k = len(m.chunks)
+        else:
+            k = bisect.bisect_right(self._starts, self._pos) - 1
+        maps: dict[str, memoryview] = {}
+        for j in range(max(k, 0), len(m.chunks)):
+            coid, n = m.chunks[j]
+            view: memoryview | None = None
+            hit = self._store.find_packed(coid)
+            if hit is not None:
+                pack, i = hit
+                try:
+                    whole = maps.get(pack.pack_path)
+                    if whole is None:
+                        whole = maps[pack.pack_path] = pack.mapped()
+                    off = pack.offsets[i]
+                    view = whole[off:off + pack.lengths[i]]
+                except (OSError, ValueError, CorruptObjectError):
+                    view = None
+            if view is None or len(view) != n or oid_of(view) != coid:  # type: ignore[arg-type]
+                view = memoryview(self._slow(j))
+            at = self._pos - self._starts[j]
+            if at > 0:
+                view = view[at:]
+            if self._hashed == self._pos:
+                self._hasher.update(view)  # type: ignore[arg-type]  # any buffer
+                self._hashed += len(view)
+            self._pos += len(view)
+            yield view
+        self._finish()
 
     def readable(self) -> bool:
         return True

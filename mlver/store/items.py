@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mlver.base.errors import CorruptObjectError
-from mlver.store.manifest import Manifest
 
 READ_BATCH = 32 << 20  # bytes of packed objects read at once (one read_many)
 
@@ -77,33 +76,4 @@ def iter_local(store: LocalReadable, oids: Iterable[str]) -> Iterator[Item]:
         yield from flush()
 
 
-class LocalSource:
-    """A local object store seen as a transfer source (``missing``, ``manifest``,
-    ``iter_items``): what :class:`~mlver.store.transfer.Source` asks, over the local
-    store's own methods."""
-
-    def __init__(self, store: LocalStoreLike) -> None:
-        self.store = store
-
-    def missing(self, oids: list[str]) -> list[str]:
-        """The oids the store lacks."""
-        return self.store.missing(oids)
-
-    def manifest(self, oid: str) -> Manifest | None:
-        """The manifest of ``oid`` when stored chunked, else None."""
-        return self.store.manifest(oid)
-
-    def iter_items(self, oids: Iterable[str]) -> Iterator[Item]:
-        """The objects ``oids`` as items (see :func:`iter_local`)."""
-        return iter_local(self.store, oids)
-
-
-class LocalStoreLike(LocalReadable, Protocol):
-    """A local object store: what :class:`LocalSource` wraps."""
-
-    def missing(self, oids: list[str]) -> list[str]: ...
-
-    def manifest(self, oid: str) -> Manifest | None: ...
-
-
-__all__ = ["Item", "LocalReadable", "LocalSource", "LocalStoreLike", "READ_BATCH", "iter_local"]
+__all__ = ["Item", "LocalReadable", "READ_BATCH", "iter_local"]

@@ -21,7 +21,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from mlver.store.settings import CONFIG_FILE, STORE_FORMAT
@@ -32,6 +32,7 @@ from mlver.store.chunker import CHUNKER_ID
 from mlver.store import packs as packmod
 from mlver.store import upkeep
 from mlver.store.chunked import ChunkedReader, read_runs
+from mlver.store.items import Item, iter_local
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 
@@ -281,6 +282,11 @@ class LocalObjectStore:
             except CorruptObjectError:
                 continue
         return out
+
+    def iter_items(self, oids: Iterable[str]) -> Iterator[Item]:
+        """The objects ``oids`` on their way to another store (a transfer): loose files in
+        place (verified as they are sent), packed objects read in runs, each verified."""
+        return iter_local(self, oids)
 
     def read_range(self, oid: str, offset: int, length: int) -> bytes:
         """``length`` bytes of the object ``oid`` from ``offset`` (fewer at its end): a

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import mmap
 import os
 import stat
 import struct
@@ -52,6 +53,7 @@ TRAILER = 16
 MAX_OBJECT = (1 << 32) - 1  # an entry's length is a u32
 MAX_IDX_BYTES = 1 << 31  # bound on what an index read may allocate
 _FLUSH = 1 << 20  # writer buffer
+_DIRECT = 32 << 10  # an object this big skips the buffer (a chunk of a big file)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -127,12 +129,17 @@ class PackWriter:
         if n > MAX_OBJECT:
             raise ValueError(f"object {oid} is too large for a pack ({n} bytes)")
         key = bytes.fromhex(oid)
-        self._buf += ENTRY_HEADER.pack(key, n)
-        self._buf += data
+        head = ENTRY_HEADER.pack(key, n)
         self._keys.append(key)
         self._offsets.append(self._pos + ENTRY_HEADER.size)
         self._lengths.append(n)
         self._pos += ENTRY_HEADER.size + n
+        if n >= _DIRECT:  # a big file's chunk: written as it is, not copied into the buffer
+            self._flush()
+            self._write([head, data])
+            return
+        self._buf += head
+        self._buf += data
         if len(self._buf) >= _FLUSH:
             self._flush()
 
@@ -143,12 +150,22 @@ class PackWriter:
         # The buffer is swapped out before writing: a failed write (a full disk) must
         # not leave a view of it exported, or the next add() of another thread fails
         # with BufferError instead of the batch reporting the full disk.
+        if not self._buf:
+            return
         data, self._buf = bytes(self._buf), bytearray()
-        self._hash.update(data)
+        self._write([data])
+
+    def _write(self, parts: list[bytes]) -> None:
+        assert self._fd is not None
+        if self._failed is not None:
+            raise self._failed
+        for part in parts:
+            self._hash.update(part)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
+            for part in parts:
+                view = memoryview(part)
+                while view:
+                    view = view[os.write(self._fd, view):]
         except OSError as e:
             self._failed = OSError(e.errno, e.strerror, self.pack_path)
             raise self._failed from None
@@ -232,6 +249,7 @@ class PackIndex:
             os.close(fd)
         self._parse(data)
         self._fd: int | None = None
+        self._mm: mmap.mmap | None = None
         self._lock = threading.Lock()
 
     def _parse(self, data: bytes) -> None:
@@ -292,6 +310,15 @@ class PackIndex:
                 self._fd = fd
             return self._fd
 
+    def mapped(self) -> memoryview:
+        """The whole pack, mapped read-only (once): big files' chunks are hashed and
+        written straight from the page cache, without a copy into a buffer first."""
+        fd = self._pack_fd()  # size and header checked
+        with self._lock:
+            if self._mm is None:
+                self._mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+            return memoryview(self._mm)
+
     def pread(self, offset: int, n: int) -> bytes:
         """``n`` bytes of the pack at ``offset``: one ``pread`` (a run of neighbouring
         objects); short when the pack is."""
@@ -322,6 +349,10 @@ class PackIndex:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+            if self._mm is not None:
+                with contextlib.suppress(BufferError):  # a view is still in use: GC unmaps it
+                    self._mm.close()
+                self._mm = None
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)

@@ -15,7 +15,6 @@ from mlver.base.progress import Progress
 from mlver.base.errors import CorruptObjectError, RemoteError
 from mlver.core import history, reach
 from mlver.store import Store, storelock
-from mlver.store.items import LocalSource
 from mlver.store.refs import Refs
 from mlver.store.remote import RemoteStore
 from mlver.store.transfer import NOTHING, TransferResult, transfer
@@ -133,7 +132,7 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Progress 
         gone.update(holders)
         dropped.add(o)
     moved = NOTHING
-    src = LocalSource(store.objects)
+    src = store.objects
     for label, oids in (("sending data", leaves), ("sending trees", trees),
                         ("sending records", records)):
         moved = moved + transfer(src, remote.objects,
