@@ -174,18 +174,25 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
         os.unlink(lock)
 
 
-def _read(path: str) -> str | None:
-    data = read_small(path, REF_MAX)
-    if data is None:
-        return None
+def parse_ref(data: bytes, what: str, fix: str) -> str:
+    """The oid a ref file holds (one oid, white space around it allowed), for a local
+    store's refs and a remote's alike; anything else is refused naming ``what`` and
+    ``fix``."""
     try:
         value = data.decode("ascii").strip()
     except UnicodeDecodeError:
         value = ""
     if not is_oid(value):
-        raise RecordFormatError(f"ref {path} does not hold an oid; restore it from a backup, "
-                                "or delete it to drop the name")
+        raise RecordFormatError(f"{what} does not hold an oid; {fix}")
     return value
+
+
+def _read(path: str) -> str | None:
+    data = read_small(path, REF_MAX)
+    if data is None:
+        return None
+    return parse_ref(data, f"ref {path}",
+                     "restore it from a backup, or delete it to drop the name")
 
 
 def _parse_pruned(path: str, data: bytes) -> frozenset[str]:

@@ -7,9 +7,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mlver.base.errors import RecordFormatError
-from mlver.base.hashing import is_oid
-from mlver.store.refs import valid_name
+from mlver.store.refs import parse_ref, valid_name
 from mlver.store.remote_backend import Backend
 from mlver.store.remote_bounds import WORKERS
 from mlver.store.remote_pruned import add_pruned, read_pruned
@@ -18,14 +16,8 @@ from mlver.store.remote_pruned import add_pruned, read_pruned
 def _parse_ref(label: str, rel: str, data: bytes | None) -> str | None:
     if data is None:
         return None
-    try:
-        value = data.decode("ascii").strip()
-    except UnicodeDecodeError:
-        value = ""
-    if not is_oid(value):
-        raise RecordFormatError(f"{label}: the ref {rel} does not hold an oid; it was not "
-                                "written by mlver (fix or delete it on the remote)")
-    return value
+    return parse_ref(data, f"{label}: the ref {rel}",
+                     "it was not written by mlver (fix or delete it on the remote)")
 
 
 class RemoteRefs:
