@@ -180,6 +180,10 @@ def test_rechunk_cli_reports_files_bytes_and_sizes(repo, git_repo, monkeypatch):
     r = cli("gc", "--rechunk", "--grace", "0")
     assert r.exit_code == 0, r.output
     assert "Rechunked 2 whole files" in r.stdout and "the store went from" in r.stdout
+    r = cli("gc", "--rechunk", "--dry-run")
+    assert r.exit_code == 0 and "nothing to rechunk" in r.stdout, r.output
+    r = cli("gc", "--rechunk")
+    assert r.exit_code == 0 and "No big file is stored whole: nothing to rechunk" in r.stdout
     r = cli("gc", "--rechunk", "--json")
     assert r.exit_code == 0 and '"rechunk"' in r.stdout
 
