@@ -223,3 +223,24 @@ def test_views_are_the_bytes_verified_without_a_copy(store):
         assert b"".join(views) == DATA
         f.seek(1_000_000)
         assert b"".join(f.views()) == DATA[1_000_000:]
+
+
+@pytest.mark.xfail(strict=True, reason="review-user finding: a corrupt chunk is not repaired "
+                   "by adding the file again (chunks are checked by presence only), though "
+                   "verify's error says to re-snapshot")
+def test_adding_a_big_file_again_repairs_a_corrupt_chunk(store, tmp_path):
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    victim, _n = store.manifest(oid).chunks[2]
+    pack, i = store.find_packed(victim)
+    os.chmod(pack.pack_path, 0o644)
+    with open(pack.pack_path, "r+b") as f:
+        f.seek(pack.offsets[i] + 7)
+        byte = f.read(1)
+        f.seek(pack.offsets[i] + 7)
+        f.write(bytes([byte[0] ^ 1]))
+    fresh = LocalObjectStore(store.store_dir)
+    assert not fresh.verify_file(oid)
+    with fresh.batch() as b:  # what "re-snapshot the versions they break" does
+        b.add_file(_write(tmp_path, "again.bin", DATA))
+    assert LocalObjectStore(store.store_dir).verify_file(oid)

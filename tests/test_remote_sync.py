@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -245,3 +246,26 @@ def test_a_corrupt_object_on_the_remote_is_refused_and_nothing_is_stored(two, tm
     assert r.exit_code == 1
     assert "is corrupt" in r.stderr and "remote 'origin'" in r.stderr
     assert not (b / ".mlver" / "refs" / "names" / "ds").exists()
+
+
+def test_push_and_pull_say_how_many_chunks_of_big_files_they_moved(two, monkeypatch):
+    """A second version of a big file sends only its new chunks: the report shows them (it
+    said "Sent 2 objects (130 KB)" with no word of the chunks that were or were not sent)."""
+    import random
+
+    from mlver.store import chunker
+    monkeypatch.setattr(chunker, "CHUNK_THRESHOLD", 200_000)
+    a, b, _remote = two
+    data = bytearray(random.Random(3).randbytes(800_000))
+    (a / "data" / "big.bin").write_bytes(data)
+    ok(a, "snapshot", "ds", "-o", "d=data")
+    first = json.loads(ok(a, "push", "--json"))
+    assert first["chunks"] >= 5
+    ok(b, "pull")
+    data[400_000:400_010] = b"x" * 10
+    (a / "data" / "big.bin").write_bytes(data)
+    ok(a, "snapshot", "ds", "-o", "d=data")
+    out = ok(a, "push")
+    second = json.loads(ok(b, "pull", "--json"))
+    assert 1 <= second["chunks"] < first["chunks"]
+    assert re.search(r"; [1-9][0-9]* new chunks? of big files\)", out), out

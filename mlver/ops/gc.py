@@ -295,8 +295,13 @@ def _plan(listing: scan.Listing, r: reach.Reach, now: float, grace: float,
             plan.manifests.append(m)
             plan.objects += 1
             plan.bytes += m.size
+    held = young_chunks - keep.keys()  # kept only because a young manifest lists them
     for o in listing.loose:
-        if o.oid in keep or o.oid in young_chunks:
+        if o.oid in keep:
+            continue
+        if o.oid in held:
+            plan.young += 1
+            plan.young_bytes += o.size
             continue
         if now - o.mtime < grace:
             plan.young += 1
@@ -307,13 +312,19 @@ def _plan(listing: scan.Listing, r: reach.Reach, now: float, grace: float,
             plan.bytes += o.size
     warnings = [f"{path} is damaged ({why}); gc leaves it alone: run mlver verify"
                 for path, why in listing.damaged]
-    live = {bytes.fromhex(o) for o in keep} | {bytes.fromhex(o) for o in young_chunks}
+    held_keys = {bytes.fromhex(o) for o in held}
+    live = {bytes.fromhex(o) for o in keep} | held_keys
     for p in listing.packs:
         idx = p.index
         if p.size != idx.pack_size:
             warnings.append(f"{idx.pack_path} is {p.size} bytes, its index says "
                             f"{idx.pack_size}; gc leaves it alone: run mlver verify")
             continue
+        # The report counts what the grace period keeps, chunks of young manifests included.
+        for i in range(idx.count):
+            if idx.keys[i] in held_keys:
+                plan.young += 1
+                plan.young_bytes += packmod.ENTRY_HEADER.size + idx.lengths[i]
         dead = [i for i in range(idx.count) if idx.keys[i] not in live]
         if not dead:
             continue

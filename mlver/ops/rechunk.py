@@ -48,6 +48,9 @@ class RechunkResult:
         """The text report."""
         from mlver.base.fmt import human_size
 
+        if not self.files:  # "Rechunked 0 whole files: from X to X" reads like a failure
+            return [f"No big file is stored whole: nothing to rechunk (the store holds "
+                    f"{human_size(self.size_before)})"]
         files = f"{self.files:,} whole file{'' if self.files == 1 else 's'}"
         if self.dry_run:
             return [f"Would rechunk {files} ({human_size(self.bytes)}); the store holds "

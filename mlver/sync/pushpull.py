@@ -163,6 +163,7 @@ class SyncResult:
                 "replayed": [r.to_dict() for r in self.replayed], "tags": list(self.tags),
                 "tags_created": list(self.tags_created),
                 "objects": self.moved.objects, "bytes": self.moved.bytes,
+                "chunks": self.moved.chunks,
                 "present": self.moved.present, "requests": self.requests,
                 "seconds": round(self.seconds, 3), "data": self.data,
                 "warnings": list(self.warnings)}

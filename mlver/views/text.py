@@ -283,7 +283,11 @@ def sync_lines(r: SyncResult, verb: str) -> list[str]:
     for t in r.tags:
         lines.append(f"tag {t} {'created' if t in r.tags_created else 'moved'}")
     m = r.moved
-    lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}) in {r.seconds:.2f} s, "
+    # Only the chunks a side lacked travel: their count shows what dedup saved.
+    chunks = (f"; {m.chunks:,} new chunk{'' if m.chunks == 1 else 's'} of big files"
+              if m.chunks else "")
+    lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}{chunks}) "
+                 f"in {r.seconds:.2f} s, "
                  f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
     return lines
 
