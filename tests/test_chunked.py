@@ -225,9 +225,6 @@ def test_views_are_the_bytes_verified_without_a_copy(store):
         assert b"".join(f.views()) == DATA[1_000_000:]
 
 
-@pytest.mark.xfail(strict=True, reason="review-user finding: a corrupt chunk is not repaired "
-                   "by adding the file again (chunks are checked by presence only), though "
-                   "verify's error says to re-snapshot")
 def test_adding_a_big_file_again_repairs_a_corrupt_chunk(store, tmp_path):
     with store.batch() as b:
         oid = b.add_bytes(DATA)
@@ -244,3 +241,49 @@ def test_adding_a_big_file_again_repairs_a_corrupt_chunk(store, tmp_path):
     with fresh.batch() as b:  # what "re-snapshot the versions they break" does
         b.add_file(_write(tmp_path, "again.bin", DATA))
     assert LocalObjectStore(store.store_dir).verify_file(oid)
+
+
+def _drop_pack_of(store: LocalObjectStore, coid: str) -> None:
+    pack, _i = store.find_packed(coid)
+    os.unlink(pack.pack_path)
+    os.unlink(pack.idx_path)
+
+
+def test_a_file_whose_chunks_are_not_all_here_is_missing_and_a_transfer_completes_it(
+        store, tmp_path):
+    from mlver.store.transfer import transfer
+
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    other_path = str(tmp_path / "other" / ".mlver")
+    os.makedirs(os.path.dirname(other_path))
+    Store.create(other_path)
+    other = Store(other_path).objects
+    transfer(store, other, [oid])
+    victim = other.manifest(oid).chunks[3][0]
+    _drop_pack_of(other, victim)  # a lost pack: the manifest stays
+    other = LocalObjectStore(other_path)
+    assert other.has(oid) and other.missing([oid]) == [oid]
+    moved = transfer(store, other, [oid])
+    assert moved.chunks == len(other.manifest(oid).chunk_oids())  # every chunk was in that pack
+    assert LocalObjectStore(other_path).read(oid) == DATA
+
+
+def test_chunks_fetched_on_demand_come_in_one_fetch(store, tmp_path):
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    m = store.manifest(oid)
+    keep = {c: d for c, d in store.read_many(m.chunk_oids()).items()}
+    _drop_pack_of(store, m.chunks[0][0])
+    fresh = LocalObjectStore(store.store_dir)
+    calls = []
+
+    def fetcher(oids):
+        calls.append(list(oids))
+        with fresh.batch() as b:
+            for c in oids:
+                b.add_chunk(keep[c], expect=c)
+
+    fresh.fetcher = fetcher
+    assert fresh.read(oid) == DATA
+    assert len(calls) == 1 and sorted(calls[0]) == sorted(m.chunk_oids())

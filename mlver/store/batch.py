@@ -24,7 +24,7 @@ from mlver.store.bigwrite import copy_and_hash, pipelined, write_all, write_read
 from mlver.store import packs as packmod
 from mlver.store import storelock
 from mlver.store.manifest import SUFFIX as MANIFEST_SUFFIX
-from mlver.store.chunked import RUN_MAX, ChunkedReader
+from mlver.store.chunked import RUN_MAX, ChunkedReader, read_runs
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.safefs import discard as _unlink
@@ -34,6 +34,16 @@ import contextlib
 _counter = itertools.count()
 _PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
 _CHUNKED = "\0chunked"  # marks a staged oid stored as chunks (its manifest is staged)
+
+
+_REPAIR_GROUP = 64  # chunks checked with one batch of reads when a file is added again
+
+
+def _source_bytes(f: io.RawIOBase | io.BytesIO, off: int, n: int) -> bytes:
+    """``n`` bytes at ``off`` of the file being added (its position is left alone)."""
+    if isinstance(f, io.BytesIO):
+        return bytes(f.getbuffer()[off:off + n])
+    return os.pread(f.fileno(), n, off)
 
 
 class Target(Protocol):
@@ -60,6 +70,10 @@ class Target(Protocol):
     def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None: ...
 
     def read(self, oid: str, verify: bool = True) -> bytes: ...
+
+    def manifest(self, oid: str) -> Manifest | None: ...
+
+    def fetch(self, oids: list[str]) -> bool: ...
 
     def verify_file(self, oid: str) -> bool: ...
 
@@ -265,16 +279,54 @@ class Batch:
         stage the chunks this store lacks and the manifest. Returns ``(oid, size)``."""
         cs = chunkmod.ChunkStream(f, first)  # type: ignore[arg-type]  # any readinto reader
         chunks = []
+        written: set[str] = set()
         self.store.has_packed("")  # list the packs once: chunks are then looked up in memory
         for coid, data in pipelined(cs):
             n = len(data)
             chunks.append((coid, n))
             if self._claim_chunk(coid, refresh=False):
                 self._pack_add(coid, data)
+                written.add(coid)
         if not chunks:  # the file shrank to nothing while it was read
             return self.add_bytes(b""), 0
-        self._stage_manifest(Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks)))
+        m = Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks))
+        if not first:
+            self._repair_chunks(f, m, written)
+        self._stage_manifest(m)
         return cs.oid, cs.size
+
+    def _repair_chunks(self, f: io.RawIOBase | io.BytesIO, m: Manifest,
+                       written: set[str]) -> None:
+        """When the file ``m`` describes is stored as chunks already (it is being added
+        again), check the chunks this call found present and write again, from ``f``, any
+        that is damaged or gone: adding a file again is how a damaged copy is repaired, as
+        for any object. A file added for the first time costs nothing here."""
+        try:
+            if self.store.manifest(m.oid) is None:
+                return
+        except CorruptObjectError:
+            pass  # its manifest is damaged: the new one replaces it; check the chunks too
+        todo = {}
+        for (coid, n), off in zip(m.chunks, m.offsets, strict=True):
+            if coid not in written and coid not in todo:
+                todo[coid] = (off, n)
+        items = list(todo.items())
+        for i in range(0, len(items), _REPAIR_GROUP):  # bounded memory: a few MB at a time
+            group = items[i:i + _REPAIR_GROUP]
+            hits = [h for h in (self.store.find_packed(c) for c, _ in group) if h is not None]
+            found = read_runs(hits)
+            for coid, (off, n) in group:
+                data = found.get(bytes.fromhex(coid))
+                if (data is not None and oid_of(data) == coid) \
+                        or self._staged.get(coid) == _PACKED:  # type: ignore[arg-type]
+                    continue  # intact, or written again by this batch already
+                fresh = _source_bytes(f, off, n)
+                if oid_of(fresh) != coid:
+                    continue  # the file changed since it was read: nothing to repair with
+                with self._lock:
+                    self._staged.pop(coid, None)
+                self._pack_add(coid, fresh)  # a second copy, in a new pack: reads prefer
+                # a copy that hashes right
 
     def adopt(self, path: str, expect: str) -> int:
         """Stage the file at ``path``, a temporary file of this store's ``tmp/`` that the

@@ -31,6 +31,8 @@ class Source(Protocol):
 
     def read(self, oid: str, verify: bool = True) -> bytes: ...
 
+    def fetch(self, oids: list[str]) -> bool: ...
+
 
 def read_runs(spots: Iterable[tuple[PackIndex, int]]) -> dict[bytes, memoryview]:
     """The bytes of packed entries ``(pack, position)``, by 16-byte oid, NOT verified: one
@@ -172,6 +174,11 @@ class ChunkedReader(io.RawIOBase):
         coid, n = self.manifest.chunks[j]
         where = f"chunk {coid} of object {self.manifest.oid} (bytes {self._starts[j]}–" \
                 f"{self._starts[j] + n})"
+        if self._store.find_packed(coid) is None:
+            # Gone (a version pulled without its data, a lost pack): bring every chunk of
+            # the file that is gone at once, not one fetch (and one pack) per chunk.
+            lacking = [c for c in self.manifest.chunk_oids() if self._store.find_packed(c) is None]
+            self._store.fetch(lacking)
         try:
             data = self._store.read(coid)
         except CorruptObjectError as e:

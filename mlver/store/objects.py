@@ -219,8 +219,27 @@ class LocalObjectStore:
         the loose objects when asked about many, else one lookup each."""
         if len(oids) > 2000:
             have = set(self.iter_oids())
-            return [o for o in oids if o not in have]
-        return [o for o in oids if not self.has(o)]
+            out = [o for o in oids if o not in have]
+            chunked = set(self.iter_manifests())
+        else:
+            out = [o for o in oids if not self.has(o)]
+            chunked = {o for o in oids if os.path.exists(self.manifest_path(o))}
+        # A file stored as chunks that are not all here (a pack lost, a pull cut short) is
+        # missing too: a pull then brings the chunks it lacks.
+        gone = set(out)
+        self._refresh()
+        for o in oids:
+            if o in chunked and o not in gone and not self._chunks_here(o):
+                out.append(o)
+                gone.add(o)
+        return out
+
+    def _chunks_here(self, oid: str) -> bool:
+        try:
+            m = self.manifest(oid)
+        except CorruptObjectError:
+            return False
+        return m is None or all(self.has_packed(c, refresh=False) for c in m.chunk_oids())
 
     def manifest(self, oid: str) -> Manifest | None:
         """The chunk manifest of ``oid``, validated; None when ``oid`` is not stored as
