@@ -1,0 +1,120 @@
+"""Adversarial: crafted chunk manifests and packs under a chunked file (issue 22).
+
+Every case must end in one clear CorruptObjectError (the CLI's ``Error: …``) or a correct
+result; never a hang, a RecursionError or a killed process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import xxhash
+
+from mlver.base.errors import CorruptObjectError
+from mlver.store import Store
+from mlver.store.manifest import Manifest
+from mlver.store.objects import LocalObjectStore
+
+DATA = b"".join(xxhash.xxh3_128_digest(i.to_bytes(8, "little")) for i in range((3 << 19) // 16))
+
+
+@pytest.fixture(autouse=True)
+def small_threshold(monkeypatch):
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 256 << 10)
+
+
+@pytest.fixture
+def chunked(tmp_path) -> tuple[str, str]:
+    """A store holding DATA chunked; returns (store path, the file's oid)."""
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    objects = Store(path).objects
+    with objects.batch() as b:
+        oid = b.add_bytes(DATA)
+    assert objects.manifest(oid) is not None
+    return path, oid
+
+
+def _forge(path: str, m: Manifest) -> LocalObjectStore:
+    """Overwrite the manifest of ``m.oid`` with ``m`` (canonical, so it passes decode)."""
+    mp = Store(path).objects.manifest_path(m.oid)
+    os.chmod(mp, 0o644)
+    with open(mp, "wb") as f:
+        f.write(m.encode())
+    return Store(path).objects
+
+
+def test_a_manifest_naming_its_own_file_as_a_chunk_is_refused_not_recursed(chunked):
+    # Found: the reader's slow path read the chunk through store.read, which opened the
+    # manifest again: RecursionError (a traceback, not `Error: …`) on read, verify, range.
+    path, oid = chunked
+    objects = _forge(path, Manifest(oid, len(DATA), Store(path).objects.manifest(oid).chunker,
+                                    ((oid, len(DATA)),)))
+    for read in (lambda: objects.read(oid), lambda: objects.read_range(oid, 0, 10)):
+        with pytest.raises(CorruptObjectError, match=f"chunk {oid} of object {oid}"):
+            read()
+    assert objects.verify_file(oid) is False
+
+
+def test_two_manifests_naming_each_other_are_refused(chunked, tmp_path):
+    # A -> B -> A: the cycle is longer than one, the guard must see it too.
+    path, a = chunked
+    objects = Store(path).objects
+    other = DATA[::-1]
+    with objects.batch() as b:
+        b_oid = b.add_bytes(other)
+    chunker = objects.manifest(a).chunker
+    _forge(path, Manifest(a, len(DATA), chunker, ((b_oid, len(DATA)),)))
+    objects = _forge(path, Manifest(b_oid, len(other), chunker, ((a, len(other)),)))
+    with pytest.raises(CorruptObjectError):
+        objects.read(a)
+    assert objects.verify_file(b_oid) is False
+
+
+def test_a_fifo_in_place_of_a_manifest_is_refused_without_hanging(chunked):
+    # Found: open_regular opened without O_NONBLOCK, so a FIFO at objects/xx/….chunks
+    # blocked every read of the file (and verify) forever, waiting for a writer.
+    path, oid = chunked
+    code = textwrap.dedent(f"""
+        import os
+        from mlver.store import Store
+        from mlver.base.errors import CorruptObjectError
+        objects = Store({path!r}).objects
+        mp = objects.manifest_path({oid!r})
+        os.unlink(mp)
+        os.mkfifo(mp)
+        try:
+            objects.manifest({oid!r})
+        except CorruptObjectError as e:
+            print("refused:", e)
+        print("verify", objects.verify_file({oid!r}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "not a regular file" in out.stdout and "verify False" in out.stdout
+
+
+def test_a_manifest_listing_chunks_out_of_order_fails_a_full_read(chunked):
+    path, oid = chunked
+    m = Store(path).objects.manifest(oid)
+    rows = list(m.chunks)
+    rows[0], rows[1] = rows[1], rows[0]
+    objects = _forge(path, Manifest(oid, m.size, m.chunker, tuple(rows)))
+    with pytest.raises(CorruptObjectError, match="its chunks hash to"):
+        objects.read(oid)
+    assert objects.verify_file(oid) is False
+
+
+def test_a_manifest_repeating_a_chunk_fails_a_full_read(chunked):
+    path, oid = chunked
+    m = Store(path).objects.manifest(oid)
+    rows = (m.chunks[0],) * 3 + m.chunks[1:]
+    objects = _forge(path, Manifest(oid, m.size + 2 * m.chunks[0][1], m.chunker, rows))
+    with pytest.raises(CorruptObjectError):
+        objects.read(oid)
+    assert objects.verify_file(oid) is False
