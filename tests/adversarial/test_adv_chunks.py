@@ -118,3 +118,30 @@ def test_a_manifest_repeating_a_chunk_fails_a_full_read(chunked):
     with pytest.raises(CorruptObjectError):
         objects.read(oid)
     assert objects.verify_file(oid) is False
+
+
+def test_rechunk_does_not_drop_a_whole_copy_for_a_manifest_that_names_itself(tmp_path,
+                                                                            monkeypatch):
+    # Found: gc --rechunk reuses a manifest that "rebuilds" the file (a killed run's) and
+    # then removes the loose copy. A planted manifest listing the file itself as its one
+    # chunk rebuilt it, through that very loose copy: the only copy was removed and the
+    # file was lost.
+    from mlver.ops import rechunk
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 4 << 20)
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    store = Store(path)
+    data = DATA[: 300 << 10]  # above the pack threshold: stored loose, whole (as format 2)
+    with store.objects.batch() as b:
+        oid = b.add_bytes(data)
+    assert store.objects.local_file(oid) is not None
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    from mlver.store.chunker import CHUNKER_ID
+    mp = store.objects.manifest_path(oid)
+    with open(mp, "wb") as f:
+        f.write(Manifest(oid, len(data), CHUNKER_ID, ((oid, len(data)),)).encode())
+    rechunk.rechunk(Store(path))
+    objects = Store(path).objects
+    assert objects.read(oid) == data
+    assert objects.verify_file(oid)
