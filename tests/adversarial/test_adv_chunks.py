@@ -145,3 +145,83 @@ def test_rechunk_does_not_drop_a_whole_copy_for_a_manifest_that_names_itself(tmp
     objects = Store(path).objects
     assert objects.read(oid) == data
     assert objects.verify_file(oid)
+
+
+@pytest.mark.xfail(strict=True, reason="finding, not fixed: push sends a local manifest "
+                   "without checking that its chunks hash to the file (pull checks)")
+def test_push_refuses_a_local_manifest_that_lies_and_the_remote_stays_clean(chunked, tmp_path):
+    # A manifest listing the file's real chunks in a wrong order is canonical, so only a
+    # whole-file hash finds it. Pull reads every arrived manifest back (Batch._check_arrived);
+    # push does not, so the remote takes it, then reports the file present: a clean clone's
+    # push never replaces it, and every pull of it fails.
+    from mlver.store.remote import RemoteStore, open_backend
+    from mlver.store.transfer import transfer
+
+    path, oid = chunked
+    m = Store(path).objects.manifest(oid)
+    rows = list(m.chunks)
+    rows[0], rows[1] = rows[1], rows[0]
+    objects = _forge(path, Manifest(oid, m.size, m.chunker, tuple(rows)))
+    url = str(tmp_path / "remote")
+    remote = RemoteStore("origin", url, open_backend("origin", url), str(tmp_path / "c"),
+                         str(tmp_path / "s"))
+    remote.check(create=True)
+    with pytest.raises(CorruptObjectError):
+        transfer(objects, remote.objects, [oid])
+    assert remote.objects.missing([oid]) == [oid]
+
+
+@pytest.mark.xfail(strict=True, reason="finding, not fixed: views() hands out views of a "
+                   "mmap; a pack truncated after it was mapped kills the reader with SIGBUS")
+def test_a_pack_truncated_while_its_chunks_are_viewed_does_not_kill_the_process(chunked):
+    # PackIndex.mapped() maps the pack after _pack_fd checked its size once; a pack cut
+    # short while a checkout writes views of it (a restore with rsync --inplace, a full
+    # disk under another tool) faults on the first page past the new end: the process is
+    # killed by SIGBUS, with no `Error: …` and no cleanup.
+    path, oid = chunked
+    code = textwrap.dedent(f"""
+        import os
+        import mlver.store.chunker as ch
+        ch.CHUNK_THRESHOLD = 256 << 10
+        from mlver.store import Store
+        from mlver.base.errors import CorruptObjectError
+        objects = Store({path!r}).objects
+        try:
+            with objects.open({oid!r}) as f:
+                views = f.views()
+                first = next(views)
+                pack = objects.find_packed(objects.manifest({oid!r}).chunks[0][0])[0]
+                os.truncate(pack.pack_path, 4096)
+                total = len(bytes(first)) + sum(len(bytes(v)) for v in views)
+            print("read", total)
+        except CorruptObjectError as e:
+            print("refused:", e)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, (out.returncode, out.stderr[-500:])
+    assert "refused:" in out.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="finding, not fixed: a chunk present in a pack is "
+                   "never written again, even when its copy there is damaged")
+def test_re_snapshotting_a_file_repairs_a_damaged_chunk(chunked, tmp_path):
+    # The read error advises "re-snapshot the file", and for a whole object a fresh copy
+    # does repair (Batch._claim -> _repair). For a chunked file the chunk is found in the
+    # pack (has_packed) and skipped, and the manifest is present already: nothing is
+    # written, the file stays unreadable although the user has its bytes.
+    path, oid = chunked
+    objects = Store(path).objects
+    pack, i = objects.find_packed(objects.manifest(oid).chunks[3][0])
+    at = pack.offsets[i] + 10
+    os.chmod(pack.pack_path, 0o644)
+    with open(pack.pack_path, "r+b") as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0xFF]))
+    assert not Store(path).objects.verify_file(oid)
+    (tmp_path / "again").write_bytes(DATA)
+    with Store(path).objects.batch() as b:
+        assert b.add_file(str(tmp_path / "again"))[0] == oid
+    assert Store(path).objects.read(oid) == DATA
