@@ -225,3 +225,51 @@ def test_re_snapshotting_a_file_repairs_a_damaged_chunk(chunked, tmp_path):
     with Store(path).objects.batch() as b:
         assert b.add_file(str(tmp_path / "again"))[0] == oid
     assert Store(path).objects.read(oid) == DATA
+
+
+def _cli_chunked(adv):
+    """Snapshot DATA as m's output in the ``adv`` project (in process, threshold lowered);
+    returns the file's oid."""
+    from . import craft
+
+    (adv / "w.bin").write_bytes(DATA)
+    r = craft.cli("snapshot", "m", "-o", "model=w.bin")
+    assert r.exit_code == 0, r.output
+    objects = Store(str(adv / ".mlver")).objects
+    (oid,) = list(objects.iter_manifests())
+    return craft, oid
+
+
+def test_cli_verify_and_checkout_of_a_self_naming_manifest_end_in_one_error(adv, tmp_path):
+    craft, oid = _cli_chunked(adv)
+    path = str(adv / ".mlver")
+    chunker = Store(path).objects.manifest(oid).chunker
+    _forge(path, Manifest(oid, len(DATA), chunker, ((oid, len(DATA)),)))
+    v = craft.cli("verify")
+    assert v.exit_code == 1, v.output
+    assert oid in v.output + v.stderr
+    c = craft.cli("checkout", "m", "--to", str(tmp_path / "out"))
+    craft.assert_cli_ok_or_error(c)
+    assert c.exit_code == 1
+    assert not (tmp_path / "out" / "w.bin").exists()
+
+
+def test_cli_exactly_threshold_sized_and_empty_files_round_trip(adv, tmp_path, monkeypatch):
+    from . import craft
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 300_000)
+    exact = DATA[:300_000]
+    (adv / "exact.bin").write_bytes(exact)
+    (adv / "empty.bin").write_bytes(b"")
+    (adv / "below.bin").write_bytes(DATA[:299_999])
+    r = craft.cli("snapshot", "m", "-o", "a=exact.bin", "-o", "b=empty.bin", "-o", "c=below.bin")
+    assert r.exit_code == 0, r.output
+    objects = Store(str(adv / ".mlver")).objects
+    from mlver.base.hashing import oid_of
+    assert objects.manifest(oid_of(exact)) is not None  # at the threshold: chunked
+    assert objects.manifest(oid_of(DATA[:299_999])) is None
+    c = craft.cli("checkout", "m", "--to", str(tmp_path / "out"))
+    assert c.exit_code == 0, c.output + c.stderr
+    assert (tmp_path / "out" / "exact.bin").read_bytes() == exact
+    assert (tmp_path / "out" / "empty.bin").read_bytes() == b""
+    assert craft.cli("verify").exit_code == 0
