@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 TMP_GRACE = 6 * 3600.0  # seconds: a tmp/ file older than this belongs to no live writer
 # Packs allowed before the end of a commit merges the small ones (git gc --auto: 50).
 MAX_PACKS = 32
+# Chunk entries the decoded-manifest cache holds at most: the largest manifest read
+# (MAX_MANIFEST, ~1.5M entries) fits, 256 of them (a crafted store) do not.
+_ROWS_MAX = 2_000_000
 _counter = itertools.count()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -97,6 +100,7 @@ class LocalObjectStore:
         self.fetcher: Callable[[list[str]], None] | None = None
         self._fetching = threading.local()
         self._manifests: dict[str, Manifest] = {}  # decoded manifests (immutable), bounded
+        self._manifest_rows = 0  # chunk entries held by _manifests (what costs memory)
 
     # -- packs ------------------------------------------------------------------------------
 
@@ -236,9 +240,13 @@ class LocalObjectStore:
             data = f.read(manifestmod.MAX_MANIFEST + 1)
         m = manifestmod.decode(data, oid)
         with self._lock:
-            if len(self._manifests) >= 256:  # a 1 GiB file's manifest is ~0.7 MB decoded
+            # A 1 GiB file's manifest is ~0.7 MB decoded (16k entries), a 64 MiB one (the
+            # largest read) ~250 MB: bound the entries held, not just the manifests.
+            if len(self._manifests) >= 256 or self._manifest_rows + len(m.chunks) > _ROWS_MAX:
                 self._manifests.clear()
+                self._manifest_rows = 0
             self._manifests[oid] = m
+            self._manifest_rows += len(m.chunks)
         return m
 
     def has_packed(self, oid: str, refresh: bool = True) -> bool:

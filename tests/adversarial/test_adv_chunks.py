@@ -273,3 +273,19 @@ def test_cli_exactly_threshold_sized_and_empty_files_round_trip(adv, tmp_path, m
     assert (tmp_path / "out" / "exact.bin").read_bytes() == exact
     assert (tmp_path / "out" / "empty.bin").read_bytes() == b""
     assert craft.cli("verify").exit_code == 0
+
+
+def test_the_decoded_manifest_cache_is_bounded_by_entries_not_count(tmp_path, monkeypatch):
+    # Found: the cache kept up to 256 decoded manifests whatever their size; a manifest may
+    # be 64 MiB (~1.5M entries, ~250 MB decoded, measured), so a crafted store whose one
+    # tree names a few hundred such files held tens of GB. Bounded by entries now.
+    monkeypatch.setattr("mlver.store.objects._ROWS_MAX", 50)
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    objects = Store(path).objects
+    with objects.batch() as b:
+        oids = [b.add_bytes(DATA[i:] + DATA[:i]) for i in (0, 1000, 2000)]
+    objects = Store(path).objects
+    for oid in oids:
+        assert objects.manifest(oid) is not None
+        assert sum(len(m.chunks) for m in objects._manifests.values()) <= 50
