@@ -289,3 +289,36 @@ def test_the_decoded_manifest_cache_is_bounded_by_entries_not_count(tmp_path, mo
     for oid in oids:
         assert objects.manifest(oid) is not None
         assert sum(len(m.chunks) for m in objects._manifests.values()) <= 50
+
+
+def _folder_remote(tmp_path, tag: str):
+    from mlver.store.remote import RemoteStore, open_backend
+
+    url = str(tmp_path / "remote")
+    r = RemoteStore("origin", url, open_backend("origin", url), str(tmp_path / f"c-{tag}"),
+                    str(tmp_path / f"s-{tag}"))
+    r.check(create=True)
+    return r
+
+
+def test_pull_of_a_remote_manifest_naming_its_own_file_is_refused_not_recursed(chunked,
+                                                                               tmp_path):
+    # Found: the remote assembles an object stored chunked from its chunks; a chunk that
+    # is that object (or one listing it) recursed until RecursionError, on pull and read.
+    from mlver.store.transfer import transfer
+
+    path, oid = chunked
+    transfer(Store(path).objects, _folder_remote(tmp_path, "a").objects, [oid])
+    m = Store(path).objects.manifest(oid)
+    rel = f"objects/{oid[:2]}/{oid[2:]}.chunks"
+    full = tmp_path / "remote" / rel
+    os.chmod(full, 0o644)
+    full.write_bytes(Manifest(oid, m.size, m.chunker, ((oid, m.size),)).encode())
+    (tmp_path / "b").mkdir()
+    dst = str(tmp_path / "b" / ".mlver")
+    Store.create(dst)
+    with pytest.raises(CorruptObjectError, match="stored as chunks itself"):
+        transfer(_folder_remote(tmp_path, "b").objects, Store(dst).objects, [oid])
+    assert Store(dst).objects.missing([oid]) == [oid]
+    with pytest.raises(CorruptObjectError, match="stored as chunks itself"):
+        _folder_remote(tmp_path, "c").objects.read(oid)
