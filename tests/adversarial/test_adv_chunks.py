@@ -322,3 +322,30 @@ def test_pull_of_a_remote_manifest_naming_its_own_file_is_refused_not_recursed(c
     assert Store(dst).objects.missing([oid]) == [oid]
     with pytest.raises(CorruptObjectError, match="stored as chunks itself"):
         _folder_remote(tmp_path, "c").objects.read(oid)
+
+
+def test_push_refuses_a_manifest_naming_a_big_loose_object_as_a_chunk(tmp_path, monkeypatch):
+    # Found: transfer read every chunk it sends whole into memory, whatever the object; a
+    # local manifest naming a big loose file as a 1,000-byte chunk made push read it all
+    # and send it packed as a "chunk", then publish the lying manifest on the remote.
+    from mlver.base.hashing import oid_of
+    from mlver.store.chunker import CHUNKER_ID
+    from mlver.store.transfer import transfer
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 4 << 20)
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    objects = Store(path).objects
+    with objects.batch() as b:
+        big = b.add_bytes(DATA)  # 1.5 MiB, below this threshold: one loose object
+    assert objects.local_file(big) is not None
+    fake = oid_of(b"x" * 1000)
+    mp = objects.manifest_path(fake)
+    os.makedirs(os.path.dirname(mp), exist_ok=True)
+    with open(mp, "wb") as f:
+        f.write(Manifest(fake, 1000, CHUNKER_ID, ((big, 1000),)).encode())
+    remote = _folder_remote(tmp_path, "a")
+    with pytest.raises(CorruptObjectError, match=f"chunk {big} of file {fake}"):
+        transfer(Store(path).objects, remote.objects, [fake])
+    fresh = _folder_remote(tmp_path, "b").objects
+    assert fresh.missing([fake, big]) == [fake, big]
