@@ -349,3 +349,24 @@ def test_push_refuses_a_manifest_naming_a_big_loose_object_as_a_chunk(tmp_path, 
         transfer(Store(path).objects, remote.objects, [fake])
     fresh = _folder_remote(tmp_path, "b").objects
     assert fresh.missing([fake, big]) == [fake, big]
+
+
+def test_a_damaged_loose_copy_beside_good_chunks_does_not_hide_them(adv, tmp_path):
+    # Found: a file both loose and chunked (gc --rechunk killed before the whole copy
+    # went) whose loose copy rots was unreadable: read() and verify_file() tried the loose
+    # copy and the packs, never the chunks, although they hold the file intact.
+    craft, oid = _cli_chunked(adv)
+    objects = Store(str(adv / ".mlver")).objects
+    loose = objects._loose_path(oid)
+    os.makedirs(os.path.dirname(loose), exist_ok=True)
+    with open(loose, "wb") as f:
+        f.write(b"rot" * 1000)
+    objects = Store(str(adv / ".mlver")).objects
+    assert objects.read(oid) == DATA
+    assert objects.verify_file(oid)
+    assert objects.read_many([oid]) == {oid: DATA}
+    c = craft.cli("checkout", "m", "--to", str(tmp_path / "out"))
+    assert c.exit_code == 0, c.output + c.stderr
+    assert (tmp_path / "out" / "w.bin").read_bytes() == DATA
+    v = craft.cli("verify")
+    assert v.exit_code == 0 and "holds a damaged copy" in v.stderr, v.output + v.stderr
