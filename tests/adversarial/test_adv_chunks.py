@@ -370,3 +370,27 @@ def test_a_damaged_loose_copy_beside_good_chunks_does_not_hide_them(adv, tmp_pat
     assert (tmp_path / "out" / "w.bin").read_bytes() == DATA
     v = craft.cli("verify")
     assert v.exit_code == 0 and "holds a damaged copy" in v.stderr, v.output + v.stderr
+
+
+def test_a_file_of_one_repeated_chunk_round_trips_through_a_remote(tmp_path):
+    # Repeated content lists the same chunk many times: the reader, the views, read_many
+    # and transfer must each serve it at every place it is listed.
+    from mlver.store.transfer import transfer
+
+    data = bytes(3 << 20)
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    objects = Store(path).objects
+    with objects.batch() as b:
+        oid = b.add_bytes(data)
+    m = objects.manifest(oid)
+    assert len(m.chunk_oids()) < len(m.chunks)
+    with objects.open(oid) as f:
+        assert b"".join(bytes(v) for v in f.views()) == data
+    transfer(objects, _folder_remote(tmp_path, "a").objects, [oid])
+    (tmp_path / "b").mkdir()
+    dst = str(tmp_path / "b" / ".mlver")
+    Store.create(dst)
+    transfer(_folder_remote(tmp_path, "b").objects, Store(dst).objects, [oid])
+    assert Store(dst).objects.read(oid) == data
+    assert Store(dst).objects.read_range(oid, (1 << 20) - 5, 10) == bytes(10)
