@@ -133,6 +133,11 @@ def _rebuilds(objects: LocalObjectStore, oid: str) -> bool:
         return False
     if m is None:
         return False
+    # Chunks live in packs only: a manifest whose chunk is read from elsewhere (a crafted
+    # one naming the file itself, served by the very loose copy about to go) rebuilds
+    # nothing once that copy is removed.
+    if not all(objects.has_packed(c, refresh=i == 0) for i, c in enumerate(m.chunk_oids())):
+        return False
     c = scan.check_manifest(objects, scan.ManifestFile(oid, path, 0, 0.0), strict=True)
     return not c.bad
 
@@ -143,7 +148,8 @@ def _present(objects: LocalObjectStore, oid: str) -> bool:
         m = scan.load_manifest(objects, oid)
     except CorruptObjectError:
         return False
-    return m is not None and all(objects.has(c) for c in m.chunk_oids())
+    return m is not None and all(objects.has_packed(c, refresh=i == 0)
+                                 for i, c in enumerate(m.chunk_oids()))
 
 
 __all__ = ["RechunkResult", "rechunk"]

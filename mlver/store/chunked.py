@@ -11,6 +11,7 @@ and the reader share.
 from __future__ import annotations
 
 import bisect
+import contextvars
 import io
 from collections.abc import Iterable, Iterator
 from typing import Protocol
@@ -19,6 +20,12 @@ from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import Hasher, oid_of
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PackIndex
+
+# The chunked files being read by this thread of control, outermost first: a chunk read
+# through the store's slow path that names one of them is a cycle in forged manifests (a
+# file listed as its own chunk), which would otherwise recurse until Python gives up.
+_READING: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "mlver_chunked_reading", default=frozenset())
 
 RUN_MAX = 8 << 20  # bytes one pread may cover: large reads, bounded memory
 GAP_MAX = 64 << 10  # neighbours closer than this are read together (the gap is read too)
@@ -174,15 +181,23 @@ class ChunkedReader(io.RawIOBase):
         coid, n = self.manifest.chunks[j]
         where = f"chunk {coid} of object {self.manifest.oid} (bytes {self._starts[j]}–" \
                 f"{self._starts[j] + n})"
+        reading = _READING.get()
+        if coid == self.manifest.oid or coid in reading or len(reading) >= 8:
+            raise CorruptObjectError(
+                f"{where} is the file itself or one that contains it (its chunk manifest is "
+                "forged); restore it from a backup, or re-snapshot the file")
         if self._store.find_packed(coid) is None:
             # Gone (a version pulled without its data, a lost pack): bring every chunk of
             # the file that is gone at once, not one fetch (and one pack) per chunk.
             lacking = [c for c in self.manifest.chunk_oids() if self._store.find_packed(c) is None]
             self._store.fetch(lacking)
+        token = _READING.set(reading | {self.manifest.oid})
         try:
             data = self._store.read(coid)
         except CorruptObjectError as e:
             raise CorruptObjectError(f"{where}: {e}") from None
+        finally:
+            _READING.reset(token)
         if len(data) != n:
             raise CorruptObjectError(f"{where} is {len(data)} bytes, its manifest says {n}; "
                                      "restore the store from a backup, or re-snapshot the file")

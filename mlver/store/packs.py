@@ -54,7 +54,11 @@ MAX_OBJECT = (1 << 32) - 1  # an entry's length is a u32
 MAX_IDX_BYTES = 1 << 31  # bound on what an index read may allocate
 _FLUSH = 1 << 20  # writer buffer
 _DIRECT = 32 << 10  # an object this big skips the buffer (a chunk of a big file)
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: opening a FIFO planted where an object or manifest belongs must not wait
+# for a writer forever (it is refused as not a regular file right after); on a regular
+# file the flag changes nothing, and it is cleared once the file is known to be one.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_NONBLOCK", 0))
 
 
 def _digest(data: bytes | bytearray | memoryview) -> bytes:
@@ -97,6 +101,8 @@ def open_regular(path: str) -> int:
         raise CorruptObjectError(
             f"{path} is not a regular file; a store holds no symlinks or special files: "
             "move it out of the store")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
     return fd
 
 

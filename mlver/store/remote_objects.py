@@ -184,6 +184,14 @@ class RemoteObjectStore(RemoteListing):
         m = self.manifest(oid)
         assert m is not None
         check_meta_size(self.label, "object", oid, m.size)  # only metadata is read whole
+        for c in m.chunk_oids():
+            # Chunks are stored whole; one stored as chunks itself (the file, or a file
+            # that lists this one) is a forged cycle that would recurse without end.
+            if c == oid or (self._locate(c) is None and c in self._manifests):
+                raise CorruptObjectError(
+                    f"object {oid} on {self.label}: its chunk {c} is stored as chunks itself; "
+                    "the manifest is damaged or crafted (push the file again from a store "
+                    "that has it intact)")
         parts = {it.oid: it.data for it in self.iter_objects(m.chunk_oids(), in_memory=True)}
         data = b"".join(parts[c] or b"" for c, _n in m.chunks)
         it = Item(oid, len(data), data=data)

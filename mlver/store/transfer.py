@@ -125,9 +125,11 @@ def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | N
         else:
             manifests.append(m)
     owner: dict[str, str] = {}  # chunk -> a file it belongs to (to name it in errors)
+    length: dict[str, int] = {}  # chunk -> its length, as that file's manifest gives it
     for m in manifests:
-        for c in m.chunk_oids():
+        for c, n in m.chunks:
             owner.setdefault(c, m.oid)
+            length.setdefault(c, n)
     chunks = dst.missing(list(owner)) if owner else []
     if progress is not None:
         progress.start(label)
@@ -156,6 +158,13 @@ def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | N
                 except CorruptObjectError as e:
                     raise CorruptObjectError(f"{e} (a chunk of file {_named(e, owner)}); "
                                              "nothing of that file was stored") from None
+                if it.size != length[it.oid]:
+                    # Before reading it whole: a manifest may name any object as a chunk
+                    # (a crafted one, a big loose file), and a chunk is read into memory.
+                    raise CorruptObjectError(
+                        f"chunk {it.oid} of file {owner[it.oid]} is {it.size} bytes, its "
+                        f"manifest says {length[it.oid]}: the manifest is damaged or crafted; "
+                        "nothing of that file was stored")
                 batch.add_chunk(_chunk_bytes(it), it.oid)
                 if it.owned and it.path:
                     discard(it.path)
