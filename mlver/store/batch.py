@@ -317,8 +317,8 @@ class Batch:
             found = read_runs(hits)
             for coid, (off, n) in group:
                 data = found.get(bytes.fromhex(coid))
-                if (data is not None and oid_of(data) == coid) \
-                        or self._staged.get(coid) == _PACKED:  # type: ignore[arg-type]
+                intact = data is not None and oid_of(data) == coid  # type: ignore[arg-type]
+                if intact or self._staged.get(coid) == _PACKED:
                     continue  # intact, or written again by this batch already
                 fresh = _source_bytes(f, off, n)
                 if oid_of(fresh) != coid:

@@ -203,8 +203,6 @@ def test_a_pack_truncated_while_its_chunks_are_viewed_does_not_kill_the_process(
     assert "refused:" in out.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="finding, not fixed: a chunk present in a pack is "
-                   "never written again, even when its copy there is damaged")
 def test_re_snapshotting_a_file_repairs_a_damaged_chunk(chunked, tmp_path):
     # The read error advises "re-snapshot the file", and for a whole object a fresh copy
     # does repair (Batch._claim -> _repair). For a chunked file the chunk is found in the
