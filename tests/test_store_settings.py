@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from mlver.store import settings
 from mlver.store.settings import CONFIG_FILE, read_store_config, rewrite_store_config
 
@@ -32,3 +34,15 @@ def test_the_store_imports_nothing_above_it():
             for name in names:
                 if name.startswith("mlver"):
                     assert name.split(".")[1] in ("base", "store"), (path.name, name)
+
+
+def test_a_chunker_id_that_is_no_name_is_refused(tmp_path):
+    import json
+
+    from mlver.base.errors import StoreFormatError
+    from mlver.store.settings import read_store_config
+
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"format": 3, "hash": "xxh3-128", "chunker": "x" * 5000}))
+    with pytest.raises(StoreFormatError, match="chunker id"):
+        read_store_config(str(tmp_path))

@@ -40,6 +40,8 @@ class Source(Protocol):
 
     def fetch(self, oids: list[str]) -> bool: ...
 
+    def size(self, oid: str) -> int | None: ...
+
 
 def read_runs(spots: Iterable[tuple[PackIndex, int]]) -> dict[bytes, memoryview]:
     """The bytes of packed entries ``(pack, position)``, by 16-byte oid, NOT verified: one
@@ -191,6 +193,10 @@ class ChunkedReader(io.RawIOBase):
             # the file that is gone at once, not one fetch (and one pack) per chunk.
             lacking = [c for c in self.manifest.chunk_oids() if self._store.find_packed(c) is None]
             self._store.fetch(lacking)
+        have = self._store.size(coid)
+        if have is not None and have != n:  # never read a big object whole for a small chunk
+            raise CorruptObjectError(f"{where} is {have} bytes, its manifest says {n}; restore "
+                                     "the store from a backup, or re-snapshot the file")
         token = _READING.set(reading | {self.manifest.oid})
         try:
             data = self._store.read(coid)

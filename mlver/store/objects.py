@@ -82,6 +82,9 @@ class LocalObjectStore:
     re-lists ``objects/pack/`` when the folder changed (a read that misses, always).
     """
 
+    # A manifest that arrives (a pull) is read through its chunks before it is published.
+    verifies_arrivals = True
+
     def __init__(self, store_dir: str, read_only: bool = False) -> None:
         self.store_dir = store_dir
         self.read_only = read_only

@@ -23,6 +23,9 @@ from mlver.store.remote_backend import Backend
 from mlver.store.remote_bounds import WORKERS, check_index_total, valid_pack_name
 
 
+DECODED_ROWS_MAX = 2_000_000  # chunk entries of decoded manifests held (~400 MB at most)
+
+
 class RemoteListing:
     """What a remote holds: listed once (pack indexes cached locally by pack name, since
     packs never change), then looked up in memory; writers note what they add
@@ -113,7 +116,7 @@ class RemoteListing:
         with self._lock:
             for m in manifests:
                 self._manifests[m.oid] = len(m.encode())
-                self._decoded[m.oid] = m
+                self._keep(m)
             if pack_name and idx_file:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 dest = os.path.join(self.cache_dir, pack_name + ".idx")
@@ -182,8 +185,16 @@ class RemoteListing:
                                      "push the file again from a store that has it intact"
                                      ) from None
         with self._lock:
-            self._decoded[oid] = m
+            self._keep(m)
         return m
+
+    def _keep(self, m: Manifest) -> None:
+        """Cache ``m`` decoded, within a bound on the chunk entries held (a crafted remote
+        may hold many big manifests): past it, the cache starts again. Under the lock."""
+        rows = sum(len(d.chunks) for d in self._decoded.values())
+        if rows + len(m.chunks) > DECODED_ROWS_MAX:
+            self._decoded = {}
+        self._decoded[m.oid] = m
 
     def missing(self, oids: Iterable[str]) -> list[str]:
         """The oids the remote lacks (one listing for all of them)."""

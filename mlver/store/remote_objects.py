@@ -37,6 +37,9 @@ class RemoteObjectStore(RemoteListing):
     ``manifest``, ``open``, ``read``, ``batch``, ``iter_oids``), with presence answered
     from one listing and parallel, verified fetches (:meth:`iter_items`)."""
 
+    # Reading a file back through its chunks costs requests: the sender vouches instead.
+    verifies_arrivals = False
+
     def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
         super().__init__(backend, cache_dir, scratch_dir)
         # Small packs fetched whole stay in memory (records and trees are read one at a

@@ -52,6 +52,11 @@ def read_store_config(store_dir: str) -> dict[str, Any]:
         raise StoreFormatError(
             f"the store at {store_dir} has format {fmt!r}, newer than this mlver reads "
             f"(format {STORE_FORMAT}); upgrade mlver (pip install -U mlver)")
+    chunker = cfg.get("chunker", CHUNKER_ID)
+    if not isinstance(chunker, str) or not 0 < len(chunker) <= 100 or not chunker.isprintable():
+        raise StoreFormatError(
+            f"{path}: its chunker id {str(chunker)[:40]!r} is not one (a short printable "
+            f"name such as {CHUNKER_ID!r}); restore config.json from a backup")
     if cfg.get("hash") != HASH_NAME:
         raise StoreFormatError(
             f"the store at {store_dir} uses hash {cfg.get('hash')!r}, this mlver only "

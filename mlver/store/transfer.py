@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.progress import Progress
@@ -55,9 +55,15 @@ class Source(Protocol):
 
     def iter_items(self, oids: list[str]) -> Iterator[Item]: ...
 
+    def open(self, oid: str) -> BinaryIO: ...
+
 
 class Dest(Protocol):
-    """A store objects are written to."""
+    """A store objects are written to. ``verifies_arrivals``: its batch reads a file that
+    arrives as chunks and a manifest through them before it publishes the manifest (a
+    local store does; a remote cannot read cheaply, so the sender vouches instead)."""
+
+    verifies_arrivals: bool
 
     def missing(self, oids: list[str]) -> list[str]: ...
 
@@ -83,6 +89,7 @@ class TransferResult:
 
 
 NOTHING = TransferResult(0, 0, 0, 0.0)
+MAX_CHUNK_ROWS = 4_000_000  # chunks listed by the manifests of one transfer (~320 GB of files)
 
 
 def _send_whole(batch: TransferBatch, it: Item) -> None:
@@ -118,12 +125,21 @@ def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | N
         return TransferResult(0, 0, len(wanted), time.perf_counter() - t0)
     manifests: list[Manifest] = []
     whole: list[str] = []
+    rows = 0
     for oid in todo:
         m = src.manifest(oid)
         if m is None:
             whole.append(oid)
-        else:
-            manifests.append(m)
+            continue
+        rows += len(m.chunks)
+        if rows > MAX_CHUNK_ROWS:  # decoded manifests cost ~200 bytes a chunk, all held
+            raise CorruptObjectError(
+                f"the files to transfer list more than {MAX_CHUNK_ROWS:,} chunks in all "
+                f"(~{MAX_CHUNK_ROWS * 80 // 10**9} GB of big files); a crafted store lists "
+                "that many, else transfer fewer versions at a time (mlver pull NAME@N)")
+        if not dst.verifies_arrivals:
+            _vouch(src, m)
+        manifests.append(m)
     owner: dict[str, str] = {}  # chunk -> a file it belongs to (to name it in errors)
     length: dict[str, int] = {}  # chunk -> its length, as that file's manifest gives it
     for m in manifests:
@@ -182,6 +198,16 @@ def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | N
         progress.finish()
     return TransferResult(len(whole) + len(manifests), nbytes, len(wanted) - len(todo),
                           time.perf_counter() - t0, len(chunks))
+
+
+def _vouch(src: Source, m: Manifest) -> None:
+    """Read the file ``m`` describes through its chunks at ``src`` (each chunk and the
+    whole file verified) before a destination that does not check arrivals (a remote)
+    trusts the manifest: a lying one would read as present there, and no later push could
+    replace it. A local destination checks what arrives itself."""
+    with src.open(m.oid) as f:
+        while f.read(8 << 20):
+            pass
 
 
 def _named(e: CorruptObjectError, owner: dict[str, str]) -> str:
