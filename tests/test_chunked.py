@@ -40,6 +40,17 @@ def _write(tmp_path, name: str, data: bytes) -> str:
 
 
 # Fixed bytes (not os.urandom): their cuts are known, one chunk is above 128 KiB.
+def _flip_a_byte_of(store: LocalObjectStore, coid: str) -> None:
+    """Damage the packed chunk ``coid`` in place: one bit of its 8th byte."""
+    pack, i = store.find_packed(coid)
+    os.chmod(pack.pack_path, 0o644)
+    with open(pack.pack_path, "r+b") as f:
+        f.seek(pack.offsets[i] + 7)
+        byte = f.read(1)
+        f.seek(pack.offsets[i] + 7)
+        f.write(bytes([byte[0] ^ 1]))
+
+
 DATA = b"".join(xxhash.xxh3_128_digest(i.to_bytes(8, "little")) for i in range((3 << 19) // 16))
 
 
@@ -94,13 +105,7 @@ def test_a_flipped_byte_in_a_chunk_is_named_with_its_file(store):
         oid = b.add_bytes(DATA)
     m = store.manifest(oid)
     victim, _n = m.chunks[2]
-    pack, i = store.find_packed(victim)
-    os.chmod(pack.pack_path, 0o644)
-    with open(pack.pack_path, "r+b") as f:
-        f.seek(pack.offsets[i] + 7)
-        byte = f.read(1)
-        f.seek(pack.offsets[i] + 7)
-        f.write(bytes([byte[0] ^ 1]))
+    _flip_a_byte_of(store, victim)
     fresh = LocalObjectStore(store.store_dir)
     with pytest.raises(CorruptObjectError, match=f"chunk {victim} of object {oid}"):
         fresh.read(oid)
@@ -229,13 +234,7 @@ def test_adding_a_big_file_again_repairs_a_corrupt_chunk(store, tmp_path):
     with store.batch() as b:
         oid = b.add_bytes(DATA)
     victim, _n = store.manifest(oid).chunks[2]
-    pack, i = store.find_packed(victim)
-    os.chmod(pack.pack_path, 0o644)
-    with open(pack.pack_path, "r+b") as f:
-        f.seek(pack.offsets[i] + 7)
-        byte = f.read(1)
-        f.seek(pack.offsets[i] + 7)
-        f.write(bytes([byte[0] ^ 1]))
+    _flip_a_byte_of(store, victim)
     fresh = LocalObjectStore(store.store_dir)
     assert not fresh.verify_file(oid)
     with fresh.batch() as b:  # what "re-snapshot the versions they break" does

@@ -31,7 +31,12 @@ from mlver.store.safefs import sync_filesystem
 def remove_loose(store: LocalObjectStore, oid: str) -> None:
     """Unlink the loose object ``oid`` (gone already is fine); drop its fan-out folder
     when that leaves it empty."""
-    path = store._loose_path(oid)
+    _remove_in_fan(store._loose_path(oid))
+
+
+def _remove_in_fan(path: str) -> None:
+    """Unlink ``path`` in a fan-out folder (gone already is fine), and the folder when that
+    leaves it empty."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -67,13 +72,7 @@ def publish_manifest(store: LocalObjectStore, m: manifestmod.Manifest) -> None:
 def remove_manifest(store: LocalObjectStore, oid: str) -> None:
     """Unlink the chunk manifest of ``oid`` (gone already is fine); its chunks are left to
     the repack that follows."""
-    path = store.manifest_path(oid)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return
-    with contextlib.suppress(OSError):  # not empty (the usual case)
-        os.rmdir(os.path.dirname(path))
+    _remove_in_fan(store.manifest_path(oid))
 
 
 def sync_removals(store: LocalObjectStore) -> None:
