@@ -40,6 +40,14 @@ def _write(tmp_path, name: str, data: bytes) -> str:
 
 
 # Fixed bytes (not os.urandom): their cuts are known, one chunk is above 128 KiB.
+def _other_store(tmp_path) -> tuple[str, LocalObjectStore]:
+    """A second, empty store (its path and its objects)."""
+    path = str(tmp_path / "other" / ".mlver")
+    os.makedirs(os.path.dirname(path))
+    Store.create(path)
+    return path, Store(path).objects
+
+
 def _flip_a_byte_of(store: LocalObjectStore, coid: str) -> None:
     """Damage the packed chunk ``coid`` in place: one bit of its 8th byte."""
     pack, i = store.find_packed(coid)
@@ -146,10 +154,7 @@ def test_chunks_and_manifest_copy_between_stores(store, tmp_path):
     with store.batch() as b:
         oid = b.add_bytes(DATA)
     m = store.manifest(oid)
-    other_path = str(tmp_path / "other" / ".mlver")
-    os.makedirs(os.path.dirname(other_path))
-    Store.create(other_path)
-    other = Store(other_path).objects
+    other_path, other = _other_store(tmp_path)
     with other.batch() as b:
         for coid, data in store.read_many(m.chunk_oids()).items():
             b.add_chunk(data, expect=coid)
@@ -195,10 +200,7 @@ def test_a_lying_manifest_from_elsewhere_is_refused_before_it_is_published(store
     with store.batch() as b:
         oid = b.add_bytes(DATA)
     m = store.manifest(oid)
-    other_path = str(tmp_path / "other" / ".mlver")
-    os.makedirs(os.path.dirname(other_path))
-    Store.create(other_path)
-    other = Store(other_path).objects
+    other_path, other = _other_store(tmp_path)
     liar = Manifest(oid, m.size, m.chunker, (m.chunks[1], m.chunks[0]) + m.chunks[2:])
     b = other.batch()
     try:
@@ -254,10 +256,7 @@ def test_a_file_whose_chunks_are_not_all_here_is_missing_and_a_transfer_complete
 
     with store.batch() as b:
         oid = b.add_bytes(DATA)
-    other_path = str(tmp_path / "other" / ".mlver")
-    os.makedirs(os.path.dirname(other_path))
-    Store.create(other_path)
-    other = Store(other_path).objects
+    other_path, other = _other_store(tmp_path)
     transfer(store, other, [oid])
     victim = other.manifest(oid).chunks[3][0]
     _drop_pack_of(other, victim)  # a lost pack: the manifest stays
