@@ -733,3 +733,26 @@ def test_upstream_tracked_data_file_is_not_a_code_change(mrepo, proj):
     for depth in (0, 3):
         d = mrepo.diff("use@1", "use@2", depth=depth)
         assert [f["path"] for f in d.code["files"]] == ["train.py"]
+
+
+def test_a_big_binary_output_says_how_much_of_it_is_unchanged(mrepo, proj, monkeypatch):
+    """Two versions of a checkpoint stored as chunks: the diff says what share of the new
+    one the old one holds, from the manifests alone."""
+    import os
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 256 << 10)
+    weights = bytearray(os.urandom(1 << 20))
+    (proj / "model.bin").write_bytes(weights)
+    r1 = mrepo.snapshot("ckpt", outputs={"model": "model.bin"})
+    weights[500_000:500_100] = os.urandom(100)  # a few weights change
+    (proj / "model.bin").write_bytes(weights)
+    r2 = mrepo.snapshot("ckpt", outputs={"model": "model.bin"})
+    d = mrepo.diff(r1.oid, r2.oid)
+    s = d.outputs["model"]
+    assert s.status == "modified" and s.shared_bytes is not None
+    assert 0.7 * len(weights) < s.shared_bytes < len(weights)  # all but the chunks around it
+    got = diff_json(r1.oid, r2.oid)["outputs"]["model"]["shared_bytes"]
+    assert got == s.shared_bytes
+    pct = round(100 * s.shared_bytes / len(weights))
+    text = assert_ok(cli("diff", r1.oid, r2.oid))
+    assert f"model.bin changed (1.0 MB -> 1.0 MB, {pct}% unchanged)" in text

@@ -83,8 +83,23 @@ def _slot(objs: Objects, slot: str, a: Artifact | None, b: Artifact | None,
                         note="; ".join(notes) or None, **common)
     if a.type == "blob" and b.type == "blob":
         table, note = tablecache.diff_blobs(objs, a.oid, b.oid, a.path, b.path, opts)
-        return SlotDiff(slot, "modified", table=table, note=note, **common)
+        return SlotDiff(slot, "modified", table=table, note=note,
+                        shared_bytes=shared_bytes(objs, a.oid, b.oid), **common)
     return SlotDiff(slot, "modified", note=f"type changed from {a.type} to {b.type}", **common)
+
+
+def shared_bytes(objs: Objects, old: str, new: str) -> int | None:
+    """How many bytes of ``new`` the ``old`` content holds too, from the two files' chunk
+    manifests (no byte is read): what a checkpoint whose weights changed in a few places
+    keeps. None unless both are stored as chunks."""
+    try:
+        a, b = objs.store.objects.manifest(old), objs.store.objects.manifest(new)
+    except CorruptObjectError:
+        return None
+    if a is None or b is None:
+        return None
+    have = {c for c, _n in a.chunks}
+    return sum(n for c, n in b.chunks if c in have)
 
 
 def missing_note(a: Artifact, b: Artifact) -> str:

@@ -39,6 +39,9 @@ class SlotDiff:
     # the Diff of the two records that produced the old and the new content (same name,
     # two versions), when the content changed and lineage knows both: see diff.upstream
     upstream: Diff | None = None
+    # bytes of the new content that the old one holds too, found by their chunks (both
+    # sides stored as chunks: big files); None otherwise
+    shared_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (docs/diff.md)."""
@@ -48,7 +51,7 @@ class SlotDiff:
                 "files": self.files.to_dict() if self.files else None,
                 "table": self.table.to_dict() if self.table is not None else None,
                 "tables": {p: t.to_dict() for p, t in self.tables.items()},
-                "note": self.note,
+                "note": self.note, "shared_bytes": self.shared_bytes,
                 "upstream": self.upstream.to_dict() if self.upstream is not None else None}
 
     @classmethod
@@ -62,7 +65,7 @@ class SlotDiff:
                    files=FolderDiff.from_dict(d["files"]) if d.get("files") else None,
                    table=TableDiff.from_dict(d["table"]) if d.get("table") else None,
                    tables={p: TableDiff.from_dict(t) for p, t in (d.get("tables") or {}).items()},
-                   note=d.get("note"),
+                   note=d.get("note"), shared_bytes=d.get("shared_bytes"),
                    upstream=Diff.from_dict(d["upstream"]) if d.get("upstream") else None)
 
 

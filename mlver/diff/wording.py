@@ -66,8 +66,20 @@ def where(s: SlotDiff) -> str:
 
 
 def size_change(s: SlotDiff) -> str:
-    """``content changed (1.0 KB -> 1.1 KB)``."""
-    return f"content changed ({human_size(s.old_size)} -> {human_size(s.new_size)})"
+    """``content changed (1.0 KB -> 1.1 KB)``, and for two big files stored as chunks how
+    much of the new one the old one holds: ``(64.0 MB -> 64.1 MB, 93% unchanged)``."""
+    return f"content changed ({sizes(s)})"
+
+
+def sizes(s: SlotDiff) -> str:
+    """``1.0 KB -> 1.1 KB``, with ``, 93% unchanged`` when the chunks tell."""
+    text = f"{human_size(s.old_size)} -> {human_size(s.new_size)}"
+    if s.shared_bytes is not None and s.new_size:
+        share = s.shared_bytes / s.new_size
+        # never "100%" for content that changed, never "0%" for some shared
+        pct = min(99, max(1, round(share * 100))) if 0 < share < 1 else round(share * 100)
+        text += f", {pct}% unchanged"
+    return text
 
 
 def slot_line(s: SlotDiff) -> str:
@@ -113,8 +125,7 @@ def outputs_line(d: Diff) -> str | None:
         name = (s.path or s.slot).rsplit("/", 1)[-1]
         if s.status == "modified":
             note = f"; note: {s.note}" if s.note else ""
-            bits.append(f"{name} changed ({human_size(s.old_size)} -> {human_size(s.new_size)})"
-                        f"{note}")
+            bits.append(f"{name} changed ({sizes(s)}){note}")
         elif s.status == "moved":
             bits.append(f"{name} moved from {s.old_path or '?'} (same content)")
         else:

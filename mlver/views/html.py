@@ -216,8 +216,7 @@ def _anchor(slot: str) -> str:
 def _output_brief(s: SlotDiff) -> str:
     name = (s.path or s.slot).rsplit("/", 1)[-1]
     if s.status == "modified":
-        return (f"<code>{e(name)}</code> changed ({size(s.old_size)} → "
-                f"{size(s.new_size)})")
+        return f"<code>{e(name)}</code> changed ({e(wording.sizes(s)).replace(' -&gt; ', ' → ')})"
     if s.status == "moved":
         return f"<code>{e(name)}</code> moved from <code>{e(s.old_path or '?')}</code>"
     return f"<code>{e(name)}</code> {e(s.status)}"
