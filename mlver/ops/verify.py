@@ -113,7 +113,7 @@ class VerifyResult:
         counts: dict[str, int] = {}
         for p in self.problems:
             counts[p.problem] = counts.get(p.problem, 0) + 1
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
         return f"{_n(len(self.problems), 'problem')} ({kinds})"
 
     def to_dict(self) -> dict[str, Any]:
