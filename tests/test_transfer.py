@@ -2,7 +2,8 @@
 remote (a folder, moto S3) and a fresh local store pulls from it. Whole objects, loose ones,
 chunked files (only the chunks the other side lacks travel, manifest after its chunks),
 objects of 100 MiB and more (the pull path of a loose object over 16 MiB included), a
-corrupt chunk refused on pull, a SIGKILL mid-push, and a remote made by an older mlver."""
+corrupt chunk refused on pull, a SIGKILL mid-push (on every backend), and a remote made by an
+older mlver."""
 
 from __future__ import annotations
 
@@ -217,8 +218,9 @@ from mlver.store.transfer import transfer
 ch.CHUNK_THRESHOLD = 1 << 20
 rb.PACK_TARGET = 1 << 20  # many packs: the kill lands between them
 rb.WORKERS = 1
-src, url, tmp, oid = sys.argv[1:]
-r = RemoteStore("origin", url, open_backend("origin", url), tmp + "/c", tmp + "/s")
+src, url, tmp, oid, endpoint = sys.argv[1:]
+r = RemoteStore("origin", url, open_backend("origin", url, endpoint or None), tmp + "/c",
+                tmp + "/s")
 put_file = type(r.backend).put_file
 
 def slow(self, rel, local):
@@ -234,14 +236,15 @@ print("done", flush=True)
 """
 
 
-def test_sigkill_mid_push_of_a_chunked_file_leaves_no_manifest_without_chunks(tmp_path):
-    r = Remote(tmp_path, str(tmp_path / "remote"), None)
+def test_sigkill_mid_push_of_a_chunked_file_leaves_no_manifest_without_chunks(remote, tmp_path):
+    r = remote
     a = local(tmp_path, "a")
     data = os.urandom(8 << 20)
     (oid,) = store(a, data)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.Popen([sys.executable, "-c", KILLED_PUSH, str(tmp_path / "a"), r.url,
-                          str(tmp_path / "k"), oid], stdout=subprocess.PIPE, text=True, env=env)
+                          str(tmp_path / "k"), oid, r.endpoint or ""], stdout=subprocess.PIPE,
+                         text=True, env=env)
     assert p.stdout is not None
     line = p.stdout.readline()
     os.kill(p.pid, signal.SIGKILL)
