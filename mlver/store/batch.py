@@ -317,14 +317,20 @@ class Batch:
             found = read_runs(hits)
             for coid, (off, n) in group:
                 data = found.get(bytes.fromhex(coid))
-                intact = data is not None and oid_of(data) == coid  # type: ignore[arg-type]
-                if intact or self._staged.get(coid) == _PACKED:
-                    continue  # intact, or written again by this batch already
+                if data is not None and oid_of(data) == coid:  # type: ignore[arg-type]
+                    continue  # intact
+                with self._lock:
+                    # Checked and reserved in one step: another thread adding the same
+                    # bytes (two copies of a file) must not write it too, or the pack's
+                    # index would list it twice and be refused as damaged.
+                    if coid in self._staged:
+                        continue  # written again by this batch already (or being written)
+                    self._staged[coid] = ""
                 fresh = _source_bytes(f, off, n)
                 if oid_of(fresh) != coid:
+                    with self._lock:
+                        del self._staged[coid]
                     continue  # the file changed since it was read: nothing to repair with
-                with self._lock:
-                    self._staged.pop(coid, None)
                 self._pack_add(coid, fresh)  # a second copy, in a new pack: reads prefer
                 # a copy that hashes right
 

@@ -390,3 +390,65 @@ def test_a_file_of_one_repeated_chunk_round_trips_through_a_remote(tmp_path):
     transfer(_folder_remote(tmp_path, "b").objects, Store(dst).objects, [oid])
     assert Store(dst).objects.read(oid) == data
     assert Store(dst).objects.read_range(oid, (1 << 20) - 5, 10) == bytes(10)
+
+
+def _flip_chunk(path: str, oid: str, j: int) -> str:
+    """Flip one byte of chunk ``j`` of ``oid`` in its pack; return the chunk's oid."""
+    objects = Store(path).objects
+    coid = objects.manifest(oid).chunks[j][0]
+    pack, i = objects.find_packed(coid)
+    at = pack.offsets[i] + 10
+    os.chmod(pack.pack_path, 0o644)
+    with open(pack.pack_path, "r+b") as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0xFF]))
+    return coid
+
+
+def test_two_copies_of_a_file_repairing_one_chunk_at_once_write_it_once(chunked, tmp_path,
+                                                                        monkeypatch):
+    # Found: _repair_chunks checked "staged already?" and staged the chunk in two steps
+    # with a file read between: two identical files captured by two threads both wrote
+    # the damaged chunk into the batch's pack, whose index then held one key twice.
+    # The nested add below is the other thread, run inside that window.
+    from mlver.store import batch as batchmod
+
+    path, oid = chunked
+    _flip_chunk(path, oid, 3)
+    for name in ("a", "b"):
+        (tmp_path / name).write_bytes(DATA)
+    real = batchmod._source_bytes
+    b = Store(path).objects.batch()
+    calls = []
+
+    def racing(f, off, n):
+        if not calls:
+            calls.append(1)
+            b.add_file(str(tmp_path / "b"))  # the other thread, in the window
+        return real(f, off, n)
+
+    monkeypatch.setattr(batchmod, "_source_bytes", racing)
+    with b:
+        assert b.add_file(str(tmp_path / "a"))[0] == oid
+    assert Store(path).objects.read(oid) == DATA
+
+
+def test_a_merge_after_a_repair_keeps_the_good_copy_and_goes_on(chunked, tmp_path):
+    # Found: a repair writes a second copy of a damaged chunk in a new pack and leaves the
+    # damaged one; merging the packs then raised on the damaged copy whenever it came
+    # first, so packs were never merged again (each commit re-read them and gave up).
+    path, oid = chunked
+    _flip_chunk(path, oid, 3)
+    (tmp_path / "again").write_bytes(DATA)
+    with Store(path).objects.batch() as b:
+        b.add_file(str(tmp_path / "again"))
+        for i in range(20):  # the repair's pack the larger one: merged second
+            b.add_bytes(os.urandom(100_000) + bytes([i]))
+    objects = Store(path).objects
+    assert len(objects.packs()) == 2
+    assert objects.maybe_merge(limit=1) == 2
+    objects = Store(path).objects
+    assert objects.packs() and len(objects.packs()) == 1
+    assert objects.read(oid) == DATA
