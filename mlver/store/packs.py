@@ -397,16 +397,23 @@ def merge(sources: list[PackIndex], pack_path: str, idx_path: str,
     w = PackWriter(pack_path, idx_path)
     try:
         seen: set[bytes] = set()
+        bad: dict[bytes, str] = {}  # damaged copies: fatal unless a good one comes later
         for src in sources:
             for key, data in src.iter_objects():
                 if key in seen:
                     continue
                 if _digest(data) != key:
-                    raise CorruptObjectError(
-                        f"object {key.hex()} in {src.pack_path} is corrupt (its bytes hash "
-                        "differently); restore that pack from a backup")
+                    # A repair (re-adding a file) writes a good copy to a newer pack and
+                    # leaves the damaged one: that pack may come first.
+                    bad.setdefault(key, src.pack_path)
+                    continue
                 seen.add(key)
                 w.add(key.hex(), data)
+        for key, where in bad.items():
+            if key not in seen:
+                raise CorruptObjectError(
+                    f"object {key.hex()} in {where} is corrupt (its bytes hash "
+                    "differently); restore that pack from a backup")
         n = w.finish()
     except BaseException:
         w.abort()
