@@ -756,3 +756,27 @@ def test_a_big_binary_output_says_how_much_of_it_is_unchanged(mrepo, proj, monke
     pct = round(100 * s.shared_bytes / len(weights))
     text = assert_ok(cli("diff", r1.oid, r2.oid))
     assert f"model.bin changed (1.0 MB -> 1.0 MB, {pct}% unchanged)" in text
+
+
+def test_a_big_output_cut_at_a_chunk_boundary_is_not_100_percent_unchanged(mrepo, proj,
+                                                                         monkeypatch):
+    """Found: every chunk of a file cut short (or with chunks reordered) is in the old one,
+    so the share was 1 and the text said '100% unchanged' for content that changed."""
+    import os
+
+    from mlver.base.hashing import oid_of
+    from mlver.store import Store
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 256 << 10)
+    weights = os.urandom(1 << 20)
+    (proj / "model.bin").write_bytes(weights)
+    r1 = mrepo.snapshot("ckpt", outputs={"model": "model.bin"})
+    m = Store(str(proj / ".mlver")).objects.manifest(oid_of(weights))
+    assert m is not None
+    cut = sum(n for _c, n in m.chunks[:-1])  # the file without its last chunk
+    (proj / "model.bin").write_bytes(weights[:cut])
+    r2 = mrepo.snapshot("ckpt", outputs={"model": "model.bin"})
+    s = mrepo.diff(r1.oid, r2.oid).outputs["model"]
+    assert s.status == "modified" and s.shared_bytes == cut
+    text = assert_ok(cli("diff", r1.oid, r2.oid))
+    assert "100% unchanged" not in text and "99% unchanged" in text

@@ -76,8 +76,9 @@ def sizes(s: SlotDiff) -> str:
     text = f"{human_size(s.old_size)} -> {human_size(s.new_size)}"
     if s.shared_bytes is not None and s.new_size:
         share = s.shared_bytes / s.new_size
-        # never "100%" for content that changed, never "0%" for some shared
-        pct = min(99, max(1, round(share * 100))) if 0 < share < 1 else round(share * 100)
+        # never "100%" for content that changed (a file cut at a chunk boundary, or its
+        # chunks reordered, shares every byte with the old one), never "0%" for some shared
+        pct = min(99, max(1, round(share * 100))) if share > 0 else 0
         text += f", {pct}% unchanged"
     return text
 
