@@ -265,8 +265,14 @@ class Batch:
             if self._manifests.get(m.oid):
                 self._arrived[m.oid] = m
 
-    def _stage_manifest(self, m: Manifest) -> None:
-        if not self._claim(m.oid, m.size, by_size=True):
+    def _stage_manifest(self, m: Manifest, replace: bool = False) -> None:
+        if replace:  # the stored one differs from ``m``, which is known true: overwrite it
+            with self._lock:
+                if m.oid in self._staged:
+                    return
+                self._staged[m.oid] = ""
+                self._repair.add(m.oid)
+        elif not self._claim(m.oid, m.size, by_size=True):
             return  # present already (whole or as chunks)
         tmp = self._tmp_path() + MANIFEST_SUFFIX
         write_readonly(tmp, m.encode())
@@ -290,22 +296,25 @@ class Batch:
         if not chunks:  # the file shrank to nothing while it was read
             return self.add_bytes(b""), 0
         m = Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks))
-        if not first:
-            self._repair_chunks(f, m, written)
-        self._stage_manifest(m)
+        replace = not first and self._repair_chunks(f, m, written)
+        self._stage_manifest(m, replace)
         return cs.oid, cs.size
 
     def _repair_chunks(self, f: io.RawIOBase | io.BytesIO, m: Manifest,
-                       written: set[str]) -> None:
+                       written: set[str]) -> bool:
         """When the file ``m`` describes is stored as chunks already (it is being added
         again), check the chunks this call found present and write again, from ``f``, any
         that is damaged or gone: adding a file again is how a damaged copy is repaired, as
-        for any object. A file added for the first time costs nothing here."""
+        for any object. A file added for the first time costs nothing here. True when the
+        stored manifest is not ``m`` (damaged, yet decoding: a wrong chunk oid), which ``m``,
+        cut from the file's bytes just now, then replaces."""
         try:
-            if self.store.manifest(m.oid) is None:
-                return
+            stored = self.store.manifest(m.oid)
+            if stored is None:
+                return False
+            replace = stored != m
         except CorruptObjectError:
-            pass  # its manifest is damaged: the new one replaces it; check the chunks too
+            replace = False  # undecodable: _claim sees it damaged and replaces it
         todo = {}
         for (coid, n), off in zip(m.chunks, m.offsets, strict=True):
             if coid not in written and coid not in todo:
@@ -333,6 +342,7 @@ class Batch:
                     continue  # the file changed since it was read: nothing to repair with
                 self._pack_add(coid, fresh)  # a second copy, in a new pack: reads prefer
                 # a copy that hashes right
+        return replace
 
     def adopt(self, path: str, expect: str) -> int:
         """Stage the file at ``path``, a temporary file of this store's ``tmp/`` that the
