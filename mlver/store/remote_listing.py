@@ -42,6 +42,7 @@ class RemoteListing:
         # and the manifests already fetched and validated.
         self._manifests: dict[str, int] = {}
         self._decoded: dict[str, Manifest] = {}
+        self._decoded_rows = 0  # chunk entries held by _decoded (kept, not summed per call)
         self._listed = False
 
     @property
@@ -88,6 +89,7 @@ class RemoteListing:
             self._loose = loose
             self._manifests = manifests
             self._decoded = {o: m for o, m in self._decoded.items() if o in manifests}
+            self._decoded_rows = sum(len(m.chunks) for m in self._decoded.values())
             self._listed = True
 
     def _index(self, name: str, size: int) -> packmod.PackIndex:
@@ -191,10 +193,14 @@ class RemoteListing:
     def _keep(self, m: Manifest) -> None:
         """Cache ``m`` decoded, within a bound on the chunk entries held (a crafted remote
         may hold many big manifests): past it, the cache starts again. Under the lock."""
-        rows = sum(len(d.chunks) for d in self._decoded.values())
-        if rows + len(m.chunks) > DECODED_ROWS_MAX:
+        old = self._decoded.pop(m.oid, None)
+        if old is not None:
+            self._decoded_rows -= len(old.chunks)
+        if self._decoded_rows + len(m.chunks) > DECODED_ROWS_MAX:
             self._decoded = {}
+            self._decoded_rows = 0
         self._decoded[m.oid] = m
+        self._decoded_rows += len(m.chunks)
 
     def missing(self, oids: Iterable[str]) -> list[str]:
         """The oids the remote lacks (one listing for all of them)."""

@@ -469,3 +469,19 @@ def test_re_adding_a_file_replaces_a_manifest_that_names_a_wrong_chunk(chunked, 
     with Store(path).objects.batch() as b:
         assert b.add_file(str(tmp_path / "again"))[0] == oid
     assert Store(path).objects.read(oid) == DATA
+
+
+def test_the_remote_manifest_cache_notes_many_manifests_in_linear_time(tmp_path):
+    # Found: RemoteListing._keep summed the chunk rows of every cached manifest on each
+    # call: noting the manifests of a push of 30k big files took quadratic time (~minutes
+    # at 100k). One counter now.
+    import time
+
+    from mlver.store import remote_listing
+
+    listing = remote_listing.RemoteListing(None, str(tmp_path / "c"), str(tmp_path / "s"))  # type: ignore[arg-type]
+    ms = tuple(Manifest(f"{i:032x}", 1, "x", ((f"{i + 1:032x}", 1),)) for i in range(30_000))
+    t0 = time.perf_counter()
+    listing.remember(None, None, {}, ms)
+    assert time.perf_counter() - t0 < 3.0
+    assert len(listing._decoded) == 30_000 and listing._decoded_rows == 30_000
