@@ -260,10 +260,22 @@ class Batch:
                 raise CorruptObjectError(
                     f"chunk {coid} of object {m.oid} is neither in the store nor sent with it; "
                     "the copy it came from is incomplete: re-snapshot the file there")
-        self._stage_manifest(m)
+        self._stage_manifest(m, self._stale(m))
         with self._lock:
             if self._manifests.get(m.oid):
                 self._arrived[m.oid] = m
+
+    def _stale(self, m: Manifest) -> bool:
+        """True when the store holds another manifest for ``m.oid`` naming a chunk that is
+        nowhere (damaged, yet decoding): ``m``, whose chunks are all here, replaces it; it
+        arrived, so it is read through before it is published (:meth:`_check_arrived`).
+        A store whose file is whole, or whose manifest is intact, keeps what it has."""
+        try:
+            stored = self.store.manifest(m.oid)
+        except CorruptObjectError:
+            return False  # undecodable: _claim sees it damaged and replaces it
+        return stored is not None and stored != m \
+            and not all(self.has(c) for c in stored.chunk_oids())
 
     def _stage_manifest(self, m: Manifest, replace: bool = False) -> None:
         if replace:  # the stored one differs from ``m``, which is known true: overwrite it

@@ -485,3 +485,26 @@ def test_the_remote_manifest_cache_notes_many_manifests_in_linear_time(tmp_path)
     listing.remember(None, None, {}, ms)
     assert time.perf_counter() - t0 < 3.0
     assert len(listing._decoded) == 30_000 and listing._decoded_rows == 30_000
+
+
+def test_a_pull_replaces_a_local_manifest_naming_a_chunk_that_is_nowhere(chunked, tmp_path):
+    # Found: a local manifest damaged in one chunk oid makes the file missing (its chunks
+    # are not all here), so every pull transfers it again; but add_manifest kept the local
+    # manifest (checked by size only): the pull "succeeded", the file stayed unreadable,
+    # and the next pull did the same. The arriving manifest is verified before it is used.
+    from mlver.store.transfer import transfer
+
+    path, oid = chunked
+    other_path = str(tmp_path / "other" / ".mlver")
+    os.makedirs(os.path.dirname(other_path))
+    Store.create(other_path)
+    transfer(Store(path).objects, Store(other_path).objects, [oid])
+    m = Store(other_path).objects.manifest(oid)
+    rest = list(m.chunks)
+    c, n = rest[2]
+    rest[2] = (("0" if c[0] != "0" else "1") + c[1:], n)
+    other = _forge(other_path, Manifest(oid, m.size, m.chunker, tuple(rest)))
+    assert other.missing([oid]) == [oid]
+    transfer(Store(path).objects, other, [oid])
+    other = Store(other_path).objects
+    assert other.missing([oid]) == [] and other.read(oid) == DATA
