@@ -347,13 +347,19 @@ class Batch:
                     if coid in self._staged:
                         continue  # written again by this batch already (or being written)
                     self._staged[coid] = ""
-                fresh = _source_bytes(f, off, n)
-                if oid_of(fresh) != coid:
-                    with self._lock:
-                        del self._staged[coid]
-                    continue  # the file changed since it was read: nothing to repair with
-                self._pack_add(coid, fresh)  # a second copy, in a new pack: reads prefer
-                # a copy that hashes right
+                try:
+                    fresh = _source_bytes(f, off, n)
+                    ok = oid_of(fresh) == coid  # else the file changed since it was read
+                except BaseException:
+                    ok = False
+                    raise
+                finally:
+                    if not ok:  # nothing to repair with: drop the reservation
+                        with self._lock:
+                            del self._staged[coid]
+                if ok:
+                    self._pack_add(coid, fresh)  # a second copy, in a new pack: reads
+                    # prefer a copy that hashes right
         return replace
 
     def adopt(self, path: str, expect: str) -> int:
