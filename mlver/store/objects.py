@@ -246,7 +246,10 @@ class LocalObjectStore:
             m = self.manifest(oid)
         except CorruptObjectError:
             return False
-        return m is None or all(self.has_packed(c, refresh=False) for c in m.chunk_oids())
+        # A chunk is packed, but may be loose: a small file of the same bytes staged loose
+        # by the batch that cut it. The loose lookup runs only for a chunk in no pack.
+        return m is None or all(self.has_packed(c, refresh=False)
+                                or os.path.exists(self._loose_path(c)) for c in m.chunk_oids())
 
     def manifest(self, oid: str) -> Manifest | None:
         """The chunk manifest of ``oid``, validated; None when ``oid`` is not stored as

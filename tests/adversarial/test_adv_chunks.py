@@ -508,3 +508,28 @@ def test_a_pull_replaces_a_local_manifest_naming_a_chunk_that_is_nowhere(chunked
     transfer(Store(path).objects, other, [oid])
     other = Store(other_path).objects
     assert other.missing([oid]) == [] and other.read(oid) == DATA
+
+
+def test_a_chunk_stored_loose_by_the_same_batch_leaves_its_file_complete(tmp_path):
+    # Found: a small file whose bytes are one chunk (> 128 KiB) of a big file added in the
+    # same batch is staged loose, and the chunk is then not written to the pack again. The
+    # file reads fine, but missing() looked in packs only: it counted as missing forever,
+    # and every pull moved it again.
+    path = str(tmp_path / ".mlver")
+    Store.create(path)
+    objects = Store(path).objects
+    with objects.batch() as b:
+        oid = b.add_bytes(DATA)
+    m = Store(path).objects.manifest(oid)
+    j = next(j for j, (_c, n) in enumerate(m.chunks) if n > 128 << 10)
+    piece = DATA[m.offsets[j]:m.offsets[j] + m.chunks[j][1]]
+    path2 = str(tmp_path / "two" / ".mlver")
+    os.makedirs(os.path.dirname(path2))
+    Store.create(path2)
+    with Store(path2).objects.batch() as b:
+        b.add_bytes(piece)
+        b.add_bytes(DATA)
+    objects = Store(path2).objects
+    assert objects.local_file(m.chunks[j][0]) is not None  # the chunk is loose
+    assert objects.read(oid) == DATA
+    assert objects.missing([oid]) == []
