@@ -186,6 +186,11 @@ class PackWriter:
         self._fd = None
         pack_size = self._pos + TRAILER
         order = sorted(range(len(self._keys)), key=self._keys.__getitem__)
+        for a, b in zip(order, order[1:], strict=False):
+            if self._keys[a] == self._keys[b]:  # every reader refuses such an index
+                raise CorruptObjectError(
+                    f"object {self._keys[a].hex()} was added twice to the pack {self.pack_path} "
+                    "(a bug in mlver); nothing of this batch was stored: run the command again")
         data = index_bytes([self._keys[i] for i in order], [self._offsets[i] for i in order],
                            [self._lengths[i] for i in order], pack_size, trailer)
         fd = os.open(self.idx_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)

@@ -533,3 +533,19 @@ def test_a_chunk_stored_loose_by_the_same_batch_leaves_its_file_complete(tmp_pat
     assert objects.local_file(m.chunks[j][0]) is not None  # the chunk is loose
     assert objects.read(oid) == DATA
     assert objects.missing([oid]) == []
+
+
+def test_a_pack_writer_given_one_oid_twice_refuses_to_write_its_index(tmp_path):
+    # Guard for the race above: an index listing a key twice is refused by every reader,
+    # so a batch that published one left a store whose listing fails. The writer now
+    # refuses before the index exists (the batch then publishes nothing).
+    from mlver.base.hashing import oid_of
+    from mlver.store import packs
+
+    w = packs.PackWriter(str(tmp_path / "p.pack"), str(tmp_path / "p.idx"))
+    w.add(oid_of(b"a"), b"a")
+    w.add(oid_of(b"b"), b"b")
+    w.add(oid_of(b"a"), b"a")
+    with pytest.raises(CorruptObjectError, match=oid_of(b"a")):
+        w.finish()
+    assert not (tmp_path / "p.idx").exists()
