@@ -549,3 +549,25 @@ def test_a_pack_writer_given_one_oid_twice_refuses_to_write_its_index(tmp_path):
     with pytest.raises(CorruptObjectError, match=oid_of(b"a")):
         w.finish()
     assert not (tmp_path / "p.idx").exists()
+
+
+def test_a_pull_repairs_an_undecodable_manifest_and_a_lost_chunk_together(chunked, tmp_path):
+    from mlver.store.transfer import transfer
+
+    path, oid = chunked
+    other_path = str(tmp_path / "other" / ".mlver")
+    os.makedirs(os.path.dirname(other_path))
+    Store.create(other_path)
+    transfer(Store(path).objects, Store(other_path).objects, [oid])
+    other = Store(other_path).objects
+    pack, _i = other.find_packed(other.manifest(oid).chunks[1][0])
+    os.unlink(pack.idx_path)  # every chunk lost
+    mp = other.manifest_path(oid)
+    os.chmod(mp, 0o644)
+    with open(mp, "r+b") as f:
+        f.write(b"\xff")  # and the manifest no longer decodes
+    other = Store(other_path).objects
+    assert other.missing([oid]) == [oid]
+    transfer(Store(path).objects, other, [oid])
+    other = Store(other_path).objects
+    assert other.missing([oid]) == [] and other.read(oid) == DATA
