@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from mlver.base.errors import CorruptObjectError
+from mlver.base.fmt import human_size
 from mlver.base.progress import Progress
+from mlver.store.chunker import AVG_SIZE
 from mlver.store.items import Item
 from mlver.store.manifest import Manifest
 from mlver.store.safefs import discard
@@ -89,7 +91,7 @@ class TransferResult:
 
 
 NOTHING = TransferResult(0, 0, 0, 0.0)
-MAX_CHUNK_ROWS = 4_000_000  # chunks listed by the manifests of one transfer (~320 GB of files)
+MAX_CHUNK_ROWS = 4_000_000  # chunks listed by the manifests of one transfer (~262 GB of files)
 
 
 def _send_whole(batch: TransferBatch, it: Item) -> None:
@@ -135,7 +137,7 @@ def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | N
         if rows > MAX_CHUNK_ROWS:  # decoded manifests cost ~200 bytes a chunk, all held
             raise CorruptObjectError(
                 f"the files to transfer list more than {MAX_CHUNK_ROWS:,} chunks in all "
-                f"(~{MAX_CHUNK_ROWS * 80 // 10**9} GB of big files); a crafted store lists "
+                f"(~{human_size(MAX_CHUNK_ROWS * AVG_SIZE)} of big files); a crafted store lists "
                 "that many, else transfer fewer versions at a time (mlver pull NAME@N)")
         if not dst.verifies_arrivals:
             _vouch(src, m)

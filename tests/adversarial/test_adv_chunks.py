@@ -571,3 +571,16 @@ def test_a_pull_repairs_an_undecodable_manifest_and_a_lost_chunk_together(chunke
     transfer(Store(path).objects, other, [oid])
     other = Store(other_path).objects
     assert other.missing([oid]) == [] and other.read(oid) == DATA
+
+
+def test_the_transfer_chunk_bound_names_a_true_size(chunked, tmp_path, monkeypatch):
+    # Found: the message computed rows x 80 bytes, "~0 GB of big files", for ~262 GB.
+    from mlver.store import transfer as transfermod
+
+    path, oid = chunked
+    other_path = str(tmp_path / "other" / ".mlver")
+    os.makedirs(os.path.dirname(other_path))
+    Store.create(other_path)
+    monkeypatch.setattr(transfermod, "MAX_CHUNK_ROWS", 2)
+    with pytest.raises(CorruptObjectError, match=r"more than 2 chunks in all \(~131\.1 KB"):
+        transfermod.transfer(Store(path).objects, Store(other_path).objects, [oid])
