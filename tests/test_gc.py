@@ -451,36 +451,22 @@ def _build_for_crash(repo, root) -> list[str]:
 def test_kill_at_every_step_of_gc_leaves_a_store_that_verifies(repo, git_repo, tmp_path):
     """A gc killed before each unlink or rename it makes: the store verifies clean, every
     version's kept data is there, and the next gc finishes the work."""
-    import shutil
+    from conftest import kill_at_every_step
 
     _build_for_crash(repo, git_repo)
     plan = repo.gc(keep_last=1, grace=0, dry_run=True)
     assert plan.packs_repacked == 1 and plan.packs_removed >= 1 and plan.loose >= 3
     repo.close()
-    pristine = tmp_path / "pristine"
-    shutil.copytree(git_repo, pristine, symlinks=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    full = subprocess.run([sys.executable, "-c", CHILD, "0"], cwd=git_repo, env=env,
-                          capture_output=True, text=True, check=True)
-    steps = int(full.stdout.strip())
-    assert steps >= 8, steps  # pruned list, loose objects, a repack, whole packs
-    # A lock file left by a killed holder is broken by the next one that wants it.
-    settled = lambda: [e for e in store_listing(git_repo)
-                       if not e[0].startswith("objects/pack/") and not e[0].endswith(".lock")]
-    final = settled()
-    for n in range(1, steps + 1):
-        shutil.rmtree(git_repo)
-        shutil.copytree(pristine, git_repo, symlinks=True)
-        child = subprocess.run([sys.executable, "-c", CHILD, str(n)], cwd=git_repo, env=env,
-                               capture_output=True, text=True)
-        assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+
+    def check(n: int) -> None:  # pruned list, loose objects, a repack, whole packs
         with Repo(str(git_repo)) as r:
             res = r.verify()
             assert res.ok, (n, [str(p) for p in res.problems])
             assert len(r.log("m")) == 3 and len(r.log("d")) == 2
             r.gc(keep_last=1, grace=0)
             assert r.verify().ok
-        assert settled() == final, n
+
+    kill_at_every_step(git_repo, CHILD, check)
 
 
 @pytest.mark.slow  # ~5 s: gc killed at random moments of a large collection

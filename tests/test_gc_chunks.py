@@ -264,13 +264,8 @@ def test_kill_at_every_step_of_gc_rechunk_leaves_every_object_readable(
     --keep-last 2 --rechunk removes m@1's file and the garbage manifest and its chunks, and
     converts m@2's file. Killed before each unlink or rename: the store verifies, every kept
     version reads, and the next run finishes."""
-    import shutil
-    import signal
-    import subprocess
-    import sys
-
     from mlver.api import Repo
-    from conftest import store_listing
+    from conftest import kill_at_every_step
 
     oids, datas = whole_store(repo, git_repo, monkeypatch)
     d3 = datas[1][:400_000] + rand(12, 200_000)
@@ -279,22 +274,8 @@ def test_kill_at_every_step_of_gc_rechunk_leaves_every_object_readable(
         b.add_bytes(rand(13, 300_000))
     age(git_repo)
     repo.close()
-    pristine = tmp_path / "pristine"
-    shutil.copytree(git_repo, pristine, symlinks=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    full = subprocess.run([sys.executable, "-c", CHILD, "0"], cwd=git_repo, env=env,
-                          capture_output=True, text=True, check=True)
-    steps = int(full.stdout.strip())
-    assert steps >= 8, steps  # pruned list, manifest, loose, packs, batch, manifest, loose
-    settled = lambda: [e for e in store_listing(git_repo)
-                       if not e[0].startswith("objects/pack/") and not e[0].endswith(".lock")]
-    final = settled()
-    for n in range(1, steps + 1):
-        shutil.rmtree(git_repo)
-        shutil.copytree(pristine, git_repo, symlinks=True)
-        child = subprocess.run([sys.executable, "-c", CHILD, str(n)], cwd=git_repo, env=env,
-                               capture_output=True, text=True)
-        assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+
+    def check(n: int) -> None:  # pruned list, manifest, loose, packs, batch, manifest, loose
         with Repo(str(git_repo)) as r:
             res = r.verify()
             assert res.ok, (n, [str(p) for p in res.problems])
@@ -302,7 +283,8 @@ def test_kill_at_every_step_of_gc_rechunk_leaves_every_object_readable(
             assert r.store.objects.read(f3) == d3
             r.gc(keep_last=2, grace=0, rechunk=True)
             assert r.verify().ok and r.store.objects.local_file(oids[1]) is None
-        assert settled() == final, n
+
+    kill_at_every_step(git_repo, CHILD, check)
 
 
 def test_the_kept_young_count_includes_the_chunks_a_young_manifest_holds(repo, git_repo,
