@@ -75,6 +75,11 @@ def read_runs(spots: Iterable[tuple[PackIndex, int]]) -> dict[bytes, memoryview]
     return out
 
 
+def _wrong_size(where: str, have: int, n: int) -> CorruptObjectError:
+    return CorruptObjectError(f"{where} is {have} bytes, its manifest says {n}; restore the "
+                              "store from a backup, or re-snapshot the file")
+
+
 class ChunkedReader(io.RawIOBase):
     """A read-only, seekable file over the chunks of ``manifest`` in ``store``."""
 
@@ -195,8 +200,7 @@ class ChunkedReader(io.RawIOBase):
             self._store.fetch(lacking)
         have = self._store.size(coid)
         if have is not None and have != n:  # never read a big object whole for a small chunk
-            raise CorruptObjectError(f"{where} is {have} bytes, its manifest says {n}; restore "
-                                     "the store from a backup, or re-snapshot the file")
+            raise _wrong_size(where, have, n)
         token = _READING.set(reading | {self.manifest.oid})
         try:
             data = self._store.read(coid)
@@ -205,8 +209,7 @@ class ChunkedReader(io.RawIOBase):
         finally:
             _READING.reset(token)
         if len(data) != n:
-            raise CorruptObjectError(f"{where} is {len(data)} bytes, its manifest says {n}; "
-                                     "restore the store from a backup, or re-snapshot the file")
+            raise _wrong_size(where, len(data), n)
         return data
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
