@@ -1,6 +1,8 @@
-"""The stat cache: (dev, inode, size, mtime_ns, ctime_ns) of a path -> its oid.
+"""The stat cache: (dev, inode, size, mtime_ns, ctime_ns) of a path -> its oid, and of a
+folder, the signature of its entries' stats -> its tree oid.
 
-It lets an unchanged file skip hashing. Like git's index it must not trust a
+It lets an unchanged file skip hashing, and an unchanged folder skip the per-file lookups
+and the building of its tree. Like git's index it must not trust a
 "racily clean" entry: a file modified within the file system's timestamp
 granularity of being hashed could change again without its mtime moving, so
 such entries are not stored and the file is re-hashed next time.
@@ -15,7 +17,7 @@ import time
 from typing import NamedTuple
 from collections.abc import Iterable
 
-from mlver.store.index import Index, StatRow
+from mlver.store.index import FolderRow, Index, StatRow
 
 # Coarsest timestamp granularity we allow for (FAT's 2 s); ext4/xfs are finer.
 RACY_NS = 2_000_000_000
@@ -54,6 +56,9 @@ class StatCache:
         self._rows: dict[str, StatRow] = {}
         self._loaded: set[str] = set()
         self._new: list[StatRow] = []
+        self._folders: dict[str, FolderRow] = {}
+        self._folders_loaded: set[str] = set()
+        self._new_folders: list[FolderRow] = []
 
     def _add(self, rows: Iterable[StatRow]) -> None:
         self._rows.update({row[0]: row for row in rows})
@@ -105,13 +110,37 @@ class StatCache:
         if self._rows.get(path) != row:
             self._new.append(row)
 
-    def save(self) -> None:
-        """Write queued entries in one transaction."""
-        if not self._new:
+    def load_folders(self, prefix: str) -> None:
+        """Read every folder row at or below ``prefix`` (one per folder: a few hundred
+        for 100k files)."""
+        if prefix in self._folders_loaded:
             return
+        with contextlib.suppress(sqlite3.Error):  # a cache: a failed read is a miss
+            self._folders.update({r[0]: r for r in self.index.folder_rows(
+                "" if prefix == "." else prefix)})
+        self._folders_loaded.add(prefix)
+
+    def folder(self, path: str, sig: str) -> FolderRow | None:
+        """The row of the folder ``path`` when its entries' signature is still ``sig``."""
+        row = self._folders.get(path)
+        return row if row is not None and row[1] == sig else None
+
+    def remember_folder(self, row: FolderRow, newest_ns: int) -> None:
+        """Queue a folder row, unless an entry in it is racily clean (``newest_ns``: the
+        latest mtime or ctime of its entries; see module doc)."""
+        if newest_ns < self.started_ns - RACY_NS and self._folders.get(row[0]) != row:
+            self._new_folders.append(row)
+
+    def save(self) -> None:
+        """Write queued entries in one transaction each."""
         # Only an optimisation: a full disk or a busy index must not turn a version
         # that is already published into a failed command. Those files are hashed
         # again next time.
-        with contextlib.suppress(sqlite3.Error, OSError):
-            self.index.put_stat_rows(self._new)
-        self._new = []
+        if self._new:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.index.put_stat_rows(self._new)
+            self._new = []
+        if self._new_folders:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.index.put_folder_rows(self._new_folders)
+            self._new_folders = []
