@@ -234,6 +234,16 @@ class Repo(RemoteMethods):
 
         return reindex(self.store, self.warn)
 
+    def monitor(self, on: bool | None = None) -> str | None:
+        """The file-system monitor this store uses (``"watchman"`` or None); ``on`` turns it
+        on (watchman must answer) or off first. With it, ``status`` and an unchanged
+        snapshot ask watchman what changed under a folder instead of walking it."""
+        from mlver.core.monitor import configured, turn
+
+        if on is not None:
+            turn(self.store.path, self.store.config, self.root, on)
+        return configured(self.store.config)
+
     def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
                  side: str = "all", force: bool = False, progress: Progress | None = None,
                  base: str | None = None) -> CheckoutResult:

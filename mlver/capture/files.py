@@ -27,7 +27,7 @@ from mlver.base.progress import Progress
 from mlver.core.workspace import MemoryBatch
 from mlver.store.batch import Batch
 from mlver.store.index import FolderRow
-from mlver.store.statcache import StatCache, StatKey
+from mlver.store.statcache import Monitored, StatCache, StatKey
 from mlver.store.trees import encode_rows
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
@@ -169,6 +169,27 @@ def _scan(root: str, rel: str,
     return top, files
 
 
+def _stored(batch: Batch | None) -> int:
+    """1 when a capture writes its objects into the store (not a MemoryBatch's overlay)."""
+    return int(batch is not None and not isinstance(batch, MemoryBatch))
+
+
+def _usable(batch: Batch | None, oid: str, stored: int) -> bool:
+    """Whether a capture may reuse a tree another capture found: any, when it writes
+    nothing; only a stored one (and, for a real batch, one the store has) when it writes."""
+    return batch is None or (stored == 1 and (isinstance(batch, MemoryBatch)
+                                              or batch.has(oid)))
+
+
+def _monitored(cache: StatCache, rel: str, batch: Batch | None) -> Monitored | None:
+    """What the last capture of the folder ``rel`` found, when the monitor says nothing
+    below it changed since (and the result may be reused by this capture), else None."""
+    hit = cache.monitored(rel)
+    if hit is None or cache.monitor is None or not _usable(batch, hit[1], hit[4]):
+        return None
+    return hit if cache.monitor.unchanged(rel, hit[0]) else None
+
+
 def _settle(node: _Node, cache: StatCache, batch: Batch | None,
             add: Callable[[list[Item]], None]) -> bool:
     """Bottom-up: reuse the cached tree of each folder whose signature and sub-folders are
@@ -177,9 +198,7 @@ def _settle(node: _Node, cache: StatCache, batch: Batch | None,
     store (gc forgets every row before it deletes anything)."""
     children = [_settle(child, cache, batch, add) for _, child in node.dirs]
     row = cache.folder(node.rel, node.sig)
-    if all(children) and row is not None and (
-            batch is None or (row[5] == 1 and (isinstance(batch, MemoryBatch)
-                                               or batch.has(row[2])))):
+    if all(children) and row is not None and _usable(batch, row[2], row[5]):
         node.reuse = row
         return True
     if node.held:
@@ -219,8 +238,8 @@ class _Filler:
     """Looks files up in the stat cache and hashes (and stages) the rest in a thread pool,
     chunk by chunk as the walk finds them: the walk and the reads overlap."""
 
-    def __init__(self, root: str, cache: StatCache, batch: Batch | None, rel: str) -> None:
-        self.root, self.cache, self.batch, self.rel = root, cache, batch, rel
+    def __init__(self, root: str, cache: StatCache, batch: Batch | None) -> None:
+        self.root, self.cache, self.batch = root, cache, batch
         self.todo: list[Item] = []
         self.pending: list[Item] = []
         self.seen = 0
@@ -229,7 +248,9 @@ class _Filler:
 
     def add(self, items: list[Item]) -> None:
         cache, batch = self.cache, self.batch
-        cache.load(self.rel)  # once, on the first files that need it (not for reused folders)
+        # the rows of this folder's files only, when they are first needed: a folder
+        # reused whole costs none, and a change deep down does not load 100k rows
+        cache.load_dir(items[0][1].rpartition("/")[0] if items else "")
         self.seen += len(items)
         if (batch is not None and self.seen > PRELOAD_FILES and hasattr(batch, "preload")):
             batch.preload()  # once: one listing beats a lookup per object from here on
@@ -285,7 +306,7 @@ class _Filler:
 
 def _fill_oids(root: str, files: list[Item], cache: StatCache, batch: Batch | None,
                progress: Progress | None = None) -> None:
-    filler = _Filler(root, cache, batch, files[0][1] if files else "")
+    filler = _Filler(root, cache, batch)
     try:
         filler.add(files)
     except BaseException:
@@ -326,8 +347,7 @@ def _build(node: _Node, batch: Batch | None, cache: StatCache) -> tuple[str, int
     # a file that changed while it was read (hashed size is not its stat's) is no base
     if all(item[5] == item[2][2] for item in node.files):
         newest = max((max(item[2][3], item[2][4]) for item in node.files), default=0)
-        stored = int(batch is not None and not isinstance(batch, MemoryBatch))
-        cache.remember_folder((node.rel, node.sig, oid, total, count, stored), newest)
+        cache.remember_folder((node.rel, node.sig, oid, total, count, _stored(batch)), newest)
     return oid, total, count
 
 
@@ -351,8 +371,14 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
         raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
     try:
         if stat_mod.S_ISDIR(st.st_mode):
+            clock = cache.monitor.clock() if cache.monitor is not None else None
+            if clock is not None:
+                hit = _monitored(cache, rel, batch)
+                if hit is not None:
+                    cache.remember_monitored(rel, (clock, *hit[1:]))
+                    return Captured("tree", hit[1], hit[2], hit[3])
             cache.load_folders(rel)
-            filler = _Filler(root, cache, batch, rel)
+            filler = _Filler(root, cache, batch)
             try:
                 node, files = _scan(root, rel, filler.add, cache)
                 _settle(node, cache, batch, filler.add)
@@ -361,6 +387,8 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
                 raise
             filler.finish(len(files), progress)
             oid, size, count = _build(node, batch, cache)
+            if clock is not None:  # taken before the walk: a change during it shows next time
+                cache.remember_monitored(rel, (clock, oid, size, count, _stored(batch)))
             return Captured("tree", oid, size, count)
         if stat_mod.S_ISREG(st.st_mode):
             item: Item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]

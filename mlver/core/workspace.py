@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from collections.abc import Callable, Iterator
 
 from mlver.core import config as cfgmod
@@ -22,6 +22,9 @@ from mlver.base.errors import CaptureError, CorruptObjectError
 from mlver.store import Store
 from mlver.store.statcache import StatCache
 from mlver.store.trees import Tree
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlver.core.monitor import Watchman
 
 Warn = Callable[[str], None]
 _COPY = 8 << 20  # bytes per read when copying a blob to a temporary file
@@ -36,6 +39,7 @@ class Workspace:
         self._warn = warn
         self._project: cfgmod.ProjectConfig | None = None
         self.overlay: dict[str, bytes] = {}
+        self._monitor: Watchman | None = None  # see stat_cache()
 
     def warn(self, message: str) -> None:
         """Report a non-fatal problem (the CLI prints ``Warning: …`` on stderr)."""
@@ -89,8 +93,17 @@ class Workspace:
                                "repository instead")
 
     def stat_cache(self) -> StatCache:
-        """A stat cache over the store's index; call ``save()`` when done."""
-        return StatCache(self.store.index)
+        """A stat cache over the store's index; call ``save()`` when done. With a
+        file-system monitor turned on for this store, the cache carries it (one connection
+        for the command)."""
+        from mlver.core.monitor import Watchman, configured
+
+        cache = StatCache(self.store.index)
+        if configured(self.store.config):
+            if self._monitor is None:
+                self._monitor = Watchman(self.root)
+            cache.monitor = self._monitor
+        return cache
 
     # The environment probe is slow; its result is cached until site-packages change.
     def env_cache_get(self, python: str) -> tuple[str, str] | None:

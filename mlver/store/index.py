@@ -355,6 +355,14 @@ class Index:
             _STAT_COLS + " WHERE path = ? OR (path >= ? AND path < ?)",
             (prefix, prefix + "/", prefix + "0")))  # '0' sorts right after '/'
 
+    def stat_rows_in(self, folder: str) -> Iterator[StatRow]:
+        """Stat rows of the files directly in ``folder`` ("" for the top), none below."""
+        if folder == "":
+            return iter(self.conn.execute(_STAT_COLS + " WHERE instr(path, '/') = 0"))
+        return iter(self.conn.execute(
+            _STAT_COLS + " WHERE path >= ? AND path < ? AND instr(substr(path, ?), '/') = 0",
+            (folder + "/", folder + "0", len(folder) + 2)))
+
     def stat_row(self, path: str) -> StatRow | None:
         """The stat row of exactly ``path``."""
         row: StatRow | None = self.conn.execute(_STAT_COLS + " WHERE path = ?",
@@ -376,10 +384,12 @@ class Index:
                                   "stored) VALUES(?, ?, ?, ?, ?, ?)", rows)
 
     def clear_folders(self) -> None:
-        """Forget every folder row: gc calls it before it deletes objects, whose trees a
-        row could name."""
+        """Forget every folder row, and what a monitor vouched for: gc calls it before it
+        deletes objects, whose trees these could name."""
         with transaction(self.conn):
             self.conn.execute("DELETE FROM folders")
+            # what a file-system monitor vouched for (store/statcache.py MONITOR_META)
+            self.conn.execute("DELETE FROM meta WHERE key >= 'monitor/' AND key < 'monitor0'")
 
     def put_stat_rows(self, rows: list[StatRow]) -> None:
         """Store stat rows in one transaction."""
