@@ -23,7 +23,7 @@ from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
-from mlver.base.errors import ReadOnlyError
+from mlver.base.errors import CorruptObjectError, ReadOnlyError
 from mlver.core.discover import find_root
 from mlver.core.workspace import Workspace
 from mlver.integrations import verpath
@@ -70,11 +70,15 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
 
     protocol = PROTOCOL = verpath.PROTOCOL
     root_marker = ""
+    # fsspec caches instances by their arguments: "the store of the current folder" would
+    # stay the first folder's after a chdir. Opening a store costs a few file reads.
+    cachable = False
 
     def __init__(self, repo: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.root = find_root(repo or ".")
         self.store = open_store(self.root)
+        self._verified: set[str] = set()
 
     @classmethod
     def _strip_protocol(cls, path: str | list[str]) -> Any:
@@ -101,6 +105,20 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
             raise IsADirectoryError(f"mlver://{t.path} is a folder; ls it, or name a file "
                                     "inside it")
         return t
+
+    def verified(self, oid: str) -> str:
+        """``oid``, once its bytes are known to hash to it: a range of a loose or packed
+        object is read unverified, so the whole object is hashed once first (it is at most
+        a few MiB: bigger files are chunked, and each chunk is verified as it is read)."""
+        objects = self.store.objects
+        if oid not in self._verified and objects.manifest(oid) is None:
+            objects.fetch([oid])
+            if objects.has(oid) and not objects.verify_file(oid):
+                raise CorruptObjectError(
+                    f"object {oid} is corrupt (its bytes hash differently); restore it from a "
+                    "backup, or delete it and re-snapshot")
+        self._verified.add(oid)
+        return oid
 
     @staticmethod
     def _entry(t: Target) -> dict[str, Any]:
@@ -146,7 +164,7 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         hi = t.size if end is None else (end if end >= 0 else max(t.size + end, 0))
         if hi <= lo:
             return b""
-        data: bytes = self.store.objects.read_range(t.oid, lo, hi - lo)
+        data: bytes = self.store.objects.read_range(self.verified(t.oid), lo, hi - lo)
         return data
 
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None,
@@ -155,7 +173,7 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         if mode != "rb":
             _refuse()
         t = self._file_target(self._strip_protocol(path))
-        return VersionFile(self, t.path, t.oid, t.size, block_size,
+        return VersionFile(self, t.path, self.verified(t.oid), t.size, block_size,
                            kwargs.get("cache_type", CACHE_TYPE), cache_options)
 
     def local_path(self, path: str) -> str | None:

@@ -12,6 +12,7 @@ fetched) they read by range through ``mlver://``.
 
 from __future__ import annotations
 
+import functools
 from typing import IO, Any
 
 from mlver.base.errors import MlverError
@@ -25,8 +26,9 @@ class ReadTableError(MlverError):
     """A slot that cannot be read as a table (not one, or not with that engine)."""
 
 
+@functools.lru_cache(maxsize=8)
 def filesystem(root: str) -> MlverFileSystem:
-    """The ``mlver://`` file system of the repository at ``root`` (one per root, cached)."""
+    """The ``mlver://`` file system of the repository at ``root`` (one per root, kept)."""
     return MlverFileSystem(repo=root)
 
 
