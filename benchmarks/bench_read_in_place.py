@@ -32,7 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -130,7 +131,7 @@ def main() -> None:
         pq.read_table("t@1/data", columns=col, filesystem=fs)
         asked, chunk_bytes = counter.asked, counter.chunks
         ratio = mlver_s / disk_s
-        print(f"\n[a] one column with pyarrow, median of 5")
+        print("\n[a] one column with pyarrow, median of 5")
         print(f"  disk      {disk_s * 1e3:8.1f} ms")
         print(f"  mlver://  {mlver_s * 1e3:8.1f} ms   ratio {ratio:.2f} "
               f"(target <= {TARGET}) {'PASS' if ratio <= TARGET else 'MISS'}")

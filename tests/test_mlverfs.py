@@ -155,7 +155,8 @@ def test_a_corrupt_object_is_named(repo, git_repo):
     oid = fs.info("w@1/weights")["oid"]
     path = repo.store.objects.local_file(oid)
     assert path is not None
-    data = bytearray(open(path, "rb").read())
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
     data[-1] ^= 1
     os.chmod(path, 0o644)
     with open(path, "wb") as f:

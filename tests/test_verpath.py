@@ -29,8 +29,8 @@ def feat(repo, git_repo):
 
 
 def test_strip_and_split():
-    assert verpath.strip("mlver://a@1/b/") == "a@1/b"
-    assert verpath.strip("a@1") == "a@1"
+    assert verpath.strip_protocol("mlver://a@1/b/") == "a@1/b"
+    assert verpath.strip_protocol("a@1") == "a@1"
     assert verpath.split("mlver://a@1/inputs.data/x.csv") == ["a@1", "inputs.data", "x.csv"]
     assert verpath.split("") == []
 

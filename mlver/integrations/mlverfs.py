@@ -17,7 +17,7 @@ here (a version pulled with ``--no-data``) is fetched from the default remote.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +36,7 @@ from mlver.store.index import Index
 # against "readahead", "none" and "blockcache" by benchmarks/bench_read_in_place.py.
 CACHE_TYPE = "bytes"
 BLOCK_SIZE = 1 << 20
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ReadOnlyFsError(ReadOnlyError, PermissionError):
@@ -84,10 +84,10 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
     def _strip_protocol(cls, path: str | list[str]) -> Any:
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        return verpath.strip(str(path))
+        return verpath.strip_protocol(str(path))
 
     def unstrip_protocol(self, name: str) -> str:
-        return f"{verpath.PROTOCOL}://{verpath.strip(name)}"
+        return f"{verpath.PROTOCOL}://{verpath.strip_protocol(name)}"
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -112,7 +112,7 @@ def _arrow(fs: MlverFileSystem, url: str, kind: str, codec: str | None, delimite
         if codec == "xz":  # not one of pyarrow's codecs
             import lzma
 
-            stream: Any = lzma.open(raw, "rb")
+            stream: Any = lzma.open(raw, "rb")  # noqa: SIM115 (read just below, inside raw)
         elif codec:
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), codec)
         else:
@@ -143,12 +143,14 @@ def _duck(fs: MlverFileSystem, url: str, kind: str, codec: str | None, delimiter
         if codec not in (None, "gzip", "zstd"):
             raise ReadTableError(f"DuckDB cannot read {codec}-compressed JSON lines; use "
                                  "engine='pandas'")
-        rel = con.read_json(src, format="newline_delimited", compression=codec or "none")
+        rel = con.read_json(src, format="newline_delimited",
+                            compression=codec or "none")  # type: ignore[arg-type]
     else:
         if codec not in (None, "gzip", "zstd"):
             raise ReadTableError(f"DuckDB cannot read {codec}-compressed CSV; use "
                                  "engine='pandas'")
-        rel = con.read_csv(src, sep=delimiter, compression=codec or "none")
+        rel = con.read_csv(src, sep=delimiter,
+                           compression=codec or "none")  # type: ignore[arg-type]
     if columns:
         rel = rel.select(*[duckdb.ColumnExpression(c) for c in columns])
     return rel

@@ -53,7 +53,7 @@ class Target:
         return self.kind in ("names", "version", "tree")
 
 
-def strip(path: str) -> str:
+def strip_protocol(path: str) -> str:
     """``path`` without the ``mlver://`` protocol and trailing slashes (kept otherwise)."""
     for head in (PROTOCOL + "://", PROTOCOL + "::"):
         if path.startswith(head):
@@ -64,7 +64,7 @@ def strip(path: str) -> str:
 
 def split(path: str) -> list[str]:
     """The components of a version path, each checked to be a plain name."""
-    path = strip(path)
+    path = strip_protocol(path)
     if path.startswith("/") or path.startswith("\\"):
         raise VersionPathError(f"mlver://{path} is an absolute path; give REV/SLOT/PATH, "
                                "e.g. mlver://features@3/data/part-0.parquet")
@@ -183,4 +183,4 @@ def children(store: Store, target: Target) -> list[Target]:
 
 
 __all__ = ["PROTOCOL", "Target", "VersionPathError", "children", "find_slot", "object_size",
-           "resolve", "slot_names", "split", "strip"]
+           "resolve", "slot_names", "split", "strip_protocol"]
