@@ -31,10 +31,12 @@ from mlver.integrations.verpath import Target, VersionPathError
 from mlver.store import STORE_DIR, Store
 from mlver.store.index import Index
 
-# pyarrow asks for a whole column chunk at a time, then reads pages inside it: "bytes"
-# keeps the last range asked for (plus a block ahead) and fetches nothing more. Measured
-# against "readahead", "none" and "blockcache" by benchmarks/bench_read_in_place.py.
-CACHE_TYPE = "bytes"
+# pyarrow asks for a whole column chunk at once (what it reads is what it asked for), a
+# CSV reader for small pieces one after the other: "readahead" serves both, fetching at
+# most one block (1 MiB) beyond a request. "bytes" and "none" measured no better for
+# pyarrow (within the noise of benchmarks/bench_read_in_place.py), "blockcache" worse,
+# and "none" turns a CSV's every small read into a fetch.
+CACHE_TYPE = "readahead"
 BLOCK_SIZE = 1 << 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
