@@ -86,7 +86,6 @@ def test_what_cannot_be_read_is_named(tables):
         repo.open("v@5", "p")
 
 
-@pytest.mark.slow  # a fresh interpreter importing pandas, pyarrow, DuckDB and polars
 def test_the_example_of_python_md_prints_what_the_doc_says(tmp_path):
     doc = (Path(__file__).resolve().parents[1] / "docs" / "python.md").read_text()
     section = doc.split("### Read any version without checkout", 1)[1].split("\n### ", 1)[0]
