@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mlver.api_remotes import RemoteMethods
 from mlver.base.errors import NotAStoreError
@@ -222,6 +222,23 @@ class Repo(RemoteMethods):
     def untag(self, rev: str) -> Tag:
         """Delete the tag ``NAME@TAG`` (the record stays); return what it pointed at."""
         return history.untag(self.store, rev)
+
+    def open(self, rev: str, path: str) -> BinaryIO:
+        """A seekable, read-only binary file of the slot ``path`` of ``rev`` (``"train"``,
+        or a file in a folder slot: ``"data/part-0.parquet"``), read in place by range,
+        without a checkout (``mlver://REV/PATH``; see docs/python.md)."""
+        from mlver.integrations.readversion import open_version
+
+        return open_version(self.root, rev, path)  # type: ignore[return-value]
+
+    def read_table(self, rev: str, slot: str, columns: list[str] | None = None,
+                   engine: str = "pandas") -> Any:
+        """The table in ``slot`` of ``rev`` (parquet, CSV/TSV, JSON lines; a folder slot:
+        its parquet files) as a pandas DataFrame, or with ``engine="duckdb"`` a DuckDB
+        relation over it; ``columns`` reads only those."""
+        from mlver.integrations.readversion import read_table
+
+        return read_table(self.root, rev, slot, columns, engine)
 
     def patch(self, rev: str) -> bytes | None:
         """The uncommitted patch recorded with ``rev`` (``git diff HEAD --binary``, byte for
