@@ -36,7 +36,8 @@ from mlver.store.index import Index
 # most one block (1 MiB) beyond a request. "bytes" and "none" measured no better for
 # pyarrow (within the noise of benchmarks/bench_read_in_place.py), "blockcache" worse,
 # and "none" turns a CSV's every small read into a fetch.
-CACHE_TYPE = "readahead"
+CACHE_TYPE = "none"  # VersionFile keeps its own window (see _fetch_range)
+MIN_FETCH = 256 << 10
 BLOCK_SIZE = 1 << 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -60,11 +61,37 @@ class VersionFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
         super().__init__(fs, path, mode="rb", block_size=block_size or BLOCK_SIZE,
                          cache_type=cache_type, cache_options=cache_options, size=size)
 
+    _source: Any = None  # the object opened once: its manifest is not re-read per range
+    _window: tuple[int, bytes] = (0, b"")  # the last bytes fetched, and where they start
+
     def _fetch_range(self, start: int, end: int) -> bytes:
+        """fsspec's own caches copy, and its readahead adds a block to every read (a
+        parquet reader's coalesced column reads pay it each time): this file keeps only
+        the last fetch, at least :data:`MIN_FETCH` bytes, so that a reader of small
+        pieces (a CSV parser) does not read and verify each chunk many times."""
         if end <= start:
             return b""
-        data: bytes = self.fs.store.objects.read_range(self.oid, start, end - start)
-        return data
+        at, data = self._window
+        if at <= start and end <= at + len(data):
+            return data[start - at:end - at]
+        if self._source is None:
+            self._source = self.fs.store.objects.open(self.oid)
+        src = self._source
+        want = max(end - start, MIN_FETCH)
+        pread = getattr(src, "pread", None)  # a chunked file: exactly the covering chunks
+        if pread is not None:
+            data = pread(start, want)
+        else:  # a loose or packed object (verified whole once, by the fs)
+            src.seek(start)
+            data = bytes(src.read(want))
+        self._window = (start, data)
+        return data[:end - start] if len(data) > end - start else data
+
+    def close(self) -> None:
+        super().close()
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
 
 class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
