@@ -77,7 +77,7 @@ class VersionFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
         if self._source is None:
             self._source = self.fs.store.objects.open(self.oid)
         src = self._source
-        want = max(end - start, MIN_FETCH)
+        want = max(end - start, min(MIN_FETCH, self.size // 16))  # a small file: less
         pread = getattr(src, "pread", None)  # a chunked file: exactly the covering chunks
         if pread is not None:
             data = pread(start, want)
