@@ -2,7 +2,7 @@
 the store's ``tmp/`` (always removed), and queries that Ctrl-C stops within a second.
 
 The memory limit defaults to a quarter of the machine's memory, at most
-:data:`DEFAULT_CAP` (2 GB): enough for DuckDB's hash joins of tens of millions of rows
+:data:`DEFAULT_CAP` (1.5 GiB): enough for DuckDB's hash joins of tens of millions of rows
 to run mostly in memory, small enough to leave room for the rest of mlver and for other
 programs; a bigger join spills to the folder. ``[diff] memory`` in mlver.toml overrides
 it. The spill folder is named ``PID-duck-…`` so that a killed process's folder is swept
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import duckdb
 
 DEFAULT_SHARE = 0.25     # of the machine's memory, for DuckDB by default ...
-DEFAULT_CAP = 2 << 30    # ... but never more than this (bytes)
+DEFAULT_CAP = 1536 << 20  # ... but never more than this (bytes): 1.5 GiB
 DEFAULT_FLOOR = 256 << 20
 POLL_SECONDS = 0.05      # how often the waiting thread wakes to notice Ctrl-C
 
@@ -79,29 +79,43 @@ def connect(tmp_root: str, memory: str | None = None,
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None,
-          arrow: bool = False) -> Any:
+          arrow: bool = False, tables: dict[str, Any] | None = None) -> Any:
     """Run ``sql`` and return all its rows (a list of tuples; ``arrow``: a pyarrow
-    Table). The query runs in a worker thread while this one waits in short sleeps, so
-    that Ctrl-C (KeyboardInterrupt) reaches Python at once: it interrupts the query
-    (``con.interrupt()``), waits for the worker to stop, and is raised again."""
+    Table); ``tables``: arrow tables it reads by these names. The query runs on a cursor
+    of ``con`` in a worker thread while this one waits in short sleeps, so that Ctrl-C
+    (KeyboardInterrupt) reaches Python at once: it interrupts the query, waits for the
+    worker to stop, and is raised again."""
     out: dict[str, Any] = {}
+    cur = con.cursor()  # (a connection busy with a query refuses to be closed)
+    for name, table in (tables or {}).items():
+        cur.register(name, table)
+
+    done = threading.Event()
 
     def work() -> None:
         try:
-            rel = con.execute(sql, params or [])
+            rel = cur.execute(sql, params or [])
             out["rows"] = rel.to_arrow_table() if arrow else rel.fetchall()
         except BaseException as exc:  # handed to the waiting thread
             out["error"] = exc
+        finally:
+            done.set()
 
+    # (an Event, not Thread.join: a KeyboardInterrupt inside join() can mark a running
+    # thread stopped, CPython issue 90882)
     worker = threading.Thread(target=work, name="mlver-duckdb", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(POLL_SECONDS)
-    except KeyboardInterrupt:
-        con.interrupt()
-        worker.join()
-        raise
+        worker.start()
+        try:
+            while not done.wait(POLL_SECONDS):
+                pass
+        except KeyboardInterrupt:
+            cur.interrupt()
+            while not done.wait(POLL_SECONDS):
+                cur.interrupt()  # (in case the query had not started yet)
+            raise
+    finally:
+        cur.close()
     if "error" in out:
         raise out["error"]
     return out["rows"]

@@ -170,8 +170,7 @@ def surplus_rows(con: Any, old_h: Any, new_h: Any, rows: int) -> tuple[list[int]
     :func:`mlver.diff.rowdiff.surplus` picks them: the occurrences of a hash beyond
     the other side's count, earlier occurrences matching first."""
     from mlver.diff.duckengine import query
-    con.register("mlver_old_h", _positioned(old_h))
-    con.register("mlver_new_h", _positioned(new_h))
+    tables = {"mlver_old_h": _positioned(old_h), "mlver_new_h": _positioned(new_h)}
     out = []
     for mine, other in (("mlver_new_h", "mlver_old_h"), ("mlver_old_h", "mlver_new_h")):
         sql = (f"WITH o AS (SELECT h, count(*) AS c FROM {other} GROUP BY h), "
@@ -179,7 +178,5 @@ def surplus_rows(con: Any, old_h: Any, new_h: Any, rows: int) -> tuple[list[int]
                f"AS r FROM {mine}) "
                f"SELECT m.pos FROM m LEFT JOIN o ON m.h = o.h "
                f"WHERE m.r >= coalesce(o.c, 0) ORDER BY m.pos LIMIT {int(rows)}")
-        out.append([int(r[0]) for r in query(con, sql)])
-    con.unregister("mlver_old_h")
-    con.unregister("mlver_new_h")
+        out.append([int(r[0]) for r in query(con, sql, tables=tables)])
     return out[0], out[1]

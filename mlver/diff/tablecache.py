@@ -9,6 +9,7 @@ the index entry can be deleted at any time.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Callable
@@ -365,6 +366,9 @@ def _diff_duckdb(a: _Side, b: _Side, key: list[str] | None, rows: int,
     profiles = a.ensure_profile(), b.ensure_profile()
     opts = a.opts
     tmp = opts.tmp_dir or a.objs.store.objects.tmp_dir
+    if opts.cache and opts.tmp_dir is None:
+        with contextlib.suppress(OSError):  # spill folders of killed diffs
+            a.objs.store.objects.sweep_tmp()
     with a.objs.local_path(a.oid, a.path) as la, b.objs.local_path(b.oid, b.path) as lb:
         if la is None or lb is None:
             raise TableError(f"the content of '{(b if la else a).path}' is not in the store")
