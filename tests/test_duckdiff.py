@@ -163,6 +163,14 @@ def test_routing_through_snapshots_says_which_engine_ran(mrepo, proj, monkeypatc
         n.split("-")[1:2] == ["duck"] for n in os.listdir(proj / ".mlver" / "tmp"))
     # auto: a small table stays in memory
     monkeypatch.delenv("MLVER_TABLE_ENGINE")
-    assert os.path.getsize(proj / "t.csv") < tablecache.DUCKDB_BYTES
+    assert os.path.getsize(proj / "t.csv") < tablecache.DUCKDB_TEXT_BYTES
     auto = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "id", "--json")))
     assert auto["inputs"]["t"]["table"]["engine"] == "pandas"
+    # auto: a big table goes to DuckDB; one DuckDB would compare otherwise stays in memory
+    monkeypatch.setattr(tablecache, "DUCKDB_TEXT_BYTES", 10)
+    big = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "id", "--json")))
+    assert big["inputs"]["t"]["table"]["engine"] == "duckdb"
+    floats = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "price", "--json")))
+    assert floats["inputs"]["t"]["note"].startswith("not diffed by key (duplicate key price")
+    by_qty = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "qty", "--json")))
+    assert by_qty["inputs"]["t"]["table"]["engine"] == "pandas"  # int vs float key

@@ -36,10 +36,12 @@ if TYPE_CHECKING:  # pragma: no cover
 PROFILE_KIND = "table-profile/3"
 HASHES_KIND = "table-rowhashes/3"
 HEAD_BYTES = 65536
-# A keyed or sampled diff of tables this big (the larger file, in bytes) runs on DuckDB
+# A keyed or sampled diff of tables this big (either file, in bytes) runs on DuckDB
 # (out of core); smaller ones in memory, where they are faster (measured: see
-# docs/diff.md, "The table engine"). MLVER_TABLE_ENGINE=pandas|duckdb forces one.
+# docs/diff.md, "The table engine"). Text tables are parsed twice on DuckDB (profile, then
+# a parquet copy): their threshold is higher. MLVER_TABLE_ENGINE=pandas|duckdb forces one.
 DUCKDB_BYTES = 64 << 20
+DUCKDB_TEXT_BYTES = 256 << 20
 ENGINES = ("auto", "pandas", "duckdb")
 
 
@@ -349,12 +351,15 @@ def _diff_sides(a: _Side, b: _Side, key: list[str] | None, rows: int,
 
 def _engine(a: _Side, b: _Side) -> str:
     """Which engine diffs rows by key or samples them: TableOptions.engine, else
-    MLVER_TABLE_ENGINE, else DuckDB for a table of DUCKDB_BYTES or more."""
+    MLVER_TABLE_ENGINE, else DuckDB for a table of DUCKDB_BYTES (text: DUCKDB_TEXT_BYTES)
+    or more."""
     choice = a.opts.engine if a.opts.engine != "auto" else \
         os.environ.get("MLVER_TABLE_ENGINE", "auto")
     if choice in ("pandas", "duckdb"):
         return choice
-    return "duckdb" if max(a.size(), b.size()) >= DUCKDB_BYTES else "pandas"
+    big = any(s.size() >= (DUCKDB_BYTES if s.fmt == "parquet" else DUCKDB_TEXT_BYTES)
+              for s in (a, b))
+    return "duckdb" if big else "pandas"
 
 
 def _diff_duckdb(a: _Side, b: _Side, key: list[str] | None, rows: int,
