@@ -369,6 +369,7 @@ def _diff_duckdb(a: _Side, b: _Side, key: list[str] | None, rows: int,
     from mlver.diff.tableerrors import TableError
 
     profiles = a.ensure_profile(), b.ensure_profile()
+    a.hashes = b.hashes = None  # cached already; a keyed join needs none (8 bytes a row)
     opts = a.opts
     tmp = opts.tmp_dir or a.objs.store.objects.tmp_dir
     if opts.cache and opts.tmp_dir is None:
