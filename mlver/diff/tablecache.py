@@ -40,7 +40,7 @@ HEAD_BYTES = 65536
 # (out of core); smaller ones in memory, where they are faster (measured: see
 # docs/diff.md, "The table engine"). Text tables are parsed twice on DuckDB (profile, then
 # a parquet copy): their threshold is higher. MLVER_TABLE_ENGINE=pandas|duckdb forces one.
-DUCKDB_BYTES = 64 << 20
+DUCKDB_BYTES = 128 << 20
 DUCKDB_TEXT_BYTES = 256 << 20
 ENGINES = ("auto", "pandas", "duckdb")
 
