@@ -19,7 +19,7 @@ from mlver.diff.duckdiff import diff_files
 from mlver.diff.ducksource import Unsupported
 from mlver.diff.profile import profile_file, profile_table, read_table
 from mlver.diff.tableerrors import KeyColumnError
-from mlver.diff.tables import diff_tables
+from mlver.diff.tables import TableDiff, diff_tables
 
 __all__ = ["mrepo", "proj"]  # fixtures
 NAN = math.nan
@@ -93,6 +93,9 @@ def test_a_keyed_diff_gives_every_figure_the_in_memory_path_gives(tmp_path):
     assert [c["key"] for c in d["samples"]["changed"]] == [{"id": 4}, {"id": 5}, {"id": 7}]
     assert d["samples"]["changed"][2]["columns"] == ["price", "qty"]
     assert same(tmp_path, OLD, NEW, key=["id"])["samples"] is None
+    old_form = {k: v for k, v in d.items() if k != "engine"}  # a diff cached by an older mlver
+    assert TableDiff.from_dict(old_form).engine == "pandas"
+    assert TableDiff.from_dict(dict(d, engine="duckdb")).to_dict() == dict(d, engine="duckdb")
 
 
 def test_composite_and_null_keys_match_each_other(tmp_path):

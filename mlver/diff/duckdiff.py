@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlver.diff.ducksource import Source, Unsupported, fetch_rows, quote
 from mlver.diff.duckengine import query
 from mlver.diff.rowdiff import KeyedRows, _shown
-from mlver.diff.tableerrors import KeyColumnError
+from mlver.diff.tableerrors import KeyColumnError, TableError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
@@ -191,13 +191,6 @@ def diff_files(old_file: tuple[str, str], new_file: tuple[str, str],
     :func:`mlver.diff.tables.diff_tables`, with ``engine`` "duckdb". Unsupported when
     the tables need the in-memory path; DuckDB works in a spill folder under
     ``tmp_root``, removed afterwards."""
-    import numpy as np
-
-    from mlver.diff.duckengine import connect
-    from mlver.diff.ducksource import hashes_in_order, prepare, surplus_rows
-    from mlver.diff.rowdiff import multiset_diff
-    from mlver.diff.tables import assemble, common_columns
-
     old_p, new_p = profiles
     key = [key] if isinstance(key, str) else key
     names = [{c["name"] for c in p["columns"]} for p in profiles]
@@ -205,6 +198,28 @@ def diff_files(old_file: tuple[str, str], new_file: tuple[str, str],
                                                (new_p, names[1] - names[0]))
            for c in p["columns"] if c["name"] in only):
         raise Unsupported("a profile without column digests (renames need the tables)")
+    import duckdb
+    try:
+        return _diff_on(old_file, new_file, old_p, new_p, key, rows, target, tmp_root, memory,
+                        progress)
+    except (duckdb.OutOfMemoryException, duckdb.IOException) as e:
+        # out of memory or of disk for the spill folder: a note names it, not a crash
+        raise TableError(f"too big to diff by key here ({str(e).splitlines()[0][:200]}); "
+                         "raise [diff] memory in mlver.toml or free disk space") from e
+    except duckdb.Error as e:  # a type DuckDB reads otherwise: the in-memory engine decides
+        raise Unsupported(str(e)) from e
+
+
+def _diff_on(old_file: tuple[str, str], new_file: tuple[str, str], old_p: Profile,
+             new_p: Profile, key: Sequence[str] | None, rows: int, target: str | None,
+             tmp_root: str, memory: str | None, progress: Progress) -> TableDiff:
+    import numpy as np
+
+    from mlver.diff.duckengine import connect
+    from mlver.diff.ducksource import hashes_in_order, prepare, surplus_rows
+    from mlver.diff.rowdiff import multiset_diff
+    from mlver.diff.tables import assemble, common_columns
+
     with connect(tmp_root, memory) as (con, spill):
         old = prepare(*old_file, spill, "old", progress)
         new = prepare(*new_file, spill, "new", progress)
