@@ -29,6 +29,9 @@ def save(table: pa.Table, path, fmt: str) -> str:
     path = f"{path}.{fmt}"
     if fmt == "parquet":
         pq.write_table(table, path)
+    elif fmt == "jsonl":
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in table.to_pylist())
     else:
         pcsv.write_csv(table, path)
     return path
@@ -56,10 +59,10 @@ def both(tmp_path, old: pa.Table, new: pa.Table, fmt: str, key=None, rows=0):
     return out[0], out[1]
 
 
-def same(tmp_path, old, new, key=None, rows=0):
-    """Assert both engines agree, for parquet and CSV; return the DuckDB dict (parquet)."""
+def same(tmp_path, old, new, key=None, rows=0, formats=("parquet", "csv")):
+    """Assert both engines agree, for each format; return the DuckDB dict (the first)."""
     result = None
-    for fmt in ("parquet", "csv"):
+    for fmt in formats:
         p, d = both(tmp_path, old, new, fmt, key, rows)
         if isinstance(p, str) or isinstance(d, str):
             assert p == d
@@ -104,6 +107,13 @@ def test_composite_and_null_keys_match_each_other(tmp_path):
     d = same(tmp_path, old, new, key=["k1", "k2"], rows=3)
     assert (d["rows_added"], d["rows_removed"], d["rows_changed"]) == (2, 2, 1)
     assert d["samples"]["changed"][0]["key"] == {"k1": "y", "k2": None}
+
+
+def test_json_lines_too(tmp_path):
+    old = pa.table({"id": [1, 2, 3], "v": ["a", None, "c"], "w": [1.5, 2.0, None]})
+    new = pa.table({"id": [3, 2, 4], "v": ["c", "b", "d"], "w": [None, 2.0, 1.0]})
+    d = same(tmp_path, old, new, key="id", rows=3, formats=("jsonl",))
+    assert (d["rows_added"], d["rows_removed"], d["rows_changed"]) == (1, 1, 1)
 
 
 def test_columns_added_removed_and_renamed_and_strings(tmp_path):
