@@ -174,11 +174,13 @@ class Objects:
                                  "restore .mlver/objects from a backup or re-snapshot")
 
     @contextmanager
-    def local_path(self, oid: str, path: str) -> Iterator[str | None]:
+    def local_path(self, oid: str, path: str,
+                   tmp_dir: str | None = None) -> Iterator[str | None]:
         """A file holding blob ``oid``, for readers that want a path: a loose object, the
         unchanged workspace file at ``path``, or a temporary copy outside the store of a
         packed one (small) or a chunked one (streamed into it: never whole in memory, and
-        verified whole by the copy). None when the content is nowhere."""
+        verified whole by the copy; in ``tmp_dir`` when given, else the system's). None
+        when the content is nowhere."""
         local = self.store.objects.local_file(oid)
         if local is None and not self.store.objects.has(oid) and oid not in self.ws.overlay \
                 and os.path.isfile(self.ws.full(path)):
@@ -206,8 +208,8 @@ class Objects:
         except CorruptObjectError:
             yield None
             return
-        with src, tempfile.NamedTemporaryFile(prefix="mlver-",
-                                              suffix=os.path.basename(path)) as tmp:
+        with src, tempfile.NamedTemporaryFile(prefix="mlver-", suffix=os.path.basename(path),
+                                              dir=tmp_dir) as tmp:
             shutil.copyfileobj(src, tmp, _COPY)  # to the end: a chunked one is verified
             tmp.flush()
             yield tmp.name
