@@ -283,7 +283,10 @@ class PackIndex:
         offsets = _le(array("Q", data[o:o + 8 * count]))
         lengths = _le(array("I", data[o + 8 * count:o + 12 * count]))
         lo, hi = PACK_HEADER.size + ENTRY_HEADER.size, pack_size - TRAILER
-        if count and (min(offsets) < lo or max(map(int.__add__, offsets, lengths)) > hi):
+        # (the max offset plus the max length is a bound checked in C; only an index that
+        # exceeds it pays for the exact check, entry by entry)
+        if count and (min(offsets) < lo or (max(offsets) + max(lengths) > hi and max(
+                map(int.__add__, offsets, lengths)) > hi)):
             raise _damaged(path, "an index entry points outside its pack")
         self.count = count
         self.pack_size = pack_size
