@@ -15,11 +15,9 @@ import errno
 import marshal
 import os
 import stat as stat_mod
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlver.base.errors import CaptureError
 from mlver.base.hashing import hash_file, oid_of
@@ -29,6 +27,9 @@ from mlver.store.batch import Batch
 from mlver.store.index import FolderRow
 from mlver.store.statcache import Monitored, StatCache, StatKey
 from mlver.store.trees import encode_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
 MAX_DEPTH = 256  # folder levels below a captured path (deeper is refused, never a crash)
@@ -268,6 +269,10 @@ class _Filler:
 
     def _submit(self, chunk: list[Item]) -> None:
         if self.pool is None:
+            # imported here: a capture with nothing to hash (the git hooks, an unchanged
+            # status) never pays for concurrent.futures and logging
+            from concurrent.futures import ThreadPoolExecutor
+
             self.pool = ThreadPoolExecutor(WORKERS)
         self.futures.append((self.pool.submit(_hash_items, self.root, chunk, self.batch),
                              len(chunk)))
