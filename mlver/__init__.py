@@ -99,8 +99,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Artifact", "CaptureError", "CheckoutError", "CheckoutResult", "Code", "ConfigError",
-    "CorruptObjectError", "Diff", "Env", "LockError", "Log", "MlverError", "NameStatus", "NoSuchName",
-    "NotAStoreError", "ParamsError", "ReadOnlyError", "Record", "RecordFormatError",
+    "CorruptObjectError", "Diff", "Env", "LockError", "Log", "MlverError", "NameStatus",
+    "NoSuchName", "NotAStoreError", "ParamsError", "ReadOnlyError", "Record", "RecordFormatError",
     "RefConflictError", "RemoteError", "ReplayError", "Repo", "RevisionError", "Run",
     "RunError", "Scope", "SlotDiff", "SlotStatus",
     "SnapshotResult", "StoreFormatError", "Tag", "Trace", "UsageError", "__version__", "track",

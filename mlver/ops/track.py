@@ -29,7 +29,6 @@ from typing import Any
 from mlver.core.record import MAX_TEXT
 from mlver.ops import snapshot as snap
 from mlver.ops.run import RunSession
-from mlver.ops.snapshot import SnapshotResult
 from mlver.core.workspace import Workspace
 from mlver.store import Store
 
@@ -94,7 +93,6 @@ class Tracking(RunSession):
                  params: dict[str, Any] | None = None) -> None:
         super().__init__(store, ws, p, sys.executable)  # the env: this interpreter
         self.command = command
-        self.result: SnapshotResult | None = None
         self.after: list[Callable[[], None]] = []  # run when the block ends (mlver.track)
         if params:
             self.log_params(params)
