@@ -138,6 +138,10 @@ def test_sample_notebook_runs(tmp_path: Path, monkeypatch) -> None:
     notebook = proj / "notebooks" / "explore.ipynb"
     monkeypatch.setenv("MLVER_NOTEBOOK", str(notebook))  # a front end would say (see docs)
     nb = nbformat.read(notebook, as_version=4)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "notebooks.md").read_text()
+    shown = re.findall(r"```python\n(.*?)\n```", doc, re.S)
+    # the doc's examples are the notebook's code cells: what runs below
+    assert shown == [c.source for c in nb.cells if c.cell_type == "code"]
     t0 = time.monotonic()
     nbclient.NotebookClient(nb, timeout=60, kernel_name="python3",
                             resources={"metadata": {"path": str(notebook.parent)}}).execute()
