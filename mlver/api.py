@@ -38,7 +38,9 @@ if TYPE_CHECKING:  # imported when a method needs them: the command line starts 
     from mlver.integrations.importdvc import ImportResult
     from mlver.ops.checkout import CheckoutResult
     from mlver.ops.gc import GcResult
+    from mlver.ops.listing import Log
     from mlver.ops.run import RunSession
+    from mlver.ops.track import Tracking
     from mlver.ops.verify import VerifyResult
     from mlver.sync.pushpull import PushRefused, SyncResult  # noqa: F401 (in __all__)
 
@@ -185,8 +187,9 @@ class Repo(RemoteMethods):
         return self.store.refs.tags(name)
 
     def log(self, name: str | None = None, n: int | None = None,
-            branch: bool = False) -> list[tuple[str, Record]]:
-        """Records newest first: of one name by version, or of all names by time.
+            branch: bool = False) -> Log:
+        """Records newest first (a :class:`~mlver.ops.listing.Log`, a list of ``(oid,
+        record)``): of one name by version, or of all names by time.
 
         ``branch``: only versions on HEAD's git history (recorded at HEAD or an ancestor,
         or without a commit); ``n`` then counts those."""
@@ -389,6 +392,18 @@ class Repo(RemoteMethods):
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
         return RunSession(self.store, self.workspace, p, self._python(python), progress,
                           strict=strict)
+
+    def track(self, name: str, inputs: dict[str, str] | None = None,
+              outputs: dict[str, str] | None = None, params: Texts | dict[str, Any] = None,
+              metrics: Texts = None, message: str | None = None, kind: str | None = None,
+              base: str | None = None, code: Texts = None) -> Tracking:
+        """``with repo.track(...) as t:``: a run recorded from this process (a notebook or a
+        script), failed or not; ``params`` may be a dict of values. See docs/notebooks.md."""
+        from mlver.ops.track import tracking
+
+        return tracking(self.store, self.workspace, name, inputs, outputs,
+                        params if isinstance(params, dict) else _listify(params),
+                        _listify(metrics), message, kind, _listify(code), base)
 
     def _python(self, python: str | None) -> str | None:
         # work done in this process ran here, unless mlver.toml names the training interpreter
