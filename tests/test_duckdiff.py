@@ -187,3 +187,17 @@ def test_routing_through_snapshots_says_which_engine_ran(mrepo, proj, monkeypatc
     assert floats["inputs"]["t"]["note"].startswith("not diffed by key (duplicate key price")
     by_qty = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "qty", "--json")))
     assert by_qty["inputs"]["t"]["table"]["engine"] == "pandas"  # int vs float key
+
+
+@pytest.mark.parametrize("old_names, key", [(["id", "v"], "nosuch"), (["id", "v"], "v"),
+                                            (["v", "w"], "id")])
+def test_a_key_missing_from_cached_profiles_tables_is_a_key_error(tmp_path, old_names, key):
+    # profiles read from the cache were made without the key: the key is checked again
+    old = pa.table({old_names[0]: [1, 2], old_names[1]: ["a", "b"]})
+    new = pa.table({"id": [1, 2], "w": ["a", "c"]})
+    a, b = save(old, tmp_path / "o", "parquet"), save(new, tmp_path / "n", "parquet")
+    profiles = profile_file(a, "parquet")[0], profile_file(b, "parquet")[0]
+    with pytest.raises(KeyColumnError, match=f"key column '{key}' not found"):
+        diff_files((a, "parquet"), (b, "parquet"), profiles, [key], 0, None,
+                   str(tmp_path / "t"), None, Progress())
+    assert os.listdir(tmp_path / "t") == []

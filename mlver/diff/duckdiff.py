@@ -93,8 +93,12 @@ def _check_key_types(old: Source, new: Source, keys: Sequence[str]) -> None:
 def keyed(con: Any, old: Source, new: Source, keys: Sequence[str], rows: int,
           progress: Progress) -> KeyedRows:
     """:func:`mlver.diff.rowdiff.keyed_rows` of two sources, on DuckDB. KeyColumnError
-    for a duplicate key (the same one, and the same message, as the in-memory path)."""
+    for a missing key column or a duplicate key (the same one, and the same message, as
+    the in-memory path)."""
+    from mlver.diff.profile import _check_key
     keys = list(keys)
+    for src in (old, new):  # as the in-memory path reads them: the old version first
+        _check_key(list(src.schema.names), keys)
     _check_key_types(old, new, keys)
     new_names = set(new.schema.names)
     compare = [c for c in old.schema.names if c in new_names - set(keys)]
