@@ -167,6 +167,27 @@ def test_a_corrupt_object_is_named(repo, git_repo):
         fs.open("w@1/weights")
 
 
+def test_a_lying_manifest_fails_a_whole_read(repo, git_repo, monkeypatch):
+    # real chunks in a wrong order: each chunk verifies, the file does not
+    from mlver.base import canonical
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    write(git_repo / "w.bin", np.random.default_rng(3).bytes(400_000))
+    repo.snapshot("w", outputs={"weights": "w.bin"})
+    fs = MlverFileSystem(repo=str(git_repo))
+    oid = fs.info("w@1/weights")["oid"]
+    path = repo.store.objects.manifest_path(oid)
+    doc = canonical.loads(open(path, "rb").read())
+    doc["chunks"][0], doc["chunks"][1] = doc["chunks"][1], doc["chunks"][0]
+    os.chmod(path, 0o644)
+    with open(path, "wb") as f:
+        f.write(canonical.dumps(doc))
+    fs = MlverFileSystem(repo=str(git_repo))
+    for read in (lambda: fs.cat_file("w@1/weights"), lambda: fs.open("w@1/weights").read(),
+                 lambda: fs.get("w@1/weights", str(git_repo / "out.bin"))):
+        with pytest.raises(CorruptObjectError, match="manifest is damaged"):
+            read()
+
+
 def test_data_on_demand_from_a_folder_remote(tmp_path, monkeypatch):
     a = project(tmp_path / "a", {"train.py": "print(1)\n", "data/t.csv": CSV})
     ok(a, "init")

@@ -24,6 +24,7 @@ from typing import Any
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
+from mlver.base.hashing import Hasher
 from mlver.core.discover import find_root
 from mlver.core.workspace import Workspace
 from mlver.integrations import verpath
@@ -63,6 +64,24 @@ class VersionFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
 
     _source: Any = None  # the object opened once: its manifest is not re-read per range
     _window: tuple[int, bytes] = (0, b"")  # the last bytes fetched, and where they start
+    # A chunked file's ranges are verified chunk by chunk, but a lying manifest (real
+    # chunks in a wrong order) passes that: what was read from 0 on without a gap is
+    # hashed, and checked against the oid once it reaches the end (a whole read: cat, get,
+    # a CSV parser).
+    _hasher: Hasher | None = None
+    _hashed = 0
+
+    def _hash_prefix(self, start: int, data: bytes) -> None:
+        if self._hasher is None or not start <= self._hashed < start + len(data):
+            return
+        self._hasher.update(data[self._hashed - start:])
+        self._hashed = start + len(data)
+        if self._hashed >= self.size:
+            got, self._hasher = self._hasher.hexdigest(), None
+            if got != self.oid:
+                raise CorruptObjectError(
+                    f"object {self.oid} is corrupt: its chunks hash to {got} (its chunk "
+                    "manifest is damaged); restore it from a backup, or re-snapshot the file")
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         """fsspec's own caches copy, and its readahead adds a block to every read (a
@@ -80,7 +99,10 @@ class VersionFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
         want = max(end - start, min(MIN_FETCH, self.size // 16))  # a small file: less
         pread = getattr(src, "pread", None)  # a chunked file: exactly the covering chunks
         if pread is not None:
+            if self._window[1] == b"" and self._hashed == 0:
+                self._hasher = Hasher()
             data = pread(start, want)
+            self._hash_prefix(start, data)
         else:  # a loose or packed object (verified whole once, by the fs)
             src.seek(start)
             data = bytes(src.read(want))
@@ -193,6 +215,8 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         hi = t.size if end is None else (end if end >= 0 else max(t.size + end, 0))
         if hi <= lo:
             return b""
+        if lo == 0 and hi == t.size:  # the whole file: verified whole (chunks: a lying
+            return bytes(self.store.objects.read(self.verified(t.oid)))  # manifest too)
         data: bytes = self.store.objects.read_range(self.verified(t.oid), lo, hi - lo)
         return data
 
