@@ -3,6 +3,7 @@ diffed in memory (pandas/pyarrow) and on DuckDB; every figure of the two TableDi
 equal (``to_dict()`` but for ``engine``), errors too. Then the routing through real snapshots."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -201,3 +202,16 @@ def test_a_key_missing_from_cached_profiles_tables_is_a_key_error(tmp_path, old_
         diff_files((a, "parquet"), (b, "parquet"), profiles, [key], 0, None,
                    str(tmp_path / "t"), None, Progress())
     assert os.listdir(tmp_path / "t") == []
+
+
+def test_no_room_for_the_copies_is_a_note_not_a_failed_diff(mrepo, proj, monkeypatch):
+    for table in (OLD, NEW):
+        pcsv.write_csv(table, str(proj / "t.csv"))
+        assert mrepo.snapshot("m", inputs={"t": "t.csv"}).created
+    monkeypatch.setenv("MLVER_TABLE_ENGINE", "duckdb")
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(tablecache.tempfile, "mkdtemp", full)
+    got = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "id", "--json")))
+    assert "No space left on device" in got["inputs"]["t"]["note"]
