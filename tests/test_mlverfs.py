@@ -204,3 +204,21 @@ def test_data_on_demand_from_a_folder_remote(tmp_path, monkeypatch):
     monkeypatch.chdir(b)
     assert pd.read_csv("mlver://m@1/t").equals(pd.read_csv(io.StringIO(CSV)))
     assert fs.store.objects.has(oid)  # fetched into b's store
+
+
+def test_a_folder_slot_is_decoded_once_not_once_per_file(repo, git_repo, monkeypatch):
+    (git_repo / "many").mkdir()
+    for i in range(40):
+        write(git_repo / "many" / f"f{i:02}.txt", str(i))
+    repo.snapshot("m", inputs={"many": "many"})
+    fs = MlverFileSystem(repo=str(git_repo))
+    decoded = []
+    real = fs.store.tree
+    monkeypatch.setattr(fs.store, "tree", lambda oid: decoded.append(oid) or real(oid))
+    assert [fs.cat_file(f"m@1/many/f{i:02}.txt") for i in range(40)] == \
+        [str(i).encode() for i in range(40)]
+    assert fs.du("m@1/many") == sum(len(str(i)) for i in range(40))
+    assert len(decoded) == 1
+    with pytest.raises(FileNotFoundError):
+        fs.info("m@1/many/f40.txt")  # a name after the last (a binary search)
+    assert not fs.exists("m@1/many/a") and fs.exists("m@1/many/f00.txt")

@@ -31,6 +31,7 @@ from mlver.integrations import verpath
 from mlver.integrations.verpath import Target, VersionPathError
 from mlver.store import STORE_DIR, Store
 from mlver.store.index import Index
+from mlver.store.trees import Tree
 
 # pyarrow asks for a whole column chunk at once (what it reads is what it asked for), a
 # CSV reader for small pieces one after the other: "readahead" serves both, fetching at
@@ -40,6 +41,7 @@ from mlver.store.index import Index
 CACHE_TYPE = "none"  # VersionFile keeps its own window (see _fetch_range)
 MIN_FETCH = 256 << 10
 BLOCK_SIZE = 1 << 20
+TREE_CACHE_ROWS = 200_000  # tree entries kept decoded by one file system (~60 MB)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -130,6 +132,22 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         self.root = find_root(repo or ".")
         self.store = open_store(self.root)
         self._verified: set[str] = set()
+        # Trees decoded, by oid (immutable): a reader opening each of the n files of a
+        # folder slot (a parquet dataset, du) would otherwise decode the folder n times.
+        self._trees: dict[str, Tree] = {}
+        self._tree_rows = 0
+
+    def read_tree(self, oid: str) -> Tree:
+        """The tree ``oid``, decoded once (at most :data:`TREE_CACHE_ROWS` entries kept)."""
+        tree = self._trees.get(oid)
+        if tree is None:
+            tree = self.store.tree(oid)
+            if self._tree_rows + len(tree.entries) > TREE_CACHE_ROWS:
+                self._trees.clear()
+                self._tree_rows = 0
+            self._trees[oid] = tree
+            self._tree_rows += len(tree.entries)
+        return tree
 
     @classmethod
     def _strip_protocol(cls, path: str | list[str]) -> Any:
@@ -145,7 +163,7 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
     def target(self, path: str) -> Target:
         """What ``path`` names (a :class:`~mlver.integrations.verpath.VersionPathError`,
         a FileNotFoundError, when nothing)."""
-        return verpath.resolve(self.store, path)
+        return verpath.resolve(self.store, path, self.read_tree)
 
     def _file_target(self, path: str) -> Target:
         t = self.target(path)
@@ -181,9 +199,19 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         t = self.target(self._strip_protocol(path))
-        rows = [self._entry(c) for c in verpath.children(self.store, t)] if t.is_dir \
-            else [self._entry(t)]
+        rows = [self._entry(c) for c in verpath.children(self.store, t, self.read_tree)] \
+            if t.is_dir else [self._entry(t)]
         return rows if detail else [r["name"] for r in rows]
+
+    def du(self, path: str, total: bool = True, maxdepth: int | None = None,
+           withdirs: bool = False, **kwargs: Any) -> Any:
+        """Sizes from one listing per folder (fsspec's asks for each file's info)."""
+        found = self.find(path, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
+        sizes = {name: info["size"] for name, info in found.items()}
+        if withdirs and self.isdir(path):
+            info = self.info(path)
+            sizes[info["name"]] = info["size"]
+        return sum(sizes.values()) if total else sizes
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         try:
