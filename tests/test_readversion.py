@@ -84,6 +84,11 @@ def test_what_cannot_be_read_is_named(tables):
         repo.read_table("v@1", "q")
     with pytest.raises(FileNotFoundError, match="v has no version 5"):
         repo.open("v@5", "p")
+    # a column the table lacks: ReadTableError, not pyarrow's or DuckDB's own exception
+    for slot in ("p", "tsv", "parts"):
+        for engine in ("pandas", "duckdb"):
+            with pytest.raises(ReadTableError, match=f"mlver://v@1/{slot}: cannot read it"):
+                repo.read_table("v@1", slot, columns=["nosuch"], engine=engine)
 
 
 def test_the_example_of_python_md_prints_what_the_doc_says(tmp_path):
