@@ -108,7 +108,8 @@ def _read(fs: MlverFileSystem, url: str, columns: list[str] | None, engine: str)
             return _duck(fs, f"{url}/**/*.parquet", "parquet", None, ",", columns, glob=True)
         import pyarrow.dataset as ds
 
-        data = ds.dataset(target.path, filesystem=fs, format="parquet")
+        files = sorted(f for f in fs.find(target.path) if f.endswith(".parquet"))
+        data = ds.dataset(files, filesystem=fs, format="parquet")  # as DuckDB's glob
         return data.to_table(columns=columns).to_pandas()
     kind, codec, delimiter = _format(fs, url)
     if engine == "duckdb":
