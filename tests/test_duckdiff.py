@@ -3,6 +3,7 @@ diffed in memory (pandas/pyarrow) and on DuckDB; every figure of the two TableDi
 equal (``to_dict()`` but for ``engine``), errors too. Then the routing through real snapshots."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -187,3 +188,56 @@ def test_routing_through_snapshots_says_which_engine_ran(mrepo, proj, monkeypatc
     assert floats["inputs"]["t"]["note"].startswith("not diffed by key (duplicate key price")
     by_qty = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "qty", "--json")))
     assert by_qty["inputs"]["t"]["table"]["engine"] == "pandas"  # int vs float key
+
+
+@pytest.mark.parametrize("old_names, key", [(["id", "v"], "nosuch"), (["id", "v"], "v"),
+                                            (["v", "w"], "id")])
+def test_a_key_missing_from_cached_profiles_tables_is_a_key_error(tmp_path, old_names, key):
+    # profiles read from the cache were made without the key: the key is checked again
+    old = pa.table({old_names[0]: [1, 2], old_names[1]: ["a", "b"]})
+    new = pa.table({"id": [1, 2], "w": ["a", "c"]})
+    a, b = save(old, tmp_path / "o", "parquet"), save(new, tmp_path / "n", "parquet")
+    profiles = profile_file(a, "parquet")[0], profile_file(b, "parquet")[0]
+    with pytest.raises(KeyColumnError, match=f"key column '{key}' not found"):
+        diff_files((a, "parquet"), (b, "parquet"), profiles, [key], 0, None,
+                   str(tmp_path / "t"), None, Progress())
+    assert os.listdir(tmp_path / "t") == []
+
+
+def test_no_room_for_the_copies_is_a_note_not_a_failed_diff(mrepo, proj, monkeypatch):
+    for table in (OLD, NEW):
+        pcsv.write_csv(table, str(proj / "t.csv"))
+        assert mrepo.snapshot("m", inputs={"t": "t.csv"}).created
+    monkeypatch.setenv("MLVER_TABLE_ENGINE", "duckdb")
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(tablecache.tempfile, "mkdtemp", full)
+    got = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "id", "--json")))
+    assert "No space left on device" in got["inputs"]["t"]["note"]
+
+
+def test_nan_is_missing_though_parquet_statistics_leave_it_out(tmp_path):
+    # min/max statistics skip NaN: DuckDB's optimizer took isnan() for false everywhere
+    old = pa.table({"id": [1, 2, 3], "x": [None, 0.0, 1.0]})
+    new = pa.table({"id": [1, 2, 3], "x": [NAN, 1.0, 2.0]})
+    d = same(tmp_path, old, new, key="id", rows=3)
+    assert d["cells_changed"] == {"x": 2}
+    assert [c["key"]["id"] for c in d["samples"]["changed"]] == [2, 3]
+
+
+def test_a_column_that_changes_kind_counts_as_the_row_hashes_do(tmp_path):
+    # a number's null hashes unlike a text's or a bool's: those cells differ too
+    old = pa.table({"id": [1, 2, 3], "b": [True, False, None], "f": [1.5, NAN, None],
+                    "s": ["a", None, None]})
+    new = pa.table({"id": [1, 2, 3], "b": [1, 0, None], "f": ["1.5", None, None],
+                    "s": [True, None, False]})
+    d = same(tmp_path, old, new, key="id", formats=("parquet",))
+    assert d["cells_changed"] == {"b": 3, "f": 3, "s": 2}
+    # text and bytes of equal bytes hash alike: DuckDB would call them different
+    old, new = pa.table({"id": [1], "v": ["a"]}), pa.table({"id": [1], "v": [b"a"]})
+    a, b = save(old, tmp_path / "o", "parquet"), save(new, tmp_path / "n", "parquet")
+    profiles = profile_file(a, "parquet")[0], profile_file(b, "parquet")[0]
+    with pytest.raises(Unsupported):
+        diff_files((a, "parquet"), (b, "parquet"), profiles, ["id"], 0, None,
+                   str(tmp_path / "t"), None, Progress())

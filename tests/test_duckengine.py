@@ -59,6 +59,9 @@ def test_the_default_limit_is_a_share_of_memory_within_bounds(monkeypatch):
     assert duckengine.default_memory() == (2 << 30) // 4
     assert parse_size("2GB") == 2 * 10**9 and parse_size("1.5GiB") == 3 << 29
     assert parse_size("2 gigs") is None and parse_size("1MB") is None
+    # more than DuckDB takes (it would fail and the diff fall back to pandas), non-ASCII digits
+    assert parse_size("99999999999999999TB") is None and parse_size("\u0663GB") is None
+    assert parse_size("1000TB") == 10**15
 
 
 def test_a_killed_diffs_spill_folder_is_swept(tmp_path):

@@ -167,6 +167,27 @@ def test_a_corrupt_object_is_named(repo, git_repo):
         fs.open("w@1/weights")
 
 
+def test_a_lying_manifest_fails_a_whole_read(repo, git_repo, monkeypatch):
+    # real chunks in a wrong order: each chunk verifies, the file does not
+    from mlver.base import canonical
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    write(git_repo / "w.bin", np.random.default_rng(3).bytes(400_000))
+    repo.snapshot("w", outputs={"weights": "w.bin"})
+    fs = MlverFileSystem(repo=str(git_repo))
+    oid = fs.info("w@1/weights")["oid"]
+    path = repo.store.objects.manifest_path(oid)
+    doc = canonical.loads(open(path, "rb").read())
+    doc["chunks"][0], doc["chunks"][1] = doc["chunks"][1], doc["chunks"][0]
+    os.chmod(path, 0o644)
+    with open(path, "wb") as f:
+        f.write(canonical.dumps(doc))
+    fs = MlverFileSystem(repo=str(git_repo))
+    for read in (lambda: fs.cat_file("w@1/weights"), lambda: fs.open("w@1/weights").read(),
+                 lambda: fs.get("w@1/weights", str(git_repo / "out.bin"))):
+        with pytest.raises(CorruptObjectError, match="manifest is damaged"):
+            read()
+
+
 def test_data_on_demand_from_a_folder_remote(tmp_path, monkeypatch):
     a = project(tmp_path / "a", {"train.py": "print(1)\n", "data/t.csv": CSV})
     ok(a, "init")
@@ -183,3 +204,21 @@ def test_data_on_demand_from_a_folder_remote(tmp_path, monkeypatch):
     monkeypatch.chdir(b)
     assert pd.read_csv("mlver://m@1/t").equals(pd.read_csv(io.StringIO(CSV)))
     assert fs.store.objects.has(oid)  # fetched into b's store
+
+
+def test_a_folder_slot_is_decoded_once_not_once_per_file(repo, git_repo, monkeypatch):
+    (git_repo / "many").mkdir()
+    for i in range(40):
+        write(git_repo / "many" / f"f{i:02}.txt", str(i))
+    repo.snapshot("m", inputs={"many": "many"})
+    fs = MlverFileSystem(repo=str(git_repo))
+    decoded = []
+    real = fs.store.tree
+    monkeypatch.setattr(fs.store, "tree", lambda oid: decoded.append(oid) or real(oid))
+    assert [fs.cat_file(f"m@1/many/f{i:02}.txt") for i in range(40)] == \
+        [str(i).encode() for i in range(40)]
+    assert fs.du("m@1/many") == sum(len(str(i)) for i in range(40))
+    assert len(decoded) == 1
+    with pytest.raises(FileNotFoundError):
+        fs.info("m@1/many/f40.txt")  # a name after the last (a binary search)
+    assert not fs.exists("m@1/many/a") and fs.exists("m@1/many/f00.txt")

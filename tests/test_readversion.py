@@ -84,6 +84,11 @@ def test_what_cannot_be_read_is_named(tables):
         repo.read_table("v@1", "q")
     with pytest.raises(FileNotFoundError, match="v has no version 5"):
         repo.open("v@5", "p")
+    # a column the table lacks: ReadTableError, not pyarrow's or DuckDB's own exception
+    for slot in ("p", "tsv", "parts"):
+        for engine in ("pandas", "duckdb"):
+            with pytest.raises(ReadTableError, match=f"mlver://v@1/{slot}: cannot read it"):
+                repo.read_table("v@1", slot, columns=["nosuch"], engine=engine)
 
 
 def test_the_example_of_python_md_prints_what_the_doc_says(tmp_path):
@@ -101,3 +106,15 @@ def test_the_example_of_python_md_prints_what_the_doc_says(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == expected.splitlines()
+
+
+def test_a_folder_slot_reads_only_its_parquet_files(repo, git_repo):
+    (git_repo / "parts" / "sub").mkdir(parents=True)
+    ROWS.to_parquet(git_repo / "parts" / "a.parquet")
+    ROWS.iloc[:1].to_parquet(git_repo / "parts" / "sub" / "b.parquet")
+    write(git_repo / "parts" / "README.txt", "not parquet\n")
+    write(git_repo / "parts" / "_SUCCESS", "")
+    repo.snapshot("f", outputs={"parts": "parts"})
+    assert repo.read_table("f@1", "parts")["id"].tolist() == [1, 2, 3, 1]
+    assert repo.read_table("f@1", "parts", engine="duckdb").aggregate("count(*)").fetchall() \
+        == [(4,)]

@@ -49,16 +49,18 @@ def version_label(name: object, version: object) -> str:
     return f"{name}@{version}"
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.I)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.I | re.A)
+MAX_SIZE = 10**15  # 1000 TB
 _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
 
 
 def parse_size(text: str) -> int | None:
     """Bytes of a memory size as users write it, ``"2GB"``, ``"512MB"``, ``"1.5GiB"``
-    (``[diff] memory``); None when it is not one, or under 16 MB (too little for a join)."""
+    (``[diff] memory``); None when it is not one, under 16 MB (too little for a join) or
+    over 1000 TB (more than DuckDB takes: a typo, not a machine)."""
     m = _SIZE.match(text) if isinstance(text, str) else None
     if m is None:
         return None
     n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
-    return n if n >= 16 * 10**6 else None
+    return n if 16 * 10**6 <= n <= MAX_SIZE else None

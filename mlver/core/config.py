@@ -195,13 +195,13 @@ def load_project(root: str, hooks: bool = True) -> ProjectConfig:
 
 
 def _memory(value: Any, path: str) -> str | None:
-    """``[diff] memory``: a size such as "2GB" or "512MB" (at least 16 MB)."""
+    """``[diff] memory``: a size such as "2GB" or "512MB" (16 MB to 1000 TB)."""
     from mlver.base.fmt import parse_size
     if value is None:
         return None
     if not isinstance(value, str) or parse_size(value) is None:
         raise ConfigError(f"[diff] memory in {path} must be a size such as \"2GB\" or "
-                          f"\"512MB\" (at least 16MB), not {value!r}; fix it")
+                          f"\"512MB\" (at least 16MB, at most 1000TB), not {value!r}; fix it")
     return value
 
 

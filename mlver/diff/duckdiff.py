@@ -56,6 +56,15 @@ def _missing(x: str, t: pyarrow.DataType) -> str:
     return f"({x} IS NULL OR isnan({x}))" if pa.types.is_floating(t) else f"({x} IS NULL)"
 
 
+def _nulls_hash_alike(ta: pyarrow.DataType, tb: pyarrow.DataType) -> bool:
+    """True when a null of type ``ta`` and one of ``tb`` have the same row hash (numbers'
+    nulls hash alike, and other types' alike, but not a number's and a text's)."""
+    import pyarrow as pa
+
+    from mlver.diff.colhash import column_hash
+    return bool(column_hash(pa.nulls(1, ta))[0] == column_hash(pa.nulls(1, tb))[0])
+
+
 def differ(name: str, ta: pyarrow.DataType, tb: pyarrow.DataType) -> str:
     """SQL, true where column ``name`` of the old row ``o`` and the new row ``n`` differ."""
     import pyarrow as pa
@@ -71,7 +80,12 @@ def differ(name: str, ta: pyarrow.DataType, tb: pyarrow.DataType) -> str:
         equal = f"{a}::DOUBLE = {b}::DOUBLE"
     elif _kind(ta) == _kind(tb) == "str":
         equal = f"{a} = {b}"
-    else:  # e.g. numbers and text: their hashes differ, unless both are missing
+    else:  # e.g. numbers and text: their hashes differ, unless both are missing ...
+        if {_kind(ta), _kind(tb)} == {"str", str(pa.binary())} or \
+                {_kind(ta), _kind(tb)} == {"str", str(pa.large_binary())}:
+            raise Unsupported(f"column {name!r} of types {ta} and {tb}")  # equal bytes hash alike
+        if not _nulls_hash_alike(ta, tb):  # ... and a number's null hashes unlike a text's
+            return "true"
         equal = "false"
     return f"(NOT (coalesce({equal}, false) OR ({_missing(a, ta)} AND {_missing(b, tb)})))"
 
@@ -93,8 +107,12 @@ def _check_key_types(old: Source, new: Source, keys: Sequence[str]) -> None:
 def keyed(con: Any, old: Source, new: Source, keys: Sequence[str], rows: int,
           progress: Progress) -> KeyedRows:
     """:func:`mlver.diff.rowdiff.keyed_rows` of two sources, on DuckDB. KeyColumnError
-    for a duplicate key (the same one, and the same message, as the in-memory path)."""
+    for a missing key column or a duplicate key (the same one, and the same message, as
+    the in-memory path)."""
+    from mlver.diff.profile import _check_key
     keys = list(keys)
+    for src in (old, new):  # as the in-memory path reads them: the old version first
+        _check_key(list(src.schema.names), keys)
     _check_key_types(old, new, keys)
     new_names = set(new.schema.names)
     compare = [c for c in old.schema.names if c in new_names - set(keys)]

@@ -10,6 +10,7 @@ the index entry can be deleted at any time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -381,9 +382,10 @@ def _diff_duckdb(a: _Side, b: _Side, key: list[str] | None, rows: int,
     # the store's tmp/ (not the system's, often a small tmpfs): DuckDB scanning the copy
     # beat scanning through mlver:// by 3-4x (benchmarks/bench_read_in_place.py [c]), and a
     # keyed join reads every column anyway. A killed diff's copies are swept (PID-duck-).
-    os.makedirs(tmp, exist_ok=True)
-    copies = tempfile.mkdtemp(prefix=f"{os.getpid()}-duck-copies-", dir=tmp)
+    copies = None
     try:
+        os.makedirs(tmp, exist_ok=True)
+        copies = tempfile.mkdtemp(prefix=f"{os.getpid()}-duck-copies-", dir=tmp)
         with a.objs.local_path(a.oid, a.path, copies) as la, \
                 b.objs.local_path(b.oid, b.path, copies) as lb:
             if la is None or lb is None:
@@ -391,5 +393,13 @@ def _diff_duckdb(a: _Side, b: _Side, key: list[str] | None, rows: int,
                                  "store")
             return diff_files((la, a.fmt), (lb, b.fmt), profiles, key, rows, target, tmp,
                               opts.memory, opts.progress)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise
+        # no room (or no right) to copy the tables or spill beside them: a note, as for
+        # DuckDB's own out-of-disk error, not a failed diff
+        raise TableError(f"too big to diff by key here: cannot write in {tmp} "
+                         f"({e.strerror}); free disk space there") from e
     finally:
-        shutil.rmtree(copies, ignore_errors=True)
+        if copies is not None:
+            shutil.rmtree(copies, ignore_errors=True)

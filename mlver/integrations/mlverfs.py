@@ -24,12 +24,14 @@ from typing import Any
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
+from mlver.base.hashing import Hasher
 from mlver.core.discover import find_root
 from mlver.core.workspace import Workspace
 from mlver.integrations import verpath
 from mlver.integrations.verpath import Target, VersionPathError
 from mlver.store import STORE_DIR, Store
 from mlver.store.index import Index
+from mlver.store.trees import Tree
 
 # pyarrow asks for a whole column chunk at once (what it reads is what it asked for), a
 # CSV reader for small pieces one after the other: "readahead" serves both, fetching at
@@ -39,6 +41,7 @@ from mlver.store.index import Index
 CACHE_TYPE = "none"  # VersionFile keeps its own window (see _fetch_range)
 MIN_FETCH = 256 << 10
 BLOCK_SIZE = 1 << 20
+TREE_CACHE_ROWS = 200_000  # tree entries kept decoded by one file system (~60 MB)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -63,6 +66,24 @@ class VersionFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
 
     _source: Any = None  # the object opened once: its manifest is not re-read per range
     _window: tuple[int, bytes] = (0, b"")  # the last bytes fetched, and where they start
+    # A chunked file's ranges are verified chunk by chunk, but a lying manifest (real
+    # chunks in a wrong order) passes that: what was read from 0 on without a gap is
+    # hashed, and checked against the oid once it reaches the end (a whole read: cat, get,
+    # a CSV parser).
+    _hasher: Hasher | None = None
+    _hashed = 0
+
+    def _hash_prefix(self, start: int, data: bytes) -> None:
+        if self._hasher is None or not start <= self._hashed < start + len(data):
+            return
+        self._hasher.update(data[self._hashed - start:])
+        self._hashed = start + len(data)
+        if self._hashed >= self.size:
+            got, self._hasher = self._hasher.hexdigest(), None
+            if got != self.oid:
+                raise CorruptObjectError(
+                    f"object {self.oid} is corrupt: its chunks hash to {got} (its chunk "
+                    "manifest is damaged); restore it from a backup, or re-snapshot the file")
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         """fsspec's own caches copy, and its readahead adds a block to every read (a
@@ -80,7 +101,10 @@ class VersionFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
         want = max(end - start, min(MIN_FETCH, self.size // 16))  # a small file: less
         pread = getattr(src, "pread", None)  # a chunked file: exactly the covering chunks
         if pread is not None:
+            if self._window[1] == b"" and self._hashed == 0:
+                self._hasher = Hasher()
             data = pread(start, want)
+            self._hash_prefix(start, data)
         else:  # a loose or packed object (verified whole once, by the fs)
             src.seek(start)
             data = bytes(src.read(want))
@@ -108,6 +132,22 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         self.root = find_root(repo or ".")
         self.store = open_store(self.root)
         self._verified: set[str] = set()
+        # Trees decoded, by oid (immutable): a reader opening each of the n files of a
+        # folder slot (a parquet dataset, du) would otherwise decode the folder n times.
+        self._trees: dict[str, Tree] = {}
+        self._tree_rows = 0
+
+    def read_tree(self, oid: str) -> Tree:
+        """The tree ``oid``, decoded once (at most :data:`TREE_CACHE_ROWS` entries kept)."""
+        tree = self._trees.get(oid)
+        if tree is None:
+            tree = self.store.tree(oid)
+            if self._tree_rows + len(tree.entries) > TREE_CACHE_ROWS:
+                self._trees.clear()
+                self._tree_rows = 0
+            self._trees[oid] = tree
+            self._tree_rows += len(tree.entries)
+        return tree
 
     @classmethod
     def _strip_protocol(cls, path: str | list[str]) -> Any:
@@ -123,7 +163,7 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
     def target(self, path: str) -> Target:
         """What ``path`` names (a :class:`~mlver.integrations.verpath.VersionPathError`,
         a FileNotFoundError, when nothing)."""
-        return verpath.resolve(self.store, path)
+        return verpath.resolve(self.store, path, self.read_tree)
 
     def _file_target(self, path: str) -> Target:
         t = self.target(path)
@@ -159,9 +199,19 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         t = self.target(self._strip_protocol(path))
-        rows = [self._entry(c) for c in verpath.children(self.store, t)] if t.is_dir \
-            else [self._entry(t)]
+        rows = [self._entry(c) for c in verpath.children(self.store, t, self.read_tree)] \
+            if t.is_dir else [self._entry(t)]
         return rows if detail else [r["name"] for r in rows]
+
+    def du(self, path: str, total: bool = True, maxdepth: int | None = None,
+           withdirs: bool = False, **kwargs: Any) -> Any:
+        """Sizes from one listing per folder (fsspec's asks for each file's info)."""
+        found = self.find(path, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
+        sizes = {name: info["size"] for name, info in found.items()}
+        if withdirs and self.isdir(path):
+            info = self.info(path)
+            sizes[info["name"]] = info["size"]
+        return sum(sizes.values()) if total else sizes
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         try:
@@ -193,6 +243,8 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         hi = t.size if end is None else (end if end >= 0 else max(t.size + end, 0))
         if hi <= lo:
             return b""
+        if lo == 0 and hi == t.size:  # the whole file: verified whole (chunks: a lying
+            return bytes(self.store.objects.read(self.verified(t.oid)))  # manifest too)
         data: bytes = self.store.objects.read_range(self.verified(t.oid), lo, hi - lo)
         return data
 

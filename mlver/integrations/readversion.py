@@ -84,13 +84,32 @@ def read_table(root: str, rev: str, slot: str, columns: list[str] | None = None,
         raise ReadTableError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     fs = filesystem(root)
     url = _url(rev, slot)
+    try:
+        return _read(fs, url, columns, engine)
+    except Exception as e:  # pyarrow's and DuckDB's own errors: a missing column, a bad file
+        if isinstance(e, (MlverError, OSError)) or not _reader_error(e):
+            raise
+        text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise ReadTableError(f"mlver://{url}: cannot read it as a table ({text})") from e
+
+
+def _reader_error(e: BaseException) -> bool:
+    import pyarrow as pa
+    if isinstance(e, pa.ArrowException):
+        return True
+    import duckdb
+    return isinstance(e, duckdb.Error)
+
+
+def _read(fs: MlverFileSystem, url: str, columns: list[str] | None, engine: str) -> Any:
     target = fs.target(url)
     if target.is_dir:
         if engine == "duckdb":
             return _duck(fs, f"{url}/**/*.parquet", "parquet", None, ",", columns, glob=True)
         import pyarrow.dataset as ds
 
-        data = ds.dataset(target.path, filesystem=fs, format="parquet")
+        files = sorted(f for f in fs.find(target.path) if f.endswith(".parquet"))
+        data = ds.dataset(files, filesystem=fs, format="parquet")  # as DuckDB's glob
         return data.to_table(columns=columns).to_pandas()
     kind, codec, delimiter = _format(fs, url)
     if engine == "duckdb":

@@ -13,6 +13,7 @@ entry is never followed (its target could point anywhere).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlver.base.errors import MlverError, RevisionError
@@ -21,6 +22,7 @@ from mlver.base.paths import is_plain_name
 from mlver.core import history
 from mlver.core.record import Artifact, Record
 from mlver.store import Store
+from mlver.store.trees import Tree
 
 PROTOCOL = "mlver"
 SIDES = ("inputs", "outputs")
@@ -116,9 +118,12 @@ def find_slot(record: Record, rev: str, name: str) -> tuple[str, Artifact]:
                            f"its slots: {shown}")
 
 
-def resolve(store: Store, path: str) -> Target:
+def resolve(store: Store, path: str,
+            read_tree: Callable[[str], Tree] | None = None) -> Target:
     """What the version path ``path`` names (``mlver://`` optional); a
-    :class:`VersionPathError` when it names nothing."""
+    :class:`VersionPathError` when it names nothing. ``read_tree``: how trees are read
+    (default: ``store.tree``; a file system caches them)."""
+    read_tree = read_tree or store.tree
     parts = split(path)
     shown = "/".join(parts)
     if not parts:
@@ -142,7 +147,7 @@ def resolve(store: Store, path: str) -> Target:
             what = "a symbolic link (never followed)" if kind == "link" else "a file"
             raise VersionPathError(f"mlver://{shown}: {'/'.join(parts[:i])} is {what}, "
                                    "not a folder")
-        entry = store.tree(oid).get(name)
+        entry = read_tree(oid).get(name)
         if entry is None:
             raise VersionPathError(f"mlver://{shown}: no '{name}' in "
                                    f"{'/'.join(parts[:i])} of {head}")
@@ -165,7 +170,8 @@ def object_size(store: Store, oid: str) -> int | None:
     return size
 
 
-def children(store: Store, target: Target) -> list[Target]:
+def children(store: Store, target: Target,
+             read_tree: Callable[[str], Tree] | None = None) -> list[Target]:
     """What a folder target lists: names, slots, or a tree's entries."""
     base = target.path + "/" if target.path else ""
     if target.kind == "names":
@@ -178,7 +184,7 @@ def children(store: Store, target: Target) -> list[Target]:
         return out
     if target.kind == "tree":
         return [Target(base + e.name, e.type, e.oid, e.size, target.record)
-                for e in store.tree(target.oid).entries]
+                for e in (read_tree or store.tree)(target.oid).entries]
     raise VersionPathError(f"mlver://{target.path} is a file, not a folder")
 
 

@@ -9,6 +9,7 @@ unchanged sub-folder keeps its oid across versions.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
@@ -89,9 +90,10 @@ class Tree:
         return sum(e.size for e in self.entries)
 
     def get(self, name: str) -> TreeEntry | None:
-        for e in self.entries:
-            if e.name == name:
-                return e
+        """The entry named ``name`` (entries are sorted by name: a binary search)."""
+        i = bisect.bisect_left(self.entries, name, key=lambda e: e.name)
+        if i < len(self.entries) and self.entries[i].name == name:
+            return self.entries[i]
         return None
 
     @classmethod
