@@ -101,3 +101,26 @@ def test_the_example_of_python_md_prints_what_the_doc_says(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == expected.splitlines()
+
+
+def test_a_folder_reads_its_parquet_files_only_and_a_missing_column_is_named(tables):
+    """Review: a README beside the parts made read_table(folder) fail inside pyarrow
+    ("Could not read schema from …README.txt"), though the doc says a folder reads as the
+    dataset of its .parquet files; an unknown column raised pyarrow's own error."""
+    repo = tables
+    git_repo = Path(repo.root)
+    write(git_repo / "parts" / "README.txt", "two parts\n")
+    (git_repo / "empty").mkdir()
+    write(git_repo / "empty" / "notes.md", "nothing yet\n")
+    repo.snapshot("w", outputs={"parts": "parts", "empty": "empty", "p": "t.parquet",
+                                "tsv": "t.tsv"})
+    assert repo.read_table("w@1", "parts")["id"].tolist() == [1, 2, 2, 3]
+    assert repo.read_table("w@1", "parts", columns=["s"]).shape == (4, 1)
+    for engine in ("pandas", "duckdb"):
+        with pytest.raises(ReadTableError, match="folder without .parquet files"):
+            repo.read_table("w@1", "empty", engine=engine)
+        for slot in ("p", "tsv", "parts"):
+            with pytest.raises(ReadTableError, match="nope"):
+                repo.read_table("w@1", slot, columns=["nope"], engine=engine)
+    with pytest.raises(ReadTableError, match=r"has no column 'nope'; its columns: id, x, s"):
+        repo.read_table("w@1", "p", columns=["nope"])
