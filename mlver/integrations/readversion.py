@@ -87,10 +87,14 @@ def read_table(root: str, rev: str, slot: str, columns: list[str] | None = None,
     target = fs.target(url)
     if target.is_dir:
         # only the .parquet files: a README or a _SUCCESS marker beside them is no part
-        files = sorted(f for f in fs.find(target.path) if f.endswith(".parquet"))
+        found = sorted(fs.find(target.path))
+        files = [f for f in found if f.endswith(".parquet")]
         if not files:
-            raise ReadTableError(f"mlver://{target.path} is a folder without .parquet "
-                                 "files; name a file inside it (mlver://REV/SLOT/FILE)")
+            inside = f": {', '.join(found[:3])}{', …' if len(found) > 3 else ''}" if found \
+                else " (it is empty)"
+            raise ReadTableError(f"mlver://{target.path} is a folder without .parquet files "
+                                 "(only those read as one table); name one file of it"
+                                 f"{inside}")
         if engine == "duckdb":
             return _duck(fs, f"{url}/**/*.parquet", "parquet", None, ",", columns, glob=True)
         import pyarrow.dataset as ds
