@@ -183,3 +183,15 @@ def test_data_on_demand_from_a_folder_remote(tmp_path, monkeypatch):
     monkeypatch.chdir(b)
     assert pd.read_csv("mlver://m@1/t").equals(pd.read_csv(io.StringIO(CSV)))
     assert fs.store.objects.has(oid)  # fetched into b's store
+
+
+def test_no_store_around_the_current_folder_names_the_repo_option(tmp_path, monkeypatch):
+    """Review: pd.read_csv("mlver://…") outside a repository said only "run mlver init"."""
+    from mlver.base.errors import NotAStoreError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotAStoreError, match=r"storage_options=\{'repo': PATH\}"):
+        pd.read_csv("mlver://ds@1/csv")
+    with pytest.raises(NotAStoreError, match="no mlver store in") as e:
+        MlverFileSystem(repo=str(tmp_path))
+    assert "storage option" not in str(e.value)
