@@ -222,3 +222,15 @@ def test_a_folder_slot_is_decoded_once_not_once_per_file(repo, git_repo, monkeyp
     with pytest.raises(FileNotFoundError):
         fs.info("m@1/many/f40.txt")  # a name after the last (a binary search)
     assert not fs.exists("m@1/many/a") and fs.exists("m@1/many/f00.txt")
+
+
+def test_no_store_around_the_current_folder_names_the_repo_option(tmp_path, monkeypatch):
+    """Review: pd.read_csv("mlver://…") outside a repository said only "run mlver init"."""
+    from mlver.base.errors import NotAStoreError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotAStoreError, match=r"storage_options=\{'repo': PATH\}"):
+        pd.read_csv("mlver://ds@1/csv")
+    with pytest.raises(NotAStoreError, match="no mlver store in") as e:
+        MlverFileSystem(repo=str(tmp_path))
+    assert "storage option" not in str(e.value)

@@ -108,3 +108,14 @@ def test_the_command(watched, git_repo):
     cfg = json.loads((git_repo / ".mlver" / "config.json").read_text())
     assert monmod.MONITOR_KEY not in cfg
     assert cli("monitor", "sideways").exit_code == 2
+
+
+def test_no_watchman_on_path_is_said_plainly(git_repo, repo, monkeypatch):
+    """Review: without the binary the error quoted pywatchman's unformatted
+    '"watchman" executable not in PATH (%s), while executing …'."""
+    monkeypatch.delenv("WATCHMAN_SOCK", raising=False)
+    monkeypatch.setenv("PATH", str(git_repo / "no-such-bin"))
+    r = cli("monitor", "on")
+    assert r.exit_code == 1
+    assert "(no watchman executable on PATH); install it" in r.stderr and "%s" not in r.stderr
+    assert json.loads(cli("monitor", "--json").stdout) == {"monitor": None}

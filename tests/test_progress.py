@@ -32,7 +32,7 @@ def test_step_line_is_wiped_when_the_work_ends():
     p.step("reading features/listings.csv")
     p.finish()
     text = out.getvalue()
-    assert "reading features/listings.csv" in text
+    assert "reading features/listings.csv…   " in text  # not padded out to a far "…"
     assert text.endswith("\r" + " " * 72 + "\r")  # nothing left on the line for the verdict
 
 

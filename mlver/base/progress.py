@@ -87,7 +87,8 @@ class TerminalProgress(Progress):
 
     def step(self, label: str) -> None:
         label = "".join(c if c.isprintable() else "?" for c in label)  # a path may carry escapes
-        self.stream.write(f"\r{label[:70]:<70}…")
+        # the ellipsis right after the label, spaces after it wiping a longer previous one
+        self.stream.write(f"\r{label[:70] + '…':<71}")
         self.stream.flush()
         self._drawn = "step"
 

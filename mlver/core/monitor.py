@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from typing import Any
 
 from mlver.base.errors import ConfigError
@@ -103,6 +104,11 @@ def check_available() -> str:
     except ImportError:
         raise ConfigError("the pywatchman package is not installed; pip install pywatchman "
                           "(and install watchman, e.g. apt install watchman)") from None
+    if not os.environ.get("WATCHMAN_SOCK") and shutil.which("watchman") is None:
+        # pywatchman's own message here is "executable not in PATH (%s)", unformatted
+        raise ConfigError("watchman does not answer (no watchman executable on PATH); "
+                          "install it (e.g. apt install watchman) and run mlver monitor on "
+                          "again")
     try:
         client = pywatchman.client(timeout=TIMEOUT_S)
         try:

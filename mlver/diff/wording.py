@@ -67,19 +67,19 @@ def where(s: SlotDiff) -> str:
 
 def size_change(s: SlotDiff) -> str:
     """``content changed (1.0 KB -> 1.1 KB)``, and for two big files stored as chunks how
-    much of the new one the old one holds: ``(64.0 MB -> 64.1 MB, 93% unchanged)``."""
+    much of the new one the old one holds: ``(64.0 MB -> 64.1 MB, 93% of the bytes unchanged)``."""
     return f"content changed ({sizes(s)})"
 
 
 def sizes(s: SlotDiff) -> str:
-    """``1.0 KB -> 1.1 KB``, with ``, 93% unchanged`` when the chunks tell."""
+    """``1.0 KB -> 1.1 KB``, with ``, 93% of the bytes unchanged`` when the chunks tell."""
     text = f"{human_size(s.old_size)} -> {human_size(s.new_size)}"
     if s.shared_bytes is not None and s.new_size:
         share = s.shared_bytes / s.new_size
         # never "100%" for content that changed (a file cut at a chunk boundary, or its
         # chunks reordered, shares every byte with the old one), never "0%" for some shared
         pct = min(99, max(1, round(share * 100))) if share > 0 else 0
-        text += f", {pct}% unchanged"
+        text += f", {pct}% of the bytes unchanged"  # bytes, not rows: a parquet re-encodes
     return text
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
-from mlver.base.errors import CorruptObjectError, ReadOnlyError
+from mlver.base.errors import CorruptObjectError, NotAStoreError, ReadOnlyError
 from mlver.base.hashing import Hasher
 from mlver.core.discover import find_root
 from mlver.core.workspace import Workspace
@@ -129,7 +129,14 @@ class MlverFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
 
     def __init__(self, repo: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.root = find_root(repo or ".")
+        try:
+            self.root = find_root(repo or ".")
+        except NotAStoreError as e:
+            if repo:
+                raise
+            raise NotAStoreError(f"mlver:// reads the store around the current folder: {e}; "
+                                 "or name one with the storage option repo= "
+                                 "(storage_options={'repo': PATH} in pandas)") from None
         self.store = open_store(self.root)
         self._verified: set[str] = set()
         # Trees decoded, by oid (immutable): a reader opening each of the n files of a

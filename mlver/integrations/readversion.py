@@ -104,17 +104,35 @@ def _reader_error(e: BaseException) -> bool:
 def _read(fs: MlverFileSystem, url: str, columns: list[str] | None, engine: str) -> Any:
     target = fs.target(url)
     if target.is_dir:
+        # only the .parquet files: a README or a _SUCCESS marker beside them is no part
+        found = sorted(fs.find(target.path))
+        files = [f for f in found if f.endswith(".parquet")]
+        if not files:
+            inside = f": {', '.join(found[:3])}{', …' if len(found) > 3 else ''}" if found \
+                else " (it is empty)"
+            raise ReadTableError(f"mlver://{target.path} is a folder without .parquet files "
+                                 "(only those read as one table); name one file of it"
+                                 f"{inside}")
         if engine == "duckdb":
             return _duck(fs, f"{url}/**/*.parquet", "parquet", None, ",", columns, glob=True)
         import pyarrow.dataset as ds
 
-        files = sorted(f for f in fs.find(target.path) if f.endswith(".parquet"))
-        data = ds.dataset(files, filesystem=fs, format="parquet")  # as DuckDB's glob
+        data = ds.dataset(files, filesystem=fs, format="parquet")
+        _check_columns(url, data.schema.names, columns)
         return data.to_table(columns=columns).to_pandas()
     kind, codec, delimiter = _format(fs, url)
     if engine == "duckdb":
         return _duck(fs, url, kind, codec, delimiter, columns)
     return _arrow(fs, url, kind, codec, delimiter, columns).to_pandas()
+
+
+def _check_columns(url: str, names: list[str], columns: list[str] | None) -> None:
+    """A ``ReadTableError`` naming the columns asked for that ``names`` lacks."""
+    missing = [c for c in columns or [] if c not in names]
+    if missing:
+        shown = ", ".join(names[:20]) + (", …" if len(names) > 20 else "")
+        raise ReadTableError(f"mlver://{url} has no column {', '.join(map(repr, missing))}; "
+                             f"its columns: {shown}")
 
 
 def _arrow(fs: MlverFileSystem, url: str, kind: str, codec: str | None, delimiter: str,
@@ -126,7 +144,9 @@ def _arrow(fs: MlverFileSystem, url: str, kind: str, codec: str | None, delimite
 
         local = fs.local_path(url)
         with (open(local, "rb") if local else fs.open(url, "rb")) as f:
-            return pq.read_table(f, columns=columns)
+            parquet = pq.ParquetFile(f)
+            _check_columns(url, parquet.schema_arrow.names, columns)
+            return parquet.read(columns=columns)
     with fs.open(url, "rb") as raw:
         if codec == "xz":  # not one of pyarrow's codecs
             import lzma
@@ -140,11 +160,15 @@ def _arrow(fs: MlverFileSystem, url: str, kind: str, codec: str | None, delimite
             import pyarrow.json as pj
 
             table = pj.read_json(stream)
+            _check_columns(url, table.column_names, columns)
             return table.select(columns) if columns else table
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(stream, parse_options=pcsv.ParseOptions(delimiter=delimiter),
-                             convert_options=pcsv.ConvertOptions(include_columns=columns))
+        try:
+            return pcsv.read_csv(stream, parse_options=pcsv.ParseOptions(delimiter=delimiter),
+                                 convert_options=pcsv.ConvertOptions(include_columns=columns))
+        except KeyError as e:  # pyarrow: "Column 'x' in include_columns does not exist …"
+            raise ReadTableError(f"mlver://{url}: {e.args[0] if e.args else e}") from None
 
 
 def _duck(fs: MlverFileSystem, url: str, kind: str, codec: str | None, delimiter: str,
@@ -171,6 +195,7 @@ def _duck(fs: MlverFileSystem, url: str, kind: str, codec: str | None, delimiter
         rel = con.read_csv(src, sep=delimiter,
                            compression=codec or "none")  # type: ignore[arg-type]
     if columns:
+        _check_columns(url, rel.columns, columns)
         rel = rel.select(*[duckdb.ColumnExpression(c) for c in columns])
     return rel
 
