@@ -208,12 +208,14 @@ class Bench:
     def __init__(self, root: str) -> None:
         self.root, self.rows, self.problems = root, [], []
 
-    def mlver(self, repo: str, label: str, cmd: list[str]) -> dict:
-        r = measure(repo, [sys.executable, "-m", "mlver", *cmd])
+    def mlver(self, repo: str, label: str, cmd: list[str], cap: int = 0) -> dict:
+        r = measure(repo, [sys.executable, "-m", "mlver", *cmd], cap=cap)
         print(f"{label:<34} {r['seconds']:8.2f} s  CPU {r['cpu']:7.2f} s  peak RSS "
               f"{r['rss_mib']:7.0f} MiB   (mlver {' '.join(cmd)})", flush=True)
         if r["code"] != 0:
-            self.problems.append(f"{label}: mlver exited {r['code']}: {r['stderr'][-400:]}")
+            limit = f" under a {cap / 2**30:.0f} GiB address-space cap" if cap else ""
+            self.problems.append(f"{label}: mlver exited {r['code']}{limit}: "
+                                 f"{r['stderr'][-400:]}")
         return r
 
     def add(self, what: str, value: float, unit: str, target: float | None,
@@ -307,7 +309,10 @@ def case_keyed(b: Bench, rows: int, cols: int, seed: int, targets: tuple, pandas
     data, e = dataset(b.root, rows, cols, seed)
     label = f"{rows / 1e6:g}M x {cols} keyed"
     repo = fresh_repo(b.root, data)
-    r = b.mlver(repo, label, ["diff", "t@1", "t@2", "--key", "id", "--json"])
+    # the huge case runs capped: a diff that reads both tables whole (pandas needs ~45 GB
+    # at 100M x 10) must fail, not push the machine into swap or the OOM killer
+    cap = int(min(3 * rss_t * 2**20, 0.8 * _available_bytes())) if pandas == "estimate" else 0
+    r = b.mlver(repo, label, ["diff", "t@1", "t@2", "--key", "id", "--json"], cap=cap)
     shutil.rmtree(repo)
     engine = b.check(label, r, keyed_want(e))
     b.add(f"{label}: time", r["seconds"], "s", secs_t, engine)
