@@ -220,16 +220,24 @@ class Bench:
 
     def add(self, what: str, value: float, unit: str, target: float | None,
             engine: str = "", note: str = "") -> None:
+        failed = engine == "?"  # the diff gave no counts: no figure of it passes
         self.rows.append({"bench": "big_table", "operation": what, "value": value,
-                          "unit": unit, "target": target, "engine": engine, "note": note,
-                          "ok": None if target is None else value <= target})
+                          "unit": unit, "target": target, "engine": engine,
+                          "note": note or ("no diff: see the problems" if failed else ""),
+                          "ok": None if target is None else value <= target and not failed})
 
     def check(self, label: str, r: dict, want: dict) -> str:
         """Compare the JSON diff's counts with the generator's; return the engine."""
         try:
-            d = json.loads(r["stdout"])["outputs"]["t"]["table"]
+            entry = json.loads(r["stdout"])["outputs"]["t"]
         except (ValueError, KeyError, TypeError) as e:
-            self.problems.append(f"{label}: no table diff in the JSON output ({e!r})")
+            self.problems.append(f"{label}: no output 't' in the JSON ({e!r})")
+            return "?"
+        d = entry.get("table")
+        if not isinstance(d, dict):  # e.g. a note: "not diffed by key (...)"
+            self.problems.append(f"{label}: no table diff in the JSON: "
+                                 + json.dumps({k: v for k, v in entry.items()
+                                               if k not in ("old", "new")})[:400])
             return "?"
         got = {k: d.get(k) for k in want}
         if got != want:
@@ -292,8 +300,9 @@ def pandas_path(b: Bench, label: str, data: str, e: dict, cap: int) -> dict:
     v1, v2 = (os.path.join(data, f"v{i}.parquet") for i in (1, 2))
     r = measure(data, [sys.executable, __file__, "--pandas-keyed", v1, v2], cap=cap)
     ok = r["code"] == 0
+    limit = f"cap {cap >> 30} GiB" if cap else "no cap"
     print(f"{label + ', pandas path':<34} {r['seconds']:8.2f} s  CPU {r['cpu']:7.2f} s  peak RSS "
-          f"{r['rss_mib']:7.0f} MiB   (read_table + diff_tables, cap {cap >> 30} GiB"
+          f"{r['rss_mib']:7.0f} MiB   (read_table + diff_tables, {limit}"
           f"{'' if ok else ': FAILED, ' + r['stderr'].strip().splitlines()[-1][:120]})",
           flush=True)
     if ok:
@@ -309,7 +318,7 @@ def case_keyed(b: Bench, rows: int, cols: int, seed: int, targets: tuple, pandas
     data, e = dataset(b.root, rows, cols, seed)
     label = f"{rows / 1e6:g}M x {cols} keyed"
     repo = fresh_repo(b.root, data)
-    # the huge case runs capped: a diff that reads both tables whole (pandas needs ~45 GB
+    # the huge case runs capped: a diff that reads both tables whole (pandas needs ~49 GB
     # at 100M x 10) must fail, not push the machine into swap or the OOM killer
     cap = int(min(3 * rss_t * 2**20, 0.8 * _available_bytes())) if pandas == "estimate" else 0
     r = b.mlver(repo, label, ["diff", "t@1", "t@2", "--key", "id", "--json"], cap=cap)
