@@ -14,10 +14,14 @@ says so and stays warm):
   a. first capture      mlver init && mlver snapshot data -o data=data   vs  dvc add data
   a'. the same, warm    store / DVC cache removed, page cache kept
   b. unchanged check    mlver status data; mlver snapshot (unchanged)    vs  dvc status
+  b''. with watchman    the same warm, after ``mlver monitor on``        vs  dvc status, and
+                        vs ``git status`` of the same files with git's fsmonitor (watchman
+                        hook); only when watchman is installed
   c. 1% files modified  mlver snapshot data -o data=data                 vs  dvc add data
 
 Targets (ratio mlver/dvc): first snapshot <= 0.20 of ``dvc add`` (cold and warm); unchanged
-status and re-snapshot <= 0.12 of ``dvc status``; the 1% snapshot <= 0.10 of ``dvc add``;
+status and re-snapshot <= 0.12 of ``dvc status`` (with watchman <= 0.05, and <= 2 x git status
+with its fsmonitor); the 1% snapshot <= 0.10 of ``dvc add``;
 peak RSS of the first snapshot <= 300 MiB. With ``--big-gib G`` (once, after the rounds):
 the first snapshot of one G GiB file (store initialised beforehand) vs ``cp FILE DEST && sync``,
 <= 1.5 x, <= 100 MiB RSS. The run also checks mlver's results: the tree oid
@@ -48,6 +52,8 @@ REPO_ROOT = os.path.dirname(HERE)
 TARGET_SNAPSHOT = 0.20   # first mlver snapshot / dvc add
 TARGET_UNCHANGED = 0.12  # mlver status or unchanged snapshot / dvc status
 TARGET_MODIFIED = 0.10   # snapshot after 1% modified / dvc add
+TARGET_MONITOR = 0.05    # with mlver monitor on (watchman): status or snapshot / dvc status
+TARGET_GIT = 2.0         # with it: mlver status / git status with git's fsmonitor (watchman)
 TARGET_RSS_MIB = 300     # peak RSS of the first snapshot of N small files
 TARGET_BIG = 1.5         # first snapshot of one big file / (cp + sync)
 TARGET_BIG_RSS_MIB = 100
@@ -553,6 +559,11 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
             print(f"{tag} b'. warm: mlver status {ws:.2f} s, mlver snapshot {wn:.2f} s, "
                   f"dvc status {wd:.2f} s", flush=True)
 
+    # b''. the same with the file-system monitor on (mlver monitor on), and git status of
+    # the same files with git's fsmonitor (its watchman hook), when watchman is installed
+    if args.warm and not args.profile and shutil.which("watchman"):
+        rows += monitor_rows(args, runner, mlver, dvc, m_root, d_root, work, env, tag)
+
     # c. 1% of the files modified
     changed = modify([m_root, d_root], oids, args.modify_pct, args.seed, args.shape)
     history.append(dict(oids))
@@ -585,6 +596,51 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
             f"objects in the store: {n_obj:,} (checked: unique contents + trees + records "
             f"+ env/patch blobs)"]
     return rows, problems, info
+
+
+def monitor_rows(args, runner: Runner, mlver: str, dvc: str, m_root: str, d_root: str,
+                 work: str, env: dict, tag: str) -> list:
+    """Warm unchanged status and re-snapshot with ``mlver monitor on``, against ``dvc
+    status`` and against ``git status`` of a git repository holding the same files with
+    git's fsmonitor (the watchman hook git ships). The monitor is turned off afterwards."""
+    out = []
+    if runner.run([mlver, "monitor", "on"], m_root, check=False)[3] != 0:
+        print(f"{tag} b''. skipped: mlver monitor on failed (pywatchman missing?)", flush=True)
+        return out
+    g_root = os.path.join(work, "git-fsmonitor")
+    shutil.rmtree(g_root, ignore_errors=True)
+    shutil.copytree(os.path.join(m_root, "data"), os.path.join(g_root, "data"))
+    git_repo(g_root, env)
+    for argv in (["git", "add", "-A"], ["git", "commit", "-q", "-m", "data"]):
+        subprocess.run(argv, cwd=g_root, env=env, check=True, capture_output=True)
+    hook = os.path.join(g_root, ".git", "hooks", "fsmonitor-watchman")
+    if os.path.exists(hook + ".sample"):
+        shutil.copy(hook + ".sample", hook)
+        os.chmod(hook, 0o755)
+        for k, v in (("core.fsmonitor", hook), ("core.untrackedcache", "true")):
+            subprocess.run(["git", "config", k, v], cwd=g_root, env=env, check=True)
+    try:
+        for argv in ([mlver, "status", "data"], [mlver, "snapshot", "data", "-o", "data=data"]):
+            runner.run(argv, m_root)  # the first ones walk and take the clock
+        for _ in range(2):
+            runner.run(["git", "status", "--porcelain"], g_root)  # git's first asks, too
+        for _ in range(args.warm):
+            ws = runner.run([mlver, "status", "data", "--json"], m_root)[0]
+            wn = runner.run([mlver, "snapshot", "data", "-o", "data=data", "--json"], m_root)[0]
+            wd = runner.run([dvc, "status", "-q"], d_root, check=False)[0]
+            wg = runner.run(["git", "status", "--porcelain"], g_root)[0]
+            out += [("watchman, warm: status vs dvc status", ws, wd, TARGET_MONITOR, None, None),
+                    ("watchman, warm: snapshot vs dvc status", wn, wd, TARGET_MONITOR, None,
+                     None),
+                    ("watchman, warm: status vs git status+fsmonitor", ws, wg, TARGET_GIT,
+                     None, None)]
+            print(f"{tag} b''. watchman: mlver status {ws:.2f} s, mlver snapshot {wn:.2f} s, "
+                  f"dvc status {wd:.2f} s, git status (fsmonitor) {wg:.2f} s", flush=True)
+    finally:
+        runner.run([mlver, "monitor", "off"], m_root, check=False)
+        subprocess.run(["watchman", "watch-del", g_root], capture_output=True, check=False)
+        shutil.rmtree(g_root, ignore_errors=True)
+    return out
 
 
 def _open_repo(root: str):

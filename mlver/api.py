@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mlver.api_remotes import RemoteMethods
 from mlver.base.errors import NotAStoreError
@@ -38,7 +38,9 @@ if TYPE_CHECKING:  # imported when a method needs them: the command line starts 
     from mlver.integrations.importdvc import ImportResult
     from mlver.ops.checkout import CheckoutResult
     from mlver.ops.gc import GcResult
+    from mlver.ops.listing import Log
     from mlver.ops.run import RunSession
+    from mlver.ops.track import Tracking
     from mlver.ops.verify import VerifyResult
     from mlver.sync.pushpull import PushRefused, SyncResult  # noqa: F401 (in __all__)
 
@@ -185,8 +187,9 @@ class Repo(RemoteMethods):
         return self.store.refs.tags(name)
 
     def log(self, name: str | None = None, n: int | None = None,
-            branch: bool = False) -> list[tuple[str, Record]]:
-        """Records newest first: of one name by version, or of all names by time.
+            branch: bool = False) -> Log:
+        """Records newest first (a :class:`~mlver.ops.listing.Log`, a list of ``(oid,
+        record)``): of one name by version, or of all names by time.
 
         ``branch``: only versions on HEAD's git history (recorded at HEAD or an ancestor,
         or without a commit); ``n`` then counts those."""
@@ -223,6 +226,23 @@ class Repo(RemoteMethods):
         """Delete the tag ``NAME@TAG`` (the record stays); return what it pointed at."""
         return history.untag(self.store, rev)
 
+    def open(self, rev: str, path: str) -> BinaryIO:
+        """A seekable, read-only binary file of the slot ``path`` of ``rev`` (``"train"``,
+        or a file in a folder slot: ``"data/part-0.parquet"``), read in place by range,
+        without a checkout (``mlver://REV/PATH``; see docs/python.md)."""
+        from mlver.integrations.readversion import open_version
+
+        return open_version(self.root, rev, path)  # type: ignore[return-value]
+
+    def read_table(self, rev: str, slot: str, columns: list[str] | None = None,
+                   engine: str = "pandas") -> Any:
+        """The table in ``slot`` of ``rev`` (parquet, CSV/TSV, JSON lines; a folder slot:
+        its parquet files) as a pandas DataFrame, or with ``engine="duckdb"`` a DuckDB
+        relation over it; ``columns`` reads only those."""
+        from mlver.integrations.readversion import read_table
+
+        return read_table(self.root, rev, slot, columns, engine)
+
     def patch(self, rev: str) -> bytes | None:
         """The uncommitted patch recorded with ``rev`` (``git diff HEAD --binary``, byte for
         byte), or None when its code was committed (or not recorded)."""
@@ -233,6 +253,16 @@ class Repo(RemoteMethods):
         from mlver.ops.indexing import reindex
 
         return reindex(self.store, self.warn)
+
+    def monitor(self, on: bool | None = None) -> str | None:
+        """The file-system monitor this store uses (``"watchman"`` or None); ``on`` turns it
+        on (watchman must answer) or off first. With it, ``status`` and an unchanged
+        snapshot ask watchman what changed under a folder instead of walking it."""
+        from mlver.core.monitor import configured, turn
+
+        if on is not None:
+            turn(self.store.path, self.store.config, self.root, on)
+        return configured(self.store.config)
 
     def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
                  side: str = "all", force: bool = False, progress: Progress | None = None,
@@ -362,6 +392,18 @@ class Repo(RemoteMethods):
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, command, base, code)
         return RunSession(self.store, self.workspace, p, self._python(python), progress,
                           strict=strict)
+
+    def track(self, name: str, inputs: dict[str, str] | None = None,
+              outputs: dict[str, str] | None = None, params: Texts | dict[str, Any] = None,
+              metrics: Texts = None, message: str | None = None, kind: str | None = None,
+              base: str | None = None, code: Texts = None) -> Tracking:
+        """``with repo.track(...) as t:``: a run recorded from this process (a notebook or a
+        script), failed or not; ``params`` may be a dict of values. See docs/notebooks.md."""
+        from mlver.ops.track import tracking
+
+        return tracking(self.store, self.workspace, name, inputs, outputs,
+                        params if isinstance(params, dict) else _listify(params),
+                        _listify(metrics), message, kind, _listify(code), base)
 
     def _python(self, python: str | None) -> str | None:
         # work done in this process ran here, unless mlver.toml names the training interpreter

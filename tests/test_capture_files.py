@@ -214,3 +214,88 @@ def test_non_utf8_file_name_is_stored_or_refused_by_name(ws, store, cache):
         return
     tree = Tree.decode(store.read(cap.oid))
     assert len(tree.entries) == 1 and tree.entries[0].oid == oid_of(b"x")
+
+
+# -- folders reused by signature ---------------------------------------------------------------
+
+@pytest.fixture
+def no_racy(monkeypatch):
+    """Files written a moment ago count as settled (the racy window is tested on its own)."""
+    monkeypatch.setattr("mlver.store.statcache.RACY_NS", 0)
+
+
+def _capture(ws, cache_path, batch=None, monkeypatch=None):
+    """Capture ``data`` with a fresh StatCache over the index at ``cache_path``; return the
+    result and how many per-file lookups it made."""
+    conn = idx.Index(str(cache_path))
+    cache = StatCache(conn)
+    calls = []
+    real = cache.lookup
+    cache.lookup = lambda path, key: calls.append(path) or real(path, key)
+    try:
+        got = capture_path(str(ws), "data", cache, batch)
+        cache.save()
+        return got, len(calls), conn.folder_rows("")
+    finally:
+        rows = list(conn.folder_rows(""))
+        conn.close()
+        _capture.rows = rows
+
+
+def test_an_unchanged_folder_reuses_its_tree_without_a_lookup(ws, tmp_path, no_racy):
+    make_folder(ws)
+    first, looked, _ = _capture(ws, tmp_path / "i.sqlite")
+    assert looked == 4  # every file was looked up (and hashed) once
+    assert {r[0] for r in _capture.rows} == {"data", "data/sub", "data/sub/deeper", "data/empty"}
+    again, looked, _ = _capture(ws, tmp_path / "i.sqlite")
+    assert again == first and looked == 0
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "rename", "chmod", "relink"])
+def test_any_change_below_a_folder_is_seen(ws, tmp_path, no_racy, change):
+    make_folder(ws)
+    _capture(ws, tmp_path / "i.sqlite")
+    deep = ws / "data" / "sub" / "deeper" / "d.txt"
+    if change == "edit":
+        deep.write_text("changed, longer")
+    elif change == "add":
+        write(ws / "data" / "sub" / "deeper" / "new.txt", "n")
+    elif change == "remove":
+        deep.unlink()
+    elif change == "rename":
+        deep.rename(deep.with_name("e.txt"))
+    elif change == "chmod":
+        os.chmod(deep, 0o755)
+    else:
+        (ws / "data" / "link").unlink()
+        os.symlink("run.sh", ws / "data" / "link")
+    got, looked, _ = _capture(ws, tmp_path / "i.sqlite")
+    truth, _, _ = _capture(ws, tmp_path / "fresh.sqlite")  # no rows: everything hashed
+    assert got == truth
+    # only the files of the changed folder and of its parents (held, then released) were
+    # looked up: deeper/ (d.txt and what changed), sub/ (c.txt), data/ (a.csv, run.sh)
+    assert looked == dict(edit=4, add=5, remove=3, rename=4, chmod=4, relink=2)[change]
+
+
+def test_fresh_files_make_no_folder_row(ws, tmp_path):
+    make_folder(ws)  # written just now: within the racy window of every file system
+    _capture(ws, tmp_path / "i.sqlite")
+    # only the folder with no file in it: its signature holds no stat to be racy about
+    assert [r[0] for r in _capture.rows] == ["data/empty"]
+
+
+def test_a_status_row_is_not_trusted_by_a_write(ws, tmp_path, store, no_racy):
+    """Rows of a capture that wrote nothing (status) name trees the store may lack: a
+    capture that writes redoes them, and then the store holds every object."""
+    make_folder(ws)
+    first, _, _ = _capture(ws, tmp_path / "i.sqlite")  # batch None: stored = 0
+    assert {r[5] for r in _capture.rows} == {0}
+    with store.batch() as b:
+        wrote, looked, _ = _capture(ws, tmp_path / "i.sqlite", b)
+    assert wrote == first and looked == 4
+    assert store.missing([wrote.oid]) == []
+    assert Tree.decode(store.read(wrote.oid)).entries  # the tree itself is stored
+    assert {r[5] for r in _capture.rows} == {1}
+    with store.batch() as b:
+        again, looked, _ = _capture(ws, tmp_path / "i.sqlite", b)
+    assert again == first and looked == 0

@@ -93,6 +93,38 @@ def test_reads_are_streamed_seekable_and_ranged(store):
     assert got[oid] == DATA and len(got) == 4
 
 
+def test_a_range_reads_exactly_the_chunks_that_cover_it(store, monkeypatch):
+    import mlver.store.chunked as chunked
+
+    with store.batch() as b:
+        oid = b.add_bytes(DATA)
+    m = store.manifest(oid)
+    starts = m.offsets
+    read = []
+    real = chunked.read_runs
+
+    def counted(spots):
+        got = real(spots)
+        read.append(sum(len(v) for v in got.values()))
+        return got
+
+    monkeypatch.setattr(chunked, "read_runs", counted)
+    # from inside chunk 3 to inside chunk 5: chunks 3, 4 and 5, nothing ahead
+    lo, hi = starts[3] + 10, starts[5] + 10
+    assert store.read_range(oid, lo, hi - lo) == DATA[lo:hi]
+    assert read == [sum(n for _c, n in m.chunks[3:6])]
+    read.clear()
+    assert store.read_range(oid, starts[4], m.chunks[4][1]) == DATA[starts[4]:starts[5]]
+    assert read == [m.chunks[4][1]]
+    assert store.read_range(oid, len(DATA), 10) == b""
+    assert store.read_range(oid, len(DATA) - 2, 10) == DATA[-2:]
+    flipped = m.chunks[7][0]
+    _flip_a_byte_of(store, flipped)
+    fresh = LocalObjectStore(store.store_dir)
+    with pytest.raises(CorruptObjectError, match=f"chunk {flipped} of object {oid}"):
+        fresh.read_range(oid, starts[7], 5)
+
+
 def test_a_second_version_adds_only_the_chunks_that_changed(store, tmp_path):
     with store.batch() as b:
         b.add_file(_write(tmp_path, "v1", DATA))

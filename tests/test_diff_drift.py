@@ -41,3 +41,17 @@ def test_column_drift_of_a_shifted_number_column():
 def test_column_drift_has_nothing_to_test_without_numbers_or_categories():
     text = columns(pa.table({"s": [f"v{i}" for i in range(2000)]}))["s"]
     assert column_drift("s", text, text) == (None, None)
+
+
+def test_drift_says_whether_its_figures_are_exact_or_from_the_sample():
+    from mlver.diff.tables import diff_tables
+    rng = np.random.default_rng(1)
+    n = 12000  # more rows than the profile's sample keeps
+    old = pa.table({"x": rng.normal(0, 1, n), "k": rng.integers(0, 3, n),
+                    "c": rng.choice(["a", "b"], n)})
+    new = pa.table({"x": rng.normal(0, 1, n), "k": rng.integers(0, 3, n),
+                    "c": rng.choice(["a", "b"], n)})
+    basis = {s.column: s.to_dict()["basis"] for s in diff_tables(old, new).drift}
+    assert basis == {"x": "sample", "k": "exact", "c": "exact"}
+    small = {s.column: s.basis for s in diff_tables(old.slice(0, 500), new.slice(0, 500)).drift}
+    assert small == {"x": "exact", "k": "exact", "c": "exact"}

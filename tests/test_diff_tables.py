@@ -310,12 +310,14 @@ def test_drift_entries_json_shape():
     d = json.loads(json.dumps(diff_tables(old, new).to_dict(), allow_nan=False))
     x, c = d["drift"]
     assert set(x) == {"column", "test", "value", "threshold", "drifted", "level", "kind", "psi",
-                      "target", "rows_old", "rows_new", "mean", "median", "p5", "p95", "p", "q"}
+                      "target", "rows_old", "rows_new", "mean", "median", "p5", "p95", "p", "q",
+                      "basis"}
     assert set(x["mean"]) == {"old", "new"} and x["test"] == "wasserstein"
     assert set(c) == {"column", "test", "value", "threshold", "drifted", "level", "kind", "psi",
                       "target", "rows_old", "rows_new", "category", "new_categories",
-                      "vanished_categories", "new_share", "p", "q"}
+                      "vanished_categories", "new_share", "p", "q", "basis"}
     assert set(c["category"]) == {"value", "old", "new"}
+    assert (x["basis"], c["basis"]) == ("exact", "exact")  # 3,000 rows: all in the sample
     assert d["dataset_drift"]["drifted_columns"] == 1 and d["target"] is None
 
 

@@ -494,3 +494,21 @@ def test_sigkill_at_random_moments_of_a_large_gc(repo, git_repo):
         assert r.verify().ok
         listing = scan.list_store(r.store.objects)
         assert len(listing.loose) == 1 and listing.tmp == ()  # m@2's model.bin
+
+
+def test_gc_forgets_the_folder_rows_before_it_deletes(repo, git_repo, monkeypatch):
+    """A folder row names a tree whose files gc may delete (--keep-last): a later snapshot
+    must not reuse it. gc forgets every row first; a dry run keeps them."""
+    monkeypatch.setattr("mlver.store.statcache.RACY_NS", 0)
+    for v in (1, 2):
+        write(git_repo / "data" / "f.txt", f"v{v}\n")
+        write(git_repo / "data" / "g.txt", "same\n")
+        repo.snapshot("d", outputs={"data": "data"})
+    assert [r[0] for r in repo.store.index.folder_rows("")] == ["data"]
+    repo.gc(grace=0, dry_run=True, keep_last=1)
+    assert len(list(repo.store.index.folder_rows(""))) == 1
+    repo.gc(grace=0, keep_last=1)
+    assert list(repo.store.index.folder_rows("")) == []
+    write(git_repo / "data" / "f.txt", "v1\n")  # back to the version whose data went
+    repo.snapshot("d", outputs={"data": "data"})
+    assert repo.verify().ok  # every file of the new version is in the store

@@ -95,7 +95,7 @@ def test_ddl_is_the_index_schema(tmp_path):
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"slots", "trees", "tree_entries", "contains"} <= names
     c = idx.connect(str(tmp_path / "i.sqlite"))
-    assert c.execute("PRAGMA user_version").fetchone()[0] == idx.SCHEMA_VERSION == 4
+    assert c.execute("PRAGMA user_version").fetchone()[0] == idx.SCHEMA_VERSION == 5
     assert not c.execute("SELECT 1 FROM sqlite_master WHERE name='edges'").fetchone()
     c.close()
 
@@ -109,10 +109,27 @@ def test_an_index_of_schema_2_is_replaced(tmp_path):
                       "PRAGMA user_version = 2;")
     old.close()
     conn = idx.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "edges" not in tables and {"slots", "tree_entries", "records"} <= tables
     assert Graph(conn).stats() == {"slots": 0, "trees": 0, "tree_entries": 0, "contains": 0}
+    conn.close()
+
+
+def test_an_index_of_schema_4_gains_the_folders_table_and_keeps_its_rows(tmp_path):
+    """Version 5 only adds the folders table: the stat cache of a version-4 index stays
+    (an upgrade must not make the next status hash 100k files again)."""
+    path = str(tmp_path / "index.sqlite")
+    c = idx.connect(path)
+    c.execute("DROP TABLE folders")
+    c.execute("INSERT INTO stat VALUES('data/a', 1, 2, 3, 4, 5, ?)", ("a" * 32,))
+    c.execute("PRAGMA user_version = 4")
+    c.commit()
+    c.close()
+    conn = idx.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert conn.execute("SELECT count(*) FROM stat").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM folders").fetchone()[0] == 0
     conn.close()
 
 

@@ -537,3 +537,28 @@ def test_sigkill_at_random_moments_leaves_a_store_that_reads(git_repo):
         assert r.store.refs.names(), "no snapshot ever completed: the delays are too short"
         assert list(r.store.objects.iter_manifests()), "no file was chunked: no proof for chunks"
     assert time.monotonic() - started < 180
+
+
+def test_an_index_whose_keys_are_out_of_order_is_named_when_listed(tmp_path):
+    """Lookups bisect the index's raw bytes (status never builds a list of 100k keys), so
+    order is checked when the keys are listed, as verify and gc do; a tampered index with a
+    valid checksum but swapped keys is named there, and a lookup just misses."""
+    w = packs.PackWriter(str(tmp_path / "p.pack"), str(tmp_path / "p.idx"))
+    blobs = [f"object {i}".encode() for i in range(3)]
+    for b in blobs:
+        w.add(oid_of(b), b)
+    w.finish()
+    good = packs.PackIndex(str(tmp_path / "p.idx"))
+    assert [good.find(bytes.fromhex(oid_of(b))) >= 0 for b in blobs] == [True] * 3
+    assert len(good.keys) == 3  # in order: listing is fine
+    data = bytearray((tmp_path / "p.idx").read_bytes())
+    h = packs.IDX_HEADER.size
+    data[h:h + 16], data[h + 16:h + 32] = data[h + 16:h + 32], data[h:h + 16]
+    data[-packs.TRAILER:] = packs._digest(data[:-packs.TRAILER])
+    (tmp_path / "p.idx").write_bytes(bytes(data))
+    bad = packs.PackIndex(str(tmp_path / "p.idx"))  # opens: only the checksum is checked
+    with pytest.raises(CorruptObjectError, match="not sorted and unique"):
+        bad.keys
+    first = min(bytes.fromhex(oid_of(b)) for b in blobs)
+    # a miss, or the swapped slot (whose bytes a read then finds not to be that oid)
+    assert bad.find(first) in (-1, 1)

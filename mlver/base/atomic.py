@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -30,7 +28,7 @@ def temp_path(path: str) -> str:
     folder, name = os.path.split(path)
     # a name near the 255-byte limit keeps only its start: the temp name must fit too
     stem = name if len(os.fsencode(name)) <= 100 else name[:25]  # (25 chars <= 100 bytes)
-    return os.path.join(folder, f".{stem}.mlver-{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    return os.path.join(folder, f".{stem}.mlver-{os.getpid()}-{os.urandom(6).hex()}.tmp")
 
 
 def fsync_dir(folder: str) -> None:
@@ -88,6 +86,8 @@ def write_atomic(path: str, data: bytes | str, mode: int | None = None,
 def copy_atomic(src: str, path: str) -> None:
     """Replace ``path`` with a copy of the file ``src``, by the same rule."""
     with open(src, "rb") as s, atomic_file(path) as f:
+        import shutil  # here: the git hooks import this module and must start fast
+
         shutil.copyfileobj(s, f, 1 << 20)
 
 

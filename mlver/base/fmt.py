@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 
 def human_size(n: int | float | None) -> str:
@@ -46,3 +47,18 @@ def fmt_value(v: object) -> str:
 def version_label(name: object, version: object) -> str:
     """A version's label, ``NAME@N`` (also ``NAME@TAG``): what users type and read."""
     return f"{name}@{version}"
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.I)
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes of a memory size as users write it, ``"2GB"``, ``"512MB"``, ``"1.5GiB"``
+    (``[diff] memory``); None when it is not one, or under 16 MB (too little for a join)."""
+    m = _SIZE.match(text) if isinstance(text, str) else None
+    if m is None:
+        return None
+    n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    return n if n >= 16 * 10**6 else None

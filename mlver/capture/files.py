@@ -1,6 +1,8 @@
 """Files and folders -> blobs and nested trees, through the stat cache.
 
-The walk stats every entry once; files whose stat matches the cache skip
+The walk stats every entry once; a folder whose entries' stats are all as cached (its
+signature, see :func:`_signature`) reuses its tree oid, with no per-file lookup and no tree
+built, when every folder below it does too; files whose stat matches the cache skip
 hashing; the rest are hashed (and, when writing, copied into the store in the
 same read) in a thread pool, since file reads and xxhash release the GIL.
 Symlinks inside a folder are stored as links (their target text) and never
@@ -10,20 +12,24 @@ followed; a fifo, socket or device is refused by name.
 from __future__ import annotations
 
 import errno
+import marshal
 import os
 import stat as stat_mod
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlver.base.errors import CaptureError
 from mlver.base.hashing import hash_file, oid_of
 from mlver.base.progress import Progress
+from mlver.core.workspace import MemoryBatch
 from mlver.store.batch import Batch
-from mlver.store.statcache import StatCache, StatKey
+from mlver.store.index import FolderRow
+from mlver.store.statcache import Monitored, StatCache, StatKey
 from mlver.store.trees import encode_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves
 MAX_DEPTH = 256  # folder levels below a captured path (deeper is refused, never a crash)
@@ -66,13 +72,25 @@ def _refuse_special(rel: str, what: str) -> CaptureError:
 
 
 class _Node:
-    __slots__ = ("rel", "dirs", "files", "links")
+    __slots__ = ("rel", "dirs", "files", "links", "sig", "held", "reuse")
 
     def __init__(self, rel: str) -> None:
         self.rel = rel
         self.dirs: list[tuple[str, _Node]] = []
         self.files: list[Item] = []  # [name, rel, stat key, exec, oid, hashed size]
         self.links: list[tuple[str, str]] = []  # name, target
+        self.sig = ""  # see _signature
+        self.held = False  # files not yet looked up: the folder may be reused whole
+        self.reuse: FolderRow | None = None  # the cached row whose tree oid it reuses
+
+
+def _signature(node: _Node) -> str:
+    """What the folder's own entries are, as far as its tree is concerned: names, stat
+    keys and exec bits of its files, link targets, the names of its sub-folders. Equal
+    signatures (and equal sub-folders, checked one level down) mean an equal tree, as an
+    equal stat means an equal file (the racy rule of store/statcache.py applies). marshal
+    is the cheapest stable encoding of these lists (~0.2 us an entry)."""
+    return oid_of(marshal.dumps((node.files, node.links, [n for n, _ in node.dirs])))
 
 
 def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
@@ -116,16 +134,21 @@ def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
                 node.links.append((name, os.readlink(e.path)))
             else:
                 raise _refuse_special(erel, _special(st) or "not a regular file")
+    node.sig = _signature(node)  # before any oid is filled in
     return node, children
 
 
 def _scan(root: str, rel: str,
-          on_files: Callable[[list[Item]], None] | None = None) -> tuple[_Node, list[Item]]:
+          on_files: Callable[[list[Item]], None] | None = None,
+          cache: StatCache | None = None) -> tuple[_Node, list[Item]]:
     """Walk the folder ``root/rel`` once; return its node tree and a flat file list.
 
     ``on_files(items)`` gets each folder's files as soon as it is read, so hashing starts
-    while the walk goes on. (Reading folders from several threads was measured: no faster
-    on a cold disk, whose inode reads come in batches anyway.)
+    while the walk goes on, except a folder whose signature ``cache`` knows: its files
+    are held until :func:`_settle` knows whether the whole folder is reused. (Reading
+    folders from several threads was measured: no faster on a cold disk, whose inode reads
+    come in batches anyway; nor was a native walker, scandir-rs, which builds a Python
+    object per entry: 0.57 s against 0.34 s for 100k files, warm.)
     """
     top = _Node(rel)
     stack = [top]
@@ -140,9 +163,49 @@ def _scan(root: str, rel: str,
         stack += children
         if node.files:
             files += node.files
-            if on_files is not None:
+            if cache is not None and cache.folder(node.rel, node.sig) is not None:
+                node.held = True
+            elif on_files is not None:
                 on_files(node.files)
     return top, files
+
+
+def _stored(batch: Batch | None) -> int:
+    """1 when a capture writes its objects into the store (not a MemoryBatch's overlay)."""
+    return int(batch is not None and not isinstance(batch, MemoryBatch))
+
+
+def _usable(batch: Batch | None, oid: str, stored: int) -> bool:
+    """Whether a capture may reuse a tree another capture found: any, when it writes
+    nothing; only a stored one (and, for a real batch, one the store has) when it writes."""
+    return batch is None or (stored == 1 and (isinstance(batch, MemoryBatch)
+                                              or batch.has(oid)))
+
+
+def _monitored(cache: StatCache, rel: str, batch: Batch | None) -> Monitored | None:
+    """What the last capture of the folder ``rel`` found, when the monitor says nothing
+    below it changed since (and the result may be reused by this capture), else None."""
+    hit = cache.monitored(rel)
+    if hit is None or cache.monitor is None or not _usable(batch, hit[1], hit[4]):
+        return None
+    return hit if cache.monitor.unchanged(rel, hit[0]) else None
+
+
+def _settle(node: _Node, cache: StatCache, batch: Batch | None,
+            add: Callable[[list[Item]], None]) -> bool:
+    """Bottom-up: reuse the cached tree of each folder whose signature and sub-folders are
+    unchanged; hand the held files of the others to ``add``. A capture that writes needs a
+    row made by a capture that wrote (``stored``): its tree, and all below, are in the
+    store (gc forgets every row before it deletes anything)."""
+    children = [_settle(child, cache, batch, add) for _, child in node.dirs]
+    row = cache.folder(node.rel, node.sig)
+    if all(children) and row is not None and _usable(batch, row[2], row[5]):
+        node.reuse = row
+        return True
+    if node.held:
+        node.held = False
+        add(node.files)
+    return False
 
 
 def _hash_items(root: str, items: list[Item], batch: Batch | None) -> None:
@@ -186,6 +249,9 @@ class _Filler:
 
     def add(self, items: list[Item]) -> None:
         cache, batch = self.cache, self.batch
+        # the rows of this folder's files only, when they are first needed: a folder
+        # reused whole costs none, and a change deep down does not load 100k rows
+        cache.load_dir(items[0][1].rpartition("/")[0] if items else "")
         self.seen += len(items)
         if (batch is not None and self.seen > PRELOAD_FILES and hasattr(batch, "preload")):
             batch.preload()  # once: one listing beats a lookup per object from here on
@@ -203,6 +269,10 @@ class _Filler:
 
     def _submit(self, chunk: list[Item]) -> None:
         if self.pool is None:
+            # imported here: a capture with nothing to hash (the git hooks, an unchanged
+            # status) never pays for concurrent.futures and logging
+            from concurrent.futures import ThreadPoolExecutor
+
             self.pool = ThreadPoolExecutor(WORKERS)
         self.futures.append((self.pool.submit(_hash_items, self.root, chunk, self.batch),
                              len(chunk)))
@@ -255,12 +325,15 @@ def _link_oid(target: str, batch: Batch | None) -> str:
     return batch.add_bytes(data) if batch is not None else oid_of(data)
 
 
-def _build(node: _Node, batch: Batch | None) -> tuple[str, int, int]:
-    """Trees bottom-up, as canonical bytes; returns (oid, total size, files below)."""
+def _build(node: _Node, batch: Batch | None, cache: StatCache) -> tuple[str, int, int]:
+    """Trees bottom-up, as canonical bytes; returns (oid, total size, files below). A
+    folder :func:`_settle` reused is not built; a built one is remembered by signature."""
+    if node.reuse is not None:
+        return node.reuse[2], node.reuse[3], node.reuse[4]
     rows = []
     count = total = 0
     for name, child in node.dirs:
-        oid, size, n = _build(child, batch)
+        oid, size, n = _build(child, batch, cache)
         rows.append((name, "tree", oid, size, False))
         count += n
         total += size
@@ -275,7 +348,12 @@ def _build(node: _Node, batch: Batch | None) -> tuple[str, int, int]:
         total += size
     rows.sort(key=lambda r: r[0])
     data = encode_rows(rows)
-    return (batch.add_bytes(data) if batch is not None else oid_of(data)), total, count
+    oid = batch.add_bytes(data) if batch is not None else oid_of(data)
+    # a file that changed while it was read (hashed size is not its stat's) is no base
+    if all(item[5] == item[2][2] for item in node.files):
+        newest = max((max(item[2][3], item[2][4]) for item in node.files), default=0)
+        cache.remember_folder((node.rel, node.sig, oid, total, count, _stored(batch)), newest)
+    return oid, total, count
 
 
 def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = None,
@@ -296,17 +374,26 @@ def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = No
                            "permissions") from None
     except OSError as e:
         raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
-    cache.load(rel)
     try:
         if stat_mod.S_ISDIR(st.st_mode):
+            clock = cache.monitor.clock() if cache.monitor is not None else None
+            if clock is not None:
+                hit = _monitored(cache, rel, batch)
+                if hit is not None:
+                    cache.remember_monitored(rel, (clock, *hit[1:]))
+                    return Captured("tree", hit[1], hit[2], hit[3])
+            cache.load_folders(rel)
             filler = _Filler(root, cache, batch)
             try:
-                node, files = _scan(root, rel, filler.add)
+                node, files = _scan(root, rel, filler.add, cache)
+                _settle(node, cache, batch, filler.add)
             except BaseException:
                 filler.abort()
                 raise
             filler.finish(len(files), progress)
-            oid, size, count = _build(node, batch)
+            oid, size, count = _build(node, batch, cache)
+            if clock is not None:  # taken before the walk: a change during it shows next time
+                cache.remember_monitored(rel, (clock, oid, size, count, _stored(batch)))
             return Captured("tree", oid, size, count)
         if stat_mod.S_ISREG(st.st_mode):
             item: Item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]

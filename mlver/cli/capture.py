@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from mlver.api import KINDS
 from mlver.cli.root import echo, main, open_repo, out, pairs
+
+#: mlver.api.KINDS, written out so that the command line starts without importing the
+#: library (tests/test_cli_startup.py checks that the two agree).
+KINDS = ("model", "dataset")
 
 if TYPE_CHECKING:
     from mlver.api import SnapshotResult
@@ -51,7 +54,7 @@ def capture_options(f: F) -> F:
                           "default: code in [snapshot.NAME] of mlver.toml, else what a run "
                           "was traced reading, else the whole repository)."),
         click.option("-m", "--message", default=None, help="Why this version exists."),
-        click.option("--kind", type=click.Choice(list(KINDS)), default=None,
+        click.option("--kind", type=click.Choice(KINDS), default=None,
                      help="What the name versions (default: kind in [snapshot.NAME] of "
                           "mlver.toml, else as before, else model)."),
         click.option("--python", default=None, metavar="PATH",

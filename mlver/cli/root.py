@@ -9,12 +9,13 @@ exit 2.
 from __future__ import annotations
 
 import errno
-import sqlite3
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlver._version import __version__
 from mlver.base.errors import MlverError
 from mlver.base.textsafe import safe
 
@@ -52,7 +53,12 @@ class MlverGroup(click.Group):
             echo(f"Error: no space left on the device ({e.filename or 'writing .mlver'}); "
                  "free some space and run again; no version was recorded", err=True)
             ctx.exit(1)
-        except sqlite3.DatabaseError as e:
+        except Exception as e:
+            # sqlite3 is only imported by commands that open the index, and only they can
+            # raise its errors: looked up here so that the command line starts without it.
+            sqlite3 = sys.modules.get("sqlite3")
+            if sqlite3 is None or not isinstance(e, sqlite3.DatabaseError):
+                raise
             if getattr(e, "sqlite_errorcode", None) == SQLITE_FULL \
                     or "database or disk is full" in str(e):
                 # Not damage: reindex would not help, space would.
@@ -105,6 +111,6 @@ def pairs(values: Iterable[str], option: str) -> dict[str, str]:
 
 
 @click.group(cls=MlverGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mlver")
+@click.version_option(version=__version__, prog_name="mlver")
 def main() -> None:
     """mlver: version what a model is made of, and explain why it changed."""

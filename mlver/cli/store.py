@@ -59,6 +59,22 @@ def reindex() -> None:
     echo(f"Indexed {n} records")
 
 
+@main.command()
+@click.argument("state", required=False, type=click.Choice(["on", "off"]))
+@click.option("--json", "as_json", is_flag=True, help="Print {\"monitor\": NAME or null}.")
+def monitor(state: str | None, as_json: bool) -> None:
+    """Show, or turn on or off, the file-system monitor (watchman) of this store.
+
+    With it on, status and an unchanged snapshot ask watchman what changed under a folder
+    instead of walking every file. A local setting (.mlver/config.json); without watchman
+    running, mlver walks as before."""
+    name = open_repo().monitor(None if state is None else state == "on")
+    if as_json:
+        out({"monitor": name})
+    else:
+        echo(f"monitor: {name or 'off'}")
+
+
 class _Duration(_ParamType):
     """``30s``, ``10m``, ``1h``, ``2d`` or seconds; a bad value is a usage error."""
 

@@ -80,6 +80,8 @@ class ProjectConfig:
         return target if isinstance(target, str) else None
 
     hooks: HooksConfig = field(default_factory=lambda: HooksConfig())  # [hooks]
+    # [diff] memory: DuckDB's memory limit for large table diffs ("2GB"); None: the default
+    diff_memory: str | None = None
 
 
 # Every key mlver.toml may hold, per table: an unknown one is an error that suggests
@@ -88,7 +90,8 @@ _TOP: tuple[str, ...] = ("snapshot", "tables", "env", "remotes")
 _SNAPSHOT = ("kind", "inputs", "outputs", "params", "metrics", "command", "message", "code")
 _TABLE = ("key", "target")
 _ENV = ("python",)
-_TOP = _TOP + ("hooks",)
+_TOP = _TOP + ("hooks", "diff")
+_DIFF = ("memory",)
 
 
 def _check_keys(d: dict[str, Any], known: tuple[str, ...], where: str, path: str) -> None:
@@ -182,11 +185,24 @@ def load_project(root: str, hooks: bool = True) -> ProjectConfig:
     env = _table(d.get("env", {}), "[env]", path)
     _check_keys(env, _ENV, "[env]", path)
     remotes = parse_remotes(_table(d.get("remotes", {}), "[remotes]", path), path)
+    diff = _table(d.get("diff", {}), "[diff]", path)
+    _check_keys(diff, _DIFF, "[diff]", path)
     hooks_cfg = (parse_hooks(_table(d.get("hooks", {}), "[hooks]", path), snapshots, path)
                  if hooks else HooksConfig())
     return ProjectConfig(snapshots=snapshots, tables=tables,
                          python=_str(env.get("python"), "[env] python"), remotes=remotes,
-                         hooks=hooks_cfg)
+                         hooks=hooks_cfg, diff_memory=_memory(diff.get("memory"), path))
+
+
+def _memory(value: Any, path: str) -> str | None:
+    """``[diff] memory``: a size such as "2GB" or "512MB" (at least 16 MB)."""
+    from mlver.base.fmt import parse_size
+    if value is None:
+        return None
+    if not isinstance(value, str) or parse_size(value) is None:
+        raise ConfigError(f"[diff] memory in {path} must be a size such as \"2GB\" or "
+                          f"\"512MB\" (at least 16MB), not {value!r}; fix it")
+    return value
 
 
 # -- remotes -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from mlver.base.display import Displayable
 from mlver.base.errors import ConfigError, UsageError
 from mlver.store.graph import Graph
 
@@ -135,8 +136,9 @@ def traverse(graph: Graph, start: str, direction: str, depth: int | None = None)
     return Walk(found, links)
 
 
-class Lineage:
-    """Lineage queries around one record; results are pandas DataFrames."""
+class Lineage(Displayable):
+    """Lineage queries around one record; results are pandas DataFrames. A notebook shows
+    it as the table of its links (``_repr_html_``)."""
 
     def __init__(self, graph: Graph, oid: str) -> None:
         self._graph, self.oid = graph, oid

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlver.base import canonical
+from mlver.base.display import Displayable
 from mlver.core import paramscope
 from mlver.base.errors import RecordFormatError
 from mlver.base.hashing import is_oid, oid_of
@@ -388,7 +389,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Record:
+class Record(Displayable):
     """One version of a name.
 
     ``parents`` holds the version's parent: the latest version of its name whose git

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from collections.abc import Callable, Iterator
 
 from mlver.core import config as cfgmod
@@ -22,6 +22,9 @@ from mlver.base.errors import CaptureError, CorruptObjectError
 from mlver.store import Store
 from mlver.store.statcache import StatCache
 from mlver.store.trees import Tree
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlver.core.monitor import Watchman
 
 Warn = Callable[[str], None]
 _COPY = 8 << 20  # bytes per read when copying a blob to a temporary file
@@ -36,6 +39,7 @@ class Workspace:
         self._warn = warn
         self._project: cfgmod.ProjectConfig | None = None
         self.overlay: dict[str, bytes] = {}
+        self._monitor: Watchman | None = None  # see stat_cache()
 
     def warn(self, message: str) -> None:
         """Report a non-fatal problem (the CLI prints ``Warning: …`` on stderr)."""
@@ -89,8 +93,17 @@ class Workspace:
                                "repository instead")
 
     def stat_cache(self) -> StatCache:
-        """A stat cache over the store's index; call ``save()`` when done."""
-        return StatCache(self.store.index)
+        """A stat cache over the store's index; call ``save()`` when done. With a
+        file-system monitor turned on for this store, the cache carries it (one connection
+        for the command)."""
+        from mlver.core.monitor import Watchman, configured
+
+        cache = StatCache(self.store.index)
+        if configured(self.store.config):
+            if self._monitor is None:
+                self._monitor = Watchman(self.root)
+            cache.monitor = self._monitor
+        return cache
 
     # The environment probe is slow; its result is cached until site-packages change.
     def env_cache_get(self, python: str) -> tuple[str, str] | None:
@@ -161,11 +174,13 @@ class Objects:
                                  "restore .mlver/objects from a backup or re-snapshot")
 
     @contextmanager
-    def local_path(self, oid: str, path: str) -> Iterator[str | None]:
+    def local_path(self, oid: str, path: str,
+                   tmp_dir: str | None = None) -> Iterator[str | None]:
         """A file holding blob ``oid``, for readers that want a path: a loose object, the
         unchanged workspace file at ``path``, or a temporary copy outside the store of a
         packed one (small) or a chunked one (streamed into it: never whole in memory, and
-        verified whole by the copy). None when the content is nowhere."""
+        verified whole by the copy; in ``tmp_dir`` when given, else the system's). None
+        when the content is nowhere."""
         local = self.store.objects.local_file(oid)
         if local is None and not self.store.objects.has(oid) and oid not in self.ws.overlay \
                 and os.path.isfile(self.ws.full(path)):
@@ -193,8 +208,8 @@ class Objects:
         except CorruptObjectError:
             yield None
             return
-        with src, tempfile.NamedTemporaryFile(prefix="mlver-",
-                                              suffix=os.path.basename(path)) as tmp:
+        with src, tempfile.NamedTemporaryFile(prefix="mlver-", suffix=os.path.basename(path),
+                                              dir=tmp_dir) as tmp:
             shutil.copyfileobj(src, tmp, _COPY)  # to the end: a chunked one is verified
             tmp.flush()
             yield tmp.name

@@ -17,6 +17,7 @@ them out).  numpy is imported inside functions only: the CLI imports this module
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,7 +63,12 @@ class DriftStat:
     index, for information.  ``figures``: numeric {"mean", "median", "p5",
     "p95": {"old", "new"}}; categorical {"category": {"value", "old", "new"}
     (the category whose share moved most), "new_categories",
-    "vanished_categories"}.  ``target``: the column is the label."""
+    "vanished_categories"}.  ``target``: the column is the label.  ``basis``: what
+    the figures were computed from: "exact" (every value: counts of categories or of
+    few distinct numbers, or all rows fit the profile's sample) or "sample" (a
+    uniform row sample of each version's profile, see
+    :data:`mlver.diff.profiler.SAMPLE_ROWS`; or its quantiles, for a profile without
+    one)."""
     column: str
     test: str
     value: float | None
@@ -75,6 +81,7 @@ class DriftStat:
     figures: Figures = field(default_factory=dict, hash=False)
     target: bool = False
     q: float | None = None  # p-value tests: the Benjamini-Hochberg adjusted p-value
+    basis: str | None = None  # "exact" or "sample"; None: made by an older mlver
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form; :meth:`from_dict` inverts it."""
@@ -83,7 +90,7 @@ class DriftStat:
              "threshold": self.threshold, "drifted": self.drifted, "level": self.level,
              "kind": self.kind, "psi": self.psi, "target": self.target,
              "rows_old": self.rows[0] if self.rows else None,
-             "rows_new": self.rows[1] if self.rows else None}
+             "rows_new": self.rows[1] if self.rows else None, "basis": self.basis}
         d.update(copy.deepcopy(self.figures))
         return d
 
@@ -95,7 +102,7 @@ class DriftStat:
         return cls(d["column"], test, d.get("value"), d["drifted"],
                    d.get("threshold"), d.get("level"), d.get("kind"), rows, d.get("psi"),
                    {k: copy.deepcopy(d[k]) for k in _FIGURES if k in d}, d.get("target", False),
-                   d.get("q"))
+                   d.get("q"), d.get("basis"))
 
     @property
     def strength(self) -> float:
@@ -175,6 +182,8 @@ def drift_stats(old_cols: dict[str, ColumnProfile], new_cols: dict[str, ColumnPr
             continue
         stat, info = column_drift(name, old_cols[name], new_cols[name], name == target)
         if stat is not None:
+            stat = dataclasses.replace(stat, basis=basis(old_cols[name], new_cols[name]))
+        if stat is not None:
             stats.append(stat)
             target_info = info if name == target else target_info
     stats, fdr = _many.control_fdr(stats)
@@ -232,6 +241,19 @@ def column_drift(name: str, o: ColumnProfile, n: ColumnProfile, is_target: bool 
     if o.get("categories") and n.get("categories"):
         return _categorical(name, o["categories"], n["categories"], is_target)
     return None, None
+
+
+def basis(o: ColumnProfile, n: ColumnProfile) -> str:
+    """"exact" when the drift figures of a column come from all its values in both
+    profiles, else "sample" (see :class:`DriftStat`)."""
+    def exact(col: ColumnProfile) -> bool:
+        if not col.get("numeric"):
+            return True  # categories: exact counts
+        if col.get("values"):
+            return True
+        s = decode_sample(col)
+        return s is not None and len(s) == col["numeric"]["count"]
+    return "exact" if exact(o) and exact(n) else "sample"
 
 
 def value_key(v: float) -> str:

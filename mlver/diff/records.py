@@ -227,7 +227,8 @@ def diff_records(store: Store, ws: Workspace, old_oid: str, old: Record, new_oid
         cache = new_oid is not None
     opts = tablecache.TableOptions(key_for=key_for, target_for=target_for, rows=rows,
                                    cache=cache,
-                                   progress=progress or Progress(), profiles=profiles)
+                                   progress=progress or Progress(), profiles=profiles,
+                                   memory=ws.project.diff_memory)
     objs = Objects(store, ws)
     gone = _gone(store, (old_oid, old), (new_oid, new))
     inputs = _slots(objs, old.inputs, new.inputs, opts, gone)

@@ -9,8 +9,11 @@ the index entry can be deleted at any time.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,13 @@ if TYPE_CHECKING:  # pragma: no cover
 PROFILE_KIND = "table-profile/3"
 HASHES_KIND = "table-rowhashes/3"
 HEAD_BYTES = 65536
+# A keyed or sampled diff of tables this big (either file, in bytes) runs on DuckDB
+# (out of core); smaller ones in memory, where they are faster (measured: see
+# docs/diff.md, "The table engine"). Text tables are parsed twice on DuckDB (profile, then
+# a parquet copy): their threshold is higher. MLVER_TABLE_ENGINE=pandas|duckdb forces one.
+DUCKDB_BYTES = 128 << 20
+DUCKDB_TEXT_BYTES = 256 << 20
+ENGINES = ("auto", "pandas", "duckdb")
 
 
 def cached_profile(store: Store, oid: str) -> Profile | None:
@@ -170,6 +180,12 @@ class TableOptions:
     progress: Progress = field(default_factory=Progress)
     # when given: blob oid -> the profile this diff used (the HTML report plots them)
     profiles: dict[str, Profile] | None = None
+    # "auto" (by size, see DUCKDB_BYTES), "pandas" or "duckdb"; DuckDB's memory limit
+    # (``[diff] memory``; None: a share of the machine's) and the folder its spill folder
+    # is made in (None: the store's tmp/)
+    engine: str = "auto"
+    memory: str | None = None
+    tmp_dir: str | None = None
 
 
 class _Side:
@@ -178,7 +194,7 @@ class _Side:
     def __init__(self, objs: Objects, oid: str, path: str, fmt: str, key: list[str] | None,
                  opts: TableOptions, hit: Cached | None = None) -> None:
         self.objs, self.oid, self.path, self.fmt, self.key = objs, oid, path, fmt, key
-        self.cache, self.progress = opts.cache, opts.progress
+        self.cache, self.progress, self.opts = opts.cache, opts.progress, opts
         self._table: pyarrow.Table | None = None
         self._stat: list[int] | None = None
         self.profile: Profile | None = None
@@ -226,6 +242,16 @@ class _Side:
         if self.cache and self.objs.store.objects.has(self.oid):  # only what the store holds
             _store_profile(self.objs, self.oid, profile, self.hashes)
         return profile
+
+    def size(self) -> int:
+        """The table file's size in bytes (0 when unknown)."""
+        objects = self.objs.store.objects
+        try:
+            if objects.has(self.oid):
+                return objects.size(self.oid) or 0
+            return os.path.getsize(self.objs.ws.full(self.path))
+        except (OSError, MlverError):
+            return 0
 
     def row_hashes(self, columns: list[str]) -> Any:
         """Sorted row hashes over ``columns``, from the table in memory or streamed."""
@@ -301,6 +327,12 @@ def _diff_sides(a: _Side, b: _Side, key: list[str] | None, rows: int,
                 target: str | None) -> tuple[TableDiff, None]:
     from mlver.diff.tables import diff_from_profiles, diff_tables, needs_rehash
 
+    if (key or rows) and _engine(a, b) == "duckdb":
+        from mlver.diff.ducksource import Unsupported
+        try:
+            return _diff_duckdb(a, b, key, rows, target), None
+        except Unsupported:
+            pass  # types DuckDB would compare otherwise: in memory (the profiles are kept)
     if key or rows:
         # Keyed rows and samples need the data itself (read once, profiled from memory
         # when not cached); drift still comes from the profiles.
@@ -317,3 +349,47 @@ def _diff_sides(a: _Side, b: _Side, key: list[str] | None, rows: int,
                                   b.row_hashes(common), target=target), None
     return diff_from_profiles(old_profile, a.hashes, new_profile, b.hashes,
                               target=target), None
+
+
+def _engine(a: _Side, b: _Side) -> str:
+    """Which engine diffs rows by key or samples them: TableOptions.engine, else
+    MLVER_TABLE_ENGINE, else DuckDB for a table of DUCKDB_BYTES (text: DUCKDB_TEXT_BYTES)
+    or more."""
+    choice = a.opts.engine if a.opts.engine != "auto" else \
+        os.environ.get("MLVER_TABLE_ENGINE", "auto")
+    if choice in ("pandas", "duckdb"):
+        return choice
+    big = any(s.size() >= (DUCKDB_BYTES if s.fmt == "parquet" else DUCKDB_TEXT_BYTES)
+              for s in (a, b))
+    return "duckdb" if big else "pandas"
+
+
+def _diff_duckdb(a: _Side, b: _Side, key: list[str] | None, rows: int,
+                 target: str | None) -> TableDiff:
+    """The diff on DuckDB: profiles streamed (or cached), rows joined out of core."""
+    from mlver.diff.duckdiff import diff_files
+    from mlver.diff.tableerrors import TableError
+
+    profiles = a.ensure_profile(), b.ensure_profile()
+    a.hashes = b.hashes = None  # cached already; a keyed join needs none (8 bytes a row)
+    opts = a.opts
+    tmp = opts.tmp_dir or a.objs.store.objects.tmp_dir
+    if opts.cache and opts.tmp_dir is None:
+        with contextlib.suppress(OSError):  # spill folders of killed diffs
+            a.objs.store.objects.sweep_tmp()
+    # A chunked (or packed) table is copied whole for DuckDB, beside its spill folder in
+    # the store's tmp/ (not the system's, often a small tmpfs): DuckDB scanning the copy
+    # beat scanning through mlver:// by 3-4x (benchmarks/bench_read_in_place.py [c]), and a
+    # keyed join reads every column anyway. A killed diff's copies are swept (PID-duck-).
+    os.makedirs(tmp, exist_ok=True)
+    copies = tempfile.mkdtemp(prefix=f"{os.getpid()}-duck-copies-", dir=tmp)
+    try:
+        with a.objs.local_path(a.oid, a.path, copies) as la, \
+                b.objs.local_path(b.oid, b.path, copies) as lb:
+            if la is None or lb is None:
+                raise TableError(f"the content of '{(b if la else a).path}' is not in the "
+                                 "store")
+            return diff_files((la, a.fmt), (lb, b.fmt), profiles, key, rows, target, tmp,
+                              opts.memory, opts.progress)
+    finally:
+        shutil.rmtree(copies, ignore_errors=True)

@@ -71,6 +71,9 @@ class TableDiff:
     dataset_drift: dict[str, Any] | None = field(default=None, hash=False)
     identifiers: tuple[str, ...] = ()  # columns unique per row: not tested for drift
     fdr: dict[str, Any] | None = field(default=None, hash=False)  # {"method", "alpha", "tests"}
+    # which engine computed the rows: "pandas" (in memory; or streamed, for an unkeyed diff
+    # without samples) or "duckdb" (out of core: a large keyed or sampled diff)
+    engine: str = "pandas"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form; :meth:`from_dict` inverts it exactly."""
@@ -88,7 +91,8 @@ class TableDiff:
                     target=copy.deepcopy(self.target),
                     dataset_drift=copy.deepcopy(self.dataset_drift),
                     identifiers=list(self.identifiers), fdr=copy.deepcopy(self.fdr),
-                    columns_renamed=[{"old": o, "new": n} for o, n in self.columns_renamed])
+                    columns_renamed=[{"old": o, "new": n} for o, n in self.columns_renamed],
+                    engine=self.engine)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableDiff:
@@ -106,7 +110,8 @@ class TableDiff:
                                          for r in d.get("columns_renamed", ())),
                    target=copy.deepcopy(d.get("target")),
                    dataset_drift=copy.deepcopy(d.get("dataset_drift")),
-                   identifiers=tuple(d.get("identifiers", ())), fdr=copy.deepcopy(d.get("fdr")))
+                   identifiers=tuple(d.get("identifiers", ())), fdr=copy.deepcopy(d.get("fdr")),
+                   engine=d.get("engine") or "pandas")
 
     def summary(self) -> str:
         """One line: ``+1,204 rows, -0, 37 changed; new column 'x'; 'price' drifted
@@ -204,7 +209,7 @@ def _label_text(t: TableDiff) -> str | None:
 def needs_rehash(old_profile: Profile, new_profile: Profile) -> list[str] | None:
     """None when both profiles' stored row hashes cover exactly the common columns,
     else that list (maybe empty: test ``is None``) for ``row_hashes`` on both tables."""
-    common = _common(old_profile, new_profile)
+    common = common_columns(old_profile, new_profile)
     old_stored, new_stored = (p.get("row_hash_columns") for p in (old_profile, new_profile))
     if (old_stored is not None and new_stored is not None
             and set(old_stored) == set(common) == set(new_stored)):
@@ -219,7 +224,7 @@ def diff_from_profiles(old_profile: Profile, old_hashes: numpy.ndarray,
     The hashes must cover the common columns: the stored ones when
     :func:`needs_rehash` returns None, else ``row_hashes(table, that list)``.
     ``target``: the label column, whose distribution is always reported."""
-    return _assemble(old_profile, new_profile, *multiset_diff(old_hashes, new_hashes),
+    return assemble(old_profile, new_profile, *multiset_diff(old_hashes, new_hashes),
                      target=target)
 
 
@@ -250,31 +255,33 @@ def diff_tables(old: pyarrow.Table, new: pyarrow.Table, *,
     old_profile, new_profile = with_digests(old_profile, old, new_profile, new)
     if keys:
         k = keyed_rows(old, new, keys, rows)
-        return _assemble(old_profile, new_profile, k.added, k.removed, key=keys,
+        return assemble(old_profile, new_profile, k.added, k.removed, key=keys,
                          rows_changed=k.changed, cells_changed=k.cells, samples=k.samples,
                          target=target)
-    common, samples = _common(old_profile, new_profile), None
+    common, samples = common_columns(old_profile, new_profile), None
     if rows > 0:  # samples need the hashes in row order
         old_hashes, new_hashes, samples = unkeyed_samples(old, new, common, rows)
     elif (old_hashes is None or new_hashes is None
           or needs_rehash(old_profile, new_profile) is not None):
         old_hashes, new_hashes = row_hashes(old, common), row_hashes(new, common)
     added, removed = multiset_diff(old_hashes, new_hashes)
-    return _assemble(old_profile, new_profile, added, removed, samples=samples, target=target)
+    return assemble(old_profile, new_profile, added, removed, samples=samples, target=target)
 
 
-def _common(old_profile: Profile, new_profile: Profile) -> list[str]:
+def common_columns(old_profile: Profile, new_profile: Profile) -> list[str]:
+    """The columns both profiles have, in the old one's order."""
     new_names = {c["name"] for c in new_profile["columns"]}
     return [c["name"] for c in old_profile["columns"] if c["name"] in new_names]
 
 
-def _assemble(old_p: Profile, new_p: Profile, added: int, removed: int,
+def assemble(old_p: Profile, new_p: Profile, added: int, removed: int,
               target: str | None = None,
               **extra: Any) -> TableDiff:
-    """Schema changes, null rates and drift from the profiles, plus the row counts;
+    """The TableDiff of two profiles and the row figures (``extra``: TableDiff's other
+    fields): schema changes, null rates and drift from the profiles;
     no drift for key columns (a key is meant to differ between versions)."""
     old_cols, new_cols = ({c["name"]: c for c in p["columns"]} for p in (old_p, new_p))
-    common = _common(old_p, new_p)
+    common = common_columns(old_p, new_p)
 
     def rate(p: Profile, cols: dict[str, ColumnProfile], c: str) -> float:
         return cols[c]["nulls"] / p["rows"] if p["rows"] else 0.0

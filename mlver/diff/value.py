@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from mlver.base.display import Displayable
 from mlver.diff.changes import CodeChange, EnvChange, MetricChange, ParamsChange, Ref
 from mlver.diff.folders import FolderDiff
 
@@ -99,7 +100,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Diff:
+class Diff(Displayable):
     """How record ``new`` differs from record ``old``, and why.
 
     ``changed`` lists the input categories that differ (a subset of

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
+from mlver.base.display import Displayable
 from mlver.base.fmt import version_label
 
 EXACT_MAX = 5        # groups up to which every subset is replayed
@@ -354,7 +355,7 @@ class ReplayRun:
 
 
 @dataclass(frozen=True)
-class Attribution:
+class Attribution(Displayable):
     """What ``mlver explain A B`` found: for each metric, each changed group's part.
 
     ``str()`` is the text ``mlver explain`` prints, ``to_dict()`` its ``--json``,

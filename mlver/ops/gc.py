@@ -188,6 +188,9 @@ def gc(store: Store, dry_run: bool = False, keep_last: int | None = None,
             try:
                 if new:  # first: verify must know the data is gone on purpose before it goes
                     store.refs.add_pruned(new)
+                # and before anything goes, the folder rows: one could name a tree whose
+                # files are about to go, and a snapshot would reuse it
+                store.index.clear_folders()
                 warnings += _apply(store, plan, progress)
             except OSError as e:
                 if e.errno not in (errno.ENOSPC, errno.EDQUOT):

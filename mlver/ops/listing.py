@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from mlver.base.display import Displayable
 from mlver.core import history
 from mlver.core.branches import on_head_flags
 from mlver.core.record import Record
@@ -13,9 +14,17 @@ from mlver.store import Store
 Items = list[tuple[str, Record]]
 
 
+class Log(Displayable, list[tuple[str, Record]]):
+    """What ``repo.log()`` returns: ``(oid, record)`` pairs newest first. A list (it is
+    indexed, sliced, compared and extended as one), which a notebook shows as the table of
+    ``mlver log`` (``_repr_html_``)."""
+
+    __slots__ = ()
+
+
 def log(store: Store, root: str, name: str | None, n: int | None, branch: bool,
         warn: Callable[[str], None], unindexed: Sequence[tuple[str, Record]] = (),
-        skipped: Mapping[str, str] | None = None) -> Items:
+        skipped: Mapping[str, str] | None = None) -> Log:
     """Records newest first: of ``name`` by version, or of all names by time.
 
     ``branch``: only versions on HEAD's git history of the repository at ``root``
@@ -36,7 +45,7 @@ def log(store: Store, root: str, name: str | None, n: int | None, branch: bool,
             found = [(o, r) for o, r in found if flags[o]]
         if n is not None:
             found = found[:max(n, 0)]
-    return found
+    return Log(found)
 
 
 def _merge(found: Items, extra: Items, name: str | None, n: int | None) -> Items:

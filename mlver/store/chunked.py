@@ -148,6 +148,32 @@ class ChunkedReader(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
+    def pread(self, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (fewer at the end), the position unchanged:
+        exactly the chunks that cover them are read (no run ahead: a reader by ranges,
+        such as a parquet reader, asks for what it needs), each verified."""
+        m = self.manifest
+        end = min(offset + length, m.size)
+        if offset >= end:
+            return b""
+        first = bisect.bisect_right(self._starts, offset) - 1
+        todo = range(first, bisect.bisect_left(self._starts, end))
+        spots = []
+        for j in todo:
+            hit = self._store.find_packed(m.chunks[j][0])
+            if hit is not None:
+                spots.append(hit)
+        found = read_runs(spots)
+        parts: list[bytes | memoryview] = []
+        for j in todo:
+            coid, n = m.chunks[j]
+            data: bytes | memoryview | None = found.get(bytes.fromhex(coid))
+            if data is None or len(data) != n or oid_of(data) != coid:  # type: ignore[arg-type]
+                data = self._slow(j)
+            lo, hi = max(offset - self._starts[j], 0), min(end - self._starts[j], n)
+            parts.append(data if (lo, hi) == (0, n) else data[lo:hi])
+        return b"".join(parts)
+
     def _chunk(self, k: int) -> bytes | memoryview:
         got = self._run.get(k)
         if got is None:

@@ -24,7 +24,7 @@ from mlver.store import graph as graphmod
 from mlver.store.safefs import check_file
 import contextlib
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 5: the folders table (a version-4 index gains it in place)
 INDEX_FILE = "index.sqlite"
 
 _DDL = """
@@ -36,12 +36,17 @@ CREATE TABLE IF NOT EXISTS records(
     oid TEXT PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT,
     created TEXT, message TEXT, commit_sha TEXT, parent TEXT, status TEXT) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_name ON records(name, version);
+CREATE TABLE IF NOT EXISTS folders(
+    path TEXT PRIMARY KEY, sig TEXT NOT NULL, oid TEXT NOT NULL, size INTEGER NOT NULL,
+    count INTEGER NOT NULL, stored INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS derived(
     kind TEXT NOT NULL, source TEXT NOT NULL, oid TEXT NOT NULL,
     PRIMARY KEY(kind, source)) WITHOUT ROWID;
 """
 
 StatRow = tuple[str, int, int, int, int, int, str]  # path, dev, ino, size, mtime, ctime, oid
+# path, signature of its entries' stats, tree oid, size, files below, stored (0/1)
+FolderRow = tuple[str, str, str, int, int, int]
 _STAT_COLS = "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM stat"
 
 
@@ -67,7 +72,8 @@ def connect(path: str) -> sqlite3.Connection:
     """Open (creating, or replacing an outdated one) the index database at ``path``."""
     conn = _open(path)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, SCHEMA_VERSION):
+    # 4 differs only by a table the DDL below adds; an older mlver, seeing 5, starts over
+    if version not in (0, 4, SCHEMA_VERSION):
         # Derived data of another schema: throw it away rather than misread it.
         conn.close()
         _unlink_all(path)
@@ -82,7 +88,7 @@ def _checked(path: str) -> sqlite3.Connection:
     """Connect and touch every table, so a damaged file fails here and not mid-command."""
     conn = connect(path)
     try:
-        for table in ("meta", "stat", "records", "derived", *graphmod.TABLES):
+        for table in ("meta", "stat", "folders", "records", "derived", *graphmod.TABLES):
             conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
     except sqlite3.DatabaseError:
         conn.close()
@@ -349,11 +355,41 @@ class Index:
             _STAT_COLS + " WHERE path = ? OR (path >= ? AND path < ?)",
             (prefix, prefix + "/", prefix + "0")))  # '0' sorts right after '/'
 
+    def stat_rows_in(self, folder: str) -> Iterator[StatRow]:
+        """Stat rows of the files directly in ``folder`` ("" for the top), none below."""
+        if folder == "":
+            return iter(self.conn.execute(_STAT_COLS + " WHERE instr(path, '/') = 0"))
+        return iter(self.conn.execute(
+            _STAT_COLS + " WHERE path >= ? AND path < ? AND instr(substr(path, ?), '/') = 0",
+            (folder + "/", folder + "0", len(folder) + 2)))
+
     def stat_row(self, path: str) -> StatRow | None:
         """The stat row of exactly ``path``."""
         row: StatRow | None = self.conn.execute(_STAT_COLS + " WHERE path = ?",
                                                 (path,)).fetchone()
         return row
+
+    def folder_rows(self, prefix: str) -> Iterator[FolderRow]:
+        """Folder rows at or below ``prefix`` ("" for all of them)."""
+        cols = "SELECT path, sig, oid, size, count, stored FROM folders"
+        if prefix == "":
+            return iter(self.conn.execute(cols))
+        return iter(self.conn.execute(cols + " WHERE path = ? OR (path >= ? AND path < ?)",
+                                      (prefix, prefix + "/", prefix + "0")))
+
+    def put_folder_rows(self, rows: list[FolderRow]) -> None:
+        """Store folder rows in one transaction."""
+        with transaction(self.conn):
+            self.conn.executemany("INSERT OR REPLACE INTO folders(path, sig, oid, size, count, "
+                                  "stored) VALUES(?, ?, ?, ?, ?, ?)", rows)
+
+    def clear_folders(self) -> None:
+        """Forget every folder row, and what a monitor vouched for: gc calls it before it
+        deletes objects, whose trees these could name."""
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM folders")
+            # what a file-system monitor vouched for (store/statcache.py MONITOR_META)
+            self.conn.execute("DELETE FROM meta WHERE key >= 'monitor/' AND key < 'monitor0'")
 
     def put_stat_rows(self, rows: list[StatRow]) -> None:
         """Store stat rows in one transaction."""

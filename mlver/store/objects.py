@@ -327,6 +327,8 @@ class LocalObjectStore:
         if offset < 0 or length < 0:
             raise ValueError("a range starts and extends at zero or more")
         with self.open(oid) as f:
+            if isinstance(f, ChunkedReader):
+                return f.pread(offset, length)
             f.seek(offset)
             return f.read(length)
 

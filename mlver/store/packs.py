@@ -279,26 +279,52 @@ class PackIndex:
         if _digest(memoryview(data)[:-TRAILER]) != data[-TRAILER:]:
             raise _damaged(path, "index checksum mismatch")
         h = IDX_HEADER.size
-        keys = [data[p:p + 16] for p in range(h, h + 16 * count, 16)]
-        if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
-            raise _damaged(path, "index entries are not sorted and unique")
         o = h + 16 * count
         offsets = _le(array("Q", data[o:o + 8 * count]))
         lengths = _le(array("I", data[o + 8 * count:o + 12 * count]))
         lo, hi = PACK_HEADER.size + ENTRY_HEADER.size, pack_size - TRAILER
-        if count and (min(offsets) < lo or max(map(int.__add__, offsets, lengths)) > hi):
+        # (the max offset plus the max length is a bound checked in C; only an index that
+        # exceeds it pays for the exact check, entry by entry)
+        if count and (min(offsets) < lo or (max(offsets) + max(lengths) > hi and max(
+                map(int.__add__, offsets, lengths)) > hi)):
             raise _damaged(path, "an index entry points outside its pack")
         self.count = count
         self.pack_size = pack_size
         self.pack_trailer = trailer
-        self.keys = keys
+        self._data = data
+        self._keys: list[bytes] | None = None
         self.offsets = offsets
         self.lengths = lengths
 
+    @property
+    def keys(self) -> list[bytes]:
+        """The sorted 16-byte oids, built (and checked sorted and unique) on first use:
+        a command that only looks up a few objects in a 100k-entry index (``status``)
+        bisects the raw bytes instead and never pays for the list."""
+        if self._keys is None:
+            h = IDX_HEADER.size
+            keys = [self._data[p:p + 16] for p in range(h, h + 16 * self.count, 16)]
+            if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
+                raise _damaged(self.idx_path, "index entries are not sorted and unique")
+            self._keys = keys
+        return self._keys
+
     def find(self, key: bytes) -> int:
-        """Position of the 16-byte oid ``key``, or -1."""
-        i = bisect.bisect_left(self.keys, key)
-        return i if i < self.count and self.keys[i] == key else -1
+        """Position of the 16-byte oid ``key``, or -1. (An index whose entries are out of
+        order, which only a tampered one can be, may miss an entry here: the object then
+        counts as absent; listing the keys, as verify and gc do, names the damage.)"""
+        if self._keys is not None:
+            i = bisect.bisect_left(self._keys, key)
+            return i if i < self.count and self._keys[i] == key else -1
+        data, h = self._data, IDX_HEADER.size
+        lo, hi = 0, self.count
+        while lo < hi:  # bisect over the index bytes: no list of 100k keys
+            mid = (lo + hi) // 2
+            if data[h + 16 * mid:h + 16 * mid + 16] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < self.count and data[h + 16 * lo:h + 16 * lo + 16] == key else -1
 
     def iter_oids(self) -> Iterator[str]:
         return (k.hex() for k in self.keys)

@@ -7,9 +7,8 @@ remote): a ref may be a symlink to ``/dev/zero``, a folder of refs a symlink to
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable
@@ -116,24 +115,33 @@ def read_small(path: str, limit: int) -> bytes | None:
         os.close(fd)
 
 
+@functools.cache  # on the first sync, not at import: ctypes costs the git hooks ~9 ms
 def _load_syncfs() -> Callable[[int], int] | None:
+    import ctypes
+
+    # the process's own symbols hold libc's (no ctypes.util.find_library: it runs ldconfig)
+    try:
+        fn: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+        return fn
+    except (OSError, AttributeError):
+        pass
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn: Callable[[int], int] = libc.syncfs
+        fn = libc.syncfs
         return fn
     except (OSError, AttributeError):
         return None
 
 
-_SYNCFS = _load_syncfs()
-
-
 def sync_filesystem(path: str) -> None:
     """Flush every dirty page of the file system holding ``path`` (one call per batch)."""
-    if _SYNCFS is not None:
+    syncfs = _load_syncfs()
+    if syncfs is not None:
         fd = os.open(path, os.O_RDONLY)
         try:
-            if _SYNCFS(fd) == 0:
+            if syncfs(fd) == 0:
                 return
         finally:
             os.close(fd)

@@ -1,6 +1,8 @@
-"""The stat cache: (dev, inode, size, mtime_ns, ctime_ns) of a path -> its oid.
+"""The stat cache: (dev, inode, size, mtime_ns, ctime_ns) of a path -> its oid, and of a
+folder, the signature of its entries' stats -> its tree oid.
 
-It lets an unchanged file skip hashing. Like git's index it must not trust a
+It lets an unchanged file skip hashing, and an unchanged folder skip the per-file lookups
+and the building of its tree. Like git's index it must not trust a
 "racily clean" entry: a file modified within the file system's timestamp
 granularity of being hashed could change again without its mtime moving, so
 such entries are not stored and the file is re-hashed next time.
@@ -9,13 +11,14 @@ such entries are not stored and the file is re-hashed next time.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import time
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from collections.abc import Iterable
 
-from mlver.store.index import Index, StatRow
+from mlver.store.index import FolderRow, Index, StatRow
 
 # Coarsest timestamp granularity we allow for (FAT's 2 s); ext4/xfs are finer.
 RACY_NS = 2_000_000_000
@@ -38,6 +41,19 @@ class StatKey(NamedTuple):
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+class Monitor(Protocol):
+    """What capture asks a file-system monitor (see :mod:`mlver.core.monitor`)."""
+
+    def clock(self) -> str | None: ...
+
+    def unchanged(self, rel: str, since: str) -> bool: ...
+
+
+# A captured folder as a monitor vouches for it: (clock, tree oid, size, files, stored).
+Monitored = tuple[str, str, int, int, int]
+MONITOR_META = "monitor/1:"  # index meta key prefix, + the folder's path
+
+
 class StatCache:
     """Stat cache rows, loaded per captured path in one query, saved in one transaction.
 
@@ -53,7 +69,13 @@ class StatCache:
         # path -> the row as read: (path, dev, ino, size, mtime_ns, ctime_ns, oid)
         self._rows: dict[str, StatRow] = {}
         self._loaded: set[str] = set()
+        self._dirs: set[str] = set()  # folders whose own files' rows are loaded
         self._new: list[StatRow] = []
+        self._folders: dict[str, FolderRow] = {}
+        self._folders_loaded: set[str] = set()
+        self._new_folders: list[FolderRow] = []
+        self.monitor: Monitor | None = None  # set by the workspace when one is turned on
+        self._monitored: dict[str, Monitored] = {}
 
     def _add(self, rows: Iterable[StatRow]) -> None:
         self._rows.update({row[0]: row for row in rows})
@@ -67,8 +89,16 @@ class StatCache:
         self._add(self.index.stat_rows(prefix))
         self._loaded.add(prefix)
 
+    def load_dir(self, folder: str) -> None:
+        """Read the rows of the files directly in ``folder`` (capture calls it for each
+        folder whose files it looks up: an unchanged folder costs no row at all)."""
+        if folder in self._dirs or self._covered(folder + "/"):
+            return
+        self._add(self.index.stat_rows_in(folder))
+        self._dirs.add(folder)
+
     def _covered(self, path: str) -> bool:
-        if "" in self._loaded:
+        if "" in self._loaded or path.rpartition("/")[0] in self._dirs:
             return True
         cut = path.find("/")
         while True:
@@ -105,13 +135,57 @@ class StatCache:
         if self._rows.get(path) != row:
             self._new.append(row)
 
-    def save(self) -> None:
-        """Write queued entries in one transaction."""
-        if not self._new:
+    def load_folders(self, prefix: str) -> None:
+        """Read every folder row at or below ``prefix`` (one per folder: a few hundred
+        for 100k files)."""
+        if prefix in self._folders_loaded:
             return
+        with contextlib.suppress(sqlite3.Error):  # a cache: a failed read is a miss
+            self._folders.update({r[0]: r for r in self.index.folder_rows(
+                "" if prefix == "." else prefix)})
+        self._folders_loaded.add(prefix)
+
+    def folder(self, path: str, sig: str) -> FolderRow | None:
+        """The row of the folder ``path`` when its entries' signature is still ``sig``."""
+        row = self._folders.get(path)
+        return row if row is not None and row[1] == sig else None
+
+    def remember_folder(self, row: FolderRow, newest_ns: int) -> None:
+        """Queue a folder row, unless an entry in it is racily clean (``newest_ns``: the
+        latest mtime or ctime of its entries; see module doc)."""
+        if newest_ns < self.started_ns - RACY_NS and self._folders.get(row[0]) != row:
+            self._new_folders.append(row)
+
+    def monitored(self, path: str) -> Monitored | None:
+        """What the last capture of the folder ``path`` found, and the monitor's clock
+        taken before it; None when there is none (or it does not parse)."""
+        with contextlib.suppress(sqlite3.Error, ValueError, TypeError):
+            raw = self.index.get_meta(MONITOR_META + path)
+            if raw:
+                clock, oid, size, count, stored = json.loads(raw)
+                if isinstance(clock, str) and isinstance(oid, str) and len(oid) == 32:
+                    return clock, oid, int(size), int(count), int(stored)
+        return None
+
+    def remember_monitored(self, path: str, row: Monitored) -> None:
+        """Queue what a capture of ``path`` found, with the clock taken before it."""
+        self._monitored[path] = row
+
+    def save(self) -> None:
+        """Write queued entries in one transaction each."""
         # Only an optimisation: a full disk or a busy index must not turn a version
         # that is already published into a failed command. Those files are hashed
         # again next time.
-        with contextlib.suppress(sqlite3.Error, OSError):
-            self.index.put_stat_rows(self._new)
-        self._new = []
+        if self._new:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.index.put_stat_rows(self._new)
+            self._new = []
+        if self._new_folders:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.index.put_folder_rows(self._new_folders)
+            self._new_folders = []
+        if self._monitored:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.index.set_meta_many((MONITOR_META + k, json.dumps(list(v)))
+                                         for k, v in self._monitored.items())
+            self._monitored = {}

@@ -48,7 +48,9 @@ def dead_writer(name: str) -> bool:
 def sweep(tmp_dir: str, older_than: float) -> int:
     """Remove files in ``tmp_dir`` left by writers that died: those named after a process
     (``PID-…``) that no longer runs, and any older than ``older_than`` seconds (a live batch
-    is younger). Lock files stay. Returns how many were removed."""
+    is younger). Lock files stay. A folder (a table diff's DuckDB spill folder,
+    ``PID-duck-…``) goes only when its process is dead: a live diff may run for long.
+    Returns how many were removed."""
     cutoff = time.time() - older_than
     n = 0
     try:
@@ -62,6 +64,10 @@ def sweep(tmp_dir: str, older_than: float) -> int:
                     and (st.st_mtime < cutoff or dead_writer(e.name)) \
                     and not e.name.endswith(".lock"):
                 os.unlink(e.path)
+                n += 1
+            elif stat.S_ISDIR(st.st_mode) and "-duck-" in e.name and dead_writer(e.name):
+                import shutil
+                shutil.rmtree(e.path, ignore_errors=True)
                 n += 1
         except OSError:
             continue

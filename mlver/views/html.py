@@ -256,12 +256,11 @@ def _data_brief(s: SlotDiff) -> str:
     return cut("; ".join(bits))
 
 
-def render(d: Diff, profile_of: ProfileOf, *, generated: str | None = None,
-           version: str | None = None, back: tuple[str, str] | None = None,
-           links: dict[str, str] | None = None) -> str:
-    """The whole page for diff ``d``; plots come from ``profile_of(blob oid)``. ``back``
-    (href, text) adds a link above the title, ``links`` ({"old", "new"}: href) makes the
-    two versions in the title links (the UI serves the page so)."""
+def sections(d: Diff, profile_of: ProfileOf, back: tuple[str, str] | None = None,
+             links: dict[str, str] | None = None) -> tuple[str, list[str], int]:
+    """The page's title, the HTML of its sections (header to the last one, no footer) and
+    the number of plots drawn: what :func:`render` wraps in a page, and a notebook in a
+    ``<div>`` (:mod:`mlver.views.notebook`)."""
     page = _Page(profile_of, d)
     old, new = wording.ref_label(d.old), wording.ref_label(d.new)
     title = f"{old} → {new}"
@@ -295,6 +294,16 @@ def render(d: Diff, profile_of: ProfileOf, *, generated: str | None = None,
         body.append('<h2 id="unrecorded">Read but not recorded</h2><ul>'
                     + "".join(f"<li><code>{e(p)}</code></li>" for p in d.unrecorded_reads)
                     + "</ul>")
+    return title, body, page.tables.plots
+
+
+def render(d: Diff, profile_of: ProfileOf, *, generated: str | None = None,
+           version: str | None = None, back: tuple[str, str] | None = None,
+           links: dict[str, str] | None = None) -> str:
+    """The whole page for diff ``d``; plots come from ``profile_of(blob oid)``. ``back``
+    (href, text) adds a link above the title, ``links`` ({"old", "new"}: href) makes the
+    two versions in the title links (the UI serves the page so)."""
+    title, body, plots = sections(d, profile_of, back, links)
     made = " ".join(x for x in (f"mlver {version}" if version else None,
                                 f"on {generated}" if generated else None) if x)
     body.append(f"<footer>Made by {e(made or 'mlver')} from the diff and the cached table "
@@ -305,5 +314,5 @@ def render(d: Diff, profile_of: ProfileOf, *, generated: str | None = None,
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta name="generator" content="mlver">'
             f"<title>mlver diff {e(title)}</title><style>{CSS}</style></head>"
-            f'<body><main data-plots="{page.tables.plots}">' + "".join(body)
+            f'<body><main data-plots="{plots}">' + "".join(body)
             + "</main></body></html>\n")

@@ -1,0 +1,153 @@
+"""A file-system monitor for the workspace: with watchman, ``status`` and an unchanged
+snapshot ask what changed under a folder since the last capture instead of walking it.
+
+It is an optimisation that never changes an answer:
+
+- It is used only when the user turned it on for this store (``mlver monitor on`` writes
+  ``"monitor": "watchman"`` into ``.mlver/config.json``, a local setting: a cloned
+  ``mlver.toml`` cannot start a daemon on someone's machine).
+- The clock is taken *before* the walk whose result it vouches for, so a file written
+  during the walk shows up as a change next time (watchman reports events, so git's racy
+  mtime rule is not needed here).
+- A fresh watchman instance (restarted, or the watch was dropped), an error of any kind, or
+  a missing ``watchman`` binary or ``pywatchman`` package means "changed": capture walks
+  as it does without a monitor.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from mlver.base.errors import ConfigError
+from mlver.store.settings import rewrite_store_config
+
+MONITOR_KEY = "monitor"  # in the store's config.json
+WATCHMAN = "watchman"
+TIMEOUT_S = 5.0  # per call; a slower daemon is treated as absent
+SKIP_NAMES = frozenset({".git", ".mlver"})  # never content (as capture.files)
+MAX_NAMES = 10_000  # a longer answer is as good as "changed": capture walks anyway
+
+
+class Watchman:
+    """One connection to watchman for one command, watching the repository ``root``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._client: Any = None
+        self._watch: str | None = None
+        self._prefix: str | None = None  # the repository's path inside the watched root
+        self._clock: str | None = None
+        self.broken = False  # once a call failed, the command walks like without a monitor
+
+    def _connect(self) -> Any:
+        if self._client is None:
+            import pywatchman  # optional: imported only when the monitor is on
+
+            self._client = pywatchman.client(timeout=TIMEOUT_S)
+            got = self._client.query("watch-project", os.path.realpath(self.root))
+            self._watch = str(got["watch"])
+            self._prefix = got.get("relative_path") or None
+        return self._client
+
+    def clock(self) -> str | None:
+        """watchman's clock now (synced: every event up to now is in), taken once per
+        command, before the first walk; None when watchman cannot answer."""
+        if self._clock is None and not self.broken:
+            try:
+                client = self._connect()
+                self._clock = str(client.query("clock", self._watch,
+                                               {"sync_timeout": int(TIMEOUT_S * 1000)})["clock"])
+            except Exception:  # noqa: BLE001 - an optimisation: any failure means "walk"
+                self.broken = True
+        return self._clock
+
+    def unchanged(self, rel: str, since: str) -> bool:
+        """True when nothing at or below ``rel`` (relative to the repository) changed since
+        the clock ``since``; False when something did, or when watchman cannot tell."""
+        if self.broken:
+            return False
+        query: dict[str, Any] = {"since": since, "fields": ["name"],
+                                 "empty_on_fresh_instance": True}
+        if self._prefix:
+            query["relative_root"] = self._prefix
+        if rel not in ("", "."):
+            query["expression"] = ["anyof", ["name", rel, "wholename"], ["dirname", rel]]
+        try:
+            got = self._connect().query("query", self._watch, query)
+        except Exception:  # noqa: BLE001 - as in clock()
+            self.broken = True
+            return False
+        if got.get("is_fresh_instance", True):
+            return False  # a restarted daemon knows nothing of what happened before
+        names = got.get("files", [])
+        if not isinstance(names, list) or len(names) > MAX_NAMES:
+            return False
+        for n in names:  # changes inside a nested .git or .mlver are not content
+            if not isinstance(n, str) or not SKIP_NAMES.intersection(n.split("/")):
+                return False
+        return True
+
+
+def configured(cfg: dict[str, Any]) -> str | None:
+    """The monitor the store's config turns on (``"watchman"``), or None."""
+    value = cfg.get(MONITOR_KEY)
+    return WATCHMAN if value == WATCHMAN else None
+
+
+def check_available() -> str:
+    """The version of the running (or started) watchman; a clear error when the binary or
+    the ``pywatchman`` package is missing."""
+    try:
+        import pywatchman
+    except ImportError:
+        raise ConfigError("the pywatchman package is not installed; pip install pywatchman "
+                          "(and install watchman, e.g. apt install watchman)") from None
+    try:
+        client = pywatchman.client(timeout=TIMEOUT_S)
+        try:
+            return str(client.query("version")["version"])
+        finally:
+            client.close()
+    except Exception as e:  # noqa: BLE001 - reported to the user, with the fix
+        raise ConfigError(f"watchman does not answer ({str(e)[:200]}); install it (e.g. "
+                          "apt install watchman) and run mlver monitor on again") from None
+
+
+def turn(store_dir: str, cfg: dict[str, Any], root: str, on: bool) -> None:
+    """Turn the monitor on (checking that watchman answers, and starting its watch of
+    ``root``) or off (dropping the watch) for the store at ``store_dir``."""
+    if on:
+        check_available()
+    _watch(root, on)
+    new = {k: v for k, v in cfg.items() if k != MONITOR_KEY}
+    if on:
+        new[MONITOR_KEY] = WATCHMAN
+    rewrite_store_config(store_dir, new)
+    cfg.clear()
+    cfg.update(new)
+
+
+def _watch(root: str, on: bool) -> None:
+    """Start (``on``) or drop watchman's watch of ``root``; dropping one that is not there,
+    or when watchman is gone, is not an error."""
+    try:
+        import pywatchman
+    except ImportError:
+        if on:
+            raise
+        return
+
+    if not on:
+        with contextlib.suppress(Exception):  # off must work when watchman is broken
+            client = pywatchman.client(timeout=TIMEOUT_S)
+            try:
+                client.query("watch-del", os.path.realpath(root))
+            finally:
+                client.close()
+        return
+    client = pywatchman.client(timeout=TIMEOUT_S)
+    try:
+        client.query("watch-project", os.path.realpath(root))
+    finally:
+        client.close()

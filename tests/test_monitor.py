@@ -1,0 +1,110 @@
+"""mlver.core.monitor and ``mlver monitor``: with watchman on, status and an unchanged
+snapshot ask what changed instead of walking, and get the same answers. Runs a real
+watchman (skipped where it is not installed; .ci/run installs it)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from mlver.api import Repo
+from mlver.capture import files as capfiles
+from mlver.core import monitor as monmod
+
+from conftest import cli, write
+
+pytestmark = pytest.mark.skipif(shutil.which("watchman") is None,
+                                reason="watchman is not installed")
+
+
+@pytest.fixture
+def watched(repo, git_repo):
+    write(git_repo / "data" / "a" / "x.csv", "id\n1\n")
+    write(git_repo / "data" / "b" / "y.csv", "id\n2\n")
+    write(git_repo / ".gitignore", "data/\n")
+    assert repo.monitor(True) == "watchman"
+    yield repo
+    repo.monitor(False)
+
+
+def _no_walk(monkeypatch):
+    """Make any walk fail: what passes after this did not walk."""
+    def refuse(*a, **k):
+        raise AssertionError("walked although the monitor said nothing changed")
+    monkeypatch.setattr(capfiles, "_scan", refuse)
+
+
+def _status(path):
+    with Repo(str(path)) as r:  # a new command: a new connection, the clock from the index
+        (st,) = r.status("d")
+        return {s.slot: s.status for s in st.slots}
+
+
+def test_status_and_snapshot_do_not_walk_what_did_not_change(watched, git_repo, monkeypatch):
+    watched.snapshot("d", outputs={"data": "data"})
+    assert _status(git_repo) == {"data": "unchanged"}  # walks once, after the snapshot
+    with monkeypatch.context() as m:
+        _no_walk(m)
+        assert _status(git_repo) == {"data": "unchanged"}
+        with Repo(str(git_repo)) as r:
+            assert not r.snapshot("d", outputs={"data": "data"}).created
+    write(git_repo / "data" / "b" / "y.csv", "id\n3\n")  # a change: seen, and walked
+    assert _status(git_repo) == {"data": "modified"}
+    with Repo(str(git_repo)) as r:
+        res = r.snapshot("d", outputs={"data": "data"})
+        assert res.created and r.verify().ok
+
+
+def test_changes_inside_a_nested_git_folder_are_no_change(watched, git_repo, monkeypatch):
+    watched.snapshot("d", outputs={"data": "data"})
+    _status(git_repo)
+    write(git_repo / "data" / "a" / ".git" / "HEAD", "ref: x")  # never content
+    with monkeypatch.context() as m:
+        _no_walk(m)
+        assert _status(git_repo) == {"data": "unchanged"}
+
+
+def test_a_status_result_is_not_reused_by_a_snapshot(watched, git_repo):
+    """status writes nothing: what it found names trees the store may lack, so a snapshot
+    after it walks and stores them."""
+    _status_before = watched.status()  # no version yet: nothing captured
+    assert _status_before == []
+    watched.snapshot("d", outputs={"data": "data"})
+    write(git_repo / "data" / "c.csv", "id\n9\n")
+    assert _status(git_repo) == {"data": "modified"}  # remembered, as not stored
+    with Repo(str(git_repo)) as r:
+        r.snapshot("d", outputs={"data": "data"})
+        assert r.verify().ok
+        rec = r.record(r.resolve("d"))
+        assert r.store.objects.missing([rec.outputs["data"].oid]) == []
+
+
+def test_a_broken_watchman_means_a_walk_with_the_same_answer(watched, git_repo, monkeypatch):
+    watched.snapshot("d", outputs={"data": "data"})
+    _status(git_repo)
+    write(git_repo / "data" / "a" / "x.csv", "id\n100\n")
+    import pywatchman
+
+    def broken(*a, **k):
+        raise pywatchman.SocketTimeout("no answer")
+    monkeypatch.setattr(pywatchman, "client", broken)
+    assert _status(git_repo) == {"data": "modified"}
+
+
+def test_gc_forgets_what_the_monitor_vouched_for(watched, git_repo):
+    watched.snapshot("d", outputs={"data": "data"})
+    _status(git_repo)
+    assert watched.store.index.get_meta("monitor/1:data") is not None
+    watched.gc(grace=0)
+    assert watched.store.index.get_meta("monitor/1:data") is None
+
+
+def test_the_command(watched, git_repo):
+    r = cli("monitor", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"monitor": "watchman"}
+    r = cli("monitor", "off")
+    assert r.exit_code == 0 and r.stdout == "monitor: off\n"
+    cfg = json.loads((git_repo / ".mlver" / "config.json").read_text())
+    assert monmod.MONITOR_KEY not in cfg
+    assert cli("monitor", "sideways").exit_code == 2
