@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mlver.base.errors import MlverError, UsageError
+from mlver.base.errors import MlverError
 from mlver.core.params import flatten
 from mlver.core.record import Record
 from datetime import UTC
@@ -77,7 +77,7 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise UsageError(f"logging to MLflow needs the mlflow package: {INSTALL}") from None
+        raise MlflowLogError(f"logging to MLflow needs the mlflow package: {INSTALL}") from None
     try:
         client = MlflowClient(tracking_uri=tracking_uri)
         created = run_id is None

@@ -58,8 +58,8 @@ def _transport(url: str) -> Any:
     try:
         from openlineage.client.transport.http import HttpConfig, HttpTransport
     except ImportError:
-        raise UsageError(f"sending OpenLineage events needs the openlineage-python "
-                         f"package: {INSTALL}") from None
+        raise LineageExportError(f"sending OpenLineage events needs the openlineage-python "
+                                 f"package: {INSTALL}") from None
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--url {url!r} is not an http:// or https:// URL")
     # no retries: a server that is down fails the export at once, with one line
