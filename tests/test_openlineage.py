@@ -216,3 +216,40 @@ def test_docs_examples_run(store, receiver):
         args = command.split()[1:]
         args = [url if a.startswith("http://localhost") else a for a in args]
         assert_ok(cli(*args))
+
+
+def test_schema_of_a_chunked_parquet_and_of_what_is_not_a_table(tmp_path, monkeypatch):
+    """A chunked Parquet file's columns come from its footer (the chunks that hold it);
+    a file that only looks like a table by name gives no facet, and no error."""
+    from mlver.integrations.olschema import schema_fields
+
+    root = make_git_repo(tmp_path / "big", {"README.md": "# big\n", ".gitignore": "data/\n"})
+    monkeypatch.chdir(root)
+    mlver.Repo.init(str(root)).close()
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    n = 40_000
+    (root / "data").mkdir()
+    pq.write_table(pa.table({"k": list(range(n)), "v": [f"row{i}" for i in range(n)]}),
+                   root / "data/big.parquet", compression="none")
+    write(root / "data/fake.parquet", b"not a parquet file at all")
+    with mlver.Repo(str(root)) as repo:
+        oid = repo.snapshot("big", inputs={"t": "data/big.parquet",
+                                           "f": "data/fake.parquet"}).oid
+        rec = repo.record(oid)
+        assert repo.store.objects.manifest(rec.inputs["t"].oid) is not None  # chunked
+        assert schema_fields(repo.store, rec.inputs["t"]) == [
+            {"name": "k", "type": "int64"}, {"name": "v", "type": "string"}]
+        assert schema_fields(repo.store, rec.inputs["f"]) is None
+        events = repo.openlineage("big@1")
+    for e in events:
+        validate(e)
+    (fake,) = [d for d in events[0]["inputs"] if d["name"] == "data/fake.parquet"]
+    assert set(fake["facets"]) == {"version"}
+
+
+def test_code_url_is_a_uri():
+    from mlver.integrations.openlineage import code_url
+
+    assert code_url("git@github.com:acme/shop.git", "/r") == "ssh://git@github.com/acme/shop.git"
+    assert code_url("https://github.com/acme/shop", "/r") == "https://github.com/acme/shop"
+    assert code_url(None, "/work/shop") == "file:///work/shop"
