@@ -221,7 +221,7 @@ def test_docs_examples_run(store, receiver):
 def test_schema_of_a_chunked_parquet_and_of_what_is_not_a_table(tmp_path, monkeypatch):
     """A chunked Parquet file's columns come from its footer (the chunks that hold it);
     a file that only looks like a table by name gives no facet, and no error."""
-    from mlver.integrations.olschema import schema_fields
+    from mlver.integrations.openlineage import schema_fields
 
     root = make_git_repo(tmp_path / "big", {"README.md": "# big\n", ".gitignore": "data/\n"})
     monkeypatch.chdir(root)
