@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from mlver.api_bridges import BridgeMethods
 from mlver.api_remotes import RemoteMethods
 from mlver.base.errors import NotAStoreError
 from mlver.base.progress import Progress
@@ -78,7 +79,7 @@ def run_hook(hook: str, args: list[str]) -> int:
     return run(hook, args)
 
 
-class Repo(RemoteMethods):
+class Repo(RemoteMethods, BridgeMethods):
     """A repository with an mlver store. ``Repo(path)`` opens the nearest one at or above."""
 
     #: The interpreter whose packages snapshot() and run() record when neither ``python=`` nor

@@ -7,8 +7,9 @@ importing them here is what registers them.
 
 from __future__ import annotations
 
-from mlver.cli import capture, diffing, history, hooks, imports, remotes, store, ui
+from mlver.cli import (bridges, capture, diffing, history, hooks, imports, remotes, store,
+                       ui)
 from mlver.cli.root import main
 
-__all__ = ["capture", "diffing", "history", "hooks", "imports", "main", "remotes", "store",
-           "ui"]
+__all__ = ["bridges", "capture", "diffing", "history", "hooks", "imports", "main", "remotes",
+           "store", "ui"]

@@ -165,9 +165,15 @@ def tag(rev: str | None, tag: str | None, list_: bool, delete: bool, as_json: bo
               help="Only what was made from REV.")
 @click.option("--depth", type=click.IntRange(min=0), default=None, metavar="N",
               help="Follow at most N links.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "mermaid"]),
-              default="text", help="text (a tree), json, dot (Graphviz) or mermaid.")
-def lineage(rev: str, direction: str | None, depth: int | None, fmt: str) -> None:
+@click.option("--format", "fmt",
+              type=click.Choice(["text", "json", "dot", "mermaid", "openlineage"]),
+              default="text", help="text (a tree), json, dot (Graphviz), mermaid or openlineage "
+                                   "(RunEvents, one JSON per line).")
+@click.option("--namespace", metavar="NS",
+              help="With --format openlineage: namespace of jobs and datasets (default: "
+                   "mlver://<repository folder>).")
+def lineage(rev: str, direction: str | None, depth: int | None, fmt: str,
+            namespace: str | None) -> None:
     """Show what REV was made from and what was made from it.
 
     Records are linked by content: an output of one that is an input of another.
@@ -175,6 +181,13 @@ def lineage(rev: str, direction: str | None, depth: int | None, fmt: str) -> Non
     from mlver.views.text import lineage_dot, lineage_mermaid, lineage_text
 
     direction = direction or "both"
+    if namespace is not None and fmt != "openlineage":
+        raise click.UsageError("--namespace works only with --format openlineage")
+    if fmt == "openlineage":
+        from mlver.cli.bridges import ndjson
+
+        echo(ndjson(open_repo().openlineage(rev, direction, depth, namespace)))
+        return
     graph = open_repo().lineage(rev).graph(direction, depth)
     if fmt == "json":
         out(graph)
