@@ -13,15 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlver.base.errors import MlverError
 from mlver.base.paths import is_plain_name
 
 if TYPE_CHECKING:
-    from mlver.core.record import Record
-    from mlver.store import Store
+    from mlver import Record, Repo
 
 MAX_LISTED = 50      # files of a folder slot listed with a download link
 MAX_TREES = 200      # trees read to list them
@@ -43,9 +42,10 @@ class Download:
     size: int | None
 
 
-def resolve(store: Store, rec: Record, side: str, slot: str, path: str | None) -> Download:
+def resolve(repo: Repo, rec: Record, side: str, slot: str, path: str | None) -> Download:
     """The blob that ``rec``'s ``side`` slot ``slot`` names (a file slot), or the file at
     ``path`` inside it (a folder slot)."""
+    store = repo.store
     if side not in SIDES:
         raise NotDownloadable(f"side {side!r} is neither inputs nor outputs")
     art = (rec.inputs if side == "inputs" else rec.outputs).get(slot)
@@ -76,16 +76,16 @@ def resolve(store: Store, rec: Record, side: str, slot: str, path: str | None) -
     return _found(store, oid, names[-1])
 
 
-def _found(store: Store, oid: str, filename: str) -> Download:
+def _found(store: Any, oid: str, filename: str) -> Download:
     if not store.objects.has(oid):
         raise NotDownloadable(f"the content {oid[:12]} is not in this store (removed by gc, "
                               "or never pulled)")
     return Download(oid, filename, store.objects.size(oid))
 
 
-def stream(store: Store, oid: str) -> Iterator[bytes]:
+def stream(repo: Repo, oid: str) -> Iterator[bytes]:
     """The bytes of blob ``oid``, a chunk at a time (a chunked blob chunk by chunk)."""
-    with store.objects.open(oid) as f:
+    with repo.store.objects.open(oid) as f:
         while chunk := f.read(CHUNK):
             yield chunk
 
@@ -97,7 +97,7 @@ def disposition(filename: str) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename[:300], safe='')}"
 
 
-def folder_files(store: Store, tree_oid: str) -> tuple[list[str], bool]:
+def folder_files(repo: Repo, tree_oid: str) -> tuple[list[str], bool]:
     """Up to :data:`MAX_LISTED` file paths of folder ``tree_oid`` (breadth first), and
     whether there are more (or more than :data:`MAX_TREES` trees to read)."""
     out: list[str] = []
@@ -108,7 +108,7 @@ def folder_files(store: Store, tree_oid: str) -> tuple[list[str], bool]:
         read += 1
         if read > MAX_TREES:
             return out, True
-        for entry in store.tree(oid).entries:
+        for entry in repo.store.tree(oid).entries:
             if entry.type == "tree":
                 queue.append((f"{prefix}{entry.name}/", entry.oid))
             elif entry.type == "blob":

@@ -190,7 +190,7 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
             items = repo.log(rec.name)
             siblings = [(o, r.version) for o, r in items]
             gone = repo.removed_data(oid)
-            listings = {side: {slot: folder_files(repo.store, a.oid)
+            listings = {side: {slot: folder_files(repo, a.oid)
                                for slot, a in arts.items() if a.type == "tree" and not a.missing
                                and repo.store.objects.has(a.oid)}
                         for side, arts in (("inputs", rec.inputs), ("outputs", rec.outputs))}
@@ -220,13 +220,13 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
         path = request.args.get("path") or None
         try:
             with repos.repo() as repo:
-                got = resolve(repo.store, repo.record(oid), side, slot, path)
+                got = resolve(repo, repo.record(oid), side, slot, path)
         except NotDownloadable as err:
             return _page("Not found", f'<p class="error">{e(err)}</p>', status=404)
 
         def body() -> Any:
             with repos.repo() as repo:
-                yield from stream(repo.store, got.oid)
+                yield from stream(repo, got.oid)
 
         resp = Response(body(), mimetype="application/octet-stream")
         resp.headers["Content-Disposition"] = disposition(got.filename)
