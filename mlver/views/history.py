@@ -44,9 +44,9 @@ def history_svg(metric: str, points: Points, marked: Sequence[int] = (),
     xs = [v for v, _ in points]
     ys = [y for _, y in points]
     x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if y0 == y1:
-        y0, y1 = y0 - (abs(y0) or 1) * 0.05, y1 + (abs(y1) or 1) * 0.05
+    lo, hi = min(ys), max(ys)
+    pad = (hi - lo) * 0.08 or (abs(hi) or 1) * 0.05  # the dots clear of the axes
+    y0, y1 = lo - pad, hi + pad
 
     def X(v: float) -> float:
         return left + (pw / 2 if x1 == x0 else (v - x0) / (x1 - x0) * pw)
@@ -61,7 +61,7 @@ def history_svg(metric: str, points: Points, marked: Sequence[int] = (),
            f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" '
            f'stroke="{AXIS_COLOR}"/>',
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="{AXIS_COLOR}"/>']
-    for v in (y0, (y0 + y1) / 2, y1):
+    for v in dict.fromkeys((lo, (lo + hi) / 2, hi)):
         out.append(f'<text x="{left - 4}" y="{Y(v) + 4:.1f}" text-anchor="end" '
                    f'fill="#333">{escape(fmt(v))}</text>')
     ticks = xs if len(xs) <= 8 else xs[::math.ceil(len(xs) / 8)] + [xs[-1]]
