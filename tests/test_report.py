@@ -397,7 +397,7 @@ def test_report_attribute_needs_two_revisions(two, proj):
 
 def test_attribution_section_is_rendered_escaped():
     from mlver.explain.attribute import Attribution, MetricShares, RecordRef, Share
-    from mlver.views.htmlexplain import attribution_html
+    from mlver.views.htmlsections import attribution_html
 
     share = Share(group=f"data {EVIL}", kind="data", value=0.2, share=1.0, stderr=None,
                   within_noise=False, half_width=0.05)

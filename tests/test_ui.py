@@ -479,9 +479,13 @@ def test_name_page_and_record_page_chart_the_metric_history(app):
 
 
 @pytest.fixture
-def folder_app(proj, mrepo):
+def folder_app(proj, mrepo, monkeypatch):
+    """A folder slot (a file in a sub-folder stored chunked) and a file slot."""
+    import random
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
     write(proj / "out" / "a.txt", "alpha\n")
-    write(proj / "out" / "sub" / "b.bin", bytes(range(256)) * 10)
+    write(proj / "out" / "sub" / "b.bin", random.Random(1).randbytes(300 << 10))
     write(proj / "model.bin", b"\x00model\xff")
     oid = mrepo.snapshot("d", outputs={"dir": "out", "model": "model.bin"}).oid
     a = ui.create_app(str(proj))
@@ -491,6 +495,9 @@ def folder_app(proj, mrepo):
 
 def test_download_streams_a_slot_or_a_file_in_a_folder_slot(folder_app):
     c, oid, proj = folder_app
+    with mlver.Repo(str(proj)) as repo:
+        b = repo.store.tree(repo.store.tree(repo.record(oid).outputs["dir"].oid).entries[1].oid)
+        assert repo.store.objects.manifest(b.entries[0].oid) is not None  # chunked
     page = c.get(f"/record/{oid}").get_data(as_text=True)
     links = re.findall(r'<a class="download" download href="([^"]+)"', page)
     assert [html.unescape(u) for u in links] == [
@@ -508,16 +515,19 @@ def test_download_streams_a_slot_or_a_file_in_a_folder_slot(folder_app):
     assert c.get(html.unescape(links[0]), headers={"Host": "evil.example"}).status_code == 400
 
 
-@pytest.mark.parametrize("query", [
-    "side=outputs&slot=dir&path=../model.bin", "side=outputs&slot=dir&path=/etc/passwd",
-    "side=outputs&slot=dir&path=sub", "side=outputs&slot=dir&path=sub/../a.txt",
-    "side=outputs&slot=dir", "side=outputs&slot=model&path=x", "side=outputs&slot=nope",
-    "side=store&slot=model", "side=outputs&slot=dir&path=a.txt/", "side=outputs&slot=dir&path="
-                                                                  "sub//b.bin"])
-def test_download_refuses_what_the_record_does_not_name(folder_app, query):
+REFUSED = ("side=outputs&slot=dir&path=../model.bin", "side=outputs&slot=dir&path=/etc/passwd",
+           "side=outputs&slot=dir&path=sub", "side=outputs&slot=dir&path=sub/../a.txt",
+           "side=outputs&slot=dir", "side=outputs&slot=model&path=x", "side=outputs&slot=nope",
+           "side=store&slot=model", "side=outputs&slot=dir&path=a.txt/",
+           "side=outputs&slot=dir&path=sub//b.bin", "side=outputs&slot=dir&path=.")
+
+
+def test_download_refuses_what_the_record_does_not_name(folder_app):
     c, oid, _proj = folder_app
-    r = c.get(f"/download/{oid}?{query}")
-    assert r.status_code == 404 and "Content-Disposition" not in r.headers
+    for query in REFUSED:
+        r = c.get(f"/download/{oid}?{query}")
+        assert r.status_code == 404 and "Content-Disposition" not in r.headers, query
+    assert c.get("/download/notanoid?side=outputs&slot=model").status_code == 404
 
 
 def test_download_names_are_safe_in_the_header():

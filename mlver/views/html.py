@@ -287,7 +287,7 @@ def render(d: Diff, profile_of: ProfileOf, *, generated: str | None = None,
             f'{e((d.new.get("oid") or "workspace")[:12])}</div></header>',
             page.verdict(d), page.outputs_and_metrics(d)]
     if attribution is not None:
-        from mlver.views.htmlexplain import attribution_html
+        from mlver.views.htmlsections import attribution_html
 
         body.append('<h2 id="attribution">Why the metrics moved (measured by replay)</h2>'
                     + attribution_html(attribution))
