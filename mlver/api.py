@@ -520,15 +520,17 @@ class Repo(RemoteMethods, BridgeMethods):
 
     def report(self, a: str, b: str | None = None, path: str | None = None,
                keys: dict[str, Any] | None = None, depth: int = 3,
-               targets: dict[str, str] | None = None, progress: Progress | None = None) -> str:
+               targets: dict[str, str] | None = None, progress: Progress | None = None,
+               attribution: Attribution | None = None) -> str:
         """The HTML report of ``diff(a, b)``: one self-contained page (inline CSS, SVG
         plots of each drifted or label column drawn from the table profiles the diff
-        used). Written to ``path`` (relative to the repository root) when given; the
-        page's text is returned either way. Needs no extra package."""
+        used, code hunks, the name's metric history; ``attribution``, from
+        :meth:`explain`, adds its section). Written to ``path`` (relative to the
+        repository root) when given; the page's text is returned either way."""
         from mlver.views.report_file import write_report
 
         return write_report(self.store, self.workspace, a, b, path, keys, depth, targets,
-                            progress, read_only=self.read_only)
+                            progress, read_only=self.read_only, attribution=attribution)
 
     def explain(self, a: str, b: str, metrics: Texts = None, jobs: int = 1,
                 budget: int | None = None, split_params: bool = False,

@@ -57,3 +57,9 @@ say mlver verify                # every object re-hashed, every version complete
 echo
 echo "== How much of each metric's change did each input cause? Replay the run to measure =="
 say mlver explain price-model@1 price-model@2
+
+echo
+echo "== The whole story on one page: the diff, code hunks, metric history and the measured attribution =="
+say mlver report price-model@1 price-model@2 --attribute -o report.html   # replays come from the cache
+echo
+echo "Open the report: $(pwd)/report.html"

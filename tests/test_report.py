@@ -98,7 +98,8 @@ def test_report_has_verdict_tables_and_one_plot_per_drifted_column(two, proj):
     want = plotted(d)
     assert set(want) >= {"x", "cat", EVIL}
     assert sorted(figure_columns(page)) == sorted(want)
-    assert page.count("<svg") == len(want)
+    assert page.count("<svg") == len(want) + 1  # and the history of acc
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart history"') == 1
     assert '<main data-plots="%d">' % len(want) in page
     # the verdict as the text diff says it, with the metric delta
     assert 'id="verdict"' in page and "m@1 -&gt; m@2" in page
@@ -313,3 +314,100 @@ def test_number_formats():
     assert svg.fmt(0.000012) == "1.2e-05"
     assert svg.fmt(float("nan")) == "?"
     assert svg.pct(0) == "0%" and svg.pct(0.053) == "5.3%" and svg.pct(0.5) == "50%"
+
+
+# --------------------------------------------------------------------------- issue 25: code
+# hunks, metric history, the explain section, the full width
+
+
+def test_code_hunks_are_shown_escaped_and_bounded(proj, mrepo, monkeypatch):
+    """The git diff between the two commits, per file in scope: escaped (a hunk holding
+    ``<script>`` shows as text), cut at MAX_LINES lines a file with "+k more", and at
+    MAX_FILES files with "+k more files"."""
+    from _fixtures import commit_all
+    from mlver.views import htmlcode
+
+    monkeypatch.setattr(htmlcode, "MAX_LINES", 6)
+    monkeypatch.setattr(htmlcode, "MAX_FILES", 2)
+    for f in ("a.py", "b.py", "c.py"):
+        write(proj / f, "x = 1\n")
+    write(proj / "t.csv", "a\n1\n")
+    commit_all(proj, "code")
+    mrepo.snapshot("m", inputs={"train": "t.csv"}, metrics=["acc=0.5"])
+    write(proj / "a.py", "x = 1\n" + "".join(f'print("</pre><script>alert({i})</script>")\n'
+                                             for i in range(10)))
+    write(proj / "b.py", "x = 2\n")
+    write(proj / "c.py", "x = 3\n")
+    commit_all(proj, "change code")
+    mrepo.snapshot("m", inputs={"train": "t.csv"}, metrics=["acc=0.7"])
+    page = mrepo.report("m@1", "m@2")
+    blocks = re.findall(r'<details class="hunk" open data-path="([^"]+)">(.*?)</details>',
+                        page, re.S)
+    assert [p for p, _ in blocks] == ["a.py", "b.py"]
+    a_lines = re.findall(r'<span class="(\w+)">', blocks[0][1])
+    assert a_lines == ["hh", "ctx", "add", "add", "add", "add"]
+    assert "<script>" not in page and "&lt;/pre&gt;&lt;script&gt;alert(0)" in page
+    assert "+6 more lines" in blocks[0][1]  # @@, 1 context, 10 added: 12, 6 shown
+    assert '<span class="del">-x = 1</span>' in blocks[1][1]
+    assert "+1 more file changed" in page
+
+
+def test_metric_history_charts_every_version_of_the_name(two, proj):
+    write(proj / "model.bin", "m3\n")
+    two.snapshot("m", inputs={"train": "t.csv"}, outputs={"model": "model.bin"},
+                 metrics=["acc=0.95", "loss=0.3"])
+    page = two.report("m@1", "m@2")
+    figs = re.findall(r'<figure class="history" data-metric="([^"]+)" data-points="(\d+)">'
+                      r"(.*?)</figure>", page, re.S)
+    assert [(m, n) for m, n, _ in figs] == [("acc", "3"), ("loss", "1")]
+    acc = figs[0][2]
+    assert acc.count("<circle") == 3
+    assert len(re.findall(r'r="4.5" fill="#f58518"', acc)) == 2  # m@1 and m@2 marked
+    assert "<title>@3: 0.95</title>" in acc
+
+
+def test_history_leaves_out_what_is_not_a_finite_number():
+    from mlver.views.history import history_html, metric_points
+
+    class R:  # the two fields history reads
+        def __init__(self, version, metrics):
+            self.version, self.metrics = version, metrics
+
+    recs = [R(1, {"a": 1.0, "b": True, "c": "x", "n": {"d": 2}}), R(2, {"a": float("nan")}),
+            R(3, {"a": 3, EVIL: 1})]
+    pts = metric_points(recs)  # type: ignore[arg-type]
+    assert pts == {EVIL: [(3, 1.0)], "a": [(1, 1.0), (3, 3.0)], "n.d": [(1, 2.0)]}
+    page = history_html(EVIL, recs)  # type: ignore[arg-type]
+    assert "<script>" not in page and page.count("<figure") == 3
+
+
+def test_the_page_uses_the_full_width_and_folds_stable_columns(two):
+    page = two.report("m@1", "m@2")
+    assert "max-width:1180px" not in page and "main{margin:0;" in page
+    stable = re.findall(r'<details class="stable"><summary>(\d+) columns? stable</summary>',
+                        page)
+    assert len(stable) <= 1
+
+
+def test_report_attribute_needs_two_revisions(two, proj):
+    result = cli("report", "m@1", "-o", "r.html", "--attribute")
+    assert result.exit_code == 2 and "Error: --attribute needs two revisions" in result.output
+    assert not (proj / "r.html").exists()
+
+
+def test_attribution_section_is_rendered_escaped():
+    from mlver.explain.attribute import Attribution, MetricShares, RecordRef, Share
+    from mlver.views.htmlsections import attribution_html
+
+    share = Share(group=f"data {EVIL}", kind="data", value=0.2, share=1.0, stderr=None,
+                  within_noise=False, half_width=0.05)
+    m = MetricShares(metric="acc", old=0.5, new=0.7, replayed_old=0.5, replayed_new=0.7,
+                     noise_floor=0.01, shares=(share,))
+    att = Attribution(old=RecordRef("a" * 64, "m", 1), new=RecordRef("b" * 64, "m", 2),
+                      command=("python", "t.py"), groups=(), method="exact", orders=0,
+                      budget=None, metrics=(m,), runs=(), env_differs=False)
+    page = attribution_html(att)
+    assert "<script>" not in page
+    row = re.search(r"<tr class=changed data-group=\"([^\"]+)\">(.*?)</tr>", page).groups()
+    assert row[0] == "data &quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert "+0.2" in row[1] and "0.15 … 0.25" in row[1] and "100%" in row[1]

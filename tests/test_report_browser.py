@@ -245,3 +245,111 @@ def test_clicking_two_rows_opens_their_diff(browser, server, expected):
     assert len(figures) == len(expected["plots"])
     shot(browser, "diff")
     no_policy_errors(browser)
+
+
+# --------------------------------------------------------------------------- issue 25: as
+# people look at them, at 1280 and 1920 px
+
+
+WIDTHS = (1280, 1920)
+
+
+def no_horizontal_overflow(driver) -> None:
+    sw, iw = driver.execute_script("return [document.documentElement.scrollWidth, "
+                                   "window.innerWidth]")
+    assert sw <= iw, f"{driver.current_url}: {sw} px wide in a {iw} px window"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Screenshots of the pages at each width (in tmp, never the repository)."""
+    return tmp_path_factory.mktemp("shots")
+
+
+def test_pages_fit_the_width_at_1280_and_1920(browser, server, sample, expected, shots):
+    """The report (written by the demo's last step, with --attribute) and every UI page: no
+    horizontal scroll of the page at either width; the report shows code hunks, the metric
+    history of price-model and the measured attribution."""
+    oids = expected["oids"]
+    pages = {"report": (sample / "report.html").as_uri(),
+             "versions": f"{server}/versions",
+             "record": f"{server}/record/{oids['price-model@2']}",
+             "name": f"{server}/name?n=price-model",
+             "lineage": f"{server}/lineage/{oids['price-model@2']}",
+             "diff": f"{server}/diff?a={oids['price-model@1']}&b={oids['price-model@2']}"}
+    try:
+        for width in WIDTHS:
+            browser.set_window_size(width, 900)
+            for name, url in pages.items():
+                browser.get(url)
+                assert browser.execute_script("return window.innerWidth") == width
+                no_horizontal_overflow(browser)
+                browser.save_screenshot(str(shots / f"{name}-{width}.png"))
+                if name == "report" and width == 1280 and os.environ.get(
+                        "MLVER_DOCS_SCREENSHOTS") == "1":
+                    browser.save_screenshot(str(DOC_IMAGES / "report.png"))
+        browser.get(pages["report"])
+        hunk = browser.find_element(By.CSS_SELECTOR, '.hunks details[data-path="train.py"]')
+        assert "minimum_nights" in hunk.text
+        charts = browser.find_elements(By.CSS_SELECTOR, "figure.history svg")
+        assert len(charts) >= 2 and all(c.size["width"] > 300 for c in charts)
+        assert browser.find_elements(By.CSS_SELECTOR, "table.attribution tr[data-group]")
+        no_policy_errors(browser)
+    finally:
+        browser.set_window_size(1280, 900)
+    assert len(list(shots.glob("*.png"))) == len(pages) * len(WIDTHS)
+
+
+def test_every_lineage_edge_is_drawn_in_view_and_clear_of_the_boxes(browser, server, expected):
+    browser.get(f"{server}/lineage/{expected['oids']['price-model@2']}")
+    found = browser.execute_script("""
+        const svg = document.getElementById('lineage-graph');
+        const vb = svg.viewBox.baseVal;
+        const boxes = [...svg.querySelectorAll('a.node rect')].map(r => r.getBBox());
+        return [...svg.querySelectorAll('g.edge path')].map(p => {
+          const b = p.getBBox(), n = p.getTotalLength();
+          let hidden = 0;
+          for (let k = 1; k < 10; k++) {
+            const q = p.getPointAtLength(n * k / 10);
+            if (boxes.some(r => q.x > r.x + 1 && q.x < r.x + r.width - 1 &&
+                                q.y > r.y + 1 && q.y < r.y + r.height - 1)) hidden++;
+          }
+          return {length: n, hidden: hidden,
+                  inside: b.x >= vb.x && b.y >= vb.y && b.x + b.width <= vb.x + vb.width &&
+                          b.y + b.height <= vb.y + vb.height,
+                  shown: getComputedStyle(p).visibility === 'visible' &&
+                         getComputedStyle(p).display !== 'none'};
+        });""")
+    assert len(found) == len(expected["graph"]["edges"]) >= 2
+    for edge in found:
+        assert edge["length"] > 10 and edge["inside"] and edge["shown"], edge
+        assert edge["hidden"] == 0, edge
+
+
+def test_download_gives_the_recorded_bytes(browser, server, sample, expected, shots):
+    """A click on a record page's download link saves the recorded bytes: the model file
+    (a file slot) and a file of the raw listings folder (a folder slot). (The page itself
+    cannot fetch it: its policy allows no connection.)"""
+    import time
+    from urllib.parse import parse_qs, urlparse
+
+    where = shots / "downloads"
+    where.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(where)})
+    for rev in ("price-model@2", "listings@2"):
+        browser.get(f"{server}/record/{expected['oids'][rev]}")
+        link = browser.find_elements(By.CSS_SELECTOR, 'a.download[href*="side=outputs"]')[0]
+        query = parse_qs(urlparse(link.get_attribute("href")).query)
+        want = (sample / "model" / "model.pkl" if rev.startswith("price")
+                else sample / "raw" / query["path"][0])
+        if not link.is_displayed():  # a folder's files are folded
+            link.find_element(By.XPATH, "./ancestor::details/summary").click()
+        link.click()
+        got = where / want.name
+        deadline = time.monotonic() + 30
+        while not got.is_file() or list(where.glob("*.crdownload")):
+            assert time.monotonic() < deadline, list(where.iterdir())
+            time.sleep(0.1)
+        assert got.read_bytes() == want.read_bytes()
+    no_policy_errors(browser)

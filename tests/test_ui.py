@@ -456,3 +456,82 @@ def test_cli_a_taken_port_is_one_error_line(mrepo):
         port = sock.getsockname()[1]
         assert_error(cli("ui", "--port", str(port)), f"port {port}", "pick another --port")
 
+
+
+# --------------------------------------------------------------------------- issue 25:
+# metric history per name, artifact downloads
+
+
+def test_name_page_and_record_page_chart_the_metric_history(app):
+    a, _root, oids = app
+    c = a.test_client()
+    page = c.get("/name?n=m").get_data(as_text=True)
+    figs = dict(re.findall(r'<figure class="history" data-metric="([^"]+)" '
+                           r'data-points="(\d+)">', page))
+    assert figs == {"acc": "3", "rmse": "2"}
+    assert len(re.findall(r'<tr><td><a href="/record/', page)) == 3
+    rec = c.get(f"/record/{oids['m@2']}").get_data(as_text=True)
+    assert '<a href="/name?n=m">m</a>' in rec
+    assert rec.count('<figure class="history"') == 2
+    assert c.get("/name?n=nope").status_code == 404
+    bad = c.get("/name", query_string={"n": HOSTILE})
+    assert bad.status_code == 404 and "<script>alert" not in bad.get_data(as_text=True)
+
+
+@pytest.fixture
+def folder_app(proj, mrepo, monkeypatch):
+    """A folder slot (a file in a sub-folder stored chunked) and a file slot."""
+    import random
+
+    monkeypatch.setattr("mlver.store.chunker.CHUNK_THRESHOLD", 64 << 10)
+    write(proj / "out" / "a.txt", "alpha\n")
+    write(proj / "out" / "sub" / "b.bin", random.Random(1).randbytes(300 << 10))
+    write(proj / "model.bin", b"\x00model\xff")
+    oid = mrepo.snapshot("d", outputs={"dir": "out", "model": "model.bin"}).oid
+    a = ui.create_app(str(proj))
+    yield a.test_client(), oid, proj
+    a.extensions["mlver.repos"].close()
+
+
+def test_download_streams_a_slot_or_a_file_in_a_folder_slot(folder_app):
+    c, oid, proj = folder_app
+    with mlver.Repo(str(proj)) as repo:
+        b = repo.store.tree(repo.store.tree(repo.record(oid).outputs["dir"].oid).entries[1].oid)
+        assert repo.store.objects.manifest(b.entries[0].oid) is not None  # chunked
+    page = c.get(f"/record/{oid}").get_data(as_text=True)
+    links = re.findall(r'<a class="download" download href="([^"]+)"', page)
+    assert [html.unescape(u) for u in links] == [
+        f"/download/{oid}?side=outputs&slot=dir&path=a.txt",
+        f"/download/{oid}?side=outputs&slot=dir&path=sub%2Fb.bin",
+        f"/download/{oid}?side=outputs&slot=model"]
+    for url, path in zip(links, ("out/a.txt", "out/sub/b.bin", "model.bin")):
+        r = c.get(html.unescape(url))
+        assert r.status_code == 200 and r.data == (proj / path).read_bytes()
+        name = path.rsplit("/", 1)[-1]
+        assert r.headers["Content-Disposition"].startswith(f'attachment; filename="{name}"')
+        assert r.headers["Content-Type"] == "application/octet-stream"
+        assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert c.get(html.unescape(links[0]), headers={"Host": "evil.example"}).status_code == 400
+
+
+REFUSED = ("side=outputs&slot=dir&path=../model.bin", "side=outputs&slot=dir&path=/etc/passwd",
+           "side=outputs&slot=dir&path=sub", "side=outputs&slot=dir&path=sub/../a.txt",
+           "side=outputs&slot=dir", "side=outputs&slot=model&path=x", "side=outputs&slot=nope",
+           "side=store&slot=model", "side=outputs&slot=dir&path=a.txt/",
+           "side=outputs&slot=dir&path=sub//b.bin", "side=outputs&slot=dir&path=.")
+
+
+def test_download_refuses_what_the_record_does_not_name(folder_app):
+    c, oid, _proj = folder_app
+    for query in REFUSED:
+        r = c.get(f"/download/{oid}?{query}")
+        assert r.status_code == 404 and "Content-Disposition" not in r.headers, query
+    assert c.get("/download/notanoid?side=outputs&slot=model").status_code == 404
+
+
+def test_download_names_are_safe_in_the_header():
+    from mlver.web.download import disposition
+
+    assert disposition('a"b\r\nX: y.csv') == (
+        "attachment; filename=\"a_b__X__y.csv\"; filename*=UTF-8''a%22b%0D%0AX%3A%20y.csv")

@@ -129,23 +129,37 @@ def explain(rev: str, rev2: str, metrics: tuple[str, ...], jobs: int, budget: in
               help="Label column of tables: its distribution is reported and plotted first.")
 @click.option("--depth", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
               help="Follow a changed input upstream through lineage N levels (0: not at all).")
+@click.option("--attribute", is_flag=True,
+              help="Also replay the run to measure each changed input's part of each metric's "
+                   "change, shown in its own section (as mlver explain REV REV2 does).")
+@click.option("--trust", is_flag=True, help="With --attribute: replay pulled or imported versions.")
 def report(rev: str, rev2: str | None, output: str, keys: tuple[str, ...],
-           target: str | None, depth: int) -> None:
+           target: str | None, depth: int, attribute: bool, trust: bool) -> None:
     """Write the diff of REV and REV2 (default: the workspace) as one HTML page.
 
     The page is self-contained (inline CSS and SVG, no script, nothing fetched): the
     verdict, then each input's rows, schema, changed cells and drift, with a plot of old
     against new for every drifted or label column (drawn from the table profiles the diff
-    used), the code, params and env changes, and the upstream root-cause chain.
+    used), the code changes with their hunks, params and env, the metric history of the
+    name's versions, and the upstream root-cause chain.
     """
     from mlver.base.fmt import human_size
     from mlver.base.progress import for_terminal
 
+    if attribute and rev2 is None:
+        raise click.UsageError("--attribute needs two revisions (a replay runs two recorded "
+                               "versions): mlver report REV REV2 -o FILE --attribute")
     repo = open_repo()
     to_stdout = output == "-"
+    if not to_stdout:
+        from mlver.views.report_file import report_path
+
+        report_path(repo.root, os.path.abspath(output))  # refused before the replays run
+    found = _attribute(repo, rev, rev2, trust=trust) if attribute and rev2 else None
     text = repo.report(rev, rev2, None if to_stdout else os.path.abspath(output),
                        keys={"*": list(keys)} if keys else None, depth=depth,
-                       targets={"*": target} if target else None, progress=for_terminal())
+                       targets={"*": target} if target else None, progress=for_terminal(),
+                       attribution=found)
     if to_stdout:
         click.echo(text, nl=False)  # the page is escaped HTML: no control characters left
         return

@@ -14,12 +14,20 @@ attribute that runs code or loads anything.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlver.diff import wording
 from mlver.diff.judge import verdict_of
 from mlver.diff.value import Diff, SlotDiff
+from mlver.core.record import Record
 from mlver.views import htmlsections
+from mlver.views.history import history_html
+from mlver.views.htmlcode import Hunks, hunks_html
 from mlver.views.htmlkit import CSS, ProfileOf, csp, cut, e, signed, size
 from mlver.views.htmltables import Tables
+
+if TYPE_CHECKING:
+    from mlver.explain.attribute import Attribution
 
 __all__ = ["CSS", "csp", "e", "render"]  # csp: the UI serves the page under the same policy
 
@@ -257,10 +265,14 @@ def _data_brief(s: SlotDiff) -> str:
 
 
 def sections(d: Diff, profile_of: ProfileOf, back: tuple[str, str] | None = None,
-             links: dict[str, str] | None = None) -> tuple[str, list[str], int]:
+             links: dict[str, str] | None = None, hunks: Hunks | None = None,
+             history: list[Record] | None = None, attribution: Attribution | None = None
+             ) -> tuple[str, list[str], int]:
     """The page's title, the HTML of its sections (header to the last one, no footer) and
     the number of plots drawn: what :func:`render` wraps in a page, and a notebook in a
-    ``<div>`` (:mod:`mlver.views.notebook`)."""
+    ``<div>`` (:mod:`mlver.views.notebook`). ``hunks``: the code hunks
+    (:mod:`mlver.views.htmlcode`); ``history``: the records of the new version's name (a
+    chart per metric); ``attribution``: what ``mlver explain`` measured."""
     page = _Page(profile_of, d)
     old, new = wording.ref_label(d.old), wording.ref_label(d.new)
     title = f"{old} → {new}"
@@ -273,6 +285,17 @@ def sections(d: Diff, profile_of: ProfileOf, back: tuple[str, str] | None = None
             f'<div class="sub mono">{e((d.old.get("oid") or "")[:12])} → '
             f'{e((d.new.get("oid") or "workspace")[:12])}</div></header>',
             page.verdict(d), page.outputs_and_metrics(d)]
+    if attribution is not None:
+        from mlver.views.htmlsections import attribution_html
+
+        body.append('<h2 id="attribution">Why the metrics moved (measured by replay)</h2>'
+                    + attribution_html(attribution))
+    if history is not None:
+        name = str(d.new.get("name") or d.old.get("name") or "")
+        marked = [v for r in (d.old, d.new)
+                  if r.get("name") == name and isinstance(v := r.get("version"), int)]
+        body.append(f'<h2 id="history">Metric history of {e(name)}</h2>'
+                    + history_html(name, history, marked))
     body.append('<h2 id="inputs">Inputs</h2>')
     changed = [s for s in d.inputs.values() if s.status != "unchanged"]
     same = [s for s in d.inputs.values() if s.status == "unchanged"]
@@ -285,7 +308,7 @@ def sections(d: Diff, profile_of: ProfileOf, back: tuple[str, str] | None = None
             f"<code>{e(s.slot)}</code> ({e(s.path)})" for s in same) + "</p>")
     body.append('<h2 id="code">Code</h2>'
                 + ("" if "code" in d.changed else '<p class="muted">code unchanged</p>')
-                + htmlsections.code(d.code))
+                + htmlsections.code(d.code) + hunks_html(hunks))
     body.append('<h2 id="params">Params</h2>' + htmlsections.params(d.params))
     body.append('<h2 id="env">Environment</h2>'
                 + ("" if "env" in d.changed else '<p class="muted">environment unchanged</p>')
@@ -299,11 +322,14 @@ def sections(d: Diff, profile_of: ProfileOf, back: tuple[str, str] | None = None
 
 def render(d: Diff, profile_of: ProfileOf, *, generated: str | None = None,
            version: str | None = None, back: tuple[str, str] | None = None,
-           links: dict[str, str] | None = None) -> str:
+           links: dict[str, str] | None = None, hunks: Hunks | None = None,
+           history: list[Record] | None = None, attribution: Attribution | None = None
+           ) -> str:
     """The whole page for diff ``d``; plots come from ``profile_of(blob oid)``. ``back``
     (href, text) adds a link above the title, ``links`` ({"old", "new"}: href) makes the
-    two versions in the title links (the UI serves the page so)."""
-    title, body, plots = sections(d, profile_of, back, links)
+    two versions in the title links (the UI serves the page so); the rest as
+    :func:`sections`."""
+    title, body, plots = sections(d, profile_of, back, links, hunks, history, attribution)
     made = " ".join(x for x in (f"mlver {version}" if version else None,
                                 f"on {generated}" if generated else None) if x)
     body.append(f"<footer>Made by {e(made or 'mlver')} from the diff and the cached table "

@@ -25,7 +25,7 @@ CSS = """
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);
 background:var(--bg);margin:0}
-main{max-width:1180px;margin:0 auto;padding:20px 28px 60px}
+main{margin:0;padding:20px 28px 60px}
 h1{font-size:22px;margin:4px 0 2px}h1 a{color:inherit}h2{font-size:18px;margin:30px 0 8px;
 border-bottom:1px solid var(--line);padding-bottom:4px}h3{font-size:15px;margin:22px 0 6px}
 h4{font-size:14px;margin:16px 0 6px}
@@ -69,6 +69,13 @@ details>summary{cursor:pointer}
 ul.paths{margin:4px 0;padding-left:20px;columns:2}
 .muted{color:var(--muted)}
 footer{margin-top:40px;color:var(--muted);font-size:12px}
+.table-diff,.wide{max-width:100%;overflow-x:auto}
+.hunks pre{margin:4px 0;padding:6px 8px;background:var(--soft);border:1px solid var(--line);
+border-radius:5px;overflow-x:auto;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,
+monospace}
+.hunks .add{color:#1a7f37;background:#e6f4ea}.hunks .del{color:var(--bad);background:#fdecea}
+.hunks .hh{color:#6b21a8}.hunks span{display:inline-block;min-width:100%}
+figure.history{flex:0 1 440px}
 """
 
 

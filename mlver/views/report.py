@@ -16,14 +16,20 @@ from typing import TYPE_CHECKING, Any
 from mlver.base.atomic import write_atomic
 
 if TYPE_CHECKING:
+    from mlver.core.record import Record
     from mlver.diff.value import Diff
+    from mlver.explain.attribute import Attribution
     from mlver.store import Store
+    from mlver.views.htmlcode import Hunks
 
 
 def report_html(store: Store, diff: Diff,
-                profiles: dict[str, dict[str, Any]] | None = None) -> str:
+                profiles: dict[str, dict[str, Any]] | None = None, *,
+                hunks: Hunks | None = None, history: list[Record] | None = None,
+                attribution: Attribution | None = None) -> str:
     """The page of ``diff``; plots from ``profiles`` (blob oid -> profile), else the
-    store's profile cache (read only)."""
+    store's profile cache (read only); the code ``hunks``, the metric ``history`` (records
+    of the name) and the ``attribution`` (``mlver explain``) when given."""
     from mlver._version import __version__
     from mlver.diff.tablecache import cached_profile
     from mlver.views.html import render
@@ -35,7 +41,8 @@ def report_html(store: Store, diff: Diff,
         return p if p is not None else cached_profile(store, oid)
 
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return render(diff, profile_of, generated=now, version=__version__)
+    return render(diff, profile_of, generated=now, version=__version__, hunks=hunks,
+                  history=history, attribution=attribution)
 
 
 def write_text(path: str, text: str) -> None:

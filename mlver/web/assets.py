@@ -41,6 +41,15 @@ margin-right:3px}
 .graph a.node:hover rect{stroke-width:3}
 a.current{font-weight:700}
 table.meta th{color:var(--muted);font-weight:500;padding-right:16px}
+main{overflow-wrap:anywhere}nav.top .root{min-width:0;overflow-wrap:anywhere}
+table.meta td,table.slots td,table.params td,table.metrics td{overflow-wrap:anywhere}
+.scroll{overflow-x:auto}
+.graph svg{display:block}
+.plots{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+figure.history{margin:6px 0;padding:8px;border:1px solid var(--line);border-radius:6px}
+figure.history svg{max-width:100%;height:auto}
+figcaption{font-size:12.5px;margin-bottom:4px}
+ul.files{margin:4px 0;padding-left:18px;max-height:16em;overflow:auto}
 """
 
 UI_JS = """

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from mlver import Artifact, Record
 from mlver.base.fmt import fmt_value, human_size
 from mlver.core.params import flatten
+from mlver.views.history import history_html
 from mlver.web.dag import lineage_svg
 from mlver.web.filter import is_number
 from mlver.web.pool import Row
@@ -149,8 +150,17 @@ def _kv_table(values: dict[str, Any], cls: str) -> str:
         for k, v in flat.items()) + "</table>")
 
 
+def _download(oid: str, side: str, slot: str, path: str | None = None) -> str:
+    """The URL downloading a slot's file (or ``path`` in a folder slot) of record oid."""
+    return f"/download/{oid}" + _qs(side=side, slot=slot, path=path)
+
+
 def _slots_table(arts: Mapping[str, Artifact],
-                 made_by: dict[str, tuple[str, str]] | None = None) -> str:
+                 made_by: dict[str, tuple[str, str]] | None = None, oid: str = "",
+                 side: str = "", listings: dict[str, tuple[list[str], bool]] | None = None
+                 ) -> str:
+    """The slots of one side; with the record's ``oid``, a download link for each file
+    slot, and for a folder slot the files ``listings`` names (with "more" when cut)."""
     if not arts:
         return '<p class="sub">none</p>'
     rows = []
@@ -163,19 +173,35 @@ def _slots_table(arts: Mapping[str, Artifact],
             by_oid, by_label = by
             src = f'made by <a href="/record/{e(by_oid)}">{e(by_label)}</a>'
 
+        get = ""
+        if oid and a.type == "blob" and not a.missing:
+            get = (f'<a class="download" download href="{e(_download(oid, side, slot))}">'
+                   "download</a>")
+        listed, more = (listings or {}).get(slot, ([], False))
+        if oid and listed:
+            get = (f"<details><summary>{len(listed)}{'+' if more else ''} files</summary>"
+                   '<ul class="files">' + "".join(
+                       f'<li><a class="download" download href="'
+                       f'{e(_download(oid, side, slot, p))}"><code>{e(p)}</code></a></li>'
+                       for p in listed)
+                   + ("<li class=sub>… more (check it out to see all)</li>" if more else "")
+                   + "</ul></details>")
         rows.append(f"<tr><td><code>{e(slot)}</code></td><td><code>{e(a.path)}</code></td>"
                     f"<td>{e(a.type)}</td><td class=num>{e(human_size(a.size))}</td>"
                     f"<td class=num>{e(files)}</td><td class=mono>{e(a.oid[:12])}</td>"
-                    f"<td>{src}</td></tr>")
-    return ('<table class="slots"><tr><th>slot</th><th>path</th><th>type</th>'
-            '<th class="num">size</th><th class="num">files</th><th>oid</th><th></th></tr>'
-            + "".join(rows) + "</table>")
+                    f"<td>{src}</td><td>{get}</td></tr>")
+    return ('<div class="scroll"><table class="slots"><tr><th>slot</th><th>path</th>'
+            '<th>type</th><th class="num">size</th><th class="num">files</th><th>oid</th>'
+            "<th></th><th></th></tr>" + "".join(rows) + "</table></div>")
 
 
 def record_page(oid: str, rec: Record, tags: list[str], siblings: list[tuple[str, int]],
-                gone: list[str], made_by: dict[str, tuple[str, str]] | None = None) -> str:
+                gone: list[str], made_by: dict[str, tuple[str, str]] | None = None,
+                history: list[Record] | None = None,
+                listings: dict[str, dict[str, tuple[list[str], bool]]] | None = None) -> str:
     """/record/OID: everything a record holds; ``made_by`` names, per input slot, the
-    version that made that content."""
+    version that made that content; ``history``: the records of its name (a chart per
+    metric); ``listings``: side -> folder slot -> its files listed for download."""
     parent = rec.parents[0] if rec.parents else None
     failed = rec.status == "failed"
     out = [f'<h1>{e(rec.label)} <span class="kind {e(rec.kind)}">{e(rec.kind)}</span>'
@@ -218,8 +244,11 @@ def record_page(oid: str, rec: Record, tags: list[str], siblings: list[tuple[str
                            + ", ".join(f"<code>{e(p)}</code>" for p in t.unrecorded[:20])
                            + "</td></tr>")
         out.append("</table>")
-    out.append("<h2>Inputs</h2>" + _slots_table(rec.inputs, made_by))
-    out.append("<h2>Outputs</h2>" + _slots_table(rec.outputs))
+    lists = listings or {}
+    out.append("<h2>Inputs</h2>" + _slots_table(rec.inputs, made_by, oid, "inputs",
+                                                lists.get("inputs")))
+    out.append("<h2>Outputs</h2>" + _slots_table(rec.outputs, None, oid, "outputs",
+                                                 lists.get("outputs")))
     c = rec.code
     out.append("<h2>Code</h2>")
     if c.commit:
@@ -246,6 +275,9 @@ def record_page(oid: str, rec: Record, tags: list[str], siblings: list[tuple[str
                    f"<tr><th>packages</th><td>{en.packages_count:,}</td></tr></table>")
     else:
         out.append('<p class="sub">not recorded</p>')
+    if history is not None:
+        out.append(f'<h2 id="history">Metric history of <a href="/name{_qs(n=rec.name)}">'
+                   f"{e(rec.name)}</a></h2>" + history_html(rec.name, history, [rec.version]))
     if len(siblings) > 1:
         out.append(f"<h2>Versions of {e(rec.name)}</h2><p>"
                    + " ".join(f'<a href="/record/{e(o)}"{" class=current" if o == oid else ""}>'
@@ -285,4 +317,25 @@ def lineage_page(oid: str, rec: Record, graph: dict[str, Any],
                          f'<td><code>{e(ed["slot"])}</code></td>'
                          f'<td class="mono">{e(ed["oid"][:12])}</td></tr>'
                          for ed in graph["edges"]) + "</table></details>")
+    return "".join(out)
+
+
+def name_page(name: str, items: list[tuple[str, Record]]) -> str:
+    """/name?n=NAME: a chart per numeric metric over the name's versions, then the
+    versions with their metrics (newest first)."""
+    recs = [r for _, r in items]
+    metrics = sorted({k for r in recs for k in flatten(dict(r.metrics))})[:MAX_COLUMNS]
+    out = [f"<h1>{e(name)}</h1>",
+           f'<p class="sub">{len(items):,} version{"s" if len(items) != 1 else ""}</p>',
+           '<h2 id="history">Metric history</h2>', history_html(name, recs),
+           '<h2>Versions</h2><div class="scroll"><table class="grid" id="name-versions">'
+           "<thead><tr><th>version</th><th>created</th><th>status</th>"
+           + "".join(f'<th class="num">{e(m)}</th>' for m in metrics) + "</tr></thead><tbody>"]
+    for oid, r in items:
+        flat = flatten(dict(r.metrics))
+        out.append(f'<tr><td><a href="/record/{e(oid)}">{e(r.label)}</a></td>'
+                   f"<td>{e(r.created)}</td><td>{e(r.status)}</td>"
+                   + "".join(f"<td class=num>{e(fmt_value(flat[m])) if m in flat else ''}</td>"
+                             for m in metrics) + "</tr>")
+    out.append("</tbody></table></div>")
     return "".join(out)

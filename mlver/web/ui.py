@@ -13,6 +13,11 @@ Pages:
     inputs, outputs, code, params, metrics, env, tags, and the command with its exit code.
 ``/diff?a=OID&b=OID``
     the HTML diff report (:mod:`mlver.views.report`) of two versions.
+``/name?n=NAME``
+    a chart of each numeric metric over the name's versions, and the versions.
+``/download/OID?side=outputs&slot=S[&path=P]``
+    the bytes of a slot's file, or of one file in a folder slot, as an attachment
+    (:mod:`mlver.web.download`: only what the record names).
 
 Read-only: every request works on a :class:`~mlver.api.Repo` opened with
 ``read_only=True`` (the index opened by SQLite in ``mode=ro``, or a private in-memory one
@@ -34,6 +39,7 @@ from typing import Any
 from mlver.base.errors import ConfigError, MlverError
 from mlver.base.hashing import is_oid
 from mlver.web.assets import UI_CSS, UI_JS
+from mlver.web.download import NotDownloadable, disposition, folder_files, resolve, stream
 from mlver.web.dag import layout, lineage_svg  # noqa: F401 (mlver.web.ui API)
 from mlver.web.filter import FilterTooLong, matches, parse_filter
 from mlver.web.pages import (
@@ -42,6 +48,7 @@ from mlver.web.pages import (
     PAGE_SIZE,
     e,
     lineage_page,
+    name_page,
     record_page,
     shell,
     versions_page,
@@ -180,14 +187,52 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
         with repos.repo() as repo:
             rec = repo.record(oid)
             tags = [t for t, o in repo.tags(rec.name).items() if o == oid]
-            siblings = [(o, r.version) for o, r in repo.log(rec.name)]
+            items = repo.log(rec.name)
+            siblings = [(o, r.version) for o, r in items]
             gone = repo.removed_data(oid)
+            listings = {side: {slot: folder_files(repo, a.oid)
+                               for slot, a in arts.items() if a.type == "tree" and not a.missing
+                               and repo.store.objects.has(a.oid)}
+                        for side, arts in (("inputs", rec.inputs), ("outputs", rec.outputs))}
             made_by = {}
             for slot, art in rec.inputs.items():
                 found = repo.store.index.graph.producers(art.oid, before=rec.created)
                 if found:  # the latest version that made it, as diff's lineage takes it
                     made_by[slot] = (found[-1][0], version_label(found[-1][1], found[-1][2]))
-        return _page(rec.label, record_page(oid, rec, sorted(tags), siblings, gone, made_by))
+        return _page(rec.label, record_page(oid, rec, sorted(tags), siblings, gone, made_by,
+                                            [r for _, r in items], listings))
+
+    @app.route("/name")
+    def name() -> Any:
+        n = request.args.get("n", "")
+        with repos.repo() as repo:
+            items = repo.log(n) if n else []
+        if not items:
+            return _page("Not found", f'<p class="error">no versions named {e(n)}</p>',
+                         status=404)
+        return _page(n, name_page(n, items))
+
+    @app.route("/download/<oid>")
+    def download(oid: str) -> Any:
+        if not is_oid(oid):
+            abort(404)
+        side, slot = request.args.get("side", ""), request.args.get("slot", "")
+        path = request.args.get("path") or None
+        try:
+            with repos.repo() as repo:
+                got = resolve(repo, repo.record(oid), side, slot, path)
+        except NotDownloadable as err:
+            return _page("Not found", f'<p class="error">{e(err)}</p>', status=404)
+
+        def body() -> Any:
+            with repos.repo() as repo:
+                yield from stream(repo, got.oid)
+
+        resp = Response(body(), mimetype="application/octet-stream")
+        resp.headers["Content-Disposition"] = disposition(got.filename)
+        if got.size is not None:
+            resp.headers["Content-Length"] = str(got.size)
+        return resp
 
     @app.route("/lineage/<oid>")
     def lineage(oid: str) -> Any:
@@ -222,6 +267,7 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
     def diff() -> Any:
         from mlver.views.html import csp as report_csp, render
         from mlver.diff.tablecache import cached_profile  # only here: the diff page
+        from mlver.views.report_file import extras
 
         picked = request.args.getlist("r")
         a, b = request.args.get("a"), request.args.get("b")
@@ -241,13 +287,15 @@ def create_app(root: str, warn: Warn | None = None, allowed_hosts: set[str] | No
         profiles: dict[str, dict[str, Any]] = {}
         with repos.repo() as repo:
             d = repo.diff(a, b, profiles=profiles)
+            hunks, history = extras(repo.store, repo.root, d)
 
             def profile_of(oid: str) -> dict[str, Any] | None:
                 return profiles.get(oid) or cached_profile(repo.store, oid)
 
             html = render(d, profile_of, back=("/versions", "versions"),
                           links={"old": f"/record/{d.old['oid']}",
-                                 "new": f"/record/{d.new['oid']}"})
+                                 "new": f"/record/{d.new['oid']}"},
+                          hunks=hunks, history=history)
         resp = Response(html, mimetype="text/html")
         resp.headers["Content-Security-Policy"] = report_csp() + "; frame-ancestors 'none'"
         return resp
