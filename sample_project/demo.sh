@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end demo behind `make demo`: two versions of a price model and why they differ.
 # Usage: demo.sh OUT_DIR [--no-explain]   (mlver and python must be on PATH; the Makefile
-# sets that up). --no-explain stops before the replays of `mlver explain`: the docs test
-# (tests/test_sample_project.py) compares the README's sample outputs with this output.
+# sets that up). --no-explain stops before the replays of `mlver explain` (a quick look).
+# tests/test_sample_project.py compares the docs' sample outputs with this output.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-demo-out}"

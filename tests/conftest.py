@@ -164,3 +164,36 @@ def kill_at_every_step(root: Path, child: str, check, min_steps: int = 8) -> Non
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
         check(n)
         assert settled() == final, n
+
+
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``sample_project/demo.sh`` (what ``make demo`` runs) run once per test session and
+    shared by the test modules that need it, in whichever worker process they run: its
+    output folder and what it printed. The demo trains four models and replays them; two
+    modules running it each cost the suite ~30 s of CPU."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    # under xdist every worker's base folder sits in the session's: share that one
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-demo"
+    root.mkdir(exist_ok=True)
+    out, printed = root / "demo", root / "stdout.txt"
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first one runs it, the others wait and read
+        if not printed.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+                       VIRTUAL_ENV=sys.prefix,
+                       PATH=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
+            for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+                env.pop(var, None)
+            proc = subprocess.run(["bash", str(Path(__file__).parent.parent / "sample_project"
+                                               / "demo.sh"), str(out)],
+                                  capture_output=True, text=True, env=env, timeout=600,
+                                  check=False)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            (root / "stdout.part").write_text(proc.stdout)
+            os.replace(root / "stdout.part", printed)
+    return out, printed.read_text()

@@ -507,7 +507,7 @@ def _check_everything(root: Path) -> int:
     return checked
 
 
-@pytest.mark.slow  # ~30 s: 22 child processes, each killed at a random moment
+@pytest.mark.slow  # ~15 s: 12 child processes, each killed at a random moment
 def test_sigkill_at_random_moments_leaves_a_store_that_reads(git_repo):
     root = git_repo
     rng = random.Random(1234)
@@ -517,7 +517,7 @@ def test_sigkill_at_random_moments_leaves_a_store_that_reads(git_repo):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     kills = 0
     started = time.monotonic()
-    delays = [rng.uniform(0.3, 1.6) for _ in range(22)]
+    delays = [rng.uniform(0.3, 1.6) for _ in range(12)]
     for k, delay in enumerate(delays):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(k)], cwd=root, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -530,7 +530,7 @@ def test_sigkill_at_random_moments_leaves_a_store_that_reads(git_repo):
         _out, err = child.communicate(timeout=30)
         assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
         _check_everything(root)
-    assert kills >= 20
+    assert kills >= 11
     checked = _check_everything(root)
     assert checked > 300
     with Repo(str(root)) as r:

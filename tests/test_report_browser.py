@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import shared_demo
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,16 +67,9 @@ def shot(driver, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
-    """The sample project after ``make demo``: two months, two versions of each stage."""
-    out = tmp_path_factory.mktemp("browser") / "demo"
-    env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
-               VIRTUAL_ENV=sys.prefix,
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(var, None)
-    proc = subprocess.run(["bash", str(ROOT / "sample_project" / "demo.sh"), str(out)],
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    """The sample project after ``make demo``: two months, two versions of each stage
+    (the session's one run of the demo, shared with test_sample_project: read only)."""
+    out, _printed = shared_demo(tmp_path_factory)
     assert (out / "report.html").is_file()
     return out
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import shared_demo
+
 pytest.importorskip("sklearn")
 pytest.importorskip("yaml")
 pd = pytest.importorskip("pandas")
@@ -145,19 +147,10 @@ def _block(lines: list[str], start: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """What `make demo` prints, up to (not including) the replays of `mlver explain`."""
-    import os
-
-    out = tmp_path_factory.mktemp("demo") / "demo"
-    env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
-               VIRTUAL_ENV=sys.prefix,
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(var, None)
-    proc = subprocess.run(["bash", str(SAMPLE / "demo.sh"), str(out), "--no-explain"],
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    """What `make demo` prints (the session's one run of it, shared with
+    test_report_browser)."""
+    _out, printed = shared_demo(tmp_path_factory)
+    return printed.replace("\x1b[1m", "").replace("\x1b[0m", "")
 
 
 @pytest.mark.slow  # the demo trains four models: ~15 s of CPU, more on a busy machine

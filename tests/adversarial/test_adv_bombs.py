@@ -69,15 +69,15 @@ def test_05_parquet_bomb(adv):
     path = adv / "t.parquet"
     pq.write_table(pa.table({"v": pa.array(np.arange(3, dtype=np.int64))}), str(path))
     craft.snapshot(adv, "m", "-i", "t=t.parquet")
-    arr = pa.array(np.zeros(50_000_000, dtype=np.int64))
+    arr = pa.array(np.zeros(12_000_000, dtype=np.int64))
     pq.write_table(pa.table({"v": arr}), str(path), compression="zstd",
-                   row_group_size=50_000_000)
+                   row_group_size=12_000_000)
     del arr
     assert path.stat().st_size < 2 << 20
     craft.snapshot(adv, "m", "-i", "t=t.parquet")
     for args in (("diff", "m@1", "m@2"), ("diff", "m@2", "m@1")):
         t = time.monotonic()
-        # 50M rows really are diffed (~7 CPU-seconds, streamed, bounded memory): the bound
+        # 12M rows really are diffed (~2 CPU-seconds, streamed, bounded memory): the bound
         # catches a hang or a blow-up, not speed (benchmarks/ measures that), and leaves room
         # for a loaded 2-core machine.
         proc = mlver(adv, *args, timeout=60)
@@ -86,7 +86,7 @@ def test_05_parquet_bomb(adv):
         assert proc.returncode == 0, proc.stderr
         text = proc.stdout.lower()
         # Either the right answer, or a fallback to bytes that says so.
-        assert "bytes" in text or "50000000" in text.replace(",", "").replace("_", ""), proc.stdout
+        assert "bytes" in text or "12000000" in text.replace(",", "").replace("_", ""), proc.stdout
 
 
 # --------------------------------------------------------------------------- deep JSON
@@ -207,9 +207,7 @@ def test_05_mlver_toml_is_dev_zero_or_fifo(adv, kind):
     _make_special(adv / "mlver.toml", kind)
     for args in (("status",), ("diff", "m"), ("log",)):  # may not need mlver.toml at all
         t = time.monotonic()
-        # 50M rows really are diffed (~7 CPU-seconds, streamed, bounded memory): the bound
-        # catches a hang or a blow-up, not speed (benchmarks/ measures that), and leaves room
-        # for a loaded 2-core machine.
+        # the bound catches a hang (a fifo or /dev/zero read forever), not speed
         proc = mlver(adv, *args, timeout=60)
         assert time.monotonic() - t < 45
         _no_crash(proc)
