@@ -224,46 +224,14 @@ def test_a_flipped_byte_in_a_chunk_of_a_table_is_named_not_diffed(mrepo, proj, m
     assert s.table is None and chunk in s.note and "corrupt" in s.note
 
 
-def test_ctrl_c_stops_the_two_profiles_of_a_duckdb_diff_at_once(tmp_path, monkeypatch):
-    """The DuckDB path profiles both versions in two threads; Ctrl-C reaches the main thread
-    only, so the threads must stop at their next batch instead of running to the end."""
-    import _thread
-    import threading
-    import time
 
+def test_a_profile_reports_the_rows_it_has_read(tmp_path):
+    """Progress of a long diff says how far the read has come, not only the phase."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlver.diff import tablecache
-    from mlver.diff.profiler import Profiler
-
-    paths = []
-    for name in ("a", "b"):
-        path = tmp_path / f"{name}.parquet"
-        pq.write_table(pa.table({"id": list(range(4000))}), path, row_group_size=100)
-        paths.append(str(path))  # 40 row groups: 40 batches a side
-    real = Profiler.add
-    batches = []
-
-    def slow(self, table):
-        batches.append(1)
-        time.sleep(0.1)  # 4 s a side without a stop
-        real(self, table)
-    monkeypatch.setattr(Profiler, "add", slow)
-
-    class Side:
-        profile = None
-        fmt, key, path = "parquet", None, "t.parquet"
-        progress = tablecache.Progress()
-
-        def rows_read(self, n):
-            pass
-
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        timer.start()
-        tablecache._profile_both(((Side(), paths[0], None), (Side(), paths[1], None)))
-    assert time.monotonic() - start < 1.5 and len(batches) < 20
-    timer.join()
-    assert not [t for t in threading.enumerate() if t.name.startswith("mlver-profile")]
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": list(range(3000))}), path, row_group_size=1000)
+    seen = []
+    profile.profile_file(str(path), "parquet", on_rows=seen.append)
+    assert seen == [0, 1000, 2000, 3000]  # the empty first batch (the columns), then each

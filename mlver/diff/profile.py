@@ -296,37 +296,30 @@ def _scan_jsonl(path: str, codec: str | None, make: Callable[[], _C]) -> _C:
 
 
 class _Watched:
-    """A profiler that reports the rows read so far (``on_rows``), and stops at its next
-    batch once ``stop`` is set (a profile running in a thread cannot be interrupted
-    otherwise: Ctrl-C reaches the main thread only)."""
+    """A profiler that reports the rows read so far to ``on_rows`` after each batch."""
 
-    def __init__(self, inner: Profiler, stop: Any, on_rows: Callable[[int], None] | None
-                 ) -> None:
-        self.inner, self.stop, self.on_rows, self.rows = inner, stop, on_rows, 0
+    def __init__(self, inner: Profiler, on_rows: Callable[[int], None]) -> None:
+        self.inner, self.on_rows, self.rows = inner, on_rows, 0
 
     def add(self, table: Any) -> None:
-        if self.stop is not None and self.stop.is_set():
-            raise KeyboardInterrupt
         self.inner.add(table)
         self.rows += table.num_rows
-        if self.on_rows is not None:
-            self.on_rows(self.rows)
+        self.on_rows(self.rows)
 
     def finish(self) -> tuple[Profile, numpy.ndarray | None]:
         return self.inner.finish()
 
 
 def profile_file(path: str, fmt: str, key: str | list[str] | None = None,
-                 with_hashes: bool = True, stop: Any = None,
+                 with_hashes: bool = True,
                  on_rows: Callable[[int], None] | None = None
                  ) -> tuple[Profile, numpy.ndarray | None]:
     """:func:`profile_table` of a file, streamed batch by batch (memory bounded by
     a batch, not the table); KeyColumnError when ``key`` names a missing column.
-    ``stop``: a ``threading.Event`` that ends the scan at the next batch when set;
-    ``on_rows(n)``: called after each batch with the rows read so far."""
+    ``on_rows(n)``: called after each batch with the rows read so far (progress)."""
     def make() -> Profiler | _Watched:
         p = Profiler(with_hashes=with_hashes, sample_rows=SAMPLE_ROWS)
-        return p if stop is None and on_rows is None else _Watched(p, stop, on_rows)
+        return p if on_rows is None else _Watched(p, on_rows)
     profile, hashes = scan(path, fmt, make).finish()
     _check_key([c["name"] for c in profile["columns"]], key)
     return profile, hashes
