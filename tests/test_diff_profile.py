@@ -476,3 +476,22 @@ def test_profile_has_a_content_digest_per_column():
     content = {c["name"]: c["content"] for c in profile["columns"]}
     assert content["a"] == content["b"] != content["s"]
     json.dumps(profile, allow_nan=False)
+
+
+def test_content_digests_without_row_hashes_are_the_same(tmp_path):
+    """Profiler(with_hashes=False, with_content=True), what a keyed DuckDB diff uses: the
+    same profile, content digests included, and no row hashes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pa.table({"id": [1, 2, 3, 4], "x": [0.5, None, 2.0, float("nan")],
+                  "s": ["a", "b", None, "a"], "f": [True, False, None, True]})
+    path = tmp_path / "t.parquet"
+    pq.write_table(t, path)
+    full, hashes = profile_file(str(path), "parquet")
+    lean, none = profile_file(str(path), "parquet", with_hashes=False,
+                              with_content=True)
+    assert hashes is not None and len(hashes) == 4 and none is None
+    assert lean == full and all("content" in c for c in lean["columns"])
+    bare, _ = profile_file(str(path), "parquet", with_hashes=False)
+    assert not any("content" in c for c in bare["columns"])  # the old lean mode: none

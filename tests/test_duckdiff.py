@@ -241,3 +241,28 @@ def test_a_column_that_changes_kind_counts_as_the_row_hashes_do(tmp_path):
     with pytest.raises(Unsupported):
         diff_files((a, "parquet"), (b, "parquet"), profiles, ["id"], 0, None,
                    str(tmp_path / "t"), None, Progress())
+
+
+def test_a_keyed_duckdb_diff_makes_no_row_hashes_and_a_later_unkeyed_diff_streams_them(
+        mrepo, proj, monkeypatch):
+    """A keyed join needs no row hashes (at 100M rows, sorting and storing them cost more
+    than the rest of the profile): the profiles it caches have none, but the content
+    digests that tell renames; an unkeyed diff after it streams the hashes and answers as
+    a fresh store does."""
+    for table in (OLD, NEW):
+        pq.write_table(table, str(proj / "t.parquet"))
+        assert mrepo.snapshot("m", inputs={"t": "t.parquet"}).created
+    monkeypatch.setenv("MLVER_TABLE_ENGINE", "duckdb")
+    keyed = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--key", "id", "--json")))
+    assert keyed["inputs"]["t"]["table"]["engine"] == "duckdb"
+    blobs = [mrepo.record(mrepo.resolve(f"m@{v}")).inputs["t"].oid for v in (1, 2)]
+    index = mrepo.store.index
+    assert all(index.get_derived(tablecache.PROFILE_KIND, b) for b in blobs)
+    assert not any(index.get_derived(tablecache.HASHES_KIND, b) for b in blobs)
+    profile = tablecache.cached_profile(mrepo.store, blobs[0])
+    assert all("content" in c for c in profile["columns"])  # renames can still be told
+    monkeypatch.delenv("MLVER_TABLE_ENGINE")
+    unkeyed = json.loads(assert_ok(cli("diff", "m@1", "m@2", "--json")))["inputs"]["t"]
+    truth = diff_tables(OLD, NEW)
+    assert (unkeyed["table"]["rows_added"], unkeyed["table"]["rows_removed"]) == \
+        (truth.rows_added, truth.rows_removed)

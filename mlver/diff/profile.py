@@ -312,13 +312,16 @@ class _Watched:
 
 def profile_file(path: str, fmt: str, key: str | list[str] | None = None,
                  with_hashes: bool = True,
-                 on_rows: Callable[[int], None] | None = None
+                 on_rows: Callable[[int], None] | None = None, with_content: bool = False
                  ) -> tuple[Profile, numpy.ndarray | None]:
     """:func:`profile_table` of a file, streamed batch by batch (memory bounded by
     a batch, not the table); KeyColumnError when ``key`` names a missing column.
-    ``on_rows(n)``: called after each batch with the rows read so far (progress)."""
+    ``on_rows(n)``: called after each batch with the rows read so far (progress);
+    ``with_content`` without ``with_hashes``: the profile is the same (content digests
+    included), but no row hashes are made."""
     def make() -> Profiler | _Watched:
-        p = Profiler(with_hashes=with_hashes, sample_rows=SAMPLE_ROWS)
+        p = Profiler(with_hashes=with_hashes, sample_rows=SAMPLE_ROWS,
+                     with_content=with_content)
         return p if on_rows is None else _Watched(p, on_rows)
     profile, hashes = scan(path, fmt, make).finish()
     _check_key([c["name"] for c in profile["columns"]], key)

@@ -58,8 +58,10 @@ class _Column:
         self.unique = _uniq.UniqueCheck() if _uniq.candidate(type_) else None
 
     def add(self, col: pyarrow.ChunkedArray, with_hash: bool,
-            sample_pos: numpy.ndarray | None) -> tuple[Any, Any]:
-        """Account for one batch; return (row-hash term or None, sampled values or None)."""
+            sample_pos: numpy.ndarray | None, with_content: bool = False) -> tuple[Any, Any]:
+        """Account for one batch; return (row-hash term or None, sampled values or None).
+        ``with_content`` without ``with_hash``: the content digest only, no row terms."""
+        hashing = with_hash or with_content
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -77,7 +79,7 @@ class _Column:
             self._moments(finite)
             if self.counts is not None:
                 self._count_numbers(finite)
-            h = self._term(number_hash(v, not exact)) if with_hash else None
+            h = self._term(number_hash(v, not exact), with_hash) if hashing else None
             return h, (v[sample_pos] if sample_pos is not None else None)
         self.nulls += col.null_count
         if pa.types.is_dictionary(col.type):
@@ -88,16 +90,16 @@ class _Column:
         if self.counts is not None and not pa.types.is_boolean(col.type):
             # few distinct values so far: one dictionary encoding gives both the
             # counts (a bincount of the indices) and the hashes (one per value)
-            return self._add_encoded(col, with_hash), None
+            return self._add_encoded(col, with_hash, hashing), None
         if self.counts is not None:
             self._count(col)
         u = self.unique  # text, times: checked by the hashes the row hashes need anyway
-        h = column_hash(col) if with_hash or (u is not None and u.wants()) else None
+        h = column_hash(col) if hashing or (u is not None and u.wants()) else None
         if u is not None:
             u.add(col, h)
-        return (self._term(h) if h is not None and with_hash else None), None
+        return (self._term(h, with_hash) if h is not None and hashing else None), None
 
-    def _add_encoded(self, col: Any, with_hash: bool) -> numpy.ndarray | None:
+    def _add_encoded(self, col: Any, with_hash: bool, hashing: bool) -> numpy.ndarray | None:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -118,16 +120,19 @@ class _Column:
             if len(counts) > MAX_CATEGORIES:
                 self.counts = None
         u, repeats = self.unique, len(values) < len(enc) - enc.null_count
-        h = column_hash(enc) if with_hash or (u is not None and u.wants() and not repeats) \
+        h = column_hash(enc) if hashing or (u is not None and u.wants() and not repeats) \
             else None
         if u is not None:
             u.add(col, None if repeats else h, repeats)
-        return self._term(h) if h is not None and with_hash else None
+        return self._term(h, with_hash) if h is not None and hashing else None
 
-    def _term(self, h: numpy.ndarray) -> numpy.ndarray:
-        """The column's share of the row hashes; its values also go into ``content``."""
+    def _term(self, h: numpy.ndarray, rows: bool = True) -> numpy.ndarray | None:
+        """The column's share of the row hashes (None without ``rows``); its values also
+        go into ``content``."""
         self.content = (self.content + content_sum(h)) % (1 << 64)
         self.hashed += len(h)
+        if not rows:
+            return None
         term: numpy.ndarray = column_term(self.name, h)
         return term
 
@@ -264,8 +269,13 @@ class Profiler:
     None)``.  The row sample keeps the SAMPLE_ROWS rows whose position in the file
     hashes lowest, so the result does not depend on the batch sizes."""
 
-    def __init__(self, with_hashes: bool = True, sample_rows: int | None = None) -> None:
+    def __init__(self, with_hashes: bool = True, sample_rows: int | None = None,
+                 with_content: bool = False) -> None:
+        # with_content without with_hashes: the columns' content digests (what tells a
+        # rename) but no row hashes: a keyed diff needs no row hashes, and at 100M rows
+        # mixing, sorting and storing them cost more than the rest of the profile
         self.with_hashes = with_hashes
+        self.with_content = with_content
         self.sample_rows = SAMPLE_ROWS if sample_rows is None else sample_rows
         self.columns: list[_Column] | None = None
         self.rows = 0
@@ -296,7 +306,7 @@ class Profiler:
         pick = pos if len(pos) else None
 
         def one(c: _Column) -> tuple[Any, Any]:
-            return c.add(batch.column(c.name), self.with_hashes, pick)
+            return c.add(batch.column(c.name), self.with_hashes, pick, self.with_content)
 
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor

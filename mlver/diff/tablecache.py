@@ -84,14 +84,18 @@ def _head(objs: Objects, oid: str, path: str) -> bytes | None:
 
 def _cached(objs: Objects, oid: str) -> Cached | None:
 
+    """The cached profile of blob ``oid`` and its sorted row hashes, or None; the hashes
+    are None when a keyed diff profiled it (it makes none; an unkeyed diff then streams
+    them from the blob)."""
     store = objs.store
     pid = store.index.get_derived(PROFILE_KIND, oid)
     hid = store.index.get_derived(HASHES_KIND, oid)
-    if not (pid and hid and store.objects.has(pid) and store.objects.has(hid)):
+    if not (pid and store.objects.has(pid)):
         return None
     try:
         profile = canonical.loads(store.objects.read(pid))
-        hashes = _load_array(store.objects.read(hid))
+        hashes = _load_array(store.objects.read(hid)) \
+            if hid and store.objects.has(hid) else None
     except (MlverError, ValueError, OSError):
         return None
     return profile, hashes
@@ -160,13 +164,16 @@ def _store_profile(objs: Objects, oid: str, profile: Profile, hashes: Any) -> No
     import numpy as np
 
     store = objs.store
-    buf = io.BytesIO()
-    np.save(buf, hashes, allow_pickle=False)
+    hid = None
     with store.objects.batch() as batch:
         pid = batch.add_bytes(canonical.dumps(profile))
-        hid = batch.add_bytes(buf.getvalue())
+        if hashes is not None:  # a keyed diff's profile has none (see _cached)
+            buf = io.BytesIO()
+            np.save(buf, hashes, allow_pickle=False)
+            hid = batch.add_bytes(buf.getvalue())
+    if hid is not None:  # first: a profile is never paired with another content's hashes
+        store.index.set_derived(HASHES_KIND, oid, hid)
     store.index.set_derived(PROFILE_KIND, oid, pid)
-    store.index.set_derived(HASHES_KIND, oid, hid)
 
 
 @dataclass(frozen=True)
@@ -363,8 +370,12 @@ def _diff_sides(a: _Side, b: _Side, key: list[str] | None, rows: int,
     if common is not None:
         return diff_from_profiles(old_profile, a.row_hashes(common), new_profile,
                                   b.row_hashes(common), target=target), None
-    return diff_from_profiles(old_profile, a.hashes, new_profile, b.hashes,
-                              target=target), None
+    # a profile a keyed diff cached comes without row hashes: stream them from the blob
+    cols = list(old_profile.get("row_hash_columns") or [])
+    return diff_from_profiles(
+        old_profile, a.hashes if a.hashes is not None else a.row_hashes(cols),
+        new_profile, b.hashes if b.hashes is not None else b.row_hashes(cols),
+        target=target), None
 
 
 def _engine(a: _Side, b: _Side) -> str:
@@ -413,7 +424,10 @@ def _diff_duckdb(a: _Side, b: _Side, key: list[str] | None, rows: int,
                 if side.profile is None:
                     side._stat = st
                     side.progress.step(f"reading and profiling {side.path}")
+                    # no row hashes: a keyed join needs none (content digests, yes:
+                    # they tell renames)
                     side.keep_profile(*profile_file(local, side.fmt, side.key,
+                                                    with_hashes=False, with_content=True,
                                                     on_rows=side.rows_read))
             profiles = a.ensure_profile(), b.ensure_profile()
             a.hashes = b.hashes = None  # cached already; a keyed join needs none
