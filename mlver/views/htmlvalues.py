@@ -65,7 +65,7 @@ def diff_html(d: Diff) -> str:
     ``repo.report`` for them)."""
     from mlver.views.html import sections
 
-    _, body, _ = sections(d, lambda oid: None)
+    _, body, _ = sections(d, None)
     return wrap("".join(body))
 
 
