@@ -128,6 +128,16 @@ def test_deterministic_replays_show_no_interval():
     ]
 
 
+def test_a_count_whose_shapley_mean_rounds_off_still_shows_whole():
+    """rows 200 -> 300 with a share computed as 99.99999999999999: '+100', not '+100.0'."""
+    text = str(_result([att.Share("data train", "data", 99.99999999999999, 1.0, None, False),
+                        att.Share("code", "code", 0.0, 0.0, None, False)],
+                       old=200.0, new=300.0, sd=0.0))
+    assert text.splitlines()[:3] == [
+        "m@1 -> m@2: mae 200 -> 300 (+100), by replay (4 runs + 2 for noise, 41 s)",
+        "  data train   +100    (100%)", "  code         0       (0%)"]
+
+
 def test_a_residual_inside_the_noise_is_marked_within_noise():
     """The trial's numbers: a residual of +0.07140 under a noise floor of ±0.07453 was
     described as unexplained; its own interval (two recorded runs and two means) holds 0."""

@@ -117,3 +117,22 @@ def test_errors_are_one_line(flow, monkeypatch):
                  "fit@1", "0123456789abcdef")
     monkeypatch.setitem(sys.modules, "mlflow.entities", None)
     assert_error(cli("mlflow", "log", "fit@1"), "pip install 'mlver[mlflow]'")
+
+
+def test_file_store_refusal_names_the_fix(flow, monkeypatch, tmp_path):
+    """MLflow 3's refusal of a file: store ends with its fix, past the 300 characters the
+    one line keeps: the line names MLFLOW_ALLOW_FILE_STORE instead."""
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+    res = cli("mlflow", "log", "fit@1", "--tracking-uri", f"file:{tmp_path / 'runs'}")
+    if res.exit_code == 0:
+        pytest.skip("this MLflow takes a file: store without MLFLOW_ALLOW_FILE_STORE")
+    assert_error(res, "fit@1", "MLFLOW_ALLOW_FILE_STORE=true")
+
+
+def test_sqlite_store_without_full_mlflow_says_so(flow, monkeypatch, tmp_path):
+    """mlflow-skinny cannot open MLflow 3's default sqlite:///mlflow.db: the one line says
+    which package it needs and how to log elsewhere."""
+    res = cli("mlflow", "log", "fit@1", "--tracking-uri", f"sqlite:///{tmp_path}/m.db")
+    if res.exit_code == 0:
+        pytest.skip("the full mlflow package is installed: sqlite works")
+    assert_error(res, "fit@1", "pip install mlflow", "--tracking-uri")

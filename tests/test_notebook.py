@@ -73,6 +73,19 @@ def test_diff_html(two: Repo) -> None:
     assert d._repr_mimebundle_()["text/plain"] == str(d)
 
 
+def test_diff_html_draws_no_plot_placeholders(repo: Repo, git_repo: Path) -> None:
+    """A drifted column shows in the drift table, but no "no plot: ... not cached" box: a
+    Diff holds no profile, so the notebook view draws no plots at all (as documented)."""
+    write(git_repo / "t.csv", "x\n" + "".join(f"{i % 50}\n" for i in range(200)))
+    repo.snapshot("t", inputs={"train": "t.csv"})
+    write(git_repo / "t.csv", "x\n" + "".join(f"{i % 50 + 40}\n" for i in range(200)))
+    repo.snapshot("t", inputs={"train": "t.csv"})
+    d = repo.diff("t@1", "t@2")
+    html = d._repr_html_()
+    assert 'class="drift"' in html and "drifted" in html, str(d)
+    assert "no plot" not in html and "plot-missing" not in html
+
+
 def test_log_html(two: Repo) -> None:
     log = two.log("m")
     assert isinstance(log, list) and [r.version for _, r in log] == [2, 1]

@@ -184,8 +184,16 @@ def test_export_posts_every_event(store, receiver):
     assert [e["job"]["name"] for e in bodies[4:]] == ["later", "later"]
     got.clear()
     res = cli("export", "openlineage", "--url", url, "--since", "train@1")
-    assert assert_ok(res).strip() == f"Sent 2 events of 1 records to {url}"
+    assert assert_ok(res).strip() == f"Sent 2 events of 1 record to {url}"
     assert [e["run"]["runId"] for _p, e in got] == [run_id(oids["later"])] * 2
+    # the endpoint itself, or a path before it: still one POST to .../api/v1/lineage
+    for given, path in [(f"{url}/api/v1/lineage", "/api/v1/lineage"),
+                        (f"{url}/api/v1/lineage/", "/api/v1/lineage"),
+                        (f"{url}/", "/api/v1/lineage"),
+                        (f"{url}/marquez", "/marquez/api/v1/lineage")]:
+        got.clear()
+        assert_ok(cli("export", "openlineage", "--url", given, "--since", "train@1"))
+        assert [p for p, _e in got] == [path] * 2, given
 
 
 def test_errors_are_one_line(store, monkeypatch):

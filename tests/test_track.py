@@ -36,7 +36,7 @@ def test_inputs_hashed_on_entry_outputs_on_exit_metrics_and_env(repo, git_repo: 
 
 def test_output_changed_inside_the_block_is_recorded(repo, git_repo: Path) -> None:
     write(git_repo / "model.txt", "old")
-    with pytest.raises(RunError, match="was not written"):
+    with pytest.raises(RunError, match="was not written by the block"):
         with repo.track("m", outputs={"model": "model.txt"}):
             pass  # an output left from before is not this block's work
     assert repo.names() == []
@@ -65,6 +65,15 @@ def test_keyboard_interrupt_records_nothing(repo, git_repo: Path) -> None:
         with repo.track("m", outputs={"model": "model.txt"}):
             raise KeyboardInterrupt
     assert repo.names() == [] and tmp_files(git_repo) == []
+
+
+def test_python_c_records_its_code(repo, git_repo: Path, monkeypatch) -> None:
+    """``python -c CODE``: sys.argv is ["-c"]; the command recorded holds CODE."""
+    monkeypatch.setattr(sys, "argv", ["-c"])
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "-c", "work()", "x"])
+    with repo.track("m", outputs={"model": "model.txt"}) as t:
+        write(git_repo / "model.txt", "m")
+    assert t.result.record.run.command == (sys.executable, "-c", "work()", "x")
 
 
 def test_script_is_the_code_scope(repo, git_repo: Path, monkeypatch) -> None:

@@ -197,6 +197,27 @@ def test_record_page_shows_everything_and_the_exit_code(app):
     assert f"/diff?a={oids['m@1']}&amp;b={oids['m@2']}" in prod
 
 
+def test_a_command_of_several_lines_keeps_them(tmp_path, monkeypatch):
+    """A command whose argument holds lines (the cells mlver.track records from a notebook)
+    is shown quoted as mlver show prints it, in a <code class="cmd"> the style sheet keeps
+    the lines of (pre-wrap), not run together into one line."""
+    root = make_git_repo(tmp_path / "p", {"README.md": "# p\n", ".gitignore": ".mlver/\n",
+                                          "in.txt": "1\n"})
+    monkeypatch.chdir(root)
+    with mlver.Repo.init(str(root)) as repo:
+        oid = repo.execute("m", [PY, "-c", "x = 1\nprint(x)"], inputs={"i": "in.txt"}).oid
+        rec = repo.record(oid)
+    a = ui.create_app(str(root))
+    try:
+        page = a.test_client().get(f"/record/{oid}").get_data(as_text=True)
+        css = a.test_client().get("/static/ui.css").get_data(as_text=True)
+    finally:
+        a.extensions["mlver.repos"].close()
+    assert f"<code class=\"cmd\">{html.escape(PY)} -c &#x27;x = 1\nprint(x)&#x27;</code>" in page
+    assert "code.cmd{white-space:pre-wrap" in css
+    assert '<code class="cmd">' in rec._repr_html_()  # the notebook's Record, the same
+
+
 def test_record_errors(app):
     a, _root, _oids = app
     c = a.test_client()

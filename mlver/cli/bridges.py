@@ -68,4 +68,5 @@ def export_openlineage(url: str, since: str | None, namespace: str | None,
     if as_json:
         out(result.to_dict())
     else:
-        echo(f"Sent {result.events} events of {result.records} records to {result.url}")
+        echo(f"Sent {result.events} events of {result.records} "
+             f"record{'' if result.records == 1 else 's'} to {result.url}")

@@ -476,8 +476,9 @@ def _num(v: float) -> str:
 
 def _metric_lines(label: str, how: str, m: MetricShares, a: Attribution) -> list[str]:
     shown = (m.change, m.replayed_change, *(s.value for s in m.shares))
-    whole = all(float(x).is_integer() for x in (m.old, m.new, m.replayed_old, m.replayed_new,
-                                                 m.noise_floor, *shown))
+    # whole numbers, give or take the rounding of a Shapley mean (99.99999999999999)
+    whole = all(math.isfinite(x) and _close(x, round(x), x)
+                for x in (m.old, m.new, m.replayed_old, m.replayed_new, m.noise_floor, *shown))
     d = 0 if whole else decimals(*shown)
     out = [f"{label}: {m.metric} {_num(m.old)} -> {_num(m.new)} ({_signed(m.change, d)})"
            + (f", by replay ({how})" if how else "")]

@@ -114,6 +114,15 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
                 RunStatus.FAILED if failed else RunStatus.FINISHED))
     except MlflowException as e:
         first = (str(e.message).strip().splitlines() or ["no message"])[0][:300]
+        text = str(e.message)
+        if "MLFLOW_ALLOW_FILE_STORE" in text:  # MLflow 3 names the fix last
+            first = ("MLflow 3 writes to a file: store only when MLFLOW_ALLOW_FILE_STORE=true "
+                     "is set (a sqlite:/// store needs the full mlflow package)")
+        elif "unsupported URI 'sqlite:" in text:  # mlflow-skinny, and MLflow 3's default
+            uri = text.split("unsupported URI '", 1)[1].split("'", 1)[0]
+            first = (f"the store {uri} (MLflow's default when no tracking URI is set) needs "
+                     "the full mlflow package: pip install mlflow, or give --tracking-uri "
+                     "(a server's http:// URL, or a file: folder outside the repository)")
         raise MlflowLogError(f"MLflow refused to log {rec.label}: {first}") from None
     return MlflowLogResult(run_id, exp_id, created, rec.label, len(datasets), len(params),
                            len(metrics))

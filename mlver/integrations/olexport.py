@@ -54,6 +54,16 @@ def records_since(store: Store, since: str | None,
     return items[::-1]
 
 
+def base_url(url: str) -> str:
+    """The URL the client joins ``ENDPOINT`` to (with ``urljoin``): ending in ``/``, so a
+    path before it is kept (a server behind ``https://h/marquez``), and without
+    ``/api/v1/lineage`` when the URL given is the endpoint itself (else it is doubled)."""
+    base = url.rstrip("/")
+    if base.endswith("/" + ENDPOINT):
+        return base[:-len(ENDPOINT)]
+    return base + "/"
+
+
 def _transport(url: str) -> Any:
     try:
         from openlineage.client.transport.http import HttpConfig, HttpTransport
@@ -63,7 +73,7 @@ def _transport(url: str) -> Any:
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--url {url!r} is not an http:// or https:// URL")
     # no retries: a server that is down fails the export at once, with one line
-    config = HttpConfig(url=url, endpoint=ENDPOINT, timeout=TIMEOUT_S,
+    config = HttpConfig(url=base_url(url), endpoint=ENDPOINT, timeout=TIMEOUT_S,
                         retry={"total": 0, "read": 0, "connect": 0, "backoff_factor": 0,
                                "status_forcelist": [], "allowed_methods": ["POST"]})
     try:

@@ -51,6 +51,8 @@ class RunSession:
     ``log_metrics`` for values computed in Python.
     """
 
+    work = "the command"  # what writes the outputs, as errors name it
+
     def __init__(self, store: Store, ws: Workspace, p: snap.Plan, python: str | None = None,
                  progress: Progress | None = None, strict: bool = False) -> None:
         self.store, self.ws, self.plan, self.python = store, ws, p, python
@@ -147,16 +149,16 @@ class RunSession:
                 if sig is None or sig == self.before.get(slot):
                     self.batch.abort()
                     why = "does not exist" if sig is None else "is unchanged since before the run"
-                    raise RunError(f"output '{slot}' ({path}) was not written by the command "
-                                   f"(it {why}); nothing recorded (fix the command or the "
-                                   "output path)")
+                    raise RunError(f"output '{slot}' ({path}) was not written by "
+                                   f"{self.work} (it {why}); nothing recorded (fix "
+                                   f"{self.work} or the output path)")
         stale = {m for m, sig in self.before_metrics.items()
                  if sig is not None and _signature(ws.full(m)) == sig}
         if exit_code == 0 and stale:
             m = sorted(stale)[0]
-            raise RunError(f"metrics file '{m}' was not written by the command (it is unchanged "
-                           "since before the run); nothing recorded (write the metrics in the "
-                           "command, or delete the old file first)")
+            raise RunError(f"metrics file '{m}' was not written by {self.work} (it is "
+                           "unchanged since before the run); nothing recorded (write the "
+                           f"metrics in {self.work}, or delete the old file first)")
         scope, trace = self._trace(reads, argv, cwd)
         outs = {s: p for s, p in self.plan.outputs.items() if ws.exists(p)}
         outputs = snap.capture_slots(ws, outs, self.cache, self.batch, self.progress)
@@ -188,6 +190,7 @@ class RunSession:
     # The context-manager form records on a clean exit only; its reads are traced in
     # this process (see mlver.ops.trace.InProcessTracer).
     def __enter__(self) -> RunSession:
+        self.work = "the block"
         self.begin()
         self._tracer = InProcessTracer(self.ws.root)
         self._tracer.start()

@@ -80,13 +80,17 @@ def _source() -> tuple[str | None, list[str] | None]:
     if shell is not None and "In" in (getattr(shell, "user_ns", None) or {}):
         cells = cells_run(shell)
         return notebook_path(shell), [sys.executable, "-c", cells] if cells else None
-    script = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else None
+    if sys.argv[:1] == ["-c"]:  # python -c CODE: sys.argv drops CODE, orig_argv keeps it
+        return None, [sys.executable, *sys.orig_argv[1:]]
+    script = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-m") else None
     return (os.path.abspath(script) if script and os.path.isfile(script) else None), None
 
 
 class Tracking(RunSession):
     """One tracked block: ``with repo.track(...) as t:`` then ``t.log_metrics({...})``,
     ``t.log_params(...)``; ``t.result`` after the block (a failed one too)."""
+
+    work = "the block"
 
     def __init__(self, store: Store, ws: Workspace, p: snap.Plan,
                  command: list[str] | None = None,

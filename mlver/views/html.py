@@ -37,7 +37,7 @@ LIST_LIMIT = 10  # paths of a folder diff shown per kind (the diff keeps 10)
 class _Page:
     """Builds the page's body; keeps the ids it gave out unique."""
 
-    def __init__(self, profile_of: ProfileOf, top: Diff) -> None:
+    def __init__(self, profile_of: ProfileOf | None, top: Diff) -> None:
         self.tables = Tables(profile_of)
         self.top = top  # the diff of the page (its input sections get anchors)
 
@@ -264,15 +264,16 @@ def _data_brief(s: SlotDiff) -> str:
     return cut("; ".join(bits))
 
 
-def sections(d: Diff, profile_of: ProfileOf, back: tuple[str, str] | None = None,
+def sections(d: Diff, profile_of: ProfileOf | None, back: tuple[str, str] | None = None,
              links: dict[str, str] | None = None, hunks: Hunks | None = None,
              history: list[Record] | None = None, attribution: Attribution | None = None
              ) -> tuple[str, list[str], int]:
     """The page's title, the HTML of its sections (header to the last one, no footer) and
     the number of plots drawn: what :func:`render` wraps in a page, and a notebook in a
-    ``<div>`` (:mod:`mlver.views.notebook`). ``hunks``: the code hunks
-    (:mod:`mlver.views.htmlcode`); ``history``: the records of the new version's name (a
-    chart per metric); ``attribution``: what ``mlver explain`` measured."""
+    ``<div>`` (:mod:`mlver.views.notebook`). ``profile_of`` None: no plots at all;
+    ``hunks``: the code hunks (:mod:`mlver.views.htmlcode`); ``history``: the records of the
+    new version's name (a chart per metric); ``attribution``: what ``mlver explain``
+    measured."""
     page = _Page(profile_of, d)
     old, new = wording.ref_label(d.old), wording.ref_label(d.new)
     title = f"{old} → {new}"

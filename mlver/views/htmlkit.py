@@ -40,6 +40,7 @@ border-radius:6px;padding:10px 14px;margin:14px 0}
 .chip{display:inline-block;background:#fff;border:1px solid var(--line);border-radius:4px;
 padding:0 6px;margin:0 6px 3px 0;font-variant-numeric:tabular-nums}
 .astext{margin-top:8px}.astext .text{margin-top:6px}
+code.cmd{white-space:pre-wrap;overflow-wrap:anywhere}
 #verdict .vline{white-space:pre-wrap;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,
 monospace;font-size:12.5px;overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:6px 0 10px}

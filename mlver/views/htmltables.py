@@ -17,14 +17,14 @@ from mlver.views.htmlkit import ProfileOf, e
 class Tables:
     """Renders table diffs; counts the plots it drew and reads each profile once."""
 
-    def __init__(self, profile_of: ProfileOf) -> None:
-        self.profile_of = profile_of
+    def __init__(self, profile_of: ProfileOf | None) -> None:
+        self.profile_of = profile_of  # None: draw no plots (a notebook's Diff has no profile)
         self._columns: dict[str, dict[str, dict[str, Any]] | None] = {}
         self.plots = 0
 
     def columns(self, oid: str | None) -> dict[str, dict[str, Any]] | None:
         """Column name -> profile entry of blob ``oid`` (None when not profiled)."""
-        if oid is None:
+        if oid is None or self.profile_of is None:
             return None
         if oid not in self._columns:
             p = self.profile_of(oid)
@@ -67,7 +67,8 @@ class Tables:
             out.append(self.target(t.target))
         if t.drift or t.identifiers:
             out.append(self.drift_table(t))
-            out.append(self.plots_of(t, old_oid, new_oid, d))
+            if self.profile_of is not None:
+                out.append(self.plots_of(t, old_oid, new_oid, d))
         out.append("</div>")
         return "".join(out)
 

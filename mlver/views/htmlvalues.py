@@ -65,7 +65,7 @@ def diff_html(d: Diff) -> str:
     ``repo.report`` for them)."""
     from mlver.views.html import sections
 
-    _, body, _ = sections(d, lambda oid: None)
+    _, body, _ = sections(d, None)
     return wrap("".join(body))
 
 
@@ -118,7 +118,7 @@ def record_html(rec: Record) -> str:
         import shlex
 
         r = rec.run
-        body.append(f"<h3>Run</h3><p><code>{e(_cut(shlex.join(r.command)))}</code> "
+        body.append(f'<h3>Run</h3><p><code class="cmd">{e(_cut(shlex.join(r.command)))}</code> '
                     f"exit {e(r.exit_code)} · {e(f'{r.duration_s:.1f}')} s</p>")
     return wrap("".join(body))
 

@@ -26,6 +26,7 @@ table.grid tr:hover td{background:var(--soft)}
 table.grid tr.sel td{background:#e8f0fb}
 th a.sort{color:inherit;text-decoration:none}th .grp{color:var(--muted);font-weight:400}
 .scroll{overflow:auto;max-width:100%}
+code.cmd{white-space:pre-wrap;overflow-wrap:anywhere}
 .bar{display:flex;gap:14px;align-items:center;margin:8px 0}
 .bar .count{color:var(--muted)}
 button{font:inherit;padding:3px 10px}

@@ -4,6 +4,7 @@ every value shown may come from someone else's store and is escaped."""
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Mapping
 from html import escape
 from typing import Any
@@ -227,9 +228,9 @@ def record_page(oid: str, rec: Record, tags: list[str], siblings: list[tuple[str
                    "mlver gc --keep-last</p>")
     if rec.run is not None:
         r = rec.run
-        cmd = " ".join(r.command)
+        cmd = shlex.join(r.command)  # as mlver show: quoted, its lines kept (notebook cells)
         out.append('<h2>Command</h2><table class="meta">'
-                   f'<tr><th>command</th><td><code>{e(cmd)}</code></td></tr>'
+                   f'<tr><th>command</th><td><code class="cmd">{e(cmd)}</code></td></tr>'
                    f'<tr><th>exit code</th><td class="{"failed" if r.exit_code else "ok"}">'
                    f"{e(r.exit_code)}</td></tr>"
                    f"<tr><th>started</th><td>{e(r.started)}</td></tr>"
