@@ -12,6 +12,8 @@ columns, a key that is a number in one version and text in the other) raise
 """
 from __future__ import annotations
 
+import os
+
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -238,7 +240,8 @@ def _diff_on(old_file: tuple[str, str], new_file: tuple[str, str], old_p: Profil
     from mlver.diff.rowdiff import multiset_diff
     from mlver.diff.tables import assemble, common_columns
 
-    with connect(tmp_root, memory) as (con, spill):
+    size = sum(os.path.getsize(f[0]) for f in (old_file, new_file))
+    with connect(tmp_root, memory, table_bytes=size) as (con, spill):
         old = prepare(*old_file, spill, "old", progress)
         new = prepare(*new_file, spill, "new", progress)
         if key:
