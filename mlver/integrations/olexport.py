@@ -10,6 +10,7 @@ and how many events went: sending again is harmless, since a run's id is its rec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,15 @@ from mlver.store import Store
 INSTALL = "pip install 'mlver[openlineage]'"
 TIMEOUT_S = 10.0
 ENDPOINT = "api/v1/lineage"
+
+
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it left out: an error or a
+    result line is printed, and may be pasted into an issue or a CI log."""
+    return _USERINFO.sub(r"\g<scheme>", text)
 
 
 class LineageExportError(MlverError):
@@ -60,16 +70,22 @@ def _transport(url: str) -> Any:
     except ImportError:
         raise LineageExportError(f"sending OpenLineage events needs the openlineage-python "
                                  f"package: {INSTALL}") from None
+    from requests import Session
+
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--url {url!r} is not an http:// or https:// URL")
+        raise UsageError(f"--url {redact(url)!r} is not an http:// or https:// URL")
+    # no redirects: the events (and credentials) go to the server named, nowhere else
+    session = Session()
+    session.max_redirects = 0
     # no retries: a server that is down fails the export at once, with one line
-    config = HttpConfig(url=url, endpoint=ENDPOINT, timeout=TIMEOUT_S,
+    config = HttpConfig(url=url, endpoint=ENDPOINT, timeout=TIMEOUT_S, session=session,
                         retry={"total": 0, "read": 0, "connect": 0, "backoff_factor": 0,
                                "status_forcelist": [], "allowed_methods": ["POST"]})
     try:
         return HttpTransport(config)
     except ValueError:
-        raise UsageError(f"--url {url!r} is not a URL a server can be reached at") from None
+        raise UsageError(f"--url {redact(url)!r} is not a URL a server can be reached "
+                         "at") from None
 
 
 def export(store: Store, root: str, url: str, since: str | None = None,
@@ -83,9 +99,12 @@ def export(store: Store, root: str, url: str, since: str | None = None,
         try:
             transport.emit(event)
         except Exception as e:  # requests' and urllib3's errors: one line, not a traceback
-            raise LineageExportError(
-                f"could not send OpenLineage events to {url} ({type(e).__name__}: "
-                f"{str(e).splitlines()[0][:200] if str(e) else 'no answer'}); {sent} of "
-                f"{2 * len(records)} sent; check that the server runs and the URL") from None
+            why = ("it answered with a redirect, which is not followed: give the URL it "
+                   "redirects to" if type(e).__name__ == "TooManyRedirects" else
+                   f"{type(e).__name__}: "
+                   f"{str(e).splitlines()[0][:200] if str(e) else 'no answer'}")
+            raise LineageExportError(redact(
+                f"could not send OpenLineage events to {url} ({why}); {sent} of "
+                f"{2 * len(records)} sent; check that the server runs and the URL")) from None
         sent += 1
-    return ExportResult(url, len(records), sent)
+    return ExportResult(redact(url), len(records), sent)
