@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlver.base.errors import MlverError
+from mlver.base.textsafe import redact_userinfo
 from mlver.core.params import flatten
 from mlver.core.record import Record
 from datetime import UTC
@@ -78,9 +79,10 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise MlflowLogError(f"logging to MLflow needs the mlflow package: {INSTALL}") from None
+    created = run_id is None
+    client: Any = None
     try:
         client = MlflowClient(tracking_uri=tracking_uri)
-        created = run_id is None
         if run_id is None:
             exp = client.get_experiment_by_name(rec.name)
             exp_id = exp.experiment_id if exp else client.create_experiment(rec.name)
@@ -112,9 +114,16 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
             failed = rec.run is not None and rec.run.exit_code != 0
             client.set_terminated(run_id, RunStatus.to_string(
                 RunStatus.FAILED if failed else RunStatus.FINISHED))
-    except MlflowException as e:
-        first = (str(e.message).strip().splitlines() or ["no message"])[0][:300]
-        raise MlflowLogError(f"MLflow refused to log {rec.label}: {first}") from None
+    except (MlflowException, OSError) as e:
+        msg = e.message if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}"
+        first = (str(msg).strip().splitlines() or ["no message"])[0][:300]
+        if created and run_id is not None:  # no half-logged run left RUNNING
+            try:
+                client.delete_run(run_id)
+            except Exception:  # the store that refused may refuse this too
+                pass
+        raise MlflowLogError(redact_userinfo(f"MLflow refused to log {rec.label}: {first}")
+                             ) from None
     return MlflowLogResult(run_id, exp_id, created, rec.label, len(datasets), len(params),
                            len(metrics))
 

@@ -10,12 +10,12 @@ and how many events went: sending again is harmless, since a run's id is its rec
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mlver.base.errors import MlverError, UsageError
+from mlver.base.textsafe import redact_userinfo as redact
 from mlver.core import history
 from mlver.core.record import Record
 from mlver.integrations.openlineage import events_of
@@ -24,15 +24,6 @@ from mlver.store import Store
 INSTALL = "pip install 'mlver[openlineage]'"
 TIMEOUT_S = 10.0
 ENDPOINT = "api/v1/lineage"
-
-
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]*@")
-
-
-def redact(text: str) -> str:
-    """``text`` with the ``user:password@`` of every URL in it left out: an error or a
-    result line is printed, and may be pasted into an issue or a CI log."""
-    return _USERINFO.sub(r"\g<scheme>", text)
 
 
 class LineageExportError(MlverError):
