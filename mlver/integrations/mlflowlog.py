@@ -20,6 +20,7 @@ is enough) is imported only here, on first use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -118,10 +119,8 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
         msg = e.message if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}"
         first = (str(msg).strip().splitlines() or ["no message"])[0][:300]
         if created and run_id is not None:  # no half-logged run left RUNNING
-            try:
+            with contextlib.suppress(Exception):  # the store that refused may refuse this
                 client.delete_run(run_id)
-            except Exception:  # the store that refused may refuse this too
-                pass
         raise MlflowLogError(redact_userinfo(f"MLflow refused to log {rec.label}: {first}")
                              ) from None
     return MlflowLogResult(run_id, exp_id, created, rec.label, len(datasets), len(params),
