@@ -234,3 +234,18 @@ def test_committed_store_refs_are_not_code(tmp_path, monkeypatch):
     code = json.loads(r.stdout)["code"]
     assert code["patch"] is None and code["dirty"] is False
     assert not [u for u in code["untracked"] if u.startswith(".mlver")]
+
+
+def test_untracked_names_with_quotes_newlines_or_backslashes(git_repo):
+    """git quotes such names unless -z: the record got '"o\\"ut\\nx.bin"', a path it
+    refuses to read back, so every later command on the name failed."""
+    (git_repo / 'o"ut\nx.bin').write_text("x")
+    (git_repo / "back\\slash.txt").write_text("x")
+    (git_repo / "d").mkdir()
+    (git_repo / "d" / "é \"q\".txt").write_text("x")
+    (git_repo / "data.csv").write_text("a\n1\n")
+    repo = Repo.init(str(git_repo))
+    c = capture_code(str(git_repo), [])
+    assert c is not None and c.untracked == ("d/", "data.csv", 'o"ut\nx.bin')
+    repo.snapshot("m", inputs={"data": "data.csv"})
+    assert repo.show("m")[1].code.untracked == ("d/", 'o"ut\nx.bin')

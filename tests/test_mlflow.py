@@ -136,3 +136,21 @@ def test_sqlite_store_without_full_mlflow_says_so(flow, monkeypatch, tmp_path):
     if res.exit_code == 0:
         pytest.skip("the full mlflow package is installed: sqlite works")
     assert_error(res, "fit@1", "pip install mlflow", "--tracking-uri")
+
+
+def test_refused_record_leaves_no_running_run_and_no_secret(flow, tmp_path, monkeypatch):
+    """A param name MLflow refuses: one line, and the run made for it is deleted, not left
+    RUNNING; a tracking folder that cannot be made is one line, not a traceback; a
+    password in the tracking URI is never printed."""
+    root, client, _out = flow
+    assert_ok(cli("snapshot", "odd", "-i", "data=data/train.csv", "-p", 'bad<key>="v"'))
+    assert_error(cli("mlflow", "log", "odd@1"), "MLflow refused to log odd@1", "bad<key>")
+    exp = client.get_experiment_by_name("odd")
+    assert exp is not None and client.search_runs([exp.experiment_id]) == []
+    (tmp_path / "file").write_text("x")
+    assert_error(cli("mlflow", "log", "fit@1", "--tracking-uri", f"file:{tmp_path}/file/x"),
+                 "NotADirectoryError")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # else minutes of backoff
+    line = assert_error(cli("mlflow", "log", "fit@1", "--tracking-uri",
+                            "http://me:s3cret@127.0.0.1:1"), "MLflow refused")
+    assert "s3cret" not in line

@@ -98,6 +98,32 @@ def test_log_html(two: Repo) -> None:
     assert log._repr_mimebundle_()["text/plain"].count("\n") == 1
 
 
+def test_html_bounded_on_huge_values(two: Repo) -> None:
+    """A log of 10k versions with 64k-character messages, a record with 10k params and a
+    lineage of 20k links each render to a bounded fragment, the rest counted."""
+    import dataclasses
+
+    from mlver.core.lineage import GraphEdge, GraphNode, LineageGraph
+    from mlver.views import htmlvalues as hv
+
+    oid, rec = two.show("m@1")
+    big = dataclasses.replace(rec, message="x" * 65536 + "\nsecond line",
+                              params={f"p{i}": "v" * 5000 for i in range(10_000)})
+    log_html = hv.log_html([(oid, big)] * 10_000)
+    assert len(log_html) < 200_000 and "and 9800 more" in log_html
+    rec_html = hv.record_html(big)
+    assert len(rec_html) < 1_000_000 and "and 9,500 more" in rec_html
+    nodes = tuple(GraphNode(f"{i:032x}", "n", i, "model") for i in range(20_001))
+    edges = tuple(GraphEdge(f"{0:032x}", f"{i:032x}", "s", "a" * 32) for i in range(1, 20_001))
+
+    class Big:
+        def subgraph(self) -> LineageGraph:
+            return LineageGraph(f"{0:032x}", nodes, edges)
+
+    lin_html = hv.lineage_html(Big())  # type: ignore[arg-type]
+    assert len(lin_html) < 200_000 and "and 19,500 more" in lin_html
+
+
 def test_lineage_html(repo: Repo, git_repo: Path) -> None:
     write(git_repo / "raw.csv", "a\n1\n")
     made = repo.snapshot("prep", inputs={"raw": "raw.csv"}, outputs={"out": "out.csv"}

@@ -212,6 +212,44 @@ def test_errors_are_one_line(store, monkeypatch):
                  "pip install 'mlver[openlineage]'")
 
 
+def test_export_hides_credentials_and_follows_no_redirect(store):
+    """user:password@ of --url never printed (ours or requests' message), still sent as
+    basic auth; a redirect to another host is refused, not followed with the events."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.path.startswith("/moved"):
+                self.send_response(500)
+            else:
+                self.send_response(307)
+                self.send_header("Location", "/moved/api/v1/lineage")
+            self.end_headers()
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        line = assert_error(cli("export", "openlineage", "--url",
+                                f"http://me:s3cret@127.0.0.1:{port}"), "redirect")
+        assert "s3cret" not in line and f"http://127.0.0.1:{port}" in line
+        assert [p for p, _a in seen] == ["/api/v1/lineage"]  # not followed
+        assert seen[0][1] == "Basic bWU6czNjcmV0"  # me:s3cret, still sent
+        line = assert_error(cli("export", "openlineage", "--url",
+                                f"http://me:s3cret@127.0.0.1:{port}/moved/"), "500")
+        assert "s3cret" not in line
+        assert "s3cret" not in assert_error(
+            cli("export", "openlineage", "--url", "ftp://me:s3cret@h"), "ftp://h", code=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_docs_examples_run(store, receiver):
     """Every ``mlver`` command of docs/openlineage.md's bash blocks runs here (the server
     URL replaced by the test receiver's) and succeeds."""

@@ -352,6 +352,25 @@ def test_code_hunks_are_shown_escaped_and_bounded(proj, mrepo, monkeypatch):
     assert "+1 more file changed" in page
 
 
+def test_code_hunks_say_when_a_side_ran_uncommitted_changes(proj, mrepo):
+    """The hunks are between the commits: when a side's file had uncommitted changes,
+    the page says they are not shown (the hunk is not what that side ran)."""
+    from _fixtures import commit_all
+
+    write(proj / "a.py", "x = 1\n")
+    write(proj / "t.csv", "a\n1\n")
+    commit_all(proj, "code")
+    write(proj / "a.py", "x = 'dirty'\n")
+    mrepo.snapshot("m", inputs={"train": "t.csv"}, code=["a.py"])
+    write(proj / "a.py", "x = 2\n")
+    commit_all(proj, "change code")
+    mrepo.snapshot("m", inputs={"train": "t.csv"}, code=["a.py"])
+    page = mrepo.report("m@1", "m@2")
+    (block,) = re.findall(r'<details class="hunk" open data-path="a.py">(.*?)</details>',
+                          page, re.S)
+    assert "its uncommitted changes are not shown" in block
+
+
 def test_metric_history_charts_every_version_of_the_name(two, proj):
     write(proj / "model.bin", "m3\n")
     two.snapshot("m", inputs={"train": "t.csv"}, outputs={"model": "model.bin"},

@@ -437,3 +437,19 @@ def test_context_manager_is_traced_in_process(mrepo, proj):
     assert str(ei.value) == ("the command read side.csv, which is not recorded; nothing "
                              "recorded (add it as an input with -i side=side.csv, or drop --strict)")
     assert [r.version for _o, r in mrepo.log("m")] == [1]
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_output_the_command_made_a_link_out_of_the_repository_is_refused(mrepo, proj,
+                                                                          tmp_path, failed):
+    """snapshot refuses an output that leads out through a link; a run whose command made
+    the output such a link stored the outside file's bytes (a failed one too)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the project's\n")
+    write(proj / "d.txt", "d\n")
+    code = f"import os, sys; os.symlink({str(secret)!r}, 'out.txt'); sys.exit({int(failed)})"
+    res = cli("run", "m", "-i", "data=d.txt", "-o", "out=out.txt", "--record-failed", "--",
+              PY, "-c", code)
+    assert res.exit_code != 0 and "leads outside the repository" in res.output
+    assert mrepo.records().empty  # nothing recorded
+    assert not mrepo.store.objects.has(oid_of(secret.read_bytes()))

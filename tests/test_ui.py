@@ -556,3 +556,22 @@ def test_download_names_are_safe_in_the_header():
 
     assert disposition('a"b\r\nX: y.csv') == (
         "attachment; filename=\"a_b__X__y.csv\"; filename*=UTF-8''a%22b%0D%0AX%3A%20y.csv")
+
+
+def test_name_page_bounded_on_many_versions_and_long_metric_values(app):
+    """10k versions with 10k-character metric values: at most MAX_PAGE_SIZE rows, each
+    value cut, the rest counted and linked to the versions table."""
+    import dataclasses
+
+    from mlver.core.record import Record
+    from mlver.web.pages import MAX_PAGE_SIZE, name_page
+
+    _a, root, oids = app
+    with mlver.Repo(str(root)) as repo:
+        rec: Record = repo.record(oids["m@2"])
+    rec = dataclasses.replace(rec, metrics={"note": "<b>" * 2500, "acc": 0.5})
+    items = [(f"{i:032x}", dataclasses.replace(rec, version=i + 1)) for i in range(10_000)]
+    page = name_page("m", items)
+    assert page.count("<tr><td><a href=\"/record/") == MAX_PAGE_SIZE
+    assert f"and {10_000 - MAX_PAGE_SIZE:,} older versions" in page
+    assert "<b>" not in page and len(page) < 2_000_000

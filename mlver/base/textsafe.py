@@ -24,3 +24,12 @@ def _escape(m: re.Match[str]) -> str:
 def safe(text: str) -> str:
     """``text`` with control and bidi characters shown as escapes (``\\x1b``, ``\\u202e``)."""
     return _UNSAFE.sub(_escape, text)
+
+
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]*@")
+
+
+def redact_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it left out: an error or a
+    result line is printed, and may be pasted into an issue or a CI log."""
+    return _USERINFO.sub(r"\g<scheme>", text)

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlver.base.paths import is_plain_relpath
+
 if TYPE_CHECKING:
     from git import Repo
 
@@ -60,18 +62,18 @@ def _untracked(repo: Repo, excl: list[str], store: str) -> list[str]:
     entry), leaving out captured paths: a folder that holds one is opened up."""
     # ls-files takes no revision: "--" ends its options, and every value after it is a
     # pathspec mlver builds itself (":(top)…", never read from a record).
-    out = repo.git.ls_files("--others", "--exclude-standard", "--directory", "--no-empty-directory",
-                            "--full-name", "--", ":(top)")
+    out = repo.git.ls_files("-z", "--others", "--exclude-standard", "--directory",
+                            "--no-empty-directory", "--full-name", "--", ":(top)")
     found: set[str] = set()
-    for line in out.splitlines():
+    for line in filter(None, out.split("\0")):  # -z: names as they are, never quoted
         if _inside(line, excl) or _inside(line, [store]):
             continue
         if not (line.endswith("/") and any(e.startswith(line) or e == "." for e in excl)):
             found.add(line)
             continue
-        inner = repo.git.ls_files("--others", "--exclude-standard", "--full-name", "--",
-                                  f":(top){line}")
-        for path in inner.splitlines():
+        inner = repo.git.ls_files("-z", "--others", "--exclude-standard", "--full-name",
+                                  "--", f":(top){line}")
+        for path in filter(None, inner.split("\0")):
             if _inside(path, excl) or _inside(path, [store]):
                 continue
             # Report the highest folder below ``line`` that holds no captured path.
@@ -83,7 +85,9 @@ def _untracked(repo: Repo, excl: list[str], store: str) -> list[str]:
                     break
             else:
                 found.add(path)
-    return sorted(found)
+    # a name a record cannot hold (a backslash, say) is left out rather than making the
+    # record unreadable
+    return sorted(p for p in found if is_plain_relpath(p.rstrip("/")))
 
 
 def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:

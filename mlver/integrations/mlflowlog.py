@@ -20,11 +20,13 @@ is enough) is imported only here, on first use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from mlver.base.errors import MlverError
+from mlver.base.textsafe import redact_userinfo
 from mlver.core.params import flatten
 from mlver.core.record import Record
 from datetime import UTC
@@ -78,9 +80,10 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise MlflowLogError(f"logging to MLflow needs the mlflow package: {INSTALL}") from None
+    created = run_id is None
+    client: Any = None
     try:
         client = MlflowClient(tracking_uri=tracking_uri)
-        created = run_id is None
         if run_id is None:
             exp = client.get_experiment_by_name(rec.name)
             exp_id = exp.experiment_id if exp else client.create_experiment(rec.name)
@@ -112,9 +115,9 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
             failed = rec.run is not None and rec.run.exit_code != 0
             client.set_terminated(run_id, RunStatus.to_string(
                 RunStatus.FAILED if failed else RunStatus.FINISHED))
-    except MlflowException as e:
-        first = (str(e.message).strip().splitlines() or ["no message"])[0][:300]
-        text = str(e.message)
+    except (MlflowException, OSError) as e:
+        text = str(e.message) if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}"
+        first = (text.strip().splitlines() or ["no message"])[0][:300]
         if "MLFLOW_ALLOW_FILE_STORE" in text:  # MLflow 3 names the fix last
             first = ("MLflow 3 writes to a file: store only when MLFLOW_ALLOW_FILE_STORE=true "
                      "is set (a sqlite:/// store needs the full mlflow package)")
@@ -123,7 +126,11 @@ def to_mlflow(oid: str, rec: Record, run_id: str | None = None,
             first = (f"the store {uri} (MLflow's default when no tracking URI is set) needs "
                      "the full mlflow package: pip install mlflow, or give --tracking-uri "
                      "(a server's http:// URL, or a file: folder outside the repository)")
-        raise MlflowLogError(f"MLflow refused to log {rec.label}: {first}") from None
+        if created and run_id is not None:  # no half-logged run left RUNNING
+            with contextlib.suppress(Exception):  # the store that refused may refuse this
+                client.delete_run(run_id)
+        raise MlflowLogError(redact_userinfo(f"MLflow refused to log {rec.label}: {first}")
+                             ) from None
     return MlflowLogResult(run_id, exp_id, created, rec.label, len(datasets), len(params),
                            len(metrics))
 

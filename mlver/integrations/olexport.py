@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlver.base.errors import MlverError, UsageError
+from mlver.base.textsafe import redact_userinfo as redact
 from mlver.core import history
 from mlver.core.record import Record
 from mlver.integrations.openlineage import events_of
@@ -70,16 +71,23 @@ def _transport(url: str) -> Any:
     except ImportError:
         raise LineageExportError(f"sending OpenLineage events needs the openlineage-python "
                                  f"package: {INSTALL}") from None
+    from requests import Session
+
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--url {url!r} is not an http:// or https:// URL")
+        raise UsageError(f"--url {redact(url)!r} is not an http:// or https:// URL")
+    # no redirects: the events (and credentials) go to the server named, nowhere else
+    session = Session()
+    session.max_redirects = 0
     # no retries: a server that is down fails the export at once, with one line
     config = HttpConfig(url=base_url(url), endpoint=ENDPOINT, timeout=TIMEOUT_S,
+                        session=session,
                         retry={"total": 0, "read": 0, "connect": 0, "backoff_factor": 0,
                                "status_forcelist": [], "allowed_methods": ["POST"]})
     try:
         return HttpTransport(config)
     except ValueError:
-        raise UsageError(f"--url {url!r} is not a URL a server can be reached at") from None
+        raise UsageError(f"--url {redact(url)!r} is not a URL a server can be reached "
+                         "at") from None
 
 
 def export(store: Store, root: str, url: str, since: str | None = None,
@@ -93,9 +101,12 @@ def export(store: Store, root: str, url: str, since: str | None = None,
         try:
             transport.emit(event)
         except Exception as e:  # requests' and urllib3's errors: one line, not a traceback
-            raise LineageExportError(
-                f"could not send OpenLineage events to {url} ({type(e).__name__}: "
-                f"{str(e).splitlines()[0][:200] if str(e) else 'no answer'}); {sent} of "
-                f"{2 * len(records)} sent; check that the server runs and the URL") from None
+            why = ("it answered with a redirect, which is not followed: give the URL it "
+                   "redirects to" if type(e).__name__ == "TooManyRedirects" else
+                   f"{type(e).__name__}: "
+                   f"{str(e).splitlines()[0][:200] if str(e) else 'no answer'}")
+            raise LineageExportError(redact(
+                f"could not send OpenLineage events to {url} ({why}); {sent} of "
+                f"{2 * len(records)} sent; check that the server runs and the URL")) from None
         sent += 1
-    return ExportResult(url, len(records), sent)
+    return ExportResult(redact(url), len(records), sent)

@@ -20,7 +20,7 @@ from typing import Any
 
 from mlver.ops import snapshot as snap
 from mlver.core.params import flatten, merge
-from mlver.base.errors import ConfigError, RunError
+from mlver.base.errors import ConfigError, MlverError, RunError
 from mlver.core import params as capparams
 from mlver.core.record import Run, Scope, Trace
 from mlver.store import Store
@@ -161,6 +161,12 @@ class RunSession:
                            f"metrics in {self.work}, or delete the old file first)")
         scope, trace = self._trace(reads, argv, cwd)
         outs = {s: p for s, p in self.plan.outputs.items() if ws.exists(p)}
+        for slot, path in outs.items():  # the command may have made it a link: checked again
+            try:
+                ws.check_capturable(path, f"output '{slot}'")
+            except MlverError:
+                self.batch.abort()
+                raise
         outputs = snap.capture_slots(ws, outs, self.cache, self.batch, self.progress)
         specs = self.plan.metrics
         if exit_code != 0:  # a failed command may not have written its metrics file

@@ -39,6 +39,9 @@ class Hunks:
 
     files: tuple[FileHunks, ...]
     more_files: int = 0
+    #: shown files with uncommitted changes on either side: the hunks between the commits
+    #: are not what that side ran
+    patched: tuple[str, ...] = ()
 
 
 def _hunk_lines(part: bytes) -> list[str]:
@@ -72,7 +75,9 @@ def code_hunks(top: str | None, code: CodeChange) -> Hunks | None:
         if not lines:
             lines = ["(binary or no text change)"]
         files.append(FileHunks(p, tuple(lines[:MAX_LINES]), max(0, len(lines) - MAX_LINES)))
-    return Hunks(tuple(files), len(paths) - len(shown))
+    patched = set(code.get("patch_files") or ()) if code.get("patch_changed") else set()
+    return Hunks(tuple(files), len(paths) - len(shown),
+                 tuple(p for p in shown if p in patched))
 
 
 def hunks_html(h: Hunks | None) -> str:
@@ -88,8 +93,10 @@ def hunks_html(h: Hunks | None) -> str:
             rows.append(f'<span class="{kind}">{e(line)}</span>')
         more = (f'<div class="muted more">+{f.more:,} more line{"s" if f.more != 1 else ""}'
                 "</div>" if f.more else "")
+        note = ('<div class="muted">between the commits; its uncommitted changes are not '
+                "shown</div>" if f.path in h.patched else "")
         out.append(f'<details class="hunk" open data-path="{e(f.path)}"><summary>'
-                   f"<code>{e(f.path)}</code></summary><pre>" + "\n".join(rows)
+                   f"<code>{e(f.path)}</code></summary>{note}<pre>" + "\n".join(rows)
                    + f"</pre>{more}</details>")
     if h.more_files:
         out.append(f'<p class="muted more">+{h.more_files} more file'

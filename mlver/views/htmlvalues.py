@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 ROOT = "mlver-nb"
 LOG_LIMIT = 200  # rows of a log shown; the rest is counted
+ROW_LIMIT = 500  # rows of a params, metrics or lineage table shown; the rest is counted
+MESSAGE_CHARS = 200  # characters of a message in a log row (its first line)
 
 
 def scoped(css: str, root: str = ROOT) -> str:
@@ -85,8 +87,13 @@ def _values(title: str, values: dict[str, Any]) -> str:
     flat = flatten(values)
     if not flat:
         return ""
-    rows = [[f"<code>{e(k)}</code>", value(v)] for k, v in flat.items()]
-    return f"<h3>{e(title)}</h3>" + _table(["key", "value"], rows)
+    rows = [[f"<code>{e(_cut(k))}</code>", e(_cut(fmt_value(v), 1000))]
+            for k, v in list(flat.items())[:ROW_LIMIT]]
+    return f"<h3>{e(title)}</h3>" + _table(["key", "value"], rows) + _more(len(flat))
+
+
+def _more(n: int, limit: int = ROW_LIMIT) -> str:
+    return f'<p class="muted">and {n - limit:,} more</p>' if n > limit else ""
 
 
 def record_html(rec: Record) -> str:
@@ -146,7 +153,8 @@ def log_html(items: Sequence[tuple[str, Record]]) -> str:
         rows.append([f"<strong>{e(rec.label)}</strong>", e(rec.kind),
                      e(rec.created[:19].replace("T", " ")),
                      f'<span class="mono">{e((rec.code.commit or "")[:7])}</span>', status,
-                     e(rec.message), e(metrics), f'<span class="mono">{e(oid[:10])}</span>'])
+                     e(_cut((rec.message or "").split("\n", 1)[0], MESSAGE_CHARS)),
+                     e(_cut(metrics)), f'<span class="mono">{e(oid[:10])}</span>'])
     more = len(items) - LOG_LIMIT
     tail = f'<p class="muted">and {more} more</p>' if more > 0 else ""
     if not rows:
@@ -178,10 +186,10 @@ def lineage_html(lin: Lineage) -> str:
             f'<div class="sub mono">{e(g.root)} · {e(root.kind if root else "")}</div>'
             "</header>"]
     rows = [[label(x.producer), f"<code>{e(x.slot)}</code>", label(x.consumer),
-             f'<span class="mono">{e(x.oid[:12])}</span>'] for x in g.edges]
+             f'<span class="mono">{e(x.oid[:12])}</span>'] for x in g.edges[:ROW_LIMIT]]
     body.append(_table(["producer", "slot (input of the consumer)", "consumer", "content"],
-                       rows) if rows else '<p class="muted">no upstream or downstream '
-                "record</p>")
+                       rows) + _more(len(g.edges)) if rows else '<p class="muted">no upstream '
+                "or downstream record</p>")
     return wrap("".join(body))
 
 

@@ -321,6 +321,10 @@ def lineage_page(oid: str, rec: Record, graph: dict[str, Any],
     return "".join(out)
 
 
+def _cell(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
 def name_page(name: str, items: list[tuple[str, Record]]) -> str:
     """/name?n=NAME: a chart per numeric metric over the name's versions, then the
     versions with their metrics (newest first)."""
@@ -332,11 +336,15 @@ def name_page(name: str, items: list[tuple[str, Record]]) -> str:
            '<h2>Versions</h2><div class="scroll"><table class="grid" id="name-versions">'
            "<thead><tr><th>version</th><th>created</th><th>status</th>"
            + "".join(f'<th class="num">{e(m)}</th>' for m in metrics) + "</tr></thead><tbody>"]
-    for oid, r in items:
+    for oid, r in items[:MAX_PAGE_SIZE]:
         flat = flatten(dict(r.metrics))
         out.append(f'<tr><td><a href="/record/{e(oid)}">{e(r.label)}</a></td>'
                    f"<td>{e(r.created)}</td><td>{e(r.status)}</td>"
-                   + "".join(f"<td class=num>{e(fmt_value(flat[m])) if m in flat else ''}</td>"
-                             for m in metrics) + "</tr>")
+                   + "".join(f"<td class=num>{e(_cell(fmt_value(flat[m])))}</td>" if m in flat
+                             else "<td class=num></td>" for m in metrics) + "</tr>")
     out.append("</tbody></table></div>")
+    if len(items) > MAX_PAGE_SIZE:
+        out.append(f'<p class="muted">and {len(items) - MAX_PAGE_SIZE:,} older versions: '
+                   f'<a href="/versions{_qs(q=f"name = {name}")}">all in the versions '
+                   "table</a></p>")
     return "".join(out)
