@@ -53,6 +53,9 @@ TRAILER = 16
 MAX_OBJECT = (1 << 32) - 1  # an entry's length is a u32
 MAX_IDX_BYTES = 1 << 31  # bound on what an index read may allocate
 _FLUSH = 1 << 20  # writer buffer
+# Lookups bisecting an index's bytes before its key list is built: a few (status, a
+# record's read) cost less than building 100k keys; a snapshot's many go through the list.
+LAZY_FINDS = 64
 _DIRECT = 32 << 10  # an object this big skips the buffer (a chunk of a big file)
 # O_NONBLOCK: opening a FIFO planted where an object or manifest belongs must not wait
 # for a writer forever (it is refused as not a regular file right after); on a regular
@@ -293,6 +296,7 @@ class PackIndex:
         self.pack_trailer = trailer
         self._data = data
         self._keys: list[bytes] | None = None
+        self._finds = 0
         self.offsets = offsets
         self.lengths = lengths
 
@@ -313,6 +317,10 @@ class PackIndex:
         """Position of the 16-byte oid ``key``, or -1. (An index whose entries are out of
         order, which only a tampered one can be, may miss an entry here: the object then
         counts as absent; listing the keys, as verify and gc do, names the damage.)"""
+        if self._keys is None:
+            self._finds += 1
+            if self._finds > LAZY_FINDS:  # many lookups (a snapshot): the list pays
+                self.keys  # noqa: B018 - builds and checks it
         if self._keys is not None:
             i = bisect.bisect_left(self._keys, key)
             return i if i < self.count and self._keys[i] == key else -1
