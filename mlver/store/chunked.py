@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import contextvars
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from mlver.base.errors import CorruptObjectError
@@ -158,17 +158,12 @@ class ChunkedReader(io.RawIOBase):
             return b""
         first = bisect.bisect_right(self._starts, offset) - 1
         todo = range(first, bisect.bisect_left(self._starts, end))
-        spots = []
-        for j in todo:
-            hit = self._store.find_packed(m.chunks[j][0])
-            if hit is not None:
-                spots.append(hit)
-        found = read_runs(spots)
+        found = self._read_verified(todo)
         parts: list[bytes | memoryview] = []
         for j in todo:
-            coid, n = m.chunks[j]
-            data: bytes | memoryview | None = found.get(bytes.fromhex(coid))
-            if data is None or len(data) != n or oid_of(data) != coid:  # type: ignore[arg-type]
+            n = m.chunks[j][1]
+            data = found[j]
+            if data is None:
                 data = self._slow(j)
             lo, hi = max(offset - self._starts[j], 0), min(end - self._starts[j], n)
             parts.append(data if (lo, hi) == (0, n) else data[lo:hi])
@@ -191,22 +186,29 @@ class ChunkedReader(io.RawIOBase):
                 break
             todo.append(j)
             total += m.chunks[j][1]
-        spots = []
-        for j in todo:
-            hit = self._store.find_packed(m.chunks[j][0])
-            if hit is not None:
-                spots.append(hit)
-        found = read_runs(spots)
         run: dict[int, bytes | memoryview] = {}
-        for j in todo:
-            coid, n = m.chunks[j]
-            data: bytes | memoryview | None = found.get(bytes.fromhex(coid))
-            if data is None or len(data) != n or oid_of(data) != coid:  # type: ignore[arg-type]
+        for j, data in self._read_verified(todo).items():
+            if data is None:
                 if j != k:
                     continue  # named when a read reaches it, not before
                 data = self._slow(j)
             run[j] = data
         self._run = run
+
+    def _read_verified(self, todo: Sequence[int]) -> dict[int, bytes | memoryview | None]:
+        """Chunks ``todo`` from their packs, neighbours in one ``pread`` each, each checked
+        against its oid: None for one that is not packed here or not what it should be."""
+        m = self.manifest
+        spots = [hit for j in todo
+                 if (hit := self._store.find_packed(m.chunks[j][0])) is not None]
+        found = read_runs(spots)
+        out: dict[int, bytes | memoryview | None] = {}
+        for j in todo:
+            coid, n = m.chunks[j]
+            data: bytes | memoryview | None = found.get(bytes.fromhex(coid))
+            bad = data is None or len(data) != n or oid_of(data) != coid  # type: ignore[arg-type]
+            out[j] = None if bad else data
+        return out
 
     def _slow(self, j: int) -> bytes:
         """Chunk ``j`` through the store's ordinary read: another copy, a loose one, or
