@@ -13,12 +13,14 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamp files make re-runs fast while re-installing when pyproject.toml changes.
+# --no-compile: pip would compile every module of every package (dvc, mlflow, moto...) to
+# bytecode, ~30 s of the setup; Python compiles the few that are imported when first used.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[demo]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[demo]"
 	touch $@
 
 install: $(VENV)/.installed-dev

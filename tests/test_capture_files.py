@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from mlver.capture import files as capfiles
-from mlver.capture.files import Captured, capture_path
+from mlver.capture.files import Captured
+from mlver.capture.path import capture_path
 from mlver.base.errors import CaptureError
 from mlver.base.hashing import oid_of
 from mlver.store import index as idx

@@ -25,7 +25,7 @@ from mlver.base.progress import Progress
 from mlver.core.workspace import MemoryBatch
 from mlver.store.batch import Batch
 from mlver.store.index import FolderRow
-from mlver.store.statcache import Monitored, StatCache, StatKey
+from mlver.store.statcache import StatCache, StatKey
 from mlver.store.trees import encode_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,7 +55,8 @@ class Captured:
 Item = list[Any]
 
 
-def _special(st: os.stat_result) -> str | None:
+def special(st: os.stat_result) -> str | None:
+    """What a non-file, non-folder, non-link entry is (\"a fifo\"…), or None."""
     mode = st.st_mode
     for test, word in ((stat_mod.S_ISFIFO, "a fifo"), (stat_mod.S_ISSOCK, "a socket"),
                        (stat_mod.S_ISCHR, "a character device"),
@@ -65,10 +66,21 @@ def _special(st: os.stat_result) -> str | None:
     return None
 
 
-def _refuse_special(rel: str, what: str) -> CaptureError:
+def refuse_special(rel: str, what: str) -> CaptureError:
+    """The error for an entry mlver does not store (``what``: see :func:`special`)."""
     return CaptureError(
         f"'{rel}' is {what}; mlver stores only files, folders and symlinks, "
         "so move it out of the captured path")
+
+
+def check_utf8(folder: str, name: str) -> None:
+    """Refuse a file name that is not valid UTF-8 (records store names as UTF-8 text)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        raise CaptureError(f"file name '{folder}/{shown}' is not valid UTF-8; records store "
+                           "names as UTF-8 text, so rename it") from None
 
 
 class _Node:
@@ -110,13 +122,7 @@ def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
             if name in SKIP_NAMES:
                 continue
             if not name.isascii():
-                try:
-                    name.encode("utf-8")
-                except UnicodeEncodeError:
-                    shown = os.fsencode(name).decode("utf-8", "backslashreplace")
-                    raise CaptureError(
-                        f"file name '{node.rel}/{shown}' is not valid UTF-8; records store "
-                        "names as UTF-8 text, so rename it") from None
+                check_utf8(node.rel, name)
             erel = prefix + name
             # One lstat per entry answers everything (and files need it for the cache).
             st = e.stat(follow_symlinks=False)
@@ -133,7 +139,7 @@ def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
             elif S_ISLNK(mode):
                 node.links.append((name, os.readlink(e.path)))
             else:
-                raise _refuse_special(erel, _special(st) or "not a regular file")
+                raise refuse_special(erel, special(st) or "not a regular file")
     node.sig = _signature(node)  # before any oid is filled in
     return node, children
 
@@ -170,25 +176,16 @@ def _scan(root: str, rel: str,
     return top, files
 
 
-def _stored(batch: Batch | None) -> int:
+def stored_flag(batch: Batch | None) -> int:
     """1 when a capture writes its objects into the store (not a MemoryBatch's overlay)."""
     return int(batch is not None and not isinstance(batch, MemoryBatch))
 
 
-def _usable(batch: Batch | None, oid: str, stored: int) -> bool:
+def usable(batch: Batch | None, oid: str, stored: int) -> bool:
     """Whether a capture may reuse a tree another capture found: any, when it writes
     nothing; only a stored one (and, for a real batch, one the store has) when it writes."""
     return batch is None or (stored == 1 and (isinstance(batch, MemoryBatch)
                                               or batch.has(oid)))
-
-
-def _monitored(cache: StatCache, rel: str, batch: Batch | None) -> Monitored | None:
-    """What the last capture of the folder ``rel`` found, when the monitor says nothing
-    below it changed since (and the result may be reused by this capture), else None."""
-    hit = cache.monitored(rel)
-    if hit is None or cache.monitor is None or not _usable(batch, hit[1], hit[4]):
-        return None
-    return hit if cache.monitor.unchanged(rel, hit[0]) else None
 
 
 def _settle(node: _Node, cache: StatCache, batch: Batch | None,
@@ -199,7 +196,7 @@ def _settle(node: _Node, cache: StatCache, batch: Batch | None,
     store (gc forgets every row before it deletes anything)."""
     children = [_settle(child, cache, batch, add) for _, child in node.dirs]
     row = cache.folder(node.rel, node.sig)
-    if all(children) and row is not None and _usable(batch, row[2], row[5]):
+    if all(children) and row is not None and usable(batch, row[2], row[5]):
         node.reuse = row
         return True
     if node.held:
@@ -235,12 +232,15 @@ def _hash_items(root: str, items: list[Item], batch: Batch | None) -> None:
         item[5] = size  # what was hashed, should the file have changed since its stat
 
 
-class _Filler:
+class Filler:
     """Looks files up in the stat cache and hashes (and stages) the rest in a thread pool,
     chunk by chunk as the walk finds them: the walk and the reads overlap."""
 
-    def __init__(self, root: str, cache: StatCache, batch: Batch | None) -> None:
+    def __init__(self, root: str, cache: StatCache, batch: Batch | None,
+                 folder_rows: bool = True) -> None:
         self.root, self.cache, self.batch = root, cache, batch
+        # False: look each file's row up alone (a few changed files in big folders)
+        self.folder_rows = folder_rows
         self.todo: list[Item] = []
         self.pending: list[Item] = []
         self.seen = 0
@@ -251,7 +251,8 @@ class _Filler:
         cache, batch = self.cache, self.batch
         # the rows of this folder's files only, when they are first needed: a folder
         # reused whole costs none, and a change deep down does not load 100k rows
-        cache.load_dir(items[0][1].rpartition("/")[0] if items else "")
+        if self.folder_rows:
+            cache.load_dir(items[0][1].rpartition("/")[0] if items else "")
         self.seen += len(items)
         if (batch is not None and self.seen > PRELOAD_FILES and hasattr(batch, "preload")):
             batch.preload()  # once: one listing beats a lookup per object from here on
@@ -311,7 +312,7 @@ class _Filler:
 
 def _fill_oids(root: str, files: list[Item], cache: StatCache, batch: Batch | None,
                progress: Progress | None = None) -> None:
-    filler = _Filler(root, cache, batch)
+    filler = Filler(root, cache, batch)
     try:
         filler.add(files)
     except BaseException:
@@ -320,7 +321,8 @@ def _fill_oids(root: str, files: list[Item], cache: StatCache, batch: Batch | No
     filler.finish(len(files), progress)
 
 
-def _link_oid(target: str, batch: Batch | None) -> str:
+def link_oid(target: str, batch: Batch | None) -> str:
+    """The oid of a symlink's target text (stored when ``batch`` is given)."""
     data = os.fsencode(target)
     return batch.add_bytes(data) if batch is not None else oid_of(data)
 
@@ -343,7 +345,7 @@ def _build(node: _Node, batch: Batch | None, cache: StatCache) -> tuple[str, int
         total += size
     for name, target in node.links:
         size = len(os.fsencode(target))
-        rows.append((name, "link", _link_oid(target, batch), size, False))
+        rows.append((name, "link", link_oid(target, batch), size, False))
         count += 1
         total += size
     rows.sort(key=lambda r: r[0])
@@ -352,56 +354,29 @@ def _build(node: _Node, batch: Batch | None, cache: StatCache) -> tuple[str, int
     # a file that changed while it was read (hashed size is not its stat's) is no base
     if all(item[5] == item[2][2] for item in node.files):
         newest = max((max(item[2][3], item[2][4]) for item in node.files), default=0)
-        cache.remember_folder((node.rel, node.sig, oid, total, count, _stored(batch)), newest)
+        cache.remember_folder((node.rel, node.sig, oid, total, count, stored_flag(batch)), newest)
     return oid, total, count
 
 
-def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = None,
-                 progress: Progress | None = None) -> Captured:
-    """Capture ``root/rel`` (a file, folder or symlink); write objects when ``batch`` is given.
+def walk_folder(root: str, rel: str, cache: StatCache, batch: Batch | None = None,
+                progress: Progress | None = None) -> Captured:
+    """Capture the folder ``root/rel`` by walking it (see the module doc)."""
+    cache.load_folders(rel)
+    filler = Filler(root, cache, batch)
+    try:
+        node, files = _scan(root, rel, filler.add, cache)
+        _settle(node, cache, batch, filler.add)
+    except BaseException:
+        filler.abort()
+        raise
+    filler.finish(len(files), progress)
+    oid, size, count = _build(node, batch, cache)
+    return Captured("tree", oid, size, count)
 
-    A top-level symlink is followed (an input named by a link means its content);
-    links inside a folder are stored as links.
-    """
-    full = os.path.join(root, rel)
-    try:
-        st = os.stat(full)
-    except FileNotFoundError:
-        raise CaptureError(f"path '{rel}' does not exist; check the path or create it "
-                           "first") from None
-    except PermissionError:
-        raise CaptureError(f"cannot access '{rel}' (permission denied); fix its "
-                           "permissions") from None
-    except OSError as e:
-        raise CaptureError(f"cannot access '{rel}' ({e.strerror}); check the path") from None
-    try:
-        if stat_mod.S_ISDIR(st.st_mode):
-            clock = cache.monitor.clock() if cache.monitor is not None else None
-            if clock is not None:
-                hit = _monitored(cache, rel, batch)
-                if hit is not None:
-                    cache.remember_monitored(rel, (clock, *hit[1:]))
-                    return Captured("tree", hit[1], hit[2], hit[3])
-            cache.load_folders(rel)
-            filler = _Filler(root, cache, batch)
-            try:
-                node, files = _scan(root, rel, filler.add, cache)
-                _settle(node, cache, batch, filler.add)
-            except BaseException:
-                filler.abort()
-                raise
-            filler.finish(len(files), progress)
-            oid, size, count = _build(node, batch, cache)
-            if clock is not None:  # taken before the walk: a change during it shows next time
-                cache.remember_monitored(rel, (clock, oid, size, count, _stored(batch)))
-            return Captured("tree", oid, size, count)
-        if stat_mod.S_ISREG(st.st_mode):
-            item: Item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
-            _fill_oids(root, [item], cache, batch, progress)
-            return Captured("blob", item[4], item[5], 1, bool(st.st_mode & 0o111))
-    except (FileNotFoundError, NotADirectoryError) as e:
-        # Something else deleted or replaced a part of it while we read it.
-        gone = os.path.relpath(e.filename, root) if e.filename else rel
-        raise CaptureError(f"'{rel}' changed while it was being captured ('{gone}' "
-                           "vanished); capture it again when nothing is writing to it") from None
-    raise _refuse_special(rel, _special(st) or "not a regular file")
+
+def capture_file(root: str, rel: str, st: os.stat_result, cache: StatCache,
+                 batch: Batch | None = None, progress: Progress | None = None) -> Captured:
+    """Capture the regular file ``root/rel`` whose stat is ``st``."""
+    item: Item = [os.path.basename(rel), rel, StatKey.of(st), False, None, st.st_size]
+    _fill_oids(root, [item], cache, batch, progress)
+    return Captured("blob", item[4], item[5], 1, bool(st.st_mode & 0o111))

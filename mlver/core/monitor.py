@@ -66,8 +66,15 @@ class Watchman:
     def unchanged(self, rel: str, since: str) -> bool:
         """True when nothing at or below ``rel`` (relative to the repository) changed since
         the clock ``since``; False when something did, or when watchman cannot tell."""
+        return self.changed(rel, since) == []
+
+    def changed(self, rel: str, since: str) -> list[str] | None:
+        """The paths (relative to the repository) at or below ``rel`` that changed since the
+        clock ``since``, created and deleted ones included, leaving out what lies inside a
+        nested ``.git`` or ``.mlver`` (never content); None when watchman cannot tell
+        (an error, a restarted daemon) or names more than :data:`MAX_NAMES` paths."""
         if self.broken:
-            return False
+            return None
         query: dict[str, Any] = {"since": since, "fields": ["name"],
                                  "empty_on_fresh_instance": True}
         if self._prefix:
@@ -78,16 +85,19 @@ class Watchman:
             got = self._connect().query("query", self._watch, query)
         except Exception:  # noqa: BLE001 - as in clock()
             self.broken = True
-            return False
+            return None
         if got.get("is_fresh_instance", True):
-            return False  # a restarted daemon knows nothing of what happened before
+            return None  # a restarted daemon knows nothing of what happened before
         names = got.get("files", [])
         if not isinstance(names, list) or len(names) > MAX_NAMES:
-            return False
-        for n in names:  # changes inside a nested .git or .mlver are not content
-            if not isinstance(n, str) or not SKIP_NAMES.intersection(n.split("/")):
-                return False
-        return True
+            return None
+        out = []
+        for n in names:
+            if not isinstance(n, str):
+                return None
+            if not SKIP_NAMES.intersection(n.split("/")):
+                out.append(n)
+        return out
 
 
 def configured(cfg: dict[str, Any]) -> str | None:

@@ -103,7 +103,19 @@ class Workspace:
             if self._monitor is None:
                 self._monitor = Watchman(self.root)
             cache.monitor = self._monitor
+            cache.read_tree = self._tree_bytes
         return cache
+
+    def _tree_bytes(self, oid: str) -> bytes | None:
+        """A tree's bytes from the local store (verified), or None when it is not there
+        or does not read: the caller then walks (never a fetch from a remote)."""
+        from mlver.base.errors import MlverError
+
+        objects = self.store.objects
+        try:
+            return objects.read(oid) if objects.has(oid) else None
+        except (MlverError, OSError):
+            return None
 
     # The environment probe is slow; its result is cached until site-packages change.
     def env_cache_get(self, python: str) -> tuple[str, str] | None:

@@ -223,7 +223,7 @@ def made_elsewhere(site: Site, name: str, here: int | None) -> Elsewhere | None:
     from mlver.core import history
     from mlver.ops import snapshot as snap
     from mlver.core.branches import head_ancestry
-    from mlver.capture.files import capture_path
+    from mlver.capture.path import capture_path
 
     store, ws = site.store, site.workspace
     p = snap.plan(store, ws, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlver.base.errors import CaptureError
 from mlver.base.hashing import is_oid
-from mlver.capture.files import capture_path
+from mlver.capture.path import capture_path
 from mlver.core.workspace import Workspace
 
 

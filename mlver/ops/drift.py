@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlver.capture.files import capture_path
+from mlver.capture.path import capture_path
 from mlver.core.record import Artifact
 from mlver.core.workspace import Workspace
 from mlver.store.statcache import StatCache

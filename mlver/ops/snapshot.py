@@ -18,7 +18,7 @@ from mlver.base.paths import in_reserved
 from mlver.core import history
 from mlver.core.history import check_name  # noqa: F401 (callers import it from here)
 from mlver.core import revision as revmod
-from mlver.capture import files as capfiles
+from mlver.capture.path import capture_path
 from mlver.core import params as capparams
 from mlver.base.errors import CaptureError, ConfigError, RefConflictError, RevisionError
 from mlver.core.record import KINDS, Artifact, Code, Env, Record, Run, Scope
@@ -90,7 +90,7 @@ def capture_slots(ws: Workspace, slots: dict[str, str], cache: StatCache, batch:
         check_name(slot, "slot")
         if progress is not None:
             progress.start(slot)
-        cap = capfiles.capture_path(ws.root, path, cache, batch, progress)
+        cap = capture_path(ws.root, path, cache, batch, progress)
         if progress is not None:
             progress.finish()
         out[slot] = Artifact(path=path, oid=cap.oid, type=cap.type, size=cap.size, files=cap.files,
@@ -402,7 +402,7 @@ def workspace_record(store: Store, ws: Workspace, like: Record) -> Record:
                 continue
             try:
                 # A MemoryBatch writes as a Batch does (add_bytes, add_file), to the overlay.
-                cap = capfiles.capture_path(ws.root, art.path, cache, cast(Batch, mem))
+                cap = capture_path(ws.root, art.path, cache, cast(Batch, mem))
             except CaptureError as e:
                 if not ws.exists(art.path):
                     continue  # gone from the workspace: the diff reports it removed

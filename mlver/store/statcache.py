@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 from typing import NamedTuple, Protocol
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mlver.store.index import FolderRow, Index, StatRow
 
@@ -48,6 +48,8 @@ class Monitor(Protocol):
 
     def unchanged(self, rel: str, since: str) -> bool: ...
 
+    def changed(self, rel: str, since: str) -> list[str] | None: ...
+
 
 # A captured folder as a monitor vouches for it: (clock, tree oid, size, files, stored).
 Monitored = tuple[str, str, int, int, int]
@@ -75,6 +77,9 @@ class StatCache:
         self._folders_loaded: set[str] = set()
         self._new_folders: list[FolderRow] = []
         self.monitor: Monitor | None = None  # set by the workspace when one is turned on
+        # the bytes of a tree in the store, or None when it is not there (set with the
+        # monitor: capture patches the last tree with what the monitor says changed)
+        self.read_tree: Callable[[str], bytes | None] | None = None
         self._monitored: dict[str, Monitored] = {}
 
     def _add(self, rows: Iterable[StatRow]) -> None:

