@@ -583,11 +583,40 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
           f"dvc add {t_dadd2:.2f} s", flush=True)
 
     # correctness: objects of both versions; tree oid from scratch on the other copy
-    problems += check_store(m_root, history, [oid1, rec2["oid"]], n_trees)
     fresh = recompute_tree(d_root)
     if fresh != tree2:
         problems.append(f"tree oid recomputed from scratch on the dvc copy ({fresh}) differs "
                         f"from mlver's snapshot ({tree2})")
+    rec_oids = [oid1, rec2["oid"]]
+
+    # d. 1% modified again, with the file-system monitor on: the snapshot patches the last
+    # tree with the paths watchman names (cold too: watchman's answer is in its memory)
+    if args.warm and not args.profile and shutil.which("watchman") and \
+            runner.run([mlver, "monitor", "on"], m_root, check=False)[3] == 0:
+        try:
+            runner.run([mlver, "status", "data"], m_root)  # the clock of the stored base
+            changed = modify([m_root, d_root], oids, args.modify_pct, args.seed + 7, args.shape)
+            history.append(dict(oids))
+            drop()
+            t_snap3, rss_snap3, out, _ = runner.run(
+                mlver_cmd("snapshot", "data", "-o", "data=data", "--json"), m_root)
+            rec3 = parse_json(out)
+            drop()
+            t_dadd3, drss_add3, _, _ = runner.run([dvc, "add", "-q", "data"], d_root)
+            rows.append((f"watchman: {args.modify_pct:g}% modified ({len(changed):,} files): "
+                         "snapshot vs dvc add", t_snap3, t_dadd3, TARGET_MODIFIED, rss_snap3,
+                         drss_add3))
+            print(f"{tag} d. watchman on, {len(changed):,} files modified: mlver snapshot "
+                  f"{t_snap3:.2f} s, dvc add {t_dadd3:.2f} s", flush=True)
+            fresh = recompute_tree(d_root)
+            tree3 = rec3["outputs"]["data"]["oid"]
+            if rec3.get("unchanged") or rec3["version"] != 3 or fresh != tree3:
+                problems.append(f"the patched snapshot (watchman) gave tree {tree3}, a "
+                                f"from-scratch recompute {fresh}")
+            rec_oids.append(rec3["oid"])
+        finally:
+            runner.run([mlver, "monitor", "off"], m_root, check=False)
+    problems += check_store(m_root, history, rec_oids, n_trees)
     with _open_repo(m_root) as repo:
         n_obj = count_objects(repo)
     info = [f"tree oid v1 {tree1} (same in the first and the unchanged snapshot and in status); "

@@ -31,8 +31,34 @@ def git(cwd, *args: str, text: bool = True):
     return proc.stdout
 
 
+_TEMPLATES: dict[str, Path] = {}  # per worker process: a repository made once, copied after
+
+
+def _from_template(key: str, root: Path, make) -> Path:
+    """Copy the repository ``make(path)`` builds (once per process) to ``root``: a copy
+    costs a few milliseconds where six git processes cost tens of them, and most tests
+    start from the same first commit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    tpl = _TEMPLATES.get(key)
+    if tpl is None:
+        base = Path(tempfile.mkdtemp(prefix="mlver-tpl-"))
+        atexit.register(shutil.rmtree, base, True)
+        tpl = _TEMPLATES[key] = make(base / "repo")
+    shutil.copytree(tpl, root, symlinks=True, dirs_exist_ok=True)
+    return root
+
+
 def init_git(root: Path, files: dict[str, str] | None = None) -> Path:
     """``git init`` ``root``, set a local identity, make a first commit of ``files``."""
+    if files is None and not (root.exists() and any(root.iterdir())):
+        return _from_template("init_git", root, lambda p: _init_git(p, None))
+    return _init_git(root, files)
+
+
+def _init_git(root: Path, files: dict[str, str] | None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.name", "Test User")

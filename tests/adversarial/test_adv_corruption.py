@@ -125,13 +125,23 @@ def _damage_index(root, how):
         idx.mkdir()
 
 
+@pytest.fixture(scope="module")
+def _indexed_pristine(tmp_path_factory):
+    """m@1 and m@2 with the index built (by ``log``), made once for the 36 cases below."""
+    root = craft.make_project(tmp_path_factory.mktemp("indexed") / "proj")
+    craft.two_versions(root)
+    craft.ok(mlver(root, "log"))
+    return root
+
+
 @pytest.mark.parametrize("how", ["truncated", "short", "garbage", "empty", "wrong_schema", "folder"])
 @pytest.mark.parametrize("cmd", [("log",), ("log", "m"), ("lineage", "m"), ("show", "m@1"),
                                  ("reindex",), ("snapshot", "m", "-i", "data=data.csv")],
                          ids=lambda a: "_".join(a[:2]).replace("@", ""))
-def test_09_damaged_index(adv, how, cmd):
-    craft.two_versions(adv)
-    craft.ok(mlver(adv, "log"))
+def test_09_damaged_index(_indexed_pristine, adv, how, cmd):
+    import shutil
+
+    shutil.copytree(_indexed_pristine, adv, symlinks=True, dirs_exist_ok=True)
     _damage_index(adv, how)
     proc = mlver(adv, *cmd)
     out = proc.stdout + proc.stderr
