@@ -251,7 +251,7 @@ def oid_of(data: bytes) -> str:
 def recompute_tree(root: str) -> str:
     """The tree oid of ``root/data`` computed from scratch (no stat cache, no writes)."""
     sys.path.append(REPO_ROOT)  # an installed mlver wins; else the checkout beside us
-    from mlver.capture.files import capture_path
+    from mlver.capture.path import capture_path
     from mlver.store.index import Index
     from mlver.store.statcache import StatCache
 
@@ -608,11 +608,11 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
                          drss_add3))
             print(f"{tag} d. watchman on, {len(changed):,} files modified: mlver snapshot "
                   f"{t_snap3:.2f} s, dvc add {t_dadd3:.2f} s", flush=True)
-            fresh = recompute_tree(d_root)
+            fresh3 = recompute_tree(d_root)
             tree3 = rec3["outputs"]["data"]["oid"]
-            if rec3.get("unchanged") or rec3["version"] != 3 or fresh != tree3:
+            if rec3.get("unchanged") or rec3["version"] != 3 or fresh3 != tree3:
                 problems.append(f"the patched snapshot (watchman) gave tree {tree3}, a "
-                                f"from-scratch recompute {fresh}")
+                                f"from-scratch recompute {fresh3}")
             rec_oids.append(rec3["oid"])
         finally:
             runner.run([mlver, "monitor", "off"], m_root, check=False)
