@@ -13,14 +13,18 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamp files make re-runs fast while re-installing when pyproject.toml changes.
-# --no-compile: pip would compile every module of every package (dvc, mlflow, moto...) to
-# bytecode, ~30 s of the setup; Python compiles the few that are imported when first used.
+# pip compiles every module it installs to bytecode on one core (~30 s for dev's packages);
+# compileall -j 0 does it on every core. It must be done here: where PYTHONDONTWRITEBYTECODE
+# is set (as on CI) no test process would write what it compiles, and each would compile
+# pandas and the rest again. A file that does not compile (a package's Python 2 fixtures)
+# is only left uncompiled, as pip leaves it.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null || true
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[demo]"
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
 	touch $@
 
 install: $(VENV)/.installed-dev
