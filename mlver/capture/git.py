@@ -339,14 +339,6 @@ class Change:
     blob: str | None
 
 
-def _top(root: str) -> str | None:
-    """The work tree's top folder (``git rev-parse --show-toplevel``: one git call), or
-    None outside git."""
-    from mlver.base.gitcmd import show_toplevel
-
-    return show_toplevel(root)
-
-
 def check_range(text: str) -> str:
     """A revision or range (``A..B``) as the user gave it, refused when it could be read
     as an option or holds characters no revision has."""
@@ -440,8 +432,10 @@ def ancestors(top: str, commit: str) -> set[str]:
 
 def toplevel(root: str) -> str | None:
     """The top folder of the git work tree holding ``root``, or None outside git (one git
-    call)."""
-    return _top(root)
+    call: ``git rev-parse --show-toplevel``)."""
+    from mlver.base.gitcmd import show_toplevel
+
+    return show_toplevel(root)
 
 
 def has_commits(top: str) -> bool:
@@ -510,17 +504,15 @@ def export_commit(top: str, commit: str, patch: bytes | None, dest: str, scratch
     temporary index in the folder ``scratch``; the work tree and the real index are not
     touched, and no hook runs. The patch reaches ``git apply`` on stdin, never as an
     argument."""
-    import os as _os
-
     _check_commit_id(commit)
-    env = {"GIT_INDEX_FILE": _os.path.join(scratch, "index")}
+    env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
     _git(top, "read-tree", "--end-of-options", commit, env=env)
     if patch:
         _git(top, "apply", "--cached", "--binary", "--whitespace=nowarn", data=patch, env=env)
-    _os.makedirs(dest)
+    os.makedirs(dest)
     # --prefix is a folder mlver made (absolute, ending in "/"); -a writes every entry
     _git(top, "-c", "core.hooksPath=/dev/null", "checkout-index", "-a", "--force",
-         "--prefix=" + _os.path.join(dest, ""), env=env)
+         "--prefix=" + os.path.join(dest, ""), env=env)
 
 
 def files_at(top: str, commit: str, patch: bytes | None, paths: list[str], scratch: str
@@ -529,10 +521,8 @@ def files_at(top: str, commit: str, patch: bytes | None, paths: list[str], scrat
     ``patch`` applied, read through a temporary index in the folder ``scratch`` (the
     work tree and the real index are not touched); None for a path that is not a
     regular file there (untracked, ignored, a link, a folder)."""
-    import os as _os
-
     _check_commit_id(commit)
-    env = {"GIT_INDEX_FILE": _os.path.join(scratch, "index")}
+    env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
     _git(top, "read-tree", "--end-of-options", commit, env=env)
     if patch:
         _git(top, "apply", "--cached", "--binary", "--whitespace=nowarn", data=patch, env=env)
