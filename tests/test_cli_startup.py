@@ -64,3 +64,33 @@ def test_public_names_still_import_from_the_package():
     assert "Repo" in dir(mlver)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         mlver.Nope  # noqa: B018
+
+
+def test_snapshot_and_status_run_git_without_gitpython(git_repo):
+    """Code capture runs the git binary: a real ``mlver snapshot`` and ``mlver status`` in
+    a repository with a commit and an uncommitted change never import gitpython (``git``),
+    which costs tens of milliseconds of every command and hook (issue 24)."""
+    from conftest import git, write
+
+    write(git_repo / "data" / "a.csv", "x\n1\n")
+    (git_repo / "train.py").write_text("print('changed')\n")  # dirty: a patch to capture
+    assert git(git_repo, "status", "--porcelain").strip()
+    subprocess.run([sys.executable, "-c", "import sys; from mlver.cli import main; "
+                    "main(['init'], standalone_mode=False)"], cwd=git_repo, check=True,
+                   capture_output=True)
+    for args in (["snapshot", "data", "-o", "data=data"], ["status", "data"]):
+        r = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=git_repo,
+                           capture_output=True, text=True, check=True)
+        loaded = set(json.loads(r.stdout.strip().splitlines()[-1]))
+        # the probe saw the capture run (so that it could have seen gitpython too)
+        assert "mlver.capture.git" in loaded, f"mlver {args[0]} did not capture code"
+        assert not {m for m in loaded if m == "git" or m.startswith("git.")}, \
+            f"mlver {args[0]} imported gitpython"
+    # and the snapshot did capture the commit and the patch
+    log = "from mlver.cli import main; main(['log', '--json'])"
+    r = subprocess.run([sys.executable, "-c", log], cwd=git_repo, capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    code = json.loads(r.stdout)[0]["code"]
+    assert code["commit"] == git(git_repo, "rev-parse", "HEAD").strip()
+    assert code["dirty"] is True and code["branch"] == "main"

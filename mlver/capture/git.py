@@ -1,7 +1,9 @@
 """The code section: git commit, branch, remote, and what is not committed.
 
-gitpython is imported here only, lazily, so that ``mlver --help`` does not
-pay for it. Each capture runs a handful of git commands, never one per file.
+Everything here runs the git binary through :func:`mlver.base.gitcmd.run_git` (an argv
+list, never a shell; a bounded time; no inherited ``GIT_DIR``): gitpython is not
+imported, so that no command pays the tenth of a second its import costs. Each capture
+runs a handful of git commands, never one per file.
 """
 
 from __future__ import annotations
@@ -9,14 +11,13 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mlver.base.gitcmd import run_git
 from mlver.base.paths import is_plain_relpath
-
-if TYPE_CHECKING:
-    from git import Repo
 
 _CRED_RE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
@@ -41,15 +42,46 @@ class CodeCapture:
     author: str | None = None  # ``Name <email>`` from git config
 
 
-def _open(root: str) -> Repo | None:
+def _run(cwd: str, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+    """``git args`` in ``cwd``, or None when git cannot be started or gives no answer."""
     try:
-        import git
-    except ImportError:  # pragma: no cover - git binary missing
+        return run_git(cwd, *args)
+    except (OSError, subprocess.SubprocessError):
         return None
-    try:
-        return git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+
+
+def _out(cwd: str, *args: str) -> str | None:
+    """The stdout of ``git args`` as text (one trailing newline dropped, undecodable bytes
+    kept as surrogates), or None when git fails: what callers of ``git X`` rely on."""
+    proc = _run(cwd, *args)
+    if proc is None or proc.returncode != 0:
         return None
+    text = proc.stdout.decode("utf-8", "surrogateescape")
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _text(top: str, *args: str) -> str:
+    """:func:`_out` for a command that must answer: CaptureError when git fails."""
+    return _git(top, *args).decode("utf-8", "surrogateescape").removesuffix("\n")
+
+
+def _open(root: str, head: bool = False) -> tuple[str, str | None] | None:
+    """``(top, commit)``: the top of the work tree holding ``root`` (git's own name for
+    it) and, with ``head``, the sha of HEAD (None before the first commit; always None
+    without ``head``). None outside git, in a bare repository or when git cannot be run.
+    One git call either way."""
+    args = ["rev-parse", "--show-toplevel"]
+    if head:  # --verify prints at the end, after the top; -q: exit 1 with no commit yet
+        args += ["--verify", "-q", "HEAD^{commit}"]
+    proc = _run(root, *args)
+    if proc is None or proc.returncode not in (0, 1):
+        return None
+    text = proc.stdout.decode("utf-8", "surrogateescape").removesuffix("\n")
+    commit: str | None = None
+    if head and proc.returncode == 0:
+        text, _, sha = text.rpartition("\n")
+        commit = sha if _COMMIT_RE.fullmatch(sha) else None
+    return (text, commit) if text else None
 
 
 def _inside(path: str, prefixes: list[str]) -> bool:
@@ -57,13 +89,13 @@ def _inside(path: str, prefixes: list[str]) -> bool:
     return any(p == "." or path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def _untracked(repo: Repo, excl: list[str], store: str) -> list[str]:
+def _untracked(top: str, excl: list[str], store: str) -> list[str]:
     """Untracked paths as ``git status`` shows them (a wholly untracked folder is one
     entry), leaving out captured paths: a folder that holds one is opened up."""
     # ls-files takes no revision: "--" ends its options, and every value after it is a
     # pathspec mlver builds itself (":(top)…", never read from a record).
-    out = repo.git.ls_files("-z", "--others", "--exclude-standard", "--directory",
-                            "--no-empty-directory", "--full-name", "--", ":(top)")
+    out = _text(top, "ls-files", "-z", "--others", "--exclude-standard", "--directory",
+                "--no-empty-directory", "--full-name", "--", ":(top)")
     found: set[str] = set()
     for line in filter(None, out.split("\0")):  # -z: names as they are, never quoted
         if _inside(line, excl) or _inside(line, [store]):
@@ -71,8 +103,8 @@ def _untracked(repo: Repo, excl: list[str], store: str) -> list[str]:
         if not (line.endswith("/") and any(e.startswith(line) or e == "." for e in excl)):
             found.add(line)
             continue
-        inner = repo.git.ls_files("-z", "--others", "--exclude-standard", "--full-name",
-                                  "--", f":(top){line}")
+        inner = _text(top, "ls-files", "-z", "--others", "--exclude-standard", "--full-name",
+                      "--", f":(top){line}")
         for path in filter(None, inner.split("\0")):
             if _inside(path, excl) or _inside(path, [store]):
                 continue
@@ -90,49 +122,66 @@ def _untracked(repo: Repo, excl: list[str], store: str) -> list[str]:
     return sorted(p for p in found if is_plain_relpath(p.rstrip("/")))
 
 
+def _branch(top: str) -> str | None:
+    """The branch HEAD names (also before its first commit), None when detached."""
+    ref = _out(top, "symbolic-ref", "-q", "HEAD")
+    if not ref:
+        return None
+    # "refs/heads/a/b" is "a/b" (never git's --short, which may say "heads/a/b")
+    parts = ref.split("/")
+    return "/".join(parts[2:]) if len(parts) >= 3 else ref
+
+
+_CONFIG_KEYS = r"^(user\.(name|email)|remote\..+\.url)$"
+
+
+def _config(top: str) -> tuple[str | None, str | None]:
+    """``(remote, author)`` from one ``git config --get-regexp``: the URL of ``origin``, else
+    of the first remote the repository's own config names (credentials stripped), and
+    ``Name <email>`` from ``user.name``/``user.email`` at any level (the last one wins,
+    as with ``git config user.name``)."""
+    proc = _run(top, "config", "-z", "--show-scope", "--get-regexp", _CONFIG_KEYS)
+    if proc is None or proc.returncode not in (0, 1):  # 1: no key matched
+        return None, None
+    user: dict[str, str] = {}
+    urls: dict[str, str] = {}  # remote -> its last url, in the order the config names them
+    tokens = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
+    for scope, entry in zip(tokens[0::2], tokens[1::2], strict=False):  # -z: scope, key\nvalue
+        key, _, value = entry.partition("\n")
+        if key in ("user.name", "user.email"):
+            user[key] = value
+        elif scope == "local" and key.startswith("remote.") and key.endswith(".url"):
+            urls[key[len("remote."):-len(".url")]] = value
+    remote = urls.get("origin", next(iter(urls.values()), None))
+    name, email = user.get("user.name"), user.get("user.email")
+    author = (f"{name} <{email}>" if email else name) if name else None
+    return strip_credentials(remote) or None, author
+
+
 def capture_code(root: str, exclude: list[str]) -> CodeCapture | None:
     """Capture git state for the repository holding ``root``; None outside git.
 
     ``exclude`` lists root-relative paths captured as inputs/outputs: they are left
     out of the patch and of the untracked list, since they are versioned as data.
     """
-    repo = _open(root)
-    if repo is None:
+    found = _open(root, head=True)
+    if found is None:
         return None
-    import git
-
-    top = _tree_dir(repo)
-    rel_root = os.path.relpath(os.path.realpath(root), os.path.realpath(top))
-    pre = "" if rel_root == "." else rel_root.replace(os.sep, "/") + "/"
+    top, commit = found
+    pre = _prefix(top, root)
     excl = [posixpath.normpath(pre + p) for p in exclude]
-    try:
-        commit = repo.head.commit.hexsha
-    except ValueError:  # no commit yet
-        commit = None
-    try:
-        branch = None if repo.head.is_detached else repo.active_branch.name
-    except TypeError:
-        branch = None
-    remote = None
-    if repo.remotes:
-        names = [x.name for x in repo.remotes]
-        r = repo.remotes["origin"] if "origin" in names else repo.remotes[0]
-        try:
-            remote = strip_credentials(r.url)
-        except git.GitCommandError:
-            remote = None
+    remote, author = _config(top)
     patch = None
-    if commit is not None:
+    if commit is not None and "." not in excl:
         # The store's own refs and config may be committed; their changes are not code.
         specs = ["--", ".", f":(exclude,top){pre}.mlver"] + [
             f":(exclude,top){p}" for p in excl if p != "."]
-        patch = repo.git.diff("--binary", "--end-of-options", "HEAD", *specs,
-                              stdout_as_string=False, strip_newline_in_stdout=False)
-        patch = (patch or None) if "." not in excl else None
+        patch = _git(top, "diff", "--binary", "--end-of-options", "HEAD", *specs) or None
     # Untracked, in git's "normal" mode: an untracked folder is one entry.
-    untracked = _untracked(repo, excl, pre + ".mlver")
-    return CodeCapture(commit=commit, branch=branch, remote=remote, dirty=patch is not None,
-                       patch=patch, untracked=tuple(untracked), author=_author(repo))
+    untracked = _untracked(top, excl, pre + ".mlver")
+    return CodeCapture(commit=commit, branch=_branch(top), remote=remote,
+                       dirty=patch is not None, patch=patch, untracked=tuple(untracked),
+                       author=author)
 
 
 Row = dict[str, Any]  # a commit {sha, author, summary} or a file {path, added, removed}
@@ -140,7 +189,7 @@ Row = dict[str, Any]  # a commit {sha, author, summary} or a file {path, added, 
 
 def history(root: str, old: str, new: str, scope: Iterable[str] | None = None
             ) -> tuple[list[Row], list[Row]] | None:
-    """``(commits, files)`` between two commits with one open of the repo, or None
+    """``(commits, files)`` between two commits, or None
     when either commit is unknown here: the commits reachable from ``new`` but not
     ``old`` (newest first, at most :data:`MAX_COMMITS`) and the files changed as
     rows {path, added, removed} (``git diff --numstat old new``).
@@ -157,72 +206,62 @@ def scoped_history(root: str, old: str, new: str, scope: Iterable[str] | None = 
     ``scope`` (0 without a scope): ``(commits, files, outside)``, or None."""
     if not (_COMMIT_RE.fullmatch(old) and _COMMIT_RE.fullmatch(new)):
         return None  # never hand git anything but a commit id (records are untrusted)
-    repo = _open(root)
-    if repo is None:
+    found = _open(root)
+    if found is None:
         return None
+    top = found[0]
     specs = None
     if scope is not None:
         from mlver.core.scope import pathspecs
 
-        specs = pathspecs(scope, _prefix(repo, root))
+        specs = pathspecs(scope, _prefix(top, root))
     if specs == []:  # an empty scope: no commit touches it ("--" alone would mean all)
-        total = _count(repo, old, new, None)
+        total = _count(top, old, new, None)
         return None if total is None else ([], [], total)
-    commits = _commits(repo, old, new, specs)
-    files = _files(repo, old, new, specs) if commits is not None else None
+    commits = _commits(top, old, new, specs)
+    files = _files(top, old, new, specs) if commits is not None else None
     if commits is None or files is None:
         return None
     outside = 0
     if specs is not None:
-        total = _count(repo, old, new, None)
-        inside = len(commits) if len(commits) < MAX_COMMITS else _count(repo, old, new, specs)
+        total = _count(top, old, new, None)
+        inside = len(commits) if len(commits) < MAX_COMMITS else _count(top, old, new, specs)
         if total is None or inside is None:
             return None
         outside = max(0, total - inside)
     return commits, files, outside
 
 
-def _prefix(repo: Repo, root: str) -> str:
-    """The root's folder inside the git repository, as ``""`` or ``"sub/dir/"``."""
-    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(_tree_dir(repo)))
+def _prefix(top: str, root: str) -> str:
+    """The root's folder inside the work tree ``top``, as ``""`` or ``"sub/dir/"``."""
+    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(top))
     return "" if rel == "." else rel.replace(os.sep, "/") + "/"
 
 
-def _tree_dir(repo: Repo) -> str:
-    """The top of the work tree of ``repo`` (mlver never opens a bare repository)."""
-    top = repo.working_tree_dir
-    assert top is not None  # search_parent_directories finds a work tree, never bare
-    return os.fspath(top)
-
-
-def _count(repo: Repo, old: str, new: str, specs: list[str] | None) -> int | None:
+def _count(top: str, old: str, new: str, specs: list[str] | None) -> int | None:
     """``git rev-list --count old..new [-- specs]``, or None when git cannot tell."""
-    import git
-
+    out = _out(top, "rev-list", "--count", "--end-of-options", f"{old}..{new}",
+               *(["--", *specs] if specs else []))
     try:
-        out = repo.git.rev_list("--count", "--end-of-options", f"{old}..{new}",
-                                *(["--", *specs] if specs else []))
-        return int(out or 0)
-    except (git.GitCommandError, ValueError):
+        return None if out is None else int(out or 0)
+    except ValueError:
         return None
 
 
 def tracked(root: str, paths: Iterable[str]) -> set[str]:
     """Which of the root-relative ``paths`` git tracks (in the index)."""
-    repo = _open(root)
-    if repo is None:
+    found = _open(root)
+    if found is None:
         return set()
-    import git
-
-    pre = _prefix(repo, root)
+    top = found[0]
+    pre = _prefix(top, root)
     todo = list(paths)
     out: set[str] = set()
     for i in range(0, len(todo), 500):  # bounded argument lists
         # "--" ends the options; each spec is ":(top,literal)" + a path mlver built.
         specs = [f":(top,literal){pre}{p}" for p in todo[i:i + 500]]
-        try:
-            listed = repo.git.ls_files("-z", "--full-name", "--", *specs)
-        except git.GitCommandError:
+        listed = _out(top, "ls-files", "-z", "--full-name", "--", *specs)
+        if listed is None:
             continue
         out.update(p[len(pre):] for p in listed.split("\0") if p.startswith(pre) and p)
     return out
@@ -232,14 +271,11 @@ _COMMIT_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 MAX_COMMITS = 50  # commits listed by ``history``; docs/diff.md says "at most 50"
 
 
-def _commits(repo: Repo, old: str, new: str,
+def _commits(top: str, old: str, new: str,
              specs: list[str] | None = None) -> list[Row] | None:
-    import git
-
-    try:
-        out = repo.git.log("--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}", "--end-of-options",
-                           f"{old}..{new}", *(["--", *specs] if specs is not None else []))
-    except git.GitCommandError:
+    out = _out(top, "log", "--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}", "--end-of-options",
+               f"{old}..{new}", *(["--", *specs] if specs is not None else []))
+    if out is None:
         return None
     rows: list[Row] = []
     for line in out.splitlines():
@@ -248,16 +284,13 @@ def _commits(repo: Repo, old: str, new: str,
     return rows
 
 
-def _files(repo: Repo, old: str, new: str,
+def _files(top: str, old: str, new: str,
            specs: list[str] | None = None) -> list[Row] | None:
-    import git
-
-    try:
-        # --no-renames: a moved file is its old path removed and its new path added, so that
-        # a data file moved with ``git mv`` matches the recorded paths (never ``{a => b}``)
-        out = repo.git.diff("--numstat", "--no-renames", "--end-of-options", old, new,
-                            *(["--", *specs] if specs is not None else []))
-    except git.GitCommandError:
+    # --no-renames: a moved file is its old path removed and its new path added, so that
+    # a data file moved with ``git mv`` matches the recorded paths (never ``{a => b}``)
+    out = _out(top, "diff", "--numstat", "--no-renames", "--end-of-options", old, new,
+               *(["--", *specs] if specs is not None else []))
+    if out is None:
         return None
     rows: list[Row] = []
     for line in out.splitlines():
@@ -270,32 +303,14 @@ def _files(repo: Repo, old: str, new: str,
 def root_prefix(root: str) -> str:
     """Where ``root`` lies inside its git work tree: ``""`` at the top, else ``"sub/dir/"``.
     Git prints paths from the top; records hold them from ``root``."""
-    repo = _open(root)
-    if repo is None or repo.working_tree_dir is None:
-        return ""
-    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(repo.working_tree_dir))
-    return "" if rel == "." else rel.replace(os.sep, "/") + "/"
-
-
-def _author(repo: Repo) -> str | None:
-    reader = repo.config_reader()
-    name = reader.get_value("user", "name", default=None)
-    email = reader.get_value("user", "email", default=None)
-    if not name:
-        return None
-    return f"{name} <{email}>" if email else str(name)
+    found = _open(root)
+    return "" if found is None else _prefix(found[0], root)
 
 
 def head_commit(root: str) -> str | None:
     """The sha of HEAD, or None outside git or before the first commit."""
-    repo = _open(root)
-    if repo is None:
-        return None
-    try:
-        return str(repo.head.commit.hexsha)
-    except ValueError:
-        return None
-
+    found = _open(root, head=True)
+    return None if found is None else found[1]
 
 # -- walking a history (mlver import-dvc) --------------------------------------------------
 
@@ -322,14 +337,6 @@ class Change:
     path: str
     mode: str
     blob: str | None
-
-
-def _top(root: str) -> str | None:
-    """The work tree's top folder (``git rev-parse --show-toplevel``: one git call, no
-    gitpython, which costs a tenth of a second to import), or None outside git."""
-    from mlver.base.gitcmd import show_toplevel
-
-    return show_toplevel(root)
 
 
 def check_range(text: str) -> str:
@@ -425,8 +432,10 @@ def ancestors(top: str, commit: str) -> set[str]:
 
 def toplevel(root: str) -> str | None:
     """The top folder of the git work tree holding ``root``, or None outside git (one git
-    call, without gitpython)."""
-    return _top(root)
+    call: ``git rev-parse --show-toplevel``)."""
+    from mlver.base.gitcmd import show_toplevel
+
+    return show_toplevel(root)
 
 
 def has_commits(top: str) -> bool:
@@ -440,18 +449,16 @@ def has_commits(top: str) -> bool:
 
 # -- scratch copies for replays (mlver explain) ---------------------------------------------
 #
-# These run the git binary directly (not gitpython): a patch goes in on stdin, and a
-# replay interrupted by Ctrl-C must be able to kill and clean up what it started. Every
+# A patch goes in on stdin, and a replay interrupted by Ctrl-C must be able to kill and
+# clean up what it started (``_git`` takes the long bound and raises CaptureError). Every
 # commit handed to git is checked to be a commit id first, every path is one mlver built
 # or validated, and ``--end-of-options`` comes before them.
 
 def _git(cwd: str, *args: str, data: bytes | None = None,
          env: dict[str, str] | None = None) -> bytes:
-    """Run ``git args`` in ``cwd``; its stdout, or CaptureError with git's first line."""
-    import subprocess
-
+    """Run ``git args`` in ``cwd``; its stdout, or CaptureError with git's last line."""
     from mlver.base.errors import CaptureError
-    from mlver.base.gitcmd import GIT_LONG_TIMEOUT, run_git
+    from mlver.base.gitcmd import GIT_LONG_TIMEOUT
 
     try:  # (a whole history or a scratch checkout: the long bound)
         proc = run_git(cwd, *args, data=data, env=env, timeout=GIT_LONG_TIMEOUT)
@@ -474,10 +481,8 @@ def _check_commit_id(commit: str) -> str:
 def work_tree(root: str) -> tuple[str, str] | None:
     """``(top, prefix)``: the top folder of the git work tree holding ``root`` and where
     ``root`` lies inside it (``""`` or ``"sub/dir/"``); None outside git."""
-    repo = _open(root)
-    if repo is None or repo.working_tree_dir is None:
-        return None
-    return str(repo.working_tree_dir), _prefix(repo, root)
+    found = _open(root)
+    return None if found is None else (found[0], _prefix(found[0], root))
 
 
 def has_commit(top: str, commit: str) -> bool:
@@ -499,17 +504,15 @@ def export_commit(top: str, commit: str, patch: bytes | None, dest: str, scratch
     temporary index in the folder ``scratch``; the work tree and the real index are not
     touched, and no hook runs. The patch reaches ``git apply`` on stdin, never as an
     argument."""
-    import os as _os
-
     _check_commit_id(commit)
-    env = {"GIT_INDEX_FILE": _os.path.join(scratch, "index")}
+    env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
     _git(top, "read-tree", "--end-of-options", commit, env=env)
     if patch:
         _git(top, "apply", "--cached", "--binary", "--whitespace=nowarn", data=patch, env=env)
-    _os.makedirs(dest)
+    os.makedirs(dest)
     # --prefix is a folder mlver made (absolute, ending in "/"); -a writes every entry
     _git(top, "-c", "core.hooksPath=/dev/null", "checkout-index", "-a", "--force",
-         "--prefix=" + _os.path.join(dest, ""), env=env)
+         "--prefix=" + os.path.join(dest, ""), env=env)
 
 
 def files_at(top: str, commit: str, patch: bytes | None, paths: list[str], scratch: str
@@ -518,10 +521,8 @@ def files_at(top: str, commit: str, patch: bytes | None, paths: list[str], scrat
     ``patch`` applied, read through a temporary index in the folder ``scratch`` (the
     work tree and the real index are not touched); None for a path that is not a
     regular file there (untracked, ignored, a link, a folder)."""
-    import os as _os
-
     _check_commit_id(commit)
-    env = {"GIT_INDEX_FILE": _os.path.join(scratch, "index")}
+    env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
     _git(top, "read-tree", "--end-of-options", commit, env=env)
     if patch:
         _git(top, "apply", "--cached", "--binary", "--whitespace=nowarn", data=patch, env=env)
