@@ -520,6 +520,14 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
                      None, None))
         print(f"{tag} a'. first capture, warm: mlver {w_init + w_snap:.2f} s, "
               f"dvc add {w_dadd:.2f} s", flush=True)
+        # the floor of a first capture: reading every file and writing it once, durably
+        warm_up(m_root)
+        dest = os.path.join(work, "cp-copy")
+        t_cp = runner.run(["sh", "-c", 'cp -r "$1" "$2" && sync', "sh",
+                           os.path.join(m_root, "data"), dest], work)[0]
+        shutil.rmtree(dest, ignore_errors=True)
+        print(f"{tag} a''. floor: cp -r data + sync, warm: {t_cp:.2f} s; mlver's warm first "
+              f"capture is {(w_init + w_snap) / t_cp:.2f} x that", flush=True)
         time.sleep(2.1)  # the racily-clean window again, for the unchanged checks
 
     # b. unchanged re-check, cold
