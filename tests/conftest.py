@@ -223,3 +223,15 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             (root / "stdout.part").write_text(proc.stdout)
             os.replace(root / "stdout.part", printed)
     return out, printed.read_text()
+
+
+@pytest.fixture
+def watched(repo, git_repo):
+    """``repo`` with data/a/x.csv and data/b/y.csv (ignored by git) and the file-system
+    monitor on (watchman; tests using it skip where it is not installed)."""
+    write(git_repo / "data" / "a" / "x.csv", "id\n1\n")
+    write(git_repo / "data" / "b" / "y.csv", "id\n2\n")
+    write(git_repo / ".gitignore", "data/\n")
+    assert repo.monitor(True) == "watchman"
+    yield repo
+    repo.monitor(False)

@@ -1,0 +1,175 @@
+"""mlver.capture.monitored (and capture.path's dispatch): with watchman on, a capture
+patches the last tree with the paths that changed, and gets what a walk gets. Runs a real
+watchman (skipped where it is not installed; .ci/run installs it)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from mlver.api import Repo
+from mlver.capture import files as capfiles
+from mlver.core import monitor as monmod
+
+from conftest import write
+from test_monitor import _status
+
+pytestmark = pytest.mark.skipif(shutil.which("watchman") is None,
+                                reason="watchman is not installed")
+
+
+def _tree_oid(path) -> str:
+    """The folder's tree oid computed from scratch (an oracle independent of capture)."""
+    import os
+
+    from mlver.base.hashing import oid_of
+    from mlver.store.trees import encode_rows
+
+    rows = []
+    for e in sorted(os.scandir(path), key=lambda e: e.name):
+        if e.name in (".git", ".mlver"):
+            continue
+        if e.is_symlink():
+            target = os.fsencode(os.readlink(e.path))
+            rows.append((e.name, "link", oid_of(target), len(target), False))
+        elif e.is_dir():
+            rows.append((e.name, "tree", _tree_oid(e.path), _size(e.path), False))
+        else:
+            with open(e.path, "rb") as f:
+                data = f.read()
+            rows.append((e.name, "blob", oid_of(data), len(data),
+                         bool(os.stat(e.path).st_mode & 0o111)))
+    return oid_of(encode_rows(rows))
+
+
+def _size(path) -> int:
+    import os
+
+    total = 0
+    for dirpath, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d not in (".git", ".mlver")]
+        for f in files:
+            p = os.path.join(dirpath, f)
+            total += len(os.fsencode(os.readlink(p))) if os.path.islink(p) else os.path.getsize(p)
+        for d in dirs:
+            p = os.path.join(dirpath, d)
+            if os.path.islink(p):
+                total += len(os.fsencode(os.readlink(p)))
+    return total
+
+
+def _count(path) -> int:
+    import os
+
+    n = 0
+    for _dirpath, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d not in (".git", ".mlver")]
+        n += len(files) + sum(1 for d in dirs if os.path.islink(os.path.join(_dirpath, d)))
+    return n
+
+
+def _walks(monkeypatch) -> list[str]:
+    """Record every folder walked from its top (a patch walks only new folders)."""
+    seen: list[str] = []
+    real = capfiles._scan
+
+    def spy(root, rel, *a, **k):
+        seen.append(rel)
+        return real(root, rel, *a, **k)
+    monkeypatch.setattr(capfiles, "_scan", spy)
+    return seen
+
+
+def _snapshot_data(path):
+    with Repo(str(path)) as r:
+        res = r.snapshot("d", outputs={"data": "data"})
+        art = r.record(r.resolve("d")).outputs["data"]
+        return res, art
+
+
+def test_a_snapshot_patches_the_last_tree_with_what_changed(watched, git_repo, monkeypatch):
+    import os
+
+    data = git_repo / "data"
+    write(data / "a" / "deep" / "z.bin", b"z" * 10)
+    write(data / "b" / "gone" / "old.csv", "id\n0\n")
+    (data / "b" / "exe.sh").write_text("echo\n")
+    os.symlink("x.csv", data / "a" / "link")
+    _snapshot_data(git_repo)
+    walked = _walks(monkeypatch)
+    # every kind of change: edit, add, delete, new folder, removed folder, a file that
+    # becomes a folder and back, a link retargeted, an exec bit
+    write(data / "a" / "x.csv", "id\n1\n2\n")
+    write(data / "a" / "deep" / "new.csv", "id\n7\n")
+    write(data / "c" / "d" / "e.csv", "id\n8\n")
+    (data / "b" / "gone" / "old.csv").unlink()
+    (data / "b" / "gone").rmdir()
+    (data / "b" / "y.csv").unlink()
+    write(data / "b" / "y.csv" / "inner.csv", "id\n4\n")
+    (data / "a" / "deep" / "z.bin").unlink()
+    os.mkdir(data / "a" / "deep" / "z.bin")
+    (data / "a" / "link").unlink()
+    os.symlink("deep", data / "a" / "link")
+    os.chmod(data / "b" / "exe.sh", 0o755)
+    res, art = _snapshot_data(git_repo)
+    assert res.created
+    assert art.oid == _tree_oid(data) and art.size == _size(data)
+    assert art.files == _count(data) == 6
+    # only the new folders were walked, never data/ itself
+    assert sorted(walked) == ["data/a/deep/z.bin", "data/b/y.csv", "data/c"]
+    with Repo(str(git_repo)) as r:
+        assert r.verify().ok
+
+
+def test_status_patches_and_keeps_the_stored_base(watched, git_repo, monkeypatch):
+    data = git_repo / "data"
+    _res, art1 = _snapshot_data(git_repo)
+    walked = _walks(monkeypatch)
+    write(data / "a" / "x.csv", "id\n5\n")
+    assert _status(git_repo) == {"data": "modified"}
+    write(data / "b" / "y.csv", "id\n6\n")
+    assert _status(git_repo) == {"data": "modified"}  # both changes, from the stored base
+    assert walked == []
+    write(data / "a" / "x.csv", "id\n1\n")
+    write(data / "b" / "y.csv", "id\n2\n")  # back as they were
+    assert _status(git_repo) == {"data": "unchanged"}
+    _res, art = _snapshot_data(git_repo)
+    assert art.oid == art1.oid == _tree_oid(data) and walked == []
+
+
+def test_a_patch_it_cannot_make_is_a_walk(watched, git_repo, monkeypatch):
+    data = git_repo / "data"
+    _snapshot_data(git_repo)
+    walked = _walks(monkeypatch)
+    monkeypatch.setattr(monmod, "MAX_NAMES", 1)  # too many names: a walk
+    write(data / "a" / "x.csv", "id\n11\n")
+    write(data / "b" / "y.csv", "id\n12\n")
+    _res, art = _snapshot_data(git_repo)
+    assert walked == ["data"] and art.oid == _tree_oid(data)
+    monkeypatch.setattr(monmod, "MAX_NAMES", 10_000)
+    walked.clear()
+    # the base tree is not in the store (lost): a walk, never a wrong tree
+    import mlver.core.workspace as wsmod
+
+    monkeypatch.setattr(wsmod.Workspace, "_tree_bytes", lambda self, oid: None)
+    write(data / "a" / "x.csv", "id\n13\n")
+    _res, art = _snapshot_data(git_repo)
+    assert walked == ["data"] and art.oid == _tree_oid(data)
+
+
+def test_a_folder_reached_through_a_symlink_is_walked(repo, git_repo, monkeypatch):
+    """watchman watches names: a change in the folder a link leads to is not reported
+    under the link's name, so such a folder is always walked."""
+    import os
+
+    write(git_repo / "real" / "x.csv", "id\n1\n")
+    os.symlink("real", git_repo / "data")
+    write(git_repo / ".gitignore", "real/\n")
+    assert repo.monitor(True) == "watchman"
+    try:
+        _snapshot_data(git_repo)
+        write(git_repo / "real" / "x.csv", "id\n2\n")
+        _res, art = _snapshot_data(git_repo)
+        assert art.oid == _tree_oid(git_repo / "real")
+    finally:
+        repo.monitor(False)
