@@ -531,6 +531,12 @@ def run_round(args, runner: Runner, bindir: str, env: dict, work: str, r: int):
         time.sleep(2.1)  # the racily-clean window again, for the unchanged checks
 
     # b. unchanged re-check, cold
+    # the floor of a walk: find stats every entry, in C (cold, then warm)
+    drop()
+    t_find = runner.run(["find", "data", "-printf", "%s %T@ %C@\\n"], m_root)[0]
+    t_find_warm = runner.run(["find", "data", "-printf", "%s %T@ %C@\\n"], m_root)[0]
+    print(f"{tag} b0. floor: find stats every entry: {t_find:.2f} s cold, "
+          f"{t_find_warm:.2f} s warm", flush=True)
     drop()
     t_stat, rss_stat, out, _ = runner.run(mlver_cmd("status", "data", "--json"), m_root)
     show_profile("status (unchanged)", out)
