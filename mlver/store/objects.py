@@ -56,7 +56,7 @@ def _missing(oid: str) -> CorruptObjectError:
 
 
 class ObjectStore(Protocol):
-    """What every store of objects offers (the local one, later remotes)."""
+    """What every store of objects offers (the local one and a remote's)."""
 
     def has(self, oid: str) -> bool: ...
 
@@ -65,6 +65,8 @@ class ObjectStore(Protocol):
     def manifest(self, oid: str) -> Manifest | None: ...
 
     def read_many(self, oids: list[str]) -> dict[str, bytes]: ...
+
+    def read_range(self, oid: str, offset: int, length: int) -> bytes: ...
 
     def open(self, oid: str) -> BinaryIO: ...
 

@@ -9,6 +9,7 @@ its oid is looked for in every other copy the remote has before it is refused.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import uuid
@@ -16,11 +17,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from mlver.base.errors import CorruptObjectError
+from mlver.base.hashing import oid_of
 from mlver.store import packs as packmod
 from mlver.store.items import Item
+from mlver.store.manifest import Manifest
 from mlver.store.remote_backend import Backend
 from mlver.store.remote_batch import RemoteBatch
-from mlver.store.remote_bounds import check_meta_size, parallel, unlink, verify_item
+from mlver.store.remote_bounds import (META_MAX, check_meta_size, parallel, unlink,
+                                       verify_item)
 from mlver.store.remote_listing import RemoteListing
 from mlver.store.trees import Tree
 
@@ -34,7 +38,8 @@ IN_MEMORY = 16 << 20  # a loose object up to this size is fetched into memory, l
 
 class RemoteObjectStore(RemoteListing):
     """The objects of a remote: what the local object store offers (``has``, ``missing``,
-    ``manifest``, ``open``, ``read``, ``batch``, ``iter_oids``), with presence answered
+    ``manifest``, ``open``, ``read``, ``read_many``, ``read_range``, ``batch``,
+    ``iter_oids``), with presence answered
     from one listing and parallel, verified fetches (:meth:`iter_items`)."""
 
     # Reading a file back through its chunks costs requests: the sender vouches instead.
@@ -66,6 +71,163 @@ class RemoteObjectStore(RemoteListing):
     def batch(self) -> RemoteBatch:
         """Start a batch of uploads to this remote."""
         return RemoteBatch(self)
+
+    # -- reading many, and ranges ------------------------------------------------------------
+
+    def read_many(self, oids: list[str]) -> dict[str, bytes]:
+        """The bytes of the objects ``oids``, each verified (its XXH3-128 is its oid), as
+        the local store's: neighbours in one pack come with one ranged read per run
+        (:meth:`_plan`), the requests run in parallel (at most ``2 × WORKERS`` in flight).
+        An object that is missing, or whose every copy is damaged, is absent from the
+        result (:meth:`read` names why). A chunked file is read through its manifest: its
+        chunks join the same plan, and the joined bytes must hash to the file's oid. An
+        object or chunked file over :data:`~mlver.store.remote_bounds.META_MAX` bytes is
+        left out too (it is never read whole into memory here: use :meth:`read_range`)."""
+        whole: list[str] = []
+        files: dict[str, Manifest] = {}
+        for oid in dict.fromkeys(oids):
+            size = self._stored_whole(oid)
+            if size is not None:
+                if size <= META_MAX:
+                    whole.append(oid)
+                continue
+            try:
+                m = self.manifest(oid) if oid in self._manifests else None
+            except CorruptObjectError:
+                m = None
+            if m is None or m.size > META_MAX or any(
+                    self._chunk_fault(m, j) for j in range(len(m.chunks))):
+                continue
+            files[oid] = m
+            whole.extend(c for c, _n in m.chunks)
+        got = self._fetch_verified(whole)
+        out = {o: got[o] for o in dict.fromkeys(oids) if o in got}
+        for oid, m in files.items():
+            parts = [got.get(c) for c, _n in m.chunks]
+            if all(p is not None and len(p) == n for p, (_c, n) in zip(parts, m.chunks,
+                                                                       strict=True)):
+                data = b"".join(p for p in parts if p is not None)
+                if oid_of(data) == oid:
+                    out[oid] = data
+        return out
+
+    def _stored_whole(self, coid: str) -> int | None:
+        """The size of ``coid`` stored whole (packed or loose), else None."""
+        at = self._locate(coid)
+        if at is None or isinstance(at, int):
+            return at
+        return at[0].lengths[at[1]]
+
+    def _chunk_fault(self, m: Manifest, j: int) -> str | None:
+        """Why chunk ``j`` of ``m`` cannot be read as a chunk, before anything is fetched:
+        absent, stored as chunks itself (a forged cycle), or not the length the manifest
+        gives (never read a big object whole for a small chunk); None when it can."""
+        coid, n = m.chunks[j]
+        have = None if coid == m.oid else self._stored_whole(coid)
+        if have is None:
+            return "is stored as chunks itself (the manifest is forged)" \
+                if coid == m.oid or coid in self._manifests else "is missing"
+        return None if have == n else f"is {have} bytes, its manifest says {n}"
+
+    def _fetch_verified(self, oids: list[str]) -> dict[str, bytes]:
+        """Objects stored whole (packed or loose), fetched in memory by one plan, each
+        verified; one that is absent, short or damaged in every copy is left out."""
+        wanted = [o for o in dict.fromkeys(oids) if self._locate(o) is not None]
+        out: dict[str, bytes] = {}
+        if not wanted:
+            return out
+
+        def guarded(unit: Callable[[], list[Item]]) -> Callable[[], list[Item]]:
+            def run() -> list[Item]:
+                try:
+                    return unit()
+                except CorruptObjectError:  # a pack shorter than its index: other copies
+                    return []
+            return run
+
+        for items in parallel([guarded(u) for u in self._plan(wanted, in_memory=True)]):
+            for it in items:
+                try:
+                    verify_item(it, self.label)
+                except CorruptObjectError as bad:
+                    try:
+                        it = self._good_copy(it.oid, True, bad)
+                    except CorruptObjectError:
+                        continue
+                assert it.data is not None
+                out[it.oid] = it.data
+        for oid in wanted:  # a unit cut short: any other copy that hashes right
+            if oid not in out:
+                try:
+                    it = self._good_copy(oid, True, CorruptObjectError(oid))
+                except CorruptObjectError:
+                    continue
+                assert it.data is not None
+                out[oid] = it.data
+        return out
+
+    def read_range(self, oid: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the object ``oid`` from ``offset`` (fewer at its end, none
+        past it), as the local store's.
+
+        What is verified: a chunked file reads only the chunks that cover the range, each
+        verified against its oid (a damaged or missing one raises
+        :class:`CorruptObjectError` naming it and the file). An object stored whole of at
+        most :data:`IN_MEMORY` bytes (every packed one, small loose ones) is read whole in
+        one request and verified before it is sliced. A loose object larger than that has
+        only the asked bytes read (one ranged request) and they are NOT verified: its oid
+        covers its whole bytes, which a range does not read (:meth:`read` or a pull
+        verifies it)."""
+        if offset < 0 or length < 0:
+            raise ValueError("a range starts and extends at zero or more")
+        at = self._locate(oid)
+        if at is None:
+            m = self.manifest(oid) if oid in self._manifests else None
+            if m is None:
+                raise CorruptObjectError(f"object {oid} is not in {self.label}; push it there "
+                                         "from a store that has it")
+            return self._chunk_range(m, offset, length)
+        size = at if isinstance(at, int) else at[0].lengths[at[1]]
+        end = min(offset + length, size)
+        if offset >= end:
+            return b""
+        if isinstance(at, int) and size > IN_MEMORY:
+            return self.backend.read_range(f"objects/{oid[:2]}/{oid[2:]}", offset, end - offset)
+        for it in self.iter_objects([oid], in_memory=True):  # verified, or another copy
+            assert it.data is not None
+            return it.data[offset:end]
+        raise AssertionError("unreachable")
+
+    def _chunk_range(self, m: Manifest, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset+length)`` of the chunked file ``m``: only the chunks that
+        cover them, fetched by one plan, each verified."""
+        end = min(offset + length, m.size)
+        if offset >= end:
+            return b""
+        starts = m.offsets
+        todo = range(bisect.bisect_right(starts, offset) - 1, bisect.bisect_left(starts, end))
+        for j in todo:
+            fault = self._chunk_fault(m, j)
+            if fault is not None:
+                raise self._bad_chunk(m, j, fault)
+        got = self._fetch_verified([m.chunks[j][0] for j in todo])
+        parts = []
+        for j in todo:
+            coid, n = m.chunks[j]
+            data = got.get(coid)
+            if data is None:
+                raise self._bad_chunk(m, j, "is corrupt (its bytes do not hash to it in any "
+                                      "copy)")
+            lo, hi = max(offset - starts[j], 0), min(end - starts[j], n)
+            parts.append(data[lo:hi])
+        return b"".join(parts)
+
+    def _bad_chunk(self, m: Manifest, j: int, what: str) -> CorruptObjectError:
+        coid, n = m.chunks[j]
+        start = m.offsets[j]
+        return CorruptObjectError(f"chunk {coid} of object {m.oid} (bytes {start}–{start + n}) "
+                                  f"on {self.label} {what}; push the file again from a store "
+                                  "that has it intact")
 
     # -- fetching many -----------------------------------------------------------------------
 
