@@ -3,6 +3,7 @@ patches the last tree with the paths that changed, and gets what a walk gets. Ru
 watchman (skipped where it is not installed; .ci/run installs it)."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -171,5 +172,67 @@ def test_a_folder_reached_through_a_symlink_is_walked(repo, git_repo, monkeypatc
         write(git_repo / "real" / "x.csv", "id\n2\n")
         _res, art = _snapshot_data(git_repo)
         assert art.oid == _tree_oid(git_repo / "real")
+    finally:
+        repo.monitor(False)
+
+
+def test_a_hard_linked_file_is_never_patched(watched, git_repo, monkeypatch):
+    """Review (issue 24): a write through another name of a hard-linked file changes it
+    with no event under the captured folder; a patch kept its old oid (a wrong tree)."""
+    import os
+
+    data = git_repo / "data"
+    _snapshot_data(git_repo)
+    os.link(data / "a" / "x.csv", data / "b" / "h.csv")  # a new name: reported, then walked
+    _res, art = _snapshot_data(git_repo)
+    assert art.oid == _tree_oid(data)
+    with Repo(str(git_repo)) as r:  # no base is left for a monitor to patch
+        assert r.store.index.get_meta("monitor/1:data") in (None, "")
+    walked = _walks(monkeypatch)
+    write(data / "a" / "x.csv", "id\n1\nchanged through the other name\n")
+    _res, art = _snapshot_data(git_repo)
+    assert walked == ["data"] and art.oid == _tree_oid(data) and art.size == _size(data)
+    assert _status(git_repo) == {"data": "unchanged"}
+    (data / "b" / "h.csv").unlink()  # no hard link left: a base again, then patches
+    _snapshot_data(git_repo)
+    walked.clear()
+    write(data / "a" / "x.csv", "id\n2\n")
+    _res, art = _snapshot_data(git_repo)
+    assert walked == [] and art.oid == _tree_oid(data)
+
+
+def test_a_new_hard_linked_file_in_a_patch_is_a_walk(watched, git_repo, monkeypatch, tmp_path):
+    import os
+
+    data = git_repo / "data"
+    _snapshot_data(git_repo)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("id\n5\n")
+    os.link(outside, data / "a" / "o.csv")
+    write(data / "c" / "d.csv", "id\n6\n")
+    os.link(outside, data / "c" / "e.csv")  # in a new folder, walked by the patch
+    walked = _walks(monkeypatch)
+    _res, art = _snapshot_data(git_repo)
+    assert walked[-1] == "data" and art.oid == _tree_oid(data)
+    outside.write_text("id\n5\nchanged outside the repository\n")
+    _res, art = _snapshot_data(git_repo)
+    assert art.oid == _tree_oid(data) and art.size == _size(data)
+
+
+def test_a_watchmanconfig_that_ignores_folders_is_not_trusted(repo, git_repo, monkeypatch):
+    """Review (issue 24): with ignore_dirs in .watchmanconfig, watchman reports nothing
+    below those folders, and a patch said 'unchanged' over edited files."""
+    write(git_repo / ".watchmanconfig", json.dumps({"ignore_dirs": ["data/b"]}))
+    write(git_repo / "data" / "a" / "x.csv", "id\n1\n")
+    write(git_repo / "data" / "b" / "y.csv", "id\n2\n")
+    write(git_repo / ".gitignore", "data/\n")
+    assert repo.monitor(True) == "watchman"
+    try:
+        _snapshot_data(git_repo)
+        write(git_repo / "data" / "b" / "y.csv", "id\n3\n")
+        write(git_repo / "data" / "b" / "new.csv", "id\n4\n")
+        assert _status(git_repo) == {"data": "modified"}
+        _res, art = _snapshot_data(git_repo)
+        assert art.oid == _tree_oid(git_repo / "data") and art.files == 3
     finally:
         repo.monitor(False)

@@ -48,6 +48,9 @@ class Captured:
     size: int
     files: int
     exec: bool = False  # a single file's exec bit (a folder's are in its trees)
+    # a file below has other hard links: a write through another name changes it with no
+    # event under this folder, so a file-system monitor cannot vouch for it
+    shared: bool = False
 
 
 # One file found by a walk, filled in place (a list, not a dataclass: 100k of them a
@@ -84,7 +87,7 @@ def check_utf8(folder: str, name: str) -> None:
 
 
 class _Node:
-    __slots__ = ("rel", "dirs", "files", "links", "sig", "held", "reuse")
+    __slots__ = ("rel", "dirs", "files", "links", "sig", "held", "reuse", "shared")
 
     def __init__(self, rel: str) -> None:
         self.rel = rel
@@ -94,6 +97,7 @@ class _Node:
         self.sig = ""  # see _signature
         self.held = False  # files not yet looked up: the folder may be reused whole
         self.reuse: FolderRow | None = None  # the cached row whose tree oid it reuses
+        self.shared = False  # a file in it (or, on the top node, below it) is hard-linked
 
 
 def _signature(node: _Node) -> str:
@@ -135,6 +139,8 @@ def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
                 # A plain tuple in StatKey's order: 100k of them per capture.
                 add([name, prefix + name, (st.st_dev, st.st_ino, size, st.st_mtime_ns,
                                            st.st_ctime_ns), mode & 0o111 != 0, None, size])
+                if st.st_nlink > 1:  # hard-linked: see Captured.shared
+                    node.shared = True
                 continue
             erel = prefix + name
             if S_ISDIR(mode):
@@ -172,6 +178,8 @@ def _scan(root: str, rel: str,
                                f"(at '{children[0].rel[:200]}…'); mlver captures at most "
                                f"{MAX_DEPTH} levels, so move or leave out the deep part")
         stack += children
+        if node.shared:
+            top.shared = True
         if node.files:
             files += node.files
             if cache is not None and cache.folder(node.rel, node.sig) is not None:
@@ -376,7 +384,7 @@ def walk_folder(root: str, rel: str, cache: StatCache, batch: Batch | None = Non
         raise
     filler.finish(len(files), progress)
     oid, size, count = _build(node, batch, cache)
-    return Captured("tree", oid, size, count)
+    return Captured("tree", oid, size, count, shared=node.shared)
 
 
 def capture_file(root: str, rel: str, st: os.stat_result, cache: StatCache,

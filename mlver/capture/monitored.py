@@ -137,11 +137,17 @@ class _Patch:
                         node.rows[name] = old
                     continue
                 cap = walk_folder(self.root, path, self.cache, self.batch)
+                if cap.shared:
+                    raise _Fallback  # a hard link: see walk_folder's caller
                 node.rows[name] = (name, "tree", cap.oid, cap.size, False)
                 self.delta += cap.files - self._files(old)
                 continue
             self.delta += 1 - self._files(old)
             if stat_mod.S_ISREG(mode):
+                if st.st_nlink > 1:
+                    # another name of this file may be written with no event here: the
+                    # walk finds it and leaves no base (see capture.path)
+                    raise _Fallback
                 item: Item = [name, path, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
                                            st.st_ctime_ns), bool(mode & 0o111), None,
                               st.st_size]

@@ -64,7 +64,11 @@ def _folder(root: str, rel: str, cache: StatCache, batch: Batch | None,
                 cache.remember_monitored(rel, (clock, cap.oid, cap.size, cap.files, stored))
             return cap
     cap = walk_folder(root, rel, cache, batch, progress)
-    if clock is not None:  # taken before the walk: a change during it shows next time
+    if clock is not None and cap.shared:
+        # A hard-linked file changes with no event under this folder when written through
+        # its other name: no monitor base (and none left from before), the next one walks.
+        cache.forget_monitored(rel)
+    elif clock is not None:  # taken before the walk: a change during it shows next time
         cache.remember_monitored(rel, (clock, cap.oid, cap.size, cap.files, stored_flag(batch)))
     return cap
 

@@ -45,9 +45,16 @@ class Watchman:
         if self._client is None:
             import pywatchman  # optional: imported only when the monitor is on
 
-            self._client = pywatchman.client(timeout=TIMEOUT_S)
-            got = self._client.query("watch-project", os.path.realpath(self.root))
-            self._watch = str(got["watch"])
+            client = pywatchman.client(timeout=TIMEOUT_S)
+            got = client.query("watch-project", os.path.realpath(self.root))
+            watch = str(got["watch"])
+            # A .watchmanconfig that makes watchman ignore folders (ignore_dirs) or other
+            # names (ignore_vcs) hides changes that are content here: never trust it.
+            cfg = client.query("get-config", watch).get("config")
+            if not isinstance(cfg, dict) or cfg.get("ignore_dirs") or "ignore_vcs" in cfg:
+                client.close()
+                raise ValueError("watchman ignores some folders of this watch")
+            self._client, self._watch = client, watch
             self._prefix = got.get("relative_path") or None
         return self._client
 

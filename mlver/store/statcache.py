@@ -80,7 +80,7 @@ class StatCache:
         # the bytes of a tree in the store, or None when it is not there (set with the
         # monitor: capture patches the last tree with what the monitor says changed)
         self.read_tree: Callable[[str], bytes | None] | None = None
-        self._monitored: dict[str, Monitored] = {}
+        self._monitored: dict[str, Monitored | None] = {}  # None: forget it
 
     def _add(self, rows: Iterable[StatRow]) -> None:
         self._rows.update({row[0]: row for row in rows})
@@ -176,6 +176,10 @@ class StatCache:
         """Queue what a capture of ``path`` found, with the clock taken before it."""
         self._monitored[path] = row
 
+    def forget_monitored(self, path: str) -> None:
+        """Queue dropping what a monitor vouched for at ``path``: it is no longer a base."""
+        self._monitored[path] = None
+
     def save(self) -> None:
         """Write queued entries in one transaction each."""
         # Only an optimisation: a full disk or a busy index must not turn a version
@@ -191,6 +195,6 @@ class StatCache:
             self._new_folders = []
         if self._monitored:
             with contextlib.suppress(sqlite3.Error, OSError):
-                self.index.set_meta_many((MONITOR_META + k, json.dumps(list(v)))
+                self.index.set_meta_many((MONITOR_META + k, json.dumps(list(v)) if v else "")
                                          for k, v in self._monitored.items())
             self._monitored = {}
