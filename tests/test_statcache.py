@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -177,3 +178,23 @@ def test_racily_clean_file_is_not_cached_and_change_is_detected(repo, git_repo):
     second = repo.snapshot("m", inputs={"d": "data.csv"})
     assert second.created and second.record.version == 2
     assert second.record.inputs["d"].oid == oid_of(b"id,v\n1,bbbb\n") != first.record.inputs["d"].oid
+
+
+@pytest.mark.parametrize("bad", [
+    ["c:1:2:3:4", "z" * 32, 10, 2, 1],  # not an oid
+    ["c:1:2:3:4", "0" * 32, -1, 2, 1],  # a negative size
+    ["c:1:2:3:4", "0" * 32, 10, -3, 1],  # a negative count
+    ["c:1:2:3:4", "0" * 32, 10, 2, 7],  # a stored flag that is neither 0 nor 1
+    ["c:1:2:3:4", "0" * 32, 10.5, 2, 1],  # not an integer
+    ["", "0" * 32, 10, 2, 1],  # no clock
+])
+def test_a_malformed_monitor_row_is_no_base(git_repo, repo, bad):
+    """Review (issue 24): a monitor/1: row with a negative size was taken as is, and the
+    snapshot wrote a record that no command could read afterwards."""
+    from mlver.store.statcache import StatCache
+
+    repo.store.index.set_meta("monitor/1:data", json.dumps(bad))
+    assert StatCache(repo.store.index).monitored("data") is None
+    good = ["c:1:2:3:4", "0" * 32, 10, 2, 1]
+    repo.store.index.set_meta("monitor/1:data", json.dumps(good))
+    assert StatCache(repo.store.index).monitored("data") == tuple(good)

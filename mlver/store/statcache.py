@@ -18,6 +18,7 @@ import time
 from typing import NamedTuple, Protocol
 from collections.abc import Callable, Iterable
 
+from mlver.base.hashing import is_oid
 from mlver.store.index import FolderRow, Index, StatRow
 
 # Coarsest timestamp granularity we allow for (FAT's 2 s); ext4/xfs are finer.
@@ -168,8 +169,13 @@ class StatCache:
             raw = self.index.get_meta(MONITOR_META + path)
             if raw:
                 clock, oid, size, count, stored = json.loads(raw)
-                if isinstance(clock, str) and isinstance(oid, str) and len(oid) == 32:
-                    return clock, oid, int(size), int(count), int(stored)
+                # a row that does not parse as one capture wrote it is no base (a negative
+                # size taken from it made a snapshot write a record nothing can read)
+                if (isinstance(clock, str) and clock and is_oid(oid)
+                        and all(type(v) is int for v in (size, count, stored))
+                        and size >= 0 and count >= 0 and stored in (0, 1)
+                        and (count > 0 or size == 0)):
+                    return clock, oid, size, count, stored
         return None
 
     def remember_monitored(self, path: str, row: Monitored) -> None:
