@@ -128,6 +128,10 @@ def test_origin_preferred_over_other_remotes(git_repo):
     ("https://host/x.git", "https://host/x.git"),
     ("https://host/a@b.git", "https://host/a@b.git"),  # an @ in the path is not a credential
     ("git@github.com:acme/x.git", "git@github.com:acme/x.git"),
+    # review (issue 24): an unescaped @ in the password left its tail in the record
+    ("https://user:p@ss@host/x.git", "https://host/x.git"),
+    ("https://user:p@ss@host", "https://host"),
+    ("https://host?q=a@b", "https://host?q=a@b"),
     (None, None),
     ("", ""),
 ])

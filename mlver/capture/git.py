@@ -19,7 +19,9 @@ from typing import Any
 from mlver.base.gitcmd import run_git
 from mlver.base.paths import is_plain_relpath
 
-_CRED_RE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+# everything up to the last "@" of the authority (which ends at "/", "?" or "#"): a
+# password holding an unescaped "@" is dropped whole, not cut at its first "@"
+_CRED_RE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#]*@")
 
 
 def strip_credentials(url: str | None) -> str | None:
