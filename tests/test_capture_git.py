@@ -253,3 +253,22 @@ def test_untracked_names_with_quotes_newlines_or_backslashes(git_repo):
     assert c is not None and c.untracked == ("d/", "data.csv", 'o"ut\nx.bin')
     repo.snapshot("m", inputs={"data": "data.csv"})
     assert repo.show("m")[1].code.untracked == ("d/", 'o"ut\nx.bin')
+
+
+def test_a_repository_git_refuses_as_dubious_is_an_error_not_no_git(git_repo, monkeypatch):
+    """Review (issue 24): since the port to the git binary, git's safe.directory refusal
+    (a repository another user owns) read as "outside git": the snapshot recorded no
+    commit, no patch and no branch, silently. gitpython's diff failed loudly."""
+    from mlver.base.errors import CaptureError
+
+    monkeypatch.setenv("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")  # git >= 2.35.2
+    probe = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=git_repo,
+                           capture_output=True, check=False)
+    if b"safe.directory" not in probe.stderr:
+        pytest.skip("this git cannot simulate another owner")
+    with pytest.raises(CaptureError, match="safe.directory"):
+        capture_code(str(git_repo), [])
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")  # the fix the message names
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "safe.directory")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "*")
+    assert capture_code(str(git_repo), []).commit is not None

@@ -76,6 +76,15 @@ def _open(root: str, head: bool = False) -> tuple[str, str | None] | None:
     if head:  # --verify prints at the end, after the top; -q: exit 1 with no commit yet
         args += ["--verify", "-q", "HEAD^{commit}"]
     proc = _run(root, *args)
+    if proc is not None and proc.returncode == 128 and b"safe.directory" in proc.stderr:
+        # git refuses a repository another user owns: saying "outside git" would record
+        # a version with no code section, silently
+        from mlver.base.errors import CaptureError
+
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CaptureError(f"git refuses the repository holding {root}: {why[0][:300]}; "
+                           "run: git config --global --add safe.directory <its top folder>, "
+                           "if you trust it")
     if proc is None or proc.returncode not in (0, 1):
         return None
     text = proc.stdout.decode("utf-8", "surrogateescape").removesuffix("\n")
