@@ -272,3 +272,19 @@ def test_a_repository_git_refuses_as_dubious_is_an_error_not_no_git(git_repo, mo
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "safe.directory")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", "*")
     assert capture_code(str(git_repo), []).commit is not None
+
+
+def test_history_keeps_odd_names_and_subjects_as_they_are(git_repo):
+    """Review (issue 24): --numstat without -z C-quoted every non-ASCII path
+    ('"d\\303\\251j\\303\\240.csv"'), and a subject holding a form feed or U+2028 was split
+    into two lines by str.splitlines(), a ValueError out of history()."""
+    old = git(git_repo, "rev-parse", "HEAD").strip()
+    write(git_repo / "déjà vu.csv", "id\n1\n")
+    write(git_repo / "tab\there.csv", "id\n2\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "subject\u2028with\x0cbreaks")
+    new = git(git_repo, "rev-parse", "HEAD").strip()
+    commits, files = history(str(git_repo), old, new)
+    assert [c["summary"] for c in commits] == ["subject\u2028with\x0cbreaks"]
+    assert sorted(f["path"] for f in files) == ["déjà vu.csv", "tab\there.csv"]
+    assert all(f["added"] == 2 for f in files)

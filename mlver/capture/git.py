@@ -284,12 +284,14 @@ MAX_COMMITS = 50  # commits listed by ``history``; docs/diff.md says "at most 50
 
 def _commits(top: str, old: str, new: str,
              specs: list[str] | None = None) -> list[Row] | None:
-    out = _out(top, "log", "--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}", "--end-of-options",
-               f"{old}..{new}", *(["--", *specs] if specs is not None else []))
+    # -z: commits end with NUL, never split at a form feed or U+2028 in a subject
+    out = _out(top, "log", "-z", "--format=%H%x1f%an%x1f%s", f"-{MAX_COMMITS}",
+               "--end-of-options", f"{old}..{new}",
+               *(["--", *specs] if specs is not None else []))
     if out is None:
         return None
     rows: list[Row] = []
-    for line in out.splitlines():
+    for line in filter(None, out.split("\0")):
         sha, author, summary = line.split("\x1f", 2)
         rows.append({"sha": sha, "author": author, "summary": summary})
     return rows
@@ -299,12 +301,13 @@ def _files(top: str, old: str, new: str,
            specs: list[str] | None = None) -> list[Row] | None:
     # --no-renames: a moved file is its old path removed and its new path added, so that
     # a data file moved with ``git mv`` matches the recorded paths (never ``{a => b}``)
-    out = _out(top, "diff", "--numstat", "--no-renames", "--end-of-options", old, new,
+    # -z: paths as they are (without it git C-quotes any non-ASCII name: "d\303\251j\303\240")
+    out = _out(top, "diff", "--numstat", "-z", "--no-renames", "--end-of-options", old, new,
                *(["--", *specs] if specs is not None else []))
     if out is None:
         return None
     rows: list[Row] = []
-    for line in out.splitlines():
+    for line in filter(None, out.split("\0")):
         added, removed, path = line.split("\t", 2)
         rows.append({"path": path, "added": None if added == "-" else int(added),
                      "removed": None if removed == "-" else int(removed)})
