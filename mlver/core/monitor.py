@@ -11,7 +11,11 @@ It is an optimisation that never changes an answer:
   mtime rule is not needed here).
 - A fresh watchman instance (restarted, or the watch was dropped), an error of any kind, or
   a missing ``watchman`` binary or ``pywatchman`` package means "changed": capture walks
-  as it does without a monitor.
+  as it does without a monitor; so does a watch whose ``.watchmanconfig`` ignores folders.
+
+Its limit is inotify's: a write through a shared memory map sends no event, nor does a
+write through a hard link made later from outside the captured folder (a hard-linked file
+seen by a capture makes it walk, see :mod:`mlver.capture.path`). docs/cli.md says so.
 """
 from __future__ import annotations
 
