@@ -300,3 +300,39 @@ def test_a_status_row_is_not_trusted_by_a_write(ws, tmp_path, store, no_racy):
     with store.batch() as b:
         again, looked, _ = _capture(ws, tmp_path / "i.sqlite", b)
     assert again == first and looked == 0
+
+
+def test_a_sub_folder_captured_alone_does_not_leave_its_parents_rows_stale(
+        ws, tmp_path, monkeypatch):
+    """Review (issue 24): a folder row was reused when its own signature (its files and
+    the *names* of its sub-folders) matched and every sub-folder was reused. Capturing a
+    sub-folder alone (a second name's output, or a new folder a monitored patch walks)
+    rewrote that sub-folder's row but not its parents': the next capture of the parent
+    reused the stale parent row, a wrong tree recorded silently."""
+    from mlver.store import statcache
+
+    monkeypatch.setattr(statcache, "RACY_NS", 0)  # files written just now count as settled
+
+    def fresh():
+        conn = idx.Index(str(tmp_path / "index.sqlite"))
+        c = StatCache(conn)
+        c.started_ns += 1  # a later command: the files' ctimes are behind its start
+        return conn, c
+
+    def capture(rel):
+        conn, c = fresh()
+        try:
+            return capture_path(str(ws), rel, c)
+        finally:
+            c.save()
+            conn.close()
+
+    write(ws / "data" / "y" / "b" / "f1", "one")
+    first = capture("data")
+    (ws / "data" / "y" / "b" / "f1").unlink()
+    write(ws / "data" / "y" / "b" / "f2", "two")
+    capture("data/y/b")  # rewrites only data/y/b's row
+    again = capture("data")
+    expected = Tree.of([TreeEntry("y", "tree", Tree.of([TreeEntry(
+        "b", "tree", Tree.of([_blob(b"two", "f2")]).oid, 3)]).oid, 3)])
+    assert again.oid == expected.oid != first.oid

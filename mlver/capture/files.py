@@ -111,6 +111,17 @@ def _signature(node: _Node) -> str:
     return oid_of(marshal.dumps((node.files, node.links, [n for n, _ in node.dirs]), 2))
 
 
+def _row_sig(node: _Node, child_oids: list[str]) -> str:
+    """The signature a folder row is kept under: the folder's own (:func:`_signature`) and,
+    after a "/", a digest of its sub-folders' tree oids. A row is reused only when its
+    sub-folders are what they were when it was written: a capture of a sub-folder alone
+    (another name's, or a new folder a monitored patch walks) rewrites that sub-folder's
+    row but not its parents', whose own signature (names only) still matches."""
+    if not child_oids:
+        return node.sig
+    return node.sig + "/" + oid_of(",".join(child_oids).encode())
+
+
 def _scan_dir(root: str, node: _Node) -> tuple[_Node, list[_Node]]:
     """Read one folder into ``node``; return it and its sub-folders (to read next)."""
     children: list[_Node] = []
@@ -182,7 +193,7 @@ def _scan(root: str, rel: str,
             top.shared = True
         if node.files:
             files += node.files
-            if cache is not None and cache.folder(node.rel, node.sig) is not None:
+            if cache is not None and cache.folder(node.rel, node.sig, own=True) is not None:
                 node.held = True
             elif on_files is not None:
                 on_files(node.files)
@@ -208,8 +219,11 @@ def _settle(node: _Node, cache: StatCache, batch: Batch | None,
     row made by a capture that wrote (``stored``): its tree, and all below, are in the
     store (gc forgets every row before it deletes anything)."""
     children = [_settle(child, cache, batch, add) for _, child in node.dirs]
-    row = cache.folder(node.rel, node.sig)
-    if all(children) and row is not None and usable(batch, row[2], row[5]):
+    row = None
+    if all(children):
+        below = [child.reuse[2] for _, child in node.dirs if child.reuse is not None]
+        row = cache.folder(node.rel, _row_sig(node, below))
+    if row is not None and usable(batch, row[2], row[5]):
         node.reuse = row
         return True
     if node.held:
@@ -346,9 +360,11 @@ def _build(node: _Node, batch: Batch | None, cache: StatCache) -> tuple[str, int
     if node.reuse is not None:
         return node.reuse[2], node.reuse[3], node.reuse[4]
     rows = []
+    below = []
     count = total = 0
     for name, child in node.dirs:
         oid, size, n = _build(child, batch, cache)
+        below.append(oid)
         rows.append((name, "tree", oid, size, False))
         count += n
         total += size
@@ -367,7 +383,8 @@ def _build(node: _Node, batch: Batch | None, cache: StatCache) -> tuple[str, int
     # a file that changed while it was read (hashed size is not its stat's) is no base
     if all(item[5] == item[2][2] for item in node.files):
         newest = max((max(item[2][3], item[2][4]) for item in node.files), default=0)
-        cache.remember_folder((node.rel, node.sig, oid, total, count, stored_flag(batch)), newest)
+        cache.remember_folder((node.rel, _row_sig(node, below), oid, total, count,
+                               stored_flag(batch)), newest)
     return oid, total, count
 
 

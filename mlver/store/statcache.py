@@ -151,10 +151,14 @@ class StatCache:
                 "" if prefix == "." else prefix)})
         self._folders_loaded.add(prefix)
 
-    def folder(self, path: str, sig: str) -> FolderRow | None:
-        """The row of the folder ``path`` when its entries' signature is still ``sig``."""
+    def folder(self, path: str, sig: str, own: bool = False) -> FolderRow | None:
+        """The row of the folder ``path`` when its signature is still ``sig``; with ``own``,
+        when the folder's own part of it is (its sub-folders' part, after a "/", not yet
+        known: see capture.files._row_sig)."""
         row = self._folders.get(path)
-        return row if row is not None and row[1] == sig else None
+        if row is None:
+            return None
+        return row if (row[1].partition("/")[0] if own else row[1]) == sig else None
 
     def remember_folder(self, row: FolderRow, newest_ns: int) -> None:
         """Queue a folder row, unless an entry in it is racily clean (``newest_ns``: the
