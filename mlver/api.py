@@ -265,6 +265,13 @@ class Repo(RemoteMethods, BridgeMethods):
             turn(self.store.path, self.store.config, self.root, on)
         return configured(self.store.config)
 
+    def monitor_problem(self) -> str | None:
+        """Why the monitor turned on for this store does not help right now (watchman does
+        not answer: captures walk every file), or None when it answers or is off."""
+        from mlver.core.monitor import configured, not_answering
+
+        return not_answering() if configured(self.store.config) else None
+
     def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
                  side: str = "all", force: bool = False, progress: Progress | None = None,
                  base: str | None = None) -> CheckoutResult:

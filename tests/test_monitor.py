@@ -92,7 +92,8 @@ def test_gc_forgets_what_the_monitor_vouched_for(watched, git_repo):
 
 def test_the_command(watched, git_repo):
     r = cli("monitor", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout) == {"monitor": "watchman"}
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"monitor": "watchman",
+                                                          "answering": True}
     r = cli("monitor", "off")
     assert r.exit_code == 0 and r.stdout == "monitor: off\n"
     cfg = json.loads((git_repo / ".mlver" / "config.json").read_text())
@@ -109,3 +110,16 @@ def test_no_watchman_on_path_is_said_plainly(git_repo, repo, monkeypatch):
     assert r.exit_code == 1
     assert "(no watchman executable on PATH); install it" in r.stderr and "%s" not in r.stderr
     assert json.loads(cli("monitor", "--json").stdout) == {"monitor": None}
+
+
+def test_a_monitor_that_does_not_answer_is_shown_so(watched, git_repo, monkeypatch):
+    """New-user trial: with watchman stopped, ``mlver monitor`` said ``monitor: watchman``
+    although every capture walked."""
+    monkeypatch.setenv("PATH", str(git_repo / "no-such-bin"))
+    monkeypatch.delenv("WATCHMAN_SOCK", raising=False)
+    r = cli("monitor")
+    assert r.exit_code == 0
+    assert r.stdout.startswith("monitor: watchman (not answering: watchman does not answer")
+    assert r.stdout.rstrip().endswith("until it does, status and snapshots walk every file)")
+    assert json.loads(cli("monitor", "--json").stdout) == {"monitor": "watchman",
+                                                           "answering": False}

@@ -263,3 +263,24 @@ def test_limit_a_hard_link_made_later_from_outside_is_not_seen(watched, git_repo
     (tmp_path / "elsewhere.csv").write_text("id\n1\nwritten through the other name\n")
     _res, art = _snapshot_data(git_repo)
     assert art.oid == _tree_oid(data)
+
+
+def test_a_status_walk_of_stored_content_is_a_base_a_snapshot_patches(repo, git_repo,
+                                                                     monkeypatch):
+    """Bench finding: a status walking first (the monitor just turned on) left a base
+    marked 'not stored', so the next snapshot walked all over again; its tree is the last
+    snapshot's, which is in the store."""
+    data = git_repo / "data"
+    write(data / "a" / "x.csv", "id\n1\n")
+    write(data / "b" / "y.csv", "id\n2\n")
+    write(git_repo / ".gitignore", "data/\n")
+    _snapshot_data(git_repo)  # before the monitor: no base
+    assert repo.monitor(True) == "watchman"
+    try:
+        assert _status(git_repo) == {"data": "unchanged"}  # walks, finds a stored tree
+        walked = _walks(monkeypatch)
+        write(data / "b" / "y.csv", "id\n3\n")
+        _res, art = _snapshot_data(git_repo)
+        assert walked == [] and art.oid == _tree_oid(data)
+    finally:
+        repo.monitor(False)

@@ -69,8 +69,20 @@ def _folder(root: str, rel: str, cache: StatCache, batch: Batch | None,
         # its other name: no monitor base (and none left from before), the next one walks.
         cache.forget_monitored(rel)
     elif clock is not None:  # taken before the walk: a change during it shows next time
-        cache.remember_monitored(rel, (clock, cap.oid, cap.size, cap.files, stored_flag(batch)))
+        cache.remember_monitored(rel, (clock, cap.oid, cap.size, cap.files,
+                                       _stored(cap.oid, cache, batch)))
     return cap
+
+
+def _stored(oid: str, cache: StatCache, batch: Batch | None) -> int:
+    """1 when the trees a walk found are in the store: written by it, or by a snapshot
+    of the same content (a status right after a snapshot), so that a writing capture can
+    patch from them (a snapshot trusts what a stored tree and the trees below it hold,
+    as it does for the folder rows)."""
+    if stored_flag(batch):
+        return 1
+    return int(batch is None and cache.read_tree is not None
+               and cache.read_tree(oid) is not None)
 
 
 def _no_link_on_the_way(root: str, rel: str) -> bool:

@@ -68,9 +68,15 @@ def monitor(state: str | None, as_json: bool) -> None:
     With it on, status and an unchanged snapshot ask watchman what changed under a folder
     instead of walking every file. A local setting (.mlver/config.json); without watchman
     running, mlver walks as before."""
-    name = open_repo().monitor(None if state is None else state == "on")
+    repo = open_repo()
+    name = repo.monitor(None if state is None else state == "on")
+    # on: watchman answered just now; shown: ask, since a stopped watchman means a walk
+    problem = repo.monitor_problem() if name and state is None else None
     if as_json:
-        out({"monitor": name})
+        out({"monitor": name, **({"answering": problem is None} if name else {})})
+    elif problem:
+        echo(f"monitor: {name} (not answering: {problem}; until it does, status and "
+             "snapshots walk every file)")
     else:
         echo(f"monitor: {name or 'off'}")
 

@@ -141,6 +141,15 @@ def check_available() -> str:
                           "apt install watchman) and run mlver monitor on again") from None
 
 
+def not_answering() -> str | None:
+    """None when watchman answers now; else why not (one sentence, with the fix)."""
+    try:
+        check_available()
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
 def turn(store_dir: str, cfg: dict[str, Any], root: str, on: bool) -> None:
     """Turn the monitor on (checking that watchman answers, and starting its watch of
     ``root``) or off (dropping the watch) for the store at ``store_dir``."""
