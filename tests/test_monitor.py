@@ -78,8 +78,9 @@ def test_a_broken_watchman_means_a_walk_with_the_same_answer(watched, git_repo, 
 
     def broken(*a, **k):
         raise pywatchman.SocketTimeout("no answer")
-    monkeypatch.setattr(pywatchman, "client", broken)
-    assert _status(git_repo) == {"data": "modified"}
+    with monkeypatch.context() as m:  # undone before the fixture drops the watch
+        m.setattr(pywatchman, "client", broken)
+        assert _status(git_repo) == {"data": "modified"}
 
 
 def test_gc_forgets_what_the_monitor_vouched_for(watched, git_repo):
@@ -115,11 +116,12 @@ def test_no_watchman_on_path_is_said_plainly(git_repo, repo, monkeypatch):
 def test_a_monitor_that_does_not_answer_is_shown_so(watched, git_repo, monkeypatch):
     """New-user trial: with watchman stopped, ``mlver monitor`` said ``monitor: watchman``
     although every capture walked."""
-    monkeypatch.setenv("PATH", str(git_repo / "no-such-bin"))
-    monkeypatch.delenv("WATCHMAN_SOCK", raising=False)
-    r = cli("monitor")
-    assert r.exit_code == 0
-    assert r.stdout.startswith("monitor: watchman (not answering: watchman does not answer")
-    assert r.stdout.rstrip().endswith("until it does, status and snapshots walk every file)")
-    assert json.loads(cli("monitor", "--json").stdout) == {"monitor": "watchman",
-                                                           "answering": False}
+    with monkeypatch.context() as m:  # undone before the fixture drops the watch
+        m.setenv("PATH", str(git_repo / "no-such-bin"))
+        m.delenv("WATCHMAN_SOCK", raising=False)
+        r = cli("monitor")
+        assert r.exit_code == 0
+        assert r.stdout.startswith("monitor: watchman (not answering: watchman does not answer")
+        assert r.stdout.rstrip().endswith("until it does, status and snapshots walk every file)")
+        assert json.loads(cli("monitor", "--json").stdout) == {"monitor": "watchman",
+                                                               "answering": False}
