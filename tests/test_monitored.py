@@ -268,12 +268,14 @@ def test_limit_a_hard_link_made_later_from_outside_is_not_seen(watched, git_repo
 def test_a_status_walk_of_stored_content_is_a_base_a_snapshot_patches(repo, git_repo,
                                                                      monkeypatch):
     """Bench finding: a status walking first (the monitor just turned on) left a base
-    marked 'not stored', so the next snapshot walked all over again; its tree is the last
-    snapshot's, which is in the store."""
+    marked 'not stored', so the next snapshot walked all over again; it reused the folder
+    rows the last snapshot left, whose objects are all in the store."""
     data = git_repo / "data"
     write(data / "a" / "x.csv", "id\n1\n")
     write(data / "b" / "y.csv", "id\n2\n")
     write(git_repo / ".gitignore", "data/\n")
+    # no racy window (ctime cannot be set back): the snapshot leaves its folder rows
+    monkeypatch.setattr("mlver.store.statcache.RACY_NS", 0)
     _snapshot_data(git_repo)  # before the monitor: no base
     assert repo.monitor(True) == "watchman"
     try:
@@ -282,5 +284,28 @@ def test_a_status_walk_of_stored_content_is_a_base_a_snapshot_patches(repo, git_
         write(data / "b" / "y.csv", "id\n3\n")
         _res, art = _snapshot_data(git_repo)
         assert walked == [] and art.oid == _tree_oid(data)
+    finally:
+        repo.monitor(False)
+
+
+def test_a_tree_fetched_without_its_blobs_is_no_base_for_a_snapshot(repo, git_repo,
+                                                                    monkeypatch):
+    """A status walk that finds a tree present in the store, but not from a folder row a
+    writing capture left (here: the rows forgotten, as after gc or a pull --no-data),
+    leaves no base a snapshot would patch from: the snapshot walks and stores the files."""
+    data = git_repo / "data"
+    write(data / "a" / "x.csv", "id\n1\n")
+    write(git_repo / ".gitignore", "data/\n")
+    _snapshot_data(git_repo)
+    repo.store.index.clear_folders()
+    assert repo.monitor(True) == "watchman"
+    try:
+        _status(git_repo)
+        base = repo.store.index.get_meta("monitor/1:data")
+        assert base is not None and base.endswith(", 0]")  # not stored
+        walked = _walks(monkeypatch)
+        write(data / "a" / "x.csv", "id\n2\n")
+        _res, art = _snapshot_data(git_repo)
+        assert walked == ["data"] and art.oid == _tree_oid(data)
     finally:
         repo.monitor(False)

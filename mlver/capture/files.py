@@ -51,6 +51,9 @@ class Captured:
     # a file below has other hard links: a write through another name changes it with no
     # event under this folder, so a file-system monitor cannot vouch for it
     shared: bool = False
+    # the tree is a folder row a writing capture left (reused whole by a walk that wrote
+    # nothing): it and every object below it are in the store
+    stored: bool = False
 
 
 # One file found by a walk, filled in place (a list, not a dataclass: 100k of them a
@@ -401,7 +404,8 @@ def walk_folder(root: str, rel: str, cache: StatCache, batch: Batch | None = Non
         raise
     filler.finish(len(files), progress)
     oid, size, count = _build(node, batch, cache)
-    return Captured("tree", oid, size, count, shared=node.shared)
+    return Captured("tree", oid, size, count, shared=node.shared,
+                    stored=node.reuse is not None and node.reuse[5] == 1)
 
 
 def capture_file(root: str, rel: str, st: os.stat_result, cache: StatCache,

@@ -70,19 +70,16 @@ def _folder(root: str, rel: str, cache: StatCache, batch: Batch | None,
         cache.forget_monitored(rel)
     elif clock is not None:  # taken before the walk: a change during it shows next time
         cache.remember_monitored(rel, (clock, cap.oid, cap.size, cap.files,
-                                       _stored(cap.oid, cache, batch)))
+                                       _stored(cap, batch)))
     return cap
 
 
-def _stored(oid: str, cache: StatCache, batch: Batch | None) -> int:
-    """1 when the trees a walk found are in the store: written by it, or by a snapshot
-    of the same content (a status right after a snapshot), so that a writing capture can
-    patch from them (a snapshot trusts what a stored tree and the trees below it hold,
-    as it does for the folder rows)."""
-    if stored_flag(batch):
-        return 1
-    return int(batch is None and cache.read_tree is not None
-               and cache.read_tree(oid) is not None)
+def _stored(cap: Captured, batch: Batch | None) -> int:
+    """1 when the objects of the tree a walk found are all in the store: it wrote them, or
+    it reused whole a folder row a writing capture left (a status right after a snapshot),
+    so that the next snapshot can patch from it. (A tree merely present is not enough: one
+    fetched on demand after ``pull --no-data`` comes without its blobs.)"""
+    return 1 if stored_flag(batch) or (batch is None and cap.stored) else 0
 
 
 def _no_link_on_the_way(root: str, rel: str) -> bool:
