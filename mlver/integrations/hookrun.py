@@ -41,11 +41,10 @@ def post_commit(site: Site, cfg: HooksConfig, echo: Echo) -> int:
 
     Mid-rebase or mid-bisect it does nothing: the commits a rebase writes are not the
     user's yet, and their data is compared with the versions on their (new) history."""
+    if not cfg.snapshot or in_progress(site.root)[1]:
+        return 0  # (before the imports below: a commit with nothing to snapshot stays cheap)
     from mlver.integrations.hookguard import changes, env_python_refusal, made_elsewhere
     from mlver.ops import snapshot as snap
-
-    if cfg.snapshot and in_progress(site.root)[1]:
-        return 0
 
     refused: str | None = None
     for name in cfg.snapshot:
