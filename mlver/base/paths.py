@@ -14,7 +14,17 @@ case-insensitive file system (macOS, Windows) ``.GIT/config`` is ``.git/config``
 
 from __future__ import annotations
 
+import os
+
 RESERVED = (".git", ".mlver")  # folders mlver never writes into from a record
+
+
+def not_utf8(text: str) -> str | None:
+    """None when ``text`` (a name from the file system) encodes as UTF-8; else the text to
+    show for it in an error, its undecodable bytes backslash-escaped."""
+    if _unicode(text):
+        return None
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def _unicode(text: str) -> bool:

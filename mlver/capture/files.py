@@ -16,11 +16,12 @@ import marshal
 import os
 import stat as stat_mod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlver.base.errors import CaptureError
 from mlver.base.hashing import hash_file, oid_of
+from mlver.base.paths import not_utf8
 from mlver.base.progress import Progress
 from mlver.core.workspace import MemoryBatch
 from mlver.store.batch import Batch
@@ -52,8 +53,9 @@ class Captured:
     # event under this folder, so a file-system monitor cannot vouch for it
     shared: bool = False
     # the tree is a folder row a writing capture left (reused whole by a walk that wrote
-    # nothing): it and every object below it are in the store
-    stored: bool = False
+    # nothing): it and every object below it are in the store. Where a capture found its
+    # answer, not what the content is: not compared.
+    stored: bool = field(default=False, compare=False)
 
 
 # One file found by a walk, filled in place (a list, not a dataclass: 100k of them a
@@ -81,12 +83,10 @@ def refuse_special(rel: str, what: str) -> CaptureError:
 
 def check_utf8(folder: str, name: str) -> None:
     """Refuse a file name that is not valid UTF-8 (records store names as UTF-8 text)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+    shown = not_utf8(name)
+    if shown is not None:
         raise CaptureError(f"file name '{folder}/{shown}' is not valid UTF-8; records store "
-                           "names as UTF-8 text, so rename it") from None
+                           "names as UTF-8 text, so rename it")
 
 
 class _Node:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 
 from mlver.core import config as cfgmod
 from mlver.base.errors import CaptureError, CorruptObjectError
+from mlver.base.paths import not_utf8
 from mlver.store import Store
 from mlver.store.statcache import StatCache
 from mlver.store.trees import Tree
@@ -63,12 +64,10 @@ class Workspace:
 
     def to_rel(self, path: str, base: str | None = None) -> str:
         """A user path (relative to ``base``, default the root) as a root-relative posix path."""
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        shown = not_utf8(path)
+        if shown is not None:
             raise CaptureError(f"path '{shown}' is not valid UTF-8; records store paths as "
-                               "UTF-8 text, so rename it") from None
+                               "UTF-8 text, so rename it")
         full = os.path.normpath(os.path.join(base or self.root, path))
         rel = os.path.relpath(full, self.root)
         if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
