@@ -42,6 +42,19 @@ def clone(src: Path, dst: Path) -> Path:
     return dst
 
 
+def pushed_and_cloned(tmp_path: Path, csv: str) -> tuple[Path, Path]:
+    """Project ``a`` (train.py, data/t.csv holding ``csv``) with a default folder remote in
+    mlver.toml, ``m@1`` of the CSV recorded and pushed; ``b`` a git clone of it."""
+    a = project(tmp_path / "a", {"train.py": "print(1)\n", "data/t.csv": csv})
+    ok(a, "init")
+    ok(a, "remote", "add", "origin", str(tmp_path / "remote"), "--default")
+    git(a, "add", "mlver.toml")
+    git(a, "commit", "-q", "-m", "remote")
+    ok(a, "snapshot", "m", "-i", "t=data/t.csv")
+    ok(a, "push")
+    return a, clone(a, tmp_path / "b")
+
+
 def run(cwd, *args: str):
     """The CLI in ``cwd``; stdout and stderr kept apart."""
     old = os.getcwd()

@@ -235,3 +235,20 @@ def watched(repo, git_repo):
     assert repo.monitor(True) == "watchman"
     yield repo
     repo.monitor(False)
+
+
+def count_chunk_reads(monkeypatch) -> list[int]:
+    """The bytes each run of chunk reads returns (``mlver.store.chunked.read_runs``),
+    appended as they happen: what a ranged read really read."""
+    import mlver.store.chunked as chunked
+
+    read: list[int] = []
+    real = chunked.read_runs
+
+    def counted(spots):
+        got = real(spots)
+        read.append(sum(len(v) for v in got.values()))
+        return got
+
+    monkeypatch.setattr(chunked, "read_runs", counted)
+    return read

@@ -14,6 +14,8 @@ from mlver.store import Store
 from mlver.store.manifest import Manifest
 from mlver.store.objects import LocalObjectStore
 
+from conftest import count_chunk_reads
+
 
 @pytest.fixture(autouse=True)
 def small_threshold(monkeypatch):
@@ -94,21 +96,11 @@ def test_reads_are_streamed_seekable_and_ranged(store):
 
 
 def test_a_range_reads_exactly_the_chunks_that_cover_it(store, monkeypatch):
-    import mlver.store.chunked as chunked
-
     with store.batch() as b:
         oid = b.add_bytes(DATA)
     m = store.manifest(oid)
     starts = m.offsets
-    read = []
-    real = chunked.read_runs
-
-    def counted(spots):
-        got = real(spots)
-        read.append(sum(len(v) for v in got.values()))
-        return got
-
-    monkeypatch.setattr(chunked, "read_runs", counted)
+    read = count_chunk_reads(monkeypatch)
     # from inside chunk 3 to inside chunk 5: chunks 3, 4 and 5, nothing ahead
     lo, hi = starts[3] + 10, starts[5] + 10
     assert store.read_range(oid, lo, hi - lo) == DATA[lo:hi]

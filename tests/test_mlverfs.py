@@ -16,12 +16,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-import mlver.store.chunked as chunked
 from mlver.base.errors import CorruptObjectError
 from mlver.integrations.mlverfs import MlverFileSystem, ReadOnlyFsError
 
-from _remotes import clone, git, ok, project
-from conftest import write
+from _remotes import ok, pushed_and_cloned
+from conftest import count_chunk_reads, write
 
 CSV = "id,x\n" + "".join(f"{i},{i * 2}\n" for i in range(50))
 
@@ -128,15 +127,7 @@ def test_a_chunked_object_reads_only_the_chunks_of_a_range(repo, git_repo, monke
     oid = fs.info("big@1/data")["oid"]
     manifest = repo.store.objects.manifest(oid)
     assert manifest is not None and len(manifest.chunks) >= 3
-    read = []
-    real = chunked.read_runs
-
-    def counted(spots):
-        got = real(spots)
-        read.append(sum(len(v) for v in got.values()))
-        return got
-
-    monkeypatch.setattr(chunked, "read_runs", counted)
+    read = count_chunk_reads(monkeypatch)
     meta = pq.read_metadata(fs.open("big@1/data", cache_type="none"))
     assert meta.num_rows == 12_000
     # the footer: the last chunk or two, not the file
@@ -189,14 +180,7 @@ def test_a_lying_manifest_fails_a_whole_read(repo, git_repo, monkeypatch):
 
 
 def test_data_on_demand_from_a_folder_remote(tmp_path, monkeypatch):
-    a = project(tmp_path / "a", {"train.py": "print(1)\n", "data/t.csv": CSV})
-    ok(a, "init")
-    ok(a, "remote", "add", "origin", str(tmp_path / "remote"), "--default")
-    git(a, "add", "mlver.toml")
-    git(a, "commit", "-q", "-m", "remote")
-    ok(a, "snapshot", "m", "-i", "t=data/t.csv")
-    ok(a, "push")
-    b = clone(a, tmp_path / "b")
+    a, b = pushed_and_cloned(tmp_path, CSV)
     ok(b, "pull", "--no-data")
     fs = MlverFileSystem(repo=str(b))
     oid = fs.info("m@1/t")["oid"]

@@ -9,21 +9,14 @@ import json
 
 import pytest
 
-from _remotes import clone, git, ok, project, run
+from _remotes import git, ok, project, pushed_and_cloned, run
 
 
 @pytest.fixture
 def unfetched(tmp_path):
     """Clone A records ``m@1`` at the first commit and pushes; clone B is made; A commits,
     records ``m@2`` and pushes; B runs ``mlver pull`` but not ``git fetch``."""
-    a = project(tmp_path / "a", {"train.py": "print(1)\n", "data/t.csv": "id,x\n1,2\n"})
-    ok(a, "init")
-    ok(a, "remote", "add", "origin", str(tmp_path / "remote"), "--default")
-    git(a, "add", "mlver.toml")
-    git(a, "commit", "-q", "-m", "remote")
-    ok(a, "snapshot", "m", "-i", "t=data/t.csv")
-    ok(a, "push")
-    b = clone(a, tmp_path / "b")
+    a, b = pushed_and_cloned(tmp_path, "id,x\n1,2\n")
     (a / "train.py").write_text("print(2)\n")
     git(a, "commit", "-q", "-am", "two")
     ok(a, "snapshot", "m", "-i", "t=data/t.csv")

@@ -42,10 +42,9 @@ class _Fallback(Exception):
 
 
 class _Dir:
-    __slots__ = ("rel", "rows", "dirs", "items", "links")
+    __slots__ = ("rows", "dirs", "items", "links")
 
-    def __init__(self, rel: str, rows: list[Row]) -> None:
-        self.rel = rel
+    def __init__(self, rows: list[Row]) -> None:
         self.rows: dict[str, Row] = {r[0]: r for r in rows}  # unchanged entries
         self.dirs: dict[str, _Dir] = {}  # patched sub-folders
         self.items: list[Item] = []  # changed files (filled by the hashing)
@@ -108,8 +107,9 @@ class _Patch:
         return Captured("tree", oid, size, count + self.delta)
 
     def _rows(self, oid: str) -> list[Row]:
+        # (read_tree verifies the bytes against the oid, as every read of the store does)
         data = self.cache.read_tree(oid) if self.cache.read_tree is not None else None
-        if data is None or oid_of(data) != oid:
+        if data is None:
             raise _Fallback
         try:
             return decode_rows(data)
@@ -117,7 +117,7 @@ class _Patch:
             raise _Fallback from None
 
     def _visit(self, rel: str, oid: str, trie: dict[str, Any]) -> _Dir:
-        node = _Dir(rel, self._rows(oid))
+        node = _Dir(self._rows(oid))
         for name, below in trie.items():
             path = f"{rel}/{name}" if rel else name
             old = node.rows.pop(name, None)

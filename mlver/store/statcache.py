@@ -78,8 +78,9 @@ class StatCache:
         self._folders_loaded: set[str] = set()
         self._new_folders: list[FolderRow] = []
         self.monitor: Monitor | None = None  # set by the workspace when one is turned on
-        # the bytes of a tree in the store, or None when it is not there (set with the
-        # monitor: capture patches the last tree with what the monitor says changed)
+        # the bytes of a tree in the store, verified against its oid, or None when it is
+        # not there (set with the monitor: capture patches the last tree with what the
+        # monitor says changed)
         self.read_tree: Callable[[str], bytes | None] | None = None
         self._monitored: dict[str, Monitored | None] = {}  # None: forget it
 
