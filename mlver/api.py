@@ -23,8 +23,6 @@ from mlver.core.discover import find_root
 from mlver.core.history import Tag
 from mlver.core.record import KINDS, Record
 from mlver.core.workspace import Workspace
-from mlver.ops import snapshot as snap
-from mlver.ops.snapshot import SnapshotResult
 from mlver.ops.status import NameStatus
 from mlver.store import STORE_DIR, Store
 from mlver.store.index import Index
@@ -41,6 +39,7 @@ if TYPE_CHECKING:  # imported when a method needs them: the command line starts 
     from mlver.ops.gc import GcResult
     from mlver.ops.listing import Log
     from mlver.ops.run import RunSession
+    from mlver.ops.snapshot import Plan, SnapshotResult
     from mlver.ops.track import Tracking
     from mlver.ops.verify import VerifyResult
     from mlver.sync.pushpull import PushRefused, SyncResult  # noqa: F401 (in __all__)
@@ -58,7 +57,8 @@ Texts = str | Iterable[str] | None
 def __getattr__(name: str) -> object:  # a result type of __all__ on first use: fast start
     mods = dict(Attribution="explain.attribute", CheckoutResult="ops.checkout", Diff="diff.value",
                 GcResult="ops.gc", ImportResult="integrations.importdvc", VerifyResult="ops.verify",
-                PushRefused="sync.pushpull", SyncResult="sync.pushpull")
+                PushRefused="sync.pushpull", SyncResult="sync.pushpull",
+                SnapshotResult="ops.snapshot")
     if name not in mods:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(__import__(f"mlver.{mods[name]}", fromlist=[name]), name)
@@ -102,9 +102,9 @@ class Repo(RemoteMethods, BridgeMethods):
         self._fetcher: Callable[[list[str]], None] | None = None
         self.store.objects.fetcher = self._fetch  # data on demand, from the default remote
         if warn is not None:
-            from mlver.sync.sharing import check_git_tracking
+            from mlver.sync.tracking import check_git_tracking
 
-            message = check_git_tracking(self.root)
+            message = check_git_tracking(self.root, read_only)
             if message:
                 self.warn(message)
 
@@ -359,8 +359,10 @@ class Repo(RemoteMethods, BridgeMethods):
              outputs: dict[str, str] | None = None, params: Texts = None,
              metrics: Texts = None, message: str | None = None, kind: str | None = None,
              command: str | None = None, base: str | None = None,
-             code: Texts = None) -> snap.Plan:
+             code: Texts = None) -> Plan:
         """What a snapshot or run of ``name`` would capture (see :meth:`snapshot`)."""
+        from mlver.ops import snapshot as snap
+
         return snap.plan(self.store, self.workspace, name, inputs, outputs, _listify(params),
                          _listify(metrics), kind, message, command, base, _listify(code))
 
@@ -379,6 +381,8 @@ class Repo(RemoteMethods, BridgeMethods):
         ``[snapshot.NAME]``, else the whole repository). Paths are relative to ``base``
         (default: the repository root). ``python``: the interpreter whose packages are recorded
         (default: ``[env] python``, else :attr:`default_python`, this one)."""
+        from mlver.ops import snapshot as snap
+
         p = self.plan(name, inputs, outputs, params, metrics, message, kind, None, base, code)
         result = snap.snapshot(self.store, self.workspace, p, self._python(python), progress)
         if result.warning:

@@ -73,12 +73,14 @@ def test_snapshot_and_status_run_git_without_gitpython(git_repo):
     from conftest import git, write
 
     write(git_repo / "data" / "a.csv", "x\n1\n")
+    write(git_repo / "model.bin", "weights")  # made from data: its code counts in status
     (git_repo / "train.py").write_text("print('changed')\n")  # dirty: a patch to capture
     assert git(git_repo, "status", "--porcelain").strip()
     subprocess.run([sys.executable, "-c", "import sys; from mlver.cli import main; "
                     "main(['init'], standalone_mode=False)"], cwd=git_repo, check=True,
                    capture_output=True)
-    for args in (["snapshot", "data", "-o", "data=data"], ["status", "data"]):
+    for args in (["snapshot", "m", "-i", "data=data", "-o", "model=model.bin"],
+                 ["status", "m"]):
         r = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=git_repo,
                            capture_output=True, text=True, check=True)
         loaded = set(json.loads(r.stdout.strip().splitlines()[-1]))

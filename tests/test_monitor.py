@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import pytest
 
 from mlver.api import Repo
 from mlver.capture import files as capfiles
 from mlver.core import monitor as monmod
+from mlver.store.settings import rewrite_store_config
 
 from conftest import cli, write
 
@@ -125,3 +127,24 @@ def test_a_monitor_that_does_not_answer_is_shown_so(watched, git_repo, monkeypat
         assert r.stdout.rstrip().endswith("until it does, status and snapshots walk every file)")
         assert json.loads(cli("monitor", "--json").stdout) == {"monitor": "watchman",
                                                                "answering": False}
+
+
+def test_monitor_on_keeps_watchmans_socket_and_a_stale_one_is_found_again(
+        watched, git_repo, monkeypatch):
+    """``monitor on`` keeps watchman's socket in the store's config (it spares a
+    ``watchman get-sockname`` process a command); when that socket no longer answers,
+    watchman is asked where it is, and the monitor still answers."""
+    got = json.loads(subprocess.run(["watchman", "get-sockname"], capture_output=True,
+                                    text=True, check=True).stdout)
+    assert watched.store.config[monmod.SOCK_KEY] == got["sockname"]
+    watched.snapshot("d", outputs={"data": "data"})
+    assert _status(git_repo) == {"data": "unchanged"}
+    cfg = dict(watched.store.config, **{monmod.SOCK_KEY: str(git_repo / "gone.sock")})
+    rewrite_store_config(str(git_repo / ".mlver"), cfg)
+    with monkeypatch.context() as m:
+        _no_walk(m)  # the monitor answered through the socket watchman named
+        assert _status(git_repo) == {"data": "unchanged"}
+    for bad in ("relative.sock", 7, "/x" * 600, "/a\0b"):
+        assert monmod.configured_sock({monmod.SOCK_KEY: bad}) is None
+    watched.monitor(False)
+    assert monmod.SOCK_KEY not in json.loads((git_repo / ".mlver" / "config.json").read_text())

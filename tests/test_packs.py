@@ -562,3 +562,28 @@ def test_an_index_whose_keys_are_out_of_order_is_named_when_listed(tmp_path):
     first = min(bytes.fromhex(oid_of(b)) for b in blobs)
     # a miss, or the swapped slot (whose bytes a read then finds not to be that oid)
     assert bad.find(first) in (-1, 1)
+
+
+def test_an_entry_pointing_outside_its_pack_is_named_when_read_or_listed(tmp_path):
+    """Opening an index checks its checksum, not every entry's bounds (a pass over 100k
+    entries that status, reading one record, does not need): a read checks its own entry,
+    and the first use of the whole arrays (gc, verify, a merge) checks them all."""
+    w = packs.PackWriter(str(tmp_path / "p.pack"), str(tmp_path / "p.idx"))
+    blobs = [f"object {i}".encode() for i in range(3)]
+    for b in blobs:
+        w.add(oid_of(b), b)
+    w.finish()
+    data = bytearray((tmp_path / "p.idx").read_bytes())
+    count = len(blobs)
+    o = packs.IDX_HEADER.size + 16 * count
+    struct.pack_into("<Q", data, o + 8 * 2, 1 << 40)  # entry 2's offset: far past the end
+    data[-packs.TRAILER:] = packs._digest(data[:-packs.TRAILER])
+    (tmp_path / "p.idx").write_bytes(bytes(data))
+    bad = packs.PackIndex(str(tmp_path / "p.idx"))
+    assert bad.read_at(0) in blobs and bad.read_at(1) in blobs  # the sound entries read
+    with pytest.raises(CorruptObjectError, match="points outside its pack"):
+        bad.read_at(2)
+    with pytest.raises(CorruptObjectError, match="points outside its pack"):
+        bad.offsets
+    with pytest.raises(CorruptObjectError, match="points outside its pack"):
+        list(packs.PackIndex(str(tmp_path / "p.idx")).iter_objects())

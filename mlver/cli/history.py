@@ -91,12 +91,12 @@ def status(name: str | None, as_json: bool) -> None:
 
     Compares inputs, outputs, params files and the git commit; writes no objects.
     """
-    from mlver.views.text import status_text
-
     reports = open_repo().status(name)
     if as_json:
         out([r.to_dict() for r in reports])
     else:
+        from mlver.views.text import status_text
+
         echo(status_text(reports))
 
 

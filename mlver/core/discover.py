@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-from mlver.core import config as cfgmod
 from mlver.base.errors import MlverError, NotAStoreError
 from mlver.store import STORE_DIR
 
@@ -51,6 +50,8 @@ def _fix(start: str) -> str:
     """The fix for a missing store: ``mlver pull`` in a fresh clone whose committed
     mlver.toml configures a remote (pull creates the store and fetches the versions),
     else ``mlver init``."""
+    from mlver.core import config as cfgmod  # here: find_root's hot path never needs it
+
     found = project_root(start)
     if found is None:
         return "run mlver init at the repository root"
@@ -73,6 +74,8 @@ def outer_root(full: str) -> str | None:
 def project_root(start: str) -> str | None:
     """The folder at or above ``start`` (up to the top of its git repository) whose
     ``mlver.toml`` configures a remote: where a fresh clone's store goes."""
+    from mlver.core import config as cfgmod
+
     cur = os.path.abspath(start)
     top = git_top(cur)
     while True:
@@ -94,6 +97,8 @@ def fresh_root(start: str, any_project: bool = False) -> str | None:
     content, else that top. None outside git when no ``mlver.toml`` says."""
     if not any_project:
         return project_root(start)
+    from mlver.core import config as cfgmod
+
     cur = os.path.abspath(start)
     top = git_top(cur)
     while True:

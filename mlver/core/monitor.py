@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from typing import Any
 
 from mlver.base.errors import ConfigError
 from mlver.store.settings import rewrite_store_config
 
 MONITOR_KEY = "monitor"  # in the store's config.json
+SOCK_KEY = "monitor_sock"  # beside it: watchman's socket, as monitor on found it
+MAX_SOCK = 1024  # characters of a socket path read from the config
 WATCHMAN = "watchman"
 TIMEOUT_S = 5.0  # per call; a slower daemon is treated as absent
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content (as capture.files)
@@ -35,10 +36,13 @@ MAX_NAMES = 10_000  # a longer answer is as good as "changed": capture walks any
 
 
 class Watchman:
-    """One connection to watchman for one command, watching the repository ``root``."""
+    """One connection to watchman for one command, watching the repository ``root``;
+    ``sock`` is the socket ``mlver monitor on`` found (it spares a ``watchman
+    get-sockname`` process a command; when it no longer answers, watchman is asked)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, sock: str | None = None) -> None:
         self.root = root
+        self.sock = sock
         self._client: Any = None
         self._watch: str | None = None
         self._prefix: str | None = None  # the repository's path inside the watched root
@@ -49,8 +53,12 @@ class Watchman:
         if self._client is None:
             import pywatchman  # optional: imported only when the monitor is on
 
-            client = pywatchman.client(timeout=TIMEOUT_S)
-            got = client.query("watch-project", os.path.realpath(self.root))
+            client = _client(pywatchman, self.sock)
+            try:
+                got = client.query("watch-project", os.path.realpath(self.root))
+            except pywatchman.SocketConnectError:  # moved: ask watchman where it is now
+                client = _client(pywatchman, None)
+                got = client.query("watch-project", os.path.realpath(self.root))
             watch = str(got["watch"])
             # A .watchmanconfig that makes watchman ignore folders (ignore_dirs) or other
             # names (ignore_vcs) hides changes that are content here: never trust it.
@@ -117,14 +125,40 @@ def configured(cfg: dict[str, Any]) -> str | None:
     return WATCHMAN if value == WATCHMAN else None
 
 
+def configured_sock(cfg: dict[str, Any]) -> str | None:
+    """The watchman socket the store's config names, when it is a plausible one (an
+    absolute path of a sane length); else None (watchman is then asked for it)."""
+    value = cfg.get(SOCK_KEY)
+    if isinstance(value, str) and value.startswith("/") and len(value) <= MAX_SOCK \
+            and "\0" not in value:
+        return value
+    return None
+
+
+def _client(pywatchman: Any, sock: str | None) -> Any:
+    """A client of watchman's socket ``sock``, or of the one watchman names (the
+    ``WATCHMAN_SOCK`` environment variable wins over both, as in every watchman client)."""
+    if sock is None or os.environ.get("WATCHMAN_SOCK"):
+        return pywatchman.client(timeout=TIMEOUT_S)
+    return pywatchman.client(sockpath=sock, timeout=TIMEOUT_S)
+
+
 def check_available() -> str:
     """The version of the running (or started) watchman; a clear error when the binary or
     the ``pywatchman`` package is missing."""
+    return _check()[0]
+
+
+def _check() -> tuple[str, str | None]:
+    """The version of the running (or started) watchman and its unix socket (None when
+    it is reached otherwise), or a clear error."""
     try:
         import pywatchman
     except ImportError:
         raise ConfigError("the pywatchman package is not installed; pip install pywatchman "
                           "(and install watchman, e.g. apt install watchman)") from None
+    import shutil  # here: 3 ms of imports (its compressors) a status does not need
+
     if not os.environ.get("WATCHMAN_SOCK") and shutil.which("watchman") is None:
         # pywatchman's own message here is "executable not in PATH (%s)", unformatted
         raise ConfigError("watchman does not answer (no watchman executable on PATH); "
@@ -133,7 +167,9 @@ def check_available() -> str:
     try:
         client = pywatchman.client(timeout=TIMEOUT_S)
         try:
-            return str(client.query("version")["version"])
+            version = str(client.query("version")["version"])
+            sock = getattr(client.sockpath, "unix_domain", None)
+            return version, sock if isinstance(sock, str) else None
         finally:
             client.close()
     except Exception as e:  # noqa: BLE001 - reported to the user, with the fix
@@ -153,12 +189,13 @@ def not_answering() -> str | None:
 def turn(store_dir: str, cfg: dict[str, Any], root: str, on: bool) -> None:
     """Turn the monitor on (checking that watchman answers, and starting its watch of
     ``root``) or off (dropping the watch) for the store at ``store_dir``."""
-    if on:
-        check_available()
+    sock = _check()[1] if on else None
     _watch(root, on)
-    new = {k: v for k, v in cfg.items() if k != MONITOR_KEY}
+    new = {k: v for k, v in cfg.items() if k not in (MONITOR_KEY, SOCK_KEY)}
     if on:
         new[MONITOR_KEY] = WATCHMAN
+        if sock is not None:
+            new[SOCK_KEY] = sock
     rewrite_store_config(store_dir, new)
     cfg.clear()
     cfg.update(new)

@@ -11,13 +11,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 from collections.abc import Callable, Iterator
 
-from mlver.core import config as cfgmod
 from mlver.base.errors import CaptureError, CorruptObjectError
 from mlver.base.paths import not_utf8
 from mlver.store import Store
@@ -25,6 +22,7 @@ from mlver.store.statcache import StatCache
 from mlver.store.trees import Tree
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlver.core.config import ProjectConfig
     from mlver.core.monitor import Watchman
 
 Warn = Callable[[str], None]
@@ -38,7 +36,7 @@ class Workspace:
         self.root = root
         self.store = store  # only for the stat cache and env cache rows of its index
         self._warn = warn
-        self._project: cfgmod.ProjectConfig | None = None
+        self._project: ProjectConfig | None = None
         self.overlay: dict[str, bytes] = {}
         self._monitor: Watchman | None = None  # see stat_cache()
 
@@ -48,10 +46,14 @@ class Workspace:
             self._warn(message)
 
     @property
-    def project(self) -> cfgmod.ProjectConfig:
+    def project(self) -> ProjectConfig:
         """The parsed ``mlver.toml`` of the root."""
         if self._project is None:
-            self._project = cfgmod.load_project(self.root)
+            # imported here, as shutil and tempfile below: status never needs them, and
+            # every millisecond of its start-up counts (issue 24)
+            from mlver.core.config import load_project
+
+            self._project = load_project(self.root)
         return self._project
 
     def full(self, rel: str) -> str:
@@ -95,12 +97,12 @@ class Workspace:
         """A stat cache over the store's index; call ``save()`` when done. With a
         file-system monitor turned on for this store, the cache carries it (one connection
         for the command)."""
-        from mlver.core.monitor import Watchman, configured
+        from mlver.core.monitor import Watchman, configured, configured_sock
 
         cache = StatCache(self.store.index)
         if configured(self.store.config):
             if self._monitor is None:
-                self._monitor = Watchman(self.root)
+                self._monitor = Watchman(self.root, configured_sock(self.store.config))
             cache.monitor = self._monitor
             cache.read_tree = self._tree_bytes
         return cache
@@ -219,6 +221,9 @@ class Objects:
         except CorruptObjectError:
             yield None
             return
+        import shutil
+        import tempfile
+
         with src, tempfile.NamedTemporaryFile(prefix="mlver-", suffix=os.path.basename(path),
                                               dir=tmp_dir) as tmp:
             shutil.copyfileobj(src, tmp, _COPY)  # to the end: a chunked one is verified

@@ -140,7 +140,7 @@ def explain(store: Store, ws: Workspace, a_oid: str, a_rec: Record, b_oid: str, 
         if s.rec.code.patch is not None:
             s.patch = store.objects.read(s.rec.code.patch)
     if not trust:  # where the records came from must be the store's own record of it
-        from mlver.sync.sharing import refuse_tracked_store
+        from mlver.sync.tracking import refuse_tracked_store
 
         refuse_tracked_store(ws.root, "a replay")
     found = trust_check(store, a, b, trust, say)  # before anything runs

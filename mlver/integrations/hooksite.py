@@ -82,7 +82,7 @@ def push(site: Site, names: Iterable[str] | None = None) -> SyncResult:
     (:func:`mlver.sync.trust.push_target`). The :class:`mlver.sync.pushpull.SyncResult`."""
     from mlver.sync.pushpull import open_remote
     from mlver.sync.push import push as push_names
-    from mlver.sync.sharing import refuse_tracked_store
+    from mlver.sync.tracking import refuse_tracked_store
     from mlver.sync.trust import push_target
 
     refuse_tracked_store(site.root, "mlver push")

@@ -88,8 +88,6 @@ class NameStatus:
 def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
     """One :class:`NameStatus` per name (with versions), against the version
     :func:`~mlver.core.branches.version_on_head` picks."""
-    from mlver.capture import git as capgit
-
     cache = ws.stat_cache()
     head_commit: str | None = None
     captures: dict[tuple[str, ...], CodeCapture | None] = {}
@@ -110,7 +108,12 @@ def status(store: Store, ws: Workspace, names: list[str]) -> list[NameStatus]:
                 now = drift(ws, art, cache)  # errors name the path
                 slots.append(SlotStatus(side, slot, art.path, now.state, art.oid, now.oid))
         if rec.code.commit and head_commit is None:
-            head_commit = capgit.head_commit(ws.root) or ""
+            if ancestry is not None:  # HEAD as the ancestry read it: no second git call
+                head_commit = ancestry.target
+            else:
+                from mlver.capture import git as capgit
+
+                head_commit = capgit.head_commit(ws.root) or ""
         # a raw dataset (no command, no inputs) was made by no code: its code never counts
         why = _code_why(store, ws, rec, head_commit, captures) \
             if rec.code.commit and counts_code(rec) else None

@@ -285,20 +285,43 @@ class PackIndex:
         o = h + 16 * count
         offsets = _le(array("Q", data[o:o + 8 * count]))
         lengths = _le(array("I", data[o + 8 * count:o + 12 * count]))
-        lo, hi = PACK_HEADER.size + ENTRY_HEADER.size, pack_size - TRAILER
-        # (the max offset plus the max length is a bound checked in C; only an index that
-        # exceeds it pays for the exact check, entry by entry)
-        if count and (min(offsets) < lo or (max(offsets) + max(lengths) > hi and max(
-                map(int.__add__, offsets, lengths)) > hi)):
-            raise _damaged(path, "an index entry points outside its pack")
         self.count = count
         self.pack_size = pack_size
         self.pack_trailer = trailer
         self._data = data
         self._keys: list[bytes] | None = None
         self._finds = 0
-        self.offsets = offsets
-        self.lengths = lengths
+        self._offsets = offsets
+        self._lengths = lengths
+        self._span = (PACK_HEADER.size + ENTRY_HEADER.size, pack_size - TRAILER)
+        self._bounded = False
+
+    def _check_bounds(self) -> None:
+        """Every entry lies inside the pack. Checked once, on the first use of the whole
+        arrays: a command that reads a few objects of a 100k-entry index (``status``) checks
+        only those (:meth:`read_at`), and spares the 20 ms of a pass over every entry."""
+        if self._bounded:
+            return
+        offsets, lengths = self._offsets, self._lengths
+        lo, hi = self._span
+        # (the max offset plus the max length is a bound checked in C; only an index that
+        # exceeds it pays for the exact check, entry by entry)
+        if self.count and (min(offsets) < lo or (max(offsets) + max(lengths) > hi and max(
+                map(int.__add__, offsets, lengths)) > hi)):
+            raise _damaged(self.idx_path, "an index entry points outside its pack")
+        self._bounded = True
+
+    @property
+    def offsets(self) -> array[int]:
+        """Each entry's offset in the pack (every entry checked inside it)."""
+        self._check_bounds()
+        return self._offsets
+
+    @property
+    def lengths(self) -> array[int]:
+        """Each entry's length (every entry checked inside the pack)."""
+        self._check_bounds()
+        return self._lengths
 
     @property
     def keys(self) -> list[bytes]:
@@ -371,8 +394,10 @@ class PackIndex:
 
     def read_at(self, i: int) -> bytes:
         """The bytes of entry ``i``: one ``pread``."""
-        n = self.lengths[i]
-        data = os.pread(self._pack_fd(), n, self.offsets[i])
+        off, n = self._offsets[i], self._lengths[i]
+        if not self._bounded and (off < self._span[0] or off + n > self._span[1]):
+            raise _damaged(self.idx_path, "an index entry points outside its pack")
+        data = os.pread(self._pack_fd(), n, off)
         if len(data) != n:
             raise _damaged(self.pack_path, "pack is shorter than its index says")
         return data

@@ -12,7 +12,6 @@ import errno
 import itertools
 import os
 import re
-import socket
 import stat
 import time
 from contextlib import contextmanager, suppress
@@ -77,6 +76,7 @@ class _Lock:
 
 def _holder() -> str:
     """Who holds a lock: ``pid host boot-relative start``; enough to tell it is gone."""
+    import socket  # here: 2 ms of import that only a writer needs
     return f"{os.getpid()} {socket.gethostname()} {_start_time(os.getpid())}\n"
 
 
@@ -96,6 +96,8 @@ def _stale(lock: str) -> bool:
         text = (read_small(lock, 512) or b"").decode("ascii", "replace").split()
     except (OSError, StoreFormatError):
         return False
+    import socket
+
     if len(text) != 3 or not text[0].isdigit() or text[1] != socket.gethostname():
         return False  # an old-style, foreign or half-written lock: never guess
     pid = int(text[0])

@@ -54,7 +54,7 @@ def push_named(store: Store, ws: Workspace, remote: str | None, names: list[str]
     (a first push pins it); its warnings go to ``warn``."""
     from mlver.sync.push import push
     from mlver.sync.pushpull import open_remote
-    from mlver.sync.sharing import refuse_tracked_store
+    from mlver.sync.tracking import refuse_tracked_store
     from mlver.sync.trust import check_push, pin_remote
 
     refuse_tracked_store(ws.root, "mlver push")
@@ -73,7 +73,7 @@ def pull_named(store: Store, ws: Workspace, remote: str | None, names: list[str]
     URL is pinned for its name yet (a push there is trusted; a moved URL is not)."""
     from mlver.sync.pull import pull
     from mlver.sync.pushpull import open_remote
-    from mlver.sync.sharing import refuse_tracked_store
+    from mlver.sync.tracking import refuse_tracked_store
     from mlver.sync.trust import pin_read
 
     refuse_tracked_store(ws.root, "mlver pull")

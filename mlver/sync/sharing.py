@@ -2,7 +2,8 @@
 
 * ``mlver init`` writes ``.mlver/.gitignore`` holding ``*``: git ignores the whole store.
   When git tracks anything under ``.mlver/`` anyway (a store made by an older mlver, whose
-  refs were committed), every command warns once with the exact fix.
+  refs were committed), every command warns once with the exact fix
+  (:mod:`mlver.sync.tracking`).
 * Remotes are ``[remotes.NAME]`` tables of the committed ``mlver.toml`` (``url``, optional
   ``endpoint_url``, one ``default = true``), or personal ones in ``.mlver/config.json``.
 """
@@ -11,68 +12,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
-from mlver.base.gitcmd import run_git
 from mlver.core import config as cfgmod
 from mlver.core.config import RemoteSpec
-from mlver.core.discover import fresh_root, git_top, project_root
+from mlver.core.discover import fresh_root, project_root
 from mlver.base.errors import ConfigError, NoSuchName, RevisionError, UsageError
-from mlver.store import STORE_DIR, upgrade_gitignore
 from mlver.store.refs import valid_name
 from mlver.sync.site import NamedSite, RemoteSite
-
-GIT_TIMEOUT = 10.0
-
-
-def tracked_store_files(root: str) -> list[str] | None:
-    """The files under ``root/.mlver`` that git tracks (None outside git, or when git
-    cannot say)."""
-    if git_top(root) is None:
-        return None
-    try:
-        out = run_git(root, "ls-files", "-z", "--end-of-options", STORE_DIR, timeout=GIT_TIMEOUT)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return [p for p in out.stdout.decode("utf-8", "replace").split("\0") if p]
-
-
-def check_git_tracking(root: str) -> str | None:
-    """The warning to print when git tracks files of the store, else None. A store's
-    ``.gitignore`` written by an older mlver is replaced on the way."""
-    with suppress(OSError):
-        upgrade_gitignore(os.path.join(root, STORE_DIR))
-    files = tracked_store_files(root)
-    if not files:
-        return None
-    n = len(files)
-    return (f"git tracks {n} file{'s' if n != 1 else ''} under .mlver/ ({files[0]}"
-            f"{', …' if n > 1 else ''}); the store is local state, and refs committed to git go "
-            "stale across branches and clones: run git rm -r --cached .mlver && git commit -m "
-            "\"Stop tracking .mlver\" (share versions with mlver push and mlver pull)")
-
-
-def refuse_tracked_store(root: str, what: str) -> None:
-    """Refuse ``what`` (a push, a pull, a replay) while git tracks files under ``.mlver/``.
-
-    The store's trust state (the remotes it pinned and its local remotes in
-    ``.mlver/config.json``, where each record came from in ``refs/origins``) must be the
-    store's own; git treats ignored files as disposable, so a commit that force-adds them
-    rewrites them on ``git pull`` or ``git checkout``."""
-    files = tracked_store_files(root)
-    if not files:
-        return
-    n = len(files)
-    raise ConfigError(
-        f"git tracks {n} file{'s' if n != 1 else ''} under .mlver/ ({files[0]}"
-        f"{', …' if n > 1 else ''}), so a commit can rewrite this store's trust state (the "
-        f"remotes it trusts, where its records came from); {what} is refused until you run "
-        "git rm -r --cached .mlver && git commit -m \"Stop tracking .mlver\", then check "
-        ".mlver/config.json")
 
 
 def pick_remote(remotes: dict[str, RemoteSpec], default: str | None,
@@ -209,6 +157,6 @@ def remove_remote(root: str, store_dir: str, name: str, local: bool) -> RemoteSp
     return spec
 
 
-__all__ = ["add_remote", "check_git_tracking", "fresh_root", "mistyped_remote",
+__all__ = ["add_remote", "fresh_root", "mistyped_remote",
            "not_remote_nor_name", "pick_remote", "project_root", "remote_and_names",
-           "refuse_tracked_store", "remove_remote", "resolve_folder", "tracked_store_files"]
+           "remove_remote", "resolve_folder"]
