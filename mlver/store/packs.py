@@ -311,6 +311,17 @@ class PackIndex:
             raise _damaged(self.idx_path, "an index entry points outside its pack")
         self._bounded = True
 
+    def damage(self) -> CorruptObjectError | None:
+        """Why the index as a whole cannot be used (an entry outside its pack, entries out
+        of order), or None: what opening it checked before the checks were made lazy.
+        Listing a store for verify and gc, and choosing packs to merge, ask it first."""
+        try:
+            self._check_bounds()
+            self.keys  # noqa: B018 - builds and checks the sorted keys
+        except CorruptObjectError as e:
+            return e
+        return None
+
     @property
     def offsets(self) -> array[int]:
         """Each entry's offset in the pack (every entry checked inside it)."""
