@@ -442,6 +442,18 @@ class PackIndex:
                 os.close(fd)
 
 
+def open_checked(idx_path: str) -> PackIndex:
+    """The index at ``idx_path`` with every entry checked now (bounds and order), as
+    opening one did before those checks were made lazy: for an index that arrived from
+    elsewhere (a remote's), refused before it is cached and trusted."""
+    idx = PackIndex(idx_path)
+    err = idx.damage()
+    if err is not None:
+        idx.close()
+        raise err
+    return idx
+
+
 # -- merging --------------------------------------------------------------------------------------
 
 def pick_merge(sizes: list[int], limit: int) -> int:
