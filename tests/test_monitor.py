@@ -148,3 +148,112 @@ def test_monitor_on_keeps_watchmans_socket_and_a_stale_one_is_found_again(
         assert monmod.configured_sock({monmod.SOCK_KEY: bad}) is None
     watched.monitor(False)
     assert monmod.SOCK_KEY not in json.loads((git_repo / ".mlver" / "config.json").read_text())
+
+
+def _fake_watchman(path, answers: list) -> None:
+    """Serve, at the unix socket ``path``, a program that speaks watchman's protocol and
+    says nothing ever changed (it records each request in ``answers``)."""
+    import socket
+    import threading
+
+    from pywatchman import pybser
+
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(4)
+
+    def reply(cmd: list) -> dict:
+        answers.append(cmd[0])
+        if cmd[0] == "version":
+            want = cmd[1] if len(cmd) > 1 and isinstance(cmd[1], dict) else {}
+            names = list(want.get("required", [])) + list(want.get("optional", []))
+            return {"version": "4.9.0", "capabilities": {n: True for n in names}}
+        if cmd[0] == "watch-project":
+            return {"version": "4.9.0", "watch": cmd[1]}
+        if cmd[0] == "get-config":
+            return {"version": "4.9.0", "config": {}}
+        if cmd[0] == "clock":
+            return {"version": "4.9.0", "clock": "c:1:1:1:1"}
+        return {"version": "4.9.0", "clock": "c:1:1:1:2", "is_fresh_instance": False,
+                "files": []}
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            buf = b""
+            with conn:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    buf += data
+                    while len(buf) >= 16:
+                        n = pybser.pdu_len(buf)
+                        if len(buf) < n:
+                            break
+                        version = pybser.pdu_info(buf[:n])[0]
+                        cmd = pybser.loads(buf[:n], value_encoding="utf-8")
+                        buf = buf[n:]
+                        conn.sendall(pybser.dumps(reply(cmd), version=version))
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
+def test_a_kept_socket_of_another_user_is_never_asked(watched, git_repo, tmp_path):
+    """A stopped watchman's folder in /tmp can be cleaned away and made again by another
+    user, whose program then answers at the kept path that nothing changed: status
+    would lie. A kept socket is used only when this user owns it and its folder."""
+    import os
+
+    watched.snapshot("d", outputs={"data": "data"})
+    assert _status(git_repo) == {"data": "unchanged"}
+    folder = tmp_path / "other-state"
+    folder.mkdir(mode=0o700)
+    sock = folder / "sock"
+    asked: list = []
+    _fake_watchman(sock, asked)
+    cfg = dict(watched.store.config, **{monmod.SOCK_KEY: str(sock)})
+    rewrite_store_config(str(git_repo / ".mlver"), cfg)
+    write(git_repo / "data" / "a" / "x.csv", "id\n1\n2\n")
+    if os.getuid() == 0:  # root can make them another user's
+        os.chown(sock, 54321, 54321)
+        os.chown(folder, 54321, 54321)
+        assert _status(git_repo) == {"data": "modified"}
+        assert asked == []
+    if os.getuid() == 0:
+        os.chown(sock, 0, 0)
+        os.chown(folder, 0, 0)
+    folder.chmod(0o777)  # anyone can put a socket there: not trusted either
+    write(git_repo / "data" / "b" / "y.csv", "id\n2\n3\n")
+    assert _status(git_repo) == {"data": "modified"}
+    assert asked == []
+    folder.chmod(0o700)
+    assert monmod._own_socket(str(sock))  # this user's own, in a private folder: used
+    assert not monmod._own_socket(str(git_repo / "data" / "a" / "x.csv"))  # not a socket
+
+
+def test_a_kept_socket_that_never_answers_falls_back_to_watchman(
+        watched, git_repo, tmp_path, monkeypatch):
+    """A socket of another program of this user that accepts and never answers: the
+    command asks watchman where it is, and the monitor still answers (no walk)."""
+    import socket
+
+    watched.snapshot("d", outputs={"data": "data"})
+    assert _status(git_repo) == {"data": "unchanged"}
+    folder = tmp_path / "mine"
+    folder.mkdir(mode=0o700)
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(str(folder / "sock"))
+    mute.listen(4)
+    try:
+        cfg = dict(watched.store.config, **{monmod.SOCK_KEY: str(folder / "sock")})
+        rewrite_store_config(str(git_repo / ".mlver"), cfg)
+        monkeypatch.setattr(monmod, "TIMEOUT_S", 0.5)
+        with monkeypatch.context() as m:
+            _no_walk(m)
+            assert _status(git_repo) == {"data": "unchanged"}
+    finally:
+        mute.close()

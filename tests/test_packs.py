@@ -587,3 +587,40 @@ def test_an_entry_pointing_outside_its_pack_is_named_when_read_or_listed(tmp_pat
         bad.offsets
     with pytest.raises(CorruptObjectError, match="points outside its pack"):
         list(packs.PackIndex(str(tmp_path / "p.idx")).iter_objects())
+
+
+def _point_outside(idx: Path, entry: int) -> None:
+    """Make entry ``entry`` of the index ``idx`` point far past its pack's end, with a
+    valid checksum (only the bounds check can tell)."""
+    data = bytearray(idx.read_bytes())
+    count = struct.unpack_from("<I", data, 12)[0]
+    o = packs.IDX_HEADER.size + 16 * count
+    struct.pack_into("<Q", data, o + 8 * entry, 1 << 40)
+    data[-packs.TRAILER:] = packs._digest(data[:-packs.TRAILER])
+    idx.write_bytes(bytes(data))
+
+
+def test_an_index_pointing_outside_its_pack_is_damaged_for_listing_and_merging(store):
+    """The bounds are no longer checked when an index is opened, so such a pack is among
+    the store's packs: verify and gc must still list it as damaged (not stop with an error
+    halfway), and a merge (run by any snapshot) leaves it alone as before."""
+    from mlver.store import scan
+
+    want = fill(store, 3, 4)
+    bad_idx = pack_files(store, "idx")[0]
+    _point_outside(bad_idx, 1)
+    fresh = LocalObjectStore(store.store_dir)
+    listing = scan.list_store(fresh)
+    assert [p for p, why in listing.damaged if "points outside its pack" in why] == [
+        str(bad_idx)]
+    assert bad_idx.name[:-4] not in {p.index.name for p in listing.packs}
+    assert not listing.orphans  # its .pack is not an orphan to delete either
+    assert fresh.maybe_merge(limit=1) == 2  # the two sound packs
+    assert bad_idx.exists()
+    sound = {oid: data for oid, data in want.items() if fresh.has(oid)}
+    assert len(sound) >= 8
+    for oid, data in sound.items():
+        try:
+            assert fresh.read(oid) == data
+        except CorruptObjectError as e:
+            assert "points outside its pack" in str(e)

@@ -174,3 +174,29 @@ def test_generic_fsspec_backend_round_trip(tmp_path, local):
                        str(tmp_path / "c3"), str(tmp_path / "s3"))
     assert transfer(back.objects, dst, oids).objects == len(oids)
     assert all(dst.read(o) == local.read(o) for o in oids)
+
+
+def test_a_remote_index_pointing_outside_its_pack_is_refused_and_not_cached(tmp_path, local):
+    """Opening an index no longer checks every entry's bounds (reads check their own):
+    a remote's index is still checked whole before it is cached, so the error names the
+    remote's copy, and no damaged copy stays in the cache to fail every later command."""
+    import struct
+
+    from mlver.store import packs
+
+    r = _remote(tmp_path)
+    r.check(create=True)
+    transfer(local, r.objects, _fill(local, big=0))
+    idx = next((tmp_path / "r" / "objects" / "pack").glob("*.idx"))
+    os.chmod(idx, 0o644)
+    data = bytearray(idx.read_bytes())
+    count = struct.unpack_from("<I", data, 12)[0]
+    struct.pack_into("<Q", data, packs.IDX_HEADER.size + 16 * count, 1 << 40)
+    data[-packs.TRAILER:] = packs._digest(data[:-packs.TRAILER])
+    idx.write_bytes(bytes(data))
+    for _ in range(2):  # the second time too: nothing damaged was kept
+        with pytest.raises(CorruptObjectError, match="objects/pack/pack-.*damaged \\(an index "
+                                                     "entry points outside its pack\\); the "
+                                                     "remote's copy is damaged"):
+            _remote(tmp_path, cache="fresh-cache").objects.refresh()
+    assert not list((tmp_path / "fresh-cache").rglob("*.idx"))

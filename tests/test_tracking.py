@@ -91,3 +91,74 @@ def test_push_refuses_even_with_a_kept_answer(proj, monkeypatch):
     monkeypatch.setattr(tracking, "run_git", _no_git)
     with pytest.raises(AssertionError, match="git was asked"):
         tracking.refuse_tracked_store(str(proj), "mlver push")
+
+
+def test_a_fifo_as_the_kept_line_never_hangs_a_command(proj):
+    """``open()`` of a FIFO blocks until a writer comes: the kept line is read without
+    blocking, and only from a regular file."""
+    import threading
+
+    _age_index(proj)
+    kept = proj / ".mlver" / tracking.STAT_FILE
+    os.mkfifo(kept)
+    got: list[str | None] = []
+    t = threading.Thread(target=lambda: got.append(tracking.check_git_tracking(str(proj))),
+                         daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # unblock the reader so the test run can end
+        fd = os.open(kept, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        pytest.fail("check_git_tracking hung on a FIFO at .mlver/git-index.stat")
+    assert got == [None]
+    assert kept.is_file() and not kept.is_symlink()  # replaced by a regular file
+
+
+def test_a_symlinked_kept_line_is_not_followed(proj, tmp_path, monkeypatch):
+    _age_index(proj)
+    assert tracking.check_git_tracking(str(proj)) is None
+    kept = proj / ".mlver" / tracking.STAT_FILE
+    line = kept.read_text()
+    elsewhere = tmp_path / "line"
+    elsewhere.write_text(line)
+    kept.unlink()
+    kept.symlink_to(elsewhere)
+    calls = []
+    real = tracking.run_git
+    monkeypatch.setattr(tracking, "run_git", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert tracking.check_git_tracking(str(proj)) is None
+    assert calls  # git was asked: a link is no kept answer
+    assert not kept.is_symlink() and kept.read_text() == line
+
+
+def test_a_symlinked_git_index_is_never_vouched_for(proj):
+    """git writes through a symlinked index (it replaces the file the link names): the
+    link's own identity never changes, so it cannot key the answer."""
+    index = proj / ".git" / "index"
+    real = proj / ".git" / "index.real"
+    index.rename(real)
+    index.symlink_to("index.real")
+    os.utime(real, (time.time() - 60,) * 2)
+    os.utime(index, (time.time() - 60,) * 2, follow_symlinks=False)
+    assert tracking.check_git_tracking(str(proj)) is None
+    (proj / ".mlver" / "stray").write_text("x")
+    git(proj, "add", "-f", ".mlver/stray")
+    assert index.is_symlink()  # git left the link, and replaced index.real
+    os.utime(real, (time.time() - 60,) * 2)
+    warning = tracking.check_git_tracking(str(proj))
+    assert warning is not None and "(.mlver/stray)" in warning
+
+
+def test_a_dot_git_folder_git_passes_over_keys_nothing(proj):
+    """A broken ``.git`` folder (no repository: git's discovery goes on to the parent)
+    holds an index that never changes: it must not key the answer for the outer one."""
+    sub = proj / "sub"
+    (sub / ".git").mkdir(parents=True)
+    (sub / ".git" / "index").write_text("not an index")
+    os.utime(sub / ".git" / "index", (time.time() - 60,) * 2)
+    (sub / ".mlver").mkdir()
+    assert tracking.check_git_tracking(str(sub)) is None
+    (sub / ".mlver" / "refs").write_text("x")
+    git(proj, "add", "-f", "sub/.mlver/refs")
+    warning = tracking.check_git_tracking(str(sub))
+    assert warning is not None and "refs" in warning

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from typing import Any
 
 from mlver.base.errors import ConfigError
@@ -54,9 +55,13 @@ class Watchman:
             import pywatchman  # optional: imported only when the monitor is on
 
             client = _client(pywatchman, self.sock)
+            kept = client.sockpath is not None  # the kept socket, not the one watchman names
             try:
                 got = client.query("watch-project", os.path.realpath(self.root))
-            except pywatchman.SocketConnectError:  # moved: ask watchman where it is now
+            except Exception:  # noqa: BLE001 - moved, or another program's: ask watchman
+                if not kept:
+                    raise
+                client.close()
                 client = _client(pywatchman, None)
                 got = client.query("watch-project", os.path.realpath(self.root))
             watch = str(got["watch"])
@@ -137,10 +142,27 @@ def configured_sock(cfg: dict[str, Any]) -> str | None:
 
 def _client(pywatchman: Any, sock: str | None) -> Any:
     """A client of watchman's socket ``sock``, or of the one watchman names (the
-    ``WATCHMAN_SOCK`` environment variable wins over both, as in every watchman client)."""
-    if sock is None or os.environ.get("WATCHMAN_SOCK"):
+    ``WATCHMAN_SOCK`` environment variable wins over both, as in every watchman client).
+    ``sock`` is used only when it is this user's own socket in a folder no one else can
+    write: watchman's default one is in ``/tmp``, and once a stopped watchman's folder is
+    cleaned away another user could serve "nothing changed" there (watchman itself
+    checks its folder's owner when it starts; a direct connection must too)."""
+    if sock is None or os.environ.get("WATCHMAN_SOCK") or not _own_socket(sock):
         return pywatchman.client(timeout=TIMEOUT_S)
     return pywatchman.client(sockpath=sock, timeout=TIMEOUT_S)
+
+
+def _own_socket(path: str) -> bool:
+    """True when ``path`` is a unix socket owned by this user, in a folder owned by this
+    user (or root) that neither its group nor others can write."""
+    try:
+        st = os.lstat(path)
+        folder = os.lstat(os.path.dirname(path))
+    except (OSError, ValueError):
+        return False
+    uid = os.getuid()
+    return (stat.S_ISSOCK(st.st_mode) and st.st_uid == uid and stat.S_ISDIR(folder.st_mode)
+            and folder.st_uid in (uid, 0) and not folder.st_mode & 0o022)
 
 
 def check_available() -> str:

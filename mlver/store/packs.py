@@ -311,6 +311,17 @@ class PackIndex:
             raise _damaged(self.idx_path, "an index entry points outside its pack")
         self._bounded = True
 
+    def damage(self) -> CorruptObjectError | None:
+        """Why the index as a whole cannot be used (an entry outside its pack, entries out
+        of order), or None: what opening it checked before the checks were made lazy.
+        Listing a store for verify and gc, and choosing packs to merge, ask it first."""
+        try:
+            self._check_bounds()
+            self.keys  # noqa: B018 - builds and checks the sorted keys
+        except CorruptObjectError as e:
+            return e
+        return None
+
     @property
     def offsets(self) -> array[int]:
         """Each entry's offset in the pack (every entry checked inside it)."""
@@ -429,6 +440,18 @@ class PackIndex:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def open_checked(idx_path: str) -> PackIndex:
+    """The index at ``idx_path`` with every entry checked now (bounds and order), as
+    opening one did before those checks were made lazy: for an index that arrived from
+    elsewhere (a remote's), refused before it is cached and trusted."""
+    idx = PackIndex(idx_path)
+    err = idx.damage()
+    if err is not None:
+        idx.close()
+        raise err
+    return idx
 
 
 # -- merging --------------------------------------------------------------------------------------

@@ -97,20 +97,20 @@ class RemoteListing:
         path = os.path.join(self.cache_dir, name + ".idx")
         if os.path.exists(path):
             try:
-                return packmod.PackIndex(path)
-            except CorruptObjectError:
+                return packmod.open_checked(path)
+            except CorruptObjectError:  # (one cached by a version that did not check it all)
                 os.unlink(path)
         data = self.backend.read(f"objects/pack/{name}.idx", packmod.MAX_IDX_BYTES, size)
         if data is None:
             raise RemoteError(f"{self.label}: objects/pack/{name}.idx vanished while listing; "
                               "run the command again")
         try:  # validated before it is cached under its name
-            write_atomic(path, data, check=packmod.PackIndex)
+            write_atomic(path, data, check=packmod.open_checked)
         except CorruptObjectError as e:
             raise CorruptObjectError(f"{self.label}: the pack index objects/pack/{name}.idx is "
                                      f"damaged ({str(e).split('(')[1].split(')')[0]}); the "
                                      "remote's copy is damaged") from None
-        return packmod.PackIndex(path)
+        return packmod.open_checked(path)
 
     def remember(self, pack_name: str | None, idx_file: str | None, loose: dict[str, int],
                  manifests: tuple[Manifest, ...] = ()) -> None:

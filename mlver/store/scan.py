@@ -105,6 +105,10 @@ def list_store(store: LocalObjectStore) -> Listing:
                for name, err in sorted(store._damaged.items())]
     packs = []
     for p in store._packs:
+        err = p.damage()  # entries checked lazily when opened: listed damaged, as before
+        if err is not None:
+            damaged.append((p.idx_path, str(err)))
+            continue
         st, ist = _stat(p.pack_path), _stat(p.idx_path)
         if st is None or ist is None:
             damaged.append((p.pack_path, "the index is there, its pack file is missing"))

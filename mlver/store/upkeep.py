@@ -89,7 +89,9 @@ def merge_packs(store: Packed, limit: int) -> int:
                 return 0  # another process is merging
             raise
         store._refresh(force=True)
-        packs = sorted(store._packs, key=lambda p: (p.pack_size, p.name))
+        # a damaged index (checked lazily since it was opened) is left for verify to name
+        packs = sorted((p for p in store._packs if p.damage() is None),
+                       key=lambda p: (p.pack_size, p.name))
         n = packmod.pick_merge([p.pack_size for p in packs], limit)
         if n < 2:
             return 0

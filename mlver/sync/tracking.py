@@ -15,15 +15,17 @@ Only the warning uses it; the refusals always ask git.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import time
 from contextlib import suppress
 
 from mlver.base.atomic import write_atomic
-from mlver.base.errors import ConfigError
+from mlver.base.errors import ConfigError, MlverError
 from mlver.base.gitcmd import run_git
 from mlver.core.discover import git_top
 from mlver.store import STORE_DIR, upgrade_gitignore
+from mlver.store.safefs import read_small
 
 GIT_TIMEOUT = 10.0
 STAT_FILE = "git-index.stat"  # in the store: the git index on which git tracked nothing here
@@ -55,14 +57,13 @@ def check_git_tracking(root: str, read_only: bool = False) -> str | None:
             upgrade_gitignore(store)
     seen = _index_identity(root)
     kept = os.path.join(store, STAT_FILE)
-    if seen is not None:
-        with suppress(OSError, UnicodeDecodeError), open(kept, encoding="ascii") as f:
-            if f.read(256) == seen:
-                return None
+    if seen is not None and _kept(kept) == seen:
+        return None
     files = tracked_store_files(root)
     if not files:
-        if files is not None and seen is not None and not read_only:
-            with suppress(OSError):
+        if files is not None and seen is not None and not read_only \
+                and _git_uses_dot_git(root):
+            with suppress(OSError, MlverError):
                 write_atomic(kept, seen)
         return None
     n = len(files)
@@ -91,11 +92,41 @@ def refuse_tracked_store(root: str, what: str) -> None:
         ".mlver/config.json")
 
 
+def _kept(path: str) -> str | None:
+    """The line kept at ``path``, or None: absent, or not a small regular file (a FIFO,
+    a symlink, a folder never hangs nor misleads a command, and is replaced on the next
+    write)."""
+    try:
+        data = read_small(path, 256)
+    except (OSError, MlverError):
+        return None
+    return None if data is None else data.decode("ascii", "replace")
+
+
+def _git_uses_dot_git(root: str) -> bool:
+    """True when git itself uses the ``.git`` folder whose index :func:`_index_identity`
+    read: one git does not take for a repository (empty or broken) is passed over by
+    git's discovery, and its ``index`` then says nothing of what git tracks. Asked only
+    before a line is kept (once per new index file)."""
+    top = git_top(root)
+    if top is None:
+        return False
+    try:
+        out = run_git(root, "rev-parse", "--absolute-git-dir", timeout=GIT_TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if out.returncode != 0:
+        return False
+    found = out.stdout.decode("utf-8", "replace").rstrip("\n")
+    return os.path.realpath(found) == os.path.realpath(os.path.join(top, ".git"))
+
+
 def _index_identity(root: str) -> str | None:
     """The identity of git's index file for the repository holding ``root`` (one line),
     or None when it cannot vouch for an answer: no ``.git`` folder (a worktree or a
     submodule keeps its index elsewhere), an index named by the environment, or one
-    written in the last :data:`RACY_S` seconds."""
+    written in the last :data:`RACY_S` seconds, or a symlink (git replaces the file it
+    points to and leaves the link as it was)."""
     if os.environ.get("GIT_INDEX_FILE") or os.environ.get("GIT_DIR"):
         return None
     top = git_top(root)
@@ -104,6 +135,8 @@ def _index_identity(root: str) -> str | None:
     try:
         st = os.stat(os.path.join(top, ".git", "index"), follow_symlinks=False)
     except OSError:  # no index yet, or .git is a file
+        return None
+    if not stat.S_ISREG(st.st_mode):
         return None
     if time.time() - st.st_mtime < RACY_S:
         return None
