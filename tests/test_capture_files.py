@@ -127,6 +127,26 @@ def test_top_level_symlinks_are_followed(ws, cache):
     assert capture_path(str(ws), "dir-link", cache).oid == expected_data_tree().oid
 
 
+def test_a_sub_folder_swapped_for_a_link_during_the_walk_is_refused_not_followed(ws, cache,
+                                                                               monkeypatch):
+    """Sub-folders are opened without following a link (each entry is then stat'ed through
+    the folder's descriptor): a folder replaced by a link to elsewhere after its parent was
+    read is a clear error, never a walk of the link's target."""
+    make_folder(ws)
+    write(ws / "outside" / "secret.txt", "not data\n")
+    real_scan_dir = capfiles._scan_dir
+
+    def swap_then_scan(root, node, top=False):
+        if node.rel == "data/sub":  # the parent listed it as a folder: swap it now
+            os.rename(ws / "data" / "sub", ws / "sub-moved")
+            os.symlink(ws / "outside", ws / "data" / "sub")
+        return real_scan_dir(root, node, top)
+
+    monkeypatch.setattr(capfiles, "_scan_dir", swap_then_scan)
+    with pytest.raises(CaptureError, match="'data/sub' stopped being a folder"):
+        capture_path(str(ws), "data", cache)
+
+
 def test_many_files_use_the_pool_and_match(ws, store, cache):
     n = capfiles.CHUNK_FILES * 2 + 7
     for i in range(n):
