@@ -28,6 +28,10 @@ _READING: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "mlver_chunked_reading", default=frozenset())
 
 RUN_MAX = 8 << 20  # bytes one pread may cover: large reads, bounded memory
+# views()' one buffer: small enough to stay in the CPU's cache between the read into it,
+# the hash and the write out of it, which makes the copy nearly free (a 512 MiB checkout:
+# 0.34 s with 1 MiB, 0.50 s with 8 MiB, 0.33 s for views of a mapped pack)
+VIEW_RUN = 1 << 20
 GAP_MAX = 64 << 10  # neighbours closer than this are read together (the gap is read too)
 
 
@@ -96,41 +100,68 @@ class ChunkedReader(io.RawIOBase):
         self._checked = False
 
     def views(self) -> Iterator[memoryview]:
-        """The file's bytes from its current position to its end, as verified views of the
-        packs' mapped pages, one per chunk (valid while the reader lives): a checkout
-        writes them without copying them first. The whole file is checked at its end when
-        the views started at 0, as for a read."""
+        """The file's bytes from its current position to its end, one verified view per
+        chunk, each valid until the next is asked for (a checkout writes each at once).
+
+        Runs of neighbouring chunks are read with one ``preadv`` each into one buffer of
+        :data:`VIEW_RUN` bytes, reused (fresh memory per run costs its page faults: 0.4 s a
+        GiB, measured). The packs are not mapped: a pack cut short while it is read (a
+        restore with ``rsync --inplace``, a full disk under another tool) is a short read,
+        named as damage, where a mapped page past the new end would kill the process with
+        SIGBUS. The whole file is checked at its end when the views started at 0."""
         m = self.manifest
         if self._pos >= m.size:
             k = len(m.chunks)
         else:
             k = bisect.bisect_right(self._starts, self._pos) - 1
-        maps: dict[str, memoryview] = {}
-        for j in range(max(k, 0), len(m.chunks)):
-            coid, n = m.chunks[j]
-            view: memoryview | None = None
-            hit = self._store.find_packed(coid)
-            if hit is not None:
-                pack, i = hit
-                try:
-                    whole = maps.get(pack.pack_path)
-                    if whole is None:
-                        whole = maps[pack.pack_path] = pack.mapped()
-                    off = pack.offsets[i]
-                    view = whole[off:off + pack.lengths[i]]
-                except (OSError, ValueError, CorruptObjectError):
-                    view = None
-            if view is None or len(view) != n or oid_of(view) != coid:  # type: ignore[arg-type]
-                view = memoryview(self._slow(j))
-            at = self._pos - self._starts[j]
-            if at > 0:
-                view = view[at:]
-            if self._hashed == self._pos:
-                self._hasher.update(view)  # type: ignore[arg-type]  # any buffer
-                self._hashed += len(view)
-            self._pos += len(view)
-            yield view
+        buf = memoryview(bytearray(max(min(VIEW_RUN, m.size), 1)))  # a bigger chunk: slow way
+        j = max(k, 0)
+        while j < len(m.chunks):
+            for view in self._run_views(j, buf):
+                at = self._pos - self._starts[j]
+                if at > 0:
+                    view = view[at:]
+                if self._hashed == self._pos:
+                    self._hasher.update(view)  # type: ignore[arg-type]  # any buffer
+                    self._hashed += len(view)
+                self._pos += len(view)
+                j += 1
+                yield view
         self._finish()
+
+    def _run_views(self, k: int, buf: memoryview) -> list[memoryview]:
+        """Chunk ``k`` and the neighbours after it in the same pack that fit in ``buf``,
+        read into it with one ``preadv``, each verified (a chunk that is not, or is not
+        packed here, ends the run: the first one alone goes the slow way)."""
+        m = self.manifest
+        hit = self._store.find_packed(m.chunks[k][0])
+        spots: list[tuple[int, int]] = []  # (offset in the pack, length) of each chunk
+        if hit is not None:
+            pack, i = hit
+            try:
+                start = pack.offsets[i]
+                for j in range(k, len(m.chunks)):
+                    at = hit if j == k else self._store.find_packed(m.chunks[j][0])
+                    if at is None or at[0] is not pack:
+                        break
+                    off, n = pack.offsets[at[1]], pack.lengths[at[1]]
+                    end = spots[-1][0] + spots[-1][1] if spots else start
+                    if not end <= off <= end + GAP_MAX or off + n - start > len(buf):
+                        break  # not the next neighbour, or past the buffer
+                    spots.append((off, n))
+                got = pack.pread_into(buf, start) if spots else 0
+            except (OSError, CorruptObjectError):
+                spots, got = [], 0
+        views = []
+        for j, (off, n) in enumerate(spots, start=k):
+            view = buf[off - start:off - start + n]
+            coid, want = m.chunks[j]
+            if off + n - start > got or n != want or oid_of(view) != coid:  # type: ignore[arg-type]
+                break
+            views.append(view)
+        if not views:
+            views.append(memoryview(self._slow(k)))
+        return views
 
     def readable(self) -> bool:
         return True
@@ -284,4 +315,4 @@ class ChunkedReader(io.RawIOBase):
                 "manifest is damaged); restore it from a backup, or re-snapshot the file")
 
 
-__all__ = ["ChunkedReader", "GAP_MAX", "RUN_MAX", "Source", "read_runs"]
+__all__ = ["GAP_MAX", "RUN_MAX", "VIEW_RUN", "ChunkedReader", "Source", "read_runs"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import bisect
 import io
-import mmap
 import os
 import stat
 import struct
@@ -263,7 +262,6 @@ class PackIndex:
             os.close(fd)
         self._parse(data)
         self._fd: int | None = None
-        self._mm: mmap.mmap | None = None
         self._lock = threading.Lock()
 
     def _parse(self, data: bytes) -> None:
@@ -389,19 +387,15 @@ class PackIndex:
                 self._fd = fd
             return self._fd
 
-    def mapped(self) -> memoryview:
-        """The whole pack, mapped read-only (once): big files' chunks are hashed and
-        written straight from the page cache, without a copy into a buffer first."""
-        fd = self._pack_fd()  # size and header checked
-        with self._lock:
-            if self._mm is None:
-                self._mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
-            return memoryview(self._mm)
-
     def pread(self, offset: int, n: int) -> bytes:
         """``n`` bytes of the pack at ``offset``: one ``pread`` (a run of neighbouring
         objects); short when the pack is."""
         return os.pread(self._pack_fd(), n, offset)
+
+    def pread_into(self, buf: bytearray | memoryview, offset: int) -> int:
+        """Fill ``buf`` from the pack at ``offset`` (one ``preadv``, into memory the caller
+        reuses: no fresh pages to fault in); the count read, short when the pack is."""
+        return os.preadv(self._pack_fd(), [buf], offset)
 
     def read_at(self, i: int) -> bytes:
         """The bytes of entry ``i``: one ``pread``."""
@@ -430,10 +424,6 @@ class PackIndex:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-            if self._mm is not None:
-                with contextlib.suppress(BufferError):  # a view is still in use: GC unmaps it
-                    self._mm.close()
-                self._mm = None
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
