@@ -284,3 +284,16 @@ def test_the_kept_socket_is_the_one_shown_and_the_one_whose_watch_off_drops(
         assert cli("monitor", "off").exit_code == 0
     assert "watch-del" in asked
     assert monmod.SOCK_KEY not in json.loads((git_repo / ".mlver" / "config.json").read_text())
+
+
+def test_a_watchman_sock_where_nothing_answers_is_named_as_the_cause(git_repo, repo,
+                                                                    monkeypatch):
+    """New-user trial: with WATCHMAN_SOCK naming a socket where no watchman runs, the
+    error said 'install it (e.g. apt install watchman)' although watchman was installed;
+    the variable is the cause."""
+    monkeypatch.setenv("WATCHMAN_SOCK", str(git_repo / "no-such.sock"))
+    r = cli("monitor", "on")
+    assert r.exit_code == 1
+    assert "the WATCHMAN_SOCK environment variable names; start watchman there or unset " \
+        "WATCHMAN_SOCK" in r.stderr
+    assert "apt install" not in r.stderr

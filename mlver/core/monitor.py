@@ -195,6 +195,11 @@ def _check() -> tuple[str, str | None]:
         finally:
             client.close()
     except Exception as e:  # noqa: BLE001 - reported to the user, with the fix
+        if os.environ.get("WATCHMAN_SOCK"):  # watchman is asked there only: say so
+            raise ConfigError(f"watchman does not answer ({str(e)[:200]}) at the socket "
+                              "the WATCHMAN_SOCK environment variable names; start watchman "
+                              "there or unset WATCHMAN_SOCK, and run mlver monitor on "
+                              "again") from None
         raise ConfigError(f"watchman does not answer ({str(e)[:200]}); install it (e.g. "
                           "apt install watchman) and run mlver monitor on again") from None
 
