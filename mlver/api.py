@@ -268,9 +268,10 @@ class Repo(RemoteMethods, BridgeMethods):
     def monitor_problem(self) -> str | None:
         """Why the monitor turned on for this store does not help right now (watchman does
         not answer: captures walk every file), or None when it answers or is off."""
-        from mlver.core.monitor import configured, not_answering
+        from mlver.core.monitor import configured, configured_sock, not_answering
 
-        return not_answering() if configured(self.store.config) else None
+        cfg = self.store.config
+        return not_answering(configured_sock(cfg)) if configured(cfg) else None
 
     def checkout(self, rev: str, paths: list[str] | str | None = None, to: str | None = None,
                  side: str = "all", force: bool = False, progress: Progress | None = None,

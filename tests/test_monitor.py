@@ -117,7 +117,10 @@ def test_no_watchman_on_path_is_said_plainly(git_repo, repo, monkeypatch):
 
 def test_a_monitor_that_does_not_answer_is_shown_so(watched, git_repo, monkeypatch):
     """New-user trial: with watchman stopped, ``mlver monitor`` said ``monitor: watchman``
-    although every capture walked."""
+    although every capture walked. (A stopped watchman's kept socket no longer answers:
+    while it does, captures use it, and the monitor answers.)"""
+    cfg = dict(watched.store.config, **{monmod.SOCK_KEY: str(git_repo / "gone.sock")})
+    rewrite_store_config(str(git_repo / ".mlver"), cfg)
     with monkeypatch.context() as m:  # undone before the fixture drops the watch
         m.setenv("PATH", str(git_repo / "no-such-bin"))
         m.delenv("WATCHMAN_SOCK", raising=False)
@@ -257,3 +260,40 @@ def test_a_kept_socket_that_never_answers_falls_back_to_watchman(
             assert _status(git_repo) == {"data": "unchanged"}
     finally:
         mute.close()
+
+
+def test_the_kept_socket_is_the_one_shown_and_the_one_whose_watch_off_drops(
+        watched, git_repo, tmp_path, monkeypatch):
+    """New-user trial: with the monitor turned on through ``WATCHMAN_SOCK`` (another
+    watchman than the default one), captures ask the kept socket first, but ``mlver
+    monitor`` said 'not answering … walk every file' when only that one answered, and
+    ``mlver monitor off`` dropped the watch on the default watchman only, leaving the
+    kept one watching the repository."""
+    folder = tmp_path / "mine"
+    folder.mkdir(mode=0o700)
+    asked: list = []
+    _fake_watchman(folder / "sock", asked)
+    cfg = dict(watched.store.config, **{monmod.SOCK_KEY: str(folder / "sock")})
+    rewrite_store_config(str(git_repo / ".mlver"), cfg)
+    with monkeypatch.context() as m:
+        m.setenv("PATH", str(git_repo / "no-such-bin"))  # only the kept socket answers
+        m.delenv("WATCHMAN_SOCK", raising=False)
+        r = cli("monitor", "--json")
+        assert r.exit_code == 0 and json.loads(r.stdout) == {"monitor": "watchman",
+                                                              "answering": True}
+        assert cli("monitor", "off").exit_code == 0
+    assert "watch-del" in asked
+    assert monmod.SOCK_KEY not in json.loads((git_repo / ".mlver" / "config.json").read_text())
+
+
+def test_a_watchman_sock_where_nothing_answers_is_named_as_the_cause(git_repo, repo,
+                                                                    monkeypatch):
+    """New-user trial: with WATCHMAN_SOCK naming a socket where no watchman runs, the
+    error said 'install it (e.g. apt install watchman)' although watchman was installed;
+    the variable is the cause."""
+    monkeypatch.setenv("WATCHMAN_SOCK", str(git_repo / "no-such.sock"))
+    r = cli("monitor", "on")
+    assert r.exit_code == 1
+    assert "the WATCHMAN_SOCK environment variable names; start watchman there or unset " \
+        "WATCHMAN_SOCK" in r.stderr
+    assert "apt install" not in r.stderr

@@ -195,12 +195,29 @@ def _check() -> tuple[str, str | None]:
         finally:
             client.close()
     except Exception as e:  # noqa: BLE001 - reported to the user, with the fix
+        if os.environ.get("WATCHMAN_SOCK"):  # watchman is asked there only: say so
+            raise ConfigError(f"watchman does not answer ({str(e)[:200]}) at the socket "
+                              "the WATCHMAN_SOCK environment variable names; start watchman "
+                              "there or unset WATCHMAN_SOCK, and run mlver monitor on "
+                              "again") from None
         raise ConfigError(f"watchman does not answer ({str(e)[:200]}); install it (e.g. "
                           "apt install watchman) and run mlver monitor on again") from None
 
 
-def not_answering() -> str | None:
-    """None when watchman answers now; else why not (one sentence, with the fix)."""
+def not_answering(sock: str | None = None) -> str | None:
+    """None when watchman answers now (at the kept socket ``sock`` when it is this user's
+    own, as captures ask it first, or where watchman says it is); else why not (one
+    sentence, with the fix)."""
+    if sock is not None and not os.environ.get("WATCHMAN_SOCK") and _own_socket(sock):
+        with contextlib.suppress(Exception):
+            import pywatchman
+
+            client = pywatchman.client(sockpath=sock, timeout=TIMEOUT_S)
+            try:
+                client.query("version")
+                return None
+            finally:
+                client.close()
     try:
         check_available()
     except ConfigError as e:
@@ -212,7 +229,7 @@ def turn(store_dir: str, cfg: dict[str, Any], root: str, on: bool) -> None:
     """Turn the monitor on (checking that watchman answers, and starting its watch of
     ``root``) or off (dropping the watch) for the store at ``store_dir``."""
     sock = _check()[1] if on else None
-    _watch(root, on)
+    _watch(root, on, None if on else configured_sock(cfg))
     new = {k: v for k, v in cfg.items() if k not in (MONITOR_KEY, SOCK_KEY)}
     if on:
         new[MONITOR_KEY] = WATCHMAN
@@ -223,9 +240,11 @@ def turn(store_dir: str, cfg: dict[str, Any], root: str, on: bool) -> None:
     cfg.update(new)
 
 
-def _watch(root: str, on: bool) -> None:
+def _watch(root: str, on: bool, kept: str | None = None) -> None:
     """Start (``on``) or drop watchman's watch of ``root``; dropping one that is not there,
-    or when watchman is gone, is not an error."""
+    or when watchman is gone, is not an error. A watch is dropped both where watchman
+    says it is and at the kept socket ``kept`` (the one captures asked first: a watchman
+    reached through ``WATCHMAN_SOCK`` when the monitor was turned on)."""
     try:
         import pywatchman
     except ImportError:
@@ -234,12 +253,13 @@ def _watch(root: str, on: bool) -> None:
         return
 
     if not on:
-        with contextlib.suppress(Exception):  # off must work when watchman is broken
-            client = pywatchman.client(timeout=TIMEOUT_S)
-            try:
-                client.query("watch-del", os.path.realpath(root))
-            finally:
-                client.close()
+        for sock in ([None] if kept is None else [kept, None]):
+            with contextlib.suppress(Exception):  # off must work when watchman is broken
+                client = _client(pywatchman, sock)
+                try:
+                    client.query("watch-del", os.path.realpath(root))
+                finally:
+                    client.close()
         return
     client = pywatchman.client(timeout=TIMEOUT_S)
     try:
