@@ -255,7 +255,8 @@ def snapshot(root, name: str, *args) -> str:
 
 
 def store_state(root) -> list[tuple]:
-    """Listing of ``.mlver/`` (not following links) without index.sqlite* and tmp/."""
+    """Listing of ``.mlver/`` (not following links) without its caches (index.sqlite* and
+    git-index.stat, which any command may write) and tmp/."""
     base = store_dir(root)
     out = []
     for dirpath, dirs, files in os.walk(base):
@@ -265,7 +266,7 @@ def store_state(root) -> list[tuple]:
         for n in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
             p = os.path.join(dirpath, n)
             rel = os.path.relpath(p, base)
-            if rel.startswith("index.sqlite") or rel == "tmp":
+            if rel.startswith("index.sqlite") or rel in ("tmp", "git-index.stat"):
                 continue
             st = os.lstat(p)
             if stat.S_ISLNK(st.st_mode):
