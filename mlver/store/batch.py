@@ -12,7 +12,7 @@ import io
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Protocol
 
@@ -21,7 +21,9 @@ from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.store import chunker as chunkmod
 from mlver.store.bigwrite import copy_and_hash, pipelined, write_all, write_readonly
+from mlver.store import layout
 from mlver.store import packs as packmod
+from mlver.store.publish import publish_staged
 from mlver.store import storelock
 from mlver.store.manifest import SUFFIX as MANIFEST_SUFFIX
 from mlver.store.chunked import RUN_MAX, ChunkedReader, read_runs
@@ -63,8 +65,6 @@ class Target(Protocol):
 
     def size(self, oid: str) -> int | None: ...
 
-    def manifest_path(self, oid: str) -> str: ...
-
     def has_packed(self, oid: str, refresh: bool = True) -> bool: ...
 
     def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None: ...
@@ -86,8 +86,6 @@ class Target(Protocol):
     def _stage_upgrade(self) -> str | None: ...
 
     def _refresh(self, force: bool = False) -> bool: ...
-
-    def _loose_path(self, oid: str) -> str: ...
 
 
 class Batch:
@@ -511,7 +509,9 @@ class Batch:
         try:
             if arrived:
                 self._check_arrived(arrived)
-            self._publish(manifests, store.manifest_path)
+            self._publish([(layout.manifest_rel(oid), tmp) for oid, tmp in manifests])
+            if self._present is not None:
+                self._present.update(oid for oid, _ in manifests)
         except BaseException:
             for _oid, tmp in manifests:
                 _unlink(tmp)
@@ -528,21 +528,13 @@ class Batch:
 
     def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
                      name: str) -> None:
-        store = self.store
-        for fan in {oid[:2] for oid, _ in staged}:
-            os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
-        if staged:
-            if len(staged) < 1000:
-                self._publish(staged)
-            else:  # link syscalls overlap well: spread them over a few threads
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(4) as pool:
-                    list(pool.map(self._publish, [staged[i::4] for i in range(4)]))
-        if pack is not None:
-            os.makedirs(store.pack_dir, exist_ok=True)
-            os.rename(pack.pack_path, f"{store.pack_dir}/{name}.pack")
-            os.rename(pack.idx_path, f"{store.pack_dir}/{name}.idx")  # the objects now exist
+        files = [(layout.loose_rel(oid), tmp) for oid, tmp in staged]
+        if pack is not None:  # the index after its pack: the layout's order
+            files += [(layout.pack_rel(name), pack.pack_path),
+                      (layout.idx_rel(name), pack.idx_path)]
+        self._publish(files)
+        if self._present is not None:
+            self._present.update(oid for oid, _ in staged)
 
     def _check_arrived(self, arrived: dict[str, Manifest]) -> None:
         """Read each file a manifest from elsewhere describes through its chunks, now in
@@ -555,27 +547,12 @@ class Batch:
             while reader.read(RUN_MAX):
                 pass
 
-    def _publish(self, staged: list[tuple[str, str]],
-                 where: Callable[[str], str] | None = None) -> None:
-        if where is not None:
-            for fan in {oid[:2] for oid, _ in staged}:
-                os.makedirs(f"{self.store.objects_dir}/{fan}", exist_ok=True)
-        for oid, tmp in staged:
-            final = (where or self.store._loose_path)(oid)
-            if oid in self._repair:  # the copy there is damaged: this one replaces it
-                os.replace(tmp, final)
-                continue
-            try:
-                os.link(tmp, final)  # unlike a rename, never replaces an existing object
-            except FileExistsError:
-                pass  # written meanwhile by another process: keep theirs
-            except OSError:  # a file system without hard links
-                if not os.path.exists(final):
-                    os.replace(tmp, final)
-                    continue
-            os.unlink(tmp)
-        if self._present is not None:
-            self._present.update(oid for oid, _ in staged)
+    def _publish(self, files: list[tuple[str, str]]) -> None:
+        """Give staged files their names, in the layout's order (shared with a folder
+        remote: :func:`~mlver.store.publish.publish_staged`); a damaged copy is replaced."""
+        repair = self._repair
+        replace = {layout.loose_rel(o) for o in repair} | {layout.manifest_rel(o) for o in repair}
+        publish_staged(self.store.store_dir, files, replace)
 
     def abort(self) -> None:
         """Drop every staged object, and let gc run again."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from mlver.store.settings import CONFIG_FILE, STORE_FORMAT
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
 from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
+from mlver.store import layout
 from mlver.store import manifest as manifestmod
 from mlver.store.chunker import CHUNKER_ID
 from mlver.store import packs as packmod
@@ -138,13 +139,14 @@ class LocalObjectStore:
             with os.scandir(self.pack_dir) as it:
                 entries = sorted(it, key=lambda e: e.name)
             for e in entries:
-                if not (e.name.startswith("pack-") and e.name.endswith(".idx")):
+                kind = layout.pack_file(e.name)
+                if kind is None or kind[1] != ".idx":
                     if e.is_symlink() or not e.is_file(follow_symlinks=False):
                         damaged[e.name] = CorruptObjectError(
                             f"{e.path} is not a regular file; a store holds no symlinks or "
                             "special files: move it out of the store")
                     continue
-                name = e.name[:-4]
+                name = kind[0]
                 if name in old:
                     found[name] = old[name]
                     continue
@@ -198,13 +200,15 @@ class LocalObjectStore:
     # -- loose objects ------------------------------------------------------------------------
 
     def _loose_path(self, oid: str) -> str:
-        """Filesystem path of the loose object ``oid`` (whether or not it exists)."""
-        return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"  # hot: 100k calls per capture
+        """Filesystem path of the loose object ``oid`` (whether or not it exists):
+        :func:`~mlver.store.layout.loose_rel` below the store, inlined (hot: 100k calls per
+        capture; tests/test_objects.py checks the two agree)."""
+        return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"
 
     def manifest_path(self, oid: str) -> str:
         """Filesystem path of the chunk manifest of ``oid`` (whether or not it exists): for
         the store's own modules (gc, verify), never above the store."""
-        return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}{manifestmod.SUFFIX}"
+        return f"{self.store_dir}/{layout.manifest_rel(oid)}"
 
     def _open_loose(self, oid: str) -> int | None:
         try:
@@ -515,25 +519,26 @@ class LocalObjectStore:
         for p in self._packs:
             found.update(p.iter_oids())
         found.update(self._iter_loose())
-        found.update(self._iter_loose(manifestmod.SUFFIX))
+        found.update(self._iter_loose(manifests=True))
         return iter(sorted(found))
 
     def iter_manifests(self) -> Iterator[str]:
         """Yield the oid of every file stored as chunks (its manifest is present)."""
-        return self._iter_loose(manifestmod.SUFFIX)
+        return self._iter_loose(manifests=True)
 
-    def _iter_loose(self, suffix: str = "") -> Iterator[str]:
+    def _iter_loose(self, manifests: bool = False) -> Iterator[str]:
+        """The loose objects (or the manifests) found by listing each fan folder, named
+        as the layout names them (:func:`~mlver.store.layout.loose_oid`)."""
         if not os.path.isdir(self.objects_dir):
             return
+        parse = layout.manifest_oid if manifests else layout.loose_oid
         for fan in os.listdir(self.objects_dir):
             d = os.path.join(self.objects_dir, fan)
             if len(fan) == 2 and os.path.isdir(d):
                 for rest in os.listdir(d):
-                    if suffix:
-                        if rest.endswith(suffix) and is_oid(fan + rest[:-len(suffix)]):
-                            yield fan + rest[:-len(suffix)]
-                    elif is_oid(fan + rest):
-                        yield fan + rest
+                    oid = parse(fan, rest)
+                    if oid is not None:
+                        yield oid
 
     def batch(self) -> Batch:
         """Start a batch of writes; commit it (or use it as a context manager)."""

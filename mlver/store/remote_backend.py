@@ -150,6 +150,18 @@ class Backend:
     def prepare(self) -> None:
         """Create what a new store needs besides its config (folders, for a folder)."""
 
+    # batches: where the medium makes a batch durable at once (a folder), the files of
+    # ``objects/`` put between begin() and end() may wait for flush(); here each PUT is
+    # already whole and durable, so there is nothing to wait for.
+    def begin(self) -> None:
+        """A batch of object uploads starts."""
+
+    def flush(self) -> None:
+        """Publish, durably and in the layout's order, what the batch has put so far."""
+
+    def end(self, publish: bool) -> None:
+        """The batch ends: publish what waits (``publish``) or drop it."""
+
     # refs: compare-and-swap
     def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
         """``(bytes or None, token)``: the token is what :meth:`swap` compares against."""

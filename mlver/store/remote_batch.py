@@ -11,6 +11,7 @@ import io
 import os
 import threading
 import uuid
+from contextlib import suppress
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -18,7 +19,7 @@ from typing import Any, BinaryIO
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import oid_of
 from mlver.store import chunker
-from mlver.store import manifest as manifestmod
+from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
@@ -47,6 +48,10 @@ class RemoteBatch:
         self._manifests: dict[str, Manifest] = {}
         os.makedirs(remote.scratch_dir, exist_ok=True)
         self.uploaded = 0  # bytes sent
+        # A folder makes the batch durable at once (one sync a group), as a local store
+        # does; elsewhere each upload is whole and durable when it returns.
+        remote.backend.begin()
+        self._open = True
 
     def __enter__(self) -> RemoteBatch:
         return self
@@ -189,7 +194,7 @@ class RemoteBatch:
             self._loose(oid, path, owned)
 
     def _loose(self, oid: str, path: str, owned: bool) -> None:
-        rel = f"objects/{oid[:2]}/{oid[2:]}"
+        rel = layout.loose_rel(oid)
         size = os.path.getsize(path)
 
         def up() -> None:
@@ -214,8 +219,8 @@ class RemoteBatch:
         def up() -> None:
             try:
                 size = os.path.getsize(pack.pack_path)
-                self.remote.backend.put_file(f"objects/pack/{name}.pack", pack.pack_path)
-                self.remote.backend.put_file(f"objects/pack/{name}.idx", pack.idx_path)
+                self.remote.backend.put_file(layout.pack_rel(name), pack.pack_path)
+                self.remote.backend.put_file(layout.idx_rel(name), pack.idx_path)
                 self.remote.remember(name, pack.idx_path, {})
                 with self._lock:
                     self.uploaded += size
@@ -232,7 +237,7 @@ class RemoteBatch:
 
         def up(m: Manifest) -> None:
             data = m.encode()
-            self.remote.backend.put(f"objects/{m.oid[:2]}/{m.oid[2:]}{manifestmod.SUFFIX}", data)
+            self.remote.backend.put(layout.manifest_rel(m.oid), data)
             self.remote.remember(None, None, {}, (m,))
             with self._lock:
                 self.uploaded += len(data)
@@ -248,6 +253,7 @@ class RemoteBatch:
                 f.result()
             self._futures = []
             self._send_manifests()
+            self._end(True)
         except BaseException:
             self.abort()
             raise
@@ -267,6 +273,16 @@ class RemoteBatch:
         self._pool.shutdown(wait=True)
         if pack is not None:
             pack.abort()
+        if self._open:
+            # What was sent stays (whole objects, published in the layout's order); a
+            # publish that fails drops what it staged, so list again at the next lookup.
+            with suppress(Exception):
+                self._end(True)
+            self.remote.forget()
+
+    def _end(self, publish: bool) -> None:
+        self._open = False
+        self.remote.backend.end(publish)
 
     def close(self) -> None:
         """Wait for the upload pool to finish."""

@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mlver.base.atomic import copy_atomic, write_atomic
 from mlver.base.errors import CorruptObjectError, RemoteError
-from mlver.base.hashing import is_oid
+from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store import manifest as manifestmod
 from mlver.store.manifest import Manifest
 from mlver.store.remote_backend import Backend
-from mlver.store.remote_bounds import WORKERS, check_index_total, valid_pack_name
+from mlver.store.remote_bounds import WORKERS, check_index_total
 
 
 DECODED_ROWS_MAX = 2_000_000  # chunk entries of decoded manifests held (~400 MB at most)
@@ -55,25 +55,9 @@ class RemoteListing:
     def refresh(self) -> None:
         """List the remote's objects (again): one listing, plus each new pack index."""
         with self._lock:
-            files = self.backend.list("objects")
-            loose: dict[str, int] = {}
-            manifests: dict[str, int] = {}
-            idx: dict[str, int] = {}
-            packs: dict[str, int] = {}
-            for rel, size in files.items():
-                parts = rel.split("/")
-                if len(parts) == 3 and parts[1] == "pack":
-                    base, ext = os.path.splitext(parts[2])
-                    if valid_pack_name(base) and ext == ".idx":
-                        idx[base] = size
-                    elif valid_pack_name(base) and ext == ".pack":
-                        packs[base] = size
-                elif len(parts) == 3 and len(parts[1]) == 2 and is_oid(parts[1] + parts[2]):
-                    loose[parts[1] + parts[2]] = size
-                elif len(parts) == 3 and len(parts[1]) == 2 \
-                        and parts[2].endswith(manifestmod.SUFFIX) \
-                        and is_oid(oid := parts[1] + parts[2][:-len(manifestmod.SUFFIX)]):
-                    manifests[oid] = size
+            listing = layout.parse_objects(self.backend.list(layout.OBJECTS))
+            loose, manifests = listing.loose, listing.manifests
+            idx, packs = listing.indexes, listing.packs
             check_index_total(self.label, idx)  # before any index is read
             todo = [n for n in sorted(idx) if n not in self._packs]
             found = {n: p for n, p in self._packs.items() if n in idx}
@@ -100,14 +84,14 @@ class RemoteListing:
                 return packmod.PackIndex(path)
             except CorruptObjectError:
                 os.unlink(path)
-        data = self.backend.read(f"objects/pack/{name}.idx", packmod.MAX_IDX_BYTES, size)
+        data = self.backend.read(layout.idx_rel(name), packmod.MAX_IDX_BYTES, size)
         if data is None:
-            raise RemoteError(f"{self.label}: objects/pack/{name}.idx vanished while listing; "
+            raise RemoteError(f"{self.label}: {layout.idx_rel(name)} vanished while listing; "
                               "run the command again")
         try:  # validated before it is cached under its name
             write_atomic(path, data, check=packmod.PackIndex)
         except CorruptObjectError as e:
-            raise CorruptObjectError(f"{self.label}: the pack index objects/pack/{name}.idx is "
+            raise CorruptObjectError(f"{self.label}: the pack index {layout.idx_rel(name)} is "
                                      f"damaged ({str(e).split('(')[1].split(')')[0]}); the "
                                      "remote's copy is damaged") from None
         return packmod.PackIndex(path)
@@ -125,6 +109,11 @@ class RemoteListing:
                 copy_atomic(idx_file, dest)
                 self._packs[pack_name] = packmod.PackIndex(dest)
             self._loose.update(loose)
+
+    def forget(self) -> None:
+        """List again at the next lookup (a batch that remembered objects was dropped)."""
+        with self._lock:
+            self._listed = False
 
     def _ensure(self) -> None:
         if not self._listed:
@@ -170,7 +159,7 @@ class RemoteListing:
             got = self._decoded.get(oid)
         if size is None or got is not None:
             return got
-        rel = f"objects/{oid[:2]}/{oid[2:]}{manifestmod.SUFFIX}"
+        rel = layout.manifest_rel(oid)
         if size > manifestmod.MAX_MANIFEST:
             raise CorruptObjectError(f"{self.label}: {rel} is {size} bytes, more than any chunk "
                                      "manifest holds; the remote's copy is damaged or crafted "

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from mlver.base.errors import RemoteError
 from mlver.base.hashing import is_oid
+from mlver.store.layout import PRUNED_REL, oid_lines
 from mlver.store.refs import PRUNED_MAX, _parse_pruned
 
-PRUNED_REL = "refs/pruned"
 
 
 class _Backend(Protocol):
@@ -48,7 +48,7 @@ def add_pruned(backend: _Backend, oids: Iterable[str]) -> None:
         old, token = read_pruned(backend)
         if new <= old:
             return
-        body = "".join(f"{o}\n" for o in sorted(old | new)).encode("ascii")
+        body = oid_lines(old | new)
         if backend.swap(PRUNED_REL, token, body, PRUNED_MAX):
             return
     raise RemoteError(f"{backend.label}: {PRUNED_REL} kept changing while this push wrote "
