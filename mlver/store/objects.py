@@ -45,7 +45,7 @@ TMP_GRACE = 6 * 3600.0  # seconds: a tmp/ file older than this belongs to no liv
 MAX_PACKS = 32
 # Chunk entries the decoded-manifest cache holds at most: the largest manifest read
 # (MAX_MANIFEST, ~1.5M entries) fits, 256 of them (a crafted store) do not.
-_ROWS_MAX = 2_000_000
+_ROWS_MAX = manifestmod.ROWS_MAX
 _counter = itertools.count()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -105,8 +105,8 @@ class LocalObjectStore:
         # --no-data); it copies them in from a remote, or raises naming why it cannot.
         self.fetcher: Callable[[list[str]], None] | None = None
         self._fetching = threading.local()
-        self._manifests: dict[str, Manifest] = {}  # decoded manifests (immutable), bounded
-        self._manifest_rows = 0  # chunk entries held by _manifests (what costs memory)
+        # decoded manifests (immutable), bounded by their entries (what costs memory)
+        self._manifests = manifestmod.ManifestCache(_ROWS_MAX, count_max=256)
 
     # -- packs ------------------------------------------------------------------------------
 
@@ -273,11 +273,7 @@ class LocalObjectStore:
         with self._lock:
             # A 1 GiB file's manifest is ~0.7 MB decoded (16k entries), a 64 MiB one (the
             # largest read) ~250 MB: bound the entries held, not just the manifests.
-            if len(self._manifests) >= 256 or self._manifest_rows + len(m.chunks) > _ROWS_MAX:
-                self._manifests.clear()
-                self._manifest_rows = 0
-            self._manifests[oid] = m
-            self._manifest_rows += len(m.chunks)
+            self._manifests.keep(m)
         return m
 
     def has_packed(self, oid: str, refresh: bool = True) -> bool:
@@ -548,6 +544,12 @@ class LocalObjectStore:
             raise ReadOnlyError(f"the store {self.store_dir} is open read-only; "
                                 "no object can be written through it")
         return Batch(self)
+
+    def pack_listing(self) -> tuple[tuple[packmod.PackIndex, ...], dict[str, CorruptObjectError]]:
+        """The packs listed afresh, and the files of ``objects/pack/`` found damaged (by
+        name), for the store's own scan (:mod:`.scan`: verify, gc)."""
+        self._refresh(force=True)
+        return self._packs, dict(self._damaged)
 
     def packs(self) -> list[str]:
         """Names of the pack files present (``pack-<32 hex>``), for tests and tools."""

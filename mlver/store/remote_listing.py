@@ -23,7 +23,7 @@ from mlver.store.remote_backend import Backend
 from mlver.store.remote_bounds import WORKERS, check_index_total
 
 
-DECODED_ROWS_MAX = 2_000_000  # chunk entries of decoded manifests held (~400 MB at most)
+DECODED_ROWS_MAX = manifestmod.ROWS_MAX  # chunk entries of decoded manifests held
 
 
 class RemoteListing:
@@ -41,8 +41,7 @@ class RemoteListing:
         # Chunked files: oid -> the size of its manifest (``objects/ab/<30 hex>.chunks``),
         # and the manifests already fetched and validated.
         self._manifests: dict[str, int] = {}
-        self._decoded: dict[str, Manifest] = {}
-        self._decoded_rows = 0  # chunk entries held by _decoded (kept, not summed per call)
+        self._decoded = manifestmod.ManifestCache(DECODED_ROWS_MAX)
         self._listed = False
 
     @property
@@ -72,8 +71,7 @@ class RemoteListing:
             self._packs = found
             self._loose = loose
             self._manifests = manifests
-            self._decoded = {o: m for o, m in self._decoded.items() if o in manifests}
-            self._decoded_rows = sum(len(m.chunks) for m in self._decoded.values())
+            self._decoded.retain(manifests)
             self._listed = True
 
     def _index(self, name: str, size: int) -> packmod.PackIndex:
@@ -102,7 +100,7 @@ class RemoteListing:
         with self._lock:
             for m in manifests:
                 self._manifests[m.oid] = len(m.encode())
-                self._keep(m)
+                self._decoded.keep(m)
             if pack_name and idx_file:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 dest = os.path.join(self.cache_dir, pack_name + ".idx")
@@ -176,20 +174,8 @@ class RemoteListing:
                                      "push the file again from a store that has it intact"
                                      ) from None
         with self._lock:
-            self._keep(m)
+            self._decoded.keep(m)
         return m
-
-    def _keep(self, m: Manifest) -> None:
-        """Cache ``m`` decoded, within a bound on the chunk entries held (a crafted remote
-        may hold many big manifests): past it, the cache starts again. Under the lock."""
-        old = self._decoded.pop(m.oid, None)
-        if old is not None:
-            self._decoded_rows -= len(old.chunks)
-        if self._decoded_rows + len(m.chunks) > DECODED_ROWS_MAX:
-            self._decoded = {}
-            self._decoded_rows = 0
-        self._decoded[m.oid] = m
-        self._decoded_rows += len(m.chunks)
 
     def missing(self, oids: Iterable[str]) -> list[str]:
         """The oids the remote lacks (one listing for all of them)."""
