@@ -94,7 +94,9 @@ def test_a_folder_remote_syncs_once_a_group_not_an_fsync_a_file(tmp_path, monkey
     assert result.objects == 40
     assert fsynced[before:] == []  # no file of the remote was fsynced on its own
     groups = -(-40 // remote_folder.GROUP_FILES)
-    assert len(syncs) == 2 * groups  # the staged bytes, then their names: per group
+    # the staged bytes, then their names: two syncs a group (parallel uploads may make a
+    # group larger, never smaller)
+    assert len(syncs) % 2 == 0 and 2 <= len(syncs) <= 2 * groups
     got = RemoteStore("origin", url, open_backend("origin", url), str(tmp_path / "c2"),
                       str(tmp_path / "s2"))
     assert got.objects.missing(oids) == []

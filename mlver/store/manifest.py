@@ -133,6 +133,14 @@ class ManifestCache:
     def __contains__(self, oid: object) -> bool:
         return oid in self._held
 
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @property
+    def rows(self) -> int:
+        """The chunk entries held (kept as a counter, never summed per call)."""
+        return self._rows
+
     def values(self) -> list[Manifest]:
         """The manifests held."""
         return list(self._held.values())

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from mlver.store.settings import CONFIG_FILE, STORE_FORMAT
+from mlver.store.settings import stage_upgrade
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
-from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
+from mlver.base.hashing import CHUNK, Hasher, is_oid, oid_of
 from mlver.store import layout
 from mlver.store import manifest as manifestmod
-from mlver.store.chunker import CHUNKER_ID
 from mlver.store import packs as packmod
 from mlver.store import upkeep
 from mlver.store.chunked import ChunkedReader, read_runs
@@ -514,27 +512,34 @@ class LocalObjectStore:
         found: set[str] = set()
         for p in self._packs:
             found.update(p.iter_oids())
-        found.update(self._iter_loose())
-        found.update(self._iter_loose(manifests=True))
+        listing = self._listing()
+        found.update(listing.loose)
+        found.update(listing.manifests)
         return iter(sorted(found))
 
     def iter_manifests(self) -> Iterator[str]:
         """Yield the oid of every file stored as chunks (its manifest is present)."""
-        return self._iter_loose(manifests=True)
+        return iter(self._listing().manifests)
 
-    def _iter_loose(self, manifests: bool = False) -> Iterator[str]:
-        """The loose objects (or the manifests) found by listing each fan folder, named
-        as the layout names them (:func:`~mlver.store.layout.loose_oid`)."""
-        if not os.path.isdir(self.objects_dir):
-            return
-        parse = layout.manifest_oid if manifests else layout.loose_oid
-        for fan in os.listdir(self.objects_dir):
-            d = os.path.join(self.objects_dir, fan)
-            if len(fan) == 2 and os.path.isdir(d):
-                for rest in os.listdir(d):
-                    oid = parse(fan, rest)
-                    if oid is not None:
-                        yield oid
+    def _listing(self) -> layout.ObjectListing:
+        """The loose objects and manifests, by one listing of each fan folder, sorted by
+        the layout's rules as a remote's listing is (:func:`~mlver.store.layout.parse_objects`;
+        sizes are not read: a local lookup stats what it needs)."""
+        files: dict[str, int] = {}
+        try:
+            fans = os.listdir(self.objects_dir)
+        except FileNotFoundError:
+            return layout.ObjectListing()
+        for fan in fans:
+            if len(fan) != 2:
+                continue
+            try:
+                names = os.listdir(f"{self.objects_dir}/{fan}")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for n in names:
+                files[f"objects/{fan}/{n}"] = 0
+        return layout.parse_objects(files)
 
     def batch(self) -> Batch:
         """Start a batch of writes; commit it (or use it as a context manager)."""
@@ -559,29 +564,15 @@ class LocalObjectStore:
     # -- format upgrade and merging -------------------------------------------------------------
 
     def _stage_upgrade(self) -> str | None:
-        """When the store's config says an older format, write a current config to tmp/ and return
-        its path (renamed over config.json by the commit); else None."""
+        """When the store's config says an older format, a current config staged in tmp/
+        (renamed over config.json by the commit: :func:`~mlver.store.settings.stage_upgrade`);
+        else None."""
         if self._format_ok:
             return None
-        path = os.path.join(self.store_dir, CONFIG_FILE)
-        try:
-            with open(path, encoding="utf-8") as f:
-                cfg = json.load(f)
-        except (FileNotFoundError, ValueError):
-            self._format_ok = True  # a bare object folder (tests, tools): nothing to upgrade
-            return None
-        if not isinstance(cfg, dict) or not isinstance(cfg.get("format"), int) \
-                or cfg["format"] >= STORE_FORMAT:
-            self._format_ok = True
-            return None
-        cfg["format"] = STORE_FORMAT
-        cfg.setdefault("hash", HASH_NAME)
-        cfg.setdefault("chunker", CHUNKER_ID)  # what cuts this store's big files from now on
-        tmp = f"{self.tmp_dir}/config-{os.getpid()}-{next(_counter)}.json"
-        with open(tmp, "x", encoding="utf-8") as f:
-            json.dump(cfg, f, indent=2, sort_keys=True)
-            f.write("\n")
-        return tmp
+        staged = stage_upgrade(self.store_dir, f"{self.tmp_dir}/config-{os.getpid()}-"
+                                               f"{next(_counter)}.json")
+        self._format_ok = staged is None
+        return staged
 
     def maybe_merge(self, limit: int | None = None) -> int:
         """Merge the small packs when more than ``limit`` (default :data:`MAX_PACKS`) exist

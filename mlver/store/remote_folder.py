@@ -139,13 +139,21 @@ class LocalBackend(Backend):
         with self._stage_lock:
             self._pending.append((rel, tmp))
             self._pending_bytes += os.path.getsize(tmp)
-            full = len(self._pending) >= GROUP_FILES or self._pending_bytes >= GROUP_BYTES \
-                or layout.publish_rank(rel) == 1  # a pack is complete: its objects exist
-        if full:
-            self.flush()
+        self._flush(only_full=True)
+
+    def _full(self) -> bool:
+        """A group is ready (under the stage lock): enough files or bytes, or a pack is
+        complete (its index staged: its objects should exist at once)."""
+        return len(self._pending) >= GROUP_FILES or self._pending_bytes >= GROUP_BYTES \
+            or any(layout.publish_rank(rel) == 1 for rel, _tmp in self._pending)
 
     def flush(self) -> None:
+        self._flush(only_full=False)
+
+    def _flush(self, only_full: bool) -> None:
         with self._stage_lock:
+            if only_full and not self._full():
+                return
             pending, self._pending, self._pending_bytes = self._pending, [], 0
             if not pending:
                 return
