@@ -20,7 +20,7 @@ from mlver.store.settings import CONFIG_FILE
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.store import chunker as chunkmod
-from mlver.store.bigwrite import copy_and_hash, pipelined, write_all, write_readonly
+from mlver.store.bigwrite import copy_and_hash, cut, write_all, write_readonly
 from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store.publish import publish_staged
@@ -293,22 +293,19 @@ class Batch:
     def _add_chunked(self, f: io.RawIOBase | io.BytesIO, first: bytes = b"") -> tuple[str, int]:
         """Cut ``f`` (after ``first``) into chunks in one pass that also hashes it whole;
         stage the chunks this store lacks and the manifest. Returns ``(oid, size)``."""
-        cs = chunkmod.ChunkStream(f, first)  # type: ignore[arg-type]  # any readinto reader
-        chunks = []
         written: set[str] = set()
         self.store.has_packed("")  # list the packs once: chunks are then looked up in memory
-        for coid, data in pipelined(cs):
-            n = len(data)
-            chunks.append((coid, n))
+
+        def add(coid: str, data: bytes) -> None:
             if self._claim_chunk(coid, refresh=False):
                 self._pack_add(coid, data)
                 written.add(coid)
-        if not chunks:  # the file shrank to nothing while it was read
+        m, oid, size = cut(f, add, first)
+        if m is None:  # the file shrank to nothing while it was read
             return self.add_bytes(b""), 0
-        m = Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks))
         replace = not first and self._repair_chunks(f, m, written)
         self._stage_manifest(m, replace)
-        return cs.oid, cs.size
+        return oid, size
 
     def _repair_chunks(self, f: io.RawIOBase | io.BytesIO, m: Manifest,
                        written: set[str]) -> bool:

@@ -21,6 +21,7 @@ from mlver.base.hashing import oid_of
 from mlver.store import chunker
 from mlver.store import layout
 from mlver.store import packs as packmod
+from mlver.store.bigwrite import cut
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.remote_bounds import WORKERS, hash_file, unlink
@@ -130,17 +131,15 @@ class RemoteBatch:
     def _chunk(self, f: BinaryIO, oid: str) -> None:
         """Send a big file as the remote stores it, as a local store does: its chunks
         (those the remote lacks) in packs, then its manifest (see :meth:`add_manifest`)."""
-        cs = chunker.ChunkStream(f)
-        chunks = []
-        for p in cs:
-            if p.oid not in self._staged and not self.remote.has(p.oid):
-                self._staged.add(p.oid)
-                self._pack_add(p.oid, bytes(p.data))
-            chunks.append((p.oid, len(p.data)))
-        if cs.oid != oid:
+        def add(coid: str, data: bytes) -> None:
+            if coid not in self._staged and not self.remote.has(coid):
+                self._staged.add(coid)
+                self._pack_add(coid, data)
+        m, got, _size = cut(f, add)
+        if got != oid or m is None:
             raise CorruptObjectError(f"object {oid} changed while it was being sent (its bytes "
-                                     f"now hash to {cs.oid}); it was not sent")
-        self.add_manifest(Manifest(oid, cs.size, chunker.CHUNKER_ID, tuple(chunks)))
+                                     f"now hash to {got}); it was not sent")
+        self.add_manifest(m)
 
     def _pack_add(self, oid: str, data: bytes) -> None:
         with self._lock:
