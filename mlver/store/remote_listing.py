@@ -19,7 +19,7 @@ from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store import manifest as manifestmod
 from mlver.store.manifest import Manifest
-from mlver.store.remote_backend import Backend
+from mlver.store.remote_backend import Medium
 from mlver.store.remote_bounds import WORKERS, check_index_total
 
 
@@ -31,7 +31,7 @@ class RemoteListing:
     packs never change), then looked up in memory; writers note what they add
     (:meth:`remember`) instead of listing again."""
 
-    def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
+    def __init__(self, backend: Medium, cache_dir: str, scratch_dir: str) -> None:
         self.backend = backend
         self.cache_dir = cache_dir
         self.scratch_dir = scratch_dir

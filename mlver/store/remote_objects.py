@@ -22,7 +22,7 @@ from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store.items import Item
 from mlver.store.manifest import Manifest
-from mlver.store.remote_backend import Backend
+from mlver.store.remote_backend import Medium
 from mlver.store.remote_batch import RemoteBatch
 from mlver.store.remote_bounds import (META_MAX, check_meta_size, parallel, unlink,
                                        verify_item)
@@ -46,7 +46,7 @@ class RemoteObjectStore(RemoteListing):
     # Reading a file back through its chunks costs requests: the sender vouches instead.
     verifies_arrivals = False
 
-    def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
+    def __init__(self, backend: Medium, cache_dir: str, scratch_dir: str) -> None:
         super().__init__(backend, cache_dir, scratch_dir)
         # Small packs fetched whole stay in memory (records and trees are read one at a
         # time by walks): pack name -> bytes, at most PACK_CACHE bytes in all.

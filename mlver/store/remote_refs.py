@@ -9,7 +9,7 @@ from typing import Any
 
 from mlver.store import layout
 from mlver.store.refs import parse_ref, valid_name
-from mlver.store.remote_backend import Backend
+from mlver.store.remote_backend import Medium
 from mlver.store.remote_bounds import WORKERS
 from mlver.store.remote_pruned import add_pruned, read_pruned
 
@@ -24,7 +24,7 @@ def _parse_ref(label: str, rel: str, data: bytes | None) -> str | None:
 class RemoteRefs:
     """The refs of a remote, moved only by compare-and-swap."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Medium) -> None:
         self.backend = backend
 
     def _read(self, rel: str) -> tuple[str | None, Any]:
