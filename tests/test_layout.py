@@ -140,3 +140,20 @@ def test_the_manifest_cache_is_bounded_by_entries():
     assert cache.get(ms[-1].oid) == ms[-1]
     cache.retain(set())
     assert cache.values() == []
+
+
+def test_a_folder_remote_sweeps_what_a_killed_push_staged_long_ago(tmp_path):
+    src = _local(tmp_path)
+    with src.batch() as b:
+        oid = b.add_bytes(os.urandom(200_000))
+    url = str(tmp_path / "remote")
+    r = RemoteStore("origin", url, open_backend("origin", url), str(tmp_path / "c"),
+                    str(tmp_path / "s"))
+    r.check(create=True)
+    tmp = tmp_path / "remote" / "tmp"
+    old, young = tmp / "999999-old", tmp / "1-young"  # pids mean nothing on a shared folder
+    for p in (old, young):
+        p.write_bytes(b"x")
+    os.utime(old, (1, 1))
+    transfer(src, r.objects, [oid])
+    assert sorted(os.listdir(tmp)) == ["1-young"]

@@ -17,10 +17,12 @@ import uuid
 from contextlib import suppress
 from typing import Any
 
-from mlver.base.errors import CorruptObjectError, RemoteError
+from mlver.base.errors import CorruptObjectError, MlverError, RemoteError
 from mlver.store import layout
 from mlver.store import packs as packmod
+from mlver.store import upkeep
 from mlver.store.bigwrite import write_readonly
+from mlver.store.objects import TMP_GRACE
 from mlver.store.publish import place, publish_staged
 from mlver.store.refs import KEEP, REF_MAX, update_file
 from mlver.store.remote_backend import Backend
@@ -51,7 +53,7 @@ class LocalBackend(Backend):
         self._pending: list[tuple[str, str]] = []  # (rel, staged file), in staging order
         self._pending_bytes = 0
         self._stage_lock = threading.Lock()
-        self.syncs = 0  # file-system syncs made for batches (counted by the tests)
+        self._swept = False
 
     def full(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/"))
@@ -131,6 +133,11 @@ class LocalBackend(Backend):
     def begin(self) -> None:
         with self._stage_lock:
             self._batches += 1
+            sweep, self._swept = not self._swept, True
+        if sweep:  # what pushes killed midway staged: by age only (other hosts write here)
+            with suppress(OSError, MlverError):  # a push never fails for want of cleaning
+                check_dirs(self.root, layout.TMP)
+                upkeep.sweep(os.path.join(self.root, layout.TMP), TMP_GRACE, by_pid=False)
 
     def _batched(self, rel: str) -> bool:
         return self._batches > 0 and layout.is_object_file(rel)
@@ -168,7 +175,6 @@ class LocalBackend(Backend):
                 for _rel, tmp in pending:
                     discard(tmp)
                 raise
-            self.syncs += 2
 
     def end(self, publish: bool) -> None:
         try:
