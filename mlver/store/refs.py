@@ -24,6 +24,7 @@ from mlver.base.errors import (
     StoreFormatError,
 )
 from mlver.base.hashing import is_oid
+from mlver.store import layout
 from mlver.store.layout import NAME_RE as NAME_RE
 from mlver.store.layout import oid_lines, ref_bytes
 from mlver.store.layout import valid_name as valid_name
@@ -31,11 +32,13 @@ from mlver.store.safefs import _NOFOLLOW, check_dir, check_dirs, read_small
 
 LOCK_TIMEOUT = 10.0
 REF_MAX = 256  # bytes: a ref holds one oid and a newline
-PRUNED_FILE = "pruned"  # refs/pruned: the records whose data gc dropped, one oid a line
+# refs/pruned: the records whose data gc dropped, one oid a line
+PRUNED_FILE = layout.PRUNED_REL.rsplit("/", 1)[1]
 PRUNED_MAX = 64 << 20  # bytes: two million records; a larger file was not written by mlver
 _counter = itertools.count()  # lock files' temporary names, unique per process
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
-PARTIAL_FILE = "partial"  # refs/partial: records pulled with --no-data, one oid a line
+# refs/partial: records pulled with --no-data, one oid a line
+PARTIAL_FILE = layout.PARTIAL_REL.rsplit("/", 1)[1]
 
 
 class _Lock:
@@ -311,7 +314,7 @@ class Refs:
     # -- records whose data gc dropped (refs/pruned) -----------------------------------------
 
     def _pruned_path(self) -> str:
-        return os.path.join(self._dir("refs"), PRUNED_FILE)
+        return os.path.join(self._dir(layout.REFS), PRUNED_FILE)
 
     def pruned(self) -> frozenset[str]:
         """The records whose data (the trees and blobs of their inputs and outputs)
@@ -329,7 +332,7 @@ class Refs:
         bad = next((o for o in sorted(new) if not is_oid(o)), None)
         if bad is not None:
             raise ValueError(f"{bad!r} is not an oid")
-        path = os.path.join(self._dir("refs", create=True), PRUNED_FILE)
+        path = os.path.join(self._dir(layout.REFS, create=True), PRUNED_FILE)
 
         def change(data: bytes | None) -> bytes | None | object:
             old = frozenset() if data is None else _parse_pruned(path, data)
@@ -341,7 +344,7 @@ class Refs:
     def partial(self) -> frozenset[str]:
         """The records ``pull --no-data`` brought without their data: it is on a remote,
         fetched on demand; ``verify`` does not report it missing."""
-        path = os.path.join(self._dir("refs"), PARTIAL_FILE)
+        path = os.path.join(self._dir(layout.REFS), PARTIAL_FILE)
         data = read_small(path, PRUNED_MAX)
         return frozenset() if data is None else _parse_pruned(path, data)
 
@@ -352,7 +355,7 @@ class Refs:
         bad = next((o for o in sorted(new | gone) if not is_oid(o)), None)
         if bad is not None:
             raise ValueError(f"{bad!r} is not an oid")
-        path = os.path.join(self._dir("refs", create=True), PARTIAL_FILE)
+        path = os.path.join(self._dir(layout.REFS, create=True), PARTIAL_FILE)
 
         def change(data: bytes | None) -> bytes | None | object:
             old = frozenset() if data is None else _parse_pruned(path, data)
@@ -365,7 +368,7 @@ class Refs:
 
         A link in its place is listed too, so that :meth:`tags` refuses it by name rather
         than its tags being silently skipped."""
-        d = self._dir("refs/tags")
+        d = self._dir(layout.TAGS)
         if not os.path.isdir(d):
             return []
         return sorted(n for n in os.listdir(d) if valid_name(n)
@@ -375,16 +378,16 @@ class Refs:
         """The oid of the latest record of ``name``, or None."""
         if not valid_name(name):
             return None
-        return _read(os.path.join(self._dir("refs/names"), name))
+        return _read(os.path.join(self._dir(layout.NAMES), name))
 
     def names(self) -> list[str]:
         """Every name with a ref, sorted."""
-        return self._list(self._dir("refs/names"))
+        return self._list(self._dir(layout.NAMES))
 
     def update(self, name: str, new: str, old: str | None) -> None:
         """Point ``name`` at ``new`` if it still points at ``old`` (None: absent)."""
         self._writable()
-        path = os.path.join(self._dir("refs/names", create=True), name)
+        path = os.path.join(self._dir(layout.NAMES, create=True), name)
         seen: list[str | None] = []
         if not update_file(path, _moving(path, old, ref_bytes(new), seen)):
             raise RefConflictError(
@@ -394,13 +397,13 @@ class Refs:
         """The oid tagged ``tag`` for ``name``, or None."""
         if not (valid_name(name) and valid_name(tag)):
             return None
-        return _read(os.path.join(self._dir(f"refs/tags/{name}"), tag))
+        return _read(os.path.join(self._dir(f"{layout.TAGS}/{name}"), tag))
 
     def tags(self, name: str) -> dict[str, str]:
         """Every tag of ``name``: tag -> oid."""
         if not valid_name(name):
             return {}
-        d = self._dir(f"refs/tags/{name}")
+        d = self._dir(f"{layout.TAGS}/{name}")
         return {t: v for t in self._list(d) if (v := _read(os.path.join(d, t)))}
 
     def set_tag(self, name: str, tag: str, oid: str) -> str | None:
@@ -411,7 +414,7 @@ class Refs:
         self._writable()
         from mlver.store import storelock
 
-        path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
+        path = os.path.join(self._dir(f"{layout.TAGS}/{name}", create=True), tag)
         writer = storelock.shared(self.store_dir) if self.gc_roots else None
         seen: list[str | None] = []
         try:
@@ -425,7 +428,7 @@ class Refs:
         as :meth:`update` does for a name; :class:`RefConflictError` otherwise."""
         from mlver.store import storelock
 
-        path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
+        path = os.path.join(self._dir(f"{layout.TAGS}/{name}", create=True), tag)
         writer = storelock.shared(self.store_dir) if self.gc_roots else None
         seen: list[str | None] = []
         try:
@@ -438,7 +441,7 @@ class Refs:
     def delete_name(self, name: str, old: str) -> None:
         """Remove the ref of ``name`` while it still holds ``old`` (compare-and-swap); the
         records stay. Used for remote-tracking refs only."""
-        path = os.path.join(self._dir("refs/names"), name)
+        path = os.path.join(self._dir(layout.NAMES), name)
         seen: list[str | None] = []
         if not update_file(path, _moving(path, old, None, seen)):
             raise RefConflictError(f"ref {name} moved from {old} to {seen[-1]}; try again")
@@ -454,7 +457,7 @@ class Refs:
         self._writable()
         current = None
         if valid_name(name) and valid_name(tag):
-            d = self._dir(f"refs/tags/{name}")
+            d = self._dir(f"{layout.TAGS}/{name}")
             if os.path.isdir(d):
                 path = os.path.join(d, tag)
                 seen: list[str | None] = []
