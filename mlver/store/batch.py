@@ -12,7 +12,7 @@ import io
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Protocol
 
@@ -20,8 +20,10 @@ from mlver.store.settings import CONFIG_FILE
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.store import chunker as chunkmod
-from mlver.store.bigwrite import copy_and_hash, pipelined, write_all, write_readonly
+from mlver.store.bigwrite import copy_and_hash, cut, write_all, write_readonly
+from mlver.store import layout
 from mlver.store import packs as packmod
+from mlver.store.publish import publish_staged
 from mlver.store import storelock
 from mlver.store.manifest import SUFFIX as MANIFEST_SUFFIX
 from mlver.store.chunked import RUN_MAX, ChunkedReader, read_runs
@@ -63,8 +65,6 @@ class Target(Protocol):
 
     def size(self, oid: str) -> int | None: ...
 
-    def manifest_path(self, oid: str) -> str: ...
-
     def has_packed(self, oid: str, refresh: bool = True) -> bool: ...
 
     def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None: ...
@@ -86,8 +86,6 @@ class Target(Protocol):
     def _stage_upgrade(self) -> str | None: ...
 
     def _refresh(self, force: bool = False) -> bool: ...
-
-    def _loose_path(self, oid: str) -> str: ...
 
 
 class Batch:
@@ -295,22 +293,19 @@ class Batch:
     def _add_chunked(self, f: io.RawIOBase | io.BytesIO, first: bytes = b"") -> tuple[str, int]:
         """Cut ``f`` (after ``first``) into chunks in one pass that also hashes it whole;
         stage the chunks this store lacks and the manifest. Returns ``(oid, size)``."""
-        cs = chunkmod.ChunkStream(f, first)  # type: ignore[arg-type]  # any readinto reader
-        chunks = []
         written: set[str] = set()
         self.store.has_packed("")  # list the packs once: chunks are then looked up in memory
-        for coid, data in pipelined(cs):
-            n = len(data)
-            chunks.append((coid, n))
+
+        def add(coid: str, data: bytes) -> None:
             if self._claim_chunk(coid, refresh=False):
                 self._pack_add(coid, data)
                 written.add(coid)
-        if not chunks:  # the file shrank to nothing while it was read
+        m, oid, size = cut(f, add, first)
+        if m is None:  # the file shrank to nothing while it was read
             return self.add_bytes(b""), 0
-        m = Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks))
         replace = not first and self._repair_chunks(f, m, written)
         self._stage_manifest(m, replace)
-        return cs.oid, cs.size
+        return oid, size
 
     def _repair_chunks(self, f: io.RawIOBase | io.BytesIO, m: Manifest,
                        written: set[str]) -> bool:
@@ -511,7 +506,9 @@ class Batch:
         try:
             if arrived:
                 self._check_arrived(arrived)
-            self._publish(manifests, store.manifest_path)
+            self._publish([(layout.manifest_rel(oid), tmp) for oid, tmp in manifests])
+            if self._present is not None:
+                self._present.update(oid for oid, _ in manifests)
         except BaseException:
             for _oid, tmp in manifests:
                 _unlink(tmp)
@@ -528,21 +525,13 @@ class Batch:
 
     def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
                      name: str) -> None:
-        store = self.store
-        for fan in {oid[:2] for oid, _ in staged}:
-            os.makedirs(f"{store.objects_dir}/{fan}", exist_ok=True)
-        if staged:
-            if len(staged) < 1000:
-                self._publish(staged)
-            else:  # link syscalls overlap well: spread them over a few threads
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(4) as pool:
-                    list(pool.map(self._publish, [staged[i::4] for i in range(4)]))
-        if pack is not None:
-            os.makedirs(store.pack_dir, exist_ok=True)
-            os.rename(pack.pack_path, f"{store.pack_dir}/{name}.pack")
-            os.rename(pack.idx_path, f"{store.pack_dir}/{name}.idx")  # the objects now exist
+        files = [(layout.loose_rel(oid), tmp) for oid, tmp in staged]
+        if pack is not None:  # the index after its pack: the layout's order
+            files += [(layout.pack_rel(name), pack.pack_path),
+                      (layout.idx_rel(name), pack.idx_path)]
+        self._publish(files)
+        if self._present is not None:
+            self._present.update(oid for oid, _ in staged)
 
     def _check_arrived(self, arrived: dict[str, Manifest]) -> None:
         """Read each file a manifest from elsewhere describes through its chunks, now in
@@ -555,27 +544,12 @@ class Batch:
             while reader.read(RUN_MAX):
                 pass
 
-    def _publish(self, staged: list[tuple[str, str]],
-                 where: Callable[[str], str] | None = None) -> None:
-        if where is not None:
-            for fan in {oid[:2] for oid, _ in staged}:
-                os.makedirs(f"{self.store.objects_dir}/{fan}", exist_ok=True)
-        for oid, tmp in staged:
-            final = (where or self.store._loose_path)(oid)
-            if oid in self._repair:  # the copy there is damaged: this one replaces it
-                os.replace(tmp, final)
-                continue
-            try:
-                os.link(tmp, final)  # unlike a rename, never replaces an existing object
-            except FileExistsError:
-                pass  # written meanwhile by another process: keep theirs
-            except OSError:  # a file system without hard links
-                if not os.path.exists(final):
-                    os.replace(tmp, final)
-                    continue
-            os.unlink(tmp)
-        if self._present is not None:
-            self._present.update(oid for oid, _ in staged)
+    def _publish(self, files: list[tuple[str, str]]) -> None:
+        """Give staged files their names, in the layout's order (shared with a folder
+        remote: :func:`~mlver.store.publish.publish_staged`); a damaged copy is replaced."""
+        repair = self._repair
+        replace = {layout.loose_rel(o) for o in repair} | {layout.manifest_rel(o) for o in repair}
+        publish_staged(self.store.store_dir, files, replace)
 
     def abort(self) -> None:
         """Drop every staged object, and let gc run again."""

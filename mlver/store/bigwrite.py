@@ -12,10 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from mlver.base.hashing import CHUNK, Hasher
 from mlver.store import chunker as chunkmod
+from mlver.store.manifest import Manifest
 from mlver.store.safefs import discard as _unlink
 
 _QUEUE = 64  # chunks cut ahead of the writer: ~5 MB
@@ -144,6 +147,22 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view):]
 
 
+def cut(f: BinaryIO | io.RawIOBase, add: Callable[[str, bytes], None], first: bytes = b""
+        ) -> tuple[Manifest | None, str, int]:
+    """Cut a big file (``first``, then the rest of ``f``) into content-defined chunks in one
+    pass that also hashes it whole, handing each chunk to ``add(oid, bytes)`` as it comes
+    (which stores it where the store lacks it): the local store's batches and a remote's
+    cut a file alike. Returns its manifest (None when the file shrank to nothing), oid
+    and size."""
+    cs = chunkmod.ChunkStream(f, first)  # type: ignore[arg-type]  # any readinto reader
+    chunks = []
+    for coid, data in pipelined(cs):
+        chunks.append((coid, len(data)))
+        add(coid, data)
+    m = Manifest(cs.oid, cs.size, chunkmod.CHUNKER_ID, tuple(chunks)) if chunks else None
+    return m, cs.oid, cs.size
+
+
 def write_readonly(path: str, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
@@ -155,4 +174,4 @@ def write_readonly(path: str, data: bytes) -> None:
     os.close(fd)
 
 
-__all__ = ["copy_and_hash", "pipelined", "write_all", "write_readonly"]
+__all__ = ["copy_and_hash", "cut", "pipelined", "write_all", "write_readonly"]

@@ -17,6 +17,7 @@ refuse. It is untrusted like every object: bounded before it is parsed.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from mlver.base import canonical
@@ -110,4 +111,56 @@ def decode(data: bytes, oid: str) -> Manifest:
     return m
 
 
-__all__ = ["FORMAT", "MAX_MANIFEST", "Manifest", "SUFFIX", "decode"]
+ROWS_MAX = 2_000_000  # chunk entries a cache of decoded manifests holds (~400 MB at most)
+
+
+class ManifestCache:
+    """Decoded manifests kept for reuse (they never change), by the local store and a
+    remote alike: bounded by the chunk entries held, not by their count (the largest
+    manifest read, ~1.5M entries, fits; a crafted store's hundreds of them do not). Past
+    the bound it starts again. Not locked: its owner holds its own lock."""
+
+    def __init__(self, rows_max: int = ROWS_MAX, count_max: int | None = None) -> None:
+        self.rows_max = rows_max
+        self.count_max = count_max
+        self._held: dict[str, Manifest] = {}
+        self._rows = 0
+
+    def get(self, oid: str) -> Manifest | None:
+        """The manifest of ``oid`` when held."""
+        return self._held.get(oid)
+
+    def __contains__(self, oid: object) -> bool:
+        return oid in self._held
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @property
+    def rows(self) -> int:
+        """The chunk entries held (kept as a counter, never summed per call)."""
+        return self._rows
+
+    def values(self) -> list[Manifest]:
+        """The manifests held."""
+        return list(self._held.values())
+
+    def keep(self, m: Manifest) -> None:
+        """Hold ``m`` (in place of an older copy)."""
+        old = self._held.pop(m.oid, None)
+        if old is not None:
+            self._rows -= len(old.chunks)
+        if self._rows + len(m.chunks) > self.rows_max \
+                or (self.count_max is not None and len(self._held) >= self.count_max):
+            self._held = {}
+            self._rows = 0
+        self._held[m.oid] = m
+        self._rows += len(m.chunks)
+
+    def retain(self, oids: Container[str]) -> None:
+        """Drop every manifest whose oid is not in ``oids`` (a listing no longer has it)."""
+        self._held = {o: m for o, m in self._held.items() if o in oids}
+        self._rows = sum(len(m.chunks) for m in self._held.values())
+
+
+__all__ = ["FORMAT", "MAX_MANIFEST", "ROWS_MAX", "Manifest", "ManifestCache", "SUFFIX", "decode"]

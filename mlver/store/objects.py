@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from mlver.store.settings import CONFIG_FILE, STORE_FORMAT
+from mlver.store.settings import stage_upgrade
 from mlver.base.errors import CorruptObjectError, ReadOnlyError
-from mlver.base.hashing import CHUNK, HASH_NAME, Hasher, is_oid, oid_of
+from mlver.base.hashing import CHUNK, Hasher, is_oid, oid_of
+from mlver.store import layout
 from mlver.store import manifest as manifestmod
-from mlver.store.chunker import CHUNKER_ID
 from mlver.store import packs as packmod
 from mlver.store import upkeep
 from mlver.store.chunked import ChunkedReader, read_runs
@@ -44,7 +43,7 @@ TMP_GRACE = 6 * 3600.0  # seconds: a tmp/ file older than this belongs to no liv
 MAX_PACKS = 32
 # Chunk entries the decoded-manifest cache holds at most: the largest manifest read
 # (MAX_MANIFEST, ~1.5M entries) fits, 256 of them (a crafted store) do not.
-_ROWS_MAX = 2_000_000
+_ROWS_MAX = manifestmod.ROWS_MAX
 _counter = itertools.count()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -104,8 +103,8 @@ class LocalObjectStore:
         # --no-data); it copies them in from a remote, or raises naming why it cannot.
         self.fetcher: Callable[[list[str]], None] | None = None
         self._fetching = threading.local()
-        self._manifests: dict[str, Manifest] = {}  # decoded manifests (immutable), bounded
-        self._manifest_rows = 0  # chunk entries held by _manifests (what costs memory)
+        # decoded manifests (immutable), bounded by their entries (what costs memory)
+        self._manifests = manifestmod.ManifestCache(_ROWS_MAX, count_max=256)
 
     # -- packs ------------------------------------------------------------------------------
 
@@ -138,13 +137,14 @@ class LocalObjectStore:
             with os.scandir(self.pack_dir) as it:
                 entries = sorted(it, key=lambda e: e.name)
             for e in entries:
-                if not (e.name.startswith("pack-") and e.name.endswith(".idx")):
+                kind = layout.pack_file(e.name)
+                if kind is None or kind[1] != ".idx":
                     if e.is_symlink() or not e.is_file(follow_symlinks=False):
                         damaged[e.name] = CorruptObjectError(
                             f"{e.path} is not a regular file; a store holds no symlinks or "
                             "special files: move it out of the store")
                     continue
-                name = e.name[:-4]
+                name = kind[0]
                 if name in old:
                     found[name] = old[name]
                     continue
@@ -198,13 +198,15 @@ class LocalObjectStore:
     # -- loose objects ------------------------------------------------------------------------
 
     def _loose_path(self, oid: str) -> str:
-        """Filesystem path of the loose object ``oid`` (whether or not it exists)."""
-        return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"  # hot: 100k calls per capture
+        """Filesystem path of the loose object ``oid`` (whether or not it exists):
+        :func:`~mlver.store.layout.loose_rel` below the store, inlined (hot: 100k calls per
+        capture; tests/test_objects.py checks the two agree)."""
+        return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"
 
     def manifest_path(self, oid: str) -> str:
         """Filesystem path of the chunk manifest of ``oid`` (whether or not it exists): for
         the store's own modules (gc, verify), never above the store."""
-        return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}{manifestmod.SUFFIX}"
+        return f"{self.store_dir}/{layout.manifest_rel(oid)}"
 
     def _open_loose(self, oid: str) -> int | None:
         try:
@@ -269,11 +271,7 @@ class LocalObjectStore:
         with self._lock:
             # A 1 GiB file's manifest is ~0.7 MB decoded (16k entries), a 64 MiB one (the
             # largest read) ~250 MB: bound the entries held, not just the manifests.
-            if len(self._manifests) >= 256 or self._manifest_rows + len(m.chunks) > _ROWS_MAX:
-                self._manifests.clear()
-                self._manifest_rows = 0
-            self._manifests[oid] = m
-            self._manifest_rows += len(m.chunks)
+            self._manifests.keep(m)
         return m
 
     def has_packed(self, oid: str, refresh: bool = True) -> bool:
@@ -514,26 +512,34 @@ class LocalObjectStore:
         found: set[str] = set()
         for p in self._packs:
             found.update(p.iter_oids())
-        found.update(self._iter_loose())
-        found.update(self._iter_loose(manifestmod.SUFFIX))
+        listing = self._listing()
+        found.update(listing.loose)
+        found.update(listing.manifests)
         return iter(sorted(found))
 
     def iter_manifests(self) -> Iterator[str]:
         """Yield the oid of every file stored as chunks (its manifest is present)."""
-        return self._iter_loose(manifestmod.SUFFIX)
+        return iter(self._listing().manifests)
 
-    def _iter_loose(self, suffix: str = "") -> Iterator[str]:
-        if not os.path.isdir(self.objects_dir):
-            return
-        for fan in os.listdir(self.objects_dir):
-            d = os.path.join(self.objects_dir, fan)
-            if len(fan) == 2 and os.path.isdir(d):
-                for rest in os.listdir(d):
-                    if suffix:
-                        if rest.endswith(suffix) and is_oid(fan + rest[:-len(suffix)]):
-                            yield fan + rest[:-len(suffix)]
-                    elif is_oid(fan + rest):
-                        yield fan + rest
+    def _listing(self) -> layout.ObjectListing:
+        """The loose objects and manifests, by one listing of each fan folder, sorted by
+        the layout's rules as a remote's listing is (:func:`~mlver.store.layout.parse_objects`;
+        sizes are not read: a local lookup stats what it needs)."""
+        files: dict[str, int] = {}
+        try:
+            fans = os.listdir(self.objects_dir)
+        except FileNotFoundError:
+            return layout.ObjectListing()
+        for fan in fans:
+            if len(fan) != 2:
+                continue
+            try:
+                names = os.listdir(f"{self.objects_dir}/{fan}")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for n in names:
+                files[f"objects/{fan}/{n}"] = 0
+        return layout.parse_objects(files)
 
     def batch(self) -> Batch:
         """Start a batch of writes; commit it (or use it as a context manager)."""
@@ -544,6 +550,12 @@ class LocalObjectStore:
                                 "no object can be written through it")
         return Batch(self)
 
+    def pack_listing(self) -> tuple[tuple[packmod.PackIndex, ...], dict[str, CorruptObjectError]]:
+        """The packs listed afresh, and the files of ``objects/pack/`` found damaged (by
+        name), for the store's own scan (:mod:`.scan`: verify, gc)."""
+        self._refresh(force=True)
+        return self._packs, dict(self._damaged)
+
     def packs(self) -> list[str]:
         """Names of the pack files present (``pack-<32 hex>``), for tests and tools."""
         self._refresh(force=True)
@@ -552,29 +564,15 @@ class LocalObjectStore:
     # -- format upgrade and merging -------------------------------------------------------------
 
     def _stage_upgrade(self) -> str | None:
-        """When the store's config says an older format, write a current config to tmp/ and return
-        its path (renamed over config.json by the commit); else None."""
+        """When the store's config says an older format, a current config staged in tmp/
+        (renamed over config.json by the commit: :func:`~mlver.store.settings.stage_upgrade`);
+        else None."""
         if self._format_ok:
             return None
-        path = os.path.join(self.store_dir, CONFIG_FILE)
-        try:
-            with open(path, encoding="utf-8") as f:
-                cfg = json.load(f)
-        except (FileNotFoundError, ValueError):
-            self._format_ok = True  # a bare object folder (tests, tools): nothing to upgrade
-            return None
-        if not isinstance(cfg, dict) or not isinstance(cfg.get("format"), int) \
-                or cfg["format"] >= STORE_FORMAT:
-            self._format_ok = True
-            return None
-        cfg["format"] = STORE_FORMAT
-        cfg.setdefault("hash", HASH_NAME)
-        cfg.setdefault("chunker", CHUNKER_ID)  # what cuts this store's big files from now on
-        tmp = f"{self.tmp_dir}/config-{os.getpid()}-{next(_counter)}.json"
-        with open(tmp, "x", encoding="utf-8") as f:
-            json.dump(cfg, f, indent=2, sort_keys=True)
-            f.write("\n")
-        return tmp
+        staged = stage_upgrade(self.store_dir, f"{self.tmp_dir}/config-{os.getpid()}-"
+                                               f"{next(_counter)}.json")
+        self._format_ok = staged is None
+        return staged
 
     def maybe_merge(self, limit: int | None = None) -> int:
         """Merge the small packs when more than ``limit`` (default :data:`MAX_PACKS`) exist

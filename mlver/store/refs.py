@@ -11,11 +11,10 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import re
 import stat
 import time
 from contextlib import contextmanager, suppress
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from mlver.base.errors import (
     LockError,
@@ -25,21 +24,21 @@ from mlver.base.errors import (
     StoreFormatError,
 )
 from mlver.base.hashing import is_oid
+from mlver.store import layout
+from mlver.store.layout import NAME_RE as NAME_RE
+from mlver.store.layout import oid_lines, ref_bytes
+from mlver.store.layout import valid_name as valid_name
 from mlver.store.safefs import _NOFOLLOW, check_dir, check_dirs, read_small
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOCK_TIMEOUT = 10.0
 REF_MAX = 256  # bytes: a ref holds one oid and a newline
-PRUNED_FILE = "pruned"  # refs/pruned: the records whose data gc dropped, one oid a line
+# refs/pruned: the records whose data gc dropped, one oid a line
+PRUNED_FILE = layout.PRUNED_REL.rsplit("/", 1)[1]
 PRUNED_MAX = 64 << 20  # bytes: two million records; a larger file was not written by mlver
 _counter = itertools.count()  # lock files' temporary names, unique per process
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
-PARTIAL_FILE = "partial"  # refs/partial: records pulled with --no-data, one oid a line
-
-
-def valid_name(name: str) -> bool:
-    """Names and tags: letters, digits, ``.``, ``_``, ``-``; no ``@``, ``~`` or ``/``."""
-    return bool(NAME_RE.match(name)) and not name.endswith(".lock")
+# refs/partial: records pulled with --no-data, one oid a line
+PARTIAL_FILE = layout.PARTIAL_REL.rsplit("/", 1)[1]
 
 
 class _Lock:
@@ -176,6 +175,33 @@ def locked(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[_Lock]:
         os.unlink(lock)
 
 
+KEEP = object()  # what a change of :func:`update_file` returns to leave the file as it is
+
+
+def update_file(path: str, change: Callable[[bytes | None], bytes | None | object],
+                limit: int = REF_MAX) -> bool:
+    """The compare-and-swap of a ref file in a folder (a local store, a folder remote):
+    under ``path.lock``, ``change`` sees the file's bytes (None: absent) and returns its
+    new bytes (written to a file of their own, fsynced, renamed over it), None to delete
+    it, or :data:`KEEP` to leave it. True when the file changed.
+
+    Every ref of a folder moves here: a name's ref, a tag, ``refs/pruned`` and
+    ``refs/partial`` of the local store (:class:`Refs`), and every ref of a folder
+    remote (:meth:`~mlver.store.remote_folder.LocalBackend.swap`)."""
+    with locked(path) as lock:
+        new = change(read_small(path, limit))
+        if new is KEEP:
+            return False
+        if new is None:
+            with suppress(FileNotFoundError):
+                os.unlink(path)
+            _fsync_dir(os.path.dirname(path))
+        else:
+            assert isinstance(new, bytes)
+            lock.publish_bytes(new)
+    return True
+
+
 def parse_ref(data: bytes, what: str, fix: str) -> str:
     """The oid a ref file holds (one oid, white space around it allowed), for a local
     store's refs and a remote's alike; anything else is refused naming ``what`` and
@@ -190,11 +216,24 @@ def parse_ref(data: bytes, what: str, fix: str) -> str:
 
 
 def _read(path: str) -> str | None:
-    data = read_small(path, REF_MAX)
+    return _value(path, read_small(path, REF_MAX))
+
+
+def _value(path: str, data: bytes | None) -> str | None:
     if data is None:
         return None
     return parse_ref(data, f"ref {path}",
                      "restore it from a backup, or delete it to drop the name")
+
+
+def _moving(path: str, old: str | None, new: bytes | None, seen: list[str | None],
+            always: bool = False) -> Callable[[bytes | None], bytes | None | object]:
+    """The change of :func:`update_file` that moves a ref from ``old`` to ``new`` (None:
+    delete it; ``always``: whatever it holds), noting in ``seen`` what it found there."""
+    def change(data: bytes | None) -> bytes | None | object:
+        seen.append(_value(path, data))
+        return new if always or seen[-1] == old else KEEP
+    return change
 
 
 def _parse_pruned(path: str, data: bytes) -> frozenset[str]:
@@ -275,7 +314,7 @@ class Refs:
     # -- records whose data gc dropped (refs/pruned) -----------------------------------------
 
     def _pruned_path(self) -> str:
-        return os.path.join(self._dir("refs"), PRUNED_FILE)
+        return os.path.join(self._dir(layout.REFS), PRUNED_FILE)
 
     def pruned(self) -> frozenset[str]:
         """The records whose data (the trees and blobs of their inputs and outputs)
@@ -293,20 +332,19 @@ class Refs:
         bad = next((o for o in sorted(new) if not is_oid(o)), None)
         if bad is not None:
             raise ValueError(f"{bad!r} is not an oid")
-        path = os.path.join(self._dir("refs", create=True), PRUNED_FILE)
-        with locked(path) as lock:
-            data = read_small(path, PRUNED_MAX)
+        path = os.path.join(self._dir(layout.REFS, create=True), PRUNED_FILE)
+
+        def change(data: bytes | None) -> bytes | None | object:
             old = frozenset() if data is None else _parse_pruned(path, data)
-            if new <= old:
-                return
-            lock.publish_bytes("".join(f"{o}\n" for o in sorted(old | new)).encode("ascii"))
+            return KEEP if new <= old else oid_lines(old | new)
+        update_file(path, change, PRUNED_MAX)
 
     # -- records pulled without their data (refs/partial) -------------------------------------
 
     def partial(self) -> frozenset[str]:
         """The records ``pull --no-data`` brought without their data: it is on a remote,
         fetched on demand; ``verify`` does not report it missing."""
-        path = os.path.join(self._dir("refs"), PARTIAL_FILE)
+        path = os.path.join(self._dir(layout.REFS), PARTIAL_FILE)
         data = read_small(path, PRUNED_MAX)
         return frozenset() if data is None else _parse_pruned(path, data)
 
@@ -317,22 +355,20 @@ class Refs:
         bad = next((o for o in sorted(new | gone) if not is_oid(o)), None)
         if bad is not None:
             raise ValueError(f"{bad!r} is not an oid")
-        path = os.path.join(self._dir("refs", create=True), PARTIAL_FILE)
-        with locked(path) as lock:
-            _drop_leftovers(path)
-            data = read_small(path, PRUNED_MAX)
+        path = os.path.join(self._dir(layout.REFS, create=True), PARTIAL_FILE)
+
+        def change(data: bytes | None) -> bytes | None | object:
             old = frozenset() if data is None else _parse_pruned(path, data)
             now = (old | new) - gone
-            if now == old:
-                return
-            lock.publish_bytes("".join(f"{o}\n" for o in sorted(now)).encode("ascii"))
+            return KEEP if now == old else oid_lines(now)
+        update_file(path, change, PRUNED_MAX)
 
     def tag_names(self) -> list[str]:
         """Every name that has a folder of tags (also a name whose ref is gone), sorted.
 
         A link in its place is listed too, so that :meth:`tags` refuses it by name rather
         than its tags being silently skipped."""
-        d = self._dir("refs/tags")
+        d = self._dir(layout.TAGS)
         if not os.path.isdir(d):
             return []
         return sorted(n for n in os.listdir(d) if valid_name(n)
@@ -342,34 +378,32 @@ class Refs:
         """The oid of the latest record of ``name``, or None."""
         if not valid_name(name):
             return None
-        return _read(os.path.join(self._dir("refs/names"), name))
+        return _read(os.path.join(self._dir(layout.NAMES), name))
 
     def names(self) -> list[str]:
         """Every name with a ref, sorted."""
-        return self._list(self._dir("refs/names"))
+        return self._list(self._dir(layout.NAMES))
 
     def update(self, name: str, new: str, old: str | None) -> None:
         """Point ``name`` at ``new`` if it still points at ``old`` (None: absent)."""
         self._writable()
-        path = os.path.join(self._dir("refs/names", create=True), name)
-        with locked(path) as lock:
-            current = _read(path)
-            if current != old:
-                raise RefConflictError(
-                    f"ref {name} moved from {old} to {current} while writing; try again")
-            lock.publish(new)
+        path = os.path.join(self._dir(layout.NAMES, create=True), name)
+        seen: list[str | None] = []
+        if not update_file(path, _moving(path, old, ref_bytes(new), seen)):
+            raise RefConflictError(
+                f"ref {name} moved from {old} to {seen[-1]} while writing; try again")
 
     def get_tag(self, name: str, tag: str) -> str | None:
         """The oid tagged ``tag`` for ``name``, or None."""
         if not (valid_name(name) and valid_name(tag)):
             return None
-        return _read(os.path.join(self._dir(f"refs/tags/{name}"), tag))
+        return _read(os.path.join(self._dir(f"{layout.TAGS}/{name}"), tag))
 
     def tags(self, name: str) -> dict[str, str]:
         """Every tag of ``name``: tag -> oid."""
         if not valid_name(name):
             return {}
-        d = self._dir(f"refs/tags/{name}")
+        d = self._dir(f"{layout.TAGS}/{name}")
         return {t: v for t in self._list(d) if (v := _read(os.path.join(d, t)))}
 
     def set_tag(self, name: str, tag: str, oid: str) -> str | None:
@@ -380,43 +414,37 @@ class Refs:
         self._writable()
         from mlver.store import storelock
 
-        path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
+        path = os.path.join(self._dir(f"{layout.TAGS}/{name}", create=True), tag)
         writer = storelock.shared(self.store_dir) if self.gc_roots else None
+        seen: list[str | None] = []
         try:
-            with locked(path) as lock:
-                old = _read(path)
-                lock.publish(oid)
+            update_file(path, _moving(path, None, ref_bytes(oid), seen, always=True))
         finally:
             storelock.release(writer)
-        return old
+        return seen[-1]
 
     def update_tag(self, name: str, tag: str, new: str, old: str | None) -> None:
         """Point tag ``tag`` of ``name`` at ``new`` if it still holds ``old`` (None: absent),
         as :meth:`update` does for a name; :class:`RefConflictError` otherwise."""
         from mlver.store import storelock
 
-        path = os.path.join(self._dir(f"refs/tags/{name}", create=True), tag)
+        path = os.path.join(self._dir(f"{layout.TAGS}/{name}", create=True), tag)
         writer = storelock.shared(self.store_dir) if self.gc_roots else None
+        seen: list[str | None] = []
         try:
-            with locked(path) as lock:
-                current = _read(path)
-                if current != old:
-                    raise RefConflictError(
-                        f"tag {name}@{tag} moved from {old} to {current} while writing; try again")
-                lock.publish(new)
+            if not update_file(path, _moving(path, old, ref_bytes(new), seen)):
+                raise RefConflictError(f"tag {name}@{tag} moved from {old} to {seen[-1]} while "
+                                       "writing; try again")
         finally:
             storelock.release(writer)
 
     def delete_name(self, name: str, old: str) -> None:
         """Remove the ref of ``name`` while it still holds ``old`` (compare-and-swap); the
         records stay. Used for remote-tracking refs only."""
-        path = os.path.join(self._dir("refs/names"), name)
-        with locked(path):
-            current = _read(path)
-            if current != old:
-                raise RefConflictError(f"ref {name} moved from {old} to {current}; try again")
-            os.unlink(path)
-            _fsync_dir(os.path.dirname(path))
+        path = os.path.join(self._dir(layout.NAMES), name)
+        seen: list[str | None] = []
+        if not update_file(path, _moving(path, old, None, seen)):
+            raise RefConflictError(f"ref {name} moved from {old} to {seen[-1]}; try again")
 
     def delete_tag(self, name: str, tag: str, old: str | None = None) -> str | None:
         """Delete tag ``tag`` of ``name``; return the oid it held, None when there was none.
@@ -429,15 +457,17 @@ class Refs:
         self._writable()
         current = None
         if valid_name(name) and valid_name(tag):
-            d = self._dir(f"refs/tags/{name}")
+            d = self._dir(f"{layout.TAGS}/{name}")
             if os.path.isdir(d):
                 path = os.path.join(d, tag)
-                with locked(path):
-                    current = _read(path)
-                    if current is not None and (old is None or current == old):
-                        os.unlink(path)
-                        _fsync_dir(d)
-                        return current
+                seen: list[str | None] = []
+
+                def change(data: bytes | None) -> bytes | None | object:
+                    seen.append(_value(path, data))
+                    return None if seen[-1] is not None and old in (None, seen[-1]) else KEEP
+                if update_file(path, change):
+                    return seen[-1]
+                current = seen[-1]
         if old is not None and current != old:
             raise RefConflictError(
                 f"tag {name}@{tag} moved from {old} to {current} while deleting; try again")

@@ -24,7 +24,7 @@ from typing import Any
 
 from mlver.base.errors import MlverError, RecordFormatError, RemoteError
 from mlver.base.hashing import HASH_NAME
-from mlver.store.remote_backend import Backend, S3Backend, explain
+from mlver.store.remote_backend import Backend, Medium, S3Backend, explain
 from mlver.store.remote_folder import LocalBackend
 from mlver.store.remote_objects import RemoteObjectStore
 from mlver.store.remote_refs import RemoteRefs
@@ -60,7 +60,7 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def open_backend(name: str, url: str, endpoint_url: str | None = None,
-                 locking: str | None = None) -> Backend:
+                 locking: str | None = None) -> Medium:
     """The backend for a remote URL: a folder, S3 (or an S3-compatible server at
     ``endpoint_url``), or any other fsspec protocol whose package is installed."""
     proto, root = parse_url(url)
@@ -128,7 +128,7 @@ class RemoteStore:
     """A remote opened for use: its objects and refs, and the decoded-object memo that the
     record and reachability code expects of a store."""
 
-    def __init__(self, name: str, url: str, backend: Backend, cache_dir: str,
+    def __init__(self, name: str, url: str, backend: Medium, cache_dir: str,
                  scratch_dir: str) -> None:
         self.name = name
         self.url = url

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Protocol
 
 from mlver.base.errors import CorruptObjectError, MlverError, RemoteError
 from mlver.store.refs import REF_MAX
@@ -25,6 +25,70 @@ from mlver.store.remote_bounds import copy_bounded
 
 LEASE = 60.0  # seconds a remote ref lock object is held at most (lease-lock backends)
 LOCK_WAIT = 30.0
+
+
+class Medium(Protocol):
+    """The backend interface: what the one layout needs of the medium that holds a store's
+    bytes, paths relative to its root (:mod:`mlver.store.layout` names them). Implemented
+    by :class:`Backend` (fsspec, any protocol; refs under a leased lock object),
+    :class:`S3Backend` (refs by conditional writes) and
+    :class:`~mlver.store.remote_folder.LocalBackend` (a folder, written by the local
+    store's code: :mod:`mlver.store.publish`, :func:`mlver.store.refs.update_file`)."""
+
+    label: str
+    requests: int
+
+    def list(self, rel: str) -> dict[str, int]:
+        """Every file below ``rel``: its path -> size ({} when absent)."""
+        ...
+
+    def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
+        """A whole small file, refused past ``limit`` bytes; None when absent."""
+        ...
+
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start``; short means damage."""
+        ...
+
+    def get_file(self, rel: str, local: str, size: int) -> None:
+        """Copy ``rel`` to the local file ``local``, never past ``size`` bytes."""
+        ...
+
+    def put(self, rel: str, data: bytes) -> None:
+        """Write a whole file (whole or absent)."""
+        ...
+
+    def put_file(self, rel: str, local: str) -> None:
+        """Write a whole file from the local file ``local``."""
+        ...
+
+    def delete(self, rel: str) -> None:
+        """Remove ``rel`` (nothing when absent)."""
+        ...
+
+    def prepare(self) -> None:
+        """Create what a new store needs besides its config."""
+        ...
+
+    def read_ref(self, rel: str, limit: int = ...) -> tuple[bytes | None, Any]:
+        """A ref's bytes (None: absent) and the token :meth:`swap` compares against."""
+        ...
+
+    def swap(self, rel: str, token: Any, new: bytes, limit: int = ...) -> bool:
+        """Compare-and-swap: write ``new`` if ``rel`` is still as read with ``token``."""
+        ...
+
+    def begin(self) -> None:
+        """A batch of object writes starts (see :meth:`flush`)."""
+        ...
+
+    def flush(self) -> None:
+        """Publish durably, in the layout's order, what the batch has written so far."""
+        ...
+
+    def end(self, publish: bool) -> None:
+        """The batch ends: publish what waits, or drop it."""
+        ...
 
 
 class Backend:
@@ -149,6 +213,18 @@ class Backend:
 
     def prepare(self) -> None:
         """Create what a new store needs besides its config (folders, for a folder)."""
+
+    # batches: where the medium makes a batch durable at once (a folder), the files of
+    # ``objects/`` put between begin() and end() may wait for flush(); here each PUT is
+    # already whole and durable, so there is nothing to wait for.
+    def begin(self) -> None:
+        """A batch of object uploads starts."""
+
+    def flush(self) -> None:
+        """Publish, durably and in the layout's order, what the batch has put so far."""
+
+    def end(self, publish: bool) -> None:
+        """The batch ends: publish what waits (``publish``) or drop it."""
 
     # refs: compare-and-swap
     def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:

@@ -11,6 +11,7 @@ import io
 import os
 import threading
 import uuid
+from contextlib import suppress
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -18,8 +19,9 @@ from typing import Any, BinaryIO
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import oid_of
 from mlver.store import chunker
-from mlver.store import manifest as manifestmod
+from mlver.store import layout
 from mlver.store import packs as packmod
+from mlver.store.bigwrite import cut
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.remote_bounds import WORKERS, hash_file, unlink
@@ -47,6 +49,10 @@ class RemoteBatch:
         self._manifests: dict[str, Manifest] = {}
         os.makedirs(remote.scratch_dir, exist_ok=True)
         self.uploaded = 0  # bytes sent
+        # A folder makes the batch durable at once (one sync a group), as a local store
+        # does; elsewhere each upload is whole and durable when it returns.
+        remote.backend.begin()
+        self._open = True
 
     def __enter__(self) -> RemoteBatch:
         return self
@@ -125,17 +131,15 @@ class RemoteBatch:
     def _chunk(self, f: BinaryIO, oid: str) -> None:
         """Send a big file as the remote stores it, as a local store does: its chunks
         (those the remote lacks) in packs, then its manifest (see :meth:`add_manifest`)."""
-        cs = chunker.ChunkStream(f)
-        chunks = []
-        for p in cs:
-            if p.oid not in self._staged and not self.remote.has(p.oid):
-                self._staged.add(p.oid)
-                self._pack_add(p.oid, bytes(p.data))
-            chunks.append((p.oid, len(p.data)))
-        if cs.oid != oid:
+        def add(coid: str, data: bytes) -> None:
+            if coid not in self._staged and not self.remote.has(coid):
+                self._staged.add(coid)
+                self._pack_add(coid, data)
+        m, got, _size = cut(f, add)
+        if got != oid or m is None:
             raise CorruptObjectError(f"object {oid} changed while it was being sent (its bytes "
-                                     f"now hash to {cs.oid}); it was not sent")
-        self.add_manifest(Manifest(oid, cs.size, chunker.CHUNKER_ID, tuple(chunks)))
+                                     f"now hash to {got}); it was not sent")
+        self.add_manifest(m)
 
     def _pack_add(self, oid: str, data: bytes) -> None:
         with self._lock:
@@ -189,7 +193,7 @@ class RemoteBatch:
             self._loose(oid, path, owned)
 
     def _loose(self, oid: str, path: str, owned: bool) -> None:
-        rel = f"objects/{oid[:2]}/{oid[2:]}"
+        rel = layout.loose_rel(oid)
         size = os.path.getsize(path)
 
         def up() -> None:
@@ -214,8 +218,8 @@ class RemoteBatch:
         def up() -> None:
             try:
                 size = os.path.getsize(pack.pack_path)
-                self.remote.backend.put_file(f"objects/pack/{name}.pack", pack.pack_path)
-                self.remote.backend.put_file(f"objects/pack/{name}.idx", pack.idx_path)
+                self.remote.backend.put_file(layout.pack_rel(name), pack.pack_path)
+                self.remote.backend.put_file(layout.idx_rel(name), pack.idx_path)
                 self.remote.remember(name, pack.idx_path, {})
                 with self._lock:
                     self.uploaded += size
@@ -232,7 +236,7 @@ class RemoteBatch:
 
         def up(m: Manifest) -> None:
             data = m.encode()
-            self.remote.backend.put(f"objects/{m.oid[:2]}/{m.oid[2:]}{manifestmod.SUFFIX}", data)
+            self.remote.backend.put(layout.manifest_rel(m.oid), data)
             self.remote.remember(None, None, {}, (m,))
             with self._lock:
                 self.uploaded += len(data)
@@ -248,6 +252,7 @@ class RemoteBatch:
                 f.result()
             self._futures = []
             self._send_manifests()
+            self._end(True)
         except BaseException:
             self.abort()
             raise
@@ -267,6 +272,16 @@ class RemoteBatch:
         self._pool.shutdown(wait=True)
         if pack is not None:
             pack.abort()
+        if self._open:
+            # What was sent stays (whole objects, published in the layout's order); a
+            # publish that fails drops what it staged, so list again at the next lookup.
+            with suppress(Exception):
+                self._end(True)
+            self.remote.forget()
+
+    def _end(self, publish: bool) -> None:
+        self._open = False
+        self.remote.backend.end(publish)
 
     def close(self) -> None:
         """Wait for the upload pool to finish."""

@@ -19,7 +19,6 @@ Also here, the helpers of the remote modules that check what arrived (hashes, wh
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,20 +27,15 @@ from typing import BinaryIO, Protocol, TypeVar
 
 from mlver.base.errors import CorruptObjectError, RecordFormatError, RemoteError
 from mlver.base.hashing import CHUNK, hash_file, oid_of
+from mlver.store.layout import valid_pack_name
 from mlver.store.safefs import discard as unlink
 
-PACK_NAME = re.compile(r"pack-[0-9a-f]{32}")
 # Index bytes one listing of a remote may load (cached ones included): about 9.5 million
 # objects. A parsed index costs several times its size in memory, so four valid 256 MiB
 # indexes once cost a pull 8 GB; a real remote this large is split into several.
 IDX_TOTAL_MAX = 256 << 20
 META_MAX = 256 << 20  # a record or tree larger than this was not written by mlver
 WORKERS = 8  # requests in flight at once
-
-
-def valid_pack_name(base: str) -> bool:
-    """True for ``pack-<32 lowercase hex>``, the only pack name mlver writes."""
-    return PACK_NAME.fullmatch(base) is not None
 
 
 def check_index_total(label: str, sizes: dict[str, int], limit: int | None = None) -> None:

@@ -1,38 +1,66 @@
 """A remote that is a folder (local disk, NFS, a mounted share): itself a valid store.
 
-Reads never follow a link out of the folder nor block; files are written to ``tmp/`` and
-renamed (or linked) into place; refs move under the local store's lock file.
+Reads never follow a link out of the folder nor block. Writes follow the local store's
+rules, with its code: a batch's files are staged in ``tmp/``, made durable by one sync of
+the file system per group (a complete pack, :data:`GROUP_FILES` loose files or
+:data:`GROUP_BYTES` bytes, and at the batch's end) rather than an fsync per file, then
+published in the layout's order by :func:`~mlver.store.publish.publish_staged`; refs move by
+:func:`~mlver.store.refs.update_file`, the local store's compare-and-swap under a lock file.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from contextlib import suppress
 from typing import Any
 
-from mlver.base.errors import CorruptObjectError, RemoteError
+from mlver.base.errors import CorruptObjectError, MlverError, RemoteError
+from mlver.store import layout
 from mlver.store import packs as packmod
-from mlver.store.refs import REF_MAX, locked
+from mlver.store import upkeep
+from mlver.store.bigwrite import write_readonly
+from mlver.store.objects import TMP_GRACE
+from mlver.store.publish import place, publish_staged
+from mlver.store.refs import KEEP, REF_MAX, update_file
 from mlver.store.remote_backend import Backend
-from mlver.store.remote_bounds import copy_bounded, no_links
-from mlver.store.safefs import check_dirs, read_small
+from mlver.store.remote_bounds import WORKERS, copy_bounded, no_links
+from mlver.store.safefs import check_dirs, discard, read_small, sync_filesystem
+
+
+# A batch's staged files are published (one sync, the renames, one sync) once a pack is
+# complete (its index staged) or this many loose files are waiting, so that a push killed
+# midway resends at most a group (as an fsspec remote loses at most its uploads in
+# flight, WORKERS of them), and a pack uploaded exists at once, as on S3.
+GROUP_FILES = WORKERS
+GROUP_BYTES = 64 << 20
 
 
 class LocalBackend(Backend):
     """A folder (local disk, NFS, a mounted share). Reads never follow a link out of the
-    folder nor block; files are written to ``tmp/`` and renamed (or linked) into place;
-    refs move under the local store's lock file, created exclusively."""
+    folder nor block; inside a batch (:meth:`begin` to :meth:`flush`) the files of
+    ``objects/`` are staged and published in groups, each made durable by one sync;
+    other files are written to ``tmp/``, fsynced and renamed into place; refs move under
+    the local store's lock file, created exclusively."""
 
     cas = "exclusive create of a lock file"
+
+    def __init__(self, fs: Any, root: str, url: str, label: str) -> None:
+        super().__init__(fs, root, url, label)
+        self._batches = 0
+        self._pending: list[tuple[str, str]] = []  # (rel, staged file), in staging order
+        self._pending_bytes = 0
+        self._stage_lock = threading.Lock()
+        self._swept = False
 
     def full(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/"))
 
     def prepare(self) -> None:
         with self.guard("creating the store folders"):
-            for sub in ("objects/pack", "tmp", "refs/names", "refs/tags"):
+            for sub in layout.FOLDERS:
                 check_dirs(self.root, sub, create=True)
 
     def list(self, rel: str) -> dict[str, int]:
@@ -95,14 +123,80 @@ class LocalBackend(Backend):
         parent = os.path.dirname(final)
         check_dirs(self.root, os.path.relpath(parent, self.root).replace(os.sep, "/"),
                    create=True)
-        if rel.startswith("objects/") and "/pack/" not in "/" + rel:
-            with suppress(FileExistsError):
-                os.link(tmp, final)  # a loose object is never replaced
-            os.unlink(tmp)
+        if layout.publish_rank(rel) in (0, 2) and not rel.startswith("objects/pack/"):
+            place(tmp, final)  # a loose object or manifest is never replaced
         else:
             os.replace(tmp, final)
 
+    # -- batches: staged, one sync a group, published in the layout's order --------------
+
+    def begin(self) -> None:
+        with self._stage_lock:
+            self._batches += 1
+            sweep, self._swept = not self._swept, True
+        if sweep:  # what pushes killed midway staged: by age only (other hosts write here)
+            with suppress(OSError, MlverError):  # a push never fails for want of cleaning
+                check_dirs(self.root, layout.TMP)
+                upkeep.sweep(os.path.join(self.root, layout.TMP), TMP_GRACE, by_pid=False)
+
+    def _batched(self, rel: str) -> bool:
+        return self._batches > 0 and layout.is_object_file(rel)
+
+    def _staged(self, rel: str, tmp: str) -> None:
+        with self._stage_lock:
+            self._pending.append((rel, tmp))
+            self._pending_bytes += os.path.getsize(tmp)
+        self._flush(only_full=True)
+
+    def _full(self) -> bool:
+        """A group is ready (under the stage lock): enough files or bytes, or a pack is
+        complete (its index staged: its objects should exist at once)."""
+        return len(self._pending) >= GROUP_FILES or self._pending_bytes >= GROUP_BYTES \
+            or any(layout.publish_rank(rel) == 1 for rel, _tmp in self._pending)
+
+    def flush(self) -> None:
+        self._flush(only_full=False)
+
+    def _flush(self, only_full: bool) -> None:
+        with self._stage_lock:
+            if only_full and not self._full():
+                return
+            pending, self._pending, self._pending_bytes = self._pending, [], 0
+            if not pending:
+                return
+            try:
+                with self.guard("publishing a batch"):
+                    for d in sorted({rel.rsplit("/", 1)[0] for rel, _tmp in pending}):
+                        check_dirs(self.root, d, create=True)  # real folders, never links
+                    sync_filesystem(os.path.join(self.root, layout.TMP))  # the staged bytes
+                    publish_staged(self.root, pending)
+                    sync_filesystem(os.path.join(self.root, layout.OBJECTS))  # their names
+            except BaseException:
+                for _rel, tmp in pending:
+                    discard(tmp)
+                raise
+
+    def end(self, publish: bool) -> None:
+        try:
+            if publish:
+                self.flush()
+        finally:
+            with self._stage_lock:
+                self._batches = max(self._batches - 1, 0)
+                pending: list[tuple[str, str]] = []
+                if not self._batches and not publish:
+                    pending, self._pending, self._pending_bytes = self._pending, [], 0
+            for _rel, tmp in pending:
+                discard(tmp)
+
     def put(self, rel: str, data: bytes) -> None:
+        if self._batched(rel):
+            with self.guard(f"writing {rel}"):
+                self._n()
+                tmp = self._stage()
+                write_readonly(tmp, data)
+            self._staged(rel, tmp)
+            return
         with self.guard(f"writing {rel}"):
             self._n()
             tmp = self._stage()
@@ -117,6 +211,14 @@ class LocalBackend(Backend):
             self._publish(tmp, rel)
 
     def put_file(self, rel: str, local: str) -> None:
+        if self._batched(rel):
+            with self.guard(f"writing {rel}"):
+                self._n()
+                tmp = self._stage()
+                shutil.copyfile(local, tmp)  # a kernel copy; made durable by the group's sync
+                os.chmod(tmp, 0o444)
+            self._staged(rel, tmp)
+            return
         with self.guard(f"writing {rel}"):
             self._n()
             tmp = self._stage()
@@ -139,9 +241,5 @@ class LocalBackend(Backend):
         with self.guard(f"writing {rel}"):
             self._n()
             check_dirs(self.root, os.path.dirname(rel), create=True)
-            with locked(full) as lock:
-                if read_small(full, limit) != token:
-                    return False
-                lock.publish_bytes(new)
-        return True
+            return update_file(full, lambda current: new if current == token else KEEP, limit)
 

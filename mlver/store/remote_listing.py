@@ -15,15 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mlver.base.atomic import copy_atomic, write_atomic
 from mlver.base.errors import CorruptObjectError, RemoteError
-from mlver.base.hashing import is_oid
+from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store import manifest as manifestmod
 from mlver.store.manifest import Manifest
-from mlver.store.remote_backend import Backend
-from mlver.store.remote_bounds import WORKERS, check_index_total, valid_pack_name
+from mlver.store.remote_backend import Medium
+from mlver.store.remote_bounds import WORKERS, check_index_total
 
 
-DECODED_ROWS_MAX = 2_000_000  # chunk entries of decoded manifests held (~400 MB at most)
+DECODED_ROWS_MAX = manifestmod.ROWS_MAX  # chunk entries of decoded manifests held
 
 
 class RemoteListing:
@@ -31,7 +31,7 @@ class RemoteListing:
     packs never change), then looked up in memory; writers note what they add
     (:meth:`remember`) instead of listing again."""
 
-    def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
+    def __init__(self, backend: Medium, cache_dir: str, scratch_dir: str) -> None:
         self.backend = backend
         self.cache_dir = cache_dir
         self.scratch_dir = scratch_dir
@@ -41,8 +41,7 @@ class RemoteListing:
         # Chunked files: oid -> the size of its manifest (``objects/ab/<30 hex>.chunks``),
         # and the manifests already fetched and validated.
         self._manifests: dict[str, int] = {}
-        self._decoded: dict[str, Manifest] = {}
-        self._decoded_rows = 0  # chunk entries held by _decoded (kept, not summed per call)
+        self._decoded = manifestmod.ManifestCache(DECODED_ROWS_MAX)
         self._listed = False
 
     @property
@@ -55,25 +54,9 @@ class RemoteListing:
     def refresh(self) -> None:
         """List the remote's objects (again): one listing, plus each new pack index."""
         with self._lock:
-            files = self.backend.list("objects")
-            loose: dict[str, int] = {}
-            manifests: dict[str, int] = {}
-            idx: dict[str, int] = {}
-            packs: dict[str, int] = {}
-            for rel, size in files.items():
-                parts = rel.split("/")
-                if len(parts) == 3 and parts[1] == "pack":
-                    base, ext = os.path.splitext(parts[2])
-                    if valid_pack_name(base) and ext == ".idx":
-                        idx[base] = size
-                    elif valid_pack_name(base) and ext == ".pack":
-                        packs[base] = size
-                elif len(parts) == 3 and len(parts[1]) == 2 and is_oid(parts[1] + parts[2]):
-                    loose[parts[1] + parts[2]] = size
-                elif len(parts) == 3 and len(parts[1]) == 2 \
-                        and parts[2].endswith(manifestmod.SUFFIX) \
-                        and is_oid(oid := parts[1] + parts[2][:-len(manifestmod.SUFFIX)]):
-                    manifests[oid] = size
+            listing = layout.parse_objects(self.backend.list(layout.OBJECTS))
+            loose, manifests = listing.loose, listing.manifests
+            idx, packs = listing.indexes, listing.packs
             check_index_total(self.label, idx)  # before any index is read
             todo = [n for n in sorted(idx) if n not in self._packs]
             found = {n: p for n, p in self._packs.items() if n in idx}
@@ -88,8 +71,7 @@ class RemoteListing:
             self._packs = found
             self._loose = loose
             self._manifests = manifests
-            self._decoded = {o: m for o, m in self._decoded.items() if o in manifests}
-            self._decoded_rows = sum(len(m.chunks) for m in self._decoded.values())
+            self._decoded.retain(manifests)
             self._listed = True
 
     def _index(self, name: str, size: int) -> packmod.PackIndex:
@@ -100,14 +82,14 @@ class RemoteListing:
                 return packmod.open_checked(path)
             except CorruptObjectError:  # (one cached by a version that did not check it all)
                 os.unlink(path)
-        data = self.backend.read(f"objects/pack/{name}.idx", packmod.MAX_IDX_BYTES, size)
+        data = self.backend.read(layout.idx_rel(name), packmod.MAX_IDX_BYTES, size)
         if data is None:
-            raise RemoteError(f"{self.label}: objects/pack/{name}.idx vanished while listing; "
+            raise RemoteError(f"{self.label}: {layout.idx_rel(name)} vanished while listing; "
                               "run the command again")
         try:  # validated before it is cached under its name
             write_atomic(path, data, check=packmod.open_checked)
         except CorruptObjectError as e:
-            raise CorruptObjectError(f"{self.label}: the pack index objects/pack/{name}.idx is "
+            raise CorruptObjectError(f"{self.label}: the pack index {layout.idx_rel(name)} is "
                                      f"damaged ({str(e).split('(')[1].split(')')[0]}); the "
                                      "remote's copy is damaged") from None
         return packmod.open_checked(path)
@@ -118,13 +100,18 @@ class RemoteListing:
         with self._lock:
             for m in manifests:
                 self._manifests[m.oid] = len(m.encode())
-                self._keep(m)
+                self._decoded.keep(m)
             if pack_name and idx_file:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 dest = os.path.join(self.cache_dir, pack_name + ".idx")
                 copy_atomic(idx_file, dest)
                 self._packs[pack_name] = packmod.PackIndex(dest)
             self._loose.update(loose)
+
+    def forget(self) -> None:
+        """List again at the next lookup (a batch that remembered objects was dropped)."""
+        with self._lock:
+            self._listed = False
 
     def _ensure(self) -> None:
         if not self._listed:
@@ -170,7 +157,7 @@ class RemoteListing:
             got = self._decoded.get(oid)
         if size is None or got is not None:
             return got
-        rel = f"objects/{oid[:2]}/{oid[2:]}{manifestmod.SUFFIX}"
+        rel = layout.manifest_rel(oid)
         if size > manifestmod.MAX_MANIFEST:
             raise CorruptObjectError(f"{self.label}: {rel} is {size} bytes, more than any chunk "
                                      "manifest holds; the remote's copy is damaged or crafted "
@@ -187,20 +174,8 @@ class RemoteListing:
                                      "push the file again from a store that has it intact"
                                      ) from None
         with self._lock:
-            self._keep(m)
+            self._decoded.keep(m)
         return m
-
-    def _keep(self, m: Manifest) -> None:
-        """Cache ``m`` decoded, within a bound on the chunk entries held (a crafted remote
-        may hold many big manifests): past it, the cache starts again. Under the lock."""
-        old = self._decoded.pop(m.oid, None)
-        if old is not None:
-            self._decoded_rows -= len(old.chunks)
-        if self._decoded_rows + len(m.chunks) > DECODED_ROWS_MAX:
-            self._decoded = {}
-            self._decoded_rows = 0
-        self._decoded[m.oid] = m
-        self._decoded_rows += len(m.chunks)
 
     def missing(self, oids: Iterable[str]) -> list[str]:
         """The oids the remote lacks (one listing for all of them)."""

@@ -18,10 +18,11 @@ from typing import BinaryIO
 
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import oid_of
+from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store.items import Item
 from mlver.store.manifest import Manifest
-from mlver.store.remote_backend import Backend
+from mlver.store.remote_backend import Medium
 from mlver.store.remote_batch import RemoteBatch
 from mlver.store.remote_bounds import (META_MAX, check_meta_size, parallel, unlink,
                                        verify_item)
@@ -45,7 +46,7 @@ class RemoteObjectStore(RemoteListing):
     # Reading a file back through its chunks costs requests: the sender vouches instead.
     verifies_arrivals = False
 
-    def __init__(self, backend: Backend, cache_dir: str, scratch_dir: str) -> None:
+    def __init__(self, backend: Medium, cache_dir: str, scratch_dir: str) -> None:
         super().__init__(backend, cache_dir, scratch_dir)
         # Small packs fetched whole stay in memory (records and trees are read one at a
         # time by walks): pack name -> bytes, at most PACK_CACHE bytes in all.
@@ -192,7 +193,7 @@ class RemoteObjectStore(RemoteListing):
         if offset >= end:
             return b""
         if isinstance(at, int) and size > IN_MEMORY:
-            return self.backend.read_range(f"objects/{oid[:2]}/{oid[2:]}", offset, end - offset)
+            return self.backend.read_range(layout.loose_rel(oid), offset, end - offset)
         for it in self.iter_objects([oid], in_memory=True):  # verified, or another copy
             assert it.data is not None
             return it.data[offset:end]
@@ -288,7 +289,7 @@ class RemoteObjectStore(RemoteListing):
 
     def _range_unit(self, p: packmod.PackIndex, idxs: list[int], start: int, length: int
                     ) -> Callable[[], list[Item]]:
-        rel = f"objects/pack/{p.name}.pack"
+        rel = layout.pack_rel(p.name)
 
         def run() -> list[Item]:
             data = self.backend.read_range(rel, start, length)
@@ -308,7 +309,7 @@ class RemoteObjectStore(RemoteListing):
 
     def _loose_unit(self, oid: str, size: int, in_memory: bool = False
                     ) -> Callable[[], list[Item]]:
-        rel = f"objects/{oid[:2]}/{oid[2:]}"
+        rel = layout.loose_rel(oid)
 
         def run() -> list[Item]:
             if size <= IN_MEMORY or in_memory:

@@ -10,24 +10,17 @@ and the clone records it as pruned too, so ``show`` and ``diff`` say "data remov
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from mlver.base.errors import RemoteError
 from mlver.base.hashing import is_oid
+from mlver.store.layout import PRUNED_REL, oid_lines
 from mlver.store.refs import PRUNED_MAX, _parse_pruned
-
-PRUNED_REL = "refs/pruned"
-
-
-class _Backend(Protocol):
-    label: str
-
-    def read_ref(self, rel: str, limit: int = ...) -> tuple[bytes | None, Any]: ...
-
-    def swap(self, rel: str, token: Any, new: bytes, limit: int = ...) -> bool: ...
+from mlver.store.remote_backend import Medium
 
 
-def read_pruned(backend: _Backend) -> tuple[frozenset[str], Any]:
+
+def read_pruned(backend: Medium) -> tuple[frozenset[str], Any]:
     """The oids of the remote's ``refs/pruned`` (empty when absent), and its CAS token."""
     data, token = backend.read_ref(PRUNED_REL, PRUNED_MAX)
     if data is None:
@@ -35,7 +28,7 @@ def read_pruned(backend: _Backend) -> tuple[frozenset[str], Any]:
     return _parse_pruned(f"{backend.label}: {PRUNED_REL}", data), token
 
 
-def add_pruned(backend: _Backend, oids: Iterable[str]) -> None:
+def add_pruned(backend: Medium, oids: Iterable[str]) -> None:
     """Add ``oids`` to the remote's ``refs/pruned`` (the whole sorted list rewritten by
     compare-and-swap, retried while another push moves it)."""
     new = set(oids)
@@ -48,7 +41,7 @@ def add_pruned(backend: _Backend, oids: Iterable[str]) -> None:
         old, token = read_pruned(backend)
         if new <= old:
             return
-        body = "".join(f"{o}\n" for o in sorted(old | new)).encode("ascii")
+        body = oid_lines(old | new)
         if backend.swap(PRUNED_REL, token, body, PRUNED_MAX):
             return
     raise RemoteError(f"{backend.label}: {PRUNED_REL} kept changing while this push wrote "

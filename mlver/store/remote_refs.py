@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from mlver.store import layout
 from mlver.store.refs import parse_ref, valid_name
-from mlver.store.remote_backend import Backend
+from mlver.store.remote_backend import Medium
 from mlver.store.remote_bounds import WORKERS
 from mlver.store.remote_pruned import add_pruned, read_pruned
 
@@ -23,7 +24,7 @@ def _parse_ref(label: str, rel: str, data: bytes | None) -> str | None:
 class RemoteRefs:
     """The refs of a remote, moved only by compare-and-swap."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Medium) -> None:
         self.backend = backend
 
     def _read(self, rel: str) -> tuple[str | None, Any]:
@@ -32,16 +33,7 @@ class RemoteRefs:
 
     def listing(self) -> tuple[list[str], dict[str, list[str]]]:
         """Names with a ref, and the tags of each name (one listing)."""
-        names: list[str] = []
-        tags: dict[str, list[str]] = {}
-        for rel in sorted(self.backend.list("refs")):
-            parts = rel.split("/")
-            if len(parts) == 3 and parts[1] == "names" and valid_name(parts[2]):
-                names.append(parts[2])
-            elif len(parts) == 4 and parts[1] == "tags" and valid_name(parts[2]) \
-                    and valid_name(parts[3]):
-                tags.setdefault(parts[2], []).append(parts[3])
-        return names, tags
+        return layout.parse_refs(self.backend.list(layout.REFS))
 
     def names(self) -> list[str]:
         """The names with a ref on the remote, sorted."""
@@ -55,29 +47,29 @@ class RemoteRefs:
         """The oid a name's ref holds, or None (also for an invalid name)."""
         if not valid_name(name):
             return None
-        return self._read(f"refs/names/{name}")[0]
+        return self._read(layout.ref_rel(name))[0]
 
     def read(self, name: str) -> tuple[str | None, Any]:
         """``(oid or None, token)`` of a name's ref, for :meth:`update`."""
-        return self._read(f"refs/names/{name}")
+        return self._read(layout.ref_rel(name))
 
     def update(self, name: str, new: str, token: Any) -> bool:
         """Point ``name`` at ``new`` if its ref is still as read with ``token``."""
-        return self.backend.swap(f"refs/names/{name}", token, (new + "\n").encode("ascii"))
+        return self.backend.swap(layout.ref_rel(name), token, layout.ref_bytes(new))
 
     def get_tag(self, name: str, tag: str) -> str | None:
         """The oid of tag ``tag`` of ``name``, or None."""
         if not (valid_name(name) and valid_name(tag)):
             return None
-        return self._read(f"refs/tags/{name}/{tag}")[0]
+        return self._read(layout.tag_rel(name, tag))[0]
 
     def read_tag(self, name: str, tag: str) -> tuple[str | None, Any]:
         """``(oid or None, token)`` of a tag's ref, for :meth:`update_tag`."""
-        return self._read(f"refs/tags/{name}/{tag}")
+        return self._read(layout.tag_rel(name, tag))
 
     def update_tag(self, name: str, tag: str, new: str, token: Any) -> bool:
         """Point the tag at ``new`` if its ref is still as read with ``token``."""
-        return self.backend.swap(f"refs/tags/{name}/{tag}", token, (new + "\n").encode("ascii"))
+        return self.backend.swap(layout.tag_rel(name, tag), token, layout.ref_bytes(new))
 
     def tags(self, name: str) -> dict[str, str]:
         """``{tag: oid}`` of the tags of ``name``."""
@@ -91,8 +83,8 @@ class RemoteRefs:
         """Every head and tag (of the names ``only``): one listing, reads in parallel."""
         names, tags = self.listing()
         keep = set(only) if only is not None else None
-        rels = [f"refs/names/{n}" for n in names if keep is None or n in keep]
-        rels += [f"refs/tags/{n}/{t}" for n, ts in tags.items() if keep is None or n in keep
+        rels = [layout.ref_rel(n) for n in names if keep is None or n in keep]
+        rels += [layout.tag_rel(n, t) for n, ts in tags.items() if keep is None or n in keep
                  for t in ts]
         with ThreadPoolExecutor(WORKERS) as pool:
             values = list(pool.map(lambda r: self._read(r)[0], rels))

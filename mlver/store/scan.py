@@ -99,12 +99,12 @@ def _stat(path: str) -> os.stat_result | None:
 
 def list_store(store: LocalObjectStore) -> Listing:
     """List the store's files (one directory scan; nothing is read but pack indexes)."""
-    store._refresh(force=True)
+    listed_packs, bad = store.pack_listing()
     damaged = [(os.path.join(store.pack_dir, name if name.endswith((".idx", ".pack"))
                              else name + ".idx"), str(err))
-               for name, err in sorted(store._damaged.items())]
+               for name, err in sorted(bad.items())]
     packs = []
-    for p in store._packs:
+    for p in listed_packs:
         err = p.damage()  # entries checked lazily when opened: listed damaged, as before
         if err is not None:
             damaged.append((p.idx_path, str(err)))
@@ -114,7 +114,7 @@ def list_store(store: LocalObjectStore) -> Listing:
             damaged.append((p.pack_path, "the index is there, its pack file is missing"))
             continue
         packs.append(Pack(p, st.st_size, ist.st_size, st.st_mtime))
-    listed = {p.name for p in store._packs} | set(store._damaged)
+    listed = {p.name for p in listed_packs} | set(bad)
     orphans = []
     try:
         with os.scandir(store.pack_dir) as it:

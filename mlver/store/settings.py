@@ -69,3 +69,25 @@ def rewrite_store_config(store_dir: str, cfg: dict[str, Any]) -> None:
     so a reader sees the old file or the new one, never a part."""
     path = os.path.join(store_dir, CONFIG_FILE)
     write_atomic(path, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def stage_upgrade(store_dir: str, tmp: str) -> str | None:
+    """When the store's config says an older format, write a current one to ``tmp`` (which
+    a batch's commit renames over config.json before its first pack appears) and return
+    ``tmp``; None when there is nothing to upgrade (a bare object folder included)."""
+    path = os.path.join(store_dir, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None  # a bare object folder (tests, tools): nothing to upgrade
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("format"), int) \
+            or cfg["format"] >= STORE_FORMAT:
+        return None
+    cfg["format"] = STORE_FORMAT
+    cfg.setdefault("hash", HASH_NAME)
+    cfg.setdefault("chunker", CHUNKER_ID)  # what cuts this store's big files from now on
+    with open(tmp, "x", encoding="utf-8") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return tmp

@@ -45,9 +45,10 @@ def dead_writer(name: str) -> bool:
     return False
 
 
-def sweep(tmp_dir: str, older_than: float) -> int:
+def sweep(tmp_dir: str, older_than: float, by_pid: bool = True) -> int:
     """Remove files in ``tmp_dir`` left by writers that died: those named after a process
-    (``PID-…``) that no longer runs, and any older than ``older_than`` seconds (a live batch
+    (``PID-…``) that no longer runs (unless not ``by_pid``: a folder other hosts write to,
+    whose pids mean nothing here), and any older than ``older_than`` seconds (a live batch
     is younger). Lock files stay. A folder (a table diff's DuckDB spill folder,
     ``PID-duck-…``) goes only when its process is dead: a live diff may run for long.
     Returns how many were removed."""
@@ -61,11 +62,12 @@ def sweep(tmp_dir: str, older_than: float) -> int:
         try:
             st = e.stat(follow_symlinks=False)
             if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) \
-                    and (st.st_mtime < cutoff or dead_writer(e.name)) \
+                    and (st.st_mtime < cutoff or (by_pid and dead_writer(e.name))) \
                     and not e.name.endswith(".lock"):
                 os.unlink(e.path)
                 n += 1
-            elif stat.S_ISDIR(st.st_mode) and "-duck-" in e.name and dead_writer(e.name):
+            elif by_pid and stat.S_ISDIR(st.st_mode) and "-duck-" in e.name \
+                    and dead_writer(e.name):
                 import shutil
                 shutil.rmtree(e.path, ignore_errors=True)
                 n += 1

@@ -484,7 +484,7 @@ def test_the_remote_manifest_cache_notes_many_manifests_in_linear_time(tmp_path)
     t0 = time.perf_counter()
     listing.remember(None, None, {}, ms)
     assert time.perf_counter() - t0 < 3.0
-    assert len(listing._decoded) == 30_000 and listing._decoded_rows == 30_000
+    assert len(listing._decoded) == 30_000 and listing._decoded.rows == 30_000
 
 
 def test_a_pull_replaces_a_local_manifest_naming_a_chunk_that_is_nowhere(chunked, tmp_path):
