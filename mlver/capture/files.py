@@ -406,8 +406,11 @@ def _build(node: _Node, batch: Batch | None, cache: StatCache) -> tuple[str, int
     # a file that changed while it was read (hashed size is not its stat's) is no base
     if all(item[5] == item[2][2] for item in node.files):
         newest = max((max(item[2][3], item[2][4]) for item in node.files), default=0)
-        cache.remember_folder((node.rel, _row_sig(node, below), oid, total, count,
-                               stored_flag(batch)), newest)
+        # a walk that writes nothing but finds the tree a writing capture stored keeps
+        # saying so: the next capture (a snapshot patching from a monitor's base) may use it
+        stored = stored_flag(batch) or int(cache.stored_tree(node.rel, oid))
+        cache.remember_folder((node.rel, _row_sig(node, below), oid, total, count, stored),
+                              newest)
     return oid, total, count
 
 
@@ -424,8 +427,8 @@ def walk_folder(root: str, rel: str, cache: StatCache, batch: Batch | None = Non
         raise
     filler.finish(len(files), progress)
     oid, size, count = _build(node, batch, cache)
-    return Captured("tree", oid, size, count, shared=node.shared,
-                    stored=node.reuse is not None and node.reuse[5] == 1)
+    stored = node.reuse[5] == 1 if node.reuse is not None else cache.stored_tree(rel, oid)
+    return Captured("tree", oid, size, count, shared=node.shared, stored=stored)
 
 
 def capture_file(root: str, rel: str, st: os.stat_result, cache: StatCache,

@@ -23,6 +23,7 @@ from mlver.store.index import FolderRow, Index, StatRow
 
 # Coarsest timestamp granularity we allow for (FAT's 2 s); ext4/xfs are finer.
 RACY_NS = 2_000_000_000
+NO_SIGNATURE = "!"  # the signature of a folder row no walk may reuse (racy when written)
 
 
 class StatKey(NamedTuple):
@@ -162,10 +163,26 @@ class StatCache:
         return row if (row[1].partition("/")[0] if own else row[1]) == sig else None
 
     def remember_folder(self, row: FolderRow, newest_ns: int) -> None:
-        """Queue a folder row, unless an entry in it is racily clean (``newest_ns``: the
-        latest mtime or ctime of its entries; see module doc)."""
-        if newest_ns < self.started_ns - RACY_NS and self._folders.get(row[0]) != row:
+        """Queue a folder row. When an entry in it is racily clean (``newest_ns``: the
+        latest mtime or ctime of its entries; see module doc) its signature is left out
+        (:data:`NO_SIGNATURE`: the row is never reused by a walk), but what it says of the
+        tree stays: "this tree, and everything below it, is in the store" when a writing
+        capture wrote it (see :meth:`stored_tree`)."""
+        if newest_ns >= self.started_ns - RACY_NS:
+            if not row[5]:
+                return  # nothing to keep: a racy row of a capture that wrote nothing
+            row = (row[0], NO_SIGNATURE, *row[2:])
+        if self._folders.get(row[0]) != row:
             self._new_folders.append(row)
+
+    def stored_tree(self, path: str, oid: str) -> bool:
+        """True when the last row kept for the folder ``path`` says its tree was ``oid``
+        and a writing capture stored it, with every object below it (gc forgets every
+        row before it deletes anything): a walk that wrote nothing but found that same tree
+        (a status after a snapshot of files modified just before it) may count it as
+        stored, whatever the row's signature."""
+        row = self._folders.get(path)
+        return row is not None and row[2] == oid and row[5] == 1
 
     def monitored(self, path: str) -> Monitored | None:
         """What the last capture of the folder ``path`` found, and the monitor's clock
