@@ -8,6 +8,7 @@ import re
 import sys
 from contextlib import contextmanager
 
+import click
 import pytest
 
 from mlver.base import canonical
@@ -54,10 +55,21 @@ def m1(proj):
 
 # -- happy paths -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", sorted(main.commands))
+@pytest.mark.parametrize("command", main.list_commands(click.Context(main)))
 def test_every_command_has_help(command):
     r = ok(cli(command, "--help"))
     assert r.stdout.startswith(f"Usage: main {command}") or f" {command}" in r.stdout.splitlines()[0]
+
+
+def test_the_command_table_names_each_command_where_it_is_defined():
+    """root.COMMANDS says which module to import for a command; once every module is
+    loaded, each command's own module is the one the table names, and no command is
+    missing from it (a new command left out would be unreachable)."""
+    from mlver.cli.root import COMMANDS
+
+    names = main.list_commands(click.Context(main))  # loads every module
+    where = {n: main.commands[n].callback.__module__ for n in names}
+    assert where == {n: f"mlver.cli.{m}" for n, m in COMMANDS.items()}
 
 
 def test_version_and_group_help():

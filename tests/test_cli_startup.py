@@ -39,8 +39,11 @@ def test_the_command_line_starts_without_the_library(args):
     loaded = _loaded(args)
     heavy = sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY))
     assert heavy == [], f"mlver {' '.join(args)} imported {heavy}"
-    # what it does load: the command table and the leaf utilities of the base layer
-    assert "mlver.cli.capture" in loaded and "mlver.base.errors" in loaded
+    # what it does load: the command table and the leaf utilities of the base layer, and
+    # a command's own module only when it is looked up
+    assert "mlver.cli.root" in loaded and "mlver.base.errors" in loaded
+    assert ("mlver.cli.capture" in loaded) == (args[:1] == ["snapshot"] or args == ["--help"])
+    assert args == ["--help"] or "mlver.cli.diffing" not in loaded
 
 
 def test_a_command_still_imports_what_it_uses(tmp_path):
@@ -88,6 +91,9 @@ def test_snapshot_and_status_run_git_without_gitpython(git_repo):
         assert "mlver.capture.git" in loaded, f"mlver {args[0]} did not capture code"
         assert not {m for m in loaded if m == "git" or m.startswith("git.")}, \
             f"mlver {args[0]} imported gitpython"
+        if args[0] == "status":  # nothing to hash or write: no thread pool, no logging
+            assert not {"concurrent.futures", "logging", "shutil"} & loaded, \
+                sorted({"concurrent.futures", "logging", "shutil"} & loaded)
     # and the snapshot did capture the commit and the patch
     log = "from mlver.cli import main; main(['log', '--json'])"
     r = subprocess.run([sys.executable, "-c", log], cwd=git_repo, capture_output=True, text=True,

@@ -24,12 +24,12 @@ from mlver.base.hashing import hash_file, oid_of
 from mlver.base.paths import not_utf8
 from mlver.base.progress import Progress
 from mlver.core.workspace import MemoryBatch
-from mlver.store.batch import Batch
 from mlver.store.index import FolderRow
 from mlver.store.statcache import StatCache, StatKey
 from mlver.store.trees import encode_rows
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlver.store.batch import Batch  # a type here: status never loads the writer
     from concurrent.futures import Future, ThreadPoolExecutor
 
 SKIP_NAMES = frozenset({".git", ".mlver"})  # never content: the repos themselves

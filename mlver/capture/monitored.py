@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlver.base.errors import RecordFormatError
 from mlver.base.hashing import oid_of
@@ -30,9 +30,11 @@ from mlver.base.paths import is_plain_name
 from mlver.base.progress import Progress
 from mlver.capture.files import (MAX_DEPTH, Captured, Filler, Item, check_utf8, link_oid,
                                  refuse_special, special, stored_flag, usable, walk_folder)
-from mlver.store.batch import Batch
 from mlver.store.statcache import StatCache
 from mlver.store.trees import Row, decode_rows, encode_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlver.store.batch import Batch  # a type here: status never loads the writer
 
 MAX_COUNTED = 10_000_000  # entries read to count the files of a removed folder (bounded)
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 
+from typing import TYPE_CHECKING
+
 from mlver.base.errors import CaptureError
 from mlver.base.progress import Progress
 from mlver.capture.files import (Captured, capture_file, refuse_special, special,
                                  stored_flag, walk_folder)
 from mlver.capture.monitored import capture_monitored
-from mlver.store.batch import Batch
 from mlver.store.statcache import StatCache
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlver.store.batch import Batch  # a type here: status never loads the writer
 
 
 def capture_path(root: str, rel: str, cache: StatCache, batch: Batch | None = None,

@@ -77,6 +77,10 @@ def connect(path: str) -> sqlite3.Connection:
         conn.close()
         _unlink_all(path)
         conn = _open(path)
+    elif version == SCHEMA_VERSION:
+        # made already: no DDL, and no write transaction at every open (a table missing
+        # from a damaged file fails _checked's touch, and the index is rebuilt)
+        return conn
     conn.executescript(_DDL + graphmod.DDL)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.commit()

@@ -31,12 +31,12 @@ from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
 from mlver.store import upkeep
 from mlver.store.chunked import ChunkedReader, read_runs
-from mlver.store.items import Item, iter_local
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 
 if TYPE_CHECKING:
     from mlver.store.batch import Batch
+    from mlver.store.items import Item
 
 TMP_GRACE = 6 * 3600.0  # seconds: a tmp/ file older than this belongs to no live writer
 # Packs allowed before the end of a commit merges the small ones (git gc --auto: 50).
@@ -319,6 +319,8 @@ class LocalObjectStore:
     def iter_items(self, oids: Iterable[str]) -> Iterator[Item]:
         """The objects ``oids`` on their way to another store (a transfer): loose files in
         place (verified as they are sent), packed objects read in runs, each verified."""
+        from mlver.store.items import iter_local  # a transfer's: not every command's import
+
         return iter_local(self, oids)
 
     def read_range(self, oid: str, offset: int, length: int) -> bytes:

@@ -257,7 +257,12 @@ class PackIndex:
             if size > MAX_IDX_BYTES:
                 raise _damaged(idx_path, f"index of {size} bytes is beyond any valid size")
             with io.FileIO(fd, "rb", closefd=False) as f:
-                data = f.read()
+                # the size it has: one read into one buffer (read() to the end grows its
+                # buffer as it goes, a millisecond of copies for a 100k-entry index)
+                data = f.read(size)
+                rest = f.read() if len(data) == size else b""
+                if rest:
+                    data += rest  # grown since (its checks then name it)
         finally:
             os.close(fd)
         self._parse(data)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 from mlver.store import layout
 
@@ -63,6 +62,10 @@ def publish_staged(root: str, staged: Iterable[tuple[str, str]],
         if len(linked) < THREADS_FROM:
             _link_all(root, linked, replace)
         else:  # link syscalls overlap well: spread them over a few threads
+            # imported here: concurrent.futures brings logging (4 ms), and status, which
+            # imports this module through capture, never publishes anything
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(lambda part: _link_all(root, part, replace),
                               [linked[i::4] for i in range(4)]))
