@@ -23,6 +23,18 @@ def _local(tmp_path: Path, name: str = "a") -> LocalObjectStore:
     return LocalObjectStore(str(tmp_path / name))
 
 
+def _loose_and_remote(tmp_path: Path) -> tuple[LocalObjectStore, str, RemoteStore]:
+    """A local store holding one loose object (200 kB), and a new folder remote."""
+    src = _local(tmp_path)
+    with src.batch() as b:
+        oid = b.add_bytes(os.urandom(200_000))
+    url = str(tmp_path / "remote")
+    r = RemoteStore("origin", url, open_backend("origin", url), str(tmp_path / "c"),
+                    str(tmp_path / "s"))
+    r.check(create=True)
+    return src, oid, r
+
+
 def _files(root: Path) -> dict[str, int]:
     out = {}
     for d, _dirs, files in os.walk(root):
@@ -105,13 +117,7 @@ def test_a_folder_remote_syncs_once_a_group_not_an_fsync_a_file(tmp_path, monkey
 
 
 def test_a_folder_remote_batch_dropped_midway_keeps_what_it_sent(tmp_path):
-    src = _local(tmp_path)
-    with src.batch() as b:
-        oid = b.add_bytes(os.urandom(200_000))
-    url = str(tmp_path / "remote")
-    r = RemoteStore("origin", url, open_backend("origin", url), str(tmp_path / "c"),
-                    str(tmp_path / "s"))
-    r.check(create=True)
+    src, oid, r = _loose_and_remote(tmp_path)
     batch = r.objects.batch()
     with open(src._loose_path(oid), "rb") as f:
         batch.add_bytes(f.read())
@@ -143,13 +149,7 @@ def test_the_manifest_cache_is_bounded_by_entries():
 
 
 def test_a_folder_remote_sweeps_what_a_killed_push_staged_long_ago(tmp_path):
-    src = _local(tmp_path)
-    with src.batch() as b:
-        oid = b.add_bytes(os.urandom(200_000))
-    url = str(tmp_path / "remote")
-    r = RemoteStore("origin", url, open_backend("origin", url), str(tmp_path / "c"),
-                    str(tmp_path / "s"))
-    r.check(create=True)
+    src, oid, r = _loose_and_remote(tmp_path)
     tmp = tmp_path / "remote" / "tmp"
     old, young = tmp / "999999-old", tmp / "1-young"  # pids mean nothing on a shared folder
     for p in (old, young):

@@ -265,6 +265,15 @@ def test_limit_a_hard_link_made_later_from_outside_is_not_seen(watched, git_repo
     assert art.oid == _tree_oid(data)
 
 
+def _an_edit_is_patched_not_walked(git_repo, monkeypatch) -> None:
+    """Edit data/b/y.csv and snapshot: the snapshot walks no folder (it patches its base)
+    and records the tree a from-scratch computation gives."""
+    walked = _walks(monkeypatch)
+    write(git_repo / "data" / "b" / "y.csv", "id\n3\n")
+    _res, art = _snapshot_data(git_repo)
+    assert walked == [] and art.oid == _tree_oid(git_repo / "data")
+
+
 def test_a_status_walk_of_stored_content_is_a_base_a_snapshot_patches(repo, git_repo,
                                                                      monkeypatch):
     """Bench finding: a status walking first (the monitor just turned on) left a base
@@ -280,10 +289,7 @@ def test_a_status_walk_of_stored_content_is_a_base_a_snapshot_patches(repo, git_
     assert repo.monitor(True) == "watchman"
     try:
         assert _status(git_repo) == {"data": "unchanged"}  # walks, finds a stored tree
-        walked = _walks(monkeypatch)
-        write(data / "b" / "y.csv", "id\n3\n")
-        _res, art = _snapshot_data(git_repo)
-        assert walked == [] and art.oid == _tree_oid(data)
+        _an_edit_is_patched_not_walked(git_repo, monkeypatch)
     finally:
         repo.monitor(False)
 
@@ -309,10 +315,7 @@ def test_a_status_walk_after_a_racy_snapshot_is_still_a_stored_base(repo, git_re
         assert _status(git_repo) == {"data": "unchanged"}  # walks: no row to reuse
         base = repo.store.index.get_meta("monitor/1:data")
         assert base is not None and base.endswith(", 1]")  # stored
-        walked = _walks(monkeypatch)
-        write(data / "b" / "y.csv", "id\n3\n")
-        _res, art = _snapshot_data(git_repo)
-        assert walked == [] and art.oid == _tree_oid(data)
+        _an_edit_is_patched_not_walked(git_repo, monkeypatch)
     finally:
         repo.monitor(False)
 
