@@ -311,8 +311,11 @@ class PackIndex:
         # exceeds it pays for the exact check, entry by entry)
         if self.count and (min(offsets) < lo or (max(offsets) + max(lengths) > hi and max(
                 map(int.__add__, offsets, lengths)) > hi)):
-            raise _damaged(self.idx_path, "an index entry points outside its pack")
+            raise self._outside()
         self._bounded = True
+
+    def _outside(self) -> CorruptObjectError:
+        return _damaged(self.idx_path, "an index entry points outside its pack")
 
     def damage(self) -> CorruptObjectError | None:
         """Why the index as a whole cannot be used (an entry outside its pack, entries out
@@ -406,7 +409,7 @@ class PackIndex:
         """The bytes of entry ``i``: one ``pread``."""
         off, n = self._offsets[i], self._lengths[i]
         if not self._bounded and (off < self._span[0] or off + n > self._span[1]):
-            raise _damaged(self.idx_path, "an index entry points outside its pack")
+            raise self._outside()
         data = os.pread(self._pack_fd(), n, off)
         if len(data) != n:
             raise _damaged(self.pack_path, "pack is shorter than its index says")

@@ -66,9 +66,7 @@ def check_git_tracking(root: str, read_only: bool = False) -> str | None:
             with suppress(OSError, MlverError):
                 write_atomic(kept, seen)
         return None
-    n = len(files)
-    return (f"git tracks {n} file{'s' if n != 1 else ''} under .mlver/ ({files[0]}"
-            f"{', …' if n > 1 else ''}); the store is local state, and refs committed to git go "
+    return (f"{_tracked(files)}; the store is local state, and refs committed to git go "
             "stale across branches and clones: run git rm -r --cached .mlver && git commit -m "
             "\"Stop tracking .mlver\" (share versions with mlver push and mlver pull)")
 
@@ -83,13 +81,18 @@ def refuse_tracked_store(root: str, what: str) -> None:
     files = tracked_store_files(root)
     if not files:
         return
-    n = len(files)
     raise ConfigError(
-        f"git tracks {n} file{'s' if n != 1 else ''} under .mlver/ ({files[0]}"
-        f"{', …' if n > 1 else ''}), so a commit can rewrite this store's trust state (the "
+        f"{_tracked(files)}, so a commit can rewrite this store's trust state (the "
         f"remotes it trusts, where its records came from); {what} is refused until you run "
         "git rm -r --cached .mlver && git commit -m \"Stop tracking .mlver\", then check "
         ".mlver/config.json")
+
+
+def _tracked(files: list[str]) -> str:
+    """``git tracks N files under .mlver/ (FIRST, …)``: how both messages start."""
+    n = len(files)
+    return (f"git tracks {n} file{'s' if n != 1 else ''} under .mlver/ ({files[0]}"
+            f"{', …' if n > 1 else ''})")
 
 
 def _kept(path: str) -> str | None:
