@@ -169,6 +169,85 @@ def test_few_requests_for_many_small_files(s3, tmp_path):
     assert pulled["objects"] >= 600 and pulled["requests"] <= 20, pulled
 
 
+def _logged(backend):
+    """Record the medium's requests by kind: listings, GETs (by path), HEADs."""
+    seen = {"list": [], "get": [], "head": []}
+    fs = backend.fs
+    find, info, call = fs.find, fs.info, backend._call
+
+    def logged_find(path, *a, **kw):
+        seen["list"].append(path)
+        return find(path, *a, **kw)
+
+    def logged_info(path, *a, **kw):
+        seen["head"].append(path)
+        return info(path, *a, **kw)
+
+    def logged_call(method, *a, **kw):
+        if method == "get_object":
+            seen["get"].append(kw["Key"])
+        return call(method, *a, **kw)
+
+    fs.find, fs.info, backend._call = logged_find, logged_info, logged_call
+    return seen
+
+
+def test_a_push_lists_the_remote_once_and_asks_for_no_absent_file(pair, monkeypatch):
+    """One listing of the whole remote answers the command's listings and absences: the
+    second push of a changed version lists once, HEADs nothing, GETs only the config and
+    the name's ref (both there), and sends one pack (data, trees and records together)."""
+    from mlver.sync import pushpull
+
+    a, bucket, fs = pair
+    ok(a, "push")
+    (a / "data" / "t.csv").write_text("id,x\n1,2\n3,4\n")
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    opened = []
+    real = pushpull.open_remote
+
+    def spy(store, spec):
+        r = real(store, spec)
+        opened.append(_logged(r.backend))
+        return r
+
+    monkeypatch.setattr(pushpull, "open_remote", spy)
+    before = set(fs.find(f"{bucket}/team/store"))
+    res = json.loads(ok(a, "push", "--json"))
+    seen = opened[0]
+    assert seen["list"] == [f"{bucket}/team/store"], seen
+    assert seen["head"] == [], seen
+    assert sorted(seen["get"]) == ["team/store/config.json", "team/store/refs/names/ds"], seen
+    added = sorted(k.rsplit("/", 1)[1].rsplit(".", 1)[1] for k in
+                   set(fs.find(f"{bucket}/team/store")) - before)
+    assert added == ["idx", "pack"], added
+    assert res["requests"] == 6, res  # listing, config, ref, pack, index, the ref's swap
+
+
+def test_a_ref_created_after_the_listing_is_not_overwritten(pair):
+    """The listing may be stale: a ref another push created after it reads as absent, but
+    the create is conditional, so it is refused, and the next read asks S3 again."""
+    from mlver.store.remote import RemoteStore
+
+    a, bucket, fs = pair
+    url = f"s3://{bucket}/team/store"
+    endpoint = Repo(str(a)).remotes()[0]["origin"].endpoint_url
+    ok(a, "push")
+
+    def opened(tag):
+        r = RemoteStore("origin", url, open_backend("origin", url, endpoint),
+                        str(a / f"cache-{tag}"), str(a / f"scratch-{tag}"))
+        r.check()
+        return r
+
+    mine, theirs = opened("mine"), opened("theirs")
+    one, two = "1" * 32, "2" * 32
+    assert theirs.refs.update("fresh", one, None) is True
+    assert mine.refs.read("fresh") == (None, None)  # as listed
+    assert mine.refs.update("fresh", two, None) is False  # If-None-Match refused it
+    assert mine.refs.get("fresh") == one  # asked again, not the listing
+    assert fs.cat_file(f"{bucket}/team/store/refs/names/fresh") == (one + "\n").encode()
+
+
 def test_unreachable_endpoint_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)

@@ -153,7 +153,10 @@ class RemoteStore:
 
     def check(self, create: bool = False) -> None:
         """Read the remote's config (refusing a newer format); with ``create``, make a
-        new store there when it has none."""
+        new store there when it has none. First the whole remote is listed once
+        (:meth:`~mlver.store.remote_backend.Medium.survey`): the command's listings and
+        reads of absent refs cost no request after that."""
+        self.backend.survey()
         raw = self.backend.read("config.json", CONFIG_MAX)
         if raw is None and create:
             self.backend.prepare()

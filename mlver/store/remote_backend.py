@@ -38,6 +38,11 @@ class Medium(Protocol):
     label: str
     requests: int
 
+    def survey(self) -> None:
+        """List the whole remote once for this command, where requests cost: later
+        listings, absences and sizes are answered from it (kept true for our own writes)."""
+        ...
+
     def list(self, rel: str) -> dict[str, int]:
         """Every file below ``rel``: its path -> size ({} when absent)."""
         ...
@@ -108,6 +113,10 @@ class Backend:
         self.label = label
         self.requests = 0  # requests made (counted by the benchmarks)
         self._count = threading.Lock()
+        # What :meth:`survey` listed (path -> size), kept true for this process's own writes;
+        # None: ask the medium. Never consulted where a live answer matters (the lease
+        # lock, the read inside a leased swap); dropped when a compare-and-swap fails.
+        self._known: dict[str, int] | None = None
 
     def _n(self, k: int = 1) -> None:
         with self._count:
@@ -127,10 +136,51 @@ class Backend:
         except Exception as e:  # network, credentials, permissions: one sentence
             raise RemoteError(explain(self.label, what, e)) from None
 
+    # what a command knows of the remote
+    def survey(self) -> None:
+        """List the whole remote in one go (one request per 1,000 files on S3) so that the
+        command's later listings (objects, refs) and its reads of absent files (a ref not
+        yet pushed, ``refs/pruned``) cost no request, and sizes need no HEAD. Only for a
+        remote under a prefix (``s3://bucket/prefix``): a bucket's root may hold anything."""
+        if self._known is None and "/" in self.root.strip("/"):
+            found = self._list_live("")
+            with self._count:
+                self._known = found
+
+    def _note(self, rel: str, size: int | None) -> None:
+        """Keep the survey true after this process wrote (``size``) or deleted ``rel``."""
+        with self._count:
+            if self._known is not None:
+                if size is None:
+                    self._known.pop(rel, None)
+                else:
+                    self._known[rel] = size
+
+    def _forget_survey(self) -> None:
+        """Someone else wrote meanwhile (a compare-and-swap failed): ask the medium again."""
+        with self._count:
+            self._known = None
+
+    def _surveyed(self, rel: str) -> tuple[bool, int | None]:
+        """``(known, size)``: whether the survey answers for ``rel``, and its size there
+        (None: absent)."""
+        with self._count:
+            if self._known is None:
+                return False, None
+            return True, self._known.get(rel)
+
     # reading
     def list(self, rel: str) -> dict[str, int]:
         """Every file below ``rel``: its path relative to the root -> size. {} when absent."""
-        base = self.path(rel)
+        with self._count:
+            known = self._known
+            if known is not None:
+                pre = rel.strip("/") + "/"
+                return {p: n for p, n in known.items() if p.startswith(pre)}
+        return self._list_live(rel)
+
+    def _list_live(self, rel: str) -> dict[str, int]:
+        base = self.path(rel) if rel else self.root
         with self.guard(f"listing {rel}"):
             self._n()
             try:
@@ -148,6 +198,14 @@ class Backend:
 
     def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
         """The bytes of ``rel`` (None when absent); refused when larger than ``limit``."""
+        if size is None:
+            known, size = self._surveyed(rel)
+            if known and size is None:
+                return None
+        return self._read(rel, limit, size)
+
+    def _read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
+        """:meth:`read` from the medium itself."""
         p = self.path(rel)
         with self.guard(f"reading {rel}"):
             try:
@@ -197,12 +255,14 @@ class Backend:
         with self.guard(f"writing {rel}"):
             self._n()
             self.fs.pipe_file(self.path(rel), data)
+        self._note(rel, len(data))
 
     def put_file(self, rel: str, local: str) -> None:
         """Upload the local file ``local`` to ``rel`` (whole or absent)."""
         with self.guard(f"uploading {rel}"):
             self._n()
             self.fs.put_file(local, self.path(rel))
+        self._note(rel, os.path.getsize(local))
 
     def delete(self, rel: str) -> None:
         """Remove ``rel`` (nothing when it is absent)."""
@@ -210,6 +270,7 @@ class Backend:
             self._n()
             with suppress(FileNotFoundError):
                 self.fs.rm_file(self.path(rel))
+        self._note(rel, None)
 
     def prepare(self) -> None:
         """Create what a new store needs besides its config (folders, for a folder)."""
@@ -236,8 +297,9 @@ class Backend:
         """Write ``new`` at ``rel`` if it still holds what ``token`` was read from (None:
         absent); False when it moved meanwhile."""
         with self._leased(rel):
-            current = self.read(rel, limit)
+            current = self._read(rel, limit)
             if current != token:
+                self._forget_survey()
                 return False
             self.put(rel, new)
             return True
@@ -251,7 +313,7 @@ class Backend:
         me = f"{uuid.uuid4().hex} {socket.gethostname()} {os.getpid()}"
         deadline = time.monotonic() + LOCK_WAIT
         while True:
-            raw = self.read(lock, 4096)
+            raw = self._read(lock, 4096)
             if raw is not None:
                 try:
                     held = json.loads(raw.decode("utf-8"))
@@ -268,7 +330,7 @@ class Backend:
                 self.delete(lock)  # lease over: its holder died
             self.put(lock, json.dumps({"holder": me, "expires": time.time() + LEASE}).encode())
             time.sleep(0.2)
-            back = self.read(lock, 4096)
+            back = self._read(lock, 4096)
             try:
                 mine = back is not None and json.loads(back.decode("utf-8")).get("holder") == me
             except (ValueError, UnicodeDecodeError, AttributeError):
@@ -320,7 +382,8 @@ class S3Backend(Backend):
             return str(resp.get("Error", {}).get("Code", ""))
         return ""
 
-    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
+    def _get(self, rel: str, limit: int) -> tuple[bytes | None, Any]:
+        """One GET (no HEAD first): at most ``limit`` + 1 bytes of the body are read."""
         bucket, key = self._split(rel)
         with self.guard(f"reading {rel}"):
             try:
@@ -329,11 +392,26 @@ class S3Backend(Backend):
                 if self._code(e) in ("NoSuchKey", "404"):
                     return None, None
                 raise
-        data = bytes(resp["Data"])
-        if len(data) > limit:
+        return bytes(resp["Data"]), resp.get("ETag")
+
+    def _read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
+        if size is not None and size > limit:
+            return super()._read(rel, limit, size)  # the usual refusal, no request
+        data = self._get(rel, limit)[0]
+        if data is not None and len(data) > limit:
+            raise RemoteError(f"{self.label}: {rel} is larger than the {limit} bytes a file "
+                              "of its kind may hold; it was not written by mlver")
+        return data
+
+    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
+        known, size = self._surveyed(rel)
+        if known and size is None:
+            return None, None  # absent when surveyed; a create is conditional anyway
+        data, etag = self._get(rel, limit)
+        if data is not None and len(data) > limit:
             raise RemoteError(f"{self.label}: {rel} is larger than a ref; it was not written "
                               "by mlver")
-        return data, resp.get("ETag")
+        return data, etag
 
     def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         bucket, key = self._split(rel)
@@ -344,8 +422,10 @@ class S3Backend(Backend):
             except Exception as e:
                 if self._code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict",
                                      "409"):
+                    self._forget_survey()
                     return False
                 raise
+        self._note(rel, len(new))
         return True
 
 

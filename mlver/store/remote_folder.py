@@ -63,6 +63,10 @@ class LocalBackend(Backend):
             for sub in layout.FOLDERS:
                 check_dirs(self.root, sub, create=True)
 
+    def survey(self) -> None:
+        """Nothing: a folder's listings and reads cost no request, and a survey kept
+        across a command would go stale against writers sharing the folder."""
+
     def list(self, rel: str) -> dict[str, int]:
         base = self.full(rel)
         out: dict[str, int] = {}

@@ -17,7 +17,7 @@ from mlver.core import history, reach
 from mlver.store import Store, storelock
 from mlver.store.refs import Refs
 from mlver.store.remote import RemoteStore
-from mlver.store.transfer import NOTHING, TransferResult, transfer
+from mlver.store.transfer import TransferResult, transfer
 from mlver.sync.pushpull import (
     NameUpdate,
     PushRefused,
@@ -131,12 +131,12 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Progress 
                 "push again")
         gone.update(holders)
         dropped.add(o)
-    moved = NOTHING
-    src = store.objects
-    for label, oids in (("sending data", leaves), ("sending trees", trees),
-                        ("sending records", records)):
-        moved = moved + transfer(src, remote.objects,
-                                 [o for o in oids if o not in dropped], progress, label)
+    # One transfer, so one batch: data, trees and records share packs (a push of a
+    # version that changed little is one pack and its index, not three). No remote ref
+    # reaches any of them before the batch is whole, so their order within it is free.
+    moved = transfer(store.objects, remote.objects,
+                     [o for o in leaves + trees + records if o not in dropped], progress,
+                     "sending")
     return moved, gone
 
 
