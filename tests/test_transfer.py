@@ -1,9 +1,9 @@
 """One transfer suite over every backend (mlver/store/transfer.py): a local store pushes to a
-remote (a folder, moto S3) and a fresh local store pulls from it. Whole objects, loose ones,
-chunked files (only the chunks the other side lacks travel, manifest after its chunks),
-objects of 100 MiB and more (the pull path of a loose object over 16 MiB included), a
-corrupt chunk refused on pull, a SIGKILL mid-push (on every backend), and a remote made by an
-older mlver."""
+remote (a folder, moto S3, a folder through fsspec's generic backend) and a fresh local store
+pulls from it. Whole objects, loose ones, chunked files (only the chunks the other side lacks
+travel, manifest after its chunks), objects of 100 MiB and more (the pull path of a loose
+object over 16 MiB included), a corrupt chunk refused on pull, a SIGKILL mid-push (on every
+backend), and a remote made by an older mlver."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ from _remotes import clone, git, moto_server, ok, project
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 1 << 20  # files of 1 MiB and more are chunked here (4 MiB in real use)
-BACKENDS = ["folder", "s3"]
+# a folder (the local store's code), moto S3 (conditional writes) and fsspec's generic way (a
+# folder reached through fsspec's file system, refs under a leased lock object)
+BACKENDS = ["folder", "s3", "fsspec"]
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +53,14 @@ def small_chunks(monkeypatch):
 class Remote:
     """How a test reaches one remote: open it afresh (empty caches), and touch its files."""
 
-    def __init__(self, tmp_path: Path, url: str, endpoint: str | None) -> None:
-        self.tmp, self.url, self.endpoint = tmp_path, url, endpoint
+    def __init__(self, tmp_path: Path, url: str, endpoint: str | None,
+                 locking: str | None = None) -> None:
+        self.tmp, self.url, self.endpoint, self.locking = tmp_path, url, endpoint, locking
         self.store = self.open()
 
     def open(self) -> RemoteStore:
         tag = uuid.uuid4().hex[:8]
-        backend = open_backend("origin", self.url, self.endpoint)
+        backend = open_backend("origin", self.url, self.endpoint, self.locking)
         return RemoteStore("origin", self.url, backend, str(self.tmp / f"cache-{tag}"),
                            str(self.tmp / f"scratch-{tag}"))
 
@@ -77,8 +80,9 @@ class Remote:
 
 @pytest.fixture(params=BACKENDS)
 def remote(request, tmp_path, monkeypatch) -> Remote:
-    if request.param == "folder":
-        return Remote(tmp_path, str(tmp_path / "remote"), None)
+    if request.param in ("folder", "fsspec"):
+        locking = "lease" if request.param == "fsspec" else None
+        return Remote(tmp_path, str(tmp_path / "remote"), None, locking)
     endpoint = request.getfixturevalue("server")
     import s3fs
 
@@ -218,9 +222,9 @@ from mlver.store.transfer import transfer
 ch.CHUNK_THRESHOLD = 1 << 20
 rb.PACK_TARGET = 1 << 20  # many packs: the kill lands between them
 rb.WORKERS = 1
-src, url, tmp, oid, endpoint = sys.argv[1:]
-r = RemoteStore("origin", url, open_backend("origin", url, endpoint or None), tmp + "/c",
-                tmp + "/s")
+src, url, tmp, oid, endpoint, locking = sys.argv[1:]
+r = RemoteStore("origin", url, open_backend("origin", url, endpoint or None, locking or None),
+                tmp + "/c", tmp + "/s")
 put_file = type(r.backend).put_file
 
 def slow(self, rel, local):
@@ -243,7 +247,8 @@ def test_sigkill_mid_push_of_a_chunked_file_leaves_no_manifest_without_chunks(re
     (oid,) = store(a, data)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.Popen([sys.executable, "-c", KILLED_PUSH, str(tmp_path / "a"), r.url,
-                          str(tmp_path / "k"), oid, r.endpoint or ""], stdout=subprocess.PIPE,
+                          str(tmp_path / "k"), oid, r.endpoint or "", r.locking or ""],
+                         stdout=subprocess.PIPE,
                          text=True, env=env)
     assert p.stdout is not None
     line = p.stdout.readline()
