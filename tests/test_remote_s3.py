@@ -15,7 +15,7 @@ pytest.importorskip("moto")
 
 from mlver.api import Repo  # noqa: E402
 from mlver.store.remote import open_backend  # noqa: E402
-from mlver.store.remote_backend import S3Backend  # noqa: E402
+from mlver.store.remote_s3 import S3Backend  # noqa: E402
 
 from _remotes import clone, files_of, git, moto_server, ok, project, run  # noqa: E402
 
@@ -194,8 +194,9 @@ def _logged(backend):
 
 def test_a_push_lists_the_remote_once_and_asks_for_no_absent_file(pair, monkeypatch):
     """One listing of the whole remote answers the command's listings and absences: the
-    second push of a changed version lists once, HEADs nothing, GETs only the config and
-    the name's ref (both there), and sends one pack (data, trees and records together)."""
+    second push of a changed version lists once, HEADs nothing, GETs nothing (the config and
+    the name's ref are what this store expects, as their ETags prove), and sends one pack
+    (data, trees and records together)."""
     from mlver.sync import pushpull
 
     a, bucket, fs = pair
@@ -216,11 +217,11 @@ def test_a_push_lists_the_remote_once_and_asks_for_no_absent_file(pair, monkeypa
     seen = opened[0]
     assert seen["list"] == [f"{bucket}/team/store"], seen
     assert seen["head"] == [], seen
-    assert sorted(seen["get"]) == ["team/store/config.json", "team/store/refs/names/ds"], seen
+    assert seen["get"] == [], seen
     added = sorted(k.rsplit("/", 1)[1].rsplit(".", 1)[1] for k in
                    set(fs.find(f"{bucket}/team/store")) - before)
     assert added == ["idx", "pack"], added
-    assert res["requests"] == 6, res  # listing, config, ref, pack, index, the ref's swap
+    assert res["requests"] == 4, res  # the listing, the pack, its index, the ref's swap
 
 
 def test_a_ref_created_after_the_listing_is_not_overwritten(pair):
@@ -246,6 +247,40 @@ def test_a_ref_created_after_the_listing_is_not_overwritten(pair):
     assert mine.refs.update("fresh", two, None) is False  # If-None-Match refused it
     assert mine.refs.get("fresh") == one  # asked again, not the listing
     assert fs.cat_file(f"{bucket}/team/store/refs/names/fresh") == (one + "\n").encode()
+
+
+class _Seen:
+    """What a remote-tracking ref says the remote held at the last pull."""
+
+    def __init__(self, oid):
+        self.oid = oid
+
+    def get(self, name):
+        return self.oid
+
+    def get_tag(self, name, tag):
+        return None
+
+
+def test_a_ref_is_known_without_a_get_only_when_its_etag_proves_it(pair):
+    """A ref whose listed ETag is the MD5 of the value last seen is not read; one that moved
+    since (another value, same size) is read, and its token is the real ETag."""
+    from mlver.store.remote import RemoteStore
+
+    a, bucket, fs = pair
+    url = f"s3://{bucket}/team/store"
+    endpoint = Repo(str(a)).remotes()[0]["origin"].endpoint_url
+    one, two = "1" * 32, "2" * 32
+    fs.pipe_file(f"{bucket}/team/store/refs/names/m", (one + "\n").encode())
+    r = RemoteStore("origin", url, open_backend("origin", url, endpoint), str(a / "c"),
+                    str(a / "s"))
+    r.check(create=True)
+    gets = _logged(r.backend)["get"]
+    assert r.refs.read("m", [_Seen(one)])[0] == one and gets == []
+    assert r.refs.read("m", [_Seen(two)])[0] == one and gets == ["team/store/refs/names/m"]
+    oid, token = r.refs.read("m", [_Seen(one)])
+    assert r.refs.update("m", two, token) is True  # the proven token is S3's own ETag
+    assert fs.cat_file(f"{bucket}/team/store/refs/names/m") == (two + "\n").encode()
 
 
 def test_unreachable_endpoint_is_one_clear_error(tmp_path, monkeypatch):

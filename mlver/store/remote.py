@@ -24,7 +24,8 @@ from typing import Any
 
 from mlver.base.errors import MlverError, RecordFormatError, RemoteError
 from mlver.base.hashing import HASH_NAME
-from mlver.store.remote_backend import Backend, Medium, S3Backend, explain
+from mlver.store.remote_backend import Backend, Medium, explain
+from mlver.store.remote_s3 import S3Backend
 from mlver.store.remote_folder import LocalBackend
 from mlver.store.remote_objects import RemoteObjectStore
 from mlver.store.remote_refs import RemoteRefs
@@ -157,11 +158,13 @@ class RemoteStore:
         (:meth:`~mlver.store.remote_backend.Medium.survey`): the command's listings and
         reads of absent refs cost no request after that."""
         self.backend.survey()
-        raw = self.backend.read("config.json", CONFIG_MAX)
+        hit = self.backend.proven("config.json", (config_bytes(),))
+        raw = hit[0] if hit is not None else self.backend.read("config.json", CONFIG_MAX)
         if raw is None and create:
             self.backend.prepare()
-            self.backend.swap("config.json", None, config_bytes())
-            raw = self.backend.read("config.json", CONFIG_MAX)
+            made = self.backend.swap("config.json", None, config_bytes())
+            # another push may have made it first: then its config is read
+            raw = config_bytes() if made else self.backend.read("config.json", CONFIG_MAX)
         self.format = check_config(raw, self.label)
         if create and self.format < STORE_FORMAT:
             # Packs and chunk manifests are about to arrive: an older mlver must refuse the

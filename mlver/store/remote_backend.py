@@ -1,9 +1,10 @@
-"""Byte access to a remote through fsspec (any protocol), and S3's conditional writes.
+"""Byte access to a remote through fsspec (any protocol).
 
 :class:`Backend` reads, writes and lists files below a remote's root, with every read
 bounded, and moves a ref by compare-and-swap under a lock object with a lease (the generic
-way, for file systems without conditional writes). :class:`S3Backend` moves refs by S3's
-conditional writes instead; a folder is :class:`~mlver.store.remote_folder.LocalBackend`.
+way, for file systems without conditional writes). S3 is
+:class:`~mlver.store.remote_s3.S3Backend` (conditional writes); a folder is
+:class:`~mlver.store.remote_folder.LocalBackend`.
 Every failure of the file system becomes one :class:`RemoteError` sentence.
 """
 
@@ -79,6 +80,11 @@ class Medium(Protocol):
         """A ref's bytes (None: absent) and the token :meth:`swap` compares against."""
         ...
 
+    def proven(self, rel: str, guesses: tuple[bytes, ...]) -> tuple[bytes, Any] | None:
+        """``(bytes, token)`` as :meth:`read_ref` gives them, without a request, when the
+        survey proves ``rel`` holds one of ``guesses``; None when it cannot tell."""
+        ...
+
     def swap(self, rel: str, token: Any, new: bytes, limit: int = ...) -> bool:
         """Compare-and-swap: write ``new`` if ``rel`` is still as read with ``token``."""
         ...
@@ -117,6 +123,7 @@ class Backend:
         # None: ask the medium. Never consulted where a live answer matters (the lease
         # lock, the read inside a leased swap); dropped when a compare-and-swap fails.
         self._known: dict[str, int] | None = None
+        self._etags: dict[str, str] = {}  # of the survey's files, where the medium gives them
 
     def _n(self, k: int = 1) -> None:
         with self._count:
@@ -143,13 +150,15 @@ class Backend:
         yet pushed, ``refs/pruned``) cost no request, and sizes need no HEAD. Only for a
         remote under a prefix (``s3://bucket/prefix``): a bucket's root may hold anything."""
         if self._known is None and "/" in self.root.strip("/"):
-            found = self._list_live("")
+            etags: dict[str, str] = {}
+            found = self._list_live("", etags)
             with self._count:
-                self._known = found
+                self._known, self._etags = found, etags
 
     def _note(self, rel: str, size: int | None) -> None:
         """Keep the survey true after this process wrote (``size``) or deleted ``rel``."""
         with self._count:
+            self._etags.pop(rel, None)
             if self._known is not None:
                 if size is None:
                     self._known.pop(rel, None)
@@ -159,7 +168,7 @@ class Backend:
     def _forget_survey(self) -> None:
         """Someone else wrote meanwhile (a compare-and-swap failed): ask the medium again."""
         with self._count:
-            self._known = None
+            self._known, self._etags = None, {}
 
     def _surveyed(self, rel: str) -> tuple[bool, int | None]:
         """``(known, size)``: whether the survey answers for ``rel``, and its size there
@@ -179,7 +188,7 @@ class Backend:
                 return {p: n for p, n in known.items() if p.startswith(pre)}
         return self._list_live(rel)
 
-    def _list_live(self, rel: str) -> dict[str, int]:
+    def _list_live(self, rel: str, etags: dict[str, str] | None = None) -> dict[str, int]:
         base = self.path(rel) if rel else self.root
         with self.guard(f"listing {rel}"):
             self._n()
@@ -194,6 +203,9 @@ class Backend:
             if info.get("type") != "file" or not p.startswith(prefix):
                 continue
             out[p[len(prefix):]] = int(info.get("size") or 0)
+            etag = info.get("ETag")
+            if etags is not None and isinstance(etag, str):
+                etags[p[len(prefix):]] = etag
         return out
 
     def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
@@ -293,6 +305,10 @@ class Backend:
         data = self.read(rel, limit)
         return data, data
 
+    def proven(self, rel: str, guesses: tuple[bytes, ...]) -> tuple[bytes, Any] | None:
+        """None: a generic file system's listing proves no file's content."""
+        return None
+
     def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
         """Write ``new`` at ``rel`` if it still holds what ``token`` was read from (None:
         absent); False when it moved meanwhile."""
@@ -343,90 +359,6 @@ class Backend:
             yield
         finally:
             self.delete(lock)
-
-
-class S3Backend(Backend):
-    """S3 and S3-compatible servers: refs move by conditional writes."""
-
-    cas = "conditional writes (If-None-Match, If-Match)"
-
-    def _split(self, rel: str) -> tuple[str, str]:
-        bucket, _, key = self.path(rel).partition("/")
-        return bucket, key
-
-    def _call(self, method: str, limit: int = REF_MAX, **kw: Any) -> dict[str, Any]:
-        from fsspec.asyn import sync
-
-        fs = self.fs
-
-        async def go() -> dict[str, Any]:
-            await fs.set_session()
-            s3 = await fs.get_s3(kw.get("Bucket"))
-            resp: dict[str, Any] = await getattr(s3, method)(**kw)
-            body = resp.get("Body")
-            if body is not None:
-                try:
-                    resp["Data"] = await body.read(limit + 1)
-                finally:
-                    body.close()
-            return resp
-
-        self._n()
-        out: dict[str, Any] = sync(fs.loop, go)
-        return out
-
-    @staticmethod
-    def _code(e: Exception) -> str:
-        resp = getattr(e, "response", None)
-        if isinstance(resp, dict):
-            return str(resp.get("Error", {}).get("Code", ""))
-        return ""
-
-    def _get(self, rel: str, limit: int) -> tuple[bytes | None, Any]:
-        """One GET (no HEAD first): at most ``limit`` + 1 bytes of the body are read."""
-        bucket, key = self._split(rel)
-        with self.guard(f"reading {rel}"):
-            try:
-                resp = self._call("get_object", limit, Bucket=bucket, Key=key)
-            except Exception as e:
-                if self._code(e) in ("NoSuchKey", "404"):
-                    return None, None
-                raise
-        return bytes(resp["Data"]), resp.get("ETag")
-
-    def _read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
-        if size is not None and size > limit:
-            return super()._read(rel, limit, size)  # the usual refusal, no request
-        data = self._get(rel, limit)[0]
-        if data is not None and len(data) > limit:
-            raise RemoteError(f"{self.label}: {rel} is larger than the {limit} bytes a file "
-                              "of its kind may hold; it was not written by mlver")
-        return data
-
-    def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
-        known, size = self._surveyed(rel)
-        if known and size is None:
-            return None, None  # absent when surveyed; a create is conditional anyway
-        data, etag = self._get(rel, limit)
-        if data is not None and len(data) > limit:
-            raise RemoteError(f"{self.label}: {rel} is larger than a ref; it was not written "
-                              "by mlver")
-        return data, etag
-
-    def swap(self, rel: str, token: Any, new: bytes, limit: int = REF_MAX) -> bool:
-        bucket, key = self._split(rel)
-        cond = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
-        with self.guard(f"writing {rel}"):
-            try:
-                self._call("put_object", Bucket=bucket, Key=key, Body=new, **cond)
-            except Exception as e:
-                if self._code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict",
-                                     "409"):
-                    self._forget_survey()
-                    return False
-                raise
-        self._note(rel, len(new))
-        return True
 
 
 def explain(label: str, what: str, e: BaseException) -> str:

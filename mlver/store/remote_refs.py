@@ -3,15 +3,30 @@ read in parallel and moved only by compare-and-swap (how, the backend decides)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from mlver.store import layout
 from mlver.store.refs import parse_ref, valid_name
 from mlver.store.remote_backend import Medium
 from mlver.store.remote_bounds import WORKERS
 from mlver.store.remote_pruned import add_pruned, read_pruned
+
+
+class Likely(Protocol):
+    """Where a remote's ref values may already be known (the remote-tracking refs of the
+    last push or pull, the local refs): ``get(name)``, ``get_tag(name, tag)``."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def get_tag(self, name: str, tag: str) -> str | None: ...
+
+
+def _guesses(likely: Sequence[Likely], name: str, tag: str | None = None
+             ) -> tuple[bytes, ...]:
+    vals = [r.get(name) if tag is None else r.get_tag(name, tag) for r in likely]
+    return tuple(dict.fromkeys(layout.ref_bytes(v) for v in vals if v))
 
 
 def _parse_ref(label: str, rel: str, data: bytes | None) -> str | None:
@@ -27,8 +42,11 @@ class RemoteRefs:
     def __init__(self, backend: Medium) -> None:
         self.backend = backend
 
-    def _read(self, rel: str) -> tuple[str | None, Any]:
-        data, token = self.backend.read_ref(rel)
+    def _read(self, rel: str, guesses: tuple[bytes, ...] = ()) -> tuple[str | None, Any]:
+        """The ref at ``rel`` and its token; no request when the remote's listing proves it
+        holds one of ``guesses`` (S3: its ETag is their MD5)."""
+        hit = self.backend.proven(rel, guesses) if guesses else None
+        data, token = hit if hit is not None else self.backend.read_ref(rel)
         return _parse_ref(self.backend.label, rel, data), token
 
     def listing(self) -> tuple[list[str], dict[str, list[str]]]:
@@ -49,9 +67,10 @@ class RemoteRefs:
             return None
         return self._read(layout.ref_rel(name))[0]
 
-    def read(self, name: str) -> tuple[str | None, Any]:
-        """``(oid or None, token)`` of a name's ref, for :meth:`update`."""
-        return self._read(layout.ref_rel(name))
+    def read(self, name: str, likely: Sequence[Likely] = ()) -> tuple[str | None, Any]:
+        """``(oid or None, token)`` of a name's ref, for :meth:`update` (``likely``: where
+        its value may be known already, see :class:`Likely`)."""
+        return self._read(layout.ref_rel(name), _guesses(likely, name))
 
     def update(self, name: str, new: str, token: Any) -> bool:
         """Point ``name`` at ``new`` if its ref is still as read with ``token``."""
@@ -63,9 +82,10 @@ class RemoteRefs:
             return None
         return self._read(layout.tag_rel(name, tag))[0]
 
-    def read_tag(self, name: str, tag: str) -> tuple[str | None, Any]:
+    def read_tag(self, name: str, tag: str, likely: Sequence[Likely] = ()
+                 ) -> tuple[str | None, Any]:
         """``(oid or None, token)`` of a tag's ref, for :meth:`update_tag`."""
-        return self._read(layout.tag_rel(name, tag))
+        return self._read(layout.tag_rel(name, tag), _guesses(likely, name, tag))
 
     def update_tag(self, name: str, tag: str, new: str, token: Any) -> bool:
         """Point the tag at ``new`` if its ref is still as read with ``token``."""
@@ -78,16 +98,19 @@ class RemoteRefs:
         _names, tags = self.listing()
         return {t: v for t in tags.get(name, []) if (v := self.get_tag(name, t))}
 
-    def all(self, only: Iterable[str] | None = None
+    def all(self, only: Iterable[str] | None = None, likely: Sequence[Likely] = ()
             ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-        """Every head and tag (of the names ``only``): one listing, reads in parallel."""
+        """Every head and tag (of the names ``only``): one listing, reads in parallel (none
+        for a ref the listing proves unchanged since ``likely`` saw it)."""
         names, tags = self.listing()
         keep = set(only) if only is not None else None
-        rels = [layout.ref_rel(n) for n in names if keep is None or n in keep]
-        rels += [layout.tag_rel(n, t) for n, ts in tags.items() if keep is None or n in keep
-                 for t in ts]
+        todo = [(layout.ref_rel(n), _guesses(likely, n)) for n in names
+                if keep is None or n in keep]
+        todo += [(layout.tag_rel(n, t), _guesses(likely, n, t)) for n, ts in tags.items()
+                 if keep is None or n in keep for t in ts]
+        rels = [r for r, _g in todo]
         with ThreadPoolExecutor(WORKERS) as pool:
-            values = list(pool.map(lambda r: self._read(r)[0], rels))
+            values = list(pool.map(lambda rg: self._read(*rg)[0], todo))
         heads: dict[str, str] = {}
         tag_map: dict[tuple[str, str], str] = {}
         for rel, v in zip(rels, values, strict=False):

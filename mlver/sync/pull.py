@@ -98,7 +98,8 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
     try:
         remote.check()
         chosen = list(dict.fromkeys(names)) if names else None
-        heads, rtags = remote.refs.all(chosen)
+        # refs unchanged since the last pull or push are proven by the listing, not read
+        heads, rtags = remote.refs.all(chosen, (tracking(store, remote.name), store.refs))
         for n in chosen or ():
             if n not in heads:
                 have = tuple(remote.refs.names())

@@ -47,7 +47,10 @@ def push(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
     fd = storelock.shared(store.path)  # gc must not remove what is being sent
     try:
         remote.check(create=True)
-        heads: dict[str, tuple[str | None, Any]] = {n: remote.refs.read(n) for n in chosen}
+        # the last push or pull usually saw the remote head: then no request reads it
+        likely = (track, store.refs)
+        heads: dict[str, tuple[str | None, Any]] = {n: remote.refs.read(n, likely)
+                                                    for n in chosen}
         accepted: dict[str, str] = {}
         for n in chosen:
             local = store.refs.get(n)
@@ -143,7 +146,7 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Progress 
 def _push_tags(store: Store, remote: RemoteStore, track: Refs, name: str,
                tags: dict[str, str], result: SyncResult, say: Warn) -> None:
     for tag, oid in sorted(tags.items()):
-        rv, token = remote.refs.read_tag(name, tag)
+        rv, token = remote.refs.read_tag(name, tag, (track, store.refs))
         if rv != oid:
             tv = track.get_tag(name, tag)
             if rv is not None and rv != tv:
