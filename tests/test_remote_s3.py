@@ -363,3 +363,17 @@ def test_two_clones_push_to_s3_at_once(pair, tmp_path):
     log = json.loads(ok(winner, "log", "ds", "--json"))
     assert sorted(x["message"] for x in log[:2]) == ["a", "b"]
     assert [x["version"] for x in log] == [3, 2, 1]
+
+
+def test_a_pull_with_nothing_new_is_one_listing(pair, tmp_path):
+    """Refs unchanged since the last pull are proven by the listing, and no manifest or
+    object of a version already here is fetched again: one request in all."""
+    a, bucket, fs = pair
+    (a / "data" / "big.bin").write_bytes(os.urandom(5 << 20))  # stored chunked
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    first = json.loads(ok(b, "pull", "--json"))
+    assert first["chunks"] > 0, first
+    again = json.loads(ok(b, "pull", "--json"))
+    assert again["requests"] == 1 and again["bytes"] == 0, again

@@ -113,9 +113,10 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         meta = [o for o in (*(r.code.patch for r in recs.values()),
                             *(r.env.packages for r in recs.values())) if o]
         want = list(dict.fromkeys(meta + (blobs if data else [])))
-        remote.objects.prefetch_manifests(want)  # chunked files: their manifests at once
+        lacking = [o for o in want if not store.objects.has(o)]
+        remote.objects.prefetch_manifests(lacking)  # chunked files: their manifests at once
         check_declared(remote.label, remote.objects.size,
-                       {o: declared[o] for o in want if o in declared and not store.objects.has(o)})
+                       {o: declared[o] for o in lacking if o in declared})
         moved = transfer(remote.objects, store.objects, want, progress,
                          "fetching data" if data else "fetching")
         result.moved = moved + TransferResult(len(f.raw), sum(map(len, f.raw.values())), 0, 0.0)
