@@ -9,7 +9,6 @@ its oid is looked for in every other copy the remote has before it is refused.
 
 from __future__ import annotations
 
-import bisect
 import io
 import os
 import uuid
@@ -22,6 +21,7 @@ from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store.items import Item
 from mlver.store.manifest import Manifest
+from mlver.store.reader import chunk_range
 from mlver.store.remote_backend import Medium
 from mlver.store.remote_batch import RemoteBatch
 from mlver.store.remote_bounds import (META_MAX, check_meta_size, parallel, unlink,
@@ -200,28 +200,22 @@ class RemoteObjectStore(RemoteListing):
         raise AssertionError("unreachable")
 
     def _chunk_range(self, m: Manifest, offset: int, length: int) -> bytes:
-        """Bytes ``[offset, offset+length)`` of the chunked file ``m``: only the chunks that
-        cover them, fetched by one plan, each verified."""
-        end = min(offset + length, m.size)
-        if offset >= end:
-            return b""
-        starts = m.offsets
-        todo = range(bisect.bisect_right(starts, offset) - 1, bisect.bisect_left(starts, end))
-        for j in todo:
-            fault = self._chunk_fault(m, j)
-            if fault is not None:
-                raise self._bad_chunk(m, j, fault)
-        got = self._fetch_verified([m.chunks[j][0] for j in todo])
-        parts = []
-        for j in todo:
-            coid, n = m.chunks[j]
-            data = got.get(coid)
-            if data is None:
-                raise self._bad_chunk(m, j, "is corrupt (its bytes do not hash to it in any "
-                                      "copy)")
-            lo, hi = max(offset - starts[j], 0), min(end - starts[j], n)
-            parts.append(data[lo:hi])
-        return b"".join(parts)
+        """Bytes ``[offset, offset+length)`` of the chunked file ``m``
+        (:func:`~mlver.store.reader.chunk_range`): only the chunks that cover them, each
+        checked before anything is fetched (:meth:`_chunk_fault`), fetched by one plan,
+        each verified."""
+        def fetch(todo: range) -> dict[int, bytes | None]:
+            for j in todo:
+                fault = self._chunk_fault(m, j)
+                if fault is not None:
+                    raise self._bad_chunk(m, j, fault)
+            got = self._fetch_verified([m.chunks[j][0] for j in todo])
+            return {j: got.get(m.chunks[j][0]) for j in todo}
+
+        def failed(j: int) -> bytes:
+            raise self._bad_chunk(m, j, "is corrupt (its bytes do not hash to it in any copy)")
+
+        return chunk_range(m, offset, length, fetch, failed)
 
     def _bad_chunk(self, m: Manifest, j: int, what: str) -> CorruptObjectError:
         coid, n = m.chunks[j]
