@@ -84,7 +84,7 @@ class LocalObjectStore(LayoutReader):
     re-lists ``objects/pack/`` when the folder changed (a read that misses, always).
     Where an object is, presence and manifests are the layout's
     (:class:`~mlver.store.reader.LayoutReader`); this class is the folder as its medium
-    (:class:`~mlver.store.reader.Medium`) and how its bytes are read.
+    (:class:`~mlver.store.reader.Catalog`) and how its bytes are read.
     """
 
     # A manifest that arrives (a pull) is read through its chunks before it is published.
@@ -191,7 +191,7 @@ class LocalObjectStore(LayoutReader):
             raise next(iter(self._damaged.values()))
         raise _missing(oid)
 
-    # -- the folder as the layout's medium (reader.Medium) ----------------------------------
+    # -- the folder as the layout's medium (reader.Catalog) ----------------------------------
 
     def _list(self) -> None:
         self._refresh()

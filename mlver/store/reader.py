@@ -5,7 +5,7 @@ Where an object lives (a pack index that lists it, else a loose object, else a c
 manifest), the decoding and validation of manifests through the bounded
 :class:`~mlver.store.manifest.ManifestCache`, presence (``has``, ``missing``, ``size``,
 ``iter_oids``) and a byte range of a chunked file served from its chunks (:func:`chunk_range`)
-are written once, in :class:`LayoutReader`. What differs by medium is behind :class:`Medium`,
+are written once, in :class:`LayoutReader`. What differs by medium is behind :class:`Catalog`,
 which :class:`~mlver.store.objects.LocalObjectStore` (a folder: the pack folder re-listed when
 its signature changes, ``stat`` and file reads) and
 :class:`~mlver.store.remote_listing.RemoteListing` (one listing, indexes cached by pack name,
@@ -32,7 +32,7 @@ Spot = tuple[PackIndex, int] | int
 Chunk = bytes | memoryview
 
 
-class Medium(Protocol):
+class Catalog(Protocol):
     """What the layout reader needs of the medium that holds a store (the local folder, a
     remote's listing): the pack indexes, loose objects and manifests present."""
 
@@ -65,7 +65,7 @@ class Medium(Protocol):
 
 
 class LayoutReader:
-    """Lookups over the layout of a store, for a subclass that implements :class:`Medium`.
+    """Lookups over the layout of a store, for a subclass that implements :class:`Catalog`.
 
     The subclass sets, before any lookup, ``_lock`` (an RLock), ``_decoded`` (its bounded
     cache of decoded manifests), ``_indexes`` (the pack indexes listed) and ``_listed``."""
@@ -85,7 +85,7 @@ class LayoutReader:
     _indexes: tuple[PackIndex, ...] = ()
     _listed = False
 
-    # -- the medium (see Medium) -----------------------------------------------------------
+    # -- the medium (see Catalog) -----------------------------------------------------------
 
     def _list(self) -> None:
         raise NotImplementedError
@@ -152,22 +152,40 @@ class LayoutReader:
             return hit
         return self._loose_size(oid) if is_oid(oid) else None
 
+    def stored_size(self, oid: str) -> int | None:
+        """The size of ``oid`` stored whole (packed or loose), else None."""
+        at = self._where(oid)
+        if at is None or isinstance(at, int):
+            return at
+        return at[0].lengths[at[1]]
+
+    def _chunk_fault(self, m: Manifest, j: int) -> str | None:
+        """Why chunk ``j`` of ``m`` cannot be read as a chunk, before anything is read:
+        absent, stored as chunks itself (a forged cycle), or not the length the manifest
+        gives (never read a big object whole for a small chunk); None when it can."""
+        coid, n = m.chunks[j]
+        have = None if coid == m.oid else self.stored_size(coid)
+        if have is None:
+            return "is stored as chunks itself (the manifest is forged)" \
+                if coid == m.oid or self._manifest_listed(coid) else "is missing"
+        return None if have == n else f"is {have} bytes, its manifest says {n}"
+
     def has(self, oid: str) -> bool:
         """True when the object is present: packed, loose, or as chunks (its manifest)."""
         return self._where(oid) is not None or (is_oid(oid) and self._manifest_listed(oid))
 
     def size(self, oid: str) -> int | None:
         """The object's size in bytes, or None when it is not held."""
-        at = self._where(oid)
-        if at is None:
-            try:
-                m = self.manifest(oid)
-            except CorruptObjectError:
-                if self.size_raises_damage:
-                    raise
-                return None
-            return None if m is None else m.size
-        return at if isinstance(at, int) else at[0].lengths[at[1]]
+        have = self.stored_size(oid)
+        if have is not None:
+            return have
+        try:
+            m = self.manifest(oid)
+        except CorruptObjectError:
+            if self.size_raises_damage:
+                raise
+            return None
+        return None if m is None else m.size
 
     def manifest(self, oid: str) -> Manifest | None:
         """The validated chunk manifest of ``oid``; None when ``oid`` is not stored as
@@ -276,4 +294,4 @@ def chunk_range(m: Manifest, offset: int, length: int,
     return b"".join(parts)
 
 
-__all__ = ["LayoutReader", "Medium", "Spot", "chunk_range", "chunk_span"]
+__all__ = ["LayoutReader", "Catalog", "Spot", "chunk_range", "chunk_span"]

@@ -32,7 +32,7 @@ class RemoteListing(LayoutReader):
     packs never change), then looked up in memory; writers note what they add
     (:meth:`remember`) instead of listing again. Lookups are the layout's
     (:class:`~mlver.store.reader.LayoutReader`); this class is the remote's listing as
-    their medium (:class:`~mlver.store.reader.Medium`)."""
+    their medium (:class:`~mlver.store.reader.Catalog`)."""
 
     # A damaged or crafted manifest is named, not taken for an absent file.
     size_raises_damage = True
@@ -126,7 +126,7 @@ class RemoteListing(LayoutReader):
         if not self._listed:
             self.refresh()
 
-    # -- the listing as the layout's medium (reader.Medium) -------------------------------
+    # -- the listing as the layout's medium (reader.Catalog) -------------------------------
 
     def _list(self) -> None:
         self.refresh()

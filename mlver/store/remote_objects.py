@@ -87,7 +87,7 @@ class RemoteObjectStore(RemoteListing):
         whole: list[str] = []
         files: dict[str, Manifest] = {}
         for oid in dict.fromkeys(oids):
-            size = self._stored_whole(oid)
+            size = self.stored_size(oid)
             if size is not None:
                 if size <= META_MAX:
                     whole.append(oid)
@@ -111,24 +111,6 @@ class RemoteObjectStore(RemoteListing):
                 if oid_of(data) == oid:
                     out[oid] = data
         return out
-
-    def _stored_whole(self, coid: str) -> int | None:
-        """The size of ``coid`` stored whole (packed or loose), else None."""
-        at = self._locate(coid)
-        if at is None or isinstance(at, int):
-            return at
-        return at[0].lengths[at[1]]
-
-    def _chunk_fault(self, m: Manifest, j: int) -> str | None:
-        """Why chunk ``j`` of ``m`` cannot be read as a chunk, before anything is fetched:
-        absent, stored as chunks itself (a forged cycle), or not the length the manifest
-        gives (never read a big object whole for a small chunk); None when it can."""
-        coid, n = m.chunks[j]
-        have = None if coid == m.oid else self._stored_whole(coid)
-        if have is None:
-            return "is stored as chunks itself (the manifest is forged)" \
-                if coid == m.oid or coid in self._manifests else "is missing"
-        return None if have == n else f"is {have} bytes, its manifest says {n}"
 
     def _fetch_verified(self, oids: list[str]) -> dict[str, bytes]:
         """Objects stored whole (packed or loose), fetched in memory by one plan, each
