@@ -175,7 +175,7 @@ class LocalObjectStore(LayoutReader):
         """``(bytes, pack file)`` of a packed object, or None; survives a concurrent merge."""
         gone = ""
         for attempt in range(4):
-            hit = self._find(oid, force=force or attempt > 0)
+            hit = self._find(oid, True) if force or attempt else self.find_packed(oid)
             if hit is None:
                 return None
             pack, i = hit
