@@ -20,6 +20,7 @@ from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import Hasher, oid_of
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PackIndex
+from mlver.store.reader import chunk_range
 
 # The chunked files being read by this thread of control, outermost first: a chunk read
 # through the store's slow path that names one of them is a cycle in forged manifests (a
@@ -183,22 +184,8 @@ class ChunkedReader(io.RawIOBase):
         """``length`` bytes from ``offset`` (fewer at the end), the position unchanged:
         exactly the chunks that cover them are read (no run ahead: a reader by ranges,
         such as a parquet reader, asks for what it needs), each verified."""
-        m = self.manifest
-        end = min(offset + length, m.size)
-        if offset >= end:
-            return b""
-        first = bisect.bisect_right(self._starts, offset) - 1
-        todo = range(first, bisect.bisect_left(self._starts, end))
-        found = self._read_verified(todo)
-        parts: list[bytes | memoryview] = []
-        for j in todo:
-            n = m.chunks[j][1]
-            data = found[j]
-            if data is None:
-                data = self._slow(j)
-            lo, hi = max(offset - self._starts[j], 0), min(end - self._starts[j], n)
-            parts.append(data if (lo, hi) == (0, n) else data[lo:hi])
-        return b"".join(parts)
+        return chunk_range(self.manifest, offset, length, self._read_verified, self._slow,
+                           self._starts)
 
     def _chunk(self, k: int) -> bytes | memoryview:
         got = self._run.get(k)

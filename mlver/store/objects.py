@@ -20,7 +20,7 @@ import itertools
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from mlver.store.settings import stage_upgrade
@@ -31,6 +31,7 @@ from mlver.store import manifest as manifestmod
 from mlver.store import packs as packmod
 from mlver.store import upkeep
 from mlver.store.chunked import ChunkedReader, read_runs
+from mlver.store.reader import LayoutReader
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
 
@@ -76,15 +77,21 @@ class ObjectStore(Protocol):
     def iter_oids(self) -> Iterator[str]: ...
 
 
-class LocalObjectStore:
+class LocalObjectStore(LayoutReader):
     """Read and write objects of one store folder (the ``.mlver`` directory).
 
     Thread-safe. Packs added by another process are noticed: a lookup that misses
     re-lists ``objects/pack/`` when the folder changed (a read that misses, always).
+    Where an object is, presence and manifests are the layout's
+    (:class:`~mlver.store.reader.LayoutReader`); this class is the folder as its medium
+    (:class:`~mlver.store.reader.Catalog`) and how its bytes are read.
     """
 
     # A manifest that arrives (a pull) is read through its chunks before it is published.
     verifies_arrivals = True
+    # missing() of many oids lists the folder once; it names chunked files lacking chunks.
+    bulk_missing = 2000
+    checks_chunks = True
 
     def __init__(self, store_dir: str, read_only: bool = False) -> None:
         self.store_dir = store_dir
@@ -93,7 +100,7 @@ class LocalObjectStore:
         self.pack_dir = os.path.join(self.objects_dir, "pack")
         self.tmp_dir = os.path.join(store_dir, "tmp")
         self._lock = threading.RLock()
-        self._packs: tuple[packmod.PackIndex, ...] = ()
+        self._indexes: tuple[packmod.PackIndex, ...] = ()
         self._damaged: dict[str, CorruptObjectError] = {}
         self._signature: tuple[int, int, int] | None = None
         self._listed = False
@@ -104,7 +111,7 @@ class LocalObjectStore:
         self.fetcher: Callable[[list[str]], None] | None = None
         self._fetching = threading.local()
         # decoded manifests (immutable), bounded by their entries (what costs memory)
-        self._manifests = manifestmod.ManifestCache(_ROWS_MAX, count_max=256)
+        self._decoded = manifestmod.ManifestCache(_ROWS_MAX, count_max=256)
 
     # -- packs ------------------------------------------------------------------------------
 
@@ -130,7 +137,7 @@ class LocalObjectStore:
             return self._relist(self._dir_signature())
 
     def _relist(self, sig: tuple[int, int, int] | None) -> bool:
-        old = {p.name: p for p in self._packs}
+        old = {p.name: p for p in self._indexes}
         found: dict[str, packmod.PackIndex] = {}
         damaged: dict[str, CorruptObjectError] = {}
         if sig is not None:
@@ -153,33 +160,22 @@ class LocalObjectStore:
                 except CorruptObjectError as err:
                     damaged[name] = err
         changed = set(found) != set(old)
-        self._packs = tuple(found.values())
+        self._indexes = tuple(found.values())
         self._damaged = damaged
         self._signature = sig
         self._listed = True
         return changed
 
     def _find(self, oid: str, force: bool = False) -> tuple[packmod.PackIndex, int] | None:
-        if not self._listed or force:
+        if force:
             self._refresh(force)
-        try:
-            key = bytes.fromhex(oid)
-        except ValueError:
-            return None  # not an oid: in no index
-        for attempt in range(2):
-            for p in self._packs:
-                i = p.find(key)
-                if i >= 0:
-                    return p, i
-            if attempt == 0 and not self._refresh():
-                return None
-        return None
+        return self.find_packed(oid)
 
     def _read_packed(self, oid: str, force: bool = False) -> tuple[bytes, str] | None:
         """``(bytes, pack file)`` of a packed object, or None; survives a concurrent merge."""
         gone = ""
         for attempt in range(4):
-            hit = self._find(oid, force=force or attempt > 0)
+            hit = self._find(oid, True) if force or attempt else self.find_packed(oid)
             if hit is None:
                 return None
             pack, i = hit
@@ -194,6 +190,42 @@ class LocalObjectStore:
         if self._damaged:
             raise next(iter(self._damaged.values()))
         raise _missing(oid)
+
+    # -- the folder as the layout's medium (reader.Catalog) ----------------------------------
+
+    def _list(self) -> None:
+        self._refresh()
+
+    def _relisted(self) -> bool:
+        return self._refresh()
+
+    def _fresh_indexes(self) -> tuple[packmod.PackIndex, ...]:
+        self._refresh(force=True)
+        if self._damaged:
+            raise next(iter(self._damaged.values()))
+        return self._indexes
+
+    def _loose_size(self, oid: str) -> int | None:
+        try:
+            st = os.lstat(self._loose_path(oid))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    def _manifest_listed(self, oid: str) -> bool:
+        return os.path.exists(self.manifest_path(oid))
+
+    def _manifest_bytes(self, oid: str) -> bytes | None:
+        try:
+            fd = packmod.open_regular(self.manifest_path(oid))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            return f.read(manifestmod.MAX_MANIFEST + 1)
+
+    def _listing(self) -> tuple[Collection[str], Collection[str]]:
+        listing = self._folder_listing()
+        return listing.loose, listing.manifests
 
     # -- loose objects ------------------------------------------------------------------------
 
@@ -217,77 +249,6 @@ class LocalObjectStore:
             return None
 
     # -- the interface ------------------------------------------------------------------------
-
-    def has(self, oid: str) -> bool:
-        """True when the object is present (packed, loose, or as chunks and a manifest)."""
-        if self._find(oid) is not None:
-            return True
-        return is_oid(oid) and (os.path.exists(self._loose_path(oid))
-                                or os.path.exists(self.manifest_path(oid)))
-
-    def missing(self, oids: list[str]) -> list[str]:
-        """The oids of ``oids`` this store lacks: from the pack indexes and one listing of
-        the loose objects when asked about many, else one lookup each."""
-        if len(oids) > 2000:
-            have = set(self.iter_oids())
-            out = [o for o in oids if o not in have]
-            chunked = set(self.iter_manifests())
-        else:
-            out = [o for o in oids if not self.has(o)]
-            chunked = {o for o in oids if os.path.exists(self.manifest_path(o))}
-        # A file stored as chunks that are not all here (a pack lost, a pull cut short) is
-        # missing too: a pull then brings the chunks it lacks.
-        gone = set(out)
-        self._refresh()
-        for o in oids:
-            if o in chunked and o not in gone and not self._chunks_here(o):
-                out.append(o)
-                gone.add(o)
-        return out
-
-    def _chunks_here(self, oid: str) -> bool:
-        try:
-            m = self.manifest(oid)
-        except CorruptObjectError:
-            return False
-        # A chunk is packed, but may be loose: a small file of the same bytes staged loose
-        # by the batch that cut it. The loose lookup runs only for a chunk in no pack.
-        return m is None or all(self.has_packed(c, refresh=False)
-                                or os.path.exists(self._loose_path(c)) for c in m.chunk_oids())
-
-    def manifest(self, oid: str) -> Manifest | None:
-        """The chunk manifest of ``oid``, validated; None when ``oid`` is not stored as
-        chunks (stored whole, or absent). A damaged manifest raises CorruptObjectError."""
-        got = self._manifests.get(oid)
-        if got is not None or not is_oid(oid):
-            return got
-        try:
-            fd = packmod.open_regular(self.manifest_path(oid))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(manifestmod.MAX_MANIFEST + 1)
-        m = manifestmod.decode(data, oid)
-        with self._lock:
-            # A 1 GiB file's manifest is ~0.7 MB decoded (16k entries), a 64 MiB one (the
-            # largest read) ~250 MB: bound the entries held, not just the manifests.
-            self._manifests.keep(m)
-        return m
-
-    def has_packed(self, oid: str, refresh: bool = True) -> bool:
-        """True when ``oid`` is in one of the packs; without ``refresh``, of the packs
-        listed already (no file-system call: for the thousands of chunks of one file)."""
-        if refresh:
-            self._refresh()
-        try:
-            key = bytes.fromhex(oid)
-        except ValueError:
-            return False
-        return any(p.find(key) >= 0 for p in self._packs)
-
-    def find_packed(self, oid: str) -> tuple[packmod.PackIndex, int] | None:
-        """Where the packed object ``oid`` is: ``(pack, position)``, or None."""
-        return self._find(oid)
 
     def read_many(self, oids: list[str]) -> dict[str, bytes]:
         """The bytes of the objects ``oids``, each verified: packed ones with one ``pread``
@@ -363,7 +324,7 @@ class LocalObjectStore:
         that found the first copy damaged wrote a new one)."""
         self._refresh(force=True)
         key = bytes.fromhex(oid)
-        for p in self._packs:
+        for p in self._indexes:
             i = p.find(key)
             if i >= 0:
                 try:
@@ -483,18 +444,7 @@ class LocalObjectStore:
     def size(self, oid: str) -> int | None:
         """The object's size in bytes, or None when it is not in the store."""
         self._check(oid)
-        hit = self._find(oid)
-        if hit is not None:
-            return hit[0].lengths[hit[1]]
-        try:
-            st = os.lstat(self._loose_path(oid))
-        except (FileNotFoundError, NotADirectoryError):
-            try:
-                m = self.manifest(oid)
-            except CorruptObjectError:
-                return None
-            return m.size if m is not None else None
-        return st.st_size if stat.S_ISREG(st.st_mode) else None
+        return super().size(oid)
 
     def local_file(self, oid: str) -> str | None:
         """The real path of a LOOSE object (to mmap a big file); None when packed or missing."""
@@ -506,24 +456,11 @@ class LocalObjectStore:
             return None
         return p if stat.S_ISREG(st.st_mode) else None
 
-    def iter_oids(self) -> Iterator[str]:
-        """Yield every oid present in the store (packed or loose), sorted, once each."""
-        self._refresh(force=True)
-        if self._damaged:
-            raise next(iter(self._damaged.values()))
-        found: set[str] = set()
-        for p in self._packs:
-            found.update(p.iter_oids())
-        listing = self._listing()
-        found.update(listing.loose)
-        found.update(listing.manifests)
-        return iter(sorted(found))
-
     def iter_manifests(self) -> Iterator[str]:
         """Yield the oid of every file stored as chunks (its manifest is present)."""
-        return iter(self._listing().manifests)
+        return iter(self._folder_listing().manifests)
 
-    def _listing(self) -> layout.ObjectListing:
+    def _folder_listing(self) -> layout.ObjectListing:
         """The loose objects and manifests, by one listing of each fan folder, sorted by
         the layout's rules as a remote's listing is (:func:`~mlver.store.layout.parse_objects`;
         sizes are not read: a local lookup stats what it needs)."""
@@ -556,12 +493,12 @@ class LocalObjectStore:
         """The packs listed afresh, and the files of ``objects/pack/`` found damaged (by
         name), for the store's own scan (:mod:`.scan`: verify, gc)."""
         self._refresh(force=True)
-        return self._packs, dict(self._damaged)
+        return self._indexes, dict(self._damaged)
 
     def packs(self) -> list[str]:
         """Names of the pack files present (``pack-<32 hex>``), for tests and tools."""
         self._refresh(force=True)
-        return sorted(p.name for p in self._packs)
+        return sorted(p.name for p in self._indexes)
 
     # -- format upgrade and merging -------------------------------------------------------------
 
@@ -583,7 +520,7 @@ class LocalObjectStore:
         if self.read_only:
             return 0
         self._refresh(force=True)
-        if len(self._packs) <= limit:
+        if len(self._indexes) <= limit:
             return 0
         return upkeep.merge_packs(self, limit)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from mlver.base.atomic import copy_atomic, write_atomic
@@ -19,6 +19,7 @@ from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store import manifest as manifestmod
 from mlver.store.manifest import Manifest
+from mlver.store.reader import LayoutReader
 from mlver.store.remote_backend import Medium
 from mlver.store.remote_bounds import WORKERS, check_index_total
 
@@ -26,10 +27,15 @@ from mlver.store.remote_bounds import WORKERS, check_index_total
 DECODED_ROWS_MAX = manifestmod.ROWS_MAX  # chunk entries of decoded manifests held
 
 
-class RemoteListing:
+class RemoteListing(LayoutReader):
     """What a remote holds: listed once (pack indexes cached locally by pack name, since
     packs never change), then looked up in memory; writers note what they add
-    (:meth:`remember`) instead of listing again."""
+    (:meth:`remember`) instead of listing again. Lookups are the layout's
+    (:class:`~mlver.store.reader.LayoutReader`); this class is the remote's listing as
+    their medium (:class:`~mlver.store.reader.Catalog`)."""
+
+    # A damaged or crafted manifest is named, not taken for an absent file.
+    size_raises_damage = True
 
     def __init__(self, backend: Medium, cache_dir: str, scratch_dir: str) -> None:
         self.backend = backend
@@ -37,6 +43,7 @@ class RemoteListing:
         self.scratch_dir = scratch_dir
         self._lock = threading.RLock()
         self._packs: dict[str, packmod.PackIndex] = {}
+        self._indexes: tuple[packmod.PackIndex, ...] = ()  # the values of _packs
         self._loose: dict[str, int] = {}
         # Chunked files: oid -> the size of its manifest (``objects/ab/<30 hex>.chunks``),
         # and the manifests already fetched and validated.
@@ -69,6 +76,7 @@ class RemoteListing:
                 if packs.get(name) != pi.pack_size:
                     del found[name]  # a pack still uploading, or damaged: not usable
             self._packs = found
+            self._indexes = tuple(found.values())
             self._loose = loose
             self._manifests = manifests
             self._decoded.retain(manifests)
@@ -106,6 +114,7 @@ class RemoteListing:
                 dest = os.path.join(self.cache_dir, pack_name + ".idx")
                 copy_atomic(idx_file, dest)
                 self._packs[pack_name] = packmod.PackIndex(dest)
+                self._indexes = tuple(self._packs.values())
             self._loose.update(loose)
 
     def forget(self) -> None:
@@ -117,24 +126,58 @@ class RemoteListing:
         if not self._listed:
             self.refresh()
 
-    def _locate(self, oid: str) -> tuple[packmod.PackIndex, int] | int | None:
+    # -- the listing as the layout's medium (reader.Catalog) -------------------------------
+
+    def _list(self) -> None:
+        self.refresh()
+
+    def _relisted(self) -> bool:
         self._ensure()
-        try:
-            key = bytes.fromhex(oid)
-        except ValueError:
-            return None
-        for p in self._packs.values():
-            i = p.find(key)
-            if i >= 0:
-                return p, i
+        return False  # one listing: what this process adds, it remembers
+
+    def _fresh_indexes(self) -> tuple[packmod.PackIndex, ...]:
+        self._ensure()
+        return self._indexes
+
+    def _loose_size(self, oid: str) -> int | None:
         return self._loose.get(oid)
 
-    # -- lookups -----------------------------------------------------------------------------
+    def _manifest_listed(self, oid: str) -> bool:
+        self._ensure()
+        return oid in self._manifests
 
-    def has(self, oid: str) -> bool:
-        """True when the remote holds ``oid`` (as listed, plus what was remembered): as an
-        object, or as a chunked file (its manifest is listed)."""
-        return self._locate(oid) is not None or oid in self._manifests
+    def _manifest_bytes(self, oid: str) -> bytes | None:
+        self._ensure()
+        with self._lock:
+            size = self._manifests.get(oid)
+        if size is None:
+            return None
+        rel = layout.manifest_rel(oid)
+        if size > manifestmod.MAX_MANIFEST:
+            raise CorruptObjectError(f"{self.label}: {rel} is {size} bytes, more than any chunk "
+                                     "manifest holds; the remote's copy is damaged or crafted "
+                                     "(push the file again from a store that has it intact)")
+        data = self.backend.read(rel, manifestmod.MAX_MANIFEST, size)
+        if data is None:
+            raise RemoteError(f"{self.label}: {rel} vanished while reading; run the command "
+                              "again")
+        return data
+
+    def _manifest_damaged(self, oid: str, err: CorruptObjectError) -> CorruptObjectError:
+        e = str(err)
+        why = e.split("(", 1)[1].split(")", 1)[0] if "(" in e else e
+        return CorruptObjectError(f"{self.label}: the chunk manifest {layout.manifest_rel(oid)} "
+                                  f"is corrupt ({why}); push the file again from a store that "
+                                  "has it intact")
+
+    def _listing(self) -> tuple[Collection[str], Collection[str]]:
+        self._ensure()
+        return self._loose, self._manifests
+
+    # A packed entry, or a loose object's size (the remote modules' name for _where).
+    _locate = LayoutReader._where
+
+    # -- lookups -----------------------------------------------------------------------------
 
     def prefetch_manifests(self, oids: Iterable[str]) -> None:
         """Fetch the manifests of those ``oids`` stored chunked, in parallel (then
@@ -146,55 +189,3 @@ class RemoteListing:
         if len(todo) > 1:
             with ThreadPoolExecutor(WORKERS) as pool:
                 list(pool.map(self.manifest, todo))
-
-    def manifest(self, oid: str) -> Manifest | None:
-        """The validated manifest of ``oid`` when the remote stores it chunked, else None
-        (fetched once, bounded by :data:`~mlver.store.manifest.MAX_MANIFEST`). Raises
-        :class:`CorruptObjectError` naming the remote for a damaged or crafted one."""
-        self._ensure()
-        with self._lock:
-            size = self._manifests.get(oid)
-            got = self._decoded.get(oid)
-        if size is None or got is not None:
-            return got
-        rel = layout.manifest_rel(oid)
-        if size > manifestmod.MAX_MANIFEST:
-            raise CorruptObjectError(f"{self.label}: {rel} is {size} bytes, more than any chunk "
-                                     "manifest holds; the remote's copy is damaged or crafted "
-                                     "(push the file again from a store that has it intact)")
-        data = self.backend.read(rel, manifestmod.MAX_MANIFEST, size)
-        if data is None:
-            raise RemoteError(f"{self.label}: {rel} vanished while reading; run the command "
-                              "again")
-        try:
-            m = manifestmod.decode(data, oid)
-        except CorruptObjectError as e:
-            why = str(e).split("(", 1)[1].split(")", 1)[0] if "(" in str(e) else str(e)
-            raise CorruptObjectError(f"{self.label}: the chunk manifest {rel} is corrupt ({why}); "
-                                     "push the file again from a store that has it intact"
-                                     ) from None
-        with self._lock:
-            self._decoded.keep(m)
-        return m
-
-    def missing(self, oids: Iterable[str]) -> list[str]:
-        """The oids the remote lacks (one listing for all of them)."""
-        return [o for o in oids if not self.has(o)]
-
-    def size(self, oid: str) -> int | None:
-        """The size of ``oid`` on the remote, or None when it is not there."""
-        at = self._locate(oid)
-        if at is None:
-            m = self.manifest(oid) if oid in self._manifests else None
-            return None if m is None else m.size
-        if isinstance(at, int):
-            return at
-        return at[0].lengths[at[1]]
-
-    def iter_oids(self) -> Iterator[str]:
-        """Every oid the remote holds, sorted, once each."""
-        self._ensure()
-        found: set[str] = set(self._loose) | set(self._manifests)
-        for p in self._packs.values():
-            found.update(p.iter_oids())
-        return iter(sorted(found))

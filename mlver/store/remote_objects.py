@@ -9,7 +9,6 @@ its oid is looked for in every other copy the remote has before it is refused.
 
 from __future__ import annotations
 
-import bisect
 import io
 import os
 import uuid
@@ -22,6 +21,7 @@ from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store.items import Item
 from mlver.store.manifest import Manifest
+from mlver.store.reader import chunk_range
 from mlver.store.remote_backend import Medium
 from mlver.store.remote_batch import RemoteBatch
 from mlver.store.remote_bounds import (META_MAX, check_meta_size, parallel, unlink,
@@ -87,7 +87,7 @@ class RemoteObjectStore(RemoteListing):
         whole: list[str] = []
         files: dict[str, Manifest] = {}
         for oid in dict.fromkeys(oids):
-            size = self._stored_whole(oid)
+            size = self.stored_size(oid)
             if size is not None:
                 if size <= META_MAX:
                     whole.append(oid)
@@ -111,24 +111,6 @@ class RemoteObjectStore(RemoteListing):
                 if oid_of(data) == oid:
                     out[oid] = data
         return out
-
-    def _stored_whole(self, coid: str) -> int | None:
-        """The size of ``coid`` stored whole (packed or loose), else None."""
-        at = self._locate(coid)
-        if at is None or isinstance(at, int):
-            return at
-        return at[0].lengths[at[1]]
-
-    def _chunk_fault(self, m: Manifest, j: int) -> str | None:
-        """Why chunk ``j`` of ``m`` cannot be read as a chunk, before anything is fetched:
-        absent, stored as chunks itself (a forged cycle), or not the length the manifest
-        gives (never read a big object whole for a small chunk); None when it can."""
-        coid, n = m.chunks[j]
-        have = None if coid == m.oid else self._stored_whole(coid)
-        if have is None:
-            return "is stored as chunks itself (the manifest is forged)" \
-                if coid == m.oid or coid in self._manifests else "is missing"
-        return None if have == n else f"is {have} bytes, its manifest says {n}"
 
     def _fetch_verified(self, oids: list[str]) -> dict[str, bytes]:
         """Objects stored whole (packed or loose), fetched in memory by one plan, each
@@ -200,28 +182,22 @@ class RemoteObjectStore(RemoteListing):
         raise AssertionError("unreachable")
 
     def _chunk_range(self, m: Manifest, offset: int, length: int) -> bytes:
-        """Bytes ``[offset, offset+length)`` of the chunked file ``m``: only the chunks that
-        cover them, fetched by one plan, each verified."""
-        end = min(offset + length, m.size)
-        if offset >= end:
-            return b""
-        starts = m.offsets
-        todo = range(bisect.bisect_right(starts, offset) - 1, bisect.bisect_left(starts, end))
-        for j in todo:
-            fault = self._chunk_fault(m, j)
-            if fault is not None:
-                raise self._bad_chunk(m, j, fault)
-        got = self._fetch_verified([m.chunks[j][0] for j in todo])
-        parts = []
-        for j in todo:
-            coid, n = m.chunks[j]
-            data = got.get(coid)
-            if data is None:
-                raise self._bad_chunk(m, j, "is corrupt (its bytes do not hash to it in any "
-                                      "copy)")
-            lo, hi = max(offset - starts[j], 0), min(end - starts[j], n)
-            parts.append(data[lo:hi])
-        return b"".join(parts)
+        """Bytes ``[offset, offset+length)`` of the chunked file ``m``
+        (:func:`~mlver.store.reader.chunk_range`): only the chunks that cover them, each
+        checked before anything is fetched (:meth:`_chunk_fault`), fetched by one plan,
+        each verified."""
+        def fetch(todo: range) -> dict[int, bytes | None]:
+            for j in todo:
+                fault = self._chunk_fault(m, j)
+                if fault is not None:
+                    raise self._bad_chunk(m, j, fault)
+            got = self._fetch_verified([m.chunks[j][0] for j in todo])
+            return {j: got.get(m.chunks[j][0]) for j in todo}
+
+        def failed(j: int) -> bytes:
+            raise self._bad_chunk(m, j, "is corrupt (its bytes do not hash to it in any copy)")
+
+        return chunk_range(m, offset, length, fetch, failed)
 
     def _bad_chunk(self, m: Manifest, j: int, what: str) -> CorruptObjectError:
         coid, n = m.chunks[j]

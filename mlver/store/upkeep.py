@@ -25,7 +25,7 @@ class Packed(Protocol):
 
     tmp_dir: str
     pack_dir: str
-    _packs: tuple[packmod.PackIndex, ...]
+    _indexes: tuple[packmod.PackIndex, ...]
 
     def _refresh(self, force: bool = False) -> bool: ...
 
@@ -92,7 +92,7 @@ def merge_packs(store: Packed, limit: int) -> int:
             raise
         store._refresh(force=True)
         # a damaged index (checked lazily since it was opened) is left for verify to name
-        packs = sorted((p for p in store._packs if p.damage() is None),
+        packs = sorted((p for p in store._indexes if p.damage() is None),
                        key=lambda p: (p.pack_size, p.name))
         n = packmod.pick_merge([p.pack_size for p in packs], limit)
         if n < 2:

@@ -284,7 +284,7 @@ def test_the_decoded_manifest_cache_is_bounded_by_entries_not_count(tmp_path, mo
     objects = Store(path).objects
     for oid in oids:
         assert objects.manifest(oid) is not None
-        assert sum(len(m.chunks) for m in objects._manifests.values()) <= 50
+        assert sum(len(m.chunks) for m in objects._decoded.values()) <= 50
 
 
 def _folder_remote(tmp_path, tag: str):
