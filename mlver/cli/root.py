@@ -99,7 +99,13 @@ class MlverGroup(click.Group):
                      "(it is rebuilt from the store)", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            echo("Error: interrupted; the store is unchanged", err=True)
+            if ctx.invoked_subcommand == "push":
+                # What the user wants to know is the remote's state, and what to do next.
+                echo("Error: push interrupted; the remote holds only complete objects and no "
+                     "ref to anything missing: run mlver push again (it sends only what is "
+                     "missing)", err=True)
+            else:
+                echo("Error: interrupted; the store is unchanged", err=True)
             ctx.exit(130)
 
 

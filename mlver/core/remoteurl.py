@@ -18,6 +18,8 @@ ACCEPTED = ("a folder path, file:///PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX
 # "s3:/x", "s3:x", "gs:bucket": a scheme without its "//". Two letters at least, so that a
 # Windows drive ("C:/data") is not taken for one.
 _SCHEME_TYPO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(?!//)")
+# "s3//bucket/x": a scheme that lost its colon, which would be the folder ./s3/bucket/x.
+_NO_COLON = re.compile(r"^(" + "|".join(SCHEMES) + r")//", re.IGNORECASE)
 _SCP = re.compile(r"^[^/@:\s]+@[^/:\s]+:")  # git's and DVC's ssh shorthand, user@host:path
 
 
@@ -41,6 +43,10 @@ def form_error(url: str) -> str | None:
     if _SCP.match(url):
         return (f"{shown} looks like an ssh location (USER@HOST:PATH), which mlver does not "
                 f"read; use {ACCEPTED} (write ./{shown} for a folder of that name)")
+    m = _NO_COLON.match(url)
+    if m:
+        return (f"{shown} looks like a mistyped URL ({m.group(1)[:40]}// without its colon); "
+                f"use {ACCEPTED} (write ./{shown} for a folder of that name)")
     m = _SCHEME_TYPO.match(url)
     if m:
         return (f"{shown} looks like a mistyped URL ({m.group(1)[:40]}: without //); use "

@@ -93,6 +93,9 @@ class VerifyResult:
     problems: tuple[Problem, ...]
     warnings: tuple[str, ...] = ()
     revisions: tuple[str, ...] = ()  # what was verified; () for the whole store
+    # verify --remote: data was checked for presence, not read, so ``bytes`` is the size of
+    # what is there and no read rate is shown
+    by_presence: bool = False
 
     @property
     def ok(self) -> bool:
@@ -102,10 +105,12 @@ class VerifyResult:
         """One sentence: what was checked, how fast, and the verdict."""
         from mlver.base.fmt import human_size
 
-        rate = f" ({human_size(int(self.bytes / self.seconds))}/s)" if self.seconds > 0 else ""
+        rate = (f" ({human_size(int(self.bytes / self.seconds))}/s)"
+                if self.seconds > 0 and not self.by_presence else "")
         scope = f" reached by {', '.join(self.revisions)}" if self.revisions else ""
         verdict = "no problems" if self.ok else self.verdict()
-        return (f"Checked {_n(self.objects, 'object')}{scope} ({human_size(self.bytes)}) in "
+        size = human_size(self.bytes) + (", data present, not read" if self.by_presence else "")
+        return (f"Checked {_n(self.objects, 'object')}{scope} ({size}) in "
                 f"{self.seconds:.2f} s{rate}, {_n(self.records, 'record')} reached: {verdict}")
 
     def verdict(self) -> str:

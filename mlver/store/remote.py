@@ -102,8 +102,9 @@ def open_backend(name: str, url: str, endpoint_url: str | None = None,
 def check_config(raw: bytes | None, label: str) -> int:
     """The format of a remote's ``config.json``; refuse what this mlver cannot read."""
     if raw is None:
-        raise RemoteError(f"{label} holds no mlver store yet (no config.json); mlver push "
-                          "creates one there")
+        raise RemoteError(f"{label} holds no mlver store yet (no config.json); check the URL "
+                          "(a mistyped or missing bucket, prefix or folder looks the same), or "
+                          "run mlver push to create one there")
     try:
         cfg = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):

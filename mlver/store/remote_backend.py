@@ -190,7 +190,7 @@ class Backend:
 
     def _list_live(self, rel: str, etags: dict[str, str] | None = None) -> dict[str, int]:
         base = self.path(rel) if rel else self.root
-        with self.guard(f"listing {rel}"):
+        with self.guard(f"listing {rel}" if rel else "listing it"):
             self._n()
             try:
                 found = self.fs.find(base, detail=True)

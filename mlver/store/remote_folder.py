@@ -71,7 +71,7 @@ class LocalBackend(Backend):
         base = self.full(rel)
         out: dict[str, int] = {}
         no_links(self.root, rel, self.label)  # os.walk would follow a linked top folder
-        with self.guard(f"listing {rel}"):
+        with self.guard(f"listing {rel}" if rel else "listing it"):
             self._n()
             for dirpath, dirs, files in os.walk(base):
                 for d in dirs:  # mlver writes no links: refused, never followed

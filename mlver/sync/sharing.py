@@ -106,6 +106,10 @@ def add_remote(root: str, store_dir: str, name: str, url: str, endpoint_url: str
     cfgmod.check_url(url, "the remote URL")
     if endpoint_url is not None:
         cfgmod.check_url(endpoint_url, "--endpoint-url")
+        if "://" not in url or url.startswith("file://"):
+            raise UsageError(f"--endpoint-url is the address of an S3-compatible server, and "
+                             f"{url} is a folder: drop --endpoint-url, or give the remote as "
+                             "s3://BUCKET/PREFIX")
     parse_url(url)
     if "://" not in url and not os.path.isabs(os.path.expanduser(url)):
         url = os.path.abspath(url)  # mlver.toml is read from the root, not from here

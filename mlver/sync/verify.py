@@ -75,7 +75,7 @@ def verify_remote(remote: RemoteStore, progress: Progress | None = None) -> Veri
         problems.append(Problem("object", problem, detail, oid, kind, r.breaks(oid)))
     return VerifyResult(objects=present, bytes=nbytes, seconds=time.perf_counter() - t0,
                         records=len(r.labels), problems=tuple(problems),
-                        revisions=(f"remote {remote.name}",))
+                        revisions=(f"remote {remote.name}",), by_presence=True)
 
 
 __all__ = ["verify_remote"]

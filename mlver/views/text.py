@@ -286,9 +286,10 @@ def sync_lines(r: SyncResult, verb: str) -> list[str]:
     # Only the chunks a side lacked travel: their count shows what dedup saved.
     chunks = (f"; {m.chunks:,} new chunk{'' if m.chunks == 1 else 's'} of big files"
               if m.chunks else "")
-    lines.append(f"{verb} {m.objects:,} objects ({human_size(m.bytes)}{chunks}) "
-                 f"in {r.seconds:.2f} s, "
-                 f"{r.requests:,} requests to {r.remote}; {m.present:,} already there")
+    lines.append(f"{verb} {m.objects:,} object{'' if m.objects == 1 else 's'} "
+                 f"({human_size(m.bytes)}{chunks}) in {r.seconds:.2f} s, "
+                 f"{r.requests:,} request{'' if r.requests == 1 else 's'} to {r.remote}; "
+                 f"{m.present:,} already there")
     return lines
 
 
