@@ -377,3 +377,21 @@ def test_a_pull_with_nothing_new_is_one_listing(pair, tmp_path):
     assert first["chunks"] > 0, first
     again = json.loads(ok(b, "pull", "--json"))
     assert again["requests"] == 1 and again["bytes"] == 0, again
+
+
+@pytest.mark.parametrize("command", [["push"], ["pull"], ["verify", "--remote", "origin"]])
+def test_a_bucket_that_does_not_exist_is_named(s3, tmp_path, command):
+    """A missing bucket is not an empty remote: one line names it, nothing is created."""
+    endpoint, _bucket, fs = s3
+    a = project(tmp_path / "a")
+    ok(a, "init")
+    ok(a, "remote", "add", "origin", "s3://no-such-bucket-mlver/p", "--endpoint-url", endpoint,
+       "--default")
+    ok(a, "snapshot", "m", "-i", "t=data/a.csv")
+    r = run(a, *command)
+    assert r.exit_code == 1, (r.stdout, r.stderr)
+    assert r.stderr.strip().splitlines() == [
+        "Error: remote 'origin' (s3://no-such-bucket-mlver/p): the bucket no-such-bucket-mlver "
+        "does not exist; create it (mlver never creates buckets) or fix the remote's URL "
+        "(mlver remote remove, then mlver remote add)"], r.stderr
+    assert not fs.exists("no-such-bucket-mlver")

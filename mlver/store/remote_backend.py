@@ -155,6 +155,10 @@ class Backend:
             with self._count:
                 self._known, self._etags = found, etags
 
+    def _no_root(self) -> None:
+        """A listing found nothing at all: raise when that is because the place holding the
+        remote does not exist (S3: its bucket), not because the remote is empty."""
+
     def _note(self, rel: str, size: int | None) -> None:
         """Keep the survey true after this process wrote (``size``) or deleted ``rel``."""
         with self._count:
@@ -195,6 +199,7 @@ class Backend:
             try:
                 found = self.fs.find(base, detail=True)
             except FileNotFoundError:
+                self._no_root()
                 return {}
         out: dict[str, int] = {}
         prefix = self.root + "/" if self.root else ""

@@ -54,6 +54,17 @@ class S3Backend(Backend):
             return str(resp.get("Error", {}).get("Code", ""))
         return ""
 
+    def _no_root(self) -> None:
+        bucket = self.root.split("/", 1)[0]
+        try:
+            self._call("head_bucket", Bucket=bucket)
+        except Exception as e:
+            if self._code(e) in ("404", "NoSuchBucket", "NotFound"):
+                raise RemoteError(f"{self.label}: the bucket {bucket} does not exist; create it "
+                                  "(mlver never creates buckets) or fix the remote's URL "
+                                  "(mlver remote remove, then mlver remote add)") from None
+            raise
+
     def _get(self, rel: str, limit: int) -> tuple[bytes | None, Any]:
         """One GET (no HEAD first): at most ``limit`` + 1 bytes of the body are read."""
         bucket, key = self._split(rel)
