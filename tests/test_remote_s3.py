@@ -377,3 +377,32 @@ def test_a_pull_with_nothing_new_is_one_listing(pair, tmp_path):
     assert first["chunks"] > 0, first
     again = json.loads(ok(b, "pull", "--json"))
     assert again["requests"] == 1 and again["bytes"] == 0, again
+
+
+def test_a_head_pushed_between_the_listing_and_its_read_is_pulled_whole(pair, tmp_path,
+                                                                        monkeypatch):
+    """The listing comes first, the refs after: a push that lands in between moves a head
+    to a version whose objects the listing does not hold. The GET of that ref sees an ETag
+    other than the listed one, so the listing is dropped and the pull sees the new version
+    whole (it once stopped with the remote's objects "missing")."""
+    from mlver.store.remote import RemoteStore
+
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    (a / "data" / "t.csv").write_text("id,x\n1,2\n5,6\n")
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    real = RemoteStore.check
+    armed = [True]
+
+    def check(self, create=False):
+        real(self, create)
+        if armed[0]:
+            armed[0] = False
+            ok(a, "push")  # lands after b's listing, before b reads the head
+
+    monkeypatch.setattr(RemoteStore, "check", check)
+    ok(b, "pull")
+    assert not armed[0]
+    assert [x["version"] for x in json.loads(ok(b, "log", "ds", "--json"))] == [2, 1]
+    assert "no problems" in ok(b, "verify")

@@ -302,7 +302,14 @@ class Backend:
     # refs: compare-and-swap
     def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
         """``(bytes or None, token)``: the token is what :meth:`swap` compares against."""
-        data = self.read(rel, limit)
+        known, size = self._surveyed(rel)
+        if known and size is None:
+            return None, None  # absent when surveyed (as the refs' listing is); swap checks
+        data = self._read(rel, limit)
+        if known:
+            # A generic listing proves no content: the ref may have moved since, to what
+            # the listing lacks (a push landed in between), so the medium is asked from now.
+            self._forget_survey()
         return data, data
 
     def proven(self, rel: str, guesses: tuple[bytes, ...]) -> tuple[bytes, Any] | None:
