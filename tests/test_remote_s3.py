@@ -406,3 +406,37 @@ def test_a_head_pushed_between_the_listing_and_its_read_is_pulled_whole(pair, tm
     assert not armed[0]
     assert [x["version"] for x in json.loads(ok(b, "log", "ds", "--json"))] == [2, 1]
     assert "no problems" in ok(b, "verify")
+
+
+def test_a_push_cut_short_leaves_no_record_without_its_data(pair, tmp_path, monkeypatch):
+    """format.md, rule 1: a record on a remote has its trees and data. A push whose data
+    does not all arrive (here: killed before a chunked file's manifest is up, the last
+    upload of a batch) must not have sent the record: records go in their own batch after
+    the data's unless all of it is one pack. The next push completes it."""
+    from mlver.store.remote import RemoteStore
+
+    a, bucket, fs = pair
+    ok(a, "push")
+    (a / "data" / "big.bin").write_bytes(os.urandom(5 << 20))  # stored chunked
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    rec = Repo(str(a)).store.refs.get("ds")
+    real = S3Backend.put
+
+    def put(self, rel, data):
+        if rel.endswith(".chunks"):
+            raise KeyboardInterrupt  # as a kill would stop it, before the manifest is up
+        return real(self, rel, data)
+
+    monkeypatch.setattr(S3Backend, "put", put)
+    assert run(a, "push").exit_code != 0
+    monkeypatch.setattr(S3Backend, "put", real)
+    url = f"s3://{bucket}/team/store"
+    endpoint = Repo(str(a)).remotes()[0]["origin"].endpoint_url
+    r = RemoteStore("origin", url, open_backend("origin", url, endpoint), str(tmp_path / "c"),
+                    str(tmp_path / "s"))
+    r.check()
+    assert not r.objects.has(rec), "the record is on the remote without its data"
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    assert "no problems" in ok(b, "verify", "--remote", "origin")
