@@ -229,7 +229,8 @@ class Backend:
                                       f"{limit} a file of its kind may hold; it was not written "
                                       "by mlver")
                 self._n()
-                data = bytes(self.fs.cat_file(p))
+                # bounded even when ``size`` (a listing's) is stale or crafted
+                data = bytes(self.fs.cat_file(p, start=0, end=limit + 1))
             except FileNotFoundError:
                 return None
         if len(data) > limit:
