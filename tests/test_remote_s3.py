@@ -440,3 +440,43 @@ def test_a_push_cut_short_leaves_no_record_without_its_data(pair, tmp_path, monk
     b = clone(a, tmp_path / "b")
     ok(b, "pull")
     assert "no problems" in ok(b, "verify", "--remote", "origin")
+
+
+def test_a_push_landing_while_a_big_remote_is_listed_is_pulled_whole(pair, tmp_path,
+                                                                     monkeypatch):
+    """S3 lists a big remote a page (1,000 keys) at a time, in key order: ``objects/``
+    before ``refs/``. A push that lands between those pages leaves the listing with its
+    new head but without its objects (and the head's GET has the listed ETag). A pull
+    that misses an object lists the remote again, once, before calling it missing."""
+    from mlver.sync import pushpull
+
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    (a / "data" / "t.csv").write_text("id,x\n1,2\n7,8\n")
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    armed = [True]
+    real = pushpull.open_remote
+
+    def spy(store, spec):
+        r = real(store, spec)
+        find = r.backend.fs.find
+
+        def paged(path, *args, **kw):
+            first = find(path, *args, **kw)
+            if not armed[0] or not kw.get("detail"):
+                return first
+            armed[0] = False
+            ok(a, "push")  # lands after the objects' pages, before the refs' page
+            then = find(path, *args, **kw)
+            return {**{k: v for k, v in first.items() if "/objects/" in k},
+                    **{k: v for k, v in then.items() if "/objects/" not in k}}
+
+        monkeypatch.setattr(r.backend.fs, "find", paged)
+        return r
+
+    monkeypatch.setattr(pushpull, "open_remote", spy)
+    ok(b, "pull")
+    assert not armed[0]
+    assert [x["version"] for x in json.loads(ok(b, "log", "ds", "--json"))] == [2, 1]
+    assert "no problems" in ok(b, "verify")

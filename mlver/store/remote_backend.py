@@ -48,6 +48,10 @@ class Medium(Protocol):
         """Every file below ``rel``: its path -> size ({} when absent)."""
         ...
 
+    def drop_survey(self) -> None:
+        """Forget the survey: later listings and reads ask the medium."""
+        ...
+
     def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
         """A whole small file, refused past ``limit`` bytes; None when absent."""
         ...
@@ -169,6 +173,11 @@ class Backend:
         """Someone else wrote meanwhile (a compare-and-swap failed): ask the medium again."""
         with self._count:
             self._known, self._etags = None, {}
+
+    def drop_survey(self) -> None:
+        """Forget the survey (a reader missed an object the refs reach: the listing may
+        predate it); later listings and reads ask the medium."""
+        self._forget_survey()
 
     def _surveyed(self, rel: str) -> tuple[bool, int | None]:
         """``(known, size)``: whether the survey answers for ``rel``, and its size there
