@@ -480,3 +480,16 @@ def test_a_push_landing_while_a_big_remote_is_listed_is_pulled_whole(pair, tmp_p
     assert not armed[0]
     assert [x["version"] for x in json.loads(ok(b, "log", "ds", "--json"))] == [2, 1]
     assert "no problems" in ok(b, "verify")
+
+
+def test_the_survey_keeps_etags_of_refs_and_config_only(pair):
+    """A big remote's listing is held for the command: the ETags it keeps are only those
+    a proof may use (refs, config.json), not one per object."""
+    a, bucket, fs = pair
+    ok(a, "push")
+    url = f"s3://{bucket}/team/store"
+    b = open_backend("origin", url, Repo(str(a)).remotes()[0]["origin"].endpoint_url)
+    b.survey()
+    assert any(p.startswith("objects/") for p in b.list("objects"))
+    assert "config.json" in b._etags and "refs/names/ds" in b._etags
+    assert not [p for p in b._etags if p.startswith("objects/")]

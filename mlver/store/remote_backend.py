@@ -213,8 +213,10 @@ class Backend:
                 continue
             out[p[len(prefix):]] = int(info.get("size") or 0)
             etag = info.get("ETag")
-            if etags is not None and isinstance(etag, str):
-                etags[p[len(prefix):]] = etag
+            rel_p = p[len(prefix):]
+            # kept for proofs (refs, config), not for each of a big remote's objects
+            if etags is not None and isinstance(etag, str) and not rel_p.startswith("objects/"):
+                etags[rel_p] = etag
         return out
 
     def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
