@@ -395,3 +395,126 @@ def test_a_bucket_that_does_not_exist_is_named(s3, tmp_path, command):
         "does not exist; create it (mlver never creates buckets) or fix the remote's URL "
         "(mlver remote remove, then mlver remote add)"], r.stderr
     assert not fs.exists("no-such-bucket-mlver")
+
+
+def test_a_head_pushed_between_the_listing_and_its_read_is_pulled_whole(pair, tmp_path,
+                                                                        monkeypatch):
+    """The listing comes first, the refs after: a push that lands in between moves a head
+    to a version whose objects the listing does not hold. The GET of that ref sees an ETag
+    other than the listed one, so the listing is dropped and the pull sees the new version
+    whole (it once stopped with the remote's objects "missing")."""
+    from mlver.store.remote import RemoteStore
+
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    (a / "data" / "t.csv").write_text("id,x\n1,2\n5,6\n")
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    real = RemoteStore.check
+    armed = [True]
+
+    def check(self, create=False):
+        real(self, create)
+        if armed[0]:
+            armed[0] = False
+            ok(a, "push")  # lands after b's listing, before b reads the head
+
+    monkeypatch.setattr(RemoteStore, "check", check)
+    ok(b, "pull")
+    assert not armed[0]
+    assert [x["version"] for x in json.loads(ok(b, "log", "ds", "--json"))] == [2, 1]
+    assert "no problems" in ok(b, "verify")
+
+
+def test_a_push_cut_short_leaves_no_record_without_its_data(pair, tmp_path, monkeypatch):
+    """format.md, rule 1: a record on a remote has its trees and data. A push whose data
+    does not all arrive (here: killed before a chunked file's manifest is up, the last
+    upload of a batch) must not have sent the record: records go in their own batch after
+    the data's unless all of it is one pack. The next push completes it."""
+    from mlver.store.remote import RemoteStore
+
+    a, bucket, fs = pair
+    ok(a, "push")
+    (a / "data" / "big.bin").write_bytes(os.urandom(5 << 20))  # stored chunked
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    rec = Repo(str(a)).store.refs.get("ds")
+    real = S3Backend.put
+
+    def put(self, rel, data):
+        if rel.endswith(".chunks"):
+            raise KeyboardInterrupt  # as a kill would stop it, before the manifest is up
+        return real(self, rel, data)
+
+    monkeypatch.setattr(S3Backend, "put", put)
+    assert run(a, "push").exit_code != 0
+    monkeypatch.setattr(S3Backend, "put", real)
+    url = f"s3://{bucket}/team/store"
+    endpoint = Repo(str(a)).remotes()[0]["origin"].endpoint_url
+    r = RemoteStore("origin", url, open_backend("origin", url, endpoint), str(tmp_path / "c"),
+                    str(tmp_path / "s"))
+    r.check()
+    assert not r.objects.has(rec), "the record is on the remote without its data"
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    ok(b, "pull")
+    assert "no problems" in ok(b, "verify", "--remote", "origin")
+
+
+@pytest.mark.parametrize("verify", [False, True], ids=["pull", "verify-remote"])
+def test_a_push_landing_while_a_big_remote_is_listed_is_pulled_whole(pair, tmp_path,
+                                                                     monkeypatch, verify):
+    """S3 lists a big remote a page (1,000 keys) at a time, in key order: ``objects/``
+    before ``refs/``. A push that lands between those pages leaves the listing with its
+    new head but without its objects (and the head's GET has the listed ETag). A pull
+    that misses an object lists the remote again, once, before calling it missing."""
+    from mlver.sync import pushpull
+
+    a, bucket, fs = pair
+    ok(a, "push")
+    b = clone(a, tmp_path / "b")
+    if verify:
+        ok(b, "pull")  # a store to verify from
+    (a / "data" / "t.csv").write_text("id,x\n1,2\n7,8\n")
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    armed = [True]
+    real = pushpull.open_remote
+
+    def spy(store, spec):
+        r = real(store, spec)
+        find = r.backend.fs.find
+
+        def paged(path, *args, **kw):
+            first = find(path, *args, **kw)
+            if not armed[0] or not kw.get("detail"):
+                return first
+            armed[0] = False
+            ok(a, "push")  # lands after the objects' pages, before the refs' page
+            then = find(path, *args, **kw)
+            return {**{k: v for k, v in first.items() if "/objects/" in k},
+                    **{k: v for k, v in then.items() if "/objects/" not in k}}
+
+        monkeypatch.setattr(r.backend.fs, "find", paged)
+        return r
+
+    monkeypatch.setattr(pushpull, "open_remote", spy)
+    if verify:  # the same miss is not reported as damage
+        assert "no problems" in ok(b, "verify", "--remote", "origin")
+        assert not armed[0]
+        return
+    ok(b, "pull")
+    assert not armed[0]
+    assert [x["version"] for x in json.loads(ok(b, "log", "ds", "--json"))] == [2, 1]
+    assert "no problems" in ok(b, "verify")
+
+
+def test_the_survey_keeps_etags_of_refs_and_config_only(pair):
+    """A big remote's listing is held for the command: the ETags it keeps are only those
+    a proof may use (refs, config.json), not one per object."""
+    a, bucket, fs = pair
+    ok(a, "push")
+    url = f"s3://{bucket}/team/store"
+    b = open_backend("origin", url, Repo(str(a)).remotes()[0]["origin"].endpoint_url)
+    b.survey()
+    assert any(p.startswith("objects/") for p in b.list("objects"))
+    assert "config.json" in b._etags and "refs/names/ds" in b._etags
+    assert not [p for p in b._etags if p.startswith("objects/")]

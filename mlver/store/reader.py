@@ -63,6 +63,10 @@ class Catalog(Protocol):
     def _listing(self) -> tuple[Collection[str], Collection[str]]:
         """The oids of every loose object and of every manifest present."""
 
+    def _missed(self) -> bool:
+        """``has`` or ``size`` found nothing: True when the medium was listed again, so
+        that the lookup is worth repeating (a remote reader's first miss)."""
+
 
 class LayoutReader:
     """Lookups over the layout of a store, for a subclass that implements :class:`Catalog`.
@@ -110,6 +114,9 @@ class LayoutReader:
 
     def _listing(self) -> tuple[Collection[str], Collection[str]]:
         raise NotImplementedError
+
+    def _missed(self) -> bool:
+        return False
 
     # -- where an object is ------------------------------------------------------------------
 
@@ -172,10 +179,19 @@ class LayoutReader:
 
     def has(self, oid: str) -> bool:
         """True when the object is present: packed, loose, or as chunks (its manifest)."""
+        return self._held(oid) or (self._missed() and self._held(oid))
+
+    def _held(self, oid: str) -> bool:
         return self._where(oid) is not None or (is_oid(oid) and self._manifest_listed(oid))
 
     def size(self, oid: str) -> int | None:
         """The object's size in bytes, or None when it is not held."""
+        n = self._size(oid)
+        if n is None and self._missed():
+            n = self._size(oid)
+        return n
+
+    def _size(self, oid: str) -> int | None:
         have = self.stored_size(oid)
         if have is not None:
             return have

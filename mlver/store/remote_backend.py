@@ -48,6 +48,10 @@ class Medium(Protocol):
         """Every file below ``rel``: its path -> size ({} when absent)."""
         ...
 
+    def drop_survey(self) -> None:
+        """Forget the survey: later listings and reads ask the medium."""
+        ...
+
     def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
         """A whole small file, refused past ``limit`` bytes; None when absent."""
         ...
@@ -174,6 +178,11 @@ class Backend:
         with self._count:
             self._known, self._etags = None, {}
 
+    def drop_survey(self) -> None:
+        """Forget the survey (a reader missed an object the refs reach: the listing may
+        predate it); later listings and reads ask the medium."""
+        self._forget_survey()
+
     def _surveyed(self, rel: str) -> tuple[bool, int | None]:
         """``(known, size)``: whether the survey answers for ``rel``, and its size there
         (None: absent)."""
@@ -209,8 +218,10 @@ class Backend:
                 continue
             out[p[len(prefix):]] = int(info.get("size") or 0)
             etag = info.get("ETag")
-            if etags is not None and isinstance(etag, str):
-                etags[p[len(prefix):]] = etag
+            rel_p = p[len(prefix):]
+            # kept for proofs (refs, config), not for each of a big remote's objects
+            if etags is not None and isinstance(etag, str) and not rel_p.startswith("objects/"):
+                etags[rel_p] = etag
         return out
 
     def read(self, rel: str, limit: int, size: int | None = None) -> bytes | None:
@@ -234,7 +245,8 @@ class Backend:
                                       f"{limit} a file of its kind may hold; it was not written "
                                       "by mlver")
                 self._n()
-                data = bytes(self.fs.cat_file(p))
+                # bounded even when ``size`` (a listing's) is stale or crafted
+                data = bytes(self.fs.cat_file(p, start=0, end=limit + 1))
             except FileNotFoundError:
                 return None
         if len(data) > limit:
@@ -307,7 +319,14 @@ class Backend:
     # refs: compare-and-swap
     def read_ref(self, rel: str, limit: int = REF_MAX) -> tuple[bytes | None, Any]:
         """``(bytes or None, token)``: the token is what :meth:`swap` compares against."""
-        data = self.read(rel, limit)
+        known, size = self._surveyed(rel)
+        if known and size is None:
+            return None, None  # absent when surveyed (as the refs' listing is); swap checks
+        data = self._read(rel, limit)
+        if known:
+            # A generic listing proves no content: the ref may have moved since, to what
+            # the listing lacks (a push landed in between), so the medium is asked from now.
+            self._forget_survey()
         return data, data
 
     def proven(self, rel: str, guesses: tuple[bytes, ...]) -> tuple[bytes, Any] | None:

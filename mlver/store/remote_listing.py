@@ -36,6 +36,10 @@ class RemoteListing(LayoutReader):
 
     # A damaged or crafted manifest is named, not taken for an absent file.
     size_raises_damage = True
+    # A reader's first miss lists the remote again (see _relisted); a push's misses are
+    # what it sends.
+    relist_on_miss = False
+    _relisted_once = False
 
     def __init__(self, backend: Medium, cache_dir: str, scratch_dir: str) -> None:
         self.backend = backend
@@ -133,7 +137,20 @@ class RemoteListing(LayoutReader):
 
     def _relisted(self) -> bool:
         self._ensure()
-        return False  # one listing: what this process adds, it remembers
+        return False  # one listing: what this process adds, it remembers (see has, size)
+
+    def _missed(self) -> bool:
+        """For a reader (:attr:`relist_on_miss`: pull, verify --remote) that misses an
+        object for the first time: the listing may predate what the refs it read reach (a
+        push landed between S3's pages of a big remote, objects listed before refs), so
+        the remote is listed again, once. True when it was."""
+        with self._lock:
+            if not self.relist_on_miss or self._relisted_once:
+                return False
+            self._relisted_once = True
+            self.backend.drop_survey()
+            self.refresh()
+        return True
 
     def _fresh_indexes(self) -> tuple[packmod.PackIndex, ...]:
         self._ensure()

@@ -104,6 +104,12 @@ class S3Backend(Backend):
         if known and size is None:
             return None, None  # absent when surveyed; a create is conditional anyway
         data, etag = self._get(rel, limit)
+        with self._count:
+            moved = known and self._etags.get(rel) != etag
+        if moved:
+            # It changed since the listing, which may then lack what it now reaches (a
+            # push landed in between: its objects, its refs/pruned): ask S3 from now on.
+            self._forget_survey()
         if data is not None and len(data) > limit:
             raise RemoteError(f"{self.label}: {rel} is larger than a ref; it was not written "
                               "by mlver")

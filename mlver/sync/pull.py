@@ -97,6 +97,7 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
     fd = storelock.shared(store.path)  # what arrives stays until the refs reach it
     try:
         remote.check()
+        remote.objects.relist_on_miss = True  # every object it asks for should be there
         chosen = list(dict.fromkeys(names)) if names else None
         # refs unchanged since the last pull or push are proven by the listing, not read
         heads, rtags = remote.refs.all(chosen, (tracking(store, remote.name), store.refs))

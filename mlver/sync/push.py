@@ -17,7 +17,9 @@ from mlver.core import history, reach
 from mlver.store import Store, storelock
 from mlver.store.refs import Refs
 from mlver.store.remote import RemoteStore
-from mlver.store.transfer import TransferResult, transfer
+from mlver.store import remote_batch
+from mlver.store.packs import PACK_THRESHOLD
+from mlver.store.transfer import NOTHING, TransferResult, transfer
 from mlver.sync.pushpull import (
     NameUpdate,
     PushRefused,
@@ -134,13 +136,34 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Progress 
                 "push again")
         gone.update(holders)
         dropped.add(o)
-    # One transfer, so one batch: data, trees and records share packs (a push of a
-    # version that changed little is one pack and its index, not three). No remote ref
-    # reaches any of them before the batch is whole, so their order within it is free.
-    moved = transfer(store.objects, remote.objects,
-                     [o for o in leaves + trees + records if o not in dropped], progress,
-                     "sending")
+    send = [o for o in leaves + trees + records if o not in dropped]
+    if _one_pack(store, [o for o in need if o not in dropped]):
+        # One transfer, so one batch and one pack: data, trees and records appear at once
+        # (a push of a version that changed little is one pack and its index, not three).
+        return transfer(store.objects, remote.objects, send, progress, "sending"), gone
+    # Else each group whole before the next starts (format.md, rule 1): in one batch a
+    # record's pack may be up before a loose file, another pack or a chunked file's
+    # manifest (uploaded last), and a push cut short would leave it without its data.
+    moved = NOTHING
+    for label, oids in (("sending data", leaves), ("sending trees", trees),
+                        ("sending records", records)):
+        moved = moved + transfer(store.objects, remote.objects,
+                                 [o for o in oids if o not in dropped], progress, label)
     return moved, gone
+
+
+def _one_pack(store: Store, oids: list[str]) -> bool:
+    """True when ``oids`` all go into one pack of a remote batch: each small enough to be
+    packed (never loose, never chunked) and all of them below the size that closes a pack."""
+    total = 0
+    for o in oids:
+        n = store.objects.size(o)
+        if n is None or n > PACK_THRESHOLD:
+            return False
+        total += n + 64  # the pack's own bytes per object, generously
+        if total >= remote_batch.PACK_TARGET:
+            return False
+    return True
 
 
 def _push_tags(store: Store, remote: RemoteStore, track: Refs, name: str,

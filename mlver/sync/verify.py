@@ -48,6 +48,7 @@ def verify_remote(remote: RemoteStore, progress: Progress | None = None) -> Veri
     problem found is reported, never raised (one bad record does not hide the rest)."""
     t0 = time.perf_counter()
     remote.check()
+    remote.objects.relist_on_miss = True  # a miss is listed again before it is reported
     starts = reach.ref_starts(remote)  # type: ignore[arg-type]
     problems = [Problem("ref", "invalid", e) for e in starts.errors]
     r = reach.walk_records(remote, starts.labelled())  # type: ignore[arg-type]
