@@ -114,7 +114,7 @@ def pull(store: Store, remote: RemoteStore, names: Iterable[str] | None = None,
         meta = [o for o in (*(r.code.patch for r in recs.values()),
                             *(r.env.packages for r in recs.values())) if o]
         want = list(dict.fromkeys(meta + (blobs if data else [])))
-        lacking = [o for o in want if not store.objects.has(o)]
+        lacking = store.objects.missing(want)  # a chunked file missing chunks included
         remote.objects.prefetch_manifests(lacking)  # chunked files: their manifests at once
         check_declared(remote.label, remote.objects.size,
                        {o: declared[o] for o in lacking if o in declared})
