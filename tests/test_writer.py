@@ -83,7 +83,7 @@ def test_what_the_destination_holds_is_not_written(tmp_path):
     w = Memory(str(tmp_path), held={oid_of(b"there")})
     w.add_bytes(b"there")
     assert w.has(oid_of(b"there")) and not w.has(oid_of(b"elsewhere"))
-    assert len(w) == 0
+    assert not w._staged
     w.commit()
     assert w.out == []
 
@@ -94,7 +94,7 @@ def test_bytes_that_do_not_hash_to_expect_are_refused(tmp_path):
         w.add_bytes(b"bytes", expect=oid_of(b"other"))
     with pytest.raises(CorruptObjectError, match="chunk .* refused"):
         w._add_chunk(b"bytes", expect=oid_of(b"other"))
-    assert len(w) == 0
+    assert not w._staged
 
 
 def test_a_big_file_is_cut_its_manifest_out_after_its_chunks(tmp_path, monkeypatch):

@@ -370,6 +370,9 @@ class Batch(LayoutWriter):
             os.unlink(tmp)
         return oid, size
 
+    def __len__(self) -> int:
+        return len(self._staged)
+
     # -- commit: one sync, then names in the layout's order ----------------------------------
 
     def commit(self) -> None:

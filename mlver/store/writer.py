@@ -297,8 +297,6 @@ class LayoutWriter:
             self._manifests = {}
         return todo
 
-    def __len__(self) -> int:
-        return len(self._staged)
 
-
-__all__ = ["CHUNKED", "PACKED", "RESERVED", "LayoutWriter", "Sink", "placement"]
+__all__ = ["CHUNKED", "PACKED", "RESERVED", "LayoutWriter", "Place", "Sink", "Source",
+           "placement"]
