@@ -408,7 +408,8 @@ def test_a_format_1_store_is_read_and_upgraded_on_the_first_write(git_repo, monk
     write(git_repo / "data" / "big.bin", blob(7, T + 10))
     with monkeypatch.context() as m:
         m.setattr(objmod, "PACK_THRESHOLD", -1)  # everything loose, as format 1 wrote it
-        m.setattr(batchmod, "PACK_THRESHOLD", -1)  # (the writer's copy of the threshold)
+        m.setattr(batchmod, "PACK_THRESHOLD", -1)  # (the local batch's copy of the threshold)
+        m.setattr("mlver.store.writer.PACK_THRESHOLD", -1)  # (the layout writer's: placement)
         m.setattr("mlver.store.settings.STORE_FORMAT", 1)
         with Repo.init(str(git_repo)) as r:
             v1 = r.snapshot("ds", inputs={"d": "data"})

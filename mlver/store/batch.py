@@ -1,9 +1,13 @@
-"""A batch of new objects: staged in ``tmp/``, made durable with one sync, published.
+"""A batch of new objects in the local store: staged in ``tmp/``, made durable with one
+sync, published.
 
-Small objects are appended to one new pack, large ones copied to their own file in the
-kernel and hashed from the page cache; :meth:`Batch.commit` publishes them in the store's
-order (objects, then pack, then the pack's index last) so that only complete objects
-ever carry their final names. Split from :mod:`mlver.store.objects`, which reads.
+What goes where (a pack, a loose file, chunks plus a manifest), dedupe and the order of
+publishing are the layout's, shared with a remote's batch (:mod:`mlver.store.writer`). What
+is the local store's own: large files copied to their own file in the kernel and hashed
+from the page cache, damaged stored copies repaired, staging in ``tmp/`` with one sync and
+:meth:`Batch.commit` publishing in the layout's order (objects, then pack, then the pack's
+index, manifests last) so that only complete objects ever carry their final names, the
+store lock against gc, pack merges. Split from :mod:`mlver.store.objects`, which reads.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import io
 import itertools
 import os
-import threading
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Protocol
@@ -20,7 +23,7 @@ from mlver.store.settings import CONFIG_FILE
 from mlver.base.errors import CorruptObjectError
 from mlver.base.hashing import CHUNK, Hasher, oid_of
 from mlver.store import chunker as chunkmod
-from mlver.store.bigwrite import copy_and_hash, cut, write_all, write_readonly
+from mlver.store.bigwrite import copy_and_hash, write_all, write_readonly
 from mlver.store import layout
 from mlver.store import packs as packmod
 from mlver.store.publish import publish_staged
@@ -29,19 +32,18 @@ from mlver.store.manifest import SUFFIX as MANIFEST_SUFFIX
 from mlver.store.chunked import RUN_MAX, ChunkedReader, read_runs
 from mlver.store.manifest import Manifest
 from mlver.store.packs import PACK_THRESHOLD
+from mlver.store.writer import CHUNKED, PACKED, LayoutWriter, Source, placement
 from mlver.store.safefs import discard as _unlink
 from mlver.store.safefs import sync_filesystem
 import contextlib
 
 _counter = itertools.count()
-_PACKED = "\0packed"  # marks a staged oid that went into the batch's pack
-_CHUNKED = "\0chunked"  # marks a staged oid stored as chunks (its manifest is staged)
 
 
 _REPAIR_GROUP = 64  # chunks checked with one batch of reads when a file is added again
 
 
-def _source_bytes(f: io.RawIOBase | io.BytesIO, off: int, n: int) -> bytes:
+def _source_bytes(f: Source, off: int, n: int) -> bytes:
     """``n`` bytes at ``off`` of the file being added (its position is left alone)."""
     if isinstance(f, io.BytesIO):
         return bytes(f.getbuffer()[off:off + n])
@@ -88,26 +90,23 @@ class Target(Protocol):
     def _refresh(self, force: bool = False) -> bool: ...
 
 
-class Batch:
+class Batch(LayoutWriter):
     """A set of new objects staged in ``tmp/`` and published together.
 
-    Small objects are appended to one new pack; large ones are staged as files.
-    Thread-safe: capture hashes and stages files from a pool of threads.
+    The layout's decisions are :class:`~mlver.store.writer.LayoutWriter`'s: small objects
+    go into one new pack a batch, large ones are staged as files, big ones as chunks and a
+    manifest. Thread-safe: capture hashes and stages files from a pool of threads.
     """
 
     def __init__(self, store: Target) -> None:
+        super().__init__()
         self.store = store
-        self._staged: dict[str, str] = {}  # oid -> tmp path, or _PACKED
         self._present: set[str] | None = None  # oids in the store, once preload() ran
-        self._lock = threading.Lock()
         self._prefix = f"{os.getpid()}-{next(_counter)}-"
         self._n = itertools.count()
-        self._pack: packmod.PackWriter | None = None
-        self._pack_name = ""
-        self._repair: set[str] = set()  # oids whose stored copy is damaged
-        self._manifests: dict[str, str] = {}  # oid -> staged manifest file
+        self._closed: list[tuple[packmod.PackWriter, str]] = []  # packs to publish
         # manifests that arrived (a pull) rather than cut here: verified whole before publishing
-        self._arrived: dict[str, Manifest] = {}
+        self._arrivals: dict[str, Manifest] = {}
         os.makedirs(store.tmp_dir, exist_ok=True)
         # Shared with other writers, exclusive of gc, from before the first has() (a
         # decision not to write an object that gc could then delete) until close().
@@ -154,33 +153,17 @@ class Batch:
         if self._present is None:
             self._present = set(self.store.iter_oids())
 
-    def _in_store(self, oid: str) -> bool:
+    # -- the medium: a folder (writer.Sink) --------------------------------------------------
+
+    def _at_destination(self, oid: str) -> bool:
         if self._present is not None:
             return oid in self._present
         return self.store.has(oid)
 
-    def has(self, oid: str) -> bool:
-        """True when ``oid`` is in the store or staged in this batch."""
-        self._hold()
-        return oid in self._staged or self._in_store(oid)
-
-    def _claim(self, oid: str, size: int, by_size: bool = False) -> bool:
-        """True when this caller should write ``oid``: not staged, and not in the store or
-        in the store but damaged (a copy that does not hash to its oid, or has the wrong
-        size), which the fresh copy then repairs."""
-        with self._lock:
-            if oid in self._staged:
-                return False
-            present = self._in_store(oid)
-        if present and self._intact(oid, size, by_size):
-            return False
-        with self._lock:
-            if oid in self._staged:
-                return False
-            self._staged[oid] = ""  # reserved; filled in by the writer
-            if present:
-                self._repair.add(oid)
-            return True
+    def _chunk_present(self, oid: str, refresh: bool) -> bool:
+        # A pack lookup is in memory: thousands of chunks of one file cost no file-system
+        # call each.
+        return self.store.has_packed(oid, refresh=refresh)
 
     def _intact(self, oid: str, size: int, by_size: bool = False) -> bool:
         # A small object costs one read to check: capture only asks about objects it has
@@ -191,77 +174,44 @@ class Batch:
             return self.store.verify_file(oid)
         return self.store.size(oid) == size
 
-    def add_bytes(self, data: bytes, expect: str | None = None) -> str:
-        """Stage ``data`` as an object and return its oid. With ``expect``, bytes that do not
-        hash to that oid (an object arriving from a remote) are refused, staging nothing."""
-        oid = oid_of(data)
-        if expect is not None and oid != expect:
-            raise CorruptObjectError(f"object {expect} arrived corrupt (its bytes hash to {oid}); "
-                                     "nothing of it was stored")
-        self._hold()
-        if len(data) >= chunkmod.CHUNK_THRESHOLD:
-            self._add_chunked(io.BytesIO(data))
-            return oid
-        if self._claim(oid, len(data)):
-            if len(data) <= PACK_THRESHOLD:
-                self._pack_add(oid, data)
-            else:
-                tmp = self._tmp_path()
-                write_readonly(tmp, data)
-                with self._lock:
-                    self._staged[oid] = tmp
-        return oid
+    def _pack_base(self, name: str) -> str:
+        # staged under this writer's pid, so a sweep can tell it is dead
+        return f"{self.store.tmp_dir}/{self._prefix}{name}"
 
-    def _pack_add(self, oid: str, data: bytes | memoryview) -> None:
+    def _pack_closed(self, pack: packmod.PackWriter, name: str) -> None:
         with self._lock:
-            if self._pack is None:
-                self._pack_name = f"pack-{os.urandom(16).hex()}"
-                # staged under this writer's pid, so a sweep can tell it is dead
-                base = f"{self.store.tmp_dir}/{self._prefix}{self._pack_name}"
-                self._pack = packmod.PackWriter(base + ".pack", base + ".idx")
-            self._pack.add(oid, data)  # type: ignore[arg-type]  # the writer copies any buffer
-            self._staged[oid] = _PACKED
+            self._closed.append((pack, name))  # finished and published by commit()
+
+    def _stage_loose(self, oid: str, data: bytes) -> None:
+        tmp = self._tmp_path()
+        write_readonly(tmp, data)
+        with self._lock:
+            self._staged[oid] = tmp
+
+    def _refused(self, what: str, expect: str, oid: str) -> CorruptObjectError:
+        return CorruptObjectError(f"{what} {expect} arrived corrupt (its bytes hash to {oid}); "
+                                  "nothing of it was stored")
+
+    def _chunkless(self, coid: str, m: Manifest) -> CorruptObjectError:
+        return CorruptObjectError(
+            f"chunk {coid} of object {m.oid} is neither in the store nor sent with it; "
+            "the copy it came from is incomplete: re-snapshot the file there")
+
+    def _arrived(self, m: Manifest) -> None:
+        with self._lock:
+            self._arrivals[m.oid] = m
+
+    # -- adding ------------------------------------------------------------------------------
 
     def add_chunk(self, data: bytes, expect: str | None = None) -> str:
         """Stage one chunk of a big file into the pack, whatever its size; return its oid
         (refused, staging nothing, when ``expect`` is given and the bytes hash otherwise)."""
-        oid = oid_of(data)
-        if expect is not None and oid != expect:
-            raise CorruptObjectError(f"chunk {expect} arrived corrupt (its bytes hash to {oid}); "
-                                     "nothing of it was stored")
-        self._hold()
-        if self._claim_chunk(oid):
-            self._pack_add(oid, data)
-        return oid
-
-    def _claim_chunk(self, oid: str, refresh: bool = True) -> bool:
-        """True when this caller should write the chunk ``oid``: in no pack (chunks live
-        in packs only, so no loose file is looked for) and not staged. A pack lookup is
-        in memory: thousands of chunks of one file cost no file-system call each."""
-        with self._lock:
-            if oid in self._staged:
-                return False
-        if self.store.has_packed(oid, refresh=refresh):
-            return False
-        with self._lock:
-            if oid in self._staged:
-                return False
-            self._staged[oid] = ""  # reserved; filled in by the writer
-            return True
+        return self._add_chunk(data, expect)[0]
 
     def add_manifest(self, m: Manifest) -> None:
         """Stage the manifest ``m``, whose chunks must be in the store or in this batch; it
         is published after them."""
-        self._hold()
-        for coid in m.chunk_oids():
-            if not self.has(coid):
-                raise CorruptObjectError(
-                    f"chunk {coid} of object {m.oid} is neither in the store nor sent with it; "
-                    "the copy it came from is incomplete: re-snapshot the file there")
-        self._stage_manifest(m, self._stale(m))
-        with self._lock:
-            if self._manifests.get(m.oid):
-                self._arrived[m.oid] = m
+        self._add_manifest(m)
 
     def _stale(self, m: Manifest) -> bool:
         """True when the store holds another manifest for ``m.oid`` naming a chunk that is
@@ -275,40 +225,7 @@ class Batch:
         return stored is not None and stored != m \
             and not all(self.has(c) for c in stored.chunk_oids())
 
-    def _stage_manifest(self, m: Manifest, replace: bool = False) -> None:
-        if replace:  # the stored one differs from ``m``, which is known true: overwrite it
-            with self._lock:
-                if m.oid in self._staged:
-                    return
-                self._staged[m.oid] = ""
-                self._repair.add(m.oid)
-        elif not self._claim(m.oid, m.size, by_size=True):
-            return  # present already (whole or as chunks)
-        tmp = self._tmp_path() + MANIFEST_SUFFIX
-        write_readonly(tmp, m.encode())
-        with self._lock:
-            self._staged[m.oid] = _CHUNKED
-            self._manifests[m.oid] = tmp
-
-    def _add_chunked(self, f: io.RawIOBase | io.BytesIO, first: bytes = b"") -> tuple[str, int]:
-        """Cut ``f`` (after ``first``) into chunks in one pass that also hashes it whole;
-        stage the chunks this store lacks and the manifest. Returns ``(oid, size)``."""
-        written: set[str] = set()
-        self.store.has_packed("")  # list the packs once: chunks are then looked up in memory
-
-        def add(coid: str, data: bytes) -> None:
-            if self._claim_chunk(coid, refresh=False):
-                self._pack_add(coid, data)
-                written.add(coid)
-        m, oid, size = cut(f, add, first)
-        if m is None:  # the file shrank to nothing while it was read
-            return self.add_bytes(b""), 0
-        replace = not first and self._repair_chunks(f, m, written)
-        self._stage_manifest(m, replace)
-        return oid, size
-
-    def _repair_chunks(self, f: io.RawIOBase | io.BytesIO, m: Manifest,
-                       written: set[str]) -> bool:
+    def _repair_chunks(self, f: Source, m: Manifest, written: set[str]) -> bool:
         """When the file ``m`` describes is stored as chunks already (it is being added
         again), check the chunks this call found present and write again, from ``f``, any
         that is damaged or gone: adding a file again is how a damaged copy is repaired, as
@@ -378,18 +295,17 @@ class Batch:
             _unlink(path)
             raise CorruptObjectError(f"object {expect} arrived corrupt (its bytes hash to "
                                      f"{h.hexdigest()}); nothing of it was stored")
-        if size <= PACK_THRESHOLD:
+        where = placement(size)
+        if where == "pack":
             with open(path, "rb") as f:
                 data = f.read()
             _unlink(path)
             self.add_bytes(data, expect)
-            return size
-        if size >= chunkmod.CHUNK_THRESHOLD:
+        elif where == "chunks":
             with open(path, "rb", buffering=0) as f:
                 self._add_chunked(f)
             _unlink(path)
-            return size
-        if self._claim(expect, size):
+        elif self._claim(expect, size):
             os.chmod(path, 0o444)
             with self._lock:
                 self._staged[expect] = path
@@ -457,27 +373,33 @@ class Batch:
     def __len__(self) -> int:
         return len(self._staged)
 
+    # -- commit: one sync, then names in the layout's order ----------------------------------
+
     def commit(self) -> None:
         """Make every staged object durable, then give it its final name (index last)."""
+        self._close_pack()
+        todo = self._take_manifests()
         with self._lock:
             staged = [(oid, tmp) for oid, tmp in self._staged.items()
-                      if tmp and tmp not in (_PACKED, _CHUNKED)]
-            packed = [oid for oid, tmp in self._staged.items() if tmp == _PACKED]
-            manifests = list(self._manifests.items())
-            arrived, self._arrived = self._arrived, {}
-            self._manifests = {}
-            pack, name = self._pack, self._pack_name
+                      if tmp and tmp not in (PACKED, CHUNKED)]
+            packed = [oid for oid, tmp in self._staged.items() if tmp == PACKED]
+            arrived, self._arrivals = self._arrivals, {}
+            packs, self._closed = self._closed, []
             self._staged = {}
-            self._pack = None
-        if not staged and pack is None and not manifests:
+        if not staged and not packs and not todo:
             return
         store = self.store
+        manifests: list[tuple[str, str]] = []
         try:
-            if pack is not None:
+            for pack, _name in packs:
                 pack.finish()
+            for m in todo:
+                tmp = self._tmp_path() + MANIFEST_SUFFIX
+                write_readonly(tmp, m.encode())
+                manifests.append((m.oid, tmp))
             upgrade = store._stage_upgrade()
         except BaseException:
-            if pack is not None:
+            for pack, _name in packs:
                 pack.abort()
             for _oid, tmp in staged + manifests:
                 _unlink(tmp)
@@ -490,13 +412,13 @@ class Batch:
             sync_filesystem(store.store_dir)
             store._format_ok = True
         try:
-            self._publish_all(staged, pack, name)
+            self._publish_all(staged, packs)
         except BaseException:
             # Nothing refers to these yet (refs move after a commit returns): a failed
             # publish (permissions, a full disk) leaves no staged file behind.
             for _oid, tmp in staged + manifests:
                 _unlink(tmp)
-            if pack is not None:
+            for pack, name in packs:
                 _unlink(pack.pack_path)
                 _unlink(pack.idx_path)
                 _unlink(f"{store.pack_dir}/{name}.pack")  # an index never came: invisible
@@ -517,16 +439,16 @@ class Batch:
         sync_filesystem(store.objects_dir)
         if self._present is not None:
             self._present.update(packed)
-        if pack is not None:
+        if packs:
             store._refresh(force=True)
             # a damaged pack is left as it is (reads name it); no merge this time
             with contextlib.suppress(CorruptObjectError):
                 store.maybe_merge()
 
-    def _publish_all(self, staged: list[tuple[str, str]], pack: packmod.PackWriter | None,
-                     name: str) -> None:
+    def _publish_all(self, staged: list[tuple[str, str]],
+                     packs: list[tuple[packmod.PackWriter, str]]) -> None:
         files = [(layout.loose_rel(oid), tmp) for oid, tmp in staged]
-        if pack is not None:  # the index after its pack: the layout's order
+        for pack, name in packs:  # each index after its pack: the layout's order
             files += [(layout.pack_rel(name), pack.pack_path),
                       (layout.idx_rel(name), pack.idx_path)]
         self._publish(files)
@@ -556,12 +478,14 @@ class Batch:
         self.close()
         with self._lock:
             for tmp in self._staged.values():
-                if tmp and tmp not in (_PACKED, _CHUNKED):
+                if tmp and tmp not in (PACKED, CHUNKED):
                     _unlink(tmp)
-            for tmp in self._manifests.values():
-                _unlink(tmp)
             self._manifests = {}
+            self._arrivals = {}
+            packs, self._closed = self._closed, []
             if self._pack is not None:
-                self._pack.abort()
+                packs.append((self._pack, self._pack_name))
                 self._pack = None
+            for pack, _name in packs:
+                pack.abort()
             self._staged = {}

@@ -3,50 +3,45 @@ parallel; each pack's index goes up after its pack, so its objects exist only on
 A chunked file goes up as its chunks (packed whatever their size, as in the local store)
 and then its manifest, ``objects/ab/<30 hex>.chunks``, once every upload of the batch is
 done: a remote never lists a manifest whose chunks are absent.
+
+What goes where, dedupe and that order are the layout's, shared with the local store's
+batches (:class:`~mlver.store.writer.LayoutWriter`); this module is the remote's medium:
+parallel uploads with back-pressure, packs closed at :data:`PACK_TARGET`, the listing told
+what was sent (``remember``), scratch files.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import threading
 import uuid
 from contextlib import suppress
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, BinaryIO
+from typing import Any
 
 from mlver.base.errors import CorruptObjectError
-from mlver.base.hashing import oid_of
-from mlver.store import chunker
 from mlver.store import layout
 from mlver.store import packs as packmod
-from mlver.store.bigwrite import cut
 from mlver.store.manifest import Manifest
-from mlver.store.packs import PACK_THRESHOLD
 from mlver.store.remote_bounds import WORKERS, hash_file, unlink
 from mlver.store.remote_listing import RemoteListing
+from mlver.store.writer import LayoutWriter, placement
 
 PACK_TARGET = 32 << 20  # a pack sent to a remote is closed at this size (resumable units)
 
 
-class RemoteBatch:
+class RemoteBatch(LayoutWriter):
     """Objects on their way to a remote: small ones appended to packs of up to
     :data:`PACK_TARGET` bytes (each uploaded as soon as it is full: the pack, then its
     index, after which its objects exist), large ones uploaded as loose objects. Uploads
     run on a pool; adding waits while too many are in flight."""
 
     def __init__(self, remote: RemoteListing) -> None:
+        super().__init__()
         self.remote = remote
+        self.pack_target = PACK_TARGET  # read here: a test lowers it
         self._pool = ThreadPoolExecutor(WORKERS)
         self._futures: list[Future[None]] = []
-        self._lock = threading.Lock()
-        self._pack: packmod.PackWriter | None = None
-        self._pack_name = ""
-        self._pack_bytes = 0
-        self._staged: set[str] = set()
-        self._temp: list[str] = []
-        self._manifests: dict[str, Manifest] = {}
         os.makedirs(remote.scratch_dir, exist_ok=True)
         self.uploaded = 0  # bytes sent
         # A folder makes the batch durable at once (one sync a group), as a local store
@@ -63,9 +58,34 @@ class RemoteBatch:
         else:
             self.abort()
 
-    def has(self, oid: str) -> bool:
-        """True when ``oid`` is on the remote or already on its way there."""
-        return oid in self._staged or self.remote.has(oid)
+    # -- the medium: a remote (writer.Sink) --------------------------------------------------
+
+    def _at_destination(self, oid: str) -> bool:
+        return self.remote.has(oid)
+
+    def _chunk_present(self, oid: str, refresh: bool) -> bool:
+        return self.remote.has(oid) if oid else False
+
+    def _skips_present_file(self, oid: str) -> bool:
+        return self.has(oid)  # the remote's listing is trusted: not cut, not sent again
+
+    def _refused(self, what: str, expect: str, oid: str) -> CorruptObjectError:
+        return CorruptObjectError(f"{what} {expect} is corrupt in this store (its bytes hash "
+                                  f"to {oid}); it was not sent")
+
+    def _chunkless(self, coid: str, m: Manifest) -> CorruptObjectError:
+        return CorruptObjectError(f"chunk {coid} of object {m.oid} is neither on "
+                                  f"{self.remote.label} nor being sent; the manifest was "
+                                  "not sent")
+
+    def _pack_base(self, name: str) -> str:
+        return os.path.join(self.remote.scratch_dir, name)
+
+    def _stage_loose(self, oid: str, data: bytes) -> None:
+        tmp = os.path.join(self.remote.scratch_dir, f"{os.getpid()}-{uuid.uuid4().hex}.up")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        self._loose(oid, tmp, True)
 
     def _submit(self, fn: Callable[[], None]) -> None:
         # Back-pressure: at most 2 × WORKERS uploads queued (bounds disk and memory).
@@ -81,78 +101,19 @@ class RemoteBatch:
                 first = self._futures[0]
             first.exception()  # wait for one
 
-    def add_bytes(self, data: bytes, expect: str | None = None) -> str:
-        """Send ``data`` (refused unless it hashes to ``expect``, when given); return its oid."""
-        oid = oid_of(data)
-        if expect is not None and oid != expect:
-            raise CorruptObjectError(f"object {expect} is corrupt in this store (its bytes hash "
-                                     f"to {oid}); it was not sent")
-        if oid in self._staged or self.remote.has(oid):
-            return oid
-        if len(data) >= chunker.CHUNK_THRESHOLD:
-            self._chunk(io.BytesIO(data), oid)
-            return oid
-        self._staged.add(oid)
-        if len(data) > PACK_THRESHOLD:
-            tmp = os.path.join(self.remote.scratch_dir, f"{os.getpid()}-{uuid.uuid4().hex}.up")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            self._loose(oid, tmp, True)
-            return oid
-        self._pack_add(oid, data)
-        return oid
+    # -- adding ------------------------------------------------------------------------------
 
     def add_chunk(self, data: bytes, expect: str) -> bool:
         """Send one chunk of a chunked file into a pack, whatever its size (refused unless
         it hashes to ``expect``); False when the remote has it or it is already staged."""
-        oid = oid_of(data)
-        if oid != expect:
-            raise CorruptObjectError(f"chunk {expect} is corrupt in this store (its bytes hash "
-                                     f"to {oid}); it was not sent")
-        if oid in self._staged or self.remote.has(oid):
-            return False
-        self._staged.add(oid)
-        self._pack_add(oid, data)
-        return True
+        return self._add_chunk(data, expect)[1]
 
     def add_manifest(self, m: Manifest) -> int:
         """Send the manifest of a chunked file once the batch's uploads are done (at
         :meth:`commit`); every chunk must be on the remote or staged in this batch, else
         :class:`CorruptObjectError` names the first that is neither. Returns its size."""
-        for c in m.chunk_oids():
-            if c not in self._staged and not self.remote.has(c):
-                raise CorruptObjectError(f"chunk {c} of object {m.oid} is neither on "
-                                         f"{self.remote.label} nor being sent; the manifest was "
-                                         "not sent")
-        self._staged.add(m.oid)
-        self._manifests[m.oid] = m
+        self._add_manifest(m)
         return len(m.encode())
-
-    def _chunk(self, f: BinaryIO, oid: str) -> None:
-        """Send a big file as the remote stores it, as a local store does: its chunks
-        (those the remote lacks) in packs, then its manifest (see :meth:`add_manifest`)."""
-        def add(coid: str, data: bytes) -> None:
-            if coid not in self._staged and not self.remote.has(coid):
-                self._staged.add(coid)
-                self._pack_add(coid, data)
-        m, got, _size = cut(f, add)
-        if got != oid or m is None:
-            raise CorruptObjectError(f"object {oid} changed while it was being sent (its bytes "
-                                     f"now hash to {got}); it was not sent")
-        self.add_manifest(m)
-
-    def _pack_add(self, oid: str, data: bytes) -> None:
-        with self._lock:
-            if self._pack is None:
-                self._pack_name = f"pack-{os.urandom(16).hex()}"
-                base = os.path.join(self.remote.scratch_dir, self._pack_name)
-                self._pack = packmod.PackWriter(base + ".pack", base + ".idx")
-                self._pack_bytes = 0
-            self._pack.add(oid, data)
-            self._pack_bytes += len(data) + 20
-            full = self._pack_bytes >= PACK_TARGET
-        if full:
-            self._close_pack()
 
     def add_file(self, path: str) -> tuple[str, int]:
         """Send the file at ``path`` (left in place); return ``(oid, size)``."""
@@ -172,25 +133,29 @@ class RemoteBatch:
         return size
 
     def _send(self, path: str, oid: str, size: int, owned: bool) -> None:
-        if size <= PACK_THRESHOLD:
+        where = placement(size)
+        if where == "pack":
             with open(path, "rb") as f:
                 data = f.read()
             if owned:
                 unlink(path)
             self.add_bytes(data, oid)
-        elif oid in self._staged or self.remote.has(oid):
+        elif self.has(oid):
             if owned:
                 unlink(path)
-        elif size >= chunker.CHUNK_THRESHOLD:
+        elif where == "chunks":
             try:
                 with open(path, "rb") as f:
-                    self._chunk(f, oid)
+                    self._add_chunked(f, expect=oid)
             finally:
                 if owned:
                     unlink(path)
-        else:
-            self._staged.add(oid)
+        elif self._claim(oid, size):
             self._loose(oid, path, owned)
+        elif owned:
+            unlink(path)
+
+    # -- uploads -----------------------------------------------------------------------------
 
     def _loose(self, oid: str, path: str, owned: bool) -> None:
         rel = layout.loose_rel(oid)
@@ -207,12 +172,7 @@ class RemoteBatch:
                 self.uploaded += size
         self._submit(up)
 
-    def _close_pack(self) -> None:
-        with self._lock:
-            pack, name = self._pack, self._pack_name
-            self._pack = None
-        if pack is None:
-            return
+    def _pack_closed(self, pack: packmod.PackWriter, name: str) -> None:
         pack.finish()
 
         def up() -> None:
@@ -231,8 +191,7 @@ class RemoteBatch:
     def _send_manifests(self) -> None:
         """Upload the staged manifests (their chunks are all up: every other upload of the
         batch is done), in parallel."""
-        todo = list(self._manifests.values())
-        self._manifests = {}
+        todo = self._take_manifests()
 
         def up(m: Manifest) -> None:
             data = m.encode()
@@ -286,4 +245,3 @@ class RemoteBatch:
     def close(self) -> None:
         """Wait for the upload pool to finish."""
         self._pool.shutdown(wait=True)
-
