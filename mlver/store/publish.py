@@ -16,6 +16,7 @@ rather than an fsync a file.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Collection, Iterable
 
 from mlver.store import layout
@@ -33,7 +34,16 @@ def place(tmp: str, final: str, replace: bool = False) -> None:
     try:
         os.link(tmp, final)
     except FileExistsError:
-        pass  # written meanwhile by another process: keep theirs
+        try:
+            mode = os.lstat(final).st_mode
+        except FileNotFoundError:
+            mode = stat.S_IFREG  # gone meanwhile: whoever removed it decides
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            # A link or a fifo is never an object (readers refuse it, so the object reads
+            # as absent and every pull would fetch it again): the fresh copy takes its name.
+            os.replace(tmp, final)
+            return
+        # else written meanwhile by another process: keep theirs
     except OSError:  # a file system without hard links
         if not os.path.exists(final):
             os.replace(tmp, final)
