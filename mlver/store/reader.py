@@ -181,6 +181,12 @@ class LayoutReader:
         """True when the object is present: packed, loose, or as chunks (its manifest)."""
         return self._held(oid) or (self._missed() and self._held(oid))
 
+    def complete(self, oid: str) -> bool:
+        """True when ``oid`` is held whole, or as a manifest that decodes and every chunk of
+        which is held (a lost pack of chunks, or a damaged manifest, makes it incomplete):
+        what a writer that trusts a listing must check before it skips a chunked file."""
+        return self._where(oid) is not None or (self.has(oid) and self._chunks_here(oid))
+
     def _held(self, oid: str) -> bool:
         return self._where(oid) is not None or (is_oid(oid) and self._manifest_listed(oid))
 

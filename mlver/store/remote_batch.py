@@ -67,7 +67,24 @@ class RemoteBatch(LayoutWriter):
         return self.remote.has(oid) if oid else False
 
     def _skips_present_file(self, oid: str) -> bool:
-        return self.has(oid)  # the remote's listing is trusted: not cut, not sent again
+        # The listing is trusted for what it can tell: a chunked file is skipped only when
+        # its manifest decodes and every chunk it names is listed (a lost pack of chunks
+        # is sent again), one read of its manifest when it is listed.
+        return oid in self._staged or self.remote.complete(oid)
+
+    def _intact(self, oid: str, size: int, by_size: bool = False) -> bool:
+        # A listed manifest naming a chunk that is not there (or undecodable) is sent again.
+        return self.remote.complete(oid)
+
+    def _stale(self, m: Manifest) -> bool:
+        """True when the remote holds another manifest for ``m.oid`` (damaged, or one that
+        lies: ``m``'s chunks are all there or staged, and its caller read the file through
+        them), which ``m`` then replaces."""
+        try:
+            held = self.remote.manifest(m.oid)
+        except CorruptObjectError:
+            return True
+        return held is not None and held != m
 
     def _refused(self, what: str, expect: str, oid: str) -> CorruptObjectError:
         return CorruptObjectError(f"{what} {expect} is corrupt in this store (its bytes hash "
@@ -140,7 +157,7 @@ class RemoteBatch(LayoutWriter):
             if owned:
                 unlink(path)
             self.add_bytes(data, oid)
-        elif self.has(oid):
+        elif self._skips_present_file(oid):
             if owned:
                 unlink(path)
         elif where == "chunks":

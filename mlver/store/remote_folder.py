@@ -127,9 +127,9 @@ class LocalBackend(Backend):
         parent = os.path.dirname(final)
         check_dirs(self.root, os.path.relpath(parent, self.root).replace(os.sep, "/"),
                    create=True)
-        if layout.publish_rank(rel) in (0, 2) and not rel.startswith("objects/pack/"):
-            place(tmp, final)  # a loose object or manifest is never replaced
-        else:
+        if layout.publish_rank(rel) == 0 and not rel.startswith("objects/pack/"):
+            place(tmp, final)  # a loose object is never replaced
+        else:  # a manifest is sent only when absent, incomplete or stale: it replaces
             os.replace(tmp, final)
 
     # -- batches: staged, one sync a group, published in the layout's order --------------
@@ -173,7 +173,10 @@ class LocalBackend(Backend):
                     for d in sorted({rel.rsplit("/", 1)[0] for rel, _tmp in pending}):
                         check_dirs(self.root, d, create=True)  # real folders, never links
                     sync_filesystem(os.path.join(self.root, layout.TMP))  # the staged bytes
-                    publish_staged(self.root, pending)
+                    # A batch sends a manifest only when the remote's is absent, names a
+                    # chunk that is not there, or differs (damaged, or lies): it replaces.
+                    publish_staged(self.root, pending,
+                                   {rel for rel, _tmp in pending if layout.publish_rank(rel) == 2})
                     sync_filesystem(os.path.join(self.root, layout.OBJECTS))  # their names
             except BaseException:
                 for _rel, tmp in pending:
