@@ -467,3 +467,20 @@ def test_read_many_of_50_packed_neighbours_takes_few_requests(remote, tmp_path):
     got = objs.read_many(oids[75:125])
     assert got == dict(zip(oids[75:125], blobs[75:125], strict=True))
     assert objs.backend.requests - before <= 2, objs.backend.requests - before
+
+
+def test_a_push_resends_the_chunks_a_remote_lost(remote, tmp_path):
+    """A remote lists a chunked file by its manifest; the sender checks that file's chunks
+    against the listing (no request a file) and sends again the ones a lost pack held."""
+    a = local(tmp_path, "a")
+    data = big(3, seed=5)
+    (oid,) = store(a, data)
+    push(a, remote, [oid])
+    for rel in remote.files():
+        if rel.startswith("objects/pack/"):
+            remote.store.backend.delete(rel)
+    again = push(a, remote, [oid])
+    assert again.objects == 1 and again.chunks > 0, again
+    b = local(tmp_path, "b")
+    pull(remote, b, [oid])
+    assert b.read(oid) == data

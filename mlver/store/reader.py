@@ -271,6 +271,14 @@ class LayoutReader:
                 gone.add(o)
         return out
 
+    def unchecked_manifests(self, oids: Iterable[str]) -> list[str]:
+        """The oids of ``oids`` held as chunked files whose chunks :meth:`missing` did not
+        check (a remote trusts its listing; the local store checks them, so: none). A
+        sender holding their manifests checks the chunks against the listing instead."""
+        if self.checks_chunks:
+            return []
+        return [o for o in oids if is_oid(o) and self._manifest_listed(o)]
+
     def _chunks_here(self, oid: str) -> bool:
         """True when every chunk of the chunked file ``oid`` is held (a chunk is packed,
         but may be loose: a small file of the same bytes stored whole; that lookup runs

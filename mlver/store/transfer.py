@@ -69,6 +69,8 @@ class Dest(Protocol):
 
     def missing(self, oids: list[str]) -> list[str]: ...
 
+    def unchecked_manifests(self, oids: list[str]) -> list[str]: ...
+
     def batch(self) -> TransferBatch: ...
 
 
@@ -123,6 +125,7 @@ def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | N
     t0 = time.perf_counter()
     wanted = list(dict.fromkeys(oids))
     todo = dst.missing(wanted) if wanted else []
+    todo += _incomplete(src, dst, wanted, todo)
     if not todo:
         return TransferResult(0, 0, len(wanted), time.perf_counter() - t0)
     manifests: list[Manifest] = []
@@ -200,6 +203,18 @@ def transfer(src: Source, dst: Dest, oids: Iterable[str], progress: Progress | N
         progress.finish()
     return TransferResult(len(whole) + len(manifests), nbytes, len(wanted) - len(todo),
                           time.perf_counter() - t0, len(chunks))
+
+
+def _incomplete(src: Source, dst: Dest, wanted: list[str], todo: list[str]) -> list[str]:
+    """The files ``dst`` lists as chunked but lacks chunks of (a remote that lost a pack),
+    by ``src``'s manifests against ``dst``'s listing: no request a file."""
+    absent = set(todo)
+    out = []
+    for oid in dst.unchecked_manifests([o for o in wanted if o not in absent]):
+        m = src.manifest(oid)
+        if m is not None and dst.missing(m.chunk_oids()):
+            out.append(oid)
+    return out
 
 
 def _vouch(src: Source, m: Manifest) -> None:

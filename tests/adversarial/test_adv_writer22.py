@@ -98,10 +98,6 @@ def test_a_manifest_that_lies_on_the_remote_is_replaced_by_a_true_one(tmp_path):
     assert oid_of(DATA) == oid
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: a remote's missing() trusts a listed "
-                   "manifest (checks_chunks is off: checking costs one GET per chunked file "
-                   "of every push), so a push never resends chunks the remote lost, though a "
-                   "read there says to push again")
 def test_a_push_resends_the_chunks_of_a_file_whose_remote_pack_was_lost(tmp_path):
     from mlver.store import Store
     from mlver.store.transfer import transfer
