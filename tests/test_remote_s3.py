@@ -518,3 +518,17 @@ def test_the_survey_keeps_etags_of_refs_and_config_only(pair):
     assert any(p.startswith("objects/") for p in b.list("objects"))
     assert "config.json" in b._etags and "refs/names/ds" in b._etags
     assert not [p for p in b._etags if p.startswith("objects/")]
+
+
+def test_a_push_with_a_big_file_sends_trees_and_records_in_one_pack_after_its_data(pair):
+    """Rule 1 keeps a record from arriving before a big file's data, but trees and records
+    that fit one pack appear at once: two packs (data, then trees and records), not three."""
+    a, bucket, fs = pair
+    ok(a, "push")
+    before = set(fs.find(f"{bucket}/team/store"))
+    (a / "data" / "big.bin").write_bytes(os.urandom(5 << 20))  # stored chunked
+    ok(a, "snapshot", "ds", "-o", "d=data", "--kind", "dataset")
+    ok(a, "push")
+    added = set(fs.find(f"{bucket}/team/store")) - before
+    assert sum(k.endswith(".pack") for k in added) == 2, sorted(added)
+    assert sum(k.endswith(".chunks") for k in added) == 1, sorted(added)

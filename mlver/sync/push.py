@@ -144,9 +144,14 @@ def _send(store: Store, remote: RemoteStore, r: reach.Reach, progress: Progress 
     # Else each group whole before the next starts (format.md, rule 1): in one batch a
     # record's pack may be up before a loose file, another pack or a chunked file's
     # manifest (uploaded last), and a push cut short would leave it without its data.
+    groups: list[tuple[str, list[str]]] = [("sending data", leaves)]
+    meta = set(trees + records) - dropped
+    if _one_pack(store, [o for o in need if o in meta]):
+        groups.append(("sending trees and records", trees + records))  # one pack: at once
+    else:
+        groups += [("sending trees", trees), ("sending records", records)]
     moved = NOTHING
-    for label, oids in (("sending data", leaves), ("sending trees", trees),
-                        ("sending records", records)):
+    for label, oids in groups:
         moved = moved + transfer(store.objects, remote.objects,
                                  [o for o in oids if o not in dropped], progress, label)
     return moved, gone
