@@ -96,19 +96,3 @@ def test_a_manifest_that_lies_on_the_remote_is_replaced_by_a_true_one(tmp_path):
     assert remote.open().objects.manifest(oid) == true
     assert remote.open().objects.read(oid) == DATA
     assert oid_of(DATA) == oid
-
-
-def test_a_push_resends_the_chunks_of_a_file_whose_remote_pack_was_lost(tmp_path):
-    from mlver.store import Store
-    from mlver.store.transfer import transfer
-
-    path = str(tmp_path / ".mlver")
-    Store.create(path)
-    local = Store(path).objects
-    with local.batch() as b:
-        oid = b.add_bytes(DATA)
-    remote = Folder(tmp_path)
-    transfer(local, remote.open().objects, [oid])
-    _drop_packs(remote)
-    transfer(local, remote.open().objects, [oid])
-    assert remote.open().objects.read(oid) == DATA
