@@ -173,15 +173,12 @@ class Backend:
                 else:
                     self._known[rel] = size
 
-    def _forget_survey(self) -> None:
-        """Someone else wrote meanwhile (a compare-and-swap failed): ask the medium again."""
+    def drop_survey(self) -> None:
+        """Forget the survey (someone else wrote meanwhile: a compare-and-swap failed, a ref
+        moved, a reader missed an object the refs reach); later listings and reads ask the
+        medium."""
         with self._count:
             self._known, self._etags = None, {}
-
-    def drop_survey(self) -> None:
-        """Forget the survey (a reader missed an object the refs reach: the listing may
-        predate it); later listings and reads ask the medium."""
-        self._forget_survey()
 
     def _surveyed(self, rel: str) -> tuple[bool, int | None]:
         """``(known, size)``: whether the survey answers for ``rel``, and its size there
@@ -326,7 +323,7 @@ class Backend:
         if known:
             # A generic listing proves no content: the ref may have moved since, to what
             # the listing lacks (a push landed in between), so the medium is asked from now.
-            self._forget_survey()
+            self.drop_survey()
         return data, data
 
     def proven(self, rel: str, guesses: tuple[bytes, ...]) -> tuple[bytes, Any] | None:
@@ -339,7 +336,7 @@ class Backend:
         with self._leased(rel):
             current = self._read(rel, limit)
             if current != token:
-                self._forget_survey()
+                self.drop_survey()
                 return False
             self.put(rel, new)
             return True

@@ -191,9 +191,6 @@ class RemoteListing(LayoutReader):
         self._ensure()
         return self._loose, self._manifests
 
-    # A packed entry, or a loose object's size (the remote modules' name for _where).
-    _locate = LayoutReader._where
-
     # -- lookups -----------------------------------------------------------------------------
 
     def prefetch_manifests(self, oids: Iterable[str]) -> None:

@@ -115,7 +115,7 @@ class RemoteObjectStore(RemoteListing):
     def _fetch_verified(self, oids: list[str]) -> dict[str, bytes]:
         """Objects stored whole (packed or loose), fetched in memory by one plan, each
         verified; one that is absent, short or damaged in every copy is left out."""
-        wanted = [o for o in dict.fromkeys(oids) if self._locate(o) is not None]
+        wanted = [o for o in dict.fromkeys(oids) if self._where(o) is not None]
         out: dict[str, bytes] = {}
         if not wanted:
             return out
@@ -163,7 +163,7 @@ class RemoteObjectStore(RemoteListing):
         verifies it)."""
         if offset < 0 or length < 0:
             raise ValueError("a range starts and extends at zero or more")
-        at = self._locate(oid)
+        at = self._where(oid)
         if at is None:
             m = self.manifest(oid) if oid in self._manifests else None
             if m is None:
@@ -216,7 +216,7 @@ class RemoteObjectStore(RemoteListing):
         units: list[Callable[[], list[Item]]] = []
         absent = []
         for oid in dict.fromkeys(oids):
-            at = self._locate(oid)
+            at = self._where(oid)
             if at is None:
                 absent.append(oid)
             elif isinstance(at, int):
@@ -307,7 +307,7 @@ class RemoteObjectStore(RemoteListing):
         object stored chunked (a big tree, say) is put together in memory from its chunks
         and verified whole; a transfer never asks for one (it sends chunks and manifest)."""
         wanted = list(dict.fromkeys(oids))
-        chunked = [o for o in wanted if self._locate(o) is None and o in self._manifests]
+        chunked = [o for o in wanted if self._where(o) is None and o in self._manifests]
         if chunked:
             skip = set(chunked)
             wanted = [o for o in wanted if o not in skip]
@@ -329,7 +329,7 @@ class RemoteObjectStore(RemoteListing):
         for c in m.chunk_oids():
             # Chunks are stored whole; one stored as chunks itself (the file, or a file
             # that lists this one) is a forged cycle that would recurse without end.
-            if c == oid or (self._locate(c) is None and c in self._manifests):
+            if c == oid or (self._where(c) is None and c in self._manifests):
                 raise CorruptObjectError(
                     f"object {oid} on {self.label}: its chunk {c} is stored as chunks itself; "
                     "the manifest is damaged or crafted (push the file again from a store "

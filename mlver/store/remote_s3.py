@@ -109,7 +109,7 @@ class S3Backend(Backend):
         if moved:
             # It changed since the listing, which may then lack what it now reaches (a
             # push landed in between: its objects, its refs/pruned): ask S3 from now on.
-            self._forget_survey()
+            self.drop_survey()
         if data is not None and len(data) > limit:
             raise RemoteError(f"{self.label}: {rel} is larger than a ref; it was not written "
                               "by mlver")
@@ -124,7 +124,7 @@ class S3Backend(Backend):
             except Exception as e:
                 if self._code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict",
                                      "409"):
-                    self._forget_survey()
+                    self.drop_survey()
                     return False
                 raise
         self._note(rel, len(new))
